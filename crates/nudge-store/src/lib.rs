@@ -1,1 +1,104 @@
+//! Storage of Nudge behind one trait, [`Store`], with two real backends: embedded
+//! SQLite (the default) and PostgreSQL. Each backend owns its migrations; the same
+//! conformance stories (`tests/conformance.rs`) run against both.
+//!
+//! Architecture invariant: this crate knows nothing about HTTP or the Segment wire
+//! format; it receives already-validated [`nudge_core::Message`]s. Identity resolution
+//! *decisions* come from `nudge_core::resolve`; this crate only carries them out
+//! atomically.
 
+mod group_commit;
+mod postgres;
+mod sqlite;
+mod types;
+
+pub use group_commit::{Ingestor, IngestorConfig, SubmitError};
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+pub use types::*;
+
+use async_trait::async_trait;
+use nudge_core::{Contact, ContactId, Message, Millis};
+use std::path::Path;
+use std::sync::Arc;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("postgres: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("postgres pool: {0}")]
+    Pool(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the storage writer has stopped")]
+    Closed,
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Everything Nudge keeps, behind one interface. All methods are atomic: they either
+/// commit entirely or change nothing.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    /// Stores validated messages in one transaction: de-duplicates on `message_id`,
+    /// resolves and merges identities, applies traits, records events. Returns one
+    /// outcome per message, in order. When this returns `Ok`, everything is durable.
+    async fn ingest(&self, messages: Vec<Message>, now: Millis) -> Result<Vec<IngestOutcome>>;
+
+    /// A contact by id; the id of a contact merged into another resolves to the survivor.
+    async fn contact(&self, id: ContactId) -> Result<Option<Contact>>;
+    async fn find_contact(&self, lookup: &Lookup) -> Result<Option<Contact>>;
+    /// Contacts in ascending id order, filtered, one page at a time.
+    async fn list_contacts(&self, query: &ContactQuery) -> Result<Page<Contact>>;
+    /// A contact's events, newest first.
+    async fn contact_events(&self, id: ContactId, query: &EventQuery) -> Result<Page<StoredEvent>>;
+    /// Applies a traits / subscription patch. `None` if there is no such contact.
+    async fn update_contact(&self, id: ContactId, patch: &ContactPatch, now: Millis) -> Result<Option<Contact>>;
+    /// Erases a contact with all its identities and events (GDPR). `false` if none.
+    async fn delete_contact(&self, id: ContactId) -> Result<bool>;
+    /// Creates or updates contacts matched by user id, then email. One transaction.
+    async fn import_contacts(&self, rows: Vec<ContactImport>, now: Millis) -> Result<ImportReport>;
+
+    async fn create_key(&self, key: NewApiKey, now: Millis) -> Result<ApiKey>;
+    async fn list_keys(&self) -> Result<Vec<ApiKey>>;
+    /// Revokes a key; `false` if there is no such key or it was already revoked.
+    async fn revoke_key(&self, id: i64, now: Millis) -> Result<bool>;
+    /// The active (not revoked) key with this hash.
+    async fn find_key(&self, hash: &str) -> Result<Option<ApiKey>>;
+
+    async fn stats(&self) -> Result<StoreStats>;
+    /// Cheap check that the database answers.
+    async fn ping(&self) -> Result<()>;
+    /// Finishes pending writes and releases the database.
+    async fn close(&self);
+}
+
+/// Where the data lives: `postgres://...` for PostgreSQL, otherwise SQLite in
+/// `data_dir/nudge.db`. Runs migrations before returning.
+pub async fn open(database_url: Option<&str>, data_dir: &Path) -> Result<Arc<dyn Store>> {
+    match database_url {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(Arc::new(PgStore::connect(url).await?))
+        }
+        Some(url) if url.starts_with("sqlite://") => {
+            let path = url.trim_start_matches("sqlite://");
+            Ok(Arc::new(SqliteStore::open(Path::new(path)).await?))
+        }
+        Some(other) => Err(StoreError::Conflict(format!(
+            "unsupported database URL {other:?}: use postgres://... or sqlite:///path/to/nudge.db"
+        ))),
+        None => {
+            std::fs::create_dir_all(data_dir)?;
+            Ok(Arc::new(SqliteStore::open(&data_dir.join("nudge.db")).await?))
+        }
+    }
+}

@@ -1,0 +1,744 @@
+//! Embedded SQLite backend: one writer thread owns the only writing connection (so
+//! writes never contend for SQLite's lock and group commit is natural); a small pool of
+//! read connections serves queries concurrently thanks to WAL mode.
+
+use crate::*;
+use nudge_core::{
+    Contact, ContactId, Identity, IdentityKind, Known, Message, MessageKind, Millis, Resolution, Subscription,
+    resolve, resolve_alias,
+};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, mpsc};
+use tokio::sync::oneshot;
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_foundation.sql"))];
+
+type WriteJob = Box<dyn FnOnce(&mut Connection) + Send>;
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    readers: std::sync::Arc<ReaderPool>,
+}
+
+struct ReaderPool {
+    conns: Vec<Mutex<Connection>>,
+    next: AtomicUsize,
+}
+
+impl ReaderPool {
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
+        for c in &self.conns {
+            if let Ok(conn) = c.try_lock() {
+                return f(&conn);
+            }
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.conns.len();
+        let conn = self.conns[i].lock().unwrap_or_else(|p| p.into_inner());
+        f(&conn)
+    }
+}
+
+fn connect(path: &Path, writer: bool) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    if writer {
+        // Larger pages make the per-contact event index much cheaper to maintain
+        // under bulk ingestion (see BENCHMARKS.md); only takes effect on a new file.
+        conn.pragma_update(None, "page_size", 65536)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+    }
+    // FULL: a commit is on disk before it is acknowledged, so a 200 survives power loss.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "cache_size", -65536)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    pub async fn open(path: &Path) -> Result<Self> {
+        let path = path.to_path_buf();
+        let p = path.clone();
+        let mut conn = tokio::task::spawn_blocking(move || -> Result<Connection> {
+            let mut conn = connect(&p, true)?;
+            migrate(&mut conn)?;
+            Ok(conn)
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(e.to_string()))??;
+        let mut conns = Vec::new();
+        for _ in 0..4 {
+            conns.push(Mutex::new(connect(&path, false)?));
+        }
+        let (tx, rx) = mpsc::channel::<WriteJob>();
+        let thread = std::thread::Builder::new().name("nudge-sqlite-writer".into()).spawn(move || {
+            while let Ok(job) = rx.recv() {
+                job(&mut conn);
+            }
+            // Checkpoint so the database file is complete on its own after shutdown.
+            let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
+        })?;
+        Ok(Self {
+            path,
+            writer: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+            readers: std::sync::Arc::new(ReaderPool { conns, next: AtomicUsize::new(0) }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        {
+            let guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+            let sender = guard.as_ref().ok_or(StoreError::Closed)?;
+            sender
+                .send(Box::new(move |conn| {
+                    let _ = tx.send(f(conn));
+                }))
+                .map_err(|_| StoreError::Closed)?;
+        }
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn read<T: Send + 'static>(&self, f: impl FnOnce(&Connection) -> Result<T> + Send + 'static) -> Result<T> {
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || pool.with(f))
+            .await
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )?;
+    for (version, sql) in MIGRATIONS {
+        let tx = conn.transaction()?;
+        let done: Option<i64> = tx
+            .query_row("SELECT version FROM schema_migrations WHERE version = ?", [version], |r| r.get(0))
+            .optional()?;
+        if done.is_none() {
+            tx.execute_batch(sql)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                params![version, jiff::Timestamp::now().as_millisecond()],
+            )?;
+            tracing::info!(version, "applied SQLite migration");
+        }
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ingest(&self, messages: Vec<Message>, now: Millis) -> Result<Vec<IngestOutcome>> {
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let out = ingest_tx(&tx, &messages, now)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn contact(&self, id: ContactId) -> Result<Option<Contact>> {
+        self.read(move |c| {
+            let id = current_id(c, id)?;
+            load_contact(c, id)
+        })
+        .await
+    }
+
+    async fn find_contact(&self, lookup: &Lookup) -> Result<Option<Contact>> {
+        let lookup = lookup.clone();
+        self.read(move |c| {
+            let id = match &lookup {
+                Lookup::UserId(u) => known(c, IdentityKind::UserId, u)?.map(|k| k.id),
+                Lookup::AnonymousId(a) => known(c, IdentityKind::AnonymousId, a)?.map(|k| k.id),
+                Lookup::Email(e) => c
+                    .query_row(
+                        "SELECT id FROM contacts WHERE email = ? ORDER BY id LIMIT 1",
+                        [e.trim().to_ascii_lowercase()],
+                        |r| r.get(0),
+                    )
+                    .optional()?,
+            };
+            match id {
+                Some(id) => load_contact(c, id),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn list_contacts(&self, query: &ContactQuery) -> Result<Page<Contact>> {
+        let q = query.clone();
+        self.read(move |c| {
+            let mut args: Vec<rusqlite::types::Value> = Vec::new();
+            let mut arg = |v: rusqlite::types::Value| {
+                args.push(v);
+                format!("?{}", args.len())
+            };
+            let mut sql = format!("SELECT id FROM contacts WHERE id > {}", arg(q.after.unwrap_or(0).into()));
+            if let Some(e) = &q.email {
+                sql += &format!(" AND email = {}", arg(e.trim().to_ascii_lowercase().into()));
+            }
+            if let Some(u) = &q.user_id {
+                sql += &format!(
+                    " AND id IN (SELECT contact_id FROM identities WHERE kind = 'user_id' AND value = {})",
+                    arg(u.clone().into())
+                );
+            }
+            if let Some(s) = &q.search {
+                let p = arg(format!("%{}%", escape_like(&s.to_lowercase())).into());
+                sql += &format!(
+                    " AND (email LIKE {p} ESCAPE '\\' OR lower(user_id) LIKE {p} ESCAPE '\\' OR phone LIKE {p} ESCAPE '\\')"
+                );
+            }
+            for (name, value) in &q.traits {
+                let path = arg(json_path(name).into());
+                let value = arg(value.to_string().into());
+                sql += &format!(" AND json_extract(traits, {path}) IS json_extract({value}, '$')");
+            }
+            let limit = q.limit.max(1);
+            let sql = format!("{sql} ORDER BY id LIMIT {}", limit + 1);
+            let mut stmt = c.prepare(&sql)?;
+            let ids: Vec<ContactId> = stmt
+                .query_map(rusqlite::params_from_iter(args), |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let more = ids.len() > limit;
+            let mut items = Vec::new();
+            for id in ids.into_iter().take(limit) {
+                if let Some(contact) = load_contact(c, id)? {
+                    items.push(contact);
+                }
+            }
+            let next = if more { items.last().map(|c| c.id.to_string()) } else { None };
+            Ok(Page { items, next })
+        })
+        .await
+    }
+
+    async fn contact_events(&self, id: ContactId, query: &EventQuery) -> Result<Page<StoredEvent>> {
+        let q = query.clone();
+        self.read(move |c| {
+            let id = current_id(c, id)?;
+            let limit = q.limit.max(1);
+            let (ts, eid) = q.before.map(|b| (b.timestamp, b.id)).unwrap_or((i64::MAX, i64::MAX));
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE contact_id = ?1 AND (timestamp < ?2 OR (timestamp = ?2 AND id < ?3))
+                 ORDER BY timestamp DESC, id DESC LIMIT ?4"
+            ))?;
+            let mut items: Vec<StoredEvent> = stmt
+                .query_map(params![id, ts, eid, (limit + 1) as i64], event_from_row)?
+                .collect::<rusqlite::Result<_>>()?;
+            let next = if items.len() > limit {
+                items.truncate(limit);
+                items.last().map(|e| EventCursor { timestamp: e.timestamp, id: e.id }.encode())
+            } else {
+                None
+            };
+            Ok(Page { items, next })
+        })
+        .await
+    }
+
+    async fn update_contact(&self, id: ContactId, patch: &ContactPatch, now: Millis) -> Result<Option<Contact>> {
+        let patch = patch.clone();
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let id = current_id(&tx, id)?;
+            let Some(mut contact) = load_contact(&tx, id)? else { return Ok(None) };
+            contact.apply_traits(&patch.traits);
+            contact.subscriptions.extend(patch.subscriptions);
+            contact.updated_at = now;
+            save_contact(&tx, &contact)?;
+            tx.commit()?;
+            Ok(Some(contact))
+        })
+        .await
+    }
+
+    async fn delete_contact(&self, id: ContactId) -> Result<bool> {
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let id = current_id(&tx, id)?;
+            tx.execute("DELETE FROM events WHERE contact_id = ?", [id])?;
+            tx.execute("DELETE FROM identities WHERE contact_id = ?", [id])?;
+            tx.execute("DELETE FROM contact_merges WHERE into_id = ?", [id])?;
+            let n = tx.execute("DELETE FROM contacts WHERE id = ?", [id])?;
+            tx.commit()?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn import_contacts(&self, rows: Vec<ContactImport>, now: Millis) -> Result<ImportReport> {
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let mut report = ImportReport::default();
+            for row in rows {
+                let by_user = match &row.user_id {
+                    Some(u) => known(&tx, IdentityKind::UserId, u)?.map(|k| k.id),
+                    None => None,
+                };
+                let by_email = match (&by_user, &row.email) {
+                    (None, Some(e)) => tx
+                        .query_row(
+                            "SELECT id FROM contacts WHERE email = ? ORDER BY id LIMIT 1",
+                            [e.trim().to_ascii_lowercase()],
+                            |r| r.get::<_, ContactId>(0),
+                        )
+                        .optional()?,
+                    _ => None,
+                };
+                let mut contact = match by_user.or(by_email) {
+                    Some(id) => {
+                        report.updated += 1;
+                        load_contact(&tx, id)?.ok_or_else(|| StoreError::Corrupt(format!("contact {id} vanished")))?
+                    }
+                    None => {
+                        report.created += 1;
+                        let id = create_contact(&tx, row.user_id.as_deref(), None, now)?;
+                        load_contact(&tx, id)?.ok_or_else(|| StoreError::Corrupt(format!("contact {id} vanished")))?
+                    }
+                };
+                if contact.user_id.is_none()
+                    && let Some(u) = &row.user_id
+                {
+                    contact.user_id = Some(u.clone());
+                    add_identity(&tx, contact.id, &Identity::user(u), now)?;
+                }
+                let mut traits = row.traits;
+                if let Some(e) = row.email {
+                    traits.insert("email".into(), Value::String(e));
+                }
+                contact.apply_traits(&traits);
+                contact.subscriptions.extend(row.subscriptions);
+                contact.updated_at = now;
+                save_contact(&tx, &contact)?;
+            }
+            tx.commit()?;
+            Ok(report)
+        })
+        .await
+    }
+
+    async fn create_key(&self, key: NewApiKey, now: Millis) -> Result<ApiKey> {
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO api_keys (kind, name, hash, prefix, created_at) VALUES (?, ?, ?, ?, ?)",
+                params![key.kind.as_str(), key.name, key.hash, key.prefix, now],
+            )?;
+            Ok(ApiKey {
+                id: conn.last_insert_rowid(),
+                kind: key.kind,
+                name: key.name,
+                prefix: key.prefix,
+                created_at: now,
+                revoked_at: None,
+            })
+        })
+        .await
+    }
+
+    async fn list_keys(&self) -> Result<Vec<ApiKey>> {
+        self.read(|c| {
+            let mut stmt =
+                c.prepare("SELECT id, kind, name, prefix, created_at, revoked_at FROM api_keys ORDER BY id")?;
+            let keys = stmt.query_map([], key_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(keys)
+        })
+        .await
+    }
+
+    async fn revoke_key(&self, id: i64, now: Millis) -> Result<bool> {
+        self.write(move |conn| {
+            let n =
+                conn.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", params![now, id])?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn find_key(&self, hash: &str) -> Result<Option<ApiKey>> {
+        let hash = hash.to_string();
+        self.read(move |c| {
+            let key = c
+                .prepare_cached(
+                    "SELECT id, kind, name, prefix, created_at, revoked_at FROM api_keys WHERE hash = ? AND revoked_at IS NULL",
+                )?
+                .query_row([hash], key_from_row)
+                .optional()?;
+            Ok(key)
+        })
+        .await
+    }
+
+    async fn stats(&self) -> Result<StoreStats> {
+        self.read(|c| {
+            let contacts: i64 = c.query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))?;
+            let events: i64 = c.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
+            Ok(StoreStats { contacts: contacts as u64, events: events as u64 })
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map(|_| ())?)).await
+    }
+
+    async fn close(&self) {
+        let sender = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        drop(sender);
+        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(t) = thread {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Ingestion, inside one write transaction.
+
+fn ingest_tx(tx: &Transaction, messages: &[Message], now: Millis) -> Result<Vec<IngestOutcome>> {
+    let mut out = Vec::with_capacity(messages.len());
+    let mut seen: HashSet<&str> = HashSet::with_capacity(messages.len());
+    let mut last_seen: HashMap<ContactId, Millis> = HashMap::new();
+    let mut exists = tx.prepare_cached("SELECT 1 FROM events WHERE message_id = ?")?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO events (message_id, contact_id, type, name, user_id, anonymous_id, timestamp, received_at, properties, context, extra)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )?;
+    for m in messages {
+        if !seen.insert(&m.message_id) || exists.exists([&m.message_id])? {
+            out.push(IngestOutcome::Duplicate);
+            continue;
+        }
+        let (id, merged) = resolve_message(tx, m, now)?;
+        if let Some(from) = merged
+            && let Some(t) = last_seen.remove(&from)
+        {
+            let e = last_seen.entry(id).or_insert(t);
+            *e = (*e).max(t);
+        }
+        if m.kind == MessageKind::Identify && !m.traits.is_empty() {
+            let mut contact = load_contact(tx, id)?.ok_or_else(|| StoreError::Corrupt(format!("contact {id}")))?;
+            if contact.apply_traits(&m.traits) {
+                contact.updated_at = now;
+                save_contact(tx, &contact)?;
+            }
+        }
+        let body = if matches!(m.kind, MessageKind::Identify | MessageKind::Group) { &m.traits } else { &m.properties };
+        insert.execute(params![
+            m.message_id,
+            id,
+            m.kind.as_str(),
+            m.display_name(),
+            m.user_id,
+            m.anonymous_id,
+            m.timestamp,
+            m.received_at,
+            Value::Object(body.clone()).to_string(),
+            Value::Object(m.context.clone()).to_string(),
+            extra_of(m).map(|e| Value::Object(e).to_string()),
+        ])?;
+        let e = last_seen.entry(id).or_insert(m.timestamp);
+        *e = (*e).max(m.timestamp);
+        out.push(IngestOutcome::Stored);
+    }
+    let mut touch = tx.prepare_cached(
+        "UPDATE contacts SET last_seen_at = max(coalesce(last_seen_at, ?2), ?2) WHERE id = ?1",
+    )?;
+    for (id, ts) in last_seen {
+        touch.execute(params![id, ts])?;
+    }
+    Ok(out)
+}
+
+/// The fields of a message that have no column of their own.
+pub(crate) fn extra_of(m: &Message) -> Option<Map<String, Value>> {
+    let mut extra = Map::new();
+    if !m.integrations.is_empty() {
+        extra.insert("integrations".into(), Value::Object(m.integrations.clone()));
+    }
+    if let Some(t) = m.original_timestamp {
+        extra.insert("originalTimestamp".into(), nudge_core::format_millis(t).into());
+    }
+    if let Some(t) = m.sent_at {
+        extra.insert("sentAt".into(), nudge_core::format_millis(t).into());
+    }
+    if let Some(p) = &m.previous_id {
+        extra.insert("previousId".into(), p.clone().into());
+    }
+    if let Some(g) = &m.group_id {
+        extra.insert("groupId".into(), g.clone().into());
+    }
+    (!extra.is_empty()).then_some(extra)
+}
+
+/// Finds or creates the contact a message belongs to, merging profiles when the
+/// message proves they are the same person. Returns the contact and, if a merge
+/// happened, the id that was merged away.
+fn resolve_message(tx: &Transaction, m: &Message, now: Millis) -> Result<(ContactId, Option<ContactId>)> {
+    let user = m.user_id.as_deref();
+    let by_user = match user {
+        Some(u) => known(tx, IdentityKind::UserId, u)?,
+        None => None,
+    };
+    if m.kind == MessageKind::Alias {
+        let prev = m.previous_id.as_deref().unwrap_or_default();
+        let by_prev = match known(tx, IdentityKind::UserId, prev)? {
+            Some(k) => Some(k),
+            None => known(tx, IdentityKind::AnonymousId, prev)?,
+        };
+        let prev_known = by_prev.is_some();
+        return match resolve_alias(by_user.as_ref(), by_prev.as_ref()) {
+            Resolution::Use(id) => Ok((id, None)),
+            Resolution::Merge { from, into } => {
+                merge(tx, from, into, now)?;
+                Ok((into, Some(from)))
+            }
+            Resolution::Attach(id) => {
+                attach_user(tx, id, user, now)?;
+                if !prev_known {
+                    add_identity(tx, id, &Identity::anonymous(prev), now)?;
+                }
+                Ok((id, None))
+            }
+            Resolution::Create { .. } => Ok((create_contact(tx, user, Some(prev), now)?, None)),
+        };
+    }
+    let anon = m.anonymous_id.as_deref();
+    let by_anon = match anon {
+        Some(a) => known(tx, IdentityKind::AnonymousId, a)?,
+        None => None,
+    };
+    match resolve(user, by_user.as_ref(), anon, by_anon.as_ref()) {
+        Resolution::Use(id) => Ok((id, None)),
+        Resolution::Create { with_anonymous } => {
+            Ok((create_contact(tx, user, if with_anonymous { anon } else { None }, now)?, None))
+        }
+        Resolution::Attach(id) => {
+            attach_user(tx, id, user, now)?;
+            if let Some(a) = anon
+                && by_anon.is_none()
+            {
+                add_identity(tx, id, &Identity::anonymous(a), now)?;
+            }
+            Ok((id, None))
+        }
+        Resolution::Merge { from, into } => {
+            merge(tx, from, into, now)?;
+            Ok((into, Some(from)))
+        }
+    }
+}
+
+/// Gives a contact the user id: as its primary user id if it has none, else as an
+/// alias user id.
+fn attach_user(tx: &Connection, id: ContactId, user: Option<&str>, now: Millis) -> Result<()> {
+    let Some(u) = user else { return Ok(()) };
+    if known(tx, IdentityKind::UserId, u)?.is_some() {
+        return Ok(());
+    }
+    tx.execute("UPDATE contacts SET user_id = ?2, updated_at = ?3 WHERE id = ?1 AND user_id IS NULL", params![id, u, now])?;
+    add_identity(tx, id, &Identity::user(u), now)
+}
+
+fn create_contact(tx: &Connection, user: Option<&str>, anon: Option<&str>, now: Millis) -> Result<ContactId> {
+    tx.prepare_cached(
+        "INSERT INTO contacts (user_id, traits, subscriptions, created_at, updated_at) VALUES (?, '{}', '{}', ?, ?)",
+    )?
+    .execute(params![user, now, now])?;
+    let id = tx.last_insert_rowid();
+    if let Some(u) = user {
+        add_identity(tx, id, &Identity::user(u), now)?;
+    }
+    if let Some(a) = anon {
+        add_identity(tx, id, &Identity::anonymous(a), now)?;
+    }
+    Ok(id)
+}
+
+fn add_identity(tx: &Connection, id: ContactId, identity: &Identity, now: Millis) -> Result<()> {
+    tx.prepare_cached("INSERT OR IGNORE INTO identities (kind, value, contact_id, created_at) VALUES (?, ?, ?, ?)")?
+        .execute(params![identity.kind.as_str(), identity.value, id, now])?;
+    Ok(())
+}
+
+/// Folds contact `from` into `into`: events, identities and traits move, `from`
+/// disappears, and its id keeps resolving to `into`.
+fn merge(tx: &Connection, from: ContactId, into: ContactId, now: Millis) -> Result<()> {
+    let a = load_contact(tx, from)?.ok_or_else(|| StoreError::Corrupt(format!("contact {from}")))?;
+    let mut b = load_contact(tx, into)?.ok_or_else(|| StoreError::Corrupt(format!("contact {into}")))?;
+    b.absorb(&a);
+    b.updated_at = now;
+    tx.execute("UPDATE events SET contact_id = ?2 WHERE contact_id = ?1", params![from, into])?;
+    tx.execute("UPDATE identities SET contact_id = ?2 WHERE contact_id = ?1", params![from, into])?;
+    tx.execute("UPDATE contact_merges SET into_id = ?2 WHERE into_id = ?1", params![from, into])?;
+    tx.execute(
+        "INSERT OR REPLACE INTO contact_merges (from_id, into_id, merged_at) VALUES (?, ?, ?)",
+        params![from, into, now],
+    )?;
+    tx.execute("DELETE FROM contacts WHERE id = ?", [from])?;
+    save_contact(tx, &b)?;
+    tracing::debug!(from, into, "merged contacts");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// Rows.
+
+fn known(c: &Connection, kind: IdentityKind, value: &str) -> Result<Option<Known>> {
+    Ok(c.prepare_cached(
+        "SELECT i.contact_id, c.user_id FROM identities i JOIN contacts c ON c.id = i.contact_id WHERE i.kind = ? AND i.value = ?",
+    )?
+    .query_row(params![kind.as_str(), value], |r| Ok(Known { id: r.get(0)?, user_id: r.get(1)? }))
+    .optional()?)
+}
+
+/// The id a (possibly merged-away) contact id stands for today.
+fn current_id(c: &Connection, id: ContactId) -> Result<ContactId> {
+    let into: Option<ContactId> = c
+        .prepare_cached("SELECT into_id FROM contact_merges WHERE from_id = ?")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    Ok(into.unwrap_or(id))
+}
+
+fn load_contact(c: &Connection, id: ContactId) -> Result<Option<Contact>> {
+    let row = c
+        .prepare_cached(
+            "SELECT user_id, email, phone, traits, subscriptions, created_at, updated_at, last_seen_at FROM contacts WHERE id = ?",
+        )?
+        .query_row([id], |r| {
+            Ok((
+                r.get::<_, Option<String>>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, i64>(6)?,
+                r.get::<_, Option<i64>>(7)?,
+            ))
+        })
+        .optional()?;
+    let Some((user_id, email, phone, traits, subs, created_at, updated_at, last_seen_at)) = row else {
+        return Ok(None);
+    };
+    let mut contact = Contact::new(id, created_at);
+    contact.user_id = user_id;
+    contact.email = email;
+    contact.phone = phone;
+    contact.traits = parse_object(&traits)?;
+    contact.subscriptions = parse_subscriptions(&subs)?;
+    contact.updated_at = updated_at;
+    contact.last_seen_at = last_seen_at;
+    let mut stmt = c.prepare_cached("SELECT kind, value FROM identities WHERE contact_id = ? ORDER BY created_at, value")?;
+    let ids = stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    for row in ids {
+        let (kind, value) = row?;
+        match IdentityKind::parse(&kind) {
+            Some(IdentityKind::UserId) if Some(&value) != contact.user_id.as_ref() => contact.alias_user_ids.push(value),
+            Some(IdentityKind::UserId) => {}
+            Some(IdentityKind::AnonymousId) => contact.anonymous_ids.push(value),
+            None => return Err(StoreError::Corrupt(format!("identity kind {kind:?}"))),
+        }
+    }
+    Ok(Some(contact))
+}
+
+fn save_contact(c: &Connection, contact: &Contact) -> Result<()> {
+    c.prepare_cached(
+        "UPDATE contacts SET user_id = ?2, email = ?3, phone = ?4, traits = ?5, subscriptions = ?6, created_at = ?7,
+         updated_at = ?8, last_seen_at = ?9 WHERE id = ?1",
+    )?
+    .execute(params![
+        contact.id,
+        contact.user_id,
+        contact.email,
+        contact.phone,
+        Value::Object(contact.traits.clone()).to_string(),
+        subscriptions_json(&contact.subscriptions),
+        contact.created_at,
+        contact.updated_at,
+        contact.last_seen_at,
+    ])?;
+    Ok(())
+}
+
+pub(crate) fn subscriptions_json(s: &BTreeMap<String, Subscription>) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "{}".into())
+}
+
+pub(crate) fn parse_subscriptions(s: &str) -> Result<BTreeMap<String, Subscription>> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("subscriptions: {e}")))
+}
+
+pub(crate) fn parse_object(s: &str) -> Result<Map<String, Value>> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("JSON column: {e}")))
+}
+
+const EVENT_COLUMNS: &str =
+    "id, message_id, contact_id, type, name, user_id, anonymous_id, properties, context, extra, timestamp, received_at";
+
+fn event_from_row(r: &rusqlite::Row) -> rusqlite::Result<StoredEvent> {
+    let json = |i: usize| -> rusqlite::Result<Map<String, Value>> {
+        let s: Option<String> = r.get(i)?;
+        Ok(s.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default())
+    };
+    Ok(StoredEvent {
+        id: r.get(0)?,
+        message_id: r.get(1)?,
+        contact_id: r.get(2)?,
+        kind: r.get(3)?,
+        name: r.get(4)?,
+        user_id: r.get(5)?,
+        anonymous_id: r.get(6)?,
+        properties: json(7)?,
+        context: json(8)?,
+        extra: json(9)?,
+        timestamp: r.get(10)?,
+        received_at: r.get(11)?,
+    })
+}
+
+fn key_from_row(r: &rusqlite::Row) -> rusqlite::Result<ApiKey> {
+    let kind: String = r.get(1)?;
+    Ok(ApiKey {
+        id: r.get(0)?,
+        kind: KeyKind::parse(&kind).unwrap_or(KeyKind::Write),
+        name: r.get(2)?,
+        prefix: r.get(3)?,
+        created_at: r.get(4)?,
+        revoked_at: r.get(5)?,
+    })
+}
+
+/// `$."name"` for json_extract; trait names are validated at the API edge.
+fn json_path(name: &str) -> String {
+    format!("$.\"{}\"", name.replace('"', ""))
+}
+
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}

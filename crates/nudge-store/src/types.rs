@@ -1,0 +1,160 @@
+use nudge_core::{ContactId, Millis, Subscription};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IngestOutcome {
+    Stored,
+    /// A message with this `message_id` was stored before: nothing changed.
+    Duplicate,
+}
+
+/// A stored event as the timeline shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    pub id: i64,
+    pub message_id: String,
+    pub contact_id: ContactId,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Event name for `track`, page/screen name, else none.
+    pub name: Option<String>,
+    pub user_id: Option<String>,
+    pub anonymous_id: Option<String>,
+    /// `properties` of track/page/screen, `traits` of identify/group.
+    pub properties: Map<String, Value>,
+    pub context: Map<String, Value>,
+    /// `integrations`, `sentAt`, `originalTimestamp`, `previousId`, `groupId`.
+    pub extra: Map<String, Value>,
+    pub timestamp: Millis,
+    pub received_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    UserId(String),
+    AnonymousId(String),
+    Email(String),
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContactQuery {
+    /// Exact email (compared lower-cased).
+    pub email: Option<String>,
+    /// Exact user id (primary or alias).
+    pub user_id: Option<String>,
+    /// Case-insensitive substring of email, user id or phone.
+    pub search: Option<String>,
+    /// Trait equality filters; all must match.
+    pub traits: Vec<(String, Value)>,
+    /// Return contacts with an id greater than this.
+    pub after: Option<ContactId>,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventQuery {
+    /// Return events older than this position (from a previous page's cursor).
+    pub before: Option<EventCursor>,
+    pub limit: usize,
+}
+
+/// A position in a timeline: events are ordered by (timestamp, id), newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventCursor {
+    pub timestamp: Millis,
+    pub id: i64,
+}
+
+impl EventCursor {
+    pub fn encode(&self) -> String {
+        format!("{}_{}", self.timestamp, self.id)
+    }
+    pub fn decode(s: &str) -> Option<Self> {
+        let (t, i) = s.split_once('_')?;
+        Some(Self { timestamp: t.parse().ok()?, id: i.parse().ok()? })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Present when more items follow.
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct ContactPatch {
+    /// Merged like `identify`: `null` removes a trait.
+    #[serde(default)]
+    pub traits: Map<String, Value>,
+    #[serde(default)]
+    pub subscriptions: BTreeMap<String, Subscription>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContactImport {
+    pub user_id: Option<String>,
+    pub email: Option<String>,
+    pub traits: Map<String, Value>,
+    pub subscriptions: BTreeMap<String, Subscription>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ImportReport {
+    pub created: u64,
+    pub updated: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyKind {
+    /// Secret: full access to the admin API.
+    Admin,
+    /// Public: may only send tracking messages.
+    Write,
+}
+
+impl KeyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::Admin => "admin",
+            KeyKind::Write => "write",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "admin" => Some(KeyKind::Admin),
+            "write" => Some(KeyKind::Write),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApiKey {
+    pub kind: KeyKind,
+    pub name: String,
+    /// SHA-256 of the secret, hex. The secret itself is never stored.
+    pub hash: String,
+    /// The first characters of the secret, to recognise it in lists.
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiKey {
+    pub id: i64,
+    pub kind: KeyKind,
+    pub name: String,
+    pub prefix: String,
+    pub created_at: Millis,
+    pub revoked_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StoreStats {
+    pub contacts: u64,
+    pub events: u64,
+}
