@@ -1,1 +1,133 @@
+//! The HTTP surface of Nudge: the Segment-compatible tracking API (`/v1`), the admin
+//! REST API (`/api/v1`), health, readiness and Prometheus metrics.
+//!
+//! Architecture invariant: handlers parse and validate at the edge (with
+//! `nudge_core`), then call the store or the ingestor; no SQL and no domain rules live
+//! here.
 
+pub mod admin;
+pub mod csv_io;
+pub mod error;
+pub mod keys;
+pub mod metrics;
+pub mod tracking;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use error::ApiError;
+use nudge_core::{Clock, MessageKind};
+use nudge_store::{Ingestor, KeyKind, Store};
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub ingestor: Arc<Ingestor>,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<metrics::Metrics>,
+    /// False once shutdown has begun, so load balancers stop sending traffic.
+    pub ready: Arc<AtomicBool>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, ingestor: Arc<Ingestor>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            ingestor,
+            clock,
+            metrics: Arc::new(metrics::Metrics::new()),
+            ready: Arc::new(AtomicBool::new(true)),
+        }
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let tracking = Router::new()
+        .route("/v1/identify", post(|s, r| tracking::single(s, MessageKind::Identify, r)))
+        .route("/v1/track", post(|s, r| tracking::single(s, MessageKind::Track, r)))
+        .route("/v1/page", post(|s, r| tracking::single(s, MessageKind::Page, r)))
+        .route("/v1/screen", post(|s, r| tracking::single(s, MessageKind::Screen, r)))
+        .route("/v1/group", post(|s, r| tracking::single(s, MessageKind::Group, r)))
+        .route("/v1/alias", post(|s, r| tracking::single(s, MessageKind::Alias, r)))
+        .route("/v1/batch", post(tracking::batch))
+        .route("/v1/import", post(tracking::batch));
+
+    let admin = Router::new()
+        .route("/api/v1/contacts", get(admin::list_contacts))
+        .route("/api/v1/contacts/lookup", get(admin::lookup_contact))
+        .route("/api/v1/contacts/import", post(admin::import_contacts))
+        .route("/api/v1/contacts/export", get(admin::export_contacts))
+        .route(
+            "/api/v1/contacts/{id}",
+            get(admin::get_contact).patch(admin::update_contact).delete(admin::delete_contact),
+        )
+        .route("/api/v1/contacts/{id}/events", get(admin::contact_events))
+        .route("/api/v1/contacts/{id}/export", get(admin::export_contact))
+        .route("/api/v1/keys", get(admin::list_keys).post(admin::create_key))
+        .route("/api/v1/keys/{id}", axum::routing::delete(admin::revoke_key))
+        .layer(middleware::from_fn_with_state(state.clone(), require_admin))
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024));
+
+    Router::new()
+        .merge(tracking)
+        .merge(admin)
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+async fn require_admin(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(secret) = keys::bearer(req.headers()) else {
+        return ApiError::unauthorized("missing admin key: send `Authorization: Bearer <admin key>`").into_response();
+    };
+    match keys::verify(&*state.store, &secret, KeyKind::Admin).await {
+        Ok(_) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "other".into());
+    let method = req.method().clone();
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    let elapsed = started.elapsed();
+    state.metrics.request(&route, resp.status().as_u16(), elapsed.as_secs_f64());
+    tracing::debug!(%method, %route, status = resp.status().as_u16(), ms = elapsed.as_secs_f64() * 1e3, "request");
+    resp
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON)
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    if !state.ready.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "shutting_down"}))).into_response();
+    }
+    match state.store.ping().await {
+        Ok(()) => Json(json!({"status": "ready", "backend": state.store.backend()})).into_response(),
+        Err(e) => {
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "error": e.to_string()}))).into_response()
+        }
+    }
+}
+
+async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        state.metrics.render(state.ingestor.stats()),
+    )
+}

@@ -12,7 +12,7 @@ mod postgres;
 mod sqlite;
 mod types;
 
-pub use group_commit::{Ingestor, IngestorConfig, SubmitError};
+pub use group_commit::{IngestStats, Ingestor, IngestorConfig, SubmitError};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use types::*;

@@ -1,0 +1,147 @@
+//! CSV import and export of contacts, shared by the API and the CLI.
+//!
+//! Import: a header row, then one contact per row. Columns `user_id` and `email` match
+//! existing contacts (user id first); `subscription.<channel>` sets a subscription
+//! state; `traits.<name>` or any other column sets a trait. Empty cells are skipped.
+//! Cells that are exactly a JSON number or boolean (`42`, `true`) become one; anything
+//! else (including `007`) stays a string. Columns an export writes but an import
+//! cannot set (`id`, `created_at`, `updated_at`, `last_seen_at`, `anonymous_ids`) are
+//! ignored, so an export can be imported back.
+
+use crate::error::ApiError;
+use nudge_core::{Subscription, format_millis};
+use nudge_store::{ContactImport, ContactQuery, Store};
+use serde_json::{Map, Value};
+use std::collections::BTreeSet;
+
+const IGNORED: &[&str] = &["id", "created_at", "updated_at", "last_seen_at", "anonymous_ids", "alias_user_ids"];
+pub const MAX_IMPORT_ROWS: usize = 1_000_000;
+
+pub fn parse_contacts_csv(bytes: &[u8]) -> Result<Vec<ContactImport>, ApiError> {
+    let mut reader = csv::ReaderBuilder::new().flexible(false).trim(csv::Trim::All).from_reader(bytes);
+    let headers = reader
+        .headers()
+        .map_err(|e| ApiError::invalid("csv", format!("cannot read the CSV header row: {e}")))?
+        .clone();
+    if !headers.iter().any(|h| h == "user_id" || h == "email") {
+        return Err(ApiError::invalid("csv", "the header row needs a user_id or an email column"));
+    }
+    let mut rows = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let line = i + 2;
+        let record = record.map_err(|e| ApiError::invalid("csv", format!("line {line}: {e}")))?;
+        let mut row = ContactImport::default();
+        let mut traits = Map::new();
+        for (h, cell) in headers.iter().zip(record.iter()) {
+            if cell.is_empty() || IGNORED.contains(&h) {
+                continue;
+            }
+            if h == "user_id" {
+                row.user_id = Some(cell.to_string());
+            } else if h == "email" {
+                if nudge_core::contact::normalize_email(&Value::String(cell.into())).is_none() {
+                    return Err(ApiError::invalid("csv", format!("line {line}: {cell:?} is not an email address")));
+                }
+                row.email = Some(cell.to_string());
+            } else if let Some(ch) = h.strip_prefix("subscription.").or_else(|| h.strip_prefix("subscriptions.")) {
+                let s = Subscription::parse(cell).ok_or_else(|| {
+                    ApiError::invalid(
+                        "csv",
+                        format!("line {line}: column {h}: {cell:?} is not subscribed, unsubscribed or pending"),
+                    )
+                })?;
+                row.subscriptions.insert(ch.to_string(), s);
+            } else {
+                let name = h.strip_prefix("traits.").unwrap_or(h);
+                traits.insert(name.to_string(), cell_value(cell));
+            }
+        }
+        if row.user_id.is_none() && row.email.is_none() {
+            return Err(ApiError::invalid("csv", format!("line {line}: a row needs a user_id or an email")));
+        }
+        row.traits = traits;
+        rows.push(row);
+        if rows.len() > MAX_IMPORT_ROWS {
+            return Err(ApiError::invalid("csv", format!("more than {MAX_IMPORT_ROWS} rows; split the file")));
+        }
+    }
+    Ok(rows)
+}
+
+fn cell_value(cell: &str) -> Value {
+    match serde_json::from_str::<Value>(cell) {
+        Ok(v @ (Value::Number(_) | Value::Bool(_))) if v.to_string() == cell => v,
+        _ => Value::String(cell.to_string()),
+    }
+}
+
+/// All contacts as CSV: fixed columns, one `subscription.<channel>` column per
+/// channel in use, one `traits.<name>` column per trait in use.
+pub async fn export_contacts_csv(store: &dyn Store) -> Result<String, ApiError> {
+    let mut contacts = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.list_contacts(&ContactQuery { after, limit: 1000, ..Default::default() }).await?;
+        contacts.extend(page.items);
+        match page.next.and_then(|n| n.parse().ok()) {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    let trait_keys: BTreeSet<&str> = contacts.iter().flat_map(|c| c.traits.keys().map(String::as_str)).collect();
+    let channels: BTreeSet<&str> = contacts.iter().flat_map(|c| c.subscriptions.keys().map(String::as_str)).collect();
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header: Vec<String> = ["id", "user_id", "email", "phone", "anonymous_ids", "created_at", "updated_at", "last_seen_at"]
+        .map(String::from)
+        .to_vec();
+    header.extend(channels.iter().map(|c| format!("subscription.{c}")));
+    header.extend(trait_keys.iter().map(|k| format!("traits.{k}")));
+    w.write_record(&header).map_err(ApiError::internal)?;
+    for c in &contacts {
+        let mut rec = vec![
+            c.id.to_string(),
+            c.user_id.clone().unwrap_or_default(),
+            c.email.clone().unwrap_or_default(),
+            c.phone.clone().unwrap_or_default(),
+            c.anonymous_ids.join(" "),
+            format_millis(c.created_at),
+            format_millis(c.updated_at),
+            c.last_seen_at.map(format_millis).unwrap_or_default(),
+        ];
+        rec.extend(channels.iter().map(|ch| c.subscriptions.get(*ch).map(|s| s.as_str().to_string()).unwrap_or_default()));
+        rec.extend(trait_keys.iter().map(|k| match c.traits.get(*k) {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(s)) => s.clone(),
+            Some(v) => v.to_string(),
+        }));
+        w.write_record(&rec).map_err(ApiError::internal)?;
+    }
+    String::from_utf8(w.into_inner().map_err(ApiError::internal)?).map_err(ApiError::internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn import_reads_columns() {
+        let csv = "user_id,email,plan,traits.age,zip,subscription.email,id\nu1,A@x.io,pro,42,007,unsubscribed,99\n,b@x.io,,true,,,\n";
+        let rows = parse_contacts_csv(csv.as_bytes()).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].user_id.as_deref(), Some("u1"));
+        assert_eq!(Value::Object(rows[0].traits.clone()), json!({"plan": "pro", "age": 42, "zip": "007"}));
+        assert_eq!(rows[0].subscriptions["email"], Subscription::Unsubscribed);
+        assert_eq!(Value::Object(rows[1].traits.clone()), json!({"age": true}));
+    }
+
+    #[test]
+    fn import_errors_name_the_line() {
+        let err = |csv: &str| parse_contacts_csv(csv.as_bytes()).unwrap_err().message;
+        assert!(err("name\nx\n").contains("user_id or an email column"));
+        assert!(err("user_id,name\nu1,a\n,b\n").contains("line 3"));
+        assert!(err("email\nnot-an-email\n").contains("line 2"));
+        assert!(err("user_id,subscription.email\nu,maybe\n").contains("line 2: column subscription.email"));
+        assert!(err("user_id,a\nu,1,2\n").contains("line 2"));
+    }
+}

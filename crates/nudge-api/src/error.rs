@@ -1,0 +1,106 @@
+//! The one table of API errors. Every error response has the body
+//! `{"error": {"code": "...", "message": "...", "field": "..."}}` (`field` only when a
+//! single input field is at fault) and the HTTP status of its code. The table is
+//! published in `docs/errors.md` and the OpenAPI document.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use nudge_core::ParseError;
+use serde_json::json;
+
+/// (code, HTTP status, meaning). Keep `docs/errors.md` in step with it.
+pub const ERROR_CODES: &[(&str, u16, &str)] = &[
+    ("malformed_json", 400, "The request body is not valid JSON."),
+    ("invalid_field", 400, "A field has the wrong type or an invalid value; `field` names it."),
+    ("missing_field", 400, "A required field is absent; `field` names it."),
+    ("message_too_large", 400, "One message is over 32 KB."),
+    ("batch_too_large", 400, "The request body is over 500 KB."),
+    ("invalid_request", 400, "A query parameter, path parameter or CSV row is invalid."),
+    ("unauthorized", 401, "The key is missing, unknown, revoked, or of the wrong kind for this API."),
+    ("not_found", 404, "No such resource."),
+    ("overloaded", 503, "The ingest queue is full; retry with back-off. Nothing was stored."),
+    ("shutting_down", 503, "The server is shutting down; retry against another node or later."),
+    ("internal", 500, "An unexpected server error; nothing was stored. Details are in the server log."),
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        debug_assert!(ERROR_CODES.iter().any(|(c, _, _)| *c == code), "unknown error code {code}");
+        Self { code, message: message.into(), field: None }
+    }
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+    pub fn status(&self) -> StatusCode {
+        ERROR_CODES
+            .iter()
+            .find(|(c, _, _)| *c == self.code)
+            .and_then(|(_, s, _)| StatusCode::from_u16(*s).ok())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new("unauthorized", message)
+    }
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Self::new("not_found", what)
+    }
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::new("invalid_request", message).with_field(field)
+    }
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "internal error");
+        Self::new("internal", "internal error; nothing was changed")
+    }
+}
+
+impl From<ParseError> for ApiError {
+    fn from(e: ParseError) -> Self {
+        let field = e.field().map(str::to_string);
+        Self { code: e.code(), message: e.to_string(), field }
+    }
+}
+
+impl From<nudge_store::StoreError> for ApiError {
+    fn from(e: nudge_store::StoreError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<nudge_store::SubmitError> for ApiError {
+    fn from(e: nudge_store::SubmitError) -> Self {
+        match e {
+            nudge_store::SubmitError::Overloaded => ApiError::new("overloaded", e.to_string()),
+            nudge_store::SubmitError::Closed => ApiError::new("shutting_down", e.to_string()),
+            nudge_store::SubmitError::Store(_) => ApiError::internal(e),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({"code": self.code, "message": self.message});
+        if let Some(f) = &self.field {
+            body["field"] = json!(f);
+        }
+        let mut resp = (self.status(), Json(json!({ "error": body }))).into_response();
+        if self.status() == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Basic realm=\"nudge\", Bearer"),
+            );
+        }
+        if self.status() == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+        }
+        resp
+    }
+}

@@ -1,0 +1,73 @@
+//! The Segment-compatible HTTP Tracking API under `/v1`.
+
+use crate::error::ApiError;
+use crate::{AppState, keys};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::HeaderMap;
+use nudge_core::message::MAX_BATCH_BYTES;
+use nudge_core::{MessageKind, Received, parse_batch, parse_single};
+use nudge_store::KeyKind;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+
+/// Reads at most `limit` bytes plus one, so an oversized body is reported by the
+/// parser with Segment's limit in the message instead of a bare 413.
+async fn body_bytes(body: Body) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, MAX_BATCH_BYTES + 1).await.map_err(|_| {
+        ApiError::new("batch_too_large", format!("request body is over the limit of {MAX_BATCH_BYTES} bytes"))
+    })
+}
+
+/// `POST /v1/identify`, `/v1/track`, ...: one message of the given type.
+pub async fn single(state: State<AppState>, kind: MessageKind, req: Request) -> Result<Json<Value>, ApiError> {
+    accept(state, Some(kind), req).await
+}
+
+/// `POST /v1/batch` and `/v1/import`.
+pub async fn batch(state: State<AppState>, req: Request) -> Result<Json<Value>, ApiError> {
+    accept(state, None, req).await
+}
+
+async fn accept(State(state): State<AppState>, kind: Option<MessageKind>, req: Request) -> Result<Json<Value>, ApiError> {
+    let (parts, body) = req.into_parts();
+    let headers = parts.headers;
+    let addr = parts.extensions.get::<ConnectInfo<SocketAddr>>().copied();
+    // A key in the Authorization header is checked before the body is even read.
+    let header_key = keys::basic_username(&headers);
+    if let Some(k) = &header_key {
+        keys::verify(&*state.store, k, KeyKind::Write).await?;
+    }
+    let bytes = body_bytes(body).await?;
+    let received = Received { at: state.clock.now(), ip: client_ip(&headers, addr) };
+    let mut new_id = || format!("nudge-{}", hex::encode(rand::random::<[u8; 16]>()));
+    let parsed = match kind {
+        Some(kind) => parse_single(kind, &bytes, &received, &mut new_id)?,
+        None => parse_batch(&bytes, &received, &mut new_id)?,
+    };
+    if header_key.is_none() {
+        let Some(k) = &parsed.write_key else {
+            return Err(ApiError::unauthorized(
+                "missing write key: send it as the HTTP Basic username or as `writeKey` in the body",
+            ));
+        };
+        keys::verify(&*state.store, k, KeyKind::Write).await?;
+    }
+    for m in &parsed.messages {
+        state.metrics.ingested(m.kind);
+    }
+    state.ingestor.submit(parsed.messages).await?;
+    Ok(Json(json!({"success": true})))
+}
+
+/// `context.ip` defaults to the first `X-Forwarded-For` address, else the peer.
+fn client_ip(headers: &HeaderMap, addr: Option<ConnectInfo<SocketAddr>>) -> Option<String> {
+    headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| addr.map(|ConnectInfo(a)| a.ip().to_string()))
+}

@@ -1,0 +1,228 @@
+//! The OpenAPI document served at `/api/v1/openapi.json` must describe exactly the
+//! routes of `nudge_api::router()` and the error codes of `nudge_api::error::ERROR_CODES`.
+
+use nudge_api::OPENAPI_JSON;
+use nudge_api::error::ERROR_CODES;
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+/// Every route of `router()` in `src/lib.rs`, as (method, OpenAPI path). Keep in step
+/// with the router: a route added there must be added here and to `openapi.json`.
+const ROUTES: &[(&str, &str)] = &[
+    // Tracking API.
+    ("post", "/v1/identify"),
+    ("post", "/v1/track"),
+    ("post", "/v1/page"),
+    ("post", "/v1/screen"),
+    ("post", "/v1/group"),
+    ("post", "/v1/alias"),
+    ("post", "/v1/batch"),
+    ("post", "/v1/import"),
+    // Admin API.
+    ("get", "/api/v1/contacts"),
+    ("get", "/api/v1/contacts/lookup"),
+    ("post", "/api/v1/contacts/import"),
+    ("get", "/api/v1/contacts/export"),
+    ("get", "/api/v1/contacts/{id}"),
+    ("patch", "/api/v1/contacts/{id}"),
+    ("delete", "/api/v1/contacts/{id}"),
+    ("get", "/api/v1/contacts/{id}/events"),
+    ("get", "/api/v1/contacts/{id}/export"),
+    ("get", "/api/v1/keys"),
+    ("post", "/api/v1/keys"),
+    ("delete", "/api/v1/keys/{id}"),
+    // Public.
+    ("get", "/api/v1/openapi.json"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+];
+
+const METHODS: &[&str] = &[
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+fn doc() -> Value {
+    serde_json::from_str(OPENAPI_JSON).expect("openapi.json is valid JSON")
+}
+
+/// All (method, path, operation) of the document.
+fn operations(doc: &Value) -> Vec<(String, String, Value)> {
+    let paths = doc["paths"].as_object().expect("`paths` is an object");
+    let mut ops = Vec::new();
+    for (path, item) in paths {
+        let item = item
+            .as_object()
+            .unwrap_or_else(|| panic!("path item {path} is an object"));
+        for (method, op) in item {
+            if METHODS.contains(&method.as_str()) {
+                ops.push((method.clone(), path.clone(), op.clone()));
+            }
+        }
+    }
+    ops
+}
+
+/// Follows a local `$ref` (`#/components/...`) if `v` is one.
+fn resolve<'a>(doc: &'a Value, v: &'a Value) -> &'a Value {
+    match v.get("$ref").and_then(Value::as_str) {
+        Some(r) => {
+            let pointer = r
+                .strip_prefix('#')
+                .unwrap_or_else(|| panic!("non-local $ref {r}"));
+            doc.pointer(pointer)
+                .unwrap_or_else(|| panic!("dangling $ref {r}"))
+        }
+        None => v,
+    }
+}
+
+#[test]
+fn is_openapi_3_1() {
+    let doc = doc();
+    let version = doc["openapi"].as_str().expect("`openapi` is a string");
+    assert!(
+        version.starts_with("3.1."),
+        "expected OpenAPI 3.1.x, got {version}"
+    );
+    assert!(doc["info"]["title"].is_string());
+    assert!(doc["info"]["version"].is_string());
+}
+
+#[test]
+fn documents_exactly_the_routes_of_the_router() {
+    let doc = doc();
+    let documented: BTreeSet<(String, String)> = operations(&doc)
+        .into_iter()
+        .map(|(m, p, _)| (m, p))
+        .collect();
+    let routed: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(routed.len(), ROUTES.len(), "duplicate entries in ROUTES");
+    let missing: Vec<_> = routed.difference(&documented).collect();
+    let extra: Vec<_> = documented.difference(&routed).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "routes not documented: {missing:?}; documented but not routed: {extra:?}"
+    );
+}
+
+#[test]
+fn error_schema_lists_every_error_code() {
+    let doc = doc();
+    let error = &doc["components"]["schemas"]["Error"];
+    let codes: BTreeSet<&str> = error["properties"]["error"]["properties"]["code"]["enum"]
+        .as_array()
+        .expect("Error.error.code has an enum")
+        .iter()
+        .map(|v| v.as_str().expect("error codes are strings"))
+        .collect();
+    let table: BTreeSet<&str> = ERROR_CODES.iter().map(|(c, _, _)| *c).collect();
+    assert_eq!(
+        codes, table,
+        "the Error schema's code enum must equal ERROR_CODES"
+    );
+    let required = error["properties"]["error"]["required"]
+        .as_array()
+        .expect("Error.error.required");
+    for field in ["code", "message"] {
+        assert!(
+            required.iter().any(|v| v == field),
+            "Error.error.{field} must be required"
+        );
+    }
+}
+
+#[test]
+fn every_operation_has_a_success_response_and_admin_ones_a_401() {
+    let doc = doc();
+    for (method, path, op) in operations(&doc) {
+        let responses = op["responses"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{method} {path} has responses"));
+        assert!(
+            responses.keys().any(|s| s.starts_with('2') && s.len() == 3),
+            "{method} {path} has no 2xx response"
+        );
+        for (status, r) in responses {
+            let r = resolve(&doc, r);
+            assert!(
+                r["description"].is_string(),
+                "{method} {path} {status}: response needs a description"
+            );
+        }
+        if path.starts_with("/api/v1/") && path != "/api/v1/openapi.json" {
+            assert!(
+                responses.contains_key("401"),
+                "{method} {path} has no 401 response"
+            );
+            assert_eq!(
+                op["security"],
+                serde_json::json!([{"adminKey": []}]),
+                "{method} {path} must need the admin key"
+            );
+        }
+        if path.starts_with("/v1/") {
+            assert!(
+                responses.contains_key("401"),
+                "{method} {path} has no 401 response"
+            );
+            assert_eq!(
+                op["security"],
+                serde_json::json!([{"writeKey": []}]),
+                "{method} {path} must need a write key"
+            );
+        }
+    }
+}
+
+#[test]
+fn security_schemes_and_public_routes() {
+    let doc = doc();
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["writeKey"]["type"], "http");
+    assert_eq!(schemes["writeKey"]["scheme"], "basic");
+    assert_eq!(schemes["adminKey"]["type"], "http");
+    assert_eq!(schemes["adminKey"]["scheme"], "bearer");
+    for path in ["/api/v1/openapi.json", "/healthz", "/readyz", "/metrics"] {
+        assert_eq!(
+            doc["paths"][path]["get"]["security"],
+            serde_json::json!([]),
+            "{path} must be public"
+        );
+    }
+}
+
+#[test]
+fn all_local_refs_resolve() {
+    fn walk(doc: &Value, v: &Value) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(r)) = m.get("$ref") {
+                    let pointer = r
+                        .strip_prefix('#')
+                        .unwrap_or_else(|| panic!("non-local $ref {r}"));
+                    assert!(doc.pointer(pointer).is_some(), "dangling $ref {r}");
+                }
+                m.values().for_each(|x| walk(doc, x));
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(doc, x)),
+            _ => {}
+        }
+    }
+    let doc = doc();
+    walk(&doc, &doc);
+    for name in [
+        "Contact", "Event", "ApiKey", "Error", "Identify", "Track", "Page", "Screen", "Group",
+        "Alias", "Batch",
+    ] {
+        let schema = &doc["components"]["schemas"][name];
+        assert!(schema.is_object(), "component schema {name} is missing");
+        assert!(
+            schema.get("example").is_some(),
+            "component schema {name} has no example"
+        );
+    }
+}

@@ -1,0 +1,393 @@
+//! Conformance stories: the same behaviour, checked on every storage backend.
+//! SQLite always runs (in a temporary directory); PostgreSQL runs when
+//! `NUDGE_TEST_DATABASE_URL` is set, each story in a fresh schema.
+
+use nudge_core::{Message, MessageKind, Millis, Received, Subscription, parse_batch};
+use nudge_store::*;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+const T0: Millis = 1_800_000_000_000;
+
+struct Backend {
+    store: Arc<dyn Store>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn backends() -> Vec<Backend> {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteStore::open(&dir.path().join("nudge.db")).await.unwrap();
+    let mut out = vec![Backend { store: Arc::new(sqlite), _dir: Some(dir) }];
+    if let Ok(url) = std::env::var("NUDGE_TEST_DATABASE_URL")
+        && !url.is_empty()
+    {
+        out.push(Backend { store: Arc::new(fresh_pg(&url).await), _dir: None });
+    }
+    out
+}
+
+/// A PostgreSQL store in a schema of its own, so stories never see each other's rows.
+async fn fresh_pg(url: &str) -> PgStore {
+    let schema = format!("nudge_test_{}_{}", std::process::id(), rand_suffix());
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    client.batch_execute(&format!("CREATE SCHEMA {schema}")).await.unwrap();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    PgStore::connect(&format!("{url}{sep}options=-csearch_path%3D{schema}")).await.unwrap()
+}
+
+fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{nanos}_{}", N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Messages from a Segment batch body, as the API would hand them over.
+fn msgs(batch: Value) -> Vec<Message> {
+    let mut n = 0;
+    let mut ids = move || {
+        n += 1;
+        format!("auto-{}-{n}", rand_suffix())
+    };
+    parse_batch(&serde_json::to_vec(&json!({ "batch": batch })).unwrap(), &Received { at: T0, ip: None }, &mut ids)
+        .unwrap()
+        .messages
+}
+
+async fn user(store: &dyn Store, u: &str) -> nudge_core::Contact {
+    store.find_contact(&Lookup::UserId(u.into())).await.unwrap().unwrap_or_else(|| panic!("no contact {u}"))
+}
+
+async fn events(store: &dyn Store, id: i64) -> Vec<StoredEvent> {
+    store.contact_events(id, &EventQuery { before: None, limit: 1000 }).await.unwrap().items
+}
+
+macro_rules! stories {
+    ($($name:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $name() {
+            for b in backends().await {
+                let backend = b.store.backend();
+                eprintln!("story {} on {backend}", stringify!($name));
+                super_stories::$name(&*b.store).await;
+                b.store.close().await;
+            }
+        }
+    )*};
+}
+
+stories!(
+    anonymous_history_joins_identified_contact,
+    traits_merge_and_null_removes,
+    duplicates_are_stored_once,
+    alias_merges_two_profiles,
+    shared_device_does_not_merge_known_users,
+    timeline_pages_newest_first,
+    search_and_filter_contacts,
+    update_delete_and_erase,
+    import_creates_and_updates,
+    api_keys_lifecycle,
+    merged_ids_resolve_and_last_seen_is_kept,
+);
+
+mod super_stories {
+    use super::*;
+
+    pub async fn anonymous_history_joins_identified_contact(s: &dyn Store) {
+        let out = s
+            .ingest(
+                msgs(json!([
+                    {"type": "page", "anonymousId": "anon-1", "name": "Home", "timestamp": "2027-01-01T10:00:00Z"},
+                    {"type": "track", "anonymousId": "anon-1", "event": "Product Viewed", "properties": {"sku": "A"}, "timestamp": "2027-01-01T10:01:00Z"},
+                ])),
+                T0,
+            )
+            .await
+            .unwrap();
+        assert_eq!(out, vec![IngestOutcome::Stored; 2]);
+        let anon = s.find_contact(&Lookup::AnonymousId("anon-1".into())).await.unwrap().unwrap();
+        assert_eq!(anon.user_id, None);
+        // Somebody else already known as u-1 (e.g. from a CRM import).
+        s.ingest(msgs(json!([{"type": "identify", "userId": "u-1", "traits": {"plan": "free"}}])), T0).await.unwrap();
+        // The visitor logs in.
+        s.ingest(
+            msgs(json!([{"type": "identify", "userId": "u-1", "anonymousId": "anon-1", "traits": {"email": "Ada@Example.com"}}])),
+            T0,
+        )
+        .await
+        .unwrap();
+        let c = user(s, "u-1").await;
+        assert_eq!(c.anonymous_ids, vec!["anon-1".to_string()]);
+        assert_eq!(c.email.as_deref(), Some("ada@example.com"));
+        assert_eq!(c.traits["plan"], json!("free"));
+        let ev = events(s, c.id).await;
+        assert_eq!(ev.len(), 4, "anonymous history joined: {ev:?}");
+        assert_eq!(ev.last().unwrap().name.as_deref(), Some("Home"), "oldest last");
+        assert_eq!(s.find_contact(&Lookup::AnonymousId("anon-1".into())).await.unwrap().unwrap().id, c.id);
+        assert_eq!(s.contact(anon.id).await.unwrap().unwrap().id, c.id, "merged id resolves to survivor");
+        assert_eq!(s.find_contact(&Lookup::Email("ADA@example.com".into())).await.unwrap().unwrap().id, c.id);
+        assert_eq!(s.stats().await.unwrap(), StoreStats { contacts: 1, events: 4 });
+    }
+
+    pub async fn traits_merge_and_null_removes(s: &dyn Store) {
+        s.ingest(msgs(json!([{"type": "identify", "userId": "u", "traits": {"a": 1, "b": "x", "nested": {"k": [1, 2]}}}])), T0)
+            .await
+            .unwrap();
+        s.ingest(msgs(json!([{"type": "identify", "userId": "u", "traits": {"b": null, "c": true}}])), T0).await.unwrap();
+        let c = user(s, "u").await;
+        assert_eq!(Value::Object(c.traits), json!({"a": 1, "nested": {"k": [1, 2]}, "c": true}));
+        // Track calls do not touch traits.
+        s.ingest(msgs(json!([{"type": "track", "userId": "u", "event": "E", "traits": {"a": 99}}])), T0).await.unwrap();
+        assert_eq!(user(s, "u").await.traits["a"], json!(1));
+    }
+
+    pub async fn duplicates_are_stored_once(s: &dyn Store) {
+        let batch = json!([
+            {"type": "track", "userId": "u", "event": "E", "messageId": "m-1"},
+            {"type": "track", "userId": "u", "event": "E", "messageId": "m-1"},
+            {"type": "track", "userId": "u", "event": "F", "messageId": "m-2"},
+        ]);
+        let out = s.ingest(msgs(batch.clone()), T0).await.unwrap();
+        assert_eq!(out, vec![IngestOutcome::Stored, IngestOutcome::Duplicate, IngestOutcome::Stored]);
+        let out = s.ingest(msgs(batch), T0).await.unwrap();
+        assert_eq!(out, vec![IngestOutcome::Duplicate; 3]);
+        // A duplicate identify does not re-apply old traits.
+        s.ingest(msgs(json!([{"type": "identify", "userId": "u", "messageId": "i-1", "traits": {"plan": "a"}}])), T0).await.unwrap();
+        s.ingest(msgs(json!([{"type": "identify", "userId": "u", "messageId": "i-2", "traits": {"plan": "b"}}])), T0).await.unwrap();
+        s.ingest(msgs(json!([{"type": "identify", "userId": "u", "messageId": "i-1", "traits": {"plan": "a"}}])), T0).await.unwrap();
+        assert_eq!(user(s, "u").await.traits["plan"], json!("b"));
+        assert_eq!(s.stats().await.unwrap().events, 4);
+    }
+
+    pub async fn alias_merges_two_profiles(s: &dyn Store) {
+        s.ingest(
+            msgs(json!([
+                {"type": "identify", "userId": "old-id", "traits": {"name": "Old", "city": "Lyon"}},
+                {"type": "track", "userId": "old-id", "event": "Signed Up"},
+                {"type": "identify", "userId": "new-id", "traits": {"name": "New"}},
+                {"type": "track", "userId": "new-id", "event": "Order Completed"},
+            ])),
+            T0,
+        )
+        .await
+        .unwrap();
+        let old = user(s, "old-id").await;
+        s.ingest(msgs(json!([{"type": "alias", "userId": "new-id", "previousId": "old-id"}])), T0).await.unwrap();
+        let c = user(s, "new-id").await;
+        assert_eq!(user(s, "old-id").await.id, c.id);
+        assert_eq!(c.user_id.as_deref(), Some("new-id"));
+        assert_eq!(c.alias_user_ids, vec!["old-id".to_string()]);
+        assert_eq!(c.traits["name"], json!("New"), "survivor's traits win");
+        assert_eq!(c.traits["city"], json!("Lyon"), "merged-away traits fill gaps");
+        assert_eq!(events(s, c.id).await.len(), 5);
+        assert_eq!(s.contact(old.id).await.unwrap().unwrap().id, c.id);
+        assert_eq!(s.stats().await.unwrap().contacts, 1);
+        // Alias of an unknown previous id attaches it.
+        s.ingest(msgs(json!([{"type": "alias", "userId": "new-id", "previousId": "device-9"}])), T0).await.unwrap();
+        assert_eq!(s.find_contact(&Lookup::AnonymousId("device-9".into())).await.unwrap().unwrap().id, c.id);
+        // Chains of merges resolve in one step.
+        s.ingest(msgs(json!([{"type": "identify", "userId": "newest", "traits": {}}])), T0).await.unwrap();
+        s.ingest(msgs(json!([{"type": "alias", "userId": "newest", "previousId": "new-id"}])), T0).await.unwrap();
+        let last = user(s, "newest").await;
+        assert_eq!(s.contact(old.id).await.unwrap().unwrap().id, last.id);
+        assert_eq!(s.contact(c.id).await.unwrap().unwrap().id, last.id);
+    }
+
+    pub async fn shared_device_does_not_merge_known_users(s: &dyn Store) {
+        s.ingest(
+            msgs(json!([
+                {"type": "identify", "userId": "alice", "anonymousId": "tablet", "traits": {}},
+                {"type": "identify", "userId": "bob", "anonymousId": "tablet", "traits": {}},
+                {"type": "track", "userId": "bob", "anonymousId": "tablet", "event": "E"},
+            ])),
+            T0,
+        )
+        .await
+        .unwrap();
+        let (a, b) = (user(s, "alice").await, user(s, "bob").await);
+        assert_ne!(a.id, b.id);
+        assert_eq!(events(s, a.id).await.len(), 1);
+        assert_eq!(events(s, b.id).await.len(), 2);
+    }
+
+    pub async fn timeline_pages_newest_first(s: &dyn Store) {
+        let batch: Vec<Value> = (0..25)
+            .map(|i| {
+                // Pairs share a timestamp, so the id breaks ties.
+                let ts = nudge_core::format_millis(T0 - 1_000_000 + (i / 2) * 1000);
+                json!({"type": "track", "userId": "u", "event": format!("E{i:02}"), "timestamp": ts})
+            })
+            .collect();
+        s.ingest(msgs(Value::Array(batch)), T0).await.unwrap();
+        let id = user(s, "u").await.id;
+        let mut seen = Vec::new();
+        let mut before = None;
+        loop {
+            let page = s.contact_events(id, &EventQuery { before, limit: 10 }).await.unwrap();
+            assert!(page.items.len() <= 10);
+            seen.extend(page.items.iter().map(|e| e.name.clone().unwrap()));
+            match page.next {
+                Some(c) => before = Some(EventCursor::decode(&c).unwrap()),
+                None => break,
+            }
+        }
+        let expected: Vec<String> = (0..25).rev().map(|i| format!("E{i:02}")).collect();
+        assert_eq!(seen, expected);
+    }
+
+    pub async fn search_and_filter_contacts(s: &dyn Store) {
+        let batch: Vec<Value> = (0..30)
+            .map(|i| {
+                json!({"type": "identify", "userId": format!("user-{i:02}"), "traits": {
+                    "email": format!("person{i:02}@{}.com", if i % 3 == 0 { "gmail" } else { "corp" }),
+                    "plan": if i % 2 == 0 { "pro" } else { "free" }, "age": 20 + i % 5, "vip": i % 10 == 0,
+                }})
+            })
+            .collect();
+        s.ingest(msgs(Value::Array(batch)), T0).await.unwrap();
+        let q = |f: fn(&mut ContactQuery)| {
+            let mut q = ContactQuery { limit: 100, ..Default::default() };
+            f(&mut q);
+            q
+        };
+        let ids = |p: Page<nudge_core::Contact>| p.items.into_iter().map(|c| c.user_id.unwrap()).collect::<Vec<_>>();
+        assert_eq!(ids(s.list_contacts(&q(|q| q.email = Some("PERSON07@corp.com".into()))).await.unwrap()), ["user-07"]);
+        assert_eq!(ids(s.list_contacts(&q(|q| q.user_id = Some("user-11".into()))).await.unwrap()), ["user-11"]);
+        assert_eq!(s.list_contacts(&q(|q| q.search = Some("GMAIL".into()))).await.unwrap().items.len(), 10);
+        assert_eq!(s.list_contacts(&q(|q| q.search = Some("%".into()))).await.unwrap().items.len(), 0, "LIKE is escaped");
+        assert_eq!(s.list_contacts(&q(|q| q.traits = vec![("plan".into(), json!("pro"))])).await.unwrap().items.len(), 15);
+        assert_eq!(
+            ids(s
+                .list_contacts(&q(|q| q.traits = vec![("plan".into(), json!("pro")), ("vip".into(), json!(true))]))
+                .await
+                .unwrap()),
+            ["user-00", "user-10", "user-20"]
+        );
+        assert_eq!(s.list_contacts(&q(|q| q.traits = vec![("age".into(), json!(22))])).await.unwrap().items.len(), 6);
+        assert_eq!(s.list_contacts(&q(|q| q.traits = vec![("age".into(), json!("22"))])).await.unwrap().items.len(), 0);
+        // Paging visits everyone once, in id order.
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let page = s.list_contacts(&ContactQuery { after, limit: 7, ..Default::default() }).await.unwrap();
+            all.extend(page.items.iter().map(|c| c.id));
+            match page.next {
+                Some(n) => after = Some(n.parse().unwrap()),
+                None => break,
+            }
+        }
+        assert_eq!(all.len(), 30);
+        assert!(all.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    pub async fn update_delete_and_erase(s: &dyn Store) {
+        s.ingest(
+            msgs(json!([
+                {"type": "identify", "userId": "u", "anonymousId": "a", "traits": {"email": "u@x.io", "plan": "free"}},
+                {"type": "track", "userId": "u", "event": "E"},
+                {"type": "identify", "userId": "other", "traits": {}},
+            ])),
+            T0,
+        )
+        .await
+        .unwrap();
+        let c = user(s, "u").await;
+        let patch: ContactPatch =
+            serde_json::from_value(json!({"traits": {"plan": "pro", "email": null}, "subscriptions": {"email": "unsubscribed"}}))
+                .unwrap();
+        let updated = s.update_contact(c.id, &patch, T0 + 5).await.unwrap().unwrap();
+        assert_eq!(updated.traits["plan"], json!("pro"));
+        assert_eq!(updated.email, None);
+        assert_eq!(updated.subscriptions["email"], Subscription::Unsubscribed);
+        assert_eq!(user(s, "u").await, updated, "what update returns is what is stored");
+        assert_eq!(s.update_contact(999_999, &patch, T0).await.unwrap(), None);
+
+        assert!(s.delete_contact(c.id).await.unwrap());
+        assert!(!s.delete_contact(c.id).await.unwrap());
+        assert_eq!(s.contact(c.id).await.unwrap(), None);
+        assert_eq!(s.find_contact(&Lookup::UserId("u".into())).await.unwrap(), None);
+        assert_eq!(s.find_contact(&Lookup::AnonymousId("a".into())).await.unwrap(), None);
+        assert_eq!(s.stats().await.unwrap(), StoreStats { contacts: 1, events: 1 });
+        // The same user id later starts a new, empty profile.
+        s.ingest(msgs(json!([{"type": "track", "userId": "u", "event": "Back"}])), T0).await.unwrap();
+        let again = user(s, "u").await;
+        assert_ne!(again.id, c.id);
+        assert_eq!(events(s, again.id).await.len(), 1);
+    }
+
+    pub async fn import_creates_and_updates(s: &dyn Store) {
+        s.ingest(msgs(json!([{"type": "identify", "userId": "u1", "traits": {"email": "one@x.io", "keep": 1}}])), T0).await.unwrap();
+        let rows = vec![
+            ContactImport { user_id: Some("u1".into()), traits: json!({"plan": "pro"}).as_object().unwrap().clone(), ..Default::default() },
+            ContactImport { email: Some("two@x.io".into()), traits: json!({"name": "Two"}).as_object().unwrap().clone(), ..Default::default() },
+            ContactImport { user_id: Some("u3".into()), email: Some("three@x.io".into()), ..Default::default() },
+        ];
+        assert_eq!(s.import_contacts(rows, T0).await.unwrap(), ImportReport { created: 2, updated: 1 });
+        let one = user(s, "u1").await;
+        assert_eq!(one.traits["plan"], json!("pro"));
+        assert_eq!(one.traits["keep"], json!(1));
+        let two = s.find_contact(&Lookup::Email("two@x.io".into())).await.unwrap().unwrap();
+        assert_eq!(two.user_id, None);
+        // Matching by email the second time.
+        let again = vec![ContactImport {
+            email: Some("TWO@x.io".into()),
+            user_id: None,
+            subscriptions: [("email".to_string(), Subscription::Pending)].into(),
+            ..Default::default()
+        }];
+        assert_eq!(s.import_contacts(again, T0).await.unwrap(), ImportReport { created: 0, updated: 1 });
+        let two = s.contact(two.id).await.unwrap().unwrap();
+        assert_eq!(two.subscriptions["email"], Subscription::Pending);
+        assert_eq!(user(s, "u3").await.email.as_deref(), Some("three@x.io"));
+    }
+
+    pub async fn api_keys_lifecycle(s: &dyn Store) {
+        let k = s
+            .create_key(NewApiKey { kind: KeyKind::Write, name: "site".into(), hash: "h1".into(), prefix: "nw_ab".into() }, T0)
+            .await
+            .unwrap();
+        let a = s
+            .create_key(NewApiKey { kind: KeyKind::Admin, name: "ops".into(), hash: "h2".into(), prefix: "na_cd".into() }, T0)
+            .await
+            .unwrap();
+        assert_eq!(s.find_key("h1").await.unwrap(), Some(k.clone()));
+        assert_eq!(s.find_key("h2").await.unwrap().unwrap().kind, KeyKind::Admin);
+        assert_eq!(s.find_key("nope").await.unwrap(), None);
+        assert!(s.revoke_key(k.id, T0 + 1).await.unwrap());
+        assert!(!s.revoke_key(k.id, T0 + 2).await.unwrap());
+        assert_eq!(s.find_key("h1").await.unwrap(), None);
+        let keys = s.list_keys().await.unwrap();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[0].revoked_at, Some(T0 + 1));
+        assert_eq!(keys[1], a);
+    }
+
+    pub async fn merged_ids_resolve_and_last_seen_is_kept(s: &dyn Store) {
+        s.ingest(
+            msgs(json!([
+                {"type": "track", "anonymousId": "a", "event": "Late", "timestamp": "2027-03-01T00:00:00Z"},
+                {"type": "identify", "userId": "u", "traits": {}, "timestamp": "2027-01-01T00:00:00Z"},
+            ])),
+            T0,
+        )
+        .await
+        .unwrap();
+        // In one call: the anonymous contact is merged into u, and its newer activity
+        // must still count as u's last seen time.
+        s.ingest(
+            msgs(json!([
+                {"type": "page", "anonymousId": "a", "name": "P", "timestamp": "2027-04-01T00:00:00Z"},
+                {"type": "identify", "userId": "u", "anonymousId": "a", "traits": {}, "timestamp": "2027-02-01T00:00:00Z"},
+            ])),
+            T0,
+        )
+        .await
+        .unwrap();
+        let c = user(s, "u").await;
+        assert_eq!(c.last_seen_at, nudge_core::parse_instant("2027-04-01T00:00:00Z"));
+        assert_eq!(events(s, c.id).await.len(), 4);
+        assert_eq!(s.stats().await.unwrap().contacts, 1);
+        let _ = MessageKind::Track;
+    }
+}

@@ -1,0 +1,167 @@
+//! Settings: defaults, then a TOML file (`--config`, `NUDGE_CONFIG` or `./nudge.toml`),
+//! then `NUDGE_*` environment variables, then command-line flags; later wins.
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// A secret whose `Debug` never shows it.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Address the HTTP server listens on.
+    pub listen: String,
+    /// Directory of the embedded SQLite database (`nudge.db`).
+    pub data_dir: PathBuf,
+    /// `postgres://...` to use PostgreSQL instead of the embedded database.
+    pub database_url: Option<Secret>,
+    /// Bootstrap admin key (registered at start if not yet known).
+    pub admin_key: Option<Secret>,
+    /// Bootstrap write key.
+    pub write_key: Option<Secret>,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// Requests allowed to wait for an ingest commit before answering 503.
+    pub ingest_queue: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("nudge-data"),
+            database_url: None,
+            admin_key: None,
+            write_key: None,
+            log_format: "text".into(),
+            ingest_queue: 4096,
+        }
+    }
+}
+
+/// Values given on the command line (they override everything else).
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct Overrides {
+    /// Settings file (TOML). Default: $NUDGE_CONFIG, else ./nudge.toml if it exists.
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// Listen address, e.g. 127.0.0.1:8080 [env: NUDGE_LISTEN]
+    #[arg(long, global = true)]
+    pub listen: Option<String>,
+    /// Data directory for the embedded database [env: NUDGE_DATA_DIR]
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// postgres://... to use PostgreSQL [env: NUDGE_DATABASE_URL]
+    #[arg(long, global = true)]
+    pub database_url: Option<String>,
+}
+
+impl Settings {
+    pub fn load(o: &Overrides) -> anyhow::Result<Self> {
+        Self::load_from(o, |k| std::env::var(k).ok())
+    }
+
+    pub fn load_from(o: &Overrides, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let file = o.config.clone().or_else(|| env("NUDGE_CONFIG").map(PathBuf::from)).or_else(|| {
+            let p = Path::new("nudge.toml");
+            p.exists().then(|| p.to_path_buf())
+        });
+        let mut s = match &file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading settings file {}", path.display()))?;
+                toml::from_str::<Settings>(&text).with_context(|| format!("settings file {}", path.display()))?
+            }
+            None => Settings::default(),
+        };
+        let secret = |k: &str| env(k).filter(|v| !v.is_empty()).map(Secret);
+        if let Some(v) = env("NUDGE_LISTEN") {
+            s.listen = v;
+        }
+        if let Some(v) = env("NUDGE_DATA_DIR") {
+            s.data_dir = v.into();
+        }
+        if let Some(v) = secret("NUDGE_DATABASE_URL") {
+            s.database_url = Some(v);
+        }
+        if let Some(v) = secret("NUDGE_ADMIN_KEY") {
+            s.admin_key = Some(v);
+        }
+        if let Some(v) = secret("NUDGE_WRITE_KEY") {
+            s.write_key = Some(v);
+        }
+        if let Some(v) = env("NUDGE_LOG_FORMAT") {
+            s.log_format = v;
+        }
+        if let Some(v) = env("NUDGE_INGEST_QUEUE") {
+            s.ingest_queue = v.parse().with_context(|| format!("NUDGE_INGEST_QUEUE={v:?} is not a number"))?;
+        }
+        if let Some(v) = &o.listen {
+            s.listen = v.clone();
+        }
+        if let Some(v) = &o.data_dir {
+            s.data_dir = v.clone();
+        }
+        if let Some(v) = &o.database_url {
+            s.database_url = Some(Secret(v.clone()));
+        }
+        if s.listen.parse::<std::net::SocketAddr>().is_err() {
+            bail!("listen address {:?} is not host:port (e.g. 127.0.0.1:8080)", s.listen);
+        }
+        if !matches!(s.log_format.as_str(), "text" | "json") {
+            bail!("log_format {:?} must be \"text\" or \"json\"", s.log_format);
+        }
+        Ok(s)
+    }
+
+    pub fn database_url(&self) -> Option<&str> {
+        self.database_url.as_ref().map(|s| s.0.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precedence_file_then_env_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("n.toml");
+        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\ndata_dir = \"/var/lib/nudge\"\nadmin_key = \"from-file\"\n").unwrap();
+        let o = Overrides { config: Some(file.clone()), ..Default::default() };
+        let s = Settings::load_from(&o, |_| None).unwrap();
+        assert_eq!(s.listen, "0.0.0.0:9000");
+        assert_eq!(s.admin_key, Some(Secret("from-file".into())));
+        assert_eq!(format!("{:?}", s.admin_key), "Some(\"***\")", "secrets never print");
+        let env = |k: &str| match k {
+            "NUDGE_LISTEN" => Some("127.0.0.1:7000".to_string()),
+            "NUDGE_ADMIN_KEY" => Some("from-env".to_string()),
+            _ => None,
+        };
+        let s = Settings::load_from(&o, env).unwrap();
+        assert_eq!((s.listen.as_str(), s.admin_key.unwrap().0.as_str()), ("127.0.0.1:7000", "from-env"));
+        let o2 = Overrides { listen: Some("127.0.0.1:1".into()), ..o };
+        assert_eq!(Settings::load_from(&o2, env).unwrap().listen, "127.0.0.1:1");
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("n.toml");
+        std::fs::write(&file, "lisen = \"x\"\n").unwrap();
+        let o = Overrides { config: Some(file), ..Default::default() };
+        let err = format!("{:#}", Settings::load_from(&o, |_| None).unwrap_err());
+        assert!(err.contains("lisen"), "{err}");
+        let o = Overrides { listen: Some("nowhere".into()), ..Default::default() };
+        assert!(Settings::load_from(&o, |_| None).unwrap_err().to_string().contains("nowhere"));
+    }
+}

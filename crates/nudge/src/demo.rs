@@ -1,0 +1,259 @@
+//! `nudge demo`: the server on the embedded database in a data directory of its own,
+//! filled on first start with a believable shop: visitors browsing, signing up,
+//! filling carts, buying (with coupons), abandoning carts.
+
+use crate::config::{Overrides, Secret, Settings};
+use anyhow::Context;
+use nudge_core::{Message, MessageKind, Millis};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{Map, Value, json};
+use std::path::Path;
+
+const DAY: Millis = 86_400_000;
+
+pub async fn run(mut settings: Settings, overrides: &Overrides, contacts: usize) -> anyhow::Result<()> {
+    if overrides.data_dir.is_none() && std::env::var_os("NUDGE_DATA_DIR").is_none() {
+        settings.data_dir = "nudge-demo".into();
+    }
+    settings.database_url = None;
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+    let (admin, write) = demo_keys(&settings.data_dir)?;
+    settings.admin_key.get_or_insert(Secret(admin));
+    settings.write_key.get_or_insert(Secret(write));
+
+    let store = crate::open(&settings).await?;
+    if store.stats().await?.contacts == 0 {
+        let now = jiff::Timestamp::now().as_millisecond();
+        let messages = shop(contacts, now, 42);
+        let n = messages.len();
+        eprintln!("filling the demo shop: {contacts} contacts, {n} events ...");
+        for chunk in messages.chunks(5000) {
+            store.ingest(chunk.to_vec(), now).await?;
+        }
+    }
+    let stats = store.stats().await?;
+    store.close().await;
+
+    let (admin, write) = (settings.admin_key.clone().unwrap_or_default().0, settings.write_key.clone().unwrap_or_default().0);
+    let dir = settings.data_dir.display().to_string();
+    crate::server::serve(
+        settings,
+        Some(Box::new(move |addr| {
+            println!();
+            println!("  Nudge demo is running at http://{addr}  (data in {dir}: {} contacts, {} events)", stats.contacts, stats.events);
+            println!("  admin key: {admin}");
+            println!("  write key: {write}");
+            println!();
+            println!("  try:  curl -H 'Authorization: Bearer {admin}' 'http://{addr}/api/v1/contacts?limit=3'");
+            println!(
+                "        curl -u '{write}:' -H 'content-type: application/json' http://{addr}/v1/track \\\n             -d '{{\"userId\": \"demo-1\", \"event\": \"Order Completed\", \"properties\": {{\"total\": 42}}}}'"
+            );
+            println!("  stop with Ctrl-C");
+            println!();
+        })),
+    )
+    .await
+}
+
+/// The demo's keys live beside its data so every start prints the same ones.
+fn demo_keys(dir: &Path) -> anyhow::Result<(String, String)> {
+    let path = dir.join("demo-keys.json");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let v: Value = serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+        if let (Some(a), Some(w)) = (v["admin_key"].as_str(), v["write_key"].as_str()) {
+            return Ok((a.to_string(), w.to_string()));
+        }
+    }
+    let admin = nudge_api::keys::generate_secret(nudge_store::KeyKind::Admin);
+    let write = nudge_api::keys::generate_secret(nudge_store::KeyKind::Write);
+    std::fs::write(&path, serde_json::to_string_pretty(&json!({"admin_key": admin, "write_key": write}))?)?;
+    Ok((admin, write))
+}
+
+const FIRST: &[&str] = &["Ada", "Omar", "Noa", "Layla", "Yusuf", "Maya", "Dariush", "Sara", "Eitan", "Mina", "Leo", "Zainab", "Tomas", "Shirin", "Amir", "Hana", "Lior", "Nadia", "Karim", "Talia"];
+const LAST: &[&str] = &["Levi", "Haddad", "Rahimi", "Cohen", "Nasser", "Karimi", "Mizrahi", "Saleh", "Tehrani", "Peretz", "Aziz", "Farahani", "Katz", "Mansour", "Shapiro"];
+const PLACES: &[(&str, &str, &str)] = &[
+    ("IL", "Tel Aviv", "Asia/Jerusalem"),
+    ("IR", "Tehran", "Asia/Tehran"),
+    ("AE", "Dubai", "Asia/Dubai"),
+    ("EG", "Cairo", "Africa/Cairo"),
+    ("DE", "Berlin", "Europe/Berlin"),
+    ("FR", "Paris", "Europe/Paris"),
+    ("US", "New York", "America/New_York"),
+    ("GB", "London", "Europe/London"),
+];
+const PRODUCTS: &[(&str, &str, &str, f64)] = &[
+    ("SKU-101", "Linen Shirt", "apparel", 49.0),
+    ("SKU-102", "Denim Jacket", "apparel", 89.0),
+    ("SKU-201", "Espresso Cups (set of 4)", "home", 24.5),
+    ("SKU-202", "Olive Wood Board", "home", 39.0),
+    ("SKU-301", "Trail Running Shoes", "sport", 119.0),
+    ("SKU-302", "Yoga Mat", "sport", 29.0),
+    ("SKU-401", "Noise-cancelling Headphones", "electronics", 199.0),
+    ("SKU-402", "Phone Charger", "electronics", 19.9),
+    ("SKU-501", "Saffron (5 g)", "grocery", 14.0),
+    ("SKU-502", "Date Syrup", "grocery", 8.5),
+];
+const PAGES: &[(&str, &str)] = &[("Home", "/"), ("Sale", "/sale"), ("New In", "/new"), ("Blog", "/blog"), ("Pricing", "/membership")];
+
+struct Gen {
+    rng: StdRng,
+    out: Vec<Message>,
+    now: Millis,
+    seq: u64,
+}
+
+impl Gen {
+    fn msg(&mut self, kind: MessageKind, user: Option<&str>, anon: Option<&str>, at: Millis) -> Message {
+        self.seq += 1;
+        Message {
+            kind,
+            message_id: format!("demo-{}", self.seq),
+            user_id: user.map(str::to_string),
+            anonymous_id: anon.map(str::to_string),
+            event: None,
+            name: None,
+            previous_id: None,
+            group_id: None,
+            properties: Map::new(),
+            traits: Map::new(),
+            context: Map::new(),
+            integrations: Map::new(),
+            timestamp: at,
+            original_timestamp: Some(at),
+            sent_at: None,
+            received_at: at.min(self.now),
+        }
+    }
+
+    fn track(&mut self, user: &str, event: &str, props: Value, at: Millis, ctx: &Map<String, Value>) {
+        let mut m = self.msg(MessageKind::Track, Some(user), None, at);
+        m.event = Some(event.into());
+        m.properties = props.as_object().cloned().unwrap_or_default();
+        m.context = ctx.clone();
+        self.out.push(m);
+    }
+}
+
+/// A deterministic demo shop of `n` contacts and their history up to `now`.
+pub fn shop(n: usize, now: Millis, seed: u64) -> Vec<Message> {
+    let mut g = Gen { rng: StdRng::seed_from_u64(seed), out: Vec::new(), now, seq: 0 };
+    for i in 0..n {
+        let user = format!("cust-{:05}", i + 1);
+        let anon = format!("anon-{:05}", i + 1);
+        let first = FIRST[g.rng.random_range(0..FIRST.len())];
+        let last = LAST[g.rng.random_range(0..LAST.len())];
+        let (country, city, tz) = PLACES[g.rng.random_range(0..PLACES.len())];
+        let ctx: Map<String, Value> = json!({"timezone": tz, "locale": "en-US", "ip": format!("198.51.100.{}", i % 250)})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        // First visit: anonymous browsing, sometimes from a campaign.
+        let mut t = now - g.rng.random_range(5..180) * DAY - g.rng.random_range(0..DAY);
+        let mut page_ctx = ctx.clone();
+        if g.rng.random_bool(0.4) {
+            page_ctx.insert(
+                "campaign".into(),
+                json!({"source": (["newsletter", "instagram", "google"][i % 3]), "medium": "cpc", "name": "autumn-sale"}),
+            );
+        }
+        for _ in 0..g.rng.random_range(1..5) {
+            let (name, path) = PAGES[g.rng.random_range(0..PAGES.len())];
+            let mut m = g.msg(MessageKind::Page, None, Some(&anon), t);
+            m.name = Some(name.into());
+            m.properties = json!({"path": path, "url": format!("https://shop.example{path}"), "title": name})
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            m.context = page_ctx.clone();
+            g.out.push(m);
+            t += g.rng.random_range(10_000..300_000);
+        }
+        // Sign-up: identify joins the anonymous history.
+        let mut m = g.msg(MessageKind::Identify, Some(&user), Some(&anon), t);
+        let birthday = format!("{}-{:02}-{:02}", g.rng.random_range(1960..2005), g.rng.random_range(1..13), g.rng.random_range(1..29));
+        m.traits = json!({
+            "email": format!("{}.{}{}@example.com", first.to_lowercase(), last.to_lowercase(), i + 1),
+            "first_name": first, "last_name": last, "country": country, "city": city, "timezone": tz,
+            "birthday": birthday, "gender": (["female", "male", "unspecified"][g.rng.random_range(0..3)]),
+            "plan": if g.rng.random_bool(0.2) { "member" } else { "guest" },
+            "test_contact": i < 3,
+        })
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+        m.context = ctx.clone();
+        g.out.push(m);
+        g.track(&user, "Signed Up", json!({"method": "email"}), t + 1000, &ctx);
+        // Shopping sessions.
+        let sessions = g.rng.random_range(0..6);
+        for s in 0..sessions {
+            t += g.rng.random_range(1..20) * DAY + g.rng.random_range(0..DAY);
+            if t >= now {
+                break;
+            }
+            let cart_id = format!("cart-{}-{s}", i + 1);
+            let mut cart = Vec::new();
+            for _ in 0..g.rng.random_range(1..4) {
+                let (sku, name, cat, price) = PRODUCTS[g.rng.random_range(0..PRODUCTS.len())];
+                g.track(&user, "Product Viewed", json!({"product_id": sku, "name": name, "category": cat, "price": price}), t, &ctx);
+                t += g.rng.random_range(20_000..200_000);
+                if g.rng.random_bool(0.6) {
+                    cart.push(json!({"product_id": sku, "name": name, "category": cat, "price": price, "quantity": 1}));
+                    g.track(
+                        &user,
+                        "Product Added",
+                        json!({"cart_id": cart_id, "product_id": sku, "name": name, "price": price, "quantity": 1}),
+                        t,
+                        &ctx,
+                    );
+                    t += g.rng.random_range(5_000..60_000);
+                }
+            }
+            if cart.is_empty() {
+                continue;
+            }
+            let total: f64 = cart.iter().map(|p| p["price"].as_f64().unwrap_or(0.0)).sum();
+            g.track(&user, "Cart Updated", json!({"cart_id": cart_id, "products": cart.clone(), "value": total}), t, &ctx);
+            if g.rng.random_bool(0.35) {
+                continue; // abandoned cart
+            }
+            t += g.rng.random_range(30_000..600_000);
+            g.track(&user, "Checkout Started", json!({"cart_id": cart_id, "value": total, "currency": "USD"}), t, &ctx);
+            let coupon = g.rng.random_bool(0.25).then_some("AUTUMN10");
+            let revenue = if coupon.is_some() { (total * 0.9 * 100.0).round() / 100.0 } else { total };
+            t += g.rng.random_range(30_000..300_000);
+            g.track(
+                &user,
+                "Order Completed",
+                json!({"order_id": format!("ord-{}-{s}", i + 1), "cart_id": cart_id, "total": revenue, "revenue": revenue,
+                       "currency": "USD", "coupon": coupon, "products": cart}),
+                t,
+                &ctx,
+            );
+        }
+    }
+    g.out.retain(|m| m.timestamp <= now);
+    g.out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shop_is_deterministic_and_believable() {
+        let now = 1_800_000_000_000;
+        let a = shop(200, now, 7);
+        assert_eq!(a, shop(200, now, 7));
+        let count = |e: &str| a.iter().filter(|m| m.event.as_deref() == Some(e)).count();
+        assert_eq!(a.iter().filter(|m| m.kind == MessageKind::Identify).count(), 200);
+        assert!(count("Order Completed") > 50, "{}", count("Order Completed"));
+        assert!(count("Cart Updated") > count("Order Completed"), "some carts are abandoned");
+        assert!(a.iter().all(|m| m.timestamp <= now));
+        let ids: std::collections::HashSet<_> = a.iter().map(|m| &m.message_id).collect();
+        assert_eq!(ids.len(), a.len());
+    }
+}

@@ -1,0 +1,79 @@
+//! `nudge serve`: open storage, make sure keys exist, serve HTTP, shut down cleanly.
+
+use crate::config::Settings;
+use anyhow::Context;
+use nudge_api::{AppState, keys};
+use nudge_core::{Clock, SystemClock};
+use nudge_store::{Ingestor, IngestorConfig, KeyKind};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// What a caller (the demo) wants to hear once the server is listening.
+pub type OnReady = Box<dyn FnOnce(SocketAddr) + Send>;
+
+pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Result<()> {
+    let store = crate::open(&settings).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let generated = keys::ensure_bootstrap_keys(
+        &*store,
+        settings.admin_key.as_ref().map(|s| s.0.as_str()),
+        settings.write_key.as_ref().map(|s| s.0.as_str()),
+        clock.now(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("creating bootstrap keys: {}", e.message))?;
+    for (kind, secret) in &generated {
+        let what = match kind {
+            KeyKind::Admin => "admin key (secret; for /api/v1)",
+            KeyKind::Write => "write key (public; for /v1 tracking)",
+        };
+        println!("generated {what}, shown only now: {secret}");
+    }
+    let ingestor = Arc::new(Ingestor::start(
+        store.clone(),
+        clock.clone(),
+        IngestorConfig { queue_requests: settings.ingest_queue, ..Default::default() },
+    ));
+    let state = AppState::new(store.clone(), ingestor.clone(), clock);
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("listening on {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, backend = store.backend(), "nudge is listening");
+    println!("nudge listening on http://{addr} ({} storage)", store.backend());
+    if let Some(f) = on_ready {
+        f(addr);
+    }
+    let ready = state.ready.clone();
+    let app = nudge_api::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            ready.store(false, Ordering::SeqCst);
+            tracing::info!("shutting down: finishing in-flight requests and commits");
+        })
+        .await?;
+    ingestor.shutdown().await;
+    store.close().await;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
