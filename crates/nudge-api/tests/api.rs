@@ -1,0 +1,294 @@
+//! The HTTP API end to end, in process: a real server on a loopback port, real HTTP.
+
+use nudge_api::{AppState, keys, router};
+use nudge_core::{Clock, SystemClock};
+use nudge_store::{Ingestor, IngestorConfig, SqliteStore, Store, StoreStats};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+const ADMIN: &str = "na_test_admin";
+const WRITE: &str = "nw_test_write";
+
+struct App {
+    url: String,
+    store: Arc<dyn Store>,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+async fn spawn_app() -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("nudge.db")).await.unwrap());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    keys::ensure_bootstrap_keys(&*store, Some(ADMIN), Some(WRITE), clock.now()).await.unwrap();
+    let ingestor = Arc::new(Ingestor::start(store.clone(), clock.clone(), IngestorConfig::default()));
+    let app = router(AppState::new(store.clone(), ingestor, clock));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
+    });
+    App { url: format!("http://{addr}"), store, http: reqwest::Client::new(), _dir: dir }
+}
+
+impl App {
+    async fn track_raw(&self, path: &str, key: Option<&str>, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
+        let mut req = self.http.post(format!("{}{path}", self.url)).header("content-type", "application/json").body(body);
+        if let Some(k) = key {
+            req = req.basic_auth(k, Some(""));
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+    async fn track(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.track_raw(path, Some(WRITE), body.to_string()).await
+    }
+    async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.url)).bearer_auth(ADMIN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.admin(reqwest::Method::GET, path, None).await
+    }
+}
+
+#[tokio::test]
+async fn bad_input_gets_the_documented_error_and_changes_nothing() {
+    let app = spawn_app().await;
+    let big = "x".repeat(33 * 1024);
+    let cases: Vec<(&str, Option<&str>, String, u16, &str, Option<&str>)> = vec![
+        ("/v1/track", Some(WRITE), "{\"userId\": \"u\", \"event\": ".into(), 400, "malformed_json", None),
+        ("/v1/track", Some(WRITE), "[]".into(), 400, "invalid_field", Some("$")),
+        ("/v1/track", Some(WRITE), json!({"userId": "u"}).to_string(), 400, "missing_field", Some("event")),
+        ("/v1/track", Some(WRITE), json!({"event": "E"}).to_string(), 400, "missing_field", Some("userId or anonymousId")),
+        ("/v1/identify", Some(WRITE), json!({"userId": "u", "traits": "vip"}).to_string(), 400, "invalid_field", Some("traits")),
+        ("/v1/track", Some(WRITE), json!({"userId": "u", "event": "E", "timestamp": "Tuesday"}).to_string(), 400, "invalid_field", Some("timestamp")),
+        ("/v1/alias", Some(WRITE), json!({"userId": "u"}).to_string(), 400, "missing_field", Some("previousId")),
+        ("/v1/track", Some(WRITE), json!({"userId": "u", "event": "E", "properties": {"b": big}}).to_string(), 400, "message_too_large", Some("$")),
+        (
+            "/v1/batch",
+            Some(WRITE),
+            json!({"batch": [
+                {"type": "identify", "userId": "fine", "traits": {"a": 1}},
+                {"type": "track", "userId": "fine", "event": "Fine"},
+                {"type": "track", "userId": "fine", "event": {"not": "a string"}},
+            ]})
+            .to_string(),
+            400,
+            "invalid_field",
+            Some("batch[2].event"),
+        ),
+        ("/v1/batch", Some(WRITE), json!({"batch": [{"type": "purchase", "userId": "u"}]}).to_string(), 400, "invalid_field", Some("batch[0].type")),
+        (
+            "/v1/batch",
+            Some(WRITE),
+            json!({"batch": (0..20).map(|i| json!({"type": "track", "userId": "u", "event": "E", "properties": {"b": "y".repeat(30_000), "i": i}})).collect::<Vec<_>>()}).to_string(),
+            400,
+            "batch_too_large",
+            None,
+        ),
+        ("/v1/batch", Some(WRITE), format!("{{\"batch\": [\"{}\"]}}", "z".repeat(2_000_000)), 400, "batch_too_large", None),
+        ("/v1/track", None, json!({"userId": "u", "event": "E"}).to_string(), 401, "unauthorized", None),
+        ("/v1/track", Some("nw_wrong"), json!({"userId": "u", "event": "E"}).to_string(), 401, "unauthorized", None),
+        ("/v1/track", Some(ADMIN), json!({"userId": "u", "event": "E"}).to_string(), 401, "unauthorized", None),
+        ("/v1/track", None, json!({"userId": "u", "event": "E", "writeKey": "nope"}).to_string(), 401, "unauthorized", None),
+    ];
+    for (path, key, body, status, code, field) in cases {
+        let shown = body.chars().take(80).collect::<String>();
+        let (got, err) = app.track_raw(path, key, body).await;
+        assert_eq!(got.as_u16(), status, "{path} {shown}: {err}");
+        assert_eq!(err["error"]["code"], json!(code), "{path} {shown}: {err}");
+        assert_eq!(err["error"]["field"].as_str(), field, "{path} {shown}: {err}");
+        assert!(err["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    assert_eq!(app.store.stats().await.unwrap(), StoreStats::default(), "nothing was stored");
+
+    // The admin API refuses write keys and missing or unknown keys.
+    for auth in [Some(WRITE), Some("na_unknown"), None] {
+        let mut req = app.http.get(format!("{}/api/v1/contacts", app.url));
+        if let Some(a) = auth {
+            req = req.bearer_auth(a);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 401);
+        assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], "unauthorized");
+    }
+    let (s, e) = app.get("/api/v1/contacts?limit=0").await;
+    assert_eq!((s.as_u16(), e["error"]["field"].as_str()), (400, Some("limit")));
+    let (s, e) = app.get("/api/v1/contacts?colour=red").await;
+    assert_eq!((s.as_u16(), e["error"]["code"].as_str()), (400, Some("invalid_request")));
+    let (s, _) = app.get("/api/v1/contacts/abc").await;
+    assert_eq!(s.as_u16(), 400);
+    let (s, e) = app.get("/api/v1/contacts/12345").await;
+    assert_eq!((s.as_u16(), e["error"]["code"].as_str()), (404, Some("not_found")));
+    let (s, e) = app.get("/api/v1/contacts/1/events?cursor=garbage").await;
+    assert_eq!(s.as_u16(), 404, "{e}");
+}
+
+#[tokio::test]
+async fn tracked_messages_show_up_in_the_admin_api() {
+    let app = spawn_app().await;
+    assert_eq!(app.track("/v1/page", json!({"anonymousId": "a-1", "name": "Home", "properties": {"path": "/"}})).await.0, 200);
+    assert_eq!(
+        app.track("/v1/track", json!({"anonymousId": "a-1", "event": "Product Viewed", "properties": {"sku": "S1"}, "messageId": "m-1"}))
+            .await
+            .0,
+        200
+    );
+    // Retried by a client: accepted, stored once.
+    assert_eq!(
+        app.track("/v1/track", json!({"anonymousId": "a-1", "event": "Product Viewed", "properties": {"sku": "S1"}, "messageId": "m-1"}))
+            .await
+            .0,
+        200
+    );
+    let (s, _) = app
+        .track(
+            "/v1/batch",
+            json!({"batch": [
+                {"type": "identify", "userId": "u-1", "anonymousId": "a-1", "traits": {"email": "Ada@Example.com", "plan": "free"}},
+                {"type": "identify", "userId": "u-1", "traits": {"plan": "pro", "nickname": null}},
+                {"type": "screen", "userId": "u-1", "name": "Settings"},
+                {"type": "group", "userId": "u-1", "groupId": "acme", "traits": {"name": "Acme"}},
+            ], "context": {"timezone": "Europe/Paris"}}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    // writeKey in the body instead of the header.
+    let (s, body) = app.track_raw("/v1/track", None, json!({"userId": "u-1", "event": "Order Completed", "properties": {"total": 30}, "writeKey": WRITE}).to_string()).await;
+    assert_eq!((s.as_u16(), body), (200, json!({"success": true})));
+
+    let (s, c) = app.get("/api/v1/contacts/lookup?email=ada@example.com").await;
+    assert_eq!(s, 200, "{c}");
+    assert_eq!(c["user_id"], "u-1");
+    assert_eq!(c["anonymous_ids"], json!(["a-1"]));
+    assert_eq!(c["traits"]["plan"], "pro");
+    let id = c["id"].as_i64().unwrap();
+    assert_eq!(app.get("/api/v1/contacts/lookup?anonymous_id=a-1").await.1["id"], json!(id));
+    assert_eq!(app.get(&format!("/api/v1/contacts/{id}")).await.1, c);
+    let (_, list) = app.get("/api/v1/contacts?trait.plan=pro").await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    let (_, list) = app.get("/api/v1/contacts?q=EXAMPLE").await;
+    assert_eq!(list["data"][0]["id"], json!(id));
+
+    // Timeline: newest first, paged.
+    let (_, page1) = app.get(&format!("/api/v1/contacts/{id}/events?limit=4")).await;
+    let (_, page2) =
+        app.get(&format!("/api/v1/contacts/{id}/events?limit=4&cursor={}", page1["next_cursor"].as_str().unwrap())).await;
+    assert_eq!(page2["next_cursor"], Value::Null);
+    let all: Vec<Value> = page1["data"].as_array().unwrap().iter().chain(page2["data"].as_array().unwrap()).cloned().collect();
+    assert_eq!(all.len(), 7, "page, track (once), 2 identify, screen, group, track");
+    let kinds: Vec<&str> = all.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "identify").count(), 2);
+    let order = all.iter().find(|e| e["event"] == "Order Completed").unwrap();
+    assert_eq!(order["properties"]["total"], json!(30));
+    let group = all.iter().find(|e| e["type"] == "group").unwrap();
+    assert_eq!((group["groupId"].as_str(), group["traits"]["name"].as_str()), (Some("acme"), Some("Acme")));
+    assert_eq!(group["context"]["timezone"], "Europe/Paris", "batch context applies");
+    assert!(all.iter().all(|e| e["context"]["ip"] == "127.0.0.1"), "the client address is recorded");
+
+    // Update traits and subscriptions.
+    let (s, c2) = app
+        .admin(reqwest::Method::PATCH, &format!("/api/v1/contacts/{id}"), Some(json!({"traits": {"vip": true, "plan": null}, "subscriptions": {"email": "unsubscribed"}})))
+        .await;
+    assert_eq!(s, 200, "{c2}");
+    assert_eq!((c2["traits"]["vip"].as_bool(), c2["traits"].get("plan")), (Some(true), None));
+    assert_eq!(c2["subscriptions"]["email"], "unsubscribed");
+    let (s, e) = app.admin(reqwest::Method::PATCH, &format!("/api/v1/contacts/{id}"), Some(json!({"subscriptions": {"fax": "subscribed"}}))).await;
+    assert_eq!((s.as_u16(), e["error"]["field"].as_str()), (400, Some("subscriptions.fax")));
+    let (s, e) = app.admin(reqwest::Method::PATCH, &format!("/api/v1/contacts/{id}"), Some(json!({"trait": {}}))).await;
+    assert_eq!(s.as_u16(), 400, "{e}");
+
+    // GDPR export, then erasure.
+    let (s, export) = app.get(&format!("/api/v1/contacts/{id}/export")).await;
+    assert_eq!(s, 200);
+    assert_eq!(export["contact"]["id"], json!(id));
+    assert_eq!(export["events"].as_array().unwrap().len(), 7);
+    let (s, _) = app.admin(reqwest::Method::DELETE, &format!("/api/v1/contacts/{id}"), None).await;
+    assert_eq!(s, 204);
+    assert_eq!(app.get(&format!("/api/v1/contacts/{id}")).await.0, 404);
+    assert_eq!(app.get("/api/v1/contacts/lookup?anonymous_id=a-1").await.0, 404);
+    assert_eq!(app.store.stats().await.unwrap(), StoreStats::default());
+}
+
+#[tokio::test]
+async fn keys_are_created_used_and_revoked() {
+    let app = spawn_app().await;
+    let (s, key) = app.admin(reqwest::Method::POST, "/api/v1/keys", Some(json!({"kind": "write", "name": "website"}))).await;
+    assert_eq!(s, 201, "{key}");
+    let secret = key["secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("nw_"));
+    let body = json!({"userId": "u", "event": "E"}).to_string();
+    assert_eq!(app.track_raw("/v1/track", Some(&secret), body.clone()).await.0, 200);
+    let (_, list) = app.get("/api/v1/keys").await;
+    assert!(list["data"].as_array().unwrap().iter().all(|k| k.get("secret").is_none() && k.get("hash").is_none()));
+    let (s, _) = app.admin(reqwest::Method::DELETE, &format!("/api/v1/keys/{}", key["id"]), None).await;
+    assert_eq!(s, 204);
+    assert_eq!(app.track_raw("/v1/track", Some(&secret), body).await.0, 401);
+    let (s, e) = app.admin(reqwest::Method::POST, "/api/v1/keys", Some(json!({"kind": "root"}))).await;
+    assert_eq!((s.as_u16(), e["error"]["field"].as_str()), (400, Some("kind")));
+    let (s, _) = app.admin(reqwest::Method::DELETE, &format!("/api/v1/keys/{}", key["id"]), None).await;
+    assert_eq!(s, 404, "already revoked");
+}
+
+#[tokio::test]
+async fn contacts_csv_round_trip() {
+    let app = spawn_app().await;
+    let csv = "user_id,email,first_name,age,subscription.email\nu1,one@x.io,Ada,36,subscribed\n,two@x.io,Omar,,unsubscribed\n";
+    let resp = app
+        .http
+        .post(format!("{}/api/v1/contacts/import", app.url))
+        .bearer_auth(ADMIN)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.json::<Value>().await.unwrap(), json!({"rows": 2, "created": 2, "updated": 0}));
+    let bad = "user_id,email\nu9,not-an-email\n";
+    let resp =
+        app.http.post(format!("{}/api/v1/contacts/import", app.url)).bearer_auth(ADMIN).body(bad).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp.json::<Value>().await.unwrap()["error"]["message"].as_str().unwrap().contains("line 2"));
+    assert_eq!(app.store.stats().await.unwrap().contacts, 2, "a bad file imports nothing");
+
+    let resp = app.http.get(format!("{}/api/v1/contacts/export", app.url)).bearer_auth(ADMIN).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let exported = resp.text().await.unwrap();
+    assert!(exported.starts_with("id,user_id,email,phone,anonymous_ids,created_at,updated_at,last_seen_at,subscription.email,"));
+    assert!(exported.contains("one@x.io"));
+    // An export imports back onto the same contacts.
+    let resp = app.http.post(format!("{}/api/v1/contacts/import", app.url)).bearer_auth(ADMIN).body(exported).send().await.unwrap();
+    assert_eq!(resp.json::<Value>().await.unwrap(), json!({"rows": 2, "created": 0, "updated": 2}));
+    let (_, c) = app.get("/api/v1/contacts/lookup?user_id=u1").await;
+    assert_eq!((c["traits"]["age"].clone(), c["traits"]["first_name"].clone()), (json!(36), json!("Ada")));
+}
+
+#[tokio::test]
+async fn operations_endpoints() {
+    let app = spawn_app().await;
+    let get = |p: &str| app.http.get(format!("{}{p}", app.url)).send();
+    assert_eq!(get("/healthz").await.unwrap().status(), 200);
+    let ready: Value = get("/readyz").await.unwrap().json().await.unwrap();
+    assert_eq!(ready, json!({"status": "ready", "backend": "sqlite"}));
+    app.track("/v1/track", json!({"userId": "u", "event": "E"})).await;
+    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("nudge_ingest_messages_received_total{type=\"track\"} 1"), "{metrics}");
+    assert!(metrics.contains("nudge_ingest_commits_total"), "{metrics}");
+    let spec: Value = get("/api/v1/openapi.json").await.unwrap().json().await.unwrap();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
+    let resp = get("/nope").await.unwrap();
+    assert_eq!(resp.status(), 404);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], "not_found");
+}
