@@ -1,4 +1,329 @@
-use clap::Subcommand;
+//! `nudge bench ...`: reproducible benchmarks whose figures go into BENCHMARKS.md.
+//!
+//! `nudge bench ingest` starts a real `nudge serve` process (this same binary) on a
+//! fresh database, drives `/v1/batch` over loopback with concurrent clients, and then,
+//! in the same run, measures the baseline: the same rows inserted straight into the
+//! same kind of database with one prepared statement.
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
 #[derive(Subcommand)]
-pub enum Which { Ingest }
-pub async fn run(_w: Which) -> anyhow::Result<()> { anyhow::bail!("not yet") }
+pub enum Which {
+    /// Events per second through /v1/batch, latency, and the raw-insert baseline.
+    Ingest(IngestArgs),
+}
+
+#[derive(Args, Clone)]
+pub struct IngestArgs {
+    /// Events to send in total.
+    #[arg(long, default_value_t = 200_000)]
+    events: usize,
+    /// Concurrent HTTP clients.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Events per /v1/batch request.
+    #[arg(long, default_value_t = 100)]
+    batch: usize,
+    /// Distinct users the events are spread over.
+    #[arg(long, default_value_t = 100_000)]
+    users: usize,
+    /// Benchmark PostgreSQL at this URL (a fresh schema is created and dropped)
+    /// instead of embedded SQLite.
+    #[arg(long)]
+    postgres: Option<String>,
+}
+
+pub async fn run(which: Which) -> anyhow::Result<()> {
+    match which {
+        Which::Ingest(args) => ingest(args).await,
+    }
+}
+
+const ADMIN: &str = "na_bench_admin";
+const WRITE: &str = "nw_bench_write";
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_server(data_dir: &std::path::Path, database_url: Option<&str>) -> anyhow::Result<(Server, String)> {
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env("NUDGE_ADMIN_KEY", ADMIN)
+        .env("NUDGE_WRITE_KEY", WRITE)
+        .env("NUDGE_LOG", "warn")
+        .env("NUDGE_INGEST_QUEUE", "100000")
+        .env_remove("NUDGE_DATABASE_URL")
+        .env_remove("NUDGE_CONFIG")
+        .stdout(Stdio::piped());
+    if let Some(url) = database_url {
+        cmd.env("NUDGE_DATABASE_URL", url);
+    }
+    let mut child = cmd.spawn().context("starting nudge serve")?;
+    let stdout = child.stdout.take().context("server stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let server = Server(child);
+    for line in lines.by_ref() {
+        let line = line?;
+        if let Some(rest) = line.strip_prefix("nudge listening on ") {
+            let url = rest.split_whitespace().next().unwrap_or_default().to_string();
+            std::thread::spawn(move || for _ in lines {});
+            return Ok((server, url));
+        }
+    }
+    bail!("the server exited before listening")
+}
+
+/// One event row as a client sends it: ~300 bytes of properties, like a real track call.
+fn event(i: usize, users: usize) -> Value {
+    json!({
+        "type": "track",
+        "userId": format!("bench-user-{}", (i.wrapping_mul(2_654_435_761)) % users),
+        "event": (["Product Viewed", "Product Added", "Order Completed", "Page Scrolled"][i % 4]),
+        "messageId": format!("bench-{i}"),
+        "timestamp": "2026-11-01T12:00:00.000Z",
+        "properties": {
+            "product_id": format!("SKU-{}", i % 5000), "name": "Trail Running Shoes", "category": "sport",
+            "price": 119.0, "quantity": 1 + i % 3, "currency": "EUR", "cart_id": format!("cart-{}", i / 7),
+            "url": "https://shop.example/products/trail-running-shoes?utm_source=newsletter&utm_medium=email"
+        },
+        "context": {"ip": "198.51.100.7", "locale": "fr-FR", "timezone": "Europe/Paris",
+                    "library": {"name": "analytics-node", "version": "2.1.0"}}
+    })
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[idx].as_secs_f64() * 1e3
+}
+
+async fn metric(http: &reqwest::Client, url: &str, name: &str) -> anyhow::Result<f64> {
+    let text = http.get(format!("{url}/metrics")).send().await?.text().await?;
+    Ok(text
+        .lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0))
+}
+
+async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
+    let dir = tempfile_dir()?;
+    let backend = if args.postgres.is_some() { "postgres" } else { "sqlite" };
+    let pg = match &args.postgres {
+        Some(url) => Some(PgSchema::create(url).await?),
+        None => None,
+    };
+    let db_url = pg.as_ref().map(|p| p.url.clone());
+    let (server, url) = start_server(&dir, db_url.as_deref())?;
+    let http = reqwest::Client::builder().pool_max_idle_per_host(args.clients).build()?;
+
+    // Bodies are built before the clock starts.
+    let batches: Vec<Vec<u8>> = (0..args.events.div_ceil(args.batch))
+        .map(|b| {
+            let items: Vec<Value> =
+                (b * args.batch..((b + 1) * args.batch).min(args.events)).map(|i| event(i, args.users)).collect();
+            serde_json::to_vec(&json!({ "batch": items })).unwrap_or_default()
+        })
+        .collect();
+    let body_bytes: usize = batches.iter().map(Vec::len).sum();
+    eprintln!(
+        "bench ingest ({backend}): {} events in {} batches of {}, {} clients, {:.1} MB of JSON",
+        args.events,
+        batches.len(),
+        args.batch,
+        args.clients,
+        body_bytes as f64 / 1e6
+    );
+    let batches = std::sync::Arc::new(batches);
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.clients {
+        let (http, url, batches, next) = (http.clone(), url.clone(), batches.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut failures = 0usize;
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(body) = batches.get(i) else { break };
+                let t = Instant::now();
+                loop {
+                    let resp = http
+                        .post(format!("{url}/v1/batch"))
+                        .basic_auth(WRITE, Some(""))
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                        .send()
+                        .await;
+                    match resp {
+                        Ok(r) if r.status() == 200 => break,
+                        Ok(r) if r.status() == 503 => {
+                            failures += 1;
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                        Ok(r) => panic!("unexpected answer {}", r.status()),
+                        Err(e) => panic!("request failed: {e}"),
+                    }
+                }
+                latencies.push(t.elapsed());
+            }
+            (latencies, failures)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut retried = 0;
+    for t in tasks {
+        let (l, f) = t.await?;
+        latencies.extend(l);
+        retried += f;
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let rate = args.events as f64 / elapsed.as_secs_f64();
+    let commits = metric(&http, &url, "nudge_ingest_commits_total").await?;
+    let committed = metric(&http, &url, "nudge_ingest_messages_committed_total").await?;
+    let mean_commit = if commits > 0.0 { committed / commits } else { 0.0 };
+    drop(server);
+
+    // Baseline: the same rows straight into the same kind of database.
+    let commit_rows = (mean_commit.round() as usize).max(1);
+    let baseline = match &pg {
+        Some(p) => raw_postgres(&p.base, args.events, args.users, commit_rows).await?,
+        None => raw_sqlite(&dir.join("baseline.db"), args.events, args.users, commit_rows).await?,
+    };
+    if let Some(p) = pg {
+        p.drop_schema().await?;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+
+    println!("backend: {backend}; {} events, {} clients x batches of {}, {} users", args.events, args.clients, args.batch, args.users);
+    println!("nudge /v1/batch:   {rate:>9.0} events/s durably acknowledged ({:.2} s)", elapsed.as_secs_f64());
+    println!(
+        "request latency:   p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} requests, {retried} retried after 503)",
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
+        percentile(&latencies, 1.0),
+        latencies.len()
+    );
+    println!("group commit:      {commits:.0} commits, {mean_commit:.0} messages per commit on average");
+    println!("raw insert:        {baseline:>9.0} rows/s (same rows, same schema, {commit_rows}-row transactions)");
+    println!("ratio nudge / raw: {:.2}", rate / baseline);
+    Ok(())
+}
+
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("nudge-bench-{}-{}", std::process::id(), rand::random::<u32>()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// The contact ids of the baseline: one contact per user, as ingestion would create.
+fn baseline_rows(events: usize, users: usize) -> Vec<(String, i64, String, String)> {
+    (0..events)
+        .map(|i| {
+            let e = event(i, users);
+            let contact = ((i.wrapping_mul(2_654_435_761)) % users) as i64 + 1;
+            (format!("bench-{i}"), contact, e["properties"].to_string(), e["context"].to_string())
+        })
+        .collect()
+}
+
+async fn raw_sqlite(path: &std::path::Path, events: usize, users: usize, commit_rows: usize) -> anyhow::Result<f64> {
+    // The same schema and settings as the server's, by opening it through the store.
+    let store = nudge_store::SqliteStore::open(path).await?;
+    nudge_store::Store::close(&store).await;
+    let rows = baseline_rows(events, users);
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<f64> {
+        let mut conn = rusqlite::Connection::open(&path)?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "cache_size", -65536)?;
+        let started = Instant::now();
+        for chunk in rows.chunks(commit_rows) {
+            let tx = conn.transaction()?;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO events (message_id, contact_id, type, name, user_id, anonymous_id, timestamp, received_at, properties, context, extra)
+                     VALUES (?, ?, 'track', 'Product Viewed', NULL, NULL, 1793534400000, 1793534400000, ?, ?, NULL)",
+                )?;
+                for (id, contact, props, ctx) in chunk {
+                    stmt.execute(rusqlite::params![id, contact, props, ctx])?;
+                }
+            }
+            tx.commit()?;
+        }
+        Ok(rows.len() as f64 / started.elapsed().as_secs_f64())
+    })
+    .await?
+}
+
+struct PgSchema {
+    base: String,
+    url: String,
+    schema: String,
+}
+
+impl PgSchema {
+    async fn create(base: &str) -> anyhow::Result<Self> {
+        let schema = format!("nudge_bench_{}", std::process::id());
+        let (client, conn) = tokio_postgres::connect(base, tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")).await?;
+        let sep = if base.contains('?') { '&' } else { '?' };
+        Ok(Self { base: format!("{base}{sep}options=-csearch_path%3D{schema}_raw"), url: format!("{base}{sep}options=-csearch_path%3D{schema}"), schema })
+    }
+
+    async fn drop_schema(&self) -> anyhow::Result<()> {
+        let base = self.url.split("options=").next().unwrap_or_default().trim_end_matches(['?', '&']).to_string();
+        let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {0} CASCADE; DROP SCHEMA IF EXISTS {0}_raw CASCADE", self.schema))
+            .await?;
+        Ok(())
+    }
+}
+
+async fn raw_postgres(url: &str, events: usize, users: usize, commit_rows: usize) -> anyhow::Result<f64> {
+    // A schema of its own with the server's migrations, then plain prepared inserts.
+    let schema = url.rsplit("search_path%3D").next().unwrap_or_default().to_string();
+    let base = url.split("options=").next().unwrap_or_default().trim_end_matches(['?', '&']).to_string();
+    let (admin, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    admin.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")).await?;
+    let store = nudge_store::PgStore::connect(url).await?;
+    nudge_store::Store::close(&store).await;
+    let (mut client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    let rows = baseline_rows(events, users);
+    let started = Instant::now();
+    for chunk in rows.chunks(commit_rows) {
+        let tx = client.transaction().await?;
+        let stmt = tx
+            .prepare(
+                "INSERT INTO events (message_id, contact_id, type, name, timestamp, received_at, properties, context)
+                 VALUES ($1, $2, 'track', 'Product Viewed', 1793534400000, 1793534400000, $3::text::jsonb, $4::text::jsonb)",
+            )
+            .await?;
+        for (id, contact, props, ctx) in chunk {
+            tx.execute(&stmt, &[id, contact, props, ctx]).await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(rows.len() as f64 / started.elapsed().as_secs_f64())
+}
