@@ -49,7 +49,11 @@ pub fn event_json(e: &StoredEvent) -> Value {
         "page" | "screen" => v["name"] = json!(e.name),
         _ => {}
     }
-    let body_key = if matches!(e.kind.as_str(), "identify" | "group") { "traits" } else { "properties" };
+    let body_key = if matches!(e.kind.as_str(), "identify" | "group") {
+        "traits"
+    } else {
+        "properties"
+    };
     v[body_key] = json!(e.properties);
     for (k, val) in &e.extra {
         v[k.as_str()] = val.clone();
@@ -62,7 +66,10 @@ fn limit_of(params: &HashMap<String, String>, default: usize) -> Result<usize, A
         None => Ok(default),
         Some(s) => match s.parse::<usize>() {
             Ok(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
-            _ => Err(ApiError::invalid("limit", format!("limit must be an integer from 1 to {MAX_PAGE}"))),
+            _ => Err(ApiError::invalid(
+                "limit",
+                format!("limit must be an integer from 1 to {MAX_PAGE}"),
+            )),
         },
     }
 }
@@ -74,7 +81,10 @@ pub async fn list_contacts(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let mut q = ContactQuery { limit: limit_of(&params, 50)?, ..Default::default() };
+    let mut q = ContactQuery {
+        limit: limit_of(&params, 50)?,
+        ..Default::default()
+    };
     for (k, v) in &params {
         match k.as_str() {
             "limit" => {}
@@ -82,7 +92,10 @@ pub async fn list_contacts(
             "user_id" => q.user_id = Some(v.clone()),
             "q" => q.search = Some(v.clone()).filter(|s| !s.is_empty()),
             "cursor" => {
-                q.after = Some(v.parse().map_err(|_| ApiError::invalid("cursor", "cursor is not one this API returned"))?)
+                q.after = Some(
+                    v.parse()
+                        .map_err(|_| ApiError::invalid("cursor", "cursor is not one this API returned"))?,
+                )
             }
             other => match other.strip_prefix("trait.") {
                 Some(name) if valid_trait_name(name) => {
@@ -92,7 +105,9 @@ pub async fn list_contacts(
                 _ => {
                     return Err(ApiError::invalid(
                         other,
-                        format!("unknown query parameter {other:?}; use email, user_id, q, trait.<name>, limit, cursor"),
+                        format!(
+                            "unknown query parameter {other:?}; use email, user_id, q, trait.<name>, limit, cursor"
+                        ),
                     ));
                 }
             },
@@ -126,7 +141,12 @@ pub async fn lookup_contact(
         (Some(u), None, None) => Lookup::UserId(u),
         (None, Some(e), None) => Lookup::Email(e),
         (None, None, Some(a)) => Lookup::AnonymousId(a),
-        _ => return Err(ApiError::invalid("user_id", "give exactly one of user_id, email, anonymous_id")),
+        _ => {
+            return Err(ApiError::invalid(
+                "user_id",
+                "give exactly one of user_id, email, anonymous_id",
+            ));
+        }
     };
     match state.store.find_contact(&lookup).await? {
         Some(c) => Ok(Json(contact_json(&c))),
@@ -135,12 +155,17 @@ pub async fn lookup_contact(
 }
 
 fn contact_id(raw: &str) -> Result<ContactId, ApiError> {
-    raw.parse().map_err(|_| ApiError::invalid("id", format!("contact id must be an integer, got {raw:?}")))
+    raw.parse()
+        .map_err(|_| ApiError::invalid("id", format!("contact id must be an integer, got {raw:?}")))
 }
 
 async fn load(state: &AppState, raw: &str) -> Result<Contact, ApiError> {
     let id = contact_id(raw)?;
-    state.store.contact(id).await?.ok_or_else(|| ApiError::not_found(format!("no contact {id}")))
+    state
+        .store
+        .contact(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no contact {id}")))
 }
 
 pub async fn get_contact(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
@@ -160,8 +185,11 @@ pub async fn update_contact(
     };
     for k in obj.keys() {
         if k != "traits" && k != "subscriptions" {
-            return Err(ApiError::new("invalid_field", format!("unknown field {k:?}; use traits, subscriptions"))
-                .with_field(k.clone()));
+            return Err(ApiError::new(
+                "invalid_field",
+                format!("unknown field {k:?}; use traits, subscriptions"),
+            )
+            .with_field(k.clone()));
         }
     }
     if let Some(t) = obj.get("traits")
@@ -180,7 +208,10 @@ pub async fn update_contact(
         if !nudge_core::contact::CHANNELS.contains(&ch.as_str()) {
             return Err(ApiError::new(
                 "invalid_field",
-                format!("unknown channel {ch:?}; one of {}", nudge_core::contact::CHANNELS.join(", ")),
+                format!(
+                    "unknown channel {ch:?}; one of {}",
+                    nudge_core::contact::CHANNELS.join(", ")
+                ),
             )
             .with_field(format!("subscriptions.{ch}")));
         }
@@ -209,10 +240,21 @@ pub async fn contact_events(
 ) -> Result<Json<Value>, ApiError> {
     let contact = load(&state, &id).await?;
     let before = match params.get("cursor") {
-        Some(c) => Some(EventCursor::decode(c).ok_or_else(|| ApiError::invalid("cursor", "cursor is not one this API returned"))?),
+        Some(c) => Some(
+            EventCursor::decode(c).ok_or_else(|| ApiError::invalid("cursor", "cursor is not one this API returned"))?,
+        ),
         None => None,
     };
-    let page = state.store.contact_events(contact.id, &EventQuery { before, limit: limit_of(&params, 50)? }).await?;
+    let page = state
+        .store
+        .contact_events(
+            contact.id,
+            &EventQuery {
+                before,
+                limit: limit_of(&params, 50)?,
+            },
+        )
+        .await?;
     Ok(Json(json!({
         "data": page.items.iter().map(event_json).collect::<Vec<_>>(),
         "next_cursor": page.next,
@@ -225,7 +267,16 @@ pub async fn export_contact(State(state): State<AppState>, Path(id): Path<String
     let mut events = Vec::new();
     let mut before = None;
     loop {
-        let page = state.store.contact_events(contact.id, &EventQuery { before, limit: MAX_PAGE }).await?;
+        let page = state
+            .store
+            .contact_events(
+                contact.id,
+                &EventQuery {
+                    before,
+                    limit: MAX_PAGE,
+                },
+            )
+            .await?;
         events.extend(page.items.iter().map(event_json));
         match page.next.as_deref().and_then(EventCursor::decode) {
             Some(c) => before = Some(c),
@@ -238,7 +289,10 @@ pub async fn export_contact(State(state): State<AppState>, Path(id): Path<String
         "events": events,
     });
     Ok((
-        [(header::CONTENT_DISPOSITION, format!("attachment; filename=\"contact-{}.json\"", contact.id))],
+        [(
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"contact-{}.json\"", contact.id),
+        )],
         Json(body),
     )
         .into_response())
@@ -249,7 +303,9 @@ pub async fn import_contacts(State(state): State<AppState>, body: Bytes) -> Resu
     let rows = csv_io::parse_contacts_csv(&body)?;
     let n = rows.len();
     let report = state.store.import_contacts(rows, state.clock.now()).await?;
-    Ok(Json(json!({"rows": n, "created": report.created, "updated": report.updated})))
+    Ok(Json(
+        json!({"rows": n, "created": report.created, "updated": report.updated}),
+    ))
 }
 
 /// `GET /api/v1/contacts/export`: all contacts as CSV.
@@ -304,7 +360,9 @@ pub async fn create_key(State(state): State<AppState>, body: Bytes) -> Result<(S
 }
 
 pub async fn revoke_key(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    let id: i64 = id.parse().map_err(|_| ApiError::invalid("id", "key id must be an integer"))?;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::invalid("id", "key id must be an integer"))?;
     if state.store.revoke_key(id, state.clock.now()).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -14,17 +14,30 @@ use nudge_store::{ContactImport, ContactQuery, Store};
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 
-const IGNORED: &[&str] = &["id", "created_at", "updated_at", "last_seen_at", "anonymous_ids", "alias_user_ids"];
+const IGNORED: &[&str] = &[
+    "id",
+    "created_at",
+    "updated_at",
+    "last_seen_at",
+    "anonymous_ids",
+    "alias_user_ids",
+];
 pub const MAX_IMPORT_ROWS: usize = 1_000_000;
 
 pub fn parse_contacts_csv(bytes: &[u8]) -> Result<Vec<ContactImport>, ApiError> {
-    let mut reader = csv::ReaderBuilder::new().flexible(false).trim(csv::Trim::All).from_reader(bytes);
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .trim(csv::Trim::All)
+        .from_reader(bytes);
     let headers = reader
         .headers()
         .map_err(|e| ApiError::invalid("csv", format!("cannot read the CSV header row: {e}")))?
         .clone();
     if !headers.iter().any(|h| h == "user_id" || h == "email") {
-        return Err(ApiError::invalid("csv", "the header row needs a user_id or an email column"));
+        return Err(ApiError::invalid(
+            "csv",
+            "the header row needs a user_id or an email column",
+        ));
     }
     let mut rows = Vec::new();
     for (i, record) in reader.records().enumerate() {
@@ -40,10 +53,16 @@ pub fn parse_contacts_csv(bytes: &[u8]) -> Result<Vec<ContactImport>, ApiError> 
                 row.user_id = Some(cell.to_string());
             } else if h == "email" {
                 if nudge_core::contact::normalize_email(&Value::String(cell.into())).is_none() {
-                    return Err(ApiError::invalid("csv", format!("line {line}: {cell:?} is not an email address")));
+                    return Err(ApiError::invalid(
+                        "csv",
+                        format!("line {line}: {cell:?} is not an email address"),
+                    ));
                 }
                 row.email = Some(cell.to_string());
-            } else if let Some(ch) = h.strip_prefix("subscription.").or_else(|| h.strip_prefix("subscriptions.")) {
+            } else if let Some(ch) = h
+                .strip_prefix("subscription.")
+                .or_else(|| h.strip_prefix("subscriptions."))
+            {
                 let s = Subscription::parse(cell).ok_or_else(|| {
                     ApiError::invalid(
                         "csv",
@@ -57,12 +76,18 @@ pub fn parse_contacts_csv(bytes: &[u8]) -> Result<Vec<ContactImport>, ApiError> 
             }
         }
         if row.user_id.is_none() && row.email.is_none() {
-            return Err(ApiError::invalid("csv", format!("line {line}: a row needs a user_id or an email")));
+            return Err(ApiError::invalid(
+                "csv",
+                format!("line {line}: a row needs a user_id or an email"),
+            ));
         }
         row.traits = traits;
         rows.push(row);
         if rows.len() > MAX_IMPORT_ROWS {
-            return Err(ApiError::invalid("csv", format!("more than {MAX_IMPORT_ROWS} rows; split the file")));
+            return Err(ApiError::invalid(
+                "csv",
+                format!("more than {MAX_IMPORT_ROWS} rows; split the file"),
+            ));
         }
     }
     Ok(rows)
@@ -70,7 +95,8 @@ pub fn parse_contacts_csv(bytes: &[u8]) -> Result<Vec<ContactImport>, ApiError> 
 
 fn cell_value(cell: &str) -> Value {
     match serde_json::from_str::<Value>(cell) {
-        Ok(v @ (Value::Number(_) | Value::Bool(_))) if v.to_string() == cell => v,
+        // Only when writing the value back gives the same text: `007` stays a string.
+        Ok(v @ (Value::Number(_) | Value::Bool(_))) if serde_json::to_string(&v).is_ok_and(|s| s == cell) => v,
         _ => Value::String(cell.to_string()),
     }
 }
@@ -81,19 +107,40 @@ pub async fn export_contacts_csv(store: &dyn Store) -> Result<String, ApiError> 
     let mut contacts = Vec::new();
     let mut after = None;
     loop {
-        let page = store.list_contacts(&ContactQuery { after, limit: 1000, ..Default::default() }).await?;
+        let page = store
+            .list_contacts(&ContactQuery {
+                after,
+                limit: 1000,
+                ..Default::default()
+            })
+            .await?;
         contacts.extend(page.items);
         match page.next.and_then(|n| n.parse().ok()) {
             Some(n) => after = Some(n),
             None => break,
         }
     }
-    let trait_keys: BTreeSet<&str> = contacts.iter().flat_map(|c| c.traits.keys().map(String::as_str)).collect();
-    let channels: BTreeSet<&str> = contacts.iter().flat_map(|c| c.subscriptions.keys().map(String::as_str)).collect();
+    let trait_keys: BTreeSet<&str> = contacts
+        .iter()
+        .flat_map(|c| c.traits.keys().map(String::as_str))
+        .collect();
+    let channels: BTreeSet<&str> = contacts
+        .iter()
+        .flat_map(|c| c.subscriptions.keys().map(String::as_str))
+        .collect();
     let mut w = csv::Writer::from_writer(Vec::new());
-    let mut header: Vec<String> = ["id", "user_id", "email", "phone", "anonymous_ids", "created_at", "updated_at", "last_seen_at"]
-        .map(String::from)
-        .to_vec();
+    let mut header: Vec<String> = [
+        "id",
+        "user_id",
+        "email",
+        "phone",
+        "anonymous_ids",
+        "created_at",
+        "updated_at",
+        "last_seen_at",
+    ]
+    .map(String::from)
+    .to_vec();
     header.extend(channels.iter().map(|c| format!("subscription.{c}")));
     header.extend(trait_keys.iter().map(|k| format!("traits.{k}")));
     w.write_record(&header).map_err(ApiError::internal)?;
@@ -108,7 +155,12 @@ pub async fn export_contacts_csv(store: &dyn Store) -> Result<String, ApiError> 
             format_millis(c.updated_at),
             c.last_seen_at.map(format_millis).unwrap_or_default(),
         ];
-        rec.extend(channels.iter().map(|ch| c.subscriptions.get(*ch).map(|s| s.as_str().to_string()).unwrap_or_default()));
+        rec.extend(channels.iter().map(|ch| {
+            c.subscriptions
+                .get(*ch)
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default()
+        }));
         rec.extend(trait_keys.iter().map(|k| match c.traits.get(*k) {
             None | Some(Value::Null) => String::new(),
             Some(Value::String(s)) => s.clone(),
@@ -130,7 +182,10 @@ mod tests {
         let rows = parse_contacts_csv(csv.as_bytes()).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].user_id.as_deref(), Some("u1"));
-        assert_eq!(Value::Object(rows[0].traits.clone()), json!({"plan": "pro", "age": 42, "zip": "007"}));
+        assert_eq!(
+            Value::Object(rows[0].traits.clone()),
+            json!({"plan": "pro", "age": 42, "zip": "007"})
+        );
         assert_eq!(rows[0].subscriptions["email"], Subscription::Unsubscribed);
         assert_eq!(Value::Object(rows[1].traits.clone()), json!({"age": true}));
     }

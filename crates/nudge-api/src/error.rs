@@ -12,16 +12,40 @@ use serde_json::json;
 /// (code, HTTP status, meaning). Keep `docs/errors.md` in step with it.
 pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("malformed_json", 400, "The request body is not valid JSON."),
-    ("invalid_field", 400, "A field has the wrong type or an invalid value; `field` names it."),
+    (
+        "invalid_field",
+        400,
+        "A field has the wrong type or an invalid value; `field` names it.",
+    ),
     ("missing_field", 400, "A required field is absent; `field` names it."),
     ("message_too_large", 400, "One message is over 32 KB."),
     ("batch_too_large", 400, "The request body is over 500 KB."),
-    ("invalid_request", 400, "A query parameter, path parameter or CSV row is invalid."),
-    ("unauthorized", 401, "The key is missing, unknown, revoked, or of the wrong kind for this API."),
+    (
+        "invalid_request",
+        400,
+        "A query parameter, path parameter or CSV row is invalid.",
+    ),
+    (
+        "unauthorized",
+        401,
+        "The key is missing, unknown, revoked, or of the wrong kind for this API.",
+    ),
     ("not_found", 404, "No such resource."),
-    ("overloaded", 503, "The ingest queue is full; retry with back-off. Nothing was stored."),
-    ("shutting_down", 503, "The server is shutting down; retry against another node or later."),
-    ("internal", 500, "An unexpected server error; nothing was stored. Details are in the server log."),
+    (
+        "overloaded",
+        503,
+        "The ingest queue is full; retry with back-off. Nothing was stored.",
+    ),
+    (
+        "shutting_down",
+        503,
+        "The server is shutting down; retry against another node or later.",
+    ),
+    (
+        "internal",
+        500,
+        "An unexpected server error; nothing was stored. Details are in the server log.",
+    ),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,8 +57,15 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        debug_assert!(ERROR_CODES.iter().any(|(c, _, _)| *c == code), "unknown error code {code}");
-        Self { code, message: message.into(), field: None }
+        debug_assert!(
+            ERROR_CODES.iter().any(|(c, _, _)| *c == code),
+            "unknown error code {code}"
+        );
+        Self {
+            code,
+            message: message.into(),
+            field: None,
+        }
     }
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
@@ -65,7 +96,11 @@ impl ApiError {
 impl From<ParseError> for ApiError {
     fn from(e: ParseError) -> Self {
         let field = e.field().map(str::to_string);
-        Self { code: e.code(), message: e.to_string(), field }
+        Self {
+            code: e.code(),
+            message: e.to_string(),
+            field,
+        }
     }
 }
 
@@ -99,7 +134,10 @@ impl IntoResponse for ApiError {
             );
         }
         if self.status() == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
         }
         resp
     }

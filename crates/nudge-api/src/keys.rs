@@ -32,7 +32,12 @@ pub fn new_key(kind: KeyKind, name: &str, secret: &str) -> NewApiKey {
 }
 
 /// Creates a key with a fresh secret; the secret is returned once and never stored.
-pub async fn create_key(store: &dyn Store, kind: KeyKind, name: &str, now: Millis) -> Result<(ApiKey, String), ApiError> {
+pub async fn create_key(
+    store: &dyn Store,
+    kind: KeyKind,
+    name: &str,
+    now: Millis,
+) -> Result<(ApiKey, String), ApiError> {
     let secret = generate_secret(kind);
     let key = store.create_key(new_key(kind, name, &secret), now).await?;
     Ok((key, secret))
@@ -53,7 +58,9 @@ pub async fn ensure_bootstrap_keys(
         match given.filter(|s| !s.is_empty()) {
             Some(secret) => {
                 if store.find_key(&hash_key(secret)).await?.is_none() {
-                    store.create_key(new_key(kind, "bootstrap (from configuration)", secret), now).await?;
+                    store
+                        .create_key(new_key(kind, "bootstrap (from configuration)", secret), now)
+                        .await?;
                 }
             }
             None => {
@@ -90,5 +97,7 @@ pub fn basic_username(headers: &HeaderMap) -> Option<String> {
 
 pub fn bearer(headers: &HeaderMap) -> Option<String> {
     let v = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
-    v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")).map(|s| s.trim().to_string())
+    v.strip_prefix("Bearer ")
+        .or_else(|| v.strip_prefix("bearer "))
+        .map(|s| s.trim().to_string())
 }

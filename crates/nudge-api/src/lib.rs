@@ -51,7 +51,10 @@ impl AppState {
 
 pub fn router(state: AppState) -> Router {
     let tracking = Router::new()
-        .route("/v1/identify", post(|s, r| tracking::single(s, MessageKind::Identify, r)))
+        .route(
+            "/v1/identify",
+            post(|s, r| tracking::single(s, MessageKind::Identify, r)),
+        )
         .route("/v1/track", post(|s, r| tracking::single(s, MessageKind::Track, r)))
         .route("/v1/page", post(|s, r| tracking::single(s, MessageKind::Page, r)))
         .route("/v1/screen", post(|s, r| tracking::single(s, MessageKind::Screen, r)))
@@ -67,7 +70,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/contacts/export", get(admin::export_contacts))
         .route(
             "/api/v1/contacts/{id}",
-            get(admin::get_contact).patch(admin::update_contact).delete(admin::delete_contact),
+            get(admin::get_contact)
+                .patch(admin::update_contact)
+                .delete(admin::delete_contact),
         )
         .route("/api/v1/contacts/{id}/events", get(admin::contact_events))
         .route("/api/v1/contacts/{id}/export", get(admin::export_contact))
@@ -99,12 +104,18 @@ async fn require_admin(State(state): State<AppState>, req: Request, next: Next) 
 }
 
 async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "other".into());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "other".into());
     let method = req.method().clone();
     let started = std::time::Instant::now();
     let resp = next.run(req).await;
     let elapsed = started.elapsed();
-    state.metrics.request(&route, resp.status().as_u16(), elapsed.as_secs_f64());
+    state
+        .metrics
+        .request(&route, resp.status().as_u16(), elapsed.as_secs_f64());
     tracing::debug!(%method, %route, status = resp.status().as_u16(), ms = elapsed.as_secs_f64() * 1e3, "request");
     resp
 }
@@ -115,19 +126,28 @@ async fn openapi() -> impl IntoResponse {
 
 async fn readyz(State(state): State<AppState>) -> Response {
     if !state.ready.load(Ordering::SeqCst) {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "shutting_down"}))).into_response();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "shutting_down"})),
+        )
+            .into_response();
     }
     match state.store.ping().await {
         Ok(()) => Json(json!({"status": "ready", "backend": state.store.backend()})).into_response(),
-        Err(e) => {
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "error": e.to_string()}))).into_response()
-        }
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "error": e.to_string()})),
+        )
+            .into_response(),
     }
 }
 
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.render(state.ingestor.stats()),
     )
 }

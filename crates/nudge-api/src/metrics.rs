@@ -41,7 +41,11 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("nudge");
         let messages = Family::<TypeLabel, Counter>::default();
-        registry.register("ingest_messages_received", "Valid tracking messages received, by type", messages.clone());
+        registry.register(
+            "ingest_messages_received",
+            "Valid tracking messages received, by type",
+            messages.clone(),
+        );
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register("http_requests", "HTTP requests by route and status", requests.clone());
         let latency = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
@@ -51,12 +55,33 @@ impl Metrics {
         let commits = Counter::default();
         registry.register("ingest_commits", "Group commits of tracking messages", commits.clone());
         let committed = Counter::default();
-        registry.register("ingest_messages_committed", "Messages committed durably (stored or duplicate)", committed.clone());
+        registry.register(
+            "ingest_messages_committed",
+            "Messages committed durably (stored or duplicate)",
+            committed.clone(),
+        );
         let duplicates = Counter::default();
-        registry.register("ingest_duplicates", "Messages ignored because their messageId was already stored", duplicates.clone());
+        registry.register(
+            "ingest_duplicates",
+            "Messages ignored because their messageId was already stored",
+            duplicates.clone(),
+        );
         let failed_commits = Counter::default();
-        registry.register("ingest_failed_commits", "Group commits that failed (nothing stored)", failed_commits.clone());
-        Self { registry, messages, requests, latency, commits, committed, duplicates, failed_commits }
+        registry.register(
+            "ingest_failed_commits",
+            "Group commits that failed (nothing stored)",
+            failed_commits.clone(),
+        );
+        Self {
+            registry,
+            messages,
+            requests,
+            latency,
+            commits,
+            committed,
+            duplicates,
+            failed_commits,
+        }
     }
 
     pub fn ingested(&self, kind: MessageKind) {
@@ -64,7 +89,10 @@ impl Metrics {
     }
 
     pub fn request(&self, route: &str, status: u16, seconds: f64) {
-        let labels = RequestLabels { route: route.to_string(), status };
+        let labels = RequestLabels {
+            route: route.to_string(),
+            status,
+        };
         self.requests.get_or_create(&labels).inc();
         self.latency.get_or_create(&labels).observe(seconds);
     }

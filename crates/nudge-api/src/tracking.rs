@@ -16,7 +16,10 @@ use std::net::SocketAddr;
 /// parser with Segment's limit in the message instead of a bare 413.
 async fn body_bytes(body: Body) -> Result<axum::body::Bytes, ApiError> {
     axum::body::to_bytes(body, MAX_BATCH_BYTES + 1).await.map_err(|_| {
-        ApiError::new("batch_too_large", format!("request body is over the limit of {MAX_BATCH_BYTES} bytes"))
+        ApiError::new(
+            "batch_too_large",
+            format!("request body is over the limit of {MAX_BATCH_BYTES} bytes"),
+        )
     })
 }
 
@@ -30,7 +33,11 @@ pub async fn batch(state: State<AppState>, req: Request) -> Result<Json<Value>, 
     accept(state, None, req).await
 }
 
-async fn accept(State(state): State<AppState>, kind: Option<MessageKind>, req: Request) -> Result<Json<Value>, ApiError> {
+async fn accept(
+    State(state): State<AppState>,
+    kind: Option<MessageKind>,
+    req: Request,
+) -> Result<Json<Value>, ApiError> {
     let (parts, body) = req.into_parts();
     let headers = parts.headers;
     let addr = parts.extensions.get::<ConnectInfo<SocketAddr>>().copied();
@@ -40,7 +47,10 @@ async fn accept(State(state): State<AppState>, kind: Option<MessageKind>, req: R
         keys::verify(&*state.store, k, KeyKind::Write).await?;
     }
     let bytes = body_bytes(body).await?;
-    let received = Received { at: state.clock.now(), ip: client_ip(&headers, addr) };
+    let received = Received {
+        at: state.clock.now(),
+        ip: client_ip(&headers, addr),
+    };
     let mut new_id = || format!("nudge-{}", hex::encode(rand::random::<[u8; 16]>()));
     let parsed = match kind {
         Some(kind) => parse_single(kind, &bytes, &received, &mut new_id)?,

@@ -22,20 +22,33 @@ async fn spawn_app() -> App {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("nudge.db")).await.unwrap());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    keys::ensure_bootstrap_keys(&*store, Some(ADMIN), Some(WRITE), clock.now()).await.unwrap();
+    keys::ensure_bootstrap_keys(&*store, Some(ADMIN), Some(WRITE), clock.now())
+        .await
+        .unwrap();
     let ingestor = Arc::new(Ingestor::start(store.clone(), clock.clone(), IngestorConfig::default()));
     let app = router(AppState::new(store.clone(), ingestor, clock));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .await
+            .unwrap();
     });
-    App { url: format!("http://{addr}"), store, http: reqwest::Client::new(), _dir: dir }
+    App {
+        url: format!("http://{addr}"),
+        store,
+        http: reqwest::Client::new(),
+        _dir: dir,
+    }
 }
 
 impl App {
     async fn track_raw(&self, path: &str, key: Option<&str>, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
-        let mut req = self.http.post(format!("{}{path}", self.url)).header("content-type", "application/json").body(body);
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header("content-type", "application/json")
+            .body(body);
         if let Some(k) = key {
             req = req.basic_auth(k, Some(""));
         }
@@ -47,7 +60,10 @@ impl App {
         self.track_raw(path, Some(WRITE), body.to_string()).await
     }
     async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.url)).bearer_auth(ADMIN);
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(ADMIN);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -65,7 +81,9 @@ impl App {
 async fn bad_input_gets_the_documented_error_and_changes_nothing() {
     let app = spawn_app().await;
     let big = "x".repeat(33 * 1024);
-    let cases: Vec<(&str, Option<&str>, String, u16, &str, Option<&str>)> = vec![
+    /// (path, write key, body, status, error code, field)
+    type Case<'a> = (&'a str, Option<&'a str>, String, u16, &'a str, Option<&'a str>);
+    let cases: Vec<Case> = vec![
         ("/v1/track", Some(WRITE), "{\"userId\": \"u\", \"event\": ".into(), 400, "malformed_json", None),
         ("/v1/track", Some(WRITE), "[]".into(), 400, "invalid_field", Some("$")),
         ("/v1/track", Some(WRITE), json!({"userId": "u"}).to_string(), 400, "missing_field", Some("event")),
@@ -110,7 +128,11 @@ async fn bad_input_gets_the_documented_error_and_changes_nothing() {
         assert_eq!(err["error"]["field"].as_str(), field, "{path} {shown}: {err}");
         assert!(err["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
-    assert_eq!(app.store.stats().await.unwrap(), StoreStats::default(), "nothing was stored");
+    assert_eq!(
+        app.store.stats().await.unwrap(),
+        StoreStats::default(),
+        "nothing was stored"
+    );
 
     // The admin API refuses write keys and missing or unknown keys.
     for auth in [Some(WRITE), Some("na_unknown"), None] {
@@ -125,7 +147,10 @@ async fn bad_input_gets_the_documented_error_and_changes_nothing() {
     let (s, e) = app.get("/api/v1/contacts?limit=0").await;
     assert_eq!((s.as_u16(), e["error"]["field"].as_str()), (400, Some("limit")));
     let (s, e) = app.get("/api/v1/contacts?colour=red").await;
-    assert_eq!((s.as_u16(), e["error"]["code"].as_str()), (400, Some("invalid_request")));
+    assert_eq!(
+        (s.as_u16(), e["error"]["code"].as_str()),
+        (400, Some("invalid_request"))
+    );
     let (s, _) = app.get("/api/v1/contacts/abc").await;
     assert_eq!(s.as_u16(), 400);
     let (s, e) = app.get("/api/v1/contacts/12345").await;
@@ -137,18 +162,32 @@ async fn bad_input_gets_the_documented_error_and_changes_nothing() {
 #[tokio::test]
 async fn tracked_messages_show_up_in_the_admin_api() {
     let app = spawn_app().await;
-    assert_eq!(app.track("/v1/page", json!({"anonymousId": "a-1", "name": "Home", "properties": {"path": "/"}})).await.0, 200);
     assert_eq!(
-        app.track("/v1/track", json!({"anonymousId": "a-1", "event": "Product Viewed", "properties": {"sku": "S1"}, "messageId": "m-1"}))
-            .await
-            .0,
+        app.track(
+            "/v1/page",
+            json!({"anonymousId": "a-1", "name": "Home", "properties": {"path": "/"}})
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        app.track(
+            "/v1/track",
+            json!({"anonymousId": "a-1", "event": "Product Viewed", "properties": {"sku": "S1"}, "messageId": "m-1"})
+        )
+        .await
+        .0,
         200
     );
     // Retried by a client: accepted, stored once.
     assert_eq!(
-        app.track("/v1/track", json!({"anonymousId": "a-1", "event": "Product Viewed", "properties": {"sku": "S1"}, "messageId": "m-1"}))
-            .await
-            .0,
+        app.track(
+            "/v1/track",
+            json!({"anonymousId": "a-1", "event": "Product Viewed", "properties": {"sku": "S1"}, "messageId": "m-1"})
+        )
+        .await
+        .0,
         200
     );
     let (s, _) = app
@@ -164,7 +203,14 @@ async fn tracked_messages_show_up_in_the_admin_api() {
         .await;
     assert_eq!(s, 200);
     // writeKey in the body instead of the header.
-    let (s, body) = app.track_raw("/v1/track", None, json!({"userId": "u-1", "event": "Order Completed", "properties": {"total": 30}, "writeKey": WRITE}).to_string()).await;
+    let (s, body) = app
+        .track_raw(
+            "/v1/track",
+            None,
+            json!({"userId": "u-1", "event": "Order Completed", "properties": {"total": 30}, "writeKey": WRITE})
+                .to_string(),
+        )
+        .await;
     assert_eq!((s.as_u16(), body), (200, json!({"success": true})));
 
     let (s, c) = app.get("/api/v1/contacts/lookup?email=ada@example.com").await;
@@ -173,7 +219,10 @@ async fn tracked_messages_show_up_in_the_admin_api() {
     assert_eq!(c["anonymous_ids"], json!(["a-1"]));
     assert_eq!(c["traits"]["plan"], "pro");
     let id = c["id"].as_i64().unwrap();
-    assert_eq!(app.get("/api/v1/contacts/lookup?anonymous_id=a-1").await.1["id"], json!(id));
+    assert_eq!(
+        app.get("/api/v1/contacts/lookup?anonymous_id=a-1").await.1["id"],
+        json!(id)
+    );
     assert_eq!(app.get(&format!("/api/v1/contacts/{id}")).await.1, c);
     let (_, list) = app.get("/api/v1/contacts?trait.plan=pro").await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
@@ -182,30 +231,68 @@ async fn tracked_messages_show_up_in_the_admin_api() {
 
     // Timeline: newest first, paged.
     let (_, page1) = app.get(&format!("/api/v1/contacts/{id}/events?limit=4")).await;
-    let (_, page2) =
-        app.get(&format!("/api/v1/contacts/{id}/events?limit=4&cursor={}", page1["next_cursor"].as_str().unwrap())).await;
+    let (_, page2) = app
+        .get(&format!(
+            "/api/v1/contacts/{id}/events?limit=4&cursor={}",
+            page1["next_cursor"].as_str().unwrap()
+        ))
+        .await;
     assert_eq!(page2["next_cursor"], Value::Null);
-    let all: Vec<Value> = page1["data"].as_array().unwrap().iter().chain(page2["data"].as_array().unwrap()).cloned().collect();
+    let all: Vec<Value> = page1["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(page2["data"].as_array().unwrap())
+        .cloned()
+        .collect();
     assert_eq!(all.len(), 7, "page, track (once), 2 identify, screen, group, track");
     let kinds: Vec<&str> = all.iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(kinds.iter().filter(|k| **k == "identify").count(), 2);
     let order = all.iter().find(|e| e["event"] == "Order Completed").unwrap();
     assert_eq!(order["properties"]["total"], json!(30));
     let group = all.iter().find(|e| e["type"] == "group").unwrap();
-    assert_eq!((group["groupId"].as_str(), group["traits"]["name"].as_str()), (Some("acme"), Some("Acme")));
+    assert_eq!(
+        (group["groupId"].as_str(), group["traits"]["name"].as_str()),
+        (Some("acme"), Some("Acme"))
+    );
     assert_eq!(group["context"]["timezone"], "Europe/Paris", "batch context applies");
-    assert!(all.iter().all(|e| e["context"]["ip"] == "127.0.0.1"), "the client address is recorded");
+    assert!(
+        all.iter().all(|e| e["context"]["ip"] == "127.0.0.1"),
+        "the client address is recorded"
+    );
 
     // Update traits and subscriptions.
     let (s, c2) = app
-        .admin(reqwest::Method::PATCH, &format!("/api/v1/contacts/{id}"), Some(json!({"traits": {"vip": true, "plan": null}, "subscriptions": {"email": "unsubscribed"}})))
+        .admin(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/contacts/{id}"),
+            Some(json!({"traits": {"vip": true, "plan": null}, "subscriptions": {"email": "unsubscribed"}})),
+        )
         .await;
     assert_eq!(s, 200, "{c2}");
-    assert_eq!((c2["traits"]["vip"].as_bool(), c2["traits"].get("plan")), (Some(true), None));
+    assert_eq!(
+        (c2["traits"]["vip"].as_bool(), c2["traits"].get("plan")),
+        (Some(true), None)
+    );
     assert_eq!(c2["subscriptions"]["email"], "unsubscribed");
-    let (s, e) = app.admin(reqwest::Method::PATCH, &format!("/api/v1/contacts/{id}"), Some(json!({"subscriptions": {"fax": "subscribed"}}))).await;
-    assert_eq!((s.as_u16(), e["error"]["field"].as_str()), (400, Some("subscriptions.fax")));
-    let (s, e) = app.admin(reqwest::Method::PATCH, &format!("/api/v1/contacts/{id}"), Some(json!({"trait": {}}))).await;
+    let (s, e) = app
+        .admin(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/contacts/{id}"),
+            Some(json!({"subscriptions": {"fax": "subscribed"}})),
+        )
+        .await;
+    assert_eq!(
+        (s.as_u16(), e["error"]["field"].as_str()),
+        (400, Some("subscriptions.fax"))
+    );
+    let (s, e) = app
+        .admin(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/contacts/{id}"),
+            Some(json!({"trait": {}})),
+        )
+        .await;
     assert_eq!(s.as_u16(), 400, "{e}");
 
     // GDPR export, then erasure.
@@ -213,7 +300,9 @@ async fn tracked_messages_show_up_in_the_admin_api() {
     assert_eq!(s, 200);
     assert_eq!(export["contact"]["id"], json!(id));
     assert_eq!(export["events"].as_array().unwrap().len(), 7);
-    let (s, _) = app.admin(reqwest::Method::DELETE, &format!("/api/v1/contacts/{id}"), None).await;
+    let (s, _) = app
+        .admin(reqwest::Method::DELETE, &format!("/api/v1/contacts/{id}"), None)
+        .await;
     assert_eq!(s, 204);
     assert_eq!(app.get(&format!("/api/v1/contacts/{id}")).await.0, 404);
     assert_eq!(app.get("/api/v1/contacts/lookup?anonymous_id=a-1").await.0, 404);
@@ -223,20 +312,38 @@ async fn tracked_messages_show_up_in_the_admin_api() {
 #[tokio::test]
 async fn keys_are_created_used_and_revoked() {
     let app = spawn_app().await;
-    let (s, key) = app.admin(reqwest::Method::POST, "/api/v1/keys", Some(json!({"kind": "write", "name": "website"}))).await;
+    let (s, key) = app
+        .admin(
+            reqwest::Method::POST,
+            "/api/v1/keys",
+            Some(json!({"kind": "write", "name": "website"})),
+        )
+        .await;
     assert_eq!(s, 201, "{key}");
     let secret = key["secret"].as_str().unwrap().to_string();
     assert!(secret.starts_with("nw_"));
     let body = json!({"userId": "u", "event": "E"}).to_string();
     assert_eq!(app.track_raw("/v1/track", Some(&secret), body.clone()).await.0, 200);
     let (_, list) = app.get("/api/v1/keys").await;
-    assert!(list["data"].as_array().unwrap().iter().all(|k| k.get("secret").is_none() && k.get("hash").is_none()));
-    let (s, _) = app.admin(reqwest::Method::DELETE, &format!("/api/v1/keys/{}", key["id"]), None).await;
+    assert!(
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k.get("secret").is_none() && k.get("hash").is_none())
+    );
+    let (s, _) = app
+        .admin(reqwest::Method::DELETE, &format!("/api/v1/keys/{}", key["id"]), None)
+        .await;
     assert_eq!(s, 204);
     assert_eq!(app.track_raw("/v1/track", Some(&secret), body).await.0, 401);
-    let (s, e) = app.admin(reqwest::Method::POST, "/api/v1/keys", Some(json!({"kind": "root"}))).await;
+    let (s, e) = app
+        .admin(reqwest::Method::POST, "/api/v1/keys", Some(json!({"kind": "root"})))
+        .await;
     assert_eq!((s.as_u16(), e["error"]["field"].as_str()), (400, Some("kind")));
-    let (s, _) = app.admin(reqwest::Method::DELETE, &format!("/api/v1/keys/{}", key["id"]), None).await;
+    let (s, _) = app
+        .admin(reqwest::Method::DELETE, &format!("/api/v1/keys/{}", key["id"]), None)
+        .await;
     assert_eq!(s, 404, "already revoked");
 }
 
@@ -254,25 +361,65 @@ async fn contacts_csv_round_trip() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    assert_eq!(resp.json::<Value>().await.unwrap(), json!({"rows": 2, "created": 2, "updated": 0}));
+    assert_eq!(
+        resp.json::<Value>().await.unwrap(),
+        json!({"rows": 2, "created": 2, "updated": 0})
+    );
     let bad = "user_id,email\nu9,not-an-email\n";
-    let resp =
-        app.http.post(format!("{}/api/v1/contacts/import", app.url)).bearer_auth(ADMIN).body(bad).send().await.unwrap();
+    let resp = app
+        .http
+        .post(format!("{}/api/v1/contacts/import", app.url))
+        .bearer_auth(ADMIN)
+        .body(bad)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 400);
-    assert!(resp.json::<Value>().await.unwrap()["error"]["message"].as_str().unwrap().contains("line 2"));
-    assert_eq!(app.store.stats().await.unwrap().contacts, 2, "a bad file imports nothing");
+    assert!(
+        resp.json::<Value>().await.unwrap()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 2")
+    );
+    assert_eq!(
+        app.store.stats().await.unwrap().contacts,
+        2,
+        "a bad file imports nothing"
+    );
 
-    let resp = app.http.get(format!("{}/api/v1/contacts/export", app.url)).bearer_auth(ADMIN).send().await.unwrap();
+    let resp = app
+        .http
+        .get(format!("{}/api/v1/contacts/export", app.url))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
     let exported = resp.text().await.unwrap();
-    assert!(exported.starts_with("id,user_id,email,phone,anonymous_ids,created_at,updated_at,last_seen_at,subscription.email,"));
+    assert!(
+        exported
+            .starts_with("id,user_id,email,phone,anonymous_ids,created_at,updated_at,last_seen_at,subscription.email,")
+    );
     assert!(exported.contains("one@x.io"));
     // An export imports back onto the same contacts.
-    let resp = app.http.post(format!("{}/api/v1/contacts/import", app.url)).bearer_auth(ADMIN).body(exported).send().await.unwrap();
-    assert_eq!(resp.json::<Value>().await.unwrap(), json!({"rows": 2, "created": 0, "updated": 2}));
+    let resp = app
+        .http
+        .post(format!("{}/api/v1/contacts/import", app.url))
+        .bearer_auth(ADMIN)
+        .body(exported)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.json::<Value>().await.unwrap(),
+        json!({"rows": 2, "created": 0, "updated": 2})
+    );
     let (_, c) = app.get("/api/v1/contacts/lookup?user_id=u1").await;
-    assert_eq!((c["traits"]["age"].clone(), c["traits"]["first_name"].clone()), (json!(36), json!("Ada")));
+    assert_eq!(
+        (c["traits"]["age"].clone(), c["traits"]["first_name"].clone()),
+        (json!(36), json!("Ada"))
+    );
 }
 
 #[tokio::test]
@@ -284,7 +431,10 @@ async fn operations_endpoints() {
     assert_eq!(ready, json!({"status": "ready", "backend": "sqlite"}));
     app.track("/v1/track", json!({"userId": "u", "event": "E"})).await;
     let metrics = get("/metrics").await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("nudge_ingest_messages_received_total{type=\"track\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("nudge_ingest_messages_received_total{type=\"track\"} 1"),
+        "{metrics}"
+    );
     assert!(metrics.contains("nudge_ingest_commits_total"), "{metrics}");
     let spec: Value = get("/api/v1/openapi.json").await.unwrap().json().await.unwrap();
     assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));

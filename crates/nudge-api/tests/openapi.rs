@@ -38,9 +38,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/metrics"),
 ];
 
-const METHODS: &[&str] = &[
-    "get", "put", "post", "delete", "options", "head", "patch", "trace",
-];
+const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
 fn doc() -> Value {
     serde_json::from_str(OPENAPI_JSON).expect("openapi.json is valid JSON")
@@ -67,11 +65,8 @@ fn operations(doc: &Value) -> Vec<(String, String, Value)> {
 fn resolve<'a>(doc: &'a Value, v: &'a Value) -> &'a Value {
     match v.get("$ref").and_then(Value::as_str) {
         Some(r) => {
-            let pointer = r
-                .strip_prefix('#')
-                .unwrap_or_else(|| panic!("non-local $ref {r}"));
-            doc.pointer(pointer)
-                .unwrap_or_else(|| panic!("dangling $ref {r}"))
+            let pointer = r.strip_prefix('#').unwrap_or_else(|| panic!("non-local $ref {r}"));
+            doc.pointer(pointer).unwrap_or_else(|| panic!("dangling $ref {r}"))
         }
         None => v,
     }
@@ -81,10 +76,7 @@ fn resolve<'a>(doc: &'a Value, v: &'a Value) -> &'a Value {
 fn is_openapi_3_1() {
     let doc = doc();
     let version = doc["openapi"].as_str().expect("`openapi` is a string");
-    assert!(
-        version.starts_with("3.1."),
-        "expected OpenAPI 3.1.x, got {version}"
-    );
+    assert!(version.starts_with("3.1."), "expected OpenAPI 3.1.x, got {version}");
     assert!(doc["info"]["title"].is_string());
     assert!(doc["info"]["version"].is_string());
 }
@@ -92,14 +84,8 @@ fn is_openapi_3_1() {
 #[test]
 fn documents_exactly_the_routes_of_the_router() {
     let doc = doc();
-    let documented: BTreeSet<(String, String)> = operations(&doc)
-        .into_iter()
-        .map(|(m, p, _)| (m, p))
-        .collect();
-    let routed: BTreeSet<(String, String)> = ROUTES
-        .iter()
-        .map(|(m, p)| (m.to_string(), p.to_string()))
-        .collect();
+    let documented: BTreeSet<(String, String)> = operations(&doc).into_iter().map(|(m, p, _)| (m, p)).collect();
+    let routed: BTreeSet<(String, String)> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
     assert_eq!(routed.len(), ROUTES.len(), "duplicate entries in ROUTES");
     let missing: Vec<_> = routed.difference(&documented).collect();
     let extra: Vec<_> = documented.difference(&routed).collect();
@@ -120,10 +106,7 @@ fn error_schema_lists_every_error_code() {
         .map(|v| v.as_str().expect("error codes are strings"))
         .collect();
     let table: BTreeSet<&str> = ERROR_CODES.iter().map(|(c, _, _)| *c).collect();
-    assert_eq!(
-        codes, table,
-        "the Error schema's code enum must equal ERROR_CODES"
-    );
+    assert_eq!(codes, table, "the Error schema's code enum must equal ERROR_CODES");
     let required = error["properties"]["error"]["required"]
         .as_array()
         .expect("Error.error.required");
@@ -154,10 +137,7 @@ fn every_operation_has_a_success_response_and_admin_ones_a_401() {
             );
         }
         if path.starts_with("/api/v1/") && path != "/api/v1/openapi.json" {
-            assert!(
-                responses.contains_key("401"),
-                "{method} {path} has no 401 response"
-            );
+            assert!(responses.contains_key("401"), "{method} {path} has no 401 response");
             assert_eq!(
                 op["security"],
                 serde_json::json!([{"adminKey": []}]),
@@ -165,10 +145,7 @@ fn every_operation_has_a_success_response_and_admin_ones_a_401() {
             );
         }
         if path.starts_with("/v1/") {
-            assert!(
-                responses.contains_key("401"),
-                "{method} {path} has no 401 response"
-            );
+            assert!(responses.contains_key("401"), "{method} {path} has no 401 response");
             assert_eq!(
                 op["security"],
                 serde_json::json!([{"writeKey": []}]),
@@ -201,9 +178,7 @@ fn all_local_refs_resolve() {
         match v {
             Value::Object(m) => {
                 if let Some(Value::String(r)) = m.get("$ref") {
-                    let pointer = r
-                        .strip_prefix('#')
-                        .unwrap_or_else(|| panic!("non-local $ref {r}"));
+                    let pointer = r.strip_prefix('#').unwrap_or_else(|| panic!("non-local $ref {r}"));
                     assert!(doc.pointer(pointer).is_some(), "dangling $ref {r}");
                 }
                 m.values().for_each(|x| walk(doc, x));
@@ -215,8 +190,7 @@ fn all_local_refs_resolve() {
     let doc = doc();
     walk(&doc, &doc);
     for name in [
-        "Contact", "Event", "ApiKey", "Error", "Identify", "Track", "Page", "Screen", "Group",
-        "Alias", "Batch",
+        "Contact", "Event", "ApiKey", "Error", "Identify", "Track", "Page", "Screen", "Group", "Alias", "Batch",
     ] {
         let schema = &doc["components"]["schemas"][name];
         assert!(schema.is_object(), "component schema {name} is missing");

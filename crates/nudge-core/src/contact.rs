@@ -241,10 +241,7 @@ mod tests {
             Value::Object(c.traits.clone()),
             json!({"name": "Ada", "email": " Ada@Example.COM ", "age": 36})
         );
-        assert!(
-            !c.apply_traits(&obj(json!({"age": 36}))),
-            "same value is no change"
-        );
+        assert!(!c.apply_traits(&obj(json!({"age": 36}))), "same value is no change");
         assert!(
             !c.apply_traits(&obj(json!({"missing": null}))),
             "removing nothing is no change"
@@ -263,10 +260,7 @@ mod tests {
             normalize_phone(&json!("+44 (20) 7946-0958")),
             Some("+442079460958".into())
         );
-        assert_eq!(
-            normalize_phone(&json!(5551234567_i64)),
-            Some("5551234567".into())
-        );
+        assert_eq!(normalize_phone(&json!(5551234567_i64)), Some("5551234567".into()));
         assert_eq!(normalize_phone(&json!("12")), None);
     }
 
@@ -279,8 +273,7 @@ mod tests {
         let mut anon = Contact::new(2, 50);
         anon.anonymous_ids = vec!["a1".into()];
         anon.apply_traits(&obj(json!({"name": "Anon", "utm": "ads"})));
-        anon.subscriptions
-            .insert("email".into(), Subscription::Unsubscribed);
+        anon.subscriptions.insert("email".into(), Subscription::Unsubscribed);
         anon.last_seen_at = Some(900);
         known.absorb(&anon);
         assert_eq!(known.traits["name"], json!("Known"));
@@ -336,18 +329,13 @@ pub fn resolve(
 ) -> Resolution {
     match (by_user, by_anonymous) {
         (Some(u), Some(a)) if u.id == a.id => Resolution::Use(u.id),
-        (Some(u), Some(a)) if a.user_id.is_none() => Resolution::Merge {
-            from: a.id,
-            into: u.id,
-        },
+        (Some(u), Some(a)) if a.user_id.is_none() => Resolution::Merge { from: a.id, into: u.id },
         (Some(u), Some(_)) => Resolution::Use(u.id),
         (Some(u), None) if anonymous_id.is_some() => Resolution::Attach(u.id),
         (Some(u), None) => Resolution::Use(u.id),
         (None, Some(a)) if user_id.is_none() => Resolution::Use(a.id),
         (None, Some(a)) if a.user_id.is_none() => Resolution::Attach(a.id),
-        (None, Some(_)) => Resolution::Create {
-            with_anonymous: false,
-        },
+        (None, Some(_)) => Resolution::Create { with_anonymous: false },
         (None, None) => Resolution::Create {
             with_anonymous: anonymous_id.is_some(),
         },
@@ -360,15 +348,10 @@ pub fn resolve(
 pub fn resolve_alias(by_user: Option<&Known>, by_previous: Option<&Known>) -> Resolution {
     match (by_user, by_previous) {
         (Some(u), Some(p)) if u.id == p.id => Resolution::Use(u.id),
-        (Some(u), Some(p)) => Resolution::Merge {
-            from: p.id,
-            into: u.id,
-        },
+        (Some(u), Some(p)) => Resolution::Merge { from: p.id, into: u.id },
         (Some(u), None) => Resolution::Attach(u.id),
         (None, Some(p)) => Resolution::Attach(p.id),
-        (None, None) => Resolution::Create {
-            with_anonymous: true,
-        },
+        (None, None) => Resolution::Create { with_anonymous: true },
     }
 }
 
@@ -388,24 +371,9 @@ mod resolve_tests {
         use Resolution::*;
         let (u1, a1) = (Some("u1"), Some("a1"));
         // Nobody known yet.
-        assert_eq!(
-            resolve(u1, None, None, None),
-            Create {
-                with_anonymous: false
-            }
-        );
-        assert_eq!(
-            resolve(None, None, a1, None),
-            Create {
-                with_anonymous: true
-            }
-        );
-        assert_eq!(
-            resolve(u1, None, a1, None),
-            Create {
-                with_anonymous: true
-            }
-        );
+        assert_eq!(resolve(u1, None, None, None), Create { with_anonymous: false });
+        assert_eq!(resolve(None, None, a1, None), Create { with_anonymous: true });
+        assert_eq!(resolve(u1, None, a1, None), Create { with_anonymous: true });
         // Anonymous visitor identifies: the anonymous profile becomes the known one.
         assert_eq!(resolve(u1, None, a1, Some(&k(7, None))), Attach(7));
         // ... or, if the user is already known elsewhere, it is merged into them.
@@ -414,15 +382,10 @@ mod resolve_tests {
             Merge { from: 7, into: 3 }
         );
         // Shared device: the anonymous id belongs to another known user; no merge.
-        assert_eq!(
-            resolve(u1, Some(&k(3, u1)), a1, Some(&k(9, Some("u2")))),
-            Use(3)
-        );
+        assert_eq!(resolve(u1, Some(&k(3, u1)), a1, Some(&k(9, Some("u2")))), Use(3));
         assert_eq!(
             resolve(u1, None, a1, Some(&k(9, Some("u2")))),
-            Create {
-                with_anonymous: false
-            }
+            Create { with_anonymous: false }
         );
         // Already joined.
         assert_eq!(resolve(u1, Some(&k(3, u1)), a1, Some(&k(3, u1))), Use(3));
@@ -442,17 +405,9 @@ mod resolve_tests {
             resolve_alias(Some(&k(1, Some("u"))), Some(&k(2, Some("old")))),
             Merge { from: 2, into: 1 }
         );
-        assert_eq!(
-            resolve_alias(Some(&k(1, Some("u"))), Some(&k(1, Some("u")))),
-            Use(1)
-        );
+        assert_eq!(resolve_alias(Some(&k(1, Some("u"))), Some(&k(1, Some("u")))), Use(1));
         assert_eq!(resolve_alias(Some(&k(1, Some("u"))), None), Attach(1));
         assert_eq!(resolve_alias(None, Some(&k(2, None))), Attach(2));
-        assert_eq!(
-            resolve_alias(None, None),
-            Create {
-                with_anonymous: true
-            }
-        );
+        assert_eq!(resolve_alias(None, None), Create { with_anonymous: true });
     }
 }

@@ -9,8 +9,7 @@ pub mod message;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use contact::{
-    Contact, ContactId, Identity, IdentityKind, Known, Resolution, Subscription, merge_traits,
-    resolve, resolve_alias,
+    Contact, ContactId, Identity, IdentityKind, Known, Resolution, Subscription, merge_traits, resolve, resolve_alias,
 };
 pub use message::{Message, MessageKind, ParseError, Parsed, Received, parse_batch, parse_single};
 
@@ -66,10 +65,7 @@ mod tests {
             Some(ms),
             "no offset means UTC"
         );
-        assert_eq!(
-            parse_instant("2026-11-23"),
-            parse_instant("2026-11-23T00:00:00Z")
-        );
+        assert_eq!(parse_instant("2026-11-23"), parse_instant("2026-11-23T00:00:00Z"));
         assert_eq!(parse_instant("yesterday"), None);
         assert_eq!(parse_instant(""), None);
     }

@@ -109,11 +109,7 @@ pub enum ParseError {
     #[error("{field}: is required")]
     MissingField { field: String },
     #[error("{field}: message is {size} bytes, over the limit of {limit} bytes")]
-    MessageTooLarge {
-        field: String,
-        size: usize,
-        limit: usize,
-    },
+    MessageTooLarge { field: String, size: usize, limit: usize },
     #[error("batch is {size} bytes, over the limit of {limit} bytes")]
     BatchTooLarge { size: usize, limit: usize },
 }
@@ -166,8 +162,7 @@ pub fn parse_single(
             limit: MAX_MESSAGE_BYTES,
         });
     }
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| ParseError::MalformedJson(e.to_string()))?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| ParseError::MalformedJson(e.to_string()))?;
     let Value::Object(obj) = value else {
         return Err(ParseError::invalid("$", "must be a JSON object"));
     };
@@ -182,11 +177,7 @@ pub fn parse_single(
 /// Parses the body of `/v1/batch` (and `/v1/import`): `{"batch": [...], "context":
 /// {...}, "integrations": {...}, "sentAt": "..."}`. Batch-level `context` and
 /// `integrations` are defaults for every message; the message's own keys win.
-pub fn parse_batch(
-    body: &[u8],
-    received: &Received,
-    new_id: &mut dyn FnMut() -> String,
-) -> Result<Parsed, ParseError> {
+pub fn parse_batch(body: &[u8], received: &Received, new_id: &mut dyn FnMut() -> String) -> Result<Parsed, ParseError> {
     if body.len() > MAX_BATCH_BYTES {
         return Err(ParseError::BatchTooLarge {
             size: body.len(),
@@ -202,21 +193,17 @@ pub fn parse_batch(
     }
     let raw: RawBatch = serde_json::from_slice(body).map_err(|e| {
         if e.is_data() {
-            ParseError::invalid(
-                "batch",
-                format!("must be an array of message objects ({e})"),
-            )
+            ParseError::invalid("batch", format!("must be an array of message objects ({e})"))
         } else {
             ParseError::MalformedJson(e.to_string())
         }
     })?;
-    let items = raw.batch.ok_or_else(|| ParseError::MissingField {
-        field: "batch".into(),
-    })?;
+    let items = raw
+        .batch
+        .ok_or_else(|| ParseError::MissingField { field: "batch".into() })?;
     let write_key = opt_string(&raw.rest, "writeKey", "writeKey")?;
     let defaults_context = opt_object(&raw.rest, "context", "context")?.unwrap_or_default();
-    let defaults_integrations =
-        opt_object(&raw.rest, "integrations", "integrations")?.unwrap_or_default();
+    let defaults_integrations = opt_object(&raw.rest, "integrations", "integrations")?.unwrap_or_default();
     let batch_sent_at = opt_instant(&raw.rest, "sentAt", "sentAt")?;
     let mut messages = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
@@ -229,8 +216,8 @@ pub fn parse_batch(
                 limit: MAX_MESSAGE_BYTES,
             });
         }
-        let Value::Object(mut obj) = serde_json::from_str::<Value>(item.get())
-            .map_err(|e| ParseError::invalid(path.clone(), e.to_string()))?
+        let Value::Object(mut obj) =
+            serde_json::from_str::<Value>(item.get()).map_err(|e| ParseError::invalid(path.clone(), e.to_string()))?
         else {
             return Err(ParseError::invalid(path, "must be a JSON object"));
         };
@@ -246,10 +233,7 @@ pub fn parse_batch(
             Some(_) => return Err(ParseError::invalid(type_path, "must be a string")),
         };
         if !defaults_integrations.is_empty() && !obj.contains_key("integrations") {
-            obj.insert(
-                "integrations".into(),
-                Value::Object(defaults_integrations.clone()),
-            );
+            obj.insert("integrations".into(), Value::Object(defaults_integrations.clone()));
         }
         let msg = parse_object(
             kind,
@@ -262,10 +246,7 @@ pub fn parse_batch(
         )?;
         messages.push(msg);
     }
-    Ok(Parsed {
-        messages,
-        write_key,
-    })
+    Ok(Parsed { messages, write_key })
 }
 
 fn parse_object(
@@ -291,26 +272,23 @@ fn parse_object(
     match kind {
         MessageKind::Track => {
             event = Some(
-                opt_name(obj, "event", &p("event"))?
-                    .ok_or_else(|| ParseError::MissingField { field: p("event") })?,
+                opt_name(obj, "event", &p("event"))?.ok_or_else(|| ParseError::MissingField { field: p("event") })?,
             );
         }
         MessageKind::Page | MessageKind::Screen => {
             name = opt_name(obj, "name", &p("name"))?;
         }
         MessageKind::Group => {
-            group_id = Some(opt_id(obj, "groupId", &p("groupId"))?.ok_or_else(|| {
-                ParseError::MissingField {
-                    field: p("groupId"),
-                }
-            })?);
+            group_id = Some(
+                opt_id(obj, "groupId", &p("groupId"))?
+                    .ok_or_else(|| ParseError::MissingField { field: p("groupId") })?,
+            );
         }
         MessageKind::Alias => {
-            previous_id = Some(opt_id(obj, "previousId", &p("previousId"))?.ok_or_else(|| {
-                ParseError::MissingField {
-                    field: p("previousId"),
-                }
-            })?);
+            previous_id = Some(
+                opt_id(obj, "previousId", &p("previousId"))?
+                    .ok_or_else(|| ParseError::MissingField { field: p("previousId") })?,
+            );
         }
         MessageKind::Identify => {}
     }
@@ -397,11 +375,7 @@ fn parse_object(
 /// between the event and the send is right, so `timestamp = receivedAt - (sentAt -
 /// originalTimestamp)`. Without `sentAt` the client's timestamp is taken as is; without
 /// any timestamp the message happened when it was received.
-pub fn corrected_timestamp(
-    original: Option<Millis>,
-    sent_at: Option<Millis>,
-    received_at: Millis,
-) -> Millis {
+pub fn corrected_timestamp(original: Option<Millis>, sent_at: Option<Millis>, received_at: Millis) -> Millis {
     match (original, sent_at) {
         (Some(ts), Some(sent)) => received_at.saturating_sub(sent.saturating_sub(ts)),
         (Some(ts), None) => ts,
@@ -420,12 +394,7 @@ fn opt_name(obj: &Map<String, Value>, key: &str, path: &str) -> Result<Option<St
     opt_text(obj, key, path, false)
 }
 
-fn opt_text(
-    obj: &Map<String, Value>,
-    key: &str,
-    path: &str,
-    numbers: bool,
-) -> Result<Option<String>, ParseError> {
+fn opt_text(obj: &Map<String, Value>, key: &str, path: &str, numbers: bool) -> Result<Option<String>, ParseError> {
     let s = match obj.get(key) {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(s)) => s.trim().to_string(),
@@ -444,11 +413,7 @@ fn opt_text(
     Ok(Some(s))
 }
 
-fn opt_string(
-    obj: &Map<String, Value>,
-    key: &str,
-    path: &str,
-) -> Result<Option<String>, ParseError> {
+fn opt_string(obj: &Map<String, Value>, key: &str, path: &str) -> Result<Option<String>, ParseError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -456,11 +421,7 @@ fn opt_string(
     }
 }
 
-fn opt_object(
-    obj: &Map<String, Value>,
-    key: &str,
-    path: &str,
-) -> Result<Option<Map<String, Value>>, ParseError> {
+fn opt_object(obj: &Map<String, Value>, key: &str, path: &str) -> Result<Option<Map<String, Value>>, ParseError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(o)) => Ok(Some(o.clone())),
@@ -468,21 +429,14 @@ fn opt_object(
     }
 }
 
-fn opt_instant(
-    obj: &Map<String, Value>,
-    key: &str,
-    path: &str,
-) -> Result<Option<Millis>, ParseError> {
+fn opt_instant(obj: &Map<String, Value>, key: &str, path: &str) -> Result<Option<Millis>, ParseError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) => parse_instant(s).map(Some).ok_or_else(|| {
-            ParseError::invalid(path, format!("{s:?} is not an ISO 8601 date-time"))
-        }),
-        Some(_) => Err(ParseError::invalid(
-            path,
-            "must be an ISO 8601 date-time string",
-        )),
+        Some(Value::String(s)) => parse_instant(s)
+            .map(Some)
+            .ok_or_else(|| ParseError::invalid(path, format!("{s:?} is not an ISO 8601 date-time"))),
+        Some(_) => Err(ParseError::invalid(path, "must be an ISO 8601 date-time string")),
     }
 }
 

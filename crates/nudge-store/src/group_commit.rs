@@ -24,7 +24,10 @@ pub struct IngestorConfig {
 
 impl Default for IngestorConfig {
     fn default() -> Self {
-        Self { queue_requests: 4096, max_commit_messages: 20_000 }
+        Self {
+            queue_requests: 4096,
+            max_commit_messages: 20_000,
+        }
     }
 }
 
@@ -65,7 +68,11 @@ impl Ingestor {
         let (tx, rx) = mpsc::channel(config.queue_requests.max(1));
         let stats = Arc::new(IngestStats::default());
         let task = tokio::spawn(run(store, clock, rx, config, stats.clone()));
-        Self { tx, task: Mutex::new(Some(task)), stats }
+        Self {
+            tx,
+            task: Mutex::new(Some(task)),
+            stats,
+        }
     }
 
     pub fn stats(&self) -> &IngestStats {
@@ -91,7 +98,13 @@ impl Ingestor {
         // An empty job is the shutdown marker: the loop closes the queue when it sees
         // it, commits what is already queued, and ends.
         let (reply, _rx) = oneshot::channel();
-        let _ = self.tx.send(Job { messages: Vec::new(), reply }).await;
+        let _ = self
+            .tx
+            .send(Job {
+                messages: Vec::new(),
+                reply,
+            })
+            .await;
         if let Some(task) = self.task.lock().await.take() {
             let _ = task.await;
         }

@@ -11,8 +11,8 @@ use crate::sqlite::extra_of;
 use crate::*;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Transaction};
 use nudge_core::{
-    Contact, ContactId, Identity, IdentityKind, Known, Message, MessageKind, Millis, Resolution, Subscription,
-    resolve, resolve_alias,
+    Contact, ContactId, Identity, IdentityKind, Known, Message, MessageKind, Millis, Resolution, Subscription, resolve,
+    resolve_alias,
 };
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashSet};
@@ -27,6 +27,10 @@ const MIGRATION_LOCK: i64 = 0x6e75_6467_655f_6d69; // "nudge_mi"
 /// How often a message is resolved again after another process created one of its
 /// identities at the same time.
 const RESOLVE_ATTEMPTS: usize = 5;
+
+/// How often a write transaction runs again after a deadlock with another process, or
+/// after another process stored one of its message ids meanwhile.
+const TX_ATTEMPTS: usize = 8;
 
 pub struct PgStore {
     pool: Pool,
@@ -45,8 +49,17 @@ impl PgStore {
     /// `search_path` selects) and applies pending migrations.
     pub async fn connect(url: &str) -> Result<Self> {
         let cfg = url.parse::<tokio_postgres::Config>()?;
-        let mgr = Manager::from_config(cfg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let pool = Pool::builder(mgr).max_size(16).build().map_err(|e| StoreError::Pool(e.to_string()))?;
+        let mgr = Manager::from_config(
+            cfg,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(mgr)
+            .max_size(16)
+            .build()
+            .map_err(|e| StoreError::Pool(e.to_string()))?;
         let store = Self { pool };
         store.migrate().await?;
         Ok(store)
@@ -60,12 +73,15 @@ impl PgStore {
         let mut client = self.client().await?;
         for (version, sql) in MIGRATIONS {
             let tx = client.transaction().await?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+                .await?;
             tx.batch_execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
             )
             .await?;
-            let done = tx.query_opt("SELECT version FROM schema_migrations WHERE version = $1", &[version]).await?;
+            let done = tx
+                .query_opt("SELECT version FROM schema_migrations WHERE version = $1", &[version])
+                .await?;
             if done.is_none() {
                 tx.batch_execute(sql).await?;
                 tx.execute(
@@ -92,10 +108,23 @@ impl Store for PgStore {
             return Ok(Vec::new());
         }
         let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let out = ingest_tx(&tx, &messages, now).await?;
-        tx.commit().await?;
-        Ok(out)
+        for attempt in 0..TX_ATTEMPTS {
+            let tx = client.transaction().await?;
+            match ingest_tx(&tx, &messages, now).await {
+                Ok(Some(out)) => {
+                    tx.commit().await?;
+                    return Ok(out);
+                }
+                Ok(None) => tx.rollback().await?,
+                Err(e) if retryable(&e) && attempt + 1 < TX_ATTEMPTS => {
+                    drop(tx);
+                    tracing::debug!(attempt, error = %e, "ingest transaction conflicted; running it again");
+                    backoff(attempt).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(race())
     }
 
     async fn contact(&self, id: ContactId) -> Result<Option<Contact>> {
@@ -105,14 +134,17 @@ impl Store for PgStore {
                 "{CONTACT_SELECT} WHERE c.id = COALESCE((SELECT into_id FROM contact_merges WHERE from_id = $1), $1)"
             ))
             .await?;
-        client.query_opt(&stmt, &[&id]).await?.map(|r| contact_from_row(&r)).transpose()
+        client
+            .query_opt(&stmt, &[&id])
+            .await?
+            .map(|r| contact_from_row(&r))
+            .transpose()
     }
 
     async fn find_contact(&self, lookup: &Lookup) -> Result<Option<Contact>> {
         let client = self.client().await?;
-        let by_identity = format!(
-            "{CONTACT_SELECT} WHERE c.id = (SELECT contact_id FROM identities WHERE kind = $1 AND value = $2)"
-        );
+        let by_identity =
+            format!("{CONTACT_SELECT} WHERE c.id = (SELECT contact_id FROM identities WHERE kind = $1 AND value = $2)");
         let row = match lookup {
             Lookup::UserId(u) => {
                 let stmt = client.prepare_cached(&by_identity).await?;
@@ -120,11 +152,14 @@ impl Store for PgStore {
             }
             Lookup::AnonymousId(a) => {
                 let stmt = client.prepare_cached(&by_identity).await?;
-                client.query_opt(&stmt, &[&IdentityKind::AnonymousId.as_str(), a]).await?
+                client
+                    .query_opt(&stmt, &[&IdentityKind::AnonymousId.as_str(), a])
+                    .await?
             }
             Lookup::Email(e) => {
-                let stmt =
-                    client.prepare_cached(&format!("{CONTACT_SELECT} WHERE c.email = $1 ORDER BY c.id LIMIT 1")).await?;
+                let stmt = client
+                    .prepare_cached(&format!("{CONTACT_SELECT} WHERE c.email = $1 ORDER BY c.id LIMIT 1"))
+                    .await?;
                 client.query_opt(&stmt, &[&e.trim().to_ascii_lowercase()]).await?
             }
         };
@@ -170,14 +205,25 @@ impl Store for PgStore {
         let client = self.client().await?;
         let rows = client.query(&sql, &params).await?;
         let more = rows.len() > limit;
-        let items = rows.iter().take(limit).map(contact_from_row).collect::<Result<Vec<_>>>()?;
-        let next = if more { items.last().map(|c| c.id.to_string()) } else { None };
+        let items = rows
+            .iter()
+            .take(limit)
+            .map(contact_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        let next = if more {
+            items.last().map(|c| c.id.to_string())
+        } else {
+            None
+        };
         Ok(Page { items, next })
     }
 
     async fn contact_events(&self, id: ContactId, query: &EventQuery) -> Result<Page<StoredEvent>> {
         let limit = query.limit.max(1);
-        let (ts, eid) = query.before.map(|b| (b.timestamp, b.id)).unwrap_or((i64::MAX, i64::MAX));
+        let (ts, eid) = query
+            .before
+            .map(|b| (b.timestamp, b.id))
+            .unwrap_or((i64::MAX, i64::MAX));
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(&format!(
@@ -191,7 +237,13 @@ impl Store for PgStore {
         let mut items: Vec<StoredEvent> = rows.iter().map(event_from_row).collect::<Result<_>>()?;
         let next = if items.len() > limit {
             items.truncate(limit);
-            items.last().map(|e| EventCursor { timestamp: e.timestamp, id: e.id }.encode())
+            items.last().map(|e| {
+                EventCursor {
+                    timestamp: e.timestamp,
+                    id: e.id,
+                }
+                .encode()
+            })
         } else {
             None
         };
@@ -202,9 +254,13 @@ impl Store for PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let id = current_id(&tx, id).await?;
-        let Some(mut contact) = load_contact(&tx, id, true).await? else { return Ok(None) };
+        let Some(mut contact) = load_contact(&tx, id, true).await? else {
+            return Ok(None);
+        };
         contact.apply_traits(&patch.traits);
-        contact.subscriptions.extend(patch.subscriptions.iter().map(|(k, v)| (k.clone(), *v)));
+        contact
+            .subscriptions
+            .extend(patch.subscriptions.iter().map(|(k, v)| (k.clone(), *v)));
         contact.updated_at = now;
         save_contact(&tx, &contact).await?;
         tx.commit().await?;
@@ -216,8 +272,10 @@ impl Store for PgStore {
         let tx = client.transaction().await?;
         let id = current_id(&tx, id).await?;
         tx.execute("DELETE FROM events WHERE contact_id = $1", &[&id]).await?;
-        tx.execute("DELETE FROM identities WHERE contact_id = $1", &[&id]).await?;
-        tx.execute("DELETE FROM contact_merges WHERE into_id = $1", &[&id]).await?;
+        tx.execute("DELETE FROM identities WHERE contact_id = $1", &[&id])
+            .await?;
+        tx.execute("DELETE FROM contact_merges WHERE into_id = $1", &[&id])
+            .await?;
         let n = tx.execute("DELETE FROM contacts WHERE id = $1", &[&id]).await?;
         tx.commit().await?;
         Ok(n > 0)
@@ -225,56 +283,23 @@ impl Store for PgStore {
 
     async fn import_contacts(&self, rows: Vec<ContactImport>, now: Millis) -> Result<ImportReport> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let mut report = ImportReport::default();
-        for row in rows {
-            let mut found = None;
-            for _ in 0..RESOLVE_ATTEMPTS {
-                let by_user = match &row.user_id {
-                    Some(u) => known(&tx, IdentityKind::UserId, u).await?.map(|k| k.id),
-                    None => None,
-                };
-                let by_email = match (&by_user, &row.email) {
-                    (None, Some(e)) => {
-                        let stmt =
-                            tx.prepare_cached("SELECT id FROM contacts WHERE email = $1 ORDER BY id LIMIT 1").await?;
-                        tx.query_opt(&stmt, &[&e.trim().to_ascii_lowercase()]).await?.map(|r| r.get::<_, i64>(0))
-                    }
-                    _ => None,
-                };
-                found = match by_user.or(by_email) {
-                    Some(id) => Some((id, false)),
-                    None => create_contact(&tx, row.user_id.as_deref(), None, now).await?.map(|id| (id, true)),
-                };
-                if found.is_some() {
-                    break;
+        let mut attempt = 0;
+        loop {
+            let tx = client.transaction().await?;
+            match import_tx(&tx, &rows, now).await {
+                Ok(report) => {
+                    tx.commit().await?;
+                    return Ok(report);
                 }
+                Err(e) if retryable(&e) && attempt + 1 < TX_ATTEMPTS => {
+                    drop(tx);
+                    tracing::debug!(attempt, error = %e, "import transaction conflicted; running it again");
+                    backoff(attempt).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
             }
-            let Some((id, created)) = found else { return Err(race()) };
-            if created {
-                report.created += 1;
-            } else {
-                report.updated += 1;
-            }
-            let mut contact =
-                load_contact(&tx, id, true).await?.ok_or_else(|| StoreError::Corrupt(format!("contact {id} vanished")))?;
-            if contact.user_id.is_none()
-                && let Some(u) = &row.user_id
-            {
-                contact.user_id = Some(u.clone());
-                add_identity(&tx, contact.id, &Identity::user(u), now).await?;
-            }
-            let mut traits = row.traits;
-            if let Some(e) = row.email {
-                traits.insert("email".into(), Value::String(e));
-            }
-            contact.apply_traits(&traits);
-            contact.subscriptions.extend(row.subscriptions);
-            contact.updated_at = now;
-            save_contact(&tx, &contact).await?;
         }
-        tx.commit().await?;
-        Ok(report)
     }
 
     async fn create_key(&self, key: NewApiKey, now: Millis) -> Result<ApiKey> {
@@ -297,14 +322,19 @@ impl Store for PgStore {
 
     async fn list_keys(&self) -> Result<Vec<ApiKey>> {
         let client = self.client().await?;
-        let rows = client.query(&format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY id"), &[]).await?;
+        let rows = client
+            .query(&format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY id"), &[])
+            .await?;
         rows.iter().map(key_from_row).collect()
     }
 
     async fn revoke_key(&self, id: i64, now: Millis) -> Result<bool> {
         let client = self.client().await?;
         let n = client
-            .execute("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL", &[&id, &now])
+            .execute(
+                "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+                &[&id, &now],
+            )
             .await?;
         Ok(n > 0)
     }
@@ -312,17 +342,31 @@ impl Store for PgStore {
     async fn find_key(&self, hash: &str) -> Result<Option<ApiKey>> {
         let client = self.client().await?;
         let stmt = client
-            .prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = $1 AND revoked_at IS NULL"))
+            .prepare_cached(&format!(
+                "SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = $1 AND revoked_at IS NULL"
+            ))
             .await?;
-        client.query_opt(&stmt, &[&hash]).await?.map(|r| key_from_row(&r)).transpose()
+        client
+            .query_opt(&stmt, &[&hash])
+            .await?
+            .map(|r| key_from_row(&r))
+            .transpose()
     }
 
     async fn stats(&self) -> Result<StoreStats> {
         let client = self.client().await?;
-        let row = client.query_one("SELECT (SELECT count(*) FROM contacts), (SELECT count(*) FROM events)", &[]).await?;
+        let row = client
+            .query_one(
+                "SELECT (SELECT count(*) FROM contacts), (SELECT count(*) FROM events)",
+                &[],
+            )
+            .await?;
         let contacts: i64 = row.try_get(0)?;
         let events: i64 = row.try_get(1)?;
-        Ok(StoreStats { contacts: contacts as u64, events: events as u64 })
+        Ok(StoreStats {
+            contacts: contacts as u64,
+            events: events as u64,
+        })
     }
 
     async fn ping(&self) -> Result<()> {
@@ -339,7 +383,122 @@ impl Store for PgStore {
 // ---------------------------------------------------------------------------------
 // Ingestion, inside one transaction.
 
-async fn ingest_tx(tx: &Transaction<'_>, messages: &[Message], now: Millis) -> Result<Vec<IngestOutcome>> {
+/// Whether a failed transaction may simply be run again: another transaction
+/// deadlocked with it or made it unserializable.
+fn retryable(e: &StoreError) -> bool {
+    use tokio_postgres::error::SqlState;
+    matches!(e, StoreError::Postgres(e)
+        if e.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED) || e.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE))
+}
+
+/// A short, growing, jittered pause before running a transaction again.
+async fn backoff(attempt: usize) {
+    let jitter = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() % 10);
+    let ms = 5 * (attempt as u64 + 1) * (10 + u64::from(jitter)) / 10;
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+}
+
+/// Events of one call, written together at its end.
+#[derive(Default)]
+struct NewEvents<'m> {
+    message_ids: Vec<&'m str>,
+    contact_ids: Vec<ContactId>,
+    kinds: Vec<&'static str>,
+    names: Vec<Option<&'m str>>,
+    user_ids: Vec<Option<&'m str>>,
+    anonymous_ids: Vec<Option<&'m str>>,
+    timestamps: Vec<Millis>,
+    received_ats: Vec<Millis>,
+    properties: Vec<Json<&'m Map<String, Value>>>,
+    contexts: Vec<Json<&'m Map<String, Value>>>,
+    extras: Vec<Option<Json<Map<String, Value>>>>,
+    /// Contacts merged away during the call, and where their events went.
+    moved: BTreeMap<ContactId, ContactId>,
+}
+
+impl<'m> NewEvents<'m> {
+    fn push(&mut self, m: &'m Message, contact: ContactId) {
+        let body = if matches!(m.kind, MessageKind::Identify | MessageKind::Group) {
+            &m.traits
+        } else {
+            &m.properties
+        };
+        self.message_ids.push(&m.message_id);
+        self.contact_ids.push(contact);
+        self.kinds.push(m.kind.as_str());
+        self.names.push(m.display_name());
+        self.user_ids.push(m.user_id.as_deref());
+        self.anonymous_ids.push(m.anonymous_id.as_deref());
+        self.timestamps.push(m.timestamp);
+        self.received_ats.push(m.received_at);
+        self.properties.push(Json(body));
+        self.contexts.push(Json(&m.context));
+        self.extras.push(extra_of(m).map(Json));
+    }
+
+    /// Events not written yet follow a merge like the stored ones do.
+    fn merged(&mut self, from: ContactId, into: ContactId) {
+        for to in self.moved.values_mut() {
+            if *to == from {
+                *to = into;
+            }
+        }
+        self.moved.insert(from, into);
+    }
+
+    /// Writes the events in message order (so ids grow in that order). `false` if
+    /// another process stored one of these message ids meanwhile.
+    async fn write(mut self, tx: &Transaction<'_>) -> Result<bool> {
+        if self.message_ids.is_empty() {
+            return Ok(true);
+        }
+        for id in &mut self.contact_ids {
+            if let Some(to) = self.moved.get(id) {
+                *id = *to;
+            }
+        }
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO events (message_id, contact_id, type, name, user_id, anonymous_id, timestamp, received_at,
+                                     properties, context, extra)
+                 SELECT message_id, contact_id, type, name, user_id, anonymous_id, timestamp, received_at,
+                        properties, context, extra
+                 FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],
+                             $8::bigint[], $9::jsonb[], $10::jsonb[], $11::jsonb[])
+                      WITH ORDINALITY AS v(message_id, contact_id, type, name, user_id, anonymous_id, timestamp,
+                                           received_at, properties, context, extra, n)
+                 ORDER BY n
+                 ON CONFLICT (message_id) DO NOTHING",
+            )
+            .await?;
+        let n = tx
+            .execute(
+                &stmt,
+                &[
+                    &self.message_ids,
+                    &self.contact_ids,
+                    &self.kinds,
+                    &self.names,
+                    &self.user_ids,
+                    &self.anonymous_ids,
+                    &self.timestamps,
+                    &self.received_ats,
+                    &self.properties,
+                    &self.contexts,
+                    &self.extras,
+                ],
+            )
+            .await?;
+        Ok(n == self.message_ids.len() as u64)
+    }
+}
+
+/// One attempt at storing a call's messages. `None` when another process stored one
+/// of the message ids since the check for duplicates: the caller rolls back and runs
+/// the call again, which then reports that message as a duplicate.
+async fn ingest_tx(tx: &Transaction<'_>, messages: &[Message], now: Millis) -> Result<Option<Vec<IngestOutcome>>> {
     let ids: Vec<&str> = messages.iter().map(|m| m.message_id.as_str()).collect();
     let stored: HashSet<String> = tx
         .query("SELECT message_id FROM events WHERE message_id = ANY($1)", &[&ids])
@@ -350,60 +509,36 @@ async fn ingest_tx(tx: &Transaction<'_>, messages: &[Message], now: Millis) -> R
     let mut out = Vec::with_capacity(messages.len());
     let mut seen: HashSet<&str> = HashSet::with_capacity(messages.len());
     let mut last_seen: BTreeMap<ContactId, Millis> = BTreeMap::new();
-    let insert = tx
-        .prepare_cached(
-            "INSERT INTO events (message_id, contact_id, type, name, user_id, anonymous_id, timestamp, received_at, properties, context, extra)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (message_id) DO NOTHING",
-        )
-        .await?;
+    let mut events = NewEvents::default();
     for m in messages {
         if !seen.insert(&m.message_id) || stored.contains(&m.message_id) {
             out.push(IngestOutcome::Duplicate);
             continue;
         }
         let (id, merged) = resolve_message(tx, m, now).await?;
-        if let Some(from) = merged
-            && let Some(t) = last_seen.remove(&from)
-        {
-            let e = last_seen.entry(id).or_insert(t);
-            *e = (*e).max(t);
-        }
-        let body = if matches!(m.kind, MessageKind::Identify | MessageKind::Group) { &m.traits } else { &m.properties };
-        let extra = extra_of(m);
-        let inserted = tx
-            .execute(
-                &insert,
-                &[
-                    &m.message_id,
-                    &id,
-                    &m.kind.as_str(),
-                    &m.display_name(),
-                    &m.user_id,
-                    &m.anonymous_id,
-                    &m.timestamp,
-                    &m.received_at,
-                    &Json(body),
-                    &Json(&m.context),
-                    &extra.as_ref().map(Json),
-                ],
-            )
-            .await?;
-        if inserted == 0 {
-            // Another process stored this message id since the check above.
-            out.push(IngestOutcome::Duplicate);
-            continue;
+        if let Some(from) = merged {
+            events.merged(from, id);
+            if let Some(t) = last_seen.remove(&from) {
+                let e = last_seen.entry(id).or_insert(t);
+                *e = (*e).max(t);
+            }
         }
         if m.kind == MessageKind::Identify && !m.traits.is_empty() {
-            let mut contact =
-                load_contact(tx, id, true).await?.ok_or_else(|| StoreError::Corrupt(format!("contact {id}")))?;
+            let mut contact = load_contact(tx, id, true)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt(format!("contact {id}")))?;
             if contact.apply_traits(&m.traits) {
                 contact.updated_at = now;
                 save_contact(tx, &contact).await?;
             }
         }
+        events.push(m, id);
         let e = last_seen.entry(id).or_insert(m.timestamp);
         *e = (*e).max(m.timestamp);
         out.push(IngestOutcome::Stored);
+    }
+    if !events.write(tx).await? {
+        return Ok(None);
     }
     if !last_seen.is_empty() {
         let (ids, times): (Vec<ContactId>, Vec<Millis>) = last_seen.into_iter().unzip();
@@ -415,7 +550,69 @@ async fn ingest_tx(tx: &Transaction<'_>, messages: &[Message], now: Millis) -> R
             .await?;
         tx.execute(&touch, &[&ids, &times]).await?;
     }
-    Ok(out)
+    Ok(Some(out))
+}
+
+/// Creates or updates contacts matched by user id, then email.
+async fn import_tx(tx: &Transaction<'_>, rows: &[ContactImport], now: Millis) -> Result<ImportReport> {
+    let mut report = ImportReport::default();
+    for row in rows {
+        let mut found = None;
+        for _ in 0..RESOLVE_ATTEMPTS {
+            let by_user = match &row.user_id {
+                Some(u) => known(tx, IdentityKind::UserId, u).await?.map(|k| k.id),
+                None => None,
+            };
+            let by_email = match (&by_user, &row.email) {
+                (None, Some(e)) => {
+                    let stmt = tx
+                        .prepare_cached("SELECT id FROM contacts WHERE email = $1 ORDER BY id LIMIT 1")
+                        .await?;
+                    tx.query_opt(&stmt, &[&e.trim().to_ascii_lowercase()])
+                        .await?
+                        .map(|r| r.get::<_, i64>(0))
+                }
+                _ => None,
+            };
+            found = match by_user.or(by_email) {
+                Some(id) => Some((id, false)),
+                None => create_contact(tx, row.user_id.as_deref(), None, now)
+                    .await?
+                    .map(|id| (id, true)),
+            };
+            if found.is_some() {
+                break;
+            }
+        }
+        let Some((id, created)) = found else {
+            return Err(race());
+        };
+        if created {
+            report.created += 1;
+        } else {
+            report.updated += 1;
+        }
+        let mut contact = load_contact(tx, id, true)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("contact {id} vanished")))?;
+        if contact.user_id.is_none()
+            && let Some(u) = &row.user_id
+        {
+            contact.user_id = Some(u.clone());
+            add_identity(tx, contact.id, &Identity::user(u), now).await?;
+        }
+        let mut traits = row.traits.clone();
+        if let Some(e) = &row.email {
+            traits.insert("email".into(), Value::String(e.clone()));
+        }
+        contact.apply_traits(&traits);
+        contact
+            .subscriptions
+            .extend(row.subscriptions.iter().map(|(k, v)| (k.clone(), *v)));
+        contact.updated_at = now;
+        save_contact(tx, &contact).await?;
+    }
+    Ok(report)
 }
 
 fn race() -> StoreError {
@@ -486,7 +683,9 @@ async fn try_resolve_message(
     Ok(match resolve(user, by_user.as_ref(), anon, by_anon.as_ref()) {
         Resolution::Use(id) => Some((id, None)),
         Resolution::Create { with_anonymous } => {
-            create_contact(tx, user, if with_anonymous { anon } else { None }, now).await?.map(|id| (id, None))
+            create_contact(tx, user, if with_anonymous { anon } else { None }, now)
+                .await?
+                .map(|id| (id, None))
         }
         Resolution::Attach(id) => {
             if !attach_user(tx, id, user, by_user.is_some(), now).await? {
@@ -523,7 +722,9 @@ async fn attach_user(
     if !add_identity(tx, id, &Identity::user(u), now).await? {
         return Ok(false);
     }
-    let stmt = tx.prepare_cached("UPDATE contacts SET user_id = $2, updated_at = $3 WHERE id = $1 AND user_id IS NULL").await?;
+    let stmt = tx
+        .prepare_cached("UPDATE contacts SET user_id = $2, updated_at = $3 WHERE id = $1 AND user_id IS NULL")
+        .await?;
     tx.execute(&stmt, &[&id, &u, &now]).await?;
     Ok(true)
 }
@@ -551,7 +752,8 @@ async fn create_contact(
         ok = add_identity(tx, id, &Identity::anonymous(a), now).await?;
     }
     if !ok {
-        tx.execute("DELETE FROM identities WHERE contact_id = $1", &[&id]).await?;
+        tx.execute("DELETE FROM identities WHERE contact_id = $1", &[&id])
+            .await?;
         tx.execute("DELETE FROM contacts WHERE id = $1", &[&id]).await?;
         return Ok(None);
     }
@@ -566,7 +768,10 @@ async fn add_identity(tx: &Transaction<'_>, id: ContactId, identity: &Identity, 
              ON CONFLICT (kind, value) DO NOTHING",
         )
         .await?;
-    Ok(tx.execute(&stmt, &[&identity.kind.as_str(), &identity.value, &id, &now]).await? > 0)
+    Ok(tx
+        .execute(&stmt, &[&identity.kind.as_str(), &identity.value, &id, &now])
+        .await?
+        > 0)
 }
 
 /// Folds contact `from` into `into`: events, identities and traits move, `from`
@@ -582,9 +787,12 @@ async fn merge(tx: &Transaction<'_>, from: ContactId, into: ContactId, now: Mill
     b.absorb(&a);
     b.updated_at = now;
     let params: [&(dyn ToSql + Sync); 2] = [&from, &into];
-    tx.execute("UPDATE events SET contact_id = $2 WHERE contact_id = $1", &params).await?;
-    tx.execute("UPDATE identities SET contact_id = $2 WHERE contact_id = $1", &params).await?;
-    tx.execute("UPDATE contact_merges SET into_id = $2 WHERE into_id = $1", &params).await?;
+    tx.execute("UPDATE events SET contact_id = $2 WHERE contact_id = $1", &params)
+        .await?;
+    tx.execute("UPDATE identities SET contact_id = $2 WHERE contact_id = $1", &params)
+        .await?;
+    tx.execute("UPDATE contact_merges SET into_id = $2 WHERE into_id = $1", &params)
+        .await?;
     tx.execute(
         "INSERT INTO contact_merges (from_id, into_id, merged_at) VALUES ($1, $2, $3)
          ON CONFLICT (from_id) DO UPDATE SET into_id = EXCLUDED.into_id, merged_at = EXCLUDED.merged_at",
@@ -608,14 +816,19 @@ async fn known(c: &impl GenericClient, kind: IdentityKind, value: &str) -> Resul
         )
         .await?;
     match c.query_opt(&stmt, &[&kind.as_str(), &value]).await? {
-        Some(r) => Ok(Some(Known { id: r.try_get(0)?, user_id: r.try_get(1)? })),
+        Some(r) => Ok(Some(Known {
+            id: r.try_get(0)?,
+            user_id: r.try_get(1)?,
+        })),
         None => Ok(None),
     }
 }
 
 /// The id a (possibly merged-away) contact id stands for today.
 async fn current_id(c: &impl GenericClient, id: ContactId) -> Result<ContactId> {
-    let stmt = c.prepare_cached("SELECT into_id FROM contact_merges WHERE from_id = $1").await?;
+    let stmt = c
+        .prepare_cached("SELECT into_id FROM contact_merges WHERE from_id = $1")
+        .await?;
     match c.query_opt(&stmt, &[&id]).await? {
         Some(r) => Ok(r.try_get(0)?),
         None => Ok(id),
@@ -640,7 +853,10 @@ async fn load_contact(c: &impl GenericClient, id: ContactId, for_update: bool) -
         format!("{CONTACT_SELECT} WHERE c.id = $1")
     };
     let stmt = c.prepare_cached(&sql).await?;
-    c.query_opt(&stmt, &[&id]).await?.map(|r| contact_from_row(&r)).transpose()
+    c.query_opt(&stmt, &[&id])
+        .await?
+        .map(|r| contact_from_row(&r))
+        .transpose()
 }
 
 fn contact_from_row(r: &tokio_postgres::Row) -> Result<Contact> {
@@ -652,7 +868,9 @@ fn contact_from_row(r: &tokio_postgres::Row) -> Result<Contact> {
     contact.phone = r.try_get(3)?;
     contact.traits = match r.try_get::<_, Value>(4)? {
         Value::Object(m) => m,
-        other => return Err(StoreError::Corrupt(format!("traits of contact {id}: {other}"))),
+        other => {
+            return Err(StoreError::Corrupt(format!("traits of contact {id}: {other}")));
+        }
     };
     contact.subscriptions = serde_json::from_value::<BTreeMap<String, Subscription>>(r.try_get(5)?)
         .map_err(|e| StoreError::Corrupt(format!("subscriptions: {e}")))?;
@@ -662,7 +880,9 @@ fn contact_from_row(r: &tokio_postgres::Row) -> Result<Contact> {
     let values: Vec<String> = r.try_get(10)?;
     for (kind, value) in kinds.into_iter().zip(values) {
         match IdentityKind::parse(&kind) {
-            Some(IdentityKind::UserId) if Some(&value) != contact.user_id.as_ref() => contact.alias_user_ids.push(value),
+            Some(IdentityKind::UserId) if Some(&value) != contact.user_id.as_ref() => {
+                contact.alias_user_ids.push(value)
+            }
             Some(IdentityKind::UserId) => {}
             Some(IdentityKind::AnonymousId) => contact.anonymous_ids.push(value),
             None => return Err(StoreError::Corrupt(format!("identity kind {kind:?}"))),

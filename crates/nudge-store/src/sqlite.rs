@@ -4,8 +4,8 @@
 
 use crate::*;
 use nudge_core::{
-    Contact, ContactId, Identity, IdentityKind, Known, Message, MessageKind, Millis, Resolution, Subscription,
-    resolve, resolve_alias,
+    Contact, ContactId, Identity, IdentityKind, Known, Message, MessageKind, Millis, Resolution, Subscription, resolve,
+    resolve_alias,
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::{Map, Value};
@@ -76,18 +76,23 @@ impl SqliteStore {
             conns.push(Mutex::new(connect(&path, false)?));
         }
         let (tx, rx) = mpsc::channel::<WriteJob>();
-        let thread = std::thread::Builder::new().name("nudge-sqlite-writer".into()).spawn(move || {
-            while let Ok(job) = rx.recv() {
-                job(&mut conn);
-            }
-            // Checkpoint so the database file is complete on its own after shutdown.
-            let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
-        })?;
+        let thread = std::thread::Builder::new()
+            .name("nudge-sqlite-writer".into())
+            .spawn(move || {
+                while let Ok(job) = rx.recv() {
+                    job(&mut conn);
+                }
+                // Checkpoint so the database file is complete on its own after shutdown.
+                let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
+            })?;
         Ok(Self {
             path,
             writer: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
-            readers: std::sync::Arc::new(ReaderPool { conns, next: AtomicUsize::new(0) }),
+            readers: std::sync::Arc::new(ReaderPool {
+                conns,
+                next: AtomicUsize::new(0),
+            }),
         })
     }
 
@@ -127,7 +132,11 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     for (version, sql) in MIGRATIONS {
         let tx = conn.transaction()?;
         let done: Option<i64> = tx
-            .query_row("SELECT version FROM schema_migrations WHERE version = ?", [version], |r| r.get(0))
+            .query_row(
+                "SELECT version FROM schema_migrations WHERE version = ?",
+                [version],
+                |r| r.get(0),
+            )
             .optional()?;
         if done.is_none() {
             tx.execute_batch(sql)?;
@@ -265,7 +274,9 @@ impl Store for SqliteStore {
         self.write(move |conn| {
             let tx = conn.transaction()?;
             let id = current_id(&tx, id)?;
-            let Some(mut contact) = load_contact(&tx, id)? else { return Ok(None) };
+            let Some(mut contact) = load_contact(&tx, id)? else {
+                return Ok(None);
+            };
             contact.apply_traits(&patch.traits);
             contact.subscriptions.extend(patch.subscriptions);
             contact.updated_at = now;
@@ -363,7 +374,9 @@ impl Store for SqliteStore {
         self.read(|c| {
             let mut stmt =
                 c.prepare("SELECT id, kind, name, prefix, created_at, revoked_at FROM api_keys ORDER BY id")?;
-            let keys = stmt.query_map([], key_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            let keys = stmt
+                .query_map([], key_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(keys)
         })
         .await
@@ -371,8 +384,10 @@ impl Store for SqliteStore {
 
     async fn revoke_key(&self, id: i64, now: Millis) -> Result<bool> {
         self.write(move |conn| {
-            let n =
-                conn.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", params![now, id])?;
+            let n = conn.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                params![now, id],
+            )?;
             Ok(n > 0)
         })
         .await
@@ -396,13 +411,17 @@ impl Store for SqliteStore {
         self.read(|c| {
             let contacts: i64 = c.query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))?;
             let events: i64 = c.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
-            Ok(StoreStats { contacts: contacts as u64, events: events as u64 })
+            Ok(StoreStats {
+                contacts: contacts as u64,
+                events: events as u64,
+            })
         })
         .await
     }
 
     async fn ping(&self) -> Result<()> {
-        self.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map(|_| ())?)).await
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map(|_| ())?))
+            .await
     }
 
     async fn close(&self) {
@@ -446,7 +465,11 @@ fn ingest_tx(tx: &Transaction, messages: &[Message], now: Millis) -> Result<Vec<
                 save_contact(tx, &contact)?;
             }
         }
-        let body = if matches!(m.kind, MessageKind::Identify | MessageKind::Group) { &m.traits } else { &m.properties };
+        let body = if matches!(m.kind, MessageKind::Identify | MessageKind::Group) {
+            &m.traits
+        } else {
+            &m.properties
+        };
         insert.execute(params![
             m.message_id,
             id,
@@ -464,9 +487,8 @@ fn ingest_tx(tx: &Transaction, messages: &[Message], now: Millis) -> Result<Vec<
         *e = (*e).max(m.timestamp);
         out.push(IngestOutcome::Stored);
     }
-    let mut touch = tx.prepare_cached(
-        "UPDATE contacts SET last_seen_at = max(coalesce(last_seen_at, ?2), ?2) WHERE id = ?1",
-    )?;
+    let mut touch =
+        tx.prepare_cached("UPDATE contacts SET last_seen_at = max(coalesce(last_seen_at, ?2), ?2) WHERE id = ?1")?;
     for (id, ts) in last_seen {
         touch.execute(params![id, ts])?;
     }
@@ -533,9 +555,10 @@ fn resolve_message(tx: &Transaction, m: &Message, now: Millis) -> Result<(Contac
     };
     match resolve(user, by_user.as_ref(), anon, by_anon.as_ref()) {
         Resolution::Use(id) => Ok((id, None)),
-        Resolution::Create { with_anonymous } => {
-            Ok((create_contact(tx, user, if with_anonymous { anon } else { None }, now)?, None))
-        }
+        Resolution::Create { with_anonymous } => Ok((
+            create_contact(tx, user, if with_anonymous { anon } else { None }, now)?,
+            None,
+        )),
         Resolution::Attach(id) => {
             attach_user(tx, id, user, now)?;
             if let Some(a) = anon
@@ -559,7 +582,10 @@ fn attach_user(tx: &Connection, id: ContactId, user: Option<&str>, now: Millis) 
     if known(tx, IdentityKind::UserId, u)?.is_some() {
         return Ok(());
     }
-    tx.execute("UPDATE contacts SET user_id = ?2, updated_at = ?3 WHERE id = ?1 AND user_id IS NULL", params![id, u, now])?;
+    tx.execute(
+        "UPDATE contacts SET user_id = ?2, updated_at = ?3 WHERE id = ?1 AND user_id IS NULL",
+        params![id, u, now],
+    )?;
     add_identity(tx, id, &Identity::user(u), now)
 }
 
@@ -591,9 +617,18 @@ fn merge(tx: &Connection, from: ContactId, into: ContactId, now: Millis) -> Resu
     let mut b = load_contact(tx, into)?.ok_or_else(|| StoreError::Corrupt(format!("contact {into}")))?;
     b.absorb(&a);
     b.updated_at = now;
-    tx.execute("UPDATE events SET contact_id = ?2 WHERE contact_id = ?1", params![from, into])?;
-    tx.execute("UPDATE identities SET contact_id = ?2 WHERE contact_id = ?1", params![from, into])?;
-    tx.execute("UPDATE contact_merges SET into_id = ?2 WHERE into_id = ?1", params![from, into])?;
+    tx.execute(
+        "UPDATE events SET contact_id = ?2 WHERE contact_id = ?1",
+        params![from, into],
+    )?;
+    tx.execute(
+        "UPDATE identities SET contact_id = ?2 WHERE contact_id = ?1",
+        params![from, into],
+    )?;
+    tx.execute(
+        "UPDATE contact_merges SET into_id = ?2 WHERE into_id = ?1",
+        params![from, into],
+    )?;
     tx.execute(
         "INSERT OR REPLACE INTO contact_merges (from_id, into_id, merged_at) VALUES (?, ?, ?)",
         params![from, into, now],
@@ -653,12 +688,15 @@ fn load_contact(c: &Connection, id: ContactId) -> Result<Option<Contact>> {
     contact.subscriptions = parse_subscriptions(&subs)?;
     contact.updated_at = updated_at;
     contact.last_seen_at = last_seen_at;
-    let mut stmt = c.prepare_cached("SELECT kind, value FROM identities WHERE contact_id = ? ORDER BY created_at, value")?;
+    let mut stmt =
+        c.prepare_cached("SELECT kind, value FROM identities WHERE contact_id = ? ORDER BY created_at, value")?;
     let ids = stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
     for row in ids {
         let (kind, value) = row?;
         match IdentityKind::parse(&kind) {
-            Some(IdentityKind::UserId) if Some(&value) != contact.user_id.as_ref() => contact.alias_user_ids.push(value),
+            Some(IdentityKind::UserId) if Some(&value) != contact.user_id.as_ref() => {
+                contact.alias_user_ids.push(value)
+            }
             Some(IdentityKind::UserId) => {}
             Some(IdentityKind::AnonymousId) => contact.anonymous_ids.push(value),
             None => return Err(StoreError::Corrupt(format!("identity kind {kind:?}"))),

@@ -74,7 +74,10 @@ impl EventCursor {
     }
     pub fn decode(s: &str) -> Option<Self> {
         let (t, i) = s.split_once('_')?;
-        Some(Self { timestamp: t.parse().ok()?, id: i.parse().ok()? })
+        Some(Self {
+            timestamp: t.parse().ok()?,
+            id: i.parse().ok()?,
+        })
     }
 }
 

@@ -17,11 +17,17 @@ struct Backend {
 async fn backends() -> Vec<Backend> {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = SqliteStore::open(&dir.path().join("nudge.db")).await.unwrap();
-    let mut out = vec![Backend { store: Arc::new(sqlite), _dir: Some(dir) }];
+    let mut out = vec![Backend {
+        store: Arc::new(sqlite),
+        _dir: Some(dir),
+    }];
     if let Ok(url) = std::env::var("NUDGE_TEST_DATABASE_URL")
         && !url.is_empty()
     {
-        out.push(Backend { store: Arc::new(fresh_pg(&url).await), _dir: None });
+        out.push(Backend {
+            store: Arc::new(fresh_pg(&url).await),
+            _dir: None,
+        });
     }
     out
 }
@@ -33,13 +39,18 @@ async fn fresh_pg(url: &str) -> PgStore {
     tokio::spawn(conn);
     client.batch_execute(&format!("CREATE SCHEMA {schema}")).await.unwrap();
     let sep = if url.contains('?') { '&' } else { '?' };
-    PgStore::connect(&format!("{url}{sep}options=-csearch_path%3D{schema}")).await.unwrap()
+    PgStore::connect(&format!("{url}{sep}options=-csearch_path%3D{schema}"))
+        .await
+        .unwrap()
 }
 
 fn rand_suffix() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
     format!("{nanos}_{}", N.fetch_add(1, Ordering::Relaxed))
 }
 
@@ -50,17 +61,35 @@ fn msgs(batch: Value) -> Vec<Message> {
         n += 1;
         format!("auto-{}-{n}", rand_suffix())
     };
-    parse_batch(&serde_json::to_vec(&json!({ "batch": batch })).unwrap(), &Received { at: T0, ip: None }, &mut ids)
-        .unwrap()
-        .messages
+    parse_batch(
+        &serde_json::to_vec(&json!({ "batch": batch })).unwrap(),
+        &Received { at: T0, ip: None },
+        &mut ids,
+    )
+    .unwrap()
+    .messages
 }
 
 async fn user(store: &dyn Store, u: &str) -> nudge_core::Contact {
-    store.find_contact(&Lookup::UserId(u.into())).await.unwrap().unwrap_or_else(|| panic!("no contact {u}"))
+    store
+        .find_contact(&Lookup::UserId(u.into()))
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no contact {u}"))
 }
 
 async fn events(store: &dyn Store, id: i64) -> Vec<StoredEvent> {
-    store.contact_events(id, &EventQuery { before: None, limit: 1000 }).await.unwrap().items
+    store
+        .contact_events(
+            id,
+            &EventQuery {
+                before: None,
+                limit: 1000,
+            },
+        )
+        .await
+        .unwrap()
+        .items
 }
 
 macro_rules! stories {
@@ -106,10 +135,19 @@ mod super_stories {
             .await
             .unwrap();
         assert_eq!(out, vec![IngestOutcome::Stored; 2]);
-        let anon = s.find_contact(&Lookup::AnonymousId("anon-1".into())).await.unwrap().unwrap();
+        let anon = s
+            .find_contact(&Lookup::AnonymousId("anon-1".into()))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(anon.user_id, None);
         // Somebody else already known as u-1 (e.g. from a CRM import).
-        s.ingest(msgs(json!([{"type": "identify", "userId": "u-1", "traits": {"plan": "free"}}])), T0).await.unwrap();
+        s.ingest(
+            msgs(json!([{"type": "identify", "userId": "u-1", "traits": {"plan": "free"}}])),
+            T0,
+        )
+        .await
+        .unwrap();
         // The visitor logs in.
         s.ingest(
             msgs(json!([{"type": "identify", "userId": "u-1", "anonymousId": "anon-1", "traits": {"email": "Ada@Example.com"}}])),
@@ -124,21 +162,55 @@ mod super_stories {
         let ev = events(s, c.id).await;
         assert_eq!(ev.len(), 4, "anonymous history joined: {ev:?}");
         assert_eq!(ev.last().unwrap().name.as_deref(), Some("Home"), "oldest last");
-        assert_eq!(s.find_contact(&Lookup::AnonymousId("anon-1".into())).await.unwrap().unwrap().id, c.id);
-        assert_eq!(s.contact(anon.id).await.unwrap().unwrap().id, c.id, "merged id resolves to survivor");
-        assert_eq!(s.find_contact(&Lookup::Email("ADA@example.com".into())).await.unwrap().unwrap().id, c.id);
+        assert_eq!(
+            s.find_contact(&Lookup::AnonymousId("anon-1".into()))
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            c.id
+        );
+        assert_eq!(
+            s.contact(anon.id).await.unwrap().unwrap().id,
+            c.id,
+            "merged id resolves to survivor"
+        );
+        assert_eq!(
+            s.find_contact(&Lookup::Email("ADA@example.com".into()))
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            c.id
+        );
         assert_eq!(s.stats().await.unwrap(), StoreStats { contacts: 1, events: 4 });
     }
 
     pub async fn traits_merge_and_null_removes(s: &dyn Store) {
-        s.ingest(msgs(json!([{"type": "identify", "userId": "u", "traits": {"a": 1, "b": "x", "nested": {"k": [1, 2]}}}])), T0)
-            .await
-            .unwrap();
-        s.ingest(msgs(json!([{"type": "identify", "userId": "u", "traits": {"b": null, "c": true}}])), T0).await.unwrap();
+        s.ingest(
+            msgs(json!([{"type": "identify", "userId": "u", "traits": {"a": 1, "b": "x", "nested": {"k": [1, 2]}}}])),
+            T0,
+        )
+        .await
+        .unwrap();
+        s.ingest(
+            msgs(json!([{"type": "identify", "userId": "u", "traits": {"b": null, "c": true}}])),
+            T0,
+        )
+        .await
+        .unwrap();
         let c = user(s, "u").await;
-        assert_eq!(Value::Object(c.traits), json!({"a": 1, "nested": {"k": [1, 2]}, "c": true}));
+        assert_eq!(
+            Value::Object(c.traits),
+            json!({"a": 1, "nested": {"k": [1, 2]}, "c": true})
+        );
         // Track calls do not touch traits.
-        s.ingest(msgs(json!([{"type": "track", "userId": "u", "event": "E", "traits": {"a": 99}}])), T0).await.unwrap();
+        s.ingest(
+            msgs(json!([{"type": "track", "userId": "u", "event": "E", "traits": {"a": 99}}])),
+            T0,
+        )
+        .await
+        .unwrap();
         assert_eq!(user(s, "u").await.traits["a"], json!(1));
     }
 
@@ -149,13 +221,31 @@ mod super_stories {
             {"type": "track", "userId": "u", "event": "F", "messageId": "m-2"},
         ]);
         let out = s.ingest(msgs(batch.clone()), T0).await.unwrap();
-        assert_eq!(out, vec![IngestOutcome::Stored, IngestOutcome::Duplicate, IngestOutcome::Stored]);
+        assert_eq!(
+            out,
+            vec![IngestOutcome::Stored, IngestOutcome::Duplicate, IngestOutcome::Stored]
+        );
         let out = s.ingest(msgs(batch), T0).await.unwrap();
         assert_eq!(out, vec![IngestOutcome::Duplicate; 3]);
         // A duplicate identify does not re-apply old traits.
-        s.ingest(msgs(json!([{"type": "identify", "userId": "u", "messageId": "i-1", "traits": {"plan": "a"}}])), T0).await.unwrap();
-        s.ingest(msgs(json!([{"type": "identify", "userId": "u", "messageId": "i-2", "traits": {"plan": "b"}}])), T0).await.unwrap();
-        s.ingest(msgs(json!([{"type": "identify", "userId": "u", "messageId": "i-1", "traits": {"plan": "a"}}])), T0).await.unwrap();
+        s.ingest(
+            msgs(json!([{"type": "identify", "userId": "u", "messageId": "i-1", "traits": {"plan": "a"}}])),
+            T0,
+        )
+        .await
+        .unwrap();
+        s.ingest(
+            msgs(json!([{"type": "identify", "userId": "u", "messageId": "i-2", "traits": {"plan": "b"}}])),
+            T0,
+        )
+        .await
+        .unwrap();
+        s.ingest(
+            msgs(json!([{"type": "identify", "userId": "u", "messageId": "i-1", "traits": {"plan": "a"}}])),
+            T0,
+        )
+        .await
+        .unwrap();
         assert_eq!(user(s, "u").await.traits["plan"], json!("b"));
         assert_eq!(s.stats().await.unwrap().events, 4);
     }
@@ -173,7 +263,12 @@ mod super_stories {
         .await
         .unwrap();
         let old = user(s, "old-id").await;
-        s.ingest(msgs(json!([{"type": "alias", "userId": "new-id", "previousId": "old-id"}])), T0).await.unwrap();
+        s.ingest(
+            msgs(json!([{"type": "alias", "userId": "new-id", "previousId": "old-id"}])),
+            T0,
+        )
+        .await
+        .unwrap();
         let c = user(s, "new-id").await;
         assert_eq!(user(s, "old-id").await.id, c.id);
         assert_eq!(c.user_id.as_deref(), Some("new-id"));
@@ -184,11 +279,33 @@ mod super_stories {
         assert_eq!(s.contact(old.id).await.unwrap().unwrap().id, c.id);
         assert_eq!(s.stats().await.unwrap().contacts, 1);
         // Alias of an unknown previous id attaches it.
-        s.ingest(msgs(json!([{"type": "alias", "userId": "new-id", "previousId": "device-9"}])), T0).await.unwrap();
-        assert_eq!(s.find_contact(&Lookup::AnonymousId("device-9".into())).await.unwrap().unwrap().id, c.id);
+        s.ingest(
+            msgs(json!([{"type": "alias", "userId": "new-id", "previousId": "device-9"}])),
+            T0,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            s.find_contact(&Lookup::AnonymousId("device-9".into()))
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            c.id
+        );
         // Chains of merges resolve in one step.
-        s.ingest(msgs(json!([{"type": "identify", "userId": "newest", "traits": {}}])), T0).await.unwrap();
-        s.ingest(msgs(json!([{"type": "alias", "userId": "newest", "previousId": "new-id"}])), T0).await.unwrap();
+        s.ingest(
+            msgs(json!([{"type": "identify", "userId": "newest", "traits": {}}])),
+            T0,
+        )
+        .await
+        .unwrap();
+        s.ingest(
+            msgs(json!([{"type": "alias", "userId": "newest", "previousId": "new-id"}])),
+            T0,
+        )
+        .await
+        .unwrap();
         let last = user(s, "newest").await;
         assert_eq!(s.contact(old.id).await.unwrap().unwrap().id, last.id);
         assert_eq!(s.contact(c.id).await.unwrap().unwrap().id, last.id);
@@ -247,30 +364,90 @@ mod super_stories {
             .collect();
         s.ingest(msgs(Value::Array(batch)), T0).await.unwrap();
         let q = |f: fn(&mut ContactQuery)| {
-            let mut q = ContactQuery { limit: 100, ..Default::default() };
+            let mut q = ContactQuery {
+                limit: 100,
+                ..Default::default()
+            };
             f(&mut q);
             q
         };
         let ids = |p: Page<nudge_core::Contact>| p.items.into_iter().map(|c| c.user_id.unwrap()).collect::<Vec<_>>();
-        assert_eq!(ids(s.list_contacts(&q(|q| q.email = Some("PERSON07@corp.com".into()))).await.unwrap()), ["user-07"]);
-        assert_eq!(ids(s.list_contacts(&q(|q| q.user_id = Some("user-11".into()))).await.unwrap()), ["user-11"]);
-        assert_eq!(s.list_contacts(&q(|q| q.search = Some("GMAIL".into()))).await.unwrap().items.len(), 10);
-        assert_eq!(s.list_contacts(&q(|q| q.search = Some("%".into()))).await.unwrap().items.len(), 0, "LIKE is escaped");
-        assert_eq!(s.list_contacts(&q(|q| q.traits = vec![("plan".into(), json!("pro"))])).await.unwrap().items.len(), 15);
         assert_eq!(
             ids(s
-                .list_contacts(&q(|q| q.traits = vec![("plan".into(), json!("pro")), ("vip".into(), json!(true))]))
+                .list_contacts(&q(|q| q.email = Some("PERSON07@corp.com".into())))
+                .await
+                .unwrap()),
+            ["user-07"]
+        );
+        assert_eq!(
+            ids(s
+                .list_contacts(&q(|q| q.user_id = Some("user-11".into())))
+                .await
+                .unwrap()),
+            ["user-11"]
+        );
+        assert_eq!(
+            s.list_contacts(&q(|q| q.search = Some("GMAIL".into())))
+                .await
+                .unwrap()
+                .items
+                .len(),
+            10
+        );
+        assert_eq!(
+            s.list_contacts(&q(|q| q.search = Some("%".into())))
+                .await
+                .unwrap()
+                .items
+                .len(),
+            0,
+            "LIKE is escaped"
+        );
+        assert_eq!(
+            s.list_contacts(&q(|q| q.traits = vec![("plan".into(), json!("pro"))]))
+                .await
+                .unwrap()
+                .items
+                .len(),
+            15
+        );
+        assert_eq!(
+            ids(s
+                .list_contacts(&q(
+                    |q| q.traits = vec![("plan".into(), json!("pro")), ("vip".into(), json!(true))]
+                ))
                 .await
                 .unwrap()),
             ["user-00", "user-10", "user-20"]
         );
-        assert_eq!(s.list_contacts(&q(|q| q.traits = vec![("age".into(), json!(22))])).await.unwrap().items.len(), 6);
-        assert_eq!(s.list_contacts(&q(|q| q.traits = vec![("age".into(), json!("22"))])).await.unwrap().items.len(), 0);
+        assert_eq!(
+            s.list_contacts(&q(|q| q.traits = vec![("age".into(), json!(22))]))
+                .await
+                .unwrap()
+                .items
+                .len(),
+            6
+        );
+        assert_eq!(
+            s.list_contacts(&q(|q| q.traits = vec![("age".into(), json!("22"))]))
+                .await
+                .unwrap()
+                .items
+                .len(),
+            0
+        );
         // Paging visits everyone once, in id order.
         let mut all = Vec::new();
         let mut after = None;
         loop {
-            let page = s.list_contacts(&ContactQuery { after, limit: 7, ..Default::default() }).await.unwrap();
+            let page = s
+                .list_contacts(&ContactQuery {
+                    after,
+                    limit: 7,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
             all.extend(page.items.iter().map(|c| c.id));
             match page.next {
                 Some(n) => after = Some(n.parse().unwrap()),
@@ -293,9 +470,10 @@ mod super_stories {
         .await
         .unwrap();
         let c = user(s, "u").await;
-        let patch: ContactPatch =
-            serde_json::from_value(json!({"traits": {"plan": "pro", "email": null}, "subscriptions": {"email": "unsubscribed"}}))
-                .unwrap();
+        let patch: ContactPatch = serde_json::from_value(
+            json!({"traits": {"plan": "pro", "email": null}, "subscriptions": {"email": "unsubscribed"}}),
+        )
+        .unwrap();
         let updated = s.update_contact(c.id, &patch, T0 + 5).await.unwrap().unwrap();
         assert_eq!(updated.traits["plan"], json!("pro"));
         assert_eq!(updated.email, None);
@@ -310,24 +488,50 @@ mod super_stories {
         assert_eq!(s.find_contact(&Lookup::AnonymousId("a".into())).await.unwrap(), None);
         assert_eq!(s.stats().await.unwrap(), StoreStats { contacts: 1, events: 1 });
         // The same user id later starts a new, empty profile.
-        s.ingest(msgs(json!([{"type": "track", "userId": "u", "event": "Back"}])), T0).await.unwrap();
+        s.ingest(msgs(json!([{"type": "track", "userId": "u", "event": "Back"}])), T0)
+            .await
+            .unwrap();
         let again = user(s, "u").await;
         assert_ne!(again.id, c.id);
         assert_eq!(events(s, again.id).await.len(), 1);
     }
 
     pub async fn import_creates_and_updates(s: &dyn Store) {
-        s.ingest(msgs(json!([{"type": "identify", "userId": "u1", "traits": {"email": "one@x.io", "keep": 1}}])), T0).await.unwrap();
+        s.ingest(
+            msgs(json!([{"type": "identify", "userId": "u1", "traits": {"email": "one@x.io", "keep": 1}}])),
+            T0,
+        )
+        .await
+        .unwrap();
         let rows = vec![
-            ContactImport { user_id: Some("u1".into()), traits: json!({"plan": "pro"}).as_object().unwrap().clone(), ..Default::default() },
-            ContactImport { email: Some("two@x.io".into()), traits: json!({"name": "Two"}).as_object().unwrap().clone(), ..Default::default() },
-            ContactImport { user_id: Some("u3".into()), email: Some("three@x.io".into()), ..Default::default() },
+            ContactImport {
+                user_id: Some("u1".into()),
+                traits: json!({"plan": "pro"}).as_object().unwrap().clone(),
+                ..Default::default()
+            },
+            ContactImport {
+                email: Some("two@x.io".into()),
+                traits: json!({"name": "Two"}).as_object().unwrap().clone(),
+                ..Default::default()
+            },
+            ContactImport {
+                user_id: Some("u3".into()),
+                email: Some("three@x.io".into()),
+                ..Default::default()
+            },
         ];
-        assert_eq!(s.import_contacts(rows, T0).await.unwrap(), ImportReport { created: 2, updated: 1 });
+        assert_eq!(
+            s.import_contacts(rows, T0).await.unwrap(),
+            ImportReport { created: 2, updated: 1 }
+        );
         let one = user(s, "u1").await;
         assert_eq!(one.traits["plan"], json!("pro"));
         assert_eq!(one.traits["keep"], json!(1));
-        let two = s.find_contact(&Lookup::Email("two@x.io".into())).await.unwrap().unwrap();
+        let two = s
+            .find_contact(&Lookup::Email("two@x.io".into()))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(two.user_id, None);
         // Matching by email the second time.
         let again = vec![ContactImport {
@@ -336,7 +540,10 @@ mod super_stories {
             subscriptions: [("email".to_string(), Subscription::Pending)].into(),
             ..Default::default()
         }];
-        assert_eq!(s.import_contacts(again, T0).await.unwrap(), ImportReport { created: 0, updated: 1 });
+        assert_eq!(
+            s.import_contacts(again, T0).await.unwrap(),
+            ImportReport { created: 0, updated: 1 }
+        );
         let two = s.contact(two.id).await.unwrap().unwrap();
         assert_eq!(two.subscriptions["email"], Subscription::Pending);
         assert_eq!(user(s, "u3").await.email.as_deref(), Some("three@x.io"));
@@ -344,11 +551,27 @@ mod super_stories {
 
     pub async fn api_keys_lifecycle(s: &dyn Store) {
         let k = s
-            .create_key(NewApiKey { kind: KeyKind::Write, name: "site".into(), hash: "h1".into(), prefix: "nw_ab".into() }, T0)
+            .create_key(
+                NewApiKey {
+                    kind: KeyKind::Write,
+                    name: "site".into(),
+                    hash: "h1".into(),
+                    prefix: "nw_ab".into(),
+                },
+                T0,
+            )
             .await
             .unwrap();
         let a = s
-            .create_key(NewApiKey { kind: KeyKind::Admin, name: "ops".into(), hash: "h2".into(), prefix: "na_cd".into() }, T0)
+            .create_key(
+                NewApiKey {
+                    kind: KeyKind::Admin,
+                    name: "ops".into(),
+                    hash: "h2".into(),
+                    prefix: "na_cd".into(),
+                },
+                T0,
+            )
             .await
             .unwrap();
         assert_eq!(s.find_key("h1").await.unwrap(), Some(k.clone()));

@@ -130,13 +130,16 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     };
     let db_url = pg.as_ref().map(|p| p.url.clone());
     let (server, url) = start_server(&dir, db_url.as_deref())?;
-    let http = reqwest::Client::builder().pool_max_idle_per_host(args.clients).build()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.clients)
+        .build()?;
 
     // Bodies are built before the clock starts.
     let batches: Vec<Vec<u8>> = (0..args.events.div_ceil(args.batch))
         .map(|b| {
-            let items: Vec<Value> =
-                (b * args.batch..((b + 1) * args.batch).min(args.events)).map(|i| event(i, args.users)).collect();
+            let items: Vec<Value> = (b * args.batch..((b + 1) * args.batch).min(args.events))
+                .map(|i| event(i, args.users))
+                .collect();
             serde_json::to_vec(&json!({ "batch": items })).unwrap_or_default()
         })
         .collect();
@@ -211,8 +214,14 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     }
     let _ = std::fs::remove_dir_all(&dir);
 
-    println!("backend: {backend}; {} events, {} clients x batches of {}, {} users", args.events, args.clients, args.batch, args.users);
-    println!("nudge /v1/batch:   {rate:>9.0} events/s durably acknowledged ({:.2} s)", elapsed.as_secs_f64());
+    println!(
+        "backend: {backend}; {} events, {} clients x batches of {}, {} users",
+        args.events, args.clients, args.batch, args.users
+    );
+    println!(
+        "nudge /v1/batch:   {rate:>9.0} events/s durably acknowledged ({:.2} s)",
+        elapsed.as_secs_f64()
+    );
     println!(
         "request latency:   p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} requests, {retried} retried after 503)",
         percentile(&latencies, 0.50),
@@ -238,7 +247,12 @@ fn baseline_rows(events: usize, users: usize) -> Vec<(String, i64, String, Strin
         .map(|i| {
             let e = event(i, users);
             let contact = ((i.wrapping_mul(2_654_435_761)) % users) as i64 + 1;
-            (format!("bench-{i}"), contact, e["properties"].to_string(), e["context"].to_string())
+            (
+                format!("bench-{i}"),
+                contact,
+                e["properties"].to_string(),
+                e["context"].to_string(),
+            )
         })
         .collect()
 }
@@ -283,17 +297,34 @@ impl PgSchema {
         let schema = format!("nudge_bench_{}", std::process::id());
         let (client, conn) = tokio_postgres::connect(base, tokio_postgres::NoTls).await?;
         tokio::spawn(conn);
-        client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")).await?;
+        client
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+            ))
+            .await?;
         let sep = if base.contains('?') { '&' } else { '?' };
-        Ok(Self { base: format!("{base}{sep}options=-csearch_path%3D{schema}_raw"), url: format!("{base}{sep}options=-csearch_path%3D{schema}"), schema })
+        Ok(Self {
+            base: format!("{base}{sep}options=-csearch_path%3D{schema}_raw"),
+            url: format!("{base}{sep}options=-csearch_path%3D{schema}"),
+            schema,
+        })
     }
 
     async fn drop_schema(&self) -> anyhow::Result<()> {
-        let base = self.url.split("options=").next().unwrap_or_default().trim_end_matches(['?', '&']).to_string();
+        let base = self
+            .url
+            .split("options=")
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches(['?', '&'])
+            .to_string();
         let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await?;
         tokio::spawn(conn);
         client
-            .batch_execute(&format!("DROP SCHEMA IF EXISTS {0} CASCADE; DROP SCHEMA IF EXISTS {0}_raw CASCADE", self.schema))
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {0} CASCADE; DROP SCHEMA IF EXISTS {0}_raw CASCADE",
+                self.schema
+            ))
             .await?;
         Ok(())
     }
@@ -302,10 +333,19 @@ impl PgSchema {
 async fn raw_postgres(url: &str, events: usize, users: usize, commit_rows: usize) -> anyhow::Result<f64> {
     // A schema of its own with the server's migrations, then plain prepared inserts.
     let schema = url.rsplit("search_path%3D").next().unwrap_or_default().to_string();
-    let base = url.split("options=").next().unwrap_or_default().trim_end_matches(['?', '&']).to_string();
+    let base = url
+        .split("options=")
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches(['?', '&'])
+        .to_string();
     let (admin, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await?;
     tokio::spawn(conn);
-    admin.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")).await?;
+    admin
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+        ))
+        .await?;
     let store = nudge_store::PgStore::connect(url).await?;
     nudge_store::Store::close(&store).await;
     let (mut client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;

@@ -72,13 +72,18 @@ impl Settings {
     }
 
     pub fn load_from(o: &Overrides, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
-        let file = o.config.clone().or_else(|| env("NUDGE_CONFIG").map(PathBuf::from)).or_else(|| {
-            let p = Path::new("nudge.toml");
-            p.exists().then(|| p.to_path_buf())
-        });
+        let file = o
+            .config
+            .clone()
+            .or_else(|| env("NUDGE_CONFIG").map(PathBuf::from))
+            .or_else(|| {
+                let p = Path::new("nudge.toml");
+                p.exists().then(|| p.to_path_buf())
+            });
         let mut s = match &file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading settings file {}", path.display()))?;
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading settings file {}", path.display()))?;
                 toml::from_str::<Settings>(&text).with_context(|| format!("settings file {}", path.display()))?
             }
             None => Settings::default(),
@@ -103,7 +108,9 @@ impl Settings {
             s.log_format = v;
         }
         if let Some(v) = env("NUDGE_INGEST_QUEUE") {
-            s.ingest_queue = v.parse().with_context(|| format!("NUDGE_INGEST_QUEUE={v:?} is not a number"))?;
+            s.ingest_queue = v
+                .parse()
+                .with_context(|| format!("NUDGE_INGEST_QUEUE={v:?} is not a number"))?;
         }
         if let Some(v) = &o.listen {
             s.listen = v.clone();
@@ -136,8 +143,15 @@ mod tests {
     fn precedence_file_then_env_then_flags() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("n.toml");
-        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\ndata_dir = \"/var/lib/nudge\"\nadmin_key = \"from-file\"\n").unwrap();
-        let o = Overrides { config: Some(file.clone()), ..Default::default() };
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:9000\"\ndata_dir = \"/var/lib/nudge\"\nadmin_key = \"from-file\"\n",
+        )
+        .unwrap();
+        let o = Overrides {
+            config: Some(file.clone()),
+            ..Default::default()
+        };
         let s = Settings::load_from(&o, |_| None).unwrap();
         assert_eq!(s.listen, "0.0.0.0:9000");
         assert_eq!(s.admin_key, Some(Secret("from-file".into())));
@@ -148,8 +162,14 @@ mod tests {
             _ => None,
         };
         let s = Settings::load_from(&o, env).unwrap();
-        assert_eq!((s.listen.as_str(), s.admin_key.unwrap().0.as_str()), ("127.0.0.1:7000", "from-env"));
-        let o2 = Overrides { listen: Some("127.0.0.1:1".into()), ..o };
+        assert_eq!(
+            (s.listen.as_str(), s.admin_key.unwrap().0.as_str()),
+            ("127.0.0.1:7000", "from-env")
+        );
+        let o2 = Overrides {
+            listen: Some("127.0.0.1:1".into()),
+            ..o
+        };
         assert_eq!(Settings::load_from(&o2, env).unwrap().listen, "127.0.0.1:1");
     }
 
@@ -158,10 +178,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("n.toml");
         std::fs::write(&file, "lisen = \"x\"\n").unwrap();
-        let o = Overrides { config: Some(file), ..Default::default() };
+        let o = Overrides {
+            config: Some(file),
+            ..Default::default()
+        };
         let err = format!("{:#}", Settings::load_from(&o, |_| None).unwrap_err());
         assert!(err.contains("lisen"), "{err}");
-        let o = Overrides { listen: Some("nowhere".into()), ..Default::default() };
-        assert!(Settings::load_from(&o, |_| None).unwrap_err().to_string().contains("nowhere"));
+        let o = Overrides {
+            listen: Some("nowhere".into()),
+            ..Default::default()
+        };
+        assert!(
+            Settings::load_from(&o, |_| None)
+                .unwrap_err()
+                .to_string()
+                .contains("nowhere")
+        );
     }
 }

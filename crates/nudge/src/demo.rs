@@ -17,8 +17,7 @@ pub async fn run(mut settings: Settings, overrides: &Overrides, contacts: usize)
         settings.data_dir = "nudge-demo".into();
     }
     settings.database_url = None;
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("creating {}", settings.data_dir.display()))?;
     let (admin, write) = demo_keys(&settings.data_dir)?;
     settings.admin_key.get_or_insert(Secret(admin));
     settings.write_key.get_or_insert(Secret(write));
@@ -36,7 +35,10 @@ pub async fn run(mut settings: Settings, overrides: &Overrides, contacts: usize)
     let stats = store.stats().await?;
     store.close().await;
 
-    let (admin, write) = (settings.admin_key.clone().unwrap_or_default().0, settings.write_key.clone().unwrap_or_default().0);
+    let (admin, write) = (
+        settings.admin_key.clone().unwrap_or_default().0,
+        settings.write_key.clone().unwrap_or_default().0,
+    );
     let dir = settings.data_dir.display().to_string();
     crate::server::serve(
         settings,
@@ -68,12 +70,21 @@ fn demo_keys(dir: &Path) -> anyhow::Result<(String, String)> {
     }
     let admin = nudge_api::keys::generate_secret(nudge_store::KeyKind::Admin);
     let write = nudge_api::keys::generate_secret(nudge_store::KeyKind::Write);
-    std::fs::write(&path, serde_json::to_string_pretty(&json!({"admin_key": admin, "write_key": write}))?)?;
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&json!({"admin_key": admin, "write_key": write}))?,
+    )?;
     Ok((admin, write))
 }
 
-const FIRST: &[&str] = &["Ada", "Omar", "Noa", "Layla", "Yusuf", "Maya", "Dariush", "Sara", "Eitan", "Mina", "Leo", "Zainab", "Tomas", "Shirin", "Amir", "Hana", "Lior", "Nadia", "Karim", "Talia"];
-const LAST: &[&str] = &["Levi", "Haddad", "Rahimi", "Cohen", "Nasser", "Karimi", "Mizrahi", "Saleh", "Tehrani", "Peretz", "Aziz", "Farahani", "Katz", "Mansour", "Shapiro"];
+const FIRST: &[&str] = &[
+    "Ada", "Omar", "Noa", "Layla", "Yusuf", "Maya", "Dariush", "Sara", "Eitan", "Mina", "Leo", "Zainab", "Tomas",
+    "Shirin", "Amir", "Hana", "Lior", "Nadia", "Karim", "Talia",
+];
+const LAST: &[&str] = &[
+    "Levi", "Haddad", "Rahimi", "Cohen", "Nasser", "Karimi", "Mizrahi", "Saleh", "Tehrani", "Peretz", "Aziz",
+    "Farahani", "Katz", "Mansour", "Shapiro",
+];
 const PLACES: &[(&str, &str, &str)] = &[
     ("IL", "Tel Aviv", "Asia/Jerusalem"),
     ("IR", "Tehran", "Asia/Tehran"),
@@ -96,7 +107,13 @@ const PRODUCTS: &[(&str, &str, &str, f64)] = &[
     ("SKU-501", "Saffron (5 g)", "grocery", 14.0),
     ("SKU-502", "Date Syrup", "grocery", 8.5),
 ];
-const PAGES: &[(&str, &str)] = &[("Home", "/"), ("Sale", "/sale"), ("New In", "/new"), ("Blog", "/blog"), ("Pricing", "/membership")];
+const PAGES: &[(&str, &str)] = &[
+    ("Home", "/"),
+    ("Sale", "/sale"),
+    ("New In", "/new"),
+    ("Blog", "/blog"),
+    ("Pricing", "/membership"),
+];
 
 struct Gen {
     rng: StdRng,
@@ -139,17 +156,23 @@ impl Gen {
 
 /// A deterministic demo shop of `n` contacts and their history up to `now`.
 pub fn shop(n: usize, now: Millis, seed: u64) -> Vec<Message> {
-    let mut g = Gen { rng: StdRng::seed_from_u64(seed), out: Vec::new(), now, seq: 0 };
+    let mut g = Gen {
+        rng: StdRng::seed_from_u64(seed),
+        out: Vec::new(),
+        now,
+        seq: 0,
+    };
     for i in 0..n {
         let user = format!("cust-{:05}", i + 1);
         let anon = format!("anon-{:05}", i + 1);
         let first = FIRST[g.rng.random_range(0..FIRST.len())];
         let last = LAST[g.rng.random_range(0..LAST.len())];
         let (country, city, tz) = PLACES[g.rng.random_range(0..PLACES.len())];
-        let ctx: Map<String, Value> = json!({"timezone": tz, "locale": "en-US", "ip": format!("198.51.100.{}", i % 250)})
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
+        let ctx: Map<String, Value> =
+            json!({"timezone": tz, "locale": "en-US", "ip": format!("198.51.100.{}", i % 250)})
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
         // First visit: anonymous browsing, sometimes from a campaign.
         let mut t = now - g.rng.random_range(5..180) * DAY - g.rng.random_range(0..DAY);
         let mut page_ctx = ctx.clone();
@@ -173,7 +196,12 @@ pub fn shop(n: usize, now: Millis, seed: u64) -> Vec<Message> {
         }
         // Sign-up: identify joins the anonymous history.
         let mut m = g.msg(MessageKind::Identify, Some(&user), Some(&anon), t);
-        let birthday = format!("{}-{:02}-{:02}", g.rng.random_range(1960..2005), g.rng.random_range(1..13), g.rng.random_range(1..29));
+        let birthday = format!(
+            "{}-{:02}-{:02}",
+            g.rng.random_range(1960..2005),
+            g.rng.random_range(1..13),
+            g.rng.random_range(1..29)
+        );
         m.traits = json!({
             "email": format!("{}.{}{}@example.com", first.to_lowercase(), last.to_lowercase(), i + 1),
             "first_name": first, "last_name": last, "country": country, "city": city, "timezone": tz,
@@ -198,7 +226,13 @@ pub fn shop(n: usize, now: Millis, seed: u64) -> Vec<Message> {
             let mut cart = Vec::new();
             for _ in 0..g.rng.random_range(1..4) {
                 let (sku, name, cat, price) = PRODUCTS[g.rng.random_range(0..PRODUCTS.len())];
-                g.track(&user, "Product Viewed", json!({"product_id": sku, "name": name, "category": cat, "price": price}), t, &ctx);
+                g.track(
+                    &user,
+                    "Product Viewed",
+                    json!({"product_id": sku, "name": name, "category": cat, "price": price}),
+                    t,
+                    &ctx,
+                );
                 t += g.rng.random_range(20_000..200_000);
                 if g.rng.random_bool(0.6) {
                     cart.push(json!({"product_id": sku, "name": name, "category": cat, "price": price, "quantity": 1}));
@@ -216,14 +250,30 @@ pub fn shop(n: usize, now: Millis, seed: u64) -> Vec<Message> {
                 continue;
             }
             let total: f64 = cart.iter().map(|p| p["price"].as_f64().unwrap_or(0.0)).sum();
-            g.track(&user, "Cart Updated", json!({"cart_id": cart_id, "products": cart.clone(), "value": total}), t, &ctx);
+            g.track(
+                &user,
+                "Cart Updated",
+                json!({"cart_id": cart_id, "products": cart.clone(), "value": total}),
+                t,
+                &ctx,
+            );
             if g.rng.random_bool(0.35) {
                 continue; // abandoned cart
             }
             t += g.rng.random_range(30_000..600_000);
-            g.track(&user, "Checkout Started", json!({"cart_id": cart_id, "value": total, "currency": "USD"}), t, &ctx);
+            g.track(
+                &user,
+                "Checkout Started",
+                json!({"cart_id": cart_id, "value": total, "currency": "USD"}),
+                t,
+                &ctx,
+            );
             let coupon = g.rng.random_bool(0.25).then_some("AUTUMN10");
-            let revenue = if coupon.is_some() { (total * 0.9 * 100.0).round() / 100.0 } else { total };
+            let revenue = if coupon.is_some() {
+                (total * 0.9 * 100.0).round() / 100.0
+            } else {
+                total
+            };
             t += g.rng.random_range(30_000..300_000);
             g.track(
                 &user,
@@ -251,7 +301,10 @@ mod tests {
         let count = |e: &str| a.iter().filter(|m| m.event.as_deref() == Some(e)).count();
         assert_eq!(a.iter().filter(|m| m.kind == MessageKind::Identify).count(), 200);
         assert!(count("Order Completed") > 50, "{}", count("Order Completed"));
-        assert!(count("Cart Updated") > count("Order Completed"), "some carts are abandoned");
+        assert!(
+            count("Cart Updated") > count("Order Completed"),
+            "some carts are abandoned"
+        );
         assert!(a.iter().all(|m| m.timestamp <= now));
         let ids: std::collections::HashSet<_> = a.iter().map(|m| &m.message_id).collect();
         assert_eq!(ids.len(), a.len());

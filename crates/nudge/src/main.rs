@@ -13,7 +13,11 @@ use nudge_store::KeyKind;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "nudge", version, about = "Open-source marketing automation: events, contacts, segments, journeys.")]
+#[command(
+    name = "nudge",
+    version,
+    about = "Open-source marketing automation: events, contacts, segments, journeys."
+)]
 struct Cli {
     #[command(flatten)]
     overrides: Overrides,
@@ -70,7 +74,10 @@ enum KeysAction {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     match runtime.block_on(run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -101,12 +108,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let n = rows.len();
             let report = store.import_contacts(rows, now()).await?;
             store.close().await;
-            println!("imported {n} rows: {} created, {} updated", report.created, report.updated);
+            println!(
+                "imported {n} rows: {} created, {} updated",
+                report.created, report.updated
+            );
             Ok(())
         }
         Command::Export { output } => {
             let store = open(&settings).await?;
-            let csv = nudge_api::csv_io::export_contacts_csv(&*store).await.map_err(|e| anyhow::anyhow!(e.message))?;
+            let csv = nudge_api::csv_io::export_contacts_csv(&*store)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message))?;
             store.close().await;
             match output {
                 Some(path) => std::fs::write(&path, csv).with_context(|| format!("writing {}", path.display()))?,
@@ -127,7 +139,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn keys(store: &dyn nudge_store::Store, action: KeysAction, now: i64) -> anyhow::Result<()> {
     match action {
         KeysAction::List => {
-            println!("{:>5}  {:<6}  {:<10}  {:<25}  {:<25}  name", "id", "kind", "prefix", "created", "revoked");
+            println!(
+                "{:>5}  {:<6}  {:<10}  {:<25}  {:<25}  name",
+                "id", "kind", "prefix", "created", "revoked"
+            );
             for k in store.list_keys().await? {
                 println!(
                     "{:>5}  {:<6}  {:<10}  {:<25}  {:<25}  {}",
@@ -142,9 +157,15 @@ async fn keys(store: &dyn nudge_store::Store, action: KeysAction, now: i64) -> a
         }
         KeysAction::Create { kind, name } => {
             let kind = KeyKind::parse(&kind).context("kind must be write or admin")?;
-            let (key, secret) =
-                nudge_api::keys::create_key(store, kind, &name, now).await.map_err(|e| anyhow::anyhow!(e.message))?;
-            println!("created {} key {} ({}); its secret, shown only now:\n{secret}", kind.as_str(), key.id, key.name);
+            let (key, secret) = nudge_api::keys::create_key(store, kind, &name, now)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            println!(
+                "created {} key {} ({}); its secret, shown only now:\n{secret}",
+                kind.as_str(),
+                key.id,
+                key.name
+            );
         }
         KeysAction::Revoke { id } => {
             if !store.revoke_key(id, now).await? {
@@ -168,7 +189,9 @@ pub async fn open(settings: &Settings) -> anyhow::Result<std::sync::Arc<dyn nudg
 fn init_logging(format: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("NUDGE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
     } else {

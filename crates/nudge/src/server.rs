@@ -33,7 +33,10 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
     let ingestor = Arc::new(Ingestor::start(
         store.clone(),
         clock.clone(),
-        IngestorConfig { queue_requests: settings.ingest_queue, ..Default::default() },
+        IngestorConfig {
+            queue_requests: settings.ingest_queue,
+            ..Default::default()
+        },
     ));
     let state = AppState::new(store.clone(), ingestor.clone(), clock);
     let listener = tokio::net::TcpListener::bind(&settings.listen)

@@ -63,7 +63,10 @@ impl Server {
                 assert!(status.success(), "graceful shutdown exits 0, got {status}");
                 return;
             }
-            assert!(started.elapsed() < Duration::from_secs(30), "graceful shutdown took too long");
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "graceful shutdown took too long"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -128,7 +131,9 @@ async fn timeline_ids(http: &reqwest::Client, url: &str, client: usize) -> Vec<S
         .json()
         .await
         .unwrap();
-    let id = lookup["id"].as_i64().unwrap_or_else(|| panic!("client-{client} unknown: {lookup}"));
+    let id = lookup["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("client-{client} unknown: {lookup}"));
     let mut ids = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -136,8 +141,22 @@ async fn timeline_ids(http: &reqwest::Client, url: &str, client: usize) -> Vec<S
         if let Some(c) = &cursor {
             u.push_str(&format!("&cursor={c}"));
         }
-        let page: Value = http.get(u).bearer_auth(ADMIN).send().await.unwrap().json().await.unwrap();
-        ids.extend(page["data"].as_array().unwrap().iter().map(|e| e["message_id"].as_str().unwrap().to_string()));
+        let page: Value = http
+            .get(u)
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.extend(
+            page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["message_id"].as_str().unwrap().to_string()),
+        );
         match page["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_string()),
             None => break,
@@ -152,7 +171,7 @@ async fn kill_during_ingest(database_url: Option<String>) {
     let mut server = Server::start(dir.path(), database_url.as_deref());
     let url = Arc::new(Mutex::new(server.url.clone()));
     let mut acked: Vec<Vec<usize>> = vec![Vec::new(); CLIENTS];
-    let mut sent = vec![0usize; CLIENTS];
+    let mut sent = [0usize; CLIENTS];
     for round in 0..2 {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let counters: Vec<_> = (0..CLIENTS).map(|k| Arc::new(Mutex::new(sent[k]))).collect();
@@ -177,26 +196,42 @@ async fn kill_during_ingest(database_url: Option<String>) {
         *url.lock().unwrap() = server.url.clone();
     }
     let total_acked: usize = acked.iter().map(Vec::len).sum();
-    assert!(total_acked > 10, "the clients got some batches through before the kills ({total_acked})");
+    assert!(
+        total_acked > 10,
+        "the clients got some batches through before the kills ({total_acked})"
+    );
     // Every acknowledged message survived the kills, exactly once.
-    for k in 0..CLIENTS {
+    for (k, acked) in acked.iter().enumerate() {
         let ids = timeline_ids(&http, &server.url, k).await;
         let set: std::collections::HashSet<&String> = ids.iter().collect();
         assert_eq!(set.len(), ids.len(), "client {k}: no message stored twice");
-        for n in &acked[k] {
+        for n in acked {
             for i in 0..BATCH {
-                assert!(set.contains(&format!("c{k}-b{n}-m{i}")), "client {k}: acknowledged batch {n} message {i} was lost");
+                assert!(
+                    set.contains(&format!("c{k}-b{n}-m{i}")),
+                    "client {k}: acknowledged batch {n} message {i} was lost"
+                );
             }
         }
     }
     // Clients retry everything they are unsure about (here: all of it).
-    for k in 0..CLIENTS {
-        for n in 0..sent[k] {
-            let r = http.post(format!("{}/v1/batch", server.url)).basic_auth(WRITE, Some("")).json(&batch_body(k, n)).send().await.unwrap();
+    for (k, sent) in sent.iter().enumerate() {
+        for n in 0..*sent {
+            let r = http
+                .post(format!("{}/v1/batch", server.url))
+                .basic_auth(WRITE, Some(""))
+                .json(&batch_body(k, n))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 200);
         }
         let ids = timeline_ids(&http, &server.url, k).await;
-        assert_eq!(ids.len(), sent[k] * BATCH, "client {k}: after retries every message is stored exactly once");
+        assert_eq!(
+            ids.len(),
+            sent * BATCH,
+            "client {k}: after retries every message is stored exactly once"
+        );
     }
     server.sigterm();
 }
@@ -215,8 +250,16 @@ async fn sigkill_loses_no_acknowledged_event_postgres() {
     let schema = format!("nudge_durability_{}", std::process::id());
     let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(conn);
-    client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")).await.unwrap();
+    client
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+        ))
+        .await
+        .unwrap();
     let sep = if base.contains('?') { '&' } else { '?' };
     kill_during_ingest(Some(format!("{base}{sep}options=-csearch_path%3D{schema}"))).await;
-    client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
 }

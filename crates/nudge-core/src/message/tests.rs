@@ -21,8 +21,7 @@ fn ids() -> impl FnMut() -> String {
 
 fn single(kind: MessageKind, v: Value) -> Result<Message, ParseError> {
     let body = serde_json::to_vec(&v).unwrap();
-    parse_single(kind, &body, &received(), &mut ids())
-        .map(|p| p.messages.into_iter().next().unwrap())
+    parse_single(kind, &body, &received(), &mut ids()).map(|p| p.messages.into_iter().next().unwrap())
 }
 
 fn batch(v: Value) -> Result<Parsed, ParseError> {
@@ -44,11 +43,7 @@ fn track_is_parsed_with_everything_kept() {
     assert_eq!(m.event.as_deref(), Some("Order Completed"));
     assert_eq!(m.message_id, "m1");
     assert_eq!(m.properties["total"], json!(42.5));
-    assert_eq!(
-        m.context["ip"],
-        json!("203.0.113.7"),
-        "client ip is recorded"
-    );
+    assert_eq!(m.context["ip"], json!("203.0.113.7"), "client ip is recorded");
     assert_eq!(m.context["campaign"]["source"], json!("mail"));
     assert_eq!(m.integrations["All"], json!(true));
     assert_eq!(m.timestamp, parse_instant("2027-01-15T08:00:00Z").unwrap());
@@ -90,11 +85,7 @@ fn message_ids_are_generated_when_missing() {
 
 #[test]
 fn numeric_user_ids_are_accepted_as_strings() {
-    let m = single(
-        MessageKind::Identify,
-        json!({"userId": 12345, "traits": {}}),
-    )
-    .unwrap();
+    let m = single(MessageKind::Identify, json!({"userId": 12345, "traits": {}})).unwrap();
     assert_eq!(m.user_id.as_deref(), Some("12345"));
 }
 
@@ -107,11 +98,7 @@ fn batch_defaults_and_write_key() {
     .unwrap();
     assert_eq!(p.write_key.as_deref(), Some("wk"));
     let m = &p.messages[0];
-    assert_eq!(
-        m.context["locale"],
-        json!("de-DE"),
-        "the message's own context wins"
-    );
+    assert_eq!(m.context["locale"], json!("de-DE"), "the message's own context wins");
     assert_eq!(m.context["library"]["name"], json!("x"));
     assert_eq!(m.integrations["Mailchimp"], json!(false));
 }
@@ -120,11 +107,7 @@ fn batch_defaults_and_write_key() {
 fn each_type_requires_its_fields() {
     let cases: Vec<(MessageKind, Value, &str)> = vec![
         (MessageKind::Track, json!({"userId": "u"}), "event"),
-        (
-            MessageKind::Track,
-            json!({"event": "E"}),
-            "userId or anonymousId",
-        ),
+        (MessageKind::Track, json!({"event": "E"}), "userId or anonymousId"),
         (
             MessageKind::Identify,
             json!({"userId": "", "traits": {}}),
@@ -140,13 +123,7 @@ fn each_type_requires_its_fields() {
     ];
     for (kind, body, field) in cases {
         let err = single(kind, body.clone()).unwrap_err();
-        assert_eq!(
-            err,
-            ParseError::MissingField {
-                field: field.into()
-            },
-            "{kind:?} {body}"
-        );
+        assert_eq!(err, ParseError::MissingField { field: field.into() }, "{kind:?} {body}");
     }
 }
 
@@ -155,34 +132,16 @@ fn wrong_types_name_the_field() {
     let cases: Vec<(Value, &str)> = vec![
         (json!({"userId": {"x": 1}, "event": "E"}), "userId"),
         (json!({"userId": "u", "event": 5}), "event"),
-        (
-            json!({"userId": "u", "event": "E", "properties": [1]}),
-            "properties",
-        ),
-        (
-            json!({"userId": "u", "event": "E", "context": "x"}),
-            "context",
-        ),
-        (
-            json!({"userId": "u", "event": "E", "timestamp": "soon"}),
-            "timestamp",
-        ),
-        (
-            json!({"userId": "u", "event": "E", "timestamp": 17}),
-            "timestamp",
-        ),
-        (
-            json!({"userId": "u", "event": "E", "sentAt": true}),
-            "sentAt",
-        ),
+        (json!({"userId": "u", "event": "E", "properties": [1]}), "properties"),
+        (json!({"userId": "u", "event": "E", "context": "x"}), "context"),
+        (json!({"userId": "u", "event": "E", "timestamp": "soon"}), "timestamp"),
+        (json!({"userId": "u", "event": "E", "timestamp": 17}), "timestamp"),
+        (json!({"userId": "u", "event": "E", "sentAt": true}), "sentAt"),
         (
             json!({"userId": "u", "event": "E", "context": {"timezone": "Mars/Olympus"}}),
             "context.timezone",
         ),
-        (
-            json!({"userId": "u", "event": "x".repeat(MAX_ID_CHARS + 1)}),
-            "event",
-        ),
+        (json!({"userId": "u", "event": "x".repeat(MAX_ID_CHARS + 1)}), "event"),
     ];
     for (body, field) in cases {
         let err = single(MessageKind::Track, body.clone()).unwrap_err();
@@ -211,30 +170,18 @@ fn bad_batches_are_rejected_whole() {
         }
     );
     assert_eq!(
-        batch(json!({"batch": [{"userId": "u"}]}))
-            .unwrap_err()
-            .field(),
+        batch(json!({"batch": [{"userId": "u"}]})).unwrap_err().field(),
         Some("batch[0].type")
     );
     assert_eq!(
-        batch(json!({"batch": [{"type": "order"}]}))
-            .unwrap_err()
-            .field(),
+        batch(json!({"batch": [{"type": "order"}]})).unwrap_err().field(),
         Some("batch[0].type")
     );
-    assert_eq!(
-        batch(json!({"batch": [7]})).unwrap_err().field(),
-        Some("batch[0]")
-    );
-    assert_eq!(
-        batch(json!({"batch": {}})).unwrap_err().field(),
-        Some("batch")
-    );
+    assert_eq!(batch(json!({"batch": [7]})).unwrap_err().field(), Some("batch[0]"));
+    assert_eq!(batch(json!({"batch": {}})).unwrap_err().field(), Some("batch"));
     assert_eq!(
         batch(json!({})).unwrap_err(),
-        ParseError::MissingField {
-            field: "batch".into()
-        }
+        ParseError::MissingField { field: "batch".into() }
     );
     assert_eq!(
         parse_batch(b"{\"batch\": [", &received(), &mut ids())
@@ -253,15 +200,13 @@ fn size_limits() {
     )
     .unwrap_err();
     assert_eq!(err.code(), "message_too_large");
-    let err = batch(json!({"batch": [{"type": "track", "userId": "u", "event": "E", "properties": {"b": big}}]})).unwrap_err();
+    let err = batch(json!({"batch": [{"type": "track", "userId": "u", "event": "E", "properties": {"b": big}}]}))
+        .unwrap_err();
     assert_eq!(err.field(), Some("batch[0]"));
     let many: Vec<Value> = (0..30)
         .map(|_| json!({"type": "track", "userId": "u", "event": "E", "properties": {"b": "y".repeat(20_000)}}))
         .collect();
-    assert_eq!(
-        batch(json!({ "batch": many })).unwrap_err().code(),
-        "batch_too_large"
-    );
+    assert_eq!(batch(json!({ "batch": many })).unwrap_err().code(), "batch_too_large");
 }
 
 #[test]
@@ -375,10 +320,7 @@ fn check_invariants(m: &Message) {
     if m.kind != MessageKind::Alias {
         assert!(m.user_id.is_some() || m.anonymous_id.is_some());
     }
-    for id in [&m.user_id, &m.anonymous_id, &m.event]
-        .into_iter()
-        .flatten()
-    {
+    for id in [&m.user_id, &m.anonymous_id, &m.event].into_iter().flatten() {
         assert!(!id.is_empty() && id.chars().count() <= MAX_ID_CHARS);
     }
 }
