@@ -17,7 +17,57 @@ use tokio::sync::oneshot;
 
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_foundation.sql"))];
 
-type WriteJob = Box<dyn FnOnce(&mut Connection) + Send>;
+type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;
+
+/// The state owned by the writer thread: the only writing connection, and a cache of
+/// identity → contact lookups. Only this thread changes identities, so the cache is
+/// exact as long as every change goes through it; it is dropped whenever a
+/// transaction fails (its changes were rolled back).
+struct Writer {
+    conn: Connection,
+    cache: IdCache,
+}
+
+#[derive(Default)]
+struct IdCache {
+    by_user_id: HashMap<String, ContactId>,
+    by_anonymous_id: HashMap<String, ContactId>,
+    /// The primary user id of each cached contact.
+    primary: HashMap<ContactId, Option<String>>,
+}
+
+/// Past this many entries the cache starts over (bounded memory).
+const ID_CACHE_MAX: usize = 2_000_000;
+
+impl IdCache {
+    fn map(&mut self, kind: IdentityKind) -> &mut HashMap<String, ContactId> {
+        match kind {
+            IdentityKind::UserId => &mut self.by_user_id,
+            IdentityKind::AnonymousId => &mut self.by_anonymous_id,
+        }
+    }
+    fn get(&self, kind: IdentityKind, value: &str) -> Option<Known> {
+        let map = match kind {
+            IdentityKind::UserId => &self.by_user_id,
+            IdentityKind::AnonymousId => &self.by_anonymous_id,
+        };
+        let id = *map.get(value)?;
+        Some(Known {
+            id,
+            user_id: self.primary.get(&id)?.clone(),
+        })
+    }
+    fn put(&mut self, kind: IdentityKind, value: &str, known: &Known) {
+        if self.by_user_id.len() + self.by_anonymous_id.len() > ID_CACHE_MAX {
+            self.clear();
+        }
+        self.map(kind).insert(value.to_string(), known.id);
+        self.primary.insert(known.id, known.user_id.clone());
+    }
+    fn clear(&mut self) {
+        *self = IdCache::default();
+    }
+}
 
 pub struct SqliteStore {
     path: PathBuf,
@@ -64,7 +114,7 @@ impl SqliteStore {
     pub async fn open(path: &Path) -> Result<Self> {
         let path = path.to_path_buf();
         let p = path.clone();
-        let mut conn = tokio::task::spawn_blocking(move || -> Result<Connection> {
+        let conn = tokio::task::spawn_blocking(move || -> Result<Connection> {
             let mut conn = connect(&p, true)?;
             migrate(&mut conn)?;
             Ok(conn)
@@ -79,11 +129,15 @@ impl SqliteStore {
         let thread = std::thread::Builder::new()
             .name("nudge-sqlite-writer".into())
             .spawn(move || {
+                let mut writer = Writer {
+                    conn,
+                    cache: IdCache::default(),
+                };
                 while let Ok(job) = rx.recv() {
-                    job(&mut conn);
+                    job(&mut writer);
                 }
                 // Checkpoint so the database file is complete on its own after shutdown.
-                let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
+                let _ = writer.conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
             })?;
         Ok(Self {
             path,
@@ -100,17 +154,23 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Runs `f` on the writer thread. If it fails, the identity cache is dropped:
+    /// whatever `f` cached belonged to a rolled-back transaction.
     async fn write<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+        f: impl FnOnce(&mut Connection, &mut IdCache) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (tx, rx) = oneshot::channel();
         {
             let guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
             let sender = guard.as_ref().ok_or(StoreError::Closed)?;
             sender
-                .send(Box::new(move |conn| {
-                    let _ = tx.send(f(conn));
+                .send(Box::new(move |w: &mut Writer| {
+                    let result = f(&mut w.conn, &mut w.cache);
+                    if result.is_err() {
+                        w.cache.clear();
+                    }
+                    let _ = tx.send(result);
                 }))
                 .map_err(|_| StoreError::Closed)?;
         }
@@ -158,9 +218,9 @@ impl Store for SqliteStore {
     }
 
     async fn ingest(&self, messages: Vec<Message>, now: Millis) -> Result<Vec<IngestOutcome>> {
-        self.write(move |conn| {
+        self.write(move |conn, cache| {
             let tx = conn.transaction()?;
-            let out = ingest_tx(&tx, &messages, now)?;
+            let out = ingest_tx(&tx, cache, &messages, now)?;
             tx.commit()?;
             Ok(out)
         })
@@ -175,12 +235,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn find_contact(&self, lookup: &Lookup) -> Result<Option<Contact>> {
-        let lookup = lookup.clone();
+    async fn find_contact(&self, by: &Lookup) -> Result<Option<Contact>> {
+        let by = by.clone();
         self.read(move |c| {
-            let id = match &lookup {
-                Lookup::UserId(u) => known(c, IdentityKind::UserId, u)?.map(|k| k.id),
-                Lookup::AnonymousId(a) => known(c, IdentityKind::AnonymousId, a)?.map(|k| k.id),
+            let id = match &by {
+                Lookup::UserId(u) => lookup(c, IdentityKind::UserId, u)?.map(|k| k.id),
+                Lookup::AnonymousId(a) => lookup(c, IdentityKind::AnonymousId, a)?.map(|k| k.id),
                 Lookup::Email(e) => c
                     .query_row(
                         "SELECT id FROM contacts WHERE email = ? ORDER BY id LIMIT 1",
@@ -271,7 +331,7 @@ impl Store for SqliteStore {
 
     async fn update_contact(&self, id: ContactId, patch: &ContactPatch, now: Millis) -> Result<Option<Contact>> {
         let patch = patch.clone();
-        self.write(move |conn| {
+        self.write(move |conn, _| {
             let tx = conn.transaction()?;
             let id = current_id(&tx, id)?;
             let Some(mut contact) = load_contact(&tx, id)? else {
@@ -288,7 +348,8 @@ impl Store for SqliteStore {
     }
 
     async fn delete_contact(&self, id: ContactId) -> Result<bool> {
-        self.write(move |conn| {
+        self.write(move |conn, cache| {
+            cache.clear();
             let tx = conn.transaction()?;
             let id = current_id(&tx, id)?;
             tx.execute("DELETE FROM events WHERE contact_id = ?", [id])?;
@@ -302,12 +363,14 @@ impl Store for SqliteStore {
     }
 
     async fn import_contacts(&self, rows: Vec<ContactImport>, now: Millis) -> Result<ImportReport> {
-        self.write(move |conn| {
+        self.write(move |conn, cache| {
+            // Imports change identities outside the ingest path: start the cache over.
+            cache.clear();
             let tx = conn.transaction()?;
             let mut report = ImportReport::default();
             for row in rows {
                 let by_user = match &row.user_id {
-                    Some(u) => known(&tx, IdentityKind::UserId, u)?.map(|k| k.id),
+                    Some(u) => known(&tx, cache, IdentityKind::UserId, u)?.map(|k| k.id),
                     None => None,
                 };
                 let by_email = match (&by_user, &row.email) {
@@ -327,7 +390,7 @@ impl Store for SqliteStore {
                     }
                     None => {
                         report.created += 1;
-                        let id = create_contact(&tx, row.user_id.as_deref(), None, now)?;
+                        let id = create_contact(&tx, cache, row.user_id.as_deref(), None, now)?;
                         load_contact(&tx, id)?.ok_or_else(|| StoreError::Corrupt(format!("contact {id} vanished")))?
                     }
                 };
@@ -335,7 +398,7 @@ impl Store for SqliteStore {
                     && let Some(u) = &row.user_id
                 {
                     contact.user_id = Some(u.clone());
-                    add_identity(&tx, contact.id, &Identity::user(u), now)?;
+                    add_identity(&tx, cache, contact.id, &Identity::user(u), now)?;
                 }
                 let mut traits = row.traits;
                 if let Some(e) = row.email {
@@ -347,13 +410,15 @@ impl Store for SqliteStore {
                 save_contact(&tx, &contact)?;
             }
             tx.commit()?;
+            // Primary user ids may have changed above without the cache knowing.
+            cache.clear();
             Ok(report)
         })
         .await
     }
 
     async fn create_key(&self, key: NewApiKey, now: Millis) -> Result<ApiKey> {
-        self.write(move |conn| {
+        self.write(move |conn, _| {
             conn.execute(
                 "INSERT INTO api_keys (kind, name, hash, prefix, created_at) VALUES (?, ?, ?, ?, ?)",
                 params![key.kind.as_str(), key.name, key.hash, key.prefix, now],
@@ -383,7 +448,7 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_key(&self, id: i64, now: Millis) -> Result<bool> {
-        self.write(move |conn| {
+        self.write(move |conn, _| {
             let n = conn.execute(
                 "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                 params![now, id],
@@ -437,40 +502,46 @@ impl Store for SqliteStore {
 // ---------------------------------------------------------------------------------
 // Ingestion, inside one write transaction.
 
-fn ingest_tx(tx: &Transaction, messages: &[Message], now: Millis) -> Result<Vec<IngestOutcome>> {
+fn ingest_tx(tx: &Transaction, cache: &mut IdCache, messages: &[Message], now: Millis) -> Result<Vec<IngestOutcome>> {
     let mut out = Vec::with_capacity(messages.len());
     let mut seen: HashSet<&str> = HashSet::with_capacity(messages.len());
-    let mut last_seen: HashMap<ContactId, Millis> = HashMap::new();
     let mut exists = tx.prepare_cached("SELECT 1 FROM events WHERE message_id = ?")?;
     let mut insert = tx.prepare_cached(
-        "INSERT INTO events (message_id, contact_id, type, name, user_id, anonymous_id, timestamp, received_at, properties, context, extra)
+        "INSERT OR IGNORE INTO events (message_id, contact_id, type, name, user_id, anonymous_id, timestamp, received_at, properties, context, extra)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )?;
     for m in messages {
-        if !seen.insert(&m.message_id) || exists.exists([&m.message_id])? {
+        if !seen.insert(&m.message_id) {
             out.push(IngestOutcome::Duplicate);
             continue;
         }
-        let (id, merged) = resolve_message(tx, m, now)?;
-        if let Some(from) = merged
-            && let Some(t) = last_seen.remove(&from)
-        {
-            let e = last_seen.entry(id).or_insert(t);
-            *e = (*e).max(t);
-        }
-        if m.kind == MessageKind::Identify && !m.traits.is_empty() {
-            let mut contact = load_contact(tx, id)?.ok_or_else(|| StoreError::Corrupt(format!("contact {id}")))?;
-            if contact.apply_traits(&m.traits) {
-                contact.updated_at = now;
-                save_contact(tx, &contact)?;
+        // Fast path: the contact is known from the cache and nothing about it changes,
+        // so the unique index on message_id alone decides whether this is a duplicate.
+        let id = match cached_owner(cache, m) {
+            Some(id) => id,
+            None => {
+                if exists.exists([&m.message_id])? {
+                    out.push(IngestOutcome::Duplicate);
+                    continue;
+                }
+                let id = resolve_message(tx, cache, m, now)?;
+                if m.kind == MessageKind::Identify && !m.traits.is_empty() {
+                    let mut contact =
+                        load_contact(tx, id)?.ok_or_else(|| StoreError::Corrupt(format!("contact {id}")))?;
+                    if contact.apply_traits(&m.traits) {
+                        contact.updated_at = now;
+                        save_contact(tx, &contact)?;
+                    }
+                }
+                id
             }
-        }
+        };
         let body = if matches!(m.kind, MessageKind::Identify | MessageKind::Group) {
             &m.traits
         } else {
             &m.properties
         };
-        insert.execute(params![
+        let inserted = insert.execute(params![
             m.message_id,
             id,
             m.kind.as_str(),
@@ -479,20 +550,42 @@ fn ingest_tx(tx: &Transaction, messages: &[Message], now: Millis) -> Result<Vec<
             m.anonymous_id,
             m.timestamp,
             m.received_at,
-            Value::Object(body.clone()).to_string(),
-            Value::Object(m.context.clone()).to_string(),
-            extra_of(m).map(|e| Value::Object(e).to_string()),
+            json_text(body),
+            json_text(&m.context),
+            extra_of(m).as_ref().map(json_text),
         ])?;
-        let e = last_seen.entry(id).or_insert(m.timestamp);
-        *e = (*e).max(m.timestamp);
-        out.push(IngestOutcome::Stored);
-    }
-    let mut touch =
-        tx.prepare_cached("UPDATE contacts SET last_seen_at = max(coalesce(last_seen_at, ?2), ?2) WHERE id = ?1")?;
-    for (id, ts) in last_seen {
-        touch.execute(params![id, ts])?;
+        out.push(if inserted == 1 {
+            IngestOutcome::Stored
+        } else {
+            IngestOutcome::Duplicate
+        });
     }
     Ok(out)
+}
+
+/// The contact a message belongs to when the identity cache alone can tell and the
+/// message changes nothing about contacts (no new identity, no merge, no traits).
+fn cached_owner(cache: &IdCache, m: &Message) -> Option<ContactId> {
+    if matches!(m.kind, MessageKind::Alias) || (m.kind == MessageKind::Identify && !m.traits.is_empty()) {
+        return None;
+    }
+    let by_user = match &m.user_id {
+        Some(u) => Some(cache.get(IdentityKind::UserId, u)?),
+        None => None,
+    };
+    let by_anon = match &m.anonymous_id {
+        Some(a) => Some(cache.get(IdentityKind::AnonymousId, a)?),
+        None => None,
+    };
+    match resolve(
+        m.user_id.as_deref(),
+        by_user.as_ref(),
+        m.anonymous_id.as_deref(),
+        by_anon.as_ref(),
+    ) {
+        Resolution::Use(id) => Some(id),
+        _ => None,
+    }
 }
 
 /// The fields of a message that have no column of their own.
@@ -517,102 +610,116 @@ pub(crate) fn extra_of(m: &Message) -> Option<Map<String, Value>> {
 }
 
 /// Finds or creates the contact a message belongs to, merging profiles when the
-/// message proves they are the same person. Returns the contact and, if a merge
-/// happened, the id that was merged away.
-fn resolve_message(tx: &Transaction, m: &Message, now: Millis) -> Result<(ContactId, Option<ContactId>)> {
+/// message proves they are the same person.
+fn resolve_message(tx: &Transaction, cache: &mut IdCache, m: &Message, now: Millis) -> Result<ContactId> {
     let user = m.user_id.as_deref();
     let by_user = match user {
-        Some(u) => known(tx, IdentityKind::UserId, u)?,
+        Some(u) => known(tx, cache, IdentityKind::UserId, u)?,
         None => None,
     };
     if m.kind == MessageKind::Alias {
         let prev = m.previous_id.as_deref().unwrap_or_default();
-        let by_prev = match known(tx, IdentityKind::UserId, prev)? {
+        let by_prev = match known(tx, cache, IdentityKind::UserId, prev)? {
             Some(k) => Some(k),
-            None => known(tx, IdentityKind::AnonymousId, prev)?,
+            None => known(tx, cache, IdentityKind::AnonymousId, prev)?,
         };
         let prev_known = by_prev.is_some();
         return match resolve_alias(by_user.as_ref(), by_prev.as_ref()) {
-            Resolution::Use(id) => Ok((id, None)),
+            Resolution::Use(id) => Ok(id),
             Resolution::Merge { from, into } => {
-                merge(tx, from, into, now)?;
-                Ok((into, Some(from)))
+                merge(tx, cache, from, into, now)?;
+                Ok(into)
             }
             Resolution::Attach(id) => {
-                attach_user(tx, id, user, now)?;
+                attach_user(tx, cache, id, user, now)?;
                 if !prev_known {
-                    add_identity(tx, id, &Identity::anonymous(prev), now)?;
+                    add_identity(tx, cache, id, &Identity::anonymous(prev), now)?;
                 }
-                Ok((id, None))
+                Ok(id)
             }
-            Resolution::Create { .. } => Ok((create_contact(tx, user, Some(prev), now)?, None)),
+            Resolution::Create { .. } => create_contact(tx, cache, user, Some(prev), now),
         };
     }
     let anon = m.anonymous_id.as_deref();
     let by_anon = match anon {
-        Some(a) => known(tx, IdentityKind::AnonymousId, a)?,
+        Some(a) => known(tx, cache, IdentityKind::AnonymousId, a)?,
         None => None,
     };
     match resolve(user, by_user.as_ref(), anon, by_anon.as_ref()) {
-        Resolution::Use(id) => Ok((id, None)),
-        Resolution::Create { with_anonymous } => Ok((
-            create_contact(tx, user, if with_anonymous { anon } else { None }, now)?,
-            None,
-        )),
+        Resolution::Use(id) => Ok(id),
+        Resolution::Create { with_anonymous } => {
+            create_contact(tx, cache, user, if with_anonymous { anon } else { None }, now)
+        }
         Resolution::Attach(id) => {
-            attach_user(tx, id, user, now)?;
+            attach_user(tx, cache, id, user, now)?;
             if let Some(a) = anon
                 && by_anon.is_none()
             {
-                add_identity(tx, id, &Identity::anonymous(a), now)?;
+                add_identity(tx, cache, id, &Identity::anonymous(a), now)?;
             }
-            Ok((id, None))
+            Ok(id)
         }
         Resolution::Merge { from, into } => {
-            merge(tx, from, into, now)?;
-            Ok((into, Some(from)))
+            merge(tx, cache, from, into, now)?;
+            Ok(into)
         }
     }
 }
 
 /// Gives a contact the user id: as its primary user id if it has none, else as an
 /// alias user id.
-fn attach_user(tx: &Connection, id: ContactId, user: Option<&str>, now: Millis) -> Result<()> {
+fn attach_user(tx: &Connection, cache: &mut IdCache, id: ContactId, user: Option<&str>, now: Millis) -> Result<()> {
     let Some(u) = user else { return Ok(()) };
-    if known(tx, IdentityKind::UserId, u)?.is_some() {
+    if known(tx, cache, IdentityKind::UserId, u)?.is_some() {
         return Ok(());
     }
-    tx.execute(
+    let became_primary = tx.execute(
         "UPDATE contacts SET user_id = ?2, updated_at = ?3 WHERE id = ?1 AND user_id IS NULL",
         params![id, u, now],
-    )?;
-    add_identity(tx, id, &Identity::user(u), now)
+    )? == 1;
+    if became_primary && cache.primary.contains_key(&id) {
+        cache.primary.insert(id, Some(u.to_string()));
+    }
+    add_identity(tx, cache, id, &Identity::user(u), now)
 }
 
-fn create_contact(tx: &Connection, user: Option<&str>, anon: Option<&str>, now: Millis) -> Result<ContactId> {
+fn create_contact(
+    tx: &Connection,
+    cache: &mut IdCache,
+    user: Option<&str>,
+    anon: Option<&str>,
+    now: Millis,
+) -> Result<ContactId> {
     tx.prepare_cached(
         "INSERT INTO contacts (user_id, traits, subscriptions, created_at, updated_at) VALUES (?, '{}', '{}', ?, ?)",
     )?
     .execute(params![user, now, now])?;
     let id = tx.last_insert_rowid();
+    cache.primary.insert(id, user.map(str::to_string));
     if let Some(u) = user {
-        add_identity(tx, id, &Identity::user(u), now)?;
+        add_identity(tx, cache, id, &Identity::user(u), now)?;
     }
     if let Some(a) = anon {
-        add_identity(tx, id, &Identity::anonymous(a), now)?;
+        add_identity(tx, cache, id, &Identity::anonymous(a), now)?;
     }
     Ok(id)
 }
 
-fn add_identity(tx: &Connection, id: ContactId, identity: &Identity, now: Millis) -> Result<()> {
-    tx.prepare_cached("INSERT OR IGNORE INTO identities (kind, value, contact_id, created_at) VALUES (?, ?, ?, ?)")?
+fn add_identity(tx: &Connection, cache: &mut IdCache, id: ContactId, identity: &Identity, now: Millis) -> Result<()> {
+    let added = tx
+        .prepare_cached("INSERT OR IGNORE INTO identities (kind, value, contact_id, created_at) VALUES (?, ?, ?, ?)")?
         .execute(params![identity.kind.as_str(), identity.value, id, now])?;
+    if added == 1
+        && let Some(primary) = cache.primary.get(&id).cloned()
+    {
+        cache.put(identity.kind, &identity.value, &Known { id, user_id: primary });
+    }
     Ok(())
 }
 
 /// Folds contact `from` into `into`: events, identities and traits move, `from`
 /// disappears, and its id keeps resolving to `into`.
-fn merge(tx: &Connection, from: ContactId, into: ContactId, now: Millis) -> Result<()> {
+fn merge(tx: &Connection, cache: &mut IdCache, from: ContactId, into: ContactId, now: Millis) -> Result<()> {
     let a = load_contact(tx, from)?.ok_or_else(|| StoreError::Corrupt(format!("contact {from}")))?;
     let mut b = load_contact(tx, into)?.ok_or_else(|| StoreError::Corrupt(format!("contact {into}")))?;
     b.absorb(&a);
@@ -635,6 +742,17 @@ fn merge(tx: &Connection, from: ContactId, into: ContactId, now: Millis) -> Resu
     )?;
     tx.execute("DELETE FROM contacts WHERE id = ?", [from])?;
     save_contact(tx, &b)?;
+    // The survivor's primary user id may have changed, and every identity of the
+    // merged-away contact now points at the survivor.
+    cache.primary.remove(&from);
+    cache.primary.insert(into, b.user_id.clone());
+    let survivor = Known {
+        id: into,
+        user_id: b.user_id.clone(),
+    };
+    for identity in a.identities() {
+        cache.put(identity.kind, &identity.value, &survivor);
+    }
     tracing::debug!(from, into, "merged contacts");
     Ok(())
 }
@@ -642,7 +760,19 @@ fn merge(tx: &Connection, from: ContactId, into: ContactId, now: Millis) -> Resu
 // ---------------------------------------------------------------------------------
 // Rows.
 
-fn known(c: &Connection, kind: IdentityKind, value: &str) -> Result<Option<Known>> {
+/// What an identity points at, from the writer's cache or the database.
+fn known(c: &Connection, cache: &mut IdCache, kind: IdentityKind, value: &str) -> Result<Option<Known>> {
+    if let Some(k) = cache.get(kind, value) {
+        return Ok(Some(k));
+    }
+    let found = lookup(c, kind, value)?;
+    if let Some(k) = &found {
+        cache.put(kind, value, k);
+    }
+    Ok(found)
+}
+
+fn lookup(c: &Connection, kind: IdentityKind, value: &str) -> Result<Option<Known>> {
     Ok(c.prepare_cached(
         "SELECT i.contact_id, c.user_id FROM identities i JOIN contacts c ON c.id = i.contact_id WHERE i.kind = ? AND i.value = ?",
     )?
@@ -662,7 +792,8 @@ fn current_id(c: &Connection, id: ContactId) -> Result<ContactId> {
 fn load_contact(c: &Connection, id: ContactId) -> Result<Option<Contact>> {
     let row = c
         .prepare_cached(
-            "SELECT user_id, email, phone, traits, subscriptions, created_at, updated_at, last_seen_at FROM contacts WHERE id = ?",
+            "SELECT user_id, email, phone, traits, subscriptions, created_at, updated_at,
+                    (SELECT max(timestamp) FROM events WHERE contact_id = contacts.id) FROM contacts WHERE id = ?",
         )?
         .query_row([id], |r| {
             Ok((
@@ -708,7 +839,7 @@ fn load_contact(c: &Connection, id: ContactId) -> Result<Option<Contact>> {
 fn save_contact(c: &Connection, contact: &Contact) -> Result<()> {
     c.prepare_cached(
         "UPDATE contacts SET user_id = ?2, email = ?3, phone = ?4, traits = ?5, subscriptions = ?6, created_at = ?7,
-         updated_at = ?8, last_seen_at = ?9 WHERE id = ?1",
+         updated_at = ?8 WHERE id = ?1",
     )?
     .execute(params![
         contact.id,
@@ -719,7 +850,6 @@ fn save_contact(c: &Connection, contact: &Contact) -> Result<()> {
         subscriptions_json(&contact.subscriptions),
         contact.created_at,
         contact.updated_at,
-        contact.last_seen_at,
     ])?;
     Ok(())
 }
@@ -730,6 +860,10 @@ pub(crate) fn subscriptions_json(s: &BTreeMap<String, Subscription>) -> String {
 
 pub(crate) fn parse_subscriptions(s: &str) -> Result<BTreeMap<String, Subscription>> {
     serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("subscriptions: {e}")))
+}
+
+pub(crate) fn json_text(map: &Map<String, Value>) -> String {
+    serde_json::to_string(map).unwrap_or_else(|_| "{}".into())
 }
 
 pub(crate) fn parse_object(s: &str) -> Result<Map<String, Value>> {

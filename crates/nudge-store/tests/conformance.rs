@@ -118,6 +118,7 @@ stories!(
     import_creates_and_updates,
     api_keys_lifecycle,
     merged_ids_resolve_and_last_seen_is_kept,
+    identity_changes_are_seen_by_later_messages,
 );
 
 mod super_stories {
@@ -612,5 +613,74 @@ mod super_stories {
         assert_eq!(events(s, c.id).await.len(), 4);
         assert_eq!(s.stats().await.unwrap().contacts, 1);
         let _ = MessageKind::Track;
+    }
+
+    /// Each step depends on what the previous calls changed about identities (a
+    /// backend that caches lookups must keep the cache exact).
+    pub async fn identity_changes_are_seen_by_later_messages(s: &dyn Store) {
+        let step = |v: Value| msgs(json!([v]));
+        s.ingest(
+            step(json!({"type": "track", "anonymousId": "dev", "event": "Opened"})),
+            T0,
+        )
+        .await
+        .unwrap();
+        s.ingest(
+            step(json!({"type": "identify", "userId": "ann", "anonymousId": "dev", "traits": {}})),
+            T0,
+        )
+        .await
+        .unwrap();
+        // The device now belongs to a known user: another user on it is another person.
+        s.ingest(
+            step(json!({"type": "identify", "userId": "ben", "anonymousId": "dev", "traits": {}})),
+            T0,
+        )
+        .await
+        .unwrap();
+        let (ann, ben) = (user(s, "ann").await, user(s, "ben").await);
+        assert_ne!(ann.id, ben.id);
+        assert_eq!(ann.alias_user_ids, Vec::<String>::new());
+        // A second anonymous profile merged into ann: its id now points at ann.
+        s.ingest(
+            step(json!({"type": "page", "anonymousId": "laptop", "name": "Home"})),
+            T0,
+        )
+        .await
+        .unwrap();
+        s.ingest(
+            step(json!({"type": "identify", "userId": "ann", "anonymousId": "laptop", "traits": {}})),
+            T0,
+        )
+        .await
+        .unwrap();
+        s.ingest(
+            step(json!({"type": "track", "anonymousId": "laptop", "event": "After"})),
+            T0,
+        )
+        .await
+        .unwrap();
+        assert_eq!(events(s, ann.id).await.len(), 5);
+        // Erased contacts are forgotten: the same user id starts over.
+        assert!(s.delete_contact(ben.id).await.unwrap());
+        s.ingest(step(json!({"type": "track", "userId": "ben", "event": "Again"})), T0)
+            .await
+            .unwrap();
+        let ben2 = user(s, "ben").await;
+        assert_ne!(ben2.id, ben.id);
+        assert_eq!(events(s, ben2.id).await.len(), 1);
+        // Alias after the fact moves everything, and later messages follow it.
+        s.ingest(step(json!({"type": "alias", "userId": "ann", "previousId": "ben"})), T0)
+            .await
+            .unwrap();
+        s.ingest(
+            step(json!({"type": "track", "userId": "ben", "event": "Via alias"})),
+            T0,
+        )
+        .await
+        .unwrap();
+        assert_eq!(user(s, "ben").await.id, ann.id);
+        assert_eq!(events(s, ann.id).await.len(), 8);
+        assert_eq!(s.stats().await.unwrap().contacts, 1);
     }
 }

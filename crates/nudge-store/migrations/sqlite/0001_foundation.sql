@@ -2,15 +2,14 @@
 -- Times are milliseconds since the Unix epoch (UTC); JSON is stored as text.
 
 CREATE TABLE contacts (
-    id            INTEGER PRIMARY KEY,
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,  -- ids are never reused after an erasure
     user_id       TEXT,
     email         TEXT,
     phone         TEXT,
     traits        TEXT    NOT NULL DEFAULT '{}',
     subscriptions TEXT    NOT NULL DEFAULT '{}',
     created_at    INTEGER NOT NULL,
-    updated_at    INTEGER NOT NULL,
-    last_seen_at  INTEGER
+    updated_at    INTEGER NOT NULL
 );
 CREATE INDEX contacts_email ON contacts (email) WHERE email IS NOT NULL;
 
