@@ -12,15 +12,39 @@ use nudge_store::KeyKind;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 
-/// Reads at most `limit` bytes plus one, so an oversized body is reported by the
-/// parser with Segment's limit in the message instead of a bare 413.
-async fn body_bytes(body: Body) -> Result<axum::body::Bytes, ApiError> {
-    axum::body::to_bytes(body, MAX_BATCH_BYTES + 1).await.map_err(|_| {
-        ApiError::new(
-            "batch_too_large",
-            format!("request body is over the limit of {MAX_BATCH_BYTES} bytes"),
-        )
-    })
+fn too_large() -> ApiError {
+    ApiError::new(
+        "batch_too_large",
+        format!("request body is over the limit of {MAX_BATCH_BYTES} bytes"),
+    )
+}
+
+/// Reads at most the batch limit plus one byte, so an oversized body is reported by
+/// the parser with Segment's limit in the message instead of a bare 413. Bodies sent
+/// with `Content-Encoding: gzip` (an option of Segment's libraries) are decompressed,
+/// and the limit applies to the decompressed JSON.
+async fn body_bytes(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes, ApiError> {
+    let encoding = headers
+        .get(axum::http::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase());
+    let raw = axum::body::to_bytes(body, MAX_BATCH_BYTES + 1)
+        .await
+        .map_err(|_| too_large())?;
+    match encoding.as_deref() {
+        None | Some("") | Some("identity") => Ok(raw),
+        Some("gzip") | Some("x-gzip") => {
+            let mut out = Vec::new();
+            let decoder = flate2::read::GzDecoder::new(&raw[..]);
+            std::io::Read::read_to_end(&mut std::io::Read::take(decoder, MAX_BATCH_BYTES as u64 + 1), &mut out)
+                .map_err(|e| ApiError::new("malformed_json", format!("request body is not valid gzip: {e}")))?;
+            Ok(out.into())
+        }
+        Some(other) => Err(ApiError::invalid(
+            "Content-Encoding",
+            format!("unsupported Content-Encoding {other:?}; send plain JSON or gzip"),
+        )),
+    }
 }
 
 /// `POST /v1/identify`, `/v1/track`, ...: one message of the given type.
@@ -46,7 +70,7 @@ async fn accept(
     if let Some(k) = &header_key {
         keys::verify(&*state.store, k, KeyKind::Write).await?;
     }
-    let bytes = body_bytes(body).await?;
+    let bytes = body_bytes(&headers, body).await?;
     let received = Received {
         at: state.clock.now(),
         ip: client_ip(&headers, addr),

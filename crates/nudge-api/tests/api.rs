@@ -310,6 +310,45 @@ async fn tracked_messages_show_up_in_the_admin_api() {
 }
 
 #[tokio::test]
+async fn gzip_bodies_are_accepted_and_bounded() {
+    use std::io::Write;
+    let app = spawn_app().await;
+    let gzip = |v: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(v).unwrap();
+        e.finish().unwrap()
+    };
+    let send = |body: Vec<u8>, encoding: &'static str| {
+        app.http
+            .post(format!("{}/v1/batch", app.url))
+            .basic_auth(WRITE, Some(""))
+            .header("content-type", "application/json")
+            .header("content-encoding", encoding)
+            .body(body)
+            .send()
+    };
+    let batch = json!({"batch": [{"type": "track", "userId": "gz", "event": "Zipped"}]}).to_string();
+    assert_eq!(send(gzip(batch.as_bytes()), "gzip").await.unwrap().status(), 200);
+    // A small bomb: 5 MB of zeros compress to a few KB; the limit applies after decompression.
+    let bomb = gzip(&vec![b' '; 5_000_000]);
+    assert!(bomb.len() < 100_000);
+    let resp = send(bomb, "gzip").await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], "batch_too_large");
+    let resp = send(b"not gzip".to_vec(), "gzip").await.unwrap();
+    assert_eq!(resp.status(), 400);
+    let resp = send(batch.clone().into_bytes(), "br").await.unwrap();
+    assert_eq!(
+        (
+            resp.status().as_u16(),
+            resp.json::<Value>().await.unwrap()["error"]["field"].clone()
+        ),
+        (400, json!("Content-Encoding"))
+    );
+    assert_eq!(app.store.stats().await.unwrap().events, 1);
+}
+
+#[tokio::test]
 async fn keys_are_created_used_and_revoked() {
     let app = spawn_app().await;
     let (s, key) = app
