@@ -1,0 +1,95 @@
+//! The command line: data management commands and their errors.
+
+use std::process::{Command, Output};
+
+fn nudge(dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nudge"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env_remove("NUDGE_DATABASE_URL")
+        .env_remove("NUDGE_CONFIG")
+        .env("NUDGE_LOG", "warn")
+        .output()
+        .expect("run nudge")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn fails(out: &Output, needle: &str) {
+    assert!(
+        !out.status.success(),
+        "should fail: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(needle), "stderr should mention {needle:?}: {err}");
+}
+
+#[test]
+fn migrate_import_export_and_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert!(ok(&nudge(&data, &["migrate"])).contains("migrations applied (sqlite)"));
+
+    let csv = dir.path().join("in.csv");
+    std::fs::write(&csv, "user_id,email,plan\nu1,one@x.io,pro\nu2,two@x.io,free\n").unwrap();
+    assert!(ok(&nudge(&data, &["import", csv.to_str().unwrap()])).contains("imported 2 rows: 2 created, 0 updated"));
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "user_id,email\nu3,not-an-email\n").unwrap();
+    fails(&nudge(&data, &["import", bad.to_str().unwrap()]), "line 2");
+    fails(&nudge(&data, &["import", "/nonexistent.csv"]), "/nonexistent.csv");
+
+    let out = dir.path().join("out.csv");
+    ok(&nudge(&data, &["export", "--output", out.to_str().unwrap()]));
+    let exported = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(exported.lines().count(), 3, "{exported}");
+    assert!(exported.contains("u2,two@x.io") && !exported.contains("u3"));
+
+    let created = ok(&nudge(&data, &["keys", "create", "--kind", "write", "--name", "site"]));
+    let secret = created.lines().last().unwrap().trim().to_string();
+    assert!(secret.starts_with("nw_"), "{created}");
+    let list = ok(&nudge(&data, &["keys", "list"]));
+    assert!(
+        list.contains("site") && !list.contains(&secret),
+        "secrets are never listed: {list}"
+    );
+    let id = list
+        .lines()
+        .find(|l| l.contains("site"))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(ok(&nudge(&data, &["keys", "revoke", &id])).contains("revoked"));
+    fails(&nudge(&data, &["keys", "revoke", &id]), "no active key");
+    fails(&nudge(&data, &["keys", "create", "--kind", "root"]), "root");
+}
+
+#[test]
+fn bad_settings_fail_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    fails(
+        &nudge(dir.path(), &["--listen", "not-an-address", "migrate"]),
+        "not-an-address",
+    );
+    let cfg = dir.path().join("nudge.toml");
+    std::fs::write(&cfg, "listen = 5\n").unwrap();
+    fails(
+        &nudge(dir.path(), &["--config", cfg.to_str().unwrap(), "migrate"]),
+        "nudge.toml",
+    );
+    fails(
+        &nudge(dir.path(), &["--database-url", "mysql://x", "migrate"]),
+        "unsupported database URL",
+    );
+}
