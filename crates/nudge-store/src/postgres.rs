@@ -1,11 +1,17 @@
 //! PostgreSQL backend: a deadpool of connections, one transaction per write call.
 //!
 //! The observable behaviour is exactly that of the SQLite backend (`sqlite.rs`): same
-//! identity resolution, merges, de-duplication, paging and filters. Differences are
-//! only in how it is carried out: several Nudge processes may share one database, so
-//! identity rows are created with `ON CONFLICT DO NOTHING` (a lost race makes the
-//! message resolve again), contact rows are locked before read-modify-write, and
-//! migrations are serialized with an advisory lock.
+//! identity resolution, merges, de-duplication, paging and filters. What differs is how
+//! it is carried out, because round trips are expensive and because several Nudge
+//! processes (and admin writes on other connections) may change the same rows at once:
+//!
+//! - an ingest call reads the stored message ids and all the identities its messages
+//!   name with one query each, resolves messages in order against that knowledge (see
+//!   [`Identities`]) and writes its events with one statement at the end;
+//! - identities are created with `ON CONFLICT DO NOTHING`, contacts are locked before
+//!   read-modify-write, and a transaction that finds another one changed what it relied
+//!   on, or that deadlocked, is rolled back and run again;
+//! - migrations are serialized between processes with an advisory lock.
 
 use crate::sqlite::extra_of;
 use crate::*;
@@ -15,7 +21,7 @@ use nudge_core::{
     resolve_alias,
 };
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use tokio_postgres::NoTls;
 use tokio_postgres::types::{Json, ToSql};
 
@@ -24,12 +30,8 @@ const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/00
 /// Key of the advisory lock that serializes migrations between processes.
 const MIGRATION_LOCK: i64 = 0x6e75_6467_655f_6d69; // "nudge_mi"
 
-/// How often a message is resolved again after another process created one of its
-/// identities at the same time.
-const RESOLVE_ATTEMPTS: usize = 5;
-
-/// How often a write transaction runs again after a deadlock with another process, or
-/// after another process stored one of its message ids meanwhile.
+/// How often a write transaction runs again after a deadlock with another one, or
+/// after another one changed what it had read (see `stale`).
 const TX_ATTEMPTS: usize = 8;
 
 pub struct PgStore {
@@ -108,23 +110,23 @@ impl Store for PgStore {
             return Ok(Vec::new());
         }
         let mut client = self.client().await?;
-        for attempt in 0..TX_ATTEMPTS {
+        let mut attempt = 0;
+        loop {
             let tx = client.transaction().await?;
             match ingest_tx(&tx, &messages, now).await {
-                Ok(Some(out)) => {
+                Ok(out) => {
                     tx.commit().await?;
                     return Ok(out);
                 }
-                Ok(None) => tx.rollback().await?,
                 Err(e) if retryable(&e) && attempt + 1 < TX_ATTEMPTS => {
-                    drop(tx);
-                    tracing::debug!(attempt, error = %e, "ingest transaction conflicted; running it again");
+                    tx.rollback().await?;
+                    tracing::debug!(attempt, error = %e, "ingest conflicted with another transaction; running it again");
                     backoff(attempt).await;
+                    attempt += 1;
                 }
                 Err(e) => return Err(e),
             }
         }
-        Err(race())
     }
 
     async fn contact(&self, id: ContactId) -> Result<Option<Contact>> {
@@ -271,6 +273,10 @@ impl Store for PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let id = current_id(&tx, id).await?;
+        // Lock first: events an ingest adds meanwhile are then either seen here or
+        // find the contact gone (and that ingest runs again).
+        tx.execute("SELECT 1 FROM contacts WHERE id = $1 FOR UPDATE", &[&id])
+            .await?;
         tx.execute("DELETE FROM events WHERE contact_id = $1", &[&id]).await?;
         tx.execute("DELETE FROM identities WHERE contact_id = $1", &[&id])
             .await?;
@@ -292,8 +298,8 @@ impl Store for PgStore {
                     return Ok(report);
                 }
                 Err(e) if retryable(&e) && attempt + 1 < TX_ATTEMPTS => {
-                    drop(tx);
-                    tracing::debug!(attempt, error = %e, "import transaction conflicted; running it again");
+                    tx.rollback().await?;
+                    tracing::debug!(attempt, error = %e, "import conflicted with another transaction; running it again");
                     backoff(attempt).await;
                     attempt += 1;
                 }
@@ -384,11 +390,26 @@ impl Store for PgStore {
 // Ingestion, inside one transaction.
 
 /// Whether a failed transaction may simply be run again: another transaction
-/// deadlocked with it or made it unserializable.
+/// deadlocked with it or made it unserializable, or changed what it had read (see
+/// [`stale`]).
 fn retryable(e: &StoreError) -> bool {
     use tokio_postgres::error::SqlState;
-    matches!(e, StoreError::Postgres(e)
-        if e.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED) || e.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE))
+    match e {
+        StoreError::Postgres(e) => {
+            e.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED) || e.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE)
+        }
+        StoreError::Conflict(m) => m == STALE,
+        _ => false,
+    }
+}
+
+const STALE: &str = "identities or messages kept changing concurrently; retry";
+
+/// Another transaction changed something this one relied on (it created one of the
+/// identities, stored one of the message ids, or merged or erased one of the contacts):
+/// the transaction is rolled back and run again.
+fn stale() -> StoreError {
+    StoreError::Conflict(STALE.into())
 }
 
 /// A short, growing, jittered pause before running a transaction again.
@@ -398,6 +419,111 @@ async fn backoff(attempt: usize) {
         .map_or(0, |d| d.subsec_nanos() % 10);
     let ms = 5 * (attempt as u64 + 1) * (10 + u64::from(jitter)) / 10;
     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+}
+
+/// What one ingest call knows about identities: everything the call's messages name,
+/// read with one query at its start, then kept up to date with the call's own writes.
+///
+/// Other transactions (other processes, admin writes) may change identities meanwhile,
+/// so the knowledge is only trusted where staleness is harmless: to send a message to
+/// the contact its identities already point at (`Resolution::Use`), or to create a
+/// contact (a taken identity then fails to insert and the call runs again). Before
+/// attaching identities or merging, the lookups are repeated in the database. And the
+/// contacts of all stored events are locked at the end of the call: one that another
+/// transaction merged away or erased meanwhile makes the call run again.
+#[derive(Default)]
+struct Identities {
+    /// Identity → the contact it pointed at (`None`: no contact) when read or written.
+    by_user_id: HashMap<String, Option<ContactId>>,
+    by_anonymous_id: HashMap<String, Option<ContactId>>,
+    /// Primary user id of contacts.
+    primary: HashMap<ContactId, Option<String>>,
+    /// Contacts merged away during the call → the contact they were merged into.
+    moved: HashMap<ContactId, ContactId>,
+}
+
+impl Identities {
+    /// Reads every identity the messages name.
+    async fn prefetch<'m>(tx: &Transaction<'_>, messages: impl Iterator<Item = &'m Message>) -> Result<Self> {
+        let mut users: HashSet<&str> = HashSet::new();
+        let mut anons: HashSet<&str> = HashSet::new();
+        for m in messages {
+            users.extend(m.user_id.as_deref());
+            anons.extend(m.anonymous_id.as_deref());
+            if m.kind == MessageKind::Alias {
+                users.extend(m.previous_id.as_deref());
+                anons.extend(m.previous_id.as_deref());
+            }
+        }
+        let mut ids = Identities {
+            by_user_id: users.iter().map(|u| (u.to_string(), None)).collect(),
+            by_anonymous_id: anons.iter().map(|a| (a.to_string(), None)).collect(),
+            ..Default::default()
+        };
+        let (users, anons): (Vec<&str>, Vec<&str>) = (users.into_iter().collect(), anons.into_iter().collect());
+        let stmt = tx
+            .prepare_cached(
+                "SELECT i.kind, i.value, i.contact_id, c.user_id FROM identities i JOIN contacts c ON c.id = i.contact_id
+                 WHERE (i.kind = 'user_id' AND i.value = ANY($1)) OR (i.kind = 'anonymous_id' AND i.value = ANY($2))",
+            )
+            .await?;
+        for r in tx.query(&stmt, &[&users, &anons]).await? {
+            let kind: String = r.try_get(0)?;
+            let kind =
+                IdentityKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("identity kind {kind:?}")))?;
+            let value: String = r.try_get(1)?;
+            let known = Known {
+                id: r.try_get(2)?,
+                user_id: r.try_get(3)?,
+            };
+            ids.learn(kind, &value, Some(&known));
+        }
+        Ok(ids)
+    }
+
+    fn map(&mut self, kind: IdentityKind) -> &mut HashMap<String, Option<ContactId>> {
+        match kind {
+            IdentityKind::UserId => &mut self.by_user_id,
+            IdentityKind::AnonymousId => &mut self.by_anonymous_id,
+        }
+    }
+
+    /// Where a contact's events are now, after the call's merges.
+    fn survivor(&self, mut id: ContactId) -> ContactId {
+        while let Some(&into) = self.moved.get(&id) {
+            id = into;
+        }
+        id
+    }
+
+    /// `Some(answer)` when the call knows what the identity points at.
+    fn get(&self, kind: IdentityKind, value: &str) -> Option<Option<Known>> {
+        let map = match kind {
+            IdentityKind::UserId => &self.by_user_id,
+            IdentityKind::AnonymousId => &self.by_anonymous_id,
+        };
+        match *map.get(value)? {
+            None => Some(None),
+            Some(id) => {
+                let id = self.survivor(id);
+                let user_id = self.primary.get(&id)?.clone();
+                Some(Some(Known { id, user_id }))
+            }
+        }
+    }
+
+    /// Records what the database said about an identity.
+    fn learn(&mut self, kind: IdentityKind, value: &str, found: Option<&Known>) {
+        self.map(kind).insert(value.to_string(), found.map(|k| k.id));
+        if let Some(k) = found {
+            self.primary.insert(k.id, k.user_id.clone());
+        }
+    }
+
+    /// Records an identity the call gave to a contact.
+    fn set(&mut self, kind: IdentityKind, value: &str, id: ContactId) {
+        self.map(kind).insert(value.to_string(), Some(id));
+    }
 }
 
 /// Events of one call, written together at its end.
@@ -414,8 +540,6 @@ struct NewEvents<'m> {
     properties: Vec<Json<&'m Map<String, Value>>>,
     contexts: Vec<Json<&'m Map<String, Value>>>,
     extras: Vec<Option<Json<Map<String, Value>>>>,
-    /// Contacts merged away during the call, and where their events went.
-    moved: BTreeMap<ContactId, ContactId>,
 }
 
 impl<'m> NewEvents<'m> {
@@ -438,26 +562,14 @@ impl<'m> NewEvents<'m> {
         self.extras.push(extra_of(m).map(Json));
     }
 
-    /// Events not written yet follow a merge like the stored ones do.
-    fn merged(&mut self, from: ContactId, into: ContactId) {
-        for to in self.moved.values_mut() {
-            if *to == from {
-                *to = into;
-            }
-        }
-        self.moved.insert(from, into);
-    }
-
-    /// Writes the events in message order (so ids grow in that order). `false` if
-    /// another process stored one of these message ids meanwhile.
-    async fn write(mut self, tx: &Transaction<'_>) -> Result<bool> {
+    /// Writes the events in message order (so ids grow in that order), each with the
+    /// contact it belongs to after the call's merges.
+    async fn write(mut self, tx: &Transaction<'_>, ids: &Identities) -> Result<()> {
         if self.message_ids.is_empty() {
-            return Ok(true);
+            return Ok(());
         }
         for id in &mut self.contact_ids {
-            if let Some(to) = self.moved.get(id) {
-                *id = *to;
-            }
+            *id = ids.survivor(*id);
         }
         let stmt = tx
             .prepare_cached(
@@ -491,21 +603,28 @@ impl<'m> NewEvents<'m> {
                 ],
             )
             .await?;
-        Ok(n == self.message_ids.len() as u64)
+        if n != self.message_ids.len() as u64 {
+            // Another process stored one of these message ids since the check for
+            // duplicates; run again, the message is then a duplicate.
+            return Err(stale());
+        }
+        Ok(())
     }
 }
 
-/// One attempt at storing a call's messages. `None` when another process stored one
-/// of the message ids since the check for duplicates: the caller rolls back and runs
-/// the call again, which then reports that message as a duplicate.
-async fn ingest_tx(tx: &Transaction<'_>, messages: &[Message], now: Millis) -> Result<Option<Vec<IngestOutcome>>> {
-    let ids: Vec<&str> = messages.iter().map(|m| m.message_id.as_str()).collect();
+/// Stores a call's messages.
+async fn ingest_tx(tx: &Transaction<'_>, messages: &[Message], now: Millis) -> Result<Vec<IngestOutcome>> {
+    let message_ids: Vec<&str> = messages.iter().map(|m| m.message_id.as_str()).collect();
     let stored: HashSet<String> = tx
-        .query("SELECT message_id FROM events WHERE message_id = ANY($1)", &[&ids])
+        .query(
+            "SELECT message_id FROM events WHERE message_id = ANY($1)",
+            &[&message_ids],
+        )
         .await?
         .iter()
         .map(|r| r.try_get(0))
         .collect::<Result<_, _>>()?;
+    let mut ids = Identities::prefetch(tx, messages.iter().filter(|m| !stored.contains(&m.message_id))).await?;
     let mut out = Vec::with_capacity(messages.len());
     let mut seen: HashSet<&str> = HashSet::with_capacity(messages.len());
     let mut last_seen: BTreeMap<ContactId, Millis> = BTreeMap::new();
@@ -515,18 +634,16 @@ async fn ingest_tx(tx: &Transaction<'_>, messages: &[Message], now: Millis) -> R
             out.push(IngestOutcome::Duplicate);
             continue;
         }
-        let (id, merged) = resolve_message(tx, m, now).await?;
-        if let Some(from) = merged {
-            events.merged(from, id);
-            if let Some(t) = last_seen.remove(&from) {
-                let e = last_seen.entry(id).or_insert(t);
-                *e = (*e).max(t);
-            }
+        let (id, merged) = resolve_message(tx, &mut ids, m, now).await?;
+        if let Some(from) = merged
+            && let Some(t) = last_seen.remove(&from)
+        {
+            let e = last_seen.entry(id).or_insert(t);
+            *e = (*e).max(t);
         }
         if m.kind == MessageKind::Identify && !m.traits.is_empty() {
-            let mut contact = load_contact(tx, id, true)
-                .await?
-                .ok_or_else(|| StoreError::Corrupt(format!("contact {id}")))?;
+            // Missing: merged away or erased by another transaction since the lookup.
+            let mut contact = load_contact(tx, id, true).await?.ok_or_else(stale)?;
             if contact.apply_traits(&m.traits) {
                 contact.updated_at = now;
                 save_contact(tx, &contact).await?;
@@ -537,64 +654,56 @@ async fn ingest_tx(tx: &Transaction<'_>, messages: &[Message], now: Millis) -> R
         *e = (*e).max(m.timestamp);
         out.push(IngestOutcome::Stored);
     }
-    if !events.write(tx).await? {
-        return Ok(None);
-    }
+    events.write(tx, &ids).await?;
     if !last_seen.is_empty() {
-        let (ids, times): (Vec<ContactId>, Vec<Millis>) = last_seen.into_iter().unzip();
+        // Also locks every contact that received events until the commit, so that none
+        // can be merged away or erased without its new events; one that already was
+        // (by another transaction, since it was looked up) is missing here.
+        let (contacts, times): (Vec<ContactId>, Vec<Millis>) = last_seen.into_iter().unzip();
         let touch = tx
             .prepare_cached(
                 "UPDATE contacts c SET last_seen_at = GREATEST(COALESCE(c.last_seen_at, v.ts), v.ts)
                  FROM unnest($1::bigint[], $2::bigint[]) AS v(id, ts) WHERE c.id = v.id",
             )
             .await?;
-        tx.execute(&touch, &[&ids, &times]).await?;
+        if tx.execute(&touch, &[&contacts, &times]).await? != contacts.len() as u64 {
+            return Err(stale());
+        }
     }
-    Ok(Some(out))
+    Ok(out)
 }
 
 /// Creates or updates contacts matched by user id, then email.
 async fn import_tx(tx: &Transaction<'_>, rows: &[ContactImport], now: Millis) -> Result<ImportReport> {
     let mut report = ImportReport::default();
     for row in rows {
-        let mut found = None;
-        for _ in 0..RESOLVE_ATTEMPTS {
-            let by_user = match &row.user_id {
-                Some(u) => known(tx, IdentityKind::UserId, u).await?.map(|k| k.id),
-                None => None,
-            };
-            let by_email = match (&by_user, &row.email) {
-                (None, Some(e)) => {
-                    let stmt = tx
-                        .prepare_cached("SELECT id FROM contacts WHERE email = $1 ORDER BY id LIMIT 1")
-                        .await?;
-                    tx.query_opt(&stmt, &[&e.trim().to_ascii_lowercase()])
-                        .await?
-                        .map(|r| r.get::<_, i64>(0))
-                }
-                _ => None,
-            };
-            found = match by_user.or(by_email) {
-                Some(id) => Some((id, false)),
-                None => create_contact(tx, row.user_id.as_deref(), None, now)
-                    .await?
-                    .map(|id| (id, true)),
-            };
-            if found.is_some() {
-                break;
-            }
-        }
-        let Some((id, created)) = found else {
-            return Err(race());
+        let by_user = match &row.user_id {
+            Some(u) => known(tx, IdentityKind::UserId, u).await?.map(|k| k.id),
+            None => None,
         };
-        if created {
-            report.created += 1;
-        } else {
-            report.updated += 1;
-        }
-        let mut contact = load_contact(tx, id, true)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("contact {id} vanished")))?;
+        let by_email = match (&by_user, &row.email) {
+            (None, Some(e)) => {
+                let stmt = tx
+                    .prepare_cached("SELECT id FROM contacts WHERE email = $1 ORDER BY id LIMIT 1")
+                    .await?;
+                tx.query_opt(&stmt, &[&e.trim().to_ascii_lowercase()])
+                    .await?
+                    .map(|r| r.try_get::<_, ContactId>(0))
+                    .transpose()?
+            }
+            _ => None,
+        };
+        let id = match by_user.or(by_email) {
+            Some(id) => {
+                report.updated += 1;
+                id
+            }
+            None => {
+                report.created += 1;
+                create_contact(tx, None, row.user_id.as_deref(), None, now).await?
+            }
+        };
+        let mut contact = load_contact(tx, id, true).await?.ok_or_else(stale)?;
         if contact.user_id.is_none()
             && let Some(u) = &row.user_id
         {
@@ -615,128 +724,170 @@ async fn import_tx(tx: &Transaction<'_>, rows: &[ContactImport], now: Millis) ->
     Ok(report)
 }
 
-fn race() -> StoreError {
-    StoreError::Conflict("identities kept changing concurrently; retry".into())
-}
-
 /// Finds or creates the contact a message belongs to, merging profiles when the
 /// message proves they are the same person. Returns the contact and, if a merge
 /// happened, the id that was merged away.
-async fn resolve_message(tx: &Transaction<'_>, m: &Message, now: Millis) -> Result<(ContactId, Option<ContactId>)> {
-    for _ in 0..RESOLVE_ATTEMPTS {
-        if let Some(resolved) = try_resolve_message(tx, m, now).await? {
-            return Ok(resolved);
-        }
-    }
-    Err(race())
-}
-
-/// One attempt of [`resolve_message`]; `None` when another process created one of
-/// the identities concerned meanwhile (what this attempt wrote is undone).
-async fn try_resolve_message(
+async fn resolve_message(
     tx: &Transaction<'_>,
+    ids: &mut Identities,
     m: &Message,
     now: Millis,
+) -> Result<(ContactId, Option<ContactId>)> {
+    match try_resolve_message(tx, ids, m, now, false).await? {
+        Some(resolved) => Ok(resolved),
+        None => try_resolve_message(tx, ids, m, now, true).await?.ok_or_else(stale),
+    }
+}
+
+/// Looks identities up, in what the call knows unless `fresh`, else in the database
+/// (concurrently). Also tells whether any answer came from the call's knowledge.
+async fn lookup(
+    tx: &Transaction<'_>,
+    ids: &mut Identities,
+    keys: [Option<(IdentityKind, &str)>; 3],
+    fresh: bool,
+) -> Result<([Option<Known>; 3], bool)> {
+    let mut answers: [Option<Option<Known>>; 3] = Default::default();
+    let mut from_call = false;
+    for (answer, key) in answers.iter_mut().zip(keys) {
+        match key {
+            None => *answer = Some(None),
+            Some((kind, value)) if !fresh => {
+                *answer = ids.get(kind, value);
+                from_call |= answer.is_some();
+            }
+            Some(_) => {}
+        }
+    }
+    let query = |i: usize| {
+        let key = keys[i].filter(|_| answers[i].is_none());
+        async move {
+            match key {
+                Some((kind, value)) => known(tx, kind, value).await.map(Some),
+                None => Ok(None),
+            }
+        }
+    };
+    let (a, b, c) = tokio::try_join!(query(0), query(1), query(2))?;
+    for (i, found) in [a, b, c].into_iter().enumerate() {
+        if let (Some(found), Some((kind, value))) = (found, keys[i]) {
+            ids.learn(kind, value, found.as_ref());
+            answers[i] = Some(found);
+        }
+    }
+    Ok((answers.map(Option::flatten), from_call))
+}
+
+/// One attempt of [`resolve_message`]. `None` when the decision was taken on what
+/// the call knew and would change identities: the caller asks again with `fresh`.
+async fn try_resolve_message(
+    tx: &Transaction<'_>,
+    ids: &mut Identities,
+    m: &Message,
+    now: Millis,
+    fresh: bool,
 ) -> Result<Option<(ContactId, Option<ContactId>)>> {
     let user = m.user_id.as_deref();
-    let by_user = async {
-        match user {
-            Some(u) => known(tx, IdentityKind::UserId, u).await,
-            None => Ok(None),
-        }
-    };
+    let user_key = user.map(|u| (IdentityKind::UserId, u));
+    let needs_fresh =
+        |r: &Resolution, from_call: bool| from_call && matches!(r, Resolution::Attach(_) | Resolution::Merge { .. });
     if m.kind == MessageKind::Alias {
         let prev = m.previous_id.as_deref().unwrap_or_default();
-        let (by_user, prev_as_user, prev_as_anon) = tokio::try_join!(
-            by_user,
-            known(tx, IdentityKind::UserId, prev),
-            known(tx, IdentityKind::AnonymousId, prev)
-        )?;
+        let keys = [
+            user_key,
+            Some((IdentityKind::UserId, prev)),
+            Some((IdentityKind::AnonymousId, prev)),
+        ];
+        let ([by_user, prev_as_user, prev_as_anon], from_call) = lookup(tx, ids, keys, fresh).await?;
         let by_prev = prev_as_user.or(prev_as_anon);
         let prev_known = by_prev.is_some();
-        return Ok(match resolve_alias(by_user.as_ref(), by_prev.as_ref()) {
-            Resolution::Use(id) => Some((id, None)),
+        let resolution = resolve_alias(by_user.as_ref(), by_prev.as_ref());
+        if needs_fresh(&resolution, from_call) {
+            return Ok(None);
+        }
+        return Ok(Some(match resolution {
+            Resolution::Use(id) => (id, None),
             Resolution::Merge { from, into } => {
-                merge(tx, from, into, now).await?;
-                Some((into, Some(from)))
+                merge(tx, ids, from, into, now).await?;
+                (into, Some(from))
             }
             Resolution::Attach(id) => {
-                if !attach_user(tx, id, user, by_user.is_some(), now).await? {
-                    return Ok(None);
+                if by_user.is_none() {
+                    attach_user(tx, ids, id, user, now).await?;
                 }
-                if !prev_known && !add_identity(tx, id, &Identity::anonymous(prev), now).await? {
-                    return Ok(None);
+                if !prev_known {
+                    add_identity(tx, id, &Identity::anonymous(prev), now).await?;
+                    ids.set(IdentityKind::AnonymousId, prev, id);
                 }
-                Some((id, None))
+                (id, None)
             }
-            Resolution::Create { .. } => create_contact(tx, user, Some(prev), now).await?.map(|id| (id, None)),
-        });
+            Resolution::Create { .. } => (create_contact(tx, Some(ids), user, Some(prev), now).await?, None),
+        }));
     }
     let anon = m.anonymous_id.as_deref();
-    let by_anon = async {
-        match anon {
-            Some(a) => known(tx, IdentityKind::AnonymousId, a).await,
-            None => Ok(None),
-        }
-    };
-    let (by_user, by_anon) = tokio::try_join!(by_user, by_anon)?;
-    Ok(match resolve(user, by_user.as_ref(), anon, by_anon.as_ref()) {
-        Resolution::Use(id) => Some((id, None)),
+    let keys = [user_key, anon.map(|a| (IdentityKind::AnonymousId, a)), None];
+    let ([by_user, by_anon, _], from_call) = lookup(tx, ids, keys, fresh).await?;
+    let resolution = resolve(user, by_user.as_ref(), anon, by_anon.as_ref());
+    if needs_fresh(&resolution, from_call) {
+        return Ok(None);
+    }
+    Ok(Some(match resolution {
+        Resolution::Use(id) => (id, None),
         Resolution::Create { with_anonymous } => {
-            create_contact(tx, user, if with_anonymous { anon } else { None }, now)
-                .await?
-                .map(|id| (id, None))
+            let anon = if with_anonymous { anon } else { None };
+            (create_contact(tx, Some(ids), user, anon, now).await?, None)
         }
         Resolution::Attach(id) => {
-            if !attach_user(tx, id, user, by_user.is_some(), now).await? {
-                return Ok(None);
+            if by_user.is_none() {
+                attach_user(tx, ids, id, user, now).await?;
             }
             if let Some(a) = anon
                 && by_anon.is_none()
-                && !add_identity(tx, id, &Identity::anonymous(a), now).await?
             {
-                return Ok(None);
+                add_identity(tx, id, &Identity::anonymous(a), now).await?;
+                ids.set(IdentityKind::AnonymousId, a, id);
             }
-            Some((id, None))
+            (id, None)
         }
         Resolution::Merge { from, into } => {
-            merge(tx, from, into, now).await?;
-            Some((into, Some(from)))
+            merge(tx, ids, from, into, now).await?;
+            (into, Some(from))
         }
-    })
+    }))
 }
 
-/// Gives a contact the user id: as its primary user id if it has none, else as an
-/// alias user id. `false` if another process took the user id meanwhile.
+/// Gives a contact a user id that belongs to nobody yet: as its primary user id if
+/// it has none, else as an alias user id.
 async fn attach_user(
     tx: &Transaction<'_>,
+    ids: &mut Identities,
     id: ContactId,
     user: Option<&str>,
-    user_known: bool,
     now: Millis,
-) -> Result<bool> {
-    let Some(u) = user else { return Ok(true) };
-    if user_known {
-        return Ok(true);
-    }
-    if !add_identity(tx, id, &Identity::user(u), now).await? {
-        return Ok(false);
-    }
+) -> Result<()> {
+    let Some(u) = user else { return Ok(()) };
+    add_identity(tx, id, &Identity::user(u), now).await?;
+    ids.set(IdentityKind::UserId, u, id);
     let stmt = tx
         .prepare_cached("UPDATE contacts SET user_id = $2, updated_at = $3 WHERE id = $1 AND user_id IS NULL")
         .await?;
-    tx.execute(&stmt, &[&id, &u, &now]).await?;
-    Ok(true)
+    if tx.execute(&stmt, &[&id, &u, &now]).await? == 1 {
+        ids.primary.insert(id, Some(u.to_string()));
+    } else if ids.primary.get(&id) == Some(&None) {
+        // It had a primary user id after all: forget the stale answer.
+        ids.primary.remove(&id);
+    }
+    Ok(())
 }
 
-/// A new contact with these identities; `None` (and nothing created) if another
-/// process took one of the identities meanwhile.
+/// A new contact with these identities (which must belong to nobody yet).
 async fn create_contact(
     tx: &Transaction<'_>,
+    ids: Option<&mut Identities>,
     user: Option<&str>,
     anon: Option<&str>,
     now: Millis,
-) -> Result<Option<ContactId>> {
+) -> Result<ContactId> {
     let stmt = tx
         .prepare_cached(
             "INSERT INTO contacts (user_id, traits, subscriptions, created_at, updated_at)
@@ -744,46 +895,59 @@ async fn create_contact(
         )
         .await?;
     let id: ContactId = tx.query_one(&stmt, &[&user, &now]).await?.try_get(0)?;
-    let mut ok = true;
     if let Some(u) = user {
-        ok = add_identity(tx, id, &Identity::user(u), now).await?;
+        add_identity(tx, id, &Identity::user(u), now).await?;
     }
-    if ok && let Some(a) = anon {
-        ok = add_identity(tx, id, &Identity::anonymous(a), now).await?;
+    if let Some(a) = anon {
+        add_identity(tx, id, &Identity::anonymous(a), now).await?;
     }
-    if !ok {
-        tx.execute("DELETE FROM identities WHERE contact_id = $1", &[&id])
-            .await?;
-        tx.execute("DELETE FROM contacts WHERE id = $1", &[&id]).await?;
-        return Ok(None);
+    if let Some(ids) = ids {
+        ids.primary.insert(id, user.map(str::to_string));
+        if let Some(u) = user {
+            ids.set(IdentityKind::UserId, u, id);
+        }
+        if let Some(a) = anon {
+            ids.set(IdentityKind::AnonymousId, a, id);
+        }
     }
-    Ok(Some(id))
+    Ok(id)
 }
 
-/// Records an identity of a contact unless the identity exists; `true` if recorded.
-async fn add_identity(tx: &Transaction<'_>, id: ContactId, identity: &Identity, now: Millis) -> Result<bool> {
+/// Records an identity of a contact. It must belong to nobody: if another transaction
+/// took it since it was looked up, this one runs again.
+async fn add_identity(tx: &Transaction<'_>, id: ContactId, identity: &Identity, now: Millis) -> Result<()> {
     let stmt = tx
         .prepare_cached(
             "INSERT INTO identities (kind, value, contact_id, created_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (kind, value) DO NOTHING",
         )
         .await?;
-    Ok(tx
+    match tx
         .execute(&stmt, &[&identity.kind.as_str(), &identity.value, &id, &now])
         .await?
-        > 0)
+    {
+        0 => Err(stale()),
+        _ => Ok(()),
+    }
 }
 
 /// Folds contact `from` into `into`: events, identities and traits move, `from`
 /// disappears, and its id keeps resolving to `into`.
-async fn merge(tx: &Transaction<'_>, from: ContactId, into: ContactId, now: Millis) -> Result<()> {
-    // Lock in id order so that concurrent merges of the same pair cannot deadlock.
+async fn merge(
+    tx: &Transaction<'_>,
+    ids: &mut Identities,
+    from: ContactId,
+    into: ContactId,
+    now: Millis,
+) -> Result<()> {
+    // Lock in id order, so that concurrent merges of the same pair cannot deadlock.
     let (first, second) = (from.min(into), from.max(into));
     let first = load_contact(tx, first, true).await?;
     let second = load_contact(tx, second, true).await?;
     let (a, b) = if from < into { (first, second) } else { (second, first) };
-    let a = a.ok_or_else(|| StoreError::Corrupt(format!("contact {from}")))?;
-    let mut b = b.ok_or_else(|| StoreError::Corrupt(format!("contact {into}")))?;
+    // Missing: merged away or erased by another transaction since the lookup.
+    let a = a.ok_or_else(stale)?;
+    let mut b = b.ok_or_else(stale)?;
     b.absorb(&a);
     b.updated_at = now;
     let params: [&(dyn ToSql + Sync); 2] = [&from, &into];
@@ -801,6 +965,9 @@ async fn merge(tx: &Transaction<'_>, from: ContactId, into: ContactId, now: Mill
     .await?;
     tx.execute("DELETE FROM contacts WHERE id = $1", &[&from]).await?;
     save_contact(tx, &b).await?;
+    ids.moved.insert(from, into);
+    ids.primary.remove(&from);
+    ids.primary.insert(into, b.user_id.clone());
     tracing::debug!(from, into, "merged contacts");
     Ok(())
 }
