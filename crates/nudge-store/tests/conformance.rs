@@ -12,6 +12,22 @@ const T0: Millis = 1_800_000_000_000;
 struct Backend {
     store: Arc<dyn Store>,
     _dir: Option<tempfile::TempDir>,
+    /// The PostgreSQL schema of this story, dropped when it ends.
+    pg_schema: Option<(String, String)>,
+}
+
+impl Backend {
+    async fn finish(self) {
+        self.store.close().await;
+        if let Some((url, schema)) = self.pg_schema {
+            let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(conn);
+            client
+                .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+                .await
+                .unwrap();
+        }
+    }
 }
 
 async fn backends() -> Vec<Backend> {
@@ -20,28 +36,32 @@ async fn backends() -> Vec<Backend> {
     let mut out = vec![Backend {
         store: Arc::new(sqlite),
         _dir: Some(dir),
+        pg_schema: None,
     }];
     if let Ok(url) = std::env::var("NUDGE_TEST_DATABASE_URL")
         && !url.is_empty()
     {
+        let (store, schema) = fresh_pg(&url).await;
         out.push(Backend {
-            store: Arc::new(fresh_pg(&url).await),
+            store: Arc::new(store),
             _dir: None,
+            pg_schema: Some((url, schema)),
         });
     }
     out
 }
 
 /// A PostgreSQL store in a schema of its own, so stories never see each other's rows.
-async fn fresh_pg(url: &str) -> PgStore {
+async fn fresh_pg(url: &str) -> (PgStore, String) {
     let schema = format!("nudge_test_{}_{}", std::process::id(), rand_suffix());
     let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(conn);
     client.batch_execute(&format!("CREATE SCHEMA {schema}")).await.unwrap();
     let sep = if url.contains('?') { '&' } else { '?' };
-    PgStore::connect(&format!("{url}{sep}options=-csearch_path%3D{schema}"))
+    let store = PgStore::connect(&format!("{url}{sep}options=-csearch_path%3D{schema}"))
         .await
-        .unwrap()
+        .unwrap();
+    (store, schema)
 }
 
 fn rand_suffix() -> String {
@@ -100,7 +120,7 @@ macro_rules! stories {
                 let backend = b.store.backend();
                 eprintln!("story {} on {backend}", stringify!($name));
                 super_stories::$name(&*b.store).await;
-                b.store.close().await;
+                b.finish().await;
             }
         }
     )*};
