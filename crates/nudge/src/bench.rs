@@ -361,18 +361,23 @@ async fn raw_postgres(url: &str, events: usize, users: usize, commit_rows: usize
     let (mut client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
     tokio::spawn(conn);
     let rows = baseline_rows(events, users);
+    // One multi-row insert per transaction (unnest of arrays): the fastest plain
+    // INSERT path, so the baseline is a ceiling, not a straw man.
+    let stmt = client
+        .prepare(
+            "INSERT INTO events (message_id, contact_id, type, name, timestamp, received_at, properties, context)
+             SELECT m, c, 'track', 'Product Viewed', 1793534400000, 1793534400000, p::jsonb, x::jsonb
+             FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) AS t(m, c, p, x)",
+        )
+        .await?;
     let started = Instant::now();
     for chunk in rows.chunks(commit_rows) {
         let tx = client.transaction().await?;
-        let stmt = tx
-            .prepare(
-                "INSERT INTO events (message_id, contact_id, type, name, timestamp, received_at, properties, context)
-                 VALUES ($1, $2, 'track', 'Product Viewed', 1793534400000, 1793534400000, $3::text::jsonb, $4::text::jsonb)",
-            )
-            .await?;
-        for (id, contact, props, ctx) in chunk {
-            tx.execute(&stmt, &[id, contact, props, ctx]).await?;
-        }
+        let ids: Vec<&str> = chunk.iter().map(|r| r.0.as_str()).collect();
+        let contacts: Vec<i64> = chunk.iter().map(|r| r.1).collect();
+        let props: Vec<&str> = chunk.iter().map(|r| r.2.as_str()).collect();
+        let ctx: Vec<&str> = chunk.iter().map(|r| r.3.as_str()).collect();
+        tx.execute(&stmt, &[&ids, &contacts, &props, &ctx]).await?;
         tx.commit().await?;
     }
     Ok(rows.len() as f64 / started.elapsed().as_secs_f64())
