@@ -6,6 +6,7 @@
 pub mod clock;
 pub mod contact;
 pub mod message;
+pub mod segment;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use contact::{

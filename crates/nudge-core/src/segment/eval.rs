@@ -1,0 +1,332 @@
+//! The in-memory evaluator: one contact's facts, one condition, the time now.
+
+use super::*;
+use crate::contact::Subscription;
+use crate::{ContactId, parse_instant};
+use serde_json::Map;
+use std::collections::BTreeMap;
+
+/// A `track` event as conditions see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventFact {
+    pub name: String,
+    pub timestamp: Millis,
+    pub properties: Map<String, Value>,
+}
+
+/// Everything conditions can read about one contact.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Facts {
+    pub contact_id: ContactId,
+    pub traits: Map<String, Value>,
+    pub subscriptions: BTreeMap<String, Subscription>,
+    /// The contact's `track` events (any order).
+    pub events: Vec<EventFact>,
+}
+
+impl Condition {
+    /// Whether the contact with these facts is in the segment at `now`.
+    pub fn matches(&self, facts: &Facts, now: Millis) -> bool {
+        match self {
+            Condition::And { conditions } => conditions.iter().all(|c| c.matches(facts, now)),
+            Condition::Or { conditions } => conditions.iter().any(|c| c.matches(facts, now)),
+            Condition::Not { condition } => !condition.matches(facts, now),
+            Condition::Trait { name, test } => test.holds(facts.traits.get(name), now),
+            Condition::Event {
+                event,
+                filters,
+                count,
+                window,
+            } => {
+                let n = matching(facts, event, filters)
+                    .filter(|e| in_window(window, e.timestamp, now))
+                    .count() as u64;
+                let want = count.value as u64;
+                match count.op {
+                    CountOp::AtLeast => n >= want,
+                    CountOp::AtMost => n <= want,
+                    CountOp::Exactly => n == want,
+                }
+            }
+            Condition::EventTime {
+                event,
+                filters,
+                which,
+                test,
+            } => {
+                let times = matching(facts, event, filters).map(|e| e.timestamp);
+                let t = match which {
+                    FirstLast::First => times.min(),
+                    FirstLast::Last => times.max(),
+                };
+                match t {
+                    None => false,
+                    Some(t) => test.holds(t, now),
+                }
+            }
+            Condition::Aggregate {
+                event,
+                filters,
+                function,
+                property,
+                window,
+                op,
+                value,
+            } => {
+                let events = matching(facts, event, filters).filter(|e| in_window(window, e.timestamp, now));
+                let result = match function {
+                    AggregateFn::Count => Some(events.count() as f64),
+                    _ => {
+                        let key = property.as_deref().unwrap_or_default();
+                        let nums: Vec<f64> = events.filter_map(|e| e.properties.get(key).and_then(number)).collect();
+                        aggregate(*function, &nums)
+                    }
+                };
+                result.is_some_and(|r| op.holds(r, *value))
+            }
+            Condition::Subscription { channel, state } => {
+                let actual = facts.subscriptions.get(channel);
+                match state {
+                    SubState::Subscribed => actual == Some(&Subscription::Subscribed),
+                    SubState::Unsubscribed => actual == Some(&Subscription::Unsubscribed),
+                    SubState::Pending => actual == Some(&Subscription::Pending),
+                    SubState::Unknown => actual.is_none(),
+                }
+            }
+            Condition::RandomBucket { percent, salt } => bucket(facts.contact_id, salt) < *percent as i64,
+        }
+    }
+
+    /// The earliest moment after `now` at which the result could change with no new
+    /// event or trait change, only because time passes ("no purchase in 90 days"
+    /// flips 90 days after the last purchase). `None` if time alone never changes it.
+    /// May be early (a re-check then finds no change), never late.
+    pub fn next_change(&self, facts: &Facts, now: Millis) -> Option<Millis> {
+        let mut best: Option<Millis> = None;
+        let mut consider = |t: Millis| {
+            if t > now {
+                best = Some(best.map_or(t, |b: Millis| b.min(t)));
+            }
+        };
+        self.collect_changes(facts, now, &mut consider);
+        best
+    }
+
+    fn collect_changes(&self, facts: &Facts, now: Millis, out: &mut impl FnMut(Millis)) {
+        match self {
+            Condition::And { conditions } | Condition::Or { conditions } => {
+                conditions.iter().for_each(|c| c.collect_changes(facts, now, out))
+            }
+            Condition::Not { condition } => condition.collect_changes(facts, now, out),
+            Condition::Trait { name, test } => {
+                if let Some(d) = facts.traits.get(name).and_then(date_of) {
+                    test.changes(d, now, out)
+                }
+            }
+            Condition::Event {
+                event, filters, window, ..
+            }
+            | Condition::Aggregate {
+                event, filters, window, ..
+            } => window_changes(window, matching(facts, event, filters).map(|e| e.timestamp), now, out),
+            Condition::EventTime {
+                event,
+                filters,
+                which,
+                test,
+            } => {
+                let times = matching(facts, event, filters).map(|e| e.timestamp);
+                let t = match which {
+                    FirstLast::First => times.min(),
+                    FirstLast::Last => times.max(),
+                };
+                if let Some(t) = t {
+                    match test {
+                        TimeTest::Before { value } | TimeTest::After { value } => {
+                            if let Some(v) = parse_instant(value) {
+                                out(v + 1)
+                            }
+                        }
+                        TimeTest::WithinLastDays { days } | TimeTest::NotWithinLastDays { days } => {
+                            out(t + *days as Millis * DAY_MS + 1)
+                        }
+                    }
+                }
+            }
+            Condition::Subscription { .. } | Condition::RandomBucket { .. } => {}
+        }
+    }
+}
+
+fn matching<'a>(
+    facts: &'a Facts,
+    event: &'a str,
+    filters: &'a [PropertyFilter],
+) -> impl Iterator<Item = &'a EventFact> {
+    facts.events.iter().filter(move |e| {
+        e.name == event
+            && filters
+                .iter()
+                .all(|f| f.test.holds(e.properties.get(&f.property), e.timestamp))
+    })
+}
+
+fn in_window(w: &Window, t: Millis, now: Millis) -> bool {
+    match w {
+        Window::Ever => true,
+        Window::LastDays(d) => t >= now - *d as Millis * DAY_MS && t <= now,
+        Window::Between { from, to } => match (parse_instant(from), parse_instant(to)) {
+            (Some(a), Some(b)) => t >= a && t < b,
+            _ => false,
+        },
+    }
+}
+
+/// Moments a windowed count can change by time alone: an event leaves a `last_days`
+/// window, or enters it (future-dated events).
+fn window_changes(w: &Window, times: impl Iterator<Item = Millis>, now: Millis, out: &mut impl FnMut(Millis)) {
+    if let Window::LastDays(d) = w {
+        let span = *d as Millis * DAY_MS;
+        for t in times {
+            out(t + span + 1);
+            out(t);
+        }
+    } else if let Window::Between { from, to } = w {
+        for v in [from, to].into_iter().filter_map(|s| parse_instant(s)) {
+            out(v);
+        }
+        let _ = now;
+    }
+}
+
+fn aggregate(f: AggregateFn, nums: &[f64]) -> Option<f64> {
+    if nums.is_empty() {
+        return match f {
+            AggregateFn::Sum => Some(0.0),
+            _ => None,
+        };
+    }
+    Some(match f {
+        AggregateFn::Sum => nums.iter().sum(),
+        AggregateFn::Avg => nums.iter().sum::<f64>() / nums.len() as f64,
+        AggregateFn::Min => nums.iter().copied().fold(f64::INFINITY, f64::min),
+        AggregateFn::Max => nums.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        AggregateFn::Count => nums.len() as f64,
+    })
+}
+
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        _ => None,
+    }
+}
+
+/// A value read as a date: an ISO 8601 string.
+pub fn date_of(v: &Value) -> Option<Millis> {
+    v.as_str().and_then(parse_instant)
+}
+
+/// `MM-DD` of a date in UTC, for anniversaries.
+pub fn month_day(ms: Millis) -> Option<String> {
+    let z = jiff::Timestamp::from_millisecond(ms)
+        .ok()?
+        .to_zoned(jiff::tz::TimeZone::UTC);
+    Some(format!("{:02}-{:02}", z.month(), z.day()))
+}
+
+fn scalar_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::String(x), Value::String(y)) => x == y,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
+        _ => false,
+    }
+}
+
+impl Test {
+    /// Whether a value (absent when `None`) passes the test at `now`.
+    pub fn holds(&self, v: Option<&Value>, now: Millis) -> bool {
+        let v = v.filter(|v| !v.is_null());
+        match self {
+            Test::Equals { value } => v.is_some_and(|v| scalar_eq(v, value)),
+            Test::NotEquals { value } => !v.is_some_and(|v| scalar_eq(v, value)),
+            Test::GreaterThan { value } => v.and_then(number).is_some_and(|n| n > *value),
+            Test::GreaterOrEqual { value } => v.and_then(number).is_some_and(|n| n >= *value),
+            Test::LessThan { value } => v.and_then(number).is_some_and(|n| n < *value),
+            Test::LessOrEqual { value } => v.and_then(number).is_some_and(|n| n <= *value),
+            Test::Contains { value } => v.and_then(Value::as_str).is_some_and(|s| s.contains(value.as_str())),
+            Test::StartsWith { value } => v.and_then(Value::as_str).is_some_and(|s| s.starts_with(value.as_str())),
+            Test::Exists => v.is_some(),
+            Test::NotExists => v.is_none(),
+            Test::In { values } => v.is_some_and(|v| values.iter().any(|x| scalar_eq(v, x))),
+            Test::NotIn { values } => !v.is_some_and(|v| values.iter().any(|x| scalar_eq(v, x))),
+            Test::Before { value } => date_cmp(v, value, |d, x| d < x),
+            Test::After { value } => date_cmp(v, value, |d, x| d > x),
+            Test::WithinLastDays { days } => v
+                .and_then(date_of)
+                .is_some_and(|d| d >= now - *days as Millis * DAY_MS && d <= now),
+            Test::WithinNextDays { days } => v
+                .and_then(date_of)
+                .is_some_and(|d| d >= now && d <= now + *days as Millis * DAY_MS),
+            Test::AnniversaryWithinDays { days } => {
+                let Some(md) = v.and_then(date_of).and_then(month_day) else {
+                    return false;
+                };
+                let (Some(start), Some(end)) = (month_day(now), month_day(now + *days as Millis * DAY_MS)) else {
+                    return false;
+                };
+                if *days >= 365 {
+                    true
+                } else if start <= end {
+                    start <= md && md <= end
+                } else {
+                    md >= start || md <= end
+                }
+            }
+            Test::AnniversaryThisMonth => {
+                let (Some(md), Some(today)) = (v.and_then(date_of).and_then(month_day), month_day(now)) else {
+                    return false;
+                };
+                md[..2] == today[..2]
+            }
+        }
+    }
+
+    /// Moments at which a date value's test result can change by time alone.
+    fn changes(&self, d: Millis, now: Millis, out: &mut impl FnMut(Millis)) {
+        match self {
+            Test::WithinLastDays { days } => {
+                out(d);
+                out(d + *days as Millis * DAY_MS + 1);
+            }
+            Test::WithinNextDays { days } => {
+                out(d - *days as Millis * DAY_MS);
+                out(d + 1);
+            }
+            // Month-day tests change at a UTC day boundary at most once a day.
+            Test::AnniversaryWithinDays { .. } | Test::AnniversaryThisMonth => {
+                out(now - now.rem_euclid(DAY_MS) + DAY_MS)
+            }
+            _ => {}
+        }
+    }
+}
+
+impl TimeTest {
+    fn holds(&self, t: Millis, now: Millis) -> bool {
+        match self {
+            TimeTest::Before { value } => parse_instant(value).is_some_and(|v| t < v),
+            TimeTest::After { value } => parse_instant(value).is_some_and(|v| t > v),
+            TimeTest::WithinLastDays { days } => t >= now - *days as Millis * DAY_MS && t <= now,
+            TimeTest::NotWithinLastDays { days } => t < now - *days as Millis * DAY_MS,
+        }
+    }
+}
+
+fn date_cmp(v: Option<&Value>, against: &str, f: impl Fn(Millis, Millis) -> bool) -> bool {
+    match (v.and_then(date_of), parse_instant(against)) {
+        (Some(d), Some(x)) => f(d, x),
+        _ => false,
+    }
+}
