@@ -20,7 +20,7 @@ mod eval;
 #[cfg(test)]
 mod tests;
 
-pub use eval::{EventFact, Facts};
+pub use eval::{EventFact, Facts, date_of, month_day};
 
 use crate::Millis;
 use serde::{Deserialize, Serialize};

@@ -9,6 +9,7 @@
 
 mod group_commit;
 mod postgres;
+pub mod segment_sql;
 mod sqlite;
 mod types;
 

@@ -2,7 +2,9 @@
 //! writes never contend for SQLite's lock and group commit is natural); a small pool of
 //! read connections serves queries concurrently thanks to WAL mode.
 
+use crate::segment_sql::{Dialect, Param, compile};
 use crate::*;
+use nudge_core::segment::{Condition, EventFact, Facts};
 use nudge_core::{
     Contact, ContactId, Identity, IdentityKind, Known, Message, MessageKind, Millis, Resolution, Subscription, resolve,
     resolve_alias,
@@ -107,10 +109,75 @@ fn connect(path: &Path, writer: bool) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "cache_size", -65536)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    register_functions(&conn)?;
     Ok(conn)
 }
 
+/// SQL functions the segment compiler relies on, implemented with the very code the
+/// in-memory evaluator uses, so both read dates identically.
+fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    // nudge_ts(text) -> ms since the epoch, or NULL if not an ISO 8601 date.
+    conn.create_scalar_function("nudge_ts", 1, flags, |ctx| {
+        Ok(match ctx.get_raw(0) {
+            rusqlite::types::ValueRef::Text(t) => std::str::from_utf8(t).ok().and_then(nudge_core::parse_instant),
+            _ => None,
+        })
+    })?;
+    // nudge_md(ms) -> 'MM-DD' in UTC.
+    conn.create_scalar_function("nudge_md", 1, flags, |ctx| {
+        Ok(match ctx.get_raw(0) {
+            rusqlite::types::ValueRef::Integer(ms) => nudge_core::segment::month_day(ms),
+            _ => None,
+        })
+    })
+}
+
 impl SqliteStore {
+    /// The contacts matching a segment condition at `now`, by id. Computed in SQL.
+    pub async fn segment_members(&self, condition: &Condition, now: Millis) -> Result<Vec<ContactId>> {
+        let compiled = compile(condition, Dialect::Sqlite, now);
+        self.read(move |c| {
+            let sql = format!("SELECT c.id FROM contacts c WHERE {} ORDER BY c.id", compiled.sql);
+            let params: Vec<rusqlite::types::Value> = compiled
+                .params
+                .into_iter()
+                .map(|p| match p {
+                    Param::Text(s) => rusqlite::types::Value::Text(s),
+                    Param::Real(f) => rusqlite::types::Value::Real(f),
+                    Param::Int(i) => rusqlite::types::Value::Integer(i),
+                })
+                .collect();
+            let mut stmt = c.prepare(&sql)?;
+            let ids = stmt
+                .query_map(rusqlite::params_from_iter(params), |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(ids)
+        })
+        .await
+    }
+
+    /// What segment conditions can read about one contact.
+    pub async fn contact_facts(&self, id: ContactId) -> Result<Option<Facts>> {
+        self.read(move |c| {
+            let id = current_id(c, id)?;
+            let Some(contact) = load_contact(c, id)? else { return Ok(None) };
+            let mut stmt = c.prepare_cached(
+                "SELECT name, timestamp, properties FROM events WHERE contact_id = ? AND type = 'track' ORDER BY timestamp, id",
+            )?;
+            let events = stmt
+                .query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)))?
+                .map(|row| {
+                    let (name, timestamp, props) = row?;
+                    Ok(EventFact { name, timestamp, properties: parse_object(&props)? })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Some(Facts { contact_id: id, traits: contact.traits, subscriptions: contact.subscriptions, events }))
+        })
+        .await
+    }
+
     pub async fn open(path: &Path) -> Result<Self> {
         let path = path.to_path_buf();
         let p = path.clone();

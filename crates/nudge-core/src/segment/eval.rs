@@ -38,7 +38,7 @@ impl Condition {
                 count,
                 window,
             } => {
-                let n = matching(facts, event, filters)
+                let n = matching(facts, event, filters, now)
                     .filter(|e| in_window(window, e.timestamp, now))
                     .count() as u64;
                 let want = count.value as u64;
@@ -54,7 +54,7 @@ impl Condition {
                 which,
                 test,
             } => {
-                let times = matching(facts, event, filters).map(|e| e.timestamp);
+                let times = matching(facts, event, filters, now).map(|e| e.timestamp);
                 let t = match which {
                     FirstLast::First => times.min(),
                     FirstLast::Last => times.max(),
@@ -73,7 +73,7 @@ impl Condition {
                 op,
                 value,
             } => {
-                let events = matching(facts, event, filters).filter(|e| in_window(window, e.timestamp, now));
+                let events = matching(facts, event, filters, now).filter(|e| in_window(window, e.timestamp, now));
                 let result = match function {
                     AggregateFn::Count => Some(events.count() as f64),
                     _ => {
@@ -128,29 +128,27 @@ impl Condition {
             }
             | Condition::Aggregate {
                 event, filters, window, ..
-            } => window_changes(window, matching(facts, event, filters).map(|e| e.timestamp), now, out),
+            } => {
+                filter_changes(facts, event, filters, now, out);
+                window_changes(window, matching(facts, event, filters, now).map(|e| e.timestamp), out)
+            }
             Condition::EventTime {
                 event,
                 filters,
                 which,
                 test,
             } => {
-                let times = matching(facts, event, filters).map(|e| e.timestamp);
+                filter_changes(facts, event, filters, now, out);
+                let times = matching(facts, event, filters, now).map(|e| e.timestamp);
                 let t = match which {
                     FirstLast::First => times.min(),
                     FirstLast::Last => times.max(),
                 };
-                if let Some(t) = t {
-                    match test {
-                        TimeTest::Before { value } | TimeTest::After { value } => {
-                            if let Some(v) = parse_instant(value) {
-                                out(v + 1)
-                            }
-                        }
-                        TimeTest::WithinLastDays { days } | TimeTest::NotWithinLastDays { days } => {
-                            out(t + *days as Millis * DAY_MS + 1)
-                        }
-                    }
+                // Before/after a fixed date never changes; "within the last N days"
+                // starts at the event (if it is future-dated) and ends N days later.
+                if let (Some(t), TimeTest::WithinLastDays { days } | TimeTest::NotWithinLastDays { days }) = (t, test) {
+                    out(t);
+                    out(t + *days as Millis * DAY_MS + 1);
                 }
             }
             Condition::Subscription { .. } | Condition::RandomBucket { .. } => {}
@@ -158,17 +156,29 @@ impl Condition {
     }
 }
 
+/// The contact's events named `event` whose properties pass every filter at `now`.
 fn matching<'a>(
     facts: &'a Facts,
     event: &'a str,
     filters: &'a [PropertyFilter],
+    now: Millis,
 ) -> impl Iterator<Item = &'a EventFact> {
-    facts.events.iter().filter(move |e| {
-        e.name == event
-            && filters
-                .iter()
-                .all(|f| f.test.holds(e.properties.get(&f.property), e.timestamp))
-    })
+    facts
+        .events
+        .iter()
+        .filter(move |e| e.name == event && filters.iter().all(|f| f.test.holds(e.properties.get(&f.property), now)))
+}
+
+/// Moments at which a time-relative property filter (`within_last_days` on a date
+/// property...) can start or stop matching one of the contact's events.
+fn filter_changes(facts: &Facts, event: &str, filters: &[PropertyFilter], now: Millis, out: &mut impl FnMut(Millis)) {
+    for e in facts.events.iter().filter(|e| e.name == event) {
+        for f in filters {
+            if let Some(d) = e.properties.get(&f.property).and_then(date_of) {
+                f.test.changes(d, now, out);
+            }
+        }
+    }
 }
 
 fn in_window(w: &Window, t: Millis, now: Millis) -> bool {
@@ -184,18 +194,15 @@ fn in_window(w: &Window, t: Millis, now: Millis) -> bool {
 
 /// Moments a windowed count can change by time alone: an event leaves a `last_days`
 /// window, or enters it (future-dated events).
-fn window_changes(w: &Window, times: impl Iterator<Item = Millis>, now: Millis, out: &mut impl FnMut(Millis)) {
+fn window_changes(w: &Window, times: impl Iterator<Item = Millis>, out: &mut impl FnMut(Millis)) {
+    // A fixed `between` window never moves; a `last_days` window gains a future-dated
+    // event when it happens and loses each event `days` later.
     if let Window::LastDays(d) = w {
         let span = *d as Millis * DAY_MS;
         for t in times {
-            out(t + span + 1);
             out(t);
+            out(t + span + 1);
         }
-    } else if let Window::Between { from, to } = w {
-        for v in [from, to].into_iter().filter_map(|s| parse_instant(s)) {
-            out(v);
-        }
-        let _ = now;
     }
 }
 

@@ -1,0 +1,448 @@
+//! Compiles segment conditions to SQL, for full computation and preview counts.
+//!
+//! The SQL must give exactly the members `Condition::matches` gives; the rules of
+//! `nudge_core::segment` apply (missing values compare false, numbers never equal
+//! strings, half-open windows). Every compiled predicate is wrapped so it is never
+//! NULL, so `NOT` is plain negation. Dates are read with the `nudge_ts` function
+//! (a Rust function registered on SQLite connections; a PL/pgSQL function on
+//! PostgreSQL, migration 0002) and anniversaries with `nudge_md`.
+
+use nudge_core::Millis;
+use nudge_core::segment::{
+    AggregateFn, Condition, CountOp, DAY_MS, FirstLast, PropertyFilter, SubState, Test, TimeTest, Window, month_day,
+    salt_number,
+};
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    Text(String),
+    Real(f64),
+    Int(i64),
+}
+
+/// A boolean SQL expression over `contacts c`, and its parameters in order.
+#[derive(Debug)]
+pub struct Compiled {
+    pub sql: String,
+    pub params: Vec<Param>,
+}
+
+pub fn compile(condition: &Condition, dialect: Dialect, now: Millis) -> Compiled {
+    let mut b = Builder {
+        dialect,
+        params: Vec::new(),
+        now,
+    };
+    let sql = b.condition(condition);
+    Compiled { sql, params: b.params }
+}
+
+struct Builder {
+    dialect: Dialect,
+    params: Vec<Param>,
+    now: Millis,
+}
+
+/// A JSON value inside a document column: `traits.<name>` or `properties.<name>`.
+struct Field<'a> {
+    doc: &'a str,
+    key: &'a str,
+}
+
+impl Builder {
+    fn pg(&self) -> bool {
+        self.dialect == Dialect::Postgres
+    }
+
+    fn bind(&mut self, p: Param) -> String {
+        let cast = match (&p, self.dialect) {
+            (_, Dialect::Sqlite) => "",
+            (Param::Text(_), _) => "::text",
+            (Param::Real(_), _) => "::float8",
+            (Param::Int(_), _) => "::int8",
+        };
+        self.params.push(p);
+        match self.dialect {
+            Dialect::Sqlite => format!("?{}", self.params.len()),
+            Dialect::Postgres => format!("${}{cast}", self.params.len()),
+        }
+    }
+
+    fn text(&mut self, s: &str) -> String {
+        self.bind(Param::Text(s.to_string()))
+    }
+    fn real(&mut self, f: f64) -> String {
+        self.bind(Param::Real(f))
+    }
+    fn int(&mut self, i: i64) -> String {
+        self.bind(Param::Int(i))
+    }
+
+    fn truth(&self, b: bool) -> &'static str {
+        match (self.pg(), b) {
+            (true, true) => "true",
+            (true, false) => "false",
+            (false, true) => "1",
+            (false, false) => "0",
+        }
+    }
+
+    /// `COALESCE(expr, false)`: a predicate that is never NULL.
+    fn never_null(&self, expr: String) -> String {
+        format!("COALESCE(({expr}), {})", self.truth(false))
+    }
+
+    fn condition(&mut self, c: &Condition) -> String {
+        match c {
+            Condition::And { conditions } => self.join(conditions, "AND", true),
+            Condition::Or { conditions } => self.join(conditions, "OR", false),
+            Condition::Not { condition } => format!("(NOT {})", self.condition(condition)),
+            Condition::Trait { name, test } => self.test(
+                &Field {
+                    doc: "c.traits",
+                    key: name,
+                },
+                test,
+            ),
+            Condition::Event {
+                event,
+                filters,
+                count,
+                window,
+            } => {
+                let from = self.events_from(event, filters, Some(window));
+                let n = self.int(count.value as i64);
+                let op = match count.op {
+                    CountOp::AtLeast => ">=",
+                    CountOp::AtMost => "<=",
+                    CountOp::Exactly => "=",
+                };
+                format!("((SELECT count(*) {from}) {op} {n})")
+            }
+            Condition::EventTime {
+                event,
+                filters,
+                which,
+                test,
+            } => {
+                let from = self.events_from(event, filters, None);
+                let f = match which {
+                    FirstLast::First => "min",
+                    FirstLast::Last => "max",
+                };
+                let t = format!("(SELECT {f}(e.timestamp) {from})");
+                let cmp = match test {
+                    TimeTest::Before { value } => format!("{t} < {}", self.int(instant(value))),
+                    TimeTest::After { value } => format!("{t} > {}", self.int(instant(value))),
+                    TimeTest::WithinLastDays { days } => {
+                        let (lo, hi) = (self.int(self.now - *days as Millis * DAY_MS), self.int(self.now));
+                        format!("{t} BETWEEN {lo} AND {hi}")
+                    }
+                    TimeTest::NotWithinLastDays { days } => {
+                        format!("{t} < {}", self.int(self.now - *days as Millis * DAY_MS))
+                    }
+                };
+                self.never_null(cmp)
+            }
+            Condition::Aggregate {
+                event,
+                filters,
+                function,
+                property,
+                window,
+                op,
+                value,
+            } => {
+                let from = self.events_from(event, filters, Some(window));
+                let agg = match function {
+                    AggregateFn::Count => "count(*)".to_string(),
+                    f => {
+                        let num = self.number(&Field {
+                            doc: "e.properties",
+                            key: property.as_deref().unwrap_or_default(),
+                        });
+                        match f {
+                            AggregateFn::Sum => format!("COALESCE(sum({num}), 0)"),
+                            AggregateFn::Avg => format!("avg({num})"),
+                            AggregateFn::Min => format!("min({num})"),
+                            AggregateFn::Max => format!("max({num})"),
+                            AggregateFn::Count => unreachable!("handled above"),
+                        }
+                    }
+                };
+                let v = self.real(*value);
+                self.never_null(format!("(SELECT {agg} {from}) {} {v}", op.sql()))
+            }
+            Condition::Subscription { channel, state } => {
+                let actual = if self.pg() {
+                    format!("(c.subscriptions ->> {})", self.text(channel))
+                } else {
+                    format!("json_extract(c.subscriptions, {})", self.text(&json_path(channel)))
+                };
+                match state {
+                    SubState::Unknown => format!("({actual} IS NULL)"),
+                    s => {
+                        let want = self.text(match s {
+                            SubState::Subscribed => "subscribed",
+                            SubState::Unsubscribed => "unsubscribed",
+                            _ => "pending",
+                        });
+                        self.never_null(format!("{actual} = {want}"))
+                    }
+                }
+            }
+            Condition::RandomBucket { percent, salt } => {
+                let salt = self.int(salt_number(salt));
+                let p = self.int(*percent as i64);
+                format!("((((c.id % 2147483648) * 40503 + {salt}) % 2147483648) % 100 < {p})")
+            }
+        }
+    }
+
+    fn join(&mut self, conditions: &[Condition], op: &str, empty: bool) -> String {
+        if conditions.is_empty() {
+            return self.truth(empty).to_string();
+        }
+        let parts: Vec<String> = conditions.iter().map(|c| self.condition(c)).collect();
+        format!("({})", parts.join(&format!(" {op} ")))
+    }
+
+    /// `FROM events e WHERE ...` for the contact's `track` events named `event`.
+    fn events_from(&mut self, event: &str, filters: &[PropertyFilter], window: Option<&Window>) -> String {
+        let name = self.text(event);
+        let mut sql = format!("FROM events e WHERE e.contact_id = c.id AND e.type = 'track' AND e.name = {name}");
+        match window {
+            None | Some(Window::Ever) => {}
+            Some(Window::LastDays(d)) => {
+                let (lo, hi) = (self.int(self.now - *d as Millis * DAY_MS), self.int(self.now));
+                sql += &format!(" AND e.timestamp BETWEEN {lo} AND {hi}");
+            }
+            Some(Window::Between { from, to }) => {
+                let (lo, hi) = (self.int(instant(from)), self.int(instant(to)));
+                sql += &format!(" AND e.timestamp >= {lo} AND e.timestamp < {hi}");
+            }
+        }
+        for f in filters {
+            let cond = self.test(
+                &Field {
+                    doc: "e.properties",
+                    key: &f.property,
+                },
+                &f.test,
+            );
+            sql += &format!(" AND {cond}");
+        }
+        sql
+    }
+
+    /// The JSON type of a field: SQLite's names (`text`, `integer`, `real`, `true`...)
+    /// or PostgreSQL's (`string`, `number`, `boolean`...).
+    fn json_type(&mut self, f: &Field) -> String {
+        if self.pg() {
+            format!("jsonb_typeof({} -> {})", f.doc, self.text(f.key))
+        } else {
+            format!("json_type({}, {})", f.doc, self.text(&json_path(f.key)))
+        }
+    }
+
+    /// The field as a number, NULL unless it is a JSON number.
+    fn number(&mut self, f: &Field) -> String {
+        if self.pg() {
+            let k1 = self.text(f.key);
+            let k2 = self.text(f.key);
+            format!(
+                "(CASE WHEN jsonb_typeof({d} -> {k1}) = 'number' THEN ({d} ->> {k2})::float8 END)",
+                d = f.doc
+            )
+        } else {
+            let p1 = self.text(&json_path(f.key));
+            let p2 = self.text(&json_path(f.key));
+            format!(
+                "(CASE WHEN json_type({d}, {p1}) IN ('integer', 'real') THEN json_extract({d}, {p2}) END)",
+                d = f.doc
+            )
+        }
+    }
+
+    /// The field as a string, NULL unless it is a JSON string.
+    fn string(&mut self, f: &Field) -> String {
+        if self.pg() {
+            let k1 = self.text(f.key);
+            let k2 = self.text(f.key);
+            format!(
+                "(CASE WHEN jsonb_typeof({d} -> {k1}) = 'string' THEN {d} ->> {k2} END)",
+                d = f.doc
+            )
+        } else {
+            let p1 = self.text(&json_path(f.key));
+            let p2 = self.text(&json_path(f.key));
+            format!(
+                "(CASE WHEN json_type({d}, {p1}) = 'text' THEN json_extract({d}, {p2}) END)",
+                d = f.doc
+            )
+        }
+    }
+
+    /// The field as an instant (ms), NULL unless it is an ISO 8601 date string.
+    fn date(&mut self, f: &Field) -> String {
+        if self.pg() {
+            format!("nudge_ts({} -> {})", f.doc, self.text(f.key))
+        } else {
+            let s = self.string(f);
+            format!("nudge_ts({s})")
+        }
+    }
+
+    fn equals(&mut self, f: &Field, v: &Value) -> String {
+        match v {
+            Value::String(s) => {
+                let field = self.string(f);
+                let s = self.text(s);
+                self.never_null(format!("{field} = {s}"))
+            }
+            Value::Number(n) => {
+                let field = self.number(f);
+                let n = self.real(n.as_f64().unwrap_or(f64::NAN));
+                self.never_null(format!("{field} = {n}"))
+            }
+            Value::Bool(b) => {
+                let t = self.json_type(f);
+                let want = match (self.pg(), b) {
+                    (false, true) => "'true'",
+                    (false, false) => "'false'",
+                    (true, _) => "'boolean'",
+                };
+                if self.pg() {
+                    let k = self.text(f.key);
+                    let lit = if *b { "'true'::jsonb" } else { "'false'::jsonb" };
+                    self.never_null(format!("{t} = {want} AND {} -> {k} = {lit}", f.doc))
+                } else {
+                    self.never_null(format!("{t} = {want}"))
+                }
+            }
+            _ => self.truth(false).to_string(),
+        }
+    }
+
+    fn test(&mut self, f: &Field, test: &Test) -> String {
+        let now = self.now;
+        match test {
+            Test::Equals { value } => self.equals(f, value),
+            Test::NotEquals { value } => format!("(NOT {})", self.equals(f, value)),
+            Test::In { values } => {
+                let parts: Vec<String> = values.iter().map(|v| self.equals(f, v)).collect();
+                if parts.is_empty() {
+                    self.truth(false).to_string()
+                } else {
+                    format!("({})", parts.join(" OR "))
+                }
+            }
+            Test::NotIn { values } => {
+                let parts: Vec<String> = values.iter().map(|v| self.equals(f, v)).collect();
+                if parts.is_empty() {
+                    self.truth(true).to_string()
+                } else {
+                    format!("(NOT ({}))", parts.join(" OR "))
+                }
+            }
+            Test::GreaterThan { value } => self.compare(f, ">", *value),
+            Test::GreaterOrEqual { value } => self.compare(f, ">=", *value),
+            Test::LessThan { value } => self.compare(f, "<", *value),
+            Test::LessOrEqual { value } => self.compare(f, "<=", *value),
+            Test::Contains { value } => {
+                let s = self.string(f);
+                let v = self.text(value);
+                let e = if self.pg() {
+                    format!("strpos({s}, {v}) > 0")
+                } else {
+                    format!("instr({s}, {v}) > 0")
+                };
+                self.never_null(e)
+            }
+            Test::StartsWith { value } => {
+                let s = self.string(f);
+                let v = self.text(value);
+                let e = if self.pg() {
+                    format!("starts_with({s}, {v})")
+                } else {
+                    let v2 = self.text(value);
+                    format!("substr({s}, 1, length({v})) = {v2}")
+                };
+                self.never_null(e)
+            }
+            Test::Exists => {
+                let t = self.json_type(f);
+                self.never_null(format!("{t} <> 'null'"))
+            }
+            Test::NotExists => {
+                let t = self.json_type(f);
+                format!("(NOT {})", self.never_null(format!("{t} <> 'null'")))
+            }
+            Test::Before { value } => {
+                let d = self.date(f);
+                let v = self.int(instant(value));
+                self.never_null(format!("{d} < {v}"))
+            }
+            Test::After { value } => {
+                let d = self.date(f);
+                let v = self.int(instant(value));
+                self.never_null(format!("{d} > {v}"))
+            }
+            Test::WithinLastDays { days } => {
+                let d = self.date(f);
+                let (lo, hi) = (self.int(now - *days as Millis * DAY_MS), self.int(now));
+                self.never_null(format!("{d} BETWEEN {lo} AND {hi}"))
+            }
+            Test::WithinNextDays { days } => {
+                let d = self.date(f);
+                let (lo, hi) = (self.int(now), self.int(now + *days as Millis * DAY_MS));
+                self.never_null(format!("{d} BETWEEN {lo} AND {hi}"))
+            }
+            Test::AnniversaryWithinDays { days } => {
+                let d = self.date(f);
+                if *days >= 365 {
+                    return self.never_null(format!("{d} IS NOT NULL"));
+                }
+                let md = format!("nudge_md({d})");
+                let start = month_day(now).unwrap_or_default();
+                let end = month_day(now + *days as Millis * DAY_MS).unwrap_or_default();
+                let wraps = start > end;
+                let (s, e) = (self.text(&start), self.text(&end));
+                if wraps {
+                    self.never_null(format!("{md} >= {s} OR {md} <= {e}"))
+                } else {
+                    self.never_null(format!("{md} BETWEEN {s} AND {e}"))
+                }
+            }
+            Test::AnniversaryThisMonth => {
+                let d = self.date(f);
+                let month = month_day(now).unwrap_or_default()[..2].to_string();
+                let m = self.text(&month);
+                self.never_null(format!("substr(nudge_md({d}), 1, 2) = {m}"))
+            }
+        }
+    }
+
+    fn compare(&mut self, f: &Field, op: &str, value: f64) -> String {
+        let n = self.number(f);
+        let v = self.real(value);
+        self.never_null(format!("{n} {op} {v}"))
+    }
+}
+
+fn instant(s: &str) -> Millis {
+    // Definitions are validated before they are compiled.
+    nudge_core::parse_instant(s).unwrap_or(0)
+}
+
+/// `$."name"` for SQLite's JSON functions (names are validated: no quotes).
+fn json_path(name: &str) -> String {
+    format!("$.\"{name}\"")
+}
