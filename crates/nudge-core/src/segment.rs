@@ -17,16 +17,19 @@
 //!   `between` means `from <= t < to`.
 
 mod eval;
+mod ready_made;
 #[cfg(test)]
 mod tests;
 
 pub use eval::{EventFact, Facts, date_of, month_day};
+pub use ready_made::{ReadyMade, ready_made};
 
 use crate::Millis;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub const DAY_MS: Millis = 86_400_000;
+pub const HOUR_MS: Millis = 3_600_000;
 /// Deepest nesting accepted (and/or/not levels).
 pub const MAX_DEPTH: usize = 12;
 /// Most leaf conditions in one definition.
@@ -197,6 +200,7 @@ pub enum Window {
     #[default]
     Ever,
     LastDays(u32),
+    LastHours(u32),
     /// `[from, to)`, ISO 8601.
     Between {
         from: String,
@@ -208,13 +212,12 @@ impl Window {
     pub fn is_ever(&self) -> bool {
         matches!(self, Window::Ever)
     }
-    /// The window as `[start, end]` instants (inclusive start; `end` inclusive for
-    /// `last_days`, exclusive for `between`), given validated dates.
-    pub fn bounds(&self, now: Millis) -> (Option<Millis>, Option<(Millis, bool)>) {
+    /// The length of a window relative to now (`[now - span, now]`), if it is one.
+    pub fn span(&self) -> Option<Millis> {
         match self {
-            Window::Ever => (None, None),
-            Window::LastDays(d) => (Some(now - *d as Millis * DAY_MS), Some((now, true))),
-            Window::Between { from, to } => (crate::parse_instant(from), crate::parse_instant(to).map(|t| (t, false))),
+            Window::LastDays(d) => Some(*d as Millis * DAY_MS),
+            Window::LastHours(h) => Some(*h as Millis * HOUR_MS),
+            Window::Ever | Window::Between { .. } => None,
         }
     }
 }
@@ -242,6 +245,26 @@ pub enum TimeTest {
     NotWithinLastDays {
         days: u32,
     },
+    WithinLastHours {
+        hours: u32,
+    },
+    NotWithinLastHours {
+        hours: u32,
+    },
+}
+
+impl TimeTest {
+    /// For the relative tests: whether the time must be within the span (or older),
+    /// and the span.
+    pub fn relative(&self) -> Option<(bool, Millis)> {
+        match self {
+            TimeTest::WithinLastDays { days } => Some((true, *days as Millis * DAY_MS)),
+            TimeTest::NotWithinLastDays { days } => Some((false, *days as Millis * DAY_MS)),
+            TimeTest::WithinLastHours { hours } => Some((true, *hours as Millis * HOUR_MS)),
+            TimeTest::NotWithinLastHours { hours } => Some((false, *hours as Millis * HOUR_MS)),
+            TimeTest::Before { .. } | TimeTest::After { .. } => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -328,7 +351,7 @@ fn check_keys(value: &Value, path: &str) -> Result<(), ConditionError> {
         Some("not") => &["type", "condition"],
         Some("trait") => &["type", "trait", "op", "value", "values", "days"],
         Some("event") => &["type", "event", "where", "count", "window"],
-        Some("event_time") => &["type", "event", "where", "which", "op", "value", "days"],
+        Some("event_time") => &["type", "event", "where", "which", "op", "value", "days", "hours"],
         Some("aggregate") => &[
             "type", "event", "where", "function", "property", "window", "op", "value",
         ],
@@ -508,6 +531,34 @@ impl Condition {
         out.sort_unstable();
         out.dedup();
         out
+    }
+
+    /// Whether time alone can change who matches (windows, relative dates,
+    /// anniversaries), so memberships need timers.
+    pub fn depends_on_time(&self) -> bool {
+        let mut timed = false;
+        self.walk(&mut |c| {
+            let test_timed = |t: &Test| {
+                matches!(
+                    t,
+                    Test::WithinLastDays { .. }
+                        | Test::WithinNextDays { .. }
+                        | Test::AnniversaryWithinDays { .. }
+                        | Test::AnniversaryThisMonth
+                )
+            };
+            timed |= match c {
+                Condition::Trait { test, .. } => test_timed(test),
+                Condition::Event { filters, window, .. } | Condition::Aggregate { filters, window, .. } => {
+                    window.span().is_some() || filters.iter().any(|f| test_timed(&f.test))
+                }
+                Condition::EventTime { filters, test, .. } => {
+                    test.relative().is_some() || filters.iter().any(|f| test_timed(&f.test))
+                }
+                _ => false,
+            };
+        });
+        timed
     }
 
     /// Every trait name this condition reads.

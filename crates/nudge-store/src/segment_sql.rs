@@ -141,13 +141,14 @@ impl Builder {
                 let cmp = match test {
                     TimeTest::Before { value } => format!("{t} < {}", self.int(instant(value))),
                     TimeTest::After { value } => format!("{t} > {}", self.int(instant(value))),
-                    TimeTest::WithinLastDays { days } => {
-                        let (lo, hi) = (self.int(self.now - *days as Millis * DAY_MS), self.int(self.now));
-                        format!("{t} BETWEEN {lo} AND {hi}")
-                    }
-                    TimeTest::NotWithinLastDays { days } => {
-                        format!("{t} < {}", self.int(self.now - *days as Millis * DAY_MS))
-                    }
+                    _ => match test.relative() {
+                        Some((true, span)) => {
+                            let (lo, hi) = (self.int(self.now - span), self.int(self.now));
+                            format!("{t} BETWEEN {lo} AND {hi}")
+                        }
+                        Some((false, span)) => format!("{t} < {}", self.int(self.now - span)),
+                        None => self.truth(false).to_string(),
+                    },
                 };
                 self.never_null(cmp)
             }
@@ -220,8 +221,9 @@ impl Builder {
         let mut sql = format!("FROM events e WHERE e.contact_id = c.id AND e.type = 'track' AND e.name = {name}");
         match window {
             None | Some(Window::Ever) => {}
-            Some(Window::LastDays(d)) => {
-                let (lo, hi) = (self.int(self.now - *d as Millis * DAY_MS), self.int(self.now));
+            Some(w @ (Window::LastDays(_) | Window::LastHours(_))) => {
+                let span = w.span().unwrap_or_default();
+                let (lo, hi) = (self.int(self.now - span), self.int(self.now));
                 sql += &format!(" AND e.timestamp BETWEEN {lo} AND {hi}");
             }
             Some(Window::Between { from, to }) => {

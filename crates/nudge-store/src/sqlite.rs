@@ -17,7 +17,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, mpsc};
 use tokio::sync::oneshot;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_foundation.sql"))];
+mod segments;
+
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_foundation.sql")),
+    (2, include_str!("../migrations/sqlite/0002_segments.sql")),
+];
 
 type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;
 
@@ -36,6 +41,11 @@ struct IdCache {
     by_anonymous_id: HashMap<String, ContactId>,
     /// The primary user id of each cached contact.
     primary: HashMap<ContactId, Option<String>>,
+    /// Which event and trait names segments read (loaded on first use, dropped when
+    /// a segment changes).
+    segments: Option<segments::SegmentIndex>,
+    /// Last value given to `segment_dirty.since` (0: not read yet).
+    dirty_seq: i64,
 }
 
 /// Past this many entries the cache starts over (bounded memory).
@@ -398,7 +408,7 @@ impl Store for SqliteStore {
 
     async fn update_contact(&self, id: ContactId, patch: &ContactPatch, now: Millis) -> Result<Option<Contact>> {
         let patch = patch.clone();
-        self.write(move |conn, _| {
+        self.write(move |conn, cache| {
             let tx = conn.transaction()?;
             let id = current_id(&tx, id)?;
             let Some(mut contact) = load_contact(&tx, id)? else {
@@ -408,6 +418,9 @@ impl Store for SqliteStore {
             contact.subscriptions.extend(patch.subscriptions);
             contact.updated_at = now;
             save_contact(&tx, &contact)?;
+            if segments::segment_index(&tx, cache)?.any {
+                segments::mark_dirty(&tx, cache, id)?;
+            }
             tx.commit()?;
             Ok(Some(contact))
         })
@@ -421,6 +434,9 @@ impl Store for SqliteStore {
             let id = current_id(&tx, id)?;
             tx.execute("DELETE FROM events WHERE contact_id = ?", [id])?;
             tx.execute("DELETE FROM identities WHERE contact_id = ?", [id])?;
+            for table in ["segment_members", "segment_history", "segment_timers", "segment_dirty"] {
+                tx.execute(&format!("DELETE FROM {table} WHERE contact_id = ?"), [id])?;
+            }
             tx.execute("DELETE FROM contact_merges WHERE into_id = ?", [id])?;
             let n = tx.execute("DELETE FROM contacts WHERE id = ?", [id])?;
             tx.commit()?;
@@ -475,6 +491,9 @@ impl Store for SqliteStore {
                 contact.subscriptions.extend(row.subscriptions);
                 contact.updated_at = now;
                 save_contact(&tx, &contact)?;
+                if segments::segment_index(&tx, cache)?.any {
+                    segments::mark_dirty(&tx, cache, contact.id)?;
+                }
             }
             tx.commit()?;
             // Primary user ids may have changed above without the cache knowing.
@@ -763,6 +782,10 @@ fn create_contact(
     .execute(params![user, now, now])?;
     let id = tx.last_insert_rowid();
     cache.primary.insert(id, user.map(str::to_string));
+    // A new contact may already match segments ("never purchased").
+    if segments::segment_index(tx, cache)?.any {
+        segments::mark_dirty(tx, cache, id)?;
+    }
     if let Some(u) = user {
         add_identity(tx, cache, id, &Identity::user(u), now)?;
     }
@@ -809,6 +832,22 @@ fn merge(tx: &Connection, cache: &mut IdCache, from: ContactId, into: ContactId,
     )?;
     tx.execute("DELETE FROM contacts WHERE id = ?", [from])?;
     save_contact(tx, &b)?;
+    // Segment stays of the merged-away profile become the survivor's history; its
+    // current memberships are re-evaluated on the survivor.
+    tx.execute(
+        "UPDATE segment_history SET exited_at = ?2 WHERE contact_id = ?1 AND exited_at IS NULL",
+        params![from, now],
+    )?;
+    tx.execute(
+        "UPDATE segment_history SET contact_id = ?2 WHERE contact_id = ?1",
+        params![from, into],
+    )?;
+    for table in ["segment_members", "segment_timers", "segment_dirty"] {
+        tx.execute(&format!("DELETE FROM {table} WHERE contact_id = ?"), [from])?;
+    }
+    if segments::segment_index(tx, cache)?.any {
+        segments::mark_dirty(tx, cache, into)?;
+    }
     // The survivor's primary user id may have changed, and every identity of the
     // merged-away contact now points at the survivor.
     cache.primary.remove(&from);

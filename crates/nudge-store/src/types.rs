@@ -161,3 +161,58 @@ pub struct StoreStats {
     pub contacts: u64,
     pub events: u64,
 }
+
+/// A stored segment definition.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Segment {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub definition: nudge_core::segment::Condition,
+    /// Bumped on every definition change.
+    pub version: i64,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSegment {
+    pub name: String,
+    pub description: String,
+    pub definition: nudge_core::segment::Condition,
+}
+
+/// One stay of a contact in a segment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Membership {
+    pub segment_id: i64,
+    pub contact_id: ContactId,
+    pub entered_at: Millis,
+    pub exited_at: Option<Millis>,
+}
+
+/// A contact whose memberships need evaluating: its facts changed (`dirty_since`) or a
+/// timer came due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentWork {
+    pub contact_id: ContactId,
+    pub dirty_since: Option<Millis>,
+}
+
+/// The outcome of evaluating every segment for one contact.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactEvaluation {
+    pub contact_id: ContactId,
+    /// The claim this evaluation answers (to clear the dirty mark only if nothing
+    /// changed since).
+    pub dirty_since: Option<Millis>,
+    /// `(segment id, member now?, next moment time alone may change it)`.
+    pub results: Vec<(i64, bool, Option<Millis>)>,
+}
+
+/// What applying evaluations changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MembershipChanges {
+    pub entered: Vec<(i64, ContactId)>,
+    pub exited: Vec<(i64, ContactId)>,
+}

@@ -98,9 +98,10 @@ fn test(rng: &mut StdRng) -> Test {
 }
 
 fn window(rng: &mut StdRng) -> Window {
-    match rng.random_range(0..3) {
+    match rng.random_range(0..4) {
         0 => Window::Ever,
         1 => Window::LastDays(*pick(rng, &[0, 1, 7, 30, 90, 365])),
+        3 => Window::LastHours(*pick(rng, &[1, 24, 200])),
         _ => {
             let a = NOW + rng.random_range(-400..0) * DAY;
             Window::Between {
@@ -140,7 +141,7 @@ fn condition(rng: &mut StdRng, depth: u32) -> Condition {
             event: pick(rng, EVENTS).to_string(),
             filters: filters(rng),
             which: *pick(rng, &[FirstLast::First, FirstLast::Last]),
-            test: match rng.random_range(0..4) {
+            test: match rng.random_range(0..6) {
                 0 => TimeTest::Before {
                     value: format_millis(NOW - rng.random_range(0..300) * DAY),
                 },
@@ -149,6 +150,12 @@ fn condition(rng: &mut StdRng, depth: u32) -> Condition {
                 },
                 2 => TimeTest::WithinLastDays {
                     days: rng.random_range(0..120),
+                },
+                3 => TimeTest::WithinLastHours {
+                    hours: rng.random_range(0..100),
+                },
+                4 => TimeTest::NotWithinLastHours {
+                    hours: rng.random_range(0..100),
                 },
                 _ => TimeTest::NotWithinLastDays {
                     days: rng.random_range(0..120),

@@ -146,9 +146,9 @@ impl Condition {
                 };
                 // Before/after a fixed date never changes; "within the last N days"
                 // starts at the event (if it is future-dated) and ends N days later.
-                if let (Some(t), TimeTest::WithinLastDays { days } | TimeTest::NotWithinLastDays { days }) = (t, test) {
+                if let (Some(t), Some((_, span))) = (t, test.relative()) {
                     out(t);
-                    out(t + *days as Millis * DAY_MS + 1);
+                    out(t + span + 1);
                 }
             }
             Condition::Subscription { .. } | Condition::RandomBucket { .. } => {}
@@ -184,7 +184,10 @@ fn filter_changes(facts: &Facts, event: &str, filters: &[PropertyFilter], now: M
 fn in_window(w: &Window, t: Millis, now: Millis) -> bool {
     match w {
         Window::Ever => true,
-        Window::LastDays(d) => t >= now - *d as Millis * DAY_MS && t <= now,
+        Window::LastDays(_) | Window::LastHours(_) => {
+            let span = w.span().unwrap_or_default();
+            t >= now - span && t <= now
+        }
         Window::Between { from, to } => match (parse_instant(from), parse_instant(to)) {
             (Some(a), Some(b)) => t >= a && t < b,
             _ => false,
@@ -197,8 +200,7 @@ fn in_window(w: &Window, t: Millis, now: Millis) -> bool {
 fn window_changes(w: &Window, times: impl Iterator<Item = Millis>, out: &mut impl FnMut(Millis)) {
     // A fixed `between` window never moves; a `last_days` window gains a future-dated
     // event when it happens and loses each event `days` later.
-    if let Window::LastDays(d) = w {
-        let span = *d as Millis * DAY_MS;
+    if let Some(span) = w.span() {
         for t in times {
             out(t);
             out(t + span + 1);
@@ -325,8 +327,11 @@ impl TimeTest {
         match self {
             TimeTest::Before { value } => parse_instant(value).is_some_and(|v| t < v),
             TimeTest::After { value } => parse_instant(value).is_some_and(|v| t > v),
-            TimeTest::WithinLastDays { days } => t >= now - *days as Millis * DAY_MS && t <= now,
-            TimeTest::NotWithinLastDays { days } => t < now - *days as Millis * DAY_MS,
+            _ => match self.relative() {
+                Some((true, span)) => t >= now - span && t <= now,
+                Some((false, span)) => t < now - span,
+                None => false,
+            },
         }
     }
 }

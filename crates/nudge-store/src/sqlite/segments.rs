@@ -1,0 +1,434 @@
+//! Segments on SQLite: definitions, full computation in SQL, live membership.
+
+use super::*;
+use nudge_core::segment::Condition;
+
+/// What the ingest path needs to know to mark contacts for re-evaluation.
+#[derive(Debug, Default)]
+pub(super) struct SegmentIndex {
+    pub any: bool,
+    pub event_names: HashSet<String>,
+    pub trait_names: HashSet<String>,
+}
+
+impl SegmentIndex {
+    pub(super) fn load(c: &Connection) -> Result<Self> {
+        let mut index = SegmentIndex::default();
+        let mut stmt = c.prepare_cached("SELECT definition FROM segments")?;
+        for def in stmt.query_map([], |r| r.get::<_, String>(0))? {
+            let cond = parse_definition(&def?)?;
+            index.any = true;
+            index
+                .event_names
+                .extend(cond.event_names().into_iter().map(str::to_string));
+            index
+                .trait_names
+                .extend(cond.trait_names().into_iter().map(str::to_string));
+        }
+        Ok(index)
+    }
+}
+
+fn parse_definition(s: &str) -> Result<Condition> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("segment definition: {e}")))
+}
+
+/// Marks a contact for re-evaluation by the segment worker.
+pub(super) fn mark_dirty(c: &Connection, cache: &mut IdCache, contact: ContactId) -> Result<()> {
+    if cache.dirty_seq == 0 {
+        cache.dirty_seq = c.query_row("SELECT coalesce(max(since), 0) FROM segment_dirty", [], |r| r.get(0))?;
+    }
+    cache.dirty_seq += 1;
+    c.prepare_cached(
+        "INSERT INTO segment_dirty (contact_id, since) VALUES (?1, ?2)
+         ON CONFLICT (contact_id) DO UPDATE SET since = excluded.since",
+    )?
+    .execute(params![contact, cache.dirty_seq])?;
+    Ok(())
+}
+
+pub(super) fn segment_index<'a>(c: &Connection, cache: &'a mut IdCache) -> Result<&'a SegmentIndex> {
+    if cache.segments.is_none() {
+        cache.segments = Some(SegmentIndex::load(c)?);
+    }
+    Ok(cache.segments.get_or_insert_with(SegmentIndex::default))
+}
+
+fn segment_from_row(r: &rusqlite::Row) -> rusqlite::Result<(Segment, String)> {
+    Ok((
+        Segment {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            description: r.get(2)?,
+            definition: Condition::And { conditions: vec![] },
+            version: r.get(4)?,
+            created_at: r.get(5)?,
+            updated_at: r.get(6)?,
+        },
+        r.get(3)?,
+    ))
+}
+
+const SEGMENT_COLUMNS: &str = "id, name, description, definition, version, created_at, updated_at";
+
+pub(super) fn load_segments(c: &Connection, id: Option<i64>) -> Result<Vec<Segment>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {SEGMENT_COLUMNS} FROM segments WHERE ?1 IS NULL OR id = ?1 ORDER BY id"
+    ))?;
+    let rows = stmt
+        .query_map([id], segment_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter()
+        .map(|(mut s, def)| {
+            s.definition = parse_definition(&def)?;
+            Ok(s)
+        })
+        .collect()
+}
+
+fn to_sql_params(params: Vec<Param>) -> Vec<rusqlite::types::Value> {
+    params
+        .into_iter()
+        .map(|p| match p {
+            Param::Text(s) => rusqlite::types::Value::Text(s),
+            Param::Real(f) => rusqlite::types::Value::Real(f),
+            Param::Int(i) => rusqlite::types::Value::Integer(i),
+        })
+        .collect()
+}
+
+/// Recomputes a segment's members in SQL and records who entered and who left.
+/// Everyone is also marked for the worker when the definition depends on time, so
+/// it can schedule the moments memberships flip.
+fn recompute(tx: &Transaction, cache: &mut IdCache, segment: &Segment, now: Millis) -> Result<()> {
+    let compiled = compile(&segment.definition, Dialect::Sqlite, now);
+    tx.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS new_members (contact_id INTEGER PRIMARY KEY); DELETE FROM temp.new_members;",
+    )?;
+    tx.execute(
+        &format!(
+            "INSERT INTO temp.new_members SELECT c.id FROM contacts c WHERE {}",
+            compiled.sql
+        ),
+        rusqlite::params_from_iter(to_sql_params(compiled.params)),
+    )?;
+    let id = segment.id;
+    tx.execute(
+        "UPDATE segment_history SET exited_at = ?2 WHERE segment_id = ?1 AND exited_at IS NULL
+         AND contact_id NOT IN (SELECT contact_id FROM temp.new_members)",
+        params![id, now],
+    )?;
+    tx.execute(
+        "DELETE FROM segment_members WHERE segment_id = ?1 AND contact_id NOT IN (SELECT contact_id FROM temp.new_members)",
+        [id],
+    )?;
+    tx.execute(
+        "INSERT INTO segment_history (segment_id, contact_id, entered_at)
+         SELECT ?1, n.contact_id, ?2 FROM temp.new_members n
+         WHERE n.contact_id NOT IN (SELECT contact_id FROM segment_members WHERE segment_id = ?1)",
+        params![id, now],
+    )?;
+    tx.execute(
+        "INSERT OR IGNORE INTO segment_members (segment_id, contact_id, entered_at)
+         SELECT ?1, contact_id, ?2 FROM temp.new_members",
+        params![id, now],
+    )?;
+    tx.execute("DELETE FROM segment_timers WHERE segment_id = ?", [id])?;
+    tx.execute_batch("DELETE FROM temp.new_members")?;
+    if segment.definition.depends_on_time() {
+        let ids: Vec<ContactId> = tx
+            .prepare("SELECT id FROM contacts")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for contact in ids {
+            mark_dirty(tx, cache, contact)?;
+        }
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    pub async fn create_segment(&self, new: NewSegment, now: Millis) -> Result<Segment> {
+        self.write(move |conn, cache| {
+            let tx = conn.transaction()?;
+            tx.execute(
+                "INSERT INTO segments (name, description, definition, version, created_at, updated_at) VALUES (?, ?, ?, 1, ?, ?)",
+                params![new.name, new.description, serde_json::to_string(&new.definition).unwrap_or_default(), now, now],
+            )?;
+            let segment = Segment {
+                id: tx.last_insert_rowid(),
+                name: new.name,
+                description: new.description,
+                definition: new.definition,
+                version: 1,
+                created_at: now,
+                updated_at: now,
+            };
+            cache.segments = None;
+            recompute(&tx, cache, &segment, now)?;
+            tx.commit()?;
+            Ok(segment)
+        })
+        .await
+    }
+
+    /// Replaces a segment's name, description and definition; a new definition
+    /// recomputes membership.
+    pub async fn update_segment(&self, id: i64, new: NewSegment, now: Millis) -> Result<Option<Segment>> {
+        self.write(move |conn, cache| {
+            let tx = conn.transaction()?;
+            let Some(mut segment) = load_segments(&tx, Some(id))?.pop() else { return Ok(None) };
+            let changed = segment.definition != new.definition;
+            segment.name = new.name;
+            segment.description = new.description;
+            segment.updated_at = now;
+            if changed {
+                segment.definition = new.definition;
+                segment.version += 1;
+            }
+            tx.execute(
+                "UPDATE segments SET name = ?2, description = ?3, definition = ?4, version = ?5, updated_at = ?6 WHERE id = ?1",
+                params![
+                    id,
+                    segment.name,
+                    segment.description,
+                    serde_json::to_string(&segment.definition).unwrap_or_default(),
+                    segment.version,
+                    now
+                ],
+            )?;
+            if changed {
+                cache.segments = None;
+                recompute(&tx, cache, &segment, now)?;
+            }
+            tx.commit()?;
+            Ok(Some(segment))
+        })
+        .await
+    }
+
+    pub async fn delete_segment(&self, id: i64) -> Result<bool> {
+        self.write(move |conn, cache| {
+            let tx = conn.transaction()?;
+            for table in ["segment_members", "segment_history", "segment_timers"] {
+                tx.execute(&format!("DELETE FROM {table} WHERE segment_id = ?"), [id])?;
+            }
+            let n = tx.execute("DELETE FROM segments WHERE id = ?", [id])?;
+            tx.commit()?;
+            cache.segments = None;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    pub async fn segments(&self) -> Result<Vec<Segment>> {
+        self.read(|c| load_segments(c, None)).await
+    }
+
+    pub async fn segment(&self, id: i64) -> Result<Option<Segment>> {
+        self.read(move |c| Ok(load_segments(c, Some(id))?.pop())).await
+    }
+
+    /// Current members of a stored segment, in id order, one page at a time.
+    pub async fn segment_member_page(
+        &self,
+        id: i64,
+        after: Option<ContactId>,
+        limit: usize,
+    ) -> Result<Page<ContactId>> {
+        self.read(move |c| {
+            let limit = limit.max(1);
+            let mut ids: Vec<ContactId> = c
+                .prepare_cached(
+                    "SELECT contact_id FROM segment_members WHERE segment_id = ? AND contact_id > ? ORDER BY contact_id LIMIT ?",
+                )?
+                .query_map(params![id, after.unwrap_or(0), (limit + 1) as i64], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let next = if ids.len() > limit {
+                ids.truncate(limit);
+                ids.last().map(|i| i.to_string())
+            } else {
+                None
+            };
+            Ok(Page { items: ids, next })
+        })
+        .await
+    }
+
+    pub async fn segment_size(&self, id: i64) -> Result<u64> {
+        self.read(move |c| {
+            Ok(
+                c.query_row("SELECT count(*) FROM segment_members WHERE segment_id = ?", [id], |r| {
+                    r.get::<_, i64>(0)
+                })? as u64,
+            )
+        })
+        .await
+    }
+
+    /// Members at each of the given instants, from the membership history.
+    pub async fn segment_size_at(&self, id: i64, instants: Vec<Millis>) -> Result<Vec<(Millis, u64)>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT count(*) FROM segment_history WHERE segment_id = ?1 AND entered_at <= ?2
+                 AND (exited_at IS NULL OR exited_at > ?2)",
+            )?;
+            instants
+                .into_iter()
+                .map(|t| Ok((t, stmt.query_row(params![id, t], |r| r.get::<_, i64>(0))? as u64)))
+                .collect()
+        })
+        .await
+    }
+
+    /// A contact's stays in segments, newest first (current ones have no exit time).
+    pub async fn contact_memberships(&self, contact: ContactId) -> Result<Vec<Membership>> {
+        self.read(move |c| {
+            let contact = current_id(c, contact)?;
+            let rows = c
+                .prepare_cached(
+                    "SELECT segment_id, contact_id, entered_at, exited_at FROM segment_history WHERE contact_id = ?
+                     ORDER BY entered_at DESC, id DESC",
+                )?
+                .query_map([contact], |r| {
+                    Ok(Membership {
+                        segment_id: r.get(0)?,
+                        contact_id: r.get(1)?,
+                        entered_at: r.get(2)?,
+                        exited_at: r.get(3)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// Contacts to evaluate: marked dirty, or with a segment timer due at `now`.
+    pub async fn claim_segment_work(&self, now: Millis, limit: usize) -> Result<Vec<SegmentWork>> {
+        self.read(move |c| {
+            let mut out: Vec<SegmentWork> = c
+                .prepare_cached("SELECT contact_id, since FROM segment_dirty ORDER BY since LIMIT ?")?
+                .query_map([limit as i64], |r| Ok(SegmentWork { contact_id: r.get(0)?, dirty_since: Some(r.get(1)?) }))?
+                .collect::<rusqlite::Result<_>>()?;
+            let seen: HashSet<ContactId> = out.iter().map(|w| w.contact_id).collect();
+            let due: Vec<ContactId> = c
+                .prepare_cached(
+                    "SELECT contact_id FROM segment_timers WHERE due_at <= ? GROUP BY contact_id ORDER BY min(due_at) LIMIT ?",
+                )?
+                .query_map(params![now, limit as i64], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            out.extend(due.into_iter().filter(|c| !seen.contains(c)).map(|contact_id| SegmentWork { contact_id, dirty_since: None }));
+            Ok(out)
+        })
+        .await
+    }
+
+    /// The earliest pending segment timer, to know how long the worker may sleep.
+    pub async fn next_segment_timer(&self) -> Result<Option<Millis>> {
+        self.read(|c| Ok(c.query_row("SELECT min(due_at) FROM segment_timers", [], |r| r.get(0))?))
+            .await
+    }
+
+    /// Records evaluations: joins and leaves (with history and a `Segment Entered` /
+    /// `Segment Exited` event on the contact's timeline), timers, and clears the dirty
+    /// marks that were answered. One transaction.
+    pub async fn apply_evaluations(&self, evals: Vec<ContactEvaluation>, now: Millis) -> Result<MembershipChanges> {
+        self.write(move |conn, _| {
+            let tx = conn.transaction()?;
+            let segments: HashMap<i64, String> = load_segments(&tx, None)?.into_iter().map(|s| (s.id, s.name)).collect();
+            let mut changes = MembershipChanges::default();
+            let mut seq = 0;
+            for eval in evals {
+                let contact = eval.contact_id;
+                let exists = tx
+                    .prepare_cached("SELECT 1 FROM contacts WHERE id = ?")?
+                    .exists([contact])?;
+                if exists {
+                    let current: HashSet<i64> = tx
+                        .prepare_cached("SELECT segment_id FROM segment_members WHERE contact_id = ?")?
+                        .query_map([contact], |r| r.get(0))?
+                        .collect::<rusqlite::Result<_>>()?;
+                    for (segment, member, next) in &eval.results {
+                        let Some(name) = segments.get(segment) else { continue };
+                        let was = current.contains(segment);
+                        if *member != was {
+                            seq += 1;
+                            record_change(&tx, *segment, name, contact, *member, now, seq)?;
+                            if *member {
+                                changes.entered.push((*segment, contact));
+                            } else {
+                                changes.exited.push((*segment, contact));
+                            }
+                        }
+                        match next {
+                            Some(due) => tx
+                                .prepare_cached("INSERT OR REPLACE INTO segment_timers (segment_id, contact_id, due_at) VALUES (?, ?, ?)")?
+                                .execute(params![segment, contact, due])?,
+                            None => tx
+                                .prepare_cached("DELETE FROM segment_timers WHERE segment_id = ? AND contact_id = ?")?
+                                .execute(params![segment, contact])?,
+                        };
+                    }
+                }
+                match eval.dirty_since {
+                    Some(since) => tx
+                        .prepare_cached("DELETE FROM segment_dirty WHERE contact_id = ? AND since <= ?")?
+                        .execute(params![contact, since])?,
+                    None => 0,
+                };
+                if !exists {
+                    tx.prepare_cached("DELETE FROM segment_timers WHERE contact_id = ?")?.execute([contact])?;
+                    tx.prepare_cached("DELETE FROM segment_dirty WHERE contact_id = ?")?.execute([contact])?;
+                }
+            }
+            tx.commit()?;
+            Ok(changes)
+        })
+        .await
+    }
+}
+
+fn record_change(
+    tx: &Transaction,
+    segment: i64,
+    name: &str,
+    contact: ContactId,
+    entered: bool,
+    now: Millis,
+    seq: u64,
+) -> Result<()> {
+    if entered {
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO segment_members (segment_id, contact_id, entered_at) VALUES (?, ?, ?)",
+        )?
+        .execute(params![segment, contact, now])?;
+        tx.prepare_cached("INSERT INTO segment_history (segment_id, contact_id, entered_at) VALUES (?, ?, ?)")?
+            .execute(params![segment, contact, now])?;
+    } else {
+        tx.prepare_cached("DELETE FROM segment_members WHERE segment_id = ? AND contact_id = ?")?
+            .execute(params![segment, contact])?;
+        tx.prepare_cached(
+            "UPDATE segment_history SET exited_at = ? WHERE segment_id = ? AND contact_id = ? AND exited_at IS NULL",
+        )?
+        .execute(params![now, segment, contact])?;
+    }
+    let event = if entered { "Segment Entered" } else { "Segment Exited" };
+    let props = serde_json::json!({"segment_id": segment, "segment_name": name});
+    tx.prepare_cached(
+        "INSERT INTO events (message_id, contact_id, type, name, timestamp, received_at, properties, context)
+         VALUES (?, ?, 'track', ?, ?, ?, ?, '{\"source\":\"nudge\"}')",
+    )?
+    .execute(params![
+        format!(
+            "segment-{segment}-{contact}-{}-{now}-{seq}",
+            if entered { "in" } else { "out" }
+        ),
+        contact,
+        event,
+        now,
+        now,
+        props.to_string()
+    ])?;
+    Ok(())
+}
