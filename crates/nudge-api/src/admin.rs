@@ -61,7 +61,7 @@ pub fn event_json(e: &StoredEvent) -> Value {
     v
 }
 
-fn limit_of(params: &HashMap<String, String>, default: usize) -> Result<usize, ApiError> {
+pub(crate) fn limit_of(params: &HashMap<String, String>, default: usize) -> Result<usize, ApiError> {
     match params.get("limit") {
         None => Ok(default),
         Some(s) => match s.parse::<usize>() {
@@ -217,7 +217,10 @@ pub async fn update_contact(
         }
     }
     match state.store.update_contact(id, &patch, state.clock.now()).await? {
-        Some(c) => Ok(Json(contact_json(&c))),
+        Some(c) => {
+            state.segments.wake();
+            Ok(Json(contact_json(&c)))
+        }
         None => Err(ApiError::not_found(format!("no contact {id}"))),
     }
 }
@@ -303,6 +306,7 @@ pub async fn import_contacts(State(state): State<AppState>, body: Bytes) -> Resu
     let rows = csv_io::parse_contacts_csv(&body)?;
     let n = rows.len();
     let report = state.store.import_contacts(rows, state.clock.now()).await?;
+    state.segments.wake();
     Ok(Json(
         json!({"rows": n, "created": report.created, "updated": report.updated}),
     ))

@@ -10,6 +10,7 @@ pub mod csv_io;
 pub mod error;
 pub mod keys;
 pub mod metrics;
+pub mod segments;
 pub mod tracking;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -20,6 +21,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use error::ApiError;
 use nudge_core::{Clock, MessageKind};
+use nudge_engine::SegmentEngine;
 use nudge_store::{Ingestor, KeyKind, Store};
 use serde_json::json;
 use std::sync::Arc;
@@ -33,16 +35,24 @@ pub struct AppState {
     pub ingestor: Arc<Ingestor>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<metrics::Metrics>,
+    /// Live segment membership; woken after every change to contacts.
+    pub segments: Arc<SegmentEngine>,
     /// False once shutdown has begun, so load balancers stop sending traffic.
     pub ready: Arc<AtomicBool>,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, ingestor: Arc<Ingestor>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        ingestor: Arc<Ingestor>,
+        clock: Arc<dyn Clock>,
+        segments: Arc<SegmentEngine>,
+    ) -> Self {
         Self {
             store,
             ingestor,
             clock,
+            segments,
             metrics: Arc::new(metrics::Metrics::new()),
             ready: Arc::new(AtomicBool::new(true)),
         }
@@ -76,6 +86,17 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/contacts/{id}/events", get(admin::contact_events))
         .route("/api/v1/contacts/{id}/export", get(admin::export_contact))
+        .route("/api/v1/contacts/{id}/segments", get(segments::of_contact))
+        .route("/api/v1/segments", get(segments::list).post(segments::create))
+        .route("/api/v1/segments/preview", post(segments::preview))
+        .route("/api/v1/segments/ready-made", get(segments::catalogue))
+        .route("/api/v1/segments/ready-made/{key}", post(segments::install))
+        .route(
+            "/api/v1/segments/{id}",
+            get(segments::get).put(segments::update).delete(segments::delete),
+        )
+        .route("/api/v1/segments/{id}/members", get(segments::members))
+        .route("/api/v1/segments/{id}/sizes", get(segments::sizes))
         .route("/api/v1/keys", get(admin::list_keys).post(admin::create_key))
         .route("/api/v1/keys/{id}", axum::routing::delete(admin::revoke_key))
         .layer(middleware::from_fn_with_state(state.clone(), require_admin))

@@ -92,6 +92,7 @@ async fn accept(
         state.metrics.ingested(m.kind);
     }
     state.ingestor.submit(parsed.messages).await?;
+    state.segments.wake();
     Ok(Json(json!({"success": true})))
 }
 

@@ -26,7 +26,9 @@ async fn spawn_app() -> App {
         .await
         .unwrap();
     let ingestor = Arc::new(Ingestor::start(store.clone(), clock.clone(), IngestorConfig::default()));
-    let app = router(AppState::new(store.clone(), ingestor, clock));
+    let segments = nudge_engine::SegmentEngine::new(store.clone(), clock.clone(), Default::default());
+    tokio::spawn(segments.clone().run(std::future::pending()));
+    let app = router(AppState::new(store.clone(), ingestor, clock, segments));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {

@@ -19,6 +19,7 @@ pub use sqlite::SqliteStore;
 pub use types::*;
 
 use async_trait::async_trait;
+use nudge_core::segment::{Condition, Facts};
 use nudge_core::{Contact, ContactId, Message, Millis};
 use std::path::Path;
 use std::sync::Arc;
@@ -46,7 +47,7 @@ pub enum StoreError {
 /// Everything Nudge keeps, behind one interface. All methods are atomic: they either
 /// commit entirely or change nothing.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: SegmentStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
@@ -81,6 +82,35 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<()>;
     /// Finishes pending writes and releases the database.
     async fn close(&self);
+}
+
+/// Segments: definitions, computation in SQL, and live membership kept by the
+/// engine's segment worker.
+#[async_trait]
+pub trait SegmentStore: Send + Sync {
+    /// Who matches a (possibly unsaved) condition at `now`, computed in SQL, by id.
+    async fn segment_members(&self, condition: &Condition, now: Millis) -> Result<Vec<ContactId>>;
+    /// What segment conditions can read about one contact (`None`: no such contact).
+    async fn contact_facts(&self, id: ContactId) -> Result<Option<Facts>>;
+    /// Saves a segment and computes its members.
+    async fn create_segment(&self, new: NewSegment, now: Millis) -> Result<Segment>;
+    /// Replaces name, description and definition; a new definition recomputes members.
+    async fn update_segment(&self, id: i64, new: NewSegment, now: Millis) -> Result<Option<Segment>>;
+    async fn delete_segment(&self, id: i64) -> Result<bool>;
+    async fn segments(&self) -> Result<Vec<Segment>>;
+    async fn segment(&self, id: i64) -> Result<Option<Segment>>;
+    async fn segment_member_page(&self, id: i64, after: Option<ContactId>, limit: usize) -> Result<Page<ContactId>>;
+    async fn segment_size(&self, id: i64) -> Result<u64>;
+    /// Members at each instant, from the membership history.
+    async fn segment_size_at(&self, id: i64, instants: Vec<Millis>) -> Result<Vec<(Millis, u64)>>;
+    /// A contact's stays in segments, newest first.
+    async fn contact_memberships(&self, contact: ContactId) -> Result<Vec<Membership>>;
+    /// Contacts marked for re-evaluation, or with a segment timer due at `now`.
+    async fn claim_segment_work(&self, now: Millis, limit: usize) -> Result<Vec<SegmentWork>>;
+    async fn next_segment_timer(&self) -> Result<Option<Millis>>;
+    /// Records evaluations in one transaction: joins and leaves (history, timeline
+    /// events), timers, answered dirty marks.
+    async fn apply_evaluations(&self, evals: Vec<ContactEvaluation>, now: Millis) -> Result<MembershipChanges>;
 }
 
 /// Where the data lives: `postgres://...` for PostgreSQL, otherwise SQLite in

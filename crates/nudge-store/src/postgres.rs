@@ -25,7 +25,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use tokio_postgres::NoTls;
 use tokio_postgres::types::{Json, ToSql};
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_foundation.sql"))];
+mod segments;
+
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/postgres/0001_foundation.sql")),
+    (2, include_str!("../migrations/postgres/0002_segments.sql")),
+];
 
 /// Key of the advisory lock that serializes migrations between processes.
 const MIGRATION_LOCK: i64 = 0x6e75_6467_655f_6d69; // "nudge_mi"
@@ -412,6 +417,16 @@ fn stale() -> StoreError {
     StoreError::Conflict(STALE.into())
 }
 
+/// The error of a statement that inserts rows which must be new: a unique key that is
+/// taken means another transaction wrote it since this one looked (see [`stale`]).
+fn taken(e: tokio_postgres::Error) -> StoreError {
+    if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
+        stale()
+    } else {
+        e.into()
+    }
+}
+
 /// A short, growing, jittered pause before running a transaction again.
 async fn backoff(attempt: usize) {
     let jitter = std::time::SystemTime::now()
@@ -562,14 +577,18 @@ impl<'m> NewEvents<'m> {
         self.extras.push(extra_of(m).map(Json));
     }
 
-    /// Writes the events in message order (so ids grow in that order), each with the
-    /// contact it belongs to after the call's merges.
-    async fn write(mut self, tx: &Transaction<'_>, ids: &Identities) -> Result<()> {
+    /// Gives every event the id of the contact it belongs to once the call's contacts
+    /// are written and its merges done (`contact` maps the ids they were recorded with).
+    fn settle(&mut self, contact: impl Fn(ContactId) -> ContactId) {
+        for id in &mut self.contact_ids {
+            *id = contact(*id);
+        }
+    }
+
+    /// Writes the events in message order (so ids grow in that order).
+    async fn write(self, tx: &Transaction<'_>) -> Result<()> {
         if self.message_ids.is_empty() {
             return Ok(());
-        }
-        for id in &mut self.contact_ids {
-            *id = ids.survivor(*id);
         }
         let stmt = tx
             .prepare_cached(
@@ -581,50 +600,412 @@ impl<'m> NewEvents<'m> {
                              $8::bigint[], $9::jsonb[], $10::jsonb[], $11::jsonb[])
                       WITH ORDINALITY AS v(message_id, contact_id, type, name, user_id, anonymous_id, timestamp,
                                            received_at, properties, context, extra, n)
-                 ORDER BY n
-                 ON CONFLICT (message_id) DO NOTHING",
+                 ORDER BY n",
             )
             .await?;
-        let n = tx
-            .execute(
+        // A message id that is taken: another process stored it since the check for
+        // duplicates. The call runs again, and the message is then a duplicate.
+        tx.execute(
+            &stmt,
+            &[
+                &self.message_ids,
+                &self.contact_ids,
+                &self.kinds,
+                &self.names,
+                &self.user_ids,
+                &self.anonymous_ids,
+                &self.timestamps,
+                &self.received_ats,
+                &self.properties,
+                &self.contexts,
+                &self.extras,
+            ],
+        )
+        .await
+        .map_err(taken)?;
+        Ok(())
+    }
+}
+
+/// How a message resolves when the call's knowledge decides it and the only write it
+/// needs, if any, is a new contact: the two decisions that knowledge is trusted for
+/// (see [`Identities`]).
+enum Planned<'m> {
+    Use(ContactId),
+    Create {
+        user: Option<&'m str>,
+        anonymous_id: Option<&'m str>,
+    },
+}
+
+/// The resolution of a message from what the call knows, exactly as
+/// [`try_resolve_message`] would decide it without asking the database. `None` when
+/// the call does not know one of the identities, or when the message attaches
+/// identities or merges contacts: it then takes the way of [`resolve_message`].
+fn plan<'m>(ids: &Identities, m: &'m Message) -> Option<Planned<'m>> {
+    let get = |kind: IdentityKind, value: Option<&str>| match value {
+        None => Some(None),
+        Some(v) => ids.get(kind, v),
+    };
+    let user = m.user_id.as_deref();
+    let by_user = get(IdentityKind::UserId, user)?;
+    if m.kind == MessageKind::Alias {
+        let prev = m.previous_id.as_deref().unwrap_or_default();
+        let prev_as_user = get(IdentityKind::UserId, Some(prev))?;
+        let prev_as_anon = get(IdentityKind::AnonymousId, Some(prev))?;
+        let by_prev = prev_as_user.or(prev_as_anon);
+        return match resolve_alias(by_user.as_ref(), by_prev.as_ref()) {
+            Resolution::Use(id) => Some(Planned::Use(id)),
+            Resolution::Create { .. } => Some(Planned::Create {
+                user,
+                anonymous_id: Some(prev),
+            }),
+            Resolution::Attach(_) | Resolution::Merge { .. } => None,
+        };
+    }
+    let anon = m.anonymous_id.as_deref();
+    let by_anon = get(IdentityKind::AnonymousId, anon)?;
+    match resolve(user, by_user.as_ref(), anon, by_anon.as_ref()) {
+        Resolution::Use(id) => Some(Planned::Use(id)),
+        Resolution::Create { with_anonymous } => Some(Planned::Create {
+            user,
+            anonymous_id: anon.filter(|_| with_anonymous),
+        }),
+        Resolution::Attach(_) | Resolution::Merge { .. } => None,
+    }
+}
+
+/// Writes to contacts that a call defers, to do those of many messages with a few
+/// statements: the contacts it creates (with their identities and traits) and traits
+/// patches of existing contacts. They are flushed before anything of the call reads or
+/// writes contacts or identities otherwise (attaching identities, merging, lookups in
+/// the database), so the outcome is that of doing them message by message.
+#[derive(Default)]
+struct Deferred<'m> {
+    /// Contacts to create, in message order. Until they are written, each has a
+    /// placeholder id (the `i`-th contact the call creates is `-1 - i`), by which the
+    /// call's identities, events and last-seen times know it meanwhile.
+    creates: Vec<NewContact<'m>>,
+    /// The id each contact created so far was given, in creation order.
+    written: Vec<ContactId>,
+    /// Traits patches of existing contacts, in message order.
+    patches: BTreeMap<ContactId, Vec<&'m Map<String, Value>>>,
+}
+
+struct NewContact<'m> {
+    contact: Contact,
+    anonymous_id: Option<&'m str>,
+}
+
+impl<'m> Deferred<'m> {
+    /// A new contact with these identities (which belong to nobody yet as far as the
+    /// call knows), by its placeholder id.
+    fn create(&mut self, ids: &mut Identities, user: Option<&str>, anon: Option<&'m str>, now: Millis) -> ContactId {
+        let id = -1 - (self.written.len() + self.creates.len()) as ContactId;
+        let mut contact = Contact::new(id, now);
+        contact.user_id = user.map(str::to_string);
+        ids.primary.insert(id, contact.user_id.clone());
+        if let Some(u) = user {
+            ids.set(IdentityKind::UserId, u, id);
+        }
+        if let Some(a) = anon {
+            ids.set(IdentityKind::AnonymousId, a, id);
+        }
+        self.creates.push(NewContact {
+            contact,
+            anonymous_id: anon,
+        });
+        id
+    }
+
+    /// Applies an `identify`'s traits to a contact (by its id or placeholder).
+    fn patch(&mut self, id: ContactId, traits: &'m Map<String, Value>) {
+        if id < 0 {
+            let i = (-1 - id) as usize - self.written.len();
+            self.creates[i].contact.apply_traits(traits);
+        } else {
+            self.patches.entry(id).or_default().push(traits);
+        }
+    }
+
+    /// The id of a contact the call knew by a placeholder once it is written.
+    fn real(&self, id: ContactId) -> ContactId {
+        if id < 0 { self.written[(-1 - id) as usize] } else { id }
+    }
+
+    /// Does the deferred writes. With `events` (the end of the call), also the call's
+    /// final writes in the same round trip: its events, and the last-seen times of the
+    /// contacts that already existed.
+    async fn flush(
+        &mut self,
+        tx: &Transaction<'_>,
+        ids: &mut Identities,
+        last_seen: &mut BTreeMap<ContactId, Millis>,
+        events: Option<NewEvents<'m>>,
+        now: Millis,
+    ) -> Result<()> {
+        if self.creates.is_empty() && self.patches.is_empty() && events.is_none() {
+            return Ok(());
+        }
+        let last = events.is_some();
+
+        // One round trip: ids for the new contacts, and a lock on each patched one.
+        let count = self.creates.len() as i64;
+        let patched: Vec<ContactId> = self.patches.keys().copied().collect();
+        let allocate = async {
+            if count == 0 {
+                return Ok(Vec::new());
+            }
+            let stmt = tx
+                .prepare_cached(
+                    "SELECT nextval(s) FROM CAST(pg_get_serial_sequence('contacts', 'id') AS regclass) AS s,
+                     generate_series(1, $1::bigint)",
+                )
+                .await?;
+            Ok::<_, StoreError>(tx.query(&stmt, &[&count]).await?)
+        };
+        let lock = async {
+            if patched.is_empty() {
+                return Ok(Vec::new());
+            }
+            let stmt = tx
+                .prepare_cached("SELECT id, traits FROM contacts WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+                .await?;
+            Ok::<_, StoreError>(tx.query(&stmt, &[&patched]).await?)
+        };
+        let (allocated, locked) = tokio::join!(allocate, lock);
+        // Checked in the order the statements ran: after a failure, the later ones only
+        // report that the transaction is aborted.
+        let (allocated, locked) = (allocated?, locked?);
+
+        // A session draws growing values from a sequence: in ascending order, contacts
+        // get their ids in message order, as when created one by one.
+        let mut new_ids: Vec<ContactId> = allocated.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?;
+        new_ids.sort_unstable();
+        if new_ids.len() != self.creates.len() {
+            return Err(StoreError::Corrupt(format!(
+                "asked for {} contact ids, got {}",
+                self.creates.len(),
+                new_ids.len()
+            )));
+        }
+        for (c, id) in self.creates.iter_mut().zip(new_ids) {
+            let placeholder = std::mem::replace(&mut c.contact.id, id);
+            self.written.push(id);
+            ids.primary.remove(&placeholder);
+            ids.primary.insert(id, c.contact.user_id.clone());
+            if let Some(u) = &c.contact.user_id {
+                ids.set(IdentityKind::UserId, u, id);
+            }
+            if let Some(a) = c.anonymous_id {
+                ids.set(IdentityKind::AnonymousId, a, id);
+            }
+            if let Some(t) = last_seen.remove(&placeholder) {
+                if last {
+                    // Nothing of the call follows: this is its last-seen time.
+                    c.contact.last_seen_at = Some(t);
+                } else {
+                    last_seen.insert(id, t);
+                }
+            }
+        }
+
+        let mut contacts = NewContacts::default();
+        let mut identities: Vec<(&'static str, &str, ContactId)> = Vec::new();
+        for NewContact {
+            contact: c,
+            anonymous_id,
+        } in &self.creates
+        {
+            contacts.ids.push(c.id);
+            contacts.user_ids.push(c.user_id.as_deref());
+            contacts.emails.push(c.email.as_deref());
+            contacts.phones.push(c.phone.as_deref());
+            contacts.traits.push(Json(&c.traits));
+            contacts.last_seen.push(c.last_seen_at);
+            if let Some(u) = &c.user_id {
+                identities.push((IdentityKind::UserId.as_str(), u, c.id));
+            }
+            if let Some(a) = anonymous_id {
+                identities.push((IdentityKind::AnonymousId.as_str(), a, c.id));
+            }
+        }
+        // Inserted in the same order by every process: calls that create the same
+        // identity concurrently then wait for each other rather than deadlock.
+        identities.sort_unstable();
+
+        if locked.len() != patched.len() {
+            // Merged away or erased by another transaction since the lookup.
+            return Err(stale());
+        }
+        let mut patches = Patched::default();
+        for r in &locked {
+            let id: ContactId = r.try_get(0)?;
+            let mut contact = Contact::new(id, now);
+            contact.traits = match r.try_get::<_, Value>(1)? {
+                Value::Object(m) => m,
+                other => return Err(StoreError::Corrupt(format!("traits of contact {id}: {other}"))),
+            };
+            let mut changed = false;
+            for p in self.patches.get(&id).into_iter().flatten() {
+                changed |= contact.apply_traits(p);
+            }
+            if changed {
+                patches.ids.push(id);
+                patches.emails.push(contact.email);
+                patches.phones.push(contact.phone);
+                patches.traits.push(Json(contact.traits));
+            }
+        }
+
+        let events = events.map(|mut e| {
+            e.settle(|id| ids.survivor(self.real(id)));
+            e
+        });
+        let touched: (Vec<ContactId>, Vec<Millis>) = if last {
+            last_seen.iter().map(|(id, t)| (*id, *t)).unzip()
+        } else {
+            Default::default()
+        };
+
+        // One more round trip for all the writes.
+        let insert_contacts = async {
+            if contacts.ids.is_empty() {
+                return Ok(());
+            }
+            let stmt = tx
+                .prepare_cached(
+                    "INSERT INTO contacts (id, user_id, email, phone, traits, subscriptions, created_at, updated_at,
+                                           last_seen_at)
+                     SELECT id, user_id, email, phone, traits, '{}', $7, $7, last_seen_at
+                     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::bigint[])
+                          AS v(id, user_id, email, phone, traits, last_seen_at)",
+                )
+                .await?;
+            tx.execute(
                 &stmt,
                 &[
-                    &self.message_ids,
-                    &self.contact_ids,
-                    &self.kinds,
-                    &self.names,
-                    &self.user_ids,
-                    &self.anonymous_ids,
-                    &self.timestamps,
-                    &self.received_ats,
-                    &self.properties,
-                    &self.contexts,
-                    &self.extras,
+                    &contacts.ids,
+                    &contacts.user_ids,
+                    &contacts.emails,
+                    &contacts.phones,
+                    &contacts.traits,
+                    &contacts.last_seen,
+                    &now,
                 ],
             )
             .await?;
-        if n != self.message_ids.len() as u64 {
-            // Another process stored one of these message ids since the check for
-            // duplicates; run again, the message is then a duplicate.
-            return Err(stale());
+            Ok::<_, StoreError>(())
+        };
+        let insert_identities = async {
+            if identities.is_empty() {
+                return Ok(());
+            }
+            let kinds: Vec<&str> = identities.iter().map(|i| i.0).collect();
+            let values: Vec<&str> = identities.iter().map(|i| i.1).collect();
+            let owners: Vec<ContactId> = identities.iter().map(|i| i.2).collect();
+            let stmt = tx
+                .prepare_cached(
+                    "INSERT INTO identities (kind, value, contact_id, created_at)
+                     SELECT kind, value, contact_id, $4 FROM unnest($1::text[], $2::text[], $3::bigint[])
+                          AS v(kind, value, contact_id)",
+                )
+                .await?;
+            // One that is taken: another transaction created it since it was looked up.
+            tx.execute(&stmt, &[&kinds, &values, &owners, &now])
+                .await
+                .map_err(taken)?;
+            Ok::<_, StoreError>(())
+        };
+        let update_traits = async {
+            if patches.ids.is_empty() {
+                return Ok(());
+            }
+            let stmt = tx
+                .prepare_cached(
+                    "UPDATE contacts c SET traits = v.traits, email = v.email, phone = v.phone, updated_at = $5
+                     FROM unnest($1::bigint[], $2::jsonb[], $3::text[], $4::text[]) AS v(id, traits, email, phone)
+                     WHERE c.id = v.id",
+                )
+                .await?;
+            tx.execute(
+                &stmt,
+                &[&patches.ids, &patches.traits, &patches.emails, &patches.phones, &now],
+            )
+            .await?;
+            Ok::<_, StoreError>(())
+        };
+        let write_events = async {
+            match events {
+                Some(e) => e.write(tx).await,
+                None => Ok(()),
+            }
+        };
+        let touch = async {
+            let (contacts, times) = &touched;
+            if contacts.is_empty() {
+                return Ok(());
+            }
+            // Also locks every contact that received events until the commit, so that
+            // none can be merged away or erased without its new events; one that
+            // already was (by another transaction, since it was looked up) is missing
+            // here. (Contacts the call creates are nobody else's to change.)
+            let stmt = tx
+                .prepare_cached(
+                    "UPDATE contacts c SET last_seen_at = GREATEST(COALESCE(c.last_seen_at, v.ts), v.ts)
+                     FROM unnest($1::bigint[], $2::bigint[]) AS v(id, ts) WHERE c.id = v.id",
+                )
+                .await?;
+            if tx.execute(&stmt, &[contacts, times]).await? != contacts.len() as u64 {
+                return Err(stale());
+            }
+            Ok(())
+        };
+        let (a, b, c, d, e) = tokio::join!(insert_contacts, insert_identities, update_traits, write_events, touch);
+        for result in [a, b, c, d, e] {
+            result?;
         }
+        self.creates.clear();
+        self.patches.clear();
         Ok(())
     }
+}
+
+/// Columns of the contacts a flush creates.
+#[derive(Default)]
+struct NewContacts<'a> {
+    ids: Vec<ContactId>,
+    user_ids: Vec<Option<&'a str>>,
+    emails: Vec<Option<&'a str>>,
+    phones: Vec<Option<&'a str>>,
+    traits: Vec<Json<&'a Map<String, Value>>>,
+    last_seen: Vec<Option<Millis>>,
+}
+
+/// Columns of the contacts whose traits a flush changes.
+#[derive(Default)]
+struct Patched {
+    ids: Vec<ContactId>,
+    emails: Vec<Option<String>>,
+    phones: Vec<Option<String>>,
+    traits: Vec<Json<Map<String, Value>>>,
 }
 
 /// Stores a call's messages.
 async fn ingest_tx(tx: &Transaction<'_>, messages: &[Message], now: Millis) -> Result<Vec<IngestOutcome>> {
     let message_ids: Vec<&str> = messages.iter().map(|m| m.message_id.as_str()).collect();
-    let stored: HashSet<String> = tx
-        .query(
-            "SELECT message_id FROM events WHERE message_id = ANY($1)",
-            &[&message_ids],
-        )
-        .await?
-        .iter()
-        .map(|r| r.try_get(0))
-        .collect::<Result<_, _>>()?;
-    let mut ids = Identities::prefetch(tx, messages.iter().filter(|m| !stored.contains(&m.message_id))).await?;
+    let stored = async {
+        let stmt = tx
+            .prepare_cached("SELECT message_id FROM events WHERE message_id = ANY($1)")
+            .await?;
+        Ok::<_, StoreError>(tx.query(&stmt, &[&message_ids]).await?)
+    };
+    // In the same round trip as the check for duplicates, so also the identities of
+    // messages that turn out to be duplicates: knowing more is harmless.
+    let (stored, ids) = tokio::join!(stored, Identities::prefetch(tx, messages.iter()));
+    let stored: HashSet<String> = stored?.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?;
+    let mut ids = ids?;
+    let mut deferred = Deferred::default();
     let mut out = Vec::with_capacity(messages.len());
     let mut seen: HashSet<&str> = HashSet::with_capacity(messages.len());
     let mut last_seen: BTreeMap<ContactId, Millis> = BTreeMap::new();
@@ -634,7 +1015,16 @@ async fn ingest_tx(tx: &Transaction<'_>, messages: &[Message], now: Millis) -> R
             out.push(IngestOutcome::Duplicate);
             continue;
         }
-        let (id, merged) = resolve_message(tx, &mut ids, m, now).await?;
+        let (id, merged) = match plan(&ids, m) {
+            Some(Planned::Use(id)) => (id, None),
+            Some(Planned::Create { user, anonymous_id }) => (deferred.create(&mut ids, user, anonymous_id, now), None),
+            None => {
+                // What the message does next reads or writes contacts and identities in
+                // the database: they must hold all the call did so far.
+                deferred.flush(tx, &mut ids, &mut last_seen, None, now).await?;
+                resolve_message(tx, &mut ids, m, now).await?
+            }
+        };
         if let Some(from) = merged
             && let Some(t) = last_seen.remove(&from)
         {
@@ -642,34 +1032,14 @@ async fn ingest_tx(tx: &Transaction<'_>, messages: &[Message], now: Millis) -> R
             *e = (*e).max(t);
         }
         if m.kind == MessageKind::Identify && !m.traits.is_empty() {
-            // Missing: merged away or erased by another transaction since the lookup.
-            let mut contact = load_contact(tx, id, true).await?.ok_or_else(stale)?;
-            if contact.apply_traits(&m.traits) {
-                contact.updated_at = now;
-                save_contact(tx, &contact).await?;
-            }
+            deferred.patch(id, &m.traits);
         }
         events.push(m, id);
         let e = last_seen.entry(id).or_insert(m.timestamp);
         *e = (*e).max(m.timestamp);
         out.push(IngestOutcome::Stored);
     }
-    events.write(tx, &ids).await?;
-    if !last_seen.is_empty() {
-        // Also locks every contact that received events until the commit, so that none
-        // can be merged away or erased without its new events; one that already was
-        // (by another transaction, since it was looked up) is missing here.
-        let (contacts, times): (Vec<ContactId>, Vec<Millis>) = last_seen.into_iter().unzip();
-        let touch = tx
-            .prepare_cached(
-                "UPDATE contacts c SET last_seen_at = GREATEST(COALESCE(c.last_seen_at, v.ts), v.ts)
-                 FROM unnest($1::bigint[], $2::bigint[]) AS v(id, ts) WHERE c.id = v.id",
-            )
-            .await?;
-        if tx.execute(&touch, &[&contacts, &times]).await? != contacts.len() as u64 {
-            return Err(stale());
-        }
-    }
+    deferred.flush(tx, &mut ids, &mut last_seen, Some(events), now).await?;
     Ok(out)
 }
 

@@ -640,6 +640,18 @@ fn ingest_tx(tx: &Transaction, cache: &mut IdCache, messages: &[Message], now: M
             json_text(&m.context),
             extra_of(m).as_ref().map(json_text),
         ])?;
+        if inserted == 1 {
+            // Re-evaluate the contact's segments if one of them reads this event or trait.
+            let index = segments::segment_index(tx, cache)?;
+            let relevant = match m.kind {
+                MessageKind::Track => m.event.as_ref().is_some_and(|e| index.event_names.contains(e)),
+                MessageKind::Identify => m.traits.keys().any(|k| index.trait_names.contains(k)),
+                _ => false,
+            };
+            if relevant {
+                segments::mark_dirty(tx, cache, id)?;
+            }
+        }
         out.push(if inserted == 1 {
             IngestOutcome::Stored
         } else {

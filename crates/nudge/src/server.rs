@@ -4,6 +4,7 @@ use crate::config::Settings;
 use anyhow::Context;
 use nudge_api::{AppState, keys};
 use nudge_core::{Clock, SystemClock};
+use nudge_engine::{SegmentEngine, SegmentEngineConfig};
 use nudge_store::{Ingestor, IngestorConfig, KeyKind};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,7 +39,12 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
             ..Default::default()
         },
     ));
-    let state = AppState::new(store.clone(), ingestor.clone(), clock);
+    let segments = SegmentEngine::new(store.clone(), clock.clone(), SegmentEngineConfig::default());
+    let (stop_engine, engine_stopped) = tokio::sync::oneshot::channel::<()>();
+    let engine = tokio::spawn(segments.clone().run(async move {
+        let _ = engine_stopped.await;
+    }));
+    let state = AppState::new(store.clone(), ingestor.clone(), clock, segments);
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .with_context(|| format!("listening on {}", settings.listen))?;
@@ -58,6 +64,8 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
         })
         .await?;
     ingestor.shutdown().await;
+    let _ = stop_engine.send(());
+    let _ = engine.await;
     store.close().await;
     tracing::info!("stopped cleanly");
     Ok(())

@@ -432,3 +432,49 @@ fn record_change(
     ])?;
     Ok(())
 }
+
+#[async_trait]
+impl SegmentStore for SqliteStore {
+    async fn segment_members(&self, condition: &Condition, now: Millis) -> Result<Vec<ContactId>> {
+        SqliteStore::segment_members(self, condition, now).await
+    }
+    async fn contact_facts(&self, id: ContactId) -> Result<Option<Facts>> {
+        SqliteStore::contact_facts(self, id).await
+    }
+    async fn create_segment(&self, new: NewSegment, now: Millis) -> Result<Segment> {
+        SqliteStore::create_segment(self, new, now).await
+    }
+    async fn update_segment(&self, id: i64, new: NewSegment, now: Millis) -> Result<Option<Segment>> {
+        SqliteStore::update_segment(self, id, new, now).await
+    }
+    async fn delete_segment(&self, id: i64) -> Result<bool> {
+        SqliteStore::delete_segment(self, id).await
+    }
+    async fn segments(&self) -> Result<Vec<Segment>> {
+        SqliteStore::segments(self).await
+    }
+    async fn segment(&self, id: i64) -> Result<Option<Segment>> {
+        SqliteStore::segment(self, id).await
+    }
+    async fn segment_member_page(&self, id: i64, after: Option<ContactId>, limit: usize) -> Result<Page<ContactId>> {
+        SqliteStore::segment_member_page(self, id, after, limit).await
+    }
+    async fn segment_size(&self, id: i64) -> Result<u64> {
+        SqliteStore::segment_size(self, id).await
+    }
+    async fn segment_size_at(&self, id: i64, instants: Vec<Millis>) -> Result<Vec<(Millis, u64)>> {
+        SqliteStore::segment_size_at(self, id, instants).await
+    }
+    async fn contact_memberships(&self, contact: ContactId) -> Result<Vec<Membership>> {
+        SqliteStore::contact_memberships(self, contact).await
+    }
+    async fn claim_segment_work(&self, now: Millis, limit: usize) -> Result<Vec<SegmentWork>> {
+        SqliteStore::claim_segment_work(self, now, limit).await
+    }
+    async fn next_segment_timer(&self) -> Result<Option<Millis>> {
+        SqliteStore::next_segment_timer(self).await
+    }
+    async fn apply_evaluations(&self, evals: Vec<ContactEvaluation>, now: Millis) -> Result<MembershipChanges> {
+        SqliteStore::apply_evaluations(self, evals, now).await
+    }
+}

@@ -1,0 +1,296 @@
+//! Segments in the admin API: definitions, preview, members, history.
+
+use crate::AppState;
+use crate::admin::{contact_json, limit_of};
+use crate::error::ApiError;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use nudge_core::segment::{Condition, parse_condition, ready_made};
+use nudge_core::{Millis, format_millis};
+use nudge_store::{NewSegment, Segment};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+const DAY: Millis = 86_400_000;
+
+fn segment_json(s: &Segment, size: Option<u64>) -> Value {
+    let mut v = json!({
+        "id": s.id,
+        "name": s.name,
+        "description": s.description,
+        "definition": s.definition,
+        "version": s.version,
+        "created_at": format_millis(s.created_at),
+        "updated_at": format_millis(s.updated_at),
+    });
+    if let Some(n) = size {
+        v["size"] = json!(n);
+    }
+    v
+}
+
+fn json_body(body: &Bytes) -> Result<serde_json::Map<String, Value>, ApiError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(o)) => Ok(o),
+        Ok(_) => Err(ApiError::new("invalid_field", "body must be a JSON object").with_field("$")),
+        Err(e) => Err(ApiError::new("malformed_json", e.to_string())),
+    }
+}
+
+/// `definition` of a request body, validated: errors name the node (`definition.conditions[2].window`).
+fn definition(body: &serde_json::Map<String, Value>) -> Result<Condition, ApiError> {
+    let def = body
+        .get("definition")
+        .ok_or_else(|| ApiError::new("missing_field", "definition: is required").with_field("definition"))?;
+    parse_condition(def).map_err(|e| {
+        let field = format!("definition{}", e.path.trim_start_matches('$'));
+        ApiError::new("invalid_field", format!("{field}: {}", e.message)).with_field(field)
+    })
+}
+
+fn new_segment(body: &serde_json::Map<String, Value>) -> Result<NewSegment, ApiError> {
+    for k in body.keys() {
+        if !["name", "description", "definition"].contains(&k.as_str()) {
+            return Err(ApiError::new(
+                "invalid_field",
+                format!("unknown field {k:?}; use name, description, definition"),
+            )
+            .with_field(k.clone()));
+        }
+    }
+    let name = match body.get("name") {
+        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 200 => s.trim().to_string(),
+        Some(_) => {
+            return Err(ApiError::new(
+                "invalid_field",
+                "name must be a non-empty string of at most 200 characters",
+            )
+            .with_field("name"));
+        }
+        None => return Err(ApiError::new("missing_field", "name: is required").with_field("name")),
+    };
+    let description = match body.get("description") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => return Err(ApiError::new("invalid_field", "description must be a string").with_field("description")),
+    };
+    Ok(NewSegment {
+        name,
+        description,
+        definition: definition(body)?,
+    })
+}
+
+fn segment_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::invalid("id", format!("segment id must be an integer, got {raw:?}")))
+}
+
+pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let mut data = Vec::new();
+    for s in state.store.segments().await? {
+        let size = state.store.segment_size(s.id).await?;
+        data.push(segment_json(&s, Some(size)));
+    }
+    Ok(Json(json!({ "data": data })))
+}
+
+pub async fn create(State(state): State<AppState>, body: Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let new = new_segment(&json_body(&body)?)?;
+    let s = state.store.create_segment(new, state.clock.now()).await?;
+    state.segments.wake();
+    let size = state.store.segment_size(s.id).await?;
+    Ok((StatusCode::CREATED, Json(segment_json(&s, Some(size)))))
+}
+
+pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let id = segment_id(&id)?;
+    let s = state
+        .store
+        .segment(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no segment {id}")))?;
+    let size = state.store.segment_size(id).await?;
+    Ok(Json(segment_json(&s, Some(size))))
+}
+
+/// `PUT`: replaces name, description and definition; a changed definition recomputes
+/// membership.
+pub async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let id = segment_id(&id)?;
+    let new = new_segment(&json_body(&body)?)?;
+    let s = state
+        .store
+        .update_segment(id, new, state.clock.now())
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no segment {id}")))?;
+    state.segments.wake();
+    let size = state.store.segment_size(id).await?;
+    Ok(Json(segment_json(&s, Some(size))))
+}
+
+pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    let id = segment_id(&id)?;
+    if state.store.delete_segment(id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("no segment {id}")))
+    }
+}
+
+/// `POST /api/v1/segments/preview` `{"definition": ..., "sample": 10}`: who would be in
+/// a draft segment right now, without saving it.
+pub async fn preview(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let body = json_body(&body)?;
+    let def = definition(&body)?;
+    let sample = match body.get("sample") {
+        None => 10,
+        Some(v) => v.as_u64().filter(|n| *n <= 100).ok_or_else(|| {
+            ApiError::new("invalid_field", "sample must be an integer from 0 to 100").with_field("sample")
+        })? as usize,
+    };
+    let members = state.store.segment_members(&def, state.clock.now()).await?;
+    let mut contacts = Vec::new();
+    for id in members.iter().take(sample) {
+        if let Some(c) = state.store.contact(*id).await? {
+            contacts.push(contact_json(&c));
+        }
+    }
+    Ok(Json(json!({"count": members.len(), "sample": contacts})))
+}
+
+pub async fn members(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let id = segment_id(&id)?;
+    state
+        .store
+        .segment(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no segment {id}")))?;
+    let after = match params.get("cursor") {
+        Some(c) => Some(
+            c.parse()
+                .map_err(|_| ApiError::invalid("cursor", "cursor is not one this API returned"))?,
+        ),
+        None => None,
+    };
+    let page = state
+        .store
+        .segment_member_page(id, after, limit_of(&params, 50)?)
+        .await?;
+    let mut data = Vec::new();
+    for cid in &page.items {
+        if let Some(c) = state.store.contact(*cid).await? {
+            data.push(contact_json(&c));
+        }
+    }
+    Ok(Json(json!({"data": data, "next_cursor": page.next})))
+}
+
+/// `GET /api/v1/segments/{id}/sizes?days=30`: members at the end of each of the last
+/// `days` days (UTC), oldest first, and now.
+pub async fn sizes(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let id = segment_id(&id)?;
+    state
+        .store
+        .segment(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no segment {id}")))?;
+    let days: i64 = match params.get("days") {
+        None => 30,
+        Some(d) => d
+            .parse()
+            .ok()
+            .filter(|d| (1..=366).contains(d))
+            .ok_or_else(|| ApiError::invalid("days", "days must be an integer from 1 to 366"))?,
+    };
+    let now = state.clock.now();
+    let today = now - now.rem_euclid(DAY);
+    let mut instants: Vec<Millis> = (0..days).rev().map(|d| today - d * DAY - 1).collect();
+    instants.push(now);
+    let sizes = state.store.segment_size_at(id, instants).await?;
+    Ok(Json(json!({
+        "data": sizes.iter().map(|(t, n)| json!({"at": format_millis(*t), "size": n})).collect::<Vec<_>>()
+    })))
+}
+
+/// `GET /api/v1/contacts/{id}/segments`: current segments and past stays.
+pub async fn of_contact(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let cid: i64 = id
+        .parse()
+        .map_err(|_| ApiError::invalid("id", format!("contact id must be an integer, got {id:?}")))?;
+    let contact = state
+        .store
+        .contact(cid)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no contact {cid}")))?;
+    let names: HashMap<i64, String> = state
+        .store
+        .segments()
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s.name))
+        .collect();
+    let stays = state.store.contact_memberships(contact.id).await?;
+    let entry = |m: &nudge_store::Membership| {
+        json!({
+            "segment_id": m.segment_id,
+            "segment_name": names.get(&m.segment_id),
+            "entered_at": format_millis(m.entered_at),
+            "exited_at": m.exited_at.map(format_millis),
+        })
+    };
+    Ok(Json(json!({
+        "current": stays.iter().filter(|m| m.exited_at.is_none()).map(entry).collect::<Vec<_>>(),
+        "history": stays.iter().map(entry).collect::<Vec<_>>(),
+    })))
+}
+
+/// `GET /api/v1/segments/ready-made`: the catalogue.
+pub async fn catalogue() -> Json<Value> {
+    Json(json!({
+        "data": ready_made().iter().map(|r| json!({
+            "key": r.key, "name": r.name, "description": r.description, "definition": r.definition,
+        })).collect::<Vec<_>>()
+    }))
+}
+
+/// `POST /api/v1/segments/ready-made/{key}`: creates the ready-made segment.
+pub async fn install(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let r = ready_made().into_iter().find(|r| r.key == key).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no ready-made segment {key:?}; one of {}",
+            ready_made().iter().map(|r| r.key).collect::<Vec<_>>().join(", ")
+        ))
+    })?;
+    let s = state
+        .store
+        .create_segment(
+            NewSegment {
+                name: r.name.into(),
+                description: r.description.into(),
+                definition: r.definition,
+            },
+            state.clock.now(),
+        )
+        .await?;
+    state.segments.wake();
+    let size = state.store.segment_size(s.id).await?;
+    Ok((StatusCode::CREATED, Json(segment_json(&s, Some(size)))))
+}

@@ -1,0 +1,314 @@
+//! Live segments through the public APIs: events sent to the Segment API move a
+//! contact into and out of segments; a "no purchase in N days" segment flips when the
+//! (injected) clock passes the moment, with no new event; entering and leaving are
+//! recorded in the history and as events on the contact's timeline.
+
+use nudge_api::{AppState, keys, router};
+use nudge_core::{Clock, ManualClock, Millis, format_millis};
+use nudge_engine::SegmentEngine;
+use nudge_store::{Ingestor, IngestorConfig, SqliteStore, Store};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+const ADMIN: &str = "na_seg_admin";
+const WRITE: &str = "nw_seg_write";
+const DAY: Millis = 86_400_000;
+/// 2027-03-15T12:00:00Z
+const T0: Millis = 1_805_112_000_000;
+
+struct App {
+    url: String,
+    http: reqwest::Client,
+    clock: Arc<ManualClock>,
+    engine: Arc<SegmentEngine>,
+    _dir: tempfile::TempDir,
+}
+
+async fn spawn_app() -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("nudge.db")).await.unwrap());
+    let clock = Arc::new(ManualClock::new(T0));
+    let dyn_clock: Arc<dyn Clock> = clock.clone();
+    keys::ensure_bootstrap_keys(&*store, Some(ADMIN), Some(WRITE), T0)
+        .await
+        .unwrap();
+    let ingestor = Arc::new(Ingestor::start(
+        store.clone(),
+        dyn_clock.clone(),
+        IngestorConfig::default(),
+    ));
+    // The engine is driven by the test (run_once), so time is fully under its control.
+    let engine = SegmentEngine::new(store.clone(), dyn_clock.clone(), Default::default());
+    let app = router(AppState::new(store, ingestor, dyn_clock, engine.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .await
+            .unwrap();
+    });
+    App {
+        url: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+        clock,
+        engine,
+        _dir: dir,
+    }
+}
+
+impl App {
+    async fn track(&self, body: Value) {
+        let r = self
+            .http
+            .post(format!("{}/v1/batch", self.url))
+            .basic_auth(WRITE, Some(""))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(ADMIN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+    async fn get(&self, path: &str) -> Value {
+        let (s, v) = self.call(reqwest::Method::GET, path, None).await;
+        assert_eq!(s, 200, "{path}: {v}");
+        v
+    }
+    async fn settle(&self) {
+        while self.engine.run_once().await.unwrap().0 > 0 {}
+    }
+    async fn segment_names(&self, contact: i64) -> Vec<String> {
+        let v = self.get(&format!("/api/v1/contacts/{contact}/segments")).await;
+        let mut names: Vec<String> = v["current"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["segment_name"].as_str().unwrap().to_string())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+async fn create(app: &App, name: &str, definition: Value) -> i64 {
+    let (s, v) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/segments",
+            Some(json!({"name": name, "definition": definition})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    v["id"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn events_move_contacts_and_time_flips_membership() {
+    let app = spawn_app().await;
+    let buyers = create(&app, "Buyers", json!({"type": "event", "event": "Order Completed"})).await;
+    let lapsed = create(
+        &app,
+        "No purchase in 30 days",
+        json!({"type": "event_time", "event": "Order Completed", "which": "last", "op": "not_within_last_days", "days": 30}),
+    )
+    .await;
+    let vip = create(
+        &app,
+        "VIP",
+        json!({"type": "trait", "trait": "plan", "op": "equals", "value": "vip"}),
+    )
+    .await;
+
+    app.track(json!({"batch": [
+        {"type": "identify", "userId": "ada", "traits": {"email": "ada@example.com", "plan": "free"}},
+        {"type": "track", "userId": "ada", "event": "Order Completed", "properties": {"total": 30}, "timestamp": format_millis(T0)},
+    ]}))
+    .await;
+    app.settle().await;
+    let ada = app.get("/api/v1/contacts/lookup?user_id=ada").await["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(app.segment_names(ada).await, ["Buyers"]);
+
+    // A trait change moves her into VIP.
+    app.track(json!({"batch": [{"type": "identify", "userId": "ada", "traits": {"plan": "vip"}}]}))
+        .await;
+    app.settle().await;
+    assert_eq!(app.segment_names(ada).await, ["Buyers", "VIP"]);
+
+    // Time passes with no new event: 30 days after the order she has lapsed.
+    app.clock.set(T0 + 30 * DAY);
+    app.settle().await;
+    assert_eq!(
+        app.segment_names(ada).await,
+        ["Buyers", "VIP"],
+        "not yet: exactly 30 days is still within"
+    );
+    app.clock.set(T0 + 30 * DAY + 1);
+    app.settle().await;
+    assert_eq!(
+        app.segment_names(ada).await,
+        ["Buyers", "No purchase in 30 days", "VIP"]
+    );
+
+    // A new order brings her back.
+    app.clock.advance(DAY);
+    app.track(
+        json!({"batch": [{"type": "track", "userId": "ada", "event": "Order Completed", "properties": {"total": 12}}]}),
+    )
+    .await;
+    app.settle().await;
+    assert_eq!(app.segment_names(ada).await, ["Buyers", "VIP"]);
+
+    // History and timeline.
+    let v = app.get(&format!("/api/v1/contacts/{ada}/segments")).await;
+    let lapsed_stays: Vec<&Value> = v["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["segment_id"] == json!(lapsed))
+        .collect();
+    assert_eq!(lapsed_stays.len(), 1);
+    assert_eq!(lapsed_stays[0]["entered_at"], json!(format_millis(T0 + 30 * DAY + 1)));
+    assert_eq!(lapsed_stays[0]["exited_at"], json!(format_millis(T0 + 31 * DAY + 1)));
+    let timeline = app.get(&format!("/api/v1/contacts/{ada}/events?limit=50")).await;
+    let names: Vec<(&str, i64)> = timeline["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"].as_str().is_some_and(|n| n.starts_with("Segment ")))
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap(),
+                e["properties"]["segment_id"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("Segment Exited", lapsed),
+            ("Segment Entered", lapsed),
+            ("Segment Entered", vip),
+            ("Segment Entered", buyers)
+        ]
+    );
+
+    // Members and sizes.
+    let members = app.get(&format!("/api/v1/segments/{buyers}/members")).await;
+    assert_eq!(members["data"][0]["user_id"], "ada");
+    let sizes = app.get(&format!("/api/v1/segments/{lapsed}/sizes?days=3")).await;
+    let series: Vec<i64> = sizes["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["size"].as_i64().unwrap())
+        .collect();
+    // Ends of April 12, 13, 14 (she lapsed on the 14th at noon), then now (the 15th, back).
+    assert_eq!(series, [0, 0, 1, 0], "end of each of the last 3 days, then now");
+}
+
+#[tokio::test]
+async fn definitions_are_validated_previewed_and_recomputed() {
+    let app = spawn_app().await;
+    let batch: Vec<Value> = (0..20)
+        .map(|i| json!({"type": "identify", "userId": format!("u{i}"), "traits": {"age": 20 + i, "plan": if i % 2 == 0 { "pro" } else { "free" }}}))
+        .collect();
+    app.track(json!({ "batch": batch })).await;
+
+    let (s, e) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/segments",
+            Some(json!({"name": "Bad", "definition": {"type": "and", "conditions": [
+                {"type": "trait", "trait": "age", "op": "exists"},
+                {"type": "event", "event": "E", "window": {"last_days": "seven"}}
+            ]}})),
+        )
+        .await;
+    assert_eq!(s, 400, "{e}");
+    assert_eq!(e["error"]["field"], "definition.conditions[1]");
+    let (s, e) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/segments",
+            Some(json!({"definition": {"type": "and", "conditions": []}})),
+        )
+        .await;
+    assert_eq!((s, e["error"]["field"].as_str()), (400, Some("name")));
+
+    let draft = json!({"type": "trait", "trait": "age", "op": "greater_or_equal", "value": 35});
+    let (s, p) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/segments/preview",
+            Some(json!({"definition": draft, "sample": 2})),
+        )
+        .await;
+    assert_eq!(s, 200, "{p}");
+    assert_eq!(p["count"], 5);
+    assert_eq!(p["sample"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        app.get("/api/v1/segments").await["data"].as_array().unwrap().len(),
+        0,
+        "preview saves nothing"
+    );
+
+    let id = create(&app, "Older", draft).await;
+    assert_eq!(app.get(&format!("/api/v1/segments/{id}")).await["size"], 5);
+    // Changing the definition recomputes membership and bumps the version.
+    let (s, v) = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/segments/{id}"),
+            Some(
+                json!({"name": "Older pros", "definition": {"type": "and", "conditions": [
+                    {"type": "trait", "trait": "age", "op": "greater_or_equal", "value": 35},
+                    {"type": "trait", "trait": "plan", "op": "equals", "value": "pro"}
+                ]}}),
+            ),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        (v["size"].as_i64(), v["version"].as_i64()),
+        (Some(2), Some(2)),
+        "ages 35-39 on the pro plan: u16, u18"
+    );
+    let (s, _) = app
+        .call(reqwest::Method::DELETE, &format!("/api/v1/segments/{id}"), None)
+        .await;
+    assert_eq!(s, 204);
+    assert_eq!(
+        app.call(reqwest::Method::GET, &format!("/api/v1/segments/{id}"), None)
+            .await
+            .0,
+        404
+    );
+
+    // The ready-made catalogue installs with one call.
+    let catalogue = app.get("/api/v1/segments/ready-made").await;
+    assert!(catalogue["data"].as_array().unwrap().len() >= 10);
+    let (s, v) = app
+        .call(reqwest::Method::POST, "/api/v1/segments/ready-made/high_value", None)
+        .await;
+    assert_eq!((s, v["name"].as_str()), (201, Some("High value (RFM top)")));
+    assert_eq!(
+        app.call(reqwest::Method::POST, "/api/v1/segments/ready-made/nope", None)
+            .await
+            .0,
+        404
+    );
+}

@@ -1,0 +1,13 @@
+//! The engine: work that happens after a request has been answered.
+//!
+//! [`SegmentEngine`] keeps live segment membership: contacts whose facts changed
+//! (marked in the same transaction as the change) or whose segment timer came due
+//! are re-evaluated in memory against every segment, and the joins and leaves are
+//! recorded in one transaction with the next timers.
+//!
+//! Architecture invariant: decisions come from `nudge_core` (pure); this crate only
+//! loads state, calls them, and stores their outcome. It knows nothing of HTTP.
+
+mod segments;
+
+pub use segments::{SegmentEngine, SegmentEngineConfig};

@@ -1,0 +1,581 @@
+//! Segments on PostgreSQL: definitions, full computation in SQL, live membership.
+//! Same behaviour as `sqlite/segments.rs`.
+
+use super::*;
+use crate::segment_sql::{Dialect, Param, compile};
+use nudge_core::segment::{Condition, EventFact, Facts};
+use std::collections::{HashMap, HashSet};
+use tokio_postgres::types::ToSql;
+
+fn sql_params(params: &[Param]) -> Vec<Box<dyn ToSql + Sync + Send>> {
+    params
+        .iter()
+        .map(|p| -> Box<dyn ToSql + Sync + Send> {
+            match p {
+                Param::Text(s) => Box::new(s.clone()),
+                Param::Real(f) => Box::new(*f),
+                Param::Int(i) => Box::new(*i),
+            }
+        })
+        .collect()
+}
+
+fn refs(params: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {
+    params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
+}
+
+fn parse_definition(v: serde_json::Value) -> Result<Condition> {
+    serde_json::from_value(v).map_err(|e| StoreError::Corrupt(format!("segment definition: {e}")))
+}
+
+fn segment_from_row(r: &tokio_postgres::Row) -> Result<Segment> {
+    Ok(Segment {
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        description: r.try_get(2)?,
+        definition: parse_definition(r.try_get(3)?)?,
+        version: r.try_get(4)?,
+        created_at: r.try_get(5)?,
+        updated_at: r.try_get(6)?,
+    })
+}
+
+const SEGMENT_COLUMNS: &str = "id, name, description, definition, version, created_at, updated_at";
+
+pub(super) async fn load_segments(c: &impl GenericClient, id: Option<i64>) -> Result<Vec<Segment>> {
+    let rows = c
+        .query(
+            &format!("SELECT {SEGMENT_COLUMNS} FROM segments WHERE $1::int8 IS NULL OR id = $1 ORDER BY id"),
+            &[&id],
+        )
+        .await?;
+    rows.iter().map(segment_from_row).collect()
+}
+
+/// Which event and trait names segments read, for marking contacts in ingestion.
+#[derive(Debug, Default)]
+#[allow(dead_code)] // Called from ingestion, merges and erasure (being wired in).
+pub(super) struct SegmentIndex {
+    pub any: bool,
+    pub event_names: HashSet<String>,
+    pub trait_names: HashSet<String>,
+}
+
+#[allow(dead_code)] // Called from ingestion, merges and erasure (being wired in).
+pub(super) async fn segment_index(c: &impl GenericClient) -> Result<SegmentIndex> {
+    let mut index = SegmentIndex::default();
+    for s in load_segments(c, None).await? {
+        index.any = true;
+        index
+            .event_names
+            .extend(s.definition.event_names().into_iter().map(str::to_string));
+        index
+            .trait_names
+            .extend(s.definition.trait_names().into_iter().map(str::to_string));
+    }
+    Ok(index)
+}
+
+/// Marks contacts for re-evaluation by the segment worker.
+#[allow(dead_code)] // Called from ingestion, merges and erasure (being wired in).
+pub(super) async fn mark_dirty(c: &impl GenericClient, contacts: &[ContactId]) -> Result<()> {
+    if contacts.is_empty() {
+        return Ok(());
+    }
+    let mut ids = contacts.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    c.execute(
+        "INSERT INTO segment_dirty (contact_id, since)
+         SELECT id, nextval('segment_dirty_seq') FROM unnest($1::int8[]) AS t(id) ORDER BY id
+         ON CONFLICT (contact_id) DO UPDATE SET since = excluded.since",
+        &[&ids],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Moves a merged-away contact's segment history to the survivor and re-evaluates it.
+#[allow(dead_code)] // Called from ingestion, merges and erasure (being wired in).
+pub(super) async fn on_merge(c: &impl GenericClient, from: ContactId, into: ContactId, now: Millis) -> Result<()> {
+    c.execute(
+        "UPDATE segment_history SET exited_at = $2 WHERE contact_id = $1 AND exited_at IS NULL",
+        &[&from, &now],
+    )
+    .await?;
+    c.execute(
+        "UPDATE segment_history SET contact_id = $2 WHERE contact_id = $1",
+        &[&from, &into],
+    )
+    .await?;
+    for table in ["segment_members", "segment_timers", "segment_dirty"] {
+        c.execute(&format!("DELETE FROM {table} WHERE contact_id = $1"), &[&from])
+            .await?;
+    }
+    if segment_index(c).await?.any {
+        mark_dirty(c, &[into]).await?;
+    }
+    Ok(())
+}
+
+/// Forgets a contact's segment data (erasure).
+#[allow(dead_code)] // Called from ingestion, merges and erasure (being wired in).
+pub(super) async fn on_delete(c: &impl GenericClient, id: ContactId) -> Result<()> {
+    for table in ["segment_members", "segment_history", "segment_timers", "segment_dirty"] {
+        c.execute(&format!("DELETE FROM {table} WHERE contact_id = $1"), &[&id])
+            .await?;
+    }
+    Ok(())
+}
+
+async fn recompute(tx: &Transaction<'_>, segment: &Segment, now: Millis) -> Result<()> {
+    let compiled = compile(&segment.definition, Dialect::Postgres, now);
+    tx.batch_execute(
+        "CREATE TEMP TABLE IF NOT EXISTS new_members (contact_id BIGINT PRIMARY KEY) ON COMMIT DELETE ROWS",
+    )
+    .await?;
+    tx.batch_execute("DELETE FROM new_members").await?;
+    let params = sql_params(&compiled.params);
+    tx.execute(
+        &format!(
+            "INSERT INTO new_members SELECT c.id FROM contacts c WHERE {}",
+            compiled.sql
+        ),
+        &refs(&params),
+    )
+    .await?;
+    let id = segment.id;
+    tx.execute(
+        "UPDATE segment_history SET exited_at = $2 WHERE segment_id = $1 AND exited_at IS NULL
+         AND contact_id NOT IN (SELECT contact_id FROM new_members)",
+        &[&id, &now],
+    )
+    .await?;
+    tx.execute(
+        "DELETE FROM segment_members WHERE segment_id = $1 AND contact_id NOT IN (SELECT contact_id FROM new_members)",
+        &[&id],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO segment_history (segment_id, contact_id, entered_at)
+         SELECT $1, n.contact_id, $2 FROM new_members n
+         WHERE n.contact_id NOT IN (SELECT contact_id FROM segment_members WHERE segment_id = $1)",
+        &[&id, &now],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO segment_members (segment_id, contact_id, entered_at)
+         SELECT $1, contact_id, $2 FROM new_members ON CONFLICT DO NOTHING",
+        &[&id, &now],
+    )
+    .await?;
+    tx.execute("DELETE FROM segment_timers WHERE segment_id = $1", &[&id])
+        .await?;
+    tx.batch_execute("DELETE FROM new_members").await?;
+    if segment.definition.depends_on_time() {
+        tx.execute(
+            "INSERT INTO segment_dirty (contact_id, since) SELECT id, nextval('segment_dirty_seq') FROM contacts ORDER BY id
+             ON CONFLICT (contact_id) DO UPDATE SET since = excluded.since",
+            &[],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+impl PgStore {
+    pub(crate) async fn pg_segment_members(&self, condition: &Condition, now: Millis) -> Result<Vec<ContactId>> {
+        let compiled = compile(condition, Dialect::Postgres, now);
+        let client = self.client().await?;
+        let params = sql_params(&compiled.params);
+        let rows = client
+            .query(
+                &format!("SELECT c.id FROM contacts c WHERE {} ORDER BY c.id", compiled.sql),
+                &refs(&params),
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    pub(crate) async fn pg_contact_facts(&self, id: ContactId) -> Result<Option<Facts>> {
+        let client = self.client().await?;
+        let id = current_id(&client, id).await?;
+        let Some(contact) = load_contact(&client, id, false).await? else {
+            return Ok(None);
+        };
+        let rows = client
+            .query(
+                "SELECT name, timestamp, properties FROM events WHERE contact_id = $1 AND type = 'track' ORDER BY timestamp, id",
+                &[&id],
+            )
+            .await?;
+        let mut events = Vec::with_capacity(rows.len());
+        for r in rows {
+            let props: serde_json::Value = r.try_get(2)?;
+            events.push(EventFact {
+                name: r.try_get::<_, Option<String>>(0)?.unwrap_or_default(),
+                timestamp: r.try_get(1)?,
+                properties: props.as_object().cloned().unwrap_or_default(),
+            });
+        }
+        Ok(Some(Facts {
+            contact_id: id,
+            traits: contact.traits,
+            subscriptions: contact.subscriptions,
+            events,
+        }))
+    }
+
+    pub(crate) async fn pg_create_segment(&self, new: NewSegment, now: Millis) -> Result<Segment> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let def = serde_json::to_value(&new.definition).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let row = tx
+            .query_one(
+                "INSERT INTO segments (name, description, definition, version, created_at, updated_at)
+                 VALUES ($1, $2, $3, 1, $4, $4) RETURNING id",
+                &[&new.name, &new.description, &def, &now],
+            )
+            .await?;
+        let segment = Segment {
+            id: row.get(0),
+            name: new.name,
+            description: new.description,
+            definition: new.definition,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        recompute(&tx, &segment, now).await?;
+        tx.commit().await?;
+        Ok(segment)
+    }
+
+    pub(crate) async fn pg_update_segment(&self, id: i64, new: NewSegment, now: Millis) -> Result<Option<Segment>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let Some(mut segment) = load_segments(&tx, Some(id)).await?.pop() else {
+            return Ok(None);
+        };
+        let changed = segment.definition != new.definition;
+        segment.name = new.name;
+        segment.description = new.description;
+        segment.updated_at = now;
+        if changed {
+            segment.definition = new.definition;
+            segment.version += 1;
+        }
+        let def = serde_json::to_value(&segment.definition).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        tx.execute(
+            "UPDATE segments SET name = $2, description = $3, definition = $4, version = $5, updated_at = $6 WHERE id = $1",
+            &[&id, &segment.name, &segment.description, &def, &segment.version, &now],
+        )
+        .await?;
+        if changed {
+            recompute(&tx, &segment, now).await?;
+        }
+        tx.commit().await?;
+        Ok(Some(segment))
+    }
+
+    pub(crate) async fn pg_delete_segment(&self, id: i64) -> Result<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        for table in ["segment_members", "segment_history", "segment_timers"] {
+            tx.execute(&format!("DELETE FROM {table} WHERE segment_id = $1"), &[&id])
+                .await?;
+        }
+        let n = tx.execute("DELETE FROM segments WHERE id = $1", &[&id]).await?;
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    pub(crate) async fn pg_segments(&self, id: Option<i64>) -> Result<Vec<Segment>> {
+        let client = self.client().await?;
+        load_segments(&client, id).await
+    }
+
+    pub(crate) async fn pg_segment_member_page(
+        &self,
+        id: i64,
+        after: Option<ContactId>,
+        limit: usize,
+    ) -> Result<Page<ContactId>> {
+        let client = self.client().await?;
+        let limit = limit.max(1);
+        let rows = client
+            .query(
+                "SELECT contact_id FROM segment_members WHERE segment_id = $1 AND contact_id > $2 ORDER BY contact_id LIMIT $3",
+                &[&id, &after.unwrap_or(0), &((limit + 1) as i64)],
+            )
+            .await?;
+        let mut ids: Vec<ContactId> = rows.iter().map(|r| r.get(0)).collect();
+        let next = if ids.len() > limit {
+            ids.truncate(limit);
+            ids.last().map(|i| i.to_string())
+        } else {
+            None
+        };
+        Ok(Page { items: ids, next })
+    }
+
+    pub(crate) async fn pg_segment_size(&self, id: i64) -> Result<u64> {
+        let client = self.client().await?;
+        let n: i64 = client
+            .query_one("SELECT count(*) FROM segment_members WHERE segment_id = $1", &[&id])
+            .await?
+            .get(0);
+        Ok(n as u64)
+    }
+
+    pub(crate) async fn pg_segment_size_at(&self, id: i64, instants: Vec<Millis>) -> Result<Vec<(Millis, u64)>> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare(
+                "SELECT count(*) FROM segment_history WHERE segment_id = $1 AND entered_at <= $2
+                 AND (exited_at IS NULL OR exited_at > $2)",
+            )
+            .await?;
+        let mut out = Vec::with_capacity(instants.len());
+        for t in instants {
+            let n: i64 = client.query_one(&stmt, &[&id, &t]).await?.get(0);
+            out.push((t, n as u64));
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn pg_contact_memberships(&self, contact: ContactId) -> Result<Vec<Membership>> {
+        let client = self.client().await?;
+        let contact = current_id(&client, contact).await?;
+        let rows = client
+            .query(
+                "SELECT segment_id, contact_id, entered_at, exited_at FROM segment_history WHERE contact_id = $1
+                 ORDER BY entered_at DESC, id DESC",
+                &[&contact],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Membership {
+                segment_id: r.get(0),
+                contact_id: r.get(1),
+                entered_at: r.get(2),
+                exited_at: r.get(3),
+            })
+            .collect())
+    }
+
+    pub(crate) async fn pg_claim_segment_work(&self, now: Millis, limit: usize) -> Result<Vec<SegmentWork>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT contact_id, since FROM segment_dirty ORDER BY since LIMIT $1",
+                &[&(limit as i64)],
+            )
+            .await?;
+        let mut out: Vec<SegmentWork> = rows
+            .iter()
+            .map(|r| SegmentWork {
+                contact_id: r.get(0),
+                dirty_since: Some(r.get(1)),
+            })
+            .collect();
+        let seen: HashSet<ContactId> = out.iter().map(|w| w.contact_id).collect();
+        let due = client
+            .query(
+                "SELECT contact_id FROM segment_timers WHERE due_at <= $1 GROUP BY contact_id ORDER BY min(due_at) LIMIT $2",
+                &[&now, &(limit as i64)],
+            )
+            .await?;
+        out.extend(
+            due.iter()
+                .map(|r| r.get::<_, i64>(0))
+                .filter(|c| !seen.contains(c))
+                .map(|contact_id| SegmentWork {
+                    contact_id,
+                    dirty_since: None,
+                }),
+        );
+        Ok(out)
+    }
+
+    pub(crate) async fn pg_next_segment_timer(&self) -> Result<Option<Millis>> {
+        let client = self.client().await?;
+        Ok(client
+            .query_one("SELECT min(due_at) FROM segment_timers", &[])
+            .await?
+            .get(0))
+    }
+
+    pub(crate) async fn pg_apply_evaluations(
+        &self,
+        evals: Vec<ContactEvaluation>,
+        now: Millis,
+    ) -> Result<MembershipChanges> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let segments: HashMap<i64, String> = load_segments(&tx, None)
+            .await?
+            .into_iter()
+            .map(|s| (s.id, s.name))
+            .collect();
+        let mut changes = MembershipChanges::default();
+        let mut seq = 0u64;
+        for eval in evals {
+            let contact = eval.contact_id;
+            // Lock the contact: a merge or erasure waits for this evaluation, or this
+            // one sees the contact gone.
+            let exists = tx
+                .query_opt("SELECT 1 FROM contacts WHERE id = $1 FOR UPDATE", &[&contact])
+                .await?
+                .is_some();
+            if exists {
+                let current: HashSet<i64> = tx
+                    .query(
+                        "SELECT segment_id FROM segment_members WHERE contact_id = $1",
+                        &[&contact],
+                    )
+                    .await?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                for (segment, member, next) in &eval.results {
+                    let Some(name) = segments.get(segment) else { continue };
+                    if *member != current.contains(segment) {
+                        seq += 1;
+                        record_change(&tx, *segment, name, contact, *member, now, seq).await?;
+                        if *member {
+                            changes.entered.push((*segment, contact));
+                        } else {
+                            changes.exited.push((*segment, contact));
+                        }
+                    }
+                    match next {
+                        Some(due) => {
+                            tx.execute(
+                                "INSERT INTO segment_timers (segment_id, contact_id, due_at) VALUES ($1, $2, $3)
+                                 ON CONFLICT (segment_id, contact_id) DO UPDATE SET due_at = excluded.due_at",
+                                &[segment, &contact, due],
+                            )
+                            .await?
+                        }
+                        None => {
+                            tx.execute(
+                                "DELETE FROM segment_timers WHERE segment_id = $1 AND contact_id = $2",
+                                &[segment, &contact],
+                            )
+                            .await?
+                        }
+                    };
+                }
+            } else {
+                tx.execute("DELETE FROM segment_timers WHERE contact_id = $1", &[&contact])
+                    .await?;
+                tx.execute("DELETE FROM segment_dirty WHERE contact_id = $1", &[&contact])
+                    .await?;
+            }
+            if let Some(since) = eval.dirty_since {
+                tx.execute(
+                    "DELETE FROM segment_dirty WHERE contact_id = $1 AND since <= $2",
+                    &[&contact, &since],
+                )
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(changes)
+    }
+}
+
+async fn record_change(
+    tx: &Transaction<'_>,
+    segment: i64,
+    name: &str,
+    contact: ContactId,
+    entered: bool,
+    now: Millis,
+    seq: u64,
+) -> Result<()> {
+    if entered {
+        tx.execute(
+            "INSERT INTO segment_members (segment_id, contact_id, entered_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            &[&segment, &contact, &now],
+        )
+        .await?;
+        tx.execute(
+            "INSERT INTO segment_history (segment_id, contact_id, entered_at) VALUES ($1, $2, $3)",
+            &[&segment, &contact, &now],
+        )
+        .await?;
+    } else {
+        tx.execute(
+            "DELETE FROM segment_members WHERE segment_id = $1 AND contact_id = $2",
+            &[&segment, &contact],
+        )
+        .await?;
+        tx.execute(
+            "UPDATE segment_history SET exited_at = $1 WHERE segment_id = $2 AND contact_id = $3 AND exited_at IS NULL",
+            &[&now, &segment, &contact],
+        )
+        .await?;
+    }
+    let event = if entered { "Segment Entered" } else { "Segment Exited" };
+    let props = serde_json::json!({"segment_id": segment, "segment_name": name});
+    let message_id = format!(
+        "segment-{segment}-{contact}-{}-{now}-{seq}",
+        if entered { "in" } else { "out" }
+    );
+    tx.execute(
+        "INSERT INTO events (message_id, contact_id, type, name, timestamp, received_at, properties, context)
+         VALUES ($1, $2, 'track', $3, $4, $4, $5, '{\"source\": \"nudge\"}'::jsonb)",
+        &[&message_id, &contact, &event, &now, &props],
+    )
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl SegmentStore for PgStore {
+    async fn segment_members(&self, condition: &Condition, now: Millis) -> Result<Vec<ContactId>> {
+        self.pg_segment_members(condition, now).await
+    }
+    async fn contact_facts(&self, id: ContactId) -> Result<Option<Facts>> {
+        self.pg_contact_facts(id).await
+    }
+    async fn create_segment(&self, new: NewSegment, now: Millis) -> Result<Segment> {
+        self.pg_create_segment(new, now).await
+    }
+    async fn update_segment(&self, id: i64, new: NewSegment, now: Millis) -> Result<Option<Segment>> {
+        self.pg_update_segment(id, new, now).await
+    }
+    async fn delete_segment(&self, id: i64) -> Result<bool> {
+        self.pg_delete_segment(id).await
+    }
+    async fn segments(&self) -> Result<Vec<Segment>> {
+        self.pg_segments(None).await
+    }
+    async fn segment(&self, id: i64) -> Result<Option<Segment>> {
+        Ok(self.pg_segments(Some(id)).await?.pop())
+    }
+    async fn segment_member_page(&self, id: i64, after: Option<ContactId>, limit: usize) -> Result<Page<ContactId>> {
+        self.pg_segment_member_page(id, after, limit).await
+    }
+    async fn segment_size(&self, id: i64) -> Result<u64> {
+        self.pg_segment_size(id).await
+    }
+    async fn segment_size_at(&self, id: i64, instants: Vec<Millis>) -> Result<Vec<(Millis, u64)>> {
+        self.pg_segment_size_at(id, instants).await
+    }
+    async fn contact_memberships(&self, contact: ContactId) -> Result<Vec<Membership>> {
+        self.pg_contact_memberships(contact).await
+    }
+    async fn claim_segment_work(&self, now: Millis, limit: usize) -> Result<Vec<SegmentWork>> {
+        self.pg_claim_segment_work(now, limit).await
+    }
+    async fn next_segment_timer(&self) -> Result<Option<Millis>> {
+        self.pg_next_segment_timer().await
+    }
+    async fn apply_evaluations(&self, evals: Vec<ContactEvaluation>, now: Millis) -> Result<MembershipChanges> {
+        self.pg_apply_evaluations(evals, now).await
+    }
+}
