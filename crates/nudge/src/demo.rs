@@ -32,6 +32,22 @@ pub async fn run(mut settings: Settings, overrides: &Overrides, contacts: usize)
             store.ingest(chunk.to_vec(), now).await?;
         }
     }
+    if store.segments().await?.is_empty() {
+        let now = jiff::Timestamp::now().as_millisecond();
+        for r in nudge_core::segment::ready_made() {
+            store
+                .create_segment(
+                    nudge_store::NewSegment {
+                        name: r.name.into(),
+                        description: r.description.into(),
+                        definition: r.definition,
+                    },
+                    now,
+                )
+                .await?;
+        }
+    }
+    let segments = store.segments().await?.len();
     let stats = store.stats().await?;
     store.close().await;
 
@@ -44,11 +60,15 @@ pub async fn run(mut settings: Settings, overrides: &Overrides, contacts: usize)
         settings,
         Some(Box::new(move |addr| {
             println!();
-            println!("  Nudge demo is running at http://{addr}  (data in {dir}: {} contacts, {} events)", stats.contacts, stats.events);
+            println!(
+                "  Nudge demo is running at http://{addr}  (data in {dir}: {} contacts, {} events, {segments} live segments)",
+                stats.contacts, stats.events
+            );
             println!("  admin key: {admin}");
             println!("  write key: {write}");
             println!();
             println!("  try:  curl -H 'Authorization: Bearer {admin}' 'http://{addr}/api/v1/contacts?limit=3'");
+            println!("        curl -H 'Authorization: Bearer {admin}' 'http://{addr}/api/v1/segments'");
             println!(
                 "        curl -u '{write}:' -H 'content-type: application/json' http://{addr}/v1/track \\\n             -d '{{\"userId\": \"demo-1\", \"event\": \"Order Completed\", \"properties\": {{\"total\": 42}}}}'"
             );
