@@ -294,63 +294,100 @@ async fn populate(store: &dyn Store, rng: &mut StdRng, contacts: usize) -> Vec<i
     out
 }
 
+async fn agree(store: &dyn Store, seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let ids = populate(store, &mut rng, 40).await;
+    let mut facts = Vec::new();
+    for id in &ids {
+        facts.push(store.contact_facts(*id).await.unwrap().unwrap());
+    }
+    let mut non_trivial = 0;
+    for case in 0..250 {
+        let c = condition(&mut rng, 0);
+        c.validate()
+            .unwrap_or_else(|e| panic!("generator made an invalid definition: {e}"));
+        let sql = store.segment_members(&c, NOW).await.unwrap_or_else(|e| {
+            panic!(
+                "{} seed {seed} case {case}: {e}\n{}",
+                store.backend(),
+                serde_json::to_string(&c).unwrap()
+            )
+        });
+        let memory: Vec<i64> = facts
+            .iter()
+            .filter(|f| c.matches(f, NOW))
+            .map(|f| f.contact_id)
+            .collect();
+        assert_eq!(
+            sql,
+            memory,
+            "{} seed {seed} case {case}: {}",
+            store.backend(),
+            serde_json::to_string_pretty(&c).unwrap()
+        );
+        if !sql.is_empty() && sql.len() < ids.len() {
+            non_trivial += 1;
+        }
+        // Time alone never changes membership before the predicted moment.
+        for f in &facts {
+            let next = c.next_change(f, NOW);
+            for _ in 0..4 {
+                let later = NOW + rng.random_range(1..400 * DAY);
+                if next.is_none_or(|n| later < n) {
+                    assert_eq!(
+                        c.matches(f, later),
+                        c.matches(f, NOW),
+                        "seed {seed} case {case}: contact {} flips at {} before next_change {:?}: {}",
+                        f.contact_id,
+                        format_millis(later),
+                        next.map(format_millis),
+                        serde_json::to_string(&c).unwrap()
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        non_trivial > 50,
+        "the generator must produce selective definitions ({non_trivial})"
+    );
+}
+
 #[tokio::test]
 async fn sql_and_memory_agree_on_sqlite() {
     for seed in 0..4u64 {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("n.db")).await.unwrap();
-        let mut rng = StdRng::seed_from_u64(seed);
-        let ids = populate(&store, &mut rng, 40).await;
-        let mut facts = Vec::new();
-        for id in &ids {
-            facts.push(store.contact_facts(*id).await.unwrap().unwrap());
-        }
-        let mut non_trivial = 0;
-        for case in 0..250 {
-            let c = condition(&mut rng, 0);
-            c.validate()
-                .unwrap_or_else(|e| panic!("generator made an invalid definition: {e}"));
-            let sql = store
-                .segment_members(&c, NOW)
-                .await
-                .unwrap_or_else(|e| panic!("seed {seed} case {case}: {e}\n{}", serde_json::to_string(&c).unwrap()));
-            let memory: Vec<i64> = facts
-                .iter()
-                .filter(|f| c.matches(f, NOW))
-                .map(|f| f.contact_id)
-                .collect();
-            assert_eq!(
-                sql,
-                memory,
-                "seed {seed} case {case}: {}",
-                serde_json::to_string_pretty(&c).unwrap()
-            );
-            if !sql.is_empty() && sql.len() < ids.len() {
-                non_trivial += 1;
-            }
-            // Time alone never changes membership before the predicted moment.
-            for f in &facts {
-                let next = c.next_change(f, NOW);
-                for _ in 0..4 {
-                    let later = NOW + rng.random_range(1..400 * DAY);
-                    if next.is_none_or(|n| later < n) {
-                        assert_eq!(
-                            c.matches(f, later),
-                            c.matches(f, NOW),
-                            "seed {seed} case {case}: contact {} flips at {} before next_change {:?}: {}",
-                            f.contact_id,
-                            format_millis(later),
-                            next.map(format_millis),
-                            serde_json::to_string(&c).unwrap()
-                        );
-                    }
-                }
-            }
-        }
-        assert!(
-            non_trivial > 50,
-            "the generator must produce selective definitions ({non_trivial})"
-        );
+        agree(&store, seed).await;
         store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn sql_and_memory_agree_on_postgres() {
+    let Ok(url) = std::env::var("NUDGE_TEST_DATABASE_URL") else {
+        eprintln!("NUDGE_TEST_DATABASE_URL not set: PostgreSQL segment agreement skipped");
+        return;
+    };
+    for seed in 0..4u64 {
+        let schema = format!("nudge_segments_{}_{seed}", std::process::id());
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+            ))
+            .await
+            .unwrap();
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let store = nudge_store::PgStore::connect(&format!("{url}{sep}options=-csearch_path%3D{schema}"))
+            .await
+            .unwrap();
+        agree(&store, seed).await;
+        store.close().await;
+        client
+            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+            .await
+            .unwrap();
     }
 }
