@@ -28,6 +28,17 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/v1/contacts/{id}"),
     ("get", "/api/v1/contacts/{id}/events"),
     ("get", "/api/v1/contacts/{id}/export"),
+    ("get", "/api/v1/contacts/{id}/segments"),
+    ("get", "/api/v1/segments"),
+    ("post", "/api/v1/segments"),
+    ("post", "/api/v1/segments/preview"),
+    ("get", "/api/v1/segments/ready-made"),
+    ("post", "/api/v1/segments/ready-made/{key}"),
+    ("get", "/api/v1/segments/{id}"),
+    ("put", "/api/v1/segments/{id}"),
+    ("delete", "/api/v1/segments/{id}"),
+    ("get", "/api/v1/segments/{id}/members"),
+    ("get", "/api/v1/segments/{id}/sizes"),
     ("get", "/api/v1/keys"),
     ("post", "/api/v1/keys"),
     ("delete", "/api/v1/keys/{id}"),
@@ -64,12 +75,20 @@ fn operations(doc: &Value) -> Vec<(String, String, Value)> {
 /// Follows a local `$ref` (`#/components/...`) if `v` is one.
 fn resolve<'a>(doc: &'a Value, v: &'a Value) -> &'a Value {
     match v.get("$ref").and_then(Value::as_str) {
-        Some(r) => {
-            let pointer = r.strip_prefix('#').unwrap_or_else(|| panic!("non-local $ref {r}"));
-            doc.pointer(pointer).unwrap_or_else(|| panic!("dangling $ref {r}"))
-        }
+        Some(r) => resolve_pointer(doc, r),
         None => v,
     }
+}
+
+/// The schema a local `$ref` string (`#/components/...`) points at.
+fn pointed<'a>(doc: &'a Value, r: &Value) -> &'a Value {
+    let r = r.as_str().unwrap_or_else(|| panic!("$ref {r} is a string"));
+    resolve_pointer(doc, r)
+}
+
+fn resolve_pointer<'a>(doc: &'a Value, r: &str) -> &'a Value {
+    let pointer = r.strip_prefix('#').unwrap_or_else(|| panic!("non-local $ref {r}"));
+    doc.pointer(pointer).unwrap_or_else(|| panic!("dangling $ref {r}"))
 }
 
 #[test]
@@ -190,7 +209,23 @@ fn all_local_refs_resolve() {
     let doc = doc();
     walk(&doc, &doc);
     for name in [
-        "Contact", "Event", "ApiKey", "Error", "Identify", "Track", "Page", "Screen", "Group", "Alias", "Batch",
+        "Contact",
+        "Event",
+        "ApiKey",
+        "Error",
+        "Identify",
+        "Track",
+        "Page",
+        "Screen",
+        "Group",
+        "Alias",
+        "Batch",
+        "Segment",
+        "NewSegment",
+        "SegmentCondition",
+        "SegmentPreview",
+        "SegmentSizes",
+        "ContactSegments",
     ] {
         let schema = &doc["components"]["schemas"][name];
         assert!(schema.is_object(), "component schema {name} is missing");
@@ -198,5 +233,63 @@ fn all_local_refs_resolve() {
             schema.get("example").is_some(),
             "component schema {name} has no example"
         );
+    }
+}
+
+/// `SegmentCondition` is a `oneOf` over the node types with `type` as discriminator:
+/// every variant is mapped, and the ready-made definitions (serialized as the API
+/// returns them) use only node types and keys the schema declares.
+#[test]
+fn segment_condition_schema_matches_the_condition_language() {
+    let doc = doc();
+    let condition = &doc["components"]["schemas"]["SegmentCondition"];
+    assert_eq!(condition["discriminator"]["propertyName"], "type");
+    let mapping = condition["discriminator"]["mapping"]
+        .as_object()
+        .expect("SegmentCondition has a discriminator mapping");
+    let variants: BTreeSet<&str> = condition["oneOf"]
+        .as_array()
+        .expect("SegmentCondition is a oneOf")
+        .iter()
+        .map(|v| v["$ref"].as_str().expect("oneOf items are $refs"))
+        .collect();
+    let mapped: BTreeSet<&str> = mapping.values().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(variants, mapped, "every oneOf variant is in the mapping and back");
+    for (ty, target) in mapping {
+        let schema = pointed(&doc, target);
+        assert_eq!(schema["properties"]["type"]["const"], *ty, "{target} has `type` {ty}");
+    }
+
+    fn check(doc: &Value, mapping: &serde_json::Map<String, Value>, node: &Value, path: &str) {
+        let ty = node["type"].as_str().unwrap_or_else(|| panic!("{path}: no type"));
+        let target = mapping
+            .get(ty)
+            .unwrap_or_else(|| panic!("{path}: node type {ty} is not in the SegmentCondition mapping"));
+        let schema = pointed(doc, target);
+        let node = node.as_object().unwrap();
+        for key in node.keys() {
+            assert!(
+                schema["properties"].get(key).is_some(),
+                "{path}: key {key} of a {ty} node is not in {target}"
+            );
+        }
+        for key in schema["required"].as_array().unwrap() {
+            assert!(
+                node.contains_key(key.as_str().unwrap()),
+                "{path}: {ty} node lacks {key}"
+            );
+        }
+        if let Some(Value::Array(items)) = node.get("conditions") {
+            for (i, c) in items.iter().enumerate() {
+                check(doc, mapping, c, &format!("{path}.conditions[{i}]"));
+            }
+        }
+        if let Some(inner) = node.get("condition") {
+            check(doc, mapping, inner, &format!("{path}.condition"));
+        }
+    }
+    for r in nudge_core::segment::ready_made() {
+        let def = serde_json::to_value(&r.definition).unwrap();
+        check(&doc, mapping, &def, r.key);
     }
 }

@@ -13,8 +13,8 @@
 //! - `contains` / `starts_with` are case-sensitive and apply to strings only.
 //! - Dates are ISO 8601 strings (`2026-11-23` or `2026-11-23T10:00:00Z`), compared as
 //!   instants in UTC; anything else is not a date.
-//! - Event windows are half-open: `last_days: 7` means `now - 7 days <= t <= now`;
-//!   `between` means `from <= t < to`.
+//! - Event windows: `last_days: 7` means `now - 7 days <= t <= now` (both ends
+//!   included; `last_hours` likewise); `between` is half-open, `from <= t < to`.
 
 mod eval;
 mod ready_made;

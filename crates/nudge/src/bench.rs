@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 pub enum Which {
     /// Events per second through /v1/batch, latency, and the raw-insert baseline.
     Ingest(IngestArgs),
+    /// Full computation of the ready-made segments against hand-written SQL, and
+    /// event-to-membership latency with many live segments (SQLite).
+    Segments(crate::bench_segments::SegmentArgs),
 }
 
 #[derive(Args, Clone)]
@@ -36,11 +39,16 @@ pub struct IngestArgs {
     /// instead of embedded SQLite.
     #[arg(long)]
     postgres: Option<String>,
+    /// Live segments to create before sending (the engine keeps them up to date
+    /// while ingesting); their definitions read the events sent.
+    #[arg(long, default_value_t = 0)]
+    segments: usize,
 }
 
 pub async fn run(which: Which) -> anyhow::Result<()> {
     match which {
         Which::Ingest(args) => ingest(args).await,
+        Which::Segments(args) => crate::bench_segments::run(args).await,
     }
 }
 
@@ -221,8 +229,8 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
 
     println!(
-        "backend: {backend}; {} events, {} clients x batches of {}, {} users",
-        args.events, args.clients, args.batch, args.users
+        "backend: {backend}; {} events, {} clients x batches of {}, {} users, {} live segments",
+        args.events, args.clients, args.batch, args.users, args.segments
     );
     println!(
         "nudge /v1/batch:   {rate:>9.0} events/s durably acknowledged ({:.2} s)",

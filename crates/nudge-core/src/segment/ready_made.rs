@@ -58,7 +58,7 @@ pub fn ready_made() -> Vec<ReadyMade> {
         ReadyMade {
             key: "abandoned_cart",
             name: "Abandoned cart",
-            description: "Added to cart more than an hour ago (within the last 7 days), and no checkout or order since the day before.",
+            description: "Last added to cart more than an hour ago (and within the last 7 days), with no checkout or order in the last 24 hours.",
             definition: def(json!({"type": "and", "conditions": [
                 {"type": "event_time", "event": "Product Added", "which": "last", "op": "not_within_last_hours", "hours": 1},
                 {"type": "event_time", "event": "Product Added", "which": "last", "op": "within_last_days", "days": 7},
@@ -101,7 +101,7 @@ pub fn ready_made() -> Vec<ReadyMade> {
         ReadyMade {
             key: "test_contacts",
             name: "Test contacts",
-            description: "Contacts with the trait `test_contact: true` (for test sends; excluded from real sends).",
+            description: "Contacts with the trait `test_contact: true`, the audience of test sends.",
             definition: def(json!({"type": "trait", "trait": "test_contact", "op": "equals", "value": true})),
         },
     ]

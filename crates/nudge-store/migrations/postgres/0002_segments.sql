@@ -35,6 +35,7 @@ CREATE TABLE segment_timers (
     PRIMARY KEY (segment_id, contact_id)
 );
 CREATE INDEX segment_timers_due ON segment_timers (due_at);
+CREATE INDEX segment_timers_contact ON segment_timers (contact_id);
 
 CREATE SEQUENCE segment_dirty_seq;
 CREATE TABLE segment_dirty (

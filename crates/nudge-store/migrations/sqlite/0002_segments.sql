@@ -38,6 +38,7 @@ CREATE TABLE segment_timers (
     PRIMARY KEY (segment_id, contact_id)
 ) WITHOUT ROWID;
 CREATE INDEX segment_timers_due ON segment_timers (due_at);
+CREATE INDEX segment_timers_contact ON segment_timers (contact_id);
 
 -- Contacts whose facts changed since their memberships were last evaluated.
 CREATE TABLE segment_dirty (

@@ -439,6 +439,15 @@ impl PgStore {
                     .iter()
                     .map(|r| r.get(0))
                     .collect();
+                let timers: HashMap<i64, Millis> = tx
+                    .query(
+                        "SELECT segment_id, due_at FROM segment_timers WHERE contact_id = $1",
+                        &[&contact],
+                    )
+                    .await?
+                    .iter()
+                    .map(|r| (r.get(0), r.get(1)))
+                    .collect();
                 for (segment, member, next) in &eval.results {
                     let Some(name) = segments.get(segment) else { continue };
                     if *member != current.contains(segment) {
@@ -450,23 +459,26 @@ impl PgStore {
                             changes.exited.push((*segment, contact));
                         }
                     }
-                    match next {
-                        Some(due) => {
+                    // Only timers that change are written.
+                    match (next, timers.get(segment)) {
+                        (Some(due), Some(old)) if due == old => {}
+                        (Some(due), _) => {
                             tx.execute(
                                 "INSERT INTO segment_timers (segment_id, contact_id, due_at) VALUES ($1, $2, $3)
                                  ON CONFLICT (segment_id, contact_id) DO UPDATE SET due_at = excluded.due_at",
                                 &[segment, &contact, due],
                             )
-                            .await?
+                            .await?;
                         }
-                        None => {
+                        (None, Some(_)) => {
                             tx.execute(
                                 "DELETE FROM segment_timers WHERE segment_id = $1 AND contact_id = $2",
                                 &[segment, &contact],
                             )
-                            .await?
+                            .await?;
                         }
-                    };
+                        (None, None) => {}
+                    }
                 }
             } else {
                 tx.execute("DELETE FROM segment_timers WHERE contact_id = $1", &[&contact])

@@ -349,6 +349,10 @@ impl SqliteStore {
                         .prepare_cached("SELECT segment_id FROM segment_members WHERE contact_id = ?")?
                         .query_map([contact], |r| r.get(0))?
                         .collect::<rusqlite::Result<_>>()?;
+                    let timers: HashMap<i64, Millis> = tx
+                        .prepare_cached("SELECT segment_id, due_at FROM segment_timers WHERE contact_id = ?")?
+                        .query_map([contact], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect::<rusqlite::Result<_>>()?;
                     for (segment, member, next) in &eval.results {
                         let Some(name) = segments.get(segment) else { continue };
                         let was = current.contains(segment);
@@ -361,14 +365,21 @@ impl SqliteStore {
                                 changes.exited.push((*segment, contact));
                             }
                         }
-                        match next {
-                            Some(due) => tx
-                                .prepare_cached("INSERT OR REPLACE INTO segment_timers (segment_id, contact_id, due_at) VALUES (?, ?, ?)")?
-                                .execute(params![segment, contact, due])?,
-                            None => tx
-                                .prepare_cached("DELETE FROM segment_timers WHERE segment_id = ? AND contact_id = ?")?
-                                .execute(params![segment, contact])?,
-                        };
+                        // Only timers that change are written.
+                        match (next, timers.get(segment)) {
+                            (Some(due), Some(old)) if due == old => {}
+                            (Some(due), _) => {
+                                tx.prepare_cached(
+                                    "INSERT OR REPLACE INTO segment_timers (segment_id, contact_id, due_at) VALUES (?, ?, ?)",
+                                )?
+                                .execute(params![segment, contact, due])?;
+                            }
+                            (None, Some(_)) => {
+                                tx.prepare_cached("DELETE FROM segment_timers WHERE segment_id = ? AND contact_id = ?")?
+                                    .execute(params![segment, contact])?;
+                            }
+                            (None, None) => {}
+                        }
                     }
                 }
                 match eval.dirty_since {

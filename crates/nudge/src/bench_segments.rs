@@ -1,0 +1,404 @@
+//! `nudge bench segments`: segment computation and live-membership latency on a
+//! generated shop (SQLite).
+
+use anyhow::Context;
+use clap::Args;
+use nudge_core::segment::{parse_condition, ready_made};
+use nudge_core::{Message, MessageKind, Millis};
+use nudge_engine::SegmentEngine;
+use nudge_store::{Ingestor, IngestorConfig, NewSegment, SqliteStore, Store};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const DAY: Millis = 86_400_000;
+
+#[derive(Args, Clone)]
+pub struct SegmentArgs {
+    /// Contacts to generate.
+    #[arg(long, default_value_t = 100_000)]
+    contacts: usize,
+    /// Events to generate (spread over two years).
+    #[arg(long, default_value_t = 1_000_000)]
+    events: usize,
+    /// Live segments during the latency measurement.
+    #[arg(long, default_value_t = 100)]
+    live_segments: usize,
+    /// Events per second sent during the latency measurement.
+    #[arg(long, default_value_t = 1000)]
+    rate: usize,
+    /// Length of the latency measurement.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Keep (and reuse) the generated database in this directory.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+/// Definitions of the `i`-th synthetic live segment: all read the events the
+/// benchmarks send, with different thresholds and windows.
+pub fn live_definition(i: usize) -> Value {
+    match i % 4 {
+        0 => json!({"type": "event", "event": "Product Viewed", "count": {"op": "at_least", "value": 1 + i % 5},
+                    "window": {"last_days": 7 + i}}),
+        1 => json!({"type": "aggregate", "event": "Order Completed", "function": "sum", "property": "total",
+                    "op": "greater_or_equal", "value": 100 + 10 * i}),
+        2 => {
+            json!({"type": "event", "event": "Product Added", "where": [{"property": "quantity", "op": "greater_or_equal", "value": 2}],
+                    "window": {"last_hours": 24 + i}})
+        }
+        _ => json!({"type": "and", "conditions": [
+            {"type": "trait", "trait": "plan", "op": "equals", "value": "member"},
+            {"type": "event_time", "event": "Page Scrolled", "which": "last", "op": "within_last_days", "days": 1 + i % 30}
+        ]}),
+    }
+}
+
+fn message(kind: MessageKind, user: &str, at: Millis, seq: &mut u64) -> Message {
+    *seq += 1;
+    Message {
+        kind,
+        message_id: format!("gen-{seq}"),
+        user_id: Some(user.to_string()),
+        anonymous_id: None,
+        event: None,
+        name: None,
+        previous_id: None,
+        group_id: None,
+        properties: Map::new(),
+        traits: Map::new(),
+        context: Map::new(),
+        integrations: Map::new(),
+        timestamp: at,
+        original_timestamp: Some(at),
+        sent_at: None,
+        received_at: at,
+    }
+}
+
+fn props(v: Value) -> Map<String, Value> {
+    v.as_object().cloned().unwrap_or_default()
+}
+
+/// The generated shop, in ingest-sized chunks: identifies first, then events.
+fn generate(contacts: usize, events: usize, now: Millis) -> impl Iterator<Item = Vec<Message>> {
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut seq = 0u64;
+    let mut identifies = Vec::with_capacity(contacts);
+    for i in 0..contacts {
+        let mut m = message(
+            MessageKind::Identify,
+            &format!("c{i}"),
+            now - rng.random_range(0..730) * DAY,
+            &mut seq,
+        );
+        m.traits = props(json!({
+            "email": format!("c{i}@example.com"),
+            "plan": if rng.random_bool(0.2) { "member" } else { "guest" },
+            "birthday": format!("{}-{:02}-{:02}", rng.random_range(1950..2008), rng.random_range(1..13), rng.random_range(1..29)),
+            "test_contact": i < 10,
+        }));
+        identifies.push(m);
+    }
+    let mut chunks: Vec<Vec<Message>> = identifies.chunks(20_000).map(<[Message]>::to_vec).collect();
+    let names = [
+        "Product Viewed",
+        "Product Viewed",
+        "Product Viewed",
+        "Page Scrolled",
+        "Product Added",
+        "Checkout Started",
+        "Order Completed",
+        "Email Opened",
+        "Email Link Clicked",
+    ];
+    let mut made = 0;
+    std::iter::from_fn(move || {
+        if let Some(c) = chunks.pop() {
+            return Some(c);
+        }
+        if made >= events {
+            return None;
+        }
+        let n = (events - made).min(20_000);
+        made += n;
+        Some(
+            (0..n)
+                .map(|_| {
+                    // Skewed activity: some contacts are much more active than others.
+                    let who = ((rng.random::<f64>().powi(2)) * contacts as f64) as usize;
+                    let name = names[rng.random_range(0..names.len())];
+                    let at = now - rng.random_range(0..730 * DAY);
+                    let mut m = message(MessageKind::Track, &format!("c{who}"), at, &mut seq);
+                    m.event = Some(name.to_string());
+                    m.properties = match name {
+                        "Order Completed" => props(json!({"total": rng.random_range(5..400), "order_id": format!("o{seq}"),
+                            "coupon": if rng.random_bool(0.25) { json!("SPRING10") } else { Value::Null }})),
+                        "Product Added" => props(json!({"product_id": format!("p{}", rng.random_range(0..500)), "quantity": rng.random_range(1..4)})),
+                        _ => props(json!({"product_id": format!("p{}", rng.random_range(0..500)), "price": rng.random_range(5..200)})),
+                    };
+                    m
+                })
+                .collect(),
+        )
+    })
+}
+
+/// The ready-made segments written by hand in SQLite SQL: the baseline.
+fn hand_sql(key: &str, now: Millis) -> String {
+    let orders = "SELECT contact_id FROM events WHERE type = 'track' AND name = 'Order Completed' GROUP BY contact_id";
+    let month = nudge_core::segment::month_day(now).unwrap_or_default()[..2].to_string();
+    match key {
+        "new_customers" => format!("{orders} HAVING count(*) = 1"),
+        "repeat_customers" => format!("{orders} HAVING count(*) >= 2"),
+        "high_value" => format!(
+            "{orders} HAVING coalesce(sum(CASE WHEN timestamp BETWEEN {} AND {now} AND json_type(properties, '$.total') IN ('integer', 'real')
+               THEN json_extract(properties, '$.total') END), 0) >= 300 AND count(*) >= 3 AND max(timestamp) BETWEEN {} AND {now}",
+            now - 365 * DAY,
+            now - 90 * DAY
+        ),
+        "at_risk" => format!("{orders} HAVING max(timestamp) < {}", now - 90 * DAY),
+        "abandoned_cart" => format!(
+            "SELECT contact_id FROM events WHERE type = 'track' AND name = 'Product Added' GROUP BY contact_id
+             HAVING max(timestamp) < {} AND max(timestamp) BETWEEN {} AND {now}
+             EXCEPT SELECT contact_id FROM events WHERE type = 'track' AND name IN ('Checkout Started', 'Order Completed')
+             AND timestamp BETWEEN {} AND {now}",
+            now - 3_600_000,
+            now - 7 * DAY,
+            now - DAY
+        ),
+        "coupon_users" => "SELECT DISTINCT contact_id FROM events WHERE type = 'track' AND name = 'Order Completed'
+             AND json_type(properties, '$.coupon') <> 'null'"
+            .into(),
+        "email_engaged" => format!(
+            "SELECT DISTINCT contact_id FROM events WHERE type = 'track' AND name IN ('Email Opened', 'Email Link Clicked')
+             AND timestamp BETWEEN {} AND {now}",
+            now - 30 * DAY
+        ),
+        "email_not_engaged" => format!(
+            "SELECT id FROM contacts WHERE json_extract(subscriptions, '$.email') = 'subscribed' AND id NOT IN
+             (SELECT contact_id FROM events WHERE type = 'track' AND name IN ('Email Opened', 'Email Link Clicked')
+              AND timestamp BETWEEN {} AND {now})",
+            now - 90 * DAY
+        ),
+        "birthday_this_month" => format!("SELECT id FROM contacts WHERE substr(json_extract(traits, '$.birthday'), 6, 2) = '{month}'"),
+        "test_contacts" => "SELECT id FROM contacts WHERE json_type(traits, '$.test_contact') = 'true'".into(),
+        other => panic!("no hand-written SQL for {other}"),
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[idx].as_secs_f64() * 1e3
+}
+
+pub async fn run(args: SegmentArgs) -> anyhow::Result<()> {
+    let now = jiff::Timestamp::now().as_millisecond();
+    let dir = match &args.data_dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("nudge-bench-segments-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("nudge.db");
+    let fresh = !path.exists();
+    let store = Arc::new(SqliteStore::open(&path).await?);
+    if fresh {
+        let started = Instant::now();
+        for chunk in generate(args.contacts, args.events, now) {
+            store.ingest(chunk, now).await?;
+        }
+        eprintln!(
+            "generated {} contacts, {} events in {:.1} s",
+            args.contacts,
+            args.events,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let stats = store.stats().await?;
+    println!(
+        "data: {} contacts, {} events (SQLite, {})",
+        stats.contacts,
+        stats.events,
+        path.display()
+    );
+
+    // 1. Full computation of every ready-made segment vs the hand-written query.
+    println!("\n| segment | members | Nudge (compiled SQL) | hand-written SQL | ratio |");
+    println!("|---|---|---|---|---|");
+    let raw = rusqlite::Connection::open(&path)?;
+    for r in ready_made() {
+        let t = Instant::now();
+        let ours = store.segment_members(&r.definition, now).await?;
+        let ours_time = t.elapsed();
+        let t = Instant::now();
+        let mut stmt = raw.prepare(&hand_sql(r.key, now))?;
+        let mut theirs: Vec<i64> = stmt.query_map([], |row| row.get(0))?.collect::<Result<_, _>>()?;
+        let hand_time = t.elapsed();
+        theirs.sort_unstable();
+        let same = if theirs == ours { "" } else { " (DIFFERENT MEMBERS)" };
+        println!(
+            "| {} | {} | {:.3} s | {:.3} s{same} | {:.2} |",
+            r.key,
+            ours.len(),
+            ours_time.as_secs_f64(),
+            hand_time.as_secs_f64(),
+            ours_time.as_secs_f64() / hand_time.as_secs_f64().max(1e-9)
+        );
+    }
+
+    // 2. Event -> membership latency with live segments, at a steady event rate.
+    let store_dyn: Arc<dyn Store> = store.clone();
+    let clock: Arc<dyn nudge_core::Clock> = Arc::new(nudge_core::SystemClock);
+    for s in store.segments().await? {
+        store.delete_segment(s.id).await?;
+    }
+    let probe = store
+        .create_segment(
+            NewSegment {
+                name: "latency probe".into(),
+                description: String::new(),
+                definition: parse_condition(&json!({"type": "event", "event": "Ping"})).context("probe")?,
+            },
+            now,
+        )
+        .await?;
+    for i in 1..args.live_segments {
+        let definition = parse_condition(&live_definition(i)).context("live definition")?;
+        store
+            .create_segment(
+                NewSegment {
+                    name: format!("live {i}"),
+                    description: String::new(),
+                    definition,
+                },
+                now,
+            )
+            .await?;
+    }
+    let ingestor = Arc::new(Ingestor::start(
+        store_dyn.clone(),
+        clock.clone(),
+        IngestorConfig::default(),
+    ));
+    let engine = SegmentEngine::new(store_dyn.clone(), clock.clone(), Default::default());
+    // Drain what segment creation queued (time-based definitions mark everyone).
+    let t = Instant::now();
+    let mut drained = 0;
+    loop {
+        let (n, _) = engine.run_once().await?;
+        if n == 0 {
+            break;
+        }
+        drained += n;
+    }
+    eprintln!(
+        "initial evaluation of {drained} contacts against {} segments: {:.1} s",
+        args.live_segments,
+        t.elapsed().as_secs_f64()
+    );
+
+    let entered: Arc<std::sync::Mutex<HashMap<i64, Instant>>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let worker = {
+        let (engine, entered, stop) = (engine.clone(), entered.clone(), stop.clone());
+        tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match engine.run_once().await {
+                    Ok((0, _)) => tokio::time::sleep(Duration::from_millis(1)).await,
+                    Ok((_, changes)) => {
+                        let at = Instant::now();
+                        let mut e = entered.lock().unwrap_or_else(|p| p.into_inner());
+                        for (seg, contact) in changes.entered {
+                            if seg == probe.id {
+                                e.entry(contact).or_insert(at);
+                            }
+                        }
+                    }
+                    Err(err) => eprintln!("engine: {err}"),
+                }
+            }
+        })
+    };
+    // Every 10 ms: a batch of rate/100 events, one in ten a ping from a new contact.
+    let per_tick = (args.rate / 100).max(1);
+    let mut sent: HashMap<String, Instant> = HashMap::new();
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut seq = 0u64;
+    let ticks = args.seconds * 100;
+    let mut interval = tokio::time::interval(Duration::from_millis(10));
+    let started = Instant::now();
+    for tick in 0..ticks {
+        interval.tick().await;
+        let at = clock.now();
+        let mut batch = Vec::with_capacity(per_tick);
+        for j in 0..per_tick {
+            if j % 10 == 0 {
+                let user = format!("ping-{tick}-{j}");
+                let mut m = message(MessageKind::Track, &user, at, &mut seq);
+                m.message_id = format!("ping-{tick}-{j}");
+                m.event = Some("Ping".into());
+                sent.insert(user, Instant::now());
+                batch.push(m);
+            } else {
+                let who = rng.random_range(0..args.contacts.max(1));
+                let mut m = message(MessageKind::Track, &format!("c{who}"), at, &mut seq);
+                m.message_id = format!("live-{tick}-{j}");
+                m.event = Some(["Product Viewed", "Product Added", "Order Completed", "Page Scrolled"][j % 4].into());
+                m.properties = props(json!({"total": 50, "quantity": 2}));
+                batch.push(m);
+            }
+        }
+        let (ingestor, engine) = (ingestor.clone(), engine.clone());
+        tokio::spawn(async move {
+            if ingestor.submit(batch).await.is_ok() {
+                engine.wake();
+            }
+        });
+    }
+    let send_time = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    worker.await?;
+    let entered = entered.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let mut latencies = Vec::new();
+    let mut missing = 0;
+    for (user, at) in &sent {
+        let contact = store
+            .find_contact(&nudge_store::Lookup::UserId(user.clone()))
+            .await?
+            .map(|c| c.id);
+        match contact.and_then(|c| entered.get(&c)) {
+            Some(e) => latencies.push(e.saturating_duration_since(*at)),
+            None => missing += 1,
+        }
+    }
+    latencies.sort();
+    println!(
+        "\nlive: {} segments, {:.0} events/s for {:.1} s ({} probes): event -> membership p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms{}",
+        args.live_segments,
+        (ticks as usize * per_tick) as f64 / send_time.as_secs_f64(),
+        send_time.as_secs_f64(),
+        sent.len(),
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        percentile(&latencies, 1.0),
+        if missing > 0 {
+            format!(" ({missing} probes never entered)")
+        } else {
+            String::new()
+        }
+    );
+    ingestor.shutdown().await;
+    store.close().await;
+    if args.data_dir.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}
