@@ -92,6 +92,9 @@ pub trait SegmentStore: Send + Sync {
     async fn segment_members(&self, condition: &Condition, now: Millis) -> Result<Vec<ContactId>>;
     /// What segment conditions can read about one contact (`None`: no such contact).
     async fn contact_facts(&self, id: ContactId) -> Result<Option<Facts>>;
+    /// Facts of several contacts at once, in order; `None` for contacts that are gone
+    /// (erased, or merged into another).
+    async fn contacts_facts(&self, ids: Vec<ContactId>) -> Result<Vec<Option<Facts>>>;
     /// Saves a segment and computes its members.
     async fn create_segment(&self, new: NewSegment, now: Millis) -> Result<Segment>;
     /// Replaces name, description and definition; a new definition recomputes members.

@@ -455,6 +455,9 @@ struct Identities {
     primary: HashMap<ContactId, Option<String>>,
     /// Contacts merged away during the call → the contact they were merged into.
     moved: HashMap<ContactId, ContactId>,
+    /// Last-seen times of contacts as read at the start of the call. A contact's
+    /// last-seen time never decreases, so it is at least that today.
+    last_seen: HashMap<ContactId, Millis>,
 }
 
 impl Identities {
@@ -478,7 +481,8 @@ impl Identities {
         let (users, anons): (Vec<&str>, Vec<&str>) = (users.into_iter().collect(), anons.into_iter().collect());
         let stmt = tx
             .prepare_cached(
-                "SELECT i.kind, i.value, i.contact_id, c.user_id FROM identities i JOIN contacts c ON c.id = i.contact_id
+                "SELECT i.kind, i.value, i.contact_id, c.user_id, c.last_seen_at
+                 FROM identities i JOIN contacts c ON c.id = i.contact_id
                  WHERE (i.kind = 'user_id' AND i.value = ANY($1)) OR (i.kind = 'anonymous_id' AND i.value = ANY($2))",
             )
             .await?;
@@ -491,6 +495,9 @@ impl Identities {
                 id: r.try_get(2)?,
                 user_id: r.try_get(3)?,
             };
+            if let Some(t) = r.try_get::<_, Option<Millis>>(4)? {
+                ids.last_seen.insert(known.id, t);
+            }
             ids.learn(kind, &value, Some(&known));
         }
         Ok(ids)
@@ -862,11 +869,20 @@ impl<'m> Deferred<'m> {
             e.settle(|id| ids.survivor(self.real(id)));
             e
         });
-        let touched: (Vec<ContactId>, Vec<Millis>) = if last {
-            last_seen.iter().map(|(id, t)| (*id, *t)).unzip()
-        } else {
-            Default::default()
-        };
+        // Contacts whose last-seen time is already at least that of their new events
+        // are only locked: same outcome, without writing their rows again.
+        let (mut touched, mut unchanged): ((Vec<ContactId>, Vec<Millis>), Vec<ContactId>) = Default::default();
+        if last {
+            for (&id, &t) in last_seen.iter() {
+                match ids.last_seen.get(&id) {
+                    Some(&known) if known >= t => unchanged.push(id),
+                    _ => {
+                        touched.0.push(id);
+                        touched.1.push(t);
+                    }
+                }
+            }
+        }
 
         // One more round trip for all the writes.
         let insert_contacts = async {
@@ -941,15 +957,15 @@ impl<'m> Deferred<'m> {
                 None => Ok(()),
             }
         };
+        // Both also lock every contact that received events until the commit, so that
+        // none can be merged away or erased without its new events; one that already
+        // was (by another transaction, since it was looked up) is missing here.
+        // (Contacts the call creates are nobody else's to change.)
         let touch = async {
             let (contacts, times) = &touched;
             if contacts.is_empty() {
                 return Ok(());
             }
-            // Also locks every contact that received events until the commit, so that
-            // none can be merged away or erased without its new events; one that
-            // already was (by another transaction, since it was looked up) is missing
-            // here. (Contacts the call creates are nobody else's to change.)
             let stmt = tx
                 .prepare_cached(
                     "UPDATE contacts c SET last_seen_at = GREATEST(COALESCE(c.last_seen_at, v.ts), v.ts)
@@ -961,8 +977,28 @@ impl<'m> Deferred<'m> {
             }
             Ok(())
         };
-        let (a, b, c, d, e) = tokio::join!(insert_contacts, insert_identities, update_traits, write_events, touch);
-        for result in [a, b, c, d, e] {
+        let lock_unchanged = async {
+            if unchanged.is_empty() {
+                return Ok(());
+            }
+            // The lock an UPDATE takes.
+            let stmt = tx
+                .prepare_cached("SELECT id FROM contacts WHERE id = ANY($1) FOR NO KEY UPDATE")
+                .await?;
+            if tx.query(&stmt, &[&unchanged]).await?.len() != unchanged.len() {
+                return Err(stale());
+            }
+            Ok(())
+        };
+        let (a, b, c, d, e, f) = tokio::join!(
+            insert_contacts,
+            insert_identities,
+            update_traits,
+            write_events,
+            touch,
+            lock_unchanged
+        );
+        for result in [a, b, c, d, e, f] {
             result?;
         }
         self.creates.clear();

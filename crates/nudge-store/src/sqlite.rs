@@ -172,20 +172,16 @@ impl SqliteStore {
     pub async fn contact_facts(&self, id: ContactId) -> Result<Option<Facts>> {
         self.read(move |c| {
             let id = current_id(c, id)?;
-            let Some(contact) = load_contact(c, id)? else { return Ok(None) };
-            let mut stmt = c.prepare_cached(
-                "SELECT name, timestamp, properties FROM events WHERE contact_id = ? AND type = 'track' ORDER BY timestamp, id",
-            )?;
-            let events = stmt
-                .query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)))?
-                .map(|row| {
-                    let (name, timestamp, props) = row?;
-                    Ok(EventFact { name, timestamp, properties: parse_object(&props)? })
-                })
-                .collect::<Result<Vec<_>>>()?;
-            Ok(Some(Facts { contact_id: id, traits: contact.traits, subscriptions: contact.subscriptions, events }))
+            facts_of(c, id)
         })
         .await
+    }
+
+    /// Facts of several contacts in one read, in order; `None` for contacts that are
+    /// gone (erased, or merged into another).
+    pub async fn contacts_facts(&self, ids: Vec<ContactId>) -> Result<Vec<Option<Facts>>> {
+        self.read(move |c| ids.into_iter().map(|id| facts_of(c, id)).collect())
+            .await
     }
 
     pub async fn open(path: &Path) -> Result<Self> {
@@ -877,6 +873,35 @@ fn merge(tx: &Connection, cache: &mut IdCache, from: ContactId, into: ContactId,
 
 // ---------------------------------------------------------------------------------
 // Rows.
+
+/// What segment conditions read about one contact: traits, subscriptions, `track` events.
+fn facts_of(c: &Connection, id: ContactId) -> Result<Option<Facts>> {
+    let Some(contact) = load_contact(c, id)? else {
+        return Ok(None);
+    };
+    let mut stmt = c.prepare_cached(
+        "SELECT name, timestamp, properties FROM events WHERE contact_id = ? AND type = 'track' ORDER BY timestamp, id",
+    )?;
+    let events = stmt
+        .query_map([id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
+        })?
+        .map(|row| {
+            let (name, timestamp, props) = row?;
+            Ok(EventFact {
+                name,
+                timestamp,
+                properties: parse_object(&props)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(Facts {
+        contact_id: id,
+        traits: contact.traits,
+        subscriptions: contact.subscriptions,
+        events,
+    }))
+}
 
 /// What an identity points at, from the writer's cache or the database.
 fn known(c: &Connection, cache: &mut IdCache, kind: IdentityKind, value: &str) -> Result<Option<Known>> {

@@ -197,10 +197,26 @@ impl PgStore {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
+    pub(crate) async fn pg_contacts_facts(&self, ids: Vec<ContactId>) -> Result<Vec<Option<Facts>>> {
+        let client = self.client().await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(facts_of(&client, id).await?);
+        }
+        Ok(out)
+    }
+
     pub(crate) async fn pg_contact_facts(&self, id: ContactId) -> Result<Option<Facts>> {
         let client = self.client().await?;
         let id = current_id(&client, id).await?;
-        let Some(contact) = load_contact(&client, id, false).await? else {
+        facts_of(&client, id).await
+    }
+}
+
+/// What segment conditions read about one contact (`None` if there is no such row).
+async fn facts_of(client: &impl GenericClient, id: ContactId) -> Result<Option<Facts>> {
+    {
+        let Some(contact) = load_contact(client, id, false).await? else {
             return Ok(None);
         };
         let rows = client
@@ -225,7 +241,9 @@ impl PgStore {
             events,
         }))
     }
+}
 
+impl PgStore {
     pub(crate) async fn pg_create_segment(&self, new: NewSegment, now: Millis) -> Result<Segment> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
@@ -553,6 +571,9 @@ impl SegmentStore for PgStore {
     }
     async fn contact_facts(&self, id: ContactId) -> Result<Option<Facts>> {
         self.pg_contact_facts(id).await
+    }
+    async fn contacts_facts(&self, ids: Vec<ContactId>) -> Result<Vec<Option<Facts>>> {
+        self.pg_contacts_facts(ids).await
     }
     async fn create_segment(&self, new: NewSegment, now: Millis) -> Result<Segment> {
         self.pg_create_segment(new, now).await

@@ -452,6 +452,9 @@ impl SegmentStore for SqliteStore {
     async fn contact_facts(&self, id: ContactId) -> Result<Option<Facts>> {
         SqliteStore::contact_facts(self, id).await
     }
+    async fn contacts_facts(&self, ids: Vec<ContactId>) -> Result<Vec<Option<Facts>>> {
+        SqliteStore::contacts_facts(self, ids).await
+    }
     async fn create_segment(&self, new: NewSegment, now: Millis) -> Result<Segment> {
         SqliteStore::create_segment(self, new, now).await
     }
