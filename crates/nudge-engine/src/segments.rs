@@ -48,24 +48,39 @@ impl SegmentEngine {
     /// what changed.
     pub async fn run_once(&self) -> nudge_store::Result<(usize, MembershipChanges)> {
         let now = self.clock.now();
+        let t0 = std::time::Instant::now();
         let work = self.store.claim_segment_work(now, self.config.batch).await?;
+        let t_claim = t0.elapsed();
         if work.is_empty() {
             return Ok((0, MembershipChanges::default()));
         }
         let segments = self.store.segments().await?;
-        let mut evals = Vec::with_capacity(work.len());
-        for w in &work {
-            let results = match self.store.contact_facts(w.contact_id).await? {
-                Some(facts) => evaluate(&segments, &facts, now),
-                None => Vec::new(),
-            };
-            evals.push(ContactEvaluation {
+        let t_segments = t0.elapsed();
+        let facts = self
+            .store
+            .contacts_facts(work.iter().map(|w| w.contact_id).collect())
+            .await?;
+        let t_facts = t0.elapsed();
+        let evals: Vec<ContactEvaluation> = work
+            .iter()
+            .zip(facts)
+            .map(|(w, facts)| ContactEvaluation {
                 contact_id: w.contact_id,
                 dirty_since: w.dirty_since,
-                results,
-            });
-        }
+                results: facts.map(|f| evaluate(&segments, &f, now)).unwrap_or_default(),
+            })
+            .collect();
+        let t_eval = t0.elapsed();
         let changes = self.store.apply_evaluations(evals, now).await?;
+        tracing::trace!(
+            contacts = work.len(),
+            claim_ms = t_claim.as_secs_f64() * 1e3,
+            segments_ms = (t_segments - t_claim).as_secs_f64() * 1e3,
+            facts_ms = (t_facts - t_segments).as_secs_f64() * 1e3,
+            eval_ms = (t_eval - t_facts).as_secs_f64() * 1e3,
+            apply_ms = (t0.elapsed() - t_eval).as_secs_f64() * 1e3,
+            "segment batch"
+        );
         if !changes.entered.is_empty() || !changes.exited.is_empty() {
             tracing::debug!(
                 entered = changes.entered.len(),

@@ -309,8 +309,16 @@ pub async fn run(args: SegmentArgs) -> anyhow::Result<()> {
     let worker = {
         let (engine, entered, stop) = (engine.clone(), entered.clone(), stop.clone());
         tokio::spawn(async move {
+            let mut cycles = Vec::new();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                match engine.run_once().await {
+                let t = Instant::now();
+                let r = engine.run_once().await;
+                if let Ok((n, _)) = &r
+                    && *n > 0
+                {
+                    cycles.push((*n, t.elapsed()));
+                }
+                match r {
                     Ok((0, _)) => tokio::time::sleep(Duration::from_millis(1)).await,
                     Ok((_, changes)) => {
                         let at = Instant::now();
@@ -322,6 +330,11 @@ pub async fn run(args: SegmentArgs) -> anyhow::Result<()> {
                         }
                     }
                     Err(err) => eprintln!("engine: {err}"),
+                }
+            }
+            if std::env::var_os("NUDGE_BENCH_DEBUG").is_some() {
+                for (n, d) in cycles.iter().take(40) {
+                    eprintln!("cycle: {n} contacts in {:.1} ms", d.as_secs_f64() * 1e3);
                 }
             }
         })

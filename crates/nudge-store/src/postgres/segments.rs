@@ -401,7 +401,7 @@ impl PgStore {
         let seen: HashSet<ContactId> = out.iter().map(|w| w.contact_id).collect();
         let due = client
             .query(
-                "SELECT contact_id FROM segment_timers WHERE due_at <= $1 GROUP BY contact_id ORDER BY min(due_at) LIMIT $2",
+                "SELECT DISTINCT contact_id FROM (SELECT contact_id FROM segment_timers WHERE due_at <= $1 ORDER BY due_at LIMIT $2) t",
                 &[&now, &(limit as i64)],
             )
             .await?;

@@ -314,7 +314,7 @@ impl SqliteStore {
             let seen: HashSet<ContactId> = out.iter().map(|w| w.contact_id).collect();
             let due: Vec<ContactId> = c
                 .prepare_cached(
-                    "SELECT contact_id FROM segment_timers WHERE due_at <= ? GROUP BY contact_id ORDER BY min(due_at) LIMIT ?",
+                    "SELECT DISTINCT contact_id FROM (SELECT contact_id FROM segment_timers WHERE due_at <= ? ORDER BY due_at LIMIT ?)",
                 )?
                 .query_map(params![now, limit as i64], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
@@ -334,70 +334,90 @@ impl SqliteStore {
     /// `Segment Exited` event on the contact's timeline), timers, and clears the dirty
     /// marks that were answered. One transaction.
     pub async fn apply_evaluations(&self, evals: Vec<ContactEvaluation>, now: Millis) -> Result<MembershipChanges> {
+        let queued = std::time::Instant::now();
         self.write(move |conn, _| {
-            let tx = conn.transaction()?;
-            let segments: HashMap<i64, String> = load_segments(&tx, None)?.into_iter().map(|s| (s.id, s.name)).collect();
-            let mut changes = MembershipChanges::default();
-            let mut seq = 0;
-            for eval in evals {
-                let contact = eval.contact_id;
-                let exists = tx
-                    .prepare_cached("SELECT 1 FROM contacts WHERE id = ?")?
-                    .exists([contact])?;
-                if exists {
-                    let current: HashSet<i64> = tx
-                        .prepare_cached("SELECT segment_id FROM segment_members WHERE contact_id = ?")?
-                        .query_map([contact], |r| r.get(0))?
-                        .collect::<rusqlite::Result<_>>()?;
-                    let timers: HashMap<i64, Millis> = tx
-                        .prepare_cached("SELECT segment_id, due_at FROM segment_timers WHERE contact_id = ?")?
-                        .query_map([contact], |r| Ok((r.get(0)?, r.get(1)?)))?
-                        .collect::<rusqlite::Result<_>>()?;
-                    for (segment, member, next) in &eval.results {
-                        let Some(name) = segments.get(segment) else { continue };
-                        let was = current.contains(segment);
-                        if *member != was {
-                            seq += 1;
-                            record_change(&tx, *segment, name, contact, *member, now, seq)?;
-                            if *member {
-                                changes.entered.push((*segment, contact));
-                            } else {
-                                changes.exited.push((*segment, contact));
-                            }
-                        }
-                        // Only timers that change are written.
-                        match (next, timers.get(segment)) {
-                            (Some(due), Some(old)) if due == old => {}
-                            (Some(due), _) => {
-                                tx.prepare_cached(
-                                    "INSERT OR REPLACE INTO segment_timers (segment_id, contact_id, due_at) VALUES (?, ?, ?)",
-                                )?
-                                .execute(params![segment, contact, due])?;
-                            }
-                            (None, Some(_)) => {
-                                tx.prepare_cached("DELETE FROM segment_timers WHERE segment_id = ? AND contact_id = ?")?
-                                    .execute(params![segment, contact])?;
-                            }
-                            (None, None) => {}
-                        }
-                    }
-                }
-                match eval.dirty_since {
-                    Some(since) => tx
-                        .prepare_cached("DELETE FROM segment_dirty WHERE contact_id = ? AND since <= ?")?
-                        .execute(params![contact, since])?,
-                    None => 0,
-                };
-                if !exists {
-                    tx.prepare_cached("DELETE FROM segment_timers WHERE contact_id = ?")?.execute([contact])?;
-                    tx.prepare_cached("DELETE FROM segment_dirty WHERE contact_id = ?")?.execute([contact])?;
-                }
-            }
-            tx.commit()?;
-            Ok(changes)
+            let started = std::time::Instant::now();
+            // Evaluations can always be redone: if this commit were lost to a power
+            // failure, the dirty marks it clears would be lost with it and the contacts
+            // evaluated again. So it does not wait for an fsync of its own (the next
+            // ingest commit's fsync covers it, WAL being sequential).
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            let result = apply_tx(conn, evals, now);
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            tracing::trace!(
+                queued_ms = (started - queued).as_secs_f64() * 1e3,
+                ran_ms = started.elapsed().as_secs_f64() * 1e3,
+                "apply evaluations"
+            );
+            result
         })
         .await
     }
+}
+
+fn apply_tx(conn: &mut Connection, evals: Vec<ContactEvaluation>, now: Millis) -> Result<MembershipChanges> {
+    let tx = conn.transaction()?;
+    let segments: HashMap<i64, String> = load_segments(&tx, None)?.into_iter().map(|s| (s.id, s.name)).collect();
+    let mut changes = MembershipChanges::default();
+    let mut seq = 0;
+    for eval in evals {
+        let contact = eval.contact_id;
+        let exists = tx
+            .prepare_cached("SELECT 1 FROM contacts WHERE id = ?")?
+            .exists([contact])?;
+        if exists {
+            let current: HashSet<i64> = tx
+                .prepare_cached("SELECT segment_id FROM segment_members WHERE contact_id = ?")?
+                .query_map([contact], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let timers: HashMap<i64, Millis> = tx
+                .prepare_cached("SELECT segment_id, due_at FROM segment_timers WHERE contact_id = ?")?
+                .query_map([contact], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (segment, member, next) in &eval.results {
+                let Some(name) = segments.get(segment) else { continue };
+                let was = current.contains(segment);
+                if *member != was {
+                    seq += 1;
+                    record_change(&tx, *segment, name, contact, *member, now, seq)?;
+                    if *member {
+                        changes.entered.push((*segment, contact));
+                    } else {
+                        changes.exited.push((*segment, contact));
+                    }
+                }
+                // Only timers that change are written.
+                match (next, timers.get(segment)) {
+                    (Some(due), Some(old)) if due == old => {}
+                    (Some(due), _) => {
+                        tx.prepare_cached(
+                            "INSERT OR REPLACE INTO segment_timers (segment_id, contact_id, due_at) VALUES (?, ?, ?)",
+                        )?
+                        .execute(params![segment, contact, due])?;
+                    }
+                    (None, Some(_)) => {
+                        tx.prepare_cached("DELETE FROM segment_timers WHERE segment_id = ? AND contact_id = ?")?
+                            .execute(params![segment, contact])?;
+                    }
+                    (None, None) => {}
+                }
+            }
+        }
+        match eval.dirty_since {
+            Some(since) => tx
+                .prepare_cached("DELETE FROM segment_dirty WHERE contact_id = ? AND since <= ?")?
+                .execute(params![contact, since])?,
+            None => 0,
+        };
+        if !exists {
+            tx.prepare_cached("DELETE FROM segment_timers WHERE contact_id = ?")?
+                .execute([contact])?;
+            tx.prepare_cached("DELETE FROM segment_dirty WHERE contact_id = ?")?
+                .execute([contact])?;
+        }
+    }
+    tx.commit()?;
+    Ok(changes)
 }
 
 fn record_change(
