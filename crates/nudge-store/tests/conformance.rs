@@ -139,6 +139,7 @@ stories!(
     api_keys_lifecycle,
     merged_ids_resolve_and_last_seen_is_kept,
     identity_changes_are_seen_by_later_messages,
+    segments_compute_mark_and_apply,
 );
 
 mod super_stories {
@@ -702,5 +703,216 @@ mod super_stories {
         assert_eq!(user(s, "ben").await.id, ann.id);
         assert_eq!(events(s, ann.id).await.len(), 8);
         assert_eq!(s.stats().await.unwrap().contacts, 1);
+    }
+
+    /// Segment storage: definitions, SQL computation with history, dirty marks from
+    /// ingestion and updates, evaluations applied with timers and timeline events,
+    /// merges and erasure cleaning up.
+    pub async fn segments_compute_mark_and_apply(s: &dyn Store) {
+        use nudge_core::segment::parse_condition;
+        s.ingest(
+            msgs(json!([
+                {"type": "identify", "userId": "a", "traits": {"plan": "pro"}},
+                {"type": "identify", "userId": "b", "traits": {"plan": "free"}},
+                {"type": "track", "userId": "a", "event": "Order Completed", "properties": {"total": 10}, "timestamp": "2027-01-10T00:00:00Z"},
+            ])),
+            T0,
+        )
+        .await
+        .unwrap();
+        let (a, b) = (user(s, "a").await.id, user(s, "b").await.id);
+        assert!(
+            s.claim_segment_work(T0, 100).await.unwrap().is_empty(),
+            "no segments, no marks"
+        );
+        let pro = s
+            .create_segment(
+                NewSegment {
+                    name: "Pro".into(),
+                    description: "pro plan".into(),
+                    definition: parse_condition(
+                        &json!({"type": "trait", "trait": "plan", "op": "equals", "value": "pro"}),
+                    )
+                    .unwrap(),
+                },
+                T0,
+            )
+            .await
+            .unwrap();
+        let buyers = s
+            .create_segment(
+                NewSegment {
+                    name: "Recent buyers".into(),
+                    description: String::new(),
+                    definition: parse_condition(
+                        &json!({"type": "event", "event": "Order Completed", "window": {"last_days": 30}}),
+                    )
+                    .unwrap(),
+                },
+                T0,
+            )
+            .await
+            .unwrap();
+        assert_eq!(s.segments().await.unwrap().len(), 2);
+        assert_eq!(s.segment_size(pro.id).await.unwrap(), 1);
+        assert_eq!(s.segment_member_page(pro.id, None, 10).await.unwrap().items, vec![a]);
+        // Orders on 2027-01-10 are not within 30 days of T0 (2027-01-15 + ...).
+        let in_buyers = s.segment_size(buyers.id).await.unwrap();
+        // A time-based definition marks everyone for the worker (to schedule flips).
+        let work: Vec<i64> = s
+            .claim_segment_work(T0, 100)
+            .await
+            .unwrap()
+            .iter()
+            .map(|w| w.contact_id)
+            .collect();
+        assert!(work.contains(&a) && work.contains(&b), "{work:?}");
+
+        // The worker answers: b joins Pro, a's buyer status gets a timer.
+        let evals: Vec<ContactEvaluation> = s
+            .claim_segment_work(T0, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|w| ContactEvaluation {
+                contact_id: w.contact_id,
+                dirty_since: w.dirty_since,
+                results: vec![
+                    (pro.id, true, None),
+                    (buyers.id, in_buyers == 1 && w.contact_id == a, Some(T0 + 1000)),
+                ],
+            })
+            .collect();
+        let changes = s.apply_evaluations(evals, T0 + 5).await.unwrap();
+        assert_eq!(
+            changes.entered.iter().filter(|(seg, _)| *seg == pro.id).count(),
+            1,
+            "only b was new to Pro"
+        );
+        assert!(
+            s.claim_segment_work(T0, 100).await.unwrap().is_empty(),
+            "answered marks are cleared"
+        );
+        assert_eq!(s.next_segment_timer().await.unwrap(), Some(T0 + 1000));
+        let due: Vec<i64> = s
+            .claim_segment_work(T0 + 1000, 100)
+            .await
+            .unwrap()
+            .iter()
+            .map(|w| w.contact_id)
+            .collect();
+        assert_eq!(due.len(), 2, "timers come due: {due:?}");
+        let stays = s.contact_memberships(b).await.unwrap();
+        assert_eq!(
+            (stays.len(), stays[0].segment_id, stays[0].exited_at),
+            (1, pro.id, None)
+        );
+        let timeline = events(s, b).await;
+        assert_eq!(timeline[0].name.as_deref(), Some("Segment Entered"));
+        assert_eq!(timeline[0].properties["segment_id"], json!(pro.id));
+
+        // Ingestion marks contacts whose segments read what changed, and only them.
+        s.ingest(
+            msgs(json!([{"type": "track", "userId": "a", "event": "Unrelated"}])),
+            T0 + 10,
+        )
+        .await
+        .unwrap();
+        assert!(
+            s.claim_segment_work(T0, 100).await.unwrap().is_empty(),
+            "no segment reads `Unrelated`"
+        );
+        s.ingest(
+            msgs(json!([{"type": "identify", "userId": "b", "traits": {"plan": "free"}}])),
+            T0 + 10,
+        )
+        .await
+        .unwrap();
+        let work = s.claim_segment_work(T0, 100).await.unwrap();
+        assert_eq!(
+            work.iter().map(|w| w.contact_id).collect::<Vec<_>>(),
+            vec![b],
+            "a trait Pro reads"
+        );
+        // A mark made after a claim survives the answer to that claim.
+        s.ingest(
+            msgs(json!([{"type": "track", "userId": "b", "event": "Order Completed"}])),
+            T0 + 20,
+        )
+        .await
+        .unwrap();
+        s.apply_evaluations(
+            vec![ContactEvaluation {
+                contact_id: b,
+                dirty_since: work[0].dirty_since,
+                results: vec![(pro.id, false, None)],
+            }],
+            T0 + 30,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            s.claim_segment_work(T0, 100).await.unwrap().len(),
+            1,
+            "b's newer mark stays"
+        );
+        let stays = s.contact_memberships(b).await.unwrap();
+        assert_eq!(stays[0].exited_at, Some(T0 + 30));
+        let sizes = s.segment_size_at(pro.id, vec![T0 + 1, T0 + 10, T0 + 40]).await.unwrap();
+        assert_eq!(sizes.iter().map(|(_, n)| *n).collect::<Vec<_>>(), vec![1, 2, 1]);
+
+        // A new contact is marked (it may match "never did X" segments).
+        s.ingest(msgs(json!([{"type": "page", "anonymousId": "visitor"}])), T0 + 40)
+            .await
+            .unwrap();
+        let visitor = s
+            .find_contact(&Lookup::AnonymousId("visitor".into()))
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        assert!(
+            s.claim_segment_work(T0, 100)
+                .await
+                .unwrap()
+                .iter()
+                .any(|w| w.contact_id == visitor)
+        );
+
+        // Erasure forgets memberships; deleting a segment forgets it everywhere.
+        assert!(s.delete_contact(b).await.unwrap());
+        assert!(s.contact_memberships(b).await.unwrap().is_empty());
+        assert!(s.delete_segment(pro.id).await.unwrap());
+        assert_eq!(s.segment(pro.id).await.unwrap(), None);
+        assert!(
+            s.contact_memberships(a)
+                .await
+                .unwrap()
+                .iter()
+                .all(|m| m.segment_id != pro.id)
+        );
+
+        // Definition changes recompute and bump the version.
+        let mut def = s.segment(buyers.id).await.unwrap().unwrap();
+        def.definition = parse_condition(&json!({"type": "event", "event": "Order Completed"})).unwrap();
+        let updated = s
+            .update_segment(
+                buyers.id,
+                NewSegment {
+                    name: def.name.clone(),
+                    description: def.description.clone(),
+                    definition: def.definition,
+                },
+                T0 + 50,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(updated.version, 2);
+        assert_eq!(
+            s.segment_size(buyers.id).await.unwrap(),
+            1,
+            "a still has an order (b was erased)"
+        );
     }
 }
