@@ -13,9 +13,11 @@
 //!   on, or that deadlocked, is rolled back and run again;
 //! - migrations are serialized between processes with an advisory lock.
 
-use crate::sqlite::extra_of;
+use crate::sqlite::{extra_of, json_text};
 use crate::*;
-use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Transaction};
+use deadpool_postgres::{
+    GenericClient, Manager, ManagerConfig, Object, Pool, PoolError, QueueMode, RecyclingMethod, Transaction,
+};
 use nudge_core::{
     Contact, ContactId, Identity, IdentityKind, Known, Message, MessageKind, Millis, Resolution, Subscription, resolve,
     resolve_alias,
@@ -41,6 +43,12 @@ const TX_ATTEMPTS: usize = 8;
 
 pub struct PgStore {
     pool: Pool,
+    /// Connections for ingestion, most recently used first: the calls of one process
+    /// come one after another (group commit), so they keep running on one connection,
+    /// which has its statements prepared and their plans settled. PostgreSQL plans a
+    /// statement's first executions on each connection for the values at hand, which
+    /// with hundreds of values in arrays costs more than running it.
+    writer: Pool,
 }
 
 fn pool_error(e: PoolError) -> StoreError {
@@ -56,18 +64,24 @@ impl PgStore {
     /// `search_path` selects) and applies pending migrations.
     pub async fn connect(url: &str) -> Result<Self> {
         let cfg = url.parse::<tokio_postgres::Config>()?;
-        let mgr = Manager::from_config(
-            cfg,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(mgr)
-            .max_size(16)
-            .build()
-            .map_err(|e| StoreError::Pool(e.to_string()))?;
-        let store = Self { pool };
+        let pool = |max_size: usize, queue_mode: QueueMode| {
+            let mgr = Manager::from_config(
+                cfg.clone(),
+                NoTls,
+                ManagerConfig {
+                    recycling_method: RecyclingMethod::Fast,
+                },
+            );
+            Pool::builder(mgr)
+                .max_size(max_size)
+                .queue_mode(queue_mode)
+                .build()
+                .map_err(|e| StoreError::Pool(e.to_string()))
+        };
+        let store = Self {
+            pool: pool(16, QueueMode::Fifo)?,
+            writer: pool(4, QueueMode::Lifo)?,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -114,12 +128,19 @@ impl Store for PgStore {
         if messages.is_empty() {
             return Ok(Vec::new());
         }
-        let mut client = self.client().await?;
+        let mut client = self.writer.get().await.map_err(pool_error)?;
         let mut attempt = 0;
         loop {
             let tx = client.transaction().await?;
-            match ingest_tx(&tx, &messages, now).await {
+            let result = match ingest_tx(&tx, &messages, now).await {
+                Ok(out) => segments::mark_after_ingest(&tx, &messages, &out, now).await.map(|()| out),
+                Err(e) => Err(e),
+            };
+            match result {
                 Ok(out) => {
+                    // Freeing hundreds of parsed messages takes a while: not before the
+                    // caller hears of the commit.
+                    tokio::task::spawn_blocking(move || drop(messages));
                     tx.commit().await?;
                     return Ok(out);
                 }
@@ -270,6 +291,9 @@ impl Store for PgStore {
             .extend(patch.subscriptions.iter().map(|(k, v)| (k.clone(), *v)));
         contact.updated_at = now;
         save_contact(&tx, &contact).await?;
+        if segments::segment_index(&tx).await?.any {
+            segments::mark_dirty(&tx, &[id]).await?;
+        }
         tx.commit().await?;
         Ok(Some(contact))
     }
@@ -287,6 +311,7 @@ impl Store for PgStore {
             .await?;
         tx.execute("DELETE FROM contact_merges WHERE into_id = $1", &[&id])
             .await?;
+        segments::on_delete(&tx, id).await?;
         let n = tx.execute("DELETE FROM contacts WHERE id = $1", &[&id]).await?;
         tx.commit().await?;
         Ok(n > 0)
@@ -297,7 +322,11 @@ impl Store for PgStore {
         let mut attempt = 0;
         loop {
             let tx = client.transaction().await?;
-            match import_tx(&tx, &rows, now).await {
+            let result = match import_tx(&tx, &rows, now).await {
+                Ok(report) => segments::mark_after_import(&tx, &rows).await.map(|()| report),
+                Err(e) => Err(e),
+            };
+            match result {
                 Ok(report) => {
                     tx.commit().await?;
                     return Ok(report);
@@ -388,6 +417,7 @@ impl Store for PgStore {
 
     async fn close(&self) {
         self.pool.close();
+        self.writer.close();
     }
 }
 
@@ -559,18 +589,35 @@ struct NewEvents<'m> {
     anonymous_ids: Vec<Option<&'m str>>,
     timestamps: Vec<Millis>,
     received_ats: Vec<Millis>,
-    properties: Vec<Json<&'m Map<String, Value>>>,
-    contexts: Vec<Json<&'m Map<String, Value>>>,
-    extras: Vec<Option<Json<Map<String, Value>>>>,
+    properties: Vec<String>,
+    contexts: Vec<String>,
+    extras: Vec<Option<String>>,
 }
 
-impl<'m> NewEvents<'m> {
-    fn push(&mut self, m: &'m Message, contact: ContactId) {
-        let body = if matches!(m.kind, MessageKind::Identify | MessageKind::Group) {
+/// The JSON documents of a message's event, as text.
+struct Body {
+    properties: String,
+    context: String,
+    extra: Option<String>,
+}
+
+impl Body {
+    fn of(m: &Message) -> Self {
+        let properties = if matches!(m.kind, MessageKind::Identify | MessageKind::Group) {
             &m.traits
         } else {
             &m.properties
         };
+        Body {
+            properties: json_text(properties),
+            context: json_text(&m.context),
+            extra: extra_of(m).as_ref().map(json_text),
+        }
+    }
+}
+
+impl<'m> NewEvents<'m> {
+    fn push(&mut self, m: &'m Message, contact: ContactId, body: Body) {
         self.message_ids.push(&m.message_id);
         self.contact_ids.push(contact);
         self.kinds.push(m.kind.as_str());
@@ -579,9 +626,9 @@ impl<'m> NewEvents<'m> {
         self.anonymous_ids.push(m.anonymous_id.as_deref());
         self.timestamps.push(m.timestamp);
         self.received_ats.push(m.received_at);
-        self.properties.push(Json(body));
-        self.contexts.push(Json(&m.context));
-        self.extras.push(extra_of(m).map(Json));
+        self.properties.push(body.properties);
+        self.contexts.push(body.context);
+        self.extras.push(body.extra);
     }
 
     /// Gives every event the id of the contact it belongs to once the call's contacts
@@ -602,9 +649,9 @@ impl<'m> NewEvents<'m> {
                 "INSERT INTO events (message_id, contact_id, type, name, user_id, anonymous_id, timestamp, received_at,
                                      properties, context, extra)
                  SELECT message_id, contact_id, type, name, user_id, anonymous_id, timestamp, received_at,
-                        properties, context, extra
+                        properties::jsonb, context::jsonb, extra::jsonb
                  FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],
-                             $8::bigint[], $9::jsonb[], $10::jsonb[], $11::jsonb[])
+                             $8::bigint[], $9::text[], $10::text[], $11::text[])
                       WITH ORDINALITY AS v(message_id, contact_id, type, name, user_id, anonymous_id, timestamp,
                                            received_at, properties, context, extra, n)
                  ORDER BY n",
@@ -1036,9 +1083,15 @@ async fn ingest_tx(tx: &Transaction<'_>, messages: &[Message], now: Millis) -> R
             .await?;
         Ok::<_, StoreError>(tx.query(&stmt, &[&message_ids]).await?)
     };
+    // The events' JSON is written out meanwhile.
+    let bodies = async {
+        // Lets the connection send the queries first.
+        tokio::task::yield_now().await;
+        messages.iter().map(Body::of).collect::<Vec<_>>()
+    };
     // In the same round trip as the check for duplicates, so also the identities of
     // messages that turn out to be duplicates: knowing more is harmless.
-    let (stored, ids) = tokio::join!(stored, Identities::prefetch(tx, messages.iter()));
+    let (stored, ids, bodies) = tokio::join!(biased; stored, Identities::prefetch(tx, messages.iter()), bodies);
     let stored: HashSet<String> = stored?.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?;
     let mut ids = ids?;
     let mut deferred = Deferred::default();
@@ -1046,7 +1099,7 @@ async fn ingest_tx(tx: &Transaction<'_>, messages: &[Message], now: Millis) -> R
     let mut seen: HashSet<&str> = HashSet::with_capacity(messages.len());
     let mut last_seen: BTreeMap<ContactId, Millis> = BTreeMap::new();
     let mut events = NewEvents::default();
-    for m in messages {
+    for (m, body) in messages.iter().zip(bodies) {
         if !seen.insert(&m.message_id) || stored.contains(&m.message_id) {
             out.push(IngestOutcome::Duplicate);
             continue;
@@ -1070,7 +1123,7 @@ async fn ingest_tx(tx: &Transaction<'_>, messages: &[Message], now: Millis) -> R
         if m.kind == MessageKind::Identify && !m.traits.is_empty() {
             deferred.patch(id, &m.traits);
         }
-        events.push(m, id);
+        events.push(m, id, body);
         let e = last_seen.entry(id).or_insert(m.timestamp);
         *e = (*e).max(m.timestamp);
         out.push(IngestOutcome::Stored);
@@ -1371,6 +1424,7 @@ async fn merge(
     .await?;
     tx.execute("DELETE FROM contacts WHERE id = $1", &[&from]).await?;
     save_contact(tx, &b).await?;
+    segments::on_merge(tx, from, into, now).await?;
     ids.moved.insert(from, into);
     ids.primary.remove(&from);
     ids.primary.insert(into, b.user_id.clone());

@@ -4,6 +4,7 @@
 use super::*;
 use crate::segment_sql::{Dialect, Param, compile};
 use nudge_core::segment::{Condition, EventFact, Facts};
+use nudge_core::{Message, MessageKind};
 use std::collections::{HashMap, HashSet};
 use tokio_postgres::types::ToSql;
 
@@ -54,14 +55,12 @@ pub(super) async fn load_segments(c: &impl GenericClient, id: Option<i64>) -> Re
 
 /// Which event and trait names segments read, for marking contacts in ingestion.
 #[derive(Debug, Default)]
-#[allow(dead_code)] // Called from ingestion, merges and erasure (being wired in).
 pub(super) struct SegmentIndex {
     pub any: bool,
     pub event_names: HashSet<String>,
     pub trait_names: HashSet<String>,
 }
 
-#[allow(dead_code)] // Called from ingestion, merges and erasure (being wired in).
 pub(super) async fn segment_index(c: &impl GenericClient) -> Result<SegmentIndex> {
     let mut index = SegmentIndex::default();
     for s in load_segments(c, None).await? {
@@ -76,8 +75,81 @@ pub(super) async fn segment_index(c: &impl GenericClient) -> Result<SegmentIndex
     Ok(index)
 }
 
+/// After an ingest call, in its transaction: marks the contacts whose segments read
+/// what the call stored (an event name or trait a definition mentions), and every
+/// contact the call created (it may match "never did X" segments).
+pub(super) async fn mark_after_ingest(
+    tx: &Transaction<'_>,
+    messages: &[Message],
+    outcomes: &[IngestOutcome],
+    now: Millis,
+) -> Result<()> {
+    let index = segment_index(tx).await?;
+    if !index.any {
+        return Ok(());
+    }
+    let stored: Vec<&Message> = messages
+        .iter()
+        .zip(outcomes)
+        .filter(|(_, o)| **o == IngestOutcome::Stored)
+        .map(|(m, _)| m)
+        .collect();
+    if stored.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = stored.iter().map(|m| m.message_id.as_str()).collect();
+    let rows = tx
+        .query(
+            "SELECT e.message_id, e.contact_id, c.created_at FROM events e JOIN contacts c ON c.id = e.contact_id
+             WHERE e.message_id = ANY($1)",
+            &[&ids],
+        )
+        .await?;
+    let owner: HashMap<String, (ContactId, Millis)> = rows
+        .iter()
+        .map(|r| (r.get::<_, String>(0), (r.get::<_, i64>(1), r.get::<_, i64>(2))))
+        .collect();
+    let mut dirty = Vec::new();
+    for m in stored {
+        let Some((contact, created_at)) = owner.get(&m.message_id) else {
+            continue;
+        };
+        let relevant = *created_at == now
+            || match m.kind {
+                MessageKind::Track => m.event.as_ref().is_some_and(|e| index.event_names.contains(e)),
+                MessageKind::Identify => m.traits.keys().any(|k| index.trait_names.contains(k)),
+                _ => false,
+            };
+        if relevant {
+            dirty.push(*contact);
+        }
+    }
+    mark_dirty(tx, &dirty).await
+}
+
+/// After an import, in its transaction: imported contacts are re-evaluated.
+pub(super) async fn mark_after_import(tx: &Transaction<'_>, rows: &[ContactImport]) -> Result<()> {
+    if !segment_index(tx).await?.any {
+        return Ok(());
+    }
+    let users: Vec<&str> = rows.iter().filter_map(|r| r.user_id.as_deref()).collect();
+    let emails: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r.email.as_deref())
+        .map(|e| e.trim().to_ascii_lowercase())
+        .collect();
+    let found = tx
+        .query(
+            "SELECT contact_id FROM identities WHERE kind = 'user_id' AND value = ANY($1)
+             UNION SELECT id FROM contacts WHERE email = ANY($2)",
+            &[&users, &emails],
+        )
+        .await?;
+    let ids: Vec<ContactId> = found.iter().map(|r| r.get(0)).collect();
+    mark_dirty(tx, &ids).await
+}
+
 /// Marks contacts for re-evaluation by the segment worker.
-#[allow(dead_code)] // Called from ingestion, merges and erasure (being wired in).
 pub(super) async fn mark_dirty(c: &impl GenericClient, contacts: &[ContactId]) -> Result<()> {
     if contacts.is_empty() {
         return Ok(());
@@ -96,7 +168,6 @@ pub(super) async fn mark_dirty(c: &impl GenericClient, contacts: &[ContactId]) -
 }
 
 /// Moves a merged-away contact's segment history to the survivor and re-evaluates it.
-#[allow(dead_code)] // Called from ingestion, merges and erasure (being wired in).
 pub(super) async fn on_merge(c: &impl GenericClient, from: ContactId, into: ContactId, now: Millis) -> Result<()> {
     c.execute(
         "UPDATE segment_history SET exited_at = $2 WHERE contact_id = $1 AND exited_at IS NULL",
@@ -119,7 +190,6 @@ pub(super) async fn on_merge(c: &impl GenericClient, from: ContactId, into: Cont
 }
 
 /// Forgets a contact's segment data (erasure).
-#[allow(dead_code)] // Called from ingestion, merges and erasure (being wired in).
 pub(super) async fn on_delete(c: &impl GenericClient, id: ContactId) -> Result<()> {
     for table in ["segment_members", "segment_history", "segment_timers", "segment_dirty"] {
         c.execute(&format!("DELETE FROM {table} WHERE contact_id = $1"), &[&id])
