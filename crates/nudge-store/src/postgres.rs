@@ -6,11 +6,15 @@
 //! processes (and admin writes on other connections) may change the same rows at once:
 //!
 //! - an ingest call reads the stored message ids and all the identities its messages
-//!   name with one query each, resolves messages in order against that knowledge (see
-//!   [`Identities`]) and writes its events with one statement at the end;
-//! - identities are created with `ON CONFLICT DO NOTHING`, contacts are locked before
-//!   read-modify-write, and a transaction that finds another one changed what it relied
-//!   on, or that deadlocked, is rolled back and run again;
+//!   name in one round trip, resolves messages in order against that knowledge (see
+//!   [`Identities`]), and does in a few statements what most messages need: new
+//!   contacts, their identities and traits, traits of existing contacts, events and
+//!   last-seen times (see [`Deferred`]). Messages that attach identities or merge
+//!   contacts are carried out one by one, after what the call deferred so far;
+//! - an identity or message id that another transaction took since it was looked up
+//!   fails to insert, contacts are locked before read-modify-write, and a transaction
+//!   that finds another one changed what it relied on, or that deadlocked, is rolled
+//!   back and run again;
 //! - migrations are serialized between processes with an advisory lock.
 
 use crate::sqlite::{extra_of, json_text};
@@ -133,7 +137,9 @@ impl Store for PgStore {
         loop {
             let tx = client.transaction().await?;
             let result = match ingest_tx(&tx, &messages, now).await {
-                Ok(out) => segments::mark_after_ingest(&tx, &messages, &out, now).await.map(|()| out),
+                Ok(out) => segments::mark_after_ingest(&tx, &messages, &out, now)
+                    .await
+                    .map(|()| out),
                 Err(e) => Err(e),
             };
             match result {
@@ -445,6 +451,34 @@ const STALE: &str = "identities or messages kept changing concurrently; retry";
 /// the transaction is rolled back and run again.
 fn stale() -> StoreError {
     StoreError::Conflict(STALE.into())
+}
+
+/// Whether a statement failed only because an earlier one of its transaction did.
+fn aborted(e: &StoreError) -> bool {
+    matches!(e, StoreError::Postgres(e) if e.code() == Some(&tokio_postgres::error::SqlState::IN_FAILED_SQL_TRANSACTION))
+}
+
+/// The first failure among statements sent together, which is not necessarily the
+/// first one to report: once one fails, all that run after it in the transaction
+/// report that it is aborted.
+fn first_failure<const N: usize>(results: [Result<()>; N]) -> Result<()> {
+    let mut failure = None;
+    for e in results.into_iter().filter_map(Result::err) {
+        if !aborted(&e) {
+            return Err(e);
+        }
+        failure.get_or_insert(e);
+    }
+    failure.map_or(Ok(()), Err)
+}
+
+/// [`first_failure`] of two statements with results.
+fn both<A, B>((a, b): (Result<A>, Result<B>)) -> Result<(A, B)> {
+    match (a, b) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        (Err(e), Ok(_)) | (Ok(_), Err(e)) => Err(e),
+        (Err(a), Err(b)) => Err(if aborted(&a) { b } else { a }),
+    }
 }
 
 /// The error of a statement that inserts rows which must be new: a unique key that is
@@ -827,10 +861,7 @@ impl<'m> Deferred<'m> {
                 .await?;
             Ok::<_, StoreError>(tx.query(&stmt, &[&patched]).await?)
         };
-        let (allocated, locked) = tokio::join!(allocate, lock);
-        // Checked in the order the statements ran: after a failure, the later ones only
-        // report that the transaction is aborted.
-        let (allocated, locked) = (allocated?, locked?);
+        let (allocated, locked) = both(tokio::join!(biased; allocate, lock))?;
 
         // A session draws growing values from a sequence: in ascending order, contacts
         // get their ids in message order, as when created one by one.
@@ -1038,6 +1069,7 @@ impl<'m> Deferred<'m> {
             Ok(())
         };
         let (a, b, c, d, e, f) = tokio::join!(
+            biased;
             insert_contacts,
             insert_identities,
             update_traits,
@@ -1045,9 +1077,7 @@ impl<'m> Deferred<'m> {
             touch,
             lock_unchanged
         );
-        for result in [a, b, c, d, e, f] {
-            result?;
-        }
+        first_failure([a, b, c, d, e, f])?;
         self.creates.clear();
         self.patches.clear();
         Ok(())
@@ -1092,8 +1122,8 @@ async fn ingest_tx(tx: &Transaction<'_>, messages: &[Message], now: Millis) -> R
     // In the same round trip as the check for duplicates, so also the identities of
     // messages that turn out to be duplicates: knowing more is harmless.
     let (stored, ids, bodies) = tokio::join!(biased; stored, Identities::prefetch(tx, messages.iter()), bodies);
-    let stored: HashSet<String> = stored?.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?;
-    let mut ids = ids?;
+    let (stored, mut ids) = both((stored, ids))?;
+    let stored: HashSet<String> = stored.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?;
     let mut deferred = Deferred::default();
     let mut out = Vec::with_capacity(messages.len());
     let mut seen: HashSet<&str> = HashSet::with_capacity(messages.len());
