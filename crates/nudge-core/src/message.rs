@@ -84,6 +84,29 @@ pub struct Message {
 }
 
 impl Message {
+    /// A message produced by Nudge itself (demo data, benchmarks, generated events)
+    /// rather than parsed from a request: no properties, traits or context yet.
+    pub fn generated(kind: MessageKind, message_id: String, user_id: Option<String>, at: Millis) -> Self {
+        Message {
+            kind,
+            message_id,
+            user_id,
+            anonymous_id: None,
+            event: None,
+            name: None,
+            previous_id: None,
+            group_id: None,
+            properties: Map::new(),
+            traits: Map::new(),
+            context: Map::new(),
+            integrations: Map::new(),
+            timestamp: at,
+            original_timestamp: Some(at),
+            sent_at: None,
+            received_at: at,
+        }
+    }
+
     /// The name a timeline shows for this message: the event name for `track`, the
     /// page/screen name for `page`/`screen`, otherwise none.
     pub fn display_name(&self) -> Option<&str> {

@@ -60,24 +60,7 @@ pub fn live_definition(i: usize) -> Value {
 
 fn message(kind: MessageKind, user: &str, at: Millis, seq: &mut u64) -> Message {
     *seq += 1;
-    Message {
-        kind,
-        message_id: format!("gen-{seq}"),
-        user_id: Some(user.to_string()),
-        anonymous_id: None,
-        event: None,
-        name: None,
-        previous_id: None,
-        group_id: None,
-        properties: Map::new(),
-        traits: Map::new(),
-        context: Map::new(),
-        integrations: Map::new(),
-        timestamp: at,
-        original_timestamp: Some(at),
-        sent_at: None,
-        received_at: at,
-    }
+    Message::generated(kind, format!("gen-{seq}"), Some(user.to_string()), at)
 }
 
 fn props(v: Value) -> Map<String, Value> {

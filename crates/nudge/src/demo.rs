@@ -145,24 +145,10 @@ struct Gen {
 impl Gen {
     fn msg(&mut self, kind: MessageKind, user: Option<&str>, anon: Option<&str>, at: Millis) -> Message {
         self.seq += 1;
-        Message {
-            kind,
-            message_id: format!("demo-{}", self.seq),
-            user_id: user.map(str::to_string),
-            anonymous_id: anon.map(str::to_string),
-            event: None,
-            name: None,
-            previous_id: None,
-            group_id: None,
-            properties: Map::new(),
-            traits: Map::new(),
-            context: Map::new(),
-            integrations: Map::new(),
-            timestamp: at,
-            original_timestamp: Some(at),
-            sent_at: None,
-            received_at: at.min(self.now),
-        }
+        let mut m = Message::generated(kind, format!("demo-{}", self.seq), user.map(str::to_string), at);
+        m.anonymous_id = anon.map(str::to_string);
+        m.received_at = at.min(self.now);
+        m
     }
 
     fn track(&mut self, user: &str, event: &str, props: Value, at: Millis, ctx: &Map<String, Value>) {
