@@ -97,8 +97,20 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError
     Ok(Json(json!({ "data": data })))
 }
 
+/// Segments a definition reads must exist and must not lead back to `id`.
+async fn check_references(state: &AppState, id: Option<i64>, definition: &Condition) -> Result<(), ApiError> {
+    if definition.segment_ids().is_empty() {
+        return Ok(());
+    }
+    let all = state.store.segments().await?;
+    let existing: Vec<(i64, &Condition)> = all.iter().map(|s| (s.id, &s.definition)).collect();
+    nudge_core::segment::check_references(id, definition, &existing)
+        .map_err(|e| ApiError::new("invalid_field", format!("definition: {}", e.message)).with_field("definition"))
+}
+
 pub async fn create(State(state): State<AppState>, body: Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
     let new = new_segment(&json_body(&body)?)?;
+    check_references(&state, None, &new.definition).await?;
     let s = state.store.create_segment(new, state.clock.now()).await?;
     state.segments.wake();
     let size = state.store.segment_size(s.id).await?;
@@ -125,6 +137,7 @@ pub async fn update(
 ) -> Result<Json<Value>, ApiError> {
     let id = segment_id(&id)?;
     let new = new_segment(&json_body(&body)?)?;
+    check_references(&state, Some(id), &new.definition).await?;
     let s = state
         .store
         .update_segment(id, new, state.clock.now())
@@ -137,6 +150,21 @@ pub async fn update(
 
 pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let id = segment_id(&id)?;
+    if let Some(user) = state
+        .store
+        .segments()
+        .await?
+        .iter()
+        .find(|s| s.definition.segment_ids().contains(&id))
+    {
+        return Err(ApiError::invalid(
+            "id",
+            format!(
+                "segment {id} is read by segment {} ({}); change that one first",
+                user.id, user.name
+            ),
+        ));
+    }
     if state.store.delete_segment(id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -312,3 +312,68 @@ async fn definitions_are_validated_previewed_and_recomputed() {
         404
     );
 }
+
+#[tokio::test]
+async fn segments_can_build_on_segments() {
+    let app = spawn_app().await;
+    let pro = create(
+        &app,
+        "Pro",
+        json!({"type": "trait", "trait": "plan", "op": "equals", "value": "pro"}),
+    )
+    .await;
+    let pro_buyers = create(
+        &app,
+        "Pro buyers",
+        json!({"type": "and", "conditions": [{"type": "segment", "segment": pro}, {"type": "event", "event": "Order Completed"}]}),
+    )
+    .await;
+    app.track(json!({"batch": [
+        {"type": "identify", "userId": "ada", "traits": {"plan": "pro"}},
+        {"type": "track", "userId": "ada", "event": "Order Completed"},
+    ]}))
+    .await;
+    app.settle().await;
+    let ada = app.get("/api/v1/contacts/lookup?user_id=ada").await["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(app.segment_names(ada).await, ["Pro", "Pro buyers"]);
+    // Leaving Pro takes her out of Pro buyers too, on the engine's next pass.
+    app.track(json!({"batch": [{"type": "identify", "userId": "ada", "traits": {"plan": "free"}}]}))
+        .await;
+    app.settle().await;
+    assert_eq!(app.segment_names(ada).await, Vec::<String>::new());
+
+    // Cycles, self-references and missing segments are refused; so is deleting a segment another reads.
+    let cyclic = json!({"name": "Pro", "definition": {"type": "segment", "segment": pro_buyers}});
+    let (s, e) = app
+        .call(reqwest::Method::PUT, &format!("/api/v1/segments/{pro}"), Some(cyclic))
+        .await;
+    assert_eq!((s, e["error"]["field"].as_str()), (400, Some("definition")), "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("cycle"));
+    let (s, e) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/segments",
+            Some(json!({"name": "X", "definition": {"type": "segment", "segment": 999}})),
+        )
+        .await;
+    assert_eq!(s, 400, "{e}");
+    let (s, e) = app
+        .call(reqwest::Method::DELETE, &format!("/api/v1/segments/{pro}"), None)
+        .await;
+    assert_eq!(s, 400, "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("Pro buyers"));
+    assert_eq!(
+        app.call(reqwest::Method::DELETE, &format!("/api/v1/segments/{pro_buyers}"), None)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        app.call(reqwest::Method::DELETE, &format!("/api/v1/segments/{pro}"), None)
+            .await
+            .0,
+        204
+    );
+}

@@ -101,6 +101,10 @@ pub enum Condition {
         #[serde(default)]
         salt: String,
     },
+    /// Currently a member of another segment (use `not` for "not a member").
+    Segment {
+        segment: i64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -357,6 +361,7 @@ fn check_keys(value: &Value, path: &str) -> Result<(), ConditionError> {
         ],
         Some("subscription") => &["type", "channel", "state"],
         Some("random_bucket") => &["type", "percent", "salt"],
+        Some("segment") => &["type", "segment"],
         _ => return Ok(()), // serde names the unknown type
     };
     let unknown = |key: &str, at: &str| ConditionError {
@@ -514,6 +519,13 @@ impl Condition {
                     err(&format!("{path}.percent"), "must be between 0 and 100".into())
                 }
             }
+            Condition::Segment { segment } => {
+                if *segment > 0 {
+                    Ok(())
+                } else {
+                    err(&format!("{path}.segment"), "must be a segment id".into())
+                }
+            }
             Condition::And { .. } | Condition::Or { .. } | Condition::Not { .. } => Ok(()),
         }
     }
@@ -559,6 +571,19 @@ impl Condition {
             };
         });
         timed
+    }
+
+    /// The other segments this condition reads (membership of).
+    pub fn segment_ids(&self) -> Vec<i64> {
+        let mut out = Vec::new();
+        self.walk(&mut |c| {
+            if let Condition::Segment { segment } = c {
+                out.push(*segment)
+            }
+        });
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
     /// Every trait name this condition reads.
@@ -656,6 +681,52 @@ fn check_date(path: &str, s: &str) -> Result<(), ConditionError> {
             message: format!("{s:?} is not an ISO 8601 date"),
         }),
     }
+}
+
+/// Checks the `segment` nodes of a definition about to be saved as segment `id`
+/// (`None`: a new segment) against the existing segments: each must exist, and no
+/// chain of segments may lead back to this one (membership would never settle).
+pub fn check_references(
+    id: Option<i64>,
+    definition: &Condition,
+    existing: &[(i64, &Condition)],
+) -> Result<(), ConditionError> {
+    let refs = |s: i64| -> Vec<i64> {
+        existing
+            .iter()
+            .find(|(e, _)| *e == s)
+            .map(|(_, c)| c.segment_ids())
+            .unwrap_or_default()
+    };
+    for r in definition.segment_ids() {
+        if !existing.iter().any(|(e, _)| *e == r) {
+            return Err(ConditionError {
+                path: "$".into(),
+                message: format!("segment {r} does not exist"),
+            });
+        }
+        if Some(r) == id {
+            return Err(ConditionError {
+                path: "$".into(),
+                message: "a segment cannot contain itself".into(),
+            });
+        }
+    }
+    let Some(id) = id else { return Ok(()) };
+    let mut stack = definition.segment_ids();
+    let mut seen = std::collections::HashSet::new();
+    while let Some(s) = stack.pop() {
+        if s == id {
+            return Err(ConditionError {
+                path: "$".into(),
+                message: format!("segments would read each other in a cycle through segment {id}"),
+            });
+        }
+        if seen.insert(s) {
+            stack.extend(refs(s));
+        }
+    }
+    Ok(())
 }
 
 /// The contact's bucket (0-99) for `random_bucket`: integer arithmetic that SQL

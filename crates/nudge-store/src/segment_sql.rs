@@ -199,6 +199,10 @@ impl Builder {
                     }
                 }
             }
+            Condition::Segment { segment } => {
+                let id = self.int(*segment);
+                format!("(EXISTS (SELECT 1 FROM segment_members m WHERE m.segment_id = {id} AND m.contact_id = c.id))")
+            }
             Condition::RandomBucket { percent, salt } => {
                 let salt = self.int(salt_number(salt));
                 let p = self.int(*percent as i64);

@@ -895,11 +895,16 @@ fn facts_of(c: &Connection, id: ContactId) -> Result<Option<Facts>> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    let segments = c
+        .prepare_cached("SELECT segment_id FROM segment_members WHERE contact_id = ?")?
+        .query_map([id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
     Ok(Some(Facts {
         contact_id: id,
         traits: contact.traits,
         subscriptions: contact.subscriptions,
         events,
+        segments,
     }))
 }
 

@@ -22,6 +22,8 @@ pub struct Facts {
     pub subscriptions: BTreeMap<String, Subscription>,
     /// The contact's `track` events (any order).
     pub events: Vec<EventFact>,
+    /// The segments the contact is currently a member of.
+    pub segments: std::collections::BTreeSet<i64>,
 }
 
 impl Condition {
@@ -94,6 +96,7 @@ impl Condition {
                 }
             }
             Condition::RandomBucket { percent, salt } => bucket(facts.contact_id, salt) < *percent as i64,
+            Condition::Segment { segment } => facts.segments.contains(segment),
         }
     }
 
@@ -151,7 +154,8 @@ impl Condition {
                     out(t + span + 1);
                 }
             }
-            Condition::Subscription { .. } | Condition::RandomBucket { .. } => {}
+            // Another segment's flips re-mark the contact (the engine), not timers here.
+            Condition::Subscription { .. } | Condition::RandomBucket { .. } | Condition::Segment { .. } => {}
         }
     }
 }

@@ -29,6 +29,7 @@ fn facts() -> Facts {
         .unwrap()
         .clone(),
         subscriptions: [("email".to_string(), Subscription::Subscribed)].into(),
+        segments: Default::default(),
         events: vec![
             ev(
                 "Order Completed",
@@ -465,4 +466,51 @@ fn names_read_by_a_condition() {
     .unwrap();
     assert_eq!(c.event_names(), ["A", "B"]);
     assert_eq!(c.trait_names(), ["plan"]);
+}
+
+#[test]
+fn segment_membership_and_references() {
+    let mut f = facts();
+    f.segments.insert(7);
+    check(json!({"type": "segment", "segment": 7}), false);
+    let c = parse_condition(&json!({"type": "segment", "segment": 7})).unwrap();
+    assert!(c.matches(&f, NOW));
+    assert_eq!(c.segment_ids(), [7]);
+    assert_eq!(c.next_change(&f, NOW), None);
+    assert_eq!(
+        parse_condition(&json!({"type": "segment", "segment": 0}))
+            .unwrap_err()
+            .path,
+        "$.segment"
+    );
+    // 1 reads 2; 2 reads nothing yet.
+    let one = parse_condition(&json!({"type": "segment", "segment": 2})).unwrap();
+    let plain = parse_condition(&json!({"type": "trait", "trait": "a", "op": "exists"})).unwrap();
+    let existing = [(1, &one), (2, &plain)];
+    assert!(check_references(None, &one, &existing).is_ok());
+    let reads_one = parse_condition(&json!({"type": "not", "condition": {"type": "segment", "segment": 1}})).unwrap();
+    assert!(
+        check_references(Some(2), &reads_one, &existing)
+            .unwrap_err()
+            .message
+            .contains("cycle")
+    );
+    assert!(
+        check_references(Some(1), &one, &existing).is_ok(),
+        "1 may keep reading 2"
+    );
+    let own = parse_condition(&json!({"type": "segment", "segment": 1})).unwrap();
+    assert!(
+        check_references(Some(1), &own, &existing)
+            .unwrap_err()
+            .message
+            .contains("itself")
+    );
+    let missing = parse_condition(&json!({"type": "segment", "segment": 9})).unwrap();
+    assert!(
+        check_references(None, &missing, &existing)
+            .unwrap_err()
+            .message
+            .contains("does not exist")
+    );
 }

@@ -242,7 +242,11 @@ async fn recompute(tx: &Transaction<'_>, segment: &Segment, now: Millis) -> Resu
     tx.execute("DELETE FROM segment_timers WHERE segment_id = $1", &[&id])
         .await?;
     tx.batch_execute("DELETE FROM new_members").await?;
-    if segment.definition.depends_on_time() {
+    let referenced = load_segments(tx, None)
+        .await?
+        .iter()
+        .any(|s| s.definition.segment_ids().contains(&segment.id));
+    if segment.definition.depends_on_time() || referenced {
         tx.execute(
             "INSERT INTO segment_dirty (contact_id, since) SELECT id, nextval('segment_dirty_seq') FROM contacts ORDER BY id
              ON CONFLICT (contact_id) DO UPDATE SET since = excluded.since",
@@ -304,11 +308,18 @@ async fn facts_of(client: &impl GenericClient, id: ContactId) -> Result<Option<F
                 properties: props.as_object().cloned().unwrap_or_default(),
             });
         }
+        let segments = client
+            .query("SELECT segment_id FROM segment_members WHERE contact_id = $1", &[&id])
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
         Ok(Some(Facts {
             contact_id: id,
             traits: contact.traits,
             subscriptions: contact.subscriptions,
             events,
+            segments,
         }))
     }
 }
@@ -502,13 +513,13 @@ impl PgStore {
     ) -> Result<MembershipChanges> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let segments: HashMap<i64, String> = load_segments(&tx, None)
-            .await?
-            .into_iter()
-            .map(|s| (s.id, s.name))
-            .collect();
+        let all = load_segments(&tx, None).await?;
+        // Segments other segments read: a change in one re-evaluates the contact.
+        let referenced: HashSet<i64> = all.iter().flat_map(|s| s.definition.segment_ids()).collect();
+        let segments: HashMap<i64, String> = all.into_iter().map(|s| (s.id, s.name)).collect();
         let mut changes = MembershipChanges::default();
         let mut seq = 0u64;
+        let mut remark = Vec::new();
         for eval in evals {
             let contact = eval.contact_id;
             // Lock the contact: a merge or erasure waits for this evaluation, or this
@@ -540,6 +551,9 @@ impl PgStore {
                     let Some(name) = segments.get(segment) else { continue };
                     if *member != current.contains(segment) {
                         seq += 1;
+                        if referenced.contains(segment) {
+                            remark.push(contact);
+                        }
                         record_change(&tx, *segment, name, contact, *member, now, seq).await?;
                         if *member {
                             changes.entered.push((*segment, contact));
@@ -582,6 +596,9 @@ impl PgStore {
                 .await?;
             }
         }
+        // Segments reading the ones that just changed see the new memberships on the
+        // next pass (definitions cannot form cycles, so this settles).
+        mark_dirty(&tx, &remark).await?;
         tx.commit().await?;
         Ok(changes)
     }

@@ -135,7 +135,10 @@ fn recompute(tx: &Transaction, cache: &mut IdCache, segment: &Segment, now: Mill
     )?;
     tx.execute("DELETE FROM segment_timers WHERE segment_id = ?", [id])?;
     tx.execute_batch("DELETE FROM temp.new_members")?;
-    if segment.definition.depends_on_time() {
+    let referenced = load_segments(tx, None)?
+        .iter()
+        .any(|s| s.definition.segment_ids().contains(&segment.id));
+    if segment.definition.depends_on_time() || referenced {
         let ids: Vec<ContactId> = tx
             .prepare("SELECT id FROM contacts")?
             .query_map([], |r| r.get(0))?
@@ -335,14 +338,14 @@ impl SqliteStore {
     /// marks that were answered. One transaction.
     pub async fn apply_evaluations(&self, evals: Vec<ContactEvaluation>, now: Millis) -> Result<MembershipChanges> {
         let queued = std::time::Instant::now();
-        self.write(move |conn, _| {
+        self.write(move |conn, cache| {
             let started = std::time::Instant::now();
             // Evaluations can always be redone: if this commit were lost to a power
             // failure, the dirty marks it clears would be lost with it and the contacts
             // evaluated again. So it does not wait for an fsync of its own (the next
             // ingest commit's fsync covers it, WAL being sequential).
             conn.pragma_update(None, "synchronous", "NORMAL")?;
-            let result = apply_tx(conn, evals, now);
+            let result = apply_tx(conn, cache, evals, now);
             conn.pragma_update(None, "synchronous", "FULL")?;
             tracing::trace!(
                 queued_ms = (started - queued).as_secs_f64() * 1e3,
@@ -355,13 +358,22 @@ impl SqliteStore {
     }
 }
 
-fn apply_tx(conn: &mut Connection, evals: Vec<ContactEvaluation>, now: Millis) -> Result<MembershipChanges> {
+fn apply_tx(
+    conn: &mut Connection,
+    cache: &mut IdCache,
+    evals: Vec<ContactEvaluation>,
+    now: Millis,
+) -> Result<MembershipChanges> {
     let tx = conn.transaction()?;
-    let segments: HashMap<i64, String> = load_segments(&tx, None)?.into_iter().map(|s| (s.id, s.name)).collect();
+    let all = load_segments(&tx, None)?;
+    // Segments other segments read: a change in one re-evaluates the contact.
+    let referenced: HashSet<i64> = all.iter().flat_map(|s| s.definition.segment_ids()).collect();
+    let segments: HashMap<i64, String> = all.into_iter().map(|s| (s.id, s.name)).collect();
     let mut changes = MembershipChanges::default();
     let mut seq = 0;
     for eval in evals {
         let contact = eval.contact_id;
+        let mut remark = false;
         let exists = tx
             .prepare_cached("SELECT 1 FROM contacts WHERE id = ?")?
             .exists([contact])?;
@@ -379,6 +391,7 @@ fn apply_tx(conn: &mut Connection, evals: Vec<ContactEvaluation>, now: Millis) -
                 let was = current.contains(segment);
                 if *member != was {
                     seq += 1;
+                    remark |= referenced.contains(segment);
                     record_change(&tx, *segment, name, contact, *member, now, seq)?;
                     if *member {
                         changes.entered.push((*segment, contact));
@@ -414,6 +427,11 @@ fn apply_tx(conn: &mut Connection, evals: Vec<ContactEvaluation>, now: Millis) -
                 .execute([contact])?;
             tx.prepare_cached("DELETE FROM segment_dirty WHERE contact_id = ?")?
                 .execute([contact])?;
+        }
+        if remark {
+            // Segments reading the ones that just changed see the new memberships on
+            // the next pass (definitions cannot form cycles, so this settles).
+            mark_dirty(&tx, cache, contact)?;
         }
     }
     tx.commit()?;
