@@ -25,7 +25,7 @@ pub struct SegmentArgs {
     /// Events to generate (spread over two years).
     #[arg(long, default_value_t = 1_000_000)]
     events: usize,
-    /// Live segments during the latency measurement.
+    /// Live segments during the latency measurement (0: skip that measurement).
     #[arg(long, default_value_t = 100)]
     live_segments: usize,
     /// Events per second sent during the latency measurement.
@@ -236,6 +236,10 @@ pub async fn run(args: SegmentArgs) -> anyhow::Result<()> {
         );
     }
 
+    if args.live_segments == 0 {
+        store.close().await;
+        return Ok(());
+    }
     // 2. Event -> membership latency with live segments, at a steady event rate.
     let store_dyn: Arc<dyn Store> = store.clone();
     let clock: Arc<dyn nudge_core::Clock> = Arc::new(nudge_core::SystemClock);

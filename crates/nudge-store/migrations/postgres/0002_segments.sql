@@ -1,3 +1,7 @@
+-- Segment conditions read a contact's events of one name: this index answers counts
+-- and first/last times without touching the events themselves.
+CREATE INDEX events_contact_type_name_time ON events (contact_id, type, name, timestamp);
+
 -- Segments and live membership; SQL functions the segment compiler uses.
 
 CREATE TABLE segments (
