@@ -83,6 +83,14 @@ fn new_segment(body: &serde_json::Map<String, Value>) -> Result<NewSegment, ApiE
     })
 }
 
+async fn load(state: &AppState, id: i64) -> Result<Segment, ApiError> {
+    state
+        .store
+        .segment(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no segment {id}")))
+}
+
 fn segment_id(raw: &str) -> Result<i64, ApiError> {
     raw.parse()
         .map_err(|_| ApiError::invalid("id", format!("segment id must be an integer, got {raw:?}")))
@@ -119,11 +127,7 @@ pub async fn create(State(state): State<AppState>, body: Bytes) -> Result<(Statu
 
 pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let id = segment_id(&id)?;
-    let s = state
-        .store
-        .segment(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no segment {id}")))?;
+    let s = load(&state, id).await?;
     let size = state.store.segment_size(id).await?;
     Ok(Json(segment_json(&s, Some(size))))
 }
@@ -199,11 +203,7 @@ pub async fn members(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let id = segment_id(&id)?;
-    state
-        .store
-        .segment(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no segment {id}")))?;
+    load(&state, id).await?;
     let after = match params.get("cursor") {
         Some(c) => Some(
             c.parse()
@@ -232,11 +232,7 @@ pub async fn sizes(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let id = segment_id(&id)?;
-    state
-        .store
-        .segment(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no segment {id}")))?;
+    load(&state, id).await?;
     let days: i64 = match params.get("days") {
         None => 30,
         Some(d) => d
