@@ -542,7 +542,11 @@ impl Identities {
             by_anonymous_id: anons.iter().map(|a| (a.to_string(), None)).collect(),
             ..Default::default()
         };
-        let (users, anons): (Vec<&str>, Vec<&str>) = (users.into_iter().collect(), anons.into_iter().collect());
+        let (mut users, mut anons): (Vec<&str>, Vec<&str>) = (users.into_iter().collect(), anons.into_iter().collect());
+        // PostgreSQL sorts the values it looks up in an index, and finds an array in
+        // that order already sorted at a glance (so for byte-order collations).
+        users.sort_unstable();
+        anons.sort_unstable();
         let stmt = tx
             .prepare_cached(
                 "SELECT i.kind, i.value, i.contact_id, c.user_id, c.last_seen_at
@@ -1106,7 +1110,8 @@ struct Patched {
 
 /// Stores a call's messages.
 async fn ingest_tx(tx: &Transaction<'_>, messages: &[Message], now: Millis) -> Result<Vec<IngestOutcome>> {
-    let message_ids: Vec<&str> = messages.iter().map(|m| m.message_id.as_str()).collect();
+    let mut message_ids: Vec<&str> = messages.iter().map(|m| m.message_id.as_str()).collect();
+    message_ids.sort_unstable(); // See `Identities::prefetch`.
     let stored = async {
         let stmt = tx
             .prepare_cached("SELECT message_id FROM events WHERE message_id = ANY($1)")
