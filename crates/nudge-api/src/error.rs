@@ -32,6 +32,21 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ),
     ("not_found", 404, "No such resource."),
     (
+        "invalid_template",
+        400,
+        "The template does not compile; `details` lists each problem with its field and line.",
+    ),
+    (
+        "conflict",
+        409,
+        "The change conflicts with what is stored (a name in use, messages still queued).",
+    ),
+    (
+        "channel_not_configured",
+        409,
+        "No channel of this kind is configured on the server.",
+    ),
+    (
         "overloaded",
         503,
         "The ingest queue is full; retry with back-off. Nothing was stored.",
@@ -53,6 +68,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
+    /// Structured detail (template errors with lines).
+    pub details: Option<Box<serde_json::Value>>,
 }
 
 impl ApiError {
@@ -65,6 +82,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            details: None,
         }
     }
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -100,13 +118,17 @@ impl From<ParseError> for ApiError {
             code: e.code(),
             message: e.to_string(),
             field,
+            details: None,
         }
     }
 }
 
 impl From<nudge_store::StoreError> for ApiError {
     fn from(e: nudge_store::StoreError) -> Self {
-        ApiError::internal(e)
+        match e {
+            nudge_store::StoreError::Conflict(m) => ApiError::new("conflict", m),
+            e => ApiError::internal(e),
+        }
     }
 }
 
@@ -125,6 +147,9 @@ impl IntoResponse for ApiError {
         let mut body = json!({"code": self.code, "message": self.message});
         if let Some(f) = &self.field {
             body["field"] = json!(f);
+        }
+        if let Some(d) = &self.details {
+            body["details"] = (**d).clone();
         }
         let mut resp = (self.status(), Json(json!({ "error": body }))).into_response();
         if self.status() == StatusCode::UNAUTHORIZED {

@@ -9,7 +9,9 @@ pub mod admin;
 pub mod csv_io;
 pub mod error;
 pub mod keys;
+pub mod messages;
 pub mod metrics;
+pub mod public;
 pub mod segments;
 pub mod tracking;
 
@@ -20,8 +22,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use error::ApiError;
-use nudge_core::{Clock, MessageKind};
+use nudge_core::{CallKind, Clock};
 use nudge_engine::SegmentEngine;
+use nudge_messages::delivery::Deliverer;
 use nudge_store::{Ingestor, KeyKind, Store};
 use serde_json::json;
 use std::sync::Arc;
@@ -39,6 +42,8 @@ pub struct AppState {
     pub segments: Arc<SegmentEngine>,
     /// False once shutdown has begun, so load balancers stop sending traffic.
     pub ready: Arc<AtomicBool>,
+    /// The delivery worker (channels, link signing); `None` where messaging is off.
+    pub messaging: Option<Arc<Deliverer>>,
 }
 
 impl AppState {
@@ -55,21 +60,24 @@ impl AppState {
             segments,
             metrics: Arc::new(metrics::Metrics::new()),
             ready: Arc::new(AtomicBool::new(true)),
+            messaging: None,
         }
+    }
+
+    pub fn with_messaging(mut self, deliverer: Arc<Deliverer>) -> Self {
+        self.messaging = Some(deliverer);
+        self
     }
 }
 
 pub fn router(state: AppState) -> Router {
     let tracking = Router::new()
-        .route(
-            "/v1/identify",
-            post(|s, r| tracking::single(s, MessageKind::Identify, r)),
-        )
-        .route("/v1/track", post(|s, r| tracking::single(s, MessageKind::Track, r)))
-        .route("/v1/page", post(|s, r| tracking::single(s, MessageKind::Page, r)))
-        .route("/v1/screen", post(|s, r| tracking::single(s, MessageKind::Screen, r)))
-        .route("/v1/group", post(|s, r| tracking::single(s, MessageKind::Group, r)))
-        .route("/v1/alias", post(|s, r| tracking::single(s, MessageKind::Alias, r)))
+        .route("/v1/identify", post(|s, r| tracking::single(s, CallKind::Identify, r)))
+        .route("/v1/track", post(|s, r| tracking::single(s, CallKind::Track, r)))
+        .route("/v1/page", post(|s, r| tracking::single(s, CallKind::Page, r)))
+        .route("/v1/screen", post(|s, r| tracking::single(s, CallKind::Screen, r)))
+        .route("/v1/group", post(|s, r| tracking::single(s, CallKind::Group, r)))
+        .route("/v1/alias", post(|s, r| tracking::single(s, CallKind::Alias, r)))
         .route("/v1/batch", post(tracking::batch))
         .route("/v1/import", post(tracking::batch));
 
@@ -97,13 +105,55 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/segments/{id}/members", get(segments::members))
         .route("/api/v1/segments/{id}/sizes", get(segments::sizes))
+        .route(
+            "/api/v1/templates",
+            get(messages::list_templates).post(messages::create_template),
+        )
+        .route(
+            "/api/v1/templates/preview",
+            post(|s, b| messages::preview_template(s, None, b)),
+        )
+        .route(
+            "/api/v1/templates/{id}",
+            get(messages::get_template)
+                .put(messages::update_template)
+                .delete(messages::delete_template),
+        )
+        .route("/api/v1/templates/{id}/versions", get(messages::template_versions))
+        .route(
+            "/api/v1/templates/{id}/preview",
+            post(|s, p: axum::extract::Path<String>, b| messages::preview_template(s, Some(p), b)),
+        )
+        .route("/api/v1/messages", get(messages::list_messages).post(messages::send))
+        .route("/api/v1/messages/{id}", get(messages::get_message))
+        .route("/api/v1/channels", get(messages::channels))
+        .route(
+            "/api/v1/suppressions",
+            get(messages::list_suppressions).post(messages::add_suppression),
+        )
+        .route(
+            "/api/v1/suppressions/{channel}/{address}",
+            axum::routing::delete(messages::remove_suppression),
+        )
+        .route("/api/v1/bounces", post(messages::bounce))
         .route("/api/v1/keys", get(admin::list_keys).post(admin::create_key))
         .route("/api/v1/keys/{id}", axum::routing::delete(admin::revoke_key))
         .layer(middleware::from_fn_with_state(state.clone(), require_admin))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024));
 
+    let public = Router::new()
+        .route("/t/o/{token}", get(public::open))
+        .route("/t/c/{token}", get(public::click))
+        .route("/u/{token}", get(public::unsubscribe_page).post(public::unsubscribe))
+        .route(
+            "/p/{token}",
+            get(public::preferences_page).post(public::save_preferences),
+        )
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024));
+
     Router::new()
         .merge(tracking)
+        .merge(public)
         .merge(admin)
         .route("/api/v1/openapi.json", get(openapi))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))

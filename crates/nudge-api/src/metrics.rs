@@ -1,6 +1,6 @@
 //! Prometheus metrics served at `/metrics`.
 
-use nudge_core::MessageKind;
+use nudge_core::CallKind;
 use nudge_store::IngestStats;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -84,7 +84,7 @@ impl Metrics {
         }
     }
 
-    pub fn ingested(&self, kind: MessageKind) {
+    pub fn ingested(&self, kind: CallKind) {
         self.messages.get_or_create(&TypeLabel { r#type: kind.as_str() }).inc();
     }
 

@@ -6,8 +6,8 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::HeaderMap;
-use nudge_core::message::MAX_BATCH_BYTES;
-use nudge_core::{MessageKind, Received, parse_batch, parse_single};
+use nudge_core::call::MAX_BATCH_BYTES;
+use nudge_core::{CallKind, Received, parse_batch, parse_single};
 use nudge_store::KeyKind;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -48,7 +48,7 @@ async fn body_bytes(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes
 }
 
 /// `POST /v1/identify`, `/v1/track`, ...: one message of the given type.
-pub async fn single(state: State<AppState>, kind: MessageKind, req: Request) -> Result<Json<Value>, ApiError> {
+pub async fn single(state: State<AppState>, kind: CallKind, req: Request) -> Result<Json<Value>, ApiError> {
     accept(state, Some(kind), req).await
 }
 
@@ -57,11 +57,7 @@ pub async fn batch(state: State<AppState>, req: Request) -> Result<Json<Value>, 
     accept(state, None, req).await
 }
 
-async fn accept(
-    State(state): State<AppState>,
-    kind: Option<MessageKind>,
-    req: Request,
-) -> Result<Json<Value>, ApiError> {
+async fn accept(State(state): State<AppState>, kind: Option<CallKind>, req: Request) -> Result<Json<Value>, ApiError> {
     let (parts, body) = req.into_parts();
     let headers = parts.headers;
     let addr = parts.extensions.get::<ConnectInfo<SocketAddr>>().copied();

@@ -3,16 +3,16 @@
 //! numbers on its own: callers pass the time and id generators in, so every rule here
 //! can be unit-tested deterministically.
 
+pub mod call;
 pub mod clock;
 pub mod contact;
-pub mod message;
 pub mod segment;
 
+pub use call::{Call, CallKind, ParseError, Parsed, Received, parse_batch, parse_single};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use contact::{
     Contact, ContactId, Identity, IdentityKind, Known, Resolution, Subscription, merge_traits, resolve, resolve_alias,
 };
-pub use message::{Message, MessageKind, ParseError, Parsed, Received, parse_batch, parse_single};
 
 /// Milliseconds since the Unix epoch, UTC. The one representation of an instant that
 /// crosses crate boundaries and storage backends.

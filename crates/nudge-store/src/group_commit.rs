@@ -8,7 +8,7 @@
 //! buffering without limit or dropping anything silently.
 
 use crate::{IngestOutcome, Store};
-use nudge_core::{Clock, Message};
+use nudge_core::{Call, Clock};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -44,7 +44,7 @@ pub enum SubmitError {
 type Reply = oneshot::Sender<Result<Vec<IngestOutcome>, SubmitError>>;
 
 struct Job {
-    messages: Vec<Message>,
+    messages: Vec<Call>,
     reply: Reply,
 }
 
@@ -80,7 +80,7 @@ impl Ingestor {
     }
 
     /// Queues messages for the next commit and waits until they are durable.
-    pub async fn submit(&self, messages: Vec<Message>) -> Result<Vec<IngestOutcome>, SubmitError> {
+    pub async fn submit(&self, messages: Vec<Call>) -> Result<Vec<IngestOutcome>, SubmitError> {
         if messages.is_empty() {
             return Ok(Vec::new());
         }

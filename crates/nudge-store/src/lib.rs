@@ -3,24 +3,26 @@
 //! conformance stories (`tests/conformance.rs`) run against both.
 //!
 //! Architecture invariant: this crate knows nothing about HTTP or the Segment wire
-//! format; it receives already-validated [`nudge_core::Message`]s. Identity resolution
+//! format; it receives already-validated [`nudge_core::Call`]s. Identity resolution
 //! *decisions* come from `nudge_core::resolve`; this crate only carries them out
 //! atomically.
 
 mod group_commit;
+mod messages;
 mod postgres;
 pub mod segment_sql;
 mod sqlite;
 mod types;
 
 pub use group_commit::{IngestStats, Ingestor, IngestorConfig, SubmitError};
+pub use messages::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use types::*;
 
 use async_trait::async_trait;
 use nudge_core::segment::{Condition, Facts};
-use nudge_core::{Contact, ContactId, Message, Millis};
+use nudge_core::{Call, Contact, ContactId, Millis};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -47,14 +49,14 @@ pub enum StoreError {
 /// Everything Nudge keeps, behind one interface. All methods are atomic: they either
 /// commit entirely or change nothing.
 #[async_trait]
-pub trait Store: SegmentStore + Send + Sync + 'static {
+pub trait Store: SegmentStore + MessageStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
     /// Stores validated messages in one transaction: de-duplicates on `message_id`,
     /// resolves and merges identities, applies traits, records events. Returns one
     /// outcome per message, in order. When this returns `Ok`, everything is durable.
-    async fn ingest(&self, messages: Vec<Message>, now: Millis) -> Result<Vec<IngestOutcome>>;
+    async fn ingest(&self, messages: Vec<Call>, now: Millis) -> Result<Vec<IngestOutcome>>;
 
     /// A contact by id; the id of a contact merged into another resolves to the survivor.
     async fn contact(&self, id: ContactId) -> Result<Option<Contact>>;
@@ -114,6 +116,59 @@ pub trait SegmentStore: Send + Sync {
     /// Records evaluations in one transaction: joins and leaves (history, timeline
     /// events), timers, answered dirty marks.
     async fn apply_evaluations(&self, evals: Vec<ContactEvaluation>, now: Millis) -> Result<MembershipChanges>;
+}
+
+/// Templates, the delivery outbox and suppressions.
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Saves a template as version 1. `Conflict` if the name is taken.
+    async fn create_template(&self, new: NewTemplate, now: Millis) -> Result<Template>;
+    /// Saves new content as the next version (earlier versions stay readable).
+    async fn update_template(&self, id: i64, new: NewTemplate, now: Millis) -> Result<Option<Template>>;
+    /// `Conflict` while messages of the template wait in the outbox.
+    async fn delete_template(&self, id: i64) -> Result<bool>;
+    async fn templates(&self) -> Result<Vec<Template>>;
+    async fn template(&self, id: i64) -> Result<Option<Template>>;
+    async fn template_by_name(&self, name: &str) -> Result<Option<Template>>;
+    async fn template_versions(&self, id: i64) -> Result<Vec<TemplateVersion>>;
+    async fn template_version(&self, id: i64, version: i64) -> Result<Option<TemplateVersion>>;
+
+    /// Stores a message in the outbox, due now, with a `Message Queued` event. If a
+    /// message with the same idempotency key exists, returns it instead (`false`).
+    async fn enqueue_message(&self, new: NewMessage, now: Millis) -> Result<(Message, bool)>;
+    /// Takes up to `limit` due messages, oldest due first, and leases them for
+    /// `lease_ms`: until then no other claim returns them. A lease that runs out
+    /// (the worker died) makes the message due again; recording an outcome ends it.
+    async fn claim_messages(&self, now: Millis, limit: usize, lease_ms: i64) -> Result<Vec<Message>>;
+    /// Records attempt outcomes (state, error, what was sent) with one timeline event
+    /// per state change, and suppressions. One transaction.
+    async fn update_messages(&self, updates: Vec<MessageUpdate>, now: Millis) -> Result<()>;
+    async fn message(&self, id: i64) -> Result<Option<Message>>;
+    async fn list_messages(&self, query: &MessageQuery) -> Result<Page<Message>>;
+    /// Ends every lease, making claimed messages due again. Only for a process that
+    /// knows no other process delivers from this database (SQLite at start-up).
+    async fn release_leases(&self) -> Result<u64>;
+    /// When the earliest queued message is due.
+    async fn next_message_due(&self) -> Result<Option<Millis>>;
+    /// Adds an event about a message (opened, clicked) to its contact's timeline.
+    /// `key` makes it idempotent: `false` if an event with this key exists.
+    async fn record_message_event(
+        &self,
+        message: i64,
+        name: &str,
+        properties: serde_json::Value,
+        key: String,
+        now: Millis,
+    ) -> Result<bool>;
+
+    async fn add_suppression(&self, s: Suppression) -> Result<()>;
+    async fn remove_suppression(&self, channel: &str, address: &str) -> Result<bool>;
+    async fn suppressions(&self, channel: Option<&str>) -> Result<Vec<Suppression>>;
+    async fn suppression(&self, channel: &str, address: &str) -> Result<Option<Suppression>>;
+
+    /// The stored value of a workspace setting, storing `value` first if there is
+    /// none (so concurrent first starts agree on one value).
+    async fn setting_or_init(&self, key: &str, value: &str) -> Result<String>;
 }
 
 /// Where the data lives: `postgres://...` for PostgreSQL, otherwise SQLite in

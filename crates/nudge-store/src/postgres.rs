@@ -23,7 +23,7 @@ use deadpool_postgres::{
     GenericClient, Manager, ManagerConfig, Object, Pool, PoolError, QueueMode, RecyclingMethod, Transaction,
 };
 use nudge_core::{
-    Contact, ContactId, Identity, IdentityKind, Known, Message, MessageKind, Millis, Resolution, Subscription, resolve,
+    Call, CallKind, Contact, ContactId, Identity, IdentityKind, Known, Millis, Resolution, Subscription, resolve,
     resolve_alias,
 };
 use serde_json::{Map, Value};
@@ -31,11 +31,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use tokio_postgres::NoTls;
 use tokio_postgres::types::{Json, ToSql};
 
+mod messages;
 mod segments;
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_foundation.sql")),
     (2, include_str!("../migrations/postgres/0002_segments.sql")),
+    (3, include_str!("../migrations/postgres/0003_messages.sql")),
 ];
 
 /// Key of the advisory lock that serializes migrations between processes.
@@ -128,7 +130,7 @@ impl Store for PgStore {
         "postgres"
     }
 
-    async fn ingest(&self, messages: Vec<Message>, now: Millis) -> Result<Vec<IngestOutcome>> {
+    async fn ingest(&self, messages: Vec<Call>, now: Millis) -> Result<Vec<IngestOutcome>> {
         if messages.is_empty() {
             return Ok(Vec::new());
         }
@@ -315,6 +317,13 @@ impl Store for PgStore {
         tx.execute("DELETE FROM events WHERE contact_id = $1", &[&id]).await?;
         tx.execute("DELETE FROM identities WHERE contact_id = $1", &[&id])
             .await?;
+        // Messages hold addresses and personal content: erased too, including those of
+        // contacts merged into this one.
+        tx.execute(
+            "DELETE FROM messages WHERE contact_id = $1 OR contact_id IN (SELECT from_id FROM contact_merges WHERE into_id = $1)",
+            &[&id],
+        )
+        .await?;
         tx.execute("DELETE FROM contact_merges WHERE into_id = $1", &[&id])
             .await?;
         segments::on_delete(&tx, id).await?;
@@ -526,13 +535,13 @@ struct Identities {
 
 impl Identities {
     /// Reads every identity the messages name.
-    async fn prefetch<'m>(tx: &Transaction<'_>, messages: impl Iterator<Item = &'m Message>) -> Result<Self> {
+    async fn prefetch<'m>(tx: &Transaction<'_>, messages: impl Iterator<Item = &'m Call>) -> Result<Self> {
         let mut users: HashSet<&str> = HashSet::new();
         let mut anons: HashSet<&str> = HashSet::new();
         for m in messages {
             users.extend(m.user_id.as_deref());
             anons.extend(m.anonymous_id.as_deref());
-            if m.kind == MessageKind::Alias {
+            if m.kind == CallKind::Alias {
                 users.extend(m.previous_id.as_deref());
                 anons.extend(m.previous_id.as_deref());
             }
@@ -640,8 +649,8 @@ struct Body {
 }
 
 impl Body {
-    fn of(m: &Message) -> Self {
-        let properties = if matches!(m.kind, MessageKind::Identify | MessageKind::Group) {
+    fn of(m: &Call) -> Self {
+        let properties = if matches!(m.kind, CallKind::Identify | CallKind::Group) {
             &m.traits
         } else {
             &m.properties
@@ -655,7 +664,7 @@ impl Body {
 }
 
 impl<'m> NewEvents<'m> {
-    fn push(&mut self, m: &'m Message, contact: ContactId, body: Body) {
+    fn push(&mut self, m: &'m Call, contact: ContactId, body: Body) {
         self.message_ids.push(&m.message_id);
         self.contact_ids.push(contact);
         self.kinds.push(m.kind.as_str());
@@ -734,14 +743,14 @@ enum Planned<'m> {
 /// [`try_resolve_message`] would decide it without asking the database. `None` when
 /// the call does not know one of the identities, or when the message attaches
 /// identities or merges contacts: it then takes the way of [`resolve_message`].
-fn plan<'m>(ids: &Identities, m: &'m Message) -> Option<Planned<'m>> {
+fn plan<'m>(ids: &Identities, m: &'m Call) -> Option<Planned<'m>> {
     let get = |kind: IdentityKind, value: Option<&str>| match value {
         None => Some(None),
         Some(v) => ids.get(kind, v),
     };
     let user = m.user_id.as_deref();
     let by_user = get(IdentityKind::UserId, user)?;
-    if m.kind == MessageKind::Alias {
+    if m.kind == CallKind::Alias {
         let prev = m.previous_id.as_deref().unwrap_or_default();
         let prev_as_user = get(IdentityKind::UserId, Some(prev))?;
         let prev_as_anon = get(IdentityKind::AnonymousId, Some(prev))?;
@@ -1109,7 +1118,7 @@ struct Patched {
 }
 
 /// Stores a call's messages.
-async fn ingest_tx(tx: &Transaction<'_>, messages: &[Message], now: Millis) -> Result<Vec<IngestOutcome>> {
+async fn ingest_tx(tx: &Transaction<'_>, messages: &[Call], now: Millis) -> Result<Vec<IngestOutcome>> {
     let mut message_ids: Vec<&str> = messages.iter().map(|m| m.message_id.as_str()).collect();
     message_ids.sort_unstable(); // See `Identities::prefetch`.
     let stored = async {
@@ -1155,7 +1164,7 @@ async fn ingest_tx(tx: &Transaction<'_>, messages: &[Message], now: Millis) -> R
             let e = last_seen.entry(id).or_insert(t);
             *e = (*e).max(t);
         }
-        if m.kind == MessageKind::Identify && !m.traits.is_empty() {
+        if m.kind == CallKind::Identify && !m.traits.is_empty() {
             deferred.patch(id, &m.traits);
         }
         events.push(m, id, body);
@@ -1224,7 +1233,7 @@ async fn import_tx(tx: &Transaction<'_>, rows: &[ContactImport], now: Millis) ->
 async fn resolve_message(
     tx: &Transaction<'_>,
     ids: &mut Identities,
-    m: &Message,
+    m: &Call,
     now: Millis,
 ) -> Result<(ContactId, Option<ContactId>)> {
     match try_resolve_message(tx, ids, m, now, false).await? {
@@ -1277,7 +1286,7 @@ async fn lookup(
 async fn try_resolve_message(
     tx: &Transaction<'_>,
     ids: &mut Identities,
-    m: &Message,
+    m: &Call,
     now: Millis,
     fresh: bool,
 ) -> Result<Option<(ContactId, Option<ContactId>)>> {
@@ -1285,7 +1294,7 @@ async fn try_resolve_message(
     let user_key = user.map(|u| (IdentityKind::UserId, u));
     let needs_fresh =
         |r: &Resolution, from_call: bool| from_call && matches!(r, Resolution::Attach(_) | Resolution::Merge { .. });
-    if m.kind == MessageKind::Alias {
+    if m.kind == CallKind::Alias {
         let prev = m.previous_id.as_deref().unwrap_or_default();
         let keys = [
             user_key,

@@ -6,7 +6,7 @@ use crate::segment_sql::{Dialect, Param, compile};
 use crate::*;
 use nudge_core::segment::{Condition, EventFact, Facts};
 use nudge_core::{
-    Contact, ContactId, Identity, IdentityKind, Known, Message, MessageKind, Millis, Resolution, Subscription, resolve,
+    Call, CallKind, Contact, ContactId, Identity, IdentityKind, Known, Millis, Resolution, Subscription, resolve,
     resolve_alias,
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -17,11 +17,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, mpsc};
 use tokio::sync::oneshot;
 
+mod messages;
 mod segments;
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_foundation.sql")),
     (2, include_str!("../migrations/sqlite/0002_segments.sql")),
+    (3, include_str!("../migrations/sqlite/0003_messages.sql")),
 ];
 
 type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;
@@ -290,7 +292,7 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
-    async fn ingest(&self, messages: Vec<Message>, now: Millis) -> Result<Vec<IngestOutcome>> {
+    async fn ingest(&self, messages: Vec<Call>, now: Millis) -> Result<Vec<IngestOutcome>> {
         self.write(move |conn, cache| {
             let tx = conn.transaction()?;
             let out = ingest_tx(&tx, cache, &messages, now)?;
@@ -433,6 +435,12 @@ impl Store for SqliteStore {
             for table in ["segment_members", "segment_history", "segment_timers", "segment_dirty"] {
                 tx.execute(&format!("DELETE FROM {table} WHERE contact_id = ?"), [id])?;
             }
+            // Messages hold addresses and personal content: erased too, including
+            // those of contacts merged into this one.
+            tx.execute(
+                "DELETE FROM messages WHERE contact_id = ?1 OR contact_id IN (SELECT from_id FROM contact_merges WHERE into_id = ?1)",
+                [id],
+            )?;
             tx.execute("DELETE FROM contact_merges WHERE into_id = ?", [id])?;
             let n = tx.execute("DELETE FROM contacts WHERE id = ?", [id])?;
             tx.commit()?;
@@ -584,7 +592,7 @@ impl Store for SqliteStore {
 // ---------------------------------------------------------------------------------
 // Ingestion, inside one write transaction.
 
-fn ingest_tx(tx: &Transaction, cache: &mut IdCache, messages: &[Message], now: Millis) -> Result<Vec<IngestOutcome>> {
+fn ingest_tx(tx: &Transaction, cache: &mut IdCache, messages: &[Call], now: Millis) -> Result<Vec<IngestOutcome>> {
     let mut out = Vec::with_capacity(messages.len());
     let mut seen: HashSet<&str> = HashSet::with_capacity(messages.len());
     let mut exists = tx.prepare_cached("SELECT 1 FROM events WHERE message_id = ?")?;
@@ -607,7 +615,7 @@ fn ingest_tx(tx: &Transaction, cache: &mut IdCache, messages: &[Message], now: M
                     continue;
                 }
                 let id = resolve_message(tx, cache, m, now)?;
-                if m.kind == MessageKind::Identify && !m.traits.is_empty() {
+                if m.kind == CallKind::Identify && !m.traits.is_empty() {
                     let mut contact =
                         load_contact(tx, id)?.ok_or_else(|| StoreError::Corrupt(format!("contact {id}")))?;
                     if contact.apply_traits(&m.traits) {
@@ -618,7 +626,7 @@ fn ingest_tx(tx: &Transaction, cache: &mut IdCache, messages: &[Message], now: M
                 id
             }
         };
-        let body = if matches!(m.kind, MessageKind::Identify | MessageKind::Group) {
+        let body = if matches!(m.kind, CallKind::Identify | CallKind::Group) {
             &m.traits
         } else {
             &m.properties
@@ -640,8 +648,8 @@ fn ingest_tx(tx: &Transaction, cache: &mut IdCache, messages: &[Message], now: M
             // Re-evaluate the contact's segments if one of them reads this event or trait.
             let index = segments::segment_index(tx, cache)?;
             let relevant = match m.kind {
-                MessageKind::Track => m.event.as_ref().is_some_and(|e| index.event_names.contains(e)),
-                MessageKind::Identify => m.traits.keys().any(|k| index.trait_names.contains(k)),
+                CallKind::Track => m.event.as_ref().is_some_and(|e| index.event_names.contains(e)),
+                CallKind::Identify => m.traits.keys().any(|k| index.trait_names.contains(k)),
                 _ => false,
             };
             if relevant {
@@ -659,8 +667,8 @@ fn ingest_tx(tx: &Transaction, cache: &mut IdCache, messages: &[Message], now: M
 
 /// The contact a message belongs to when the identity cache alone can tell and the
 /// message changes nothing about contacts (no new identity, no merge, no traits).
-fn cached_owner(cache: &IdCache, m: &Message) -> Option<ContactId> {
-    if matches!(m.kind, MessageKind::Alias) || (m.kind == MessageKind::Identify && !m.traits.is_empty()) {
+fn cached_owner(cache: &IdCache, m: &Call) -> Option<ContactId> {
+    if matches!(m.kind, CallKind::Alias) || (m.kind == CallKind::Identify && !m.traits.is_empty()) {
         return None;
     }
     let by_user = match &m.user_id {
@@ -683,7 +691,7 @@ fn cached_owner(cache: &IdCache, m: &Message) -> Option<ContactId> {
 }
 
 /// The fields of a message that have no column of their own.
-pub(crate) fn extra_of(m: &Message) -> Option<Map<String, Value>> {
+pub(crate) fn extra_of(m: &Call) -> Option<Map<String, Value>> {
     let mut extra = Map::new();
     if !m.integrations.is_empty() {
         extra.insert("integrations".into(), Value::Object(m.integrations.clone()));
@@ -705,13 +713,13 @@ pub(crate) fn extra_of(m: &Message) -> Option<Map<String, Value>> {
 
 /// Finds or creates the contact a message belongs to, merging profiles when the
 /// message proves they are the same person.
-fn resolve_message(tx: &Transaction, cache: &mut IdCache, m: &Message, now: Millis) -> Result<ContactId> {
+fn resolve_message(tx: &Transaction, cache: &mut IdCache, m: &Call, now: Millis) -> Result<ContactId> {
     let user = m.user_id.as_deref();
     let by_user = match user {
         Some(u) => known(tx, cache, IdentityKind::UserId, u)?,
         None => None,
     };
-    if m.kind == MessageKind::Alias {
+    if m.kind == CallKind::Alias {
         let prev = m.previous_id.as_deref().unwrap_or_default();
         let by_prev = match known(tx, cache, IdentityKind::UserId, prev)? {
             Some(k) => Some(k),

@@ -2,7 +2,7 @@
 //! SQLite always runs (in a temporary directory); PostgreSQL runs when
 //! `NUDGE_TEST_DATABASE_URL` is set, each story in a fresh schema.
 
-use nudge_core::{Message, MessageKind, Millis, Received, Subscription, parse_batch};
+use nudge_core::{Call, CallKind, Millis, Received, Subscription, parse_batch};
 use nudge_store::*;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -75,7 +75,7 @@ fn rand_suffix() -> String {
 }
 
 /// Messages from a Segment batch body, as the API would hand them over.
-fn msgs(batch: Value) -> Vec<Message> {
+fn msgs(batch: Value) -> Vec<Call> {
     let mut n = 0;
     let mut ids = move || {
         n += 1;
@@ -140,6 +140,8 @@ stories!(
     merged_ids_resolve_and_last_seen_is_kept,
     identity_changes_are_seen_by_later_messages,
     segments_compute_mark_and_apply,
+    templates_are_versioned,
+    outbox_is_idempotent_leased_and_recorded,
 );
 
 mod super_stories {
@@ -633,7 +635,7 @@ mod super_stories {
         assert_eq!(c.last_seen_at, nudge_core::parse_instant("2027-04-01T00:00:00Z"));
         assert_eq!(events(s, c.id).await.len(), 4);
         assert_eq!(s.stats().await.unwrap().contacts, 1);
-        let _ = MessageKind::Track;
+        let _ = CallKind::Track;
     }
 
     /// Each step depends on what the previous calls changed about identities (a
@@ -913,6 +915,233 @@ mod super_stories {
             s.segment_size(buyers.id).await.unwrap(),
             1,
             "a still has an order (b was erased)"
+        );
+    }
+
+    fn new_template(name: &str, subject: &str) -> NewTemplate {
+        NewTemplate {
+            name: name.into(),
+            description: String::new(),
+            channel: "email".into(),
+            transactional: false,
+            topic: Some("newsletter".into()),
+            content: json!({"channel": "email", "subject": subject, "html": "<p>Hi</p>"}),
+        }
+    }
+
+    pub async fn templates_are_versioned(s: &dyn Store) {
+        let t = s.create_template(new_template("welcome", "v1"), T0).await.unwrap();
+        assert_eq!((t.version, t.content["subject"].as_str()), (1, Some("v1")));
+        let err = s
+            .create_template(new_template("welcome", "again"), T0)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+        let t2 = s
+            .update_template(t.id, new_template("welcome", "v2"), T0 + 1)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (t2.version, t2.content["subject"].as_str(), t2.created_at, t2.updated_at),
+            (2, Some("v2"), T0, T0 + 1)
+        );
+        let versions = s.template_versions(t.id).await.unwrap();
+        assert_eq!(versions.iter().map(|v| v.version).collect::<Vec<_>>(), vec![2, 1]);
+        assert_eq!(
+            s.template_version(t.id, 1).await.unwrap().unwrap().content["subject"],
+            "v1"
+        );
+        assert_eq!(s.template_by_name("welcome").await.unwrap().unwrap().id, t.id);
+        let mut sms = new_template("welcome", "x");
+        sms.channel = "sms".into();
+        assert!(matches!(
+            s.update_template(t.id, sms, T0).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(
+            s.update_template(9999, new_template("other", "x"), T0)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(s.templates().await.unwrap().len(), 1);
+        assert!(s.delete_template(t.id).await.unwrap());
+        assert!(s.template(t.id).await.unwrap().is_none());
+        assert_eq!(s.setting_or_init("k", "first").await.unwrap(), "first");
+        assert_eq!(s.setting_or_init("k", "second").await.unwrap(), "first");
+        assert!(s.template_versions(t.id).await.unwrap().is_empty());
+    }
+
+    pub async fn outbox_is_idempotent_leased_and_recorded(s: &dyn Store) {
+        s.ingest(
+            msgs(json!([{"type": "identify", "userId": "u1", "traits": {"email": "U1@example.com"}}])),
+            T0,
+        )
+        .await
+        .unwrap();
+        let c = user(s, "u1").await;
+        let t = s.create_template(new_template("news", "Hello"), T0).await.unwrap();
+        let new = |key: &str| NewMessage {
+            idempotency_key: key.into(),
+            contact_id: c.id,
+            template_id: t.id,
+            template_version: t.version,
+            channel: "email".into(),
+            transactional: false,
+            data: json!({"data": {"k": key}}),
+        };
+        let (m1, created) = s.enqueue_message(new("k1"), T0).await.unwrap();
+        assert!(created);
+        assert_eq!(
+            (m1.state, m1.attempts, m1.next_attempt_at),
+            (MessageState::Queued, 0, Some(T0))
+        );
+        let (again, created) = s.enqueue_message(new("k1"), T0 + 5).await.unwrap();
+        assert!(!created, "same key, same message");
+        assert_eq!(again.id, m1.id);
+        let (m2, _) = s.enqueue_message(new("k2"), T0 + 1).await.unwrap();
+        let (m3, _) = s.enqueue_message(new("k3"), T0 + 2).await.unwrap();
+        assert!(matches!(s.delete_template(t.id).await, Err(StoreError::Conflict(_))));
+
+        // Claims lease: a second claim before the lease ends gets nothing.
+        let claimed = s.claim_messages(T0 + 10, 2, 60_000).await.unwrap();
+        assert_eq!(claimed.iter().map(|m| m.id).collect::<Vec<_>>(), vec![m1.id, m2.id]);
+        let rest = s.claim_messages(T0 + 10, 10, 60_000).await.unwrap();
+        assert_eq!(rest.iter().map(|m| m.id).collect::<Vec<_>>(), vec![m3.id]);
+        assert!(s.claim_messages(T0 + 20, 10, 60_000).await.unwrap().is_empty());
+        assert_eq!(s.next_message_due().await.unwrap(), Some(T0 + 10 + 60_000));
+        // The worker "dies": once the lease runs out the messages are due again.
+        assert!(s.claim_messages(T0 + 60_009, 10, 60_000).await.unwrap().is_empty());
+        assert_eq!(s.claim_messages(T0 + 60_010, 10, 60_000).await.unwrap().len(), 3);
+        // A restart of the only delivering process may end all leases at once.
+        assert!(s.claim_messages(T0 + 60_011, 10, 60_000).await.unwrap().is_empty());
+        assert_eq!(s.release_leases().await.unwrap(), 3);
+        assert_eq!(s.claim_messages(T0 + 60_011, 10, 60_000).await.unwrap().len(), 3);
+
+        s.update_messages(
+            vec![
+                MessageUpdate {
+                    id: m1.id,
+                    state: MessageState::Sent,
+                    retry_at: None,
+                    recipient: Some("u1@example.com".into()),
+                    error: None,
+                    rendered: Some(json!({"subject": "Hello"})),
+                    suppress: None,
+                },
+                MessageUpdate {
+                    id: m2.id,
+                    state: MessageState::Queued,
+                    retry_at: Some(T0 + 500),
+                    recipient: Some("u1@example.com".into()),
+                    error: Some("421 try later".into()),
+                    rendered: None,
+                    suppress: None,
+                },
+                MessageUpdate {
+                    id: m3.id,
+                    state: MessageState::Bounced,
+                    retry_at: None,
+                    recipient: Some("U1@example.com".into()),
+                    error: Some("550 no such user".into()),
+                    rendered: None,
+                    suppress: Some("hard_bounce".into()),
+                },
+            ],
+            T0 + 100,
+        )
+        .await
+        .unwrap();
+        let m1 = s.message(m1.id).await.unwrap().unwrap();
+        assert_eq!(
+            (m1.state, m1.attempts, m1.sent_at, m1.next_attempt_at),
+            (MessageState::Sent, 1, Some(T0 + 100), None)
+        );
+        assert_eq!(m1.rendered, Some(json!({"subject": "Hello"})));
+        let m2 = s.message(m2.id).await.unwrap().unwrap();
+        assert_eq!(
+            (m2.state, m2.attempts, m2.next_attempt_at),
+            (MessageState::Queued, 1, Some(T0 + 500))
+        );
+        assert_eq!(m2.error.as_deref(), Some("421 try later"));
+        let sup = s.suppression("email", "u1@EXAMPLE.com").await.unwrap().unwrap();
+        assert_eq!(sup.reason, "hard_bounce");
+        assert_eq!(s.suppressions(Some("email")).await.unwrap().len(), 1);
+        assert!(s.remove_suppression("email", "u1@example.com").await.unwrap());
+        assert!(s.suppression("email", "u1@example.com").await.unwrap().is_none());
+
+        let page = s
+            .list_messages(&MessageQuery {
+                contact_id: Some(c.id),
+                limit: 2,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(page.items.iter().map(|m| m.id).collect::<Vec<_>>(), vec![m3.id, m2.id]);
+        let before = page.next.unwrap().parse().unwrap();
+        let page = s
+            .list_messages(&MessageQuery {
+                contact_id: Some(c.id),
+                before: Some(before),
+                limit: 2,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(page.items.iter().map(|m| m.id).collect::<Vec<_>>(), vec![m1.id]);
+        let sent = s
+            .list_messages(&MessageQuery {
+                state: Some(MessageState::Sent),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(sent.items.len(), 1);
+
+        // Opens are idempotent per key; every state change is on the timeline.
+        assert!(
+            s.record_message_event(
+                m1.id,
+                "Email Opened",
+                json!({"message_id": m1.id}),
+                "open-1".into(),
+                T0 + 200
+            )
+            .await
+            .unwrap()
+        );
+        assert!(
+            !s.record_message_event(m1.id, "Email Opened", json!({}), "open-1".into(), T0 + 300)
+                .await
+                .unwrap()
+        );
+        let names: Vec<String> = events(s, c.id).await.into_iter().filter_map(|e| e.name).collect();
+        for expected in ["Message Queued", "Message Sent", "Message Bounced", "Email Opened"] {
+            assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
+        }
+        assert_eq!(names.iter().filter(|n| *n == "Message Queued").count(), 3);
+        assert_eq!(names.iter().filter(|n| *n == "Email Opened").count(), 1);
+
+        // Erasure (GDPR) takes the contact's messages with it.
+        assert!(s.delete_contact(c.id).await.unwrap());
+        assert!(s.message(m1.id).await.unwrap().is_none());
+        assert!(
+            s.list_messages(&MessageQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+        );
+        assert!(
+            !s.record_message_event(m1.id, "Email Opened", json!({}), "open-2".into(), T0)
+                .await
+                .unwrap()
         );
     }
 }

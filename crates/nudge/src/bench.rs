@@ -19,6 +19,10 @@ pub enum Which {
     /// Full computation of the ready-made segments against hand-written SQL, and
     /// event-to-membership latency with many live segments (SQLite).
     Segments(crate::bench_segments::SegmentArgs),
+    /// Personalised MJML + Liquid emails built per second, against the mjml npm library.
+    Render(crate::bench_messages::RenderArgs),
+    /// Emails per second from the outbox to a local SMTP server, against Postfix's smtp-source.
+    Email(crate::bench_messages::EmailArgs),
 }
 
 #[derive(Args, Clone)]
@@ -49,6 +53,8 @@ pub async fn run(which: Which) -> anyhow::Result<()> {
     match which {
         Which::Ingest(args) => ingest(args).await,
         Which::Segments(args) => crate::bench_segments::run(args).await,
+        Which::Render(args) => crate::bench_messages::render(args),
+        Which::Email(args) => crate::bench_messages::email(args).await,
     }
 }
 

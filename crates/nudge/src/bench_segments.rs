@@ -4,7 +4,7 @@
 use anyhow::Context;
 use clap::Args;
 use nudge_core::segment::{parse_condition, ready_made};
-use nudge_core::{Message, MessageKind, Millis};
+use nudge_core::{Call, CallKind, Millis};
 use nudge_engine::SegmentEngine;
 use nudge_store::{Ingestor, IngestorConfig, NewSegment, SqliteStore, Store};
 use rand::rngs::StdRng;
@@ -58,9 +58,9 @@ pub fn live_definition(i: usize) -> Value {
     }
 }
 
-fn message(kind: MessageKind, user: &str, at: Millis, seq: &mut u64) -> Message {
+fn message(kind: CallKind, user: &str, at: Millis, seq: &mut u64) -> Call {
     *seq += 1;
-    Message::generated(kind, format!("gen-{seq}"), Some(user.to_string()), at)
+    Call::generated(kind, format!("gen-{seq}"), Some(user.to_string()), at)
 }
 
 fn props(v: Value) -> Map<String, Value> {
@@ -68,13 +68,13 @@ fn props(v: Value) -> Map<String, Value> {
 }
 
 /// The generated shop, in ingest-sized chunks: identifies first, then events.
-fn generate(contacts: usize, events: usize, now: Millis) -> impl Iterator<Item = Vec<Message>> {
+fn generate(contacts: usize, events: usize, now: Millis) -> impl Iterator<Item = Vec<Call>> {
     let mut rng = StdRng::seed_from_u64(7);
     let mut seq = 0u64;
     let mut identifies = Vec::with_capacity(contacts);
     for i in 0..contacts {
         let mut m = message(
-            MessageKind::Identify,
+            CallKind::Identify,
             &format!("c{i}"),
             now - rng.random_range(0..730) * DAY,
             &mut seq,
@@ -87,7 +87,7 @@ fn generate(contacts: usize, events: usize, now: Millis) -> impl Iterator<Item =
         }));
         identifies.push(m);
     }
-    let mut chunks: Vec<Vec<Message>> = identifies.chunks(20_000).map(<[Message]>::to_vec).collect();
+    let mut chunks: Vec<Vec<Call>> = identifies.chunks(20_000).map(<[Call]>::to_vec).collect();
     let names = [
         "Product Viewed",
         "Product Viewed",
@@ -116,7 +116,7 @@ fn generate(contacts: usize, events: usize, now: Millis) -> impl Iterator<Item =
                     let who = ((rng.random::<f64>().powi(2)) * contacts as f64) as usize;
                     let name = names[rng.random_range(0..names.len())];
                     let at = now - rng.random_range(0..730 * DAY);
-                    let mut m = message(MessageKind::Track, &format!("c{who}"), at, &mut seq);
+                    let mut m = message(CallKind::Track, &format!("c{who}"), at, &mut seq);
                     m.event = Some(name.to_string());
                     m.properties = match name {
                         "Order Completed" => props(json!({"total": rng.random_range(5..400), "order_id": format!("o{seq}"),
@@ -341,14 +341,14 @@ pub async fn run(args: SegmentArgs) -> anyhow::Result<()> {
         for j in 0..per_tick {
             if j % 10 == 0 {
                 let user = format!("ping-{tick}-{j}");
-                let mut m = message(MessageKind::Track, &user, at, &mut seq);
+                let mut m = message(CallKind::Track, &user, at, &mut seq);
                 m.message_id = format!("ping-{tick}-{j}");
                 m.event = Some("Ping".into());
                 sent.insert(user, Instant::now());
                 batch.push(m);
             } else {
                 let who = rng.random_range(0..args.contacts.max(1));
-                let mut m = message(MessageKind::Track, &format!("c{who}"), at, &mut seq);
+                let mut m = message(CallKind::Track, &format!("c{who}"), at, &mut seq);
                 m.message_id = format!("live-{tick}-{j}");
                 m.event = Some(["Product Viewed", "Product Added", "Order Completed", "Page Scrolled"][j % 4].into());
                 m.properties = props(json!({"total": 50, "quantity": 2}));

@@ -33,6 +33,29 @@ pub struct Settings {
     pub log_format: String,
     /// Requests allowed to wait for an ingest commit before answering 503.
     pub ingest_queue: usize,
+    /// Where this server is reachable by message readers (tracking, unsubscribe
+    /// links). Default: `http://<listen>`.
+    pub public_url: Option<String>,
+    /// Workspace name shown in templates (`{{ workspace.name }}`) and pages.
+    pub workspace_name: String,
+    /// `smtp://user:pass@host:port` (`?tls=required` for STARTTLS, `smtps://` for
+    /// TLS). Without it, email is captured (kept, readable through the API).
+    pub smtp_url: Option<Secret>,
+    /// Default sender of email, `Name <address>`.
+    pub email_from: String,
+    /// SMTP connections (and emails in flight).
+    pub smtp_pool: u32,
+    /// Emails per second at most (none: as fast as the server takes them).
+    pub email_rate: Option<f64>,
+    /// DKIM: selector, domain and a PKCS#1 PEM RSA key file; all three or none.
+    pub dkim_selector: Option<String>,
+    pub dkim_domain: Option<String>,
+    pub dkim_key_file: Option<PathBuf>,
+    /// A Twilio-compatible SMS API (`https://api.twilio.com`); without it SMS is captured.
+    pub sms_url: Option<String>,
+    pub sms_account: Option<String>,
+    pub sms_token: Option<Secret>,
+    pub sms_from: Option<String>,
 }
 
 impl Default for Settings {
@@ -45,6 +68,19 @@ impl Default for Settings {
             write_key: None,
             log_format: "text".into(),
             ingest_queue: 4096,
+            public_url: None,
+            workspace_name: "Nudge".into(),
+            smtp_url: None,
+            email_from: "Nudge <nudge@localhost>".into(),
+            smtp_pool: 8,
+            email_rate: None,
+            dkim_selector: None,
+            dkim_domain: None,
+            dkim_key_file: None,
+            sms_url: None,
+            sms_account: None,
+            sms_token: None,
+            sms_from: None,
         }
     }
 }
@@ -111,6 +147,51 @@ impl Settings {
             s.ingest_queue = v
                 .parse()
                 .with_context(|| format!("NUDGE_INGEST_QUEUE={v:?} is not a number"))?;
+        }
+        let text = |k: &str| env(k).filter(|v| !v.is_empty());
+        if let Some(v) = text("NUDGE_PUBLIC_URL") {
+            s.public_url = Some(v);
+        }
+        if let Some(v) = text("NUDGE_WORKSPACE_NAME") {
+            s.workspace_name = v;
+        }
+        if let Some(v) = secret("NUDGE_SMTP_URL") {
+            s.smtp_url = Some(v);
+        }
+        if let Some(v) = text("NUDGE_EMAIL_FROM") {
+            s.email_from = v;
+        }
+        if let Some(v) = text("NUDGE_SMTP_POOL") {
+            s.smtp_pool = v
+                .parse()
+                .with_context(|| format!("NUDGE_SMTP_POOL={v:?} is not a number"))?;
+        }
+        if let Some(v) = text("NUDGE_EMAIL_RATE") {
+            s.email_rate = Some(
+                v.parse()
+                    .with_context(|| format!("NUDGE_EMAIL_RATE={v:?} is not a number"))?,
+            );
+        }
+        if let Some(v) = text("NUDGE_DKIM_SELECTOR") {
+            s.dkim_selector = Some(v);
+        }
+        if let Some(v) = text("NUDGE_DKIM_DOMAIN") {
+            s.dkim_domain = Some(v);
+        }
+        if let Some(v) = text("NUDGE_DKIM_KEY_FILE") {
+            s.dkim_key_file = Some(v.into());
+        }
+        if let Some(v) = text("NUDGE_SMS_URL") {
+            s.sms_url = Some(v);
+        }
+        if let Some(v) = text("NUDGE_SMS_ACCOUNT") {
+            s.sms_account = Some(v);
+        }
+        if let Some(v) = secret("NUDGE_SMS_TOKEN") {
+            s.sms_token = Some(v);
+        }
+        if let Some(v) = text("NUDGE_SMS_FROM") {
+            s.sms_from = Some(v);
         }
         if let Some(v) = &o.listen {
             s.listen = v.clone();

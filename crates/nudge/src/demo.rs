@@ -4,7 +4,7 @@
 
 use crate::config::{Overrides, Secret, Settings};
 use anyhow::Context;
-use nudge_core::{Message, MessageKind, Millis};
+use nudge_core::{Call, CallKind, Millis};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value, json};
@@ -17,6 +17,9 @@ pub async fn run(mut settings: Settings, overrides: &Overrides, contacts: usize)
         settings.data_dir = "nudge-demo".into();
     }
     settings.database_url = None;
+    // The demo's contacts are made up: its email and SMS stay in the capture channel.
+    settings.smtp_url = None;
+    settings.sms_url = None;
     std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("creating {}", settings.data_dir.display()))?;
     let (admin, write) = demo_keys(&settings.data_dir)?;
     settings.admin_key.get_or_insert(Secret(admin));
@@ -47,6 +50,11 @@ pub async fn run(mut settings: Settings, overrides: &Overrides, contacts: usize)
                 .await?;
         }
     }
+    let sent = if store.templates().await?.is_empty() {
+        welcome_messages(&*store).await?
+    } else {
+        0
+    };
     let segments = store.segments().await?.len();
     let stats = store.stats().await?;
     store.close().await;
@@ -69,6 +77,9 @@ pub async fn run(mut settings: Settings, overrides: &Overrides, contacts: usize)
             println!();
             println!("  try:  curl -H 'Authorization: Bearer {admin}' 'http://{addr}/api/v1/contacts?limit=3'");
             println!("        curl -H 'Authorization: Bearer {admin}' 'http://{addr}/api/v1/segments'");
+            if sent > 0 {
+                println!("        curl -H 'Authorization: Bearer {admin}' 'http://{addr}/api/v1/messages?limit=3'   # {sent} welcome emails, captured");
+            }
             println!(
                 "        curl -u '{write}:' -H 'content-type: application/json' http://{addr}/v1/track \\\n             -d '{{\"userId\": \"demo-1\", \"event\": \"Order Completed\", \"properties\": {{\"total\": 42}}}}'"
             );
@@ -78,6 +89,87 @@ pub async fn run(mut settings: Settings, overrides: &Overrides, contacts: usize)
     )
     .await
 }
+
+/// Installs the demo's templates (a marketing welcome email in MJML and a
+/// transactional receipt) and queues the welcome email for the first contacts with
+/// an email address; the server delivers them to the capture channel. Returns how
+/// many were queued.
+async fn welcome_messages(store: &dyn nudge_store::Store) -> anyhow::Result<usize> {
+    let now = jiff::Timestamp::now().as_millisecond();
+    let welcome = store
+        .create_template(
+            nudge_store::NewTemplate {
+                name: "Welcome".into(),
+                description: "First email after sign-up".into(),
+                channel: "email".into(),
+                transactional: false,
+                topic: Some("newsletter".into()),
+                content: json!({
+                    "channel": "email",
+                    "subject": "Welcome to the shop, {{ contact.traits.first_name | default: 'friend' }}",
+                    "preheader": "Your 10% code is inside",
+                    "mjml": WELCOME_MJML,
+                }),
+            },
+            now,
+        )
+        .await?;
+    store
+        .create_template(
+            nudge_store::NewTemplate {
+                name: "Order receipt".into(),
+                description: "Sent after every order".into(),
+                channel: "email".into(),
+                transactional: true,
+                topic: None,
+                content: json!({
+                    "channel": "email",
+                    "subject": "Your order {{ event.properties.order_id }}",
+                    "html": "<p>Thanks {{ contact.traits.first_name | default: 'for your order' }}!</p><p>Total: {{ event.properties.total }} {{ event.properties.currency | default: 'EUR' }}</p>",
+                }),
+            },
+            now,
+        )
+        .await?;
+    let page = store
+        .list_contacts(&nudge_store::ContactQuery {
+            limit: 200,
+            ..Default::default()
+        })
+        .await?;
+    let mut queued = 0;
+    for c in page.items.iter().filter(|c| c.email.is_some()).take(5) {
+        store
+            .enqueue_message(
+                nudge_store::NewMessage {
+                    idempotency_key: format!("demo-welcome-{}", c.id),
+                    contact_id: c.id,
+                    template_id: welcome.id,
+                    template_version: welcome.version,
+                    channel: "email".into(),
+                    transactional: false,
+                    data: json!({}),
+                },
+                now,
+            )
+            .await?;
+        queued += 1;
+    }
+    Ok(queued)
+}
+
+const WELCOME_MJML: &str = r##"<mjml>
+  <mj-head><mj-attributes><mj-all font-family="Helvetica, Arial, sans-serif" /></mj-attributes></mj-head>
+  <mj-body background-color="#f4f4f4">
+    <mj-section background-color="#ffffff">
+      <mj-column>
+        <mj-text font-size="22px">Hi {{ contact.traits.first_name | default: "there" }},</mj-text>
+        <mj-text>Thanks for joining{% if contact.traits.city %} from {{ contact.traits.city }}{% endif %}. Here is 10% off your first order: <strong>WELCOME10</strong></mj-text>
+        <mj-button href="https://shop.example/new?utm_source=nudge&amp;utm_campaign=welcome">See what is new</mj-button>
+      </mj-column>
+    </mj-section>
+  </mj-body>
+</mjml>"##;
 
 /// The demo's keys live beside its data so every start prints the same ones.
 fn demo_keys(dir: &Path) -> anyhow::Result<(String, String)> {
@@ -137,22 +229,22 @@ const PAGES: &[(&str, &str)] = &[
 
 struct Gen {
     rng: StdRng,
-    out: Vec<Message>,
+    out: Vec<Call>,
     now: Millis,
     seq: u64,
 }
 
 impl Gen {
-    fn msg(&mut self, kind: MessageKind, user: Option<&str>, anon: Option<&str>, at: Millis) -> Message {
+    fn msg(&mut self, kind: CallKind, user: Option<&str>, anon: Option<&str>, at: Millis) -> Call {
         self.seq += 1;
-        let mut m = Message::generated(kind, format!("demo-{}", self.seq), user.map(str::to_string), at);
+        let mut m = Call::generated(kind, format!("demo-{}", self.seq), user.map(str::to_string), at);
         m.anonymous_id = anon.map(str::to_string);
         m.received_at = at.min(self.now);
         m
     }
 
     fn track(&mut self, user: &str, event: &str, props: Value, at: Millis, ctx: &Map<String, Value>) {
-        let mut m = self.msg(MessageKind::Track, Some(user), None, at);
+        let mut m = self.msg(CallKind::Track, Some(user), None, at);
         m.event = Some(event.into());
         m.properties = props.as_object().cloned().unwrap_or_default();
         m.context = ctx.clone();
@@ -161,7 +253,7 @@ impl Gen {
 }
 
 /// A deterministic demo shop of `n` contacts and their history up to `now`.
-pub fn shop(n: usize, now: Millis, seed: u64) -> Vec<Message> {
+pub fn shop(n: usize, now: Millis, seed: u64) -> Vec<Call> {
     let mut g = Gen {
         rng: StdRng::seed_from_u64(seed),
         out: Vec::new(),
@@ -190,7 +282,7 @@ pub fn shop(n: usize, now: Millis, seed: u64) -> Vec<Message> {
         }
         for _ in 0..g.rng.random_range(1..5) {
             let (name, path) = PAGES[g.rng.random_range(0..PAGES.len())];
-            let mut m = g.msg(MessageKind::Page, None, Some(&anon), t);
+            let mut m = g.msg(CallKind::Page, None, Some(&anon), t);
             m.name = Some(name.into());
             m.properties = json!({"path": path, "url": format!("https://shop.example{path}"), "title": name})
                 .as_object()
@@ -201,7 +293,7 @@ pub fn shop(n: usize, now: Millis, seed: u64) -> Vec<Message> {
             t += g.rng.random_range(10_000..300_000);
         }
         // Sign-up: identify joins the anonymous history.
-        let mut m = g.msg(MessageKind::Identify, Some(&user), Some(&anon), t);
+        let mut m = g.msg(CallKind::Identify, Some(&user), Some(&anon), t);
         let birthday = format!(
             "{}-{:02}-{:02}",
             g.rng.random_range(1960..2005),
@@ -305,7 +397,7 @@ mod tests {
         let a = shop(200, now, 7);
         assert_eq!(a, shop(200, now, 7));
         let count = |e: &str| a.iter().filter(|m| m.event.as_deref() == Some(e)).count();
-        assert_eq!(a.iter().filter(|m| m.kind == MessageKind::Identify).count(), 200);
+        assert_eq!(a.iter().filter(|m| m.kind == CallKind::Identify).count(), 200);
         assert!(count("Order Completed") > 50, "{}", count("Order Completed"));
         assert!(
             count("Cart Updated") > count("Order Completed"),

@@ -2,9 +2,11 @@
 //! `migrate`, `import`, `export`, `keys` manage data; `bench` measures.
 
 mod bench;
+mod bench_messages;
 mod bench_segments;
 mod config;
 mod demo;
+mod messaging;
 mod server;
 
 use anyhow::Context;

@@ -44,11 +44,24 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
     let engine = tokio::spawn(segments.clone().run(async move {
         let _ = engine_stopped.await;
     }));
-    let state = AppState::new(store.clone(), ingestor.clone(), clock, segments);
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .with_context(|| format!("listening on {}", settings.listen))?;
     let addr = listener.local_addr()?;
+    let deliverer = crate::messaging::deliverer(&settings, addr, store.clone(), clock.clone()).await?;
+    if store.backend() == "sqlite" {
+        // This process is the only one delivering from its database: what a previous
+        // run had claimed (and may or may not have sent) is due again now.
+        let released = store.release_leases().await?;
+        if released > 0 {
+            tracing::warn!(released, "messages claimed by a previous run are due again");
+        }
+    }
+    let (stop_delivery, delivery_stopped) = tokio::sync::oneshot::channel::<()>();
+    let delivery = tokio::spawn(deliverer.clone().run(async move {
+        let _ = delivery_stopped.await;
+    }));
+    let state = AppState::new(store.clone(), ingestor.clone(), clock, segments).with_messaging(deliverer);
     tracing::info!(%addr, backend = store.backend(), "nudge is listening");
     println!("nudge listening on http://{addr} ({} storage)", store.backend());
     if let Some(f) = on_ready {
@@ -65,7 +78,9 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
         .await?;
     ingestor.shutdown().await;
     let _ = stop_engine.send(());
+    let _ = stop_delivery.send(());
     let _ = engine.await;
+    let _ = delivery.await;
     store.close().await;
     tracing::info!("stopped cleanly");
     Ok(())

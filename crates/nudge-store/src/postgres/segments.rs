@@ -4,7 +4,7 @@
 use super::*;
 use crate::segment_sql::{Dialect, Param, compile};
 use nudge_core::segment::{Condition, EventFact, Facts};
-use nudge_core::{Message, MessageKind};
+use nudge_core::{Call, CallKind};
 use std::collections::{HashMap, HashSet};
 use tokio_postgres::types::ToSql;
 
@@ -80,7 +80,7 @@ pub(super) async fn segment_index(c: &impl GenericClient) -> Result<SegmentIndex
 /// contact the call created (it may match "never did X" segments).
 pub(super) async fn mark_after_ingest(
     tx: &Transaction<'_>,
-    messages: &[Message],
+    messages: &[Call],
     outcomes: &[IngestOutcome],
     now: Millis,
 ) -> Result<()> {
@@ -88,7 +88,7 @@ pub(super) async fn mark_after_ingest(
     if !index.any {
         return Ok(());
     }
-    let stored: Vec<&Message> = messages
+    let stored: Vec<&Call> = messages
         .iter()
         .zip(outcomes)
         .filter(|(_, o)| **o == IngestOutcome::Stored)
@@ -116,8 +116,8 @@ pub(super) async fn mark_after_ingest(
         };
         let relevant = *created_at == now
             || match m.kind {
-                MessageKind::Track => m.event.as_ref().is_some_and(|e| index.event_names.contains(e)),
-                MessageKind::Identify => m.traits.keys().any(|k| index.trait_names.contains(k)),
+                CallKind::Track => m.event.as_ref().is_some_and(|e| index.event_names.contains(e)),
+                CallKind::Identify => m.traits.keys().any(|k| index.trait_names.contains(k)),
                 _ => false,
             };
         if relevant {

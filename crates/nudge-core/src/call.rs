@@ -21,7 +21,7 @@ pub const MAX_BATCH_BYTES: usize = 500 * 1024;
 pub const MAX_ID_CHARS: usize = 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MessageKind {
+pub enum CallKind {
     Identify,
     Track,
     Page,
@@ -30,23 +30,23 @@ pub enum MessageKind {
     Alias,
 }
 
-impl MessageKind {
-    pub const ALL: [MessageKind; 6] = [
-        MessageKind::Identify,
-        MessageKind::Track,
-        MessageKind::Page,
-        MessageKind::Screen,
-        MessageKind::Group,
-        MessageKind::Alias,
+impl CallKind {
+    pub const ALL: [CallKind; 6] = [
+        CallKind::Identify,
+        CallKind::Track,
+        CallKind::Page,
+        CallKind::Screen,
+        CallKind::Group,
+        CallKind::Alias,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
-            MessageKind::Identify => "identify",
-            MessageKind::Track => "track",
-            MessageKind::Page => "page",
-            MessageKind::Screen => "screen",
-            MessageKind::Group => "group",
-            MessageKind::Alias => "alias",
+            CallKind::Identify => "identify",
+            CallKind::Track => "track",
+            CallKind::Page => "page",
+            CallKind::Screen => "screen",
+            CallKind::Group => "group",
+            CallKind::Alias => "alias",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -56,8 +56,8 @@ impl MessageKind {
 
 /// One validated tracking message, ready to be stored.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Message {
-    pub kind: MessageKind,
+pub struct Call {
+    pub kind: CallKind,
     pub message_id: String,
     pub user_id: Option<String>,
     pub anonymous_id: Option<String>,
@@ -83,11 +83,11 @@ pub struct Message {
     pub received_at: Millis,
 }
 
-impl Message {
+impl Call {
     /// A message produced by Nudge itself (demo data, benchmarks, generated events)
     /// rather than parsed from a request: no properties, traits or context yet.
-    pub fn generated(kind: MessageKind, message_id: String, user_id: Option<String>, at: Millis) -> Self {
-        Message {
+    pub fn generated(kind: CallKind, message_id: String, user_id: Option<String>, at: Millis) -> Self {
+        Call {
             kind,
             message_id,
             user_id,
@@ -167,13 +167,13 @@ impl ParseError {
 /// A parsed request: its messages and the write key given in the body, if any.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Parsed {
-    pub messages: Vec<Message>,
+    pub messages: Vec<Call>,
     pub write_key: Option<String>,
 }
 
 /// Parses the body of a single-message endpoint (`/v1/identify`, `/v1/track`, ...).
 pub fn parse_single(
-    kind: MessageKind,
+    kind: CallKind,
     body: &[u8],
     received: &Received,
     new_id: &mut dyn FnMut() -> String,
@@ -247,7 +247,7 @@ pub fn parse_batch(body: &[u8], received: &Received, new_id: &mut dyn FnMut() ->
         let type_path = format!("{path}.type");
         let kind = match obj.get("type") {
             None | Some(Value::Null) => return Err(ParseError::MissingField { field: type_path }),
-            Some(Value::String(t)) => MessageKind::parse(t).ok_or_else(|| {
+            Some(Value::String(t)) => CallKind::parse(t).ok_or_else(|| {
                 ParseError::invalid(
                     type_path.clone(),
                     format!("unknown message type {t:?}; expected one of identify, track, page, screen, group, alias"),
@@ -273,14 +273,14 @@ pub fn parse_batch(body: &[u8], received: &Received, new_id: &mut dyn FnMut() ->
 }
 
 fn parse_object(
-    kind: MessageKind,
+    kind: CallKind,
     obj: &Map<String, Value>,
     prefix: &str,
     default_context: &Map<String, Value>,
     batch_sent_at: Option<Millis>,
     received: &Received,
     new_id: &mut dyn FnMut() -> String,
-) -> Result<Message, ParseError> {
+) -> Result<Call, ParseError> {
     let p = |name: &str| format!("{prefix}{name}");
     let user_id = opt_id(obj, "userId", &p("userId"))?;
     let anonymous_id = opt_id(obj, "anonymousId", &p("anonymousId"))?;
@@ -293,29 +293,29 @@ fn parse_object(
     let mut previous_id = None;
     let mut group_id = None;
     match kind {
-        MessageKind::Track => {
+        CallKind::Track => {
             event = Some(
                 opt_name(obj, "event", &p("event"))?.ok_or_else(|| ParseError::MissingField { field: p("event") })?,
             );
         }
-        MessageKind::Page | MessageKind::Screen => {
+        CallKind::Page | CallKind::Screen => {
             name = opt_name(obj, "name", &p("name"))?;
         }
-        MessageKind::Group => {
+        CallKind::Group => {
             group_id = Some(
                 opt_id(obj, "groupId", &p("groupId"))?
                     .ok_or_else(|| ParseError::MissingField { field: p("groupId") })?,
             );
         }
-        MessageKind::Alias => {
+        CallKind::Alias => {
             previous_id = Some(
                 opt_id(obj, "previousId", &p("previousId"))?
                     .ok_or_else(|| ParseError::MissingField { field: p("previousId") })?,
             );
         }
-        MessageKind::Identify => {}
+        CallKind::Identify => {}
     }
-    if kind == MessageKind::Alias {
+    if kind == CallKind::Alias {
         if user_id.is_none() {
             return Err(ParseError::MissingField { field: p("userId") });
         }
@@ -327,7 +327,7 @@ fn parse_object(
     let mut properties = opt_object(obj, "properties", &p("properties"))?.unwrap_or_default();
     let mut traits = opt_object(obj, "traits", &p("traits"))?.unwrap_or_default();
     // Page calls carry `category` beside `name`; keep it with the properties.
-    if matches!(kind, MessageKind::Page | MessageKind::Screen)
+    if matches!(kind, CallKind::Page | CallKind::Screen)
         && let Some(cat) = opt_string(obj, "category", &p("category"))?
     {
         properties.entry("category").or_insert(Value::String(cat));
@@ -338,7 +338,7 @@ fn parse_object(
     }
     // Segment's older clients put traits in `context.traits` for track calls; identify
     // with traits only in context is still an identify.
-    if kind == MessageKind::Identify
+    if kind == CallKind::Identify
         && traits.is_empty()
         && let Some(Value::Object(t)) = context.get("traits")
     {
@@ -364,17 +364,17 @@ fn parse_object(
     };
     let sent_at = opt_instant(obj, "sentAt", &p("sentAt"))?.or(batch_sent_at);
     let timestamp = corrected_timestamp(original_timestamp, sent_at, received.at);
-    if kind != MessageKind::Group {
+    if kind != CallKind::Group {
         // Only `identify` and `group` carry traits; drop stray ones on other types
         // instead of storing them as if they were profile changes.
-        if kind != MessageKind::Identify {
+        if kind != CallKind::Identify {
             traits.clear();
         }
     }
-    if kind == MessageKind::Identify || kind == MessageKind::Group || kind == MessageKind::Alias {
+    if kind == CallKind::Identify || kind == CallKind::Group || kind == CallKind::Alias {
         properties.clear();
     }
-    Ok(Message {
+    Ok(Call {
         kind,
         message_id,
         user_id,

@@ -19,7 +19,7 @@ fn ids() -> impl FnMut() -> String {
     }
 }
 
-fn single(kind: MessageKind, v: Value) -> Result<Message, ParseError> {
+fn single(kind: CallKind, v: Value) -> Result<Call, ParseError> {
     let body = serde_json::to_vec(&v).unwrap();
     parse_single(kind, &body, &received(), &mut ids()).map(|p| p.messages.into_iter().next().unwrap())
 }
@@ -31,7 +31,7 @@ fn batch(v: Value) -> Result<Parsed, ParseError> {
 #[test]
 fn track_is_parsed_with_everything_kept() {
     let m = single(
-        MessageKind::Track,
+        CallKind::Track,
         json!({
             "userId": "u1", "anonymousId": "a1", "event": "Order Completed", "messageId": "m1",
             "properties": {"total": 42.5}, "context": {"timezone": "Europe/Paris", "campaign": {"source": "mail"}},
@@ -39,7 +39,7 @@ fn track_is_parsed_with_everything_kept() {
         }),
     )
     .unwrap();
-    assert_eq!(m.kind, MessageKind::Track);
+    assert_eq!(m.kind, CallKind::Track);
     assert_eq!(m.event.as_deref(), Some("Order Completed"));
     assert_eq!(m.message_id, "m1");
     assert_eq!(m.properties["total"], json!(42.5));
@@ -54,7 +54,7 @@ fn track_is_parsed_with_everything_kept() {
 fn sent_at_corrects_clock_skew() {
     // The device clock is 1 hour fast: it says the event happened 10 s before sending.
     let m = single(
-        MessageKind::Track,
+        CallKind::Track,
         json!({"userId": "u", "event": "E", "timestamp": "2027-01-15T09:00:00Z", "sentAt": "2027-01-15T09:00:10Z"}),
     )
     .unwrap();
@@ -67,7 +67,7 @@ fn sent_at_corrects_clock_skew() {
     .unwrap();
     assert_eq!(p.messages[0].timestamp, NOW - 5_000);
     // No timestamp at all: it happened when received.
-    let m = single(MessageKind::Page, json!({"anonymousId": "a"})).unwrap();
+    let m = single(CallKind::Page, json!({"anonymousId": "a"})).unwrap();
     assert_eq!(m.timestamp, NOW);
 }
 
@@ -85,7 +85,7 @@ fn message_ids_are_generated_when_missing() {
 
 #[test]
 fn numeric_user_ids_are_accepted_as_strings() {
-    let m = single(MessageKind::Identify, json!({"userId": 12345, "traits": {}})).unwrap();
+    let m = single(CallKind::Identify, json!({"userId": 12345, "traits": {}})).unwrap();
     assert_eq!(m.user_id.as_deref(), Some("12345"));
 }
 
@@ -105,18 +105,18 @@ fn batch_defaults_and_write_key() {
 
 #[test]
 fn each_type_requires_its_fields() {
-    let cases: Vec<(MessageKind, Value, &str)> = vec![
-        (MessageKind::Track, json!({"userId": "u"}), "event"),
-        (MessageKind::Track, json!({"event": "E"}), "userId or anonymousId"),
+    let cases: Vec<(CallKind, Value, &str)> = vec![
+        (CallKind::Track, json!({"userId": "u"}), "event"),
+        (CallKind::Track, json!({"event": "E"}), "userId or anonymousId"),
         (
-            MessageKind::Identify,
+            CallKind::Identify,
             json!({"userId": "", "traits": {}}),
             "userId or anonymousId",
         ),
-        (MessageKind::Group, json!({"userId": "u"}), "groupId"),
-        (MessageKind::Alias, json!({"userId": "u"}), "previousId"),
+        (CallKind::Group, json!({"userId": "u"}), "groupId"),
+        (CallKind::Alias, json!({"userId": "u"}), "previousId"),
         (
-            MessageKind::Alias,
+            CallKind::Alias,
             json!({"previousId": "p", "anonymousId": "a"}),
             "userId",
         ),
@@ -144,12 +144,12 @@ fn wrong_types_name_the_field() {
         (json!({"userId": "u", "event": "x".repeat(MAX_ID_CHARS + 1)}), "event"),
     ];
     for (body, field) in cases {
-        let err = single(MessageKind::Track, body.clone()).unwrap_err();
+        let err = single(CallKind::Track, body.clone()).unwrap_err();
         assert_eq!(err.code(), "invalid_field", "{body}");
         assert_eq!(err.field(), Some(field), "{body}");
     }
     assert_eq!(
-        parse_single(MessageKind::Track, b"[1,2]", &received(), &mut ids())
+        parse_single(CallKind::Track, b"[1,2]", &received(), &mut ids())
             .unwrap_err()
             .field(),
         Some("$")
@@ -195,7 +195,7 @@ fn bad_batches_are_rejected_whole() {
 fn size_limits() {
     let big = "x".repeat(MAX_MESSAGE_BYTES);
     let err = single(
-        MessageKind::Track,
+        CallKind::Track,
         json!({"userId": "u", "event": "E", "properties": {"b": big}}),
     )
     .unwrap_err();
@@ -212,19 +212,19 @@ fn size_limits() {
 #[test]
 fn traits_only_where_they_belong() {
     let m = single(
-        MessageKind::Track,
+        CallKind::Track,
         json!({"userId": "u", "event": "E", "traits": {"x": 1}}),
     )
     .unwrap();
     assert!(m.traits.is_empty());
     let m = single(
-        MessageKind::Identify,
+        CallKind::Identify,
         json!({"userId": "u", "context": {"traits": {"plan": "pro"}}}),
     )
     .unwrap();
     assert_eq!(m.traits["plan"], json!("pro"));
     let m = single(
-        MessageKind::Page,
+        CallKind::Page,
         json!({"userId": "u", "name": "Pricing", "category": "Docs"}),
     )
     .unwrap();
@@ -287,7 +287,7 @@ proptest! {
     #[test]
     fn fuzz_raw_bytes(body in prop::collection::vec(any::<u8>(), 0..512)) {
         let _ = parse_batch(&body, &received(), &mut ids());
-        for kind in MessageKind::ALL {
+        for kind in CallKind::ALL {
             let _ = parse_single(kind, &body, &received(), &mut ids());
         }
     }
@@ -301,7 +301,7 @@ proptest! {
         if let Ok(p) = parse_batch(&bytes, &received(), &mut ids()) {
             for m in &p.messages { check_invariants(m); }
         }
-        for kind in MessageKind::ALL {
+        for kind in CallKind::ALL {
             if let Ok(p) = parse_single(kind, &bytes, &received(), &mut ids()) {
                 for m in &p.messages { check_invariants(m); }
             }
@@ -309,15 +309,15 @@ proptest! {
     }
 }
 
-fn check_invariants(m: &Message) {
+fn check_invariants(m: &Call) {
     assert!(!m.message_id.is_empty());
     match m.kind {
-        MessageKind::Alias => assert!(m.user_id.is_some() && m.previous_id.is_some()),
-        MessageKind::Track => assert!(m.event.is_some()),
-        MessageKind::Group => assert!(m.group_id.is_some()),
+        CallKind::Alias => assert!(m.user_id.is_some() && m.previous_id.is_some()),
+        CallKind::Track => assert!(m.event.is_some()),
+        CallKind::Group => assert!(m.group_id.is_some()),
         _ => {}
     }
-    if m.kind != MessageKind::Alias {
+    if m.kind != CallKind::Alias {
         assert!(m.user_id.is_some() || m.anonymous_id.is_some());
     }
     for id in [&m.user_id, &m.anonymous_id, &m.event].into_iter().flatten() {

@@ -1,0 +1,643 @@
+//! Messages in the admin API: templates (versioned, validated, previewed), sending
+//! (`POST /api/v1/messages`), the outbox, suppressions, bounces, channels.
+
+use crate::AppState;
+use crate::admin::limit_of;
+use crate::error::ApiError;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use nudge_core::{Contact, format_millis};
+use nudge_messages::delivery::contact_data;
+use nudge_messages::template::{self, Content, RenderData, TemplateError};
+use nudge_store::{
+    ContactImport, Lookup, Message, MessageQuery, MessageState, MessageUpdate, NewMessage, NewTemplate, Suppression,
+    Template,
+};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+
+fn body_object(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(o)) => Ok(o),
+        Ok(_) => Err(ApiError::new("invalid_field", "body must be a JSON object").with_field("$")),
+        Err(e) => Err(ApiError::new("malformed_json", e.to_string())),
+    }
+}
+
+fn only_fields(body: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
+    for k in body.keys() {
+        if !allowed.contains(&k.as_str()) {
+            return Err(ApiError::new(
+                "invalid_field",
+                format!("unknown field {k:?}; use {}", allowed.join(", ")),
+            )
+            .with_field(k.clone()));
+        }
+    }
+    Ok(())
+}
+
+fn opt_string(body: &Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(ApiError::new("invalid_field", format!("{key} must be a string")).with_field(key)),
+    }
+}
+
+fn opt_bool(body: &Map<String, Value>, key: &str) -> Result<Option<bool>, ApiError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(ApiError::new("invalid_field", format!("{key} must be true or false")).with_field(key)),
+    }
+}
+
+fn template_errors(errors: &[TemplateError]) -> ApiError {
+    let summary = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+    let mut e = ApiError::new("invalid_template", summary);
+    if let Some(first) = errors.first() {
+        e = e.with_field(format!("content.{}", first.field));
+    }
+    e.details = Some(Box::new(json!(errors)));
+    e
+}
+
+/// `content` of a request, parsed and compiled.
+fn content_of(body: &Map<String, Value>) -> Result<Content, ApiError> {
+    let raw = body
+        .get("content")
+        .ok_or_else(|| ApiError::new("missing_field", "content: is required").with_field("content"))?;
+    let content: Content = serde_json::from_value(raw.clone()).map_err(|e| {
+        ApiError::new(
+            "invalid_field",
+            format!("content: {e} (content is {{\"channel\": \"email\" | \"sms\" | \"push\" | \"webhook\", ...}})"),
+        )
+        .with_field("content")
+    })?;
+    template::compile(&content).map_err(|errs| template_errors(&errs))?;
+    Ok(content)
+}
+
+fn new_template(body: &Map<String, Value>) -> Result<NewTemplate, ApiError> {
+    only_fields(body, &["name", "description", "transactional", "topic", "content"])?;
+    let name = match body.get("name") {
+        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 200 => s.trim().to_string(),
+        Some(_) => {
+            return Err(ApiError::new(
+                "invalid_field",
+                "name must be a non-empty string of at most 200 characters",
+            )
+            .with_field("name"));
+        }
+        None => return Err(ApiError::new("missing_field", "name: is required").with_field("name")),
+    };
+    let topic = opt_string(body, "topic")?
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty());
+    if let Some(t) = &topic
+        && !t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(ApiError::new("invalid_field", "topic is letters, digits, '-' and '_'").with_field("topic"));
+    }
+    let content = content_of(body)?;
+    Ok(NewTemplate {
+        name,
+        description: opt_string(body, "description")?.unwrap_or_default(),
+        channel: content.channel().to_string(),
+        transactional: opt_bool(body, "transactional")?.unwrap_or(false),
+        topic,
+        content: serde_json::to_value(&content).map_err(ApiError::internal)?,
+    })
+}
+
+pub fn template_json(t: &Template) -> Value {
+    json!({
+        "id": t.id,
+        "name": t.name,
+        "description": t.description,
+        "channel": t.channel,
+        "version": t.version,
+        "transactional": t.transactional,
+        "topic": t.topic,
+        "content": t.content,
+        "created_at": format_millis(t.created_at),
+        "updated_at": format_millis(t.updated_at),
+    })
+}
+
+fn id_of(raw: &str, what: &str) -> Result<i64, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::invalid("id", format!("{what} id must be an integer, got {raw:?}")))
+}
+
+async fn load_template(state: &AppState, raw: &str) -> Result<Template, ApiError> {
+    let id = id_of(raw, "template")?;
+    state
+        .store
+        .template(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no template {id}")))
+}
+
+pub async fn list_templates(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let data: Vec<Value> = state.store.templates().await?.iter().map(template_json).collect();
+    Ok(Json(json!({ "data": data })))
+}
+
+pub async fn create_template(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let new = new_template(&body_object(&body)?)?;
+    let t = state.store.create_template(new, state.clock.now()).await?;
+    Ok((StatusCode::CREATED, Json(template_json(&t))))
+}
+
+pub async fn get_template(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(template_json(&load_template(&state, &id).await?)))
+}
+
+pub async fn update_template(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let id = id_of(&id, "template")?;
+    let new = new_template(&body_object(&body)?)?;
+    let t = state
+        .store
+        .update_template(id, new, state.clock.now())
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no template {id}")))?;
+    Ok(Json(template_json(&t)))
+}
+
+pub async fn delete_template(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    let id = id_of(&id, "template")?;
+    if state.store.delete_template(id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("no template {id}")))
+    }
+}
+
+pub async fn template_versions(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let t = load_template(&state, &id).await?;
+    let data: Vec<Value> = state
+        .store
+        .template_versions(t.id)
+        .await?
+        .iter()
+        .map(|v| json!({"version": v.version, "content": v.content, "created_at": format_millis(v.created_at)}))
+        .collect();
+    Ok(Json(json!({ "data": data })))
+}
+
+/// The contact a request names: `{"contact_id": 1}`, `{"user_id": "u"}` or `{"email": "e"}`.
+async fn find_recipient(state: &AppState, to: &Map<String, Value>, field: &str) -> Result<Option<Contact>, ApiError> {
+    let given: Vec<&str> = ["contact_id", "user_id", "email"]
+        .into_iter()
+        .filter(|k| to.get(*k).is_some_and(|v| !v.is_null()))
+        .collect();
+    if given.len() != 1 {
+        return Err(ApiError::new(
+            "invalid_field",
+            format!("{field}: give exactly one of contact_id, user_id, email"),
+        )
+        .with_field(field));
+    }
+    let contact = match given[0] {
+        "contact_id" => {
+            let id = to["contact_id"].as_i64().ok_or_else(|| {
+                ApiError::new("invalid_field", format!("{field}.contact_id must be an integer"))
+                    .with_field(format!("{field}.contact_id"))
+            })?;
+            state.store.contact(id).await?
+        }
+        key => {
+            let v = to[key].as_str().filter(|s| !s.trim().is_empty()).ok_or_else(|| {
+                ApiError::new("invalid_field", format!("{field}.{key} must be a non-empty string"))
+                    .with_field(format!("{field}.{key}"))
+            })?;
+            let lookup = if key == "user_id" {
+                Lookup::UserId(v.into())
+            } else {
+                Lookup::Email(v.into())
+            };
+            state.store.find_contact(&lookup).await?
+        }
+    };
+    Ok(contact)
+}
+
+fn object_or_empty(body: &Map<String, Value>, key: &str) -> Result<Value, ApiError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(json!({})),
+        Some(v @ Value::Object(_)) => Ok(v.clone()),
+        Some(_) => Err(ApiError::new("invalid_field", format!("{key} must be an object")).with_field(key)),
+    }
+}
+
+/// `POST /api/v1/templates/{id}/preview` and `/api/v1/templates/preview`: renders as
+/// a contact (`to`) or with sample data, without sending or saving anything.
+pub async fn preview_template(
+    State(state): State<AppState>,
+    id: Option<Path<String>>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let body = if body.is_empty() {
+        Map::new()
+    } else {
+        body_object(&body)?
+    };
+    only_fields(&body, &["content", "to", "contact", "event", "data"])?;
+    let content: Content = match &id {
+        Some(Path(id)) => {
+            let t = load_template(&state, id).await?;
+            serde_json::from_value(t.content).map_err(ApiError::internal)?
+        }
+        None => {
+            let raw = body
+                .get("content")
+                .ok_or_else(|| ApiError::new("missing_field", "content: is required").with_field("content"))?;
+            serde_json::from_value(raw.clone())
+                .map_err(|e| ApiError::new("invalid_field", format!("content: {e}")).with_field("content"))?
+        }
+    };
+    let contact = match body.get("to") {
+        Some(Value::Object(to)) => Some(
+            find_recipient(&state, to, "to")
+                .await?
+                .ok_or_else(|| ApiError::not_found("no such contact"))?,
+        ),
+        Some(_) => return Err(ApiError::new("invalid_field", "to must be an object").with_field("to")),
+        None => None,
+    };
+    let mut data = RenderData {
+        contact: match &contact {
+            Some(c) => contact_data(c),
+            None => object_or_empty(&body, "contact")?,
+        },
+        event: object_or_empty(&body, "event")?,
+        workspace: state
+            .messaging
+            .as_ref()
+            .map(|m| m.config().workspace.clone())
+            .unwrap_or(json!({})),
+        message: json!({"id": 0}),
+        extra: Map::new(),
+    };
+    data.extra.insert("data".into(), object_or_empty(&body, "data")?);
+    data.extra
+        .insert("unsubscribe_url".into(), json!("https://example.invalid/unsubscribe"));
+    data.extra
+        .insert("preferences_url".into(), json!("https://example.invalid/preferences"));
+    let compiled = match template::compile(&content) {
+        Ok(c) => c,
+        Err(errors) => return Ok(Json(json!({"rendered": null, "errors": errors}))),
+    };
+    Ok(Json(match compiled.render(&data) {
+        Ok(r) => json!({"rendered": r, "errors": []}),
+        Err(e) => json!({"rendered": null, "errors": [e]}),
+    }))
+}
+
+pub fn message_json(m: &Message) -> Value {
+    json!({
+        "id": m.id,
+        "idempotency_key": m.idempotency_key,
+        "contact_id": m.contact_id,
+        "template_id": m.template_id,
+        "template_version": m.template_version,
+        "channel": m.channel,
+        "transactional": m.transactional,
+        "state": m.state,
+        "attempts": m.attempts,
+        "next_attempt_at": m.next_attempt_at.map(format_millis),
+        "recipient": m.recipient,
+        "error": m.error,
+        "data": m.data,
+        "rendered": m.rendered,
+        "created_at": format_millis(m.created_at),
+        "updated_at": format_millis(m.updated_at),
+        "sent_at": m.sent_at.map(format_millis),
+    })
+}
+
+/// `POST /api/v1/messages`: send template T to a contact, idempotently.
+pub async fn send(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body = body_object(&body)?;
+    only_fields(
+        &body,
+        &["template", "to", "data", "event", "idempotency_key", "transactional"],
+    )?;
+    let messaging = state
+        .messaging
+        .clone()
+        .ok_or_else(|| ApiError::new("channel_not_configured", "messaging is not configured on this server"))?;
+    let template = match body.get("template") {
+        Some(Value::Number(n)) if n.is_i64() => state.store.template(n.as_i64().unwrap_or_default()).await?,
+        Some(Value::String(name)) => state.store.template_by_name(name).await?,
+        Some(_) => {
+            return Err(ApiError::new("invalid_field", "template must be a template id or name").with_field("template"));
+        }
+        None => return Err(ApiError::new("missing_field", "template: is required").with_field("template")),
+    }
+    .ok_or_else(|| ApiError::not_found("no such template").with_field("template"))?;
+    if messaging.channel(&template.channel).is_none() {
+        return Err(ApiError::new(
+            "channel_not_configured",
+            format!("no {} channel is configured on this server", template.channel),
+        ));
+    }
+    let to = match body.get("to") {
+        Some(Value::Object(o)) => o.clone(),
+        Some(_) => return Err(ApiError::new("invalid_field", "to must be an object").with_field("to")),
+        None => return Err(ApiError::new("missing_field", "to: is required").with_field("to")),
+    };
+    let key = match (opt_string(&body, "idempotency_key")?, headers.get("idempotency-key")) {
+        (Some(k), _) => k,
+        (None, Some(h)) => h
+            .to_str()
+            .map_err(|_| ApiError::invalid("Idempotency-Key", "the Idempotency-Key header must be text"))?
+            .to_string(),
+        (None, None) => format!("api-{}", random_key()),
+    };
+    if key.is_empty() || key.len() > 255 {
+        return Err(
+            ApiError::new("invalid_field", "idempotency_key must be 1 to 255 characters").with_field("idempotency_key"),
+        );
+    }
+    let data = object_or_empty(&body, "data")?;
+    let event = object_or_empty(&body, "event")?;
+    let transactional = opt_bool(&body, "transactional")?.unwrap_or(template.transactional);
+    let contact = match find_recipient(&state, &to, "to").await? {
+        Some(c) => c,
+        // A send to an email address Nudge does not know yet creates the contact.
+        None if to.get("email").is_some() => {
+            let email = nudge_core::contact::normalize_email(&to["email"]).ok_or_else(|| {
+                ApiError::new(
+                    "invalid_field",
+                    format!("to.email {} is not an email address", to["email"]),
+                )
+                .with_field("to.email")
+            })?;
+            let row = ContactImport {
+                user_id: None,
+                email: Some(email.clone()),
+                ..Default::default()
+            };
+            state.store.import_contacts(vec![row], state.clock.now()).await?;
+            state
+                .store
+                .find_contact(&Lookup::Email(email))
+                .await?
+                .ok_or_else(|| ApiError::internal("a created contact vanished"))?
+        }
+        None => return Err(ApiError::not_found("no such contact").with_field("to")),
+    };
+    let (m, created) = state
+        .store
+        .enqueue_message(
+            NewMessage {
+                idempotency_key: key,
+                contact_id: contact.id,
+                template_id: template.id,
+                template_version: template.version,
+                channel: template.channel.clone(),
+                transactional,
+                data: json!({"data": data, "event": event}),
+            },
+            state.clock.now(),
+        )
+        .await?;
+    if created {
+        messaging.wake();
+        state.segments.wake();
+    }
+    let status = if created { StatusCode::ACCEPTED } else { StatusCode::OK };
+    Ok((status, Json(message_json(&m))))
+}
+
+fn random_key() -> String {
+    use rand::Rng;
+    let bytes: [u8; 16] = rand::rng().random();
+    hex::encode(bytes)
+}
+
+pub async fn list_messages(
+    State(state): State<AppState>,
+    Query(p): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let int = |k: &str| -> Result<Option<i64>, ApiError> {
+        p.get(k)
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| ApiError::invalid(k, format!("{k} must be an integer, got {v:?}")))
+            })
+            .transpose()
+    };
+    let state_filter = match p.get("state") {
+        None => None,
+        Some(s) => Some(MessageState::parse(s).ok_or_else(|| {
+            ApiError::invalid(
+                "state",
+                format!("state must be one of queued, sent, delivered, failed, bounced, suppressed; got {s:?}"),
+            )
+        })?),
+    };
+    for k in p.keys() {
+        if !["contact_id", "template_id", "state", "before", "limit"].contains(&k.as_str()) {
+            return Err(ApiError::invalid(k, format!("unknown parameter {k:?}")));
+        }
+    }
+    let page = state
+        .store
+        .list_messages(&MessageQuery {
+            contact_id: int("contact_id")?,
+            template_id: int("template_id")?,
+            state: state_filter,
+            before: int("before")?,
+            limit: limit_of(&p, 50)?,
+        })
+        .await?;
+    let data: Vec<Value> = page.items.iter().map(message_json).collect();
+    Ok(Json(json!({ "data": data, "next": page.next })))
+}
+
+pub async fn get_message(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let id = id_of(&id, "message")?;
+    let m = state
+        .store
+        .message(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no message {id}")))?;
+    Ok(Json(message_json(&m)))
+}
+
+pub async fn channels(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let Some(m) = &state.messaging else {
+        return Ok(Json(json!({"data": []})));
+    };
+    let mut data = Vec::new();
+    for c in m.channels() {
+        let health = c.health().await;
+        data.push(json!({
+            "kind": c.kind(),
+            "transport": c.transport(),
+            "healthy": health.is_ok(),
+            "error": health.err(),
+        }));
+    }
+    data.sort_by(|a, b| a["kind"].as_str().cmp(&b["kind"].as_str()));
+    Ok(Json(json!({ "data": data })))
+}
+
+fn suppression_json(s: &Suppression) -> Value {
+    json!({"channel": s.channel, "address": s.address, "reason": s.reason, "created_at": format_millis(s.created_at)})
+}
+
+pub async fn list_suppressions(
+    State(state): State<AppState>,
+    Query(p): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let data: Vec<Value> = state
+        .store
+        .suppressions(p.get("channel").map(String::as_str))
+        .await?
+        .iter()
+        .map(suppression_json)
+        .collect();
+    Ok(Json(json!({ "data": data })))
+}
+
+fn channel_and_address(body: &Map<String, Value>) -> Result<(String, String), ApiError> {
+    let channel = opt_string(body, "channel")?.unwrap_or_else(|| "email".into());
+    if !nudge_core::contact::CHANNELS.contains(&channel.as_str()) {
+        return Err(ApiError::new(
+            "invalid_field",
+            format!("channel must be one of {:?}", nudge_core::contact::CHANNELS),
+        )
+        .with_field("channel"));
+    }
+    let address = opt_string(body, "address")?
+        .or(opt_string(body, "email")?)
+        .filter(|a| !a.trim().is_empty())
+        .ok_or_else(|| ApiError::new("missing_field", "address: is required").with_field("address"))?;
+    Ok((channel, address.trim().to_string()))
+}
+
+pub async fn add_suppression(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body = body_object(&body)?;
+    only_fields(&body, &["channel", "address", "email", "reason"])?;
+    let (channel, address) = channel_and_address(&body)?;
+    let s = Suppression {
+        channel,
+        address: address.to_ascii_lowercase(),
+        reason: opt_string(&body, "reason")?.unwrap_or_else(|| "manual".into()),
+        created_at: state.clock.now(),
+    };
+    state.store.add_suppression(s.clone()).await?;
+    Ok((StatusCode::CREATED, Json(suppression_json(&s))))
+}
+
+pub async fn remove_suppression(
+    State(state): State<AppState>,
+    Path((channel, address)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    if state.store.remove_suppression(&channel, &address).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("{address} is not suppressed on {channel}")))
+    }
+}
+
+/// `POST /api/v1/bounces`: a provider's bounce or complaint webhook, normalised:
+/// `{"email": "...", "type": "hard" | "soft" | "complaint", "message_id": 12}`.
+/// Hard bounces and complaints suppress the address; a named message is marked bounced.
+pub async fn bounce(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let body = body_object(&body)?;
+    only_fields(&body, &["channel", "address", "email", "type", "message_id", "reason"])?;
+    let (channel, address) = channel_and_address(&body)?;
+    let kind = opt_string(&body, "type")?.unwrap_or_else(|| "hard".into());
+    let reason = match kind.as_str() {
+        "hard" => "hard_bounce",
+        "complaint" => "complaint",
+        "soft" => "soft_bounce",
+        other => {
+            return Err(ApiError::new(
+                "invalid_field",
+                format!("type must be hard, soft or complaint; got {other:?}"),
+            )
+            .with_field("type"));
+        }
+    };
+    let detail = opt_string(&body, "reason")?.unwrap_or_else(|| reason.into());
+    let now = state.clock.now();
+    let suppressed = reason != "soft_bounce";
+    // The named message must exist and have gone to this address; checked before
+    // anything is changed.
+    let message = match body.get("message_id").filter(|v| !v.is_null()) {
+        None => None,
+        Some(v) => {
+            let id = v.as_i64().ok_or_else(|| {
+                ApiError::new("invalid_field", "message_id must be an integer").with_field("message_id")
+            })?;
+            let m = state
+                .store
+                .message(id)
+                .await?
+                .ok_or_else(|| ApiError::not_found(format!("no message {id}")))?;
+            if !m.recipient.as_deref().is_some_and(|r| r.eq_ignore_ascii_case(&address)) {
+                return Err(
+                    ApiError::new("invalid_field", format!("message {id} was not sent to {address}"))
+                        .with_field("message_id"),
+                );
+            }
+            Some(m)
+        }
+    };
+    if suppressed {
+        state
+            .store
+            .add_suppression(Suppression {
+                channel: channel.clone(),
+                address: address.to_ascii_lowercase(),
+                reason: reason.into(),
+                created_at: now,
+            })
+            .await?;
+    }
+    if let Some(m) = message
+        && suppressed
+    {
+        state
+            .store
+            .update_messages(
+                vec![MessageUpdate {
+                    id: m.id,
+                    state: MessageState::Bounced,
+                    retry_at: None,
+                    recipient: None,
+                    error: Some(detail),
+                    rendered: None,
+                    suppress: None,
+                }],
+                now,
+            )
+            .await?;
+    }
+    Ok(Json(
+        json!({"channel": channel, "address": address.to_ascii_lowercase(), "suppressed": suppressed, "reason": reason}),
+    ))
+}

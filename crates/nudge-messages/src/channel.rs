@@ -1,0 +1,69 @@
+//! Channels: the ways a rendered message leaves Nudge. Each one is a component with
+//! its own configuration, health check and tests; the delivery worker only sees
+//! [`Channel`].
+
+pub mod capture;
+pub mod sms;
+pub mod smtp;
+pub mod webhook;
+
+use crate::template::Rendered;
+use async_trait::async_trait;
+
+/// One message, rendered and addressed, ready to leave.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub message_id: i64,
+    /// The sender's idempotency key; emails derive their `Message-ID` from it, so a
+    /// retry after an unknown outcome carries the same id.
+    pub idempotency_key: String,
+    /// Email address, phone number, or webhook URL.
+    pub to: String,
+    pub content: Rendered,
+    /// Extra headers (email: `List-Unsubscribe`, ...).
+    pub headers: Vec<(String, String)>,
+}
+
+/// Why a send did not succeed, and what to do about it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendError {
+    /// Try again later (4xx, timeouts, connection failures).
+    Transient(String),
+    /// Do not retry: the message or configuration is wrong.
+    Permanent(String),
+    /// The recipient does not exist or refused: suppress the address.
+    Bounce(String),
+}
+
+impl SendError {
+    pub fn message(&self) -> &str {
+        match self {
+            SendError::Transient(m) | SendError::Permanent(m) | SendError::Bounce(m) => m,
+        }
+    }
+}
+
+#[async_trait]
+pub trait Channel: Send + Sync {
+    /// `email`, `sms`, `webhook`, `push`.
+    fn kind(&self) -> &'static str;
+    /// How this channel delivers (`smtp`, `capture`, `twilio`, ...), for health and logs.
+    fn transport(&self) -> &'static str;
+    /// Sends; `Ok` carries the provider's id for the message, if it gives one.
+    async fn send(&self, message: &Outgoing) -> Result<Option<String>, SendError>;
+    /// Whether the channel can deliver now (connects, authenticates).
+    async fn health(&self) -> Result<(), String>;
+    /// The capture channel keeps the whole rendered message for reading back.
+    fn captures(&self) -> bool {
+        false
+    }
+}
+
+/// Classifies an HTTP status from a provider API.
+pub(crate) fn http_error(status: u16, body: &str) -> SendError {
+    let text = format!("HTTP {status}: {}", body.chars().take(300).collect::<String>());
+    match status {
+        408 | 425 | 429 | 500..=599 => SendError::Transient(text),
+        _ => SendError::Permanent(text),
+    }
+}

@@ -1,0 +1,553 @@
+//! The delivery worker: takes due messages from the outbox, checks consent, renders,
+//! adds tracking and unsubscribe links, hands them to their channel, and records
+//! what happened.
+//!
+//! Never twice: a message is stored (with its idempotency key) before any attempt;
+//! a claim leases it, so a crashed worker's messages come back after the lease; the
+//! email `Message-ID` derives from the key, so the one case that cannot be told
+//! apart — the server accepted, then we crashed before recording it — produces a
+//! copy with the same `Message-ID`, which receivers de-duplicate.
+
+use crate::channel::{Channel, Outgoing, SendError};
+use crate::links::{self, Purpose, Signer};
+use crate::template::{self, Compiled, Content, RenderData, Rendered};
+use nudge_core::{Clock, Contact, Millis};
+use nudge_store::{Message, MessageState, MessageUpdate, Store};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, Semaphore};
+
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    /// Where this server is reachable from the internet: tracking and unsubscribe
+    /// links point here.
+    pub public_url: String,
+    /// `workspace` in templates (name, postal address for the footer, ...).
+    pub workspace: Value,
+    /// Messages claimed per round.
+    pub batch: usize,
+    /// How long a claim lasts before the message is due again.
+    pub lease: Duration,
+    /// Attempts before a temporarily failing message is given up.
+    pub max_attempts: i64,
+    /// First retry delay; doubled per attempt, at most `max_backoff`.
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+    pub track_opens: bool,
+    pub track_clicks: bool,
+    /// Sleep when idle (woken earlier by [`Deliverer::wake`]).
+    pub idle: Duration,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            public_url: "http://127.0.0.1:8080".into(),
+            workspace: json!({"name": "Nudge"}),
+            batch: 500,
+            lease: Duration::from_secs(120),
+            max_attempts: 8,
+            backoff: Duration::from_secs(30),
+            max_backoff: Duration::from_secs(3600),
+            track_opens: true,
+            track_clicks: true,
+            idle: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A channel with its limits.
+pub struct ChannelSlot {
+    pub channel: Arc<dyn Channel>,
+    concurrency: Arc<Semaphore>,
+    rate: Option<RateLimiter>,
+}
+
+impl ChannelSlot {
+    /// `concurrency`: sends in flight at once; `per_second`: a rate cap.
+    pub fn new(channel: Arc<dyn Channel>, concurrency: usize, per_second: Option<f64>) -> Self {
+        ChannelSlot {
+            channel,
+            concurrency: Arc::new(Semaphore::new(concurrency.max(1))),
+            rate: per_second.filter(|r| *r > 0.0).map(RateLimiter::new),
+        }
+    }
+}
+
+/// Spaces sends evenly at `per_second`.
+struct RateLimiter {
+    interval: Duration,
+    next: tokio::sync::Mutex<tokio::time::Instant>,
+}
+
+impl RateLimiter {
+    fn new(per_second: f64) -> Self {
+        RateLimiter {
+            interval: Duration::from_secs_f64(1.0 / per_second),
+            next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+    async fn wait(&self) {
+        let slot = {
+            let mut next = self.next.lock().await;
+            let now = tokio::time::Instant::now();
+            let slot = (*next).max(now);
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
+/// A template version ready to send, with what delivery needs to know about it.
+struct Prepared {
+    compiled: Compiled,
+    topic: Option<String>,
+    name: String,
+}
+
+/// Outcomes recorded per transaction at most (and at least every [`FLUSH_AFTER`]).
+const FLUSH_EVERY: usize = 32;
+const FLUSH_AFTER: Duration = Duration::from_millis(50);
+
+pub struct Deliverer {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    channels: HashMap<String, ChannelSlot>,
+    signer: Signer,
+    config: DeliveryConfig,
+    templates: Mutex<HashMap<(i64, i64), Arc<Prepared>>>,
+    wake: Notify,
+}
+
+impl Deliverer {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        channels: Vec<ChannelSlot>,
+        signer: Signer,
+        config: DeliveryConfig,
+    ) -> Arc<Self> {
+        Arc::new(Deliverer {
+            store,
+            clock,
+            channels: channels
+                .into_iter()
+                .map(|s| (s.channel.kind().to_string(), s))
+                .collect(),
+            signer,
+            config,
+            templates: Mutex::new(HashMap::new()),
+            wake: Notify::new(),
+        })
+    }
+
+    pub fn signer(&self) -> &Signer {
+        &self.signer
+    }
+
+    pub fn config(&self) -> &DeliveryConfig {
+        &self.config
+    }
+
+    pub fn channel(&self, kind: &str) -> Option<&Arc<dyn Channel>> {
+        self.channels.get(kind).map(|s| &s.channel)
+    }
+
+    pub fn channels(&self) -> impl Iterator<Item = &Arc<dyn Channel>> {
+        self.channels.values().map(|s| &s.channel)
+    }
+
+    /// Something was queued: deliver without waiting for the idle timer.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Delivers until `stop` resolves.
+    pub async fn run(self: Arc<Self>, stop: impl std::future::Future<Output = ()>) {
+        tokio::pin!(stop);
+        loop {
+            let busy = match self.clone().run_once().await {
+                Ok(n) => n > 0,
+                Err(e) => {
+                    tracing::error!(error = %e, "message delivery round failed; retrying");
+                    false
+                }
+            };
+            if busy {
+                tokio::select! {
+                    _ = &mut stop => return,
+                    _ = tokio::task::yield_now() => continue,
+                }
+            }
+            let sleep = match self.store.next_message_due().await {
+                Ok(Some(due)) => Duration::from_millis(
+                    (due - self.clock.now()).clamp(0, self.config.idle.as_millis() as Millis) as u64,
+                ),
+                _ => self.config.idle,
+            };
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = self.wake.notified() => {},
+                _ = tokio::time::sleep(sleep) => {},
+            }
+        }
+    }
+
+    /// One round: claim due messages, deliver them concurrently (within each
+    /// channel's limits), record the outcomes in one transaction. Returns how many
+    /// messages were handled.
+    pub async fn run_once(self: Arc<Self>) -> Result<usize, nudge_store::StoreError> {
+        let now = self.clock.now();
+        let claimed = self
+            .store
+            .claim_messages(now, self.config.batch, self.config.lease.as_millis() as i64)
+            .await?;
+        if claimed.is_empty() {
+            return Ok(0);
+        }
+        let n = claimed.len();
+        let mut tasks = tokio::task::JoinSet::new();
+        for m in claimed {
+            let this = self.clone();
+            tasks.spawn(async move { this.deliver(m).await });
+        }
+        // Outcomes are recorded as they come, in small groups: what a crash can leave
+        // sent-but-unrecorded (and so sent again, with the same Message-ID) is only
+        // what is in flight plus one unflushed group.
+        let mut updates = Vec::with_capacity(FLUSH_EVERY);
+        let mut last_flush = tokio::time::Instant::now();
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(u) => updates.push(u),
+                // A panic in one delivery: the message's lease runs out and it is retried.
+                Err(e) => tracing::error!(error = %e, "a delivery task failed"),
+            }
+            if updates.len() >= FLUSH_EVERY || last_flush.elapsed() >= FLUSH_AFTER {
+                let (t, k) = (std::time::Instant::now(), updates.len());
+                self.store
+                    .update_messages(std::mem::take(&mut updates), self.clock.now())
+                    .await?;
+                tracing::debug!(
+                    outcomes = k,
+                    ms = t.elapsed().as_secs_f64() * 1e3,
+                    "recorded delivery outcomes"
+                );
+                last_flush = tokio::time::Instant::now();
+            }
+        }
+        if !updates.is_empty() {
+            self.store.update_messages(updates, self.clock.now()).await?;
+        }
+        Ok(n)
+    }
+
+    async fn prepared(&self, template: i64, version: i64) -> Result<Arc<Prepared>, String> {
+        if let Some(p) = self
+            .templates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(template, version))
+        {
+            return Ok(p.clone());
+        }
+        let meta = self.store.template(template).await.map_err(|e| e.to_string())?;
+        let Some(meta) = meta else {
+            return Err("the template was deleted".into());
+        };
+        let v = self
+            .store
+            .template_version(template, version)
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(v) = v else {
+            return Err(format!("version {version} of the template does not exist"));
+        };
+        let content: Content =
+            serde_json::from_value(v.content).map_err(|e| format!("stored template content is invalid: {e}"))?;
+        let compiled = template::compile(&content)
+            .map_err(|errs| errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))?;
+        let p = Arc::new(Prepared {
+            compiled,
+            topic: meta.topic,
+            name: meta.name,
+        });
+        self.templates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((template, version), p.clone());
+        Ok(p)
+    }
+
+    fn backoff(&self, attempts: i64) -> Duration {
+        let factor = 2u32.saturating_pow(attempts.clamp(0, 20) as u32);
+        (self.config.backoff * factor).min(self.config.max_backoff)
+    }
+
+    async fn deliver(&self, m: Message) -> MessageUpdate {
+        let t0 = std::time::Instant::now();
+        let u = self.deliver_inner(m).await;
+        tracing::trace!(ms = t0.elapsed().as_secs_f64() * 1e3, "delivered one");
+        u
+    }
+
+    async fn deliver_inner(&self, m: Message) -> MessageUpdate {
+        let update = |state: MessageState, error: Option<String>| MessageUpdate {
+            id: m.id,
+            state,
+            retry_at: None,
+            recipient: None,
+            error,
+            rendered: None,
+            suppress: None,
+        };
+        let contact = match self.store.contact(m.contact_id).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return update(MessageState::Failed, Some("the contact no longer exists".into())),
+            Err(e) => {
+                let mut u = update(MessageState::Queued, Some(format!("storage: {e}")));
+                u.retry_at = Some(self.clock.now() + self.backoff(m.attempts).as_millis() as Millis);
+                return u;
+            }
+        };
+        let prepared = match self.prepared(m.template_id, m.template_version).await {
+            Ok(p) => p,
+            Err(e) => return update(MessageState::Failed, Some(e)),
+        };
+        let Some(slot) = self.channels.get(&m.channel) else {
+            return update(
+                MessageState::Failed,
+                Some(format!("no {} channel is configured", m.channel)),
+            );
+        };
+        let address = match m.channel.as_str() {
+            "email" => contact.email.clone(),
+            "sms" => contact.phone.clone(),
+            _ => None,
+        };
+        if let Err(reason) = crate::consent::check(&contact, &m.channel, prepared.topic.as_deref(), m.transactional) {
+            return update(MessageState::Suppressed, Some(reason));
+        }
+        if matches!(m.channel.as_str(), "email" | "sms") {
+            let Some(addr) = &address else {
+                let what = if m.channel == "email" {
+                    "email address"
+                } else {
+                    "phone number"
+                };
+                return update(MessageState::Suppressed, Some(format!("the contact has no {what}")));
+            };
+            match self.store.suppression(&m.channel, addr).await {
+                Ok(Some(s)) => {
+                    let mut u = update(
+                        MessageState::Suppressed,
+                        Some(format!("{addr} is suppressed ({})", s.reason)),
+                    );
+                    u.recipient = address.clone();
+                    return u;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    let mut u = update(MessageState::Queued, Some(format!("storage: {e}")));
+                    u.retry_at = Some(self.clock.now() + self.backoff(m.attempts).as_millis() as Millis);
+                    return u;
+                }
+            }
+        }
+        let base = &self.config.public_url;
+        let marketing = !m.transactional;
+        let unsubscribe_url = self.signer.url(base, Purpose::Unsubscribe, m.id, 0);
+        let preferences_url = self.signer.url(base, Purpose::Preferences, m.id, 0);
+        let mut data = RenderData {
+            contact: contact_data(&contact),
+            event: m.data.get("event").cloned().unwrap_or(Value::Null),
+            workspace: self.config.workspace.clone(),
+            message: json!({"id": m.id, "template": prepared.name}),
+            extra: serde_json::Map::new(),
+        };
+        data.extra
+            .insert("data".into(), m.data.get("data").cloned().unwrap_or(Value::Null));
+        data.extra
+            .insert("unsubscribe_url".into(), Value::String(unsubscribe_url.clone()));
+        data.extra
+            .insert("preferences_url".into(), Value::String(preferences_url.clone()));
+        let rendered = match prepared.compiled.render(&data) {
+            Ok(r) => r,
+            Err(e) => return update(MessageState::Failed, Some(format!("rendering: {e}"))),
+        };
+        let tracking = Tracking {
+            base,
+            signer: &self.signer,
+            opens: self.config.track_opens,
+            clicks: self.config.track_clicks,
+        };
+        let (content, links, headers) = decorate(&tracking, m.id, marketing, rendered);
+        let to = match (&content, &address) {
+            (Rendered::Webhook { url, .. }, _) => url.clone(),
+            (_, Some(a)) => a.clone(),
+            (_, None) => String::new(),
+        };
+        let outgoing = Outgoing {
+            message_id: m.id,
+            idempotency_key: m.idempotency_key.clone(),
+            to: to.clone(),
+            content,
+            headers,
+        };
+        let record = if slot.channel.captures() {
+            let mut v = serde_json::to_value(&outgoing.content).unwrap_or(Value::Null);
+            v["to"] = Value::String(to.clone());
+            v["headers"] = json!(outgoing.headers);
+            v["links"] = json!(links);
+            v
+        } else {
+            match &outgoing.content {
+                Rendered::Email { subject, .. } => json!({"subject": subject, "links": links}),
+                _ => json!({}),
+            }
+        };
+        let result = {
+            let _permit = slot.concurrency.acquire().await;
+            if let Some(rate) = &slot.rate {
+                rate.wait().await;
+            }
+            slot.channel.send(&outgoing).await
+        };
+        let mut u = update(MessageState::Sent, None);
+        u.recipient = Some(to).filter(|t| !t.is_empty());
+        u.rendered = Some(record);
+        match result {
+            Ok(_) => {}
+            Err(SendError::Transient(e)) if m.attempts + 1 < self.config.max_attempts => {
+                u.state = MessageState::Queued;
+                u.retry_at = Some(self.clock.now() + self.backoff(m.attempts).as_millis() as Millis);
+                u.error = Some(e);
+            }
+            Err(SendError::Transient(e)) => {
+                u.state = MessageState::Failed;
+                u.error = Some(format!("gave up after {} attempts: {e}", m.attempts + 1));
+            }
+            Err(SendError::Permanent(e)) => {
+                u.state = MessageState::Failed;
+                u.error = Some(e);
+            }
+            Err(SendError::Bounce(e)) => {
+                u.state = MessageState::Bounced;
+                u.error = Some(e);
+                u.suppress = Some("hard_bounce".into());
+            }
+        }
+        u
+    }
+}
+
+/// Where tracking links point and which ones to add.
+pub struct Tracking<'a> {
+    pub base: &'a str,
+    pub signer: &'a Signer,
+    pub opens: bool,
+    pub clicks: bool,
+}
+
+/// Makes a rendered message ready to leave: for email, the unsubscribe footer and
+/// headers (marketing only), click-tracking links and the open pixel. Returns the
+/// message, the original URLs of the tracked links (link *i* is `links[i]`) and the
+/// extra headers. Pure.
+pub fn decorate(
+    t: &Tracking<'_>,
+    message_id: i64,
+    marketing: bool,
+    rendered: Rendered,
+) -> (Rendered, Vec<String>, Vec<(String, String)>) {
+    let base = t.base;
+    let unsubscribe_url = t.signer.url(base, Purpose::Unsubscribe, message_id, 0);
+    let preferences_url = t.signer.url(base, Purpose::Preferences, message_id, 0);
+    match rendered {
+        Rendered::Email {
+            subject,
+            from,
+            reply_to,
+            html,
+            text,
+        } => {
+            let (html, text) = if marketing {
+                with_unsubscribe_footer(html, text, &unsubscribe_url, &preferences_url)
+            } else {
+                (html, text)
+            };
+            let (html, links) = if t.clicks {
+                links::rewrite_links(&html, |i, url| {
+                    (!url.starts_with(base)).then(|| t.signer.url(base, Purpose::Click, message_id, i as u32))
+                })
+            } else {
+                (html, Vec::new())
+            };
+            let html = if t.opens {
+                links::add_pixel(&html, &t.signer.url(base, Purpose::Open, message_id, 0))
+            } else {
+                html
+            };
+            let headers = if marketing {
+                vec![
+                    ("List-Unsubscribe".to_string(), format!("<{unsubscribe_url}>")),
+                    (
+                        "List-Unsubscribe-Post".to_string(),
+                        "List-Unsubscribe=One-Click".to_string(),
+                    ),
+                ]
+            } else {
+                Vec::new()
+            };
+            (
+                Rendered::Email {
+                    subject,
+                    from,
+                    reply_to,
+                    html,
+                    text,
+                },
+                links,
+                headers,
+            )
+        }
+        other => (other, Vec::new(), Vec::new()),
+    }
+}
+
+/// `contact` in templates.
+pub fn contact_data(c: &Contact) -> Value {
+    json!({
+        "id": c.id,
+        "user_id": c.user_id,
+        "email": c.email,
+        "phone": c.phone,
+        "traits": c.traits,
+        "subscriptions": c.subscriptions,
+    })
+}
+
+/// Marketing email always carries an unsubscribe link: a footer is added when the
+/// template does not place `{{ unsubscribe_url }}` itself.
+fn with_unsubscribe_footer(html: String, text: String, unsubscribe: &str, preferences: &str) -> (String, String) {
+    let html = if html.contains(unsubscribe) {
+        html
+    } else {
+        let footer = format!(
+            "<div style=\"font-size:12px;color:#666;text-align:center;padding:16px\">\
+             <a href=\"{unsubscribe}\" data-nudge-track=\"off\" style=\"color:#666\">Unsubscribe</a> · \
+             <a href=\"{preferences}\" data-nudge-track=\"off\" style=\"color:#666\">Email preferences</a></div>"
+        );
+        match html.to_ascii_lowercase().rfind("</body>") {
+            Some(at) => format!("{}{footer}{}", &html[..at], &html[at..]),
+            None => format!("{html}{footer}"),
+        }
+    };
+    let text = if text.contains(unsubscribe) {
+        text
+    } else {
+        format!("{text}\n\n--\nUnsubscribe: {unsubscribe}\nEmail preferences: {preferences}\n")
+    };
+    (html, text)
+}

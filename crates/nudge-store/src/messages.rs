@@ -1,0 +1,166 @@
+//! What storage keeps for messages: templates and their versions, the outbox, and
+//! suppressions. Content is opaque JSON here; `nudge-messages` gives it meaning.
+
+use nudge_core::{ContactId, Millis};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Template {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    /// `email`, `sms`, `push` or `webhook`.
+    pub channel: String,
+    /// The current version; sends use it unless told otherwise.
+    pub version: i64,
+    /// Transactional messages (receipts, password resets) go to contacts who
+    /// unsubscribed from marketing; marketing ones never do.
+    pub transactional: bool,
+    /// The subscription topic a marketing message belongs to (`newsletter`, ...);
+    /// a contact unsubscribed from it is not sent the message.
+    pub topic: Option<String>,
+    /// The current version's content.
+    pub content: Value,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTemplate {
+    pub name: String,
+    pub description: String,
+    pub channel: String,
+    pub transactional: bool,
+    pub topic: Option<String>,
+    pub content: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TemplateVersion {
+    pub template_id: i64,
+    pub version: i64,
+    pub content: Value,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageState {
+    /// Stored, waiting for (another) delivery attempt.
+    Queued,
+    /// Accepted by the channel (the SMTP server, the SMS or push service).
+    Sent,
+    /// Confirmed delivered by the provider.
+    Delivered,
+    /// Will not be delivered: a permanent error, or too many attempts.
+    Failed,
+    /// Rejected by the recipient's server; the address is suppressed.
+    Bounced,
+    /// Not sent: the contact unsubscribed, has no address, or the address is suppressed.
+    Suppressed,
+}
+
+impl MessageState {
+    pub const ALL: [MessageState; 6] = [
+        MessageState::Queued,
+        MessageState::Sent,
+        MessageState::Delivered,
+        MessageState::Failed,
+        MessageState::Bounced,
+        MessageState::Suppressed,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageState::Queued => "queued",
+            MessageState::Sent => "sent",
+            MessageState::Delivered => "delivered",
+            MessageState::Failed => "failed",
+            MessageState::Bounced => "bounced",
+            MessageState::Suppressed => "suppressed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+    /// The timeline event recorded when a message reaches this state.
+    pub fn event_name(self) -> &'static str {
+        match self {
+            MessageState::Queued => "Message Queued",
+            MessageState::Sent => "Message Sent",
+            MessageState::Delivered => "Message Delivered",
+            MessageState::Failed => "Message Failed",
+            MessageState::Bounced => "Message Bounced",
+            MessageState::Suppressed => "Message Suppressed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Message {
+    pub id: i64,
+    pub idempotency_key: String,
+    pub contact_id: ContactId,
+    pub template_id: i64,
+    pub template_version: i64,
+    pub channel: String,
+    pub transactional: bool,
+    /// What the sender passed: `{"event": {...}, "data": {...}}`.
+    pub data: Value,
+    pub state: MessageState,
+    pub attempts: i64,
+    /// When the next delivery attempt is due (`None` once the message is final).
+    pub next_attempt_at: Option<Millis>,
+    /// The address it went to (email address, phone number, URL).
+    pub recipient: Option<String>,
+    pub error: Option<String>,
+    /// What was sent (subject, links; the whole message for the capture channel).
+    pub rendered: Option<Value>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub sent_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMessage {
+    pub idempotency_key: String,
+    pub contact_id: ContactId,
+    pub template_id: i64,
+    pub template_version: i64,
+    pub channel: String,
+    pub transactional: bool,
+    pub data: Value,
+}
+
+/// The outcome of a delivery attempt, recorded by [`crate::MessageStore::update_messages`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageUpdate {
+    pub id: i64,
+    pub state: MessageState,
+    /// For `Queued`: when to try again.
+    pub retry_at: Option<Millis>,
+    pub recipient: Option<String>,
+    pub error: Option<String>,
+    pub rendered: Option<Value>,
+    /// Put the recipient on the suppression list (hard bounce, complaint).
+    pub suppress: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MessageQuery {
+    pub contact_id: Option<ContactId>,
+    pub template_id: Option<i64>,
+    pub state: Option<MessageState>,
+    /// Newest first; continue below this id.
+    pub before: Option<i64>,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Suppression {
+    pub channel: String,
+    pub address: String,
+    /// `hard_bounce`, `complaint`, `manual`, ...
+    pub reason: String,
+    pub created_at: Millis,
+}

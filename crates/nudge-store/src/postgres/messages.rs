@@ -1,0 +1,503 @@
+//! Messages on PostgreSQL: templates, the outbox (claimed with `FOR UPDATE SKIP
+//! LOCKED`, so several processes can deliver from one database), suppressions.
+
+use super::*;
+
+const TEMPLATE_COLUMNS: &str = "t.id, t.name, t.description, t.channel, t.version, t.transactional, t.topic, \
+     v.content, t.created_at, t.updated_at FROM templates t JOIN template_versions v \
+     ON v.template_id = t.id AND v.version = t.version";
+
+const MESSAGE_COLUMNS: &str = "id, idempotency_key, contact_id, template_id, template_version, channel, \
+     transactional, data, state, attempts, next_attempt_at, recipient, error, rendered, created_at, updated_at, sent_at";
+
+fn template_from_row(r: &tokio_postgres::Row) -> Template {
+    Template {
+        id: r.get(0),
+        name: r.get(1),
+        description: r.get(2),
+        channel: r.get(3),
+        version: r.get(4),
+        transactional: r.get(5),
+        topic: r.get(6),
+        content: r.get(7),
+        created_at: r.get(8),
+        updated_at: r.get(9),
+    }
+}
+
+fn message_from_row(r: &tokio_postgres::Row) -> Result<Message> {
+    let state: String = r.get(8);
+    Ok(Message {
+        id: r.get(0),
+        idempotency_key: r.get(1),
+        contact_id: r.get(2),
+        template_id: r.get(3),
+        template_version: r.get(4),
+        channel: r.get(5),
+        transactional: r.get(6),
+        data: r.get(7),
+        state: MessageState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("message state {state}")))?,
+        attempts: r.get(9),
+        next_attempt_at: r.get(10),
+        recipient: r.get(11),
+        error: r.get(12),
+        rendered: r.get(13),
+        created_at: r.get(14),
+        updated_at: r.get(15),
+        sent_at: r.get(16),
+    })
+}
+
+fn suppression_from_row(r: &tokio_postgres::Row) -> Suppression {
+    Suppression {
+        channel: r.get(0),
+        address: r.get(1),
+        reason: r.get(2),
+        created_at: r.get(3),
+    }
+}
+
+async fn load_template(c: &impl GenericClient, id: i64) -> Result<Option<Template>> {
+    let row = c
+        .query_opt(&format!("SELECT {TEMPLATE_COLUMNS} WHERE t.id = $1"), &[&id])
+        .await?;
+    Ok(row.as_ref().map(template_from_row))
+}
+
+async fn load_message(c: &impl GenericClient, id: i64) -> Result<Option<Message>> {
+    let row = c
+        .query_opt(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1"), &[&id])
+        .await?;
+    row.as_ref().map(message_from_row).transpose()
+}
+
+/// A Nudge-generated event on a contact's timeline; marks the contact for segment
+/// re-evaluation when a segment reads events of this name. `false` if `key` exists.
+async fn record_event(
+    tx: &Transaction<'_>,
+    contact: ContactId,
+    name: &str,
+    properties: &Value,
+    key: &str,
+    now: Millis,
+) -> Result<bool> {
+    let inserted = tx
+        .execute(
+            "INSERT INTO events (message_id, contact_id, type, name, timestamp, received_at, properties, context)
+             VALUES ($1, $2, 'track', $3, $4, $4, $5, '{\"source\":\"nudge\"}') ON CONFLICT (message_id) DO NOTHING",
+            &[&key, &contact, &name, &now, properties],
+        )
+        .await?;
+    if inserted > 0 && segments::segment_index(tx).await?.event_names.contains(name) {
+        segments::mark_dirty(tx, &[contact]).await?;
+    }
+    Ok(inserted > 0)
+}
+
+async fn state_event(tx: &Transaction<'_>, m: &Message, now: Millis) -> Result<()> {
+    let mut props = serde_json::json!({
+        "message_id": m.id,
+        "channel": m.channel,
+        "template_id": m.template_id,
+        "template_version": m.template_version,
+        "state": m.state.as_str(),
+    });
+    if let Some(e) = &m.error {
+        props["error"] = Value::String(e.clone());
+    }
+    if let Some(r) = &m.recipient {
+        props["recipient"] = Value::String(r.clone());
+    }
+    let key = format!("message-{}-{}-{}", m.id, m.state.as_str(), m.attempts);
+    record_event(tx, m.contact_id, m.state.event_name(), &props, &key, now).await?;
+    Ok(())
+}
+
+impl PgStore {
+    async fn save_template(&self, id: Option<i64>, new: NewTemplate, now: Millis) -> Result<Option<Template>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute("LOCK TABLE templates IN SHARE ROW EXCLUSIVE MODE", &[])
+            .await?;
+        let taken: Option<i64> = tx
+            .query_opt("SELECT id FROM templates WHERE name = $1", &[&new.name])
+            .await?
+            .map(|r| r.get(0));
+        if taken.is_some() && taken != id {
+            return Err(StoreError::Conflict(format!("a template named {:?} exists", new.name)));
+        }
+        let (id, version): (i64, i64) = match id {
+            None => {
+                let row = tx
+                    .query_one(
+                        "INSERT INTO templates (name, description, channel, version, transactional, topic, created_at, updated_at)
+                         VALUES ($1, $2, $3, 1, $4, $5, $6, $6) RETURNING id",
+                        &[&new.name, &new.description, &new.channel, &new.transactional, &new.topic, &now],
+                    )
+                    .await?;
+                (row.get(0), 1)
+            }
+            Some(id) => {
+                let Some(row) = tx
+                    .query_opt("SELECT channel FROM templates WHERE id = $1", &[&id])
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                let channel: String = row.get(0);
+                if channel != new.channel {
+                    return Err(StoreError::Conflict(format!(
+                        "the template is for {channel}; a new version cannot change the channel to {}",
+                        new.channel
+                    )));
+                }
+                let row = tx
+                    .query_one(
+                        "UPDATE templates SET name = $2, description = $3, version = version + 1, transactional = $4,
+                         topic = $5, updated_at = $6 WHERE id = $1 RETURNING version",
+                        &[&id, &new.name, &new.description, &new.transactional, &new.topic, &now],
+                    )
+                    .await?;
+                (id, row.get(0))
+            }
+        };
+        tx.execute(
+            "INSERT INTO template_versions (template_id, version, content, created_at) VALUES ($1, $2, $3, $4)",
+            &[&id, &version, &new.content, &now],
+        )
+        .await?;
+        let t = load_template(&tx, id).await?;
+        tx.commit().await?;
+        Ok(t)
+    }
+}
+
+#[async_trait]
+impl MessageStore for PgStore {
+    async fn create_template(&self, new: NewTemplate, now: Millis) -> Result<Template> {
+        self.save_template(None, new, now)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("a new template vanished".into()))
+    }
+
+    async fn update_template(&self, id: i64, new: NewTemplate, now: Millis) -> Result<Option<Template>> {
+        self.save_template(Some(id), new, now).await
+    }
+
+    async fn delete_template(&self, id: i64) -> Result<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let waiting: i64 = tx
+            .query_one(
+                "SELECT count(*) FROM messages WHERE template_id = $1 AND next_attempt_at IS NOT NULL",
+                &[&id],
+            )
+            .await?
+            .get(0);
+        if waiting > 0 {
+            return Err(StoreError::Conflict(format!(
+                "{waiting} messages of this template wait in the outbox"
+            )));
+        }
+        let n = tx.execute("DELETE FROM templates WHERE id = $1", &[&id]).await?;
+        tx.execute("DELETE FROM template_versions WHERE template_id = $1", &[&id])
+            .await?;
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    async fn templates(&self) -> Result<Vec<Template>> {
+        let c = self.client().await?;
+        let rows = c
+            .query(&format!("SELECT {TEMPLATE_COLUMNS} ORDER BY t.id"), &[])
+            .await?;
+        Ok(rows.iter().map(template_from_row).collect())
+    }
+
+    async fn template(&self, id: i64) -> Result<Option<Template>> {
+        load_template(&self.client().await?, id).await
+    }
+
+    async fn template_by_name(&self, name: &str) -> Result<Option<Template>> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt(&format!("SELECT {TEMPLATE_COLUMNS} WHERE t.name = $1"), &[&name])
+            .await?;
+        Ok(row.as_ref().map(template_from_row))
+    }
+
+    async fn template_versions(&self, id: i64) -> Result<Vec<TemplateVersion>> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT template_id, version, content, created_at FROM template_versions
+                 WHERE template_id = $1 ORDER BY version DESC",
+                &[&id],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| TemplateVersion {
+                template_id: r.get(0),
+                version: r.get(1),
+                content: r.get(2),
+                created_at: r.get(3),
+            })
+            .collect())
+    }
+
+    async fn template_version(&self, id: i64, version: i64) -> Result<Option<TemplateVersion>> {
+        Ok(self
+            .template_versions(id)
+            .await?
+            .into_iter()
+            .find(|v| v.version == version))
+    }
+
+    async fn enqueue_message(&self, new: NewMessage, now: Millis) -> Result<(Message, bool)> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let contact = current_id(&tx, new.contact_id).await?;
+        let row = tx
+            .query_opt(
+                "INSERT INTO messages (idempotency_key, contact_id, template_id, template_version, channel,
+                 transactional, data, state, attempts, next_attempt_at, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 0, $8, $8, $8)
+                 ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+                &[
+                    &new.idempotency_key,
+                    &contact,
+                    &new.template_id,
+                    &new.template_version,
+                    &new.channel,
+                    &new.transactional,
+                    &new.data,
+                    &now,
+                ],
+            )
+            .await?;
+        let (id, created) = match row {
+            Some(r) => (r.get::<_, i64>(0), true),
+            None => {
+                let r = tx
+                    .query_one(
+                        "SELECT id FROM messages WHERE idempotency_key = $1",
+                        &[&new.idempotency_key],
+                    )
+                    .await?;
+                (r.get(0), false)
+            }
+        };
+        let m = load_message(&tx, id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("message vanished".into()))?;
+        if created {
+            state_event(&tx, &m, now).await?;
+        }
+        tx.commit().await?;
+        Ok((m, created))
+    }
+
+    async fn claim_messages(&self, now: Millis, limit: usize, lease_ms: i64) -> Result<Vec<Message>> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                &format!(
+                    "UPDATE messages SET leased_until = $1 + $2 WHERE id IN (
+                         SELECT id FROM messages WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= $1
+                           AND (leased_until IS NULL OR leased_until <= $1)
+                         ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
+                     RETURNING {MESSAGE_COLUMNS}"
+                ),
+                &[&now, &lease_ms, &(limit as i64)],
+            )
+            .await?;
+        let mut claimed = rows.iter().map(message_from_row).collect::<Result<Vec<_>>>()?;
+        claimed.sort_by_key(|m| m.id);
+        Ok(claimed)
+    }
+
+    async fn update_messages(&self, updates: Vec<MessageUpdate>, now: Millis) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        for u in &updates {
+            let Some(before) = load_message(&tx, u.id).await? else {
+                continue;
+            };
+            let next = match u.state {
+                MessageState::Queued => Some(u.retry_at.unwrap_or(now)),
+                _ => None,
+            };
+            let sent_at = if u.state == MessageState::Sent {
+                Some(now)
+            } else {
+                before.sent_at
+            };
+            let row = tx
+                .query_one(
+                    &format!(
+                        "UPDATE messages SET state = $2, attempts = attempts + 1, next_attempt_at = $3, leased_until = NULL,
+                         recipient = coalesce($4, recipient), error = $5, rendered = coalesce($6, rendered),
+                         updated_at = $7, sent_at = $8 WHERE id = $1 RETURNING {MESSAGE_COLUMNS}"
+                    ),
+                    &[
+                        &u.id,
+                        &u.state.as_str(),
+                        &next,
+                        &u.recipient,
+                        &u.error,
+                        &u.rendered,
+                        &now,
+                        &sent_at,
+                    ],
+                )
+                .await?;
+            let after = message_from_row(&row)?;
+            if let (Some(reason), Some(recipient)) = (&u.suppress, after.recipient.as_ref()) {
+                tx.execute(
+                    "INSERT INTO suppressions (channel, address, reason, created_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (channel, address) DO NOTHING",
+                    &[&after.channel, &recipient.to_ascii_lowercase(), reason, &now],
+                )
+                .await?;
+            }
+            if after.state != MessageState::Queued {
+                state_event(&tx, &after, now).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn message(&self, id: i64) -> Result<Option<Message>> {
+        load_message(&self.client().await?, id).await
+    }
+
+    async fn list_messages(&self, query: &MessageQuery) -> Result<Page<Message>> {
+        let c = self.client().await?;
+        let limit = query.limit.clamp(1, 1000);
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages
+                     WHERE ($1::int8 IS NULL OR contact_id = $1) AND ($2::int8 IS NULL OR template_id = $2)
+                       AND ($3::text IS NULL OR state = $3) AND ($4::int8 IS NULL OR id < $4)
+                     ORDER BY id DESC LIMIT $5"
+                ),
+                &[
+                    &query.contact_id,
+                    &query.template_id,
+                    &query.state.map(MessageState::as_str),
+                    &query.before,
+                    &(limit as i64 + 1),
+                ],
+            )
+            .await?;
+        let mut items = rows.iter().map(message_from_row).collect::<Result<Vec<_>>>()?;
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|m| m.id.to_string())
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    async fn next_message_due(&self) -> Result<Option<Millis>> {
+        let c = self.client().await?;
+        Ok(c.query_one(
+            "SELECT min(greatest(next_attempt_at, coalesce(leased_until, 0))) FROM messages
+                 WHERE next_attempt_at IS NOT NULL",
+            &[],
+        )
+        .await?
+        .get(0))
+    }
+
+    async fn release_leases(&self) -> Result<u64> {
+        let c = self.client().await?;
+        Ok(c.execute(
+            "UPDATE messages SET leased_until = NULL WHERE leased_until IS NOT NULL",
+            &[],
+        )
+        .await?)
+    }
+
+    async fn record_message_event(
+        &self,
+        message: i64,
+        name: &str,
+        properties: Value,
+        key: String,
+        now: Millis,
+    ) -> Result<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let Some(row) = tx
+            .query_opt("SELECT contact_id FROM messages WHERE id = $1", &[&message])
+            .await?
+        else {
+            return Ok(false);
+        };
+        let contact = current_id(&tx, row.get(0)).await?;
+        let stored = record_event(&tx, contact, name, &properties, &key, now).await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn add_suppression(&self, s: Suppression) -> Result<()> {
+        let c = self.client().await?;
+        c.execute(
+            "INSERT INTO suppressions (channel, address, reason, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (channel, address) DO UPDATE SET reason = excluded.reason",
+            &[&s.channel, &s.address.to_ascii_lowercase(), &s.reason, &s.created_at],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn remove_suppression(&self, channel: &str, address: &str) -> Result<bool> {
+        let c = self.client().await?;
+        Ok(c.execute(
+            "DELETE FROM suppressions WHERE channel = $1 AND address = $2",
+            &[&channel, &address.to_ascii_lowercase()],
+        )
+        .await?
+            > 0)
+    }
+
+    async fn suppressions(&self, channel: Option<&str>) -> Result<Vec<Suppression>> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT channel, address, reason, created_at FROM suppressions
+                 WHERE $1::text IS NULL OR channel = $1 ORDER BY channel, address",
+                &[&channel],
+            )
+            .await?;
+        Ok(rows.iter().map(suppression_from_row).collect())
+    }
+
+    async fn setting_or_init(&self, key: &str, value: &str) -> Result<String> {
+        let c = self.client().await?;
+        c.execute(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            &[&key, &value],
+        )
+        .await?;
+        Ok(c.query_one("SELECT value FROM settings WHERE key = $1", &[&key])
+            .await?
+            .get(0))
+    }
+
+    async fn suppression(&self, channel: &str, address: &str) -> Result<Option<Suppression>> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt(
+                "SELECT channel, address, reason, created_at FROM suppressions WHERE channel = $1 AND address = $2",
+                &[&channel, &address.to_ascii_lowercase()],
+            )
+            .await?;
+        Ok(row.as_ref().map(suppression_from_row))
+    }
+}

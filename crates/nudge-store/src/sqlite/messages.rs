@@ -1,0 +1,516 @@
+//! Messages on SQLite: templates, the outbox, suppressions.
+
+use super::*;
+
+const TEMPLATE_COLUMNS: &str = "t.id, t.name, t.description, t.channel, t.version, t.transactional, t.topic, \
+     v.content, t.created_at, t.updated_at FROM templates t JOIN template_versions v \
+     ON v.template_id = t.id AND v.version = t.version";
+
+const MESSAGE_COLUMNS: &str = "id, idempotency_key, contact_id, template_id, template_version, channel, \
+     transactional, data, state, attempts, next_attempt_at, recipient, error, rendered, created_at, updated_at, sent_at";
+
+fn json_of(s: &str, what: &str) -> rusqlite::Result<Value> {
+    serde_json::from_str(s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, format!("{what}: {e}").into())
+    })
+}
+
+fn template_from_row(r: &rusqlite::Row) -> rusqlite::Result<Template> {
+    Ok(Template {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        description: r.get(2)?,
+        channel: r.get(3)?,
+        version: r.get(4)?,
+        transactional: r.get(5)?,
+        topic: r.get(6)?,
+        content: json_of(&r.get::<_, String>(7)?, "template content")?,
+        created_at: r.get(8)?,
+        updated_at: r.get(9)?,
+    })
+}
+
+fn message_from_row(r: &rusqlite::Row) -> rusqlite::Result<Message> {
+    let state: String = r.get(8)?;
+    Ok(Message {
+        id: r.get(0)?,
+        idempotency_key: r.get(1)?,
+        contact_id: r.get(2)?,
+        template_id: r.get(3)?,
+        template_version: r.get(4)?,
+        channel: r.get(5)?,
+        transactional: r.get(6)?,
+        data: json_of(&r.get::<_, String>(7)?, "message data")?,
+        state: MessageState::parse(&state).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(8, rusqlite::types::Type::Text, format!("state {state}").into())
+        })?,
+        attempts: r.get(9)?,
+        next_attempt_at: r.get(10)?,
+        recipient: r.get(11)?,
+        error: r.get(12)?,
+        rendered: r
+            .get::<_, Option<String>>(13)?
+            .map(|s| json_of(&s, "rendered message"))
+            .transpose()?,
+        created_at: r.get(14)?,
+        updated_at: r.get(15)?,
+        sent_at: r.get(16)?,
+    })
+}
+
+fn load_template(c: &Connection, id: i64) -> Result<Option<Template>> {
+    Ok(c.prepare_cached(&format!("SELECT {TEMPLATE_COLUMNS} WHERE t.id = ?"))?
+        .query_row([id], template_from_row)
+        .optional()?)
+}
+
+fn load_message(c: &Connection, id: i64) -> Result<Option<Message>> {
+    Ok(
+        c.prepare_cached(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?"))?
+            .query_row([id], message_from_row)
+            .optional()?,
+    )
+}
+
+/// A Nudge-generated event on a contact's timeline; marks the contact for segment
+/// re-evaluation when a segment reads events of this name. `false` if `key` exists.
+pub(super) fn record_event(
+    tx: &Connection,
+    cache: &mut IdCache,
+    contact: ContactId,
+    name: &str,
+    properties: &Value,
+    key: &str,
+    now: Millis,
+) -> Result<bool> {
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO events (message_id, contact_id, type, name, timestamp, received_at, properties, context)
+             VALUES (?, ?, 'track', ?, ?, ?, ?, '{\"source\":\"nudge\"}') ON CONFLICT (message_id) DO NOTHING",
+        )?
+        .execute(params![key, contact, name, now, now, properties.to_string()])?;
+    if inserted > 0 && segments::segment_index(tx, cache)?.event_names.contains(name) {
+        segments::mark_dirty(tx, cache, contact)?;
+    }
+    Ok(inserted > 0)
+}
+
+fn state_event(tx: &Connection, cache: &mut IdCache, m: &Message, now: Millis) -> Result<()> {
+    let mut props = serde_json::json!({
+        "message_id": m.id,
+        "channel": m.channel,
+        "template_id": m.template_id,
+        "template_version": m.template_version,
+        "state": m.state.as_str(),
+    });
+    if let Some(e) = &m.error {
+        props["error"] = Value::String(e.clone());
+    }
+    if let Some(r) = &m.recipient {
+        props["recipient"] = Value::String(r.clone());
+    }
+    let key = format!("message-{}-{}-{}", m.id, m.state.as_str(), m.attempts);
+    record_event(tx, cache, m.contact_id, m.state.event_name(), &props, &key, now)?;
+    Ok(())
+}
+
+impl SqliteStore {
+    async fn save_template(&self, id: Option<i64>, new: NewTemplate, now: Millis) -> Result<Option<Template>> {
+        self.write(move |conn, _| {
+            let tx = conn.transaction()?;
+            let taken: Option<i64> = tx
+                .query_row("SELECT id FROM templates WHERE name = ?", [&new.name], |r| r.get(0))
+                .optional()?;
+            if taken.is_some() && taken != id {
+                return Err(StoreError::Conflict(format!("a template named {:?} exists", new.name)));
+            }
+            let (id, version) = match id {
+                None => {
+                    tx.execute(
+                        "INSERT INTO templates (name, description, channel, version, transactional, topic, created_at, updated_at)
+                         VALUES (?, ?, ?, 1, ?, ?, ?, ?)",
+                        params![new.name, new.description, new.channel, new.transactional, new.topic, now, now],
+                    )?;
+                    (tx.last_insert_rowid(), 1)
+                }
+                Some(id) => {
+                    let Some(channel) = tx
+                        .query_row("SELECT channel FROM templates WHERE id = ?", [id], |r| r.get::<_, String>(0))
+                        .optional()?
+                    else {
+                        return Ok(None);
+                    };
+                    if channel != new.channel {
+                        return Err(StoreError::Conflict(format!(
+                            "the template is for {channel}; a new version cannot change the channel to {}",
+                            new.channel
+                        )));
+                    }
+                    tx.execute(
+                        "UPDATE templates SET name = ?, description = ?, version = version + 1, transactional = ?,
+                         topic = ?, updated_at = ? WHERE id = ?",
+                        params![new.name, new.description, new.transactional, new.topic, now, id],
+                    )?;
+                    (id, tx.query_row("SELECT version FROM templates WHERE id = ?", [id], |r| r.get(0))?)
+                }
+            };
+            tx.execute(
+                "INSERT INTO template_versions (template_id, version, content, created_at) VALUES (?, ?, ?, ?)",
+                params![id, version, new.content.to_string(), now],
+            )?;
+            let t = load_template(&tx, id)?;
+            tx.commit()?;
+            Ok(t)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl MessageStore for SqliteStore {
+    async fn create_template(&self, new: NewTemplate, now: Millis) -> Result<Template> {
+        self.save_template(None, new, now)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("a new template vanished".into()))
+    }
+
+    async fn update_template(&self, id: i64, new: NewTemplate, now: Millis) -> Result<Option<Template>> {
+        self.save_template(Some(id), new, now).await
+    }
+
+    async fn delete_template(&self, id: i64) -> Result<bool> {
+        self.write(move |conn, _| {
+            let tx = conn.transaction()?;
+            let waiting: i64 = tx.query_row(
+                "SELECT count(*) FROM messages WHERE template_id = ? AND next_attempt_at IS NOT NULL",
+                [id],
+                |r| r.get(0),
+            )?;
+            if waiting > 0 {
+                return Err(StoreError::Conflict(format!(
+                    "{waiting} messages of this template wait in the outbox"
+                )));
+            }
+            let n = tx.execute("DELETE FROM templates WHERE id = ?", [id])?;
+            tx.execute("DELETE FROM template_versions WHERE template_id = ?", [id])?;
+            tx.commit()?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn templates(&self) -> Result<Vec<Template>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(&format!("SELECT {TEMPLATE_COLUMNS} ORDER BY t.id"))?;
+            Ok(stmt
+                .query_map([], template_from_row)?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn template(&self, id: i64) -> Result<Option<Template>> {
+        self.read(move |c| load_template(c, id)).await
+    }
+
+    async fn template_by_name(&self, name: &str) -> Result<Option<Template>> {
+        let name = name.to_string();
+        self.read(move |c| {
+            Ok(
+                c.prepare_cached(&format!("SELECT {TEMPLATE_COLUMNS} WHERE t.name = ?"))?
+                    .query_row([name], template_from_row)
+                    .optional()?,
+            )
+        })
+        .await
+    }
+
+    async fn template_versions(&self, id: i64) -> Result<Vec<TemplateVersion>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT template_id, version, content, created_at FROM template_versions
+                 WHERE template_id = ? ORDER BY version DESC",
+            )?;
+            let rows = stmt.query_map([id], |r| {
+                Ok(TemplateVersion {
+                    template_id: r.get(0)?,
+                    version: r.get(1)?,
+                    content: json_of(&r.get::<_, String>(2)?, "template content")?,
+                    created_at: r.get(3)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn template_version(&self, id: i64, version: i64) -> Result<Option<TemplateVersion>> {
+        Ok(self
+            .template_versions(id)
+            .await?
+            .into_iter()
+            .find(|v| v.version == version))
+    }
+
+    async fn enqueue_message(&self, new: NewMessage, now: Millis) -> Result<(Message, bool)> {
+        self.write(move |conn, cache| {
+            let tx = conn.transaction()?;
+            let existing: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM messages WHERE idempotency_key = ?",
+                    [&new.idempotency_key],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(id) = existing {
+                let m = load_message(&tx, id)?.ok_or_else(|| StoreError::Corrupt("message vanished".into()))?;
+                return Ok((m, false));
+            }
+            let contact = current_id(&tx, new.contact_id)?;
+            tx.prepare_cached(
+                "INSERT INTO messages (idempotency_key, contact_id, template_id, template_version, channel,
+                 transactional, data, state, attempts, next_attempt_at, created_at, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?)",
+            )?
+            .execute(params![
+                new.idempotency_key,
+                contact,
+                new.template_id,
+                new.template_version,
+                new.channel,
+                new.transactional,
+                new.data.to_string(),
+                now,
+                now,
+                now
+            ])?;
+            let m = load_message(&tx, tx.last_insert_rowid())?
+                .ok_or_else(|| StoreError::Corrupt("a new message vanished".into()))?;
+            state_event(&tx, cache, &m, now)?;
+            tx.commit()?;
+            Ok((m, true))
+        })
+        .await
+    }
+
+    async fn claim_messages(&self, now: Millis, limit: usize, lease_ms: i64) -> Result<Vec<Message>> {
+        self.write(move |conn, _| {
+            let tx = conn.transaction()?;
+            let claimed = {
+                let mut stmt = tx.prepare_cached(&format!(
+                    "UPDATE messages SET leased_until = ?1 + ?2 WHERE id IN (
+                         SELECT id FROM messages WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= ?1
+                           AND (leased_until IS NULL OR leased_until <= ?1)
+                         ORDER BY next_attempt_at, id LIMIT ?3)
+                     RETURNING {MESSAGE_COLUMNS}"
+                ))?;
+                stmt.query_map(params![now, lease_ms, limit as i64], message_from_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?
+            };
+            tx.commit()?;
+            let mut claimed = claimed;
+            claimed.sort_by_key(|m| m.id);
+            Ok(claimed)
+        })
+        .await
+    }
+
+    async fn update_messages(&self, updates: Vec<MessageUpdate>, now: Millis) -> Result<()> {
+        self.write(move |conn, cache| {
+            let tx = conn.transaction()?;
+            for u in &updates {
+                let Some(before) = load_message(&tx, u.id)? else { continue };
+                let attempts = before.attempts + 1;
+                let next = match u.state {
+                    MessageState::Queued => Some(u.retry_at.unwrap_or(now)),
+                    _ => None,
+                };
+                let sent_at = if u.state == MessageState::Sent { Some(now) } else { before.sent_at };
+                tx.prepare_cached(
+                    "UPDATE messages SET state = ?, attempts = ?, next_attempt_at = ?, leased_until = NULL, recipient = coalesce(?, recipient),
+                     error = ?, rendered = coalesce(?, rendered), updated_at = ?, sent_at = ? WHERE id = ?",
+                )?
+                .execute(params![
+                    u.state.as_str(),
+                    attempts,
+                    next,
+                    u.recipient,
+                    u.error,
+                    u.rendered.as_ref().map(Value::to_string),
+                    now,
+                    sent_at,
+                    u.id
+                ])?;
+                if let (Some(reason), Some(recipient)) = (&u.suppress, u.recipient.as_ref().or(before.recipient.as_ref())) {
+                    tx.prepare_cached(
+                        "INSERT INTO suppressions (channel, address, reason, created_at) VALUES (?, ?, ?, ?)
+                         ON CONFLICT (channel, address) DO NOTHING",
+                    )?
+                    .execute(params![before.channel, recipient.to_ascii_lowercase(), reason, now])?;
+                }
+                if u.state != MessageState::Queued {
+                    let after = load_message(&tx, u.id)?.ok_or_else(|| StoreError::Corrupt("message vanished".into()))?;
+                    state_event(&tx, cache, &after, now)?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn message(&self, id: i64) -> Result<Option<Message>> {
+        self.read(move |c| load_message(c, id)).await
+    }
+
+    async fn list_messages(&self, query: &MessageQuery) -> Result<Page<Message>> {
+        let q = query.clone();
+        self.read(move |c| {
+            let limit = q.limit.clamp(1, 1000);
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages
+                 WHERE (?1 IS NULL OR contact_id = ?1) AND (?2 IS NULL OR template_id = ?2)
+                   AND (?3 IS NULL OR state = ?3) AND (?4 IS NULL OR id < ?4)
+                 ORDER BY id DESC LIMIT ?5"
+            ))?;
+            let mut items = stmt
+                .query_map(
+                    params![
+                        q.contact_id,
+                        q.template_id,
+                        q.state.map(MessageState::as_str),
+                        q.before,
+                        limit as i64 + 1
+                    ],
+                    message_from_row,
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let next = if items.len() > limit {
+                items.truncate(limit);
+                items.last().map(|m| m.id.to_string())
+            } else {
+                None
+            };
+            Ok(Page { items, next })
+        })
+        .await
+    }
+
+    async fn next_message_due(&self) -> Result<Option<Millis>> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT min(max(next_attempt_at, coalesce(leased_until, 0))) FROM messages WHERE next_attempt_at IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+            .await
+    }
+
+    async fn release_leases(&self) -> Result<u64> {
+        self.write(|conn, _| {
+            Ok(conn.execute(
+                "UPDATE messages SET leased_until = NULL WHERE leased_until IS NOT NULL",
+                [],
+            )? as u64)
+        })
+        .await
+    }
+
+    async fn record_message_event(
+        &self,
+        message: i64,
+        name: &str,
+        properties: Value,
+        key: String,
+        now: Millis,
+    ) -> Result<bool> {
+        let name = name.to_string();
+        self.write(move |conn, cache| {
+            let tx = conn.transaction()?;
+            let Some(contact) = tx
+                .query_row("SELECT contact_id FROM messages WHERE id = ?", [message], |r| {
+                    r.get::<_, ContactId>(0)
+                })
+                .optional()?
+            else {
+                return Ok(false);
+            };
+            let contact = current_id(&tx, contact)?;
+            let stored = record_event(&tx, cache, contact, &name, &properties, &key, now)?;
+            tx.commit()?;
+            Ok(stored)
+        })
+        .await
+    }
+
+    async fn add_suppression(&self, s: Suppression) -> Result<()> {
+        self.write(move |conn, _| {
+            conn.execute(
+                "INSERT INTO suppressions (channel, address, reason, created_at) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (channel, address) DO UPDATE SET reason = excluded.reason",
+                params![s.channel, s.address.to_ascii_lowercase(), s.reason, s.created_at],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn remove_suppression(&self, channel: &str, address: &str) -> Result<bool> {
+        let (channel, address) = (channel.to_string(), address.to_ascii_lowercase());
+        self.write(move |conn, _| {
+            Ok(conn.execute(
+                "DELETE FROM suppressions WHERE channel = ? AND address = ?",
+                params![channel, address],
+            )? > 0)
+        })
+        .await
+    }
+
+    async fn suppressions(&self, channel: Option<&str>) -> Result<Vec<Suppression>> {
+        let channel = channel.map(str::to_string);
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT channel, address, reason, created_at FROM suppressions
+                 WHERE ?1 IS NULL OR channel = ?1 ORDER BY channel, address",
+            )?;
+            let rows = stmt.query_map([channel], suppression_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn setting_or_init(&self, key: &str, value: &str) -> Result<String> {
+        let (key, value) = (key.to_string(), value.to_string());
+        self.write(move |conn, _| setting_or_init_tx(conn, &key, &value)).await
+    }
+
+    async fn suppression(&self, channel: &str, address: &str) -> Result<Option<Suppression>> {
+        let (channel, address) = (channel.to_string(), address.to_ascii_lowercase());
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT channel, address, reason, created_at FROM suppressions WHERE channel = ? AND address = ?",
+            )?
+            .query_row(params![channel, address], suppression_from_row)
+            .optional()?)
+        })
+        .await
+    }
+}
+
+fn setting_or_init_tx(conn: &Connection, key: &str, value: &str) -> Result<String> {
+    conn.execute(
+        "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+        params![key, value],
+    )?;
+    Ok(conn.query_row("SELECT value FROM settings WHERE key = ?", [key], |r| r.get(0))?)
+}
+
+fn suppression_from_row(r: &rusqlite::Row) -> rusqlite::Result<Suppression> {
+    Ok(Suppression {
+        channel: r.get(0)?,
+        address: r.get(1)?,
+        reason: r.get(2)?,
+        created_at: r.get(3)?,
+    })
+}
