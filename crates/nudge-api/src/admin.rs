@@ -204,16 +204,9 @@ pub async fn update_contact(
         )
         .with_field("subscriptions")
     })?;
-    for ch in patch.subscriptions.keys() {
-        if !nudge_core::contact::CHANNELS.contains(&ch.as_str()) {
-            return Err(ApiError::new(
-                "invalid_field",
-                format!(
-                    "unknown channel {ch:?}; one of {}",
-                    nudge_core::contact::CHANNELS.join(", ")
-                ),
-            )
-            .with_field(format!("subscriptions.{ch}")));
+    for key in patch.subscriptions.keys() {
+        if let Err(e) = nudge_core::contact::check_subscription_key(key) {
+            return Err(ApiError::new("invalid_field", e).with_field(format!("subscriptions.{key}")));
         }
     }
     match state.store.update_contact(id, &patch, state.clock.now()).await? {

@@ -13,6 +13,7 @@ pub mod messages;
 pub mod metrics;
 pub mod public;
 pub mod segments;
+pub mod subscriptions;
 pub mod tracking;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -136,6 +137,7 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(messages::remove_suppression),
         )
         .route("/api/v1/bounces", post(messages::bounce))
+        .route("/api/v1/subscriptions", post(subscriptions::subscribe))
         .route("/api/v1/keys", get(admin::list_keys).post(admin::create_key))
         .route("/api/v1/keys/{id}", axum::routing::delete(admin::revoke_key))
         .layer(middleware::from_fn_with_state(state.clone(), require_admin))
@@ -145,6 +147,7 @@ pub fn router(state: AppState) -> Router {
         .route("/t/o/{token}", get(public::open))
         .route("/t/c/{token}", get(public::click))
         .route("/u/{token}", get(public::unsubscribe_page).post(public::unsubscribe))
+        .route("/confirm/{token}", get(public::confirm_page).post(public::confirm))
         .route(
             "/p/{token}",
             get(public::preferences_page).post(public::save_preferences),

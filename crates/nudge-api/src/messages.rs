@@ -18,7 +18,7 @@ use nudge_store::{
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 
-fn body_object(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
+pub(crate) fn body_object(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(o)) => Ok(o),
         Ok(_) => Err(ApiError::new("invalid_field", "body must be a JSON object").with_field("$")),
@@ -26,7 +26,7 @@ fn body_object(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
-fn only_fields(body: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
+pub(crate) fn only_fields(body: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
     for k in body.keys() {
         if !allowed.contains(&k.as_str()) {
             return Err(ApiError::new(
@@ -39,7 +39,7 @@ fn only_fields(body: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiErr
     Ok(())
 }
 
-fn opt_string(body: &Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
+pub(crate) fn opt_string(body: &Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -47,7 +47,7 @@ fn opt_string(body: &Map<String, Value>, key: &str) -> Result<Option<String>, Ap
     }
 }
 
-fn opt_bool(body: &Map<String, Value>, key: &str) -> Result<Option<bool>, ApiError> {
+pub(crate) fn opt_bool(body: &Map<String, Value>, key: &str) -> Result<Option<bool>, ApiError> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -233,7 +233,7 @@ async fn find_recipient(state: &AppState, to: &Map<String, Value>, field: &str) 
     Ok(contact)
 }
 
-fn object_or_empty(body: &Map<String, Value>, key: &str) -> Result<Value, ApiError> {
+pub(crate) fn object_or_empty(body: &Map<String, Value>, key: &str) -> Result<Value, ApiError> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(json!({})),
         Some(v @ Value::Object(_)) => Ok(v.clone()),
@@ -327,6 +327,39 @@ pub fn message_json(m: &Message) -> Value {
     })
 }
 
+/// Like [`find_recipient`], but an email address Nudge does not know yet creates the
+/// contact (a transactional send or a sign-up names people by address).
+pub(crate) async fn find_or_create_recipient(
+    state: &AppState,
+    to: &Map<String, Value>,
+    field: &str,
+) -> Result<Contact, ApiError> {
+    if let Some(c) = find_recipient(state, to, field).await? {
+        return Ok(c);
+    }
+    if to.get("email").is_none() {
+        return Err(ApiError::not_found("no such contact").with_field(field));
+    }
+    let email = nudge_core::contact::normalize_email(&to["email"]).ok_or_else(|| {
+        ApiError::new(
+            "invalid_field",
+            format!("{field}.email {} is not an email address", to["email"]),
+        )
+        .with_field(format!("{field}.email"))
+    })?;
+    let row = ContactImport {
+        user_id: None,
+        email: Some(email.clone()),
+        ..Default::default()
+    };
+    state.store.import_contacts(vec![row], state.clock.now()).await?;
+    state
+        .store
+        .find_contact(&Lookup::Email(email))
+        .await?
+        .ok_or_else(|| ApiError::internal("a created contact vanished"))
+}
+
 /// `POST /api/v1/messages`: send template T to a contact, idempotently.
 pub async fn send(
     State(state): State<AppState>,
@@ -378,31 +411,7 @@ pub async fn send(
     let data = object_or_empty(&body, "data")?;
     let event = object_or_empty(&body, "event")?;
     let transactional = opt_bool(&body, "transactional")?.unwrap_or(template.transactional);
-    let contact = match find_recipient(&state, &to, "to").await? {
-        Some(c) => c,
-        // A send to an email address Nudge does not know yet creates the contact.
-        None if to.get("email").is_some() => {
-            let email = nudge_core::contact::normalize_email(&to["email"]).ok_or_else(|| {
-                ApiError::new(
-                    "invalid_field",
-                    format!("to.email {} is not an email address", to["email"]),
-                )
-                .with_field("to.email")
-            })?;
-            let row = ContactImport {
-                user_id: None,
-                email: Some(email.clone()),
-                ..Default::default()
-            };
-            state.store.import_contacts(vec![row], state.clock.now()).await?;
-            state
-                .store
-                .find_contact(&Lookup::Email(email))
-                .await?
-                .ok_or_else(|| ApiError::internal("a created contact vanished"))?
-        }
-        None => return Err(ApiError::not_found("no such contact").with_field("to")),
-    };
+    let contact = find_or_create_recipient(&state, &to, "to").await?;
     let (m, created) = state
         .store
         .enqueue_message(
@@ -426,7 +435,7 @@ pub async fn send(
     Ok((status, Json(message_json(&m))))
 }
 
-fn random_key() -> String {
+pub(crate) fn random_key() -> String {
     use rand::Rng;
     let bytes: [u8; 16] = rand::rng().random();
     hex::encode(bytes)

@@ -327,3 +327,90 @@ pub async fn save_preferences(
         "<p>Thank you. Your choices are saved.</p>",
     )
 }
+
+/// The subscription a double opt-in confirmation message asks about.
+fn confirmed_key(m: &Message) -> Option<String> {
+    m.data.get("confirm").and_then(|v| v.as_str()).map(str::to_string)
+}
+
+/// `GET /confirm/{token}`: a page with one button. Confirming takes a POST so that
+/// link scanners, which fetch every link in an email, cannot subscribe anyone.
+pub async fn confirm_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    let Some((m, _)) = message_of(&state, Purpose::Confirm, &token).await else {
+        return invalid_link();
+    };
+    let Some(key) = confirmed_key(&m) else {
+        return invalid_link();
+    };
+    page(
+        StatusCode::OK,
+        "Confirm your subscription",
+        &format!(
+            "<p>Confirm that you want to receive {}.</p><form method=\"post\"><button type=\"submit\" name=\"confirm\" value=\"yes\">Yes, subscribe me</button></form>",
+            describe(&key)
+        ),
+    )
+}
+
+fn describe(key: &str) -> String {
+    match key.split_once(':') {
+        Some((channel, topic)) => format!("“{}” {} messages", escape(topic), escape(channel)),
+        None => format!("our {} messages", escape(key)),
+    }
+}
+
+/// `POST /confirm/{token}`: a pending subscription becomes `subscribed`, with a
+/// `Subscription Confirmed` event on the contact's timeline. A link whose subscription
+/// is no longer pending (already confirmed, or unsubscribed since) changes nothing.
+pub async fn confirm(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    let Some((m, _)) = message_of(&state, Purpose::Confirm, &token).await else {
+        return invalid_link();
+    };
+    let Some(key) = confirmed_key(&m) else {
+        return invalid_link();
+    };
+    let Ok(Some(contact)) = state.store.contact(m.contact_id).await else {
+        return invalid_link();
+    };
+    match contact.subscriptions.get(&key) {
+        Some(Subscription::Pending) => {}
+        Some(Subscription::Subscribed) => {
+            return page(
+                StatusCode::OK,
+                "You are subscribed",
+                "<p>Your subscription was already confirmed.</p>",
+            );
+        }
+        _ => {
+            return page(
+                StatusCode::GONE,
+                "This link has expired",
+                "<p>This subscription is no longer waiting for confirmation. Subscribe again to receive a new link.</p>",
+            );
+        }
+    }
+    let patch = ContactPatch {
+        subscriptions: BTreeMap::from([(key.clone(), Subscription::Subscribed)]),
+        ..Default::default()
+    };
+    let now = state.clock.now();
+    if let Err(e) = state.store.update_contact(m.contact_id, &patch, now).await {
+        tracing::error!(error = %e, "confirming a subscription failed");
+        return page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "<p>Please try again in a moment.</p>",
+        );
+    }
+    let props = json!({"message_id": m.id, "channel": m.channel, "subscription": key});
+    let _ = state
+        .store
+        .record_message_event(m.id, "Subscription Confirmed", props, format!("confirm-{}", m.id), now)
+        .await;
+    state.segments.wake();
+    page(
+        StatusCode::OK,
+        "You are subscribed",
+        &format!("<p>Thank you. You will receive {}.</p>", describe(&key)),
+    )
+}

@@ -55,6 +55,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/suppressions"),
     ("delete", "/api/v1/suppressions/{channel}/{address}"),
     ("post", "/api/v1/bounces"),
+    ("post", "/api/v1/subscriptions"),
     ("get", "/api/v1/keys"),
     ("post", "/api/v1/keys"),
     ("delete", "/api/v1/keys/{id}"),
@@ -68,6 +69,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/t/c/{token}"),
     ("get", "/u/{token}"),
     ("post", "/u/{token}"),
+    ("get", "/confirm/{token}"),
+    ("post", "/confirm/{token}"),
     ("get", "/p/{token}"),
     ("post", "/p/{token}"),
 ];

@@ -86,6 +86,29 @@ impl Subscription {
 /// Channels a subscription state can be kept for.
 pub const CHANNELS: &[&str] = &["email", "sms", "push", "webhook"];
 
+/// Checks a subscription key: a channel (`email`) or a topic on a channel
+/// (`email:newsletter`; topics are 1–64 of `a-z 0-9 _ - .`). `Err` says what is wrong.
+pub fn check_subscription_key(key: &str) -> Result<(), String> {
+    let (channel, topic) = match key.split_once(':') {
+        Some((c, t)) => (c, Some(t)),
+        None => (key, None),
+    };
+    if !CHANNELS.contains(&channel) {
+        return Err(format!("unknown channel {channel:?}; one of {}", CHANNELS.join(", ")));
+    }
+    if let Some(t) = topic {
+        let ok = (1..=64).contains(&t.len())
+            && t.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.'));
+        if !ok {
+            return Err(format!(
+                "topic {t:?} must be 1 to 64 characters of a-z, 0-9, '_', '-', '.'"
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Contact {
     pub id: ContactId,
@@ -227,6 +250,22 @@ mod tests {
 
     fn obj(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn subscription_keys_are_channels_or_topics() {
+        for ok in ["email", "sms", "push", "email:newsletter", "email:product-news_2.0"] {
+            assert_eq!(check_subscription_key(ok), Ok(()), "{ok}");
+        }
+        assert!(check_subscription_key("fax").unwrap_err().contains("unknown channel"));
+        assert!(
+            check_subscription_key("fax:news")
+                .unwrap_err()
+                .contains("unknown channel")
+        );
+        assert!(check_subscription_key("email:").unwrap_err().contains("topic"));
+        assert!(check_subscription_key("email:News").unwrap_err().contains("topic"));
+        assert!(check_subscription_key(&format!("email:{}", "a".repeat(65))).is_err());
     }
 
     #[test]

@@ -373,6 +373,14 @@ impl Deliverer {
             .insert("unsubscribe_url".into(), Value::String(unsubscribe_url.clone()));
         data.extra
             .insert("preferences_url".into(), Value::String(preferences_url.clone()));
+        // A double opt-in confirmation (see the subscriptions API) links to the
+        // confirmation page for the subscription it asks about.
+        if m.data.get("confirm").is_some_and(Value::is_string) {
+            data.extra.insert(
+                "confirm_url".into(),
+                Value::String(self.signer.url(base, Purpose::Confirm, m.id, 0)),
+            );
+        }
         let rendered = match prepared.compiled.render(&data) {
             Ok(r) => r,
             Err(e) => return update(MessageState::Failed, Some(format!("rendering: {e}"))),

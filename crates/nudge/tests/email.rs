@@ -544,6 +544,184 @@ async fn email_over_real_smtp_with_tracking_and_consent() {
     );
 }
 
+/// Double opt-in: a sign-up is `pending` (marketing blocked) until the contact
+/// follows the link in the confirmation email and presses the button.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn double_opt_in_subscribes_only_after_confirmation() {
+    if !have_python_packages() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mail_dir = dir.path().join("mail");
+    let (_sink, smtp_port) = start_sink(&mail_dir, false);
+    let (_server, base) = start_server(dir.path(), smtp_port, &[]);
+    let api = Api {
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        base: base.clone(),
+    };
+    let (status, _) = api
+        .post(
+            "/api/v1/templates",
+            json!({"name": "confirm", "content": {"channel": "email", "subject": "Please confirm",
+                "html": "<p>Hi {{ data.name }}, <a href=\"{{ confirm_url }}\">confirm your subscription</a>.</p>"}}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = api
+        .post(
+            "/api/v1/templates",
+            json!({"name": "news", "topic": "newsletter", "content": {"channel": "email", "subject": "News",
+                "html": "<p>This week: <a href=\"https://shop.example/new\">new things</a></p>"}}),
+        )
+        .await;
+    assert_eq!(status, 201);
+
+    // Bad requests name the field and change nothing.
+    for (body, field) in [
+        (
+            json!({"to": {"email": "grace@example.com"}, "subscription": "fax"}),
+            "subscription",
+        ),
+        (
+            json!({"to": {"email": "grace@example.com"}, "subscription": "email:News!"}),
+            "subscription",
+        ),
+        (
+            json!({"to": {"email": "grace@example.com"}, "subscription": "email", "double_opt_in": true}),
+            "confirm_template",
+        ),
+        (
+            json!({"to": {"email": "grace@example.com"}, "subscription": "email", "double_opt_in": true, "confirm_template": "news"}),
+            "confirm_template",
+        ),
+        (
+            json!({"to": {"email": "not an email"}, "subscription": "email"}),
+            "to.email",
+        ),
+    ] {
+        let (status, e) = api.post("/api/v1/subscriptions", body.clone()).await;
+        assert_eq!(
+            (status, e["error"]["field"].as_str()),
+            (400, Some(field)),
+            "{body} -> {e}"
+        );
+    }
+    assert_eq!(api.get("/api/v1/contacts").await["data"].as_array().unwrap().len(), 0);
+
+    let (status, sub) = api
+        .post(
+            "/api/v1/subscriptions",
+            json!({"to": {"email": "Grace@Example.com"}, "subscription": "email:newsletter",
+                   "double_opt_in": true, "confirm_template": "confirm", "data": {"name": "Grace"}}),
+        )
+        .await;
+    assert_eq!(status, 202, "{sub}");
+    assert_eq!(sub["state"], "pending");
+    let contact = api.get("/api/v1/contacts/lookup?email=grace@example.com").await;
+    assert_eq!(contact["subscriptions"]["email:newsletter"], "pending", "{contact}");
+
+    // The confirmation is transactional, so it goes out while marketing does not.
+    let confirmation = api
+        .message_when(sub["message_id"].as_i64().unwrap(), |m| m["state"] != "queued")
+        .await;
+    assert_eq!(confirmation["state"], "sent", "{confirmation}");
+    let (_, news) = api
+        .post(
+            "/api/v1/messages",
+            json!({"template": "news", "to": {"email": "grace@example.com"}}),
+        )
+        .await;
+    let news = api
+        .message_when(news["id"].as_i64().unwrap(), |m| m["state"] != "queued")
+        .await;
+    assert_eq!(news["state"], "suppressed", "{news}");
+    assert!(news["error"].as_str().unwrap().contains("not confirmed"), "{news}");
+
+    let mails = received(&mail_dir, 1);
+    assert_eq!(mails.len(), 1, "only the confirmation reached the SMTP server");
+    let html = part(&mails[0], "text/html");
+    assert!(html.contains("Hi Grace"), "{html}");
+    let confirm = link(html, &format!("{base}/confirm/"));
+
+    // A GET (what link scanners do) only shows the page; the button confirms.
+    let page = api.http.get(&confirm).send().await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("<form method=\"post\">") && page.contains("newsletter"),
+        "{page}"
+    );
+    let contact = api.get("/api/v1/contacts/lookup?email=grace@example.com").await;
+    assert_eq!(contact["subscriptions"]["email:newsletter"], "pending");
+    let forged = format!("{}x", &confirm[..confirm.len() - 1]);
+    assert_eq!(api.http.post(&forged).send().await.unwrap().status().as_u16(), 404);
+    let resp = api.http.post(&confirm).body("confirm=yes").send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let contact = api.get("/api/v1/contacts/lookup?email=grace@example.com").await;
+    assert_eq!(contact["subscriptions"]["email:newsletter"], "subscribed", "{contact}");
+    let events = api
+        .get(&format!("/api/v1/contacts/{}/events?limit=100", contact["id"]))
+        .await;
+    assert!(
+        events["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"] == "Subscription Confirmed" && e["properties"]["subscription"] == "email:newsletter"),
+        "{events}"
+    );
+
+    // Now marketing goes out.
+    let (_, news) = api
+        .post(
+            "/api/v1/messages",
+            json!({"template": "news", "to": {"email": "grace@example.com"}, "idempotency_key": "news-2"}),
+        )
+        .await;
+    let news = api
+        .message_when(news["id"].as_i64().unwrap(), |m| m["state"] != "queued")
+        .await;
+    assert_eq!(news["state"], "sent", "{news}");
+
+    // Subscribing again needs no new confirmation; after an unsubscribe the old link
+    // is expired and changes nothing.
+    let (status, again) = api
+        .post(
+            "/api/v1/subscriptions",
+            json!({"to": {"email": "grace@example.com"}, "subscription": "email:newsletter",
+                   "double_opt_in": true, "confirm_template": "confirm"}),
+        )
+        .await;
+    assert_eq!((status, again["state"].as_str()), (200, Some("subscribed")), "{again}");
+    assert!(again.get("message_id").is_none());
+    let (status, _) = api
+        .admin(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/contacts/{}", contact["id"]),
+            Some(json!({"subscriptions": {"email:newsletter": "unsubscribed"}})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let resp = api.http.post(&confirm).body("confirm=yes").send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 410);
+    let contact = api.get("/api/v1/contacts/lookup?email=grace@example.com").await;
+    assert_eq!(contact["subscriptions"]["email:newsletter"], "unsubscribed");
+
+    // Without double opt-in, a subscription takes effect at once.
+    let (status, direct) = api
+        .post(
+            "/api/v1/subscriptions",
+            json!({"to": {"email": "grace@example.com"}, "subscription": "email:newsletter"}),
+        )
+        .await;
+    assert_eq!(
+        (status, direct["state"].as_str()),
+        (200, Some("subscribed")),
+        "{direct}"
+    );
+}
+
 /// Message-IDs the count-only sink has accepted so far (one per line).
 fn accepted_ids(dir: &Path) -> Vec<String> {
     std::fs::read_to_string(dir.join("ids.txt"))

@@ -1,0 +1,157 @@
+//! `POST /api/v1/subscriptions`: subscribe a contact to a channel or topic, with
+//! optional double opt-in (the subscription stays `pending` until the contact follows
+//! the confirmation link sent in a message; see `public::confirm`).
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::messages::{body_object, find_or_create_recipient, only_fields, opt_bool, opt_string, random_key};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Json, body::Bytes};
+use nudge_core::Subscription;
+use nudge_store::{ContactPatch, NewMessage};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// The template variable a confirmation template must contain.
+pub const CONFIRM_VARIABLE: &str = "confirm_url";
+
+/// `{"to": {...}, "subscription": "email:newsletter", "double_opt_in": true,
+///   "confirm_template": "Confirm", "idempotency_key": "..."}`.
+///
+/// Without double opt-in the contact is subscribed at once (200). With it, a contact
+/// not yet subscribed becomes `pending` and is sent the confirmation template (202,
+/// with the message); one already subscribed stays so and is sent nothing (200).
+pub async fn subscribe(State(state): State<AppState>, body: Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body = body_object(&body)?;
+    only_fields(
+        &body,
+        &[
+            "to",
+            "subscription",
+            "double_opt_in",
+            "confirm_template",
+            "idempotency_key",
+            "data",
+        ],
+    )?;
+    let key = opt_string(&body, "subscription")?
+        .ok_or_else(|| ApiError::new("missing_field", "subscription: is required").with_field("subscription"))?;
+    nudge_core::contact::check_subscription_key(&key)
+        .map_err(|e| ApiError::new("invalid_field", e).with_field("subscription"))?;
+    let double_opt_in = opt_bool(&body, "double_opt_in")?.unwrap_or(false);
+    let to = match body.get("to") {
+        Some(Value::Object(o)) => o.clone(),
+        Some(_) => return Err(ApiError::new("invalid_field", "to must be an object").with_field("to")),
+        None => return Err(ApiError::new("missing_field", "to: is required").with_field("to")),
+    };
+    let data = match body.get("data") {
+        None | Some(Value::Null) => json!({}),
+        Some(v @ Value::Object(_)) => v.clone(),
+        Some(_) => return Err(ApiError::new("invalid_field", "data must be an object").with_field("data")),
+    };
+
+    // Everything about the confirmation message is checked before anything changes.
+    let confirmation = if double_opt_in {
+        let name = opt_string(&body, "confirm_template")?.ok_or_else(|| {
+            ApiError::new("missing_field", "confirm_template: is required with double_opt_in")
+                .with_field("confirm_template")
+        })?;
+        let template = state
+            .store
+            .template_by_name(&name)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("no template {name:?}")).with_field("confirm_template"))?;
+        if !template.content.to_string().contains(CONFIRM_VARIABLE) {
+            return Err(ApiError::new(
+                "invalid_field",
+                format!("template {name:?} does not contain {{{{ {CONFIRM_VARIABLE} }}}}, the confirmation link"),
+            )
+            .with_field("confirm_template"));
+        }
+        let messaging = state
+            .messaging
+            .clone()
+            .ok_or_else(|| ApiError::new("channel_not_configured", "messaging is not configured on this server"))?;
+        if messaging.channel(&template.channel).is_none() {
+            return Err(ApiError::new(
+                "channel_not_configured",
+                format!("no {} channel is configured on this server", template.channel),
+            ));
+        }
+        let idempotency_key =
+            opt_string(&body, "idempotency_key")?.unwrap_or_else(|| format!("confirm-{}", random_key()));
+        if idempotency_key.is_empty() || idempotency_key.len() > 255 {
+            return Err(
+                ApiError::new("invalid_field", "idempotency_key must be 1 to 255 characters")
+                    .with_field("idempotency_key"),
+            );
+        }
+        Some((template, idempotency_key, messaging))
+    } else {
+        None
+    };
+    let contact = find_or_create_recipient(&state, &to, "to").await?;
+    let now = state.clock.now();
+    let current = contact.subscriptions.get(&key).copied();
+
+    let Some((template, idempotency_key, messaging)) = confirmation else {
+        set_subscription(&state, contact.id, &key, Subscription::Subscribed, now).await?;
+        return Ok((
+            StatusCode::OK,
+            Json(json!({"contact_id": contact.id, "subscription": key, "state": "subscribed"})),
+        ));
+    };
+    if current == Some(Subscription::Subscribed) {
+        return Ok((
+            StatusCode::OK,
+            Json(json!({"contact_id": contact.id, "subscription": key, "state": "subscribed"})),
+        ));
+    }
+    set_subscription(&state, contact.id, &key, Subscription::Pending, now).await?;
+    // The confirmation is transactional: the contact has not consented to marketing
+    // yet, and it is the message that asks for that consent.
+    let (m, created) = state
+        .store
+        .enqueue_message(
+            NewMessage {
+                idempotency_key,
+                contact_id: contact.id,
+                template_id: template.id,
+                template_version: template.version,
+                channel: template.channel.clone(),
+                transactional: true,
+                data: json!({"data": data, "confirm": key}),
+            },
+            now,
+        )
+        .await?;
+    if created {
+        messaging.wake();
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "contact_id": contact.id,
+            "subscription": key,
+            "state": "pending",
+            "message_id": m.id,
+        })),
+    ))
+}
+
+async fn set_subscription(
+    state: &AppState,
+    contact: nudge_core::ContactId,
+    key: &str,
+    to: Subscription,
+    now: nudge_core::Millis,
+) -> Result<(), ApiError> {
+    let patch = ContactPatch {
+        subscriptions: BTreeMap::from([(key.to_string(), to)]),
+        ..Default::default()
+    };
+    state.store.update_contact(contact, &patch, now).await?;
+    state.segments.wake();
+    Ok(())
+}
