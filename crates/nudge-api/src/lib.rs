@@ -148,6 +148,7 @@ pub fn router(state: AppState) -> Router {
         .route("/t/c/{token}", get(public::click))
         .route("/u/{token}", get(public::unsubscribe_page).post(public::unsubscribe))
         .route("/confirm/{token}", get(public::confirm_page).post(public::confirm))
+        .route("/hooks/{channel}/receipts", post(messages::receipt))
         .route(
             "/p/{token}",
             get(public::preferences_page).post(public::save_preferences),

@@ -324,6 +324,7 @@ pub fn message_json(m: &Message) -> Value {
         "created_at": format_millis(m.created_at),
         "updated_at": format_millis(m.updated_at),
         "sent_at": m.sent_at.map(format_millis),
+        "provider_id": m.provider_id,
     })
 }
 
@@ -503,6 +504,7 @@ pub async fn channels(State(state): State<AppState>) -> Result<Json<Value>, ApiE
             "transport": c.transport(),
             "healthy": health.is_ok(),
             "error": health.err(),
+            "settings": c.describe(),
         }));
     }
     data.sort_by(|a, b| a["kind"].as_str().cmp(&b["kind"].as_str()));
@@ -641,6 +643,7 @@ pub async fn bounce(State(state): State<AppState>, body: Bytes) -> Result<Json<V
                     error: Some(detail),
                     rendered: None,
                     suppress: None,
+                    provider_id: None,
                 }],
                 now,
             )
@@ -649,4 +652,39 @@ pub async fn bounce(State(state): State<AppState>, body: Bytes) -> Result<Json<V
     Ok(Json(
         json!({"channel": channel, "address": address.to_ascii_lowercase(), "suppressed": suppressed, "reason": reason}),
     ))
+}
+
+/// `POST /hooks/{channel}/receipts`: a provider's delivery receipt (Twilio's status
+/// callback for SMS), authenticated by the provider's signature rather than a key.
+/// The message it names (by the provider's id) becomes `delivered`, `failed` or
+/// `bounced`; intermediate statuses and unknown ids are accepted and change nothing.
+pub async fn receipt(
+    State(state): State<AppState>,
+    Path(channel): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    use nudge_messages::channel::ReceiptError;
+    let channel = state
+        .messaging
+        .as_ref()
+        .and_then(|m| m.channel(&channel).cloned())
+        .ok_or_else(|| ApiError::not_found(format!("no {channel} channel is configured")))?;
+    let receipt = match channel.parse_receipt(&headers, &body) {
+        Ok(r) => r,
+        Err(ReceiptError::Unauthorized(e)) => return Err(ApiError::unauthorized(e)),
+        Err(ReceiptError::Invalid(e)) => return Err(ApiError::new("invalid_request", e)),
+    };
+    let Some(receipt) = receipt else {
+        return Ok(Json(json!({"recorded": false})));
+    };
+    match state.store.record_receipt(receipt, state.clock.now()).await? {
+        Some(m) => {
+            state.segments.wake();
+            Ok(Json(
+                json!({"recorded": true, "message_id": m.id, "state": m.state.as_str()}),
+            ))
+        }
+        None => Ok(Json(json!({"recorded": false}))),
+    }
 }

@@ -71,6 +71,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/u/{token}"),
     ("get", "/confirm/{token}"),
     ("post", "/confirm/{token}"),
+    ("post", "/hooks/{channel}/receipts"),
     ("get", "/p/{token}"),
     ("post", "/p/{token}"),
 ];

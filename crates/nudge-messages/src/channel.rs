@@ -57,6 +57,39 @@ pub trait Channel: Send + Sync {
     fn captures(&self) -> bool {
         false
     }
+    /// Whether a successful send means the message reached its recipient (a webhook
+    /// endpoint's 2xx: the message ends `delivered`), rather than a relay or provider
+    /// that may still report (the message ends `sent` until a delivery receipt).
+    fn confirms_delivery(&self) -> bool {
+        false
+    }
+    /// Reads a delivery receipt the provider posted to `/hooks/{kind}/receipts`
+    /// (after checking its signature). `Ok(None)`: a valid report that changes nothing
+    /// (an intermediate status). `Err`: not for us, or not signed by the provider.
+    fn parse_receipt(
+        &self,
+        _headers: &reqwest::header::HeaderMap,
+        _body: &[u8],
+    ) -> Result<Option<nudge_store::Receipt>, ReceiptError> {
+        Err(ReceiptError::Invalid(format!(
+            "the {} channel takes no delivery receipts",
+            self.kind()
+        )))
+    }
+    /// What the admin API shows about this channel's configuration (never a
+    /// provider password); `null` when there is nothing to show.
+    fn describe(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+}
+
+/// Why a posted delivery receipt was refused.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReceiptError {
+    /// Not signed by the provider (missing or wrong signature).
+    Unauthorized(String),
+    /// Signed, but not a receipt this channel understands.
+    Invalid(String),
 }
 
 /// Classifies an HTTP status from a provider API.

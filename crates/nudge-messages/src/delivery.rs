@@ -302,6 +302,7 @@ impl Deliverer {
             error,
             rendered: None,
             suppress: None,
+            provider_id: None,
         };
         let contact = match self.store.contact(m.contact_id).await {
             Ok(Some(c)) => c,
@@ -413,6 +414,8 @@ impl Deliverer {
         } else {
             match &outgoing.content {
                 Rendered::Email { subject, .. } => json!({"subject": subject, "links": links}),
+                Rendered::Sms { body } => json!({"body": body}),
+                Rendered::Webhook { method, url, .. } => json!({"method": method, "url": url}),
                 _ => json!({}),
             }
         };
@@ -427,7 +430,14 @@ impl Deliverer {
         u.recipient = Some(to).filter(|t| !t.is_empty());
         u.rendered = Some(record);
         match result {
-            Ok(_) => {}
+            Ok(provider_id) => {
+                u.provider_id = provider_id;
+                // An HTTP endpoint that answered 2xx has the message: nothing further
+                // will report on it.
+                if slot.channel.confirms_delivery() {
+                    u.state = MessageState::Delivered;
+                }
+            }
             Err(SendError::Transient(e)) if m.attempts + 1 < self.config.max_attempts => {
                 u.state = MessageState::Queued;
                 u.retry_at = Some(self.clock.now() + self.backoff(m.attempts).as_millis() as Millis);

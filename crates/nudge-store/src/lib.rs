@@ -143,6 +143,10 @@ pub trait MessageStore: Send + Sync {
     /// Records attempt outcomes (state, error, what was sent) with one timeline event
     /// per state change, and suppressions. One transaction.
     async fn update_messages(&self, updates: Vec<MessageUpdate>, now: Millis) -> Result<()>;
+    /// Applies a provider's delivery receipt to the message it names by provider id
+    /// (see [`receipt_applies`]), with a timeline event; a bounce suppresses the
+    /// recipient. `None` if no message has that provider id.
+    async fn record_receipt(&self, receipt: Receipt, now: Millis) -> Result<Option<Message>>;
     async fn message(&self, id: i64) -> Result<Option<Message>>;
     async fn list_messages(&self, query: &MessageQuery) -> Result<Page<Message>>;
     /// Ends every lease, making claimed messages due again. Only for a process that

@@ -119,6 +119,8 @@ pub struct Message {
     pub created_at: Millis,
     pub updated_at: Millis,
     pub sent_at: Option<Millis>,
+    /// The provider's id for the message (SMS sid, ...), matched by delivery receipts.
+    pub provider_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -144,6 +146,19 @@ pub struct MessageUpdate {
     pub rendered: Option<Value>,
     /// Put the recipient on the suppression list (hard bounce, complaint).
     pub suppress: Option<String>,
+    /// The provider's id for the message, when it gave one.
+    pub provider_id: Option<String>,
+}
+
+/// A provider's word on a message after it was sent (a delivery receipt): see
+/// [`crate::MessageStore::record_receipt`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Receipt {
+    pub channel: String,
+    pub provider_id: String,
+    /// `Delivered`, `Bounced` (suppresses the recipient) or `Failed`.
+    pub state: MessageState,
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -163,4 +178,18 @@ pub struct Suppression {
     /// `hard_bounce`, `complaint`, `manual`, ...
     pub reason: String,
     pub created_at: Millis,
+}
+
+/// Whether a delivery receipt may move a message from `current` to `to`: only
+/// messages that left (`sent`) become `delivered`; a bounce or failure can still
+/// follow a delivery report. Anything else (a late or repeated receipt) changes nothing.
+pub fn receipt_applies(current: MessageState, to: MessageState) -> bool {
+    matches!(
+        (current, to),
+        (MessageState::Sent, MessageState::Delivered)
+            | (
+                MessageState::Sent | MessageState::Delivered,
+                MessageState::Bounced | MessageState::Failed
+            )
+    )
 }

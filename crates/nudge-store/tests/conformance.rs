@@ -1029,6 +1029,7 @@ mod super_stories {
                     error: None,
                     rendered: Some(json!({"subject": "Hello"})),
                     suppress: None,
+                    provider_id: Some("SM1".into()),
                 },
                 MessageUpdate {
                     id: m2.id,
@@ -1038,6 +1039,7 @@ mod super_stories {
                     error: Some("421 try later".into()),
                     rendered: None,
                     suppress: None,
+                    provider_id: None,
                 },
                 MessageUpdate {
                     id: m3.id,
@@ -1047,6 +1049,7 @@ mod super_stories {
                     error: Some("550 no such user".into()),
                     rendered: None,
                     suppress: Some("hard_bounce".into()),
+                    provider_id: None,
                 },
             ],
             T0 + 100,
@@ -1124,6 +1127,81 @@ mod super_stories {
         }
         assert_eq!(names.iter().filter(|n| *n == "Message Queued").count(), 3);
         assert_eq!(names.iter().filter(|n| *n == "Email Opened").count(), 1);
+
+        // Delivery receipts name the message by the provider's id.
+        let receipt = |provider_id: &str, state| Receipt {
+            channel: "email".into(),
+            provider_id: provider_id.into(),
+            state,
+            error: None,
+        };
+        assert_eq!(
+            s.message(m1.id).await.unwrap().unwrap().provider_id.as_deref(),
+            Some("SM1")
+        );
+        assert!(
+            s.record_receipt(receipt("nope", MessageState::Delivered), T0 + 150)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let d = s
+            .record_receipt(receipt("SM1", MessageState::Delivered), T0 + 150)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (d.state, d.attempts, d.sent_at),
+            (MessageState::Delivered, 1, Some(T0 + 100))
+        );
+        // A repeated receipt changes nothing; a later bounce does, and suppresses.
+        let again = s
+            .record_receipt(receipt("SM1", MessageState::Delivered), T0 + 160)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.updated_at, T0 + 150);
+        let b = s
+            .record_receipt(
+                Receipt {
+                    error: Some("mailbox full for good".into()),
+                    ..receipt("SM1", MessageState::Bounced)
+                },
+                T0 + 170,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (b.state, b.error.as_deref()),
+            (MessageState::Bounced, Some("mailbox full for good"))
+        );
+        assert_eq!(
+            s.suppression("email", "u1@example.com").await.unwrap().unwrap().reason,
+            "hard_bounce"
+        );
+        assert!(s.remove_suppression("email", "u1@example.com").await.unwrap());
+        let timeline = s
+            .contact_events(
+                c.id,
+                &EventQuery {
+                    before: None,
+                    limit: 50,
+                },
+            )
+            .await
+            .unwrap();
+        for name in ["Message Delivered", "Message Bounced"] {
+            assert_eq!(
+                timeline
+                    .items
+                    .iter()
+                    .filter(|e| e.name.as_deref() == Some(name))
+                    .count(),
+                if name == "Message Bounced" { 2 } else { 1 },
+                "{name}"
+            );
+        }
 
         // Erasure (GDPR) takes the contact's messages with it.
         assert!(s.delete_contact(c.id).await.unwrap());

@@ -22,6 +22,17 @@ async fn signing_key(store: &dyn Store) -> anyhow::Result<Vec<u8>> {
     hex::decode(stored).context("the stored link-signing key is not hex")
 }
 
+/// The key that signs webhook bodies: its own, because receivers are given it (in
+/// `GET /api/v1/channels`) and must not be able to forge tracking or unsubscribe links.
+async fn webhook_key(store: &dyn Store) -> anyhow::Result<Vec<u8>> {
+    use rand::Rng;
+    let fresh: [u8; 32] = rand::rng().random();
+    let stored = store
+        .setting_or_init("webhook_signing_key", &hex::encode(fresh))
+        .await?;
+    hex::decode(stored).context("the stored webhook signing key is not hex")
+}
+
 /// `listening`: the bound address, for the default public URL.
 pub async fn deliverer(
     settings: &Settings,
@@ -59,6 +70,10 @@ pub async fn deliverer(
         }
         None => slots.push(ChannelSlot::new(Arc::new(Capture::new("email")), 64, None)),
     }
+    let public_url = settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{listening}"));
     match (&settings.sms_url, &settings.sms_account, &settings.sms_from) {
         (Some(url), Some(account), Some(from)) => {
             let sms = Sms::new(SmsConfig {
@@ -66,6 +81,7 @@ pub async fn deliverer(
                 account_sid: account.clone(),
                 auth_token: settings.sms_token.as_ref().map(|s| s.0.clone()).unwrap_or_default(),
                 from: from.clone(),
+                status_callback: Some(format!("{}/hooks/sms/receipts", public_url.trim_end_matches('/'))),
             })
             .map_err(anyhow::Error::msg)?;
             slots.push(ChannelSlot::new(Arc::new(sms), 8, None));
@@ -74,14 +90,10 @@ pub async fn deliverer(
         _ => bail!("SMS needs sms_url, sms_account and sms_from together"),
     }
     slots.push(ChannelSlot::new(
-        Arc::new(Webhook::new(&key).map_err(anyhow::Error::msg)?),
+        Arc::new(Webhook::new(&webhook_key(&*store).await?).map_err(anyhow::Error::msg)?),
         16,
         None,
     ));
-    let public_url = settings
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{listening}"));
     let config = DeliveryConfig {
         public_url,
         workspace: json!({"name": settings.workspace_name}),

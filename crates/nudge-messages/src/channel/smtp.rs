@@ -42,6 +42,9 @@ pub struct Smtp {
     transport: Transport,
     from: Mailbox,
     dkim: Option<DkimConfig>,
+    /// For the admin API: the server URL without credentials, the DKIM domain.
+    server: String,
+    dkim_domain: Option<String>,
 }
 
 /// `smtp://` (plain or STARTTLS) uses Nudge's own connection pool, whose sockets send
@@ -235,7 +238,16 @@ impl Smtp {
                 ))
             }
         };
-        Ok(Smtp { transport, from, dkim })
+        Ok(Smtp {
+            transport,
+            from,
+            dkim,
+            server: redact(&config.url),
+            dkim_domain: config
+                .dkim
+                .as_ref()
+                .map(|d| format!("{}._domainkey.{}", d.selector, d.domain)),
+        })
     }
 
     /// The MIME message for `m` (public for tests and benchmarks).
@@ -334,6 +346,13 @@ impl Channel for Smtp {
             Ok(false) => Err("the SMTP server did not answer NOOP".into()),
             Err(e) => Err(format!("SMTP: {e}")),
         }
+    }
+    fn describe(&self) -> serde_json::Value {
+        serde_json::json!({
+            "server": self.server,
+            "from": self.from.to_string(),
+            "dkim": self.dkim_domain,
+        })
     }
 }
 

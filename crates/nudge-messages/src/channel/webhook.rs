@@ -84,4 +84,14 @@ impl Channel for Webhook {
     async fn health(&self) -> Result<(), String> {
         Ok(())
     }
+    fn confirms_delivery(&self) -> bool {
+        true
+    }
+    /// Receivers need the secret to verify `X-Nudge-Signature`.
+    fn describe(&self) -> serde_json::Value {
+        serde_json::json!({
+            "signature_header": "X-Nudge-Signature",
+            "signing_secret": hex::encode(&self.secret),
+        })
+    }
 }

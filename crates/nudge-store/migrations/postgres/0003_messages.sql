@@ -41,11 +41,14 @@ CREATE TABLE messages (
     rendered         JSONB,
     created_at       BIGINT  NOT NULL,
     updated_at       BIGINT  NOT NULL,
-    sent_at          BIGINT
+    sent_at          BIGINT,
+    -- The provider's id for the message (SMS sid, push Location), for delivery receipts.
+    provider_id      TEXT
 );
 CREATE INDEX messages_due ON messages (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
 CREATE INDEX messages_contact ON messages (contact_id, id);
 CREATE INDEX messages_state ON messages (state, id);
+CREATE INDEX messages_provider ON messages (channel, provider_id) WHERE provider_id IS NOT NULL;
 
 CREATE TABLE suppressions (
     channel    TEXT    NOT NULL,

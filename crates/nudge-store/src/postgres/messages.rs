@@ -8,7 +8,7 @@ const TEMPLATE_COLUMNS: &str = "t.id, t.name, t.description, t.channel, t.versio
      ON v.template_id = t.id AND v.version = t.version";
 
 const MESSAGE_COLUMNS: &str = "id, idempotency_key, contact_id, template_id, template_version, channel, \
-     transactional, data, state, attempts, next_attempt_at, recipient, error, rendered, created_at, updated_at, sent_at";
+     transactional, data, state, attempts, next_attempt_at, recipient, error, rendered, created_at, updated_at, sent_at, provider_id";
 
 fn template_from_row(r: &tokio_postgres::Row) -> Template {
     Template {
@@ -45,6 +45,7 @@ fn message_from_row(r: &tokio_postgres::Row) -> Result<Message> {
         created_at: r.get(14),
         updated_at: r.get(15),
         sent_at: r.get(16),
+        provider_id: r.get(17),
     })
 }
 
@@ -328,7 +329,7 @@ impl MessageStore for PgStore {
                 MessageState::Queued => Some(u.retry_at.unwrap_or(now)),
                 _ => None,
             };
-            let sent_at = if u.state == MessageState::Sent {
+            let sent_at = if matches!(u.state, MessageState::Sent | MessageState::Delivered) {
                 Some(now)
             } else {
                 before.sent_at
@@ -338,7 +339,8 @@ impl MessageStore for PgStore {
                     &format!(
                         "UPDATE messages SET state = $2, attempts = attempts + 1, next_attempt_at = $3, leased_until = NULL,
                          recipient = coalesce($4, recipient), error = $5, rendered = coalesce($6, rendered),
-                         updated_at = $7, sent_at = $8 WHERE id = $1 RETURNING {MESSAGE_COLUMNS}"
+                         updated_at = $7, sent_at = $8, provider_id = coalesce($9, provider_id)
+                         WHERE id = $1 RETURNING {MESSAGE_COLUMNS}"
                     ),
                     &[
                         &u.id,
@@ -349,6 +351,7 @@ impl MessageStore for PgStore {
                         &u.rendered,
                         &now,
                         &sent_at,
+                        &u.provider_id,
                     ],
                 )
                 .await?;
@@ -367,6 +370,45 @@ impl MessageStore for PgStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn record_receipt(&self, receipt: Receipt, now: Millis) -> Result<Option<Message>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let row = tx
+            .query_opt(
+                &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE channel = $1 AND provider_id = $2 FOR UPDATE"),
+                &[&receipt.channel, &receipt.provider_id],
+            )
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let before = message_from_row(&row)?;
+        if !receipt_applies(before.state, receipt.state) {
+            return Ok(Some(before));
+        }
+        let row = tx
+            .query_one(
+                &format!(
+                    "UPDATE messages SET state = $2, error = coalesce($3, error), updated_at = $4 WHERE id = $1
+                     RETURNING {MESSAGE_COLUMNS}"
+                ),
+                &[&before.id, &receipt.state.as_str(), &receipt.error, &now],
+            )
+            .await?;
+        let after = message_from_row(&row)?;
+        if receipt.state == MessageState::Bounced
+            && let Some(recipient) = &after.recipient
+        {
+            tx.execute(
+                "INSERT INTO suppressions (channel, address, reason, created_at) VALUES ($1, $2, 'hard_bounce', $3)
+                 ON CONFLICT (channel, address) DO NOTHING",
+                &[&after.channel, &recipient.to_ascii_lowercase(), &now],
+            )
+            .await?;
+        }
+        state_event(&tx, &after, now).await?;
+        tx.commit().await?;
+        Ok(Some(after))
     }
 
     async fn message(&self, id: i64) -> Result<Option<Message>> {

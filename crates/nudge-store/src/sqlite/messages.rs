@@ -7,7 +7,7 @@ const TEMPLATE_COLUMNS: &str = "t.id, t.name, t.description, t.channel, t.versio
      ON v.template_id = t.id AND v.version = t.version";
 
 const MESSAGE_COLUMNS: &str = "id, idempotency_key, contact_id, template_id, template_version, channel, \
-     transactional, data, state, attempts, next_attempt_at, recipient, error, rendered, created_at, updated_at, sent_at";
+     transactional, data, state, attempts, next_attempt_at, recipient, error, rendered, created_at, updated_at, sent_at, provider_id";
 
 fn json_of(s: &str, what: &str) -> rusqlite::Result<Value> {
     serde_json::from_str(s).map_err(|e| {
@@ -55,6 +55,7 @@ fn message_from_row(r: &rusqlite::Row) -> rusqlite::Result<Message> {
         created_at: r.get(14)?,
         updated_at: r.get(15)?,
         sent_at: r.get(16)?,
+        provider_id: r.get(17)?,
     })
 }
 
@@ -325,10 +326,15 @@ impl MessageStore for SqliteStore {
                     MessageState::Queued => Some(u.retry_at.unwrap_or(now)),
                     _ => None,
                 };
-                let sent_at = if u.state == MessageState::Sent { Some(now) } else { before.sent_at };
+                let sent_at = if matches!(u.state, MessageState::Sent | MessageState::Delivered) {
+                    Some(now)
+                } else {
+                    before.sent_at
+                };
                 tx.prepare_cached(
                     "UPDATE messages SET state = ?, attempts = ?, next_attempt_at = ?, leased_until = NULL, recipient = coalesce(?, recipient),
-                     error = ?, rendered = coalesce(?, rendered), updated_at = ?, sent_at = ? WHERE id = ?",
+                     error = ?, rendered = coalesce(?, rendered), updated_at = ?, sent_at = ?, provider_id = coalesce(?, provider_id)
+                     WHERE id = ?",
                 )?
                 .execute(params![
                     u.state.as_str(),
@@ -339,6 +345,7 @@ impl MessageStore for SqliteStore {
                     u.rendered.as_ref().map(Value::to_string),
                     now,
                     sent_at,
+                    u.provider_id,
                     u.id
                 ])?;
                 if let (Some(reason), Some(recipient)) = (&u.suppress, u.recipient.as_ref().or(before.recipient.as_ref())) {
@@ -355,6 +362,39 @@ impl MessageStore for SqliteStore {
             }
             tx.commit()?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn record_receipt(&self, receipt: Receipt, now: Millis) -> Result<Option<Message>> {
+        self.write(move |conn, cache| {
+            let tx = conn.transaction()?;
+            let id: Option<i64> = tx
+                .prepare_cached("SELECT id FROM messages WHERE channel = ? AND provider_id = ?")?
+                .query_row(params![receipt.channel, receipt.provider_id], |r| r.get(0))
+                .optional()?;
+            let Some(id) = id else { return Ok(None) };
+            let before = load_message(&tx, id)?.ok_or_else(|| StoreError::Corrupt("message vanished".into()))?;
+            if !receipt_applies(before.state, receipt.state) {
+                return Ok(Some(before));
+            }
+            tx.prepare_cached(
+                "UPDATE messages SET state = ?, error = coalesce(?, error), updated_at = ? WHERE id = ?",
+            )?
+            .execute(params![receipt.state.as_str(), receipt.error, now, id])?;
+            if receipt.state == MessageState::Bounced
+                && let Some(recipient) = &before.recipient
+            {
+                tx.prepare_cached(
+                    "INSERT INTO suppressions (channel, address, reason, created_at) VALUES (?, ?, 'hard_bounce', ?)
+                     ON CONFLICT (channel, address) DO NOTHING",
+                )?
+                .execute(params![before.channel, recipient.to_ascii_lowercase(), now])?;
+            }
+            let after = load_message(&tx, id)?.ok_or_else(|| StoreError::Corrupt("message vanished".into()))?;
+            state_event(&tx, cache, &after, now)?;
+            tx.commit()?;
+            Ok(Some(after))
         })
         .await
     }
