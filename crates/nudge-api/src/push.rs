@@ -45,6 +45,23 @@ fn opt_text(body: &Map<String, Value>, key: &str, field: &str) -> Result<Option<
     }
 }
 
+/// `userId` / `anonymousId` as the tracking API takes them: a string or a number
+/// (kept as its decimal string), trimmed; empty or `null` is absent.
+fn identifier(body: &Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
+    let id = match body.get(key) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => s.trim().to_string(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(_) => {
+            return Err(ApiError::new("invalid_field", format!("{key} must be a string or a number")).with_field(key));
+        }
+    };
+    if id.chars().count() > 1024 {
+        return Err(ApiError::new("invalid_field", format!("{key} is over 1024 characters")).with_field(key));
+    }
+    Ok(Some(id).filter(|s| !s.is_empty()))
+}
+
 fn required_text(body: &Map<String, Value>, key: &str, field: &str) -> Result<String, ApiError> {
     opt_text(body, key, field)?
         .ok_or_else(|| ApiError::new("missing_field", format!("{field}: is required")).with_field(field))
@@ -91,8 +108,8 @@ pub async fn subscribe(
         &["userId", "anonymousId", "subscription", "userAgent", "writeKey"],
         "",
     )?;
-    let user_id = opt_text(&body, "userId", "userId")?;
-    let anonymous_id = opt_text(&body, "anonymousId", "anonymousId")?;
+    let user_id = identifier(&body, "userId")?;
+    let anonymous_id = identifier(&body, "anonymousId")?;
     if user_id.is_none() && anonymous_id.is_none() {
         return Err(ApiError::new("missing_field", "userId or anonymousId: one is required").with_field("userId"));
     }

@@ -540,7 +540,7 @@ async fn push_subscriptions_are_validated_saved_moved_and_removed() {
             "extra",
         ),
         (
-            json!({"userId": 5, "subscription": sub("https://push.example/a", p256dh, auth)}),
+            json!({"userId": true, "subscription": sub("https://push.example/a", p256dh, auth)}),
             400,
             "invalid_field",
             "userId",
