@@ -159,7 +159,7 @@ fn contact_id(raw: &str) -> Result<ContactId, ApiError> {
         .map_err(|_| ApiError::invalid("id", format!("contact id must be an integer, got {raw:?}")))
 }
 
-async fn load(state: &AppState, raw: &str) -> Result<Contact, ApiError> {
+pub(crate) async fn load(state: &AppState, raw: &str) -> Result<Contact, ApiError> {
     let id = contact_id(raw)?;
     state
         .store

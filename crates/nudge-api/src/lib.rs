@@ -1,5 +1,6 @@
-//! The HTTP surface of Nudge: the Segment-compatible tracking API (`/v1`), the admin
-//! REST API (`/api/v1`), health, readiness and Prometheus metrics.
+//! The HTTP surface of Nudge: the Segment-compatible tracking API (`/v1`), browser
+//! push subscriptions (`/v1/push`), the admin REST API (`/api/v1`), health,
+//! readiness and Prometheus metrics.
 //!
 //! Architecture invariant: handlers parse and validate at the edge (with
 //! `nudge_core`), then call the store or the ingestor; no SQL and no domain rules live
@@ -12,6 +13,7 @@ pub mod keys;
 pub mod messages;
 pub mod metrics;
 pub mod public;
+pub mod push;
 pub mod segments;
 pub mod subscriptions;
 pub mod tracking;
@@ -45,6 +47,9 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// The delivery worker (channels, link signing); `None` where messaging is off.
     pub messaging: Option<Arc<Deliverer>>,
+    /// The workspace's VAPID public key (base64url) for browsers subscribing to
+    /// push; `None` where push is off.
+    pub push_public_key: Option<String>,
 }
 
 impl AppState {
@@ -62,11 +67,19 @@ impl AppState {
             metrics: Arc::new(metrics::Metrics::new()),
             ready: Arc::new(AtomicBool::new(true)),
             messaging: None,
+            push_public_key: None,
         }
     }
 
     pub fn with_messaging(mut self, deliverer: Arc<Deliverer>) -> Self {
         self.messaging = Some(deliverer);
+        self
+    }
+
+    /// Turns on push subscriptions: `public_key` is the VAPID public key of the
+    /// push channel.
+    pub fn with_push_key(mut self, public_key: String) -> Self {
+        self.push_public_key = Some(public_key);
         self
     }
 }
@@ -80,7 +93,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/group", post(|s, r| tracking::single(s, CallKind::Group, r)))
         .route("/v1/alias", post(|s, r| tracking::single(s, CallKind::Alias, r)))
         .route("/v1/batch", post(tracking::batch))
-        .route("/v1/import", post(tracking::batch));
+        .route("/v1/import", post(tracking::batch))
+        .route(
+            "/v1/push/subscriptions",
+            post(push::subscribe)
+                .delete(push::unsubscribe)
+                .layer(axum::extract::DefaultBodyLimit::max(64 * 1024)),
+        )
+        .route("/v1/push/vapid-public-key", get(push::vapid_public_key));
 
     let admin = Router::new()
         .route("/api/v1/contacts", get(admin::list_contacts))
@@ -96,6 +116,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/contacts/{id}/events", get(admin::contact_events))
         .route("/api/v1/contacts/{id}/export", get(admin::export_contact))
         .route("/api/v1/contacts/{id}/segments", get(segments::of_contact))
+        .route("/api/v1/contacts/{id}/push-subscriptions", get(push::of_contact))
         .route("/api/v1/segments", get(segments::list).post(segments::create))
         .route("/api/v1/segments/preview", post(segments::preview))
         .route("/api/v1/segments/ready-made", get(segments::catalogue))

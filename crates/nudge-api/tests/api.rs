@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 const ADMIN: &str = "na_test_admin";
 const WRITE: &str = "nw_test_write";
+const VAPID_PUBLIC: &str = "BP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A8";
 
 struct App {
     url: String,
@@ -28,7 +29,7 @@ async fn spawn_app() -> App {
     let ingestor = Arc::new(Ingestor::start(store.clone(), clock.clone(), IngestorConfig::default()));
     let segments = nudge_engine::SegmentEngine::new(store.clone(), clock.clone(), Default::default());
     tokio::spawn(segments.clone().run(std::future::pending()));
-    let app = router(AppState::new(store.clone(), ingestor, clock, segments));
+    let app = router(AppState::new(store.clone(), ingestor, clock, segments).with_push_key(VAPID_PUBLIC.into()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -482,4 +483,142 @@ async fn operations_endpoints() {
     let resp = get("/nope").await.unwrap();
     assert_eq!(resp.status(), 404);
     assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], "not_found");
+}
+
+#[tokio::test]
+async fn push_subscriptions_are_validated_saved_moved_and_removed() {
+    let app = spawn_app().await;
+    let p256dh = "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4";
+    let auth = "BTBZMqHH6r4Tts7J_aSIgg";
+    let sub = |endpoint: &str, p256dh: &str, auth: &str| json!({"endpoint": endpoint, "expirationTime": null, "keys": {"p256dh": p256dh, "auth": auth}});
+    let key = app
+        .http
+        .get(format!("{}/v1/push/vapid-public-key", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(key.status(), 200, "public, no key");
+    assert_eq!(key.json::<Value>().await.unwrap(), json!({"public_key": VAPID_PUBLIC}));
+
+    // (body, status, code, field)
+    let cases = vec![
+        (json!({"userId": "u1"}), 400, "missing_field", "subscription"),
+        (
+            json!({"subscription": sub("https://push.example/a", p256dh, auth)}),
+            400,
+            "missing_field",
+            "userId",
+        ),
+        (
+            json!({"userId": "u1", "subscription": sub("http://push.example/a", p256dh, auth)}),
+            400,
+            "invalid_field",
+            "subscription.endpoint",
+        ),
+        (
+            json!({"userId": "u1", "subscription": sub("https://push.example/a", &p256dh[..40], auth)}),
+            400,
+            "invalid_field",
+            "subscription.keys.p256dh",
+        ),
+        (
+            json!({"userId": "u1", "subscription": sub("https://push.example/a", p256dh, "AAAA")}),
+            400,
+            "invalid_field",
+            "subscription.keys.auth",
+        ),
+        (
+            json!({"userId": "u1", "subscription": {"endpoint": "https://push.example/a"}}),
+            400,
+            "missing_field",
+            "subscription.keys",
+        ),
+        (
+            json!({"userId": "u1", "subscription": sub("https://push.example/a", p256dh, auth), "extra": 1}),
+            400,
+            "invalid_field",
+            "extra",
+        ),
+        (
+            json!({"userId": true, "subscription": sub("https://push.example/a", p256dh, auth)}),
+            400,
+            "invalid_field",
+            "userId",
+        ),
+    ];
+    for (body, status, code, field) in cases {
+        let (got, v) = app.track("/v1/push/subscriptions", body.clone()).await;
+        assert_eq!(got.as_u16(), status, "{body}: {v}");
+        assert_eq!(
+            (v["error"]["code"].as_str(), v["error"]["field"].as_str()),
+            (Some(code), Some(field)),
+            "{body}: {v}"
+        );
+    }
+    let good = json!({"anonymousId": "anon-9", "subscription": sub("https://push.example/a", p256dh, auth)});
+    let (status, v) = app.track_raw("/v1/push/subscriptions", None, good.to_string()).await;
+    assert_eq!(status, 401, "{v}");
+    let (status, v) = app
+        .track_raw("/v1/push/subscriptions", Some(ADMIN), good.to_string())
+        .await;
+    assert_eq!(status, 401, "an admin key is not a write key: {v}");
+    assert_eq!(
+        app.store.stats().await.unwrap(),
+        StoreStats::default(),
+        "nothing was stored"
+    );
+
+    // An unknown anonymous visitor: the contact is created.
+    let (status, v) = app.track("/v1/push/subscriptions", good.clone()).await;
+    assert_eq!(status, 200, "{v}");
+    let anon = v["subscription"]["contact_id"].as_i64().unwrap();
+    let (_, listed) = app.get(&format!("/api/v1/contacts/{anon}/push-subscriptions")).await;
+    assert_eq!(listed["data"][0]["endpoint"], "https://push.example/a");
+    assert!(listed["data"][0].get("auth").is_none(), "keys stay inside");
+    // The same browser, now logged in (writeKey in the body): the visitor becomes
+    // u1 and keeps the subscription.
+    let (status, v) = app
+        .track_raw(
+            "/v1/push/subscriptions",
+            None,
+            json!({"userId": "u1", "anonymousId": "anon-9", "writeKey": WRITE,
+                   "subscription": sub("https://push.example/a", p256dh, auth), "userAgent": "Firefox"})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["subscription"]["contact_id"].as_i64(), Some(anon));
+    assert_eq!(v["subscription"]["user_agent"], "Firefox");
+    // Another user on that browser: the subscription moves to them.
+    let (_, v) = app
+        .track(
+            "/v1/push/subscriptions",
+            json!({"userId": "u2", "subscription": sub("https://push.example/a", p256dh, auth)}),
+        )
+        .await;
+    let u2 = v["subscription"]["contact_id"].as_i64().unwrap();
+    assert_ne!(u2, anon);
+    let (_, listed) = app.get(&format!("/api/v1/contacts/{anon}/push-subscriptions")).await;
+    assert_eq!(listed["data"], json!([]));
+    let (status, _) = app.get("/api/v1/contacts/999999/push-subscriptions").await;
+    assert_eq!(status, 404);
+
+    let gone = |endpoint: &str| json!({"endpoint": endpoint});
+    let (status, v) = app.track_raw("/v1/push/subscriptions", None, "{}").await;
+    assert_eq!(status, 401, "{v}");
+    let resp = app
+        .http
+        .delete(format!("{}/v1/push/subscriptions", app.url))
+        .basic_auth(WRITE, Some(""))
+        .json(&gone("https://push.example/a"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap(),
+        json!({"success": true, "removed": true})
+    );
+    let (_, listed) = app.get(&format!("/api/v1/contacts/{u2}/push-subscriptions")).await;
+    assert_eq!(listed["data"], json!([]));
 }

@@ -18,6 +18,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/alias"),
     ("post", "/v1/batch"),
     ("post", "/v1/import"),
+    // Browser push subscriptions (write key; the VAPID key is public).
+    ("post", "/v1/push/subscriptions"),
+    ("delete", "/v1/push/subscriptions"),
+    ("get", "/v1/push/vapid-public-key"),
     // Admin API.
     ("get", "/api/v1/contacts"),
     ("get", "/api/v1/contacts/lookup"),
@@ -29,6 +33,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/contacts/{id}/events"),
     ("get", "/api/v1/contacts/{id}/export"),
     ("get", "/api/v1/contacts/{id}/segments"),
+    ("get", "/api/v1/contacts/{id}/push-subscriptions"),
     ("get", "/api/v1/segments"),
     ("post", "/api/v1/segments"),
     ("post", "/api/v1/segments/preview"),
@@ -193,7 +198,7 @@ fn every_operation_has_a_success_response_and_admin_ones_a_401() {
                 "{method} {path} must need the admin key"
             );
         }
-        if path.starts_with("/v1/") {
+        if path.starts_with("/v1/") && path != "/v1/push/vapid-public-key" {
             assert!(responses.contains_key("401"), "{method} {path} has no 401 response");
             assert_eq!(
                 op["security"],
@@ -212,7 +217,13 @@ fn security_schemes_and_public_routes() {
     assert_eq!(schemes["writeKey"]["scheme"], "basic");
     assert_eq!(schemes["adminKey"]["type"], "http");
     assert_eq!(schemes["adminKey"]["scheme"], "bearer");
-    for path in ["/api/v1/openapi.json", "/healthz", "/readyz", "/metrics"] {
+    for path in [
+        "/api/v1/openapi.json",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/v1/push/vapid-public-key",
+    ] {
         assert_eq!(
             doc["paths"][path]["get"]["security"],
             serde_json::json!([]),

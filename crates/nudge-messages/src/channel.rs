@@ -3,6 +3,7 @@
 //! [`Channel`].
 
 pub mod capture;
+pub mod push;
 pub mod sms;
 pub mod smtp;
 pub mod webhook;
@@ -17,8 +18,10 @@ pub struct Outgoing {
     /// The sender's idempotency key; emails derive their `Message-ID` from it, so a
     /// retry after an unknown outcome carries the same id.
     pub idempotency_key: String,
-    /// Email address, phone number, or webhook URL.
+    /// Email address, phone number, webhook URL, or push subscription endpoint.
     pub to: String,
+    /// For push: the subscription to encrypt for and send to.
+    pub push: Option<push::PushTarget>,
     pub content: Rendered,
     /// Extra headers (email: `List-Unsubscribe`, ...).
     pub headers: Vec<(String, String)>,

@@ -8,6 +8,7 @@
 //! apart — the server accepted, then we crashed before recording it — produces a
 //! copy with the same `Message-ID`, which receivers de-duplicate.
 
+use crate::channel::push::PushTarget;
 use crate::channel::{Channel, Outgoing, SendError};
 use crate::links::{self, Purpose, Signer};
 use crate::template::{self, Compiled, Content, RenderData, Rendered};
@@ -331,6 +332,32 @@ impl Deliverer {
         if let Err(reason) = crate::consent::check(&contact, &m.channel, prepared.topic.as_deref(), m.transactional) {
             return update(MessageState::Suppressed, Some(reason));
         }
+        // Push goes to every browser the contact subscribed with.
+        let mut push_targets = Vec::new();
+        if m.channel == "push" {
+            let subscriptions = match self.store.push_subscriptions(contact.id).await {
+                Ok(s) => s,
+                Err(e) => {
+                    let mut u = update(MessageState::Queued, Some(format!("storage: {e}")));
+                    u.retry_at = Some(self.clock.now() + self.backoff(m.attempts).as_millis() as Millis);
+                    return u;
+                }
+            };
+            for s in subscriptions {
+                match PushTarget::parse(&s.endpoint, &s.p256dh, &s.auth) {
+                    Ok(t) => push_targets.push(t),
+                    Err(e) => {
+                        tracing::warn!(endpoint = %s.endpoint, error = %e.message, "skipping an unusable push subscription")
+                    }
+                }
+            }
+            if push_targets.is_empty() {
+                return update(
+                    MessageState::Suppressed,
+                    Some("the contact has no push subscription".into()),
+                );
+            }
+        }
         if matches!(m.channel.as_str(), "email" | "sms") {
             let Some(addr) = &address else {
                 let what = if m.channel == "email" {
@@ -402,9 +429,15 @@ impl Deliverer {
             message_id: m.id,
             idempotency_key: m.idempotency_key.clone(),
             to: to.clone(),
+            push: None,
             content,
             headers,
         };
+        if m.channel == "push" {
+            return self
+                .send_push(&m, slot, outgoing, push_targets, update(MessageState::Sent, None))
+                .await;
+        }
         let record = if slot.channel.captures() {
             let mut v = serde_json::to_value(&outgoing.content).unwrap_or(Value::Null);
             v["to"] = Value::String(to.clone());
@@ -455,6 +488,93 @@ impl Deliverer {
                 u.state = MessageState::Bounced;
                 u.error = Some(e);
                 u.suppress = Some("hard_bounce".into());
+            }
+        }
+        u
+    }
+}
+
+impl Deliverer {
+    /// Sends a push message to each of the contact's subscriptions. The message is
+    /// `sent` if at least one push service accepted it; subscriptions a push service
+    /// says are gone (404, 410) are deleted. Otherwise the most hopeful outcome
+    /// decides: a temporary error retries (only the subscriptions still stored),
+    /// a permanent one fails, and if every subscription is gone the message bounces.
+    async fn send_push(
+        &self,
+        m: &Message,
+        slot: &ChannelSlot,
+        mut outgoing: Outgoing,
+        targets: Vec<PushTarget>,
+        mut u: MessageUpdate,
+    ) -> MessageUpdate {
+        let mut sent = Vec::new();
+        let mut results = Vec::new();
+        let (mut transient, mut permanent, mut gone) = (None, None, None);
+        for target in targets {
+            outgoing.to = target.endpoint.clone();
+            outgoing.push = Some(target);
+            let result = {
+                let _permit = slot.concurrency.acquire().await;
+                if let Some(rate) = &slot.rate {
+                    rate.wait().await;
+                }
+                slot.channel.send(&outgoing).await
+            };
+            let endpoint = outgoing.to.clone();
+            let (outcome, error) = match result {
+                Ok(_) => {
+                    if let Err(e) = self.store.push_subscription_used(&endpoint, self.clock.now()).await {
+                        tracing::warn!(error = %e, "could not record a push subscription's use");
+                    }
+                    sent.push(endpoint.clone());
+                    ("sent", None)
+                }
+                Err(SendError::Bounce(e)) => {
+                    // Never used again: a gone subscription does not come back.
+                    if let Err(err) = self.store.remove_push_subscription(&endpoint).await {
+                        tracing::warn!(error = %err, "could not remove a gone push subscription");
+                    }
+                    gone.get_or_insert(e.clone());
+                    ("gone", Some(e))
+                }
+                Err(SendError::Transient(e)) => {
+                    transient.get_or_insert(e.clone());
+                    ("retry", Some(e))
+                }
+                Err(SendError::Permanent(e)) => {
+                    permanent.get_or_insert(e.clone());
+                    ("failed", Some(e))
+                }
+            };
+            results.push(json!({"endpoint": endpoint, "outcome": outcome, "error": error}));
+        }
+        let title = match &outgoing.content {
+            Rendered::Push { title, .. } => title.clone(),
+            _ => String::new(),
+        };
+        u.rendered = Some(json!({"title": title, "subscriptions": results}));
+        u.recipient = sent.first().or(Some(&outgoing.to)).cloned();
+        if !sent.is_empty() {
+            return u;
+        }
+        match (transient, permanent, gone) {
+            (Some(e), _, _) if m.attempts + 1 < self.config.max_attempts => {
+                u.state = MessageState::Queued;
+                u.retry_at = Some(self.clock.now() + self.backoff(m.attempts).as_millis() as Millis);
+                u.error = Some(e);
+            }
+            (Some(e), _, _) => {
+                u.state = MessageState::Failed;
+                u.error = Some(format!("gave up after {} attempts: {e}", m.attempts + 1));
+            }
+            (None, Some(e), _) => {
+                u.state = MessageState::Failed;
+                u.error = Some(e);
+            }
+            (None, None, gone) => {
+                u.state = MessageState::Bounced;
+                u.error = gone;
             }
         }
         u

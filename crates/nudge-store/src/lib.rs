@@ -67,7 +67,8 @@ pub trait Store: SegmentStore + MessageStore + Send + Sync + 'static {
     async fn contact_events(&self, id: ContactId, query: &EventQuery) -> Result<Page<StoredEvent>>;
     /// Applies a traits / subscription patch. `None` if there is no such contact.
     async fn update_contact(&self, id: ContactId, patch: &ContactPatch, now: Millis) -> Result<Option<Contact>>;
-    /// Erases a contact with all its identities and events (GDPR). `false` if none.
+    /// Erases a contact with all its identities, events, messages and push
+    /// subscriptions (GDPR). `false` if none.
     async fn delete_contact(&self, id: ContactId) -> Result<bool>;
     /// Creates or updates contacts matched by user id, then email. One transaction.
     async fn import_contacts(&self, rows: Vec<ContactImport>, now: Millis) -> Result<ImportReport>;
@@ -118,7 +119,7 @@ pub trait SegmentStore: Send + Sync {
     async fn apply_evaluations(&self, evals: Vec<ContactEvaluation>, now: Millis) -> Result<MembershipChanges>;
 }
 
-/// Templates, the delivery outbox and suppressions.
+/// Templates, the delivery outbox, suppressions and push subscriptions.
 #[async_trait]
 pub trait MessageStore: Send + Sync {
     /// Saves a template as version 1. `Conflict` if the name is taken.
@@ -169,6 +170,19 @@ pub trait MessageStore: Send + Sync {
     async fn remove_suppression(&self, channel: &str, address: &str) -> Result<bool>;
     async fn suppressions(&self, channel: Option<&str>) -> Result<Vec<Suppression>>;
     async fn suppression(&self, channel: &str, address: &str) -> Result<Option<Suppression>>;
+
+    /// Saves a push subscription for a contact (a merged-away id stands for its
+    /// survivor). An endpoint already stored is updated and re-pointed to this
+    /// contact: a browser belongs to whoever subscribed with it last. `None` if there
+    /// is no such contact.
+    async fn add_push_subscription(&self, new: NewPushSubscription, now: Millis) -> Result<Option<PushSubscription>>;
+    /// A contact's push subscriptions, oldest first.
+    async fn push_subscriptions(&self, contact: ContactId) -> Result<Vec<PushSubscription>>;
+    /// Forgets an endpoint (the browser unsubscribed, or the push service said it is
+    /// gone). `false` if it was not stored.
+    async fn remove_push_subscription(&self, endpoint: &str) -> Result<bool>;
+    /// Records that the push service accepted a message for this endpoint.
+    async fn push_subscription_used(&self, endpoint: &str, now: Millis) -> Result<()>;
 
     /// The stored value of a workspace setting, storing `value` first if there is
     /// none (so concurrent first starts agree on one value).

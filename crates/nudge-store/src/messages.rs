@@ -1,5 +1,6 @@
-//! What storage keeps for messages: templates and their versions, the outbox, and
-//! suppressions. Content is opaque JSON here; `nudge-messages` gives it meaning.
+//! What storage keeps for messages: templates and their versions, the outbox,
+//! suppressions and push subscriptions. Content is opaque JSON here; `nudge-messages`
+//! gives it meaning.
 
 use nudge_core::{ContactId, Millis};
 use serde::{Deserialize, Serialize};
@@ -192,4 +193,33 @@ pub fn receipt_applies(current: MessageState, to: MessageState) -> bool {
                 MessageState::Bounced | MessageState::Failed
             )
     )
+}
+
+/// A browser's Web Push subscription (`PushSubscription.toJSON()` in the browser):
+/// where to send and the keys to encrypt for. One per endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PushSubscription {
+    pub id: i64,
+    pub contact_id: ContactId,
+    /// The push service URL of this browser.
+    pub endpoint: String,
+    /// The browser's P-256 public key (base64url, 65 bytes uncompressed).
+    pub p256dh: String,
+    /// The browser's auth secret (base64url, 16 bytes).
+    pub auth: String,
+    pub user_agent: Option<String>,
+    pub created_at: Millis,
+    /// When it was last saved (a browser re-subscribing updates it).
+    pub updated_at: Millis,
+    /// When the push service last accepted a message for it.
+    pub last_used_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewPushSubscription {
+    pub contact_id: ContactId,
+    pub endpoint: String,
+    pub p256dh: String,
+    pub auth: String,
+    pub user_agent: Option<String>,
 }

@@ -38,6 +38,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_foundation.sql")),
     (2, include_str!("../migrations/postgres/0002_segments.sql")),
     (3, include_str!("../migrations/postgres/0003_messages.sql")),
+    (4, include_str!("../migrations/postgres/0004_push.sql")),
 ];
 
 /// Key of the advisory lock that serializes migrations between processes.
@@ -321,6 +322,11 @@ impl Store for PgStore {
         // contacts merged into this one.
         tx.execute(
             "DELETE FROM messages WHERE contact_id = $1 OR contact_id IN (SELECT from_id FROM contact_merges WHERE into_id = $1)",
+            &[&id],
+        )
+        .await?;
+        tx.execute(
+            "DELETE FROM push_subscriptions WHERE contact_id = $1 OR contact_id IN (SELECT from_id FROM contact_merges WHERE into_id = $1)",
             &[&id],
         )
         .await?;
@@ -1458,6 +1464,11 @@ async fn merge(
         .await?;
     tx.execute("UPDATE identities SET contact_id = $2 WHERE contact_id = $1", &params)
         .await?;
+    tx.execute(
+        "UPDATE push_subscriptions SET contact_id = $2 WHERE contact_id = $1",
+        &params,
+    )
+    .await?;
     tx.execute("UPDATE contact_merges SET into_id = $2 WHERE into_id = $1", &params)
         .await?;
     tx.execute(

@@ -24,6 +24,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_foundation.sql")),
     (2, include_str!("../migrations/sqlite/0002_segments.sql")),
     (3, include_str!("../migrations/sqlite/0003_messages.sql")),
+    (4, include_str!("../migrations/sqlite/0004_push.sql")),
 ];
 
 type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;
@@ -441,6 +442,10 @@ impl Store for SqliteStore {
                 "DELETE FROM messages WHERE contact_id = ?1 OR contact_id IN (SELECT from_id FROM contact_merges WHERE into_id = ?1)",
                 [id],
             )?;
+            tx.execute(
+                "DELETE FROM push_subscriptions WHERE contact_id = ?1 OR contact_id IN (SELECT from_id FROM contact_merges WHERE into_id = ?1)",
+                [id],
+            )?;
             tx.execute("DELETE FROM contact_merges WHERE into_id = ?", [id])?;
             let n = tx.execute("DELETE FROM contacts WHERE id = ?", [id])?;
             tx.commit()?;
@@ -836,6 +841,10 @@ fn merge(tx: &Connection, cache: &mut IdCache, from: ContactId, into: ContactId,
     )?;
     tx.execute(
         "UPDATE identities SET contact_id = ?2 WHERE contact_id = ?1",
+        params![from, into],
+    )?;
+    tx.execute(
+        "UPDATE push_subscriptions SET contact_id = ?2 WHERE contact_id = ?1",
         params![from, into],
     )?;
     tx.execute(

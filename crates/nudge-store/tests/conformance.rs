@@ -142,6 +142,7 @@ stories!(
     segments_compute_mark_and_apply,
     templates_are_versioned,
     outbox_is_idempotent_leased_and_recorded,
+    push_subscriptions_follow_their_contact,
 );
 
 mod super_stories {
@@ -1221,5 +1222,125 @@ mod super_stories {
                 .await
                 .unwrap()
         );
+    }
+
+    pub async fn push_subscriptions_follow_their_contact(s: &dyn Store) {
+        s.ingest(
+            msgs(json!([
+                {"type": "identify", "userId": "pu-1", "traits": {}},
+                {"type": "identify", "userId": "pu-2", "traits": {}},
+                {"type": "page", "anonymousId": "p-anon", "name": "Home"},
+            ])),
+            T0,
+        )
+        .await
+        .unwrap();
+        let (u1, u2) = (user(s, "pu-1").await, user(s, "pu-2").await);
+        let anon = s
+            .find_contact(&Lookup::AnonymousId("p-anon".into()))
+            .await
+            .unwrap()
+            .unwrap();
+        let new = |contact, endpoint: &str| NewPushSubscription {
+            contact_id: contact,
+            endpoint: endpoint.into(),
+            p256dh: format!("key-of-{endpoint}"),
+            auth: "auth".into(),
+            user_agent: Some("Firefox".into()),
+        };
+        let a = s
+            .add_push_subscription(new(u1.id, "https://push.example/a"), T0)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (
+                a.contact_id,
+                a.endpoint.as_str(),
+                a.created_at,
+                a.updated_at,
+                a.last_used_at
+            ),
+            (u1.id, "https://push.example/a", T0, T0, None)
+        );
+        s.add_push_subscription(new(anon.id, "https://push.example/b"), T0)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.push_subscriptions(u1.id).await.unwrap(), vec![a.clone()]);
+        assert_eq!(
+            s.add_push_subscription(new(999_999, "https://push.example/x"), T0)
+                .await
+                .unwrap(),
+            None,
+            "no such contact"
+        );
+
+        // The same browser subscribes again, logged in as pu-2: one row, re-pointed,
+        // with the new keys.
+        let mut again = new(u2.id, "https://push.example/a");
+        again.p256dh = "new-key".into();
+        let moved = s.add_push_subscription(again, T0 + 10).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                moved.id,
+                moved.contact_id,
+                moved.p256dh.as_str(),
+                moved.created_at,
+                moved.updated_at
+            ),
+            (a.id, u2.id, "new-key", T0, T0 + 10)
+        );
+        assert!(s.push_subscriptions(u1.id).await.unwrap().is_empty());
+        assert_eq!(s.push_subscriptions(u2.id).await.unwrap(), vec![moved]);
+
+        s.push_subscription_used("https://push.example/a", T0 + 20)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.push_subscriptions(u2.id).await.unwrap()[0].last_used_at,
+            Some(T0 + 20)
+        );
+
+        // The anonymous visitor logs in as pu-1: its subscription moves with its
+        // events, and the merged-away id still finds it.
+        s.ingest(
+            msgs(json!([{"type": "identify", "userId": "pu-1", "anonymousId": "p-anon", "traits": {}}])),
+            T0 + 30,
+        )
+        .await
+        .unwrap();
+        let subs = s.push_subscriptions(u1.id).await.unwrap();
+        assert_eq!(subs.len(), 1);
+        assert_eq!(
+            (subs[0].contact_id, subs[0].endpoint.as_str()),
+            (u1.id, "https://push.example/b")
+        );
+        assert_eq!(s.push_subscriptions(anon.id).await.unwrap(), subs);
+        // Adding through the merged-away id lands on the survivor.
+        let c = s
+            .add_push_subscription(new(anon.id, "https://push.example/c"), T0 + 40)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.contact_id, u1.id);
+
+        assert!(s.remove_push_subscription("https://push.example/b").await.unwrap());
+        assert!(!s.remove_push_subscription("https://push.example/b").await.unwrap());
+        let left: Vec<String> = s
+            .push_subscriptions(u1.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.endpoint)
+            .collect();
+        assert_eq!(left, vec!["https://push.example/c".to_string()]);
+
+        // Erasure (GDPR) takes them too; other contacts keep theirs.
+        assert!(s.delete_contact(u1.id).await.unwrap());
+        assert!(s.push_subscriptions(u1.id).await.unwrap().is_empty());
+        assert!(s.push_subscriptions(anon.id).await.unwrap().is_empty());
+        assert!(!s.remove_push_subscription("https://push.example/c").await.unwrap());
+        assert_eq!(s.push_subscriptions(u2.id).await.unwrap().len(), 1);
     }
 }

@@ -56,6 +56,9 @@ pub struct Settings {
     pub sms_account: Option<String>,
     pub sms_token: Option<Secret>,
     pub sms_from: Option<String>,
+    /// The contact push services may use to reach the sender of push messages
+    /// (VAPID `sub`): `mailto:...` or `https://...`.
+    pub vapid_subject: String,
 }
 
 impl Default for Settings {
@@ -81,6 +84,7 @@ impl Default for Settings {
             sms_account: None,
             sms_token: None,
             sms_from: None,
+            vapid_subject: "mailto:nudge@localhost".into(),
         }
     }
 }
@@ -193,6 +197,9 @@ impl Settings {
         if let Some(v) = text("NUDGE_SMS_FROM") {
             s.sms_from = Some(v);
         }
+        if let Some(v) = text("NUDGE_VAPID_SUBJECT") {
+            s.vapid_subject = v;
+        }
         if let Some(v) = &o.listen {
             s.listen = v.clone();
         }
@@ -204,6 +211,12 @@ impl Settings {
         }
         if s.listen.parse::<std::net::SocketAddr>().is_err() {
             bail!("listen address {:?} is not host:port (e.g. 127.0.0.1:8080)", s.listen);
+        }
+        if !(s.vapid_subject.starts_with("mailto:") || s.vapid_subject.starts_with("https://")) {
+            bail!(
+                "vapid_subject {:?} must be a mailto: or https:// contact",
+                s.vapid_subject
+            );
         }
         if !matches!(s.log_format.as_str(), "text" | "json") {
             bail!("log_format {:?} must be \"text\" or \"json\"", s.log_format);

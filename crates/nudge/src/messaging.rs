@@ -4,6 +4,7 @@ use crate::config::Settings;
 use anyhow::{Context, bail};
 use nudge_core::Clock;
 use nudge_messages::channel::capture::Capture;
+use nudge_messages::channel::push::{VapidKey, WebPush};
 use nudge_messages::channel::sms::{Sms, SmsConfig};
 use nudge_messages::channel::smtp::{DkimSettings, Smtp, SmtpConfig};
 use nudge_messages::channel::webhook::Webhook;
@@ -33,12 +34,24 @@ async fn webhook_key(store: &dyn Store) -> anyhow::Result<Vec<u8>> {
     hex::decode(stored).context("the stored webhook signing key is not hex")
 }
 
+/// The workspace's VAPID key pair (for Web Push): generated once, kept in the
+/// database, so browsers subscribed with its public key stay reachable and every
+/// process signs alike.
+pub async fn vapid_key(store: &dyn Store) -> anyhow::Result<VapidKey> {
+    let fresh = VapidKey::generate();
+    let stored = store.setting_or_init("vapid_private_key", &fresh.private_key()).await?;
+    VapidKey::from_private(&stored)
+        .map_err(anyhow::Error::msg)
+        .context("the stored VAPID key")
+}
+
 /// `listening`: the bound address, for the default public URL.
 pub async fn deliverer(
     settings: &Settings,
     listening: std::net::SocketAddr,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    vapid: VapidKey,
 ) -> anyhow::Result<Arc<Deliverer>> {
     let key = signing_key(&*store).await?;
     let mut slots = Vec::new();
@@ -94,6 +107,9 @@ pub async fn deliverer(
         16,
         None,
     ));
+    // Push needs no configuration: the VAPID key is the workspace's own.
+    let push = WebPush::new(vapid, &settings.vapid_subject).map_err(anyhow::Error::msg)?;
+    slots.push(ChannelSlot::new(Arc::new(push), 16, None));
     let config = DeliveryConfig {
         public_url,
         workspace: json!({"name": settings.workspace_name}),

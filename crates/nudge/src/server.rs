@@ -48,7 +48,9 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
         .await
         .with_context(|| format!("listening on {}", settings.listen))?;
     let addr = listener.local_addr()?;
-    let deliverer = crate::messaging::deliverer(&settings, addr, store.clone(), clock.clone()).await?;
+    let vapid = crate::messaging::vapid_key(&*store).await?;
+    let push_public_key = vapid.public_key();
+    let deliverer = crate::messaging::deliverer(&settings, addr, store.clone(), clock.clone(), vapid).await?;
     if store.backend() == "sqlite" {
         // This process is the only one delivering from its database: what a previous
         // run had claimed (and may or may not have sent) is due again now.
@@ -61,7 +63,9 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
     let delivery = tokio::spawn(deliverer.clone().run(async move {
         let _ = delivery_stopped.await;
     }));
-    let state = AppState::new(store.clone(), ingestor.clone(), clock, segments).with_messaging(deliverer);
+    let state = AppState::new(store.clone(), ingestor.clone(), clock, segments)
+        .with_messaging(deliverer)
+        .with_push_key(push_public_key);
     tracing::info!(%addr, backend = store.backend(), "nudge is listening");
     println!("nudge listening on http://{addr} ({} storage)", store.backend());
     if let Some(f) = on_ready {

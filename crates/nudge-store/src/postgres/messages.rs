@@ -1,5 +1,6 @@
 //! Messages on PostgreSQL: templates, the outbox (claimed with `FOR UPDATE SKIP
-//! LOCKED`, so several processes can deliver from one database), suppressions.
+//! LOCKED`, so several processes can deliver from one database), suppressions, push
+//! subscriptions.
 
 use super::*;
 
@@ -532,6 +533,68 @@ impl MessageStore for PgStore {
             .get(0))
     }
 
+    async fn add_push_subscription(&self, new: NewPushSubscription, now: Millis) -> Result<Option<PushSubscription>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let contact = current_id(&tx, new.contact_id).await?;
+        // Locks the contact: an erasure running meanwhile either sees this row or
+        // runs first (and then there is no contact to add to).
+        if tx
+            .query_opt("SELECT 1 FROM contacts WHERE id = $1 FOR SHARE", &[&contact])
+            .await?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let row = tx
+            .query_one(
+                &format!(
+                    "INSERT INTO push_subscriptions (contact_id, endpoint, p256dh, auth, user_agent, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $6)
+                     ON CONFLICT (endpoint) DO UPDATE SET contact_id = excluded.contact_id, p256dh = excluded.p256dh,
+                         auth = excluded.auth, user_agent = excluded.user_agent, updated_at = excluded.updated_at
+                     RETURNING {PUSH_COLUMNS}"
+                ),
+                &[&contact, &new.endpoint, &new.p256dh, &new.auth, &new.user_agent, &now],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(Some(push_from_row(&row)))
+    }
+
+    async fn push_subscriptions(&self, contact: ContactId) -> Result<Vec<PushSubscription>> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT {PUSH_COLUMNS} FROM push_subscriptions
+                     WHERE contact_id = COALESCE((SELECT into_id FROM contact_merges WHERE from_id = $1), $1) ORDER BY id"
+                ),
+                &[&contact],
+            )
+            .await?;
+        Ok(rows.iter().map(push_from_row).collect())
+    }
+
+    async fn remove_push_subscription(&self, endpoint: &str) -> Result<bool> {
+        let c = self.client().await?;
+        Ok(
+            c.execute("DELETE FROM push_subscriptions WHERE endpoint = $1", &[&endpoint])
+                .await?
+                > 0,
+        )
+    }
+
+    async fn push_subscription_used(&self, endpoint: &str, now: Millis) -> Result<()> {
+        let c = self.client().await?;
+        c.execute(
+            "UPDATE push_subscriptions SET last_used_at = $1 WHERE endpoint = $2",
+            &[&now, &endpoint],
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn suppression(&self, channel: &str, address: &str) -> Result<Option<Suppression>> {
         let c = self.client().await?;
         let row = c
@@ -541,5 +604,21 @@ impl MessageStore for PgStore {
             )
             .await?;
         Ok(row.as_ref().map(suppression_from_row))
+    }
+}
+
+const PUSH_COLUMNS: &str = "id, contact_id, endpoint, p256dh, auth, user_agent, created_at, updated_at, last_used_at";
+
+fn push_from_row(r: &tokio_postgres::Row) -> PushSubscription {
+    PushSubscription {
+        id: r.get(0),
+        contact_id: r.get(1),
+        endpoint: r.get(2),
+        p256dh: r.get(3),
+        auth: r.get(4),
+        user_agent: r.get(5),
+        created_at: r.get(6),
+        updated_at: r.get(7),
+        last_used_at: r.get(8),
     }
 }

@@ -1,4 +1,4 @@
-//! Messages on SQLite: templates, the outbox, suppressions.
+//! Messages on SQLite: templates, the outbox, suppressions, push subscriptions.
 
 use super::*;
 
@@ -525,6 +525,68 @@ impl MessageStore for SqliteStore {
         self.write(move |conn, _| setting_or_init_tx(conn, &key, &value)).await
     }
 
+    async fn add_push_subscription(&self, new: NewPushSubscription, now: Millis) -> Result<Option<PushSubscription>> {
+        self.write(move |conn, _| {
+            let tx = conn.transaction()?;
+            let contact = current_id(&tx, new.contact_id)?;
+            let exists = tx
+                .prepare_cached("SELECT 1 FROM contacts WHERE id = ?")?
+                .query_row([contact], |_| Ok(()))
+                .optional()?
+                .is_some();
+            if !exists {
+                return Ok(None);
+            }
+            let sub = tx
+                .prepare_cached(&format!(
+                    "INSERT INTO push_subscriptions (contact_id, endpoint, p256dh, auth, user_agent, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+                     ON CONFLICT (endpoint) DO UPDATE SET contact_id = excluded.contact_id, p256dh = excluded.p256dh,
+                         auth = excluded.auth, user_agent = excluded.user_agent, updated_at = excluded.updated_at
+                     RETURNING {PUSH_COLUMNS}"
+                ))?
+                .query_row(
+                    params![contact, new.endpoint, new.p256dh, new.auth, new.user_agent, now],
+                    push_from_row,
+                )?;
+            tx.commit()?;
+            Ok(Some(sub))
+        })
+        .await
+    }
+
+    async fn push_subscriptions(&self, contact: ContactId) -> Result<Vec<PushSubscription>> {
+        self.read(move |c| {
+            let contact = current_id(c, contact)?;
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {PUSH_COLUMNS} FROM push_subscriptions WHERE contact_id = ? ORDER BY id"
+            ))?;
+            let rows = stmt.query_map([contact], push_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn remove_push_subscription(&self, endpoint: &str) -> Result<bool> {
+        let endpoint = endpoint.to_string();
+        self.write(move |conn, _| {
+            Ok(conn.execute("DELETE FROM push_subscriptions WHERE endpoint = ?", [endpoint])? > 0)
+        })
+        .await
+    }
+
+    async fn push_subscription_used(&self, endpoint: &str, now: Millis) -> Result<()> {
+        let endpoint = endpoint.to_string();
+        self.write(move |conn, _| {
+            conn.execute(
+                "UPDATE push_subscriptions SET last_used_at = ? WHERE endpoint = ?",
+                params![now, endpoint],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn suppression(&self, channel: &str, address: &str) -> Result<Option<Suppression>> {
         let (channel, address) = (channel.to_string(), address.to_ascii_lowercase());
         self.read(move |c| {
@@ -552,5 +614,21 @@ fn suppression_from_row(r: &rusqlite::Row) -> rusqlite::Result<Suppression> {
         address: r.get(1)?,
         reason: r.get(2)?,
         created_at: r.get(3)?,
+    })
+}
+
+const PUSH_COLUMNS: &str = "id, contact_id, endpoint, p256dh, auth, user_agent, created_at, updated_at, last_used_at";
+
+fn push_from_row(r: &rusqlite::Row) -> rusqlite::Result<PushSubscription> {
+    Ok(PushSubscription {
+        id: r.get(0)?,
+        contact_id: r.get(1)?,
+        endpoint: r.get(2)?,
+        p256dh: r.get(3)?,
+        auth: r.get(4)?,
+        user_agent: r.get(5)?,
+        created_at: r.get(6)?,
+        updated_at: r.get(7)?,
+        last_used_at: r.get(8)?,
     })
 }
