@@ -50,6 +50,8 @@ pub struct AppState {
     /// The workspace's VAPID public key (base64url) for browsers subscribing to
     /// push; `None` where push is off.
     pub push_public_key: Option<String>,
+    /// Accept push endpoints on this machine or a private network (development).
+    pub push_allow_local: bool,
 }
 
 impl AppState {
@@ -68,6 +70,7 @@ impl AppState {
             ready: Arc::new(AtomicBool::new(true)),
             messaging: None,
             push_public_key: None,
+            push_allow_local: false,
         }
     }
 
@@ -78,8 +81,9 @@ impl AppState {
 
     /// Turns on push subscriptions: `public_key` is the VAPID public key of the
     /// push channel.
-    pub fn with_push_key(mut self, public_key: String) -> Self {
+    pub fn with_push_key(mut self, public_key: String, allow_local: bool) -> Self {
         self.push_public_key = Some(public_key);
+        self.push_allow_local = allow_local;
         self
     }
 }

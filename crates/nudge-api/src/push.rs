@@ -146,6 +146,14 @@ pub async fn subscribe(
     let auth = required_text(sub_keys, "auth", "subscription.keys.auth")?;
     PushTarget::parse(&endpoint, &p256dh, &auth)
         .map_err(|e| ApiError::new("invalid_field", e.message).with_field(format!("subscription.{}", e.field)))?;
+    if !state.push_allow_local && nudge_messages::channel::push::is_local_endpoint(&endpoint) {
+        return Err(ApiError::new(
+            "invalid_field",
+            "subscription.endpoint must be a public push service, not this machine or a private network \
+             (NUDGE_PUSH_ALLOW_LOCAL=true allows it for development)",
+        )
+        .with_field("subscription.endpoint"));
+    }
     let user_agent = match opt_text(&body, "userAgent", "userAgent")? {
         Some(ua) => Some(ua),
         None => headers

@@ -29,7 +29,7 @@ async fn spawn_app() -> App {
     let ingestor = Arc::new(Ingestor::start(store.clone(), clock.clone(), IngestorConfig::default()));
     let segments = nudge_engine::SegmentEngine::new(store.clone(), clock.clone(), Default::default());
     tokio::spawn(segments.clone().run(std::future::pending()));
-    let app = router(AppState::new(store.clone(), ingestor, clock, segments).with_push_key(VAPID_PUBLIC.into()));
+    let app = router(AppState::new(store.clone(), ingestor, clock, segments).with_push_key(VAPID_PUBLIC.into(), false));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -526,6 +526,18 @@ async fn push_subscriptions_are_validated_saved_moved_and_removed() {
             400,
             "invalid_field",
             "subscription.keys.auth",
+        ),
+        (
+            json!({"userId": "u1", "subscription": sub("https://169.254.169.254/latest/meta-data", p256dh, auth)}),
+            400,
+            "invalid_field",
+            "subscription.endpoint",
+        ),
+        (
+            json!({"userId": "u1", "subscription": sub("http://127.0.0.1:9/push", p256dh, auth)}),
+            400,
+            "invalid_field",
+            "subscription.endpoint",
         ),
         (
             json!({"userId": "u1", "subscription": {"endpoint": "https://push.example/a"}}),

@@ -59,6 +59,10 @@ pub struct Settings {
     /// The contact push services may use to reach the sender of push messages
     /// (VAPID `sub`): `mailto:...` or `https://...`.
     pub vapid_subject: String,
+    /// Accept push subscriptions whose endpoint is this machine or a private network
+    /// (development only: otherwise anyone with the write key could make Nudge post
+    /// to internal services).
+    pub push_allow_local: bool,
 }
 
 impl Default for Settings {
@@ -85,6 +89,7 @@ impl Default for Settings {
             sms_token: None,
             sms_from: None,
             vapid_subject: "mailto:nudge@localhost".into(),
+            push_allow_local: false,
         }
     }
 }
@@ -199,6 +204,13 @@ impl Settings {
         }
         if let Some(v) = text("NUDGE_VAPID_SUBJECT") {
             s.vapid_subject = v;
+        }
+        if let Some(v) = text("NUDGE_PUSH_ALLOW_LOCAL") {
+            s.push_allow_local = match v.as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => anyhow::bail!("NUDGE_PUSH_ALLOW_LOCAL={v:?} must be true or false"),
+            };
         }
         if let Some(v) = &o.listen {
             s.listen = v.clone();

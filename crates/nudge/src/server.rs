@@ -65,7 +65,7 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
     }));
     let state = AppState::new(store.clone(), ingestor.clone(), clock, segments)
         .with_messaging(deliverer)
-        .with_push_key(push_public_key);
+        .with_push_key(push_public_key, settings.push_allow_local);
     tracing::info!(%addr, backend = store.backend(), "nudge is listening");
     println!("nudge listening on http://{addr} ({} storage)", store.backend());
     if let Some(f) = on_ready {

@@ -45,6 +45,7 @@ fn start_server(dir: &Path) -> (Proc, String) {
         .env("NUDGE_ADMIN_KEY", ADMIN_KEY)
         .env("NUDGE_WRITE_KEY", WRITE_KEY)
         .env("NUDGE_VAPID_SUBJECT", SUBJECT)
+        .env("NUDGE_PUSH_ALLOW_LOCAL", "true")
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()

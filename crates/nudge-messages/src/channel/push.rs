@@ -64,6 +64,36 @@ pub struct InvalidSubscription {
     pub message: String,
 }
 
+/// Whether a push endpoint points at this machine or a private network (loopback,
+/// RFC 1918, link-local, unique-local, unspecified addresses, `localhost`). Browsers'
+/// push services are public hosts; such an endpoint is someone steering Nudge's
+/// requests at internal services. Host names are not resolved here.
+pub fn is_local_endpoint(endpoint: &str) -> bool {
+    let Ok(url) = url::Url::parse(endpoint) else {
+        return false;
+    };
+    match url.host() {
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => {
+            ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified() || ip.is_broadcast()
+        }
+        Some(url::Host::Ipv6(ip)) => {
+            let first = ip.segments()[0];
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || ip
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| v4.is_loopback() || v4.is_private())
+        }
+        None => false,
+    }
+}
+
 impl PushTarget {
     /// Checks and decodes a subscription as the browser gives it
     /// (`PushSubscription.toJSON()`): an `https://` endpoint (`http://` only for
@@ -562,6 +592,26 @@ mod tests {
         assert!(PushTarget::parse("https://push.example/a", UA_PUBLIC, AUTH).is_ok());
         assert!(PushTarget::parse("http://localhost:9000/a", UA_PUBLIC, AUTH).is_ok());
         assert!(PushTarget::parse("http://127.0.0.1:9000/a", UA_PUBLIC, AUTH).is_ok());
+        for local in [
+            "http://localhost:9000/a",
+            "https://127.0.0.1/a",
+            "https://10.1.2.3/a",
+            "https://192.168.0.10/a",
+            "https://169.254.169.254/latest",
+            "https://[::1]/a",
+            "https://[fd00::1]/a",
+            "https://[::ffff:10.0.0.1]/a",
+            "https://push.localhost/a",
+        ] {
+            assert!(is_local_endpoint(local), "{local}");
+        }
+        for public in [
+            "https://fcm.googleapis.com/fcm/send/x",
+            "https://8.8.8.8/a",
+            "https://[2001:db8::1]/a",
+        ] {
+            assert!(!is_local_endpoint(public), "{public}");
+        }
         let field = |e: &str, k: &str, a: &str| PushTarget::parse(e, k, a).unwrap_err().field;
         assert_eq!(field("http://push.example/a", UA_PUBLIC, AUTH), "endpoint");
         assert_eq!(field("ftp://push.example/a", UA_PUBLIC, AUTH), "endpoint");
