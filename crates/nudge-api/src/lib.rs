@@ -154,6 +154,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/messages/{id}", get(messages::get_message))
         .route("/api/v1/channels", get(messages::channels))
         .route(
+            "/api/v1/channels/{kind}",
+            axum::routing::put(messages::put_channel).delete(messages::delete_channel),
+        )
+        .route(
             "/api/v1/suppressions",
             get(messages::list_suppressions).post(messages::add_suppression),
         )

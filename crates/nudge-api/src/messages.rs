@@ -492,23 +492,95 @@ pub async fn get_message(State(state): State<AppState>, Path(id): Path<String>) 
     Ok(Json(message_json(&m)))
 }
 
+fn channel_json(c: &dyn nudge_messages::channel::Channel, health: Result<(), String>, source: &str) -> Value {
+    json!({
+        "kind": c.kind(),
+        "transport": c.transport(),
+        "healthy": health.is_ok(),
+        "error": health.err(),
+        "settings": c.describe(),
+        "source": source,
+    })
+}
+
 pub async fn channels(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let Some(m) = &state.messaging else {
         return Ok(Json(json!({"data": []})));
     };
     let mut data = Vec::new();
     for c in m.channels() {
-        let health = c.health().await;
-        data.push(json!({
-            "kind": c.kind(),
-            "transport": c.transport(),
-            "healthy": health.is_ok(),
-            "error": health.err(),
-            "settings": c.describe(),
-        }));
+        let source = if m.is_default(c.kind()) { "settings" } else { "api" };
+        data.push(channel_json(&*c, c.health().await, source));
     }
-    data.sort_by(|a, b| a["kind"].as_str().cmp(&b["kind"].as_str()));
     Ok(Json(json!({ "data": data })))
+}
+
+/// The settings key under which a channel configured through the API is kept.
+pub fn channel_setting_key(kind: &str) -> String {
+    format!("channel:{kind}")
+}
+
+/// `PUT /api/v1/channels/{kind}`: configure how `email` or `sms` is delivered
+/// (`{"transport": "smtp" | "twilio" | "capture", ...}`). Checked, stored in the
+/// database (it survives restarts and overrides the start-up settings) and used at
+/// once. The answer includes a live health check.
+pub async fn put_channel(
+    State(state): State<AppState>,
+    Path(kind): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    use nudge_messages::channel::config::ChannelConfig;
+    let messaging = state
+        .messaging
+        .clone()
+        .ok_or_else(|| ApiError::new("channel_not_configured", "messaging is not configured on this server"))?;
+    let value = body_object(&body)?;
+    let config: ChannelConfig = serde_json::from_value(Value::Object(value)).map_err(|e| {
+        // serde names the field in backquotes: "missing field `from`".
+        let text = e.to_string();
+        let named = text.split('`').nth(1).unwrap_or("transport").to_string();
+        let code = if text.starts_with("missing field") {
+            "missing_field"
+        } else {
+            "invalid_field"
+        };
+        let field = if text.starts_with("unknown variant") {
+            "transport".to_string()
+        } else {
+            named
+        };
+        ApiError::new(code, format!("channel configuration: {text}")).with_field(field)
+    })?;
+    let slot = config
+        .build(&kind, messaging.public_url())
+        .map_err(|e| ApiError::new("invalid_field", format!("{}: {}", e.field, e.message)).with_field(e.field))?;
+    let stored = serde_json::to_string(&config).map_err(|e| ApiError::internal(e.to_string()))?;
+    state
+        .store
+        .put_setting(&channel_setting_key(&kind), Some(&stored))
+        .await?;
+    let channel = slot.channel.clone();
+    messaging.set_channel(slot);
+    messaging.wake();
+    Ok(Json(channel_json(&*channel, channel.health().await, "api")))
+}
+
+/// `DELETE /api/v1/channels/{kind}`: forget the configuration stored through the
+/// API and go back to the start-up settings (`NUDGE_SMTP_URL`, ...).
+pub async fn delete_channel(State(state): State<AppState>, Path(kind): Path<String>) -> Result<Json<Value>, ApiError> {
+    let messaging = state
+        .messaging
+        .clone()
+        .ok_or_else(|| ApiError::new("channel_not_configured", "messaging is not configured on this server"))?;
+    if !nudge_messages::channel::config::CONFIGURABLE.contains(&kind.as_str()) {
+        return Err(ApiError::not_found(format!("no configurable {kind} channel")));
+    }
+    state.store.put_setting(&channel_setting_key(&kind), None).await?;
+    messaging.reset_channel(&kind);
+    let channel = messaging
+        .channel(&kind)
+        .ok_or_else(|| ApiError::not_found(format!("no {kind} channel")))?;
+    Ok(Json(channel_json(&*channel, channel.health().await, "settings")))
 }
 
 fn suppression_json(s: &Suppression) -> Value {
@@ -668,7 +740,7 @@ pub async fn receipt(
     let channel = state
         .messaging
         .as_ref()
-        .and_then(|m| m.channel(&channel).cloned())
+        .and_then(|m| m.channel(&channel))
         .ok_or_else(|| ApiError::not_found(format!("no {channel} channel is configured")))?;
     let receipt = match channel.parse_receipt(&headers, &body) {
         Ok(r) => r,

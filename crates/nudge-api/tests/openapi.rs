@@ -56,6 +56,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/messages"),
     ("get", "/api/v1/messages/{id}"),
     ("get", "/api/v1/channels"),
+    ("put", "/api/v1/channels/{kind}"),
+    ("delete", "/api/v1/channels/{kind}"),
     ("get", "/api/v1/suppressions"),
     ("post", "/api/v1/suppressions"),
     ("delete", "/api/v1/suppressions/{channel}/{address}"),

@@ -3,6 +3,7 @@
 //! [`Channel`].
 
 pub mod capture;
+pub mod config;
 pub mod push;
 pub mod sms;
 pub mod smtp;

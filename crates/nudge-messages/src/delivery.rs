@@ -16,7 +16,7 @@ use nudge_core::{Clock, Contact, Millis};
 use nudge_store::{Message, MessageState, MessageUpdate, Store};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 
@@ -116,7 +116,10 @@ const FLUSH_AFTER: Duration = Duration::from_millis(50);
 pub struct Deliverer {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    channels: HashMap<String, ChannelSlot>,
+    /// The channel of each kind, replaceable while running (`set_channel`).
+    channels: RwLock<HashMap<String, Arc<ChannelSlot>>>,
+    /// What each kind was built with at start, for `reset_channel`.
+    defaults: HashMap<String, Arc<ChannelSlot>>,
     signer: Signer,
     config: DeliveryConfig,
     templates: Mutex<HashMap<(i64, i64), Arc<Prepared>>>,
@@ -131,13 +134,15 @@ impl Deliverer {
         signer: Signer,
         config: DeliveryConfig,
     ) -> Arc<Self> {
+        let defaults: HashMap<String, Arc<ChannelSlot>> = channels
+            .into_iter()
+            .map(|s| (s.channel.kind().to_string(), Arc::new(s)))
+            .collect();
         Arc::new(Deliverer {
             store,
             clock,
-            channels: channels
-                .into_iter()
-                .map(|s| (s.channel.kind().to_string(), s))
-                .collect(),
+            channels: RwLock::new(defaults.clone()),
+            defaults,
             signer,
             config,
             templates: Mutex::new(HashMap::new()),
@@ -153,12 +158,57 @@ impl Deliverer {
         &self.config
     }
 
-    pub fn channel(&self, kind: &str) -> Option<&Arc<dyn Channel>> {
-        self.channels.get(kind).map(|s| &s.channel)
+    fn slot(&self, kind: &str) -> Option<Arc<ChannelSlot>> {
+        self.channels
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(kind)
+            .cloned()
     }
 
-    pub fn channels(&self) -> impl Iterator<Item = &Arc<dyn Channel>> {
-        self.channels.values().map(|s| &s.channel)
+    pub fn channel(&self, kind: &str) -> Option<Arc<dyn Channel>> {
+        self.slot(kind).map(|s| s.channel.clone())
+    }
+
+    pub fn channels(&self) -> Vec<Arc<dyn Channel>> {
+        let channels = self.channels.read().unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<_> = channels.values().map(|s| s.channel.clone()).collect();
+        all.sort_by_key(|c| c.kind());
+        all
+    }
+
+    /// Replaces the channel of the slot's kind; messages claimed from now on use it
+    /// (sends already under way finish on the old one).
+    pub fn set_channel(&self, slot: ChannelSlot) {
+        let kind = slot.channel.kind().to_string();
+        self.channels
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(kind, Arc::new(slot));
+    }
+
+    /// Whether `kind` still uses the channel it was started with.
+    pub fn is_default(&self, kind: &str) -> bool {
+        match (self.slot(kind), self.defaults.get(kind)) {
+            (Some(now), Some(start)) => Arc::ptr_eq(&now, start),
+            _ => false,
+        }
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.config.public_url
+    }
+
+    /// Goes back to the channel `kind` was started with; `false` if there was none.
+    pub fn reset_channel(&self, kind: &str) -> bool {
+        let Some(default) = self.defaults.get(kind).cloned() else {
+            return false;
+        };
+        self.channels
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(kind.to_string(), default);
+        true
     }
 
     /// Something was queued: deliver without waiting for the idle timer.
@@ -318,7 +368,7 @@ impl Deliverer {
             Ok(p) => p,
             Err(e) => return update(MessageState::Failed, Some(e)),
         };
-        let Some(slot) = self.channels.get(&m.channel) else {
+        let Some(slot) = self.slot(&m.channel) else {
             return update(
                 MessageState::Failed,
                 Some(format!("no {} channel is configured", m.channel)),
@@ -435,7 +485,7 @@ impl Deliverer {
         };
         if m.channel == "push" {
             return self
-                .send_push(&m, slot, outgoing, push_targets, update(MessageState::Sent, None))
+                .send_push(&m, &slot, outgoing, push_targets, update(MessageState::Sent, None))
                 .await;
         }
         let record = if slot.channel.captures() {

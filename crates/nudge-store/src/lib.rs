@@ -187,6 +187,10 @@ pub trait MessageStore: Send + Sync {
     /// The stored value of a workspace setting, storing `value` first if there is
     /// none (so concurrent first starts agree on one value).
     async fn setting_or_init(&self, key: &str, value: &str) -> Result<String>;
+    /// The stored value of a workspace setting, if any.
+    async fn setting(&self, key: &str) -> Result<Option<String>>;
+    /// Stores (`Some`) or removes (`None`) a workspace setting.
+    async fn put_setting(&self, key: &str, value: Option<&str>) -> Result<()>;
 }
 
 /// Where the data lives: `postgres://...` for PostgreSQL, otherwise SQLite in

@@ -971,6 +971,14 @@ mod super_stories {
         assert!(s.template(t.id).await.unwrap().is_none());
         assert_eq!(s.setting_or_init("k", "first").await.unwrap(), "first");
         assert_eq!(s.setting_or_init("k", "second").await.unwrap(), "first");
+        assert_eq!(s.setting("k").await.unwrap().as_deref(), Some("first"));
+        assert_eq!(s.setting("none").await.unwrap(), None);
+        s.put_setting("k", Some("third")).await.unwrap();
+        assert_eq!(s.setting("k").await.unwrap().as_deref(), Some("third"));
+        s.put_setting("k", None).await.unwrap();
+        assert_eq!(s.setting("k").await.unwrap(), None);
+        s.put_setting("k", None).await.unwrap();
+        assert_eq!(s.setting_or_init("k", "fourth").await.unwrap(), "fourth");
         assert!(s.template_versions(t.id).await.unwrap().is_empty());
     }
 

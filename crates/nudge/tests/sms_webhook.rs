@@ -94,11 +94,25 @@ impl Drop for Proc {
     }
 }
 
-fn start_server(dir: &Path, provider: &str) -> (Proc, String) {
+/// `nudge serve` on `dir/data`; with `provider`, its SMS channel is configured by
+/// environment to go there.
+fn start_server(dir: &Path, provider: Option<&str>) -> (Proc, String) {
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
-    let log = std::fs::File::create(dir.join("server.log")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nudge"))
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("server.log"))
+        .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nudge"));
+    cmd.env_remove("NUDGE_SMS_URL");
+    if let Some(provider) = provider {
+        cmd.env("NUDGE_SMS_URL", provider)
+            .env("NUDGE_SMS_ACCOUNT", ACCOUNT)
+            .env("NUDGE_SMS_TOKEN", TOKEN)
+            .env("NUDGE_SMS_FROM", "+15559999999");
+    }
+    let mut child = cmd
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&data)
         .current_dir(dir)
@@ -107,10 +121,6 @@ fn start_server(dir: &Path, provider: &str) -> (Proc, String) {
         .env_remove("NUDGE_SMTP_URL")
         .env("NUDGE_ADMIN_KEY", ADMIN_KEY)
         .env("NUDGE_WRITE_KEY", WRITE_KEY)
-        .env("NUDGE_SMS_URL", provider)
-        .env("NUDGE_SMS_ACCOUNT", ACCOUNT)
-        .env("NUDGE_SMS_TOKEN", TOKEN)
-        .env("NUDGE_SMS_FROM", "+15559999999")
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()
@@ -199,16 +209,22 @@ fn requests_to(log: &Log, suffix: &str) -> Vec<Recorded> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sms_and_webhooks_reach_the_provider_and_receipts_come_back() {
+/// Starts the stand-in provider; returns its URL and what it records.
+async fn start_provider() -> (String, Log) {
     let log: Log = Arc::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let provider_url = format!("http://{}", listener.local_addr().unwrap());
     let app = Router::new().fallback(provider).with_state(log.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (provider_url, log)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sms_and_webhooks_reach_the_provider_and_receipts_come_back() {
+    let (provider_url, log) = start_provider().await;
 
     let dir = tempfile::tempdir().unwrap();
-    let (_server, base) = start_server(dir.path(), &provider_url);
+    let (_server, base) = start_server(dir.path(), Some(&provider_url));
     let api = Api {
         http: reqwest::Client::new(),
         base: base.clone(),
@@ -413,4 +429,136 @@ async fn sms_and_webhooks_reach_the_provider_and_receipts_come_back() {
     let broken = api.send("hook-broken", "u1", json!({})).await;
     let broken = api.message_when(broken, |m| m["attempts"] == 1).await;
     assert_eq!(broken["state"], "queued", "a 500 is retried: {broken}");
+}
+
+/// The SMS channel switched from capture to a provider through the admin API: checked
+/// before use, applied at once, kept across a restart, and forgotten on DELETE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_are_configured_through_the_admin_api() {
+    let (provider_url, log) = start_provider().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (server, base) = start_server(dir.path(), None);
+    let api = Api {
+        http: reqwest::Client::new(),
+        base,
+    };
+    let sms_channel = |channels: &Value| {
+        channels["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["kind"] == "sms")
+            .cloned()
+            .unwrap()
+    };
+    let sms = sms_channel(&api.get("/api/v1/channels").await);
+    assert_eq!(
+        (sms["transport"].as_str(), sms["source"].as_str()),
+        (Some("capture"), Some("settings"))
+    );
+
+    // Wrong configurations are refused, naming the field, and change nothing.
+    for (kind, body, field) in [
+        (
+            "sms",
+            json!({"transport": "smtp", "url": "smtp://127.0.0.1:25", "from": "a@b.c"}),
+            "transport",
+        ),
+        (
+            "sms",
+            json!({"transport": "twilio", "base_url": "ftp://x", "account": "AC1", "from": "+1"}),
+            "base_url",
+        ),
+        (
+            "sms",
+            json!({"transport": "twilio", "base_url": "https://x", "account": "AC1"}),
+            "from",
+        ),
+        ("sms", json!({"transport": "pigeon"}), "transport"),
+        ("sms", json!({"transport": "capture", "colour": "red"}), "colour"),
+        (
+            "email",
+            json!({"transport": "smtp", "url": "smtp://127.0.0.1:25", "from": "nobody"}),
+            "from",
+        ),
+        ("push", json!({"transport": "capture"}), "kind"),
+    ] {
+        let (status, e) = api
+            .call(
+                reqwest::Method::PUT,
+                &format!("/api/v1/channels/{kind}"),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(
+            (status, e["error"]["field"].as_str()),
+            (400, Some(field)),
+            "{body} -> {e}"
+        );
+    }
+    assert_eq!(sms_channel(&api.get("/api/v1/channels").await)["transport"], "capture");
+
+    let config = json!({"transport": "twilio", "base_url": provider_url, "account": ACCOUNT, "token": TOKEN, "from": "+15559999999"});
+    let (status, sms) = api
+        .call(reqwest::Method::PUT, "/api/v1/channels/sms", Some(config))
+        .await;
+    assert_eq!(status, 200, "{sms}");
+    assert_eq!(
+        (
+            sms["transport"].as_str(),
+            sms["source"].as_str(),
+            sms["healthy"].as_bool()
+        ),
+        (Some("twilio"), Some("api"), Some(true)),
+        "{sms}"
+    );
+    assert!(!sms.to_string().contains(TOKEN), "{sms}");
+
+    api.identify("u1", json!({"phone": "+15550000001"})).await;
+    let (status, _) = api
+        .post(
+            "/api/v1/templates",
+            json!({"name": "hello", "transactional": true, "content": {"channel": "sms", "body": "Hello"}}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let id = api.send("hello", "u1", json!({})).await;
+    assert_eq!(api.message_when(id, |m| m["state"] != "queued").await["state"], "sent");
+    assert_eq!(requests_to(&log, "/Messages.json").len(), 1);
+
+    // Kept across a restart.
+    drop(server);
+    let (_server, base) = start_server(dir.path(), None);
+    let api = Api {
+        http: reqwest::Client::new(),
+        base,
+    };
+    let sms = sms_channel(&api.get("/api/v1/channels").await);
+    assert_eq!(
+        (sms["transport"].as_str(), sms["source"].as_str()),
+        (Some("twilio"), Some("api")),
+        "{sms}"
+    );
+
+    // DELETE goes back to the start-up settings: capture.
+    let (status, sms) = api.call(reqwest::Method::DELETE, "/api/v1/channels/sms", None).await;
+    assert_eq!((status, sms["transport"].as_str()), (200, Some("capture")), "{sms}");
+    let id = api.send("hello", "u1", json!({})).await;
+    let m = api.message_when(id, |m| m["state"] != "queued").await;
+    assert_eq!(
+        (m["state"].as_str(), m["rendered"]["body"].as_str()),
+        (Some("sent"), Some("Hello"))
+    );
+    assert_eq!(requests_to(&log, "/Messages.json").len(), 1, "captured, not sent");
+
+    // An SMTP server that does not answer is stored but reported unhealthy.
+    let (status, email) = api
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/channels/email",
+            Some(json!({"transport": "smtp", "url": "smtp://127.0.0.1:9", "from": "Shop <shop@example.com>"})),
+        )
+        .await;
+    assert_eq!((status, email["healthy"].as_bool()), (200, Some(false)), "{email}");
+    assert!(email["error"].as_str().unwrap().contains("SMTP"), "{email}");
 }

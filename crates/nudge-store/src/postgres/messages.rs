@@ -533,6 +533,28 @@ impl MessageStore for PgStore {
             .get(0))
     }
 
+    async fn setting(&self, key: &str) -> Result<Option<String>> {
+        let c = self.client().await?;
+        Ok(c.query_opt("SELECT value FROM settings WHERE key = $1", &[&key])
+            .await?
+            .map(|r| r.get(0)))
+    }
+
+    async fn put_setting(&self, key: &str, value: Option<&str>) -> Result<()> {
+        let c = self.client().await?;
+        match value {
+            Some(v) => {
+                c.execute(
+                    "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    &[&key, &v],
+                )
+                .await?
+            }
+            None => c.execute("DELETE FROM settings WHERE key = $1", &[&key]).await?,
+        };
+        Ok(())
+    }
+
     async fn add_push_subscription(&self, new: NewPushSubscription, now: Millis) -> Result<Option<PushSubscription>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;

@@ -525,6 +525,31 @@ impl MessageStore for SqliteStore {
         self.write(move |conn, _| setting_or_init_tx(conn, &key, &value)).await
     }
 
+    async fn setting(&self, key: &str) -> Result<Option<String>> {
+        let key = key.to_string();
+        self.read(move |c| {
+            Ok(c.prepare_cached("SELECT value FROM settings WHERE key = ?")?
+                .query_row([&key], |r| r.get(0))
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn put_setting(&self, key: &str, value: Option<&str>) -> Result<()> {
+        let (key, value) = (key.to_string(), value.map(str::to_string));
+        self.write(move |conn, _| {
+            match value {
+                Some(v) => conn.execute(
+                    "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    params![key, v],
+                )?,
+                None => conn.execute("DELETE FROM settings WHERE key = ?", [&key])?,
+            };
+            Ok(())
+        })
+        .await
+    }
+
     async fn add_push_subscription(&self, new: NewPushSubscription, now: Millis) -> Result<Option<PushSubscription>> {
         self.write(move |conn, _| {
             let tx = conn.transaction()?;
