@@ -12,11 +12,11 @@ use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const WRITE_KEY: &str = "nw_email_test_write_key";
-const ADMIN_KEY: &str = "na_email_test_admin_key";
+mod common;
+use common::{ADMIN_KEY, Api, Proc};
 
 fn repo_root() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -36,15 +36,6 @@ fn python() -> PathBuf {
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A child process killed when dropped.
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Starts the SMTP sink; returns it with its port.
@@ -67,110 +58,20 @@ fn start_sink(out: &Path, count_only: bool) -> (Proc, u16) {
     (Proc(child), port)
 }
 
+/// `nudge serve` sending email to the SMTP server on `smtp_port`, DKIM-signed with
+/// the test key; `env` adds settings.
 fn start_server(dir: &Path, smtp_port: u16, env: &[(&str, &str)]) -> (Proc, String) {
-    let data = dir.join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("server.log"))
-        .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nudge"))
-        .envs(env.iter().copied())
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .current_dir(dir)
-        .env_remove("NUDGE_CONFIG")
-        .env_remove("NUDGE_DATABASE_URL")
-        .env("NUDGE_ADMIN_KEY", ADMIN_KEY)
-        .env("NUDGE_WRITE_KEY", WRITE_KEY)
-        .env("NUDGE_SMTP_URL", format!("smtp://127.0.0.1:{smtp_port}"))
-        .env("NUDGE_EMAIL_FROM", "Shop <shop@example.com>")
-        .env("NUDGE_DKIM_SELECTOR", "test")
-        .env("NUDGE_DKIM_DOMAIN", "example.com")
-        .env("NUDGE_DKIM_KEY_FILE", repo_root().join("tests/smtp/dkim-test-key.pem"))
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .expect("start nudge serve");
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    let addr = loop {
-        line.clear();
-        assert!(
-            out.read_line(&mut line).unwrap() > 0,
-            "nudge serve exited; log: {}",
-            server_log(dir)
-        );
-        if let Some(rest) = line.strip_prefix("nudge listening on http://") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in out.lines() {});
-    (Proc(child), format!("http://{addr}"))
-}
-
-fn server_log(dir: &Path) -> String {
-    std::fs::read_to_string(dir.join("server.log")).unwrap_or_default()
-}
-
-struct Api {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Api {
-    async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(ADMIN_KEY);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    }
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.admin(reqwest::Method::POST, path, Some(body)).await
-    }
-    async fn get(&self, path: &str) -> Value {
-        let (status, v) = self.admin(reqwest::Method::GET, path, None).await;
-        assert_eq!(status, 200, "GET {path}: {v}");
-        v
-    }
-    async fn track(&self, path: &str, body: Value) {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .basic_auth(WRITE_KEY, Some(""))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status().as_u16(), 200, "{}", resp.text().await.unwrap());
-    }
-    /// Waits until the message leaves `queued` (or `until` says so).
-    async fn message_when(&self, id: i64, until: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let m = self.get(&format!("/api/v1/messages/{id}")).await;
-            if until(&m) {
-                return m;
-            }
-            assert!(Instant::now() < deadline, "message {id} stayed {m}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-    async fn contact_events(&self, user: &str) -> Vec<Value> {
-        let c = self.get(&format!("/api/v1/contacts/lookup?user_id={user}")).await;
-        let events = self
-            .get(&format!("/api/v1/contacts/{}/events?limit=200", c["id"]))
-            .await;
-        events["data"].as_array().unwrap().clone()
-    }
+    let smtp = format!("smtp://127.0.0.1:{smtp_port}");
+    let key = repo_root().join("tests/smtp/dkim-test-key.pem");
+    let mut all = vec![
+        ("NUDGE_SMTP_URL", smtp.as_str()),
+        ("NUDGE_EMAIL_FROM", "Shop <shop@example.com>"),
+        ("NUDGE_DKIM_SELECTOR", "test"),
+        ("NUDGE_DKIM_DOMAIN", "example.com"),
+        ("NUDGE_DKIM_KEY_FILE", key.to_str().unwrap()),
+    ];
+    all.extend_from_slice(env);
+    common::start_server(dir, &all)
 }
 
 fn received(dir: &Path, n: usize) -> Vec<Value> {
@@ -250,13 +151,7 @@ async fn email_over_real_smtp_with_tracking_and_consent() {
     let mail_dir = dir.path().join("mail");
     let (_sink, smtp_port) = start_sink(&mail_dir, false);
     let (_server, base) = start_server(dir.path(), smtp_port, &[]);
-    let api = Api {
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        base: base.clone(),
-    };
+    let api = Api::new(&base);
 
     api.track(
         "/v1/identify",
@@ -555,13 +450,7 @@ async fn double_opt_in_subscribes_only_after_confirmation() {
     let mail_dir = dir.path().join("mail");
     let (_sink, smtp_port) = start_sink(&mail_dir, false);
     let (_server, base) = start_server(dir.path(), smtp_port, &[]);
-    let api = Api {
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        base: base.clone(),
-    };
+    let api = Api::new(&base);
     let (status, _) = api
         .post(
             "/api/v1/templates",
@@ -746,10 +635,7 @@ async fn outbox_survives_a_crash_and_delivers_each_message_once() {
     let (_sink, smtp_port) = start_sink(&mail_dir, true);
     // Slowed down so that the kill lands while messages are in flight.
     let (mut server, base) = start_server(dir.path(), smtp_port, &[("NUDGE_EMAIL_RATE", "800")]);
-    let api = Api {
-        http: reqwest::Client::new(),
-        base,
-    };
+    let api = Api::new(&base);
 
     let mut csv = String::from("user_id,email\n");
     for i in 0..N {
@@ -809,10 +695,7 @@ async fn outbox_survives_a_crash_and_delivers_each_message_once() {
     );
 
     let (_server, base) = start_server(dir.path(), smtp_port, &[]);
-    let api = Api {
-        http: reqwest::Client::new(),
-        base,
-    };
+    let api = Api::new(&base);
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let queued = api.get("/api/v1/messages?state=queued&limit=1").await;

@@ -11,61 +11,13 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use base64::Engine;
 use nudge_messages::channel::push::{B64, VapidKey, decrypt, verify_vapid};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-const WRITE_KEY: &str = "nw_push_test_write_key";
-const ADMIN_KEY: &str = "na_push_test_admin_key";
+mod common;
+use common::{Api, start_server};
+
 const SUBJECT: &str = "mailto:ops@shop.example";
-
-/// A child process killed when dropped.
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_server(dir: &Path) -> (Proc, String) {
-    let data = dir.join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let log = std::fs::File::create(dir.join("server.log")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nudge"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .current_dir(dir)
-        .env_remove("NUDGE_CONFIG")
-        .env_remove("NUDGE_DATABASE_URL")
-        .env_remove("NUDGE_SMTP_URL")
-        .env("NUDGE_ADMIN_KEY", ADMIN_KEY)
-        .env("NUDGE_WRITE_KEY", WRITE_KEY)
-        .env("NUDGE_VAPID_SUBJECT", SUBJECT)
-        .env("NUDGE_PUSH_ALLOW_LOCAL", "true")
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .expect("start nudge serve");
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    let addr = loop {
-        line.clear();
-        assert!(
-            out.read_line(&mut line).unwrap() > 0,
-            "nudge serve exited; log: {}",
-            std::fs::read_to_string(dir.join("server.log")).unwrap_or_default()
-        );
-        if let Some(rest) = line.strip_prefix("nudge listening on http://") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in out.lines() {});
-    (Proc(child), format!("http://{addr}"))
-}
 
 /// One request as the push service received it.
 #[derive(Debug, Clone)]
@@ -116,68 +68,20 @@ async fn start_push_service() -> (PushService, String) {
     (service, origin)
 }
 
-struct Api {
-    http: reqwest::Client,
-    base: String,
+async fn send(api: &Api, key: &str) -> i64 {
+    let (status, m) = api
+        .post(
+            "/api/v1/messages",
+            json!({"template": "cart", "to": {"user_id": "ada"}, "data": {"coupon": "SPRING"}, "idempotency_key": key}),
+        )
+        .await;
+    assert_eq!(status, 202, "{m}");
+    m["id"].as_i64().unwrap()
 }
 
-impl Api {
-    async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(ADMIN_KEY);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    }
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.admin(reqwest::Method::POST, path, Some(body)).await
-    }
-    async fn get(&self, path: &str) -> Value {
-        let (status, v) = self.admin(reqwest::Method::GET, path, None).await;
-        assert_eq!(status, 200, "GET {path}: {v}");
-        v
-    }
-    /// A write-key call (tracking API, push subscriptions).
-    async fn write(&self, path: &str, body: Value) -> (u16, Value) {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .basic_auth(WRITE_KEY, Some(""))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-    async fn send(&self, key: &str) -> i64 {
-        let (status, m) = self
-            .post(
-                "/api/v1/messages",
-                json!({"template": "cart", "to": {"user_id": "ada"}, "data": {"coupon": "SPRING"}, "idempotency_key": key}),
-            )
-            .await;
-        assert_eq!(status, 202, "{m}");
-        m["id"].as_i64().unwrap()
-    }
-    /// Waits until the message leaves `queued`.
-    async fn settled(&self, id: i64) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let m = self.get(&format!("/api/v1/messages/{id}")).await;
-            if m["state"] != "queued" {
-                return m;
-            }
-            assert!(Instant::now() < deadline, "message {id} stayed {m}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
+/// Waits until the message leaves `queued`.
+async fn settled(api: &Api, id: i64) -> Value {
+    api.message_when(id, |m| m["state"] != "queued").await
 }
 
 fn header<'a>(r: &'a Received, name: &str) -> &'a str {
@@ -192,11 +96,11 @@ fn header<'a>(r: &'a Received, name: &str) -> &'a str {
 async fn push_is_encrypted_signed_and_gone_subscriptions_bounce() {
     let dir = tempfile::tempdir().unwrap();
     let (service, origin) = start_push_service().await;
-    let (_server, base) = start_server(dir.path());
-    let api = Api {
-        http: reqwest::Client::new(),
-        base: base.clone(),
-    };
+    let (_server, base) = start_server(
+        dir.path(),
+        &[("NUDGE_VAPID_SUBJECT", SUBJECT), ("NUDGE_PUSH_ALLOW_LOCAL", "true")],
+    );
+    let api = Api::new(&base);
 
     // The browser: asks for the server's key, makes its own P-256 key pair (a VAPID
     // key is just a P-256 key pair) and auth secret.
@@ -293,8 +197,8 @@ async fn push_is_encrypted_signed_and_gone_subscriptions_bounce() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    let id = api.send("cart-1").await;
-    let m = api.settled(id).await;
+    let id = send(&api, "cart-1").await;
+    let m = settled(&api, id).await;
     assert_eq!(m["state"], "sent", "{m}");
     assert_eq!(m["recipient"], endpoint.as_str(), "{m}");
     assert_eq!(m["rendered"]["subscriptions"][0]["outcome"], "sent", "{m}");
@@ -332,7 +236,7 @@ async fn push_is_encrypted_signed_and_gone_subscriptions_bounce() {
         )
         .await;
     assert_eq!(status, 200, "{v}");
-    let m = api.settled(api.send("cart-2").await).await;
+    let m = settled(&api, send(&api, "cart-2").await).await;
     assert_eq!(m["state"], "suppressed", "{m}");
     assert!(m["error"].as_str().unwrap().contains("unsubscribed from push"), "{m}");
     assert_eq!(service.received.lock().unwrap().len(), 1, "nothing was pushed");
@@ -348,12 +252,12 @@ async fn push_is_encrypted_signed_and_gone_subscriptions_bounce() {
     // The browser dropped the subscription: the push service answers 410, the
     // message bounces and the subscription is never used again.
     service.status.store(410, Ordering::SeqCst);
-    let m = api.settled(api.send("cart-3").await).await;
+    let m = settled(&api, send(&api, "cart-3").await).await;
     assert_eq!(m["state"], "bounced", "{m}");
     assert!(m["error"].as_str().unwrap().contains("410"), "{m}");
     assert_eq!(service.received.lock().unwrap().len(), 2);
     assert_eq!(api.get(&listing).await["data"], json!([]));
-    let m = api.settled(api.send("cart-4").await).await;
+    let m = settled(&api, send(&api, "cart-4").await).await;
     assert_eq!(m["state"], "suppressed", "{m}");
     assert_eq!(m["error"], "the contact has no push subscription", "{m}");
     assert_eq!(

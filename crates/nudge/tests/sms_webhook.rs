@@ -11,14 +11,11 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-const WRITE_KEY: &str = "nw_sms_test_write_key";
-const ADMIN_KEY: &str = "na_sms_test_admin_key";
+mod common;
+use common::{Api, start_server};
+
 const ACCOUNT: &str = "AC0123456789";
 const TOKEN: &str = "sms-auth-token";
 
@@ -86,118 +83,30 @@ fn form(body: &str) -> Vec<(String, String)> {
     url::form_urlencoded::parse(body.as_bytes()).into_owned().collect()
 }
 
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// The environment that points the SMS channel at the stand-in provider.
+fn sms_env(provider: &str) -> [(&'static str, &str); 4] {
+    [
+        ("NUDGE_SMS_URL", provider),
+        ("NUDGE_SMS_ACCOUNT", ACCOUNT),
+        ("NUDGE_SMS_TOKEN", TOKEN),
+        ("NUDGE_SMS_FROM", "+15559999999"),
+    ]
 }
 
-/// `nudge serve` on `dir/data`; with `provider`, its SMS channel is configured by
-/// environment to go there.
-fn start_server(dir: &Path, provider: Option<&str>) -> (Proc, String) {
-    let data = dir.join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("server.log"))
-        .unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nudge"));
-    cmd.env_remove("NUDGE_SMS_URL");
-    if let Some(provider) = provider {
-        cmd.env("NUDGE_SMS_URL", provider)
-            .env("NUDGE_SMS_ACCOUNT", ACCOUNT)
-            .env("NUDGE_SMS_TOKEN", TOKEN)
-            .env("NUDGE_SMS_FROM", "+15559999999");
-    }
-    let mut child = cmd
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .current_dir(dir)
-        .env_remove("NUDGE_CONFIG")
-        .env_remove("NUDGE_DATABASE_URL")
-        .env_remove("NUDGE_SMTP_URL")
-        .env("NUDGE_ADMIN_KEY", ADMIN_KEY)
-        .env("NUDGE_WRITE_KEY", WRITE_KEY)
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .expect("start nudge serve");
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    let addr = loop {
-        line.clear();
-        assert!(out.read_line(&mut line).unwrap() > 0, "nudge serve exited");
-        if let Some(rest) = line.strip_prefix("nudge listening on http://") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in out.lines() {});
-    (Proc(child), format!("http://{addr}"))
+async fn identify(api: &Api, user: &str, traits: Value) {
+    api.track("/v1/identify", json!({"userId": user, "traits": traits}))
+        .await;
 }
 
-struct Api {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(ADMIN_KEY);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    }
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.call(reqwest::Method::POST, path, Some(body)).await
-    }
-    async fn get(&self, path: &str) -> Value {
-        let (status, v) = self.call(reqwest::Method::GET, path, None).await;
-        assert_eq!(status, 200, "GET {path}: {v}");
-        v
-    }
-    async fn identify(&self, user: &str, traits: Value) {
-        let resp = self
-            .http
-            .post(format!("{}/v1/identify", self.base))
-            .basic_auth(WRITE_KEY, Some(""))
-            .json(&json!({"userId": user, "traits": traits}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status().as_u16(), 200);
-    }
-    async fn send(&self, template: &str, user: &str, data: Value) -> i64 {
-        let (status, m) = self
-            .post(
-                "/api/v1/messages",
-                json!({"template": template, "to": {"user_id": user}, "data": data}),
-            )
-            .await;
-        assert_eq!(status, 202, "{m}");
-        m["id"].as_i64().unwrap()
-    }
-    /// Waits until `until` holds for the message.
-    async fn message_when(&self, id: i64, until: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let m = self.get(&format!("/api/v1/messages/{id}")).await;
-            if until(&m) {
-                return m;
-            }
-            assert!(Instant::now() < deadline, "message {id} stayed {m}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
+async fn send(api: &Api, template: &str, user: &str, data: Value) -> i64 {
+    let (status, m) = api
+        .post(
+            "/api/v1/messages",
+            json!({"template": template, "to": {"user_id": user}, "data": data}),
+        )
+        .await;
+    assert_eq!(status, 202, "{m}");
+    m["id"].as_i64().unwrap()
 }
 
 fn requests_to(log: &Log, suffix: &str) -> Vec<Recorded> {
@@ -224,11 +133,8 @@ async fn sms_and_webhooks_reach_the_provider_and_receipts_come_back() {
     let (provider_url, log) = start_provider().await;
 
     let dir = tempfile::tempdir().unwrap();
-    let (_server, base) = start_server(dir.path(), Some(&provider_url));
-    let api = Api {
-        http: reqwest::Client::new(),
-        base: base.clone(),
-    };
+    let (_server, base) = start_server(dir.path(), &sms_env(&provider_url));
+    let api = Api::new(&base);
 
     // The channels say how they are configured, and the SMS one is healthy.
     let channels = api.get("/api/v1/channels").await;
@@ -257,8 +163,7 @@ async fn sms_and_webhooks_reach_the_provider_and_receipts_come_back() {
         ("u2", "+15550000002"),
         ("u3", "+15550000003"),
     ] {
-        api.identify(user, json!({"phone": phone, "first_name": user.to_uppercase()}))
-            .await;
+        identify(&api, user, json!({"phone": phone, "first_name": user.to_uppercase()})).await;
     }
     let (status, t) = api
         .post(
@@ -270,7 +175,7 @@ async fn sms_and_webhooks_reach_the_provider_and_receipts_come_back() {
     assert_eq!(status, 201, "{t}");
 
     // Accepted by the provider: sent, with the provider's id.
-    let ok = api.send("code", "u1", json!({"code": "123456"})).await;
+    let ok = send(&api, "code", "u1", json!({"code": "123456"})).await;
     let ok = api.message_when(ok, |m| m["state"] != "queued").await;
     assert_eq!(ok["state"], "sent", "{ok}");
     assert_eq!(ok["recipient"], "+15550000001");
@@ -300,13 +205,13 @@ async fn sms_and_webhooks_reach_the_provider_and_receipts_come_back() {
     assert!(req.headers.contains_key("idempotency-key"));
 
     // An invalid number (Twilio error 21211): bounced, and the number is suppressed.
-    let bad = api.send("code", "u2", json!({"code": "1"})).await;
+    let bad = send(&api, "code", "u2", json!({"code": "1"})).await;
     let bad = api.message_when(bad, |m| m["state"] != "queued").await;
     assert_eq!(bad["state"], "bounced", "{bad}");
     let sup = api.get("/api/v1/suppressions?channel=sms").await;
     assert_eq!(sup["data"][0]["address"], "+15550000002", "{sup}");
     // A 503: kept for a retry with the error.
-    let later = api.send("code", "u3", json!({"code": "2"})).await;
+    let later = send(&api, "code", "u3", json!({"code": "2"})).await;
     let later = api.message_when(later, |m| m["attempts"] == 1).await;
     assert_eq!(later["state"], "queued", "{later}");
     assert!(later["error"].as_str().unwrap().contains("503"), "{later}");
@@ -402,7 +307,7 @@ async fn sms_and_webhooks_reach_the_provider_and_receipts_come_back() {
         let (status, t) = api.post("/api/v1/templates", hook(name, path)).await;
         assert_eq!(status, 201, "{t}");
     }
-    let w = api.send("hook-ok", "u1", json!({"code": "42"})).await;
+    let w = send(&api, "hook-ok", "u1", json!({"code": "42"})).await;
     let w = api.message_when(w, |m| m["state"] != "queued").await;
     assert_eq!(w["state"], "delivered", "{w}");
     let got = requests_to(&log, "/hook/ok");
@@ -423,10 +328,10 @@ async fn sms_and_webhooks_reach_the_provider_and_receipts_come_back() {
         nudge_messages::channel::webhook::signature(&secret, t, &req.body)
     );
 
-    let gone = api.send("hook-gone", "u1", json!({})).await;
+    let gone = send(&api, "hook-gone", "u1", json!({})).await;
     let gone = api.message_when(gone, |m| m["state"] != "queued").await;
     assert_eq!(gone["state"], "failed", "a 404 is not retried: {gone}");
-    let broken = api.send("hook-broken", "u1", json!({})).await;
+    let broken = send(&api, "hook-broken", "u1", json!({})).await;
     let broken = api.message_when(broken, |m| m["attempts"] == 1).await;
     assert_eq!(broken["state"], "queued", "a 500 is retried: {broken}");
 }
@@ -437,11 +342,8 @@ async fn sms_and_webhooks_reach_the_provider_and_receipts_come_back() {
 async fn channels_are_configured_through_the_admin_api() {
     let (provider_url, log) = start_provider().await;
     let dir = tempfile::tempdir().unwrap();
-    let (server, base) = start_server(dir.path(), None);
-    let api = Api {
-        http: reqwest::Client::new(),
-        base,
-    };
+    let (server, base) = start_server(dir.path(), &[]);
+    let api = Api::new(&base);
     let sms_channel = |channels: &Value| {
         channels["data"]
             .as_array()
@@ -484,7 +386,7 @@ async fn channels_are_configured_through_the_admin_api() {
         ("push", json!({"transport": "capture"}), "kind"),
     ] {
         let (status, e) = api
-            .call(
+            .admin(
                 reqwest::Method::PUT,
                 &format!("/api/v1/channels/{kind}"),
                 Some(body.clone()),
@@ -500,7 +402,7 @@ async fn channels_are_configured_through_the_admin_api() {
 
     let config = json!({"transport": "twilio", "base_url": provider_url, "account": ACCOUNT, "token": TOKEN, "from": "+15559999999"});
     let (status, sms) = api
-        .call(reqwest::Method::PUT, "/api/v1/channels/sms", Some(config))
+        .admin(reqwest::Method::PUT, "/api/v1/channels/sms", Some(config))
         .await;
     assert_eq!(status, 200, "{sms}");
     assert_eq!(
@@ -514,7 +416,7 @@ async fn channels_are_configured_through_the_admin_api() {
     );
     assert!(!sms.to_string().contains(TOKEN), "{sms}");
 
-    api.identify("u1", json!({"phone": "+15550000001"})).await;
+    identify(&api, "u1", json!({"phone": "+15550000001"})).await;
     let (status, _) = api
         .post(
             "/api/v1/templates",
@@ -522,17 +424,14 @@ async fn channels_are_configured_through_the_admin_api() {
         )
         .await;
     assert_eq!(status, 201);
-    let id = api.send("hello", "u1", json!({})).await;
+    let id = send(&api, "hello", "u1", json!({})).await;
     assert_eq!(api.message_when(id, |m| m["state"] != "queued").await["state"], "sent");
     assert_eq!(requests_to(&log, "/Messages.json").len(), 1);
 
     // Kept across a restart.
     drop(server);
-    let (_server, base) = start_server(dir.path(), None);
-    let api = Api {
-        http: reqwest::Client::new(),
-        base,
-    };
+    let (_server, base) = start_server(dir.path(), &[]);
+    let api = Api::new(&base);
     let sms = sms_channel(&api.get("/api/v1/channels").await);
     assert_eq!(
         (sms["transport"].as_str(), sms["source"].as_str()),
@@ -541,9 +440,9 @@ async fn channels_are_configured_through_the_admin_api() {
     );
 
     // DELETE goes back to the start-up settings: capture.
-    let (status, sms) = api.call(reqwest::Method::DELETE, "/api/v1/channels/sms", None).await;
+    let (status, sms) = api.admin(reqwest::Method::DELETE, "/api/v1/channels/sms", None).await;
     assert_eq!((status, sms["transport"].as_str()), (200, Some("capture")), "{sms}");
-    let id = api.send("hello", "u1", json!({})).await;
+    let id = send(&api, "hello", "u1", json!({})).await;
     let m = api.message_when(id, |m| m["state"] != "queued").await;
     assert_eq!(
         (m["state"].as_str(), m["rendered"]["body"].as_str()),
@@ -553,7 +452,7 @@ async fn channels_are_configured_through_the_admin_api() {
 
     // An SMTP server that does not answer is stored but reported unhealthy.
     let (status, email) = api
-        .call(
+        .admin(
             reqwest::Method::PUT,
             "/api/v1/channels/email",
             Some(json!({"transport": "smtp", "url": "smtp://127.0.0.1:9", "from": "Shop <shop@example.com>"})),

@@ -1,0 +1,155 @@
+//! What the process-level tests share: a real `nudge serve` on a temporary data
+//! directory, and a small client for its admin and tracking APIs.
+#![allow(dead_code)] // each test file uses its own part
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const WRITE_KEY: &str = "nw_process_test_write_key";
+pub const ADMIN_KEY: &str = "na_process_test_admin_key";
+
+/// A child process killed when dropped.
+pub struct Proc(pub Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn server_log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("server.log")).unwrap_or_default()
+}
+
+/// Starts `nudge serve` on `dir/data` (SQLite, a free port, the test keys, no SMTP or
+/// SMS provider unless `env` names one) and returns it with its base URL. The log
+/// goes to `dir/server.log` (appended, so restarts keep it).
+pub fn start_server(dir: &Path, env: &[(&str, &str)]) -> (Proc, String) {
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("server.log"))
+        .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nudge"));
+    for var in ["NUDGE_CONFIG", "NUDGE_DATABASE_URL", "NUDGE_SMTP_URL", "NUDGE_SMS_URL"] {
+        cmd.env_remove(var);
+    }
+    let mut child = cmd
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .current_dir(dir)
+        .env("NUDGE_ADMIN_KEY", ADMIN_KEY)
+        .env("NUDGE_WRITE_KEY", WRITE_KEY)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("start nudge serve");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    let addr = loop {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "nudge serve exited; log: {}",
+            server_log(dir)
+        );
+        if let Some(rest) = line.strip_prefix("nudge listening on http://") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in out.lines() {});
+    (Proc(child), format!("http://{addr}"))
+}
+
+/// A client for one server; follows no redirects (tests look at them).
+pub struct Api {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+impl Api {
+    pub fn new(base: &str) -> Self {
+        Api {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: base.to_string(),
+        }
+    }
+
+    /// An admin API call: status and JSON body (or the text as a JSON string).
+    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(ADMIN_KEY);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.admin(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// GET that must answer 200.
+    pub async fn get(&self, path: &str) -> Value {
+        let (status, v) = self.admin(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 200, "GET {path}: {v}");
+        v
+    }
+
+    /// A write-key call (tracking API, push subscriptions).
+    pub async fn write(&self, path: &str, body: Value) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .basic_auth(WRITE_KEY, Some(""))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// A tracking call that must be accepted.
+    pub async fn track(&self, path: &str, body: Value) {
+        let (status, v) = self.write(path, body).await;
+        assert_eq!(status, 200, "{path}: {v}");
+    }
+
+    /// Waits (up to 20 s) until `until` holds for message `id`.
+    pub async fn message_when(&self, id: i64, until: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let m = self.get(&format!("/api/v1/messages/{id}")).await;
+            if until(&m) {
+                return m;
+            }
+            assert!(Instant::now() < deadline, "message {id} stayed {m}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The timeline of the contact with user id `user`, newest first.
+    pub async fn contact_events(&self, user: &str) -> Vec<Value> {
+        let c = self.get(&format!("/api/v1/contacts/lookup?user_id={user}")).await;
+        let events = self
+            .get(&format!("/api/v1/contacts/{}/events?limit=200", c["id"]))
+            .await;
+        events["data"].as_array().unwrap().clone()
+    }
+}
