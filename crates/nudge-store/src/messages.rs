@@ -124,6 +124,28 @@ pub struct Message {
     pub provider_id: Option<String>,
 }
 
+impl Message {
+    /// The properties of the timeline event for the message's current state, and the
+    /// key that makes recording it idempotent (one per state and attempt).
+    pub(crate) fn state_event(&self) -> (Value, String) {
+        let mut props = serde_json::json!({
+            "message_id": self.id,
+            "channel": self.channel,
+            "template_id": self.template_id,
+            "template_version": self.template_version,
+            "state": self.state.as_str(),
+        });
+        if let Some(e) = &self.error {
+            props["error"] = Value::String(e.clone());
+        }
+        if let Some(r) = &self.recipient {
+            props["recipient"] = Value::String(r.clone());
+        }
+        let key = format!("message-{}-{}-{}", self.id, self.state.as_str(), self.attempts);
+        (props, key)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewMessage {
     pub idempotency_key: String,

@@ -97,20 +97,7 @@ async fn record_event(
 }
 
 async fn state_event(tx: &Transaction<'_>, m: &Message, now: Millis) -> Result<()> {
-    let mut props = serde_json::json!({
-        "message_id": m.id,
-        "channel": m.channel,
-        "template_id": m.template_id,
-        "template_version": m.template_version,
-        "state": m.state.as_str(),
-    });
-    if let Some(e) = &m.error {
-        props["error"] = Value::String(e.clone());
-    }
-    if let Some(r) = &m.recipient {
-        props["recipient"] = Value::String(r.clone());
-    }
-    let key = format!("message-{}-{}-{}", m.id, m.state.as_str(), m.attempts);
+    let (props, key) = m.state_event();
     record_event(tx, m.contact_id, m.state.event_name(), &props, &key, now).await?;
     Ok(())
 }
