@@ -8,6 +8,7 @@
 //! atomically.
 
 mod group_commit;
+mod journeys;
 mod messages;
 mod postgres;
 pub mod segment_sql;
@@ -15,6 +16,7 @@ mod sqlite;
 mod types;
 
 pub use group_commit::{IngestStats, Ingestor, IngestorConfig, SubmitError};
+pub use journeys::*;
 pub use messages::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -49,7 +51,7 @@ pub enum StoreError {
 /// Everything Nudge keeps, behind one interface. All methods are atomic: they either
 /// commit entirely or change nothing.
 #[async_trait]
-pub trait Store: SegmentStore + MessageStore + Send + Sync + 'static {
+pub trait Store: SegmentStore + MessageStore + JourneyStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
@@ -117,6 +119,48 @@ pub trait SegmentStore: Send + Sync {
     /// Records evaluations in one transaction: joins and leaves (history, timeline
     /// events), timers, answered dirty marks.
     async fn apply_evaluations(&self, evals: Vec<ContactEvaluation>, now: Millis) -> Result<MembershipChanges>;
+}
+
+/// Journeys: definitions and versions, runs, their timers and event waits.
+#[async_trait]
+pub trait JourneyStore: Send + Sync {
+    /// A new journey in `draft` at version 1; `Conflict` if the name is taken.
+    async fn create_journey(&self, new: NewJourney, now: Millis) -> Result<Journey>;
+    /// Saves a new version (name, description, priority, definition); running and
+    /// new runs keep the published version until the journey is published again.
+    /// `None` if there is no such journey; `Conflict` if the name is taken.
+    async fn update_journey(&self, id: i64, new: NewJourney, now: Millis) -> Result<Option<Journey>>;
+    async fn journeys(&self) -> Result<Vec<Journey>>;
+    async fn journey(&self, id: i64) -> Result<Option<Journey>>;
+    async fn journey_version(&self, id: i64, version: i64) -> Result<Option<JourneyVersion>>;
+    /// Changes the status; `publish` also makes the latest version the one new runs
+    /// start on. `None` if there is no such journey.
+    async fn set_journey_status(
+        &self,
+        id: i64,
+        status: JourneyStatus,
+        publish: bool,
+        now: Millis,
+    ) -> Result<Option<Journey>>;
+    /// Starts a run and applies its first write (`first.run_id` is ignored) in one
+    /// transaction. `None` if a run with the same entry key exists.
+    async fn start_run(&self, new: NewRun, first: RunWrite, now: Millis) -> Result<Option<Run>>;
+    async fn run(&self, id: i64) -> Result<Option<Run>>;
+    /// A contact's runs (of one journey, or all), oldest first.
+    async fn contact_runs(&self, contact: ContactId, journey: Option<i64>) -> Result<Vec<Run>>;
+    /// Applies transitions, each atomically and all in one transaction. Writes to
+    /// finished or unknown runs are skipped.
+    async fn write_runs(&self, writes: Vec<RunWrite>, now: Millis) -> Result<()>;
+    /// Leases up to `limit` timers due at `now`, earliest first; a lease lasts
+    /// `lease_ms` (a crashed worker's timers come back). The caller deletes them
+    /// through `RunWrite::clear_timers`.
+    async fn claim_timers(&self, now: Millis, limit: usize, lease_ms: i64) -> Result<Vec<DueTimer>>;
+    /// When the earliest timer is due, if any.
+    async fn next_timer_due(&self) -> Result<Option<Millis>>;
+    /// The runs of a contact waiting for an event with this name.
+    async fn waiting_runs(&self, contact: ContactId, event: &str) -> Result<Vec<Waiting>>;
+    /// Active runs per step of a journey: `(step, count)`.
+    async fn runs_per_step(&self, journey: i64) -> Result<Vec<(String, i64)>>;
 }
 
 /// Templates, the delivery outbox, suppressions and push subscriptions.

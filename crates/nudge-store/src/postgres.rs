@@ -31,6 +31,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use tokio_postgres::NoTls;
 use tokio_postgres::types::{Json, ToSql};
 
+mod journeys;
 mod messages;
 mod segments;
 
@@ -39,6 +40,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/postgres/0002_segments.sql")),
     (3, include_str!("../migrations/postgres/0003_messages.sql")),
     (4, include_str!("../migrations/postgres/0004_push.sql")),
+    (5, include_str!("../migrations/postgres/0005_journeys.sql")),
 ];
 
 /// Key of the advisory lock that serializes migrations between processes.
@@ -330,6 +332,15 @@ impl Store for PgStore {
             &[&id],
         )
         .await?;
+        // Journey runs: their timers and waits first, then the runs.
+        let runs = "SELECT id FROM journey_runs WHERE contact_id = $1
+                    OR contact_id IN (SELECT from_id FROM contact_merges WHERE into_id = $1)";
+        for table in ["journey_timers", "journey_waits"] {
+            tx.execute(&format!("DELETE FROM {table} WHERE run_id IN ({runs})"), &[&id])
+                .await?;
+        }
+        tx.execute(&format!("DELETE FROM journey_runs WHERE id IN ({runs})"), &[&id])
+            .await?;
         tx.execute("DELETE FROM contact_merges WHERE into_id = $1", &[&id])
             .await?;
         segments::on_delete(&tx, id).await?;
@@ -1464,11 +1475,13 @@ async fn merge(
         .await?;
     tx.execute("UPDATE identities SET contact_id = $2 WHERE contact_id = $1", &params)
         .await?;
-    tx.execute(
-        "UPDATE push_subscriptions SET contact_id = $2 WHERE contact_id = $1",
-        &params,
-    )
-    .await?;
+    for table in ["push_subscriptions", "journey_runs", "journey_waits"] {
+        tx.execute(
+            &format!("UPDATE {table} SET contact_id = $2 WHERE contact_id = $1"),
+            &params,
+        )
+        .await?;
+    }
     tx.execute("UPDATE contact_merges SET into_id = $2 WHERE into_id = $1", &params)
         .await?;
     tx.execute(

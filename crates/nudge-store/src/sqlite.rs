@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, mpsc};
 use tokio::sync::oneshot;
 
+mod journeys;
 mod messages;
 mod segments;
 
@@ -25,6 +26,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/sqlite/0002_segments.sql")),
     (3, include_str!("../migrations/sqlite/0003_messages.sql")),
     (4, include_str!("../migrations/sqlite/0004_push.sql")),
+    (5, include_str!("../migrations/sqlite/0005_journeys.sql")),
 ];
 
 type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;
@@ -446,6 +448,12 @@ impl Store for SqliteStore {
                 "DELETE FROM push_subscriptions WHERE contact_id = ?1 OR contact_id IN (SELECT from_id FROM contact_merges WHERE into_id = ?1)",
                 [id],
             )?;
+            // Journey runs: their timers and waits first, then the runs.
+            let runs = "SELECT id FROM journey_runs WHERE contact_id = ?1
+                        OR contact_id IN (SELECT from_id FROM contact_merges WHERE into_id = ?1)";
+            tx.execute(&format!("DELETE FROM journey_timers WHERE run_id IN ({runs})"), [id])?;
+            tx.execute(&format!("DELETE FROM journey_waits WHERE run_id IN ({runs})"), [id])?;
+            tx.execute(&format!("DELETE FROM journey_runs WHERE id IN ({runs})"), [id])?;
             tx.execute("DELETE FROM contact_merges WHERE into_id = ?", [id])?;
             let n = tx.execute("DELETE FROM contacts WHERE id = ?", [id])?;
             tx.commit()?;
@@ -843,10 +851,12 @@ fn merge(tx: &Connection, cache: &mut IdCache, from: ContactId, into: ContactId,
         "UPDATE identities SET contact_id = ?2 WHERE contact_id = ?1",
         params![from, into],
     )?;
-    tx.execute(
-        "UPDATE push_subscriptions SET contact_id = ?2 WHERE contact_id = ?1",
-        params![from, into],
-    )?;
+    for table in ["push_subscriptions", "journey_runs", "journey_waits"] {
+        tx.execute(
+            &format!("UPDATE {table} SET contact_id = ?2 WHERE contact_id = ?1"),
+            params![from, into],
+        )?;
+    }
     tx.execute(
         "UPDATE contact_merges SET into_id = ?2 WHERE into_id = ?1",
         params![from, into],

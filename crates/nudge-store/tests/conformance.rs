@@ -143,6 +143,7 @@ stories!(
     templates_are_versioned,
     outbox_is_idempotent_leased_and_recorded,
     push_subscriptions_follow_their_contact,
+    journeys_runs_timers_and_waits,
 );
 
 mod super_stories {
@@ -1350,5 +1351,247 @@ mod super_stories {
         assert!(s.push_subscriptions(anon.id).await.unwrap().is_empty());
         assert!(!s.remove_push_subscription("https://push.example/c").await.unwrap());
         assert_eq!(s.push_subscriptions(u2.id).await.unwrap().len(), 1);
+    }
+    pub async fn journeys_runs_timers_and_waits(s: &dyn Store) {
+        const H: Millis = 3_600_000;
+        let new = |def: Value| NewJourney {
+            name: "Abandoned cart".into(),
+            description: "remind, then stop on purchase".into(),
+            priority: 5,
+            definition: def,
+        };
+        let j = s.create_journey(new(json!({"v": 1})), T0).await.unwrap();
+        assert_eq!(
+            (j.status, j.version, j.published_version),
+            (JourneyStatus::Draft, 1, None)
+        );
+        let err = s.create_journey(new(json!({})), T0).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+        let j = s
+            .update_journey(j.id, new(json!({"v": 2})), T0 + 1)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((j.version, j.definition["v"].as_i64()), (2, Some(2)));
+        assert_eq!(
+            s.journey_version(j.id, 1).await.unwrap().unwrap().definition,
+            json!({"v": 1})
+        );
+        assert!(s.update_journey(999, new(json!({})), T0).await.unwrap().is_none());
+        let j = s
+            .set_journey_status(j.id, JourneyStatus::Live, true, T0 + 2)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((j.status, j.published_version), (JourneyStatus::Live, Some(2)));
+        let j = s
+            .set_journey_status(j.id, JourneyStatus::Paused, false, T0 + 3)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((j.status, j.published_version), (JourneyStatus::Paused, Some(2)));
+        assert_eq!(s.journeys().await.unwrap().len(), 1);
+
+        s.ingest(
+            msgs(json!([{"type": "identify", "userId": "u1", "traits": {"email": "u1@example.com"}}])),
+            T0,
+        )
+        .await
+        .unwrap();
+        let c = user(s, "u1").await;
+        let t = s
+            .create_template(new_template("reminder", "Your cart"), T0)
+            .await
+            .unwrap();
+        let message = |key: &str| NewMessage {
+            idempotency_key: key.into(),
+            contact_id: c.id,
+            template_id: t.id,
+            template_version: 1,
+            channel: "email".into(),
+            transactional: false,
+            data: json!({}),
+        };
+
+        // Entering: the run, its timer, its wait and an event, in one transaction;
+        // the same entry key never starts a second run.
+        let first = RunWrite {
+            step: Some("wait".into()),
+            state: json!({"cart_id": "cart-1"}),
+            set_timers: vec![("timeout".into(), T0 + H)],
+            waits: Some(vec![("Order Completed".into(), Some("cart-1".into()))]),
+            events: vec![(
+                "Journey Entered".into(),
+                json!({"journey_id": j.id}),
+                "entered-1".into(),
+            )],
+            ..Default::default()
+        };
+        let entry = NewRun {
+            journey_id: j.id,
+            version: 2,
+            contact_id: c.id,
+            entry_key: Some("cart-1".into()),
+        };
+        let run = s.start_run(entry.clone(), first.clone(), T0).await.unwrap().unwrap();
+        assert_eq!(
+            (run.step.as_deref(), run.is_active(), run.version),
+            (Some("wait"), true, 2)
+        );
+        assert!(s.start_run(entry, first, T0).await.unwrap().is_none());
+        let waiting = s.waiting_runs(c.id, "Order Completed").await.unwrap();
+        assert_eq!(
+            waiting,
+            vec![Waiting {
+                run_id: run.id,
+                event: "Order Completed".into(),
+                match_value: Some("cart-1".into())
+            }]
+        );
+        assert!(s.waiting_runs(c.id, "Cart Updated").await.unwrap().is_empty());
+        assert_eq!(s.runs_per_step(j.id).await.unwrap(), vec![("wait".to_string(), 1)]);
+        assert!(
+            events(s, c.id)
+                .await
+                .iter()
+                .any(|e| e.name.as_deref() == Some("Journey Entered"))
+        );
+
+        // Timers come due, are leased, and come back when a lease runs out.
+        assert_eq!(s.next_timer_due().await.unwrap(), Some(T0 + H));
+        assert!(s.claim_timers(T0, 10, 60_000).await.unwrap().is_empty());
+        let due = s.claim_timers(T0 + H, 10, 60_000).await.unwrap();
+        assert_eq!(
+            due,
+            vec![DueTimer {
+                run_id: run.id,
+                key: "timeout".into(),
+                due_at: T0 + H
+            }]
+        );
+        assert!(s.claim_timers(T0 + H + 1, 10, 60_000).await.unwrap().is_empty());
+        assert_eq!(s.claim_timers(T0 + H + 60_000, 10, 60_000).await.unwrap().len(), 1);
+
+        // A transition: timer fired, reminder sent, next wait; the message is in the
+        // outbox once even when the write is repeated.
+        let remind = RunWrite {
+            run_id: run.id,
+            step: Some("wait-2".into()),
+            state: json!({"cart_id": "cart-1", "sent": 1}),
+            clear_timers: ClearTimers::Keys(vec!["timeout".into()]),
+            set_timers: vec![("wait".into(), T0 + 24 * H)],
+            waits: Some(vec![]),
+            messages: vec![message(&format!("run-{}-remind-1", run.id))],
+            ..Default::default()
+        };
+        s.write_runs(vec![remind.clone(), remind], T0 + H).await.unwrap();
+        let run = s.run(run.id).await.unwrap().unwrap();
+        assert_eq!(
+            (run.step.as_deref(), run.state["sent"].as_i64()),
+            (Some("wait-2"), Some(1))
+        );
+        assert_eq!(s.next_timer_due().await.unwrap(), Some(T0 + 24 * H));
+        assert!(s.waiting_runs(c.id, "Order Completed").await.unwrap().is_empty());
+        let outbox = s
+            .list_messages(&MessageQuery {
+                contact_id: Some(c.id),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(outbox.items.len(), 1);
+        assert_eq!(outbox.items[0].idempotency_key, format!("run-{}-remind-1", run.id));
+
+        // Finishing drops timers and waits; later writes to a finished run do nothing.
+        s.write_runs(
+            vec![RunWrite {
+                run_id: run.id,
+                state: json!({"done": true}),
+                finished: Some("goal".into()),
+                ..Default::default()
+            }],
+            T0 + 2 * H,
+        )
+        .await
+        .unwrap();
+        let done = s.run(run.id).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                done.step.clone(),
+                done.finished_at,
+                done.finish_reason.as_deref(),
+                done.is_active()
+            ),
+            (None, Some(T0 + 2 * H), Some("goal"), false)
+        );
+        assert_eq!(s.next_timer_due().await.unwrap(), None);
+        assert!(s.runs_per_step(j.id).await.unwrap().is_empty());
+        s.write_runs(
+            vec![RunWrite {
+                run_id: run.id,
+                step: Some("back".into()),
+                state: json!({}),
+                set_timers: vec![("late".into(), T0)],
+                ..Default::default()
+            }],
+            T0 + 3 * H,
+        )
+        .await
+        .unwrap();
+        assert_eq!(s.run(run.id).await.unwrap().unwrap().state, json!({"done": true}));
+        assert_eq!(s.next_timer_due().await.unwrap(), None);
+
+        // An anonymous visitor's run follows them when they identify.
+        s.ingest(
+            msgs(json!([{"type": "track", "anonymousId": "a2", "event": "Cart Updated", "properties": {"cart_id": "cart-2"}}])),
+            T0,
+        )
+        .await
+        .unwrap();
+        let anon = s
+            .find_contact(&Lookup::AnonymousId("a2".into()))
+            .await
+            .unwrap()
+            .unwrap();
+        let run2 = s
+            .start_run(
+                NewRun {
+                    journey_id: j.id,
+                    version: 2,
+                    contact_id: anon.id,
+                    entry_key: Some("cart-2".into()),
+                },
+                RunWrite {
+                    step: Some("wait".into()),
+                    state: json!({}),
+                    set_timers: vec![("timeout".into(), T0 + H)],
+                    waits: Some(vec![("Order Completed".into(), Some("cart-2".into()))]),
+                    ..Default::default()
+                },
+                T0,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        s.ingest(
+            msgs(json!([{"type": "identify", "userId": "u1", "anonymousId": "a2"}])),
+            T0 + 1,
+        )
+        .await
+        .unwrap();
+        let c = user(s, "u1").await;
+        assert_eq!(
+            s.waiting_runs(c.id, "Order Completed").await.unwrap()[0].run_id,
+            run2.id
+        );
+        assert_eq!(s.contact_runs(c.id, Some(j.id)).await.unwrap().len(), 2);
+        assert_eq!(s.contact_runs(c.id, None).await.unwrap()[1].contact_id, c.id);
+
+        // Erasure takes runs, timers and waits with it.
+        assert!(s.delete_contact(c.id).await.unwrap());
+        assert!(s.run(run2.id).await.unwrap().is_none());
+        assert_eq!(s.next_timer_due().await.unwrap(), None);
+        assert!(s.waiting_runs(c.id, "Order Completed").await.unwrap().is_empty());
     }
 }

@@ -75,7 +75,7 @@ async fn load_message(c: &impl GenericClient, id: i64) -> Result<Option<Message>
 
 /// A Nudge-generated event on a contact's timeline; marks the contact for segment
 /// re-evaluation when a segment reads events of this name. `false` if `key` exists.
-async fn record_event(
+pub(super) async fn record_event(
     tx: &Transaction<'_>,
     contact: ContactId,
     name: &str,
@@ -100,6 +100,48 @@ async fn state_event(tx: &Transaction<'_>, m: &Message, now: Millis) -> Result<(
     let (props, key) = m.state_event();
     record_event(tx, m.contact_id, m.state.event_name(), &props, &key, now).await?;
     Ok(())
+}
+
+/// Stores a message in the outbox inside `tx` (see `MessageStore::enqueue_message`).
+pub(super) async fn enqueue_tx(tx: &Transaction<'_>, new: &NewMessage, now: Millis) -> Result<(Message, bool)> {
+    let contact = current_id(tx, new.contact_id).await?;
+    let row = tx
+        .query_opt(
+            "INSERT INTO messages (idempotency_key, contact_id, template_id, template_version, channel,
+             transactional, data, state, attempts, next_attempt_at, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 0, $8, $8, $8)
+             ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+            &[
+                &new.idempotency_key,
+                &contact,
+                &new.template_id,
+                &new.template_version,
+                &new.channel,
+                &new.transactional,
+                &new.data,
+                &now,
+            ],
+        )
+        .await?;
+    let (id, created) = match row {
+        Some(r) => (r.get::<_, i64>(0), true),
+        None => {
+            let r = tx
+                .query_one(
+                    "SELECT id FROM messages WHERE idempotency_key = $1",
+                    &[&new.idempotency_key],
+                )
+                .await?;
+            (r.get(0), false)
+        }
+    };
+    let m = load_message(tx, id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("message vanished".into()))?;
+    if created {
+        state_event(tx, &m, now).await?;
+    }
+    Ok((m, created))
 }
 
 impl PgStore {
@@ -246,45 +288,9 @@ impl MessageStore for PgStore {
     async fn enqueue_message(&self, new: NewMessage, now: Millis) -> Result<(Message, bool)> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let contact = current_id(&tx, new.contact_id).await?;
-        let row = tx
-            .query_opt(
-                "INSERT INTO messages (idempotency_key, contact_id, template_id, template_version, channel,
-                 transactional, data, state, attempts, next_attempt_at, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 0, $8, $8, $8)
-                 ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-                &[
-                    &new.idempotency_key,
-                    &contact,
-                    &new.template_id,
-                    &new.template_version,
-                    &new.channel,
-                    &new.transactional,
-                    &new.data,
-                    &now,
-                ],
-            )
-            .await?;
-        let (id, created) = match row {
-            Some(r) => (r.get::<_, i64>(0), true),
-            None => {
-                let r = tx
-                    .query_one(
-                        "SELECT id FROM messages WHERE idempotency_key = $1",
-                        &[&new.idempotency_key],
-                    )
-                    .await?;
-                (r.get(0), false)
-            }
-        };
-        let m = load_message(&tx, id)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("message vanished".into()))?;
-        if created {
-            state_event(&tx, &m, now).await?;
-        }
+        let out = enqueue_tx(&tx, &new, now).await?;
         tx.commit().await?;
-        Ok((m, created))
+        Ok(out)
     }
 
     async fn claim_messages(&self, now: Millis, limit: usize, lease_ms: i64) -> Result<Vec<Message>> {

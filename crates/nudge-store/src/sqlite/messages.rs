@@ -102,6 +102,45 @@ fn state_event(tx: &Connection, cache: &mut IdCache, m: &Message, now: Millis) -
     Ok(())
 }
 
+/// Stores a message in the outbox inside `tx` (see `MessageStore::enqueue_message`).
+pub(super) fn enqueue_tx(
+    tx: &Connection,
+    cache: &mut IdCache,
+    new: &NewMessage,
+    now: Millis,
+) -> Result<(Message, bool)> {
+    let existing: Option<i64> = tx
+        .prepare_cached("SELECT id FROM messages WHERE idempotency_key = ?")?
+        .query_row([&new.idempotency_key], |r| r.get(0))
+        .optional()?;
+    if let Some(id) = existing {
+        let m = load_message(tx, id)?.ok_or_else(|| StoreError::Corrupt("message vanished".into()))?;
+        return Ok((m, false));
+    }
+    let contact = current_id(tx, new.contact_id)?;
+    tx.prepare_cached(
+        "INSERT INTO messages (idempotency_key, contact_id, template_id, template_version, channel,
+         transactional, data, state, attempts, next_attempt_at, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?)",
+    )?
+    .execute(params![
+        new.idempotency_key,
+        contact,
+        new.template_id,
+        new.template_version,
+        new.channel,
+        new.transactional,
+        new.data.to_string(),
+        now,
+        now,
+        now
+    ])?;
+    let m = load_message(tx, tx.last_insert_rowid())?
+        .ok_or_else(|| StoreError::Corrupt("a new message vanished".into()))?;
+    state_event(tx, cache, &m, now)?;
+    Ok((m, true))
+}
+
 impl SqliteStore {
     async fn save_template(&self, id: Option<i64>, new: NewTemplate, now: Millis) -> Result<Option<Template>> {
         self.write(move |conn, _| {
@@ -243,40 +282,9 @@ impl MessageStore for SqliteStore {
     async fn enqueue_message(&self, new: NewMessage, now: Millis) -> Result<(Message, bool)> {
         self.write(move |conn, cache| {
             let tx = conn.transaction()?;
-            let existing: Option<i64> = tx
-                .query_row(
-                    "SELECT id FROM messages WHERE idempotency_key = ?",
-                    [&new.idempotency_key],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(id) = existing {
-                let m = load_message(&tx, id)?.ok_or_else(|| StoreError::Corrupt("message vanished".into()))?;
-                return Ok((m, false));
-            }
-            let contact = current_id(&tx, new.contact_id)?;
-            tx.prepare_cached(
-                "INSERT INTO messages (idempotency_key, contact_id, template_id, template_version, channel,
-                 transactional, data, state, attempts, next_attempt_at, created_at, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?)",
-            )?
-            .execute(params![
-                new.idempotency_key,
-                contact,
-                new.template_id,
-                new.template_version,
-                new.channel,
-                new.transactional,
-                new.data.to_string(),
-                now,
-                now,
-                now
-            ])?;
-            let m = load_message(&tx, tx.last_insert_rowid())?
-                .ok_or_else(|| StoreError::Corrupt("a new message vanished".into()))?;
-            state_event(&tx, cache, &m, now)?;
+            let out = enqueue_tx(&tx, cache, &new, now)?;
             tx.commit()?;
-            Ok((m, true))
+            Ok(out)
         })
         .await
     }

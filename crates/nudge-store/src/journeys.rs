@@ -1,0 +1,158 @@
+//! What storage keeps for journeys: definitions and their versions, runs, timers and
+//! event waits. Definitions and run state are opaque JSON here; `nudge_core::journey`
+//! gives them meaning. The one rule this layer owns: a run's new state is written
+//! together with everything it causes (timers, waits, outgoing messages, timeline
+//! events) in one transaction — [`RunWrite`] — so a crash never loses a step or
+//! repeats a send.
+
+use crate::NewMessage;
+use nudge_core::{ContactId, Millis};
+use serde::Serialize;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JourneyStatus {
+    /// Saved, never published: no runs.
+    Draft,
+    /// New contacts enter; runs advance.
+    Live,
+    /// No new entries; runs hold where they are (timers wait until resumed).
+    Paused,
+    /// Ended: no entries, runs finished.
+    Stopped,
+}
+
+impl JourneyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JourneyStatus::Draft => "draft",
+            JourneyStatus::Live => "live",
+            JourneyStatus::Paused => "paused",
+            JourneyStatus::Stopped => "stopped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "draft" => JourneyStatus::Draft,
+            "live" => JourneyStatus::Live,
+            "paused" => JourneyStatus::Paused,
+            "stopped" => JourneyStatus::Stopped,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Journey {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub status: JourneyStatus,
+    /// The latest saved version.
+    pub version: i64,
+    /// The version new runs start on; `None` until published.
+    pub published_version: Option<i64>,
+    pub priority: i64,
+    /// The latest version's definition.
+    pub definition: Value,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJourney {
+    pub name: String,
+    pub description: String,
+    pub priority: i64,
+    pub definition: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JourneyVersion {
+    pub journey_id: i64,
+    pub version: i64,
+    pub definition: Value,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Run {
+    pub id: i64,
+    pub journey_id: i64,
+    pub version: i64,
+    pub contact_id: ContactId,
+    /// `None` once finished.
+    pub step: Option<String>,
+    pub state: Value,
+    pub entry_key: Option<String>,
+    pub entered_at: Millis,
+    pub updated_at: Millis,
+    pub finished_at: Option<Millis>,
+    pub finish_reason: Option<String>,
+}
+
+impl Run {
+    pub fn is_active(&self) -> bool {
+        self.finished_at.is_none()
+    }
+}
+
+/// A run to start: where it begins and what it causes at once (its first write).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRun {
+    pub journey_id: i64,
+    pub version: i64,
+    pub contact_id: ContactId,
+    /// Entering twice with the same key starts one run.
+    pub entry_key: Option<String>,
+}
+
+/// Which timers of a run to remove before setting new ones.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum ClearTimers {
+    #[default]
+    None,
+    All,
+    Keys(Vec<String>),
+}
+
+/// One transition of one run, written atomically: the new position and state, the
+/// timers and event waits it leaves, and what it sends and records.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RunWrite {
+    pub run_id: i64,
+    /// The step the run is at now; `None` with `finished`.
+    pub step: Option<String>,
+    pub state: Value,
+    /// Set when the run ends (`completed`, `goal`, `exited`, `stopped`, ...).
+    pub finished: Option<String>,
+    /// Applied before `set_timers`. A finished run loses all its timers and waits.
+    pub clear_timers: ClearTimers,
+    /// `(key, due)`: replaces a timer with the same key.
+    pub set_timers: Vec<(String, Millis)>,
+    /// `Some`: the run now waits for exactly these `(event, match value)`; `None`:
+    /// unchanged.
+    pub waits: Option<Vec<(String, Option<String>)>>,
+    /// Into the outbox, idempotent on their keys.
+    pub messages: Vec<NewMessage>,
+    /// `(name, properties, idempotency key)` on the contact's timeline.
+    pub events: Vec<(String, Value, String)>,
+}
+
+/// A timer that came due, claimed (leased) by the caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueTimer {
+    pub run_id: i64,
+    pub key: String,
+    pub due_at: Millis,
+}
+
+/// A run waiting for an event of a contact.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Waiting {
+    pub run_id: i64,
+    pub event: String,
+    pub match_value: Option<String>,
+}

@@ -1,0 +1,380 @@
+//! Journeys on PostgreSQL: several `nudge` processes may share the work, so timers
+//! are claimed with `FOR UPDATE SKIP LOCKED` and a run's row is locked while its
+//! transition is written.
+
+use super::messages::{enqueue_tx, record_event};
+use super::*;
+
+const JOURNEY_COLUMNS: &str = "j.id, j.name, j.description, j.status, j.version, j.published_version, j.priority, \
+     v.definition, j.created_at, j.updated_at";
+const RUN_COLUMNS: &str = "id, journey_id, version, contact_id, step, state, entry_key, entered_at, updated_at, \
+     finished_at, finish_reason";
+
+fn journey_from_row(r: &tokio_postgres::Row) -> Result<Journey> {
+    let status: String = r.get(3);
+    Ok(Journey {
+        id: r.get(0),
+        name: r.get(1),
+        description: r.get(2),
+        status: JourneyStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("journey status {status}")))?,
+        version: r.get(4),
+        published_version: r.get(5),
+        priority: r.get(6),
+        definition: r.get(7),
+        created_at: r.get(8),
+        updated_at: r.get(9),
+    })
+}
+
+fn run_from_row(r: &tokio_postgres::Row) -> Run {
+    Run {
+        id: r.get(0),
+        journey_id: r.get(1),
+        version: r.get(2),
+        contact_id: r.get(3),
+        step: r.get(4),
+        state: r.get(5),
+        entry_key: r.get(6),
+        entered_at: r.get(7),
+        updated_at: r.get(8),
+        finished_at: r.get(9),
+        finish_reason: r.get(10),
+    }
+}
+
+async fn load_journey(c: &impl GenericClient, id: i64) -> Result<Option<Journey>> {
+    c.query_opt(
+        &format!(
+            "SELECT {JOURNEY_COLUMNS} FROM journeys j JOIN journey_versions v ON v.journey_id = j.id AND v.version = j.version
+             WHERE j.id = $1"
+        ),
+        &[&id],
+    )
+    .await?
+    .map(|r| journey_from_row(&r))
+    .transpose()
+}
+
+async fn load_run(c: &impl GenericClient, id: i64, lock: bool) -> Result<Option<Run>> {
+    let lock = if lock { " FOR UPDATE" } else { "" };
+    Ok(c.query_opt(
+        &format!("SELECT {RUN_COLUMNS} FROM journey_runs WHERE id = $1{lock}"),
+        &[&id],
+    )
+    .await?
+    .map(|r| run_from_row(&r)))
+}
+
+async fn name_taken(tx: &Transaction<'_>, name: &str, except: Option<i64>) -> Result<()> {
+    tx.execute("LOCK TABLE journeys IN SHARE ROW EXCLUSIVE MODE", &[])
+        .await?;
+    let taken: Option<i64> = tx
+        .query_opt("SELECT id FROM journeys WHERE name = $1", &[&name])
+        .await?
+        .map(|r| r.get(0));
+    if taken.is_some() && taken != except {
+        return Err(StoreError::Conflict(format!("a journey named {name:?} exists")));
+    }
+    Ok(())
+}
+
+/// Applies one transition inside `tx` (the run's row locked); a write to an unknown
+/// or finished run does nothing.
+async fn apply_write(tx: &Transaction<'_>, w: &RunWrite, now: Millis) -> Result<()> {
+    let Some(run) = load_run(tx, w.run_id, true).await? else {
+        return Ok(());
+    };
+    if !run.is_active() {
+        return Ok(());
+    }
+    let finished = w.finished.is_some();
+    let step = if finished { None } else { w.step.clone() };
+    tx.execute(
+        "UPDATE journey_runs SET step = $2, state = $3, updated_at = $4, status = $5, finished_at = $6, finish_reason = $7
+         WHERE id = $1",
+        &[
+            &w.run_id,
+            &step,
+            &w.state,
+            &now,
+            &if finished { "finished" } else { "active" },
+            &finished.then_some(now),
+            &w.finished,
+        ],
+    )
+    .await?;
+    match (&w.clear_timers, finished) {
+        (_, true) | (ClearTimers::All, _) => {
+            tx.execute("DELETE FROM journey_timers WHERE run_id = $1", &[&w.run_id])
+                .await?;
+        }
+        (ClearTimers::Keys(keys), false) => {
+            tx.execute(
+                "DELETE FROM journey_timers WHERE run_id = $1 AND key = ANY($2)",
+                &[&w.run_id, keys],
+            )
+            .await?;
+        }
+        (ClearTimers::None, false) => {}
+    }
+    if !finished {
+        for (key, due) in &w.set_timers {
+            tx.execute(
+                "INSERT INTO journey_timers (run_id, key, due_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (run_id, key) DO UPDATE SET due_at = excluded.due_at, leased_until = NULL",
+                &[&w.run_id, key, due],
+            )
+            .await?;
+        }
+    }
+    if finished || w.waits.is_some() {
+        tx.execute("DELETE FROM journey_waits WHERE run_id = $1", &[&w.run_id])
+            .await?;
+    }
+    let contact = current_id(tx, run.contact_id).await?;
+    if let (Some(waits), false) = (&w.waits, finished) {
+        for (event, value) in waits {
+            tx.execute(
+                "INSERT INTO journey_waits (run_id, contact_id, event, match_value) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (run_id, event) DO UPDATE SET match_value = excluded.match_value",
+                &[&w.run_id, &contact, event, value],
+            )
+            .await?;
+        }
+    }
+    for m in &w.messages {
+        enqueue_tx(tx, m, now).await?;
+    }
+    for (name, props, key) in &w.events {
+        record_event(tx, contact, name, props, key, now).await?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl JourneyStore for PgStore {
+    async fn create_journey(&self, new: NewJourney, now: Millis) -> Result<Journey> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        name_taken(&tx, &new.name, None).await?;
+        let id: i64 = tx
+            .query_one(
+                "INSERT INTO journeys (name, description, status, version, priority, created_at, updated_at)
+                 VALUES ($1, $2, 'draft', 1, $3, $4, $4) RETURNING id",
+                &[&new.name, &new.description, &new.priority, &now],
+            )
+            .await?
+            .get(0);
+        tx.execute(
+            "INSERT INTO journey_versions (journey_id, version, definition, created_at) VALUES ($1, 1, $2, $3)",
+            &[&id, &new.definition, &now],
+        )
+        .await?;
+        let j = load_journey(&tx, id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("a new journey vanished".into()))?;
+        tx.commit().await?;
+        Ok(j)
+    }
+
+    async fn update_journey(&self, id: i64, new: NewJourney, now: Millis) -> Result<Option<Journey>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        if load_journey(&tx, id).await?.is_none() {
+            return Ok(None);
+        }
+        name_taken(&tx, &new.name, Some(id)).await?;
+        let Some(row) = tx
+            .query_opt(
+                "UPDATE journeys SET name = $2, description = $3, priority = $4, version = version + 1, updated_at = $5
+                 WHERE id = $1 RETURNING version",
+                &[&id, &new.name, &new.description, &new.priority, &now],
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let version: i64 = row.get(0);
+        tx.execute(
+            "INSERT INTO journey_versions (journey_id, version, definition, created_at) VALUES ($1, $2, $3, $4)",
+            &[&id, &version, &new.definition, &now],
+        )
+        .await?;
+        let j = load_journey(&tx, id).await?;
+        tx.commit().await?;
+        Ok(j)
+    }
+
+    async fn journeys(&self) -> Result<Vec<Journey>> {
+        let c = self.client().await?;
+        c.query(
+            &format!(
+                "SELECT {JOURNEY_COLUMNS} FROM journeys j
+                 JOIN journey_versions v ON v.journey_id = j.id AND v.version = j.version ORDER BY j.id"
+            ),
+            &[],
+        )
+        .await?
+        .iter()
+        .map(journey_from_row)
+        .collect()
+    }
+
+    async fn journey(&self, id: i64) -> Result<Option<Journey>> {
+        load_journey(&self.client().await?, id).await
+    }
+
+    async fn journey_version(&self, id: i64, version: i64) -> Result<Option<JourneyVersion>> {
+        let c = self.client().await?;
+        Ok(c
+            .query_opt(
+                "SELECT journey_id, version, definition, created_at FROM journey_versions WHERE journey_id = $1 AND version = $2",
+                &[&id, &version],
+            )
+            .await?
+            .map(|r| JourneyVersion {
+                journey_id: r.get(0),
+                version: r.get(1),
+                definition: r.get(2),
+                created_at: r.get(3),
+            }))
+    }
+
+    async fn set_journey_status(
+        &self,
+        id: i64,
+        status: JourneyStatus,
+        publish: bool,
+        now: Millis,
+    ) -> Result<Option<Journey>> {
+        let c = self.client().await?;
+        c.execute(
+            "UPDATE journeys SET status = $2, updated_at = $3,
+             published_version = CASE WHEN $4 THEN version ELSE published_version END WHERE id = $1",
+            &[&id, &status.as_str(), &now, &publish],
+        )
+        .await?;
+        load_journey(&c, id).await
+    }
+
+    async fn start_run(&self, new: NewRun, first: RunWrite, now: Millis) -> Result<Option<Run>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let contact = current_id(&tx, new.contact_id).await?;
+        let Some(row) = tx
+            .query_opt(
+                "INSERT INTO journey_runs (journey_id, version, contact_id, status, step, state, entry_key, entered_at, updated_at)
+                 VALUES ($1, $2, $3, 'active', $4, $5, $6, $7, $7)
+                 ON CONFLICT (journey_id, entry_key) WHERE entry_key IS NOT NULL DO NOTHING RETURNING id",
+                &[
+                    &new.journey_id,
+                    &new.version,
+                    &contact,
+                    &first.step,
+                    &first.state,
+                    &new.entry_key,
+                    &now,
+                ],
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let id: i64 = row.get(0);
+        apply_write(&tx, &RunWrite { run_id: id, ..first }, now).await?;
+        let run = load_run(&tx, id, false).await?;
+        tx.commit().await?;
+        Ok(run)
+    }
+
+    async fn run(&self, id: i64) -> Result<Option<Run>> {
+        load_run(&self.client().await?, id, false).await
+    }
+
+    async fn contact_runs(&self, contact: ContactId, journey: Option<i64>) -> Result<Vec<Run>> {
+        let c = self.client().await?;
+        let contact = current_id(&c, contact).await?;
+        Ok(c
+            .query(
+                &format!(
+                    "SELECT {RUN_COLUMNS} FROM journey_runs WHERE contact_id = $1 AND ($2::BIGINT IS NULL OR journey_id = $2)
+                     ORDER BY id"
+                ),
+                &[&contact, &journey],
+            )
+            .await?
+            .iter()
+            .map(run_from_row)
+            .collect())
+    }
+
+    async fn write_runs(&self, writes: Vec<RunWrite>, now: Millis) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        for w in &writes {
+            apply_write(&tx, w, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn claim_timers(&self, now: Millis, limit: usize, lease_ms: i64) -> Result<Vec<DueTimer>> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "UPDATE journey_timers t SET leased_until = $1 + $2 FROM (
+                     SELECT run_id, key FROM journey_timers WHERE due_at <= $1
+                       AND (leased_until IS NULL OR leased_until <= $1)
+                     ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED) d
+                 WHERE t.run_id = d.run_id AND t.key = d.key
+                 RETURNING t.run_id, t.key, t.due_at",
+                &[&now, &lease_ms, &(limit as i64)],
+            )
+            .await?;
+        let mut due: Vec<DueTimer> = rows
+            .iter()
+            .map(|r| DueTimer {
+                run_id: r.get(0),
+                key: r.get(1),
+                due_at: r.get(2),
+            })
+            .collect();
+        due.sort_by_key(|t| (t.due_at, t.run_id));
+        Ok(due)
+    }
+
+    async fn next_timer_due(&self) -> Result<Option<Millis>> {
+        let c = self.client().await?;
+        Ok(c.query_one("SELECT min(due_at) FROM journey_timers", &[]).await?.get(0))
+    }
+
+    async fn waiting_runs(&self, contact: ContactId, event: &str) -> Result<Vec<Waiting>> {
+        let c = self.client().await?;
+        let contact = current_id(&c, contact).await?;
+        Ok(c.query(
+            "SELECT run_id, event, match_value FROM journey_waits WHERE contact_id = $1 AND event = $2 ORDER BY run_id",
+            &[&contact, &event],
+        )
+        .await?
+        .iter()
+        .map(|r| Waiting {
+            run_id: r.get(0),
+            event: r.get(1),
+            match_value: r.get(2),
+        })
+        .collect())
+    }
+
+    async fn runs_per_step(&self, journey: i64) -> Result<Vec<(String, i64)>> {
+        let c = self.client().await?;
+        Ok(c.query(
+            "SELECT step, count(*) FROM journey_runs WHERE journey_id = $1 AND status = 'active' AND step IS NOT NULL
+                 GROUP BY step ORDER BY step",
+            &[&journey],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
+    }
+}

@@ -1,0 +1,376 @@
+//! Journeys on SQLite: every write goes through the writer thread, so a run's
+//! transition, its timers, waits, messages and events commit together.
+
+use super::messages::{enqueue_tx, record_event};
+use super::*;
+
+const JOURNEY_COLUMNS: &str = "j.id, j.name, j.description, j.status, j.version, j.published_version, j.priority, \
+     v.definition, j.created_at, j.updated_at";
+const RUN_COLUMNS: &str = "id, journey_id, version, contact_id, step, state, entry_key, entered_at, updated_at, \
+     finished_at, finish_reason";
+
+fn journey_from_row(r: &rusqlite::Row) -> rusqlite::Result<Journey> {
+    let status: String = r.get(3)?;
+    Ok(Journey {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        description: r.get(2)?,
+        status: JourneyStatus::parse(&status).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, format!("status {status}").into())
+        })?,
+        version: r.get(4)?,
+        published_version: r.get(5)?,
+        priority: r.get(6)?,
+        definition: json_col(r, 7)?,
+        created_at: r.get(8)?,
+        updated_at: r.get(9)?,
+    })
+}
+
+fn json_col(r: &rusqlite::Row, i: usize) -> rusqlite::Result<Value> {
+    let s: String = r.get(i)?;
+    serde_json::from_str(&s)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+fn run_from_row(r: &rusqlite::Row) -> rusqlite::Result<Run> {
+    Ok(Run {
+        id: r.get(0)?,
+        journey_id: r.get(1)?,
+        version: r.get(2)?,
+        contact_id: r.get(3)?,
+        step: r.get(4)?,
+        state: json_col(r, 5)?,
+        entry_key: r.get(6)?,
+        entered_at: r.get(7)?,
+        updated_at: r.get(8)?,
+        finished_at: r.get(9)?,
+        finish_reason: r.get(10)?,
+    })
+}
+
+fn load_journey(c: &Connection, id: i64) -> Result<Option<Journey>> {
+    Ok(c.prepare_cached(&format!(
+        "SELECT {JOURNEY_COLUMNS} FROM journeys j JOIN journey_versions v ON v.journey_id = j.id AND v.version = j.version
+         WHERE j.id = ?"
+    ))?
+    .query_row([id], journey_from_row)
+    .optional()?)
+}
+
+fn load_run(c: &Connection, id: i64) -> Result<Option<Run>> {
+    Ok(
+        c.prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM journey_runs WHERE id = ?"))?
+            .query_row([id], run_from_row)
+            .optional()?,
+    )
+}
+
+fn name_taken(tx: &Connection, name: &str, except: Option<i64>) -> Result<()> {
+    let taken: Option<i64> = tx
+        .query_row("SELECT id FROM journeys WHERE name = ?", [name], |r| r.get(0))
+        .optional()?;
+    if taken.is_some() && taken != except {
+        return Err(StoreError::Conflict(format!("a journey named {name:?} exists")));
+    }
+    Ok(())
+}
+
+/// Applies one transition inside `tx`; a write to an unknown or finished run does
+/// nothing.
+fn apply_write(tx: &Connection, cache: &mut IdCache, w: &RunWrite, now: Millis) -> Result<()> {
+    let Some(run) = load_run(tx, w.run_id)? else {
+        return Ok(());
+    };
+    if !run.is_active() {
+        return Ok(());
+    }
+    let finished = w.finished.is_some();
+    tx.prepare_cached(
+        "UPDATE journey_runs SET step = ?, state = ?, updated_at = ?, status = ?, finished_at = ?, finish_reason = ?
+         WHERE id = ?",
+    )?
+    .execute(params![
+        if finished { None } else { w.step.clone() },
+        w.state.to_string(),
+        now,
+        if finished { "finished" } else { "active" },
+        finished.then_some(now),
+        w.finished,
+        w.run_id
+    ])?;
+    match (&w.clear_timers, finished) {
+        (_, true) | (ClearTimers::All, _) => {
+            tx.prepare_cached("DELETE FROM journey_timers WHERE run_id = ?")?
+                .execute([w.run_id])?;
+        }
+        (ClearTimers::Keys(keys), false) => {
+            let mut del = tx.prepare_cached("DELETE FROM journey_timers WHERE run_id = ? AND key = ?")?;
+            for k in keys {
+                del.execute(params![w.run_id, k])?;
+            }
+        }
+        (ClearTimers::None, false) => {}
+    }
+    if !finished {
+        let mut set = tx.prepare_cached(
+            "INSERT INTO journey_timers (run_id, key, due_at) VALUES (?, ?, ?)
+             ON CONFLICT (run_id, key) DO UPDATE SET due_at = excluded.due_at, leased_until = NULL",
+        )?;
+        for (key, due) in &w.set_timers {
+            set.execute(params![w.run_id, key, due])?;
+        }
+    }
+    if finished || w.waits.is_some() {
+        tx.prepare_cached("DELETE FROM journey_waits WHERE run_id = ?")?
+            .execute([w.run_id])?;
+    }
+    if let (Some(waits), false) = (&w.waits, finished) {
+        let mut add = tx.prepare_cached(
+            "INSERT INTO journey_waits (run_id, contact_id, event, match_value) VALUES (?, ?, ?, ?)
+             ON CONFLICT (run_id, event) DO UPDATE SET match_value = excluded.match_value",
+        )?;
+        let contact = current_id(tx, run.contact_id)?;
+        for (event, value) in waits {
+            add.execute(params![w.run_id, contact, event, value])?;
+        }
+    }
+    for m in &w.messages {
+        enqueue_tx(tx, cache, m, now)?;
+    }
+    for (name, props, key) in &w.events {
+        let contact = current_id(tx, run.contact_id)?;
+        record_event(tx, cache, contact, name, props, key, now)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl JourneyStore for SqliteStore {
+    async fn create_journey(&self, new: NewJourney, now: Millis) -> Result<Journey> {
+        self.write(move |conn, _| {
+            let tx = conn.transaction()?;
+            name_taken(&tx, &new.name, None)?;
+            tx.execute(
+                "INSERT INTO journeys (name, description, status, version, priority, created_at, updated_at)
+                 VALUES (?, ?, 'draft', 1, ?, ?, ?)",
+                params![new.name, new.description, new.priority, now, now],
+            )?;
+            let id = tx.last_insert_rowid();
+            tx.execute(
+                "INSERT INTO journey_versions (journey_id, version, definition, created_at) VALUES (?, 1, ?, ?)",
+                params![id, new.definition.to_string(), now],
+            )?;
+            let j = load_journey(&tx, id)?.ok_or_else(|| StoreError::Corrupt("a new journey vanished".into()))?;
+            tx.commit()?;
+            Ok(j)
+        })
+        .await
+    }
+
+    async fn update_journey(&self, id: i64, new: NewJourney, now: Millis) -> Result<Option<Journey>> {
+        self.write(move |conn, _| {
+            let tx = conn.transaction()?;
+            if load_journey(&tx, id)?.is_none() {
+                return Ok(None);
+            }
+            name_taken(&tx, &new.name, Some(id))?;
+            tx.execute(
+                "UPDATE journeys SET name = ?, description = ?, priority = ?, version = version + 1, updated_at = ?
+                 WHERE id = ?",
+                params![new.name, new.description, new.priority, now, id],
+            )?;
+            tx.execute(
+                "INSERT INTO journey_versions (journey_id, version, definition, created_at)
+                 SELECT id, version, ?, ? FROM journeys WHERE id = ?",
+                params![new.definition.to_string(), now, id],
+            )?;
+            let j = load_journey(&tx, id)?;
+            tx.commit()?;
+            Ok(j)
+        })
+        .await
+    }
+
+    async fn journeys(&self) -> Result<Vec<Journey>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(&format!(
+                "SELECT {JOURNEY_COLUMNS} FROM journeys j
+                 JOIN journey_versions v ON v.journey_id = j.id AND v.version = j.version ORDER BY j.id"
+            ))?
+            .query_map([], journey_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn journey(&self, id: i64) -> Result<Option<Journey>> {
+        self.read(move |c| load_journey(c, id)).await
+    }
+
+    async fn journey_version(&self, id: i64, version: i64) -> Result<Option<JourneyVersion>> {
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT journey_id, version, definition, created_at FROM journey_versions WHERE journey_id = ? AND version = ?",
+            )?
+            .query_row(params![id, version], |r| {
+                Ok(JourneyVersion {
+                    journey_id: r.get(0)?,
+                    version: r.get(1)?,
+                    definition: json_col(r, 2)?,
+                    created_at: r.get(3)?,
+                })
+            })
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn set_journey_status(
+        &self,
+        id: i64,
+        status: JourneyStatus,
+        publish: bool,
+        now: Millis,
+    ) -> Result<Option<Journey>> {
+        self.write(move |conn, _| {
+            let tx = conn.transaction()?;
+            tx.execute(
+                "UPDATE journeys SET status = ?, updated_at = ?,
+                 published_version = CASE WHEN ? THEN version ELSE published_version END WHERE id = ?",
+                params![status.as_str(), now, publish, id],
+            )?;
+            let j = load_journey(&tx, id)?;
+            tx.commit()?;
+            Ok(j)
+        })
+        .await
+    }
+
+    async fn start_run(&self, new: NewRun, first: RunWrite, now: Millis) -> Result<Option<Run>> {
+        self.write(move |conn, cache| {
+            let tx = conn.transaction()?;
+            if let Some(key) = &new.entry_key {
+                let exists = tx
+                    .prepare_cached("SELECT 1 FROM journey_runs WHERE journey_id = ? AND entry_key = ?")?
+                    .query_row(params![new.journey_id, key], |_| Ok(()))
+                    .optional()?
+                    .is_some();
+                if exists {
+                    return Ok(None);
+                }
+            }
+            let contact = current_id(&tx, new.contact_id)?;
+            tx.prepare_cached(
+                "INSERT INTO journey_runs (journey_id, version, contact_id, status, step, state, entry_key, entered_at, updated_at)
+                 VALUES (?, ?, ?, 'active', ?, ?, ?, ?, ?)",
+            )?
+            .execute(params![
+                new.journey_id,
+                new.version,
+                contact,
+                first.step,
+                first.state.to_string(),
+                new.entry_key,
+                now,
+                now
+            ])?;
+            let id = tx.last_insert_rowid();
+            apply_write(&tx, cache, &RunWrite { run_id: id, ..first }, now)?;
+            let run = load_run(&tx, id)?;
+            tx.commit()?;
+            Ok(run)
+        })
+        .await
+    }
+
+    async fn run(&self, id: i64) -> Result<Option<Run>> {
+        self.read(move |c| load_run(c, id)).await
+    }
+
+    async fn contact_runs(&self, contact: ContactId, journey: Option<i64>) -> Result<Vec<Run>> {
+        self.read(move |c| {
+            let contact = current_id(c, contact)?;
+            Ok(c.prepare_cached(&format!(
+                "SELECT {RUN_COLUMNS} FROM journey_runs WHERE contact_id = ?1 AND (?2 IS NULL OR journey_id = ?2) ORDER BY id"
+            ))?
+            .query_map(params![contact, journey], run_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn write_runs(&self, writes: Vec<RunWrite>, now: Millis) -> Result<()> {
+        self.write(move |conn, cache| {
+            let tx = conn.transaction()?;
+            for w in &writes {
+                apply_write(&tx, cache, w, now)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn claim_timers(&self, now: Millis, limit: usize, lease_ms: i64) -> Result<Vec<DueTimer>> {
+        self.write(move |conn, _| {
+            let tx = conn.transaction()?;
+            let mut due = tx
+                .prepare_cached(
+                    "UPDATE journey_timers SET leased_until = ?1 + ?2 WHERE rowid IN (
+                         SELECT rowid FROM journey_timers WHERE due_at <= ?1
+                           AND (leased_until IS NULL OR leased_until <= ?1)
+                         ORDER BY due_at LIMIT ?3)
+                     RETURNING run_id, key, due_at",
+                )?
+                .query_map(params![now, lease_ms, limit as i64], |r| {
+                    Ok(DueTimer {
+                        run_id: r.get(0)?,
+                        key: r.get(1)?,
+                        due_at: r.get(2)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            tx.commit()?;
+            due.sort_by_key(|t| (t.due_at, t.run_id));
+            Ok(due)
+        })
+        .await
+    }
+
+    async fn next_timer_due(&self) -> Result<Option<Millis>> {
+        self.read(|c| Ok(c.query_row("SELECT min(due_at) FROM journey_timers", [], |r| r.get(0))?))
+            .await
+    }
+
+    async fn waiting_runs(&self, contact: ContactId, event: &str) -> Result<Vec<Waiting>> {
+        let event = event.to_string();
+        self.read(move |c| {
+            let contact = current_id(c, contact)?;
+            Ok(c.prepare_cached(
+                "SELECT run_id, event, match_value FROM journey_waits WHERE contact_id = ? AND event = ? ORDER BY run_id",
+            )?
+            .query_map(params![contact, event], |r| {
+                Ok(Waiting {
+                    run_id: r.get(0)?,
+                    event: r.get(1)?,
+                    match_value: r.get(2)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn runs_per_step(&self, journey: i64) -> Result<Vec<(String, i64)>> {
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT step, count(*) FROM journey_runs WHERE journey_id = ? AND status = 'active' AND step IS NOT NULL
+                 GROUP BY step ORDER BY step",
+            )?
+            .query_map([journey], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+}
