@@ -22,6 +22,7 @@ fn segment_json(s: &Segment, size: Option<u64>) -> Value {
         "description": s.description,
         "definition": s.definition,
         "version": s.version,
+        "administrative": s.administrative,
         "created_at": format_millis(s.created_at),
         "updated_at": format_millis(s.updated_at),
     });
@@ -52,10 +53,10 @@ fn definition(body: &serde_json::Map<String, Value>) -> Result<Condition, ApiErr
 
 fn new_segment(body: &serde_json::Map<String, Value>) -> Result<NewSegment, ApiError> {
     for k in body.keys() {
-        if !["name", "description", "definition"].contains(&k.as_str()) {
+        if !["name", "description", "definition", "administrative"].contains(&k.as_str()) {
             return Err(ApiError::new(
                 "invalid_field",
-                format!("unknown field {k:?}; use name, description, definition"),
+                format!("unknown field {k:?}; use name, description, definition, administrative"),
             )
             .with_field(k.clone()));
         }
@@ -76,10 +77,30 @@ fn new_segment(body: &serde_json::Map<String, Value>) -> Result<NewSegment, ApiE
         Some(Value::String(s)) => s.clone(),
         Some(_) => return Err(ApiError::new("invalid_field", "description must be a string").with_field("description")),
     };
+    let administrative = match body.get("administrative") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(
+                ApiError::new("invalid_field", "administrative must be true or false").with_field("administrative")
+            );
+        }
+    };
+    let definition = definition(body)?;
+    // Every other segment reads the administrative ones; reading others back would
+    // be a cycle.
+    if administrative && !definition.segment_ids().is_empty() {
+        return Err(ApiError::new(
+            "invalid_field",
+            "an administrative segment cannot read other segments (every segment reads it)",
+        )
+        .with_field("definition"));
+    }
     Ok(NewSegment {
         name,
         description,
-        definition: definition(body)?,
+        definition,
+        administrative,
     })
 }
 
@@ -187,7 +208,12 @@ pub async fn preview(State(state): State<AppState>, body: Bytes) -> Result<Json<
             ApiError::new("invalid_field", "sample must be an integer from 0 to 100").with_field("sample")
         })? as usize,
     };
-    let members = state.store.segment_members(&def, state.clock.now()).await?;
+    // Like a saved segment, a draft leaves out the administrative segments' members.
+    let excluded = nudge_store::administrative_ids(&state.store.segments().await?);
+    let members = state
+        .store
+        .segment_members(&def.excluding(&excluded), state.clock.now())
+        .await?;
     let mut contacts = Vec::new();
     for id in members.iter().take(sample) {
         if let Some(c) = state.store.contact(*id).await? {
@@ -288,6 +314,7 @@ pub async fn catalogue() -> Json<Value> {
     Json(json!({
         "data": ready_made().iter().map(|r| json!({
             "key": r.key, "name": r.name, "description": r.description, "definition": r.definition,
+            "administrative": r.administrative,
         })).collect::<Vec<_>>()
     }))
 }
@@ -310,6 +337,7 @@ pub async fn install(
                 name: r.name.into(),
                 description: r.description.into(),
                 definition: r.definition,
+                administrative: r.administrative,
             },
             state.clock.now(),
         )

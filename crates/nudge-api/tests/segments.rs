@@ -377,3 +377,74 @@ async fn segments_can_build_on_segments() {
         204
     );
 }
+
+#[tokio::test]
+async fn administrative_segments_are_left_out_everywhere() {
+    let app = spawn_app().await;
+    let pro = create(
+        &app,
+        "Pro",
+        json!({"type": "trait", "trait": "plan", "op": "equals", "value": "pro"}),
+    )
+    .await;
+    app.track(json!({"batch": [
+        {"type": "identify", "userId": "ada", "traits": {"plan": "pro"}},
+        {"type": "identify", "userId": "qa", "traits": {"plan": "pro"}},
+    ]}))
+    .await;
+    app.settle().await;
+    let mut ids = Vec::new();
+    for u in ["ada", "qa"] {
+        ids.push(
+            app.get(&format!("/api/v1/contacts/lookup?user_id={u}")).await["id"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    let (ada, qa) = (ids[0], ids[1]);
+    assert_eq!(app.get(&format!("/api/v1/segments/{pro}")).await["size"], 2);
+
+    // An administrative segment cannot read other segments; a bad flag is named.
+    for (body, field) in [
+        (
+            json!({"name": "T", "administrative": true, "definition": {"type": "segment", "segment": pro}}),
+            "definition",
+        ),
+        (
+            json!({"name": "T", "administrative": "yes", "definition": {"type": "trait", "trait": "x", "op": "exists"}}),
+            "administrative",
+        ),
+    ] {
+        let (s, e) = app.call(reqwest::Method::POST, "/api/v1/segments", Some(body)).await;
+        assert_eq!((s, e["error"]["field"].as_str()), (400, Some(field)), "{e}");
+    }
+    let (s, test) = app
+        .call(reqwest::Method::POST, "/api/v1/segments/ready-made/test_contacts", None)
+        .await;
+    assert_eq!((s, test["administrative"].as_bool()), (201, Some(true)), "{test}");
+    app.track(json!({"batch": [{"type": "identify", "userId": "qa", "traits": {"test_contact": true}}]}))
+        .await;
+    app.settle().await;
+    assert_eq!(app.segment_names(qa).await, ["Test contacts"]);
+    assert_eq!(app.segment_names(ada).await, ["Pro"]);
+    // Previews of drafts leave them out too.
+    let (s, p) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/segments/preview",
+            Some(json!({"definition": {"type": "trait", "trait": "plan", "op": "equals", "value": "pro"}})),
+        )
+        .await;
+    assert_eq!((s, p["count"].as_i64()), (200, Some(1)), "{p}");
+    // Deleting the administrative segment gives qa back to Pro.
+    let (s, _) = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/segments/{}", test["id"]),
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    app.settle().await;
+    assert_eq!(app.segment_names(qa).await, ["Pro"]);
+}

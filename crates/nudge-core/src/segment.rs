@@ -573,6 +573,20 @@ impl Condition {
         timed
     }
 
+    /// The definition a segment is evaluated with, by both evaluators: an
+    /// administrative segment (test contacts, employees) as it is; any other segment
+    /// also leaves out the members of every administrative segment in `excluded`.
+    pub fn excluding(&self, excluded: &[i64]) -> Condition {
+        if excluded.is_empty() {
+            return self.clone();
+        }
+        let mut conditions = vec![self.clone()];
+        conditions.extend(excluded.iter().map(|&segment| Condition::Not {
+            condition: Box::new(Condition::Segment { segment }),
+        }));
+        Condition::And { conditions }
+    }
+
     /// The other segments this condition reads (membership of).
     pub fn segment_ids(&self) -> Vec<i64> {
         let mut out = Vec::new();

@@ -131,11 +131,9 @@ pub fn evaluate(segments: &[nudge_store::Segment], facts: &Facts, now: Millis) -
     segments
         .iter()
         .map(|s| {
-            (
-                s.id,
-                s.definition.matches(facts, now),
-                s.definition.next_change(facts, now),
-            )
+            // Administrative segments' members are left out of all the others.
+            let definition = s.effective_definition(segments);
+            (s.id, definition.matches(facts, now), definition.next_change(facts, now))
         })
         .collect()
 }

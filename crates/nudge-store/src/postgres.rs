@@ -41,6 +41,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/postgres/0003_messages.sql")),
     (4, include_str!("../migrations/postgres/0004_push.sql")),
     (5, include_str!("../migrations/postgres/0005_journeys.sql")),
+    (
+        6,
+        include_str!("../migrations/postgres/0006_administrative_segments.sql"),
+    ),
 ];
 
 /// Key of the advisory lock that serializes migrations between processes.

@@ -27,6 +27,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/sqlite/0003_messages.sql")),
     (4, include_str!("../migrations/sqlite/0004_push.sql")),
     (5, include_str!("../migrations/sqlite/0005_journeys.sql")),
+    (6, include_str!("../migrations/sqlite/0006_administrative_segments.sql")),
 ];
 
 type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;

@@ -171,8 +171,26 @@ pub struct Segment {
     pub definition: nudge_core::segment::Condition,
     /// Bumped on every definition change.
     pub version: i64,
+    /// Members of an administrative segment (test contacts, employees) are left out
+    /// of every other segment, and so of what is built on segments.
+    pub administrative: bool,
     pub created_at: Millis,
     pub updated_at: Millis,
+}
+
+impl Segment {
+    /// The definition both evaluators use: see [`Condition::excluding`].
+    pub fn effective_definition(&self, all: &[Segment]) -> nudge_core::segment::Condition {
+        if self.administrative {
+            return self.definition.clone();
+        }
+        self.definition.excluding(&administrative_ids(all))
+    }
+}
+
+/// The ids of the administrative segments among `all`.
+pub fn administrative_ids(all: &[Segment]) -> Vec<i64> {
+    all.iter().filter(|s| s.administrative).map(|s| s.id).collect()
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -180,6 +198,7 @@ pub struct NewSegment {
     pub name: String,
     pub description: String,
     pub definition: nudge_core::segment::Condition,
+    pub administrative: bool,
 }
 
 /// One stay of a contact in a segment.

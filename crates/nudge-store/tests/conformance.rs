@@ -738,6 +738,7 @@ mod super_stories {
                         &json!({"type": "trait", "trait": "plan", "op": "equals", "value": "pro"}),
                     )
                     .unwrap(),
+                    administrative: false,
                 },
                 T0,
             )
@@ -752,6 +753,7 @@ mod super_stories {
                         &json!({"type": "event", "event": "Order Completed", "window": {"last_days": 30}}),
                     )
                     .unwrap(),
+                    administrative: false,
                 },
                 T0,
             )
@@ -906,6 +908,7 @@ mod super_stories {
                     name: def.name.clone(),
                     description: def.description.clone(),
                     definition: def.definition,
+                    administrative: false,
                 },
                 T0 + 50,
             )
@@ -918,6 +921,77 @@ mod super_stories {
             1,
             "a still has an order (b was erased)"
         );
+
+        // An administrative segment: its members are left out of every other one.
+        let pro_def =
+            || parse_condition(&json!({"type": "trait", "trait": "plan", "op": "equals", "value": "pro"})).unwrap();
+        let test = s
+            .create_segment(
+                NewSegment {
+                    name: "Test contacts".into(),
+                    description: String::new(),
+                    definition: pro_def(),
+                    administrative: true,
+                },
+                T0 + 60,
+            )
+            .await
+            .unwrap();
+        assert!(test.administrative);
+        assert_eq!(s.segment_member_page(test.id, None, 10).await.unwrap().items, vec![a]);
+        let marked: Vec<i64> = s
+            .claim_segment_work(T0 + 60, 100)
+            .await
+            .unwrap()
+            .iter()
+            .map(|w| w.contact_id)
+            .collect();
+        assert!(marked.contains(&a), "everyone is re-evaluated: {marked:?}");
+        let pro2 = s
+            .create_segment(
+                NewSegment {
+                    name: "Pro again".into(),
+                    description: String::new(),
+                    definition: pro_def(),
+                    administrative: false,
+                },
+                T0 + 61,
+            )
+            .await
+            .unwrap();
+        assert_eq!(s.segment_size(pro2.id).await.unwrap(), 0, "a is a test contact");
+        let all = s.segments().await.unwrap();
+        assert_eq!(administrative_ids(&all), vec![test.id]);
+        assert!(
+            !s.segment_members(&pro2.effective_definition(&all), T0 + 62)
+                .await
+                .unwrap()
+                .contains(&a)
+        );
+        assert!(s.segment_members(&pro_def(), T0 + 62).await.unwrap().contains(&a));
+        // Deleting it gives its members back to the other segments (re-evaluated).
+        let answered: Vec<ContactEvaluation> = s
+            .claim_segment_work(T0 + 62, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|w| ContactEvaluation {
+                contact_id: w.contact_id,
+                dirty_since: w.dirty_since,
+                results: vec![],
+            })
+            .collect();
+        s.apply_evaluations(answered, T0 + 62).await.unwrap();
+        assert!(s.claim_segment_work(T0 + 62, 100).await.unwrap().is_empty());
+        assert!(s.delete_segment(test.id).await.unwrap());
+        let marked: Vec<i64> = s
+            .claim_segment_work(T0 + 63, 100)
+            .await
+            .unwrap()
+            .iter()
+            .map(|w| w.contact_id)
+            .collect();
+        assert!(marked.contains(&a), "{marked:?}");
     }
 
     fn new_template(name: &str, subject: &str) -> NewTemplate {

@@ -252,6 +252,7 @@ pub async fn run(args: SegmentArgs) -> anyhow::Result<()> {
                 name: "latency probe".into(),
                 description: String::new(),
                 definition: parse_condition(&json!({"type": "event", "event": "Ping"})).context("probe")?,
+                administrative: false,
             },
             now,
         )
@@ -264,6 +265,7 @@ pub async fn run(args: SegmentArgs) -> anyhow::Result<()> {
                     name: format!("live {i}"),
                     description: String::new(),
                     definition,
+                    administrative: false,
                 },
                 now,
             )

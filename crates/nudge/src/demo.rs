@@ -44,6 +44,7 @@ pub async fn run(mut settings: Settings, overrides: &Overrides, contacts: usize)
                         name: r.name.into(),
                         description: r.description.into(),
                         definition: r.definition,
+                        administrative: r.administrative,
                     },
                     now,
                 )

@@ -11,6 +11,8 @@ pub struct ReadyMade {
     pub name: &'static str,
     pub description: &'static str,
     pub definition: Condition,
+    /// Left out of every other segment (test contacts).
+    pub administrative: bool,
 }
 
 fn def(v: serde_json::Value) -> Condition {
@@ -26,6 +28,7 @@ pub fn ready_made() -> Vec<ReadyMade> {
             definition: def(
                 json!({"type": "event", "event": "Order Completed", "count": {"op": "exactly", "value": 1}}),
             ),
+            administrative: false,
         },
         ReadyMade {
             key: "repeat_customers",
@@ -34,6 +37,7 @@ pub fn ready_made() -> Vec<ReadyMade> {
             definition: def(
                 json!({"type": "event", "event": "Order Completed", "count": {"op": "at_least", "value": 2}}),
             ),
+            administrative: false,
         },
         ReadyMade {
             key: "high_value",
@@ -45,6 +49,7 @@ pub fn ready_made() -> Vec<ReadyMade> {
                 {"type": "event", "event": "Order Completed", "count": {"op": "at_least", "value": 3}},
                 {"type": "event_time", "event": "Order Completed", "which": "last", "op": "within_last_days", "days": 90}
             ]})),
+            administrative: false,
         },
         ReadyMade {
             key: "at_risk",
@@ -54,6 +59,7 @@ pub fn ready_made() -> Vec<ReadyMade> {
                 json!({"type": "event_time", "event": "Order Completed", "which": "last",
                                    "op": "not_within_last_days", "days": 90}),
             ),
+            administrative: false,
         },
         ReadyMade {
             key: "abandoned_cart",
@@ -65,6 +71,7 @@ pub fn ready_made() -> Vec<ReadyMade> {
                 {"type": "not", "condition": {"type": "event", "event": "Checkout Started", "window": {"last_hours": 24}}},
                 {"type": "not", "condition": {"type": "event", "event": "Order Completed", "window": {"last_hours": 24}}}
             ]})),
+            administrative: false,
         },
         ReadyMade {
             key: "coupon_users",
@@ -72,6 +79,7 @@ pub fn ready_made() -> Vec<ReadyMade> {
             description: "At least one order paid with a coupon.",
             definition: def(json!({"type": "event", "event": "Order Completed",
                                    "where": [{"property": "coupon", "op": "exists"}]})),
+            administrative: false,
         },
         ReadyMade {
             key: "email_engaged",
@@ -81,6 +89,7 @@ pub fn ready_made() -> Vec<ReadyMade> {
                 {"type": "event", "event": "Email Opened", "window": {"last_days": 30}},
                 {"type": "event", "event": "Email Link Clicked", "window": {"last_days": 30}}
             ]})),
+            administrative: false,
         },
         ReadyMade {
             key: "email_not_engaged",
@@ -91,18 +100,21 @@ pub fn ready_made() -> Vec<ReadyMade> {
                 {"type": "not", "condition": {"type": "event", "event": "Email Opened", "window": {"last_days": 90}}},
                 {"type": "not", "condition": {"type": "event", "event": "Email Link Clicked", "window": {"last_days": 90}}}
             ]})),
+            administrative: false,
         },
         ReadyMade {
             key: "birthday_this_month",
             name: "Birthday this month",
             description: "The `birthday` trait falls in the current month (UTC).",
             definition: def(json!({"type": "trait", "trait": "birthday", "op": "anniversary_this_month"})),
+            administrative: false,
         },
         ReadyMade {
             key: "test_contacts",
             name: "Test contacts",
             description: "Contacts with the trait `test_contact: true`, the audience of test sends.",
             definition: def(json!({"type": "trait", "trait": "test_contact", "op": "equals", "value": true})),
+            administrative: true,
         },
     ]
 }

@@ -514,3 +514,19 @@ fn segment_membership_and_references() {
             .contains("does not exist")
     );
 }
+
+#[test]
+fn administrative_segments_are_left_out_of_the_others() {
+    let c = parse_condition(&json!({"type": "trait", "trait": "plan", "op": "exists"})).unwrap();
+    assert_eq!(c.excluding(&[]), c);
+    let effective = c.excluding(&[3, 9]);
+    assert_eq!(effective.segment_ids(), vec![3, 9]);
+    assert!(effective.validate().is_ok());
+    let mut f = facts();
+    assert_eq!(c.matches(&f, NOW), effective.matches(&f, NOW));
+    f.segments.insert(9);
+    assert!(c.matches(&f, NOW) && !effective.matches(&f, NOW));
+    // Time-based definitions keep flipping on time.
+    let timed = parse_condition(&json!({"type": "event", "event": "Order Completed", "count": {"op": "at_least", "value": 1}, "window": {"last_days": 30}})).unwrap();
+    assert_eq!(timed.depends_on_time(), timed.excluding(&[3]).depends_on_time());
+}

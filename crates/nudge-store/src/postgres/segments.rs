@@ -38,10 +38,11 @@ fn segment_from_row(r: &tokio_postgres::Row) -> Result<Segment> {
         version: r.try_get(4)?,
         created_at: r.try_get(5)?,
         updated_at: r.try_get(6)?,
+        administrative: r.try_get(7)?,
     })
 }
 
-const SEGMENT_COLUMNS: &str = "id, name, description, definition, version, created_at, updated_at";
+const SEGMENT_COLUMNS: &str = "id, name, description, definition, version, created_at, updated_at, administrative";
 
 pub(super) async fn load_segments(c: &impl GenericClient, id: Option<i64>) -> Result<Vec<Segment>> {
     let rows = c
@@ -198,8 +199,11 @@ pub(super) async fn on_delete(c: &impl GenericClient, id: ContactId) -> Result<(
     Ok(())
 }
 
-async fn recompute(tx: &Transaction<'_>, segment: &Segment, now: Millis) -> Result<()> {
-    let compiled = compile(&segment.definition, Dialect::Postgres, now);
+/// Recomputes a segment's members in SQL (see the SQLite twin for when everyone is
+/// marked for the worker).
+async fn recompute(tx: &Transaction<'_>, segment: &Segment, now: Millis, mark_all: bool) -> Result<()> {
+    let all = load_segments(tx, None).await?;
+    let compiled = compile(&segment.effective_definition(&all), Dialect::Postgres, now);
     tx.batch_execute(
         "CREATE TEMP TABLE IF NOT EXISTS new_members (contact_id BIGINT PRIMARY KEY) ON COMMIT DELETE ROWS",
     )
@@ -242,11 +246,8 @@ async fn recompute(tx: &Transaction<'_>, segment: &Segment, now: Millis) -> Resu
     tx.execute("DELETE FROM segment_timers WHERE segment_id = $1", &[&id])
         .await?;
     tx.batch_execute("DELETE FROM new_members").await?;
-    let referenced = load_segments(tx, None)
-        .await?
-        .iter()
-        .any(|s| s.definition.segment_ids().contains(&segment.id));
-    if segment.definition.depends_on_time() || referenced {
+    let referenced = segment.administrative || all.iter().any(|s| s.definition.segment_ids().contains(&segment.id));
+    if segment.definition.depends_on_time() || referenced || mark_all {
         tx.execute(
             "INSERT INTO segment_dirty (contact_id, since) SELECT id, nextval('segment_dirty_seq') FROM contacts ORDER BY id
              ON CONFLICT (contact_id) DO UPDATE SET since = excluded.since",
@@ -331,9 +332,9 @@ impl PgStore {
         let def = serde_json::to_value(&new.definition).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let row = tx
             .query_one(
-                "INSERT INTO segments (name, description, definition, version, created_at, updated_at)
-                 VALUES ($1, $2, $3, 1, $4, $4) RETURNING id",
-                &[&new.name, &new.description, &def, &now],
+                "INSERT INTO segments (name, description, definition, version, created_at, updated_at, administrative)
+                 VALUES ($1, $2, $3, 1, $4, $4, $5) RETURNING id",
+                &[&new.name, &new.description, &def, &now, &new.administrative],
             )
             .await?;
         let segment = Segment {
@@ -342,10 +343,11 @@ impl PgStore {
             description: new.description,
             definition: new.definition,
             version: 1,
+            administrative: new.administrative,
             created_at: now,
             updated_at: now,
         };
-        recompute(&tx, &segment, now).await?;
+        recompute(&tx, &segment, now, false).await?;
         tx.commit().await?;
         Ok(segment)
     }
@@ -356,22 +358,33 @@ impl PgStore {
         let Some(mut segment) = load_segments(&tx, Some(id)).await?.pop() else {
             return Ok(None);
         };
-        let changed = segment.definition != new.definition;
+        let flag_changed = segment.administrative != new.administrative;
+        let changed = segment.definition != new.definition || flag_changed;
         segment.name = new.name;
         segment.description = new.description;
         segment.updated_at = now;
+        segment.administrative = new.administrative;
         if changed {
             segment.definition = new.definition;
             segment.version += 1;
         }
         let def = serde_json::to_value(&segment.definition).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         tx.execute(
-            "UPDATE segments SET name = $2, description = $3, definition = $4, version = $5, updated_at = $6 WHERE id = $1",
-            &[&id, &segment.name, &segment.description, &def, &segment.version, &now],
+            "UPDATE segments SET name = $2, description = $3, definition = $4, version = $5, updated_at = $6,
+             administrative = $7 WHERE id = $1",
+            &[
+                &id,
+                &segment.name,
+                &segment.description,
+                &def,
+                &segment.version,
+                &now,
+                &segment.administrative,
+            ],
         )
         .await?;
         if changed {
-            recompute(&tx, &segment, now).await?;
+            recompute(&tx, &segment, now, flag_changed).await?;
         }
         tx.commit().await?;
         Ok(Some(segment))
@@ -380,6 +393,20 @@ impl PgStore {
     pub(crate) async fn pg_delete_segment(&self, id: i64) -> Result<bool> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        // Its members were kept out of every other segment: re-evaluate them.
+        if load_segments(&tx, Some(id))
+            .await?
+            .pop()
+            .is_some_and(|s| s.administrative)
+        {
+            tx.execute(
+                "INSERT INTO segment_dirty (contact_id, since)
+                 SELECT contact_id, nextval('segment_dirty_seq') FROM segment_members WHERE segment_id = $1 ORDER BY contact_id
+                 ON CONFLICT (contact_id) DO UPDATE SET since = excluded.since",
+                &[&id],
+            )
+            .await?;
+        }
         for table in ["segment_members", "segment_history", "segment_timers"] {
             tx.execute(&format!("DELETE FROM {table} WHERE segment_id = $1"), &[&id])
                 .await?;
@@ -515,7 +542,10 @@ impl PgStore {
         let tx = client.transaction().await?;
         let all = load_segments(&tx, None).await?;
         // Segments other segments read: a change in one re-evaluates the contact.
-        let referenced: HashSet<i64> = all.iter().flat_map(|s| s.definition.segment_ids()).collect();
+        let referenced: HashSet<i64> = all
+            .iter()
+            .flat_map(|s| s.effective_definition(&all).segment_ids())
+            .collect();
         let segments: HashMap<i64, String> = all.into_iter().map(|s| (s.id, s.name)).collect();
         let mut changes = MembershipChanges::default();
         let mut seq = 0u64;

@@ -64,12 +64,13 @@ fn segment_from_row(r: &rusqlite::Row) -> rusqlite::Result<(Segment, String)> {
             version: r.get(4)?,
             created_at: r.get(5)?,
             updated_at: r.get(6)?,
+            administrative: r.get(7)?,
         },
         r.get(3)?,
     ))
 }
 
-const SEGMENT_COLUMNS: &str = "id, name, description, definition, version, created_at, updated_at";
+const SEGMENT_COLUMNS: &str = "id, name, description, definition, version, created_at, updated_at, administrative";
 
 pub(super) fn load_segments(c: &Connection, id: Option<i64>) -> Result<Vec<Segment>> {
     let mut stmt = c.prepare_cached(&format!(
@@ -99,9 +100,11 @@ fn to_sql_params(params: Vec<Param>) -> Vec<rusqlite::types::Value> {
 
 /// Recomputes a segment's members in SQL and records who entered and who left.
 /// Everyone is also marked for the worker when the definition depends on time, so
-/// it can schedule the moments memberships flip.
-fn recompute(tx: &Transaction, cache: &mut IdCache, segment: &Segment, now: Millis) -> Result<()> {
-    let compiled = compile(&segment.definition, Dialect::Sqlite, now);
+/// it can schedule the moments memberships flip, and when other segments read this
+/// one (administrative segments are read by all) or `mark_all` says so.
+fn recompute(tx: &Transaction, cache: &mut IdCache, segment: &Segment, now: Millis, mark_all: bool) -> Result<()> {
+    let all = load_segments(tx, None)?;
+    let compiled = compile(&segment.effective_definition(&all), Dialect::Sqlite, now);
     tx.execute_batch(
         "CREATE TEMP TABLE IF NOT EXISTS new_members (contact_id INTEGER PRIMARY KEY); DELETE FROM temp.new_members;",
     )?;
@@ -135,10 +138,8 @@ fn recompute(tx: &Transaction, cache: &mut IdCache, segment: &Segment, now: Mill
     )?;
     tx.execute("DELETE FROM segment_timers WHERE segment_id = ?", [id])?;
     tx.execute_batch("DELETE FROM temp.new_members")?;
-    let referenced = load_segments(tx, None)?
-        .iter()
-        .any(|s| s.definition.segment_ids().contains(&segment.id));
-    if segment.definition.depends_on_time() || referenced {
+    let referenced = segment.administrative || all.iter().any(|s| s.definition.segment_ids().contains(&segment.id));
+    if segment.definition.depends_on_time() || referenced || mark_all {
         let ids: Vec<ContactId> = tx
             .prepare("SELECT id FROM contacts")?
             .query_map([], |r| r.get(0))?
@@ -155,8 +156,16 @@ impl SqliteStore {
         self.write(move |conn, cache| {
             let tx = conn.transaction()?;
             tx.execute(
-                "INSERT INTO segments (name, description, definition, version, created_at, updated_at) VALUES (?, ?, ?, 1, ?, ?)",
-                params![new.name, new.description, serde_json::to_string(&new.definition).unwrap_or_default(), now, now],
+                "INSERT INTO segments (name, description, definition, version, created_at, updated_at, administrative)
+                 VALUES (?, ?, ?, 1, ?, ?, ?)",
+                params![
+                    new.name,
+                    new.description,
+                    serde_json::to_string(&new.definition).unwrap_or_default(),
+                    now,
+                    now,
+                    new.administrative
+                ],
             )?;
             let segment = Segment {
                 id: tx.last_insert_rowid(),
@@ -164,11 +173,12 @@ impl SqliteStore {
                 description: new.description,
                 definition: new.definition,
                 version: 1,
+                administrative: new.administrative,
                 created_at: now,
                 updated_at: now,
             };
             cache.segments = None;
-            recompute(&tx, cache, &segment, now)?;
+            recompute(&tx, cache, &segment, now, false)?;
             tx.commit()?;
             Ok(segment)
         })
@@ -180,29 +190,36 @@ impl SqliteStore {
     pub async fn update_segment(&self, id: i64, new: NewSegment, now: Millis) -> Result<Option<Segment>> {
         self.write(move |conn, cache| {
             let tx = conn.transaction()?;
-            let Some(mut segment) = load_segments(&tx, Some(id))?.pop() else { return Ok(None) };
-            let changed = segment.definition != new.definition;
+            let Some(mut segment) = load_segments(&tx, Some(id))?.pop() else {
+                return Ok(None);
+            };
+            let flag_changed = segment.administrative != new.administrative;
+            let changed = segment.definition != new.definition || flag_changed;
             segment.name = new.name;
             segment.description = new.description;
             segment.updated_at = now;
+            segment.administrative = new.administrative;
             if changed {
                 segment.definition = new.definition;
                 segment.version += 1;
             }
             tx.execute(
-                "UPDATE segments SET name = ?2, description = ?3, definition = ?4, version = ?5, updated_at = ?6 WHERE id = ?1",
+                "UPDATE segments SET name = ?2, description = ?3, definition = ?4, version = ?5, updated_at = ?6,
+                 administrative = ?7 WHERE id = ?1",
                 params![
                     id,
                     segment.name,
                     segment.description,
                     serde_json::to_string(&segment.definition).unwrap_or_default(),
                     segment.version,
-                    now
+                    now,
+                    segment.administrative
                 ],
             )?;
             if changed {
                 cache.segments = None;
-                recompute(&tx, cache, &segment, now)?;
+                // No longer administrative: everyone it kept out may now belong elsewhere.
+                recompute(&tx, cache, &segment, now, flag_changed)?;
             }
             tx.commit()?;
             Ok(Some(segment))
@@ -213,6 +230,17 @@ impl SqliteStore {
     pub async fn delete_segment(&self, id: i64) -> Result<bool> {
         self.write(move |conn, cache| {
             let tx = conn.transaction()?;
+            // Its members were kept out of every other segment: re-evaluate them.
+            let administrative = load_segments(&tx, Some(id))?.pop().is_some_and(|s| s.administrative);
+            if administrative {
+                let members: Vec<ContactId> = tx
+                    .prepare("SELECT contact_id FROM segment_members WHERE segment_id = ?")?
+                    .query_map([id], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                for contact in members {
+                    mark_dirty(&tx, cache, contact)?;
+                }
+            }
             for table in ["segment_members", "segment_history", "segment_timers"] {
                 tx.execute(&format!("DELETE FROM {table} WHERE segment_id = ?"), [id])?;
             }
@@ -367,7 +395,10 @@ fn apply_tx(
     let tx = conn.transaction()?;
     let all = load_segments(&tx, None)?;
     // Segments other segments read: a change in one re-evaluates the contact.
-    let referenced: HashSet<i64> = all.iter().flat_map(|s| s.definition.segment_ids()).collect();
+    let referenced: HashSet<i64> = all
+        .iter()
+        .flat_map(|s| s.effective_definition(&all).segment_ids())
+        .collect();
     let segments: HashMap<i64, String> = all.into_iter().map(|s| (s.id, s.name)).collect();
     let mut changes = MembershipChanges::default();
     let mut seq = 0;
