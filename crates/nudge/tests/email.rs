@@ -213,7 +213,7 @@ async fn email_over_real_smtp_with_tracking_and_consent() {
         Some("List-Unsubscribe=One-Click")
     );
     assert!(header(mail, "DKIM-Signature").is_some_and(|d| d.contains("d=example.com") && d.contains("s=test")));
-    let raw = std::env::temp_dir().join(format!("nudge-email-test-{}.eml", std::process::id()));
+    let raw = dir.path().join("received.eml");
     std::fs::write(&raw, mail["raw"].as_str().unwrap()).unwrap();
     let verify = Command::new(python())
         .arg(repo_root().join("tests/smtp/dkim_verify.py"))
