@@ -156,3 +156,16 @@ pub struct Waiting {
     pub event: String,
     pub match_value: Option<String>,
 }
+
+/// An event queued for the journey engine (see `JourneyStore::set_journey_event_names`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxEvent {
+    pub id: i64,
+    pub contact_id: ContactId,
+    /// The stored event's id.
+    pub event_id: i64,
+    pub name: String,
+    pub properties: Value,
+    /// The event's timestamp.
+    pub at: Millis,
+}

@@ -161,6 +161,16 @@ pub trait JourneyStore: Send + Sync {
     async fn waiting_runs(&self, contact: ContactId, event: &str) -> Result<Vec<Waiting>>;
     /// Active runs per step of a journey: `(step, count)`.
     async fn runs_per_step(&self, journey: i64) -> Result<Vec<(String, i64)>>;
+    /// The event names journeys act on (triggers, awaited events, names their goals
+    /// read). From now on every stored `track` event with one of these names (from
+    /// ingestion, message tracking or segment changes) is queued in the journey inbox
+    /// in the same transaction.
+    async fn set_journey_event_names(&self, names: Vec<String>) -> Result<()>;
+    /// Leases up to `limit` inbox events, oldest first (a crashed worker's lease runs
+    /// out after `lease_ms`).
+    async fn claim_journey_inbox(&self, now: Millis, limit: usize, lease_ms: i64) -> Result<Vec<InboxEvent>>;
+    /// Removes handled inbox events.
+    async fn ack_journey_inbox(&self, ids: Vec<i64>) -> Result<()>;
 }
 
 /// Templates, the delivery outbox, suppressions and push subscriptions.

@@ -45,6 +45,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         6,
         include_str!("../migrations/postgres/0006_administrative_segments.sql"),
     ),
+    (7, include_str!("../migrations/postgres/0007_journey_inbox.sql")),
 ];
 
 /// Key of the advisory lock that serializes migrations between processes.
@@ -146,9 +147,10 @@ impl Store for PgStore {
         loop {
             let tx = client.transaction().await?;
             let result = match ingest_tx(&tx, &messages, now).await {
-                Ok(out) => segments::mark_after_ingest(&tx, &messages, &out, now)
-                    .await
-                    .map(|()| out),
+                Ok(out) => match segments::mark_after_ingest(&tx, &messages, &out, now).await {
+                    Ok(()) => journeys::queue_after_ingest(&tx, &messages, &out).await.map(|()| out),
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             };
             match result {
@@ -345,6 +347,11 @@ impl Store for PgStore {
         }
         tx.execute(&format!("DELETE FROM journey_runs WHERE id IN ({runs})"), &[&id])
             .await?;
+        tx.execute(
+            "DELETE FROM journey_inbox WHERE contact_id = $1 OR contact_id IN (SELECT from_id FROM contact_merges WHERE into_id = $1)",
+            &[&id],
+        )
+        .await?;
         tx.execute("DELETE FROM contact_merges WHERE into_id = $1", &[&id])
             .await?;
         segments::on_delete(&tx, id).await?;
@@ -1479,7 +1486,7 @@ async fn merge(
         .await?;
     tx.execute("UPDATE identities SET contact_id = $2 WHERE contact_id = $1", &params)
         .await?;
-    for table in ["push_subscriptions", "journey_runs", "journey_waits"] {
+    for table in ["push_subscriptions", "journey_runs", "journey_waits", "journey_inbox"] {
         tx.execute(
             &format!("UPDATE {table} SET contact_id = $2 WHERE contact_id = $1"),
             &params,

@@ -28,6 +28,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/sqlite/0004_push.sql")),
     (5, include_str!("../migrations/sqlite/0005_journeys.sql")),
     (6, include_str!("../migrations/sqlite/0006_administrative_segments.sql")),
+    (7, include_str!("../migrations/sqlite/0007_journey_inbox.sql")),
 ];
 
 type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;
@@ -52,6 +53,8 @@ struct IdCache {
     segments: Option<segments::SegmentIndex>,
     /// Last value given to `segment_dirty.since` (0: not read yet).
     dirty_seq: i64,
+    /// The event names journeys act on (loaded on first use, dropped when set).
+    journey_events: Option<HashSet<String>>,
 }
 
 /// Past this many entries the cache starts over (bounded memory).
@@ -455,6 +458,10 @@ impl Store for SqliteStore {
             tx.execute(&format!("DELETE FROM journey_timers WHERE run_id IN ({runs})"), [id])?;
             tx.execute(&format!("DELETE FROM journey_waits WHERE run_id IN ({runs})"), [id])?;
             tx.execute(&format!("DELETE FROM journey_runs WHERE id IN ({runs})"), [id])?;
+            tx.execute(
+                "DELETE FROM journey_inbox WHERE contact_id = ?1 OR contact_id IN (SELECT from_id FROM contact_merges WHERE into_id = ?1)",
+                [id],
+            )?;
             tx.execute("DELETE FROM contact_merges WHERE into_id = ?", [id])?;
             let n = tx.execute("DELETE FROM contacts WHERE id = ?", [id])?;
             tx.commit()?;
@@ -658,6 +665,18 @@ fn ingest_tx(tx: &Transaction, cache: &mut IdCache, messages: &[Call], now: Mill
             json_text(&m.context),
             extra_of(m).as_ref().map(json_text),
         ])?;
+        if inserted == 1 && m.kind == CallKind::Track {
+            let name = m.event.as_deref().unwrap_or_default();
+            journeys::queue_event(
+                tx,
+                cache,
+                tx.last_insert_rowid(),
+                id,
+                name,
+                json_text(body),
+                m.timestamp,
+            )?;
+        }
         if inserted == 1 {
             // Re-evaluate the contact's segments if one of them reads this event or trait.
             let index = segments::segment_index(tx, cache)?;
@@ -852,7 +871,7 @@ fn merge(tx: &Connection, cache: &mut IdCache, from: ContactId, into: ContactId,
         "UPDATE identities SET contact_id = ?2 WHERE contact_id = ?1",
         params![from, into],
     )?;
-    for table in ["push_subscriptions", "journey_runs", "journey_waits"] {
+    for table in ["push_subscriptions", "journey_runs", "journey_waits", "journey_inbox"] {
         tx.execute(
             &format!("UPDATE {table} SET contact_id = ?2 WHERE contact_id = ?1"),
             params![from, into],

@@ -144,6 +144,7 @@ stories!(
     outbox_is_idempotent_leased_and_recorded,
     push_subscriptions_follow_their_contact,
     journeys_runs_timers_and_waits,
+    journey_inbox_gets_the_events_journeys_act_on,
 );
 
 mod super_stories {
@@ -1667,5 +1668,124 @@ mod super_stories {
         assert!(s.run(run2.id).await.unwrap().is_none());
         assert_eq!(s.next_timer_due().await.unwrap(), None);
         assert!(s.waiting_runs(c.id, "Order Completed").await.unwrap().is_empty());
+    }
+    pub async fn journey_inbox_gets_the_events_journeys_act_on(s: &dyn Store) {
+        use nudge_core::segment::parse_condition;
+        s.set_journey_event_names(vec![
+            "Order Completed".into(),
+            "Email Opened".into(),
+            "Segment Entered".into(),
+        ])
+        .await
+        .unwrap();
+        s.ingest(
+            msgs(json!([
+                {"type": "identify", "userId": "u1", "traits": {"email": "u1@example.com"}},
+                {"type": "track", "userId": "u1", "event": "Order Completed", "messageId": "o-1", "properties": {"cart_id": "c-1"}, "timestamp": "2027-01-15T08:00:00Z"},
+                {"type": "track", "userId": "u1", "event": "Page Viewed"},
+                {"type": "track", "userId": "u1", "event": "Order Completed", "messageId": "o-1", "properties": {"cart_id": "c-1"}},
+            ])),
+            T0,
+        )
+        .await
+        .unwrap();
+        let c = user(s, "u1").await;
+        // A message event and a segment entry are queued too.
+        let t = s.create_template(new_template("hello", "Hi"), T0).await.unwrap();
+        let (m, _) = s
+            .enqueue_message(
+                NewMessage {
+                    idempotency_key: "m-1".into(),
+                    contact_id: c.id,
+                    template_id: t.id,
+                    template_version: 1,
+                    channel: "email".into(),
+                    transactional: false,
+                    data: json!({}),
+                },
+                T0,
+            )
+            .await
+            .unwrap();
+        assert!(
+            s.record_message_event(
+                m.id,
+                "Email Opened",
+                json!({"message_id": m.id}),
+                "open-1".into(),
+                T0 + 1
+            )
+            .await
+            .unwrap()
+        );
+        let seg = s
+            .create_segment(
+                NewSegment {
+                    name: "Buyers".into(),
+                    description: String::new(),
+                    definition: parse_condition(&json!({"type": "event", "event": "Order Completed"})).unwrap(),
+                    administrative: false,
+                },
+                T0,
+            )
+            .await
+            .unwrap();
+        s.apply_evaluations(
+            vec![ContactEvaluation {
+                contact_id: c.id,
+                dirty_since: None,
+                results: vec![(seg.id, false, None)],
+            }],
+            T0 + 2,
+        )
+        .await
+        .unwrap();
+        s.apply_evaluations(
+            vec![ContactEvaluation {
+                contact_id: c.id,
+                dirty_since: None,
+                results: vec![(seg.id, true, None)],
+            }],
+            T0 + 3,
+        )
+        .await
+        .unwrap();
+
+        let inbox = s.claim_journey_inbox(T0 + 10, 100, 60_000).await.unwrap();
+        let names: Vec<&str> = inbox.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["Order Completed", "Email Opened", "Segment Entered"],
+            "{inbox:?}"
+        );
+        assert!(inbox.iter().all(|e| e.contact_id == c.id));
+        assert_eq!(inbox[0].properties["cart_id"], "c-1");
+        assert_eq!(inbox[2].properties["segment_id"], seg.id);
+        assert!(
+            s.claim_journey_inbox(T0 + 11, 100, 60_000).await.unwrap().is_empty(),
+            "leased"
+        );
+        let again = s.claim_journey_inbox(T0 + 60_010, 100, 60_000).await.unwrap();
+        assert_eq!(again.len(), 3, "a lease runs out");
+        s.ack_journey_inbox(vec![again[0].id, again[1].id]).await.unwrap();
+        let left = s.claim_journey_inbox(T0 + 200_000, 100, 60_000).await.unwrap();
+        assert_eq!(left.iter().map(|e| e.id).collect::<Vec<_>>(), vec![again[2].id]);
+
+        // Names journeys no longer act on are not queued; erasure empties the inbox.
+        s.set_journey_event_names(vec![]).await.unwrap();
+        s.ingest(
+            msgs(json!([{"type": "track", "userId": "u1", "event": "Order Completed", "messageId": "o-2"}])),
+            T0 + 5,
+        )
+        .await
+        .unwrap();
+        assert_eq!(s.claim_journey_inbox(T0 + 400_000, 100, 60_000).await.unwrap().len(), 1);
+        assert!(s.delete_contact(c.id).await.unwrap());
+        assert!(
+            s.claim_journey_inbox(T0 + 600_000, 100, 60_000)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -10,6 +10,51 @@ const JOURNEY_COLUMNS: &str = "j.id, j.name, j.description, j.status, j.version,
 const RUN_COLUMNS: &str = "id, journey_id, version, contact_id, step, state, entry_key, entered_at, updated_at, \
      finished_at, finish_reason";
 
+/// Queues the stored events with these message ids in the journey inbox when
+/// journeys act on their names (same transaction as the events).
+pub(super) async fn queue_events(tx: &Transaction<'_>, message_ids: &[&str]) -> Result<()> {
+    tx.execute(
+        "INSERT INTO journey_inbox (contact_id, event_id, name, properties, at)
+         SELECT e.contact_id, e.id, e.name, e.properties, e.timestamp FROM events e
+         JOIN journey_event_names n ON n.name = e.name
+         WHERE e.message_id = ANY($1) AND e.type = 'track' ORDER BY e.id",
+        &[&message_ids],
+    )
+    .await?;
+    Ok(())
+}
+
+/// After an ingest batch: queues its stored `track` events that journeys act on.
+pub(super) async fn queue_after_ingest(
+    tx: &Transaction<'_>,
+    messages: &[Call],
+    outcomes: &[IngestOutcome],
+) -> Result<()> {
+    let names: HashSet<String> = tx
+        .query("SELECT name FROM journey_event_names", &[])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = messages
+        .iter()
+        .zip(outcomes)
+        .filter(|(m, o)| {
+            **o == IngestOutcome::Stored
+                && m.kind == CallKind::Track
+                && m.event.as_ref().is_some_and(|e| names.contains(e))
+        })
+        .map(|(m, _)| m.message_id.as_str())
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    queue_events(tx, &ids).await
+}
+
 fn journey_from_row(r: &tokio_postgres::Row) -> Result<Journey> {
     let status: String = r.get(3);
     Ok(Journey {
@@ -376,5 +421,52 @@ impl JourneyStore for PgStore {
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect())
+    }
+
+    async fn set_journey_event_names(&self, names: Vec<String>) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute("DELETE FROM journey_event_names", &[]).await?;
+        tx.execute(
+            "INSERT INTO journey_event_names (name) SELECT DISTINCT unnest($1::text[]) ON CONFLICT DO NOTHING",
+            &[&names],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn claim_journey_inbox(&self, now: Millis, limit: usize, lease_ms: i64) -> Result<Vec<InboxEvent>> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "UPDATE journey_inbox i SET leased_until = $1 + $2 FROM (
+                     SELECT id FROM journey_inbox WHERE leased_until IS NULL OR leased_until <= $1
+                     ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) d
+                 WHERE i.id = d.id
+                 RETURNING i.id, i.contact_id, i.event_id, i.name, i.properties, i.at",
+                &[&now, &lease_ms, &(limit as i64)],
+            )
+            .await?;
+        let mut claimed: Vec<InboxEvent> = rows
+            .iter()
+            .map(|r| InboxEvent {
+                id: r.get(0),
+                contact_id: r.get(1),
+                event_id: r.get(2),
+                name: r.get(3),
+                properties: r.get(4),
+                at: r.get(5),
+            })
+            .collect();
+        claimed.sort_by_key(|e| e.id);
+        Ok(claimed)
+    }
+
+    async fn ack_journey_inbox(&self, ids: Vec<i64>) -> Result<()> {
+        let c = self.client().await?;
+        c.execute("DELETE FROM journey_inbox WHERE id = ANY($1)", &[&ids])
+            .await?;
+        Ok(())
     }
 }

@@ -90,6 +90,9 @@ pub(super) async fn record_event(
             &[&key, &contact, &name, &now, properties],
         )
         .await?;
+    if inserted > 0 {
+        super::journeys::queue_events(tx, &[key]).await?;
+    }
     if inserted > 0 && segments::segment_index(tx).await?.event_names.contains(name) {
         segments::mark_dirty(tx, &[contact]).await?;
     }

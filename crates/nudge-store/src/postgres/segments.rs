@@ -678,7 +678,7 @@ async fn record_change(
         &[&message_id, &contact, &event, &now, &props],
     )
     .await?;
-    Ok(())
+    super::journeys::queue_events(tx, &[message_id.as_str()]).await
 }
 
 #[async_trait]

@@ -9,6 +9,33 @@ const JOURNEY_COLUMNS: &str = "j.id, j.name, j.description, j.status, j.version,
 const RUN_COLUMNS: &str = "id, journey_id, version, contact_id, step, state, entry_key, entered_at, updated_at, \
      finished_at, finish_reason";
 
+/// Queues a just-stored `track` event in the journey inbox when journeys act on its
+/// name (same transaction as the event).
+pub(super) fn queue_event(
+    tx: &Connection,
+    cache: &mut IdCache,
+    event_id: i64,
+    contact: ContactId,
+    name: &str,
+    properties: String,
+    at: Millis,
+) -> Result<()> {
+    if cache.journey_events.is_none() {
+        let names = tx
+            .prepare_cached("SELECT name FROM journey_event_names")?
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<HashSet<_>>>()?;
+        cache.journey_events = Some(names);
+    }
+    if cache.journey_events.as_ref().is_some_and(|n| n.contains(name)) {
+        tx.prepare_cached(
+            "INSERT INTO journey_inbox (contact_id, event_id, name, properties, at) VALUES (?, ?, ?, ?, ?)",
+        )?
+        .execute(params![contact, event_id, name, properties, at])?;
+    }
+    Ok(())
+}
+
 fn journey_from_row(r: &rusqlite::Row) -> rusqlite::Result<Journey> {
     let status: String = r.get(3)?;
     Ok(Journey {
@@ -370,6 +397,62 @@ impl JourneyStore for SqliteStore {
             )?
             .query_map([journey], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn set_journey_event_names(&self, names: Vec<String>) -> Result<()> {
+        self.write(move |conn, cache| {
+            let tx = conn.transaction()?;
+            tx.execute("DELETE FROM journey_event_names", [])?;
+            for n in &names {
+                tx.execute("INSERT OR IGNORE INTO journey_event_names (name) VALUES (?)", [n])?;
+            }
+            tx.commit()?;
+            cache.journey_events = None;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn claim_journey_inbox(&self, now: Millis, limit: usize, lease_ms: i64) -> Result<Vec<InboxEvent>> {
+        self.write(move |conn, _| {
+            let tx = conn.transaction()?;
+            let mut claimed = tx
+                .prepare_cached(
+                    "UPDATE journey_inbox SET leased_until = ?1 + ?2 WHERE id IN (
+                         SELECT id FROM journey_inbox WHERE leased_until IS NULL OR leased_until <= ?1 ORDER BY id LIMIT ?3)
+                     RETURNING id, contact_id, event_id, name, properties, at",
+                )?
+                .query_map(params![now, lease_ms, limit as i64], |r| {
+                    Ok(InboxEvent {
+                        id: r.get(0)?,
+                        contact_id: r.get(1)?,
+                        event_id: r.get(2)?,
+                        name: r.get(3)?,
+                        properties: json_col(r, 4)?,
+                        at: r.get(5)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            tx.commit()?;
+            claimed.sort_by_key(|e| e.id);
+            Ok(claimed)
+        })
+        .await
+    }
+
+    async fn ack_journey_inbox(&self, ids: Vec<i64>) -> Result<()> {
+        self.write(move |conn, _| {
+            let tx = conn.transaction()?;
+            {
+                let mut del = tx.prepare_cached("DELETE FROM journey_inbox WHERE id = ?")?;
+                for id in &ids {
+                    del.execute([id])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
         })
         .await
     }

@@ -90,6 +90,17 @@ pub(super) fn record_event(
              VALUES (?, ?, 'track', ?, ?, ?, ?, '{\"source\":\"nudge\"}') ON CONFLICT (message_id) DO NOTHING",
         )?
         .execute(params![key, contact, name, now, now, properties.to_string()])?;
+    if inserted > 0 {
+        super::journeys::queue_event(
+            tx,
+            cache,
+            tx.last_insert_rowid(),
+            contact,
+            name,
+            properties.to_string(),
+            now,
+        )?;
+    }
     if inserted > 0 && segments::segment_index(tx, cache)?.event_names.contains(name) {
         segments::mark_dirty(tx, cache, contact)?;
     }

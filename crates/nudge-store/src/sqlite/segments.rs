@@ -423,7 +423,7 @@ fn apply_tx(
                 if *member != was {
                     seq += 1;
                     remark |= referenced.contains(segment);
-                    record_change(&tx, *segment, name, contact, *member, now, seq)?;
+                    record_change(&tx, cache, *segment, name, contact, *member, now, seq)?;
                     if *member {
                         changes.entered.push((*segment, contact));
                     } else {
@@ -469,8 +469,10 @@ fn apply_tx(
     Ok(changes)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn record_change(
     tx: &Transaction,
+    cache: &mut IdCache,
     segment: i64,
     name: &str,
     contact: ContactId,
@@ -510,6 +512,15 @@ fn record_change(
         now,
         props.to_string()
     ])?;
+    super::journeys::queue_event(
+        tx,
+        cache,
+        tx.last_insert_rowid(),
+        contact,
+        event,
+        props.to_string(),
+        now,
+    )?;
     Ok(())
 }
 
