@@ -86,6 +86,22 @@ impl Subscription {
 /// Channels a subscription state can be kept for.
 pub const CHANNELS: &[&str] = &["email", "sms", "push", "webhook"];
 
+/// A contact's IANA time zone: the `timezone` (or `time_zone`) trait if it names
+/// one, else `from_events` — the `context.timezone` of their latest event that had
+/// one. `None`: use the workspace's.
+pub fn time_zone(traits: &Map<String, Value>, from_events: Option<&str>) -> Option<String> {
+    let valid = |tz: &str| {
+        jiff::tz::TimeZone::get(tz.trim())
+            .is_ok()
+            .then(|| tz.trim().to_string())
+    };
+    ["timezone", "time_zone"]
+        .iter()
+        .filter_map(|k| traits.get(*k).and_then(Value::as_str))
+        .find_map(valid)
+        .or_else(|| from_events.and_then(valid))
+}
+
 /// Checks a subscription key: a channel (`email`) or a topic on a channel
 /// (`email:newsletter`; topics are 1–64 of `a-z 0-9 _ - .`). `Err` says what is wrong.
 pub fn check_subscription_key(key: &str) -> Result<(), String> {
@@ -250,6 +266,26 @@ mod tests {
 
     fn obj(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn time_zones_come_from_traits_then_events() {
+        let traits = |v: Value| v.as_object().unwrap().clone();
+        assert_eq!(
+            time_zone(&traits(json!({"timezone": "Europe/Paris"})), Some("Asia/Tokyo")).as_deref(),
+            Some("Europe/Paris")
+        );
+        assert_eq!(
+            time_zone(&traits(json!({"timezone": "Mars/Olympus"})), Some("Asia/Tokyo")).as_deref(),
+            Some("Asia/Tokyo"),
+            "an unknown zone in the traits is ignored"
+        );
+        assert_eq!(
+            time_zone(&traits(json!({"time_zone": "UTC"})), None).as_deref(),
+            Some("UTC")
+        );
+        assert_eq!(time_zone(&traits(json!({})), None), None);
+        assert_eq!(time_zone(&traits(json!({"timezone": 3})), Some("nope")), None);
     }
 
     #[test]

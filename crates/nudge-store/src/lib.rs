@@ -62,6 +62,9 @@ pub trait Store: SegmentStore + MessageStore + JourneyStore + Send + Sync + 'sta
 
     /// A contact by id; the id of a contact merged into another resolves to the survivor.
     async fn contact(&self, id: ContactId) -> Result<Option<Contact>>;
+    /// The contact's time zone (see [`nudge_core::contact::time_zone`]): from its
+    /// traits, else from the `context.timezone` of its latest event that has one.
+    async fn contact_time_zone(&self, id: ContactId) -> Result<Option<String>>;
     async fn find_contact(&self, lookup: &Lookup) -> Result<Option<Contact>>;
     /// Contacts in ascending id order, filtered, one page at a time.
     async fn list_contacts(&self, query: &ContactQuery) -> Result<Page<Contact>>;

@@ -172,6 +172,23 @@ impl Store for PgStore {
         }
     }
 
+    async fn contact_time_zone(&self, id: ContactId) -> Result<Option<String>> {
+        let Some(contact) = self.contact(id).await? else {
+            return Ok(None);
+        };
+        let client = self.client().await?;
+        let from_events: Option<String> = client
+            .query_opt(
+                "SELECT context ->> 'timezone' FROM events
+                 WHERE contact_id = $1 AND jsonb_typeof(context -> 'timezone') = 'string'
+                 ORDER BY timestamp DESC LIMIT 1",
+                &[&contact.id],
+            )
+            .await?
+            .map(|r| r.get(0));
+        Ok(nudge_core::contact::time_zone(&contact.traits, from_events.as_deref()))
+    }
+
     async fn contact(&self, id: ContactId) -> Result<Option<Contact>> {
         let client = self.client().await?;
         let stmt = client

@@ -317,6 +317,25 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn contact_time_zone(&self, id: ContactId) -> Result<Option<String>> {
+        self.read(move |c| {
+            let id = current_id(c, id)?;
+            let Some(contact) = load_contact(c, id)? else {
+                return Ok(None);
+            };
+            let from_events: Option<String> = c
+                .prepare_cached(
+                    "SELECT json_extract(context, '$.timezone') FROM events
+                     WHERE contact_id = ? AND json_type(context, '$.timezone') = 'text'
+                     ORDER BY timestamp DESC LIMIT 1",
+                )?
+                .query_row([id], |r| r.get(0))
+                .optional()?;
+            Ok(nudge_core::contact::time_zone(&contact.traits, from_events.as_deref()))
+        })
+        .await
+    }
+
     async fn find_contact(&self, by: &Lookup) -> Result<Option<Contact>> {
         let by = by.clone();
         self.read(move |c| {

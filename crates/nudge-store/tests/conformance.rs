@@ -1771,6 +1771,29 @@ mod super_stories {
         let left = s.claim_journey_inbox(T0 + 200_000, 100, 60_000).await.unwrap();
         assert_eq!(left.iter().map(|e| e.id).collect::<Vec<_>>(), vec![again[2].id]);
 
+        // The contact's time zone: from its latest event's context, then its traits.
+        assert_eq!(s.contact_time_zone(c.id).await.unwrap(), None);
+        s.ingest(
+            msgs(json!([
+                {"type": "track", "userId": "u1", "event": "App Opened", "context": {"timezone": "Asia/Tokyo"}, "timestamp": "2027-01-15T09:00:00Z"},
+                {"type": "track", "userId": "u1", "event": "App Opened", "context": {"timezone": "America/Lima"}, "timestamp": "2027-01-14T09:00:00Z"},
+            ])),
+            T0 + 4,
+        )
+        .await
+        .unwrap();
+        assert_eq!(s.contact_time_zone(c.id).await.unwrap().as_deref(), Some("Asia/Tokyo"));
+        s.ingest(
+            msgs(json!([{"type": "identify", "userId": "u1", "traits": {"timezone": "Europe/Paris"}}])),
+            T0 + 4,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            s.contact_time_zone(c.id).await.unwrap().as_deref(),
+            Some("Europe/Paris")
+        );
+
         // Names journeys no longer act on are not queued; erasure empties the inbox.
         s.set_journey_event_names(vec![]).await.unwrap();
         s.ingest(
