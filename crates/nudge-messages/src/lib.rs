@@ -10,4 +10,5 @@ pub mod channel;
 pub mod consent;
 pub mod delivery;
 pub mod links;
+pub mod ready_made;
 pub mod template;

@@ -181,7 +181,8 @@ impl Lenient {
     pub fn from_json(v: &serde_json::Value) -> Self {
         use serde_json::Value as J;
         match v {
-            J::Null => Lenient::Scalar(Value::Nil),
+            // `null` behaves like a missing value: `a_null.deeper` is nil too.
+            J::Null => Lenient::Missing,
             J::Bool(b) => Lenient::Scalar(Value::scalar(*b)),
             J::Number(n) => Lenient::Scalar(match (n.as_i64(), n.as_f64()) {
                 (Some(i), _) => Value::scalar(i),
@@ -191,6 +192,22 @@ impl Lenient {
             J::String(s) => Lenient::Scalar(Value::scalar(s.clone())),
             J::Array(a) => Lenient::Array(a.iter().map(Lenient::from_json).collect()),
             J::Object(o) => Lenient::Object(o.iter().map(|(k, v)| (k.clone(), Lenient::from_json(v))).collect()),
+        }
+    }
+}
+
+impl Lenient {
+    /// Copies any Liquid value into lenient form (loop items, which Liquid hands over
+    /// as plain values): missing keys inside them are nil too.
+    pub fn from_view(v: &dyn ValueView) -> Lenient {
+        if let Some(a) = v.as_array() {
+            Lenient::Array(a.values().map(Lenient::from_view).collect())
+        } else if let Some(o) = v.as_object() {
+            Lenient::Object(o.iter().map(|(k, v)| (k.to_string(), Lenient::from_view(v))).collect())
+        } else if v.is_nil() {
+            Lenient::Missing
+        } else {
+            Lenient::Scalar(v.to_value())
         }
     }
 }
@@ -687,7 +704,7 @@ impl Renderable for For {
                 }
             }
             let i = if self.reversed { to - 1 - n } else { from + n };
-            let item = self.item(array, start, i);
+            let item = Lenient::from_view(self.item(array, start, i).as_view());
             let mut forloop = liquid_core::Object::new();
             forloop.insert("length".into(), Value::scalar(count));
             forloop.insert("index".into(), Value::scalar(n + 1));
@@ -702,7 +719,7 @@ impl Renderable for For {
             let forloop = Value::Object(forloop);
             let mut frame = BTreeMap::<liquid_core::model::KStringRef<'_>, &dyn ValueView>::new();
             frame.insert("forloop".into(), &forloop);
-            frame.insert(self.var.as_str().into(), item.as_view());
+            frame.insert(self.var.as_str().into(), &item);
             let scope = StackFrame::new(runtime, &frame);
             self.body
                 .render_to(writer, &scope)

@@ -197,3 +197,21 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn missing_values_are_nil_as_filter_arguments_too() {
+    let data = json!({"items": [{"url": "u1"}, {}], "nothing": null});
+    for (src, want) in [
+        ("{{ a | default: data.x }}", ""),
+        ("{{ a | default: data.x | default: 'z' }}", "z"),
+        ("{{ a | default: nothing.x | default: 'z' }}", "z"),
+        (
+            "{% for p in items %}[{{ p.url | default: data.shop | default: 'd' }}]{% endfor %}",
+            "[u1][d]",
+        ),
+        ("{% for p in items %}[{{ p.nope.deeper }}]{% endfor %}", "[][]"),
+        ("{% for p in items reversed %}[{{ p.url }}]{% endfor %}", "[][u1]"),
+    ] {
+        assert_eq!(render_liquid(src, &data).unwrap(), want, "{src}");
+    }
+}
