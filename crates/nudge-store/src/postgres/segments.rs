@@ -62,7 +62,28 @@ pub(super) struct SegmentIndex {
     pub trait_names: HashSet<String>,
 }
 
-pub(super) async fn segment_index(c: &impl GenericClient) -> Result<SegmentIndex> {
+/// What identifies the segments' state: database and schema, count, highest id and
+/// the sum of versions (every definition change bumps a version; deletions change the
+/// count). Read with one query on a small table instead of parsing every definition.
+type IndexKey = (String, String, i64, i64, i64);
+
+/// The last index built, shared by all connections of this process.
+static INDEX_CACHE: std::sync::Mutex<Option<(IndexKey, std::sync::Arc<SegmentIndex>)>> = std::sync::Mutex::new(None);
+
+pub(super) async fn segment_index(c: &impl GenericClient) -> Result<std::sync::Arc<SegmentIndex>> {
+    let row = c
+        .query_one(
+            "SELECT current_database()::text, current_schema()::text, count(*), coalesce(max(id), 0), coalesce(sum(version), 0)::int8
+             FROM segments",
+            &[],
+        )
+        .await?;
+    let key: IndexKey = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+    if let Some((k, index)) = INDEX_CACHE.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
+        && *k == key
+    {
+        return Ok(index.clone());
+    }
     let mut index = SegmentIndex::default();
     for s in load_segments(c, None).await? {
         index.any = true;
@@ -73,6 +94,8 @@ pub(super) async fn segment_index(c: &impl GenericClient) -> Result<SegmentIndex
             .trait_names
             .extend(s.definition.trait_names().into_iter().map(str::to_string));
     }
+    let index = std::sync::Arc::new(index);
+    *INDEX_CACHE.lock().unwrap_or_else(|e| e.into_inner()) = Some((key, index.clone()));
     Ok(index)
 }
 
