@@ -194,6 +194,9 @@ pub trait MessageStore: Send + Sync {
     /// Stores a message in the outbox, due now, with a `Message Queued` event. If a
     /// message with the same idempotency key exists, returns it instead (`false`).
     async fn enqueue_message(&self, new: NewMessage, now: Millis) -> Result<(Message, bool)>;
+    /// [`enqueue_message`](Self::enqueue_message) for many, in one transaction (a
+    /// campaign's or a journey batch's sends): one result per message, in order.
+    async fn enqueue_messages(&self, new: Vec<NewMessage>, now: Millis) -> Result<Vec<(Message, bool)>>;
     /// Takes up to `limit` due messages, oldest due first, and leases them for
     /// `lease_ms`: until then no other claim returns them. A lease that runs out
     /// (the worker died) makes the message due again; recording an outcome ends it.

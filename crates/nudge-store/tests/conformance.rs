@@ -1189,6 +1189,18 @@ mod super_stories {
             .unwrap();
         assert_eq!(sent.items.len(), 1);
 
+        // Many at once, in one transaction; known keys return the stored message.
+        let batch = s
+            .enqueue_messages(vec![new("batch-1"), new("batch-2"), new("batch-1")], T0 + 150)
+            .await
+            .unwrap();
+        assert_eq!(
+            batch.iter().map(|(_, created)| *created).collect::<Vec<_>>(),
+            [true, true, false]
+        );
+        assert_eq!(batch[0].0.id, batch[2].0.id);
+        assert_eq!(batch[1].0.state, MessageState::Queued);
+
         // Opens are idempotent per key; every state change is on the timeline.
         assert!(
             s.record_message_event(
@@ -1210,7 +1222,8 @@ mod super_stories {
         for expected in ["Message Queued", "Message Sent", "Message Bounced", "Email Opened"] {
             assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
         }
-        assert_eq!(names.iter().filter(|n| *n == "Message Queued").count(), 3);
+        // k1, k2, k3 and the two new ones of the batch.
+        assert_eq!(names.iter().filter(|n| *n == "Message Queued").count(), 5);
         assert_eq!(names.iter().filter(|n| *n == "Email Opened").count(), 1);
 
         // Delivery receipts name the message by the provider's id.

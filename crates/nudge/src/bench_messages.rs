@@ -309,22 +309,23 @@ pub async fn email(args: EmailArgs) -> anyhow::Result<()> {
         .first()
         .map(|c| c.id)
         .unwrap_or(1);
+    // Queued as a campaign would: 1,000 sends per transaction.
     let started = Instant::now();
-    for (i, d) in data.iter().enumerate() {
-        store
-            .enqueue_message(
-                NewMessage {
-                    idempotency_key: format!("bench-{i}"),
-                    contact_id: first + i as i64,
-                    template_id: t.id,
-                    template_version: t.version,
-                    channel: "email".into(),
-                    transactional: false,
-                    data: json!({"event": d["event"]}),
-                },
-                now,
-            )
-            .await?;
+    let all: Vec<NewMessage> = data
+        .iter()
+        .enumerate()
+        .map(|(i, d)| NewMessage {
+            idempotency_key: format!("bench-{i}"),
+            contact_id: first + i as i64,
+            template_id: t.id,
+            template_version: t.version,
+            channel: "email".into(),
+            transactional: false,
+            data: json!({"event": d["event"]}),
+        })
+        .collect();
+    for chunk in all.chunks(1000) {
+        store.enqueue_messages(chunk.to_vec(), now).await?;
     }
     println!(
         "queued {} messages in {:.1} s",

@@ -288,6 +288,17 @@ impl MessageStore for PgStore {
             .find(|v| v.version == version))
     }
 
+    async fn enqueue_messages(&self, new: Vec<NewMessage>, now: Millis) -> Result<Vec<(Message, bool)>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let mut out = Vec::with_capacity(new.len());
+        for m in &new {
+            out.push(enqueue_tx(&tx, m, now).await?);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
     async fn enqueue_message(&self, new: NewMessage, now: Millis) -> Result<(Message, bool)> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;

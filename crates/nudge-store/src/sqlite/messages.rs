@@ -290,6 +290,19 @@ impl MessageStore for SqliteStore {
             .find(|v| v.version == version))
     }
 
+    async fn enqueue_messages(&self, new: Vec<NewMessage>, now: Millis) -> Result<Vec<(Message, bool)>> {
+        self.write(move |conn, cache| {
+            let tx = conn.transaction()?;
+            let out = new
+                .iter()
+                .map(|m| enqueue_tx(&tx, cache, m, now))
+                .collect::<Result<Vec<_>>>()?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+
     async fn enqueue_message(&self, new: NewMessage, now: Millis) -> Result<(Message, bool)> {
         self.write(move |conn, cache| {
             let tx = conn.transaction()?;
