@@ -108,7 +108,10 @@ impl RunState {
                 out.push(w);
             }
         };
-        for m in [&def.settings.goal_event, &def.settings.exit_event].into_iter().flatten() {
+        for m in [&def.settings.goal_event, &def.settings.exit_event]
+            .into_iter()
+            .flatten()
+        {
             add(&m.event, m.match_key.as_ref());
         }
         if let Some(Waiting {
@@ -129,7 +132,10 @@ pub enum RunStatus {
     New,
     /// At a step, waiting (for a timer, an event, or the next allowed send moment).
     Waiting,
-    Finished { reason: FinishReason, at: Millis },
+    Finished {
+        reason: FinishReason,
+        at: Millis,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -262,10 +268,17 @@ pub enum Command {
         idempotency_key: String,
     },
     /// Set a timer; an existing timer with the same key is replaced.
-    ScheduleTimer { key: String, at: Millis },
-    CancelTimer { key: String },
+    ScheduleTimer {
+        key: String,
+        at: Millis,
+    },
+    CancelTimer {
+        key: String,
+    },
     /// The run now listens for exactly these events (replaces the previous set).
-    ListenFor { waits: Vec<EventWait> },
+    ListenFor {
+        waits: Vec<EventWait>,
+    },
     UpdateContact {
         step: StepId,
         update: ContactUpdate,
@@ -283,7 +296,9 @@ pub enum Command {
         idempotency_key: String,
     },
     /// The run ended (always the last command).
-    Finish { reason: FinishReason },
+    Finish {
+        reason: FinishReason,
+    },
 }
 
 /// The outcome of [`step`].
@@ -454,6 +469,7 @@ struct Machine<'a> {
     finish: Option<FinishReason>,
     /// Recent sends plus the ones this transition made (for frequency caps).
     sent: Vec<SentMessage>,
+    /// Steps entered in this transition.
     steps: usize,
 }
 
@@ -495,7 +511,11 @@ impl<'a> Machine<'a> {
         filters: &[PropertyFilter],
         match_key: Option<&String>,
     ) -> bool {
-        if name != event || !filters.iter().all(|f| f.test.holds(props.get(&f.property), self.ctx.now)) {
+        if name != event
+            || !filters
+                .iter()
+                .all(|f| f.test.holds(props.get(&f.property), self.ctx.now))
+        {
             return false;
         }
         match match_key {
@@ -528,6 +548,11 @@ impl<'a> Machine<'a> {
             self.finish_with(FinishReason::StepNotFound { step: id });
             return;
         };
+        if self.steps >= MAX_STEPS_PER_TRANSITION {
+            self.finish_with(FinishReason::StepLimit);
+            return;
+        }
+        self.steps += 1;
         *self.state.visits.entry(id.clone()).or_default() += 1;
         self.state.position = Some(id.clone());
         self.state.step_entered_at = self.ctx.now;
@@ -577,11 +602,6 @@ impl<'a> Machine<'a> {
     fn run(&mut self) {
         let now = self.ctx.now;
         while self.finish.is_none() && self.state.waiting.is_none() {
-            self.steps += 1;
-            if self.steps > MAX_STEPS_PER_TRANSITION {
-                self.finish_with(FinishReason::StepLimit);
-                return;
-            }
             let Some(step) = self.current() else {
                 let missing = self.state.position.clone().unwrap_or_default();
                 self.finish_with(FinishReason::StepNotFound { step: missing });
@@ -794,12 +814,7 @@ pub enum Refusal {
 /// Whether a contact may start a new run of the journey now, given its earlier runs
 /// of the same journey (any version): re-entry, concurrency, entry filter, and goal
 /// and exit conditions that already hold.
-pub fn may_enter(
-    def: &JourneyDefinition,
-    facts: &Facts,
-    previous: &[PreviousRun],
-    now: Millis,
-) -> Result<(), Refusal> {
+pub fn may_enter(def: &JourneyDefinition, facts: &Facts, previous: &[PreviousRun], now: Millis) -> Result<(), Refusal> {
     let s = &def.settings;
     match s.re_entry {
         ReEntry::Never if !previous.is_empty() => return Err(Refusal::AlreadyEntered),

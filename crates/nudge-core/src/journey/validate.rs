@@ -2,9 +2,7 @@
 //! path of the node at fault.
 
 use super::calendar::parse_time_of_day;
-use super::{
-    Day, Duration, EventMatch, JourneyDefinition, NameOrId, ReEntry, SendWindow, StepKind, Trigger,
-};
+use super::{Day, Duration, EventMatch, JourneyDefinition, NameOrId, ReEntry, SendWindow, StepKind, Trigger};
 use crate::segment::{Condition, Count, DAY_MS, PropertyFilter, Window};
 use std::collections::{HashMap, VecDeque};
 
@@ -65,7 +63,10 @@ impl Errors {
 
     fn time(&mut self, path: &str, s: &str) {
         if parse_time_of_day(s).is_none() {
-            self.add(path, format!("{s:?} is not a time of day; use HH:MM, from 00:00 to 23:59"));
+            self.add(
+                path,
+                format!("{s:?} is not a time of day; use HH:MM, from 00:00 to 23:59"),
+            );
         }
     }
 
@@ -120,7 +121,10 @@ impl Errors {
 }
 
 fn valid_id(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 fn minutes(s: &str) -> Option<i32> {
@@ -185,10 +189,7 @@ impl JourneyDefinition {
                         "trigger",
                         "a schedule is either one-off (at) or recurring (every), not both",
                     ),
-                    (None, None) => e.add(
-                        "trigger",
-                        "a schedule needs a moment (at) or a recurrence (every)",
-                    ),
+                    (None, None) => e.add("trigger", "a schedule needs a moment (at) or a recurrence (every)"),
                     (Some(at), None) => {
                         if crate::parse_instant(at).is_none() {
                             e.add("trigger.at", format!("{at:?} is not an ISO 8601 date and time"));
@@ -221,7 +222,10 @@ impl JourneyDefinition {
             e.event_match("settings.exit_event", m, &self.trigger);
         }
         if let ReEntry::After { days: 0 } = s.re_entry {
-            e.add("settings.re_entry.days", "must be at least 1 (use \"always\" for no delay)");
+            e.add(
+                "settings.re_entry.days",
+                "must be at least 1 (use \"always\" for no delay)",
+            );
         }
         if s.max_concurrent_runs == 0 {
             e.add("settings.max_concurrent_runs", "must be at least 1");
@@ -436,7 +440,8 @@ impl JourneyDefinition {
     /// Unreachable steps, steps from which no path ends, and loops without a wait.
     fn check_graph(&self, e: &mut Errors, start: usize, index: &HashMap<&str, usize>) {
         let n = self.steps.len();
-        // (exit name, target index; None: the path ends there).
+        // (exit name, target index; None: the path ends there). An unknown target is
+        // reported on its own and counts as an end here, so it is not reported twice.
         let edges: Vec<Vec<(String, Option<usize>)>> = self
             .steps
             .iter()
@@ -444,10 +449,7 @@ impl JourneyDefinition {
                 s.kind
                     .exits()
                     .into_iter()
-                    .filter_map(|(name, t)| match t {
-                        None => Some((name, None)),
-                        Some(t) => index.get(t.as_str()).map(|&j| (name, Some(j))),
-                    })
+                    .map(|(name, t)| (name, t.and_then(|t| index.get(t.as_str()).copied())))
                     .collect()
             })
             .collect();
