@@ -40,7 +40,7 @@ mod machine;
 mod tests;
 mod validate;
 
-pub use calendar::{DeferReason, SentMessage, next_allowed_send, next_local_time, parse_time_of_day};
+pub use calendar::{DeferReason, SentMessage, next_allowed_send, next_date_trait, next_local_time, parse_time_of_day};
 pub use machine::{
     Command, Context, EventWait, FinishReason, Input, MAX_STEPS_PER_TRANSITION, MessageOutcomeKind, PreviousRun,
     Refusal, RunState, RunStatus, Transition, Waiting, WaitingFor, match_value, may_enter, split_bucket, step,
@@ -119,6 +119,24 @@ impl Trigger {
                 event == name && filters.iter().all(|f| f.test.holds(properties.get(&f.property), now))
             }
             _ => false,
+        }
+    }
+
+    /// For time triggers: the next moment at or after `now` this trigger fires for a
+    /// contact with these traits, in time zone `tz` (the contact's; for a schedule
+    /// without `contact_time_zone`, pass the workspace's). `None` for other triggers,
+    /// a missing or invalid date trait, or a one-off moment that has passed.
+    pub fn next_occurrence(&self, traits: &Map<String, Value>, now: Millis, tz: &jiff::tz::TimeZone) -> Option<Millis> {
+        match self {
+            Trigger::DateTrait {
+                name,
+                offset_days,
+                every_year,
+                time,
+            } => next_date_trait(traits.get(name)?, *offset_days, *every_year, time.as_deref(), now, tz),
+            Trigger::Schedule { at: Some(at), .. } => crate::parse_instant(at).filter(|&t| t >= now),
+            Trigger::Schedule { every: Some(r), .. } => Some(next_local_time(now, tz, &r.time, &r.days)),
+            _ => None,
         }
     }
 

@@ -155,3 +155,45 @@ pub fn next_allowed_send(
     }
     (at, reason)
 }
+
+/// The calendar date a trait value names (`1990-03-20`, or the date part of an
+/// ISO 8601 date-time as written).
+fn trait_date(v: &serde_json::Value) -> Option<jiff::civil::Date> {
+    v.as_str()?.get(..10)?.parse().ok()
+}
+
+/// The next moment at or after `now` a date trait fires: the trait's date moved by
+/// `offset_days`, at `time` (midnight when `None`) in `tz`; with `every_year`, on the
+/// next anniversary (29 February is the 28th in other years). `None` when the trait
+/// is missing or not a date, or a one-off moment has passed.
+pub fn next_date_trait(
+    value: &serde_json::Value,
+    offset_days: i32,
+    every_year: bool,
+    time: Option<&str>,
+    now: Millis,
+    tz: &TimeZone,
+) -> Option<Millis> {
+    let date = trait_date(value)?;
+    let (h, m) = time.and_then(parse_time_of_day).unwrap_or((0, 0));
+    let moment = |d: jiff::civil::Date| -> Option<Millis> {
+        let fire = d.checked_add(jiff::Span::new().days(offset_days as i64)).ok()?;
+        Some(
+            fire.at(h, m, 0, 0)
+                .to_zoned(tz.clone())
+                .ok()?
+                .timestamp()
+                .as_millisecond(),
+        )
+    };
+    if !every_year {
+        return moment(date).filter(|&t| t >= now);
+    }
+    let this_year = zoned(now, tz)?.year();
+    // An offset can move the moment across new year (3 January - 7 days), so look
+    // at the anniversaries from last year to the year after next.
+    (this_year - 1..=this_year + 2).find_map(|y| {
+        let day = date.day().min(jiff::civil::date(y, date.month(), 1).days_in_month());
+        moment(jiff::civil::Date::new(y, date.month(), day).ok()?).filter(|&t| t >= now)
+    })
+}

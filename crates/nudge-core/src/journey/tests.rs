@@ -643,6 +643,78 @@ fn wait_until_next_monday_morning_across_a_dst_change() {
 }
 
 #[test]
+fn time_triggers_know_their_next_occurrence() {
+    let berlin = tz("Europe/Berlin");
+    let now = at("2027-03-15T10:00:00Z");
+    let birthday = Trigger::DateTrait {
+        name: "birthday".into(),
+        offset_days: 0,
+        every_year: true,
+        time: Some("09:00".into()),
+    };
+    let traits = props(json!({"birthday": "1990-03-20", "leap": "1992-02-29", "renewal": "2027-04-30T00:00:00Z"}));
+    let next = |t: &Trigger, now: Millis| t.next_occurrence(&traits, now, &berlin).map(format_millis);
+    assert_eq!(next(&birthday, now).as_deref(), Some("2027-03-20T08:00:00.000Z"));
+    assert_eq!(
+        next(&birthday, at("2027-03-20T08:00:01Z")).as_deref(),
+        Some("2028-03-20T08:00:00.000Z"),
+        "passed this year: next year"
+    );
+    let leap = Trigger::DateTrait {
+        name: "leap".into(),
+        offset_days: 0,
+        every_year: true,
+        time: None,
+    };
+    assert_eq!(
+        next(&leap, now).as_deref(),
+        Some("2028-02-28T23:00:00.000Z"),
+        "a leap year: the 29th"
+    );
+    assert_eq!(
+        next(&leap, at("2027-01-01T00:00:00Z")).as_deref(),
+        Some("2027-02-27T23:00:00.000Z"),
+        "other years: the 28th"
+    );
+    let renewal = Trigger::DateTrait {
+        name: "renewal".into(),
+        offset_days: -7,
+        every_year: false,
+        time: Some("10:00".into()),
+    };
+    assert_eq!(next(&renewal, now).as_deref(), Some("2027-04-23T08:00:00.000Z"));
+    assert_eq!(next(&renewal, at("2027-05-01T00:00:00Z")), None, "passed");
+    let missing = Trigger::DateTrait {
+        name: "nope".into(),
+        offset_days: 0,
+        every_year: true,
+        time: None,
+    };
+    assert_eq!(next(&missing, now), None);
+    let new_year = Trigger::DateTrait {
+        name: "birthday".into(),
+        offset_days: -85,
+        every_year: true,
+        time: None,
+    };
+    // 20 March - 85 days = 25 December of the year before.
+    assert_eq!(
+        next(&new_year, at("2027-12-26T00:00:00Z")).as_deref(),
+        Some("2028-12-24T23:00:00.000Z")
+    );
+    let weekly = Trigger::Schedule {
+        segment_id: 1,
+        at: None,
+        every: Some(Recurrence {
+            days: vec![Day::Wed],
+            time: "08:30".into(),
+            contact_time_zone: false,
+        }),
+    };
+    assert_eq!(next(&weekly, now).as_deref(), Some("2027-03-17T07:30:00.000Z"));
+}
+
+#[test]
 fn re_entry_and_concurrency() {
     let t0 = at(T0);
     let facts = Facts::default();
@@ -1469,7 +1541,7 @@ enum Fact {
     Timer,
     StaleTimer,
     Event(bool, bool),
-    Goal,
+    Goal(bool),
     Outcome,
     Facts,
 }
@@ -1479,7 +1551,7 @@ fn arb_fact() -> impl Strategy<Value = (Fact, u32)> {
         6 => Just(Fact::Timer),
         1 => Just(Fact::StaleTimer),
         3 => (any::<bool>(), any::<bool>()).prop_map(|(a, b)| Fact::Event(a, b)),
-        1 => Just(Fact::Goal),
+        1 => prop::bool::weighted(0.2).prop_map(Fact::Goal),
         1 => Just(Fact::Outcome),
         1 => Just(Fact::Facts),
     ];
@@ -1523,7 +1595,11 @@ proptest! {
                     properties: props(json!({"k": if same { "v" } else { "w" }})),
                     at: now,
                 },
-                Fact::Goal => Input::Event { name: "G".into(), properties: props(json!({"k": "w"})), at: now },
+                Fact::Goal(same) => Input::Event {
+                    name: "G".into(),
+                    properties: props(json!({"k": if same { "v" } else { "w" }})),
+                    at: now,
+                },
                 Fact::Outcome => Input::MessageOutcome {
                     step: "s0".into(),
                     key: format!("run-{run_id}-step-s0-1"),
