@@ -1045,6 +1045,24 @@ fn definitions_round_trip_through_json() {
     assert!(!def.trigger.matches_event("Cart Viewed", &Map::new(), 0));
 }
 
+#[test]
+fn the_documented_example_is_valid_and_behaves_as_described() {
+    let doc = include_str!("../../../../docs/journeys.md");
+    let example = doc.split("## Example").nth(1).unwrap();
+    let json = example.split("```json").nth(1).unwrap().split("```").next().unwrap();
+    let def: Value = serde_json::from_str(json).unwrap();
+    let mut s = Sim::new(def);
+    let t0 = at(T0);
+    s.start(t0, json!({"cart_id": "c-17", "total": 30}));
+    assert!(
+        s.event(t0 + 60_000, "Order Completed", json!({"cart_id": "c-18"}))
+            .is_empty()
+    );
+    assert_eq!(s.fire()[1], "send remind-1 (run-7-step-remind-1-1)");
+    s.event(t0 + 3 * HOUR, "Order Completed", json!({"cart_id": "c-17"}));
+    assert_eq!(s.finished(), Some("goal"));
+}
+
 // ---- Validation ----
 
 /// The definition's errors as `path: message`.
