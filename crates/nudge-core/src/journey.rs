@@ -161,7 +161,7 @@ pub struct Recurrence {
 }
 
 /// A template, form or other object named by numeric id or by name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum NameOrId {
     Id(i64),
@@ -197,7 +197,7 @@ impl Day {
 }
 
 /// A length of time: milliseconds (`3600000`) or parts (`{"days": 1, "hours": 2}`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Duration {
     Millis(i64),
@@ -589,6 +589,36 @@ impl CapPeriod {
         match self {
             CapPeriod::Day => crate::segment::DAY_MS,
             CapPeriod::Week => 7 * crate::segment::DAY_MS,
+        }
+    }
+}
+
+// Hand-written so that a wrong shape gets a plain explanation rather than serde's
+// "did not match any variant of untagged enum".
+impl<'de> Deserialize<'de> for NameOrId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match Value::deserialize(d)? {
+            Value::String(s) => Ok(NameOrId::Name(s)),
+            Value::Number(n) if n.is_i64() => Ok(NameOrId::Id(n.as_i64().unwrap_or_default())),
+            other => Err(D::Error::custom(format!(
+                "expected an id (a whole number) or a name (a string), not {other}"
+            ))),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match Value::deserialize(d)? {
+            Value::Number(n) if n.is_i64() => Ok(Duration::Millis(n.as_i64().unwrap_or_default())),
+            v @ Value::Object(_) => serde_json::from_value(v)
+                .map(Duration::Parts)
+                .map_err(|e| D::Error::custom(format!("in a duration: {e}"))),
+            other => Err(D::Error::custom(format!(
+                "a duration is milliseconds (a whole number) or {{\"days\", \"hours\", \"minutes\"}}, not {other}"
+            ))),
         }
     }
 }

@@ -395,8 +395,11 @@ pub fn step(def: &JourneyDefinition, run: &RunState, input: Input, ctx: &Context
                     commands: vec![Command::ScheduleTimer { key, at: w.due }],
                 };
             }
-            let Some(current) = m.current() else { return m.done(run) };
             m.state.waiting = None;
+            let Some(current) = m.current() else {
+                m.run(); // finishes: the step is gone from the definition
+                return m.done(run);
+            };
             match (&w.what, &current.kind) {
                 (WaitingFor::Send { .. }, _) => m.run(),
                 (WaitingFor::Event { .. }, StepKind::WaitForEvent { on_timeout, .. }) => {

@@ -1031,6 +1031,12 @@ fn a_missing_step_finishes_the_run() {
     let mut s = Sim::with(def, 1);
     s.start(at(T0), json!({}));
     assert_eq!(s.finished(), Some("step_not_found"));
+
+    // A run waiting on a step its definition no longer has: the timer finishes it.
+    let mut s = Sim::new(abandoned_cart());
+    s.start(at(T0), json!({"cart_id": "c1"}));
+    s.def.steps.retain(|step| step.id != "wait-order");
+    assert_eq!(s.fire().last().unwrap(), "finish step_not_found");
 }
 
 #[test]
@@ -1287,6 +1293,24 @@ fn validation_explains_each_rule_with_its_path() {
             ),
             "steps[0]",
             "unknown field `nxt`",
+        ),
+        (
+            with_steps(json!([{"id": "w", "type": "wait", "duration": "1h"}]), json!({})),
+            "steps[0]",
+            "a duration is milliseconds (a whole number) or",
+        ),
+        (
+            with_steps(
+                json!([{"id": "w", "type": "wait", "duration": {"weeks": 1}}]),
+                json!({}),
+            ),
+            "steps[0]",
+            "in a duration: unknown field `weeks`",
+        ),
+        (
+            with_steps(json!([{"id": "s", "type": "send", "template": [1]}]), json!({})),
+            "steps[0]",
+            "expected an id (a whole number) or a name (a string)",
         ),
         (
             with_steps(json!([{"id": "s", "type": "teleport"}]), json!({})),
