@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod csv_io;
 pub mod error;
+pub mod journeys;
 pub mod keys;
 pub mod messages;
 pub mod metrics;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// The delivery worker (channels, link signing); `None` where messaging is off.
     pub messaging: Option<Arc<Deliverer>>,
+    /// The journey engine, woken when journeys change or events arrive.
+    pub journeys: Option<Arc<nudge_engine::JourneyEngine>>,
     /// The workspace's VAPID public key (base64url) for browsers subscribing to
     /// push; `None` where push is off.
     pub push_public_key: Option<String>,
@@ -69,6 +72,7 @@ impl AppState {
             metrics: Arc::new(metrics::Metrics::new()),
             ready: Arc::new(AtomicBool::new(true)),
             messaging: None,
+            journeys: None,
             push_public_key: None,
             push_allow_local: false,
         }
@@ -76,6 +80,11 @@ impl AppState {
 
     pub fn with_messaging(mut self, deliverer: Arc<Deliverer>) -> Self {
         self.messaging = Some(deliverer);
+        self
+    }
+
+    pub fn with_journeys(mut self, engine: Arc<nudge_engine::JourneyEngine>) -> Self {
+        self.journeys = Some(engine);
         self
     }
 
@@ -166,6 +175,11 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(messages::remove_suppression),
         )
         .route("/api/v1/bounces", post(messages::bounce))
+        .route("/api/v1/journeys", get(journeys::list).post(journeys::create))
+        .route("/api/v1/journeys/validate", post(journeys::validate))
+        .route("/api/v1/journeys/{id}", get(journeys::get).put(journeys::update))
+        .route("/api/v1/journeys/{id}/{action}", post(journeys::action))
+        .route("/api/v1/contacts/{id}/runs", get(journeys::contact_runs))
         .route("/api/v1/subscriptions", post(subscriptions::subscribe))
         .route("/api/v1/keys", get(admin::list_keys).post(admin::create_key))
         .route("/api/v1/keys/{id}", axum::routing::delete(admin::revoke_key))

@@ -89,6 +89,9 @@ async fn accept(State(state): State<AppState>, kind: Option<CallKind>, req: Requ
     }
     state.ingestor.submit(parsed.messages).await?;
     state.segments.wake();
+    if let Some(j) = &state.journeys {
+        j.wake();
+    }
     Ok(Json(json!({"success": true})))
 }
 

@@ -5,9 +5,15 @@
 //! are re-evaluated in memory against every segment, and the joins and leaves are
 //! recorded in one transaction with the next timers.
 //!
+//! [`JourneyEngine`] moves journey runs forward: events from the journey inbox and
+//! timers that came due go through the pure decision core, and each transition is
+//! stored with its timers, waits and outgoing messages in one transaction.
+//!
 //! Architecture invariant: decisions come from `nudge_core` (pure); this crate only
 //! loads state, calls them, and stores their outcome. It knows nothing of HTTP.
 
+mod journeys;
 mod segments;
 
+pub use journeys::{JourneyEngine, JourneyEngineConfig, RoundStats, event_names};
 pub use segments::{SegmentEngine, SegmentEngineConfig};

@@ -4,7 +4,7 @@ use crate::config::Settings;
 use anyhow::Context;
 use nudge_api::{AppState, keys};
 use nudge_core::{Clock, SystemClock};
-use nudge_engine::{SegmentEngine, SegmentEngineConfig};
+use nudge_engine::{JourneyEngine, JourneyEngineConfig, SegmentEngine, SegmentEngineConfig};
 use nudge_store::{Ingestor, IngestorConfig, KeyKind};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -63,8 +63,18 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
     let delivery = tokio::spawn(deliverer.clone().run(async move {
         let _ = delivery_stopped.await;
     }));
+    let journeys = JourneyEngine::new(store.clone(), clock.clone(), JourneyEngineConfig::default());
+    {
+        let deliverer = deliverer.clone();
+        journeys.on_messages(move || deliverer.wake());
+    }
+    let (stop_journeys, journeys_stopped) = tokio::sync::oneshot::channel::<()>();
+    let journey_task = tokio::spawn(journeys.clone().run(async move {
+        let _ = journeys_stopped.await;
+    }));
     let state = AppState::new(store.clone(), ingestor.clone(), clock, segments)
         .with_messaging(deliverer)
+        .with_journeys(journeys)
         .with_push_key(push_public_key, settings.push_allow_local);
     tracing::info!(%addr, backend = store.backend(), "nudge is listening");
     println!("nudge listening on http://{addr} ({} storage)", store.backend());
@@ -83,7 +93,9 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
     ingestor.shutdown().await;
     let _ = stop_engine.send(());
     let _ = stop_delivery.send(());
+    let _ = stop_journeys.send(());
     let _ = engine.await;
+    let _ = journey_task.await;
     let _ = delivery.await;
     store.close().await;
     tracing::info!("stopped cleanly");

@@ -1,0 +1,226 @@
+//! `/api/v1/journeys`: create, validate, version, publish, pause and stop journeys;
+//! their statistics per step; a contact's runs. The definition format is in
+//! `docs/journeys.md`; validation is `nudge_core::journey::parse_journey`.
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::messages::{body_object, only_fields, opt_string};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use nudge_core::format_millis;
+use nudge_core::journey::parse_journey;
+use nudge_store::{Journey, JourneyStatus, NewJourney, Run};
+use serde_json::{Map, Value, json};
+
+fn journey_json(j: &Journey) -> Value {
+    json!({
+        "id": j.id,
+        "name": j.name,
+        "description": j.description,
+        "status": j.status,
+        "version": j.version,
+        "published_version": j.published_version,
+        "priority": j.priority,
+        "definition": j.definition,
+        "created_at": format_millis(j.created_at),
+        "updated_at": format_millis(j.updated_at),
+    })
+}
+
+fn run_json(r: &Run) -> Value {
+    json!({
+        "id": r.id,
+        "journey_id": r.journey_id,
+        "version": r.version,
+        "contact_id": r.contact_id,
+        "step": r.step,
+        "status": if r.is_active() { "active" } else { "finished" },
+        "finish_reason": r.finish_reason,
+        "entered_at": format_millis(r.entered_at),
+        "updated_at": format_millis(r.updated_at),
+        "finished_at": r.finished_at.map(format_millis),
+        "state": r.state,
+    })
+}
+
+/// The `definition` of a body, validated: every problem listed in `details` with its
+/// path (`definition.steps[2].on_timeout`), the first one in `field`.
+fn definition(body: &Map<String, Value>) -> Result<Value, ApiError> {
+    let def = body
+        .get("definition")
+        .ok_or_else(|| ApiError::new("missing_field", "definition: is required").with_field("definition"))?;
+    if let Err(errors) = parse_journey(def) {
+        let path = |p: &str| {
+            let p = p.trim_start_matches('$').trim_start_matches('.');
+            if p.is_empty() {
+                "definition".to_string()
+            } else if p.starts_with('[') {
+                format!("definition{p}")
+            } else {
+                format!("definition.{p}")
+            }
+        };
+        let details: Vec<Value> = errors
+            .iter()
+            .map(|e| json!({"field": path(&e.path), "message": e.message}))
+            .collect();
+        let first = &errors[0];
+        let mut err = ApiError::new(
+            "invalid_field",
+            format!(
+                "{}: {} ({} problem{} in the definition)",
+                path(&first.path),
+                first.message,
+                errors.len(),
+                if errors.len() == 1 { "" } else { "s" }
+            ),
+        )
+        .with_field(path(&first.path));
+        err.details = Some(Box::new(Value::Array(details)));
+        return Err(err);
+    }
+    Ok(def.clone())
+}
+
+fn new_journey(body: &Map<String, Value>) -> Result<NewJourney, ApiError> {
+    only_fields(body, &["name", "description", "priority", "definition"])?;
+    let name = opt_string(body, "name")?
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty() && s.len() <= 200)
+        .ok_or_else(|| {
+            ApiError::new(
+                "invalid_field",
+                "name must be a non-empty string of at most 200 characters",
+            )
+            .with_field("name")
+        })?;
+    let priority = match body.get("priority") {
+        None | Some(Value::Null) => 0,
+        Some(v) => v
+            .as_i64()
+            .ok_or_else(|| ApiError::new("invalid_field", "priority must be an integer").with_field("priority"))?,
+    };
+    Ok(NewJourney {
+        name,
+        description: opt_string(body, "description")?.unwrap_or_default(),
+        priority,
+        definition: definition(body)?,
+    })
+}
+
+fn journey_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::invalid("id", format!("journey id must be an integer, got {raw:?}")))
+}
+
+fn changed(state: &AppState) {
+    if let Some(j) = &state.journeys {
+        j.wake();
+    }
+}
+
+pub async fn create(State(state): State<AppState>, body: Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let new = new_journey(&body_object(&body)?)?;
+    let j = state.store.create_journey(new, state.clock.now()).await?;
+    Ok((StatusCode::CREATED, Json(journey_json(&j))))
+}
+
+/// `POST /api/v1/journeys/validate`: checks a draft definition, saving nothing.
+pub async fn validate(body: Bytes) -> Result<Json<Value>, ApiError> {
+    let body = body_object(&body)?;
+    only_fields(&body, &["definition"])?;
+    definition(&body)?;
+    Ok(Json(json!({"valid": true})))
+}
+
+pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let data: Vec<Value> = state.store.journeys().await?.iter().map(journey_json).collect();
+    Ok(Json(json!({ "data": data })))
+}
+
+/// One journey with its live statistics: active runs per step.
+pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let id = journey_id(&id)?;
+    let j = state
+        .store
+        .journey(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no journey {id}")))?;
+    let mut v = journey_json(&j);
+    let steps: Map<String, Value> = state
+        .store
+        .runs_per_step(id)
+        .await?
+        .into_iter()
+        .map(|(step, n)| (step, json!(n)))
+        .collect();
+    v["active_runs_per_step"] = Value::Object(steps);
+    Ok(Json(v))
+}
+
+/// `PUT`: saves a new version. Running contacts stay on their version; new runs
+/// start on the new one once it is published.
+pub async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let id = journey_id(&id)?;
+    let new = new_journey(&body_object(&body)?)?;
+    let j = state
+        .store
+        .update_journey(id, new, state.clock.now())
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no journey {id}")))?;
+    changed(&state);
+    Ok(Json(journey_json(&j)))
+}
+
+/// `POST /api/v1/journeys/{id}/{action}`: `publish` (the latest version goes live),
+/// `pause` (no new entries, runs hold), `resume`, `stop` (no new entries; runs end).
+pub async fn action(
+    State(state): State<AppState>,
+    Path((id, action)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let id = journey_id(&id)?;
+    let current = state
+        .store
+        .journey(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no journey {id}")))?;
+    let (status, publish) = match action.as_str() {
+        "publish" => (JourneyStatus::Live, true),
+        "pause" => (JourneyStatus::Paused, false),
+        "resume" if current.published_version.is_some() => (JourneyStatus::Live, false),
+        "resume" => {
+            return Err(ApiError::invalid(
+                "action",
+                "the journey was never published: publish it",
+            ));
+        }
+        "stop" => (JourneyStatus::Stopped, false),
+        other => {
+            return Err(ApiError::not_found(format!(
+                "no action {other:?}; one of publish, pause, resume, stop"
+            )));
+        }
+    };
+    let j = state
+        .store
+        .set_journey_status(id, status, publish, state.clock.now())
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no journey {id}")))?;
+    changed(&state);
+    Ok(Json(journey_json(&j)))
+}
+
+/// `GET /api/v1/contacts/{id}/runs`: the contact's journey runs, oldest first.
+pub async fn contact_runs(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::invalid("id", format!("contact id must be an integer, got {id:?}")))?;
+    let runs = state.store.contact_runs(id, None).await?;
+    Ok(Json(json!({"data": runs.iter().map(run_json).collect::<Vec<_>>()})))
+}

@@ -1,0 +1,303 @@
+//! Journeys through the public APIs, with the journey engine driven by the test and an
+//! injected clock: an abandoned-cart journey is validated, created and published;
+//! Segment-API events start runs; the clock passes the waits and the reminder lands in
+//! the outbox once; an order for the same cart ends the run at once (another cart's
+//! order does not); re-entry rules and stop are respected.
+
+use nudge_api::{AppState, keys, router};
+use nudge_core::{Clock, ManualClock, Millis};
+use nudge_engine::{JourneyEngine, SegmentEngine};
+use nudge_store::{Ingestor, IngestorConfig, SqliteStore, Store};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+const ADMIN: &str = "na_journey_admin";
+const WRITE: &str = "nw_journey_write";
+const HOUR: Millis = 3_600_000;
+/// 2027-03-15T12:00:00Z (a Monday, noon UTC: outside any quiet hours).
+const T0: Millis = 1_805_112_000_000;
+
+struct App {
+    url: String,
+    http: reqwest::Client,
+    clock: Arc<ManualClock>,
+    journeys: Arc<JourneyEngine>,
+    segments: Arc<SegmentEngine>,
+    _dir: tempfile::TempDir,
+}
+
+async fn spawn_app() -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("nudge.db")).await.unwrap());
+    let clock = Arc::new(ManualClock::new(T0));
+    let dyn_clock: Arc<dyn Clock> = clock.clone();
+    keys::ensure_bootstrap_keys(&*store, Some(ADMIN), Some(WRITE), T0)
+        .await
+        .unwrap();
+    let ingestor = Arc::new(Ingestor::start(
+        store.clone(),
+        dyn_clock.clone(),
+        IngestorConfig::default(),
+    ));
+    let segments = SegmentEngine::new(store.clone(), dyn_clock.clone(), Default::default());
+    let journeys = JourneyEngine::new(store.clone(), dyn_clock.clone(), Default::default());
+    let app = router(AppState::new(store, ingestor, dyn_clock, segments.clone()).with_journeys(journeys.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .await
+            .unwrap();
+    });
+    App {
+        url: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+        clock,
+        journeys,
+        segments,
+        _dir: dir,
+    }
+}
+
+impl App {
+    async fn track(&self, body: Value) {
+        let r = self
+            .http
+            .post(format!("{}/v1/batch", self.url))
+            .basic_auth(WRITE, Some(""))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(ADMIN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+    async fn get(&self, path: &str) -> Value {
+        let (s, v) = self.call(reqwest::Method::GET, path, None).await;
+        assert_eq!(s, 200, "{path}: {v}");
+        v
+    }
+    /// Lets the engines work until nothing is left at the current time.
+    async fn settle(&self) {
+        loop {
+            let s = self.segments.run_once().await.unwrap().0;
+            let j = self.journeys.run_once().await.unwrap();
+            if s == 0 && !j.busy() {
+                break;
+            }
+        }
+    }
+    async fn at(&self, t: Millis) {
+        self.clock.set(t);
+        self.settle().await;
+    }
+    async fn contact(&self, user: &str) -> i64 {
+        self.get(&format!("/api/v1/contacts/lookup?user_id={user}")).await["id"]
+            .as_i64()
+            .unwrap()
+    }
+    async fn runs(&self, user: &str) -> Vec<Value> {
+        let id = self.contact(user).await;
+        self.get(&format!("/api/v1/contacts/{id}/runs")).await["data"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+    async fn outbox(&self, user: &str) -> Vec<Value> {
+        let id = self.contact(user).await;
+        self.get(&format!("/api/v1/messages?contact_id={id}")).await["data"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+}
+
+fn abandoned_cart() -> Value {
+    json!({
+        "trigger": {"type": "event", "event": "Cart Updated"},
+        "start": "wait-order",
+        "steps": [
+            {"id": "wait-order", "type": "wait_for_event", "event": "Order Completed", "match_key": "cart_id",
+             "timeout": {"hours": 1}, "on_event": "bought", "on_timeout": "remind"},
+            {"id": "remind", "type": "send", "template": "cart-reminder", "next": "wait-day"},
+            {"id": "wait-day", "type": "wait", "duration": {"hours": 23}, "next": "last-chance"},
+            {"id": "last-chance", "type": "send", "template": "cart-reminder", "next": "done"},
+            {"id": "bought", "type": "goal", "name": "purchased"},
+            {"id": "done", "type": "exit"}
+        ],
+        "settings": {
+            "re_entry": {"type": "always"},
+            "max_concurrent_runs": 1,
+            "goal_event": {"event": "Order Completed", "match_key": "cart_id"}
+        }
+    })
+}
+
+#[tokio::test]
+async fn abandoned_cart_reminds_once_and_stops_on_purchase_of_that_cart() {
+    let app = spawn_app().await;
+    let (s, t) = app
+        .post(
+            "/api/v1/templates",
+            json!({"name": "cart-reminder", "topic": "offers", "content": {"channel": "email",
+                "subject": "Your cart", "html": "<p>{% for p in event.properties.products %}{{ p.name }} {% endfor %}</p>"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{t}");
+
+    // Bad definitions are refused with every problem and its path.
+    let mut bad = abandoned_cart();
+    bad["steps"][0]["on_timeout"] = json!("remnd");
+    bad["steps"][2]["duration"] = json!({"hours": 0});
+    let (s, e) = app.post("/api/v1/journeys/validate", json!({"definition": bad})).await;
+    assert_eq!(s, 400, "{e}");
+    let fields: Vec<&str> = e["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap())
+        .collect();
+    assert!(fields.contains(&"definition.steps[0].on_timeout"), "{e}");
+    assert!(
+        fields.iter().any(|f| f.starts_with("definition.steps[2].duration")),
+        "{e}"
+    );
+    let (s, _) = app
+        .post("/api/v1/journeys", json!({"name": "Broken", "definition": bad}))
+        .await;
+    assert_eq!(s, 400);
+    assert_eq!(app.get("/api/v1/journeys").await["data"], json!([]));
+    let (s, v) = app
+        .post("/api/v1/journeys/validate", json!({"definition": abandoned_cart()}))
+        .await;
+    assert_eq!((s, v["valid"].as_bool()), (200, Some(true)), "{v}");
+
+    let (s, j) = app
+        .post(
+            "/api/v1/journeys",
+            json!({"name": "Abandoned cart", "priority": 10, "definition": abandoned_cart()}),
+        )
+        .await;
+    assert_eq!((s, j["status"].as_str()), (201, Some("draft")), "{j}");
+    let id = j["id"].as_i64().unwrap();
+
+    // A draft journey starts nobody.
+    app.track(json!({"batch": [
+        {"type": "identify", "userId": "ada", "traits": {"email": "ada@example.com"}},
+        {"type": "track", "userId": "ada", "event": "Cart Updated", "properties": {"cart_id": "c-0"}},
+    ]}))
+    .await;
+    app.settle().await;
+    assert!(app.runs("ada").await.is_empty());
+
+    let (s, j) = app.post(&format!("/api/v1/journeys/{id}/publish"), json!({})).await;
+    assert_eq!(
+        (s, j["status"].as_str(), j["published_version"].as_i64()),
+        (200, Some("live"), Some(1))
+    );
+    app.settle().await; // the engine learns which events matter
+
+    // Ada updates cart c-1: a run waits for her order of c-1.
+    app.track(json!({"batch": [
+        {"type": "track", "userId": "ada", "event": "Cart Updated",
+         "properties": {"cart_id": "c-1", "products": [{"name": "Linen Shirt"}, {"name": "Cap"}]}},
+    ]}))
+    .await;
+    app.settle().await;
+    let runs = app.runs("ada").await;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(
+        (runs[0]["status"].as_str(), runs[0]["step"].as_str()),
+        (Some("active"), Some("wait-order"))
+    );
+    let stats = app.get(&format!("/api/v1/journeys/{id}")).await;
+    assert_eq!(stats["active_runs_per_step"]["wait-order"], 1, "{stats}");
+
+    // An order of another cart changes nothing; an hour later the reminder is queued once.
+    app.track(json!({"batch": [
+        {"type": "track", "userId": "ada", "event": "Order Completed", "properties": {"cart_id": "other"}},
+    ]}))
+    .await;
+    app.settle().await;
+    assert_eq!(app.runs("ada").await[0]["step"], "wait-order");
+    assert!(app.outbox("ada").await.is_empty());
+    app.at(T0 + HOUR - 1).await;
+    assert!(app.outbox("ada").await.is_empty(), "not before the hour");
+    app.at(T0 + HOUR + 1).await;
+    let outbox = app.outbox("ada").await;
+    assert_eq!(outbox.len(), 1, "{outbox:?}");
+    assert_eq!(outbox[0]["data"]["event"]["properties"]["cart_id"], "c-1");
+    let runs = app.runs("ada").await;
+    assert_eq!(runs[0]["step"], "wait-day");
+    app.settle().await;
+    assert_eq!(app.outbox("ada").await.len(), 1, "settling again sends nothing twice");
+
+    // She buys that cart mid-wait: the run ends at once as a conversion.
+    app.track(json!({"batch": [
+        {"type": "track", "userId": "ada", "event": "Order Completed", "properties": {"cart_id": "c-1", "total": 59}},
+    ]}))
+    .await;
+    app.settle().await;
+    let runs = app.runs("ada").await;
+    assert_eq!(
+        (runs[0]["status"].as_str(), runs[0]["finish_reason"].as_str()),
+        (Some("finished"), Some("goal")),
+        "{runs:?}"
+    );
+    app.at(T0 + 30 * HOUR).await;
+    assert_eq!(app.outbox("ada").await.len(), 1, "no last chance after the purchase");
+    let contact = app.contact("ada").await;
+    let events = app.get(&format!("/api/v1/contacts/{contact}/events?limit=100")).await;
+    assert!(
+        events["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"] == "Journey Goal Reached"),
+        "{events}"
+    );
+
+    // Another cart starts a new run (re-entry: always); stopping the journey lets
+    // nobody else in.
+    app.track(json!({"batch": [
+        {"type": "track", "userId": "ada", "event": "Cart Updated", "properties": {"cart_id": "c-2"}},
+    ]}))
+    .await;
+    app.settle().await;
+    assert_eq!(app.runs("ada").await.len(), 2);
+    let (s, j) = app.post(&format!("/api/v1/journeys/{id}/stop"), json!({})).await;
+    assert_eq!((s, j["status"].as_str()), (200, Some("stopped")));
+    app.track(json!({"batch": [
+        {"type": "identify", "userId": "bob", "traits": {"email": "bob@example.com"}},
+        {"type": "track", "userId": "bob", "event": "Cart Updated", "properties": {"cart_id": "c-9"}},
+    ]}))
+    .await;
+    app.settle().await;
+    assert!(app.runs("bob").await.is_empty());
+    // Ada's run on the stopped journey ends at its next timer, sending nothing more.
+    app.at(T0 + 32 * HOUR).await;
+    let runs = app.runs("ada").await;
+    assert_eq!(
+        (runs[1]["status"].as_str(), runs[1]["finish_reason"].as_str()),
+        (Some("finished"), Some("stopped")),
+        "{runs:?}"
+    );
+    assert_eq!(app.outbox("ada").await.len(), 1);
+    let (s, e) = app.post(&format!("/api/v1/journeys/{id}/explode"), json!({})).await;
+    assert_eq!(s, 404, "{e}");
+}

@@ -1,0 +1,628 @@
+//! The journey engine: moves runs forward. It takes events from the journey inbox
+//! (queued with the event, so none is lost) and timers that came due, asks the pure
+//! core (`nudge_core::journey::step`) what each run does next, and stores the new
+//! state with everything it causes — timers, event waits, outbox messages, timeline
+//! events — in one transaction (`RunWrite`). Sends carry idempotency keys derived from
+//! run, step and visit, so a transition computed twice after a crash queues nothing
+//! twice.
+//!
+//! Starting a run: the run is stored first with a `start` timer due at once and the
+//! trigger's properties, then started; if the process dies in between, the timer
+//! starts it.
+//!
+//! Not atomic yet: `update_contact` steps are applied right after their transition
+//! commits (a crash in between loses that update; it is never applied twice).
+
+use nudge_core::journey::{self, Command, Context, Input, JourneyDefinition, NameOrId, PreviousRun, RunState, Trigger};
+use nudge_core::{Clock, ContactId, Millis};
+use nudge_store::{
+    ClearTimers, ContactPatch, DueTimer, InboxEvent, Journey, JourneyStatus, NewMessage, NewRun, Run, RunWrite, Store,
+};
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+#[derive(Debug, Clone)]
+pub struct JourneyEngineConfig {
+    /// Inbox events and timers taken per round.
+    pub batch: usize,
+    /// How long a claim lasts before another worker may take it.
+    pub lease_ms: i64,
+    /// Sleep when idle (woken earlier by [`JourneyEngine::wake`]).
+    pub idle: Duration,
+    /// The time zone of contacts without one (IANA name).
+    pub time_zone: String,
+}
+
+impl Default for JourneyEngineConfig {
+    fn default() -> Self {
+        Self {
+            batch: 500,
+            lease_ms: 60_000,
+            idle: Duration::from_millis(500),
+            time_zone: "UTC".into(),
+        }
+    }
+}
+
+/// What the journey index was computed from: id, status, published version, update time.
+type Signature = Vec<(i64, JourneyStatus, Option<i64>, Millis)>;
+
+/// The timer that starts a stored run (see the module documentation).
+const START_TIMER: &str = "start";
+
+/// What a round did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RoundStats {
+    pub events: usize,
+    pub timers: usize,
+    pub started: usize,
+    pub transitions: usize,
+}
+
+impl RoundStats {
+    pub fn busy(&self) -> bool {
+        self.events + self.timers > 0
+    }
+}
+
+pub struct JourneyEngine {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    config: JourneyEngineConfig,
+    wake: Notify,
+    /// Parsed definitions by (journey, version).
+    definitions: Mutex<HashMap<(i64, i64), Arc<JourneyDefinition>>>,
+    /// The journeys list the event names were last computed from.
+    indexed: Mutex<Option<Signature>>,
+    /// Called after messages were queued (wakes the delivery worker).
+    on_messages: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
+}
+
+impl JourneyEngine {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: JourneyEngineConfig) -> Arc<Self> {
+        Arc::new(JourneyEngine {
+            store,
+            clock,
+            config,
+            wake: Notify::new(),
+            definitions: Mutex::new(HashMap::new()),
+            indexed: Mutex::new(None),
+            on_messages: Mutex::new(None),
+        })
+    }
+
+    /// Something changed (events stored, a journey published): work now.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// `f` is called whenever a round queued messages.
+    pub fn on_messages(&self, f: impl Fn() + Send + Sync + 'static) {
+        *self.on_messages.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(f));
+    }
+
+    /// Runs rounds until `stop` resolves.
+    pub async fn run(self: Arc<Self>, stop: impl std::future::Future<Output = ()>) {
+        tokio::pin!(stop);
+        loop {
+            let busy = match self.run_once().await {
+                Ok(s) => s.busy(),
+                Err(e) => {
+                    tracing::error!(error = %e, "journey round failed");
+                    false
+                }
+            };
+            if busy {
+                continue;
+            }
+            let sleep = match self.store.next_timer_due().await {
+                Ok(Some(due)) => Duration::from_millis(
+                    (due - self.clock.now()).clamp(0, self.config.idle.as_millis() as Millis) as u64,
+                ),
+                _ => self.config.idle,
+            };
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = self.wake.notified() => {},
+                _ = tokio::time::sleep(sleep) => {},
+            }
+        }
+    }
+
+    /// One round: inbox events, then due timers.
+    pub async fn run_once(&self) -> nudge_store::Result<RoundStats> {
+        let mut stats = RoundStats::default();
+        let journeys = self.store.journeys().await?;
+        self.index(&journeys).await?;
+        let now = self.clock.now();
+        let events = self
+            .store
+            .claim_journey_inbox(now, self.config.batch, self.config.lease_ms)
+            .await?;
+        let mut queued = false;
+        for e in &events {
+            queued |= self.on_event(&journeys, e, now, &mut stats).await?;
+        }
+        if !events.is_empty() {
+            self.store
+                .ack_journey_inbox(events.iter().map(|e| e.id).collect())
+                .await?;
+        }
+        stats.events = events.len();
+        let timers = self
+            .store
+            .claim_timers(now, self.config.batch, self.config.lease_ms)
+            .await?;
+        let status: HashMap<i64, JourneyStatus> = journeys.iter().map(|j| (j.id, j.status)).collect();
+        for t in &timers {
+            queued |= self.on_timer(t, &status, now, &mut stats).await?;
+        }
+        stats.timers = timers.len();
+        if queued && let Some(f) = self.on_messages.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            f();
+        }
+        Ok(stats)
+    }
+
+    /// Keeps `journey_event_names` in step with the journeys (only when they changed).
+    async fn index(&self, journeys: &[Journey]) -> nudge_store::Result<()> {
+        let signature: Signature = journeys
+            .iter()
+            .map(|j| (j.id, j.status, j.published_version, j.updated_at))
+            .collect();
+        if self.indexed.lock().unwrap_or_else(|e| e.into_inner()).as_ref() == Some(&signature) {
+            return Ok(());
+        }
+        let mut names = BTreeSet::new();
+        for j in journeys.iter().filter(|j| j.status != JourneyStatus::Draft) {
+            // Runs may follow any version: index what every version listens for.
+            for v in 1..=j.version {
+                let Some(def) = self.definition(j.id, v).await? else {
+                    continue;
+                };
+                names.extend(event_names(&def));
+            }
+        }
+        self.store.set_journey_event_names(names.into_iter().collect()).await?;
+        *self.indexed.lock().unwrap_or_else(|e| e.into_inner()) = Some(signature);
+        Ok(())
+    }
+
+    async fn definition(&self, journey: i64, version: i64) -> nudge_store::Result<Option<Arc<JourneyDefinition>>> {
+        if let Some(d) = self
+            .definitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(journey, version))
+        {
+            return Ok(Some(d.clone()));
+        }
+        let Some(v) = self.store.journey_version(journey, version).await? else {
+            return Ok(None);
+        };
+        match journey::parse_journey(&v.definition) {
+            Ok(def) => {
+                let def = Arc::new(def);
+                self.definitions
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert((journey, version), def.clone());
+                Ok(Some(def))
+            }
+            Err(errors) => {
+                tracing::error!(journey, version, ?errors, "a stored journey version does not parse");
+                Ok(None)
+            }
+        }
+    }
+
+    /// An event from the inbox: starts the live journeys it triggers, then feeds it to
+    /// the contact's active runs (waits, goals, exits). Returns whether messages were
+    /// queued.
+    async fn on_event(
+        &self,
+        journeys: &[Journey],
+        e: &InboxEvent,
+        now: Millis,
+        stats: &mut RoundStats,
+    ) -> nudge_store::Result<bool> {
+        let properties = e.properties.as_object().cloned().unwrap_or_default();
+        let mut queued = false;
+        let active: Vec<Run> = self
+            .store
+            .contact_runs(e.contact_id, None)
+            .await?
+            .into_iter()
+            .filter(Run::is_active)
+            .collect();
+        let mut priority: Vec<&Journey> = journeys
+            .iter()
+            .filter(|j| j.status == JourneyStatus::Live && j.published_version.is_some())
+            .collect();
+        priority.sort_by_key(|j| std::cmp::Reverse(j.priority));
+        for run in active {
+            if run.state.get("run_id").is_none() {
+                continue; // not started yet: its start timer will.
+            }
+            match journeys.iter().find(|j| j.id == run.journey_id).map(|j| j.status) {
+                // A paused journey's runs hold: what they wait for is not heard.
+                Some(JourneyStatus::Paused) => continue,
+                Some(JourneyStatus::Stopped) | None => {
+                    queued |= self.advance(&run, Input::Stop, None, now, stats).await?;
+                    continue;
+                }
+                _ => {}
+            }
+            let input = Input::Event {
+                name: e.name.clone(),
+                properties: properties.clone(),
+                at: e.at,
+            };
+            queued |= self.advance(&run, input, None, now, stats).await?;
+        }
+        for j in priority {
+            let version = j.published_version.unwrap_or(j.version);
+            let Some(def) = self.definition(j.id, version).await? else {
+                continue;
+            };
+            if !triggered(&def.trigger, &e.name, &properties, now) {
+                continue;
+            }
+            queued |= self
+                .start(
+                    j.id,
+                    version,
+                    &def,
+                    e.contact_id,
+                    properties.clone(),
+                    format!("event-{}", e.event_id),
+                    now,
+                    stats,
+                )
+                .await?;
+        }
+        Ok(queued)
+    }
+
+    /// Starts a run if the contact may enter.
+    #[allow(clippy::too_many_arguments)]
+    async fn start(
+        &self,
+        journey: i64,
+        version: i64,
+        def: &JourneyDefinition,
+        contact: ContactId,
+        properties: Map<String, Value>,
+        entry_key: String,
+        now: Millis,
+        stats: &mut RoundStats,
+    ) -> nudge_store::Result<bool> {
+        let Some(facts) = self.store.contact_facts(contact).await? else {
+            return Ok(false);
+        };
+        let previous: Vec<PreviousRun> = self
+            .store
+            .contact_runs(contact, Some(journey))
+            .await?
+            .iter()
+            .map(|r| PreviousRun {
+                entered_at: r.entered_at,
+                finished_at: r.finished_at,
+            })
+            .collect();
+        if let Err(refusal) = journey::may_enter(def, &facts, &previous, now) {
+            tracing::debug!(journey, contact, %refusal, "not entering");
+            return Ok(false);
+        }
+        let pending = json!({"pending_start": properties});
+        let Some(run) = self
+            .store
+            .start_run(
+                NewRun {
+                    journey_id: journey,
+                    version,
+                    contact_id: contact,
+                    entry_key: Some(entry_key),
+                },
+                RunWrite {
+                    state: pending,
+                    set_timers: vec![(START_TIMER.into(), now)],
+                    ..Default::default()
+                },
+                now,
+            )
+            .await?
+        else {
+            return Ok(false); // this trigger already started a run
+        };
+        stats.started += 1;
+        self.advance(&run, Input::Start { properties }, Some(START_TIMER), now, stats)
+            .await
+    }
+
+    async fn on_timer(
+        &self,
+        t: &DueTimer,
+        status: &HashMap<i64, JourneyStatus>,
+        now: Millis,
+        stats: &mut RoundStats,
+    ) -> nudge_store::Result<bool> {
+        let Some(run) = self.store.run(t.run_id).await? else {
+            return Ok(false);
+        };
+        if !run.is_active() {
+            return Ok(false);
+        }
+        match status.get(&run.journey_id) {
+            // Paused: the timer stays leased and comes back when the lease runs out,
+            // so the run holds until the journey is resumed.
+            Some(JourneyStatus::Paused) => return Ok(false),
+            Some(JourneyStatus::Stopped) | None => {
+                return self.advance(&run, Input::Stop, Some(&t.key), now, stats).await;
+            }
+            _ => {}
+        }
+        let input = match run.state.get("pending_start") {
+            Some(p) if t.key == START_TIMER => Input::Start {
+                properties: p.as_object().cloned().unwrap_or_default(),
+            },
+            _ => Input::Timer { key: t.key.clone() },
+        };
+        self.advance(&run, input, Some(&t.key), now, stats).await
+    }
+
+    /// Feeds one input to one run and stores the transition. `fired`: a timer that
+    /// came due for this input (removed unless the transition sets it again).
+    async fn advance(
+        &self,
+        run: &Run,
+        input: Input,
+        fired: Option<&str>,
+        now: Millis,
+        stats: &mut RoundStats,
+    ) -> nudge_store::Result<bool> {
+        let Some(def) = self.definition(run.journey_id, run.version).await? else {
+            return Ok(false);
+        };
+        let state: RunState = match serde_json::from_value(run.state.clone()) {
+            Ok(s) => s,
+            Err(_) => RunState::new(run.id, run.journey_id, run.contact_id, run.version, run.entered_at),
+        };
+        let Some(facts) = self.store.contact_facts(run.contact_id).await? else {
+            return Ok(false);
+        };
+        let zone_name = self.store.contact_time_zone(run.contact_id).await?;
+        let tz = zone_name
+            .as_deref()
+            .and_then(|z| jiff::tz::TimeZone::get(z).ok())
+            .or_else(|| jiff::tz::TimeZone::get(&self.config.time_zone).ok())
+            .unwrap_or(jiff::tz::TimeZone::UTC);
+        let ctx = Context {
+            now,
+            facts: &facts,
+            time_zone: &tz,
+            caps: &[],
+            recent_sends: &[],
+        };
+        let t = journey::step(&def, &state, input, &ctx);
+        if t.commands.is_empty() && t.state == state && fired.is_none() {
+            return Ok(false);
+        }
+        stats.transitions += 1;
+        let mut write = RunWrite {
+            run_id: run.id,
+            step: t.state.position.clone(),
+            state: serde_json::to_value(&t.state).unwrap_or(Value::Null),
+            ..Default::default()
+        };
+        let mut cleared: Vec<String> = fired.map(|k| vec![k.to_string()]).unwrap_or_default();
+        let mut updates = Vec::new();
+        let event =
+            json!({"name": state.trigger.get("event").cloned().unwrap_or(Value::Null), "properties": t.state.trigger});
+        for c in t.commands {
+            match c {
+                Command::Send {
+                    step,
+                    template,
+                    channel,
+                    transactional,
+                    idempotency_key,
+                } => match self
+                    .message(
+                        run,
+                        &template,
+                        channel.as_deref(),
+                        transactional,
+                        idempotency_key,
+                        &event,
+                    )
+                    .await?
+                {
+                    Ok(m) => write.messages.push(m),
+                    Err(reason) => write.events.push((
+                        "Journey Message Skipped".into(),
+                        json!({"journey_id": run.journey_id, "run_id": run.id, "step": step, "reason": reason}),
+                        format!(
+                            "run-{}-step-{step}-skipped-{}",
+                            run.id,
+                            state.visits.get(&step).unwrap_or(&0)
+                        ),
+                    )),
+                },
+                Command::CallWebhook {
+                    step,
+                    template,
+                    idempotency_key,
+                } => match self
+                    .message(run, &template, Some("webhook"), true, idempotency_key, &event)
+                    .await?
+                {
+                    Ok(m) => write.messages.push(m),
+                    Err(reason) => write.events.push((
+                        "Journey Message Skipped".into(),
+                        json!({"journey_id": run.journey_id, "run_id": run.id, "step": step, "reason": reason}),
+                        format!("run-{}-step-{step}-skipped", run.id),
+                    )),
+                },
+                Command::ScheduleTimer { key, at } => write.set_timers.push((key, at)),
+                Command::CancelTimer { key } => cleared.push(key),
+                Command::ListenFor { waits } => {
+                    write.waits = Some(waits.into_iter().map(|w| (w.event, w.key)).collect());
+                }
+                Command::UpdateContact { update, .. } => updates.push(update),
+                Command::EmitEvent {
+                    name,
+                    properties,
+                    idempotency_key,
+                } => write.events.push((name, properties, idempotency_key)),
+                Command::Finish { reason } => write.finished = Some(reason.as_str().to_string()),
+            }
+        }
+        // A re-scheduled key is set again after the clearing.
+        write.clear_timers = ClearTimers::Keys(cleared);
+        let queued = !write.messages.is_empty();
+        self.store.write_runs(vec![write], now).await?;
+        for update in updates {
+            self.update_contact(run.contact_id, &update, now).await?;
+        }
+        Ok(queued)
+    }
+
+    /// The outbox message of a send step, or why there is none.
+    async fn message(
+        &self,
+        run: &Run,
+        template: &NameOrId,
+        channel: Option<&str>,
+        transactional: bool,
+        idempotency_key: String,
+        event: &Value,
+    ) -> nudge_store::Result<Result<NewMessage, String>> {
+        let t = match template {
+            NameOrId::Id(id) => self.store.template(*id).await?,
+            NameOrId::Name(name) => self.store.template_by_name(name).await?,
+        };
+        let Some(t) = t else {
+            return Ok(Err(format!("no template {template:?}")));
+        };
+        if let Some(c) = channel
+            && c != t.channel
+        {
+            return Ok(Err(format!("template {:?} is for {}, not {c}", t.name, t.channel)));
+        }
+        Ok(Ok(NewMessage {
+            idempotency_key,
+            contact_id: run.contact_id,
+            template_id: t.id,
+            template_version: t.version,
+            channel: t.channel,
+            transactional: transactional || t.transactional,
+            data: json!({"event": event, "data": {}, "journey": {"id": run.journey_id, "run_id": run.id}}),
+        }))
+    }
+
+    async fn update_contact(
+        &self,
+        contact: ContactId,
+        update: &journey::ContactUpdate,
+        now: Millis,
+    ) -> nudge_store::Result<()> {
+        let Some(current) = self.store.contact(contact).await? else {
+            return Ok(());
+        };
+        let mut traits = update.set.clone();
+        for name in &update.unset {
+            traits.insert(name.clone(), Value::Null);
+        }
+        let list = |name: &str, add: &[String], remove: &[String]| {
+            let mut items: BTreeSet<String> = current
+                .traits
+                .get(name)
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                .unwrap_or_default();
+            items.extend(add.iter().cloned());
+            for r in remove {
+                items.remove(r);
+            }
+            json!(items.into_iter().collect::<Vec<_>>())
+        };
+        if !update.add_tags.is_empty() || !update.remove_tags.is_empty() {
+            traits.insert("tags".into(), list("tags", &update.add_tags, &update.remove_tags));
+        }
+        let names = |v: &[NameOrId]| {
+            v.iter()
+                .map(|n| match n {
+                    NameOrId::Id(i) => i.to_string(),
+                    NameOrId::Name(s) => s.clone(),
+                })
+                .collect::<Vec<_>>()
+        };
+        if !update.add_lists.is_empty() || !update.remove_lists.is_empty() {
+            traits.insert(
+                "lists".into(),
+                list("lists", &names(&update.add_lists), &names(&update.remove_lists)),
+            );
+        }
+        if update.lead_score != 0 {
+            let score = current.traits.get("lead_score").and_then(Value::as_f64).unwrap_or(0.0);
+            traits.insert("lead_score".into(), json!(score + update.lead_score as f64));
+        }
+        self.store
+            .update_contact(
+                contact,
+                &ContactPatch {
+                    traits,
+                    ..Default::default()
+                },
+                now,
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// Whether an inbox event starts a journey with this trigger.
+fn triggered(trigger: &Trigger, name: &str, properties: &Map<String, Value>, now: Millis) -> bool {
+    let segment = properties.get("segment_id").and_then(Value::as_i64);
+    match trigger {
+        Trigger::Event { .. } => trigger.matches_event(name, properties, now),
+        Trigger::SegmentEntered { segment_id } => name == "Segment Entered" && segment == Some(*segment_id),
+        Trigger::SegmentExited { segment_id } => name == "Segment Exited" && segment == Some(*segment_id),
+        _ => false,
+    }
+}
+
+/// The event names a definition acts on: its trigger, the events its steps wait for,
+/// goal and exit events, and events its goal and exit conditions read.
+pub fn event_names(def: &JourneyDefinition) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    match &def.trigger {
+        Trigger::Event { event, .. } => {
+            names.insert(event.clone());
+        }
+        Trigger::SegmentEntered { .. } => {
+            names.insert("Segment Entered".to_string());
+        }
+        Trigger::SegmentExited { .. } => {
+            names.insert("Segment Exited".to_string());
+        }
+        _ => {}
+    }
+    for step in &def.steps {
+        if let journey::StepKind::WaitForEvent { event, .. } = &step.kind {
+            names.insert(event.clone());
+        }
+    }
+    let s = &def.settings;
+    for m in [&s.goal_event, &s.exit_event].into_iter().flatten() {
+        names.insert(m.event.clone());
+    }
+    for c in [&s.goal, &s.exit_condition].into_iter().flatten() {
+        names.extend(c.event_names().into_iter().map(str::to_string));
+    }
+    names
+}
