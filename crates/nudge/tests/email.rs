@@ -9,54 +9,12 @@
 //! without them the test passes with a notice, unless `NUDGE_REQUIRE_SDK_TESTS=1`.
 
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{ADMIN_KEY, Api, Proc};
-
-fn repo_root() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    root.canonicalize().unwrap_or(root)
-}
-
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("NUDGE_PYTHON") {
-        return p.into();
-    }
-    let cache = match std::env::var_os("NUDGE_CACHE") {
-        Some(c) => PathBuf::from(c),
-        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/nudge"),
-    };
-    cache.join("venv/bin/python")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Starts the SMTP sink; returns it with its port.
-fn start_sink(out: &Path, count_only: bool) -> (Proc, u16) {
-    let port = free_port();
-    let mut child = Command::new(python())
-        .arg(repo_root().join("tests/smtp/sink.py"))
-        .arg(port.to_string())
-        .arg(out)
-        .args(count_only.then_some("--count-only"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the SMTP sink");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "ready", "the SMTP sink did not start");
-    (Proc(child), port)
-}
+use common::*;
 
 /// `nudge serve` sending email to the SMTP server on `smtp_port`, DKIM-signed with
 /// the test key; `env` adds settings.
@@ -74,30 +32,6 @@ fn start_server(dir: &Path, smtp_port: u16, env: &[(&str, &str)]) -> (Proc, Stri
     common::start_server(dir, &all)
 }
 
-fn received(dir: &Path, n: usize) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .unwrap()
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .collect();
-        if files.len() >= n {
-            files.sort_by_key(|p| p.file_stem().unwrap().to_string_lossy().parse::<u64>().unwrap_or(0));
-            return files
-                .iter()
-                .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
-                .collect();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "expected {n} emails, the SMTP server has {}",
-            files.len()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn header<'a>(mail: &'a Value, name: &str) -> Option<&'a str> {
     mail["headers"]
         .as_array()
@@ -107,16 +41,6 @@ fn header<'a>(mail: &'a Value, name: &str) -> Option<&'a str> {
         .and_then(|h| h[1].as_str())
 }
 
-fn part<'a>(mail: &'a Value, content_type: &str) -> &'a str {
-    mail["parts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["content_type"] == content_type)
-        .and_then(|p| p["text"].as_str())
-        .unwrap_or_else(|| panic!("no {content_type} part in {mail}"))
-}
-
 /// The first `href` in `html` that starts with `prefix`.
 fn link(html: &str, prefix: &str) -> String {
     let at = html
@@ -124,22 +48,6 @@ fn link(html: &str, prefix: &str) -> String {
         .unwrap_or_else(|| panic!("no link to {prefix} in {html}"));
     let rest = &html[at + 6..];
     rest[..rest.find('"').unwrap()].replace("&amp;", "&")
-}
-
-/// False (with a notice) when the Python test packages are missing; a failure under
-/// `NUDGE_REQUIRE_SDK_TESTS=1`.
-fn have_python_packages() -> bool {
-    let ok = Command::new(python())
-        .args(["-c", "import aiosmtpd, dkim"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        let what = "the test virtualenv lacks aiosmtpd/dkimpy; run scripts/install-test-deps";
-        assert!(std::env::var("NUDGE_REQUIRE_SDK_TESTS").as_deref() != Ok("1"), "{what}");
-        eprintln!("SKIPPED: {what}");
-    }
-    ok
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

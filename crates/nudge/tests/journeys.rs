@@ -1,0 +1,158 @@
+//! Journeys end to end, against a real `nudge serve` and a real SMTP server
+//! (aiosmtpd): events sent with Segment's official Python library start an
+//! abandoned-cart journey, the wait for the order times out (a short timeout, in real
+//! time), the reminder with the cart's products arrives at the SMTP server once, and an
+//! order for that cart ends the run at once — the statistics show it.
+//!
+//! Needs the test virtualenv (`scripts/install-test-deps`); without it the test
+//! passes with a notice, unless `NUDGE_REQUIRE_SDK_TESTS=1`.
+
+use serde_json::{Value, json};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+mod common;
+use common::*;
+
+fn send_with_sdk(base: &str, calls: Value) {
+    let out = Command::new(python())
+        .arg(repo_root().join("tests/sdk/python/send_calls.py"))
+        .arg(calls.to_string())
+        .env("NUDGE_URL", base)
+        .env("NUDGE_WRITE_KEY", WRITE_KEY)
+        .output()
+        .expect("run the Python SDK");
+    assert!(
+        out.status.success(),
+        "SDK: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn runs(api: &Api, user: &str) -> Vec<Value> {
+    let c = api.get(&format!("/api/v1/contacts/lookup?user_id={user}")).await;
+    api.get(&format!("/api/v1/contacts/{}/runs", c["id"])).await["data"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// Waits (up to 20 s) until `until` holds for the user's runs.
+async fn runs_when(api: &Api, user: &str, until: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = runs(api, user).await;
+        if until(&r) {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "runs of {user} stayed {r:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_cart_reminder_reaches_smtp_and_purchase_ends_the_run() {
+    if !have_python_packages() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mail_dir = dir.path().join("mail");
+    let (_sink, smtp_port) = start_sink(&mail_dir, false);
+    let smtp = format!("smtp://127.0.0.1:{smtp_port}");
+    let (_server, base) = start_server(
+        dir.path(),
+        &[
+            ("NUDGE_SMTP_URL", smtp.as_str()),
+            ("NUDGE_EMAIL_FROM", "Shop <shop@example.com>"),
+        ],
+    );
+    let api = Api::new(&base);
+
+    let (s, t) = api
+        .post(
+            "/api/v1/templates",
+            json!({"name": "cart-reminder", "topic": "offers", "content": {"channel": "email",
+                "subject": "You left {{ event.properties.products.size }} items in your cart",
+                "html": "<p>Hi {{ contact.traits.first_name }}, still thinking about {% for p in event.properties.products %}{{ p.name }}{% unless forloop.last %} and {% endunless %}{% endfor %}?</p>"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{t}");
+    let definition = json!({
+        "trigger": {"type": "event", "event": "Cart Updated"},
+        "start": "wait-order",
+        "steps": [
+            {"id": "wait-order", "type": "wait_for_event", "event": "Order Completed", "match_key": "cart_id",
+             "timeout": 1500, "on_event": "bought", "on_timeout": "remind"},
+            {"id": "remind", "type": "send", "template": "cart-reminder", "next": "wait-day"},
+            {"id": "wait-day", "type": "wait", "duration": {"hours": 23}, "next": "done"},
+            {"id": "bought", "type": "goal", "name": "purchased"},
+            {"id": "done", "type": "exit"}
+        ],
+        "settings": {"re_entry": {"type": "always"}, "goal_event": {"event": "Order Completed", "match_key": "cart_id"}}
+    });
+    let (s, j) = api
+        .post(
+            "/api/v1/journeys",
+            json!({"name": "Abandoned cart", "definition": definition}),
+        )
+        .await;
+    assert_eq!(s, 201, "{j}");
+    let id = j["id"].as_i64().unwrap();
+    let (s, _) = api.post(&format!("/api/v1/journeys/{id}/publish"), json!({})).await;
+    assert_eq!(s, 200);
+    // Give the engine a round to learn which events matter.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+
+    send_with_sdk(
+        &base,
+        json!([
+            {"type": "identify", "userId": "ada", "traits": {"email": "ada@example.com", "first_name": "Ada"}},
+            {"type": "track", "userId": "ada", "event": "Cart Updated",
+             "properties": {"cart_id": "c-1", "products": [{"name": "Linen Shirt"}, {"name": "Denim Jacket"}]}},
+            {"type": "identify", "userId": "bob", "traits": {"email": "bob@example.com", "first_name": "Bob"}},
+            {"type": "track", "userId": "bob", "event": "Cart Updated", "properties": {"cart_id": "c-2", "products": [{"name": "Cap"}]}},
+        ]),
+    );
+    runs_when(&api, "ada", |r| r.len() == 1).await;
+    // Bob buys his cart before the timeout: his run converts, no reminder.
+    send_with_sdk(
+        &base,
+        json!([{"type": "track", "userId": "bob", "event": "Order Completed", "properties": {"cart_id": "c-2", "total": 25}}]),
+    );
+    let bob = runs_when(&api, "bob", |r| r.first().is_some_and(|r| r["status"] == "finished")).await;
+    assert_eq!(bob[0]["finish_reason"], "goal", "{bob:?}");
+
+    // Ada's wait times out: the reminder reaches the SMTP server, once.
+    let mails = received(&mail_dir, 1);
+    assert_eq!(mails.len(), 1);
+    let html = part(&mails[0], "text/html");
+    assert!(
+        html.contains("Hi Ada") && html.contains("Linen Shirt and Denim Jacket"),
+        "{html}"
+    );
+    let to = mails[0]["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h[0].as_str().unwrap().eq_ignore_ascii_case("to"))
+        .unwrap()[1]
+        .clone();
+    assert!(to.as_str().unwrap().contains("ada@example.com"), "{to}");
+    let ada = runs_when(&api, "ada", |r| r[0]["step"] == "wait-day").await;
+    assert_eq!(ada[0]["status"], "active");
+    let stats = api.get(&format!("/api/v1/journeys/{id}")).await;
+    assert_eq!(stats["active_runs_per_step"], json!({"wait-day": 1}), "{stats}");
+
+    // She buys that cart during the 23-hour wait: the run ends at once.
+    send_with_sdk(
+        &base,
+        json!([{"type": "track", "userId": "ada", "event": "Order Completed", "properties": {"cart_id": "c-1", "total": 138}}]),
+    );
+    let ada = runs_when(&api, "ada", |r| r[0]["status"] == "finished").await;
+    assert_eq!(ada[0]["finish_reason"], "goal", "{ada:?}");
+    let stats = api.get(&format!("/api/v1/journeys/{id}")).await;
+    assert_eq!(stats["active_runs_per_step"], json!({}), "{stats}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(received(&mail_dir, 1).len(), 1, "one reminder, to Ada only");
+}
