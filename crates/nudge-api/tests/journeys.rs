@@ -301,3 +301,59 @@ async fn abandoned_cart_reminds_once_and_stops_on_purchase_of_that_cart() {
     let (s, e) = app.post(&format!("/api/v1/journeys/{id}/explode"), json!({})).await;
     assert_eq!(s, 404, "{e}");
 }
+
+#[tokio::test]
+async fn entering_a_segment_starts_a_journey_once() {
+    let app = spawn_app().await;
+    let (s, _) = app
+        .post(
+            "/api/v1/templates",
+            json!({"name": "vip-welcome", "topic": "news", "content": {"channel": "email", "subject": "Welcome, VIP", "html": "<p>Hi</p>"}}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, seg) = app
+        .post(
+            "/api/v1/segments",
+            json!({"name": "VIP", "definition": {"type": "trait", "trait": "plan", "op": "equals", "value": "vip"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{seg}");
+    let definition = json!({
+        "trigger": {"type": "segment_entered", "segment_id": seg["id"]},
+        "start": "welcome",
+        "steps": [{"id": "welcome", "type": "send", "template": "vip-welcome"}]
+    });
+    let (s, j) = app
+        .post(
+            "/api/v1/journeys",
+            json!({"name": "Best customers", "definition": definition}),
+        )
+        .await;
+    assert_eq!(s, 201, "{j}");
+    app.post(&format!("/api/v1/journeys/{}/publish", j["id"]), json!({}))
+        .await;
+    app.settle().await;
+
+    app.track(
+        json!({"batch": [{"type": "identify", "userId": "cy", "traits": {"email": "cy@example.com", "plan": "vip"}}]}),
+    )
+    .await;
+    app.settle().await;
+    let runs = app.runs("cy").await;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(
+        (runs[0]["status"].as_str(), runs[0]["finish_reason"].as_str()),
+        (Some("finished"), Some("completed"))
+    );
+    assert_eq!(app.outbox("cy").await.len(), 1);
+    // Leaving and entering again: re-entry is `never` by default.
+    app.track(json!({"batch": [{"type": "identify", "userId": "cy", "traits": {"plan": "free"}}]}))
+        .await;
+    app.settle().await;
+    app.track(json!({"batch": [{"type": "identify", "userId": "cy", "traits": {"plan": "vip"}}]}))
+        .await;
+    app.settle().await;
+    assert_eq!(app.runs("cy").await.len(), 1);
+    assert_eq!(app.outbox("cy").await.len(), 1);
+}

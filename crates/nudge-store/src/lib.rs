@@ -23,6 +23,15 @@ pub use sqlite::SqliteStore;
 pub use types::*;
 
 use async_trait::async_trait;
+
+/// A number no other call in this process returns: keeps ids of events Nudge records
+/// itself unique when two happen in the same millisecond (or under a test's frozen
+/// clock).
+pub(crate) fn unique_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
 use nudge_core::segment::{Condition, Facts};
 use nudge_core::{Call, Contact, ContactId, Millis};
 use std::path::Path;

@@ -692,8 +692,9 @@ async fn record_change(
     let event = if entered { "Segment Entered" } else { "Segment Exited" };
     let props = serde_json::json!({"segment_id": segment, "segment_name": name});
     let message_id = format!(
-        "segment-{segment}-{contact}-{}-{now}-{seq}",
-        if entered { "in" } else { "out" }
+        "segment-{segment}-{contact}-{}-{now}-{seq}-{}",
+        if entered { "in" } else { "out" },
+        crate::unique_suffix()
     );
     tx.execute(
         "INSERT INTO events (message_id, contact_id, type, name, timestamp, received_at, properties, context)

@@ -503,8 +503,9 @@ fn record_change(
     )?
     .execute(params![
         format!(
-            "segment-{segment}-{contact}-{}-{now}-{seq}",
-            if entered { "in" } else { "out" }
+            "segment-{segment}-{contact}-{}-{now}-{seq}-{}",
+            if entered { "in" } else { "out" },
+            crate::unique_suffix()
         ),
         contact,
         event,
