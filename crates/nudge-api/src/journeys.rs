@@ -224,3 +224,45 @@ pub async fn contact_runs(State(state): State<AppState>, Path(id): Path<String>)
     let runs = state.store.contact_runs(id, None).await?;
     Ok(Json(json!({"data": runs.iter().map(run_json).collect::<Vec<_>>()})))
 }
+
+/// `GET /api/v1/journeys/ready-made`: the catalogue.
+pub async fn catalogue() -> Json<Value> {
+    let data: Vec<Value> = crate::ready_made_journeys::ready_made_journeys()
+        .iter()
+        .map(|r| {
+            json!({"key": r.key, "name": r.name, "description": r.description,
+                   "templates": r.templates, "segment": r.segment, "definition": r.definition})
+        })
+        .collect();
+    Json(json!({ "data": data }))
+}
+
+/// `POST /api/v1/journeys/ready-made/{key}` (`?publish=true` to make it live at once):
+/// installs the journey with its templates and segment.
+pub async fn install(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    use crate::ready_made_journeys::{InstallError, install};
+    let publish = match q.get("publish").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "publish",
+                format!("publish must be true or false, got {other:?}"),
+            ));
+        }
+    };
+    match install(&*state.store, &key, publish, state.clock.now()).await {
+        Ok(j) => {
+            changed(&state);
+            state.segments.wake();
+            Ok((StatusCode::CREATED, Json(journey_json(&j))))
+        }
+        Err(InstallError::UnknownKey(m)) => Err(ApiError::not_found(m)),
+        Err(InstallError::Store(e)) => Err(e.into()),
+        Err(InstallError::Invalid(m)) => Err(ApiError::internal(m)),
+    }
+}

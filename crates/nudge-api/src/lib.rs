@@ -15,6 +15,7 @@ pub mod messages;
 pub mod metrics;
 pub mod public;
 pub mod push;
+pub mod ready_made_journeys;
 pub mod segments;
 pub mod subscriptions;
 pub mod tracking;
@@ -177,6 +178,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/bounces", post(messages::bounce))
         .route("/api/v1/journeys", get(journeys::list).post(journeys::create))
         .route("/api/v1/journeys/validate", post(journeys::validate))
+        .route("/api/v1/journeys/ready-made", get(journeys::catalogue))
+        .route("/api/v1/journeys/ready-made/{key}", post(journeys::install))
         .route("/api/v1/journeys/{id}", get(journeys::get).put(journeys::update))
         .route("/api/v1/journeys/{id}/{action}", post(journeys::action))
         .route("/api/v1/contacts/{id}/runs", get(journeys::contact_runs))

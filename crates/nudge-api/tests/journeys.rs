@@ -357,3 +357,71 @@ async fn entering_a_segment_starts_a_journey_once() {
     assert_eq!(app.runs("cy").await.len(), 1);
     assert_eq!(app.outbox("cy").await.len(), 1);
 }
+
+#[tokio::test]
+async fn ready_made_journeys_install_with_their_templates_and_segments() {
+    let app = spawn_app().await;
+    let catalogue = app.get("/api/v1/journeys/ready-made").await;
+    let keys: Vec<&str> = catalogue["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].as_str().unwrap())
+        .collect();
+    assert!(
+        keys.contains(&"abandoned_cart") && keys.contains(&"win_back"),
+        "{keys:?}"
+    );
+
+    let (s, j) = app
+        .post("/api/v1/journeys/ready-made/abandoned_cart?publish=true", json!({}))
+        .await;
+    assert_eq!((s, j["status"].as_str()), (201, Some("live")), "{j}");
+    let templates = app.get("/api/v1/templates").await;
+    let names: Vec<&str> = templates["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"cart-reminder") && names.contains(&"cart-recommendation"),
+        "{names:?}"
+    );
+    // Installing again reuses the templates and numbers the journey.
+    let (s, again) = app.post("/api/v1/journeys/ready-made/abandoned_cart", json!({})).await;
+    assert_eq!(
+        (s, again["name"].as_str(), again["status"].as_str()),
+        (201, Some("Abandoned cart 2"), Some("draft"))
+    );
+    assert_eq!(
+        app.get("/api/v1/templates").await["data"].as_array().unwrap().len(),
+        names.len()
+    );
+    // A journey that starts from a segment installs the segment too.
+    let (s, vip) = app.post("/api/v1/journeys/ready-made/vip", json!({})).await;
+    assert_eq!(s, 201, "{vip}");
+    let segment = vip["definition"]["trigger"]["segment_id"].as_i64().unwrap();
+    assert_eq!(
+        app.get(&format!("/api/v1/segments/{segment}")).await["name"],
+        "High value (RFM top)"
+    );
+    let (s, e) = app.post("/api/v1/journeys/ready-made/nope", json!({})).await;
+    assert_eq!(s, 404, "{e}");
+    let (s, e) = app
+        .post("/api/v1/journeys/ready-made/vip?publish=maybe", json!({}))
+        .await;
+    assert_eq!(s, 400, "{e}");
+
+    // The installed cart journey runs: a cart, an hour, a reminder.
+    app.settle().await;
+    app.track(json!({"batch": [
+        {"type": "identify", "userId": "di", "traits": {"email": "di@example.com", "first_name": "Di"}},
+        {"type": "track", "userId": "di", "event": "Cart Updated", "properties": {"cart_id": "k-1", "products": [{"name": "Tea"}]}},
+    ]}))
+    .await;
+    app.settle().await;
+    app.at(T0 + HOUR + 1).await;
+    let outbox = app.outbox("di").await;
+    assert_eq!(outbox.len(), 1, "{outbox:?}");
+}

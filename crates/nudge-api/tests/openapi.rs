@@ -65,6 +65,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/journeys"),
     ("post", "/api/v1/journeys"),
     ("post", "/api/v1/journeys/validate"),
+    ("get", "/api/v1/journeys/ready-made"),
+    ("post", "/api/v1/journeys/ready-made/{key}"),
     ("get", "/api/v1/journeys/{id}"),
     ("put", "/api/v1/journeys/{id}"),
     ("post", "/api/v1/journeys/{id}/{action}"),

@@ -56,6 +56,22 @@ pub async fn run(mut settings: Settings, overrides: &Overrides, contacts: usize)
     } else {
         0
     };
+    if store.journeys().await?.is_empty() {
+        let now = jiff::Timestamp::now().as_millisecond();
+        for key in [
+            "welcome",
+            "abandoned_cart",
+            "browse_abandonment",
+            "cross_sell",
+            "vip",
+            "win_back",
+        ] {
+            nudge_api::ready_made_journeys::install(&*store, key, true, now)
+                .await
+                .map_err(|e| anyhow::anyhow!("installing the {key} journey: {e:?}"))?;
+        }
+    }
+    let journeys = store.journeys().await?.len();
     let segments = store.segments().await?.len();
     let stats = store.stats().await?;
     store.close().await;
@@ -70,7 +86,7 @@ pub async fn run(mut settings: Settings, overrides: &Overrides, contacts: usize)
         Some(Box::new(move |addr| {
             println!();
             println!(
-                "  Nudge demo is running at http://{addr}  (data in {dir}: {} contacts, {} events, {segments} live segments)",
+                "  Nudge demo is running at http://{addr}  (data in {dir}: {} contacts, {} events, {segments} live segments, {journeys} live journeys)",
                 stats.contacts, stats.events
             );
             println!("  admin key: {admin}");
@@ -78,11 +94,12 @@ pub async fn run(mut settings: Settings, overrides: &Overrides, contacts: usize)
             println!();
             println!("  try:  curl -H 'Authorization: Bearer {admin}' 'http://{addr}/api/v1/contacts?limit=3'");
             println!("        curl -H 'Authorization: Bearer {admin}' 'http://{addr}/api/v1/segments'");
+            println!("        curl -H 'Authorization: Bearer {admin}' 'http://{addr}/api/v1/journeys'");
             if sent > 0 {
                 println!("        curl -H 'Authorization: Bearer {admin}' 'http://{addr}/api/v1/messages?limit=3'   # {sent} welcome emails, captured");
             }
             println!(
-                "        curl -u '{write}:' -H 'content-type: application/json' http://{addr}/v1/track \\\n             -d '{{\"userId\": \"demo-1\", \"event\": \"Order Completed\", \"properties\": {{\"total\": 42}}}}'"
+                "        curl -u '{write}:' -H 'content-type: application/json' http://{addr}/v1/track \\\n             -d '{{\"userId\": \"demo-1\", \"event\": \"Cart Updated\", \"properties\": {{\"cart_id\": \"c-1\", \"products\": [{{\"name\": \"Linen Shirt\"}}]}}}}'   # starts the abandoned-cart journey"
             );
             println!("  stop with Ctrl-C");
             println!();

@@ -52,6 +52,11 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Journeys: list them, or install a ready-made one.
+    Journeys {
+        #[command(subcommand)]
+        action: JourneysAction,
+    },
     /// Benchmarks (figures in BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
@@ -73,6 +78,20 @@ enum KeysAction {
     },
     /// Revoke a key by id.
     Revoke { id: i64 },
+}
+
+#[derive(Subcommand)]
+enum JourneysAction {
+    /// The journeys in the database, and the ready-made ones that can be installed.
+    List,
+    /// Install a ready-made journey with its templates (and segment).
+    Install {
+        /// Its key, e.g. abandoned_cart (see `nudge journeys list`).
+        key: String,
+        /// Make it live at once (otherwise it is a draft to review and publish).
+        #[arg(long)]
+        publish: bool,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -135,7 +154,48 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             result
         }
+        Command::Journeys { action } => {
+            let store = open(&settings).await?;
+            let result = journeys(&*store, action, now()).await;
+            store.close().await;
+            result
+        }
         Command::Bench { which } => bench::run(which).await,
+    }
+}
+
+async fn journeys(store: &dyn nudge_store::Store, action: JourneysAction, now: i64) -> anyhow::Result<()> {
+    use nudge_api::ready_made_journeys::{InstallError, install, ready_made_journeys};
+    match action {
+        JourneysAction::List => {
+            println!("{:<6} {:<10} {:<8} name", "id", "status", "version");
+            for j in store.journeys().await? {
+                println!("{:<6} {:<10} {:<8} {}", j.id, j.status.as_str(), j.version, j.name);
+            }
+            println!("\nready-made (nudge journeys install <key> [--publish]):");
+            for r in ready_made_journeys() {
+                println!("  {:<24} {}", r.key, r.description);
+            }
+            Ok(())
+        }
+        JourneysAction::Install { key, publish } => match install(store, &key, publish, now).await {
+            Ok(j) => {
+                println!(
+                    "installed journey {} \"{}\" ({}){}",
+                    j.id,
+                    j.name,
+                    j.status.as_str(),
+                    if publish {
+                        ""
+                    } else {
+                        "; publish it with POST /api/v1/journeys/{id}/publish"
+                    }
+                );
+                Ok(())
+            }
+            Err(InstallError::UnknownKey(m)) | Err(InstallError::Invalid(m)) => anyhow::bail!(m),
+            Err(InstallError::Store(e)) => Err(e.into()),
+        },
     }
 }
 

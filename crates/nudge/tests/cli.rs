@@ -93,3 +93,21 @@ fn bad_settings_fail_with_a_message() {
         "unsupported database URL",
     );
 }
+
+#[test]
+fn journeys_are_installed_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let list = ok(&nudge(&data, &["journeys", "list"]));
+    assert!(list.contains("abandoned_cart") && list.contains("win_back"), "{list}");
+    let out = ok(&nudge(&data, &["journeys", "install", "abandoned_cart", "--publish"]));
+    assert!(out.contains("\"Abandoned cart\" (live)"), "{out}");
+    let out = ok(&nudge(&data, &["journeys", "install", "win_back"]));
+    assert!(out.contains("(draft)"), "{out}");
+    let list = ok(&nudge(&data, &["journeys", "list"]));
+    assert!(list.contains("Abandoned cart") && list.contains("Win-back"), "{list}");
+    fails(
+        &nudge(&data, &["journeys", "install", "nope"]),
+        "no ready-made journey \"nope\"",
+    );
+}
