@@ -14,6 +14,7 @@
 //! commits (a crash in between loses that update; it is never applied twice).
 
 use nudge_core::journey::{self, Command, Context, Input, JourneyDefinition, NameOrId, PreviousRun, RunState, Trigger};
+use nudge_core::segment::Facts;
 use nudge_core::{Clock, ContactId, Millis};
 use nudge_store::{
     ClearTimers, ContactPatch, DueTimer, InboxEvent, Journey, JourneyStatus, NewMessage, NewRun, Run, RunWrite, Store,
@@ -66,6 +67,18 @@ impl RoundStats {
     pub fn busy(&self) -> bool {
         self.events + self.timers > 0
     }
+}
+
+/// The work of one round: transitions are written together at the end (one
+/// transaction), and a run advanced twice in a round sees its own newest state.
+#[derive(Default)]
+struct Round {
+    stats: RoundStats,
+    writes: Vec<RunWrite>,
+    updates: Vec<(ContactId, journey::ContactUpdate)>,
+    /// Runs as this round left them.
+    runs: HashMap<i64, Run>,
+    queued: bool,
 }
 
 pub struct JourneyEngine {
@@ -132,39 +145,47 @@ impl JourneyEngine {
         }
     }
 
-    /// One round: inbox events, then due timers.
+    /// One round: inbox events, then due timers; their transitions are written in one
+    /// transaction, then the inbox events are acknowledged.
     pub async fn run_once(&self) -> nudge_store::Result<RoundStats> {
-        let mut stats = RoundStats::default();
         let journeys = self.store.journeys().await?;
         self.index(&journeys).await?;
         let now = self.clock.now();
+        let mut round = Round::default();
         let events = self
             .store
             .claim_journey_inbox(now, self.config.batch, self.config.lease_ms)
             .await?;
-        let mut queued = false;
         for e in &events {
-            queued |= self.on_event(&journeys, e, now, &mut stats).await?;
+            self.on_event(&journeys, e, now, &mut round).await?;
         }
-        if !events.is_empty() {
-            self.store
-                .ack_journey_inbox(events.iter().map(|e| e.id).collect())
-                .await?;
-        }
-        stats.events = events.len();
+        round.stats.events = events.len();
         let timers = self
             .store
             .claim_timers(now, self.config.batch, self.config.lease_ms)
             .await?;
         let status: HashMap<i64, JourneyStatus> = journeys.iter().map(|j| (j.id, j.status)).collect();
         for t in &timers {
-            queued |= self.on_timer(t, &status, now, &mut stats).await?;
+            self.on_timer(t, &status, now, &mut round).await?;
         }
-        stats.timers = timers.len();
-        if queued && let Some(f) = self.on_messages.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        round.stats.timers = timers.len();
+        if !round.writes.is_empty() {
+            self.store.write_runs(std::mem::take(&mut round.writes), now).await?;
+        }
+        for (contact, update) in std::mem::take(&mut round.updates) {
+            self.update_contact(contact, &update, now).await?;
+        }
+        if !events.is_empty() {
+            self.store
+                .ack_journey_inbox(events.iter().map(|e| e.id).collect())
+                .await?;
+        }
+        if round.queued
+            && let Some(f) = self.on_messages.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
+        {
             f();
         }
-        Ok(stats)
+        Ok(round.stats)
     }
 
     /// Keeps `journey_event_names` in step with the journeys (only when they changed).
@@ -227,15 +248,15 @@ impl JourneyEngine {
         journeys: &[Journey],
         e: &InboxEvent,
         now: Millis,
-        stats: &mut RoundStats,
-    ) -> nudge_store::Result<bool> {
+        round: &mut Round,
+    ) -> nudge_store::Result<()> {
         let properties = e.properties.as_object().cloned().unwrap_or_default();
-        let mut queued = false;
         let active: Vec<Run> = self
             .store
             .contact_runs(e.contact_id, None)
             .await?
             .into_iter()
+            .map(|r| round.runs.get(&r.id).cloned().unwrap_or(r))
             .filter(Run::is_active)
             .collect();
         let mut priority: Vec<&Journey> = journeys
@@ -251,7 +272,7 @@ impl JourneyEngine {
                 // A paused journey's runs hold: what they wait for is not heard.
                 Some(JourneyStatus::Paused) => continue,
                 Some(JourneyStatus::Stopped) | None => {
-                    queued |= self.advance(&run, Input::Stop, None, now, stats).await?;
+                    self.advance(&run, Input::Stop, None, now, round).await?;
                     continue;
                 }
                 _ => {}
@@ -261,7 +282,7 @@ impl JourneyEngine {
                 properties: properties.clone(),
                 at: e.at,
             };
-            queued |= self.advance(&run, input, None, now, stats).await?;
+            self.advance(&run, input, None, now, round).await?;
         }
         for j in priority {
             let version = j.published_version.unwrap_or(j.version);
@@ -271,20 +292,19 @@ impl JourneyEngine {
             if !triggered(&def.trigger, &e.name, &properties, now) {
                 continue;
             }
-            queued |= self
-                .start(
-                    j.id,
-                    version,
-                    &def,
-                    e.contact_id,
-                    properties.clone(),
-                    format!("event-{}", e.event_id),
-                    now,
-                    stats,
-                )
-                .await?;
+            self.start(
+                j.id,
+                version,
+                &def,
+                e.contact_id,
+                properties.clone(),
+                format!("event-{}", e.event_id),
+                now,
+                round,
+            )
+            .await?;
         }
-        Ok(queued)
+        Ok(())
     }
 
     /// Starts a run if the contact may enter.
@@ -298,10 +318,18 @@ impl JourneyEngine {
         properties: Map<String, Value>,
         entry_key: String,
         now: Millis,
-        stats: &mut RoundStats,
-    ) -> nudge_store::Result<bool> {
-        let Some(facts) = self.store.contact_facts(contact).await? else {
-            return Ok(false);
+        round: &mut Round,
+    ) -> nudge_store::Result<()> {
+        let facts = if needs_facts(def) {
+            match self.store.contact_facts(contact).await? {
+                Some(f) => f,
+                None => return Ok(()),
+            }
+        } else {
+            Facts {
+                contact_id: contact,
+                ..Default::default()
+            }
         };
         let previous: Vec<PreviousRun> = self
             .store
@@ -315,7 +343,7 @@ impl JourneyEngine {
             .collect();
         if let Err(refusal) = journey::may_enter(def, &facts, &previous, now) {
             tracing::debug!(journey, contact, %refusal, "not entering");
-            return Ok(false);
+            return Ok(());
         }
         let pending = json!({"pending_start": properties});
         let Some(run) = self
@@ -336,10 +364,10 @@ impl JourneyEngine {
             )
             .await?
         else {
-            return Ok(false); // this trigger already started a run
+            return Ok(()); // this trigger already started a run
         };
-        stats.started += 1;
-        self.advance(&run, Input::Start { properties }, Some(START_TIMER), now, stats)
+        round.stats.started += 1;
+        self.advance(&run, Input::Start { properties }, Some(START_TIMER), now, round)
             .await
     }
 
@@ -348,20 +376,24 @@ impl JourneyEngine {
         t: &DueTimer,
         status: &HashMap<i64, JourneyStatus>,
         now: Millis,
-        stats: &mut RoundStats,
-    ) -> nudge_store::Result<bool> {
-        let Some(run) = self.store.run(t.run_id).await? else {
-            return Ok(false);
+        round: &mut Round,
+    ) -> nudge_store::Result<()> {
+        let run = match round.runs.get(&t.run_id) {
+            Some(r) => r.clone(),
+            None => match self.store.run(t.run_id).await? {
+                Some(r) => r,
+                None => return Ok(()),
+            },
         };
         if !run.is_active() {
-            return Ok(false);
+            return Ok(());
         }
         match status.get(&run.journey_id) {
             // Paused: the timer stays leased and comes back when the lease runs out,
             // so the run holds until the journey is resumed.
-            Some(JourneyStatus::Paused) => return Ok(false),
+            Some(JourneyStatus::Paused) => return Ok(()),
             Some(JourneyStatus::Stopped) | None => {
-                return self.advance(&run, Input::Stop, Some(&t.key), now, stats).await;
+                return self.advance(&run, Input::Stop, Some(&t.key), now, round).await;
             }
             _ => {}
         }
@@ -371,7 +403,7 @@ impl JourneyEngine {
             },
             _ => Input::Timer { key: t.key.clone() },
         };
-        self.advance(&run, input, Some(&t.key), now, stats).await
+        self.advance(&run, input, Some(&t.key), now, round).await
     }
 
     /// Feeds one input to one run and stores the transition. `fired`: a timer that
@@ -382,19 +414,32 @@ impl JourneyEngine {
         input: Input,
         fired: Option<&str>,
         now: Millis,
-        stats: &mut RoundStats,
-    ) -> nudge_store::Result<bool> {
+        round: &mut Round,
+    ) -> nudge_store::Result<()> {
         let Some(def) = self.definition(run.journey_id, run.version).await? else {
-            return Ok(false);
+            return Ok(());
         };
         let state: RunState = match serde_json::from_value(run.state.clone()) {
             Ok(s) => s,
             Err(_) => RunState::new(run.id, run.journey_id, run.contact_id, run.version, run.entered_at),
         };
-        let Some(facts) = self.store.contact_facts(run.contact_id).await? else {
-            return Ok(false);
+        // Facts and time zone are loaded only for definitions that read them.
+        let facts = if needs_facts(&def) {
+            match self.store.contact_facts(run.contact_id).await? {
+                Some(f) => f,
+                None => return Ok(()),
+            }
+        } else {
+            Facts {
+                contact_id: run.contact_id,
+                ..Default::default()
+            }
         };
-        let zone_name = self.store.contact_time_zone(run.contact_id).await?;
+        let zone_name = if needs_time_zone(&def) {
+            self.store.contact_time_zone(run.contact_id).await?
+        } else {
+            None
+        };
         let tz = zone_name
             .as_deref()
             .and_then(|z| jiff::tz::TimeZone::get(z).ok())
@@ -409,9 +454,9 @@ impl JourneyEngine {
         };
         let t = journey::step(&def, &state, input, &ctx);
         if t.commands.is_empty() && t.state == state && fired.is_none() {
-            return Ok(false);
+            return Ok(());
         }
-        stats.transitions += 1;
+        round.stats.transitions += 1;
         let mut write = RunWrite {
             run_id: run.id,
             step: t.state.position.clone(),
@@ -419,7 +464,6 @@ impl JourneyEngine {
             ..Default::default()
         };
         let mut cleared: Vec<String> = fired.map(|k| vec![k.to_string()]).unwrap_or_default();
-        let mut updates = Vec::new();
         let event =
             json!({"name": state.trigger.get("event").cloned().unwrap_or(Value::Null), "properties": t.state.trigger});
         for c in t.commands {
@@ -472,7 +516,7 @@ impl JourneyEngine {
                 Command::ListenFor { waits } => {
                     write.waits = Some(waits.into_iter().map(|w| (w.event, w.key)).collect());
                 }
-                Command::UpdateContact { update, .. } => updates.push(update),
+                Command::UpdateContact { update, .. } => round.updates.push((run.contact_id, update)),
                 Command::EmitEvent {
                     name,
                     properties,
@@ -483,12 +527,18 @@ impl JourneyEngine {
         }
         // A re-scheduled key is set again after the clearing.
         write.clear_timers = ClearTimers::Keys(cleared);
-        let queued = !write.messages.is_empty();
-        self.store.write_runs(vec![write], now).await?;
-        for update in updates {
-            self.update_contact(run.contact_id, &update, now).await?;
+        round.queued |= !write.messages.is_empty();
+        let mut after = run.clone();
+        after.state = write.state.clone();
+        after.step = write.step.clone();
+        if write.finished.is_some() {
+            after.step = None;
+            after.finished_at = Some(now);
+            after.finish_reason = write.finished.clone();
         }
-        Ok(queued)
+        round.runs.insert(run.id, after);
+        round.writes.push(write);
+        Ok(())
     }
 
     /// The outbox message of a send step, or why there is none.
@@ -583,6 +633,32 @@ impl JourneyEngine {
             .await?;
         Ok(())
     }
+}
+
+/// Whether the definition reads the contact's facts (conditions anywhere).
+fn needs_facts(def: &JourneyDefinition) -> bool {
+    let s = &def.settings;
+    s.entry_filter.is_some()
+        || s.goal.is_some()
+        || s.exit_condition.is_some()
+        || def.steps.iter().any(|st| {
+            matches!(
+                &st.kind,
+                journey::StepKind::Branch { condition: Some(_), .. } | journey::StepKind::MultiBranch { .. }
+            )
+        })
+}
+
+/// Whether the definition does anything in the contact's local time.
+fn needs_time_zone(def: &JourneyDefinition) -> bool {
+    let s = &def.settings;
+    s.quiet_hours.is_some()
+        || s.send_window.is_some()
+        || matches!(def.trigger, Trigger::DateTrait { .. })
+        || def
+            .steps
+            .iter()
+            .any(|st| matches!(st.kind, journey::StepKind::WaitUntil { .. }))
 }
 
 /// Whether an inbox event starts a journey with this trigger.
