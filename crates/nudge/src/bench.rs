@@ -23,6 +23,8 @@ pub enum Which {
     Render(crate::bench_messages::RenderArgs),
     /// Emails per second from the outbox to a local SMTP server, against Postfix's smtp-source.
     Email(crate::bench_messages::EmailArgs),
+    /// Durable journey step transitions per second (SQLite), against plain UPDATEs.
+    Journeys(crate::bench_journeys::JourneyArgs),
 }
 
 #[derive(Args, Clone)]
@@ -55,6 +57,7 @@ pub async fn run(which: Which) -> anyhow::Result<()> {
         Which::Segments(args) => crate::bench_segments::run(args).await,
         Which::Render(args) => crate::bench_messages::render(args),
         Which::Email(args) => crate::bench_messages::email(args).await,
+        Which::Journeys(args) => crate::bench_journeys::run(args).await,
     }
 }
 

@@ -2,6 +2,7 @@
 //! `migrate`, `import`, `export`, `keys` manage data; `bench` measures.
 
 mod bench;
+mod bench_journeys;
 mod bench_messages;
 mod bench_segments;
 mod config;
