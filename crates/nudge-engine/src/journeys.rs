@@ -165,6 +165,15 @@ impl JourneyEngine {
             .claim_timers(now, self.config.batch, self.config.lease_ms)
             .await?;
         let status: HashMap<i64, JourneyStatus> = journeys.iter().map(|j| (j.id, j.status)).collect();
+        // The timers' runs, loaded at once (those this round already moved are newer).
+        let ids: Vec<i64> = timers
+            .iter()
+            .map(|t| t.run_id)
+            .filter(|id| !round.runs.contains_key(id))
+            .collect();
+        for r in self.store.runs(ids).await? {
+            round.runs.insert(r.id, r);
+        }
         for t in &timers {
             self.on_timer(t, &status, now, &mut round).await?;
         }

@@ -158,6 +158,8 @@ pub trait JourneyStore: Send + Sync {
     /// transaction. `None` if a run with the same entry key exists.
     async fn start_run(&self, new: NewRun, first: RunWrite, now: Millis) -> Result<Option<Run>>;
     async fn run(&self, id: i64) -> Result<Option<Run>>;
+    /// Several runs at once (unknown ids are left out), in id order.
+    async fn runs(&self, ids: Vec<i64>) -> Result<Vec<Run>>;
     /// A contact's runs (of one journey, or all), oldest first.
     async fn contact_runs(&self, contact: ContactId, journey: Option<i64>) -> Result<Vec<Run>>;
     /// Applies transitions, each atomically and all in one transaction. Writes to
@@ -183,6 +185,10 @@ pub trait JourneyStore: Send + Sync {
     async fn claim_journey_inbox(&self, now: Millis, limit: usize, lease_ms: i64) -> Result<Vec<InboxEvent>>;
     /// Removes handled inbox events.
     async fn ack_journey_inbox(&self, ids: Vec<i64>) -> Result<()>;
+    /// Ends every journey timer and inbox lease (for the only process working on a
+    /// database, at start: what a crashed run had claimed is due again at once).
+    /// Returns how many leases ended.
+    async fn release_journey_leases(&self) -> Result<u64>;
 }
 
 /// Templates, the delivery outbox, suppressions and push subscriptions.

@@ -1558,6 +1558,13 @@ mod super_stories {
             }]
         );
         assert!(s.claim_timers(T0 + H + 1, 10, 60_000).await.unwrap().is_empty());
+        assert_eq!(s.release_journey_leases().await.unwrap(), 1);
+        assert_eq!(
+            s.claim_timers(T0 + H + 2, 10, 59_998).await.unwrap().len(),
+            1,
+            "released"
+        );
+        assert!(s.claim_timers(T0 + H + 3, 10, 60_000).await.unwrap().is_empty());
         assert_eq!(s.claim_timers(T0 + H + 60_000, 10, 60_000).await.unwrap().len(), 1);
 
         // A transition: timer fired, reminder sent, next wait; the message is in the

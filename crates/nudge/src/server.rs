@@ -58,6 +58,13 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
         if released > 0 {
             tracing::warn!(released, "messages claimed by a previous run are due again");
         }
+        let released = store.release_journey_leases().await?;
+        if released > 0 {
+            tracing::warn!(
+                released,
+                "journey timers and events claimed by a previous run are due again"
+            );
+        }
     }
     let (stop_delivery, delivery_stopped) = tokio::sync::oneshot::channel::<()>();
     let delivery = tokio::spawn(deliverer.clone().run(async move {

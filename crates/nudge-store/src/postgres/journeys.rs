@@ -336,6 +336,18 @@ impl JourneyStore for PgStore {
         load_run(&self.client().await?, id, false).await
     }
 
+    async fn runs(&self, ids: Vec<i64>) -> Result<Vec<Run>> {
+        let c = self.client().await?;
+        Ok(c.query(
+            &format!("SELECT {RUN_COLUMNS} FROM journey_runs WHERE id = ANY($1) ORDER BY id"),
+            &[&ids],
+        )
+        .await?
+        .iter()
+        .map(run_from_row)
+        .collect())
+    }
+
     async fn contact_runs(&self, contact: ContactId, journey: Option<i64>) -> Result<Vec<Run>> {
         let c = self.client().await?;
         let contact = current_id(&c, contact).await?;
@@ -468,5 +480,22 @@ impl JourneyStore for PgStore {
         c.execute("DELETE FROM journey_inbox WHERE id = ANY($1)", &[&ids])
             .await?;
         Ok(())
+    }
+
+    async fn release_journey_leases(&self) -> Result<u64> {
+        let c = self.client().await?;
+        let a = c
+            .execute(
+                "UPDATE journey_timers SET leased_until = NULL WHERE leased_until IS NOT NULL",
+                &[],
+            )
+            .await?;
+        let b = c
+            .execute(
+                "UPDATE journey_inbox SET leased_until = NULL WHERE leased_until IS NOT NULL",
+                &[],
+            )
+            .await?;
+        Ok(a + b)
     }
 }

@@ -315,6 +315,21 @@ impl JourneyStore for SqliteStore {
         self.read(move |c| load_run(c, id)).await
     }
 
+    async fn runs(&self, ids: Vec<i64>) -> Result<Vec<Run>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM journey_runs WHERE id = ?"))?;
+            let mut out = Vec::with_capacity(ids.len());
+            for id in &ids {
+                if let Some(r) = stmt.query_row([id], run_from_row).optional()? {
+                    out.push(r);
+                }
+            }
+            out.sort_by_key(|r| r.id);
+            Ok(out)
+        })
+        .await
+    }
+
     async fn contact_runs(&self, contact: ContactId, journey: Option<i64>) -> Result<Vec<Run>> {
         self.read(move |c| {
             let contact = current_id(c, contact)?;
@@ -453,6 +468,22 @@ impl JourneyStore for SqliteStore {
             }
             tx.commit()?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn release_journey_leases(&self) -> Result<u64> {
+        self.write(|conn, _| {
+            let tx = conn.transaction()?;
+            let n = tx.execute(
+                "UPDATE journey_timers SET leased_until = NULL WHERE leased_until IS NOT NULL",
+                [],
+            )? + tx.execute(
+                "UPDATE journey_inbox SET leased_until = NULL WHERE leased_until IS NOT NULL",
+                [],
+            )?;
+            tx.commit()?;
+            Ok(n as u64)
         })
         .await
     }
