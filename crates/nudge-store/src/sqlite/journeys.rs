@@ -106,12 +106,14 @@ fn name_taken(tx: &Connection, name: &str, except: Option<i64>) -> Result<()> {
 /// Applies one transition inside `tx`; a write to an unknown or finished run does
 /// nothing.
 fn apply_write(tx: &Connection, cache: &mut IdCache, w: &RunWrite, now: Millis) -> Result<()> {
-    let Some(run) = load_run(tx, w.run_id)? else {
-        return Ok(());
+    // Only what the write needs (not the state: parsing it would cost more than the write).
+    let found: Option<(ContactId, Option<Millis>)> = tx
+        .prepare_cached("SELECT contact_id, finished_at FROM journey_runs WHERE id = ?")?
+        .query_row([w.run_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((run_contact, None)) = found else {
+        return Ok(()); // unknown or finished
     };
-    if !run.is_active() {
-        return Ok(());
-    }
     let finished = w.finished.is_some();
     tx.prepare_cached(
         "UPDATE journey_runs SET step = ?, state = ?, updated_at = ?, status = ?, finished_at = ?, finish_reason = ?
@@ -157,7 +159,7 @@ fn apply_write(tx: &Connection, cache: &mut IdCache, w: &RunWrite, now: Millis) 
             "INSERT INTO journey_waits (run_id, contact_id, event, match_value) VALUES (?, ?, ?, ?)
              ON CONFLICT (run_id, event) DO UPDATE SET match_value = excluded.match_value",
         )?;
-        let contact = current_id(tx, run.contact_id)?;
+        let contact = current_id(tx, run_contact)?;
         for (event, value) in waits {
             add.execute(params![w.run_id, contact, event, value])?;
         }
@@ -166,7 +168,7 @@ fn apply_write(tx: &Connection, cache: &mut IdCache, w: &RunWrite, now: Millis) 
         enqueue_tx(tx, cache, m, now)?;
     }
     for (name, props, key) in &w.events {
-        let contact = current_id(tx, run.contact_id)?;
+        let contact = current_id(tx, run_contact)?;
         record_event(tx, cache, contact, name, props, key, now)?;
     }
     Ok(())
