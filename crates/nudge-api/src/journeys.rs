@@ -266,3 +266,51 @@ pub async fn install(
         Err(InstallError::Invalid(m)) => Err(ApiError::internal(m)),
     }
 }
+
+/// `GET /api/v1/frequency-caps`: the workspace's caps on marketing messages.
+pub async fn get_caps(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let caps: Value = match state.store.setting(nudge_engine::FREQUENCY_CAPS).await? {
+        Some(raw) => serde_json::from_str(&raw).unwrap_or(json!([])),
+        None => json!([]),
+    };
+    Ok(Json(json!({ "caps": caps })))
+}
+
+/// `PUT /api/v1/frequency-caps` `{"caps": [{"channel": "email", "max": 1, "per": "day"}]}`:
+/// at most `max` marketing messages per contact on `channel` (every channel when
+/// absent) in any rolling day or week, across all journeys. Journeys defer a message
+/// over a cap to the next allowed moment; they never drop it.
+pub async fn put_caps(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let body = body_object(&body)?;
+    only_fields(&body, &["caps"])?;
+    let raw = body
+        .get("caps")
+        .cloned()
+        .ok_or_else(|| ApiError::new("missing_field", "caps: is required").with_field("caps"))?;
+    let caps: Vec<nudge_core::journey::FrequencyCap> = serde_json::from_value(raw)
+        .map_err(|e| ApiError::new("invalid_field", format!("caps: {e}")).with_field("caps"))?;
+    for (i, c) in caps.iter().enumerate() {
+        if c.max == 0 {
+            return Err(ApiError::new("invalid_field", "max must be at least 1").with_field(format!("caps[{i}].max")));
+        }
+        if let Some(ch) = &c.channel
+            && !nudge_core::contact::CHANNELS.contains(&ch.as_str())
+        {
+            return Err(ApiError::new(
+                "invalid_field",
+                format!(
+                    "unknown channel {ch:?}; one of {}",
+                    nudge_core::contact::CHANNELS.join(", ")
+                ),
+            )
+            .with_field(format!("caps[{i}].channel")));
+        }
+    }
+    let stored = serde_json::to_string(&caps).map_err(|e| ApiError::internal(e.to_string()))?;
+    state
+        .store
+        .put_setting(nudge_engine::FREQUENCY_CAPS, Some(&stored))
+        .await?;
+    changed(&state);
+    Ok(Json(json!({ "caps": caps })))
+}

@@ -183,6 +183,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/journeys/{id}", get(journeys::get).put(journeys::update))
         .route("/api/v1/journeys/{id}/{action}", post(journeys::action))
         .route("/api/v1/contacts/{id}/runs", get(journeys::contact_runs))
+        .route(
+            "/api/v1/frequency-caps",
+            get(journeys::get_caps).put(journeys::put_caps),
+        )
         .route("/api/v1/subscriptions", post(subscriptions::subscribe))
         .route("/api/v1/keys", get(admin::list_keys).post(admin::create_key))
         .route("/api/v1/keys/{id}", axum::routing::delete(admin::revoke_key))

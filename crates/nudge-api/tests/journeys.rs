@@ -425,3 +425,86 @@ async fn ready_made_journeys_install_with_their_templates_and_segments() {
     let outbox = app.outbox("di").await;
     assert_eq!(outbox.len(), 1, "{outbox:?}");
 }
+
+/// Two journeys want to email the same contact on the same event; with a cap of one
+/// marketing email a day, the second waits a day and then goes — deferred, not dropped.
+#[tokio::test]
+async fn frequency_caps_defer_sends_across_journeys() {
+    let app = spawn_app().await;
+    for (name, subject) in [("news-a", "A"), ("news-b", "B")] {
+        let (s, _) = app
+            .post(
+                "/api/v1/templates",
+                json!({"name": name, "topic": "news", "content": {"channel": "email", "subject": subject, "html": "<p>x</p>"}}),
+            )
+            .await;
+        assert_eq!(s, 201);
+    }
+    for (s, e) in [
+        app.call(
+            reqwest::Method::PUT,
+            "/api/v1/frequency-caps",
+            Some(json!({"caps": [{"max": 0, "per": "day"}]})),
+        )
+        .await,
+        app.call(
+            reqwest::Method::PUT,
+            "/api/v1/frequency-caps",
+            Some(json!({"caps": [{"channel": "fax", "max": 1, "per": "day"}]})),
+        )
+        .await,
+        app.call(
+            reqwest::Method::PUT,
+            "/api/v1/frequency-caps",
+            Some(json!({"caps": [{"max": 1, "per": "month"}]})),
+        )
+        .await,
+    ] {
+        assert_eq!(s, 400, "{e}");
+    }
+    let (s, caps) = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/frequency-caps",
+            Some(json!({"caps": [{"channel": "email", "max": 1, "per": "day"}]})),
+        )
+        .await;
+    assert_eq!(s, 200, "{caps}");
+    assert_eq!(app.get("/api/v1/frequency-caps").await["caps"][0]["max"], 1);
+    for (name, template, priority) in [("A", "news-a", 5), ("B", "news-b", 1)] {
+        let definition = json!({
+            "trigger": {"type": "event", "event": "Signed Up"},
+            "start": "send",
+            "steps": [{"id": "send", "type": "send", "template": template}]
+        });
+        let (s, j) = app
+            .post(
+                "/api/v1/journeys",
+                json!({"name": name, "priority": priority, "definition": definition}),
+            )
+            .await;
+        assert_eq!(s, 201, "{j}");
+        app.post(&format!("/api/v1/journeys/{}/publish", j["id"]), json!({}))
+            .await;
+    }
+    app.settle().await;
+    app.track(json!({"batch": [
+        {"type": "identify", "userId": "eve", "traits": {"email": "eve@example.com"}},
+        {"type": "track", "userId": "eve", "event": "Signed Up"},
+    ]}))
+    .await;
+    app.settle().await;
+    let outbox = app.outbox("eve").await;
+    assert_eq!(outbox.len(), 1, "one email today: {outbox:?}");
+    let runs = app.runs("eve").await;
+    assert_eq!(runs.len(), 2);
+    let waiting: Vec<&Value> = runs.iter().filter(|r| r["status"] == "active").collect();
+    assert_eq!(waiting.len(), 1, "the other send waits: {runs:?}");
+    assert_eq!(waiting[0]["step"], "send");
+    app.at(T0 + 23 * HOUR).await;
+    assert_eq!(app.outbox("eve").await.len(), 1, "still under the cap window");
+    app.at(T0 + 24 * HOUR + 1000).await;
+    let outbox = app.outbox("eve").await;
+    assert_eq!(outbox.len(), 2, "deferred, then sent: {outbox:?}");
+    assert!(app.runs("eve").await.iter().all(|r| r["status"] == "finished"));
+}

@@ -71,6 +71,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/v1/journeys/{id}"),
     ("post", "/api/v1/journeys/{id}/{action}"),
     ("get", "/api/v1/contacts/{id}/runs"),
+    ("get", "/api/v1/frequency-caps"),
+    ("put", "/api/v1/frequency-caps"),
     ("post", "/api/v1/subscriptions"),
     ("get", "/api/v1/keys"),
     ("post", "/api/v1/keys"),

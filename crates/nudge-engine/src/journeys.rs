@@ -13,11 +13,15 @@
 //! Not atomic yet: `update_contact` steps are applied right after their transition
 //! commits (a crash in between loses that update; it is never applied twice).
 
-use nudge_core::journey::{self, Command, Context, Input, JourneyDefinition, NameOrId, PreviousRun, RunState, Trigger};
+use nudge_core::journey::{
+    self, Command, Context, FrequencyCap, Input, JourneyDefinition, NameOrId, PreviousRun, RunState, SentMessage,
+    Trigger,
+};
 use nudge_core::segment::Facts;
 use nudge_core::{Clock, ContactId, Millis};
 use nudge_store::{
-    ClearTimers, ContactPatch, DueTimer, InboxEvent, Journey, JourneyStatus, NewMessage, NewRun, Run, RunWrite, Store,
+    ClearTimers, ContactPatch, DueTimer, InboxEvent, Journey, JourneyStatus, MessageQuery, MessageState, NewMessage,
+    NewRun, Run, RunWrite, Store,
 };
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeSet, HashMap};
@@ -79,6 +83,11 @@ struct Round {
     /// Runs as this round left them.
     runs: HashMap<i64, Run>,
     queued: bool,
+    /// The workspace's frequency caps (the `frequency_caps` setting).
+    caps: Vec<FrequencyCap>,
+    /// Marketing messages queued this round, per contact (not committed yet, but
+    /// they count against the caps).
+    sends: HashMap<ContactId, Vec<SentMessage>>,
 }
 
 pub struct JourneyEngine {
@@ -151,7 +160,10 @@ impl JourneyEngine {
         let journeys = self.store.journeys().await?;
         self.index(&journeys).await?;
         let now = self.clock.now();
-        let mut round = Round::default();
+        let mut round = Round {
+            caps: self.caps().await?,
+            ..Default::default()
+        };
         let events = self
             .store
             .claim_journey_inbox(now, self.config.batch, self.config.lease_ms)
@@ -197,6 +209,55 @@ impl JourneyEngine {
         Ok(round.stats)
     }
 
+    /// The workspace's frequency caps (setting `frequency_caps`, a JSON list); an
+    /// unreadable setting is reported and ignored.
+    async fn caps(&self) -> nudge_store::Result<Vec<FrequencyCap>> {
+        let Some(raw) = self.store.setting(FREQUENCY_CAPS).await? else {
+            return Ok(vec![]);
+        };
+        Ok(serde_json::from_str(&raw).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the frequency_caps setting does not parse; no caps apply");
+            vec![]
+        }))
+    }
+
+    /// The contact's marketing messages in the longest cap period: queued or sent
+    /// (failed, bounced and suppressed ones do not count), and those of this round.
+    async fn recent_sends(
+        &self,
+        contact: ContactId,
+        now: Millis,
+        round: &Round,
+    ) -> nudge_store::Result<Vec<SentMessage>> {
+        let horizon = round.caps.iter().map(|c| c.per.millis()).max().unwrap_or(0);
+        let page = self
+            .store
+            .list_messages(&MessageQuery {
+                contact_id: Some(contact),
+                limit: 1000,
+                ..Default::default()
+            })
+            .await?;
+        let mut out: Vec<SentMessage> = page
+            .items
+            .iter()
+            .filter(|m| !m.transactional)
+            .filter(|m| {
+                matches!(
+                    m.state,
+                    MessageState::Queued | MessageState::Sent | MessageState::Delivered
+                )
+            })
+            .map(|m| SentMessage {
+                channel: Some(m.channel.clone()),
+                at: m.sent_at.unwrap_or(m.created_at),
+            })
+            .filter(|s| s.at > now - horizon)
+            .collect();
+        out.extend(round.sends.get(&contact).cloned().unwrap_or_default());
+        Ok(out)
+    }
+
     /// Keeps `journey_event_names` in step with the journeys (only when they changed).
     async fn index(&self, journeys: &[Journey]) -> nudge_store::Result<()> {
         let signature: Signature = journeys
@@ -234,7 +295,25 @@ impl JourneyEngine {
             return Ok(None);
         };
         match journey::parse_journey(&v.definition) {
-            Ok(def) => {
+            Ok(mut def) => {
+                // A send without a channel uses its template's: known here, so quiet
+                // hours and caps per channel apply to it.
+                for step in &mut def.steps {
+                    if let journey::StepKind::Send {
+                        template,
+                        channel: channel @ None,
+                        ..
+                    } = &mut step.kind
+                    {
+                        let t = match template {
+                            NameOrId::Id(id) => self.store.template(*id).await?,
+                            NameOrId::Name(name) => self.store.template_by_name(name).await?,
+                        };
+                        if let Some(t) = t {
+                            *channel = Some(t.channel);
+                        }
+                    }
+                }
                 let def = Arc::new(def);
                 self.definitions
                     .lock()
@@ -454,12 +533,18 @@ impl JourneyEngine {
             .and_then(|z| jiff::tz::TimeZone::get(z).ok())
             .or_else(|| jiff::tz::TimeZone::get(&self.config.time_zone).ok())
             .unwrap_or(jiff::tz::TimeZone::UTC);
+        let recent = if !round.caps.is_empty() && has_marketing_sends(&def) {
+            self.recent_sends(run.contact_id, now, round).await?
+        } else {
+            vec![]
+        };
+        let caps = round.caps.clone();
         let ctx = Context {
             now,
             facts: &facts,
             time_zone: &tz,
-            caps: &[],
-            recent_sends: &[],
+            caps: &caps,
+            recent_sends: &recent,
         };
         let t = journey::step(&def, &state, input, &ctx);
         if t.commands.is_empty() && t.state == state && fired.is_none() {
@@ -494,7 +579,15 @@ impl JourneyEngine {
                     )
                     .await?
                 {
-                    Ok(m) => write.messages.push(m),
+                    Ok(m) => {
+                        if !m.transactional {
+                            round.sends.entry(run.contact_id).or_default().push(SentMessage {
+                                channel: Some(m.channel.clone()),
+                                at: now,
+                            });
+                        }
+                        write.messages.push(m)
+                    }
                     Err(reason) => write.events.push((
                         "Journey Message Skipped".into(),
                         json!({"journey_id": run.journey_id, "run_id": run.id, "step": step, "reason": reason}),
@@ -642,6 +735,22 @@ impl JourneyEngine {
             .await?;
         Ok(())
     }
+}
+
+/// The setting that holds the workspace's frequency caps.
+pub const FREQUENCY_CAPS: &str = "frequency_caps";
+
+/// Whether the definition has a marketing (capped) send.
+fn has_marketing_sends(def: &JourneyDefinition) -> bool {
+    def.steps.iter().any(|st| {
+        matches!(
+            st.kind,
+            journey::StepKind::Send {
+                transactional: false,
+                ..
+            }
+        )
+    })
 }
 
 /// Whether the definition reads the contact's facts (conditions anywhere).
