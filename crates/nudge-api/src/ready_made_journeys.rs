@@ -166,6 +166,24 @@ pub fn ready_made_journeys() -> Vec<ReadyJourney> {
             }),
         },
         ReadyJourney {
+            key: "email_then_sms",
+            name: "Email, then SMS",
+            description: "On an `Important Update` event: an email; if it is not opened within 48 hours, an SMS.",
+            templates: &["fallback-email", "fallback-sms"],
+            segment: None,
+            definition: json!({
+                "trigger": {"type": "event", "event": "Important Update"},
+                "start": "email",
+                "steps": [
+                    {"id": "email", "type": "send", "template": "fallback-email", "next": "wait-48h"},
+                    {"id": "wait-48h", "type": "wait", "duration": {"hours": 48}, "next": "opened"},
+                    {"id": "opened", "type": "branch", "message": {"step": "email", "outcome": "opened"}, "no": "sms"},
+                    {"id": "sms", "type": "send", "template": "fallback-sms"}
+                ],
+                "settings": {"re_entry": {"type": "always"}, "quiet_hours": {"start": "21:00", "end": "08:00"}}
+            }),
+        },
+        ReadyJourney {
             key: "location_offer",
             name: "Location-based offer",
             description: "A `Store Nearby` event (from an app's geofence): the offer of the store near the contact (at most once a week).",

@@ -24,6 +24,7 @@ struct App {
     clock: Arc<ManualClock>,
     journeys: Arc<JourneyEngine>,
     segments: Arc<SegmentEngine>,
+    store: Arc<dyn Store>,
     _dir: tempfile::TempDir,
 }
 
@@ -42,7 +43,8 @@ async fn spawn_app() -> App {
     ));
     let segments = SegmentEngine::new(store.clone(), dyn_clock.clone(), Default::default());
     let journeys = JourneyEngine::new(store.clone(), dyn_clock.clone(), Default::default());
-    let app = router(AppState::new(store, ingestor, dyn_clock, segments.clone()).with_journeys(journeys.clone()));
+    let app =
+        router(AppState::new(store.clone(), ingestor, dyn_clock, segments.clone()).with_journeys(journeys.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -56,6 +58,7 @@ async fn spawn_app() -> App {
         clock,
         journeys,
         segments,
+        store,
         _dir: dir,
     }
 }
@@ -507,4 +510,83 @@ async fn frequency_caps_defer_sends_across_journeys() {
     let outbox = app.outbox("eve").await;
     assert_eq!(outbox.len(), 2, "deferred, then sent: {outbox:?}");
     assert!(app.runs("eve").await.iter().all(|r| r["status"] == "finished"));
+}
+
+/// Email, then SMS to those who did not open it within 48 hours: the open reaches the
+/// run that sent the email (by the message's key), and the branch reads it.
+#[tokio::test]
+async fn a_branch_reads_whether_the_previous_message_was_opened() {
+    let app = spawn_app().await;
+    for (name, content) in [
+        (
+            "offer-email",
+            json!({"channel": "email", "subject": "Offer", "html": "<p>x</p>"}),
+        ),
+        ("offer-sms", json!({"channel": "sms", "body": "Offer: see your email"})),
+    ] {
+        let (s, t) = app
+            .post(
+                "/api/v1/templates",
+                json!({"name": name, "topic": "offers", "content": content}),
+            )
+            .await;
+        assert_eq!(s, 201, "{t}");
+    }
+    let definition = json!({
+        "trigger": {"type": "event", "event": "Offer Ready"},
+        "start": "email",
+        "steps": [
+            {"id": "email", "type": "send", "template": "offer-email", "next": "wait"},
+            {"id": "wait", "type": "wait", "duration": {"hours": 48}, "next": "opened"},
+            {"id": "opened", "type": "branch", "message": {"step": "email", "outcome": "opened"}, "no": "sms"},
+            {"id": "sms", "type": "send", "template": "offer-sms"}
+        ]
+    });
+    let (s, j) = app
+        .post(
+            "/api/v1/journeys",
+            json!({"name": "Email then SMS", "definition": definition}),
+        )
+        .await;
+    assert_eq!(s, 201, "{j}");
+    app.post(&format!("/api/v1/journeys/{}/publish", j["id"]), json!({}))
+        .await;
+    app.settle().await;
+    app.track(json!({"batch": [
+        {"type": "identify", "userId": "opener", "traits": {"email": "o@example.com", "phone": "+15550001111"}},
+        {"type": "identify", "userId": "ignorer", "traits": {"email": "i@example.com", "phone": "+15550002222"}},
+        {"type": "track", "userId": "opener", "event": "Offer Ready"},
+        {"type": "track", "userId": "ignorer", "event": "Offer Ready"},
+    ]}))
+    .await;
+    app.settle().await;
+    // The opener opens her email (what the open pixel records).
+    let email = app.outbox("opener").await;
+    assert_eq!(email.len(), 1);
+    let id = email[0]["id"].as_i64().unwrap();
+    assert!(
+        app.store
+            .record_message_event(
+                id,
+                "Email Opened",
+                json!({"message_id": id}),
+                "open-test".into(),
+                T0 + HOUR
+            )
+            .await
+            .unwrap()
+    );
+    app.at(T0 + HOUR).await;
+    app.at(T0 + 49 * HOUR).await;
+    let channels = |outbox: Vec<Value>| {
+        let mut c: Vec<String> = outbox
+            .iter()
+            .map(|m| m["channel"].as_str().unwrap().to_string())
+            .collect();
+        c.sort();
+        c
+    };
+    assert_eq!(channels(app.outbox("opener").await), ["email"]);
+    assert_eq!(channels(app.outbox("ignorer").await), ["email", "sms"]);
+    assert!(app.runs("opener").await.iter().all(|r| r["status"] == "finished"));
 }

@@ -14,8 +14,8 @@
 //! commits (a crash in between loses that update; it is never applied twice).
 
 use nudge_core::journey::{
-    self, Command, Context, FrequencyCap, Input, JourneyDefinition, NameOrId, PreviousRun, RunState, SentMessage,
-    Trigger,
+    self, Command, Context, FrequencyCap, Input, JourneyDefinition, MessageOutcomeKind, NameOrId, PreviousRun,
+    RunState, SentMessage, Trigger,
 };
 use nudge_core::segment::Facts;
 use nudge_core::{Clock, ContactId, Millis};
@@ -346,6 +346,32 @@ impl JourneyEngine {
             .into_iter()
             .map(|r| round.runs.get(&r.id).cloned().unwrap_or(r))
             .filter(Run::is_active)
+            .collect();
+        // A message's outcome goes to the run that sent it (its key is in the run's
+        // state), as `MessageOutcome`.
+        if let (Some(outcome), Some(message_id)) = (
+            outcome_of(&e.name),
+            e.properties.get("message_id").and_then(Value::as_i64),
+        ) && let Some(m) = self.store.message(message_id).await?
+            && m.idempotency_key.starts_with("run-")
+        {
+            for run in &active {
+                let Ok(state) = serde_json::from_value::<RunState>(run.state.clone()) else {
+                    continue;
+                };
+                if let Some((step, _)) = state.sent.iter().find(|(_, k)| **k == m.idempotency_key) {
+                    let input = Input::MessageOutcome {
+                        step: step.clone(),
+                        key: m.idempotency_key.clone(),
+                        outcome,
+                    };
+                    self.advance(run, input, None, now, round).await?;
+                }
+            }
+        }
+        let active: Vec<Run> = active
+            .into_iter()
+            .map(|r| round.runs.get(&r.id).cloned().unwrap_or(r))
             .collect();
         let mut priority: Vec<&Journey> = journeys
             .iter()
@@ -737,6 +763,20 @@ impl JourneyEngine {
     }
 }
 
+/// The message outcome a timeline event reports, if it is one.
+fn outcome_of(event: &str) -> Option<MessageOutcomeKind> {
+    Some(match event {
+        "Message Sent" => MessageOutcomeKind::Sent,
+        "Message Delivered" => MessageOutcomeKind::Delivered,
+        "Email Opened" => MessageOutcomeKind::Opened,
+        "Email Link Clicked" => MessageOutcomeKind::Clicked,
+        "Message Bounced" => MessageOutcomeKind::Bounced,
+        "Message Failed" => MessageOutcomeKind::Failed,
+        "Unsubscribed" => MessageOutcomeKind::Unsubscribed,
+        _ => return None,
+    })
+}
+
 /// The setting that holds the workspace's frequency caps.
 pub const FREQUENCY_CAPS: &str = "frequency_caps";
 
@@ -809,6 +849,23 @@ pub fn event_names(def: &JourneyDefinition) -> BTreeSet<String> {
     for step in &def.steps {
         if let journey::StepKind::WaitForEvent { event, .. } = &step.kind {
             names.insert(event.clone());
+        }
+    }
+    if def
+        .steps
+        .iter()
+        .any(|st| matches!(st.kind, journey::StepKind::Branch { message: Some(_), .. }))
+    {
+        for name in [
+            "Message Sent",
+            "Message Delivered",
+            "Email Opened",
+            "Email Link Clicked",
+            "Message Bounced",
+            "Message Failed",
+            "Unsubscribed",
+        ] {
+            names.insert(name.to_string());
         }
     }
     let s = &def.settings;
