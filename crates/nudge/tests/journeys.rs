@@ -153,3 +153,130 @@ async fn abandoned_cart_reminder_reaches_smtp_and_purchase_ends_the_run() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(received(&mail_dir, 1).len(), 1, "one reminder, to Ada only");
 }
+
+/// Message-IDs the count-only sink has accepted so far (one per line).
+fn accepted_ids(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("ids.txt"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Thousands of runs that send, wait and send again; the server is killed with
+/// SIGKILL three times while they run and restarted each time. In the end every run
+/// has sent both emails — each exactly once by Message-ID at the SMTP server — and
+/// finished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journeys_survive_repeated_sigkills_and_send_nothing_twice() {
+    if !have_python_packages() {
+        return;
+    }
+    const N: usize = 1500;
+    let dir = tempfile::tempdir().unwrap();
+    let mail_dir = dir.path().join("mail");
+    let (_sink, smtp_port) = start_sink(&mail_dir, true);
+    let smtp = format!("smtp://127.0.0.1:{smtp_port}");
+    let env = [
+        ("NUDGE_SMTP_URL", smtp.as_str()),
+        ("NUDGE_EMAIL_FROM", "Shop <shop@example.com>"),
+        ("NUDGE_EMAIL_RATE", "600"),
+    ];
+    let (mut server, base) = start_server(dir.path(), &env);
+    let api = Api::new(&base);
+    for (name, subject) in [("first", "First"), ("second", "Second")] {
+        let (s, t) = api
+            .post(
+                "/api/v1/templates",
+                json!({"name": name, "transactional": true, "content": {"channel": "email", "subject": subject, "html": "<p>Hi {{ contact.user_id }}</p>"}}),
+            )
+            .await;
+        assert_eq!(s, 201, "{t}");
+    }
+    let definition = json!({
+        "trigger": {"type": "event", "event": "Go"},
+        "start": "first",
+        "steps": [
+            {"id": "first", "type": "send", "template": "first", "transactional": true, "next": "wait"},
+            {"id": "wait", "type": "wait", "duration": 1500, "next": "second"},
+            {"id": "second", "type": "send", "template": "second", "transactional": true}
+        ],
+        "settings": {"re_entry": {"type": "always"}}
+    });
+    let (s, j) = api
+        .post(
+            "/api/v1/journeys",
+            json!({"name": "Two emails", "definition": definition}),
+        )
+        .await;
+    assert_eq!(s, 201, "{j}");
+    let id = j["id"].as_i64().unwrap();
+    api.post(&format!("/api/v1/journeys/{id}/publish"), json!({})).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+
+    let batch: Vec<Value> = (0..N)
+        .flat_map(|i| {
+            [
+                json!({"type": "identify", "userId": format!("c{i}"), "traits": {"email": format!("c{i}@example.com")}}),
+                json!({"type": "track", "userId": format!("c{i}"), "event": "Go", "messageId": format!("go-{i}")}),
+            ]
+        })
+        .collect();
+    for chunk in batch.chunks(200) {
+        api.track("/v1/batch", json!({"batch": chunk})).await;
+    }
+
+    // Three SIGKILLs at different stages, each followed by a restart.
+    let mut base = base;
+    for at_least in [N / 4, N, N + N / 2] {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while accepted_ids(&mail_dir).len() < at_least {
+            assert!(
+                Instant::now() < deadline,
+                "stuck before {at_least} emails: {}",
+                server_log(dir.path())
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        server.0.kill().unwrap();
+        server.0.wait().unwrap();
+        let (s, b) = start_server(dir.path(), &env);
+        server = s;
+        base = b;
+    }
+    let api = Api::new(&base);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let ids = accepted_ids(&mail_dir);
+        let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
+        let stats = api.get(&format!("/api/v1/journeys/{id}")).await;
+        if distinct.len() >= 2 * N && stats["active_runs_per_step"] == json!({}) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} emails, active runs {}",
+            distinct.len(),
+            2 * N,
+            stats["active_runs_per_step"]
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ids = accepted_ids(&mail_dir);
+    let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
+    let repeats = ids.len() - distinct.len();
+    eprintln!(
+        "{N} runs, 3 SIGKILLs: {} SMTP deliveries, {} distinct, {repeats} repeated a Message-ID",
+        ids.len(),
+        distinct.len()
+    );
+    assert_eq!(distinct.len(), 2 * N, "every run sent both emails, each once");
+    // Only what was in flight at each kill may go out again, with the same Message-ID.
+    assert!(repeats <= 3 * (8 + 32 + 40), "{repeats} repeats");
+    let c = api.get("/api/v1/contacts/lookup?user_id=c7").await;
+    let runs = api.get(&format!("/api/v1/contacts/{}/runs", c["id"])).await;
+    assert_eq!(runs["data"].as_array().unwrap().len(), 1, "one run per Go event");
+    assert_eq!(runs["data"][0]["finish_reason"], "completed");
+}
