@@ -157,6 +157,7 @@ pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Resul
         .map(|(step, n)| (step, json!(n)))
         .collect();
     v["active_runs_per_step"] = Value::Object(steps);
+    v["stats"] = serde_json::to_value(state.store.journey_stats(id).await?).unwrap_or(Value::Null);
     Ok(Json(v))
 }
 

@@ -264,6 +264,20 @@ async fn abandoned_cart_reminds_once_and_stops_on_purchase_of_that_cart() {
     );
     app.at(T0 + 30 * HOUR).await;
     assert_eq!(app.outbox("ada").await.len(), 1, "no last chance after the purchase");
+    let stats = app.get(&format!("/api/v1/journeys/{id}")).await["stats"].clone();
+    assert_eq!(
+        (stats["entered"].as_i64(), stats["active"].as_i64()),
+        (Some(1), Some(0)),
+        "{stats}"
+    );
+    assert_eq!(stats["finished"]["goal"], 1, "{stats}");
+    assert_eq!(stats["steps"]["wait-order"]["reached"], 1, "{stats}");
+    assert_eq!(stats["steps"]["remind"]["sent"], 1, "{stats}");
+    assert_eq!(
+        stats["steps"]["bought"]["reached"],
+        json!(null),
+        "the goal was reached by the goal event, not the step: {stats}"
+    );
     let contact = app.contact("ada").await;
     let events = app.get(&format!("/api/v1/contacts/{contact}/events?limit=100")).await;
     assert!(
@@ -588,5 +602,16 @@ async fn a_branch_reads_whether_the_previous_message_was_opened() {
     };
     assert_eq!(channels(app.outbox("opener").await), ["email"]);
     assert_eq!(channels(app.outbox("ignorer").await), ["email", "sms"]);
+    let stats = app.get(&format!("/api/v1/journeys/{}", j["id"])).await["stats"].clone();
+    assert_eq!(
+        (
+            stats["steps"]["email"]["sent"].as_i64(),
+            stats["steps"]["email"]["opened"].as_i64()
+        ),
+        (Some(2), Some(1)),
+        "{stats}"
+    );
+    assert_eq!(stats["steps"]["sms"]["sent"], 1, "{stats}");
+    assert_eq!(stats["finished"]["completed"], 2, "{stats}");
     assert!(app.runs("opener").await.iter().all(|r| r["status"] == "finished"));
 }

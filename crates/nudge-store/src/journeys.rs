@@ -169,3 +169,41 @@ pub struct InboxEvent {
     /// The event's timestamp.
     pub at: Millis,
 }
+
+/// A journey's numbers: runs by outcome, and per step.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct JourneyStats {
+    pub entered: i64,
+    pub active: i64,
+    /// Finished runs by reason (`completed`, `goal`, `exited`, ...).
+    pub finished: std::collections::BTreeMap<String, i64>,
+    pub steps: std::collections::BTreeMap<String, StepStats>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct StepStats {
+    /// Runs that reached the step (each visit counts).
+    pub reached: i64,
+    /// Runs waiting at the step now.
+    pub active: i64,
+    /// Messages the step queued.
+    pub sent: i64,
+    /// Open and click events of those messages.
+    pub opened: i64,
+    pub clicked: i64,
+}
+
+/// The send step of a journey message, from its idempotency key
+/// (`run-{run}-step-{step}-{visit}`).
+pub fn step_of_key(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix("run-")?;
+    let (_, rest) = rest.split_once("-step-")?;
+    let (step, visit) = rest.rsplit_once('-')?;
+    visit.parse::<u32>().ok()?;
+    Some(step)
+}
+
+/// The journey a message was queued by (`data.journey.id`, set by the engine).
+pub fn journey_of_message(data: &Value) -> Option<i64> {
+    data.get("journey")?.get("id")?.as_i64()
+}

@@ -175,6 +175,9 @@ pub trait JourneyStore: Send + Sync {
     async fn waiting_runs(&self, contact: ContactId, event: &str) -> Result<Vec<Waiting>>;
     /// Active runs per step of a journey: `(step, count)`.
     async fn runs_per_step(&self, journey: i64) -> Result<Vec<(String, i64)>>;
+    /// A journey's statistics: runs by outcome, and per step reached, waiting, sent,
+    /// opened, clicked.
+    async fn journey_stats(&self, journey: i64) -> Result<JourneyStats>;
     /// The event names journeys act on (triggers, awaited events, names their goals
     /// read). From now on every stored `track` event with one of these names (from
     /// ingestion, message tracking or segment changes) is queued in the journey inbox

@@ -46,6 +46,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/postgres/0006_administrative_segments.sql"),
     ),
     (7, include_str!("../migrations/postgres/0007_journey_inbox.sql")),
+    (8, include_str!("../migrations/postgres/0008_journey_stats.sql")),
 ];
 
 /// Key of the advisory lock that serializes migrations between processes.

@@ -29,6 +29,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/sqlite/0005_journeys.sql")),
     (6, include_str!("../migrations/sqlite/0006_administrative_segments.sql")),
     (7, include_str!("../migrations/sqlite/0007_journey_inbox.sql")),
+    (8, include_str!("../migrations/sqlite/0008_journey_stats.sql")),
 ];
 
 type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;

@@ -1576,7 +1576,15 @@ mod super_stories {
             clear_timers: ClearTimers::Keys(vec!["timeout".into()]),
             set_timers: vec![("wait".into(), T0 + 24 * H)],
             waits: Some(vec![]),
-            messages: vec![message(&format!("run-{}-remind-1", run.id))],
+            messages: vec![NewMessage {
+                data: json!({"journey": {"id": j.id, "run_id": run.id}}),
+                ..message(&format!("run-{}-step-remind-1", run.id))
+            }],
+            events: vec![(
+                "Journey Step Reached".into(),
+                json!({"journey_id": j.id, "step": "remind", "run_id": run.id}),
+                format!("run-{}-step-remind-1-reached", run.id),
+            )],
             ..Default::default()
         };
         s.write_runs(vec![remind.clone(), remind], T0 + H).await.unwrap();
@@ -1596,7 +1604,24 @@ mod super_stories {
             .await
             .unwrap();
         assert_eq!(outbox.items.len(), 1);
-        assert_eq!(outbox.items[0].idempotency_key, format!("run-{}-remind-1", run.id));
+        assert_eq!(outbox.items[0].idempotency_key, format!("run-{}-step-remind-1", run.id));
+        // Statistics: the step was reached once and queued one message (the repeated
+        // write changed nothing); an open of that message counts for the step.
+        assert!(
+            s.record_message_event(outbox.items[0].id, "Email Opened", json!({}), "open-r".into(), T0 + H)
+                .await
+                .unwrap()
+        );
+        let stats = s.journey_stats(j.id).await.unwrap();
+        assert_eq!((stats.entered, stats.active), (1, 1));
+        let remind = &stats.steps["remind"];
+        assert_eq!(
+            (remind.reached, remind.sent, remind.opened, remind.clicked),
+            (1, 1, 1, 0)
+        );
+        assert_eq!(stats.steps["wait-2"].active, 1);
+        assert_eq!(step_of_key("run-7-step-a-b-3"), Some("a-b"));
+        assert_eq!(step_of_key("api-123"), None);
 
         // Finishing drops timers and waits; later writes to a finished run do nothing.
         s.write_runs(
@@ -1622,6 +1647,8 @@ mod super_stories {
         );
         assert_eq!(s.next_timer_due().await.unwrap(), None);
         assert!(s.runs_per_step(j.id).await.unwrap().is_empty());
+        let stats = s.journey_stats(j.id).await.unwrap();
+        assert_eq!((stats.active, stats.finished.get("goal")), (0, Some(&1)));
         s.write_runs(
             vec![RunWrite {
                 run_id: run.id,

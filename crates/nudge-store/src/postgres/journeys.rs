@@ -55,6 +55,19 @@ pub(super) async fn queue_after_ingest(
     queue_events(tx, &ids).await
 }
 
+/// Adds one to a step's counter (`reached`, `sent`, `opened`, `clicked`).
+pub(super) async fn bump_step(tx: &Transaction<'_>, journey: i64, step: &str, column: &str) -> Result<()> {
+    tx.execute(
+        &format!(
+            "INSERT INTO journey_step_stats (journey_id, step, {column}) VALUES ($1, $2, 1)
+             ON CONFLICT (journey_id, step) DO UPDATE SET {column} = journey_step_stats.{column} + 1"
+        ),
+        &[&journey, &step],
+    )
+    .await?;
+    Ok(())
+}
+
 fn journey_from_row(r: &tokio_postgres::Row) -> Result<Journey> {
     let status: String = r.get(3);
     Ok(Journey {
@@ -188,10 +201,22 @@ async fn apply_write(tx: &Transaction<'_>, w: &RunWrite, now: Millis) -> Result<
         }
     }
     for m in &w.messages {
-        enqueue_tx(tx, m, now).await?;
+        let (_, created) = enqueue_tx(tx, m, now).await?;
+        if created && let (Some(step), Some(journey)) = (step_of_key(&m.idempotency_key), journey_of_message(&m.data)) {
+            bump_step(tx, journey, step, "sent").await?;
+        }
     }
     for (name, props, key) in &w.events {
-        record_event(tx, contact, name, props, key, now).await?;
+        let stored = record_event(tx, contact, name, props, key, now).await?;
+        if stored
+            && name == "Journey Step Reached"
+            && let (Some(journey), Some(step)) = (
+                props.get("journey_id").and_then(Value::as_i64),
+                props.get("step").and_then(Value::as_str),
+            )
+        {
+            bump_step(tx, journey, step, "reached").await?;
+        }
     }
     Ok(())
 }
@@ -497,5 +522,48 @@ impl JourneyStore for PgStore {
             )
             .await?;
         Ok(a + b)
+    }
+
+    async fn journey_stats(&self, journey: i64) -> Result<JourneyStats> {
+        let c = self.client().await?;
+        let mut stats = JourneyStats::default();
+        for r in c
+            .query(
+                "SELECT finish_reason, count(*) FROM journey_runs WHERE journey_id = $1 GROUP BY finish_reason",
+                &[&journey],
+            )
+            .await?
+        {
+            let (reason, n): (Option<String>, i64) = (r.get(0), r.get(1));
+            stats.entered += n;
+            match reason {
+                None => stats.active += n,
+                Some(reason) => {
+                    stats.finished.insert(reason, n);
+                }
+            }
+        }
+        for r in c
+            .query(
+                "SELECT step, reached, sent, opened, clicked FROM journey_step_stats WHERE journey_id = $1",
+                &[&journey],
+            )
+            .await?
+        {
+            stats.steps.insert(
+                r.get(0),
+                StepStats {
+                    reached: r.get(1),
+                    sent: r.get(2),
+                    opened: r.get(3),
+                    clicked: r.get(4),
+                    active: 0,
+                },
+            );
+        }
+        for (step, n) in self.runs_per_step(journey).await? {
+            stats.steps.entry(step).or_default().active = n;
+        }
+        Ok(stats)
     }
 }

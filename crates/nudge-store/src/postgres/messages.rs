@@ -484,13 +484,28 @@ impl MessageStore for PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let Some(row) = tx
-            .query_opt("SELECT contact_id FROM messages WHERE id = $1", &[&message])
+            .query_opt(
+                "SELECT contact_id, idempotency_key, data FROM messages WHERE id = $1",
+                &[&message],
+            )
             .await?
         else {
             return Ok(false);
         };
         let contact = current_id(&tx, row.get(0)).await?;
+        let (idempotency_key, data): (String, Value) = (row.get(1), row.get(2));
         let stored = record_event(&tx, contact, name, &properties, &key, now).await?;
+        let column = match name {
+            "Email Opened" => Some("opened"),
+            "Email Link Clicked" => Some("clicked"),
+            _ => None,
+        };
+        if stored
+            && let Some(column) = column
+            && let (Some(step), Some(journey)) = (step_of_key(&idempotency_key), journey_of_message(&data))
+        {
+            super::journeys::bump_step(&tx, journey, step, column).await?;
+        }
         tx.commit().await?;
         Ok(stored)
     }

@@ -36,6 +36,16 @@ pub(super) fn queue_event(
     Ok(())
 }
 
+/// Adds one to a step's counter (`reached`, `sent`, `opened`, `clicked`).
+pub(super) fn bump_step(tx: &Connection, journey: i64, step: &str, column: &str) -> Result<()> {
+    tx.prepare_cached(&format!(
+        "INSERT INTO journey_step_stats (journey_id, step, {column}) VALUES (?, ?, 1)
+         ON CONFLICT (journey_id, step) DO UPDATE SET {column} = {column} + 1"
+    ))?
+    .execute(params![journey, step])?;
+    Ok(())
+}
+
 fn journey_from_row(r: &rusqlite::Row) -> rusqlite::Result<Journey> {
     let status: String = r.get(3)?;
     Ok(Journey {
@@ -165,11 +175,23 @@ fn apply_write(tx: &Connection, cache: &mut IdCache, w: &RunWrite, now: Millis) 
         }
     }
     for m in &w.messages {
-        enqueue_tx(tx, cache, m, now)?;
+        let (_, created) = enqueue_tx(tx, cache, m, now)?;
+        if created && let (Some(step), Some(journey)) = (step_of_key(&m.idempotency_key), journey_of_message(&m.data)) {
+            bump_step(tx, journey, step, "sent")?;
+        }
     }
     for (name, props, key) in &w.events {
         let contact = current_id(tx, run_contact)?;
-        record_event(tx, cache, contact, name, props, key, now)?;
+        let stored = record_event(tx, cache, contact, name, props, key, now)?;
+        if stored
+            && name == "Journey Step Reached"
+            && let (Some(journey), Some(step)) = (
+                props.get("journey_id").and_then(Value::as_i64),
+                props.get("step").and_then(Value::as_str),
+            )
+        {
+            bump_step(tx, journey, step, "reached")?;
+        }
     }
     Ok(())
 }
@@ -486,6 +508,53 @@ impl JourneyStore for SqliteStore {
             )?;
             tx.commit()?;
             Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn journey_stats(&self, journey: i64) -> Result<JourneyStats> {
+        self.read(move |c| {
+            let mut stats = JourneyStats::default();
+            let mut by_outcome = c.prepare_cached(
+                "SELECT finish_reason, count(*) FROM journey_runs WHERE journey_id = ? GROUP BY finish_reason",
+            )?;
+            for row in by_outcome.query_map([journey], |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?)))? {
+                let (reason, n) = row?;
+                stats.entered += n;
+                match reason {
+                    None => stats.active += n,
+                    Some(r) => {
+                        stats.finished.insert(r, n);
+                    }
+                }
+            }
+            let mut steps = c.prepare_cached(
+                "SELECT step, reached, sent, opened, clicked FROM journey_step_stats WHERE journey_id = ?",
+            )?;
+            for row in steps.query_map([journey], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    StepStats {
+                        reached: r.get(1)?,
+                        sent: r.get(2)?,
+                        opened: r.get(3)?,
+                        clicked: r.get(4)?,
+                        active: 0,
+                    },
+                ))
+            })? {
+                let (step, s) = row?;
+                stats.steps.insert(step, s);
+            }
+            let mut active = c.prepare_cached(
+                "SELECT step, count(*) FROM journey_runs WHERE journey_id = ? AND status = 'active' AND step IS NOT NULL
+                 GROUP BY step",
+            )?;
+            for row in active.query_map([journey], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+                let (step, n) = row?;
+                stats.steps.entry(step).or_default().active = n;
+            }
+            Ok(stats)
         })
         .await
     }

@@ -487,16 +487,39 @@ impl MessageStore for SqliteStore {
         let name = name.to_string();
         self.write(move |conn, cache| {
             let tx = conn.transaction()?;
-            let Some(contact) = tx
-                .query_row("SELECT contact_id FROM messages WHERE id = ?", [message], |r| {
-                    r.get::<_, ContactId>(0)
-                })
+            let Some((contact, idempotency_key, data)) = tx
+                .query_row(
+                    "SELECT contact_id, idempotency_key, data FROM messages WHERE id = ?",
+                    [message],
+                    |r| {
+                        Ok((
+                            r.get::<_, ContactId>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                        ))
+                    },
+                )
                 .optional()?
             else {
                 return Ok(false);
             };
             let contact = current_id(&tx, contact)?;
             let stored = record_event(&tx, cache, contact, &name, &properties, &key, now)?;
+            let column = match name.as_str() {
+                "Email Opened" => Some("opened"),
+                "Email Link Clicked" => Some("clicked"),
+                _ => None,
+            };
+            if stored
+                && let Some(column) = column
+                && let Some(step) = step_of_key(&idempotency_key)
+                && let Some(journey) = serde_json::from_str::<Value>(&data)
+                    .ok()
+                    .as_ref()
+                    .and_then(journey_of_message)
+            {
+                super::journeys::bump_step(&tx, journey, step, column)?;
+            }
             tx.commit()?;
             Ok(stored)
         })
