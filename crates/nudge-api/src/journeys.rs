@@ -315,3 +315,51 @@ pub async fn put_caps(State(state): State<AppState>, body: Bytes) -> Result<Json
     changed(&state);
     Ok(Json(json!({ "caps": caps })))
 }
+
+/// `POST /api/v1/journeys/{id}/runs` `{"to": {"email": ...}, "properties": {...},
+/// "idempotency_key": "..."}`: starts a run of a live journey whose trigger is `api`
+/// (a password-reset flow, an onboarding your backend decides on). `201` with the
+/// run; `409` when no run starts (and why); the same key never starts two runs.
+pub async fn start_run(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = journey_id(&id)?;
+    let body = body_object(&body)?;
+    only_fields(&body, &["to", "properties", "idempotency_key"])?;
+    let engine = state
+        .journeys
+        .clone()
+        .ok_or_else(|| ApiError::new("conflict", "the journey engine is not running on this server"))?;
+    let journey = state
+        .store
+        .journey(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no journey {id}")))?;
+    let to = match body.get("to") {
+        Some(Value::Object(o)) => o.clone(),
+        Some(_) => return Err(ApiError::new("invalid_field", "to must be an object").with_field("to")),
+        None => return Err(ApiError::new("missing_field", "to: is required").with_field("to")),
+    };
+    let properties = match body.get("properties") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(o)) => o.clone(),
+        Some(_) => return Err(ApiError::new("invalid_field", "properties must be an object").with_field("properties")),
+    };
+    let key = match opt_string(&body, "idempotency_key")? {
+        Some(k) if !k.is_empty() && k.len() <= 255 => format!("api-{k}"),
+        Some(_) => {
+            return Err(
+                ApiError::new("invalid_field", "idempotency_key must be 1 to 255 characters")
+                    .with_field("idempotency_key"),
+            );
+        }
+        None => format!("api-{}", crate::messages::random_key()),
+    };
+    let contact = crate::messages::find_or_create_recipient(&state, &to, "to").await?;
+    match engine.start_by_api(&journey, contact.id, properties, key).await? {
+        Ok(run) => Ok((StatusCode::CREATED, Json(run_json(&run)))),
+        Err(why) => Err(ApiError::new("conflict", format!("no run started: {why}"))),
+    }
+}

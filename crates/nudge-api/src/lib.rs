@@ -181,6 +181,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/journeys/ready-made", get(journeys::catalogue))
         .route("/api/v1/journeys/ready-made/{key}", post(journeys::install))
         .route("/api/v1/journeys/{id}", get(journeys::get).put(journeys::update))
+        .route("/api/v1/journeys/{id}/runs", post(journeys::start_run))
         .route("/api/v1/journeys/{id}/{action}", post(journeys::action))
         .route("/api/v1/contacts/{id}/runs", get(journeys::contact_runs))
         .route(

@@ -121,6 +121,13 @@ impl App {
             .unwrap()
             .clone()
     }
+    async fn outbox_of_email(&self, email: &str) -> Vec<Value> {
+        let id = self.get(&format!("/api/v1/contacts/lookup?email={email}")).await["id"].clone();
+        self.get(&format!("/api/v1/messages?contact_id={id}")).await["data"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
     async fn outbox(&self, user: &str) -> Vec<Value> {
         let id = self.contact(user).await;
         self.get(&format!("/api/v1/messages?contact_id={id}")).await["data"]
@@ -614,4 +621,47 @@ async fn a_branch_reads_whether_the_previous_message_was_opened() {
     assert_eq!(stats["steps"]["sms"]["sent"], 1, "{stats}");
     assert_eq!(stats["finished"]["completed"], 2, "{stats}");
     assert!(app.runs("opener").await.iter().all(|r| r["status"] == "finished"));
+}
+
+#[tokio::test]
+async fn an_api_trigger_starts_runs_idempotently() {
+    let app = spawn_app().await;
+    let (s, _) = app
+        .post(
+            "/api/v1/templates",
+            json!({"name": "reset", "transactional": true, "content": {"channel": "email", "subject": "Reset", "html": "<p>{{ event.properties.link }}</p>"}}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let definition = json!({
+        "trigger": {"type": "api"},
+        "start": "mail",
+        "steps": [{"id": "mail", "type": "send", "template": "reset", "transactional": true}],
+        "settings": {"re_entry": {"type": "always"}}
+    });
+    let (_, j) = app
+        .post(
+            "/api/v1/journeys",
+            json!({"name": "Password reset", "definition": definition}),
+        )
+        .await;
+    let id = j["id"].as_i64().unwrap();
+    let start = json!({"to": {"email": "fay@example.com"}, "properties": {"link": "https://x/reset/1"}, "idempotency_key": "reset-1"});
+    let (s, e) = app.post(&format!("/api/v1/journeys/{id}/runs"), start.clone()).await;
+    assert_eq!(s, 409, "a draft starts nobody: {e}");
+    app.post(&format!("/api/v1/journeys/{id}/publish"), json!({})).await;
+    let (s, run) = app.post(&format!("/api/v1/journeys/{id}/runs"), start.clone()).await;
+    assert_eq!((s, run["status"].as_str()), (201, Some("finished")), "{run}");
+    let (s, e) = app.post(&format!("/api/v1/journeys/{id}/runs"), start).await;
+    assert_eq!(s, 409, "the same key starts no second run: {e}");
+    let outbox = app.outbox_of_email("fay@example.com").await;
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0]["data"]["event"]["properties"]["link"], "https://x/reset/1");
+    let (s, e) = app
+        .post(
+            &format!("/api/v1/journeys/{id}/runs"),
+            json!({"to": {"email": "not an email"}}),
+        )
+        .await;
+    assert_eq!((s, e["error"]["field"].as_str()), (400, Some("to.email")), "{e}");
 }

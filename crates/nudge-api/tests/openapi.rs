@@ -70,6 +70,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/journeys/{id}"),
     ("put", "/api/v1/journeys/{id}"),
     ("post", "/api/v1/journeys/{id}/{action}"),
+    ("post", "/api/v1/journeys/{id}/runs"),
     ("get", "/api/v1/contacts/{id}/runs"),
     ("get", "/api/v1/frequency-caps"),
     ("put", "/api/v1/frequency-caps"),

@@ -421,6 +421,62 @@ impl JourneyEngine {
         Ok(())
     }
 
+    /// Starts a run of a live journey with an `api` trigger for `contact` now, with the
+    /// caller's properties (a trigger event's, for templates and match keys).
+    /// `entry_key` makes it idempotent. `Ok(Err(why))` when no run starts.
+    pub async fn start_by_api(
+        &self,
+        journey: &Journey,
+        contact: ContactId,
+        properties: Map<String, Value>,
+        entry_key: String,
+    ) -> nudge_store::Result<Result<Run, String>> {
+        if journey.status != JourneyStatus::Live {
+            return Ok(Err(format!("the journey is {}, not live", journey.status.as_str())));
+        }
+        let version = journey.published_version.unwrap_or(journey.version);
+        let Some(def) = self.definition(journey.id, version).await? else {
+            return Ok(Err("the published version does not parse".into()));
+        };
+        if !matches!(def.trigger, Trigger::Api) {
+            return Ok(Err(
+                "the journey is not started by the API (its trigger is not `api`)".into()
+            ));
+        }
+        let now = self.clock.now();
+        let mut round = Round {
+            caps: self.caps().await?,
+            ..Default::default()
+        };
+        let before = round.stats.started;
+        self.start(
+            journey.id, version, &def, contact, properties, entry_key, now, &mut round,
+        )
+        .await?;
+        if round.stats.started == before {
+            return Ok(Err(
+                "the contact may not enter now (re-entry, concurrency, entry filter or goal), or this key started a run already"
+                    .into(),
+            ));
+        }
+        let run_id = round.runs.keys().next().copied();
+        if !round.writes.is_empty() {
+            self.store.write_runs(std::mem::take(&mut round.writes), now).await?;
+        }
+        for (contact, update) in std::mem::take(&mut round.updates) {
+            self.update_contact(contact, &update, now).await?;
+        }
+        if round.queued
+            && let Some(f) = self.on_messages.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
+        {
+            f();
+        }
+        match run_id {
+            Some(id) => Ok(self.store.run(id).await?.ok_or_else(|| "the run vanished".to_string())),
+            None => Ok(Err("no run started".into())),
+        }
+    }
+
     /// Starts a run if the contact may enter.
     #[allow(clippy::too_many_arguments)]
     async fn start(
