@@ -519,16 +519,6 @@ async fn double_opt_in_subscribes_only_after_confirmation() {
     );
 }
 
-/// Message-IDs the count-only sink has accepted so far (one per line).
-fn accepted_ids(dir: &Path) -> Vec<String> {
-    std::fs::read_to_string(dir.join("ids.txt"))
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
 /// Kills the server while thousands of messages are on their way to the SMTP server;
 /// after a restart every message arrives, and none twice (by `Message-ID`, the one
 /// receivers de-duplicate on).

@@ -154,16 +154,6 @@ async fn abandoned_cart_reminder_reaches_smtp_and_purchase_ends_the_run() {
     assert_eq!(received(&mail_dir, 1).len(), 1, "one reminder, to Ada only");
 }
 
-/// Message-IDs the count-only sink has accepted so far (one per line).
-fn accepted_ids(dir: &std::path::Path) -> Vec<String> {
-    std::fs::read_to_string(dir.join("ids.txt"))
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
 /// Thousands of runs that send, wait and send again; the server is killed with
 /// SIGKILL three times while they run and restarted each time. In the end every run
 /// has sent both emails — each exactly once by Message-ID at the SMTP server — and

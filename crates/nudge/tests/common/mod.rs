@@ -246,3 +246,13 @@ pub fn have_python_packages() -> bool {
     }
     ok
 }
+
+/// Message-IDs the count-only sink has accepted so far (one per line).
+pub fn accepted_ids(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("ids.txt"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
