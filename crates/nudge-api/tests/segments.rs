@@ -3,92 +3,16 @@
 //! (injected) clock passes the moment, with no new event; entering and leaving are
 //! recorded in the history and as events on the contact's timeline.
 
-use nudge_api::{AppState, keys, router};
-use nudge_core::{Clock, ManualClock, Millis, format_millis};
-use nudge_engine::SegmentEngine;
-use nudge_store::{Ingestor, IngestorConfig, SqliteStore, Store};
+use nudge_core::{Millis, format_millis};
 use serde_json::{Value, json};
-use std::net::SocketAddr;
-use std::sync::Arc;
 
-const ADMIN: &str = "na_seg_admin";
-const WRITE: &str = "nw_seg_write";
 const DAY: Millis = 86_400_000;
-/// 2027-03-15T12:00:00Z
-const T0: Millis = 1_805_112_000_000;
 
-struct App {
-    url: String,
-    http: reqwest::Client,
-    clock: Arc<ManualClock>,
-    engine: Arc<SegmentEngine>,
-    _dir: tempfile::TempDir,
-}
+mod common;
+use common::*;
 
-async fn spawn_app() -> App {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("nudge.db")).await.unwrap());
-    let clock = Arc::new(ManualClock::new(T0));
-    let dyn_clock: Arc<dyn Clock> = clock.clone();
-    keys::ensure_bootstrap_keys(&*store, Some(ADMIN), Some(WRITE), T0)
-        .await
-        .unwrap();
-    let ingestor = Arc::new(Ingestor::start(
-        store.clone(),
-        dyn_clock.clone(),
-        IngestorConfig::default(),
-    ));
-    // The engine is driven by the test (run_once), so time is fully under its control.
-    let engine = SegmentEngine::new(store.clone(), dyn_clock.clone(), Default::default());
-    let app = router(AppState::new(store, ingestor, dyn_clock, engine.clone()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .await
-            .unwrap();
-    });
-    App {
-        url: format!("http://{addr}"),
-        http: reqwest::Client::new(),
-        clock,
-        engine,
-        _dir: dir,
-    }
-}
-
+/// Helpers of the segment tests.
 impl App {
-    async fn track(&self, body: Value) {
-        let r = self
-            .http
-            .post(format!("{}/v1/batch", self.url))
-            .basic_auth(WRITE, Some(""))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    }
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.url))
-            .bearer_auth(ADMIN);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let r = req.send().await.unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-    async fn get(&self, path: &str) -> Value {
-        let (s, v) = self.call(reqwest::Method::GET, path, None).await;
-        assert_eq!(s, 200, "{path}: {v}");
-        v
-    }
-    async fn settle(&self) {
-        while self.engine.run_once().await.unwrap().0 > 0 {}
-    }
     async fn segment_names(&self, contact: i64) -> Vec<String> {
         let v = self.get(&format!("/api/v1/contacts/{contact}/segments")).await;
         let mut names: Vec<String> = v["current"]
