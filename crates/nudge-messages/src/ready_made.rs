@@ -358,7 +358,7 @@ pub fn ready_made_templates() -> Vec<ReadyTemplate> {
             "method": "POST",
             "url": r#"{{ data.webhook_url | default: "https://hooks.example/nps" }}"#,
             "headers": {"Content-Type": "application/json"},
-            "body": r#"{"text": "Unhappy customer: {{ contact.email | default: contact.user_id }} gave {{ event.properties.score | default: '?' }}/10 for order {{ event.properties.order_id | default: '?' }}", "contact_id": {{ contact.id }}}"#,
+            "body": r#"{% capture text %}Unhappy customer: {{ contact.email | default: contact.user_id }} gave {{ event.properties.score | default: '?' }}/10 for order {{ event.properties.order_id | default: '?' }}{% endcapture %}{"text": {{ text | json }}, "contact_id": {{ contact.id | json }}}"#,
         }),
     });
     all

@@ -79,6 +79,7 @@ pub fn parser() -> &'static liquid::Parser {
             Box::new(std_::First),
             Box::new(std_::Floor),
             Box::new(std_::Join),
+            Box::new(Json),
             Box::new(std_::Last),
             Box::new(std_::Lstrip),
             Box::new(std_::Map),
@@ -490,6 +491,32 @@ impl Filter for UrlEncodeFilter {
             }
         }
         Ok(Value::scalar(out))
+    }
+}
+
+/// `json`: the value as JSON (`"a \"quoted\" text"`, `42`, `null`, `[1, 2]`), for
+/// webhook bodies: `{"name": {{ contact.traits.name | json }}}` stays valid JSON
+/// whatever the value holds.
+#[derive(Clone, liquid_core::ParseFilter, liquid_core::FilterReflection)]
+#[filter(
+    name = "json",
+    description = "Encodes the value as JSON (strings quoted and escaped).",
+    parsed(JsonFilter)
+)]
+struct Json;
+
+#[derive(Debug, Default, Display_filter)]
+#[name = "json"]
+struct JsonFilter;
+
+impl Filter for JsonFilter {
+    fn evaluate(&self, input: &dyn ValueView, _runtime: &dyn Runtime) -> Result<Value> {
+        let text = if input.is_nil() {
+            "null".to_string()
+        } else {
+            serde_json::to_string(&input.to_value()).map_err(|e| Error::with_msg(format!("json: {e}")))?
+        };
+        Ok(Value::scalar(text))
     }
 }
 

@@ -215,3 +215,18 @@ fn missing_values_are_nil_as_filter_arguments_too() {
         assert_eq!(render_liquid(src, &data).unwrap(), want, "{src}");
     }
 }
+
+#[test]
+fn json_filter_keeps_webhook_bodies_valid() {
+    let data = json!({"name": "Ada \"the\" Countess\n", "n": 3, "items": [1, "two"], "nothing": null});
+    let out = render_liquid(
+        r#"{"name": {{ name | json }}, "n": {{ n | json }}, "items": {{ items | json }}, "missing": {{ nope | json }}, "nothing": {{ nothing | json }}}"#,
+        &data,
+    )
+    .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(
+        v,
+        json!({"name": "Ada \"the\" Countess\n", "n": 3, "items": [1, "two"], "missing": null, "nothing": null})
+    );
+}
