@@ -21,7 +21,9 @@ mod ready_made;
 #[cfg(test)]
 mod tests;
 
-pub use eval::{EventFact, Facts, date_of, month_day};
+pub use eval::{
+    EventFact, Facts, date_of, lead_score, month_day, month_day_in, next_midnight, segment_zone, zone_names,
+};
 pub use ready_made::{ReadyMade, ready_made};
 
 use crate::Millis;
@@ -105,7 +107,68 @@ pub enum Condition {
     Segment {
         segment: i64,
     },
+    /// Message engagement: received (sent to), opened, clicked, bounced or failed a
+    /// message, optionally of one channel and one template, a number of times within a
+    /// window. Reads the message events Nudge records (`Message Sent`, `Email Opened`,
+    /// ...), so it is an [`Condition::Event`] condition under another name
+    /// ([`Condition::as_event`]).
+    Message {
+        action: MessageAction,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        channel: Option<String>,
+        /// A template id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        template: Option<i64>,
+        #[serde(default)]
+        count: Count,
+        #[serde(default, skip_serializing_if = "Window::is_ever")]
+        window: Window,
+    },
+    /// The contact's lead score: the numeric trait `lead_score` (journeys change it
+    /// with `update_contact`; a missing score is 0).
+    LeadScore {
+        op: NumOp,
+        value: f64,
+    },
 }
+
+/// What happened to a message, for [`Condition::Message`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageAction {
+    /// The message was sent (handed to the provider): `Message Sent`.
+    Received,
+    /// `Message Delivered` (delivery receipts: SMS).
+    Delivered,
+    /// `Email Opened`.
+    Opened,
+    /// `Email Link Clicked`.
+    Clicked,
+    /// `Message Bounced`.
+    Bounced,
+    /// `Message Failed`.
+    Failed,
+}
+
+impl MessageAction {
+    /// The timeline event Nudge records for this action.
+    pub fn event_name(self) -> &'static str {
+        match self {
+            MessageAction::Received => "Message Sent",
+            MessageAction::Delivered => "Message Delivered",
+            MessageAction::Opened => "Email Opened",
+            MessageAction::Clicked => "Email Link Clicked",
+            MessageAction::Bounced => "Message Bounced",
+            MessageAction::Failed => "Message Failed",
+        }
+    }
+}
+
+/// The trait naming the contact's time zone for segment conditions.
+pub const SEGMENT_ZONE_TRAIT: &str = "timezone";
+
+/// The trait a [`Condition::LeadScore`] reads.
+pub const LEAD_SCORE_TRAIT: &str = "lead_score";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -158,11 +221,13 @@ pub enum Test {
         days: u32,
     },
     /// The date's month and day (its anniversary: birthday, sign-up day) fall within
-    /// the next `days` days counting today (0 = today), in UTC.
+    /// the next `days` days counting today (0 = today), today being the contact's
+    /// date in their time zone ([`segment_zone`]; UTC when they have none).
     AnniversaryWithinDays {
         days: u32,
     },
-    /// The date's month is the current month (UTC): "birthday this month".
+    /// The date's month is the current month in the contact's time zone: "birthday
+    /// this month".
     AnniversaryThisMonth,
 }
 
@@ -362,6 +427,8 @@ fn check_keys(value: &Value, path: &str) -> Result<(), ConditionError> {
         Some("subscription") => &["type", "channel", "state"],
         Some("random_bucket") => &["type", "percent", "salt"],
         Some("segment") => &["type", "segment"],
+        Some("message") => &["type", "action", "channel", "template", "count", "window"],
+        Some("lead_score") => &["type", "op", "value"],
         _ => return Ok(()), // serde names the unknown type
     };
     let unknown = |key: &str, at: &str| ConditionError {
@@ -526,8 +593,75 @@ impl Condition {
                     err(&format!("{path}.segment"), "must be a segment id".into())
                 }
             }
+            Condition::Message {
+                channel,
+                template,
+                window,
+                ..
+            } => {
+                if let Some(channel) = channel
+                    && !crate::contact::CHANNELS.contains(&channel.as_str())
+                {
+                    return err(
+                        &format!("{path}.channel"),
+                        format!(
+                            "unknown channel {channel:?}; one of {}",
+                            crate::contact::CHANNELS.join(", ")
+                        ),
+                    );
+                }
+                if template.is_some_and(|t| t <= 0) {
+                    return err(&format!("{path}.template"), "must be a template id".into());
+                }
+                check_window(&format!("{path}.window"), window)
+            }
+            Condition::LeadScore { value, .. } => {
+                if value.is_finite() {
+                    Ok(())
+                } else {
+                    err(&format!("{path}.value"), "must be a finite number".into())
+                }
+            }
             Condition::And { .. } | Condition::Or { .. } | Condition::Not { .. } => Ok(()),
         }
+    }
+
+    /// The event condition a `message` condition stands for (the message event named
+    /// by its action, filtered on `channel` and `template_id`); `None` for other kinds.
+    pub fn as_event(&self) -> Option<Condition> {
+        let Condition::Message {
+            action,
+            channel,
+            template,
+            count,
+            window,
+        } = self
+        else {
+            return None;
+        };
+        let mut filters = Vec::new();
+        if let Some(channel) = channel {
+            filters.push(PropertyFilter {
+                property: "channel".into(),
+                test: Test::Equals {
+                    value: Value::String(channel.clone()),
+                },
+            });
+        }
+        if let Some(template) = template {
+            filters.push(PropertyFilter {
+                property: "template_id".into(),
+                test: Test::Equals {
+                    value: Value::from(*template),
+                },
+            });
+        }
+        Some(Condition::Event {
+            event: action.event_name().to_string(),
+            filters,
+            count: *count,
+            window: window.clone(),
+        })
     }
 
     /// Every event name this condition reads: an event of another name can never
@@ -538,6 +672,7 @@ impl Condition {
             Condition::Event { event, .. }
             | Condition::EventTime { event, .. }
             | Condition::Aggregate { event, .. } => out.push(event.as_str()),
+            Condition::Message { action, .. } => out.push(action.event_name()),
             _ => {}
         });
         out.sort_unstable();
@@ -567,6 +702,7 @@ impl Condition {
                 Condition::EventTime { filters, test, .. } => {
                     test.relative().is_some() || filters.iter().any(|f| test_timed(&f.test))
                 }
+                Condition::Message { window, .. } => window.span().is_some(),
                 _ => false,
             };
         });
@@ -604,13 +740,32 @@ impl Condition {
     pub fn trait_names(&self) -> Vec<&str> {
         let mut out = Vec::new();
         self.walk(&mut |c| {
-            if let Condition::Trait { name, .. } = c {
-                out.push(name.as_str())
+            match c {
+                Condition::Trait { name, .. } => out.push(name.as_str()),
+                Condition::LeadScore { .. } => out.push(LEAD_SCORE_TRAIT),
+                _ => {}
+            }
+            // "Today" is the contact's date in their time zone.
+            if c.reads_today() {
+                out.push(SEGMENT_ZONE_TRAIT);
             }
         });
         out.sort_unstable();
         out.dedup();
         out
+    }
+
+    /// Whether this node (not its children) tests an anniversary, which depends on the
+    /// contact's local date.
+    fn reads_today(&self) -> bool {
+        let today = |t: &Test| matches!(t, Test::AnniversaryWithinDays { .. } | Test::AnniversaryThisMonth);
+        match self {
+            Condition::Trait { test, .. } => today(test),
+            Condition::Event { filters, .. }
+            | Condition::EventTime { filters, .. }
+            | Condition::Aggregate { filters, .. } => filters.iter().any(|f| today(&f.test)),
+            _ => false,
+        }
     }
 
     fn walk<'a>(&'a self, f: &mut impl FnMut(&'a Condition)) {

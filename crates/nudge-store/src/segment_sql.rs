@@ -9,8 +9,8 @@
 
 use nudge_core::Millis;
 use nudge_core::segment::{
-    AggregateFn, Condition, CountOp, DAY_MS, FirstLast, PropertyFilter, SubState, Test, TimeTest, Window, month_day,
-    salt_number,
+    AggregateFn, Condition, CountOp, DAY_MS, FirstLast, LEAD_SCORE_TRAIT, PropertyFilter, SEGMENT_ZONE_TRAIT, SubState,
+    Test, TimeTest, Window, month_day_in, salt_number, zone_names,
 };
 use serde_json::Value;
 
@@ -203,6 +203,18 @@ impl Builder {
                 let id = self.int(*segment);
                 format!("(EXISTS (SELECT 1 FROM segment_members m WHERE m.segment_id = {id} AND m.contact_id = c.id))")
             }
+            Condition::Message { .. } => match c.as_event() {
+                Some(event) => self.condition(&event),
+                None => self.truth(false).to_string(),
+            },
+            Condition::LeadScore { op, value } => {
+                let n = self.number(&Field {
+                    doc: "c.traits",
+                    key: LEAD_SCORE_TRAIT,
+                });
+                let v = self.real(*value);
+                format!("(COALESCE({n}, 0) {} {v})", op.sql())
+            }
             Condition::RandomBucket { percent, salt } => {
                 let salt = self.int(salt_number(salt));
                 let p = self.int(*percent as i64);
@@ -215,7 +227,11 @@ impl Builder {
         if conditions.is_empty() {
             return self.truth(empty).to_string();
         }
-        let parts: Vec<String> = conditions.iter().map(|c| self.condition(c)).collect();
+        // Cheapest first: `AND` stops at the first false, `OR` at the first true, so
+        // conditions that read event rows run only for contacts the others let through.
+        let mut ordered: Vec<&Condition> = conditions.iter().collect();
+        ordered.sort_by_key(|c| cost(c));
+        let parts: Vec<String> = ordered.into_iter().map(|c| self.condition(c)).collect();
         format!("({})", parts.join(&format!(" {op} ")))
     }
 
@@ -417,29 +433,104 @@ impl Builder {
                     return self.never_null(format!("{d} IS NOT NULL"));
                 }
                 let md = format!("nudge_md({d})");
-                let start = month_day(now).unwrap_or_default();
-                let end = month_day(now + *days as Millis * DAY_MS).unwrap_or_default();
-                let wraps = start > end;
-                let (s, e) = (self.text(&start), self.text(&end));
-                if wraps {
-                    self.never_null(format!("{md} >= {s} OR {md} <= {e}"))
-                } else {
-                    self.never_null(format!("{md} BETWEEN {s} AND {e}"))
-                }
+                let end = now + *days as Millis * DAY_MS;
+                let by_zone = self.per_zone(|zone| {
+                    (
+                        month_day_in(now, zone).unwrap_or_default(),
+                        month_day_in(end, zone).unwrap_or_default(),
+                    )
+                });
+                let e = self.by_zone(by_zone, |b, (start, end)| {
+                    let (s, e) = (b.text(&start), b.text(&end));
+                    if start > end {
+                        format!("{md} >= {s} OR {md} <= {e}")
+                    } else {
+                        format!("{md} BETWEEN {s} AND {e}")
+                    }
+                });
+                self.never_null(e)
             }
             Test::AnniversaryThisMonth => {
                 let d = self.date(f);
-                let month = month_day(now).unwrap_or_default()[..2].to_string();
-                let m = self.text(&month);
-                self.never_null(format!("substr(nudge_md({d}), 1, 2) = {m}"))
+                let by_zone = self.per_zone(|zone| month_day_in(now, zone).unwrap_or_default()[..2].to_string());
+                let e = self.by_zone(by_zone, |b, month| {
+                    let m = b.text(&month);
+                    format!("substr(nudge_md({d}), 1, 2) = {m}")
+                });
+                self.never_null(e)
             }
         }
+    }
+
+    /// What "today" makes of a test in each time zone: the value for UTC (and contacts
+    /// with no recognised zone), and the zones where it differs, grouped by value.
+    fn per_zone<K: Ord + Clone>(&self, key: impl Fn(Option<&str>) -> K) -> (K, Vec<(K, Vec<&'static str>)>) {
+        let utc = key(None);
+        let mut groups: std::collections::BTreeMap<K, Vec<&'static str>> = Default::default();
+        for zone in zone_names() {
+            let k = key(Some(zone));
+            if k != utc {
+                groups.entry(k).or_default().push(zone);
+            }
+        }
+        (utc, groups.into_iter().collect())
+    }
+
+    /// `CASE` over the contact's time zone (the `timezone` trait, see
+    /// `nudge_core::segment::segment_zone`): the test for each group of zones, else UTC's.
+    fn by_zone<K>(
+        &mut self,
+        (utc, groups): (K, Vec<(K, Vec<&str>)>),
+        mut test: impl FnMut(&mut Self, K) -> String,
+    ) -> String {
+        if groups.is_empty() {
+            return test(self, utc);
+        }
+        let tz = self.string(&Field {
+            doc: "c.traits",
+            key: SEGMENT_ZONE_TRAIT,
+        });
+        let mut sql = "CASE".to_string();
+        for (k, zones) in groups {
+            // Zone names are plain (`zone_names` keeps `A-Za-z0-9/_+-` only): inlined.
+            let list: Vec<String> = zones.iter().map(|z| format!("'{z}'")).collect();
+            let t = test(self, k);
+            sql += &format!(" WHEN {tz} IN ({}) THEN ({t})", list.join(", "));
+        }
+        let t = test(self, utc);
+        sql += &format!(" ELSE ({t}) END");
+        sql
     }
 
     fn compare(&mut self, f: &Field, op: &str, value: f64) -> String {
         let n = self.number(f);
         let v = self.real(value);
         self.never_null(format!("{n} {op} {v}"))
+    }
+}
+
+/// A rough cost of evaluating a condition for one contact: a column or trait read, an
+/// index lookup, or a read of event rows (property filters and aggregates).
+fn cost(c: &Condition) -> u32 {
+    match c {
+        Condition::And { conditions } | Condition::Or { conditions } => conditions.iter().map(cost).sum(),
+        Condition::Not { condition } => cost(condition),
+        Condition::Trait { .. }
+        | Condition::Subscription { .. }
+        | Condition::RandomBucket { .. }
+        | Condition::LeadScore { .. } => 1,
+        Condition::Segment { .. } => 2,
+        Condition::Event { filters, .. } | Condition::EventTime { filters, .. } if filters.is_empty() => 10,
+        Condition::Message { channel, template, .. } if channel.is_none() && template.is_none() => 10,
+        Condition::Aggregate {
+            function: AggregateFn::Count,
+            filters,
+            ..
+        } if filters.is_empty() => 10,
+        Condition::Event { .. }
+        | Condition::EventTime { .. }
+        | Condition::Message { .. }
+        | Condition::Aggregate { .. } => 100,
     }
 }
 

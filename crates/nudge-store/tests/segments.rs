@@ -3,7 +3,8 @@
 //! backend. Failures print the seed and the definition.
 
 use nudge_core::segment::{
-    AggregateFn, Condition, Count, CountOp, FirstLast, NumOp, PropertyFilter, SubState, Test, TimeTest, Window,
+    AggregateFn, Condition, Count, CountOp, FirstLast, MessageAction, NumOp, PropertyFilter, SubState, Test, TimeTest,
+    Window,
 };
 use nudge_core::{Millis, Received, Subscription, format_millis, parse_batch};
 use nudge_store::{ContactPatch, SqliteStore, Store};
@@ -43,7 +44,7 @@ fn scalar(rng: &mut StdRng) -> Value {
     }
 }
 
-const TRAITS: &[&str] = &["plan", "age", "birthday", "vip", "score"];
+const TRAITS: &[&str] = &["plan", "age", "birthday", "vip", "score", "lead_score"];
 const EVENTS: &[&str] = &["Order Completed", "Product Viewed", "Cart Updated"];
 const PROPS: &[&str] = &["total", "coupon", "sku"];
 
@@ -121,9 +122,49 @@ fn filters(rng: &mut StdRng) -> Vec<PropertyFilter> {
         .collect()
 }
 
+fn num_op(rng: &mut StdRng) -> NumOp {
+    *pick(
+        rng,
+        &[
+            NumOp::GreaterThan,
+            NumOp::GreaterOrEqual,
+            NumOp::LessThan,
+            NumOp::LessOrEqual,
+            NumOp::Equals,
+        ],
+    )
+}
+
+const ACTIONS: &[MessageAction] = &[
+    MessageAction::Received,
+    MessageAction::Delivered,
+    MessageAction::Opened,
+    MessageAction::Clicked,
+    MessageAction::Bounced,
+    MessageAction::Failed,
+];
+
+fn count(rng: &mut StdRng) -> Count {
+    Count {
+        op: *pick(rng, &[CountOp::AtLeast, CountOp::AtMost, CountOp::Exactly]),
+        value: rng.random_range(0..4),
+    }
+}
+
 fn condition(rng: &mut StdRng, depth: u32) -> Condition {
     let leaf_only = depth >= 3;
     match rng.random_range(0..if leaf_only { 6 } else { 9 }) {
+        0 if rng.random_bool(0.3) => Condition::Message {
+            action: *pick(rng, ACTIONS),
+            channel: rng.random_bool(0.5).then(|| pick(rng, &["email", "sms"]).to_string()),
+            template: rng.random_bool(0.5).then(|| rng.random_range(1..4)),
+            count: count(rng),
+            window: window(rng),
+        },
+        1 if rng.random_bool(0.2) => Condition::LeadScore {
+            op: num_op(rng),
+            value: threshold(rng),
+        },
         0 | 1 => Condition::Trait {
             name: pick(rng, TRAITS).to_string(),
             test: test(rng),
@@ -131,10 +172,7 @@ fn condition(rng: &mut StdRng, depth: u32) -> Condition {
         2 => Condition::Event {
             event: pick(rng, EVENTS).to_string(),
             filters: filters(rng),
-            count: Count {
-                op: *pick(rng, &[CountOp::AtLeast, CountOp::AtMost, CountOp::Exactly]),
-                value: rng.random_range(0..4),
-            },
+            count: count(rng),
             window: window(rng),
         },
         3 => Condition::EventTime {
@@ -179,16 +217,7 @@ fn condition(rng: &mut StdRng, depth: u32) -> Condition {
                 function,
                 property: Some(pick(rng, PROPS).to_string()),
                 window: window(rng),
-                op: *pick(
-                    rng,
-                    &[
-                        NumOp::GreaterThan,
-                        NumOp::GreaterOrEqual,
-                        NumOp::LessThan,
-                        NumOp::LessOrEqual,
-                        NumOp::Equals,
-                    ],
-                ),
+                op: num_op(rng),
                 value: (rng.random_range(-1..12) * 25) as f64 + [0.0, 12.5][rng.random_range(0..2)],
             }
         }
@@ -236,6 +265,24 @@ async fn populate(store: &dyn Store, rng: &mut StdRng, contacts: usize) -> Vec<i
                 traits.insert(t.to_string(), scalar(rng));
             }
         }
+        // Time zones where 2027-03-15T12:00Z is already the 16th (Kiritimati,
+        // Auckland), the same day, or no zone (not exact IANA names: UTC), with
+        // birthdays around today so that the zone decides.
+        if rng.random_bool(0.6) {
+            let zones = [
+                "Pacific/Kiritimati",
+                "Pacific/Auckland",
+                "Asia/Tokyo",
+                "America/Los_Angeles",
+                "asia/tokyo",
+                "+02:00",
+            ];
+            traits.insert("timezone".into(), json!(pick(rng, &zones)));
+        }
+        if rng.random_bool(0.3) {
+            let days = ["1980-03-15", "1980-03-16", "1980-03-14", "1980-03-22", "1980-03-23"];
+            traits.insert("birthday".into(), json!(pick(rng, &days)));
+        }
         batch.push(json!({"type": "identify", "userId": user, "traits": traits}));
         for _ in 0..rng.random_range(0..8) {
             let mut props = serde_json::Map::new();
@@ -253,6 +300,14 @@ async fn populate(store: &dyn Store, rng: &mut StdRng, contacts: usize) -> Vec<i
             }
             let ts = format_millis(NOW + rng.random_range(-400..3) * DAY + rng.random_range(0..DAY));
             batch.push(json!({"type": "track", "userId": user, "event": pick(rng, EVENTS), "properties": props, "timestamp": ts}));
+        }
+        // Message events as Nudge records them (channel, template_id).
+        for _ in 0..rng.random_range(0..4) {
+            let action = *pick(rng, ACTIONS);
+            let props = json!({"message_id": rng.random_range(1..1000), "channel": pick(rng, &["email", "sms"]),
+                               "template_id": rng.random_range(1..4)});
+            let ts = format_millis(NOW + rng.random_range(-400..3) * DAY + rng.random_range(0..DAY));
+            batch.push(json!({"type": "track", "userId": user, "event": action.event_name(), "properties": props, "timestamp": ts}));
         }
     }
     let mut n = 0;

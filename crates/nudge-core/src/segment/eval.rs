@@ -29,18 +29,22 @@ pub struct Facts {
 impl Condition {
     /// Whether the contact with these facts is in the segment at `now`.
     pub fn matches(&self, facts: &Facts, now: Millis) -> bool {
+        self.matches_in(facts, now, segment_zone(&facts.traits))
+    }
+
+    fn matches_in(&self, facts: &Facts, now: Millis, zone: Option<&str>) -> bool {
         match self {
-            Condition::And { conditions } => conditions.iter().all(|c| c.matches(facts, now)),
-            Condition::Or { conditions } => conditions.iter().any(|c| c.matches(facts, now)),
-            Condition::Not { condition } => !condition.matches(facts, now),
-            Condition::Trait { name, test } => test.holds(facts.traits.get(name), now),
+            Condition::And { conditions } => conditions.iter().all(|c| c.matches_in(facts, now, zone)),
+            Condition::Or { conditions } => conditions.iter().any(|c| c.matches_in(facts, now, zone)),
+            Condition::Not { condition } => !condition.matches_in(facts, now, zone),
+            Condition::Trait { name, test } => test.holds_in(facts.traits.get(name), now, zone),
             Condition::Event {
                 event,
                 filters,
                 count,
                 window,
             } => {
-                let n = matching(facts, event, filters, now)
+                let n = matching(facts, event, filters, now, zone)
                     .filter(|e| in_window(window, e.timestamp, now))
                     .count() as u64;
                 let want = count.value as u64;
@@ -56,7 +60,7 @@ impl Condition {
                 which,
                 test,
             } => {
-                let times = matching(facts, event, filters, now).map(|e| e.timestamp);
+                let times = matching(facts, event, filters, now, zone).map(|e| e.timestamp);
                 let t = match which {
                     FirstLast::First => times.min(),
                     FirstLast::Last => times.max(),
@@ -75,7 +79,7 @@ impl Condition {
                 op,
                 value,
             } => {
-                let events = matching(facts, event, filters, now).filter(|e| in_window(window, e.timestamp, now));
+                let events = matching(facts, event, filters, now, zone).filter(|e| in_window(window, e.timestamp, now));
                 let result = match function {
                     AggregateFn::Count => Some(events.count() as f64),
                     _ => {
@@ -97,6 +101,8 @@ impl Condition {
             }
             Condition::RandomBucket { percent, salt } => bucket(facts.contact_id, salt) < *percent as i64,
             Condition::Segment { segment } => facts.segments.contains(segment),
+            Condition::Message { .. } => self.as_event().is_some_and(|e| e.matches_in(facts, now, zone)),
+            Condition::LeadScore { op, value } => op.holds(lead_score(&facts.traits), *value),
         }
     }
 
@@ -111,19 +117,19 @@ impl Condition {
                 best = Some(best.map_or(t, |b: Millis| b.min(t)));
             }
         };
-        self.collect_changes(facts, now, &mut consider);
+        self.collect_changes(facts, now, segment_zone(&facts.traits), &mut consider);
         best
     }
 
-    fn collect_changes(&self, facts: &Facts, now: Millis, out: &mut impl FnMut(Millis)) {
+    fn collect_changes(&self, facts: &Facts, now: Millis, zone: Option<&str>, out: &mut impl FnMut(Millis)) {
         match self {
             Condition::And { conditions } | Condition::Or { conditions } => {
-                conditions.iter().for_each(|c| c.collect_changes(facts, now, out))
+                conditions.iter().for_each(|c| c.collect_changes(facts, now, zone, out))
             }
-            Condition::Not { condition } => condition.collect_changes(facts, now, out),
+            Condition::Not { condition } => condition.collect_changes(facts, now, zone, out),
             Condition::Trait { name, test } => {
                 if let Some(d) = facts.traits.get(name).and_then(date_of) {
-                    test.changes(d, now, out)
+                    test.changes(d, now, zone, out)
                 }
             }
             Condition::Event {
@@ -132,8 +138,12 @@ impl Condition {
             | Condition::Aggregate {
                 event, filters, window, ..
             } => {
-                filter_changes(facts, event, filters, now, out);
-                window_changes(window, matching(facts, event, filters, now).map(|e| e.timestamp), out)
+                filter_changes(facts, event, filters, now, zone, out);
+                window_changes(
+                    window,
+                    matching(facts, event, filters, now, zone).map(|e| e.timestamp),
+                    out,
+                )
             }
             Condition::EventTime {
                 event,
@@ -141,8 +151,8 @@ impl Condition {
                 which,
                 test,
             } => {
-                filter_changes(facts, event, filters, now, out);
-                let times = matching(facts, event, filters, now).map(|e| e.timestamp);
+                filter_changes(facts, event, filters, now, zone, out);
+                let times = matching(facts, event, filters, now, zone).map(|e| e.timestamp);
                 let t = match which {
                     FirstLast::First => times.min(),
                     FirstLast::Last => times.max(),
@@ -154,8 +164,16 @@ impl Condition {
                     out(t + span + 1);
                 }
             }
+            Condition::Message { .. } => {
+                if let Some(e) = self.as_event() {
+                    e.collect_changes(facts, now, zone, out)
+                }
+            }
             // Another segment's flips re-mark the contact (the engine), not timers here.
-            Condition::Subscription { .. } | Condition::RandomBucket { .. } | Condition::Segment { .. } => {}
+            Condition::Subscription { .. }
+            | Condition::RandomBucket { .. }
+            | Condition::Segment { .. }
+            | Condition::LeadScore { .. } => {}
         }
     }
 }
@@ -166,20 +184,30 @@ fn matching<'a>(
     event: &'a str,
     filters: &'a [PropertyFilter],
     now: Millis,
+    zone: Option<&'a str>,
 ) -> impl Iterator<Item = &'a EventFact> {
-    facts
-        .events
-        .iter()
-        .filter(move |e| e.name == event && filters.iter().all(|f| f.test.holds(e.properties.get(&f.property), now)))
+    facts.events.iter().filter(move |e| {
+        e.name == event
+            && filters
+                .iter()
+                .all(|f| f.test.holds_in(e.properties.get(&f.property), now, zone))
+    })
 }
 
 /// Moments at which a time-relative property filter (`within_last_days` on a date
 /// property...) can start or stop matching one of the contact's events.
-fn filter_changes(facts: &Facts, event: &str, filters: &[PropertyFilter], now: Millis, out: &mut impl FnMut(Millis)) {
+fn filter_changes(
+    facts: &Facts,
+    event: &str,
+    filters: &[PropertyFilter],
+    now: Millis,
+    zone: Option<&str>,
+    out: &mut impl FnMut(Millis),
+) {
     for e in facts.events.iter().filter(|e| e.name == event) {
         for f in filters {
             if let Some(d) = e.properties.get(&f.property).and_then(date_of) {
-                f.test.changes(d, now, out);
+                f.test.changes(d, now, zone, out);
             }
         }
     }
@@ -228,6 +256,11 @@ fn aggregate(f: AggregateFn, nums: &[f64]) -> Option<f64> {
     })
 }
 
+/// The contact's lead score: the `lead_score` trait when it is a number, else 0.
+pub fn lead_score(traits: &Map<String, Value>) -> f64 {
+    traits.get(LEAD_SCORE_TRAIT).and_then(number).unwrap_or(0.0)
+}
+
 fn number(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
@@ -242,10 +275,63 @@ pub fn date_of(v: &Value) -> Option<Millis> {
 
 /// `MM-DD` of a date in UTC, for anniversaries.
 pub fn month_day(ms: Millis) -> Option<String> {
-    let z = jiff::Timestamp::from_millisecond(ms)
-        .ok()?
-        .to_zoned(jiff::tz::TimeZone::UTC);
+    month_day_in(ms, None)
+}
+
+/// `MM-DD` of an instant in a time zone (`None`: UTC): "today" for a contact.
+pub fn month_day_in(ms: Millis, zone: Option<&str>) -> Option<String> {
+    let z = jiff::Timestamp::from_millisecond(ms).ok()?.to_zoned(time_zone(zone));
     Some(format!("{:02}-{:02}", z.month(), z.day()))
+}
+
+fn time_zone(zone: Option<&str>) -> jiff::tz::TimeZone {
+    zone.and_then(|z| jiff::tz::TimeZone::get(z).ok())
+        .unwrap_or(jiff::tz::TimeZone::UTC)
+}
+
+/// The next midnight after `now` in the zone (`None`: UTC), when "today" changes.
+pub fn next_midnight(now: Millis, zone: Option<&str>) -> Millis {
+    let utc = now - now.rem_euclid(DAY_MS) + DAY_MS;
+    let Some(zone) = zone else { return utc };
+    jiff::Timestamp::from_millisecond(now)
+        .ok()
+        .map(|t| t.to_zoned(time_zone(Some(zone))))
+        .and_then(|z| z.tomorrow().ok())
+        .and_then(|z| z.start_of_day().ok())
+        .map(|z| z.timestamp().as_millisecond())
+        .unwrap_or(utc)
+}
+
+/// The IANA time zone names conditions recognise (the system's time zone database),
+/// sorted. Names outside `A-Z a-z 0-9 / _ + -` are left out (they are inlined in SQL).
+pub fn zone_names() -> &'static [String] {
+    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        let mut names: Vec<String> = jiff::tz::db()
+            .available()
+            .map(|n| n.as_str().to_string())
+            .filter(|n| {
+                !n.is_empty()
+                    && n.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'+' | b'-'))
+                    && jiff::tz::TimeZone::get(n).is_ok()
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    })
+}
+
+/// The time zone segment conditions use for a contact: its `timezone` trait when that
+/// is exactly the name of a time zone in [`zone_names`] (`Europe/Paris`); else UTC
+/// (`None`). "Today" (anniversaries, this month) is the contact's local date.
+pub fn segment_zone(traits: &Map<String, Value>) -> Option<&str> {
+    let name = traits.get(SEGMENT_ZONE_TRAIT)?.as_str()?;
+    zone_names()
+        .binary_search_by(|n| n.as_str().cmp(name))
+        .ok()
+        .map(|_| name)
 }
 
 fn scalar_eq(a: &Value, b: &Value) -> bool {
@@ -258,8 +344,13 @@ fn scalar_eq(a: &Value, b: &Value) -> bool {
 }
 
 impl Test {
-    /// Whether a value (absent when `None`) passes the test at `now`.
+    /// Whether a value (absent when `None`) passes the test at `now`, "today" in UTC.
     pub fn holds(&self, v: Option<&Value>, now: Millis) -> bool {
+        self.holds_in(v, now, None)
+    }
+
+    /// Whether a value passes the test at `now`, "today" being the date in `zone`.
+    pub fn holds_in(&self, v: Option<&Value>, now: Millis, zone: Option<&str>) -> bool {
         let v = v.filter(|v| !v.is_null());
         match self {
             Test::Equals { value } => v.is_some_and(|v| scalar_eq(v, value)),
@@ -286,7 +377,10 @@ impl Test {
                 let Some(md) = v.and_then(date_of).and_then(month_day) else {
                     return false;
                 };
-                let (Some(start), Some(end)) = (month_day(now), month_day(now + *days as Millis * DAY_MS)) else {
+                let (Some(start), Some(end)) = (
+                    month_day_in(now, zone),
+                    month_day_in(now + *days as Millis * DAY_MS, zone),
+                ) else {
                     return false;
                 };
                 if *days >= 365 {
@@ -298,7 +392,7 @@ impl Test {
                 }
             }
             Test::AnniversaryThisMonth => {
-                let (Some(md), Some(today)) = (v.and_then(date_of).and_then(month_day), month_day(now)) else {
+                let (Some(md), Some(today)) = (v.and_then(date_of).and_then(month_day), month_day_in(now, zone)) else {
                     return false;
                 };
                 md[..2] == today[..2]
@@ -307,7 +401,7 @@ impl Test {
     }
 
     /// Moments at which a date value's test result can change by time alone.
-    fn changes(&self, d: Millis, now: Millis, out: &mut impl FnMut(Millis)) {
+    fn changes(&self, d: Millis, now: Millis, zone: Option<&str>, out: &mut impl FnMut(Millis)) {
         match self {
             Test::WithinLastDays { days } => {
                 out(d);
@@ -317,10 +411,8 @@ impl Test {
                 out(d - *days as Millis * DAY_MS);
                 out(d + 1);
             }
-            // Month-day tests change at a UTC day boundary at most once a day.
-            Test::AnniversaryWithinDays { .. } | Test::AnniversaryThisMonth => {
-                out(now - now.rem_euclid(DAY_MS) + DAY_MS)
-            }
+            // Month-day tests change at the contact's midnight, at most once a day.
+            Test::AnniversaryWithinDays { .. } | Test::AnniversaryThisMonth => out(next_midnight(now, zone)),
             _ => {}
         }
     }

@@ -105,7 +105,7 @@ pub fn ready_made() -> Vec<ReadyMade> {
         ReadyMade {
             key: "birthday_this_month",
             name: "Birthday this month",
-            description: "The `birthday` trait falls in the current month (UTC).",
+            description: "The `birthday` trait falls in the current month (in the contact's time zone).",
             definition: def(json!({"type": "trait", "trait": "birthday", "op": "anniversary_this_month"})),
             administrative: false,
         },

@@ -530,3 +530,213 @@ fn administrative_segments_are_left_out_of_the_others() {
     let timed = parse_condition(&json!({"type": "event", "event": "Order Completed", "count": {"op": "at_least", "value": 1}, "window": {"last_days": 30}})).unwrap();
     assert_eq!(timed.depends_on_time(), timed.excluding(&[3]).depends_on_time());
 }
+
+fn with_messages() -> Facts {
+    let mut f = facts();
+    f.traits.insert("lead_score".into(), json!(35));
+    f.events.extend([
+        ev(
+            "Message Sent",
+            "2027-03-01T09:00:00Z",
+            json!({"message_id": 1, "channel": "email", "template_id": 7}),
+        ),
+        ev(
+            "Email Opened",
+            "2027-03-01T10:00:00Z",
+            json!({"message_id": 1, "channel": "email", "template_id": 7}),
+        ),
+        ev(
+            "Message Sent",
+            "2027-03-14T09:00:00Z",
+            json!({"message_id": 2, "channel": "sms", "template_id": 9}),
+        ),
+        ev(
+            "Message Bounced",
+            "2026-12-01T09:00:00Z",
+            json!({"message_id": 3, "channel": "email", "template_id": 7}),
+        ),
+    ]);
+    f
+}
+
+#[test]
+fn message_engagement() {
+    let cases = [
+        (json!({"type": "message", "action": "received"}), true),
+        (
+            json!({"type": "message", "action": "received", "count": {"op": "exactly", "value": 2}}),
+            true,
+        ),
+        (
+            json!({"type": "message", "action": "received", "channel": "email"}),
+            true,
+        ),
+        (
+            json!({"type": "message", "action": "received", "channel": "push"}),
+            false,
+        ),
+        (
+            json!({"type": "message", "action": "received", "template": 9, "channel": "sms"}),
+            true,
+        ),
+        (
+            json!({"type": "message", "action": "received", "template": 9, "channel": "email"}),
+            false,
+        ),
+        (json!({"type": "message", "action": "opened", "template": 7}), true),
+        (json!({"type": "message", "action": "opened", "template": 9}), false),
+        (json!({"type": "message", "action": "clicked"}), false),
+        // Window edges: the open was 14 days 2 hours ago.
+        (
+            json!({"type": "message", "action": "opened", "window": {"last_days": 14}}),
+            false,
+        ),
+        (
+            json!({"type": "message", "action": "opened", "window": {"last_days": 15}}),
+            true,
+        ),
+        (
+            json!({"type": "message", "action": "bounced", "window": {"last_days": 90}}),
+            false,
+        ),
+        (
+            json!({"type": "message", "action": "bounced", "window": {"last_days": 120}}),
+            true,
+        ),
+        (
+            json!({"type": "message", "action": "bounced", "window": {"between": {"from": "2026-12-01T09:00:00Z", "to": "2026-12-02"}}}),
+            true,
+        ),
+        (
+            json!({"type": "message", "action": "bounced", "window": {"between": {"from": "2026-11-01", "to": "2026-12-01T09:00:00Z"}}}),
+            false,
+        ),
+        // "Received but never opened": the SMS.
+        (
+            json!({"type": "and", "conditions": [
+                {"type": "message", "action": "received", "template": 9},
+                {"type": "not", "condition": {"type": "message", "action": "opened", "template": 9}}]}),
+            true,
+        ),
+    ];
+    let f = with_messages();
+    for (def, want) in cases {
+        let c = parse_condition(&def).unwrap_or_else(|e| panic!("{def}: {e}"));
+        assert_eq!(c.matches(&f, NOW), want, "{def}");
+        let back: Condition = serde_json::from_value(serde_json::to_value(&c).unwrap()).unwrap();
+        assert_eq!(back, c, "{def}");
+    }
+    // It reads the message event of its action, so only those events re-evaluate it.
+    let c = parse_condition(&json!({"type": "message", "action": "clicked"})).unwrap();
+    assert_eq!(c.event_names(), vec!["Email Link Clicked"]);
+    // The open leaves the 15-day window 15 days after it happened (+1 ms).
+    let c = parse_condition(&json!({"type": "message", "action": "opened", "window": {"last_days": 15}})).unwrap();
+    let flip = at("2027-03-16T10:00:00Z") + 1;
+    assert_eq!(c.next_change(&f, NOW), Some(flip));
+    assert!(c.matches(&f, flip - 1));
+    assert!(!c.matches(&f, flip));
+    for (def, path) in [
+        (json!({"type": "message", "action": "read"}), "$"),
+        (
+            json!({"type": "message", "action": "opened", "channel": "fax"}),
+            "$.channel",
+        ),
+        (
+            json!({"type": "message", "action": "opened", "template": 0}),
+            "$.template",
+        ),
+        (
+            json!({"type": "message", "action": "opened", "templates": 1}),
+            "$.templates",
+        ),
+    ] {
+        assert_eq!(parse_condition(&def).unwrap_err().path, path, "{def}");
+    }
+}
+
+#[test]
+fn lead_score() {
+    let f = with_messages();
+    for (def, want) in [
+        (
+            json!({"type": "lead_score", "op": "greater_or_equal", "value": 35}),
+            true,
+        ),
+        (json!({"type": "lead_score", "op": "greater_than", "value": 35}), false),
+        (json!({"type": "lead_score", "op": "less_than", "value": 50.5}), true),
+        (json!({"type": "lead_score", "op": "equals", "value": 35}), true),
+    ] {
+        let c = parse_condition(&def).unwrap();
+        assert_eq!(c.matches(&f, NOW), want, "{def}");
+        assert_eq!(c.trait_names(), vec!["lead_score"]);
+    }
+    // No score (or a score that is not a number) counts as 0.
+    let mut none = facts();
+    let zero = parse_condition(&json!({"type": "lead_score", "op": "equals", "value": 0})).unwrap();
+    assert!(zero.matches(&none, NOW));
+    none.traits.insert("lead_score".into(), json!("high"));
+    assert!(zero.matches(&none, NOW));
+    assert_eq!(
+        parse_condition(&json!({"type": "lead_score", "op": "between", "value": 1}))
+            .unwrap_err()
+            .path,
+        "$"
+    );
+}
+
+#[test]
+fn anniversaries_follow_the_contacts_time_zone() {
+    let today =
+        parse_condition(&json!({"type": "trait", "trait": "birthday", "op": "anniversary_within_days", "days": 0}))
+            .unwrap();
+    let month =
+        parse_condition(&json!({"type": "trait", "trait": "birthday", "op": "anniversary_this_month"})).unwrap();
+    let mut f = facts();
+    f.traits.insert("birthday".into(), json!("1985-04-01"));
+    // 2027-03-31T20:00Z is already 1 April in Tokyo (UTC+9), still 31 March in UTC
+    // and in New York (UTC-4 with daylight saving time).
+    let t = at("2027-03-31T20:00:00Z");
+    assert!(!today.matches(&f, t));
+    assert!(!month.matches(&f, t));
+    f.traits.insert("timezone".into(), json!("Asia/Tokyo"));
+    assert!(today.matches(&f, t));
+    assert!(month.matches(&f, t));
+    // In Tokyo the birthday ends at local midnight, 15:00 UTC on 1 April.
+    assert_eq!(today.next_change(&f, t), Some(at("2027-04-01T15:00:00Z")));
+    assert!(today.matches(&f, at("2027-04-01T14:59:59.999Z")));
+    assert!(!today.matches(&f, at("2027-04-01T15:00:00Z")));
+    f.traits.insert("timezone".into(), json!("America/New_York"));
+    assert!(!today.matches(&f, t));
+    // New York's 1 April starts at 04:00 UTC (EDT) and ends at 04:00 UTC on 2 April.
+    assert_eq!(today.next_change(&f, t), Some(at("2027-04-01T04:00:00Z")));
+    assert!(today.matches(&f, at("2027-04-01T04:00:00Z")));
+    assert!(today.matches(&f, at("2027-04-02T03:59:59.999Z")));
+    assert!(!today.matches(&f, at("2027-04-02T04:00:00Z")));
+    // Only an exact IANA name counts; anything else is UTC.
+    for not_a_zone in [
+        json!("asia/tokyo"),
+        json!("+09:00"),
+        json!("JST-9"),
+        json!(9),
+        json!(" Asia/Tokyo"),
+    ] {
+        f.traits.insert("timezone".into(), not_a_zone.clone());
+        assert_eq!(segment_zone(&f.traits), None, "{not_a_zone}");
+        assert!(!today.matches(&f, t), "{not_a_zone}");
+        assert_eq!(today.next_change(&f, t), Some(at("2027-04-01T00:00:00Z")));
+    }
+    // The zone is a trait the condition reads: changing it re-evaluates the contact.
+    assert_eq!(today.trait_names(), vec!["birthday", "timezone"]);
+    // A property filter's anniversary uses the contact's zone too.
+    f.traits.insert("timezone".into(), json!("Asia/Tokyo"));
+    f.events.push(ev(
+        "Subscription Started",
+        "2026-04-01T10:00:00Z",
+        json!({"started": "2026-04-01"}),
+    ));
+    let renewal = parse_condition(&json!({"type": "event", "event": "Subscription Started",
+        "where": [{"property": "started", "op": "anniversary_within_days", "days": 0}]}))
+    .unwrap();
+    assert!(renewal.matches(&f, t));
+    assert!(renewal.trait_names().contains(&"timezone"));
+}
