@@ -1,4 +1,4 @@
-use nudge_core::segment::Facts;
+use nudge_core::segment::{Condition, Facts};
 use nudge_core::{Clock, Millis};
 use nudge_store::{ContactEvaluation, MembershipChanges, Store};
 use std::sync::Arc;
@@ -55,10 +55,20 @@ impl SegmentEngine {
             return Ok((0, MembershipChanges::default()));
         }
         let segments = self.store.segments().await?;
+        let definitions = effective_definitions(&segments);
+        // Only the events some segment reads: not the whole timeline (segment changes,
+        // page views...).
+        let mut names: Vec<String> = definitions
+            .iter()
+            .flat_map(|(_, d)| d.event_names())
+            .map(str::to_string)
+            .collect();
+        names.sort_unstable();
+        names.dedup();
         let t_segments = t0.elapsed();
         let facts = self
             .store
-            .contacts_facts(work.iter().map(|w| w.contact_id).collect())
+            .contacts_facts(work.iter().map(|w| w.contact_id).collect(), Some(names))
             .await?;
         let t_facts = t0.elapsed();
         let evals: Vec<ContactEvaluation> = work
@@ -67,7 +77,7 @@ impl SegmentEngine {
             .map(|(w, facts)| ContactEvaluation {
                 contact_id: w.contact_id,
                 dirty_since: w.dirty_since,
-                results: facts.map(|f| evaluate(&segments, &f, now)).unwrap_or_default(),
+                results: facts.map(|f| evaluate(&definitions, &f, now)).unwrap_or_default(),
             })
             .collect();
         let t_eval = t0.elapsed();
@@ -125,15 +135,20 @@ impl SegmentEngine {
     }
 }
 
-/// Every segment's verdict for one contact: member now, and when time alone may
-/// change that.
-pub fn evaluate(segments: &[nudge_store::Segment], facts: &Facts, now: Millis) -> Vec<(i64, bool, Option<Millis>)> {
+/// Each segment's id and the definition both evaluators use (administrative segments'
+/// members are left out of all the others): built once per round, not per contact.
+pub fn effective_definitions(segments: &[nudge_store::Segment]) -> Vec<(i64, Condition)> {
     segments
         .iter()
-        .map(|s| {
-            // Administrative segments' members are left out of all the others.
-            let definition = s.effective_definition(segments);
-            (s.id, definition.matches(facts, now), definition.next_change(facts, now))
-        })
+        .map(|s| (s.id, s.effective_definition(segments)))
+        .collect()
+}
+
+/// Every segment's verdict for one contact: member now, and when time alone may
+/// change that.
+pub fn evaluate(definitions: &[(i64, Condition)], facts: &Facts, now: Millis) -> Vec<(i64, bool, Option<Millis>)> {
+    definitions
+        .iter()
+        .map(|(id, definition)| (*id, definition.matches(facts, now), definition.next_change(facts, now)))
         .collect()
 }

@@ -110,8 +110,9 @@ pub trait SegmentStore: Send + Sync {
     /// What segment conditions can read about one contact (`None`: no such contact).
     async fn contact_facts(&self, id: ContactId) -> Result<Option<Facts>>;
     /// Facts of several contacts at once, in order; `None` for contacts that are gone
-    /// (erased, or merged into another).
-    async fn contacts_facts(&self, ids: Vec<ContactId>) -> Result<Vec<Option<Facts>>>;
+    /// (erased, or merged into another). With `events`, only the events of those names
+    /// are loaded (the ones the segments read), not the whole timeline.
+    async fn contacts_facts(&self, ids: Vec<ContactId>, events: Option<Vec<String>>) -> Result<Vec<Option<Facts>>>;
     /// Saves a segment and computes its members.
     async fn create_segment(&self, new: NewSegment, now: Millis) -> Result<Segment>;
     /// Replaces name, description and definition; a new definition recomputes members.

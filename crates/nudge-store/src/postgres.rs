@@ -47,6 +47,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (7, include_str!("../migrations/postgres/0007_journey_inbox.sql")),
     (8, include_str!("../migrations/postgres/0008_journey_stats.sql")),
+    (
+        9,
+        include_str!("../migrations/postgres/0009_segment_contact_timers.sql"),
+    ),
 ];
 
 /// Key of the advisory lock that serializes migrations between processes.

@@ -30,6 +30,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../migrations/sqlite/0006_administrative_segments.sql")),
     (7, include_str!("../migrations/sqlite/0007_journey_inbox.sql")),
     (8, include_str!("../migrations/sqlite/0008_journey_stats.sql")),
+    (9, include_str!("../migrations/sqlite/0009_segment_contact_timers.sql")),
 ];
 
 type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;
@@ -182,15 +183,16 @@ impl SqliteStore {
     pub async fn contact_facts(&self, id: ContactId) -> Result<Option<Facts>> {
         self.read(move |c| {
             let id = current_id(c, id)?;
-            facts_of(c, id)
+            facts_of(c, id, None)
         })
         .await
     }
 
     /// Facts of several contacts in one read, in order; `None` for contacts that are
     /// gone (erased, or merged into another).
-    pub async fn contacts_facts(&self, ids: Vec<ContactId>) -> Result<Vec<Option<Facts>>> {
-        self.read(move |c| ids.into_iter().map(|id| facts_of(c, id)).collect())
+    pub async fn contacts_facts(&self, ids: Vec<ContactId>, events: Option<Vec<String>>) -> Result<Vec<Option<Facts>>> {
+        let names = events.map(|n| Value::from(n).to_string());
+        self.read(move |c| ids.into_iter().map(|id| facts_of(c, id, names.as_deref())).collect())
             .await
     }
 
@@ -942,19 +944,33 @@ fn merge(tx: &Connection, cache: &mut IdCache, from: ContactId, into: ContactId,
 // Rows.
 
 /// What segment conditions read about one contact: traits, subscriptions, `track` events.
-fn facts_of(c: &Connection, id: ContactId) -> Result<Option<Facts>> {
+/// What segment conditions read about one contact; `names` (a JSON array) limits the
+/// events loaded to those names.
+fn facts_of(c: &Connection, id: ContactId, names: Option<&str>) -> Result<Option<Facts>> {
     let Some(contact) = load_contact(c, id)? else {
         return Ok(None);
     };
-    let mut stmt = c.prepare_cached(
-        "SELECT name, timestamp, properties FROM events WHERE contact_id = ? AND type = 'track' ORDER BY timestamp, id",
-    )?;
-    let events = stmt
-        .query_map([id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
-        })?
+    let row = |r: &rusqlite::Row| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?));
+    let rows: Vec<(String, i64, String)> = match names {
+        None => c
+            .prepare_cached(
+                "SELECT name, timestamp, properties FROM events WHERE contact_id = ? AND type = 'track' ORDER BY timestamp, id",
+            )?
+            .query_map([id], row)?
+            .collect::<rusqlite::Result<_>>()?,
+        // One index range per name (contact_id, type, name, timestamp).
+        Some(names) => c
+            .prepare_cached(
+                "SELECT name, timestamp, properties FROM events WHERE contact_id = ?1 AND type = 'track'
+                 AND name IN (SELECT value FROM json_each(?2)) ORDER BY timestamp, id",
+            )?
+            .query_map(params![id, names], row)?
+            .collect::<rusqlite::Result<_>>()?,
+    };
+    let events = rows
+        .into_iter()
         .map(|row| {
-            let (name, timestamp, props) = row?;
+            let (name, timestamp, props) = row;
             Ok(EventFact {
                 name,
                 timestamp,

@@ -328,7 +328,8 @@ pub async fn run(args: SegmentArgs) -> anyhow::Result<()> {
             }
         })
     };
-    // Every 10 ms: a batch of rate/100 events, one in ten a ping from a new contact.
+    // Every 10 ms: a batch of rate/100 events, one in ten a ping from a new contact
+    // (ids unique to this run, so a reused data directory measures new events too).
     let per_tick = (args.rate / 100).max(1);
     let mut sent: HashMap<String, Instant> = HashMap::new();
     let mut rng = StdRng::seed_from_u64(11);
@@ -342,16 +343,16 @@ pub async fn run(args: SegmentArgs) -> anyhow::Result<()> {
         let mut batch = Vec::with_capacity(per_tick);
         for j in 0..per_tick {
             if j % 10 == 0 {
-                let user = format!("ping-{tick}-{j}");
+                let user = format!("ping-{now}-{tick}-{j}");
                 let mut m = message(CallKind::Track, &user, at, &mut seq);
-                m.message_id = format!("ping-{tick}-{j}");
+                m.message_id = format!("ping-{now}-{tick}-{j}");
                 m.event = Some("Ping".into());
                 sent.insert(user, Instant::now());
                 batch.push(m);
             } else {
                 let who = rng.random_range(0..args.contacts.max(1));
                 let mut m = message(CallKind::Track, &format!("c{who}"), at, &mut seq);
-                m.message_id = format!("live-{tick}-{j}");
+                m.message_id = format!("live-{now}-{tick}-{j}");
                 m.event = Some(["Product Viewed", "Product Added", "Order Completed", "Page Scrolled"][j % 4].into());
                 m.properties = props(json!({"total": 50, "quantity": 2}));
                 batch.push(m);

@@ -266,8 +266,6 @@ async fn recompute(tx: &Transaction<'_>, segment: &Segment, now: Millis, mark_al
         &[&id, &now],
     )
     .await?;
-    tx.execute("DELETE FROM segment_timers WHERE segment_id = $1", &[&id])
-        .await?;
     tx.batch_execute("DELETE FROM new_members").await?;
     let referenced = segment.administrative || all.iter().any(|s| s.definition.segment_ids().contains(&segment.id));
     if segment.definition.depends_on_time() || referenced || mark_all {
@@ -295,11 +293,15 @@ impl PgStore {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    pub(crate) async fn pg_contacts_facts(&self, ids: Vec<ContactId>) -> Result<Vec<Option<Facts>>> {
+    pub(crate) async fn pg_contacts_facts(
+        &self,
+        ids: Vec<ContactId>,
+        events: Option<Vec<String>>,
+    ) -> Result<Vec<Option<Facts>>> {
         let client = self.client().await?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            out.push(facts_of(&client, id).await?);
+            out.push(facts_of(&client, id, events.as_deref()).await?);
         }
         Ok(out)
     }
@@ -307,22 +309,37 @@ impl PgStore {
     pub(crate) async fn pg_contact_facts(&self, id: ContactId) -> Result<Option<Facts>> {
         let client = self.client().await?;
         let id = current_id(&client, id).await?;
-        facts_of(&client, id).await
+        facts_of(&client, id, None).await
     }
 }
 
-/// What segment conditions read about one contact (`None` if there is no such row).
-async fn facts_of(client: &impl GenericClient, id: ContactId) -> Result<Option<Facts>> {
+/// What segment conditions read about one contact (`None` if there is no such row);
+/// `names` limits the events loaded to those names.
+async fn facts_of(client: &impl GenericClient, id: ContactId, names: Option<&[String]>) -> Result<Option<Facts>> {
     {
         let Some(contact) = load_contact(client, id, false).await? else {
             return Ok(None);
         };
-        let rows = client
-            .query(
-                "SELECT name, timestamp, properties FROM events WHERE contact_id = $1 AND type = 'track' ORDER BY timestamp, id",
-                &[&id],
-            )
-            .await?;
+        let rows = match names {
+            None => {
+                client
+                    .query(
+                        "SELECT name, timestamp, properties FROM events WHERE contact_id = $1 AND type = 'track'
+                         ORDER BY timestamp, id",
+                        &[&id],
+                    )
+                    .await?
+            }
+            Some(names) => {
+                client
+                    .query(
+                        "SELECT name, timestamp, properties FROM events WHERE contact_id = $1 AND type = 'track'
+                         AND name = ANY($2) ORDER BY timestamp, id",
+                        &[&id, &names],
+                    )
+                    .await?
+            }
+        };
         let mut events = Vec::with_capacity(rows.len());
         for r in rows {
             let props: serde_json::Value = r.try_get(2)?;
@@ -430,7 +447,9 @@ impl PgStore {
             )
             .await?;
         }
-        for table in ["segment_members", "segment_history", "segment_timers"] {
+        // Contacts' timers may now be early for the segments left: harmless (the
+        // evaluation they cause finds nothing to change and sets the next one).
+        for table in ["segment_members", "segment_history"] {
             tx.execute(&format!("DELETE FROM {table} WHERE segment_id = $1"), &[&id])
                 .await?;
         }
@@ -591,16 +610,29 @@ impl PgStore {
                     .iter()
                     .map(|r| r.get(0))
                     .collect();
-                let timers: HashMap<i64, Millis> = tx
-                    .query(
-                        "SELECT segment_id, due_at FROM segment_timers WHERE contact_id = $1",
-                        &[&contact],
-                    )
+                let timer: Option<Millis> = tx
+                    .query_opt("SELECT due_at FROM segment_timers WHERE contact_id = $1", &[&contact])
                     .await?
-                    .iter()
-                    .map(|r| (r.get(0), r.get(1)))
-                    .collect();
-                for (segment, member, next) in &eval.results {
+                    .map(|r| r.get(0));
+                // The contact's next re-check: the earliest moment any membership may flip.
+                let next = eval.results.iter().filter_map(|(_, _, next)| *next).min();
+                match (next, timer) {
+                    (Some(due), Some(old)) if due == old => {}
+                    (Some(due), _) => {
+                        tx.execute(
+                            "INSERT INTO segment_timers (contact_id, due_at) VALUES ($1, $2)
+                             ON CONFLICT (contact_id) DO UPDATE SET due_at = excluded.due_at",
+                            &[&contact, &due],
+                        )
+                        .await?;
+                    }
+                    (None, Some(_)) => {
+                        tx.execute("DELETE FROM segment_timers WHERE contact_id = $1", &[&contact])
+                            .await?;
+                    }
+                    (None, None) => {}
+                }
+                for (segment, member, _) in &eval.results {
                     let Some(name) = segments.get(segment) else { continue };
                     if *member != current.contains(segment) {
                         seq += 1;
@@ -613,26 +645,6 @@ impl PgStore {
                         } else {
                             changes.exited.push((*segment, contact));
                         }
-                    }
-                    // Only timers that change are written.
-                    match (next, timers.get(segment)) {
-                        (Some(due), Some(old)) if due == old => {}
-                        (Some(due), _) => {
-                            tx.execute(
-                                "INSERT INTO segment_timers (segment_id, contact_id, due_at) VALUES ($1, $2, $3)
-                                 ON CONFLICT (segment_id, contact_id) DO UPDATE SET due_at = excluded.due_at",
-                                &[segment, &contact, due],
-                            )
-                            .await?;
-                        }
-                        (None, Some(_)) => {
-                            tx.execute(
-                                "DELETE FROM segment_timers WHERE segment_id = $1 AND contact_id = $2",
-                                &[segment, &contact],
-                            )
-                            .await?;
-                        }
-                        (None, None) => {}
                     }
                 }
             } else {
@@ -713,8 +725,8 @@ impl SegmentStore for PgStore {
     async fn contact_facts(&self, id: ContactId) -> Result<Option<Facts>> {
         self.pg_contact_facts(id).await
     }
-    async fn contacts_facts(&self, ids: Vec<ContactId>) -> Result<Vec<Option<Facts>>> {
-        self.pg_contacts_facts(ids).await
+    async fn contacts_facts(&self, ids: Vec<ContactId>, events: Option<Vec<String>>) -> Result<Vec<Option<Facts>>> {
+        self.pg_contacts_facts(ids, events).await
     }
     async fn create_segment(&self, new: NewSegment, now: Millis) -> Result<Segment> {
         self.pg_create_segment(new, now).await

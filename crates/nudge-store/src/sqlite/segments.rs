@@ -136,7 +136,6 @@ fn recompute(tx: &Transaction, cache: &mut IdCache, segment: &Segment, now: Mill
          SELECT ?1, contact_id, ?2 FROM temp.new_members",
         params![id, now],
     )?;
-    tx.execute("DELETE FROM segment_timers WHERE segment_id = ?", [id])?;
     tx.execute_batch("DELETE FROM temp.new_members")?;
     let referenced = segment.administrative || all.iter().any(|s| s.definition.segment_ids().contains(&segment.id));
     if segment.definition.depends_on_time() || referenced || mark_all {
@@ -241,7 +240,9 @@ impl SqliteStore {
                     mark_dirty(&tx, cache, contact)?;
                 }
             }
-            for table in ["segment_members", "segment_history", "segment_timers"] {
+            // Contacts' timers may now be early for the segments left: harmless (the
+            // evaluation they cause finds nothing to change and sets the next one).
+            for table in ["segment_members", "segment_history"] {
                 tx.execute(&format!("DELETE FROM {table} WHERE segment_id = ?"), [id])?;
             }
             let n = tx.execute("DELETE FROM segments WHERE id = ?", [id])?;
@@ -413,11 +414,25 @@ fn apply_tx(
                 .prepare_cached("SELECT segment_id FROM segment_members WHERE contact_id = ?")?
                 .query_map([contact], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
-            let timers: HashMap<i64, Millis> = tx
-                .prepare_cached("SELECT segment_id, due_at FROM segment_timers WHERE contact_id = ?")?
-                .query_map([contact], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?;
-            for (segment, member, next) in &eval.results {
+            let timer: Option<Millis> = tx
+                .prepare_cached("SELECT due_at FROM segment_timers WHERE contact_id = ?")?
+                .query_row([contact], |r| r.get(0))
+                .optional()?;
+            // The contact's next re-check: the earliest moment any membership may flip.
+            let next = eval.results.iter().filter_map(|(_, _, next)| *next).min();
+            match (next, timer) {
+                (Some(due), Some(old)) if due == old => {}
+                (Some(due), _) => {
+                    tx.prepare_cached("INSERT OR REPLACE INTO segment_timers (contact_id, due_at) VALUES (?, ?)")?
+                        .execute(params![contact, due])?;
+                }
+                (None, Some(_)) => {
+                    tx.prepare_cached("DELETE FROM segment_timers WHERE contact_id = ?")?
+                        .execute([contact])?;
+                }
+                (None, None) => {}
+            }
+            for (segment, member, _) in &eval.results {
                 let Some(name) = segments.get(segment) else { continue };
                 let was = current.contains(segment);
                 if *member != was {
@@ -429,21 +444,6 @@ fn apply_tx(
                     } else {
                         changes.exited.push((*segment, contact));
                     }
-                }
-                // Only timers that change are written.
-                match (next, timers.get(segment)) {
-                    (Some(due), Some(old)) if due == old => {}
-                    (Some(due), _) => {
-                        tx.prepare_cached(
-                            "INSERT OR REPLACE INTO segment_timers (segment_id, contact_id, due_at) VALUES (?, ?, ?)",
-                        )?
-                        .execute(params![segment, contact, due])?;
-                    }
-                    (None, Some(_)) => {
-                        tx.prepare_cached("DELETE FROM segment_timers WHERE segment_id = ? AND contact_id = ?")?
-                            .execute(params![segment, contact])?;
-                    }
-                    (None, None) => {}
                 }
             }
         }
@@ -533,8 +533,8 @@ impl SegmentStore for SqliteStore {
     async fn contact_facts(&self, id: ContactId) -> Result<Option<Facts>> {
         SqliteStore::contact_facts(self, id).await
     }
-    async fn contacts_facts(&self, ids: Vec<ContactId>) -> Result<Vec<Option<Facts>>> {
-        SqliteStore::contacts_facts(self, ids).await
+    async fn contacts_facts(&self, ids: Vec<ContactId>, events: Option<Vec<String>>) -> Result<Vec<Option<Facts>>> {
+        SqliteStore::contacts_facts(self, ids, events).await
     }
     async fn create_segment(&self, new: NewSegment, now: Millis) -> Result<Segment> {
         SqliteStore::create_segment(self, new, now).await
