@@ -570,3 +570,59 @@ async fn an_api_trigger_starts_runs_idempotently() {
         .await;
     assert_eq!((s, e["error"]["field"].as_str()), (400, Some("to.email")), "{e}");
 }
+
+#[tokio::test]
+async fn update_contact_steps_change_the_contact_with_the_transition() {
+    let app = spawn_app().await;
+    // A segment on the lead score, live: the journey's points move the contact in.
+    let (s, seg) = app
+        .post(
+            "/api/v1/segments",
+            json!({"name": "Hot leads", "definition": {"type": "lead_score", "op": "greater_or_equal", "value": 10}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{seg}");
+    let definition = json!({
+        "trigger": {"type": "event", "event": "Demo Requested"},
+        "start": "score",
+        "steps": [
+            {"id": "score", "type": "update_contact", "set": {"stage": "demo"}, "unset": ["churned"],
+             "add_tags": ["demo", "b2b"], "remove_tags": ["cold"], "lead_score": 7, "next": "wait"},
+            {"id": "wait", "type": "wait", "duration": {"hours": 1}, "next": "more"},
+            {"id": "more", "type": "update_contact", "lead_score": 5, "remove_tags": ["b2b"]}
+        ],
+        "settings": {"re_entry": {"type": "always"}}
+    });
+    let (s, j) = app
+        .post("/api/v1/journeys", json!({"name": "Scoring", "definition": definition}))
+        .await;
+    assert_eq!(s, 201, "{j}");
+    app.post(&format!("/api/v1/journeys/{}/publish", j["id"]), json!({}))
+        .await;
+    app.settle().await;
+    app.track(json!({"batch": [
+        {"type": "identify", "userId": "lea", "traits": {"email": "lea@example.com", "tags": ["cold", "vip"],
+                                                          "churned": true, "lead_score": 1}},
+        {"type": "track", "userId": "lea", "event": "Demo Requested"},
+    ]}))
+    .await;
+    app.settle().await;
+    let id = app.contact("lea").await;
+    let traits = app.get(&format!("/api/v1/contacts/{id}")).await["traits"].clone();
+    assert_eq!(traits["stage"], "demo", "{traits}");
+    assert_eq!(traits["tags"], json!(["b2b", "demo", "vip"]), "{traits}");
+    assert!(traits.get("churned").is_none(), "{traits}");
+    assert_eq!(traits["lead_score"], 8.0, "{traits}");
+    let members = format!("/api/v1/segments/{}/members", seg["id"]);
+    assert_eq!(app.get(&members).await["data"].as_array().unwrap().len(), 0);
+    app.at(T0 + HOUR + 1000).await;
+    let traits = app.get(&format!("/api/v1/contacts/{id}")).await["traits"].clone();
+    assert_eq!(traits["lead_score"], 13.0, "{traits}");
+    assert_eq!(traits["tags"], json!(["demo", "vip"]), "{traits}");
+    assert_eq!(
+        app.get(&members).await["data"].as_array().unwrap().len(),
+        1,
+        "the score change re-evaluated the segment"
+    );
+    assert!(app.runs("lea").await.iter().all(|r| r["status"] == "finished"));
+}

@@ -475,6 +475,54 @@ impl ContactUpdate {
     pub fn is_empty(&self) -> bool {
         self == &ContactUpdate::default()
     }
+
+    /// The traits to merge into a contact whose traits are `current` (as `identify`
+    /// merges them: `null` removes): `set`, `unset`, the `tags` and `lists` arrays with
+    /// items added and removed (kept sorted, without repeats), and `lead_score` moved by
+    /// the points (a missing or non-numeric score counts as 0).
+    pub fn patch(&self, current: &Map<String, Value>) -> Map<String, Value> {
+        let mut traits = self.set.clone();
+        for name in &self.unset {
+            traits.insert(name.clone(), Value::Null);
+        }
+        let list = |name: &str, add: Vec<String>, remove: Vec<String>| {
+            let mut items: std::collections::BTreeSet<String> = current
+                .get(name)
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                .unwrap_or_default();
+            items.extend(add);
+            for r in &remove {
+                items.remove(r);
+            }
+            Value::from(items.into_iter().collect::<Vec<_>>())
+        };
+        if !self.add_tags.is_empty() || !self.remove_tags.is_empty() {
+            traits.insert(
+                "tags".into(),
+                list("tags", self.add_tags.clone(), self.remove_tags.clone()),
+            );
+        }
+        let names = |v: &[NameOrId]| {
+            v.iter()
+                .map(|n| match n {
+                    NameOrId::Id(i) => i.to_string(),
+                    NameOrId::Name(s) => s.clone(),
+                })
+                .collect::<Vec<_>>()
+        };
+        if !self.add_lists.is_empty() || !self.remove_lists.is_empty() {
+            traits.insert(
+                "lists".into(),
+                list("lists", names(&self.add_lists), names(&self.remove_lists)),
+            );
+        }
+        if self.lead_score != 0 {
+            let score = crate::segment::lead_score(current);
+            traits.insert("lead_score".into(), Value::from(score + self.lead_score as f64));
+        }
+        traits
+    }
 }
 
 /// Journey-wide settings.

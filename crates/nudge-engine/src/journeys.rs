@@ -10,8 +10,8 @@
 //! trigger's properties, then started; if the process dies in between, the timer
 //! starts it.
 //!
-//! Not atomic yet: `update_contact` steps are applied right after their transition
-//! commits (a crash in between loses that update; it is never applied twice).
+//! `update_contact` steps change the contact in the transaction that stores the
+//! transition (`RunWrite::contact_updates`).
 
 use nudge_core::journey::{
     self, Command, Context, FrequencyCap, Input, JourneyDefinition, MessageOutcomeKind, NameOrId, PreviousRun,
@@ -20,8 +20,8 @@ use nudge_core::journey::{
 use nudge_core::segment::Facts;
 use nudge_core::{Clock, ContactId, Millis};
 use nudge_store::{
-    ClearTimers, ContactPatch, DueTimer, InboxEvent, Journey, JourneyStatus, MessageQuery, MessageState, NewMessage,
-    NewRun, Run, RunWrite, Store,
+    ClearTimers, DueTimer, InboxEvent, Journey, JourneyStatus, MessageQuery, MessageState, NewMessage, NewRun, Run,
+    RunWrite, Store,
 };
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeSet, HashMap};
@@ -79,7 +79,6 @@ impl RoundStats {
 struct Round {
     stats: RoundStats,
     writes: Vec<RunWrite>,
-    updates: Vec<(ContactId, journey::ContactUpdate)>,
     /// Runs as this round left them.
     runs: HashMap<i64, Run>,
     queued: bool,
@@ -192,9 +191,6 @@ impl JourneyEngine {
         round.stats.timers = timers.len();
         if !round.writes.is_empty() {
             self.store.write_runs(std::mem::take(&mut round.writes), now).await?;
-        }
-        for (contact, update) in std::mem::take(&mut round.updates) {
-            self.update_contact(contact, &update, now).await?;
         }
         if !events.is_empty() {
             self.store
@@ -463,9 +459,6 @@ impl JourneyEngine {
         if !round.writes.is_empty() {
             self.store.write_runs(std::mem::take(&mut round.writes), now).await?;
         }
-        for (contact, update) in std::mem::take(&mut round.updates) {
-            self.update_contact(contact, &update, now).await?;
-        }
         if round.queued
             && let Some(f) = self.on_messages.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
         {
@@ -700,7 +693,11 @@ impl JourneyEngine {
                 Command::ListenFor { waits } => {
                     write.waits = Some(waits.into_iter().map(|w| (w.event, w.key)).collect());
                 }
-                Command::UpdateContact { update, .. } => round.updates.push((run.contact_id, update)),
+                Command::UpdateContact {
+                    update,
+                    idempotency_key,
+                    ..
+                } => write.contact_updates.push((idempotency_key, update)),
                 Command::EmitEvent {
                     name,
                     properties,
@@ -756,66 +753,6 @@ impl JourneyEngine {
             transactional: transactional || t.transactional,
             data: json!({"event": event, "data": {}, "journey": {"id": run.journey_id, "run_id": run.id}}),
         }))
-    }
-
-    async fn update_contact(
-        &self,
-        contact: ContactId,
-        update: &journey::ContactUpdate,
-        now: Millis,
-    ) -> nudge_store::Result<()> {
-        let Some(current) = self.store.contact(contact).await? else {
-            return Ok(());
-        };
-        let mut traits = update.set.clone();
-        for name in &update.unset {
-            traits.insert(name.clone(), Value::Null);
-        }
-        let list = |name: &str, add: &[String], remove: &[String]| {
-            let mut items: BTreeSet<String> = current
-                .traits
-                .get(name)
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
-                .unwrap_or_default();
-            items.extend(add.iter().cloned());
-            for r in remove {
-                items.remove(r);
-            }
-            json!(items.into_iter().collect::<Vec<_>>())
-        };
-        if !update.add_tags.is_empty() || !update.remove_tags.is_empty() {
-            traits.insert("tags".into(), list("tags", &update.add_tags, &update.remove_tags));
-        }
-        let names = |v: &[NameOrId]| {
-            v.iter()
-                .map(|n| match n {
-                    NameOrId::Id(i) => i.to_string(),
-                    NameOrId::Name(s) => s.clone(),
-                })
-                .collect::<Vec<_>>()
-        };
-        if !update.add_lists.is_empty() || !update.remove_lists.is_empty() {
-            traits.insert(
-                "lists".into(),
-                list("lists", &names(&update.add_lists), &names(&update.remove_lists)),
-            );
-        }
-        if update.lead_score != 0 {
-            let score = current.traits.get("lead_score").and_then(Value::as_f64).unwrap_or(0.0);
-            traits.insert("lead_score".into(), json!(score + update.lead_score as f64));
-        }
-        self.store
-            .update_contact(
-                contact,
-                &ContactPatch {
-                    traits,
-                    ..Default::default()
-                },
-                now,
-            )
-            .await?;
-        Ok(())
     }
 }
 

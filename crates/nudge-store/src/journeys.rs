@@ -139,6 +139,11 @@ pub struct RunWrite {
     pub messages: Vec<NewMessage>,
     /// `(name, properties, idempotency key)` on the contact's timeline.
     pub events: Vec<(String, Value, String)>,
+    /// `(idempotency key, update)`: `update_contact` steps passed, applied in order to
+    /// the run's contact in the same transaction, each once: the key is that of the
+    /// `Contact Updated` event recorded on the contact's timeline with the traits
+    /// changed, and a key already stored applies nothing.
+    pub contact_updates: Vec<(String, nudge_core::journey::ContactUpdate)>,
 }
 
 /// A timer that came due, claimed (leased) by the caller.

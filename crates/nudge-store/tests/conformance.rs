@@ -1623,6 +1623,34 @@ mod super_stories {
         assert_eq!(step_of_key("run-7-step-a-b-3"), Some("a-b"));
         assert_eq!(step_of_key("api-123"), None);
 
+        // update_contact steps change the contact in the same transaction, once per key
+        // (the repeated write applies nothing), with a `Contact Updated` event.
+        let score = RunWrite {
+            run_id: run.id,
+            step: Some("wait-2".into()),
+            state: json!({"cart_id": "cart-1", "sent": 1, "scored": true}),
+            contact_updates: vec![(
+                format!("run-{}-step-score-1", run.id),
+                nudge_core::journey::ContactUpdate {
+                    add_tags: vec!["cart".into()],
+                    lead_score: 5,
+                    ..Default::default()
+                },
+            )],
+            ..Default::default()
+        };
+        s.write_runs(vec![score.clone(), score], T0 + H).await.unwrap();
+        let updated = s.contact(c.id).await.unwrap().unwrap();
+        assert_eq!(updated.traits["lead_score"], 5.0, "{:?}", updated.traits);
+        assert_eq!(updated.traits["tags"], json!(["cart"]));
+        let updates: Vec<StoredEvent> = events(s, c.id)
+            .await
+            .into_iter()
+            .filter(|e| e.name.as_deref() == Some("Contact Updated"))
+            .collect();
+        assert_eq!(updates.len(), 1);
+        assert_eq!(updates[0].properties["traits"]["lead_score"], 5.0);
+
         // Finishing drops timers and waits; later writes to a finished run do nothing.
         s.write_runs(
             vec![RunWrite {

@@ -146,6 +146,27 @@ async fn apply_write(tx: &Transaction<'_>, w: &RunWrite, now: Millis) -> Result<
         return Ok(());
     }
     let finished = w.finished.is_some();
+    if !w.contact_updates.is_empty() {
+        let id = current_id(tx, run.contact_id).await?;
+        if let Some(mut contact) = load_contact(tx, id, true).await? {
+            let mut changed = false;
+            for (key, update) in &w.contact_updates {
+                let patch = update.patch(&contact.traits);
+                let props = serde_json::json!({"run_id": w.run_id, "traits": patch});
+                if record_event(tx, id, "Contact Updated", &props, key, now).await? {
+                    contact.apply_traits(&patch);
+                    changed = true;
+                }
+            }
+            if changed {
+                contact.updated_at = now;
+                save_contact(tx, &contact).await?;
+                if segments::segment_index(tx).await?.any {
+                    segments::mark_dirty(tx, &[id]).await?;
+                }
+            }
+        }
+    }
     let step = if finished { None } else { w.step.clone() };
     tx.execute(
         "UPDATE journey_runs SET step = $2, state = $3, updated_at = $4, status = $5, finished_at = $6, finish_reason = $7

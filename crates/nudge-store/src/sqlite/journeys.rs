@@ -125,6 +125,27 @@ fn apply_write(tx: &Connection, cache: &mut IdCache, w: &RunWrite, now: Millis) 
         return Ok(()); // unknown or finished
     };
     let finished = w.finished.is_some();
+    if !w.contact_updates.is_empty() {
+        let id = current_id(tx, run_contact)?;
+        if let Some(mut contact) = load_contact(tx, id)? {
+            let mut changed = false;
+            for (key, update) in &w.contact_updates {
+                let patch = update.patch(&contact.traits);
+                let props = serde_json::json!({"run_id": w.run_id, "traits": patch});
+                if record_event(tx, cache, id, "Contact Updated", &props, key, now)? {
+                    contact.apply_traits(&patch);
+                    changed = true;
+                }
+            }
+            if changed {
+                contact.updated_at = now;
+                save_contact(tx, &contact)?;
+                if segments::segment_index(tx, cache)?.any {
+                    segments::mark_dirty(tx, cache, id)?;
+                }
+            }
+        }
+    }
     tx.prepare_cached(
         "UPDATE journey_runs SET step = ?, state = ?, updated_at = ?, status = ?, finished_at = ?, finish_reason = ?
          WHERE id = ?",
