@@ -118,13 +118,17 @@ impl Builder {
                 window,
             } => {
                 let from = self.events_from(event, filters, Some(window));
-                let n = self.int(count.value as i64);
-                let op = match count.op {
-                    CountOp::AtLeast => ">=",
-                    CountOp::AtMost => "<=",
-                    CountOp::Exactly => "=",
+                // Count no further than the answer needs: "at least 2" stops at the
+                // second event, "exactly 1" at the second.
+                let (op, limit) = match count.op {
+                    CountOp::AtLeast => (">=", count.value as i64),
+                    CountOp::AtMost => ("<=", count.value as i64 + 1),
+                    CountOp::Exactly => ("=", count.value as i64 + 1),
                 };
-                format!("((SELECT count(*) {from}) {op} {n})")
+                let limit = self.int(limit);
+                let n = self.int(count.value as i64);
+                let sub = if self.pg() { " AS limited" } else { "" };
+                format!("((SELECT count(*) FROM (SELECT 1 {from} LIMIT {limit}){sub}) {op} {n})")
             }
             Condition::EventTime {
                 event,

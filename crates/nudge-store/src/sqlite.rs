@@ -130,6 +130,13 @@ fn connect(path: &Path, writer: bool) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "cache_size", -65536)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    if !writer {
+        // Readers map the file instead of copying each 64 KB page into their cache: a
+        // segment reading the properties of a million scattered events otherwise
+        // copies gigabytes (BENCHMARKS.md). The bundled SQLite is built to allow up to
+        // 1 TiB (.cargo/config.toml); its default cap is 2 GB.
+        conn.pragma_update(None, "mmap_size", 1i64 << 40)?;
+    }
     register_functions(&conn)?;
     Ok(conn)
 }
