@@ -183,6 +183,10 @@ async fn abandoned_cart_reminds_once_and_stops_on_purchase_of_that_cart() {
         "{stats}"
     );
     assert_eq!(stats["finished"]["goal"], 1, "{stats}");
+    // The order that reached the goal brings its total as revenue (the other cart's
+    // order, which matched nothing, brings none).
+    assert_eq!(stats["conversions"], 1, "{stats}");
+    assert_eq!(stats["revenue"], 59.0, "{stats}");
     assert_eq!(stats["steps"]["wait-order"]["reached"], 1, "{stats}");
     assert_eq!(stats["steps"]["remind"]["sent"], 1, "{stats}");
     assert_eq!(

@@ -525,6 +525,16 @@ impl ContactUpdate {
     }
 }
 
+/// The revenue an event brings, by Segment's e-commerce spec: its numeric `revenue`
+/// property, else `total`, else `value`. Attributed to a journey when the event
+/// reaches the journey's goal.
+pub fn revenue_of(properties: &Map<String, Value>) -> Option<f64> {
+    ["revenue", "total", "value"]
+        .iter()
+        .find_map(|k| properties.get(*k).and_then(Value::as_f64))
+        .filter(|r| r.is_finite())
+}
+
 /// Journey-wide settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

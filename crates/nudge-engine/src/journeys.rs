@@ -621,6 +621,10 @@ impl JourneyEngine {
             caps: &caps,
             recent_sends: &recent,
         };
+        let revenue = match &input {
+            Input::Event { properties, .. } => journey::revenue_of(properties),
+            _ => None,
+        };
         let t = journey::step(&def, &state, input, &ctx);
         if t.commands.is_empty() && t.state == state && fired.is_none() {
             return Ok(());
@@ -703,7 +707,12 @@ impl JourneyEngine {
                     properties,
                     idempotency_key,
                 } => write.events.push((name, properties, idempotency_key)),
-                Command::Finish { reason } => write.finished = Some(reason.as_str().to_string()),
+                Command::Finish { reason } => {
+                    if matches!(reason, journey::FinishReason::Goal { .. }) {
+                        write.revenue = revenue;
+                    }
+                    write.finished = Some(reason.as_str().to_string())
+                }
             }
         }
         // A re-scheduled key is set again after the clearing.

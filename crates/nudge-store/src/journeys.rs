@@ -144,6 +144,9 @@ pub struct RunWrite {
     /// `Contact Updated` event recorded on the contact's timeline with the traits
     /// changed, and a key already stored applies nothing.
     pub contact_updates: Vec<(String, nudge_core::journey::ContactUpdate)>,
+    /// Revenue attributed to the run: set when an event with a `revenue` (or `total`,
+    /// `value`) reaches the goal.
+    pub revenue: Option<f64>,
 }
 
 /// A timer that came due, claimed (leased) by the caller.
@@ -182,6 +185,10 @@ pub struct JourneyStats {
     pub active: i64,
     /// Finished runs by reason (`completed`, `goal`, `exited`, ...).
     pub finished: std::collections::BTreeMap<String, i64>,
+    /// Runs that reached the goal (`finished["goal"]`).
+    pub conversions: i64,
+    /// Revenue of the events that reached the goal.
+    pub revenue: f64,
     pub steps: std::collections::BTreeMap<String, StepStats>,
 }
 

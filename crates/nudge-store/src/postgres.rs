@@ -51,6 +51,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         9,
         include_str!("../migrations/postgres/0009_segment_contact_timers.sql"),
     ),
+    (10, include_str!("../migrations/postgres/0010_journey_revenue.sql")),
 ];
 
 /// Key of the advisory lock that serializes migrations between processes.

@@ -31,6 +31,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../migrations/sqlite/0007_journey_inbox.sql")),
     (8, include_str!("../migrations/sqlite/0008_journey_stats.sql")),
     (9, include_str!("../migrations/sqlite/0009_segment_contact_timers.sql")),
+    (10, include_str!("../migrations/sqlite/0010_journey_revenue.sql")),
 ];
 
 type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;

@@ -1657,6 +1657,7 @@ mod super_stories {
                 run_id: run.id,
                 state: json!({"done": true}),
                 finished: Some("goal".into()),
+                revenue: Some(42.5),
                 ..Default::default()
             }],
             T0 + 2 * H,
@@ -1677,6 +1678,7 @@ mod super_stories {
         assert!(s.runs_per_step(j.id).await.unwrap().is_empty());
         let stats = s.journey_stats(j.id).await.unwrap();
         assert_eq!((stats.active, stats.finished.get("goal")), (0, Some(&1)));
+        assert_eq!((stats.conversions, stats.revenue), (1, 42.5));
         s.write_runs(
             vec![RunWrite {
                 run_id: run.id,

@@ -169,8 +169,8 @@ async fn apply_write(tx: &Transaction<'_>, w: &RunWrite, now: Millis) -> Result<
     }
     let step = if finished { None } else { w.step.clone() };
     tx.execute(
-        "UPDATE journey_runs SET step = $2, state = $3, updated_at = $4, status = $5, finished_at = $6, finish_reason = $7
-         WHERE id = $1",
+        "UPDATE journey_runs SET step = $2, state = $3, updated_at = $4, status = $5, finished_at = $6, finish_reason = $7,
+         revenue = coalesce($8, revenue) WHERE id = $1",
         &[
             &w.run_id,
             &step,
@@ -179,6 +179,7 @@ async fn apply_write(tx: &Transaction<'_>, w: &RunWrite, now: Millis) -> Result<
             &if finished { "finished" } else { "active" },
             &finished.then_some(now),
             &w.finished,
+            &w.revenue,
         ],
     )
     .await?;
@@ -564,6 +565,14 @@ impl JourneyStore for PgStore {
                 }
             }
         }
+        stats.conversions = stats.finished.get("goal").copied().unwrap_or(0);
+        stats.revenue = c
+            .query_one(
+                "SELECT coalesce(sum(revenue), 0.0)::float8 FROM journey_runs WHERE journey_id = $1",
+                &[&journey],
+            )
+            .await?
+            .get(0);
         for r in c
             .query(
                 "SELECT step, reached, sent, opened, clicked FROM journey_step_stats WHERE journey_id = $1",

@@ -147,8 +147,8 @@ fn apply_write(tx: &Connection, cache: &mut IdCache, w: &RunWrite, now: Millis) 
         }
     }
     tx.prepare_cached(
-        "UPDATE journey_runs SET step = ?, state = ?, updated_at = ?, status = ?, finished_at = ?, finish_reason = ?
-         WHERE id = ?",
+        "UPDATE journey_runs SET step = ?, state = ?, updated_at = ?, status = ?, finished_at = ?, finish_reason = ?,
+         revenue = coalesce(?, revenue) WHERE id = ?",
     )?
     .execute(params![
         if finished { None } else { w.step.clone() },
@@ -157,6 +157,7 @@ fn apply_write(tx: &Connection, cache: &mut IdCache, w: &RunWrite, now: Millis) 
         if finished { "finished" } else { "active" },
         finished.then_some(now),
         w.finished,
+        w.revenue,
         w.run_id
     ])?;
     match (&w.clear_timers, finished) {
@@ -549,6 +550,10 @@ impl JourneyStore for SqliteStore {
                     }
                 }
             }
+            stats.conversions = stats.finished.get("goal").copied().unwrap_or(0);
+            stats.revenue = c
+                .prepare_cached("SELECT coalesce(sum(revenue), 0.0) FROM journey_runs WHERE journey_id = ?")?
+                .query_row([journey], |r| r.get(0))?;
             let mut steps = c.prepare_cached(
                 "SELECT step, reached, sent, opened, clicked FROM journey_step_stats WHERE journey_id = ?",
             )?;
