@@ -37,6 +37,47 @@ pub struct SegmentArgs {
     /// Keep (and reuse) the generated database in this directory.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// The live segments: `overlapping` (near-copies: one event flips about nine
+    /// memberships, a stress case) or `varied` (different conditions over the shop's
+    /// events and traits: an event flips about one).
+    #[arg(long, default_value = "overlapping")]
+    profile: Profile,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Profile {
+    Overlapping,
+    Varied,
+}
+
+/// The `i`-th live segment of the `varied` profile: conditions of every kind over
+/// the events the benchmark sends and the shop's traits, most of which one event
+/// does not flip.
+pub fn varied_definition(i: usize) -> Value {
+    let k = (i / 10) as u64;
+    match i % 10 {
+        0 => json!({"type": "event", "event": "Product Viewed", "count": {"op": "at_least", "value": 3 + k},
+                    "window": {"last_days": 30}}),
+        1 => json!({"type": "aggregate", "event": "Order Completed", "function": "sum", "property": "total",
+                    "op": "greater_or_equal", "value": 200 + 150 * k}),
+        2 => json!({"type": "and", "conditions": [
+            {"type": "trait", "trait": "plan", "op": "equals", "value": "member"},
+            {"type": "event_time", "event": "Page Scrolled", "which": "last", "op": "within_last_days", "days": 1 + 3 * k}]}),
+        3 => {
+            json!({"type": "event", "event": "Product Added", "where": [{"property": "quantity", "op": "greater_or_equal", "value": 2}],
+                    "count": {"op": "at_least", "value": 2 + k}, "window": {"last_days": 14}})
+        }
+        4 => json!({"type": "trait", "trait": "birthday", "op": "anniversary_within_days", "days": 3 * k}),
+        5 => {
+            json!({"type": "not", "condition": {"type": "event", "event": "Order Completed", "window": {"last_days": 30 + 30 * k}}})
+        }
+        6 => json!({"type": "event", "event": format!("Feature {k} Used")}),
+        7 => json!({"type": "and", "conditions": [
+            {"type": "subscription", "channel": "email", "state": "subscribed"},
+            {"type": "message", "action": "opened", "window": {"last_days": 30}}]}),
+        8 => json!({"type": "event", "event": "Order Completed", "count": {"op": "exactly", "value": 1 + k}}),
+        _ => json!({"type": "random_bucket", "percent": 10 * k, "salt": "bench"}),
+    }
 }
 
 /// Definitions of the `i`-th synthetic live segment: all read the events the
@@ -263,7 +304,11 @@ pub async fn run(args: SegmentArgs) -> anyhow::Result<()> {
         )
         .await?;
     for i in 1..args.live_segments {
-        let definition = parse_condition(&live_definition(i)).context("live definition")?;
+        let definition = match args.profile {
+            Profile::Overlapping => live_definition(i),
+            Profile::Varied => varied_definition(i),
+        };
+        let definition = parse_condition(&definition).context("live definition")?;
         store
             .create_segment(
                 NewSegment {
@@ -304,6 +349,7 @@ pub async fn run(args: SegmentArgs) -> anyhow::Result<()> {
         let (engine, entered, stop) = (engine.clone(), entered.clone(), stop.clone());
         tokio::spawn(async move {
             let mut cycles = Vec::new();
+            let mut flips = 0usize;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let t = Instant::now();
                 let r = engine.run_once().await;
@@ -316,6 +362,7 @@ pub async fn run(args: SegmentArgs) -> anyhow::Result<()> {
                     Ok((0, _)) => tokio::time::sleep(Duration::from_millis(1)).await,
                     Ok((_, changes)) => {
                         let at = Instant::now();
+                        flips += changes.entered.len() + changes.exited.len();
                         let mut e = entered.lock().unwrap_or_else(|p| p.into_inner());
                         for (seg, contact) in changes.entered {
                             if seg == probe.id {
@@ -331,6 +378,7 @@ pub async fn run(args: SegmentArgs) -> anyhow::Result<()> {
                     eprintln!("cycle: {n} contacts in {:.1} ms", d.as_secs_f64() * 1e3);
                 }
             }
+            flips
         })
     };
     // Every 10 ms: a batch of rate/100 events, one in ten a ping from a new contact
@@ -373,7 +421,7 @@ pub async fn run(args: SegmentArgs) -> anyhow::Result<()> {
     let send_time = started.elapsed();
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    worker.await?;
+    let flips = worker.await?;
     let entered = entered.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let mut latencies = Vec::new();
     let mut missing = 0;
@@ -389,8 +437,13 @@ pub async fn run(args: SegmentArgs) -> anyhow::Result<()> {
     }
     latencies.sort();
     println!(
-        "\nlive: {} segments, {:.0} events/s for {:.1} s ({} probes): event -> membership p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms{}",
+        "\nlive: {} segments ({}, {:.1} membership changes per event), {:.0} events/s for {:.1} s ({} probes): event -> membership p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms{}",
         args.live_segments,
+        match args.profile {
+            Profile::Overlapping => "overlapping",
+            Profile::Varied => "varied",
+        },
+        flips as f64 / (ticks as usize * per_tick).max(1) as f64,
         (ticks as usize * per_tick) as f64 / send_time.as_secs_f64(),
         send_time.as_secs_f64(),
         sent.len(),
