@@ -1676,3 +1676,40 @@ proptest! {
         prop_assert_eq!(seen, keys.len());
     }
 }
+
+#[test]
+fn contact_update_patch_merges_lists_and_moves_the_score() {
+    let current = json!({"tags": ["vip", "cold", 3], "lists": ["7"], "lead_score": 4, "plan": "free"});
+    let current = current.as_object().unwrap();
+    let update = ContactUpdate {
+        set: json!({"plan": "pro"}).as_object().unwrap().clone(),
+        unset: vec!["churned".into()],
+        add_tags: vec!["demo".into(), "vip".into()],
+        remove_tags: vec!["cold".into()],
+        add_lists: vec![NameOrId::Id(9), NameOrId::Name("newsletter".into())],
+        remove_lists: vec![NameOrId::Id(7)],
+        lead_score: -6,
+    };
+    let patch = update.patch(current);
+    assert_eq!(
+        Value::Object(patch),
+        json!({"plan": "pro", "churned": null, "tags": ["demo", "vip"], "lists": ["9", "newsletter"], "lead_score": -2.0})
+    );
+    // Only what the update names is touched; a score that is not a number counts as 0.
+    let score = ContactUpdate {
+        lead_score: 3,
+        ..Default::default()
+    };
+    let patch = score.patch(json!({"lead_score": "high", "tags": ["a"]}).as_object().unwrap());
+    assert_eq!(Value::Object(patch), json!({"lead_score": 3.0}));
+}
+
+#[test]
+fn revenue_is_read_as_the_ecommerce_spec_names_it() {
+    let props = |v: Value| v.as_object().unwrap().clone();
+    assert_eq!(revenue_of(&props(json!({"revenue": 25.5, "total": 30}))), Some(25.5));
+    assert_eq!(revenue_of(&props(json!({"total": 30, "value": 1}))), Some(30.0));
+    assert_eq!(revenue_of(&props(json!({"value": 1}))), Some(1.0));
+    assert_eq!(revenue_of(&props(json!({"revenue": "25", "total": 12}))), Some(12.0));
+    assert_eq!(revenue_of(&props(json!({"cart_id": "c1"}))), None);
+}
