@@ -566,19 +566,7 @@ impl Condition {
                     ),
                 }
             }
-            Condition::Subscription { channel, .. } => {
-                if crate::contact::CHANNELS.contains(&channel.as_str()) {
-                    Ok(())
-                } else {
-                    err(
-                        &format!("{path}.channel"),
-                        format!(
-                            "unknown channel {channel:?}; one of {}",
-                            crate::contact::CHANNELS.join(", ")
-                        ),
-                    )
-                }
-            }
+            Condition::Subscription { channel, .. } => check_channel(&format!("{path}.channel"), channel),
             Condition::RandomBucket { percent, .. } => {
                 if *percent <= 100 {
                     Ok(())
@@ -599,16 +587,8 @@ impl Condition {
                 window,
                 ..
             } => {
-                if let Some(channel) = channel
-                    && !crate::contact::CHANNELS.contains(&channel.as_str())
-                {
-                    return err(
-                        &format!("{path}.channel"),
-                        format!(
-                            "unknown channel {channel:?}; one of {}",
-                            crate::contact::CHANNELS.join(", ")
-                        ),
-                    );
+                if let Some(channel) = channel {
+                    check_channel(&format!("{path}.channel"), channel)?;
                 }
                 if template.is_some_and(|t| t <= 0) {
                     return err(&format!("{path}.template"), "must be a template id".into());
@@ -823,6 +803,19 @@ fn check_name(path: &str, name: &str) -> Result<(), ConditionError> {
         });
     }
     Ok(())
+}
+
+fn check_channel(path: &str, channel: &str) -> Result<(), ConditionError> {
+    if crate::contact::CHANNELS.contains(&channel) {
+        return Ok(());
+    }
+    Err(ConditionError {
+        path: path.to_string(),
+        message: format!(
+            "unknown channel {channel:?}; one of {}",
+            crate::contact::CHANNELS.join(", ")
+        ),
+    })
 }
 
 fn check_filters(path: &str, filters: &[PropertyFilter]) -> Result<(), ConditionError> {

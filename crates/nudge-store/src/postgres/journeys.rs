@@ -551,13 +551,15 @@ impl JourneyStore for PgStore {
         let mut stats = JourneyStats::default();
         for r in c
             .query(
-                "SELECT finish_reason, count(*) FROM journey_runs WHERE journey_id = $1 GROUP BY finish_reason",
+                "SELECT finish_reason, count(*), coalesce(sum(revenue), 0.0)::float8 FROM journey_runs
+                 WHERE journey_id = $1 GROUP BY finish_reason",
                 &[&journey],
             )
             .await?
         {
-            let (reason, n): (Option<String>, i64) = (r.get(0), r.get(1));
+            let (reason, n, revenue): (Option<String>, i64, f64) = (r.get(0), r.get(1), r.get(2));
             stats.entered += n;
+            stats.revenue += revenue;
             match reason {
                 None => stats.active += n,
                 Some(reason) => {
@@ -566,13 +568,6 @@ impl JourneyStore for PgStore {
             }
         }
         stats.conversions = stats.finished.get("goal").copied().unwrap_or(0);
-        stats.revenue = c
-            .query_one(
-                "SELECT coalesce(sum(revenue), 0.0)::float8 FROM journey_runs WHERE journey_id = $1",
-                &[&journey],
-            )
-            .await?
-            .get(0);
         for r in c
             .query(
                 "SELECT step, reached, sent, opened, clicked FROM journey_step_stats WHERE journey_id = $1",

@@ -538,11 +538,15 @@ impl JourneyStore for SqliteStore {
         self.read(move |c| {
             let mut stats = JourneyStats::default();
             let mut by_outcome = c.prepare_cached(
-                "SELECT finish_reason, count(*) FROM journey_runs WHERE journey_id = ? GROUP BY finish_reason",
+                "SELECT finish_reason, count(*), coalesce(sum(revenue), 0.0) FROM journey_runs WHERE journey_id = ?
+                 GROUP BY finish_reason",
             )?;
-            for row in by_outcome.query_map([journey], |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?)))? {
-                let (reason, n) = row?;
+            for row in by_outcome.query_map([journey], |r| {
+                Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?, r.get::<_, f64>(2)?))
+            })? {
+                let (reason, n, revenue) = row?;
                 stats.entered += n;
+                stats.revenue += revenue;
                 match reason {
                     None => stats.active += n,
                     Some(r) => {
@@ -551,9 +555,6 @@ impl JourneyStore for SqliteStore {
                 }
             }
             stats.conversions = stats.finished.get("goal").copied().unwrap_or(0);
-            stats.revenue = c
-                .prepare_cached("SELECT coalesce(sum(revenue), 0.0) FROM journey_runs WHERE journey_id = ?")?
-                .query_row([journey], |r| r.get(0))?;
             let mut steps = c.prepare_cached(
                 "SELECT step, reached, sent, opened, clicked FROM journey_step_stats WHERE journey_id = ?",
             )?;
