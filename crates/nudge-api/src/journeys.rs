@@ -115,10 +115,15 @@ fn journey_id(raw: &str) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::invalid("id", format!("journey id must be an integer, got {raw:?}")))
 }
 
-fn changed(state: &AppState) {
+/// After a journey changed: the engine listens for the events live journeys act on
+/// before the caller hears back (an event sent right after publishing is not missed),
+/// then works.
+async fn changed(state: &AppState) -> Result<(), ApiError> {
     if let Some(j) = &state.journeys {
+        j.listen().await?;
         j.wake();
     }
+    Ok(())
 }
 
 pub async fn create(State(state): State<AppState>, body: Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -175,7 +180,7 @@ pub async fn update(
         .update_journey(id, new, state.clock.now())
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no journey {id}")))?;
-    changed(&state);
+    changed(&state).await?;
     Ok(Json(journey_json(&j)))
 }
 
@@ -213,7 +218,7 @@ pub async fn action(
         .set_journey_status(id, status, publish, state.clock.now())
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no journey {id}")))?;
-    changed(&state);
+    changed(&state).await?;
     Ok(Json(journey_json(&j)))
 }
 
@@ -258,7 +263,7 @@ pub async fn install(
     };
     match install(&*state.store, &key, publish, state.clock.now()).await {
         Ok(j) => {
-            changed(&state);
+            changed(&state).await?;
             state.segments.wake();
             Ok((StatusCode::CREATED, Json(journey_json(&j))))
         }
@@ -312,7 +317,7 @@ pub async fn put_caps(State(state): State<AppState>, body: Bytes) -> Result<Json
         .store
         .put_setting(nudge_engine::FREQUENCY_CAPS, Some(&stored))
         .await?;
-    changed(&state);
+    changed(&state).await?;
     Ok(Json(json!({ "caps": caps })))
 }
 

@@ -184,6 +184,19 @@ pub fn ready_made_journeys() -> Vec<ReadyJourney> {
             }),
         },
         ReadyJourney {
+            key: "birthday",
+            name: "Birthday with coupon",
+            description: "Every year on the contact's `birthday` trait, at 09:00 in the contact's time zone: wishes and a coupon.",
+            templates: &["birthday-coupon"],
+            segment: None,
+            definition: json!({
+                "trigger": {"type": "date_trait", "trait": "birthday", "every_year": true, "time": "09:00"},
+                "start": "wish",
+                "steps": [{"id": "wish", "type": "send", "template": "birthday-coupon"}],
+                "settings": {"re_entry": {"type": "after", "days": 300}}
+            }),
+        },
+        ReadyJourney {
             key: "location_offer",
             name: "Location-based offer",
             description: "A `Store Nearby` event (from an app's geofence): the offer of the store near the contact (at most once a week).",

@@ -630,3 +630,180 @@ async fn update_contact_steps_change_the_contact_with_the_transition() {
     );
     assert!(app.runs("lea").await.iter().all(|r| r["status"] == "finished"));
 }
+
+#[tokio::test]
+async fn a_date_trait_starts_runs_on_the_birthday_in_the_contacts_time_zone() {
+    let app = spawn_app().await;
+    let (s, t) = app
+        .post(
+            "/api/v1/templates",
+            json!({"name": "birthday", "topic": "offers", "content": {"channel": "email",
+                "subject": "Happy birthday", "html": "<p>{{ event.properties.value }}</p>"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{t}");
+    // Known before the journey is published: the timers are set for all of them.
+    app.track(json!({"batch": [
+        {"type": "identify", "userId": "ann", "traits": {"email": "ann@example.com", "birthday": "1990-03-16", "timezone": "Europe/Paris"}},
+        {"type": "identify", "userId": "cy", "traits": {"email": "cy@example.com", "birthday": "1991-03-16"}},
+        {"type": "identify", "userId": "dee", "traits": {"email": "dee@example.com"}},
+    ]}))
+    .await;
+    let definition = json!({
+        "trigger": {"type": "date_trait", "trait": "birthday", "every_year": true, "time": "09:00"},
+        "start": "wish",
+        "steps": [{"id": "wish", "type": "send", "template": "birthday"}],
+        "settings": {"re_entry": {"type": "after", "days": 300}}
+    });
+    let (s, j) = app
+        .post(
+            "/api/v1/journeys",
+            json!({"name": "Birthday", "definition": definition}),
+        )
+        .await;
+    assert_eq!(s, 201, "{j}");
+    let id = j["id"].as_i64().unwrap();
+    app.post(&format!("/api/v1/journeys/{id}/publish"), json!({})).await;
+    app.settle().await;
+    // After publishing: a trait change sets the contact's timer; cy's birthday moves.
+    app.track(json!({"batch": [
+        {"type": "identify", "userId": "bob", "traits": {"email": "bob@example.com", "birthday": "1985-03-17", "timezone": "America/New_York"}},
+        {"type": "identify", "userId": "cy", "traits": {"birthday": "1991-06-01"}},
+        {"type": "identify", "userId": "dee", "traits": {"birthday": "2027-03-16T22:00:00Z"}},
+    ]}))
+    .await;
+    app.settle().await;
+    assert!(app.runs("ann").await.is_empty());
+
+    const DAY: Millis = 24 * HOUR;
+    // 2027-03-16 09:00 in Paris is 08:00 UTC.
+    app.at(T0 + DAY - 4 * HOUR - 1000).await;
+    assert!(app.runs("ann").await.is_empty(), "not before 09:00 local");
+    app.at(T0 + DAY - 4 * HOUR).await;
+    assert_eq!(app.runs("ann").await.len(), 1);
+    let mail = app.outbox("ann").await;
+    assert_eq!(mail.len(), 1);
+    assert_eq!(mail[0]["data"]["event"]["properties"]["value"], "1990-03-16");
+    assert!(app.runs("cy").await.is_empty(), "cy's birthday moved to June");
+    // dee has no time zone: the workspace's (UTC), 09:00 on the date part.
+    assert_eq!(app.runs("dee").await.len(), 0);
+    app.at(T0 + DAY - 3 * HOUR).await;
+    assert_eq!(app.runs("dee").await.len(), 1, "09:00 UTC on 16 March");
+    assert!(app.runs("bob").await.is_empty());
+    // 2027-03-17 09:00 in New York (EDT) is 13:00 UTC.
+    app.at(T0 + 2 * DAY + HOUR).await;
+    assert_eq!(app.runs("bob").await.len(), 1);
+    assert_eq!(app.runs("ann").await.len(), 1, "one run per birthday");
+
+    // A year on (2028 is a leap year), the timer has moved to the next birthday.
+    app.at(T0 + 367 * DAY - 4 * HOUR).await;
+    assert_eq!(app.runs("ann").await.len(), 2);
+    assert_eq!(app.outbox("ann").await.len(), 2);
+    assert_eq!(app.runs("cy").await.len(), 1, "cy's June birthday came");
+
+    // Paused, nobody enters; resumed, the timers are set again.
+    let (s, e) = app.post(&format!("/api/v1/journeys/{id}/pause"), json!({})).await;
+    assert_eq!(s, 200, "{e}");
+    app.at(T0 + 369 * DAY).await;
+    assert_eq!(app.runs("bob").await.len(), 1, "paused on bob's birthday");
+    assert_eq!(app.runs("dee").await.len(), 1, "paused on dee's birthday");
+    let (s, e) = app.post(&format!("/api/v1/journeys/{id}/resume"), json!({})).await;
+    assert_eq!(s, 200, "{e}");
+    app.settle().await;
+    app.at(T0 + 732 * DAY - 4 * HOUR).await;
+    assert_eq!(app.runs("ann").await.len(), 3);
+    assert_eq!(app.runs("cy").await.len(), 2, "June 2028, late (the clock jumped)");
+    let stats = app.get(&format!("/api/v1/journeys/{id}")).await["stats"].clone();
+    assert_eq!(stats["entered"], 7, "{stats}");
+}
+
+#[tokio::test]
+async fn forms_and_schedules_start_runs() {
+    let app = spawn_app().await;
+    let (s, t) = app
+        .post(
+            "/api/v1/templates",
+            json!({"name": "note", "content": {"channel": "email", "subject": "Hi", "html": "<p>Hi</p>"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{t}");
+    let (s, seg) = app
+        .post(
+            "/api/v1/segments",
+            json!({"name": "Plan pro", "definition": {"type": "trait", "trait": "plan", "op": "equals", "value": "pro"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{seg}");
+    let segment = seg["id"].as_i64().unwrap();
+    let journey = |name: &str, trigger: Value| {
+        json!({"name": name, "definition": {
+            "trigger": trigger, "start": "note",
+            "steps": [{"id": "note", "type": "send", "template": "note"}],
+            "settings": {"re_entry": {"type": "always"}}}})
+    };
+    let mut ids = vec![];
+    for (name, trigger) in [
+        ("Demo form", json!({"type": "form", "form": "demo-request"})),
+        (
+            "Daily pro",
+            json!({"type": "schedule", "segment_id": segment, "every": {"time": "13:00"}}),
+        ),
+        (
+            "Monday pro",
+            json!({"type": "schedule", "segment_id": segment,
+            "every": {"time": "08:00", "days": ["tue"], "contact_time_zone": true}}),
+        ),
+    ] {
+        let (s, j) = app.post("/api/v1/journeys", journey(name, trigger)).await;
+        assert_eq!(s, 201, "{j}");
+        let id = j["id"].as_i64().unwrap();
+        app.post(&format!("/api/v1/journeys/{id}/publish"), json!({})).await;
+        ids.push(id);
+    }
+    app.track(json!({"batch": [
+        {"type": "identify", "userId": "pia", "traits": {"email": "pia@example.com", "plan": "pro", "timezone": "Asia/Tokyo"}},
+        {"type": "identify", "userId": "max", "traits": {"email": "max@example.com", "plan": "free"}},
+        {"type": "track", "userId": "max", "event": "Form Submitted", "properties": {"form": "newsletter"}},
+        {"type": "track", "userId": "max", "event": "Form Submitted", "properties": {"form": "demo-request"}},
+    ]}))
+    .await;
+    app.settle().await;
+    let runs = |r: Vec<Value>, j: i64| r.iter().filter(|r| r["journey_id"] == j).count();
+    assert_eq!(
+        runs(app.runs("max").await, ids[0]),
+        1,
+        "the demo form, not the newsletter"
+    );
+    assert_eq!(runs(app.runs("pia").await, ids[1]), 0);
+    // 13:00 UTC on the day of T0: the daily schedule reaches the pro member only.
+    app.at(T0 + HOUR).await;
+    assert_eq!(runs(app.runs("pia").await, ids[1]), 1);
+    assert_eq!(runs(app.runs("max").await, ids[1]), 0);
+    // Tuesday 08:00 in Tokyo is Monday 23:00 UTC (T0 is Monday noon UTC).
+    app.at(T0 + 11 * HOUR - 1000).await;
+    assert_eq!(
+        runs(app.runs("pia").await, ids[2]),
+        1,
+        "stored, waiting for 08:00 in Tokyo"
+    );
+    let waiting = app.runs("pia").await;
+    assert!(
+        waiting
+            .iter()
+            .any(|r| r["journey_id"] == ids[2] && r["status"] == "active"),
+        "{waiting:?}"
+    );
+    assert_eq!(app.outbox("pia").await.len(), 1, "the daily note, no Tuesday note yet");
+    app.at(T0 + 11 * HOUR).await;
+    assert_eq!(app.outbox("pia").await.len(), 2);
+    app.at(T0 + 25 * HOUR).await;
+    assert_eq!(
+        runs(app.runs("pia").await, ids[1]),
+        2,
+        "and the daily one again the next day"
+    );
+    // Days later: missed daily occurrences are not sent all at once; the latest is.
+    app.at(T0 + 8 * 24 * HOUR).await;
+    assert_eq!(runs(app.runs("pia").await, ids[1]), 3);
+    assert_eq!(runs(app.runs("pia").await, ids[2]), 2, "the next Tuesday");
+}

@@ -35,12 +35,14 @@
 //! time and a resolved time zone in, and splits draw from a hash of run and step ids.
 
 mod calendar;
+mod dry_run;
 mod machine;
 #[cfg(test)]
 mod tests;
 mod validate;
 
 pub use calendar::{DeferReason, SentMessage, next_allowed_send, next_date_trait, next_local_time, parse_time_of_day};
+pub use dry_run::{DryRunContact, DryRunPath, DryRunReport, DryRunStep, dry_run};
 pub use machine::{
     Command, Context, EventWait, FinishReason, Input, MAX_STEPS_PER_TRANSITION, MessageOutcomeKind, PreviousRun,
     Refusal, RunState, RunStatus, Transition, Waiting, WaitingFor, match_value, may_enter, split_bucket, step,
@@ -144,6 +146,19 @@ impl Trigger {
     /// from.
     pub fn has_properties(&self) -> bool {
         matches!(self, Trigger::Event { .. } | Trigger::Form { .. } | Trigger::Api)
+    }
+}
+
+/// Whether the properties of a `Form Submitted` event name this form: `form_id`
+/// (number or numeric text) for an id, `form` (or `form_name`) for a name.
+pub fn form_matches(form: &NameOrId, properties: &Map<String, Value>) -> bool {
+    match form {
+        NameOrId::Id(id) => properties.get("form_id").is_some_and(|v| {
+            v.as_i64() == Some(*id) || v.as_str().and_then(|s| s.trim().parse::<i64>().ok()) == Some(*id)
+        }),
+        NameOrId::Name(name) => ["form", "form_name"]
+            .iter()
+            .any(|k| properties.get(*k).and_then(Value::as_str) == Some(name.as_str())),
     }
 }
 

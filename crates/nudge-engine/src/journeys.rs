@@ -29,6 +29,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
 
+mod entries;
+
 #[derive(Debug, Clone)]
 pub struct JourneyEngineConfig {
     /// Inbox events and timers taken per round.
@@ -54,6 +56,9 @@ impl Default for JourneyEngineConfig {
 
 /// What the journey index was computed from: id, status, published version, update time.
 type Signature = Vec<(i64, JourneyStatus, Option<i64>, Millis)>;
+
+/// The event a form submission is recorded as (`form` or `form_id` names the form).
+pub const FORM_SUBMITTED: &str = "Form Submitted";
 
 /// The timer that starts a stored run (see the module documentation).
 const START_TIMER: &str = "start";
@@ -120,6 +125,14 @@ impl JourneyEngine {
         self.wake.notify_one();
     }
 
+    /// Brings the event names journeys act on up to date with the stored journeys
+    /// now (rounds do it too; a caller that just published a journey calls this so
+    /// events it sends next are queued for it).
+    pub async fn listen(&self) -> nudge_store::Result<()> {
+        let journeys = self.store.journeys().await?;
+        self.index(&journeys).await
+    }
+
     /// `f` is called whenever a round queued messages.
     pub fn on_messages(&self, f: impl Fn() + Send + Sync + 'static) {
         *self.on_messages.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(f));
@@ -159,6 +172,7 @@ impl JourneyEngine {
         let journeys = self.store.journeys().await?;
         self.index(&journeys).await?;
         let now = self.clock.now();
+        self.schedule_entries(&journeys, now).await?;
         let mut round = Round {
             caps: self.caps().await?,
             ..Default::default()
@@ -168,7 +182,11 @@ impl JourneyEngine {
             .claim_journey_inbox(now, self.config.batch, self.config.lease_ms)
             .await?;
         for e in &events {
-            self.on_event(&journeys, e, now, &mut round).await?;
+            if entries::is_traits_changed(e) {
+                self.on_traits_changed(&journeys, e.contact_id, now).await?;
+            } else {
+                self.on_event(&journeys, e, now, &mut round).await?;
+            }
         }
         round.stats.events = events.len();
         let timers = self
@@ -188,7 +206,7 @@ impl JourneyEngine {
         for t in &timers {
             self.on_timer(t, &status, now, &mut round).await?;
         }
-        round.stats.timers = timers.len();
+        round.stats.timers = timers.len() + self.entry_timers(&journeys, now, &mut round).await?;
         if !round.writes.is_empty() {
             self.store.write_runs(std::mem::take(&mut round.writes), now).await?;
         }
@@ -271,6 +289,7 @@ impl JourneyEngine {
                     continue;
                 };
                 names.extend(event_names(&def));
+                names.extend(entries::trait_names(&def));
             }
         }
         self.store.set_journey_event_names(names.into_iter().collect()).await?;
@@ -483,6 +502,25 @@ impl JourneyEngine {
         now: Millis,
         round: &mut Round,
     ) -> nudge_store::Result<()> {
+        self.start_at(journey, version, def, contact, properties, entry_key, now, now, round)
+            .await
+    }
+
+    /// Stores a run if the contact may enter now, starting at `at` (its `start` timer
+    /// is due then; at once when `at` is now or past).
+    #[allow(clippy::too_many_arguments)]
+    async fn start_at(
+        &self,
+        journey: i64,
+        version: i64,
+        def: &JourneyDefinition,
+        contact: ContactId,
+        properties: Map<String, Value>,
+        entry_key: String,
+        at: Millis,
+        now: Millis,
+        round: &mut Round,
+    ) -> nudge_store::Result<()> {
         let facts = if needs_facts(def) {
             match self.store.contact_facts(contact).await? {
                 Some(f) => f,
@@ -520,7 +558,7 @@ impl JourneyEngine {
                 },
                 RunWrite {
                     state: pending,
-                    set_timers: vec![(START_TIMER.into(), now)],
+                    set_timers: vec![(START_TIMER.into(), at.max(now))],
                     ..Default::default()
                 },
                 now,
@@ -530,6 +568,9 @@ impl JourneyEngine {
             return Ok(()); // this trigger already started a run
         };
         round.stats.started += 1;
+        if at > now {
+            return Ok(()); // its start timer starts it
+        }
         self.advance(&run, Input::Start { properties }, Some(START_TIMER), now, round)
             .await
     }
@@ -828,6 +869,7 @@ fn triggered(trigger: &Trigger, name: &str, properties: &Map<String, Value>, now
         Trigger::Event { .. } => trigger.matches_event(name, properties, now),
         Trigger::SegmentEntered { segment_id } => name == "Segment Entered" && segment == Some(*segment_id),
         Trigger::SegmentExited { segment_id } => name == "Segment Exited" && segment == Some(*segment_id),
+        Trigger::Form { form } => name == FORM_SUBMITTED && journey::form_matches(form, properties),
         _ => false,
     }
 }
@@ -845,6 +887,9 @@ pub fn event_names(def: &JourneyDefinition) -> BTreeSet<String> {
         }
         Trigger::SegmentExited { .. } => {
             names.insert("Segment Exited".to_string());
+        }
+        Trigger::Form { .. } => {
+            names.insert(FORM_SUBMITTED.to_string());
         }
         _ => {}
     }

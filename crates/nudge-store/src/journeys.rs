@@ -59,6 +59,11 @@ pub struct Journey {
     pub definition: Value,
     pub created_at: Millis,
     pub updated_at: Millis,
+    /// For time-triggered journeys: the published version whose entry timers are set
+    /// for every contact (the engine sets them when this differs from
+    /// `published_version`).
+    #[serde(skip)]
+    pub entries_scheduled: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -155,6 +160,24 @@ pub struct DueTimer {
     pub run_id: i64,
     pub key: String,
     pub due_at: Millis,
+}
+
+/// When a time-triggered journey starts a run for a contact (contact 0: for every
+/// member of the journey's scheduled segment), claimed by the caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntryTimer {
+    pub journey_id: i64,
+    pub contact_id: ContactId,
+    pub due_at: Millis,
+}
+
+/// The inbox event name queued when traits that time-triggered journeys read change
+/// (`set_journey_event_names` with `$trait:<name>` asks for it).
+pub const TRAITS_CHANGED: &str = "$traits";
+
+/// The `journey_event_names` entry that asks for [`TRAITS_CHANGED`] on a trait.
+pub fn trait_event_name(name: &str) -> String {
+    format!("$trait:{name}")
 }
 
 /// A run waiting for an event of a contact.

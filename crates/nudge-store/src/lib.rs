@@ -170,7 +170,7 @@ pub trait JourneyStore: Send + Sync {
     /// `lease_ms` (a crashed worker's timers come back). The caller deletes them
     /// through `RunWrite::clear_timers`.
     async fn claim_timers(&self, now: Millis, limit: usize, lease_ms: i64) -> Result<Vec<DueTimer>>;
-    /// When the earliest timer is due, if any.
+    /// When the earliest timer (of a run, or an entry timer) is due, if any.
     async fn next_timer_due(&self) -> Result<Option<Millis>>;
     /// The runs of a contact waiting for an event with this name.
     async fn waiting_runs(&self, contact: ContactId, event: &str) -> Result<Vec<Waiting>>;
@@ -189,6 +189,25 @@ pub trait JourneyStore: Send + Sync {
     async fn claim_journey_inbox(&self, now: Millis, limit: usize, lease_ms: i64) -> Result<Vec<InboxEvent>>;
     /// Removes handled inbox events.
     async fn ack_journey_inbox(&self, ids: Vec<i64>) -> Result<()>;
+    /// Sets (`Some(due)`, lease cleared) or removes (`None`) entry timers of a
+    /// time-triggered journey, per contact (contact 0: the journey itself).
+    async fn set_entry_timers(&self, journey: i64, timers: Vec<(ContactId, Option<Millis>)>) -> Result<()>;
+    /// Removes all entry timers of a journey and records that no version has them.
+    async fn clear_entry_timers(&self, journey: i64) -> Result<()>;
+    /// Records that the entry timers of this published version are set for all
+    /// contacts (see [`Journey::entries_scheduled`]).
+    async fn mark_entries_scheduled(&self, journey: i64, version: i64) -> Result<()>;
+    /// Leases up to `limit` entry timers due at `now`, earliest first, for `lease_ms`.
+    /// The caller replaces or removes them with `set_entry_timers`.
+    async fn claim_entry_timers(&self, now: Millis, limit: usize, lease_ms: i64) -> Result<Vec<EntryTimer>>;
+    /// A page of contacts (by id, after `after`) that have trait `name`, with their
+    /// traits: for setting date-trait entry timers of every contact.
+    async fn contacts_with_trait(
+        &self,
+        name: &str,
+        after: ContactId,
+        limit: usize,
+    ) -> Result<Vec<(ContactId, serde_json::Map<String, serde_json::Value>)>>;
     /// Ends every journey timer and inbox lease (for the only process working on a
     /// database, at start: what a crashed run had claimed is due again at once).
     /// Returns how many leases ended.

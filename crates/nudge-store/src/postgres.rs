@@ -52,6 +52,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/postgres/0009_segment_contact_timers.sql"),
     ),
     (10, include_str!("../migrations/postgres/0010_journey_revenue.sql")),
+    (11, include_str!("../migrations/postgres/0011_journey_entry_timers.sql")),
 ];
 
 /// Key of the advisory lock that serializes migrations between processes.
@@ -331,6 +332,7 @@ impl Store for PgStore {
             .extend(patch.subscriptions.iter().map(|(k, v)| (k.clone(), *v)));
         contact.updated_at = now;
         save_contact(&tx, &contact).await?;
+        journeys::queue_traits(&tx, id, patch.traits.keys().cloned().collect(), now).await?;
         if segments::segment_index(&tx).await?.any {
             segments::mark_dirty(&tx, &[id]).await?;
         }
@@ -1274,6 +1276,7 @@ async fn import_tx(tx: &Transaction<'_>, rows: &[ContactImport], now: Millis) ->
             .extend(row.subscriptions.iter().map(|(k, v)| (k.clone(), *v)));
         contact.updated_at = now;
         save_contact(tx, &contact).await?;
+        journeys::queue_traits(tx, contact.id, traits.keys().cloned().collect(), now).await?;
     }
     Ok(report)
 }

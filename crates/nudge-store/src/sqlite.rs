@@ -32,6 +32,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../migrations/sqlite/0008_journey_stats.sql")),
     (9, include_str!("../migrations/sqlite/0009_segment_contact_timers.sql")),
     (10, include_str!("../migrations/sqlite/0010_journey_revenue.sql")),
+    (11, include_str!("../migrations/sqlite/0011_journey_entry_timers.sql")),
 ];
 
 type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;
@@ -453,6 +454,7 @@ impl Store for SqliteStore {
             contact.subscriptions.extend(patch.subscriptions);
             contact.updated_at = now;
             save_contact(&tx, &contact)?;
+            journeys::queue_traits(&tx, cache, id, patch.traits.keys(), now)?;
             if segments::segment_index(&tx, cache)?.any {
                 segments::mark_dirty(&tx, cache, id)?;
             }
@@ -546,6 +548,7 @@ impl Store for SqliteStore {
                 contact.subscriptions.extend(row.subscriptions);
                 contact.updated_at = now;
                 save_contact(&tx, &contact)?;
+                journeys::queue_traits(&tx, cache, contact.id, traits.keys(), now)?;
                 if segments::segment_index(&tx, cache)?.any {
                     segments::mark_dirty(&tx, cache, contact.id)?;
                 }
@@ -672,6 +675,7 @@ fn ingest_tx(tx: &Transaction, cache: &mut IdCache, messages: &[Call], now: Mill
                     if contact.apply_traits(&m.traits) {
                         contact.updated_at = now;
                         save_contact(tx, &contact)?;
+                        journeys::queue_traits(tx, cache, id, m.traits.keys(), now)?;
                     }
                 }
                 id

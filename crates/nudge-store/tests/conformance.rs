@@ -145,6 +145,7 @@ stories!(
     push_subscriptions_follow_their_contact,
     journeys_runs_timers_and_waits,
     journey_inbox_gets_the_events_journeys_act_on,
+    entry_timers_and_trait_changes,
 );
 
 mod super_stories {
@@ -1746,6 +1747,104 @@ mod super_stories {
         assert_eq!(s.next_timer_due().await.unwrap(), None);
         assert!(s.waiting_runs(c.id, "Order Completed").await.unwrap().is_empty());
     }
+    pub async fn entry_timers_and_trait_changes(s: &dyn Store) {
+        const H: Millis = 3_600_000;
+        let j = s
+            .create_journey(
+                NewJourney {
+                    name: "Birthday".into(),
+                    description: String::new(),
+                    priority: 0,
+                    definition: json!({}),
+                },
+                T0,
+            )
+            .await
+            .unwrap();
+        assert_eq!(j.entries_scheduled, None);
+        s.set_journey_event_names(vec!["$trait:birthday".into()]).await.unwrap();
+        s.ingest(
+            msgs(json!([
+                {"type": "identify", "userId": "b1", "traits": {"birthday": "1990-05-01", "email": "b1@example.com"}},
+                {"type": "identify", "userId": "b2", "traits": {"plan": "pro"}},
+                {"type": "identify", "userId": "b3", "traits": {"plan": "free", "birthday_month": 5}},
+            ])),
+            T0,
+        )
+        .await
+        .unwrap();
+        let (b1, b2) = (user(s, "b1").await, user(s, "b2").await);
+        // Only the change of a trait a time-triggered journey reads is queued.
+        let inbox = s.claim_journey_inbox(T0, 100, 60_000).await.unwrap();
+        assert_eq!(
+            inbox
+                .iter()
+                .map(|e| (e.name.as_str(), e.contact_id))
+                .collect::<Vec<_>>(),
+            vec![(TRAITS_CHANGED, b1.id)],
+            "{inbox:?}"
+        );
+        s.ack_journey_inbox(inbox.iter().map(|e| e.id).collect()).await.unwrap();
+        let patch: ContactPatch = serde_json::from_value(json!({"traits": {"birthday": "1980-01-02"}})).unwrap();
+        s.update_contact(b2.id, &patch, T0 + 1).await.unwrap();
+        let inbox = s.claim_journey_inbox(T0 + 1, 100, 60_000).await.unwrap();
+        assert_eq!(inbox.iter().map(|e| e.contact_id).collect::<Vec<_>>(), vec![b2.id]);
+
+        // Contacts with the trait, paged by id (a null trait does not count).
+        let page = s.contacts_with_trait("birthday", 0, 1).await.unwrap();
+        assert_eq!(page.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec![b1.id]);
+        assert_eq!(page[0].1["birthday"], "1990-05-01");
+        let rest = s.contacts_with_trait("birthday", b1.id, 10).await.unwrap();
+        assert_eq!(rest.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec![b2.id]);
+
+        // Timers per contact and for the journey itself (0), due in order, leased.
+        s.set_entry_timers(
+            j.id,
+            vec![(b1.id, Some(T0 + 2 * H)), (b2.id, Some(T0 + H)), (0, Some(T0 + 3 * H))],
+        )
+        .await
+        .unwrap();
+        assert_eq!(s.next_timer_due().await.unwrap(), Some(T0 + H));
+        assert!(s.claim_entry_timers(T0, 10, 60_000).await.unwrap().is_empty());
+        let due = s.claim_entry_timers(T0 + 3 * H, 2, 60_000).await.unwrap();
+        assert_eq!(
+            due,
+            vec![
+                EntryTimer {
+                    journey_id: j.id,
+                    contact_id: b2.id,
+                    due_at: T0 + H
+                },
+                EntryTimer {
+                    journey_id: j.id,
+                    contact_id: b1.id,
+                    due_at: T0 + 2 * H
+                },
+            ]
+        );
+        let due = s.claim_entry_timers(T0 + 3 * H, 10, 60_000).await.unwrap();
+        assert_eq!(
+            due.iter().map(|t| t.contact_id).collect::<Vec<_>>(),
+            vec![0],
+            "the others are leased"
+        );
+        // Setting a timer again ends its lease; removing it removes it.
+        s.set_entry_timers(j.id, vec![(b2.id, Some(T0 + 3 * H)), (b1.id, None)])
+            .await
+            .unwrap();
+        let due = s.claim_entry_timers(T0 + 3 * H, 10, 60_000).await.unwrap();
+        assert_eq!(due.iter().map(|t| t.contact_id).collect::<Vec<_>>(), vec![b2.id]);
+        assert!(s.release_journey_leases().await.unwrap() >= 2);
+        assert_eq!(s.claim_entry_timers(T0 + 3 * H, 10, 60_000).await.unwrap().len(), 2);
+
+        s.mark_entries_scheduled(j.id, 1).await.unwrap();
+        assert_eq!(s.journey(j.id).await.unwrap().unwrap().entries_scheduled, Some(1));
+        s.clear_entry_timers(j.id).await.unwrap();
+        assert_eq!(s.journey(j.id).await.unwrap().unwrap().entries_scheduled, None);
+        assert_eq!(s.next_timer_due().await.unwrap(), None);
+        assert!(s.claim_entry_timers(T0 + 100 * H, 10, 60_000).await.unwrap().is_empty());
+    }
+
     pub async fn journey_inbox_gets_the_events_journeys_act_on(s: &dyn Store) {
         use nudge_core::segment::parse_condition;
         s.set_journey_event_names(vec![

@@ -65,6 +65,7 @@ pub async fn run(mut settings: Settings, overrides: &Overrides, contacts: usize)
             "cross_sell",
             "vip",
             "win_back",
+            "birthday",
         ] {
             nudge_api::ready_made_journeys::install(&*store, key, true, now)
                 .await

@@ -6,7 +6,7 @@ use super::messages::{enqueue_tx, record_event};
 use super::*;
 
 const JOURNEY_COLUMNS: &str = "j.id, j.name, j.description, j.status, j.version, j.published_version, j.priority, \
-     v.definition, j.created_at, j.updated_at";
+     v.definition, j.created_at, j.updated_at, j.entries_scheduled";
 const RUN_COLUMNS: &str = "id, journey_id, version, contact_id, step, state, entry_key, entered_at, updated_at, \
      finished_at, finish_reason";
 
@@ -39,6 +39,26 @@ pub(super) async fn queue_after_ingest(
     if names.is_empty() {
         return Ok(());
     }
+    // Identify calls that change traits time-triggered journeys read.
+    let identified: Vec<&str> = messages
+        .iter()
+        .zip(outcomes)
+        .filter(|(m, o)| {
+            **o == IngestOutcome::Stored
+                && m.kind == CallKind::Identify
+                && m.traits.keys().any(|k| names.contains(&trait_event_name(k)))
+        })
+        .map(|(m, _)| m.message_id.as_str())
+        .collect();
+    if !identified.is_empty() {
+        tx.execute(
+            "INSERT INTO journey_inbox (contact_id, event_id, name, properties, at)
+             SELECT e.contact_id, e.id, $2, '{}'::jsonb, e.timestamp FROM events e
+             WHERE e.message_id = ANY($1) AND e.type = 'identify' ORDER BY e.id",
+            &[&identified, &TRAITS_CHANGED],
+        )
+        .await?;
+    }
     let ids: Vec<&str> = messages
         .iter()
         .zip(outcomes)
@@ -53,6 +73,24 @@ pub(super) async fn queue_after_ingest(
         return Ok(());
     }
     queue_events(tx, &ids).await
+}
+
+/// Queues [`TRAITS_CHANGED`] for a contact whose traits `changed` when a
+/// time-triggered journey reads one of them (same transaction as the change).
+pub(super) async fn queue_traits(
+    tx: &Transaction<'_>,
+    contact: ContactId,
+    changed: Vec<String>,
+    at: Millis,
+) -> Result<()> {
+    let names: Vec<String> = changed.iter().map(|k| trait_event_name(k)).collect();
+    tx.execute(
+        "INSERT INTO journey_inbox (contact_id, event_id, name, properties, at)
+         SELECT $1, 0, $2, '{}'::jsonb, $3 WHERE EXISTS (SELECT 1 FROM journey_event_names WHERE name = ANY($4))",
+        &[&contact, &TRAITS_CHANGED, &at, &names],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Adds one to a step's counter (`reached`, `sent`, `opened`, `clicked`).
@@ -81,6 +119,7 @@ fn journey_from_row(r: &tokio_postgres::Row) -> Result<Journey> {
         definition: r.get(7),
         created_at: r.get(8),
         updated_at: r.get(9),
+        entries_scheduled: r.get(10),
     })
 }
 
@@ -150,17 +189,20 @@ async fn apply_write(tx: &Transaction<'_>, w: &RunWrite, now: Millis) -> Result<
         let id = current_id(tx, run.contact_id).await?;
         if let Some(mut contact) = load_contact(tx, id, true).await? {
             let mut changed = false;
+            let mut keys: Vec<String> = Vec::new();
             for (key, update) in &w.contact_updates {
                 let patch = update.patch(&contact.traits);
                 let props = serde_json::json!({"run_id": w.run_id, "traits": patch});
                 if record_event(tx, id, "Contact Updated", &props, key, now).await? {
                     contact.apply_traits(&patch);
+                    keys.extend(patch.keys().cloned());
                     changed = true;
                 }
             }
             if changed {
                 contact.updated_at = now;
                 save_contact(tx, &contact).await?;
+                queue_traits(tx, id, keys, now).await?;
                 if segments::segment_index(tx).await?.any {
                     segments::mark_dirty(tx, &[id]).await?;
                 }
@@ -449,7 +491,12 @@ impl JourneyStore for PgStore {
 
     async fn next_timer_due(&self) -> Result<Option<Millis>> {
         let c = self.client().await?;
-        Ok(c.query_one("SELECT min(due_at) FROM journey_timers", &[]).await?.get(0))
+        Ok(c.query_one(
+            "SELECT least((SELECT min(due_at) FROM journey_timers), (SELECT min(due_at) FROM journey_entry_timers))",
+            &[],
+        )
+        .await?
+        .get(0))
     }
 
     async fn waiting_runs(&self, contact: ContactId, event: &str) -> Result<Vec<Waiting>> {
@@ -529,11 +576,115 @@ impl JourneyStore for PgStore {
         Ok(())
     }
 
+    async fn set_entry_timers(&self, journey: i64, timers: Vec<(ContactId, Option<Millis>)>) -> Result<()> {
+        let (set, del): (Vec<_>, Vec<_>) = timers.into_iter().partition(|(_, due)| due.is_some());
+        let set_ids: Vec<ContactId> = set.iter().map(|(c, _)| *c).collect();
+        let set_due: Vec<Millis> = set.iter().filter_map(|(_, d)| *d).collect();
+        let del_ids: Vec<ContactId> = del.iter().map(|(c, _)| *c).collect();
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        if !set_ids.is_empty() {
+            tx.execute(
+                "INSERT INTO journey_entry_timers (journey_id, contact_id, due_at)
+                 SELECT $1, c, d FROM unnest($2::bigint[], $3::bigint[]) AS u(c, d)
+                 ON CONFLICT (journey_id, contact_id) DO UPDATE SET due_at = excluded.due_at, leased_until = NULL",
+                &[&journey, &set_ids, &set_due],
+            )
+            .await?;
+        }
+        if !del_ids.is_empty() {
+            tx.execute(
+                "DELETE FROM journey_entry_timers WHERE journey_id = $1 AND contact_id = ANY($2)",
+                &[&journey, &del_ids],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn clear_entry_timers(&self, journey: i64) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        tx.execute("DELETE FROM journey_entry_timers WHERE journey_id = $1", &[&journey])
+            .await?;
+        tx.execute(
+            "UPDATE journeys SET entries_scheduled = NULL WHERE id = $1",
+            &[&journey],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn mark_entries_scheduled(&self, journey: i64, version: i64) -> Result<()> {
+        let c = self.client().await?;
+        c.execute(
+            "UPDATE journeys SET entries_scheduled = $2 WHERE id = $1",
+            &[&journey, &version],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn claim_entry_timers(&self, now: Millis, limit: usize, lease_ms: i64) -> Result<Vec<EntryTimer>> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "UPDATE journey_entry_timers t SET leased_until = $1 + $2 FROM (
+                     SELECT journey_id, contact_id FROM journey_entry_timers WHERE due_at <= $1
+                       AND (leased_until IS NULL OR leased_until <= $1)
+                     ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED) d
+                 WHERE t.journey_id = d.journey_id AND t.contact_id = d.contact_id
+                 RETURNING t.journey_id, t.contact_id, t.due_at",
+                &[&now, &lease_ms, &(limit as i64)],
+            )
+            .await?;
+        let mut due: Vec<EntryTimer> = rows
+            .iter()
+            .map(|r| EntryTimer {
+                journey_id: r.get(0),
+                contact_id: r.get(1),
+                due_at: r.get(2),
+            })
+            .collect();
+        due.sort_by_key(|t| (t.due_at, t.journey_id, t.contact_id));
+        Ok(due)
+    }
+
+    async fn contacts_with_trait(
+        &self,
+        name: &str,
+        after: ContactId,
+        limit: usize,
+    ) -> Result<Vec<(ContactId, Map<String, Value>)>> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT id, traits FROM contacts WHERE id > $1 AND traits ? $2 AND traits -> $2 != 'null'::jsonb
+                 ORDER BY id LIMIT $3",
+                &[&after, &name, &(limit as i64)],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| match r.get::<_, Value>(1) {
+                Value::Object(m) => (r.get(0), m),
+                _ => (r.get(0), Map::new()),
+            })
+            .collect())
+    }
+
     async fn release_journey_leases(&self) -> Result<u64> {
         let c = self.client().await?;
         let a = c
             .execute(
                 "UPDATE journey_timers SET leased_until = NULL WHERE leased_until IS NOT NULL",
+                &[],
+            )
+            .await?
+            + c.execute(
+                "UPDATE journey_entry_timers SET leased_until = NULL WHERE leased_until IS NOT NULL",
                 &[],
             )
             .await?;

@@ -5,7 +5,7 @@ use super::messages::{enqueue_tx, record_event};
 use super::*;
 
 const JOURNEY_COLUMNS: &str = "j.id, j.name, j.description, j.status, j.version, j.published_version, j.priority, \
-     v.definition, j.created_at, j.updated_at";
+     v.definition, j.created_at, j.updated_at, j.entries_scheduled";
 const RUN_COLUMNS: &str = "id, journey_id, version, contact_id, step, state, entry_key, entered_at, updated_at, \
      finished_at, finish_reason";
 
@@ -36,6 +36,41 @@ pub(super) fn queue_event(
     Ok(())
 }
 
+/// Queues [`TRAITS_CHANGED`] for a contact whose traits `changed` when a
+/// time-triggered journey reads one of them (same transaction as the change).
+pub(super) fn queue_traits<'a>(
+    tx: &Connection,
+    cache: &mut IdCache,
+    contact: ContactId,
+    changed: impl IntoIterator<Item = &'a String>,
+    at: Millis,
+) -> Result<()> {
+    if cache.journey_events.is_none() {
+        let names = tx
+            .prepare_cached("SELECT name FROM journey_event_names")?
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<HashSet<_>>>()?;
+        cache.journey_events = Some(names);
+    }
+    let names = cache.journey_events.as_ref().expect("loaded above");
+    let read: Vec<&String> = changed
+        .into_iter()
+        .filter(|k| names.contains(&trait_event_name(k)))
+        .collect();
+    if !read.is_empty() {
+        tx.prepare_cached(
+            "INSERT INTO journey_inbox (contact_id, event_id, name, properties, at) VALUES (?, 0, ?, ?, ?)",
+        )?
+        .execute(params![
+            contact,
+            TRAITS_CHANGED,
+            serde_json::json!({ "traits": read }).to_string(),
+            at
+        ])?;
+    }
+    Ok(())
+}
+
 /// Adds one to a step's counter (`reached`, `sent`, `opened`, `clicked`).
 pub(super) fn bump_step(tx: &Connection, journey: i64, step: &str, column: &str) -> Result<()> {
     tx.prepare_cached(&format!(
@@ -61,6 +96,7 @@ fn journey_from_row(r: &rusqlite::Row) -> rusqlite::Result<Journey> {
         definition: json_col(r, 7)?,
         created_at: r.get(8)?,
         updated_at: r.get(9)?,
+        entries_scheduled: r.get(10)?,
     })
 }
 
@@ -129,17 +165,20 @@ fn apply_write(tx: &Connection, cache: &mut IdCache, w: &RunWrite, now: Millis) 
         let id = current_id(tx, run_contact)?;
         if let Some(mut contact) = load_contact(tx, id)? {
             let mut changed = false;
+            let mut keys: Vec<String> = Vec::new();
             for (key, update) in &w.contact_updates {
                 let patch = update.patch(&contact.traits);
                 let props = serde_json::json!({"run_id": w.run_id, "traits": patch});
                 if record_event(tx, cache, id, "Contact Updated", &props, key, now)? {
                     contact.apply_traits(&patch);
+                    keys.extend(patch.keys().cloned());
                     changed = true;
                 }
             }
             if changed {
                 contact.updated_at = now;
                 save_contact(tx, &contact)?;
+                queue_traits(tx, cache, id, &keys, now)?;
                 if segments::segment_index(tx, cache)?.any {
                     segments::mark_dirty(tx, cache, id)?;
                 }
@@ -427,8 +466,15 @@ impl JourneyStore for SqliteStore {
     }
 
     async fn next_timer_due(&self) -> Result<Option<Millis>> {
-        self.read(|c| Ok(c.query_row("SELECT min(due_at) FROM journey_timers", [], |r| r.get(0))?))
-            .await
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT min(d) FROM (SELECT min(due_at) AS d FROM journey_timers
+                   UNION ALL SELECT min(due_at) FROM journey_entry_timers)",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
     }
 
     async fn waiting_runs(&self, contact: ContactId, event: &str) -> Result<Vec<Waiting>> {
@@ -518,11 +564,113 @@ impl JourneyStore for SqliteStore {
         .await
     }
 
+    async fn set_entry_timers(&self, journey: i64, timers: Vec<(ContactId, Option<Millis>)>) -> Result<()> {
+        self.write(move |conn, _| {
+            let tx = conn.transaction()?;
+            {
+                let mut set = tx.prepare_cached(
+                    "INSERT INTO journey_entry_timers (journey_id, contact_id, due_at) VALUES (?, ?, ?)
+                     ON CONFLICT (journey_id, contact_id) DO UPDATE SET due_at = excluded.due_at, leased_until = NULL",
+                )?;
+                let mut del =
+                    tx.prepare_cached("DELETE FROM journey_entry_timers WHERE journey_id = ? AND contact_id = ?")?;
+                for (contact, due) in &timers {
+                    match due {
+                        Some(due) => set.execute(params![journey, contact, due])?,
+                        None => del.execute(params![journey, contact])?,
+                    };
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn clear_entry_timers(&self, journey: i64) -> Result<()> {
+        self.write(move |conn, _| {
+            let tx = conn.transaction()?;
+            tx.execute("DELETE FROM journey_entry_timers WHERE journey_id = ?", [journey])?;
+            tx.execute("UPDATE journeys SET entries_scheduled = NULL WHERE id = ?", [journey])?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn mark_entries_scheduled(&self, journey: i64, version: i64) -> Result<()> {
+        self.write(move |conn, _| {
+            conn.execute(
+                "UPDATE journeys SET entries_scheduled = ? WHERE id = ?",
+                params![version, journey],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn claim_entry_timers(&self, now: Millis, limit: usize, lease_ms: i64) -> Result<Vec<EntryTimer>> {
+        self.write(move |conn, _| {
+            let tx = conn.transaction()?;
+            let mut due = tx
+                .prepare_cached(
+                    "UPDATE journey_entry_timers SET leased_until = ?1 + ?2 WHERE (journey_id, contact_id) IN (
+                         SELECT journey_id, contact_id FROM journey_entry_timers WHERE due_at <= ?1
+                           AND (leased_until IS NULL OR leased_until <= ?1)
+                         ORDER BY due_at LIMIT ?3)
+                     RETURNING journey_id, contact_id, due_at",
+                )?
+                .query_map(params![now, lease_ms, limit as i64], |r| {
+                    Ok(EntryTimer {
+                        journey_id: r.get(0)?,
+                        contact_id: r.get(1)?,
+                        due_at: r.get(2)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            tx.commit()?;
+            due.sort_by_key(|t| (t.due_at, t.journey_id, t.contact_id));
+            Ok(due)
+        })
+        .await
+    }
+
+    async fn contacts_with_trait(
+        &self,
+        name: &str,
+        after: ContactId,
+        limit: usize,
+    ) -> Result<Vec<(ContactId, Map<String, Value>)>> {
+        let path = json_path(name);
+        self.read(move |c| {
+            let rows = c
+                .prepare_cached(
+                    "SELECT id, traits FROM contacts WHERE id > ? AND json_type(traits, ?) IS NOT NULL
+                       AND json_type(traits, ?) != 'null' ORDER BY id LIMIT ?",
+                )?
+                .query_map(params![after, path, path, limit as i64], |r| {
+                    Ok((r.get::<_, ContactId>(0)?, json_col(r, 1)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows
+                .into_iter()
+                .map(|(id, traits)| match traits {
+                    Value::Object(m) => (id, m),
+                    _ => (id, Map::new()),
+                })
+                .collect())
+        })
+        .await
+    }
+
     async fn release_journey_leases(&self) -> Result<u64> {
         self.write(|conn, _| {
             let tx = conn.transaction()?;
             let n = tx.execute(
                 "UPDATE journey_timers SET leased_until = NULL WHERE leased_until IS NOT NULL",
+                [],
+            )? + tx.execute(
+                "UPDATE journey_entry_timers SET leased_until = NULL WHERE leased_until IS NOT NULL",
                 [],
             )? + tx.execute(
                 "UPDATE journey_inbox SET leased_until = NULL WHERE leased_until IS NOT NULL",
