@@ -368,3 +368,185 @@ pub async fn start_run(
         Err(why) => Err(ApiError::new("conflict", format!("no run started: {why}"))),
     }
 }
+
+/// Most contacts one dry run replays.
+const DRY_RUN_MAX_SAMPLE: usize = 10_000;
+
+/// `POST /api/v1/journeys/{id}/dry-run`: replays the journey (its latest version, a
+/// `version`, or a draft `definition`) over the recorded history of `[from, until]`
+/// (default: the last 30 days) for `contacts` (ids), or for a sample of up to `sample`
+/// contacts the trigger could have started (default 1000): those who performed the
+/// trigger event (or submitted the form, or entered the segment) in the window, the
+/// contacts with the date trait, the members of the scheduled segment. Nothing is
+/// sent or stored. Reports who would have entered, the steps reached, what would have
+/// been sent, how runs would have ended, and the first `paths` (default 20) runs step
+/// by step.
+pub async fn dry_run(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    use nudge_core::journey::{DryRunContact, Trigger};
+    use nudge_core::segment::parse_condition;
+    let id = journey_id(&id)?;
+    let body = if body.is_empty() {
+        Map::new()
+    } else {
+        body_object(&body)?
+    };
+    only_fields(
+        &body,
+        &["from", "until", "contacts", "sample", "paths", "version", "definition"],
+    )?;
+    let j = state
+        .store
+        .journey(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no journey {id}")))?;
+    let raw = if body.contains_key("definition") {
+        definition(&body)?
+    } else if let Some(v) = body.get("version") {
+        let v = v
+            .as_i64()
+            .ok_or_else(|| ApiError::invalid("version", "version must be an integer"))?;
+        state
+            .store
+            .journey_version(id, v)
+            .await?
+            .ok_or_else(|| ApiError::invalid("version", format!("journey {id} has no version {v}")))?
+            .definition
+    } else {
+        j.definition.clone()
+    };
+    let mut def = parse_journey(&raw).map_err(|e| {
+        ApiError::invalid(
+            "definition",
+            format!("the stored definition does not parse: {}", e[0].message),
+        )
+    })?;
+    let now = state.clock.now();
+    let instant = |field: &str| -> Result<Option<i64>, ApiError> {
+        match body.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => nudge_core::parse_instant(s).map(Some).ok_or_else(|| {
+                ApiError::invalid(field, format!("{field} must be an ISO 8601 date or instant, got {s:?}"))
+            }),
+            Some(_) => Err(ApiError::invalid(field, format!("{field} must be a string"))),
+        }
+    };
+    let until = instant("until")?.unwrap_or(now);
+    let from = instant("from")?.unwrap_or(until - 30 * nudge_core::segment::DAY_MS);
+    if from >= until {
+        return Err(ApiError::invalid("from", "from must be before until"));
+    }
+    let count = |field: &str, default: usize, max: usize| -> Result<usize, ApiError> {
+        match body.get(field) {
+            None | Some(Value::Null) => Ok(default),
+            Some(v) => v
+                .as_u64()
+                .filter(|n| *n as usize <= max)
+                .map(|n| n as usize)
+                .ok_or_else(|| ApiError::invalid(field, format!("{field} must be an integer from 0 to {max}"))),
+        }
+    };
+    let sample = count("sample", 1000, DRY_RUN_MAX_SAMPLE)?;
+    let paths = count("paths", 20, 1000)?;
+
+    // Who to replay.
+    let (candidates, ids): (usize, Vec<i64>) = match body.get("contacts") {
+        Some(Value::Array(list)) => {
+            let ids: Option<Vec<i64>> = list.iter().map(Value::as_i64).collect();
+            let ids = ids.ok_or_else(|| ApiError::invalid("contacts", "contacts must be a list of contact ids"))?;
+            if ids.len() > DRY_RUN_MAX_SAMPLE {
+                return Err(ApiError::invalid(
+                    "contacts",
+                    format!("at most {DRY_RUN_MAX_SAMPLE} contacts"),
+                ));
+            }
+            (ids.len(), ids)
+        }
+        Some(_) => return Err(ApiError::invalid("contacts", "contacts must be a list of contact ids")),
+        None => {
+            let window = json!({"between": {"from": format_millis(from), "to": format_millis(until + 1)}});
+            let condition = match &def.trigger {
+                Trigger::Event { event, .. } => Some(json!({"type": "event", "event": event, "window": window})),
+                Trigger::Form { .. } => Some(json!({"type": "event", "event": "Form Submitted", "window": window})),
+                Trigger::SegmentEntered { .. } => {
+                    Some(json!({"type": "event", "event": "Segment Entered", "window": window}))
+                }
+                Trigger::SegmentExited { .. } => {
+                    Some(json!({"type": "event", "event": "Segment Exited", "window": window}))
+                }
+                Trigger::DateTrait { name, .. } => Some(json!({"type": "trait", "trait": name, "op": "exists"})),
+                Trigger::Schedule { segment_id, .. } => Some(json!({"type": "segment", "segment": segment_id})),
+                Trigger::Api => None,
+            };
+            match condition {
+                None => (0, vec![]),
+                Some(c) => {
+                    let c = parse_condition(&c).map_err(|e| ApiError::internal(format!("dry-run condition: {e:?}")))?;
+                    let all = state.store.segment_members(&c, now).await?;
+                    // An even spread over the candidates (by id), not the oldest ones.
+                    let step = all.len().div_ceil(sample.max(1)).max(1);
+                    let picked: Vec<i64> = all.iter().step_by(step).take(sample).copied().collect();
+                    (all.len(), picked)
+                }
+            }
+        }
+    };
+    // A send without a channel uses its template's (frequency caps are per channel).
+    for s in &mut def.steps {
+        if let nudge_core::journey::StepKind::Send {
+            template,
+            channel: channel @ None,
+            ..
+        } = &mut s.kind
+        {
+            let t = match template {
+                nudge_core::journey::NameOrId::Id(id) => state.store.template(*id).await?,
+                nudge_core::journey::NameOrId::Name(name) => state.store.template_by_name(name).await?,
+            };
+            *channel = t.map(|t| t.channel);
+        }
+    }
+    let caps: Vec<nudge_core::journey::FrequencyCap> = match state.store.setting(nudge_engine::FREQUENCY_CAPS).await? {
+        Some(raw) => serde_json::from_str(&raw).unwrap_or_default(),
+        None => vec![],
+    };
+    let default_zone = jiff::tz::TimeZone::UTC;
+    let mut contacts = Vec::with_capacity(ids.len());
+    for (id, facts) in ids.iter().zip(state.store.contacts_facts(ids.clone(), None).await?) {
+        let Some(facts) = facts else { continue };
+        let time_zone = state
+            .store
+            .contact_time_zone(*id)
+            .await?
+            .and_then(|z| jiff::tz::TimeZone::get(&z).ok())
+            .unwrap_or_else(|| default_zone.clone());
+        contacts.push(DryRunContact { facts, time_zone });
+    }
+    let report = nudge_core::journey::dry_run(&def, &contacts, from, until, &caps, paths);
+    let mut out = serde_json::to_value(&report).map_err(|e| ApiError::internal(e.to_string()))?;
+    out["journey_id"] = json!(id);
+    out["from"] = json!(format_millis(from));
+    out["until"] = json!(format_millis(until));
+    out["candidates"] = json!(candidates);
+    out["paths"] = Value::Array(
+        report
+            .paths
+            .iter()
+            .map(|p| {
+                json!({
+                    "contact_id": p.contact_id,
+                    "entered_at": format_millis(p.entered_at),
+                    "steps": p.steps.iter().map(|(s, at)| json!({"step": s, "at": format_millis(*at)})).collect::<Vec<_>>(),
+                    "finished": p.finished.as_ref().map(|(r, at)| json!({"reason": r, "at": format_millis(*at)})),
+                })
+            })
+            .collect(),
+    );
+    if matches!(def.trigger, Trigger::Api) {
+        out["note"] = json!("an api trigger leaves no history to replay: nobody enters");
+    }
+    Ok(Json(out))
+}

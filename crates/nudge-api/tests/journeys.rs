@@ -807,3 +807,107 @@ async fn forms_and_schedules_start_runs() {
     assert_eq!(runs(app.runs("pia").await, ids[1]), 3);
     assert_eq!(runs(app.runs("pia").await, ids[2]), 2, "the next Tuesday");
 }
+
+#[tokio::test]
+async fn a_dry_run_replays_history_without_sending() {
+    let app = spawn_app().await;
+    let (s, t) = app
+        .post(
+            "/api/v1/templates",
+            json!({"name": "cart-reminder", "topic": "offers", "content": {"channel": "email",
+                "subject": "Your cart", "html": "<p>Back?</p>"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{t}");
+    // History from before the journey existed: two abandoned carts, one bought.
+    app.track(json!({"batch": [
+        {"type": "identify", "userId": "ada", "traits": {"email": "ada@example.com"}},
+        {"type": "track", "userId": "ada", "event": "Cart Updated", "properties": {"cart_id": "a1"}, "timestamp": "2027-03-10T09:00:00Z"},
+        {"type": "identify", "userId": "ben", "traits": {"email": "ben@example.com"}},
+        {"type": "track", "userId": "ben", "event": "Cart Updated", "properties": {"cart_id": "b1"}, "timestamp": "2027-03-11T09:00:00Z"},
+        {"type": "track", "userId": "ben", "event": "Order Completed", "properties": {"cart_id": "b1", "revenue": 40}, "timestamp": "2027-03-11T09:20:00Z"},
+        {"type": "identify", "userId": "cat", "traits": {"email": "cat@example.com"}},
+        {"type": "track", "userId": "cat", "event": "Page Viewed", "timestamp": "2027-03-12T09:00:00Z"},
+        {"type": "track", "userId": "dan", "event": "Cart Updated", "properties": {"cart_id": "d1"}, "timestamp": "2027-01-01T09:00:00Z"},
+    ]}))
+    .await;
+    app.settle().await;
+    let (s, j) = app
+        .post(
+            "/api/v1/journeys",
+            json!({"name": "Cart", "definition": abandoned_cart()}),
+        )
+        .await;
+    assert_eq!(s, 201, "{j}");
+    let id = j["id"].as_i64().unwrap();
+    let (s, r) = app
+        .post(&format!("/api/v1/journeys/{id}/dry-run"), json!({"from": "2027-03-01"}))
+        .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(
+        (r["candidates"].as_i64(), r["contacts"].as_i64()),
+        (Some(2), Some(2)),
+        "{r}"
+    );
+    assert_eq!(r["entered"], 2, "{r}");
+    assert_eq!(r["finished"]["goal"], 1, "{r}");
+    assert_eq!(r["finished"]["exited"], 1, "the exit step: {r}");
+    assert_eq!(r["steps"]["remind"]["sent"], 1, "{r}");
+    assert_eq!(r["steps"]["last-chance"]["sent"], 1, "{r}");
+    assert_eq!(r["messages"], 2, "{r}");
+    let ada = app.contact("ada").await;
+    let path = r["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["contact_id"] == ada)
+        .unwrap();
+    let steps: Vec<(&str, &str)> = path["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["step"].as_str().unwrap(), s["at"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("wait-order", "2027-03-10T09:00:00.000Z"),
+            ("remind", "2027-03-10T10:00:00.000Z"),
+            ("wait-day", "2027-03-10T10:00:00.000Z"),
+            ("last-chance", "2027-03-11T09:00:00.000Z"),
+            ("done", "2027-03-11T09:00:00.000Z"),
+        ],
+        "{path}"
+    );
+    // Nothing was sent or stored.
+    assert!(app.outbox("ada").await.is_empty());
+    assert!(app.runs("ada").await.is_empty());
+    // A draft definition, chosen contacts; bad input is named.
+    let mut draft = abandoned_cart();
+    draft["steps"][0]["timeout"] = json!({"minutes": 10});
+    let ben = app.contact("ben").await;
+    let (s, r) = app
+        .post(
+            &format!("/api/v1/journeys/{id}/dry-run"),
+            json!({"from": "2027-03-01", "definition": draft, "contacts": [ben]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(
+        r["steps"]["remind"]["sent"], 1,
+        "with a 10-minute timeout ben is reminded: {r}"
+    );
+    for (body, field) in [
+        (json!({"from": "yesterday"}), "from"),
+        (json!({"from": "2027-03-20", "until": "2027-03-10"}), "from"),
+        (json!({"sample": -1}), "sample"),
+        (json!({"contacts": "all"}), "contacts"),
+        (json!({"version": 9}), "version"),
+        (json!({"speed": 2}), "speed"),
+    ] {
+        let (s, e) = app.post(&format!("/api/v1/journeys/{id}/dry-run"), body.clone()).await;
+        assert_eq!((s, e["error"]["field"].as_str()), (400, Some(field)), "{body}: {e}");
+    }
+    let (s, _) = app.post("/api/v1/journeys/99/dry-run", json!({})).await;
+    assert_eq!(s, 404);
+}

@@ -71,6 +71,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/v1/journeys/{id}"),
     ("post", "/api/v1/journeys/{id}/{action}"),
     ("post", "/api/v1/journeys/{id}/runs"),
+    ("post", "/api/v1/journeys/{id}/dry-run"),
     ("get", "/api/v1/contacts/{id}/runs"),
     ("get", "/api/v1/frequency-caps"),
     ("put", "/api/v1/frequency-caps"),
