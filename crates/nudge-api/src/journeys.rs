@@ -186,11 +186,22 @@ pub async fn update(
 
 /// `POST /api/v1/journeys/{id}/{action}`: `publish` (the latest version goes live),
 /// `pause` (no new entries, runs hold), `resume`, `stop` (no new entries; runs end).
+///
+/// `publish` takes `{"move_runs": {"old-step": "new-step", ...}}`: active runs of
+/// earlier versions at a named step move to the new version at the mapped step (a
+/// wait of the same kind keeps the time waited); the others stay on their version.
 pub async fn action(
     State(state): State<AppState>,
     Path((id, action)): Path<(String, String)>,
+    body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let id = journey_id(&id)?;
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        Map::new()
+    } else {
+        body_object(&body)?
+    };
+    only_fields(&body, if action == "publish" { &["move_runs"] } else { &[] })?;
     let current = state
         .store
         .journey(id)
@@ -213,13 +224,76 @@ pub async fn action(
             )));
         }
     };
+    let mapping = match body.get("move_runs") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(move_mapping(&state, &current, v).await?),
+    };
     let j = state
         .store
         .set_journey_status(id, status, publish, state.clock.now())
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no journey {id}")))?;
     changed(&state).await?;
-    Ok(Json(journey_json(&j)))
+    let mut out = journey_json(&j);
+    if let Some(mapping) = mapping {
+        let engine = state
+            .journeys
+            .as_ref()
+            .ok_or_else(|| ApiError::internal("no journey engine runs in this process to move runs"))?;
+        let report = engine.move_runs(id, j.version, &mapping).await?;
+        out["runs"] = json!({"moved": report.moved, "stayed": report.stayed});
+    }
+    Ok(Json(out))
+}
+
+/// A `move_runs` mapping, checked: every old step is a step of some version of the
+/// journey, every new step one of the version being published.
+async fn move_mapping(
+    state: &AppState,
+    journey: &Journey,
+    raw: &Value,
+) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
+    let Value::Object(map) = raw else {
+        return Err(ApiError::invalid(
+            "move_runs",
+            "move_runs must be an object: old step id → new step id",
+        ));
+    };
+    let new_def = parse_journey(&journey.definition).map_err(|e| {
+        ApiError::invalid(
+            "definition",
+            format!("the latest version does not parse: {}", e[0].message),
+        )
+    })?;
+    let mut old_steps = std::collections::BTreeSet::new();
+    for v in 1..journey.version {
+        if let Some(version) = state.store.journey_version(journey.id, v).await?
+            && let Ok(def) = parse_journey(&version.definition)
+        {
+            old_steps.extend(def.steps.iter().map(|s| s.id.clone()));
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    for (old, new) in map {
+        let field = format!("move_runs.{old}");
+        let Some(new) = new.as_str() else {
+            return Err(ApiError::invalid(&field, "the new step must be a step id (a string)"));
+        };
+        if !old_steps.contains(old) {
+            return Err(ApiError::invalid(
+                &field,
+                format!("no earlier version of the journey has a step {old:?}"),
+            ));
+        }
+        if new_def.step(new).is_none() {
+            return Err(ApiError::invalid(
+                &field,
+                format!("version {} has no step {new:?}", journey.version),
+            ));
+        }
+        out.insert(old.clone(), new.to_string());
+    }
+    Ok(out)
 }
 
 /// `GET /api/v1/contacts/{id}/runs`: the contact's journey runs, oldest first.

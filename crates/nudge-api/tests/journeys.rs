@@ -911,3 +911,119 @@ async fn a_dry_run_replays_history_without_sending() {
     let (s, _) = app.post("/api/v1/journeys/99/dry-run", json!({})).await;
     assert_eq!(s, 404);
 }
+
+#[tokio::test]
+async fn publishing_a_new_version_moves_runs_by_an_explicit_mapping() {
+    let app = spawn_app().await;
+    let (s, t) = app
+        .post(
+            "/api/v1/templates",
+            json!({"name": "nudge", "content": {"channel": "email", "subject": "Hi", "html": "<p>Hi</p>"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{t}");
+    let v1 = json!({
+        "trigger": {"type": "event", "event": "Cart Updated"},
+        "start": "wait",
+        "steps": [
+            {"id": "wait", "type": "wait", "duration": {"hours": 5}, "next": "remind"},
+            {"id": "remind", "type": "send", "template": "nudge", "next": "wait-more"},
+            {"id": "wait-more", "type": "wait", "duration": {"hours": 24}, "next": "last"},
+            {"id": "last", "type": "send", "template": "nudge"}
+        ],
+        "settings": {"re_entry": {"type": "always"}}
+    });
+    let (s, j) = app
+        .post("/api/v1/journeys", json!({"name": "Carts", "definition": v1}))
+        .await;
+    assert_eq!(s, 201, "{j}");
+    let id = j["id"].as_i64().unwrap();
+    app.post(&format!("/api/v1/journeys/{id}/publish"), json!({})).await;
+    app.track(json!({"batch": [
+        {"type": "identify", "userId": "bo", "traits": {"email": "bo@example.com"}},
+        {"type": "track", "userId": "bo", "event": "Cart Updated"},
+    ]}))
+    .await;
+    app.settle().await;
+    app.at(T0 + 5 * HOUR).await;
+    app.track(json!({"batch": [
+        {"type": "identify", "userId": "al", "traits": {"email": "al@example.com"}},
+        {"type": "track", "userId": "al", "event": "Cart Updated"},
+    ]}))
+    .await;
+    app.settle().await;
+    assert_eq!(app.runs("bo").await[0]["step"], "wait-more");
+    assert_eq!(app.runs("al").await[0]["step"], "wait");
+
+    // Version 2: a shorter wait and a tag before the reminder, no last chance.
+    let v2 = json!({
+        "trigger": {"type": "event", "event": "Cart Updated"},
+        "start": "wait",
+        "steps": [
+            {"id": "wait", "type": "wait", "duration": {"hours": 2}, "next": "tag"},
+            {"id": "tag", "type": "update_contact", "add_tags": ["reminded"], "next": "remind"},
+            {"id": "remind", "type": "send", "template": "nudge"}
+        ],
+        "settings": {"re_entry": {"type": "always"}}
+    });
+    let (s, j) = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/journeys/{id}"),
+            Some(json!({"name": "Carts", "definition": v2})),
+        )
+        .await;
+    assert_eq!((s, j["version"].as_i64()), (200, Some(2)), "{j}");
+    app.at(T0 + 6 * HOUR).await;
+    // A bad mapping is refused and nothing is published.
+    for (mapping, field) in [
+        (json!({"nope": "wait"}), "move_runs.nope"),
+        (json!({"wait": "nope"}), "move_runs.wait"),
+        (json!({"wait": 3}), "move_runs.wait"),
+        (json!(["wait"]), "move_runs"),
+    ] {
+        let (s, e) = app
+            .post(&format!("/api/v1/journeys/{id}/publish"), json!({"move_runs": mapping}))
+            .await;
+        assert_eq!((s, e["error"]["field"].as_str()), (400, Some(field)), "{e}");
+    }
+    let (s, e) = app
+        .post(&format!("/api/v1/journeys/{id}/pause"), json!({"move_runs": {}}))
+        .await;
+    assert_eq!(s, 400, "{e}");
+    assert_eq!(app.get(&format!("/api/v1/journeys/{id}")).await["published_version"], 1);
+
+    let (s, j) = app
+        .post(
+            &format!("/api/v1/journeys/{id}/publish"),
+            json!({"move_runs": {"wait": "wait"}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{j}");
+    assert_eq!(j["published_version"], 2);
+    assert_eq!(j["runs"], json!({"moved": 1, "stayed": 1}), "{j}");
+    let al = app.runs("al").await;
+    assert_eq!(
+        (al[0]["version"].as_i64(), al[0]["step"].as_str()),
+        (Some(2), Some("wait"))
+    );
+    // al waited one hour of the new two: reminded at T0 + 7 h, the v2 way (tagged).
+    app.at(T0 + 7 * HOUR - 1000).await;
+    assert_eq!(app.outbox("al").await.len(), 0);
+    app.at(T0 + 7 * HOUR).await;
+    assert_eq!(app.outbox("al").await.len(), 1);
+    let al_id = app.contact("al").await;
+    assert_eq!(
+        app.get(&format!("/api/v1/contacts/{al_id}")).await["traits"]["tags"],
+        json!(["reminded"])
+    );
+    assert_eq!(app.runs("al").await[0]["status"], "finished");
+    // bo stayed on version 1: the last chance a day after the reminder.
+    app.at(T0 + 29 * HOUR).await;
+    let bo = app.runs("bo").await;
+    assert_eq!(
+        (bo[0]["version"].as_i64(), bo[0]["status"].as_str()),
+        (Some(1), Some("finished"))
+    );
+    assert_eq!(app.outbox("bo").await.len(), 2);
+}

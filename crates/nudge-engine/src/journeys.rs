@@ -105,6 +105,18 @@ pub struct JourneyEngine {
     indexed: Mutex<Option<Signature>>,
     /// Called after messages were queued (wakes the delivery worker).
     on_messages: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
+    /// Held by a round, and by a version move, so the two never compute transitions
+    /// of the same run at once.
+    round_lock: tokio::sync::Mutex<()>,
+}
+
+/// What [`JourneyEngine::move_runs`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct MoveReport {
+    /// Runs now on the new version.
+    pub moved: usize,
+    /// Active runs left on their version (at a step the mapping does not name).
+    pub stayed: usize,
 }
 
 impl JourneyEngine {
@@ -117,6 +129,7 @@ impl JourneyEngine {
             definitions: Mutex::new(HashMap::new()),
             indexed: Mutex::new(None),
             on_messages: Mutex::new(None),
+            round_lock: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -169,6 +182,7 @@ impl JourneyEngine {
     /// One round: inbox events, then due timers; their transitions are written in one
     /// transaction, then the inbox events are acknowledged.
     pub async fn run_once(&self) -> nudge_store::Result<RoundStats> {
+        let _round = self.round_lock.lock().await;
         let journeys = self.store.journeys().await?;
         self.index(&journeys).await?;
         let now = self.clock.now();
@@ -221,6 +235,76 @@ impl JourneyEngine {
             f();
         }
         Ok(round.stats)
+    }
+
+    /// Moves the active runs of `journey` that follow another version than `to` onto
+    /// `to`, where `mapping` names their step (old step id → step id of `to`): each
+    /// leaves its wait and enters the mapped step (`Input::Move`; a wait of the same
+    /// kind keeps the time already waited). Runs at steps the mapping does not name
+    /// stay on their version. Each move is one transition, written like any other.
+    pub async fn move_runs(
+        &self,
+        journey: i64,
+        to: i64,
+        mapping: &std::collections::BTreeMap<String, String>,
+    ) -> nudge_store::Result<MoveReport> {
+        let _round = self.round_lock.lock().await;
+        let mut report = MoveReport::default();
+        let Some(new_def) = self.definition(journey, to).await? else {
+            return Ok(report);
+        };
+        let mut after = 0;
+        loop {
+            let page = self.store.active_runs(journey, after, self.config.batch).await?;
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            let now = self.clock.now();
+            let mut round = Round {
+                caps: self.caps().await?,
+                ..Default::default()
+            };
+            for run in page.iter().filter(|r| r.version != to) {
+                let target = run.step.as_ref().and_then(|s| mapping.get(s));
+                let state = serde_json::from_value::<RunState>(run.state.clone()).ok();
+                let (Some(target), Some(state)) = (target, state) else {
+                    report.stayed += 1;
+                    continue;
+                };
+                let old_def = self.definition(journey, run.version).await?;
+                let kind = |d: &JourneyDefinition, id: &str| d.step(id).map(|s| s.kind.type_name());
+                let old_kind = old_def
+                    .as_deref()
+                    .zip(run.step.as_deref())
+                    .and_then(|(d, id)| kind(d, id));
+                let waited_since = (old_kind.is_some()
+                    && old_kind == kind(&new_def, target)
+                    && matches!(old_kind, Some("wait" | "wait_for_event")))
+                .then_some(state.step_entered_at);
+                let input = Input::Move {
+                    step: target.clone(),
+                    version: to,
+                    waited_since,
+                };
+                self.advance(run, input, None, now, &mut round).await?;
+                report.moved += 1;
+            }
+            if !round.writes.is_empty() {
+                self.store.write_runs(std::mem::take(&mut round.writes), now).await?;
+            }
+            if round.queued
+                && let Some(f) = self.on_messages.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
+            {
+                f();
+            }
+        }
+        tracing::info!(
+            journey,
+            to,
+            moved = report.moved,
+            stayed = report.stayed,
+            "runs moved to a new version"
+        );
+        Ok(report)
     }
 
     /// The workspace's frequency caps (setting `frequency_caps`, a JSON list); an
@@ -620,7 +704,12 @@ impl JourneyEngine {
         now: Millis,
         round: &mut Round,
     ) -> nudge_store::Result<()> {
-        let Some(def) = self.definition(run.journey_id, run.version).await? else {
+        // A move runs on the version it moves to.
+        let moved_to = match &input {
+            Input::Move { version, .. } => Some(*version),
+            _ => None,
+        };
+        let Some(def) = self.definition(run.journey_id, moved_to.unwrap_or(run.version)).await? else {
             return Ok(());
         };
         let state: RunState = match serde_json::from_value(run.state.clone()) {
@@ -675,6 +764,7 @@ impl JourneyEngine {
             run_id: run.id,
             step: t.state.position.clone(),
             state: serde_json::to_value(&t.state).unwrap_or(Value::Null),
+            version: moved_to,
             ..Default::default()
         };
         let mut cleared: Vec<String> = fired.map(|k| vec![k.to_string()]).unwrap_or_default();
@@ -762,6 +852,7 @@ impl JourneyEngine {
         let mut after = run.clone();
         after.state = write.state.clone();
         after.step = write.step.clone();
+        after.version = moved_to.unwrap_or(run.version);
         if write.finished.is_some() {
             after.step = None;
             after.finished_at = Some(now);

@@ -15,5 +15,5 @@
 mod journeys;
 mod segments;
 
-pub use journeys::{FREQUENCY_CAPS, JourneyEngine, JourneyEngineConfig, RoundStats, event_names};
+pub use journeys::{FREQUENCY_CAPS, JourneyEngine, JourneyEngineConfig, MoveReport, RoundStats, event_names};
 pub use segments::{SegmentEngine, SegmentEngineConfig};

@@ -152,6 +152,8 @@ pub struct RunWrite {
     /// Revenue attributed to the run: set when an event with a `revenue` (or `total`,
     /// `value`) reaches the goal.
     pub revenue: Option<f64>,
+    /// The run now follows this version of its journey (moved by a published mapping).
+    pub version: Option<i64>,
 }
 
 /// A timer that came due, claimed (leased) by the caller.

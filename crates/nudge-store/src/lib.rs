@@ -161,6 +161,8 @@ pub trait JourneyStore: Send + Sync {
     async fn run(&self, id: i64) -> Result<Option<Run>>;
     /// Several runs at once (unknown ids are left out), in id order.
     async fn runs(&self, ids: Vec<i64>) -> Result<Vec<Run>>;
+    /// A page of a journey's active runs, by id after `after`.
+    async fn active_runs(&self, journey: i64, after: i64, limit: usize) -> Result<Vec<Run>>;
     /// A contact's runs (of one journey, or all), oldest first.
     async fn contact_runs(&self, contact: ContactId, journey: Option<i64>) -> Result<Vec<Run>>;
     /// Applies transitions, each atomically and all in one transaction. Writes to

@@ -1589,7 +1589,37 @@ mod super_stories {
             ..Default::default()
         };
         s.write_runs(vec![remind.clone(), remind], T0 + H).await.unwrap();
+        // Active runs of the journey, paged by id; a write may move a run to another
+        // version.
+        let active = s.active_runs(j.id, 0, 10).await.unwrap();
+        assert_eq!(
+            active.iter().map(|r| (r.id, r.version)).collect::<Vec<_>>(),
+            vec![(run.id, 2)]
+        );
+        assert!(s.active_runs(j.id, run.id, 10).await.unwrap().is_empty());
+        let moved = RunWrite {
+            run_id: run.id,
+            step: Some("wait-2".into()),
+            state: json!({"cart_id": "cart-1", "sent": 1}),
+            version: Some(1),
+            ..Default::default()
+        };
+        s.write_runs(vec![moved], T0 + H).await.unwrap();
+        assert_eq!(s.run(run.id).await.unwrap().unwrap().version, 1);
+        s.write_runs(
+            vec![RunWrite {
+                run_id: run.id,
+                step: Some("wait-2".into()),
+                state: json!({"cart_id": "cart-1", "sent": 1}),
+                version: Some(2),
+                ..Default::default()
+            }],
+            T0 + H,
+        )
+        .await
+        .unwrap();
         let run = s.run(run.id).await.unwrap().unwrap();
+        assert_eq!(run.version, 2);
         assert_eq!(
             (run.step.as_deref(), run.state["sent"].as_i64()),
             (Some("wait-2"), Some(1))

@@ -230,6 +230,16 @@ pub enum Input {
     FactsChanged,
     /// End the run now (journey stopped, contact deleted).
     Stop,
+    /// The run moves to `step` of `version` (the definition passed to [`step`]), by
+    /// the mapping a publish named. It leaves its wait and enters the step anew;
+    /// `waited_since`: when it entered the step it leaves, if that was the same kind of
+    /// wait (`wait` → `wait`, `wait_for_event` → `wait_for_event`), so the time already
+    /// waited counts against the new duration.
+    Move {
+        step: StepId,
+        version: i64,
+        waited_since: Option<Millis>,
+    },
 }
 
 /// What the caller knows at the moment of the transition.
@@ -376,6 +386,29 @@ pub fn step(def: &JourneyDefinition, run: &RunState, input: Input, ctx: &Context
         }
         _ if run.status == RunStatus::New => return unchanged(),
         Input::Stop => m.finish_with(FinishReason::Stopped),
+        Input::Move {
+            step,
+            version,
+            waited_since,
+        } => {
+            m.state.version = version;
+            m.state.waiting = None;
+            if !m.check_settings(None) {
+                m.enter(Some(step.clone()));
+                m.run();
+                let same_wait = matches!(
+                    def.step(&step).map(|s| &s.kind),
+                    Some(StepKind::Wait { .. } | StepKind::WaitForEvent { .. })
+                );
+                if let (Some(since), Some(w)) = (waited_since, m.state.waiting.as_mut())
+                    && same_wait
+                    && m.state.position.as_ref() == Some(&step)
+                {
+                    w.due = (w.due - (ctx.now - since)).max(ctx.now);
+                    m.state.step_entered_at = since;
+                }
+            }
+        }
         Input::FactsChanged => {
             if !m.check_settings(None) {
                 return unchanged();

@@ -1713,3 +1713,82 @@ fn revenue_is_read_as_the_ecommerce_spec_names_it() {
     assert_eq!(revenue_of(&props(json!({"revenue": "25", "total": 12}))), Some(12.0));
     assert_eq!(revenue_of(&props(json!({"cart_id": "c1"}))), None);
 }
+
+/// Version 2 of a reminder journey: a shorter first wait, a new step before the send.
+fn reminder_v2() -> JourneyDefinition {
+    parse(json!({
+        "trigger": {"type": "event", "event": "Cart Updated"},
+        "start": "wait",
+        "steps": [
+            {"id": "wait", "type": "wait", "duration": {"hours": 2}, "next": "tag"},
+            {"id": "tag", "type": "update_contact", "add_tags": ["reminded"], "next": "remind"},
+            {"id": "remind", "type": "send", "template": "t", "channel": "email"}
+        ],
+        "settings": {"re_entry": {"type": "always"}}
+    }))
+}
+
+#[test]
+fn a_moved_run_enters_the_mapped_step_and_keeps_the_time_waited() {
+    let mut sim = Sim::new(json!({
+        "trigger": {"type": "event", "event": "Cart Updated"},
+        "start": "wait",
+        "steps": [
+            {"id": "wait", "type": "wait", "duration": {"hours": 5}, "next": "remind"},
+            {"id": "remind", "type": "send", "template": "t", "channel": "email"}
+        ],
+        "settings": {"re_entry": {"type": "always"}}
+    }));
+    let t0 = at("2027-01-01T10:00:00Z");
+    sim.start(t0, json!({}));
+    assert_eq!(sim.due(), "2027-01-01T15:00:00.000Z");
+    // Published with {"wait": "wait"} one hour in: two hours minus the one waited.
+    sim.def = reminder_v2();
+    let out = sim.feed(
+        t0 + HOUR,
+        Input::Move {
+            step: "wait".into(),
+            version: 2,
+            waited_since: Some(t0),
+        },
+    );
+    assert_eq!(sim.state.version, 2);
+    assert_eq!(sim.due(), "2027-01-01T12:00:00.000Z");
+    assert!(out.contains(&"cancel timer".to_string()), "{out:?}");
+    assert!(out.contains(&"timer 2027-01-01T12:00:00.000Z".to_string()), "{out:?}");
+    assert_eq!(sim.state.step_entered_at, t0);
+    let out = sim.fire();
+    assert!(out.iter().any(|c| c.starts_with("send remind")), "{out:?}");
+    assert_eq!(sim.finished(), Some("completed"));
+
+    // Already past the new duration: the wait ends at once.
+    let mut late = Sim::with(reminder_v2(), 8);
+    late.start(t0, json!({}));
+    late.def = reminder_v2();
+    let out = late.feed(
+        t0 + 3 * HOUR,
+        Input::Move {
+            step: "wait".into(),
+            version: 2,
+            waited_since: Some(t0 - 10 * HOUR),
+        },
+    );
+    assert_eq!(late.due(), format_millis(t0 + 3 * HOUR), "{out:?}");
+
+    // Moved to a step of another kind: entered anew, at once.
+    let mut moved = Sim::with(reminder_v2(), 9);
+    moved.start(t0, json!({}));
+    let out = moved.feed(
+        t0 + HOUR,
+        Input::Move {
+            step: "tag".into(),
+            version: 2,
+            waited_since: None,
+        },
+    );
+    assert!(
+        out.iter().any(|c| c.starts_with("send remind (run-9-step-remind-1)")),
+        "{out:?}"
+    );
+    assert_eq!(moved.finished(), Some("completed"));
+}

@@ -212,7 +212,7 @@ async fn apply_write(tx: &Transaction<'_>, w: &RunWrite, now: Millis) -> Result<
     let step = if finished { None } else { w.step.clone() };
     tx.execute(
         "UPDATE journey_runs SET step = $2, state = $3, updated_at = $4, status = $5, finished_at = $6, finish_reason = $7,
-         revenue = coalesce($8, revenue) WHERE id = $1",
+         revenue = coalesce($8, revenue), version = coalesce($9, version) WHERE id = $1",
         &[
             &w.run_id,
             &step,
@@ -222,6 +222,7 @@ async fn apply_write(tx: &Transaction<'_>, w: &RunWrite, now: Millis) -> Result<
             &finished.then_some(now),
             &w.finished,
             &w.revenue,
+            &w.version,
         ],
     )
     .await?;
@@ -430,6 +431,21 @@ impl JourneyStore for PgStore {
         Ok(c.query(
             &format!("SELECT {RUN_COLUMNS} FROM journey_runs WHERE id = ANY($1) ORDER BY id"),
             &[&ids],
+        )
+        .await?
+        .iter()
+        .map(run_from_row)
+        .collect())
+    }
+
+    async fn active_runs(&self, journey: i64, after: i64, limit: usize) -> Result<Vec<Run>> {
+        let c = self.client().await?;
+        Ok(c.query(
+            &format!(
+                "SELECT {RUN_COLUMNS} FROM journey_runs WHERE journey_id = $1 AND status = 'active' AND id > $2
+                     ORDER BY id LIMIT $3"
+            ),
+            &[&journey, &after, &(limit as i64)],
         )
         .await?
         .iter()

@@ -187,7 +187,7 @@ fn apply_write(tx: &Connection, cache: &mut IdCache, w: &RunWrite, now: Millis) 
     }
     tx.prepare_cached(
         "UPDATE journey_runs SET step = ?, state = ?, updated_at = ?, status = ?, finished_at = ?, finish_reason = ?,
-         revenue = coalesce(?, revenue) WHERE id = ?",
+         revenue = coalesce(?, revenue), version = coalesce(?, version) WHERE id = ?",
     )?
     .execute(params![
         if finished { None } else { w.step.clone() },
@@ -197,6 +197,7 @@ fn apply_write(tx: &Connection, cache: &mut IdCache, w: &RunWrite, now: Millis) 
         finished.then_some(now),
         w.finished,
         w.revenue,
+        w.version,
         w.run_id
     ])?;
     match (&w.clear_timers, finished) {
@@ -411,6 +412,18 @@ impl JourneyStore for SqliteStore {
             }
             out.sort_by_key(|r| r.id);
             Ok(out)
+        })
+        .await
+    }
+
+    async fn active_runs(&self, journey: i64, after: i64, limit: usize) -> Result<Vec<Run>> {
+        self.read(move |c| {
+            Ok(c.prepare_cached(&format!(
+                "SELECT {RUN_COLUMNS} FROM journey_runs WHERE journey_id = ? AND status = 'active' AND id > ?
+                 ORDER BY id LIMIT ?"
+            ))?
+            .query_map(params![journey, after, limit as i64], run_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
     }
