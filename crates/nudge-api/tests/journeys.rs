@@ -1027,3 +1027,80 @@ async fn publishing_a_new_version_moves_runs_by_an_explicit_mapping() {
     );
     assert_eq!(app.outbox("bo").await.len(), 2);
 }
+
+#[tokio::test]
+async fn journey_priority_decides_who_takes_a_capped_slot() {
+    let app = spawn_app().await;
+    let mut templates = std::collections::HashMap::new();
+    for name in ["first", "low", "high"] {
+        let (s, t) = app
+            .post(
+                "/api/v1/templates",
+                json!({"name": name, "topic": "news", "content": {"channel": "email", "subject": name, "html": "<p>x</p>"}}),
+            )
+            .await;
+        assert_eq!(s, 201, "{t}");
+        templates.insert(t["id"].as_i64().unwrap(), name);
+    }
+    let (s, e) = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/frequency-caps",
+            Some(json!({"caps": [{"channel": "email", "max": 1, "per": "day"}]})),
+        )
+        .await;
+    assert_eq!(s, 200, "{e}");
+    for (name, event, priority) in [("First", "Signed Up", 0), ("Low", "Go", 1), ("High", "Go Later", 9)] {
+        let definition = json!({
+            "trigger": {"type": "event", "event": event},
+            "start": "send",
+            "steps": [{"id": "send", "type": "send", "template": name.to_lowercase()}]
+        });
+        let (s, j) = app
+            .post(
+                "/api/v1/journeys",
+                json!({"name": name, "priority": priority, "definition": definition}),
+            )
+            .await;
+        assert_eq!(s, 201, "{j}");
+        app.post(&format!("/api/v1/journeys/{}/publish", j["id"]), json!({}))
+            .await;
+    }
+    app.track(json!({"batch": [
+        {"type": "identify", "userId": "ivy", "traits": {"email": "ivy@example.com"}},
+        {"type": "track", "userId": "ivy", "event": "Signed Up"},
+    ]}))
+    .await;
+    app.settle().await;
+    // The low-priority journey's send is deferred first, the high one's an hour later:
+    // both to the same slot, 24 hours after the first email.
+    app.clock.set(T0 + HOUR);
+    app.track(json!({"batch": [{"type": "track", "userId": "ivy", "event": "Go"}]}))
+        .await;
+    app.settle().await;
+    app.clock.set(T0 + 2 * HOUR);
+    app.track(json!({"batch": [{"type": "track", "userId": "ivy", "event": "Go Later"}]}))
+        .await;
+    app.settle().await;
+    // In the order they were queued (the list is newest first).
+    let sent = |mut outbox: Vec<Value>| -> Vec<&str> {
+        outbox.sort_by_key(|m| m["id"].as_i64());
+        outbox
+            .iter()
+            .map(|m| templates[&m["template_id"].as_i64().unwrap()])
+            .collect()
+    };
+    assert_eq!(sent(app.outbox("ivy").await), ["first"]);
+    app.at(T0 + 24 * HOUR + 1000).await;
+    assert_eq!(
+        sent(app.outbox("ivy").await),
+        ["first", "high"],
+        "priority 9 takes the slot"
+    );
+    app.at(T0 + 48 * HOUR + 2000).await;
+    assert_eq!(
+        sent(app.outbox("ivy").await),
+        ["first", "high", "low"],
+        "deferred again, never dropped"
+    );
+}

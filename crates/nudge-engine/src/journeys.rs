@@ -92,6 +92,26 @@ struct Round {
     /// Marketing messages queued this round, per contact (not committed yet, but
     /// they count against the caps).
     sends: HashMap<ContactId, Vec<SentMessage>>,
+    /// Runs to store together (one transaction) before they start: see
+    /// [`JourneyEngine::flush_starts`].
+    starts: Vec<PendingStart>,
+    /// How many of `starts` each (journey, contact) has.
+    pending: HashMap<(i64, ContactId), usize>,
+}
+
+/// A run that may enter, not stored yet.
+struct PendingStart {
+    new: NewRun,
+    first: RunWrite,
+    properties: Map<String, Value>,
+    /// When it starts (its `start` timer).
+    at: Millis,
+}
+
+impl Round {
+    fn has_pending(&self, contact: ContactId) -> bool {
+        self.pending.keys().any(|(_, c)| *c == contact)
+    }
 }
 
 pub struct JourneyEngine {
@@ -196,12 +216,16 @@ impl JourneyEngine {
             .claim_journey_inbox(now, self.config.batch, self.config.lease_ms)
             .await?;
         for e in &events {
+            if round.has_pending(e.contact_id) {
+                self.flush_starts(now, &mut round).await?;
+            }
             if entries::is_traits_changed(e) {
                 self.on_traits_changed(&journeys, e.contact_id, now).await?;
             } else {
                 self.on_event(&journeys, e, now, &mut round).await?;
             }
         }
+        self.flush_starts(now, &mut round).await?;
         round.stats.events = events.len();
         let timers = self
             .store
@@ -217,10 +241,25 @@ impl JourneyEngine {
         for r in self.store.runs(ids).await? {
             round.runs.insert(r.id, r);
         }
+        // Timers due at the same moment go by journey priority, so when sends compete
+        // for a frequency cap's slot the higher-priority journey's message takes it
+        // (the others are deferred to the next slot).
+        let priority: HashMap<i64, i64> = journeys.iter().map(|j| (j.id, j.priority)).collect();
+        let mut timers = timers;
+        timers.sort_by_key(|t| {
+            let p = round
+                .runs
+                .get(&t.run_id)
+                .and_then(|r| priority.get(&r.journey_id))
+                .copied()
+                .unwrap_or(0);
+            (t.due_at, std::cmp::Reverse(p), t.run_id)
+        });
         for t in &timers {
             self.on_timer(t, &status, now, &mut round).await?;
         }
         round.stats.timers = timers.len() + self.entry_timers(&journeys, now, &mut round).await?;
+        self.flush_starts(now, &mut round).await?;
         if !round.writes.is_empty() {
             self.store.write_runs(std::mem::take(&mut round.writes), now).await?;
         }
@@ -552,6 +591,7 @@ impl JourneyEngine {
             journey.id, version, &def, contact, properties, entry_key, now, &mut round,
         )
         .await?;
+        self.flush_starts(now, &mut round).await?;
         if round.stats.started == before {
             return Ok(Err(
                 "the contact may not enter now (re-entry, concurrency, entry filter or goal), or this key started a run already"
@@ -616,47 +656,84 @@ impl JourneyEngine {
                 ..Default::default()
             }
         };
-        let previous: Vec<PreviousRun> = self
+        // Earlier runs as this round left them, and the runs it is about to store.
+        let mut previous: Vec<PreviousRun> = self
             .store
             .contact_runs(contact, Some(journey))
             .await?
             .iter()
-            .map(|r| PreviousRun {
-                entered_at: r.entered_at,
-                finished_at: r.finished_at,
+            .map(|r| {
+                let r = round.runs.get(&r.id).unwrap_or(r);
+                PreviousRun {
+                    entered_at: r.entered_at,
+                    finished_at: r.finished_at,
+                }
             })
             .collect();
+        for _ in 0..round.pending.get(&(journey, contact)).copied().unwrap_or(0) {
+            previous.push(PreviousRun {
+                entered_at: now,
+                finished_at: None,
+            });
+        }
         if let Err(refusal) = journey::may_enter(def, &facts, &previous, now) {
             tracing::debug!(journey, contact, %refusal, "not entering");
             return Ok(());
         }
         let pending = json!({"pending_start": properties});
-        let Some(run) = self
-            .store
-            .start_run(
-                NewRun {
-                    journey_id: journey,
-                    version,
-                    contact_id: contact,
-                    entry_key: Some(entry_key),
-                },
-                RunWrite {
-                    state: pending,
-                    set_timers: vec![(START_TIMER.into(), at.max(now))],
-                    ..Default::default()
-                },
-                now,
-            )
-            .await?
-        else {
-            return Ok(()); // this trigger already started a run
-        };
-        round.stats.started += 1;
-        if at > now {
-            return Ok(()); // its start timer starts it
+        round.starts.push(PendingStart {
+            new: NewRun {
+                journey_id: journey,
+                version,
+                contact_id: contact,
+                entry_key: Some(entry_key),
+            },
+            first: RunWrite {
+                state: pending,
+                set_timers: vec![(START_TIMER.into(), at.max(now))],
+                ..Default::default()
+            },
+            properties,
+            at,
+        });
+        *round.pending.entry((journey, contact)).or_default() += 1;
+        Ok(())
+    }
+
+    /// Stores the round's pending runs in one transaction, then starts those due now.
+    /// Called before anything else touches their contacts, and before the round's
+    /// writes.
+    async fn flush_starts(&self, now: Millis, round: &mut Round) -> nudge_store::Result<()> {
+        if round.starts.is_empty() {
+            return Ok(());
         }
-        self.advance(&run, Input::Start { properties }, Some(START_TIMER), now, round)
-            .await
+        let starts = std::mem::take(&mut round.starts);
+        round.pending.clear();
+        let stored = self
+            .store
+            .start_runs(starts.iter().map(|p| (p.new.clone(), p.first.clone())).collect(), now)
+            .await?;
+        for (p, run) in starts.into_iter().zip(stored) {
+            let Some(run) = run else {
+                continue; // this trigger already started a run
+            };
+            round.stats.started += 1;
+            round.runs.insert(run.id, run.clone());
+            if p.at > now {
+                continue; // its start timer starts it
+            }
+            self.advance(
+                &run,
+                Input::Start {
+                    properties: p.properties,
+                },
+                Some(START_TIMER),
+                now,
+                round,
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     async fn on_timer(

@@ -157,7 +157,12 @@ pub trait JourneyStore: Send + Sync {
     ) -> Result<Option<Journey>>;
     /// Starts a run and applies its first write (`first.run_id` is ignored) in one
     /// transaction. `None` if a run with the same entry key exists.
-    async fn start_run(&self, new: NewRun, first: RunWrite, now: Millis) -> Result<Option<Run>>;
+    async fn start_run(&self, new: NewRun, first: RunWrite, now: Millis) -> Result<Option<Run>> {
+        Ok(self.start_runs(vec![(new, first)], now).await?.pop().flatten())
+    }
+    /// Starts several runs in one transaction, as `start_run` each: one result per
+    /// run, in order.
+    async fn start_runs(&self, runs: Vec<(NewRun, RunWrite)>, now: Millis) -> Result<Vec<Option<Run>>>;
     async fn run(&self, id: i64) -> Result<Option<Run>>;
     /// Several runs at once (unknown ids are left out), in id order.
     async fn runs(&self, ids: Vec<i64>) -> Result<Vec<Run>>;

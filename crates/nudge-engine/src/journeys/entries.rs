@@ -165,8 +165,15 @@ impl JourneyEngine {
             .store
             .claim_entry_timers(now, self.config.batch, self.config.lease_ms)
             .await?;
+        // Where each timer goes next is written once the runs it started are stored
+        // (a crash in between fires it again; its entry key starts no second run).
+        let mut next: HashMap<i64, Vec<(ContactId, Option<Millis>)>> = HashMap::new();
         for t in &timers {
-            self.on_entry_timer(journeys, t, now, round).await?;
+            self.on_entry_timer(journeys, t, now, round, &mut next).await?;
+        }
+        self.flush_starts(now, round).await?;
+        for (journey, timers) in next {
+            self.store.set_entry_timers(journey, timers).await?;
         }
         Ok(timers.len())
     }
@@ -177,6 +184,7 @@ impl JourneyEngine {
         t: &EntryTimer,
         now: Millis,
         round: &mut Round,
+        next_timers: &mut HashMap<i64, Vec<(ContactId, Option<Millis>)>>,
     ) -> nudge_store::Result<()> {
         let remove = vec![(t.contact_id, None)];
         let live = journeys
@@ -217,12 +225,12 @@ impl JourneyEngine {
         };
         // A timer with the id the contact had (merged away) is replaced by one on the
         // surviving contact.
+        let later = next_timers.entry(t.journey_id).or_default();
         if contact.id != t.contact_id {
-            self.store.set_entry_timers(t.journey_id, remove).await?;
+            later.push((t.contact_id, None));
         }
-        self.store
-            .set_entry_timers(t.journey_id, vec![(contact.id, next)])
-            .await
+        later.push((contact.id, next));
+        Ok(())
     }
 
     /// A schedule came due: a run for every member of its segment (each at the
@@ -266,6 +274,7 @@ impl JourneyEngine {
                 }
             }
             // Large segments: write as we go, so a round holds one page of transitions.
+            self.flush_starts(now, round).await?;
             if !round.writes.is_empty() {
                 self.store.write_runs(std::mem::take(&mut round.writes), now).await?;
             }

@@ -392,34 +392,38 @@ impl JourneyStore for PgStore {
         load_journey(&c, id).await
     }
 
-    async fn start_run(&self, new: NewRun, first: RunWrite, now: Millis) -> Result<Option<Run>> {
+    async fn start_runs(&self, runs: Vec<(NewRun, RunWrite)>, now: Millis) -> Result<Vec<Option<Run>>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let contact = current_id(&tx, new.contact_id).await?;
-        let Some(row) = tx
-            .query_opt(
-                "INSERT INTO journey_runs (journey_id, version, contact_id, status, step, state, entry_key, entered_at, updated_at)
-                 VALUES ($1, $2, $3, 'active', $4, $5, $6, $7, $7)
-                 ON CONFLICT (journey_id, entry_key) WHERE entry_key IS NOT NULL DO NOTHING RETURNING id",
-                &[
-                    &new.journey_id,
-                    &new.version,
-                    &contact,
-                    &first.step,
-                    &first.state,
-                    &new.entry_key,
-                    &now,
-                ],
-            )
-            .await?
-        else {
-            return Ok(None);
-        };
-        let id: i64 = row.get(0);
-        apply_write(&tx, &RunWrite { run_id: id, ..first }, now).await?;
-        let run = load_run(&tx, id, false).await?;
+        let mut out = Vec::with_capacity(runs.len());
+        for (new, first) in runs {
+            let contact = current_id(&tx, new.contact_id).await?;
+            let Some(row) = tx
+                .query_opt(
+                    "INSERT INTO journey_runs (journey_id, version, contact_id, status, step, state, entry_key, entered_at, updated_at)
+                     VALUES ($1, $2, $3, 'active', $4, $5, $6, $7, $7)
+                     ON CONFLICT (journey_id, entry_key) WHERE entry_key IS NOT NULL DO NOTHING RETURNING id",
+                    &[
+                        &new.journey_id,
+                        &new.version,
+                        &contact,
+                        &first.step,
+                        &first.state,
+                        &new.entry_key,
+                        &now,
+                    ],
+                )
+                .await?
+            else {
+                out.push(None);
+                continue;
+            };
+            let id: i64 = row.get(0);
+            apply_write(&tx, &RunWrite { run_id: id, ..first }, now).await?;
+            out.push(load_run(&tx, id, false).await?);
+        }
         tx.commit().await?;
-        Ok(run)
+        Ok(out)
     }
 
     async fn run(&self, id: i64) -> Result<Option<Run>> {

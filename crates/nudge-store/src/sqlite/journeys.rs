@@ -71,6 +71,38 @@ pub(super) fn queue_traits<'a>(
     Ok(())
 }
 
+/// Stores a run and applies its first write; `None` if its entry key started one.
+fn start_tx(tx: &Connection, cache: &mut IdCache, new: NewRun, first: RunWrite, now: Millis) -> Result<Option<Run>> {
+    if let Some(key) = &new.entry_key {
+        let exists = tx
+            .prepare_cached("SELECT 1 FROM journey_runs WHERE journey_id = ? AND entry_key = ?")?
+            .query_row(params![new.journey_id, key], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if exists {
+            return Ok(None);
+        }
+    }
+    let contact = current_id(tx, new.contact_id)?;
+    tx.prepare_cached(
+        "INSERT INTO journey_runs (journey_id, version, contact_id, status, step, state, entry_key, entered_at, updated_at)
+         VALUES (?, ?, ?, 'active', ?, ?, ?, ?, ?)",
+    )?
+    .execute(params![
+        new.journey_id,
+        new.version,
+        contact,
+        first.step,
+        first.state.to_string(),
+        new.entry_key,
+        now,
+        now
+    ])?;
+    let id = tx.last_insert_rowid();
+    apply_write(tx, cache, &RunWrite { run_id: id, ..first }, now)?;
+    load_run(tx, id)
+}
+
 /// Adds one to a step's counter (`reached`, `sent`, `opened`, `clicked`).
 pub(super) fn bump_step(tx: &Connection, journey: i64, step: &str, column: &str) -> Result<()> {
     tx.prepare_cached(&format!(
@@ -360,39 +392,15 @@ impl JourneyStore for SqliteStore {
         .await
     }
 
-    async fn start_run(&self, new: NewRun, first: RunWrite, now: Millis) -> Result<Option<Run>> {
+    async fn start_runs(&self, runs: Vec<(NewRun, RunWrite)>, now: Millis) -> Result<Vec<Option<Run>>> {
         self.write(move |conn, cache| {
             let tx = conn.transaction()?;
-            if let Some(key) = &new.entry_key {
-                let exists = tx
-                    .prepare_cached("SELECT 1 FROM journey_runs WHERE journey_id = ? AND entry_key = ?")?
-                    .query_row(params![new.journey_id, key], |_| Ok(()))
-                    .optional()?
-                    .is_some();
-                if exists {
-                    return Ok(None);
-                }
+            let mut out = Vec::with_capacity(runs.len());
+            for (new, first) in runs {
+                out.push(start_tx(&tx, cache, new, first, now)?);
             }
-            let contact = current_id(&tx, new.contact_id)?;
-            tx.prepare_cached(
-                "INSERT INTO journey_runs (journey_id, version, contact_id, status, step, state, entry_key, entered_at, updated_at)
-                 VALUES (?, ?, ?, 'active', ?, ?, ?, ?, ?)",
-            )?
-            .execute(params![
-                new.journey_id,
-                new.version,
-                contact,
-                first.step,
-                first.state.to_string(),
-                new.entry_key,
-                now,
-                now
-            ])?;
-            let id = tx.last_insert_rowid();
-            apply_write(&tx, cache, &RunWrite { run_id: id, ..first }, now)?;
-            let run = load_run(&tx, id)?;
             tx.commit()?;
-            Ok(run)
+            Ok(out)
         })
         .await
     }
