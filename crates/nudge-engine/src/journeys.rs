@@ -64,12 +64,15 @@ pub const FORM_SUBMITTED: &str = "Form Submitted";
 const START_TIMER: &str = "start";
 
 /// What a round did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RoundStats {
     pub events: usize,
     pub timers: usize,
     pub started: usize,
     pub transitions: usize,
+    /// When the run timers this round fired were due (their lateness is the time of
+    /// the round's commit minus these).
+    pub fired: Vec<Millis>,
 }
 
 impl RoundStats {
@@ -258,6 +261,7 @@ impl JourneyEngine {
         for t in &timers {
             self.on_timer(t, &status, now, &mut round).await?;
         }
+        round.stats.fired = timers.iter().map(|t| t.due_at).collect();
         round.stats.timers = timers.len() + self.entry_timers(&journeys, now, &mut round).await?;
         self.flush_starts(now, &mut round).await?;
         if !round.writes.is_empty() {

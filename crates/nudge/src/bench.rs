@@ -25,6 +25,11 @@ pub enum Which {
     Email(crate::bench_messages::EmailArgs),
     /// Durable journey step transitions per second (SQLite), against plain UPDATEs.
     Journeys(crate::bench_journeys::JourneyArgs),
+    /// Runs waiting on timers: memory, timers fired per second when due together, and
+    /// their lateness at a steady rate (SQLite).
+    JourneyTimers(crate::bench_journey_timers::TimerArgs),
+    /// Event → message handed to the channel while ingesting a steady event rate.
+    JourneyLatency(crate::bench_journey_latency::LatencyArgs),
 }
 
 #[derive(Args, Clone)]
@@ -58,6 +63,8 @@ pub async fn run(which: Which) -> anyhow::Result<()> {
         Which::Render(args) => crate::bench_messages::render(args),
         Which::Email(args) => crate::bench_messages::email(args).await,
         Which::Journeys(args) => crate::bench_journeys::run(args).await,
+        Which::JourneyTimers(args) => crate::bench_journey_timers::run(args).await,
+        Which::JourneyLatency(args) => crate::bench_journey_latency::run(args).await,
     }
 }
 

@@ -2,6 +2,8 @@
 //! `migrate`, `import`, `export`, `keys` manage data; `bench` measures.
 
 mod bench;
+mod bench_journey_latency;
+mod bench_journey_timers;
 mod bench_journeys;
 mod bench_messages;
 mod bench_segments;
