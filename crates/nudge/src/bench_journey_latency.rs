@@ -214,16 +214,23 @@ pub async fn run(args: LatencyArgs) -> anyhow::Result<()> {
     ingestor.shutdown().await;
 
     // Map each message back to its ping (the run's trigger property `n`).
-    let page = store
-        .list_messages(&nudge_store::MessageQuery {
-            limit: 10_000_000,
-            ..Default::default()
-        })
-        .await?;
+    let mut messages = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store
+            .list_messages(&nudge_store::MessageQuery {
+                before,
+                limit: 1000,
+                ..Default::default()
+            })
+            .await?;
+        let Some(last) = page.items.last() else { break };
+        before = Some(last.id);
+        messages.extend(page.items);
+    }
     let handed = recorder.handed.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let sent = sent.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let mut latencies: Vec<f64> = page
-        .items
+    let mut latencies: Vec<f64> = messages
         .iter()
         .filter_map(|m| {
             let n = m.data.get("event")?.get("properties")?.get("n")?.as_u64()?;

@@ -133,19 +133,20 @@ pub async fn run(args: TimerArgs) -> anyhow::Result<()> {
     let setup_engine = JourneyEngine::new(store.clone(), clock.clone(), config.clone());
     setup_engine.listen().await?;
 
-    // Entry moments: the spread group one after another, then the together group at
-    // one moment, then the rest a day later.
     let spread_ms = (args.spread_seconds * 1000) as Millis;
     let together_at = t0 + spread_ms + 3000;
     // Spread entries come in groups, one group every 10 ms.
     let ticks = (args.spread_seconds * 100).max(1) as usize;
+    // The runs that only wait enter first, a day later on the clock (so no setup
+    // round reaches the measured timers), then the clock goes back for the others.
+    let far = n - args.spread - args.together;
     let entry_at = |i: usize| -> Millis {
-        if i < args.spread {
-            t0 + (i * ticks / args.spread.max(1)) as Millis * 10
-        } else if i < args.spread + args.together {
-            together_at
-        } else {
+        if i < far {
             t0 + 24 * HOUR
+        } else if i < far + args.spread {
+            t0 + ((i - far) * ticks / args.spread.max(1)) as Millis * 10
+        } else {
+            together_at
         }
     };
     let entries = Instant::now();
@@ -219,6 +220,14 @@ pub async fn run(args: TimerArgs) -> anyhow::Result<()> {
         }
         if !s.busy() {
             let next = store.next_timer_due().await?.unwrap_or(live.now() + 500);
+            if std::env::var_os("NUDGE_BENCH_DEBUG").is_some() {
+                eprintln!(
+                    "idle at {}: next due {next} ({} ms away), fired {} + {together_fired}",
+                    live.now(),
+                    next - live.now(),
+                    spread_lateness.len()
+                );
+            }
             let wait = (next - live.now()).clamp(0, 500) as u64;
             tokio::time::sleep(Duration::from_millis(wait)).await;
         }
