@@ -5,7 +5,7 @@
 use nudge_api::{AppState, keys, router};
 use nudge_core::{Clock, ManualClock, Millis};
 use nudge_engine::{JourneyEngine, SegmentEngine};
-use nudge_store::{Ingestor, IngestorConfig, SqliteStore, Store};
+use nudge_store::{Ingestor, IngestorConfig, PgStore, SqliteStore, Store};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,12 +22,49 @@ pub struct App {
     pub segments: Arc<SegmentEngine>,
     pub journeys: Arc<JourneyEngine>,
     pub store: Arc<dyn Store>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
+    /// `(url, schema)` of a PostgreSQL app, dropped by [`App::finish`].
+    pg_schema: Option<(String, String)>,
 }
 
+/// The app on a fresh SQLite database.
 pub async fn spawn_app() -> App {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("nudge.db")).await.unwrap());
+    spawn_on(store, Some(dir), None).await
+}
+
+/// The app on every backend: SQLite, and PostgreSQL (a fresh schema) when
+/// `NUDGE_TEST_DATABASE_URL` is set.
+pub async fn spawn_apps() -> Vec<App> {
+    let mut apps = vec![spawn_app().await];
+    if let Ok(url) = std::env::var("NUDGE_TEST_DATABASE_URL")
+        && !url.is_empty()
+    {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let schema = format!(
+            "nudge_api_test_{}_{nanos}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(conn);
+        client.batch_execute(&format!("CREATE SCHEMA {schema}")).await.unwrap();
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let store = PgStore::connect(&format!("{url}{sep}options=-csearch_path%3D{schema}"))
+            .await
+            .unwrap();
+        apps.push(spawn_on(Arc::new(store), None, Some((url, schema))).await);
+    }
+    apps
+}
+
+async fn spawn_on(store: Arc<dyn Store>, dir: Option<tempfile::TempDir>, pg_schema: Option<(String, String)>) -> App {
     let clock = Arc::new(ManualClock::new(T0));
     let dyn_clock: Arc<dyn Clock> = clock.clone();
     keys::ensure_bootstrap_keys(&*store, Some(ADMIN), Some(WRITE), T0)
@@ -58,10 +95,23 @@ pub async fn spawn_app() -> App {
         journeys,
         store,
         _dir: dir,
+        pg_schema,
     }
 }
 
 impl App {
+    /// Closes the store; a PostgreSQL app's schema is dropped.
+    pub async fn finish(self) {
+        self.store.close().await;
+        if let Some((url, schema)) = &self.pg_schema {
+            let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(conn);
+            client
+                .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+                .await
+                .unwrap();
+        }
+    }
     /// `/v1/batch` with the write key; must be accepted.
     pub async fn track(&self, body: Value) {
         let r = self
