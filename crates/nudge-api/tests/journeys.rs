@@ -542,6 +542,11 @@ async fn a_branch_reads_whether_the_previous_message_was_opened() {
         );
         assert_eq!(stats["steps"]["sms"]["sent"], 1, "{stats}");
         assert_eq!(stats["finished"]["completed"], 2, "{stats}");
+        // Each exit's count: one opener left the branch by `yes` (which ends the run),
+        // the other by `no` to the SMS.
+        assert_eq!(stats["steps"]["opened"]["exits"], json!({"yes": 1, "no": 1}), "{stats}");
+        assert_eq!(stats["steps"]["email"]["exits"], json!({"next": 2}), "{stats}");
+        assert_eq!(stats["steps"]["sms"]["exits"], json!({"next": 1}), "{stats}");
         assert!(app.runs("opener").await.iter().all(|r| r["status"] == "finished"));
         app.finish().await;
     }

@@ -228,6 +228,19 @@ pub struct StepStats {
     /// Open and click events of those messages.
     pub opened: i64,
     pub clicked: i64,
+    /// Runs that left the step by each exit (`next`, `yes`, `no`, `on_event`,
+    /// `on_timeout`, `cases[0].next`, `variants[1].next`, `default`).
+    pub exits: std::collections::BTreeMap<String, i64>,
+}
+
+/// The step and exit a journey event says a run left by (`from_step`, `exit`: set on
+/// `Journey Step Reached` and finish events by the core).
+pub fn exit_of(props: &Value) -> Option<(i64, &str, &str)> {
+    Some((
+        props.get("journey_id")?.as_i64()?,
+        props.get("from_step")?.as_str()?,
+        props.get("exit")?.as_str()?,
+    ))
 }
 
 /// The send step of a journey message, from its idempotency key

@@ -366,6 +366,8 @@ pub fn step(def: &JourneyDefinition, run: &RunState, input: Input, ctx: &Context
         finish: None,
         sent: ctx.recent_sends.to_vec(),
         steps: 0,
+        exit: None,
+        exit_owned: None,
     };
     match input {
         Input::Start { properties } => {
@@ -436,12 +438,12 @@ pub fn step(def: &JourneyDefinition, run: &RunState, input: Input, ctx: &Context
             match (&w.what, &current.kind) {
                 (WaitingFor::Send { .. }, _) => m.run(),
                 (WaitingFor::Event { .. }, StepKind::WaitForEvent { on_timeout, .. }) => {
-                    m.enter(on_timeout.clone());
+                    m.leave("on_timeout", on_timeout.clone());
                     m.run();
                 }
                 (_, kind) => {
                     let next = kind.exits().first().and_then(|(_, n)| n.cloned());
-                    m.enter(next);
+                    m.leave("next", next);
                     m.run();
                 }
             }
@@ -477,7 +479,7 @@ pub fn step(def: &JourneyDefinition, run: &RunState, input: Input, ctx: &Context
                 return unchanged();
             }
             m.state.waiting = None;
-            m.enter(on_event.clone());
+            m.leave("on_event", on_event.clone());
             m.run();
         }
         Input::MessageOutcome { step, key, outcome } => {
@@ -507,6 +509,11 @@ struct Machine<'a> {
     sent: Vec<SentMessage>,
     /// Steps entered in this transition.
     steps: usize,
+    /// The exit of the current step the run is leaving by (`next`, `yes`,
+    /// `on_timeout`, `cases[1].next`, ...), for the statistics: carried on the next
+    /// step's `Journey Step Reached` (or the finish) event as `from_step` and `exit`.
+    exit: Option<&'static str>,
+    exit_owned: Option<String>,
 }
 
 impl<'a> Machine<'a> {
@@ -574,6 +581,27 @@ impl<'a> Machine<'a> {
         });
     }
 
+    /// Leaves the current step by its exit `label` for `id`.
+    fn leave(&mut self, label: &'static str, id: Option<StepId>) {
+        self.exit = Some(label);
+        self.enter(id);
+    }
+
+    /// Leaves the current step by an exit whose label is computed (`cases[2].next`).
+    fn leave_by(&mut self, label: String, id: Option<StepId>) {
+        self.exit_owned = Some(label);
+        self.enter(id);
+    }
+
+    /// The exit being taken, as event properties (`from_step`, `exit`).
+    fn taken_exit(&mut self, props: &mut Value) {
+        let label = self.exit.take().map(str::to_string).or_else(|| self.exit_owned.take());
+        if let (Some(label), Some(from)) = (label, &self.state.position) {
+            props["from_step"] = json!(from);
+            props["exit"] = json!(label);
+        }
+    }
+
     /// Moves the run to a step (`None`: the path ends, the run completes).
     fn enter(&mut self, id: Option<StepId>) {
         let Some(id) = id else {
@@ -589,17 +617,15 @@ impl<'a> Machine<'a> {
             return;
         }
         self.steps += 1;
+        let mut props = json!({"step": id, "step_type": step.kind.type_name()});
+        self.taken_exit(&mut props);
         *self.state.visits.entry(id.clone()).or_default() += 1;
         self.state.position = Some(id.clone());
         self.state.step_entered_at = self.ctx.now;
         self.state.waiting = None;
         let key = format!("{}-reached", self.key(&id));
-        let visit = self.state.visits[&id];
-        self.emit(
-            "Journey Step Reached",
-            json!({"step": id, "step_type": step.kind.type_name(), "visit": visit}),
-            key,
-        );
+        props["visit"] = json!(self.state.visits[&id]);
+        self.emit("Journey Step Reached", props, key);
     }
 
     fn wait(&mut self, what: WaitingFor, due: Millis) {
@@ -620,6 +646,7 @@ impl<'a> Machine<'a> {
         if let Some(step) = &self.state.position {
             props["step"] = json!(step);
         }
+        self.taken_exit(&mut props);
         if let FinishReason::Goal { name: Some(goal) } = &reason {
             props["goal"] = json!(goal);
         }
@@ -681,14 +708,14 @@ impl<'a> Machine<'a> {
                         transactional: *transactional,
                         idempotency_key: key,
                     });
-                    self.enter(next.clone());
+                    self.leave("next", next.clone());
                 }
                 StepKind::Wait { duration, next } => {
                     let ms = duration.as_millis();
                     if ms > 0 {
                         self.wait(WaitingFor::Time, now.saturating_add(ms));
                     } else {
-                        self.enter(next.clone());
+                        self.leave("next", next.clone());
                     }
                 }
                 StepKind::WaitUntil { time, days, next } => {
@@ -696,7 +723,7 @@ impl<'a> Machine<'a> {
                     if at > now {
                         self.wait(WaitingFor::Time, at);
                     } else {
-                        self.enter(next.clone());
+                        self.leave("next", next.clone());
                     }
                 }
                 StepKind::WaitForEvent {
@@ -726,14 +753,17 @@ impl<'a> Machine<'a> {
                             .is_some_and(|heard| heard.contains(&t.outcome)),
                         (None, None) => false,
                     };
-                    self.enter(if holds { yes.clone() } else { no.clone() });
+                    if holds {
+                        self.leave("yes", yes.clone());
+                    } else {
+                        self.leave("no", no.clone());
+                    }
                 }
                 StepKind::MultiBranch { cases, default } => {
-                    let next = cases
-                        .iter()
-                        .find(|c| c.condition.matches(self.ctx.facts, now))
-                        .map_or(default, |c| &c.next);
-                    self.enter(next.clone());
+                    match cases.iter().position(|c| c.condition.matches(self.ctx.facts, now)) {
+                        Some(i) => self.leave_by(format!("cases[{i}].next"), cases[i].next.clone()),
+                        None => self.leave("default", default.clone()),
+                    }
                 }
                 StepKind::Split { variants } => {
                     let index = match self.state.variants.get(&id) {
@@ -750,7 +780,7 @@ impl<'a> Machine<'a> {
                     };
                     self.state.variants.insert(id.clone(), index);
                     let next = variants.get(index).and_then(|v| v.next.clone());
-                    self.enter(next);
+                    self.leave_by(format!("variants[{index}].next"), next);
                 }
                 StepKind::UpdateContact {
                     set,
@@ -777,7 +807,7 @@ impl<'a> Machine<'a> {
                         update,
                         idempotency_key: key,
                     });
-                    self.enter(next.clone());
+                    self.leave("next", next.clone());
                 }
                 StepKind::Webhook { template, next } => {
                     let key = self.key(&id);
@@ -786,7 +816,7 @@ impl<'a> Machine<'a> {
                         template: template.clone(),
                         idempotency_key: key,
                     });
-                    self.enter(next.clone());
+                    self.leave("next", next.clone());
                 }
                 StepKind::Goal { name } => self.finish_with(FinishReason::Goal { name: name.clone() }),
                 StepKind::Exit => self.finish_with(FinishReason::Exited),

@@ -1792,3 +1792,70 @@ fn a_moved_run_enters_the_mapped_step_and_keeps_the_time_waited() {
     );
     assert_eq!(moved.finished(), Some("completed"));
 }
+
+/// The `(from_step, exit)` of the step events and the finish event of a transition.
+fn exits(log: &[Command]) -> Vec<(String, String)> {
+    log.iter()
+        .filter_map(|c| match c {
+            Command::EmitEvent { properties, .. } => Some((
+                properties.get("from_step")?.as_str()?.to_string(),
+                properties.get("exit")?.as_str()?.to_string(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn step_events_name_the_exit_taken() {
+    let mut sim = Sim::new(json!({
+        "trigger": {"type": "event", "event": "Cart Updated"},
+        "start": "wait",
+        "steps": [
+            {"id": "wait", "type": "wait_for_event", "event": "Order Completed", "timeout": {"hours": 1},
+             "on_event": "thanks", "on_timeout": "check"},
+            {"id": "check", "type": "branch", "condition": {"type": "trait", "trait": "vip", "op": "equals", "value": true},
+             "yes": "call", "no": "split"},
+            {"id": "split", "type": "split", "variants": [{"percent": 100, "next": "remind"}, {"percent": 0, "next": "call"}]},
+            {"id": "remind", "type": "send", "template": "t", "channel": "email"},
+            {"id": "call", "type": "send", "template": "t", "channel": "email"},
+            {"id": "thanks", "type": "goal"}
+        ],
+        "settings": {"re_entry": {"type": "always"}}
+    }));
+    let t0 = at("2027-01-01T10:00:00Z");
+    sim.start(t0, json!({}));
+    sim.log.clear();
+    sim.fire();
+    assert_eq!(
+        exits(&sim.log),
+        [
+            ("wait".to_string(), "on_timeout".to_string()),
+            ("check".to_string(), "no".to_string()),
+            ("split".to_string(), "variants[0].next".to_string()),
+            ("remind".to_string(), "next".to_string()),
+        ],
+        "{:?}",
+        sim.log
+    );
+    assert_eq!(sim.finished(), Some("completed"));
+
+    let mut vip = Sim::new(json!({
+        "trigger": {"type": "event", "event": "Cart Updated"},
+        "start": "wait",
+        "steps": [
+            {"id": "wait", "type": "wait_for_event", "event": "Order Completed", "timeout": {"hours": 1},
+             "on_event": "thanks", "on_timeout": "thanks"},
+            {"id": "thanks", "type": "goal"}
+        ],
+        "settings": {"re_entry": {"type": "always"}}
+    }));
+    vip.start(t0, json!({}));
+    vip.log.clear();
+    vip.event(t0 + 60_000, "Order Completed", json!({}));
+    assert_eq!(
+        exits(&vip.log),
+        [("wait".to_string(), "on_event".to_string())],
+        "two exits to one step are told apart"
+    );
+}

@@ -282,6 +282,14 @@ async fn apply_write(tx: &Transaction<'_>, w: &RunWrite, now: Millis) -> Result<
         {
             bump_step(tx, journey, step, "reached").await?;
         }
+        if stored && let Some((journey, step, exit)) = exit_of(props) {
+            tx.execute(
+                "INSERT INTO journey_exit_stats (journey_id, step, exit, passed) VALUES ($1, $2, $3, 1)
+                 ON CONFLICT (journey_id, step, exit) DO UPDATE SET passed = journey_exit_stats.passed + 1",
+                &[&journey, &step, &exit],
+            )
+            .await?;
+        }
     }
     Ok(())
 }
@@ -754,8 +762,23 @@ impl JourneyStore for PgStore {
                     opened: r.get(3),
                     clicked: r.get(4),
                     active: 0,
+                    exits: Default::default(),
                 },
             );
+        }
+        for r in c
+            .query(
+                "SELECT step, exit, passed FROM journey_exit_stats WHERE journey_id = $1",
+                &[&journey],
+            )
+            .await?
+        {
+            stats
+                .steps
+                .entry(r.get(0))
+                .or_default()
+                .exits
+                .insert(r.get(1), r.get(2));
         }
         for (step, n) in self.runs_per_step(journey).await? {
             stats.steps.entry(step).or_default().active = n;

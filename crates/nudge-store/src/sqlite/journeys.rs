@@ -286,6 +286,13 @@ fn apply_write(tx: &Connection, cache: &mut IdCache, w: &RunWrite, now: Millis) 
         {
             bump_step(tx, journey, step, "reached")?;
         }
+        if stored && let Some((journey, step, exit)) = exit_of(props) {
+            tx.prepare_cached(
+                "INSERT INTO journey_exit_stats (journey_id, step, exit, passed) VALUES (?, ?, ?, 1)
+                 ON CONFLICT (journey_id, step, exit) DO UPDATE SET passed = passed + 1",
+            )?
+            .execute(params![journey, step, exit])?;
+        }
     }
     Ok(())
 }
@@ -736,11 +743,20 @@ impl JourneyStore for SqliteStore {
                         opened: r.get(3)?,
                         clicked: r.get(4)?,
                         active: 0,
+                        exits: Default::default(),
                     },
                 ))
             })? {
                 let (step, s) = row?;
                 stats.steps.insert(step, s);
+            }
+            let mut exits =
+                c.prepare_cached("SELECT step, exit, passed FROM journey_exit_stats WHERE journey_id = ?")?;
+            for row in exits.query_map([journey], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+            })? {
+                let (step, exit, n) = row?;
+                stats.steps.entry(step).or_default().exits.insert(exit, n);
             }
             let mut active = c.prepare_cached(
                 "SELECT step, count(*) FROM journey_runs WHERE journey_id = ? AND status = 'active' AND step IS NOT NULL
