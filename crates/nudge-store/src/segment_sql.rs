@@ -78,6 +78,13 @@ impl Builder {
     fn text(&mut self, s: &str) -> String {
         self.bind(Param::Text(s.to_string()))
     }
+
+    /// On SQLite, a JSON path or event name written into the SQL as a literal rather
+    /// than bound: only then can the planner match the partial expression indexes of
+    /// [`event_indexes`] (a bound parameter matches no indexed expression).
+    fn sqlite_literal_or_bind(&mut self, s: &str) -> String {
+        if self.pg() { self.text(s) } else { literal(s) }
+    }
     fn real(&mut self, f: f64) -> String {
         self.bind(Param::Real(f))
     }
@@ -241,7 +248,7 @@ impl Builder {
 
     /// `FROM events e WHERE ...` for the contact's `track` events named `event`.
     fn events_from(&mut self, event: &str, filters: &[PropertyFilter], window: Option<&Window>) -> String {
-        let name = self.text(event);
+        let name = self.sqlite_literal_or_bind(event);
         let mut sql = format!("FROM events e WHERE e.contact_id = c.id AND e.type = 'track' AND e.name = {name}");
         match window {
             None | Some(Window::Ever) => {}
@@ -274,7 +281,11 @@ impl Builder {
         if self.pg() {
             format!("jsonb_typeof({} -> {})", f.doc, self.text(f.key))
         } else {
-            format!("json_type({}, {})", f.doc, self.text(&json_path(f.key)))
+            format!(
+                "json_type({}, {})",
+                f.doc,
+                self.sqlite_literal_or_bind(&json_path(f.key))
+            )
         }
     }
 
@@ -288,8 +299,8 @@ impl Builder {
                 d = f.doc
             )
         } else {
-            let p1 = self.text(&json_path(f.key));
-            let p2 = self.text(&json_path(f.key));
+            let p1 = self.sqlite_literal_or_bind(&json_path(f.key));
+            let p2 = self.sqlite_literal_or_bind(&json_path(f.key));
             format!(
                 "(CASE WHEN json_type({d}, {p1}) IN ('integer', 'real') THEN json_extract({d}, {p2}) END)",
                 d = f.doc
@@ -307,8 +318,8 @@ impl Builder {
                 d = f.doc
             )
         } else {
-            let p1 = self.text(&json_path(f.key));
-            let p2 = self.text(&json_path(f.key));
+            let p1 = self.sqlite_literal_or_bind(&json_path(f.key));
+            let p2 = self.sqlite_literal_or_bind(&json_path(f.key));
             format!(
                 "(CASE WHEN json_type({d}, {p1}) = 'text' THEN json_extract({d}, {p2}) END)",
                 d = f.doc
@@ -544,6 +555,81 @@ fn instant(s: &str) -> Millis {
 }
 
 /// `$."name"` for SQLite's JSON functions (names are validated: no quotes).
+/// A SQL string literal.
+fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// The partial indexes on `events` that let SQLite answer a definition's event
+/// conditions with property filters (or aggregated properties) from an index alone:
+/// one per (event name, properties read), on `(contact_id, type, name, timestamp,
+/// json_type(p), json_extract(p), ...) WHERE type = 'track' AND name = <event>`, covering what the
+/// compiled SQL reads (see `sqlite_literal_or_bind`). `(index name, CREATE INDEX
+/// statement)`, names derived from their content.
+pub fn event_indexes(condition: &Condition) -> Vec<(String, String)> {
+    fn walk(c: &Condition, out: &mut std::collections::BTreeMap<String, std::collections::BTreeSet<String>>) {
+        match c {
+            Condition::And { conditions } | Condition::Or { conditions } => {
+                conditions.iter().for_each(|c| walk(c, out))
+            }
+            Condition::Not { condition } => walk(condition, out),
+            Condition::Event { event, filters, .. } | Condition::EventTime { event, filters, .. }
+                if !filters.is_empty() =>
+            {
+                out.entry(event.clone())
+                    .or_default()
+                    .extend(filters.iter().map(|f| f.property.clone()));
+            }
+            Condition::Aggregate {
+                event,
+                filters,
+                property,
+                ..
+            } => {
+                let mut keys: Vec<String> = filters.iter().map(|f| f.property.clone()).collect();
+                keys.extend(property.clone());
+                if !keys.is_empty() {
+                    out.entry(event.clone()).or_default().extend(keys);
+                }
+            }
+            Condition::Message { .. } => {
+                if let Some(e) = c.as_event() {
+                    walk(&e, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut reads = std::collections::BTreeMap::new();
+    walk(condition, &mut reads);
+    reads
+        .into_iter()
+        .map(|(event, keys)| {
+            // The leading columns of the general events index, so the planner sees it
+            // as at least as selective, then what the filters read: covering.
+            let mut exprs: Vec<String> = ["contact_id", "type", "name", "timestamp"].map(String::from).into();
+            for k in &keys {
+                let p = literal(&json_path(k));
+                exprs.push(format!("json_type(properties, {p})"));
+                exprs.push(format!("json_extract(properties, {p})"));
+            }
+            let body = format!(
+                "ON events ({}) WHERE type = 'track' AND name = {}",
+                exprs.join(", "),
+                literal(&event)
+            );
+            // FNV-1a: a stable name for the same content.
+            let mut h: u64 = 0xcbf29ce484222325;
+            for b in body.bytes() {
+                h ^= b as u64;
+                h = h.wrapping_mul(0x100000001b3);
+            }
+            let name = format!("events_read_{h:016x}");
+            (name.clone(), format!("CREATE INDEX IF NOT EXISTS {name} {body}"))
+        })
+        .collect()
+}
+
 fn json_path(name: &str) -> String {
     format!("$.\"{name}\"")
 }

@@ -212,6 +212,8 @@ impl SqliteStore {
         let conn = tokio::task::spawn_blocking(move || -> Result<Connection> {
             let mut conn = connect(&p, true)?;
             migrate(&mut conn)?;
+            // Segments saved before their indexes existed (or by an older Nudge).
+            segments::sync_event_indexes(&conn)?;
             Ok(conn)
         })
         .await

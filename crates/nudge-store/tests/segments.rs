@@ -446,3 +446,123 @@ async fn sql_and_memory_agree_on_postgres() {
             .unwrap();
     }
 }
+
+/// A saved segment that filters on event properties gets a partial covering index for
+/// them on SQLite; the compiled SQL uses it, gives the same members, and the index goes
+/// with the last segment that reads it.
+#[tokio::test]
+async fn saved_segments_get_covering_indexes_for_the_event_properties_they_read() {
+    use nudge_store::segment_sql::{Dialect, Param, compile, event_indexes};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nudge.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let mut batch = Vec::new();
+    for i in 0..40 {
+        let props = if i % 3 == 0 {
+            json!({"total": i, "coupon": "SAVE10"})
+        } else {
+            json!({"total": i, "coupon": null})
+        };
+        batch.push(
+            json!({"type": "track", "userId": format!("u{}", i % 20), "event": "Order Completed", "properties": props}),
+        );
+        batch.push(json!({"type": "track", "userId": format!("u{}", i % 20), "event": "Page Viewed", "properties": {"coupon": "x"}}));
+    }
+    let mut n = 0;
+    let mut ids = || {
+        n += 1;
+        format!("m{n}")
+    };
+    let body = serde_json::to_vec(&json!({ "batch": batch })).unwrap();
+    let messages = parse_batch(&body, &Received { at: NOW, ip: None }, &mut ids)
+        .unwrap()
+        .messages;
+    store.ingest(messages, NOW).await.unwrap();
+
+    let definition = nudge_core::segment::parse_condition(&json!({"type": "and", "conditions": [
+        {"type": "event", "event": "Order Completed", "where": [{"property": "coupon", "op": "exists"}]},
+        {"type": "aggregate", "event": "Order Completed", "function": "sum", "property": "total",
+         "window": "ever", "op": "greater_or_equal", "value": 10}
+    ]}))
+    .unwrap();
+    let wanted = event_indexes(&definition);
+    assert_eq!(wanted.len(), 1, "one index per event: {wanted:?}");
+    let segment = store
+        .create_segment(
+            nudge_store::NewSegment {
+                name: "Coupon buyers".into(),
+                description: String::new(),
+                definition: definition.clone(),
+                administrative: false,
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let indexes = |raw: &rusqlite::Connection| -> Vec<String> {
+        raw.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'events_read_%'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    };
+    assert_eq!(indexes(&raw), vec![wanted[0].0.clone()]);
+
+    // The compiled SQL reads the index, not the events table.
+    let compiled = compile(&definition, Dialect::Sqlite, NOW);
+    let params: Vec<rusqlite::types::Value> = compiled
+        .params
+        .iter()
+        .map(|p| match p {
+            Param::Text(s) => rusqlite::types::Value::Text(s.clone()),
+            Param::Real(f) => rusqlite::types::Value::Real(*f),
+            Param::Int(i) => rusqlite::types::Value::Integer(*i),
+        })
+        .collect();
+    let plan: Vec<String> = raw
+        .prepare(&format!(
+            "EXPLAIN QUERY PLAN SELECT c.id FROM contacts c WHERE {}",
+            compiled.sql
+        ))
+        .unwrap()
+        .query_map(rusqlite::params_from_iter(params.iter()), |r| r.get::<_, String>(3))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert!(
+        plan.iter().any(|p| p.contains(&wanted[0].0) && p.contains("COVERING")),
+        "{plan:?}"
+    );
+    assert!(
+        !plan.iter().any(|p| p.contains("events_contact_type_name_time")),
+        "{plan:?}"
+    );
+
+    // Same members as the preview (computed with the index too) and as the rule:
+    // contacts 0, 3, 6, ... have coupon orders; totals sum to 10 or more for all.
+    let mut members = store.segment_member_page(segment.id, None, 100).await.unwrap().items;
+    members.sort_unstable();
+    let mut preview = store.segment_members(&definition, NOW).await.unwrap();
+    preview.sort_unstable();
+    assert_eq!(members, preview);
+    let mut expected = Vec::new();
+    for u in (0..20).filter(|u| [0, 1, 2].iter().any(|k| (u + 20 * k) % 3 == 0 && u + 20 * k < 40)) {
+        let c = store
+            .find_contact(&nudge_store::Lookup::UserId(format!("u{u}")))
+            .await
+            .unwrap()
+            .unwrap();
+        let total: i64 = (0..40).filter(|i| i % 20 == u).sum();
+        if total >= 10 {
+            expected.push(c.id);
+        }
+    }
+    expected.sort_unstable();
+    assert_eq!(members, expected);
+
+    // Gone with the last segment that reads it.
+    assert!(store.delete_segment(segment.id).await.unwrap());
+    assert!(indexes(&raw).is_empty());
+}

@@ -254,14 +254,29 @@ pub async fn run(args: SegmentArgs) -> anyhow::Result<()> {
     );
 
     // 1. Full computation of every ready-made segment vs the hand-written query.
-    println!("\n| segment | members | Nudge (compiled SQL) | hand-written SQL | ratio |");
-    println!("|---|---|---|---|---|");
     // The hand-written queries run with the settings Nudge's readers use.
     let raw = rusqlite::Connection::open(&path)?;
     raw.pragma_update(None, "cache_size", -65536)?;
     raw.pragma_update(None, "mmap_size", 1i64 << 40)?;
     let mapped: i64 = raw.query_row("PRAGMA mmap_size", [], |r| r.get(0))?;
     println!("readers map up to {:.1} GB of the file", mapped as f64 / 1e9);
+    // A saved segment gets partial indexes for the event properties it reads (built
+    // when it is saved: `segment_sql::event_indexes`); build those of the ready-made
+    // segments here, timed apart from the computation.
+    let t = Instant::now();
+    let mut built = 0;
+    for r in ready_made() {
+        for (_, create) in nudge_store::segment_sql::event_indexes(&r.definition) {
+            raw.execute_batch(&create)?;
+            built += 1;
+        }
+    }
+    println!(
+        "indexes for the event properties the segments read: {built} built in {:.1} s (once, when a segment is saved)",
+        t.elapsed().as_secs_f64()
+    );
+    println!("\n| segment | members | Nudge (compiled SQL) | hand-written SQL | ratio |");
+    println!("|---|---|---|---|---|");
     for r in ready_made() {
         let t = Instant::now();
         let ours = store.segment_members(&r.definition, now).await?;

@@ -72,6 +72,31 @@ fn segment_from_row(r: &rusqlite::Row) -> rusqlite::Result<(Segment, String)> {
 
 const SEGMENT_COLUMNS: &str = "id, name, description, definition, version, created_at, updated_at, administrative";
 
+/// Keeps the `events_read_*` partial indexes in step with the segments: the ones their
+/// definitions read (`segment_sql::event_indexes`) exist, the others are dropped (each
+/// costs every matching insert). Building one scans the events table once.
+pub(super) fn sync_event_indexes(c: &Connection) -> Result<()> {
+    let mut wanted: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    for s in load_segments(c, None)? {
+        wanted.extend(crate::segment_sql::event_indexes(&s.definition));
+    }
+    let existing: Vec<String> = c
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'events_read_%'")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for name in existing.iter().filter(|n| !wanted.contains_key(*n)) {
+        c.execute_batch(&format!("DROP INDEX IF EXISTS {name}"))?;
+    }
+    for (name, create) in &wanted {
+        if !existing.contains(name) {
+            let started = std::time::Instant::now();
+            c.execute_batch(create)?;
+            tracing::info!(index = %name, secs = started.elapsed().as_secs_f64(), "built an index for what segments read");
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn load_segments(c: &Connection, id: Option<i64>) -> Result<Vec<Segment>> {
     let mut stmt = c.prepare_cached(&format!(
         "SELECT {SEGMENT_COLUMNS} FROM segments WHERE ?1 IS NULL OR id = ?1 ORDER BY id"
@@ -177,6 +202,8 @@ impl SqliteStore {
                 updated_at: now,
             };
             cache.segments = None;
+            // The index for what it reads first, so computing it uses the index.
+            sync_event_indexes(&tx)?;
             recompute(&tx, cache, &segment, now, false)?;
             tx.commit()?;
             Ok(segment)
@@ -217,6 +244,7 @@ impl SqliteStore {
             )?;
             if changed {
                 cache.segments = None;
+                sync_event_indexes(&tx)?;
                 // No longer administrative: everyone it kept out may now belong elsewhere.
                 recompute(&tx, cache, &segment, now, flag_changed)?;
             }
@@ -246,6 +274,7 @@ impl SqliteStore {
                 tx.execute(&format!("DELETE FROM {table} WHERE segment_id = ?"), [id])?;
             }
             let n = tx.execute("DELETE FROM segments WHERE id = ?", [id])?;
+            sync_event_indexes(&tx)?;
             tx.commit()?;
             cache.segments = None;
             Ok(n > 0)
