@@ -792,6 +792,7 @@ async fn forms_and_schedules_start_runs() {
         }
         app.track(json!({"batch": [
         {"type": "identify", "userId": "pia", "traits": {"email": "pia@example.com", "plan": "pro", "timezone": "Asia/Tokyo"}},
+        {"type": "identify", "userId": "ray", "traits": {"email": "ray@example.com", "plan": "pro"}},
         {"type": "identify", "userId": "max", "traits": {"email": "max@example.com", "plan": "free"}},
         {"type": "track", "userId": "max", "event": "Form Submitted", "properties": {"form": "newsletter"}},
         {"type": "track", "userId": "max", "event": "Form Submitted", "properties": {"form": "demo-request"}},
@@ -808,6 +809,11 @@ async fn forms_and_schedules_start_runs() {
         // 13:00 UTC on the day of T0: the daily schedule reaches the pro member only.
         app.at(T0 + HOUR).await;
         assert_eq!(runs(app.runs("pia").await, ids[1]), 1);
+        assert_eq!(
+            runs(app.runs("ray").await, ids[1]),
+            1,
+            "every member, not only the first"
+        );
         assert_eq!(runs(app.runs("max").await, ids[1]), 0);
         // Tuesday 08:00 in Tokyo is Monday 23:00 UTC (T0 is Monday noon UTC).
         app.at(T0 + 11 * HOUR - 1000).await;
@@ -836,6 +842,7 @@ async fn forms_and_schedules_start_runs() {
         app.at(T0 + 8 * 24 * HOUR).await;
         assert_eq!(runs(app.runs("pia").await, ids[1]), 3);
         assert_eq!(runs(app.runs("pia").await, ids[2]), 2, "the next Tuesday");
+        assert_eq!(runs(app.runs("ray").await, ids[2]), 2, "ray's Tuesdays, at 08:00 UTC");
         app.finish().await;
     }
 }

@@ -328,8 +328,13 @@ impl JourneyEngine {
                     version: to,
                     waited_since,
                 };
+                let before = round.writes.len();
                 self.advance(run, input, None, now, &mut round).await?;
-                report.moved += 1;
+                if round.writes.len() > before {
+                    report.moved += 1;
+                } else {
+                    report.stayed += 1; // nothing to move (not started, or no definition)
+                }
             }
             if !round.writes.is_empty() {
                 self.store.write_runs(std::mem::take(&mut round.writes), now).await?;
@@ -585,6 +590,8 @@ impl JourneyEngine {
                 "the journey is not started by the API (its trigger is not `api`)".into()
             ));
         }
+        // A round must not fire this run's `start` timer while it is being started.
+        let _round = self.round_lock.lock().await;
         let now = self.clock.now();
         let mut round = Round {
             caps: self.caps().await?,

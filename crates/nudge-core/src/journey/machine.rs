@@ -368,6 +368,7 @@ pub fn step(def: &JourneyDefinition, run: &RunState, input: Input, ctx: &Context
         steps: 0,
         exit: None,
         exit_owned: None,
+        relisten: false,
     };
     match input {
         Input::Start { properties } => {
@@ -395,6 +396,7 @@ pub fn step(def: &JourneyDefinition, run: &RunState, input: Input, ctx: &Context
         } => {
             m.state.version = version;
             m.state.waiting = None;
+            m.relisten = true;
             if !m.check_settings(None) {
                 m.enter(Some(step.clone()));
                 m.run();
@@ -514,6 +516,9 @@ struct Machine<'a> {
     /// step's `Journey Step Reached` (or the finish) event as `from_step` and `exit`.
     exit: Option<&'static str>,
     exit_owned: Option<String>,
+    /// Emit `ListenFor` even if the waits look unchanged: after a move, the old state's
+    /// waits were read against the new definition's goal and exit events.
+    relisten: bool,
 }
 
 impl<'a> Machine<'a> {
@@ -839,7 +844,7 @@ impl<'a> Machine<'a> {
             }
         }
         let (before, after) = (old.event_waits(self.def), self.state.event_waits(self.def));
-        if before != after {
+        if before != after || self.relisten {
             commands.push(Command::ListenFor { waits: after });
         }
         if let Some(reason) = self.finish {

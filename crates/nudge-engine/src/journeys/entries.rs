@@ -50,6 +50,14 @@ impl JourneyEngine {
             .unwrap_or(jiff::tz::TimeZone::UTC)
     }
 
+    /// The zone a date trait comes round in: the contact's `timezone` trait, else the
+    /// workspace's. The same everywhere the trigger is computed (setting the timers,
+    /// a trait change, the check when one fires), so a timer is never judged stale
+    /// for a zone it was not set in; a trait change is what moves it.
+    fn trait_zone(&self, traits: &Map<String, Value>) -> jiff::tz::TimeZone {
+        self.zone(nudge_core::contact::time_zone(traits, None).as_deref())
+    }
+
     /// The time zone a schedule's own timer is computed in.
     fn schedule_zone(&self, trigger: &Trigger) -> jiff::tz::TimeZone {
         match trigger {
@@ -98,10 +106,7 @@ impl JourneyEngine {
                     after = last;
                     let timers = page
                         .iter()
-                        .map(|(id, traits)| {
-                            let tz = self.zone(nudge_core::contact::time_zone(traits, None).as_deref());
-                            (*id, def.trigger.next_occurrence(traits, now, &tz))
-                        })
+                        .map(|(id, traits)| (*id, def.trigger.next_occurrence(traits, now, &self.trait_zone(traits))))
                         .collect();
                     self.store.set_entry_timers(journey, timers).await?;
                     if page.len() < PAGE {
@@ -144,7 +149,7 @@ impl JourneyEngine {
                 let Some(c) = self.store.contact(contact).await? else {
                     return Ok(());
                 };
-                let tz = self.zone(self.store.contact_time_zone(c.id).await?.as_deref());
+                let tz = self.trait_zone(&c.traits);
                 loaded = Some((c, tz));
             }
             let (c, tz) = loaded.as_ref().expect("loaded above");
@@ -208,7 +213,7 @@ impl JourneyEngine {
         let Some(contact) = self.store.contact(t.contact_id).await? else {
             return self.store.set_entry_timers(t.journey_id, remove).await;
         };
-        let tz = self.zone(self.store.contact_time_zone(contact.id).await?.as_deref());
+        let tz = self.trait_zone(&contact.traits);
         let next = if def.trigger.next_occurrence(&contact.traits, t.due_at, &tz) == Some(t.due_at) {
             let mut properties = Map::new();
             properties.insert("trait".into(), Value::String(name.clone()));
@@ -262,12 +267,12 @@ impl JourneyEngine {
                         let day = jiff::Timestamp::from_millisecond(at)
                             .map(|ts| ts.to_zoned(tz.clone()).date().to_string())
                             .unwrap_or_default();
-                        let key = format!("schedule-{}-{day}", t.journey_id);
+                        let key = format!("schedule-{}-{contact}-{day}", t.journey_id);
                         self.start_at(t.journey_id, version, def, contact, Map::new(), key, at, now, round)
                             .await?;
                     }
                     None => {
-                        let key = format!("schedule-{}-{}", t.journey_id, t.due_at);
+                        let key = format!("schedule-{}-{contact}-{}", t.journey_id, t.due_at);
                         self.start(t.journey_id, version, def, contact, Map::new(), key, now, round)
                             .await?;
                     }
