@@ -264,13 +264,28 @@ impl JourneyEngine {
         round.stats.fired = timers.iter().map(|t| t.due_at).collect();
         round.stats.timers = timers.len() + self.entry_timers(&journeys, now, &mut round).await?;
         self.flush_starts(now, &mut round).await?;
+        let mut stale = Vec::new();
         if !round.writes.is_empty() {
-            self.store.write_runs(std::mem::take(&mut round.writes), now).await?;
+            stale = self.store.write_runs(std::mem::take(&mut round.writes), now).await?;
         }
-        if !events.is_empty() {
-            self.store
-                .ack_journey_inbox(events.iter().map(|e| e.id).collect())
-                .await?;
+        // Another worker moved these runs while this round computed theirs (several
+        // processes on PostgreSQL): their transitions were not written. Their timers
+        // stay claimed and come back when the lease ends; their contacts' events stay
+        // in the inbox (not acknowledged) and are handled again then.
+        let stale_contacts: std::collections::HashSet<ContactId> = stale
+            .iter()
+            .filter_map(|id| round.runs.get(id).map(|r| r.contact_id))
+            .collect();
+        if !stale.is_empty() {
+            tracing::warn!(runs = ?stale, "runs moved on by another worker; their inputs come back");
+        }
+        let acked: Vec<i64> = events
+            .iter()
+            .filter(|e| !stale_contacts.contains(&e.contact_id))
+            .map(|e| e.id)
+            .collect();
+        if !acked.is_empty() {
+            self.store.ack_journey_inbox(acked).await?;
         }
         if round.queued
             && let Some(f) = self.on_messages.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
@@ -853,6 +868,7 @@ impl JourneyEngine {
             step: t.state.position.clone(),
             state: serde_json::to_value(&t.state).unwrap_or(Value::Null),
             version: moved_to,
+            expected_revision: Some(run.revision),
             ..Default::default()
         };
         let mut cleared: Vec<String> = fired.map(|k| vec![k.to_string()]).unwrap_or_default();
@@ -941,6 +957,7 @@ impl JourneyEngine {
         after.state = write.state.clone();
         after.step = write.step.clone();
         after.version = moved_to.unwrap_or(run.version);
+        after.revision = run.revision + 1;
         if write.finished.is_some() {
             after.step = None;
             after.finished_at = Some(now);

@@ -96,6 +96,8 @@ pub struct Run {
     pub updated_at: Millis,
     pub finished_at: Option<Millis>,
     pub finish_reason: Option<String>,
+    /// Transitions written so far (see [`RunWrite::expected_revision`]).
+    pub revision: i64,
 }
 
 impl Run {
@@ -154,6 +156,10 @@ pub struct RunWrite {
     pub revenue: Option<f64>,
     /// The run now follows this version of its journey (moved by a published mapping).
     pub version: Option<i64>,
+    /// The revision of the run this transition was computed from: if the stored run
+    /// has moved on since (another worker wrote it), nothing of this write is applied
+    /// and `write_runs` reports the run. `None`: written regardless.
+    pub expected_revision: Option<i64>,
 }
 
 /// A timer that came due, claimed (leased) by the caller.

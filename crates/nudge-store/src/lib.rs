@@ -171,8 +171,10 @@ pub trait JourneyStore: Send + Sync {
     /// A contact's runs (of one journey, or all), oldest first.
     async fn contact_runs(&self, contact: ContactId, journey: Option<i64>) -> Result<Vec<Run>>;
     /// Applies transitions, each atomically and all in one transaction. Writes to
-    /// finished or unknown runs are skipped.
-    async fn write_runs(&self, writes: Vec<RunWrite>, now: Millis) -> Result<()>;
+    /// finished or unknown runs are skipped. Returns the runs whose write was stale
+    /// (`expected_revision` older than the stored run's): not written; the caller
+    /// hands their inputs in again.
+    async fn write_runs(&self, writes: Vec<RunWrite>, now: Millis) -> Result<Vec<i64>>;
     /// Leases up to `limit` timers due at `now`, earliest first; a lease lasts
     /// `lease_ms` (a crashed worker's timers come back). The caller deletes them
     /// through `RunWrite::clear_timers`.

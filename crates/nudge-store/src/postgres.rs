@@ -54,6 +54,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("../migrations/postgres/0010_journey_revenue.sql")),
     (11, include_str!("../migrations/postgres/0011_journey_entry_timers.sql")),
     (12, include_str!("../migrations/postgres/0012_journey_exit_stats.sql")),
+    (13, include_str!("../migrations/postgres/0013_journey_run_revision.sql")),
 ];
 
 /// Key of the advisory lock that serializes migrations between processes.

@@ -34,6 +34,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("../migrations/sqlite/0010_journey_revenue.sql")),
     (11, include_str!("../migrations/sqlite/0011_journey_entry_timers.sql")),
     (12, include_str!("../migrations/sqlite/0012_journey_exit_stats.sql")),
+    (13, include_str!("../migrations/sqlite/0013_journey_run_revision.sql")),
 ];
 
 type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;

@@ -1620,6 +1620,44 @@ mod super_stories {
         .unwrap();
         let run = s.run(run.id).await.unwrap().unwrap();
         assert_eq!(run.version, 2);
+        // A transition computed from an older revision is not written, and reported.
+        let revision = run.revision;
+        assert!(revision >= 3, "every write adds one: {revision}");
+        let stale = RunWrite {
+            run_id: run.id,
+            step: Some("elsewhere".into()),
+            state: json!({"stale": true}),
+            expected_revision: Some(revision - 1),
+            ..Default::default()
+        };
+        let current = RunWrite {
+            expected_revision: Some(revision),
+            ..stale.clone()
+        };
+        assert_eq!(s.write_runs(vec![stale], T0 + H).await.unwrap(), vec![run.id]);
+        let unchanged = s.run(run.id).await.unwrap().unwrap();
+        assert_eq!(
+            (unchanged.step.as_deref(), unchanged.revision),
+            (Some("wait-2"), revision)
+        );
+        assert!(s.write_runs(vec![current], T0 + H).await.unwrap().is_empty());
+        let moved = s.run(run.id).await.unwrap().unwrap();
+        assert_eq!(
+            (moved.step.as_deref(), moved.revision),
+            (Some("elsewhere"), revision + 1)
+        );
+        s.write_runs(
+            vec![RunWrite {
+                run_id: run.id,
+                step: Some("wait-2".into()),
+                state: json!({"cart_id": "cart-1", "sent": 1}),
+                ..Default::default()
+            }],
+            T0 + H,
+        )
+        .await
+        .unwrap();
+        let run = s.run(run.id).await.unwrap().unwrap();
         assert_eq!(
             (run.step.as_deref(), run.state["sent"].as_i64()),
             (Some("wait-2"), Some(1))

@@ -8,7 +8,7 @@ use super::*;
 const JOURNEY_COLUMNS: &str = "j.id, j.name, j.description, j.status, j.version, j.published_version, j.priority, \
      v.definition, j.created_at, j.updated_at, j.entries_scheduled";
 const RUN_COLUMNS: &str = "id, journey_id, version, contact_id, step, state, entry_key, entered_at, updated_at, \
-     finished_at, finish_reason";
+     finished_at, finish_reason, revision";
 
 /// Queues the stored events with these message ids in the journey inbox when
 /// journeys act on their names (same transaction as the events).
@@ -136,6 +136,7 @@ fn run_from_row(r: &tokio_postgres::Row) -> Run {
         updated_at: r.get(8),
         finished_at: r.get(9),
         finish_reason: r.get(10),
+        revision: r.get(11),
     }
 }
 
@@ -177,12 +178,17 @@ async fn name_taken(tx: &Transaction<'_>, name: &str, except: Option<i64>) -> Re
 
 /// Applies one transition inside `tx` (the run's row locked); a write to an unknown
 /// or finished run does nothing.
-async fn apply_write(tx: &Transaction<'_>, w: &RunWrite, now: Millis) -> Result<()> {
+/// Applies one transition (the run's row locked); `false` if it was computed from an
+/// older revision of the run than the stored one (nothing applied).
+async fn apply_write(tx: &Transaction<'_>, w: &RunWrite, now: Millis) -> Result<bool> {
     let Some(run) = load_run(tx, w.run_id, true).await? else {
-        return Ok(());
+        return Ok(true);
     };
     if !run.is_active() {
-        return Ok(());
+        return Ok(true);
+    }
+    if w.expected_revision.is_some_and(|r| r != run.revision) {
+        return Ok(false);
     }
     let finished = w.finished.is_some();
     if !w.contact_updates.is_empty() {
@@ -212,7 +218,7 @@ async fn apply_write(tx: &Transaction<'_>, w: &RunWrite, now: Millis) -> Result<
     let step = if finished { None } else { w.step.clone() };
     tx.execute(
         "UPDATE journey_runs SET step = $2, state = $3, updated_at = $4, status = $5, finished_at = $6, finish_reason = $7,
-         revenue = coalesce($8, revenue), version = coalesce($9, version) WHERE id = $1",
+         revenue = coalesce($8, revenue), version = coalesce($9, version), revision = revision + 1 WHERE id = $1",
         &[
             &w.run_id,
             &step,
@@ -291,7 +297,7 @@ async fn apply_write(tx: &Transaction<'_>, w: &RunWrite, now: Millis) -> Result<
             .await?;
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 #[async_trait]
@@ -482,14 +488,17 @@ impl JourneyStore for PgStore {
             .collect())
     }
 
-    async fn write_runs(&self, writes: Vec<RunWrite>, now: Millis) -> Result<()> {
+    async fn write_runs(&self, writes: Vec<RunWrite>, now: Millis) -> Result<Vec<i64>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        let mut stale = Vec::new();
         for w in &writes {
-            apply_write(&tx, w, now).await?;
+            if !apply_write(&tx, w, now).await? {
+                stale.push(w.run_id);
+            }
         }
         tx.commit().await?;
-        Ok(())
+        Ok(stale)
     }
 
     async fn claim_timers(&self, now: Millis, limit: usize, lease_ms: i64) -> Result<Vec<DueTimer>> {

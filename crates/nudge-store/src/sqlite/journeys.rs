@@ -7,7 +7,7 @@ use super::*;
 const JOURNEY_COLUMNS: &str = "j.id, j.name, j.description, j.status, j.version, j.published_version, j.priority, \
      v.definition, j.created_at, j.updated_at, j.entries_scheduled";
 const RUN_COLUMNS: &str = "id, journey_id, version, contact_id, step, state, entry_key, entered_at, updated_at, \
-     finished_at, finish_reason";
+     finished_at, finish_reason, revision";
 
 /// Queues a just-stored `track` event in the journey inbox when journeys act on its
 /// name (same transaction as the event).
@@ -151,6 +151,7 @@ fn run_from_row(r: &rusqlite::Row) -> rusqlite::Result<Run> {
         updated_at: r.get(8)?,
         finished_at: r.get(9)?,
         finish_reason: r.get(10)?,
+        revision: r.get(11)?,
     })
 }
 
@@ -183,15 +184,20 @@ fn name_taken(tx: &Connection, name: &str, except: Option<i64>) -> Result<()> {
 
 /// Applies one transition inside `tx`; a write to an unknown or finished run does
 /// nothing.
-fn apply_write(tx: &Connection, cache: &mut IdCache, w: &RunWrite, now: Millis) -> Result<()> {
+/// Applies one transition; `false` if it was computed from an older revision of the
+/// run than the stored one (nothing applied).
+fn apply_write(tx: &Connection, cache: &mut IdCache, w: &RunWrite, now: Millis) -> Result<bool> {
     // Only what the write needs (not the state: parsing it would cost more than the write).
-    let found: Option<(ContactId, Option<Millis>)> = tx
-        .prepare_cached("SELECT contact_id, finished_at FROM journey_runs WHERE id = ?")?
-        .query_row([w.run_id], |r| Ok((r.get(0)?, r.get(1)?)))
+    let found: Option<(ContactId, Option<Millis>, i64)> = tx
+        .prepare_cached("SELECT contact_id, finished_at, revision FROM journey_runs WHERE id = ?")?
+        .query_row([w.run_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    let Some((run_contact, None)) = found else {
-        return Ok(()); // unknown or finished
+    let Some((run_contact, None, revision)) = found else {
+        return Ok(true); // unknown or finished: nothing to write
     };
+    if w.expected_revision.is_some_and(|r| r != revision) {
+        return Ok(false);
+    }
     let finished = w.finished.is_some();
     if !w.contact_updates.is_empty() {
         let id = current_id(tx, run_contact)?;
@@ -219,7 +225,7 @@ fn apply_write(tx: &Connection, cache: &mut IdCache, w: &RunWrite, now: Millis) 
     }
     tx.prepare_cached(
         "UPDATE journey_runs SET step = ?, state = ?, updated_at = ?, status = ?, finished_at = ?, finish_reason = ?,
-         revenue = coalesce(?, revenue), version = coalesce(?, version) WHERE id = ?",
+         revenue = coalesce(?, revenue), version = coalesce(?, version), revision = revision + 1 WHERE id = ?",
     )?
     .execute(params![
         if finished { None } else { w.step.clone() },
@@ -294,7 +300,7 @@ fn apply_write(tx: &Connection, cache: &mut IdCache, w: &RunWrite, now: Millis) 
             .execute(params![journey, step, exit])?;
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 #[async_trait]
@@ -455,14 +461,17 @@ impl JourneyStore for SqliteStore {
         .await
     }
 
-    async fn write_runs(&self, writes: Vec<RunWrite>, now: Millis) -> Result<()> {
+    async fn write_runs(&self, writes: Vec<RunWrite>, now: Millis) -> Result<Vec<i64>> {
         self.write(move |conn, cache| {
             let tx = conn.transaction()?;
+            let mut stale = Vec::new();
             for w in &writes {
-                apply_write(&tx, cache, w, now)?;
+                if !apply_write(&tx, cache, w, now)? {
+                    stale.push(w.run_id);
+                }
             }
             tx.commit()?;
-            Ok(())
+            Ok(stale)
         })
         .await
     }
