@@ -270,3 +270,130 @@ async fn journeys_survive_repeated_sigkills_and_send_nothing_twice() {
     assert_eq!(runs["data"].as_array().unwrap().len(), 1, "one run per Go event");
     assert_eq!(runs["data"][0]["finish_reason"], "completed");
 }
+
+/// Two `nudge serve` processes on one PostgreSQL database share the journey work
+/// (inbox events, timers and outbox messages claimed with `FOR UPDATE SKIP LOCKED`,
+/// stale transitions caught by run revisions): events sent to both start runs that
+/// send, wait and send again; in the end every run finished once and every email went
+/// out once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_postgresql_share_journeys_and_send_nothing_twice() {
+    let Ok(database) = std::env::var("NUDGE_TEST_DATABASE_URL") else {
+        eprintln!("NUDGE_TEST_DATABASE_URL not set: the two-process PostgreSQL test is skipped");
+        return;
+    };
+    if database.is_empty() || !have_python_packages() {
+        return;
+    }
+    const N: usize = 600;
+    let schema = format!("nudge_two_processes_{}", std::process::id());
+    let (client, conn) = tokio_postgres::connect(&database, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    client
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+        ))
+        .await
+        .unwrap();
+    let sep = if database.contains('?') { '&' } else { '?' };
+    let url = format!("{database}{sep}options=-csearch_path%3D{schema}");
+    let dir = tempfile::tempdir().unwrap();
+    let mail_dir = dir.path().join("mail");
+    let (_sink, smtp_port) = start_sink(&mail_dir, true);
+    let smtp = format!("smtp://127.0.0.1:{smtp_port}");
+    let env = [
+        ("NUDGE_DATABASE_URL", url.as_str()),
+        ("NUDGE_SMTP_URL", smtp.as_str()),
+        ("NUDGE_EMAIL_FROM", "Shop <shop@example.com>"),
+    ];
+    let (dir_a, dir_b) = (dir.path().join("a"), dir.path().join("b"));
+    let (_a, base_a) = start_server(&dir_a, &env);
+    let (_b, base_b) = start_server(&dir_b, &env);
+    let (api_a, api_b) = (Api::new(&base_a), Api::new(&base_b));
+    for (name, subject) in [("first", "First"), ("second", "Second")] {
+        let (s, t) = api_a
+            .post(
+                "/api/v1/templates",
+                json!({"name": name, "transactional": true, "content": {"channel": "email", "subject": subject, "html": "<p>Hi {{ contact.user_id }}</p>"}}),
+            )
+            .await;
+        assert_eq!(s, 201, "{t}");
+    }
+    let definition = json!({
+        "trigger": {"type": "event", "event": "Go"},
+        "start": "first",
+        "steps": [
+            {"id": "first", "type": "send", "template": "first", "transactional": true, "next": "wait"},
+            {"id": "wait", "type": "wait", "duration": 1000, "next": "second"},
+            {"id": "second", "type": "send", "template": "second", "transactional": true}
+        ],
+        "settings": {"re_entry": {"type": "always"}}
+    });
+    let (s, j) = api_a
+        .post(
+            "/api/v1/journeys",
+            json!({"name": "Two emails", "definition": definition}),
+        )
+        .await;
+    assert_eq!(s, 201, "{j}");
+    let id = j["id"].as_i64().unwrap();
+    api_a.post(&format!("/api/v1/journeys/{id}/publish"), json!({})).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+
+    // Half the contacts' events go to each process, in interleaved batches.
+    let batch: Vec<Value> = (0..N)
+        .flat_map(|i| {
+            [
+                json!({"type": "identify", "userId": format!("c{i}"), "traits": {"email": format!("c{i}@example.com")}}),
+                json!({"type": "track", "userId": format!("c{i}"), "event": "Go", "messageId": format!("go-{i}")}),
+            ]
+        })
+        .collect();
+    for (k, chunk) in batch.chunks(100).enumerate() {
+        let api = if k % 2 == 0 { &api_a } else { &api_b };
+        api.track("/v1/batch", json!({ "batch": chunk })).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let ids = accepted_ids(&mail_dir);
+        let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
+        let stats = api_b.get(&format!("/api/v1/journeys/{id}")).await;
+        if distinct.len() >= 2 * N && stats["active_runs_per_step"] == json!({}) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} emails, active runs {}; logs: {} {}",
+            distinct.len(),
+            2 * N,
+            stats["active_runs_per_step"],
+            server_log(&dir_a),
+            server_log(&dir_b)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ids = accepted_ids(&mail_dir);
+    let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(distinct.len(), 2 * N, "every run sent both emails");
+    assert_eq!(ids.len(), 2 * N, "and nothing twice (no process died)");
+    let stats = api_a.get(&format!("/api/v1/journeys/{id}")).await["stats"].clone();
+    assert_eq!(
+        (stats["entered"].as_i64(), stats["finished"]["completed"].as_i64()),
+        (Some(N as i64), Some(N as i64)),
+        "{stats}"
+    );
+    let stale: usize = [&dir_a, &dir_b]
+        .iter()
+        .map(|d| server_log(d).matches("moved on by another worker").count())
+        .sum();
+    eprintln!(
+        "{N} runs over two processes: {} emails, {stale} rounds met a stale run",
+        ids.len()
+    );
+    drop((_a, _b));
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+}
