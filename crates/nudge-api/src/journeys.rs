@@ -542,18 +542,11 @@ pub async fn dry_run(
         Some(_) => return Err(ApiError::invalid("contacts", "contacts must be a list of contact ids")),
         None => {
             let window = json!({"between": {"from": format_millis(from), "to": format_millis(until + 1)}});
-            let condition = match &def.trigger {
-                Trigger::Event { event, .. } => Some(json!({"type": "event", "event": event, "window": window})),
-                Trigger::Form { .. } => Some(json!({"type": "event", "event": "Form Submitted", "window": window})),
-                Trigger::SegmentEntered { .. } => {
-                    Some(json!({"type": "event", "event": "Segment Entered", "window": window}))
-                }
-                Trigger::SegmentExited { .. } => {
-                    Some(json!({"type": "event", "event": "Segment Exited", "window": window}))
-                }
-                Trigger::DateTrait { name, .. } => Some(json!({"type": "trait", "trait": name, "op": "exists"})),
-                Trigger::Schedule { segment_id, .. } => Some(json!({"type": "segment", "segment": segment_id})),
-                Trigger::Api => None,
+            let condition = match (&def.trigger, def.trigger.event_name()) {
+                (_, Some(event)) => Some(json!({"type": "event", "event": event, "window": window})),
+                (Trigger::DateTrait { name, .. }, _) => Some(json!({"type": "trait", "trait": name, "op": "exists"})),
+                (Trigger::Schedule { segment_id, .. }, _) => Some(json!({"type": "segment", "segment": segment_id})),
+                _ => None,
             };
             match condition {
                 None => (0, vec![]),
@@ -568,25 +561,8 @@ pub async fn dry_run(
             }
         }
     };
-    // A send without a channel uses its template's (frequency caps are per channel).
-    for s in &mut def.steps {
-        if let nudge_core::journey::StepKind::Send {
-            template,
-            channel: channel @ None,
-            ..
-        } = &mut s.kind
-        {
-            let t = match template {
-                nudge_core::journey::NameOrId::Id(id) => state.store.template(*id).await?,
-                nudge_core::journey::NameOrId::Name(name) => state.store.template_by_name(name).await?,
-            };
-            *channel = t.map(|t| t.channel);
-        }
-    }
-    let caps: Vec<nudge_core::journey::FrequencyCap> = match state.store.setting(nudge_engine::FREQUENCY_CAPS).await? {
-        Some(raw) => serde_json::from_str(&raw).unwrap_or_default(),
-        None => vec![],
-    };
+    nudge_engine::resolve_send_channels(&*state.store, &mut def).await?;
+    let caps = nudge_engine::frequency_caps(&*state.store).await?;
     let default_zone = jiff::tz::TimeZone::UTC;
     let mut contacts = Vec::with_capacity(ids.len());
     for (id, facts) in ids.iter().zip(state.store.contacts_facts(ids.clone(), None).await?) {

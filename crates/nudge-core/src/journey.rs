@@ -114,13 +114,30 @@ pub enum Trigger {
 }
 
 impl Trigger {
-    /// Whether a `track` event starts this journey (event triggers only).
+    /// Whether a `track` event starts this journey: an `event` trigger's event (its
+    /// filters passing), `Segment Entered` / `Segment Exited` of the segment, a
+    /// `Form Submitted` of the form. Time and API triggers start on no event.
     pub fn matches_event(&self, name: &str, properties: &Map<String, Value>, now: Millis) -> bool {
+        let segment = properties.get("segment_id").and_then(Value::as_i64);
         match self {
             Trigger::Event { event, filters } => {
                 event == name && filters.iter().all(|f| f.test.holds(properties.get(&f.property), now))
             }
+            Trigger::SegmentEntered { segment_id } => name == SEGMENT_ENTERED && segment == Some(*segment_id),
+            Trigger::SegmentExited { segment_id } => name == SEGMENT_EXITED && segment == Some(*segment_id),
+            Trigger::Form { form } => name == FORM_SUBMITTED && form_matches(form, properties),
             _ => false,
+        }
+    }
+
+    /// The event name that starts this journey, for triggers started by one.
+    pub fn event_name(&self) -> Option<&str> {
+        match self {
+            Trigger::Event { event, .. } => Some(event),
+            Trigger::SegmentEntered { .. } => Some(SEGMENT_ENTERED),
+            Trigger::SegmentExited { .. } => Some(SEGMENT_EXITED),
+            Trigger::Form { .. } => Some(FORM_SUBMITTED),
+            _ => None,
         }
     }
 
@@ -148,6 +165,13 @@ impl Trigger {
         matches!(self, Trigger::Event { .. } | Trigger::Form { .. } | Trigger::Api)
     }
 }
+
+/// The event a form submission is recorded as (`form_id`, or `form` / `form_name`,
+/// names the form).
+pub const FORM_SUBMITTED: &str = "Form Submitted";
+/// The timeline events of segment membership (recorded by the segment engine).
+pub const SEGMENT_ENTERED: &str = "Segment Entered";
+pub const SEGMENT_EXITED: &str = "Segment Exited";
 
 /// Whether the properties of a `Form Submitted` event name this form: `form_id`
 /// (number or numeric text) for an id, `form` (or `form_name`) for a name.

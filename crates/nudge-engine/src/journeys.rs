@@ -57,9 +57,6 @@ impl Default for JourneyEngineConfig {
 /// What the journey index was computed from: id, status, published version, update time.
 type Signature = Vec<(i64, JourneyStatus, Option<i64>, Millis)>;
 
-/// The event a form submission is recorded as (`form` or `form_id` names the form).
-pub const FORM_SUBMITTED: &str = "Form Submitted";
-
 /// The timer that starts a stored run (see the module documentation).
 const START_TIMER: &str = "start";
 
@@ -100,6 +97,8 @@ struct Round {
     starts: Vec<PendingStart>,
     /// How many of `starts` each (journey, contact) has.
     pending: HashMap<(i64, ContactId), usize>,
+    /// The contacts of `starts`.
+    pending_contacts: std::collections::HashSet<ContactId>,
 }
 
 /// A run that may enter, not stored yet.
@@ -113,7 +112,7 @@ struct PendingStart {
 
 impl Round {
     fn has_pending(&self, contact: ContactId) -> bool {
-        self.pending.keys().any(|(_, c)| *c == contact)
+        self.pending_contacts.contains(&contact)
     }
 }
 
@@ -167,6 +166,15 @@ impl JourneyEngine {
     pub async fn listen(&self) -> nudge_store::Result<()> {
         let journeys = self.store.journeys().await?;
         self.index(&journeys).await
+    }
+
+    /// Calls the `on_messages` callback if the round queued messages.
+    fn notify_messages(&self, round: &Round) {
+        if round.queued
+            && let Some(f) = self.on_messages.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
+        {
+            f();
+        }
     }
 
     /// `f` is called whenever a round queued messages.
@@ -287,11 +295,7 @@ impl JourneyEngine {
         if !acked.is_empty() {
             self.store.ack_journey_inbox(acked).await?;
         }
-        if round.queued
-            && let Some(f) = self.on_messages.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
-        {
-            f();
-        }
+        self.notify_messages(&round);
         Ok(round.stats)
     }
 
@@ -354,11 +358,7 @@ impl JourneyEngine {
             if !round.writes.is_empty() {
                 self.store.write_runs(std::mem::take(&mut round.writes), now).await?;
             }
-            if round.queued
-                && let Some(f) = self.on_messages.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
-            {
-                f();
-            }
+            self.notify_messages(&round);
         }
         tracing::info!(
             journey,
@@ -373,13 +373,7 @@ impl JourneyEngine {
     /// The workspace's frequency caps (setting `frequency_caps`, a JSON list); an
     /// unreadable setting is reported and ignored.
     async fn caps(&self) -> nudge_store::Result<Vec<FrequencyCap>> {
-        let Some(raw) = self.store.setting(FREQUENCY_CAPS).await? else {
-            return Ok(vec![]);
-        };
-        Ok(serde_json::from_str(&raw).unwrap_or_else(|e| {
-            tracing::error!(error = %e, "the frequency_caps setting does not parse; no caps apply");
-            vec![]
-        }))
+        frequency_caps(&*self.store).await
     }
 
     /// The contact's marketing messages in the longest cap period: queued or sent
@@ -458,24 +452,7 @@ impl JourneyEngine {
         };
         match journey::parse_journey(&v.definition) {
             Ok(mut def) => {
-                // A send without a channel uses its template's: known here, so quiet
-                // hours and caps per channel apply to it.
-                for step in &mut def.steps {
-                    if let journey::StepKind::Send {
-                        template,
-                        channel: channel @ None,
-                        ..
-                    } = &mut step.kind
-                    {
-                        let t = match template {
-                            NameOrId::Id(id) => self.store.template(*id).await?,
-                            NameOrId::Name(name) => self.store.template_by_name(name).await?,
-                        };
-                        if let Some(t) = t {
-                            *channel = Some(t.channel);
-                        }
-                    }
-                }
+                resolve_send_channels(&*self.store, &mut def).await?;
                 let def = Arc::new(def);
                 self.definitions
                     .lock()
@@ -565,7 +542,7 @@ impl JourneyEngine {
             let Some(def) = self.definition(j.id, version).await? else {
                 continue;
             };
-            if !triggered(&def.trigger, &e.name, &properties, now) {
+            if !def.trigger.matches_event(&e.name, &properties, now) {
                 continue;
             }
             self.start(
@@ -628,11 +605,7 @@ impl JourneyEngine {
         if !round.writes.is_empty() {
             self.store.write_runs(std::mem::take(&mut round.writes), now).await?;
         }
-        if round.queued
-            && let Some(f) = self.on_messages.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
-        {
-            f();
-        }
+        self.notify_messages(&round);
         match run_id {
             Some(id) => Ok(self.store.run(id).await?.ok_or_else(|| "the run vanished".to_string())),
             None => Ok(Err("no run started".into())),
@@ -723,6 +696,7 @@ impl JourneyEngine {
             at,
         });
         *round.pending.entry((journey, contact)).or_default() += 1;
+        round.pending_contacts.insert(contact);
         Ok(())
     }
 
@@ -735,6 +709,7 @@ impl JourneyEngine {
         }
         let starts = std::mem::take(&mut round.starts);
         round.pending.clear();
+        round.pending_contacts.clear();
         let stored = self
             .store
             .start_runs(starts.iter().map(|p| (p.new.clone(), p.first.clone())).collect(), now)
@@ -1058,37 +1033,43 @@ fn needs_time_zone(def: &JourneyDefinition) -> bool {
             .any(|st| matches!(st.kind, journey::StepKind::WaitUntil { .. }))
 }
 
-/// Whether an inbox event starts a journey with this trigger.
-fn triggered(trigger: &Trigger, name: &str, properties: &Map<String, Value>, now: Millis) -> bool {
-    let segment = properties.get("segment_id").and_then(Value::as_i64);
-    match trigger {
-        Trigger::Event { .. } => trigger.matches_event(name, properties, now),
-        Trigger::SegmentEntered { segment_id } => name == "Segment Entered" && segment == Some(*segment_id),
-        Trigger::SegmentExited { segment_id } => name == "Segment Exited" && segment == Some(*segment_id),
-        Trigger::Form { form } => name == FORM_SUBMITTED && journey::form_matches(form, properties),
-        _ => false,
+/// The workspace's frequency caps (setting `frequency_caps`, a JSON list); an
+/// unreadable setting is reported and ignored.
+pub async fn frequency_caps(store: &dyn Store) -> nudge_store::Result<Vec<FrequencyCap>> {
+    let Some(raw) = store.setting(FREQUENCY_CAPS).await? else {
+        return Ok(vec![]);
+    };
+    Ok(serde_json::from_str(&raw).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "the frequency_caps setting does not parse; no caps apply");
+        vec![]
+    }))
+}
+
+/// A send without a channel uses its template's: filled in here, so quiet hours and
+/// frequency caps per channel apply to it (an unknown template leaves it unset).
+pub async fn resolve_send_channels(store: &dyn Store, def: &mut JourneyDefinition) -> nudge_store::Result<()> {
+    for step in &mut def.steps {
+        if let journey::StepKind::Send {
+            template,
+            channel: channel @ None,
+            ..
+        } = &mut step.kind
+        {
+            let t = match template {
+                NameOrId::Id(id) => store.template(*id).await?,
+                NameOrId::Name(name) => store.template_by_name(name).await?,
+            };
+            *channel = t.map(|t| t.channel);
+        }
     }
+    Ok(())
 }
 
 /// The event names a definition acts on: its trigger, the events its steps wait for,
 /// goal and exit events, and events its goal and exit conditions read.
 pub fn event_names(def: &JourneyDefinition) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
-    match &def.trigger {
-        Trigger::Event { event, .. } => {
-            names.insert(event.clone());
-        }
-        Trigger::SegmentEntered { .. } => {
-            names.insert("Segment Entered".to_string());
-        }
-        Trigger::SegmentExited { .. } => {
-            names.insert("Segment Exited".to_string());
-        }
-        Trigger::Form { .. } => {
-            names.insert(FORM_SUBMITTED.to_string());
-        }
-        _ => {}
-    }
+    names.extend(def.trigger.event_name().map(str::to_string));
     for step in &def.steps {
         if let journey::StepKind::WaitForEvent { event, .. } = &step.kind {
             names.insert(event.clone());

@@ -15,5 +15,8 @@
 mod journeys;
 mod segments;
 
-pub use journeys::{FREQUENCY_CAPS, JourneyEngine, JourneyEngineConfig, MoveReport, RoundStats, event_names};
+pub use journeys::{
+    FREQUENCY_CAPS, JourneyEngine, JourneyEngineConfig, MoveReport, RoundStats, event_names, frequency_caps,
+    resolve_send_channels,
+};
 pub use segments::{SegmentEngine, SegmentEngineConfig};

@@ -203,7 +203,7 @@ fn replay_contact(
                     };
                     feed(def, r, input, &ctx, &mut sent, report);
                 }
-                if triggered_by(&def.trigger, e, now) {
+                if def.trigger.matches_event(&e.name, &e.properties, now) {
                     enter(
                         def,
                         &mut runs,
@@ -222,18 +222,6 @@ fn replay_contact(
         }
     }
     runs
-}
-
-/// Whether a recorded event starts the journey (event, segment and form triggers).
-fn triggered_by(trigger: &Trigger, e: &EventFact, now: Millis) -> bool {
-    let segment = e.properties.get("segment_id").and_then(Value::as_i64);
-    match trigger {
-        Trigger::Event { .. } => trigger.matches_event(&e.name, &e.properties, now),
-        Trigger::SegmentEntered { segment_id } => e.name == "Segment Entered" && segment == Some(*segment_id),
-        Trigger::SegmentExited { segment_id } => e.name == "Segment Exited" && segment == Some(*segment_id),
-        Trigger::Form { form } => e.name == "Form Submitted" && super::form_matches(form, &e.properties),
-        _ => false,
-    }
 }
 
 fn enter(

@@ -9,6 +9,18 @@ const JOURNEY_COLUMNS: &str = "j.id, j.name, j.description, j.status, j.version,
 const RUN_COLUMNS: &str = "id, journey_id, version, contact_id, step, state, entry_key, entered_at, updated_at, \
      finished_at, finish_reason, revision";
 
+/// The names in `journey_event_names` (cached until they are set again).
+fn journey_names<'c>(tx: &Connection, cache: &'c mut IdCache) -> Result<&'c HashSet<String>> {
+    if cache.journey_events.is_none() {
+        let names = tx
+            .prepare_cached("SELECT name FROM journey_event_names")?
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<HashSet<_>>>()?;
+        cache.journey_events = Some(names);
+    }
+    Ok(cache.journey_events.get_or_insert_default())
+}
+
 /// Queues a just-stored `track` event in the journey inbox when journeys act on its
 /// name (same transaction as the event).
 pub(super) fn queue_event(
@@ -20,14 +32,7 @@ pub(super) fn queue_event(
     properties: String,
     at: Millis,
 ) -> Result<()> {
-    if cache.journey_events.is_none() {
-        let names = tx
-            .prepare_cached("SELECT name FROM journey_event_names")?
-            .query_map([], |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<HashSet<_>>>()?;
-        cache.journey_events = Some(names);
-    }
-    if cache.journey_events.as_ref().is_some_and(|n| n.contains(name)) {
+    if journey_names(tx, cache)?.contains(name) {
         tx.prepare_cached(
             "INSERT INTO journey_inbox (contact_id, event_id, name, properties, at) VALUES (?, ?, ?, ?, ?)",
         )?
@@ -45,14 +50,7 @@ pub(super) fn queue_traits<'a>(
     changed: impl IntoIterator<Item = &'a String>,
     at: Millis,
 ) -> Result<()> {
-    if cache.journey_events.is_none() {
-        let names = tx
-            .prepare_cached("SELECT name FROM journey_event_names")?
-            .query_map([], |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<HashSet<_>>>()?;
-        cache.journey_events = Some(names);
-    }
-    let names = cache.journey_events.as_ref().expect("loaded above");
+    let names = journey_names(tx, cache)?;
     let read: Vec<&String> = changed
         .into_iter()
         .filter(|k| names.contains(&trait_event_name(k)))
