@@ -424,6 +424,7 @@ pub async fn send(
                 channel: template.channel.clone(),
                 transactional,
                 data: json!({"data": data, "event": event}),
+                origin: None,
             },
             state.clock.now(),
         )

@@ -122,6 +122,7 @@ pub async fn subscribe(State(state): State<AppState>, body: Bytes) -> Result<(St
                 channel: template.channel.clone(),
                 transactional: true,
                 data: json!({"data": data, "confirm": key}),
+                origin: None,
             },
             now,
         )

@@ -44,8 +44,9 @@ mod validate;
 pub use calendar::{DeferReason, SentMessage, next_allowed_send, next_date_trait, next_local_time, parse_time_of_day};
 pub use dry_run::{DryRunContact, DryRunPath, DryRunReport, DryRunStep, dry_run};
 pub use machine::{
-    Command, Context, EventWait, FinishReason, Input, MAX_STEPS_PER_TRANSITION, MessageOutcomeKind, PreviousRun,
-    Refusal, RunState, RunStatus, Transition, Waiting, WaitingFor, match_value, may_enter, split_bucket, step,
+    Command, Context, CorruptRunState, EventWait, FinishReason, Input, MAX_STEPS_PER_TRANSITION, MessageOutcomeKind,
+    PreviousRun, Refusal, RunPhase, RunState, RunStatus, Transition, Waiting, WaitingFor, match_value, may_enter,
+    split_bucket, step,
 };
 pub use validate::{JourneyError, MAX_STEPS, MAX_WAIT_MS};
 
@@ -166,12 +167,7 @@ impl Trigger {
     }
 }
 
-/// The event a form submission is recorded as (`form_id`, or `form` / `form_name`,
-/// names the form).
-pub const FORM_SUBMITTED: &str = "Form Submitted";
-/// The timeline events of segment membership (recorded by the segment engine).
-pub const SEGMENT_ENTERED: &str = "Segment Entered";
-pub const SEGMENT_EXITED: &str = "Segment Exited";
+pub use crate::protocol::event_names::{FORM_SUBMITTED, SEGMENT_ENTERED, SEGMENT_EXITED};
 
 /// Whether the properties of a `Form Submitted` event name this form: `form_id`
 /// (number or numeric text) for an id, `form` (or `form_name`) for a name.

@@ -7,6 +7,7 @@ pub mod call;
 pub mod clock;
 pub mod contact;
 pub mod journey;
+pub mod protocol;
 pub mod segment;
 
 pub use call::{Call, CallKind, ParseError, Parsed, Received, parse_batch, parse_single};

@@ -6,6 +6,7 @@
 //! repeats a send.
 
 use crate::NewMessage;
+use nudge_core::protocol::{IdempotencyKey, TimelineEvent};
 use nudge_core::{ContactId, Millis};
 use serde::Serialize;
 use serde_json::Value;
@@ -98,11 +99,14 @@ pub struct Run {
     pub finish_reason: Option<String>,
     /// Transitions written so far (see [`RunWrite::expected_revision`]).
     pub revision: i64,
+    /// Why the run was set aside (its state could not be read): it is neither active
+    /// nor finished, and keeps its state for inspection.
+    pub set_aside: Option<String>,
 }
 
 impl Run {
     pub fn is_active(&self) -> bool {
-        self.finished_at.is_none()
+        self.finished_at.is_none() && self.set_aside.is_none()
     }
 }
 
@@ -144,13 +148,13 @@ pub struct RunWrite {
     pub waits: Option<Vec<(String, Option<String>)>>,
     /// Into the outbox, idempotent on their keys.
     pub messages: Vec<NewMessage>,
-    /// `(name, properties, idempotency key)` on the contact's timeline.
-    pub events: Vec<(String, Value, String)>,
+    /// Events on the contact's timeline, with the journey counters they move.
+    pub events: Vec<TimelineEvent>,
     /// `(idempotency key, update)`: `update_contact` steps passed, applied in order to
     /// the run's contact in the same transaction, each once: the key is that of the
     /// `Contact Updated` event recorded on the contact's timeline with the traits
     /// changed, and a key already stored applies nothing.
-    pub contact_updates: Vec<(String, nudge_core::journey::ContactUpdate)>,
+    pub contact_updates: Vec<(IdempotencyKey, nudge_core::journey::ContactUpdate)>,
     /// Revenue attributed to the run: set when an event with a `revenue` (or `total`,
     /// `value`) reaches the goal.
     pub revenue: Option<f64>,
@@ -237,29 +241,4 @@ pub struct StepStats {
     /// Runs that left the step by each exit (`next`, `yes`, `no`, `on_event`,
     /// `on_timeout`, `cases[0].next`, `variants[1].next`, `default`).
     pub exits: std::collections::BTreeMap<String, i64>,
-}
-
-/// The step and exit a journey event says a run left by (`from_step`, `exit`: set on
-/// `Journey Step Reached` and finish events by the core).
-pub fn exit_of(props: &Value) -> Option<(i64, &str, &str)> {
-    Some((
-        props.get("journey_id")?.as_i64()?,
-        props.get("from_step")?.as_str()?,
-        props.get("exit")?.as_str()?,
-    ))
-}
-
-/// The send step of a journey message, from its idempotency key
-/// (`run-{run}-step-{step}-{visit}`).
-pub fn step_of_key(key: &str) -> Option<&str> {
-    let rest = key.strip_prefix("run-")?;
-    let (_, rest) = rest.split_once("-step-")?;
-    let (step, visit) = rest.rsplit_once('-')?;
-    visit.parse::<u32>().ok()?;
-    Some(step)
-}
-
-/// The journey a message was queued by (`data.journey.id`, set by the engine).
-pub fn journey_of_message(data: &Value) -> Option<i64> {
-    data.get("journey")?.get("id")?.as_i64()
 }

@@ -10,6 +10,7 @@
 mod group_commit;
 mod journeys;
 mod messages;
+mod plan;
 mod postgres;
 pub mod segment_sql;
 mod sqlite;
@@ -170,6 +171,10 @@ pub trait JourneyStore: Send + Sync {
     async fn active_runs(&self, journey: i64, after: i64, limit: usize) -> Result<Vec<Run>>;
     /// A contact's runs (of one journey, or all), oldest first.
     async fn contact_runs(&self, contact: ContactId, journey: Option<i64>) -> Result<Vec<Run>>;
+    /// Sets a run aside for inspection (its state could not be read): it keeps its
+    /// state, records `error`, loses its timers and waits, and no longer counts as
+    /// active. `false` if there is no such active run.
+    async fn set_run_aside(&self, run: i64, error: String, now: Millis) -> Result<bool>;
     /// Applies transitions, each atomically and all in one transaction. Writes to
     /// finished or unknown runs are skipped. Returns the runs whose write was stale
     /// (`expected_revision` older than the stored run's): not written; the caller

@@ -2,6 +2,7 @@
 //! suppressions and push subscriptions. Content is opaque JSON here; `nudge-messages`
 //! gives it meaning.
 
+use nudge_core::protocol::MessageOrigin;
 use nudge_core::{ContactId, Millis};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -122,28 +123,8 @@ pub struct Message {
     pub sent_at: Option<Millis>,
     /// The provider's id for the message (SMS sid, ...), matched by delivery receipts.
     pub provider_id: Option<String>,
-}
-
-impl Message {
-    /// The properties of the timeline event for the message's current state, and the
-    /// key that makes recording it idempotent (one per state and attempt).
-    pub(crate) fn state_event(&self) -> (Value, String) {
-        let mut props = serde_json::json!({
-            "message_id": self.id,
-            "channel": self.channel,
-            "template_id": self.template_id,
-            "template_version": self.template_version,
-            "state": self.state.as_str(),
-        });
-        if let Some(e) = &self.error {
-            props["error"] = Value::String(e.clone());
-        }
-        if let Some(r) = &self.recipient {
-            props["recipient"] = Value::String(r.clone());
-        }
-        let key = format!("message-{}-{}-{}", self.id, self.state.as_str(), self.attempts);
-        (props, key)
-    }
+    /// What queued it (a journey step); `None` for the send API.
+    pub origin: Option<MessageOrigin>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -154,7 +135,10 @@ pub struct NewMessage {
     pub template_version: i64,
     pub channel: String,
     pub transactional: bool,
+    /// What the template renders with: `{"event": {...}, "data": {...}}`.
     pub data: Value,
+    /// What queues it (a journey step); `None` for the send API.
+    pub origin: Option<MessageOrigin>,
 }
 
 /// The outcome of a delivery attempt, recorded by [`crate::MessageStore::update_messages`].
@@ -244,4 +228,60 @@ pub struct NewPushSubscription {
     pub p256dh: String,
     pub auth: String,
     pub user_agent: Option<String>,
+}
+
+/// A message's [`MessageOrigin`] as the outbox stores it, in columns of its own
+/// (`origin_journey_id`, `origin_run_id`, `origin_step`, `origin_visit`): the one
+/// codec both backends use.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct OriginColumns {
+    pub journey_id: Option<i64>,
+    pub run_id: Option<i64>,
+    pub step: Option<String>,
+    pub visit: Option<i32>,
+}
+
+impl OriginColumns {
+    pub(crate) fn of(origin: Option<&MessageOrigin>) -> Self {
+        match origin {
+            None => Self::default(),
+            Some(MessageOrigin::Journey {
+                journey_id,
+                run_id,
+                step,
+                visit,
+            }) => Self {
+                journey_id: Some(*journey_id),
+                run_id: Some(*run_id),
+                step: Some(step.clone()),
+                visit: Some(i32::try_from(*visit).unwrap_or(i32::MAX)),
+            },
+        }
+    }
+
+    pub(crate) fn origin(self) -> Option<MessageOrigin> {
+        Some(MessageOrigin::Journey {
+            journey_id: self.journey_id?,
+            run_id: self.run_id?,
+            step: self.step?,
+            visit: u32::try_from(self.visit?).unwrap_or(0),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_columns_round_trip() {
+        let o = MessageOrigin::Journey {
+            journey_id: 3,
+            run_id: 9,
+            step: "mail".into(),
+            visit: 2,
+        };
+        assert_eq!(OriginColumns::of(Some(&o)).origin(), Some(o));
+        assert_eq!(OriginColumns::of(None).origin(), None);
+    }
 }

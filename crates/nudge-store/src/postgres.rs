@@ -31,6 +31,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use tokio_postgres::NoTls;
 use tokio_postgres::types::{Json, ToSql};
 
+mod exec;
 mod journeys;
 mod messages;
 mod segments;
@@ -55,6 +56,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("../migrations/postgres/0011_journey_entry_timers.sql")),
     (12, include_str!("../migrations/postgres/0012_journey_exit_stats.sql")),
     (13, include_str!("../migrations/postgres/0013_journey_run_revision.sql")),
+    (14, include_str!("../migrations/postgres/0014_message_origin.sql")),
 ];
 
 /// Key of the advisory lock that serializes migrations between processes.
@@ -334,7 +336,8 @@ impl Store for PgStore {
             .extend(patch.subscriptions.iter().map(|(k, v)| (k.clone(), *v)));
         contact.updated_at = now;
         save_contact(&tx, &contact).await?;
-        journeys::queue_traits(&tx, id, patch.traits.keys().cloned().collect(), now).await?;
+        let changed: Vec<String> = patch.traits.keys().cloned().collect();
+        exec::traits_changed(&tx, &exec::rules(&tx).await?, id, &changed, now).await?;
         if segments::segment_index(&tx).await?.any {
             segments::mark_dirty(&tx, &[id]).await?;
         }
@@ -1278,7 +1281,8 @@ async fn import_tx(tx: &Transaction<'_>, rows: &[ContactImport], now: Millis) ->
             .extend(row.subscriptions.iter().map(|(k, v)| (k.clone(), *v)));
         contact.updated_at = now;
         save_contact(tx, &contact).await?;
-        journeys::queue_traits(tx, contact.id, traits.keys().cloned().collect(), now).await?;
+        let changed: Vec<String> = traits.keys().cloned().collect();
+        exec::traits_changed(tx, &exec::rules(tx).await?, contact.id, &changed, now).await?;
     }
     Ok(report)
 }

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, mpsc};
 use tokio::sync::oneshot;
 
+mod exec;
 mod journeys;
 mod messages;
 mod segments;
@@ -35,6 +36,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("../migrations/sqlite/0011_journey_entry_timers.sql")),
     (12, include_str!("../migrations/sqlite/0012_journey_exit_stats.sql")),
     (13, include_str!("../migrations/sqlite/0013_journey_run_revision.sql")),
+    (14, include_str!("../migrations/sqlite/0014_message_origin.sql")),
 ];
 
 type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;
@@ -56,11 +58,11 @@ struct IdCache {
     primary: HashMap<ContactId, Option<String>>,
     /// Which event and trait names segments read (loaded on first use, dropped when
     /// a segment changes).
-    segments: Option<segments::SegmentIndex>,
+    segments: Option<Arc<crate::plan::SegmentIndex>>,
     /// Last value given to `segment_dirty.since` (0: not read yet).
     dirty_seq: i64,
     /// The event names journeys act on (loaded on first use, dropped when set).
-    journey_events: Option<HashSet<String>>,
+    journey_events: Option<Arc<HashSet<String>>>,
 }
 
 /// Past this many entries the cache starts over (bounded memory).
@@ -458,7 +460,7 @@ impl Store for SqliteStore {
             contact.subscriptions.extend(patch.subscriptions);
             contact.updated_at = now;
             save_contact(&tx, &contact)?;
-            journeys::queue_traits(&tx, cache, id, patch.traits.keys(), now)?;
+            exec::traits_changed(&tx, cache, id, patch.traits.keys(), now)?;
             if segments::segment_index(&tx, cache)?.any {
                 segments::mark_dirty(&tx, cache, id)?;
             }
@@ -552,7 +554,7 @@ impl Store for SqliteStore {
                 contact.subscriptions.extend(row.subscriptions);
                 contact.updated_at = now;
                 save_contact(&tx, &contact)?;
-                journeys::queue_traits(&tx, cache, contact.id, traits.keys(), now)?;
+                exec::traits_changed(&tx, cache, contact.id, traits.keys(), now)?;
                 if segments::segment_index(&tx, cache)?.any {
                     segments::mark_dirty(&tx, cache, contact.id)?;
                 }
@@ -679,7 +681,7 @@ fn ingest_tx(tx: &Transaction, cache: &mut IdCache, messages: &[Call], now: Mill
                     if contact.apply_traits(&m.traits) {
                         contact.updated_at = now;
                         save_contact(tx, &contact)?;
-                        journeys::queue_traits(tx, cache, id, m.traits.keys(), now)?;
+                        exec::traits_changed(tx, cache, id, m.traits.keys(), now)?;
                     }
                 }
                 id
@@ -705,15 +707,9 @@ fn ingest_tx(tx: &Transaction, cache: &mut IdCache, messages: &[Call], now: Mill
         ])?;
         if inserted == 1 && m.kind == CallKind::Track {
             let name = m.event.as_deref().unwrap_or_default();
-            journeys::queue_event(
-                tx,
-                cache,
-                tx.last_insert_rowid(),
-                id,
-                name,
-                json_text(body),
-                m.timestamp,
-            )?;
+            if exec::rules(tx, cache)?.journeys_act_on(name) {
+                exec::queue_inbox(tx, tx.last_insert_rowid(), id, name, &json_text(body), m.timestamp)?;
+            }
         }
         if inserted == 1 {
             // Re-evaluate the contact's segments if one of them reads this event or trait.

@@ -2,6 +2,7 @@
 //! SQLite always runs (in a temporary directory); PostgreSQL runs when
 //! `NUDGE_TEST_DATABASE_URL` is set, each story in a fresh schema.
 
+use nudge_core::protocol::{IdempotencyKey, MessageOrigin, StepCount, TimelineEvent};
 use nudge_core::{Call, CallKind, Millis, Received, Subscription, parse_batch};
 use nudge_store::*;
 use serde_json::{Value, json};
@@ -1076,6 +1077,7 @@ mod super_stories {
             channel: "email".into(),
             transactional: false,
             data: json!({"data": {"k": key}}),
+            origin: None,
         };
         let (m1, created) = s.enqueue_message(new("k1"), T0).await.unwrap();
         assert!(created);
@@ -1500,6 +1502,7 @@ mod super_stories {
             channel: "email".into(),
             transactional: false,
             data: json!({}),
+            origin: None,
         };
 
         // Entering: the run, its timer, its wait and an event, in one transaction;
@@ -1509,11 +1512,12 @@ mod super_stories {
             state: json!({"cart_id": "cart-1"}),
             set_timers: vec![("timeout".into(), T0 + H)],
             waits: Some(vec![("Order Completed".into(), Some("cart-1".into()))]),
-            events: vec![(
-                "Journey Entered".into(),
-                json!({"journey_id": j.id}),
-                "entered-1".into(),
-            )],
+            events: vec![TimelineEvent {
+                name: "Journey Entered".into(),
+                properties: json!({"journey_id": j.id}),
+                key: IdempotencyKey::external("entered-1"),
+                counts: None,
+            }],
             ..Default::default()
         };
         let entry = NewRun {
@@ -1578,14 +1582,24 @@ mod super_stories {
             set_timers: vec![("wait".into(), T0 + 24 * H)],
             waits: Some(vec![]),
             messages: vec![NewMessage {
-                data: json!({"journey": {"id": j.id, "run_id": run.id}}),
-                ..message(&format!("run-{}-step-remind-1", run.id))
+                origin: Some(MessageOrigin::Journey {
+                    journey_id: j.id,
+                    run_id: run.id,
+                    step: "remind".into(),
+                    visit: 1,
+                }),
+                ..message(IdempotencyKey::step(run.id, "remind", 1).as_str())
             }],
-            events: vec![(
-                "Journey Step Reached".into(),
-                json!({"journey_id": j.id, "step": "remind", "run_id": run.id}),
-                format!("run-{}-step-remind-1-reached", run.id),
-            )],
+            events: vec![TimelineEvent {
+                name: "Journey Step Reached".into(),
+                properties: json!({"journey_id": j.id, "step": "remind", "run_id": run.id}),
+                key: IdempotencyKey::reached(run.id, "remind", 1),
+                counts: Some(StepCount {
+                    journey_id: j.id,
+                    reached: Some("remind".into()),
+                    left: None,
+                }),
+            }],
             ..Default::default()
         };
         s.write_runs(vec![remind.clone(), remind], T0 + H).await.unwrap();
@@ -1689,8 +1703,16 @@ mod super_stories {
             (1, 1, 1, 0)
         );
         assert_eq!(stats.steps["wait-2"].active, 1);
-        assert_eq!(step_of_key("run-7-step-a-b-3"), Some("a-b"));
-        assert_eq!(step_of_key("api-123"), None);
+        assert_eq!(
+            outbox.items[0].origin,
+            Some(MessageOrigin::Journey {
+                journey_id: j.id,
+                run_id: run.id,
+                step: "remind".into(),
+                visit: 1
+            }),
+            "the origin is stored with the message"
+        );
 
         // update_contact steps change the contact in the same transaction, once per key
         // (the repeated write applies nothing), with a `Contact Updated` event.
@@ -1699,7 +1721,7 @@ mod super_stories {
             step: Some("wait-2".into()),
             state: json!({"cart_id": "cart-1", "sent": 1, "scored": true}),
             contact_updates: vec![(
-                format!("run-{}-step-score-1", run.id),
+                IdempotencyKey::step(run.id, "score", 1),
                 nudge_core::journey::ContactUpdate {
                     add_tags: vec!["cart".into()],
                     lead_score: 5,
@@ -1946,6 +1968,7 @@ mod super_stories {
                     channel: "email".into(),
                     transactional: false,
                     data: json!({}),
+                    origin: None,
                 },
                 T0,
             )

@@ -322,6 +322,7 @@ pub async fn email(args: EmailArgs) -> anyhow::Result<()> {
             channel: "email".into(),
             transactional: false,
             data: json!({"event": d["event"]}),
+            origin: None,
         })
         .collect();
     for chunk in all.chunks(1000) {

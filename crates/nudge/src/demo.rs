@@ -168,6 +168,7 @@ async fn welcome_messages(store: &dyn nudge_store::Store) -> anyhow::Result<usiz
                     channel: "email".into(),
                     transactional: false,
                     data: json!({}),
+                    origin: None,
                 },
                 now,
             )

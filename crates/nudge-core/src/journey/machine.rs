@@ -3,6 +3,7 @@
 
 use super::calendar::{DeferReason, SentMessage, next_allowed_send, next_local_time};
 use super::{ContactUpdate, FrequencyCap, JourneyDefinition, NameOrId, ReEntry, Step, StepId, StepKind};
+use crate::protocol::{IdempotencyKey, StepCount, event_names};
 use crate::segment::{DAY_MS, Facts, PropertyFilter};
 use crate::{ContactId, Millis};
 use jiff::tz::TimeZone;
@@ -258,6 +259,55 @@ pub struct Context<'a> {
     pub recent_sends: &'a [SentMessage],
 }
 
+/// A stored run's state by phase. The store keeps it as opaque JSON; this is the one
+/// place that reads and writes that JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunPhase {
+    /// Stored, not started yet: its `start` timer starts it with the trigger's
+    /// properties.
+    Pending { properties: Map<String, Value> },
+    /// Started: where the run is and what it waits for.
+    Started(Box<RunState>),
+}
+
+/// A run state that cannot be read (or written): the run is set aside for
+/// inspection, never reset.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("run state: {0}")]
+pub struct CorruptRunState(pub String);
+
+impl RunPhase {
+    /// The key of a pending run's stored state.
+    const PENDING: &'static str = "pending_start";
+
+    /// Reads a stored state.
+    pub fn from_stored(value: &Value) -> Result<Self, CorruptRunState> {
+        if let Some(p) = value.get(Self::PENDING) {
+            return match p {
+                Value::Object(properties) => Ok(RunPhase::Pending {
+                    properties: properties.clone(),
+                }),
+                other => Err(CorruptRunState(format!("{} is not an object: {other}", Self::PENDING))),
+            };
+        }
+        RunState::deserialize(value)
+            .map(|s| RunPhase::Started(Box::new(s)))
+            .map_err(|e| CorruptRunState(e.to_string()))
+    }
+
+    /// The JSON the store keeps.
+    pub fn to_stored(&self) -> Result<Value, CorruptRunState> {
+        match self {
+            RunPhase::Pending { properties } => Ok(json!({ Self::PENDING: properties })),
+            RunPhase::Started(state) => serde_json::to_value(state).map_err(|e| CorruptRunState(e.to_string())),
+        }
+    }
+
+    pub fn is_started(&self) -> bool {
+        matches!(self, RunPhase::Started(_))
+    }
+}
+
 /// An event a waiting run listens for, as the engine indexes it: name and match value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventWait {
@@ -272,10 +322,12 @@ pub enum Command {
     /// Queue a message (outbox; idempotent on the key).
     Send {
         step: StepId,
+        /// The visit of the step that sends (the run's message origin names it).
+        visit: u32,
         template: NameOrId,
         channel: Option<String>,
         transactional: bool,
-        idempotency_key: String,
+        idempotency_key: IdempotencyKey,
     },
     /// Set a timer; an existing timer with the same key is replaced.
     ScheduleTimer {
@@ -292,18 +344,21 @@ pub enum Command {
     UpdateContact {
         step: StepId,
         update: ContactUpdate,
-        idempotency_key: String,
+        idempotency_key: IdempotencyKey,
     },
     CallWebhook {
         step: StepId,
+        visit: u32,
         template: NameOrId,
-        idempotency_key: String,
+        idempotency_key: IdempotencyKey,
     },
     /// Record an event on the contact's timeline (idempotent on the key).
     EmitEvent {
         name: String,
         properties: Value,
-        idempotency_key: String,
+        idempotency_key: IdempotencyKey,
+        /// The journey statistics the event counts toward.
+        counts: Option<StepCount>,
     },
     /// The run ended (always the last command).
     Finish {
@@ -527,9 +582,12 @@ impl<'a> Machine<'a> {
         self.state.position.as_deref().and_then(|id| def.step(id))
     }
 
-    fn key(&self, step: &str) -> String {
-        let visit = self.state.visits.get(step).copied().unwrap_or(0);
-        format!("run-{}-step-{}-{}", self.state.run_id, step, visit)
+    fn visit(&self, step: &str) -> u32 {
+        self.state.visits.get(step).copied().unwrap_or(0)
+    }
+
+    fn key(&self, step: &str) -> IdempotencyKey {
+        IdempotencyKey::step(self.state.run_id, step, self.visit(step))
     }
 
     /// Goal and exit settings; finishes the run and answers `true` if one holds.
@@ -575,7 +633,7 @@ impl<'a> Machine<'a> {
         }
     }
 
-    fn emit(&mut self, name: &str, mut properties: Value, idempotency_key: String) {
+    fn emit(&mut self, name: &str, mut properties: Value, idempotency_key: IdempotencyKey, counts: Option<StepCount>) {
         properties["journey_id"] = json!(self.state.journey_id);
         properties["version"] = json!(self.state.version);
         properties["run_id"] = json!(self.state.run_id);
@@ -583,6 +641,7 @@ impl<'a> Machine<'a> {
             name: name.to_string(),
             properties,
             idempotency_key,
+            counts,
         });
     }
 
@@ -599,12 +658,16 @@ impl<'a> Machine<'a> {
     }
 
     /// The exit being taken, as event properties (`from_step`, `exit`).
-    fn taken_exit(&mut self, props: &mut Value) {
+    /// Notes the exit taken from the current step on an event's properties
+    /// (`from_step`, `exit`) and returns it as `(step, exit)`.
+    fn taken_exit(&mut self, props: &mut Value) -> Option<(String, String)> {
         let label = self.exit.take().map(str::to_string).or_else(|| self.exit_owned.take());
-        if let (Some(label), Some(from)) = (label, &self.state.position) {
-            props["from_step"] = json!(from);
-            props["exit"] = json!(label);
-        }
+        let (Some(label), Some(from)) = (label, &self.state.position) else {
+            return None;
+        };
+        props["from_step"] = json!(from);
+        props["exit"] = json!(label);
+        Some((from.clone(), label))
     }
 
     /// Moves the run to a step (`None`: the path ends, the run completes).
@@ -623,40 +686,51 @@ impl<'a> Machine<'a> {
         }
         self.steps += 1;
         let mut props = json!({"step": id, "step_type": step.kind.type_name()});
-        self.taken_exit(&mut props);
+        let left = self.taken_exit(&mut props);
         *self.state.visits.entry(id.clone()).or_default() += 1;
         self.state.position = Some(id.clone());
         self.state.step_entered_at = self.ctx.now;
         self.state.waiting = None;
-        let key = format!("{}-reached", self.key(&id));
-        props["visit"] = json!(self.state.visits[&id]);
-        self.emit("Journey Step Reached", props, key);
+        let visit = self.state.visits[&id];
+        let key = IdempotencyKey::reached(self.state.run_id, &id, visit);
+        props["visit"] = json!(visit);
+        let counts = StepCount {
+            journey_id: self.state.journey_id,
+            reached: Some(id.clone()),
+            left,
+        };
+        self.emit(event_names::JOURNEY_STEP_REACHED, props, key, Some(counts));
     }
 
     fn wait(&mut self, what: WaitingFor, due: Millis) {
         let id = self.state.position.clone().unwrap_or_default();
         self.state.timers += 1;
-        let timer_key = format!("{}-timer-{}", self.key(&id), self.state.timers);
+        let timer_key = IdempotencyKey::timer(self.state.run_id, &id, self.visit(&id), self.state.timers).into_string();
         self.state.waiting = Some(Waiting { timer_key, due, what });
     }
 
     fn finish_with(&mut self, reason: FinishReason) {
         let now = self.ctx.now;
         let name = match reason {
-            FinishReason::Goal { .. } => "Journey Goal Reached",
-            FinishReason::Completed => "Journey Completed",
-            _ => "Journey Exited",
+            FinishReason::Goal { .. } => event_names::JOURNEY_GOAL_REACHED,
+            FinishReason::Completed => event_names::JOURNEY_COMPLETED,
+            _ => event_names::JOURNEY_EXITED,
         };
         let mut props = json!({"reason": reason.as_str()});
         if let Some(step) = &self.state.position {
             props["step"] = json!(step);
         }
-        self.taken_exit(&mut props);
+        let left = self.taken_exit(&mut props);
         if let FinishReason::Goal { name: Some(goal) } = &reason {
             props["goal"] = json!(goal);
         }
-        let key = format!("run-{}-finished", self.state.run_id);
-        self.emit(name, props, key);
+        let key = IdempotencyKey::finished(self.state.run_id);
+        let counts = left.map(|left| StepCount {
+            journey_id: self.state.journey_id,
+            reached: None,
+            left: Some(left),
+        });
+        self.emit(name, props, key, counts);
         self.state.status = RunStatus::Finished {
             reason: reason.clone(),
             at: now,
@@ -704,9 +778,10 @@ impl<'a> Machine<'a> {
                         });
                     }
                     let key = self.key(&id);
-                    self.state.sent.insert(id.clone(), key.clone());
+                    self.state.sent.insert(id.clone(), key.to_string());
                     self.state.outcomes.remove(&id);
                     self.effects.push(Command::Send {
+                        visit: self.visit(&id),
                         step: id,
                         template: template.clone(),
                         channel: channel.clone(),
@@ -817,6 +892,7 @@ impl<'a> Machine<'a> {
                 StepKind::Webhook { template, next } => {
                     let key = self.key(&id);
                     self.effects.push(Command::CallWebhook {
+                        visit: self.visit(&id),
                         step: id,
                         template: template.clone(),
                         idempotency_key: key,

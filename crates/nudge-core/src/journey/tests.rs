@@ -948,7 +948,7 @@ fn branches_route_on_conditions_and_message_outcomes() {
     let (update, key) = update.unwrap();
     assert_eq!(update.add_tags, ["engaged"]);
     assert_eq!(update.lead_score, 5);
-    assert_eq!(key, "run-7-step-tag-1");
+    assert_eq!(key.as_str(), "run-7-step-tag-1");
 
     // Big spender → the goal.
     let mut s = Sim::new(def);
@@ -1669,7 +1669,7 @@ proptest! {
             if let Command::Send { step, idempotency_key, .. } = c {
                 prop_assert!(keys.insert(idempotency_key.clone()), "duplicate key {}", idempotency_key);
                 let prefix = format!("run-{run_id}-step-{step}-");
-                prop_assert!(idempotency_key.starts_with(&prefix), "{}", idempotency_key);
+                prop_assert!(idempotency_key.as_str().starts_with(&prefix), "{}", idempotency_key);
                 seen += 1;
             }
         }
@@ -1858,4 +1858,29 @@ fn step_events_name_the_exit_taken() {
         [("wait".to_string(), "on_event".to_string())],
         "two exits to one step are told apart"
     );
+}
+
+#[test]
+fn run_phase_reads_what_it_writes_and_refuses_garbage() {
+    let pending = RunPhase::Pending {
+        properties: json!({"cart_id": "c-1"}).as_object().unwrap().clone(),
+    };
+    let stored = pending.to_stored().unwrap();
+    assert_eq!(stored, json!({"pending_start": {"cart_id": "c-1"}}));
+    assert_eq!(RunPhase::from_stored(&stored).unwrap(), pending);
+
+    let started = RunPhase::Started(Box::new(RunState::new(7, 1, 42, 3, 1_000)));
+    let stored = started.to_stored().unwrap();
+    assert_eq!(RunPhase::from_stored(&stored).unwrap(), started);
+    assert!(RunPhase::from_stored(&stored).unwrap().is_started());
+
+    for garbage in [
+        json!(null),
+        json!({"run_id": "seven"}),
+        json!({"pending_start": 3}),
+        json!([1, 2]),
+    ] {
+        let err = RunPhase::from_stored(&garbage).unwrap_err();
+        assert!(!err.0.is_empty(), "{garbage}");
+    }
 }

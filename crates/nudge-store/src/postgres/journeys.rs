@@ -2,13 +2,13 @@
 //! are claimed with `FOR UPDATE SKIP LOCKED` and a run's row is locked while its
 //! transition is written.
 
-use super::messages::{enqueue_tx, record_event};
 use super::*;
+use crate::plan::{self, Rules, RunPlan, RunRow};
 
 const JOURNEY_COLUMNS: &str = "j.id, j.name, j.description, j.status, j.version, j.published_version, j.priority, \
      v.definition, j.created_at, j.updated_at, j.entries_scheduled";
 const RUN_COLUMNS: &str = "id, journey_id, version, contact_id, step, state, entry_key, entered_at, updated_at, \
-     finished_at, finish_reason, revision";
+     finished_at, finish_reason, revision, error";
 
 /// Queues the stored events with these message ids in the journey inbox when
 /// journeys act on their names (same transaction as the events).
@@ -24,30 +24,25 @@ pub(super) async fn queue_events(tx: &Transaction<'_>, message_ids: &[&str]) -> 
     Ok(())
 }
 
-/// After an ingest batch: queues its stored `track` events that journeys act on.
+/// After an ingest batch: queues its stored `track` events that journeys act on, and
+/// a traits change for identify calls that change traits time-triggered journeys read.
 pub(super) async fn queue_after_ingest(
     tx: &Transaction<'_>,
     messages: &[Call],
     outcomes: &[IngestOutcome],
 ) -> Result<()> {
-    let names: HashSet<String> = tx
-        .query("SELECT name FROM journey_event_names", &[])
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    if names.is_empty() {
+    let rules = exec::rules(tx).await?;
+    if rules.journey_events.is_empty() {
         return Ok(());
     }
-    // Identify calls that change traits time-triggered journeys read.
-    let identified: Vec<&str> = messages
-        .iter()
-        .zip(outcomes)
-        .filter(|(m, o)| {
-            **o == IngestOutcome::Stored
-                && m.kind == CallKind::Identify
-                && m.traits.keys().any(|k| names.contains(&trait_event_name(k)))
-        })
+    let stored = || {
+        messages
+            .iter()
+            .zip(outcomes)
+            .filter(|(_, o)| **o == IngestOutcome::Stored)
+    };
+    let identified: Vec<&str> = stored()
+        .filter(|(m, _)| m.kind == CallKind::Identify && !rules.traits_journeys_read(m.traits.keys()).is_empty())
         .map(|(m, _)| m.message_id.as_str())
         .collect();
     if !identified.is_empty() {
@@ -59,51 +54,14 @@ pub(super) async fn queue_after_ingest(
         )
         .await?;
     }
-    let ids: Vec<&str> = messages
-        .iter()
-        .zip(outcomes)
-        .filter(|(m, o)| {
-            **o == IngestOutcome::Stored
-                && m.kind == CallKind::Track
-                && m.event.as_ref().is_some_and(|e| names.contains(e))
-        })
+    let ids: Vec<&str> = stored()
+        .filter(|(m, _)| m.kind == CallKind::Track && m.event.as_deref().is_some_and(|e| rules.journeys_act_on(e)))
         .map(|(m, _)| m.message_id.as_str())
         .collect();
     if ids.is_empty() {
         return Ok(());
     }
     queue_events(tx, &ids).await
-}
-
-/// Queues [`TRAITS_CHANGED`] for a contact whose traits `changed` when a
-/// time-triggered journey reads one of them (same transaction as the change).
-pub(super) async fn queue_traits(
-    tx: &Transaction<'_>,
-    contact: ContactId,
-    changed: Vec<String>,
-    at: Millis,
-) -> Result<()> {
-    let names: Vec<String> = changed.iter().map(|k| trait_event_name(k)).collect();
-    tx.execute(
-        "INSERT INTO journey_inbox (contact_id, event_id, name, properties, at)
-         SELECT $1, 0, $2, '{}'::jsonb, $3 WHERE EXISTS (SELECT 1 FROM journey_event_names WHERE name = ANY($4))",
-        &[&contact, &TRAITS_CHANGED, &at, &names],
-    )
-    .await?;
-    Ok(())
-}
-
-/// Adds one to a step's counter (`reached`, `sent`, `opened`, `clicked`).
-pub(super) async fn bump_step(tx: &Transaction<'_>, journey: i64, step: &str, column: &str) -> Result<()> {
-    tx.execute(
-        &format!(
-            "INSERT INTO journey_step_stats (journey_id, step, {column}) VALUES ($1, $2, 1)
-             ON CONFLICT (journey_id, step) DO UPDATE SET {column} = journey_step_stats.{column} + 1"
-        ),
-        &[&journey, &step],
-    )
-    .await?;
-    Ok(())
 }
 
 fn journey_from_row(r: &tokio_postgres::Row) -> Result<Journey> {
@@ -137,6 +95,7 @@ fn run_from_row(r: &tokio_postgres::Row) -> Run {
         finished_at: r.get(9),
         finish_reason: r.get(10),
         revision: r.get(11),
+        set_aside: r.get(12),
     }
 }
 
@@ -176,128 +135,45 @@ async fn name_taken(tx: &Transaction<'_>, name: &str, except: Option<i64>) -> Re
     Ok(())
 }
 
-/// Applies one transition inside `tx` (the run's row locked); a write to an unknown
-/// or finished run does nothing.
-/// Applies one transition (the run's row locked); `false` if it was computed from an
-/// older revision of the run than the stored one (nothing applied).
-async fn apply_write(tx: &Transaction<'_>, w: &RunWrite, now: Millis) -> Result<bool> {
-    let Some(run) = load_run(tx, w.run_id, true).await? else {
-        return Ok(true);
+/// Applies one transition (planned by [`plan::run_write`], the run's row locked);
+/// `false` if it was computed from an older revision of the run than the stored one
+/// (nothing applied).
+async fn apply_write(tx: &Transaction<'_>, rules: &Rules, w: &RunWrite, now: Millis) -> Result<bool> {
+    let run = match tx
+        .query_opt(
+            "SELECT contact_id, finished_at, revision, error FROM journey_runs WHERE id = $1 FOR UPDATE",
+            &[&w.run_id],
+        )
+        .await?
+    {
+        Some(r) => Some(RunRow {
+            contact: current_id(tx, r.get(0)).await?,
+            finished: r.get::<_, Option<Millis>>(1).is_some() || r.get::<_, Option<String>>(3).is_some(),
+            revision: r.get(2),
+        }),
+        None => None,
     };
-    if !run.is_active() {
-        return Ok(true);
-    }
-    if w.expected_revision.is_some_and(|r| r != run.revision) {
-        return Ok(false);
-    }
-    let finished = w.finished.is_some();
-    if !w.contact_updates.is_empty() {
-        let id = current_id(tx, run.contact_id).await?;
-        if let Some(mut contact) = load_contact(tx, id, true).await? {
-            let mut changed = false;
-            let mut keys: Vec<String> = Vec::new();
-            for (key, update) in &w.contact_updates {
-                let patch = update.patch(&contact.traits);
-                let props = serde_json::json!({"run_id": w.run_id, "traits": patch});
-                if record_event(tx, id, "Contact Updated", &props, key, now).await? {
-                    contact.apply_traits(&patch);
-                    keys.extend(patch.keys().cloned());
-                    changed = true;
-                }
-            }
-            if changed {
-                contact.updated_at = now;
-                save_contact(tx, &contact).await?;
-                queue_traits(tx, id, keys, now).await?;
-                if segments::segment_index(tx).await?.any {
-                    segments::mark_dirty(tx, &[id]).await?;
-                }
-            }
+    let (contact, applied) = match run {
+        Some(r) if !w.contact_updates.is_empty() => {
+            let keys = plan::contact_update_keys(w);
+            let applied: HashSet<String> = tx
+                .query("SELECT message_id FROM events WHERE message_id = ANY($1)", &[&keys])
+                .await?
+                .iter()
+                .map(|row| row.get(0))
+                .collect();
+            (load_contact(tx, r.contact, true).await?, applied)
+        }
+        _ => (None, HashSet::new()),
+    };
+    match plan::run_write(rules, w, run, contact, &applied, now) {
+        RunPlan::Nothing => Ok(true),
+        RunPlan::Stale => Ok(false),
+        RunPlan::Apply(ops) => {
+            exec::execute(tx, rules, &ops, now).await?;
+            Ok(true)
         }
     }
-    let step = if finished { None } else { w.step.clone() };
-    tx.execute(
-        "UPDATE journey_runs SET step = $2, state = $3, updated_at = $4, status = $5, finished_at = $6, finish_reason = $7,
-         revenue = coalesce($8, revenue), version = coalesce($9, version), revision = revision + 1 WHERE id = $1",
-        &[
-            &w.run_id,
-            &step,
-            &w.state,
-            &now,
-            &if finished { "finished" } else { "active" },
-            &finished.then_some(now),
-            &w.finished,
-            &w.revenue,
-            &w.version,
-        ],
-    )
-    .await?;
-    match (&w.clear_timers, finished) {
-        (_, true) | (ClearTimers::All, _) => {
-            tx.execute("DELETE FROM journey_timers WHERE run_id = $1", &[&w.run_id])
-                .await?;
-        }
-        (ClearTimers::Keys(keys), false) => {
-            tx.execute(
-                "DELETE FROM journey_timers WHERE run_id = $1 AND key = ANY($2)",
-                &[&w.run_id, keys],
-            )
-            .await?;
-        }
-        (ClearTimers::None, false) => {}
-    }
-    if !finished {
-        for (key, due) in &w.set_timers {
-            tx.execute(
-                "INSERT INTO journey_timers (run_id, key, due_at) VALUES ($1, $2, $3)
-                 ON CONFLICT (run_id, key) DO UPDATE SET due_at = excluded.due_at, leased_until = NULL",
-                &[&w.run_id, key, due],
-            )
-            .await?;
-        }
-    }
-    if finished || w.waits.is_some() {
-        tx.execute("DELETE FROM journey_waits WHERE run_id = $1", &[&w.run_id])
-            .await?;
-    }
-    let contact = current_id(tx, run.contact_id).await?;
-    if let (Some(waits), false) = (&w.waits, finished) {
-        for (event, value) in waits {
-            tx.execute(
-                "INSERT INTO journey_waits (run_id, contact_id, event, match_value) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (run_id, event) DO UPDATE SET match_value = excluded.match_value",
-                &[&w.run_id, &contact, event, value],
-            )
-            .await?;
-        }
-    }
-    for m in &w.messages {
-        let (_, created) = enqueue_tx(tx, m, now).await?;
-        if created && let (Some(step), Some(journey)) = (step_of_key(&m.idempotency_key), journey_of_message(&m.data)) {
-            bump_step(tx, journey, step, "sent").await?;
-        }
-    }
-    for (name, props, key) in &w.events {
-        let stored = record_event(tx, contact, name, props, key, now).await?;
-        if stored
-            && name == "Journey Step Reached"
-            && let (Some(journey), Some(step)) = (
-                props.get("journey_id").and_then(Value::as_i64),
-                props.get("step").and_then(Value::as_str),
-            )
-        {
-            bump_step(tx, journey, step, "reached").await?;
-        }
-        if stored && let Some((journey, step, exit)) = exit_of(props) {
-            tx.execute(
-                "INSERT INTO journey_exit_stats (journey_id, step, exit, passed) VALUES ($1, $2, $3, 1)
-                 ON CONFLICT (journey_id, step, exit) DO UPDATE SET passed = journey_exit_stats.passed + 1",
-                &[&journey, &step, &exit],
-            )
-            .await?;
-        }
-    }
-    Ok(true)
 }
 
 #[async_trait]
@@ -409,6 +285,7 @@ impl JourneyStore for PgStore {
     async fn start_runs(&self, runs: Vec<(NewRun, RunWrite)>, now: Millis) -> Result<Vec<Option<Run>>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        let rules = exec::rules(&tx).await?;
         let mut out = Vec::with_capacity(runs.len());
         for (new, first) in runs {
             let contact = current_id(&tx, new.contact_id).await?;
@@ -433,11 +310,31 @@ impl JourneyStore for PgStore {
                 continue;
             };
             let id: i64 = row.get(0);
-            apply_write(&tx, &RunWrite { run_id: id, ..first }, now).await?;
+            apply_write(&tx, &rules, &RunWrite { run_id: id, ..first }, now).await?;
             out.push(load_run(&tx, id, false).await?);
         }
         tx.commit().await?;
         Ok(out)
+    }
+
+    async fn set_run_aside(&self, run: i64, error: String, now: Millis) -> Result<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let changed = tx
+            .execute(
+                "UPDATE journey_runs SET status = 'set_aside', error = $2, updated_at = $3
+                 WHERE id = $1 AND finished_at IS NULL AND error IS NULL",
+                &[&run, &error, &now],
+            )
+            .await?;
+        if changed > 0 {
+            tx.execute("DELETE FROM journey_timers WHERE run_id = $1", &[&run])
+                .await?;
+            tx.execute("DELETE FROM journey_waits WHERE run_id = $1", &[&run])
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(changed > 0)
     }
 
     async fn run(&self, id: i64) -> Result<Option<Run>> {
@@ -492,8 +389,9 @@ impl JourneyStore for PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let mut stale = Vec::new();
+        let rules = exec::rules(&tx).await?;
         for w in &writes {
-            if !apply_write(&tx, w, now).await? {
+            if !apply_write(&tx, &rules, w, now).await? {
                 stale.push(w.run_id);
             }
         }

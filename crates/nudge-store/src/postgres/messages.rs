@@ -3,13 +3,15 @@
 //! subscriptions.
 
 use super::*;
+use crate::plan::{self, Rules};
 
 const TEMPLATE_COLUMNS: &str = "t.id, t.name, t.description, t.channel, t.version, t.transactional, t.topic, \
      v.content, t.created_at, t.updated_at FROM templates t JOIN template_versions v \
      ON v.template_id = t.id AND v.version = t.version";
 
 const MESSAGE_COLUMNS: &str = "id, idempotency_key, contact_id, template_id, template_version, channel, \
-     transactional, data, state, attempts, next_attempt_at, recipient, error, rendered, created_at, updated_at, sent_at, provider_id";
+     transactional, data, state, attempts, next_attempt_at, recipient, error, rendered, created_at, updated_at, sent_at, provider_id, \
+     origin_journey_id, origin_run_id, origin_step, origin_visit";
 
 fn template_from_row(r: &tokio_postgres::Row) -> Template {
     Template {
@@ -47,6 +49,13 @@ fn message_from_row(r: &tokio_postgres::Row) -> Result<Message> {
         updated_at: r.get(15),
         sent_at: r.get(16),
         provider_id: r.get(17),
+        origin: crate::messages::OriginColumns {
+            journey_id: r.get(18),
+            run_id: r.get(19),
+            step: r.get(20),
+            visit: r.get(21),
+        }
+        .origin(),
     })
 }
 
@@ -66,85 +75,17 @@ async fn load_template(c: &impl GenericClient, id: i64) -> Result<Option<Templat
     Ok(row.as_ref().map(template_from_row))
 }
 
-async fn load_message(c: &impl GenericClient, id: i64) -> Result<Option<Message>> {
+pub(super) async fn load_message(c: &impl GenericClient, id: i64) -> Result<Option<Message>> {
     let row = c
         .query_opt(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1"), &[&id])
         .await?;
     row.as_ref().map(message_from_row).transpose()
 }
 
-/// A Nudge-generated event on a contact's timeline; marks the contact for segment
-/// re-evaluation when a segment reads events of this name. `false` if `key` exists.
-pub(super) async fn record_event(
-    tx: &Transaction<'_>,
-    contact: ContactId,
-    name: &str,
-    properties: &Value,
-    key: &str,
-    now: Millis,
-) -> Result<bool> {
-    let inserted = tx
-        .execute(
-            "INSERT INTO events (message_id, contact_id, type, name, timestamp, received_at, properties, context)
-             VALUES ($1, $2, 'track', $3, $4, $4, $5, '{\"source\":\"nudge\"}') ON CONFLICT (message_id) DO NOTHING",
-            &[&key, &contact, &name, &now, properties],
-        )
-        .await?;
-    if inserted > 0 {
-        super::journeys::queue_events(tx, &[key]).await?;
-    }
-    if inserted > 0 && segments::segment_index(tx).await?.event_names.contains(name) {
-        segments::mark_dirty(tx, &[contact]).await?;
-    }
-    Ok(inserted > 0)
-}
-
-async fn state_event(tx: &Transaction<'_>, m: &Message, now: Millis) -> Result<()> {
-    let (props, key) = m.state_event();
-    record_event(tx, m.contact_id, m.state.event_name(), &props, &key, now).await?;
+/// Records the timeline event of a message's current state.
+async fn state_event(tx: &Transaction<'_>, rules: &Rules, m: &Message, now: Millis) -> Result<()> {
+    exec::event(tx, &plan::message_state(rules, m, now)).await?;
     Ok(())
-}
-
-/// Stores a message in the outbox inside `tx` (see `MessageStore::enqueue_message`).
-pub(super) async fn enqueue_tx(tx: &Transaction<'_>, new: &NewMessage, now: Millis) -> Result<(Message, bool)> {
-    let contact = current_id(tx, new.contact_id).await?;
-    let row = tx
-        .query_opt(
-            "INSERT INTO messages (idempotency_key, contact_id, template_id, template_version, channel,
-             transactional, data, state, attempts, next_attempt_at, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 0, $8, $8, $8)
-             ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-            &[
-                &new.idempotency_key,
-                &contact,
-                &new.template_id,
-                &new.template_version,
-                &new.channel,
-                &new.transactional,
-                &new.data,
-                &now,
-            ],
-        )
-        .await?;
-    let (id, created) = match row {
-        Some(r) => (r.get::<_, i64>(0), true),
-        None => {
-            let r = tx
-                .query_one(
-                    "SELECT id FROM messages WHERE idempotency_key = $1",
-                    &[&new.idempotency_key],
-                )
-                .await?;
-            (r.get(0), false)
-        }
-    };
-    let m = load_message(tx, id)
-        .await?
-        .ok_or_else(|| StoreError::Corrupt("message vanished".into()))?;
-    if created {
-        state_event(tx, &m, now).await?;
-    }
-    Ok((m, created))
 }
 
 impl PgStore {
@@ -291,9 +232,10 @@ impl MessageStore for PgStore {
     async fn enqueue_messages(&self, new: Vec<NewMessage>, now: Millis) -> Result<Vec<(Message, bool)>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        let rules = exec::rules(&tx).await?;
         let mut out = Vec::with_capacity(new.len());
         for m in &new {
-            out.push(enqueue_tx(&tx, m, now).await?);
+            out.push(exec::enqueue(&tx, &rules, m, now).await?);
         }
         tx.commit().await?;
         Ok(out)
@@ -302,7 +244,8 @@ impl MessageStore for PgStore {
     async fn enqueue_message(&self, new: NewMessage, now: Millis) -> Result<(Message, bool)> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let out = enqueue_tx(&tx, &new, now).await?;
+        let rules = exec::rules(&tx).await?;
+        let out = exec::enqueue(&tx, &rules, &new, now).await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -329,6 +272,7 @@ impl MessageStore for PgStore {
     async fn update_messages(&self, updates: Vec<MessageUpdate>, now: Millis) -> Result<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        let rules = exec::rules(&tx).await?;
         for u in &updates {
             let Some(before) = load_message(&tx, u.id).await? else {
                 continue;
@@ -373,7 +317,7 @@ impl MessageStore for PgStore {
                 .await?;
             }
             if after.state != MessageState::Queued {
-                state_event(&tx, &after, now).await?;
+                state_event(&tx, &rules, &after, now).await?;
             }
         }
         tx.commit().await?;
@@ -383,6 +327,7 @@ impl MessageStore for PgStore {
     async fn record_receipt(&self, receipt: Receipt, now: Millis) -> Result<Option<Message>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        let rules = exec::rules(&tx).await?;
         let row = tx
             .query_opt(
                 &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE channel = $1 AND provider_id = $2 FOR UPDATE"),
@@ -414,7 +359,7 @@ impl MessageStore for PgStore {
             )
             .await?;
         }
-        state_event(&tx, &after, now).await?;
+        state_event(&tx, &rules, &after, now).await?;
         tx.commit().await?;
         Ok(Some(after))
     }
@@ -483,29 +428,16 @@ impl MessageStore for PgStore {
     ) -> Result<bool> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let Some(row) = tx
-            .query_opt(
-                "SELECT contact_id, idempotency_key, data FROM messages WHERE id = $1",
-                &[&message],
-            )
-            .await?
-        else {
+        let Some(m) = load_message(&tx, message).await? else {
             return Ok(false);
         };
-        let contact = current_id(&tx, row.get(0)).await?;
-        let (idempotency_key, data): (String, Value) = (row.get(1), row.get(2));
-        let stored = record_event(&tx, contact, name, &properties, &key, now).await?;
-        let column = match name {
-            "Email Opened" => Some("opened"),
-            "Email Link Clicked" => Some("clicked"),
-            _ => None,
-        };
-        if stored
-            && let Some(column) = column
-            && let (Some(step), Some(journey)) = (step_of_key(&idempotency_key), journey_of_message(&data))
-        {
-            super::journeys::bump_step(&tx, journey, step, column).await?;
-        }
+        let contact = current_id(&tx, m.contact_id).await?;
+        let rules = exec::rules(&tx).await?;
+        let stored = exec::event(
+            &tx,
+            &plan::message_event(&rules, &m, contact, name, properties, key, now),
+        )
+        .await?;
         tx.commit().await?;
         Ok(stored)
     }

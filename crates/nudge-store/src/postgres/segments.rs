@@ -54,13 +54,7 @@ pub(super) async fn load_segments(c: &impl GenericClient, id: Option<i64>) -> Re
     rows.iter().map(segment_from_row).collect()
 }
 
-/// Which event and trait names segments read, for marking contacts in ingestion.
-#[derive(Debug, Default)]
-pub(super) struct SegmentIndex {
-    pub any: bool,
-    pub event_names: HashSet<String>,
-    pub trait_names: HashSet<String>,
-}
+pub(super) use crate::plan::SegmentIndex;
 
 /// What identifies the segments' state: database and schema, count, highest id and
 /// the sum of versions (every definition change bumps a version; deletions change the
@@ -84,17 +78,8 @@ pub(super) async fn segment_index(c: &impl GenericClient) -> Result<std::sync::A
     {
         return Ok(index.clone());
     }
-    let mut index = SegmentIndex::default();
-    for s in load_segments(c, None).await? {
-        index.any = true;
-        index
-            .event_names
-            .extend(s.definition.event_names().into_iter().map(str::to_string));
-        index
-            .trait_names
-            .extend(s.definition.trait_names().into_iter().map(str::to_string));
-    }
-    let index = std::sync::Arc::new(index);
+    let segments = load_segments(c, None).await?;
+    let index = std::sync::Arc::new(SegmentIndex::of(segments.iter().map(|s| &s.definition)));
     *INDEX_CACHE.lock().unwrap_or_else(|e| e.into_inner()) = Some((key, index.clone()));
     Ok(index)
 }

@@ -1,73 +1,13 @@
 //! Journeys on SQLite: every write goes through the writer thread, so a run's
 //! transition, its timers, waits, messages and events commit together.
 
-use super::messages::{enqueue_tx, record_event};
 use super::*;
+use crate::plan::{self, RunPlan, RunRow};
 
 const JOURNEY_COLUMNS: &str = "j.id, j.name, j.description, j.status, j.version, j.published_version, j.priority, \
      v.definition, j.created_at, j.updated_at, j.entries_scheduled";
 const RUN_COLUMNS: &str = "id, journey_id, version, contact_id, step, state, entry_key, entered_at, updated_at, \
-     finished_at, finish_reason, revision";
-
-/// The names in `journey_event_names` (cached until they are set again).
-fn journey_names<'c>(tx: &Connection, cache: &'c mut IdCache) -> Result<&'c HashSet<String>> {
-    if cache.journey_events.is_none() {
-        let names = tx
-            .prepare_cached("SELECT name FROM journey_event_names")?
-            .query_map([], |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<HashSet<_>>>()?;
-        cache.journey_events = Some(names);
-    }
-    Ok(cache.journey_events.get_or_insert_default())
-}
-
-/// Queues a just-stored `track` event in the journey inbox when journeys act on its
-/// name (same transaction as the event).
-pub(super) fn queue_event(
-    tx: &Connection,
-    cache: &mut IdCache,
-    event_id: i64,
-    contact: ContactId,
-    name: &str,
-    properties: String,
-    at: Millis,
-) -> Result<()> {
-    if journey_names(tx, cache)?.contains(name) {
-        tx.prepare_cached(
-            "INSERT INTO journey_inbox (contact_id, event_id, name, properties, at) VALUES (?, ?, ?, ?, ?)",
-        )?
-        .execute(params![contact, event_id, name, properties, at])?;
-    }
-    Ok(())
-}
-
-/// Queues [`TRAITS_CHANGED`] for a contact whose traits `changed` when a
-/// time-triggered journey reads one of them (same transaction as the change).
-pub(super) fn queue_traits<'a>(
-    tx: &Connection,
-    cache: &mut IdCache,
-    contact: ContactId,
-    changed: impl IntoIterator<Item = &'a String>,
-    at: Millis,
-) -> Result<()> {
-    let names = journey_names(tx, cache)?;
-    let read: Vec<&String> = changed
-        .into_iter()
-        .filter(|k| names.contains(&trait_event_name(k)))
-        .collect();
-    if !read.is_empty() {
-        tx.prepare_cached(
-            "INSERT INTO journey_inbox (contact_id, event_id, name, properties, at) VALUES (?, 0, ?, ?, ?)",
-        )?
-        .execute(params![
-            contact,
-            TRAITS_CHANGED,
-            serde_json::json!({ "traits": read }).to_string(),
-            at
-        ])?;
-    }
-    Ok(())
-}
+     finished_at, finish_reason, revision, error";
 
 /// Stores a run and applies its first write; `None` if its entry key started one.
 fn start_tx(tx: &Connection, cache: &mut IdCache, new: NewRun, first: RunWrite, now: Millis) -> Result<Option<Run>> {
@@ -99,16 +39,6 @@ fn start_tx(tx: &Connection, cache: &mut IdCache, new: NewRun, first: RunWrite, 
     let id = tx.last_insert_rowid();
     apply_write(tx, cache, &RunWrite { run_id: id, ..first }, now)?;
     load_run(tx, id)
-}
-
-/// Adds one to a step's counter (`reached`, `sent`, `opened`, `clicked`).
-pub(super) fn bump_step(tx: &Connection, journey: i64, step: &str, column: &str) -> Result<()> {
-    tx.prepare_cached(&format!(
-        "INSERT INTO journey_step_stats (journey_id, step, {column}) VALUES (?, ?, 1)
-         ON CONFLICT (journey_id, step) DO UPDATE SET {column} = {column} + 1"
-    ))?
-    .execute(params![journey, step])?;
-    Ok(())
 }
 
 fn journey_from_row(r: &rusqlite::Row) -> rusqlite::Result<Journey> {
@@ -150,6 +80,7 @@ fn run_from_row(r: &rusqlite::Row) -> rusqlite::Result<Run> {
         finished_at: r.get(9)?,
         finish_reason: r.get(10)?,
         revision: r.get(11)?,
+        set_aside: r.get(12)?,
     })
 }
 
@@ -180,125 +111,44 @@ fn name_taken(tx: &Connection, name: &str, except: Option<i64>) -> Result<()> {
     Ok(())
 }
 
-/// Applies one transition inside `tx`; a write to an unknown or finished run does
-/// nothing.
-/// Applies one transition; `false` if it was computed from an older revision of the
-/// run than the stored one (nothing applied).
+/// Applies one transition (planned by [`plan::run_write`]); `false` if it was
+/// computed from an older revision of the run than the stored one (nothing applied).
 fn apply_write(tx: &Connection, cache: &mut IdCache, w: &RunWrite, now: Millis) -> Result<bool> {
-    // Only what the write needs (not the state: parsing it would cost more than the write).
-    let found: Option<(ContactId, Option<Millis>, i64)> = tx
-        .prepare_cached("SELECT contact_id, finished_at, revision FROM journey_runs WHERE id = ?")?
-        .query_row([w.run_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+    // Only what the plan needs (not the state: parsing it would cost more than the write).
+    let found: Option<(ContactId, Option<Millis>, i64, Option<String>)> = tx
+        .prepare_cached("SELECT contact_id, finished_at, revision, error FROM journey_runs WHERE id = ?")?
+        .query_row([w.run_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .optional()?;
-    let Some((run_contact, None, revision)) = found else {
-        return Ok(true); // unknown or finished: nothing to write
+    let run = match found {
+        Some((contact, finished_at, revision, set_aside)) => Some(RunRow {
+            contact: current_id(tx, contact)?,
+            finished: finished_at.is_some() || set_aside.is_some(),
+            revision,
+        }),
+        None => None,
     };
-    if w.expected_revision.is_some_and(|r| r != revision) {
-        return Ok(false);
-    }
-    let finished = w.finished.is_some();
-    if !w.contact_updates.is_empty() {
-        let id = current_id(tx, run_contact)?;
-        if let Some(mut contact) = load_contact(tx, id)? {
-            let mut changed = false;
-            let mut keys: Vec<String> = Vec::new();
-            for (key, update) in &w.contact_updates {
-                let patch = update.patch(&contact.traits);
-                let props = serde_json::json!({"run_id": w.run_id, "traits": patch});
-                if record_event(tx, cache, id, "Contact Updated", &props, key, now)? {
-                    contact.apply_traits(&patch);
-                    keys.extend(patch.keys().cloned());
-                    changed = true;
+    let (contact, applied) = match run {
+        Some(r) if !w.contact_updates.is_empty() => {
+            let mut applied = HashSet::new();
+            let mut stmt = tx.prepare_cached("SELECT 1 FROM events WHERE message_id = ?")?;
+            for key in plan::contact_update_keys(w) {
+                if stmt.exists([&key])? {
+                    applied.insert(key);
                 }
             }
-            if changed {
-                contact.updated_at = now;
-                save_contact(tx, &contact)?;
-                queue_traits(tx, cache, id, &keys, now)?;
-                if segments::segment_index(tx, cache)?.any {
-                    segments::mark_dirty(tx, cache, id)?;
-                }
-            }
+            (load_contact(tx, r.contact)?, applied)
+        }
+        _ => (None, HashSet::new()),
+    };
+    let rules = exec::rules(tx, cache)?;
+    match plan::run_write(&rules, w, run, contact, &applied, now) {
+        RunPlan::Nothing => Ok(true),
+        RunPlan::Stale => Ok(false),
+        RunPlan::Apply(ops) => {
+            exec::execute(tx, cache, &ops, now)?;
+            Ok(true)
         }
     }
-    tx.prepare_cached(
-        "UPDATE journey_runs SET step = ?, state = ?, updated_at = ?, status = ?, finished_at = ?, finish_reason = ?,
-         revenue = coalesce(?, revenue), version = coalesce(?, version), revision = revision + 1 WHERE id = ?",
-    )?
-    .execute(params![
-        if finished { None } else { w.step.clone() },
-        w.state.to_string(),
-        now,
-        if finished { "finished" } else { "active" },
-        finished.then_some(now),
-        w.finished,
-        w.revenue,
-        w.version,
-        w.run_id
-    ])?;
-    match (&w.clear_timers, finished) {
-        (_, true) | (ClearTimers::All, _) => {
-            tx.prepare_cached("DELETE FROM journey_timers WHERE run_id = ?")?
-                .execute([w.run_id])?;
-        }
-        (ClearTimers::Keys(keys), false) => {
-            let mut del = tx.prepare_cached("DELETE FROM journey_timers WHERE run_id = ? AND key = ?")?;
-            for k in keys {
-                del.execute(params![w.run_id, k])?;
-            }
-        }
-        (ClearTimers::None, false) => {}
-    }
-    if !finished {
-        let mut set = tx.prepare_cached(
-            "INSERT INTO journey_timers (run_id, key, due_at) VALUES (?, ?, ?)
-             ON CONFLICT (run_id, key) DO UPDATE SET due_at = excluded.due_at, leased_until = NULL",
-        )?;
-        for (key, due) in &w.set_timers {
-            set.execute(params![w.run_id, key, due])?;
-        }
-    }
-    if finished || w.waits.is_some() {
-        tx.prepare_cached("DELETE FROM journey_waits WHERE run_id = ?")?
-            .execute([w.run_id])?;
-    }
-    if let (Some(waits), false) = (&w.waits, finished) {
-        let mut add = tx.prepare_cached(
-            "INSERT INTO journey_waits (run_id, contact_id, event, match_value) VALUES (?, ?, ?, ?)
-             ON CONFLICT (run_id, event) DO UPDATE SET match_value = excluded.match_value",
-        )?;
-        let contact = current_id(tx, run_contact)?;
-        for (event, value) in waits {
-            add.execute(params![w.run_id, contact, event, value])?;
-        }
-    }
-    for m in &w.messages {
-        let (_, created) = enqueue_tx(tx, cache, m, now)?;
-        if created && let (Some(step), Some(journey)) = (step_of_key(&m.idempotency_key), journey_of_message(&m.data)) {
-            bump_step(tx, journey, step, "sent")?;
-        }
-    }
-    for (name, props, key) in &w.events {
-        let contact = current_id(tx, run_contact)?;
-        let stored = record_event(tx, cache, contact, name, props, key, now)?;
-        if stored
-            && name == "Journey Step Reached"
-            && let (Some(journey), Some(step)) = (
-                props.get("journey_id").and_then(Value::as_i64),
-                props.get("step").and_then(Value::as_str),
-            )
-        {
-            bump_step(tx, journey, step, "reached")?;
-        }
-        if stored && let Some((journey, step, exit)) = exit_of(props) {
-            tx.prepare_cached(
-                "INSERT INTO journey_exit_stats (journey_id, step, exit, passed) VALUES (?, ?, ?, 1)
-                 ON CONFLICT (journey_id, step, exit) DO UPDATE SET passed = passed + 1",
-            )?
-            .execute(params![journey, step, exit])?;
-        }
-    }
-    Ok(true)
 }
 
 #[async_trait]
@@ -412,6 +262,24 @@ impl JourneyStore for SqliteStore {
             }
             tx.commit()?;
             Ok(out)
+        })
+        .await
+    }
+
+    async fn set_run_aside(&self, run: i64, error: String, now: Millis) -> Result<bool> {
+        self.write(move |conn, _| {
+            let tx = conn.transaction()?;
+            let changed = tx.execute(
+                "UPDATE journey_runs SET status = 'set_aside', error = ?, updated_at = ?
+                 WHERE id = ? AND finished_at IS NULL AND error IS NULL",
+                params![error, now, run],
+            )?;
+            if changed > 0 {
+                tx.execute("DELETE FROM journey_timers WHERE run_id = ?", [run])?;
+                tx.execute("DELETE FROM journey_waits WHERE run_id = ?", [run])?;
+            }
+            tx.commit()?;
+            Ok(changed > 0)
         })
         .await
     }

@@ -1,13 +1,15 @@
 //! Messages on SQLite: templates, the outbox, suppressions, push subscriptions.
 
 use super::*;
+use crate::plan;
 
 const TEMPLATE_COLUMNS: &str = "t.id, t.name, t.description, t.channel, t.version, t.transactional, t.topic, \
      v.content, t.created_at, t.updated_at FROM templates t JOIN template_versions v \
      ON v.template_id = t.id AND v.version = t.version";
 
 const MESSAGE_COLUMNS: &str = "id, idempotency_key, contact_id, template_id, template_version, channel, \
-     transactional, data, state, attempts, next_attempt_at, recipient, error, rendered, created_at, updated_at, sent_at, provider_id";
+     transactional, data, state, attempts, next_attempt_at, recipient, error, rendered, created_at, updated_at, sent_at, provider_id, \
+     origin_journey_id, origin_run_id, origin_step, origin_visit";
 
 fn json_of(s: &str, what: &str) -> rusqlite::Result<Value> {
     serde_json::from_str(s).map_err(|e| {
@@ -56,6 +58,13 @@ fn message_from_row(r: &rusqlite::Row) -> rusqlite::Result<Message> {
         updated_at: r.get(15)?,
         sent_at: r.get(16)?,
         provider_id: r.get(17)?,
+        origin: crate::messages::OriginColumns {
+            journey_id: r.get(18)?,
+            run_id: r.get(19)?,
+            step: r.get(20)?,
+            visit: r.get(21)?,
+        }
+        .origin(),
     })
 }
 
@@ -65,7 +74,7 @@ fn load_template(c: &Connection, id: i64) -> Result<Option<Template>> {
         .optional()?)
 }
 
-fn load_message(c: &Connection, id: i64) -> Result<Option<Message>> {
+pub(super) fn load_message(c: &Connection, id: i64) -> Result<Option<Message>> {
     Ok(
         c.prepare_cached(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?"))?
             .query_row([id], message_from_row)
@@ -73,83 +82,11 @@ fn load_message(c: &Connection, id: i64) -> Result<Option<Message>> {
     )
 }
 
-/// A Nudge-generated event on a contact's timeline; marks the contact for segment
-/// re-evaluation when a segment reads events of this name. `false` if `key` exists.
-pub(super) fn record_event(
-    tx: &Connection,
-    cache: &mut IdCache,
-    contact: ContactId,
-    name: &str,
-    properties: &Value,
-    key: &str,
-    now: Millis,
-) -> Result<bool> {
-    let inserted = tx
-        .prepare_cached(
-            "INSERT INTO events (message_id, contact_id, type, name, timestamp, received_at, properties, context)
-             VALUES (?, ?, 'track', ?, ?, ?, ?, '{\"source\":\"nudge\"}') ON CONFLICT (message_id) DO NOTHING",
-        )?
-        .execute(params![key, contact, name, now, now, properties.to_string()])?;
-    if inserted > 0 {
-        super::journeys::queue_event(
-            tx,
-            cache,
-            tx.last_insert_rowid(),
-            contact,
-            name,
-            properties.to_string(),
-            now,
-        )?;
-    }
-    if inserted > 0 && segments::segment_index(tx, cache)?.event_names.contains(name) {
-        segments::mark_dirty(tx, cache, contact)?;
-    }
-    Ok(inserted > 0)
-}
-
+/// Records the timeline event of a message's current state.
 fn state_event(tx: &Connection, cache: &mut IdCache, m: &Message, now: Millis) -> Result<()> {
-    let (props, key) = m.state_event();
-    record_event(tx, cache, m.contact_id, m.state.event_name(), &props, &key, now)?;
+    let rules = exec::rules(tx, cache)?;
+    exec::event(tx, cache, &plan::message_state(&rules, m, now))?;
     Ok(())
-}
-
-/// Stores a message in the outbox inside `tx` (see `MessageStore::enqueue_message`).
-pub(super) fn enqueue_tx(
-    tx: &Connection,
-    cache: &mut IdCache,
-    new: &NewMessage,
-    now: Millis,
-) -> Result<(Message, bool)> {
-    let existing: Option<i64> = tx
-        .prepare_cached("SELECT id FROM messages WHERE idempotency_key = ?")?
-        .query_row([&new.idempotency_key], |r| r.get(0))
-        .optional()?;
-    if let Some(id) = existing {
-        let m = load_message(tx, id)?.ok_or_else(|| StoreError::Corrupt("message vanished".into()))?;
-        return Ok((m, false));
-    }
-    let contact = current_id(tx, new.contact_id)?;
-    tx.prepare_cached(
-        "INSERT INTO messages (idempotency_key, contact_id, template_id, template_version, channel,
-         transactional, data, state, attempts, next_attempt_at, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?)",
-    )?
-    .execute(params![
-        new.idempotency_key,
-        contact,
-        new.template_id,
-        new.template_version,
-        new.channel,
-        new.transactional,
-        new.data.to_string(),
-        now,
-        now,
-        now
-    ])?;
-    let m = load_message(tx, tx.last_insert_rowid())?
-        .ok_or_else(|| StoreError::Corrupt("a new message vanished".into()))?;
-    state_event(tx, cache, &m, now)?;
-    Ok((m, true))
 }
 
 impl SqliteStore {
@@ -295,7 +232,7 @@ impl MessageStore for SqliteStore {
             let tx = conn.transaction()?;
             let out = new
                 .iter()
-                .map(|m| enqueue_tx(&tx, cache, m, now))
+                .map(|m| exec::enqueue(&tx, cache, m, now))
                 .collect::<Result<Vec<_>>>()?;
             tx.commit()?;
             Ok(out)
@@ -306,7 +243,7 @@ impl MessageStore for SqliteStore {
     async fn enqueue_message(&self, new: NewMessage, now: Millis) -> Result<(Message, bool)> {
         self.write(move |conn, cache| {
             let tx = conn.transaction()?;
-            let out = enqueue_tx(&tx, cache, &new, now)?;
+            let out = exec::enqueue(&tx, cache, &new, now)?;
             tx.commit()?;
             Ok(out)
         })
@@ -487,39 +424,16 @@ impl MessageStore for SqliteStore {
         let name = name.to_string();
         self.write(move |conn, cache| {
             let tx = conn.transaction()?;
-            let Some((contact, idempotency_key, data)) = tx
-                .query_row(
-                    "SELECT contact_id, idempotency_key, data FROM messages WHERE id = ?",
-                    [message],
-                    |r| {
-                        Ok((
-                            r.get::<_, ContactId>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                        ))
-                    },
-                )
-                .optional()?
-            else {
+            let Some(m) = load_message(&tx, message)? else {
                 return Ok(false);
             };
-            let contact = current_id(&tx, contact)?;
-            let stored = record_event(&tx, cache, contact, &name, &properties, &key, now)?;
-            let column = match name.as_str() {
-                "Email Opened" => Some("opened"),
-                "Email Link Clicked" => Some("clicked"),
-                _ => None,
-            };
-            if stored
-                && let Some(column) = column
-                && let Some(step) = step_of_key(&idempotency_key)
-                && let Some(journey) = serde_json::from_str::<Value>(&data)
-                    .ok()
-                    .as_ref()
-                    .and_then(journey_of_message)
-            {
-                super::journeys::bump_step(&tx, journey, step, column)?;
-            }
+            let contact = current_id(&tx, m.contact_id)?;
+            let rules = exec::rules(&tx, cache)?;
+            let stored = exec::event(
+                &tx,
+                cache,
+                &plan::message_event(&rules, &m, contact, &name, properties, key, now),
+            )?;
             tx.commit()?;
             Ok(stored)
         })

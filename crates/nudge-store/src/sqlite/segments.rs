@@ -3,30 +3,16 @@
 use super::*;
 use nudge_core::segment::Condition;
 
-/// What the ingest path needs to know to mark contacts for re-evaluation.
-#[derive(Debug, Default)]
-pub(super) struct SegmentIndex {
-    pub any: bool,
-    pub event_names: HashSet<String>,
-    pub trait_names: HashSet<String>,
-}
+pub(super) use crate::plan::SegmentIndex;
 
-impl SegmentIndex {
-    pub(super) fn load(c: &Connection) -> Result<Self> {
-        let mut index = SegmentIndex::default();
-        let mut stmt = c.prepare_cached("SELECT definition FROM segments")?;
-        for def in stmt.query_map([], |r| r.get::<_, String>(0))? {
-            let cond = parse_definition(&def?)?;
-            index.any = true;
-            index
-                .event_names
-                .extend(cond.event_names().into_iter().map(str::to_string));
-            index
-                .trait_names
-                .extend(cond.trait_names().into_iter().map(str::to_string));
-        }
-        Ok(index)
-    }
+/// What the saved segments read (see [`SegmentIndex`]).
+fn load_index(c: &Connection) -> Result<SegmentIndex> {
+    let mut stmt = c.prepare_cached("SELECT definition FROM segments")?;
+    let conditions = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .map(|def| parse_definition(&def?))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(SegmentIndex::of(&conditions))
 }
 
 fn parse_definition(s: &str) -> Result<Condition> {
@@ -47,11 +33,11 @@ pub(super) fn mark_dirty(c: &Connection, cache: &mut IdCache, contact: ContactId
     Ok(())
 }
 
-pub(super) fn segment_index<'a>(c: &Connection, cache: &'a mut IdCache) -> Result<&'a SegmentIndex> {
+pub(super) fn segment_index(c: &Connection, cache: &mut IdCache) -> Result<Arc<SegmentIndex>> {
     if cache.segments.is_none() {
-        cache.segments = Some(SegmentIndex::load(c)?);
+        cache.segments = Some(Arc::new(load_index(c)?));
     }
-    Ok(cache.segments.get_or_insert_with(SegmentIndex::default))
+    Ok(cache.segments.clone().unwrap_or_default())
 }
 
 fn segment_from_row(r: &rusqlite::Row) -> rusqlite::Result<(Segment, String)> {
@@ -542,15 +528,9 @@ fn record_change(
         now,
         props.to_string()
     ])?;
-    super::journeys::queue_event(
-        tx,
-        cache,
-        tx.last_insert_rowid(),
-        contact,
-        event,
-        props.to_string(),
-        now,
-    )?;
+    if super::exec::rules(tx, cache)?.journeys_act_on(event) {
+        super::exec::queue_inbox(tx, tx.last_insert_rowid(), contact, event, &props.to_string(), now)?;
+    }
     Ok(())
 }
 

@@ -1,0 +1,382 @@
+//! The protocols between Nudge's crates, as types: the idempotency keys Nudge makes
+//! for what it records and sends, where a queued message came from, the events Nudge
+//! writes on a contact's timeline and the names code matches on.
+//!
+//! Architecture invariant: a key, an origin or an event name that one crate writes
+//! and another reads is built (and, where it must be, parsed) here and nowhere else.
+//! The store reads typed fields (a message's [`MessageOrigin`], a timeline event's
+//! [`StepCount`]); it never parses a key or digs in JSON properties to decide what to
+//! count.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+
+/// The names of the events Nudge itself records on contacts' timelines. Code that
+/// matches on an event name uses these constants.
+pub mod event_names {
+    pub const JOURNEY_STEP_REACHED: &str = "Journey Step Reached";
+    pub const JOURNEY_GOAL_REACHED: &str = "Journey Goal Reached";
+    pub const JOURNEY_COMPLETED: &str = "Journey Completed";
+    pub const JOURNEY_EXITED: &str = "Journey Exited";
+    /// A send step that queued nothing (no such template, wrong channel).
+    pub const JOURNEY_MESSAGE_SKIPPED: &str = "Journey Message Skipped";
+    /// An `update_contact` step changed traits (properties: `run_id`, `traits`).
+    pub const CONTACT_UPDATED: &str = "Contact Updated";
+
+    pub const MESSAGE_QUEUED: &str = "Message Queued";
+    pub const MESSAGE_SENT: &str = "Message Sent";
+    pub const MESSAGE_DELIVERED: &str = "Message Delivered";
+    pub const MESSAGE_FAILED: &str = "Message Failed";
+    pub const MESSAGE_BOUNCED: &str = "Message Bounced";
+    pub const MESSAGE_SUPPRESSED: &str = "Message Suppressed";
+    pub const EMAIL_OPENED: &str = "Email Opened";
+    pub const EMAIL_LINK_CLICKED: &str = "Email Link Clicked";
+    pub const UNSUBSCRIBED: &str = "Unsubscribed";
+
+    pub const SEGMENT_ENTERED: &str = "Segment Entered";
+    pub const SEGMENT_EXITED: &str = "Segment Exited";
+
+    /// A form submission (`form_id`, or `form` / `form_name`, names the form).
+    pub const FORM_SUBMITTED: &str = "Form Submitted";
+
+    /// The events that report what became of a message (a journey's message branch
+    /// listens for them).
+    pub const MESSAGE_OUTCOMES: [&str; 7] = [
+        MESSAGE_SENT,
+        MESSAGE_DELIVERED,
+        EMAIL_OPENED,
+        EMAIL_LINK_CLICKED,
+        MESSAGE_BOUNCED,
+        MESSAGE_FAILED,
+        UNSUBSCRIBED,
+    ];
+}
+
+/// An idempotency key Nudge makes: recording or sending twice under one key stores
+/// once. Keys of journey runs are derived from run, step and visit, so a transition
+/// computed again after a crash makes the same keys. Stored as text (the `message_id`
+/// of timeline events, the outbox's unique key, the key of a run's timer); the text
+/// forms are stable across versions because stored rows keep them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct IdempotencyKey(String);
+
+/// What a key made by [`IdempotencyKey`] names, read back by [`IdempotencyKey::parse`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyKind {
+    /// A step's action on one visit: its message, webhook or contact update.
+    Step { run: i64, step: String, visit: u32 },
+    /// The run reached a step (its `Journey Step Reached` event).
+    Reached { run: i64, step: String, visit: u32 },
+    /// The `n`th timer of a run, set at a step.
+    Timer { run: i64, step: String, visit: u32, n: u32 },
+    /// A send step that queued nothing.
+    Skipped { run: i64, step: String, visit: u32 },
+    /// The run's end.
+    Finished { run: i64 },
+    /// A message reached a state (its timeline event).
+    MessageState { message: i64, state: String, attempt: i64 },
+    /// The run's first timer, which starts it.
+    Start,
+    /// A key Nudge did not make (a caller's).
+    Other,
+}
+
+impl IdempotencyKey {
+    /// The key of a run's `start` timer.
+    pub const START: &'static str = "start";
+
+    /// A step's action on a visit: `run-7-step-remind-1`.
+    pub fn step(run: i64, step: &str, visit: u32) -> Self {
+        Self(format!("run-{run}-step-{step}-{visit}"))
+    }
+    /// The `Journey Step Reached` event of a visit.
+    pub fn reached(run: i64, step: &str, visit: u32) -> Self {
+        Self(format!("run-{run}-step-{step}-{visit}-reached"))
+    }
+    /// The `n`th timer of a run (set at `step`, on `visit`).
+    pub fn timer(run: i64, step: &str, visit: u32, n: u32) -> Self {
+        Self(format!("run-{run}-step-{step}-{visit}-timer-{n}"))
+    }
+    /// A send step of a visit that queued nothing (each visit records its own).
+    pub fn skipped(run: i64, step: &str, visit: u32) -> Self {
+        Self(format!("run-{run}-step-{step}-{visit}-skipped"))
+    }
+    /// The run's end.
+    pub fn finished(run: i64) -> Self {
+        Self(format!("run-{run}-finished"))
+    }
+    /// The run's start timer.
+    pub fn start() -> Self {
+        Self(Self::START.to_string())
+    }
+    /// The timeline event of a message reaching `state` on `attempt`.
+    pub fn message_state(message: i64, state: &str, attempt: i64) -> Self {
+        Self(format!("message-{message}-{state}-{attempt}"))
+    }
+    /// A key given by a caller (an API request's), kept as it is.
+    pub fn external(key: impl Into<String>) -> Self {
+        Self(key.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+
+    /// What the key names. Step ids may contain `-`, so the suffixes Nudge appends
+    /// (`-reached`, `-timer-N`, `-skipped`) are read first; a step id that itself ends
+    /// like one of them reads as that kind (no code decides anything from a parsed
+    /// key: origins travel as [`MessageOrigin`]; this is for inspection and upgrades).
+    pub fn parse(key: &str) -> KeyKind {
+        if key == Self::START {
+            return KeyKind::Start;
+        }
+        if let Some(rest) = key.strip_prefix("message-") {
+            let mut parts = rest.splitn(2, '-');
+            if let (Some(id), Some(rest)) = (parts.next(), parts.next())
+                && let Ok(message) = id.parse()
+                && let Some((state, attempt)) = rest.rsplit_once('-')
+                && let Ok(attempt) = attempt.parse()
+            {
+                return KeyKind::MessageState {
+                    message,
+                    state: state.to_string(),
+                    attempt,
+                };
+            }
+            return KeyKind::Other;
+        }
+        let Some(rest) = key.strip_prefix("run-") else {
+            return KeyKind::Other;
+        };
+        if let Some(run) = rest.strip_suffix("-finished").and_then(|r| r.parse().ok()) {
+            return KeyKind::Finished { run };
+        }
+        let Some((run, rest)) = rest.split_once("-step-") else {
+            return KeyKind::Other;
+        };
+        let Ok(run) = run.parse::<i64>() else {
+            return KeyKind::Other;
+        };
+        let step_visit = |s: &str| -> Option<(String, u32)> {
+            let (step, visit) = s.rsplit_once('-')?;
+            Some((step.to_string(), visit.parse().ok()?)).filter(|(step, _)| !step.is_empty())
+        };
+        if let Some((step, visit)) = rest.strip_suffix("-reached").and_then(step_visit) {
+            return KeyKind::Reached { run, step, visit };
+        }
+        if let Some((step, visit)) = rest.strip_suffix("-skipped").and_then(step_visit) {
+            return KeyKind::Skipped { run, step, visit };
+        }
+        if let Some((head, n)) = rest.rsplit_once("-timer-")
+            && let Ok(n) = n.parse()
+            && let Some((step, visit)) = step_visit(head)
+        {
+            return KeyKind::Timer { run, step, visit, n };
+        }
+        match step_visit(rest) {
+            Some((step, visit)) => KeyKind::Step { run, step, visit },
+            None => KeyKind::Other,
+        }
+    }
+}
+
+impl fmt::Display for IdempotencyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<IdempotencyKey> for String {
+    fn from(k: IdempotencyKey) -> String {
+        k.0
+    }
+}
+
+/// What queued a message: stored in columns of the outbox row (not in the data the
+/// template renders), so the store counts a journey step's sends, opens and clicks
+/// and the engine hands a message's outcome to the run that sent it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MessageOrigin {
+    /// A journey's send or webhook step, on one visit of one run.
+    Journey {
+        journey_id: i64,
+        run_id: i64,
+        step: String,
+        visit: u32,
+    },
+}
+
+impl MessageOrigin {
+    pub fn journey_id(&self) -> Option<i64> {
+        match self {
+            MessageOrigin::Journey { journey_id, .. } => Some(*journey_id),
+        }
+    }
+    pub fn run_id(&self) -> Option<i64> {
+        match self {
+            MessageOrigin::Journey { run_id, .. } => Some(*run_id),
+        }
+    }
+    /// The journey and step whose statistics the message counts toward.
+    pub fn journey_step(&self) -> Option<(i64, &str)> {
+        match self {
+            MessageOrigin::Journey { journey_id, step, .. } => Some((*journey_id, step)),
+        }
+    }
+}
+
+/// An event Nudge records on a contact's timeline (idempotent on its key).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimelineEvent {
+    /// One of [`event_names`].
+    pub name: String,
+    pub properties: Value,
+    pub key: IdempotencyKey,
+    /// The journey statistics the event counts toward once stored.
+    pub counts: Option<StepCount>,
+}
+
+/// What a journey event counts: a step reached, and the exit the run left its
+/// previous step by. Set by the journey core, read by the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepCount {
+    pub journey_id: i64,
+    /// The step reached (`Journey Step Reached`).
+    pub reached: Option<String>,
+    /// `(step, exit)`: the step left and by which exit (`next`, `yes`, `cases[0].next`).
+    pub left: Option<(String, String)>,
+}
+
+/// The counters a journey step keeps (`journey_step_stats`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepCounter {
+    Reached,
+    Sent,
+    Opened,
+    Clicked,
+}
+
+impl StepCounter {
+    /// The column that holds the counter.
+    pub fn column(self) -> &'static str {
+        match self {
+            StepCounter::Reached => "reached",
+            StepCounter::Sent => "sent",
+            StepCounter::Opened => "opened",
+            StepCounter::Clicked => "clicked",
+        }
+    }
+
+    /// The counter a message event moves (an open, a click).
+    pub fn of_message_event(name: &str) -> Option<Self> {
+        match name {
+            event_names::EMAIL_OPENED => Some(StepCounter::Opened),
+            event_names::EMAIL_LINK_CLICKED => Some(StepCounter::Clicked),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_keep_their_stored_form() {
+        assert_eq!(IdempotencyKey::step(7, "remind", 1).as_str(), "run-7-step-remind-1");
+        assert_eq!(
+            IdempotencyKey::reached(7, "remind", 1).as_str(),
+            "run-7-step-remind-1-reached"
+        );
+        assert_eq!(
+            IdempotencyKey::timer(7, "wait", 2, 3).as_str(),
+            "run-7-step-wait-2-timer-3"
+        );
+        assert_eq!(IdempotencyKey::finished(7).as_str(), "run-7-finished");
+        assert_eq!(IdempotencyKey::message_state(5, "sent", 1).as_str(), "message-5-sent-1");
+    }
+
+    #[test]
+    fn keys_parse_back() {
+        let cases = [
+            (
+                IdempotencyKey::step(7, "remind-1", 2),
+                KeyKind::Step {
+                    run: 7,
+                    step: "remind-1".into(),
+                    visit: 2,
+                },
+            ),
+            (
+                IdempotencyKey::reached(7, "a.b", 1),
+                KeyKind::Reached {
+                    run: 7,
+                    step: "a.b".into(),
+                    visit: 1,
+                },
+            ),
+            (
+                IdempotencyKey::timer(9, "w-2", 3, 12),
+                KeyKind::Timer {
+                    run: 9,
+                    step: "w-2".into(),
+                    visit: 3,
+                    n: 12,
+                },
+            ),
+            (
+                IdempotencyKey::skipped(9, "send", 4),
+                KeyKind::Skipped {
+                    run: 9,
+                    step: "send".into(),
+                    visit: 4,
+                },
+            ),
+            (IdempotencyKey::finished(11), KeyKind::Finished { run: 11 }),
+            (IdempotencyKey::start(), KeyKind::Start),
+            (
+                IdempotencyKey::message_state(5, "sent", 0),
+                KeyKind::MessageState {
+                    message: 5,
+                    state: "sent".into(),
+                    attempt: 0,
+                },
+            ),
+            (IdempotencyKey::external("order-42"), KeyKind::Other),
+            (IdempotencyKey::external("run-x-step-a-1"), KeyKind::Other),
+            (IdempotencyKey::external("run-1-step--1"), KeyKind::Other),
+        ];
+        for (key, kind) in cases {
+            assert_eq!(IdempotencyKey::parse(key.as_str()), kind, "{key}");
+        }
+    }
+
+    #[test]
+    fn skip_keys_differ_per_visit() {
+        assert_ne!(
+            IdempotencyKey::skipped(1, "hook", 1),
+            IdempotencyKey::skipped(1, "hook", 2)
+        );
+    }
+
+    #[test]
+    fn origin_serialises_with_its_kind() {
+        let o = MessageOrigin::Journey {
+            journey_id: 1,
+            run_id: 2,
+            step: "s".into(),
+            visit: 3,
+        };
+        let v = serde_json::to_value(&o).unwrap();
+        assert_eq!(v["kind"], "journey");
+        assert_eq!(serde_json::from_value::<MessageOrigin>(v).unwrap(), o);
+        assert_eq!(o.journey_step(), Some((1, "s")));
+    }
+}

@@ -1,0 +1,188 @@
+//! Advancing one run: load what the core needs (definition, facts, time zone, recent
+//! sends, templates), call `nudge_core::journey::step`, and turn the transition into
+//! a `RunWrite` for the round (`transition::run_write`, pure).
+
+use super::*;
+
+impl JourneyEngine {
+    /// The contact's marketing messages in the longest cap period: queued or sent
+    /// (failed, bounced and suppressed ones do not count), and those of this round.
+    pub(super) async fn recent_sends(
+        &self,
+        contact: ContactId,
+        now: Millis,
+        round: &Round,
+    ) -> nudge_store::Result<Vec<SentMessage>> {
+        let horizon = round.caps.iter().map(|c| c.per.millis()).max().unwrap_or(0);
+        let page = self
+            .store
+            .list_messages(&MessageQuery {
+                contact_id: Some(contact),
+                limit: 1000,
+                ..Default::default()
+            })
+            .await?;
+        let mut out: Vec<SentMessage> = page
+            .items
+            .iter()
+            .filter(|m| !m.transactional)
+            .filter(|m| {
+                matches!(
+                    m.state,
+                    MessageState::Queued | MessageState::Sent | MessageState::Delivered
+                )
+            })
+            .map(|m| SentMessage {
+                channel: Some(m.channel.clone()),
+                at: m.sent_at.unwrap_or(m.created_at),
+            })
+            .filter(|s| s.at > now - horizon)
+            .collect();
+        out.extend(round.sends.get(&contact).cloned().unwrap_or_default());
+        Ok(out)
+    }
+
+    /// Feeds one input to one run and stores the transition. `fired`: a timer that
+    /// came due for this input (removed unless the transition sets it again).
+    pub(super) async fn advance(
+        &self,
+        run: &Run,
+        input: Input,
+        fired: Option<&str>,
+        now: Millis,
+        round: &mut Round,
+    ) -> nudge_store::Result<()> {
+        // A move runs on the version it moves to.
+        let moved_to = match &input {
+            Input::Move { version, .. } => Some(*version),
+            _ => None,
+        };
+        let Some(def) = self.definition(run.journey_id, moved_to.unwrap_or(run.version)).await? else {
+            return Ok(());
+        };
+        let state: RunState = match RunPhase::from_stored(&run.state) {
+            Ok(RunPhase::Started(s)) => *s,
+            // Stored, not started: its first transition starts from a fresh state.
+            Ok(RunPhase::Pending { .. }) => {
+                RunState::new(run.id, run.journey_id, run.contact_id, run.version, run.entered_at)
+            }
+            Err(e) => return self.set_aside(run, &e, now, round).await,
+        };
+        // Facts and time zone are loaded only for definitions that read them.
+        let facts = if needs_facts(&def) {
+            match self.store.contact_facts(run.contact_id).await? {
+                Some(f) => f,
+                None => return Ok(()),
+            }
+        } else {
+            Facts {
+                contact_id: run.contact_id,
+                ..Default::default()
+            }
+        };
+        let zone_name = if needs_time_zone(&def) {
+            self.store.contact_time_zone(run.contact_id).await?
+        } else {
+            None
+        };
+        let tz = zone_name
+            .as_deref()
+            .and_then(|z| jiff::tz::TimeZone::get(z).ok())
+            .or_else(|| jiff::tz::TimeZone::get(&self.config.time_zone).ok())
+            .unwrap_or(jiff::tz::TimeZone::UTC);
+        let recent = if !round.caps.is_empty() && has_marketing_sends(&def) {
+            self.recent_sends(run.contact_id, now, round).await?
+        } else {
+            vec![]
+        };
+        let caps = round.caps.clone();
+        let ctx = Context {
+            now,
+            facts: &facts,
+            time_zone: &tz,
+            caps: &caps,
+            recent_sends: &recent,
+        };
+        let revenue = match &input {
+            Input::Event { properties, .. } => journey::revenue_of(properties),
+            _ => None,
+        };
+        let t = journey::step(&def, &state, input, &ctx);
+        if t.commands.is_empty() && t.state == state && fired.is_none() {
+            return Ok(());
+        }
+        let mut templates = Vec::new();
+        for name in transition::templates_named(&t) {
+            let found = match name {
+                NameOrId::Id(id) => self.store.template(*id).await?,
+                NameOrId::Name(n) => self.store.template_by_name(n).await?,
+            };
+            templates.push((name.clone(), found));
+        }
+        let inputs = transition::Inputs {
+            run,
+            before: &state,
+            fired,
+            moved_to,
+            revenue,
+            templates: &templates,
+        };
+        let planned = match transition::run_write(&inputs, t) {
+            Ok(p) => p,
+            Err(e) => return self.set_aside(run, &e, now, round).await,
+        };
+        round.stats.transitions += 1;
+        let write = planned.write;
+        for channel in planned.marketing_channels {
+            round.sends.entry(run.contact_id).or_default().push(SentMessage {
+                channel: Some(channel),
+                at: now,
+            });
+        }
+        round.queued |= !write.messages.is_empty();
+        let mut after = run.clone();
+        after.state = write.state.clone();
+        after.step = write.step.clone();
+        after.version = moved_to.unwrap_or(run.version);
+        after.revision = run.revision + 1;
+        if write.finished.is_some() {
+            after.step = None;
+            after.finished_at = Some(now);
+            after.finish_reason = write.finished.clone();
+        }
+        round.runs.insert(run.id, after);
+        round.writes.push(write);
+        Ok(())
+    }
+
+    /// A run whose state cannot be read (or written) is set aside for inspection:
+    /// reported, its timers and waits removed so nothing wakes it, its state kept.
+    /// Never reset.
+    pub(super) async fn set_aside(
+        &self,
+        run: &Run,
+        e: &CorruptRunState,
+        now: Millis,
+        round: &mut Round,
+    ) -> nudge_store::Result<()> {
+        tracing::error!(run = run.id, journey = run.journey_id, error = %e, "run state unreadable; run set aside for inspection");
+        self.store.set_run_aside(run.id, e.to_string(), now).await?;
+        round.runs.remove(&run.id);
+        round.stats.set_aside += 1;
+        Ok(())
+    }
+}
+
+/// The message outcome a timeline event reports, if it is one.
+pub(super) fn outcome_of(event: &str) -> Option<MessageOutcomeKind> {
+    Some(match event {
+        event_names::MESSAGE_SENT => MessageOutcomeKind::Sent,
+        event_names::MESSAGE_DELIVERED => MessageOutcomeKind::Delivered,
+        event_names::EMAIL_OPENED => MessageOutcomeKind::Opened,
+        event_names::EMAIL_LINK_CLICKED => MessageOutcomeKind::Clicked,
+        event_names::MESSAGE_BOUNCED => MessageOutcomeKind::Bounced,
+        event_names::MESSAGE_FAILED => MessageOutcomeKind::Failed,
+        event_names::UNSUBSCRIBED => MessageOutcomeKind::Unsubscribed,
+        _ => return None,
+    })
+}

@@ -1,0 +1,581 @@
+//! What a write implies, decided once for both backends.
+//!
+//! A timeline event, a run's transition ([`RunWrite`]), a queued message or a
+//! message event each imply more than their own row: journey-inbox rows, segment
+//! re-evaluation marks, contact updates with their `Contact Updated` events, step and
+//! exit counters. The functions here are pure: from the write and the facts the
+//! backend read for it ([`Rules`], the run's row, the contact) they compute a plan of
+//! primitive operations ([`Op`]); each backend's `exec` module only carries the plan
+//! out in SQL, inside the caller's transaction.
+//!
+//! Architecture invariant: no SQL and no I/O here; no storage rule is decided in a
+//! backend. A new rule (campaign counters, lead scores) is written here once.
+
+use crate::journeys::{ClearTimers, RunWrite, trait_event_name};
+use crate::messages::{Message, NewMessage};
+use nudge_core::protocol::{MessageOrigin, StepCount, StepCounter, TimelineEvent, event_names};
+use nudge_core::{Contact, ContactId, Millis};
+use serde_json::{Value, json};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// What the event and trait names of the saved segments are (the write path marks a
+/// contact for re-evaluation when a segment reads what changed).
+#[derive(Debug, Default)]
+pub(crate) struct SegmentIndex {
+    pub any: bool,
+    pub event_names: HashSet<String>,
+    pub trait_names: HashSet<String>,
+}
+
+impl SegmentIndex {
+    pub(crate) fn of<'a>(conditions: impl IntoIterator<Item = &'a nudge_core::segment::Condition>) -> Self {
+        let mut index = SegmentIndex::default();
+        for c in conditions {
+            index.any = true;
+            index
+                .event_names
+                .extend(c.event_names().into_iter().map(str::to_string));
+            index
+                .trait_names
+                .extend(c.trait_names().into_iter().map(str::to_string));
+        }
+        index
+    }
+}
+
+/// The facts every rule reads: what journeys act on and what segments read. Each
+/// backend loads (and caches) them; they are cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Rules {
+    /// `journey_event_names`: event names, and `$trait:<name>` for traits
+    /// time-triggered journeys read.
+    pub journey_events: Arc<HashSet<String>>,
+    pub segments: Arc<SegmentIndex>,
+}
+
+impl Rules {
+    /// Whether a stored `track` event of this name goes to the journey inbox.
+    pub(crate) fn journeys_act_on(&self, name: &str) -> bool {
+        self.journey_events.contains(name)
+    }
+
+    /// The changed traits some time-triggered journey reads.
+    pub(crate) fn traits_journeys_read<'a>(&self, changed: impl IntoIterator<Item = &'a String>) -> Vec<String> {
+        changed
+            .into_iter()
+            .filter(|k| self.journey_events.contains(&trait_event_name(k)))
+            .cloned()
+            .collect()
+    }
+}
+
+/// What follows when an event turns out to be new (its key was not stored).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum OnStored {
+    /// Queue it in the journey inbox (with the stored event's id).
+    QueueInbox,
+    /// Mark its contact for segment re-evaluation.
+    MarkDirty,
+    /// Add one to a step's counter.
+    Count {
+        journey: i64,
+        step: String,
+        counter: StepCounter,
+    },
+    /// Add one to the runs that left `step` by `exit`.
+    CountExit { journey: i64, step: String, exit: String },
+}
+
+/// An event Nudge records on a contact's timeline (idempotent on `key`), and what
+/// follows if it is new.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct NewEvent {
+    pub contact: ContactId,
+    pub name: String,
+    pub properties: Value,
+    pub key: String,
+    pub at: Millis,
+    pub then: Vec<OnStored>,
+}
+
+/// One primitive operation of a plan, in the order given.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Op {
+    Event(NewEvent),
+    /// Store the contact's traits (and the email and phone derived from them).
+    SaveContact(Box<Contact>),
+    /// Queue [`crate::TRAITS_CHANGED`] in the journey inbox with the traits named.
+    QueueTraitsChanged {
+        contact: ContactId,
+        traits: Vec<String>,
+        at: Millis,
+    },
+    MarkDirty(ContactId),
+    UpdateRun {
+        run: i64,
+        step: Option<String>,
+        state: Value,
+        finished: Option<String>,
+        revenue: Option<f64>,
+        version: Option<i64>,
+    },
+    /// Remove a run's timers: all of them (`None`) or those with these keys.
+    ClearTimers {
+        run: i64,
+        keys: Option<Vec<String>>,
+    },
+    SetTimer {
+        run: i64,
+        key: String,
+        due: Millis,
+    },
+    ClearWaits {
+        run: i64,
+    },
+    AddWait {
+        run: i64,
+        contact: ContactId,
+        event: String,
+        match_value: Option<String>,
+    },
+    /// Put a message in the outbox unless its key is there; if it is new, record
+    /// [`message_queued`] and count it toward its origin's step.
+    Enqueue(NewMessage),
+}
+
+/// A timeline event and what storing it implies: the journey inbox when journeys act
+/// on its name, a segment mark when a segment reads it, and the journey counters it
+/// carries.
+pub(crate) fn event(rules: &Rules, contact: ContactId, e: &TimelineEvent, at: Millis) -> NewEvent {
+    let mut then = Vec::new();
+    if rules.journeys_act_on(&e.name) {
+        then.push(OnStored::QueueInbox);
+    }
+    if rules.segments.event_names.contains(&e.name) {
+        then.push(OnStored::MarkDirty);
+    }
+    if let Some(StepCount {
+        journey_id,
+        reached,
+        left,
+    }) = &e.counts
+    {
+        if let Some(step) = reached {
+            then.push(OnStored::Count {
+                journey: *journey_id,
+                step: step.clone(),
+                counter: StepCounter::Reached,
+            });
+        }
+        if let Some((step, exit)) = left {
+            then.push(OnStored::CountExit {
+                journey: *journey_id,
+                step: step.clone(),
+                exit: exit.clone(),
+            });
+        }
+    }
+    NewEvent {
+        contact,
+        name: e.name.clone(),
+        properties: e.properties.clone(),
+        key: e.key.to_string(),
+        at,
+        then,
+    }
+}
+
+/// The timeline event of a message's state (`Message Queued`, `Message Sent`, ...).
+pub(crate) fn message_state(rules: &Rules, m: &Message, at: Millis) -> NewEvent {
+    let mut props = json!({
+        "message_id": m.id,
+        "channel": m.channel,
+        "template_id": m.template_id,
+        "template_version": m.template_version,
+        "state": m.state.as_str(),
+    });
+    if let Some(e) = &m.error {
+        props["error"] = Value::String(e.clone());
+    }
+    if let Some(r) = &m.recipient {
+        props["recipient"] = Value::String(r.clone());
+    }
+    let e = TimelineEvent {
+        name: m.state.event_name().to_string(),
+        properties: props,
+        key: nudge_core::protocol::IdempotencyKey::message_state(m.id, m.state.as_str(), m.attempts),
+        counts: None,
+    };
+    event(rules, m.contact_id, &e, at)
+}
+
+/// The step counter a newly queued message moves: `sent` of the journey step that
+/// queued it.
+pub(crate) fn queued_count(origin: Option<&MessageOrigin>) -> Option<OnStored> {
+    let (journey, step) = origin?.journey_step()?;
+    Some(OnStored::Count {
+        journey,
+        step: step.to_string(),
+        counter: StepCounter::Sent,
+    })
+}
+
+/// An event about a message (an open, a click) on its contact's timeline, counted
+/// toward the journey step that sent it.
+pub(crate) fn message_event(
+    rules: &Rules,
+    m: &Message,
+    contact: ContactId,
+    name: &str,
+    properties: Value,
+    key: String,
+    at: Millis,
+) -> NewEvent {
+    let e = TimelineEvent {
+        name: name.to_string(),
+        properties,
+        key: nudge_core::protocol::IdempotencyKey::external(key),
+        counts: None,
+    };
+    let mut planned = event(rules, contact, &e, at);
+    if let (Some(counter), Some((journey, step))) = (
+        StepCounter::of_message_event(name),
+        m.origin.as_ref().and_then(MessageOrigin::journey_step),
+    ) {
+        planned.then.push(OnStored::Count {
+            journey,
+            step: step.to_string(),
+            counter,
+        });
+    }
+    planned
+}
+
+/// What the backend read about a run before planning its write.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct RunRow {
+    /// The run's contact (a merged-away id already resolved to the survivor).
+    pub contact: ContactId,
+    pub finished: bool,
+    pub revision: i64,
+}
+
+/// The outcome of planning a [`RunWrite`].
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RunPlan {
+    /// The run is unknown or finished: nothing to write.
+    Nothing,
+    /// Computed from an older revision than the stored one: nothing is written and
+    /// the caller hands the input in again.
+    Stale,
+    Apply(Vec<Op>),
+}
+
+/// The keys of a write's contact updates, for the backend to say which are stored
+/// already (those apply nothing).
+pub(crate) fn contact_update_keys(w: &RunWrite) -> Vec<String> {
+    w.contact_updates.iter().map(|(k, _)| k.to_string()).collect()
+}
+
+/// Plans one transition of one run. `contact`: the run's contact as stored, when the
+/// write updates it (`None`: gone, or no updates); `applied`: which of
+/// [`contact_update_keys`] are stored already.
+pub(crate) fn run_write(
+    rules: &Rules,
+    w: &RunWrite,
+    run: Option<RunRow>,
+    contact: Option<Contact>,
+    applied: &HashSet<String>,
+    now: Millis,
+) -> RunPlan {
+    let Some(run) = run.filter(|r| !r.finished) else {
+        return RunPlan::Nothing;
+    };
+    if w.expected_revision.is_some_and(|r| r != run.revision) {
+        return RunPlan::Stale;
+    }
+    let mut ops = Vec::new();
+    let finished = w.finished.is_some();
+    // Contact updates, each once per key, in order; traits read by segments or
+    // time-triggered journeys notify them.
+    if let Some(mut contact) = contact.filter(|_| !w.contact_updates.is_empty()) {
+        let mut changed: Vec<String> = Vec::new();
+        let mut any = false;
+        for (key, update) in &w.contact_updates {
+            if applied.contains(key.as_str()) {
+                continue;
+            }
+            let patch = update.patch(&contact.traits);
+            let e = TimelineEvent {
+                name: event_names::CONTACT_UPDATED.to_string(),
+                properties: json!({"run_id": w.run_id, "traits": patch}),
+                key: key.clone(),
+                counts: None,
+            };
+            ops.push(Op::Event(event(rules, contact.id, &e, now)));
+            contact.apply_traits(&patch);
+            for k in patch.keys() {
+                if !changed.contains(k) {
+                    changed.push(k.clone());
+                }
+            }
+            any = true;
+        }
+        if any {
+            contact.updated_at = now;
+            let id = contact.id;
+            ops.push(Op::SaveContact(Box::new(contact)));
+            let read = rules.traits_journeys_read(&changed);
+            if !read.is_empty() {
+                ops.push(Op::QueueTraitsChanged {
+                    contact: id,
+                    traits: read,
+                    at: now,
+                });
+            }
+            if rules.segments.any {
+                ops.push(Op::MarkDirty(id));
+            }
+        }
+    }
+    ops.push(Op::UpdateRun {
+        run: w.run_id,
+        step: if finished { None } else { w.step.clone() },
+        state: w.state.clone(),
+        finished: w.finished.clone(),
+        revenue: w.revenue,
+        version: w.version,
+    });
+    // A finished run loses all its timers and waits.
+    match (&w.clear_timers, finished) {
+        (_, true) | (ClearTimers::All, _) => ops.push(Op::ClearTimers {
+            run: w.run_id,
+            keys: None,
+        }),
+        (ClearTimers::Keys(keys), false) if !keys.is_empty() => ops.push(Op::ClearTimers {
+            run: w.run_id,
+            keys: Some(keys.clone()),
+        }),
+        _ => {}
+    }
+    if !finished {
+        for (key, due) in &w.set_timers {
+            ops.push(Op::SetTimer {
+                run: w.run_id,
+                key: key.clone(),
+                due: *due,
+            });
+        }
+    }
+    if finished || w.waits.is_some() {
+        ops.push(Op::ClearWaits { run: w.run_id });
+    }
+    if let (Some(waits), false) = (&w.waits, finished) {
+        for (event, value) in waits {
+            ops.push(Op::AddWait {
+                run: w.run_id,
+                contact: run.contact,
+                event: event.clone(),
+                match_value: value.clone(),
+            });
+        }
+    }
+    for m in &w.messages {
+        ops.push(Op::Enqueue(m.clone()));
+    }
+    for e in &w.events {
+        ops.push(Op::Event(event(rules, run.contact, e, now)));
+    }
+    RunPlan::Apply(ops)
+}
+
+/// The inbox row's properties for [`crate::TRAITS_CHANGED`].
+pub(crate) fn traits_changed_properties(traits: &[String]) -> Value {
+    json!({ "traits": traits })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nudge_core::journey::ContactUpdate;
+    use nudge_core::protocol::IdempotencyKey;
+
+    fn rules(journeys: &[&str], segment_events: &[&str]) -> Rules {
+        Rules {
+            journey_events: Arc::new(journeys.iter().map(|s| s.to_string()).collect()),
+            segments: Arc::new(SegmentIndex {
+                any: !segment_events.is_empty(),
+                event_names: segment_events.iter().map(|s| s.to_string()).collect(),
+                trait_names: HashSet::new(),
+            }),
+        }
+    }
+
+    fn row() -> Option<RunRow> {
+        Some(RunRow {
+            contact: 5,
+            finished: false,
+            revision: 3,
+        })
+    }
+
+    fn reached(step: &str, left: Option<(&str, &str)>) -> TimelineEvent {
+        TimelineEvent {
+            name: event_names::JOURNEY_STEP_REACHED.into(),
+            properties: json!({"step": step}),
+            key: IdempotencyKey::reached(1, step, 1),
+            counts: Some(StepCount {
+                journey_id: 9,
+                reached: Some(step.into()),
+                left: left.map(|(s, e)| (s.into(), e.into())),
+            }),
+        }
+    }
+
+    #[test]
+    fn an_event_goes_where_its_name_is_read() {
+        let r = rules(&["Order Completed"], &["Order Completed", "Page Viewed"]);
+        let e = |name: &str| TimelineEvent {
+            name: name.into(),
+            properties: json!({}),
+            key: IdempotencyKey::external("k"),
+            counts: None,
+        };
+        assert_eq!(
+            event(&r, 1, &e("Order Completed"), 0).then,
+            vec![OnStored::QueueInbox, OnStored::MarkDirty]
+        );
+        assert_eq!(event(&r, 1, &e("Page Viewed"), 0).then, vec![OnStored::MarkDirty]);
+        assert!(event(&r, 1, &e("Other"), 0).then.is_empty());
+    }
+
+    #[test]
+    fn a_step_event_counts_the_step_and_the_exit_taken() {
+        let planned = event(&rules(&[], &[]), 5, &reached("b", Some(("a", "yes"))), 7);
+        assert_eq!(
+            planned.then,
+            vec![
+                OnStored::Count {
+                    journey: 9,
+                    step: "b".into(),
+                    counter: StepCounter::Reached
+                },
+                OnStored::CountExit {
+                    journey: 9,
+                    step: "a".into(),
+                    exit: "yes".into()
+                },
+            ]
+        );
+        assert_eq!((planned.contact, planned.at), (5, 7));
+        assert_eq!(planned.key, "run-1-step-b-1-reached");
+    }
+
+    #[test]
+    fn unknown_finished_and_stale_runs_write_nothing() {
+        let w = RunWrite {
+            run_id: 1,
+            expected_revision: Some(2),
+            ..Default::default()
+        };
+        let none = HashSet::new();
+        assert_eq!(run_write(&rules(&[], &[]), &w, None, None, &none, 0), RunPlan::Nothing);
+        let finished = Some(RunRow {
+            finished: true,
+            ..row().unwrap()
+        });
+        assert_eq!(
+            run_write(&rules(&[], &[]), &w, finished, None, &none, 0),
+            RunPlan::Nothing
+        );
+        assert_eq!(run_write(&rules(&[], &[]), &w, row(), None, &none, 0), RunPlan::Stale);
+    }
+
+    #[test]
+    fn a_finished_run_loses_timers_and_waits_and_sets_none() {
+        let w = RunWrite {
+            run_id: 1,
+            step: Some("x".into()),
+            finished: Some("completed".into()),
+            set_timers: vec![("t".into(), 5)],
+            waits: Some(vec![("E".into(), None)]),
+            ..Default::default()
+        };
+        let RunPlan::Apply(ops) = run_write(&rules(&[], &[]), &w, row(), None, &HashSet::new(), 0) else {
+            panic!("not applied");
+        };
+        assert!(matches!(&ops[0], Op::UpdateRun { step: None, finished: Some(f), .. } if f == "completed"));
+        assert_eq!(ops[1], Op::ClearTimers { run: 1, keys: None });
+        assert_eq!(ops[2], Op::ClearWaits { run: 1 });
+        assert_eq!(ops.len(), 3);
+    }
+
+    #[test]
+    fn contact_updates_apply_once_per_key_in_order() {
+        let mut contact = Contact::new(5, 0);
+        contact.traits.insert("score".into(), json!(1));
+        let add = |n: i64| ContactUpdate {
+            lead_score: n,
+            ..Default::default()
+        };
+        let w = RunWrite {
+            run_id: 1,
+            contact_updates: vec![
+                (IdempotencyKey::step(1, "a", 1), add(2)),
+                (IdempotencyKey::step(1, "b", 1), add(3)),
+                (IdempotencyKey::step(1, "c", 1), add(4)),
+            ],
+            ..Default::default()
+        };
+        let applied: HashSet<String> = ["run-1-step-b-1".to_string()].into();
+        let r = rules(&["$trait:lead_score"], &["Contact Updated"]);
+        let RunPlan::Apply(ops) = run_write(&r, &w, row(), Some(contact), &applied, 9) else {
+            panic!("not applied");
+        };
+        let events: Vec<&NewEvent> = ops
+            .iter()
+            .filter_map(|o| match o {
+                Op::Event(e) => Some(e),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(events.len(), 2, "the applied key applies nothing");
+        assert_eq!(events[0].key, "run-1-step-a-1");
+        assert_eq!(events[1].key, "run-1-step-c-1");
+        assert_eq!(events[0].then, vec![OnStored::MarkDirty]);
+        let saved = ops
+            .iter()
+            .find_map(|o| match o {
+                Op::SaveContact(c) => Some(c),
+                _ => None,
+            })
+            .expect("saved");
+        assert_eq!(saved.updated_at, 9);
+        assert!(ops.contains(&Op::QueueTraitsChanged {
+            contact: 5,
+            traits: vec!["lead_score".into()],
+            at: 9
+        }));
+        assert!(ops.contains(&Op::MarkDirty(5)));
+    }
+
+    #[test]
+    fn a_message_counts_toward_the_step_that_sent_it() {
+        let origin = MessageOrigin::Journey {
+            journey_id: 4,
+            run_id: 1,
+            step: "mail".into(),
+            visit: 2,
+        };
+        assert_eq!(
+            queued_count(Some(&origin)),
+            Some(OnStored::Count {
+                journey: 4,
+                step: "mail".into(),
+                counter: StepCounter::Sent
+            })
+        );
+        assert_eq!(queued_count(None), None);
+    }
+}
