@@ -188,32 +188,20 @@ impl JourneyEngine {
         *self.on_messages.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(f));
     }
 
-    /// Runs rounds until `stop` resolves.
+    /// Runs rounds until `stop` resolves: at once while busy, otherwise when woken,
+    /// when the next timer is due, or after `idle` (the loop:
+    /// [`nudge_worker::run_worker`]).
     pub async fn run(self: Arc<Self>, stop: impl std::future::Future<Output = ()>) {
-        tokio::pin!(stop);
-        loop {
-            let busy = match self.run_once().await {
-                Ok(s) => s.busy(),
-                Err(e) => {
-                    tracing::error!(error = %e, "journey round failed");
-                    false
-                }
-            };
-            if busy {
-                continue;
+        let this = &*self;
+        let config = nudge_worker::WorkerConfig::new("journey engine", this.config.idle);
+        nudge_worker::run_worker(config, &this.wake, stop, move || async move {
+            if this.run_once().await?.busy() {
+                return Ok(nudge_worker::Outcome::Busy);
             }
-            let sleep = match self.store.next_timer_due().await {
-                Ok(Some(due)) => Duration::from_millis(
-                    (due - self.clock.now()).clamp(0, self.config.idle.as_millis() as Millis) as u64,
-                ),
-                _ => self.config.idle,
-            };
-            tokio::select! {
-                _ = &mut stop => return,
-                _ = self.wake.notified() => {},
-                _ = tokio::time::sleep(sleep) => {},
-            }
-        }
+            let next = this.store.next_timer_due().await?;
+            Ok::<_, nudge_store::StoreError>(nudge_worker::Outcome::idle_until(next, this.clock.now()))
+        })
+        .await
     }
 
     /// The workspace's frequency caps (setting `frequency_caps`, a JSON list); an

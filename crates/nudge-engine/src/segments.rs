@@ -1,6 +1,7 @@
 use nudge_core::segment::{Condition, Facts};
 use nudge_core::{Clock, Millis};
 use nudge_store::{ContactEvaluation, MembershipChanges, Store};
+use nudge_worker::{Outcome, WorkerConfig, run_worker};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -102,36 +103,19 @@ impl SegmentEngine {
     }
 
     /// Runs until `stop` resolves: evaluates work as it appears, sleeps until woken,
-    /// until the next timer, or at most `idle`.
+    /// until the next timer, or at most `idle` (the loop: [`nudge_worker::run_worker`]).
     pub async fn run(self: Arc<Self>, stop: impl std::future::Future<Output = ()>) {
-        tokio::pin!(stop);
-        loop {
-            let busy = match self.run_once().await {
-                Ok((n, _)) => n > 0,
-                Err(e) => {
-                    tracing::error!(error = %e, "segment evaluation failed; retrying");
-                    false
-                }
-            };
-            if busy {
-                // More may be queued: go again at once, but let shutdown in.
-                tokio::select! {
-                    _ = &mut stop => return,
-                    _ = tokio::task::yield_now() => continue,
-                }
+        let this = &*self;
+        let config = WorkerConfig::new("segment engine", this.config.idle);
+        run_worker(config, &this.wake, stop, move || async move {
+            let (evaluated, _) = this.run_once().await?;
+            if evaluated > 0 {
+                return Ok(Outcome::Busy);
             }
-            let sleep = match self.store.next_segment_timer().await {
-                Ok(Some(due)) => Duration::from_millis(
-                    (due - self.clock.now()).clamp(0, self.config.idle.as_millis() as Millis) as u64,
-                ),
-                _ => self.config.idle,
-            };
-            tokio::select! {
-                _ = &mut stop => return,
-                _ = self.wake.notified() => {},
-                _ = tokio::time::sleep(sleep) => {},
-            }
-        }
+            let next = this.store.next_segment_timer().await?;
+            Ok::<_, nudge_store::StoreError>(Outcome::idle_until(next, this.clock.now()))
+        })
+        .await
     }
 }
 

@@ -14,6 +14,7 @@ use crate::links::{self, Purpose, Signer};
 use crate::template::{self, Compiled, Content, RenderData, Rendered};
 use nudge_core::{Clock, Contact, Millis};
 use nudge_store::{Message, MessageState, MessageUpdate, Store};
+use nudge_worker::{Outcome, WorkerConfig, run_worker};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -216,35 +217,20 @@ impl Deliverer {
         self.wake.notify_one();
     }
 
-    /// Delivers until `stop` resolves.
+    /// Delivers until `stop` resolves: at once while messages are due, otherwise
+    /// when woken, when the next message is due, or after `idle` (the loop:
+    /// [`nudge_worker::run_worker`]).
     pub async fn run(self: Arc<Self>, stop: impl std::future::Future<Output = ()>) {
-        tokio::pin!(stop);
-        loop {
-            let busy = match self.clone().run_once().await {
-                Ok(n) => n > 0,
-                Err(e) => {
-                    tracing::error!(error = %e, "message delivery round failed; retrying");
-                    false
-                }
-            };
-            if busy {
-                tokio::select! {
-                    _ = &mut stop => return,
-                    _ = tokio::task::yield_now() => continue,
-                }
+        let this = &self;
+        let config = WorkerConfig::new("delivery", this.config.idle);
+        run_worker(config, &this.wake, stop, move || async move {
+            if this.clone().run_once().await? > 0 {
+                return Ok(Outcome::Busy);
             }
-            let sleep = match self.store.next_message_due().await {
-                Ok(Some(due)) => Duration::from_millis(
-                    (due - self.clock.now()).clamp(0, self.config.idle.as_millis() as Millis) as u64,
-                ),
-                _ => self.config.idle,
-            };
-            tokio::select! {
-                _ = &mut stop => return,
-                _ = self.wake.notified() => {},
-                _ = tokio::time::sleep(sleep) => {},
-            }
-        }
+            let next = this.store.next_message_due().await?;
+            Ok::<_, nudge_store::StoreError>(Outcome::idle_until(next, this.clock.now()))
+        })
+        .await
     }
 
     /// One round: claim due messages, deliver them concurrently (within each

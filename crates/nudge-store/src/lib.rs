@@ -7,6 +7,7 @@
 //! *decisions* come from `nudge_core::resolve`; this crate only carries them out
 //! atomically.
 
+pub mod baseline;
 mod group_commit;
 mod journeys;
 mod messages;

@@ -7,6 +7,7 @@
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
+use nudge_store::baseline::{self, PgBenchSchema, RawEvent};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -149,7 +150,7 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     let dir = tempfile_dir()?;
     let backend = if args.postgres.is_some() { "postgres" } else { "sqlite" };
     let pg = match &args.postgres {
-        Some(url) => Some(PgSchema::create(url).await?),
+        Some(url) => Some(PgBenchSchema::create(url).await?),
         None => None,
     };
     let db_url = pg.as_ref().map(|p| p.url.clone());
@@ -233,11 +234,12 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     let commit_rows = (mean_commit.round() as usize).max(1);
     let mut baselines = Vec::new();
     for (n, rows) in [commit_rows, 10_000].into_iter().enumerate() {
-        let rate = match &pg {
-            Some(p) => raw_postgres(&p.base, args.events, args.users, rows).await?,
-            None => raw_sqlite(&dir.join(format!("baseline-{n}.db")), args.events, args.users, rows).await?,
+        let raw = baseline_rows(args.events, args.users);
+        let took = match &pg {
+            Some(p) => baseline::raw_insert_events_postgres(p, raw, rows).await?,
+            None => baseline::raw_insert_events_sqlite(&dir.join(format!("baseline-{n}.db")), raw, rows).await?,
         };
-        baselines.push((rows, rate));
+        baselines.push((rows, args.events as f64 / took.as_secs_f64()));
     }
     if let Some(p) = pg {
         p.drop_schema().await?;
@@ -275,134 +277,18 @@ fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
     Ok(dir)
 }
 
-/// The contact ids of the baseline: one contact per user, as ingestion would create.
-fn baseline_rows(events: usize, users: usize) -> Vec<(String, i64, String, String)> {
+/// The rows of the raw-insert baseline: the events sent, with one contact per user,
+/// as ingestion would create.
+fn baseline_rows(events: usize, users: usize) -> Vec<RawEvent> {
     (0..events)
         .map(|i| {
             let e = event(i, users);
-            let contact = ((i.wrapping_mul(2_654_435_761)) % users) as i64 + 1;
-            (
-                format!("bench-{i}"),
-                contact,
-                e["properties"].to_string(),
-                e["context"].to_string(),
-            )
+            RawEvent {
+                message_id: format!("bench-{i}"),
+                contact_id: ((i.wrapping_mul(2_654_435_761)) % users) as i64 + 1,
+                properties: e["properties"].to_string(),
+                context: e["context"].to_string(),
+            }
         })
         .collect()
-}
-
-async fn raw_sqlite(path: &std::path::Path, events: usize, users: usize, commit_rows: usize) -> anyhow::Result<f64> {
-    // The same schema and settings as the server's, by opening it through the store.
-    let store = nudge_store::SqliteStore::open(path).await?;
-    nudge_store::Store::close(&store).await;
-    let rows = baseline_rows(events, users);
-    let path = path.to_path_buf();
-    tokio::task::spawn_blocking(move || -> anyhow::Result<f64> {
-        let mut conn = rusqlite::Connection::open(&path)?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "cache_size", -65536)?;
-        let started = Instant::now();
-        for chunk in rows.chunks(commit_rows) {
-            let tx = conn.transaction()?;
-            {
-                let mut stmt = tx.prepare_cached(
-                    "INSERT INTO events (message_id, contact_id, type, name, user_id, anonymous_id, timestamp, received_at, properties, context, extra)
-                     VALUES (?, ?, 'track', 'Product Viewed', NULL, NULL, 1793534400000, 1793534400000, ?, ?, NULL)",
-                )?;
-                for (id, contact, props, ctx) in chunk {
-                    stmt.execute(rusqlite::params![id, contact, props, ctx])?;
-                }
-            }
-            tx.commit()?;
-        }
-        Ok(rows.len() as f64 / started.elapsed().as_secs_f64())
-    })
-    .await?
-}
-
-struct PgSchema {
-    base: String,
-    url: String,
-    schema: String,
-}
-
-impl PgSchema {
-    async fn create(base: &str) -> anyhow::Result<Self> {
-        let schema = format!("nudge_bench_{}", std::process::id());
-        let (client, conn) = tokio_postgres::connect(base, tokio_postgres::NoTls).await?;
-        tokio::spawn(conn);
-        client
-            .batch_execute(&format!(
-                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-            ))
-            .await?;
-        let sep = if base.contains('?') { '&' } else { '?' };
-        Ok(Self {
-            base: format!("{base}{sep}options=-csearch_path%3D{schema}_raw"),
-            url: format!("{base}{sep}options=-csearch_path%3D{schema}"),
-            schema,
-        })
-    }
-
-    async fn drop_schema(&self) -> anyhow::Result<()> {
-        let base = self
-            .url
-            .split("options=")
-            .next()
-            .unwrap_or_default()
-            .trim_end_matches(['?', '&'])
-            .to_string();
-        let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await?;
-        tokio::spawn(conn);
-        client
-            .batch_execute(&format!(
-                "DROP SCHEMA IF EXISTS {0} CASCADE; DROP SCHEMA IF EXISTS {0}_raw CASCADE",
-                self.schema
-            ))
-            .await?;
-        Ok(())
-    }
-}
-
-async fn raw_postgres(url: &str, events: usize, users: usize, commit_rows: usize) -> anyhow::Result<f64> {
-    // A schema of its own with the server's migrations, then plain prepared inserts.
-    let schema = url.rsplit("search_path%3D").next().unwrap_or_default().to_string();
-    let base = url
-        .split("options=")
-        .next()
-        .unwrap_or_default()
-        .trim_end_matches(['?', '&'])
-        .to_string();
-    let (admin, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await?;
-    tokio::spawn(conn);
-    admin
-        .batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-        ))
-        .await?;
-    let store = nudge_store::PgStore::connect(url).await?;
-    nudge_store::Store::close(&store).await;
-    let (mut client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-    tokio::spawn(conn);
-    let rows = baseline_rows(events, users);
-    // One multi-row insert per transaction (unnest of arrays): the fastest plain
-    // INSERT path, so the baseline is a ceiling, not a straw man.
-    let stmt = client
-        .prepare(
-            "INSERT INTO events (message_id, contact_id, type, name, timestamp, received_at, properties, context)
-             SELECT m, c, 'track', 'Product Viewed', 1793534400000, 1793534400000, p::jsonb, x::jsonb
-             FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) AS t(m, c, p, x)",
-        )
-        .await?;
-    let started = Instant::now();
-    for chunk in rows.chunks(commit_rows) {
-        let tx = client.transaction().await?;
-        let ids: Vec<&str> = chunk.iter().map(|r| r.0.as_str()).collect();
-        let contacts: Vec<i64> = chunk.iter().map(|r| r.1).collect();
-        let props: Vec<&str> = chunk.iter().map(|r| r.2.as_str()).collect();
-        let ctx: Vec<&str> = chunk.iter().map(|r| r.3.as_str()).collect();
-        tx.execute(&stmt, &[&ids, &contacts, &props, &ctx]).await?;
-        tx.commit().await?;
-    }
-    Ok(rows.len() as f64 / started.elapsed().as_secs_f64())
 }

@@ -261,32 +261,11 @@ pub async fn run(args: TimerArgs) -> anyhow::Result<()> {
 
     // Baseline: as many one-row UPDATEs of waiting timers as timers fired together,
     // in transactions of the engine's round size, on the same file.
-    let (together, batch) = (args.together, args.batch);
-    let base = tokio::task::spawn_blocking(move || -> anyhow::Result<(usize, f64)> {
-        let mut c = rusqlite::Connection::open(&path)?;
-        c.pragma_update(None, "synchronous", "FULL")?;
-        let ids: Vec<i64> = c
-            .prepare("SELECT run_id FROM journey_timers ORDER BY due_at LIMIT ?")?
-            .query_map([together as i64], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        let started = Instant::now();
-        for chunk in ids.chunks(batch) {
-            let tx = c.transaction()?;
-            {
-                let mut st = tx.prepare_cached("UPDATE journey_timers SET leased_until = 0 WHERE run_id = ?")?;
-                for id in chunk {
-                    st.execute([id])?;
-                }
-            }
-            tx.commit()?;
-        }
-        Ok((ids.len(), started.elapsed().as_secs_f64()))
-    })
-    .await??;
+    let base = nudge_store::baseline::update_timers_one_by_one(&path, args.together, args.batch).await?;
     println!(
         "baseline (one-row UPDATE per waiting timer, {} rows, same transaction size, same file): {:.0} rows/s",
         base.0,
-        base.0 as f64 / base.1.max(1e-9)
+        base.0 as f64 / base.1.as_secs_f64().max(1e-9)
     );
     Ok(())
 }

@@ -149,27 +149,8 @@ pub async fn run(args: JourneyArgs) -> anyhow::Result<()> {
     store.close().await;
 
     // Baseline: the same number of one-row UPDATEs in transactions of the same size.
-    let base = tokio::task::spawn_blocking(move || -> anyhow::Result<f64> {
-        let mut c = rusqlite::Connection::open(&path)?;
-        c.pragma_update(None, "synchronous", "FULL")?;
-        let started = Instant::now();
-        let ids: Vec<i64> = c
-            .prepare("SELECT id FROM journey_runs")?
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        for chunk in ids.chunks(args.batch) {
-            let tx = c.transaction()?;
-            {
-                let mut st = tx.prepare_cached("UPDATE journey_runs SET updated_at = updated_at + 1 WHERE id = ?")?;
-                for id in chunk {
-                    st.execute([id])?;
-                }
-            }
-            tx.commit()?;
-        }
-        Ok(ids.len() as f64 / started.elapsed().as_secs_f64())
-    })
-    .await??;
+    let (rows, took) = nudge_store::baseline::update_runs_one_by_one(&path, args.batch).await?;
+    let base = rows as f64 / took.as_secs_f64();
     println!("baseline (one-row UPDATE per run, same transaction size, same file): {base:.0} rows/s");
     Ok(())
 }

@@ -6,6 +6,7 @@ use clap::Args;
 use nudge_core::segment::{parse_condition, ready_made};
 use nudge_core::{Call, CallKind, Millis};
 use nudge_engine::SegmentEngine;
+use nudge_store::baseline::HandWrittenSegments;
 use nudge_store::{Ingestor, IngestorConfig, NewSegment, SqliteStore, Store};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -172,49 +173,6 @@ fn generate(contacts: usize, events: usize, now: Millis) -> impl Iterator<Item =
     })
 }
 
-/// The ready-made segments written by hand in SQLite SQL: the baseline.
-fn hand_sql(key: &str, now: Millis) -> String {
-    let orders = "SELECT contact_id FROM events WHERE type = 'track' AND name = 'Order Completed' GROUP BY contact_id";
-    let month = nudge_core::segment::month_day(now).unwrap_or_default()[..2].to_string();
-    match key {
-        "new_customers" => format!("{orders} HAVING count(*) = 1"),
-        "repeat_customers" => format!("{orders} HAVING count(*) >= 2"),
-        "high_value" => format!(
-            "{orders} HAVING coalesce(sum(CASE WHEN timestamp BETWEEN {} AND {now} AND json_type(properties, '$.total') IN ('integer', 'real')
-               THEN json_extract(properties, '$.total') END), 0) >= 300 AND count(*) >= 3 AND max(timestamp) BETWEEN {} AND {now}",
-            now - 365 * DAY,
-            now - 90 * DAY
-        ),
-        "at_risk" => format!("{orders} HAVING max(timestamp) < {}", now - 90 * DAY),
-        "abandoned_cart" => format!(
-            "SELECT contact_id FROM events WHERE type = 'track' AND name = 'Product Added' GROUP BY contact_id
-             HAVING max(timestamp) < {} AND max(timestamp) BETWEEN {} AND {now}
-             EXCEPT SELECT contact_id FROM events WHERE type = 'track' AND name IN ('Checkout Started', 'Order Completed')
-             AND timestamp BETWEEN {} AND {now}",
-            now - 3_600_000,
-            now - 7 * DAY,
-            now - DAY
-        ),
-        "coupon_users" => "SELECT DISTINCT contact_id FROM events WHERE type = 'track' AND name = 'Order Completed'
-             AND json_type(properties, '$.coupon') <> 'null'"
-            .into(),
-        "email_engaged" => format!(
-            "SELECT DISTINCT contact_id FROM events WHERE type = 'track' AND name IN ('Email Opened', 'Email Link Clicked')
-             AND timestamp BETWEEN {} AND {now}",
-            now - 30 * DAY
-        ),
-        "email_not_engaged" => format!(
-            "SELECT id FROM contacts WHERE json_extract(subscriptions, '$.email') = 'subscribed' AND id NOT IN
-             (SELECT contact_id FROM events WHERE type = 'track' AND name IN ('Email Opened', 'Email Link Clicked')
-              AND timestamp BETWEEN {} AND {now})",
-            now - 90 * DAY
-        ),
-        "birthday_this_month" => format!("SELECT id FROM contacts WHERE substr(json_extract(traits, '$.birthday'), 6, 2) = '{month}'"),
-        "test_contacts" => "SELECT id FROM contacts WHERE json_type(traits, '$.test_contact') = 'true'".into(),
-        other => panic!("no hand-written SQL for {other}"),
-    }
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -255,10 +213,8 @@ pub async fn run(args: SegmentArgs) -> anyhow::Result<()> {
 
     // 1. Full computation of every ready-made segment vs the hand-written query.
     // The hand-written queries run with the settings Nudge's readers use.
-    let raw = rusqlite::Connection::open(&path)?;
-    raw.pragma_update(None, "cache_size", -65536)?;
-    raw.pragma_update(None, "mmap_size", 1i64 << 40)?;
-    let mapped: i64 = raw.query_row("PRAGMA mmap_size", [], |r| r.get(0))?;
+    let hand = HandWrittenSegments::open(&path)?;
+    let mapped = hand.mapped_bytes()?;
     println!("readers map up to {:.1} GB of the file", mapped as f64 / 1e9);
     // A saved segment gets partial indexes for the event properties it reads (built
     // when it is saved: `segment_sql::event_indexes`); build those of the ready-made
@@ -266,10 +222,7 @@ pub async fn run(args: SegmentArgs) -> anyhow::Result<()> {
     let t = Instant::now();
     let mut built = 0;
     for r in ready_made() {
-        for (_, create) in nudge_store::segment_sql::event_indexes(&r.definition) {
-            raw.execute_batch(&create)?;
-            built += 1;
-        }
+        built += hand.build_event_indexes(&r.definition)?;
     }
     println!(
         "indexes for the event properties the segments read: {built} built in {:.1} s (once, when a segment is saved)",
@@ -282,8 +235,7 @@ pub async fn run(args: SegmentArgs) -> anyhow::Result<()> {
         let ours = store.segment_members(&r.definition, now).await?;
         let ours_time = t.elapsed();
         let t = Instant::now();
-        let mut stmt = raw.prepare(&hand_sql(r.key, now))?;
-        let mut theirs: Vec<i64> = stmt.query_map([], |row| row.get(0))?.collect::<Result<_, _>>()?;
+        let mut theirs = hand.members(r.key, now)?;
         let hand_time = t.elapsed();
         theirs.sort_unstable();
         let same = if theirs == ours { "" } else { " (DIFFERENT MEMBERS)" };
