@@ -1152,3 +1152,66 @@ async fn journey_priority_decides_who_takes_a_capped_slot() {
         app.finish().await;
     }
 }
+
+#[tokio::test]
+async fn a_run_whose_state_cannot_be_read_is_set_aside_not_reset() {
+    for app in spawn_apps().await {
+        eprintln!("on {}", app.store.backend());
+        let definition = json!({
+            "trigger": {"type": "api"},
+            "start": "pause",
+            "steps": [
+                {"id": "pause", "type": "wait", "duration": {"hours": 1}, "next": "again"},
+                {"id": "again", "type": "wait", "duration": {"hours": 1}}
+            ],
+        });
+        let (_, j) = app
+            .post("/api/v1/journeys", json!({"name": "Pauses", "definition": definition}))
+            .await;
+        let id = j["id"].as_i64().unwrap();
+        app.post(&format!("/api/v1/journeys/{id}/publish"), json!({})).await;
+        let (s, run) = app
+            .post(
+                &format!("/api/v1/journeys/{id}/runs"),
+                json!({"to": {"email": "gil@example.com"}, "idempotency_key": "g-1"}),
+            )
+            .await;
+        assert_eq!((s, run["step"].as_str()), (201, Some("pause")), "{run}");
+        let run_id = run["id"].as_i64().unwrap();
+
+        // Something (a bug, a hand edit) leaves the stored state unreadable.
+        let garbage = json!({"run_id": "not a number", "position": 17});
+        let stale = app.store.write_runs(
+            vec![nudge_store::RunWrite {
+                run_id,
+                step: Some("pause".into()),
+                state: garbage.clone(),
+                ..Default::default()
+            }],
+            T0,
+        );
+        assert!(stale.await.unwrap().is_empty());
+
+        // Its timer comes due: the run is reported and set aside with the error, its
+        // state and step kept as they were, nothing left to wake it.
+        app.at(T0 + HOUR + 1).await;
+        let runs = app.get(&format!("/api/v1/contacts/{}/runs", run["contact_id"])).await;
+        let r = &runs["data"][0];
+        assert_eq!(r["status"], "set_aside", "{runs}");
+        assert_eq!(r["step"], "pause", "not moved on: {r}");
+        assert_eq!(r["state"], garbage, "not reset: {r}");
+        assert!(r["error"].as_str().is_some_and(|e| e.contains("run state")), "{r}");
+        assert_eq!(r["finished_at"], Value::Null);
+        let stored = app.store.run(run_id).await.unwrap().unwrap();
+        assert!(!stored.is_active());
+        assert_eq!(app.store.next_timer_due().await.unwrap(), None, "no timer left");
+        let stats = app.get(&format!("/api/v1/journeys/{id}")).await;
+        assert_eq!(stats["active_runs_per_step"], json!({}), "{stats}");
+
+        // Later rounds leave it alone: nothing writes over the state.
+        app.at(T0 + 3 * HOUR).await;
+        let again = app.store.run(run_id).await.unwrap().unwrap();
+        assert_eq!((again.state, again.revision), (garbage, stored.revision));
+        app.finish().await;
+    }
+}

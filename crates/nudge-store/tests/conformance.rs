@@ -1743,18 +1743,28 @@ mod super_stories {
         assert_eq!(updates[0].properties["traits"]["lead_score"], 5.0);
 
         // Finishing drops timers and waits; later writes to a finished run do nothing.
-        s.write_runs(
-            vec![RunWrite {
-                run_id: run.id,
-                state: json!({"done": true}),
-                finished: Some("goal".into()),
-                revenue: Some(42.5),
-                ..Default::default()
+        // The finish event counts the exit the run left its step by (once, though
+        // written twice: the second write finds the run finished).
+        let finish = RunWrite {
+            run_id: run.id,
+            state: json!({"done": true}),
+            finished: Some("goal".into()),
+            revenue: Some(42.5),
+            events: vec![TimelineEvent {
+                name: "Journey Goal Reached".into(),
+                properties: json!({"journey_id": j.id, "from_step": "wait-2", "exit": "on_event"}),
+                key: IdempotencyKey::finished(run.id),
+                counts: Some(StepCount {
+                    journey_id: j.id,
+                    reached: None,
+                    left: Some(("wait-2".into(), "on_event".into())),
+                }),
             }],
-            T0 + 2 * H,
-        )
-        .await
-        .unwrap();
+            ..Default::default()
+        };
+        s.write_runs(vec![finish.clone(), finish], T0 + 2 * H).await.unwrap();
+        let exits = s.journey_stats(j.id).await.unwrap().steps["wait-2"].exits.clone();
+        assert_eq!(exits, [("on_event".to_string(), 1)].into());
         let done = s.run(run.id).await.unwrap().unwrap();
         assert_eq!(
             (
@@ -2077,5 +2087,68 @@ mod super_stories {
                 .unwrap()
                 .is_empty()
         );
+    }
+}
+
+#[tokio::test]
+async fn a_run_set_aside_keeps_its_state_and_loses_what_wakes_it() {
+    for b in backends().await {
+        let s = &*b.store;
+        s.ingest(msgs(json!([{"type": "identify", "userId": "u1"}])), T0)
+            .await
+            .unwrap();
+        let c = user(s, "u1").await;
+        let j = s
+            .create_journey(
+                NewJourney {
+                    name: "j".into(),
+                    description: String::new(),
+                    priority: 0,
+                    definition: json!({}),
+                },
+                T0,
+            )
+            .await
+            .unwrap();
+        let first = RunWrite {
+            step: Some("wait".into()),
+            state: json!({"unreadable": true}),
+            set_timers: vec![("t".into(), T0 + 1)],
+            waits: Some(vec![("Order Completed".into(), None)]),
+            ..Default::default()
+        };
+        let new = NewRun {
+            journey_id: j.id,
+            version: 1,
+            contact_id: c.id,
+            entry_key: None,
+        };
+        let run = s.start_run(new, first, T0).await.unwrap().unwrap();
+        assert!(s.set_run_aside(run.id, "run state: bad".into(), T0 + 5).await.unwrap());
+        assert!(
+            !s.set_run_aside(run.id, "again".into(), T0 + 6).await.unwrap(),
+            "only an active run is set aside"
+        );
+        let aside = s.run(run.id).await.unwrap().unwrap();
+        assert_eq!(aside.set_aside.as_deref(), Some("run state: bad"));
+        assert_eq!(
+            (aside.step.as_deref(), aside.state.clone()),
+            (Some("wait"), json!({"unreadable": true}))
+        );
+        assert!(!aside.is_active() && aside.finished_at.is_none());
+        assert_eq!(s.next_timer_due().await.unwrap(), None);
+        assert!(s.waiting_runs(c.id, "Order Completed").await.unwrap().is_empty());
+        assert!(s.runs_per_step(j.id).await.unwrap().is_empty());
+        assert!(s.active_runs(j.id, 0, 10).await.unwrap().is_empty());
+        // A write to a set-aside run changes nothing.
+        let w = RunWrite {
+            run_id: run.id,
+            step: Some("elsewhere".into()),
+            state: json!({}),
+            ..Default::default()
+        };
+        assert!(s.write_runs(vec![w], T0 + 7).await.unwrap().is_empty());
+        assert_eq!(s.run(run.id).await.unwrap().unwrap(), aside);
+        b.finish().await;
     }
 }
