@@ -8,12 +8,14 @@
 //! atomically.
 
 pub mod baseline;
+mod exec;
 mod group_commit;
 mod journeys;
 mod messages;
 mod plan;
 mod postgres;
 pub mod segment_sql;
+mod sql;
 mod sqlite;
 mod types;
 

@@ -31,6 +31,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use tokio_postgres::NoTls;
 use tokio_postgres::types::{Json, ToSql};
 
+mod db;
 mod exec;
 mod journeys;
 mod messages;
@@ -337,7 +338,7 @@ impl Store for PgStore {
         contact.updated_at = now;
         save_contact(&tx, &contact).await?;
         let changed: Vec<String> = patch.traits.keys().cloned().collect();
-        exec::traits_changed(&tx, &exec::rules(&tx).await?, id, &changed, now).await?;
+        crate::exec::traits_changed(&db::PgDb::tx(&tx), &exec::rules(&tx).await?, id, &changed, now).await?;
         if segments::segment_index(&tx).await?.any {
             segments::mark_dirty(&tx, &[id]).await?;
         }
@@ -1282,7 +1283,7 @@ async fn import_tx(tx: &Transaction<'_>, rows: &[ContactImport], now: Millis) ->
         contact.updated_at = now;
         save_contact(tx, &contact).await?;
         let changed: Vec<String> = traits.keys().cloned().collect();
-        exec::traits_changed(tx, &exec::rules(tx).await?, contact.id, &changed, now).await?;
+        crate::exec::traits_changed(&db::PgDb::tx(tx), &exec::rules(tx).await?, contact.id, &changed, now).await?;
     }
     Ok(report)
 }

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, mpsc};
 use tokio::sync::oneshot;
 
+mod db;
 mod exec;
 mod journeys;
 mod messages;

@@ -3,7 +3,8 @@
 //! transition is written.
 
 use super::*;
-use crate::plan::{self, Rules, RunPlan, RunRow};
+use super::db::PgDb;
+use crate::plan::Rules;
 
 const JOURNEY_COLUMNS: &str = "j.id, j.name, j.description, j.status, j.version, j.published_version, j.priority, \
      v.definition, j.created_at, j.updated_at, j.entries_scheduled";
@@ -135,45 +136,10 @@ async fn name_taken(tx: &Transaction<'_>, name: &str, except: Option<i64>) -> Re
     Ok(())
 }
 
-/// Applies one transition (planned by [`plan::run_write`], the run's row locked);
-/// `false` if it was computed from an older revision of the run than the stored one
-/// (nothing applied).
+/// Applies one transition (see [`crate::exec::apply_write`]; the run's row locked);
+/// `false` if it was computed from an older revision of the run than the stored one.
 async fn apply_write(tx: &Transaction<'_>, rules: &Rules, w: &RunWrite, now: Millis) -> Result<bool> {
-    let run = match tx
-        .query_opt(
-            "SELECT contact_id, finished_at, revision, error FROM journey_runs WHERE id = $1 FOR UPDATE",
-            &[&w.run_id],
-        )
-        .await?
-    {
-        Some(r) => Some(RunRow {
-            contact: current_id(tx, r.get(0)).await?,
-            finished: r.get::<_, Option<Millis>>(1).is_some() || r.get::<_, Option<String>>(3).is_some(),
-            revision: r.get(2),
-        }),
-        None => None,
-    };
-    let (contact, applied) = match run {
-        Some(r) if !w.contact_updates.is_empty() => {
-            let keys = plan::contact_update_keys(w);
-            let applied: HashSet<String> = tx
-                .query("SELECT message_id FROM events WHERE message_id = ANY($1)", &[&keys])
-                .await?
-                .iter()
-                .map(|row| row.get(0))
-                .collect();
-            (load_contact(tx, r.contact, true).await?, applied)
-        }
-        _ => (None, HashSet::new()),
-    };
-    match plan::run_write(rules, w, run, contact, &applied, now) {
-        RunPlan::Nothing => Ok(true),
-        RunPlan::Stale => Ok(false),
-        RunPlan::Apply(ops) => {
-            exec::execute(tx, rules, &ops, now).await?;
-            Ok(true)
-        }
-    }
+    crate::exec::apply_write(&PgDb::tx(tx), rules, w, now).await
 }
 
 #[async_trait]
@@ -320,21 +286,9 @@ impl JourneyStore for PgStore {
     async fn set_run_aside(&self, run: i64, error: String, now: Millis) -> Result<bool> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let changed = tx
-            .execute(
-                "UPDATE journey_runs SET status = 'set_aside', error = $2, updated_at = $3
-                 WHERE id = $1 AND finished_at IS NULL AND error IS NULL",
-                &[&run, &error, &now],
-            )
-            .await?;
-        if changed > 0 {
-            tx.execute("DELETE FROM journey_timers WHERE run_id = $1", &[&run])
-                .await?;
-            tx.execute("DELETE FROM journey_waits WHERE run_id = $1", &[&run])
-                .await?;
-        }
+        let changed = crate::exec::set_run_aside(&PgDb::tx(&tx), run, &error, now).await?;
         tx.commit().await?;
-        Ok(changed > 0)
+        Ok(changed)
     }
 
     async fn run(&self, id: i64) -> Result<Option<Run>> {

@@ -3,15 +3,14 @@
 //! subscriptions.
 
 use super::*;
-use crate::plan::{self, Rules};
+use super::db::{self, PgDb};
+use crate::plan::Rules;
 
 const TEMPLATE_COLUMNS: &str = "t.id, t.name, t.description, t.channel, t.version, t.transactional, t.topic, \
      v.content, t.created_at, t.updated_at FROM templates t JOIN template_versions v \
      ON v.template_id = t.id AND v.version = t.version";
 
-const MESSAGE_COLUMNS: &str = "id, idempotency_key, contact_id, template_id, template_version, channel, \
-     transactional, data, state, attempts, next_attempt_at, recipient, error, rendered, created_at, updated_at, sent_at, provider_id, \
-     origin_journey_id, origin_run_id, origin_step, origin_visit";
+use crate::exec::MESSAGE_COLUMNS;
 
 fn template_from_row(r: &tokio_postgres::Row) -> Template {
     Template {
@@ -29,34 +28,7 @@ fn template_from_row(r: &tokio_postgres::Row) -> Template {
 }
 
 fn message_from_row(r: &tokio_postgres::Row) -> Result<Message> {
-    let state: String = r.get(8);
-    Ok(Message {
-        id: r.get(0),
-        idempotency_key: r.get(1),
-        contact_id: r.get(2),
-        template_id: r.get(3),
-        template_version: r.get(4),
-        channel: r.get(5),
-        transactional: r.get(6),
-        data: r.get(7),
-        state: MessageState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("message state {state}")))?,
-        attempts: r.get(9),
-        next_attempt_at: r.get(10),
-        recipient: r.get(11),
-        error: r.get(12),
-        rendered: r.get(13),
-        created_at: r.get(14),
-        updated_at: r.get(15),
-        sent_at: r.get(16),
-        provider_id: r.get(17),
-        origin: crate::messages::OriginColumns {
-            journey_id: r.get(18),
-            run_id: r.get(19),
-            step: r.get(20),
-            visit: r.get(21),
-        }
-        .origin(),
-    })
+    crate::exec::message_from_row(&db::cells(r)?)
 }
 
 fn suppression_from_row(r: &tokio_postgres::Row) -> Suppression {
@@ -75,17 +47,10 @@ async fn load_template(c: &impl GenericClient, id: i64) -> Result<Option<Templat
     Ok(row.as_ref().map(template_from_row))
 }
 
-pub(super) async fn load_message(c: &impl GenericClient, id: i64) -> Result<Option<Message>> {
-    let row = c
-        .query_opt(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1"), &[&id])
-        .await?;
-    row.as_ref().map(message_from_row).transpose()
-}
 
 /// Records the timeline event of a message's current state.
 async fn state_event(tx: &Transaction<'_>, rules: &Rules, m: &Message, now: Millis) -> Result<()> {
-    exec::event(tx, &plan::message_state(rules, m, now)).await?;
-    Ok(())
+    crate::exec::message_state(&PgDb::tx(tx), rules, m, now).await
 }
 
 impl PgStore {
@@ -235,7 +200,7 @@ impl MessageStore for PgStore {
         let rules = exec::rules(&tx).await?;
         let mut out = Vec::with_capacity(new.len());
         for m in &new {
-            out.push(exec::enqueue(&tx, &rules, m, now).await?);
+            out.push(crate::exec::enqueue(&PgDb::tx(&tx), &rules, m, now).await?);
         }
         tx.commit().await?;
         Ok(out)
@@ -245,7 +210,7 @@ impl MessageStore for PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let rules = exec::rules(&tx).await?;
-        let out = exec::enqueue(&tx, &rules, &new, now).await?;
+        let out = crate::exec::enqueue(&PgDb::tx(&tx), &rules, &new, now).await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -274,7 +239,7 @@ impl MessageStore for PgStore {
         let tx = client.transaction().await?;
         let rules = exec::rules(&tx).await?;
         for u in &updates {
-            let Some(before) = load_message(&tx, u.id).await? else {
+            let Some(before) = crate::exec::load_message(&PgDb::tx(&tx), u.id).await? else {
                 continue;
             };
             let next = match u.state {
@@ -365,7 +330,7 @@ impl MessageStore for PgStore {
     }
 
     async fn message(&self, id: i64) -> Result<Option<Message>> {
-        load_message(&self.client().await?, id).await
+        crate::exec::load_message(&PgDb::tx(&self.client().await?), id).await
     }
 
     async fn list_messages(&self, query: &MessageQuery) -> Result<Page<Message>> {
@@ -428,16 +393,7 @@ impl MessageStore for PgStore {
     ) -> Result<bool> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let Some(m) = load_message(&tx, message).await? else {
-            return Ok(false);
-        };
-        let contact = current_id(&tx, m.contact_id).await?;
-        let rules = exec::rules(&tx).await?;
-        let stored = exec::event(
-            &tx,
-            &plan::message_event(&rules, &m, contact, name, properties, key, now),
-        )
-        .await?;
+        let stored = crate::exec::message_event(&PgDb::tx(&tx), message, name, properties, key, now).await?;
         tx.commit().await?;
         Ok(stored)
     }

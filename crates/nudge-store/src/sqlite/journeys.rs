@@ -2,7 +2,8 @@
 //! transition, its timers, waits, messages and events commit together.
 
 use super::*;
-use crate::plan::{self, RunPlan, RunRow};
+use super::db::SqliteDb;
+use crate::sql::run_now;
 
 const JOURNEY_COLUMNS: &str = "j.id, j.name, j.description, j.status, j.version, j.published_version, j.priority, \
      v.definition, j.created_at, j.updated_at, j.entries_scheduled";
@@ -111,44 +112,11 @@ fn name_taken(tx: &Connection, name: &str, except: Option<i64>) -> Result<()> {
     Ok(())
 }
 
-/// Applies one transition (planned by [`plan::run_write`]); `false` if it was
-/// computed from an older revision of the run than the stored one (nothing applied).
+/// Applies one transition (see [`crate::exec::apply_write`]); `false` if it was
+/// computed from an older revision of the run than the stored one.
 fn apply_write(tx: &Connection, cache: &mut IdCache, w: &RunWrite, now: Millis) -> Result<bool> {
-    // Only what the plan needs (not the state: parsing it would cost more than the write).
-    let found: Option<(ContactId, Option<Millis>, i64, Option<String>)> = tx
-        .prepare_cached("SELECT contact_id, finished_at, revision, error FROM journey_runs WHERE id = ?")?
-        .query_row([w.run_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .optional()?;
-    let run = match found {
-        Some((contact, finished_at, revision, set_aside)) => Some(RunRow {
-            contact: current_id(tx, contact)?,
-            finished: finished_at.is_some() || set_aside.is_some(),
-            revision,
-        }),
-        None => None,
-    };
-    let (contact, applied) = match run {
-        Some(r) if !w.contact_updates.is_empty() => {
-            let mut applied = HashSet::new();
-            let mut stmt = tx.prepare_cached("SELECT 1 FROM events WHERE message_id = ?")?;
-            for key in plan::contact_update_keys(w) {
-                if stmt.exists([&key])? {
-                    applied.insert(key);
-                }
-            }
-            (load_contact(tx, r.contact)?, applied)
-        }
-        _ => (None, HashSet::new()),
-    };
     let rules = exec::rules(tx, cache)?;
-    match plan::run_write(&rules, w, run, contact, &applied, now) {
-        RunPlan::Nothing => Ok(true),
-        RunPlan::Stale => Ok(false),
-        RunPlan::Apply(ops) => {
-            exec::execute(tx, cache, &ops, now)?;
-            Ok(true)
-        }
-    }
+    run_now(crate::exec::apply_write(&SqliteDb::new(tx, cache), &rules, w, now))
 }
 
 #[async_trait]
@@ -267,19 +235,11 @@ impl JourneyStore for SqliteStore {
     }
 
     async fn set_run_aside(&self, run: i64, error: String, now: Millis) -> Result<bool> {
-        self.write(move |conn, _| {
+        self.write(move |conn, cache| {
             let tx = conn.transaction()?;
-            let changed = tx.execute(
-                "UPDATE journey_runs SET status = 'set_aside', error = ?, updated_at = ?
-                 WHERE id = ? AND finished_at IS NULL AND error IS NULL",
-                params![error, now, run],
-            )?;
-            if changed > 0 {
-                tx.execute("DELETE FROM journey_timers WHERE run_id = ?", [run])?;
-                tx.execute("DELETE FROM journey_waits WHERE run_id = ?", [run])?;
-            }
+            let changed = run_now(crate::exec::set_run_aside(&SqliteDb::new(&tx, cache), run, &error, now))?;
             tx.commit()?;
-            Ok(changed > 0)
+            Ok(changed)
         })
         .await
     }

@@ -1,15 +1,14 @@
 //! Messages on SQLite: templates, the outbox, suppressions, push subscriptions.
 
 use super::*;
-use crate::plan;
+use super::db::{self, SqliteDb};
+use crate::sql::run_now;
 
 const TEMPLATE_COLUMNS: &str = "t.id, t.name, t.description, t.channel, t.version, t.transactional, t.topic, \
      v.content, t.created_at, t.updated_at FROM templates t JOIN template_versions v \
      ON v.template_id = t.id AND v.version = t.version";
 
-const MESSAGE_COLUMNS: &str = "id, idempotency_key, contact_id, template_id, template_version, channel, \
-     transactional, data, state, attempts, next_attempt_at, recipient, error, rendered, created_at, updated_at, sent_at, provider_id, \
-     origin_journey_id, origin_run_id, origin_step, origin_visit";
+use crate::exec::MESSAGE_COLUMNS;
 
 fn json_of(s: &str, what: &str) -> rusqlite::Result<Value> {
     serde_json::from_str(s).map_err(|e| {
@@ -33,39 +32,8 @@ fn template_from_row(r: &rusqlite::Row) -> rusqlite::Result<Template> {
 }
 
 fn message_from_row(r: &rusqlite::Row) -> rusqlite::Result<Message> {
-    let state: String = r.get(8)?;
-    Ok(Message {
-        id: r.get(0)?,
-        idempotency_key: r.get(1)?,
-        contact_id: r.get(2)?,
-        template_id: r.get(3)?,
-        template_version: r.get(4)?,
-        channel: r.get(5)?,
-        transactional: r.get(6)?,
-        data: json_of(&r.get::<_, String>(7)?, "message data")?,
-        state: MessageState::parse(&state).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(8, rusqlite::types::Type::Text, format!("state {state}").into())
-        })?,
-        attempts: r.get(9)?,
-        next_attempt_at: r.get(10)?,
-        recipient: r.get(11)?,
-        error: r.get(12)?,
-        rendered: r
-            .get::<_, Option<String>>(13)?
-            .map(|s| json_of(&s, "rendered message"))
-            .transpose()?,
-        created_at: r.get(14)?,
-        updated_at: r.get(15)?,
-        sent_at: r.get(16)?,
-        provider_id: r.get(17)?,
-        origin: crate::messages::OriginColumns {
-            journey_id: r.get(18)?,
-            run_id: r.get(19)?,
-            step: r.get(20)?,
-            visit: r.get(21)?,
-        }
-        .origin(),
-    })
+    crate::exec::message_from_row(&db::row_cells(r)?)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
 }
 
 fn load_template(c: &Connection, id: i64) -> Result<Option<Template>> {
@@ -85,8 +53,13 @@ pub(super) fn load_message(c: &Connection, id: i64) -> Result<Option<Message>> {
 /// Records the timeline event of a message's current state.
 fn state_event(tx: &Connection, cache: &mut IdCache, m: &Message, now: Millis) -> Result<()> {
     let rules = exec::rules(tx, cache)?;
-    exec::event(tx, cache, &plan::message_state(&rules, m, now))?;
-    Ok(())
+    run_now(crate::exec::message_state(&SqliteDb::new(tx, cache), &rules, m, now))
+}
+
+/// Stores a message in the outbox inside `tx` (see `MessageStore::enqueue_message`).
+fn enqueue(tx: &Connection, cache: &mut IdCache, m: &NewMessage, now: Millis) -> Result<(Message, bool)> {
+    let rules = exec::rules(tx, cache)?;
+    run_now(crate::exec::enqueue(&SqliteDb::new(tx, cache), &rules, m, now))
 }
 
 impl SqliteStore {
@@ -232,7 +205,7 @@ impl MessageStore for SqliteStore {
             let tx = conn.transaction()?;
             let out = new
                 .iter()
-                .map(|m| exec::enqueue(&tx, cache, m, now))
+                .map(|m| enqueue(&tx, cache, m, now))
                 .collect::<Result<Vec<_>>>()?;
             tx.commit()?;
             Ok(out)
@@ -243,7 +216,7 @@ impl MessageStore for SqliteStore {
     async fn enqueue_message(&self, new: NewMessage, now: Millis) -> Result<(Message, bool)> {
         self.write(move |conn, cache| {
             let tx = conn.transaction()?;
-            let out = exec::enqueue(&tx, cache, &new, now)?;
+            let out = enqueue(&tx, cache, &new, now)?;
             tx.commit()?;
             Ok(out)
         })
@@ -424,16 +397,14 @@ impl MessageStore for SqliteStore {
         let name = name.to_string();
         self.write(move |conn, cache| {
             let tx = conn.transaction()?;
-            let Some(m) = load_message(&tx, message)? else {
-                return Ok(false);
-            };
-            let contact = current_id(&tx, m.contact_id)?;
-            let rules = exec::rules(&tx, cache)?;
-            let stored = exec::event(
-                &tx,
-                cache,
-                &plan::message_event(&rules, &m, contact, &name, properties, key, now),
-            )?;
+            let stored = run_now(crate::exec::message_event(
+                &SqliteDb::new(&tx, cache),
+                message,
+                &name,
+                properties,
+                key,
+                now,
+            ))?;
             tx.commit()?;
             Ok(stored)
         })

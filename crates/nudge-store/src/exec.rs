@@ -1,0 +1,394 @@
+//! Carries out plans ([`crate::plan`]) and the storage rules around them, once for
+//! both backends, against [`Db`]. The plan decides what a write implies; this module
+//! says how in SQL both dialects accept. Each backend calls it inside its own
+//! transaction (SQLite through [`crate::sql::run_now`] on the writer thread).
+
+use crate::journeys::{RunWrite, TRAITS_CHANGED};
+use crate::messages::{Message, MessageState, NewMessage, OriginColumns};
+use crate::plan::{self, NewEvent, OnStored, Op, RunPlan, RunRow, Rules};
+use crate::sql::{self, Arg, Db, SqlRow};
+use crate::{Result, StoreError};
+use nudge_core::protocol::StepCounter;
+use nudge_core::{ContactId, Millis};
+use serde_json::Value;
+use std::collections::HashSet;
+
+/// The outbox columns every message read selects, in [`message_from_row`]'s order.
+pub(crate) const MESSAGE_COLUMNS: &str = "id, idempotency_key, contact_id, template_id, template_version, channel, \
+     transactional, data, state, attempts, next_attempt_at, recipient, error, rendered, created_at, updated_at, \
+     sent_at, provider_id, origin_journey_id, origin_run_id, origin_step, origin_visit";
+
+pub(crate) fn message_from_row(r: &SqlRow) -> Result<Message> {
+    let state = r.string(8)?;
+    Ok(Message {
+        id: r.i64(0)?,
+        idempotency_key: r.string(1)?,
+        contact_id: r.i64(2)?,
+        template_id: r.i64(3)?,
+        template_version: r.i64(4)?,
+        channel: r.string(5)?,
+        transactional: r.bool(6)?,
+        data: r.json(7)?,
+        state: MessageState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("message state {state}")))?,
+        attempts: r.i64(9)?,
+        next_attempt_at: r.opt_i64(10)?,
+        recipient: r.opt_string(11)?,
+        error: r.opt_string(12)?,
+        rendered: r.opt_json(13)?,
+        created_at: r.i64(14)?,
+        updated_at: r.i64(15)?,
+        sent_at: r.opt_i64(16)?,
+        provider_id: r.opt_string(17)?,
+        origin: OriginColumns {
+            journey_id: r.opt_i64(18)?,
+            run_id: r.opt_i64(19)?,
+            step: r.opt_string(20)?,
+            visit: r.opt_i64(21)?.map(|v| i32::try_from(v).unwrap_or(i32::MAX)),
+        }
+        .origin(),
+    })
+}
+
+pub(crate) async fn load_message<D: Db>(db: &D, id: i64) -> Result<Option<Message>> {
+    let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1");
+    sql::first(db, &sql, &[Arg::I64(id)])
+        .await?
+        .as_ref()
+        .map(message_from_row)
+        .transpose()
+}
+
+/// Queues a stored event in the journey inbox.
+async fn queue_inbox<D: Db>(
+    db: &D,
+    event_id: i64,
+    contact: ContactId,
+    name: &str,
+    properties: &Value,
+    at: Millis,
+) -> Result<()> {
+    db.execute(
+        "INSERT INTO journey_inbox (contact_id, event_id, name, properties, at) VALUES ($1, $2, $3, $4, $5)",
+        &[
+            Arg::I64(contact),
+            Arg::I64(event_id),
+            Arg::Str(name),
+            Arg::Json(properties),
+            Arg::I64(at),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn queue_traits_changed<D: Db>(db: &D, contact: ContactId, traits: &[String], at: Millis) -> Result<()> {
+    queue_inbox(
+        db,
+        0,
+        contact,
+        TRAITS_CHANGED,
+        &plan::traits_changed_properties(traits),
+        at,
+    )
+    .await
+}
+
+/// Queues [`TRAITS_CHANGED`] when a time-triggered journey reads a changed trait.
+pub(crate) async fn traits_changed<D: Db>(
+    db: &D,
+    rules: &Rules,
+    contact: ContactId,
+    changed: &[String],
+    at: Millis,
+) -> Result<()> {
+    let read = rules.traits_journeys_read(changed);
+    if !read.is_empty() {
+        queue_traits_changed(db, contact, &read, at).await?;
+    }
+    Ok(())
+}
+
+/// Adds one to a step's counter.
+async fn count<D: Db>(db: &D, journey: i64, step: &str, counter: StepCounter) -> Result<()> {
+    let column = counter.column();
+    db.execute(
+        &format!(
+            "INSERT INTO journey_step_stats (journey_id, step, {column}) VALUES ($1, $2, 1)
+             ON CONFLICT (journey_id, step) DO UPDATE SET {column} = journey_step_stats.{column} + 1"
+        ),
+        &[Arg::I64(journey), Arg::Str(step)],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Records an event unless its key is stored; if it is new, does what follows.
+/// `false`: the key was stored already (nothing done).
+pub(crate) async fn event<D: Db>(db: &D, e: &NewEvent) -> Result<bool> {
+    let Some(row) = sql::first(db, 
+            "INSERT INTO events (message_id, contact_id, type, name, timestamp, received_at, properties, context)
+             VALUES ($1, $2, 'track', $3, $4, $4, $5, '{\"source\":\"nudge\"}') ON CONFLICT (message_id) DO NOTHING
+             RETURNING id",
+            &[
+                Arg::Str(&e.key),
+                Arg::I64(e.contact),
+                Arg::Str(&e.name),
+                Arg::I64(e.at),
+                Arg::Json(&e.properties),
+            ],
+        )
+        .await?
+    else {
+        return Ok(false);
+    };
+    let event_id = row.i64(0)?;
+    for then in &e.then {
+        match then {
+            OnStored::QueueInbox => queue_inbox(db, event_id, e.contact, &e.name, &e.properties, e.at).await?,
+            OnStored::MarkDirty => db.mark_dirty(e.contact).await?,
+            OnStored::Count { journey, step, counter } => count(db, *journey, step, *counter).await?,
+            OnStored::CountExit { journey, step, exit } => {
+                db.execute(
+                    "INSERT INTO journey_exit_stats (journey_id, step, exit, passed) VALUES ($1, $2, $3, 1)
+                     ON CONFLICT (journey_id, step, exit) DO UPDATE SET passed = journey_exit_stats.passed + 1",
+                    &[Arg::I64(*journey), Arg::Str(step), Arg::Str(exit)],
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// Stores a message in the outbox (see `MessageStore::enqueue_message`): the stored
+/// one if its key exists (`false`), else the new one with its `Message Queued` event,
+/// counted toward the journey step that queued it.
+pub(crate) async fn enqueue<D: Db>(
+    db: &D,
+    rules: &Rules,
+    new: &NewMessage,
+    now: Millis,
+) -> Result<(Message, bool)> {
+    let contact = db.current_id(new.contact_id).await?;
+    let origin = OriginColumns::of(new.origin.as_ref());
+    let inserted = sql::first(db, 
+            "INSERT INTO messages (idempotency_key, contact_id, template_id, template_version, channel,
+             transactional, data, state, attempts, next_attempt_at, created_at, updated_at,
+             origin_journey_id, origin_run_id, origin_step, origin_visit)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 0, $8, $8, $8, $9, $10, $11, $12)
+             ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+            &[
+                Arg::Str(&new.idempotency_key),
+                Arg::I64(contact),
+                Arg::I64(new.template_id),
+                Arg::I64(new.template_version),
+                Arg::Str(&new.channel),
+                Arg::Bool(new.transactional),
+                Arg::Json(&new.data),
+                Arg::I64(now),
+                Arg::OptI64(origin.journey_id),
+                Arg::OptI64(origin.run_id),
+                Arg::OptStr(origin.step.as_deref()),
+                Arg::OptI32(origin.visit),
+            ],
+        )
+        .await?;
+    let (id, created) = match inserted {
+        Some(r) => (r.i64(0)?, true),
+        None => {
+            let r = sql::first(db, 
+                    "SELECT id FROM messages WHERE idempotency_key = $1",
+                    &[Arg::Str(&new.idempotency_key)],
+                )
+                .await?
+                .ok_or_else(|| StoreError::Corrupt("message vanished".into()))?;
+            (r.i64(0)?, false)
+        }
+    };
+    let m = load_message(db, id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("message vanished".into()))?;
+    if created {
+        if let Some(OnStored::Count { journey, step, counter }) = plan::queued_count(m.origin.as_ref()) {
+            count(db, journey, &step, counter).await?;
+        }
+        event(db, &plan::message_state(rules, &m, now)).await?;
+    }
+    Ok((m, created))
+}
+
+/// Records the timeline event of a message's current state.
+pub(crate) async fn message_state<D: Db>(db: &D, rules: &Rules, m: &Message, now: Millis) -> Result<()> {
+    event(db, &plan::message_state(rules, m, now)).await?;
+    Ok(())
+}
+
+/// An event about a message (opened, clicked) on its contact's timeline, counted
+/// toward the journey step that sent it (see `MessageStore::record_message_event`).
+pub(crate) async fn message_event<D: Db>(
+    db: &D,
+    message: i64,
+    name: &str,
+    properties: Value,
+    key: String,
+    now: Millis,
+) -> Result<bool> {
+    let Some(m) = load_message(db, message).await? else {
+        return Ok(false);
+    };
+    let contact = db.current_id(m.contact_id).await?;
+    let rules = db.rules().await?;
+    event(
+        db,
+        &plan::message_event(&rules, &m, contact, name, properties, key, now),
+    )
+    .await
+}
+
+/// Carries out a plan, in order.
+pub(crate) async fn execute<D: Db>(db: &D, rules: &Rules, ops: &[Op], now: Millis) -> Result<()> {
+    for op in ops {
+        match op {
+            Op::Event(e) => {
+                event(db, e).await?;
+            }
+            Op::SaveContact(contact) => db.save_contact(contact).await?,
+            Op::QueueTraitsChanged { contact, traits, at } => queue_traits_changed(db, *contact, traits, *at).await?,
+            Op::MarkDirty(contact) => db.mark_dirty(*contact).await?,
+            Op::UpdateRun {
+                run,
+                step,
+                state,
+                finished,
+                revenue,
+                version,
+            } => {
+                db.execute(
+                    "UPDATE journey_runs SET step = $2, state = $3, updated_at = $4, status = $5, finished_at = $6,
+                     finish_reason = $7, revenue = coalesce($8, revenue), version = coalesce($9, version),
+                     revision = revision + 1 WHERE id = $1",
+                    &[
+                        Arg::I64(*run),
+                        Arg::OptStr(step.as_deref()),
+                        Arg::Json(state),
+                        Arg::I64(now),
+                        Arg::Str(if finished.is_some() { "finished" } else { "active" }),
+                        Arg::OptI64(finished.is_some().then_some(now)),
+                        Arg::OptStr(finished.as_deref()),
+                        Arg::OptF64(*revenue),
+                        Arg::OptI64(*version),
+                    ],
+                )
+                .await?;
+            }
+            Op::ClearTimers { run, keys: None } => {
+                db.execute("DELETE FROM journey_timers WHERE run_id = $1", &[Arg::I64(*run)])
+                    .await?;
+            }
+            Op::ClearTimers { run, keys: Some(keys) } => {
+                for k in keys {
+                    db.execute(
+                        "DELETE FROM journey_timers WHERE run_id = $1 AND key = $2",
+                        &[Arg::I64(*run), Arg::Str(k)],
+                    )
+                    .await?;
+                }
+            }
+            Op::SetTimer { run, key, due } => {
+                db.execute(
+                    "INSERT INTO journey_timers (run_id, key, due_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (run_id, key) DO UPDATE SET due_at = excluded.due_at, leased_until = NULL",
+                    &[Arg::I64(*run), Arg::Str(key), Arg::I64(*due)],
+                )
+                .await?;
+            }
+            Op::ClearWaits { run } => {
+                db.execute("DELETE FROM journey_waits WHERE run_id = $1", &[Arg::I64(*run)])
+                    .await?;
+            }
+            Op::AddWait {
+                run,
+                contact,
+                event,
+                match_value,
+            } => {
+                db.execute(
+                    "INSERT INTO journey_waits (run_id, contact_id, event, match_value) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (run_id, event) DO UPDATE SET match_value = excluded.match_value",
+                    &[
+                        Arg::I64(*run),
+                        Arg::I64(*contact),
+                        Arg::Str(event),
+                        Arg::OptStr(match_value.as_deref()),
+                    ],
+                )
+                .await?;
+            }
+            Op::Enqueue(m) => {
+                enqueue(db, rules, m, now).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Applies one transition, planned by [`plan::run_write`] (the run's row locked
+/// where the backend locks); `false` if it was computed from an older revision of
+/// the run than the stored one (nothing applied).
+pub(crate) async fn apply_write<D: Db>(db: &D, rules: &Rules, w: &RunWrite, now: Millis) -> Result<bool> {
+    // Only what the plan needs (not the state: parsing it would cost more than the write).
+    let sql = format!(
+        "SELECT contact_id, finished_at, revision, error FROM journey_runs WHERE id = $1{}",
+        db.for_update()
+    );
+    let run = match sql::first(db, &sql, &[Arg::I64(w.run_id)]).await?
+    {
+        Some(r) => Some(RunRow {
+            contact: db.current_id(r.i64(0)?).await?,
+            finished: r.opt_i64(1)?.is_some() || r.opt_string(3)?.is_some(),
+            revision: r.i64(2)?,
+        }),
+        None => None,
+    };
+    let (contact, applied) = match run {
+        Some(r) if !w.contact_updates.is_empty() => {
+            let mut applied = HashSet::new();
+            for key in plan::contact_update_keys(w) {
+                if sql::first(db, "SELECT 1 FROM events WHERE message_id = $1", &[Arg::Str(&key)])
+                    .await?
+                    .is_some()
+                {
+                    applied.insert(key);
+                }
+            }
+            (db.load_contact(r.contact).await?, applied)
+        }
+        _ => (None, HashSet::new()),
+    };
+    match plan::run_write(rules, w, run, contact, &applied, now) {
+        RunPlan::Nothing => Ok(true),
+        RunPlan::Stale => Ok(false),
+        RunPlan::Apply(ops) => {
+            execute(db, rules, &ops, now).await?;
+            Ok(true)
+        }
+    }
+}
+
+/// Sets a run aside (see `JourneyStore::set_run_aside`).
+pub(crate) async fn set_run_aside<D: Db>(db: &D, run: i64, error: &str, now: Millis) -> Result<bool> {
+    let changed = db
+        .execute(
+            "UPDATE journey_runs SET status = 'set_aside', error = $2, updated_at = $3
+             WHERE id = $1 AND finished_at IS NULL AND error IS NULL",
+            &[Arg::I64(run), Arg::Str(error), Arg::I64(now)],
+        )
+        .await?;
+    if changed > 0 {
+        db.execute("DELETE FROM journey_timers WHERE run_id = $1", &[Arg::I64(run)])
+            .await?;
+        db.execute("DELETE FROM journey_waits WHERE run_id = $1", &[Arg::I64(run)])
+            .await?;
+    }
+    Ok(changed > 0)
+}

@@ -1,0 +1,129 @@
+//! [`Db`] on PostgreSQL: statements are prepared once per connection (deadpool's
+//! statement cache) and awaited.
+
+use super::*;
+use crate::plan::Rules;
+use crate::sql::{Arg, Cell, Db, SqlRow};
+use bytes::BytesMut;
+use std::future::Future;
+use tokio_postgres::types::{IsNull, ToSql, Type};
+
+/// A PostgreSQL client or transaction. In a transaction, contacts are loaded with
+/// their row locked (`lock`), as read-modify-write needs.
+pub(super) struct PgDb<'a, C> {
+    c: &'a C,
+    lock: bool,
+}
+
+impl<'a, C: GenericClient + Sync> PgDb<'a, C> {
+    /// For a write transaction: contacts are locked when loaded.
+    pub(super) fn tx(c: &'a C) -> Self {
+        Self { c, lock: true }
+    }
+}
+
+impl ToSql for Arg<'_> {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            Arg::I64(v) => v.to_sql(ty, out),
+            Arg::OptI64(v) => v.to_sql(ty, out),
+            Arg::OptI32(v) => v.to_sql(ty, out),
+            Arg::OptF64(v) => v.to_sql(ty, out),
+            Arg::Bool(v) => v.to_sql(ty, out),
+            Arg::Str(v) => v.to_sql(ty, out),
+            Arg::OptStr(v) => v.to_sql(ty, out),
+            Arg::Json(v) => v.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        // Checked per value in `to_sql_checked` below, by the type it holds.
+        true
+    }
+
+    fn to_sql_checked(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            Arg::I64(v) => v.to_sql_checked(ty, out),
+            Arg::OptI64(v) => v.to_sql_checked(ty, out),
+            Arg::OptI32(v) => v.to_sql_checked(ty, out),
+            Arg::OptF64(v) => v.to_sql_checked(ty, out),
+            Arg::Bool(v) => v.to_sql_checked(ty, out),
+            Arg::Str(v) => v.to_sql_checked(ty, out),
+            Arg::OptStr(v) => v.to_sql_checked(ty, out),
+            Arg::Json(v) => v.to_sql_checked(ty, out),
+        }
+    }
+}
+
+/// A row's values as cells (for decoders shared with SQLite).
+pub(super) fn cells(r: &tokio_postgres::Row) -> Result<SqlRow> {
+    let mut out = Vec::with_capacity(r.len());
+    for (i, col) in r.columns().iter().enumerate() {
+        let t = col.type_();
+        let cell = if *t == Type::INT8 {
+            r.try_get::<_, Option<i64>>(i)?.map(Cell::Int)
+        } else if *t == Type::INT4 {
+            r.try_get::<_, Option<i32>>(i)?.map(|v| Cell::Int(v.into()))
+        } else if *t == Type::INT2 {
+            r.try_get::<_, Option<i16>>(i)?.map(|v| Cell::Int(v.into()))
+        } else if *t == Type::FLOAT8 {
+            r.try_get::<_, Option<f64>>(i)?.map(Cell::Real)
+        } else if *t == Type::BOOL {
+            r.try_get::<_, Option<bool>>(i)?.map(Cell::Bool)
+        } else if *t == Type::JSONB || *t == Type::JSON {
+            r.try_get::<_, Option<Value>>(i)?.map(Cell::Json)
+        } else {
+            r.try_get::<_, Option<String>>(i)?.map(Cell::Text)
+        };
+        out.push(cell.unwrap_or(Cell::Null));
+    }
+    Ok(SqlRow(out))
+}
+
+fn params<'a>(args: &'a [Arg<'_>]) -> Vec<&'a (dyn ToSql + Sync)> {
+    args.iter().map(|a| a as &(dyn ToSql + Sync)).collect()
+}
+
+impl<C: GenericClient + Sync> Db for PgDb<'_, C> {
+    fn execute(&self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = Result<u64>> + Send {
+        async move {
+            let stmt = self.c.prepare_cached(sql).await?;
+            Ok(self.c.execute(&stmt, &params(args)).await?)
+        }
+    }
+
+    fn query(&self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = Result<Vec<SqlRow>>> + Send {
+        async move {
+            let stmt = self.c.prepare_cached(sql).await?;
+            self.c.query(&stmt, &params(args)).await?.iter().map(cells).collect()
+        }
+    }
+
+    fn rules(&self) -> impl Future<Output = Result<Rules>> + Send {
+        exec::rules(self.c)
+    }
+
+    fn current_id(&self, id: ContactId) -> impl Future<Output = Result<ContactId>> + Send {
+        current_id(self.c, id)
+    }
+
+    fn load_contact(&self, id: ContactId) -> impl Future<Output = Result<Option<Contact>>> + Send {
+        load_contact(self.c, id, self.lock)
+    }
+
+    fn save_contact(&self, contact: &Contact) -> impl Future<Output = Result<()>> + Send {
+        save_contact(self.c, contact)
+    }
+
+    fn mark_dirty(&self, contact: ContactId) -> impl Future<Output = Result<()>> + Send {
+        async move { segments::mark_dirty(self.c, &[contact]).await }
+    }
+
+    fn for_update(&self) -> &'static str {
+        if self.lock { " FOR UPDATE" } else { "" }
+    }
+}

@@ -1,0 +1,211 @@
+//! One SQL surface for both backends, so a storage rule and the statements that
+//! carry it out are written once ([`Db`]).
+//!
+//! Shared code is `async` and generic over [`Db`]. On PostgreSQL it awaits real
+//! round trips. On SQLite every [`Db`] method does its work at once on the writer
+//! thread (or a reader) and returns a ready future, so [`run_now`] finishes the whole
+//! shared function in one poll: no executor, no thread hop, the same cost as calling
+//! rusqlite directly.
+//!
+//! Statements use PostgreSQL's numbered placeholders (`$1`); SQLite reads them as its
+//! own numbered ones (`?1`). JSON columns are `jsonb` on PostgreSQL and text on SQLite;
+//! [`Arg::Json`] and [`SqlRow::json`] hide the difference.
+//!
+//! Architecture invariant: only statements both dialects accept go through here; the
+//! hot ingest path and dialect-specific statements (arrays, `SKIP LOCKED`) stay in the
+//! backends.
+
+use crate::plan::Rules;
+use crate::{Result, StoreError};
+use nudge_core::{Contact, ContactId};
+use serde_json::Value;
+use std::future::Future;
+
+/// A statement parameter.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Arg<'a> {
+    I64(i64),
+    OptI64(Option<i64>),
+    /// An `INTEGER` (4-byte on PostgreSQL) column.
+    OptI32(Option<i32>),
+    OptF64(Option<f64>),
+    Bool(bool),
+    Str(&'a str),
+    OptStr(Option<&'a str>),
+    Json(&'a Value),
+}
+
+/// One value of a result row.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Cell {
+    Null,
+    Int(i64),
+    Real(f64),
+    Bool(bool),
+    Text(String),
+    Json(Value),
+}
+
+/// A result row, read by position with the type the caller expects.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SqlRow(pub Vec<Cell>);
+
+impl SqlRow {
+    fn cell(&self, i: usize) -> Result<&Cell> {
+        self.0
+            .get(i)
+            .ok_or_else(|| StoreError::Corrupt(format!("no column {i} in a result row")))
+    }
+
+    fn wrong(&self, i: usize, want: &str) -> StoreError {
+        StoreError::Corrupt(format!("column {i}: expected {want}, found {:?}", self.0.get(i)))
+    }
+
+    pub fn i64(&self, i: usize) -> Result<i64> {
+        self.opt_i64(i)?.ok_or_else(|| self.wrong(i, "an integer"))
+    }
+
+    pub fn opt_i64(&self, i: usize) -> Result<Option<i64>> {
+        match self.cell(i)? {
+            Cell::Null => Ok(None),
+            Cell::Int(v) => Ok(Some(*v)),
+            Cell::Bool(b) => Ok(Some(*b as i64)),
+            _ => Err(self.wrong(i, "an integer")),
+        }
+    }
+
+    pub fn opt_f64(&self, i: usize) -> Result<Option<f64>> {
+        match self.cell(i)? {
+            Cell::Null => Ok(None),
+            Cell::Real(v) => Ok(Some(*v)),
+            Cell::Int(v) => Ok(Some(*v as f64)),
+            _ => Err(self.wrong(i, "a number")),
+        }
+    }
+
+    pub fn bool(&self, i: usize) -> Result<bool> {
+        match self.cell(i)? {
+            Cell::Bool(b) => Ok(*b),
+            Cell::Int(v) => Ok(*v != 0),
+            _ => Err(self.wrong(i, "a boolean")),
+        }
+    }
+
+    pub fn string(&self, i: usize) -> Result<String> {
+        self.opt_string(i)?.ok_or_else(|| self.wrong(i, "text"))
+    }
+
+    pub fn opt_string(&self, i: usize) -> Result<Option<String>> {
+        match self.cell(i)? {
+            Cell::Null => Ok(None),
+            Cell::Text(s) => Ok(Some(s.clone())),
+            _ => Err(self.wrong(i, "text")),
+        }
+    }
+
+    /// A JSON column (`jsonb`, or JSON text on SQLite).
+    pub fn json(&self, i: usize) -> Result<Value> {
+        self.opt_json(i)?.ok_or_else(|| self.wrong(i, "JSON"))
+    }
+
+    pub fn opt_json(&self, i: usize) -> Result<Option<Value>> {
+        match self.cell(i)? {
+            Cell::Null => Ok(None),
+            Cell::Json(v) => Ok(Some(v.clone())),
+            Cell::Text(s) => serde_json::from_str(s)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(format!("column {i}: {e}"))),
+            _ => Err(self.wrong(i, "JSON")),
+        }
+    }
+}
+
+/// A connection or transaction of either backend, and the few primitives whose SQL
+/// differs between them. All shared storage code is written against this.
+pub(crate) trait Db {
+    /// Runs a statement; how many rows it changed.
+    fn execute(&self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = Result<u64>> + Send;
+    /// Runs a query; its rows.
+    fn query(&self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = Result<Vec<SqlRow>>> + Send;
+    /// What the rules read (journey event names, the segment index).
+    fn rules(&self) -> impl Future<Output = Result<Rules>> + Send;
+    /// The id a (possibly merged-away) contact id stands for today.
+    fn current_id(&self, id: ContactId) -> impl Future<Output = Result<ContactId>> + Send;
+    /// A contact, its row locked until the transaction ends where the backend locks.
+    fn load_contact(&self, id: ContactId) -> impl Future<Output = Result<Option<Contact>>> + Send;
+    fn save_contact(&self, contact: &Contact) -> impl Future<Output = Result<()>> + Send;
+    /// Marks a contact for segment re-evaluation.
+    fn mark_dirty(&self, contact: ContactId) -> impl Future<Output = Result<()>> + Send;
+    /// What a `SELECT` appends to lock the rows it reads until the transaction ends
+    /// (` FOR UPDATE` on PostgreSQL; nothing on SQLite, whose single writer already
+    /// holds the database).
+    fn for_update(&self) -> &'static str;
+
+}
+
+/// The first row of a query, if any.
+pub(crate) async fn first<D: Db>(db: &D, sql: &str, args: &[Arg<'_>]) -> Result<Option<SqlRow>> {
+    Ok(db.query(sql, args).await?.into_iter().next())
+}
+
+/// Finishes a shared function whose every [`Db`] call is ready at once (SQLite's): one
+/// poll, no executor.
+pub(crate) fn run_now<F: Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    match f
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+    {
+        std::task::Poll::Ready(out) => out,
+        // Every SQLite `Db` method returns a ready future, so this cannot happen
+        // unless shared code awaits something else (a bug caught by every test).
+        std::task::Poll::Pending => panic!("a SQLite storage function awaited something that was not ready"),
+    }
+}
+
+/// `$1` → `?1`: SQLite's numbered parameters (a `$` not followed by a digit stays).
+pub(crate) fn sqlite_placeholders(sql: &str) -> std::borrow::Cow<'_, str> {
+    if !sql.contains('$') {
+        return std::borrow::Cow::Borrowed(sql);
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_read_what_either_backend_returns() {
+        let row = SqlRow(vec![
+            Cell::Int(3),
+            Cell::Null,
+            Cell::Text("{\"a\":1}".into()),
+            Cell::Json(serde_json::json!({"a": 1})),
+            Cell::Int(1),
+            Cell::Bool(true),
+        ]);
+        assert_eq!(row.i64(0).unwrap(), 3);
+        assert_eq!(row.opt_i64(1).unwrap(), None);
+        assert_eq!(row.json(2).unwrap(), row.json(3).unwrap());
+        assert!(row.bool(4).unwrap() && row.bool(5).unwrap());
+        assert!(row.string(0).is_err());
+        assert!(row.i64(9).is_err());
+    }
+
+    #[test]
+    fn placeholders_become_numbered_sqlite_ones() {
+        assert_eq!(sqlite_placeholders("a = $1 AND b = $12"), "a = ?1 AND b = ?12");
+        assert_eq!(sqlite_placeholders("a = 1"), "a = 1");
+        assert_eq!(sqlite_placeholders("'$.x' = $2"), "'$.x' = ?2");
+    }
+}

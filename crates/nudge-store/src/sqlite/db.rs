@@ -1,0 +1,105 @@
+//! [`Db`] on SQLite: every call does its work at once on the calling thread (the
+//! writer, or a reader) and returns a ready future; shared code runs through
+//! [`run_now`](crate::sql::run_now).
+
+use super::*;
+use crate::plan::Rules;
+use crate::sql::{Arg, Cell, Db, SqlRow, sqlite_placeholders};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use std::cell::RefCell;
+use std::future::{Future, ready};
+
+/// A SQLite connection inside a transaction, with the writer's cache (readers pass
+/// a cache of their own, used only for the rules).
+pub(super) struct SqliteDb<'a> {
+    conn: &'a Connection,
+    cache: RefCell<&'a mut IdCache>,
+}
+
+impl<'a> SqliteDb<'a> {
+    pub(super) fn new(conn: &'a Connection, cache: &'a mut IdCache) -> Self {
+        Self {
+            conn,
+            cache: RefCell::new(cache),
+        }
+    }
+}
+
+impl rusqlite::ToSql for Arg<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match *self {
+            Arg::I64(v) => ToSqlOutput::from(v),
+            Arg::OptI64(v) => v.map_or(ToSqlOutput::from(rusqlite::types::Null), ToSqlOutput::from),
+            Arg::OptI32(v) => v.map_or(ToSqlOutput::from(rusqlite::types::Null), ToSqlOutput::from),
+            Arg::OptF64(v) => v.map_or(ToSqlOutput::from(rusqlite::types::Null), ToSqlOutput::from),
+            Arg::Bool(v) => ToSqlOutput::from(v),
+            Arg::Str(s) => ToSqlOutput::from(s),
+            Arg::OptStr(s) => s.map_or(ToSqlOutput::from(rusqlite::types::Null), ToSqlOutput::from),
+            Arg::Json(v) => ToSqlOutput::from(v.to_string()),
+        })
+    }
+}
+
+fn cell(v: ValueRef<'_>) -> Cell {
+    match v {
+        ValueRef::Null => Cell::Null,
+        ValueRef::Integer(i) => Cell::Int(i),
+        ValueRef::Real(f) => Cell::Real(f),
+        ValueRef::Text(t) | ValueRef::Blob(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
+    }
+}
+
+fn execute(conn: &Connection, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
+    let n = conn
+        .prepare_cached(&sqlite_placeholders(sql))?
+        .execute(rusqlite::params_from_iter(args.iter()))?;
+    Ok(n as u64)
+}
+
+/// A row's values as cells (for decoders shared with PostgreSQL).
+pub(super) fn row_cells(r: &rusqlite::Row) -> rusqlite::Result<SqlRow> {
+    (0..r.as_ref().column_count())
+        .map(|i| r.get_ref(i).map(cell))
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map(SqlRow)
+}
+
+fn query(conn: &Connection, sql: &str, args: &[Arg<'_>]) -> Result<Vec<SqlRow>> {
+    let mut stmt = conn.prepare_cached(&sqlite_placeholders(sql))?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), row_cells)?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+impl Db for SqliteDb<'_> {
+    fn execute(&self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = Result<u64>> + Send {
+        ready(execute(self.conn, sql, args))
+    }
+
+    fn query(&self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = Result<Vec<SqlRow>>> + Send {
+        ready(query(self.conn, sql, args))
+    }
+
+    fn rules(&self) -> impl Future<Output = Result<Rules>> + Send {
+        ready(exec::rules(self.conn, &mut self.cache.borrow_mut()))
+    }
+
+    fn current_id(&self, id: ContactId) -> impl Future<Output = Result<ContactId>> + Send {
+        ready(current_id(self.conn, id))
+    }
+
+    fn load_contact(&self, id: ContactId) -> impl Future<Output = Result<Option<Contact>>> + Send {
+        ready(load_contact(self.conn, id))
+    }
+
+    fn save_contact(&self, contact: &Contact) -> impl Future<Output = Result<()>> + Send {
+        ready(save_contact(self.conn, contact))
+    }
+
+    fn mark_dirty(&self, contact: ContactId) -> impl Future<Output = Result<()>> + Send {
+        ready(segments::mark_dirty(self.conn, &mut self.cache.borrow_mut(), contact))
+    }
+
+    fn for_update(&self) -> &'static str {
+        ""
+    }
+}
