@@ -15,6 +15,7 @@ mod messages;
 mod plan;
 mod postgres;
 pub mod segment_sql;
+mod shared;
 mod sql;
 mod sqlite;
 mod types;

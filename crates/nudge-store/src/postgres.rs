@@ -19,6 +19,8 @@
 
 use crate::sqlite::{extra_of, json_text};
 use crate::*;
+use crate::shared;
+use db::{pg_read, pg_write};
 use deadpool_postgres::{
     GenericClient, Manager, ManagerConfig, Object, Pool, PoolError, QueueMode, RecyclingMethod, Transaction,
 };
@@ -31,7 +33,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use tokio_postgres::NoTls;
 use tokio_postgres::types::{Json, ToSql};
 
-mod db;
+pub(crate) mod db;
 mod exec;
 mod journeys;
 mod messages;
@@ -417,54 +419,20 @@ impl Store for PgStore {
     }
 
     async fn create_key(&self, key: NewApiKey, now: Millis) -> Result<ApiKey> {
-        let client = self.client().await?;
-        let row = client
-            .query_one(
-                "INSERT INTO api_keys (kind, name, hash, prefix, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                &[&key.kind.as_str(), &key.name, &key.hash, &key.prefix, &now],
-            )
-            .await?;
-        Ok(ApiKey {
-            id: row.try_get(0)?,
-            kind: key.kind,
-            name: key.name,
-            prefix: key.prefix,
-            created_at: now,
-            revoked_at: None,
-        })
+        pg_write!(self, |db| shared::keys::create(db, key, now))
     }
 
     async fn list_keys(&self) -> Result<Vec<ApiKey>> {
-        let client = self.client().await?;
-        let rows = client
-            .query(&format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY id"), &[])
-            .await?;
-        rows.iter().map(key_from_row).collect()
+        pg_read!(self, |db| shared::keys::list(db))
     }
 
     async fn revoke_key(&self, id: i64, now: Millis) -> Result<bool> {
-        let client = self.client().await?;
-        let n = client
-            .execute(
-                "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
-                &[&id, &now],
-            )
-            .await?;
-        Ok(n > 0)
+        pg_write!(self, |db| shared::keys::revoke(db, id, now))
     }
 
     async fn find_key(&self, hash: &str) -> Result<Option<ApiKey>> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&format!(
-                "SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = $1 AND revoked_at IS NULL"
-            ))
-            .await?;
-        client
-            .query_opt(&stmt, &[&hash])
-            .await?
-            .map(|r| key_from_row(&r))
-            .transpose()
+        let hash = hash.to_string();
+        pg_read!(self, |db| shared::keys::find(db, &hash))
     }
 
     async fn stats(&self) -> Result<StoreStats> {
@@ -1681,19 +1649,6 @@ fn event_from_row(r: &tokio_postgres::Row) -> Result<StoredEvent> {
     })
 }
 
-const KEY_COLUMNS: &str = "id, kind, name, prefix, created_at, revoked_at";
-
-fn key_from_row(r: &tokio_postgres::Row) -> Result<ApiKey> {
-    let kind: String = r.try_get(1)?;
-    Ok(ApiKey {
-        id: r.try_get(0)?,
-        kind: KeyKind::parse(&kind).unwrap_or(KeyKind::Write),
-        name: r.try_get(2)?,
-        prefix: r.try_get(3)?,
-        created_at: r.try_get(4)?,
-        revoked_at: r.try_get(5)?,
-    })
-}
 
 fn escape_like(s: &str) -> String {
     s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")

@@ -4,6 +4,8 @@
 
 use crate::segment_sql::{Dialect, Param, compile};
 use crate::*;
+use crate::shared;
+use db::{sqlite_read, sqlite_write};
 use nudge_core::segment::{Condition, EventFact, Facts};
 use nudge_core::{
     Call, CallKind, Contact, ContactId, Identity, IdentityKind, Known, Millis, Resolution, Subscription, resolve,
@@ -17,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, mpsc};
 use tokio::sync::oneshot;
 
-mod db;
+pub(crate) mod db;
 mod exec;
 mod journeys;
 mod messages;
@@ -52,7 +54,7 @@ struct Writer {
 }
 
 #[derive(Default)]
-struct IdCache {
+pub(crate) struct IdCache {
     by_user_id: HashMap<String, ContactId>,
     by_anonymous_id: HashMap<String, ContactId>,
     /// The primary user id of each cached contact.
@@ -569,58 +571,20 @@ impl Store for SqliteStore {
     }
 
     async fn create_key(&self, key: NewApiKey, now: Millis) -> Result<ApiKey> {
-        self.write(move |conn, _| {
-            conn.execute(
-                "INSERT INTO api_keys (kind, name, hash, prefix, created_at) VALUES (?, ?, ?, ?, ?)",
-                params![key.kind.as_str(), key.name, key.hash, key.prefix, now],
-            )?;
-            Ok(ApiKey {
-                id: conn.last_insert_rowid(),
-                kind: key.kind,
-                name: key.name,
-                prefix: key.prefix,
-                created_at: now,
-                revoked_at: None,
-            })
-        })
-        .await
+        sqlite_write!(self, |db| shared::keys::create(db, key, now))
     }
 
     async fn list_keys(&self) -> Result<Vec<ApiKey>> {
-        self.read(|c| {
-            let mut stmt =
-                c.prepare("SELECT id, kind, name, prefix, created_at, revoked_at FROM api_keys ORDER BY id")?;
-            let keys = stmt
-                .query_map([], key_from_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(keys)
-        })
-        .await
+        sqlite_read!(self, |db| shared::keys::list(db))
     }
 
     async fn revoke_key(&self, id: i64, now: Millis) -> Result<bool> {
-        self.write(move |conn, _| {
-            let n = conn.execute(
-                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                params![now, id],
-            )?;
-            Ok(n > 0)
-        })
-        .await
+        sqlite_write!(self, |db| shared::keys::revoke(db, id, now))
     }
 
     async fn find_key(&self, hash: &str) -> Result<Option<ApiKey>> {
         let hash = hash.to_string();
-        self.read(move |c| {
-            let key = c
-                .prepare_cached(
-                    "SELECT id, kind, name, prefix, created_at, revoked_at FROM api_keys WHERE hash = ? AND revoked_at IS NULL",
-                )?
-                .query_row([hash], key_from_row)
-                .optional()?;
-            Ok(key)
-        })
-        .await
+        sqlite_read!(self, |db| shared::keys::find(db, &hash))
     }
 
     async fn stats(&self) -> Result<StoreStats> {
@@ -1138,17 +1102,6 @@ fn event_from_row(r: &rusqlite::Row) -> rusqlite::Result<StoredEvent> {
     })
 }
 
-fn key_from_row(r: &rusqlite::Row) -> rusqlite::Result<ApiKey> {
-    let kind: String = r.get(1)?;
-    Ok(ApiKey {
-        id: r.get(0)?,
-        kind: KeyKind::parse(&kind).unwrap_or(KeyKind::Write),
-        name: r.get(2)?,
-        prefix: r.get(3)?,
-        created_at: r.get(4)?,
-        revoked_at: r.get(5)?,
-    })
-}
 
 /// `$."name"` for json_extract; trait names are validated at the API edge.
 fn json_path(name: &str) -> String {

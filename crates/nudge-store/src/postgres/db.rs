@@ -10,17 +10,48 @@ use tokio_postgres::types::{IsNull, ToSql, Type};
 
 /// A PostgreSQL client or transaction. In a transaction, contacts are loaded with
 /// their row locked (`lock`), as read-modify-write needs.
-pub(super) struct PgDb<'a, C> {
+pub(crate) struct PgDb<'a, C> {
     c: &'a C,
     lock: bool,
 }
 
 impl<'a, C: GenericClient + Sync> PgDb<'a, C> {
     /// For a write transaction: contacts are locked when loaded.
-    pub(super) fn tx(c: &'a C) -> Self {
+    pub(crate) fn tx(c: &'a C) -> Self {
         Self { c, lock: true }
     }
+
+    /// For reads outside a transaction.
+    pub(crate) fn read(c: &'a C) -> Self {
+        Self { c, lock: false }
+    }
 }
+
+/// Runs shared storage code (`|db| future`) in one transaction:
+/// `pg_write!(self, |db| crate::shared::templates::create(db, new, now))`.
+macro_rules! pg_write {
+    ($store:expr, |$db:ident| $body:expr) => {{
+        let mut client = $store.client().await?;
+        let tx = client.transaction().await?;
+        let out = {
+            let $db = &$crate::postgres::db::PgDb::tx(&tx);
+            $body.await?
+        };
+        tx.commit().await?;
+        Ok(out)
+    }};
+}
+pub(crate) use pg_write;
+
+/// Runs shared read-only storage code (`|db| future`) on a pooled connection.
+macro_rules! pg_read {
+    ($store:expr, |$db:ident| $body:expr) => {{
+        let client = $store.client().await?;
+        let $db = &$crate::postgres::db::PgDb::read(&client);
+        $body.await
+    }};
+}
+pub(crate) use pg_read;
 
 impl ToSql for Arg<'_> {
     fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {

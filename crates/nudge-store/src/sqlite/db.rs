@@ -11,19 +11,65 @@ use std::future::{Future, ready};
 
 /// A SQLite connection inside a transaction, with the writer's cache (readers pass
 /// a cache of their own, used only for the rules).
-pub(super) struct SqliteDb<'a> {
+pub(crate) struct SqliteDb<'a> {
     conn: &'a Connection,
-    cache: RefCell<&'a mut IdCache>,
+    /// The writer's cache; `None` on a reader (which never needs it).
+    cache: Option<RefCell<&'a mut IdCache>>,
 }
 
 impl<'a> SqliteDb<'a> {
-    pub(super) fn new(conn: &'a Connection, cache: &'a mut IdCache) -> Self {
+    /// On the writer thread, inside a transaction.
+    pub(crate) fn new(conn: &'a Connection, cache: &'a mut IdCache) -> Self {
         Self {
             conn,
-            cache: RefCell::new(cache),
+            cache: Some(RefCell::new(cache)),
+        }
+    }
+
+    /// On a read connection: reads only.
+    pub(crate) fn read(conn: &'a Connection) -> Self {
+        Self { conn, cache: None }
+    }
+
+    fn with_cache<T>(&self, f: impl FnOnce(&mut IdCache) -> Result<T>) -> Result<T> {
+        match &self.cache {
+            Some(cache) => f(&mut cache.borrow_mut()),
+            None => Err(StoreError::Corrupt("a write rule ran on a SQLite read connection".into())),
         }
     }
 }
+
+/// Runs shared storage code (`|db| future`) in one write transaction on the writer
+/// thread: `sqlite_write!(self, |db| crate::shared::templates::create(db, new, now))`.
+macro_rules! sqlite_write {
+    ($store:expr, |$db:ident| $body:expr) => {
+        $store
+            .write(move |conn, cache| {
+                let tx = conn.transaction()?;
+                let out = {
+                    let $db = &$crate::sqlite::db::SqliteDb::new(&tx, cache);
+                    $crate::sql::run_now($body)?
+                };
+                tx.commit()?;
+                Ok(out)
+            })
+            .await
+    };
+}
+pub(crate) use sqlite_write;
+
+/// Runs shared read-only storage code (`|db| future`) on a read connection.
+macro_rules! sqlite_read {
+    ($store:expr, |$db:ident| $body:expr) => {
+        $store
+            .read(move |conn| {
+                let $db = &$crate::sqlite::db::SqliteDb::read(conn);
+                $crate::sql::run_now($body)
+            })
+            .await
+    };
+}
+pub(crate) use sqlite_read;
 
 impl rusqlite::ToSql for Arg<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -80,7 +126,7 @@ impl Db for SqliteDb<'_> {
     }
 
     fn rules(&self) -> impl Future<Output = Result<Rules>> + Send {
-        ready(exec::rules(self.conn, &mut self.cache.borrow_mut()))
+        ready(self.with_cache(|cache| exec::rules(self.conn, cache)))
     }
 
     fn current_id(&self, id: ContactId) -> impl Future<Output = Result<ContactId>> + Send {
@@ -96,7 +142,7 @@ impl Db for SqliteDb<'_> {
     }
 
     fn mark_dirty(&self, contact: ContactId) -> impl Future<Output = Result<()>> + Send {
-        ready(segments::mark_dirty(self.conn, &mut self.cache.borrow_mut(), contact))
+        ready(self.with_cache(|cache| segments::mark_dirty(self.conn, cache, contact)))
     }
 
     fn for_update(&self) -> &'static str {

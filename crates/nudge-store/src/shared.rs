@@ -1,0 +1,5 @@
+//! Storage operations written once for both backends against [`crate::sql::Db`]:
+//! each backend's trait implementation only opens the transaction (or read
+//! connection) and calls these (`sqlite_write!` / `pg_write!` and their read forms).
+
+pub(crate) mod keys;
