@@ -1207,6 +1207,11 @@ async fn a_run_whose_state_cannot_be_read_is_set_aside_not_reset() {
         assert_eq!(app.store.next_timer_due().await.unwrap(), None, "no timer left");
         let stats = app.get(&format!("/api/v1/journeys/{id}")).await;
         assert_eq!(stats["active_runs_per_step"], json!({}), "{stats}");
+        assert_eq!(
+            (stats["stats"]["active"].as_i64(), stats["stats"]["set_aside"].as_i64()),
+            (Some(0), Some(1)),
+            "a set-aside run is not counted as active: {stats}"
+        );
 
         // Later rounds leave it alone: nothing writes over the state.
         app.at(T0 + 3 * HOUR).await;

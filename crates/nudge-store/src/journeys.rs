@@ -224,6 +224,9 @@ pub struct JourneyStats {
     pub conversions: i64,
     /// Revenue of the events that reached the goal.
     pub revenue: f64,
+    /// Runs set aside because their state could not be read (neither active nor
+    /// finished; see `JourneyStore::set_run_aside`).
+    pub set_aside: i64,
     pub steps: std::collections::BTreeMap<String, StepStats>,
 }
 

@@ -17,9 +17,9 @@
 //!   back and run again;
 //! - migrations are serialized between processes with an advisory lock.
 
+use crate::shared;
 use crate::sqlite::{extra_of, json_text};
 use crate::*;
-use crate::shared;
 use db::{pg_read, pg_write};
 use deadpool_postgres::{
     GenericClient, Manager, ManagerConfig, Object, Pool, PoolError, QueueMode, RecyclingMethod, Transaction,
@@ -1648,7 +1648,6 @@ fn event_from_row(r: &tokio_postgres::Row) -> Result<StoredEvent> {
         received_at: r.try_get(11)?,
     })
 }
-
 
 fn escape_like(s: &str) -> String {
     s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")

@@ -2,4 +2,5 @@
 //! each backend's trait implementation only opens the transaction (or read
 //! connection) and calls these (`sqlite_write!` / `pg_write!` and their read forms).
 
+pub(crate) mod journeys;
 pub(crate) mod keys;

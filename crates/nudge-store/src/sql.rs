@@ -136,11 +136,14 @@ pub(crate) trait Db {
     fn save_contact(&self, contact: &Contact) -> impl Future<Output = Result<()>> + Send;
     /// Marks a contact for segment re-evaluation.
     fn mark_dirty(&self, contact: ContactId) -> impl Future<Output = Result<()>> + Send;
+    /// Holds `table` against concurrent inserts until the transaction ends, for a
+    /// check-then-insert (a unique name): PostgreSQL locks the table; SQLite's single
+    /// writer already excludes everyone.
+    fn lock_table(&self, table: &str) -> impl Future<Output = Result<()>> + Send;
     /// What a `SELECT` appends to lock the rows it reads until the transaction ends
     /// (` FOR UPDATE` on PostgreSQL; nothing on SQLite, whose single writer already
     /// holds the database).
     fn for_update(&self) -> &'static str;
-
 }
 
 /// The first row of a query, if any.

@@ -3,8 +3,8 @@
 //! read connections serves queries concurrently thanks to WAL mode.
 
 use crate::segment_sql::{Dialect, Param, compile};
-use crate::*;
 use crate::shared;
+use crate::*;
 use db::{sqlite_read, sqlite_write};
 use nudge_core::segment::{Condition, EventFact, Facts};
 use nudge_core::{
@@ -1101,7 +1101,6 @@ fn event_from_row(r: &rusqlite::Row) -> rusqlite::Result<StoredEvent> {
         received_at: r.get(11)?,
     })
 }
-
 
 /// `$."name"` for json_extract; trait names are validated at the API edge.
 fn json_path(name: &str) -> String {

@@ -2,8 +2,8 @@
 //! LOCKED`, so several processes can deliver from one database), suppressions, push
 //! subscriptions.
 
-use super::*;
 use super::db::{self, PgDb};
+use super::*;
 use crate::plan::Rules;
 
 const TEMPLATE_COLUMNS: &str = "t.id, t.name, t.description, t.channel, t.version, t.transactional, t.topic, \
@@ -46,7 +46,6 @@ async fn load_template(c: &impl GenericClient, id: i64) -> Result<Option<Templat
         .await?;
     Ok(row.as_ref().map(template_from_row))
 }
-
 
 /// Records the timeline event of a message's current state.
 async fn state_event(tx: &Transaction<'_>, rules: &Rules, m: &Message, now: Millis) -> Result<()> {

@@ -1,7 +1,7 @@
 //! Messages on SQLite: templates, the outbox, suppressions, push subscriptions.
 
-use super::*;
 use super::db::{self, SqliteDb};
+use super::*;
 use crate::sql::run_now;
 
 const TEMPLATE_COLUMNS: &str = "t.id, t.name, t.description, t.channel, t.version, t.transactional, t.topic, \
