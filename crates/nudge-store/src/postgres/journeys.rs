@@ -58,50 +58,7 @@ pub(super) async fn queue_after_ingest(
     queue_events(tx, &ids).await
 }
 
-#[async_trait]
-impl JourneyStore for PgStore {
-    async fn create_journey(&self, new: NewJourney, now: Millis) -> Result<Journey> {
-        pg_write!(self, |db| shared::journeys::create(db, new, now))
-    }
-
-    async fn update_journey(&self, id: i64, new: NewJourney, now: Millis) -> Result<Option<Journey>> {
-        pg_write!(self, |db| shared::journeys::update(db, id, new, now))
-    }
-
-    async fn journeys(&self) -> Result<Vec<Journey>> {
-        pg_read!(self, |db| shared::journeys::journeys(db))
-    }
-
-    async fn journey(&self, id: i64) -> Result<Option<Journey>> {
-        pg_read!(self, |db| shared::journeys::journey(db, id))
-    }
-
-    async fn journey_version(&self, id: i64, version: i64) -> Result<Option<JourneyVersion>> {
-        pg_read!(self, |db| shared::journeys::version(db, id, version))
-    }
-
-    async fn set_journey_status(
-        &self,
-        id: i64,
-        status: JourneyStatus,
-        publish: bool,
-        now: Millis,
-    ) -> Result<Option<Journey>> {
-        pg_write!(self, |db| shared::journeys::set_status(db, id, status, publish, now))
-    }
-
-    async fn start_runs(&self, runs: Vec<(NewRun, RunWrite)>, now: Millis) -> Result<Vec<Option<Run>>> {
-        pg_write!(self, |db| shared::journeys::start_runs(db, runs, now))
-    }
-
-    async fn set_run_aside(&self, run: i64, error: String, now: Millis) -> Result<bool> {
-        pg_write!(self, |db| crate::exec::set_run_aside(db, run, &error, now))
-    }
-
-    async fn run(&self, id: i64) -> Result<Option<Run>> {
-        pg_read!(self, |db| shared::journeys::run(db, id))
-    }
-
+crate::shared::journeys::impl_journey_store!(PgStore, pg_write, pg_read, {
     async fn runs(&self, ids: Vec<i64>) -> Result<Vec<Run>> {
         let c = self.client().await?;
         let sql = format!(
@@ -113,18 +70,6 @@ impl JourneyStore for PgStore {
             .iter()
             .map(|r| shared::journeys::run_from_row(&db::cells(r)?))
             .collect()
-    }
-
-    async fn active_runs(&self, journey: i64, after: i64, limit: usize) -> Result<Vec<Run>> {
-        pg_read!(self, |db| shared::journeys::active_runs(db, journey, after, limit))
-    }
-
-    async fn contact_runs(&self, contact: ContactId, journey: Option<i64>) -> Result<Vec<Run>> {
-        pg_read!(self, |db| shared::journeys::contact_runs(db, contact, journey))
-    }
-
-    async fn write_runs(&self, writes: Vec<RunWrite>, now: Millis) -> Result<Vec<i64>> {
-        pg_write!(self, |db| shared::journeys::write_runs(db, &writes, now))
     }
 
     async fn claim_timers(&self, now: Millis, limit: usize, lease_ms: i64) -> Result<Vec<DueTimer>> {
@@ -150,19 +95,6 @@ impl JourneyStore for PgStore {
             .collect();
         due.sort_by_key(|t| (t.due_at, t.run_id));
         Ok(due)
-    }
-
-    async fn next_timer_due(&self) -> Result<Option<Millis>> {
-        pg_read!(self, |db| shared::journeys::next_timer_due(db))
-    }
-
-    async fn waiting_runs(&self, contact: ContactId, event: &str) -> Result<Vec<Waiting>> {
-        let event = event.to_string();
-        pg_read!(self, |db| shared::journeys::waiting_runs(db, contact, &event))
-    }
-
-    async fn runs_per_step(&self, journey: i64) -> Result<Vec<(String, i64)>> {
-        pg_read!(self, |db| shared::journeys::runs_per_step(db, journey))
     }
 
     async fn set_journey_event_names(&self, names: Vec<String>) -> Result<()> {
@@ -239,16 +171,6 @@ impl JourneyStore for PgStore {
         Ok(())
     }
 
-    async fn clear_entry_timers(&self, journey: i64) -> Result<()> {
-        pg_write!(self, |db| shared::journeys::clear_entry_timers(db, journey))
-    }
-
-    async fn mark_entries_scheduled(&self, journey: i64, version: i64) -> Result<()> {
-        pg_write!(self, |db| shared::journeys::mark_entries_scheduled(
-            db, journey, version
-        ))
-    }
-
     async fn claim_entry_timers(&self, now: Millis, limit: usize, lease_ms: i64) -> Result<Vec<EntryTimer>> {
         let c = self.client().await?;
         let rows = c
@@ -296,12 +218,4 @@ impl JourneyStore for PgStore {
             })
             .collect())
     }
-
-    async fn release_journey_leases(&self) -> Result<u64> {
-        pg_write!(self, |db| shared::journeys::release_leases(db))
-    }
-
-    async fn journey_stats(&self, journey: i64) -> Result<JourneyStats> {
-        pg_read!(self, |db| shared::journeys::stats(db, journey))
-    }
-}
+});

@@ -384,3 +384,101 @@ pub(crate) async fn stats<D: Db>(db: &D, journey: i64) -> Result<JourneyStats> {
     }
     Ok(stats)
 }
+
+/// A backend's `JourneyStore`: the operations above, each run in one transaction (or
+/// on a read connection) through the backend's `$write!` / `$read!`, and the
+/// backend's own methods (`{ ... }`: claims, array batches, the event-name cache).
+macro_rules! impl_journey_store {
+    ($store:ty, $write:ident, $read:ident, { $($own:tt)* }) => {
+        #[async_trait::async_trait]
+        impl $crate::JourneyStore for $store {
+        async fn create_journey(&self, new: NewJourney, now: Millis) -> Result<Journey> {
+            $write!(self, |db| $crate::shared::journeys::create(db, new, now))
+        }
+
+        async fn update_journey(&self, id: i64, new: NewJourney, now: Millis) -> Result<Option<Journey>> {
+            $write!(self, |db| $crate::shared::journeys::update(db, id, new, now))
+        }
+
+        async fn journeys(&self) -> Result<Vec<Journey>> {
+            $read!(self, |db| $crate::shared::journeys::journeys(db))
+        }
+
+        async fn journey(&self, id: i64) -> Result<Option<Journey>> {
+            $read!(self, |db| $crate::shared::journeys::journey(db, id))
+        }
+
+        async fn journey_version(&self, id: i64, version: i64) -> Result<Option<JourneyVersion>> {
+            $read!(self, |db| $crate::shared::journeys::version(db, id, version))
+        }
+
+        async fn set_journey_status(
+            &self,
+            id: i64,
+            status: JourneyStatus,
+            publish: bool,
+            now: Millis,
+        ) -> Result<Option<Journey>> {
+            $write!(self, |db| $crate::shared::journeys::set_status(db, id, status, publish, now))
+        }
+
+        async fn start_runs(&self, runs: Vec<(NewRun, RunWrite)>, now: Millis) -> Result<Vec<Option<Run>>> {
+            $write!(self, |db| $crate::shared::journeys::start_runs(db, runs, now))
+        }
+
+        async fn set_run_aside(&self, run: i64, error: String, now: Millis) -> Result<bool> {
+            $write!(self, |db| $crate::exec::set_run_aside(db, run, &error, now))
+        }
+
+        async fn run(&self, id: i64) -> Result<Option<Run>> {
+            $read!(self, |db| $crate::shared::journeys::run(db, id))
+        }
+
+        async fn active_runs(&self, journey: i64, after: i64, limit: usize) -> Result<Vec<Run>> {
+            $read!(self, |db| $crate::shared::journeys::active_runs(db, journey, after, limit))
+        }
+
+        async fn contact_runs(&self, contact: ContactId, journey: Option<i64>) -> Result<Vec<Run>> {
+            $read!(self, |db| $crate::shared::journeys::contact_runs(db, contact, journey))
+        }
+
+        async fn write_runs(&self, writes: Vec<RunWrite>, now: Millis) -> Result<Vec<i64>> {
+            $write!(self, |db| $crate::shared::journeys::write_runs(db, &writes, now))
+        }
+
+        async fn next_timer_due(&self) -> Result<Option<Millis>> {
+            $read!(self, |db| $crate::shared::journeys::next_timer_due(db))
+        }
+
+        async fn waiting_runs(&self, contact: ContactId, event: &str) -> Result<Vec<Waiting>> {
+            let event = event.to_string();
+            $read!(self, |db| $crate::shared::journeys::waiting_runs(db, contact, &event))
+        }
+
+        async fn runs_per_step(&self, journey: i64) -> Result<Vec<(String, i64)>> {
+            $read!(self, |db| $crate::shared::journeys::runs_per_step(db, journey))
+        }
+
+        async fn clear_entry_timers(&self, journey: i64) -> Result<()> {
+            $write!(self, |db| $crate::shared::journeys::clear_entry_timers(db, journey))
+        }
+
+        async fn mark_entries_scheduled(&self, journey: i64, version: i64) -> Result<()> {
+            $write!(self, |db| $crate::shared::journeys::mark_entries_scheduled(
+                db, journey, version
+            ))
+        }
+
+        async fn release_journey_leases(&self) -> Result<u64> {
+            $write!(self, |db| $crate::shared::journeys::release_leases(db))
+        }
+
+        async fn journey_stats(&self, journey: i64) -> Result<JourneyStats> {
+            $read!(self, |db| $crate::shared::journeys::stats(db, journey))
+        }
+
+            $($own)*
+        }
+    };
+}
+pub(crate) use impl_journey_store;

@@ -9,50 +9,7 @@ fn json_col(r: &rusqlite::Row, i: usize) -> rusqlite::Result<Value> {
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
 }
 
-#[async_trait]
-impl JourneyStore for SqliteStore {
-    async fn create_journey(&self, new: NewJourney, now: Millis) -> Result<Journey> {
-        sqlite_write!(self, |db| shared::journeys::create(db, new, now))
-    }
-
-    async fn update_journey(&self, id: i64, new: NewJourney, now: Millis) -> Result<Option<Journey>> {
-        sqlite_write!(self, |db| shared::journeys::update(db, id, new, now))
-    }
-
-    async fn journeys(&self) -> Result<Vec<Journey>> {
-        sqlite_read!(self, |db| shared::journeys::journeys(db))
-    }
-
-    async fn journey(&self, id: i64) -> Result<Option<Journey>> {
-        sqlite_read!(self, |db| shared::journeys::journey(db, id))
-    }
-
-    async fn journey_version(&self, id: i64, version: i64) -> Result<Option<JourneyVersion>> {
-        sqlite_read!(self, |db| shared::journeys::version(db, id, version))
-    }
-
-    async fn set_journey_status(
-        &self,
-        id: i64,
-        status: JourneyStatus,
-        publish: bool,
-        now: Millis,
-    ) -> Result<Option<Journey>> {
-        sqlite_write!(self, |db| shared::journeys::set_status(db, id, status, publish, now))
-    }
-
-    async fn start_runs(&self, runs: Vec<(NewRun, RunWrite)>, now: Millis) -> Result<Vec<Option<Run>>> {
-        sqlite_write!(self, |db| shared::journeys::start_runs(db, runs, now))
-    }
-
-    async fn set_run_aside(&self, run: i64, error: String, now: Millis) -> Result<bool> {
-        sqlite_write!(self, |db| crate::exec::set_run_aside(db, run, &error, now))
-    }
-
-    async fn run(&self, id: i64) -> Result<Option<Run>> {
-        sqlite_read!(self, |db| shared::journeys::run(db, id))
-    }
-
+crate::shared::journeys::impl_journey_store!(SqliteStore, sqlite_write, sqlite_read, {
     async fn runs(&self, ids: Vec<i64>) -> Result<Vec<Run>> {
         sqlite_read!(self, |db| async move {
             let mut out = Vec::with_capacity(ids.len());
@@ -62,18 +19,6 @@ impl JourneyStore for SqliteStore {
             out.sort_by_key(|r| r.id);
             Ok(out)
         })
-    }
-
-    async fn active_runs(&self, journey: i64, after: i64, limit: usize) -> Result<Vec<Run>> {
-        sqlite_read!(self, |db| shared::journeys::active_runs(db, journey, after, limit))
-    }
-
-    async fn contact_runs(&self, contact: ContactId, journey: Option<i64>) -> Result<Vec<Run>> {
-        sqlite_read!(self, |db| shared::journeys::contact_runs(db, contact, journey))
-    }
-
-    async fn write_runs(&self, writes: Vec<RunWrite>, now: Millis) -> Result<Vec<i64>> {
-        sqlite_write!(self, |db| shared::journeys::write_runs(db, &writes, now))
     }
 
     async fn claim_timers(&self, now: Millis, limit: usize, lease_ms: i64) -> Result<Vec<DueTimer>> {
@@ -100,19 +45,6 @@ impl JourneyStore for SqliteStore {
             Ok(due)
         })
         .await
-    }
-
-    async fn next_timer_due(&self) -> Result<Option<Millis>> {
-        sqlite_read!(self, |db| shared::journeys::next_timer_due(db))
-    }
-
-    async fn waiting_runs(&self, contact: ContactId, event: &str) -> Result<Vec<Waiting>> {
-        let event = event.to_string();
-        sqlite_read!(self, |db| shared::journeys::waiting_runs(db, contact, &event))
-    }
-
-    async fn runs_per_step(&self, journey: i64) -> Result<Vec<(String, i64)>> {
-        sqlite_read!(self, |db| shared::journeys::runs_per_step(db, journey))
     }
 
     async fn set_journey_event_names(&self, names: Vec<String>) -> Result<()> {
@@ -194,16 +126,6 @@ impl JourneyStore for SqliteStore {
         .await
     }
 
-    async fn clear_entry_timers(&self, journey: i64) -> Result<()> {
-        sqlite_write!(self, |db| shared::journeys::clear_entry_timers(db, journey))
-    }
-
-    async fn mark_entries_scheduled(&self, journey: i64, version: i64) -> Result<()> {
-        sqlite_write!(self, |db| shared::journeys::mark_entries_scheduled(
-            db, journey, version
-        ))
-    }
-
     async fn claim_entry_timers(&self, now: Millis, limit: usize, lease_ms: i64) -> Result<Vec<EntryTimer>> {
         self.write(move |conn, _| {
             let tx = conn.transaction()?;
@@ -257,12 +179,4 @@ impl JourneyStore for SqliteStore {
         })
         .await
     }
-
-    async fn release_journey_leases(&self) -> Result<u64> {
-        sqlite_write!(self, |db| shared::journeys::release_leases(db))
-    }
-
-    async fn journey_stats(&self, journey: i64) -> Result<JourneyStats> {
-        sqlite_read!(self, |db| shared::journeys::stats(db, journey))
-    }
-}
+});
