@@ -115,6 +115,12 @@ impl IdempotencyKey {
     pub fn message_state(message: i64, state: &str, attempt: i64) -> Self {
         Self(format!("message-{message}-{state}-{attempt}"))
     }
+    /// A contact's join (`entered`) or leave of a segment, recorded by the segment
+    /// engine: unique per change (`seq` within a commit, `unique` within the process).
+    pub fn segment_change(segment: i64, contact: i64, entered: bool, at: i64, seq: u64, unique: u64) -> Self {
+        let way = if entered { "in" } else { "out" };
+        Self(format!("segment-{segment}-{contact}-{way}-{at}-{seq}-{unique}"))
+    }
     /// A key given by a caller (an API request's), kept as it is.
     pub fn external(key: impl Into<String>) -> Self {
         Self(key.into())

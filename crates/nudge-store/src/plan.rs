@@ -70,6 +70,15 @@ impl Rules {
     }
 }
 
+/// Whether saving `segment` marks every contact for re-evaluation (besides computing
+/// its members in SQL): when time alone changes its answer (the engine must schedule
+/// each contact's flip), when other segments read it or it is administrative (their
+/// members and exclusions change with it), or when the caller asks (`mark_all`).
+pub(crate) fn segment_save_marks_all(segment: &crate::Segment, all: &[crate::Segment], mark_all: bool) -> bool {
+    let referenced = segment.administrative || all.iter().any(|s| s.definition.segment_ids().contains(&segment.id));
+    segment.definition.depends_on_time() || referenced || mark_all
+}
+
 /// What follows when an event turns out to be new (its key was not stored).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum OnStored {
@@ -184,6 +193,16 @@ pub(crate) fn event(rules: &Rules, contact: ContactId, e: &TimelineEvent, at: Mi
         at,
         then,
     }
+}
+
+/// A segment join or leave on the timeline: queued for the journeys that act on it,
+/// but never a segment mark of its own (the engine that recorded it has just
+/// evaluated the contact; segments reading other segments are re-marked by the
+/// engine's own rule).
+pub(crate) fn segment_change(rules: &Rules, contact: ContactId, e: &TimelineEvent, at: Millis) -> NewEvent {
+    let mut planned = event(rules, contact, e, at);
+    planned.then.retain(|t| *t != OnStored::MarkDirty);
+    planned
 }
 
 /// The timeline event of a message's state (`Message Queued`, `Message Sent`, ...).

@@ -4,3 +4,4 @@
 
 pub(crate) mod journeys;
 pub(crate) mod keys;
+pub(crate) mod segments;

@@ -25,33 +25,8 @@ fn refs(params: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {
     params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
 }
 
-fn parse_definition(v: serde_json::Value) -> Result<Condition> {
-    serde_json::from_value(v).map_err(|e| StoreError::Corrupt(format!("segment definition: {e}")))
-}
-
-fn segment_from_row(r: &tokio_postgres::Row) -> Result<Segment> {
-    Ok(Segment {
-        id: r.try_get(0)?,
-        name: r.try_get(1)?,
-        description: r.try_get(2)?,
-        definition: parse_definition(r.try_get(3)?)?,
-        version: r.try_get(4)?,
-        created_at: r.try_get(5)?,
-        updated_at: r.try_get(6)?,
-        administrative: r.try_get(7)?,
-    })
-}
-
-const SEGMENT_COLUMNS: &str = "id, name, description, definition, version, created_at, updated_at, administrative";
-
-pub(super) async fn load_segments(c: &impl GenericClient, id: Option<i64>) -> Result<Vec<Segment>> {
-    let rows = c
-        .query(
-            &format!("SELECT {SEGMENT_COLUMNS} FROM segments WHERE $1::int8 IS NULL OR id = $1 ORDER BY id"),
-            &[&id],
-        )
-        .await?;
-    rows.iter().map(segment_from_row).collect()
+pub(super) async fn load_segments<C: GenericClient + Sync>(c: &C, id: Option<i64>) -> Result<Vec<Segment>> {
+    shared::segments::load(&super::db::PgDb::read(c), id).await
 }
 
 pub(super) use crate::plan::SegmentIndex;
@@ -252,8 +227,7 @@ async fn recompute(tx: &Transaction<'_>, segment: &Segment, now: Millis, mark_al
     )
     .await?;
     tx.batch_execute("DELETE FROM new_members").await?;
-    let referenced = segment.administrative || all.iter().any(|s| s.definition.segment_ids().contains(&segment.id));
-    if segment.definition.depends_on_time() || referenced || mark_all {
+    if crate::plan::segment_save_marks_all(segment, &all, mark_all) {
         tx.execute(
             "INSERT INTO segment_dirty (contact_id, since) SELECT id, nextval('segment_dirty_seq') FROM contacts ORDER BY id
              ON CONFLICT (contact_id) DO UPDATE SET since = excluded.since",
@@ -565,141 +539,8 @@ impl PgStore {
         evals: Vec<ContactEvaluation>,
         now: Millis,
     ) -> Result<MembershipChanges> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let all = load_segments(&tx, None).await?;
-        // Segments other segments read: a change in one re-evaluates the contact.
-        let referenced: HashSet<i64> = all
-            .iter()
-            .flat_map(|s| s.effective_definition(&all).segment_ids())
-            .collect();
-        let segments: HashMap<i64, String> = all.into_iter().map(|s| (s.id, s.name)).collect();
-        let mut changes = MembershipChanges::default();
-        let mut seq = 0u64;
-        let mut remark = Vec::new();
-        for eval in evals {
-            let contact = eval.contact_id;
-            // Lock the contact: a merge or erasure waits for this evaluation, or this
-            // one sees the contact gone.
-            let exists = tx
-                .query_opt("SELECT 1 FROM contacts WHERE id = $1 FOR UPDATE", &[&contact])
-                .await?
-                .is_some();
-            if exists {
-                let current: HashSet<i64> = tx
-                    .query(
-                        "SELECT segment_id FROM segment_members WHERE contact_id = $1",
-                        &[&contact],
-                    )
-                    .await?
-                    .iter()
-                    .map(|r| r.get(0))
-                    .collect();
-                let timer: Option<Millis> = tx
-                    .query_opt("SELECT due_at FROM segment_timers WHERE contact_id = $1", &[&contact])
-                    .await?
-                    .map(|r| r.get(0));
-                // The contact's next re-check: the earliest moment any membership may flip.
-                let next = eval.results.iter().filter_map(|(_, _, next)| *next).min();
-                match (next, timer) {
-                    (Some(due), Some(old)) if due == old => {}
-                    (Some(due), _) => {
-                        tx.execute(
-                            "INSERT INTO segment_timers (contact_id, due_at) VALUES ($1, $2)
-                             ON CONFLICT (contact_id) DO UPDATE SET due_at = excluded.due_at",
-                            &[&contact, &due],
-                        )
-                        .await?;
-                    }
-                    (None, Some(_)) => {
-                        tx.execute("DELETE FROM segment_timers WHERE contact_id = $1", &[&contact])
-                            .await?;
-                    }
-                    (None, None) => {}
-                }
-                for (segment, member, _) in &eval.results {
-                    let Some(name) = segments.get(segment) else { continue };
-                    if *member != current.contains(segment) {
-                        seq += 1;
-                        if referenced.contains(segment) {
-                            remark.push(contact);
-                        }
-                        record_change(&tx, *segment, name, contact, *member, now, seq).await?;
-                        if *member {
-                            changes.entered.push((*segment, contact));
-                        } else {
-                            changes.exited.push((*segment, contact));
-                        }
-                    }
-                }
-            } else {
-                tx.execute("DELETE FROM segment_timers WHERE contact_id = $1", &[&contact])
-                    .await?;
-                tx.execute("DELETE FROM segment_dirty WHERE contact_id = $1", &[&contact])
-                    .await?;
-            }
-            if let Some(since) = eval.dirty_since {
-                tx.execute(
-                    "DELETE FROM segment_dirty WHERE contact_id = $1 AND since <= $2",
-                    &[&contact, &since],
-                )
-                .await?;
-            }
-        }
-        // Segments reading the ones that just changed see the new memberships on the
-        // next pass (definitions cannot form cycles, so this settles).
-        mark_dirty(&tx, &remark).await?;
-        tx.commit().await?;
-        Ok(changes)
+        pg_write!(self, |db| shared::segments::apply_evaluations(db, evals, now))
     }
-}
-
-async fn record_change(
-    tx: &Transaction<'_>,
-    segment: i64,
-    name: &str,
-    contact: ContactId,
-    entered: bool,
-    now: Millis,
-    seq: u64,
-) -> Result<()> {
-    if entered {
-        tx.execute(
-            "INSERT INTO segment_members (segment_id, contact_id, entered_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            &[&segment, &contact, &now],
-        )
-        .await?;
-        tx.execute(
-            "INSERT INTO segment_history (segment_id, contact_id, entered_at) VALUES ($1, $2, $3)",
-            &[&segment, &contact, &now],
-        )
-        .await?;
-    } else {
-        tx.execute(
-            "DELETE FROM segment_members WHERE segment_id = $1 AND contact_id = $2",
-            &[&segment, &contact],
-        )
-        .await?;
-        tx.execute(
-            "UPDATE segment_history SET exited_at = $1 WHERE segment_id = $2 AND contact_id = $3 AND exited_at IS NULL",
-            &[&now, &segment, &contact],
-        )
-        .await?;
-    }
-    let event = if entered { "Segment Entered" } else { "Segment Exited" };
-    let props = serde_json::json!({"segment_id": segment, "segment_name": name});
-    let message_id = format!(
-        "segment-{segment}-{contact}-{}-{now}-{seq}-{}",
-        if entered { "in" } else { "out" },
-        crate::unique_suffix()
-    );
-    tx.execute(
-        "INSERT INTO events (message_id, contact_id, type, name, timestamp, received_at, properties, context)
-         VALUES ($1, $2, 'track', $3, $4, $4, $5, '{\"source\": \"nudge\"}'::jsonb)",
-        &[&message_id, &contact, &event, &now, &props],
-    )
-    .await?;
-    super::journeys::queue_events(tx, &[message_id.as_str()]).await
 }
 
 #[async_trait]

@@ -1,22 +1,16 @@
 //! Segments on SQLite: definitions, full computation in SQL, live membership.
 
+use super::db::SqliteDb;
 use super::*;
+use crate::sql::run_now;
 use nudge_core::segment::Condition;
 
 pub(super) use crate::plan::SegmentIndex;
 
 /// What the saved segments read (see [`SegmentIndex`]).
 fn load_index(c: &Connection) -> Result<SegmentIndex> {
-    let mut stmt = c.prepare_cached("SELECT definition FROM segments")?;
-    let conditions = stmt
-        .query_map([], |r| r.get::<_, String>(0))?
-        .map(|def| parse_definition(&def?))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(SegmentIndex::of(&conditions))
-}
-
-fn parse_definition(s: &str) -> Result<Condition> {
-    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("segment definition: {e}")))
+    let all = load_segments(c, None)?;
+    Ok(SegmentIndex::of(all.iter().map(|s| &s.definition)))
 }
 
 /// Marks a contact for re-evaluation by the segment worker.
@@ -39,24 +33,6 @@ pub(super) fn segment_index(c: &Connection, cache: &mut IdCache) -> Result<Arc<S
     }
     Ok(cache.segments.clone().unwrap_or_default())
 }
-
-fn segment_from_row(r: &rusqlite::Row) -> rusqlite::Result<(Segment, String)> {
-    Ok((
-        Segment {
-            id: r.get(0)?,
-            name: r.get(1)?,
-            description: r.get(2)?,
-            definition: Condition::And { conditions: vec![] },
-            version: r.get(4)?,
-            created_at: r.get(5)?,
-            updated_at: r.get(6)?,
-            administrative: r.get(7)?,
-        },
-        r.get(3)?,
-    ))
-}
-
-const SEGMENT_COLUMNS: &str = "id, name, description, definition, version, created_at, updated_at, administrative";
 
 /// Keeps the `events_read_*` partial indexes in step with the segments: the ones their
 /// definitions read (`segment_sql::event_indexes`) exist, the others are dropped (each
@@ -84,18 +60,7 @@ pub(super) fn sync_event_indexes(c: &Connection) -> Result<()> {
 }
 
 pub(super) fn load_segments(c: &Connection, id: Option<i64>) -> Result<Vec<Segment>> {
-    let mut stmt = c.prepare_cached(&format!(
-        "SELECT {SEGMENT_COLUMNS} FROM segments WHERE ?1 IS NULL OR id = ?1 ORDER BY id"
-    ))?;
-    let rows = stmt
-        .query_map([id], segment_from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    rows.into_iter()
-        .map(|(mut s, def)| {
-            s.definition = parse_definition(&def)?;
-            Ok(s)
-        })
-        .collect()
+    run_now(shared::segments::load(&SqliteDb::read(c), id))
 }
 
 fn to_sql_params(params: Vec<Param>) -> Vec<rusqlite::types::Value> {
@@ -148,8 +113,7 @@ fn recompute(tx: &Transaction, cache: &mut IdCache, segment: &Segment, now: Mill
         params![id, now],
     )?;
     tx.execute_batch("DELETE FROM temp.new_members")?;
-    let referenced = segment.administrative || all.iter().any(|s| s.definition.segment_ids().contains(&segment.id));
-    if segment.definition.depends_on_time() || referenced || mark_all {
+    if crate::plan::segment_save_marks_all(segment, &all, mark_all) {
         let ids: Vec<ContactId> = tx
             .prepare("SELECT id FROM contacts")?
             .query_map([], |r| r.get(0))?
@@ -409,129 +373,13 @@ fn apply_tx(
     now: Millis,
 ) -> Result<MembershipChanges> {
     let tx = conn.transaction()?;
-    let all = load_segments(&tx, None)?;
-    // Segments other segments read: a change in one re-evaluates the contact.
-    let referenced: HashSet<i64> = all
-        .iter()
-        .flat_map(|s| s.effective_definition(&all).segment_ids())
-        .collect();
-    let segments: HashMap<i64, String> = all.into_iter().map(|s| (s.id, s.name)).collect();
-    let mut changes = MembershipChanges::default();
-    let mut seq = 0;
-    for eval in evals {
-        let contact = eval.contact_id;
-        let mut remark = false;
-        let exists = tx
-            .prepare_cached("SELECT 1 FROM contacts WHERE id = ?")?
-            .exists([contact])?;
-        if exists {
-            let current: HashSet<i64> = tx
-                .prepare_cached("SELECT segment_id FROM segment_members WHERE contact_id = ?")?
-                .query_map([contact], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            let timer: Option<Millis> = tx
-                .prepare_cached("SELECT due_at FROM segment_timers WHERE contact_id = ?")?
-                .query_row([contact], |r| r.get(0))
-                .optional()?;
-            // The contact's next re-check: the earliest moment any membership may flip.
-            let next = eval.results.iter().filter_map(|(_, _, next)| *next).min();
-            match (next, timer) {
-                (Some(due), Some(old)) if due == old => {}
-                (Some(due), _) => {
-                    tx.prepare_cached("INSERT OR REPLACE INTO segment_timers (contact_id, due_at) VALUES (?, ?)")?
-                        .execute(params![contact, due])?;
-                }
-                (None, Some(_)) => {
-                    tx.prepare_cached("DELETE FROM segment_timers WHERE contact_id = ?")?
-                        .execute([contact])?;
-                }
-                (None, None) => {}
-            }
-            for (segment, member, _) in &eval.results {
-                let Some(name) = segments.get(segment) else { continue };
-                let was = current.contains(segment);
-                if *member != was {
-                    seq += 1;
-                    remark |= referenced.contains(segment);
-                    record_change(&tx, cache, *segment, name, contact, *member, now, seq)?;
-                    if *member {
-                        changes.entered.push((*segment, contact));
-                    } else {
-                        changes.exited.push((*segment, contact));
-                    }
-                }
-            }
-        }
-        match eval.dirty_since {
-            Some(since) => tx
-                .prepare_cached("DELETE FROM segment_dirty WHERE contact_id = ? AND since <= ?")?
-                .execute(params![contact, since])?,
-            None => 0,
-        };
-        if !exists {
-            tx.prepare_cached("DELETE FROM segment_timers WHERE contact_id = ?")?
-                .execute([contact])?;
-            tx.prepare_cached("DELETE FROM segment_dirty WHERE contact_id = ?")?
-                .execute([contact])?;
-        }
-        if remark {
-            // Segments reading the ones that just changed see the new memberships on
-            // the next pass (definitions cannot form cycles, so this settles).
-            mark_dirty(&tx, cache, contact)?;
-        }
-    }
+    let changes = run_now(shared::segments::apply_evaluations(
+        &SqliteDb::new(&tx, cache),
+        evals,
+        now,
+    ))?;
     tx.commit()?;
     Ok(changes)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn record_change(
-    tx: &Transaction,
-    cache: &mut IdCache,
-    segment: i64,
-    name: &str,
-    contact: ContactId,
-    entered: bool,
-    now: Millis,
-    seq: u64,
-) -> Result<()> {
-    if entered {
-        tx.prepare_cached(
-            "INSERT OR IGNORE INTO segment_members (segment_id, contact_id, entered_at) VALUES (?, ?, ?)",
-        )?
-        .execute(params![segment, contact, now])?;
-        tx.prepare_cached("INSERT INTO segment_history (segment_id, contact_id, entered_at) VALUES (?, ?, ?)")?
-            .execute(params![segment, contact, now])?;
-    } else {
-        tx.prepare_cached("DELETE FROM segment_members WHERE segment_id = ? AND contact_id = ?")?
-            .execute(params![segment, contact])?;
-        tx.prepare_cached(
-            "UPDATE segment_history SET exited_at = ? WHERE segment_id = ? AND contact_id = ? AND exited_at IS NULL",
-        )?
-        .execute(params![now, segment, contact])?;
-    }
-    let event = if entered { "Segment Entered" } else { "Segment Exited" };
-    let props = serde_json::json!({"segment_id": segment, "segment_name": name});
-    tx.prepare_cached(
-        "INSERT INTO events (message_id, contact_id, type, name, timestamp, received_at, properties, context)
-         VALUES (?, ?, 'track', ?, ?, ?, ?, '{\"source\":\"nudge\"}')",
-    )?
-    .execute(params![
-        format!(
-            "segment-{segment}-{contact}-{}-{now}-{seq}-{}",
-            if entered { "in" } else { "out" },
-            crate::unique_suffix()
-        ),
-        contact,
-        event,
-        now,
-        now,
-        props.to_string()
-    ])?;
-    if super::exec::rules(tx, cache)?.journeys_act_on(event) {
-        super::exec::queue_inbox(tx, tx.last_insert_rowid(), contact, event, &props.to_string(), now)?;
-    }
-    Ok(())
 }
 
 #[async_trait]
