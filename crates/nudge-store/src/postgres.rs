@@ -218,28 +218,8 @@ impl Store for PgStore {
     }
 
     async fn find_contact(&self, lookup: &Lookup) -> Result<Option<Contact>> {
-        let client = self.client().await?;
-        let by_identity =
-            format!("{CONTACT_SELECT} WHERE c.id = (SELECT contact_id FROM identities WHERE kind = $1 AND value = $2)");
-        let row = match lookup {
-            Lookup::UserId(u) => {
-                let stmt = client.prepare_cached(&by_identity).await?;
-                client.query_opt(&stmt, &[&IdentityKind::UserId.as_str(), u]).await?
-            }
-            Lookup::AnonymousId(a) => {
-                let stmt = client.prepare_cached(&by_identity).await?;
-                client
-                    .query_opt(&stmt, &[&IdentityKind::AnonymousId.as_str(), a])
-                    .await?
-            }
-            Lookup::Email(e) => {
-                let stmt = client
-                    .prepare_cached(&format!("{CONTACT_SELECT} WHERE c.email = $1 ORDER BY c.id LIMIT 1"))
-                    .await?;
-                client.query_opt(&stmt, &[&e.trim().to_ascii_lowercase()]).await?
-            }
-        };
-        row.map(|r| contact_from_row(&r)).transpose()
+        let lookup = lookup.clone();
+        pg_read!(self, |db| shared::contacts::find(db, &lookup))
     }
 
     async fn list_contacts(&self, query: &ContactQuery) -> Result<Page<Contact>> {
@@ -295,57 +275,13 @@ impl Store for PgStore {
     }
 
     async fn contact_events(&self, id: ContactId, query: &EventQuery) -> Result<Page<StoredEvent>> {
-        let limit = query.limit.max(1);
-        let (ts, eid) = query
-            .before
-            .map(|b| (b.timestamp, b.id))
-            .unwrap_or((i64::MAX, i64::MAX));
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&format!(
-                "SELECT {EVENT_COLUMNS} FROM events
-                 WHERE contact_id = COALESCE((SELECT into_id FROM contact_merges WHERE from_id = $1), $1)
-                   AND (timestamp < $2 OR (timestamp = $2 AND id < $3))
-                 ORDER BY timestamp DESC, id DESC LIMIT $4"
-            ))
-            .await?;
-        let rows = client.query(&stmt, &[&id, &ts, &eid, &((limit + 1) as i64)]).await?;
-        let mut items: Vec<StoredEvent> = rows.iter().map(event_from_row).collect::<Result<_>>()?;
-        let next = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(|e| {
-                EventCursor {
-                    timestamp: e.timestamp,
-                    id: e.id,
-                }
-                .encode()
-            })
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        let query = query.clone();
+        pg_read!(self, |db| shared::contacts::events(db, id, &query))
     }
 
     async fn update_contact(&self, id: ContactId, patch: &ContactPatch, now: Millis) -> Result<Option<Contact>> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let id = current_id(&tx, id).await?;
-        let Some(mut contact) = load_contact(&tx, id, true).await? else {
-            return Ok(None);
-        };
-        contact.apply_traits(&patch.traits);
-        contact
-            .subscriptions
-            .extend(patch.subscriptions.iter().map(|(k, v)| (k.clone(), *v)));
-        contact.updated_at = now;
-        save_contact(&tx, &contact).await?;
-        let changed: Vec<String> = patch.traits.keys().cloned().collect();
-        crate::exec::traits_changed(&db::PgDb::tx(&tx), &exec::rules(&tx).await?, id, &changed, now).await?;
-        if segments::segment_index(&tx).await?.any {
-            segments::mark_dirty(&tx, &[id]).await?;
-        }
-        tx.commit().await?;
-        Ok(Some(contact))
+        let patch = patch.clone();
+        pg_write!(self, |db| shared::contacts::update(db, id, &patch, now))
     }
 
     async fn delete_contact(&self, id: ContactId) -> Result<bool> {
@@ -1621,32 +1557,6 @@ async fn save_contact(c: &impl GenericClient, contact: &Contact) -> Result<()> {
     )
     .await?;
     Ok(())
-}
-
-const EVENT_COLUMNS: &str =
-    "id, message_id, contact_id, type, name, user_id, anonymous_id, properties, context, extra, timestamp, received_at";
-
-fn event_from_row(r: &tokio_postgres::Row) -> Result<StoredEvent> {
-    let json = |i: usize| -> Result<Map<String, Value>> {
-        Ok(match r.try_get::<_, Option<Value>>(i)? {
-            Some(Value::Object(m)) => m,
-            _ => Map::new(),
-        })
-    };
-    Ok(StoredEvent {
-        id: r.try_get(0)?,
-        message_id: r.try_get(1)?,
-        contact_id: r.try_get(2)?,
-        kind: r.try_get(3)?,
-        name: r.try_get(4)?,
-        user_id: r.try_get(5)?,
-        anonymous_id: r.try_get(6)?,
-        properties: json(7)?,
-        context: json(8)?,
-        extra: json(9)?,
-        timestamp: r.try_get(10)?,
-        received_at: r.try_get(11)?,
-    })
 }
 
 fn escape_like(s: &str) -> String {

@@ -357,26 +357,9 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn find_contact(&self, by: &Lookup) -> Result<Option<Contact>> {
-        let by = by.clone();
-        self.read(move |c| {
-            let id = match &by {
-                Lookup::UserId(u) => lookup(c, IdentityKind::UserId, u)?.map(|k| k.id),
-                Lookup::AnonymousId(a) => lookup(c, IdentityKind::AnonymousId, a)?.map(|k| k.id),
-                Lookup::Email(e) => c
-                    .query_row(
-                        "SELECT id FROM contacts WHERE email = ? ORDER BY id LIMIT 1",
-                        [e.trim().to_ascii_lowercase()],
-                        |r| r.get(0),
-                    )
-                    .optional()?,
-            };
-            match id {
-                Some(id) => load_contact(c, id),
-                None => Ok(None),
-            }
-        })
-        .await
+    async fn find_contact(&self, lookup: &Lookup) -> Result<Option<Contact>> {
+        let lookup = lookup.clone();
+        sqlite_read!(self, |db| shared::contacts::find(db, &lookup))
     }
 
     async fn list_contacts(&self, query: &ContactQuery) -> Result<Page<Contact>> {
@@ -428,49 +411,13 @@ impl Store for SqliteStore {
     }
 
     async fn contact_events(&self, id: ContactId, query: &EventQuery) -> Result<Page<StoredEvent>> {
-        let q = query.clone();
-        self.read(move |c| {
-            let id = current_id(c, id)?;
-            let limit = q.limit.max(1);
-            let (ts, eid) = q.before.map(|b| (b.timestamp, b.id)).unwrap_or((i64::MAX, i64::MAX));
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE contact_id = ?1 AND (timestamp < ?2 OR (timestamp = ?2 AND id < ?3))
-                 ORDER BY timestamp DESC, id DESC LIMIT ?4"
-            ))?;
-            let mut items: Vec<StoredEvent> = stmt
-                .query_map(params![id, ts, eid, (limit + 1) as i64], event_from_row)?
-                .collect::<rusqlite::Result<_>>()?;
-            let next = if items.len() > limit {
-                items.truncate(limit);
-                items.last().map(|e| EventCursor { timestamp: e.timestamp, id: e.id }.encode())
-            } else {
-                None
-            };
-            Ok(Page { items, next })
-        })
-        .await
+        let query = query.clone();
+        sqlite_read!(self, |db| shared::contacts::events(db, id, &query))
     }
 
     async fn update_contact(&self, id: ContactId, patch: &ContactPatch, now: Millis) -> Result<Option<Contact>> {
         let patch = patch.clone();
-        self.write(move |conn, cache| {
-            let tx = conn.transaction()?;
-            let id = current_id(&tx, id)?;
-            let Some(mut contact) = load_contact(&tx, id)? else {
-                return Ok(None);
-            };
-            contact.apply_traits(&patch.traits);
-            contact.subscriptions.extend(patch.subscriptions);
-            contact.updated_at = now;
-            save_contact(&tx, &contact)?;
-            exec::traits_changed(&tx, cache, id, patch.traits.keys(), now)?;
-            if segments::segment_index(&tx, cache)?.any {
-                segments::mark_dirty(&tx, cache, id)?;
-            }
-            tx.commit()?;
-            Ok(Some(contact))
-        })
-        .await
+        sqlite_write!(self, |db| shared::contacts::update(db, id, &patch, now))
     }
 
     async fn delete_contact(&self, id: ContactId) -> Result<bool> {
@@ -1076,30 +1023,6 @@ pub(crate) fn json_text(map: &Map<String, Value>) -> String {
 
 pub(crate) fn parse_object(s: &str) -> Result<Map<String, Value>> {
     serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("JSON column: {e}")))
-}
-
-const EVENT_COLUMNS: &str =
-    "id, message_id, contact_id, type, name, user_id, anonymous_id, properties, context, extra, timestamp, received_at";
-
-fn event_from_row(r: &rusqlite::Row) -> rusqlite::Result<StoredEvent> {
-    let json = |i: usize| -> rusqlite::Result<Map<String, Value>> {
-        let s: Option<String> = r.get(i)?;
-        Ok(s.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default())
-    };
-    Ok(StoredEvent {
-        id: r.get(0)?,
-        message_id: r.get(1)?,
-        contact_id: r.get(2)?,
-        kind: r.get(3)?,
-        name: r.get(4)?,
-        user_id: r.get(5)?,
-        anonymous_id: r.get(6)?,
-        properties: json(7)?,
-        context: json(8)?,
-        extra: json(9)?,
-        timestamp: r.get(10)?,
-        received_at: r.get(11)?,
-    })
 }
 
 /// `$."name"` for json_extract; trait names are validated at the API edge.

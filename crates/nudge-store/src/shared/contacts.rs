@@ -1,0 +1,127 @@
+//! Contacts, written once where both dialects share the SQL: a contact patch (with
+//! what it implies: journeys reading the traits notified, segments re-evaluating),
+//! lookups, and the timeline page. Listing with trait filters, erasure, imports and
+//! ingestion stay per backend (JSON paths, bulk statements).
+
+use crate::exec;
+use crate::sql::{self, Arg, Db, SqlRow};
+use crate::{ContactPatch, EventCursor, EventQuery, Lookup, Page, Result, StoredEvent};
+use nudge_core::{Contact, ContactId, IdentityKind, Millis};
+use serde_json::{Map, Value};
+
+const EVENT_COLUMNS: &str =
+    "id, message_id, contact_id, type, name, user_id, anonymous_id, properties, context, extra, timestamp, received_at";
+
+fn event_from_row(r: &SqlRow) -> Result<StoredEvent> {
+    let object = |i: usize| -> Result<Map<String, Value>> {
+        Ok(match r.opt_json(i)? {
+            Some(Value::Object(m)) => m,
+            _ => Map::new(),
+        })
+    };
+    Ok(StoredEvent {
+        id: r.i64(0)?,
+        message_id: r.string(1)?,
+        contact_id: r.i64(2)?,
+        kind: r.string(3)?,
+        name: r.opt_string(4)?,
+        user_id: r.opt_string(5)?,
+        anonymous_id: r.opt_string(6)?,
+        properties: object(7)?,
+        context: object(8)?,
+        extra: object(9)?,
+        timestamp: r.i64(10)?,
+        received_at: r.i64(11)?,
+    })
+}
+
+/// Applies a traits / subscription patch (see `Store::update_contact`).
+pub(crate) async fn update<D: Db>(db: &D, id: ContactId, patch: &ContactPatch, now: Millis) -> Result<Option<Contact>> {
+    let id = db.current_id(id).await?;
+    let Some(mut contact) = db.load_contact(id).await? else {
+        return Ok(None);
+    };
+    contact.apply_traits(&patch.traits);
+    contact
+        .subscriptions
+        .extend(patch.subscriptions.iter().map(|(k, v)| (k.clone(), *v)));
+    contact.updated_at = now;
+    db.save_contact(&contact).await?;
+    let rules = db.rules().await?;
+    let changed: Vec<String> = patch.traits.keys().cloned().collect();
+    exec::traits_changed(db, &rules, id, &changed, now).await?;
+    if rules.segments.any {
+        db.mark_dirty(id).await?;
+    }
+    Ok(Some(contact))
+}
+
+/// A contact by user id, anonymous id or email.
+pub(crate) async fn find<D: Db>(db: &D, lookup: &Lookup) -> Result<Option<Contact>> {
+    let row = match lookup {
+        Lookup::UserId(u) => {
+            sql::first(
+                db,
+                "SELECT contact_id FROM identities WHERE kind = $1 AND value = $2",
+                &[Arg::Str(IdentityKind::UserId.as_str()), Arg::Str(u)],
+            )
+            .await?
+        }
+        Lookup::AnonymousId(a) => {
+            sql::first(
+                db,
+                "SELECT contact_id FROM identities WHERE kind = $1 AND value = $2",
+                &[Arg::Str(IdentityKind::AnonymousId.as_str()), Arg::Str(a)],
+            )
+            .await?
+        }
+        Lookup::Email(e) => {
+            sql::first(
+                db,
+                "SELECT id FROM contacts WHERE email = $1 ORDER BY id LIMIT 1",
+                &[Arg::Str(&e.trim().to_ascii_lowercase())],
+            )
+            .await?
+        }
+    };
+    match row {
+        Some(r) => db.load_contact(r.i64(0)?).await,
+        None => Ok(None),
+    }
+}
+
+/// A page of a contact's events, newest first.
+pub(crate) async fn events<D: Db>(db: &D, id: ContactId, query: &EventQuery) -> Result<Page<StoredEvent>> {
+    let id = db.current_id(id).await?;
+    let limit = query.limit.max(1);
+    let (ts, eid) = query
+        .before
+        .map(|b| (b.timestamp, b.id))
+        .unwrap_or((i64::MAX, i64::MAX));
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE contact_id = $1 AND (timestamp < $2 OR (timestamp = $2 AND id < $3))
+         ORDER BY timestamp DESC, id DESC LIMIT $4"
+    );
+    let mut items: Vec<StoredEvent> = db
+        .query(
+            &sql,
+            &[Arg::I64(id), Arg::I64(ts), Arg::I64(eid), Arg::I64((limit + 1) as i64)],
+        )
+        .await?
+        .iter()
+        .map(event_from_row)
+        .collect::<Result<_>>()?;
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|e| {
+            EventCursor {
+                timestamp: e.timestamp,
+                id: e.id,
+            }
+            .encode()
+        })
+    } else {
+        None
+    };
+    Ok(Page { items, next })
+}
