@@ -7,6 +7,7 @@ use nudge_core::segment::{
     Window,
 };
 use nudge_core::{Millis, Received, Subscription, format_millis, parse_batch};
+use nudge_store::SegmentStore as _;
 use nudge_store::{ContactPatch, SqliteStore, Store};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

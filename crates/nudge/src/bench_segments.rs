@@ -256,7 +256,7 @@ pub async fn run(args: SegmentArgs) -> anyhow::Result<()> {
     // 2. Event -> membership latency with live segments, at a steady event rate.
     let store_dyn: Arc<dyn Store> = store.clone();
     let clock: Arc<dyn nudge_core::Clock> = Arc::new(nudge_core::SystemClock);
-    for s in store.segments().await? {
+    for s in nudge_store::SegmentStore::segments(&*store).await? {
         store.delete_segment(s.id).await?;
     }
     let probe = store

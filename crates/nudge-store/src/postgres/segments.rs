@@ -417,81 +417,6 @@ impl PgStore {
         Ok(n > 0)
     }
 
-    pub(crate) async fn pg_segments(&self, id: Option<i64>) -> Result<Vec<Segment>> {
-        let client = self.client().await?;
-        load_segments(&client, id).await
-    }
-
-    pub(crate) async fn pg_segment_member_page(
-        &self,
-        id: i64,
-        after: Option<ContactId>,
-        limit: usize,
-    ) -> Result<Page<ContactId>> {
-        let client = self.client().await?;
-        let limit = limit.max(1);
-        let rows = client
-            .query(
-                "SELECT contact_id FROM segment_members WHERE segment_id = $1 AND contact_id > $2 ORDER BY contact_id LIMIT $3",
-                &[&id, &after.unwrap_or(0), &((limit + 1) as i64)],
-            )
-            .await?;
-        let mut ids: Vec<ContactId> = rows.iter().map(|r| r.get(0)).collect();
-        let next = if ids.len() > limit {
-            ids.truncate(limit);
-            ids.last().map(|i| i.to_string())
-        } else {
-            None
-        };
-        Ok(Page { items: ids, next })
-    }
-
-    pub(crate) async fn pg_segment_size(&self, id: i64) -> Result<u64> {
-        let client = self.client().await?;
-        let n: i64 = client
-            .query_one("SELECT count(*) FROM segment_members WHERE segment_id = $1", &[&id])
-            .await?
-            .get(0);
-        Ok(n as u64)
-    }
-
-    pub(crate) async fn pg_segment_size_at(&self, id: i64, instants: Vec<Millis>) -> Result<Vec<(Millis, u64)>> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare(
-                "SELECT count(*) FROM segment_history WHERE segment_id = $1 AND entered_at <= $2
-                 AND (exited_at IS NULL OR exited_at > $2)",
-            )
-            .await?;
-        let mut out = Vec::with_capacity(instants.len());
-        for t in instants {
-            let n: i64 = client.query_one(&stmt, &[&id, &t]).await?.get(0);
-            out.push((t, n as u64));
-        }
-        Ok(out)
-    }
-
-    pub(crate) async fn pg_contact_memberships(&self, contact: ContactId) -> Result<Vec<Membership>> {
-        let client = self.client().await?;
-        let contact = current_id(&client, contact).await?;
-        let rows = client
-            .query(
-                "SELECT segment_id, contact_id, entered_at, exited_at FROM segment_history WHERE contact_id = $1
-                 ORDER BY entered_at DESC, id DESC",
-                &[&contact],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| Membership {
-                segment_id: r.get(0),
-                contact_id: r.get(1),
-                entered_at: r.get(2),
-                exited_at: r.get(3),
-            })
-            .collect())
-    }
-
     pub(crate) async fn pg_claim_segment_work(&self, now: Millis, limit: usize) -> Result<Vec<SegmentWork>> {
         let client = self.client().await?;
         let rows = client
@@ -526,14 +451,6 @@ impl PgStore {
         Ok(out)
     }
 
-    pub(crate) async fn pg_next_segment_timer(&self) -> Result<Option<Millis>> {
-        let client = self.client().await?;
-        Ok(client
-            .query_one("SELECT min(due_at) FROM segment_timers", &[])
-            .await?
-            .get(0))
-    }
-
     pub(crate) async fn pg_apply_evaluations(
         &self,
         evals: Vec<ContactEvaluation>,
@@ -543,8 +460,7 @@ impl PgStore {
     }
 }
 
-#[async_trait]
-impl SegmentStore for PgStore {
+crate::shared::segments::impl_segment_store!(PgStore, pg_read, {
     async fn segment_members(&self, condition: &Condition, now: Millis) -> Result<Vec<ContactId>> {
         self.pg_segment_members(condition, now).await
     }
@@ -563,31 +479,10 @@ impl SegmentStore for PgStore {
     async fn delete_segment(&self, id: i64) -> Result<bool> {
         self.pg_delete_segment(id).await
     }
-    async fn segments(&self) -> Result<Vec<Segment>> {
-        self.pg_segments(None).await
-    }
-    async fn segment(&self, id: i64) -> Result<Option<Segment>> {
-        Ok(self.pg_segments(Some(id)).await?.pop())
-    }
-    async fn segment_member_page(&self, id: i64, after: Option<ContactId>, limit: usize) -> Result<Page<ContactId>> {
-        self.pg_segment_member_page(id, after, limit).await
-    }
-    async fn segment_size(&self, id: i64) -> Result<u64> {
-        self.pg_segment_size(id).await
-    }
-    async fn segment_size_at(&self, id: i64, instants: Vec<Millis>) -> Result<Vec<(Millis, u64)>> {
-        self.pg_segment_size_at(id, instants).await
-    }
-    async fn contact_memberships(&self, contact: ContactId) -> Result<Vec<Membership>> {
-        self.pg_contact_memberships(contact).await
-    }
     async fn claim_segment_work(&self, now: Millis, limit: usize) -> Result<Vec<SegmentWork>> {
         self.pg_claim_segment_work(now, limit).await
-    }
-    async fn next_segment_timer(&self) -> Result<Option<Millis>> {
-        self.pg_next_segment_timer().await
     }
     async fn apply_evaluations(&self, evals: Vec<ContactEvaluation>, now: Millis) -> Result<MembershipChanges> {
         self.pg_apply_evaluations(evals, now).await
     }
-}
+});

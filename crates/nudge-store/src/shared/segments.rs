@@ -193,3 +193,128 @@ async fn record_change<D: Db>(
     crate::exec::event(db, &plan::segment_change(rules, contact, &e, now)).await?;
     Ok(())
 }
+
+pub(crate) async fn one<D: Db>(db: &D, id: i64) -> Result<Option<Segment>> {
+    Ok(load(db, Some(id)).await?.pop())
+}
+
+/// Current members of a stored segment, in id order, one page at a time.
+pub(crate) async fn member_page<D: Db>(
+    db: &D,
+    id: i64,
+    after: Option<ContactId>,
+    limit: usize,
+) -> Result<crate::Page<ContactId>> {
+    let limit = limit.max(1);
+    let mut ids: Vec<ContactId> = db
+        .query(
+            "SELECT contact_id FROM segment_members WHERE segment_id = $1 AND contact_id > $2
+             ORDER BY contact_id LIMIT $3",
+            &[Arg::I64(id), Arg::I64(after.unwrap_or(0)), Arg::I64((limit + 1) as i64)],
+        )
+        .await?
+        .iter()
+        .map(|r| r.i64(0))
+        .collect::<Result<_>>()?;
+    let next = if ids.len() > limit {
+        ids.truncate(limit);
+        ids.last().map(|i| i.to_string())
+    } else {
+        None
+    };
+    Ok(crate::Page { items: ids, next })
+}
+
+pub(crate) async fn size<D: Db>(db: &D, id: i64) -> Result<u64> {
+    let row = sql::first(
+        db,
+        "SELECT count(*) FROM segment_members WHERE segment_id = $1",
+        &[Arg::I64(id)],
+    )
+    .await?;
+    Ok(row.map(|r| r.i64(0)).transpose()?.unwrap_or(0) as u64)
+}
+
+/// Members at each of the given instants, from the membership history.
+pub(crate) async fn size_at<D: Db>(db: &D, id: i64, instants: Vec<Millis>) -> Result<Vec<(Millis, u64)>> {
+    let mut out = Vec::with_capacity(instants.len());
+    for t in instants {
+        let row = sql::first(
+            db,
+            "SELECT count(*) FROM segment_history WHERE segment_id = $1 AND entered_at <= $2
+             AND (exited_at IS NULL OR exited_at > $2)",
+            &[Arg::I64(id), Arg::I64(t)],
+        )
+        .await?;
+        out.push((t, row.map(|r| r.i64(0)).transpose()?.unwrap_or(0) as u64));
+    }
+    Ok(out)
+}
+
+/// A contact's stays in segments, newest first (current ones have no exit time).
+pub(crate) async fn memberships<D: Db>(db: &D, contact: ContactId) -> Result<Vec<crate::Membership>> {
+    let contact = db.current_id(contact).await?;
+    db.query(
+        "SELECT segment_id, contact_id, entered_at, exited_at FROM segment_history WHERE contact_id = $1
+         ORDER BY entered_at DESC, id DESC",
+        &[Arg::I64(contact)],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(crate::Membership {
+            segment_id: r.i64(0)?,
+            contact_id: r.i64(1)?,
+            entered_at: r.i64(2)?,
+            exited_at: r.opt_i64(3)?,
+        })
+    })
+    .collect()
+}
+
+/// The earliest pending segment timer.
+pub(crate) async fn next_timer<D: Db>(db: &D) -> Result<Option<Millis>> {
+    let row = sql::first(db, "SELECT min(due_at) FROM segment_timers", &[]).await?;
+    Ok(row.map(|r| r.opt_i64(0)).transpose()?.flatten())
+}
+
+/// A backend's `SegmentStore`: the reads above through its `$read!`, and the rest
+/// (`{ ... }`: computing members and facts in its dialect, saving segments, claiming
+/// work, applying evaluations with its commit settings) of its own.
+macro_rules! impl_segment_store {
+    ($store:ty, $read:ident, { $($own:tt)* }) => {
+        #[async_trait::async_trait]
+        impl $crate::SegmentStore for $store {
+            async fn segments(&self) -> Result<Vec<Segment>> {
+                $read!(self, |db| $crate::shared::segments::load(db, None))
+            }
+
+            async fn segment(&self, id: i64) -> Result<Option<Segment>> {
+                $read!(self, |db| $crate::shared::segments::one(db, id))
+            }
+
+            async fn segment_member_page(&self, id: i64, after: Option<ContactId>, limit: usize) -> Result<Page<ContactId>> {
+                $read!(self, |db| $crate::shared::segments::member_page(db, id, after, limit))
+            }
+
+            async fn segment_size(&self, id: i64) -> Result<u64> {
+                $read!(self, |db| $crate::shared::segments::size(db, id))
+            }
+
+            async fn segment_size_at(&self, id: i64, instants: Vec<Millis>) -> Result<Vec<(Millis, u64)>> {
+                $read!(self, |db| $crate::shared::segments::size_at(db, id, instants))
+            }
+
+            async fn contact_memberships(&self, contact: ContactId) -> Result<Vec<Membership>> {
+                $read!(self, |db| $crate::shared::segments::memberships(db, contact))
+            }
+
+            async fn next_segment_timer(&self) -> Result<Option<Millis>> {
+                $read!(self, |db| $crate::shared::segments::next_timer(db))
+            }
+
+            $($own)*
+        }
+    };
+}
+pub(crate) use impl_segment_store;

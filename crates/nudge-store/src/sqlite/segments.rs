@@ -232,89 +232,6 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn segments(&self) -> Result<Vec<Segment>> {
-        self.read(|c| load_segments(c, None)).await
-    }
-
-    pub async fn segment(&self, id: i64) -> Result<Option<Segment>> {
-        self.read(move |c| Ok(load_segments(c, Some(id))?.pop())).await
-    }
-
-    /// Current members of a stored segment, in id order, one page at a time.
-    pub async fn segment_member_page(
-        &self,
-        id: i64,
-        after: Option<ContactId>,
-        limit: usize,
-    ) -> Result<Page<ContactId>> {
-        self.read(move |c| {
-            let limit = limit.max(1);
-            let mut ids: Vec<ContactId> = c
-                .prepare_cached(
-                    "SELECT contact_id FROM segment_members WHERE segment_id = ? AND contact_id > ? ORDER BY contact_id LIMIT ?",
-                )?
-                .query_map(params![id, after.unwrap_or(0), (limit + 1) as i64], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            let next = if ids.len() > limit {
-                ids.truncate(limit);
-                ids.last().map(|i| i.to_string())
-            } else {
-                None
-            };
-            Ok(Page { items: ids, next })
-        })
-        .await
-    }
-
-    pub async fn segment_size(&self, id: i64) -> Result<u64> {
-        self.read(move |c| {
-            Ok(
-                c.query_row("SELECT count(*) FROM segment_members WHERE segment_id = ?", [id], |r| {
-                    r.get::<_, i64>(0)
-                })? as u64,
-            )
-        })
-        .await
-    }
-
-    /// Members at each of the given instants, from the membership history.
-    pub async fn segment_size_at(&self, id: i64, instants: Vec<Millis>) -> Result<Vec<(Millis, u64)>> {
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT count(*) FROM segment_history WHERE segment_id = ?1 AND entered_at <= ?2
-                 AND (exited_at IS NULL OR exited_at > ?2)",
-            )?;
-            instants
-                .into_iter()
-                .map(|t| Ok((t, stmt.query_row(params![id, t], |r| r.get::<_, i64>(0))? as u64)))
-                .collect()
-        })
-        .await
-    }
-
-    /// A contact's stays in segments, newest first (current ones have no exit time).
-    pub async fn contact_memberships(&self, contact: ContactId) -> Result<Vec<Membership>> {
-        self.read(move |c| {
-            let contact = current_id(c, contact)?;
-            let rows = c
-                .prepare_cached(
-                    "SELECT segment_id, contact_id, entered_at, exited_at FROM segment_history WHERE contact_id = ?
-                     ORDER BY entered_at DESC, id DESC",
-                )?
-                .query_map([contact], |r| {
-                    Ok(Membership {
-                        segment_id: r.get(0)?,
-                        contact_id: r.get(1)?,
-                        entered_at: r.get(2)?,
-                        exited_at: r.get(3)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<_>>()?;
-            Ok(rows)
-        })
-        .await
-    }
-
     /// Contacts to evaluate: marked dirty, or with a segment timer due at `now`.
     pub async fn claim_segment_work(&self, now: Millis, limit: usize) -> Result<Vec<SegmentWork>> {
         self.read(move |c| {
@@ -333,12 +250,6 @@ impl SqliteStore {
             Ok(out)
         })
         .await
-    }
-
-    /// The earliest pending segment timer, to know how long the worker may sleep.
-    pub async fn next_segment_timer(&self) -> Result<Option<Millis>> {
-        self.read(|c| Ok(c.query_row("SELECT min(due_at) FROM segment_timers", [], |r| r.get(0))?))
-            .await
     }
 
     /// Records evaluations: joins and leaves (with history and a `Segment Entered` /
@@ -382,8 +293,7 @@ fn apply_tx(
     Ok(changes)
 }
 
-#[async_trait]
-impl SegmentStore for SqliteStore {
+crate::shared::segments::impl_segment_store!(SqliteStore, sqlite_read, {
     async fn segment_members(&self, condition: &Condition, now: Millis) -> Result<Vec<ContactId>> {
         SqliteStore::segment_members(self, condition, now).await
     }
@@ -402,31 +312,10 @@ impl SegmentStore for SqliteStore {
     async fn delete_segment(&self, id: i64) -> Result<bool> {
         SqliteStore::delete_segment(self, id).await
     }
-    async fn segments(&self) -> Result<Vec<Segment>> {
-        SqliteStore::segments(self).await
-    }
-    async fn segment(&self, id: i64) -> Result<Option<Segment>> {
-        SqliteStore::segment(self, id).await
-    }
-    async fn segment_member_page(&self, id: i64, after: Option<ContactId>, limit: usize) -> Result<Page<ContactId>> {
-        SqliteStore::segment_member_page(self, id, after, limit).await
-    }
-    async fn segment_size(&self, id: i64) -> Result<u64> {
-        SqliteStore::segment_size(self, id).await
-    }
-    async fn segment_size_at(&self, id: i64, instants: Vec<Millis>) -> Result<Vec<(Millis, u64)>> {
-        SqliteStore::segment_size_at(self, id, instants).await
-    }
-    async fn contact_memberships(&self, contact: ContactId) -> Result<Vec<Membership>> {
-        SqliteStore::contact_memberships(self, contact).await
-    }
     async fn claim_segment_work(&self, now: Millis, limit: usize) -> Result<Vec<SegmentWork>> {
         SqliteStore::claim_segment_work(self, now, limit).await
-    }
-    async fn next_segment_timer(&self) -> Result<Option<Millis>> {
-        SqliteStore::next_segment_timer(self).await
     }
     async fn apply_evaluations(&self, evals: Vec<ContactEvaluation>, now: Millis) -> Result<MembershipChanges> {
         SqliteStore::apply_evaluations(self, evals, now).await
     }
-}
+});
