@@ -5,7 +5,7 @@
 
 use crate::journeys::{RunWrite, TRAITS_CHANGED};
 use crate::messages::{Message, MessageState, NewMessage, OriginColumns};
-use crate::plan::{self, NewEvent, OnStored, Op, RunPlan, RunRow, Rules};
+use crate::plan::{self, NewEvent, OnStored, Op, Rules, RunPlan, RunRow};
 use crate::sql::{self, Arg, Db, SqlRow};
 use crate::{Result, StoreError};
 use nudge_core::protocol::StepCounter;
@@ -125,19 +125,20 @@ async fn count<D: Db>(db: &D, journey: i64, step: &str, counter: StepCounter) ->
 /// Records an event unless its key is stored; if it is new, does what follows.
 /// `false`: the key was stored already (nothing done).
 pub(crate) async fn event<D: Db>(db: &D, e: &NewEvent) -> Result<bool> {
-    let Some(row) = sql::first(db, 
-            "INSERT INTO events (message_id, contact_id, type, name, timestamp, received_at, properties, context)
+    let Some(row) = sql::first(
+        db,
+        "INSERT INTO events (message_id, contact_id, type, name, timestamp, received_at, properties, context)
              VALUES ($1, $2, 'track', $3, $4, $4, $5, '{\"source\":\"nudge\"}') ON CONFLICT (message_id) DO NOTHING
              RETURNING id",
-            &[
-                Arg::Str(&e.key),
-                Arg::I64(e.contact),
-                Arg::Str(&e.name),
-                Arg::I64(e.at),
-                Arg::Json(&e.properties),
-            ],
-        )
-        .await?
+        &[
+            Arg::Str(&e.key),
+            Arg::I64(e.contact),
+            Arg::Str(&e.name),
+            Arg::I64(e.at),
+            Arg::Json(&e.properties),
+        ],
+    )
+    .await?
     else {
         return Ok(false);
     };
@@ -163,45 +164,42 @@ pub(crate) async fn event<D: Db>(db: &D, e: &NewEvent) -> Result<bool> {
 /// Stores a message in the outbox (see `MessageStore::enqueue_message`): the stored
 /// one if its key exists (`false`), else the new one with its `Message Queued` event,
 /// counted toward the journey step that queued it.
-pub(crate) async fn enqueue<D: Db>(
-    db: &D,
-    rules: &Rules,
-    new: &NewMessage,
-    now: Millis,
-) -> Result<(Message, bool)> {
+pub(crate) async fn enqueue<D: Db>(db: &D, rules: &Rules, new: &NewMessage, now: Millis) -> Result<(Message, bool)> {
     let contact = db.current_id(new.contact_id).await?;
     let origin = OriginColumns::of(new.origin.as_ref());
-    let inserted = sql::first(db, 
-            "INSERT INTO messages (idempotency_key, contact_id, template_id, template_version, channel,
+    let inserted = sql::first(
+        db,
+        "INSERT INTO messages (idempotency_key, contact_id, template_id, template_version, channel,
              transactional, data, state, attempts, next_attempt_at, created_at, updated_at,
              origin_journey_id, origin_run_id, origin_step, origin_visit)
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 0, $8, $8, $8, $9, $10, $11, $12)
              ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-            &[
-                Arg::Str(&new.idempotency_key),
-                Arg::I64(contact),
-                Arg::I64(new.template_id),
-                Arg::I64(new.template_version),
-                Arg::Str(&new.channel),
-                Arg::Bool(new.transactional),
-                Arg::Json(&new.data),
-                Arg::I64(now),
-                Arg::OptI64(origin.journey_id),
-                Arg::OptI64(origin.run_id),
-                Arg::OptStr(origin.step.as_deref()),
-                Arg::OptI32(origin.visit),
-            ],
-        )
-        .await?;
+        &[
+            Arg::Str(&new.idempotency_key),
+            Arg::I64(contact),
+            Arg::I64(new.template_id),
+            Arg::I64(new.template_version),
+            Arg::Str(&new.channel),
+            Arg::Bool(new.transactional),
+            Arg::Json(&new.data),
+            Arg::I64(now),
+            Arg::OptI64(origin.journey_id),
+            Arg::OptI64(origin.run_id),
+            Arg::OptStr(origin.step.as_deref()),
+            Arg::OptI32(origin.visit),
+        ],
+    )
+    .await?;
     let (id, created) = match inserted {
         Some(r) => (r.i64(0)?, true),
         None => {
-            let r = sql::first(db, 
-                    "SELECT id FROM messages WHERE idempotency_key = $1",
-                    &[Arg::Str(&new.idempotency_key)],
-                )
-                .await?
-                .ok_or_else(|| StoreError::Corrupt("message vanished".into()))?;
+            let r = sql::first(
+                db,
+                "SELECT id FROM messages WHERE idempotency_key = $1",
+                &[Arg::Str(&new.idempotency_key)],
+            )
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("message vanished".into()))?;
             (r.i64(0)?, false)
         }
     };
@@ -341,8 +339,7 @@ pub(crate) async fn apply_write<D: Db>(db: &D, rules: &Rules, w: &RunWrite, now:
         "SELECT contact_id, finished_at, revision, error FROM journey_runs WHERE id = $1{}",
         db.for_update()
     );
-    let run = match sql::first(db, &sql, &[Arg::I64(w.run_id)]).await?
-    {
+    let run = match sql::first(db, &sql, &[Arg::I64(w.run_id)]).await? {
         Some(r) => Some(RunRow {
             contact: db.current_id(r.i64(0)?).await?,
             finished: r.opt_i64(1)?.is_some() || r.opt_string(3)?.is_some(),

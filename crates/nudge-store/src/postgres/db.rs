@@ -120,18 +120,14 @@ fn params<'a>(args: &'a [Arg<'_>]) -> Vec<&'a (dyn ToSql + Sync)> {
 }
 
 impl<C: GenericClient + Sync> Db for PgDb<'_, C> {
-    fn execute(&self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = Result<u64>> + Send {
-        async move {
-            let stmt = self.c.prepare_cached(sql).await?;
-            Ok(self.c.execute(&stmt, &params(args)).await?)
-        }
+    async fn execute(&self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
+        let stmt = self.c.prepare_cached(sql).await?;
+        Ok(self.c.execute(&stmt, &params(args)).await?)
     }
 
-    fn query(&self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = Result<Vec<SqlRow>>> + Send {
-        async move {
-            let stmt = self.c.prepare_cached(sql).await?;
-            self.c.query(&stmt, &params(args)).await?.iter().map(cells).collect()
-        }
+    async fn query(&self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<SqlRow>> {
+        let stmt = self.c.prepare_cached(sql).await?;
+        self.c.query(&stmt, &params(args)).await?.iter().map(cells).collect()
     }
 
     fn rules(&self) -> impl Future<Output = Result<Rules>> + Send {
@@ -150,8 +146,8 @@ impl<C: GenericClient + Sync> Db for PgDb<'_, C> {
         save_contact(self.c, contact)
     }
 
-    fn mark_dirty(&self, contact: ContactId) -> impl Future<Output = Result<()>> + Send {
-        async move { segments::mark_dirty(self.c, &[contact]).await }
+    async fn mark_dirty(&self, contact: ContactId) -> Result<()> {
+        segments::mark_dirty(self.c, &[contact]).await
     }
 
     fn for_update(&self) -> &'static str {

@@ -34,7 +34,9 @@ impl<'a> SqliteDb<'a> {
     fn with_cache<T>(&self, f: impl FnOnce(&mut IdCache) -> Result<T>) -> Result<T> {
         match &self.cache {
             Some(cache) => f(&mut cache.borrow_mut()),
-            None => Err(StoreError::Corrupt("a write rule ran on a SQLite read connection".into())),
+            None => Err(StoreError::Corrupt(
+                "a write rule ran on a SQLite read connection".into(),
+            )),
         }
     }
 }
