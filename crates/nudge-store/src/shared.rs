@@ -3,3 +3,4 @@
 //! connection) and calls these (`sqlite_write!` / `pg_write!` and their read forms).
 
 pub(crate) mod keys;
+pub(crate) mod messages;

@@ -142,6 +142,11 @@ pub(crate) trait Db {
     /// (` FOR UPDATE` on PostgreSQL; nothing on SQLite, whose single writer already
     /// holds the database).
     fn for_update(&self) -> &'static str;
+    /// Holds off other writers of `table` until the transaction ends, so that a check
+    /// followed by a write (a name free before an insert) cannot race with another
+    /// transaction doing the same: `LOCK TABLE ... IN SHARE ROW EXCLUSIVE MODE` on
+    /// PostgreSQL; nothing on SQLite, whose single writer already serializes writes.
+    fn lock_table(&self, table: &'static str) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// The first row of a query, if any.

@@ -153,4 +153,11 @@ impl<C: GenericClient + Sync> Db for PgDb<'_, C> {
     fn for_update(&self) -> &'static str {
         if self.lock { " FOR UPDATE" } else { "" }
     }
+
+    async fn lock_table(&self, table: &'static str) -> Result<()> {
+        self.c
+            .execute(&format!("LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE"), &[])
+            .await?;
+        Ok(())
+    }
 }

@@ -2,30 +2,11 @@
 //! LOCKED`, so several processes can deliver from one database), suppressions, push
 //! subscriptions.
 
-use super::*;
 use super::db::{self, PgDb};
+use super::*;
 use crate::plan::Rules;
 
-const TEMPLATE_COLUMNS: &str = "t.id, t.name, t.description, t.channel, t.version, t.transactional, t.topic, \
-     v.content, t.created_at, t.updated_at FROM templates t JOIN template_versions v \
-     ON v.template_id = t.id AND v.version = t.version";
-
 use crate::exec::MESSAGE_COLUMNS;
-
-fn template_from_row(r: &tokio_postgres::Row) -> Template {
-    Template {
-        id: r.get(0),
-        name: r.get(1),
-        description: r.get(2),
-        channel: r.get(3),
-        version: r.get(4),
-        transactional: r.get(5),
-        topic: r.get(6),
-        content: r.get(7),
-        created_at: r.get(8),
-        updated_at: r.get(9),
-    }
-}
 
 fn message_from_row(r: &tokio_postgres::Row) -> Result<Message> {
     crate::exec::message_from_row(&db::cells(r)?)
@@ -40,158 +21,43 @@ fn suppression_from_row(r: &tokio_postgres::Row) -> Suppression {
     }
 }
 
-async fn load_template(c: &impl GenericClient, id: i64) -> Result<Option<Template>> {
-    let row = c
-        .query_opt(&format!("SELECT {TEMPLATE_COLUMNS} WHERE t.id = $1"), &[&id])
-        .await?;
-    Ok(row.as_ref().map(template_from_row))
-}
-
-
 /// Records the timeline event of a message's current state.
 async fn state_event(tx: &Transaction<'_>, rules: &Rules, m: &Message, now: Millis) -> Result<()> {
     crate::exec::message_state(&PgDb::tx(tx), rules, m, now).await
 }
 
-impl PgStore {
-    async fn save_template(&self, id: Option<i64>, new: NewTemplate, now: Millis) -> Result<Option<Template>> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        tx.execute("LOCK TABLE templates IN SHARE ROW EXCLUSIVE MODE", &[])
-            .await?;
-        let taken: Option<i64> = tx
-            .query_opt("SELECT id FROM templates WHERE name = $1", &[&new.name])
-            .await?
-            .map(|r| r.get(0));
-        if taken.is_some() && taken != id {
-            return Err(StoreError::Conflict(format!("a template named {:?} exists", new.name)));
-        }
-        let (id, version): (i64, i64) = match id {
-            None => {
-                let row = tx
-                    .query_one(
-                        "INSERT INTO templates (name, description, channel, version, transactional, topic, created_at, updated_at)
-                         VALUES ($1, $2, $3, 1, $4, $5, $6, $6) RETURNING id",
-                        &[&new.name, &new.description, &new.channel, &new.transactional, &new.topic, &now],
-                    )
-                    .await?;
-                (row.get(0), 1)
-            }
-            Some(id) => {
-                let Some(row) = tx
-                    .query_opt("SELECT channel FROM templates WHERE id = $1", &[&id])
-                    .await?
-                else {
-                    return Ok(None);
-                };
-                let channel: String = row.get(0);
-                if channel != new.channel {
-                    return Err(StoreError::Conflict(format!(
-                        "the template is for {channel}; a new version cannot change the channel to {}",
-                        new.channel
-                    )));
-                }
-                let row = tx
-                    .query_one(
-                        "UPDATE templates SET name = $2, description = $3, version = version + 1, transactional = $4,
-                         topic = $5, updated_at = $6 WHERE id = $1 RETURNING version",
-                        &[&id, &new.name, &new.description, &new.transactional, &new.topic, &now],
-                    )
-                    .await?;
-                (id, row.get(0))
-            }
-        };
-        tx.execute(
-            "INSERT INTO template_versions (template_id, version, content, created_at) VALUES ($1, $2, $3, $4)",
-            &[&id, &version, &new.content, &now],
-        )
-        .await?;
-        let t = load_template(&tx, id).await?;
-        tx.commit().await?;
-        Ok(t)
-    }
-}
-
 #[async_trait]
 impl MessageStore for PgStore {
     async fn create_template(&self, new: NewTemplate, now: Millis) -> Result<Template> {
-        self.save_template(None, new, now)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("a new template vanished".into()))
+        pg_write!(self, |db| shared::messages::create_template(db, &new, now))
     }
 
     async fn update_template(&self, id: i64, new: NewTemplate, now: Millis) -> Result<Option<Template>> {
-        self.save_template(Some(id), new, now).await
+        pg_write!(self, |db| shared::messages::update_template(db, id, &new, now))
     }
 
     async fn delete_template(&self, id: i64) -> Result<bool> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let waiting: i64 = tx
-            .query_one(
-                "SELECT count(*) FROM messages WHERE template_id = $1 AND next_attempt_at IS NOT NULL",
-                &[&id],
-            )
-            .await?
-            .get(0);
-        if waiting > 0 {
-            return Err(StoreError::Conflict(format!(
-                "{waiting} messages of this template wait in the outbox"
-            )));
-        }
-        let n = tx.execute("DELETE FROM templates WHERE id = $1", &[&id]).await?;
-        tx.execute("DELETE FROM template_versions WHERE template_id = $1", &[&id])
-            .await?;
-        tx.commit().await?;
-        Ok(n > 0)
+        pg_write!(self, |db| shared::messages::delete_template(db, id))
     }
 
     async fn templates(&self) -> Result<Vec<Template>> {
-        let c = self.client().await?;
-        let rows = c
-            .query(&format!("SELECT {TEMPLATE_COLUMNS} ORDER BY t.id"), &[])
-            .await?;
-        Ok(rows.iter().map(template_from_row).collect())
+        pg_read!(self, |db| shared::messages::templates(db))
     }
 
     async fn template(&self, id: i64) -> Result<Option<Template>> {
-        load_template(&self.client().await?, id).await
+        pg_read!(self, |db| shared::messages::template(db, id))
     }
 
     async fn template_by_name(&self, name: &str) -> Result<Option<Template>> {
-        let c = self.client().await?;
-        let row = c
-            .query_opt(&format!("SELECT {TEMPLATE_COLUMNS} WHERE t.name = $1"), &[&name])
-            .await?;
-        Ok(row.as_ref().map(template_from_row))
+        pg_read!(self, |db| shared::messages::template_by_name(db, name))
     }
 
     async fn template_versions(&self, id: i64) -> Result<Vec<TemplateVersion>> {
-        let c = self.client().await?;
-        let rows = c
-            .query(
-                "SELECT template_id, version, content, created_at FROM template_versions
-                 WHERE template_id = $1 ORDER BY version DESC",
-                &[&id],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| TemplateVersion {
-                template_id: r.get(0),
-                version: r.get(1),
-                content: r.get(2),
-                created_at: r.get(3),
-            })
-            .collect())
+        pg_read!(self, |db| shared::messages::template_versions(db, id))
     }
 
     async fn template_version(&self, id: i64, version: i64) -> Result<Option<TemplateVersion>> {
-        Ok(self
-            .template_versions(id)
-            .await?
-            .into_iter()
-            .find(|v| v.version == version))
+        pg_read!(self, |db| shared::messages::template_version(db, id, version))
     }
 
     async fn enqueue_messages(&self, new: Vec<NewMessage>, now: Millis) -> Result<Vec<(Message, bool)>> {

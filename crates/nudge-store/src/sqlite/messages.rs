@@ -1,45 +1,14 @@
 //! Messages on SQLite: templates, the outbox, suppressions, push subscriptions.
 
-use super::*;
 use super::db::{self, SqliteDb};
+use super::*;
 use crate::sql::run_now;
 
-const TEMPLATE_COLUMNS: &str = "t.id, t.name, t.description, t.channel, t.version, t.transactional, t.topic, \
-     v.content, t.created_at, t.updated_at FROM templates t JOIN template_versions v \
-     ON v.template_id = t.id AND v.version = t.version";
-
 use crate::exec::MESSAGE_COLUMNS;
-
-fn json_of(s: &str, what: &str) -> rusqlite::Result<Value> {
-    serde_json::from_str(s).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, format!("{what}: {e}").into())
-    })
-}
-
-fn template_from_row(r: &rusqlite::Row) -> rusqlite::Result<Template> {
-    Ok(Template {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        description: r.get(2)?,
-        channel: r.get(3)?,
-        version: r.get(4)?,
-        transactional: r.get(5)?,
-        topic: r.get(6)?,
-        content: json_of(&r.get::<_, String>(7)?, "template content")?,
-        created_at: r.get(8)?,
-        updated_at: r.get(9)?,
-    })
-}
 
 fn message_from_row(r: &rusqlite::Row) -> rusqlite::Result<Message> {
     crate::exec::message_from_row(&db::row_cells(r)?)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
-}
-
-fn load_template(c: &Connection, id: i64) -> Result<Option<Template>> {
-    Ok(c.prepare_cached(&format!("SELECT {TEMPLATE_COLUMNS} WHERE t.id = ?"))?
-        .query_row([id], template_from_row)
-        .optional()?)
 }
 
 pub(super) fn load_message(c: &Connection, id: i64) -> Result<Option<Message>> {
@@ -62,142 +31,39 @@ fn enqueue(tx: &Connection, cache: &mut IdCache, m: &NewMessage, now: Millis) ->
     run_now(crate::exec::enqueue(&SqliteDb::new(tx, cache), &rules, m, now))
 }
 
-impl SqliteStore {
-    async fn save_template(&self, id: Option<i64>, new: NewTemplate, now: Millis) -> Result<Option<Template>> {
-        self.write(move |conn, _| {
-            let tx = conn.transaction()?;
-            let taken: Option<i64> = tx
-                .query_row("SELECT id FROM templates WHERE name = ?", [&new.name], |r| r.get(0))
-                .optional()?;
-            if taken.is_some() && taken != id {
-                return Err(StoreError::Conflict(format!("a template named {:?} exists", new.name)));
-            }
-            let (id, version) = match id {
-                None => {
-                    tx.execute(
-                        "INSERT INTO templates (name, description, channel, version, transactional, topic, created_at, updated_at)
-                         VALUES (?, ?, ?, 1, ?, ?, ?, ?)",
-                        params![new.name, new.description, new.channel, new.transactional, new.topic, now, now],
-                    )?;
-                    (tx.last_insert_rowid(), 1)
-                }
-                Some(id) => {
-                    let Some(channel) = tx
-                        .query_row("SELECT channel FROM templates WHERE id = ?", [id], |r| r.get::<_, String>(0))
-                        .optional()?
-                    else {
-                        return Ok(None);
-                    };
-                    if channel != new.channel {
-                        return Err(StoreError::Conflict(format!(
-                            "the template is for {channel}; a new version cannot change the channel to {}",
-                            new.channel
-                        )));
-                    }
-                    tx.execute(
-                        "UPDATE templates SET name = ?, description = ?, version = version + 1, transactional = ?,
-                         topic = ?, updated_at = ? WHERE id = ?",
-                        params![new.name, new.description, new.transactional, new.topic, now, id],
-                    )?;
-                    (id, tx.query_row("SELECT version FROM templates WHERE id = ?", [id], |r| r.get(0))?)
-                }
-            };
-            tx.execute(
-                "INSERT INTO template_versions (template_id, version, content, created_at) VALUES (?, ?, ?, ?)",
-                params![id, version, new.content.to_string(), now],
-            )?;
-            let t = load_template(&tx, id)?;
-            tx.commit()?;
-            Ok(t)
-        })
-        .await
-    }
-}
-
 #[async_trait]
 impl MessageStore for SqliteStore {
     async fn create_template(&self, new: NewTemplate, now: Millis) -> Result<Template> {
-        self.save_template(None, new, now)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("a new template vanished".into()))
+        sqlite_write!(self, |db| shared::messages::create_template(db, &new, now))
     }
 
     async fn update_template(&self, id: i64, new: NewTemplate, now: Millis) -> Result<Option<Template>> {
-        self.save_template(Some(id), new, now).await
+        sqlite_write!(self, |db| shared::messages::update_template(db, id, &new, now))
     }
 
     async fn delete_template(&self, id: i64) -> Result<bool> {
-        self.write(move |conn, _| {
-            let tx = conn.transaction()?;
-            let waiting: i64 = tx.query_row(
-                "SELECT count(*) FROM messages WHERE template_id = ? AND next_attempt_at IS NOT NULL",
-                [id],
-                |r| r.get(0),
-            )?;
-            if waiting > 0 {
-                return Err(StoreError::Conflict(format!(
-                    "{waiting} messages of this template wait in the outbox"
-                )));
-            }
-            let n = tx.execute("DELETE FROM templates WHERE id = ?", [id])?;
-            tx.execute("DELETE FROM template_versions WHERE template_id = ?", [id])?;
-            tx.commit()?;
-            Ok(n > 0)
-        })
-        .await
+        sqlite_write!(self, |db| shared::messages::delete_template(db, id))
     }
 
     async fn templates(&self) -> Result<Vec<Template>> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(&format!("SELECT {TEMPLATE_COLUMNS} ORDER BY t.id"))?;
-            Ok(stmt
-                .query_map([], template_from_row)?
-                .collect::<rusqlite::Result<_>>()?)
-        })
-        .await
+        sqlite_read!(self, |db| shared::messages::templates(db))
     }
 
     async fn template(&self, id: i64) -> Result<Option<Template>> {
-        self.read(move |c| load_template(c, id)).await
+        sqlite_read!(self, |db| shared::messages::template(db, id))
     }
 
     async fn template_by_name(&self, name: &str) -> Result<Option<Template>> {
         let name = name.to_string();
-        self.read(move |c| {
-            Ok(
-                c.prepare_cached(&format!("SELECT {TEMPLATE_COLUMNS} WHERE t.name = ?"))?
-                    .query_row([name], template_from_row)
-                    .optional()?,
-            )
-        })
-        .await
+        sqlite_read!(self, |db| shared::messages::template_by_name(db, &name))
     }
 
     async fn template_versions(&self, id: i64) -> Result<Vec<TemplateVersion>> {
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT template_id, version, content, created_at FROM template_versions
-                 WHERE template_id = ? ORDER BY version DESC",
-            )?;
-            let rows = stmt.query_map([id], |r| {
-                Ok(TemplateVersion {
-                    template_id: r.get(0)?,
-                    version: r.get(1)?,
-                    content: json_of(&r.get::<_, String>(2)?, "template content")?,
-                    created_at: r.get(3)?,
-                })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
-        })
-        .await
+        sqlite_read!(self, |db| shared::messages::template_versions(db, id))
     }
 
     async fn template_version(&self, id: i64, version: i64) -> Result<Option<TemplateVersion>> {
-        Ok(self
-            .template_versions(id)
-            .await?
-            .into_iter()
-            .find(|v| v.version == version))
+        sqlite_read!(self, |db| shared::messages::template_version(db, id, version))
     }
 
     async fn enqueue_messages(&self, new: Vec<NewMessage>, now: Millis) -> Result<Vec<(Message, bool)>> {
