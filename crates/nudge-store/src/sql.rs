@@ -142,6 +142,10 @@ pub(crate) trait Db {
     /// (` FOR UPDATE` on PostgreSQL; nothing on SQLite, whose single writer already
     /// holds the database).
     fn for_update(&self) -> &'static str;
+    /// What a `SELECT` appends to keep the rows it reads from changing or going away
+    /// until the transaction ends, while other readers may lock them too (` FOR SHARE`
+    /// on PostgreSQL; nothing on SQLite).
+    fn for_share(&self) -> &'static str;
     /// Holds off other writers of `table` until the transaction ends, so that a check
     /// followed by a write (a name free before an insert) cannot race with another
     /// transaction doing the same: `LOCK TABLE ... IN SHARE ROW EXCLUSIVE MODE` on

@@ -154,6 +154,10 @@ impl<C: GenericClient + Sync> Db for PgDb<'_, C> {
         if self.lock { " FOR UPDATE" } else { "" }
     }
 
+    fn for_share(&self) -> &'static str {
+        if self.lock { " FOR SHARE" } else { "" }
+    }
+
     async fn lock_table(&self, table: &'static str) -> Result<()> {
         self.c
             .execute(&format!("LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE"), &[])

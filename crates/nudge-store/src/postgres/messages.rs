@@ -12,15 +12,6 @@ fn message_from_row(r: &tokio_postgres::Row) -> Result<Message> {
     crate::exec::message_from_row(&db::cells(r)?)
 }
 
-fn suppression_from_row(r: &tokio_postgres::Row) -> Suppression {
-    Suppression {
-        channel: r.get(0),
-        address: r.get(1),
-        reason: r.get(2),
-        created_at: r.get(3),
-    }
-}
-
 /// Records the timeline event of a message's current state.
 async fn state_event(tx: &Transaction<'_>, rules: &Rules, m: &Message, now: Millis) -> Result<()> {
     crate::exec::message_state(&PgDb::tx(tx), rules, m, now).await
@@ -265,158 +256,46 @@ impl MessageStore for PgStore {
     }
 
     async fn add_suppression(&self, s: Suppression) -> Result<()> {
-        let c = self.client().await?;
-        c.execute(
-            "INSERT INTO suppressions (channel, address, reason, created_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (channel, address) DO UPDATE SET reason = excluded.reason",
-            &[&s.channel, &s.address.to_ascii_lowercase(), &s.reason, &s.created_at],
-        )
-        .await?;
-        Ok(())
+        pg_write!(self, |db| shared::messages::add_suppression(db, &s))
     }
 
     async fn remove_suppression(&self, channel: &str, address: &str) -> Result<bool> {
-        let c = self.client().await?;
-        Ok(c.execute(
-            "DELETE FROM suppressions WHERE channel = $1 AND address = $2",
-            &[&channel, &address.to_ascii_lowercase()],
-        )
-        .await?
-            > 0)
+        pg_write!(self, |db| shared::messages::remove_suppression(db, channel, address))
     }
 
     async fn suppressions(&self, channel: Option<&str>) -> Result<Vec<Suppression>> {
-        let c = self.client().await?;
-        let rows = c
-            .query(
-                "SELECT channel, address, reason, created_at FROM suppressions
-                 WHERE $1::text IS NULL OR channel = $1 ORDER BY channel, address",
-                &[&channel],
-            )
-            .await?;
-        Ok(rows.iter().map(suppression_from_row).collect())
+        pg_read!(self, |db| shared::messages::suppressions(db, channel))
     }
 
     async fn setting_or_init(&self, key: &str, value: &str) -> Result<String> {
-        let c = self.client().await?;
-        c.execute(
-            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
-            &[&key, &value],
-        )
-        .await?;
-        Ok(c.query_one("SELECT value FROM settings WHERE key = $1", &[&key])
-            .await?
-            .get(0))
+        pg_write!(self, |db| shared::messages::setting_or_init(db, key, value))
     }
 
     async fn setting(&self, key: &str) -> Result<Option<String>> {
-        let c = self.client().await?;
-        Ok(c.query_opt("SELECT value FROM settings WHERE key = $1", &[&key])
-            .await?
-            .map(|r| r.get(0)))
+        pg_read!(self, |db| shared::messages::setting(db, key))
     }
 
     async fn put_setting(&self, key: &str, value: Option<&str>) -> Result<()> {
-        let c = self.client().await?;
-        match value {
-            Some(v) => {
-                c.execute(
-                    "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    &[&key, &v],
-                )
-                .await?
-            }
-            None => c.execute("DELETE FROM settings WHERE key = $1", &[&key]).await?,
-        };
-        Ok(())
+        pg_write!(self, |db| shared::messages::put_setting(db, key, value))
     }
 
     async fn add_push_subscription(&self, new: NewPushSubscription, now: Millis) -> Result<Option<PushSubscription>> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let contact = current_id(&tx, new.contact_id).await?;
-        // Locks the contact: an erasure running meanwhile either sees this row or
-        // runs first (and then there is no contact to add to).
-        if tx
-            .query_opt("SELECT 1 FROM contacts WHERE id = $1 FOR SHARE", &[&contact])
-            .await?
-            .is_none()
-        {
-            return Ok(None);
-        }
-        let row = tx
-            .query_one(
-                &format!(
-                    "INSERT INTO push_subscriptions (contact_id, endpoint, p256dh, auth, user_agent, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $6)
-                     ON CONFLICT (endpoint) DO UPDATE SET contact_id = excluded.contact_id, p256dh = excluded.p256dh,
-                         auth = excluded.auth, user_agent = excluded.user_agent, updated_at = excluded.updated_at
-                     RETURNING {PUSH_COLUMNS}"
-                ),
-                &[&contact, &new.endpoint, &new.p256dh, &new.auth, &new.user_agent, &now],
-            )
-            .await?;
-        tx.commit().await?;
-        Ok(Some(push_from_row(&row)))
+        pg_write!(self, |db| shared::messages::add_push_subscription(db, &new, now))
     }
 
     async fn push_subscriptions(&self, contact: ContactId) -> Result<Vec<PushSubscription>> {
-        let c = self.client().await?;
-        let rows = c
-            .query(
-                &format!(
-                    "SELECT {PUSH_COLUMNS} FROM push_subscriptions
-                     WHERE contact_id = COALESCE((SELECT into_id FROM contact_merges WHERE from_id = $1), $1) ORDER BY id"
-                ),
-                &[&contact],
-            )
-            .await?;
-        Ok(rows.iter().map(push_from_row).collect())
+        pg_read!(self, |db| shared::messages::push_subscriptions(db, contact))
     }
 
     async fn remove_push_subscription(&self, endpoint: &str) -> Result<bool> {
-        let c = self.client().await?;
-        Ok(
-            c.execute("DELETE FROM push_subscriptions WHERE endpoint = $1", &[&endpoint])
-                .await?
-                > 0,
-        )
+        pg_write!(self, |db| shared::messages::remove_push_subscription(db, endpoint))
     }
 
     async fn push_subscription_used(&self, endpoint: &str, now: Millis) -> Result<()> {
-        let c = self.client().await?;
-        c.execute(
-            "UPDATE push_subscriptions SET last_used_at = $1 WHERE endpoint = $2",
-            &[&now, &endpoint],
-        )
-        .await?;
-        Ok(())
+        pg_write!(self, |db| shared::messages::push_subscription_used(db, endpoint, now))
     }
 
     async fn suppression(&self, channel: &str, address: &str) -> Result<Option<Suppression>> {
-        let c = self.client().await?;
-        let row = c
-            .query_opt(
-                "SELECT channel, address, reason, created_at FROM suppressions WHERE channel = $1 AND address = $2",
-                &[&channel, &address.to_ascii_lowercase()],
-            )
-            .await?;
-        Ok(row.as_ref().map(suppression_from_row))
-    }
-}
-
-const PUSH_COLUMNS: &str = "id, contact_id, endpoint, p256dh, auth, user_agent, created_at, updated_at, last_used_at";
-
-fn push_from_row(r: &tokio_postgres::Row) -> PushSubscription {
-    PushSubscription {
-        id: r.get(0),
-        contact_id: r.get(1),
-        endpoint: r.get(2),
-        p256dh: r.get(3),
-        auth: r.get(4),
-        user_agent: r.get(5),
-        created_at: r.get(6),
-        updated_at: r.get(7),
-        last_used_at: r.get(8),
+        pg_read!(self, |db| shared::messages::suppression(db, channel, address))
     }
 }

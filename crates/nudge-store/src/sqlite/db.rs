@@ -151,6 +151,10 @@ impl Db for SqliteDb<'_> {
         ""
     }
 
+    fn for_share(&self) -> &'static str {
+        ""
+    }
+
     fn lock_table(&self, _table: &'static str) -> impl Future<Output = Result<()>> + Send {
         ready(Ok(()))
     }

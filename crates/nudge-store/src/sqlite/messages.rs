@@ -278,175 +278,54 @@ impl MessageStore for SqliteStore {
     }
 
     async fn add_suppression(&self, s: Suppression) -> Result<()> {
-        self.write(move |conn, _| {
-            conn.execute(
-                "INSERT INTO suppressions (channel, address, reason, created_at) VALUES (?, ?, ?, ?)
-                 ON CONFLICT (channel, address) DO UPDATE SET reason = excluded.reason",
-                params![s.channel, s.address.to_ascii_lowercase(), s.reason, s.created_at],
-            )?;
-            Ok(())
-        })
-        .await
+        sqlite_write!(self, |db| shared::messages::add_suppression(db, &s))
     }
 
     async fn remove_suppression(&self, channel: &str, address: &str) -> Result<bool> {
-        let (channel, address) = (channel.to_string(), address.to_ascii_lowercase());
-        self.write(move |conn, _| {
-            Ok(conn.execute(
-                "DELETE FROM suppressions WHERE channel = ? AND address = ?",
-                params![channel, address],
-            )? > 0)
-        })
-        .await
+        let (channel, address) = (channel.to_string(), address.to_string());
+        sqlite_write!(self, |db| shared::messages::remove_suppression(db, &channel, &address))
     }
 
     async fn suppressions(&self, channel: Option<&str>) -> Result<Vec<Suppression>> {
         let channel = channel.map(str::to_string);
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT channel, address, reason, created_at FROM suppressions
-                 WHERE ?1 IS NULL OR channel = ?1 ORDER BY channel, address",
-            )?;
-            let rows = stmt.query_map([channel], suppression_from_row)?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
-        })
-        .await
+        sqlite_read!(self, |db| shared::messages::suppressions(db, channel.as_deref()))
     }
 
     async fn setting_or_init(&self, key: &str, value: &str) -> Result<String> {
         let (key, value) = (key.to_string(), value.to_string());
-        self.write(move |conn, _| setting_or_init_tx(conn, &key, &value)).await
+        sqlite_write!(self, |db| shared::messages::setting_or_init(db, &key, &value))
     }
 
     async fn setting(&self, key: &str) -> Result<Option<String>> {
         let key = key.to_string();
-        self.read(move |c| {
-            Ok(c.prepare_cached("SELECT value FROM settings WHERE key = ?")?
-                .query_row([&key], |r| r.get(0))
-                .optional()?)
-        })
-        .await
+        sqlite_read!(self, |db| shared::messages::setting(db, &key))
     }
 
     async fn put_setting(&self, key: &str, value: Option<&str>) -> Result<()> {
         let (key, value) = (key.to_string(), value.map(str::to_string));
-        self.write(move |conn, _| {
-            match value {
-                Some(v) => conn.execute(
-                    "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    params![key, v],
-                )?,
-                None => conn.execute("DELETE FROM settings WHERE key = ?", [&key])?,
-            };
-            Ok(())
-        })
-        .await
+        sqlite_write!(self, |db| shared::messages::put_setting(db, &key, value.as_deref()))
     }
 
     async fn add_push_subscription(&self, new: NewPushSubscription, now: Millis) -> Result<Option<PushSubscription>> {
-        self.write(move |conn, _| {
-            let tx = conn.transaction()?;
-            let contact = current_id(&tx, new.contact_id)?;
-            let exists = tx
-                .prepare_cached("SELECT 1 FROM contacts WHERE id = ?")?
-                .query_row([contact], |_| Ok(()))
-                .optional()?
-                .is_some();
-            if !exists {
-                return Ok(None);
-            }
-            let sub = tx
-                .prepare_cached(&format!(
-                    "INSERT INTO push_subscriptions (contact_id, endpoint, p256dh, auth, user_agent, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
-                     ON CONFLICT (endpoint) DO UPDATE SET contact_id = excluded.contact_id, p256dh = excluded.p256dh,
-                         auth = excluded.auth, user_agent = excluded.user_agent, updated_at = excluded.updated_at
-                     RETURNING {PUSH_COLUMNS}"
-                ))?
-                .query_row(
-                    params![contact, new.endpoint, new.p256dh, new.auth, new.user_agent, now],
-                    push_from_row,
-                )?;
-            tx.commit()?;
-            Ok(Some(sub))
-        })
-        .await
+        sqlite_write!(self, |db| shared::messages::add_push_subscription(db, &new, now))
     }
 
     async fn push_subscriptions(&self, contact: ContactId) -> Result<Vec<PushSubscription>> {
-        self.read(move |c| {
-            let contact = current_id(c, contact)?;
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {PUSH_COLUMNS} FROM push_subscriptions WHERE contact_id = ? ORDER BY id"
-            ))?;
-            let rows = stmt.query_map([contact], push_from_row)?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
-        })
-        .await
+        sqlite_read!(self, |db| shared::messages::push_subscriptions(db, contact))
     }
 
     async fn remove_push_subscription(&self, endpoint: &str) -> Result<bool> {
         let endpoint = endpoint.to_string();
-        self.write(move |conn, _| {
-            Ok(conn.execute("DELETE FROM push_subscriptions WHERE endpoint = ?", [endpoint])? > 0)
-        })
-        .await
+        sqlite_write!(self, |db| shared::messages::remove_push_subscription(db, &endpoint))
     }
 
     async fn push_subscription_used(&self, endpoint: &str, now: Millis) -> Result<()> {
         let endpoint = endpoint.to_string();
-        self.write(move |conn, _| {
-            conn.execute(
-                "UPDATE push_subscriptions SET last_used_at = ? WHERE endpoint = ?",
-                params![now, endpoint],
-            )?;
-            Ok(())
-        })
-        .await
+        sqlite_write!(self, |db| shared::messages::push_subscription_used(db, &endpoint, now))
     }
 
     async fn suppression(&self, channel: &str, address: &str) -> Result<Option<Suppression>> {
-        let (channel, address) = (channel.to_string(), address.to_ascii_lowercase());
-        self.read(move |c| {
-            Ok(c.prepare_cached(
-                "SELECT channel, address, reason, created_at FROM suppressions WHERE channel = ? AND address = ?",
-            )?
-            .query_row(params![channel, address], suppression_from_row)
-            .optional()?)
-        })
-        .await
+        let (channel, address) = (channel.to_string(), address.to_string());
+        sqlite_read!(self, |db| shared::messages::suppression(db, &channel, &address))
     }
-}
-
-fn setting_or_init_tx(conn: &Connection, key: &str, value: &str) -> Result<String> {
-    conn.execute(
-        "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
-        params![key, value],
-    )?;
-    Ok(conn.query_row("SELECT value FROM settings WHERE key = ?", [key], |r| r.get(0))?)
-}
-
-fn suppression_from_row(r: &rusqlite::Row) -> rusqlite::Result<Suppression> {
-    Ok(Suppression {
-        channel: r.get(0)?,
-        address: r.get(1)?,
-        reason: r.get(2)?,
-        created_at: r.get(3)?,
-    })
-}
-
-const PUSH_COLUMNS: &str = "id, contact_id, endpoint, p256dh, auth, user_agent, created_at, updated_at, last_used_at";
-
-fn push_from_row(r: &rusqlite::Row) -> rusqlite::Result<PushSubscription> {
-    Ok(PushSubscription {
-        id: r.get(0)?,
-        contact_id: r.get(1)?,
-        endpoint: r.get(2)?,
-        p256dh: r.get(3)?,
-        auth: r.get(4)?,
-        user_agent: r.get(5)?,
-        created_at: r.get(6)?,
-        updated_at: r.get(7)?,
-        last_used_at: r.get(8)?,
-    })
 }
