@@ -33,6 +33,8 @@ pub(crate) enum Arg<'a> {
     Str(&'a str),
     OptStr(Option<&'a str>),
     Json(&'a Value),
+    /// A JSON column, or `NULL`.
+    OptJson(Option<&'a Value>),
 }
 
 /// One value of a result row.

@@ -64,6 +64,7 @@ impl ToSql for Arg<'_> {
             Arg::Str(v) => v.to_sql(ty, out),
             Arg::OptStr(v) => v.to_sql(ty, out),
             Arg::Json(v) => v.to_sql(ty, out),
+            Arg::OptJson(v) => v.to_sql(ty, out),
         }
     }
 
@@ -86,6 +87,7 @@ impl ToSql for Arg<'_> {
             Arg::Str(v) => v.to_sql_checked(ty, out),
             Arg::OptStr(v) => v.to_sql_checked(ty, out),
             Arg::Json(v) => v.to_sql_checked(ty, out),
+            Arg::OptJson(v) => v.to_sql_checked(ty, out),
         }
     }
 }

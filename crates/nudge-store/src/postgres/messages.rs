@@ -52,24 +52,11 @@ impl MessageStore for PgStore {
     }
 
     async fn enqueue_messages(&self, new: Vec<NewMessage>, now: Millis) -> Result<Vec<(Message, bool)>> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let rules = exec::rules(&tx).await?;
-        let mut out = Vec::with_capacity(new.len());
-        for m in &new {
-            out.push(crate::exec::enqueue(&PgDb::tx(&tx), &rules, m, now).await?);
-        }
-        tx.commit().await?;
-        Ok(out)
+        pg_write!(self, |db| shared::messages::enqueue_messages(db, &new, now))
     }
 
     async fn enqueue_message(&self, new: NewMessage, now: Millis) -> Result<(Message, bool)> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let rules = exec::rules(&tx).await?;
-        let out = crate::exec::enqueue(&PgDb::tx(&tx), &rules, &new, now).await?;
-        tx.commit().await?;
-        Ok(out)
+        pg_write!(self, |db| shared::messages::enqueue_message(db, &new, now))
     }
 
     async fn claim_messages(&self, now: Millis, limit: usize, lease_ms: i64) -> Result<Vec<Message>> {
@@ -92,58 +79,7 @@ impl MessageStore for PgStore {
     }
 
     async fn update_messages(&self, updates: Vec<MessageUpdate>, now: Millis) -> Result<()> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let rules = exec::rules(&tx).await?;
-        for u in &updates {
-            let Some(before) = crate::exec::load_message(&PgDb::tx(&tx), u.id).await? else {
-                continue;
-            };
-            let next = match u.state {
-                MessageState::Queued => Some(u.retry_at.unwrap_or(now)),
-                _ => None,
-            };
-            let sent_at = if matches!(u.state, MessageState::Sent | MessageState::Delivered) {
-                Some(now)
-            } else {
-                before.sent_at
-            };
-            let row = tx
-                .query_one(
-                    &format!(
-                        "UPDATE messages SET state = $2, attempts = attempts + 1, next_attempt_at = $3, leased_until = NULL,
-                         recipient = coalesce($4, recipient), error = $5, rendered = coalesce($6, rendered),
-                         updated_at = $7, sent_at = $8, provider_id = coalesce($9, provider_id)
-                         WHERE id = $1 RETURNING {MESSAGE_COLUMNS}"
-                    ),
-                    &[
-                        &u.id,
-                        &u.state.as_str(),
-                        &next,
-                        &u.recipient,
-                        &u.error,
-                        &u.rendered,
-                        &now,
-                        &sent_at,
-                        &u.provider_id,
-                    ],
-                )
-                .await?;
-            let after = message_from_row(&row)?;
-            if let (Some(reason), Some(recipient)) = (&u.suppress, after.recipient.as_ref()) {
-                tx.execute(
-                    "INSERT INTO suppressions (channel, address, reason, created_at) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (channel, address) DO NOTHING",
-                    &[&after.channel, &recipient.to_ascii_lowercase(), reason, &now],
-                )
-                .await?;
-            }
-            if after.state != MessageState::Queued {
-                state_event(&tx, &rules, &after, now).await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(())
+        pg_write!(self, |db| shared::messages::update_messages(db, &updates, now))
     }
 
     async fn record_receipt(&self, receipt: Receipt, now: Millis) -> Result<Option<Message>> {
@@ -187,57 +123,19 @@ impl MessageStore for PgStore {
     }
 
     async fn message(&self, id: i64) -> Result<Option<Message>> {
-        crate::exec::load_message(&PgDb::tx(&self.client().await?), id).await
+        pg_read!(self, |db| crate::exec::load_message(db, id))
     }
 
     async fn list_messages(&self, query: &MessageQuery) -> Result<Page<Message>> {
-        let c = self.client().await?;
-        let limit = query.limit.clamp(1, 1000);
-        let rows = c
-            .query(
-                &format!(
-                    "SELECT {MESSAGE_COLUMNS} FROM messages
-                     WHERE ($1::int8 IS NULL OR contact_id = $1) AND ($2::int8 IS NULL OR template_id = $2)
-                       AND ($3::text IS NULL OR state = $3) AND ($4::int8 IS NULL OR id < $4)
-                     ORDER BY id DESC LIMIT $5"
-                ),
-                &[
-                    &query.contact_id,
-                    &query.template_id,
-                    &query.state.map(MessageState::as_str),
-                    &query.before,
-                    &(limit as i64 + 1),
-                ],
-            )
-            .await?;
-        let mut items = rows.iter().map(message_from_row).collect::<Result<Vec<_>>>()?;
-        let next = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(|m| m.id.to_string())
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        pg_read!(self, |db| shared::messages::list_messages(db, query))
     }
 
     async fn next_message_due(&self) -> Result<Option<Millis>> {
-        let c = self.client().await?;
-        Ok(c.query_one(
-            "SELECT min(greatest(next_attempt_at, coalesce(leased_until, 0))) FROM messages
-                 WHERE next_attempt_at IS NOT NULL",
-            &[],
-        )
-        .await?
-        .get(0))
+        pg_read!(self, |db| shared::messages::next_message_due(db))
     }
 
     async fn release_leases(&self) -> Result<u64> {
-        let c = self.client().await?;
-        Ok(c.execute(
-            "UPDATE messages SET leased_until = NULL WHERE leased_until IS NOT NULL",
-            &[],
-        )
-        .await?)
+        pg_write!(self, |db| shared::messages::release_leases(db))
     }
 
     async fn record_message_event(
@@ -248,11 +146,9 @@ impl MessageStore for PgStore {
         key: String,
         now: Millis,
     ) -> Result<bool> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let stored = crate::exec::message_event(&PgDb::tx(&tx), message, name, properties, key, now).await?;
-        tx.commit().await?;
-        Ok(stored)
+        pg_write!(self, |db| crate::exec::message_event(
+            db, message, name, properties, key, now
+        ))
     }
 
     async fn add_suppression(&self, s: Suppression) -> Result<()> {

@@ -3,9 +3,11 @@
 //! subscriptions. Claiming due messages (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so
 //! several processes can deliver from one database) stays in the backends.
 
+use crate::exec::{self, MESSAGE_COLUMNS};
 use crate::sql::{self, Arg, Db, SqlRow};
 use crate::{
-    NewPushSubscription, NewTemplate, PushSubscription, Result, StoreError, Suppression, Template, TemplateVersion,
+    Message, MessageQuery, MessageState, MessageUpdate, NewMessage, NewPushSubscription, NewTemplate, Page,
+    PushSubscription, Result, StoreError, Suppression, Template, TemplateVersion,
 };
 use nudge_core::{ContactId, Millis};
 
@@ -191,6 +193,149 @@ pub(crate) async fn delete_template<D: Db>(db: &D, id: i64) -> Result<bool> {
     db.execute("DELETE FROM template_versions WHERE template_id = $1", &[Arg::I64(id)])
         .await?;
     Ok(n > 0)
+}
+
+/// Stores messages in the outbox, in order (see `MessageStore::enqueue_messages`).
+pub(crate) async fn enqueue_messages<D: Db>(db: &D, new: &[NewMessage], now: Millis) -> Result<Vec<(Message, bool)>> {
+    let rules = db.rules().await?;
+    let mut out = Vec::with_capacity(new.len());
+    for m in new {
+        out.push(exec::enqueue(db, &rules, m, now).await?);
+    }
+    Ok(out)
+}
+
+/// Stores a message in the outbox (see `MessageStore::enqueue_message`).
+pub(crate) async fn enqueue_message<D: Db>(db: &D, new: &NewMessage, now: Millis) -> Result<(Message, bool)> {
+    let rules = db.rules().await?;
+    exec::enqueue(db, &rules, new, now).await
+}
+
+/// Records delivery attempts (see `MessageStore::update_messages`): the new state,
+/// one more attempt, the lease released; a message queued again waits until its
+/// retry, a final one records its state on the timeline; a suppressing failure
+/// suppresses the recipient.
+pub(crate) async fn update_messages<D: Db>(db: &D, updates: &[MessageUpdate], now: Millis) -> Result<()> {
+    let rules = db.rules().await?;
+    let sql = format!(
+        "UPDATE messages SET state = $2, attempts = attempts + 1, next_attempt_at = $3, leased_until = NULL,
+         recipient = coalesce($4, recipient), error = $5, rendered = coalesce($6, rendered),
+         updated_at = $7, sent_at = $8, provider_id = coalesce($9, provider_id)
+         WHERE id = $1 RETURNING {MESSAGE_COLUMNS}"
+    );
+    for u in updates {
+        let Some(before) = exec::load_message(db, u.id).await? else {
+            continue;
+        };
+        let next = match u.state {
+            MessageState::Queued => Some(u.retry_at.unwrap_or(now)),
+            _ => None,
+        };
+        let sent_at = if matches!(u.state, MessageState::Sent | MessageState::Delivered) {
+            Some(now)
+        } else {
+            before.sent_at
+        };
+        let row = sql::first(
+            db,
+            &sql,
+            &[
+                Arg::I64(u.id),
+                Arg::Str(u.state.as_str()),
+                Arg::OptI64(next),
+                Arg::OptStr(u.recipient.as_deref()),
+                Arg::OptStr(u.error.as_deref()),
+                Arg::OptJson(u.rendered.as_ref()),
+                Arg::I64(now),
+                Arg::OptI64(sent_at),
+                Arg::OptStr(u.provider_id.as_deref()),
+            ],
+        )
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("message vanished".into()))?;
+        let after = exec::message_from_row(&row)?;
+        if let (Some(reason), Some(recipient)) = (&u.suppress, &after.recipient) {
+            suppress_once(db, &after.channel, recipient, reason, now).await?;
+        }
+        if after.state != MessageState::Queued {
+            exec::message_state(db, &rules, &after, now).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A page of the outbox, newest first.
+pub(crate) async fn list_messages<D: Db>(db: &D, q: &MessageQuery) -> Result<Page<Message>> {
+    let limit = q.limit.clamp(1, 1000);
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages
+         WHERE (CAST($1 AS BIGINT) IS NULL OR contact_id = $1) AND (CAST($2 AS BIGINT) IS NULL OR template_id = $2)
+           AND (CAST($3 AS TEXT) IS NULL OR state = $3) AND (CAST($4 AS BIGINT) IS NULL OR id < $4)
+         ORDER BY id DESC LIMIT $5"
+    );
+    let mut items = db
+        .query(
+            &sql,
+            &[
+                Arg::OptI64(q.contact_id),
+                Arg::OptI64(q.template_id),
+                Arg::OptStr(q.state.map(MessageState::as_str)),
+                Arg::OptI64(q.before),
+                Arg::I64(limit as i64 + 1),
+            ],
+        )
+        .await?
+        .iter()
+        .map(exec::message_from_row)
+        .collect::<Result<Vec<_>>>()?;
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|m| m.id.to_string())
+    } else {
+        None
+    };
+    Ok(Page { items, next })
+}
+
+/// When the next waiting message is due: its next attempt, or the end of its lease
+/// if that is later.
+pub(crate) async fn next_message_due<D: Db>(db: &D) -> Result<Option<Millis>> {
+    // The greater of the two, spelled so both dialects accept it (SQLite has no
+    // `greatest`, PostgreSQL no two-argument `max`).
+    let row = sql::first(
+        db,
+        "SELECT min(CASE WHEN coalesce(leased_until, 0) > next_attempt_at THEN coalesce(leased_until, 0)
+                         ELSE next_attempt_at END)
+         FROM messages WHERE next_attempt_at IS NOT NULL",
+        &[],
+    )
+    .await?;
+    Ok(row.map(|r| r.opt_i64(0)).transpose()?.flatten())
+}
+
+/// Releases every lease (at start-up: no delivery is under way).
+pub(crate) async fn release_leases<D: Db>(db: &D) -> Result<u64> {
+    db.execute(
+        "UPDATE messages SET leased_until = NULL WHERE leased_until IS NOT NULL",
+        &[],
+    )
+    .await
+}
+
+/// Suppresses an address on a channel unless it is already (keeping the first reason).
+async fn suppress_once<D: Db>(db: &D, channel: &str, address: &str, reason: &str, now: Millis) -> Result<()> {
+    db.execute(
+        "INSERT INTO suppressions (channel, address, reason, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (channel, address) DO NOTHING",
+        &[
+            Arg::Str(channel),
+            Arg::Str(&address.to_ascii_lowercase()),
+            Arg::Str(reason),
+            Arg::I64(now),
+        ],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Suppresses an address on a channel (addresses are stored lower-case), or changes

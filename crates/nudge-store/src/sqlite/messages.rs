@@ -25,12 +25,6 @@ fn state_event(tx: &Connection, cache: &mut IdCache, m: &Message, now: Millis) -
     run_now(crate::exec::message_state(&SqliteDb::new(tx, cache), &rules, m, now))
 }
 
-/// Stores a message in the outbox inside `tx` (see `MessageStore::enqueue_message`).
-fn enqueue(tx: &Connection, cache: &mut IdCache, m: &NewMessage, now: Millis) -> Result<(Message, bool)> {
-    let rules = exec::rules(tx, cache)?;
-    run_now(crate::exec::enqueue(&SqliteDb::new(tx, cache), &rules, m, now))
-}
-
 #[async_trait]
 impl MessageStore for SqliteStore {
     async fn create_template(&self, new: NewTemplate, now: Millis) -> Result<Template> {
@@ -67,26 +61,11 @@ impl MessageStore for SqliteStore {
     }
 
     async fn enqueue_messages(&self, new: Vec<NewMessage>, now: Millis) -> Result<Vec<(Message, bool)>> {
-        self.write(move |conn, cache| {
-            let tx = conn.transaction()?;
-            let out = new
-                .iter()
-                .map(|m| enqueue(&tx, cache, m, now))
-                .collect::<Result<Vec<_>>>()?;
-            tx.commit()?;
-            Ok(out)
-        })
-        .await
+        sqlite_write!(self, |db| shared::messages::enqueue_messages(db, &new, now))
     }
 
     async fn enqueue_message(&self, new: NewMessage, now: Millis) -> Result<(Message, bool)> {
-        self.write(move |conn, cache| {
-            let tx = conn.transaction()?;
-            let out = enqueue(&tx, cache, &new, now)?;
-            tx.commit()?;
-            Ok(out)
-        })
-        .await
+        sqlite_write!(self, |db| shared::messages::enqueue_message(db, &new, now))
     }
 
     async fn claim_messages(&self, now: Millis, limit: usize, lease_ms: i64) -> Result<Vec<Message>> {
@@ -112,53 +91,7 @@ impl MessageStore for SqliteStore {
     }
 
     async fn update_messages(&self, updates: Vec<MessageUpdate>, now: Millis) -> Result<()> {
-        self.write(move |conn, cache| {
-            let tx = conn.transaction()?;
-            for u in &updates {
-                let Some(before) = load_message(&tx, u.id)? else { continue };
-                let attempts = before.attempts + 1;
-                let next = match u.state {
-                    MessageState::Queued => Some(u.retry_at.unwrap_or(now)),
-                    _ => None,
-                };
-                let sent_at = if matches!(u.state, MessageState::Sent | MessageState::Delivered) {
-                    Some(now)
-                } else {
-                    before.sent_at
-                };
-                tx.prepare_cached(
-                    "UPDATE messages SET state = ?, attempts = ?, next_attempt_at = ?, leased_until = NULL, recipient = coalesce(?, recipient),
-                     error = ?, rendered = coalesce(?, rendered), updated_at = ?, sent_at = ?, provider_id = coalesce(?, provider_id)
-                     WHERE id = ?",
-                )?
-                .execute(params![
-                    u.state.as_str(),
-                    attempts,
-                    next,
-                    u.recipient,
-                    u.error,
-                    u.rendered.as_ref().map(Value::to_string),
-                    now,
-                    sent_at,
-                    u.provider_id,
-                    u.id
-                ])?;
-                if let (Some(reason), Some(recipient)) = (&u.suppress, u.recipient.as_ref().or(before.recipient.as_ref())) {
-                    tx.prepare_cached(
-                        "INSERT INTO suppressions (channel, address, reason, created_at) VALUES (?, ?, ?, ?)
-                         ON CONFLICT (channel, address) DO NOTHING",
-                    )?
-                    .execute(params![before.channel, recipient.to_ascii_lowercase(), reason, now])?;
-                }
-                if u.state != MessageState::Queued {
-                    let after = load_message(&tx, u.id)?.ok_or_else(|| StoreError::Corrupt("message vanished".into()))?;
-                    state_event(&tx, cache, &after, now)?;
-                }
-            }
-            tx.commit()?;
-            Ok(())
-        })
-        .await
+        sqlite_write!(self, |db| shared::messages::update_messages(db, &updates, now))
     }
 
     async fn record_receipt(&self, receipt: Receipt, now: Millis) -> Result<Option<Message>> {
@@ -195,61 +128,20 @@ impl MessageStore for SqliteStore {
     }
 
     async fn message(&self, id: i64) -> Result<Option<Message>> {
-        self.read(move |c| load_message(c, id)).await
+        sqlite_read!(self, |db| crate::exec::load_message(db, id))
     }
 
     async fn list_messages(&self, query: &MessageQuery) -> Result<Page<Message>> {
-        let q = query.clone();
-        self.read(move |c| {
-            let limit = q.limit.clamp(1, 1000);
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages
-                 WHERE (?1 IS NULL OR contact_id = ?1) AND (?2 IS NULL OR template_id = ?2)
-                   AND (?3 IS NULL OR state = ?3) AND (?4 IS NULL OR id < ?4)
-                 ORDER BY id DESC LIMIT ?5"
-            ))?;
-            let mut items = stmt
-                .query_map(
-                    params![
-                        q.contact_id,
-                        q.template_id,
-                        q.state.map(MessageState::as_str),
-                        q.before,
-                        limit as i64 + 1
-                    ],
-                    message_from_row,
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let next = if items.len() > limit {
-                items.truncate(limit);
-                items.last().map(|m| m.id.to_string())
-            } else {
-                None
-            };
-            Ok(Page { items, next })
-        })
-        .await
+        let query = query.clone();
+        sqlite_read!(self, |db| shared::messages::list_messages(db, &query))
     }
 
     async fn next_message_due(&self) -> Result<Option<Millis>> {
-        self.read(|c| {
-            Ok(c.query_row(
-                "SELECT min(max(next_attempt_at, coalesce(leased_until, 0))) FROM messages WHERE next_attempt_at IS NOT NULL",
-                [],
-                |r| r.get(0),
-            )?)
-        })
-            .await
+        sqlite_read!(self, |db| shared::messages::next_message_due(db))
     }
 
     async fn release_leases(&self) -> Result<u64> {
-        self.write(|conn, _| {
-            Ok(conn.execute(
-                "UPDATE messages SET leased_until = NULL WHERE leased_until IS NOT NULL",
-                [],
-            )? as u64)
-        })
-        .await
+        sqlite_write!(self, |db| shared::messages::release_leases(db))
     }
 
     async fn record_message_event(
@@ -261,20 +153,9 @@ impl MessageStore for SqliteStore {
         now: Millis,
     ) -> Result<bool> {
         let name = name.to_string();
-        self.write(move |conn, cache| {
-            let tx = conn.transaction()?;
-            let stored = run_now(crate::exec::message_event(
-                &SqliteDb::new(&tx, cache),
-                message,
-                &name,
-                properties,
-                key,
-                now,
-            ))?;
-            tx.commit()?;
-            Ok(stored)
-        })
-        .await
+        sqlite_write!(self, |db| crate::exec::message_event(
+            db, message, &name, properties, key, now
+        ))
     }
 
     async fn add_suppression(&self, s: Suppression) -> Result<()> {
