@@ -2,19 +2,13 @@
 //! LOCKED`, so several processes can deliver from one database), suppressions, push
 //! subscriptions.
 
-use super::db::{self, PgDb};
+use super::db;
 use super::*;
-use crate::plan::Rules;
 
 use crate::exec::MESSAGE_COLUMNS;
 
 fn message_from_row(r: &tokio_postgres::Row) -> Result<Message> {
     crate::exec::message_from_row(&db::cells(r)?)
-}
-
-/// Records the timeline event of a message's current state.
-async fn state_event(tx: &Transaction<'_>, rules: &Rules, m: &Message, now: Millis) -> Result<()> {
-    crate::exec::message_state(&PgDb::tx(tx), rules, m, now).await
 }
 
 #[async_trait]
@@ -83,43 +77,7 @@ impl MessageStore for PgStore {
     }
 
     async fn record_receipt(&self, receipt: Receipt, now: Millis) -> Result<Option<Message>> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let rules = exec::rules(&tx).await?;
-        let row = tx
-            .query_opt(
-                &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE channel = $1 AND provider_id = $2 FOR UPDATE"),
-                &[&receipt.channel, &receipt.provider_id],
-            )
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let before = message_from_row(&row)?;
-        if !receipt_applies(before.state, receipt.state) {
-            return Ok(Some(before));
-        }
-        let row = tx
-            .query_one(
-                &format!(
-                    "UPDATE messages SET state = $2, error = coalesce($3, error), updated_at = $4 WHERE id = $1
-                     RETURNING {MESSAGE_COLUMNS}"
-                ),
-                &[&before.id, &receipt.state.as_str(), &receipt.error, &now],
-            )
-            .await?;
-        let after = message_from_row(&row)?;
-        if receipt.state == MessageState::Bounced
-            && let Some(recipient) = &after.recipient
-        {
-            tx.execute(
-                "INSERT INTO suppressions (channel, address, reason, created_at) VALUES ($1, $2, 'hard_bounce', $3)
-                 ON CONFLICT (channel, address) DO NOTHING",
-                &[&after.channel, &recipient.to_ascii_lowercase(), &now],
-            )
-            .await?;
-        }
-        state_event(&tx, &rules, &after, now).await?;
-        tx.commit().await?;
-        Ok(Some(after))
+        pg_write!(self, |db| shared::messages::record_receipt(db, &receipt, now))
     }
 
     async fn message(&self, id: i64) -> Result<Option<Message>> {

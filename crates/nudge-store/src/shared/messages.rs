@@ -7,7 +7,7 @@ use crate::exec::{self, MESSAGE_COLUMNS};
 use crate::sql::{self, Arg, Db, SqlRow};
 use crate::{
     Message, MessageQuery, MessageState, MessageUpdate, NewMessage, NewPushSubscription, NewTemplate, Page,
-    PushSubscription, Result, StoreError, Suppression, Template, TemplateVersion,
+    PushSubscription, Receipt, Result, StoreError, Suppression, Template, TemplateVersion, receipt_applies,
 };
 use nudge_core::{ContactId, Millis};
 
@@ -262,6 +262,47 @@ pub(crate) async fn update_messages<D: Db>(db: &D, updates: &[MessageUpdate], no
         }
     }
     Ok(())
+}
+
+/// Applies a provider's receipt to the message it names (see
+/// `MessageStore::record_receipt`); a bounce suppresses the recipient.
+pub(crate) async fn record_receipt<D: Db>(db: &D, receipt: &Receipt, now: Millis) -> Result<Option<Message>> {
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE channel = $1 AND provider_id = $2 ORDER BY id LIMIT 1{}",
+        db.for_update()
+    );
+    let Some(row) = sql::first(db, &sql, &[Arg::Str(&receipt.channel), Arg::Str(&receipt.provider_id)]).await? else {
+        return Ok(None);
+    };
+    let before = exec::message_from_row(&row)?;
+    if !receipt_applies(before.state, receipt.state) {
+        return Ok(Some(before));
+    }
+    let sql = format!(
+        "UPDATE messages SET state = $2, error = coalesce($3, error), updated_at = $4 WHERE id = $1
+         RETURNING {MESSAGE_COLUMNS}"
+    );
+    let row = sql::first(
+        db,
+        &sql,
+        &[
+            Arg::I64(before.id),
+            Arg::Str(receipt.state.as_str()),
+            Arg::OptStr(receipt.error.as_deref()),
+            Arg::I64(now),
+        ],
+    )
+    .await?
+    .ok_or_else(|| StoreError::Corrupt("message vanished".into()))?;
+    let after = exec::message_from_row(&row)?;
+    if receipt.state == MessageState::Bounced
+        && let Some(recipient) = &after.recipient
+    {
+        suppress_once(db, &after.channel, recipient, "hard_bounce", now).await?;
+    }
+    let rules = db.rules().await?;
+    exec::message_state(db, &rules, &after, now).await?;
+    Ok(Some(after))
 }
 
 /// A page of the outbox, newest first.

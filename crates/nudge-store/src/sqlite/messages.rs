@@ -1,28 +1,13 @@
 //! Messages on SQLite: templates, the outbox, suppressions, push subscriptions.
 
-use super::db::{self, SqliteDb};
+use super::db;
 use super::*;
-use crate::sql::run_now;
 
 use crate::exec::MESSAGE_COLUMNS;
 
 fn message_from_row(r: &rusqlite::Row) -> rusqlite::Result<Message> {
     crate::exec::message_from_row(&db::row_cells(r)?)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
-}
-
-pub(super) fn load_message(c: &Connection, id: i64) -> Result<Option<Message>> {
-    Ok(
-        c.prepare_cached(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?"))?
-            .query_row([id], message_from_row)
-            .optional()?,
-    )
-}
-
-/// Records the timeline event of a message's current state.
-fn state_event(tx: &Connection, cache: &mut IdCache, m: &Message, now: Millis) -> Result<()> {
-    let rules = exec::rules(tx, cache)?;
-    run_now(crate::exec::message_state(&SqliteDb::new(tx, cache), &rules, m, now))
 }
 
 #[async_trait]
@@ -95,36 +80,7 @@ impl MessageStore for SqliteStore {
     }
 
     async fn record_receipt(&self, receipt: Receipt, now: Millis) -> Result<Option<Message>> {
-        self.write(move |conn, cache| {
-            let tx = conn.transaction()?;
-            let id: Option<i64> = tx
-                .prepare_cached("SELECT id FROM messages WHERE channel = ? AND provider_id = ?")?
-                .query_row(params![receipt.channel, receipt.provider_id], |r| r.get(0))
-                .optional()?;
-            let Some(id) = id else { return Ok(None) };
-            let before = load_message(&tx, id)?.ok_or_else(|| StoreError::Corrupt("message vanished".into()))?;
-            if !receipt_applies(before.state, receipt.state) {
-                return Ok(Some(before));
-            }
-            tx.prepare_cached(
-                "UPDATE messages SET state = ?, error = coalesce(?, error), updated_at = ? WHERE id = ?",
-            )?
-            .execute(params![receipt.state.as_str(), receipt.error, now, id])?;
-            if receipt.state == MessageState::Bounced
-                && let Some(recipient) = &before.recipient
-            {
-                tx.prepare_cached(
-                    "INSERT INTO suppressions (channel, address, reason, created_at) VALUES (?, ?, 'hard_bounce', ?)
-                     ON CONFLICT (channel, address) DO NOTHING",
-                )?
-                .execute(params![before.channel, recipient.to_ascii_lowercase(), now])?;
-            }
-            let after = load_message(&tx, id)?.ok_or_else(|| StoreError::Corrupt("message vanished".into()))?;
-            state_event(&tx, cache, &after, now)?;
-            tx.commit()?;
-            Ok(Some(after))
-        })
-        .await
+        sqlite_write!(self, |db| shared::messages::record_receipt(db, &receipt, now))
     }
 
     async fn message(&self, id: i64) -> Result<Option<Message>> {
