@@ -5,4 +5,5 @@
 pub(crate) mod contacts;
 pub(crate) mod journeys;
 pub(crate) mod keys;
+pub(crate) mod messages;
 pub(crate) mod segments;

@@ -33,6 +33,8 @@ pub(crate) enum Arg<'a> {
     Str(&'a str),
     OptStr(Option<&'a str>),
     Json(&'a Value),
+    /// A JSON column, or `NULL`.
+    OptJson(Option<&'a Value>),
 }
 
 /// One value of a result row.
@@ -74,6 +76,8 @@ impl SqlRow {
         }
     }
 
+    // No shared statement reads a float column yet (journey revenue will).
+    #[allow(dead_code)]
     pub fn opt_f64(&self, i: usize) -> Result<Option<f64>> {
         match self.cell(i)? {
             Cell::Null => Ok(None),
@@ -144,6 +148,10 @@ pub(crate) trait Db {
     /// (` FOR UPDATE` on PostgreSQL; nothing on SQLite, whose single writer already
     /// holds the database).
     fn for_update(&self) -> &'static str;
+    /// What a `SELECT` appends to keep the rows it reads from changing or going away
+    /// until the transaction ends, while other readers may lock them too (` FOR SHARE`
+    /// on PostgreSQL; nothing on SQLite).
+    fn for_share(&self) -> &'static str;
 }
 
 /// The first row of a query, if any.

@@ -64,6 +64,7 @@ impl ToSql for Arg<'_> {
             Arg::Str(v) => v.to_sql(ty, out),
             Arg::OptStr(v) => v.to_sql(ty, out),
             Arg::Json(v) => v.to_sql(ty, out),
+            Arg::OptJson(v) => v.to_sql(ty, out),
         }
     }
 
@@ -86,6 +87,7 @@ impl ToSql for Arg<'_> {
             Arg::Str(v) => v.to_sql_checked(ty, out),
             Arg::OptStr(v) => v.to_sql_checked(ty, out),
             Arg::Json(v) => v.to_sql_checked(ty, out),
+            Arg::OptJson(v) => v.to_sql_checked(ty, out),
         }
     }
 }
@@ -154,9 +156,13 @@ impl<C: GenericClient + Sync> Db for PgDb<'_, C> {
         if self.lock { " FOR UPDATE" } else { "" }
     }
 
+    fn for_share(&self) -> &'static str {
+        if self.lock { " FOR SHARE" } else { "" }
+    }
+
     async fn lock_table(&self, table: &str) -> Result<()> {
         self.c
-            .batch_execute(&format!("LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE"))
+            .execute(&format!("LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE"), &[])
             .await?;
         Ok(())
     }

@@ -2,216 +2,55 @@
 //! LOCKED`, so several processes can deliver from one database), suppressions, push
 //! subscriptions.
 
-use super::db::{self, PgDb};
+use super::db;
 use super::*;
-use crate::plan::Rules;
-
-const TEMPLATE_COLUMNS: &str = "t.id, t.name, t.description, t.channel, t.version, t.transactional, t.topic, \
-     v.content, t.created_at, t.updated_at FROM templates t JOIN template_versions v \
-     ON v.template_id = t.id AND v.version = t.version";
 
 use crate::exec::MESSAGE_COLUMNS;
-
-fn template_from_row(r: &tokio_postgres::Row) -> Template {
-    Template {
-        id: r.get(0),
-        name: r.get(1),
-        description: r.get(2),
-        channel: r.get(3),
-        version: r.get(4),
-        transactional: r.get(5),
-        topic: r.get(6),
-        content: r.get(7),
-        created_at: r.get(8),
-        updated_at: r.get(9),
-    }
-}
 
 fn message_from_row(r: &tokio_postgres::Row) -> Result<Message> {
     crate::exec::message_from_row(&db::cells(r)?)
 }
 
-fn suppression_from_row(r: &tokio_postgres::Row) -> Suppression {
-    Suppression {
-        channel: r.get(0),
-        address: r.get(1),
-        reason: r.get(2),
-        created_at: r.get(3),
-    }
-}
-
-async fn load_template(c: &impl GenericClient, id: i64) -> Result<Option<Template>> {
-    let row = c
-        .query_opt(&format!("SELECT {TEMPLATE_COLUMNS} WHERE t.id = $1"), &[&id])
-        .await?;
-    Ok(row.as_ref().map(template_from_row))
-}
-
-/// Records the timeline event of a message's current state.
-async fn state_event(tx: &Transaction<'_>, rules: &Rules, m: &Message, now: Millis) -> Result<()> {
-    crate::exec::message_state(&PgDb::tx(tx), rules, m, now).await
-}
-
-impl PgStore {
-    async fn save_template(&self, id: Option<i64>, new: NewTemplate, now: Millis) -> Result<Option<Template>> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        tx.execute("LOCK TABLE templates IN SHARE ROW EXCLUSIVE MODE", &[])
-            .await?;
-        let taken: Option<i64> = tx
-            .query_opt("SELECT id FROM templates WHERE name = $1", &[&new.name])
-            .await?
-            .map(|r| r.get(0));
-        if taken.is_some() && taken != id {
-            return Err(StoreError::Conflict(format!("a template named {:?} exists", new.name)));
-        }
-        let (id, version): (i64, i64) = match id {
-            None => {
-                let row = tx
-                    .query_one(
-                        "INSERT INTO templates (name, description, channel, version, transactional, topic, created_at, updated_at)
-                         VALUES ($1, $2, $3, 1, $4, $5, $6, $6) RETURNING id",
-                        &[&new.name, &new.description, &new.channel, &new.transactional, &new.topic, &now],
-                    )
-                    .await?;
-                (row.get(0), 1)
-            }
-            Some(id) => {
-                let Some(row) = tx
-                    .query_opt("SELECT channel FROM templates WHERE id = $1", &[&id])
-                    .await?
-                else {
-                    return Ok(None);
-                };
-                let channel: String = row.get(0);
-                if channel != new.channel {
-                    return Err(StoreError::Conflict(format!(
-                        "the template is for {channel}; a new version cannot change the channel to {}",
-                        new.channel
-                    )));
-                }
-                let row = tx
-                    .query_one(
-                        "UPDATE templates SET name = $2, description = $3, version = version + 1, transactional = $4,
-                         topic = $5, updated_at = $6 WHERE id = $1 RETURNING version",
-                        &[&id, &new.name, &new.description, &new.transactional, &new.topic, &now],
-                    )
-                    .await?;
-                (id, row.get(0))
-            }
-        };
-        tx.execute(
-            "INSERT INTO template_versions (template_id, version, content, created_at) VALUES ($1, $2, $3, $4)",
-            &[&id, &version, &new.content, &now],
-        )
-        .await?;
-        let t = load_template(&tx, id).await?;
-        tx.commit().await?;
-        Ok(t)
-    }
-}
-
 #[async_trait]
 impl MessageStore for PgStore {
     async fn create_template(&self, new: NewTemplate, now: Millis) -> Result<Template> {
-        self.save_template(None, new, now)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("a new template vanished".into()))
+        pg_write!(self, |db| shared::messages::create_template(db, &new, now))
     }
 
     async fn update_template(&self, id: i64, new: NewTemplate, now: Millis) -> Result<Option<Template>> {
-        self.save_template(Some(id), new, now).await
+        pg_write!(self, |db| shared::messages::update_template(db, id, &new, now))
     }
 
     async fn delete_template(&self, id: i64) -> Result<bool> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let waiting: i64 = tx
-            .query_one(
-                "SELECT count(*) FROM messages WHERE template_id = $1 AND next_attempt_at IS NOT NULL",
-                &[&id],
-            )
-            .await?
-            .get(0);
-        if waiting > 0 {
-            return Err(StoreError::Conflict(format!(
-                "{waiting} messages of this template wait in the outbox"
-            )));
-        }
-        let n = tx.execute("DELETE FROM templates WHERE id = $1", &[&id]).await?;
-        tx.execute("DELETE FROM template_versions WHERE template_id = $1", &[&id])
-            .await?;
-        tx.commit().await?;
-        Ok(n > 0)
+        pg_write!(self, |db| shared::messages::delete_template(db, id))
     }
 
     async fn templates(&self) -> Result<Vec<Template>> {
-        let c = self.client().await?;
-        let rows = c
-            .query(&format!("SELECT {TEMPLATE_COLUMNS} ORDER BY t.id"), &[])
-            .await?;
-        Ok(rows.iter().map(template_from_row).collect())
+        pg_read!(self, |db| shared::messages::templates(db))
     }
 
     async fn template(&self, id: i64) -> Result<Option<Template>> {
-        load_template(&self.client().await?, id).await
+        pg_read!(self, |db| shared::messages::template(db, id))
     }
 
     async fn template_by_name(&self, name: &str) -> Result<Option<Template>> {
-        let c = self.client().await?;
-        let row = c
-            .query_opt(&format!("SELECT {TEMPLATE_COLUMNS} WHERE t.name = $1"), &[&name])
-            .await?;
-        Ok(row.as_ref().map(template_from_row))
+        pg_read!(self, |db| shared::messages::template_by_name(db, name))
     }
 
     async fn template_versions(&self, id: i64) -> Result<Vec<TemplateVersion>> {
-        let c = self.client().await?;
-        let rows = c
-            .query(
-                "SELECT template_id, version, content, created_at FROM template_versions
-                 WHERE template_id = $1 ORDER BY version DESC",
-                &[&id],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| TemplateVersion {
-                template_id: r.get(0),
-                version: r.get(1),
-                content: r.get(2),
-                created_at: r.get(3),
-            })
-            .collect())
+        pg_read!(self, |db| shared::messages::template_versions(db, id))
     }
 
     async fn template_version(&self, id: i64, version: i64) -> Result<Option<TemplateVersion>> {
-        Ok(self
-            .template_versions(id)
-            .await?
-            .into_iter()
-            .find(|v| v.version == version))
+        pg_read!(self, |db| shared::messages::template_version(db, id, version))
     }
 
     async fn enqueue_messages(&self, new: Vec<NewMessage>, now: Millis) -> Result<Vec<(Message, bool)>> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let rules = exec::rules(&tx).await?;
-        let mut out = Vec::with_capacity(new.len());
-        for m in &new {
-            out.push(crate::exec::enqueue(&PgDb::tx(&tx), &rules, m, now).await?);
-        }
-        tx.commit().await?;
-        Ok(out)
+        pg_write!(self, |db| shared::messages::enqueue_messages(db, &new, now))
     }
 
     async fn enqueue_message(&self, new: NewMessage, now: Millis) -> Result<(Message, bool)> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let rules = exec::rules(&tx).await?;
-        let out = crate::exec::enqueue(&PgDb::tx(&tx), &rules, &new, now).await?;
-        tx.commit().await?;
-        Ok(out)
+        pg_write!(self, |db| shared::messages::enqueue_message(db, &new, now))
     }
 
     async fn claim_messages(&self, now: Millis, limit: usize, lease_ms: i64) -> Result<Vec<Message>> {
@@ -234,152 +73,27 @@ impl MessageStore for PgStore {
     }
 
     async fn update_messages(&self, updates: Vec<MessageUpdate>, now: Millis) -> Result<()> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let rules = exec::rules(&tx).await?;
-        for u in &updates {
-            let Some(before) = crate::exec::load_message(&PgDb::tx(&tx), u.id).await? else {
-                continue;
-            };
-            let next = match u.state {
-                MessageState::Queued => Some(u.retry_at.unwrap_or(now)),
-                _ => None,
-            };
-            let sent_at = if matches!(u.state, MessageState::Sent | MessageState::Delivered) {
-                Some(now)
-            } else {
-                before.sent_at
-            };
-            let row = tx
-                .query_one(
-                    &format!(
-                        "UPDATE messages SET state = $2, attempts = attempts + 1, next_attempt_at = $3, leased_until = NULL,
-                         recipient = coalesce($4, recipient), error = $5, rendered = coalesce($6, rendered),
-                         updated_at = $7, sent_at = $8, provider_id = coalesce($9, provider_id)
-                         WHERE id = $1 RETURNING {MESSAGE_COLUMNS}"
-                    ),
-                    &[
-                        &u.id,
-                        &u.state.as_str(),
-                        &next,
-                        &u.recipient,
-                        &u.error,
-                        &u.rendered,
-                        &now,
-                        &sent_at,
-                        &u.provider_id,
-                    ],
-                )
-                .await?;
-            let after = message_from_row(&row)?;
-            if let (Some(reason), Some(recipient)) = (&u.suppress, after.recipient.as_ref()) {
-                tx.execute(
-                    "INSERT INTO suppressions (channel, address, reason, created_at) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (channel, address) DO NOTHING",
-                    &[&after.channel, &recipient.to_ascii_lowercase(), reason, &now],
-                )
-                .await?;
-            }
-            if after.state != MessageState::Queued {
-                state_event(&tx, &rules, &after, now).await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(())
+        pg_write!(self, |db| shared::messages::update_messages(db, &updates, now))
     }
 
     async fn record_receipt(&self, receipt: Receipt, now: Millis) -> Result<Option<Message>> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let rules = exec::rules(&tx).await?;
-        let row = tx
-            .query_opt(
-                &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE channel = $1 AND provider_id = $2 FOR UPDATE"),
-                &[&receipt.channel, &receipt.provider_id],
-            )
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let before = message_from_row(&row)?;
-        if !receipt_applies(before.state, receipt.state) {
-            return Ok(Some(before));
-        }
-        let row = tx
-            .query_one(
-                &format!(
-                    "UPDATE messages SET state = $2, error = coalesce($3, error), updated_at = $4 WHERE id = $1
-                     RETURNING {MESSAGE_COLUMNS}"
-                ),
-                &[&before.id, &receipt.state.as_str(), &receipt.error, &now],
-            )
-            .await?;
-        let after = message_from_row(&row)?;
-        if receipt.state == MessageState::Bounced
-            && let Some(recipient) = &after.recipient
-        {
-            tx.execute(
-                "INSERT INTO suppressions (channel, address, reason, created_at) VALUES ($1, $2, 'hard_bounce', $3)
-                 ON CONFLICT (channel, address) DO NOTHING",
-                &[&after.channel, &recipient.to_ascii_lowercase(), &now],
-            )
-            .await?;
-        }
-        state_event(&tx, &rules, &after, now).await?;
-        tx.commit().await?;
-        Ok(Some(after))
+        pg_write!(self, |db| shared::messages::record_receipt(db, &receipt, now))
     }
 
     async fn message(&self, id: i64) -> Result<Option<Message>> {
-        crate::exec::load_message(&PgDb::tx(&self.client().await?), id).await
+        pg_read!(self, |db| crate::exec::load_message(db, id))
     }
 
     async fn list_messages(&self, query: &MessageQuery) -> Result<Page<Message>> {
-        let c = self.client().await?;
-        let limit = query.limit.clamp(1, 1000);
-        let rows = c
-            .query(
-                &format!(
-                    "SELECT {MESSAGE_COLUMNS} FROM messages
-                     WHERE ($1::int8 IS NULL OR contact_id = $1) AND ($2::int8 IS NULL OR template_id = $2)
-                       AND ($3::text IS NULL OR state = $3) AND ($4::int8 IS NULL OR id < $4)
-                     ORDER BY id DESC LIMIT $5"
-                ),
-                &[
-                    &query.contact_id,
-                    &query.template_id,
-                    &query.state.map(MessageState::as_str),
-                    &query.before,
-                    &(limit as i64 + 1),
-                ],
-            )
-            .await?;
-        let mut items = rows.iter().map(message_from_row).collect::<Result<Vec<_>>>()?;
-        let next = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(|m| m.id.to_string())
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        pg_read!(self, |db| shared::messages::list_messages(db, query))
     }
 
     async fn next_message_due(&self) -> Result<Option<Millis>> {
-        let c = self.client().await?;
-        Ok(c.query_one(
-            "SELECT min(greatest(next_attempt_at, coalesce(leased_until, 0))) FROM messages
-                 WHERE next_attempt_at IS NOT NULL",
-            &[],
-        )
-        .await?
-        .get(0))
+        pg_read!(self, |db| shared::messages::next_message_due(db))
     }
 
     async fn release_leases(&self) -> Result<u64> {
-        let c = self.client().await?;
-        Ok(c.execute(
-            "UPDATE messages SET leased_until = NULL WHERE leased_until IS NOT NULL",
-            &[],
-        )
-        .await?)
+        pg_write!(self, |db| shared::messages::release_leases(db))
     }
 
     async fn record_message_event(
@@ -390,166 +104,52 @@ impl MessageStore for PgStore {
         key: String,
         now: Millis,
     ) -> Result<bool> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let stored = crate::exec::message_event(&PgDb::tx(&tx), message, name, properties, key, now).await?;
-        tx.commit().await?;
-        Ok(stored)
+        pg_write!(self, |db| crate::exec::message_event(
+            db, message, name, properties, key, now
+        ))
     }
 
     async fn add_suppression(&self, s: Suppression) -> Result<()> {
-        let c = self.client().await?;
-        c.execute(
-            "INSERT INTO suppressions (channel, address, reason, created_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (channel, address) DO UPDATE SET reason = excluded.reason",
-            &[&s.channel, &s.address.to_ascii_lowercase(), &s.reason, &s.created_at],
-        )
-        .await?;
-        Ok(())
+        pg_write!(self, |db| shared::messages::add_suppression(db, &s))
     }
 
     async fn remove_suppression(&self, channel: &str, address: &str) -> Result<bool> {
-        let c = self.client().await?;
-        Ok(c.execute(
-            "DELETE FROM suppressions WHERE channel = $1 AND address = $2",
-            &[&channel, &address.to_ascii_lowercase()],
-        )
-        .await?
-            > 0)
+        pg_write!(self, |db| shared::messages::remove_suppression(db, channel, address))
     }
 
     async fn suppressions(&self, channel: Option<&str>) -> Result<Vec<Suppression>> {
-        let c = self.client().await?;
-        let rows = c
-            .query(
-                "SELECT channel, address, reason, created_at FROM suppressions
-                 WHERE $1::text IS NULL OR channel = $1 ORDER BY channel, address",
-                &[&channel],
-            )
-            .await?;
-        Ok(rows.iter().map(suppression_from_row).collect())
+        pg_read!(self, |db| shared::messages::suppressions(db, channel))
     }
 
     async fn setting_or_init(&self, key: &str, value: &str) -> Result<String> {
-        let c = self.client().await?;
-        c.execute(
-            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
-            &[&key, &value],
-        )
-        .await?;
-        Ok(c.query_one("SELECT value FROM settings WHERE key = $1", &[&key])
-            .await?
-            .get(0))
+        pg_write!(self, |db| shared::messages::setting_or_init(db, key, value))
     }
 
     async fn setting(&self, key: &str) -> Result<Option<String>> {
-        let c = self.client().await?;
-        Ok(c.query_opt("SELECT value FROM settings WHERE key = $1", &[&key])
-            .await?
-            .map(|r| r.get(0)))
+        pg_read!(self, |db| shared::messages::setting(db, key))
     }
 
     async fn put_setting(&self, key: &str, value: Option<&str>) -> Result<()> {
-        let c = self.client().await?;
-        match value {
-            Some(v) => {
-                c.execute(
-                    "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    &[&key, &v],
-                )
-                .await?
-            }
-            None => c.execute("DELETE FROM settings WHERE key = $1", &[&key]).await?,
-        };
-        Ok(())
+        pg_write!(self, |db| shared::messages::put_setting(db, key, value))
     }
 
     async fn add_push_subscription(&self, new: NewPushSubscription, now: Millis) -> Result<Option<PushSubscription>> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let contact = current_id(&tx, new.contact_id).await?;
-        // Locks the contact: an erasure running meanwhile either sees this row or
-        // runs first (and then there is no contact to add to).
-        if tx
-            .query_opt("SELECT 1 FROM contacts WHERE id = $1 FOR SHARE", &[&contact])
-            .await?
-            .is_none()
-        {
-            return Ok(None);
-        }
-        let row = tx
-            .query_one(
-                &format!(
-                    "INSERT INTO push_subscriptions (contact_id, endpoint, p256dh, auth, user_agent, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $6)
-                     ON CONFLICT (endpoint) DO UPDATE SET contact_id = excluded.contact_id, p256dh = excluded.p256dh,
-                         auth = excluded.auth, user_agent = excluded.user_agent, updated_at = excluded.updated_at
-                     RETURNING {PUSH_COLUMNS}"
-                ),
-                &[&contact, &new.endpoint, &new.p256dh, &new.auth, &new.user_agent, &now],
-            )
-            .await?;
-        tx.commit().await?;
-        Ok(Some(push_from_row(&row)))
+        pg_write!(self, |db| shared::messages::add_push_subscription(db, &new, now))
     }
 
     async fn push_subscriptions(&self, contact: ContactId) -> Result<Vec<PushSubscription>> {
-        let c = self.client().await?;
-        let rows = c
-            .query(
-                &format!(
-                    "SELECT {PUSH_COLUMNS} FROM push_subscriptions
-                     WHERE contact_id = COALESCE((SELECT into_id FROM contact_merges WHERE from_id = $1), $1) ORDER BY id"
-                ),
-                &[&contact],
-            )
-            .await?;
-        Ok(rows.iter().map(push_from_row).collect())
+        pg_read!(self, |db| shared::messages::push_subscriptions(db, contact))
     }
 
     async fn remove_push_subscription(&self, endpoint: &str) -> Result<bool> {
-        let c = self.client().await?;
-        Ok(
-            c.execute("DELETE FROM push_subscriptions WHERE endpoint = $1", &[&endpoint])
-                .await?
-                > 0,
-        )
+        pg_write!(self, |db| shared::messages::remove_push_subscription(db, endpoint))
     }
 
     async fn push_subscription_used(&self, endpoint: &str, now: Millis) -> Result<()> {
-        let c = self.client().await?;
-        c.execute(
-            "UPDATE push_subscriptions SET last_used_at = $1 WHERE endpoint = $2",
-            &[&now, &endpoint],
-        )
-        .await?;
-        Ok(())
+        pg_write!(self, |db| shared::messages::push_subscription_used(db, endpoint, now))
     }
 
     async fn suppression(&self, channel: &str, address: &str) -> Result<Option<Suppression>> {
-        let c = self.client().await?;
-        let row = c
-            .query_opt(
-                "SELECT channel, address, reason, created_at FROM suppressions WHERE channel = $1 AND address = $2",
-                &[&channel, &address.to_ascii_lowercase()],
-            )
-            .await?;
-        Ok(row.as_ref().map(suppression_from_row))
-    }
-}
-
-const PUSH_COLUMNS: &str = "id, contact_id, endpoint, p256dh, auth, user_agent, created_at, updated_at, last_used_at";
-
-fn push_from_row(r: &tokio_postgres::Row) -> PushSubscription {
-    PushSubscription {
-        id: r.get(0),
-        contact_id: r.get(1),
-        endpoint: r.get(2),
-        p256dh: r.get(3),
-        auth: r.get(4),
-        user_agent: r.get(5),
-        created_at: r.get(6),
-        updated_at: r.get(7),
-        last_used_at: r.get(8),
+        pg_read!(self, |db| shared::messages::suppression(db, channel, address))
     }
 }

@@ -84,6 +84,9 @@ impl rusqlite::ToSql for Arg<'_> {
             Arg::Str(s) => ToSqlOutput::from(s),
             Arg::OptStr(s) => s.map_or(ToSqlOutput::from(rusqlite::types::Null), ToSqlOutput::from),
             Arg::Json(v) => ToSqlOutput::from(v.to_string()),
+            Arg::OptJson(v) => v.map_or(ToSqlOutput::from(rusqlite::types::Null), |v| {
+                ToSqlOutput::from(v.to_string())
+            }),
         })
     }
 }
@@ -148,6 +151,10 @@ impl Db for SqliteDb<'_> {
     }
 
     fn for_update(&self) -> &'static str {
+        ""
+    }
+
+    fn for_share(&self) -> &'static str {
         ""
     }
 

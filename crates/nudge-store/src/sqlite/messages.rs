@@ -1,226 +1,56 @@
 //! Messages on SQLite: templates, the outbox, suppressions, push subscriptions.
 
-use super::db::{self, SqliteDb};
+use super::db;
 use super::*;
-use crate::sql::run_now;
-
-const TEMPLATE_COLUMNS: &str = "t.id, t.name, t.description, t.channel, t.version, t.transactional, t.topic, \
-     v.content, t.created_at, t.updated_at FROM templates t JOIN template_versions v \
-     ON v.template_id = t.id AND v.version = t.version";
 
 use crate::exec::MESSAGE_COLUMNS;
-
-fn json_of(s: &str, what: &str) -> rusqlite::Result<Value> {
-    serde_json::from_str(s).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, format!("{what}: {e}").into())
-    })
-}
-
-fn template_from_row(r: &rusqlite::Row) -> rusqlite::Result<Template> {
-    Ok(Template {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        description: r.get(2)?,
-        channel: r.get(3)?,
-        version: r.get(4)?,
-        transactional: r.get(5)?,
-        topic: r.get(6)?,
-        content: json_of(&r.get::<_, String>(7)?, "template content")?,
-        created_at: r.get(8)?,
-        updated_at: r.get(9)?,
-    })
-}
 
 fn message_from_row(r: &rusqlite::Row) -> rusqlite::Result<Message> {
     crate::exec::message_from_row(&db::row_cells(r)?)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
 }
 
-fn load_template(c: &Connection, id: i64) -> Result<Option<Template>> {
-    Ok(c.prepare_cached(&format!("SELECT {TEMPLATE_COLUMNS} WHERE t.id = ?"))?
-        .query_row([id], template_from_row)
-        .optional()?)
-}
-
-pub(super) fn load_message(c: &Connection, id: i64) -> Result<Option<Message>> {
-    Ok(
-        c.prepare_cached(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?"))?
-            .query_row([id], message_from_row)
-            .optional()?,
-    )
-}
-
-/// Records the timeline event of a message's current state.
-fn state_event(tx: &Connection, cache: &mut IdCache, m: &Message, now: Millis) -> Result<()> {
-    let rules = exec::rules(tx, cache)?;
-    run_now(crate::exec::message_state(&SqliteDb::new(tx, cache), &rules, m, now))
-}
-
-/// Stores a message in the outbox inside `tx` (see `MessageStore::enqueue_message`).
-fn enqueue(tx: &Connection, cache: &mut IdCache, m: &NewMessage, now: Millis) -> Result<(Message, bool)> {
-    let rules = exec::rules(tx, cache)?;
-    run_now(crate::exec::enqueue(&SqliteDb::new(tx, cache), &rules, m, now))
-}
-
-impl SqliteStore {
-    async fn save_template(&self, id: Option<i64>, new: NewTemplate, now: Millis) -> Result<Option<Template>> {
-        self.write(move |conn, _| {
-            let tx = conn.transaction()?;
-            let taken: Option<i64> = tx
-                .query_row("SELECT id FROM templates WHERE name = ?", [&new.name], |r| r.get(0))
-                .optional()?;
-            if taken.is_some() && taken != id {
-                return Err(StoreError::Conflict(format!("a template named {:?} exists", new.name)));
-            }
-            let (id, version) = match id {
-                None => {
-                    tx.execute(
-                        "INSERT INTO templates (name, description, channel, version, transactional, topic, created_at, updated_at)
-                         VALUES (?, ?, ?, 1, ?, ?, ?, ?)",
-                        params![new.name, new.description, new.channel, new.transactional, new.topic, now, now],
-                    )?;
-                    (tx.last_insert_rowid(), 1)
-                }
-                Some(id) => {
-                    let Some(channel) = tx
-                        .query_row("SELECT channel FROM templates WHERE id = ?", [id], |r| r.get::<_, String>(0))
-                        .optional()?
-                    else {
-                        return Ok(None);
-                    };
-                    if channel != new.channel {
-                        return Err(StoreError::Conflict(format!(
-                            "the template is for {channel}; a new version cannot change the channel to {}",
-                            new.channel
-                        )));
-                    }
-                    tx.execute(
-                        "UPDATE templates SET name = ?, description = ?, version = version + 1, transactional = ?,
-                         topic = ?, updated_at = ? WHERE id = ?",
-                        params![new.name, new.description, new.transactional, new.topic, now, id],
-                    )?;
-                    (id, tx.query_row("SELECT version FROM templates WHERE id = ?", [id], |r| r.get(0))?)
-                }
-            };
-            tx.execute(
-                "INSERT INTO template_versions (template_id, version, content, created_at) VALUES (?, ?, ?, ?)",
-                params![id, version, new.content.to_string(), now],
-            )?;
-            let t = load_template(&tx, id)?;
-            tx.commit()?;
-            Ok(t)
-        })
-        .await
-    }
-}
-
 #[async_trait]
 impl MessageStore for SqliteStore {
     async fn create_template(&self, new: NewTemplate, now: Millis) -> Result<Template> {
-        self.save_template(None, new, now)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("a new template vanished".into()))
+        sqlite_write!(self, |db| shared::messages::create_template(db, &new, now))
     }
 
     async fn update_template(&self, id: i64, new: NewTemplate, now: Millis) -> Result<Option<Template>> {
-        self.save_template(Some(id), new, now).await
+        sqlite_write!(self, |db| shared::messages::update_template(db, id, &new, now))
     }
 
     async fn delete_template(&self, id: i64) -> Result<bool> {
-        self.write(move |conn, _| {
-            let tx = conn.transaction()?;
-            let waiting: i64 = tx.query_row(
-                "SELECT count(*) FROM messages WHERE template_id = ? AND next_attempt_at IS NOT NULL",
-                [id],
-                |r| r.get(0),
-            )?;
-            if waiting > 0 {
-                return Err(StoreError::Conflict(format!(
-                    "{waiting} messages of this template wait in the outbox"
-                )));
-            }
-            let n = tx.execute("DELETE FROM templates WHERE id = ?", [id])?;
-            tx.execute("DELETE FROM template_versions WHERE template_id = ?", [id])?;
-            tx.commit()?;
-            Ok(n > 0)
-        })
-        .await
+        sqlite_write!(self, |db| shared::messages::delete_template(db, id))
     }
 
     async fn templates(&self) -> Result<Vec<Template>> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(&format!("SELECT {TEMPLATE_COLUMNS} ORDER BY t.id"))?;
-            Ok(stmt
-                .query_map([], template_from_row)?
-                .collect::<rusqlite::Result<_>>()?)
-        })
-        .await
+        sqlite_read!(self, |db| shared::messages::templates(db))
     }
 
     async fn template(&self, id: i64) -> Result<Option<Template>> {
-        self.read(move |c| load_template(c, id)).await
+        sqlite_read!(self, |db| shared::messages::template(db, id))
     }
 
     async fn template_by_name(&self, name: &str) -> Result<Option<Template>> {
         let name = name.to_string();
-        self.read(move |c| {
-            Ok(
-                c.prepare_cached(&format!("SELECT {TEMPLATE_COLUMNS} WHERE t.name = ?"))?
-                    .query_row([name], template_from_row)
-                    .optional()?,
-            )
-        })
-        .await
+        sqlite_read!(self, |db| shared::messages::template_by_name(db, &name))
     }
 
     async fn template_versions(&self, id: i64) -> Result<Vec<TemplateVersion>> {
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT template_id, version, content, created_at FROM template_versions
-                 WHERE template_id = ? ORDER BY version DESC",
-            )?;
-            let rows = stmt.query_map([id], |r| {
-                Ok(TemplateVersion {
-                    template_id: r.get(0)?,
-                    version: r.get(1)?,
-                    content: json_of(&r.get::<_, String>(2)?, "template content")?,
-                    created_at: r.get(3)?,
-                })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
-        })
-        .await
+        sqlite_read!(self, |db| shared::messages::template_versions(db, id))
     }
 
     async fn template_version(&self, id: i64, version: i64) -> Result<Option<TemplateVersion>> {
-        Ok(self
-            .template_versions(id)
-            .await?
-            .into_iter()
-            .find(|v| v.version == version))
+        sqlite_read!(self, |db| shared::messages::template_version(db, id, version))
     }
 
     async fn enqueue_messages(&self, new: Vec<NewMessage>, now: Millis) -> Result<Vec<(Message, bool)>> {
-        self.write(move |conn, cache| {
-            let tx = conn.transaction()?;
-            let out = new
-                .iter()
-                .map(|m| enqueue(&tx, cache, m, now))
-                .collect::<Result<Vec<_>>>()?;
-            tx.commit()?;
-            Ok(out)
-        })
-        .await
+        sqlite_write!(self, |db| shared::messages::enqueue_messages(db, &new, now))
     }
 
     async fn enqueue_message(&self, new: NewMessage, now: Millis) -> Result<(Message, bool)> {
-        self.write(move |conn, cache| {
-            let tx = conn.transaction()?;
-            let out = enqueue(&tx, cache, &new, now)?;
-            tx.commit()?;
-            Ok(out)
-        })
-        .await
+        sqlite_write!(self, |db| shared::messages::enqueue_message(db, &new, now))
     }
 
     async fn claim_messages(&self, now: Millis, limit: usize, lease_ms: i64) -> Result<Vec<Message>> {
@@ -246,144 +76,28 @@ impl MessageStore for SqliteStore {
     }
 
     async fn update_messages(&self, updates: Vec<MessageUpdate>, now: Millis) -> Result<()> {
-        self.write(move |conn, cache| {
-            let tx = conn.transaction()?;
-            for u in &updates {
-                let Some(before) = load_message(&tx, u.id)? else { continue };
-                let attempts = before.attempts + 1;
-                let next = match u.state {
-                    MessageState::Queued => Some(u.retry_at.unwrap_or(now)),
-                    _ => None,
-                };
-                let sent_at = if matches!(u.state, MessageState::Sent | MessageState::Delivered) {
-                    Some(now)
-                } else {
-                    before.sent_at
-                };
-                tx.prepare_cached(
-                    "UPDATE messages SET state = ?, attempts = ?, next_attempt_at = ?, leased_until = NULL, recipient = coalesce(?, recipient),
-                     error = ?, rendered = coalesce(?, rendered), updated_at = ?, sent_at = ?, provider_id = coalesce(?, provider_id)
-                     WHERE id = ?",
-                )?
-                .execute(params![
-                    u.state.as_str(),
-                    attempts,
-                    next,
-                    u.recipient,
-                    u.error,
-                    u.rendered.as_ref().map(Value::to_string),
-                    now,
-                    sent_at,
-                    u.provider_id,
-                    u.id
-                ])?;
-                if let (Some(reason), Some(recipient)) = (&u.suppress, u.recipient.as_ref().or(before.recipient.as_ref())) {
-                    tx.prepare_cached(
-                        "INSERT INTO suppressions (channel, address, reason, created_at) VALUES (?, ?, ?, ?)
-                         ON CONFLICT (channel, address) DO NOTHING",
-                    )?
-                    .execute(params![before.channel, recipient.to_ascii_lowercase(), reason, now])?;
-                }
-                if u.state != MessageState::Queued {
-                    let after = load_message(&tx, u.id)?.ok_or_else(|| StoreError::Corrupt("message vanished".into()))?;
-                    state_event(&tx, cache, &after, now)?;
-                }
-            }
-            tx.commit()?;
-            Ok(())
-        })
-        .await
+        sqlite_write!(self, |db| shared::messages::update_messages(db, &updates, now))
     }
 
     async fn record_receipt(&self, receipt: Receipt, now: Millis) -> Result<Option<Message>> {
-        self.write(move |conn, cache| {
-            let tx = conn.transaction()?;
-            let id: Option<i64> = tx
-                .prepare_cached("SELECT id FROM messages WHERE channel = ? AND provider_id = ?")?
-                .query_row(params![receipt.channel, receipt.provider_id], |r| r.get(0))
-                .optional()?;
-            let Some(id) = id else { return Ok(None) };
-            let before = load_message(&tx, id)?.ok_or_else(|| StoreError::Corrupt("message vanished".into()))?;
-            if !receipt_applies(before.state, receipt.state) {
-                return Ok(Some(before));
-            }
-            tx.prepare_cached(
-                "UPDATE messages SET state = ?, error = coalesce(?, error), updated_at = ? WHERE id = ?",
-            )?
-            .execute(params![receipt.state.as_str(), receipt.error, now, id])?;
-            if receipt.state == MessageState::Bounced
-                && let Some(recipient) = &before.recipient
-            {
-                tx.prepare_cached(
-                    "INSERT INTO suppressions (channel, address, reason, created_at) VALUES (?, ?, 'hard_bounce', ?)
-                     ON CONFLICT (channel, address) DO NOTHING",
-                )?
-                .execute(params![before.channel, recipient.to_ascii_lowercase(), now])?;
-            }
-            let after = load_message(&tx, id)?.ok_or_else(|| StoreError::Corrupt("message vanished".into()))?;
-            state_event(&tx, cache, &after, now)?;
-            tx.commit()?;
-            Ok(Some(after))
-        })
-        .await
+        sqlite_write!(self, |db| shared::messages::record_receipt(db, &receipt, now))
     }
 
     async fn message(&self, id: i64) -> Result<Option<Message>> {
-        self.read(move |c| load_message(c, id)).await
+        sqlite_read!(self, |db| crate::exec::load_message(db, id))
     }
 
     async fn list_messages(&self, query: &MessageQuery) -> Result<Page<Message>> {
-        let q = query.clone();
-        self.read(move |c| {
-            let limit = q.limit.clamp(1, 1000);
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages
-                 WHERE (?1 IS NULL OR contact_id = ?1) AND (?2 IS NULL OR template_id = ?2)
-                   AND (?3 IS NULL OR state = ?3) AND (?4 IS NULL OR id < ?4)
-                 ORDER BY id DESC LIMIT ?5"
-            ))?;
-            let mut items = stmt
-                .query_map(
-                    params![
-                        q.contact_id,
-                        q.template_id,
-                        q.state.map(MessageState::as_str),
-                        q.before,
-                        limit as i64 + 1
-                    ],
-                    message_from_row,
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let next = if items.len() > limit {
-                items.truncate(limit);
-                items.last().map(|m| m.id.to_string())
-            } else {
-                None
-            };
-            Ok(Page { items, next })
-        })
-        .await
+        let query = query.clone();
+        sqlite_read!(self, |db| shared::messages::list_messages(db, &query))
     }
 
     async fn next_message_due(&self) -> Result<Option<Millis>> {
-        self.read(|c| {
-            Ok(c.query_row(
-                "SELECT min(max(next_attempt_at, coalesce(leased_until, 0))) FROM messages WHERE next_attempt_at IS NOT NULL",
-                [],
-                |r| r.get(0),
-            )?)
-        })
-            .await
+        sqlite_read!(self, |db| shared::messages::next_message_due(db))
     }
 
     async fn release_leases(&self) -> Result<u64> {
-        self.write(|conn, _| {
-            Ok(conn.execute(
-                "UPDATE messages SET leased_until = NULL WHERE leased_until IS NOT NULL",
-                [],
-            )? as u64)
-        })
-        .await
+        sqlite_write!(self, |db| shared::messages::release_leases(db))
     }
 
     async fn record_message_event(
@@ -395,192 +109,60 @@ impl MessageStore for SqliteStore {
         now: Millis,
     ) -> Result<bool> {
         let name = name.to_string();
-        self.write(move |conn, cache| {
-            let tx = conn.transaction()?;
-            let stored = run_now(crate::exec::message_event(
-                &SqliteDb::new(&tx, cache),
-                message,
-                &name,
-                properties,
-                key,
-                now,
-            ))?;
-            tx.commit()?;
-            Ok(stored)
-        })
-        .await
+        sqlite_write!(self, |db| crate::exec::message_event(
+            db, message, &name, properties, key, now
+        ))
     }
 
     async fn add_suppression(&self, s: Suppression) -> Result<()> {
-        self.write(move |conn, _| {
-            conn.execute(
-                "INSERT INTO suppressions (channel, address, reason, created_at) VALUES (?, ?, ?, ?)
-                 ON CONFLICT (channel, address) DO UPDATE SET reason = excluded.reason",
-                params![s.channel, s.address.to_ascii_lowercase(), s.reason, s.created_at],
-            )?;
-            Ok(())
-        })
-        .await
+        sqlite_write!(self, |db| shared::messages::add_suppression(db, &s))
     }
 
     async fn remove_suppression(&self, channel: &str, address: &str) -> Result<bool> {
-        let (channel, address) = (channel.to_string(), address.to_ascii_lowercase());
-        self.write(move |conn, _| {
-            Ok(conn.execute(
-                "DELETE FROM suppressions WHERE channel = ? AND address = ?",
-                params![channel, address],
-            )? > 0)
-        })
-        .await
+        let (channel, address) = (channel.to_string(), address.to_string());
+        sqlite_write!(self, |db| shared::messages::remove_suppression(db, &channel, &address))
     }
 
     async fn suppressions(&self, channel: Option<&str>) -> Result<Vec<Suppression>> {
         let channel = channel.map(str::to_string);
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT channel, address, reason, created_at FROM suppressions
-                 WHERE ?1 IS NULL OR channel = ?1 ORDER BY channel, address",
-            )?;
-            let rows = stmt.query_map([channel], suppression_from_row)?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
-        })
-        .await
+        sqlite_read!(self, |db| shared::messages::suppressions(db, channel.as_deref()))
     }
 
     async fn setting_or_init(&self, key: &str, value: &str) -> Result<String> {
         let (key, value) = (key.to_string(), value.to_string());
-        self.write(move |conn, _| setting_or_init_tx(conn, &key, &value)).await
+        sqlite_write!(self, |db| shared::messages::setting_or_init(db, &key, &value))
     }
 
     async fn setting(&self, key: &str) -> Result<Option<String>> {
         let key = key.to_string();
-        self.read(move |c| {
-            Ok(c.prepare_cached("SELECT value FROM settings WHERE key = ?")?
-                .query_row([&key], |r| r.get(0))
-                .optional()?)
-        })
-        .await
+        sqlite_read!(self, |db| shared::messages::setting(db, &key))
     }
 
     async fn put_setting(&self, key: &str, value: Option<&str>) -> Result<()> {
         let (key, value) = (key.to_string(), value.map(str::to_string));
-        self.write(move |conn, _| {
-            match value {
-                Some(v) => conn.execute(
-                    "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    params![key, v],
-                )?,
-                None => conn.execute("DELETE FROM settings WHERE key = ?", [&key])?,
-            };
-            Ok(())
-        })
-        .await
+        sqlite_write!(self, |db| shared::messages::put_setting(db, &key, value.as_deref()))
     }
 
     async fn add_push_subscription(&self, new: NewPushSubscription, now: Millis) -> Result<Option<PushSubscription>> {
-        self.write(move |conn, _| {
-            let tx = conn.transaction()?;
-            let contact = current_id(&tx, new.contact_id)?;
-            let exists = tx
-                .prepare_cached("SELECT 1 FROM contacts WHERE id = ?")?
-                .query_row([contact], |_| Ok(()))
-                .optional()?
-                .is_some();
-            if !exists {
-                return Ok(None);
-            }
-            let sub = tx
-                .prepare_cached(&format!(
-                    "INSERT INTO push_subscriptions (contact_id, endpoint, p256dh, auth, user_agent, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
-                     ON CONFLICT (endpoint) DO UPDATE SET contact_id = excluded.contact_id, p256dh = excluded.p256dh,
-                         auth = excluded.auth, user_agent = excluded.user_agent, updated_at = excluded.updated_at
-                     RETURNING {PUSH_COLUMNS}"
-                ))?
-                .query_row(
-                    params![contact, new.endpoint, new.p256dh, new.auth, new.user_agent, now],
-                    push_from_row,
-                )?;
-            tx.commit()?;
-            Ok(Some(sub))
-        })
-        .await
+        sqlite_write!(self, |db| shared::messages::add_push_subscription(db, &new, now))
     }
 
     async fn push_subscriptions(&self, contact: ContactId) -> Result<Vec<PushSubscription>> {
-        self.read(move |c| {
-            let contact = current_id(c, contact)?;
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {PUSH_COLUMNS} FROM push_subscriptions WHERE contact_id = ? ORDER BY id"
-            ))?;
-            let rows = stmt.query_map([contact], push_from_row)?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
-        })
-        .await
+        sqlite_read!(self, |db| shared::messages::push_subscriptions(db, contact))
     }
 
     async fn remove_push_subscription(&self, endpoint: &str) -> Result<bool> {
         let endpoint = endpoint.to_string();
-        self.write(move |conn, _| {
-            Ok(conn.execute("DELETE FROM push_subscriptions WHERE endpoint = ?", [endpoint])? > 0)
-        })
-        .await
+        sqlite_write!(self, |db| shared::messages::remove_push_subscription(db, &endpoint))
     }
 
     async fn push_subscription_used(&self, endpoint: &str, now: Millis) -> Result<()> {
         let endpoint = endpoint.to_string();
-        self.write(move |conn, _| {
-            conn.execute(
-                "UPDATE push_subscriptions SET last_used_at = ? WHERE endpoint = ?",
-                params![now, endpoint],
-            )?;
-            Ok(())
-        })
-        .await
+        sqlite_write!(self, |db| shared::messages::push_subscription_used(db, &endpoint, now))
     }
 
     async fn suppression(&self, channel: &str, address: &str) -> Result<Option<Suppression>> {
-        let (channel, address) = (channel.to_string(), address.to_ascii_lowercase());
-        self.read(move |c| {
-            Ok(c.prepare_cached(
-                "SELECT channel, address, reason, created_at FROM suppressions WHERE channel = ? AND address = ?",
-            )?
-            .query_row(params![channel, address], suppression_from_row)
-            .optional()?)
-        })
-        .await
+        let (channel, address) = (channel.to_string(), address.to_string());
+        sqlite_read!(self, |db| shared::messages::suppression(db, &channel, &address))
     }
-}
-
-fn setting_or_init_tx(conn: &Connection, key: &str, value: &str) -> Result<String> {
-    conn.execute(
-        "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
-        params![key, value],
-    )?;
-    Ok(conn.query_row("SELECT value FROM settings WHERE key = ?", [key], |r| r.get(0))?)
-}
-
-fn suppression_from_row(r: &rusqlite::Row) -> rusqlite::Result<Suppression> {
-    Ok(Suppression {
-        channel: r.get(0)?,
-        address: r.get(1)?,
-        reason: r.get(2)?,
-        created_at: r.get(3)?,
-    })
-}
-
-const PUSH_COLUMNS: &str = "id, contact_id, endpoint, p256dh, auth, user_agent, created_at, updated_at, last_used_at";
-
-fn push_from_row(r: &rusqlite::Row) -> rusqlite::Result<PushSubscription> {
-    Ok(PushSubscription {
-        id: r.get(0)?,
-        contact_id: r.get(1)?,
-        endpoint: r.get(2)?,
-        p256dh: r.get(3)?,
-        auth: r.get(4)?,
-        user_agent: r.get(5)?,
-        created_at: r.get(6)?,
-        updated_at: r.get(7)?,
-        last_used_at: r.get(8)?,
-    })
 }
