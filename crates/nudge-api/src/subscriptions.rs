@@ -4,10 +4,11 @@
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::messages::{body_object, find_or_create_recipient, only_fields, opt_bool, opt_string, random_key};
+use crate::messages::{body_object, only_fields, opt_bool, opt_string, to_of};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Json, body::Bytes};
+use nudge_app::messages::random_key;
 use nudge_core::Subscription;
 use nudge_store::{ContactPatch, NewMessage};
 use serde_json::{Value, json};
@@ -40,11 +41,7 @@ pub async fn subscribe(State(state): State<AppState>, body: Bytes) -> Result<(St
     nudge_core::contact::check_subscription_key(&key)
         .map_err(|e| ApiError::new("invalid_field", e).with_field("subscription"))?;
     let double_opt_in = opt_bool(&body, "double_opt_in")?.unwrap_or(false);
-    let to = match body.get("to") {
-        Some(Value::Object(o)) => o.clone(),
-        Some(_) => return Err(ApiError::new("invalid_field", "to must be an object").with_field("to")),
-        None => return Err(ApiError::new("missing_field", "to: is required").with_field("to")),
-    };
+    let to = to_of(&body)?;
     let data = match body.get("data") {
         None | Some(Value::Null) => json!({}),
         Some(v @ Value::Object(_)) => v.clone(),
@@ -91,7 +88,7 @@ pub async fn subscribe(State(state): State<AppState>, body: Bytes) -> Result<(St
     } else {
         None
     };
-    let contact = find_or_create_recipient(&state, &to, "to").await?;
+    let contact = state.app().find_or_create_recipient(&to).await?;
     let now = state.clock.now();
     let current = contact.subscriptions.get(&key).copied();
 

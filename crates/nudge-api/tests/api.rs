@@ -1,6 +1,7 @@
 //! The HTTP API end to end, in process: a real server on a loopback port, real HTTP.
 
-use nudge_api::{AppState, keys, router};
+use nudge_api::{AppState, router};
+use nudge_app::keys;
 use nudge_core::{Clock, SystemClock};
 use nudge_store::{Ingestor, IngestorConfig, SqliteStore, Store, StoreStats};
 use reqwest::StatusCode;
