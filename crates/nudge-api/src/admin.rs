@@ -121,7 +121,8 @@ pub async fn list_contacts(
 }
 
 fn valid_trait_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 200 && !name.contains(['"', '\\'])
+    // NUL and control characters cannot be part of a JSON path in SQLite.
+    !name.is_empty() && name.len() <= 200 && !name.contains(['"', '\\']) && !name.chars().any(char::is_control)
 }
 
 #[derive(Deserialize)]
@@ -154,8 +155,8 @@ pub async fn lookup_contact(
 }
 
 fn contact_id(raw: &str) -> Result<ContactId, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::invalid("id", format!("contact id must be an integer, got {raw:?}")))
+    crate::messages::int_text(raw)
+        .ok_or_else(|| ApiError::invalid("id", format!("contact id must be an integer, got {raw:?}")))
 }
 
 pub(crate) async fn load(state: &AppState, raw: &str) -> Result<Contact, ApiError> {
@@ -353,9 +354,7 @@ pub async fn create_key(State(state): State<AppState>, body: Bytes) -> Result<(S
 }
 
 pub async fn revoke_key(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    let id: i64 = id
-        .parse()
-        .map_err(|_| ApiError::invalid("id", "key id must be an integer"))?;
+    let id: i64 = crate::messages::int_text(&id).ok_or_else(|| ApiError::invalid("id", "key id must be an integer"))?;
     state.app().revoke_key(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

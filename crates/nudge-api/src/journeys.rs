@@ -4,7 +4,7 @@
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::messages::{body_object, only_fields, opt_string};
+use crate::messages::{as_int, body_object, integral_numbers, only_fields, opt_string};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -51,6 +51,7 @@ fn definition(body: &Map<String, Value>) -> Result<Value, ApiError> {
     let def = body
         .get("definition")
         .ok_or_else(|| ApiError::new("missing_field", "definition: is required").with_field("definition"))?;
+    let def = &integral_numbers(def.clone());
     if let Err(errors) = parse_journey(def) {
         let path = |p: &str| {
             let p = p.trim_start_matches('$').trim_start_matches('.');
@@ -98,8 +99,7 @@ fn new_journey(body: &Map<String, Value>) -> Result<NewJourney, ApiError> {
         })?;
     let priority = match body.get("priority") {
         None | Some(Value::Null) => 0,
-        Some(v) => v
-            .as_i64()
+        Some(v) => as_int(v)
             .ok_or_else(|| ApiError::new("invalid_field", "priority must be an integer").with_field("priority"))?,
     };
     Ok(NewJourney {
@@ -111,8 +111,8 @@ fn new_journey(body: &Map<String, Value>) -> Result<NewJourney, ApiError> {
 }
 
 fn journey_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::invalid("id", format!("journey id must be an integer, got {raw:?}")))
+    crate::messages::int_text(raw)
+        .ok_or_else(|| ApiError::invalid("id", format!("journey id must be an integer, got {raw:?}")))
 }
 
 /// After a journey changed: see `nudge_app::App::journeys_changed`.
@@ -292,9 +292,8 @@ async fn move_mapping(
 
 /// `GET /api/v1/contacts/{id}/runs`: the contact's journey runs, oldest first.
 pub async fn contact_runs(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let id: i64 = id
-        .parse()
-        .map_err(|_| ApiError::invalid("id", format!("contact id must be an integer, got {id:?}")))?;
+    let id: i64 = crate::messages::int_text(&id)
+        .ok_or_else(|| ApiError::invalid("id", format!("contact id must be an integer, got {id:?}")))?;
     let runs = state.store.contact_runs(id, None).await?;
     Ok(Json(json!({"data": runs.iter().map(run_json).collect::<Vec<_>>()})))
 }
@@ -352,7 +351,7 @@ pub async fn put_caps(State(state): State<AppState>, body: Bytes) -> Result<Json
         .get("caps")
         .cloned()
         .ok_or_else(|| ApiError::new("missing_field", "caps: is required").with_field("caps"))?;
-    let caps: Vec<nudge_core::journey::FrequencyCap> = serde_json::from_value(raw)
+    let caps: Vec<nudge_core::journey::FrequencyCap> = serde_json::from_value(integral_numbers(raw))
         .map_err(|e| ApiError::new("invalid_field", format!("caps: {e}")).with_field("caps"))?;
     for (i, c) in caps.iter().enumerate() {
         if c.max == 0 {
@@ -453,10 +452,7 @@ pub async fn dry_run(
     let source = if body.contains_key("definition") {
         DefinitionSource::Draft(definition(&body)?)
     } else if let Some(v) = body.get("version") {
-        DefinitionSource::Version(
-            v.as_i64()
-                .ok_or_else(|| ApiError::invalid("version", "version must be an integer"))?,
-        )
+        DefinitionSource::Version(as_int(v).ok_or_else(|| ApiError::invalid("version", "version must be an integer"))?)
     } else {
         DefinitionSource::Latest
     };
@@ -472,9 +468,8 @@ pub async fn dry_run(
     let count = |field: &str, default: usize, max: usize| -> Result<usize, ApiError> {
         match body.get(field) {
             None | Some(Value::Null) => Ok(default),
-            Some(v) => v
-                .as_u64()
-                .filter(|n| *n as usize <= max)
+            Some(v) => as_int(v)
+                .filter(|n| *n >= 0 && *n as usize <= max)
                 .map(|n| n as usize)
                 .ok_or_else(|| ApiError::invalid(field, format!("{field} must be an integer from 0 to {max}"))),
         }
@@ -483,7 +478,7 @@ pub async fn dry_run(
         None => None,
         Some(Value::Array(list)) => Some(
             list.iter()
-                .map(Value::as_i64)
+                .map(as_int)
                 .collect::<Option<Vec<i64>>>()
                 .ok_or_else(|| ApiError::invalid("contacts", "contacts must be a list of contact ids"))?,
         ),

@@ -192,6 +192,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/journeys/{id}", get(journeys::get).put(journeys::update))
         .route("/api/v1/journeys/{id}/runs", post(journeys::start_run))
         .route("/api/v1/journeys/{id}/dry-run", post(journeys::dry_run))
+        .route(
+            "/api/v1/journeys/{id}/publish",
+            post(|s, axum::extract::Path(id): axum::extract::Path<String>, b| {
+                journeys::action(s, axum::extract::Path((id, "publish".to_string())), b)
+            }),
+        )
         .route("/api/v1/journeys/{id}/{action}", post(journeys::action))
         .route("/api/v1/contacts/{id}/runs", get(journeys::contact_runs))
         .route(

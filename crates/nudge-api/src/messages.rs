@@ -45,6 +45,41 @@ pub(crate) fn opt_string(body: &Map<String, Value>, key: &str) -> Result<Option<
     }
 }
 
+/// A JSON integer, also written as a whole float (`3.0`): JSON Schema's `integer`
+/// is either.
+pub(crate) fn as_int(v: &Value) -> Option<i64> {
+    v.as_i64().or_else(|| {
+        v.as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+            .map(|f| f as i64)
+    })
+}
+
+/// JSON numbers that are whole (`3.0`) as integers: JSON Schema's `integer` accepts
+/// them, and so does the API.
+pub(crate) fn integral_numbers(v: Value) -> Value {
+    match v {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => json!(f as i64),
+            _ => Value::Number(n),
+        },
+        Value::Array(a) => Value::Array(a.into_iter().map(integral_numbers).collect()),
+        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, integral_numbers(v))).collect()),
+        other => other,
+    }
+}
+
+/// An integer in a path or query: `12`, also written `12.0` (JSON Schema's
+/// `integer` includes it, and OpenAPI clients may serialize it so).
+pub(crate) fn int_text(s: &str) -> Option<i64> {
+    s.parse().ok().or_else(|| {
+        s.parse::<f64>()
+            .ok()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+            .map(|f| f as i64)
+    })
+}
+
 pub(crate) fn opt_bool(body: &Map<String, Value>, key: &str) -> Result<Option<bool>, ApiError> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(None),
@@ -127,8 +162,8 @@ pub fn template_json(t: &Template) -> Value {
 }
 
 fn id_of(raw: &str, what: &str) -> Result<i64, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::invalid("id", format!("{what} id must be an integer, got {raw:?}")))
+    crate::messages::int_text(raw)
+        .ok_or_else(|| ApiError::invalid("id", format!("{what} id must be an integer, got {raw:?}")))
 }
 
 async fn load_template(state: &AppState, raw: &str) -> Result<Template, ApiError> {
@@ -209,7 +244,7 @@ pub(crate) fn recipient(to: &Map<String, Value>, field: &str) -> Result<Recipien
         .with_field(field));
     }
     if given[0] == "contact_id" {
-        let id = to["contact_id"].as_i64().ok_or_else(|| {
+        let id = as_int(&to["contact_id"]).ok_or_else(|| {
             ApiError::new("invalid_field", format!("{field}.contact_id must be an integer"))
                 .with_field(format!("{field}.contact_id"))
         })?;
@@ -259,6 +294,11 @@ pub async fn preview_template(
     only_fields(&body, &["content", "to", "contact", "event", "data"])?;
     let content: Content = match &id {
         Some(Path(id)) => {
+            // A `content` is not used here, but must still be one.
+            if let Some(raw) = body.get("content") {
+                serde_json::from_value::<Content>(raw.clone())
+                    .map_err(|e| ApiError::new("invalid_field", format!("content: {e}")).with_field("content"))?;
+            }
             let t = load_template(&state, id).await?;
             serde_json::from_value(t.content).map_err(ApiError::internal)?
         }
@@ -280,10 +320,12 @@ pub async fn preview_template(
                 .ok_or_else(|| ApiError::not_found("no such contact"))?,
         ),
     };
+    // Checked even when `to` is given (and it is not used).
+    let sample_contact = object_or_empty(&body, "contact")?;
     let mut data = RenderData {
         contact: match &contact {
             Some(c) => contact_data(c),
-            None => object_or_empty(&body, "contact")?,
+            None => sample_contact,
         },
         event: object_or_empty(&body, "event")?,
         workspace: state
@@ -332,6 +374,20 @@ pub fn message_json(m: &Message) -> Value {
     })
 }
 
+/// The `Idempotency-Key` header: text of 1 to 255 characters.
+fn header_key(h: &axum::http::HeaderValue) -> Result<String, ApiError> {
+    let k = h
+        .to_str()
+        .map_err(|_| ApiError::invalid("Idempotency-Key", "the Idempotency-Key header must be text"))?;
+    if k.is_empty() || k.len() > nudge_app::messages::MAX_IDEMPOTENCY_KEY {
+        return Err(ApiError::invalid(
+            "Idempotency-Key",
+            "the Idempotency-Key header must be 1 to 255 characters",
+        ));
+    }
+    Ok(k.to_string())
+}
+
 /// `POST /api/v1/messages`: send template T to a contact, idempotently.
 pub async fn send(
     State(state): State<AppState>,
@@ -344,7 +400,7 @@ pub async fn send(
         &["template", "to", "data", "event", "idempotency_key", "transactional"],
     )?;
     let template = match body.get("template") {
-        Some(Value::Number(n)) if n.is_i64() => TemplateRef::Id(n.as_i64().unwrap_or_default()),
+        Some(v @ Value::Number(_)) if as_int(v).is_some() => TemplateRef::Id(as_int(v).unwrap_or_default()),
         Some(Value::String(name)) => TemplateRef::Name(name.clone()),
         Some(_) => {
             return Err(ApiError::new("invalid_field", "template must be a template id or name").with_field("template"));
@@ -353,13 +409,13 @@ pub async fn send(
     };
     let idempotency_key = match (opt_string(&body, "idempotency_key")?, headers.get("idempotency-key")) {
         (Some(k), _) => Some(k),
-        (None, Some(h)) => Some(
-            h.to_str()
-                .map_err(|_| ApiError::invalid("Idempotency-Key", "the Idempotency-Key header must be text"))?
-                .to_string(),
-        ),
+        (None, Some(h)) => Some(header_key(h)?),
         (None, None) => None,
     };
+    // A header key is checked even when the body's key wins.
+    if let (Some(_), Some(h)) = (body.get("idempotency_key"), headers.get("idempotency-key")) {
+        header_key(h)?;
+    }
     let sent = state
         .app()
         .send_message(SendMessage {
@@ -588,7 +644,7 @@ pub async fn bounce(State(state): State<AppState>, body: Bytes) -> Result<Json<V
     let message_id =
         match body.get("message_id").filter(|v| !v.is_null()) {
             None => None,
-            Some(v) => Some(v.as_i64().ok_or_else(|| {
+            Some(v) => Some(as_int(v).ok_or_else(|| {
                 ApiError::new("invalid_field", "message_id must be an integer").with_field("message_id")
             })?),
         };

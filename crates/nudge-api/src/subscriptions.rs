@@ -42,6 +42,13 @@ pub async fn subscribe(State(state): State<AppState>, body: Bytes) -> Result<(St
         .map_err(|e| ApiError::new("invalid_field", e).with_field("subscription"))?;
     let double_opt_in = opt_bool(&body, "double_opt_in")?.unwrap_or(false);
     let to = to_of(&body)?;
+    // Checked whether or not a confirmation is sent: the key's type and length are
+    // part of the request's shape.
+    let given_key = opt_string(&body, "idempotency_key")?;
+    if let Some(k) = &given_key {
+        nudge_app::messages::check_idempotency_key(k)?;
+    }
+    let confirm_template = opt_string(&body, "confirm_template")?;
     let data = match body.get("data") {
         None | Some(Value::Null) => json!({}),
         Some(v @ Value::Object(_)) => v.clone(),
@@ -50,7 +57,7 @@ pub async fn subscribe(State(state): State<AppState>, body: Bytes) -> Result<(St
 
     // Everything about the confirmation message is checked before anything changes.
     let confirmation = if double_opt_in {
-        let name = opt_string(&body, "confirm_template")?.ok_or_else(|| {
+        let name = confirm_template.ok_or_else(|| {
             ApiError::new("missing_field", "confirm_template: is required with double_opt_in")
                 .with_field("confirm_template")
         })?;
@@ -76,14 +83,7 @@ pub async fn subscribe(State(state): State<AppState>, body: Bytes) -> Result<(St
                 format!("no {} channel is configured on this server", template.channel),
             ));
         }
-        let idempotency_key =
-            opt_string(&body, "idempotency_key")?.unwrap_or_else(|| format!("confirm-{}", random_key()));
-        if idempotency_key.is_empty() || idempotency_key.len() > 255 {
-            return Err(
-                ApiError::new("invalid_field", "idempotency_key must be 1 to 255 characters")
-                    .with_field("idempotency_key"),
-            );
-        }
+        let idempotency_key = given_key.unwrap_or_else(|| format!("confirm-{}", random_key()));
         Some((template, idempotency_key, messaging))
     } else {
         None
