@@ -1,8 +1,7 @@
 //! The admin REST API under `/api/v1` (Bearer admin key).
 
-use crate::csv_io;
+use crate::AppState;
 use crate::error::ApiError;
-use crate::{AppState, keys};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -122,7 +121,8 @@ pub async fn list_contacts(
 }
 
 fn valid_trait_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 200 && !name.contains(['"', '\\'])
+    // NUL and control characters cannot be part of a JSON path in SQLite.
+    !name.is_empty() && name.len() <= 200 && !name.contains(['"', '\\']) && !name.chars().any(char::is_control)
 }
 
 #[derive(Deserialize)]
@@ -155,8 +155,8 @@ pub async fn lookup_contact(
 }
 
 fn contact_id(raw: &str) -> Result<ContactId, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::invalid("id", format!("contact id must be an integer, got {raw:?}")))
+    crate::messages::int_text(raw)
+        .ok_or_else(|| ApiError::invalid("id", format!("contact id must be an integer, got {raw:?}")))
 }
 
 pub(crate) async fn load(state: &AppState, raw: &str) -> Result<Contact, ApiError> {
@@ -294,20 +294,17 @@ pub async fn export_contact(State(state): State<AppState>, Path(id): Path<String
         .into_response())
 }
 
-/// `POST /api/v1/contacts/import` with a CSV body (see `csv_io`). All rows or none.
+/// `POST /api/v1/contacts/import` with a CSV body (see `nudge_app::csv_io`). All rows or none.
 pub async fn import_contacts(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
-    let rows = csv_io::parse_contacts_csv(&body)?;
-    let n = rows.len();
-    let report = state.store.import_contacts(rows, state.clock.now()).await?;
-    state.segments.wake();
+    let report = state.app().import_contacts_csv(&body).await?;
     Ok(Json(
-        json!({"rows": n, "created": report.created, "updated": report.updated}),
+        json!({"rows": report.rows, "created": report.created, "updated": report.updated}),
     ))
 }
 
 /// `GET /api/v1/contacts/export`: all contacts as CSV.
 pub async fn export_contacts(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let csv = csv_io::export_contacts_csv(&*state.store).await?;
+    let csv = state.app().export_contacts_csv().await?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -319,7 +316,7 @@ pub async fn export_contacts(State(state): State<AppState>) -> Result<Response, 
 }
 
 pub async fn list_keys(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let keys = state.store.list_keys().await?;
+    let keys = state.app().list_keys().await?;
     Ok(Json(json!({ "data": keys.iter().map(key_json).collect::<Vec<_>>() })))
 }
 
@@ -350,19 +347,14 @@ pub async fn create_key(State(state): State<AppState>, body: Bytes) -> Result<(S
     })?;
     let kind = KeyKind::parse(&b.kind)
         .ok_or_else(|| ApiError::new("invalid_field", "kind must be \"write\" or \"admin\"").with_field("kind"))?;
-    let (key, secret) = keys::create_key(&*state.store, kind, &b.name, state.clock.now()).await?;
+    let (key, secret) = state.app().create_key(kind, &b.name).await?;
     let mut v = key_json(&key);
     v["secret"] = json!(secret);
     Ok((StatusCode::CREATED, Json(v)))
 }
 
 pub async fn revoke_key(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    let id: i64 = id
-        .parse()
-        .map_err(|_| ApiError::invalid("id", "key id must be an integer"))?;
-    if state.store.revoke_key(id, state.clock.now()).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found(format!("no active key {id}")))
-    }
+    let id: i64 = crate::messages::int_text(&id).ok_or_else(|| ApiError::invalid("id", "key id must be an integer"))?;
+    state.app().revoke_key(id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

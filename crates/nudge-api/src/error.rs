@@ -132,6 +132,35 @@ impl From<nudge_store::StoreError> for ApiError {
     }
 }
 
+impl From<nudge_app::AppError> for ApiError {
+    fn from(e: nudge_app::AppError) -> Self {
+        use nudge_app::AppError as E;
+        match e {
+            E::MissingField { field, message } => ApiError::new("missing_field", message).with_field(field),
+            E::InvalidField { field, message } => ApiError::new("invalid_field", message).with_field(field),
+            E::InvalidRequest { field, message } => {
+                let e = ApiError::new("invalid_request", message);
+                match field {
+                    Some(f) => e.with_field(f),
+                    None => e,
+                }
+            }
+            E::Unauthorized(m) => ApiError::unauthorized(m),
+            E::NotFound { field, message } => {
+                let e = ApiError::not_found(message);
+                match field {
+                    Some(f) => e.with_field(f),
+                    None => e,
+                }
+            }
+            E::Conflict(m) => ApiError::new("conflict", m),
+            E::ChannelNotConfigured(m) => ApiError::new("channel_not_configured", m),
+            E::Store(e) => e.into(),
+            E::Internal(m) => ApiError::internal(m),
+        }
+    }
+}
+
 impl From<nudge_store::SubmitError> for ApiError {
     fn from(e: nudge_store::SubmitError) -> Self {
         match e {

@@ -4,7 +4,7 @@
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::messages::{body_object, only_fields, opt_string};
+use crate::messages::{as_int, body_object, integral_numbers, only_fields, opt_string};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -52,6 +52,7 @@ fn definition(body: &Map<String, Value>) -> Result<Value, ApiError> {
     let def = body
         .get("definition")
         .ok_or_else(|| ApiError::new("missing_field", "definition: is required").with_field("definition"))?;
+    let def = &integral_numbers(def.clone());
     if let Err(errors) = parse_journey(def) {
         let path = |p: &str| {
             let p = p.trim_start_matches('$').trim_start_matches('.');
@@ -99,8 +100,7 @@ fn new_journey(body: &Map<String, Value>) -> Result<NewJourney, ApiError> {
         })?;
     let priority = match body.get("priority") {
         None | Some(Value::Null) => 0,
-        Some(v) => v
-            .as_i64()
+        Some(v) => as_int(v)
             .ok_or_else(|| ApiError::new("invalid_field", "priority must be an integer").with_field("priority"))?,
     };
     Ok(NewJourney {
@@ -112,19 +112,13 @@ fn new_journey(body: &Map<String, Value>) -> Result<NewJourney, ApiError> {
 }
 
 fn journey_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::invalid("id", format!("journey id must be an integer, got {raw:?}")))
+    crate::messages::int_text(raw)
+        .ok_or_else(|| ApiError::invalid("id", format!("journey id must be an integer, got {raw:?}")))
 }
 
-/// After a journey changed: the engine listens for the events live journeys act on
-/// before the caller hears back (an event sent right after publishing is not missed),
-/// then works.
+/// After a journey changed: see `nudge_app::App::journeys_changed`.
 async fn changed(state: &AppState) -> Result<(), ApiError> {
-    if let Some(j) = &state.journeys {
-        j.listen().await?;
-        j.wake();
-    }
-    Ok(())
+    Ok(state.app().journeys_changed().await?)
 }
 
 pub async fn create(State(state): State<AppState>, body: Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -299,16 +293,15 @@ async fn move_mapping(
 
 /// `GET /api/v1/contacts/{id}/runs`: the contact's journey runs, oldest first.
 pub async fn contact_runs(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let id: i64 = id
-        .parse()
-        .map_err(|_| ApiError::invalid("id", format!("contact id must be an integer, got {id:?}")))?;
+    let id: i64 = crate::messages::int_text(&id)
+        .ok_or_else(|| ApiError::invalid("id", format!("contact id must be an integer, got {id:?}")))?;
     let runs = state.store.contact_runs(id, None).await?;
     Ok(Json(json!({"data": runs.iter().map(run_json).collect::<Vec<_>>()})))
 }
 
 /// `GET /api/v1/journeys/ready-made`: the catalogue.
 pub async fn catalogue() -> Json<Value> {
-    let data: Vec<Value> = crate::ready_made_journeys::ready_made_journeys()
+    let data: Vec<Value> = nudge_app::ready_made_journeys::ready_made_journeys()
         .iter()
         .map(|r| {
             json!({"key": r.key, "name": r.name, "description": r.description,
@@ -325,7 +318,6 @@ pub async fn install(
     Path(key): Path<String>,
     axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    use crate::ready_made_journeys::{InstallError, install};
     let publish = match q.get("publish").map(String::as_str) {
         None | Some("false") => false,
         Some("true") => true,
@@ -336,16 +328,8 @@ pub async fn install(
             ));
         }
     };
-    match install(&*state.store, &key, publish, state.clock.now()).await {
-        Ok(j) => {
-            changed(&state).await?;
-            state.segments.wake();
-            Ok((StatusCode::CREATED, Json(journey_json(&j))))
-        }
-        Err(InstallError::UnknownKey(m)) => Err(ApiError::not_found(m)),
-        Err(InstallError::Store(e)) => Err(e.into()),
-        Err(InstallError::Invalid(m)) => Err(ApiError::internal(m)),
-    }
+    let j = state.app().install_ready_made_journey(&key, publish).await?;
+    Ok((StatusCode::CREATED, Json(journey_json(&j))))
 }
 
 /// `GET /api/v1/frequency-caps`: the workspace's caps on marketing messages.
@@ -368,7 +352,7 @@ pub async fn put_caps(State(state): State<AppState>, body: Bytes) -> Result<Json
         .get("caps")
         .cloned()
         .ok_or_else(|| ApiError::new("missing_field", "caps: is required").with_field("caps"))?;
-    let caps: Vec<nudge_core::journey::FrequencyCap> = serde_json::from_value(raw)
+    let caps: Vec<nudge_core::journey::FrequencyCap> = serde_json::from_value(integral_numbers(raw))
         .map_err(|e| ApiError::new("invalid_field", format!("caps: {e}")).with_field("caps"))?;
     for (i, c) in caps.iter().enumerate() {
         if c.max == 0 {
@@ -417,11 +401,7 @@ pub async fn start_run(
         .journey(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no journey {id}")))?;
-    let to = match body.get("to") {
-        Some(Value::Object(o)) => o.clone(),
-        Some(_) => return Err(ApiError::new("invalid_field", "to must be an object").with_field("to")),
-        None => return Err(ApiError::new("missing_field", "to: is required").with_field("to")),
-    };
+    let to = crate::messages::to_of(&body)?;
     let properties = match body.get("properties") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(o)) => o.clone(),
@@ -435,34 +415,28 @@ pub async fn start_run(
                     .with_field("idempotency_key"),
             );
         }
-        None => format!("api-{}", crate::messages::random_key()),
+        None => format!("api-{}", nudge_app::messages::random_key()),
     };
-    let contact = crate::messages::find_or_create_recipient(&state, &to, "to").await?;
+    let contact = state.app().find_or_create_recipient(&to).await?;
     match engine.start_by_api(&journey, contact.id, properties, key).await? {
         Ok(run) => Ok((StatusCode::CREATED, Json(run_json(&run)))),
         Err(why) => Err(ApiError::new("conflict", format!("no run started: {why}"))),
     }
 }
 
-/// Most contacts one dry run replays.
-const DRY_RUN_MAX_SAMPLE: usize = 10_000;
-
 /// `POST /api/v1/journeys/{id}/dry-run`: replays the journey (its latest version, a
 /// `version`, or a draft `definition`) over the recorded history of `[from, until]`
 /// (default: the last 30 days) for `contacts` (ids), or for a sample of up to `sample`
-/// contacts the trigger could have started (default 1000): those who performed the
-/// trigger event (or submitted the form, or entered the segment) in the window, the
-/// contacts with the date trait, the members of the scheduled segment. Nothing is
-/// sent or stored. Reports who would have entered, the steps reached, what would have
-/// been sent, how runs would have ended, and the first `paths` (default 20) runs step
-/// by step.
+/// contacts the trigger could have started (default 1000). Nothing is sent or
+/// stored; see `nudge_app::App::dry_run`. Reports who would have entered, the steps
+/// reached, what would have been sent, how runs would have ended, and the first
+/// `paths` (default 20) runs step by step.
 pub async fn dry_run(
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    use nudge_core::journey::{DryRunContact, Trigger};
-    use nudge_core::segment::parse_condition;
+    use nudge_app::journeys::{DRY_RUN_MAX_PATHS, DRY_RUN_MAX_SAMPLE, DefinitionSource, DryRun};
     let id = journey_id(&id)?;
     let body = if body.is_empty() {
         Map::new()
@@ -473,33 +447,16 @@ pub async fn dry_run(
         &body,
         &["from", "until", "contacts", "sample", "paths", "version", "definition"],
     )?;
-    let j = state
-        .store
-        .journey(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no journey {id}")))?;
-    let raw = if body.contains_key("definition") {
-        definition(&body)?
+    let app = state.app();
+    // An unknown journey is reported before a problem with the body.
+    app.journey(id).await?;
+    let source = if body.contains_key("definition") {
+        DefinitionSource::Draft(definition(&body)?)
     } else if let Some(v) = body.get("version") {
-        let v = v
-            .as_i64()
-            .ok_or_else(|| ApiError::invalid("version", "version must be an integer"))?;
-        state
-            .store
-            .journey_version(id, v)
-            .await?
-            .ok_or_else(|| ApiError::invalid("version", format!("journey {id} has no version {v}")))?
-            .definition
+        DefinitionSource::Version(as_int(v).ok_or_else(|| ApiError::invalid("version", "version must be an integer"))?)
     } else {
-        j.definition.clone()
+        DefinitionSource::Latest
     };
-    let mut def = parse_journey(&raw).map_err(|e| {
-        ApiError::invalid(
-            "definition",
-            format!("the stored definition does not parse: {}", e[0].message),
-        )
-    })?;
-    let now = state.clock.now();
     let instant = |field: &str| -> Result<Option<i64>, ApiError> {
         match body.get(field) {
             None | Some(Value::Null) => Ok(None),
@@ -509,79 +466,42 @@ pub async fn dry_run(
             Some(_) => Err(ApiError::invalid(field, format!("{field} must be a string"))),
         }
     };
-    let until = instant("until")?.unwrap_or(now);
-    let from = instant("from")?.unwrap_or(until - 30 * nudge_core::segment::DAY_MS);
-    if from >= until {
-        return Err(ApiError::invalid("from", "from must be before until"));
-    }
     let count = |field: &str, default: usize, max: usize| -> Result<usize, ApiError> {
         match body.get(field) {
             None | Some(Value::Null) => Ok(default),
-            Some(v) => v
-                .as_u64()
-                .filter(|n| *n as usize <= max)
+            Some(v) => as_int(v)
+                .filter(|n| *n >= 0 && *n as usize <= max)
                 .map(|n| n as usize)
                 .ok_or_else(|| ApiError::invalid(field, format!("{field} must be an integer from 0 to {max}"))),
         }
     };
-    let sample = count("sample", 1000, DRY_RUN_MAX_SAMPLE)?;
-    let paths = count("paths", 20, 1000)?;
-
-    // Who to replay.
-    let (candidates, ids): (usize, Vec<i64>) = match body.get("contacts") {
-        Some(Value::Array(list)) => {
-            let ids: Option<Vec<i64>> = list.iter().map(Value::as_i64).collect();
-            let ids = ids.ok_or_else(|| ApiError::invalid("contacts", "contacts must be a list of contact ids"))?;
-            if ids.len() > DRY_RUN_MAX_SAMPLE {
-                return Err(ApiError::invalid(
-                    "contacts",
-                    format!("at most {DRY_RUN_MAX_SAMPLE} contacts"),
-                ));
-            }
-            (ids.len(), ids)
-        }
+    let contacts = match body.get("contacts") {
+        None => None,
+        Some(Value::Array(list)) => Some(
+            list.iter()
+                .map(as_int)
+                .collect::<Option<Vec<i64>>>()
+                .ok_or_else(|| ApiError::invalid("contacts", "contacts must be a list of contact ids"))?,
+        ),
         Some(_) => return Err(ApiError::invalid("contacts", "contacts must be a list of contact ids")),
-        None => {
-            let window = json!({"between": {"from": format_millis(from), "to": format_millis(until + 1)}});
-            let condition = match (&def.trigger, def.trigger.event_name()) {
-                (_, Some(event)) => Some(json!({"type": "event", "event": event, "window": window})),
-                (Trigger::DateTrait { name, .. }, _) => Some(json!({"type": "trait", "trait": name, "op": "exists"})),
-                (Trigger::Schedule { segment_id, .. }, _) => Some(json!({"type": "segment", "segment": segment_id})),
-                _ => None,
-            };
-            match condition {
-                None => (0, vec![]),
-                Some(c) => {
-                    let c = parse_condition(&c).map_err(|e| ApiError::internal(format!("dry-run condition: {e:?}")))?;
-                    let all = state.store.segment_members(&c, now).await?;
-                    // An even spread over the candidates (by id), not the oldest ones.
-                    let step = all.len().div_ceil(sample.max(1)).max(1);
-                    let picked: Vec<i64> = all.iter().step_by(step).take(sample).copied().collect();
-                    (all.len(), picked)
-                }
-            }
-        }
     };
-    nudge_engine::resolve_send_channels(&*state.store, &mut def).await?;
-    let caps = nudge_engine::frequency_caps(&*state.store).await?;
-    let default_zone = jiff::tz::TimeZone::UTC;
-    let mut contacts = Vec::with_capacity(ids.len());
-    for (id, facts) in ids.iter().zip(state.store.contacts_facts(ids.clone(), None).await?) {
-        let Some(facts) = facts else { continue };
-        let time_zone = state
-            .store
-            .contact_time_zone(*id)
-            .await?
-            .and_then(|z| jiff::tz::TimeZone::get(&z).ok())
-            .unwrap_or_else(|| default_zone.clone());
-        contacts.push(DryRunContact { facts, time_zone });
-    }
-    let report = nudge_core::journey::dry_run(&def, &contacts, from, until, &caps, paths);
-    let mut out = serde_json::to_value(&report).map_err(|e| ApiError::internal(e.to_string()))?;
+    let outcome = app
+        .dry_run(DryRun {
+            journey_id: id,
+            definition: source,
+            from: instant("from")?,
+            until: instant("until")?,
+            contacts,
+            sample: count("sample", 1000, DRY_RUN_MAX_SAMPLE)?,
+            paths: count("paths", 20, DRY_RUN_MAX_PATHS)?,
+        })
+        .await?;
+    let report = &outcome.report;
+    let mut out = serde_json::to_value(report).map_err(|e| ApiError::internal(e.to_string()))?;
     out["journey_id"] = json!(id);
-    out["from"] = json!(format_millis(from));
-    out["until"] = json!(format_millis(until));
-    out["candidates"] = json!(candidates);
+    out["from"] = json!(format_millis(outcome.from));
+    out["until"] = json!(format_millis(outcome.until));
+    out["candidates"] = json!(outcome.candidates);
     out["paths"] = Value::Array(
         report
             .paths
@@ -596,7 +516,7 @@ pub async fn dry_run(
             })
             .collect(),
     );
-    if matches!(def.trigger, Trigger::Api) {
+    if outcome.api_trigger {
         out["note"] = json!("an api trigger leaves no history to replay: nobody enters");
     }
     Ok(Json(out))

@@ -2,12 +2,11 @@
 //! push subscriptions (`/v1/push`), the admin REST API (`/api/v1`), health,
 //! readiness and Prometheus metrics.
 //!
-//! Architecture invariant: handlers parse and validate at the edge (with
-//! `nudge_core`), then call the store or the ingestor; no SQL and no domain rules live
-//! here.
+//! Architecture invariant: handlers parse the request, call `nudge_app` (the use
+//! cases) or, for plain reads and writes, the store or the ingestor, and render the
+//! answer; no SQL and no domain rules live here.
 
 pub mod admin;
-pub mod csv_io;
 pub mod error;
 pub mod journeys;
 pub mod keys;
@@ -15,7 +14,6 @@ pub mod messages;
 pub mod metrics;
 pub mod public;
 pub mod push;
-pub mod ready_made_journeys;
 pub mod segments;
 pub mod subscriptions;
 pub mod tracking;
@@ -87,6 +85,17 @@ impl AppState {
     pub fn with_journeys(mut self, engine: Arc<nudge_engine::JourneyEngine>) -> Self {
         self.journeys = Some(engine);
         self
+    }
+
+    /// The use cases over this state's store, clock and workers.
+    pub fn app(&self) -> nudge_app::App {
+        nudge_app::App {
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            segments: Some(self.segments.clone()),
+            journeys: self.journeys.clone(),
+            messaging: self.messaging.clone(),
+        }
     }
 
     /// Turns on push subscriptions: `public_key` is the VAPID public key of the
@@ -183,6 +192,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/journeys/{id}", get(journeys::get).put(journeys::update))
         .route("/api/v1/journeys/{id}/runs", post(journeys::start_run))
         .route("/api/v1/journeys/{id}/dry-run", post(journeys::dry_run))
+        .route(
+            "/api/v1/journeys/{id}/publish",
+            post(|s, axum::extract::Path(id): axum::extract::Path<String>, b| {
+                journeys::action(s, axum::extract::Path((id, "publish".to_string())), b)
+            }),
+        )
         .route("/api/v1/journeys/{id}/{action}", post(journeys::action))
         .route("/api/v1/contacts/{id}/runs", get(journeys::contact_runs))
         .route(

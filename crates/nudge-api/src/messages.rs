@@ -8,13 +8,11 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use nudge_core::{Contact, format_millis};
+use nudge_app::messages::{Bounce, BounceKind, Recipient, SendMessage, TemplateRef};
+use nudge_core::format_millis;
 use nudge_messages::delivery::contact_data;
 use nudge_messages::template::{self, Content, RenderData, TemplateError};
-use nudge_store::{
-    ContactImport, Lookup, Message, MessageQuery, MessageState, MessageUpdate, NewMessage, NewTemplate, Suppression,
-    Template,
-};
+use nudge_store::{Message, MessageQuery, MessageState, NewTemplate, Suppression, Template};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 
@@ -45,6 +43,41 @@ pub(crate) fn opt_string(body: &Map<String, Value>, key: &str) -> Result<Option<
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(_) => Err(ApiError::new("invalid_field", format!("{key} must be a string")).with_field(key)),
     }
+}
+
+/// A JSON integer, also written as a whole float (`3.0`): JSON Schema's `integer`
+/// is either.
+pub(crate) fn as_int(v: &Value) -> Option<i64> {
+    v.as_i64().or_else(|| {
+        v.as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+            .map(|f| f as i64)
+    })
+}
+
+/// JSON numbers that are whole (`3.0`) as integers: JSON Schema's `integer` accepts
+/// them, and so does the API.
+pub(crate) fn integral_numbers(v: Value) -> Value {
+    match v {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => json!(f as i64),
+            _ => Value::Number(n),
+        },
+        Value::Array(a) => Value::Array(a.into_iter().map(integral_numbers).collect()),
+        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, integral_numbers(v))).collect()),
+        other => other,
+    }
+}
+
+/// An integer in a path or query: `12`, also written `12.0` (JSON Schema's
+/// `integer` includes it, and OpenAPI clients may serialize it so).
+pub(crate) fn int_text(s: &str) -> Option<i64> {
+    s.parse().ok().or_else(|| {
+        s.parse::<f64>()
+            .ok()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+            .map(|f| f as i64)
+    })
 }
 
 pub(crate) fn opt_bool(body: &Map<String, Value>, key: &str) -> Result<Option<bool>, ApiError> {
@@ -129,8 +162,8 @@ pub fn template_json(t: &Template) -> Value {
 }
 
 fn id_of(raw: &str, what: &str) -> Result<i64, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::invalid("id", format!("{what} id must be an integer, got {raw:?}")))
+    crate::messages::int_text(raw)
+        .ok_or_else(|| ApiError::invalid("id", format!("{what} id must be an integer, got {raw:?}")))
 }
 
 async fn load_template(state: &AppState, raw: &str) -> Result<Template, ApiError> {
@@ -196,8 +229,9 @@ pub async fn template_versions(State(state): State<AppState>, Path(id): Path<Str
     Ok(Json(json!({ "data": data })))
 }
 
-/// The contact a request names: `{"contact_id": 1}`, `{"user_id": "u"}` or `{"email": "e"}`.
-async fn find_recipient(state: &AppState, to: &Map<String, Value>, field: &str) -> Result<Option<Contact>, ApiError> {
+/// The recipient a request names: `{"contact_id": 1}`, `{"user_id": "u"}` or
+/// `{"email": "e"}` (exactly one).
+pub(crate) fn recipient(to: &Map<String, Value>, field: &str) -> Result<Recipient, ApiError> {
     let given: Vec<&str> = ["contact_id", "user_id", "email"]
         .into_iter()
         .filter(|k| to.get(*k).is_some_and(|v| !v.is_null()))
@@ -209,28 +243,32 @@ async fn find_recipient(state: &AppState, to: &Map<String, Value>, field: &str) 
         )
         .with_field(field));
     }
-    let contact = match given[0] {
-        "contact_id" => {
-            let id = to["contact_id"].as_i64().ok_or_else(|| {
-                ApiError::new("invalid_field", format!("{field}.contact_id must be an integer"))
-                    .with_field(format!("{field}.contact_id"))
-            })?;
-            state.store.contact(id).await?
-        }
-        key => {
-            let v = to[key].as_str().filter(|s| !s.trim().is_empty()).ok_or_else(|| {
-                ApiError::new("invalid_field", format!("{field}.{key} must be a non-empty string"))
-                    .with_field(format!("{field}.{key}"))
-            })?;
-            let lookup = if key == "user_id" {
-                Lookup::UserId(v.into())
-            } else {
-                Lookup::Email(v.into())
-            };
-            state.store.find_contact(&lookup).await?
-        }
-    };
-    Ok(contact)
+    if given[0] == "contact_id" {
+        let id = as_int(&to["contact_id"]).ok_or_else(|| {
+            ApiError::new("invalid_field", format!("{field}.contact_id must be an integer"))
+                .with_field(format!("{field}.contact_id"))
+        })?;
+        return Ok(Recipient::ContactId(id));
+    }
+    let key = given[0];
+    let v = to[key].as_str().filter(|s| !s.trim().is_empty()).ok_or_else(|| {
+        ApiError::new("invalid_field", format!("{field}.{key} must be a non-empty string"))
+            .with_field(format!("{field}.{key}"))
+    })?;
+    Ok(if key == "user_id" {
+        Recipient::UserId(v.into())
+    } else {
+        Recipient::Email(v.into())
+    })
+}
+
+/// The `to` object of a body, parsed.
+pub(crate) fn to_of(body: &Map<String, Value>) -> Result<Recipient, ApiError> {
+    match body.get("to") {
+        Some(Value::Object(o)) => recipient(o, "to"),
+        Some(_) => Err(ApiError::new("invalid_field", "to must be an object").with_field("to")),
+        None => Err(ApiError::new("missing_field", "to: is required").with_field("to")),
+    }
 }
 
 pub(crate) fn object_or_empty(body: &Map<String, Value>, key: &str) -> Result<Value, ApiError> {
@@ -256,6 +294,11 @@ pub async fn preview_template(
     only_fields(&body, &["content", "to", "contact", "event", "data"])?;
     let content: Content = match &id {
         Some(Path(id)) => {
+            // A `content` is not used here, but must still be one.
+            if let Some(raw) = body.get("content") {
+                serde_json::from_value::<Content>(raw.clone())
+                    .map_err(|e| ApiError::new("invalid_field", format!("content: {e}")).with_field("content"))?;
+            }
             let t = load_template(&state, id).await?;
             serde_json::from_value(t.content).map_err(ApiError::internal)?
         }
@@ -268,18 +311,21 @@ pub async fn preview_template(
         }
     };
     let contact = match body.get("to") {
-        Some(Value::Object(to)) => Some(
-            find_recipient(&state, to, "to")
+        None => None,
+        Some(_) => Some(
+            state
+                .app()
+                .find_recipient(&to_of(&body)?)
                 .await?
                 .ok_or_else(|| ApiError::not_found("no such contact"))?,
         ),
-        Some(_) => return Err(ApiError::new("invalid_field", "to must be an object").with_field("to")),
-        None => None,
     };
+    // Checked even when `to` is given (and it is not used).
+    let sample_contact = object_or_empty(&body, "contact")?;
     let mut data = RenderData {
         contact: match &contact {
             Some(c) => contact_data(c),
-            None => object_or_empty(&body, "contact")?,
+            None => sample_contact,
         },
         event: object_or_empty(&body, "event")?,
         workspace: state
@@ -325,40 +371,22 @@ pub fn message_json(m: &Message) -> Value {
         "updated_at": format_millis(m.updated_at),
         "sent_at": m.sent_at.map(format_millis),
         "provider_id": m.provider_id,
+        "origin": m.origin,
     })
 }
 
-/// Like [`find_recipient`], but an email address Nudge does not know yet creates the
-/// contact (a transactional send or a sign-up names people by address).
-pub(crate) async fn find_or_create_recipient(
-    state: &AppState,
-    to: &Map<String, Value>,
-    field: &str,
-) -> Result<Contact, ApiError> {
-    if let Some(c) = find_recipient(state, to, field).await? {
-        return Ok(c);
+/// The `Idempotency-Key` header: text of 1 to 255 characters.
+fn header_key(h: &axum::http::HeaderValue) -> Result<String, ApiError> {
+    let k = h
+        .to_str()
+        .map_err(|_| ApiError::invalid("Idempotency-Key", "the Idempotency-Key header must be text"))?;
+    if k.is_empty() || k.len() > nudge_app::messages::MAX_IDEMPOTENCY_KEY {
+        return Err(ApiError::invalid(
+            "Idempotency-Key",
+            "the Idempotency-Key header must be 1 to 255 characters",
+        ));
     }
-    if to.get("email").is_none() {
-        return Err(ApiError::not_found("no such contact").with_field(field));
-    }
-    let email = nudge_core::contact::normalize_email(&to["email"]).ok_or_else(|| {
-        ApiError::new(
-            "invalid_field",
-            format!("{field}.email {} is not an email address", to["email"]),
-        )
-        .with_field(format!("{field}.email"))
-    })?;
-    let row = ContactImport {
-        user_id: None,
-        email: Some(email.clone()),
-        ..Default::default()
-    };
-    state.store.import_contacts(vec![row], state.clock.now()).await?;
-    state
-        .store
-        .find_contact(&Lookup::Email(email))
-        .await?
-        .ok_or_else(|| ApiError::internal("a created contact vanished"))
+    Ok(k.to_string())
 }
 
 /// `POST /api/v1/messages`: send template T to a contact, idempotently.
@@ -372,75 +400,40 @@ pub async fn send(
         &body,
         &["template", "to", "data", "event", "idempotency_key", "transactional"],
     )?;
-    let messaging = state
-        .messaging
-        .clone()
-        .ok_or_else(|| ApiError::new("channel_not_configured", "messaging is not configured on this server"))?;
     let template = match body.get("template") {
-        Some(Value::Number(n)) if n.is_i64() => state.store.template(n.as_i64().unwrap_or_default()).await?,
-        Some(Value::String(name)) => state.store.template_by_name(name).await?,
+        Some(v @ Value::Number(_)) if as_int(v).is_some() => TemplateRef::Id(as_int(v).unwrap_or_default()),
+        Some(Value::String(name)) => TemplateRef::Name(name.clone()),
         Some(_) => {
             return Err(ApiError::new("invalid_field", "template must be a template id or name").with_field("template"));
         }
         None => return Err(ApiError::new("missing_field", "template: is required").with_field("template")),
-    }
-    .ok_or_else(|| ApiError::not_found("no such template").with_field("template"))?;
-    if messaging.channel(&template.channel).is_none() {
-        return Err(ApiError::new(
-            "channel_not_configured",
-            format!("no {} channel is configured on this server", template.channel),
-        ));
-    }
-    let to = match body.get("to") {
-        Some(Value::Object(o)) => o.clone(),
-        Some(_) => return Err(ApiError::new("invalid_field", "to must be an object").with_field("to")),
-        None => return Err(ApiError::new("missing_field", "to: is required").with_field("to")),
     };
-    let key = match (opt_string(&body, "idempotency_key")?, headers.get("idempotency-key")) {
-        (Some(k), _) => k,
-        (None, Some(h)) => h
-            .to_str()
-            .map_err(|_| ApiError::invalid("Idempotency-Key", "the Idempotency-Key header must be text"))?
-            .to_string(),
-        (None, None) => format!("api-{}", random_key()),
+    let idempotency_key = match (opt_string(&body, "idempotency_key")?, headers.get("idempotency-key")) {
+        (Some(k), _) => Some(k),
+        (None, Some(h)) => Some(header_key(h)?),
+        (None, None) => None,
     };
-    if key.is_empty() || key.len() > 255 {
-        return Err(
-            ApiError::new("invalid_field", "idempotency_key must be 1 to 255 characters").with_field("idempotency_key"),
-        );
+    // A header key is checked even when the body's key wins.
+    if let (Some(_), Some(h)) = (body.get("idempotency_key"), headers.get("idempotency-key")) {
+        header_key(h)?;
     }
-    let data = object_or_empty(&body, "data")?;
-    let event = object_or_empty(&body, "event")?;
-    let transactional = opt_bool(&body, "transactional")?.unwrap_or(template.transactional);
-    let contact = find_or_create_recipient(&state, &to, "to").await?;
-    let (m, created) = state
-        .store
-        .enqueue_message(
-            NewMessage {
-                idempotency_key: key,
-                contact_id: contact.id,
-                template_id: template.id,
-                template_version: template.version,
-                channel: template.channel.clone(),
-                transactional,
-                data: json!({"data": data, "event": event}),
-                origin: None,
-            },
-            state.clock.now(),
-        )
+    let sent = state
+        .app()
+        .send_message(SendMessage {
+            template,
+            to: to_of(&body)?,
+            data: object_or_empty(&body, "data")?,
+            event: object_or_empty(&body, "event")?,
+            idempotency_key,
+            transactional: opt_bool(&body, "transactional")?,
+        })
         .await?;
-    if created {
-        messaging.wake();
-        state.segments.wake();
-    }
-    let status = if created { StatusCode::ACCEPTED } else { StatusCode::OK };
-    Ok((status, Json(message_json(&m))))
-}
-
-pub(crate) fn random_key() -> String {
-    use rand::Rng;
-    let bytes: [u8; 16] = rand::rng().random();
-    hex::encode(bytes)
+    let status = if sent.created {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(message_json(&sent.message))))
 }
 
 pub async fn list_messages(
@@ -593,7 +586,7 @@ pub async fn list_suppressions(
     Query(p): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let data: Vec<Value> = state
-        .store
+        .app()
         .suppressions(p.get("channel").map(String::as_str))
         .await?
         .iter()
@@ -602,20 +595,15 @@ pub async fn list_suppressions(
     Ok(Json(json!({ "data": data })))
 }
 
+/// `channel` (default `email`) and `address` (or `email`) of a body.
 fn channel_and_address(body: &Map<String, Value>) -> Result<(String, String), ApiError> {
     let channel = opt_string(body, "channel")?.unwrap_or_else(|| "email".into());
-    if !nudge_core::contact::CHANNELS.contains(&channel.as_str()) {
-        return Err(ApiError::new(
-            "invalid_field",
-            format!("channel must be one of {:?}", nudge_core::contact::CHANNELS),
-        )
-        .with_field("channel"));
-    }
+    nudge_app::messages::check_channel(&channel)?;
     let address = opt_string(body, "address")?
         .or(opt_string(body, "email")?)
         .filter(|a| !a.trim().is_empty())
         .ok_or_else(|| ApiError::new("missing_field", "address: is required").with_field("address"))?;
-    Ok((channel, address.trim().to_string()))
+    Ok((channel, address))
 }
 
 pub async fn add_suppression(
@@ -625,13 +613,8 @@ pub async fn add_suppression(
     let body = body_object(&body)?;
     only_fields(&body, &["channel", "address", "email", "reason"])?;
     let (channel, address) = channel_and_address(&body)?;
-    let s = Suppression {
-        channel,
-        address: address.to_ascii_lowercase(),
-        reason: opt_string(&body, "reason")?.unwrap_or_else(|| "manual".into()),
-        created_at: state.clock.now(),
-    };
-    state.store.add_suppression(s.clone()).await?;
+    let reason = opt_string(&body, "reason")?;
+    let s = state.app().add_suppression(&channel, &address, reason).await?;
     Ok((StatusCode::CREATED, Json(suppression_json(&s))))
 }
 
@@ -639,11 +622,8 @@ pub async fn remove_suppression(
     State(state): State<AppState>,
     Path((channel, address)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    if state.store.remove_suppression(&channel, &address).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found(format!("{address} is not suppressed on {channel}")))
-    }
+    state.app().remove_suppression(&channel, &address).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /api/v1/bounces`: a provider's bounce or complaint webhook, normalised:
@@ -654,77 +634,37 @@ pub async fn bounce(State(state): State<AppState>, body: Bytes) -> Result<Json<V
     only_fields(&body, &["channel", "address", "email", "type", "message_id", "reason"])?;
     let (channel, address) = channel_and_address(&body)?;
     let kind = opt_string(&body, "type")?.unwrap_or_else(|| "hard".into());
-    let reason = match kind.as_str() {
-        "hard" => "hard_bounce",
-        "complaint" => "complaint",
-        "soft" => "soft_bounce",
-        other => {
-            return Err(ApiError::new(
-                "invalid_field",
-                format!("type must be hard, soft or complaint; got {other:?}"),
-            )
-            .with_field("type"));
-        }
-    };
-    let detail = opt_string(&body, "reason")?.unwrap_or_else(|| reason.into());
-    let now = state.clock.now();
-    let suppressed = reason != "soft_bounce";
-    // The named message must exist and have gone to this address; checked before
-    // anything is changed.
-    let message = match body.get("message_id").filter(|v| !v.is_null()) {
-        None => None,
-        Some(v) => {
-            let id = v.as_i64().ok_or_else(|| {
+    let kind = BounceKind::parse(&kind).ok_or_else(|| {
+        ApiError::new(
+            "invalid_field",
+            format!("type must be hard, soft or complaint; got {kind:?}"),
+        )
+        .with_field("type")
+    })?;
+    let detail = opt_string(&body, "reason")?;
+    let message_id =
+        match body.get("message_id").filter(|v| !v.is_null()) {
+            None => None,
+            Some(v) => Some(as_int(v).ok_or_else(|| {
                 ApiError::new("invalid_field", "message_id must be an integer").with_field("message_id")
-            })?;
-            let m = state
-                .store
-                .message(id)
-                .await?
-                .ok_or_else(|| ApiError::not_found(format!("no message {id}")))?;
-            if !m.recipient.as_deref().is_some_and(|r| r.eq_ignore_ascii_case(&address)) {
-                return Err(
-                    ApiError::new("invalid_field", format!("message {id} was not sent to {address}"))
-                        .with_field("message_id"),
-                );
-            }
-            Some(m)
-        }
-    };
-    if suppressed {
-        state
-            .store
-            .add_suppression(Suppression {
-                channel: channel.clone(),
-                address: address.to_ascii_lowercase(),
-                reason: reason.into(),
-                created_at: now,
-            })
-            .await?;
-    }
-    if let Some(m) = message
-        && suppressed
-    {
-        state
-            .store
-            .update_messages(
-                vec![MessageUpdate {
-                    id: m.id,
-                    state: MessageState::Bounced,
-                    retry_at: None,
-                    recipient: None,
-                    error: Some(detail),
-                    rendered: None,
-                    suppress: None,
-                    provider_id: None,
-                }],
-                now,
-            )
-            .await?;
-    }
-    Ok(Json(
-        json!({"channel": channel, "address": address.to_ascii_lowercase(), "suppressed": suppressed, "reason": reason}),
-    ))
+            })?),
+        };
+    let outcome = state
+        .app()
+        .bounce(Bounce {
+            channel,
+            address,
+            kind,
+            message_id,
+            detail,
+        })
+        .await?;
+    Ok(Json(json!({
+        "channel": outcome.channel,
+        "address": outcome.address,
+        "suppressed": outcome.suppressed,
+        "reason": outcome.reason,
+    })))
 }
 
 /// `POST /hooks/{channel}/receipts`: a provider's delivery receipt (Twilio's status

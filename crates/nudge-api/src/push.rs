@@ -75,8 +75,10 @@ async fn authorized_body(state: &AppState, headers: &HeaderMap, body: &Bytes) ->
         keys::verify(&*state.store, k, KeyKind::Write).await?;
     }
     let body = body_object(body)?;
+    // A body key is checked as text even when the header's key is the one used.
+    let body_key = opt_text(&body, "writeKey", "writeKey")?;
     if header_key.is_none() {
-        let key = opt_text(&body, "writeKey", "writeKey")?.ok_or_else(|| {
+        let key = body_key.ok_or_else(|| {
             ApiError::unauthorized("missing write key: send it as the HTTP Basic username or as `writeKey` in the body")
         })?;
         keys::verify(&*state.store, &key, KeyKind::Write).await?;

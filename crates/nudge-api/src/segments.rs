@@ -34,7 +34,13 @@ fn segment_json(s: &Segment, size: Option<u64>) -> Value {
 
 fn json_body(body: &Bytes) -> Result<serde_json::Map<String, Value>, ApiError> {
     match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(o)) => Ok(o),
+        Ok(Value::Object(mut o)) => {
+            // `4.0` where the definition takes an integer is that integer.
+            if let Some(d) = o.get_mut("definition") {
+                *d = crate::messages::integral_numbers(d.take());
+            }
+            Ok(o)
+        }
         Ok(_) => Err(ApiError::new("invalid_field", "body must be a JSON object").with_field("$")),
         Err(e) => Err(ApiError::new("malformed_json", e.to_string())),
     }
@@ -45,10 +51,35 @@ fn definition(body: &serde_json::Map<String, Value>) -> Result<Condition, ApiErr
     let def = body
         .get("definition")
         .ok_or_else(|| ApiError::new("missing_field", "definition: is required").with_field("definition"))?;
+    enum_names_are_text(def, "definition")?;
     parse_condition(def).map_err(|e| {
         let field = format!("definition{}", e.path.trim_start_matches('$'));
         ApiError::new("invalid_field", format!("{field}: {}", e.message)).with_field(field)
     })
+}
+
+/// The keys of a definition that name one of a list (`type`, `op`, ...) hold text:
+/// the parser would also take a variant's index (`"op": 0`), which the API refuses.
+fn enum_names_are_text(v: &Value, path: &str) -> Result<(), ApiError> {
+    const NAMES: &[&str] = &["type", "op", "which", "function", "action", "channel"];
+    match v {
+        Value::Object(o) => {
+            for (k, v) in o {
+                let field = format!("{path}.{k}");
+                if NAMES.contains(&k.as_str()) && !(v.is_string() || v.is_null()) {
+                    return Err(ApiError::new("invalid_field", format!("{field} must be a string")).with_field(field));
+                }
+                enum_names_are_text(v, &field)?;
+            }
+        }
+        Value::Array(a) => {
+            for (i, v) in a.iter().enumerate() {
+                enum_names_are_text(v, &format!("{path}[{i}]"))?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn new_segment(body: &serde_json::Map<String, Value>) -> Result<NewSegment, ApiError> {
@@ -113,8 +144,8 @@ async fn load(state: &AppState, id: i64) -> Result<Segment, ApiError> {
 }
 
 fn segment_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::invalid("id", format!("segment id must be an integer, got {raw:?}")))
+    crate::messages::int_text(raw)
+        .ok_or_else(|| ApiError::invalid("id", format!("segment id must be an integer, got {raw:?}")))
 }
 
 pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -204,9 +235,11 @@ pub async fn preview(State(state): State<AppState>, body: Bytes) -> Result<Json<
     let def = definition(&body)?;
     let sample = match body.get("sample") {
         None => 10,
-        Some(v) => v.as_u64().filter(|n| *n <= 100).ok_or_else(|| {
-            ApiError::new("invalid_field", "sample must be an integer from 0 to 100").with_field("sample")
-        })? as usize,
+        Some(v) => crate::messages::as_int(v)
+            .filter(|n| (0..=100).contains(n))
+            .ok_or_else(|| {
+                ApiError::new("invalid_field", "sample must be an integer from 0 to 100").with_field("sample")
+            })? as usize,
     };
     // Like a saved segment, a draft leaves out the administrative segments' members.
     let excluded = nudge_store::administrative_ids(&state.store.segments().await?);
@@ -279,9 +312,8 @@ pub async fn sizes(
 
 /// `GET /api/v1/contacts/{id}/segments`: current segments and past stays.
 pub async fn of_contact(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let cid: i64 = id
-        .parse()
-        .map_err(|_| ApiError::invalid("id", format!("contact id must be an integer, got {id:?}")))?;
+    let cid: i64 = crate::messages::int_text(&id)
+        .ok_or_else(|| ApiError::invalid("id", format!("contact id must be an integer, got {id:?}")))?;
     let contact = state
         .store
         .contact(cid)

@@ -4,10 +4,11 @@
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::messages::{body_object, find_or_create_recipient, only_fields, opt_bool, opt_string, random_key};
+use crate::messages::{body_object, only_fields, opt_bool, opt_string, to_of};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Json, body::Bytes};
+use nudge_app::messages::random_key;
 use nudge_core::Subscription;
 use nudge_store::{ContactPatch, NewMessage};
 use serde_json::{Value, json};
@@ -40,11 +41,14 @@ pub async fn subscribe(State(state): State<AppState>, body: Bytes) -> Result<(St
     nudge_core::contact::check_subscription_key(&key)
         .map_err(|e| ApiError::new("invalid_field", e).with_field("subscription"))?;
     let double_opt_in = opt_bool(&body, "double_opt_in")?.unwrap_or(false);
-    let to = match body.get("to") {
-        Some(Value::Object(o)) => o.clone(),
-        Some(_) => return Err(ApiError::new("invalid_field", "to must be an object").with_field("to")),
-        None => return Err(ApiError::new("missing_field", "to: is required").with_field("to")),
-    };
+    let to = to_of(&body)?;
+    // Checked whether or not a confirmation is sent: the key's type and length are
+    // part of the request's shape.
+    let given_key = opt_string(&body, "idempotency_key")?;
+    if let Some(k) = &given_key {
+        nudge_app::messages::check_idempotency_key(k)?;
+    }
+    let confirm_template = opt_string(&body, "confirm_template")?;
     let data = match body.get("data") {
         None | Some(Value::Null) => json!({}),
         Some(v @ Value::Object(_)) => v.clone(),
@@ -53,7 +57,7 @@ pub async fn subscribe(State(state): State<AppState>, body: Bytes) -> Result<(St
 
     // Everything about the confirmation message is checked before anything changes.
     let confirmation = if double_opt_in {
-        let name = opt_string(&body, "confirm_template")?.ok_or_else(|| {
+        let name = confirm_template.ok_or_else(|| {
             ApiError::new("missing_field", "confirm_template: is required with double_opt_in")
                 .with_field("confirm_template")
         })?;
@@ -79,19 +83,12 @@ pub async fn subscribe(State(state): State<AppState>, body: Bytes) -> Result<(St
                 format!("no {} channel is configured on this server", template.channel),
             ));
         }
-        let idempotency_key =
-            opt_string(&body, "idempotency_key")?.unwrap_or_else(|| format!("confirm-{}", random_key()));
-        if idempotency_key.is_empty() || idempotency_key.len() > 255 {
-            return Err(
-                ApiError::new("invalid_field", "idempotency_key must be 1 to 255 characters")
-                    .with_field("idempotency_key"),
-            );
-        }
+        let idempotency_key = given_key.unwrap_or_else(|| format!("confirm-{}", random_key()));
         Some((template, idempotency_key, messaging))
     } else {
         None
     };
-    let contact = find_or_create_recipient(&state, &to, "to").await?;
+    let contact = state.app().find_or_create_recipient(&to).await?;
     let now = state.clock.now();
     let current = contact.subscriptions.get(&key).copied();
 

@@ -1,6 +1,7 @@
 //! The HTTP API end to end, in process: a real server on a loopback port, real HTTP.
 
-use nudge_api::{AppState, keys, router};
+use nudge_api::{AppState, router};
+use nudge_app::keys;
 use nudge_core::{Clock, SystemClock};
 use nudge_store::{Ingestor, IngestorConfig, SqliteStore, Store, StoreStats};
 use reqwest::StatusCode;
@@ -229,6 +230,10 @@ async fn tracked_messages_show_up_in_the_admin_api() {
     assert_eq!(app.get(&format!("/api/v1/contacts/{id}")).await.1, c);
     let (_, list) = app.get("/api/v1/contacts?trait.plan=pro").await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    // A trait name with a control character is refused, not a server error.
+    let (status, e) = app.get("/api/v1/contacts?trait.a%00b=1").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+    assert_eq!(e["error"]["field"], "trait.a\u{0}b", "{e}");
     let (_, list) = app.get("/api/v1/contacts?q=EXAMPLE").await;
     assert_eq!(list["data"][0]["id"], json!(id));
 

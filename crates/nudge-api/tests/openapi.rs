@@ -69,6 +69,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/journeys/ready-made/{key}"),
     ("get", "/api/v1/journeys/{id}"),
     ("put", "/api/v1/journeys/{id}"),
+    ("post", "/api/v1/journeys/{id}/publish"),
     ("post", "/api/v1/journeys/{id}/{action}"),
     ("post", "/api/v1/journeys/{id}/runs"),
     ("post", "/api/v1/journeys/{id}/dry-run"),

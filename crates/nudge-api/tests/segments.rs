@@ -172,6 +172,30 @@ async fn definitions_are_validated_previewed_and_recomputed() {
         )
         .await;
     assert_eq!((s, e["error"]["field"].as_str()), (400, Some("name")));
+    // An operator is named, not numbered (the parser alone would read 0 as the first).
+    let (s, e) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/segments/preview",
+            Some(json!({"definition": {"type": "and", "conditions": [
+                {"type": "event_time", "event": "E", "which": "last", "op": 0, "value": "2026-11-23"}
+            ]}})),
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["field"].as_str()),
+        (400, Some("definition.conditions[0].op")),
+        "{e}"
+    );
+    // `4.0` is the integer 4 (JSON Schema's `integer` includes it).
+    let (s, p) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/segments/preview",
+            Some(json!({"definition": {"type": "event", "event": "E", "window": {"last_days": 4.0}}, "sample": 2.0})),
+        )
+        .await;
+    assert_eq!(s, 200, "{p}");
 
     let draft = json!({"type": "trait", "trait": "age", "op": "greater_or_equal", "value": 35});
     let (s, p) = app

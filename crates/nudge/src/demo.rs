@@ -67,9 +67,9 @@ pub async fn run(mut settings: Settings, overrides: &Overrides, contacts: usize)
             "win_back",
             "birthday",
         ] {
-            nudge_api::ready_made_journeys::install(&*store, key, true, now)
+            nudge_app::ready_made_journeys::install(&*store, key, true, now)
                 .await
-                .map_err(|e| anyhow::anyhow!("installing the {key} journey: {e:?}"))?;
+                .map_err(|e| anyhow::anyhow!("installing the {key} journey: {e}"))?;
         }
     }
     let journeys = store.journeys().await?.len();
@@ -200,8 +200,8 @@ fn demo_keys(dir: &Path) -> anyhow::Result<(String, String)> {
             return Ok((a.to_string(), w.to_string()));
         }
     }
-    let admin = nudge_api::keys::generate_secret(nudge_store::KeyKind::Admin);
-    let write = nudge_api::keys::generate_secret(nudge_store::KeyKind::Write);
+    let admin = nudge_app::keys::generate_secret(nudge_store::KeyKind::Admin);
+    let write = nudge_app::keys::generate_secret(nudge_store::KeyKind::Write);
     std::fs::write(
         &path,
         serde_json::to_string_pretty(&json!({"admin_key": admin, "write_key": write}))?,

@@ -17,6 +17,7 @@ use clap::{Parser, Subcommand};
 use config::{Overrides, Settings};
 use nudge_store::KeyKind;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
@@ -115,7 +116,6 @@ fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(&cli.overrides)?;
     init_logging(&settings.log_format);
-    let now = || jiff::Timestamp::now().as_millisecond();
     match cli.command {
         Command::Serve => server::serve(settings, None).await,
         Command::Demo { contacts } => demo::run(settings, &cli.overrides, contacts).await,
@@ -127,24 +127,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Import { file } => {
             let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let rows = nudge_api::csv_io::parse_contacts_csv(&bytes)
-                .map_err(|e| anyhow::anyhow!("{}: {}", file.display(), e.message))?;
-            let store = open(&settings).await?;
-            let n = rows.len();
-            let report = store.import_contacts(rows, now()).await?;
-            store.close().await;
+            // Checked before the database is opened.
+            let rows = nudge_app::csv_io::parse_contacts_csv(&bytes)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let app = cli_app(&settings).await?;
+            let report = app.import_contacts(rows).await;
+            app.store.close().await;
+            let report = report?;
             println!(
-                "imported {n} rows: {} created, {} updated",
-                report.created, report.updated
+                "imported {} rows: {} created, {} updated",
+                report.rows, report.created, report.updated
             );
             Ok(())
         }
         Command::Export { output } => {
-            let store = open(&settings).await?;
-            let csv = nudge_api::csv_io::export_contacts_csv(&*store)
-                .await
-                .map_err(|e| anyhow::anyhow!(e.message))?;
-            store.close().await;
+            let app = cli_app(&settings).await?;
+            let csv = app.export_contacts_csv().await;
+            app.store.close().await;
+            let csv = csv?;
             match output {
                 Some(path) => std::fs::write(&path, csv).with_context(|| format!("writing {}", path.display()))?,
                 None => print!("{csv}"),
@@ -152,27 +152,35 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys { action } => {
-            let store = open(&settings).await?;
-            let result = keys(&*store, action, now()).await;
-            store.close().await;
+            let app = cli_app(&settings).await?;
+            let result = keys(&app, action).await;
+            app.store.close().await;
             result
         }
         Command::Journeys { action } => {
-            let store = open(&settings).await?;
-            let result = journeys(&*store, action, now()).await;
-            store.close().await;
+            let app = cli_app(&settings).await?;
+            let result = journeys(&app, action).await;
+            app.store.close().await;
             result
         }
         Command::Bench { which } => bench::run(which).await,
     }
 }
 
-async fn journeys(store: &dyn nudge_store::Store, action: JourneysAction, now: i64) -> anyhow::Result<()> {
-    use nudge_api::ready_made_journeys::{InstallError, install, ready_made_journeys};
+/// The use cases over the configured database, with no workers (the CLI runs none).
+async fn cli_app(settings: &Settings) -> anyhow::Result<nudge_app::App> {
+    Ok(nudge_app::App::new(
+        open(settings).await?,
+        Arc::new(nudge_core::SystemClock),
+    ))
+}
+
+async fn journeys(app: &nudge_app::App, action: JourneysAction) -> anyhow::Result<()> {
+    use nudge_app::ready_made_journeys::ready_made_journeys;
     match action {
         JourneysAction::List => {
             println!("{:<6} {:<10} {:<8} name", "id", "status", "version");
-            for j in store.journeys().await? {
+            for j in app.store.journeys().await? {
                 println!("{:<6} {:<10} {:<8} {}", j.id, j.status.as_str(), j.version, j.name);
             }
             println!("\nready-made (nudge journeys install <key> [--publish]):");
@@ -181,35 +189,32 @@ async fn journeys(store: &dyn nudge_store::Store, action: JourneysAction, now: i
             }
             Ok(())
         }
-        JourneysAction::Install { key, publish } => match install(store, &key, publish, now).await {
-            Ok(j) => {
-                println!(
-                    "installed journey {} \"{}\" ({}){}",
-                    j.id,
-                    j.name,
-                    j.status.as_str(),
-                    if publish {
-                        ""
-                    } else {
-                        "; publish it with POST /api/v1/journeys/{id}/publish"
-                    }
-                );
-                Ok(())
-            }
-            Err(InstallError::UnknownKey(m)) | Err(InstallError::Invalid(m)) => anyhow::bail!(m),
-            Err(InstallError::Store(e)) => Err(e.into()),
-        },
+        JourneysAction::Install { key, publish } => {
+            let j = app.install_ready_made_journey(&key, publish).await?;
+            println!(
+                "installed journey {} \"{}\" ({}){}",
+                j.id,
+                j.name,
+                j.status.as_str(),
+                if publish {
+                    ""
+                } else {
+                    "; publish it with POST /api/v1/journeys/{id}/publish"
+                }
+            );
+            Ok(())
+        }
     }
 }
 
-async fn keys(store: &dyn nudge_store::Store, action: KeysAction, now: i64) -> anyhow::Result<()> {
+async fn keys(app: &nudge_app::App, action: KeysAction) -> anyhow::Result<()> {
     match action {
         KeysAction::List => {
             println!(
                 "{:>5}  {:<6}  {:<10}  {:<25}  {:<25}  name",
                 "id", "kind", "prefix", "created", "revoked"
             );
-            for k in store.list_keys().await? {
+            for k in app.list_keys().await? {
                 println!(
                     "{:>5}  {:<6}  {:<10}  {:<25}  {:<25}  {}",
                     k.id,
@@ -223,9 +228,7 @@ async fn keys(store: &dyn nudge_store::Store, action: KeysAction, now: i64) -> a
         }
         KeysAction::Create { kind, name } => {
             let kind = KeyKind::parse(&kind).context("kind must be write or admin")?;
-            let (key, secret) = nudge_api::keys::create_key(store, kind, &name, now)
-                .await
-                .map_err(|e| anyhow::anyhow!(e.message))?;
+            let (key, secret) = app.create_key(kind, &name).await?;
             println!(
                 "created {} key {} ({}); its secret, shown only now:\n{secret}",
                 kind.as_str(),
@@ -234,8 +237,9 @@ async fn keys(store: &dyn nudge_store::Store, action: KeysAction, now: i64) -> a
             );
         }
         KeysAction::Revoke { id } => {
-            if !store.revoke_key(id, now).await? {
-                anyhow::bail!("no active key with id {id}");
+            match app.revoke_key(id).await {
+                Err(nudge_app::AppError::NotFound { .. }) => anyhow::bail!("no active key with id {id}"),
+                other => other?,
             }
             println!("revoked key {id}");
         }

@@ -2,7 +2,8 @@
 
 use crate::config::Settings;
 use anyhow::Context;
-use nudge_api::{AppState, keys};
+use nudge_api::AppState;
+use nudge_app::keys;
 use nudge_core::{Clock, SystemClock};
 use nudge_engine::{JourneyEngine, JourneyEngineConfig, SegmentEngine, SegmentEngineConfig};
 use nudge_store::{Ingestor, IngestorConfig, KeyKind};
@@ -23,7 +24,7 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
         clock.now(),
     )
     .await
-    .map_err(|e| anyhow::anyhow!("creating bootstrap keys: {}", e.message))?;
+    .map_err(|e| anyhow::anyhow!("creating bootstrap keys: {e}"))?;
     for (kind, secret) in &generated {
         let what = match kind {
             KeyKind::Admin => "admin key (secret; for /api/v1)",

@@ -2,7 +2,8 @@
 //! listener, an injected clock, and both engines driven by the test.
 #![allow(dead_code)] // each test file uses its own part
 
-use nudge_api::{AppState, keys, router};
+use nudge_api::{AppState, router};
+use nudge_app::keys;
 use nudge_core::{Clock, ManualClock, Millis};
 use nudge_engine::{JourneyEngine, SegmentEngine};
 use nudge_store::{Ingestor, IngestorConfig, PgStore, SqliteStore, Store};

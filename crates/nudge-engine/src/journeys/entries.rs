@@ -44,7 +44,10 @@ pub(super) fn trait_names(def: &JourneyDefinition) -> Vec<String> {
 }
 
 impl JourneyEngine {
-    fn zone(&self, name: Option<&str>) -> jiff::tz::TimeZone {
+    /// The time zone named `name` (a contact's), else the workspace's
+    /// ([`JourneyEngineConfig::time_zone`]), else UTC: how every journey computation
+    /// resolves a zone (also the dry-run API's, so it replays in the same zones).
+    pub fn zone(&self, name: Option<&str>) -> jiff::tz::TimeZone {
         name.and_then(|z| jiff::tz::TimeZone::get(z).ok())
             .or_else(|| jiff::tz::TimeZone::get(&self.config.time_zone).ok())
             .unwrap_or(jiff::tz::TimeZone::UTC)

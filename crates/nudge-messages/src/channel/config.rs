@@ -7,6 +7,9 @@ use super::capture::Capture;
 use super::sms::{Sms, SmsConfig};
 use super::smtp::{DkimSettings, Smtp, SmtpConfig};
 use crate::delivery::ChannelSlot;
+
+/// The lowest `rate` a channel takes: one message per 1,000 seconds.
+pub const MIN_RATE: f64 = 0.001;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -102,8 +105,13 @@ impl ChannelConfig {
                 format!("transport {} cannot deliver {kind}", self.transport()),
             ));
         }
+        // A rate is the number of messages per second; below MIN_RATE the interval
+        // between two sends would not fit a timer (5e-324 once crashed the handler).
         let positive = |field: &str, rate: Option<f64>| match rate {
-            Some(r) if !(r.is_finite() && r > 0.0) => Err(err(field, "must be a positive number".into())),
+            Some(r) if !(r.is_finite() && r >= MIN_RATE) => Err(err(
+                field,
+                format!("must be a number of messages per second, at least {MIN_RATE}"),
+            )),
             _ => Ok(()),
         };
         match self {
@@ -213,6 +221,8 @@ mod tests {
         assert_eq!(field(&bad_key, "email").as_deref(), Some("dkim.private_key"));
         let bad_rate = parse(json!({"transport": "smtp", "url": "smtp://h", "from": "a@b.c", "rate": -1}));
         assert_eq!(field(&bad_rate, "email").as_deref(), Some("rate"));
+        let tiny_rate = parse(json!({"transport": "smtp", "url": "smtp://h", "from": "a@b.c", "rate": 5e-324}));
+        assert_eq!(field(&tiny_rate, "email").as_deref(), Some("rate"));
         let twilio = parse(
             json!({"transport": "twilio", "base_url": "https://api.twilio.com", "account": "AC1", "token": "t", "from": "+1555"}),
         );

@@ -4,6 +4,7 @@
 //! it starts from. Installing creates ordinary objects to edit: templates and segments
 //! that exist under the same name are reused, the journey is new.
 
+use crate::error::{AppError, Result};
 use nudge_core::Millis;
 use nudge_core::journey::parse_journey;
 use nudge_core::segment::ready_made as ready_segments_fn;
@@ -212,28 +213,15 @@ pub fn ready_made_journeys() -> Vec<ReadyJourney> {
     ]
 }
 
-/// Why an install failed.
-#[derive(Debug)]
-pub enum InstallError {
-    UnknownKey(String),
-    Store(nudge_store::StoreError),
-    /// A catalogue entry does not parse (a bug, caught by the tests).
-    Invalid(String),
-}
-
-impl From<nudge_store::StoreError> for InstallError {
-    fn from(e: nudge_store::StoreError) -> Self {
-        InstallError::Store(e)
-    }
-}
-
 /// Installs ready-made journey `key`: its templates and segment (reused when one of
 /// that name exists), then the journey (named after the catalogue, with a number if
-/// taken), published when `publish`.
-pub async fn install(store: &dyn Store, key: &str, publish: bool, now: Millis) -> Result<Journey, InstallError> {
+/// taken), published when `publish`. An unknown key is [`AppError::NotFound`]; a
+/// catalogue entry that does not parse (a bug, caught by the tests) is
+/// [`AppError::Internal`].
+pub async fn install(store: &dyn Store, key: &str, publish: bool, now: Millis) -> Result<Journey> {
     let all = ready_made_journeys();
     let Some(r) = all.iter().find(|r| r.key == key) else {
-        return Err(InstallError::UnknownKey(format!(
+        return Err(AppError::not_found(format!(
             "no ready-made journey {key:?}; one of {}",
             all.iter().map(|r| r.key).collect::<Vec<_>>().join(", ")
         )));
@@ -243,7 +231,7 @@ pub async fn install(store: &dyn Store, key: &str, publish: bool, now: Millis) -
         let t = templates
             .iter()
             .find(|t| t.key == *name)
-            .ok_or_else(|| InstallError::Invalid(format!("{key}: no template {name}")))?;
+            .ok_or_else(|| AppError::Internal(format!("{key}: no template {name}")))?;
         if store.template_by_name(name).await?.is_none() {
             store
                 .create_template(
@@ -265,7 +253,7 @@ pub async fn install(store: &dyn Store, key: &str, publish: bool, now: Millis) -
         let ready = ready_segments_fn()
             .into_iter()
             .find(|s| s.key == seg_key)
-            .ok_or_else(|| InstallError::Invalid(format!("{key}: no ready-made segment {seg_key}")))?;
+            .ok_or_else(|| AppError::Internal(format!("{key}: no ready-made segment {seg_key}")))?;
         let existing = store.segments().await?.into_iter().find(|s| s.name == ready.name);
         let id = match existing {
             Some(s) => s.id,
@@ -286,7 +274,7 @@ pub async fn install(store: &dyn Store, key: &str, publish: bool, now: Millis) -
         };
         definition["trigger"]["segment_id"] = json!(id);
     }
-    parse_journey(&definition).map_err(|e| InstallError::Invalid(format!("{key}: {e:?}")))?;
+    parse_journey(&definition).map_err(|e| AppError::Internal(format!("{key}: {e:?}")))?;
     let taken: Vec<String> = store.journeys().await?.into_iter().map(|j| j.name).collect();
     let mut name = r.name.to_string();
     let mut n = 2;

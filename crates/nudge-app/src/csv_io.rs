@@ -8,7 +8,7 @@
 //! cannot set (`id`, `created_at`, `updated_at`, `last_seen_at`, `anonymous_ids`) are
 //! ignored, so an export can be imported back.
 
-use crate::error::ApiError;
+use crate::error::{AppError, Result};
 use nudge_core::{Subscription, format_millis};
 use nudge_store::{ContactImport, ContactQuery, Store};
 use serde_json::{Map, Value};
@@ -24,17 +24,17 @@ const IGNORED: &[&str] = &[
 ];
 pub const MAX_IMPORT_ROWS: usize = 1_000_000;
 
-pub fn parse_contacts_csv(bytes: &[u8]) -> Result<Vec<ContactImport>, ApiError> {
+pub fn parse_contacts_csv(bytes: &[u8]) -> Result<Vec<ContactImport>> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
         .trim(csv::Trim::All)
         .from_reader(bytes);
     let headers = reader
         .headers()
-        .map_err(|e| ApiError::invalid("csv", format!("cannot read the CSV header row: {e}")))?
+        .map_err(|e| AppError::invalid_request("csv", format!("cannot read the CSV header row: {e}")))?
         .clone();
     if !headers.iter().any(|h| h == "user_id" || h == "email") {
-        return Err(ApiError::invalid(
+        return Err(AppError::invalid_request(
             "csv",
             "the header row needs a user_id or an email column",
         ));
@@ -42,7 +42,7 @@ pub fn parse_contacts_csv(bytes: &[u8]) -> Result<Vec<ContactImport>, ApiError> 
     let mut rows = Vec::new();
     for (i, record) in reader.records().enumerate() {
         let line = i + 2;
-        let record = record.map_err(|e| ApiError::invalid("csv", format!("line {line}: {e}")))?;
+        let record = record.map_err(|e| AppError::invalid_request("csv", format!("line {line}: {e}")))?;
         let mut row = ContactImport::default();
         let mut traits = Map::new();
         for (h, cell) in headers.iter().zip(record.iter()) {
@@ -53,7 +53,7 @@ pub fn parse_contacts_csv(bytes: &[u8]) -> Result<Vec<ContactImport>, ApiError> 
                 row.user_id = Some(cell.to_string());
             } else if h == "email" {
                 if nudge_core::contact::normalize_email(&Value::String(cell.into())).is_none() {
-                    return Err(ApiError::invalid(
+                    return Err(AppError::invalid_request(
                         "csv",
                         format!("line {line}: {cell:?} is not an email address"),
                     ));
@@ -64,7 +64,7 @@ pub fn parse_contacts_csv(bytes: &[u8]) -> Result<Vec<ContactImport>, ApiError> 
                 .or_else(|| h.strip_prefix("subscriptions."))
             {
                 let s = Subscription::parse(cell).ok_or_else(|| {
-                    ApiError::invalid(
+                    AppError::invalid_request(
                         "csv",
                         format!("line {line}: column {h}: {cell:?} is not subscribed, unsubscribed or pending"),
                     )
@@ -76,7 +76,7 @@ pub fn parse_contacts_csv(bytes: &[u8]) -> Result<Vec<ContactImport>, ApiError> 
             }
         }
         if row.user_id.is_none() && row.email.is_none() {
-            return Err(ApiError::invalid(
+            return Err(AppError::invalid_request(
                 "csv",
                 format!("line {line}: a row needs a user_id or an email"),
             ));
@@ -84,7 +84,7 @@ pub fn parse_contacts_csv(bytes: &[u8]) -> Result<Vec<ContactImport>, ApiError> 
         row.traits = traits;
         rows.push(row);
         if rows.len() > MAX_IMPORT_ROWS {
-            return Err(ApiError::invalid(
+            return Err(AppError::invalid_request(
                 "csv",
                 format!("more than {MAX_IMPORT_ROWS} rows; split the file"),
             ));
@@ -103,7 +103,7 @@ fn cell_value(cell: &str) -> Value {
 
 /// All contacts as CSV: fixed columns, one `subscription.<channel>` column per
 /// channel in use, one `traits.<name>` column per trait in use.
-pub async fn export_contacts_csv(store: &dyn Store) -> Result<String, ApiError> {
+pub async fn export_contacts_csv(store: &dyn Store) -> Result<String> {
     let mut contacts = Vec::new();
     let mut after = None;
     loop {
@@ -143,7 +143,7 @@ pub async fn export_contacts_csv(store: &dyn Store) -> Result<String, ApiError> 
     .to_vec();
     header.extend(channels.iter().map(|c| format!("subscription.{c}")));
     header.extend(trait_keys.iter().map(|k| format!("traits.{k}")));
-    w.write_record(&header).map_err(ApiError::internal)?;
+    w.write_record(&header).map_err(AppError::internal)?;
     for c in &contacts {
         let mut rec = vec![
             c.id.to_string(),
@@ -166,9 +166,9 @@ pub async fn export_contacts_csv(store: &dyn Store) -> Result<String, ApiError> 
             Some(Value::String(s)) => s.clone(),
             Some(v) => v.to_string(),
         }));
-        w.write_record(&rec).map_err(ApiError::internal)?;
+        w.write_record(&rec).map_err(AppError::internal)?;
     }
-    String::from_utf8(w.into_inner().map_err(ApiError::internal)?).map_err(ApiError::internal)
+    String::from_utf8(w.into_inner().map_err(AppError::internal)?).map_err(AppError::internal)
 }
 
 #[cfg(test)]
@@ -192,7 +192,7 @@ mod tests {
 
     #[test]
     fn import_errors_name_the_line() {
-        let err = |csv: &str| parse_contacts_csv(csv.as_bytes()).unwrap_err().message;
+        let err = |csv: &str| parse_contacts_csv(csv.as_bytes()).unwrap_err().to_string();
         assert!(err("name\nx\n").contains("user_id or an email column"));
         assert!(err("user_id,name\nu1,a\n,b\n").contains("line 3"));
         assert!(err("email\nnot-an-email\n").contains("line 2"));

@@ -1,0 +1,73 @@
+//! The one error type of the use cases. Each variant says what kind of failure it is;
+//! the HTTP API maps them to its error table (`nudge-api/src/error.rs`), the CLI
+//! prints them.
+
+/// Why a use case failed. `field` names the input at fault, in the caller's terms
+/// (`to.email`, `message_id`, `csv`), when one is.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A required input is absent.
+    #[error("{message}")]
+    MissingField { field: String, message: String },
+    /// An input has an invalid value.
+    #[error("{message}")]
+    InvalidField { field: String, message: String },
+    /// A query, path parameter or CSV row is invalid.
+    #[error("{message}")]
+    InvalidRequest { field: Option<String>, message: String },
+    /// The key is unknown, revoked or of the wrong kind.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// No such object.
+    #[error("{message}")]
+    NotFound { field: Option<String>, message: String },
+    /// The change conflicts with what is stored, or cannot be made in this process.
+    #[error("{0}")]
+    Conflict(String),
+    /// No channel of this kind (or no messaging at all) on this server.
+    #[error("{0}")]
+    ChannelNotConfigured(String),
+    #[error(transparent)]
+    Store(#[from] nudge_store::StoreError),
+    /// A bug or an inconsistency; details for the log.
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = AppError> = std::result::Result<T, E>;
+
+impl AppError {
+    pub fn missing(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::MissingField {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+    pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::InvalidField {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+    pub fn invalid_request(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::InvalidRequest {
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::NotFound {
+            field: None,
+            message: message.into(),
+        }
+    }
+    pub fn not_found_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::NotFound {
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        Self::Internal(e.to_string())
+    }
+}

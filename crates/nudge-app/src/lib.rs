@@ -1,0 +1,98 @@
+//! Nudge's application layer: the use cases the HTTP API and the CLI share, between
+//! them and the engines and the store. Inputs and outputs are typed; failures are one
+//! [`AppError`].
+//!
+//! - [`messages`]: sending a message (recipient by contact id, user id or email — a
+//!   new email creates the contact —, template and version, idempotency key,
+//!   enqueue), bounces and suppressions;
+//! - [`journeys`]: the journey dry run (candidates, time zones), installing a
+//!   ready-made journey;
+//! - [`contacts`] and [`csv_io`]: contact import and export as CSV;
+//! - [`keys`]: API keys (create, list, revoke, verify; only hashes are stored);
+//! - [`ready_made_journeys`]: the catalogue of ready-made journeys.
+//!
+//! Architecture invariant: nothing here knows HTTP (no status codes, headers or
+//! request bodies); the callers parse their input into these types and render the
+//! results.
+
+pub mod contacts;
+pub mod csv_io;
+pub mod error;
+pub mod journeys;
+pub mod keys;
+pub mod messages;
+pub mod ready_made_journeys;
+
+pub use error::{AppError, Result};
+
+use nudge_core::Clock;
+use nudge_engine::{JourneyEngine, SegmentEngine};
+use nudge_messages::delivery::Deliverer;
+use nudge_store::Store;
+use std::sync::Arc;
+
+/// What the use cases work with: the store and the clock, and the workers to wake
+/// after a change (each optional: the CLI runs none).
+#[derive(Clone)]
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    /// Live segment membership, woken after contacts change.
+    pub segments: Option<Arc<SegmentEngine>>,
+    /// The journey engine, woken after journeys change.
+    pub journeys: Option<Arc<JourneyEngine>>,
+    /// The delivery worker (channels); `None` where messaging is off.
+    pub messaging: Option<Arc<Deliverer>>,
+}
+
+impl App {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            clock,
+            segments: None,
+            journeys: None,
+            messaging: None,
+        }
+    }
+
+    pub fn with_segments(mut self, segments: Arc<SegmentEngine>) -> Self {
+        self.segments = Some(segments);
+        self
+    }
+
+    pub fn with_journeys(mut self, journeys: Arc<JourneyEngine>) -> Self {
+        self.journeys = Some(journeys);
+        self
+    }
+
+    pub fn with_messaging(mut self, messaging: Arc<Deliverer>) -> Self {
+        self.messaging = Some(messaging);
+        self
+    }
+
+    /// After contacts changed: the segment engine re-evaluates them.
+    pub fn contacts_changed(&self) {
+        if let Some(s) = &self.segments {
+            s.wake();
+        }
+    }
+
+    /// After journeys changed: the engine listens for the events live journeys act on
+    /// before the caller hears back (an event sent right after publishing is not
+    /// missed), then works.
+    pub async fn journeys_changed(&self) -> Result<()> {
+        if let Some(j) = &self.journeys {
+            j.listen().await?;
+            j.wake();
+        }
+        Ok(())
+    }
+
+    /// The delivery worker, or [`AppError::ChannelNotConfigured`].
+    pub fn messaging(&self) -> Result<Arc<Deliverer>> {
+        self.messaging
+            .clone()
+            .ok_or_else(|| AppError::ChannelNotConfigured("messaging is not configured on this server".into()))
+    }
+}
