@@ -562,3 +562,148 @@ pub(crate) async fn push_subscription_used<D: Db>(db: &D, endpoint: &str, now: M
     .await?;
     Ok(())
 }
+
+/// A backend's `MessageStore`: the operations above, each in one transaction (or on a
+/// read connection) through the backend's `$write!` / `$read!`, and the backend's own
+/// methods (`{ ... }`: claiming the outbox).
+macro_rules! impl_message_store {
+    ($store:ty, $write:ident, $read:ident, { $($own:tt)* }) => {
+        #[async_trait::async_trait]
+        impl $crate::MessageStore for $store {
+            async fn create_template(&self, new: NewTemplate, now: Millis) -> Result<Template> {
+                $write!(self, |db| $crate::shared::messages::create_template(db, &new, now))
+            }
+
+            async fn update_template(&self, id: i64, new: NewTemplate, now: Millis) -> Result<Option<Template>> {
+                $write!(self, |db| $crate::shared::messages::update_template(db, id, &new, now))
+            }
+
+            async fn delete_template(&self, id: i64) -> Result<bool> {
+                $write!(self, |db| $crate::shared::messages::delete_template(db, id))
+            }
+
+            async fn templates(&self) -> Result<Vec<Template>> {
+                $read!(self, |db| $crate::shared::messages::templates(db))
+            }
+
+            async fn template(&self, id: i64) -> Result<Option<Template>> {
+                $read!(self, |db| $crate::shared::messages::template(db, id))
+            }
+
+            async fn template_by_name(&self, name: &str) -> Result<Option<Template>> {
+                let name = name.to_string();
+                $read!(self, |db| $crate::shared::messages::template_by_name(db, &name))
+            }
+
+            async fn template_versions(&self, id: i64) -> Result<Vec<TemplateVersion>> {
+                $read!(self, |db| $crate::shared::messages::template_versions(db, id))
+            }
+
+            async fn template_version(&self, id: i64, version: i64) -> Result<Option<TemplateVersion>> {
+                $read!(self, |db| $crate::shared::messages::template_version(db, id, version))
+            }
+
+            async fn enqueue_messages(&self, new: Vec<NewMessage>, now: Millis) -> Result<Vec<(Message, bool)>> {
+                $write!(self, |db| $crate::shared::messages::enqueue_messages(db, &new, now))
+            }
+
+            async fn enqueue_message(&self, new: NewMessage, now: Millis) -> Result<(Message, bool)> {
+                $write!(self, |db| $crate::shared::messages::enqueue_message(db, &new, now))
+            }
+
+            async fn update_messages(&self, updates: Vec<MessageUpdate>, now: Millis) -> Result<()> {
+                $write!(self, |db| $crate::shared::messages::update_messages(db, &updates, now))
+            }
+
+            async fn record_receipt(&self, receipt: Receipt, now: Millis) -> Result<Option<Message>> {
+                $write!(self, |db| $crate::shared::messages::record_receipt(db, &receipt, now))
+            }
+
+            async fn message(&self, id: i64) -> Result<Option<Message>> {
+                $read!(self, |db| $crate::exec::load_message(db, id))
+            }
+
+            async fn list_messages(&self, query: &MessageQuery) -> Result<Page<Message>> {
+                let query = query.clone();
+                $read!(self, |db| $crate::shared::messages::list_messages(db, &query))
+            }
+
+            async fn next_message_due(&self) -> Result<Option<Millis>> {
+                $read!(self, |db| $crate::shared::messages::next_message_due(db))
+            }
+
+            async fn release_leases(&self) -> Result<u64> {
+                $write!(self, |db| $crate::shared::messages::release_leases(db))
+            }
+
+            async fn record_message_event(
+                &self,
+                message: i64,
+                name: &str,
+                properties: Value,
+                key: String,
+                now: Millis,
+            ) -> Result<bool> {
+                let name = name.to_string();
+                $write!(self, |db| $crate::exec::message_event(
+                    db, message, &name, properties, key, now
+                ))
+            }
+
+            async fn add_suppression(&self, s: Suppression) -> Result<()> {
+                $write!(self, |db| $crate::shared::messages::add_suppression(db, &s))
+            }
+
+            async fn remove_suppression(&self, channel: &str, address: &str) -> Result<bool> {
+                let (channel, address) = (channel.to_string(), address.to_string());
+                $write!(self, |db| $crate::shared::messages::remove_suppression(db, &channel, &address))
+            }
+
+            async fn suppressions(&self, channel: Option<&str>) -> Result<Vec<Suppression>> {
+                let channel = channel.map(str::to_string);
+                $read!(self, |db| $crate::shared::messages::suppressions(db, channel.as_deref()))
+            }
+
+            async fn setting_or_init(&self, key: &str, value: &str) -> Result<String> {
+                let (key, value) = (key.to_string(), value.to_string());
+                $write!(self, |db| $crate::shared::messages::setting_or_init(db, &key, &value))
+            }
+
+            async fn setting(&self, key: &str) -> Result<Option<String>> {
+                let key = key.to_string();
+                $read!(self, |db| $crate::shared::messages::setting(db, &key))
+            }
+
+            async fn put_setting(&self, key: &str, value: Option<&str>) -> Result<()> {
+                let (key, value) = (key.to_string(), value.map(str::to_string));
+                $write!(self, |db| $crate::shared::messages::put_setting(db, &key, value.as_deref()))
+            }
+
+            async fn add_push_subscription(&self, new: NewPushSubscription, now: Millis) -> Result<Option<PushSubscription>> {
+                $write!(self, |db| $crate::shared::messages::add_push_subscription(db, &new, now))
+            }
+
+            async fn push_subscriptions(&self, contact: ContactId) -> Result<Vec<PushSubscription>> {
+                $read!(self, |db| $crate::shared::messages::push_subscriptions(db, contact))
+            }
+
+            async fn remove_push_subscription(&self, endpoint: &str) -> Result<bool> {
+                let endpoint = endpoint.to_string();
+                $write!(self, |db| $crate::shared::messages::remove_push_subscription(db, &endpoint))
+            }
+
+            async fn push_subscription_used(&self, endpoint: &str, now: Millis) -> Result<()> {
+                let endpoint = endpoint.to_string();
+                $write!(self, |db| $crate::shared::messages::push_subscription_used(db, &endpoint, now))
+            }
+
+            async fn suppression(&self, channel: &str, address: &str) -> Result<Option<Suppression>> {
+                let (channel, address) = (channel.to_string(), address.to_string());
+                $read!(self, |db| $crate::shared::messages::suppression(db, &channel, &address))
+            }
+
+            $($own)*
+        }
+    };
+}
+pub(crate) use impl_message_store;
