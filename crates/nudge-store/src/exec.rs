@@ -125,24 +125,22 @@ async fn count<D: Db>(db: &D, journey: i64, step: &str, counter: StepCounter) ->
 /// Records an event unless its key is stored; if it is new, does what follows.
 /// `false`: the key was stored already (nothing done).
 pub(crate) async fn event<D: Db>(db: &D, e: &NewEvent) -> Result<bool> {
-    let Some(row) = sql::first(
-        db,
-        "INSERT INTO events (message_id, contact_id, type, name, timestamp, received_at, properties, context)
-             VALUES ($1, $2, 'track', $3, $4, $4, $5, '{\"source\":\"nudge\"}') ON CONFLICT (message_id) DO NOTHING
-             RETURNING id",
-        &[
-            Arg::Str(&e.key),
-            Arg::I64(e.contact),
-            Arg::Str(&e.name),
-            Arg::I64(e.at),
-            Arg::Json(&e.properties),
-        ],
-    )
-    .await?
+    let Some(event_id) = db
+        .insert(
+            "INSERT INTO events (message_id, contact_id, type, name, timestamp, received_at, properties, context)
+             VALUES ($1, $2, 'track', $3, $4, $4, $5, '{\"source\":\"nudge\"}') ON CONFLICT (message_id) DO NOTHING",
+            &[
+                Arg::Str(&e.key),
+                Arg::I64(e.contact),
+                Arg::Str(&e.name),
+                Arg::I64(e.at),
+                Arg::Json(&e.properties),
+            ],
+        )
+        .await?
     else {
         return Ok(false);
     };
-    let event_id = row.i64(0)?;
     for then in &e.then {
         match then {
             OnStored::QueueInbox => queue_inbox(db, event_id, e.contact, &e.name, &e.properties, e.at).await?,
@@ -167,31 +165,31 @@ pub(crate) async fn event<D: Db>(db: &D, e: &NewEvent) -> Result<bool> {
 pub(crate) async fn enqueue<D: Db>(db: &D, rules: &Rules, new: &NewMessage, now: Millis) -> Result<(Message, bool)> {
     let contact = db.current_id(new.contact_id).await?;
     let origin = OriginColumns::of(new.origin.as_ref());
-    let inserted = sql::first(
-        db,
-        "INSERT INTO messages (idempotency_key, contact_id, template_id, template_version, channel,
+    let inserted = db
+        .insert(
+            "INSERT INTO messages (idempotency_key, contact_id, template_id, template_version, channel,
              transactional, data, state, attempts, next_attempt_at, created_at, updated_at,
              origin_journey_id, origin_run_id, origin_step, origin_visit)
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 0, $8, $8, $8, $9, $10, $11, $12)
-             ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-        &[
-            Arg::Str(&new.idempotency_key),
-            Arg::I64(contact),
-            Arg::I64(new.template_id),
-            Arg::I64(new.template_version),
-            Arg::Str(&new.channel),
-            Arg::Bool(new.transactional),
-            Arg::Json(&new.data),
-            Arg::I64(now),
-            Arg::OptI64(origin.journey_id),
-            Arg::OptI64(origin.run_id),
-            Arg::OptStr(origin.step.as_deref()),
-            Arg::OptI32(origin.visit),
-        ],
-    )
-    .await?;
+             ON CONFLICT (idempotency_key) DO NOTHING",
+            &[
+                Arg::Str(&new.idempotency_key),
+                Arg::I64(contact),
+                Arg::I64(new.template_id),
+                Arg::I64(new.template_version),
+                Arg::Str(&new.channel),
+                Arg::Bool(new.transactional),
+                Arg::Json(&new.data),
+                Arg::I64(now),
+                Arg::OptI64(origin.journey_id),
+                Arg::OptI64(origin.run_id),
+                Arg::OptStr(origin.step.as_deref()),
+                Arg::OptI32(origin.visit),
+            ],
+        )
+        .await?;
     let (id, created) = match inserted {
-        Some(r) => (r.i64(0)?, true),
+        Some(id) => (id, true),
         None => {
             let r = sql::first(
                 db,

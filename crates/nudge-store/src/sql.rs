@@ -131,6 +131,21 @@ pub(crate) trait Db {
     fn execute(&self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = Result<u64>> + Send;
     /// Runs a query; its rows.
     fn query(&self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = Result<Vec<SqlRow>>> + Send;
+    /// Runs an `INSERT` of one row into a table whose `id` is its integer key: the new
+    /// id, or `None` when a conflict clause inserted nothing. PostgreSQL appends
+    /// `RETURNING id`; SQLite reads its last rowid (its `RETURNING` costs a statement
+    /// journal and an ephemeral table on every statement).
+    fn insert(&self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = Result<Option<i64>>> + Send;
+    /// Runs an `UPDATE ... WHERE id = $1` of one row of `table` and reads the row's
+    /// `columns` after it (`None` if no row changed): `RETURNING` on PostgreSQL, the
+    /// update then a select by id on SQLite (see [`Db::insert`]).
+    fn update_row(
+        &self,
+        table: &str,
+        sql: &str,
+        args: &[Arg<'_>],
+        columns: &str,
+    ) -> impl Future<Output = Result<Option<SqlRow>>> + Send;
     /// What the rules read (journey event names, the segment index).
     fn rules(&self) -> impl Future<Output = Result<Rules>> + Send;
     /// The id a (possibly merged-away) contact id stands for today.

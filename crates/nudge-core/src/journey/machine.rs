@@ -306,6 +306,18 @@ impl RunPhase {
     pub fn is_started(&self) -> bool {
         matches!(self, RunPhase::Started(_))
     }
+
+    /// The trigger's properties of a stored state that is pending (not started),
+    /// without reading the rest: the engine asks this of every run an event or timer
+    /// touches, and parses the state once, when it moves the run.
+    pub fn pending_properties(value: &Value) -> Option<Map<String, Value>> {
+        value.get(Self::PENDING)?.as_object().cloned()
+    }
+
+    /// Whether a stored state is pending (see [`RunPhase::pending_properties`]).
+    pub fn is_pending(value: &Value) -> bool {
+        value.get(Self::PENDING).is_some()
+    }
 }
 
 /// An event a waiting run listens for, as the engine indexes it: name and match value.

@@ -1884,3 +1884,19 @@ fn run_phase_reads_what_it_writes_and_refuses_garbage() {
         assert!(!err.0.is_empty(), "{garbage}");
     }
 }
+
+#[test]
+fn a_pending_state_is_told_without_parsing_the_rest() {
+    let pending = RunPhase::Pending {
+        properties: json!({"cart_id": "c-1"}).as_object().unwrap().clone(),
+    }
+    .to_stored()
+    .unwrap();
+    assert!(RunPhase::is_pending(&pending));
+    assert_eq!(RunPhase::pending_properties(&pending).unwrap()["cart_id"], "c-1");
+    let started = RunPhase::Started(Box::new(RunState::new(7, 1, 42, 3, 1_000)))
+        .to_stored()
+        .unwrap();
+    assert!(!RunPhase::is_pending(&started));
+    assert_eq!(RunPhase::pending_properties(&started), None);
+}

@@ -220,7 +220,7 @@ impl JourneyEngine {
             .collect();
         priority.sort_by_key(|j| std::cmp::Reverse(j.priority));
         for run in active {
-            if let Ok(RunPhase::Pending { .. }) = RunPhase::from_stored(&run.state) {
+            if RunPhase::is_pending(&run.state) {
                 continue; // not started yet: its start timer will.
             }
             match journeys.iter().find(|j| j.id == run.journey_id).map(|j| j.status) {
@@ -288,8 +288,8 @@ impl JourneyEngine {
             }
             _ => {}
         }
-        let input = match RunPhase::from_stored(&run.state) {
-            Ok(RunPhase::Pending { properties }) if t.key == START_TIMER => Input::Start { properties },
+        let input = match RunPhase::pending_properties(&run.state) {
+            Some(properties) if t.key == START_TIMER => Input::Start { properties },
             _ => Input::Timer { key: t.key.clone() },
         };
         self.advance(&run, input, Some(&t.key), now, round).await

@@ -132,6 +132,21 @@ impl<C: GenericClient + Sync> Db for PgDb<'_, C> {
         self.c.query(&stmt, &params(args)).await?.iter().map(cells).collect()
     }
 
+    async fn insert(&self, sql: &str, args: &[Arg<'_>]) -> Result<Option<i64>> {
+        let stmt = self.c.prepare_cached(&format!("{sql} RETURNING id")).await?;
+        Ok(self.c.query_opt(&stmt, &params(args)).await?.map(|r| r.get(0)))
+    }
+
+    async fn update_row(&self, _table: &str, sql: &str, args: &[Arg<'_>], columns: &str) -> Result<Option<SqlRow>> {
+        let stmt = self.c.prepare_cached(&format!("{sql} RETURNING {columns}")).await?;
+        self.c
+            .query_opt(&stmt, &params(args))
+            .await?
+            .as_ref()
+            .map(cells)
+            .transpose()
+    }
+
     fn rules(&self) -> impl Future<Output = Result<Rules>> + Send {
         exec::rules(self.c)
     }

@@ -188,11 +188,11 @@ pub(crate) async fn start_runs<D: Db>(db: &D, runs: Vec<(NewRun, RunWrite)>, now
     let mut out = Vec::with_capacity(runs.len());
     for (new, first) in runs {
         let contact = db.current_id(new.contact_id).await?;
-        let Some(row) = sql::first(
-            db,
+        let Some(id) = db
+            .insert(
             "INSERT INTO journey_runs (journey_id, version, contact_id, status, step, state, entry_key, entered_at, updated_at)
              VALUES ($1, $2, $3, 'active', $4, $5, $6, $7, $7)
-             ON CONFLICT (journey_id, entry_key) WHERE entry_key IS NOT NULL DO NOTHING RETURNING id",
+             ON CONFLICT (journey_id, entry_key) WHERE entry_key IS NOT NULL DO NOTHING",
             &[
                 Arg::I64(new.journey_id),
                 Arg::I64(new.version),
@@ -208,7 +208,6 @@ pub(crate) async fn start_runs<D: Db>(db: &D, runs: Vec<(NewRun, RunWrite)>, now
             out.push(None);
             continue;
         };
-        let id = row.i64(0)?;
         exec::apply_write(db, &rules, &RunWrite { run_id: id, ..first }, now).await?;
         out.push(run(db, id).await?);
     }

@@ -217,42 +217,31 @@ pub(crate) async fn enqueue_message<D: Db>(db: &D, new: &NewMessage, now: Millis
 /// suppresses the recipient.
 pub(crate) async fn update_messages<D: Db>(db: &D, updates: &[MessageUpdate], now: Millis) -> Result<()> {
     let rules = db.rules().await?;
-    let sql = format!(
-        "UPDATE messages SET state = $2, attempts = attempts + 1, next_attempt_at = $3, leased_until = NULL,
+    // `sent_at` is set when the message reaches `sent` or `delivered`, kept otherwise.
+    let sql = "UPDATE messages SET state = $2, attempts = attempts + 1, next_attempt_at = $3, leased_until = NULL,
          recipient = coalesce($4, recipient), error = $5, rendered = coalesce($6, rendered),
-         updated_at = $7, sent_at = $8, provider_id = coalesce($9, provider_id)
-         WHERE id = $1 RETURNING {MESSAGE_COLUMNS}"
-    );
+         updated_at = $7, sent_at = coalesce($8, sent_at), provider_id = coalesce($9, provider_id)
+         WHERE id = $1";
     for u in updates {
-        let Some(before) = exec::load_message(db, u.id).await? else {
-            continue;
-        };
         let next = match u.state {
             MessageState::Queued => Some(u.retry_at.unwrap_or(now)),
             _ => None,
         };
-        let sent_at = if matches!(u.state, MessageState::Sent | MessageState::Delivered) {
-            Some(now)
-        } else {
-            before.sent_at
+        let sent_at = matches!(u.state, MessageState::Sent | MessageState::Delivered).then_some(now);
+        let args = [
+            Arg::I64(u.id),
+            Arg::Str(u.state.as_str()),
+            Arg::OptI64(next),
+            Arg::OptStr(u.recipient.as_deref()),
+            Arg::OptStr(u.error.as_deref()),
+            Arg::OptJson(u.rendered.as_ref()),
+            Arg::I64(now),
+            Arg::OptI64(sent_at),
+            Arg::OptStr(u.provider_id.as_deref()),
+        ];
+        let Some(row) = db.update_row("messages", sql, &args, MESSAGE_COLUMNS).await? else {
+            continue; // erased meanwhile
         };
-        let row = sql::first(
-            db,
-            &sql,
-            &[
-                Arg::I64(u.id),
-                Arg::Str(u.state.as_str()),
-                Arg::OptI64(next),
-                Arg::OptStr(u.recipient.as_deref()),
-                Arg::OptStr(u.error.as_deref()),
-                Arg::OptJson(u.rendered.as_ref()),
-                Arg::I64(now),
-                Arg::OptI64(sent_at),
-                Arg::OptStr(u.provider_id.as_deref()),
-            ],
-        )
-        .await?
-        .ok_or_else(|| StoreError::Corrupt("message vanished".into()))?;
         let after = exec::message_from_row(&row)?;
         if let (Some(reason), Some(recipient)) = (&u.suppress, &after.recipient) {
             suppress_once(db, &after.channel, recipient, reason, now).await?;

@@ -130,6 +130,28 @@ impl Db for SqliteDb<'_> {
         ready(query(self.conn, sql, args))
     }
 
+    fn insert(&self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = Result<Option<i64>>> + Send {
+        ready(execute(self.conn, sql, args).map(|n| (n > 0).then(|| self.conn.last_insert_rowid())))
+    }
+
+    fn update_row(
+        &self,
+        table: &str,
+        sql: &str,
+        args: &[Arg<'_>],
+        columns: &str,
+    ) -> impl Future<Output = Result<Option<SqlRow>>> + Send {
+        let read = || -> Result<Option<SqlRow>> {
+            if execute(self.conn, sql, args)? == 0 {
+                return Ok(None);
+            }
+            let id = args.first().copied().unwrap_or(Arg::I64(0));
+            let select = format!("SELECT {columns} FROM {table} WHERE id = $1");
+            Ok(query(self.conn, &select, &[id])?.into_iter().next())
+        };
+        ready(read())
+    }
+
     fn rules(&self) -> impl Future<Output = Result<Rules>> + Send {
         ready(self.with_cache(|cache| exec::rules(self.conn, cache)))
     }
