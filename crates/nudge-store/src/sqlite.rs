@@ -619,7 +619,8 @@ fn ingest_tx(tx: &Transaction, cache: &mut IdCache, messages: &[Call], now: Mill
         ])?;
         if inserted == 1 && m.kind == CallKind::Track {
             let name = m.event.as_deref().unwrap_or_default();
-            if exec::rules(tx, cache)?.journeys_act_on(name) {
+            // The rule is `Rules::journeys_act_on`, read here straight from the cache.
+            if exec::journey_events(tx, cache)?.contains(name) {
                 exec::queue_inbox(tx, tx.last_insert_rowid(), id, name, &json_text(body), m.timestamp)?;
             }
         }

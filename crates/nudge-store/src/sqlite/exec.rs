@@ -7,6 +7,17 @@ use crate::plan::Rules;
 /// The facts the rules read, from the writer's cache (loaded on first use, dropped
 /// when journeys or segments change).
 pub(super) fn rules(tx: &Connection, cache: &mut IdCache) -> Result<Rules> {
+    let journey_events = journey_events(tx, cache)?.clone();
+    let segments = segments::segment_index(tx, cache)?;
+    Ok(Rules {
+        journey_events,
+        segments,
+    })
+}
+
+/// The journey event names (see [`Rules::journey_events`]), cached: the ingest path
+/// asks this for every stored event.
+pub(super) fn journey_events<'c>(tx: &Connection, cache: &'c mut IdCache) -> Result<&'c Arc<HashSet<String>>> {
     if cache.journey_events.is_none() {
         let names = tx
             .prepare_cached("SELECT name FROM journey_event_names")?
@@ -14,11 +25,7 @@ pub(super) fn rules(tx: &Connection, cache: &mut IdCache) -> Result<Rules> {
             .collect::<rusqlite::Result<HashSet<_>>>()?;
         cache.journey_events = Some(Arc::new(names));
     }
-    let segments = segments::segment_index(tx, cache)?;
-    Ok(Rules {
-        journey_events: cache.journey_events.clone().unwrap_or_default(),
-        segments,
-    })
+    Ok(cache.journey_events.get_or_insert_default())
 }
 
 /// Queues a stored event in the journey inbox.
