@@ -8,6 +8,7 @@
 //! atomically.
 
 pub mod baseline;
+mod codec;
 mod exec;
 mod group_commit;
 mod journeys;
