@@ -44,6 +44,20 @@ impl SegmentIndex {
     }
 }
 
+impl SegmentIndex {
+    /// Whether a stored Segment call may change what a segment says of its contact: a
+    /// `track` of an event some segment reads, an `identify` setting a trait some
+    /// segment reads. (A contact the call created is re-evaluated regardless.)
+    pub(crate) fn reads_call(&self, m: &nudge_core::Call) -> bool {
+        use nudge_core::CallKind;
+        match m.kind {
+            CallKind::Track => m.event.as_ref().is_some_and(|e| self.event_names.contains(e)),
+            CallKind::Identify => m.traits.keys().any(|k| self.trait_names.contains(k)),
+            _ => false,
+        }
+    }
+}
+
 /// The facts every rule reads: what journeys act on and what segments read. Each
 /// backend loads (and caches) them; they are cheap to clone.
 #[derive(Debug, Clone, Default)]
@@ -450,6 +464,30 @@ mod tests {
                 left: left.map(|(s, e)| (s.into(), e.into())),
             }),
         }
+    }
+
+    #[test]
+    fn segments_read_the_calls_that_name_what_they_read() {
+        let index = SegmentIndex {
+            any: true,
+            event_names: ["Order Completed".to_string()].into(),
+            trait_names: ["plan".to_string()].into(),
+        };
+        let calls = nudge_core::parse_batch(
+            &serde_json::to_vec(&json!({"batch": [
+                {"type": "track", "userId": "u", "event": "Order Completed"},
+                {"type": "track", "userId": "u", "event": "Page Viewed"},
+                {"type": "identify", "userId": "u", "traits": {"plan": "pro"}},
+                {"type": "identify", "userId": "u", "traits": {"age": 3}},
+                {"type": "page", "userId": "u", "name": "Order Completed"},
+            ]}))
+            .unwrap(),
+            &nudge_core::Received { at: 0, ip: None },
+            &mut || "id".to_string(),
+        )
+        .unwrap();
+        let read: Vec<bool> = calls.messages.iter().map(|c| index.reads_call(c)).collect();
+        assert_eq!(read, vec![true, false, true, false, false]);
     }
 
     #[test]

@@ -3,8 +3,8 @@
 
 use super::*;
 use crate::segment_sql::{Dialect, Param, compile};
+use nudge_core::Call;
 use nudge_core::segment::{Condition, EventFact, Facts};
-use nudge_core::{Call, CallKind};
 use std::collections::{HashMap, HashSet};
 use tokio_postgres::types::ToSql;
 
@@ -98,13 +98,7 @@ pub(super) async fn mark_after_ingest(
         let Some((contact, created_at)) = owner.get(&m.message_id) else {
             continue;
         };
-        let relevant = *created_at == now
-            || match m.kind {
-                CallKind::Track => m.event.as_ref().is_some_and(|e| index.event_names.contains(e)),
-                CallKind::Identify => m.traits.keys().any(|k| index.trait_names.contains(k)),
-                _ => false,
-            };
-        if relevant {
+        if *created_at == now || index.reads_call(m) {
             dirty.push(*contact);
         }
     }

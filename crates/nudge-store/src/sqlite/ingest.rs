@@ -72,13 +72,7 @@ pub(super) fn ingest_tx(
         }
         if inserted == 1 {
             // Re-evaluate the contact's segments if one of them reads this event or trait.
-            let index = segments::segment_index(tx, cache)?;
-            let relevant = match m.kind {
-                CallKind::Track => m.event.as_ref().is_some_and(|e| index.event_names.contains(e)),
-                CallKind::Identify => m.traits.keys().any(|k| index.trait_names.contains(k)),
-                _ => false,
-            };
-            if relevant {
+            if segments::segment_index(tx, cache)?.reads_call(m) {
                 segments::mark_dirty(tx, cache, id)?;
             }
         }
