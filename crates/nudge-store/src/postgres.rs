@@ -402,3 +402,86 @@ impl Store for PgStore {
         self.writer.close();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nudge_core::protocol::MessageOrigin;
+
+    /// See the SQLite test of the same name: migration 14 moves the journey of earlier
+    /// journey messages from `data.journey` and their key to the origin columns. Runs
+    /// when `NUDGE_TEST_DATABASE_URL` names a PostgreSQL database.
+    #[tokio::test]
+    async fn migration_14_gives_earlier_journey_messages_their_origin() {
+        let Ok(url) = std::env::var("NUDGE_TEST_DATABASE_URL") else {
+            eprintln!("NUDGE_TEST_DATABASE_URL unset: PostgreSQL migration test skipped");
+            return;
+        };
+        let schema = format!("nudge_test_m14_{}", std::process::id());
+        let (client, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}; SET search_path TO {schema}"
+            ))
+            .await
+            .unwrap();
+        for (_, sql) in MIGRATIONS.iter().filter(|(v, _)| *v < 14) {
+            client.batch_execute(sql).await.unwrap();
+        }
+        let insert = async |key: &str, data: Value| -> i64 {
+            client
+                .query_one(
+                    "INSERT INTO messages (idempotency_key, contact_id, template_id, template_version, channel,
+                     transactional, data, state, created_at, updated_at)
+                     VALUES ($1, 1, 1, 1, 'email', false, $2, 'sent', 0, 0) RETURNING id",
+                    &[&key, &data],
+                )
+                .await
+                .unwrap()
+                .get(0)
+        };
+        let journey = insert(
+            "run-7-step-remind-1-3",
+            serde_json::json!({"event": {}, "data": {}, "journey": {"id": 2, "run_id": 7}}),
+        )
+        .await;
+        let api = insert("order-42", serde_json::json!({"data": {}})).await;
+        let mismatched = insert("run-8-step-x-1", serde_json::json!({"journey": {"id": 2, "run_id": 9}})).await;
+        client
+            .batch_execute(MIGRATIONS.iter().find(|(v, _)| *v == 14).unwrap().1)
+            .await
+            .unwrap();
+        let origin = async |id: i64| {
+            let r = client
+                .query_one(
+                    "SELECT origin_journey_id, origin_run_id, origin_step, origin_visit FROM messages WHERE id = $1",
+                    &[&id],
+                )
+                .await
+                .unwrap();
+            crate::messages::OriginColumns {
+                journey_id: r.get(0),
+                run_id: r.get(1),
+                step: r.get(2),
+                visit: r.get(3),
+            }
+            .origin()
+        };
+        assert_eq!(
+            origin(journey).await,
+            Some(MessageOrigin::Journey {
+                journey_id: 2,
+                run_id: 7,
+                step: "remind-1".into(),
+                visit: 3
+            })
+        );
+        assert_eq!(origin(api).await, None);
+        assert_eq!(origin(mismatched).await, None, "a key of another run is not trusted");
+        client
+            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+            .await
+            .unwrap();
+    }
+}

@@ -564,3 +564,55 @@ impl Store for SqliteStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nudge_core::protocol::MessageOrigin;
+
+    /// Messages queued by journeys before migration 14 carried their journey in
+    /// `data.journey` and their step in the key; the migration moves both to the
+    /// origin columns, so their opens and clicks still count for the step.
+    #[test]
+    fn migration_14_gives_earlier_journey_messages_their_origin() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("nudge.db")).unwrap();
+        for (_, sql) in MIGRATIONS.iter().filter(|(v, _)| *v < 14) {
+            conn.execute_batch(sql).unwrap();
+        }
+        let insert = |key: &str, data: &str| {
+            conn.execute(
+                "INSERT INTO messages (idempotency_key, contact_id, template_id, template_version, channel,
+                 transactional, data, state, created_at, updated_at) VALUES (?, 1, 1, 1, 'email', 0, ?, 'sent', 0, 0)",
+                params![key, data],
+            )
+            .unwrap();
+            conn.last_insert_rowid()
+        };
+        let journey = insert(
+            "run-7-step-remind-1-3",
+            r#"{"event": {}, "data": {}, "journey": {"id": 2, "run_id": 7}}"#,
+        );
+        let api = insert("order-42", r#"{"data": {}}"#);
+        let mismatched = insert("run-8-step-x-1", r#"{"journey": {"id": 2, "run_id": 9}}"#);
+        conn.execute_batch(MIGRATIONS.iter().find(|(v, _)| *v == 14).unwrap().1)
+            .unwrap();
+        let origin = |id| {
+            crate::sql::run_now(crate::exec::load_message(&db::SqliteDb::read(&conn), id))
+                .unwrap()
+                .unwrap()
+                .origin
+        };
+        assert_eq!(
+            origin(journey),
+            Some(MessageOrigin::Journey {
+                journey_id: 2,
+                run_id: 7,
+                step: "remind-1".into(),
+                visit: 3
+            })
+        );
+        assert_eq!(origin(api), None);
+        assert_eq!(origin(mismatched), None, "a key of another run is not trusted");
+    }
+}
