@@ -16,19 +16,14 @@ const T0: Millis = 1_805_112_000_000;
 struct Backend {
     store: Arc<dyn Store>,
     _dir: Option<tempfile::TempDir>,
-    pg_schema: Option<(String, String)>,
+    pg_schema: Option<nudge_store::scratch::PgScratchSchema>,
 }
 
 impl Backend {
     async fn finish(self) {
         self.store.close().await;
-        if let Some((url, schema)) = &self.pg_schema {
-            let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
-            tokio::spawn(conn);
-            client
-                .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-                .await
-                .unwrap();
+        if let Some(schema) = &self.pg_schema {
+            schema.drop_schema().await.unwrap();
         }
     }
 }
@@ -44,28 +39,14 @@ async fn backends() -> Vec<Backend> {
     if let Ok(url) = std::env::var("NUDGE_TEST_DATABASE_URL")
         && !url.is_empty()
     {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static N: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let schema = format!(
-            "nudge_app_test_{}_{nanos}_{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-        tokio::spawn(conn);
-        client.batch_execute(&format!("CREATE SCHEMA {schema}")).await.unwrap();
-        let sep = if url.contains('?') { '&' } else { '?' };
-        let store = PgStore::connect(&format!("{url}{sep}options=-csearch_path%3D{schema}"))
+        let schema = nudge_store::scratch::PgScratchSchema::create(&url, "nudge_app_test")
             .await
             .unwrap();
+        let store = PgStore::connect(&schema.url).await.unwrap();
         out.push(Backend {
             store: Arc::new(store),
             _dir: None,
-            pg_schema: Some((url, schema)),
+            pg_schema: Some(schema),
         });
     }
     out

@@ -15,6 +15,7 @@ mod journeys;
 mod messages;
 mod plan;
 mod postgres;
+pub mod scratch;
 pub mod segment_sql;
 mod shared;
 mod sql;

@@ -14,19 +14,14 @@ struct Backend {
     store: Arc<dyn Store>,
     _dir: Option<tempfile::TempDir>,
     /// The PostgreSQL schema of this story, dropped when it ends.
-    pg_schema: Option<(String, String)>,
+    pg_schema: Option<scratch::PgScratchSchema>,
 }
 
 impl Backend {
     async fn finish(self) {
         self.store.close().await;
-        if let Some((url, schema)) = self.pg_schema {
-            let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-            tokio::spawn(conn);
-            client
-                .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-                .await
-                .unwrap();
+        if let Some(schema) = self.pg_schema {
+            schema.drop_schema().await.unwrap();
         }
     }
 }
@@ -46,22 +41,16 @@ async fn backends() -> Vec<Backend> {
         out.push(Backend {
             store: Arc::new(store),
             _dir: None,
-            pg_schema: Some((url, schema)),
+            pg_schema: Some(schema),
         });
     }
     out
 }
 
 /// A PostgreSQL store in a schema of its own, so stories never see each other's rows.
-async fn fresh_pg(url: &str) -> (PgStore, String) {
-    let schema = format!("nudge_test_{}_{}", std::process::id(), rand_suffix());
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(conn);
-    client.batch_execute(&format!("CREATE SCHEMA {schema}")).await.unwrap();
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let store = PgStore::connect(&format!("{url}{sep}options=-csearch_path%3D{schema}"))
-        .await
-        .unwrap();
+async fn fresh_pg(url: &str) -> (PgStore, scratch::PgScratchSchema) {
+    let schema = scratch::PgScratchSchema::create(url, "nudge_test").await.unwrap();
+    let store = PgStore::connect(&schema.url).await.unwrap();
     (store, schema)
 }
 

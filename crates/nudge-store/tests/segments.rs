@@ -426,25 +426,13 @@ async fn sql_and_memory_agree_on_postgres() {
         return;
     };
     for seed in 0..4u64 {
-        let schema = format!("nudge_segments_{}_{seed}", std::process::id());
-        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-        tokio::spawn(conn);
-        client
-            .batch_execute(&format!(
-                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-            ))
+        let schema = nudge_store::scratch::PgScratchSchema::create(&url, "nudge_segments")
             .await
             .unwrap();
-        let sep = if url.contains('?') { '&' } else { '?' };
-        let store = nudge_store::PgStore::connect(&format!("{url}{sep}options=-csearch_path%3D{schema}"))
-            .await
-            .unwrap();
+        let store = nudge_store::PgStore::connect(&schema.url).await.unwrap();
         agree(&store, seed).await;
         store.close().await;
-        client
-            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-            .await
-            .unwrap();
+        schema.drop_schema().await.unwrap();
     }
 }
 

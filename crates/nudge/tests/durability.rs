@@ -247,19 +247,9 @@ async fn sigkill_loses_no_acknowledged_event_postgres() {
         eprintln!("NUDGE_TEST_DATABASE_URL not set: PostgreSQL durability test skipped");
         return;
     };
-    let schema = format!("nudge_durability_{}", std::process::id());
-    let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(conn);
-    client
-        .batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-        ))
+    let schema = nudge_store::scratch::PgScratchSchema::create(&base, "nudge_durability")
         .await
         .unwrap();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    kill_during_ingest(Some(format!("{base}{sep}options=-csearch_path%3D{schema}"))).await;
-    client
-        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-        .await
-        .unwrap();
+    kill_during_ingest(Some(schema.url.clone())).await;
+    schema.drop_schema().await.unwrap();
 }

@@ -286,17 +286,10 @@ async fn two_processes_on_postgresql_share_journeys_and_send_nothing_twice() {
         return;
     }
     const N: usize = 600;
-    let schema = format!("nudge_two_processes_{}", std::process::id());
-    let (client, conn) = tokio_postgres::connect(&database, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(conn);
-    client
-        .batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-        ))
+    let schema = nudge_store::scratch::PgScratchSchema::create(&database, "nudge_two_processes")
         .await
         .unwrap();
-    let sep = if database.contains('?') { '&' } else { '?' };
-    let url = format!("{database}{sep}options=-csearch_path%3D{schema}");
+    let url = schema.url.clone();
     let dir = tempfile::tempdir().unwrap();
     let mail_dir = dir.path().join("mail");
     let (_sink, smtp_port) = start_sink(&mail_dir, true);
@@ -392,8 +385,5 @@ async fn two_processes_on_postgresql_share_journeys_and_send_nothing_twice() {
         ids.len()
     );
     drop((_a, _b));
-    client
-        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-        .await
-        .unwrap();
+    schema.drop_schema().await.unwrap();
 }

@@ -24,8 +24,8 @@ pub struct App {
     pub journeys: Arc<JourneyEngine>,
     pub store: Arc<dyn Store>,
     _dir: Option<tempfile::TempDir>,
-    /// `(url, schema)` of a PostgreSQL app, dropped by [`App::finish`].
-    pg_schema: Option<(String, String)>,
+    /// The schema of a PostgreSQL app, dropped by [`App::finish`].
+    pg_schema: Option<nudge_store::scratch::PgScratchSchema>,
 }
 
 /// The app on a fresh SQLite database.
@@ -42,30 +42,20 @@ pub async fn spawn_apps() -> Vec<App> {
     if let Ok(url) = std::env::var("NUDGE_TEST_DATABASE_URL")
         && !url.is_empty()
     {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static N: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let schema = format!(
-            "nudge_api_test_{}_{nanos}_{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-        tokio::spawn(conn);
-        client.batch_execute(&format!("CREATE SCHEMA {schema}")).await.unwrap();
-        let sep = if url.contains('?') { '&' } else { '?' };
-        let store = PgStore::connect(&format!("{url}{sep}options=-csearch_path%3D{schema}"))
+        let schema = nudge_store::scratch::PgScratchSchema::create(&url, "nudge_api_test")
             .await
             .unwrap();
-        apps.push(spawn_on(Arc::new(store), None, Some((url, schema))).await);
+        let store = PgStore::connect(&schema.url).await.unwrap();
+        apps.push(spawn_on(Arc::new(store), None, Some(schema)).await);
     }
     apps
 }
 
-async fn spawn_on(store: Arc<dyn Store>, dir: Option<tempfile::TempDir>, pg_schema: Option<(String, String)>) -> App {
+async fn spawn_on(
+    store: Arc<dyn Store>,
+    dir: Option<tempfile::TempDir>,
+    pg_schema: Option<nudge_store::scratch::PgScratchSchema>,
+) -> App {
     let clock = Arc::new(ManualClock::new(T0));
     let dyn_clock: Arc<dyn Clock> = clock.clone();
     keys::ensure_bootstrap_keys(&*store, Some(ADMIN), Some(WRITE), T0)
@@ -104,13 +94,8 @@ impl App {
     /// Closes the store; a PostgreSQL app's schema is dropped.
     pub async fn finish(self) {
         self.store.close().await;
-        if let Some((url, schema)) = &self.pg_schema {
-            let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
-            tokio::spawn(conn);
-            client
-                .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-                .await
-                .unwrap();
+        if let Some(schema) = &self.pg_schema {
+            schema.drop_schema().await.unwrap();
         }
     }
     /// `/v1/batch` with the write key; must be accepted.
