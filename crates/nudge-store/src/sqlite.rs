@@ -615,4 +615,28 @@ mod tests {
         assert_eq!(origin(api), None);
         assert_eq!(origin(mismatched), None, "a key of another run is not trusted");
     }
+
+    /// A run state that is not even JSON (SQLite keeps it as text) reads as that text,
+    /// so the engine sets the run aside instead of every read of the contact's runs
+    /// failing.
+    #[test]
+    fn a_run_state_that_is_not_json_reads_as_its_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("nudge.db")).unwrap();
+        for (_, sql) in MIGRATIONS {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute(
+            "INSERT INTO journey_runs (journey_id, version, contact_id, status, step, state, entered_at, updated_at)
+             VALUES (1, 1, 1, 'active', 'wait', '{not json', 0, 0)",
+            [],
+        )
+        .unwrap();
+        let id = conn.last_insert_rowid();
+        let run = crate::sql::run_now(crate::shared::journeys::run(&db::SqliteDb::read(&conn), id))
+            .unwrap()
+            .unwrap();
+        assert_eq!(run.state, Value::String("{not json".into()));
+        assert!(nudge_core::journey::RunPhase::from_stored(&run.state).is_err());
+    }
 }

@@ -167,7 +167,10 @@ impl JourneyEngine {
     ) -> nudge_store::Result<()> {
         tracing::error!(run = run.id, journey = run.journey_id, error = %e, "run state unreadable; run set aside for inspection");
         self.store.set_run_aside(run.id, e.to_string(), now).await?;
-        round.runs.remove(&run.id);
+        // The round sees it as set aside from now on (not active: nothing feeds it again).
+        let mut aside = run.clone();
+        aside.set_aside = Some(e.to_string());
+        round.runs.insert(run.id, aside);
         round.stats.set_aside += 1;
         Ok(())
     }

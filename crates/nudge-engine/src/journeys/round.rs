@@ -210,9 +210,12 @@ impl JourneyEngine {
                 }
             }
         }
+        // As the outcomes above left them: a run they finished or set aside is not fed
+        // the event again.
         let active: Vec<Run> = active
             .into_iter()
             .map(|r| round.runs.get(&r.id).cloned().unwrap_or(r))
+            .filter(Run::is_active)
             .collect();
         let mut priority: Vec<&Journey> = journeys
             .iter()

@@ -22,7 +22,10 @@ UPDATE messages SET
           + length(rtrim(substr(idempotency_key, length('run-' || json_extract(data, '$.journey.run_id') || '-step-') + 1), '0123456789')) + 1
     ) AS INTEGER)
 WHERE json_extract(data, '$.journey.id') IS NOT NULL
-  AND idempotency_key LIKE 'run-' || json_extract(data, '$.journey.run_id') || '-step-%';
+  AND idempotency_key LIKE 'run-' || json_extract(data, '$.journey.run_id') || '-step-%'
+  -- ... and ends in '-' and a visit number, as PostgreSQL's pattern requires.
+  AND rtrim(idempotency_key, '0123456789') != idempotency_key
+  AND substr(rtrim(idempotency_key, '0123456789'), -1) = '-';
 
 -- A run whose stored state cannot be read is set aside for inspection (status
 -- 'set_aside', with the error), never reset.

@@ -25,7 +25,9 @@ pub(super) async fn queue_after_ingest(
     messages: &[Call],
     outcomes: &[IngestOutcome],
 ) -> Result<()> {
-    let rules = exec::rules(tx).await?;
+    // Only the journey half of the rules is read here (segment marks come from
+    // `segments::mark_after_ingest`), so the segment index is not loaded twice.
+    let rules = exec::journey_rules(tx).await?;
     if rules.journey_events.is_empty() {
         return Ok(());
     }

@@ -8,6 +8,7 @@ use crate::journeys::*;
 use crate::sql::{self, Arg, Db, SqlRow};
 use crate::{Result, StoreError};
 use nudge_core::{ContactId, Millis};
+use serde_json::Value;
 
 const JOURNEY_COLUMNS: &str = "j.id, j.name, j.description, j.status, j.version, j.published_version, j.priority, \
      v.definition, j.created_at, j.updated_at, j.entries_scheduled";
@@ -39,7 +40,13 @@ pub(crate) fn run_from_row(r: &SqlRow) -> Result<Run> {
         version: r.i64(2)?,
         contact_id: r.i64(3)?,
         step: r.opt_string(4)?,
-        state: r.json(5)?,
+        // A state that is not even JSON (SQLite keeps text) is handed on as the text,
+        // so the engine sets the run aside like any unreadable state instead of the
+        // read failing for every run of the contact.
+        state: match r.json(5) {
+            Ok(v) => v,
+            Err(_) => Value::String(r.string(5)?),
+        },
         entry_key: r.opt_string(6)?,
         entered_at: r.i64(7)?,
         updated_at: r.i64(8)?,
