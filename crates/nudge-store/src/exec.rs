@@ -229,14 +229,28 @@ pub(crate) async fn message_event<D: Db>(
     key: String,
     now: Millis,
 ) -> Result<bool> {
-    let Some(m) = load_message(db, message).await? else {
+    // Only what the event needs: the contact and the origin (not the rendered body).
+    let Some(r) = sql::first(
+        db,
+        "SELECT contact_id, origin_journey_id, origin_run_id, origin_step, origin_visit FROM messages WHERE id = $1",
+        &[Arg::I64(message)],
+    )
+    .await?
+    else {
         return Ok(false);
     };
-    let contact = db.current_id(m.contact_id).await?;
+    let origin = OriginColumns {
+        journey_id: r.opt_i64(1)?,
+        run_id: r.opt_i64(2)?,
+        step: r.opt_string(3)?,
+        visit: r.opt_i64(4)?.map(|v| i32::try_from(v).unwrap_or(i32::MAX)),
+    }
+    .origin();
+    let contact = db.current_id(r.i64(0)?).await?;
     let rules = db.rules().await?;
     event(
         db,
-        &plan::message_event(&rules, &m, contact, name, properties, key, now),
+        &plan::message_event(&rules, origin.as_ref(), contact, name, properties, key, now),
     )
     .await
 }

@@ -258,7 +258,7 @@ pub(crate) fn queued_count(origin: Option<&MessageOrigin>) -> Option<OnStored> {
 /// toward the journey step that sent it.
 pub(crate) fn message_event(
     rules: &Rules,
-    m: &Message,
+    origin: Option<&MessageOrigin>,
     contact: ContactId,
     name: &str,
     properties: Value,
@@ -274,7 +274,7 @@ pub(crate) fn message_event(
     let mut planned = event(rules, contact, &e, at);
     if let (Some(counter), Some((journey, step))) = (
         StepCounter::of_message_event(name),
-        m.origin.as_ref().and_then(MessageOrigin::journey_step),
+        origin.and_then(MessageOrigin::journey_step),
     ) {
         planned.then.push(OnStored::Count {
             journey,
@@ -346,7 +346,10 @@ pub(crate) fn run_write(
                 key: key.clone(),
                 counts: None,
             };
-            ops.push(Op::Event(event(rules, contact.id, &e, now)));
+            // The contact is marked once below (`Op::MarkDirty`), not per event.
+            let mut planned = event(rules, contact.id, &e, now);
+            planned.then.retain(|t| *t != OnStored::MarkDirty);
+            ops.push(Op::Event(planned));
             contact.apply_traits(&patch);
             for k in patch.keys() {
                 if !changed.contains(k) {
@@ -600,7 +603,7 @@ mod tests {
         assert_eq!(events.len(), 2, "the applied key applies nothing");
         assert_eq!(events[0].key, "run-1-step-a-1");
         assert_eq!(events[1].key, "run-1-step-c-1");
-        assert_eq!(events[0].then, vec![OnStored::MarkDirty]);
+        assert!(events[0].then.is_empty(), "marked once, below: {:?}", events[0].then);
         let saved = ops
             .iter()
             .find_map(|o| match o {
@@ -614,7 +617,7 @@ mod tests {
             traits: vec!["lead_score".into()],
             at: 9
         }));
-        assert!(ops.contains(&Op::MarkDirty(5)));
+        assert_eq!(ops.iter().filter(|o| **o == Op::MarkDirty(5)).count(), 1);
     }
 
     #[test]
