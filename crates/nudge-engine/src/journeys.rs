@@ -235,6 +235,18 @@ impl JourneyEngine {
         Ok(())
     }
 
+    /// The contact's facts for a definition: loaded only when it reads them (conditions
+    /// anywhere), else just the id. `None`: the contact is gone.
+    async fn facts(&self, def: &JourneyDefinition, contact: ContactId) -> nudge_store::Result<Option<Facts>> {
+        if !needs_facts(def) {
+            return Ok(Some(Facts {
+                contact_id: contact,
+                ..Default::default()
+            }));
+        }
+        self.store.contact_facts(contact).await
+    }
+
     async fn definition(&self, journey: i64, version: i64) -> nudge_store::Result<Option<Arc<JourneyDefinition>>> {
         if let Some(d) = self
             .definitions

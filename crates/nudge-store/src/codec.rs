@@ -2,7 +2,7 @@
 //! beside its columns, JSON objects as text, subscriptions.
 
 use crate::{Result, StoreError};
-use nudge_core::{Call, Subscription};
+use nudge_core::{Call, Contact, IdentityKind, Subscription};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -41,4 +41,16 @@ pub(crate) fn json_text(map: &Map<String, Value>) -> String {
 
 pub(crate) fn parse_object(s: &str) -> Result<Map<String, Value>> {
     serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("JSON column: {e}")))
+}
+
+/// Adds a stored identity (`identities.kind`, `value`) to a loaded contact: a user id
+/// other than the primary one is an alias, an anonymous id is listed.
+pub(crate) fn fold_identity(contact: &mut Contact, kind: &str, value: String) -> Result<()> {
+    match IdentityKind::parse(kind) {
+        Some(IdentityKind::UserId) if Some(&value) != contact.user_id.as_ref() => contact.alias_user_ids.push(value),
+        Some(IdentityKind::UserId) => {}
+        Some(IdentityKind::AnonymousId) => contact.anonymous_ids.push(value),
+        None => return Err(StoreError::Corrupt(format!("identity kind {kind:?}"))),
+    }
+    Ok(())
 }

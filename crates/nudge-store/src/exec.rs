@@ -8,7 +8,7 @@ use crate::messages::{Message, MessageState, NewMessage, OriginColumns};
 use crate::plan::{self, NewEvent, OnStored, Op, Rules, RunPlan, RunRow};
 use crate::sql::{self, Arg, Db, SqlRow};
 use crate::{Result, StoreError};
-use nudge_core::protocol::StepCounter;
+use nudge_core::protocol::{MessageOrigin, StepCounter};
 use nudge_core::{ContactId, Millis};
 use serde_json::Value;
 use std::collections::HashSet;
@@ -39,23 +39,24 @@ pub(crate) fn message_from_row(r: &SqlRow) -> Result<Message> {
         updated_at: r.i64(15)?,
         sent_at: r.opt_i64(16)?,
         provider_id: r.opt_string(17)?,
-        origin: OriginColumns {
-            journey_id: r.opt_i64(18)?,
-            run_id: r.opt_i64(19)?,
-            step: r.opt_string(20)?,
-            visit: r.opt_i64(21)?.map(|v| i32::try_from(v).unwrap_or(i32::MAX)),
-        }
-        .origin(),
+        origin: origin_at(r, 18)?,
     })
+}
+
+/// The origin columns (journey, run, step, visit) read from column `at` on.
+fn origin_at(r: &SqlRow, at: usize) -> Result<Option<MessageOrigin>> {
+    Ok(OriginColumns {
+        journey_id: r.opt_i64(at)?,
+        run_id: r.opt_i64(at + 1)?,
+        step: r.opt_string(at + 2)?,
+        visit: r.opt_i64(at + 3)?.map(|v| i32::try_from(v).unwrap_or(i32::MAX)),
+    }
+    .origin())
 }
 
 pub(crate) async fn load_message<D: Db>(db: &D, id: i64) -> Result<Option<Message>> {
     let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1");
-    sql::first(db, &sql, &[Arg::I64(id)])
-        .await?
-        .as_ref()
-        .map(message_from_row)
-        .transpose()
+    sql::one(db, &sql, &[Arg::I64(id)], message_from_row).await
 }
 
 /// Queues a stored event in the journey inbox.
@@ -239,13 +240,7 @@ pub(crate) async fn message_event<D: Db>(
     else {
         return Ok(false);
     };
-    let origin = OriginColumns {
-        journey_id: r.opt_i64(1)?,
-        run_id: r.opt_i64(2)?,
-        step: r.opt_string(3)?,
-        visit: r.opt_i64(4)?.map(|v| i32::try_from(v).unwrap_or(i32::MAX)),
-    }
-    .origin();
+    let origin = origin_at(&r, 1)?;
     let contact = db.current_id(r.i64(0)?).await?;
     let rules = db.rules().await?;
     event(

@@ -17,7 +17,7 @@
 //!   back and run again;
 //! - migrations are serialized between processes with an advisory lock.
 
-use crate::codec::{extra_of, json_text};
+use crate::codec::{extra_of, fold_identity, json_text};
 use crate::shared;
 use crate::*;
 use contacts::*;

@@ -174,6 +174,26 @@ pub(crate) async fn first<D: Db>(db: &D, sql: &str, args: &[Arg<'_>]) -> Result<
     Ok(db.query(sql, args).await?.into_iter().next())
 }
 
+/// The first row of a query, decoded.
+pub(crate) async fn one<D: Db, T>(
+    db: &D,
+    sql: &str,
+    args: &[Arg<'_>],
+    decode: impl Fn(&SqlRow) -> Result<T>,
+) -> Result<Option<T>> {
+    first(db, sql, args).await?.as_ref().map(decode).transpose()
+}
+
+/// Every row of a query, decoded.
+pub(crate) async fn all<D: Db, T>(
+    db: &D,
+    sql: &str,
+    args: &[Arg<'_>],
+    decode: impl Fn(&SqlRow) -> Result<T>,
+) -> Result<Vec<T>> {
+    db.query(sql, args).await?.iter().map(decode).collect()
+}
+
 /// Finishes a shared function whose every [`Db`] call is ready at once (SQLite's): one
 /// poll, no executor.
 pub(crate) fn run_now<F: Future>(f: F) -> F::Output {

@@ -69,16 +69,8 @@ impl JourneyEngine {
             Err(e) => return self.set_aside(run, &e, now, round).await,
         };
         // Facts and time zone are loaded only for definitions that read them.
-        let facts = if needs_facts(&def) {
-            match self.store.contact_facts(run.contact_id).await? {
-                Some(f) => f,
-                None => return Ok(()),
-            }
-        } else {
-            Facts {
-                contact_id: run.contact_id,
-                ..Default::default()
-            }
+        let Some(facts) = self.facts(&def, run.contact_id).await? else {
+            return Ok(()); // the contact is gone
         };
         let zone_name = if needs_time_zone(&def) {
             self.store.contact_time_zone(run.contact_id).await?

@@ -89,16 +89,8 @@ impl JourneyEngine {
         now: Millis,
         round: &mut Round,
     ) -> nudge_store::Result<()> {
-        let facts = if needs_facts(def) {
-            match self.store.contact_facts(contact).await? {
-                Some(f) => f,
-                None => return Ok(()),
-            }
-        } else {
-            Facts {
-                contact_id: contact,
-                ..Default::default()
-            }
+        let Some(facts) = self.facts(def, contact).await? else {
+            return Ok(()); // the contact is gone
         };
         // Earlier runs as this round left them, and the runs it is about to store.
         let mut previous: Vec<PreviousRun> = self

@@ -111,14 +111,7 @@ pub(super) fn contact_from_row(r: &tokio_postgres::Row) -> Result<Contact> {
     let kinds: Vec<String> = r.try_get(9)?;
     let values: Vec<String> = r.try_get(10)?;
     for (kind, value) in kinds.into_iter().zip(values) {
-        match IdentityKind::parse(&kind) {
-            Some(IdentityKind::UserId) if Some(&value) != contact.user_id.as_ref() => {
-                contact.alias_user_ids.push(value)
-            }
-            Some(IdentityKind::UserId) => {}
-            Some(IdentityKind::AnonymousId) => contact.anonymous_ids.push(value),
-            None => return Err(StoreError::Corrupt(format!("identity kind {kind:?}"))),
-        }
+        fold_identity(&mut contact, &kind, value)?;
     }
     Ok(contact)
 }

@@ -37,16 +37,22 @@ pub(super) async fn queue_after_ingest(
             .zip(outcomes)
             .filter(|(_, o)| **o == IngestOutcome::Stored)
     };
-    let identified: Vec<&str> = stored()
-        .filter(|(m, _)| m.kind == CallKind::Identify && !rules.traits_journeys_read(m.traits.keys()).is_empty())
-        .map(|(m, _)| m.message_id.as_str())
-        .collect();
+    // Identify calls that change traits time-triggered journeys read: a traits change
+    // with the same properties as every other (`plan::traits_changed_properties`).
+    let (identified, properties): (Vec<&str>, Vec<Value>) = stored()
+        .filter(|(m, _)| m.kind == CallKind::Identify)
+        .filter_map(|(m, _)| {
+            let read = rules.traits_journeys_read(m.traits.keys());
+            (!read.is_empty()).then(|| (m.message_id.as_str(), crate::plan::traits_changed_properties(&read)))
+        })
+        .unzip();
     if !identified.is_empty() {
         tx.execute(
             "INSERT INTO journey_inbox (contact_id, event_id, name, properties, at)
-             SELECT e.contact_id, e.id, $2, '{}'::jsonb, e.timestamp FROM events e
-             WHERE e.message_id = ANY($1) AND e.type = 'identify' ORDER BY e.id",
-            &[&identified, &TRAITS_CHANGED],
+             SELECT e.contact_id, e.id, $2, t.p, e.timestamp
+             FROM unnest($1::text[], $3::jsonb[]) AS t(m, p) JOIN events e ON e.message_id = t.m
+             WHERE e.type = 'identify' ORDER BY e.id",
+            &[&identified, &TRAITS_CHANGED, &properties],
         )
         .await?;
     }

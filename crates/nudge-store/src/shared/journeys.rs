@@ -59,21 +59,17 @@ pub(crate) fn run_from_row(r: &SqlRow) -> Result<Run> {
 
 async fn runs_where<D: Db>(db: &D, condition: &str, args: &[Arg<'_>]) -> Result<Vec<Run>> {
     let sql = format!("SELECT {RUN_COLUMNS} FROM journey_runs WHERE {condition}");
-    db.query(&sql, args).await?.iter().map(run_from_row).collect()
+    sql::all(db, &sql, args, run_from_row).await
 }
 
 pub(crate) async fn journey<D: Db>(db: &D, id: i64) -> Result<Option<Journey>> {
     let sql = format!("SELECT {JOURNEY_COLUMNS} {JOURNEY_FROM} WHERE j.id = $1");
-    sql::first(db, &sql, &[Arg::I64(id)])
-        .await?
-        .as_ref()
-        .map(journey_from_row)
-        .transpose()
+    sql::one(db, &sql, &[Arg::I64(id)], journey_from_row).await
 }
 
 pub(crate) async fn journeys<D: Db>(db: &D) -> Result<Vec<Journey>> {
     let sql = format!("SELECT {JOURNEY_COLUMNS} {JOURNEY_FROM} ORDER BY j.id");
-    db.query(&sql, &[]).await?.iter().map(journey_from_row).collect()
+    sql::all(db, &sql, &[], journey_from_row).await
 }
 
 /// `Conflict` if another journey has the name.

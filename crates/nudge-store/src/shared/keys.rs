@@ -44,7 +44,7 @@ pub(crate) async fn create<D: Db>(db: &D, key: NewApiKey, now: Millis) -> Result
 
 pub(crate) async fn list<D: Db>(db: &D) -> Result<Vec<ApiKey>> {
     let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY id");
-    db.query(&sql, &[]).await?.iter().map(key_from_row).collect()
+    sql::all(db, &sql, &[], key_from_row).await
 }
 
 pub(crate) async fn revoke<D: Db>(db: &D, id: i64, now: Millis) -> Result<bool> {
@@ -60,9 +60,5 @@ pub(crate) async fn revoke<D: Db>(db: &D, id: i64, now: Millis) -> Result<bool> 
 /// The active key with this hash.
 pub(crate) async fn find<D: Db>(db: &D, hash: &str) -> Result<Option<ApiKey>> {
     let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = $1 AND revoked_at IS NULL");
-    sql::first(db, &sql, &[Arg::Str(hash)])
-        .await?
-        .as_ref()
-        .map(key_from_row)
-        .transpose()
+    sql::one(db, &sql, &[Arg::Str(hash)], key_from_row).await
 }

@@ -45,44 +45,28 @@ fn version_from_row(r: &SqlRow) -> Result<TemplateVersion> {
 
 pub(crate) async fn template<D: Db>(db: &D, id: i64) -> Result<Option<Template>> {
     let sql = format!("SELECT {TEMPLATE_COLUMNS} WHERE t.id = $1");
-    sql::first(db, &sql, &[Arg::I64(id)])
-        .await?
-        .as_ref()
-        .map(template_from_row)
-        .transpose()
+    sql::one(db, &sql, &[Arg::I64(id)], template_from_row).await
 }
 
 pub(crate) async fn template_by_name<D: Db>(db: &D, name: &str) -> Result<Option<Template>> {
     let sql = format!("SELECT {TEMPLATE_COLUMNS} WHERE t.name = $1");
-    sql::first(db, &sql, &[Arg::Str(name)])
-        .await?
-        .as_ref()
-        .map(template_from_row)
-        .transpose()
+    sql::one(db, &sql, &[Arg::Str(name)], template_from_row).await
 }
 
 pub(crate) async fn templates<D: Db>(db: &D) -> Result<Vec<Template>> {
     let sql = format!("SELECT {TEMPLATE_COLUMNS} ORDER BY t.id");
-    db.query(&sql, &[]).await?.iter().map(template_from_row).collect()
+    sql::all(db, &sql, &[], template_from_row).await
 }
 
 /// A template's versions, newest first.
 pub(crate) async fn template_versions<D: Db>(db: &D, id: i64) -> Result<Vec<TemplateVersion>> {
     let sql = format!("SELECT {VERSION_COLUMNS} FROM template_versions WHERE template_id = $1 ORDER BY version DESC");
-    db.query(&sql, &[Arg::I64(id)])
-        .await?
-        .iter()
-        .map(version_from_row)
-        .collect()
+    sql::all(db, &sql, &[Arg::I64(id)], version_from_row).await
 }
 
 pub(crate) async fn template_version<D: Db>(db: &D, id: i64, version: i64) -> Result<Option<TemplateVersion>> {
     let sql = format!("SELECT {VERSION_COLUMNS} FROM template_versions WHERE template_id = $1 AND version = $2");
-    sql::first(db, &sql, &[Arg::I64(id), Arg::I64(version)])
-        .await?
-        .as_ref()
-        .map(version_from_row)
-        .transpose()
+    sql::one(db, &sql, &[Arg::I64(id), Arg::I64(version)], version_from_row).await
 }
 
 /// Creates a template (version 1).
@@ -412,20 +396,18 @@ pub(crate) async fn suppressions<D: Db>(db: &D, channel: Option<&str>) -> Result
         "SELECT {SUPPRESSION_COLUMNS} FROM suppressions WHERE CAST($1 AS TEXT) IS NULL OR channel = $1
          ORDER BY channel, address"
     );
-    db.query(&sql, &[Arg::OptStr(channel)])
-        .await?
-        .iter()
-        .map(suppression_from_row)
-        .collect()
+    sql::all(db, &sql, &[Arg::OptStr(channel)], suppression_from_row).await
 }
 
 pub(crate) async fn suppression<D: Db>(db: &D, channel: &str, address: &str) -> Result<Option<Suppression>> {
     let sql = format!("SELECT {SUPPRESSION_COLUMNS} FROM suppressions WHERE channel = $1 AND address = $2");
-    sql::first(db, &sql, &[Arg::Str(channel), Arg::Str(&address.to_ascii_lowercase())])
-        .await?
-        .as_ref()
-        .map(suppression_from_row)
-        .transpose()
+    sql::one(
+        db,
+        &sql,
+        &[Arg::Str(channel), Arg::Str(&address.to_ascii_lowercase())],
+        suppression_from_row,
+    )
+    .await
 }
 
 /// A setting's value, stored first as `value` if it has none.
@@ -526,11 +508,7 @@ pub(crate) async fn push_subscriptions<D: Db>(db: &D, contact: ContactId) -> Res
         "SELECT {PUSH_COLUMNS} FROM push_subscriptions
          WHERE contact_id = COALESCE((SELECT into_id FROM contact_merges WHERE from_id = $1), $1) ORDER BY id"
     );
-    db.query(&sql, &[Arg::I64(contact)])
-        .await?
-        .iter()
-        .map(push_from_row)
-        .collect()
+    sql::all(db, &sql, &[Arg::I64(contact)], push_from_row).await
 }
 
 pub(crate) async fn remove_push_subscription<D: Db>(db: &D, endpoint: &str) -> Result<bool> {

@@ -33,11 +33,7 @@ pub(crate) fn segment_from_row(r: &SqlRow) -> Result<Segment> {
 /// All segments (`None`) or one, by id.
 pub(crate) async fn load<D: Db>(db: &D, id: Option<i64>) -> Result<Vec<Segment>> {
     let sql = format!("SELECT {SEGMENT_COLUMNS} FROM segments WHERE CAST($1 AS BIGINT) IS NULL OR id = $1 ORDER BY id");
-    db.query(&sql, &[Arg::OptI64(id)])
-        .await?
-        .iter()
-        .map(segment_from_row)
-        .collect()
+    sql::all(db, &sql, &[Arg::OptI64(id)], segment_from_row).await
 }
 
 /// Records evaluations (see `SegmentStore::apply_evaluations`), in the caller's

@@ -115,14 +115,7 @@ pub(super) fn load_contact(c: &Connection, id: ContactId) -> Result<Option<Conta
     let ids = stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
     for row in ids {
         let (kind, value) = row?;
-        match IdentityKind::parse(&kind) {
-            Some(IdentityKind::UserId) if Some(&value) != contact.user_id.as_ref() => {
-                contact.alias_user_ids.push(value)
-            }
-            Some(IdentityKind::UserId) => {}
-            Some(IdentityKind::AnonymousId) => contact.anonymous_ids.push(value),
-            None => return Err(StoreError::Corrupt(format!("identity kind {kind:?}"))),
-        }
+        fold_identity(&mut contact, &kind, value)?;
     }
     Ok(Some(contact))
 }

@@ -65,8 +65,7 @@ pub(super) fn ingest_tx(
         ])?;
         if inserted == 1 && m.kind == CallKind::Track {
             let name = m.event.as_deref().unwrap_or_default();
-            // The rule is `Rules::journeys_act_on`, read here straight from the cache.
-            if exec::journey_events(tx, cache)?.contains(name) {
+            if crate::plan::journeys_act_on(exec::journey_events(tx, cache)?, name) {
                 exec::queue_inbox(tx, tx.last_insert_rowid(), id, name, &json_text(body), m.timestamp)?;
             }
         }
