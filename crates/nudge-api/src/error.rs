@@ -30,6 +30,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
         401,
         "The key is missing, unknown, revoked, or of the wrong kind for this API.",
     ),
+    ("forbidden", 403, "The signed-in user's role does not allow this."),
     ("not_found", 404, "No such resource."),
     (
         "invalid_template",
@@ -40,6 +41,11 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
         "conflict",
         409,
         "The change conflicts with what is stored (a name in use, messages still queued).",
+    ),
+    (
+        "rate_limited",
+        429,
+        "Too many failed sign-ins for this account or address; retry later.",
     ),
     (
         "channel_not_configured",
@@ -154,6 +160,8 @@ impl From<nudge_app::AppError> for ApiError {
                 }
             }
             E::Conflict(m) => ApiError::new("conflict", m),
+            E::Forbidden(m) => ApiError::new("forbidden", m),
+            e @ E::RateLimited { .. } => ApiError::new("rate_limited", e.to_string()),
             E::ChannelNotConfigured(m) => ApiError::new("channel_not_configured", m),
             E::Store(e) => e.into(),
             E::Internal(m) => ApiError::internal(m),

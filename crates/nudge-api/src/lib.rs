@@ -107,7 +107,23 @@ impl AppState {
     }
 }
 
+/// The HTTP API alone: unknown paths answer with the JSON `not_found` error.
 pub fn router(state: AppState) -> Router {
+    assemble(state, None)
+}
+
+/// The HTTP API with the web UI (`nudge_web::router`) behind it: a path the API does
+/// not route goes to the UI, whose own fallback answers unknown paths.
+pub fn router_with_ui(state: AppState, ui: Router) -> Router {
+    assemble(state, Some(ui))
+}
+
+/// The JSON answer to a path nothing routes (the UI's fallback uses it for API paths).
+pub fn no_such_route() -> Response {
+    ApiError::not_found("no such route").into_response()
+}
+
+fn assemble(state: AppState, ui: Option<Router>) -> Router {
     let tracking = Router::new()
         .route("/v1/identify", post(|s, r| tracking::single(s, CallKind::Identify, r)))
         .route("/v1/track", post(|s, r| tracking::single(s, CallKind::Track, r)))
@@ -222,16 +238,19 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024));
 
-    Router::new()
+    let api = Router::new()
         .merge(tracking)
         .merge(public)
         .merge(admin)
         .route("/api/v1/openapi.json", get(openapi))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
-        .fallback(|| async { ApiError::not_found("no such route") })
-        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .route("/metrics", get(metrics_text));
+    let api = match ui {
+        Some(ui) => api.fallback_service(ui),
+        None => api.fallback(|| async { no_such_route() }),
+    };
+    api.layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
 

@@ -21,6 +21,12 @@ pub enum AppError {
     /// No such object.
     #[error("{message}")]
     NotFound { field: Option<String>, message: String },
+    /// Too many failed sign-ins for this account or address; try again later.
+    #[error("too many failed sign-ins; try again in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    /// The signed-in user's role does not allow this.
+    #[error("{0}")]
+    Forbidden(String),
     /// The change conflicts with what is stored, or cannot be made in this process.
     #[error("{0}")]
     Conflict(String),

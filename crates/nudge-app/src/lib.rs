@@ -8,6 +8,8 @@
 //! - [`journeys`]: the journey dry run (candidates, time zones), installing a
 //!   ready-made journey;
 //! - [`contacts`] and [`csv_io`]: contact import and export as CSV;
+//! - [`accounts`]: users of the web UI, their roles, passwords (Argon2id), sessions,
+//!   the setup link and the sign-in rate limit;
 //! - [`keys`]: API keys (create, list, revoke, verify; only hashes are stored);
 //! - [`ready_made_journeys`]: the catalogue of ready-made journeys.
 //!
@@ -15,6 +17,7 @@
 //! request bodies); the callers parse their input into these types and render the
 //! results.
 
+pub mod accounts;
 pub mod contacts;
 pub mod csv_io;
 pub mod error;

@@ -3,6 +3,7 @@
 //! numbers on its own: callers pass the time and id generators in, so every rule here
 //! can be unit-tested deterministically.
 
+pub mod access;
 pub mod call;
 pub mod clock;
 pub mod contact;

@@ -67,7 +67,7 @@ pub enum StoreError {
 /// Everything Nudge keeps, behind one interface. All methods are atomic: they either
 /// commit entirely or change nothing.
 #[async_trait]
-pub trait Store: SegmentStore + MessageStore + JourneyStore + Send + Sync + 'static {
+pub trait Store: SegmentStore + MessageStore + JourneyStore + AccountStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
@@ -102,10 +102,37 @@ pub trait Store: SegmentStore + MessageStore + JourneyStore + Send + Sync + 'sta
     async fn find_key(&self, hash: &str) -> Result<Option<ApiKey>>;
 
     async fn stats(&self) -> Result<StoreStats>;
+    /// How many contacts there are (merged contacts not counted).
+    async fn contact_count(&self) -> Result<u64>;
     /// Cheap check that the database answers.
     async fn ping(&self) -> Result<()>;
     /// Finishes pending writes and releases the database.
     async fn close(&self);
+}
+
+/// People who sign in to the web UI ([`User`]) and their browser sessions ([`Session`]).
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// [`StoreError::Conflict`] when the e-mail address is taken.
+    async fn create_user(&self, user: NewUser, now: Millis) -> Result<User>;
+    async fn users(&self) -> Result<Vec<User>>;
+    async fn user_count(&self) -> Result<u64>;
+    async fn user(&self, id: i64) -> Result<Option<User>>;
+    /// A user and its password hash, by normalised e-mail address.
+    async fn user_credentials(&self, email: &str) -> Result<Option<(User, String)>>;
+    /// Deletes a user and its sessions; `false` if there is none.
+    async fn delete_user(&self, id: i64) -> Result<bool>;
+    /// Replaces the password hash and ends every session of the user.
+    async fn set_user_password(&self, id: i64, password_hash: String, now: Millis) -> Result<bool>;
+    async fn set_user_role(&self, id: i64, role: nudge_core::access::Role) -> Result<bool>;
+    async fn set_user_locale(&self, id: i64, locale: Option<String>) -> Result<bool>;
+    async fn create_session(&self, session: NewSession, now: Millis) -> Result<()>;
+    /// The session with this token hash, expired or not (the caller decides).
+    async fn session(&self, token_hash: &str) -> Result<Option<Session>>;
+    async fn touch_session(&self, token_hash: &str, now: Millis) -> Result<()>;
+    async fn delete_session(&self, token_hash: &str) -> Result<()>;
+    /// Forgets sessions past their absolute expiry or last seen before `idle_before`.
+    async fn delete_stale_sessions(&self, now: Millis, idle_before: Millis) -> Result<u64>;
 }
 
 /// Segments: definitions, computation in SQL, and live membership kept by the

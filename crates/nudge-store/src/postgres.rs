@@ -64,6 +64,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("../migrations/postgres/0012_journey_exit_stats.sql")),
     (13, include_str!("../migrations/postgres/0013_journey_run_revision.sql")),
     (14, include_str!("../migrations/postgres/0014_message_origin.sql")),
+    (15, include_str!("../migrations/postgres/0015_users.sql")),
 ];
 
 /// Key of the advisory lock that serializes migrations between processes.
@@ -375,6 +376,10 @@ impl Store for PgStore {
         pg_read!(self, |db| shared::keys::find(db, &hash))
     }
 
+    async fn contact_count(&self) -> Result<u64> {
+        pg_read!(self, |db| shared::contacts::count(db))
+    }
+
     async fn stats(&self) -> Result<StoreStats> {
         let client = self.client().await?;
         let row = client
@@ -402,6 +407,8 @@ impl Store for PgStore {
         self.writer.close();
     }
 }
+
+shared::users::impl_account_store!(PgStore, pg_write, pg_read);
 
 #[cfg(test)]
 mod tests {

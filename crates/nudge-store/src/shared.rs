@@ -7,3 +7,4 @@ pub(crate) mod journeys;
 pub(crate) mod keys;
 pub(crate) mod messages;
 pub(crate) mod segments;
+pub(crate) mod users;

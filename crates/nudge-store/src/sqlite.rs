@@ -44,6 +44,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("../migrations/sqlite/0012_journey_exit_stats.sql")),
     (13, include_str!("../migrations/sqlite/0013_journey_run_revision.sql")),
     (14, include_str!("../migrations/sqlite/0014_message_origin.sql")),
+    (15, include_str!("../migrations/sqlite/0015_users.sql")),
 ];
 
 type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;
@@ -538,6 +539,10 @@ impl Store for SqliteStore {
         sqlite_read!(self, |db| shared::keys::find(db, &hash))
     }
 
+    async fn contact_count(&self) -> Result<u64> {
+        sqlite_read!(self, |db| shared::contacts::count(db))
+    }
+
     async fn stats(&self) -> Result<StoreStats> {
         self.read(|c| {
             let contacts: i64 = c.query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))?;
@@ -564,6 +569,8 @@ impl Store for SqliteStore {
         }
     }
 }
+
+shared::users::impl_account_store!(SqliteStore, sqlite_write, sqlite_read);
 
 #[cfg(test)]
 mod tests {

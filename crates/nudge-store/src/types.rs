@@ -235,3 +235,45 @@ pub struct MembershipChanges {
     pub entered: Vec<(i64, ContactId)>,
     pub exited: Vec<(i64, ContactId)>,
 }
+
+/// A person who signs in to the web UI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub id: i64,
+    /// Lower-cased ([`nudge_core::access::user_email`]).
+    pub email: String,
+    pub role: nudge_core::access::Role,
+    /// The UI language chosen by the user; `None` follows the workspace's default.
+    pub locale: Option<String>,
+    pub created_at: Millis,
+    pub password_set_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    pub email: String,
+    pub role: nudge_core::access::Role,
+    /// Argon2id PHC string; the password itself is never stored.
+    pub password_hash: String,
+}
+
+/// A signed-in browser, with the user it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// SHA-256 of the cookie's token, hex.
+    pub token_hash: String,
+    pub user: User,
+    /// The token every state-changing request of this session must carry.
+    pub csrf: String,
+    pub created_at: Millis,
+    pub last_seen_at: Millis,
+    pub expires_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSession {
+    pub token_hash: String,
+    pub user_id: i64,
+    pub csrf: String,
+    pub expires_at: Millis,
+}

@@ -72,6 +72,7 @@ pub async fn run(mut settings: Settings, overrides: &Overrides, contacts: usize)
                 .map_err(|e| anyhow::anyhow!("installing the {key} journey: {e}"))?;
         }
     }
+    let (owner_email, owner_password) = demo_owner(&settings.data_dir, &*store).await?;
     let journeys = store.journeys().await?.len();
     let segments = store.segments().await?.len();
     let stats = store.stats().await?;
@@ -90,6 +91,9 @@ pub async fn run(mut settings: Settings, overrides: &Overrides, contacts: usize)
                 "  Nudge demo is running at http://{addr}  (data in {dir}: {} contacts, {} events, {segments} live segments, {journeys} live journeys)",
                 stats.contacts, stats.events
             );
+            println!();
+            println!("  open http://{addr}/ and sign in as {owner_email} with password {owner_password}");
+            println!();
             println!("  admin key: {admin}");
             println!("  write key: {write}");
             println!();
@@ -192,6 +196,50 @@ const WELCOME_MJML: &str = r##"<mjml>
 </mjml>"##;
 
 /// The demo's keys live beside its data so every start prints the same ones.
+/// The demo's owner account: created on first start with a random password, which
+/// is kept in `demo-owner.json` in the data directory (mode 0600) so every start can
+/// print it.
+async fn demo_owner(dir: &Path, store: &dyn nudge_store::Store) -> anyhow::Result<(String, String)> {
+    const EMAIL: &str = "owner@shop.example";
+    let path = dir.join("demo-owner.json");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let v: Value = serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+        if let (Some(e), Some(p)) = (v["email"].as_str(), v["password"].as_str())
+            && store.user_credentials(e).await?.is_some()
+        {
+            return Ok((e.to_owned(), p.to_owned()));
+        }
+    }
+    let password = nudge_app::accounts::generate_password();
+    let now = jiff::Timestamp::now().as_millisecond();
+    match store.user_credentials(EMAIL).await? {
+        Some((user, _)) => nudge_app::accounts::reset_password(store, user.id, &password, now).await,
+        None => nudge_app::accounts::create_user(store, EMAIL, nudge_core::access::Role::Owner, &password, now)
+            .await
+            .map(|_| ()),
+    }
+    .map_err(|e| anyhow::anyhow!("creating the demo owner: {e}"))?;
+    write_private(
+        &path,
+        &serde_json::to_string_pretty(&json!({"email": EMAIL, "password": password}))?,
+    )?;
+    Ok((EMAIL.to_owned(), password))
+}
+
+/// Writes a file only its owner may read.
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
 fn demo_keys(dir: &Path) -> anyhow::Result<(String, String)> {
     let path = dir.join("demo-keys.json");
     if let Ok(text) = std::fs::read_to_string(&path) {

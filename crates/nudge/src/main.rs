@@ -56,6 +56,11 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// People who sign in to the web UI (passwords are read from standard input).
+    Users {
+        #[command(subcommand)]
+        action: UsersAction,
+    },
     /// Journeys: list them, or install a ready-made one.
     Journeys {
         #[command(subcommand)]
@@ -82,6 +87,24 @@ enum KeysAction {
     },
     /// Revoke a key by id.
     Revoke { id: i64 },
+}
+
+#[derive(Subcommand)]
+enum UsersAction {
+    /// List users and their roles.
+    List,
+    /// Create a user; the password is the first line of standard input.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// owner (everything), marketer (no keys or users) or analyst (read-only).
+        #[arg(long, value_parser = ["owner", "marketer", "analyst"])]
+        role: String,
+    },
+    /// Delete a user (signs them out everywhere; the last owner stays).
+    Delete { email: String },
+    /// Set a new password (first line of standard input); ends the user's sessions.
+    ResetPassword { email: String },
 }
 
 #[derive(Subcommand)]
@@ -157,6 +180,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             app.store.close().await;
             result
         }
+        Command::Users { action } => {
+            let app = cli_app(&settings).await?;
+            let result = users(&app, action).await;
+            app.store.close().await;
+            result
+        }
         Command::Journeys { action } => {
             let app = cli_app(&settings).await?;
             let result = journeys(&app, action).await;
@@ -205,6 +234,65 @@ async fn journeys(app: &nudge_app::App, action: JourneysAction) -> anyhow::Resul
             Ok(())
         }
     }
+}
+
+/// The first line of standard input, without its line ending.
+fn password_from_stdin() -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        eprint!(
+            "password (at least {} characters): ",
+            nudge_app::accounts::MIN_PASSWORD_CHARS
+        );
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    anyhow::ensure!(
+        !password.is_empty(),
+        "no password on standard input (e.g. `printf '%s\\n' \"$PASSWORD\" | nudge users ...`)"
+    );
+    Ok(password)
+}
+
+async fn users(app: &nudge_app::App, action: UsersAction) -> anyhow::Result<()> {
+    use nudge_app::accounts;
+    let store = &*app.store;
+    let now = app.clock.now();
+    match action {
+        UsersAction::List => {
+            println!("{:>5}  {:<9}  {:<25}  email", "id", "role", "created");
+            for u in store.users().await? {
+                println!(
+                    "{:>5}  {:<9}  {:<25}  {}",
+                    u.id,
+                    u.role.as_str(),
+                    nudge_core::format_millis(u.created_at),
+                    u.email
+                );
+            }
+        }
+        UsersAction::Create { email, role } => {
+            let role = nudge_core::access::Role::parse(&role).context("role must be owner, marketer or analyst")?;
+            let password = password_from_stdin()?;
+            let user = accounts::create_user(store, &email, role, &password, now).await?;
+            println!("created {} {} (user {})", user.role.as_str(), user.email, user.id);
+        }
+        UsersAction::Delete { email } => {
+            let user = accounts::find_user(store, &email).await?;
+            accounts::delete_user(store, user.id).await?;
+            println!("deleted {}", user.email);
+        }
+        UsersAction::ResetPassword { email } => {
+            let user = accounts::find_user(store, &email).await?;
+            let password = password_from_stdin()?;
+            accounts::reset_password(store, user.id, &password, now).await?;
+            println!("set a new password for {}; their sessions have ended", user.email);
+        }
+    }
+    Ok(())
 }
 
 async fn keys(app: &nudge_app::App, action: KeysAction) -> anyhow::Result<()> {

@@ -86,11 +86,22 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
         .with_push_key(push_public_key, settings.push_allow_local);
     tracing::info!(%addr, backend = store.backend(), "nudge is listening");
     println!("nudge listening on http://{addr} ({} storage)", store.backend());
+    let ui_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let ui_url = ui_url.trim_end_matches('/');
+    match nudge_app::accounts::setup_token(&*store).await {
+        Ok(Some(token)) => println!(
+            "this workspace has no users yet: open {ui_url}/setup/{token} to create the owner (the link works once)"
+        ),
+        Ok(None) => println!("web UI: {ui_url}/"),
+        Err(e) => tracing::warn!(error = %e, "could not check for users"),
+    }
+    let web = nudge_web::WebState::new(state.clone(), ui_url.starts_with("https://"));
     if let Some(f) = on_ready {
         f(addr);
     }
     let ready = state.ready.clone();
-    let app = nudge_api::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let app =
+        nudge_api::router_with_ui(state, nudge_web::router(web)).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;

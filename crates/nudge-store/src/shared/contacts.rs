@@ -125,3 +125,9 @@ pub(crate) async fn events<D: Db>(db: &D, id: ContactId, query: &EventQuery) -> 
     };
     Ok(Page { items, next })
 }
+
+/// How many contacts there are.
+pub(crate) async fn count<D: Db>(db: &D) -> Result<u64> {
+    let row = sql::first(db, "SELECT COUNT(*) FROM contacts", &[]).await?;
+    Ok(row.map(|r| r.i64(0)).transpose()?.unwrap_or(0) as u64)
+}

@@ -1,0 +1,24 @@
+// Nudge UI: the little JavaScript the pages use. Everything here only makes pages
+// livelier; every page reads and every form posts without it.
+(function () {
+  "use strict";
+  var csrf = function () { return document.body ? document.body.getAttribute("data-csrf") : null; };
+
+  // htmx requests carry the session's CSRF token in a header.
+  document.addEventListener("htmx:configRequest", function (e) {
+    var token = csrf();
+    if (token) { e.detail.headers["X-CSRF-Token"] = token; }
+  });
+
+  document.addEventListener("change", function (e) {
+    var el = e.target;
+    if (el.matches && el.matches("select[data-autosubmit]") && el.form) { el.form.submit(); }
+  });
+
+  // Forms that destroy something ask first.
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    var question = form.getAttribute && form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) { e.preventDefault(); }
+  }, true);
+})();

@@ -1,0 +1,96 @@
+//! Nudge's web UI, served by `nudge serve` at `/`: server-rendered pages (askama
+//! templates), made live where it helps by htmx (vendored, served from the binary),
+//! in English, Persian, Arabic and Hebrew.
+//!
+//! - [`auth`]: sign-in, sign-out, the setup link of an empty workspace, the session
+//!   extractor ([`auth::Viewer`]) and the CSRF check of every state-changing request;
+//! - [`assets`]: CSS, the UI's script and htmx, compressed, with ETags;
+//! - [`i18n`]: message catalogues (Fluent), writing direction, ICU4X dates and numbers;
+//! - [`pages`]: one module per area of the navigation bar.
+//!
+//! Architecture invariant: a page handler parses the request, calls the application
+//! layer (`nudge_app`) or the store's read methods, and renders a template; it holds
+//! no rule of its own. The UI never calls `/api/v1`, and `/api/v1` never accepts a UI
+//! session: programs use API keys, people use the UI.
+//!
+//! Architecture invariant: everything a contact or an event can put on a page goes
+//! through askama's HTML escaping; nothing user-supplied is marked safe. The
+//! Content-Security-Policy allows only the UI's own scripts and styles.
+
+pub mod assets;
+pub mod auth;
+pub mod i18n;
+pub mod pages;
+mod render;
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::{get, post};
+use nudge_api::AppState;
+use nudge_app::accounts::SignInLimiter;
+use std::sync::Arc;
+
+/// What the UI's handlers share.
+#[derive(Clone)]
+pub struct WebState {
+    pub api: AppState,
+    pub limiter: Arc<SignInLimiter>,
+    /// Mark the session cookie `Secure` (the public URL is https).
+    pub secure_cookies: bool,
+}
+
+impl WebState {
+    pub fn new(api: AppState, secure_cookies: bool) -> Self {
+        Self {
+            api,
+            limiter: Arc::new(SignInLimiter::default()),
+            secure_cookies,
+        }
+    }
+
+    pub fn app(&self) -> nudge_app::App {
+        self.api.app()
+    }
+
+    pub fn now(&self) -> nudge_core::Millis {
+        self.api.clock.now()
+    }
+}
+
+/// The UI's routes, mounted behind the API with [`nudge_api::router_with_ui`].
+pub fn router(state: WebState) -> Router {
+    Router::new()
+        .route("/", get(pages::dashboard::page))
+        .route("/sign-in", get(auth::sign_in_page).post(auth::sign_in))
+        .route("/sign-out", post(auth::sign_out))
+        .route("/setup/{token}", get(auth::setup_page).post(auth::setup))
+        .route("/me/language", post(auth::set_language))
+        .route("/contacts", get(pages::contacts::list))
+        .route("/contacts/{id}", get(pages::contacts::profile))
+        .route("/contacts/{id}/timeline", get(pages::contacts::timeline))
+        .route("/settings/users", get(pages::users::page).post(pages::users::create))
+        .route("/settings/users/{id}/delete", post(pages::users::delete))
+        .route("/settings/users/{id}/role", post(pages::users::set_role))
+        .route("/assets/{name}", get(assets::serve))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::csrf_guard))
+        .layer(axum::middleware::from_fn(render::security_headers))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// Paths nothing routes: the API's JSON error under the API's prefixes, a page
+/// elsewhere.
+async fn not_found(
+    State(state): State<WebState>,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    let path = uri.path();
+    let api = ["/api/", "/v1/", "/hooks/", "/t/", "/u/", "/p/", "/confirm/"];
+    if api.iter().any(|p| path.starts_with(p)) {
+        return nudge_api::no_such_route();
+    }
+    let t = state.tr(None, &headers).await;
+    let message = t.get("error-no-page");
+    render::error(&t, axum::http::StatusCode::NOT_FOUND, message)
+}

@@ -1,0 +1,5 @@
+//! One module per area of the navigation bar.
+
+pub mod contacts;
+pub mod dashboard;
+pub mod users;

@@ -1,0 +1,404 @@
+//! Contacts: search, and a contact's profile with its timeline.
+
+use crate::WebState;
+use crate::auth::Viewer;
+use crate::render::{self, Chrome};
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use nudge_core::{Contact, ContactId, Millis};
+use nudge_store::{ContactQuery, EventCursor, EventQuery, MessageQuery, StoredEvent};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::HashMap;
+
+const PAGE: usize = 50;
+const TIMELINE_PAGE: usize = 25;
+
+/// A contact as a row of the list.
+pub struct ContactRow {
+    pub id: ContactId,
+    pub email: String,
+    pub user_id: String,
+    pub name: String,
+    pub created_at: String,
+    pub last_seen: String,
+}
+
+fn display_name(c: &Contact) -> String {
+    let text = |k: &str| c.traits.get(k).and_then(Value::as_str).unwrap_or("").trim().to_owned();
+    let name = text("name");
+    if !name.is_empty() {
+        return name;
+    }
+    let full = format!("{} {}", text("first_name"), text("last_name"))
+        .trim()
+        .to_owned();
+    if !full.is_empty() {
+        return full;
+    }
+    format!("{} {}", text("firstName"), text("lastName")).trim().to_owned()
+}
+
+#[derive(Deserialize, Default)]
+pub struct ListQuery {
+    /// Part of an e-mail address, user id or phone number.
+    #[serde(default)]
+    q: String,
+    /// A trait filter: `key` equals `value`.
+    #[serde(default)]
+    trait_key: String,
+    #[serde(default)]
+    trait_value: String,
+    after: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "contacts.html")]
+struct ListPage {
+    c: Chrome,
+    q: String,
+    trait_key: String,
+    trait_value: String,
+    rows: Vec<ContactRow>,
+    next: Option<String>,
+    total: u64,
+    error: Option<String>,
+}
+
+/// A trait filter's value as typed: JSON when it reads as JSON (`42`, `true`,
+/// `"x"`), else the text itself.
+fn trait_value(raw: &str) -> Value {
+    serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()))
+}
+
+fn next_url(q: &ListQuery, next: &str) -> String {
+    let pairs = [
+        ("q", q.q.as_str()),
+        ("trait_key", q.trait_key.as_str()),
+        ("trait_value", q.trait_value.as_str()),
+        ("after", next),
+    ];
+    let query = serde_urlencoded::to_string(pairs.iter().filter(|(_, v)| !v.is_empty()).collect::<Vec<_>>())
+        .unwrap_or_default();
+    format!("/contacts?{query}")
+}
+
+/// `GET /contacts`
+pub async fn list(State(state): State<WebState>, viewer: Viewer, Query(q): Query<ListQuery>) -> Response {
+    let t = &viewer.t;
+    let mut error = None;
+    let after = match q
+        .after
+        .as_deref()
+        .filter(|a| !a.is_empty())
+        .map(str::parse::<ContactId>)
+    {
+        Some(Ok(id)) => Some(id),
+        Some(Err(_)) => {
+            error = Some(t.get("contacts-bad-cursor"));
+            None
+        }
+        None => None,
+    };
+    let key = q.trait_key.trim();
+    let query = ContactQuery {
+        search: Some(q.q.trim().to_owned()).filter(|s| !s.is_empty()),
+        traits: if key.is_empty() {
+            Vec::new()
+        } else {
+            vec![(key.to_owned(), trait_value(q.trait_value.trim()))]
+        },
+        after,
+        limit: PAGE,
+        ..Default::default()
+    };
+    let store = &state.api.store;
+    let (page, total) = match (store.list_contacts(&query).await, store.contact_count().await) {
+        (Ok(p), Ok(n)) => (p, n),
+        (Err(e), _) | (_, Err(e)) => return render::app_error(t, e.into()),
+    };
+    let rows = page
+        .items
+        .iter()
+        .map(|c| ContactRow {
+            id: c.id,
+            email: c.email.clone().unwrap_or_default(),
+            user_id: c.user_id.clone().unwrap_or_default(),
+            name: display_name(c),
+            created_at: t.date(c.created_at),
+            last_seen: c.last_seen_at.map(|m| t.datetime(m)).unwrap_or_default(),
+        })
+        .collect();
+    let next = page.next.as_deref().map(|n| next_url(&q, n));
+    let here = next_url(&q, q.after.as_deref().unwrap_or(""));
+    render::page(&ListPage {
+        c: viewer.chrome("contacts", here),
+        q: q.q,
+        trait_key: q.trait_key,
+        trait_value: q.trait_value,
+        rows,
+        next,
+        total,
+        error,
+    })
+}
+
+/// A value as a page shows it: strings as they are, everything else as JSON.
+pub fn show(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        v => v.to_string(),
+    }
+}
+
+pub struct MembershipRow {
+    pub segment_id: i64,
+    pub segment: String,
+    pub entered_at: String,
+    pub exited_at: Option<String>,
+}
+
+pub struct RunRow {
+    pub journey_id: i64,
+    pub journey: String,
+    pub status: String,
+    pub step: String,
+    pub entered_at: String,
+}
+
+pub struct MessageRow {
+    pub id: i64,
+    pub channel: String,
+    pub template: String,
+    pub state: String,
+    pub created_at: String,
+    pub subject: String,
+}
+
+pub struct EventRow {
+    pub kind: String,
+    pub name: String,
+    pub at: String,
+    pub properties: Vec<(String, String)>,
+    pub context: String,
+}
+
+fn event_row(t: &crate::i18n::Tr, e: &StoredEvent) -> EventRow {
+    EventRow {
+        kind: e.kind.clone(),
+        name: e.name.clone().unwrap_or_default(),
+        at: t.datetime(e.timestamp),
+        properties: e.properties.iter().map(|(k, v)| (k.clone(), show(v))).collect(),
+        context: if e.context.is_empty() {
+            String::new()
+        } else {
+            serde_json::to_string_pretty(&e.context).unwrap_or_default()
+        },
+    }
+}
+
+#[derive(Template)]
+#[template(path = "contact.html")]
+struct ProfilePage {
+    c: Chrome,
+    contact: Contact,
+    name: String,
+    traits: Vec<(String, String)>,
+    subscriptions: Vec<(String, String)>,
+    created_at: String,
+    last_seen: String,
+    lead_score: Option<String>,
+    memberships: Vec<MembershipRow>,
+    runs: Vec<RunRow>,
+    messages: Vec<MessageRow>,
+    timeline: Timeline,
+}
+
+#[derive(Template)]
+#[template(path = "timeline.html")]
+struct Timeline {
+    t: crate::i18n::Tr,
+    contact: ContactId,
+    events: Vec<EventRow>,
+    next: Option<String>,
+}
+
+async fn timeline_of(
+    state: &WebState,
+    t: &crate::i18n::Tr,
+    id: ContactId,
+    before: Option<EventCursor>,
+) -> Result<Timeline, nudge_app::AppError> {
+    let page = state
+        .api
+        .store
+        .contact_events(
+            id,
+            &EventQuery {
+                before,
+                limit: TIMELINE_PAGE,
+            },
+        )
+        .await?;
+    Ok(Timeline {
+        t: t.clone(),
+        contact: id,
+        events: page.items.iter().map(|e| event_row(t, e)).collect(),
+        next: page.next,
+    })
+}
+
+fn parse_id(t: &crate::i18n::Tr, raw: &str) -> Result<ContactId, Response> {
+    raw.parse::<ContactId>()
+        .map_err(|_| render::error(t, StatusCode::NOT_FOUND, t.arg("contact-not-found", "id", raw)))
+}
+
+fn when(t: &crate::i18n::Tr, ms: Option<Millis>) -> String {
+    ms.map(|m| t.datetime(m)).unwrap_or_default()
+}
+
+/// `GET /contacts/{id}`
+pub async fn profile(State(state): State<WebState>, viewer: Viewer, Path(raw): Path<String>) -> Response {
+    let t = &viewer.t;
+    let id = match parse_id(t, &raw) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    match load_profile(&state, &viewer, id).await {
+        Ok(Some(page)) => render::page(&page),
+        Ok(None) => render::error(t, StatusCode::NOT_FOUND, t.arg("contact-not-found", "id", id)),
+        Err(e) => render::app_error(t, e),
+    }
+}
+
+async fn load_profile(
+    state: &WebState,
+    viewer: &Viewer,
+    id: ContactId,
+) -> Result<Option<ProfilePage>, nudge_app::AppError> {
+    let t = &viewer.t;
+    let store = &state.api.store;
+    let Some(contact) = store.contact(id).await? else {
+        return Ok(None);
+    };
+    let id = contact.id;
+    let segments: HashMap<i64, String> = store.segments().await?.into_iter().map(|s| (s.id, s.name)).collect();
+    let journeys: HashMap<i64, String> = store.journeys().await?.into_iter().map(|j| (j.id, j.name)).collect();
+    let templates: HashMap<i64, String> = store.templates().await?.into_iter().map(|j| (j.id, j.name)).collect();
+    let mut memberships: Vec<MembershipRow> = store
+        .contact_memberships(id)
+        .await?
+        .into_iter()
+        .map(|m| MembershipRow {
+            segment_id: m.segment_id,
+            segment: segments
+                .get(&m.segment_id)
+                .cloned()
+                .unwrap_or_else(|| format!("#{}", m.segment_id)),
+            entered_at: t.datetime(m.entered_at),
+            exited_at: m.exited_at.map(|x| t.datetime(x)),
+        })
+        .collect();
+    memberships.sort_by_key(|m| m.exited_at.is_some());
+    let runs = store
+        .contact_runs(id, None)
+        .await?
+        .into_iter()
+        .map(|r| RunRow {
+            journey_id: r.journey_id,
+            journey: journeys
+                .get(&r.journey_id)
+                .cloned()
+                .unwrap_or_else(|| format!("#{}", r.journey_id)),
+            status: if r.set_aside.is_some() {
+                t.get("run-set-aside")
+            } else if r.finished_at.is_some() {
+                t.arg("run-finished", "reason", r.finish_reason.clone().unwrap_or_default())
+            } else {
+                t.get("run-active")
+            },
+            step: r.step.clone().unwrap_or_default(),
+            entered_at: t.datetime(r.entered_at),
+        })
+        .collect();
+    let messages = store
+        .list_messages(&MessageQuery {
+            contact_id: Some(id),
+            template_id: None,
+            state: None,
+            before: None,
+            limit: 20,
+        })
+        .await?
+        .items
+        .into_iter()
+        .map(|m| MessageRow {
+            id: m.id,
+            channel: m.channel.clone(),
+            template: templates
+                .get(&m.template_id)
+                .cloned()
+                .unwrap_or_else(|| format!("#{}", m.template_id)),
+            state: m.state.as_str().to_owned(),
+            created_at: t.datetime(m.created_at),
+            subject: m
+                .rendered
+                .as_ref()
+                .and_then(|r| r.get("subject"))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+        })
+        .collect();
+    let timeline = timeline_of(state, t, id, None).await?;
+    let lead_score = contact.traits.get("lead_score").map(show);
+    Ok(Some(ProfilePage {
+        c: viewer.chrome("contacts", format!("/contacts/{id}")),
+        name: display_name(&contact),
+        traits: contact.traits.iter().map(|(k, v)| (k.clone(), show(v))).collect(),
+        subscriptions: contact
+            .subscriptions
+            .iter()
+            .map(|(topic, s)| (topic.clone(), s.as_str().to_owned()))
+            .collect(),
+        created_at: t.datetime(contact.created_at),
+        last_seen: when(t, contact.last_seen_at),
+        lead_score,
+        memberships,
+        runs,
+        messages,
+        timeline,
+        contact,
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct TimelineQuery {
+    before: Option<String>,
+}
+
+/// `GET /contacts/{id}/timeline?before=…`: the next page of the timeline (htmx
+/// appends it; without JavaScript it is a page of its own).
+pub async fn timeline(
+    State(state): State<WebState>,
+    viewer: Viewer,
+    Path(raw): Path<String>,
+    Query(q): Query<TimelineQuery>,
+) -> Response {
+    let t = &viewer.t;
+    let id = match parse_id(t, &raw) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let before = match q.before.as_deref().map(EventCursor::decode) {
+        Some(Some(c)) => Some(c),
+        Some(None) => return render::error(t, StatusCode::BAD_REQUEST, t.get("contacts-bad-cursor")),
+        None => None,
+    };
+    match timeline_of(&state, t, id, before).await {
+        Ok(tl) => render::page(&tl),
+        Err(e) => render::app_error(t, e),
+    }
+}
