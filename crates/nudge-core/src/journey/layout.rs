@@ -398,7 +398,7 @@ struct Layered {
     layer: Vec<usize>,
     /// For a dummy that is a loop's lane beside a box: that box (it stays right of it).
     pinned_to: Vec<Option<usize>>,
-    /// Whether a dummy is on a back edge's lane (drawn straight up where it can).
+    /// Whether a dummy is on a back edge's lane.
     on_lane: Vec<bool>,
     real: usize,
     /// Per edge: its shape and its dummies, top row first.
@@ -412,6 +412,11 @@ struct Layered {
 impl Layered {
     fn is_dummy(&self, v: usize) -> bool {
         v >= self.real
+    }
+
+    /// Whether a dummy is on a loop's lane (a back edge or a self-loop).
+    fn is_loop_lane(&self, v: usize) -> bool {
+        self.pinned_to[v].is_some() || self.on_lane[v]
     }
 
     /// The lanes pinned beside each node, in edge order.
@@ -701,19 +706,20 @@ fn positions(g: &Layered, orders: &[Vec<usize>]) -> Vec<f64> {
 
 /// Pairs of segments between the same two rows that cross, given positions in rows
 /// (ports count: two exits of one box cross when their targets are the other way
-/// round).
+/// round). Two exits of one box that cross count twice: their labels, side by side
+/// just below the box, would run into each other.
 fn crossings(g: &Layered, pos: &[f64]) -> usize {
     let rows = g.layer.iter().max().map_or(0, |m| m + 1);
-    let mut by_row: Vec<Vec<(f64, f64)>> = vec![Vec::new(); rows];
+    let mut by_row: Vec<Vec<(usize, f64, f64)>> = vec![Vec::new(); rows];
     for &(a, b, port) in &g.segments {
-        by_row[g.layer[a]].push((pos[a] + (port - 0.5) * 0.5, pos[b]));
+        by_row[g.layer[a]].push((a, pos[a] + (port - 0.5) * 0.5, pos[b]));
     }
     let mut count = 0;
     for segs in &by_row {
         for (i, s) in segs.iter().enumerate() {
             for t in &segs[i + 1..] {
-                if (s.0 - t.0) * (s.1 - t.1) < 0.0 {
-                    count += 1;
+                if (s.1 - t.1) * (s.2 - t.2) < 0.0 {
+                    count += if s.0 == t.0 { 2 } else { 1 };
                 }
             }
         }
@@ -748,29 +754,25 @@ fn coordinates(g: &Layered, orders: &[Vec<usize>]) -> Vec<f64> {
             (0..orders.len()).rev().collect()
         };
         for l in rows {
-            // A self-loop's lane moves with its box: only the others are fitted, at
-            // their distances in the full row.
+            // Loops' lanes keep their least distance to whatever is on their left (a
+            // lane follows the boxes; were it fitted like the rest, its wish, a pass
+            // behind its boxes, would push them aside pass after pass). Only the other
+            // nodes are fitted, at their distances in the full row.
             let row = &orders[l];
             let offsets = offsets(g, row);
             let mut free = Vec::with_capacity(row.len());
             let mut want = Vec::with_capacity(row.len());
             let mut weight = Vec::with_capacity(row.len());
             for (&v, &o) in row.iter().zip(&offsets) {
-                if g.pinned_to[v].is_some() && !g.on_lane[v] {
+                if g.is_loop_lane(v) {
                     continue;
                 }
-                // A back edge's lane follows both its ends, to run straight up.
-                let near: Vec<usize> = if g.on_lane[v] {
-                    upper[v].iter().chain(&lower[v]).copied().collect()
-                } else if downward {
-                    upper[v].clone()
-                } else {
-                    lower[v].clone()
-                };
+                let near = if downward { &upper[v] } else { &lower[v] };
                 let (w, target) = if near.is_empty() {
                     (0.25, x[v])
                 } else {
                     let mean = near.iter().map(|&u| x[u]).sum::<f64>() / near.len() as f64;
+                    // An edge's lane stays straight before boxes move.
                     (if g.is_dummy(v) { 4.0 } else { 1.0 }, mean)
                 };
                 free.push((v, o));
@@ -780,12 +782,14 @@ fn coordinates(g: &Layered, orders: &[Vec<usize>]) -> Vec<f64> {
             for (&(v, o), z) in free.iter().zip(isotonic(&want, &weight)) {
                 x[v] = z + o;
             }
-            let mut anchor = (0, 0.0);
-            for (&v, &o) in row.iter().zip(&offsets) {
-                if g.pinned_to[v].is_some() && !g.on_lane[v] {
-                    x[v] = x[anchor.0] + o - anchor.1;
-                } else {
-                    anchor = (v, o);
+            for (i, (&v, &o)) in row.iter().zip(&offsets).enumerate() {
+                if !g.is_loop_lane(v) {
+                    continue;
+                }
+                let left = (0..i).rev().find(|&k| !g.is_loop_lane(row[k]));
+                let right = (i + 1..row.len()).find(|&k| !g.is_loop_lane(row[k]));
+                if let Some(k) = left.or(right) {
+                    x[v] = x[row[k]] + o - offsets[k];
                 }
             }
         }
@@ -794,8 +798,8 @@ fn coordinates(g: &Layered, orders: &[Vec<usize>]) -> Vec<f64> {
     x
 }
 
-/// Moves each back edge's lane, where its rows leave room, to the x of its rightmost
-/// point, so that it runs straight up instead of jogging by a few pixels per row.
+/// Moves each back edge's lane towards the x of its rightmost point, as far as each
+/// row leaves room, so that it runs straight up instead of jogging from row to row.
 fn straighten_lanes(g: &Layered, orders: &[Vec<usize>], x: &mut [f64]) {
     // Each node's right neighbour and the least distance to it.
     let mut right: Vec<Option<(usize, f64)>> = vec![None; g.size.len()];
@@ -816,13 +820,9 @@ fn straighten_lanes(g: &Layered, orders: &[Vec<usize>], x: &mut [f64]) {
     for e in lanes {
         let chain = &g.chain[e];
         let to = rightmost(chain, x);
-        let room = chain
-            .iter()
-            .all(|&d| right[d].is_none_or(|(next, gap)| x[next] - to >= gap - 1e-9));
-        if room {
-            for &d in chain {
-                x[d] = to;
-            }
+        for &d in chain {
+            let room = right[d].map_or(f64::MAX, |(next, gap)| x[next] - gap);
+            x[d] = x[d].max(to.min(room));
         }
     }
 }

@@ -335,8 +335,19 @@ fn plural(n: i64, unit: &str) -> String {
     }
 }
 
-/// `2 days`, `1 day 12 hours`, `90 s`: the largest units that are not zero.
+/// A duration as written (`48 hours` stays 48 hours); milliseconds in the largest
+/// units that are not zero (`1 day 12 hours`, `1 minute 30 seconds`).
 pub(super) fn duration_text(d: &Duration) -> String {
+    if let Duration::Parts(p) = d {
+        let parts: Vec<String> = [(p.days, "day"), (p.hours, "hour"), (p.minutes, "minute")]
+            .iter()
+            .filter(|(n, _)| *n != 0)
+            .map(|&(n, unit)| plural(n, unit))
+            .collect();
+        if !parts.is_empty() {
+            return parts.join(" ");
+        }
+    }
     let ms = d.as_millis();
     if ms <= 0 {
         return "0 s".into();

@@ -107,8 +107,15 @@ pub fn svg(layout: &Layout, options: &SvgOptions) -> String {
 }
 
 fn edge(out: &mut String, layout: &Layout, e: &EdgeRoute, arrow: &str) {
+    // Points in the middle of a straight run (a lane through several rows) add
+    // nothing to the drawing.
+    let p = &e.points;
     let mut d = String::new();
-    for (i, &(x, y)) in e.points.iter().enumerate() {
+    for (i, &(x, y)) in p.iter().enumerate() {
+        let inner = i > 0 && i + 1 < p.len();
+        if inner && ((p[i - 1].0 == x && p[i + 1].0 == x) || (p[i - 1].1 == y && p[i + 1].1 == y)) {
+            continue;
+        }
         let _ = write!(d, "{}{},{}", if i == 0 { 'M' } else { 'L' }, num(x), num(y));
     }
     let class = if e.back { "edge back" } else { "edge" };

@@ -337,6 +337,46 @@ fn exits_naming_no_step_point_at_a_missing_box() {
 }
 
 #[test]
+fn durations_read_as_written() {
+    let d = def(json!({"trigger": {"type": "api"}, "start": "a", "steps": [
+        {"id": "a", "type": "wait", "duration": {"hours": 48}, "next": "b"},
+        {"id": "b", "type": "wait", "duration": 90000, "next": "c"},
+        {"id": "c", "type": "wait", "duration": {"days": 1, "minutes": 30}}
+    ]}));
+    let l = lay(&d);
+    assert_eq!(node(&l, "a").summary, "wait 48 hours");
+    assert_eq!(node(&l, "b").summary, "wait 1 minute 30 seconds");
+    assert_eq!(node(&l, "c").summary, "wait 1 day 30 minutes");
+}
+
+#[test]
+fn the_largest_journey_lays_out_quickly() {
+    // MAX_STEPS steps: a ladder of branches, each one's `no` skipping ahead and every
+    // tenth step looping back through a wait.
+    let n = crate::journey::MAX_STEPS;
+    let steps: Vec<Value> = (0..n)
+        .map(|i| {
+            let id = format!("s{i}");
+            let next = |k: usize| (i + k < n).then(|| format!("s{}", i + k));
+            match i % 10 {
+                0 => json!({"id": id, "type": "wait", "duration": 60000, "next": next(1)}),
+                9 => json!({"id": id, "type": "branch", "condition": {"type": "segment", "segment": 1},
+                            "yes": next(1), "no": format!("s{}", i - 9)}),
+                _ if i % 3 == 0 => json!({"id": id, "type": "branch", "condition": {"type": "segment", "segment": 1},
+                            "yes": next(1), "no": next(4)}),
+                _ => json!({"id": id, "type": "send", "template": 1, "next": next(1)}),
+            }
+        })
+        .collect();
+    let d = draft(json!({"trigger": {"type": "api"}, "start": "s0", "steps": steps}));
+    let started = std::time::Instant::now();
+    let l = lay(&d);
+    let took = started.elapsed();
+    assert!(took.as_secs_f64() < 5.0, "{took:?}");
+    assert!(l.edges.iter().filter(|e| e.back).count() >= n / 10 - 1);
+}
+
+#[test]
 fn an_empty_draft_still_draws_its_trigger() {
     let l = lay(&draft(json!({"trigger": {"type": "api"}, "start": "", "steps": []})));
     assert_eq!(l.nodes.len(), 2);
