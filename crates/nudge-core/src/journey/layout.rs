@@ -29,6 +29,8 @@
 //!    to their neighbours in the row above (then below, alternating) under the order
 //!    and minimum gaps (isotonic regression, pool-adjacent-violators): chains come
 //!    out straight, children centred under their parent, parents over their children.
+//!    A loop's lane keeps close to what is on its left, then straightens where its
+//!    rows leave room.
 //! 6. **Routes** are polylines: from a port on the source's bottom, vertically through
 //!    each dummy's row, to a port on the target's top.
 //!
@@ -36,10 +38,14 @@
 //! broken by definition order, so the same definition gives a byte-identical diagram
 //! (and SVG). [`Layout::mirror`] flips it for right-to-left UIs.
 //!
-//! Written here rather than taken from a crate: the layout needs exactly these few
-//! hundred lines, journeys are small (at most [`super::MAX_STEPS`] steps), and the
-//! pure-Rust layered-layout crates either pull a renderer in or decide routing and
-//! back-edge drawing in ways the UI would then have to work around.
+//! Written here rather than taken from a crate: journeys are small (at most
+//! [`super::MAX_STEPS`] steps) and the layout is a few hundred lines, while the
+//! candidates looked at (December 2026) each miss part of it: `rust-sugiyama` gives
+//! coordinates only (no routes, no labels) and brings `petgraph`; `layout-rs` is a
+//! Graphviz-style renderer with its own drawing; the `dagre` port is a young 0.1 of a
+//! much larger pipeline. What the UI needs beyond any of them (exit ports in
+//! definition order, loop lanes beside their boxes, byte-identical output) would be
+//! code here anyway.
 
 mod summary;
 mod svg;
@@ -881,10 +887,11 @@ fn route(g: &Layered, edges: &[(usize, usize)], xs: &[f64]) -> Placed {
     let row_h = (0..g.real).map(|v| g.size[v].1).fold(0.0, f64::max);
     let centre_y = |l: usize| l as f64 * (row_h + LAYER_GAP) + row_h / 2.0;
     let x: Vec<f64> = xs.iter().map(|v| v.round()).collect();
+    // Every box hangs from the top of its row, so that an arrow reaching a small box
+    // (an end) has crossed no part of the row beside it.
     let bx = |v: usize| {
         let (w, h) = g.size[v];
-        let cy = centre_y(g.layer[v]);
-        (x[v] - w / 2.0, cy - h / 2.0, w, h)
+        (x[v] - w / 2.0, centre_y(g.layer[v]) - row_h / 2.0, w, h)
     };
     let corners: Vec<(f64, f64)> = (0..g.real).map(|v| (bx(v).0, bx(v).1)).collect();
     // Ports on the source's bottom, in exit order.
