@@ -36,6 +36,7 @@
 
 mod calendar;
 mod dry_run;
+pub mod layout;
 mod machine;
 #[cfg(test)]
 mod tests;
