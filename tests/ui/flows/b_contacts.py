@@ -1,0 +1,33 @@
+"""Flow 2: find a demo contact and open its timeline (expand an event, load older
+events with htmx)."""
+
+
+def run(ctx):
+    page = ctx.page("owner")
+    page.click("nav a[href='/contacts']")
+    page.wait_for_load_state("networkidle")
+    rows = page.locator("#contacts tbody tr")
+    assert rows.count() > 10, f"{rows.count()} contacts listed"
+    # Search by part of the first contact's e-mail address.
+    email = rows.nth(0).locator("td").nth(1).inner_text().strip()
+    assert "@" in email, email
+    page.fill("#q", email.split("@")[0])
+    page.click("form.search button")
+    page.wait_for_load_state("networkidle")
+    assert page.locator("#contacts tbody tr").count() >= 1
+    ctx.shot(page, "contacts-search")
+    page.locator("#contacts tbody tr a").first.click()
+    page.wait_for_load_state("networkidle")
+    assert "/contacts/" in page.url
+    assert email in page.content(), "the profile shows the contact's e-mail"
+    events = page.locator("#timeline li.event")
+    n = events.count()
+    assert n > 0, "the timeline lists events"
+    events.first.locator("summary").first.click()
+    assert events.first.locator("table.kv, p.muted").first.is_visible(), "properties expand"
+    ctx.shot(page, "contact-profile")
+    more = page.locator("#timeline-more a")
+    if more.count():
+        more.click()
+        page.wait_for_function(f"document.querySelectorAll('#timeline li.event').length > {n}")
+        assert "/timeline" not in page.url, "older events load in place (htmx)"
