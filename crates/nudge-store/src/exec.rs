@@ -7,7 +7,7 @@ use crate::journeys::{RunWrite, TRAITS_CHANGED};
 use crate::messages::{Message, MessageState, NewMessage, OriginColumns};
 use crate::plan::{self, NewEvent, OnStored, Op, Rules, RunPlan, RunRow};
 use crate::sql::{self, Arg, Db, SqlRow};
-use crate::{Result, StoreError};
+use crate::{HOUR_MS, Metric, Result, StoreError};
 use nudge_core::protocol::{MessageOrigin, StepCounter};
 use nudge_core::{ContactId, Millis};
 use serde_json::Value;
@@ -123,6 +123,21 @@ async fn count<D: Db>(db: &D, journey: i64, step: &str, counter: StepCounter) ->
     Ok(())
 }
 
+/// Adds to the workspace's hourly count of `metric`.
+pub(crate) async fn tally<D: Db>(db: &D, metric: Metric, amount: f64, at: Millis) -> Result<()> {
+    db.execute(
+        "INSERT INTO hourly_stats (hour, metric, value) VALUES ($1, $2, $3)
+         ON CONFLICT (hour, metric) DO UPDATE SET value = hourly_stats.value + excluded.value",
+        &[
+            Arg::I64(at.div_euclid(HOUR_MS)),
+            Arg::Str(metric.as_str()),
+            Arg::OptF64(Some(amount)),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Records an event unless its key is stored; if it is new, does what follows.
 /// `false`: the key was stored already (nothing done).
 pub(crate) async fn event<D: Db>(db: &D, e: &NewEvent) -> Result<bool> {
@@ -147,6 +162,7 @@ pub(crate) async fn event<D: Db>(db: &D, e: &NewEvent) -> Result<bool> {
             OnStored::QueueInbox => queue_inbox(db, event_id, e.contact, &e.name, &e.properties, e.at).await?,
             OnStored::MarkDirty => db.mark_dirty(e.contact).await?,
             OnStored::Count { journey, step, counter } => count(db, *journey, step, *counter).await?,
+            OnStored::Tally { metric, amount } => tally(db, *metric, *amount, e.at).await?,
             OnStored::CountExit { journey, step, exit } => {
                 db.execute(
                     "INSERT INTO journey_exit_stats (journey_id, step, exit, passed) VALUES ($1, $2, $3, 1)
@@ -260,6 +276,7 @@ pub(crate) async fn execute<D: Db>(db: &D, rules: &Rules, ops: &[Op], now: Milli
             Op::SaveContact(contact) => db.save_contact(contact).await?,
             Op::QueueTraitsChanged { contact, traits, at } => queue_traits_changed(db, *contact, traits, *at).await?,
             Op::MarkDirty(contact) => db.mark_dirty(*contact).await?,
+            Op::Tally { metric, amount, at } => tally(db, *metric, *amount, *at).await?,
             Op::UpdateRun {
                 run,
                 step,

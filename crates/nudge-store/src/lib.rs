@@ -104,6 +104,8 @@ pub trait Store: SegmentStore + MessageStore + JourneyStore + AccountStore + Sen
     async fn stats(&self) -> Result<StoreStats>;
     /// How many contacts there are (merged contacts not counted).
     async fn contact_count(&self) -> Result<u64>;
+    /// The workspace's hourly counts from the hour holding `since` on, oldest first.
+    async fn hourly_stats(&self, since: Millis) -> Result<Vec<HourlyStat>>;
     /// Cheap check that the database answers.
     async fn ping(&self) -> Result<()>;
     /// Finishes pending writes and releases the database.

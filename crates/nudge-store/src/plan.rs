@@ -11,8 +11,9 @@
 //! Architecture invariant: no SQL and no I/O here; no storage rule is decided in a
 //! backend. A new rule (campaign counters, lead scores) is written here once.
 
+use crate::Metric;
 use crate::journeys::{ClearTimers, RunWrite, trait_event_name};
-use crate::messages::{Message, NewMessage};
+use crate::messages::{Message, MessageState, NewMessage};
 use nudge_core::protocol::{MessageOrigin, StepCount, StepCounter, TimelineEvent, event_names};
 use nudge_core::{Contact, ContactId, Millis};
 use serde_json::{Value, json};
@@ -114,6 +115,8 @@ pub(crate) enum OnStored {
     },
     /// Add one to the runs that left `step` by `exit`.
     CountExit { journey: i64, step: String, exit: String },
+    /// Add to the workspace's hourly count of `metric` (at the event's time).
+    Tally { metric: Metric, amount: f64 },
 }
 
 /// An event Nudge records on a contact's timeline (idempotent on `key`), and what
@@ -141,6 +144,12 @@ pub(crate) enum Op {
         at: Millis,
     },
     MarkDirty(ContactId),
+    /// Add to the workspace's hourly count of `metric`.
+    Tally {
+        metric: Metric,
+        amount: f64,
+        at: Millis,
+    },
     UpdateRun {
         run: i64,
         step: Option<String>,
@@ -246,7 +255,24 @@ pub(crate) fn message_state(rules: &Rules, m: &Message, at: Millis) -> NewEvent 
         key: nudge_core::protocol::IdempotencyKey::message_state(m.id, m.state.as_str(), m.attempts),
         counts: None,
     };
-    event(rules, m.contact_id, &e, at)
+    let mut planned = event(rules, m.contact_id, &e, at);
+    if let Some(metric) = state_metric(m) {
+        planned.then.push(OnStored::Tally { metric, amount: 1.0 });
+    }
+    planned
+}
+
+/// The workspace metric a message's state counts toward: a message is counted queued
+/// once (its first attempt), then by each outcome; a suppressed one is not counted.
+fn state_metric(m: &Message) -> Option<Metric> {
+    match m.state {
+        MessageState::Queued if m.attempts == 0 => Some(Metric::MessagesQueued),
+        MessageState::Queued | MessageState::Suppressed => None,
+        MessageState::Sent => Some(Metric::MessagesSent),
+        MessageState::Delivered => Some(Metric::MessagesDelivered),
+        MessageState::Failed => Some(Metric::MessagesFailed),
+        MessageState::Bounced => Some(Metric::MessagesBounced),
+    }
 }
 
 /// The step counter a newly queued message moves: `sent` of the journey step that
@@ -278,15 +304,21 @@ pub(crate) fn message_event(
         counts: None,
     };
     let mut planned = event(rules, contact, &e, at);
-    if let (Some(counter), Some((journey, step))) = (
-        StepCounter::of_message_event(name),
-        origin.and_then(MessageOrigin::journey_step),
-    ) {
+    let counter = StepCounter::of_message_event(name);
+    if let (Some(counter), Some((journey, step))) = (counter, origin.and_then(MessageOrigin::journey_step)) {
         planned.then.push(OnStored::Count {
             journey,
             step: step.to_string(),
             counter,
         });
+    }
+    let metric = match counter {
+        Some(StepCounter::Opened) => Some(Metric::MessagesOpened),
+        Some(StepCounter::Clicked) => Some(Metric::MessagesClicked),
+        _ => None,
+    };
+    if let Some(metric) = metric {
+        planned.then.push(OnStored::Tally { metric, amount: 1.0 });
     }
     planned
 }
@@ -379,6 +411,21 @@ pub(crate) fn run_write(
             if rules.segments.any {
                 ops.push(Op::MarkDirty(id));
             }
+        }
+    }
+    // A run that reaches its goal is a conversion of the workspace, with its revenue.
+    if w.finished.as_deref() == Some("goal") {
+        ops.push(Op::Tally {
+            metric: Metric::Conversions,
+            amount: 1.0,
+            at: now,
+        });
+        if let Some(revenue) = w.revenue.filter(|r| *r != 0.0) {
+            ops.push(Op::Tally {
+                metric: Metric::Revenue,
+                amount: revenue,
+                at: now,
+            });
         }
     }
     ops.push(Op::UpdateRun {
@@ -643,5 +690,90 @@ mod tests {
             })
         );
         assert_eq!(queued_count(None), None);
+    }
+
+    fn message(state: MessageState, attempts: i64) -> Message {
+        Message {
+            id: 4,
+            idempotency_key: "k".into(),
+            contact_id: 5,
+            template_id: 1,
+            template_version: 1,
+            channel: "email".into(),
+            transactional: false,
+            data: json!({}),
+            state,
+            attempts,
+            next_attempt_at: None,
+            recipient: None,
+            error: None,
+            rendered: None,
+            created_at: 0,
+            updated_at: 0,
+            sent_at: None,
+            provider_id: None,
+            origin: None,
+        }
+    }
+
+    fn tallies(then: &[OnStored]) -> Vec<(Metric, f64)> {
+        then.iter()
+            .filter_map(|t| match t {
+                OnStored::Tally { metric, amount } => Some((*metric, *amount)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn message_states_count_toward_the_workspace_once_each() {
+        let r = rules(&[], &[]);
+        let count = |state, attempts| tallies(&message_state(&r, &message(state, attempts), 0).then);
+        assert_eq!(count(MessageState::Queued, 0), vec![(Metric::MessagesQueued, 1.0)]);
+        assert_eq!(count(MessageState::Queued, 2), vec![], "a retry is not a new message");
+        assert_eq!(count(MessageState::Sent, 1), vec![(Metric::MessagesSent, 1.0)]);
+        assert_eq!(
+            count(MessageState::Delivered, 1),
+            vec![(Metric::MessagesDelivered, 1.0)]
+        );
+        assert_eq!(count(MessageState::Bounced, 1), vec![(Metric::MessagesBounced, 1.0)]);
+        assert_eq!(count(MessageState::Failed, 5), vec![(Metric::MessagesFailed, 1.0)]);
+        assert_eq!(count(MessageState::Suppressed, 0), vec![]);
+        let opened = message_event(&r, None, 5, event_names::EMAIL_OPENED, json!({}), "o".into(), 0);
+        assert_eq!(tallies(&opened.then), vec![(Metric::MessagesOpened, 1.0)]);
+        let clicked = message_event(&r, None, 5, event_names::EMAIL_LINK_CLICKED, json!({}), "c".into(), 0);
+        assert_eq!(tallies(&clicked.then), vec![(Metric::MessagesClicked, 1.0)]);
+        let other = message_event(&r, None, 5, "Unsubscribed", json!({}), "u".into(), 0);
+        assert_eq!(tallies(&other.then), vec![]);
+    }
+
+    #[test]
+    fn a_run_reaching_its_goal_is_a_conversion_with_its_revenue() {
+        let goal = |revenue| RunWrite {
+            run_id: 1,
+            finished: Some("goal".into()),
+            revenue,
+            ..Default::default()
+        };
+        let plan = |w: &RunWrite| match run_write(&rules(&[], &[]), w, row(), None, &HashSet::new(), 7) {
+            RunPlan::Apply(ops) => ops
+                .into_iter()
+                .filter_map(|o| match o {
+                    Op::Tally { metric, amount, at } => Some((metric, amount, at)),
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
+            p => panic!("{p:?}"),
+        };
+        assert_eq!(
+            plan(&goal(Some(42.5))),
+            vec![(Metric::Conversions, 1.0, 7), (Metric::Revenue, 42.5, 7)]
+        );
+        assert_eq!(plan(&goal(None)), vec![(Metric::Conversions, 1.0, 7)]);
+        let completed = RunWrite {
+            finished: Some("completed".into()),
+            ..goal(Some(3.0))
+        };
+        assert_eq!(plan(&completed), vec![]);
     }
 }

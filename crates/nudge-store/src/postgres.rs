@@ -65,6 +65,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (13, include_str!("../migrations/postgres/0013_journey_run_revision.sql")),
     (14, include_str!("../migrations/postgres/0014_message_origin.sql")),
     (15, include_str!("../migrations/postgres/0015_users.sql")),
+    (16, include_str!("../migrations/postgres/0016_hourly_stats.sql")),
 ];
 
 /// Key of the advisory lock that serializes migrations between processes.
@@ -378,6 +379,10 @@ impl Store for PgStore {
 
     async fn contact_count(&self) -> Result<u64> {
         pg_read!(self, |db| shared::contacts::count(db))
+    }
+
+    async fn hourly_stats(&self, since: Millis) -> Result<Vec<HourlyStat>> {
+        pg_read!(self, |db| shared::stats::hourly(db, since))
     }
 
     async fn stats(&self) -> Result<StoreStats> {

@@ -7,4 +7,5 @@ pub(crate) mod journeys;
 pub(crate) mod keys;
 pub(crate) mod messages;
 pub(crate) mod segments;
+pub(crate) mod stats;
 pub(crate) mod users;

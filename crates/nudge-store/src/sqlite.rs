@@ -45,6 +45,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (13, include_str!("../migrations/sqlite/0013_journey_run_revision.sql")),
     (14, include_str!("../migrations/sqlite/0014_message_origin.sql")),
     (15, include_str!("../migrations/sqlite/0015_users.sql")),
+    (16, include_str!("../migrations/sqlite/0016_hourly_stats.sql")),
 ];
 
 type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;
@@ -541,6 +542,10 @@ impl Store for SqliteStore {
 
     async fn contact_count(&self) -> Result<u64> {
         sqlite_read!(self, |db| shared::contacts::count(db))
+    }
+
+    async fn hourly_stats(&self, since: Millis) -> Result<Vec<HourlyStat>> {
+        sqlite_read!(self, |db| shared::stats::hourly(db, since))
     }
 
     async fn stats(&self) -> Result<StoreStats> {

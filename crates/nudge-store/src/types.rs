@@ -277,3 +277,65 @@ pub struct NewSession {
     pub csrf: String,
     pub expires_at: Millis,
 }
+
+/// What the workspace counts per hour, as things happen (the dashboard reads these;
+/// nothing is computed by scanning events or messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Messages put in the outbox (first attempt only).
+    MessagesQueued,
+    MessagesSent,
+    MessagesDelivered,
+    MessagesOpened,
+    MessagesClicked,
+    MessagesBounced,
+    MessagesFailed,
+    /// Journey runs that reached their goal.
+    Conversions,
+    /// Revenue of the events that reached a journey goal.
+    Revenue,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 9] = [
+        Metric::MessagesQueued,
+        Metric::MessagesSent,
+        Metric::MessagesDelivered,
+        Metric::MessagesOpened,
+        Metric::MessagesClicked,
+        Metric::MessagesBounced,
+        Metric::MessagesFailed,
+        Metric::Conversions,
+        Metric::Revenue,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::MessagesQueued => "messages_queued",
+            Metric::MessagesSent => "messages_sent",
+            Metric::MessagesDelivered => "messages_delivered",
+            Metric::MessagesOpened => "messages_opened",
+            Metric::MessagesClicked => "messages_clicked",
+            Metric::MessagesBounced => "messages_bounced",
+            Metric::MessagesFailed => "messages_failed",
+            Metric::Conversions => "conversions",
+            Metric::Revenue => "revenue",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Metric::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+/// One hour's value of a [`Metric`]; hours are UTC, `hour_start` in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct HourlyStat {
+    pub hour_start: Millis,
+    pub metric: Metric,
+    pub value: f64,
+}
+
+/// Milliseconds in an hour: the granularity of [`HourlyStat`].
+pub const HOUR_MS: Millis = 3_600_000;

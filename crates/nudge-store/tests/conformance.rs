@@ -1217,6 +1217,22 @@ mod super_stories {
         // k1, k2, k3 and the two new ones of the batch.
         assert_eq!(names.iter().filter(|n| *n == "Message Queued").count(), 5);
         assert_eq!(names.iter().filter(|n| *n == "Email Opened").count(), 1);
+        // The workspace's hourly counts follow, each message queued once.
+        let mut totals = std::collections::BTreeMap::new();
+        for h in s.hourly_stats(T0 - 3_600_000).await.unwrap() {
+            *totals.entry(h.metric).or_insert(0.0) += h.value;
+        }
+        assert_eq!(
+            totals,
+            [
+                (Metric::MessagesQueued, 5.0),
+                (Metric::MessagesSent, 1.0),
+                (Metric::MessagesOpened, 1.0),
+                (Metric::MessagesBounced, 1.0),
+            ]
+            .into_iter()
+            .collect(),
+        );
 
         // Delivery receipts name the message by the provider's id.
         let receipt = |provider_id: &str, state| Receipt {

@@ -17,7 +17,7 @@ use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
 use fluent_syntax::ast::Entry;
 use icu_calendar::Date;
 use icu_datetime::DateTimeFormatter;
-use icu_datetime::fieldsets::{YMD, YMDT};
+use icu_datetime::fieldsets::{MD, T, YMD, YMDT};
 use icu_decimal::DecimalFormatter;
 use icu_decimal::input::Decimal;
 use icu_locale::Locale as IcuLocale;
@@ -218,7 +218,7 @@ impl Tr {
             (Lang::Ar, ArabicCalendar::Hijri) => "ar-u-ca-islamic-umalqura-nu-arab",
             (lang, _) => lang.icu_tag(),
         };
-        tag.parse().unwrap_or_else(|_| IcuLocale::UNKNOWN)
+        tag.parse().unwrap_or(IcuLocale::UNKNOWN)
     }
 
     /// An integer in the language's digits with its grouping (`12,345`, `۱۲٬۳۴۵`).
@@ -253,7 +253,29 @@ impl Tr {
         }
     }
 
-    /// A date and time (to the minute... and second) in the workspace's time zone.
+    /// Day and month, for chart axes (`Dec 6`, `۱۵ آذر`).
+    pub fn day_month(&self, ms: Millis) -> String {
+        let Some((date, _)) = self.civil(ms) else {
+            return ms.to_string();
+        };
+        match DateTimeFormatter::try_new(self.icu_locale().into(), MD::medium()) {
+            Ok(f) => f.format(&date).to_string(),
+            Err(_) => nudge_core::format_millis(ms),
+        }
+    }
+
+    /// Hour and minute, for chart axes (`2:00 PM`, `۱۴:۰۰`).
+    pub fn hour(&self, ms: Millis) -> String {
+        let Some((_, time)) = self.civil(ms) else {
+            return ms.to_string();
+        };
+        match DateTimeFormatter::try_new(self.icu_locale().into(), T::hm()) {
+            Ok(f) => f.format(&time).to_string(),
+            Err(_) => nudge_core::format_millis(ms),
+        }
+    }
+
+    /// A date and time (to the second) in the workspace's time zone.
     pub fn datetime(&self, ms: Millis) -> String {
         let Some((date, time)) = self.civil(ms) else {
             return ms.to_string();
