@@ -9,9 +9,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use nudge_app::messages::{Bounce, BounceKind, Recipient, SendMessage, TemplateRef};
+use nudge_app::templates::{PreviewAs, TemplateInput, TemplateRefusal};
 use nudge_core::format_millis;
-use nudge_messages::delivery::contact_data;
-use nudge_messages::template::{self, Content, RenderData, TemplateError};
+use nudge_messages::template::{Content, TemplateError};
 use nudge_store::{Message, MessageQuery, MessageState, NewTemplate, Suppression, Template};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
@@ -98,26 +98,24 @@ fn template_errors(errors: &[TemplateError]) -> ApiError {
     e
 }
 
-/// `content` of a request, parsed and compiled.
+/// `content` of a request, parsed (compiling it is the application layer's check).
 fn content_of(body: &Map<String, Value>) -> Result<Content, ApiError> {
     let raw = body
         .get("content")
         .ok_or_else(|| ApiError::new("missing_field", "content: is required").with_field("content"))?;
-    let content: Content = serde_json::from_value(raw.clone()).map_err(|e| {
+    serde_json::from_value(raw.clone()).map_err(|e| {
         ApiError::new(
             "invalid_field",
             format!("content: {e} (content is {{\"channel\": \"email\" | \"sms\" | \"push\" | \"webhook\", ...}})"),
         )
         .with_field("content")
-    })?;
-    template::compile(&content).map_err(|errs| template_errors(&errs))?;
-    Ok(content)
+    })
 }
 
 fn new_template(body: &Map<String, Value>) -> Result<NewTemplate, ApiError> {
     only_fields(body, &["name", "description", "transactional", "topic", "content"])?;
     let name = match body.get("name") {
-        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 200 => s.trim().to_string(),
+        Some(Value::String(s)) => s.clone(),
         Some(_) => {
             return Err(ApiError::new(
                 "invalid_field",
@@ -127,22 +125,16 @@ fn new_template(body: &Map<String, Value>) -> Result<NewTemplate, ApiError> {
         }
         None => return Err(ApiError::new("missing_field", "name: is required").with_field("name")),
     };
-    let topic = opt_string(body, "topic")?
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty());
-    if let Some(t) = &topic
-        && !t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        return Err(ApiError::new("invalid_field", "topic is letters, digits, '-' and '_'").with_field("topic"));
-    }
-    let content = content_of(body)?;
-    Ok(NewTemplate {
+    let input = TemplateInput {
         name,
         description: opt_string(body, "description")?.unwrap_or_default(),
-        channel: content.channel().to_string(),
         transactional: opt_bool(body, "transactional")?.unwrap_or(false),
-        topic,
-        content: serde_json::to_value(&content).map_err(ApiError::internal)?,
+        topic: opt_string(body, "topic")?,
+        content: content_of(body)?,
+    };
+    nudge_app::templates::check(input).map_err(|refusal| match refusal {
+        TemplateRefusal::Field { field, message } => ApiError::new("invalid_field", message).with_field(field),
+        TemplateRefusal::Content(errors) => template_errors(&errors),
     })
 }
 
@@ -310,45 +302,25 @@ pub async fn preview_template(
                 .map_err(|e| ApiError::new("invalid_field", format!("content: {e}")).with_field("content"))?
         }
     };
-    let contact = match body.get("to") {
-        None => None,
-        Some(_) => Some(
-            state
-                .app()
-                .find_recipient(&to_of(&body)?)
-                .await?
-                .ok_or_else(|| ApiError::not_found("no such contact"))?,
-        ),
+    let who = match body.get("to") {
+        None => PreviewAs::Sample(object_or_empty(&body, "contact")?),
+        Some(_) => {
+            // Checked even when `to` is given (and it is not used).
+            object_or_empty(&body, "contact")?;
+            PreviewAs::Contact(to_of(&body)?)
+        }
     };
-    // Checked even when `to` is given (and it is not used).
-    let sample_contact = object_or_empty(&body, "contact")?;
-    let mut data = RenderData {
-        contact: match &contact {
-            Some(c) => contact_data(c),
-            None => sample_contact,
-        },
-        event: object_or_empty(&body, "event")?,
-        workspace: state
-            .messaging
-            .as_ref()
-            .map(|m| m.config().workspace.clone())
-            .unwrap_or(json!({})),
-        message: json!({"id": 0}),
-        extra: Map::new(),
-    };
-    data.extra.insert("data".into(), object_or_empty(&body, "data")?);
-    data.extra
-        .insert("unsubscribe_url".into(), json!("https://example.invalid/unsubscribe"));
-    data.extra
-        .insert("preferences_url".into(), json!("https://example.invalid/preferences"));
-    let compiled = match template::compile(&content) {
-        Ok(c) => c,
-        Err(errors) => return Ok(Json(json!({"rendered": null, "errors": errors}))),
-    };
-    Ok(Json(match compiled.render(&data) {
-        Ok(r) => json!({"rendered": r, "errors": []}),
-        Err(e) => json!({"rendered": null, "errors": [e]}),
-    }))
+    let event = object_or_empty(&body, "event")?;
+    let data = object_or_empty(&body, "data")?;
+    let preview = state
+        .app()
+        .preview_template(&content, who, event, data)
+        .await
+        .map_err(|e| match e {
+            nudge_app::AppError::NotFound { .. } => ApiError::not_found("no such contact"),
+            e => e.into(),
+        })?;
+    Ok(Json(json!({"rendered": preview.rendered, "errors": preview.errors})))
 }
 
 pub fn message_json(m: &Message) -> Value {

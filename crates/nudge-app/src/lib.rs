@@ -11,6 +11,7 @@
 //! - [`accounts`]: users of the web UI, their roles, passwords (Argon2id), sessions,
 //!   the setup link and the sign-in rate limit;
 //! - [`keys`]: API keys (create, list, revoke, verify; only hashes are stored);
+//! - [`templates`]: checking a template before it is stored, previews;
 //! - [`ready_made_journeys`]: the catalogue of ready-made journeys.
 //!
 //! Architecture invariant: nothing here knows HTTP (no status codes, headers or
@@ -25,6 +26,7 @@ pub mod journeys;
 pub mod keys;
 pub mod messages;
 pub mod ready_made_journeys;
+pub mod templates;
 
 pub use error::{AppError, Result};
 
