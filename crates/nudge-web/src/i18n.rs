@@ -192,6 +192,15 @@ impl Tr {
         self.format(id, Some(&args))
     }
 
+    /// The translation of `id` with several arguments.
+    pub fn args(&self, id: &str, args: &[(&str, &dyn std::fmt::Display)]) -> String {
+        let mut fluent = FluentArgs::new();
+        for (name, value) in args {
+            fluent.set(name.to_string(), FluentValue::from(value.to_string()));
+        }
+        self.format(id, Some(&fluent))
+    }
+
     /// The translation of `id` for a count: `$count` selects the plural form and
     /// `$n` is the count written in the language's digits.
     pub fn count(&self, id: &str, count: impl Int) -> String {

@@ -73,6 +73,16 @@ pub fn router(state: WebState) -> Router {
         .route("/contacts", get(pages::contacts::list))
         .route("/contacts/{id}", get(pages::contacts::profile))
         .route("/contacts/{id}/timeline", get(pages::contacts::timeline))
+        .route("/templates", get(pages::templates::list).post(pages::templates::create))
+        .route("/templates/new", get(pages::templates::new_page))
+        .route("/templates/preview", post(pages::templates::preview))
+        .route("/templates/rendered/{token}", get(pages::templates::rendered))
+        .route(
+            "/templates/{id}",
+            get(pages::templates::edit_page).post(pages::templates::update),
+        )
+        .route("/templates/{id}/delete", post(pages::templates::delete))
+        .route("/templates/{id}/versions", get(pages::templates::versions_page))
         .route("/settings/users", get(pages::users::page).post(pages::users::create))
         .route("/settings/users/{id}/delete", post(pages::users::delete))
         .route("/settings/users/{id}/role", post(pages::users::set_role))

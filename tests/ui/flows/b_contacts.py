@@ -1,6 +1,8 @@
 """Flow 2: find a demo contact and open its timeline (expand an event, load older
 events with htmx)."""
 
+from playwright.sync_api import expect
+
 
 def run(ctx):
     page = ctx.page("owner")
@@ -29,5 +31,6 @@ def run(ctx):
     more = page.locator("#timeline-more a")
     if more.count():
         more.click()
-        page.wait_for_function(f"document.querySelectorAll('#timeline li.event').length > {n}")
+        expect(page.locator("#timeline li.event")).not_to_have_count(n)
+        assert page.locator("#timeline li.event").count() > n
         assert "/timeline" not in page.url, "older events load in place (htmx)"
