@@ -442,6 +442,7 @@ pub async fn list_messages(
             state: state_filter,
             before: int("before")?,
             limit: limit_of(&p, 50)?,
+            ..Default::default()
         })
         .await?;
     let data: Vec<Value> = page.items.iter().map(message_json).collect();

@@ -173,6 +173,10 @@ pub struct MessageQuery {
     pub contact_id: Option<ContactId>,
     pub template_id: Option<i64>,
     pub state: Option<MessageState>,
+    /// `email`, `sms`, `push` or `webhook`.
+    pub channel: Option<String>,
+    /// Messages a journey's send steps queued.
+    pub journey_id: Option<i64>,
     /// Newest first; continue below this id.
     pub before: Option<i64>,
     pub limit: usize,

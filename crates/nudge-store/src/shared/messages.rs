@@ -285,6 +285,7 @@ pub(crate) async fn list_messages<D: Db>(db: &D, q: &MessageQuery) -> Result<Pag
         "SELECT {MESSAGE_COLUMNS} FROM messages
          WHERE (CAST($1 AS BIGINT) IS NULL OR contact_id = $1) AND (CAST($2 AS BIGINT) IS NULL OR template_id = $2)
            AND (CAST($3 AS TEXT) IS NULL OR state = $3) AND (CAST($4 AS BIGINT) IS NULL OR id < $4)
+           AND (CAST($6 AS TEXT) IS NULL OR channel = $6) AND (CAST($7 AS BIGINT) IS NULL OR origin_journey_id = $7)
          ORDER BY id DESC LIMIT $5"
     );
     let mut items = db
@@ -296,6 +297,8 @@ pub(crate) async fn list_messages<D: Db>(db: &D, q: &MessageQuery) -> Result<Pag
                 Arg::OptStr(q.state.map(MessageState::as_str)),
                 Arg::OptI64(q.before),
                 Arg::I64(limit as i64 + 1),
+                Arg::OptStr(q.channel.as_deref()),
+                Arg::OptI64(q.journey_id),
             ],
         )
         .await?

@@ -330,6 +330,7 @@ async fn load_profile(
             state: None,
             before: None,
             limit: 20,
+            ..Default::default()
         })
         .await?
         .items
