@@ -192,6 +192,15 @@ impl Tr {
         self.format(id, Some(&args))
     }
 
+    /// The translation of `id` with several arguments.
+    pub fn args(&self, id: &str, values: &[(&str, String)]) -> String {
+        let mut args = FluentArgs::new();
+        for (name, value) in values {
+            args.set(name.to_string(), FluentValue::from(value.clone()));
+        }
+        self.format(id, Some(&args))
+    }
+
     /// The translation of `id` for a count: `$count` selects the plural form and
     /// `$n` is the count written in the language's digits.
     pub fn count(&self, id: &str, count: impl Int) -> String {
@@ -281,6 +290,11 @@ macro_rules! int {
         impl Int for &$t {
             fn int(self) -> i64 {
                 i64::try_from(*self).unwrap_or(i64::MAX)
+            }
+        }
+        impl Int for &&$t {
+            fn int(self) -> i64 {
+                i64::try_from(**self).unwrap_or(i64::MAX)
             }
         }
     )*};

@@ -2,4 +2,5 @@
 
 pub mod contacts;
 pub mod dashboard;
+pub mod journeys;
 pub mod users;
