@@ -96,8 +96,8 @@ pub fn exit_label(t: &Tr, kind: &StepKind, exit: &str) -> String {
 }
 
 /// The numbers a step's box shows, one line each: reached and waiting; sent, opened
-/// and clicked for a send; conversions (and the journey's revenue, when this is its
-/// only goal step) for a goal; runs per exit for a step with several.
+/// and clicked for a send; conversions (and the journey's revenue, when every
+/// conversion came through this step) for a goal; runs per exit for a step with several.
 pub fn step_lines(t: &Tr, step: &Step, s: &StepStats, revenue: Option<f64>) -> Vec<String> {
     let pair = |a: String, b: String| format!("{a} · {b}");
     let n = |id: &str, v: i64| t.arg(id, "n", t.num(v));
@@ -139,7 +139,10 @@ pub fn live_lines(t: &Tr, def: &JourneyDefinition, stats: &JourneyStats) -> BTre
         .iter()
         .map(|step| {
             let s = stats.steps.get(&step.id).unwrap_or(&empty);
-            let revenue = (goals == 1 && stats.revenue != 0.0).then_some(stats.revenue);
+            // Revenue is counted per journey: it is this step's when every conversion
+            // came through it.
+            let all_here = goals == 1 && s.reached == stats.conversions && matches!(step.kind, StepKind::Goal { .. });
+            let revenue = (all_here && stats.revenue != 0.0).then_some(stats.revenue);
             (step.id.clone(), step_lines(t, step, s, revenue))
         })
         .collect()

@@ -56,6 +56,7 @@ fn step_numbers_depend_on_the_step() {
     let def = drawable(&definition());
     let mut stats = JourneyStats {
         revenue: 12.5,
+        conversions: 4,
         ..Default::default()
     };
     stats.steps.insert(
@@ -100,6 +101,11 @@ fn step_numbers_depend_on_the_step() {
         lines["won"],
         ["reached 4 · waiting 0", "conversions 4", "revenue 12.50"]
     );
+    // Conversions that did not come through the step (a goal event in the
+    // settings) leave the journey's revenue off the step.
+    stats.conversions = 5;
+    let won = plain(&live_lines(&t, &def, &stats)["won"].join("|"));
+    assert_eq!(won, "reached 4 · waiting 0|conversions 4");
 }
 
 #[test]
