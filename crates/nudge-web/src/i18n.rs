@@ -227,7 +227,7 @@ impl Tr {
             (Lang::Ar, ArabicCalendar::Hijri) => "ar-u-ca-islamic-umalqura-nu-arab",
             (lang, _) => lang.icu_tag(),
         };
-        tag.parse().unwrap_or_else(|_| IcuLocale::UNKNOWN)
+        tag.parse().unwrap_or(IcuLocale::UNKNOWN)
     }
 
     /// An integer in the language's digits with its grouping (`12,345`, `۱۲٬۳۴۵`).

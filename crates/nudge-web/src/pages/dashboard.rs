@@ -40,7 +40,10 @@ struct DashboardPage {
 /// shows the last answer for up to this long rather than waiting on every view.
 const HEALTH_TTL: Duration = Duration::from_secs(30);
 
-static HEALTH: Mutex<Option<(Instant, Vec<(String, String, Option<String>)>)>> = Mutex::new(None);
+/// When channels were last asked, and their answers: kind, transport, problem.
+type Health = Option<(Instant, Vec<(String, String, Option<String>)>)>;
+
+static HEALTH: Mutex<Health> = Mutex::new(None);
 
 async fn channel_health(state: &WebState) -> Vec<ChannelRow> {
     if let Some((at, rows)) = HEALTH.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
