@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use nudge_core::format_millis;
 use nudge_core::journey::parse_journey;
-use nudge_store::{Journey, JourneyStatus, NewJourney, Run};
+use nudge_store::{Journey, NewJourney, Run};
 use serde_json::{Map, Value, json};
 
 fn journey_json(j: &Journey) -> Value {
@@ -123,7 +123,7 @@ async fn changed(state: &AppState) -> Result<(), ApiError> {
 
 pub async fn create(State(state): State<AppState>, body: Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
     let new = new_journey(&body_object(&body)?)?;
-    let j = state.store.create_journey(new, state.clock.now()).await?;
+    let j = state.app().create_journey(new).await?;
     Ok((StatusCode::CREATED, Json(journey_json(&j))))
 }
 
@@ -170,12 +170,7 @@ pub async fn update(
 ) -> Result<Json<Value>, ApiError> {
     let id = journey_id(&id)?;
     let new = new_journey(&body_object(&body)?)?;
-    let j = state
-        .store
-        .update_journey(id, new, state.clock.now())
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no journey {id}")))?;
-    changed(&state).await?;
+    let j = state.app().update_journey(id, new).await?;
     Ok(Json(journey_json(&j)))
 }
 
@@ -197,98 +192,39 @@ pub async fn action(
         body_object(&body)?
     };
     only_fields(&body, if action == "publish" { &["move_runs"] } else { &[] })?;
-    let current = state
-        .store
-        .journey(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no journey {id}")))?;
-    let (status, publish) = match action.as_str() {
-        "publish" => (JourneyStatus::Live, true),
-        "pause" => (JourneyStatus::Paused, false),
-        "resume" if current.published_version.is_some() => (JourneyStatus::Live, false),
-        "resume" => {
-            return Err(ApiError::invalid(
-                "action",
-                "the journey was never published: publish it",
-            ));
-        }
-        "stop" => (JourneyStatus::Stopped, false),
-        other => {
-            return Err(ApiError::not_found(format!(
-                "no action {other:?}; one of publish, pause, resume, stop"
-            )));
-        }
+    let Some(action) = nudge_app::journeys::JourneyAction::parse(&action) else {
+        // An unknown journey is reported before an unknown action.
+        state.app().journey(id).await?;
+        return Err(ApiError::not_found(format!(
+            "no action {action:?}; one of publish, pause, resume, stop"
+        )));
     };
     let mapping = match body.get("move_runs") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(move_mapping(&state, &current, v).await?),
+        Some(Value::Object(map)) => Some(
+            map.iter()
+                .map(|(old, new)| match new.as_str() {
+                    Some(new) => Ok((old.clone(), new.to_string())),
+                    None => Err(ApiError::invalid(
+                        &format!("move_runs.{old}"),
+                        "the new step must be a step id (a string)",
+                    )),
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "move_runs",
+                "move_runs must be an object: old step id → new step id",
+            ));
+        }
     };
-    let j = state
-        .store
-        .set_journey_status(id, status, publish, state.clock.now())
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no journey {id}")))?;
-    changed(&state).await?;
+    let (j, report) = state.app().journey_action(id, action, mapping).await?;
     let mut out = journey_json(&j);
-    if let Some(mapping) = mapping {
-        let engine = state
-            .journeys
-            .as_ref()
-            .ok_or_else(|| ApiError::internal("no journey engine runs in this process to move runs"))?;
-        let report = engine.move_runs(id, j.version, &mapping).await?;
+    if let Some(report) = report {
         out["runs"] = json!({"moved": report.moved, "stayed": report.stayed});
     }
     Ok(Json(out))
-}
-
-/// A `move_runs` mapping, checked: every old step is a step of some version of the
-/// journey, every new step one of the version being published.
-async fn move_mapping(
-    state: &AppState,
-    journey: &Journey,
-    raw: &Value,
-) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
-    let Value::Object(map) = raw else {
-        return Err(ApiError::invalid(
-            "move_runs",
-            "move_runs must be an object: old step id → new step id",
-        ));
-    };
-    let new_def = parse_journey(&journey.definition).map_err(|e| {
-        ApiError::invalid(
-            "definition",
-            format!("the latest version does not parse: {}", e[0].message),
-        )
-    })?;
-    let mut old_steps = std::collections::BTreeSet::new();
-    for v in 1..journey.version {
-        if let Some(version) = state.store.journey_version(journey.id, v).await?
-            && let Ok(def) = parse_journey(&version.definition)
-        {
-            old_steps.extend(def.steps.iter().map(|s| s.id.clone()));
-        }
-    }
-    let mut out = std::collections::BTreeMap::new();
-    for (old, new) in map {
-        let field = format!("move_runs.{old}");
-        let Some(new) = new.as_str() else {
-            return Err(ApiError::invalid(&field, "the new step must be a step id (a string)"));
-        };
-        if !old_steps.contains(old) {
-            return Err(ApiError::invalid(
-                &field,
-                format!("no earlier version of the journey has a step {old:?}"),
-            ));
-        }
-        if new_def.step(new).is_none() {
-            return Err(ApiError::invalid(
-                &field,
-                format!("version {} has no step {new:?}", journey.version),
-            ));
-        }
-        out.insert(old.clone(), new.to_string());
-    }
-    Ok(out)
 }
 
 /// `GET /api/v1/contacts/{id}/runs`: the contact's journey runs, oldest first.

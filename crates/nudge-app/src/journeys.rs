@@ -1,12 +1,133 @@
-//! Journeys: the dry run (who to replay, in which time zones) and installing a
-//! ready-made journey.
+//! Journeys: saving a journey (its name and definition checked), publishing, pausing,
+//! resuming and stopping it (with the runs to move to the published version), the dry
+//! run (who to replay, in which time zones) and installing a ready-made journey.
 
 use crate::{App, AppError, Result};
 use nudge_core::journey::{DryRunContact, DryRunReport, JourneyDefinition, Trigger, parse_journey};
 use nudge_core::segment::parse_condition;
 use nudge_core::{ContactId, Millis, format_millis};
-use nudge_store::Journey;
+use nudge_engine::MoveReport;
+use nudge_store::{Journey, JourneyStatus, NewJourney};
 use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Longest journey name, in bytes.
+pub const MAX_NAME_LEN: usize = 200;
+
+/// A problem in a journey definition: the field at fault in the caller's terms
+/// (`definition.steps[2].on_timeout`), the id of the step it is in when it is in one
+/// (so a diagram can mark that step), and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DefinitionProblem {
+    pub field: String,
+    pub step: Option<String>,
+    pub message: String,
+}
+
+/// Every problem of a definition (none: it is valid), each with its field and step.
+pub fn definition_problems(definition: &Value) -> Vec<DefinitionProblem> {
+    let Err(errors) = parse_journey(definition) else {
+        return Vec::new();
+    };
+    errors
+        .into_iter()
+        .map(|e| {
+            let path = e.path.trim_start_matches('$').trim_start_matches('.');
+            let field = if path.is_empty() {
+                "definition".to_string()
+            } else if path.starts_with('[') {
+                format!("definition{path}")
+            } else {
+                format!("definition.{path}")
+            };
+            DefinitionProblem {
+                step: step_of_path(definition, path),
+                field,
+                message: e.message,
+            }
+        })
+        .collect()
+}
+
+/// The id of the step a validation path (`steps[2].next`) is in, read from the
+/// definition itself (the step may not parse).
+fn step_of_path(definition: &Value, path: &str) -> Option<String> {
+    let rest = path.strip_prefix("steps[")?;
+    let index: usize = rest[..rest.find(']')?].parse().ok()?;
+    definition["steps"][index]["id"].as_str().map(str::to_owned)
+}
+
+/// A journey's name, trimmed: 1 to [`MAX_NAME_LEN`] bytes.
+pub fn journey_name(raw: &str) -> Result<String> {
+    let name = raw.trim();
+    if name.is_empty() || name.len() > MAX_NAME_LEN {
+        return Err(AppError::invalid_field(
+            "name",
+            format!("name must be a non-empty string of at most {MAX_NAME_LEN} characters"),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// A journey as saved: its name checked, its definition valid (the first problem as
+/// the error, on its field; [`definition_problems`] lists them all).
+fn checked(new: NewJourney) -> Result<NewJourney> {
+    let name = journey_name(&new.name)?;
+    let problems = definition_problems(&new.definition);
+    if let Some(first) = problems.first() {
+        let n = problems.len();
+        return Err(AppError::invalid_field(
+            &first.field,
+            format!(
+                "{}: {} ({n} problem{} in the definition)",
+                first.field,
+                first.message,
+                if n == 1 { "" } else { "s" }
+            ),
+        ));
+    }
+    Ok(NewJourney { name, ..new })
+}
+
+/// What can be done to a journey's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JourneyAction {
+    /// The latest version goes live.
+    Publish,
+    /// No new entries; runs hold.
+    Pause,
+    /// Live again (only once published).
+    Resume,
+    /// No new entries; runs end.
+    Stop,
+}
+
+impl JourneyAction {
+    pub const ALL: [JourneyAction; 4] = [Self::Publish, Self::Pause, Self::Resume, Self::Stop];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Publish => "publish",
+            Self::Pause => "pause",
+            Self::Resume => "resume",
+            Self::Stop => "stop",
+        }
+    }
+
+    /// Whether the action means something for a journey in `status`.
+    pub fn applies_to(self, status: JourneyStatus, published: bool) -> bool {
+        match self {
+            Self::Publish => true,
+            Self::Pause => status == JourneyStatus::Live,
+            Self::Resume => published && matches!(status, JourneyStatus::Paused | JourneyStatus::Stopped),
+            Self::Stop => matches!(status, JourneyStatus::Live | JourneyStatus::Paused),
+        }
+    }
+}
 
 /// Most contacts one dry run replays.
 pub const DRY_RUN_MAX_SAMPLE: usize = 10_000;
@@ -56,6 +177,124 @@ pub struct DryRunOutcome {
 }
 
 impl App {
+    /// Saves a new journey (in `draft`, version 1).
+    pub async fn create_journey(&self, new: NewJourney) -> Result<Journey> {
+        let new = checked(new)?;
+        Ok(self.store.create_journey(new, self.clock.now()).await?)
+    }
+
+    /// Saves a new version of journey `id`. Running contacts stay on their version;
+    /// new runs start on the new one once it is published.
+    pub async fn update_journey(&self, id: i64, new: NewJourney) -> Result<Journey> {
+        let new = checked(new)?;
+        let j = self
+            .store
+            .update_journey(id, new, self.clock.now())
+            .await?
+            .ok_or_else(|| AppError::not_found(format!("no journey {id}")))?;
+        self.journeys_changed().await?;
+        Ok(j)
+    }
+
+    /// Publishes, pauses, resumes or stops journey `id`. With `move_runs` (publish
+    /// only): active runs of earlier versions at a named step move to the new version
+    /// at the mapped step; the others stay on their version.
+    pub async fn journey_action(
+        &self,
+        id: i64,
+        action: JourneyAction,
+        move_runs: Option<BTreeMap<String, String>>,
+    ) -> Result<(Journey, Option<MoveReport>)> {
+        let current = self.journey(id).await?;
+        let status = match action {
+            JourneyAction::Publish => JourneyStatus::Live,
+            JourneyAction::Pause => JourneyStatus::Paused,
+            JourneyAction::Resume if current.published_version.is_some() => JourneyStatus::Live,
+            JourneyAction::Resume => {
+                return Err(AppError::invalid_request(
+                    "action",
+                    "the journey was never published: publish it",
+                ));
+            }
+            JourneyAction::Stop => JourneyStatus::Stopped,
+        };
+        let mapping = match move_runs {
+            None => None,
+            Some(_) if action != JourneyAction::Publish => {
+                return Err(AppError::invalid_request("move_runs", "runs move only when publishing"));
+            }
+            Some(m) => Some(self.move_mapping(&current, m).await?),
+        };
+        let j = self
+            .store
+            .set_journey_status(id, status, action == JourneyAction::Publish, self.clock.now())
+            .await?
+            .ok_or_else(|| AppError::not_found(format!("no journey {id}")))?;
+        self.journeys_changed().await?;
+        let report = match mapping {
+            Some(mapping) => {
+                let engine = self
+                    .journeys
+                    .as_ref()
+                    .ok_or_else(|| AppError::internal("no journey engine runs in this process to move runs"))?;
+                Some(engine.move_runs(id, j.version, &mapping).await?)
+            }
+            None => None,
+        };
+        Ok((j, report))
+    }
+
+    /// A `move_runs` mapping, checked: every old step is a step of some earlier
+    /// version of the journey, every new step one of the version being published.
+    async fn move_mapping(&self, journey: &Journey, map: BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
+        let new_def = parse_journey(&journey.definition).map_err(|e| {
+            AppError::invalid_request(
+                "definition",
+                format!("the latest version does not parse: {}", e[0].message),
+            )
+        })?;
+        let mut old_steps = BTreeSet::new();
+        for v in 1..journey.version {
+            if let Some(version) = self.store.journey_version(journey.id, v).await?
+                && let Ok(def) = parse_journey(&version.definition)
+            {
+                old_steps.extend(def.steps.iter().map(|s| s.id.clone()));
+            }
+        }
+        for (old, new) in &map {
+            let field = format!("move_runs.{old}");
+            if !old_steps.contains(old) {
+                return Err(AppError::invalid_request(
+                    field,
+                    format!("no earlier version of the journey has a step {old:?}"),
+                ));
+            }
+            if new_def.step(new).is_none() {
+                return Err(AppError::invalid_request(
+                    field,
+                    format!("version {} has no step {new:?}", journey.version),
+                ));
+            }
+        }
+        Ok(map)
+    }
+
+    /// Steps where runs are waiting now that the journey's latest version does not
+    /// have, with how many: what publishing could move (`move_runs`).
+    pub async fn steps_to_move(&self, journey: &Journey) -> Result<Vec<(String, i64)>> {
+        let latest: BTreeSet<String> = match parse_journey(&journey.definition) {
+            Ok(def) => def.steps.iter().map(|s| s.id.clone()).collect(),
+            Err(_) => BTreeSet::new(),
+        };
+        Ok(self
+            .store
+            .runs_per_step(journey.id)
+            .await?
+            .into_iter()
+            .filter(|(step, n)| *n > 0 && !latest.contains(step))
+            .collect())
+    }
+
     /// A journey, or [`AppError::NotFound`].
     pub async fn journey(&self, id: i64) -> Result<Journey> {
         self.store
@@ -176,5 +415,68 @@ impl App {
         self.journeys_changed().await?;
         self.contacts_changed();
         Ok(j)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problems_name_their_field_and_step() {
+        let def = json!({
+            "trigger": {"type": "event", "event": "Signed Up"},
+            "start": "wait",
+            "steps": [
+                {"id": "wait", "type": "wait", "duration": {"days": 1}, "next": "nowhere"},
+                {"id": "hello", "type": "send", "template": "welcome"}
+            ]
+        });
+        let problems = definition_problems(&def);
+        assert!(!problems.is_empty());
+        let p = problems
+            .iter()
+            .find(|p| p.field == "definition.steps[0].next")
+            .unwrap_or_else(|| panic!("{problems:?}"));
+        assert_eq!(p.step.as_deref(), Some("wait"));
+
+        let missing_start = definition_problems(&json!({"trigger": {"type": "api"}, "steps": []}));
+        assert!(
+            missing_start
+                .iter()
+                .any(|p| p.field == "definition.start" && p.step.is_none()),
+            "{missing_start:?}"
+        );
+        assert_eq!(definition_problems(&json!([]))[0].field, "definition");
+    }
+
+    #[test]
+    fn a_valid_definition_has_no_problem() {
+        let def = json!({
+            "trigger": {"type": "event", "event": "Signed Up"},
+            "start": "hello",
+            "steps": [{"id": "hello", "type": "send", "template": "welcome"}]
+        });
+        assert_eq!(definition_problems(&def), vec![]);
+    }
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(journey_name("  Welcome ").unwrap(), "Welcome");
+        assert!(journey_name("   ").is_err());
+        assert!(journey_name(&"x".repeat(MAX_NAME_LEN + 1)).is_err());
+    }
+
+    #[test]
+    fn actions_apply_to_some_statuses() {
+        use JourneyStatus::*;
+        assert_eq!(JourneyAction::parse("pause"), Some(JourneyAction::Pause));
+        assert_eq!(JourneyAction::parse("delete"), None);
+        assert!(JourneyAction::Publish.applies_to(Draft, false));
+        assert!(!JourneyAction::Pause.applies_to(Draft, false));
+        assert!(!JourneyAction::Resume.applies_to(Stopped, false));
+        assert!(JourneyAction::Resume.applies_to(Paused, true));
+        assert!(JourneyAction::Stop.applies_to(Live, true));
+        assert!(!JourneyAction::Stop.applies_to(Stopped, true));
     }
 }

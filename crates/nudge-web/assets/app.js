@@ -15,6 +15,26 @@
     if (el.matches && el.matches("select[data-autosubmit]") && el.form) { el.form.submit(); }
   });
 
+  // A click on a step of a journey's diagram opens it in the inspector beside it
+  // (without JavaScript the inspector lists the steps as links), marks it, and puts
+  // it in the address, so a reload shows the same step.
+  var mark = function () {
+    var step = new URLSearchParams(location.search).get("step");
+    document.querySelectorAll("[data-inspect] [data-step]").forEach(function (g) {
+      g.classList.toggle("selected", g.getAttribute("data-step") === step);
+    });
+  };
+  document.addEventListener("click", function (e) {
+    var g = e.target.closest && e.target.closest("[data-inspect] [data-step]");
+    if (!g || !window.htmx) { return; }
+    var box = g.closest("[data-inspect]"), step = encodeURIComponent(g.getAttribute("data-step"));
+    window.htmx.ajax("GET", box.getAttribute("data-inspect") + step, { target: "#inspector", swap: "innerHTML" });
+    history.replaceState(null, "", box.getAttribute("data-here") + step);
+    mark();
+  });
+  document.addEventListener("htmx:afterSettle", mark);
+  document.addEventListener("DOMContentLoaded", mark);
+
   // Forms that destroy something ask first.
   document.addEventListener("submit", function (e) {
     var form = e.target;

@@ -314,6 +314,11 @@ macro_rules! int {
                 i64::try_from(*self).unwrap_or(i64::MAX)
             }
         }
+        impl Int for &&$t {
+            fn int(self) -> i64 {
+                i64::try_from(**self).unwrap_or(i64::MAX)
+            }
+        }
     )*};
 }
 int!(i64, u64, i32, u32, usize);

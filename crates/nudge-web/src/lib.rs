@@ -83,6 +83,18 @@ pub fn router(state: WebState) -> Router {
         )
         .route("/templates/{id}/delete", post(pages::templates::delete))
         .route("/templates/{id}/versions", get(pages::templates::versions_page))
+        .route("/journeys", get(pages::journeys::list).post(pages::journeys::create))
+        .route("/journeys/new", get(pages::journeys::new))
+        .route("/journeys/validate", post(pages::journeys::validate))
+        .route("/journeys/ready-made/{key}", post(pages::journeys::install))
+        .route("/journeys/{id}", get(pages::journeys::page).post(pages::journeys::save))
+        .route("/journeys/{id}/live", get(pages::journeys::live))
+        .route("/journeys/{id}/inspect", get(pages::journeys::inspect))
+        .route(
+            "/journeys/{id}/dry-run",
+            get(pages::journeys::dry_run_form).post(pages::journeys::dry_run),
+        )
+        .route("/journeys/{id}/{action}", post(pages::journeys::action))
         .route("/settings/users", get(pages::users::page).post(pages::users::create))
         .route("/settings/users/{id}/delete", post(pages::users::delete))
         .route("/settings/users/{id}/role", post(pages::users::set_role))

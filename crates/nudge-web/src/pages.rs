@@ -2,5 +2,6 @@
 
 pub mod contacts;
 pub mod dashboard;
+pub mod journeys;
 pub mod templates;
 pub mod users;
