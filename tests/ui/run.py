@@ -113,9 +113,9 @@ class Ctx:
             text = e.read().decode()
             return e.code, (json.loads(text) if text.startswith("{") else text)
 
-    def api(self, method, path, json_body=None):
+    def api(self, method, path, json=None):  # noqa: A002 (the name the flows use)
         """The admin API with the admin key: (status, body)."""
-        return self._request(method, path, json_body, {"authorization": f"Bearer {self.admin_key}"})
+        return self._request(method, path, json, {"authorization": f"Bearer {self.admin_key}"})
 
     def track(self, body, kind="track"):
         """A Segment call (`track`, `identify`, ...) with the write key."""

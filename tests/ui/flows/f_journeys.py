@@ -78,7 +78,7 @@ def run(ctx):
     assert page.locator("#journey-status").inner_text().strip() == "draft"
 
     # Publish (the form asks first).
-    page.once("dialog", lambda d: d.accept())
+    # The harness accepts the confirmation (form[data-confirm]).
     page.click("form.action-publish button")
     page.wait_for_load_state()
     assert page.locator("#journey-status").inner_text().strip() == "live"
