@@ -71,6 +71,10 @@ class Ctx:
         page.on("dialog", self._dialog)
         self.sign_in(page, email, password)
         assert "/sign-in" not in page.url, f"signing in as {email} failed: {page.url}"
+        # Every flow starts in English, whatever an earlier flow chose.
+        if page.locator("html").get_attribute("lang") != "en":
+            page.select_option("#lang", "en")
+            page.wait_for_selector('html[lang="en"]')
         return page
 
     def _dialog(self, dialog):

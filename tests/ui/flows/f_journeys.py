@@ -111,4 +111,4 @@ def run(ctx):
     assert "۳" in _step_text(page, "wait"), _step_text(page, "wait")
     ctx.shot(page, "journeys-live-numbers-fa")
     page.select_option("#lang", "en")
-    page.wait_for_load_state()
+    page.wait_for_selector('html[dir="ltr"]')
