@@ -95,6 +95,8 @@ pub fn router(state: WebState) -> Router {
             get(pages::journeys::dry_run_form).post(pages::journeys::dry_run),
         )
         .route("/journeys/{id}/{action}", post(pages::journeys::action))
+        .route("/messages", get(pages::messages::list))
+        .route("/messages/{id}", get(pages::messages::detail))
         .route("/settings/users", get(pages::users::page).post(pages::users::create))
         .route("/settings/users/{id}/delete", post(pages::users::delete))
         .route("/settings/users/{id}/role", post(pages::users::set_role))

@@ -3,5 +3,6 @@
 pub mod contacts;
 pub mod dashboard;
 pub mod journeys;
+pub mod messages;
 pub mod templates;
 pub mod users;
