@@ -89,7 +89,7 @@ impl App {
                     .journey_version(j.id, v)
                     .await?
                     .ok_or_else(|| {
-                        AppError::invalid_request("version", format!("journey {} has no version {v}", j.id))
+                        AppError::not_found_field("version", format!("journey {} has no version {v}", j.id))
                     })?
                     .definition
             }
