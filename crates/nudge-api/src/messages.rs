@@ -258,6 +258,14 @@ pub(crate) fn recipient(to: &Map<String, Value>, field: &str) -> Result<Recipien
     Ok(if key == "user_id" {
         Recipient::UserId(v.into())
     } else {
+        // A contact's email is always an address (`normalize_email`), so anything
+        // else names nobody: refused here, as when sending to it would create one.
+        if nudge_core::contact::normalize_email(&Value::String(v.into())).is_none() {
+            return Err(
+                ApiError::new("invalid_field", format!("{field}.email {v:?} is not an email address"))
+                    .with_field(format!("{field}.email")),
+            );
+        }
         Recipient::Email(v.into())
     })
 }
@@ -312,22 +320,26 @@ pub async fn preview_template(
     };
     let contact = match body.get("to") {
         None => None,
-        Some(_) => Some(
-            state
-                .app()
-                .find_recipient(&to_of(&body)?)
-                .await?
-                .ok_or_else(|| ApiError::not_found("no such contact"))?,
-        ),
+        Some(_) => Some(state.app().find_recipient(&to_of(&body)?).await?),
     };
     // Checked even when `to` is given (and it is not used).
     let sample_contact = object_or_empty(&body, "contact")?;
+    let event = object_or_empty(&body, "event")?;
+    let sample_data = object_or_empty(&body, "data")?;
+    // Like a problem with the content, a recipient who does not exist is reported in
+    // the answer; a `404` is only ever about the template the path names.
+    if matches!(contact, Some(None)) {
+        return Ok(Json(
+            json!({"rendered": null, "errors": [{"field": "to", "message": "no such contact"}]}),
+        ));
+    }
+    let contact = contact.flatten();
     let mut data = RenderData {
         contact: match &contact {
             Some(c) => contact_data(c),
             None => sample_contact,
         },
-        event: object_or_empty(&body, "event")?,
+        event,
         workspace: state
             .messaging
             .as_ref()
@@ -336,7 +348,7 @@ pub async fn preview_template(
         message: json!({"id": 0}),
         extra: Map::new(),
     };
-    data.extra.insert("data".into(), object_or_empty(&body, "data")?);
+    data.extra.insert("data".into(), sample_data);
     data.extra
         .insert("unsubscribe_url".into(), json!("https://example.invalid/unsubscribe"));
     data.extra
@@ -687,6 +699,9 @@ pub async fn receipt(
         Ok(r) => r,
         Err(ReceiptError::Unauthorized(e)) => return Err(ApiError::unauthorized(e)),
         Err(ReceiptError::Invalid(e)) => return Err(ApiError::new("invalid_request", e)),
+        // No receipt endpoint for this channel on this server, as for a channel that
+        // is not configured at all.
+        Err(ReceiptError::NotTaken(e)) => return Err(ApiError::not_found(e)),
     };
     let Some(receipt) = receipt else {
         return Ok(Json(json!({"recorded": false})));

@@ -345,6 +345,18 @@ async fn email_over_real_smtp_with_tracking_and_consent() {
         api.get("/api/v1/contacts").await["data"].as_array().unwrap().len(),
         contacts
     );
+
+    // Without an SMS provider the sms channel only captures: it takes no delivery
+    // receipts, so this server has no receipt endpoint for it.
+    let resp = api
+        .http
+        .post(format!("{base}/hooks/sms/receipts"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("MessageSid=SM1&MessageStatus=delivered")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
 }
 
 /// Double opt-in: a sign-up is `pending` (marketing blocked) until the contact
