@@ -403,10 +403,6 @@ async fn double_opt_in_subscribes_only_after_confirmation() {
             "confirm_template",
         ),
         (
-            json!({"to": {"email": "grace@example.com"}, "subscription": "email", "double_opt_in": true, "confirm_template": "news"}),
-            "confirm_template",
-        ),
-        (
             json!({"to": {"email": "not an email"}, "subscription": "email"}),
             "to.email",
         ),
@@ -418,6 +414,19 @@ async fn double_opt_in_subscribes_only_after_confirmation() {
             "{body} -> {e}"
         );
     }
+    // A confirmation template without the link conflicts with the request until the
+    // template has it.
+    let (status, e) = api
+        .post(
+            "/api/v1/subscriptions",
+            json!({"to": {"email": "grace@example.com"}, "subscription": "email", "double_opt_in": true, "confirm_template": "news"}),
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str(), e["error"]["field"].as_str()),
+        (409, Some("conflict"), Some("confirm_template")),
+        "{e}"
+    );
     assert_eq!(api.get("/api/v1/contacts").await["data"].as_array().unwrap().len(), 0);
 
     let (status, sub) = api
