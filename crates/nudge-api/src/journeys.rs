@@ -46,44 +46,129 @@ fn run_json(r: &Run) -> Value {
     })
 }
 
+/// The problems of a definition, each `{"field", "message"}` with its path in the
+/// request (`definition.steps[2].on_timeout`); empty when it is valid.
+fn problems(def: &Value) -> Vec<Value> {
+    let Err(errors) = parse_journey(def) else {
+        return Vec::new();
+    };
+    let path = |p: &str| {
+        let p = p.trim_start_matches('$').trim_start_matches('.');
+        if p.is_empty() {
+            "definition".to_string()
+        } else if p.starts_with('[') {
+            format!("definition{p}")
+        } else {
+            format!("definition.{p}")
+        }
+    };
+    errors
+        .iter()
+        .map(|e| json!({"field": path(&e.path), "message": e.message}))
+        .collect()
+}
+
+/// A `400 invalid_field` listing every problem in `details`, the first in `field`.
+fn invalid_definition(problems: Vec<Value>) -> ApiError {
+    let first = &problems[0];
+    let field = first["field"].as_str().unwrap_or("definition").to_string();
+    let mut err = ApiError::new(
+        "invalid_field",
+        format!(
+            "{field}: {} ({} problem{} in the definition)",
+            first["message"].as_str().unwrap_or_default(),
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" }
+        ),
+    )
+    .with_field(field);
+    err.details = Some(Box::new(Value::Array(problems)));
+    err
+}
+
 /// The `definition` of a body, validated: every problem listed in `details` with its
 /// path (`definition.steps[2].on_timeout`), the first one in `field`.
 fn definition(body: &Map<String, Value>) -> Result<Value, ApiError> {
+    let def = draft(body)?;
+    let problems = problems(&def);
+    if !problems.is_empty() {
+        return Err(invalid_definition(problems));
+    }
+    Ok(def)
+}
+
+/// The `definition` of a body that only inspects it (validate, dry run): a definition
+/// that does not have the shape the OpenAPI document gives (`JourneyDefinition`) is
+/// refused like any malformed request, with every problem in `details`; its meaning
+/// (pointers between steps, each step's fields, ...) is left to [`problems`], which
+/// these endpoints report in their answer.
+fn draft(body: &Map<String, Value>) -> Result<Value, ApiError> {
     let def = body
         .get("definition")
         .ok_or_else(|| ApiError::new("missing_field", "definition: is required").with_field("definition"))?;
-    let def = &integral_numbers(def.clone());
-    if let Err(errors) = parse_journey(def) {
-        let path = |p: &str| {
-            let p = p.trim_start_matches('$').trim_start_matches('.');
-            if p.is_empty() {
-                "definition".to_string()
-            } else if p.starts_with('[') {
-                format!("definition{p}")
-            } else {
-                format!("definition.{p}")
-            }
-        };
-        let details: Vec<Value> = errors
-            .iter()
-            .map(|e| json!({"field": path(&e.path), "message": e.message}))
-            .collect();
-        let first = &errors[0];
-        let mut err = ApiError::new(
-            "invalid_field",
-            format!(
-                "{}: {} ({} problem{} in the definition)",
-                path(&first.path),
-                first.message,
-                errors.len(),
-                if errors.len() == 1 { "" } else { "s" }
-            ),
-        )
-        .with_field(path(&first.path));
-        err.details = Some(Box::new(Value::Array(details)));
-        return Err(err);
+    let def = integral_numbers(def.clone());
+    if let Some(shape) = shape_problem(&def) {
+        // Every problem the definition has, as `POST /api/v1/journeys` lists them.
+        let mut problems = problems(&def);
+        if problems.is_empty() {
+            problems.push(shape);
+        }
+        return Err(invalid_definition(problems));
     }
-    Ok(def.clone())
+    Ok(def)
+}
+
+/// The first way a definition differs from the shape `JourneyDefinition` states in
+/// the OpenAPI document: an object of `trigger` (an object with a string `type`),
+/// `start` (a non-empty string), `steps` (a non-empty list of objects, each with a
+/// non-empty string `id` and a string `type`) and optional `settings` (an object),
+/// and nothing else. `None`: it has that shape.
+pub fn shape_problem(def: &Value) -> Option<Value> {
+    let problem = |field: String, message: &str| Some(json!({"field": field, "message": message}));
+    let non_empty = |v: Option<&Value>| v.and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+    let Some(obj) = def.as_object() else {
+        return problem("definition".into(), "must be an object");
+    };
+    if let Some(k) = obj
+        .keys()
+        .find(|k| !["trigger", "start", "steps", "settings"].contains(&k.as_str()))
+    {
+        return problem(
+            format!("definition.{k}"),
+            "unknown field; a journey has trigger, start, steps and settings",
+        );
+    }
+    if !obj
+        .get("trigger")
+        .and_then(Value::as_object)
+        .is_some_and(|t| t.get("type").is_some_and(Value::is_string))
+    {
+        return problem("definition.trigger".into(), "must be an object with a string type");
+    }
+    if !non_empty(obj.get("start")) {
+        return problem(
+            "definition.start".into(),
+            "must be the id of a step (a non-empty string)",
+        );
+    }
+    let Some(steps) = obj.get("steps").and_then(Value::as_array).filter(|s| !s.is_empty()) else {
+        return problem("definition.steps".into(), "must be a non-empty list of steps");
+    };
+    for (i, step) in steps.iter().enumerate() {
+        if !step
+            .as_object()
+            .is_some_and(|s| non_empty(s.get("id")) && s.get("type").is_some_and(Value::is_string))
+        {
+            return problem(
+                format!("definition.steps[{i}]"),
+                "must be an object with a non-empty string id and a string type",
+            );
+        }
+    }
+    if obj.get("settings").is_some_and(|s| !s.is_object()) {
+        return problem("definition.settings".into(), "must be an object");
+    }
+    None
 }
 
 fn new_journey(body: &Map<String, Value>) -> Result<NewJourney, ApiError> {
@@ -127,12 +212,15 @@ pub async fn create(State(state): State<AppState>, body: Bytes) -> Result<(Statu
     Ok((StatusCode::CREATED, Json(journey_json(&j))))
 }
 
-/// `POST /api/v1/journeys/validate`: checks a draft definition, saving nothing.
+/// `POST /api/v1/journeys/validate`: checks a draft definition, saving nothing. Its
+/// problems are the answer (`200`, `valid` and `problems` with their paths), for an
+/// editor to show on the diagram; only a request that is not a draft definition at
+/// all is refused.
 pub async fn validate(body: Bytes) -> Result<Json<Value>, ApiError> {
     let body = body_object(&body)?;
     only_fields(&body, &["definition"])?;
-    definition(&body)?;
-    Ok(Json(json!({"valid": true})))
+    let problems = problems(&draft(&body)?);
+    Ok(Json(json!({"valid": problems.is_empty(), "problems": problems})))
 }
 
 pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -386,12 +474,23 @@ pub async fn dry_run(
     let app = state.app();
     // An unknown journey is reported before a problem with the body.
     app.journey(id).await?;
-    let source = if body.contains_key("definition") {
-        DefinitionSource::Draft(definition(&body)?)
-    } else if let Some(v) = body.get("version") {
-        DefinitionSource::Version(as_int(v).ok_or_else(|| ApiError::invalid("version", "version must be an integer"))?)
+    let version = match body.get("version") {
+        None => None,
+        Some(v) => Some(
+            as_int(v)
+                .filter(|v| *v >= 1)
+                .ok_or_else(|| ApiError::invalid("version", "version must be an integer from 1"))?,
+        ),
+    };
+    // A draft's problems are the answer, after the request's other fields are checked.
+    let (source, problems) = if body.contains_key("definition") {
+        let draft = draft(&body)?;
+        let problems = problems(&draft);
+        (DefinitionSource::Draft(draft), problems)
+    } else if let Some(v) = version {
+        (DefinitionSource::Version(v), Vec::new())
     } else {
-        DefinitionSource::Latest
+        (DefinitionSource::Latest, Vec::new())
     };
     let instant = |field: &str| -> Result<Option<i64>, ApiError> {
         match body.get(field) {
@@ -421,20 +520,25 @@ pub async fn dry_run(
         ),
         Some(_) => return Err(ApiError::invalid("contacts", "contacts must be a list of contact ids")),
     };
-    let outcome = app
-        .dry_run(DryRun {
-            journey_id: id,
-            definition: source,
-            from: instant("from")?,
-            until: instant("until")?,
-            contacts,
-            sample: count("sample", 1000, DRY_RUN_MAX_SAMPLE)?,
-            paths: count("paths", 20, DRY_RUN_MAX_PATHS)?,
-        })
-        .await?;
+    let request = DryRun {
+        journey_id: id,
+        definition: source,
+        from: instant("from")?,
+        until: instant("until")?,
+        contacts,
+        sample: count("sample", 1000, DRY_RUN_MAX_SAMPLE)?,
+        paths: count("paths", 20, DRY_RUN_MAX_PATHS)?,
+    };
+    if !problems.is_empty() {
+        // Nothing to replay: a draft with problems cannot run.
+        return Ok(Json(json!({"journey_id": id, "valid": false, "problems": problems})));
+    }
+    let outcome = app.dry_run(request).await?;
     let report = &outcome.report;
     let mut out = serde_json::to_value(report).map_err(|e| ApiError::internal(e.to_string()))?;
     out["journey_id"] = json!(id);
+    out["valid"] = json!(true);
+    out["problems"] = json!([]);
     out["from"] = json!(format_millis(outcome.from));
     out["until"] = json!(format_millis(outcome.until));
     out["candidates"] = json!(outcome.candidates);

@@ -250,6 +250,14 @@ pub(crate) fn recipient(to: &Map<String, Value>, field: &str) -> Result<Recipien
     Ok(if key == "user_id" {
         Recipient::UserId(v.into())
     } else {
+        // A contact's email is always an address (`normalize_email`), so anything
+        // else names nobody: refused here, as when sending to it would create one.
+        if nudge_core::contact::normalize_email(&Value::String(v.into())).is_none() {
+            return Err(
+                ApiError::new("invalid_field", format!("{field}.email {v:?} is not an email address"))
+                    .with_field(format!("{field}.email")),
+            );
+        }
         Recipient::Email(v.into())
     })
 }
@@ -312,15 +320,15 @@ pub async fn preview_template(
     };
     let event = object_or_empty(&body, "event")?;
     let data = object_or_empty(&body, "data")?;
-    let preview = state
-        .app()
-        .preview_template(&content, who, event, data)
-        .await
-        .map_err(|e| match e {
-            nudge_app::AppError::NotFound { .. } => ApiError::not_found("no such contact"),
-            e => e.into(),
-        })?;
-    Ok(Json(json!({"rendered": preview.rendered, "errors": preview.errors})))
+    // Like a problem with the content, a recipient who does not exist is reported in
+    // the answer; a `404` is only ever about the template the path names.
+    match state.app().preview_template(&content, who, event, data).await {
+        Ok(preview) => Ok(Json(json!({"rendered": preview.rendered, "errors": preview.errors}))),
+        Err(nudge_app::AppError::NotFound { .. }) => Ok(Json(
+            json!({"rendered": null, "errors": [{"field": "to", "message": "no such contact"}]}),
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub fn message_json(m: &Message) -> Value {
@@ -660,6 +668,9 @@ pub async fn receipt(
         Ok(r) => r,
         Err(ReceiptError::Unauthorized(e)) => return Err(ApiError::unauthorized(e)),
         Err(ReceiptError::Invalid(e)) => return Err(ApiError::new("invalid_request", e)),
+        // No receipt endpoint for this channel on this server, as for a channel that
+        // is not configured at all.
+        Err(ReceiptError::NotTaken(e)) => return Err(ApiError::not_found(e)),
     };
     let Some(receipt) = receipt else {
         return Ok(Json(json!({"recorded": false})));

@@ -66,9 +66,12 @@ pub async fn subscribe(State(state): State<AppState>, body: Bytes) -> Result<(St
             .template_by_name(&name)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("no template {name:?}")).with_field("confirm_template"))?;
+        // The request is well formed; the template it names is not fit (yet): like a
+        // channel that is not configured, a conflict with what is stored, which
+        // passes once the template has the link.
         if !template.content.to_string().contains(CONFIRM_VARIABLE) {
             return Err(ApiError::new(
-                "invalid_field",
+                "conflict",
                 format!("template {name:?} does not contain {{{{ {CONFIRM_VARIABLE} }}}}, the confirmation link"),
             )
             .with_field("confirm_template"));

@@ -639,3 +639,72 @@ async fn push_subscriptions_are_validated_saved_moved_and_removed() {
     let (_, listed) = app.get(&format!("/api/v1/contacts/{u2}/push-subscriptions")).await;
     assert_eq!(listed["data"], json!([]));
 }
+
+#[tokio::test]
+async fn template_previews_report_problems_in_their_answer() {
+    let app = spawn_app().await;
+    let post = |path: &'static str, body: Value| app.admin(reqwest::Method::POST, path, Some(body));
+    let (s, t) = post(
+        "/api/v1/templates",
+        json!({"name": "code", "content": {"channel": "sms", "body": "Hi {{ contact.traits.name }}"}}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{t}");
+    let id = t["id"].as_i64().unwrap();
+    let by_id = format!("/api/v1/templates/{id}/preview");
+    let (s, p) = app
+        .admin(
+            reqwest::Method::POST,
+            &by_id,
+            Some(json!({"contact": {"traits": {"name": "Ada"}}})),
+        )
+        .await;
+    assert_eq!((s, &p["rendered"]["body"]), (StatusCode::OK, &json!("Hi Ada")), "{p}");
+
+    // A recipient who does not exist is a problem of the preview, like content that
+    // does not compile; a 404 is only about the template.
+    let (s, p) = app
+        .admin(
+            reqwest::Method::POST,
+            &by_id,
+            Some(json!({"to": {"user_id": "nobody"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    assert_eq!(
+        p,
+        json!({"rendered": null, "errors": [{"field": "to", "message": "no such contact"}]})
+    );
+    let (s, p) = post(
+        "/api/v1/templates/preview",
+        json!({"content": {"channel": "webhook", "url": "https://x.example", "headers": {"a b": "c"}}}),
+    )
+    .await;
+    assert_eq!((s, &p["rendered"]), (StatusCode::OK, &Value::Null), "{p}");
+    assert_eq!(p["errors"][0]["field"], "headers.a b", "{p}");
+    let (s, e) = app
+        .admin(reqwest::Method::POST, "/api/v1/templates/999/preview", Some(json!({})))
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found")),
+        "{e}"
+    );
+
+    // What the request's shape forbids is still refused.
+    for (body, field) in [
+        (json!({"to": {"email": "not-an-address"}}), "to.email"),
+        (
+            json!({"content": {"channel": "sms", "body": "x", "url": "y"}}),
+            "content",
+        ),
+        (json!({"data": []}), "data"),
+    ] {
+        let (s, e) = app.admin(reqwest::Method::POST, &by_id, Some(body.clone())).await;
+        assert_eq!(
+            (s, e["error"]["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(field)),
+            "{body}: {e}"
+        );
+    }
+}

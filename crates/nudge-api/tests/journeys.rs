@@ -80,7 +80,24 @@ async fn abandoned_cart_reminds_once_and_stops_on_purchase_of_that_cart() {
         let mut bad = abandoned_cart();
         bad["steps"][0]["on_timeout"] = json!("remnd");
         bad["steps"][2]["duration"] = json!({"hours": 0});
+        // Validating reports them all in its answer, for an editor to show.
         let (s, e) = app.post("/api/v1/journeys/validate", json!({"definition": bad})).await;
+        assert_eq!((s, e["valid"].as_bool()), (200, Some(false)), "{e}");
+        let reported: Vec<&str> = e["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["field"].as_str().unwrap())
+            .collect();
+        assert!(reported.contains(&"definition.steps[0].on_timeout"), "{e}");
+        assert!(
+            reported.iter().any(|f| f.starts_with("definition.steps[2].duration")),
+            "{e}"
+        );
+        // Saving refuses them, with the same list.
+        let (s, e) = app
+            .post("/api/v1/journeys", json!({"name": "Broken", "definition": bad}))
+            .await;
         assert_eq!(s, 400, "{e}");
         let fields: Vec<&str> = e["error"]["details"]
             .as_array()
@@ -93,15 +110,25 @@ async fn abandoned_cart_reminds_once_and_stops_on_purchase_of_that_cart() {
             fields.iter().any(|f| f.starts_with("definition.steps[2].duration")),
             "{e}"
         );
-        let (s, _) = app
-            .post("/api/v1/journeys", json!({"name": "Broken", "definition": bad}))
-            .await;
-        assert_eq!(s, 400);
+        assert_eq!(fields, reported, "{e}");
         assert_eq!(app.get("/api/v1/journeys").await["data"], json!([]));
         let (s, v) = app
             .post("/api/v1/journeys/validate", json!({"definition": abandoned_cart()}))
             .await;
         assert_eq!((s, v["valid"].as_bool()), (200, Some(true)), "{v}");
+        assert_eq!(v["problems"], json!([]), "{v}");
+        // A body that is not a draft definition at all is still a bad request.
+        for (body, field) in [
+            (json!({}), "definition"),
+            (
+                json!({"definition": {"trigger": {"type": "api"}, "start": "a", "steps": "none"}}),
+                "definition.steps",
+            ),
+            (json!({"definition": abandoned_cart(), "name": "x"}), "name"),
+        ] {
+            let (s, e) = app.post("/api/v1/journeys/validate", body.clone()).await;
+            assert_eq!((s, e["error"]["field"].as_str()), (400, Some(field)), "{body}: {e}");
+        }
 
         let (s, j) = app
             .post(
@@ -893,6 +920,7 @@ async fn a_dry_run_replays_history_without_sending() {
         assert_eq!(r["finished"]["goal"], 1, "{r}");
         assert_eq!(r["finished"]["exited"], 1, "the exit step: {r}");
         assert_eq!(r["steps"]["remind"]["sent"], 1, "{r}");
+        assert_eq!((&r["valid"], &r["problems"]), (&json!(true), &json!([])), "{r}");
         assert_eq!(r["steps"]["last-chance"]["sent"], 1, "{r}");
         assert_eq!(r["messages"], 2, "{r}");
         let ada = app.contact("ada").await;
@@ -942,12 +970,43 @@ async fn a_dry_run_replays_history_without_sending() {
             (json!({"from": "2027-03-20", "until": "2027-03-10"}), "from"),
             (json!({"sample": -1}), "sample"),
             (json!({"contacts": "all"}), "contacts"),
-            (json!({"version": 9}), "version"),
+            (json!({"version": 0}), "version"),
+            (json!({"version": 0, "definition": draft}), "version"),
             (json!({"speed": 2}), "speed"),
         ] {
             let (s, e) = app.post(&format!("/api/v1/journeys/{id}/dry-run"), body.clone()).await;
             assert_eq!((s, e["error"]["field"].as_str()), (400, Some(field)), "{body}: {e}");
         }
+        // A version the journey does not have is named like anything else that does
+        // not exist.
+        let (s, e) = app
+            .post(&format!("/api/v1/journeys/{id}/dry-run"), json!({"version": 9}))
+            .await;
+        assert_eq!((s, e["error"]["field"].as_str()), (404, Some("version")), "{e}");
+        // A draft with problems is not replayed: its problems are the answer.
+        let mut broken = abandoned_cart();
+        broken["steps"][0]["on_timeout"] = json!("remnd");
+        let (s, r) = app
+            .post(
+                &format!("/api/v1/journeys/{id}/dry-run"),
+                json!({"from": "2027-03-01", "definition": broken}),
+            )
+            .await;
+        assert_eq!((s, r["valid"].as_bool()), (200, Some(false)), "{r}");
+        assert_eq!(r["problems"][0]["field"], "definition.steps[0].on_timeout", "{r}");
+        assert!(r.get("entered").is_none(), "nothing replayed: {r}");
+        // A draft that is not a definition at all is still refused.
+        let (s, e) = app
+            .post(
+                &format!("/api/v1/journeys/{id}/dry-run"),
+                json!({"definition": {"trigger": {"type": "api"}, "start": "a", "steps": "none"}}),
+            )
+            .await;
+        assert_eq!(
+            (s, e["error"]["field"].as_str()),
+            (400, Some("definition.steps")),
+            "{e}"
+        );
         let (s, _) = app.post("/api/v1/journeys/99/dry-run", json!({})).await;
         assert_eq!(s, 404);
         app.finish().await;

@@ -210,10 +210,11 @@ impl App {
             JourneyAction::Publish => JourneyStatus::Live,
             JourneyAction::Pause => JourneyStatus::Paused,
             JourneyAction::Resume if current.published_version.is_some() => JourneyStatus::Live,
+            // The request is fine; the journey's state refuses it (it passes once the
+            // journey is published): a conflict, not a bad request.
             JourneyAction::Resume => {
-                return Err(AppError::invalid_request(
-                    "action",
-                    "the journey was never published: publish it",
+                return Err(AppError::Conflict(
+                    "the journey was never published: publish it first".into(),
                 ));
             }
             JourneyAction::Stop => JourneyStatus::Stopped,
@@ -328,7 +329,7 @@ impl App {
                     .journey_version(j.id, v)
                     .await?
                     .ok_or_else(|| {
-                        AppError::invalid_request("version", format!("journey {} has no version {v}", j.id))
+                        AppError::not_found_field("version", format!("journey {} has no version {v}", j.id))
                     })?
                     .definition
             }

@@ -75,7 +75,7 @@ pub trait Channel: Send + Sync {
         _headers: &reqwest::header::HeaderMap,
         _body: &[u8],
     ) -> Result<Option<nudge_store::Receipt>, ReceiptError> {
-        Err(ReceiptError::Invalid(format!(
+        Err(ReceiptError::NotTaken(format!(
             "the {} channel takes no delivery receipts",
             self.kind()
         )))
@@ -94,6 +94,9 @@ pub enum ReceiptError {
     Unauthorized(String),
     /// Signed, but not a receipt this channel understands.
     Invalid(String),
+    /// The channel's transport takes no receipts (the capture channel standing in
+    /// for a provider that is not configured): there is nothing to post them to.
+    NotTaken(String),
 }
 
 /// Classifies an HTTP status from a provider API.
