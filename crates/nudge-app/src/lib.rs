@@ -11,6 +11,8 @@
 //! - [`accounts`]: users of the web UI, their roles, passwords (Argon2id), sessions,
 //!   the setup link and the sign-in rate limit;
 //! - [`keys`]: API keys (create, list, revoke, verify; only hashes are stored);
+//! - [`segments`]: validating a definition, previewing a draft (count and sample),
+//!   saving and deleting segments, ready-made installs, size over time;
 //! - [`ready_made_journeys`]: the catalogue of ready-made journeys.
 //!
 //! Architecture invariant: nothing here knows HTTP (no status codes, headers or
@@ -25,6 +27,7 @@ pub mod journeys;
 pub mod keys;
 pub mod messages;
 pub mod ready_made_journeys;
+pub mod segments;
 
 pub use error::{AppError, Result};
 
