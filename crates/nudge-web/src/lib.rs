@@ -6,7 +6,8 @@
 //!   extractor ([`auth::Viewer`]) and the CSRF check of every state-changing request;
 //! - [`assets`]: CSS, the UI's script and htmx, compressed, with ETags;
 //! - [`i18n`]: message catalogues (Fluent), writing direction, ICU4X dates and numbers;
-//! - [`pages`]: one module per area of the navigation bar.
+//! - [`pages`]: one module per area of the navigation bar;
+//! - [`builder`]: the segment builder's tree of forms (pure); [`chart`]: SVG charts.
 //!
 //! Architecture invariant: a page handler parses the request, calls the application
 //! layer (`nudge_app`) or the store's read methods, and renders a template; it holds
@@ -19,6 +20,8 @@
 
 pub mod assets;
 pub mod auth;
+pub mod builder;
+pub mod chart;
 pub mod i18n;
 pub mod pages;
 mod render;
@@ -68,6 +71,10 @@ pub fn router(state: WebState) -> Router {
         .route("/contacts", get(pages::contacts::list))
         .route("/contacts/{id}", get(pages::contacts::profile))
         .route("/contacts/{id}/timeline", get(pages::contacts::timeline))
+        .route("/segments", get(pages::segments::list))
+        .route("/segments/ready-made/{key}", post(pages::segments::install))
+        .route("/segments/{id}", get(pages::segments::show))
+        .route("/segments/{id}/delete", post(pages::segments::delete))
         .route("/settings/users", get(pages::users::page).post(pages::users::create))
         .route("/settings/users/{id}/delete", post(pages::users::delete))
         .route("/settings/users/{id}/role", post(pages::users::set_role))

@@ -2,4 +2,5 @@
 
 pub mod contacts;
 pub mod dashboard;
+pub mod segments;
 pub mod users;
