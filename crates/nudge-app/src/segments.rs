@@ -29,9 +29,16 @@ pub fn parse_definition(value: &Value, field: &str) -> Result<Condition> {
     })
 }
 
-/// The rules a segment about to be saved must follow on its own: an administrative
-/// segment reads no other segment (every other segment reads it: a cycle).
+/// The rules a segment about to be saved must follow on its own: a name of 1 to 200
+/// characters; an administrative segment reads no other segment (every other
+/// segment reads it: a cycle).
 pub fn check_new_segment(new: &NewSegment) -> Result<()> {
+    if new.name.trim().is_empty() || new.name.len() > 200 {
+        return Err(AppError::invalid_field(
+            "name",
+            "name must be a non-empty string of at most 200 characters",
+        ));
+    }
     if new.administrative && !new.definition.segment_ids().is_empty() {
         return Err(AppError::invalid_field(
             "definition",

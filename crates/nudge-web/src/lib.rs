@@ -73,7 +73,16 @@ pub fn router(state: WebState) -> Router {
         .route("/contacts/{id}/timeline", get(pages::contacts::timeline))
         .route("/segments", get(pages::segments::list))
         .route("/segments/ready-made/{key}", post(pages::segments::install))
+        .route(
+            "/segments/new",
+            get(pages::segment_builder::new_page).post(pages::segment_builder::new_post),
+        )
+        .route("/segments/preview", post(pages::segment_builder::preview))
         .route("/segments/{id}", get(pages::segments::show))
+        .route(
+            "/segments/{id}/edit",
+            get(pages::segment_builder::edit_page).post(pages::segment_builder::edit_post),
+        )
         .route("/segments/{id}/delete", post(pages::segments::delete))
         .route("/settings/users", get(pages::users::page).post(pages::users::create))
         .route("/settings/users/{id}/delete", post(pages::users::delete))

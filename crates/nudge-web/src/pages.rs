@@ -2,5 +2,6 @@
 
 pub mod contacts;
 pub mod dashboard;
+pub mod segment_builder;
 pub mod segments;
 pub mod users;
