@@ -961,6 +961,12 @@ fn test_json(
 pub fn parse_scalar(raw: &str) -> Value {
     let t = raw.trim();
     match serde_json::from_str::<Value>(t) {
+        // serde_json rounds some long decimals; Rust's parser is exact.
+        Ok(Value::Number(n)) if n.is_f64() => t
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map_or(Value::Number(n), Value::Number),
         Ok(v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => v,
         _ => Value::String(t.to_owned()),
     }
@@ -1049,3 +1055,5 @@ fn name_of<T: Serialize>(t: &T) -> String {
         .unwrap_or_default()
 }
 
+#[cfg(test)]
+mod tests;
