@@ -70,7 +70,13 @@ pub const TIME_OPS: [&str; 6] = [
     "before",
     "after",
 ];
-pub const NUM_OPS: [&str; 5] = ["greater_or_equal", "greater_than", "equals", "less_or_equal", "less_than"];
+pub const NUM_OPS: [&str; 5] = [
+    "greater_or_equal",
+    "greater_than",
+    "equals",
+    "less_or_equal",
+    "less_than",
+];
 pub const COUNT_OPS: [&str; 3] = ["at_least", "at_most", "exactly"];
 pub const WINDOWS: [&str; 4] = ["ever", "last_days", "last_hours", "between"];
 pub const WHICH: [&str; 2] = ["last", "first"];
@@ -107,9 +113,7 @@ pub fn operand(op: &str) -> Operand {
         "contains" | "starts_with" => Operand::Text,
         "in" | "not_in" => Operand::List,
         "before" | "after" => Operand::Date,
-        "within_last_days" | "within_next_days" | "anniversary_within_days" | "not_within_last_days" => {
-            Operand::Days
-        }
+        "within_last_days" | "within_next_days" | "anniversary_within_days" | "not_within_last_days" => Operand::Days,
         "within_last_hours" | "not_within_last_hours" => Operand::Hours,
         _ => Operand::None,
     }
@@ -215,11 +219,7 @@ impl Node {
             "trait" => f(&[("op", "equals")]),
             "event" => f(&[("count_op", "at_least"), ("count", "1"), ("window", "ever")]),
             "event_time" => f(&[("which", "last"), ("op", "within_last_days"), ("value", "30")]),
-            "aggregate" => f(&[
-                ("function", "sum"),
-                ("op", "greater_or_equal"),
-                ("window", "ever"),
-            ]),
+            "aggregate" => f(&[("function", "sum"), ("op", "greater_or_equal"), ("window", "ever")]),
             "subscription" => f(&[("channel", "email"), ("state", "subscribed")]),
             "random_bucket" => f(&[("percent", "10")]),
             "message" => f(&[
@@ -241,7 +241,11 @@ impl Node {
             kind: kind.to_owned(),
             fields,
             filters: Vec::new(),
-            children: if kind == "not" { vec![Node::new("trait")] } else { Vec::new() },
+            children: if kind == "not" {
+                vec![Node::new("trait")]
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -319,7 +323,9 @@ impl Node {
                     *self = Node::new("and");
                     return true;
                 }
-                let Some((parent, i)) = split_child(path) else { return false };
+                let Some((parent, i)) = split_child(path) else {
+                    return false;
+                };
                 match self.at_mut(parent) {
                     Some(p) if i < p.children.len() => {
                         p.children.remove(i);
@@ -329,7 +335,11 @@ impl Node {
                 }
             }
             "wrap" => {
-                let kind = if ["and", "or", "not"].contains(&arg) { arg } else { "and" };
+                let kind = if ["and", "or", "not"].contains(&arg) {
+                    arg
+                } else {
+                    "and"
+                };
                 match self.at_mut(path) {
                     Some(n) => {
                         let inner = std::mem::replace(n, Node::new(kind));
@@ -374,7 +384,9 @@ impl Node {
             *n = child;
             return true;
         }
-        let Some((parent, i)) = split_child(path) else { return false };
+        let Some((parent, i)) = split_child(path) else {
+            return false;
+        };
         match self.at_mut(parent) {
             Some(p) if p.kind == "and" || p.kind == "or" => {
                 let group = p.children.remove(i);
@@ -423,9 +435,9 @@ impl Node {
                 })
             }
             "not" => match self.children.as_slice() {
-                [only] => only.convert(&child(0), problems).map(|c| Condition::Not {
-                    condition: Box::new(c),
-                }),
+                [only] => only
+                    .convert(&child(0), problems)
+                    .map(|c| Condition::Not { condition: Box::new(c) }),
                 _ => {
                     problem("", Message::Key("builder-error-not-one"));
                     None
@@ -843,7 +855,11 @@ fn read(map: &BTreeMap<&str, &str>, path: &str, depth: usize) -> Option<Node> {
     };
     if has_filters(&node.kind) {
         for i in indices(&format!("{path}.where."), ".op") {
-            let get = |f: &str| map.get(format!("{path}.where.{i}.{f}").as_str()).unwrap_or(&"").to_string();
+            let get = |f: &str| {
+                map.get(format!("{path}.where.{i}.{f}").as_str())
+                    .unwrap_or(&"")
+                    .to_string()
+            };
             node.filters.push(Filter {
                 property: get("property"),
                 op: get("op"),

@@ -151,7 +151,11 @@ fn nice_max(max: u64) -> u64 {
     while p * 10 <= step {
         p *= 10;
     }
-    let nice = [1, 2, 5, 10].iter().map(|k| k * p).find(|s| *s >= step).unwrap_or(10 * p);
+    let nice = [1, 2, 5, 10]
+        .iter()
+        .map(|k| k * p)
+        .find(|s| *s >= step)
+        .unwrap_or(10 * p);
     nice * 4
 }
 
@@ -181,7 +185,10 @@ mod tests {
     #[test]
     fn line_chart_labels_three_dates_and_five_counts() {
         let c = LineChart::new(&[1, 2, 3, 4, 5], |n| n.to_string(), |i| format!("d{i}"));
-        assert_eq!(c.x_ticks.iter().map(|t| t.label.as_str()).collect::<Vec<_>>(), ["d0", "d2", "d4"]);
+        assert_eq!(
+            c.x_ticks.iter().map(|t| t.label.as_str()).collect::<Vec<_>>(),
+            ["d0", "d2", "d4"]
+        );
         assert_eq!(
             c.y_ticks.iter().map(|t| t.label.as_str()).collect::<Vec<_>>(),
             ["0", "2", "4", "6", "8"]

@@ -35,7 +35,10 @@ async fn spawn() -> Ui {
     keys::ensure_bootstrap_keys(&*store, None, Some(WRITE), clock.now())
         .await
         .unwrap();
-    for (email, role) in [("owner@example.com", Role::Owner), ("analyst@example.com", Role::Analyst)] {
+    for (email, role) in [
+        ("owner@example.com", Role::Owner),
+        ("analyst@example.com", Role::Analyst),
+    ] {
         accounts::create_user(&*store, email, role, PASSWORD, clock.now())
             .await
             .unwrap();
@@ -243,7 +246,12 @@ async fn build_preview_save_and_guard_segments() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    assert!(resp.headers()["hx-redirect"].to_str().unwrap().starts_with("/segments/"));
+    assert!(
+        resp.headers()["hx-redirect"]
+            .to_str()
+            .unwrap()
+            .starts_with("/segments/")
+    );
 
     // An analyst may look and preview, but not save or delete.
     let analyst = ui.sign_in("analyst@example.com").await;
@@ -282,18 +290,33 @@ async fn builder_actions_and_views_work_without_javascript() {
     // Add an event condition to the root group.
     let mut fields: Vec<(&str, &str)> = IRANIANS.to_vec();
     fields.extend([("root.add", "event"), ("action", "add:root")]);
-    let html = ui.post(&owner, "/segments/new", &fields, true).await.text().await.unwrap();
+    let html = ui
+        .post(&owner, "/segments/new", &fields, true)
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("name=\"root.children.1.event\""), "{html}");
 
     // Switch to JSON and back.
     let mut fields: Vec<(&str, &str)> = IRANIANS.to_vec();
     fields.push(("action", "view:json"));
-    let html = ui.post(&owner, "/segments/new", &fields, true).await.text().await.unwrap();
+    let html = ui
+        .post(&owner, "/segments/new", &fields, true)
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("<textarea id=\"json\""), "{html}");
     assert!(html.contains("&#34;country&#34;"), "{html}");
     let json = r#"{"type": "or", "conditions": [{"type": "subscription", "channel": "email", "state": "subscribed"}]}"#;
     let html = ui
-        .post(&owner, "/segments/new", &[("view", "json"), ("json", json), ("action", "view:form")], true)
+        .post(
+            &owner,
+            "/segments/new",
+            &[("view", "json"), ("json", json), ("action", "view:form")],
+            true,
+        )
         .await
         .text()
         .await
@@ -301,14 +324,28 @@ async fn builder_actions_and_views_work_without_javascript() {
     assert!(html.contains("name=\"root.children.0.channel\""), "{html}");
     // Invalid JSON stays in the JSON view with the error.
     let resp = ui
-        .post(&owner, "/segments/new", &[("view", "json"), ("json", "{\"type\": \"and\""), ("action", "view:form")], true)
+        .post(
+            &owner,
+            "/segments/new",
+            &[
+                ("view", "json"),
+                ("json", "{\"type\": \"and\""),
+                ("action", "view:form"),
+            ],
+            true,
+        )
         .await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let html = resp.text().await.unwrap();
-    assert!(html.contains("<textarea id=\"json\"") && html.contains("The JSON is not valid"), "{html}");
+    assert!(
+        html.contains("<textarea id=\"json\"") && html.contains("The JSON is not valid"),
+        "{html}"
+    );
 
     // The ready-made catalogue installs in one click.
-    let resp = ui.post(&owner, "/segments/ready-made/repeat_customers", &[], true).await;
+    let resp = ui
+        .post(&owner, "/segments/ready-made/repeat_customers", &[], true)
+        .await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let location = resp.headers()[LOCATION].to_str().unwrap().to_owned();
     let (_, page) = ui.get(&owner, &location).await;

@@ -102,7 +102,10 @@ fn validator_paths_map_to_nodes_and_fields() {
     );
     assert_eq!(
         locate("$.conditions[0].condition.conditions[3].window.between.from"),
-        ("root.children.0.children.0.children.3".into(), "window.between.from".into())
+        (
+            "root.children.0.children.0.children.3".into(),
+            "window.between.from".into()
+        )
     );
 }
 
@@ -131,7 +134,7 @@ fn add_remove_nest_and_unwrap() {
     // A group of two moves its children up into the parent.
     assert!(t.apply("unwrap:root.children.1", ""));
     assert_eq!(t.children.len(), 3);
-    assert!(t.apply("add_filter:root.children.0", "") == false, "traits have no filters");
+    assert!(!t.apply("add_filter:root.children.0", ""), "traits have no filters");
     assert!(!t.apply("remove:root.children.9", ""));
     assert!(!t.apply("add:root.children.0", "trait"), "a leaf holds no children");
     assert!(t.apply("remove:root", ""));

@@ -360,7 +360,16 @@ async fn render_builder(
 /// `GET /segments/new`
 pub async fn new_page(State(state): State<WebState>, viewer: Viewer) -> Response {
     let draft = Draft::blank();
-    render_builder(&state, &viewer, Target::New, &draft, Vec::new(), FieldErrors::default(), false).await
+    render_builder(
+        &state,
+        &viewer,
+        Target::New,
+        &draft,
+        Vec::new(),
+        FieldErrors::default(),
+        false,
+    )
+    .await
 }
 
 /// `GET /segments/{id}/edit`
@@ -368,7 +377,7 @@ pub async fn edit_page(State(state): State<WebState>, viewer: Viewer, Path(raw):
     let t = &viewer.t;
     let id = match parse_id(t, &raw) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let segment = match state.app().segment(id).await {
         Ok(s) => s,
@@ -407,13 +416,19 @@ pub async fn edit_post(
 ) -> Response {
     let id = match parse_id(&viewer.t, &raw) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     post(state, viewer, Target::Edit(id), &headers, &fields).await
 }
 
 /// A builder action: edit the tree, switch views, or save.
-async fn post(state: WebState, viewer: Viewer, target: Target, headers: &HeaderMap, fields: &[(String, String)]) -> Response {
+async fn post(
+    state: WebState,
+    viewer: Viewer,
+    target: Target,
+    headers: &HeaderMap,
+    fields: &[(String, String)],
+) -> Response {
     let htmx = is_htmx(headers);
     let (mut draft, action) = Draft::from_form(fields);
     let mut problems = Vec::new();
@@ -674,7 +689,8 @@ mod tests {
     }
 
     fn name() -> impl Strategy<Value = String> {
-        "[a-zA-Zא-ת_][a-zA-Z0-9 ._-]{0,10}[a-zA-Z0-9]".prop_map(|s| s.trim().to_owned())
+        "[a-zA-Zא-ת_][a-zA-Z0-9 ._-]{0,10}[a-zA-Z0-9]"
+            .prop_map(|s| s.trim().to_owned())
             .prop_filter("a name", |s| !s.is_empty())
     }
 
@@ -698,20 +714,39 @@ mod tests {
     fn test_json() -> impl Strategy<Value = Value> {
         let number = (-1e6f64..1e6).prop_map(|x| (x * 100.0).round() / 100.0);
         prop_oneof![
-            (prop_oneof![Just("equals"), Just("not_equals")], scalar()).prop_map(|(op, v)| json!({"op": op, "value": v})),
-            (prop_oneof![Just("greater_than"), Just("less_or_equal")], number).prop_map(|(op, v)| json!({"op": op, "value": v})),
-            (prop_oneof![Just("contains"), Just("starts_with")], "\\PC{0,8}").prop_map(|(op, v)| json!({"op": op, "value": v})),
-            prop_oneof![Just("exists"), Just("not_exists"), Just("anniversary_this_month")].prop_map(|op| json!({"op": op})),
+            (prop_oneof![Just("equals"), Just("not_equals")], scalar())
+                .prop_map(|(op, v)| json!({"op": op, "value": v})),
+            (prop_oneof![Just("greater_than"), Just("less_or_equal")], number)
+                .prop_map(|(op, v)| json!({"op": op, "value": v})),
+            (prop_oneof![Just("contains"), Just("starts_with")], "\\PC{0,8}")
+                .prop_map(|(op, v)| json!({"op": op, "value": v})),
+            prop_oneof![Just("exists"), Just("not_exists"), Just("anniversary_this_month")]
+                .prop_map(|op| json!({"op": op})),
             // (A list written as a JSON array reads its numbers with serde_json, which
             // rounds some long decimals: list numbers here have two decimals.)
-            (prop_oneof![Just("in"), Just("not_in")], proptest::collection::vec(prop_oneof![
-                "\\PC{0,12}".prop_map(Value::from),
-                any::<i64>().prop_map(Value::from),
-                (-1e6f64..1e6).prop_map(|x| Value::from((x * 100.0).round() / 100.0)),
-                any::<bool>().prop_map(Value::from),
-            ], 0..4)).prop_map(|(op, v)| json!({"op": op, "values": v})),
+            (
+                prop_oneof![Just("in"), Just("not_in")],
+                proptest::collection::vec(
+                    prop_oneof![
+                        "\\PC{0,12}".prop_map(Value::from),
+                        any::<i64>().prop_map(Value::from),
+                        (-1e6f64..1e6).prop_map(|x| Value::from((x * 100.0).round() / 100.0)),
+                        any::<bool>().prop_map(Value::from),
+                    ],
+                    0..4
+                )
+            )
+                .prop_map(|(op, v)| json!({"op": op, "values": v})),
             (prop_oneof![Just("before"), Just("after")], date()).prop_map(|(op, v)| json!({"op": op, "value": v})),
-            (prop_oneof![Just("within_last_days"), Just("within_next_days"), Just("anniversary_within_days")], any::<u32>()).prop_map(|(op, d)| json!({"op": op, "days": d})),
+            (
+                prop_oneof![
+                    Just("within_last_days"),
+                    Just("within_next_days"),
+                    Just("anniversary_within_days")
+                ],
+                any::<u32>()
+            )
+                .prop_map(|(op, d)| json!({"op": op, "days": d})),
         ]
     }
 
@@ -735,7 +770,10 @@ mod tests {
     }
 
     fn count() -> impl Strategy<Value = Value> {
-        (prop_oneof![Just("at_least"), Just("at_most"), Just("exactly")], any::<u32>())
+        (
+            prop_oneof![Just("at_least"), Just("at_most"), Just("exactly")],
+            any::<u32>(),
+        )
             .prop_map(|(op, v)| json!({"op": op, "value": v}))
     }
 

@@ -142,7 +142,10 @@ pub fn summarize(t: &Tr, c: &Condition, names: &HashMap<i64, String>) -> Vec<Lin
             "not" => vec![w(t.get("builder-not-label"))],
             _ => leaf_summary(t, n, names),
         };
-        lines.push(Line { depth: row.depth, parts });
+        lines.push(Line {
+            depth: row.depth,
+            parts,
+        });
     }
     lines
 }
@@ -292,9 +295,15 @@ pub struct MembersQuery {
     after: Option<String>,
 }
 
-pub fn parse_id(t: &Tr, raw: &str) -> Result<i64, Response> {
-    raw.parse::<i64>()
-        .map_err(|_| render::error(t, StatusCode::NOT_FOUND, t.arg("segment-not-found", "id", raw)))
+/// A segment id from the path, or the "no such segment" page.
+pub fn parse_id(t: &Tr, raw: &str) -> Result<i64, Box<Response>> {
+    raw.parse::<i64>().map_err(|_| {
+        Box::new(render::error(
+            t,
+            StatusCode::NOT_FOUND,
+            t.arg("segment-not-found", "id", raw),
+        ))
+    })
 }
 
 /// `GET /segments/{id}`
@@ -307,7 +316,7 @@ pub async fn show(
     let t = &viewer.t;
     let id = match parse_id(t, &raw) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let store = &state.api.store;
     let segment = match store.segment(id).await {
@@ -316,7 +325,12 @@ pub async fn show(
         Err(e) => return render::app_error(t, e.into()),
     };
     let mut error = None;
-    let after = match q.after.as_deref().filter(|a| !a.is_empty()).map(str::parse::<ContactId>) {
+    let after = match q
+        .after
+        .as_deref()
+        .filter(|a| !a.is_empty())
+        .map(str::parse::<ContactId>)
+    {
         Some(Ok(a)) => Some(a),
         Some(Err(_)) => {
             error = Some(t.get("contacts-bad-cursor"));
@@ -361,7 +375,7 @@ pub async fn delete(State(state): State<WebState>, viewer: Viewer, Path(raw): Pa
     }
     let id = match parse_id(&viewer.t, &raw) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match state.app().delete_segment(id).await {
         Ok(()) => Redirect::to("/segments").into_response(),
