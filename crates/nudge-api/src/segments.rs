@@ -1,4 +1,5 @@
-//! Segments in the admin API: definitions, preview, members, history.
+//! Segments in the admin API: definitions, preview, members, history. The use cases
+//! (validation, preview, saving, deleting, installs) are `nudge_app::segments`.
 
 use crate::AppState;
 use crate::admin::{contact_json, limit_of};
@@ -7,13 +8,11 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use nudge_core::segment::{Condition, parse_condition, ready_made};
-use nudge_core::{Millis, format_millis};
+use nudge_core::format_millis;
+use nudge_core::segment::{Condition, ready_made};
 use nudge_store::{NewSegment, Segment};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-
-const DAY: Millis = 86_400_000;
 
 fn segment_json(s: &Segment, size: Option<u64>) -> Value {
     let mut v = json!({
@@ -52,10 +51,7 @@ fn definition(body: &serde_json::Map<String, Value>) -> Result<Condition, ApiErr
         .get("definition")
         .ok_or_else(|| ApiError::new("missing_field", "definition: is required").with_field("definition"))?;
     enum_names_are_text(def, "definition")?;
-    parse_condition(def).map_err(|e| {
-        let field = format!("definition{}", e.path.trim_start_matches('$'));
-        ApiError::new("invalid_field", format!("{field}: {}", e.message)).with_field(field)
-    })
+    Ok(nudge_app::segments::parse_definition(def, "definition")?)
 }
 
 /// The keys of a definition that name one of a list (`type`, `op`, ...) hold text:
@@ -118,21 +114,14 @@ fn new_segment(body: &serde_json::Map<String, Value>) -> Result<NewSegment, ApiE
         }
     };
     let definition = definition(body)?;
-    // Every other segment reads the administrative ones; reading others back would
-    // be a cycle.
-    if administrative && !definition.segment_ids().is_empty() {
-        return Err(ApiError::new(
-            "invalid_field",
-            "an administrative segment cannot read other segments (every segment reads it)",
-        )
-        .with_field("definition"));
-    }
-    Ok(NewSegment {
+    let new = NewSegment {
         name,
         description,
         definition,
         administrative,
-    })
+    };
+    nudge_app::segments::check_new_segment(&new)?;
+    Ok(new)
 }
 
 async fn load(state: &AppState, id: i64) -> Result<Segment, ApiError> {
@@ -157,22 +146,9 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError
     Ok(Json(json!({ "data": data })))
 }
 
-/// Segments a definition reads must exist and must not lead back to `id`.
-async fn check_references(state: &AppState, id: Option<i64>, definition: &Condition) -> Result<(), ApiError> {
-    if definition.segment_ids().is_empty() {
-        return Ok(());
-    }
-    let all = state.store.segments().await?;
-    let existing: Vec<(i64, &Condition)> = all.iter().map(|s| (s.id, &s.definition)).collect();
-    nudge_core::segment::check_references(id, definition, &existing)
-        .map_err(|e| ApiError::new("invalid_field", format!("definition: {}", e.message)).with_field("definition"))
-}
-
 pub async fn create(State(state): State<AppState>, body: Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
     let new = new_segment(&json_body(&body)?)?;
-    check_references(&state, None, &new.definition).await?;
-    let s = state.store.create_segment(new, state.clock.now()).await?;
-    state.segments.wake();
+    let s = state.app().create_segment(new).await?;
     let size = state.store.segment_size(s.id).await?;
     Ok((StatusCode::CREATED, Json(segment_json(&s, Some(size)))))
 }
@@ -193,39 +169,15 @@ pub async fn update(
 ) -> Result<Json<Value>, ApiError> {
     let id = segment_id(&id)?;
     let new = new_segment(&json_body(&body)?)?;
-    check_references(&state, Some(id), &new.definition).await?;
-    let s = state
-        .store
-        .update_segment(id, new, state.clock.now())
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no segment {id}")))?;
-    state.segments.wake();
+    let s = state.app().update_segment(id, new).await?;
     let size = state.store.segment_size(id).await?;
     Ok(Json(segment_json(&s, Some(size))))
 }
 
 pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let id = segment_id(&id)?;
-    if let Some(user) = state
-        .store
-        .segments()
-        .await?
-        .iter()
-        .find(|s| s.definition.segment_ids().contains(&id))
-    {
-        return Err(ApiError::invalid(
-            "id",
-            format!(
-                "segment {id} is read by segment {} ({}); change that one first",
-                user.id, user.name
-            ),
-        ));
-    }
-    if state.store.delete_segment(id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found(format!("no segment {id}")))
-    }
+    state.app().delete_segment(id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /api/v1/segments/preview` `{"definition": ..., "sample": 10}`: who would be in
@@ -241,19 +193,9 @@ pub async fn preview(State(state): State<AppState>, body: Bytes) -> Result<Json<
                 ApiError::new("invalid_field", "sample must be an integer from 0 to 100").with_field("sample")
             })? as usize,
     };
-    // Like a saved segment, a draft leaves out the administrative segments' members.
-    let excluded = nudge_store::administrative_ids(&state.store.segments().await?);
-    let members = state
-        .store
-        .segment_members(&def.excluding(&excluded), state.clock.now())
-        .await?;
-    let mut contacts = Vec::new();
-    for id in members.iter().take(sample) {
-        if let Some(c) = state.store.contact(*id).await? {
-            contacts.push(contact_json(&c));
-        }
-    }
-    Ok(Json(json!({"count": members.len(), "sample": contacts})))
+    let preview = state.app().preview_segment(&def, sample).await?;
+    let contacts: Vec<Value> = preview.sample.iter().map(contact_json).collect();
+    Ok(Json(json!({"count": preview.count, "sample": contacts})))
 }
 
 pub async fn members(
@@ -300,11 +242,7 @@ pub async fn sizes(
             .filter(|d| (1..=366).contains(d))
             .ok_or_else(|| ApiError::invalid("days", "days must be an integer from 1 to 366"))?,
     };
-    let now = state.clock.now();
-    let today = now - now.rem_euclid(DAY);
-    let mut instants: Vec<Millis> = (0..days).rev().map(|d| today - d * DAY - 1).collect();
-    instants.push(now);
-    let sizes = state.store.segment_size_at(id, instants).await?;
+    let sizes = state.app().segment_sizes(id, days, 1).await?;
     Ok(Json(json!({
         "data": sizes.iter().map(|(t, n)| json!({"at": format_millis(*t), "size": n})).collect::<Vec<_>>()
     })))
@@ -356,25 +294,7 @@ pub async fn install(
     State(state): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let r = ready_made().into_iter().find(|r| r.key == key).ok_or_else(|| {
-        ApiError::not_found(format!(
-            "no ready-made segment {key:?}; one of {}",
-            ready_made().iter().map(|r| r.key).collect::<Vec<_>>().join(", ")
-        ))
-    })?;
-    let s = state
-        .store
-        .create_segment(
-            NewSegment {
-                name: r.name.into(),
-                description: r.description.into(),
-                definition: r.definition,
-                administrative: r.administrative,
-            },
-            state.clock.now(),
-        )
-        .await?;
-    state.segments.wake();
+    let s = state.app().install_ready_made_segment(&key).await?;
     let size = state.store.segment_size(s.id).await?;
     Ok((StatusCode::CREATED, Json(segment_json(&s, Some(size)))))
 }

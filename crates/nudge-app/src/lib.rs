@@ -12,6 +12,8 @@
 //!   the setup link and the sign-in rate limit;
 //! - [`keys`]: API keys (create, list, revoke, verify; only hashes are stored);
 //! - [`templates`]: checking a template before it is stored, previews;
+//! - [`segments`]: validating a definition, previewing a draft (count and sample),
+//!   saving and deleting segments, ready-made installs, size over time;
 //! - [`ready_made_journeys`]: the catalogue of ready-made journeys.
 //!
 //! Architecture invariant: nothing here knows HTTP (no status codes, headers or
@@ -26,6 +28,7 @@ pub mod journeys;
 pub mod keys;
 pub mod messages;
 pub mod ready_made_journeys;
+pub mod segments;
 pub mod templates;
 
 pub use error::{AppError, Result};

@@ -34,6 +34,15 @@
   });
   document.addEventListener("htmx:afterSettle", mark);
   document.addEventListener("DOMContentLoaded", mark);
+  // A select that changes which fields a form shows (the segment builder's condition
+  // types and operators) re-renders the form through its first button.
+  document.addEventListener("change", function (e) {
+    var el = e.target;
+    if (el.matches && el.matches("select[data-refresh]") && el.form && el.form.requestSubmit) {
+      var button = el.form.querySelector("button[data-refresh-button]");
+      el.form.requestSubmit(button || undefined);
+    }
+  });
 
   // Forms that destroy something ask first.
   document.addEventListener("submit", function (e) {

@@ -6,7 +6,8 @@
 //!   extractor ([`auth::Viewer`]) and the CSRF check of every state-changing request;
 //! - [`assets`]: CSS, the UI's script and htmx, compressed, with ETags;
 //! - [`i18n`]: message catalogues (Fluent), writing direction, ICU4X dates and numbers;
-//! - [`pages`]: one module per area of the navigation bar.
+//! - [`pages`]: one module per area of the navigation bar;
+//! - [`builder`]: the segment builder's tree of forms (pure); [`chart`]: SVG charts.
 //!
 //! Architecture invariant: a page handler parses the request, calls the application
 //! layer (`nudge_app`) or the store's read methods, and renders a template; it holds
@@ -23,6 +24,8 @@
 
 pub mod assets;
 pub mod auth;
+pub mod builder;
+pub mod chart;
 pub mod charts;
 pub mod i18n;
 pub mod pages;
@@ -97,6 +100,19 @@ pub fn router(state: WebState) -> Router {
         .route("/journeys/{id}/{action}", post(pages::journeys::action))
         .route("/messages", get(pages::messages::list))
         .route("/messages/{id}", get(pages::messages::detail))
+        .route("/segments", get(pages::segments::list))
+        .route("/segments/ready-made/{key}", post(pages::segments::install))
+        .route(
+            "/segments/new",
+            get(pages::segment_builder::new_page).post(pages::segment_builder::new_post),
+        )
+        .route("/segments/preview", post(pages::segment_builder::preview))
+        .route("/segments/{id}", get(pages::segments::show))
+        .route(
+            "/segments/{id}/edit",
+            get(pages::segment_builder::edit_page).post(pages::segment_builder::edit_post),
+        )
+        .route("/segments/{id}/delete", post(pages::segments::delete))
         .route("/settings/users", get(pages::users::page).post(pages::users::create))
         .route("/settings/users/{id}/delete", post(pages::users::delete))
         .route("/settings/users/{id}/role", post(pages::users::set_role))

@@ -4,5 +4,7 @@ pub mod contacts;
 pub mod dashboard;
 pub mod journeys;
 pub mod messages;
+pub mod segment_builder;
+pub mod segments;
 pub mod templates;
 pub mod users;

@@ -334,3 +334,196 @@ message-state-delivered = مُسلَّمة
 message-state-failed = فاشلة
 message-state-bounced = مرتدّة
 message-state-suppressed = محجوبة
+## Segments (list, segment page, builder)
+
+nav-segments = الشرائح
+segments-title = الشرائح
+segments-none = لا توجد شرائح بعد. أنشئ واحدة، أو ثبّت شريحة جاهزة من الأسفل.
+segments-new = شريحة جديدة
+column-size = الأعضاء
+column-trend = آخر ٣٠ يومًا
+segments-administrative = إدارية
+segments-ready-made = شرائح جاهزة
+segments-ready-made-intro = شرائح شائعة لمتجر إلكتروني، جاهزة للاستخدام. تثبيت أيّ منها ينشئ شريحة عادية يمكنك تعديلها.
+segments-install = تثبيت
+segments-installed = مثبّتة
+segment-not-found = لا توجد شريحة { $id }.
+segment-definition = التعريف
+segment-size-over-time = الحجم عبر الزمن
+segment-size-now = { $count ->
+    [zero] لا أعضاء الآن
+    [one] عضو واحد الآن
+    [two] عضوان الآن
+    [few] { $n } أعضاء الآن
+   *[other] { $n } عضوًا الآن
+}
+segment-members = الأعضاء
+segment-no-members = لا توجد جهة اتصال في هذه الشريحة.
+segment-edit = تعديل
+segment-delete = حذف
+segment-delete-confirm = هل تريد حذف هذه الشريحة؟ سيُحذف سجل عضويتها معها.
+segment-description = الوصف
+segment-version = الإصدار { $n }
+segment-administrative-note = إدارية: يُستبعد أعضاؤها من كل الشرائح الأخرى.
+segment-empty-and = الجميع
+segment-empty-or = لا أحد
+
+builder-new-title = شريحة جديدة
+builder-edit-title = تعديل الشريحة
+builder-name = الاسم
+builder-description = الوصف
+builder-administrative = شريحة إدارية (جهات اختبار، موظفون): تُستبعد من كل الشرائح الأخرى
+builder-conditions = الشروط
+builder-view-form = نموذج
+builder-view-json = JSON
+builder-json-label = التعريف بصيغة JSON (انظر دليل الشرائح)
+builder-save = حفظ الشريحة
+builder-cancel = إلغاء
+builder-update = تحديث
+builder-add = إضافة
+builder-add-condition = إضافة شرط
+builder-remove = إزالة
+builder-negate = نفي
+builder-group = تجميع
+builder-unwrap = فكّ التجميع
+builder-remove-not = إزالة «ليس»
+builder-add-filter = إضافة مرشّح خاصية
+builder-remove-filter = إزالة المرشّح
+builder-where = حيث
+builder-not-label = لا يتحقق أيّ مما يلي:
+builder-group-all = تتحقق كل هذه الشروط
+builder-group-any = يتحقق أحد هذه الشروط
+builder-problems = بعض الشروط تحتاج إلى تصحيح؛ وهي مميّزة أدناه.
+builder-read-only = يتيح لك دورك استكشاف الشرائح هنا دون حفظها.
+builder-preview = معاينة مباشرة
+builder-preview-count = { $count ->
+    [zero] لا تطابق أي جهة اتصال
+    [one] تطابق جهة اتصال واحدة
+    [two] تطابق جهتا اتصال
+    [few] تطابق { $n } جهات اتصال
+   *[other] تطابق { $n } جهة اتصال
+}
+builder-preview-sample = بعضها
+builder-preview-incomplete = أكمل الشروط المميّزة لترى من يطابق.
+builder-preview-none = لا تطابق أي جهة اتصال بعد.
+builder-error-required = املأ هذا الحقل.
+builder-error-choose = اختر أحد الخيارات.
+builder-error-number = اكتب عددًا، مثل ١٢ أو ١٢٫٥.
+builder-error-whole = اكتب عددًا صحيحًا، مثل ٧.
+builder-error-date = اكتب التاريخ بالشكل 2026-12-31 (أو 2026-12-31T18:00:00Z).
+builder-error-percent = اكتب عددًا صحيحًا من ٠ إلى ١٠٠.
+builder-error-not-one = «ليس» تضم شرطًا واحدًا بالضبط.
+builder-error-json = صيغة JSON غير صالحة: { $error }
+
+field-trait = السمة
+field-operator = العامل
+field-value = القيمة
+field-values-hint = أ، ب، ج
+field-date-hint = 2026-12-31
+field-event = الحدث
+field-count = عدد المرات
+field-window = متى
+field-days = أيام
+field-hours = ساعات
+field-from = من
+field-to = إلى
+field-property = خاصية الحدث
+field-which = أيّ مرة
+field-function = التجميع
+field-channel = القناة
+field-any-channel = أي قناة
+field-state = الحالة
+field-percent = النسبة المئوية
+field-salt = الملح (اختياري)
+field-segment = الشريحة
+field-action = الإجراء
+field-template = معرّف القالب (اختياري)
+field-choose = اختر…
+
+kind-and = كل ما يلي (و)
+kind-or = أيّ مما يلي (أو)
+kind-not = ليس
+kind-trait = سمة
+kind-event = قام بحدث
+kind-event_time = وقت آخر/أول حدث
+kind-aggregate = مجموع أو متوسط خاصية حدث
+kind-subscription = الاشتراك
+kind-segment = عضو في شريحة أخرى
+kind-message = التفاعل مع الرسائل
+kind-lead_score = نقاط العميل المحتمل
+kind-random_bucket = حصة عشوائية
+
+op-equals = يساوي
+op-not_equals = لا يساوي
+op-greater_than = أكبر من
+op-greater_or_equal = على الأقل
+op-less_than = أصغر من
+op-less_or_equal = على الأكثر
+op-contains = يحتوي على
+op-starts_with = يبدأ بـ
+op-exists = موجودة
+op-not_exists = غير موجودة
+op-in = أحد هذه القيم
+op-not_in = ليس أيًّا من هذه القيم
+op-before = قبل
+op-after = بعد
+op-within_last_days = خلال آخر … يوم
+op-within_next_days = خلال الـ … يوم القادمة
+op-anniversary_within_days = ذكراها السنوية خلال … يوم
+op-anniversary_this_month = ذكراها السنوية هذا الشهر
+
+time-within_last_days = خلال آخر … يوم
+time-not_within_last_days = منذ أكثر من … يوم
+time-within_last_hours = خلال آخر … ساعة
+time-not_within_last_hours = منذ أكثر من … ساعة
+time-before = قبل
+time-after = بعد
+
+num-greater_or_equal = ≥
+num-greater_than = >
+num-equals = =
+num-less_or_equal = ≤
+num-less_than = <
+
+count-at_least = على الأقل
+count-at_most = على الأكثر
+count-exactly = بالضبط
+count-times = مرات
+
+window-ever = في أي وقت
+window-last_days = خلال آخر … يوم
+window-last_hours = خلال آخر … ساعة
+window-between = بين تاريخين
+
+which-last = آخر مرة
+which-first = أول مرة
+
+function-sum = مجموع
+function-avg = متوسط
+function-min = أصغر قيمة
+function-max = أكبر قيمة
+function-count = عدد الأحداث
+
+state-subscribed = مشترك
+state-unsubscribed = ألغى الاشتراك
+state-pending = بانتظار التأكيد
+state-unknown = لم يُسجَّل اختيار
+
+action-received = استلم
+action-delivered = سُلِّمت
+action-opened = فتح
+action-clicked = نقر
+action-bounced = ارتدّت
+action-failed = فشلت
+
+summary-event = قام بـ
+summary-where = حيث
+summary-aggregate-of = في
+summary-member-of = عضو في الشريحة
+summary-subscription = على
+summary-message = رسالة
+summary-template = القالب
+summary-percent = حصة عشوائية
+summary-lead-score = نقاط العميل المحتمل
+summary-days = يوم
+summary-hours = ساعة

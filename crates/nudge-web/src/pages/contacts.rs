@@ -26,7 +26,7 @@ pub struct ContactRow {
     pub last_seen: String,
 }
 
-fn display_name(c: &Contact) -> String {
+pub fn display_name(c: &Contact) -> String {
     let text = |k: &str| c.traits.get(k).and_then(Value::as_str).unwrap_or("").trim().to_owned();
     let name = text("name");
     if !name.is_empty() {

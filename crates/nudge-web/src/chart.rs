@@ -1,0 +1,198 @@
+//! Small charts drawn on the server as SVG: a sparkline (a line, no axes) and a line
+//! chart with a few labelled ticks. The templates write the `<svg>` elements from
+//! these numbers, so nothing here is markup and nothing needs to be marked safe.
+//! Time runs left to right in every language (oldest first), as in most right-to-left
+//! software; the templates give the `<svg>` `dir="ltr"`.
+
+/// A sparkline: `points` for a `<polyline>` in a `width` × `height` box.
+pub struct Sparkline {
+    pub width: u32,
+    pub height: u32,
+    pub points: String,
+    /// The last value, for the text beside the line.
+    pub last: u64,
+}
+
+fn scale(values: &[u64], width: f64, height: f64, pad: f64) -> Vec<(f64, f64)> {
+    let max = values.iter().copied().max().unwrap_or(0).max(1) as f64;
+    let n = values.len();
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let x = if n > 1 {
+                pad + (width - 2.0 * pad) * i as f64 / (n - 1) as f64
+            } else {
+                width / 2.0
+            };
+            let y = height - pad - (height - 2.0 * pad) * (*v as f64) / max;
+            (x, y)
+        })
+        .collect()
+}
+
+fn points(xy: &[(f64, f64)]) -> String {
+    xy.iter()
+        .map(|(x, y)| format!("{x:.1},{y:.1}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl Sparkline {
+    pub fn new(values: &[u64]) -> Self {
+        let (width, height) = (120, 28);
+        let xy = scale(values, width as f64, height as f64, 2.0);
+        Sparkline {
+            width,
+            height,
+            points: points(&xy),
+            last: values.last().copied().unwrap_or(0),
+        }
+    }
+}
+
+/// A tick on an axis: where, and its label.
+pub struct Tick {
+    pub at: f64,
+    pub label: String,
+    /// `text-anchor`: the first date starts at its point, the last ends at it.
+    pub anchor: &'static str,
+}
+
+/// A line chart of sizes over time, with the area under the line filled.
+pub struct LineChart {
+    pub width: u32,
+    pub height: u32,
+    /// Left and bottom margins for the labels.
+    pub left: f64,
+    pub bottom: f64,
+    pub points: String,
+    /// The closed outline under the line (`<polygon>`).
+    pub area: String,
+    pub y_ticks: Vec<Tick>,
+    pub x_ticks: Vec<Tick>,
+}
+
+impl LineChart {
+    /// `values` oldest first; `y_label` writes a count, `x_label` the i-th point's date
+    /// (asked for the first, the middle and the last point only).
+    pub fn new(values: &[u64], y_label: impl Fn(u64) -> String, x_label: impl Fn(usize) -> String) -> Self {
+        let (width, height) = (640u32, 200u32);
+        let (left, bottom, top) = (48.0, 24.0, 8.0);
+        let plot_w = width as f64 - left - 8.0;
+        let plot_h = height as f64 - bottom - top;
+        let max = nice_max(values.iter().copied().max().unwrap_or(0));
+        let n = values.len();
+        let xy: Vec<(f64, f64)> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let x = left
+                    + if n > 1 {
+                        plot_w * i as f64 / (n - 1) as f64
+                    } else {
+                        plot_w / 2.0
+                    };
+                let y = top + plot_h - plot_h * (*v as f64) / max as f64;
+                (x, y)
+            })
+            .collect();
+        let base = top + plot_h;
+        let area = match (xy.first(), xy.last()) {
+            (Some(first), Some(last)) => format!("{:.1},{base:.1} {} {:.1},{base:.1}", first.0, points(&xy), last.0),
+            _ => String::new(),
+        };
+        let y_ticks = (0..=4)
+            .map(|k| Tick {
+                at: top + plot_h - plot_h * k as f64 / 4.0,
+                label: y_label(max * k / 4),
+                anchor: "end",
+            })
+            .collect();
+        let mut idx = vec![0, n / 2, n.saturating_sub(1)];
+        idx.dedup();
+        let x_ticks = if n == 0 {
+            Vec::new()
+        } else {
+            idx.into_iter()
+                .map(|i| Tick {
+                    at: xy[i].0,
+                    label: x_label(i),
+                    anchor: if i == 0 && n > 1 {
+                        "start"
+                    } else if i + 1 == n && n > 1 {
+                        "end"
+                    } else {
+                        "middle"
+                    },
+                })
+                .collect()
+        };
+        LineChart {
+            width,
+            height,
+            left,
+            bottom: base,
+            points: points(&xy),
+            area,
+            y_ticks,
+            x_ticks,
+        }
+    }
+}
+
+/// The top of the y axis: the maximum rounded up to a multiple of 4 (so the four
+/// ticks are whole numbers), at least 4.
+fn nice_max(max: u64) -> u64 {
+    let m = max.max(4);
+    let step = m.div_ceil(4);
+    // Round the step up to 1, 2 or 5 times a power of ten.
+    let mut p = 1;
+    while p * 10 <= step {
+        p *= 10;
+    }
+    let nice = [1, 2, 5, 10]
+        .iter()
+        .map(|k| k * p)
+        .find(|s| *s >= step)
+        .unwrap_or(10 * p);
+    nice * 4
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparkline_spans_its_box() {
+        let s = Sparkline::new(&[0, 5, 10]);
+        assert_eq!(s.points, "2.0,26.0 60.0,14.0 118.0,2.0");
+        assert_eq!(s.last, 10);
+        let flat = Sparkline::new(&[0, 0]);
+        assert_eq!(flat.points, "2.0,26.0 118.0,26.0");
+        assert_eq!(Sparkline::new(&[]).points, "");
+    }
+
+    #[test]
+    fn axis_tops_are_round() {
+        assert_eq!(nice_max(0), 4);
+        assert_eq!(nice_max(7), 8);
+        assert_eq!(nice_max(37), 40);
+        assert_eq!(nice_max(123), 200);
+        assert_eq!(nice_max(1001), 2000);
+    }
+
+    #[test]
+    fn line_chart_labels_three_dates_and_five_counts() {
+        let c = LineChart::new(&[1, 2, 3, 4, 5], |n| n.to_string(), |i| format!("d{i}"));
+        assert_eq!(
+            c.x_ticks.iter().map(|t| t.label.as_str()).collect::<Vec<_>>(),
+            ["d0", "d2", "d4"]
+        );
+        assert_eq!(
+            c.y_ticks.iter().map(|t| t.label.as_str()).collect::<Vec<_>>(),
+            ["0", "2", "4", "6", "8"]
+        );
+        assert!(c.area.starts_with("48.0,176.0 48.0,"), "{}", c.area);
+    }
+}
