@@ -50,7 +50,7 @@ def run(ctx):
     for i in range(2):
         batch.append({"type": "track", "userId": f"seg-flow-{stamp}-{i}",
                       "event": "Order Completed", "properties": {"total": 40 + i}})
-    ctx.track({"batch": batch})
+    ctx.track({"batch": batch}, kind="batch")
 
     page = ctx.page(role="owner")
     page.goto(ctx.base + "/segments/new")
