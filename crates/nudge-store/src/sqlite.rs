@@ -8,11 +8,8 @@ use crate::shared;
 use crate::*;
 use contacts::*;
 use db::{sqlite_read, sqlite_write};
-use ingest::*;
 use nudge_core::segment::{Condition, EventFact, Facts};
-use nudge_core::{
-    Call, CallKind, Contact, ContactId, Identity, IdentityKind, Known, Millis, Resolution, resolve, resolve_alias,
-};
+use nudge_core::{Call, Contact, ContactId, Identity, IdentityKind, Known, Millis};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
@@ -99,6 +96,9 @@ impl IdCache {
         }
         self.map(kind).insert(value.to_string(), known.id);
         self.primary.insert(known.id, known.user_id.clone());
+    }
+    fn forget(&mut self, kind: IdentityKind, value: &str) {
+        self.map(kind).remove(value);
     }
     fn clear(&mut self) {
         *self = IdCache::default();
@@ -325,13 +325,7 @@ impl Store for SqliteStore {
     }
 
     async fn ingest(&self, messages: Vec<Call>, now: Millis) -> Result<Vec<IngestOutcome>> {
-        self.write(move |conn, cache| {
-            let tx = conn.transaction()?;
-            let out = ingest_tx(&tx, cache, &messages, now)?;
-            tx.commit()?;
-            Ok(out)
-        })
-        .await
+        sqlite_write!(self, |db| shared::ingest::ingest(db, &messages, now))
     }
 
     async fn contact(&self, id: ContactId) -> Result<Option<Contact>> {
@@ -490,7 +484,13 @@ impl Store for SqliteStore {
                     }
                     None => {
                         report.created += 1;
-                        let id = create_contact(&tx, cache, row.user_id.as_deref(), None, now)?;
+                        let id = crate::sql::run_now(shared::ingest::create_contact(
+                            &db::SqliteDb::new(&tx, cache),
+                            None,
+                            row.user_id.as_deref(),
+                            None,
+                            now,
+                        ))?;
                         load_contact(&tx, id)?.ok_or_else(|| StoreError::Corrupt(format!("contact {id} vanished")))?
                     }
                 };
@@ -498,7 +498,8 @@ impl Store for SqliteStore {
                     && let Some(u) = &row.user_id
                 {
                     contact.user_id = Some(u.clone());
-                    add_identity(&tx, cache, contact.id, &Identity::user(u), now)?;
+                    let db = db::SqliteDb::new(&tx, cache);
+                    crate::sql::run_now(shared::ingest::add_identity(&db, contact.id, &Identity::user(u), now))?;
                 }
                 let mut traits = row.traits;
                 if let Some(e) = row.email {

@@ -3,9 +3,8 @@
 
 use super::*;
 use crate::segment_sql::{Dialect, Param, compile};
-use nudge_core::Call;
 use nudge_core::segment::{Condition, EventFact, Facts};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use tokio_postgres::types::ToSql;
 
 fn sql_params(params: &[Param]) -> Vec<Box<dyn ToSql + Sync + Send>> {
@@ -59,52 +58,6 @@ pub(super) async fn segment_index(c: &impl GenericClient) -> Result<std::sync::A
     Ok(index)
 }
 
-/// After an ingest call, in its transaction: marks the contacts whose segments read
-/// what the call stored (an event name or trait a definition mentions), and every
-/// contact the call created (it may match "never did X" segments).
-pub(super) async fn mark_after_ingest(
-    tx: &Transaction<'_>,
-    messages: &[Call],
-    outcomes: &[IngestOutcome],
-    now: Millis,
-) -> Result<()> {
-    let index = segment_index(tx).await?;
-    if !index.any {
-        return Ok(());
-    }
-    let stored: Vec<&Call> = messages
-        .iter()
-        .zip(outcomes)
-        .filter(|(_, o)| **o == IngestOutcome::Stored)
-        .map(|(m, _)| m)
-        .collect();
-    if stored.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<&str> = stored.iter().map(|m| m.message_id.as_str()).collect();
-    let rows = tx
-        .query(
-            "SELECT e.message_id, e.contact_id, c.created_at FROM events e JOIN contacts c ON c.id = e.contact_id
-             WHERE e.message_id = ANY($1)",
-            &[&ids],
-        )
-        .await?;
-    let owner: HashMap<String, (ContactId, Millis)> = rows
-        .iter()
-        .map(|r| (r.get::<_, String>(0), (r.get::<_, i64>(1), r.get::<_, i64>(2))))
-        .collect();
-    let mut dirty = Vec::new();
-    for m in stored {
-        let Some((contact, created_at)) = owner.get(&m.message_id) else {
-            continue;
-        };
-        if *created_at == now || index.reads_call(m) {
-            dirty.push(*contact);
-        }
-    }
-    mark_dirty(tx, &dirty).await
-}
-
 /// After an import, in its transaction: imported contacts are re-evaluated.
 pub(super) async fn mark_after_import(tx: &Transaction<'_>, rows: &[ContactImport]) -> Result<()> {
     if !segment_index(tx).await?.any {
@@ -142,28 +95,6 @@ pub(super) async fn mark_dirty(c: &impl GenericClient, contacts: &[ContactId]) -
         &[&ids],
     )
     .await?;
-    Ok(())
-}
-
-/// Moves a merged-away contact's segment history to the survivor and re-evaluates it.
-pub(super) async fn on_merge(c: &impl GenericClient, from: ContactId, into: ContactId, now: Millis) -> Result<()> {
-    c.execute(
-        "UPDATE segment_history SET exited_at = $2 WHERE contact_id = $1 AND exited_at IS NULL",
-        &[&from, &now],
-    )
-    .await?;
-    c.execute(
-        "UPDATE segment_history SET contact_id = $2 WHERE contact_id = $1",
-        &[&from, &into],
-    )
-    .await?;
-    for table in ["segment_members", "segment_timers", "segment_dirty"] {
-        c.execute(&format!("DELETE FROM {table} WHERE contact_id = $1"), &[&from])
-            .await?;
-    }
-    if segment_index(c).await?.any {
-        mark_dirty(c, &[into]).await?;
-    }
     Ok(())
 }
 
