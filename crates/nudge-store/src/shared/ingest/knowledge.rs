@@ -203,12 +203,15 @@ pub(crate) struct Deferred<'m> {
     pub(crate) creates: Vec<NewContact<'m>>,
     /// The id each contact created so far was given, in creation order.
     pub(crate) written: Vec<ContactId>,
-    /// Traits patches of existing contacts, in message order, with the index of the
-    /// message each comes from.
-    pub(crate) patches: BTreeMap<ContactId, Vec<(usize, &'m Map<String, Value>)>>,
+    /// Traits patches of existing contacts, in message order.
+    pub(crate) patches: BTreeMap<ContactId, Vec<Patch<'m>>>,
     /// The messages (by index) whose traits changed their contact.
     pub(crate) changed: HashSet<usize>,
 }
+
+/// The traits of an `identify` for a contact that exists, and the index of the
+/// message in the call (to tell which messages changed traits).
+pub(crate) type Patch<'m> = (usize, &'m Map<String, Value>);
 
 #[derive(Debug)]
 pub(crate) struct NewContact<'m> {
