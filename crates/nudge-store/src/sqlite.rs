@@ -90,6 +90,15 @@ impl IdCache {
             user_id: self.primary.get(&id)?.clone(),
         })
     }
+    /// Whether the cache says the identity points at contact `id`, whose primary user
+    /// id is `user_id`.
+    fn points_at(&self, kind: IdentityKind, value: &str, id: ContactId, user_id: Option<&str>) -> bool {
+        let map = match kind {
+            IdentityKind::UserId => &self.by_user_id,
+            IdentityKind::AnonymousId => &self.by_anonymous_id,
+        };
+        map.get(value) == Some(&id) && self.primary.get(&id).is_some_and(|p| p.as_deref() == user_id)
+    }
     fn put(&mut self, kind: IdentityKind, value: &str, known: &Known) {
         if self.by_user_id.len() + self.by_anonymous_id.len() > ID_CACHE_MAX {
             self.clear();

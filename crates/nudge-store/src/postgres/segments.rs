@@ -39,13 +39,14 @@ type IndexKey = (String, String, i64, i64, i64);
 static INDEX_CACHE: std::sync::Mutex<Option<(IndexKey, std::sync::Arc<SegmentIndex>)>> = std::sync::Mutex::new(None);
 
 pub(super) async fn segment_index(c: &impl GenericClient) -> Result<std::sync::Arc<SegmentIndex>> {
-    let row = c
-        .query_one(
+    // Prepared once per connection: every ingest call asks (in its first round trip).
+    let stmt = c
+        .prepare_cached(
             "SELECT current_database()::text, current_schema()::text, count(*), coalesce(max(id), 0), coalesce(sum(version), 0)::int8
              FROM segments",
-            &[],
         )
         .await?;
+    let row = c.query_one(&stmt, &[]).await?;
     let key: IndexKey = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
     if let Some((k, index)) = INDEX_CACHE.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
         && *k == key

@@ -224,9 +224,13 @@ impl Ingest for SqliteDb<'_> {
         let Some(mut cache) = self.writer_cache() else { return };
         for (kind, value, answer) in ids.answers() {
             match answer {
-                Some(Some(k)) => {
-                    if cache.get(kind, value).as_ref() != Some(&k) {
-                        cache.put(kind, value, &k);
+                Some(Some((id, user_id))) => {
+                    if !cache.points_at(kind, value, id, user_id) {
+                        let known = Known {
+                            id,
+                            user_id: user_id.map(str::to_string),
+                        };
+                        cache.put(kind, value, &known);
                     }
                 }
                 // Points at nobody: the cache holds only identities that point at someone.

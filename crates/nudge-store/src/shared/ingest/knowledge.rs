@@ -35,6 +35,9 @@ pub(crate) fn named_identities(messages: &[Call]) -> (Vec<&str>, Vec<&str>) {
     (users.into_iter().collect(), anons.into_iter().collect())
 }
 
+/// A contact an identity points at, and the contact's primary user id.
+pub(crate) type Owner<'a> = (ContactId, Option<&'a str>);
+
 /// What one ingest call knows about identities: everything the call's messages name,
 /// read at its start, then kept up to date with the call's own writes.
 ///
@@ -96,6 +99,14 @@ impl Identities {
 
     /// `Some(answer)` when the call knows what the identity points at.
     pub(crate) fn get(&self, kind: IdentityKind, value: &str) -> Option<Option<Known>> {
+        Some(self.answer(kind, value)?.map(|(id, user_id)| Known {
+            id,
+            user_id: user_id.map(str::to_string),
+        }))
+    }
+
+    /// [`Identities::get`] without copying the user id.
+    fn answer(&self, kind: IdentityKind, value: &str) -> Option<Option<Owner<'_>>> {
         let map = match kind {
             IdentityKind::UserId => &self.by_user_id,
             IdentityKind::AnonymousId => &self.by_anonymous_id,
@@ -104,25 +115,25 @@ impl Identities {
             None => Some(None),
             Some(id) => {
                 let id = self.survivor(id);
-                let user_id = self.primary.get(&id)?.clone();
-                Some(Some(Known { id, user_id }))
+                Some(Some((id, self.primary.get(&id)?.as_deref())))
             }
         }
     }
 
-    /// Every identity the call knows of, with [`Identities::get`]'s answer (SQLite
-    /// keeps the answers in its cache for the next calls).
-    pub(crate) fn answers(&self) -> impl Iterator<Item = (IdentityKind, &str, Option<Option<Known>>)> {
+    /// Every identity the call knows of, with [`Identities::get`]'s answer as the
+    /// contact and its primary user id (SQLite keeps the answers in its cache for the
+    /// next calls).
+    pub(crate) fn answers(&self) -> impl Iterator<Item = (IdentityKind, &str, Option<Option<Owner<'_>>>)> {
         let users = self.by_user_id.keys().map(|v| (IdentityKind::UserId, v));
         let anons = self.by_anonymous_id.keys().map(|v| (IdentityKind::AnonymousId, v));
         users
             .chain(anons)
-            .map(|(kind, v)| (kind, v.as_str(), self.get(kind, v)))
+            .map(|(kind, v)| (kind, v.as_str(), self.answer(kind, v)))
     }
 
     /// Records what the database said about an identity.
     pub(crate) fn learn(&mut self, kind: IdentityKind, value: &str, found: Option<&Known>) {
-        self.map(kind).insert(value.to_string(), found.map(|k| k.id));
+        self.point(kind, value, found.map(|k| k.id));
         if let Some(k) = found {
             self.primary.insert(k.id, k.user_id.clone());
         }
@@ -130,7 +141,17 @@ impl Identities {
 
     /// Records an identity the call gave to a contact.
     pub(crate) fn set(&mut self, kind: IdentityKind, value: &str, id: ContactId) {
-        self.map(kind).insert(value.to_string(), Some(id));
+        self.point(kind, value, Some(id));
+    }
+
+    fn point(&mut self, kind: IdentityKind, value: &str, id: Option<ContactId>) {
+        let map = self.map(kind);
+        match map.get_mut(value) {
+            Some(slot) => *slot = id,
+            None => {
+                map.insert(value.to_string(), id);
+            }
+        }
     }
 }
 
