@@ -106,7 +106,9 @@ pub(crate) trait Ingest: Db {
     /// stored) last-seen time, created and updated `now`.
     fn insert_contacts(&self, contacts: &[&Contact], now: Millis) -> impl Future<Output = Result<()>> + Send;
 
-    /// Inserts identities that must be new (one that is taken: [`stale`]).
+    /// Inserts identities that must be new. On PostgreSQL one that is taken means
+    /// another transaction created it since the lookup ([`stale`]); on SQLite it cannot
+    /// be (the constraint's error would be a bug).
     fn insert_identities(
         &self,
         identities: &[(IdentityKind, &str, ContactId)],
@@ -154,13 +156,13 @@ pub(crate) async fn ingest<D: Ingest>(db: &D, messages: &[Call], now: Millis) ->
         let ids: Vec<&str> = messages.iter().map(|m| m.message_id.as_str()).collect();
         db.stored_message_ids(&ids).await
     };
-    // The events' JSON is written out meanwhile. In the same round trip as the check
-    // for duplicates, so also the identities of messages that turn out to be
-    // duplicates: knowing more is harmless.
+    // The events' JSON is written out while the first reads are under way.
     let bodies = async {
         db.yield_to_io().await;
         messages.iter().map(Body::of).collect::<Vec<_>>()
     };
+    // The identities are read in the same round trip as the check for duplicates, so
+    // also those of messages that turn out to be duplicates: knowing more is harmless.
     let (stored, found, rules, bodies) =
         tokio::join!(biased; stored, db.identities(&users, &anons), db.rules(), bodies);
     let (stored, (found, rules)) = both((stored, both((found, rules))))?;
@@ -233,7 +235,6 @@ pub(crate) async fn ingest<D: Ingest>(db: &D, messages: &[Call], now: Millis) ->
 /// events journeys act on and for `identify` calls that changed traits a
 /// time-triggered journey reads; segment marks for contacts the call created (they may
 /// match "never did X" segments) and for events and traits a segment reads.
-#[allow(clippy::too_many_arguments)]
 async fn follow_up<D: Ingest>(
     db: &D,
     rules: &Rules,
