@@ -64,6 +64,15 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
 }
 
+impl StoreError {
+    /// Whether this failure only follows an earlier one: PostgreSQL fails every
+    /// statement of a transaction after the first failure ("in failed SQL
+    /// transaction"), so among statements sent together that one is not the cause.
+    pub(crate) fn follows_failure(&self) -> bool {
+        matches!(self, StoreError::Postgres(e) if e.code() == Some(&tokio_postgres::error::SqlState::IN_FAILED_SQL_TRANSACTION))
+    }
+}
+
 /// Everything Nudge keeps, behind one interface. All methods are atomic: they either
 /// commit entirely or change nothing.
 #[async_trait]

@@ -72,7 +72,7 @@ pub(crate) struct Rules {
 impl Rules {
     /// Whether a stored `track` event of this name goes to the journey inbox.
     pub(crate) fn journeys_act_on(&self, name: &str) -> bool {
-        journeys_act_on(&self.journey_events, name)
+        self.journey_events.contains(name)
     }
 
     /// The changed traits some time-triggered journey reads.
@@ -92,12 +92,6 @@ impl Rules {
 pub(crate) fn segment_save_marks_all(segment: &crate::Segment, all: &[crate::Segment], mark_all: bool) -> bool {
     let referenced = segment.administrative || all.iter().any(|s| s.definition.segment_ids().contains(&segment.id));
     segment.definition.depends_on_time() || referenced || mark_all
-}
-
-/// Whether journeys act on events of this name, given `journey_event_names` (for a
-/// caller holding the names alone: SQLite's ingest path reads them from its cache).
-pub(crate) fn journeys_act_on(journey_events: &HashSet<String>, name: &str) -> bool {
-    journey_events.contains(name)
 }
 
 /// What follows when an event turns out to be new (its key was not stored).

@@ -5,19 +5,18 @@
 //! it is carried out, because round trips are expensive and because several Nudge
 //! processes (and admin writes on other connections) may change the same rows at once:
 //!
-//! - an ingest call reads the stored message ids and all the identities its messages
-//!   name in one round trip, resolves messages in order against that knowledge (see
-//!   [`Identities`]), and does in a few statements what most messages need: new
-//!   contacts, their identities and traits, traits of existing contacts, events and
-//!   last-seen times (see [`Deferred`]). Messages that attach identities or merge
-//!   contacts are carried out one by one, after what the call deferred so far;
+//! - ingestion is the shared algorithm (`shared/ingest.rs`) over this backend's bulk
+//!   statements (`postgres/ingest.rs`): one round trip reads the stored message ids,
+//!   the identities the call names and the rules, a few more write new contacts,
+//!   identities, traits, events, last-seen times, journey-inbox rows and segment marks
+//!   over arrays;
 //! - an identity or message id that another transaction took since it was looked up
 //!   fails to insert, contacts are locked before read-modify-write, and a transaction
 //!   that finds another one changed what it relied on, or that deadlocked, is rolled
 //!   back and run again;
 //! - migrations are serialized between processes with an advisory lock.
 
-use crate::codec::{extra_of, fold_identity, json_text};
+use crate::codec::fold_identity;
 use crate::shared;
 use crate::*;
 use contacts::*;
@@ -26,12 +25,9 @@ use deadpool_postgres::{
     GenericClient, Manager, ManagerConfig, Object, Pool, PoolError, QueueMode, RecyclingMethod, Transaction,
 };
 use ingest::*;
-use nudge_core::{
-    Call, CallKind, Contact, ContactId, Identity, IdentityKind, Known, Millis, Resolution, Subscription, resolve,
-    resolve_alias,
-};
+use nudge_core::{Call, Contact, ContactId, Identity, IdentityKind, Known, Millis, Subscription};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use tokio_postgres::NoTls;
 use tokio_postgres::types::{Json, ToSql};
 
@@ -166,13 +162,7 @@ impl Store for PgStore {
         let mut attempt = 0;
         loop {
             let tx = client.transaction().await?;
-            let result = match ingest_tx(&tx, &messages, now).await {
-                Ok(out) => match segments::mark_after_ingest(&tx, &messages, &out, now).await {
-                    Ok(()) => journeys::queue_after_ingest(&tx, &messages, &out).await.map(|()| out),
-                    Err(e) => Err(e),
-                },
-                Err(e) => Err(e),
-            };
+            let result = shared::ingest::ingest(&db::PgDb::tx(&tx), &messages, now).await;
             match result {
                 Ok(out) => {
                     // Freeing hundreds of parsed messages takes a while: not before the

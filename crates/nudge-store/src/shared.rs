@@ -3,6 +3,7 @@
 //! connection) and calls these (`sqlite_write!` / `pg_write!` and their read forms).
 
 pub(crate) mod contacts;
+pub(crate) mod ingest;
 pub(crate) mod journeys;
 pub(crate) mod keys;
 pub(crate) mod messages;

@@ -11,9 +11,10 @@
 //! own numbered ones (`?1`). JSON columns are `jsonb` on PostgreSQL and text on SQLite;
 //! [`Arg::Json`] and [`SqlRow::json`] hide the difference.
 //!
-//! Architecture invariant: only statements both dialects accept go through here; the
-//! hot ingest path and dialect-specific statements (arrays, `SKIP LOCKED`) stay in the
-//! backends.
+//! Architecture invariant: only statements both dialects accept go through here;
+//! dialect-specific statements (arrays, `SKIP LOCKED`) stay in the backends, behind
+//! named primitives where shared code needs them (`Db`'s own, and ingestion's bulk
+//! reads and writes, `shared::ingest::Ingest`).
 
 use crate::plan::Rules;
 use crate::{Result, StoreError};

@@ -8,11 +8,8 @@ use crate::shared;
 use crate::*;
 use contacts::*;
 use db::{sqlite_read, sqlite_write};
-use ingest::*;
 use nudge_core::segment::{Condition, EventFact, Facts};
-use nudge_core::{
-    Call, CallKind, Contact, ContactId, Identity, IdentityKind, Known, Millis, Resolution, resolve, resolve_alias,
-};
+use nudge_core::{Call, Contact, ContactId, Identity, IdentityKind, Known, Millis};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
@@ -95,12 +92,24 @@ impl IdCache {
             user_id: self.primary.get(&id)?.clone(),
         })
     }
+    /// Whether the cache says the identity points at contact `id`, whose primary user
+    /// id is `user_id`.
+    fn points_at(&self, kind: IdentityKind, value: &str, id: ContactId, user_id: Option<&str>) -> bool {
+        let map = match kind {
+            IdentityKind::UserId => &self.by_user_id,
+            IdentityKind::AnonymousId => &self.by_anonymous_id,
+        };
+        map.get(value) == Some(&id) && self.primary.get(&id).is_some_and(|p| p.as_deref() == user_id)
+    }
     fn put(&mut self, kind: IdentityKind, value: &str, known: &Known) {
         if self.by_user_id.len() + self.by_anonymous_id.len() > ID_CACHE_MAX {
             self.clear();
         }
         self.map(kind).insert(value.to_string(), known.id);
         self.primary.insert(known.id, known.user_id.clone());
+    }
+    fn forget(&mut self, kind: IdentityKind, value: &str) {
+        self.map(kind).remove(value);
     }
     fn clear(&mut self) {
         *self = IdCache::default();
@@ -327,13 +336,7 @@ impl Store for SqliteStore {
     }
 
     async fn ingest(&self, messages: Vec<Call>, now: Millis) -> Result<Vec<IngestOutcome>> {
-        self.write(move |conn, cache| {
-            let tx = conn.transaction()?;
-            let out = ingest_tx(&tx, cache, &messages, now)?;
-            tx.commit()?;
-            Ok(out)
-        })
-        .await
+        sqlite_write!(self, |db| shared::ingest::ingest(db, &messages, now))
     }
 
     async fn contact(&self, id: ContactId) -> Result<Option<Contact>> {
@@ -492,7 +495,13 @@ impl Store for SqliteStore {
                     }
                     None => {
                         report.created += 1;
-                        let id = create_contact(&tx, cache, row.user_id.as_deref(), None, now)?;
+                        let id = crate::sql::run_now(shared::ingest::create_contact(
+                            &db::SqliteDb::new(&tx, cache),
+                            None,
+                            row.user_id.as_deref(),
+                            None,
+                            now,
+                        ))?;
                         load_contact(&tx, id)?.ok_or_else(|| StoreError::Corrupt(format!("contact {id} vanished")))?
                     }
                 };
@@ -500,7 +509,8 @@ impl Store for SqliteStore {
                     && let Some(u) = &row.user_id
                 {
                     contact.user_id = Some(u.clone());
-                    add_identity(&tx, cache, contact.id, &Identity::user(u), now)?;
+                    let db = db::SqliteDb::new(&tx, cache);
+                    crate::sql::run_now(shared::ingest::add_identity(&db, contact.id, &Identity::user(u), now))?;
                 }
                 let mut traits = row.traits;
                 if let Some(e) = row.email {

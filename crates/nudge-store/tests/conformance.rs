@@ -136,10 +136,187 @@ stories!(
     journeys_runs_timers_and_waits,
     journey_inbox_gets_the_events_journeys_act_on,
     entry_timers_and_trait_changes,
+    a_duplicate_changes_no_contact,
+    identify_queues_a_traits_change_only_when_traits_change,
+    ingestion_marks_new_changed_and_merged_contacts_for_segments,
 );
 
 mod super_stories {
     use super::*;
+
+    /// A message whose id is stored is a duplicate before anything else: it creates,
+    /// attaches and patches nothing, even when it would (an SDK resending a batch).
+    pub async fn a_duplicate_changes_no_contact(s: &dyn Store) {
+        s.ingest(
+            msgs(json!([{"type": "track", "userId": "x", "event": "E", "messageId": "d-1"}])),
+            T0,
+        )
+        .await
+        .unwrap();
+        let out = s
+            .ingest(
+                msgs(json!([
+                    {"type": "track", "userId": "y", "event": "E", "messageId": "d-1"},
+                    {"type": "identify", "userId": "x", "anonymousId": "device", "messageId": "d-1", "traits": {"plan": "a"}},
+                    {"type": "alias", "userId": "z", "previousId": "x", "messageId": "d-1"},
+                    {"type": "track", "userId": "x", "event": "E", "messageId": "d-1"},
+                ])),
+                T0,
+            )
+            .await
+            .unwrap();
+        assert_eq!(out, vec![IngestOutcome::Duplicate; 4]);
+        assert_eq!(s.find_contact(&Lookup::UserId("y".into())).await.unwrap(), None);
+        assert_eq!(s.find_contact(&Lookup::UserId("z".into())).await.unwrap(), None);
+        assert_eq!(
+            s.find_contact(&Lookup::AnonymousId("device".into())).await.unwrap(),
+            None
+        );
+        let x = user(s, "x").await;
+        assert_eq!(x.traits.get("plan"), None);
+        assert_eq!(x.alias_user_ids, Vec::<String>::new());
+        assert_eq!(s.stats().await.unwrap(), StoreStats { contacts: 1, events: 1 });
+        // The contact is still found by later messages of the same call and the next.
+        let out = s
+            .ingest(
+                msgs(json!([
+                    {"type": "track", "userId": "x", "event": "E", "messageId": "d-2"},
+                    {"type": "track", "userId": "x", "event": "E", "messageId": "d-1"},
+                ])),
+                T0,
+            )
+            .await
+            .unwrap();
+        assert_eq!(out, vec![IngestOutcome::Stored, IngestOutcome::Duplicate]);
+        assert_eq!(events(s, x.id).await.len(), 2);
+    }
+
+    /// An `identify` queues a traits change for time-triggered journeys only when it
+    /// changed the contact's traits, whether the contact is new, known or merged in the
+    /// same call; the inbox row refers to the identify event, in message order.
+    pub async fn identify_queues_a_traits_change_only_when_traits_change(s: &dyn Store) {
+        s.set_journey_event_names(vec!["$trait:birthday".into(), "Order Completed".into()])
+            .await
+            .unwrap();
+        s.ingest(
+            msgs(json!([
+                {"type": "identify", "userId": "u1", "messageId": "t-1", "traits": {"birthday": "1990-05-01"}, "timestamp": "2027-01-01T00:00:00Z"},
+                {"type": "identify", "userId": "u1", "messageId": "t-2", "traits": {"birthday": "1990-05-01"}},
+                {"type": "track", "userId": "u1", "event": "Order Completed", "messageId": "o-1"},
+                {"type": "identify", "userId": "u1", "messageId": "t-3", "traits": {"birthday": "1990-05-02", "plan": "x"}, "timestamp": "2027-01-02T00:00:00Z"},
+                {"type": "page", "anonymousId": "a9", "name": "Home", "messageId": "p-1"},
+                {"type": "identify", "userId": "u1", "anonymousId": "a9", "messageId": "t-4", "traits": {"birthday": "1990-05-02"}},
+            ])),
+            T0,
+        )
+        .await
+        .unwrap();
+        let c = user(s, "u1").await;
+        let stored = events(s, c.id).await;
+        let event = |m: &str| stored.iter().find(|e| e.message_id == m).unwrap().id;
+        let inbox = s.claim_journey_inbox(T0, 100, 60_000).await.unwrap();
+        assert_eq!(
+            inbox
+                .iter()
+                .map(|e| (e.name.as_str(), e.event_id, e.contact_id))
+                .collect::<Vec<_>>(),
+            vec![
+                (TRAITS_CHANGED, event("t-1"), c.id),
+                ("Order Completed", event("o-1"), c.id),
+                (TRAITS_CHANGED, event("t-3"), c.id),
+            ],
+            "{inbox:?}"
+        );
+        assert_eq!(inbox[0].properties, json!({"traits": ["birthday"]}));
+        assert_eq!(inbox[0].at, nudge_core::parse_instant("2027-01-01T00:00:00Z").unwrap());
+        assert_eq!(inbox[2].properties, json!({"traits": ["birthday"]}));
+        s.ack_journey_inbox(inbox.iter().map(|e| e.id).collect()).await.unwrap();
+        // The same traits again, in a later call: nothing changed, nothing queued.
+        s.ingest(
+            msgs(json!([{"type": "identify", "userId": "u1", "traits": {"birthday": "1990-05-02"}}])),
+            T0,
+        )
+        .await
+        .unwrap();
+        assert!(s.claim_journey_inbox(T0, 100, 60_000).await.unwrap().is_empty());
+    }
+
+    /// Ingestion marks for segment re-evaluation the contacts it creates (they may match
+    /// "never did X"), those whose events or traits a segment reads, and the survivor of
+    /// a merge; not a known contact whose new event no segment reads.
+    pub async fn ingestion_marks_new_changed_and_merged_contacts_for_segments(s: &dyn Store) {
+        use nudge_core::segment::parse_condition;
+        s.ingest(msgs(json!([{"type": "identify", "userId": "u1", "traits": {}}])), T0)
+            .await
+            .unwrap();
+        s.create_segment(
+            NewSegment {
+                name: "Pro buyers".into(),
+                description: String::new(),
+                definition: parse_condition(&json!({"type": "and", "conditions": [
+                    {"type": "trait", "trait": "plan", "op": "equals", "value": "pro"},
+                    {"type": "event", "event": "Order Completed"},
+                ]}))
+                .unwrap(),
+                administrative: false,
+            },
+            T0,
+        )
+        .await
+        .unwrap();
+        let settle = async || {
+            let work = s.claim_segment_work(T0, 100).await.unwrap();
+            let mut ids: Vec<i64> = work.iter().map(|w| w.contact_id).collect();
+            ids.sort_unstable();
+            let evals = work
+                .into_iter()
+                .map(|w| ContactEvaluation {
+                    contact_id: w.contact_id,
+                    dirty_since: w.dirty_since,
+                    results: vec![],
+                })
+                .collect();
+            s.apply_evaluations(evals, T0).await.unwrap();
+            ids
+        };
+        settle().await;
+        let u1 = user(s, "u1").await.id;
+        s.ingest(
+            msgs(json!([
+                {"type": "track", "userId": "u1", "event": "Page Scrolled"},
+                {"type": "track", "userId": "n1", "event": "Page Scrolled"},
+            ])),
+            T0,
+        )
+        .await
+        .unwrap();
+        let n1 = user(s, "n1").await.id;
+        assert_eq!(settle().await, vec![n1], "a new contact, not a known one");
+        s.ingest(
+            msgs(json!([{"type": "identify", "userId": "u1", "traits": {"plan": "pro"}}])),
+            T0,
+        )
+        .await
+        .unwrap();
+        s.ingest(
+            msgs(json!([{"type": "track", "userId": "n1", "event": "Order Completed"}])),
+            T0,
+        )
+        .await
+        .unwrap();
+        assert_eq!(settle().await, vec![u1, n1], "a trait and an event segments read");
+        s.ingest(msgs(json!([{"type": "page", "anonymousId": "z", "name": "Home"}])), T0)
+            .await
+            .unwrap();
+        settle().await;
+        s.ingest(
+            msgs(json!([{"type": "identify", "userId": "u1", "anonymousId": "z", "traits": {}}])),
+            T0,
+        )
+        .await
+        .unwrap();
+        assert_eq!(settle().await, vec![u1], "the survivor of a merge");
+    }
 
     pub async fn anonymous_history_joins_identified_contact(s: &dyn Store) {
         let out = s

@@ -2,6 +2,7 @@
 //! merged-id resolution.
 
 use super::*;
+use crate::shared::ingest::stale;
 
 /// Creates or updates contacts matched by user id, then email.
 pub(super) async fn import_tx(tx: &Transaction<'_>, rows: &[ContactImport], now: Millis) -> Result<ImportReport> {
@@ -30,7 +31,7 @@ pub(super) async fn import_tx(tx: &Transaction<'_>, rows: &[ContactImport], now:
             }
             None => {
                 report.created += 1;
-                create_contact(tx, None, row.user_id.as_deref(), None, now).await?
+                shared::ingest::create_contact(&db::PgDb::tx(tx), None, row.user_id.as_deref(), None, now).await?
             }
         };
         let mut contact = load_contact(tx, id, true).await?.ok_or_else(stale)?;
@@ -38,7 +39,7 @@ pub(super) async fn import_tx(tx: &Transaction<'_>, rows: &[ContactImport], now:
             && let Some(u) = &row.user_id
         {
             contact.user_id = Some(u.clone());
-            add_identity(tx, contact.id, &Identity::user(u), now).await?;
+            shared::ingest::add_identity(&db::PgDb::tx(tx), contact.id, &Identity::user(u), now).await?;
         }
         let mut traits = row.traits.clone();
         if let Some(e) = &row.email {

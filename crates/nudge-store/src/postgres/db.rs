@@ -11,7 +11,7 @@ use tokio_postgres::types::{IsNull, ToSql, Type};
 /// A PostgreSQL client or transaction. In a transaction, contacts are loaded with
 /// their row locked (`lock`), as read-modify-write needs.
 pub(crate) struct PgDb<'a, C> {
-    c: &'a C,
+    pub(super) c: &'a C,
     lock: bool,
 }
 

@@ -5,25 +5,16 @@ use super::*;
 use crate::plan::Rules;
 
 /// The facts the rules read: the journey names as stored now (several processes may
-/// change them), the segment index from the process-wide cache.
+/// change them), the segment index from the process-wide cache (both asked at once).
 pub(super) async fn rules(tx: &impl GenericClient) -> Result<Rules> {
-    Ok(Rules {
-        segments: segments::segment_index(tx).await?,
-        ..journey_rules(tx).await?
-    })
-}
-
-/// The journey half of the rules only (an empty segment index): for the ingest path,
-/// which takes its segment marks from `segments::mark_after_ingest`.
-pub(super) async fn journey_rules(tx: &impl GenericClient) -> Result<Rules> {
-    let names: HashSet<String> = tx
-        .query("SELECT name FROM journey_event_names", &[])
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let names = async {
+        let stmt = tx.prepare_cached("SELECT name FROM journey_event_names").await?;
+        Ok::<_, StoreError>(tx.query(&stmt, &[]).await?)
+    };
+    let (segments, names) = tokio::try_join!(segments::segment_index(tx), names)?;
+    let names: HashSet<String> = names.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?;
     Ok(Rules {
         journey_events: Arc::new(names),
-        segments: Arc::default(),
+        segments,
     })
 }

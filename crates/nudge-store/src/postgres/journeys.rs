@@ -4,68 +4,6 @@
 
 use super::*;
 
-/// Queues the stored events with these message ids in the journey inbox when
-/// journeys act on their names (same transaction as the events).
-pub(super) async fn queue_events(tx: &Transaction<'_>, message_ids: &[&str]) -> Result<()> {
-    tx.execute(
-        "INSERT INTO journey_inbox (contact_id, event_id, name, properties, at)
-         SELECT e.contact_id, e.id, e.name, e.properties, e.timestamp FROM events e
-         JOIN journey_event_names n ON n.name = e.name
-         WHERE e.message_id = ANY($1) AND e.type = 'track' ORDER BY e.id",
-        &[&message_ids],
-    )
-    .await?;
-    Ok(())
-}
-
-/// After an ingest batch: queues its stored `track` events that journeys act on, and
-/// a traits change for identify calls that change traits time-triggered journeys read.
-pub(super) async fn queue_after_ingest(
-    tx: &Transaction<'_>,
-    messages: &[Call],
-    outcomes: &[IngestOutcome],
-) -> Result<()> {
-    // Only the journey half of the rules is read here (segment marks come from
-    // `segments::mark_after_ingest`), so the segment index is not loaded twice.
-    let rules = exec::journey_rules(tx).await?;
-    if rules.journey_events.is_empty() {
-        return Ok(());
-    }
-    let stored = || {
-        messages
-            .iter()
-            .zip(outcomes)
-            .filter(|(_, o)| **o == IngestOutcome::Stored)
-    };
-    // Identify calls that change traits time-triggered journeys read: a traits change
-    // with the same properties as every other (`plan::traits_changed_properties`).
-    let (identified, properties): (Vec<&str>, Vec<Value>) = stored()
-        .filter(|(m, _)| m.kind == CallKind::Identify)
-        .filter_map(|(m, _)| {
-            let read = rules.traits_journeys_read(m.traits.keys());
-            (!read.is_empty()).then(|| (m.message_id.as_str(), crate::plan::traits_changed_properties(&read)))
-        })
-        .unzip();
-    if !identified.is_empty() {
-        tx.execute(
-            "INSERT INTO journey_inbox (contact_id, event_id, name, properties, at)
-             SELECT e.contact_id, e.id, $2, t.p, e.timestamp
-             FROM unnest($1::text[], $3::jsonb[]) AS t(m, p) JOIN events e ON e.message_id = t.m
-             WHERE e.type = 'identify' ORDER BY e.id",
-            &[&identified, &TRAITS_CHANGED, &properties],
-        )
-        .await?;
-    }
-    let ids: Vec<&str> = stored()
-        .filter(|(m, _)| m.kind == CallKind::Track && m.event.as_deref().is_some_and(|e| rules.journeys_act_on(e)))
-        .map(|(m, _)| m.message_id.as_str())
-        .collect();
-    if ids.is_empty() {
-        return Ok(());
-    }
-    queue_events(tx, &ids).await
-}
-
 crate::shared::journeys::impl_journey_store!(PgStore, pg_write, pg_read, {
     async fn runs(&self, ids: Vec<i64>) -> Result<Vec<Run>> {
         let c = self.client().await?;

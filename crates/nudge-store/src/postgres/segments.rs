@@ -3,9 +3,8 @@
 
 use super::*;
 use crate::segment_sql::{Dialect, Param, compile};
-use nudge_core::Call;
 use nudge_core::segment::{Condition, EventFact, Facts};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use tokio_postgres::types::ToSql;
 
 fn sql_params(params: &[Param]) -> Vec<Box<dyn ToSql + Sync + Send>> {
@@ -40,13 +39,14 @@ type IndexKey = (String, String, i64, i64, i64);
 static INDEX_CACHE: std::sync::Mutex<Option<(IndexKey, std::sync::Arc<SegmentIndex>)>> = std::sync::Mutex::new(None);
 
 pub(super) async fn segment_index(c: &impl GenericClient) -> Result<std::sync::Arc<SegmentIndex>> {
-    let row = c
-        .query_one(
+    // Prepared once per connection: every ingest call asks (in its first round trip).
+    let stmt = c
+        .prepare_cached(
             "SELECT current_database()::text, current_schema()::text, count(*), coalesce(max(id), 0), coalesce(sum(version), 0)::int8
              FROM segments",
-            &[],
         )
         .await?;
+    let row = c.query_one(&stmt, &[]).await?;
     let key: IndexKey = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
     if let Some((k, index)) = INDEX_CACHE.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
         && *k == key
@@ -57,52 +57,6 @@ pub(super) async fn segment_index(c: &impl GenericClient) -> Result<std::sync::A
     let index = std::sync::Arc::new(SegmentIndex::of(segments.iter().map(|s| &s.definition)));
     *INDEX_CACHE.lock().unwrap_or_else(|e| e.into_inner()) = Some((key, index.clone()));
     Ok(index)
-}
-
-/// After an ingest call, in its transaction: marks the contacts whose segments read
-/// what the call stored (an event name or trait a definition mentions), and every
-/// contact the call created (it may match "never did X" segments).
-pub(super) async fn mark_after_ingest(
-    tx: &Transaction<'_>,
-    messages: &[Call],
-    outcomes: &[IngestOutcome],
-    now: Millis,
-) -> Result<()> {
-    let index = segment_index(tx).await?;
-    if !index.any {
-        return Ok(());
-    }
-    let stored: Vec<&Call> = messages
-        .iter()
-        .zip(outcomes)
-        .filter(|(_, o)| **o == IngestOutcome::Stored)
-        .map(|(m, _)| m)
-        .collect();
-    if stored.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<&str> = stored.iter().map(|m| m.message_id.as_str()).collect();
-    let rows = tx
-        .query(
-            "SELECT e.message_id, e.contact_id, c.created_at FROM events e JOIN contacts c ON c.id = e.contact_id
-             WHERE e.message_id = ANY($1)",
-            &[&ids],
-        )
-        .await?;
-    let owner: HashMap<String, (ContactId, Millis)> = rows
-        .iter()
-        .map(|r| (r.get::<_, String>(0), (r.get::<_, i64>(1), r.get::<_, i64>(2))))
-        .collect();
-    let mut dirty = Vec::new();
-    for m in stored {
-        let Some((contact, created_at)) = owner.get(&m.message_id) else {
-            continue;
-        };
-        if *created_at == now || index.reads_call(m) {
-            dirty.push(*contact);
-        }
-    }
-    mark_dirty(tx, &dirty).await
 }
 
 /// After an import, in its transaction: imported contacts are re-evaluated.
@@ -142,28 +96,6 @@ pub(super) async fn mark_dirty(c: &impl GenericClient, contacts: &[ContactId]) -
         &[&ids],
     )
     .await?;
-    Ok(())
-}
-
-/// Moves a merged-away contact's segment history to the survivor and re-evaluates it.
-pub(super) async fn on_merge(c: &impl GenericClient, from: ContactId, into: ContactId, now: Millis) -> Result<()> {
-    c.execute(
-        "UPDATE segment_history SET exited_at = $2 WHERE contact_id = $1 AND exited_at IS NULL",
-        &[&from, &now],
-    )
-    .await?;
-    c.execute(
-        "UPDATE segment_history SET contact_id = $2 WHERE contact_id = $1",
-        &[&from, &into],
-    )
-    .await?;
-    for table in ["segment_members", "segment_timers", "segment_dirty"] {
-        c.execute(&format!("DELETE FROM {table} WHERE contact_id = $1"), &[&from])
-            .await?;
-    }
-    if segment_index(c).await?.any {
-        mark_dirty(c, &[into]).await?;
-    }
     Ok(())
 }
 

@@ -31,6 +31,16 @@ impl<'a> SqliteDb<'a> {
         Self { conn, cache: None }
     }
 
+    /// The connection.
+    pub(crate) fn conn(&self) -> &'a Connection {
+        self.conn
+    }
+
+    /// The writer's cache; `None` on a read connection.
+    pub(crate) fn writer_cache(&self) -> Option<std::cell::RefMut<'_, &'a mut IdCache>> {
+        self.cache.as_ref().map(RefCell::borrow_mut)
+    }
+
     fn with_cache<T>(&self, f: impl FnOnce(&mut IdCache) -> Result<T>) -> Result<T> {
         match &self.cache {
             Some(cache) => f(&mut cache.borrow_mut()),

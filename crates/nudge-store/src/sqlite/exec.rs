@@ -1,5 +1,5 @@
 //! What the shared storage rules need from SQLite's writer: the rules' facts from
-//! its cache, and the journey-inbox insert of the ingest path.
+//! its cache.
 
 use super::*;
 use crate::plan::Rules;
@@ -15,8 +15,8 @@ pub(super) fn rules(tx: &Connection, cache: &mut IdCache) -> Result<Rules> {
     })
 }
 
-/// The journey event names (see [`Rules::journey_events`]), cached: the ingest path
-/// asks this for every stored event.
+/// The journey event names (see [`Rules::journey_events`]), cached: every ingest call
+/// asks for them.
 pub(super) fn journey_events<'c>(tx: &Connection, cache: &'c mut IdCache) -> Result<&'c Arc<HashSet<String>>> {
     if cache.journey_events.is_none() {
         let names = tx
@@ -26,20 +26,6 @@ pub(super) fn journey_events<'c>(tx: &Connection, cache: &'c mut IdCache) -> Res
         cache.journey_events = Some(Arc::new(names));
     }
     Ok(cache.journey_events.get_or_insert_default())
-}
-
-/// Queues a stored event in the journey inbox.
-pub(super) fn queue_inbox(
-    tx: &Connection,
-    event_id: i64,
-    contact: ContactId,
-    name: &str,
-    properties: &str,
-    at: Millis,
-) -> Result<()> {
-    tx.prepare_cached("INSERT INTO journey_inbox (contact_id, event_id, name, properties, at) VALUES (?, ?, ?, ?, ?)")?
-        .execute(params![contact, event_id, name, properties, at])?;
-    Ok(())
 }
 
 /// Queues [`TRAITS_CHANGED`] when a time-triggered journey reads a changed trait
