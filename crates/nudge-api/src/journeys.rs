@@ -202,10 +202,6 @@ fn journey_id(raw: &str) -> Result<i64, ApiError> {
 }
 
 /// After a journey changed: see `nudge_app::App::journeys_changed`.
-async fn changed(state: &AppState) -> Result<(), ApiError> {
-    Ok(state.app().journeys_changed().await?)
-}
-
 pub async fn create(State(state): State<AppState>, body: Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
     let new = new_journey(&body_object(&body)?)?;
     let j = state.app().create_journey(new).await?;
@@ -378,29 +374,7 @@ pub async fn put_caps(State(state): State<AppState>, body: Bytes) -> Result<Json
         .ok_or_else(|| ApiError::new("missing_field", "caps: is required").with_field("caps"))?;
     let caps: Vec<nudge_core::journey::FrequencyCap> = serde_json::from_value(integral_numbers(raw))
         .map_err(|e| ApiError::new("invalid_field", format!("caps: {e}")).with_field("caps"))?;
-    for (i, c) in caps.iter().enumerate() {
-        if c.max == 0 {
-            return Err(ApiError::new("invalid_field", "max must be at least 1").with_field(format!("caps[{i}].max")));
-        }
-        if let Some(ch) = &c.channel
-            && !nudge_core::contact::CHANNELS.contains(&ch.as_str())
-        {
-            return Err(ApiError::new(
-                "invalid_field",
-                format!(
-                    "unknown channel {ch:?}; one of {}",
-                    nudge_core::contact::CHANNELS.join(", ")
-                ),
-            )
-            .with_field(format!("caps[{i}].channel")));
-        }
-    }
-    let stored = serde_json::to_string(&caps).map_err(|e| ApiError::internal(e.to_string()))?;
-    state
-        .store
-        .put_setting(nudge_engine::FREQUENCY_CAPS, Some(&stored))
-        .await?;
-    changed(&state).await?;
+    state.app().set_frequency_caps(caps.clone()).await?;
     Ok(Json(json!({ "caps": caps })))
 }
 

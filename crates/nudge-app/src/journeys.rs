@@ -176,7 +176,48 @@ pub struct DryRunOutcome {
     pub api_trigger: bool,
 }
 
+/// Checks frequency caps: `max` at least 1, a known channel (or none: every channel).
+/// The error names the cap at fault (`caps[1].max`).
+pub fn check_caps(caps: &[nudge_core::journey::FrequencyCap]) -> Result<()> {
+    for (i, c) in caps.iter().enumerate() {
+        if c.max == 0 {
+            return Err(AppError::invalid_field(
+                format!("caps[{i}].max"),
+                "max must be at least 1",
+            ));
+        }
+        if let Some(ch) = &c.channel
+            && !nudge_core::contact::CHANNELS.contains(&ch.as_str())
+        {
+            return Err(AppError::invalid_field(
+                format!("caps[{i}].channel"),
+                format!(
+                    "unknown channel {ch:?}; one of {}",
+                    nudge_core::contact::CHANNELS.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl App {
+    /// The workspace's frequency caps.
+    pub async fn frequency_caps(&self) -> Result<Vec<nudge_core::journey::FrequencyCap>> {
+        Ok(nudge_engine::frequency_caps(&*self.store).await?)
+    }
+
+    /// Replaces the workspace's frequency caps (checked by [`check_caps`]); journeys
+    /// read them at once.
+    pub async fn set_frequency_caps(&self, caps: Vec<nudge_core::journey::FrequencyCap>) -> Result<()> {
+        check_caps(&caps)?;
+        let stored = serde_json::to_string(&caps).map_err(AppError::internal)?;
+        self.store
+            .put_setting(nudge_engine::FREQUENCY_CAPS, Some(&stored))
+            .await?;
+        self.journeys_changed().await
+    }
+
     /// Saves a new journey (in `draft`, version 1).
     pub async fn create_journey(&self, new: NewJourney) -> Result<Journey> {
         let new = checked(new)?;

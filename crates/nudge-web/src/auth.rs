@@ -85,7 +85,7 @@ impl WebState {
     pub async fn tr(&self, user: Option<&User>, headers: &HeaderMap) -> Tr {
         let store = &self.api.store;
         let workspace = store
-            .setting("ui_locale")
+            .setting(crate::pages::settings::UI_LOCALE)
             .await
             .ok()
             .flatten()
@@ -96,7 +96,7 @@ impl WebState {
         }
         .unwrap_or(Lang::En);
         let arabic = store
-            .setting("ui_arabic_calendar")
+            .setting(crate::pages::settings::UI_ARABIC_CALENDAR)
             .await
             .ok()
             .flatten()

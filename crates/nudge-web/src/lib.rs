@@ -113,6 +113,11 @@ pub fn router(state: WebState) -> Router {
             get(pages::segment_builder::edit_page).post(pages::segment_builder::edit_post),
         )
         .route("/segments/{id}/delete", post(pages::segments::delete))
+        .route("/settings", get(pages::settings::page))
+        .route("/settings/workspace", post(pages::settings::workspace))
+        .route("/settings/keys", post(pages::settings::create_key))
+        .route("/settings/keys/{id}/revoke", post(pages::settings::revoke_key))
+        .route("/settings/caps", post(pages::settings::caps))
         .route("/settings/users", get(pages::users::page).post(pages::users::create))
         .route("/settings/users/{id}/delete", post(pages::users::delete))
         .route("/settings/users/{id}/role", post(pages::users::set_role))

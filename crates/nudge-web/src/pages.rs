@@ -6,5 +6,6 @@ pub mod journeys;
 pub mod messages;
 pub mod segment_builder;
 pub mod segments;
+pub mod settings;
 pub mod templates;
 pub mod users;

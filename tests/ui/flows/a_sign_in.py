@@ -10,7 +10,7 @@ def run(ctx):
     ctx.sign_in(page, ctx.owner_email, ctx.owner_password)
     assert page.url.rstrip("/") == ctx.base, f"after sign-in: {page.url}"
     assert page.locator("h1").inner_text().strip(), "dashboard heading"
-    assert page.locator("nav a[aria-current=page]").inner_text().strip() == "Dashboard"
+    assert page.locator("nav.nav a[aria-current=page]").inner_text().strip() == "Dashboard"
     ctx.shot(page, "dashboard")
 
     cookies = {c["name"]: c for c in page.context.cookies()}

@@ -103,7 +103,7 @@ const HEALTH_TTL: Duration = Duration::from_secs(30);
 
 static HEALTH: Mutex<Option<(Instant, Vec<ChannelRow>)>> = Mutex::new(None);
 
-async fn channel_health(state: &WebState) -> Vec<ChannelRow> {
+pub(crate) async fn channel_health(state: &WebState) -> Vec<ChannelRow> {
     if let Some((at, rows)) = HEALTH.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
         && at.elapsed() < HEALTH_TTL
     {

@@ -531,7 +531,7 @@ async fn preview_pane(state: &WebState, viewer: &Viewer, f: &TemplateForm) -> Pr
             }
             if let Some(Rendered::Sms { body }) = &p.rendered {
                 let chars = body.chars().count();
-                let gsm = body.chars().all(|c| c.is_ascii());
+                let gsm = body.is_ascii();
                 let per = if gsm { 160 } else { 70 };
                 let segments = if chars <= per {
                     1
