@@ -52,7 +52,9 @@ pub async fn run(mut settings: Settings, overrides: &Overrides, contacts: usize)
         }
     }
     let sent = if store.templates().await?.is_empty() {
-        welcome_messages(&*store).await?
+        let sent = welcome_messages(&*store).await?;
+        newsletter_history(&*store, 42).await?;
+        sent
     } else {
         0
     };
@@ -180,6 +182,113 @@ async fn welcome_messages(store: &dyn nudge_store::Store) -> anyhow::Result<usiz
         queued += 1;
     }
     Ok(queued)
+}
+
+/// A month of weekly-ish newsletters to part of the shop, delivered, opened and
+/// clicked at realistic rates, so the dashboard has a history to show. They go through
+/// the store like real deliveries (enqueued, sent, then open and click events), so the
+/// hourly counts come from the same rules.
+async fn newsletter_history(store: &dyn nudge_store::Store, seed: u64) -> anyhow::Result<()> {
+    use nudge_store::{MessageState, MessageUpdate, NewMessage, NewTemplate};
+    let now = jiff::Timestamp::now().as_millisecond();
+    let day = 24 * 3600 * 1000;
+    let news = store
+        .create_template(
+            NewTemplate {
+                name: "Newsletter".into(),
+                description: "The shop's news, a few times a week".into(),
+                channel: "email".into(),
+                transactional: false,
+                topic: Some("newsletter".into()),
+                content: json!({
+                    "channel": "email",
+                    "subject": "New this week at the shop, {{ contact.traits.first_name | default: 'friend' }}",
+                    "mjml": WELCOME_MJML,
+                }),
+            },
+            now - 31 * day,
+        )
+        .await?;
+    let contacts: Vec<i64> = store
+        .list_contacts(&nudge_store::ContactQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await?
+        .items
+        .into_iter()
+        .filter(|c| c.email.is_some())
+        .map(|c| c.id)
+        .collect();
+    let mut state = seed | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % 10_000) as f64 / 10_000.0
+    };
+    for days_ago in (1..=30i64).rev() {
+        // Sent on Mondays, Wednesdays and Fridays of the demo's calendar, to a share of the shop.
+        if days_ago % 7 != 1 && days_ago % 7 != 3 && days_ago % 7 != 5 {
+            continue;
+        }
+        let at = now - days_ago * day;
+        let recipients: Vec<i64> = contacts.iter().copied().filter(|_| next() < 0.3).collect();
+        let new: Vec<NewMessage> = recipients
+            .iter()
+            .map(|c| NewMessage {
+                idempotency_key: format!("demo-newsletter-{days_ago}-{c}"),
+                contact_id: *c,
+                template_id: news.id,
+                template_version: news.version,
+                channel: "email".into(),
+                transactional: false,
+                data: json!({}),
+                origin: None,
+            })
+            .collect();
+        let queued = store.enqueue_messages(new, at).await?;
+        let updates = queued
+            .iter()
+            .map(|(m, _)| MessageUpdate {
+                id: m.id,
+                state: MessageState::Sent,
+                retry_at: None,
+                recipient: None,
+                error: None,
+                rendered: Some(json!({"subject": "New this week at the shop"})),
+                suppress: None,
+                provider_id: None,
+            })
+            .collect();
+        store.update_messages(updates, at + 60_000).await?;
+        for (m, _) in &queued {
+            if next() < 0.42 {
+                let opened = at + 600_000 + (next() * 8.0 * 3600_000.0) as i64;
+                store
+                    .record_message_event(
+                        m.id,
+                        "Email Opened",
+                        json!({"message_id": m.id}),
+                        format!("demo-open-{}", m.id),
+                        opened,
+                    )
+                    .await?;
+                if next() < 0.3 {
+                    store
+                        .record_message_event(
+                            m.id,
+                            "Email Link Clicked",
+                            json!({"message_id": m.id, "url": "https://shop.example/new"}),
+                            format!("demo-click-{}", m.id),
+                            opened + 30_000,
+                        )
+                        .await?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 const WELCOME_MJML: &str = r##"<mjml>
