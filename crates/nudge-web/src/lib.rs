@@ -26,7 +26,6 @@ pub mod assets;
 pub mod auth;
 pub mod builder;
 pub mod chart;
-pub mod charts;
 pub mod i18n;
 pub mod pages;
 mod render;

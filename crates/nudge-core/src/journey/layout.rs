@@ -52,7 +52,7 @@ mod svg;
 #[cfg(test)]
 mod tests;
 
-pub use svg::{DEFAULT_CSS, SvgOptions, svg};
+pub use svg::{DEFAULT_CSS, SvgOptions, escape, svg};
 
 use super::{JourneyDefinition, StepKind};
 use std::collections::{BTreeMap, VecDeque};

@@ -85,23 +85,20 @@ fn next_url(q: &ListQuery, next: &str) -> String {
     format!("/contacts?{query}")
 }
 
+/// The `after` cursor of a page of contacts: the contact id to continue after, or the
+/// first page with a notice when the link is not valid.
+pub(crate) fn after_cursor(t: &crate::i18n::Tr, raw: Option<&str>) -> (Option<ContactId>, Option<String>) {
+    match raw.filter(|a| !a.is_empty()).map(str::parse::<ContactId>) {
+        Some(Ok(id)) => (Some(id), None),
+        Some(Err(_)) => (None, Some(t.get("contacts-bad-cursor"))),
+        None => (None, None),
+    }
+}
+
 /// `GET /contacts`
 pub async fn list(State(state): State<WebState>, viewer: Viewer, Query(q): Query<ListQuery>) -> Response {
     let t = &viewer.t;
-    let mut error = None;
-    let after = match q
-        .after
-        .as_deref()
-        .filter(|a| !a.is_empty())
-        .map(str::parse::<ContactId>)
-    {
-        Some(Ok(id)) => Some(id),
-        Some(Err(_)) => {
-            error = Some(t.get("contacts-bad-cursor"));
-            None
-        }
-        None => None,
-    };
+    let (after, error) = after_cursor(t, q.after.as_deref());
     let key = q.trait_key.trim();
     let query = ContactQuery {
         search: Some(q.q.trim().to_owned()).filter(|s| !s.is_empty()),

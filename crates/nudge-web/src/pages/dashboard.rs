@@ -5,7 +5,7 @@
 
 use crate::WebState;
 use crate::auth::Viewer;
-use crate::charts::{self, Bar};
+use crate::chart::{self, Bar};
 use crate::i18n::Tr;
 use crate::render::{self, Chrome};
 use askama::Template;
@@ -204,7 +204,7 @@ fn chart(t: &Tr, points: &[(Millis, f64)], period: Period, title: &str, money: b
         })
         .collect();
     let max = points.iter().map(|p| p.1).fold(0.0_f64, f64::max);
-    charts::bars(&bars, title, &show(max), t.lang.is_rtl())
+    chart::bars(&bars, title, &show(max), t.lang.is_rtl())
 }
 
 #[derive(Deserialize, Default)]

@@ -324,20 +324,7 @@ pub async fn show(
         Ok(None) => return render::error(t, StatusCode::NOT_FOUND, t.arg("segment-not-found", "id", id)),
         Err(e) => return render::app_error(t, e.into()),
     };
-    let mut error = None;
-    let after = match q
-        .after
-        .as_deref()
-        .filter(|a| !a.is_empty())
-        .map(str::parse::<ContactId>)
-    {
-        Some(Ok(a)) => Some(a),
-        Some(Err(_)) => {
-            error = Some(t.get("contacts-bad-cursor"));
-            None
-        }
-        None => None,
-    };
+    let (after, error) = super::contacts::after_cursor(t, q.after.as_deref());
     let loaded = async {
         let names: HashMap<i64, String> = store.segments().await?.into_iter().map(|s| (s.id, s.name)).collect();
         let sizes = state.app().segment_sizes(id, 30, 1).await?;

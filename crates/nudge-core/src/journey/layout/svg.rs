@@ -188,8 +188,8 @@ fn shorten(text: &str, max: usize) -> String {
     s
 }
 
-/// Text safe inside an element or a quoted attribute.
-fn escape(text: &str) -> String {
+/// Text safe inside an SVG (or HTML) element or a quoted attribute.
+pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
