@@ -188,7 +188,7 @@ fn chart(t: &Tr, points: &[(Millis, f64)], period: Period, title: &str, money: b
         .iter()
         .enumerate()
         .map(|(i, (at, v))| {
-            let label = if (i + every / 2) % every == 0 {
+            let label = if (i + every / 2).is_multiple_of(every) {
                 match period {
                     Period::Day => t.hour(*at),
                     _ => t.day_month(*at),
