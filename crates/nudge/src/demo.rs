@@ -264,7 +264,7 @@ async fn newsletter_history(store: &dyn nudge_store::Store, seed: u64) -> anyhow
         store.update_messages(updates, at + 60_000).await?;
         for (m, _) in &queued {
             if next() < 0.42 {
-                let opened = at + 600_000 + (next() * 8.0 * 3600_000.0) as i64;
+                let opened = at + 600_000 + (next() * 8.0 * 3_600_000.0) as i64;
                 store
                     .record_message_event(
                         m.id,
