@@ -204,28 +204,14 @@ pub async fn update_contact(
         )
         .with_field("subscriptions")
     })?;
-    for key in patch.subscriptions.keys() {
-        if let Err(e) = nudge_core::contact::check_subscription_key(key) {
-            return Err(ApiError::new("invalid_field", e).with_field(format!("subscriptions.{key}")));
-        }
-    }
-    match state.store.update_contact(id, &patch, state.clock.now()).await? {
-        Some(c) => {
-            state.segments.wake();
-            Ok(Json(contact_json(&c)))
-        }
-        None => Err(ApiError::not_found(format!("no contact {id}"))),
-    }
+    let contact = state.app().update_contact(id, &patch).await?;
+    Ok(Json(contact_json(&contact)))
 }
 
 pub async fn delete_contact(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let id = contact_id(&id)?;
-    if state.store.delete_contact(id).await? {
-        tracing::info!(contact = id, "contact erased with all its events");
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found(format!("no contact {id}")))
-    }
+    state.app().erase_contact(id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /api/v1/contacts/{id}/events?limit=&cursor=`: the timeline, newest first.

@@ -1,6 +1,9 @@
-//! Contacts in bulk: CSV import (all rows or none) and export (see [`crate::csv_io`]).
+//! Contacts: changing one (traits, subscriptions), erasing one, and in bulk CSV import
+//! (all rows or none) and export (see [`crate::csv_io`]).
 
-use crate::{App, Result, csv_io};
+use crate::{App, AppError, Result, csv_io};
+use nudge_core::{Contact, ContactId};
+use nudge_store::ContactPatch;
 
 /// What an import did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,6 +14,33 @@ pub struct ImportReport {
 }
 
 impl App {
+    /// Applies a traits / subscriptions patch (a `null` trait is removed); the
+    /// subscription keys are channels or `channel:topic`. The segment engine
+    /// re-evaluates the contact.
+    pub async fn update_contact(&self, id: ContactId, patch: &ContactPatch) -> Result<Contact> {
+        for key in patch.subscriptions.keys() {
+            nudge_core::contact::check_subscription_key(key)
+                .map_err(|e| AppError::invalid_field(format!("subscriptions.{key}"), e))?;
+        }
+        let contact = self
+            .store
+            .update_contact(id, patch, self.clock.now())
+            .await?
+            .ok_or_else(|| AppError::not_found(format!("no contact {id}")))?;
+        self.contacts_changed();
+        Ok(contact)
+    }
+
+    /// Erases a contact with its identities, events, messages and push subscriptions
+    /// (GDPR); `not_found` if there is none.
+    pub async fn erase_contact(&self, id: ContactId) -> Result<()> {
+        if !self.store.delete_contact(id).await? {
+            return Err(AppError::not_found(format!("no contact {id}")));
+        }
+        tracing::info!(contact = id, "contact erased with all its events");
+        Ok(())
+    }
+
     /// Imports a CSV of contacts: every row or, on the first invalid one, none.
     pub async fn import_contacts_csv(&self, csv: &[u8]) -> Result<ImportReport> {
         self.import_contacts(csv_io::parse_contacts_csv(csv)?).await

@@ -75,6 +75,11 @@ pub fn router(state: WebState) -> Router {
         .route("/contacts", get(pages::contacts::list))
         .route("/contacts/{id}", get(pages::contacts::profile))
         .route("/contacts/{id}/timeline", get(pages::contacts::timeline))
+        .route(
+            "/contacts/{id}/edit",
+            get(pages::contacts::edit).post(pages::contacts::save),
+        )
+        .route("/contacts/{id}/delete", post(pages::contacts::delete))
         .route("/templates", get(pages::templates::list).post(pages::templates::create))
         .route("/templates/new", get(pages::templates::new_page))
         .route("/templates/preview", post(pages::templates::preview))

@@ -559,3 +559,18 @@ settings-key-create = إنشاء مفتاح
 settings-key-created = أُنشئ المفتاح { $name }. انسخ سرّه الآن: لن يُعرض إلا هذه المرة.
 settings-bad-key-kind = المفتاح إما مفتاح كتابة أو مفتاح إدارة.
 settings-channels-help = تُهيّأ القنوات في إعدادات الخادم أو عبر API (PUT /api/v1/channels/{"{"}kind{"}"})؛ انظر docs/messages.md.
+
+# تعديل جهة اتصال
+contact-edit-title = تعديل جهة الاتصال
+contact-edit-link = تعديل السمات والاشتراكات
+contact-edit-help = القيمة التي تُقرأ كـ JSON (42، true، "نص"، [1, 2]) تُخزَّن كذلك؛ وغيرها كنص.
+contact-edit-value = القيمة
+contact-edit-remove = حذف
+contact-edit-new = سمة جديدة
+contact-edit-unset = غير محدد
+contact-edit-save = حفظ
+contact-erase-title = محو جهة الاتصال هذه
+contact-erase-help = يحذف جهة الاتصال مع معرّفاتها وأحداثها ورسائلها واشتراكات الإشعارات (GDPR). لا يمكن التراجع.
+contact-erase-confirm = محو جهة الاتصال هذه وكل ما يخصها؟ لا يمكن التراجع.
+contact-erase-button = محو جهة الاتصال
+contacts-erased = مُحيت جهة الاتصال.

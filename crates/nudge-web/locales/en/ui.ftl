@@ -545,3 +545,18 @@ settings-key-create = Create key
 settings-key-created = Key { $name } created. Copy its secret now: it is shown only this once.
 settings-bad-key-kind = A key is a write key or an admin key.
 settings-channels-help = Channels are configured in the server's settings or with the API (PUT /api/v1/channels/{"{"}kind{"}"}); see docs/messages.md.
+
+# Editing a contact
+contact-edit-title = Edit contact
+contact-edit-link = Edit traits and subscriptions
+contact-edit-help = A value that reads as JSON (42, true, "text", [1, 2]) is stored as such; anything else as text.
+contact-edit-value = Value
+contact-edit-remove = Remove
+contact-edit-new = new trait
+contact-edit-unset = not set
+contact-edit-save = Save
+contact-erase-title = Erase this contact
+contact-erase-help = Deletes the contact with its identities, events, messages and push subscriptions (GDPR). This cannot be undone.
+contact-erase-confirm = Erase this contact and everything about it? This cannot be undone.
+contact-erase-button = Erase contact
+contacts-erased = The contact was erased.

@@ -545,3 +545,18 @@ settings-key-create = ساختن کلید
 settings-key-created = کلید { $name } ساخته شد. رمز آن را اکنون رونوشت کنید: فقط همین یک بار نشان داده می‌شود.
 settings-bad-key-kind = کلید یا از نوع نوشتن است یا مدیریت.
 settings-channels-help = کانال‌ها در تنظیمات سرور یا با API پیکربندی می‌شوند (PUT /api/v1/channels/{"{"}kind{"}"})؛ docs/messages.md را ببینید.
+
+# ویرایش مخاطب
+contact-edit-title = ویرایش مخاطب
+contact-edit-link = ویرایش ویژگی‌ها و اشتراک‌ها
+contact-edit-help = مقداری که JSON خوانده شود (42، true، "متن"، [1, 2]) همان‌گونه ذخیره می‌شود؛ هر چیز دیگر به‌صورت متن.
+contact-edit-value = مقدار
+contact-edit-remove = حذف
+contact-edit-new = ویژگی تازه
+contact-edit-unset = تعیین‌نشده
+contact-edit-save = ذخیره
+contact-erase-title = پاک کردن این مخاطب
+contact-erase-help = مخاطب را با شناسه‌ها، رویدادها، پیام‌ها و اشتراک‌های اعلانش پاک می‌کند (GDPR). بازگشت‌پذیر نیست.
+contact-erase-confirm = این مخاطب و همهٔ داده‌هایش پاک شود؟ بازگشت‌پذیر نیست.
+contact-erase-button = پاک کردن مخاطب
+contacts-erased = مخاطب پاک شد.

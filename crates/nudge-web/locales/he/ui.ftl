@@ -545,3 +545,18 @@ settings-key-create = יצירת מפתח
 settings-key-created = המפתח { $name } נוצר. העתיקו את הסוד עכשיו: הוא מוצג רק הפעם.
 settings-bad-key-kind = מפתח הוא מפתח כתיבה או מפתח ניהול.
 settings-channels-help = ערוצים מוגדרים בהגדרות השרת או דרך ה־API (PUT /api/v1/channels/{"{"}kind{"}"}); ראו docs/messages.md.
+
+# עריכת איש קשר
+contact-edit-title = עריכת איש קשר
+contact-edit-link = עריכת מאפיינים ומינויים
+contact-edit-help = ערך שנקרא כ־JSON (42, true, "טקסט", [1, 2]) נשמר ככזה; כל השאר כטקסט.
+contact-edit-value = ערך
+contact-edit-remove = הסרה
+contact-edit-new = מאפיין חדש
+contact-edit-unset = לא הוגדר
+contact-edit-save = שמירה
+contact-erase-title = מחיקת איש הקשר
+contact-erase-help = מוחק את איש הקשר עם המזהים, האירועים, ההודעות ומינויי ההתראות שלו (GDPR). אי אפשר לבטל.
+contact-erase-confirm = למחוק את איש הקשר וכל מה שקשור אליו? אי אפשר לבטל.
+contact-erase-button = מחיקת איש הקשר
+contacts-erased = איש הקשר נמחק.

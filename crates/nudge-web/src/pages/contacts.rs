@@ -52,6 +52,8 @@ pub struct ListQuery {
     #[serde(default)]
     trait_value: String,
     after: Option<String>,
+    /// Set after a contact was erased, for the notice.
+    erased: Option<String>,
 }
 
 #[derive(Template)]
@@ -65,6 +67,7 @@ struct ListPage {
     next: Option<String>,
     total: u64,
     error: Option<String>,
+    erased: bool,
 }
 
 /// A trait filter's value as typed: JSON when it reads as JSON (`42`, `true`,
@@ -139,6 +142,7 @@ pub async fn list(State(state): State<WebState>, viewer: Viewer, Query(q): Query
         next,
         total,
         error,
+        erased: q.erased.is_some(),
     })
 }
 
@@ -398,5 +402,216 @@ pub async fn timeline(
     match timeline_of(&state, t, id, before).await {
         Ok(tl) => render::page(&tl),
         Err(e) => render::app_error(t, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "contact_edit.html")]
+struct EditPage {
+    c: Chrome,
+    id: ContactId,
+    name: String,
+    traits: Vec<(String, String)>,
+    subscriptions: Vec<(String, String)>,
+    errors: crate::auth::FieldErrors,
+}
+
+/// The channels whose subscription the profile offers to set.
+const SUBSCRIPTION_CHANNELS: [&str; 3] = ["email", "sms", "push"];
+
+/// A trait value as typed: JSON when it reads as JSON (`42`, `true`, `"x"`, `[1]`),
+/// else the text itself.
+fn typed(raw: &str) -> Value {
+    serde_json::from_str(raw.trim()).unwrap_or_else(|_| Value::String(raw.to_owned()))
+}
+
+/// A traits and subscriptions patch from the edit form's fields: rows of `key` and
+/// `value` (a new key, or a changed value), `remove` naming traits to delete, and
+/// `sub.{channel}` set to a state (empty: unchanged).
+pub fn patch_of(fields: &[(String, String)], current: &Contact) -> nudge_store::ContactPatch {
+    let mut patch = nudge_store::ContactPatch::default();
+    let keys: Vec<&str> = fields
+        .iter()
+        .filter(|(k, _)| k == "key")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let values: Vec<&str> = fields
+        .iter()
+        .filter(|(k, _)| k == "value")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    for (key, value) in keys.iter().zip(values) {
+        let key = key.trim();
+        if key.is_empty() {
+            continue;
+        }
+        let value = typed(value);
+        if current.traits.get(key) != Some(&value) {
+            patch.traits.insert(key.to_owned(), value);
+        }
+    }
+    for (_, key) in fields.iter().filter(|(k, _)| k == "remove") {
+        patch.traits.insert(key.clone(), Value::Null);
+    }
+    for (k, v) in fields {
+        if let Some(channel) = k.strip_prefix("sub.")
+            && let Some(state) = [
+                nudge_core::Subscription::Subscribed,
+                nudge_core::Subscription::Unsubscribed,
+                nudge_core::Subscription::Pending,
+            ]
+            .into_iter()
+            .find(|s| s.as_str() == v)
+            && current.subscriptions.get(channel) != Some(&state)
+        {
+            patch.subscriptions.insert(channel.to_owned(), state);
+        }
+    }
+    patch
+}
+
+fn edit_page(viewer: &Viewer, contact: &Contact, errors: crate::auth::FieldErrors) -> Response {
+    let mut subscriptions: Vec<(String, String)> = SUBSCRIPTION_CHANNELS
+        .iter()
+        .map(|ch| {
+            let state = contact.subscriptions.get(*ch).map(|s| s.as_str()).unwrap_or("");
+            (ch.to_string(), state.to_owned())
+        })
+        .collect();
+    for (k, s) in &contact.subscriptions {
+        if !SUBSCRIPTION_CHANNELS.contains(&k.as_str()) {
+            subscriptions.push((k.clone(), s.as_str().to_owned()));
+        }
+    }
+    let failed = !errors.0.is_empty();
+    let mut resp = render::page(&EditPage {
+        c: viewer.chrome("contacts", format!("/contacts/{}/edit", contact.id)),
+        id: contact.id,
+        name: display_name(contact),
+        traits: contact
+            .traits
+            .iter()
+            .map(|(k, v)| {
+                let shown = match v {
+                    Value::String(s) if serde_json::from_str::<Value>(s).is_err() => s.clone(),
+                    v => v.to_string(),
+                };
+                (k.clone(), shown)
+            })
+            .collect(),
+        subscriptions,
+        errors,
+    });
+    if failed {
+        *resp.status_mut() = StatusCode::BAD_REQUEST;
+    }
+    resp
+}
+
+/// `GET /contacts/{id}/edit`
+pub async fn edit(State(state): State<WebState>, viewer: Viewer, Path(raw): Path<String>) -> Response {
+    let t = &viewer.t;
+    let id = match parse_id(t, &raw) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    match state.api.store.contact(id).await {
+        Ok(Some(c)) => edit_page(&viewer, &c, crate::auth::FieldErrors::default()),
+        Ok(None) => render::error(t, StatusCode::NOT_FOUND, t.arg("contact-not-found", "id", id)),
+        Err(e) => render::app_error(t, e.into()),
+    }
+}
+
+/// `POST /contacts/{id}/edit`
+pub async fn save(
+    State(state): State<WebState>,
+    viewer: Viewer,
+    Path(raw): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    use axum::response::IntoResponse;
+    if let Err(r) = viewer.require(nudge_core::access::Permission::Edit) {
+        return r;
+    }
+    let t = &viewer.t;
+    let id = match parse_id(t, &raw) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let contact = match state.api.store.contact(id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return render::error(t, StatusCode::NOT_FOUND, t.arg("contact-not-found", "id", id)),
+        Err(e) => return render::app_error(t, e.into()),
+    };
+    let patch = patch_of(&fields, &contact);
+    match state.app().update_contact(contact.id, &patch).await {
+        Ok(c) => axum::response::Redirect::to(&format!("/contacts/{}", c.id)).into_response(),
+        Err(e) => edit_page(&viewer, &contact, crate::auth::FieldErrors::from_app(&e)),
+    }
+}
+
+/// `POST /contacts/{id}/delete`: erases the contact and everything about it (GDPR).
+pub async fn delete(State(state): State<WebState>, viewer: Viewer, Path(raw): Path<String>) -> Response {
+    use axum::response::IntoResponse;
+    if let Err(r) = viewer.require(nudge_core::access::Permission::Edit) {
+        return r;
+    }
+    let t = &viewer.t;
+    let id = match parse_id(t, &raw) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    match state.app().erase_contact(id).await {
+        Ok(()) => axum::response::Redirect::to("/contacts?erased=1").into_response(),
+        Err(e) => render::app_error(t, e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn f(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn the_edit_form_becomes_a_patch_of_what_changed() {
+        let mut c = Contact::new(1, 0);
+        c.traits.insert("plan".into(), json!("free"));
+        c.traits.insert("age".into(), json!(30));
+        c.traits.insert("city".into(), json!("Tehran"));
+        let patch = patch_of(
+            &f(&[
+                ("key", "plan"),
+                ("value", "pro"),
+                ("key", "age"),
+                ("value", "30"),
+                ("key", "vip"),
+                ("value", "true"),
+                ("key", ""),
+                ("value", "ignored"),
+                ("remove", "city"),
+                ("sub.email", "unsubscribed"),
+                ("sub.sms", ""),
+            ]),
+            &c,
+        );
+        assert_eq!(patch.traits.get("plan"), Some(&json!("pro")));
+        assert_eq!(patch.traits.get("age"), None, "unchanged values are left out");
+        assert_eq!(
+            patch.traits.get("vip"),
+            Some(&json!(true)),
+            "values read as JSON when they are"
+        );
+        assert_eq!(patch.traits.get("city"), Some(&Value::Null), "removed");
+        assert_eq!(patch.traits.len(), 3);
+        assert_eq!(
+            patch.subscriptions.get("email"),
+            Some(&nudge_core::Subscription::Unsubscribed)
+        );
+        assert!(!patch.subscriptions.contains_key("sms"));
     }
 }
