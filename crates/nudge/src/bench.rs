@@ -31,6 +31,8 @@ pub enum Which {
     JourneyTimers(crate::bench_journey_timers::TimerArgs),
     /// Event → message handed to the channel while ingesting a steady event rate.
     JourneyLatency(crate::bench_journey_latency::LatencyArgs),
+    /// Server time per web UI page on a large SQLite workspace, and the page weight.
+    Ui(crate::bench_ui::UiArgs),
 }
 
 #[derive(Args, Clone)]
@@ -66,6 +68,7 @@ pub async fn run(which: Which) -> anyhow::Result<()> {
         Which::Journeys(args) => crate::bench_journeys::run(args).await,
         Which::JourneyTimers(args) => crate::bench_journey_timers::run(args).await,
         Which::JourneyLatency(args) => crate::bench_journey_latency::run(args).await,
+        Which::Ui(args) => crate::bench_ui::run(args).await,
     }
 }
 

@@ -110,7 +110,7 @@ fn props(v: Value) -> Map<String, Value> {
 }
 
 /// The generated shop, in ingest-sized chunks: identifies first, then events.
-fn generate(contacts: usize, events: usize, now: Millis) -> impl Iterator<Item = Vec<Call>> {
+pub(crate) fn generate(contacts: usize, events: usize, now: Millis) -> impl Iterator<Item = Vec<Call>> {
     let mut rng = StdRng::seed_from_u64(7);
     let mut seq = 0u64;
     let mut identifies = Vec::with_capacity(contacts);

@@ -7,6 +7,7 @@ mod bench_journey_timers;
 mod bench_journeys;
 mod bench_messages;
 mod bench_segments;
+mod bench_ui;
 mod config;
 mod demo;
 mod messaging;
