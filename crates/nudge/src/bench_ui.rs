@@ -85,14 +85,24 @@ async fn prepare(dir: &std::path::Path, args: &UiArgs, now: Millis) -> anyhow::R
         }
         // One contact with 1,000 events, for the profile page.
         let mut calls = Vec::with_capacity(1001);
-        let mut identify = Call::generated(CallKind::Identify, "profile-identify".into(), Some(PROFILE_USER.into()), now);
+        let mut identify = Call::generated(
+            CallKind::Identify,
+            "profile-identify".into(),
+            Some(PROFILE_USER.into()),
+            now,
+        );
         identify.traits = json!({"email": "profile@example.com", "first_name": "Ada"})
             .as_object()
             .cloned()
             .unwrap_or_default();
         calls.push(identify);
         for i in 0..1000 {
-            let mut m = Call::generated(CallKind::Track, format!("profile-{i}"), Some(PROFILE_USER.into()), now - i * 60_000);
+            let mut m = Call::generated(
+                CallKind::Track,
+                format!("profile-{i}"),
+                Some(PROFILE_USER.into()),
+                now - i * 60_000,
+            );
             m.event = Some(["Product Viewed", "Product Added", "Order Completed"][i as usize % 3].into());
             m.properties = json!({"product_id": format!("p{i}"), "price": 20 + i % 50})
                 .as_object()
@@ -109,7 +119,10 @@ async fn prepare(dir: &std::path::Path, args: &UiArgs, now: Millis) -> anyhow::R
         );
     }
     if store.segments().await?.is_empty() {
-        for r in nudge_core::segment::ready_made().into_iter().filter(|r| !r.administrative) {
+        for r in nudge_core::segment::ready_made()
+            .into_iter()
+            .filter(|r| !r.administrative)
+        {
             store
                 .create_segment(
                     nudge_store::NewSegment {
@@ -138,7 +151,10 @@ async fn prepare(dir: &std::path::Path, args: &UiArgs, now: Millis) -> anyhow::R
             evaluated += n;
         }
         if evaluated > 0 {
-            eprintln!("evaluated {evaluated} contacts' segments in {:.0} s", started.elapsed().as_secs_f64());
+            eprintln!(
+                "evaluated {evaluated} contacts' segments in {:.0} s",
+                started.elapsed().as_secs_f64()
+            );
         }
     }
     if store.journeys().await?.is_empty() {
@@ -209,7 +225,10 @@ pub async fn run(args: UiArgs) -> anyhow::Result<()> {
         dir.display(),
         args.requests
     );
-    println!("{:<26} {:>9} {:>9} {:>9} {:>10}", "page", "p50 ms", "p99 ms", "max ms", "bytes");
+    println!(
+        "{:<26} {:>9} {:>9} {:>9} {:>10}",
+        "page", "p50 ms", "p99 ms", "max ms", "bytes"
+    );
     for (name, path) in &pages {
         let mut times = Vec::with_capacity(args.requests);
         let mut bytes = 0;
