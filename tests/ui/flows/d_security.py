@@ -66,4 +66,27 @@ def run(ctx):
     assert evil in owner.locator("#timeline").inner_text()
     assert owner.locator("script:not([src])").count() == 0, "no inline script on the page"
     ctx.shot(owner, "contact-xss")
+
+    # ... and in the message log: a message whose subject carries the trait.
+    tpl = f"xss-{user}"
+    status, body = ctx.api("POST", "/api/v1/templates", json={
+        "name": tpl, "transactional": True,
+        "content": {"channel": "email", "subject": "Hi {{ contact.traits.name }}", "html": "<p>{{ contact.traits.nickname }}</p>"}})
+    assert status == 201, body
+    status, sent = ctx.api("POST", "/api/v1/messages", json={"template": tpl, "to": {"user_id": user}})
+    assert status in (200, 201, 202), sent
+    owner.goto(base + f"/messages?template={body['id']}")
+    owner.wait_for_load_state("networkidle")
+    assert owner.locator("#messages tbody tr").count() == 1
+    for _ in range(30):
+        if evil in owner.locator("#messages").inner_text():
+            break
+        owner.wait_for_timeout(500)
+        owner.reload()
+    assert evil in owner.locator("#messages").inner_text(), "the rendered subject shows as text"
+    owner.locator("#messages tbody tr a").first.click()
+    owner.wait_for_load_state("networkidle")
+    assert evil in owner.locator("#message-content").inner_text()
+    assert owner.locator("script:not([src])").count() == 0
+    ctx.shot(owner, "message-xss")
     assert not ctx.dialogs, f"a script ran: {ctx.dialogs}"
