@@ -246,38 +246,26 @@ pub async fn contact_events(
 /// `GET /api/v1/contacts/{id}/export`: everything stored about one contact (GDPR access).
 pub async fn export_contact(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let contact = load(&state, &id).await?;
-    let mut events = Vec::new();
-    let mut before = None;
-    loop {
-        let page = state
-            .store
-            .contact_events(
-                contact.id,
-                &EventQuery {
-                    before,
-                    limit: MAX_PAGE,
-                },
-            )
-            .await?;
-        events.extend(page.items.iter().map(event_json));
-        match page.next.as_deref().and_then(EventCursor::decode) {
-            Some(c) => before = Some(c),
-            None => break,
-        }
-    }
+    let export = state.app().contact_export(contact.id).await?;
+    Ok(export_response(&export, state.clock.now()))
+}
+
+/// A contact's GDPR export as the API and the web UI both serve it: a JSON document
+/// with the contact and every event, as an attachment.
+pub fn export_response(export: &nudge_app::contacts::ContactExport, now: nudge_core::Millis) -> Response {
     let body = json!({
-        "exported_at": format_millis(state.clock.now()),
-        "contact": contact_json(&contact),
-        "events": events,
+        "exported_at": format_millis(now),
+        "contact": contact_json(&export.contact),
+        "events": export.events.iter().map(event_json).collect::<Vec<_>>(),
     });
-    Ok((
+    (
         [(
             header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"contact-{}.json\"", contact.id),
+            format!("attachment; filename=\"contact-{}.json\"", export.contact.id),
         )],
         Json(body),
     )
-        .into_response())
+        .into_response()
 }
 
 /// `POST /api/v1/contacts/import` with a CSV body (see `nudge_app::csv_io`). All rows or none.

@@ -13,7 +13,38 @@ pub struct ImportReport {
     pub updated: u64,
 }
 
+/// Everything Nudge keeps about a contact, for a GDPR export.
+#[derive(Debug, Clone)]
+pub struct ContactExport {
+    pub contact: Contact,
+    /// Newest first.
+    pub events: Vec<nudge_store::StoredEvent>,
+}
+
 impl App {
+    /// A contact with its whole timeline (every page of it).
+    pub async fn contact_export(&self, id: ContactId) -> Result<ContactExport> {
+        let contact = self
+            .store
+            .contact(id)
+            .await?
+            .ok_or_else(|| AppError::not_found(format!("no contact {id}")))?;
+        let mut events = Vec::new();
+        let mut before = None;
+        loop {
+            let page = self
+                .store
+                .contact_events(contact.id, &nudge_store::EventQuery { before, limit: 1000 })
+                .await?;
+            events.extend(page.items);
+            match page.next.as_deref().and_then(nudge_store::EventCursor::decode) {
+                Some(c) => before = Some(c),
+                None => break,
+            }
+        }
+        Ok(ContactExport { contact, events })
+    }
+
     /// Applies a traits / subscriptions patch (a `null` trait is removed); the
     /// subscription keys are channels or `channel:topic`. The segment engine
     /// re-evaluates the contact.

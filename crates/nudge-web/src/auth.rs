@@ -28,8 +28,9 @@ pub const SESSION_COOKIE: &str = "nudge_session";
 /// The form field that carries the CSRF token of forms posted without JavaScript.
 pub const CSRF_FIELD: &str = "_csrf";
 pub const CSRF_HEADER: &str = "x-csrf-token";
-/// Bodies of UI forms are small; uploads (CSV) name their own limit.
-const FORM_LIMIT: usize = 2 * 1024 * 1024;
+/// What the guard reads of a state-changing request's body: forms are small, a CSV
+/// of contacts may be large.
+const FORM_LIMIT: usize = 64 * 1024 * 1024;
 
 /// The value of cookie `name` in a request's `Cookie` headers.
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -242,6 +243,22 @@ pub async fn csrf_guard(State(state): State<WebState>, req: Request, next: Next)
             return render::error(&t, StatusCode::PAYLOAD_TOO_LARGE, t.get("error-too-large"));
         }
     };
+    // A file upload (multipart) carries the token in the form's action URL instead:
+    // the guard does not parse multipart bodies.
+    let is_upload = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("multipart/form-data"));
+    let query_token = if is_upload {
+        parts.uri.query().and_then(|q| {
+            serde_urlencoded::from_str::<Vec<(String, String)>>(q)
+                .ok()
+                .and_then(|fields| fields.into_iter().find(|(k, _)| k == CSRF_FIELD).map(|(_, v)| v))
+        })
+    } else {
+        None
+    };
     let form_token = if is_form {
         serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
             .ok()
@@ -251,6 +268,7 @@ pub async fn csrf_guard(State(state): State<WebState>, req: Request, next: Next)
     };
     let ok = header_token
         .or(form_token)
+        .or(query_token)
         .is_some_and(|token| accounts::csrf_matches(&session, &token));
     if !ok {
         let t = state.tr(Some(&session.user), &parts.headers).await;

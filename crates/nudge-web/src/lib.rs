@@ -73,7 +73,15 @@ pub fn router(state: WebState) -> Router {
         .route("/setup/{token}", get(auth::setup_page).post(auth::setup))
         .route("/me/language", post(auth::set_language))
         .route("/contacts", get(pages::contacts::list))
+        .route("/contacts/export.csv", get(pages::contacts::export_csv))
+        .route(
+            "/contacts/import",
+            get(pages::contacts::import_page)
+                .post(pages::contacts::import)
+                .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024)),
+        )
         .route("/contacts/{id}", get(pages::contacts::profile))
+        .route("/contacts/{id}/export", get(pages::contacts::export_one))
         .route("/contacts/{id}/timeline", get(pages::contacts::timeline))
         .route(
             "/contacts/{id}/edit",

@@ -574,3 +574,14 @@ contact-erase-help = يحذف جهة الاتصال مع معرّفاتها وأ
 contact-erase-confirm = محو جهة الاتصال هذه وكل ما يخصها؟ لا يمكن التراجع.
 contact-erase-button = محو جهة الاتصال
 contacts-erased = مُحيت جهة الاتصال.
+
+# الاستيراد والتصدير
+contacts-import-title = استيراد جهات الاتصال
+contacts-export = تصدير CSV
+contacts-import-help = ملف CSV بسطر عناوين وعمود user_id أو email؛ تصبح الأعمدة الأخرى سمات (انظر docs/api.md). تُستورد كل الصفوف، أو لا شيء إن كان صف خاطئًا، ويُذكر الصف الخاطئ.
+contacts-import-file = ملف CSV
+contacts-import-button = استيراد
+contacts-import-no-file = اختر ملف CSV لاستيراده.
+contacts-import-done = استُورد { $rows } صفًا: { $created } جهة اتصال جديدة، { $updated } محدَّثة.
+contact-export-title = التصدير (GDPR)
+contact-export-button = تنزيل كل ما يخص جهة الاتصال هذه (JSON)

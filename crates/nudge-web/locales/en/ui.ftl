@@ -560,3 +560,14 @@ contact-erase-help = Deletes the contact with its identities, events, messages a
 contact-erase-confirm = Erase this contact and everything about it? This cannot be undone.
 contact-erase-button = Erase contact
 contacts-erased = The contact was erased.
+
+# Import and export
+contacts-import-title = Import contacts
+contacts-export = Export as CSV
+contacts-import-help = A CSV file with a header row and a user_id or email column; other columns become traits, and columns named after a channel (email_subscription, …) set subscriptions (see docs/api.md). Every row is imported, or — if one row is wrong — none, and the row at fault is named.
+contacts-import-file = CSV file
+contacts-import-button = Import
+contacts-import-no-file = Choose a CSV file to import.
+contacts-import-done = Imported { $rows } rows: { $created } new contacts, { $updated } updated.
+contact-export-title = Export (GDPR)
+contact-export-button = Download everything about this contact (JSON)

@@ -560,3 +560,14 @@ contact-erase-help = مخاطب را با شناسه‌ها، رویدادها،
 contact-erase-confirm = این مخاطب و همهٔ داده‌هایش پاک شود؟ بازگشت‌پذیر نیست.
 contact-erase-button = پاک کردن مخاطب
 contacts-erased = مخاطب پاک شد.
+
+# ورود و خروج داده
+contacts-import-title = ورود مخاطبان
+contacts-export = خروجی CSV
+contacts-import-help = یک فایل CSV با سطر سرآیند و ستون user_id یا email؛ ستون‌های دیگر ویژگی می‌شوند (docs/api.md را ببینید). همهٔ سطرها وارد می‌شوند، یا اگر یک سطر نادرست باشد هیچ‌کدام، و سطر نادرست نام برده می‌شود.
+contacts-import-file = فایل CSV
+contacts-import-button = ورود
+contacts-import-no-file = یک فایل CSV برای ورود برگزینید.
+contacts-import-done = { $rows } سطر وارد شد: { $created } مخاطب تازه، { $updated } به‌روزشده.
+contact-export-title = خروجی (GDPR)
+contact-export-button = دریافت همهٔ داده‌های این مخاطب (JSON)

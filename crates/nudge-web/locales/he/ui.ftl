@@ -560,3 +560,14 @@ contact-erase-help = מוחק את איש הקשר עם המזהים, האירו
 contact-erase-confirm = למחוק את איש הקשר וכל מה שקשור אליו? אי אפשר לבטל.
 contact-erase-button = מחיקת איש הקשר
 contacts-erased = איש הקשר נמחק.
+
+# ייבוא וייצוא
+contacts-import-title = ייבוא אנשי קשר
+contacts-export = ייצוא CSV
+contacts-import-help = קובץ CSV עם שורת כותרות ועמודת user_id או email; עמודות אחרות הופכות למאפיינים (ראו docs/api.md). כל השורות מיובאות, או — אם שורה אחת שגויה — אף אחת, והשורה השגויה מצוינת.
+contacts-import-file = קובץ CSV
+contacts-import-button = ייבוא
+contacts-import-no-file = בחרו קובץ CSV לייבוא.
+contacts-import-done = יובאו { $rows } שורות: { $created } אנשי קשר חדשים, { $updated } עודכנו.
+contact-export-title = ייצוא (GDPR)
+contact-export-button = הורדת כל המידע על איש הקשר (JSON)

@@ -615,3 +615,115 @@ mod tests {
         assert!(!patch.subscriptions.contains_key("sms"));
     }
 }
+
+/// `GET /contacts/{id}/export`: everything about a contact as JSON (GDPR), the same
+/// document as the API's export.
+pub async fn export_one(State(state): State<WebState>, viewer: Viewer, Path(raw): Path<String>) -> Response {
+    if let Err(r) = viewer.require(nudge_core::access::Permission::Edit) {
+        return r;
+    }
+    let t = &viewer.t;
+    let id = match parse_id(t, &raw) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    match state.app().contact_export(id).await {
+        Ok(export) => nudge_api::admin::export_response(&export, state.now()),
+        Err(e) => render::app_error(t, e),
+    }
+}
+
+/// `GET /contacts/export.csv`: every contact as CSV.
+pub async fn export_csv(State(state): State<WebState>, viewer: Viewer) -> Response {
+    use axum::response::IntoResponse;
+    if let Err(r) = viewer.require(nudge_core::access::Permission::Edit) {
+        return r;
+    }
+    match state.app().export_contacts_csv().await {
+        Ok(csv) => (
+            [
+                (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    axum::http::header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"contacts.csv\"",
+                ),
+            ],
+            csv,
+        )
+            .into_response(),
+        Err(e) => render::app_error(&viewer.t, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "contacts_import.html")]
+struct ImportPage {
+    c: Chrome,
+    report: Option<nudge_app::contacts::ImportReport>,
+    error: Option<String>,
+}
+
+impl ImportPage {
+    fn done(&self) -> Option<String> {
+        let r = self.report?;
+        let t = &self.c.t;
+        Some(t.args(
+            "contacts-import-done",
+            &[
+                ("rows", &t.num(r.rows)),
+                ("created", &t.num(r.created)),
+                ("updated", &t.num(r.updated)),
+            ],
+        ))
+    }
+}
+
+/// `GET /contacts/import`
+pub async fn import_page(viewer: Viewer) -> Response {
+    if let Err(r) = viewer.require(nudge_core::access::Permission::Edit) {
+        return r;
+    }
+    render::page(&ImportPage {
+        c: viewer.chrome("contacts", "/contacts/import"),
+        report: None,
+        error: None,
+    })
+}
+
+/// `POST /contacts/import?_csrf=…` (multipart, field `file`): every row or, on the first
+/// invalid one, none, with the row and column at fault.
+pub async fn import(State(state): State<WebState>, viewer: Viewer, mut form: axum::extract::Multipart) -> Response {
+    if let Err(r) = viewer.require(nudge_core::access::Permission::Edit) {
+        return r;
+    }
+    let t = &viewer.t;
+    let mut csv = None;
+    loop {
+        match form.next_field().await {
+            Ok(Some(field)) if field.name() == Some("file") => match field.bytes().await {
+                Ok(b) => csv = Some(b),
+                Err(e) => return render::error(t, StatusCode::BAD_REQUEST, e.to_string()),
+            },
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(e) => return render::error(t, StatusCode::BAD_REQUEST, e.to_string()),
+        }
+    }
+    let (report, error) = match csv.filter(|b| !b.is_empty()) {
+        None => (None, Some(t.get("contacts-import-no-file"))),
+        Some(bytes) => match state.app().import_contacts_csv(&bytes).await {
+            Ok(r) => (Some(r), None),
+            Err(e) => (None, Some(e.to_string())),
+        },
+    };
+    let failed = error.is_some();
+    let mut resp = render::page(&ImportPage {
+        c: viewer.chrome("contacts", "/contacts/import"),
+        report,
+        error,
+    });
+    if failed {
+        *resp.status_mut() = StatusCode::BAD_REQUEST;
+    }
+    resp
+}
