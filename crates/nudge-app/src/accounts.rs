@@ -316,6 +316,9 @@ pub async fn sign_in(
         expires_at: new.expires_at,
     };
     store.create_session(new, now).await?;
+    // Sessions that ended without a sign-out are forgotten as people sign in, so the
+    // table holds about one row per live session.
+    store.delete_stale_sessions(now, now - SESSION_IDLE_MS).await?;
     Ok(SignedIn { token, session })
 }
 

@@ -127,6 +127,7 @@ stories!(
     update_delete_and_erase,
     import_creates_and_updates,
     api_keys_lifecycle,
+    users_and_sessions,
     merged_ids_resolve_and_last_seen_is_kept,
     identity_changes_are_seen_by_later_messages,
     segments_compute_mark_and_apply,
@@ -742,6 +743,105 @@ mod super_stories {
         let two = s.contact(two.id).await.unwrap().unwrap();
         assert_eq!(two.subscriptions["email"], Subscription::Pending);
         assert_eq!(user(s, "u3").await.email.as_deref(), Some("three@x.io"));
+    }
+
+    pub async fn users_and_sessions(s: &dyn Store) {
+        use nudge_core::access::Role;
+        assert_eq!(s.user_count().await.unwrap(), 0);
+        let ana = s
+            .create_user(
+                NewUser {
+                    email: "ana@shop.example".into(),
+                    role: Role::Owner,
+                    password_hash: "$argon2id$hash-a".into(),
+                },
+                T0,
+            )
+            .await
+            .unwrap();
+        let again = s
+            .create_user(
+                NewUser {
+                    email: "ana@shop.example".into(),
+                    role: Role::Analyst,
+                    password_hash: "x".into(),
+                },
+                T0,
+            )
+            .await;
+        assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+        let bo = s
+            .create_user(
+                NewUser {
+                    email: "bo@shop.example".into(),
+                    role: Role::Analyst,
+                    password_hash: "$argon2id$hash-b".into(),
+                },
+                T0 + 1,
+            )
+            .await
+            .unwrap();
+        assert_eq!(s.user_count().await.unwrap(), 2);
+        let (found, hash) = s.user_credentials("ana@shop.example").await.unwrap().unwrap();
+        assert_eq!(
+            (found.id, found.role, hash.as_str()),
+            (ana.id, Role::Owner, "$argon2id$hash-a")
+        );
+        assert!(s.user_credentials("nobody@shop.example").await.unwrap().is_none());
+        assert!(s.set_user_role(bo.id, Role::Marketer).await.unwrap());
+        assert!(s.set_user_locale(bo.id, Some("fa".into())).await.unwrap());
+        let bo = s.user(bo.id).await.unwrap().unwrap();
+        assert_eq!((bo.role, bo.locale.as_deref()), (Role::Marketer, Some("fa")));
+
+        // Sessions: found with their user, touched, expired by idle or absolute time.
+        let session = |hash: &str, user: i64, expires_at: i64| NewSession {
+            token_hash: hash.into(),
+            user_id: user,
+            csrf: format!("csrf-{hash}"),
+            expires_at,
+        };
+        s.create_session(session("s1", ana.id, T0 + 1_000_000), T0)
+            .await
+            .unwrap();
+        s.create_session(session("s2", bo.id, T0 + 1_000_000), T0)
+            .await
+            .unwrap();
+        s.create_session(session("s3", bo.id, T0 + 10), T0).await.unwrap();
+        let s1 = s.session("s1").await.unwrap().unwrap();
+        assert_eq!((s1.user.id, s1.csrf.as_str(), s1.last_seen_at), (ana.id, "csrf-s1", T0));
+        s.touch_session("s1", T0 + 500).await.unwrap();
+        assert_eq!(s.session("s1").await.unwrap().unwrap().last_seen_at, T0 + 500);
+        // At T0 + 600, idle since before T0 + 100: s2 (last seen T0) goes, and s3 is
+        // past its absolute expiry; s1 stays.
+        assert_eq!(s.delete_stale_sessions(T0 + 600, T0 + 100).await.unwrap(), 2);
+        assert!(s.session("s1").await.unwrap().is_some());
+        assert!(s.session("s2").await.unwrap().is_none());
+        s.create_session(session("s4", bo.id, T0 + 1_000_000), T0 + 700)
+            .await
+            .unwrap();
+        // A new password ends the user's sessions; deleting a user too.
+        assert!(
+            s.set_user_password(bo.id, "$argon2id$new".into(), T0 + 800)
+                .await
+                .unwrap()
+        );
+        assert!(s.session("s4").await.unwrap().is_none());
+        assert_eq!(
+            s.user_credentials("bo@shop.example").await.unwrap().unwrap().1,
+            "$argon2id$new"
+        );
+        s.delete_session("s1").await.unwrap();
+        assert!(s.session("s1").await.unwrap().is_none());
+        s.create_session(session("s5", ana.id, T0 + 1_000_000), T0 + 900)
+            .await
+            .unwrap();
+        assert!(s.delete_user(ana.id).await.unwrap());
+        assert!(!s.delete_user(ana.id).await.unwrap());
+        assert!(s.session("s5").await.unwrap().is_none());
+        assert_eq!(
+            s.users().await.unwrap().iter().map(|u| u.id).collect::<Vec<_>>(),
+            vec![bo.id]
+        );
     }
 
     pub async fn api_keys_lifecycle(s: &dyn Store) {
