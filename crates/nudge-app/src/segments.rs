@@ -174,12 +174,48 @@ impl App {
         let now = self.clock.now();
         let today = now - now.rem_euclid(DAY_MS);
         let every = every.max(1);
-        let mut instants: Vec<Millis> = (0..days)
+        let instants: Vec<Millis> = (0..days)
             .rev()
             .filter(|d| d % every == 0)
             .map(|d| today - d * DAY_MS - 1)
             .collect();
-        instants.push(now);
-        Ok(self.store.segment_size_at(id, instants).await?)
+        // A size at a past instant is read from membership history, which only grows
+        // at its end: once computed for a version of the segment it is kept (in this
+        // process), so a list of segments reads history once a day, not on every view.
+        let version = self.store.segment(id).await?.map(|s| s.version).unwrap_or(0);
+        let mut known = Vec::new();
+        let mut missing = Vec::new();
+        {
+            let cache = PAST_SIZES.lock().unwrap_or_else(|e| e.into_inner());
+            for at in &instants {
+                match cache.get(&(id, version, *at)) {
+                    Some(n) if *at < today => known.push((*at, *n)),
+                    _ => missing.push(*at),
+                }
+            }
+        }
+        let fresh = if missing.is_empty() {
+            Vec::new()
+        } else {
+            self.store.segment_size_at(id, missing).await?
+        };
+        {
+            let mut cache = PAST_SIZES.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.len() > 100_000 {
+                cache.clear();
+            }
+            for (at, n) in fresh.iter().filter(|(at, _)| *at < today) {
+                cache.insert((id, version, *at), *n);
+            }
+        }
+        known.extend(fresh);
+        known.sort_by_key(|(at, _)| *at);
+        // Now: the current members, counted on their own table (cheaper than history).
+        known.push((now, self.store.segment_size(id).await?));
+        Ok(known)
     }
 }
+
+/// Sizes of segments at past instants: (segment id, version, instant) → size.
+static PAST_SIZES: std::sync::Mutex<std::collections::BTreeMap<(i64, i64, Millis), u64>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());

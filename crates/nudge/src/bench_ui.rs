@@ -213,7 +213,8 @@ pub async fn run(args: UiArgs) -> anyhow::Result<()> {
     store.close().await;
     let pages = [
         ("dashboard", "/".to_string()),
-        ("contact search", "/contacts?q=c4242".to_string()),
+        ("contact search (user id)", "/contacts?q=c4242".to_string()),
+        ("contact search (contains)", "/contacts?q=c4242&contains=1".to_string()),
         ("profile (1,000 events)", format!("/contacts/{profile}")),
         ("segments list", "/segments".to_string()),
         ("journey with stats", format!("/journeys/{journey}")),

@@ -585,3 +585,5 @@ contacts-import-no-file = اختر ملف CSV لاستيراده.
 contacts-import-done = استُورد { $rows } صفًا: { $created } جهة اتصال جديدة، { $updated } محدَّثة.
 contact-export-title = التصدير (GDPR)
 contact-export-button = تنزيل كل ما يخص جهة الاتصال هذه (JSON)
+contacts-exact-match = جهة الاتصال التي بريدها الإلكتروني أو معرّف مستخدمها هو عبارة البحث.
+contacts-search-containing = كل جهات الاتصال التي تحتوي «{ $term }»

@@ -571,3 +571,5 @@ contacts-import-no-file = Choose a CSV file to import.
 contacts-import-done = Imported { $rows } rows: { $created } new contacts, { $updated } updated.
 contact-export-title = Export (GDPR)
 contact-export-button = Download everything about this contact (JSON)
+contacts-exact-match = The contact whose e-mail address or user id is the search term.
+contacts-search-containing = All contacts containing “{ $term }”

@@ -571,3 +571,5 @@ contacts-import-no-file = یک فایل CSV برای ورود برگزینید.
 contacts-import-done = { $rows } سطر وارد شد: { $created } مخاطب تازه، { $updated } به‌روزشده.
 contact-export-title = خروجی (GDPR)
 contact-export-button = دریافت همهٔ داده‌های این مخاطب (JSON)
+contacts-exact-match = مخاطبی که نشانی ایمیل یا شناسهٔ کاربرش همین عبارت است.
+contacts-search-containing = همهٔ مخاطبانی که «{ $term }» دارند

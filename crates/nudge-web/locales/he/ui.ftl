@@ -571,3 +571,5 @@ contacts-import-no-file = בחרו קובץ CSV לייבוא.
 contacts-import-done = יובאו { $rows } שורות: { $created } אנשי קשר חדשים, { $updated } עודכנו.
 contact-export-title = ייצוא (GDPR)
 contact-export-button = הורדת כל המידע על איש הקשר (JSON)
+contacts-exact-match = איש הקשר שכתובת הדוא״ל או מזהה המשתמש שלו הם מונח החיפוש.
+contacts-search-containing = כל אנשי הקשר שמכילים „{ $term }”

@@ -54,6 +54,9 @@ pub struct ListQuery {
     after: Option<String>,
     /// Set after a contact was erased, for the notice.
     erased: Option<String>,
+    /// Search for contacts whose address or id contains `q`, not only the one whose
+    /// address or id is `q`.
+    contains: Option<String>,
 }
 
 #[derive(Template)]
@@ -68,6 +71,9 @@ struct ListPage {
     total: u64,
     error: Option<String>,
     erased: bool,
+    /// The list shows the contact whose e-mail address or user id is the search term;
+    /// this link searches every contact that contains it.
+    contains_link: Option<String>,
 }
 
 /// A trait filter's value as typed: JSON when it reads as JSON (`42`, `true`,
@@ -79,6 +85,7 @@ fn trait_value(raw: &str) -> Value {
 fn next_url(q: &ListQuery, next: &str) -> String {
     let pairs = [
         ("q", q.q.as_str()),
+        ("contains", q.contains.as_deref().unwrap_or("")),
         ("trait_key", q.trait_key.as_str()),
         ("trait_value", q.trait_value.as_str()),
         ("after", next),
@@ -115,7 +122,40 @@ pub async fn list(State(state): State<WebState>, viewer: Viewer, Query(q): Query
         ..Default::default()
     };
     let store = &state.api.store;
-    let (page, total) = match (store.list_contacts(&query).await, store.contact_count().await) {
+    // A whole e-mail address or user id finds its contact by index at once; only
+    // "contains" reads through the contacts (and says so).
+    let term = q.q.trim();
+    let mut contains_link = None;
+    let exact = if !term.is_empty() && key.is_empty() && q.contains.is_none() && after.is_none() {
+        let lookup = if term.contains('@') {
+            nudge_store::Lookup::Email(term.to_lowercase())
+        } else {
+            nudge_store::Lookup::UserId(term.to_owned())
+        };
+        match store.find_contact(&lookup).await {
+            Ok(found) => found,
+            Err(e) => return render::app_error(t, e.into()),
+        }
+    } else {
+        None
+    };
+    let page = match exact {
+        Some(contact) => {
+            let mut all = ListQuery {
+                q: q.q.clone(),
+                contains: Some("1".into()),
+                ..Default::default()
+            };
+            all.after = None;
+            contains_link = Some(next_url(&all, ""));
+            Ok(nudge_store::Page {
+                items: vec![contact],
+                next: None,
+            })
+        }
+        None => store.list_contacts(&query).await,
+    };
+    let (page, total) = match (page, store.contact_count().await) {
         (Ok(p), Ok(n)) => (p, n),
         (Err(e), _) | (_, Err(e)) => return render::app_error(t, e.into()),
     };
@@ -143,6 +183,7 @@ pub async fn list(State(state): State<WebState>, viewer: Viewer, Query(q): Query
         total,
         error,
         erased: q.erased.is_some(),
+        contains_link,
     })
 }
 
