@@ -571,11 +571,8 @@ pub async fn save(
     body: axum::body::Bytes,
 ) -> Response {
     use axum::response::IntoResponse;
-    if let Err(r) = viewer.require(nudge_core::access::Permission::Edit) {
-        return r;
-    }
     let t = &viewer.t;
-    let id = match parse_id(t, &raw) {
+    let id = match editable(&viewer, &raw) {
         Ok(id) => id,
         Err(r) => return r,
     };
@@ -592,14 +589,17 @@ pub async fn save(
     }
 }
 
+/// The contact a page that changes or exports it names, if the viewer may.
+fn editable(viewer: &Viewer, raw: &str) -> Result<ContactId, Response> {
+    viewer.require(nudge_core::access::Permission::Edit)?;
+    parse_id(&viewer.t, raw)
+}
+
 /// `POST /contacts/{id}/delete`: erases the contact and everything about it (GDPR).
 pub async fn delete(State(state): State<WebState>, viewer: Viewer, Path(raw): Path<String>) -> Response {
     use axum::response::IntoResponse;
-    if let Err(r) = viewer.require(nudge_core::access::Permission::Edit) {
-        return r;
-    }
     let t = &viewer.t;
-    let id = match parse_id(t, &raw) {
+    let id = match editable(&viewer, &raw) {
         Ok(id) => id,
         Err(r) => return r,
     };
@@ -609,62 +609,11 @@ pub async fn delete(State(state): State<WebState>, viewer: Viewer, Path(raw): Pa
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn f(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-    }
-
-    #[test]
-    fn the_edit_form_becomes_a_patch_of_what_changed() {
-        let mut c = Contact::new(1, 0);
-        c.traits.insert("plan".into(), json!("free"));
-        c.traits.insert("age".into(), json!(30));
-        c.traits.insert("city".into(), json!("Tehran"));
-        let patch = patch_of(
-            &f(&[
-                ("key", "plan"),
-                ("value", "pro"),
-                ("key", "age"),
-                ("value", "30"),
-                ("key", "vip"),
-                ("value", "true"),
-                ("key", ""),
-                ("value", "ignored"),
-                ("remove", "city"),
-                ("sub.email", "unsubscribed"),
-                ("sub.sms", ""),
-            ]),
-            &c,
-        );
-        assert_eq!(patch.traits.get("plan"), Some(&json!("pro")));
-        assert_eq!(patch.traits.get("age"), None, "unchanged values are left out");
-        assert_eq!(
-            patch.traits.get("vip"),
-            Some(&json!(true)),
-            "values read as JSON when they are"
-        );
-        assert_eq!(patch.traits.get("city"), Some(&Value::Null), "removed");
-        assert_eq!(patch.traits.len(), 3);
-        assert_eq!(
-            patch.subscriptions.get("email"),
-            Some(&nudge_core::Subscription::Unsubscribed)
-        );
-        assert!(!patch.subscriptions.contains_key("sms"));
-    }
-}
-
 /// `GET /contacts/{id}/export`: everything about a contact as JSON (GDPR), the same
 /// document as the API's export.
 pub async fn export_one(State(state): State<WebState>, viewer: Viewer, Path(raw): Path<String>) -> Response {
-    if let Err(r) = viewer.require(nudge_core::access::Permission::Edit) {
-        return r;
-    }
     let t = &viewer.t;
-    let id = match parse_id(t, &raw) {
+    let id = match editable(&viewer, &raw) {
         Ok(id) => id,
         Err(r) => return r,
     };
@@ -767,4 +716,52 @@ pub async fn import(State(state): State<WebState>, viewer: Viewer, mut form: axu
         *resp.status_mut() = StatusCode::BAD_REQUEST;
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn f(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn the_edit_form_becomes_a_patch_of_what_changed() {
+        let mut c = Contact::new(1, 0);
+        c.traits.insert("plan".into(), json!("free"));
+        c.traits.insert("age".into(), json!(30));
+        c.traits.insert("city".into(), json!("Tehran"));
+        let patch = patch_of(
+            &f(&[
+                ("key", "plan"),
+                ("value", "pro"),
+                ("key", "age"),
+                ("value", "30"),
+                ("key", "vip"),
+                ("value", "true"),
+                ("key", ""),
+                ("value", "ignored"),
+                ("remove", "city"),
+                ("sub.email", "unsubscribed"),
+                ("sub.sms", ""),
+            ]),
+            &c,
+        );
+        assert_eq!(patch.traits.get("plan"), Some(&json!("pro")));
+        assert_eq!(patch.traits.get("age"), None, "unchanged values are left out");
+        assert_eq!(
+            patch.traits.get("vip"),
+            Some(&json!(true)),
+            "values read as JSON when they are"
+        );
+        assert_eq!(patch.traits.get("city"), Some(&Value::Null), "removed");
+        assert_eq!(patch.traits.len(), 3);
+        assert_eq!(
+            patch.subscriptions.get("email"),
+            Some(&nudge_core::Subscription::Unsubscribed)
+        );
+        assert!(!patch.subscriptions.contains_key("sms"));
+    }
 }
