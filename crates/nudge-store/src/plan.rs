@@ -94,6 +94,39 @@ pub(crate) fn segment_save_marks_all(segment: &crate::Segment, all: &[crate::Seg
     segment.definition.depends_on_time() || referenced || mark_all
 }
 
+/// What saving `new` over a stored segment implies.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SegmentUpdate {
+    /// The segment as it is stored: a new definition or administrative flag bumps
+    /// its version.
+    pub segment: crate::Segment,
+    /// Its membership must be recomputed (its definition or flag changed).
+    pub recompute: bool,
+    /// The administrative flag changed: every contact it kept out (or now keeps out)
+    /// may belong elsewhere.
+    pub flag_changed: bool,
+}
+
+/// Applies a segment save to the stored segment (name and description change in
+/// place; what decides membership changes the version).
+pub(crate) fn segment_update(mut segment: crate::Segment, new: crate::NewSegment, now: Millis) -> SegmentUpdate {
+    let flag_changed = segment.administrative != new.administrative;
+    let recompute = segment.definition != new.definition || flag_changed;
+    segment.name = new.name;
+    segment.description = new.description;
+    segment.updated_at = now;
+    segment.administrative = new.administrative;
+    if recompute {
+        segment.definition = new.definition;
+        segment.version += 1;
+    }
+    SegmentUpdate {
+        segment,
+        recompute,
+        flag_changed,
+    }
+}
+
 /// What follows when an event turns out to be new (its key was not stored).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum OnStored {
@@ -769,5 +802,43 @@ mod tests {
             ..goal(Some(3.0))
         };
         assert_eq!(plan(&completed), vec![]);
+    }
+
+    #[test]
+    fn a_segment_save_bumps_the_version_only_when_membership_can_change() {
+        use nudge_core::segment::Condition;
+        let stored = crate::Segment {
+            id: 3,
+            name: "Buyers".into(),
+            description: String::new(),
+            definition: Condition::And { conditions: vec![] },
+            version: 4,
+            administrative: false,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let save = |definition: Condition, administrative: bool| crate::NewSegment {
+            name: "Best buyers".into(),
+            description: "renamed".into(),
+            definition,
+            administrative,
+        };
+        let renamed = segment_update(stored.clone(), save(stored.definition.clone(), false), 9);
+        assert!(!renamed.recompute && !renamed.flag_changed);
+        assert_eq!(
+            (
+                renamed.segment.version,
+                renamed.segment.name.as_str(),
+                renamed.segment.updated_at
+            ),
+            (4, "Best buyers", 9)
+        );
+        let redefined = segment_update(stored.clone(), save(Condition::Or { conditions: vec![] }, false), 9);
+        assert!(redefined.recompute && !redefined.flag_changed);
+        assert_eq!(redefined.segment.version, 5);
+        assert_eq!(redefined.segment.definition, Condition::Or { conditions: vec![] });
+        let flagged = segment_update(stored.clone(), save(stored.definition.clone(), true), 9);
+        assert!(flagged.recompute && flagged.flag_changed && flagged.segment.administrative);
+        assert_eq!(flagged.segment.version, 5);
     }
 }

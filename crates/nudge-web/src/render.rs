@@ -41,6 +41,16 @@ impl Chrome {
     }
 }
 
+/// A stored value as a page shows it: a string as it is, anything else as JSON
+/// (indented when `pretty`, for content and properties shown in full).
+pub fn show_value(v: &serde_json::Value, pretty: bool) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        v if pretty => serde_json::to_string_pretty(v).unwrap_or_default(),
+        v => v.to_string(),
+    }
+}
+
 /// Renders a template as an HTML page (500 with a plain message if it cannot render,
 /// which a template test catches first).
 pub fn page(template: &impl Template) -> Response {

@@ -280,19 +280,14 @@ impl PgStore {
     pub(crate) async fn pg_update_segment(&self, id: i64, new: NewSegment, now: Millis) -> Result<Option<Segment>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let Some(mut segment) = load_segments(&tx, Some(id)).await?.pop() else {
+        let Some(current) = load_segments(&tx, Some(id)).await?.pop() else {
             return Ok(None);
         };
-        let flag_changed = segment.administrative != new.administrative;
-        let changed = segment.definition != new.definition || flag_changed;
-        segment.name = new.name;
-        segment.description = new.description;
-        segment.updated_at = now;
-        segment.administrative = new.administrative;
-        if changed {
-            segment.definition = new.definition;
-            segment.version += 1;
-        }
+        let crate::plan::SegmentUpdate {
+            segment,
+            recompute: changed,
+            flag_changed,
+        } = crate::plan::segment_update(current, new, now);
         let def = serde_json::to_value(&segment.definition).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         tx.execute(
             "UPDATE segments SET name = $2, description = $3, definition = $4, version = $5, updated_at = $6,
@@ -316,31 +311,7 @@ impl PgStore {
     }
 
     pub(crate) async fn pg_delete_segment(&self, id: i64) -> Result<bool> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        // Its members were kept out of every other segment: re-evaluate them.
-        if load_segments(&tx, Some(id))
-            .await?
-            .pop()
-            .is_some_and(|s| s.administrative)
-        {
-            tx.execute(
-                "INSERT INTO segment_dirty (contact_id, since)
-                 SELECT contact_id, nextval('segment_dirty_seq') FROM segment_members WHERE segment_id = $1 ORDER BY contact_id
-                 ON CONFLICT (contact_id) DO UPDATE SET since = excluded.since",
-                &[&id],
-            )
-            .await?;
-        }
-        // Contacts' timers may now be early for the segments left: harmless (the
-        // evaluation they cause finds nothing to change and sets the next one).
-        for table in ["segment_members", "segment_history"] {
-            tx.execute(&format!("DELETE FROM {table} WHERE segment_id = $1"), &[&id])
-                .await?;
-        }
-        let n = tx.execute("DELETE FROM segments WHERE id = $1", &[&id]).await?;
-        tx.commit().await?;
-        Ok(n > 0)
+        pg_write!(self, |db| crate::shared::segments::delete(db, id))
     }
 
     pub(crate) async fn pg_claim_segment_work(&self, now: Millis, limit: usize) -> Result<Vec<SegmentWork>> {

@@ -190,6 +190,34 @@ async fn record_change<D: Db>(
     Ok(())
 }
 
+/// Deletes a segment with its members and history; `false` if there is none. The
+/// members of an administrative segment were kept out of every other segment: they
+/// are marked for re-evaluation. Contacts' timers may now be early for the segments
+/// left: harmless (the evaluation they cause finds nothing to change and sets the
+/// next one).
+pub(crate) async fn delete<D: Db>(db: &D, id: i64) -> Result<bool> {
+    if load(db, Some(id)).await?.pop().is_some_and(|s| s.administrative) {
+        let members = sql::all(
+            db,
+            "SELECT contact_id FROM segment_members WHERE segment_id = $1 ORDER BY contact_id",
+            &[Arg::I64(id)],
+            |r| r.i64(0),
+        )
+        .await?;
+        for contact in members {
+            db.mark_dirty(contact).await?;
+        }
+    }
+    for table in ["segment_members", "segment_history"] {
+        db.execute(&format!("DELETE FROM {table} WHERE segment_id = $1"), &[Arg::I64(id)])
+            .await?;
+    }
+    Ok(db
+        .execute("DELETE FROM segments WHERE id = $1", &[Arg::I64(id)])
+        .await?
+        > 0)
+}
+
 pub(crate) async fn one<D: Db>(db: &D, id: i64) -> Result<Option<Segment>> {
     Ok(load(db, Some(id)).await?.pop())
 }

@@ -166,19 +166,14 @@ impl SqliteStore {
     pub async fn update_segment(&self, id: i64, new: NewSegment, now: Millis) -> Result<Option<Segment>> {
         self.write(move |conn, cache| {
             let tx = conn.transaction()?;
-            let Some(mut segment) = load_segments(&tx, Some(id))?.pop() else {
+            let Some(current) = load_segments(&tx, Some(id))?.pop() else {
                 return Ok(None);
             };
-            let flag_changed = segment.administrative != new.administrative;
-            let changed = segment.definition != new.definition || flag_changed;
-            segment.name = new.name;
-            segment.description = new.description;
-            segment.updated_at = now;
-            segment.administrative = new.administrative;
-            if changed {
-                segment.definition = new.definition;
-                segment.version += 1;
-            }
+            let crate::plan::SegmentUpdate {
+                segment,
+                recompute: changed,
+                flag_changed,
+            } = crate::plan::segment_update(current, new, now);
             tx.execute(
                 "UPDATE segments SET name = ?2, description = ?3, definition = ?4, version = ?5, updated_at = ?6,
                  administrative = ?7 WHERE id = ?1",
@@ -207,27 +202,14 @@ impl SqliteStore {
     pub async fn delete_segment(&self, id: i64) -> Result<bool> {
         self.write(move |conn, cache| {
             let tx = conn.transaction()?;
-            // Its members were kept out of every other segment: re-evaluate them.
-            let administrative = load_segments(&tx, Some(id))?.pop().is_some_and(|s| s.administrative);
-            if administrative {
-                let members: Vec<ContactId> = tx
-                    .prepare("SELECT contact_id FROM segment_members WHERE segment_id = ?")?
-                    .query_map([id], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?;
-                for contact in members {
-                    mark_dirty(&tx, cache, contact)?;
-                }
-            }
-            // Contacts' timers may now be early for the segments left: harmless (the
-            // evaluation they cause finds nothing to change and sets the next one).
-            for table in ["segment_members", "segment_history"] {
-                tx.execute(&format!("DELETE FROM {table} WHERE segment_id = ?"), [id])?;
-            }
-            let n = tx.execute("DELETE FROM segments WHERE id = ?", [id])?;
+            let deleted = {
+                let db = &crate::sqlite::db::SqliteDb::new(&tx, cache);
+                crate::sql::run_now(crate::shared::segments::delete(db, id))?
+            };
             sync_event_indexes(&tx)?;
             tx.commit()?;
             cache.segments = None;
-            Ok(n > 0)
+            Ok(deleted)
         })
         .await
     }

@@ -76,12 +76,6 @@ struct ListPage {
     contains_link: Option<String>,
 }
 
-/// A trait filter's value as typed: JSON when it reads as JSON (`42`, `true`,
-/// `"x"`), else the text itself.
-fn trait_value(raw: &str) -> Value {
-    serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()))
-}
-
 fn next_url(q: &ListQuery, next: &str) -> String {
     let pairs = [
         ("q", q.q.as_str()),
@@ -115,7 +109,7 @@ pub async fn list(State(state): State<WebState>, viewer: Viewer, Query(q): Query
         traits: if key.is_empty() {
             Vec::new()
         } else {
-            vec![(key.to_owned(), trait_value(q.trait_value.trim()))]
+            vec![(key.to_owned(), typed(q.trait_value.trim()))]
         },
         after,
         limit: PAGE,
@@ -187,12 +181,9 @@ pub async fn list(State(state): State<WebState>, viewer: Viewer, Query(q): Query
     })
 }
 
-/// A value as a page shows it: strings as they are, everything else as JSON.
-pub fn show(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        v => v.to_string(),
-    }
+/// A value as a list shows it: strings as they are, everything else as JSON.
+fn show(v: &Value) -> String {
+    render::show_value(v, false)
 }
 
 pub struct MembershipRow {
@@ -460,8 +451,8 @@ struct EditPage {
 /// The channels whose subscription the profile offers to set.
 const SUBSCRIPTION_CHANNELS: [&str; 3] = ["email", "sms", "push"];
 
-/// A trait value as typed: JSON when it reads as JSON (`42`, `true`, `"x"`, `[1]`),
-/// else the text itself.
+/// A trait value as typed (in a search filter or the edit form): JSON when it reads
+/// as JSON (`42`, `true`, `"x"`, `[1]`), else the text itself.
 fn typed(raw: &str) -> Value {
     serde_json::from_str(raw.trim()).unwrap_or_else(|_| Value::String(raw.to_owned()))
 }

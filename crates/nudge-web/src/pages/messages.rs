@@ -243,13 +243,7 @@ pub async fn detail(State(state): State<WebState>, viewer: Viewer, Path(id): Pat
     let sent_fields = match &m.rendered {
         Some(Value::Object(o)) => o
             .iter()
-            .map(|(k, v)| {
-                let shown = match v {
-                    Value::String(s) => s.clone(),
-                    v => serde_json::to_string_pretty(v).unwrap_or_default(),
-                };
-                (k.clone(), shown)
-            })
+            .map(|(k, v)| (k.clone(), render::show_value(v, true)))
             .collect(),
         _ => Vec::new(),
     };

@@ -642,10 +642,7 @@ fn content_lines(content: &Value) -> String {
     if let Value::Object(o) = content {
         for (k, v) in o {
             out.push_str(&format!("── {k} ──\n"));
-            match v {
-                Value::String(s) => out.push_str(s),
-                v => out.push_str(&serde_json::to_string_pretty(v).unwrap_or_default()),
-            }
+            out.push_str(&render::show_value(v, true));
             out.push('\n');
         }
     }
