@@ -21,7 +21,7 @@ def _count(page):
     return int(value) if value is not None else None
 
 
-def _wait_for_count(page, expected, timeout=10.0):
+def _wait_for_count(page, expected, timeout=20.0):
     """Waits until the live preview (debounced, updated as the form changes) shows
     `expected`; returns the counts seen on the way."""
     seen = []
