@@ -217,23 +217,35 @@ pub enum MessageOrigin {
         step: String,
         visit: u32,
     },
+    /// A campaign's message of one variant (index into its `variants`).
+    Campaign { campaign_id: i64, variant: u8 },
 }
 
 impl MessageOrigin {
     pub fn journey_id(&self) -> Option<i64> {
         match self {
             MessageOrigin::Journey { journey_id, .. } => Some(*journey_id),
+            MessageOrigin::Campaign { .. } => None,
         }
     }
     pub fn run_id(&self) -> Option<i64> {
         match self {
             MessageOrigin::Journey { run_id, .. } => Some(*run_id),
+            MessageOrigin::Campaign { .. } => None,
         }
     }
     /// The journey and step whose statistics the message counts toward.
     pub fn journey_step(&self) -> Option<(i64, &str)> {
         match self {
             MessageOrigin::Journey { journey_id, step, .. } => Some((*journey_id, step)),
+            MessageOrigin::Campaign { .. } => None,
+        }
+    }
+    /// The campaign and variant whose statistics the message counts toward.
+    pub fn campaign_variant(&self) -> Option<(i64, u8)> {
+        match self {
+            MessageOrigin::Campaign { campaign_id, variant } => Some((*campaign_id, *variant)),
+            MessageOrigin::Journey { .. } => None,
         }
     }
 }
@@ -258,6 +270,58 @@ pub struct StepCount {
     pub reached: Option<String>,
     /// `(step, exit)`: the step left and by which exit (`next`, `yes`, `cases[0].next`).
     pub left: Option<(String, String)>,
+}
+
+/// The counters a campaign keeps per variant (`campaign_stats`), moved as its
+/// messages are queued, change state, are opened and clicked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CampaignCounter {
+    /// Messages queued (one per recipient).
+    Recipients,
+    Sent,
+    Delivered,
+    Bounced,
+    Failed,
+    /// Opens, every one.
+    Opened,
+    /// Messages opened at least once.
+    UniqueOpened,
+    Clicked,
+    /// Messages clicked at least once.
+    UniqueClicked,
+}
+
+impl CampaignCounter {
+    pub const ALL: [CampaignCounter; 9] = [
+        CampaignCounter::Recipients,
+        CampaignCounter::Sent,
+        CampaignCounter::Delivered,
+        CampaignCounter::Bounced,
+        CampaignCounter::Failed,
+        CampaignCounter::Opened,
+        CampaignCounter::UniqueOpened,
+        CampaignCounter::Clicked,
+        CampaignCounter::UniqueClicked,
+    ];
+
+    /// The name it is stored under.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CampaignCounter::Recipients => "recipients",
+            CampaignCounter::Sent => "sent",
+            CampaignCounter::Delivered => "delivered",
+            CampaignCounter::Bounced => "bounced",
+            CampaignCounter::Failed => "failed",
+            CampaignCounter::Opened => "opened",
+            CampaignCounter::UniqueOpened => "unique_opened",
+            CampaignCounter::Clicked => "clicked",
+            CampaignCounter::UniqueClicked => "unique_clicked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
 }
 
 /// The counters a journey step keeps (`journey_step_stats`).

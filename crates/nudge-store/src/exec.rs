@@ -8,7 +8,7 @@ use crate::messages::{Message, MessageState, NewMessage, OriginColumns};
 use crate::plan::{self, NewEvent, OnStored, Op, Rules, RunPlan, RunRow};
 use crate::sql::{self, Arg, Db, SqlRow};
 use crate::{HOUR_MS, Metric, Result, StoreError};
-use nudge_core::protocol::{MessageOrigin, StepCounter};
+use nudge_core::protocol::{CampaignCounter, MessageOrigin, StepCounter};
 use nudge_core::{ContactId, Millis};
 use serde_json::Value;
 use std::collections::HashSet;
@@ -16,7 +16,8 @@ use std::collections::HashSet;
 /// The outbox columns every message read selects, in [`message_from_row`]'s order.
 pub(crate) const MESSAGE_COLUMNS: &str = "id, idempotency_key, contact_id, template_id, template_version, channel, \
      transactional, data, state, attempts, next_attempt_at, recipient, error, rendered, created_at, updated_at, \
-     sent_at, provider_id, origin_journey_id, origin_run_id, origin_step, origin_visit";
+     sent_at, provider_id, origin_journey_id, origin_run_id, origin_step, origin_visit, origin_campaign_id, \
+     origin_variant";
 
 pub(crate) fn message_from_row(r: &SqlRow) -> Result<Message> {
     let state = r.string(8)?;
@@ -43,15 +44,9 @@ pub(crate) fn message_from_row(r: &SqlRow) -> Result<Message> {
     })
 }
 
-/// The origin columns (journey, run, step, visit) read from column `at` on.
+/// The origin columns ([`OriginColumns::NAMES`]) read from column `at` on.
 fn origin_at(r: &SqlRow, at: usize) -> Result<Option<MessageOrigin>> {
-    Ok(OriginColumns {
-        journey_id: r.opt_i64(at)?,
-        run_id: r.opt_i64(at + 1)?,
-        step: r.opt_string(at + 2)?,
-        visit: r.opt_i64(at + 3)?.map(|v| i32::try_from(v).unwrap_or(i32::MAX)),
-    }
-    .origin())
+    Ok(OriginColumns::read(r, at)?.origin())
 }
 
 pub(crate) async fn load_message<D: Db>(db: &D, id: i64) -> Result<Option<Message>> {
@@ -123,6 +118,28 @@ async fn count<D: Db>(db: &D, journey: i64, step: &str, counter: StepCounter) ->
     Ok(())
 }
 
+/// Adds to a campaign variant's counter.
+pub(crate) async fn count_campaign<D: Db>(
+    db: &D,
+    campaign: i64,
+    variant: u8,
+    counter: CampaignCounter,
+    amount: f64,
+) -> Result<()> {
+    db.execute(
+        "INSERT INTO campaign_stats (campaign_id, variant, counter, value) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (campaign_id, variant, counter) DO UPDATE SET value = campaign_stats.value + excluded.value",
+        &[
+            Arg::I64(campaign),
+            Arg::I64(i64::from(variant)),
+            Arg::Str(counter.as_str()),
+            Arg::OptF64(Some(amount)),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Adds to the workspace's hourly count of `metric`.
 pub(crate) async fn tally<D: Db>(db: &D, metric: Metric, amount: f64, at: Millis) -> Result<()> {
     db.execute(
@@ -163,6 +180,35 @@ pub(crate) async fn event<D: Db>(db: &D, e: &NewEvent) -> Result<bool> {
             OnStored::MarkDirty => db.mark_dirty(e.contact).await?,
             OnStored::Count { journey, step, counter } => count(db, *journey, step, *counter).await?,
             OnStored::Tally { metric, amount } => tally(db, *metric, *amount, e.at).await?,
+            OnStored::CountCampaign {
+                campaign,
+                variant,
+                counter,
+            } => count_campaign(db, *campaign, *variant, *counter, 1.0).await?,
+            OnStored::FirstEngagement {
+                message,
+                counter,
+                campaign,
+            } => {
+                let column = match counter {
+                    StepCounter::Clicked => "first_clicked_at",
+                    _ => "first_opened_at",
+                };
+                let first = db
+                    .execute(
+                        &format!("UPDATE messages SET {column} = $2 WHERE id = $1 AND {column} IS NULL"),
+                        &[Arg::I64(*message), Arg::I64(e.at)],
+                    )
+                    .await?
+                    > 0;
+                if first && let Some((campaign, variant)) = campaign {
+                    let unique = match counter {
+                        StepCounter::Clicked => CampaignCounter::UniqueClicked,
+                        _ => CampaignCounter::UniqueOpened,
+                    };
+                    count_campaign(db, *campaign, *variant, unique, 1.0).await?;
+                }
+            }
             OnStored::CountExit { journey, step, exit } => {
                 db.execute(
                     "INSERT INTO journey_exit_stats (journey_id, step, exit, passed) VALUES ($1, $2, $3, 1)
@@ -186,8 +232,8 @@ pub(crate) async fn enqueue<D: Db>(db: &D, rules: &Rules, new: &NewMessage, now:
         .insert(
             "INSERT INTO messages (idempotency_key, contact_id, template_id, template_version, channel,
              transactional, data, state, attempts, next_attempt_at, created_at, updated_at,
-             origin_journey_id, origin_run_id, origin_step, origin_visit)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 0, $8, $8, $8, $9, $10, $11, $12)
+             origin_journey_id, origin_run_id, origin_step, origin_visit, origin_campaign_id, origin_variant)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 0, $8, $8, $8, $9, $10, $11, $12, $13, $14)
              ON CONFLICT (idempotency_key) DO NOTHING",
             &[
                 Arg::Str(&new.idempotency_key),
@@ -202,6 +248,8 @@ pub(crate) async fn enqueue<D: Db>(db: &D, rules: &Rules, new: &NewMessage, now:
                 Arg::OptI64(origin.run_id),
                 Arg::OptStr(origin.step.as_deref()),
                 Arg::OptI32(origin.visit),
+                Arg::OptI64(origin.campaign_id),
+                Arg::OptI64(origin.variant.map(i64::from)),
             ],
         )
         .await?;
@@ -222,8 +270,14 @@ pub(crate) async fn enqueue<D: Db>(db: &D, rules: &Rules, new: &NewMessage, now:
         .await?
         .ok_or_else(|| StoreError::Corrupt("message vanished".into()))?;
     if created {
-        if let Some(OnStored::Count { journey, step, counter }) = plan::queued_count(m.origin.as_ref()) {
-            count(db, journey, &step, counter).await?;
+        match plan::queued_count(m.origin.as_ref()) {
+            Some(OnStored::Count { journey, step, counter }) => count(db, journey, &step, counter).await?,
+            Some(OnStored::CountCampaign {
+                campaign,
+                variant,
+                counter,
+            }) => count_campaign(db, campaign, variant, counter, 1.0).await?,
+            _ => {}
         }
         event(db, &plan::message_state(rules, &m, now)).await?;
     }
@@ -249,7 +303,10 @@ pub(crate) async fn message_event<D: Db>(
     // Only what the event needs: the contact and the origin (not the rendered body).
     let Some(r) = sql::first(
         db,
-        "SELECT contact_id, origin_journey_id, origin_run_id, origin_step, origin_visit FROM messages WHERE id = $1",
+        &format!(
+            "SELECT contact_id, {} FROM messages WHERE id = $1",
+            OriginColumns::NAMES
+        ),
         &[Arg::I64(message)],
     )
     .await?
@@ -261,7 +318,18 @@ pub(crate) async fn message_event<D: Db>(
     let rules = db.rules().await?;
     event(
         db,
-        &plan::message_event(&rules, origin.as_ref(), contact, name, properties, key, now),
+        &plan::message_event(
+            &rules,
+            (message, origin.as_ref()),
+            contact,
+            &nudge_core::protocol::TimelineEvent {
+                name: name.to_string(),
+                properties,
+                key: nudge_core::protocol::IdempotencyKey::external(key),
+                counts: None,
+            },
+            now,
+        ),
     )
     .await
 }

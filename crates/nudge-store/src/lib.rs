@@ -8,6 +8,7 @@
 //! atomically.
 
 pub mod baseline;
+mod campaigns;
 mod codec;
 mod exec;
 mod group_commit;
@@ -22,6 +23,7 @@ mod sql;
 mod sqlite;
 mod types;
 
+pub use campaigns::*;
 pub use group_commit::{IngestStats, Ingestor, IngestorConfig, SubmitError};
 pub use journeys::*;
 pub use messages::*;
@@ -76,7 +78,9 @@ impl StoreError {
 /// Everything Nudge keeps, behind one interface. All methods are atomic: they either
 /// commit entirely or change nothing.
 #[async_trait]
-pub trait Store: SegmentStore + MessageStore + JourneyStore + AccountStore + Send + Sync + 'static {
+pub trait Store:
+    SegmentStore + MessageStore + JourneyStore + CampaignStore + AccountStore + Send + Sync + 'static
+{
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
@@ -119,6 +123,69 @@ pub trait Store: SegmentStore + MessageStore + JourneyStore + AccountStore + Sen
     async fn ping(&self) -> Result<()>;
     /// Finishes pending writes and releases the database.
     async fn close(&self);
+}
+
+/// Campaigns: drafts, sending (the audience snapshot, due recipients and what became
+/// of them), the test's winner and the per-variant counters.
+#[async_trait]
+pub trait CampaignStore: Send + Sync {
+    /// [`StoreError::Conflict`] when the name is taken.
+    async fn create_campaign(&self, new: NewCampaign, now: Millis) -> Result<Campaign>;
+    /// Edits a draft; [`StoreError::Conflict`] once sent or when the name is taken.
+    async fn update_campaign(&self, id: i64, new: NewCampaign, now: Millis) -> Result<Option<Campaign>>;
+    /// [`StoreError::Conflict`] while scheduled, sending or paused.
+    async fn delete_campaign(&self, id: i64) -> Result<bool>;
+    /// Newest first.
+    async fn campaigns(&self) -> Result<Vec<Campaign>>;
+    async fn campaign(&self, id: i64) -> Result<Option<Campaign>>;
+    /// Scheduled or sending.
+    async fn active_campaigns(&self) -> Result<Vec<Campaign>>;
+    /// Moves the campaign from `from` to `to`; `None` if it is not in `from` (any more).
+    async fn set_campaign_status(
+        &self,
+        id: i64,
+        from: nudge_core::campaign::CampaignStatus,
+        to: nudge_core::campaign::CampaignStatus,
+        launch: Option<CampaignLaunch>,
+        now: Millis,
+    ) -> Result<Option<Campaign>>;
+    /// Up to `limit` audience members with ids above `after`, in id order.
+    async fn campaign_audience_page(
+        &self,
+        audience: nudge_core::campaign::Audience,
+        after: ContactId,
+        limit: usize,
+        with_time_zones: bool,
+    ) -> Result<AudiencePage>;
+    /// Stores a page of the snapshot and moves its cursor; `done: Some(test_ends_at)`
+    /// completes it.
+    async fn add_campaign_recipients(
+        &self,
+        id: i64,
+        rows: Vec<NewRecipient>,
+        cursor: ContactId,
+        done: Option<Option<Millis>>,
+        now: Millis,
+    ) -> Result<()>;
+    async fn due_campaign_recipients(
+        &self,
+        id: i64,
+        now: Millis,
+        with_remainder: bool,
+        limit: usize,
+    ) -> Result<Vec<DueRecipient>>;
+    async fn next_campaign_due(&self, id: i64, with_remainder: bool) -> Result<Option<Millis>>;
+    /// One transaction: messages queued, recipients deferred or skipped, counts.
+    async fn record_campaign_outcomes(&self, id: i64, outcomes: Vec<RecipientOutcome>, now: Millis) -> Result<()>;
+    /// `false` if a winner was chosen already.
+    async fn set_campaign_winner(&self, id: i64, winner: u8, decision: serde_json::Value, now: Millis) -> Result<bool>;
+    async fn campaign_stats(&self, id: i64) -> Result<CampaignStats>;
+    /// A recipient: its variant (`None`: the remainder), state, reason and message.
+    async fn campaign_recipient(
+        &self,
+        id: i64,
+        contact: ContactId,
+    ) -> Result<Option<(Option<u8>, String, Option<String>, Option<i64>)>>;
 }
 
 /// People who sign in to the web UI ([`User`]) and their browser sessions ([`Session`]).

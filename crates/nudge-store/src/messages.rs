@@ -235,17 +235,23 @@ pub struct NewPushSubscription {
 }
 
 /// A message's [`MessageOrigin`] as the outbox stores it, in columns of its own
-/// (`origin_journey_id`, `origin_run_id`, `origin_step`, `origin_visit`): the one
-/// codec both backends use.
+/// (`origin_journey_id`, `origin_run_id`, `origin_step`, `origin_visit`;
+/// `origin_campaign_id`, `origin_variant`): the one codec both backends use.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct OriginColumns {
     pub journey_id: Option<i64>,
     pub run_id: Option<i64>,
     pub step: Option<String>,
     pub visit: Option<i32>,
+    pub campaign_id: Option<i64>,
+    pub variant: Option<i32>,
 }
 
 impl OriginColumns {
+    /// The columns, in the order [`OriginColumns::read`] reads them.
+    pub(crate) const NAMES: &'static str =
+        "origin_journey_id, origin_run_id, origin_step, origin_visit, origin_campaign_id, origin_variant";
+
     pub(crate) fn of(origin: Option<&MessageOrigin>) -> Self {
         match origin {
             None => Self::default(),
@@ -259,11 +265,36 @@ impl OriginColumns {
                 run_id: Some(*run_id),
                 step: Some(step.clone()),
                 visit: Some(i32::try_from(*visit).unwrap_or(i32::MAX)),
+                ..Self::default()
+            },
+            Some(MessageOrigin::Campaign { campaign_id, variant }) => Self {
+                campaign_id: Some(*campaign_id),
+                variant: Some(i32::from(*variant)),
+                ..Self::default()
             },
         }
     }
 
+    /// The columns [`OriginColumns::NAMES`] from column `at` of a row on.
+    pub(crate) fn read(r: &crate::sql::SqlRow, at: usize) -> crate::Result<Self> {
+        let int = |v: Option<i64>| v.map(|v| i32::try_from(v).unwrap_or(i32::MAX));
+        Ok(Self {
+            journey_id: r.opt_i64(at)?,
+            run_id: r.opt_i64(at + 1)?,
+            step: r.opt_string(at + 2)?,
+            visit: int(r.opt_i64(at + 3)?),
+            campaign_id: r.opt_i64(at + 4)?,
+            variant: int(r.opt_i64(at + 5)?),
+        })
+    }
+
     pub(crate) fn origin(self) -> Option<MessageOrigin> {
+        if let Some(campaign_id) = self.campaign_id {
+            return Some(MessageOrigin::Campaign {
+                campaign_id,
+                variant: u8::try_from(self.variant?).ok()?,
+            });
+        }
         Some(MessageOrigin::Journey {
             journey_id: self.journey_id?,
             run_id: self.run_id?,
@@ -286,6 +317,11 @@ mod tests {
             visit: 2,
         };
         assert_eq!(OriginColumns::of(Some(&o)).origin(), Some(o));
+        let c = MessageOrigin::Campaign {
+            campaign_id: 4,
+            variant: 1,
+        };
+        assert_eq!(OriginColumns::of(Some(&c)).origin(), Some(c));
         assert_eq!(OriginColumns::of(None).origin(), None);
     }
 }

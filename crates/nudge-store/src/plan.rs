@@ -14,7 +14,7 @@
 use crate::Metric;
 use crate::journeys::{ClearTimers, RunWrite, trait_event_name};
 use crate::messages::{Message, MessageState, NewMessage};
-use nudge_core::protocol::{MessageOrigin, StepCount, StepCounter, TimelineEvent, event_names};
+use nudge_core::protocol::{CampaignCounter, MessageOrigin, StepCount, StepCounter, TimelineEvent, event_names};
 use nudge_core::{Contact, ContactId, Millis};
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -144,6 +144,19 @@ pub(crate) enum OnStored {
     CountExit { journey: i64, step: String, exit: String },
     /// Add to the workspace's hourly count of `metric` (at the event's time).
     Tally { metric: Metric, amount: f64 },
+    /// Add one to a campaign variant's counter.
+    CountCampaign {
+        campaign: i64,
+        variant: u8,
+        counter: CampaignCounter,
+    },
+    /// The message's first open or click (`Opened`/`Clicked`) marks it and, if it is
+    /// the first, adds one to the variant's unique counter (when it has a campaign).
+    FirstEngagement {
+        message: i64,
+        counter: StepCounter,
+        campaign: Option<(i64, u8)>,
+    },
 }
 
 /// An event Nudge records on a contact's timeline (idempotent on `key`), and what
@@ -286,7 +299,29 @@ pub(crate) fn message_state(rules: &Rules, m: &Message, at: Millis) -> NewEvent 
     if let Some(metric) = state_metric(m) {
         planned.then.push(OnStored::Tally { metric, amount: 1.0 });
     }
+    if let (Some(counter), Some((campaign, variant))) = (
+        campaign_state_counter(m),
+        m.origin.as_ref().and_then(MessageOrigin::campaign_variant),
+    ) {
+        planned.then.push(OnStored::CountCampaign {
+            campaign,
+            variant,
+            counter,
+        });
+    }
     planned
+}
+
+/// The campaign counter a message's state moves (queued is counted when the message
+/// is stored, see [`queued_count`]).
+fn campaign_state_counter(m: &Message) -> Option<CampaignCounter> {
+    match m.state {
+        MessageState::Queued | MessageState::Suppressed => None,
+        MessageState::Sent => Some(CampaignCounter::Sent),
+        MessageState::Delivered => Some(CampaignCounter::Delivered),
+        MessageState::Failed => Some(CampaignCounter::Failed),
+        MessageState::Bounced => Some(CampaignCounter::Bounced),
+    }
 }
 
 /// The workspace metric a message's state counts toward: a message is counted queued
@@ -302,36 +337,37 @@ fn state_metric(m: &Message) -> Option<Metric> {
     }
 }
 
-/// The step counter a newly queued message moves: `sent` of the journey step that
-/// queued it.
+/// The counter a newly queued message moves: `sent` of the journey step that queued
+/// it, or `recipients` of its campaign's variant.
 pub(crate) fn queued_count(origin: Option<&MessageOrigin>) -> Option<OnStored> {
-    let (journey, step) = origin?.journey_step()?;
-    Some(OnStored::Count {
-        journey,
-        step: step.to_string(),
-        counter: StepCounter::Sent,
-    })
+    match origin? {
+        MessageOrigin::Journey { journey_id, step, .. } => Some(OnStored::Count {
+            journey: *journey_id,
+            step: step.clone(),
+            counter: StepCounter::Sent,
+        }),
+        MessageOrigin::Campaign { campaign_id, variant } => Some(OnStored::CountCampaign {
+            campaign: *campaign_id,
+            variant: *variant,
+            counter: CampaignCounter::Recipients,
+        }),
+    }
 }
 
 /// An event about a message (an open, a click) on its contact's timeline, counted
-/// toward the journey step that sent it.
+/// toward the journey step or the campaign variant that sent it (a message's first
+/// open and first click also count as unique).
+/// `message`: the message's id and origin.
 pub(crate) fn message_event(
     rules: &Rules,
-    origin: Option<&MessageOrigin>,
+    message: (i64, Option<&MessageOrigin>),
     contact: ContactId,
-    name: &str,
-    properties: Value,
-    key: String,
+    e: &TimelineEvent,
     at: Millis,
 ) -> NewEvent {
-    let e = TimelineEvent {
-        name: name.to_string(),
-        properties,
-        key: nudge_core::protocol::IdempotencyKey::external(key),
-        counts: None,
-    };
-    let mut planned = event(rules, contact, &e, at);
-    let counter = StepCounter::of_message_event(name);
+    let (message, origin) = message;
+    let mut planned = event(rules, contact, e, at);
+    let counter = StepCounter::of_message_event(&e.name);
     if let (Some(counter), Some((journey, step))) = (counter, origin.and_then(MessageOrigin::journey_step)) {
         planned.then.push(OnStored::Count {
             journey,
@@ -346,6 +382,25 @@ pub(crate) fn message_event(
     };
     if let Some(metric) = metric {
         planned.then.push(OnStored::Tally { metric, amount: 1.0 });
+    }
+    if let Some(counter) = counter.filter(|c| matches!(c, StepCounter::Opened | StepCounter::Clicked)) {
+        let campaign = origin.and_then(MessageOrigin::campaign_variant);
+        if let Some((campaign, variant)) = campaign {
+            planned.then.push(OnStored::CountCampaign {
+                campaign,
+                variant,
+                counter: if counter == StepCounter::Opened {
+                    CampaignCounter::Opened
+                } else {
+                    CampaignCounter::Clicked
+                },
+            });
+        }
+        planned.then.push(OnStored::FirstEngagement {
+            message,
+            counter,
+            campaign,
+        });
     }
     planned
 }
@@ -766,12 +821,77 @@ mod tests {
         assert_eq!(count(MessageState::Bounced, 1), vec![(Metric::MessagesBounced, 1.0)]);
         assert_eq!(count(MessageState::Failed, 5), vec![(Metric::MessagesFailed, 1.0)]);
         assert_eq!(count(MessageState::Suppressed, 0), vec![]);
-        let opened = message_event(&r, None, 5, event_names::EMAIL_OPENED, json!({}), "o".into(), 0);
+        let opened = message_event(&r, (9, None), 5, &opened_event(event_names::EMAIL_OPENED, "o"), 0);
         assert_eq!(tallies(&opened.then), vec![(Metric::MessagesOpened, 1.0)]);
-        let clicked = message_event(&r, None, 5, event_names::EMAIL_LINK_CLICKED, json!({}), "c".into(), 0);
+        let clicked = message_event(&r, (9, None), 5, &opened_event(event_names::EMAIL_LINK_CLICKED, "c"), 0);
         assert_eq!(tallies(&clicked.then), vec![(Metric::MessagesClicked, 1.0)]);
-        let other = message_event(&r, None, 5, "Unsubscribed", json!({}), "u".into(), 0);
+        let other = message_event(&r, (9, None), 5, &opened_event("Unsubscribed", "u"), 0);
         assert_eq!(tallies(&other.then), vec![]);
+    }
+
+    fn opened_event(name: &str, key: &str) -> TimelineEvent {
+        TimelineEvent {
+            name: name.into(),
+            properties: json!({}),
+            key: nudge_core::protocol::IdempotencyKey::external(key),
+            counts: None,
+        }
+    }
+
+    #[test]
+    fn a_campaign_message_counts_toward_its_variant() {
+        let r = rules(&[], &[]);
+        let origin = MessageOrigin::Campaign {
+            campaign_id: 3,
+            variant: 1,
+        };
+        let counted = |then: &[OnStored]| -> Vec<CampaignCounter> {
+            then.iter()
+                .filter_map(|t| match t {
+                    OnStored::CountCampaign {
+                        campaign: 3,
+                        variant: 1,
+                        counter,
+                    } => Some(*counter),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(
+            queued_count(Some(&origin)),
+            Some(OnStored::CountCampaign {
+                campaign: 3,
+                variant: 1,
+                counter: CampaignCounter::Recipients
+            })
+        );
+        let mut m = message(MessageState::Delivered, 1);
+        m.origin = Some(origin.clone());
+        assert_eq!(
+            counted(&message_state(&r, &m, 0).then),
+            vec![CampaignCounter::Delivered]
+        );
+        m.state = MessageState::Suppressed;
+        assert_eq!(counted(&message_state(&r, &m, 0).then), vec![]);
+        let opened = message_event(
+            &r,
+            (9, Some(&origin)),
+            5,
+            &opened_event(event_names::EMAIL_OPENED, "o"),
+            0,
+        );
+        assert_eq!(counted(&opened.then), vec![CampaignCounter::Opened]);
+        assert!(opened.then.contains(&OnStored::FirstEngagement {
+            message: 9,
+            counter: StepCounter::Opened,
+            campaign: Some((3, 1)),
+        }));
+        let journey_click = message_event(&r, (9, None), 5, &opened_event(event_names::EMAIL_LINK_CLICKED, "c"), 0);
+        assert!(journey_click.then.contains(&OnStored::FirstEngagement {
+            message: 9,
+            counter: StepCounter::Clicked,
+            campaign: None,
+        }));
     }
 
     #[test]

@@ -62,6 +62,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (14, include_str!("../migrations/postgres/0014_message_origin.sql")),
     (15, include_str!("../migrations/postgres/0015_users.sql")),
     (16, include_str!("../migrations/postgres/0016_hourly_stats.sql")),
+    (18, include_str!("../migrations/postgres/0018_campaigns.sql")),
 ];
 
 /// Key of the advisory lock that serializes migrations between processes.
@@ -404,6 +405,7 @@ impl Store for PgStore {
 }
 
 shared::users::impl_account_store!(PgStore, pg_write, pg_read);
+shared::campaigns::impl_campaign_store!(PgStore, pg_write, pg_read);
 
 #[cfg(test)]
 mod tests {
@@ -467,6 +469,7 @@ mod tests {
                 run_id: r.get(1),
                 step: r.get(2),
                 visit: r.get(3),
+                ..Default::default()
             }
             .origin()
         };

@@ -2,6 +2,7 @@
 //! each backend's trait implementation only opens the transaction (or read
 //! connection) and calls these (`sqlite_write!` / `pg_write!` and their read forms).
 
+pub(crate) mod campaigns;
 pub(crate) mod contacts;
 pub(crate) mod ingest;
 pub(crate) mod journeys;

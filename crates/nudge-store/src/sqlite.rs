@@ -43,6 +43,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (14, include_str!("../migrations/sqlite/0014_message_origin.sql")),
     (15, include_str!("../migrations/sqlite/0015_users.sql")),
     (16, include_str!("../migrations/sqlite/0016_hourly_stats.sql")),
+    (18, include_str!("../migrations/sqlite/0018_campaigns.sql")),
 ];
 
 type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;
@@ -586,6 +587,7 @@ impl Store for SqliteStore {
 }
 
 shared::users::impl_account_store!(SqliteStore, sqlite_write, sqlite_read);
+shared::campaigns::impl_campaign_store!(SqliteStore, sqlite_write, sqlite_read);
 
 #[cfg(test)]
 mod tests {
@@ -617,8 +619,10 @@ mod tests {
         );
         let api = insert("order-42", r#"{"data": {}}"#);
         let mismatched = insert("run-8-step-x-1", r#"{"journey": {"id": 2, "run_id": 9}}"#);
-        conn.execute_batch(MIGRATIONS.iter().find(|(v, _)| *v == 14).unwrap().1)
-            .unwrap();
+        // Migration 14, then the later ones (which add columns a message is read with).
+        for (_, sql) in MIGRATIONS.iter().filter(|(v, _)| *v >= 14) {
+            conn.execute_batch(sql).unwrap();
+        }
         let origin = |id| {
             crate::sql::run_now(crate::exec::load_message(&db::SqliteDb::read(&conn), id))
                 .unwrap()

@@ -140,10 +140,317 @@ stories!(
     a_duplicate_changes_no_contact,
     identify_queues_a_traits_change_only_when_traits_change,
     ingestion_marks_new_changed_and_merged_contacts_for_segments,
+    campaigns_snapshot_queue_and_count,
 );
 
 mod super_stories {
     use super::*;
+
+    /// A campaign: a draft edited and sent, its audience read in pages (segments
+    /// joined, exclusions removed, time zones from traits), the snapshot stored once,
+    /// due recipients queued through the outbox, deferred or skipped, and every
+    /// message counted toward its variant (unique opens once per message).
+    pub async fn campaigns_snapshot_queue_and_count(s: &dyn Store) {
+        use nudge_core::campaign::{Audience, CampaignStatus, Schedule};
+        use nudge_core::protocol::CampaignCounter;
+        let mut ids = Vec::new();
+        for i in 1..=6 {
+            s.ingest(
+                msgs(json!([{"type": "identify", "userId": format!("c{i}"),
+                    "traits": {"email": format!("c{i}@example.com"), "timezone": if i == 2 { "Asia/Tehran" } else { "Nowhere/Else" }}}])),
+                T0,
+            )
+            .await
+            .unwrap();
+            ids.push(user(s, &format!("c{i}")).await.id);
+        }
+        let segment = |name: &str| NewSegment {
+            name: name.into(),
+            description: String::new(),
+            definition: nudge_core::segment::parse_condition(&json!({"type": "trait", "trait": "x", "op": "exists"}))
+                .unwrap(),
+            administrative: false,
+        };
+        let a = s.create_segment(segment("A"), T0).await.unwrap().id;
+        let b = s.create_segment(segment("B"), T0).await.unwrap().id;
+        let x = s.create_segment(segment("X"), T0).await.unwrap().id;
+        // A: c1..c4, B: c3..c6, X (excluded): c5.
+        let member = |c: usize| -> Vec<(i64, bool, Option<Millis>)> {
+            vec![(a, c <= 4, None), (b, c >= 3, None), (x, c == 5, None)]
+        };
+        s.apply_evaluations(
+            ids.iter()
+                .enumerate()
+                .map(|(i, &id)| ContactEvaluation {
+                    contact_id: id,
+                    dirty_since: None,
+                    results: member(i + 1),
+                })
+                .collect(),
+            T0,
+        )
+        .await
+        .unwrap();
+
+        let new = |name: &str| NewCampaign {
+            name: name.into(),
+            description: String::new(),
+            definition: json!({"audience": {"segments": [a, b], "exclude": [x]},
+                "variants": [{"name": "A", "template": 1}, {"name": "B", "template": 2}]}),
+        };
+        let c = s.create_campaign(new("December"), T0).await.unwrap();
+        assert_eq!((c.status, c.audience, c.pending()), (CampaignStatus::Draft, 0, 0));
+        assert!(matches!(
+            s.create_campaign(new("December"), T0).await,
+            Err(StoreError::Conflict(_))
+        ));
+        let edited = s
+            .update_campaign(c.id, new("December sale"), T0 + 1)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((edited.name.as_str(), edited.updated_at), ("December sale", T0 + 1));
+        assert_eq!(s.update_campaign(c.id + 100, new("Nope"), T0).await.unwrap(), None);
+
+        let launch = CampaignLaunch {
+            schedule: Schedule::Now,
+            start_at: T0 + 2,
+            versions: vec![1, 1],
+        };
+        let sent = s
+            .set_campaign_status(
+                c.id,
+                CampaignStatus::Draft,
+                CampaignStatus::Sending,
+                Some(launch),
+                T0 + 2,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (
+                sent.status,
+                sent.schedule,
+                sent.start_at,
+                sent.versions.clone(),
+                sent.sent_at
+            ),
+            (
+                CampaignStatus::Sending,
+                Some(Schedule::Now),
+                Some(T0 + 2),
+                vec![1, 1],
+                Some(T0 + 2)
+            )
+        );
+        assert_eq!(
+            s.set_campaign_status(c.id, CampaignStatus::Draft, CampaignStatus::Sending, None, T0 + 2)
+                .await
+                .unwrap(),
+            None,
+            "a move from a status it is not in does nothing"
+        );
+        assert!(matches!(
+            s.update_campaign(c.id, new("Late"), T0).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(s.delete_campaign(c.id).await, Err(StoreError::Conflict(_))));
+        assert_eq!(s.active_campaigns().await.unwrap().len(), 1);
+
+        // The audience in pages of two: c1, c2 | c3, c4 | c6 (c5 excluded) | end.
+        let audience = Audience {
+            segments: vec![a, b],
+            exclude: vec![x],
+        };
+        let mut after = 0;
+        let mut pages = Vec::new();
+        loop {
+            let page = s
+                .campaign_audience_page(audience.clone(), after, 2, true)
+                .await
+                .unwrap();
+            let Some(cursor) = page.cursor else { break };
+            pages.push(page.members.iter().map(|m| m.contact_id).collect::<Vec<_>>());
+            if after == 0 {
+                assert_eq!(page.members[1].time_zone.as_deref(), Some("Asia/Tehran"));
+                assert_eq!(page.members[0].time_zone, None, "an unknown zone is no zone");
+            }
+            let rows = page
+                .members
+                .iter()
+                .map(|m| NewRecipient {
+                    contact_id: m.contact_id,
+                    variant: if m.contact_id == ids[5] {
+                        None
+                    } else {
+                        Some((m.contact_id % 2) as u8)
+                    },
+                    holdout: m.contact_id == ids[3],
+                    due_at: Some(T0 + 2),
+                })
+                .collect();
+            s.add_campaign_recipients(c.id, rows, cursor, None, T0 + 3)
+                .await
+                .unwrap();
+            after = cursor;
+        }
+        assert_eq!(pages, vec![vec![ids[0], ids[1]], vec![ids[2], ids[3]], vec![ids[5]]]);
+        // A page stored again (a crash before the cursor moved) adds nobody.
+        s.add_campaign_recipients(
+            c.id,
+            vec![NewRecipient {
+                contact_id: ids[0],
+                variant: Some(0),
+                holdout: false,
+                due_at: Some(T0),
+            }],
+            after,
+            Some(Some(T0 + 1000)),
+            T0 + 4,
+        )
+        .await
+        .unwrap();
+        let c1 = s.campaign(c.id).await.unwrap().unwrap();
+        assert_eq!((c1.audience, c1.held_out, c1.pending()), (5, 1, 4));
+        assert_eq!(
+            (c1.snapshot_done, c1.snapshot_cursor, c1.test_ends_at),
+            (true, ids[5], Some(T0 + 1000))
+        );
+
+        // Due: the three with a variant (not the holdout, not the remainder yet).
+        let due = s.due_campaign_recipients(c.id, T0 + 2, false, 10).await.unwrap();
+        assert_eq!(
+            due.iter().map(|d| d.contact_id).collect::<Vec<_>>(),
+            vec![ids[0], ids[1], ids[2]]
+        );
+        assert_eq!(
+            s.due_campaign_recipients(c.id, T0 + 1, false, 10).await.unwrap(),
+            vec![]
+        );
+        assert_eq!(
+            s.due_campaign_recipients(c.id, T0 + 2, true, 10).await.unwrap().len(),
+            4
+        );
+        assert_eq!(s.next_campaign_due(c.id, false).await.unwrap(), Some(T0 + 2));
+
+        let message = |contact: i64, variant: u8| NewMessage {
+            idempotency_key: format!("campaign-{}-{contact}", c.id),
+            contact_id: contact,
+            template_id: 1,
+            template_version: 1,
+            channel: "email".into(),
+            transactional: false,
+            data: json!({}),
+            origin: Some(MessageOrigin::Campaign {
+                campaign_id: c.id,
+                variant,
+            }),
+        };
+        let outcomes = vec![
+            RecipientOutcome::Queue(message(ids[0], due[0].variant.unwrap())),
+            RecipientOutcome::Defer {
+                contact_id: ids[1],
+                until: T0 + 500,
+            },
+            RecipientOutcome::Skip {
+                contact_id: ids[2],
+                reason: "frequency_cap".into(),
+            },
+        ];
+        s.record_campaign_outcomes(c.id, outcomes.clone(), T0 + 5)
+            .await
+            .unwrap();
+        // Again (a round repeated after a crash): nothing changes twice.
+        s.record_campaign_outcomes(c.id, outcomes, T0 + 6).await.unwrap();
+        let c2 = s.campaign(c.id).await.unwrap().unwrap();
+        assert_eq!((c2.queued, c2.skipped, c2.pending()), (1, 1, 2));
+        let (variant, state, reason, message_id) = s.campaign_recipient(c.id, ids[0]).await.unwrap().unwrap();
+        assert_eq!((variant, state.as_str(), reason), (due[0].variant, "queued", None));
+        let skipped = s.campaign_recipient(c.id, ids[2]).await.unwrap().unwrap();
+        assert_eq!(
+            (skipped.1.as_str(), skipped.2.as_deref()),
+            ("skipped", Some("frequency_cap"))
+        );
+        assert_eq!(
+            s.due_campaign_recipients(c.id, T0 + 10, false, 10).await.unwrap(),
+            vec![]
+        );
+        assert_eq!(s.next_campaign_due(c.id, false).await.unwrap(), Some(T0 + 500));
+
+        // The message carries its origin and counts toward its variant.
+        let m = s.message(message_id.unwrap()).await.unwrap().unwrap();
+        let v = due[0].variant.unwrap();
+        assert_eq!(
+            m.origin,
+            Some(MessageOrigin::Campaign {
+                campaign_id: c.id,
+                variant: v
+            })
+        );
+        s.update_messages(
+            vec![MessageUpdate {
+                id: m.id,
+                state: MessageState::Delivered,
+                retry_at: None,
+                recipient: Some("c1@example.com".into()),
+                error: None,
+                rendered: None,
+                suppress: None,
+                provider_id: None,
+            }],
+            T0 + 7,
+        )
+        .await
+        .unwrap();
+        for (key, name) in [
+            ("o1", "Email Opened"),
+            ("o2", "Email Opened"),
+            ("o2", "Email Opened"),
+            ("k1", "Email Link Clicked"),
+        ] {
+            s.record_message_event(m.id, name, json!({}), key.into(), T0 + 8)
+                .await
+                .unwrap();
+        }
+        let stats = s.campaign_stats(c.id).await.unwrap();
+        let got: Vec<f64> = [
+            CampaignCounter::Recipients,
+            CampaignCounter::Delivered,
+            CampaignCounter::Opened,
+            CampaignCounter::UniqueOpened,
+            CampaignCounter::Clicked,
+            CampaignCounter::UniqueClicked,
+            CampaignCounter::Bounced,
+        ]
+        .iter()
+        .map(|&k| stats.get(v, k))
+        .collect();
+        assert_eq!(got, vec![1.0, 1.0, 2.0, 1.0, 1.0, 1.0, 0.0]);
+
+        // The winner is chosen once; a finished campaign may be deleted.
+        assert!(
+            s.set_campaign_winner(c.id, 1, json!({"rule": "test"}), T0 + 9)
+                .await
+                .unwrap()
+        );
+        assert!(!s.set_campaign_winner(c.id, 0, json!({}), T0 + 9).await.unwrap());
+        assert_eq!(s.campaign(c.id).await.unwrap().unwrap().winner, Some(1));
+        assert_eq!(
+            s.due_campaign_recipients(c.id, T0 + 600, true, 10).await.unwrap().len(),
+            2
+        );
+        let cancelled = s
+            .set_campaign_status(c.id, CampaignStatus::Sending, CampaignStatus::Cancelled, None, T0 + 10)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(cancelled.completed_at, Some(T0 + 10));
+        assert!(s.active_campaigns().await.unwrap().is_empty());
+        assert!(s.delete_campaign(c.id).await.unwrap());
+        assert_eq!(s.campaign(c.id).await.unwrap(), None);
+        assert_eq!(s.campaign_stats(c.id).await.unwrap(), CampaignStats::default());
+    }
 
     /// A message whose id is stored is a duplicate before anything else: it creates,
     /// attaches and patches nothing, even when it would (an SDK resending a batch).

@@ -1,0 +1,130 @@
+//! Campaigns as the store keeps them: the campaign row with its progress, the
+//! audience snapshot (one row per recipient) and the per-variant counters.
+
+use nudge_core::campaign::{CampaignStatus, Schedule};
+use nudge_core::protocol::CampaignCounter;
+use nudge_core::{ContactId, Millis};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Campaign {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    /// A `nudge_core::campaign::CampaignDefinition` as saved.
+    pub definition: Value,
+    pub status: CampaignStatus,
+    /// Set when sent.
+    pub schedule: Option<Schedule>,
+    /// The template version of each variant, fixed when sent.
+    pub versions: Vec<i64>,
+    pub start_at: Option<Millis>,
+    pub snapshot_done: bool,
+    /// The snapshot has stored the recipients up to this contact id.
+    pub snapshot_cursor: ContactId,
+    pub test_ends_at: Option<Millis>,
+    /// The variant the remainder gets, once chosen.
+    pub winner: Option<u8>,
+    /// How the winner was chosen (the statistics at the time).
+    pub decision: Option<Value>,
+    /// Recipients in the snapshot (the holdout included).
+    pub audience: u64,
+    pub held_out: u64,
+    pub queued: u64,
+    pub skipped: u64,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub sent_at: Option<Millis>,
+    pub completed_at: Option<Millis>,
+}
+
+impl Campaign {
+    /// Recipients whose message is neither queued nor skipped yet (the holdout gets
+    /// none, so it is not pending).
+    pub fn pending(&self) -> u64 {
+        self.audience
+            .saturating_sub(self.held_out)
+            .saturating_sub(self.queued)
+            .saturating_sub(self.skipped)
+    }
+}
+
+/// A campaign as created or edited (while a draft).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCampaign {
+    pub name: String,
+    pub description: String,
+    pub definition: Value,
+}
+
+/// How a campaign is sent: the schedule, its start, and the template versions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CampaignLaunch {
+    pub schedule: Schedule,
+    pub start_at: Millis,
+    pub versions: Vec<i64>,
+}
+
+/// A member of a campaign's audience, as the snapshot reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AudienceMember {
+    pub contact_id: ContactId,
+    /// The contact's time zone from its traits (read only when asked for).
+    pub time_zone: Option<String>,
+}
+
+/// A page of the audience: its members, and the last contact id read (`None` when
+/// there was none: the audience is exhausted).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AudiencePage {
+    pub members: Vec<AudienceMember>,
+    pub cursor: Option<ContactId>,
+}
+
+/// One recipient stored by the snapshot.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NewRecipient {
+    pub contact_id: ContactId,
+    /// `None`: the remainder (waits for the winner).
+    pub variant: Option<u8>,
+    pub holdout: bool,
+    /// When its message is due (not for the holdout).
+    pub due_at: Option<Millis>,
+}
+
+/// A recipient whose message is due.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DueRecipient {
+    pub contact_id: ContactId,
+    pub variant: Option<u8>,
+    pub due_at: Millis,
+}
+
+/// What became of a due recipient in a round of the campaign engine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecipientOutcome {
+    /// Its message goes in the outbox (the message's key names campaign and contact).
+    Queue(crate::NewMessage),
+    /// Not yet (frequency caps, quiet hours): due again at this time.
+    Defer { contact_id: ContactId, until: Millis },
+    /// Never: the reason is kept.
+    Skip { contact_id: ContactId, reason: String },
+}
+
+/// A campaign's counters per variant.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CampaignStats {
+    pub variants: BTreeMap<u8, BTreeMap<&'static str, f64>>,
+}
+
+impl CampaignStats {
+    pub fn get(&self, variant: u8, counter: CampaignCounter) -> f64 {
+        self.variants
+            .get(&variant)
+            .and_then(|c| c.get(counter.as_str()))
+            .copied()
+            .unwrap_or(0.0)
+    }
+}
