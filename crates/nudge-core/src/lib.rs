@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod call;
+pub mod campaign;
 pub mod clock;
 pub mod contact;
 pub mod journey;

@@ -1,0 +1,3 @@
+//! Campaigns: one message sent to an audience, optionally as an A/B test.
+
+pub mod stats;
