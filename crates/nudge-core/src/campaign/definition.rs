@@ -19,6 +19,7 @@
 //! ([`Schedule`]), not in the definition: a draft says what and to whom, sending says
 //! when.
 
+use super::stats::{Fallback, Rule, WinnerMetric};
 use crate::journey::{Duration, NameOrId, QuietHours, parse_time_of_day};
 use crate::{Millis, segment::DAY_MS};
 use serde::{Deserialize, Serialize};
@@ -91,31 +92,14 @@ pub struct CampaignTest {
     /// Percent of the audience (1–100) in the test, split evenly among the variants.
     pub share: u8,
     pub metric: WinnerMetric,
-    /// How long after the test's messages are queued the winner is chosen.
+    /// How long after the snapshot is taken the winner is chosen.
     pub duration: Duration,
-    /// What applies when no variant wins by the rule.
+    /// How a winner is recognised (default: probability to be best ≥ 0.95).
     #[serde(default)]
-    pub fallback: TestFallback,
-}
-
-/// What an A/B test compares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WinnerMetric {
-    OpenRate,
-    ClickRate,
-    ConversionRate,
-    RevenuePerRecipient,
-}
-
-/// The winner when the rule finds none: the first variant (the control) or the best
-/// observed one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TestFallback {
-    #[default]
-    Control,
-    BestObserved,
+    pub rule: Rule,
+    /// Who wins when the rule finds no winner (default: the control, variant 0).
+    #[serde(default)]
+    pub fallback: Fallback,
 }
 
 /// When a campaign sends.
@@ -243,6 +227,9 @@ impl CampaignDefinition {
             if !(1..=MAX_DELAY).contains(&t.duration.as_millis()) {
                 out.push(err("test.duration", "must be longer than 0 and at most 30 days"));
             }
+            if let Err(e) = t.rule.validate() {
+                out.push(err("test.rule", e.to_string()));
+            }
         }
         if self.throttle_per_hour == Some(0) {
             out.push(err(
@@ -355,10 +342,11 @@ mod tests {
         let t = def.test.as_ref().unwrap();
         assert_eq!(
             (t.share, t.metric, t.fallback),
-            (20, WinnerMetric::ClickRate, TestFallback::Control)
+            (20, WinnerMetric::ClickRate, Fallback::Control)
         );
         assert_eq!(t.duration.as_millis(), 60_000);
         assert_eq!(def.delay_ms(1), 2 * 3_600_000);
+        assert_eq!(t.rule, Rule::default());
         assert_eq!(def.segment_ids(), vec![1, 2, 3]);
     }
 
