@@ -121,6 +121,11 @@ impl IdempotencyKey {
         let way = if entered { "in" } else { "out" };
         Self(format!("segment-{segment}-{contact}-{way}-{at}-{seq}-{unique}"))
     }
+    /// A campaign's one message to a contact (the remainder and the test share are
+    /// disjoint, so one key per campaign and contact is one message per phase).
+    pub fn campaign(campaign: i64, contact: i64) -> Self {
+        Self(format!("campaign-{campaign}-contact-{contact}"))
+    }
     /// A key given by a caller (an API request's), kept as it is.
     pub fn external(key: impl Into<String>) -> Self {
         Self(key.into())
@@ -371,6 +376,7 @@ mod tests {
         );
         assert_eq!(IdempotencyKey::finished(7).as_str(), "run-7-finished");
         assert_eq!(IdempotencyKey::message_state(5, "sent", 1).as_str(), "message-5-sent-1");
+        assert_eq!(IdempotencyKey::campaign(3, 9).as_str(), "campaign-3-contact-9");
     }
 
     #[test]

@@ -9,12 +9,17 @@
 //! timers that came due go through the pure decision core, and each transition is
 //! stored with its timers, waits and outgoing messages in one transaction.
 //!
+//! [`CampaignEngine`] takes sent campaigns from start to end: the audience snapshot in
+//! bounded pages, the test's winner, due messages within throttle and caps.
+//!
 //! Architecture invariant: decisions come from `nudge_core` (pure); this crate only
 //! loads state, calls them, and stores their outcome. It knows nothing of HTTP.
 
+mod campaigns;
 mod journeys;
 mod segments;
 
+pub use campaigns::{CampaignEngine, CampaignEngineConfig, CampaignRound};
 pub use journeys::{
     FREQUENCY_CAPS, JourneyEngine, JourneyEngineConfig, MoveReport, RoundStats, event_names, frequency_caps,
     resolve_send_channels,

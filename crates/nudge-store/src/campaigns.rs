@@ -18,8 +18,8 @@ pub struct Campaign {
     pub status: CampaignStatus,
     /// Set when sent.
     pub schedule: Option<Schedule>,
-    /// The template version of each variant, fixed when sent.
-    pub versions: Vec<i64>,
+    /// Each variant's template and version `(template id, version)`, fixed when sent.
+    pub templates: Vec<(i64, i64)>,
     pub start_at: Option<Millis>,
     pub snapshot_done: bool,
     /// The snapshot has stored the recipients up to this contact id.
@@ -59,12 +59,13 @@ pub struct NewCampaign {
     pub definition: Value,
 }
 
-/// How a campaign is sent: the schedule, its start, and the template versions.
+/// How a campaign is sent: the schedule, its start, and each variant's template and
+/// version `(template id, version)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CampaignLaunch {
     pub schedule: Schedule,
     pub start_at: Millis,
-    pub versions: Vec<i64>,
+    pub templates: Vec<(i64, i64)>,
 }
 
 /// A member of a campaign's audience, as the snapshot reads it.

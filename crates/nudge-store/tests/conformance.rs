@@ -215,7 +215,7 @@ mod super_stories {
         let launch = CampaignLaunch {
             schedule: Schedule::Now,
             start_at: T0 + 2,
-            versions: vec![1, 1],
+            templates: vec![(1, 1), (2, 1)],
         };
         let sent = s
             .set_campaign_status(

@@ -7,7 +7,7 @@ CREATE TABLE campaigns (
     definition      JSONB   NOT NULL,            -- nudge_core::campaign::CampaignDefinition
     status          TEXT    NOT NULL,            -- nudge_core::campaign::CampaignStatus
     schedule        JSONB,                        -- nudge_core::campaign::Schedule, once sent
-    -- The template version of each variant, fixed when sending starts (JSON list).
+    -- Each variant's [template id, version], fixed when sending starts (JSON list).
     versions        JSONB,
     start_at        BIGINT,
     snapshot_done   BOOLEAN NOT NULL DEFAULT FALSE,

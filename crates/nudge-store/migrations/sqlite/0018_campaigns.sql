@@ -7,7 +7,7 @@ CREATE TABLE campaigns (
     definition      TEXT    NOT NULL,            -- nudge_core::campaign::CampaignDefinition
     status          TEXT    NOT NULL,            -- nudge_core::campaign::CampaignStatus
     schedule        TEXT,                        -- nudge_core::campaign::Schedule, once sent
-    -- The template version of each variant, fixed when sending starts (JSON list).
+    -- Each variant's [template id, version], fixed when sending starts (JSON list).
     versions        TEXT,
     start_at        INTEGER,
     snapshot_done   INTEGER NOT NULL DEFAULT 0,

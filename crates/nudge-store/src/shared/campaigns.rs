@@ -25,9 +25,9 @@ fn from_row(r: &SqlRow) -> Result<Campaign> {
         .map(serde_json::from_value::<Schedule>)
         .transpose()
         .map_err(|e| corrupt("schedule", &e))?;
-    let versions = r
+    let templates = r
         .opt_json(6)?
-        .map(serde_json::from_value::<Vec<i64>>)
+        .map(serde_json::from_value::<Vec<(i64, i64)>>)
         .transpose()
         .map_err(|e| corrupt("versions", &e))?
         .unwrap_or_default();
@@ -39,7 +39,7 @@ fn from_row(r: &SqlRow) -> Result<Campaign> {
         definition: r.json(3)?,
         status: CampaignStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
         schedule,
-        versions,
+        templates,
         start_at: r.opt_i64(7)?,
         snapshot_done: r.bool(8)?,
         snapshot_cursor: r.i64(9)?,
@@ -186,7 +186,7 @@ pub(crate) async fn set_status<D: Db>(
         }
         Some(l) => {
             let schedule = serde_json::to_value(&l.schedule).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let versions = Value::from(l.versions.clone());
+            let versions = serde_json::to_value(&l.templates).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             db.execute(
                 "UPDATE campaigns SET status = $3, updated_at = $4, sent_at = $4, schedule = $5, start_at = $6,
                  versions = $7 WHERE id = $1 AND status = $2",
