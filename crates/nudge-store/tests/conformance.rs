@@ -233,14 +233,14 @@ mod super_stories {
                 sent.status,
                 sent.schedule,
                 sent.start_at,
-                sent.versions.clone(),
+                sent.templates.clone(),
                 sent.sent_at
             ),
             (
                 CampaignStatus::Sending,
                 Some(Schedule::Now),
                 Some(T0 + 2),
-                vec![1, 1],
+                vec![(1, 1), (2, 1)],
                 Some(T0 + 2)
             )
         );
