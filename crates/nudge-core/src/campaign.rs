@@ -21,4 +21,4 @@ pub use audience::{Group, assign, due_at};
 pub use definition::{
     Audience, CampaignDefinition, CampaignError, CampaignTest, Schedule, Variant, parse_campaign, parse_schedule,
 };
-pub use lifecycle::{CampaignStatus, Command, LifecycleError, Progress, throttle_allowance};
+pub use lifecycle::{CampaignStatus, Command, LifecycleError, Progress, Throttle};

@@ -124,17 +124,51 @@ pub struct Progress {
     pub winner: Option<u8>,
 }
 
-/// How many more messages a throttle of `per_hour` lets a campaign queue at `now`,
-/// `queued` having been queued since `start`: an even rate of `per_hour` from the
-/// start, with up to one minute's worth (at least one message) allowed at once.
-pub fn throttle_allowance(per_hour: Option<u32>, start: Millis, now: Millis, queued: u64) -> u64 {
-    let Some(per_hour) = per_hour.filter(|&p| p > 0) else {
-        return u64::MAX;
-    };
-    let elapsed = (now - start).max(0) as u128;
-    let earned = per_hour as u128 * elapsed / 3_600_000;
-    let burst = (per_hour as u128 / 60).max(1);
-    (earned + burst).saturating_sub(queued as u128).min(u64::MAX as u128) as u64
+/// A campaign's throttle: a token bucket filled at `per_hour` messages an hour that
+/// holds up to one minute's worth (at least one message), so messages are queued at
+/// an even rate and a pause (quiet hours, time zones not reached yet) never banks a
+/// burst larger than a minute's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Throttle {
+    per_hour: u32,
+    tokens: f64,
+    at: Millis,
+}
+
+impl Throttle {
+    /// A full bucket at `now`.
+    pub fn new(per_hour: u32, now: Millis) -> Self {
+        let per_hour = per_hour.max(1);
+        Throttle {
+            per_hour,
+            tokens: Self::capacity(per_hour),
+            at: now,
+        }
+    }
+
+    fn capacity(per_hour: u32) -> f64 {
+        (per_hour as f64 / 60.0).max(1.0)
+    }
+
+    /// How many messages may be queued at `now`.
+    pub fn available(&mut self, now: Millis) -> u64 {
+        let elapsed = (now - self.at).max(0) as f64;
+        self.tokens = (self.tokens + elapsed * self.per_hour as f64 / 3_600_000.0).min(Self::capacity(self.per_hour));
+        self.at = self.at.max(now);
+        // A hair of rounding must not hold a whole message back.
+        (self.tokens + 1e-9).floor() as u64
+    }
+
+    /// `n` messages were queued.
+    pub fn take(&mut self, n: u64) {
+        self.tokens = (self.tokens - n as f64).max(0.0);
+    }
+
+    /// When the next message may be queued (after `available` said none).
+    pub fn next_at(&self) -> Millis {
+        let missing = (1.0 - self.tokens).max(0.0);
+        self.at + (missing * 3_600_000.0 / self.per_hour as f64).ceil() as Millis
+    }
 }
 
 #[cfg(test)]
@@ -186,12 +220,21 @@ mod tests {
 
     #[test]
     fn the_throttle_spreads_evenly() {
-        assert_eq!(throttle_allowance(None, 0, 0, 1_000_000), u64::MAX);
         // 3,600 an hour: 60 at once, then one a second.
-        assert_eq!(throttle_allowance(Some(3600), 0, 0, 0), 60);
-        assert_eq!(throttle_allowance(Some(3600), 0, 10_000, 60), 10);
-        assert_eq!(throttle_allowance(Some(3600), 0, 3_600_000, 3_000), 660);
-        assert_eq!(throttle_allowance(Some(3600), 0, 1_000, 500), 0, "never negative");
-        assert_eq!(throttle_allowance(Some(10), 0, 0, 0), 1, "at least one at once");
+        let mut t = Throttle::new(3600, 0);
+        assert_eq!(t.available(0), 60);
+        t.take(60);
+        assert_eq!(t.available(0), 0);
+        assert_eq!(t.next_at(), 1_000);
+        assert_eq!(t.available(10_000), 10);
+        t.take(10);
+        // An idle hour banks a minute's worth, not an hour's.
+        assert_eq!(t.available(3_610_000), 60);
+        let mut slow = Throttle::new(10, 0);
+        assert_eq!(slow.available(0), 1, "at least one at once");
+        slow.take(1);
+        assert_eq!(slow.next_at(), 360_000);
+        assert_eq!(slow.available(359_999), 0);
+        assert_eq!(slow.available(360_000), 1);
     }
 }
