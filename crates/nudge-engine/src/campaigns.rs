@@ -313,7 +313,10 @@ impl CampaignEngine {
             }
         };
         let limit = self.config.batch.min(allowance.min(usize::MAX as u64) as usize);
-        let due = self.store.due_campaign_recipients(c.id, now, decided, limit).await?;
+        let due = self
+            .store
+            .due_campaign_recipients(c.id, def.audience.clone(), now, decided, limit)
+            .await?;
         if due.is_empty() {
             return Ok(());
         }
@@ -324,6 +327,14 @@ impl CampaignEngine {
         let mut templates: HashMap<i64, Template> = HashMap::new();
         let mut outcomes = Vec::with_capacity(due.len());
         for r in due {
+            // Who left the audience since the snapshot (or was erased) gets nothing.
+            if !r.in_audience {
+                outcomes.push(RecipientOutcome::Skip {
+                    contact_id: r.contact_id,
+                    reason: "left_audience".into(),
+                });
+                continue;
+            }
             let Some(variant) = r.variant.or(c.winner) else {
                 continue;
             };

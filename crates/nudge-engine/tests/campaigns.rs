@@ -351,8 +351,8 @@ async fn local_time_and_the_throttle() {
 }
 
 /// Frequency caps defer a recipient while the wait stays within the campaign's
-/// limit, and skip it (reason kept) past it; paused and cancelled campaigns queue
-/// nothing.
+/// limit, and skip it (reason kept) past it; a recipient who left the audience after
+/// the snapshot is skipped; a paused campaign queues nothing.
 #[tokio::test]
 async fn caps_defer_then_skip_and_pause_holds() {
     for b in backends().await {
@@ -381,7 +381,15 @@ async fn caps_defer_then_skip_and_pause_holds() {
             .unwrap();
         }
         let clock = Arc::new(ManualClock::new(T0));
-        let engine = CampaignEngine::new(b.store.clone(), clock.clone(), CampaignEngineConfig::default());
+        let engine = CampaignEngine::new(
+            b.store.clone(),
+            clock.clone(),
+            CampaignEngineConfig {
+                snapshot_page: 10,
+                batch: 10,
+                ..Default::default()
+            },
+        );
         let id = launch(
             s,
             json!({"audience": {"segments": [segment]}, "variants": [{"name": "A", "template": a}],
@@ -390,9 +398,25 @@ async fn caps_defer_then_skip_and_pause_holds() {
             vec![(a, 1)],
         )
         .await;
+        // The snapshot is taken; then r3 leaves the segment before its message is built.
+        while !s.campaign(id).await.unwrap().unwrap().snapshot_done {
+            engine.run_once().await.unwrap();
+        }
+        s.apply_evaluations(
+            vec![ContactEvaluation {
+                contact_id: ids[3],
+                dirty_since: None,
+                results: vec![(segment, false, None)],
+            }],
+            T0,
+        )
+        .await
+        .unwrap();
         settle(&engine).await;
         let c = s.campaign(id).await.unwrap().unwrap();
-        assert_eq!((c.queued, c.skipped, c.pending()), (2, 1, 1));
+        assert_eq!((c.queued, c.skipped, c.pending()), (1, 2, 1));
+        let left = s.campaign_recipient(id, ids[3]).await.unwrap().unwrap();
+        assert_eq!(left.2.as_deref(), Some("left_audience"));
         let skipped = s.campaign_recipient(id, ids[0]).await.unwrap().unwrap();
         assert_eq!(
             (skipped.1.as_str(), skipped.2.as_deref()),
@@ -407,14 +431,14 @@ async fn caps_defer_then_skip_and_pause_holds() {
             .unwrap();
         clock.set(T0 + 3_600_000);
         settle(&engine).await;
-        assert_eq!(s.campaign(id).await.unwrap().unwrap().queued, 2);
+        assert_eq!(s.campaign(id).await.unwrap().unwrap().queued, 1);
         s.set_campaign_status(id, CampaignStatus::Paused, CampaignStatus::Sending, None, T0)
             .await
             .unwrap()
             .unwrap();
         settle(&engine).await;
         let c = s.campaign(id).await.unwrap().unwrap();
-        assert_eq!((c.queued, c.skipped, c.status), (3, 1, CampaignStatus::Completed));
+        assert_eq!((c.queued, c.skipped, c.status), (2, 2, CampaignStatus::Completed));
         b.finish().await;
     }
 }

@@ -101,6 +101,8 @@ pub struct DueRecipient {
     pub contact_id: ContactId,
     pub variant: Option<u8>,
     pub due_at: Millis,
+    /// Still a member of the audience (it may have left since the snapshot).
+    pub in_audience: bool,
 }
 
 /// What became of a due recipient in a round of the campaign engine.

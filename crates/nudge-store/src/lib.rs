@@ -167,9 +167,12 @@ pub trait CampaignStore: Send + Sync {
         done: Option<Option<Millis>>,
         now: Millis,
     ) -> Result<()>;
+    /// Up to `limit` pending recipients due by `now` (the remainder only
+    /// `with_remainder`), each saying whether it is still in `audience`.
     async fn due_campaign_recipients(
         &self,
         id: i64,
+        audience: nudge_core::campaign::Audience,
         now: Millis,
         with_remainder: bool,
         limit: usize,

@@ -319,20 +319,48 @@ mod super_stories {
         );
 
         // Due: the three with a variant (not the holdout, not the remainder yet).
-        let due = s.due_campaign_recipients(c.id, T0 + 2, false, 10).await.unwrap();
+        let due = s
+            .due_campaign_recipients(c.id, audience.clone(), T0 + 2, false, 10)
+            .await
+            .unwrap();
         assert_eq!(
             due.iter().map(|d| d.contact_id).collect::<Vec<_>>(),
             vec![ids[0], ids[1], ids[2]]
         );
         assert_eq!(
-            s.due_campaign_recipients(c.id, T0 + 1, false, 10).await.unwrap(),
+            s.due_campaign_recipients(c.id, audience.clone(), T0 + 1, false, 10)
+                .await
+                .unwrap(),
             vec![]
         );
         assert_eq!(
-            s.due_campaign_recipients(c.id, T0 + 2, true, 10).await.unwrap().len(),
+            s.due_campaign_recipients(c.id, audience.clone(), T0 + 2, true, 10)
+                .await
+                .unwrap()
+                .len(),
             4
         );
         assert_eq!(s.next_campaign_due(c.id, false).await.unwrap(), Some(T0 + 2));
+        assert!(due.iter().all(|d| d.in_audience));
+        // c2 leaves A (its only segment): still due, no longer in the audience.
+        s.apply_evaluations(
+            vec![ContactEvaluation {
+                contact_id: ids[1],
+                dirty_since: None,
+                results: vec![(a, false, None)],
+            }],
+            T0 + 2,
+        )
+        .await
+        .unwrap();
+        let now_in: Vec<bool> = s
+            .due_campaign_recipients(c.id, audience.clone(), T0 + 2, false, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|d| d.in_audience)
+            .collect();
+        assert_eq!(now_in, vec![true, false, true]);
 
         let message = |contact: i64, variant: u8| NewMessage {
             idempotency_key: format!("campaign-{}-{contact}", c.id),
@@ -373,7 +401,9 @@ mod super_stories {
             ("skipped", Some("frequency_cap"))
         );
         assert_eq!(
-            s.due_campaign_recipients(c.id, T0 + 10, false, 10).await.unwrap(),
+            s.due_campaign_recipients(c.id, audience.clone(), T0 + 10, false, 10)
+                .await
+                .unwrap(),
             vec![]
         );
         assert_eq!(s.next_campaign_due(c.id, false).await.unwrap(), Some(T0 + 500));
@@ -437,7 +467,10 @@ mod super_stories {
         assert!(!s.set_campaign_winner(c.id, 0, json!({}), T0 + 9).await.unwrap());
         assert_eq!(s.campaign(c.id).await.unwrap().unwrap().winner, Some(1));
         assert_eq!(
-            s.due_campaign_recipients(c.id, T0 + 600, true, 10).await.unwrap().len(),
+            s.due_campaign_recipients(c.id, audience.clone(), T0 + 600, true, 10)
+                .await
+                .unwrap()
+                .len(),
             2
         );
         let cancelled = s

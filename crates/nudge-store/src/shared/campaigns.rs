@@ -331,19 +331,45 @@ pub(crate) async fn add_recipients<D: Db>(
 }
 
 /// Up to `limit` pending recipients due by `now`, earliest first; the remainder only
-/// once the winner is known (`with_remainder`).
+/// once the winner is known (`with_remainder`). Each says whether the contact is still
+/// in the audience (a member of one of its segments and of none of its exclusions):
+/// one who left since the snapshot is skipped by the engine.
 pub(crate) async fn due_recipients<D: Db>(
     db: &D,
     id: i64,
+    audience: &Audience,
     now: Millis,
     with_remainder: bool,
     limit: usize,
 ) -> Result<Vec<DueRecipient>> {
+    // Segment ids are integers, written into the statement; each test is a lookup
+    // of the members table's key.
+    let list = |ids: &[i64]| ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+    let member = if audience.segments.is_empty() {
+        "FALSE".to_string()
+    } else {
+        format!(
+            "EXISTS (SELECT 1 FROM segment_members m WHERE m.contact_id = r.contact_id AND m.segment_id IN ({}))",
+            list(&audience.segments)
+        )
+    };
+    let excluded = if audience.exclude.is_empty() {
+        "FALSE".to_string()
+    } else {
+        format!(
+            "EXISTS (SELECT 1 FROM segment_members x WHERE x.contact_id = r.contact_id AND x.segment_id IN ({}))",
+            list(&audience.exclude)
+        )
+    };
+    let sql = format!(
+        "SELECT r.contact_id, r.variant, r.due_at, CASE WHEN {member} AND NOT {excluded} THEN 1 ELSE 0 END
+         FROM campaign_recipients r
+         WHERE r.campaign_id = $1 AND r.state = 'pending' AND r.due_at <= $2 AND (r.variant IS NOT NULL OR $3)
+         ORDER BY r.due_at, r.contact_id LIMIT $4"
+    );
     sql::all(
         db,
-        "SELECT contact_id, variant, due_at FROM campaign_recipients
-         WHERE campaign_id = $1 AND state = 'pending' AND due_at <= $2 AND (variant IS NOT NULL OR $3)
-         ORDER BY due_at, contact_id LIMIT $4",
+        &sql,
         &[
             Arg::I64(id),
             Arg::I64(now),
@@ -355,6 +381,7 @@ pub(crate) async fn due_recipients<D: Db>(
                 contact_id: r.i64(0)?,
                 variant: r.opt_i64(1)?.map(|v| v.clamp(0, 255) as u8),
                 due_at: r.i64(2)?,
+                in_audience: r.i64(3)? == 1,
             })
         },
     )
@@ -547,17 +574,14 @@ macro_rules! impl_campaign_store {
             async fn due_campaign_recipients(
                 &self,
                 id: i64,
+                audience: nudge_core::campaign::Audience,
                 now: nudge_core::Millis,
                 with_remainder: bool,
                 limit: usize,
             ) -> $crate::Result<Vec<$crate::DueRecipient>> {
-                $read!(self, |db| $crate::shared::campaigns::due_recipients(
-                    db,
-                    id,
-                    now,
-                    with_remainder,
-                    limit
-                ))
+                $read!(self, |db| async move {
+                    $crate::shared::campaigns::due_recipients(db, id, &audience, now, with_remainder, limit).await
+                })
             }
             async fn next_campaign_due(
                 &self,
