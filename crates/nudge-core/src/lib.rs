@@ -4,6 +4,7 @@
 //! can be unit-tested deterministically.
 
 pub mod access;
+pub mod attribution;
 pub mod call;
 pub mod campaign;
 pub mod clock;

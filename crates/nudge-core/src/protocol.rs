@@ -294,10 +294,19 @@ pub enum CampaignCounter {
     Clicked,
     /// Messages clicked at least once.
     UniqueClicked,
+    /// Messages with at least one conversion attributed (converted recipients).
+    Converted,
+    /// Conversions attributed, every one.
+    Conversions,
+    /// Revenue attributed.
+    Revenue,
+    /// The sum over messages of the square of each one's attributed revenue (for the
+    /// variance of revenue per recipient).
+    RevenueSquares,
 }
 
 impl CampaignCounter {
-    pub const ALL: [CampaignCounter; 9] = [
+    pub const ALL: [CampaignCounter; 13] = [
         CampaignCounter::Recipients,
         CampaignCounter::Sent,
         CampaignCounter::Delivered,
@@ -307,6 +316,10 @@ impl CampaignCounter {
         CampaignCounter::UniqueOpened,
         CampaignCounter::Clicked,
         CampaignCounter::UniqueClicked,
+        CampaignCounter::Converted,
+        CampaignCounter::Conversions,
+        CampaignCounter::Revenue,
+        CampaignCounter::RevenueSquares,
     ];
 
     /// The name it is stored under.
@@ -321,6 +334,10 @@ impl CampaignCounter {
             CampaignCounter::UniqueOpened => "unique_opened",
             CampaignCounter::Clicked => "clicked",
             CampaignCounter::UniqueClicked => "unique_clicked",
+            CampaignCounter::Converted => "converted",
+            CampaignCounter::Conversions => "conversions",
+            CampaignCounter::Revenue => "revenue",
+            CampaignCounter::RevenueSquares => "revenue_squares",
         }
     }
 

@@ -455,16 +455,20 @@ fn zone(name: &str) -> jiff::tz::TimeZone {
     jiff::tz::TimeZone::get(name).unwrap_or(jiff::tz::TimeZone::UTC)
 }
 
-/// A variant's results for the test's metric, from its counters. Conversions and
-/// revenue are not attributed to campaign messages yet: those metrics see none, so
-/// the rule finds no winner and the fallback decides (the report says so).
+/// A variant's results for the test's metric, from its counters: unique opens or
+/// clicks, converted recipients, or attributed revenue (with its squares per
+/// recipient), out of the messages queued.
 fn arm(counters: &nudge_store::CampaignStats, variant: u8, metric: WinnerMetric) -> Arm {
     let n = counters.get(variant, CampaignCounter::Recipients).max(0.0) as u64;
     let count = |c| (counters.get(variant, c).max(0.0) as u64).min(n);
     match metric {
         WinnerMetric::OpenRate => Arm::proportion(n, count(CampaignCounter::UniqueOpened)),
         WinnerMetric::ClickRate => Arm::proportion(n, count(CampaignCounter::UniqueClicked)),
-        WinnerMetric::ConversionRate => Arm::proportion(n, 0),
-        WinnerMetric::RevenuePerRecipient => Arm::revenue(n, 0.0, 0.0),
+        WinnerMetric::ConversionRate => Arm::proportion(n, count(CampaignCounter::Converted)),
+        WinnerMetric::RevenuePerRecipient => Arm::revenue(
+            n,
+            counters.get(variant, CampaignCounter::Revenue),
+            counters.get(variant, CampaignCounter::RevenueSquares),
+        ),
     }
 }

@@ -13,6 +13,7 @@
 //! `update_contact` steps change the contact in the transaction that stores the
 //! transition (`RunWrite::contact_updates`).
 
+use nudge_core::attribution::ConversionSettings;
 use nudge_core::journey::{
     self, Context, CorruptRunState, FrequencyCap, Input, JourneyDefinition, MessageOutcomeKind, NameOrId, PreviousRun,
     RunPhase, RunState, SentMessage, Trigger,
@@ -58,8 +59,9 @@ impl Default for JourneyEngineConfig {
     }
 }
 
-/// What the journey index was computed from: id, status, published version, update time.
-type Signature = Vec<(i64, JourneyStatus, Option<i64>, Millis)>;
+/// What the journey index was computed from: id, status, published version, update
+/// time of every journey, and the conversion events.
+type Signature = (Vec<(i64, JourneyStatus, Option<i64>, Millis)>, Vec<String>);
 
 /// The timer that starts a stored run (see the module documentation).
 const START_TIMER: &str = IdempotencyKey::START;
@@ -212,14 +214,19 @@ impl JourneyEngine {
 
     /// Keeps `journey_event_names` in step with the journeys (only when they changed).
     async fn index(&self, journeys: &[Journey]) -> nudge_store::Result<()> {
-        let signature: Signature = journeys
-            .iter()
-            .map(|j| (j.id, j.status, j.published_version, j.updated_at))
-            .collect();
+        let conversions = conversion_settings(&*self.store).await?.events;
+        let signature: Signature = (
+            journeys
+                .iter()
+                .map(|j| (j.id, j.status, j.published_version, j.updated_at))
+                .collect(),
+            conversions.clone(),
+        );
         if self.indexed.lock().unwrap_or_else(|e| e.into_inner()).as_ref() == Some(&signature) {
             return Ok(());
         }
-        let mut names = BTreeSet::new();
+        // Conversions are attributed as the engine takes them from the inbox.
+        let mut names: BTreeSet<String> = conversions.into_iter().collect();
         for j in journeys.iter().filter(|j| j.status != JourneyStatus::Draft) {
             // Runs may follow any version: index what every version listens for.
             for v in 1..=j.version {
@@ -328,6 +335,18 @@ pub async fn frequency_caps(store: &dyn Store) -> nudge_store::Result<Vec<Freque
     Ok(serde_json::from_str(&raw).unwrap_or_else(|e| {
         tracing::error!(error = %e, "the frequency_caps setting does not parse; no caps apply");
         vec![]
+    }))
+}
+
+/// The workspace's conversion settings (setting `conversion_settings`); an unreadable
+/// setting is reported and the defaults apply.
+pub async fn conversion_settings(store: &dyn Store) -> nudge_store::Result<ConversionSettings> {
+    let Some(raw) = store.setting(ConversionSettings::KEY).await? else {
+        return Ok(ConversionSettings::default());
+    };
+    Ok(serde_json::from_str(&raw).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "the conversion_settings setting does not parse; the defaults apply");
+        ConversionSettings::default()
     }))
 }
 

@@ -21,7 +21,7 @@ mod segments;
 
 pub use campaigns::{CampaignEngine, CampaignEngineConfig, CampaignRound};
 pub use journeys::{
-    FREQUENCY_CAPS, JourneyEngine, JourneyEngineConfig, MoveReport, RoundStats, event_names, frequency_caps,
-    resolve_send_channels,
+    FREQUENCY_CAPS, JourneyEngine, JourneyEngineConfig, MoveReport, RoundStats, conversion_settings, event_names,
+    frequency_caps, resolve_send_channels,
 };
 pub use segments::{SegmentEngine, SegmentEngineConfig};

@@ -442,3 +442,85 @@ async fn caps_defer_then_skip_and_pause_holds() {
         b.finish().await;
     }
 }
+
+/// Conversions are attributed by last touch as the engine takes them from the inbox:
+/// inside the delivery window to the campaign message (counted toward its variant,
+/// revenue summed per recipient), outside it to nothing; each once.
+#[tokio::test]
+async fn conversions_are_attributed_to_the_last_touch() {
+    for b in backends().await {
+        let s = &*b.store;
+        let (segment, ids) = audience(s, 2, json!({})).await;
+        let a = template(s, "A").await;
+        let clock = Arc::new(ManualClock::new(T0));
+        let campaigns = CampaignEngine::new(b.store.clone(), clock.clone(), CampaignEngineConfig::default());
+        let journeys = nudge_engine::JourneyEngine::new(
+            b.store.clone(),
+            clock.clone(),
+            nudge_engine::JourneyEngineConfig::default(),
+        );
+        // The engine listens for the conversion events before they arrive.
+        journeys.run_once().await.unwrap();
+        let id = launch(
+            s,
+            json!({"audience": {"segments": [segment]}, "variants": [{"name": "A", "template": a}]}),
+            Schedule::Now,
+            vec![(a, 1)],
+        )
+        .await;
+        settle(&campaigns).await;
+        let sent: Vec<MessageUpdate> = campaign_messages(s, id)
+            .await
+            .iter()
+            .map(|m| MessageUpdate {
+                id: m.id,
+                state: MessageState::Sent,
+                retry_at: None,
+                recipient: None,
+                error: None,
+                rendered: None,
+                suppress: None,
+                provider_id: None,
+            })
+            .collect();
+        assert_eq!(sent.len(), 2);
+        s.update_messages(sent, T0).await.unwrap();
+
+        let order = |user: &str, key: &str, at: Millis, props: Value| {
+            json!({"type": "track", "userId": user, "event": "Order Completed", "messageId": key,
+                   "timestamp": jiff::Timestamp::from_millisecond(at).unwrap().to_string(), "properties": props})
+        };
+        let batch = json!({"batch": [
+            order("r0", "o1", T0 + 3_600_000, json!({"revenue": 30})),
+            order("r0", "o2", T0 + 7_200_000, json!({"total": 20})),
+            order("r1", "o3", T0 + 2 * 86_400_000, json!({"revenue": 10})),
+        ]});
+        let calls = nudge_core::parse_batch(
+            &serde_json::to_vec(&batch).unwrap(),
+            &nudge_core::Received {
+                at: T0 + 3 * 86_400_000,
+                ip: None,
+            },
+            &mut || "x".to_string(),
+        )
+        .unwrap();
+        s.ingest(calls.messages, T0 + 3 * 86_400_000).await.unwrap();
+        clock.set(T0 + 3 * 86_400_000);
+        journeys.run_once().await.unwrap();
+        journeys.run_once().await.unwrap();
+
+        let stats = s.campaign_stats(id).await.unwrap();
+        let got: Vec<f64> = [
+            CampaignCounter::Conversions,
+            CampaignCounter::Converted,
+            CampaignCounter::Revenue,
+            CampaignCounter::RevenueSquares,
+        ]
+        .iter()
+        .map(|&k| stats.get(0, k))
+        .collect();
+        assert_eq!(got, vec![2.0, 1.0, 50.0, 2500.0]);
+        let _ = ids;
+        b.finish().await;
+    }
+}

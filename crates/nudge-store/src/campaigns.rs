@@ -131,3 +131,26 @@ impl CampaignStats {
             .unwrap_or(0.0)
     }
 }
+
+/// A conversion event to attribute (see [`crate::CampaignStore::record_conversion`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewConversion {
+    pub event_id: i64,
+    pub contact_id: ContactId,
+    pub name: String,
+    pub at: Millis,
+    pub revenue: Option<f64>,
+}
+
+/// A recorded conversion and the message it was attributed to, if any.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Conversion {
+    pub event_id: i64,
+    pub contact_id: ContactId,
+    pub name: String,
+    pub at: Millis,
+    pub revenue: Option<f64>,
+    pub message_id: Option<i64>,
+    pub touch: Option<nudge_core::attribution::TouchKind>,
+    pub origin: Option<nudge_core::protocol::MessageOrigin>,
+}

@@ -183,6 +183,15 @@ pub trait CampaignStore: Send + Sync {
     /// `false` if a winner was chosen already.
     async fn set_campaign_winner(&self, id: i64, winner: u8, decision: serde_json::Value, now: Millis) -> Result<bool>;
     async fn campaign_stats(&self, id: i64) -> Result<CampaignStats>;
+    /// Records a conversion event once, attributed by last touch to the message that
+    /// touched the contact last (counted toward its campaign variant); `None` if the
+    /// event was recorded before.
+    async fn record_conversion(
+        &self,
+        conversion: NewConversion,
+        settings: nudge_core::attribution::ConversionSettings,
+        now: Millis,
+    ) -> Result<Option<Conversion>>;
     /// A recipient: its variant (`None`: the remainder), state, reason and message.
     async fn campaign_recipient(
         &self,

@@ -63,6 +63,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (15, include_str!("../migrations/postgres/0015_users.sql")),
     (16, include_str!("../migrations/postgres/0016_hourly_stats.sql")),
     (18, include_str!("../migrations/postgres/0018_campaigns.sql")),
+    (19, include_str!("../migrations/postgres/0019_conversions.sql")),
 ];
 
 /// Key of the advisory lock that serializes migrations between processes.

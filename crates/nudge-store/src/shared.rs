@@ -4,6 +4,7 @@
 
 pub(crate) mod campaigns;
 pub(crate) mod contacts;
+pub(crate) mod conversions;
 pub(crate) mod ingest;
 pub(crate) mod journeys;
 pub(crate) mod keys;

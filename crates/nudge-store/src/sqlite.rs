@@ -44,6 +44,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (15, include_str!("../migrations/sqlite/0015_users.sql")),
     (16, include_str!("../migrations/sqlite/0016_hourly_stats.sql")),
     (18, include_str!("../migrations/sqlite/0018_campaigns.sql")),
+    (19, include_str!("../migrations/sqlite/0019_conversions.sql")),
 ];
 
 type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;

@@ -22,6 +22,24 @@ impl JourneyEngine {
             .store
             .claim_journey_inbox(now, self.config.batch, self.config.lease_ms)
             .await?;
+        let conversions = conversion_settings(&*self.store).await?;
+        for e in events.iter().filter(|e| conversions.is_conversion(&e.name)) {
+            // Recorded once per event (a repeat after a crash does nothing).
+            let revenue = e.properties.as_object().and_then(journey::revenue_of);
+            self.store
+                .record_conversion(
+                    nudge_store::NewConversion {
+                        event_id: e.event_id,
+                        contact_id: e.contact_id,
+                        name: e.name.clone(),
+                        at: e.at,
+                        revenue,
+                    },
+                    conversions.clone(),
+                    now,
+                )
+                .await?;
+        }
         for e in &events {
             if round.has_pending(e.contact_id) {
                 self.flush_starts(now, &mut round).await?;

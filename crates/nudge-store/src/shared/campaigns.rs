@@ -615,6 +615,16 @@ macro_rules! impl_campaign_store {
                     $crate::shared::campaigns::set_winner(db, id, winner, &decision, now).await
                 })
             }
+            async fn record_conversion(
+                &self,
+                conversion: $crate::NewConversion,
+                settings: nudge_core::attribution::ConversionSettings,
+                now: nudge_core::Millis,
+            ) -> $crate::Result<Option<$crate::Conversion>> {
+                $write!(self, |db| async move {
+                    $crate::shared::conversions::record(db, &conversion, &settings, now).await
+                })
+            }
             async fn campaign_stats(&self, id: i64) -> $crate::Result<$crate::CampaignStats> {
                 $read!(self, |db| $crate::shared::campaigns::stats(db, id))
             }

@@ -1,0 +1,24 @@
+-- Conversions (track events the workspace counts as conversions) and the message each
+-- is attributed to by last touch (nudge_core::attribution), recorded once per event.
+CREATE TABLE conversions (
+    event_id    BIGINT PRIMARY KEY,
+    contact_id  BIGINT NOT NULL,
+    name        TEXT    NOT NULL,
+    at          BIGINT NOT NULL,
+    revenue     DOUBLE PRECISION,
+    -- The message it is attributed to, how it touched the contact, and its origin.
+    message_id  BIGINT,
+    touch       TEXT,
+    campaign_id BIGINT,
+    variant     BIGINT,
+    journey_id  BIGINT,
+    step        TEXT,
+    recorded_at BIGINT NOT NULL
+);
+CREATE INDEX conversions_at ON conversions (at);
+CREATE INDEX conversions_contact ON conversions (contact_id, at);
+
+-- A message's first attributed conversion (converted recipients are counted once) and
+-- the revenue attributed to it so far (for revenue per recipient and its variance).
+ALTER TABLE messages ADD COLUMN first_converted_at BIGINT;
+ALTER TABLE messages ADD COLUMN attributed_revenue DOUBLE PRECISION NOT NULL DEFAULT 0;

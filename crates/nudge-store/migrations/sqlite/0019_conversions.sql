@@ -1,0 +1,24 @@
+-- Conversions (track events the workspace counts as conversions) and the message each
+-- is attributed to by last touch (nudge_core::attribution), recorded once per event.
+CREATE TABLE conversions (
+    event_id    INTEGER PRIMARY KEY,
+    contact_id  INTEGER NOT NULL,
+    name        TEXT    NOT NULL,
+    at          INTEGER NOT NULL,
+    revenue     REAL,
+    -- The message it is attributed to, how it touched the contact, and its origin.
+    message_id  INTEGER,
+    touch       TEXT,
+    campaign_id INTEGER,
+    variant     INTEGER,
+    journey_id  INTEGER,
+    step        TEXT,
+    recorded_at INTEGER NOT NULL
+);
+CREATE INDEX conversions_at ON conversions (at);
+CREATE INDEX conversions_contact ON conversions (contact_id, at);
+
+-- A message's first attributed conversion (converted recipients are counted once) and
+-- the revenue attributed to it so far (for revenue per recipient and its variance).
+ALTER TABLE messages ADD COLUMN first_converted_at INTEGER;
+ALTER TABLE messages ADD COLUMN attributed_revenue REAL NOT NULL DEFAULT 0;

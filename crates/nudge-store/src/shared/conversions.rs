@@ -1,0 +1,135 @@
+//! Conversions, written once for both backends: the conversion recorded once per
+//! event with the message it is attributed to by last touch
+//! (`nudge_core::attribution`), and what the attribution adds to the counters of
+//! the campaign variant that sent the message, in the same transaction.
+
+use crate::Result;
+use crate::campaigns::{Conversion, NewConversion};
+use crate::exec;
+use crate::messages::OriginColumns;
+use crate::sql::{self, Arg, Db};
+use nudge_core::Millis;
+use nudge_core::attribution::{self, ConversionSettings, Touch, TouchKind};
+use nudge_core::protocol::{CampaignCounter, MessageOrigin};
+
+/// How many of a contact's latest messages attribution looks at.
+const TOUCHES: i64 = 500;
+
+/// Records a conversion and attributes it (nothing if the event was recorded before:
+/// `None`).
+pub(crate) async fn record<D: Db>(
+    db: &D,
+    c: &NewConversion,
+    settings: &ConversionSettings,
+    now: Millis,
+) -> Result<Option<Conversion>> {
+    let done = sql::first(
+        db,
+        "SELECT 1 FROM conversions WHERE event_id = $1",
+        &[Arg::I64(c.event_id)],
+    )
+    .await?;
+    if done.is_some() {
+        return Ok(None);
+    }
+    let contact = db.current_id(c.contact_id).await?;
+    let sql = format!(
+        "SELECT id, sent_at, first_opened_at, first_clicked_at, attributed_revenue, {} FROM messages
+         WHERE contact_id = $1 AND (origin_campaign_id IS NOT NULL OR origin_journey_id IS NOT NULL)
+         ORDER BY id DESC LIMIT $2",
+        OriginColumns::NAMES
+    );
+    let rows = db.query(&sql, &[Arg::I64(contact), Arg::I64(TOUCHES)]).await?;
+    let mut touches = Vec::with_capacity(rows.len());
+    for r in &rows {
+        touches.push(Touch {
+            message_id: r.i64(0)?,
+            sent_at: r.opt_i64(1)?,
+            first_opened_at: r.opt_i64(2)?,
+            first_clicked_at: r.opt_i64(3)?,
+        });
+    }
+    let pick = attribution::last_touch(c.at, &touches, settings);
+    let (message, origin, before) = match pick {
+        Some((id, _, _)) => {
+            let i = touches.iter().position(|t| t.message_id == id).unwrap_or(0);
+            let r = &rows[i];
+            (
+                Some(id),
+                OriginColumns::read(r, 5)?.origin(),
+                r.opt_f64(4)?.unwrap_or(0.0),
+            )
+        }
+        None => (None, None, 0.0),
+    };
+    let touch = pick.map(|(_, _, kind)| kind);
+    let columns = OriginColumns::of(origin.as_ref());
+    db.execute(
+        "INSERT INTO conversions (event_id, contact_id, name, at, revenue, message_id, touch, campaign_id, variant,
+         journey_id, step, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        &[
+            Arg::I64(c.event_id),
+            Arg::I64(contact),
+            Arg::Str(&c.name),
+            Arg::I64(c.at),
+            Arg::OptF64(c.revenue),
+            Arg::OptI64(message),
+            Arg::OptStr(touch.map(touch_name)),
+            Arg::OptI64(columns.campaign_id),
+            Arg::OptI64(columns.variant.map(i64::from)),
+            Arg::OptI64(columns.journey_id),
+            Arg::OptStr(columns.step.as_deref()),
+            Arg::I64(now),
+        ],
+    )
+    .await?;
+    if let Some(id) = message {
+        let revenue = c.revenue.unwrap_or(0.0);
+        let first = db
+            .execute(
+                "UPDATE messages SET first_converted_at = $2 WHERE id = $1 AND first_converted_at IS NULL",
+                &[Arg::I64(id), Arg::I64(c.at)],
+            )
+            .await?
+            > 0;
+        db.execute(
+            "UPDATE messages SET attributed_revenue = attributed_revenue + $2 WHERE id = $1",
+            &[Arg::I64(id), Arg::OptF64(Some(revenue))],
+        )
+        .await?;
+        if let Some(MessageOrigin::Campaign { campaign_id, variant }) = origin {
+            let mut counts = vec![(CampaignCounter::Conversions, 1.0)];
+            if first {
+                counts.push((CampaignCounter::Converted, 1.0));
+            }
+            if revenue != 0.0 {
+                counts.push((CampaignCounter::Revenue, revenue));
+                counts.push((
+                    CampaignCounter::RevenueSquares,
+                    attribution::revenue_square_delta(before, revenue),
+                ));
+            }
+            for (counter, amount) in counts {
+                exec::count_campaign(db, campaign_id, variant, counter, amount).await?;
+            }
+        }
+    }
+    Ok(Some(Conversion {
+        event_id: c.event_id,
+        contact_id: contact,
+        name: c.name.clone(),
+        at: c.at,
+        revenue: c.revenue,
+        message_id: message,
+        touch,
+        origin,
+    }))
+}
+
+fn touch_name(t: TouchKind) -> &'static str {
+    match t {
+        TouchKind::Clicked => "clicked",
+        TouchKind::Opened => "opened",
+        TouchKind::Delivered => "delivered",
+    }
+}
