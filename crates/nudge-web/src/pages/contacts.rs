@@ -691,7 +691,7 @@ pub async fn import(State(state): State<WebState>, viewer: Viewer, mut form: axu
 }
 
 /// Failed rows shown on the job's page; all of them are in the CSV download.
-const SHOWN_ERRORS: usize = 100;
+const SHOWN_ERRORS: usize = 50;
 
 /// An import's progress, or its report once finished. While it runs, htmx asks for
 /// it again every second; without JavaScript the page has a link to reload.
@@ -816,6 +816,64 @@ mod tests {
 
     fn f(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn an_import_polls_while_it_runs_and_reports_when_done() {
+        use nudge_app::csv_io::RowError;
+        use nudge_app::imports::{ImportPhase, ImportProgress};
+        let t = crate::i18n::Tr::new(crate::i18n::Lang::En, jiff::tz::TimeZone::UTC, Default::default());
+        let mut p = ImportProgress {
+            id: "abc".into(),
+            phase: ImportPhase::Reading,
+            total: 0,
+            done: 0,
+            created: 0,
+            updated: 0,
+            failed: 0,
+            errors: Vec::new(),
+            started_at: 0,
+            finished_at: None,
+        };
+        let html = |p: &ImportProgress| {
+            ImportProgressBox {
+                t: t.clone(),
+                p: p.clone(),
+            }
+            .render()
+            .unwrap()
+        };
+        let reading = html(&p);
+        assert!(
+            reading.contains(r#"hx-get="/contacts/import/abc/progress""#),
+            "{reading}"
+        );
+        assert!(!reading.contains("import-counts"), "no counts before the file is read");
+        (p.phase, p.total, p.done) = (ImportPhase::Importing, 1000, 250);
+        let importing = html(&p);
+        assert!(
+            importing.contains(r#"value="25""#) && importing.contains("import-counts"),
+            "{importing}"
+        );
+        assert!(
+            importing.contains(r#"href="/contacts/import/abc""#),
+            "a plain reload link"
+        );
+        (p.phase, p.done, p.created, p.failed) = (ImportPhase::Done, 1000, 999, 1);
+        p.errors = vec![RowError {
+            row: 7,
+            column: Some("email".into()),
+            message: "<b>x</b> is not an email address".into(),
+        }];
+        let done = html(&p);
+        assert!(!done.contains("hx-get"), "no more polling: {done}");
+        assert!(done.contains("import-report") && done.contains("/contacts/import/abc/errors.csv"));
+        assert!(!done.contains("<b>x</b>"), "row errors are escaped");
+        p.failed = 80;
+        assert!(
+            html(&p).contains("The first"),
+            "more failed rows than shown are said so"
+        );
     }
 
     #[test]
