@@ -4,7 +4,9 @@ downloaded browser) against a running `nudge demo`.
 Run by crates/nudge/tests/ui.rs, which starts the server and passes, in the
 environment: NUDGE_UI_BASE (URL), NUDGE_UI_OWNER_EMAIL, NUDGE_UI_OWNER_PASSWORD,
 NUDGE_UI_ADMIN_KEY, NUDGE_UI_WRITE_KEY, NUDGE_UI_SHOTS (where screenshots go),
-NUDGE_UI_CHROMIUM (the browser), and optionally NUDGE_UI_FLOWS (comma-separated flow
+NUDGE_UI_CHROMIUM (the browser), NUDGE_UI_SMTP_PORT and NUDGE_UI_MAIL_DIR (a real
+SMTP server on 127.0.0.1 and where it writes what it receives, one JSON file per
+e-mail: tests/smtp/sink.py), and optionally NUDGE_UI_FLOWS (comma-separated flow
 names; all of tests/ui/flows/*.py otherwise).
 
 Each flow is a module in flows/ with `run(ctx)`; it fails by raising. The harness
@@ -17,6 +19,7 @@ import json
 import os
 import pathlib
 import sys
+import time
 import traceback
 import urllib.error
 import urllib.request
@@ -37,6 +40,8 @@ class Ctx:
         self.admin_key = os.environ["NUDGE_UI_ADMIN_KEY"]
         self.write_key = os.environ["NUDGE_UI_WRITE_KEY"]
         self.shots = pathlib.Path(os.environ["NUDGE_UI_SHOTS"])
+        self.smtp_port = int(os.environ["NUDGE_UI_SMTP_PORT"])
+        self.mail_dir = pathlib.Path(os.environ["NUDGE_UI_MAIL_DIR"])
         self.shots.mkdir(parents=True, exist_ok=True)
         self.pw = pw
         self.browser = browser
@@ -127,6 +132,18 @@ class Ctx:
         status, out = self._request("POST", f"/v1/{kind}", body, {"authorization": f"Basic {auth}"})
         assert status == 200, f"/v1/{kind} answered {status}: {out}"
         return out
+
+    def mails(self, count, timeout=15):
+        """The e-mails the SMTP server has received (oldest first), once it has at
+        least `count`: each a dict with rcpt_tos, headers ([name, value] pairs) and
+        parts (tests/smtp/sink.py)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            files = sorted(self.mail_dir.glob("*.json"), key=lambda p: int(p.stem))
+            if len(files) >= count:
+                return [json.loads(p.read_text()) for p in files]
+            assert time.monotonic() < deadline, f"expected {count} e-mails, the SMTP server has {len(files)}"
+            time.sleep(0.1)
 
     def close(self):
         for c in self._contexts:

@@ -8,6 +8,8 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use nudge_app::AppError;
+use nudge_app::channels::ChannelStatus;
 use nudge_app::messages::{Bounce, BounceKind, Recipient, SendMessage, TemplateRef};
 use nudge_app::templates::{PreviewAs, TemplateInput, TemplateRefusal};
 use nudge_core::format_millis;
@@ -467,48 +469,35 @@ pub async fn get_message(State(state): State<AppState>, Path(id): Path<String>) 
     Ok(Json(message_json(&m)))
 }
 
-fn channel_json(c: &dyn nudge_messages::channel::Channel, health: Result<(), String>, source: &str) -> Value {
+fn channel_json(c: &ChannelStatus) -> Value {
     json!({
-        "kind": c.kind(),
-        "transport": c.transport(),
-        "healthy": health.is_ok(),
-        "error": health.err(),
-        "settings": c.describe(),
-        "source": source,
+        "kind": c.kind,
+        "transport": c.transport,
+        "healthy": c.health.is_ok(),
+        "error": c.health.clone().err(),
+        "settings": c.settings,
+        "source": c.source.as_str(),
     })
 }
 
 pub async fn channels(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let Some(m) = &state.messaging else {
-        return Ok(Json(json!({"data": []})));
-    };
-    let mut data = Vec::new();
-    for c in m.channels() {
-        let source = if m.is_default(c.kind()) { "settings" } else { "api" };
-        data.push(channel_json(&*c, c.health().await, source));
-    }
+    let data: Vec<Value> = state.app().channels(None).await?.iter().map(channel_json).collect();
     Ok(Json(json!({ "data": data })))
-}
-
-/// The settings key under which a channel configured through the API is kept.
-pub fn channel_setting_key(kind: &str) -> String {
-    format!("channel:{kind}")
 }
 
 /// `PUT /api/v1/channels/{kind}`: configure how `email` or `sms` is delivered
 /// (`{"transport": "smtp" | "twilio" | "capture", ...}`). Checked, stored in the
 /// database (it survives restarts and overrides the start-up settings) and used at
-/// once. The answer includes a live health check.
+/// once (`App::configure_channel`). The answer includes a live health check.
 pub async fn put_channel(
     State(state): State<AppState>,
     Path(kind): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     use nudge_messages::channel::config::ChannelConfig;
-    let messaging = state
-        .messaging
-        .clone()
-        .ok_or_else(|| ApiError::new("channel_not_configured", "messaging is not configured on this server"))?;
+    let app = state.app();
+    // A server without messaging says so before reading the body.
+    app.messaging()?;
     let value = body_object(&body)?;
     let config: ChannelConfig = serde_json::from_value(Value::Object(value)).map_err(|e| {
         // serde names the field in backquotes: "missing field `from`".
@@ -526,36 +515,21 @@ pub async fn put_channel(
         };
         ApiError::new(code, format!("channel configuration: {text}")).with_field(field)
     })?;
-    let slot = config
-        .build(&kind, messaging.public_url())
-        .map_err(|e| ApiError::new("invalid_field", format!("{}: {}", e.field, e.message)).with_field(e.field))?;
-    let stored = serde_json::to_string(&config).map_err(|e| ApiError::internal(e.to_string()))?;
-    state
-        .store
-        .put_setting(&channel_setting_key(&kind), Some(&stored))
-        .await?;
-    let channel = slot.channel.clone();
-    messaging.set_channel(slot);
-    messaging.wake();
-    Ok(Json(channel_json(&*channel, channel.health().await, "api")))
+    let status = app.configure_channel(&kind, config, None).await.map_err(|e| match e {
+        // The API's message names the field as well.
+        AppError::InvalidField { field, message } => {
+            ApiError::new("invalid_field", format!("{field}: {message}")).with_field(field)
+        }
+        e => e.into(),
+    })?;
+    Ok(Json(channel_json(&status)))
 }
 
 /// `DELETE /api/v1/channels/{kind}`: forget the configuration stored through the
 /// API and go back to the start-up settings (`NUDGE_SMTP_URL`, ...).
 pub async fn delete_channel(State(state): State<AppState>, Path(kind): Path<String>) -> Result<Json<Value>, ApiError> {
-    let messaging = state
-        .messaging
-        .clone()
-        .ok_or_else(|| ApiError::new("channel_not_configured", "messaging is not configured on this server"))?;
-    if !nudge_messages::channel::config::CONFIGURABLE.contains(&kind.as_str()) {
-        return Err(ApiError::not_found(format!("no configurable {kind} channel")));
-    }
-    state.store.put_setting(&channel_setting_key(&kind), None).await?;
-    messaging.reset_channel(&kind);
-    let channel = messaging
-        .channel(&kind)
-        .ok_or_else(|| ApiError::not_found(format!("no {kind} channel")))?;
-    Ok(Json(channel_json(&*channel, channel.health().await, "settings")))
+    let status = state.app().reset_channel(&kind, None).await?;
+    Ok(Json(channel_json(&status)))
 }
 
 fn suppression_json(s: &Suppression) -> Value {

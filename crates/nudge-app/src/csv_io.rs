@@ -24,11 +24,47 @@ const IGNORED: &[&str] = &[
 ];
 pub const MAX_IMPORT_ROWS: usize = 1_000_000;
 
-pub fn parse_contacts_csv(bytes: &[u8]) -> Result<Vec<ContactImport>> {
-    let mut reader = csv::ReaderBuilder::new()
+/// A row that cannot be imported: its row number in the file (the header is row 1,
+/// as a spreadsheet numbers them), the column at fault when one is, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    pub row: usize,
+    pub column: Option<String>,
+    pub message: String,
+}
+
+impl std::fmt::Display for RowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.column {
+            Some(c) => write!(f, "line {}: column {c}: {}", self.row, self.message),
+            None => write!(f, "line {}: {}", self.row, self.message),
+        }
+    }
+}
+
+/// A CSV file read row by row: the rows that can be imported (with their row
+/// numbers) and those that cannot.
+#[derive(Debug, Clone, Default)]
+pub struct CsvRows {
+    pub rows: Vec<(usize, ContactImport)>,
+    pub errors: Vec<RowError>,
+}
+
+impl CsvRows {
+    /// Data rows in the file.
+    pub fn total(&self) -> usize {
+        self.rows.len() + self.errors.len()
+    }
+}
+
+fn csv_reader(bytes: &[u8]) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new()
         .flexible(false)
         .trim(csv::Trim::All)
-        .from_reader(bytes);
+        .from_reader(bytes)
+}
+
+fn headers_of(reader: &mut csv::Reader<&[u8]>) -> Result<csv::StringRecord> {
     let headers = reader
         .headers()
         .map_err(|e| AppError::invalid_request("csv", format!("cannot read the CSV header row: {e}")))?
@@ -39,58 +75,93 @@ pub fn parse_contacts_csv(bytes: &[u8]) -> Result<Vec<ContactImport>> {
             "the header row needs a user_id or an email column",
         ));
     }
-    let mut rows = Vec::new();
+    Ok(headers)
+}
+
+/// Checks the header row only: what makes a whole file unusable is known at once.
+pub fn check_contacts_csv_header(bytes: &[u8]) -> Result<()> {
+    headers_of(&mut csv_reader(bytes)).map(|_| ())
+}
+
+/// Reads every row: a problem with the whole file (its header row, its size) is an
+/// error; a problem with a row is that row's [`RowError`], and the other rows are
+/// kept.
+pub fn read_contacts_csv(bytes: &[u8]) -> Result<CsvRows> {
+    let mut reader = csv_reader(bytes);
+    let headers = headers_of(&mut reader)?;
+    let mut out = CsvRows::default();
     for (i, record) in reader.records().enumerate() {
-        let line = i + 2;
-        let record = record.map_err(|e| AppError::invalid_request("csv", format!("line {line}: {e}")))?;
-        let mut row = ContactImport::default();
-        let mut traits = Map::new();
-        for (h, cell) in headers.iter().zip(record.iter()) {
-            if cell.is_empty() || IGNORED.contains(&h) {
-                continue;
-            }
-            if h == "user_id" {
-                row.user_id = Some(cell.to_string());
-            } else if h == "email" {
-                if nudge_core::contact::normalize_email(&Value::String(cell.into())).is_none() {
-                    return Err(AppError::invalid_request(
-                        "csv",
-                        format!("line {line}: {cell:?} is not an email address"),
-                    ));
-                }
-                row.email = Some(cell.to_string());
-            } else if let Some(ch) = h
-                .strip_prefix("subscription.")
-                .or_else(|| h.strip_prefix("subscriptions."))
-            {
-                let s = Subscription::parse(cell).ok_or_else(|| {
-                    AppError::invalid_request(
-                        "csv",
-                        format!("line {line}: column {h}: {cell:?} is not subscribed, unsubscribed or pending"),
-                    )
-                })?;
-                row.subscriptions.insert(ch.to_string(), s);
-            } else {
-                let name = h.strip_prefix("traits.").unwrap_or(h);
-                traits.insert(name.to_string(), cell_value(cell));
-            }
-        }
-        if row.user_id.is_none() && row.email.is_none() {
-            return Err(AppError::invalid_request(
-                "csv",
-                format!("line {line}: a row needs a user_id or an email"),
-            ));
-        }
-        row.traits = traits;
-        rows.push(row);
-        if rows.len() > MAX_IMPORT_ROWS {
+        if i >= MAX_IMPORT_ROWS {
             return Err(AppError::invalid_request(
                 "csv",
                 format!("more than {MAX_IMPORT_ROWS} rows; split the file"),
             ));
         }
+        let row = i + 2;
+        match record {
+            Ok(record) => match contact_of(&headers, &record) {
+                Ok(contact) => out.rows.push((row, contact)),
+                Err((column, message)) => out.errors.push(RowError { row, column, message }),
+            },
+            Err(e) => out.errors.push(RowError {
+                row,
+                column: None,
+                message: e.to_string(),
+            }),
+        }
     }
-    Ok(rows)
+    Ok(out)
+}
+
+/// Every row of a CSV file, or the first row's problem: the all-or-nothing import
+/// of the API and the CLI.
+pub fn parse_contacts_csv(bytes: &[u8]) -> Result<Vec<ContactImport>> {
+    let read = read_contacts_csv(bytes)?;
+    if let Some(e) = read.errors.first() {
+        return Err(AppError::invalid_request("csv", e.to_string()));
+    }
+    Ok(read.rows.into_iter().map(|(_, c)| c).collect())
+}
+
+/// One row as a contact; the error names the column at fault, when one is.
+fn contact_of(
+    headers: &csv::StringRecord,
+    record: &csv::StringRecord,
+) -> std::result::Result<ContactImport, (Option<String>, String)> {
+    let mut row = ContactImport::default();
+    let mut traits = Map::new();
+    for (h, cell) in headers.iter().zip(record.iter()) {
+        if cell.is_empty() || IGNORED.contains(&h) {
+            continue;
+        }
+        if h == "user_id" {
+            row.user_id = Some(cell.to_string());
+        } else if h == "email" {
+            if nudge_core::contact::normalize_email(&Value::String(cell.into())).is_none() {
+                return Err((Some(h.to_string()), format!("{cell:?} is not an email address")));
+            }
+            row.email = Some(cell.to_string());
+        } else if let Some(ch) = h
+            .strip_prefix("subscription.")
+            .or_else(|| h.strip_prefix("subscriptions."))
+        {
+            let s = Subscription::parse(cell).ok_or_else(|| {
+                (
+                    Some(h.to_string()),
+                    format!("{cell:?} is not subscribed, unsubscribed or pending"),
+                )
+            })?;
+            row.subscriptions.insert(ch.to_string(), s);
+        } else {
+            let name = h.strip_prefix("traits.").unwrap_or(h);
+            traits.insert(name.to_string(), cell_value(cell));
+        }
+    }
+    if row.user_id.is_none() && row.email.is_none() {
+        return Err((None, "a row needs a user_id or an email".into()));
+    }
+    row.traits = traits;
+    Ok(row)
 }
 
 fn cell_value(cell: &str) -> Value {
@@ -198,5 +269,33 @@ mod tests {
         assert!(err("email\nnot-an-email\n").contains("line 2"));
         assert!(err("user_id,subscription.email\nu,maybe\n").contains("line 2: column subscription.email"));
         assert!(err("user_id,a\nu,1,2\n").contains("line 2"));
+        assert!(err("email\nnot-an-email\n").contains("line 2: column email: \"not-an-email\""));
+    }
+
+    #[test]
+    fn reading_keeps_good_rows_and_reports_each_bad_one() {
+        let csv =
+            "user_id,email,subscription.email\nu1,a@x.io,subscribed\nu2,nope,\n,,\nu4,d@x.io,maybe\nu5\nu6,f@x.io,\n";
+        let read = read_contacts_csv(csv.as_bytes()).unwrap();
+        assert_eq!(read.total(), 6);
+        let good: Vec<usize> = read.rows.iter().map(|(row, _)| *row).collect();
+        assert_eq!(good, vec![2, 7]);
+        let bad: Vec<(usize, Option<&str>)> = read.errors.iter().map(|e| (e.row, e.column.as_deref())).collect();
+        assert_eq!(
+            bad,
+            vec![
+                (3, Some("email")),
+                (4, None),
+                (5, Some("subscription.email")),
+                (6, None)
+            ]
+        );
+        assert!(
+            read.errors[3].message.contains("found record with 1 field"),
+            "{:?}",
+            read.errors[3]
+        );
+        assert!(check_contacts_csv_header(b"name\nx\n").is_err());
+        assert!(check_contacts_csv_header(csv.as_bytes()).is_ok());
     }
 }

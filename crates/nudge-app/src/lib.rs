@@ -7,7 +7,11 @@
 //!   enqueue), bounces and suppressions;
 //! - [`journeys`]: the journey dry run (candidates, time zones), installing a
 //!   ready-made journey;
-//! - [`contacts`] and [`csv_io`]: contact import and export as CSV;
+//! - [`contacts`] and [`csv_io`]: contact import and export as CSV; [`imports`]:
+//!   an import as a background job with progress and a per-row error report (the
+//!   web UI's);
+//! - [`channels`]: configuring how e-mail and SMS leave, channel health, and test
+//!   sends (one real message to a typed address, outside the outbox);
 //! - [`accounts`]: users of the web UI, their roles, passwords (Argon2id), sessions,
 //!   the setup link and the sign-in rate limit;
 //! - [`keys`]: API keys (create, list, revoke, verify; only hashes are stored);
@@ -21,9 +25,11 @@
 //! results.
 
 pub mod accounts;
+pub mod channels;
 pub mod contacts;
 pub mod csv_io;
 pub mod error;
+pub mod imports;
 pub mod journeys;
 pub mod keys;
 pub mod messages;

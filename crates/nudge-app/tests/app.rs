@@ -371,3 +371,368 @@ async fn ready_made_journeys_install_with_their_templates() {
         b.finish().await;
     }
 }
+
+/// Polls an import job until it has finished (at most 30 s).
+async fn finished(jobs: &nudge_app::imports::ImportJobs, id: &str) -> nudge_app::imports::ImportProgress {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let p = jobs.progress(id, 1000).expect("the job is known");
+        if p.phase.finished() {
+            return p;
+        }
+        assert!(std::time::Instant::now() < deadline, "the import did not finish: {p:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// The UI's import: good rows are imported in batches, each bad row is reported with
+/// its row number, column and reason, and a file without the columns it needs is
+/// refused before a job starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_job_imports_good_rows_in_batches_and_reports_each_bad_one() {
+    use nudge_app::imports::{BATCH, ImportJobs, ImportPhase};
+    for b in backends().await {
+        let app = app_on(&b.store);
+        app.import_contacts_csv(b"user_id,plan\njob-1,old\n").await.unwrap();
+        let jobs = ImportJobs::new();
+        let refused = jobs.start(&app, b"name\nAda\n".to_vec()).unwrap_err();
+        assert!(
+            matches!(&refused, AppError::InvalidRequest { field: Some(f), .. } if f == "csv"),
+            "{refused:?}"
+        );
+        // More rows than two batches; rows 4 and 1,103 are wrong, row 2 updates.
+        let mut csv = String::from("user_id,email,plan\n");
+        for i in 1..=BATCH * 2 + 200 {
+            match i {
+                3 => csv.push_str("job-3,not-an-address,pro\n"),
+                1102 => csv.push_str(",,pro\n"),
+                i => csv.push_str(&format!("job-{i},job-{i}@x.example,pro\n")),
+            }
+        }
+        let id = jobs.start(&app, csv.into_bytes()).unwrap();
+        let p = finished(&jobs, &id).await;
+        assert_eq!(p.phase, ImportPhase::Done);
+        assert_eq!((p.total, p.done, p.failed), (1200, 1200, 2), "{:?}", p.errors);
+        assert_eq!((p.created, p.updated), (1197, 1), "{p:?}");
+        let bad: Vec<(usize, Option<&str>)> = p.errors.iter().map(|e| (e.row, e.column.as_deref())).collect();
+        assert_eq!(bad, vec![(4, Some("email")), (1103, None)]);
+        let errors = jobs.errors_csv(&id).unwrap().unwrap();
+        assert!(errors.starts_with("row,column,message\n4,email,"), "{errors}");
+        let found = app
+            .find_recipient(&Recipient::UserId("job-1".into()))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.traits["plan"], json!("pro"));
+        assert!(
+            app.find_recipient(&Recipient::UserId("job-3".into()))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(jobs.progress("nope", 10).is_none());
+        b.finish().await;
+    }
+}
+
+/// The Python test virtualenv, if it has aiosmtpd (`scripts/install-test-deps`).
+fn python_with_aiosmtpd() -> Option<std::path::PathBuf> {
+    let cache = std::env::var_os("NUDGE_CACHE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/nudge"));
+    let python = std::env::var_os("NUDGE_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| cache.join("venv/bin/python"));
+    let ok = std::process::Command::new(&python)
+        .args(["-c", "import aiosmtpd"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        let what = "the test virtualenv lacks aiosmtpd; run scripts/install-test-deps";
+        assert!(std::env::var("NUDGE_REQUIRE_SDK_TESTS").as_deref() != Ok("1"), "{what}");
+        eprintln!("SKIPPED: {what}");
+    }
+    ok.then_some(python)
+}
+
+/// The SMTP sink of the process tests (`tests/smtp/sink.py`), killed when dropped.
+struct Sink(std::process::Child, u16, tempfile::TempDir);
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_sink(python: &std::path::Path) -> Sink {
+    use std::io::BufRead;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = tempfile::tempdir().unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/smtp/sink.py");
+    let mut child = std::process::Command::new(python)
+        .arg(script)
+        .arg(port.to_string())
+        .arg(out.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready");
+    Sink(child, port, out)
+}
+
+/// What an SMTP sink received (the JSON files it writes), waiting for `n`.
+fn mails(dir: &std::path::Path, n: usize) -> Vec<serde_json::Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        if files.len() >= n {
+            files.sort();
+            return files
+                .iter()
+                .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+                .collect();
+        }
+        assert!(std::time::Instant::now() < deadline, "expected {n} mails");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// A Twilio-like HTTP API on loopback (a thread) that records each request's path
+/// and body and answers `201 {"sid": "SM1"}`.
+/// What the SMS provider received: (path, body) per request.
+type Requests = Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
+fn sms_provider() -> (String, Requests) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = log.clone();
+    std::thread::spawn(move || {
+        for socket in listener.incoming() {
+            let Ok(mut socket) = socket else { continue };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            loop {
+                let n = socket.read(&mut chunk).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                let Some(end) = text.find("\r\n\r\n") else { continue };
+                let length = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                    })
+                    .unwrap_or(0);
+                if buf.len() < end + 4 + length {
+                    continue;
+                }
+                let path = text.split_whitespace().nth(1).unwrap_or("").to_string();
+                seen.lock().unwrap().push((path, text[end + 4..].to_string()));
+                let answer = r#"{"sid": "SM1"}"#;
+                let resp = format!(
+                    "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+                let _ = socket.write_all(resp.as_bytes());
+                break;
+            }
+        }
+    });
+    (url, log)
+}
+
+/// Channels configured from a settings form (secrets kept when left empty, errors
+/// at the form's fields), test sends through a real SMTP server and a recording SMS
+/// API (accepted, the server's refusal, a suppressed address), a template's test
+/// with its "[Test]" subject, and going back to the start-up settings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_are_configured_and_tested_through_real_servers() {
+    use nudge_app::channels::{ChannelSettings, ChannelSource, SmtpSettings, TemplateTest, TestText, TwilioSettings};
+    use nudge_messages::channel::SendError;
+    use nudge_messages::channel::capture::Capture;
+    use nudge_messages::channel::config::SmtpTls;
+    use nudge_messages::delivery::{ChannelSlot, Deliverer, DeliveryConfig};
+    let Some(python) = python_with_aiosmtpd() else {
+        return;
+    };
+    let sink = start_sink(&python);
+    let (provider, requests) = sms_provider();
+    for b in backends().await {
+        let deliverer = Deliverer::new(
+            b.store.clone(),
+            Arc::new(ManualClock::new(T0)),
+            vec![
+                ChannelSlot::new(Arc::new(Capture::new("email")), 4, None),
+                ChannelSlot::new(Arc::new(Capture::new("sms")), 4, None),
+            ],
+            nudge_messages::links::Signer::new(b"key"),
+            DeliveryConfig::default(),
+        );
+        let app = app_on(&b.store).with_messaging(deliverer);
+        let text = TestText {
+            subject: "Test message".into(),
+            body: "It works".into(),
+        };
+        // Capture: accepted, nothing left.
+        let out = app.send_channel_test("email", "ada@x.example", &text).await.unwrap();
+        assert!(out.captured() && out.result.is_ok(), "{out:?}");
+
+        let smtp = |password: Option<&str>| SmtpSettings {
+            host: "127.0.0.1".into(),
+            port: sink.1,
+            tls: SmtpTls::None,
+            user: String::new(),
+            password: password.map(Into::into),
+            from_name: "Shop".into(),
+            from_address: "shop@x.example".into(),
+            pool: None,
+            rate: None,
+            dkim: None,
+        };
+        let err = app
+            .configure_channel_settings(
+                "email",
+                ChannelSettings::Smtp(SmtpSettings {
+                    from_address: "nobody".into(),
+                    ..smtp(None)
+                }),
+                None,
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, AppError::InvalidField { field, .. } if field == "from_address"),
+            "{err:?}"
+        );
+        let status = app
+            .configure_channel_settings("email", ChannelSettings::Smtp(smtp(None)), None)
+            .await
+            .unwrap();
+        assert_eq!(
+            (status.transport, status.source, status.health.is_ok()),
+            ("smtp", ChannelSource::Stored, true),
+            "{status:?}"
+        );
+        let out = app.send_channel_test("email", " Ada@X.example ", &text).await.unwrap();
+        assert_eq!((out.transport, out.to.as_str()), ("smtp", "ada@x.example"));
+        assert!(out.result.is_ok(), "{out:?}");
+        // The sink refuses "bounce…" recipients with 550.
+        let out = app.send_channel_test("email", "bounce@x.example", &text).await.unwrap();
+        assert!(
+            matches!(&out.result, Err(SendError::Bounce(e)) if e.contains("550")),
+            "{out:?}"
+        );
+        // A suppressed address is refused before anything is sent.
+        app.add_suppression("email", "gone@x.example", None).await.unwrap();
+        let err = app
+            .send_channel_test("email", "gone@x.example", &text)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, AppError::InvalidField { field, .. } if field == "to"),
+            "{err:?}"
+        );
+        let err = app.send_channel_test("email", "ada", &text).await.unwrap_err();
+        assert!(
+            matches!(&err, AppError::InvalidField { field, .. } if field == "to"),
+            "{err:?}"
+        );
+
+        // A template's test: rendered with sample data, "[Test]" before the subject.
+        let content: nudge_messages::template::Content = serde_json::from_value(json!({
+            "channel": "email", "subject": "Hi {{ contact.traits.first_name }}", "html": "<p>Hello</p>"
+        }))
+        .unwrap();
+        let out = app
+            .send_template_test(TemplateTest {
+                content: content.clone(),
+                render_as: nudge_app::templates::PreviewAs::Sample(json!({"traits": {"first_name": "Ada"}})),
+                to: "ada@x.example".into(),
+            })
+            .await
+            .unwrap();
+        assert!(out.result.is_ok(), "{out:?}");
+        let err = app
+            .send_template_test(TemplateTest {
+                content,
+                render_as: nudge_app::templates::PreviewAs::Contact(Recipient::UserId("nobody".into())),
+                to: "ada@x.example".into(),
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, AppError::NotFound { field: Some(f), .. } if f == "render_as"),
+            "{err:?}"
+        );
+
+        // SMS through the recording provider; the token is kept when left empty.
+        let twilio = |token: Option<&str>| {
+            ChannelSettings::Twilio(TwilioSettings {
+                base_url: provider.clone(),
+                account: "AC1".into(),
+                token: token.map(Into::into),
+                from: "+15550001".into(),
+            })
+        };
+        app.configure_channel_settings("sms", twilio(Some("T0ken")), None)
+            .await
+            .unwrap();
+        app.configure_channel_settings("sms", twilio(None), None).await.unwrap();
+        assert!(matches!(
+            app.stored_channel("sms").await.unwrap(),
+            Some(nudge_messages::channel::config::ChannelConfig::Twilio { token, .. }) if token == "T0ken"
+        ));
+        let before = requests.lock().unwrap().len();
+        let out = app.send_channel_test("sms", "+1 555 000 2222", &text).await.unwrap();
+        assert_eq!(
+            (out.result.clone(), out.to.as_str()),
+            (Ok(Some("SM1".into())), "+15550002222")
+        );
+        let (path, body) = requests.lock().unwrap()[before].clone();
+        assert_eq!(path, "/2010-04-01/Accounts/AC1/Messages.json");
+        assert!(
+            body.contains("To=%2B15550002222") && body.contains("Body=It+works"),
+            "{body}"
+        );
+
+        // Back to the start-up settings.
+        let status = app.reset_channel("email", None).await.unwrap();
+        assert_eq!((status.transport, status.source), ("capture", ChannelSource::Settings));
+        assert!(app.stored_channel("email").await.unwrap().is_none());
+        b.finish().await;
+    }
+    let received = mails(sink.2.path(), 2);
+    let subjects: Vec<String> = received
+        .iter()
+        .map(|m| {
+            m["headers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|h| h[0] == "Subject")
+                .map(|h| h[1].as_str().unwrap().to_string())
+                .unwrap()
+        })
+        .collect();
+    assert!(subjects.contains(&"Test message".to_string()), "{subjects:?}");
+    assert!(subjects.contains(&"[Test] Hi Ada".to_string()), "{subjects:?}");
+}

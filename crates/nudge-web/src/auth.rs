@@ -386,7 +386,7 @@ struct SetupPage {
 }
 
 /// Errors shown next to the fields at fault.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct FieldErrors(pub Vec<(String, String)>);
 
 impl FieldErrors {

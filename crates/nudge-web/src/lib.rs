@@ -35,6 +35,7 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use nudge_api::AppState;
 use nudge_app::accounts::SignInLimiter;
+use nudge_app::imports::ImportJobs;
 use std::sync::Arc;
 
 /// What the UI's handlers share.
@@ -44,6 +45,8 @@ pub struct WebState {
     pub limiter: Arc<SignInLimiter>,
     /// Mark the session cookie `Secure` (the public URL is https).
     pub secure_cookies: bool,
+    /// Contact imports under way or recently finished (kept in this process).
+    pub imports: Arc<ImportJobs>,
 }
 
 impl WebState {
@@ -52,6 +55,7 @@ impl WebState {
             api,
             limiter: Arc::new(SignInLimiter::default()),
             secure_cookies,
+            imports: ImportJobs::new(),
         }
     }
 
@@ -80,6 +84,9 @@ pub fn router(state: WebState) -> Router {
                 .post(pages::contacts::import)
                 .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024)),
         )
+        .route("/contacts/import/{job}", get(pages::contacts::import_job))
+        .route("/contacts/import/{job}/progress", get(pages::contacts::import_progress))
+        .route("/contacts/import/{job}/errors.csv", get(pages::contacts::import_errors))
         .route("/contacts/{id}", get(pages::contacts::profile))
         .route("/contacts/{id}/export", get(pages::contacts::export_one))
         .route("/contacts/{id}/timeline", get(pages::contacts::timeline))
@@ -91,12 +98,14 @@ pub fn router(state: WebState) -> Router {
         .route("/templates", get(pages::templates::list).post(pages::templates::create))
         .route("/templates/new", get(pages::templates::new_page))
         .route("/templates/preview", post(pages::templates::preview))
+        .route("/templates/test", post(pages::templates::test_new))
         .route("/templates/rendered/{token}", get(pages::templates::rendered))
         .route(
             "/templates/{id}",
             get(pages::templates::edit_page).post(pages::templates::update),
         )
         .route("/templates/{id}/delete", post(pages::templates::delete))
+        .route("/templates/{id}/test", post(pages::templates::test_saved))
         .route("/templates/{id}/versions", get(pages::templates::versions_page))
         .route("/journeys", get(pages::journeys::list).post(pages::journeys::create))
         .route("/journeys/new", get(pages::journeys::new))
@@ -130,6 +139,10 @@ pub fn router(state: WebState) -> Router {
         .route("/settings/keys", post(pages::settings::create_key))
         .route("/settings/keys/{id}/revoke", post(pages::settings::revoke_key))
         .route("/settings/caps", post(pages::settings::caps))
+        .route("/settings/channels", get(pages::channels::page))
+        .route("/settings/channels/{kind}", post(pages::channels::configure))
+        .route("/settings/channels/{kind}/reset", post(pages::channels::reset))
+        .route("/settings/channels/{kind}/test", post(pages::channels::test))
         .route("/settings/users", get(pages::users::page).post(pages::users::create))
         .route("/settings/users/{id}/delete", post(pages::users::delete))
         .route("/settings/users/{id}/role", post(pages::users::set_role))

@@ -1,5 +1,6 @@
 //! One module per area of the navigation bar.
 
+pub mod channels;
 pub mod contacts;
 pub mod dashboard;
 pub mod journeys;

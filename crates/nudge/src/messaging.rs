@@ -4,7 +4,7 @@ use crate::config::Settings;
 use anyhow::{Context, bail};
 use nudge_core::Clock;
 use nudge_messages::channel::capture::Capture;
-use nudge_messages::channel::config::{CONFIGURABLE, ChannelConfig};
+use nudge_messages::channel::config::{CONFIGURABLE, ChannelConfig, setting_key};
 use nudge_messages::channel::push::{VapidKey, WebPush};
 use nudge_messages::channel::sms::{Sms, SmsConfig};
 use nudge_messages::channel::smtp::{DkimSettings, Smtp, SmtpConfig};
@@ -117,10 +117,10 @@ pub async fn deliverer(
         ..Default::default()
     };
     let deliverer = Deliverer::new(store.clone(), clock, slots, Signer::new(&key), config);
-    // Channels configured through the API (`PUT /api/v1/channels/{kind}`) win over
-    // the start-up settings; one that no longer builds is reported and skipped.
+    // Channels configured through the API (`PUT /api/v1/channels/{kind}`) or the UI
+    // win over the start-up settings; one that no longer builds is reported and skipped.
     for kind in CONFIGURABLE {
-        let Some(stored) = store.setting(&format!("channel:{kind}")).await? else {
+        let Some(stored) = store.setting(&setting_key(kind)).await? else {
             continue;
         };
         match serde_json::from_str::<ChannelConfig>(&stored)

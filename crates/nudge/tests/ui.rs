@@ -1,8 +1,12 @@
 //! The web UI in a real browser: `tests/ui/run.py` drives Debian's Chromium with
 //! Playwright (Python) through the flows in `tests/ui/flows/` against a real
 //! `nudge demo` (sign in, find a contact and its timeline, Persian right-to-left pages,
-//! CSRF, roles, sign-in lockout, escaping, and each area's own flow). Screenshots of
-//! every page go to `$NUDGE_UI_SHOTS`, else `${NUDGE_CACHE:-~/.cache/nudge}/ui-screenshots`.
+//! CSRF, roles, sign-in lockout, escaping, and each area's own flow). A real SMTP
+//! server (aiosmtpd, `tests/smtp/sink.py`) runs beside it for the flows that
+//! configure the e-mail channel and send tests: its port is `NUDGE_UI_SMTP_PORT` and
+//! what it receives lands in `NUDGE_UI_MAIL_DIR` (one JSON file per e-mail).
+//! Screenshots of every page go to `$NUDGE_UI_SHOTS`, else
+//! `${NUDGE_CACHE:-~/.cache/nudge}/ui-screenshots`.
 //!
 //! Playwright is installed by `scripts/install-test-deps` into the test virtualenv
 //! (no browser download: it launches `/usr/bin/chromium`, or `$NUDGE_UI_CHROMIUM`).
@@ -11,7 +15,7 @@
 
 mod common;
 
-use common::{Proc, python, repo_root};
+use common::{Proc, python, repo_root, start_sink};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -120,6 +124,8 @@ fn the_web_ui_works_in_a_real_browser() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
+    let mail_dir = dir.path().join("mail");
+    let (_sink, smtp_port) = start_sink(&mail_dir, false);
     let (_server, demo) = start_demo(dir.path());
     let shots = shots_dir();
     let out = Command::new(&python)
@@ -131,6 +137,8 @@ fn the_web_ui_works_in_a_real_browser() {
         .env("NUDGE_UI_WRITE_KEY", &demo.write_key)
         .env("NUDGE_UI_SHOTS", &shots)
         .env("NUDGE_UI_CHROMIUM", &chromium)
+        .env("NUDGE_UI_SMTP_PORT", smtp_port.to_string())
+        .env("NUDGE_UI_MAIL_DIR", &mail_dir)
         .output()
         .expect("run tests/ui/run.py");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -1,5 +1,7 @@
 """Flow 4: edit a template and see the preview change; an error shows at its field
-and line; saving makes a version whose changes the diff shows."""
+and line; saving makes a version whose changes the diff shows; "Send a test" through
+the demo's capture channel says nothing left the server (k_channels sends one
+through a real SMTP server)."""
 
 import uuid
 
@@ -52,6 +54,14 @@ def run(ctx):
     page.fill("#subject", "Spring sale: {{ contact.traits.first_name }}, 30% off")
     page.click("#save")
     page.wait_for_load_state("networkidle")
+    # A test to an address: refused at once when it is not one, else sent.
+    page.fill("#test_to", "not an address")
+    page.click("#send-test")
+    expect(page.locator("#test-result .field-error")).to_contain_text("not an e-mail address")
+    page.fill("#test_to", "me@ui-test.example")
+    page.click("#send-test")
+    expect(page.locator("#test-result")).to_contain_text("captures")
+    ctx.shot(page, "template-test")
     page.click("a[href$='/versions']")
     page.wait_for_load_state("networkidle")
     diff = page.locator("#diff")

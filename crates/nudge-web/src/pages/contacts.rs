@@ -640,23 +640,7 @@ pub async fn export_csv(State(state): State<WebState>, viewer: Viewer) -> Respon
 #[template(path = "contacts_import.html")]
 struct ImportPage {
     c: Chrome,
-    report: Option<nudge_app::contacts::ImportReport>,
     error: Option<String>,
-}
-
-impl ImportPage {
-    fn done(&self) -> Option<String> {
-        let r = self.report?;
-        let t = &self.c.t;
-        Some(t.args(
-            "contacts-import-done",
-            &[
-                ("rows", &t.num(r.rows)),
-                ("created", &t.num(r.created)),
-                ("updated", &t.num(r.updated)),
-            ],
-        ))
-    }
 }
 
 /// `GET /contacts/import`
@@ -666,14 +650,15 @@ pub async fn import_page(viewer: Viewer) -> Response {
     }
     render::page(&ImportPage {
         c: viewer.chrome("contacts", "/contacts/import"),
-        report: None,
         error: None,
     })
 }
 
-/// `POST /contacts/import?_csrf=…` (multipart, field `file`): every row or, on the first
-/// invalid one, none, with the row and column at fault.
+/// `POST /contacts/import?_csrf=…` (multipart, field `file`): starts an import job
+/// (`nudge_app::imports`) and sends the browser to its page. A file whose header
+/// row is unusable is refused here, on the form.
 pub async fn import(State(state): State<WebState>, viewer: Viewer, mut form: axum::extract::Multipart) -> Response {
+    use axum::response::IntoResponse;
     if let Err(r) = viewer.require(nudge_core::access::Permission::Edit) {
         return r;
     }
@@ -690,23 +675,138 @@ pub async fn import(State(state): State<WebState>, viewer: Viewer, mut form: axu
             Err(e) => return render::error(t, StatusCode::BAD_REQUEST, e.to_string()),
         }
     }
-    let (report, error) = match csv.filter(|b| !b.is_empty()) {
-        None => (None, Some(t.get("contacts-import-no-file"))),
-        Some(bytes) => match state.app().import_contacts_csv(&bytes).await {
-            Ok(r) => (Some(r), None),
-            Err(e) => (None, Some(e.to_string())),
+    let error = match csv.filter(|b| !b.is_empty()) {
+        None => t.get("contacts-import-no-file"),
+        Some(bytes) => match state.imports.start(&state.app(), bytes.to_vec()) {
+            Ok(job) => return axum::response::Redirect::to(&format!("/contacts/import/{job}")).into_response(),
+            Err(e) => e.to_string(),
         },
     };
-    let failed = error.is_some();
     let mut resp = render::page(&ImportPage {
         c: viewer.chrome("contacts", "/contacts/import"),
-        report,
-        error,
+        error: Some(error),
     });
-    if failed {
-        *resp.status_mut() = StatusCode::BAD_REQUEST;
-    }
+    *resp.status_mut() = StatusCode::BAD_REQUEST;
     resp
+}
+
+/// Failed rows shown on the job's page; all of them are in the CSV download.
+const SHOWN_ERRORS: usize = 50;
+
+/// An import's progress, or its report once finished. While it runs, htmx asks for
+/// it again every second; without JavaScript the page has a link to reload.
+#[derive(Template)]
+#[template(path = "import_progress.html")]
+pub struct ImportProgressBox {
+    t: crate::i18n::Tr,
+    p: nudge_app::imports::ImportProgress,
+}
+
+impl ImportProgressBox {
+    fn running(&self) -> bool {
+        !self.p.phase.finished()
+    }
+    fn failed_phase(&self) -> Option<&str> {
+        match &self.p.phase {
+            nudge_app::imports::ImportPhase::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+    /// Percent of rows handled, for the progress bar.
+    fn percent(&self) -> usize {
+        (self.p.done * 100).checked_div(self.p.total).unwrap_or(0)
+    }
+    fn counts(&self) -> String {
+        let (t, p) = (&self.t, &self.p);
+        t.args(
+            "contacts-import-progress",
+            &[("done", &t.num(p.done)), ("total", &t.num(p.total))],
+        )
+    }
+    fn report(&self) -> String {
+        let (t, p) = (&self.t, &self.p);
+        t.args(
+            "contacts-import-report",
+            &[
+                ("rows", &t.num(p.total)),
+                ("created", &t.num(p.created)),
+                ("updated", &t.num(p.updated)),
+                ("failed", &t.num(p.failed)),
+            ],
+        )
+    }
+    fn more_errors(&self) -> Option<String> {
+        let (t, p) = (&self.t, &self.p);
+        (p.failed > p.errors.len()).then(|| {
+            t.args(
+                "contacts-import-more-errors",
+                &[("shown", &t.num(p.errors.len())), ("failed", &t.num(p.failed))],
+            )
+        })
+    }
+}
+
+#[derive(Template)]
+#[template(path = "contacts_import_job.html")]
+struct ImportJobPage {
+    c: Chrome,
+    progress: ImportProgressBox,
+}
+
+fn import_progress_of(state: &WebState, viewer: &Viewer, job: &str) -> Result<ImportProgressBox, Response> {
+    viewer.require(nudge_core::access::Permission::Edit)?;
+    let t = &viewer.t;
+    match state.imports.progress(job, SHOWN_ERRORS) {
+        Some(p) => Ok(ImportProgressBox { t: t.clone(), p }),
+        None => Err(render::error(
+            t,
+            StatusCode::NOT_FOUND,
+            t.get("contacts-import-unknown"),
+        )),
+    }
+}
+
+/// `GET /contacts/import/{job}`: the import's page.
+pub async fn import_job(State(state): State<WebState>, viewer: Viewer, Path(job): Path<String>) -> Response {
+    match import_progress_of(&state, &viewer, &job) {
+        Ok(progress) => render::page(&ImportJobPage {
+            c: viewer.chrome("contacts", format!("/contacts/import/{job}")),
+            progress,
+        }),
+        Err(r) => r,
+    }
+}
+
+/// `GET /contacts/import/{job}/progress` (htmx): the progress box alone.
+pub async fn import_progress(State(state): State<WebState>, viewer: Viewer, Path(job): Path<String>) -> Response {
+    match import_progress_of(&state, &viewer, &job) {
+        Ok(progress) => render::page(&progress),
+        Err(r) => r,
+    }
+}
+
+/// `GET /contacts/import/{job}/errors.csv`: every failed row kept (`row,column,message`).
+pub async fn import_errors(State(state): State<WebState>, viewer: Viewer, Path(job): Path<String>) -> Response {
+    use axum::response::IntoResponse;
+    if let Err(r) = viewer.require(nudge_core::access::Permission::Edit) {
+        return r;
+    }
+    let t = &viewer.t;
+    match state.imports.errors_csv(&job) {
+        Some(Ok(csv)) => (
+            [
+                (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    axum::http::header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"import-errors.csv\"",
+                ),
+            ],
+            csv,
+        )
+            .into_response(),
+        Some(Err(e)) => render::app_error(t, e),
+        None => render::error(t, StatusCode::NOT_FOUND, t.get("contacts-import-unknown")),
+    }
 }
 
 #[cfg(test)]
@@ -716,6 +816,64 @@ mod tests {
 
     fn f(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn an_import_polls_while_it_runs_and_reports_when_done() {
+        use nudge_app::csv_io::RowError;
+        use nudge_app::imports::{ImportPhase, ImportProgress};
+        let t = crate::i18n::Tr::new(crate::i18n::Lang::En, jiff::tz::TimeZone::UTC, Default::default());
+        let mut p = ImportProgress {
+            id: "abc".into(),
+            phase: ImportPhase::Reading,
+            total: 0,
+            done: 0,
+            created: 0,
+            updated: 0,
+            failed: 0,
+            errors: Vec::new(),
+            started_at: 0,
+            finished_at: None,
+        };
+        let html = |p: &ImportProgress| {
+            ImportProgressBox {
+                t: t.clone(),
+                p: p.clone(),
+            }
+            .render()
+            .unwrap()
+        };
+        let reading = html(&p);
+        assert!(
+            reading.contains(r#"hx-get="/contacts/import/abc/progress""#),
+            "{reading}"
+        );
+        assert!(!reading.contains("import-counts"), "no counts before the file is read");
+        (p.phase, p.total, p.done) = (ImportPhase::Importing, 1000, 250);
+        let importing = html(&p);
+        assert!(
+            importing.contains(r#"value="25""#) && importing.contains("import-counts"),
+            "{importing}"
+        );
+        assert!(
+            importing.contains(r#"href="/contacts/import/abc""#),
+            "a plain reload link"
+        );
+        (p.phase, p.done, p.created, p.failed) = (ImportPhase::Done, 1000, 999, 1);
+        p.errors = vec![RowError {
+            row: 7,
+            column: Some("email".into()),
+            message: "<b>x</b> is not an email address".into(),
+        }];
+        let done = html(&p);
+        assert!(!done.contains("hx-get"), "no more polling: {done}");
+        assert!(done.contains("import-report") && done.contains("/contacts/import/abc/errors.csv"));
+        assert!(!done.contains("<b>x</b>"), "row errors are escaped");
+        p.failed = 80;
+        assert!(
+            html(&p).contains("The first"),
+            "more failed rows than shown are said so"
+        );
     }
 
     #[test]

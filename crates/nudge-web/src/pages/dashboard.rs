@@ -109,24 +109,25 @@ pub(crate) async fn channel_health(state: &WebState) -> Vec<ChannelRow> {
     {
         return rows.clone();
     }
-    let Some(m) = &state.api.messaging else {
-        return Vec::new();
-    };
-    let mut rows = Vec::new();
-    for c in m.channels() {
-        let problem = match tokio::time::timeout(Duration::from_secs(2), c.health()).await {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e),
-            Err(_) => Some("no answer within 2 s".to_owned()),
-        };
-        rows.push(ChannelRow {
-            kind: c.kind().to_owned(),
-            transport: c.transport().to_owned(),
-            problem,
-        });
-    }
+    let rows: Vec<ChannelRow> = state
+        .app()
+        .channels(Some(Duration::from_secs(2)))
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| ChannelRow {
+            kind: c.kind.to_owned(),
+            transport: c.transport.to_owned(),
+            problem: c.health.err(),
+        })
+        .collect();
     *HEALTH.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), rows.clone()));
     rows
+}
+
+/// After a channel changed: the next view checks again.
+pub(crate) fn forget_health() {
+    *HEALTH.lock().unwrap_or_else(|e| e.into_inner()) = None;
 }
 
 /// Events ingested per minute by this process, from samples of the ingest counter

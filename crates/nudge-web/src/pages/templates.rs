@@ -1,16 +1,18 @@
 //! Templates: the list, the editor (email in MJML or HTML, SMS, push, webhook; Liquid
 //! everywhere) with a side-by-side live preview rendered as a chosen contact or as
-//! sample data, errors at their field and line, desktop and mobile widths, and
-//! versions with a diff.
+//! sample data, errors at their field and line, desktop and mobile widths, "Send a
+//! test" to an address, and versions with a diff.
 
+use super::channels::TestResult;
 use crate::WebState;
 use crate::auth::{FieldErrors, Viewer};
 use crate::render::{self, Chrome};
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use nudge_app::channels::TemplateTest;
 use nudge_app::messages::Recipient;
 use nudge_app::templates::{PreviewAs, TemplateInput, TemplateRefusal};
 use nudge_core::access::Permission;
@@ -55,6 +57,8 @@ pub struct TemplateForm {
     /// Preview as this contact (e-mail address, user id or `#id`); sample data when empty.
     pub preview_as: String,
     pub sample: String,
+    /// Where "Send a test" sends to (an e-mail address or phone number).
+    pub test_to: String,
 }
 
 fn opt(s: &str) -> Option<String> {
@@ -304,6 +308,8 @@ struct EditPage {
     saved: bool,
     versions: Vec<VersionRow>,
     preview: PreviewPane,
+    /// The outcome of the last "Send a test".
+    test: TestResult,
 }
 
 impl EditPage {
@@ -311,6 +317,13 @@ impl EditPage {
         match self.id {
             Some(id) => format!("/templates/{id}"),
             None => "/templates".into(),
+        }
+    }
+
+    fn test_action(&self) -> String {
+        match self.id {
+            Some(id) => format!("/templates/{id}/test"),
+            None => "/templates/test".into(),
         }
     }
 }
@@ -337,6 +350,7 @@ pub async fn new_page(State(state): State<WebState>, viewer: Viewer, Query(q): Q
         saved: false,
         versions: Vec::new(),
         preview,
+        test: TestResult::empty(&viewer.t, "test-result"),
     })
 }
 
@@ -386,7 +400,55 @@ pub async fn edit_page(
         saved: q.saved.is_some(),
         versions: versions(&state, t, id).await,
         preview,
+        test: TestResult::empty(t, "test-result"),
     })
+}
+
+/// The editor with posted fields, after a refusal (their errors) or a test (its
+/// outcome): `400` when something was refused.
+async fn editor(
+    state: &WebState,
+    viewer: &Viewer,
+    id: Option<i64>,
+    f: TemplateForm,
+    errors: FieldErrors,
+    test: TestResult,
+) -> Response {
+    let t = &viewer.t;
+    let preview = preview_pane(state, viewer, &f).await;
+    let version = match id {
+        Some(id) => state
+            .api
+            .store
+            .template(id)
+            .await
+            .ok()
+            .flatten()
+            .map_or(0, |x| x.version),
+        None => 0,
+    };
+    let failed = !errors.0.is_empty() || test.failed();
+    let mut resp = render::page(&EditPage {
+        c: viewer.chrome(
+            "templates",
+            id.map_or("/templates/new".into(), |i| format!("/templates/{i}")),
+        ),
+        id,
+        version,
+        f,
+        errors,
+        saved: false,
+        versions: match id {
+            Some(id) => versions(state, t, id).await,
+            None => Vec::new(),
+        },
+        preview,
+        test,
+    });
+    if failed {
+        *resp.status_mut() = StatusCode::BAD_REQUEST;
+    }
+    resp
 }
 
 async fn save(state: WebState, viewer: Viewer, id: Option<i64>, f: TemplateForm) -> Response {
@@ -395,37 +457,15 @@ async fn save(state: WebState, viewer: Viewer, id: Option<i64>, f: TemplateForm)
     }
     let t = &viewer.t;
     let now = state.now();
-    let refused = |errors: FieldErrors| async {
-        let preview = preview_pane(&state, &viewer, &f).await;
-        let version = match id {
-            Some(id) => state
-                .api
-                .store
-                .template(id)
-                .await
-                .ok()
-                .flatten()
-                .map_or(0, |x| x.version),
-            None => 0,
-        };
-        let mut resp = render::page(&EditPage {
-            c: viewer.chrome(
-                "templates",
-                id.map_or("/templates/new".into(), |i| format!("/templates/{i}")),
-            ),
+    let refused = |errors: FieldErrors| {
+        editor(
+            &state,
+            &viewer,
             id,
-            version,
-            f: f.clone(),
+            f.clone(),
             errors,
-            saved: false,
-            versions: match id {
-                Some(id) => versions(&state, t, id).await,
-                None => Vec::new(),
-            },
-            preview,
-        });
-        *resp.status_mut() = StatusCode::BAD_REQUEST;
-        resp
+            TestResult::empty(t, "test-result"),
+        )
     };
     let input = match f.input() {
         Ok(i) => i,
@@ -513,15 +553,12 @@ async fn preview_pane(state: &WebState, viewer: &Viewer, f: &TemplateForm) -> Pr
             return pane;
         }
     };
-    let who = match opt(&f.preview_as) {
-        Some(x) => PreviewAs::Contact(recipient(&x)),
-        None => match serde_json::from_str::<Value>(if f.sample.trim().is_empty() { "{}" } else { &f.sample }) {
-            Ok(v @ Value::Object(_)) => PreviewAs::Sample(v),
-            _ => {
-                pane.errors.push(t.get("template-sample-not-json"));
-                return pane;
-            }
-        },
+    let who = match render_as(t, f) {
+        Ok(who) => who,
+        Err(message) => {
+            pane.errors.push(message);
+            return pane;
+        }
     };
     match state.app().preview_template(&content, who, json!({}), json!({})).await {
         Ok(p) => {
@@ -554,6 +591,18 @@ async fn preview_pane(state: &WebState, viewer: &Viewer, f: &TemplateForm) -> Pr
     pane
 }
 
+/// Whom the editor renders as: the contact named in "Preview as", else the sample
+/// data (which must be a JSON object).
+fn render_as(t: &crate::i18n::Tr, f: &TemplateForm) -> Result<PreviewAs, String> {
+    match opt(&f.preview_as) {
+        Some(x) => Ok(PreviewAs::Contact(recipient(&x))),
+        None => match serde_json::from_str::<Value>(if f.sample.trim().is_empty() { "{}" } else { &f.sample }) {
+            Ok(v @ Value::Object(_)) => Ok(PreviewAs::Sample(v)),
+            _ => Err(t.get("template-sample-not-json")),
+        },
+    }
+}
+
 /// `#12` is a contact id, an address with `@` an e-mail, anything else a user id.
 fn recipient(s: &str) -> Recipient {
     if let Some(id) = s.strip_prefix('#').and_then(|n| n.parse().ok()) {
@@ -568,6 +617,55 @@ fn recipient(s: &str) -> Recipient {
 /// `POST /templates/preview` (htmx): the preview pane for the editor's fields.
 pub async fn preview(State(state): State<WebState>, viewer: Viewer, Form(f): Form<TemplateForm>) -> Response {
     render::page(&preview_pane(&state, &viewer, &f).await)
+}
+
+/// "Send a test": the editor's content as it is (saved or not), rendered as the
+/// preview renders it, sent once to the address typed (`nudge_app::channels`).
+/// htmx gets the outcome's box; a plain form post, the editor with it.
+async fn test(state: WebState, viewer: Viewer, headers: HeaderMap, id: Option<i64>, f: TemplateForm) -> Response {
+    if let Err(r) = viewer.require(Permission::Edit) {
+        return r;
+    }
+    let t = &viewer.t;
+    let outcome = match (f.content(), render_as(t, &f)) {
+        (Err((_, message)), _) | (_, Err(message)) => Err(nudge_app::AppError::invalid_field("content", message)),
+        (Ok(content), Ok(who)) => {
+            state
+                .app()
+                .send_template_test(TemplateTest {
+                    content,
+                    render_as: who,
+                    to: f.test_to.clone(),
+                })
+                .await
+        }
+    };
+    let result = TestResult::of(t, "test-result", outcome);
+    if headers.contains_key("hx-request") {
+        return render::page(&result);
+    }
+    editor(&state, &viewer, id, f, FieldErrors::default(), result).await
+}
+
+/// `POST /templates/{id}/test`
+pub async fn test_saved(
+    State(state): State<WebState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(f): Form<TemplateForm>,
+) -> Response {
+    test(state, viewer, headers, Some(id), f).await
+}
+
+/// `POST /templates/test`: a test of a template not saved yet.
+pub async fn test_new(
+    State(state): State<WebState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Form(f): Form<TemplateForm>,
+) -> Response {
+    test(state, viewer, headers, None, f).await
 }
 
 /// Rendered e-mails wait here for their preview frame to load them.
