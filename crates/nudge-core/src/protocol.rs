@@ -353,6 +353,14 @@ pub enum StepCounter {
     Sent,
     Opened,
     Clicked,
+    /// Messages of the step opened at least once.
+    UniqueOpened,
+    /// Messages of the step clicked at least once.
+    UniqueClicked,
+    /// Messages of the step with at least one conversion attributed.
+    Converted,
+    /// Conversions attributed to the step's messages.
+    Conversions,
 }
 
 impl StepCounter {
@@ -363,6 +371,10 @@ impl StepCounter {
             StepCounter::Sent => "sent",
             StepCounter::Opened => "opened",
             StepCounter::Clicked => "clicked",
+            StepCounter::UniqueOpened => "unique_opened",
+            StepCounter::UniqueClicked => "unique_clicked",
+            StepCounter::Converted => "converted",
+            StepCounter::Conversions => "conversions",
         }
     }
 

@@ -105,7 +105,7 @@ pub(crate) async fn traits_changed<D: Db>(
 }
 
 /// Adds one to a step's counter.
-async fn count<D: Db>(db: &D, journey: i64, step: &str, counter: StepCounter) -> Result<()> {
+pub(crate) async fn count<D: Db>(db: &D, journey: i64, step: &str, counter: StepCounter) -> Result<()> {
     let column = counter.column();
     db.execute(
         &format!(
@@ -188,7 +188,7 @@ pub(crate) async fn event<D: Db>(db: &D, e: &NewEvent) -> Result<bool> {
             OnStored::FirstEngagement {
                 message,
                 counter,
-                campaign,
+                origin,
             } => {
                 let column = match counter {
                     StepCounter::Clicked => "first_clicked_at",
@@ -201,12 +201,25 @@ pub(crate) async fn event<D: Db>(db: &D, e: &NewEvent) -> Result<bool> {
                     )
                     .await?
                     > 0;
-                if first && let Some((campaign, variant)) = campaign {
-                    let unique = match counter {
-                        StepCounter::Clicked => CampaignCounter::UniqueClicked,
-                        _ => CampaignCounter::UniqueOpened,
-                    };
-                    count_campaign(db, *campaign, *variant, unique, 1.0).await?;
+                let clicked = *counter == StepCounter::Clicked;
+                match origin {
+                    Some(MessageOrigin::Campaign { campaign_id, variant }) if first => {
+                        let unique = if clicked {
+                            CampaignCounter::UniqueClicked
+                        } else {
+                            CampaignCounter::UniqueOpened
+                        };
+                        count_campaign(db, *campaign_id, *variant, unique, 1.0).await?;
+                    }
+                    Some(MessageOrigin::Journey { journey_id, step, .. }) if first => {
+                        let unique = if clicked {
+                            StepCounter::UniqueClicked
+                        } else {
+                            StepCounter::UniqueOpened
+                        };
+                        count(db, *journey_id, step, unique).await?;
+                    }
+                    _ => {}
                 }
             }
             OnStored::CountExit { journey, step, exit } => {

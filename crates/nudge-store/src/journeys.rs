@@ -241,6 +241,14 @@ pub struct StepStats {
     /// Open and click events of those messages.
     pub opened: i64,
     pub clicked: i64,
+    /// Messages opened, clicked at least once.
+    pub unique_opened: i64,
+    pub unique_clicked: i64,
+    /// Conversions attributed to the step's messages (last touch), the messages
+    /// with at least one, and their revenue.
+    pub conversions: i64,
+    pub converted: i64,
+    pub conversion_revenue: f64,
     /// Runs that left the step by each exit (`next`, `yes`, `no`, `on_event`,
     /// `on_timeout`, `cases[0].next`, `variants[1].next`, `default`).
     pub exits: std::collections::BTreeMap<String, i64>,

@@ -151,11 +151,12 @@ pub(crate) enum OnStored {
         counter: CampaignCounter,
     },
     /// The message's first open or click (`Opened`/`Clicked`) marks it and, if it is
-    /// the first, adds one to the variant's unique counter (when it has a campaign).
+    /// the first, adds one to the unique counter of the campaign variant or journey
+    /// step that sent it.
     FirstEngagement {
         message: i64,
         counter: StepCounter,
-        campaign: Option<(i64, u8)>,
+        origin: Option<MessageOrigin>,
     },
 }
 
@@ -399,7 +400,7 @@ pub(crate) fn message_event(
         planned.then.push(OnStored::FirstEngagement {
             message,
             counter,
-            campaign,
+            origin: origin.cloned(),
         });
     }
     planned
@@ -884,13 +885,13 @@ mod tests {
         assert!(opened.then.contains(&OnStored::FirstEngagement {
             message: 9,
             counter: StepCounter::Opened,
-            campaign: Some((3, 1)),
+            origin: Some(origin.clone()),
         }));
         let journey_click = message_event(&r, (9, None), 5, &opened_event(event_names::EMAIL_LINK_CLICKED, "c"), 0);
         assert!(journey_click.then.contains(&OnStored::FirstEngagement {
             message: 9,
             counter: StepCounter::Clicked,
-            campaign: None,
+            origin: None,
         }));
     }
 

@@ -141,6 +141,7 @@ stories!(
     identify_queues_a_traits_change_only_when_traits_change,
     ingestion_marks_new_changed_and_merged_contacts_for_segments,
     campaigns_snapshot_queue_and_count,
+    conversions_are_attributed_once_by_last_touch,
 );
 
 mod super_stories {
@@ -483,6 +484,106 @@ mod super_stories {
         assert!(s.delete_campaign(c.id).await.unwrap());
         assert_eq!(s.campaign(c.id).await.unwrap(), None);
         assert_eq!(s.campaign_stats(c.id).await.unwrap(), CampaignStats::default());
+    }
+
+    /// A conversion is recorded once per event and attributed to the message that
+    /// touched the contact last — here a journey step's, whose unique opens and
+    /// conversions count; a conversion no message touched is recorded unattributed.
+    pub async fn conversions_are_attributed_once_by_last_touch(s: &dyn Store) {
+        use nudge_core::attribution::{ConversionSettings, TouchKind};
+        s.ingest(
+            msgs(
+                json!([{"type": "identify", "userId": "buyer", "traits": {"email": "b@example.com"}},
+                        {"type": "identify", "userId": "other", "traits": {"email": "o@example.com"}}]),
+            ),
+            T0,
+        )
+        .await
+        .unwrap();
+        let (buyer, other) = (user(s, "buyer").await.id, user(s, "other").await.id);
+        let j = s
+            .create_journey(
+                NewJourney {
+                    name: "Welcome".into(),
+                    description: String::new(),
+                    priority: 0,
+                    definition: json!({}),
+                },
+                T0,
+            )
+            .await
+            .unwrap();
+        let origin = MessageOrigin::Journey {
+            journey_id: j.id,
+            run_id: 1,
+            step: "mail".into(),
+            visit: 1,
+        };
+        let (m, _) = s
+            .enqueue_message(
+                NewMessage {
+                    idempotency_key: "journey-mail".into(),
+                    contact_id: buyer,
+                    template_id: 1,
+                    template_version: 1,
+                    channel: "email".into(),
+                    transactional: false,
+                    data: json!({}),
+                    origin: Some(origin.clone()),
+                },
+                T0,
+            )
+            .await
+            .unwrap();
+        for key in ["o1", "o2"] {
+            s.record_message_event(m.id, "Email Opened", json!({}), key.into(), T0 + 10)
+                .await
+                .unwrap();
+        }
+        let settings = ConversionSettings::default();
+        let order = |event_id: i64, contact: i64, at: Millis, revenue: f64| NewConversion {
+            event_id,
+            contact_id: contact,
+            name: "Order Completed".into(),
+            at,
+            revenue: Some(revenue),
+        };
+        let c = s
+            .record_conversion(order(1_000_001, buyer, T0 + 3_600_000, 40.0), settings.clone(), T0)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (c.message_id, c.touch, c.origin.clone()),
+            (Some(m.id), Some(TouchKind::Opened), Some(origin))
+        );
+        assert_eq!(
+            s.record_conversion(order(1_000_001, buyer, T0 + 3_600_000, 40.0), settings.clone(), T0)
+                .await
+                .unwrap(),
+            None,
+            "once per event"
+        );
+        s.record_conversion(order(1_000_002, buyer, T0 + 7_200_000, 10.0), settings.clone(), T0)
+            .await
+            .unwrap();
+        let unattributed = s
+            .record_conversion(order(1_000_003, other, T0, 5.0), settings.clone(), T0)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((unattributed.message_id, unattributed.origin), (None, None));
+        let step = s.journey_stats(j.id).await.unwrap().steps["mail"].clone();
+        assert_eq!(
+            (
+                step.opened,
+                step.unique_opened,
+                step.conversions,
+                step.converted,
+                step.conversion_revenue
+            ),
+            (2, 1, 2, 1, 50.0)
+        );
     }
 
     /// A message whose id is stored is a duplicate before anything else: it creates,

@@ -22,3 +22,11 @@ CREATE INDEX conversions_contact ON conversions (contact_id, at);
 -- the revenue attributed to it so far (for revenue per recipient and its variance).
 ALTER TABLE messages ADD COLUMN first_converted_at INTEGER;
 ALTER TABLE messages ADD COLUMN attributed_revenue REAL NOT NULL DEFAULT 0;
+
+-- A journey step's unique opens and clicks (messages opened or clicked at least once),
+-- and the conversions attributed to its messages.
+ALTER TABLE journey_step_stats ADD COLUMN unique_opened INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE journey_step_stats ADD COLUMN unique_clicked INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE journey_step_stats ADD COLUMN converted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE journey_step_stats ADD COLUMN conversions INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE journey_step_stats ADD COLUMN conversion_revenue REAL NOT NULL DEFAULT 0;

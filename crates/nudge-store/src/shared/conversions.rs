@@ -10,7 +10,7 @@ use crate::messages::OriginColumns;
 use crate::sql::{self, Arg, Db};
 use nudge_core::Millis;
 use nudge_core::attribution::{self, ConversionSettings, Touch, TouchKind};
-use nudge_core::protocol::{CampaignCounter, MessageOrigin};
+use nudge_core::protocol::{CampaignCounter, MessageOrigin, StepCounter};
 
 /// How many of a contact's latest messages attribution looks at.
 const TOUCHES: i64 = 500;
@@ -97,6 +97,18 @@ pub(crate) async fn record<D: Db>(
             &[Arg::I64(id), Arg::OptF64(Some(revenue))],
         )
         .await?;
+        if let Some(MessageOrigin::Journey { journey_id, step, .. }) = &origin {
+            exec::count(db, *journey_id, step, StepCounter::Conversions).await?;
+            if first {
+                exec::count(db, *journey_id, step, StepCounter::Converted).await?;
+            }
+            db.execute(
+                "UPDATE journey_step_stats SET conversion_revenue = conversion_revenue + $3
+                 WHERE journey_id = $1 AND step = $2",
+                &[Arg::I64(*journey_id), Arg::Str(step), Arg::OptF64(Some(revenue))],
+            )
+            .await?;
+        }
         if let Some(MessageOrigin::Campaign { campaign_id, variant }) = origin {
             let mut counts = vec![(CampaignCounter::Conversions, 1.0)];
             if first {

@@ -352,7 +352,8 @@ pub(crate) async fn stats<D: Db>(db: &D, journey: i64) -> Result<JourneyStats> {
     stats.conversions = stats.finished.get("goal").copied().unwrap_or(0);
     for r in db
         .query(
-            "SELECT step, reached, sent, opened, clicked FROM journey_step_stats WHERE journey_id = $1",
+            "SELECT step, reached, sent, opened, clicked, unique_opened, unique_clicked, conversions, converted,
+             conversion_revenue FROM journey_step_stats WHERE journey_id = $1",
             &[Arg::I64(journey)],
         )
         .await?
@@ -362,6 +363,11 @@ pub(crate) async fn stats<D: Db>(db: &D, journey: i64) -> Result<JourneyStats> {
             sent: r.i64(2)?,
             opened: r.i64(3)?,
             clicked: r.i64(4)?,
+            unique_opened: r.i64(5)?,
+            unique_clicked: r.i64(6)?,
+            conversions: r.i64(7)?,
+            converted: r.i64(8)?,
+            conversion_revenue: r.opt_f64(9)?.unwrap_or(0.0),
             active: 0,
             exits: Default::default(),
         };
