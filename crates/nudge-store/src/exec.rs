@@ -7,7 +7,7 @@ use crate::journeys::{RunWrite, TRAITS_CHANGED};
 use crate::messages::{Message, MessageState, NewMessage, OriginColumns};
 use crate::plan::{self, NewEvent, OnStored, Op, Rules, RunPlan, RunRow};
 use crate::sql::{self, Arg, Db, SqlRow};
-use crate::{HOUR_MS, Metric, Result, StoreError};
+use crate::{HOUR_MS, Metric, ReportScope, Result, StoreError};
 use nudge_core::protocol::{CampaignCounter, MessageOrigin, StepCounter};
 use nudge_core::{ContactId, Millis};
 use serde_json::Value;
@@ -118,25 +118,49 @@ pub(crate) async fn count<D: Db>(db: &D, journey: i64, step: &str, counter: Step
     Ok(())
 }
 
-/// Adds to a campaign variant's counter.
-pub(crate) async fn count_campaign<D: Db>(
+/// Adds to a message's counters (see [`OnStored::CountMessage`]): its campaign
+/// variant's, and the hourly report counters of its campaign, journey and channel at
+/// `at`.
+pub(crate) async fn count_message<D: Db>(
     db: &D,
-    campaign: i64,
-    variant: u8,
+    origin: Option<&MessageOrigin>,
+    channel: &str,
     counter: CampaignCounter,
     amount: f64,
+    at: Millis,
 ) -> Result<()> {
-    db.execute(
-        "INSERT INTO campaign_stats (campaign_id, variant, counter, value) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (campaign_id, variant, counter) DO UPDATE SET value = campaign_stats.value + excluded.value",
-        &[
-            Arg::I64(campaign),
-            Arg::I64(i64::from(variant)),
-            Arg::Str(counter.as_str()),
-            Arg::OptF64(Some(amount)),
-        ],
-    )
-    .await?;
+    let mut scopes = vec![ReportScope::Channel(channel.to_string())];
+    match origin {
+        Some(MessageOrigin::Campaign { campaign_id, variant }) => {
+            db.execute(
+                "INSERT INTO campaign_stats (campaign_id, variant, counter, value) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (campaign_id, variant, counter) DO UPDATE SET value = campaign_stats.value + excluded.value",
+                &[
+                    Arg::I64(*campaign_id),
+                    Arg::I64(i64::from(*variant)),
+                    Arg::Str(counter.as_str()),
+                    Arg::OptF64(Some(amount)),
+                ],
+            )
+            .await?;
+            scopes.push(ReportScope::Campaign(*campaign_id));
+        }
+        Some(MessageOrigin::Journey { journey_id, .. }) => scopes.push(ReportScope::Journey(*journey_id)),
+        None => {}
+    }
+    for scope in scopes {
+        db.execute(
+            "INSERT INTO report_hourly (hour, scope, counter, value) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (scope, hour, counter) DO UPDATE SET value = report_hourly.value + excluded.value",
+            &[
+                Arg::I64(at.div_euclid(HOUR_MS)),
+                Arg::Str(&scope.key()),
+                Arg::Str(counter.as_str()),
+                Arg::OptF64(Some(amount)),
+            ],
+        )
+        .await?;
+    }
     Ok(())
 }
 
@@ -180,15 +204,29 @@ pub(crate) async fn event<D: Db>(db: &D, e: &NewEvent) -> Result<bool> {
             OnStored::MarkDirty => db.mark_dirty(e.contact).await?,
             OnStored::Count { journey, step, counter } => count(db, *journey, step, *counter).await?,
             OnStored::Tally { metric, amount } => tally(db, *metric, *amount, e.at).await?,
-            OnStored::CountCampaign {
-                campaign,
-                variant,
+            OnStored::CountMessage {
+                origin,
+                channel,
                 counter,
-            } => count_campaign(db, *campaign, *variant, *counter, 1.0).await?,
+                amount,
+            } => count_message(db, origin.as_ref(), channel, *counter, *amount, e.at).await?,
+            OnStored::CountDomain {
+                campaign,
+                domain,
+                counter,
+            } => {
+                db.execute(
+                    "INSERT INTO campaign_domains (campaign_id, domain, counter, value) VALUES ($1, $2, $3, 1)
+                     ON CONFLICT (campaign_id, domain, counter) DO UPDATE SET value = campaign_domains.value + 1",
+                    &[Arg::I64(*campaign), Arg::Str(domain), Arg::Str(counter.as_str())],
+                )
+                .await?;
+            }
             OnStored::FirstEngagement {
                 message,
                 counter,
                 origin,
+                channel,
             } => {
                 let column = match counter {
                     StepCounter::Clicked => "first_clicked_at",
@@ -201,17 +239,15 @@ pub(crate) async fn event<D: Db>(db: &D, e: &NewEvent) -> Result<bool> {
                     )
                     .await?
                     > 0;
-                let clicked = *counter == StepCounter::Clicked;
-                match origin {
-                    Some(MessageOrigin::Campaign { campaign_id, variant }) if first => {
-                        let unique = if clicked {
-                            CampaignCounter::UniqueClicked
-                        } else {
-                            CampaignCounter::UniqueOpened
-                        };
-                        count_campaign(db, *campaign_id, *variant, unique, 1.0).await?;
-                    }
-                    Some(MessageOrigin::Journey { journey_id, step, .. }) if first => {
+                if first {
+                    let clicked = *counter == StepCounter::Clicked;
+                    let unique = if clicked {
+                        CampaignCounter::UniqueClicked
+                    } else {
+                        CampaignCounter::UniqueOpened
+                    };
+                    count_message(db, origin.as_ref(), channel, unique, 1.0, e.at).await?;
+                    if let Some(MessageOrigin::Journey { journey_id, step, .. }) = origin {
                         let unique = if clicked {
                             StepCounter::UniqueClicked
                         } else {
@@ -219,7 +255,6 @@ pub(crate) async fn event<D: Db>(db: &D, e: &NewEvent) -> Result<bool> {
                         };
                         count(db, *journey_id, step, unique).await?;
                     }
-                    _ => {}
                 }
             }
             OnStored::CountExit { journey, step, exit } => {
@@ -283,14 +318,17 @@ pub(crate) async fn enqueue<D: Db>(db: &D, rules: &Rules, new: &NewMessage, now:
         .await?
         .ok_or_else(|| StoreError::Corrupt("message vanished".into()))?;
     if created {
-        match plan::queued_count(m.origin.as_ref()) {
-            Some(OnStored::Count { journey, step, counter }) => count(db, journey, &step, counter).await?,
-            Some(OnStored::CountCampaign {
-                campaign,
-                variant,
-                counter,
-            }) => count_campaign(db, campaign, variant, counter, 1.0).await?,
-            _ => {}
+        for then in plan::queued_counts(m.origin.as_ref(), &m.channel) {
+            match then {
+                OnStored::Count { journey, step, counter } => count(db, journey, &step, counter).await?,
+                OnStored::CountMessage {
+                    origin,
+                    channel,
+                    counter,
+                    amount,
+                } => count_message(db, origin.as_ref(), &channel, counter, amount, now).await?,
+                _ => {}
+            }
         }
         event(db, &plan::message_state(rules, &m, now)).await?;
     }
@@ -317,7 +355,7 @@ pub(crate) async fn message_event<D: Db>(
     let Some(r) = sql::first(
         db,
         &format!(
-            "SELECT contact_id, {} FROM messages WHERE id = $1",
+            "SELECT contact_id, channel, {} FROM messages WHERE id = $1",
             OriginColumns::NAMES
         ),
         &[Arg::I64(message)],
@@ -326,14 +364,15 @@ pub(crate) async fn message_event<D: Db>(
     else {
         return Ok(false);
     };
-    let origin = origin_at(&r, 1)?;
+    let origin = origin_at(&r, 2)?;
+    let channel = r.string(1)?;
     let contact = db.current_id(r.i64(0)?).await?;
     let rules = db.rules().await?;
     event(
         db,
         &plan::message_event(
             &rules,
-            (message, origin.as_ref()),
+            (message, origin.as_ref(), &channel),
             contact,
             &nudge_core::protocol::TimelineEvent {
                 name: name.to_string(),

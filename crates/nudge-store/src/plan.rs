@@ -144,19 +144,28 @@ pub(crate) enum OnStored {
     CountExit { journey: i64, step: String, exit: String },
     /// Add to the workspace's hourly count of `metric` (at the event's time).
     Tally { metric: Metric, amount: f64 },
-    /// Add one to a campaign variant's counter.
-    CountCampaign {
+    /// Add to a message's counters: its campaign variant's (when a campaign sent it),
+    /// and the hourly report counters of its campaign, journey and channel.
+    CountMessage {
+        origin: Option<MessageOrigin>,
+        channel: String,
+        counter: CampaignCounter,
+        amount: f64,
+    },
+    /// Add one to a campaign's counter for a recipient domain (deliverability).
+    CountDomain {
         campaign: i64,
-        variant: u8,
+        domain: String,
         counter: CampaignCounter,
     },
     /// The message's first open or click (`Opened`/`Clicked`) marks it and, if it is
-    /// the first, adds one to the unique counter of the campaign variant or journey
-    /// step that sent it.
+    /// the first, counts it unique (`CountMessage` with `UniqueOpened`/`UniqueClicked`,
+    /// and the journey step's unique counter).
     FirstEngagement {
         message: i64,
         counter: StepCounter,
         origin: Option<MessageOrigin>,
+        channel: String,
     },
 }
 
@@ -300,15 +309,24 @@ pub(crate) fn message_state(rules: &Rules, m: &Message, at: Millis) -> NewEvent 
     if let Some(metric) = state_metric(m) {
         planned.then.push(OnStored::Tally { metric, amount: 1.0 });
     }
-    if let (Some(counter), Some((campaign, variant))) = (
-        campaign_state_counter(m),
-        m.origin.as_ref().and_then(MessageOrigin::campaign_variant),
-    ) {
-        planned.then.push(OnStored::CountCampaign {
-            campaign,
-            variant,
+    if let Some(counter) = campaign_state_counter(m) {
+        planned.then.push(OnStored::CountMessage {
+            origin: m.origin.clone(),
+            channel: m.channel.clone(),
             counter,
+            amount: 1.0,
         });
+        // Deliverability by recipient domain, for campaigns' e-mail.
+        if let (Some((campaign, _)), Some(domain)) = (
+            m.origin.as_ref().and_then(MessageOrigin::campaign_variant),
+            m.recipient.as_deref().and_then(|r| r.rsplit_once('@')).map(|(_, d)| d),
+        ) {
+            planned.then.push(OnStored::CountDomain {
+                campaign,
+                domain: domain.trim_end_matches('>').to_ascii_lowercase(),
+                counter,
+            });
+        }
     }
     planned
 }
@@ -338,35 +356,38 @@ fn state_metric(m: &Message) -> Option<Metric> {
     }
 }
 
-/// The counter a newly queued message moves: `sent` of the journey step that queued
-/// it, or `recipients` of its campaign's variant.
-pub(crate) fn queued_count(origin: Option<&MessageOrigin>) -> Option<OnStored> {
-    match origin? {
-        MessageOrigin::Journey { journey_id, step, .. } => Some(OnStored::Count {
+/// The counters a newly queued message moves: `sent` of the journey step that queued
+/// it, and `recipients` of its campaign variant and report scopes.
+pub(crate) fn queued_counts(origin: Option<&MessageOrigin>, channel: &str) -> Vec<OnStored> {
+    let mut out = Vec::with_capacity(2);
+    if let Some(MessageOrigin::Journey { journey_id, step, .. }) = origin {
+        out.push(OnStored::Count {
             journey: *journey_id,
             step: step.clone(),
             counter: StepCounter::Sent,
-        }),
-        MessageOrigin::Campaign { campaign_id, variant } => Some(OnStored::CountCampaign {
-            campaign: *campaign_id,
-            variant: *variant,
-            counter: CampaignCounter::Recipients,
-        }),
+        });
     }
+    out.push(OnStored::CountMessage {
+        origin: origin.cloned(),
+        channel: channel.to_string(),
+        counter: CampaignCounter::Recipients,
+        amount: 1.0,
+    });
+    out
 }
 
 /// An event about a message (an open, a click) on its contact's timeline, counted
 /// toward the journey step or the campaign variant that sent it (a message's first
 /// open and first click also count as unique).
-/// `message`: the message's id and origin.
+/// `message`: the message's id, origin and channel.
 pub(crate) fn message_event(
     rules: &Rules,
-    message: (i64, Option<&MessageOrigin>),
+    message: (i64, Option<&MessageOrigin>, &str),
     contact: ContactId,
     e: &TimelineEvent,
     at: Millis,
 ) -> NewEvent {
-    let (message, origin) = message;
+    let (message, origin, channel) = message;
     let mut planned = event(rules, contact, e, at);
     let counter = StepCounter::of_message_event(&e.name);
     if let (Some(counter), Some((journey, step))) = (counter, origin.and_then(MessageOrigin::journey_step)) {
@@ -385,22 +406,21 @@ pub(crate) fn message_event(
         planned.then.push(OnStored::Tally { metric, amount: 1.0 });
     }
     if let Some(counter) = counter.filter(|c| matches!(c, StepCounter::Opened | StepCounter::Clicked)) {
-        let campaign = origin.and_then(MessageOrigin::campaign_variant);
-        if let Some((campaign, variant)) = campaign {
-            planned.then.push(OnStored::CountCampaign {
-                campaign,
-                variant,
-                counter: if counter == StepCounter::Opened {
-                    CampaignCounter::Opened
-                } else {
-                    CampaignCounter::Clicked
-                },
-            });
-        }
+        planned.then.push(OnStored::CountMessage {
+            origin: origin.cloned(),
+            channel: channel.to_string(),
+            counter: if counter == StepCounter::Opened {
+                CampaignCounter::Opened
+            } else {
+                CampaignCounter::Clicked
+            },
+            amount: 1.0,
+        });
         planned.then.push(OnStored::FirstEngagement {
             message,
             counter,
             origin: origin.cloned(),
+            channel: channel.to_string(),
         });
     }
     planned
@@ -764,15 +784,24 @@ mod tests {
             step: "mail".into(),
             visit: 2,
         };
+        let counts = queued_counts(Some(&origin), "email");
         assert_eq!(
-            queued_count(Some(&origin)),
-            Some(OnStored::Count {
+            counts[0],
+            OnStored::Count {
                 journey: 4,
                 step: "mail".into(),
                 counter: StepCounter::Sent
-            })
+            }
         );
-        assert_eq!(queued_count(None), None);
+        assert_eq!(
+            queued_counts(None, "sms"),
+            vec![OnStored::CountMessage {
+                origin: None,
+                channel: "sms".into(),
+                counter: CampaignCounter::Recipients,
+                amount: 1.0
+            }]
+        );
     }
 
     fn message(state: MessageState, attempts: i64) -> Message {
@@ -822,11 +851,23 @@ mod tests {
         assert_eq!(count(MessageState::Bounced, 1), vec![(Metric::MessagesBounced, 1.0)]);
         assert_eq!(count(MessageState::Failed, 5), vec![(Metric::MessagesFailed, 1.0)]);
         assert_eq!(count(MessageState::Suppressed, 0), vec![]);
-        let opened = message_event(&r, (9, None), 5, &opened_event(event_names::EMAIL_OPENED, "o"), 0);
+        let opened = message_event(
+            &r,
+            (9, None, "email"),
+            5,
+            &opened_event(event_names::EMAIL_OPENED, "o"),
+            0,
+        );
         assert_eq!(tallies(&opened.then), vec![(Metric::MessagesOpened, 1.0)]);
-        let clicked = message_event(&r, (9, None), 5, &opened_event(event_names::EMAIL_LINK_CLICKED, "c"), 0);
+        let clicked = message_event(
+            &r,
+            (9, None, "email"),
+            5,
+            &opened_event(event_names::EMAIL_LINK_CLICKED, "c"),
+            0,
+        );
         assert_eq!(tallies(&clicked.then), vec![(Metric::MessagesClicked, 1.0)]);
-        let other = message_event(&r, (9, None), 5, &opened_event("Unsubscribed", "u"), 0);
+        let other = message_event(&r, (9, None, "email"), 5, &opened_event("Unsubscribed", "u"), 0);
         assert_eq!(tallies(&other.then), vec![]);
     }
 
@@ -840,7 +881,7 @@ mod tests {
     }
 
     #[test]
-    fn a_campaign_message_counts_toward_its_variant() {
+    fn a_campaign_message_counts_toward_its_variant_and_report_scopes() {
         let r = rules(&[], &[]);
         let origin = MessageOrigin::Campaign {
             campaign_id: 3,
@@ -849,34 +890,38 @@ mod tests {
         let counted = |then: &[OnStored]| -> Vec<CampaignCounter> {
             then.iter()
                 .filter_map(|t| match t {
-                    OnStored::CountCampaign {
-                        campaign: 3,
-                        variant: 1,
+                    OnStored::CountMessage {
+                        origin:
+                            Some(MessageOrigin::Campaign {
+                                campaign_id: 3,
+                                variant: 1,
+                            }),
                         counter,
+                        ..
                     } => Some(*counter),
                     _ => None,
                 })
                 .collect()
         };
         assert_eq!(
-            queued_count(Some(&origin)),
-            Some(OnStored::CountCampaign {
-                campaign: 3,
-                variant: 1,
-                counter: CampaignCounter::Recipients
-            })
+            counted(&queued_counts(Some(&origin), "email")),
+            vec![CampaignCounter::Recipients]
         );
         let mut m = message(MessageState::Delivered, 1);
         m.origin = Some(origin.clone());
-        assert_eq!(
-            counted(&message_state(&r, &m, 0).then),
-            vec![CampaignCounter::Delivered]
-        );
+        m.recipient = Some("Ada <Ada@Example.COM>".into());
+        let delivered = message_state(&r, &m, 0);
+        assert_eq!(counted(&delivered.then), vec![CampaignCounter::Delivered]);
+        assert!(delivered.then.contains(&OnStored::CountDomain {
+            campaign: 3,
+            domain: "example.com".into(),
+            counter: CampaignCounter::Delivered,
+        }));
         m.state = MessageState::Suppressed;
         assert_eq!(counted(&message_state(&r, &m, 0).then), vec![]);
         let opened = message_event(
             &r,
-            (9, Some(&origin)),
+            (9, Some(&origin), "email"),
             5,
             &opened_event(event_names::EMAIL_OPENED, "o"),
             0,
@@ -886,12 +931,20 @@ mod tests {
             message: 9,
             counter: StepCounter::Opened,
             origin: Some(origin.clone()),
+            channel: "email".into(),
         }));
-        let journey_click = message_event(&r, (9, None), 5, &opened_event(event_names::EMAIL_LINK_CLICKED, "c"), 0);
+        let journey_click = message_event(
+            &r,
+            (9, None, "email"),
+            5,
+            &opened_event(event_names::EMAIL_LINK_CLICKED, "c"),
+            0,
+        );
         assert!(journey_click.then.contains(&OnStored::FirstEngagement {
             message: 9,
             counter: StepCounter::Clicked,
             origin: None,
+            channel: "email".into(),
         }));
     }
 

@@ -339,3 +339,51 @@ pub struct HourlyStat {
 
 /// Milliseconds in an hour: the granularity of [`HourlyStat`].
 pub const HOUR_MS: Millis = 3_600_000;
+
+/// Who a report counter belongs to: a campaign, a journey or a channel
+/// (`report_hourly.scope`: `campaign:3`, `journey:5`, `channel:email`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum ReportScope {
+    Campaign(i64),
+    Journey(i64),
+    Channel(String),
+}
+
+impl ReportScope {
+    /// The stored form.
+    pub fn key(&self) -> String {
+        match self {
+            ReportScope::Campaign(id) => format!("campaign:{id}"),
+            ReportScope::Journey(id) => format!("journey:{id}"),
+            ReportScope::Channel(c) => format!("channel:{c}"),
+        }
+    }
+
+    /// Reads the stored form back.
+    pub fn parse(key: &str) -> Option<Self> {
+        let (kind, rest) = key.split_once(':')?;
+        match kind {
+            "campaign" => rest.parse().ok().map(ReportScope::Campaign),
+            "journey" => rest.parse().ok().map(ReportScope::Journey),
+            "channel" => Some(ReportScope::Channel(rest.to_string())),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod report_scope_tests {
+    use super::ReportScope;
+
+    #[test]
+    fn scopes_read_back() {
+        for s in [
+            ReportScope::Campaign(3),
+            ReportScope::Journey(5),
+            ReportScope::Channel("email".into()),
+        ] {
+            assert_eq!(ReportScope::parse(&s.key()), Some(s));
+        }
+        assert_eq!(ReportScope::parse("segment:1"), None);
+    }
+}

@@ -458,6 +458,29 @@ mod super_stories {
         .map(|&k| stats.get(v, k))
         .collect();
         assert_eq!(got, vec![1.0, 1.0, 2.0, 1.0, 1.0, 1.0, 0.0]);
+        // The same counts per hour for the campaign and the channel, and by domain.
+        let hour = T0 / 3_600_000;
+        let series = s
+            .report_series(ReportScope::Campaign(c.id), hour - 1, hour + 1)
+            .await
+            .unwrap();
+        let sum = |series: &[(i64, String, f64)], counter: &str| -> f64 {
+            series.iter().filter(|(_, c, _)| c == counter).map(|(_, _, v)| v).sum()
+        };
+        assert_eq!(
+            ["recipients", "delivered", "opened", "unique_opened", "clicked"].map(|k| sum(&series, k)),
+            [1.0, 1.0, 2.0, 1.0, 1.0]
+        );
+        let totals = s.report_totals(hour - 1, hour + 1).await.unwrap();
+        assert!(
+            totals.contains(&(ReportScope::Channel("email".into()), "delivered".into(), 1.0)),
+            "{totals:?}"
+        );
+        assert!(s.report_totals(hour + 5, hour + 9).await.unwrap().is_empty());
+        assert_eq!(
+            s.campaign_domains(c.id).await.unwrap(),
+            vec![("example.com".to_string(), "delivered".to_string(), 1.0)]
+        );
 
         // The winner is chosen once; a finished campaign may be deleted.
         assert!(

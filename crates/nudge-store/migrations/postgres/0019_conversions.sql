@@ -30,3 +30,25 @@ ALTER TABLE journey_step_stats ADD COLUMN unique_clicked BIGINT NOT NULL DEFAULT
 ALTER TABLE journey_step_stats ADD COLUMN converted BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE journey_step_stats ADD COLUMN conversions BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE journey_step_stats ADD COLUMN conversion_revenue DOUBLE PRECISION NOT NULL DEFAULT 0;
+
+-- Message counters per hour and scope (`campaign:3`, `journey:5`, `channel:email`):
+-- recipients, sent, delivered, bounced, failed, opened and clicked (unique and total),
+-- conversions, converted and revenue (nudge_core::protocol::CampaignCounter names),
+-- kept as messages change; reports read these, never the events.
+CREATE TABLE report_hourly (
+    hour    BIGINT NOT NULL,
+    scope   TEXT    NOT NULL,
+    counter TEXT    NOT NULL,
+    value   DOUBLE PRECISION    NOT NULL,
+    PRIMARY KEY (scope, hour, counter)
+);
+CREATE INDEX report_hourly_hour ON report_hourly (hour);
+
+-- A campaign's deliverability by recipient domain.
+CREATE TABLE campaign_domains (
+    campaign_id BIGINT NOT NULL,
+    domain      TEXT    NOT NULL,
+    counter     TEXT    NOT NULL,
+    value       DOUBLE PRECISION    NOT NULL,
+    PRIMARY KEY (campaign_id, domain, counter)
+);

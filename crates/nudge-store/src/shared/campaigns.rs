@@ -133,8 +133,9 @@ pub(crate) async fn update<D: Db>(db: &D, id: i64, new: NewCampaign, now: Millis
     get(db, id).await
 }
 
-/// Deletes a campaign that is not sending (its snapshot and counters with it; the
-/// messages it queued stay in the outbox and on the timelines). `Conflict` while it
+/// Deletes a campaign that is not sending (its snapshot, counters and report rows with
+/// it; the messages it queued stay in the outbox and on the timelines, and in the
+/// channel's report). `Conflict` while it
 /// is scheduled, sending or paused: cancel it first.
 pub(crate) async fn delete<D: Db>(db: &D, id: i64) -> Result<bool> {
     let Some(current) = get(db, id).await? else {
@@ -149,10 +150,15 @@ pub(crate) async fn delete<D: Db>(db: &D, id: i64) -> Result<bool> {
             current.status.as_str()
         )));
     }
-    for table in ["campaign_recipients", "campaign_stats"] {
+    for table in ["campaign_recipients", "campaign_stats", "campaign_domains"] {
         db.execute(&format!("DELETE FROM {table} WHERE campaign_id = $1"), &[Arg::I64(id)])
             .await?;
     }
+    db.execute(
+        "DELETE FROM report_hourly WHERE scope = $1",
+        &[Arg::Str(&crate::ReportScope::Campaign(id).key())],
+    )
+    .await?;
     Ok(db
         .execute("DELETE FROM campaigns WHERE id = $1", &[Arg::I64(id)])
         .await?
@@ -624,6 +630,30 @@ macro_rules! impl_campaign_store {
                 $write!(self, |db| async move {
                     $crate::shared::conversions::record(db, &conversion, &settings, now).await
                 })
+            }
+            async fn report_series(
+                &self,
+                scope: $crate::ReportScope,
+                from: i64,
+                until: i64,
+            ) -> $crate::Result<Vec<(i64, String, f64)>> {
+                $read!(self, |db| async move {
+                    $crate::shared::conversions::report_series(db, &scope, from, until).await
+                })
+            }
+            async fn report_totals(
+                &self,
+                from: i64,
+                until: i64,
+            ) -> $crate::Result<Vec<($crate::ReportScope, String, f64)>> {
+                $read!(self, |db| $crate::shared::conversions::report_totals(
+                    db, from, until
+                ))
+            }
+            async fn campaign_domains(&self, campaign: i64) -> $crate::Result<Vec<(String, String, f64)>> {
+                $read!(self, |db| $crate::shared::conversions::campaign_domains(
+                    db, campaign
+                ))
             }
             async fn campaign_stats(&self, id: i64) -> $crate::Result<$crate::CampaignStats> {
                 $read!(self, |db| $crate::shared::campaigns::stats(db, id))

@@ -34,7 +34,7 @@ pub(crate) async fn record<D: Db>(
     }
     let contact = db.current_id(c.contact_id).await?;
     let sql = format!(
-        "SELECT id, sent_at, first_opened_at, first_clicked_at, attributed_revenue, {} FROM messages
+        "SELECT id, sent_at, first_opened_at, first_clicked_at, attributed_revenue, channel, {} FROM messages
          WHERE contact_id = $1 AND (origin_campaign_id IS NOT NULL OR origin_journey_id IS NOT NULL)
          ORDER BY id DESC LIMIT $2",
         OriginColumns::NAMES
@@ -50,17 +50,18 @@ pub(crate) async fn record<D: Db>(
         });
     }
     let pick = attribution::last_touch(c.at, &touches, settings);
-    let (message, origin, before) = match pick {
+    let (message, origin, before, channel) = match pick {
         Some((id, _, _)) => {
             let i = touches.iter().position(|t| t.message_id == id).unwrap_or(0);
             let r = &rows[i];
             (
                 Some(id),
-                OriginColumns::read(r, 5)?.origin(),
+                OriginColumns::read(r, 6)?.origin(),
                 r.opt_f64(4)?.unwrap_or(0.0),
+                r.string(5)?,
             )
         }
-        None => (None, None, 0.0),
+        None => (None, None, 0.0, String::new()),
     };
     let touch = pick.map(|(_, _, kind)| kind);
     let columns = OriginColumns::of(origin.as_ref());
@@ -109,21 +110,21 @@ pub(crate) async fn record<D: Db>(
             )
             .await?;
         }
-        if let Some(MessageOrigin::Campaign { campaign_id, variant }) = origin {
-            let mut counts = vec![(CampaignCounter::Conversions, 1.0)];
-            if first {
-                counts.push((CampaignCounter::Converted, 1.0));
-            }
-            if revenue != 0.0 {
-                counts.push((CampaignCounter::Revenue, revenue));
-                counts.push((
-                    CampaignCounter::RevenueSquares,
-                    attribution::revenue_square_delta(before, revenue),
-                ));
-            }
-            for (counter, amount) in counts {
-                exec::count_campaign(db, campaign_id, variant, counter, amount).await?;
-            }
+        let mut counts = vec![(CampaignCounter::Conversions, 1.0)];
+        if first {
+            counts.push((CampaignCounter::Converted, 1.0));
+        }
+        if revenue != 0.0 {
+            counts.push((CampaignCounter::Revenue, revenue));
+            counts.push((
+                CampaignCounter::RevenueSquares,
+                attribution::revenue_square_delta(before, revenue),
+            ));
+        }
+        // Counted at the conversion's time, toward the message's campaign variant and
+        // report scopes.
+        for (counter, amount) in counts {
+            exec::count_message(db, origin.as_ref(), &channel, counter, amount, c.at).await?;
         }
     }
     Ok(Some(Conversion {
@@ -144,4 +145,54 @@ fn touch_name(t: TouchKind) -> &'static str {
         TouchKind::Opened => "opened",
         TouchKind::Delivered => "delivered",
     }
+}
+
+/// The hourly counters of one scope from hour `from` to hour `until` (inclusive):
+/// `(hour, counter, value)`, in hour order.
+pub(crate) async fn report_series<D: Db>(
+    db: &D,
+    scope: &crate::ReportScope,
+    from: i64,
+    until: i64,
+) -> Result<Vec<(i64, String, f64)>> {
+    sql::all(
+        db,
+        "SELECT hour, counter, value FROM report_hourly WHERE scope = $1 AND hour BETWEEN $2 AND $3
+         ORDER BY hour, counter",
+        &[Arg::Str(&scope.key()), Arg::I64(from), Arg::I64(until)],
+        |r| Ok((r.i64(0)?, r.string(1)?, r.opt_f64(2)?.unwrap_or(0.0))),
+    )
+    .await
+}
+
+/// Every scope's counters summed from hour `from` to hour `until` (inclusive):
+/// `(scope, counter, value)`.
+pub(crate) async fn report_totals<D: Db>(
+    db: &D,
+    from: i64,
+    until: i64,
+) -> Result<Vec<(crate::ReportScope, String, f64)>> {
+    let rows = sql::all(
+        db,
+        "SELECT scope, counter, sum(value) FROM report_hourly WHERE hour BETWEEN $1 AND $2
+         GROUP BY scope, counter ORDER BY scope, counter",
+        &[Arg::I64(from), Arg::I64(until)],
+        |r| Ok((r.string(0)?, r.string(1)?, r.opt_f64(2)?.unwrap_or(0.0))),
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(scope, counter, value)| Some((crate::ReportScope::parse(&scope)?, counter, value)))
+        .collect())
+}
+
+/// A campaign's counters by recipient domain: `(domain, counter, value)`.
+pub(crate) async fn campaign_domains<D: Db>(db: &D, campaign: i64) -> Result<Vec<(String, String, f64)>> {
+    sql::all(
+        db,
+        "SELECT domain, counter, value FROM campaign_domains WHERE campaign_id = $1 ORDER BY domain, counter",
+        &[Arg::I64(campaign)],
+        |r| Ok((r.string(0)?, r.string(1)?, r.opt_f64(2)?.unwrap_or(0.0))),
+    )
+    .await
 }
