@@ -49,6 +49,9 @@ pub struct AppState {
     pub messaging: Option<Arc<Deliverer>>,
     /// The journey engine, woken when journeys change or events arrive.
     pub journeys: Option<Arc<nudge_engine::JourneyEngine>>,
+    /// The campaign engine, woken when a campaign is sent, paused, resumed,
+    /// cancelled or given its winner.
+    pub campaigns: Option<Arc<nudge_engine::CampaignEngine>>,
     /// The workspace's VAPID public key (base64url) for browsers subscribing to
     /// push; `None` where push is off.
     pub push_public_key: Option<String>,
@@ -72,6 +75,7 @@ impl AppState {
             ready: Arc::new(AtomicBool::new(true)),
             messaging: None,
             journeys: None,
+            campaigns: None,
             push_public_key: None,
             push_allow_local: false,
         }
@@ -87,6 +91,11 @@ impl AppState {
         self
     }
 
+    pub fn with_campaigns(mut self, engine: Arc<nudge_engine::CampaignEngine>) -> Self {
+        self.campaigns = Some(engine);
+        self
+    }
+
     /// The use cases over this state's store, clock and workers.
     pub fn app(&self) -> nudge_app::App {
         nudge_app::App {
@@ -94,6 +103,7 @@ impl AppState {
             clock: self.clock.clone(),
             segments: Some(self.segments.clone()),
             journeys: self.journeys.clone(),
+            campaigns: self.campaigns.clone(),
             messaging: self.messaging.clone(),
         }
     }
