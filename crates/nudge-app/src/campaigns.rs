@@ -71,6 +71,33 @@ fn problem(path: impl AsRef<str>, message: impl Into<String>) -> FieldProblem {
     }
 }
 
+/// Reads a definition's shape (types, keys), or says where it first differs: the
+/// path of the value at fault (`variants[0].template`), a missing field's own path.
+fn shape(definition: &Value) -> std::result::Result<CampaignDefinition, FieldProblem> {
+    if !definition.is_object() {
+        return Err(problem("$", "a campaign definition must be a JSON object"));
+    }
+    serde_path_to_error::deserialize::<_, CampaignDefinition>(definition).map_err(|e| {
+        let message = e.inner().to_string();
+        let mut path = e.path().to_string();
+        if path == "." {
+            path.clear();
+        }
+        // serde names a missing field in backquotes; the path is its parent's.
+        if let Some(field) = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+        {
+            path = if path.is_empty() {
+                field.to_owned()
+            } else {
+                format!("{path}.{field}")
+            };
+        }
+        problem(&path, message)
+    })
+}
+
 /// Checks a definition against the rules of `nudge_core::campaign` and against what
 /// is stored (see the module documentation), and lists every problem at once, each
 /// with its field in the caller's terms (`definition.variants[1].template`). A
@@ -79,15 +106,12 @@ fn problem(path: impl AsRef<str>, message: impl Into<String>) -> FieldProblem {
 pub async fn check_definition(store: &dyn Store, definition: &Value) -> Result<Checked> {
     let (definition, mut problems) = match parse_campaign(definition) {
         Ok(def) => (def, Vec::new()),
-        Err(errors) => {
-            let problems: Vec<FieldProblem> = errors.into_iter().map(|e| problem(&e.path, e.message)).collect();
+        Err(errors) => match shape(definition) {
             // The shape reads but a rule is broken: what is stored is checked too, so
             // every problem is reported at once.
-            match serde_json::from_value::<CampaignDefinition>(definition.clone()) {
-                Ok(def) if definition.is_object() => (def, problems),
-                _ => return Ok(Err(problems)),
-            }
-        }
+            Ok(def) => (def, errors.into_iter().map(|e| problem(&e.path, e.message)).collect()),
+            Err(p) => return Ok(Err(vec![p])),
+        },
     };
 
     let segments: BTreeMap<i64, Segment> = store.segments().await?.into_iter().map(|s| (s.id, s)).collect();
@@ -729,6 +753,30 @@ mod tests {
         assert_eq!(field_of("$"), "definition");
         assert_eq!(field_of("variants[1].template"), "definition.variants[1].template");
         assert_eq!(field_of("colour"), "definition.colour");
+    }
+
+    #[test]
+    fn a_shape_that_does_not_read_is_named_by_its_path() {
+        let at = |v: Value| shape(&v).unwrap_err().field;
+        assert_eq!(at(json!({"variants": 1})), "definition.variants");
+        assert_eq!(at(json!({"variants": []})), "definition.audience");
+        assert_eq!(
+            at(json!({"audience": {"segments": [1]}, "variants": [{"name": "A"}]})),
+            "definition.variants[0].template"
+        );
+        assert_eq!(
+            at(json!({"audience": {"segments": [1]}, "variants": [{"name": "A", "template": 1.5}]})),
+            "definition.variants[0].template"
+        );
+        assert_eq!(
+            at(json!({"audience": {"segments": [1]}, "variants": [], "colour": 1})),
+            "definition.colour"
+        );
+        assert_eq!(at(json!([1])), "definition");
+        assert!(
+            shape(&json!({"audience": {"segments": []}, "variants": []})).is_ok(),
+            "rules are not shape"
+        );
     }
 
     #[test]
