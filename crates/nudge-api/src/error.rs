@@ -163,6 +163,19 @@ impl From<nudge_app::AppError> for ApiError {
             E::Forbidden(m) => ApiError::new("forbidden", m),
             e @ E::RateLimited { .. } => ApiError::new("rate_limited", e.to_string()),
             E::ChannelNotConfigured(m) => ApiError::new("channel_not_configured", m),
+            E::InvalidDefinition { problems, stored } => {
+                let message = nudge_app::error::problems_summary(&problems);
+                let details = serde_json::to_value(&problems).unwrap_or_default();
+                let mut err = if stored {
+                    // The request is fine; what is stored (templates, segments) changed.
+                    ApiError::new("conflict", format!("the saved definition has problems now: {message}"))
+                } else {
+                    let field = problems.first().map_or("definition", |p| p.field.as_str());
+                    ApiError::new("invalid_field", message).with_field(field)
+                };
+                err.details = Some(Box::new(details));
+                err
+            }
             E::Store(e) => e.into(),
             E::Internal(m) => ApiError::internal(m),
         }

@@ -7,6 +7,7 @@
 //! answer; no SQL and no domain rules live here.
 
 pub mod admin;
+pub mod campaigns;
 pub mod error;
 pub mod journeys;
 pub mod keys;
@@ -25,6 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use error::ApiError;
+use nudge_app::campaigns::CampaignAction;
 use nudge_core::{CallKind, Clock};
 use nudge_engine::SegmentEngine;
 use nudge_messages::delivery::Deliverer;
@@ -49,6 +51,9 @@ pub struct AppState {
     pub messaging: Option<Arc<Deliverer>>,
     /// The journey engine, woken when journeys change or events arrive.
     pub journeys: Option<Arc<nudge_engine::JourneyEngine>>,
+    /// The campaign engine, woken when a campaign is sent, paused, resumed,
+    /// cancelled or given its winner.
+    pub campaigns: Option<Arc<nudge_engine::CampaignEngine>>,
     /// The workspace's VAPID public key (base64url) for browsers subscribing to
     /// push; `None` where push is off.
     pub push_public_key: Option<String>,
@@ -72,6 +77,7 @@ impl AppState {
             ready: Arc::new(AtomicBool::new(true)),
             messaging: None,
             journeys: None,
+            campaigns: None,
             push_public_key: None,
             push_allow_local: false,
         }
@@ -87,6 +93,11 @@ impl AppState {
         self
     }
 
+    pub fn with_campaigns(mut self, engine: Arc<nudge_engine::CampaignEngine>) -> Self {
+        self.campaigns = Some(engine);
+        self
+    }
+
     /// The use cases over this state's store, clock and workers.
     pub fn app(&self) -> nudge_app::App {
         nudge_app::App {
@@ -94,6 +105,7 @@ impl AppState {
             clock: self.clock.clone(),
             segments: Some(self.segments.clone()),
             journeys: self.journeys.clone(),
+            campaigns: self.campaigns.clone(),
             messaging: self.messaging.clone(),
         }
     }
@@ -220,6 +232,27 @@ fn assemble(state: AppState, ui: Option<Router>) -> Router {
             "/api/v1/frequency-caps",
             get(journeys::get_caps).put(journeys::put_caps),
         )
+        .route("/api/v1/campaigns", get(campaigns::list).post(campaigns::create))
+        .route("/api/v1/campaigns/validate", post(campaigns::validate))
+        .route(
+            "/api/v1/campaigns/{id}",
+            get(campaigns::get).put(campaigns::update).delete(campaigns::delete),
+        )
+        .route("/api/v1/campaigns/{id}/send", post(campaigns::send))
+        .route(
+            "/api/v1/campaigns/{id}/pause",
+            post(|s, p, b| campaigns::action(s, p, CampaignAction::Pause, b)),
+        )
+        .route(
+            "/api/v1/campaigns/{id}/resume",
+            post(|s, p, b| campaigns::action(s, p, CampaignAction::Resume, b)),
+        )
+        .route(
+            "/api/v1/campaigns/{id}/cancel",
+            post(|s, p, b| campaigns::action(s, p, CampaignAction::Cancel, b)),
+        )
+        .route("/api/v1/campaigns/{id}/winner", post(campaigns::winner))
+        .route("/api/v1/campaigns/{id}/report", get(campaigns::report))
         .route("/api/v1/subscriptions", post(subscriptions::subscribe))
         .route("/api/v1/keys", get(admin::list_keys).post(admin::create_key))
         .route("/api/v1/keys/{id}", axum::routing::delete(admin::revoke_key))

@@ -33,11 +33,39 @@ pub enum AppError {
     /// No channel of this kind (or no messaging at all) on this server.
     #[error("{0}")]
     ChannelNotConfigured(String),
+    /// A definition with problems, every one with its field (`definition.variants[1].
+    /// template`). `stored`: the definition was saved earlier and what it names has
+    /// changed since (a template deleted): the request itself is fine and what is
+    /// stored refuses it, a conflict rather than a bad request.
+    #[error("{}", problems_summary(.problems))]
+    InvalidDefinition { problems: Vec<FieldProblem>, stored: bool },
     #[error(transparent)]
     Store(#[from] nudge_store::StoreError),
     /// A bug or an inconsistency; details for the log.
     #[error("{0}")]
     Internal(String),
+}
+
+/// One problem of a definition: the field at fault in the caller's terms and what is
+/// wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldProblem {
+    pub field: String,
+    pub message: String,
+}
+
+/// "`first field`: its message (n problems in the definition)".
+pub fn problems_summary(problems: &[FieldProblem]) -> String {
+    let n = problems.len();
+    match problems.first() {
+        None => "the definition has problems".into(),
+        Some(p) => format!(
+            "{}: {} ({n} problem{} in the definition)",
+            p.field,
+            p.message,
+            if n == 1 { "" } else { "s" }
+        ),
+    }
 }
 
 pub type Result<T, E = AppError> = std::result::Result<T, E>;

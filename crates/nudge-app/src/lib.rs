@@ -5,6 +5,9 @@
 //! - [`messages`]: sending a message (recipient by contact id, user id or email — a
 //!   new email creates the contact —, template and version, idempotency key,
 //!   enqueue), bounces and suppressions;
+//! - [`campaigns`]: a campaign's definition checked against what is stored, drafts,
+//!   sending with a schedule (template versions fixed), pause, resume, cancel, a
+//!   manual winner, the report per variant (JSON-ready and CSV);
 //! - [`journeys`]: the journey dry run (candidates, time zones), installing a
 //!   ready-made journey;
 //! - [`contacts`] and [`csv_io`]: contact import and export as CSV; [`imports`]:
@@ -25,6 +28,7 @@
 //! results.
 
 pub mod accounts;
+pub mod campaigns;
 pub mod channels;
 pub mod contacts;
 pub mod csv_io;
@@ -37,10 +41,10 @@ pub mod ready_made_journeys;
 pub mod segments;
 pub mod templates;
 
-pub use error::{AppError, Result};
+pub use error::{AppError, FieldProblem, Result};
 
 use nudge_core::Clock;
-use nudge_engine::{JourneyEngine, SegmentEngine};
+use nudge_engine::{CampaignEngine, JourneyEngine, SegmentEngine};
 use nudge_messages::delivery::Deliverer;
 use nudge_store::Store;
 use std::sync::Arc;
@@ -55,6 +59,9 @@ pub struct App {
     pub segments: Option<Arc<SegmentEngine>>,
     /// The journey engine, woken after journeys change.
     pub journeys: Option<Arc<JourneyEngine>>,
+    /// The campaign engine, woken after a campaign is sent, paused, resumed,
+    /// cancelled or given its winner.
+    pub campaigns: Option<Arc<CampaignEngine>>,
     /// The delivery worker (channels); `None` where messaging is off.
     pub messaging: Option<Arc<Deliverer>>,
 }
@@ -66,6 +73,7 @@ impl App {
             clock,
             segments: None,
             journeys: None,
+            campaigns: None,
             messaging: None,
         }
     }
@@ -77,6 +85,11 @@ impl App {
 
     pub fn with_journeys(mut self, journeys: Arc<JourneyEngine>) -> Self {
         self.journeys = Some(journeys);
+        self
+    }
+
+    pub fn with_campaigns(mut self, campaigns: Arc<CampaignEngine>) -> Self {
+        self.campaigns = Some(campaigns);
         self
     }
 
@@ -101,6 +114,15 @@ impl App {
             j.wake();
         }
         Ok(())
+    }
+
+    /// After a campaign's status or winner changed: the campaign engine works now
+    /// (in a process without one, a server's engine finds the change within its idle
+    /// time).
+    pub fn campaigns_changed(&self) {
+        if let Some(c) = &self.campaigns {
+            c.wake();
+        }
     }
 
     /// The delivery worker, or [`AppError::ChannelNotConfigured`].

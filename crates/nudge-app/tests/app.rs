@@ -736,3 +736,503 @@ async fn channels_are_configured_and_tested_through_real_servers() {
     assert!(subjects.contains(&"Test message".to_string()), "{subjects:?}");
     assert!(subjects.contains(&"[Test] Hi Ada".to_string()), "{subjects:?}");
 }
+
+// Campaigns.
+
+mod campaigns {
+    use super::*;
+    use nudge_app::FieldProblem;
+    use nudge_app::campaigns::{CampaignAction, check_definition, report_csv};
+    use nudge_core::campaign::{CampaignStatus, Schedule};
+    use nudge_core::protocol::MessageOrigin;
+    use nudge_store::{NewCampaign, NewMessage, NewSegment};
+    use serde_json::Value;
+
+    const HOUR: Millis = 3_600_000;
+
+    /// An app whose clock the test moves.
+    fn app_with_clock(store: &Arc<dyn Store>) -> (App, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(T0));
+        let dyn_clock: Arc<dyn Clock> = clock.clone();
+        (App::new(store.clone(), dyn_clock), clock)
+    }
+
+    async fn template(store: &dyn Store, name: &str, channel: &str, transactional: bool) -> i64 {
+        let content = match channel {
+            "email" => json!({"channel": "email", "subject": "Hi", "html": "<p>Hi</p>"}),
+            "sms" => json!({"channel": "sms", "body": "Hi"}),
+            "webhook" => json!({"channel": "webhook", "url": "https://example.com/hook"}),
+            other => panic!("no content for {other}"),
+        };
+        store
+            .create_template(
+                NewTemplate {
+                    name: name.into(),
+                    description: String::new(),
+                    channel: channel.into(),
+                    transactional,
+                    topic: None,
+                    content,
+                },
+                T0,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .id
+    }
+
+    async fn segment(store: &dyn Store, name: &str, administrative: bool) -> i64 {
+        let definition =
+            nudge_core::segment::parse_condition(&json!({"type": "trait", "trait": name, "op": "exists"})).unwrap();
+        store
+            .create_segment(
+                NewSegment {
+                    name: name.into(),
+                    description: String::new(),
+                    definition,
+                    administrative,
+                },
+                T0,
+            )
+            .await
+            .unwrap()
+            .id
+    }
+
+    fn fields(problems: &[FieldProblem]) -> Vec<&str> {
+        problems.iter().map(|p| p.field.as_str()).collect()
+    }
+
+    fn new(name: &str, definition: Value) -> NewCampaign {
+        NewCampaign {
+            name: name.into(),
+            description: String::new(),
+            definition,
+        }
+    }
+
+    /// Segments and templates named by a definition are checked against the store,
+    /// and every problem is listed at once with its field, the pure rules' included.
+    #[tokio::test]
+    async fn definitions_are_checked_against_what_is_stored() {
+        for b in backends().await {
+            let s = &*b.store;
+            let vip = segment(s, "vip", false).await;
+            let staff = segment(s, "staff", true).await;
+            let news_a = template(s, "news-a", "email", false).await;
+            template(s, "news-b", "email", false).await;
+            template(s, "flash", "sms", false).await;
+            template(s, "hook", "webhook", false).await;
+            template(s, "receipt", "email", true).await;
+
+            let valid = json!({
+                "audience": {"segments": [vip], "exclude": [staff]},
+                "variants": [{"name": "A", "template": news_a}, {"name": "B", "template": "news-b"}],
+                "test": {"share": 20, "metric": "click_rate", "duration": {"hours": 4}}
+            });
+            let checked = check_definition(s, &valid).await.unwrap().unwrap();
+            assert_eq!(checked.channel, "email");
+            let names: Vec<&str> = checked.templates.iter().map(|t| t.name.as_str()).collect();
+            assert_eq!(names, ["news-a", "news-b"]);
+
+            // Missing and administrative segments; missing templates, by name and id.
+            let p = check_definition(
+                s,
+                &json!({
+                    "audience": {"segments": [vip, 999, staff], "exclude": [998]},
+                    "variants": [{"name": "A", "template": "nope"}, {"name": "B", "template": 12345}]
+                }),
+            )
+            .await
+            .unwrap()
+            .unwrap_err();
+            assert_eq!(
+                fields(&p),
+                [
+                    "definition.audience.segments[1]",
+                    "definition.audience.segments[2]",
+                    "definition.audience.exclude[0]",
+                    "definition.variants[0].template",
+                    "definition.variants[1].template",
+                ],
+                "{p:?}"
+            );
+            assert!(p[1].message.contains("administrative"), "{p:?}");
+            assert!(p[3].message.contains("\"nope\""), "{p:?}");
+
+            // One channel: the first template's, or the one given; no webhook, nothing
+            // transactional.
+            let variants = |templates: &[&str]| -> Value {
+                templates
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| json!({"name": format!("V{i}"), "template": t}))
+                    .collect()
+            };
+            let p = check_definition(
+                s,
+                &json!({"audience": {"segments": [vip]}, "variants": variants(&["news-a", "flash", "hook", "receipt"])}),
+            )
+            .await
+            .unwrap()
+            .unwrap_err();
+            assert_eq!(
+                fields(&p),
+                [
+                    "definition.variants[1].template",
+                    "definition.variants[2].template",
+                    "definition.variants[3].template"
+                ],
+                "{p:?}"
+            );
+            assert!(
+                p[0].message.contains("sends sms, but the campaign sends email"),
+                "{p:?}"
+            );
+            assert!(p[1].message.contains("webhook"), "{p:?}");
+            assert!(p[2].message.contains("transactional"), "{p:?}");
+            let p = check_definition(
+                s,
+                &json!({"audience": {"segments": [vip]}, "channel": "sms", "variants": variants(&["news-a", "flash"])}),
+            )
+            .await
+            .unwrap()
+            .unwrap_err();
+            assert_eq!(fields(&p), ["definition.variants[0].template"], "{p:?}");
+            assert!(p[0].message.contains("the campaign's channel"), "{p:?}");
+
+            // The pure rules' problems come with the store's.
+            let p = check_definition(
+                s,
+                &json!({"audience": {"segments": [404]}, "variants": [{"name": "A", "template": "news-a"}], "holdout": 60}),
+            )
+            .await
+            .unwrap()
+            .unwrap_err();
+            assert_eq!(
+                fields(&p),
+                ["definition.holdout", "definition.audience.segments[0]"],
+                "{p:?}"
+            );
+            // A shape that does not read is the one problem.
+            let p = check_definition(
+                s,
+                &json!({"audience": {"segments": [vip]}, "variants": [], "colour": 1}),
+            )
+            .await
+            .unwrap()
+            .unwrap_err();
+            assert_eq!(fields(&p), ["definition.colour"], "{p:?}");
+
+            // Saving refuses them all.
+            let app = app_on(&b.store);
+            let err = app
+                .create_campaign(new(
+                    "Broken",
+                    json!({"audience": {"segments": [999]}, "variants": variants(&["hook"])}),
+                ))
+                .await
+                .unwrap_err();
+            match err {
+                AppError::InvalidDefinition { problems, stored } => {
+                    assert!(!stored);
+                    assert_eq!(
+                        fields(&problems),
+                        ["definition.audience.segments[0]", "definition.variants[0].template"]
+                    );
+                }
+                e => panic!("{e:?}"),
+            }
+            assert!(matches!(
+                app.create_campaign(new("  ", valid.clone())).await,
+                Err(AppError::InvalidField { field, .. }) if field == "name"
+            ));
+            let c = app.create_campaign(new(" December ", valid.clone())).await.unwrap();
+            assert_eq!((c.name.as_str(), c.status), ("December", CampaignStatus::Draft));
+            assert!(matches!(
+                app.create_campaign(new("December", valid)).await,
+                Err(AppError::Store(nudge_store::StoreError::Conflict(_)))
+            ));
+            b.finish().await;
+        }
+    }
+
+    /// What each status allows; a refused command is a conflict saying why.
+    #[tokio::test]
+    async fn statuses_move_as_the_lifecycle_allows() {
+        for b in backends().await {
+            let s = &*b.store;
+            let vip = segment(s, "vip", false).await;
+            template(s, "news", "email", false).await;
+            let (app, clock) = app_with_clock(&b.store);
+            let def = json!({"audience": {"segments": [vip]}, "variants": [{"name": "A", "template": "news"}]});
+            let c = app.create_campaign(new("Spring", def.clone())).await.unwrap();
+            let conflict = |r: nudge_app::Result<nudge_store::Campaign>| match r {
+                Err(AppError::Conflict(m)) => m,
+                other => panic!("{other:?}"),
+            };
+
+            assert_eq!(
+                conflict(app.campaign_action(c.id, CampaignAction::Pause).await),
+                "a draft campaign cannot pause"
+            );
+            let sent = app
+                .send_campaign(c.id, Schedule::At { at: T0 + 2 * HOUR })
+                .await
+                .unwrap();
+            assert_eq!(
+                (sent.status, sent.start_at),
+                (CampaignStatus::Scheduled, Some(T0 + 2 * HOUR))
+            );
+            assert_eq!(sent.sent_at, Some(T0));
+            assert_eq!(
+                conflict(app.send_campaign(c.id, Schedule::Now).await),
+                "a scheduled campaign cannot send"
+            );
+            assert!(conflict(app.update_campaign(c.id, new("Spring", def.clone())).await).contains("only a draft"));
+            assert!(matches!(
+                app.delete_campaign(c.id).await,
+                Err(AppError::Store(nudge_store::StoreError::Conflict(_)))
+            ));
+
+            let paused = app.campaign_action(c.id, CampaignAction::Pause).await.unwrap();
+            assert_eq!(paused.status, CampaignStatus::Paused);
+            // Resumed before its start: scheduled again; after it: sending.
+            let resumed = app.campaign_action(c.id, CampaignAction::Resume).await.unwrap();
+            assert_eq!(resumed.status, CampaignStatus::Scheduled);
+            app.campaign_action(c.id, CampaignAction::Pause).await.unwrap();
+            clock.set(T0 + 3 * HOUR);
+            let resumed = app.campaign_action(c.id, CampaignAction::Resume).await.unwrap();
+            assert_eq!(resumed.status, CampaignStatus::Sending);
+            assert_eq!(
+                conflict(app.campaign_action(c.id, CampaignAction::Resume).await),
+                "a sending campaign cannot resume"
+            );
+            let cancelled = app.campaign_action(c.id, CampaignAction::Cancel).await.unwrap();
+            assert_eq!(cancelled.status, CampaignStatus::Cancelled);
+            assert_eq!(
+                conflict(app.campaign_action(c.id, CampaignAction::Cancel).await),
+                "a cancelled campaign cannot cancel"
+            );
+            app.delete_campaign(c.id).await.unwrap();
+            assert!(matches!(app.campaign(c.id).await, Err(AppError::NotFound { .. })));
+            assert!(matches!(
+                app.delete_campaign(c.id).await,
+                Err(AppError::NotFound { .. })
+            ));
+            assert!(matches!(
+                app.send_campaign(c.id, Schedule::Now).await,
+                Err(AppError::NotFound { .. })
+            ));
+
+            // A draft can be cancelled; sent now, it is sending at once.
+            let d = app.create_campaign(new("Summer", def.clone())).await.unwrap();
+            assert_eq!(
+                app.send_campaign(d.id, Schedule::Now).await.unwrap().status,
+                CampaignStatus::Sending
+            );
+            let e = app.create_campaign(new("Autumn", def)).await.unwrap();
+            assert_eq!(
+                app.campaign_action(e.id, CampaignAction::Cancel).await.unwrap().status,
+                CampaignStatus::Cancelled
+            );
+            b.finish().await;
+        }
+    }
+
+    /// A send fixes each variant's template at its version of the moment; later edits
+    /// of the template do not change the send. A template deleted after the draft was
+    /// saved makes the send a conflict, with the problem named.
+    #[tokio::test]
+    async fn sending_fixes_each_variants_template_version() {
+        for b in backends().await {
+            let s = &*b.store;
+            let vip = segment(s, "vip", false).await;
+            let a = template(s, "sale-a", "email", false).await;
+            let b_id = template(s, "sale-b", "email", false).await;
+            let app = app_on(&b.store);
+            let edit = |subject: &str| NewTemplate {
+                name: "sale-a".into(),
+                description: String::new(),
+                channel: "email".into(),
+                transactional: false,
+                topic: None,
+                content: json!({"channel": "email", "subject": subject, "html": "<p>Sale</p>"}),
+            };
+            let def = json!({"audience": {"segments": [vip]},
+                "variants": [{"name": "A", "template": "sale-a"}, {"name": "B", "template": b_id}],
+                "test": {"share": 50, "metric": "open_rate", "duration": 3_600_000}});
+            let c = app.create_campaign(new("Sale", def.clone())).await.unwrap();
+            assert_eq!(c.templates, vec![]);
+            s.update_template(a, edit("Sale!"), T0).await.unwrap().unwrap();
+            let sent = app.send_campaign(c.id, Schedule::Now).await.unwrap();
+            assert_eq!(sent.templates, vec![(a, 2), (b_id, 1)]);
+            assert_eq!(sent.schedule, Some(Schedule::Now));
+            s.update_template(a, edit("Sale!!"), T0).await.unwrap().unwrap();
+            assert_eq!(app.campaign(c.id).await.unwrap().templates, vec![(a, 2), (b_id, 1)]);
+            let report = app.campaign_report(c.id).await.unwrap();
+            assert_eq!(report.variants[0].template_version, Some(2));
+            assert_eq!(report.variants[0].template_name.as_deref(), Some("sale-a"));
+
+            let d = app.create_campaign(new("Sale 2", def)).await.unwrap();
+            assert!(s.delete_template(b_id).await.unwrap());
+            match app.send_campaign(d.id, Schedule::Now).await.unwrap_err() {
+                AppError::InvalidDefinition { problems, stored } => {
+                    assert!(stored);
+                    assert_eq!(fields(&problems), ["definition.variants[1].template"]);
+                }
+                e => panic!("{e:?}"),
+            }
+            assert_eq!(app.campaign(d.id).await.unwrap().status, CampaignStatus::Draft);
+            b.finish().await;
+        }
+    }
+
+    /// The report counts per variant from the campaign's counters, shows the test
+    /// metric's live figures, and the winner a person picked (once, while the test
+    /// runs); as CSV, a row per variant and the holdout.
+    #[tokio::test]
+    async fn report_and_a_manual_winner() {
+        for b in backends().await {
+            let s = &*b.store;
+            let vip = segment(s, "vip", false).await;
+            let a = template(s, "sale-a", "email", false).await;
+            let bt = template(s, "sale-b", "email", false).await;
+            let app = app_on(&b.store);
+            app.import_contacts_csv(b"email\nc1@example.com\nc2@example.com\nc3@example.com\nc4@example.com\n")
+                .await
+                .unwrap();
+            let def = json!({"audience": {"segments": [vip]},
+                "variants": [{"name": "A", "template": a}, {"name": "B", "template": bt}],
+                "test": {"share": 50, "metric": "click_rate", "duration": {"hours": 4}},
+                "holdout": 10});
+            let c = app.create_campaign(new("Sale", def.clone())).await.unwrap();
+            // A draft has no test under way.
+            assert!(matches!(
+                app.pick_campaign_winner(c.id, 1, None).await,
+                Err(AppError::Conflict(_))
+            ));
+            let empty = app.campaign_report(c.id).await.unwrap();
+            assert_eq!(empty.variants.len(), 2);
+            assert_eq!(empty.variants[0].open_rate, None, "nothing to divide by");
+            assert_eq!(empty.variants[1].template_version, None, "not fixed before the send");
+            app.send_campaign(c.id, Schedule::Now).await.unwrap();
+
+            // Two messages of each variant; B's are both clicked, A's once.
+            let mut messages = Vec::new();
+            for (contact, variant) in [(1, 0u8), (2, 0), (3, 1), (4, 1)] {
+                let (m, _) = s
+                    .enqueue_message(
+                        NewMessage {
+                            idempotency_key: format!("campaign-{}-contact-{contact}", c.id),
+                            contact_id: contact,
+                            template_id: if variant == 0 { a } else { bt },
+                            template_version: 1,
+                            channel: "email".into(),
+                            transactional: false,
+                            data: json!({}),
+                            origin: Some(MessageOrigin::Campaign {
+                                campaign_id: c.id,
+                                variant,
+                            }),
+                        },
+                        T0,
+                    )
+                    .await
+                    .unwrap();
+                messages.push(m.id);
+            }
+            for (i, (m, event)) in [
+                (messages[0], "Email Opened"),
+                (messages[0], "Email Link Clicked"),
+                (messages[2], "Email Link Clicked"),
+                (messages[2], "Email Link Clicked"),
+                (messages[3], "Email Link Clicked"),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                s.record_message_event(m, event, json!({}), format!("e{i}"), T0)
+                    .await
+                    .unwrap();
+            }
+            let r = app.campaign_report(c.id).await.unwrap();
+            let (va, vb) = (&r.variants[0], &r.variants[1]);
+            assert_eq!(
+                (va.counts.recipients, va.counts.opened, va.counts.unique_clicked),
+                (2, 1, 1)
+            );
+            assert_eq!((vb.counts.clicked, vb.counts.unique_clicked), (3, 2));
+            assert_eq!(
+                (va.open_rate, va.click_rate, vb.click_rate),
+                (Some(0.5), Some(0.5), Some(1.0))
+            );
+            let (sa, sb) = (va.stats.unwrap(), vb.stats.unwrap());
+            assert_eq!((sa.rate, sb.rate), (0.5, 1.0));
+            assert!(sa.ci_low < 0.5 && sa.ci_high > 0.5);
+            assert!((sa.probability_to_be_best + sb.probability_to_be_best - 1.0).abs() < 1e-9);
+            assert!(sb.probability_to_be_best > sa.probability_to_be_best);
+            assert!(sa.p_value_vs_control.is_none() && sb.p_value_vs_control.is_some());
+            let t = r.test.as_ref().unwrap();
+            assert_eq!((t.winner, t.decision.as_ref(), t.note), (None, None, None));
+            assert_eq!(t.duration_ms, 4 * 3_600_000);
+
+            assert!(matches!(
+                app.pick_campaign_winner(c.id, 5, None).await,
+                Err(AppError::NotFound { field: Some(f), .. }) if f == "variant"
+            ));
+            let picked = app
+                .pick_campaign_winner(c.id, 1, Some("ada@example.com".into()))
+                .await
+                .unwrap();
+            assert_eq!(picked.winner, Some(1));
+            assert_eq!(
+                picked.decision,
+                Some(json!({"decided_by": {"by": "manual", "user": "ada@example.com"}, "at": T0}))
+            );
+            assert!(matches!(
+                app.pick_campaign_winner(c.id, 0, None).await,
+                Err(AppError::Conflict(_))
+            ));
+            let r = app.campaign_report(c.id).await.unwrap();
+            assert!(r.variants[1].winner && !r.variants[0].winner);
+            assert!(
+                r.test.as_ref().unwrap().note.is_some(),
+                "the winner's counts mix in the remainder"
+            );
+
+            let csv = report_csv(&r).unwrap();
+            let lines: Vec<&str> = csv.lines().collect();
+            assert_eq!(lines.len(), 4, "{csv}");
+            assert!(lines[0].starts_with("variant,name,template_id,template_version,recipients,sent,"));
+            assert!(
+                lines[2].starts_with(&format!("1,B,{bt},1,2,0,0,0,0,0,0,3,2,0,1,1,")),
+                "{csv}"
+            );
+            assert!(lines[2].ends_with(",true"), "{csv}");
+            assert_eq!(lines[3], "holdout,holdout,,,0,,,,,,,,,,,,,,,,false");
+
+            // No test, no winner to pick; a metric not counted yet has no live figures.
+            let plain = app
+                .create_campaign(new(
+                    "Plain",
+                    json!({"audience": {"segments": [vip]}, "variants": [{"name": "A", "template": a}]}),
+                ))
+                .await
+                .unwrap();
+            app.send_campaign(plain.id, Schedule::Now).await.unwrap();
+            assert!(matches!(
+                app.pick_campaign_winner(plain.id, 0, None).await,
+                Err(AppError::Conflict(m)) if m.contains("no A/B test")
+            ));
+            assert!(app.campaign_report(plain.id).await.unwrap().test.is_none());
+            let mut conv = def;
+            conv["test"]["metric"] = json!("conversion_rate");
+            let conv = app.create_campaign(new("Conversions", conv)).await.unwrap();
+            let r = app.campaign_report(conv.id).await.unwrap();
+            assert!(r.variants.iter().all(|v| v.stats.is_none()));
+            assert!(r.test.unwrap().note.unwrap().contains("not attributed"));
+            b.finish().await;
+        }
+    }
+}

@@ -1,5 +1,6 @@
 //! `nudge`: the one binary. `serve` runs the server; `demo` runs it with a demo shop;
-//! `migrate`, `import`, `export`, `keys` manage data; `bench` measures.
+//! `migrate`, `import`, `export`, `keys`, `users`, `journeys`, `campaigns` manage data;
+//! `bench` measures.
 
 mod bench;
 mod bench_journey_latency;
@@ -67,6 +68,12 @@ enum Command {
         #[command(subcommand)]
         action: JourneysAction,
     },
+    /// Campaigns: list, show, send, pause, resume or cancel one (a running server's
+    /// campaign engine picks the change up within a second).
+    Campaigns {
+        #[command(subcommand)]
+        action: CampaignsAction,
+    },
     /// Benchmarks (figures in BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
@@ -120,6 +127,27 @@ enum JourneysAction {
         #[arg(long)]
         publish: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum CampaignsAction {
+    /// Every campaign, newest first, with its status and progress.
+    List,
+    /// A campaign's status, progress and report per variant.
+    Show { id: i64 },
+    /// Send a draft now, or at a time.
+    Send {
+        id: i64,
+        /// When sending starts (RFC 3339, e.g. 2027-03-15T09:00:00+01:00); now when absent.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Pause a scheduled or sending campaign.
+    Pause { id: i64 },
+    /// Resume a paused campaign.
+    Resume { id: i64 },
+    /// Cancel a campaign for good (what was queued is still delivered).
+    Cancel { id: i64 },
 }
 
 fn main() -> std::process::ExitCode {
@@ -193,6 +221,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             app.store.close().await;
             result
         }
+        Command::Campaigns { action } => {
+            let app = cli_app(&settings).await?;
+            let result = campaigns(&app, action).await;
+            app.store.close().await;
+            result
+        }
         Command::Bench { which } => bench::run(which).await,
     }
 }
@@ -235,6 +269,100 @@ async fn journeys(app: &nudge_app::App, action: JourneysAction) -> anyhow::Resul
             Ok(())
         }
     }
+}
+
+async fn campaigns(app: &nudge_app::App, action: CampaignsAction) -> anyhow::Result<()> {
+    use nudge_app::campaigns::CampaignAction;
+    let line = |c: &nudge_store::Campaign| {
+        format!(
+            "{:<6} {:<10} {:>9} {:>9} {:>9} {:>9}  {}",
+            c.id,
+            c.status.as_str(),
+            c.audience,
+            c.queued,
+            c.skipped,
+            c.pending(),
+            c.name
+        )
+    };
+    let header = format!(
+        "{:<6} {:<10} {:>9} {:>9} {:>9} {:>9}  name",
+        "id", "status", "audience", "queued", "skipped", "pending"
+    );
+    let c = match action {
+        CampaignsAction::List => {
+            println!("{header}");
+            for c in app.campaigns().await? {
+                println!("{}", line(&c));
+            }
+            return Ok(());
+        }
+        CampaignsAction::Show { id } => {
+            let r = app.campaign_report(id).await?;
+            println!("{header}\n{}", line(&r.campaign));
+            if let Some(start) = r.campaign.start_at {
+                println!("starts {}", nudge_core::format_millis(start));
+            }
+            println!("held out: {}", r.holdout);
+            let pct = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{:.1} %", r * 100.0));
+            println!(
+                "\n{:<4} {:<20} {:>10} {:>9} {:>9} {:>9} {:>9}",
+                "var", "name", "recipients", "delivered", "bounced", "opened", "clicked"
+            );
+            for v in &r.variants {
+                println!(
+                    "{:<4} {:<20} {:>10} {:>9} {:>9} {:>9} {:>9}{}",
+                    v.variant,
+                    v.name,
+                    v.counts.recipients,
+                    v.counts.delivered,
+                    v.counts.bounced,
+                    pct(v.open_rate),
+                    pct(v.click_rate),
+                    if v.winner { "  (winner)" } else { "" }
+                );
+            }
+            if let Some(t) = &r.test {
+                let metric = serde_json::to_value(t.metric)?;
+                println!(
+                    "\nA/B test on {}, {} % of the audience",
+                    metric.as_str().unwrap_or("?"),
+                    t.share
+                );
+                for v in &r.variants {
+                    if let Some(s) = &v.stats {
+                        println!(
+                            "  {:<20} {} [{} – {}], probability to be best {:.3}",
+                            v.name,
+                            pct(Some(s.rate)),
+                            pct(Some(s.ci_low)),
+                            pct(Some(s.ci_high)),
+                            s.probability_to_be_best
+                        );
+                    }
+                }
+                if let Some(d) = &t.decision {
+                    println!("  decided by: {}", d["decided_by"]);
+                }
+                if let Some(note) = t.note {
+                    println!("  note: {note}");
+                }
+            }
+            return Ok(());
+        }
+        CampaignsAction::Send { id, at } => {
+            let schedule = match at {
+                None => nudge_core::campaign::Schedule::Now,
+                Some(at) => nudge_app::campaigns::schedule(&serde_json::json!({"type": "at", "at": at}))?,
+            };
+            app.send_campaign(id, schedule).await?
+        }
+        CampaignsAction::Pause { id } => app.campaign_action(id, CampaignAction::Pause).await?,
+        CampaignsAction::Resume { id } => app.campaign_action(id, CampaignAction::Resume).await?,
+        CampaignsAction::Cancel { id } => app.campaign_action(id, CampaignAction::Cancel).await?,
+    };
+    println!("campaign {} \"{}\" is {}", c.id, c.name, c.status.as_str());
+    Ok(())
 }
 
 /// The first line of standard input, without its line ending.

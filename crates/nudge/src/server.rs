@@ -5,7 +5,9 @@ use anyhow::Context;
 use nudge_api::AppState;
 use nudge_app::keys;
 use nudge_core::{Clock, SystemClock};
-use nudge_engine::{JourneyEngine, JourneyEngineConfig, SegmentEngine, SegmentEngineConfig};
+use nudge_engine::{
+    CampaignEngine, CampaignEngineConfig, JourneyEngine, JourneyEngineConfig, SegmentEngine, SegmentEngineConfig,
+};
 use nudge_store::{Ingestor, IngestorConfig, KeyKind};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -71,7 +73,13 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
     let delivery = tokio::spawn(deliverer.clone().run(async move {
         let _ = delivery_stopped.await;
     }));
-    let journeys = JourneyEngine::new(store.clone(), clock.clone(), JourneyEngineConfig::default());
+    let journey_config = JourneyEngineConfig::default();
+    // Contacts without a time zone are in the workspace's, for campaigns as for journeys.
+    let campaign_config = CampaignEngineConfig {
+        time_zone: journey_config.time_zone.clone(),
+        ..Default::default()
+    };
+    let journeys = JourneyEngine::new(store.clone(), clock.clone(), journey_config);
     {
         let deliverer = deliverer.clone();
         journeys.on_messages(move || deliverer.wake());
@@ -80,9 +88,19 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
     let journey_task = tokio::spawn(journeys.clone().run(async move {
         let _ = journeys_stopped.await;
     }));
+    let campaigns = CampaignEngine::new(store.clone(), clock.clone(), campaign_config);
+    {
+        let deliverer = deliverer.clone();
+        campaigns.on_messages(move || deliverer.wake());
+    }
+    let (stop_campaigns, campaigns_stopped) = tokio::sync::oneshot::channel::<()>();
+    let campaign_task = tokio::spawn(campaigns.clone().run(async move {
+        let _ = campaigns_stopped.await;
+    }));
     let state = AppState::new(store.clone(), ingestor.clone(), clock, segments)
         .with_messaging(deliverer)
         .with_journeys(journeys)
+        .with_campaigns(campaigns)
         .with_push_key(push_public_key, settings.push_allow_local);
     tracing::info!(%addr, backend = store.backend(), "nudge is listening");
     println!("nudge listening on http://{addr} ({} storage)", store.backend());
@@ -113,8 +131,10 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
     let _ = stop_engine.send(());
     let _ = stop_delivery.send(());
     let _ = stop_journeys.send(());
+    let _ = stop_campaigns.send(());
     let _ = engine.await;
     let _ = journey_task.await;
+    let _ = campaign_task.await;
     let _ = delivery.await;
     store.close().await;
     tracing::info!("stopped cleanly");

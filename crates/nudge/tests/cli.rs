@@ -111,3 +111,89 @@ fn journeys_are_installed_from_the_command_line() {
         "no ready-made journey \"nope\"",
     );
 }
+
+/// `nudge campaigns`: a draft (made through the application layer, which the CLI has
+/// no command for) is listed, sent at a time, paused, resumed, shown and cancelled; a
+/// refused command says why.
+#[test]
+fn campaigns_from_the_command_line() {
+    use nudge_store::{NewCampaign, NewSegment, NewTemplate};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    ok(&nudge(&data, &["migrate"]));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let id = runtime.block_on(async {
+        let store = nudge_store::open(None, &data).await.unwrap();
+        let now = 1_805_112_000_000;
+        store
+            .create_template(
+                NewTemplate {
+                    name: "spring".into(),
+                    description: String::new(),
+                    channel: "email".into(),
+                    transactional: false,
+                    topic: None,
+                    content: serde_json::json!({"channel": "email", "subject": "Spring", "html": "<p>Hi</p>"}),
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        let definition = nudge_core::segment::parse_condition(
+            &serde_json::json!({"type": "trait", "trait": "email", "op": "exists"}),
+        )
+        .unwrap();
+        let segment = store
+            .create_segment(
+                NewSegment {
+                    name: "Has email".into(),
+                    description: String::new(),
+                    definition,
+                    administrative: false,
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        let app = nudge_app::App::new(store.clone(), std::sync::Arc::new(nudge_core::SystemClock));
+        let c = app
+            .create_campaign(NewCampaign {
+                name: "Spring sale".into(),
+                description: String::new(),
+                definition: serde_json::json!({"audience": {"segments": [segment.id]},
+                    "variants": [{"name": "Only", "template": "spring"}]}),
+            })
+            .await
+            .unwrap();
+        store.close().await;
+        c.id.to_string()
+    });
+    let id = id.as_str();
+    let list = ok(&nudge(&data, &["campaigns", "list"]));
+    assert!(list.contains("draft") && list.contains("Spring sale"), "{list}");
+    fails(
+        &nudge(&data, &["campaigns", "send", id, "--at", "next week"]),
+        "schedule.at",
+    );
+    let out = ok(&nudge(
+        &data,
+        &["campaigns", "send", id, "--at", "2099-01-01T09:00:00Z"],
+    ));
+    assert_eq!(out.trim(), "campaign 1 \"Spring sale\" is scheduled");
+    assert!(ok(&nudge(&data, &["campaigns", "pause", id])).contains("is paused"));
+    fails(
+        &nudge(&data, &["campaigns", "pause", id]),
+        "a paused campaign cannot pause",
+    );
+    assert!(ok(&nudge(&data, &["campaigns", "resume", id])).contains("is scheduled"));
+    let show = ok(&nudge(&data, &["campaigns", "show", id]));
+    assert!(
+        show.contains("starts 2099-01-01T09:00:00.000Z") && show.contains("Only"),
+        "{show}"
+    );
+    assert!(ok(&nudge(&data, &["campaigns", "cancel", id])).contains("is cancelled"));
+    fails(&nudge(&data, &["campaigns", "show", "999"]), "no campaign 999");
+}

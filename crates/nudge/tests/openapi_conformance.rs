@@ -32,6 +32,11 @@ const KNOWN: &[(&str, &str)] = &[
     ("ST202", "POST /api/v1/journeys"),
     ("ST202", "PUT /api/v1/journeys/{id}"),
     ("ST202", "POST /api/v1/journeys/{id}/publish"),
+    // 1b. Campaign definitions: the segments exist and are not administrative, the
+    // templates exist, are not transactional and send on one channel, and the rules
+    // between fields (a test needs two variants, share and holdout within 100 %, ...).
+    ("ST202", "POST /api/v1/campaigns"),
+    ("ST202", "PUT /api/v1/campaigns/{id}"),
     // 2. Segment definitions: a `segment` node names a segment that exists, is not
     // the one saved and makes no cycle.
     ("ST202", "POST /api/v1/segments"),
@@ -172,7 +177,9 @@ fn the_server_does_what_its_openapi_document_says() {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("run schemathesis");
-    let deadline = Instant::now() + Duration::from_secs(150);
+    // About a minute and a half on an idle machine; one shared with other builds takes
+    // twice that (158 s seen at a load of 6 on 2 cores).
+    let deadline = Instant::now() + Duration::from_secs(240);
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
@@ -180,7 +187,7 @@ fn the_server_does_what_its_openapi_document_says() {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("schemathesis did not finish within 150 s");
+            panic!("schemathesis did not finish within 240 s");
         }
         std::thread::sleep(Duration::from_millis(200));
     };

@@ -5,7 +5,7 @@
 use nudge_api::{AppState, router};
 use nudge_app::keys;
 use nudge_core::{Clock, ManualClock, Millis};
-use nudge_engine::{JourneyEngine, SegmentEngine};
+use nudge_engine::{CampaignEngine, JourneyEngine, SegmentEngine};
 use nudge_store::{Ingestor, IngestorConfig, PgStore, SqliteStore, Store};
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -22,6 +22,7 @@ pub struct App {
     pub clock: Arc<ManualClock>,
     pub segments: Arc<SegmentEngine>,
     pub journeys: Arc<JourneyEngine>,
+    pub campaigns: Arc<CampaignEngine>,
     pub store: Arc<dyn Store>,
     _dir: Option<tempfile::TempDir>,
     /// The schema of a PostgreSQL app, dropped by [`App::finish`].
@@ -69,8 +70,12 @@ async fn spawn_on(
     // The engines are driven by the test (run_once), so time is fully under its control.
     let segments = SegmentEngine::new(store.clone(), dyn_clock.clone(), Default::default());
     let journeys = JourneyEngine::new(store.clone(), dyn_clock.clone(), Default::default());
-    let app =
-        router(AppState::new(store.clone(), ingestor, dyn_clock, segments.clone()).with_journeys(journeys.clone()));
+    let campaigns = CampaignEngine::new(store.clone(), dyn_clock.clone(), Default::default());
+    let app = router(
+        AppState::new(store.clone(), ingestor, dyn_clock, segments.clone())
+            .with_journeys(journeys.clone())
+            .with_campaigns(campaigns.clone()),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -84,6 +89,7 @@ async fn spawn_on(
         clock,
         segments,
         journeys,
+        campaigns,
         store,
         _dir: dir,
         pg_schema,
@@ -121,6 +127,12 @@ impl App {
         let r = req.send().await.unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
+    }
+    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::PUT, path, Some(body)).await
+    }
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::DELETE, path, None).await
     }
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.call(reqwest::Method::POST, path, Some(body)).await
