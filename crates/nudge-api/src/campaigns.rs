@@ -86,6 +86,11 @@ fn report_json(r: &CampaignReport) -> Value {
                 "unique_clicked": v.counts.unique_clicked,
                 "open_rate": v.open_rate,
                 "click_rate": v.click_rate,
+                "conversions": v.counts.conversions,
+                "converted": v.counts.converted,
+                "revenue": v.counts.revenue,
+                "conversion_rate": v.conversion_rate,
+                "revenue_per_recipient": v.revenue_per_recipient,
                 "stats": v.stats,
                 "winner": v.winner,
             })
@@ -114,6 +119,9 @@ fn report_json(r: &CampaignReport) -> Value {
         "holdout": {"recipients": r.holdout},
         "variants": variants,
         "test": test,
+        "hourly": r.hourly.iter().map(|p| json!({"at": format_millis(p.at), "counts": p.counts})).collect::<Vec<_>>(),
+        "hours_of_day": r.hours_of_day,
+        "domains": r.domains,
     })
 }
 

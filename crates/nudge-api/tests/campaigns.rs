@@ -366,7 +366,8 @@ async fn a_campaign_from_draft_to_cancelled() {
             assert_eq!(
                 lines[0],
                 "variant,name,template_id,template_version,recipients,sent,delivered,bounced,failed,opened,\
-                 unique_opened,clicked,unique_clicked,open_rate,click_rate,metric_rate,metric_ci_low,\
+                 unique_opened,clicked,unique_clicked,open_rate,click_rate,conversions,converted,revenue,\
+                 conversion_rate,revenue_per_recipient,metric_rate,metric_ci_low,\
                  metric_ci_high,probability_to_be_best,p_value_vs_control,winner"
             );
             assert!(lines[1].starts_with("0,A,"), "{text}");

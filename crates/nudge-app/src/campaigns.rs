@@ -285,7 +285,7 @@ impl CampaignAction {
 const STATUS_ATTEMPTS: usize = 3;
 
 /// A campaign's counters for one variant.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct VariantCounts {
     /// Messages queued (one per recipient).
     pub recipients: u64,
@@ -299,6 +299,14 @@ pub struct VariantCounts {
     pub unique_opened: u64,
     pub clicked: u64,
     pub unique_clicked: u64,
+    /// Conversions attributed to the variant's messages (last touch), every one.
+    pub conversions: u64,
+    /// Recipients with at least one conversion attributed.
+    pub converted: u64,
+    /// Revenue of those conversions.
+    pub revenue: f64,
+    /// Sum over recipients of the square of each one's revenue (for the variance).
+    pub revenue_squares: f64,
 }
 
 impl VariantCounts {
@@ -314,7 +322,16 @@ impl VariantCounts {
             unique_opened: get(CampaignCounter::UniqueOpened),
             clicked: get(CampaignCounter::Clicked),
             unique_clicked: get(CampaignCounter::UniqueClicked),
+            conversions: get(CampaignCounter::Conversions),
+            converted: get(CampaignCounter::Converted),
+            revenue: stats.get(variant, CampaignCounter::Revenue),
+            revenue_squares: stats.get(variant, CampaignCounter::RevenueSquares),
         }
+    }
+
+    /// Revenue / recipients; `None` without recipients.
+    fn revenue_per_recipient(&self) -> Option<f64> {
+        (self.recipients > 0).then(|| self.revenue / self.recipients as f64)
     }
 
     /// `part` / recipients; `None` without recipients.
@@ -339,6 +356,10 @@ pub struct VariantReport {
     pub open_rate: Option<f64>,
     /// Unique clicks / recipients.
     pub click_rate: Option<f64>,
+    /// Converted recipients / recipients.
+    pub conversion_rate: Option<f64>,
+    /// Attributed revenue / recipients.
+    pub revenue_per_recipient: Option<f64>,
     /// The test metric's figures on the counts so far (rate, 95 % interval,
     /// probability to be best, p-value against the control); `None` without a test
     /// or for a metric not counted yet.
@@ -377,12 +398,40 @@ pub struct CampaignReport {
     /// Recipients held out (they get nothing).
     pub holdout: u64,
     pub test: Option<TestReport>,
+    /// The campaign's counters per hour since it was sent (all variants).
+    pub hourly: Vec<ReportPoint>,
+    /// Opens and clicks by hour of the day in the workspace's time zone.
+    pub hours_of_day: Vec<HourOfDay>,
+    /// Deliverability by recipient domain (the 50 domains with most messages).
+    pub domains: Vec<DomainReport>,
 }
 
-/// Why live figures are missing for a metric: conversions and revenue are not
-/// attributed to messages yet.
-const NOT_COUNTED: &str = "conversions and revenue are not attributed to campaigns yet: there are no figures for \
-                           this metric before the test ends";
+/// Counters during one hour (`at`: its start).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReportPoint {
+    pub at: Millis,
+    pub counts: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct HourOfDay {
+    /// 0–23, local to the workspace.
+    pub hour: u8,
+    pub opened: u64,
+    pub clicked: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DomainReport {
+    pub domain: String,
+    pub sent: u64,
+    pub delivered: u64,
+    pub bounced: u64,
+    pub failed: u64,
+}
+
+/// The longest span a campaign report's hourly series covers (90 days).
+const MAX_REPORT_HOURS: i64 = 90 * 24;
 
 /// Why the winner's figures stop being the test's once it goes to the remainder.
 const REMAINDER_NOTE: &str = "the winner's counts include the remainder's messages since it was chosen; the figures \
@@ -605,6 +654,8 @@ impl App {
                 counts: c,
                 open_rate: c.rate(c.unique_opened),
                 click_rate: c.rate(c.unique_clicked),
+                conversion_rate: c.rate(c.converted),
+                revenue_per_recipient: c.revenue_per_recipient(),
                 stats: None,
                 winner: campaign.winner == Some(index),
             });
@@ -624,40 +675,102 @@ impl App {
                     significance_level: None,
                     note: campaign.winner.is_some().then_some(REMAINDER_NOTE),
                 };
-                let successes = |c: &VariantCounts| match t.metric {
-                    WinnerMetric::OpenRate => Some(c.unique_opened),
-                    WinnerMetric::ClickRate => Some(c.unique_clicked),
-                    WinnerMetric::ConversionRate | WinnerMetric::RevenuePerRecipient => None,
-                };
-                let arms: Option<Vec<Arm>> = variants
-                    .iter()
-                    .map(|v| {
-                        successes(&v.counts).map(|s| Arm::proportion(v.counts.recipients, s.min(v.counts.recipients)))
-                    })
+                let arms: Vec<Arm> = (0..variants.len())
+                    .map(|v| nudge_core::campaign::arm(t.metric, |c| counts.get(v as u8, c)))
                     .collect();
-                match arms {
-                    // The holdout gets nothing, so it has no opens or clicks to compare
-                    // with: no lift until conversions are counted.
-                    Some(arms) if arms.len() >= 2 => {
-                        let live =
-                            stats::decide(t.metric, t.rule, t.fallback, &arms, None).map_err(AppError::internal)?;
-                        report.significance_level = live.significance_level;
-                        for (v, arm) in variants.iter_mut().zip(live.arms) {
-                            v.stats = Some(arm);
-                        }
+                // The holdout gets no message, so nothing is attributed to it: no lift
+                // is shown (conversions of held-out contacts are not followed yet).
+                if arms.len() >= 2 {
+                    let live = stats::decide(t.metric, t.rule, t.fallback, &arms, None).map_err(AppError::internal)?;
+                    report.significance_level = live.significance_level;
+                    for (v, arm) in variants.iter_mut().zip(live.arms) {
+                        v.stats = Some(arm);
                     }
-                    Some(_) => {}
-                    None => report.note = Some(NOT_COUNTED),
                 }
                 Some(report)
             }
         };
+        let (hourly, hours_of_day) = self.campaign_hours(&campaign).await?;
+        let domains = self.campaign_domain_report(id).await?;
         Ok(CampaignReport {
             holdout: campaign.held_out,
             campaign,
             variants,
             test,
+            hourly,
+            hours_of_day,
+            domains,
         })
+    }
+
+    /// The campaign's hourly counters since it was sent, and its opens and clicks by
+    /// hour of the day in the workspace's zone.
+    async fn campaign_hours(&self, c: &Campaign) -> Result<(Vec<ReportPoint>, Vec<HourOfDay>)> {
+        const HOUR: Millis = 3_600_000;
+        let Some(sent) = c.sent_at else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let until = c.completed_at.unwrap_or_else(|| self.clock.now()).max(sent) / HOUR + 1;
+        let from = (sent / HOUR).max(until - MAX_REPORT_HOURS);
+        let rows = self
+            .store
+            .report_series(nudge_store::ReportScope::Campaign(c.id), from, until)
+            .await?;
+        let mut points: Vec<ReportPoint> = Vec::new();
+        let zone = self.journey_zone(None);
+        let mut by_hour = [HourOfDay::default(); 24];
+        for (i, h) in by_hour.iter_mut().enumerate() {
+            h.hour = i as u8;
+        }
+        for (hour, counter, value) in rows {
+            let at = hour * HOUR;
+            match points.last_mut() {
+                Some(p) if p.at == at => {
+                    p.counts.insert(counter.clone(), value);
+                }
+                _ => points.push(ReportPoint {
+                    at,
+                    counts: BTreeMap::from([(counter.clone(), value)]),
+                }),
+            }
+            let local = jiff::Timestamp::from_millisecond(at)
+                .map(|t| t.to_zoned(zone.clone()).hour())
+                .unwrap_or(0)
+                .clamp(0, 23) as usize;
+            match counter.as_str() {
+                "opened" => by_hour[local].opened += value.max(0.0) as u64,
+                "clicked" => by_hour[local].clicked += value.max(0.0) as u64,
+                _ => {}
+            }
+        }
+        Ok((points, by_hour.to_vec()))
+    }
+
+    /// Deliverability by recipient domain, most messages first (at most 50).
+    async fn campaign_domain_report(&self, id: i64) -> Result<Vec<DomainReport>> {
+        let mut by_domain: BTreeMap<String, DomainReport> = BTreeMap::new();
+        for (domain, counter, value) in self.store.campaign_domains(id).await? {
+            let d = by_domain.entry(domain.clone()).or_insert_with(|| DomainReport {
+                domain,
+                ..Default::default()
+            });
+            let v = value.max(0.0) as u64;
+            match counter.as_str() {
+                "sent" => d.sent += v,
+                "delivered" => d.delivered += v,
+                "bounced" => d.bounced += v,
+                "failed" => d.failed += v,
+                _ => {}
+            }
+        }
+        let mut out: Vec<DomainReport> = by_domain.into_values().collect();
+        out.sort_by(|a, b| {
+            (b.sent + b.delivered + b.bounced + b.failed)
+                .cmp(&(a.sent + a.delivered + a.bounced + a.failed))
+                .then(a.domain.cmp(&b.domain))
+        });
+        out.truncate(50);
+        Ok(out)
     }
 }
 
@@ -680,7 +793,7 @@ fn moved_meanwhile() -> AppError {
 /// fractions (0.25), empty where there is nothing to divide by; the `metric_*`
 /// columns are the A/B test metric's figures (empty without a test).
 pub fn report_csv(report: &CampaignReport) -> Result<String> {
-    const HEADER: [&str; 21] = [
+    const HEADER: [&str; 26] = [
         "variant",
         "name",
         "template_id",
@@ -696,6 +809,11 @@ pub fn report_csv(report: &CampaignReport) -> Result<String> {
         "unique_clicked",
         "open_rate",
         "click_rate",
+        "conversions",
+        "converted",
+        "revenue",
+        "conversion_rate",
+        "revenue_per_recipient",
         "metric_rate",
         "metric_ci_low",
         "metric_ci_high",
@@ -725,6 +843,11 @@ pub fn report_csv(report: &CampaignReport) -> Result<String> {
             c.unique_clicked.to_string(),
             opt(v.open_rate.map(|r| r.to_string())),
             opt(v.click_rate.map(|r| r.to_string())),
+            c.conversions.to_string(),
+            c.converted.to_string(),
+            c.revenue.to_string(),
+            opt(v.conversion_rate.map(|r| r.to_string())),
+            opt(v.revenue_per_recipient.map(|r| r.to_string())),
             opt(s.map(|s| s.rate.to_string())),
             opt(s.map(|s| s.ci_low.to_string())),
             opt(s.map(|s| s.ci_high.to_string())),
@@ -738,7 +861,7 @@ pub fn report_csv(report: &CampaignReport) -> Result<String> {
     holdout[0] = "holdout".into();
     holdout[1] = "holdout".into();
     holdout[4] = report.holdout.to_string();
-    holdout[20] = "false".into();
+    holdout[HEADER.len() - 1] = "false".into();
     w.write_record(&holdout).map_err(AppError::internal)?;
     let bytes = w.into_inner().map_err(AppError::internal)?;
     String::from_utf8(bytes).map_err(AppError::internal)

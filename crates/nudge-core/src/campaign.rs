@@ -22,3 +22,19 @@ pub use definition::{
     Audience, CampaignDefinition, CampaignError, CampaignTest, Schedule, Variant, parse_campaign, parse_schedule,
 };
 pub use lifecycle::{CampaignStatus, Command, LifecycleError, Progress, Throttle};
+
+/// A variant's results for a test metric, from its counters (`count` gives a
+/// [`CampaignCounter`]'s value): unique opens, unique clicks or converted recipients
+/// out of the messages queued, or the attributed revenue with its squares per
+/// recipient. The one rule the engine decides by and the report shows.
+pub fn arm(metric: stats::WinnerMetric, count: impl Fn(crate::protocol::CampaignCounter) -> f64) -> stats::Arm {
+    use crate::protocol::CampaignCounter as C;
+    let n = count(C::Recipients).max(0.0).round() as u64;
+    let part = |c| (count(c).max(0.0).round() as u64).min(n);
+    match metric {
+        stats::WinnerMetric::OpenRate => stats::Arm::proportion(n, part(C::UniqueOpened)),
+        stats::WinnerMetric::ClickRate => stats::Arm::proportion(n, part(C::UniqueClicked)),
+        stats::WinnerMetric::ConversionRate => stats::Arm::proportion(n, part(C::Converted)),
+        stats::WinnerMetric::RevenuePerRecipient => stats::Arm::revenue(n, count(C::Revenue), count(C::RevenueSquares)),
+    }
+}

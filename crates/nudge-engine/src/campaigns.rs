@@ -5,10 +5,10 @@
 //! ends; queue the messages that are due (within the throttle, deferring or skipping
 //! recipients the frequency caps hold back); complete it when nobody is pending.
 
-use nudge_core::campaign::stats::{self, Arm, WinnerMetric};
+use nudge_core::campaign::stats::{self, Arm};
 use nudge_core::campaign::{self, CampaignDefinition, CampaignStatus, Group, Schedule};
 use nudge_core::journey::{FrequencyCap, SentMessage, next_allowed_send};
-use nudge_core::protocol::{CampaignCounter, IdempotencyKey, MessageOrigin};
+use nudge_core::protocol::{IdempotencyKey, MessageOrigin};
 use nudge_core::{Clock, ContactId, Millis};
 use nudge_store::{Campaign, MessageQuery, MessageState, NewMessage, NewRecipient, RecipientOutcome, Store, Template};
 use serde_json::json;
@@ -267,7 +267,7 @@ impl CampaignEngine {
         let Some(test) = &def.test else { return Ok(()) };
         let counters = self.store.campaign_stats(c.id).await?;
         let arms: Vec<Arm> = (0..def.variants.len())
-            .map(|v| arm(&counters, v as u8, test.metric))
+            .map(|v| campaign::arm(test.metric, |c| counters.get(v as u8, c)))
             .collect();
         let decision = match stats::decide(test.metric, test.rule, test.fallback, &arms, None) {
             Ok(d) => d,
@@ -453,22 +453,4 @@ impl CampaignRound {
 /// A time zone by name; UTC for a name that does not resolve.
 fn zone(name: &str) -> jiff::tz::TimeZone {
     jiff::tz::TimeZone::get(name).unwrap_or(jiff::tz::TimeZone::UTC)
-}
-
-/// A variant's results for the test's metric, from its counters: unique opens or
-/// clicks, converted recipients, or attributed revenue (with its squares per
-/// recipient), out of the messages queued.
-fn arm(counters: &nudge_store::CampaignStats, variant: u8, metric: WinnerMetric) -> Arm {
-    let n = counters.get(variant, CampaignCounter::Recipients).max(0.0) as u64;
-    let count = |c| (counters.get(variant, c).max(0.0) as u64).min(n);
-    match metric {
-        WinnerMetric::OpenRate => Arm::proportion(n, count(CampaignCounter::UniqueOpened)),
-        WinnerMetric::ClickRate => Arm::proportion(n, count(CampaignCounter::UniqueClicked)),
-        WinnerMetric::ConversionRate => Arm::proportion(n, count(CampaignCounter::Converted)),
-        WinnerMetric::RevenuePerRecipient => Arm::revenue(
-            n,
-            counters.get(variant, CampaignCounter::Revenue),
-            counters.get(variant, CampaignCounter::RevenueSquares),
-        ),
-    }
 }
