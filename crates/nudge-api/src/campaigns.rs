@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use nudge_app::campaigns::{CampaignAction, CampaignReport, report_csv};
 use nudge_core::campaign::Schedule;
-use nudge_core::format_millis;
+use nudge_core::{Millis, format_millis};
 use nudge_store::{Campaign, NewCampaign};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
@@ -307,4 +307,99 @@ pub async fn report(
             .into_response());
     }
     Ok(Json(report_json(&report)).into_response())
+}
+
+/// `GET /api/v1/reports?from=RFC3339&until=RFC3339[&format=csv]`: messages,
+/// conversions and revenue by channel, campaign and journey over the range (default:
+/// the last 30 days), from the hourly counters.
+pub async fn workspace_report(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(k) = q.keys().find(|k| !["from", "until", "format"].contains(&k.as_str())) {
+        return Err(ApiError::invalid(
+            k,
+            format!("unknown parameter {k:?}; use from, until, format"),
+        ));
+    }
+    let time = |name: &str| -> Result<Option<Millis>, ApiError> {
+        q.get(name)
+            .map(|v| {
+                v.parse::<jiff::Timestamp>()
+                    .map(|t| t.as_millisecond())
+                    .map_err(|e| ApiError::invalid(name, format!("{name} must be an RFC 3339 date-time: {e}")))
+            })
+            .transpose()
+    };
+    let now = state.app().clock.now();
+    let until = time("until")?.unwrap_or(now);
+    let from = time("from")?.unwrap_or(until - 30 * 86_400_000);
+    let csv = match q.get("format").map(String::as_str) {
+        Some("csv") => true,
+        Some("json") => false,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "format",
+                format!("format must be json or csv, got {other:?}"),
+            ));
+        }
+        None => headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.split(',').any(|m| m.trim().starts_with("text/csv"))),
+    };
+    let report = state.app().workspace_report(from, until).await?;
+    if csv {
+        let body = nudge_app::reports::workspace_report_csv(&report)?;
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"workspace-report.csv\"".to_string(),
+                ),
+            ],
+            body,
+        )
+            .into_response());
+    }
+    Ok(Json(json!({
+        "from": format_millis(report.from),
+        "until": format_millis(report.until),
+        "rows": report.rows,
+    }))
+    .into_response())
+}
+
+/// `GET /api/v1/conversion-settings`: which events are conversions and the
+/// attribution windows.
+pub async fn get_conversion_settings(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let s = state.app().conversion_settings().await?;
+    Ok(Json(conversion_settings_json(&s)))
+}
+
+/// `PUT /api/v1/conversion-settings` `{"events": [...], "engaged_window": ...,
+/// "delivered_window": ...}` (fields left out take their defaults).
+pub async fn put_conversion_settings(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let body = body_object(&body)?;
+    only_fields(&body, &["events", "engaged_window", "delivered_window"])?;
+    let settings: nudge_core::attribution::ConversionSettings =
+        serde_json::from_value(integral_numbers(Value::Object(body.clone()))).map_err(|e| {
+            let field = ["events", "engaged_window", "delivered_window"]
+                .into_iter()
+                .find(|f| e.to_string().contains(f))
+                .unwrap_or("events");
+            ApiError::new("invalid_field", format!("{field}: {e}")).with_field(field)
+        })?;
+    let s = state.app().set_conversion_settings(settings).await?;
+    Ok(Json(conversion_settings_json(&s)))
+}
+
+fn conversion_settings_json(s: &nudge_core::attribution::ConversionSettings) -> Value {
+    json!({
+        "events": s.events,
+        "engaged_window": s.engaged_window.as_millis(),
+        "delivered_window": s.delivered_window.as_millis(),
+    })
 }

@@ -232,6 +232,11 @@ fn assemble(state: AppState, ui: Option<Router>) -> Router {
             "/api/v1/frequency-caps",
             get(journeys::get_caps).put(journeys::put_caps),
         )
+        .route("/api/v1/reports", get(campaigns::workspace_report))
+        .route(
+            "/api/v1/conversion-settings",
+            get(campaigns::get_conversion_settings).put(campaigns::put_conversion_settings),
+        )
         .route("/api/v1/campaigns", get(campaigns::list).post(campaigns::create))
         .route("/api/v1/campaigns/validate", post(campaigns::validate))
         .route(

@@ -476,3 +476,61 @@ async fn sending_rechecks_the_draft_and_starts_local_times_first_anywhere() {
         app.finish().await;
     }
 }
+
+/// The conversion settings are read with their defaults, refused with the field at
+/// fault, and stored; the workspace report answers over a range, as JSON and CSV, and
+/// names a bad range.
+#[tokio::test]
+async fn conversion_settings_and_the_workspace_report() {
+    for app in spawn_apps().await {
+        let s = app.get("/api/v1/conversion-settings").await;
+        assert_eq!(
+            s,
+            json!({"events": ["Order Completed"], "engaged_window": 5 * 24 * HOUR, "delivered_window": 24 * HOUR})
+        );
+        let bad = app.put("/api/v1/conversion-settings", json!({"events": []})).await;
+        assert_eq!(error(&bad), (400, "invalid_field", Some("events")));
+        let bad = app
+            .put("/api/v1/conversion-settings", json!({"events": ["X"], "window": 1}))
+            .await;
+        assert_eq!(error(&bad).0, 400, "{bad:?}");
+        let bad = app
+            .put("/api/v1/conversion-settings", json!({"delivered_window": {"days": 91}}))
+            .await;
+        assert_eq!(error(&bad), (400, "invalid_field", Some("delivered_window")));
+        let (status, ok) = app
+            .put(
+                "/api/v1/conversion-settings",
+                json!({"events": ["Order Completed", "Subscription Started"], "engaged_window": {"days": 3}}),
+            )
+            .await;
+        assert_eq!(status, 200, "{ok}");
+        assert_eq!(ok["engaged_window"], 3 * 24 * HOUR);
+        assert_eq!(app.get("/api/v1/conversion-settings").await, ok);
+
+        let report = app.get("/api/v1/reports").await;
+        assert!(report["rows"].is_array(), "{report}");
+        let bad = app
+            .call(
+                reqwest::Method::GET,
+                "/api/v1/reports?from=2027-01-02T00:00:00Z&until=2027-01-01T00:00:00Z",
+                None,
+            )
+            .await;
+        assert_eq!(error(&bad), (400, "invalid_request", Some("until")));
+        let bad = app
+            .call(reqwest::Method::GET, "/api/v1/reports?from=yesterday", None)
+            .await;
+        assert_eq!(error(&bad), (400, "invalid_request", Some("from")));
+        let r = app
+            .http
+            .get(format!("{}/api/v1/reports?format=csv", app.url))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.text().await.unwrap().starts_with("kind,key,name,recipients,"));
+        app.finish().await;
+    }
+}

@@ -8,6 +8,8 @@
 //! - [`campaigns`]: a campaign's definition checked against what is stored, drafts,
 //!   sending with a schedule (template versions fixed), pause, resume, cancel, a
 //!   manual winner, the report per variant (JSON-ready and CSV);
+//! - [`reports`]: the workspace report (by channel, campaign and journey over a range,
+//!   from hourly counters) and the conversion settings;
 //! - [`journeys`]: the journey dry run (candidates, time zones), installing a
 //!   ready-made journey;
 //! - [`contacts`] and [`csv_io`]: contact import and export as CSV; [`imports`]:
@@ -38,6 +40,7 @@ pub mod journeys;
 pub mod keys;
 pub mod messages;
 pub mod ready_made_journeys;
+pub mod reports;
 pub mod segments;
 pub mod templates;
 

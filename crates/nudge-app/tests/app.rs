@@ -1231,7 +1231,11 @@ mod campaigns {
             conv["test"]["metric"] = json!("conversion_rate");
             let conv = app.create_campaign(new("Conversions", conv)).await.unwrap();
             let r = app.campaign_report(conv.id).await.unwrap();
-            assert!(r.variants.iter().all(|v| v.stats.as_ref().is_some_and(|s| s.rate == 0.0)));
+            assert!(
+                r.variants
+                    .iter()
+                    .all(|v| v.stats.as_ref().is_some_and(|s| s.rate == 0.0))
+            );
             assert!(r.test.unwrap().note.is_none());
             b.finish().await;
         }

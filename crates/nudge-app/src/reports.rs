@@ -1,0 +1,209 @@
+//! The workspace report: messages, conversions and revenue by channel, campaign and
+//! journey over a date range, read from the hourly counters kept as messages change
+//! (`Store::report_totals`); never from the events.
+
+use crate::{App, AppError, Result};
+use nudge_core::Millis;
+use nudge_store::ReportScope;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+const HOUR: Millis = 3_600_000;
+
+/// The longest range a report covers (400 days).
+pub const MAX_RANGE: Millis = 400 * 24 * HOUR;
+
+/// One row: a channel, a campaign or a journey, and its counters over the range.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReportRow {
+    /// `channel`, `campaign` or `journey`.
+    pub kind: &'static str,
+    /// The channel's name, or the campaign's or journey's id.
+    pub key: String,
+    /// The campaign's or journey's name (the channel's for a channel; `None` once
+    /// deleted).
+    pub name: Option<String>,
+    pub recipients: f64,
+    pub sent: f64,
+    pub delivered: f64,
+    pub bounced: f64,
+    pub failed: f64,
+    pub opened: f64,
+    pub unique_opened: f64,
+    pub clicked: f64,
+    pub unique_clicked: f64,
+    pub conversions: f64,
+    pub converted: f64,
+    pub revenue: f64,
+}
+
+/// The workspace report over `[from, until)`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorkspaceReport {
+    pub from: Millis,
+    pub until: Millis,
+    /// Channels, then campaigns, then journeys, each by key.
+    pub rows: Vec<ReportRow>,
+}
+
+impl App {
+    /// Messages, conversions and revenue by channel, campaign and journey from `from`
+    /// until `until` (whole hours: the hour holding `from` to the one before `until`).
+    pub async fn workspace_report(&self, from: Millis, until: Millis) -> Result<WorkspaceReport> {
+        if until <= from {
+            return Err(AppError::invalid_request("until", "must be after from"));
+        }
+        if until - from > MAX_RANGE {
+            return Err(AppError::invalid_request("from", "a report covers at most 400 days"));
+        }
+        let totals = self
+            .store
+            .report_totals(from.div_euclid(HOUR), (until - 1).div_euclid(HOUR))
+            .await?;
+        let mut rows: BTreeMap<ReportScope, ReportRow> = BTreeMap::new();
+        for (scope, counter, value) in totals {
+            let row = rows.entry(scope.clone()).or_insert_with(|| empty_row(&scope));
+            let field = match counter.as_str() {
+                "recipients" => &mut row.recipients,
+                "sent" => &mut row.sent,
+                "delivered" => &mut row.delivered,
+                "bounced" => &mut row.bounced,
+                "failed" => &mut row.failed,
+                "opened" => &mut row.opened,
+                "unique_opened" => &mut row.unique_opened,
+                "clicked" => &mut row.clicked,
+                "unique_clicked" => &mut row.unique_clicked,
+                "conversions" => &mut row.conversions,
+                "converted" => &mut row.converted,
+                "revenue" => &mut row.revenue,
+                _ => continue,
+            };
+            *field += value;
+        }
+        let campaigns: BTreeMap<i64, String> = self
+            .store
+            .campaigns()
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c.name))
+            .collect();
+        let journeys: BTreeMap<i64, String> = self
+            .store
+            .journeys()
+            .await?
+            .into_iter()
+            .map(|j| (j.id, j.name))
+            .collect();
+        let rows = rows
+            .into_iter()
+            .map(|(scope, mut row)| {
+                row.name = match scope {
+                    ReportScope::Channel(c) => Some(c),
+                    ReportScope::Campaign(id) => campaigns.get(&id).cloned(),
+                    ReportScope::Journey(id) => journeys.get(&id).cloned(),
+                };
+                row
+            })
+            .collect();
+        Ok(WorkspaceReport { from, until, rows })
+    }
+}
+
+fn empty_row(scope: &ReportScope) -> ReportRow {
+    let (kind, key) = match scope {
+        ReportScope::Channel(c) => ("channel", c.clone()),
+        ReportScope::Campaign(id) => ("campaign", id.to_string()),
+        ReportScope::Journey(id) => ("journey", id.to_string()),
+    };
+    ReportRow {
+        kind,
+        key,
+        name: None,
+        recipients: 0.0,
+        sent: 0.0,
+        delivered: 0.0,
+        bounced: 0.0,
+        failed: 0.0,
+        opened: 0.0,
+        unique_opened: 0.0,
+        clicked: 0.0,
+        unique_clicked: 0.0,
+        conversions: 0.0,
+        converted: 0.0,
+        revenue: 0.0,
+    }
+}
+
+/// The report as CSV: one row per channel, campaign and journey.
+pub fn workspace_report_csv(r: &WorkspaceReport) -> Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "kind",
+        "key",
+        "name",
+        "recipients",
+        "sent",
+        "delivered",
+        "bounced",
+        "failed",
+        "opened",
+        "unique_opened",
+        "clicked",
+        "unique_clicked",
+        "conversions",
+        "converted",
+        "revenue",
+    ])
+    .map_err(AppError::internal)?;
+    for row in &r.rows {
+        let mut rec = vec![
+            row.kind.to_string(),
+            row.key.clone(),
+            row.name.clone().unwrap_or_default(),
+        ];
+        for v in [
+            row.recipients,
+            row.sent,
+            row.delivered,
+            row.bounced,
+            row.failed,
+            row.opened,
+            row.unique_opened,
+            row.clicked,
+            row.unique_clicked,
+            row.conversions,
+            row.converted,
+            row.revenue,
+        ] {
+            rec.push(v.to_string());
+        }
+        w.write_record(&rec).map_err(AppError::internal)?;
+    }
+    String::from_utf8(w.into_inner().map_err(AppError::internal)?).map_err(AppError::internal)
+}
+
+impl App {
+    /// The workspace's conversion settings (the defaults when none are stored).
+    pub async fn conversion_settings(&self) -> Result<nudge_core::attribution::ConversionSettings> {
+        Ok(nudge_engine::conversion_settings(&*self.store).await?)
+    }
+
+    /// Stores the conversion settings after checking them (every problem named by its
+    /// field); the engine listens for the new events from its next round.
+    pub async fn set_conversion_settings(
+        &self,
+        settings: nudge_core::attribution::ConversionSettings,
+    ) -> Result<nudge_core::attribution::ConversionSettings> {
+        if let Some((field, message)) = settings.problems().into_iter().next() {
+            return Err(AppError::invalid_field(field, message));
+        }
+        let raw = serde_json::to_string(&settings).map_err(AppError::internal)?;
+        self.store
+            .put_setting(nudge_core::attribution::ConversionSettings::KEY, Some(&raw))
+            .await?;
+        if let Some(engine) = &self.journeys {
+            engine.wake();
+        }
+        Ok(settings)
+    }
+}
