@@ -403,3 +403,43 @@ fn conversion_settings_json(s: &nudge_core::attribution::ConversionSettings) -> 
         "delivered_window": s.delivered_window.as_millis(),
     })
 }
+
+/// `POST /api/v1/campaigns/{id}/test` `{"addresses": ["a@example.com"]}`: every
+/// variant once to each address (1 to 10), outside the outbox; the channel's answer
+/// per message.
+pub async fn test_send(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let id = campaign_id(&id)?;
+    let body = body_object(&body)?;
+    only_fields(&body, &["addresses"])?;
+    let addresses: Vec<String> = match body.get("addresses") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| ApiError::new("invalid_field", "addresses must be strings").with_field("addresses"))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => {
+            return Err(ApiError::new("invalid_field", "addresses must be a list").with_field("addresses"));
+        }
+        None => return Err(ApiError::new("missing_field", "addresses: is required").with_field("addresses")),
+    };
+    let results = state.app().send_campaign_test(id, &addresses).await?;
+    let data: Vec<Value> = results
+        .iter()
+        .map(|r| {
+            let (ok, answer) = match &r.outcome.result {
+                Ok(a) => (true, a.clone()),
+                Err(e) => (false, Some(e.message().to_string())),
+            };
+            json!({"variant": r.variant, "name": r.name, "to": r.outcome.to, "transport": r.outcome.transport,
+                   "accepted": ok, "answer": answer})
+        })
+        .collect();
+    Ok(Json(json!({ "data": data })))
+}

@@ -258,6 +258,7 @@ fn assemble(state: AppState, ui: Option<Router>) -> Router {
         )
         .route("/api/v1/campaigns/{id}/winner", post(campaigns::winner))
         .route("/api/v1/campaigns/{id}/report", get(campaigns::report))
+        .route("/api/v1/campaigns/{id}/test", post(campaigns::test_send))
         .route("/api/v1/subscriptions", post(subscriptions::subscribe))
         .route("/api/v1/keys", get(admin::list_keys).post(admin::create_key))
         .route("/api/v1/keys/{id}", axum::routing::delete(admin::revoke_key))

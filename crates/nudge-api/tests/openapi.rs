@@ -75,6 +75,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/journeys/{id}/dry-run"),
     ("get", "/api/v1/contacts/{id}/runs"),
     ("get", "/api/v1/reports"),
+    ("post", "/api/v1/campaigns/{id}/test"),
     ("get", "/api/v1/conversion-settings"),
     ("put", "/api/v1/conversion-settings"),
     ("get", "/api/v1/frequency-caps"),

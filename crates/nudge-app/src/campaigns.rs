@@ -952,3 +952,67 @@ mod tests {
         assert_eq!(VariantCounts::default().rate(0), None);
     }
 }
+
+/// At most this many addresses per campaign test.
+pub const MAX_TEST_ADDRESSES: usize = 10;
+
+/// One test message of a campaign: which variant went to which address, and what the
+/// channel said.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CampaignTestResult {
+    pub variant: u8,
+    pub name: String,
+    pub outcome: crate::channels::TestOutcome,
+}
+
+impl App {
+    /// Sends every variant of a campaign once to each address (at most
+    /// [`MAX_TEST_ADDRESSES`]), rendered with sample data as the template preview
+    /// does, through the live channel and outside the outbox (a test is no recipient:
+    /// it counts nowhere); e-mail subjects start with `[Test] `. A sent campaign's
+    /// variants go as fixed at the send; a draft's as their templates are now.
+    pub async fn send_campaign_test(&self, id: i64, addresses: &[String]) -> Result<Vec<CampaignTestResult>> {
+        if addresses.is_empty() || addresses.len() > MAX_TEST_ADDRESSES {
+            return Err(AppError::invalid_field(
+                "addresses",
+                format!("give 1 to {MAX_TEST_ADDRESSES} addresses"),
+            ));
+        }
+        let campaign = self.campaign(id).await?;
+        let def = stored_definition(&campaign)?;
+        let mut out = Vec::new();
+        for (i, v) in def.variants.iter().enumerate() {
+            let index = u8::try_from(i).map_err(AppError::internal)?;
+            let content = match campaign.templates.get(i) {
+                Some(&(template, version)) => self.store.template_version(template, version).await?.map(|v| v.content),
+                None => match &v.template {
+                    NameOrId::Id(t) => self.store.template(*t).await?,
+                    NameOrId::Name(n) => self.store.template_by_name(n).await?,
+                }
+                .map(|t| t.content),
+            }
+            .ok_or_else(|| {
+                AppError::invalid_field(
+                    format!("definition.variants[{i}].template"),
+                    "the variant's template no longer exists",
+                )
+            })?;
+            let content = serde_json::from_value(content).map_err(AppError::internal)?;
+            for to in addresses {
+                let outcome = self
+                    .send_template_test(crate::channels::TemplateTest {
+                        content: Clone::clone(&content),
+                        render_as: crate::templates::PreviewAs::Sample(json!({})),
+                        to: to.clone(),
+                    })
+                    .await?;
+                out.push(CampaignTestResult {
+                    variant: index,
+                    name: v.name.clone(),
+                    outcome,
+                });
+            }
+        }
+        Ok(out)
+    }
+}

@@ -102,12 +102,26 @@ async fn an_ab_test_is_decided_by_real_clicks_and_the_winner_goes_to_the_rest() 
             json!({"name": "Sale", "definition": {
                 "audience": {"segments": [segment]},
                 "variants": [{"name": "A", "template": "sale-a"}, {"name": "B", "template": "sale-b"}],
-                "test": {"share": 50, "metric": "click_rate", "duration": 8000}
+                "test": {"share": 50, "metric": "click_rate", "duration": 20000}
             }}),
         )
         .await;
     assert_eq!(s, 201, "{c}");
     let id = c["id"].as_i64().unwrap();
+    // A test of both variants to one address first: two [Test] mails, no recipient.
+    let (s, tested) = api
+        .post(
+            &format!("/api/v1/campaigns/{id}/test"),
+            json!({"addresses": ["qa@example.com"]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{tested}");
+    let results = tested["data"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "{tested}");
+    assert!(results.iter().all(|r| r["accepted"] == true), "{tested}");
+    let tests = received(&mail_dir, 2);
+    assert!(tests.iter().all(|m| header(m, "subject").starts_with("[Test] Variant")));
+    let sent_at = Instant::now();
     let (s, sent) = api
         .post(
             &format!("/api/v1/campaigns/{id}/send"),
@@ -116,17 +130,17 @@ async fn an_ab_test_is_decided_by_real_clicks_and_the_winner_goes_to_the_rest() 
         .await;
     assert_eq!(s, 200, "{sent}");
 
-    // The test share arrives; every B recipient clicks.
-    // The test share is queued in one round (fewer than a batch).
+    // The test share arrives (queued in one round: fewer than a batch); every B
+    // recipient clicks (the test lasts 20 s: time enough on a loaded machine).
     let test = campaign_when(&api, id, 30, |c| {
         c["progress"]["snapshot_done"] == true && c["progress"]["queued"].as_u64().unwrap_or(0) > 0
     })
     .await;
     let in_test = test["progress"]["queued"].as_u64().unwrap() as usize;
     assert!((60..=140).contains(&in_test), "about half in the test: {test}");
-    let mails = received(&mail_dir, in_test);
+    let mails = received(&mail_dir, in_test + 2);
     let mut clicked = 0;
-    for m in &mails {
+    for m in mails.iter().filter(|m| !header(m, "subject").starts_with("[Test]")) {
         if header(m, "subject").starts_with("Variant B") {
             let url = link(part(m, "text/html"), &format!("{base}/t/c/"));
             let resp = api.http.get(&url).send().await.unwrap();
@@ -135,11 +149,19 @@ async fn an_ab_test_is_decided_by_real_clicks_and_the_winner_goes_to_the_rest() 
         }
     }
     assert!(clicked > 20, "{clicked} B recipients clicked");
+    assert!(
+        sent_at.elapsed() < Duration::from_secs(20),
+        "the clicks came after the test's end: {:?}",
+        sent_at.elapsed()
+    );
 
     // The test ends; B wins by the rule and goes to the rest.
     let done = campaign_when(&api, id, 60, |c| c["status"] == "completed").await;
     assert_eq!(done["winner"], 1, "{done}");
-    let mails = received(&mail_dir, N);
+    let mails: Vec<Value> = received(&mail_dir, N + 2)
+        .into_iter()
+        .filter(|m| !header(m, "subject").starts_with("[Test]"))
+        .collect();
     assert_eq!(mails.len(), N);
     let subjects: Vec<&str> = mails.iter().map(|m| header(m, "subject")).collect();
     let b_sent = subjects.iter().filter(|s| s.starts_with("Variant B")).count();
