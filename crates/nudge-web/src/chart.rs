@@ -226,21 +226,25 @@ pub fn bars(bars: &[Bar], title: &str, max_label: &str, rtl: bool) -> String {
     let slot = W / n;
     let gap = (slot * 0.2).min(4.0);
     let mut svg = String::new();
+    // The text's direction is the page's, declared so that `text-anchor` (which
+    // follows it: `start` is the right end of a right-to-left text) means the same
+    // wherever the chart is drawn.
     let _ = write!(
         svg,
-        r#"<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{t}" preserveAspectRatio="none"><title>{t}</title>"#,
-        t = escape(title)
+        r#"<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{t}" preserveAspectRatio="none" direction="{d}"><title>{t}</title>"#,
+        t = escape(title),
+        d = if rtl { "rtl" } else { "ltr" },
     );
     let _ = write!(
         svg,
         r#"<line class="axis" x1="0" y1="{y}" x2="{W}" y2="{y}"/>"#,
         y = H - BOTTOM
     );
+    // The largest value at the top of the side the bars start from.
     let anchor_x = if rtl { W - 2.0 } else { 2.0 };
-    let anchor = if rtl { "end" } else { "start" };
     let _ = write!(
         svg,
-        r#"<text class="tick" x="{anchor_x}" y="11" text-anchor="{anchor}">{}</text>"#,
+        r#"<text class="tick" x="{anchor_x}" y="11" text-anchor="start">{}</text>"#,
         escape(max_label)
     );
     for (i, b) in bars.iter().enumerate() {
@@ -355,13 +359,17 @@ pub fn lines(
     };
     let y = |v: f64| TOP + plot_h - plot_h * v.max(0.0) / top;
     let mut svg = String::new();
+    // The text's direction is the page's, declared (see [`bars`]): right to left,
+    // `end` is a text's left end, so each anchor below means the same side of its
+    // point relative to the plot in both directions.
     let _ = write!(
         svg,
-        r#"<svg class="chart lines" viewBox="0 0 {W} {H}" role="img" aria-label="{t}"><title>{t}</title>"#,
-        t = escape(title)
+        r#"<svg class="chart lines" viewBox="0 0 {W} {H}" role="img" aria-label="{t}" direction="{d}"><title>{t}</title>"#,
+        t = escape(title),
+        d = if rtl { "rtl" } else { "ltr" },
     );
     let (label_x, anchor) = if rtl {
-        (W - SIDE + 6.0, "start")
+        (W - SIDE + 6.0, "end")
     } else {
         (SIDE - 6.0, "end")
     };
@@ -398,14 +406,14 @@ pub fn lines(
         }
     }
     for (i, label) in x_labels.iter().filter(|(i, _)| *i < n) {
-        let first = *i == 0 && n > 1;
-        let last = *i + 1 == n && n > 1;
-        // The first label starts at its point and the last ends at its point, on the
-        // side time runs from.
-        let anchor = match (first, last, rtl) {
-            (true, _, false) | (_, true, true) => "start",
-            (true, _, true) | (_, true, false) => "end",
-            _ => "middle",
+        // The first label starts at its point and the last ends at its point (in the
+        // text's direction, which is the page's).
+        let anchor = if *i == 0 && n > 1 {
+            "start"
+        } else if *i + 1 == n && n > 1 {
+            "end"
+        } else {
+            "middle"
         };
         let _ = write!(
             svg,
@@ -464,6 +472,7 @@ mod lines_tests {
         let ltr = lines(&series(&[1.0, 2.0]), &[], "t", |v| v.to_string(), false);
         let rtl = lines(&series(&[1.0, 2.0]), &[], "t", |v| v.to_string(), true);
         assert!(first_x(&rtl) > first_x(&ltr));
+        assert!(rtl.contains("direction=\"rtl\"") && ltr.contains("direction=\"ltr\""));
     }
 
     #[test]
