@@ -1023,7 +1023,7 @@ fn report_rows(t: &Tr, r: &CampaignReport) -> Vec<VariantRow> {
                 revenue: t.decimal(c.revenue, 2),
                 revenue_per_recipient: v
                     .revenue_per_recipient
-                    .map(|x| t.decimal(x, 2))
+                    .map(|x| t.arg("campaign-per-recipient", "value", t.decimal(x, 2)))
                     .unwrap_or_else(|| "–".into()),
                 metric: s.map(|s| figure(s.rate)),
                 interval: s.map(|s| {
@@ -1044,9 +1044,10 @@ fn report_rows(t: &Tr, r: &CampaignReport) -> Vec<VariantRow> {
 }
 
 /// The hourly series since the send (opens, clicks, conversions), hours without a
-/// count drawn as 0.
+/// count drawn as 0, from the hour before the first count (nothing yet: the line
+/// starts from its baseline, also when everything happened within one hour).
 fn hourly_chart(t: &Tr, r: &CampaignReport) -> Option<String> {
-    let (first, last) = (r.hourly.first()?.at, r.hourly.last()?.at);
+    let (first, last) = (r.hourly.first()?.at - HOUR, r.hourly.last()?.at);
     let end = r
         .campaign
         .completed_at
@@ -1161,7 +1162,13 @@ async fn live_of(state: &WebState, viewer: &Viewer, c: &Campaign) -> Result<Live
     };
     let test = report.test.as_ref().map(|x| TestView {
         metric: t.get(&format!("campaign-metric-{}", metric_name(x.metric))),
-        ends: x.ends_at.map(|e| t.datetime(e)),
+        // Once a winner is chosen (or the campaign is over) the end no longer matters.
+        ends: x
+            .ends_at
+            .filter(|_| {
+                x.winner.is_none() && !matches!(c.status, CampaignStatus::Completed | CampaignStatus::Cancelled)
+            })
+            .map(|e| t.datetime(e)),
         decision: x.decision.as_ref().map(|d| decision_text(t, d)),
         level: x.significance_level.map(|l| t.decimal(l, 4)),
         note: x.winner.is_some(),
