@@ -156,6 +156,19 @@ def run(ctx):
     expect(page.locator("#report-campaign")).to_contain_text(tag)
     ctx.shot(page, "reports")
 
+    # Owners change the conversion settings; a window that is not a number is refused
+    # at its field and nothing is saved.
+    owner = ctx.page("owner")
+    owner.goto(ctx.base + "/reports")
+    before = owner.input_value("#engaged-window")
+    owner.fill("#engaged-window", "a week")
+    owner.click("#save-conversions")
+    expect(owner.locator("#engaged-window[aria-invalid='true']")).to_have_count(1)
+    expect(owner.locator("#conversions .field-error")).to_contain_text("whole number")
+    ctx.shot(owner, "reports-conversions-error")
+    status, settings = ctx.api("GET", "/api/v1/conversion-settings")
+    assert status == 200 and settings["engaged_window"] == int(before) * 86_400_000, (before, settings)
+
     # The report in Persian, right to left.
     page.goto(f"{ctx.base}/campaigns/{campaign}")
     page.select_option("#lang", "fa")
