@@ -451,6 +451,13 @@ impl App {
         Ok(self.store.campaigns().await?)
     }
 
+    /// How many contacts `audience` has now: members of any of its segments who are in
+    /// none of its exclusions, each once (the editor's live count). Sending takes its
+    /// snapshot when it starts, so whom a campaign reaches may differ by then.
+    pub async fn campaign_audience_size(&self, audience: &nudge_core::campaign::Audience) -> Result<u64> {
+        Ok(self.store.campaign_audience_size(audience.clone()).await?)
+    }
+
     /// [`check_definition`] on this app's store.
     pub async fn check_campaign_definition(&self, definition: &Value) -> Result<Checked> {
         check_definition(&*self.store, definition).await

@@ -157,6 +157,9 @@ pub trait CampaignStore: Send + Sync {
         limit: usize,
         with_time_zones: bool,
     ) -> Result<AudiencePage>;
+    /// Members of any of the audience's segments in none of its exclusions, now
+    /// (each contact once).
+    async fn campaign_audience_size(&self, audience: nudge_core::campaign::Audience) -> Result<u64>;
     /// Stores a page of the snapshot and moves its cursor; `done: Some(test_ends_at)`
     /// completes it.
     async fn add_campaign_recipients(

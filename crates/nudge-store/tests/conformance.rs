@@ -297,6 +297,18 @@ mod super_stories {
             after = cursor;
         }
         assert_eq!(pages, vec![vec![ids[0], ids[1]], vec![ids[2], ids[3]], vec![ids[5]]]);
+        // Its size now, each contact once: the same five.
+        assert_eq!(s.campaign_audience_size(audience.clone()).await.unwrap(), 5);
+        let no_exclusions = Audience {
+            segments: vec![a, b],
+            exclude: vec![],
+        };
+        assert_eq!(s.campaign_audience_size(no_exclusions).await.unwrap(), 6);
+        let nobody = Audience {
+            segments: vec![],
+            exclude: vec![x],
+        };
+        assert_eq!(s.campaign_audience_size(nobody).await.unwrap(), 0);
         // A page stored again (a crash before the cursor moved) adds nobody.
         s.add_campaign_recipients(
             c.id,

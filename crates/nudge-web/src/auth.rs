@@ -393,6 +393,14 @@ impl FieldErrors {
     pub fn of(&self, field: &str) -> Option<&str> {
         self.0.iter().find(|(f, _)| f == field).map(|(_, m)| m.as_str())
     }
+    /// Every message for `field` (a field may have several problems).
+    pub fn all_of(&self, field: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(f, _)| f == field)
+            .map(|(_, m)| m.as_str())
+            .collect()
+    }
     pub fn other(&self) -> Vec<&str> {
         self.0
             .iter()

@@ -3,7 +3,10 @@
 //!   numbers the templates write into `<svg>` elements (time runs left to right,
 //!   oldest first, in every language; the templates give the `<svg>` `dir="ltr"`);
 //! - bars ([`bars`], the dashboard's), written here as SVG with every text escaped;
-//!   right to left, the first bar is on the right.
+//!   right to left, the first bar is on the right;
+//! - several lines on one axis ([`lines`], a campaign's hourly opens, clicks and
+//!   conversions), written here as SVG with every text escaped; right to left, time
+//!   runs from the right, as the bars do.
 
 use nudge_core::journey::layout::escape;
 use std::fmt::Write;
@@ -223,21 +226,25 @@ pub fn bars(bars: &[Bar], title: &str, max_label: &str, rtl: bool) -> String {
     let slot = W / n;
     let gap = (slot * 0.2).min(4.0);
     let mut svg = String::new();
+    // The text's direction is the page's, declared so that `text-anchor` (which
+    // follows it: `start` is the right end of a right-to-left text) means the same
+    // wherever the chart is drawn.
     let _ = write!(
         svg,
-        r#"<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{t}" preserveAspectRatio="none"><title>{t}</title>"#,
-        t = escape(title)
+        r#"<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{t}" preserveAspectRatio="none" direction="{d}"><title>{t}</title>"#,
+        t = escape(title),
+        d = if rtl { "rtl" } else { "ltr" },
     );
     let _ = write!(
         svg,
         r#"<line class="axis" x1="0" y1="{y}" x2="{W}" y2="{y}"/>"#,
         y = H - BOTTOM
     );
+    // The largest value at the top of the side the bars start from.
     let anchor_x = if rtl { W - 2.0 } else { 2.0 };
-    let anchor = if rtl { "end" } else { "start" };
     let _ = write!(
         svg,
-        r#"<text class="tick" x="{anchor_x}" y="11" text-anchor="{anchor}">{}</text>"#,
+        r#"<text class="tick" x="{anchor_x}" y="11" text-anchor="start">{}</text>"#,
         escape(max_label)
     );
     for (i, b) in bars.iter().enumerate() {
@@ -304,5 +311,179 @@ mod bar_tests {
     fn an_empty_series_draws_an_empty_axis() {
         let svg = bars(&[bar("a", 0.0)], "t", "0", false);
         assert!(svg.contains("height=\"0.0\""));
+    }
+}
+
+/// One line of [`lines`]: its CSS class (its colour), its name and its values,
+/// oldest first.
+pub struct Series {
+    pub class: &'static str,
+    pub label: String,
+    pub values: Vec<f64>,
+}
+
+/// Several series on one axis, `W` × `H` user units (it scales with its box). All
+/// series have the length of the first; `x_labels` are `(index, label)` for the few
+/// points labelled on the time axis; `y_label` writes a value of the axis; `title`
+/// names the chart for screen readers. Right to left, the first point is on the
+/// right.
+pub fn lines(
+    series: &[Series],
+    x_labels: &[(usize, String)],
+    title: &str,
+    y_label: impl Fn(f64) -> String,
+    rtl: bool,
+) -> String {
+    const W: f64 = 640.0;
+    const H: f64 = 200.0;
+    const TOP: f64 = 10.0;
+    const BOTTOM: f64 = 24.0;
+    const SIDE: f64 = 48.0;
+    const END: f64 = 10.0;
+    let n = series.first().map_or(0, |s| s.values.len());
+    let max = series
+        .iter()
+        .flat_map(|s| s.values.iter().copied())
+        .fold(0.0_f64, f64::max);
+    let top = nice_max(max.ceil().max(0.0) as u64) as f64;
+    let plot_w = W - SIDE - END;
+    let plot_h = H - TOP - BOTTOM;
+    // x of the i-th point, mirrored right to left; the axis labels on the start side.
+    let x = |i: usize| {
+        let along = if n > 1 {
+            plot_w * i as f64 / (n - 1) as f64
+        } else {
+            plot_w / 2.0
+        };
+        if rtl { W - SIDE - along } else { SIDE + along }
+    };
+    let y = |v: f64| TOP + plot_h - plot_h * v.max(0.0) / top;
+    let mut svg = String::new();
+    // The text's direction is the page's, declared (see [`bars`]): right to left,
+    // `end` is a text's left end, so each anchor below means the same side of its
+    // point relative to the plot in both directions.
+    let _ = write!(
+        svg,
+        r#"<svg class="chart lines" viewBox="0 0 {W} {H}" role="img" aria-label="{t}" direction="{d}"><title>{t}</title>"#,
+        t = escape(title),
+        d = if rtl { "rtl" } else { "ltr" },
+    );
+    let (label_x, anchor) = if rtl {
+        (W - SIDE + 6.0, "end")
+    } else {
+        (SIDE - 6.0, "end")
+    };
+    for k in 0..=4 {
+        let value = top * k as f64 / 4.0;
+        let at = y(value);
+        let _ = write!(
+            svg,
+            r#"<line class="grid" x1="{x1}" x2="{x2}" y1="{at:.1}" y2="{at:.1}"/><text class="y" x="{label_x}" y="{ty:.1}" text-anchor="{anchor}">{label}</text>"#,
+            x1 = if rtl { END } else { SIDE },
+            x2 = if rtl { W - SIDE } else { W - END },
+            ty = at + 4.0,
+            label = escape(&y_label(value)),
+        );
+    }
+    for s in series {
+        let pts: Vec<(f64, f64)> = s.values.iter().enumerate().map(|(i, v)| (x(i), y(*v))).collect();
+        if pts.len() == 1 {
+            let (cx, cy) = pts[0];
+            let _ = write!(
+                svg,
+                r#"<circle class="series {c}" cx="{cx:.1}" cy="{cy:.1}" r="3"><title>{l}</title></circle>"#,
+                c = s.class,
+                l = escape(&s.label)
+            );
+        } else {
+            let _ = write!(
+                svg,
+                r#"<polyline class="series {c}" fill="none" points="{p}"><title>{l}</title></polyline>"#,
+                c = s.class,
+                p = points(&pts),
+                l = escape(&s.label)
+            );
+        }
+    }
+    for (i, label) in x_labels.iter().filter(|(i, _)| *i < n) {
+        // The first label starts at its point and the last ends at its point (in the
+        // text's direction, which is the page's).
+        let anchor = if *i == 0 && n > 1 {
+            "start"
+        } else if *i + 1 == n && n > 1 {
+            "end"
+        } else {
+            "middle"
+        };
+        let _ = write!(
+            svg,
+            r#"<text class="x" x="{x:.1}" y="{ty}" text-anchor="{anchor}">{label}</text>"#,
+            x = x(*i),
+            ty = H - 6.0,
+            label = escape(label)
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+#[cfg(test)]
+mod lines_tests {
+    use super::*;
+
+    fn series(values: &[f64]) -> Vec<Series> {
+        vec![
+            Series {
+                class: "opened",
+                label: "Opens <b>".into(),
+                values: values.to_vec(),
+            },
+            Series {
+                class: "clicked",
+                label: "Clicks".into(),
+                values: values.iter().map(|v| v / 2.0).collect(),
+            },
+        ]
+    }
+
+    fn first_x(svg: &str) -> f64 {
+        let p = svg.split("points=\"").nth(1).unwrap();
+        p.split(',').next().unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn one_polyline_per_series_escaped() {
+        let svg = lines(
+            &series(&[0.0, 3.0, 8.0]),
+            &[(0, "a&b".into()), (2, "c".into())],
+            "<t>",
+            |v| format!("{v}"),
+            false,
+        );
+        assert_eq!(svg.matches("<polyline").count(), 2);
+        assert!(svg.contains("Opens &lt;b&gt;") && !svg.contains("<b>"));
+        assert!(svg.contains("a&amp;b") && svg.contains("&lt;t&gt;"));
+        // The axis is rounded up to 8 with five labels.
+        assert!(svg.contains(">8</text>") && svg.contains(">0</text>"), "{svg}");
+    }
+
+    #[test]
+    fn right_to_left_starts_on_the_right() {
+        let ltr = lines(&series(&[1.0, 2.0]), &[], "t", |v| v.to_string(), false);
+        let rtl = lines(&series(&[1.0, 2.0]), &[], "t", |v| v.to_string(), true);
+        assert!(first_x(&rtl) > first_x(&ltr));
+        assert!(rtl.contains("direction=\"rtl\"") && ltr.contains("direction=\"ltr\""));
+    }
+
+    #[test]
+    fn a_single_point_is_a_dot() {
+        let svg = lines(&series(&[5.0]), &[(0, "x".into())], "t", |v| v.to_string(), false);
+        assert_eq!(svg.matches("<circle").count(), 2);
+        assert_eq!(
+            lines(&[], &[], "t", |v| v.to_string(), false)
+                .matches("<polyline")
+                .count(),
+            0
+        );
     }
 }

@@ -243,6 +243,17 @@ impl Tr {
         decimal_formatter(self.lang).format(&d).to_string()
     }
 
+    /// A share (0.25) as a percent with `decimals` digits after the point, in the
+    /// language's digits and with its percent sign (`25.0%`, `۲۵٫۰٪`).
+    pub fn percent(&self, share: impl std::borrow::Borrow<f64>, decimals: u8) -> String {
+        self.arg("percent", "n", self.decimal(share.borrow() * 100.0, decimals))
+    }
+
+    /// The time zone dates are shown in (the workspace's).
+    pub fn zone(&self) -> &jiff::tz::TimeZone {
+        &self.zone
+    }
+
     fn civil(&self, ms: Millis) -> Option<(Date<icu_calendar::Iso>, Time)> {
         let ts = jiff::Timestamp::from_millisecond(ms).ok()?;
         let dt = ts.to_zoned(self.zone.clone()).datetime();
@@ -410,6 +421,9 @@ mod tests {
         assert_eq!(tr(Lang::Ar).num(12345), "١٢٬٣٤٥");
         assert_eq!(tr(Lang::He).num(12345), "12,345");
         assert_eq!(tr(Lang::En).decimal(12.5, 2), "12.50");
+        let bare = |s: String| s.replace(['\u{2068}', '\u{2069}'], "");
+        assert_eq!(bare(tr(Lang::En).percent(0.125, 1)), "12.5%");
+        assert_eq!(bare(tr(Lang::Fa).percent(0.125, 1)), "۱۲٫۵٪");
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub mod chart;
 pub mod i18n;
 pub mod pages;
 mod render;
+#[cfg(test)]
+mod testing;
 
 use axum::Router;
 use axum::extract::State;
@@ -119,6 +121,26 @@ pub fn router(state: WebState) -> Router {
             get(pages::journeys::dry_run_form).post(pages::journeys::dry_run),
         )
         .route("/journeys/{id}/{action}", post(pages::journeys::action))
+        .route("/campaigns", get(pages::campaigns::list))
+        .route(
+            "/campaigns/new",
+            get(pages::campaigns::new_page).post(pages::campaigns::new_post),
+        )
+        .route("/campaigns/audience", post(pages::campaigns::audience))
+        .route("/campaigns/{id}", get(pages::campaigns::page))
+        .route(
+            "/campaigns/{id}/edit",
+            get(pages::campaigns::edit_page).post(pages::campaigns::edit_post),
+        )
+        .route("/campaigns/{id}/live", get(pages::campaigns::live))
+        .route("/campaigns/{id}/report.csv", get(pages::campaigns::report_csv))
+        .route("/campaigns/{id}/send", post(pages::campaigns::send))
+        .route("/campaigns/{id}/winner", post(pages::campaigns::winner))
+        .route("/campaigns/{id}/delete", post(pages::campaigns::delete))
+        .route("/campaigns/{id}/{action}", post(pages::campaigns::action))
+        .route("/reports", get(pages::reports::page))
+        .route("/reports/report.csv", get(pages::reports::csv))
+        .route("/reports/conversions", post(pages::reports::conversions))
         .route("/messages", get(pages::messages::list))
         .route("/messages/{id}", get(pages::messages::detail))
         .route("/segments", get(pages::segments::list))

@@ -1,10 +1,13 @@
 //! One module per area of the navigation bar.
 
+pub mod campaign_form;
+pub mod campaigns;
 pub mod channels;
 pub mod contacts;
 pub mod dashboard;
 pub mod journeys;
 pub mod messages;
+pub mod reports;
 pub mod segment_builder;
 pub mod segments;
 pub mod settings;

@@ -286,6 +286,32 @@ pub(crate) async fn audience_page<D: Db>(
     })
 }
 
+/// How many contacts the audience has now: members of any of its segments who are
+/// in none of its exclusions, each once. One statement over the members table's key
+/// (the editor's live count; the snapshot reads the same rows in pages when sending
+/// starts, so the two agree when nothing changes in between).
+pub(crate) async fn audience_size<D: Db>(db: &D, audience: &Audience) -> Result<u64> {
+    if audience.segments.is_empty() {
+        return Ok(0);
+    }
+    // Segment ids are integers, written into the statement (as in `due_recipients`).
+    let list = |ids: &[i64]| ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+    let excluded = if audience.exclude.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " AND NOT EXISTS (SELECT 1 FROM segment_members x WHERE x.contact_id = m.contact_id AND x.segment_id IN ({}))",
+            list(&audience.exclude)
+        )
+    };
+    let sql = format!(
+        "SELECT count(DISTINCT m.contact_id) FROM segment_members m WHERE m.segment_id IN ({}){excluded}",
+        list(&audience.segments)
+    );
+    let row = sql::first(db, &sql, &[]).await?;
+    Ok(row.map(|r| r.i64(0)).transpose()?.unwrap_or(0).max(0) as u64)
+}
+
 /// Stores a page of the snapshot (a recipient stored before is left as it is) and
 /// moves the snapshot's cursor; `done` marks the snapshot complete and sets when the
 /// test ends.
@@ -563,6 +589,11 @@ macro_rules! impl_campaign_store {
             ) -> $crate::Result<$crate::AudiencePage> {
                 $read!(self, |db| async move {
                     $crate::shared::campaigns::audience_page(db, &audience, after, limit, with_time_zones).await
+                })
+            }
+            async fn campaign_audience_size(&self, audience: nudge_core::campaign::Audience) -> $crate::Result<u64> {
+                $read!(self, |db| async move {
+                    $crate::shared::campaigns::audience_size(db, &audience).await
                 })
             }
             async fn add_campaign_recipients(

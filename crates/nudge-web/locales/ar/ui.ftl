@@ -688,3 +688,222 @@ contacts-import-problem = المشكلة
 contacts-import-more-errors = يُعرض أول { $shown } من { $failed } صفًا لم تُستورد؛ والملف المنزَّل يضمها كلها.
 contacts-import-errors-csv = تنزيل الصفوف التي لم تُستورد (CSV)
 contacts-import-unknown = لا يعرف هذا الخادم استيرادًا كهذا. يُتابَع تقدّم الاستيراد في ذاكرة الخادم: بعد إعادة التشغيل يزول (وتبقى الصفوف المستوردة).
+
+## Campaigns and reports
+nav-campaigns = الحملات
+nav-reports = التقارير
+percent = { $n }٪
+campaigns-title = الحملات
+campaigns-new = حملة جديدة
+campaigns-none = لا حملات بعد. ترسل الحملة رسالة واحدة، أو حتى ثماني نسخ منها في اختبار A/B، إلى أعضاء الشرائح مرة واحدة.
+campaigns-column-progress = الجمهور والتقدم
+campaigns-progress = { $done } من { $total } في الطابور
+campaigns-column-sent = المرسلة
+campaigns-column-opened = المفتوحة
+campaigns-column-clicked = المنقور عليها
+campaign-not-found = لا توجد حملة برقم { $id }.
+campaign-status-draft = مسودة
+campaign-status-scheduled = مجدولة
+campaign-status-sending = قيد الإرسال
+campaign-status-paused = متوقفة مؤقتًا
+campaign-status-completed = مكتملة
+campaign-status-cancelled = ملغاة
+campaign-new-title = حملة جديدة
+campaign-edit-title = تعديل الحملة
+campaign-read-only = يمكنك الاطلاع على هذه الحملة؛ وحدهم المسوّقون والمالكون يستطيعون تغييرها.
+campaign-problems = في الحملة مشكلات؛ كل مشكلة معروضة عند حقلها.
+campaign-audience = الجمهور
+campaign-audience-segments = الإرسال إلى أعضاء أيٍّ من
+campaign-audience-exclude = استبعاد أعضاء أيٍّ من
+campaign-segment-missing = لا توجد هذه الشريحة
+campaign-no-segments = لا شرائح للإرسال إليها. أنشئ واحدة أولًا من صفحة الشرائح.
+campaign-audience-size = الجمهور الآن
+campaign-audience-choose = اختر شريحة واحدة على الأقل للإرسال إليها.
+campaign-audience-note = أعضاء أي شريحة مختارة ممن ليسوا في أي شريحة مستبعدة، كلٌّ منهم مرة واحدة، في هذه اللحظة. يلتقط الإرسال صورة للجمهور عند بدئه، لذا قد يختلف عدد من تصلهم الرسالة حينها.
+campaign-message = الرسالة
+campaign-channel = القناة
+campaign-channel-auto = قناة قالب النسخة الأولى
+campaign-variants = النسخ
+campaign-variant = النسخة
+campaign-variant-name = الاسم
+campaign-variant-delay = التأخير
+campaign-unit = الوحدة
+campaign-unit-minutes = دقائق
+campaign-unit-hours = ساعات
+campaign-unit-days = أيام
+campaign-minutes = { $count ->
+    [zero] { $n } دقيقة
+    [one] دقيقة واحدة
+    [two] دقيقتان
+    [few] { $n } دقائق
+    [many] { $n } دقيقةً
+   *[other] { $n } دقيقة
+}
+campaign-hours = { $count ->
+    [zero] { $n } ساعة
+    [one] ساعة واحدة
+    [two] ساعتان
+    [few] { $n } ساعات
+    [many] { $n } ساعةً
+   *[other] { $n } ساعة
+}
+campaign-days = { $count ->
+    [zero] { $n } يوم
+    [one] يوم واحد
+    [two] يومان
+    [few] { $n } أيام
+    [many] { $n } يومًا
+   *[other] { $n } يوم
+}
+campaign-variant-preview = معاينة
+campaign-variant-preview-none = اختر قالبًا لمعاينته.
+campaign-variant-open-template = فتح القالب
+campaign-variant-remove = إزالة
+campaign-variant-add = إضافة نسخة
+campaign-variant-control = النسخة A هي المجموعة الضابطة في اختبار A/B.
+campaign-test = اختبار A/B
+campaign-test-on = إجراء اختبار A/B
+campaign-test-intro = تتلقى حصة من الجمهور النسخ مقسّمة بالتساوي؛ وعند انتهاء الاختبار تُرسل النسخة الفائزة إلى البقية.
+campaign-test-share = حصة الاختبار (٪)
+campaign-test-metric = المقارنة على أساس
+campaign-test-duration = مدة الاختبار
+campaign-test-rule = قاعدة الفوز
+campaign-test-threshold = عتبة الاحتمال
+campaign-test-alpha = مستوى الدلالة (α)
+campaign-test-fallback = إن لم تجد القاعدة فائزًا
+campaign-metric-open_rate = معدل الفتح
+campaign-metric-click_rate = معدل النقر
+campaign-metric-conversion_rate = معدل التحويل
+campaign-metric-revenue_per_recipient = الإيراد لكل مستلم
+campaign-rule-probability_to_be_best = احتمال أن تكون الأفضل
+campaign-rule-significance_test = اختبار الدلالة مقابل المجموعة الضابطة
+campaign-fallback-control = الإبقاء على المجموعة الضابطة
+campaign-fallback-best_observed = اختيار الأفضل ملاحظةً
+campaign-delivery = التسليم
+campaign-holdout-percent = مجموعة الاستبقاء (٪)
+campaign-throttle-per-hour = الحد الأقصى في الساعة
+campaign-quiet-start = ساعات الهدوء من
+campaign-quiet-end = إلى
+campaign-cap-defer = أقصى انتظار لحدود التكرار
+campaign-delivery-note = ساعات الهدوء بتوقيت كل جهة اتصال (HH:MM). من دون حد في الساعة تُوضع الرسائل في الطابور بأقصى سرعة للمحرك؛ ويُتخطّى المستلم الذي تؤخره حدود التكرار أطول من مدة الانتظار (يوم واحد ما لم تُحدَّد).
+campaign-save = حفظ المسودة
+campaign-check = تحقّق
+campaign-edit = تعديل
+campaign-error-required = املأ هذا الحقل.
+campaign-error-whole-number = اكتب عددًا صحيحًا.
+campaign-error-decimal = اكتب عددًا، مثل ٠٫٩٥.
+campaign-error-out-of-range = هذا العدد خارج النطاق.
+campaign-error-datetime = اختر تاريخًا ووقتًا.
+campaign-error-variant = اختر نسخة.
+campaign-send-title = الإرسال
+campaign-send-audience = جمهورها الآن { $n }.
+campaign-send-confirm = هل تريد إرسال هذه الحملة إلى جمهورها؟ لا يمكن تعديلها بعد الإرسال.
+campaign-send = إرسال الحملة
+campaign-schedule = الموعد
+campaign-schedule-now = الآن
+campaign-schedule-at = في { $at }
+campaign-schedule-at-label = في تاريخ ووقت محددين ({ $zone })
+campaign-schedule-at-input = التاريخ والوقت
+campaign-schedule-local = الساعة { $time } يوم { $date } بتوقيت كل جهة اتصال
+campaign-schedule-local-label = في ساعة من اليوم بتوقيت كل جهة اتصال
+campaign-schedule-date = التاريخ
+campaign-schedule-time = الساعة
+campaign-draft-read-only = لم تُرسل هذه المسودة بعد. وحدهم المسوّقون والمالكون يستطيعون إرسالها.
+campaign-delete-confirm = هل تريد حذف هذه الحملة؟ تبقى رسائلها في السجل وفي الخط الزمني لجهات الاتصال.
+campaign-cancel-confirm = هل تريد إلغاء هذه الحملة نهائيًا؟ لن يُضاف شيء إلى الطابور بعد الآن، وما في الطابور سيُسلَّم.
+campaign-action-pause = إيقاف مؤقت
+campaign-action-resume = استئناف
+campaign-action-cancel = إلغاء الحملة
+campaign-action-delete = حذف
+campaign-winner-pick = اختيارها فائزة
+campaign-winner-variant = الفائزة
+campaign-winner-confirm = هل تريد إرسال هذه النسخة إلى بقية الجمهور الآن؟ لا يمكن تغيير هذا الاختيار.
+campaign-starts-at = البدء
+campaign-sent-at = الإرسال
+campaign-completed-at = الاكتمال
+campaign-progress = التقدم
+campaign-held-out = المستبقون
+campaign-queued = في الطابور
+campaign-skipped = المتخطَّون
+campaign-pending = المنتظرون
+campaign-snapshot-done = اكتملت صورة الجمهور.
+campaign-snapshot-running = جارٍ التقاط صورة الجمهور…
+campaign-test-ends = ينتهي الاختبار { $at }
+campaign-report = النتائج حسب النسخة
+campaign-report-csv = تنزيل CSV
+campaign-recipients = المستلمون
+campaign-delivered = المسلَّمة
+campaign-bounced = المرتدة
+campaign-failed = الفاشلة
+campaign-unique-opens = المفتوحة
+campaign-unique-clicks = المنقور عليها
+campaign-converted = المتحوّلون
+campaign-per-recipient = { $value } لكل مستلم
+campaign-interval-95 = (فترة ٩٥٪)
+campaign-interval = { $low } – { $high }
+campaign-probability-best = احتمال أن تكون الأفضل
+campaign-p-value = قيمة p مقابل الضابطة
+campaign-p-below = أقل من { $p }
+campaign-winner = الفائزة
+campaign-control = الضابطة
+campaign-holdout = مجموعة الاستبقاء
+campaign-holdout-note = مستبقون: لا يتلقون شيئًا، لقياس أثر الحملة
+campaign-decision = الفائزة:
+campaign-no-decision = لا فائز بعد: تحسم قاعدة الاختبار عند انتهائه، أو يختار شخص نسخة قبل ذلك.
+campaign-decided-rule = اختارتها القاعدة ({ $rule }).
+campaign-decided-fallback = لم تجد القاعدة فائزًا ({ $reason })؛ فاختار البديل: { $fallback }.
+campaign-reason-not-significant = لم يكن أي فرق كبيرًا بما يكفي
+campaign-reason-not-enough-data = كانت النسخ التي لديها بيانات قليلة جدًا
+campaign-decided-manual = اختارها { $user }.
+campaign-decided-manual-anonymous = اختارها شخص.
+campaign-decided-error = تعذّر حساب الإحصاءات ({ $error })؛ أُبقي على المجموعة الضابطة.
+campaign-decided-at = { $decision } ({ $at })
+campaign-rule-probability = احتمال أن تكون الأفضل لا يقل عن { $threshold }
+campaign-rule-significance = أفضل من الضابطة بدلالة إحصائية عند α = { $alpha }، مع التصحيح لعدد المقارنات
+campaign-significance-level = تُقارن كل قيمة p بـ { $level } (α مقسومة على عدد المقارنات).
+campaign-remainder-note = منذ اختيار الفائزة تشمل أعدادها رسائل بقية الجمهور؛ والأرقام التي بُني عليها الاختيار محفوظة مع القرار.
+campaign-stats-note = المعدلات حصص من المستلمين. قراءة الأرقام أثناء الاختبار والتوقف مبكرًا يزيدان احتمال فائز خاطئ.
+campaign-template-version = { $template }، الإصدار { $version }
+campaign-version = الإصدار { $version }
+campaign-chart-hourly = الفتح والنقر والتحويل في كل ساعة
+campaign-chart-hours = حسب ساعة اليوم
+campaign-chart-opens-by-hour = مرات الفتح حسب ساعة اليوم
+campaign-chart-clicks-by-hour = النقرات حسب ساعة اليوم
+campaign-hour-bar = الساعة { $hour } — { $n }
+campaign-series-opens = مرات الفتح
+campaign-series-clicks = النقرات
+campaign-series-conversions = التحويلات
+campaign-no-data = لا شيء بعد.
+campaign-domains = قابلية التسليم حسب النطاق
+campaign-domain = النطاق
+campaign-definition = ماذا تُرسل ولمن
+campaign-test-summary = { $share }٪ من الجمهور، المقارنة على أساس { $metric }، لمدة { $duration }
+campaign-test-none = لا يوجد
+campaign-test-none-split = لا يوجد: يُقسَّم المستلمون بالتساوي بين النسخ
+campaign-throttle = تحديد السرعة
+campaign-throttle-value = { $n } رسالة في الساعة كحد أقصى
+campaign-throttle-none = بلا حد
+campaign-quiet-hours = ساعات الهدوء
+campaign-quiet-hours-value = من { $start } إلى { $end } بتوقيت كل جهة اتصال
+campaign-quiet-hours-none = لا يوجد
+campaign-json = التعريف بصيغة JSON
+reports-title = التقارير
+reports-csv = تنزيل CSV
+reports-from = من
+reports-until = إلى
+reports-show = عرض
+reports-error-date = اختر تاريخًا.
+reports-range = من { $from } إلى { $until }
+reports-intro = الرسائل والتحويلات والإيرادات حسب القناة والحملة والرحلة؛ المعدلات حصص من المستلمين.
+reports-none = لا شيء في هذه الفترة.
+reports-group-channel = حسب القناة
+reports-group-campaign = حسب الحملة
+reports-group-journey = حسب الرحلة
+reports-total = المجموع
+reports-deleted = #{ $key } (محذوفة)
+conversions-title = التحويلات
+conversions-intro = أي الأحداث تُعدّ تحويلات، وإلى متى بعد الرسالة يُنسب التحويل إليها: بعد الفتح أو النقر، أو بعد الإرسال إن لم تُفتح. تحصل آخر رسالة وصلت إلى جهة الاتصال على التحويل.
+conversions-events = أحداث التحويل (حدث في كل سطر)
+conversions-engaged-window = بعد الفتح أو النقر، خلال
+conversions-delivered-window = بعد الإرسال، دون فتح، خلال
+conversions-saved = حُفظت. تُحتسب أحداث التحويل الجديدة من الآن.

@@ -72,7 +72,7 @@ fn opt(s: &str) -> Option<String> {
 
 /// A number as typed, with Persian (۱۲۳) and Arabic-Indic (١٢٣) digits and the
 /// Arabic decimal separator read as Latin ones.
-fn number(s: &str) -> Option<String> {
+pub(crate) fn number(s: &str) -> Option<String> {
     let latin: String = s
         .trim()
         .chars()

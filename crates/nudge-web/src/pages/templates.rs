@@ -537,7 +537,7 @@ pub struct PreviewPane {
     sms_info: Option<String>,
 }
 
-async fn preview_pane(state: &WebState, viewer: &Viewer, f: &TemplateForm) -> PreviewPane {
+pub(crate) async fn preview_pane(state: &WebState, viewer: &Viewer, f: &TemplateForm) -> PreviewPane {
     let t = &viewer.t;
     let mut pane = PreviewPane {
         t: t.clone(),
