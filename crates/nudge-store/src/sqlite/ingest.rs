@@ -6,7 +6,7 @@
 
 use super::db::SqliteDb;
 use super::*;
-use crate::shared::ingest::{Found, Identities, InboxRow, Ingest, NewEvents};
+use crate::shared::ingest::{Found, Identities, InboxRow, Ingest, Locked, NewEvents};
 use std::future::{Future, ready};
 
 impl<'a> SqliteDb<'a> {
@@ -60,12 +60,17 @@ impl<'a> SqliteDb<'a> {
         Ok((1..=n as ContactId).map(|i| last + i).collect())
     }
 
-    fn traits_of(&self, ids: &[ContactId]) -> Result<Vec<(ContactId, Map<String, Value>)>> {
-        let mut select = self.conn().prepare_cached("SELECT traits FROM contacts WHERE id = ?")?;
+    fn traits_of(&self, ids: &[ContactId]) -> Result<Vec<Locked>> {
+        let mut select = self
+            .conn()
+            .prepare_cached("SELECT user_id, traits FROM contacts WHERE id = ?")?;
         let mut out = Vec::with_capacity(ids.len());
         for &id in ids {
-            if let Some(traits) = select.query_row([id], |r| r.get::<_, String>(0)).optional()? {
-                out.push((id, parse_object(&traits)?));
+            let row = select
+                .query_row([id], |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, String>(1)?)))
+                .optional()?;
+            if let Some((user_id, traits)) = row {
+                out.push((id, user_id, parse_object(&traits)?));
             }
         }
         Ok(out)
@@ -73,11 +78,20 @@ impl<'a> SqliteDb<'a> {
 
     fn insert_contact_rows(&self, contacts: &[&Contact], now: Millis) -> Result<()> {
         let mut insert = self.conn().prepare_cached(
-            "INSERT INTO contacts (id, user_id, email, phone, traits, subscriptions, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, '{}', ?6, ?6)",
+            "INSERT INTO contacts (id, user_id, email, phone, traits, subscriptions, created_at, updated_at, search)
+             VALUES (?1, ?2, ?3, ?4, ?5, '{}', ?6, ?6, ?7)",
         )?;
         for c in contacts {
-            insert.execute(params![c.id, c.user_id, c.email, c.phone, json_text(&c.traits), now])?;
+            let search = crate::search::text(c);
+            insert.execute(params![
+                c.id,
+                c.user_id,
+                c.email,
+                c.phone,
+                json_text(&c.traits),
+                now,
+                search
+            ])?;
         }
         Ok(())
     }
@@ -93,11 +107,12 @@ impl<'a> SqliteDb<'a> {
     }
 
     fn update_traits_rows(&self, contacts: &[Contact], now: Millis) -> Result<()> {
-        let mut update = self
-            .conn()
-            .prepare_cached("UPDATE contacts SET traits = ?2, email = ?3, phone = ?4, updated_at = ?5 WHERE id = ?1")?;
+        let mut update = self.conn().prepare_cached(
+            "UPDATE contacts SET traits = ?2, email = ?3, phone = ?4, updated_at = ?5, search = ?6 WHERE id = ?1",
+        )?;
         for c in contacts {
-            update.execute(params![c.id, json_text(&c.traits), c.email, c.phone, now])?;
+            let search = crate::search::text(c);
+            update.execute(params![c.id, json_text(&c.traits), c.email, c.phone, now, search])?;
         }
         Ok(())
     }
@@ -175,10 +190,7 @@ impl Ingest for SqliteDb<'_> {
         ready(self.next_ids(n))
     }
 
-    fn lock_traits(
-        &self,
-        ids: &[ContactId],
-    ) -> impl Future<Output = Result<Vec<(ContactId, Map<String, Value>)>>> + Send {
+    fn lock_traits(&self, ids: &[ContactId]) -> impl Future<Output = Result<Vec<Locked>>> + Send {
         ready(self.traits_of(ids))
     }
 
