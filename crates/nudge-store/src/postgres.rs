@@ -135,8 +135,10 @@ impl PgStore {
                 .query_opt("SELECT version FROM schema_migrations WHERE version = $1", &[version])
                 .await?;
             if done.is_none() {
-                tx.batch_execute(sql).await?;
-                shared::after_migration(&db::PgDb::tx(&tx), *version).await?;
+                let (before, after) = shared::split_migration(sql);
+                tx.batch_execute(before).await?;
+                shared::rust_step(&db::PgDb::tx(&tx), *version).await?;
+                tx.batch_execute(after).await?;
                 tx.execute(
                     "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
                     &[version, &jiff::Timestamp::now().as_millisecond()],

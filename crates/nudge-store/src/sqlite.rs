@@ -318,9 +318,11 @@ fn migrate(conn: &mut Connection) -> Result<()> {
             )
             .optional()?;
         if done.is_none() {
-            tx.execute_batch(sql)?;
+            let (before, after) = shared::split_migration(sql);
+            tx.execute_batch(before)?;
             let mut cache = IdCache::default();
-            crate::sql::run_now(shared::after_migration(&db::SqliteDb::new(&tx, &mut cache), *version))?;
+            crate::sql::run_now(shared::rust_step(&db::SqliteDb::new(&tx, &mut cache), *version))?;
+            tx.execute_batch(after)?;
             tx.execute(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
                 params![version, jiff::Timestamp::now().as_millisecond()],

@@ -1,9 +1,11 @@
 -- Contact search (nudge_store::search): the text each contact is searched in (its
 -- e-mail address, user id, phone and names, lower-cased, and its words' starts), written
 -- by the store with every change of the contact, and an FTS5 trigram index over it.
--- Existing contacts get their text right after this file, in the same transaction
--- (the rule is Rust: shared::contacts::fill_search).
 ALTER TABLE contacts ADD COLUMN search TEXT;
+
+-- The text of the contacts stored before now is written here, in this transaction (the
+-- rule is Rust: shared::contacts::fill_search), before the index exists.
+-- nudge: the Rust step of this migration runs here
 
 -- External content: the index keeps no copy of the text. Case-sensitive because the
 -- text and the terms are lower-cased in Rust, the same way for both backends.
@@ -13,6 +15,7 @@ CREATE VIRTUAL TABLE contact_search USING fts5(
     content_rowid = 'id',
     tokenize = 'trigram case_sensitive 1'
 );
+INSERT INTO contact_search (contact_search) VALUES ('rebuild');
 
 -- Kept current by the database itself: a new contact, a changed text, an erased or
 -- merged-away contact. (An external-content index must be told the old text to forget.)
