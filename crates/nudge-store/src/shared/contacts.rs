@@ -164,9 +164,10 @@ pub(crate) async fn fill_search<D: Db>(db: &D) -> Result<u64> {
                 &[Arg::I64(after), Arg::I64(BATCH)],
             )
             .await?;
-        let Some(last) = rows.last() else {
+        let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
             return Ok(filled);
         };
+        let first = first.i64(0)?;
         after = last.i64(0)?;
         let texts: Vec<(ContactId, String)> = rows
             .iter()
@@ -176,17 +177,17 @@ pub(crate) async fn fill_search<D: Db>(db: &D) -> Result<u64> {
             })
             .collect::<Result<_>>()?;
         let values: Vec<String> = (0..texts.len())
-            .map(|i| format!("(CAST(${} AS BIGINT), CAST(${} AS TEXT))", 2 * i + 1, 2 * i + 2))
+            .map(|i| format!("(CAST(${} AS BIGINT), CAST(${} AS TEXT))", 2 * i + 3, 2 * i + 4))
             .collect();
-        let args: Vec<Arg<'_>> = texts
-            .iter()
-            .flat_map(|(id, text)| [Arg::I64(*id), Arg::Str(text)])
-            .collect();
-        // VALUES names its columns column1, column2 in both dialects.
+        let mut args = vec![Arg::I64(first), Arg::I64(after)];
+        args.extend(texts.iter().flat_map(|(id, text)| [Arg::I64(*id), Arg::Str(text)]));
+        // VALUES names its columns column1, column2 in both dialects. The id range keeps
+        // SQLite from reading the whole table to join it with the values.
         filled += db
             .execute(
                 &format!(
-                    "UPDATE contacts SET search = v.column2 FROM (VALUES {}) AS v WHERE contacts.id = v.column1",
+                    "UPDATE contacts SET search = v.column2 FROM (VALUES {}) AS v
+                     WHERE contacts.id = v.column1 AND contacts.id BETWEEN $1 AND $2",
                     values.join(", ")
                 ),
                 &args,
