@@ -897,6 +897,25 @@ mod super_stories {
         .unwrap();
         assert_eq!(found(s, "u1").await, ["u1"]);
         assert_eq!(found(s, "fourth").await, Vec::<String>::new());
+
+        // Many contacts in one call, created and then renamed together (SQLite writes
+        // them a hundred per statement): each is found by its name of the moment.
+        let named = |prefix: &str| -> Vec<Call> {
+            msgs(Value::Array(
+                (0..250)
+                    .map(|i| json!({"type": "identify", "userId": format!("bulk-{i}"), "traits": {"name": format!("{prefix} {i:03}")}}))
+                    .collect(),
+            ))
+        };
+        s.ingest(named("Bulk Person"), T0 + 7).await.unwrap();
+        for i in [0, 99, 100, 199, 200, 249] {
+            assert_eq!(found(s, &format!("bulk person {i:03}")).await, [format!("bulk-{i}")]);
+        }
+        s.ingest(named("Renamed"), T0 + 8).await.unwrap();
+        for i in [0, 99, 100, 199, 200, 249] {
+            assert_eq!(found(s, &format!("renamed {i:03}")).await, [format!("bulk-{i}")]);
+            assert_eq!(found(s, &format!("bulk person {i:03}")).await, Vec::<String>::new());
+        }
     }
 
     pub async fn update_delete_and_erase(s: &dyn Store) {
