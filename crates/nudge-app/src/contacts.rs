@@ -1,9 +1,38 @@
-//! Contacts: changing one (traits, subscriptions), erasing one, and in bulk CSV import
-//! (all rows or none) and export (see [`crate::csv_io`]).
+//! Contacts: searching them, changing one (traits, subscriptions), erasing one, and in
+//! bulk CSV import (all rows or none) and export (see [`crate::csv_io`]).
 
 use crate::{App, AppError, Result, csv_io};
 use nudge_core::{Contact, ContactId};
-use nudge_store::ContactPatch;
+use nudge_store::{ContactPatch, ContactQuery, Lookup};
+use serde_json::Value;
+
+/// A search of the contacts: a term, a trait filter, or both, a page at a time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContactSearch {
+    /// Part of an e-mail address, user id, phone number or name (the rule:
+    /// [`nudge_store::search`]); blank for none.
+    pub term: String,
+    /// A trait that must equal a value.
+    pub trait_filter: Option<(String, Value)>,
+    /// Only contacts containing the term, even when one's e-mail address or user id is
+    /// the whole term.
+    pub contains: bool,
+    /// The page after this contact id.
+    pub after: Option<ContactId>,
+    pub limit: usize,
+}
+
+/// A page of a [`ContactSearch`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactSearchPage {
+    /// In id order.
+    pub contacts: Vec<Contact>,
+    /// Where the next page starts (its `after`), if there is one.
+    pub next: Option<ContactId>,
+    /// The page is the one contact whose e-mail address or user id (an alias too) is
+    /// the whole term; the same search with `contains` lists every contact holding it.
+    pub exact: bool,
+}
 
 /// What an import did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +51,49 @@ pub struct ContactExport {
 }
 
 impl App {
+    /// Searches the contacts. A term that is a whole e-mail address or user id (on the
+    /// first page, without a trait filter or `contains`) answers with that contact
+    /// alone, found by its identity: also by a user id joined by `alias`, which the
+    /// search text does not hold. Otherwise, and when there is no such contact, every
+    /// contact holding the term (and having the trait), through the search index.
+    pub async fn search_contacts(&self, search: &ContactSearch) -> Result<ContactSearchPage> {
+        let term = search.term.trim();
+        if !term.is_empty() && search.trait_filter.is_none() && !search.contains && search.after.is_none() {
+            let lookup = if term.contains('@') {
+                Lookup::Email(term.to_lowercase())
+            } else {
+                Lookup::UserId(term.to_owned())
+            };
+            if let Some(contact) = self.store.find_contact(&lookup).await? {
+                return Ok(ContactSearchPage {
+                    contacts: vec![contact],
+                    next: None,
+                    exact: true,
+                });
+            }
+        }
+        let page = self
+            .store
+            .list_contacts(&ContactQuery {
+                search: Some(term.to_owned()).filter(|t| !t.is_empty()),
+                traits: search.trait_filter.iter().cloned().collect(),
+                after: search.after,
+                limit: search.limit.max(1),
+                ..Default::default()
+            })
+            .await?;
+        let next = match page.next.as_deref().map(str::parse::<ContactId>) {
+            Some(Ok(id)) => Some(id),
+            Some(Err(_)) => return Err(AppError::Internal(format!("a contact page cursor {:?}", page.next))),
+            None => None,
+        };
+        Ok(ContactSearchPage {
+            contacts: page.items,
+            next,
+            exact: false,
+        })
+    }
+
     /// A contact with its whole timeline (every page of it).
     pub async fn contact_export(&self, id: ContactId) -> Result<ContactExport> {
         let contact = self

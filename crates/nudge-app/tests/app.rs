@@ -324,6 +324,75 @@ async fn contacts_import_and_export_as_csv() {
 }
 
 #[tokio::test]
+async fn a_contact_search_answers_a_whole_address_or_id_first_then_every_contact_holding_it() {
+    use nudge_app::contacts::{ContactSearch, ContactSearchPage};
+    for b in backends().await {
+        let app = app_on(&b.store);
+        app.import_contacts_csv(
+            b"user_id,email,first_name,last_name,plan\n\
+              ada,ada@x.io,Ada,Lovelace,pro\n\
+              ada2,ada.byron@x.io,Augusta Ada,Byron,free\n\
+              grace,grace@x.io,Grace,Hopper,pro\n",
+        )
+        .await
+        .unwrap();
+        let search = async |term: &str, f: fn(&mut ContactSearch)| -> ContactSearchPage {
+            let mut s = ContactSearch {
+                term: term.into(),
+                limit: 50,
+                ..Default::default()
+            };
+            f(&mut s);
+            app.search_contacts(&s).await.unwrap()
+        };
+        let users =
+            |p: &ContactSearchPage| -> Vec<String> { p.contacts.iter().map(|c| c.user_id.clone().unwrap()).collect() };
+        // A whole user id or e-mail address: that contact alone, and says so.
+        let exact = search(" ada ", |_| {}).await;
+        assert!(exact.exact);
+        assert_eq!(users(&exact), ["ada"]);
+        let exact = search("ADA@X.IO", |_| {}).await;
+        assert!(exact.exact);
+        assert_eq!(users(&exact), ["ada"]);
+        // "contains" (or a trait filter, or a later page): every contact holding it.
+        let all = search("ada", |s| s.contains = true).await;
+        assert!(!all.exact);
+        assert_eq!(users(&all), ["ada", "ada2"]);
+        let pro = search("ada", |s| s.trait_filter = Some(("plan".into(), json!("pro")))).await;
+        assert_eq!(users(&pro), ["ada"]);
+        // Part of a name is no whole id: the index answers.
+        let name = search("lovel", |_| {}).await;
+        assert!(!name.exact);
+        assert_eq!(users(&name), ["ada"]);
+        assert_eq!(users(&search("a by", |_| {}).await), ["ada2"]);
+        // Pages: `next` is where the next one starts.
+        let first = search("@x.io", |s| s.limit = 2).await;
+        assert_eq!(users(&first), ["ada", "ada2"]);
+        let after = first.next.expect("a next page");
+        let second = search("@x.io", |s| {
+            s.limit = 2;
+            s.after = Some(0);
+        })
+        .await;
+        assert_eq!(users(&second), ["ada", "ada2"], "after 0 is the first page");
+        let rest = app
+            .search_contacts(&ContactSearch {
+                term: "@x.io".into(),
+                after: Some(after),
+                limit: 2,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(users(&rest), ["grace"]);
+        assert_eq!(rest.next, None);
+        // No term, no filter: everyone.
+        assert_eq!(search("", |_| {}).await.contacts.len(), 3);
+        b.finish().await;
+    }
+}
+
+#[tokio::test]
 async fn keys_are_created_verified_and_revoked() {
     for b in backends().await {
         let app = app_on(&b.store);

@@ -210,6 +210,30 @@ impl Contact {
         };
     }
 
+    /// The names the contact goes by, best first, each once: the `name` trait, then
+    /// `first_name` with `last_name`, then `firstName` with `lastName` (text traits,
+    /// trimmed; empty ones left out). The UI shows the first; search looks in all.
+    pub fn names(&self) -> Vec<String> {
+        let text = |k: &str| self.traits.get(k).and_then(Value::as_str).unwrap_or("").trim();
+        let full = |first: &str, last: &str| format!("{} {}", text(first), text(last)).trim().to_owned();
+        let mut out: Vec<String> = Vec::new();
+        for name in [
+            text("name").to_owned(),
+            full("first_name", "last_name"),
+            full("firstName", "lastName"),
+        ] {
+            if !name.is_empty() && !out.contains(&name) {
+                out.push(name);
+            }
+        }
+        out
+    }
+
+    /// The name to show for the contact: the first of [`Contact::names`], or empty.
+    pub fn display_name(&self) -> String {
+        self.names().into_iter().next().unwrap_or_default()
+    }
+
     pub fn identities(&self) -> Vec<Identity> {
         let mut out: Vec<Identity> = self.user_id.iter().map(Identity::user).collect();
         out.extend(self.alias_user_ids.iter().map(Identity::user));
@@ -266,6 +290,27 @@ mod tests {
 
     fn obj(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn names_come_from_the_name_traits_best_first() {
+        let mut c = Contact::new(1, 0);
+        assert!(c.names().is_empty());
+        assert_eq!(c.display_name(), "");
+        c.traits = obj(json!({"first_name": " Ada ", "last_name": "Lovelace", "lastName": "King"}));
+        assert_eq!(c.names(), ["Ada Lovelace", "King"]);
+        c.traits.insert("name".into(), json!("Ada Lovelace"));
+        assert_eq!(c.names(), ["Ada Lovelace", "King"], "each once");
+        c.traits.insert("name".into(), json!("  "));
+        c.traits.insert("first_name".into(), json!(7));
+        assert_eq!(
+            c.names(),
+            ["Lovelace", "King"],
+            "blank and non-text traits are left out"
+        );
+        c.traits = obj(json!({"name": "Countess", "firstName": "Augusta"}));
+        assert_eq!(c.display_name(), "Countess");
+        assert_eq!(c.names(), ["Countess", "Augusta"]);
     }
 
     #[test]

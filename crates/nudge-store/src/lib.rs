@@ -17,6 +17,7 @@ mod messages;
 mod plan;
 mod postgres;
 pub mod scratch;
+pub mod search;
 pub mod segment_sql;
 mod shared;
 mod sql;

@@ -62,6 +62,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (14, include_str!("../migrations/postgres/0014_message_origin.sql")),
     (15, include_str!("../migrations/postgres/0015_users.sql")),
     (16, include_str!("../migrations/postgres/0016_hourly_stats.sql")),
+    (17, include_str!("../migrations/postgres/0017_contact_search.sql")),
     (18, include_str!("../migrations/postgres/0018_campaigns.sql")),
     (19, include_str!("../migrations/postgres/0019_conversions.sql")),
 ];
@@ -136,7 +137,10 @@ impl PgStore {
                 .query_opt("SELECT version FROM schema_migrations WHERE version = $1", &[version])
                 .await?;
             if done.is_none() {
-                tx.batch_execute(sql).await?;
+                let (before, after) = shared::split_migration(sql);
+                tx.batch_execute(before).await?;
+                shared::rust_step(&db::PgDb::tx(&tx), *version).await?;
+                tx.batch_execute(after).await?;
                 tx.execute(
                     "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
                     &[version, &jiff::Timestamp::now().as_millisecond()],
@@ -237,11 +241,17 @@ impl Store for PgStore {
                 arg(Box::new(u.clone()))
             );
         }
-        if let Some(s) = &q.search {
-            let p = arg(Box::new(format!("%{}%", escape_like(&s.to_lowercase()))));
-            sql += &format!(
-                " AND (c.email ILIKE {p} ESCAPE '\\' OR c.user_id ILIKE {p} ESCAPE '\\' OR c.phone ILIKE {p} ESCAPE '\\')"
-            );
+        // The search text holds one of the needles (`crate::search`); the trigram index
+        // finds rare ones, and the planner walks the ids for common ones.
+        if let Some(needles) = q.search.as_deref().and_then(crate::search::needles) {
+            let any: Vec<String> = needles
+                .iter()
+                .map(|n| {
+                    let p = arg(Box::new(format!("%{}%", escape_like(n))));
+                    format!("c.search LIKE {p} ESCAPE '\\'")
+                })
+                .collect();
+            sql += &format!(" AND ({})", any.join(" OR "));
         }
         for (name, value) in &q.traits {
             let key = arg(Box::new(name.replace('"', "")));
@@ -489,5 +499,56 @@ mod tests {
             .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
             .await
             .unwrap();
+    }
+
+    /// See the SQLite test of the same name: contacts stored before migration 17 get
+    /// their search text in the migration's transaction, and the index finds them.
+    #[tokio::test]
+    async fn migration_17_gives_earlier_contacts_their_search_text() {
+        let Ok(url) = std::env::var("NUDGE_TEST_DATABASE_URL") else {
+            eprintln!("NUDGE_TEST_DATABASE_URL unset: PostgreSQL migration test skipped");
+            return;
+        };
+        let schema = crate::scratch::PgScratchSchema::create(&url, "nudge_test_m17")
+            .await
+            .unwrap();
+        let (client, conn) = tokio_postgres::connect(&schema.url, NoTls).await.unwrap();
+        tokio::spawn(conn);
+        client
+            .batch_execute("CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+            .await
+            .unwrap();
+        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v < 17) {
+            client.batch_execute(sql).await.unwrap();
+            client
+                .execute("INSERT INTO schema_migrations VALUES ($1, 0)", &[version])
+                .await
+                .unwrap();
+        }
+        client
+            .batch_execute(
+                r#"INSERT INTO contacts (user_id, email, phone, traits, created_at, updated_at)
+                   SELECT 'u' || i, 'c' || i || '@example.com', CASE WHEN i = 7 THEN '+15550100' END,
+                          jsonb_build_object('first_name', 'Ada', 'last_name', 'Number ' || i), 0, 0
+                   FROM generate_series(0, 2499) AS i ORDER BY i"#,
+            )
+            .await
+            .unwrap();
+        let store = PgStore::connect(&schema.url).await.unwrap();
+        let search = async |term: &str| {
+            let q = ContactQuery {
+                search: Some(term.into()),
+                limit: 5000,
+                ..Default::default()
+            };
+            let page = store.list_contacts(&q).await.unwrap();
+            page.items.into_iter().map(|c| c.user_id.unwrap()).collect::<Vec<_>>()
+        };
+        assert_eq!(search("number 2499").await, ["u2499"]);
+        assert_eq!(search("c1234@").await, ["u1234"]);
+        assert_eq!(search("555 0100").await, ["u7"]);
+        assert_eq!(search("ada n").await.len(), 2_500);
+        store.close().await;
+        schema.drop_schema().await.unwrap();
     }
 }

@@ -12,3 +12,50 @@ pub(crate) mod messages;
 pub(crate) mod segments;
 pub(crate) mod stats;
 pub(crate) mod users;
+
+use crate::Result;
+use crate::sql::Db;
+
+/// Where a migration file has its Rust step run ([`rust_step`]): the SQL before this
+/// line runs first, then the step, then the SQL after it. Without the line, the step
+/// runs after all the SQL.
+pub(crate) const RUST_STEP: &str = "-- nudge: the Rust step of this migration runs here";
+
+/// A migration's SQL before and after its Rust step.
+pub(crate) fn split_migration(sql: &str) -> (&str, &str) {
+    sql.split_once(RUST_STEP).unwrap_or((sql, ""))
+}
+
+/// What a migration does besides its SQL, for rules that live in Rust: both backends
+/// run it in the migration's transaction, where its file says ([`RUST_STEP`]).
+pub(crate) async fn rust_step<D: Db>(db: &D, version: i64) -> Result<()> {
+    match version {
+        // The search text of the contacts stored before it (`search.rs`).
+        17 => contacts::fill_search(db).await.map(|n| {
+            if n > 0 {
+                tracing::info!(contacts = n, "contacts given their search text");
+            }
+        }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_search_migrations_fill_the_text_before_building_the_index() {
+        for sql in [
+            include_str!("../migrations/sqlite/0017_contact_search.sql"),
+            include_str!("../migrations/postgres/0017_contact_search.sql"),
+        ] {
+            assert_eq!(sql.matches(RUST_STEP).count(), 1, "the step's line, once");
+            let (before, after) = split_migration(sql);
+            assert!(before.contains("ADD COLUMN search") && !before.contains("CREATE INDEX"));
+            assert!(!before.contains("CREATE VIRTUAL TABLE") && !before.contains("CREATE TRIGGER"));
+            assert!(after.contains("CREATE INDEX") || after.contains("CREATE VIRTUAL TABLE"));
+        }
+        assert_eq!(split_migration("SELECT 1;"), ("SELECT 1;", ""));
+    }
+}

@@ -43,6 +43,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (14, include_str!("../migrations/sqlite/0014_message_origin.sql")),
     (15, include_str!("../migrations/sqlite/0015_users.sql")),
     (16, include_str!("../migrations/sqlite/0016_hourly_stats.sql")),
+    (17, include_str!("../migrations/sqlite/0017_contact_search.sql")),
     (18, include_str!("../migrations/sqlite/0018_campaigns.sql")),
     (19, include_str!("../migrations/sqlite/0019_conversions.sql")),
 ];
@@ -319,7 +320,11 @@ fn migrate(conn: &mut Connection) -> Result<()> {
             )
             .optional()?;
         if done.is_none() {
-            tx.execute_batch(sql)?;
+            let (before, after) = shared::split_migration(sql);
+            tx.execute_batch(before)?;
+            let mut cache = IdCache::default();
+            crate::sql::run_now(shared::rust_step(&db::SqliteDb::new(&tx, &mut cache), *version))?;
+            tx.execute_batch(after)?;
             tx.execute(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
                 params![version, jiff::Timestamp::now().as_millisecond()],
@@ -381,29 +386,40 @@ impl Store for SqliteStore {
                 args.push(v);
                 format!("?{}", args.len())
             };
-            let mut sql = format!("SELECT id FROM contacts WHERE id > {}", arg(q.after.unwrap_or(0).into()));
+            let after = q.after.unwrap_or(0);
+            // A search walks the index in id order (FTS5 gives rowids in order) and
+            // reads each contact it names; CROSS JOIN keeps the index outside.
+            let (mut sql, order) = match q.search.as_deref().and_then(crate::search::needles) {
+                Some(needles) => (
+                    format!(
+                        "SELECT c.id FROM contact_search CROSS JOIN contacts c ON c.id = contact_search.rowid
+                         WHERE contact_search MATCH {} AND contact_search.rowid > {}",
+                        arg(fts_query(&needles).into()),
+                        arg(after.into())
+                    ),
+                    "contact_search.rowid",
+                ),
+                None => (
+                    format!("SELECT c.id FROM contacts c WHERE c.id > {}", arg(after.into())),
+                    "c.id",
+                ),
+            };
             if let Some(e) = &q.email {
-                sql += &format!(" AND email = {}", arg(e.trim().to_ascii_lowercase().into()));
+                sql += &format!(" AND c.email = {}", arg(e.trim().to_ascii_lowercase().into()));
             }
             if let Some(u) = &q.user_id {
                 sql += &format!(
-                    " AND id IN (SELECT contact_id FROM identities WHERE kind = 'user_id' AND value = {})",
+                    " AND c.id IN (SELECT contact_id FROM identities WHERE kind = 'user_id' AND value = {})",
                     arg(u.clone().into())
-                );
-            }
-            if let Some(s) = &q.search {
-                let p = arg(format!("%{}%", escape_like(&s.to_lowercase())).into());
-                sql += &format!(
-                    " AND (email LIKE {p} ESCAPE '\\' OR lower(user_id) LIKE {p} ESCAPE '\\' OR phone LIKE {p} ESCAPE '\\')"
                 );
             }
             for (name, value) in &q.traits {
                 let path = arg(json_path(name).into());
                 let value = arg(value.to_string().into());
-                sql += &format!(" AND json_extract(traits, {path}) IS json_extract({value}, '$')");
+                sql += &format!(" AND json_extract(c.traits, {path}) IS json_extract({value}, '$')");
             }
             let limit = q.limit.max(1);
-            let sql = format!("{sql} ORDER BY id LIMIT {}", limit + 1);
+            let sql = format!("{sql} ORDER BY {order} LIMIT {}", limit + 1);
             let mut stmt = c.prepare(&sql)?;
             let ids: Vec<ContactId> = stmt
                 .query_map(rusqlite::params_from_iter(args), |r| r.get(0))?
@@ -415,7 +431,11 @@ impl Store for SqliteStore {
                     items.push(contact);
                 }
             }
-            let next = if more { items.last().map(|c| c.id.to_string()) } else { None };
+            let next = if more {
+                items.last().map(|c| c.id.to_string())
+            } else {
+                None
+            };
             Ok(Page { items, next })
         })
         .await
@@ -641,6 +661,56 @@ mod tests {
         );
         assert_eq!(origin(api), None);
         assert_eq!(origin(mismatched), None, "a key of another run is not trusted");
+    }
+
+    /// Contacts stored before migration 17 get their search text (written in Rust) in
+    /// the migration's transaction, and the index finds them.
+    #[tokio::test]
+    async fn migration_17_gives_earlier_contacts_their_search_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nudge.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            let tx = conn.transaction().unwrap();
+            tx.execute_batch(
+                "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+            )
+            .unwrap();
+            for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v < 17) {
+                tx.execute_batch(sql).unwrap();
+                tx.execute("INSERT INTO schema_migrations VALUES (?, 0)", [version])
+                    .unwrap();
+            }
+            for i in 0..2_500 {
+                tx.execute(
+                    "INSERT INTO contacts (user_id, email, phone, traits, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, 0, 0)",
+                    params![
+                        format!("u{i}"),
+                        format!("c{i}@example.com"),
+                        (i == 7).then_some("+15550100"),
+                        format!(r#"{{"first_name": "Ada", "last_name": "Number {i}"}}"#),
+                    ],
+                )
+                .unwrap();
+            }
+            tx.commit().unwrap();
+        }
+        let store = SqliteStore::open(&path).await.unwrap();
+        let search = async |term: &str| {
+            let q = ContactQuery {
+                search: Some(term.into()),
+                limit: 5000,
+                ..Default::default()
+            };
+            let page = store.list_contacts(&q).await.unwrap();
+            page.items.into_iter().map(|c| c.user_id.unwrap()).collect::<Vec<_>>()
+        };
+        assert_eq!(search("number 2499").await, ["u2499"]);
+        assert_eq!(search("c1234@").await, ["u1234"]);
+        assert_eq!(search("555 0100").await, ["u7"]);
+        assert_eq!(search("ada n").await.len(), 2_500);
+        store.close().await;
     }
 
     /// A run state that is not even JSON (SQLite keeps it as text) reads as that text,

@@ -45,7 +45,9 @@ pub struct ContactQuery {
     pub email: Option<String>,
     /// Exact user id (primary or alias).
     pub user_id: Option<String>,
-    /// Case-insensitive substring of email, user id or phone.
+    /// A search term: case-insensitive, anywhere in the e-mail address, user id, phone
+    /// or a name when it has 3 characters or more, at the start of one of their words
+    /// when shorter (the rule: [`crate::search`]). Found through an index.
     pub search: Option<String>,
     /// Trait equality filters; all must match.
     pub traits: Vec<(String, Value)>,

@@ -124,6 +124,8 @@ stories!(
     shared_device_does_not_merge_known_users,
     timeline_pages_newest_first,
     search_and_filter_contacts,
+    contact_search_finds_part_of_an_address_id_phone_or_name,
+    contact_search_follows_every_change,
     update_delete_and_erase,
     import_creates_and_updates,
     api_keys_lifecycle,
@@ -1128,6 +1130,268 @@ mod super_stories {
         }
         assert_eq!(all.len(), 30);
         assert!(all.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    /// The contacts a search term finds (by user id, else `#id`), in order, on one page.
+    async fn found(s: &dyn Store, term: &str) -> Vec<String> {
+        let page = s
+            .list_contacts(&ContactQuery {
+                search: Some(term.into()),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(page.next, None);
+        page.items
+            .into_iter()
+            .map(|c| c.user_id.unwrap_or_else(|| format!("#{}", c.id)))
+            .collect()
+    }
+
+    pub async fn contact_search_finds_part_of_an_address_id_phone_or_name(s: &dyn Store) {
+        s.ingest(
+            msgs(json!([
+                {"type": "identify", "userId": "ada-1815", "traits": {"email": "Ada.Lovelace@Example.com",
+                 "first_name": "Ada", "last_name": "Lovelace", "phone": "+44 20 7946 0018"}},
+                {"type": "identify", "userId": "grace", "traits": {"email": "hopper@navy.mil", "name": "Grace Hopper"}},
+                {"type": "identify", "userId": "maryam", "traits": {"name": "مریم میرزاخانی", "phone": "+98 21 5555 0100"}},
+                {"type": "identify", "userId": "ÖZGE", "traits": {"firstName": "Özge", "lastName": "Şahin"}},
+                {"type": "track", "anonymousId": "anon-7", "event": "Page Viewed"},
+            ])),
+            T0,
+        )
+        .await
+        .unwrap();
+        // Anywhere in the e-mail address, user id, phone or a name, whatever the case.
+        assert_eq!(found(s, "lovelace@ex").await, ["ada-1815"], "part of an e-mail address");
+        assert_eq!(found(s, "LOVELACE").await, ["ada-1815"], "an address and a name, once");
+        assert_eq!(found(s, "a lov").await, ["ada-1815"], "part of a name");
+        assert_eq!(found(s, "  grace hopper ").await, ["grace"], "a whole name, trimmed");
+        assert_eq!(found(s, "ace h").await, ["grace"]);
+        assert_eq!(
+            found(s, "hopper grace").await,
+            Vec::<String>::new(),
+            "words in their order"
+        );
+        assert_eq!(found(s, "-181").await, ["ada-1815"], "part of a user id");
+        assert_eq!(found(s, "7946").await, ["ada-1815"], "part of a phone number");
+        assert_eq!(found(s, "020 7946 001").await, Vec::<String>::new());
+        assert_eq!(
+            found(s, "20 7946 00").await,
+            ["ada-1815"],
+            "a phone written with spaces"
+        );
+        assert_eq!(found(s, "5555-0100").await, ["maryam"], "… or dashes");
+        assert_eq!(found(s, "میرزا").await, ["maryam"], "a name in Persian");
+        assert_eq!(found(s, "özge şah").await, ["ÖZGE"], "non-ASCII letters in either case");
+        assert_eq!(found(s, "ŞAHIN").await, ["ÖZGE"]);
+        assert_eq!(found(s, "navy.mil").await, ["grace"], "dots and dashes are themselves");
+        assert_eq!(found(s, "%").await, Vec::<String>::new(), "nothing is a wildcard");
+        assert_eq!(found(s, "_").await, Vec::<String>::new());
+        assert_eq!(found(s, "\"a").await, Vec::<String>::new(), "quotes are text");
+        assert_eq!(
+            found(s, "anon").await,
+            Vec::<String>::new(),
+            "anonymous ids are not searched"
+        );
+        // One or two characters: the start of a word.
+        assert_eq!(found(s, "ad").await, ["ada-1815"]);
+        assert_eq!(found(s, "G").await, ["grace"]);
+        assert_eq!(found(s, "ho").await, ["grace"]);
+        assert_eq!(found(s, "op").await, Vec::<String>::new(), "not inside a word");
+        assert_eq!(found(s, "م").await, ["maryam"]);
+        assert_eq!(found(s, "44").await, ["ada-1815"], "a phone's digits are a word");
+        assert_eq!(
+            s.list_contacts(&ContactQuery {
+                search: Some("  ".into()),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .items
+            .len(),
+            5,
+            "a blank term is no search"
+        );
+        // With a trait filter: both must hold.
+        let page = s
+            .list_contacts(&ContactQuery {
+                search: Some("a".into()),
+                traits: vec![("last_name".into(), json!("Lovelace"))],
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), 1);
+        assert_eq!(page.items[0].user_id.as_deref(), Some("ada-1815"));
+
+        // Paging: every match once, in id order, whichever way the matches are spread.
+        let batch: Vec<Value> = (0..60)
+            .map(|i| {
+                let name = if i % 3 == 0 {
+                    format!("Page Person {i:02}")
+                } else {
+                    format!("Other {i:02}")
+                };
+                json!({"type": "identify", "userId": format!("p{i:02}"), "traits": {"name": name}})
+            })
+            .collect();
+        s.ingest(msgs(Value::Array(batch)), T0).await.unwrap();
+        for term in ["page person", "pa", "person 0", "p"] {
+            let mut seen = Vec::new();
+            let mut after = None;
+            loop {
+                let page = s
+                    .list_contacts(&ContactQuery {
+                        search: Some(term.into()),
+                        after,
+                        limit: 7,
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap();
+                assert!(page.items.len() <= 7);
+                seen.extend(page.items.iter().map(|c| (c.id, c.user_id.clone().unwrap())));
+                match page.next {
+                    Some(n) => after = Some(n.parse().unwrap()),
+                    None => break,
+                }
+            }
+            assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "{term}: in id order");
+            let users: Vec<String> = seen.into_iter().map(|(_, u)| u).collect();
+            let expected: Vec<String> = match term {
+                "page person" | "pa" => (0..60).step_by(3).map(|i| format!("p{i:02}")).collect(),
+                "person 0" => (0..10).step_by(3).map(|i| format!("p{i:02}")).collect(),
+                // Every user id p…, Page and Person.
+                _ => (0..60).map(|i| format!("p{i:02}")).collect(),
+            };
+            assert_eq!(users, expected, "{term}");
+        }
+    }
+
+    /// The search follows a contact through every change: traits from an `identify`
+    /// (in the call that creates it or later), an edit, a user id given later, a merge,
+    /// an import, an erasure.
+    pub async fn contact_search_follows_every_change(s: &dyn Store) {
+        s.ingest(
+            msgs(json!([
+                {"type": "identify", "userId": "u1", "traits": {"name": "Old Name"}},
+                {"type": "identify", "userId": "u1", "traits": {"name": "Second Name"}},
+                {"type": "track", "anonymousId": "device-1", "event": "Page Viewed"},
+            ])),
+            T0,
+        )
+        .await
+        .unwrap();
+        assert_eq!(found(s, "second").await, ["u1"], "renamed in the call that created it");
+        assert_eq!(found(s, "old name").await, Vec::<String>::new());
+        s.ingest(
+            msgs(json!([{"type": "identify", "userId": "u1", "traits": {"name": "Third Name", "email": "u1@x.io"}}])),
+            T0 + 1,
+        )
+        .await
+        .unwrap();
+        assert_eq!(found(s, "third").await, ["u1"], "renamed by a later identify");
+        assert_eq!(found(s, "second").await, Vec::<String>::new());
+        assert_eq!(found(s, "u1@x").await, ["u1"], "a new e-mail address");
+        let u1 = user(s, "u1").await;
+        let patch: ContactPatch =
+            serde_json::from_value(json!({"traits": {"name": null, "first_name": "Fourth", "email": null}})).unwrap();
+        s.update_contact(u1.id, &patch, T0 + 2).await.unwrap().unwrap();
+        assert_eq!(found(s, "fourth").await, ["u1"], "edited");
+        assert_eq!(found(s, "third").await, Vec::<String>::new());
+        assert_eq!(found(s, "u1@x").await, Vec::<String>::new(), "an address removed");
+
+        // An anonymous contact that identifies later is found by its user id.
+        s.ingest(
+            msgs(json!([{"type": "identify", "userId": "later-user", "anonymousId": "device-1", "traits": {}}])),
+            T0 + 3,
+        )
+        .await
+        .unwrap();
+        assert_eq!(found(s, "later-us").await, ["later-user"]);
+        // A merge: the survivor is found by what it took over; the merged-away one is gone.
+        s.ingest(
+            msgs(json!([
+                {"type": "identify", "userId": "u2", "traits": {"name": "Merged Away", "phone": "+1 555 0100 222"}},
+                {"type": "alias", "userId": "u1", "previousId": "u2"},
+            ])),
+            T0 + 4,
+        )
+        .await
+        .unwrap();
+        let survivor = user(s, "u1").await;
+        let page = s
+            .list_contacts(&ContactQuery {
+                search: Some("merged away".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(page.items.iter().map(|c| c.id).collect::<Vec<_>>(), [survivor.id]);
+        assert_eq!(
+            found(s, "0100 222").await,
+            ["u1"],
+            "the merged-away phone, now the survivor's"
+        );
+        // Imports: a new contact and a changed one.
+        s.import_contacts(
+            vec![
+                ContactImport {
+                    user_id: Some("imp-1".into()),
+                    email: Some("imported@x.io".into()),
+                    traits: json!({"name": "Imported Person"}).as_object().unwrap().clone(),
+                    ..Default::default()
+                },
+                ContactImport {
+                    user_id: Some("later-user".into()),
+                    traits: json!({"last_name": "Importedname"}).as_object().unwrap().clone(),
+                    ..Default::default()
+                },
+            ],
+            T0 + 5,
+        )
+        .await
+        .unwrap();
+        assert_eq!(found(s, "imported").await, ["later-user", "imp-1"]);
+        assert_eq!(found(s, "d person").await, ["imp-1"]);
+        // Erasure: gone from the search with everything else.
+        assert!(s.delete_contact(survivor.id).await.unwrap());
+        assert_eq!(found(s, "fourth").await, Vec::<String>::new());
+        assert_eq!(found(s, "merged").await, Vec::<String>::new());
+        assert_eq!(found(s, "u1").await, Vec::<String>::new());
+        // A new contact of the same user id starts with a text of its own.
+        s.ingest(
+            msgs(json!([{"type": "track", "userId": "u1", "event": "Back"}])),
+            T0 + 6,
+        )
+        .await
+        .unwrap();
+        assert_eq!(found(s, "u1").await, ["u1"]);
+        assert_eq!(found(s, "fourth").await, Vec::<String>::new());
+
+        // Many contacts in one call, created and then renamed together (SQLite writes
+        // them a hundred per statement): each is found by its name of the moment.
+        let named = |prefix: &str| -> Vec<Call> {
+            msgs(Value::Array(
+                (0..250)
+                    .map(|i| json!({"type": "identify", "userId": format!("bulk-{i}"), "traits": {"name": format!("{prefix} {i:03}")}}))
+                    .collect(),
+            ))
+        };
+        s.ingest(named("Bulk Person"), T0 + 7).await.unwrap();
+        for i in [0, 99, 100, 199, 200, 249] {
+            assert_eq!(found(s, &format!("bulk person {i:03}")).await, [format!("bulk-{i}")]);
+        }
+        s.ingest(named("Renamed"), T0 + 8).await.unwrap();
+        for i in [0, 99, 100, 199, 200, 249] {
+            assert_eq!(found(s, &format!("renamed {i:03}")).await, [format!("bulk-{i}")]);
+            assert_eq!(found(s, &format!("bulk person {i:03}")).await, Vec::<String>::new());
+        }
     }
 
     pub async fn update_delete_and_erase(s: &dyn Store) {

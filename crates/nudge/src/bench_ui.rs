@@ -1,10 +1,11 @@
 //! `nudge bench ui`: server time per page of the web UI on a large SQLite workspace
 //! (by default 1,000,000 contacts and 11,000,000 events, the shop of `bench
-//! segments`), and what a page downloads in scripts and styles.
+//! segments`, its contacts given names and a third of them phone numbers), and what a
+//! page downloads in scripts and styles.
 //!
-//! The workspace is generated once into `--data-dir` (reused when it exists), with the
-//! ready-made segments (computed before measuring), a live journey with statistics,
-//! and one contact with 1,000 events. A real `nudge serve` runs on it; an owner signs
+//! The workspace is generated once into `--data-dir` (reused when it exists, and then
+//! migrated by the binary that runs), with the ready-made segments (computed before
+//! measuring), a live journey with statistics, and one contact with 1,000 events. A real `nudge serve` runs on it; an owner signs
 //! in, and each page is fetched `--requests` times in turn by one client over
 //! loopback, so a figure is the server's time plus a loopback round trip.
 
@@ -32,6 +33,87 @@ pub struct UiArgs {
     /// Where the workspace is generated (kept and reused).
     #[arg(long)]
     pub data_dir: Option<std::path::PathBuf>,
+}
+
+/// Names of the generated contacts: `FIRST[i % 40]` and `LAST[(i / 40) % 50]`, so each
+/// of the 2,000 pairs names one contact in 2,000, spread over all ids.
+const FIRST: [&str; 40] = [
+    "Ada", "Alan", "Grace", "Edsger", "Barbara", "Donald", "Frances", "John", "Margaret", "Dennis", "Maryam", "Ali",
+    "Sara", "Reza", "Leila", "Omar", "Fatima", "Yusuf", "Noa", "Yael", "Avi", "Tamar", "Lucia", "Mateo", "Chloé",
+    "Jürgen", "Ingrid", "Sven", "Aiko", "Kenji", "Mei", "Wei", "Priya", "Arjun", "Amara", "Kwame", "Olga", "Ivan",
+    "Zeynep", "Emre",
+];
+const LAST: [&str; 50] = [
+    "Lovelace",
+    "Turing",
+    "Hopper",
+    "Dijkstra",
+    "Liskov",
+    "Knuth",
+    "Allen",
+    "McCarthy",
+    "Hamilton",
+    "Ritchie",
+    "Mirzakhani",
+    "Rezaei",
+    "Ahmadi",
+    "Karimi",
+    "Hosseini",
+    "Haddad",
+    "Khalil",
+    "Nasser",
+    "Mansour",
+    "Saleh",
+    "Cohen",
+    "Levi",
+    "Mizrahi",
+    "Peretz",
+    "Biton",
+    "García",
+    "Fernández",
+    "Rossi",
+    "Dubois",
+    "Müller",
+    "Schmidt",
+    "Larsen",
+    "Nilsson",
+    "Tanaka",
+    "Suzuki",
+    "Wang",
+    "Li",
+    "Sharma",
+    "Patel",
+    "Okafor",
+    "Mensah",
+    "Ivanova",
+    "Petrov",
+    "Yılmaz",
+    "Kaya",
+    "Novak",
+    "Kowalski",
+    "Silva",
+    "Santos",
+    "O'Brien",
+];
+
+/// The name (and for a third of them the phone) of generated contact `c{i}`.
+fn name_traits(m: &mut Call) {
+    let Some(i) = m
+        .user_id
+        .as_deref()
+        .and_then(|u| u.strip_prefix('c')?.parse::<usize>().ok())
+    else {
+        return;
+    };
+    m.traits.insert("first_name".into(), json!(FIRST[i % FIRST.len()]));
+    m.traits
+        .insert("last_name".into(), json!(LAST[(i / FIRST.len()) % LAST.len()]));
+    if i % 3 == 0 {
+        m.traits.insert(
+            "phone".into(),
+            json!(format!("+1 555 {:03} {:04}", i / 10_000, i % 10_000)),
+        );
+    }
 }
 
 const OWNER: &str = "bench-owner@shop.example";
@@ -80,7 +162,10 @@ async fn prepare(dir: &std::path::Path, args: &UiArgs, now: Millis) -> anyhow::R
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await?);
     if fresh {
         let started = Instant::now();
-        for chunk in generate(args.contacts, args.events, now) {
+        for mut chunk in generate(args.contacts, args.events, now) {
+            for m in chunk.iter_mut().filter(|m| m.kind == CallKind::Identify) {
+                name_traits(m);
+            }
             store.ingest(chunk, now).await?;
         }
         // One contact with 1,000 events, for the profile page.
@@ -215,6 +300,13 @@ pub async fn run(args: UiArgs) -> anyhow::Result<()> {
         ("dashboard", "/".to_string()),
         ("contact search (user id)", "/contacts?q=c4242".to_string()),
         ("contact search (contains)", "/contacts?q=c4242&contains=1".to_string()),
+        // One contact in 2,000 ("Maryam Rezaei"), a term in every contact, a term in
+        // none, a phone typed with spaces, two letters (word starts).
+        ("search: part of a name", "/contacts?q=ryam+reza".to_string()),
+        ("search: in every contact", "/contacts?q=example.com".to_string()),
+        ("search: in no contact", "/contacts?q=zqxj".to_string()),
+        ("search: phone", "/contacts?q=555+004+242".to_string()),
+        ("search: 2 letters", "/contacts?q=Mi".to_string()),
         ("profile (1,000 events)", format!("/contacts/{profile}")),
         ("segments list", "/segments".to_string()),
         ("journey with stats", format!("/journeys/{journey}")),
@@ -227,7 +319,7 @@ pub async fn run(args: UiArgs) -> anyhow::Result<()> {
         args.requests
     );
     println!(
-        "{:<26} {:>9} {:>9} {:>9} {:>10}",
+        "{:<28} {:>9} {:>9} {:>9} {:>10}",
         "page", "p50 ms", "p99 ms", "max ms", "bytes"
     );
     for (name, path) in &pages {
@@ -248,7 +340,7 @@ pub async fn run(args: UiArgs) -> anyhow::Result<()> {
         }
         times.sort();
         println!(
-            "{name:<26} {:>9.1} {:>9.1} {:>9.1} {bytes:>10}",
+            "{name:<28} {:>9.1} {:>9.1} {:>9.1} {bytes:>10}",
             percentile(&times, 0.5),
             percentile(&times, 0.99),
             percentile(&times, 1.0)

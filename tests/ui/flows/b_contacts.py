@@ -1,5 +1,5 @@
-"""Flow 2: find a demo contact and open its timeline (expand an event, load older
-events with htmx)."""
+"""Flow 2: find a demo contact by part of its name and of its e-mail address, and open
+its timeline (expand an event, load older events with htmx)."""
 
 from playwright.sync_api import expect
 
@@ -10,6 +10,23 @@ def run(ctx):
     page.wait_for_load_state("networkidle")
     rows = page.locator("#contacts tbody tr")
     assert rows.count() > 10, f"{rows.count()} contacts listed"
+    # Search by part of the first contact's name, across its two words and in the
+    # other case: "Ada Lovelace" -> "DA lOV" (no e-mail address or user id holds a space).
+    name = rows.nth(0).locator("td").nth(0).inner_text().strip()
+    first, last = name.split(" ", 1)
+    part = f"{first[-2:]} {last[:3]}".swapcase()
+    page.fill("#q", part)
+    page.click("form.search button")
+    page.wait_for_load_state("networkidle")
+    found = page.locator("#contacts tbody tr")
+    assert found.count() >= 1, f"searching {part!r} finds {name!r}"
+    assert found.nth(0).locator("td").nth(0).inner_text().strip() == name, "the first contact, first"
+    names = found.locator("td:first-child").all_inner_texts()
+    assert all(part.lower() in n.lower() for n in names), f"{part!r} lists only names holding it: {names}"
+    assert page.locator("#exact-match").count() == 0, "part of a name is no exact match"
+    ctx.shot(page, "contacts-search-name")
+    page.click("nav a[href='/contacts']")
+    page.wait_for_load_state("networkidle")
     # Search by part of the first contact's e-mail address.
     email = rows.nth(0).locator("td").nth(1).inner_text().strip()
     assert "@" in email, email

@@ -121,7 +121,7 @@ pub(super) async fn save_contact(c: &impl GenericClient, contact: &Contact) -> R
     let stmt = c
         .prepare_cached(
             "UPDATE contacts SET user_id = $2, email = $3, phone = $4, traits = $5, subscriptions = $6, created_at = $7,
-             updated_at = $8, last_seen_at = $9 WHERE id = $1",
+             updated_at = $8, last_seen_at = $9, search = $10 WHERE id = $1",
         )
         .await?;
     c.execute(
@@ -136,6 +136,7 @@ pub(super) async fn save_contact(c: &impl GenericClient, contact: &Contact) -> R
             &contact.created_at,
             &contact.updated_at,
             &contact.last_seen_at,
+            &crate::search::text(contact),
         ],
     )
     .await?;

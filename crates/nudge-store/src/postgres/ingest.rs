@@ -6,7 +6,7 @@
 
 use super::db::PgDb;
 use super::*;
-use crate::shared::ingest::{Found, Identities, InboxRow, Ingest, NewEvents, STALE, stale};
+use crate::shared::ingest::{Found, Identities, InboxRow, Ingest, Locked, NewEvents, STALE, stale};
 use std::future::Future;
 
 /// Whether a failed transaction may simply be run again: another transaction
@@ -114,17 +114,17 @@ impl<C: GenericClient + Sync> Ingest for PgDb<'_, C> {
         Ok(ids)
     }
 
-    async fn lock_traits(&self, ids: &[ContactId]) -> Result<Vec<(ContactId, Map<String, Value>)>> {
+    async fn lock_traits(&self, ids: &[ContactId]) -> Result<Vec<Locked>> {
         let stmt = self
             .c
-            .prepare_cached("SELECT id, traits FROM contacts WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+            .prepare_cached("SELECT id, user_id, traits FROM contacts WHERE id = ANY($1) ORDER BY id FOR UPDATE")
             .await?;
         let rows = self.c.query(&stmt, &[&ids]).await?;
         rows.iter()
             .map(|r| {
                 let id: ContactId = r.try_get(0)?;
-                match r.try_get::<_, Value>(1)? {
-                    Value::Object(m) => Ok((id, m)),
+                match r.try_get::<_, Value>(2)? {
+                    Value::Object(m) => Ok((id, r.try_get(1)?, m)),
                     other => Err(StoreError::Corrupt(format!("traits of contact {id}: {other}"))),
                 }
             })
@@ -138,18 +138,22 @@ impl<C: GenericClient + Sync> Ingest for PgDb<'_, C> {
         let phones: Vec<Option<&str>> = contacts.iter().map(|c| c.phone.as_deref()).collect();
         let traits: Vec<Json<&Map<String, Value>>> = contacts.iter().map(|c| Json(&c.traits)).collect();
         let last_seen: Vec<Option<Millis>> = contacts.iter().map(|c| c.last_seen_at).collect();
+        let searches: Vec<String> = contacts.iter().map(|c| crate::search::text(c)).collect();
         let stmt = self
             .c
             .prepare_cached(
                 "INSERT INTO contacts (id, user_id, email, phone, traits, subscriptions, created_at, updated_at,
-                                       last_seen_at)
-                 SELECT id, user_id, email, phone, traits, '{}', $7, $7, last_seen_at
-                 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::bigint[])
-                      AS v(id, user_id, email, phone, traits, last_seen_at)",
+                                       last_seen_at, search)
+                 SELECT id, user_id, email, phone, traits, '{}', $7, $7, last_seen_at, search
+                 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::bigint[], $8::text[])
+                      AS v(id, user_id, email, phone, traits, last_seen_at, search)",
             )
             .await?;
         self.c
-            .execute(&stmt, &[&ids, &user_ids, &emails, &phones, &traits, &last_seen, &now])
+            .execute(
+                &stmt,
+                &[&ids, &user_ids, &emails, &phones, &traits, &last_seen, &now, &searches],
+            )
             .await?;
         Ok(())
     }
@@ -184,15 +188,20 @@ impl<C: GenericClient + Sync> Ingest for PgDb<'_, C> {
         let traits: Vec<Json<&Map<String, Value>>> = contacts.iter().map(|c| Json(&c.traits)).collect();
         let emails: Vec<Option<&str>> = contacts.iter().map(|c| c.email.as_deref()).collect();
         let phones: Vec<Option<&str>> = contacts.iter().map(|c| c.phone.as_deref()).collect();
+        let searches: Vec<String> = contacts.iter().map(crate::search::text).collect();
         let stmt = self
             .c
             .prepare_cached(
-                "UPDATE contacts c SET traits = v.traits, email = v.email, phone = v.phone, updated_at = $5
-                 FROM unnest($1::bigint[], $2::jsonb[], $3::text[], $4::text[]) AS v(id, traits, email, phone)
+                "UPDATE contacts c SET traits = v.traits, email = v.email, phone = v.phone, updated_at = $5,
+                        search = v.search
+                 FROM unnest($1::bigint[], $2::jsonb[], $3::text[], $4::text[], $6::text[])
+                      AS v(id, traits, email, phone, search)
                  WHERE c.id = v.id",
             )
             .await?;
-        self.c.execute(&stmt, &[&ids, &traits, &emails, &phones, &now]).await?;
+        self.c
+            .execute(&stmt, &[&ids, &traits, &emails, &phones, &now, &searches])
+            .await?;
         Ok(())
     }
 

@@ -5,7 +5,7 @@
 
 use crate::exec;
 use crate::sql::{self, Arg, Db, SqlRow};
-use crate::{ContactPatch, EventCursor, EventQuery, Lookup, Page, Result, StoredEvent};
+use crate::{ContactPatch, EventCursor, EventQuery, Lookup, Page, Result, StoredEvent, search};
 use nudge_core::{Contact, ContactId, IdentityKind, Millis};
 use serde_json::{Map, Value};
 
@@ -124,6 +124,76 @@ pub(crate) async fn events<D: Db>(db: &D, id: ContactId, query: &EventQuery) -> 
         None
     };
     Ok(Page { items, next })
+}
+
+/// The columns [`searched`] reads.
+pub(crate) const SEARCHED: &str = "id, user_id, email, phone, traits";
+
+/// A contact with the stored fields its search text is made of ([`SEARCHED`]).
+pub(crate) fn searched(r: &SqlRow) -> Result<Contact> {
+    let mut c = Contact::new(r.i64(0)?, 0);
+    c.user_id = r.opt_string(1)?;
+    c.email = r.opt_string(2)?;
+    c.phone = r.opt_string(3)?;
+    if let Value::Object(traits) = r.json(4)? {
+        c.traits = traits;
+    }
+    Ok(c)
+}
+
+/// Writes a contact's search text anew, after a statement changed one of the fields it
+/// is made of in place (as giving it a user id does).
+pub(crate) async fn set_search<D: Db>(db: &D, contact: &Contact) -> Result<()> {
+    db.execute(
+        "UPDATE contacts SET search = $2 WHERE id = $1",
+        &[Arg::I64(contact.id), Arg::Str(&search::text(contact))],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Gives every contact without a search text its text (those stored before migration
+/// 17), a thousand per statement; how many.
+pub(crate) async fn fill_search<D: Db>(db: &D) -> Result<u64> {
+    const BATCH: i64 = 1000;
+    let (mut after, mut filled) = (0, 0);
+    loop {
+        let rows = db
+            .query(
+                &format!("SELECT {SEARCHED} FROM contacts WHERE id > $1 AND search IS NULL ORDER BY id LIMIT $2"),
+                &[Arg::I64(after), Arg::I64(BATCH)],
+            )
+            .await?;
+        let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+            return Ok(filled);
+        };
+        let first = first.i64(0)?;
+        after = last.i64(0)?;
+        let texts: Vec<(ContactId, String)> = rows
+            .iter()
+            .map(|r| {
+                let c = searched(r)?;
+                Ok((c.id, search::text(&c)))
+            })
+            .collect::<Result<_>>()?;
+        let values: Vec<String> = (0..texts.len())
+            .map(|i| format!("(CAST(${} AS BIGINT), CAST(${} AS TEXT))", 2 * i + 3, 2 * i + 4))
+            .collect();
+        let mut args = vec![Arg::I64(first), Arg::I64(after)];
+        args.extend(texts.iter().flat_map(|(id, text)| [Arg::I64(*id), Arg::Str(text)]));
+        // VALUES names its columns column1, column2 in both dialects. The id range keeps
+        // SQLite from reading the whole table to join it with the values.
+        filled += db
+            .execute(
+                &format!(
+                    "UPDATE contacts SET search = v.column2 FROM (VALUES {}) AS v
+                     WHERE contacts.id = v.column1 AND contacts.id BETWEEN $1 AND $2",
+                    values.join(", ")
+                ),
+                &args,
+            )
+            .await?;
+    }
 }
 
 /// How many contacts there are.

@@ -20,6 +20,7 @@
 
 use crate::journeys::TRAITS_CHANGED;
 use crate::plan::{Rules, traits_changed_properties};
+use crate::shared::contacts;
 use crate::sql::Db;
 use crate::{IngestOutcome, Result, StoreError};
 use nudge_core::{Call, CallKind, Contact, ContactId, Identity, IdentityKind, Known, Millis, Resolution};
@@ -32,6 +33,9 @@ pub(crate) mod knowledge;
 
 use knowledge::{Body, Deferred, NewContact, Planned, named_identities, plan, writes_contacts};
 pub(crate) use knowledge::{Found, Identities, InboxRow, NewEvents};
+
+/// A contact's id, primary user id and traits, as [`Ingest::lock_traits`] reads them.
+pub(crate) type Locked = (ContactId, Option<String>, Map<String, Value>);
 
 /// The message of a [`StoreError::Conflict`] that means "run the transaction again".
 pub(crate) const STALE: &str = "identities or messages kept changing concurrently; retry";
@@ -95,15 +99,13 @@ pub(crate) trait Ingest: Db {
     /// `n` ids for new contacts, growing (so in the order they are handed out).
     fn new_contact_ids(&self, n: usize) -> impl Future<Output = Result<Vec<ContactId>>> + Send;
 
-    /// The traits of these contacts (sorted ascending), locked until the transaction
+    /// These contacts (sorted ascending) as [`Locked`], locked until the transaction
     /// ends; a contact that is gone is missing from the answer.
-    fn lock_traits(
-        &self,
-        ids: &[ContactId],
-    ) -> impl Future<Output = Result<Vec<(ContactId, Map<String, Value>)>>> + Send;
+    fn lock_traits(&self, ids: &[ContactId]) -> impl Future<Output = Result<Vec<Locked>>> + Send;
 
-    /// Inserts contacts with their ids, user id, email, phone, traits and (where
-    /// stored) last-seen time, created and updated `now`.
+    /// Inserts contacts with their ids, user id, email, phone, traits, search text
+    /// ([`crate::search::text`]) and (where stored) last-seen time, created and
+    /// updated `now`.
     fn insert_contacts(&self, contacts: &[&Contact], now: Millis) -> impl Future<Output = Result<()>> + Send;
 
     /// Inserts identities that must be new. On PostgreSQL one that is taken means
@@ -115,7 +117,8 @@ pub(crate) trait Ingest: Db {
         now: Millis,
     ) -> impl Future<Output = Result<()>> + Send;
 
-    /// Stores contacts' traits, email and phone, updated `now`.
+    /// Stores contacts' traits, email, phone and search text (of these fields and their
+    /// user id), updated `now`.
     fn update_traits(&self, contacts: &[Contact], now: Millis) -> impl Future<Output = Result<()>> + Send;
 
     /// Inserts events in their order (so their ids grow in that order); whether each
@@ -367,8 +370,8 @@ async fn flush<'m, D: Ingest>(
         return Err(stale());
     }
     let mut patches = Vec::new();
-    for (id, traits) in locked {
-        patches.extend(deferred.patched(id, traits, now));
+    for (id, user_id, traits) in locked {
+        patches.extend(deferred.patched(id, user_id, traits, now));
     }
     deferred.patches.clear();
 
@@ -632,17 +635,23 @@ async fn attach_user<D: Ingest>(
     let Some(u) = user else { return Ok(()) };
     add_identity(db, id, &Identity::user(u), now).await?;
     ids.set(IdentityKind::UserId, u, id);
-    let became_primary = db
-        .execute(
+    let updated = db
+        .update_row(
+            "contacts",
             "UPDATE contacts SET user_id = $2, updated_at = $3 WHERE id = $1 AND user_id IS NULL",
             &[
                 crate::sql::Arg::I64(id),
                 crate::sql::Arg::Str(u),
                 crate::sql::Arg::I64(now),
             ],
+            contacts::SEARCHED,
         )
-        .await?
-        == 1;
+        .await?;
+    let became_primary = updated.is_some();
+    if let Some(row) = updated {
+        // Its user id is searched.
+        contacts::set_search(db, &contacts::searched(&row)?).await?;
+    }
     if became_primary {
         ids.primary.insert(id, Some(u.to_string()));
     } else if ids.primary.get(&id) == Some(&None) {
@@ -662,11 +671,13 @@ pub(crate) async fn create_contact<D: Db>(
     now: Millis,
 ) -> Result<ContactId> {
     use crate::sql::Arg;
+    let mut new = Contact::new(0, now);
+    new.user_id = user.map(str::to_string);
     let id = db
         .insert(
-            "INSERT INTO contacts (user_id, traits, subscriptions, created_at, updated_at)
-             VALUES ($1, '{}', '{}', $2, $2)",
-            &[Arg::OptStr(user), Arg::I64(now)],
+            "INSERT INTO contacts (user_id, traits, subscriptions, created_at, updated_at, search)
+             VALUES ($1, '{}', '{}', $2, $2, $3)",
+            &[Arg::OptStr(user), Arg::I64(now), Arg::Str(&crate::search::text(&new))],
         )
         .await?
         .ok_or_else(|| StoreError::Corrupt("a new contact was not inserted".into()))?;

@@ -123,7 +123,7 @@ pub(super) fn load_contact(c: &Connection, id: ContactId) -> Result<Option<Conta
 pub(super) fn save_contact(c: &Connection, contact: &Contact) -> Result<()> {
     c.prepare_cached(
         "UPDATE contacts SET user_id = ?2, email = ?3, phone = ?4, traits = ?5, subscriptions = ?6, created_at = ?7,
-         updated_at = ?8 WHERE id = ?1",
+         updated_at = ?8, search = ?9 WHERE id = ?1",
     )?
     .execute(params![
         contact.id,
@@ -134,6 +134,7 @@ pub(super) fn save_contact(c: &Connection, contact: &Contact) -> Result<()> {
         subscriptions_json(&contact.subscriptions),
         contact.created_at,
         contact.updated_at,
+        crate::search::text(contact),
     ])?;
     Ok(())
 }
@@ -143,6 +144,12 @@ pub(super) fn json_path(name: &str) -> String {
     format!("$.\"{}\"", name.replace('"', ""))
 }
 
-pub(super) fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+/// An FTS5 query for text containing one of the needles (`crate::search`): each a
+/// phrase, which the trigram tokenizer matches where the text holds it exactly.
+pub(super) fn fts_query(needles: &[String]) -> String {
+    needles
+        .iter()
+        .map(|n| format!("\"{}\"", n.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(" OR ")
 }

@@ -92,7 +92,8 @@ contacts-count = { $count ->
    *[other] { $n } جهة اتصال
 }
 contacts-search = بحث
-contacts-search-placeholder = البريد الإلكتروني أو معرّف المستخدم أو الهاتف
+contacts-search-placeholder = البريد الإلكتروني أو معرّف المستخدم أو الهاتف أو الاسم
+contacts-search-help = يبحث عن جزء من عنوان البريد الإلكتروني أو معرّف المستخدم أو رقم الهاتف أو الاسم، دون تمييز بين الأحرف الكبيرة والصغيرة؛ وحرف أو حرفان يبحثان عن بداية كلمة.
 contacts-trait = السمة
 contacts-trait-value = تساوي
 contacts-search-button = بحث

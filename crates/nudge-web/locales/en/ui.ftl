@@ -88,7 +88,8 @@ contacts-count = { $count ->
    *[other] { $n } contacts
 }
 contacts-search = Search
-contacts-search-placeholder = e-mail, user id or phone
+contacts-search-placeholder = e-mail, user id, phone or name
+contacts-search-help = Finds part of an e-mail address, user id, phone number or name, in any case; one or two characters find the start of a word.
 contacts-trait = Trait
 contacts-trait-value = equals
 contacts-search-button = Search

@@ -88,7 +88,8 @@ contacts-count = { $count ->
    *[other] { $n } مخاطب
 }
 contacts-search = جستجو
-contacts-search-placeholder = ایمیل، شناسهٔ کاربر یا تلفن
+contacts-search-placeholder = ایمیل، شناسهٔ کاربر، تلفن یا نام
+contacts-search-help = بخشی از نشانی ایمیل، شناسهٔ کاربر، شمارهٔ تلفن یا نام را پیدا می‌کند، بی‌توجه به کوچکی و بزرگی حروف؛ یک یا دو نویسه آغاز یک واژه را پیدا می‌کند.
 contacts-trait = ویژگی
 contacts-trait-value = برابر با
 contacts-search-button = جستجو

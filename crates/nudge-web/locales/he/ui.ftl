@@ -88,7 +88,8 @@ contacts-count = { $count ->
    *[other] { $n } אנשי קשר
 }
 contacts-search = חיפוש
-contacts-search-placeholder = דוא״ל, מזהה משתמש או טלפון
+contacts-search-placeholder = דוא״ל, מזהה משתמש, טלפון או שם
+contacts-search-help = מוצא חלק מכתובת דוא״ל, מזהה משתמש, מספר טלפון או שם, בלי הבדל בין אותיות גדולות לקטנות; תו אחד או שניים מוצאים תחילת מילה.
 contacts-trait = מאפיין
 contacts-trait-value = שווה ל
 contacts-search-button = חיפוש

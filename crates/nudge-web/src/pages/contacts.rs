@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use nudge_core::{Contact, ContactId, Millis};
-use nudge_store::{ContactQuery, EventCursor, EventQuery, MessageQuery, StoredEvent};
+use nudge_store::{EventCursor, EventQuery, MessageQuery, StoredEvent};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -26,24 +26,9 @@ pub struct ContactRow {
     pub last_seen: String,
 }
 
-pub fn display_name(c: &Contact) -> String {
-    let text = |k: &str| c.traits.get(k).and_then(Value::as_str).unwrap_or("").trim().to_owned();
-    let name = text("name");
-    if !name.is_empty() {
-        return name;
-    }
-    let full = format!("{} {}", text("first_name"), text("last_name"))
-        .trim()
-        .to_owned();
-    if !full.is_empty() {
-        return full;
-    }
-    format!("{} {}", text("firstName"), text("lastName")).trim().to_owned()
-}
-
 #[derive(Deserialize, Default)]
 pub struct ListQuery {
-    /// Part of an e-mail address, user id or phone number.
+    /// Part of an e-mail address, user id, phone number or name.
     #[serde(default)]
     q: String,
     /// A trait filter: `key` equals `value`.
@@ -104,68 +89,45 @@ pub async fn list(State(state): State<WebState>, viewer: Viewer, Query(q): Query
     let t = &viewer.t;
     let (after, error) = after_cursor(t, q.after.as_deref());
     let key = q.trait_key.trim();
-    let query = ContactQuery {
-        search: Some(q.q.trim().to_owned()).filter(|s| !s.is_empty()),
-        traits: if key.is_empty() {
-            Vec::new()
-        } else {
-            vec![(key.to_owned(), typed(q.trait_value.trim()))]
-        },
+    let search = nudge_app::contacts::ContactSearch {
+        term: q.q.clone(),
+        trait_filter: (!key.is_empty()).then(|| (key.to_owned(), typed(q.trait_value.trim()))),
+        contains: q.contains.is_some(),
         after,
         limit: PAGE,
-        ..Default::default()
     };
-    let store = &state.api.store;
-    // A whole e-mail address or user id finds its contact by index at once; only
-    // "contains" reads through the contacts (and says so).
-    let term = q.q.trim();
-    let mut contains_link = None;
-    let exact = if !term.is_empty() && key.is_empty() && q.contains.is_none() && after.is_none() {
-        let lookup = if term.contains('@') {
-            nudge_store::Lookup::Email(term.to_lowercase())
-        } else {
-            nudge_store::Lookup::UserId(term.to_owned())
-        };
-        match store.find_contact(&lookup).await {
-            Ok(found) => found,
-            Err(e) => return render::app_error(t, e.into()),
-        }
-    } else {
-        None
+    let (page, total) = match (
+        state.app().search_contacts(&search).await,
+        state.api.store.contact_count().await,
+    ) {
+        (Ok(p), Ok(n)) => (p, n),
+        (Err(e), _) => return render::app_error(t, e),
+        (_, Err(e)) => return render::app_error(t, e.into()),
     };
-    let page = match exact {
-        Some(contact) => {
-            let mut all = ListQuery {
+    // The one contact whose address or id is the term: offer every contact holding it.
+    let contains_link = page.exact.then(|| {
+        next_url(
+            &ListQuery {
                 q: q.q.clone(),
                 contains: Some("1".into()),
                 ..Default::default()
-            };
-            all.after = None;
-            contains_link = Some(next_url(&all, ""));
-            Ok(nudge_store::Page {
-                items: vec![contact],
-                next: None,
-            })
-        }
-        None => store.list_contacts(&query).await,
-    };
-    let (page, total) = match (page, store.contact_count().await) {
-        (Ok(p), Ok(n)) => (p, n),
-        (Err(e), _) | (_, Err(e)) => return render::app_error(t, e.into()),
-    };
+            },
+            "",
+        )
+    });
     let rows = page
-        .items
+        .contacts
         .iter()
         .map(|c| ContactRow {
             id: c.id,
             email: c.email.clone().unwrap_or_default(),
             user_id: c.user_id.clone().unwrap_or_default(),
-            name: display_name(c),
+            name: c.display_name(),
             created_at: t.date(c.created_at),
             last_seen: c.last_seen_at.map(|m| t.datetime(m)).unwrap_or_default(),
         })
         .collect();
-    let next = page.next.as_deref().map(|n| next_url(&q, n));
+    let next = page.next.map(|n| next_url(&q, &n.to_string()));
     let here = next_url(&q, q.after.as_deref().unwrap_or(""));
     render::page(&ListPage {
         c: viewer.chrome("contacts", here),
@@ -390,7 +352,7 @@ async fn load_profile(
     let lead_score = contact.traits.get("lead_score").map(show);
     Ok(Some(ProfilePage {
         c: viewer.chrome("contacts", format!("/contacts/{id}")),
-        name: display_name(&contact),
+        name: contact.display_name(),
         traits: contact.traits.iter().map(|(k, v)| (k.clone(), show(v))).collect(),
         subscriptions: contact
             .subscriptions
@@ -519,7 +481,7 @@ fn edit_page(viewer: &Viewer, contact: &Contact, errors: crate::auth::FieldError
     let mut resp = render::page(&EditPage {
         c: viewer.chrome("contacts", format!("/contacts/{}/edit", contact.id)),
         id: contact.id,
-        name: display_name(contact),
+        name: contact.display_name(),
         traits: contact
             .traits
             .iter()

@@ -7,7 +7,6 @@ use crate::auth::Viewer;
 use crate::builder::{self, Node, Operand};
 use crate::chart::{LineChart, Sparkline};
 use crate::i18n::Tr;
-use crate::pages::contacts::display_name;
 use crate::render::{self, Chrome};
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -271,7 +270,7 @@ pub struct MemberRow {
 pub fn member_row(c: &Contact) -> MemberRow {
     MemberRow {
         id: c.id,
-        name: display_name(c),
+        name: c.display_name(),
         email: c.email.clone().unwrap_or_default(),
         user_id: c.user_id.clone().unwrap_or_default(),
     }

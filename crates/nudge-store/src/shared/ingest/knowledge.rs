@@ -280,10 +280,18 @@ impl<'m> Deferred<'m> {
         }
     }
 
-    /// Applies the deferred patches of contact `id` to its stored traits: the contact
-    /// as it is to be saved, if they changed it.
-    pub(crate) fn patched(&mut self, id: ContactId, traits: Map<String, Value>, now: Millis) -> Option<Contact> {
+    /// Applies the deferred patches of contact `id` (whose primary user id is
+    /// `user_id`) to its stored traits: the contact as it is to be saved, if they
+    /// changed it.
+    pub(crate) fn patched(
+        &mut self,
+        id: ContactId,
+        user_id: Option<String>,
+        traits: Map<String, Value>,
+        now: Millis,
+    ) -> Option<Contact> {
         let mut contact = Contact::new(id, now);
+        contact.user_id = user_id;
         contact.traits = traits;
         let mut any = false;
         for (message, p) in self.patches.get(&id).into_iter().flatten() {
@@ -512,12 +520,12 @@ mod tests {
         deferred.patch(2, 5, &m[2].traits);
         deferred.patch(3, 5, &m[3].traits);
         let stored = json!({"plan": "free"}).as_object().cloned().unwrap();
-        let saved = deferred.patched(5, stored, 0).unwrap();
+        let saved = deferred.patched(5, None, stored, 0).unwrap();
         assert_eq!(saved.email.as_deref(), Some("x@example.com"));
         let mut changed: Vec<_> = deferred.changed.iter().copied().collect();
         changed.sort_unstable();
         assert_eq!(changed, [0, 3]);
         let unchanged = json!({"plan": "free", "email": "X@Example.com"}).as_object().cloned();
-        assert!(deferred.patched(5, unchanged.unwrap(), 0).is_none());
+        assert!(deferred.patched(5, None, unchanged.unwrap(), 0).is_none());
     }
 }
