@@ -104,15 +104,15 @@ pub(crate) async fn traits_changed<D: Db>(
     Ok(())
 }
 
-/// Adds one to a step's counter.
-async fn count<D: Db>(db: &D, journey: i64, step: &str, counter: StepCounter) -> Result<()> {
+/// Adds `amount` to a step's counter.
+async fn count<D: Db>(db: &D, journey: i64, step: &str, counter: StepCounter, amount: i64) -> Result<()> {
     let column = counter.column();
     db.execute(
         &format!(
-            "INSERT INTO journey_step_stats (journey_id, step, {column}) VALUES ($1, $2, 1)
-             ON CONFLICT (journey_id, step) DO UPDATE SET {column} = journey_step_stats.{column} + 1"
+            "INSERT INTO journey_step_stats (journey_id, step, {column}) VALUES ($1, $2, $3)
+             ON CONFLICT (journey_id, step) DO UPDATE SET {column} = journey_step_stats.{column} + $3"
         ),
-        &[Arg::I64(journey), Arg::Str(step)],
+        &[Arg::I64(journey), Arg::Str(step), Arg::I64(amount)],
     )
     .await?;
     Ok(())
@@ -178,7 +178,7 @@ pub(crate) async fn event<D: Db>(db: &D, e: &NewEvent) -> Result<bool> {
         match then {
             OnStored::QueueInbox => queue_inbox(db, event_id, e.contact, &e.name, &e.properties, e.at).await?,
             OnStored::MarkDirty => db.mark_dirty(e.contact).await?,
-            OnStored::Count { journey, step, counter } => count(db, *journey, step, *counter).await?,
+            OnStored::Count { journey, step, counter } => count(db, *journey, step, *counter, 1).await?,
             OnStored::Tally { metric, amount } => tally(db, *metric, *amount, e.at).await?,
             OnStored::CountCampaign {
                 campaign,
@@ -227,6 +227,152 @@ pub(crate) async fn event<D: Db>(db: &D, e: &NewEvent) -> Result<bool> {
 /// counted toward the journey step that queued it.
 pub(crate) async fn enqueue<D: Db>(db: &D, rules: &Rules, new: &NewMessage, now: Millis) -> Result<(Message, bool)> {
     let contact = db.current_id(new.contact_id).await?;
+    let (id, created) = insert_message(db, new, contact, now).await?;
+    let m = load_message(db, id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("message vanished".into()))?;
+    if created {
+        match plan::queued_count(m.origin.as_ref()) {
+            Some(OnStored::Count { journey, step, counter }) => count(db, journey, &step, counter, 1).await?,
+            Some(OnStored::CountCampaign {
+                campaign,
+                variant,
+                counter,
+            }) => count_campaign(db, campaign, variant, counter, 1.0).await?,
+            _ => {}
+        }
+        event(db, &plan::message_state(rules, &m, now)).await?;
+    }
+    Ok((m, created))
+}
+
+/// Stores messages in the outbox with the same rows, `Message Queued` events and
+/// counters as [`enqueue`] gives each of them, for a batch (a campaign's): nothing is
+/// read back (each event is planned from the message as inserted), and the counters
+/// the new messages move (workspace hourly counts, campaign variants, journey steps)
+/// are added up and written once per counter, in key order. Each message's id, and
+/// whether it is new (`false`: its key was stored already, nothing done).
+pub(crate) async fn enqueue_many<D: Db>(
+    db: &D,
+    rules: &Rules,
+    new: &[&NewMessage],
+    now: Millis,
+) -> Result<Vec<(i64, bool)>> {
+    let mut totals = Totals::default();
+    let mut out = Vec::with_capacity(new.len());
+    for n in new {
+        let contact = db.current_id(n.contact_id).await?;
+        let (id, created) = insert_message(db, n, contact, now).await?;
+        if created {
+            let m = queued(id, n, contact, now);
+            totals.add(plan::queued_count(m.origin.as_ref()), now);
+            let mut e = plan::message_state(rules, &m, now);
+            let (counters, rest): (Vec<OnStored>, Vec<OnStored>) = e.then.drain(..).partition(Totals::takes);
+            e.then = rest;
+            if event(db, &e).await? {
+                for c in counters {
+                    totals.add(Some(c), e.at);
+                }
+            }
+        }
+        out.push((id, created));
+    }
+    totals.write(db).await?;
+    Ok(out)
+}
+
+/// A message as [`insert_message`] stores it (what `load_message` would read, but
+/// for its data, which no event reads).
+fn queued(id: i64, new: &NewMessage, contact: ContactId, now: Millis) -> Message {
+    Message {
+        id,
+        idempotency_key: new.idempotency_key.clone(),
+        contact_id: contact,
+        template_id: new.template_id,
+        template_version: new.template_version,
+        channel: new.channel.clone(),
+        transactional: new.transactional,
+        data: Value::Null,
+        state: MessageState::Queued,
+        attempts: 0,
+        next_attempt_at: Some(now),
+        recipient: None,
+        error: None,
+        rendered: None,
+        created_at: now,
+        updated_at: now,
+        sent_at: None,
+        provider_id: None,
+        origin: new.origin.clone(),
+    }
+}
+
+/// Counter increments added up, to be written once each.
+#[derive(Default)]
+struct Totals {
+    /// (hour, metric) → amount.
+    tallies: std::collections::BTreeMap<(i64, &'static str), (Metric, f64)>,
+    /// (campaign, variant, counter) → amount.
+    campaigns: std::collections::BTreeMap<(i64, u8, &'static str), (CampaignCounter, f64)>,
+    /// (journey, step, counter) → amount.
+    steps: std::collections::BTreeMap<(i64, String, &'static str), (StepCounter, i64)>,
+}
+
+impl Totals {
+    /// Whether a follow-up is a counter increment (added up here).
+    fn takes(then: &OnStored) -> bool {
+        matches!(
+            then,
+            OnStored::Tally { .. } | OnStored::CountCampaign { .. } | OnStored::Count { .. }
+        )
+    }
+
+    /// Adds a counter increment (at `at`, for the hourly counts); anything else is ignored.
+    fn add(&mut self, then: Option<OnStored>, at: Millis) {
+        match then {
+            Some(OnStored::Tally { metric, amount }) => {
+                self.tallies
+                    .entry((at.div_euclid(HOUR_MS), metric.as_str()))
+                    .or_insert((metric, 0.0))
+                    .1 += amount;
+            }
+            Some(OnStored::CountCampaign {
+                campaign,
+                variant,
+                counter,
+            }) => {
+                self.campaigns
+                    .entry((campaign, variant, counter.as_str()))
+                    .or_insert((counter, 0.0))
+                    .1 += 1.0;
+            }
+            Some(OnStored::Count { journey, step, counter }) => {
+                self.steps
+                    .entry((journey, step, counter.column()))
+                    .or_insert((counter, 0))
+                    .1 += 1;
+            }
+            _ => {}
+        }
+    }
+
+    async fn write<D: Db>(self, db: &D) -> Result<()> {
+        for ((hour, _), (metric, amount)) in self.tallies {
+            tally(db, metric, amount, hour * HOUR_MS).await?;
+        }
+        for ((campaign, variant, _), (counter, amount)) in self.campaigns {
+            count_campaign(db, campaign, variant, counter, amount).await?;
+        }
+        for ((journey, step, _), (counter, amount)) in self.steps {
+            count(db, journey, &step, counter, amount).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Inserts a message into the outbox unless its key is stored: its id, and whether
+/// it is new.
+async fn insert_message<D: Db>(db: &D, new: &NewMessage, contact: ContactId, now: Millis) -> Result<(i64, bool)> {
     let origin = OriginColumns::of(new.origin.as_ref());
     let inserted = db
         .insert(
@@ -253,7 +399,7 @@ pub(crate) async fn enqueue<D: Db>(db: &D, rules: &Rules, new: &NewMessage, now:
             ],
         )
         .await?;
-    let (id, created) = match inserted {
+    Ok(match inserted {
         Some(id) => (id, true),
         None => {
             let r = sql::first(
@@ -265,23 +411,7 @@ pub(crate) async fn enqueue<D: Db>(db: &D, rules: &Rules, new: &NewMessage, now:
             .ok_or_else(|| StoreError::Corrupt("message vanished".into()))?;
             (r.i64(0)?, false)
         }
-    };
-    let m = load_message(db, id)
-        .await?
-        .ok_or_else(|| StoreError::Corrupt("message vanished".into()))?;
-    if created {
-        match plan::queued_count(m.origin.as_ref()) {
-            Some(OnStored::Count { journey, step, counter }) => count(db, journey, &step, counter).await?,
-            Some(OnStored::CountCampaign {
-                campaign,
-                variant,
-                counter,
-            }) => count_campaign(db, campaign, variant, counter, 1.0).await?,
-            _ => {}
-        }
-        event(db, &plan::message_state(rules, &m, now)).await?;
-    }
-    Ok((m, created))
+    })
 }
 
 /// Records the timeline event of a message's current state.
