@@ -2,6 +2,7 @@
 //! `migrate`, `import`, `export`, `keys` manage data; `bench` measures.
 
 mod bench;
+mod bench_campaign;
 mod bench_journey_latency;
 mod bench_journey_timers;
 mod bench_journeys;
