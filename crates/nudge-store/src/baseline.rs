@@ -187,6 +187,97 @@ fn open_writer(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
     Ok(c)
 }
 
+/// A campaign's snapshot and enqueue written the plainest way into a new SQLite
+/// database at `path` (the store's schema, page size and WAL): `contacts` recipient
+/// rows inserted in transactions of `snapshot_page`, then per recipient, in
+/// transactions of `batch`, the essential rows of a queued campaign message — the
+/// outbox row, its `Message Queued` timeline row, the recipient marked queued — each
+/// by one cached prepared statement. Returns how long the snapshot and the enqueue
+/// took.
+///
+/// The baseline of `nudge bench campaign`: the same rows and fsyncs per commit, with
+/// no audience reads, no due-recipient reads, no rules, no merged-contact lookups,
+/// no counters, on tables holding nothing else (a best case for their indexes).
+pub async fn raw_campaign_sqlite(
+    path: &Path,
+    contacts: usize,
+    snapshot_page: usize,
+    batch: usize,
+    now: Millis,
+) -> Result<(Duration, Duration)> {
+    let store = SqliteStore::open(path).await?;
+    store.close().await;
+    let path: PathBuf = path.to_path_buf();
+    joined(
+        tokio::task::spawn_blocking(move || -> Result<(Duration, Duration)> {
+            let mut c = open_writer(&path)?;
+            c.pragma_update(None, "cache_size", -65536)?;
+            let ids: Vec<i64> = (1..=contacts as i64).collect();
+            let started = Instant::now();
+            for chunk in ids.chunks(snapshot_page.max(1)) {
+                let tx = c.transaction()?;
+                {
+                    let mut stmt = tx.prepare_cached(
+                        "INSERT INTO campaign_recipients (campaign_id, contact_id, variant, state, due_at)
+                         VALUES (1, ?, 0, 'pending', ?) ON CONFLICT (campaign_id, contact_id) DO NOTHING",
+                    )?;
+                    for id in chunk {
+                        stmt.execute(rusqlite::params![id, now])?;
+                    }
+                }
+                tx.commit()?;
+            }
+            let snapshot = started.elapsed();
+            let started = Instant::now();
+            for chunk in ids.chunks(batch.max(1)) {
+                let tx = c.transaction()?;
+                {
+                    let mut message = tx.prepare_cached(
+                        "INSERT INTO messages (idempotency_key, contact_id, template_id, template_version, channel,
+                         transactional, data, state, attempts, next_attempt_at, created_at, updated_at,
+                         origin_campaign_id, origin_variant)
+                         VALUES (?, ?, 1, 1, 'email', 0, ?, 'queued', 0, ?, ?, ?, 1, 0)
+                         ON CONFLICT (idempotency_key) DO NOTHING",
+                    )?;
+                    let mut event = tx.prepare_cached(
+                        "INSERT INTO events (message_id, contact_id, type, name, timestamp, received_at, properties, context)
+                         VALUES (?, ?, 'track', 'Message Queued', ?, ?, ?, '{\"source\":\"nudge\"}')
+                         ON CONFLICT (message_id) DO NOTHING",
+                    )?;
+                    let mut recipient = tx.prepare_cached(
+                        "UPDATE campaign_recipients SET state = 'queued', message_id = ?
+                         WHERE campaign_id = 1 AND contact_id = ? AND state = 'pending'",
+                    )?;
+                    for id in chunk {
+                        message.execute(rusqlite::params![
+                            format!("campaign-1-contact-{id}"),
+                            id,
+                            r#"{"data":{"campaign":{"id":1,"name":"Spring letter","variant":"A"}}}"#,
+                            now,
+                            now,
+                            now
+                        ])?;
+                        let message_id = tx.last_insert_rowid();
+                        event.execute(rusqlite::params![
+                            format!("message-{message_id}-queued-0"),
+                            id,
+                            now,
+                            now,
+                            format!(
+                                r#"{{"message_id":{message_id},"channel":"email","template_id":1,"template_version":1,"state":"queued"}}"#
+                            )
+                        ])?;
+                        recipient.execute(rusqlite::params![message_id, id])?;
+                    }
+                }
+                tx.commit()?;
+            }
+            Ok((snapshot, started.elapsed()))
+        })
+        .await,
+    )
+}
+
 /// One single-row `UPDATE` per journey run of the SQLite database at `path` (closed
 /// by the store first), committed in transactions of `batch` runs. Returns how many
 /// runs were updated and how long it took (listing the runs included).

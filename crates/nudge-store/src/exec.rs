@@ -104,18 +104,37 @@ pub(crate) async fn traits_changed<D: Db>(
     Ok(())
 }
 
-/// Adds one to a step's counter.
-pub(crate) async fn count<D: Db>(db: &D, journey: i64, step: &str, counter: StepCounter) -> Result<()> {
+/// Adds `amount` to a step's counter.
+pub(crate) async fn count<D: Db>(db: &D, journey: i64, step: &str, counter: StepCounter, amount: i64) -> Result<()> {
     let column = counter.column();
     db.execute(
         &format!(
-            "INSERT INTO journey_step_stats (journey_id, step, {column}) VALUES ($1, $2, 1)
-             ON CONFLICT (journey_id, step) DO UPDATE SET {column} = journey_step_stats.{column} + 1"
+            "INSERT INTO journey_step_stats (journey_id, step, {column}) VALUES ($1, $2, $3)
+             ON CONFLICT (journey_id, step) DO UPDATE SET {column} = journey_step_stats.{column} + $3"
         ),
-        &[Arg::I64(journey), Arg::Str(step)],
+        &[Arg::I64(journey), Arg::Str(step), Arg::I64(amount)],
     )
     .await?;
     Ok(())
+}
+
+/// Who a message's counters belong to: its campaign variant, its journey, its
+/// channel (see [`count_message`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Counted {
+    pub campaign: Option<(i64, u8)>,
+    pub journey: Option<i64>,
+    pub channel: String,
+}
+
+impl Counted {
+    pub(crate) fn of(origin: Option<&MessageOrigin>, channel: &str) -> Self {
+        Counted {
+            campaign: origin.and_then(MessageOrigin::campaign_variant),
+            journey: origin.and_then(MessageOrigin::journey_id),
+            channel: channel.to_string(),
+        }
+    }
 }
 
 /// Adds to a message's counters (see [`OnStored::CountMessage`]): its campaign
@@ -123,30 +142,28 @@ pub(crate) async fn count<D: Db>(db: &D, journey: i64, step: &str, counter: Step
 /// `at`.
 pub(crate) async fn count_message<D: Db>(
     db: &D,
-    origin: Option<&MessageOrigin>,
-    channel: &str,
+    who: &Counted,
     counter: CampaignCounter,
     amount: f64,
     at: Millis,
 ) -> Result<()> {
-    let mut scopes = vec![ReportScope::Channel(channel.to_string())];
-    match origin {
-        Some(MessageOrigin::Campaign { campaign_id, variant }) => {
-            db.execute(
-                "INSERT INTO campaign_stats (campaign_id, variant, counter, value) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (campaign_id, variant, counter) DO UPDATE SET value = campaign_stats.value + excluded.value",
-                &[
-                    Arg::I64(*campaign_id),
-                    Arg::I64(i64::from(*variant)),
-                    Arg::Str(counter.as_str()),
-                    Arg::OptF64(Some(amount)),
-                ],
-            )
-            .await?;
-            scopes.push(ReportScope::Campaign(*campaign_id));
-        }
-        Some(MessageOrigin::Journey { journey_id, .. }) => scopes.push(ReportScope::Journey(*journey_id)),
-        None => {}
+    let mut scopes = vec![ReportScope::Channel(who.channel.clone())];
+    if let Some((campaign, variant)) = who.campaign {
+        db.execute(
+            "INSERT INTO campaign_stats (campaign_id, variant, counter, value) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (campaign_id, variant, counter) DO UPDATE SET value = campaign_stats.value + excluded.value",
+            &[
+                Arg::I64(campaign),
+                Arg::I64(i64::from(variant)),
+                Arg::Str(counter.as_str()),
+                Arg::OptF64(Some(amount)),
+            ],
+        )
+        .await?;
+        scopes.push(ReportScope::Campaign(campaign));
+    }
+    if let Some(journey) = who.journey {
+        scopes.push(ReportScope::Journey(journey));
     }
     for scope in scopes {
         db.execute(
@@ -202,14 +219,14 @@ pub(crate) async fn event<D: Db>(db: &D, e: &NewEvent) -> Result<bool> {
         match then {
             OnStored::QueueInbox => queue_inbox(db, event_id, e.contact, &e.name, &e.properties, e.at).await?,
             OnStored::MarkDirty => db.mark_dirty(e.contact).await?,
-            OnStored::Count { journey, step, counter } => count(db, *journey, step, *counter).await?,
+            OnStored::Count { journey, step, counter } => count(db, *journey, step, *counter, 1).await?,
             OnStored::Tally { metric, amount } => tally(db, *metric, *amount, e.at).await?,
             OnStored::CountMessage {
                 origin,
                 channel,
                 counter,
                 amount,
-            } => count_message(db, origin.as_ref(), channel, *counter, *amount, e.at).await?,
+            } => count_message(db, &Counted::of(origin.as_ref(), channel), *counter, *amount, e.at).await?,
             OnStored::CountDomain {
                 campaign,
                 domain,
@@ -246,14 +263,14 @@ pub(crate) async fn event<D: Db>(db: &D, e: &NewEvent) -> Result<bool> {
                     } else {
                         CampaignCounter::UniqueOpened
                     };
-                    count_message(db, origin.as_ref(), channel, unique, 1.0, e.at).await?;
+                    count_message(db, &Counted::of(origin.as_ref(), channel), unique, 1.0, e.at).await?;
                     if let Some(MessageOrigin::Journey { journey_id, step, .. }) = origin {
                         let unique = if clicked {
                             StepCounter::UniqueClicked
                         } else {
                             StepCounter::UniqueOpened
                         };
-                        count(db, *journey_id, step, unique).await?;
+                        count(db, *journey_id, step, unique, 1).await?;
                     }
                 }
             }
@@ -275,6 +292,162 @@ pub(crate) async fn event<D: Db>(db: &D, e: &NewEvent) -> Result<bool> {
 /// counted toward the journey step that queued it.
 pub(crate) async fn enqueue<D: Db>(db: &D, rules: &Rules, new: &NewMessage, now: Millis) -> Result<(Message, bool)> {
     let contact = db.current_id(new.contact_id).await?;
+    let (id, created) = insert_message(db, new, contact, now).await?;
+    let m = load_message(db, id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("message vanished".into()))?;
+    if created {
+        for then in plan::queued_counts(m.origin.as_ref(), &m.channel) {
+            match then {
+                OnStored::Count { journey, step, counter } => count(db, journey, &step, counter, 1).await?,
+                OnStored::CountMessage {
+                    origin,
+                    channel,
+                    counter,
+                    amount,
+                } => count_message(db, &Counted::of(origin.as_ref(), &channel), counter, amount, now).await?,
+                _ => {}
+            }
+        }
+        event(db, &plan::message_state(rules, &m, now)).await?;
+    }
+    Ok((m, created))
+}
+
+/// Stores messages in the outbox with the same rows, `Message Queued` events and
+/// counters as [`enqueue`] gives each of them, for a batch (a campaign's): nothing is
+/// read back (each event is planned from the message as inserted), and the counters
+/// the new messages move (workspace hourly counts, campaign variants, journey steps)
+/// are added up and written once per counter, in key order. Each message's id, and
+/// whether it is new (`false`: its key was stored already, nothing done).
+pub(crate) async fn enqueue_many<D: Db>(
+    db: &D,
+    rules: &Rules,
+    new: &[&NewMessage],
+    now: Millis,
+) -> Result<Vec<(i64, bool)>> {
+    let mut totals = Totals::default();
+    let mut out = Vec::with_capacity(new.len());
+    for n in new {
+        let contact = db.current_id(n.contact_id).await?;
+        let (id, created) = insert_message(db, n, contact, now).await?;
+        if created {
+            let m = queued(id, n, contact, now);
+            for then in plan::queued_counts(m.origin.as_ref(), &m.channel) {
+                totals.add(then, now);
+            }
+            let mut e = plan::message_state(rules, &m, now);
+            let (counters, rest): (Vec<OnStored>, Vec<OnStored>) = e.then.drain(..).partition(Totals::takes);
+            e.then = rest;
+            if event(db, &e).await? {
+                for c in counters {
+                    totals.add(c, e.at);
+                }
+            }
+        }
+        out.push((id, created));
+    }
+    totals.write(db).await?;
+    Ok(out)
+}
+
+/// A message as [`insert_message`] stores it (what `load_message` would read, but
+/// for its data, which no event reads).
+fn queued(id: i64, new: &NewMessage, contact: ContactId, now: Millis) -> Message {
+    Message {
+        id,
+        idempotency_key: new.idempotency_key.clone(),
+        contact_id: contact,
+        template_id: new.template_id,
+        template_version: new.template_version,
+        channel: new.channel.clone(),
+        transactional: new.transactional,
+        data: Value::Null,
+        state: MessageState::Queued,
+        attempts: 0,
+        next_attempt_at: Some(now),
+        recipient: None,
+        error: None,
+        rendered: None,
+        created_at: now,
+        updated_at: now,
+        sent_at: None,
+        provider_id: None,
+        origin: new.origin.clone(),
+    }
+}
+
+/// Counter increments added up, to be written once each.
+#[derive(Default)]
+struct Totals {
+    /// (hour, metric) → amount.
+    tallies: std::collections::BTreeMap<(i64, &'static str), (Metric, f64)>,
+    /// (who, hour, counter) → amount: campaign variants' and report counters.
+    messages: std::collections::BTreeMap<(Counted, i64, &'static str), (CampaignCounter, f64)>,
+    /// (journey, step, counter) → amount.
+    steps: std::collections::BTreeMap<(i64, String, &'static str), (StepCounter, i64)>,
+}
+
+impl Totals {
+    /// Whether a follow-up is a counter increment (added up here).
+    fn takes(then: &OnStored) -> bool {
+        matches!(
+            then,
+            OnStored::Tally { .. } | OnStored::CountMessage { .. } | OnStored::Count { .. }
+        )
+    }
+
+    /// Adds a counter increment (at `at`, for the hourly counts); anything else is ignored.
+    fn add(&mut self, then: OnStored, at: Millis) {
+        match then {
+            OnStored::Tally { metric, amount } => {
+                self.tallies
+                    .entry((at.div_euclid(HOUR_MS), metric.as_str()))
+                    .or_insert((metric, 0.0))
+                    .1 += amount;
+            }
+            OnStored::CountMessage {
+                origin,
+                channel,
+                counter,
+                amount,
+            } => {
+                self.messages
+                    .entry((
+                        Counted::of(origin.as_ref(), &channel),
+                        at.div_euclid(HOUR_MS),
+                        counter.as_str(),
+                    ))
+                    .or_insert((counter, 0.0))
+                    .1 += amount;
+            }
+            OnStored::Count { journey, step, counter } => {
+                self.steps
+                    .entry((journey, step, counter.column()))
+                    .or_insert((counter, 0))
+                    .1 += 1;
+            }
+            _ => {}
+        }
+    }
+
+    async fn write<D: Db>(self, db: &D) -> Result<()> {
+        for ((hour, _), (metric, amount)) in self.tallies {
+            tally(db, metric, amount, hour * HOUR_MS).await?;
+        }
+        for ((who, hour, _), (counter, amount)) in self.messages {
+            count_message(db, &who, counter, amount, hour * HOUR_MS).await?;
+        }
+        for ((journey, step, _), (counter, amount)) in self.steps {
+            count(db, journey, &step, counter, amount).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Inserts a message into the outbox unless its key is stored: its id, and whether
+/// it is new.
+async fn insert_message<D: Db>(db: &D, new: &NewMessage, contact: ContactId, now: Millis) -> Result<(i64, bool)> {
     let origin = OriginColumns::of(new.origin.as_ref());
     let inserted = db
         .insert(
@@ -301,7 +474,7 @@ pub(crate) async fn enqueue<D: Db>(db: &D, rules: &Rules, new: &NewMessage, now:
             ],
         )
         .await?;
-    let (id, created) = match inserted {
+    Ok(match inserted {
         Some(id) => (id, true),
         None => {
             let r = sql::first(
@@ -313,26 +486,7 @@ pub(crate) async fn enqueue<D: Db>(db: &D, rules: &Rules, new: &NewMessage, now:
             .ok_or_else(|| StoreError::Corrupt("message vanished".into()))?;
             (r.i64(0)?, false)
         }
-    };
-    let m = load_message(db, id)
-        .await?
-        .ok_or_else(|| StoreError::Corrupt("message vanished".into()))?;
-    if created {
-        for then in plan::queued_counts(m.origin.as_ref(), &m.channel) {
-            match then {
-                OnStored::Count { journey, step, counter } => count(db, journey, &step, counter).await?,
-                OnStored::CountMessage {
-                    origin,
-                    channel,
-                    counter,
-                    amount,
-                } => count_message(db, origin.as_ref(), &channel, counter, amount, now).await?,
-                _ => {}
-            }
-        }
-        event(db, &plan::message_state(rules, &m, now)).await?;
-    }
-    Ok((m, created))
+    })
 }
 
 /// Records the timeline event of a message's current state.

@@ -124,6 +124,9 @@ pub struct SqliteStore {
     writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: std::sync::Arc<ReaderPool>,
+    /// The longest job the writer thread ran (its transaction, commit included), in
+    /// microseconds, since [`SqliteStore::take_longest_write`] last read it.
+    longest_write: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 struct ReaderPool {
@@ -147,6 +150,9 @@ impl ReaderPool {
 fn connect(path: &Path, writer: bool) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // Ingestion, the engines and campaigns each run more distinct statements than
+    // rusqlite's default 16, and they interleave on the writer.
+    conn.set_prepared_statement_cache_capacity(128);
     if writer {
         // Larger pages make the per-contact event index much cheaper to maintain
         // under bulk ingestion (see BENCHMARKS.md); only takes effect on a new file.
@@ -247,6 +253,8 @@ impl SqliteStore {
             conns.push(Mutex::new(connect(&path, false)?));
         }
         let (tx, rx) = mpsc::channel::<WriteJob>();
+        let longest_write = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let longest = longest_write.clone();
         let thread = std::thread::Builder::new()
             .name("nudge-sqlite-writer".into())
             .spawn(move || {
@@ -255,7 +263,9 @@ impl SqliteStore {
                     cache: IdCache::default(),
                 };
                 while let Ok(job) = rx.recv() {
+                    let started = std::time::Instant::now();
                     job(&mut writer);
+                    longest.fetch_max(started.elapsed().as_micros() as u64, Ordering::Relaxed);
                 }
                 // Checkpoint so the database file is complete on its own after shutdown.
                 let _ = writer.conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
@@ -268,11 +278,19 @@ impl SqliteStore {
                 conns,
                 next: AtomicUsize::new(0),
             }),
+            longest_write,
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// How long the writer thread was held by one job at most (a transaction with its
+    /// commit: every other write waited that long) since the last call; starts over.
+    /// For benchmarks: how long a bulk write keeps ingestion waiting.
+    pub fn take_longest_write(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(self.longest_write.swap(0, Ordering::Relaxed))
     }
 
     /// Runs `f` on the writer thread. If it fails, the identity cache is dropped:

@@ -144,6 +144,7 @@ stories!(
     ingestion_marks_new_changed_and_merged_contacts_for_segments,
     campaigns_snapshot_queue_and_count,
     conversions_are_attributed_once_by_last_touch,
+    campaign_batches_queue_and_count_each_message,
 );
 
 mod super_stories {
@@ -620,6 +621,144 @@ mod super_stories {
                 step.conversion_revenue
             ),
             (2, 1, 2, 1, 50.0)
+        );
+    }
+
+    /// A round's queued messages written as one batch: each has its outbox row (with
+    /// its origin) and its `Message Queued` event, the recipient points at it, and the
+    /// counters (variant recipients, the workspace's hourly count) move by exactly
+    /// the messages queued, once, as for messages queued one by one.
+    pub async fn campaign_batches_queue_and_count_each_message(s: &dyn Store) {
+        use nudge_core::campaign::CampaignStatus;
+        use nudge_core::protocol::CampaignCounter;
+        let mut ids = Vec::new();
+        for i in 1..=5 {
+            s.ingest(
+                msgs(json!([{"type": "identify", "userId": format!("b{i}"),
+                    "traits": {"email": format!("b{i}@example.com")}}])),
+                T0,
+            )
+            .await
+            .unwrap();
+            ids.push(user(s, &format!("b{i}")).await.id);
+        }
+        let c = s
+            .create_campaign(
+                NewCampaign {
+                    name: "Batch".into(),
+                    description: String::new(),
+                    definition: json!({"audience": {"segments": [1]},
+                        "variants": [{"name": "A", "template": 1}, {"name": "B", "template": 2}]}),
+                },
+                T0,
+            )
+            .await
+            .unwrap();
+        s.set_campaign_status(c.id, CampaignStatus::Draft, CampaignStatus::Sending, None, T0)
+            .await
+            .unwrap()
+            .unwrap();
+        let variant = |i: usize| (i % 2) as u8;
+        let rows = ids
+            .iter()
+            .enumerate()
+            .map(|(i, &id)| NewRecipient {
+                contact_id: id,
+                variant: Some(variant(i)),
+                holdout: false,
+                due_at: Some(T0),
+            })
+            .collect();
+        let last = *ids.last().unwrap();
+        s.add_campaign_recipients(c.id, rows, last, Some(None), T0)
+            .await
+            .unwrap();
+        let message = |i: usize| NewMessage {
+            idempotency_key: format!("batch-{}-{}", c.id, ids[i]),
+            contact_id: ids[i],
+            template_id: 1 + i64::from(variant(i)),
+            template_version: 1,
+            channel: "email".into(),
+            transactional: false,
+            data: json!({"data": {"n": i}}),
+            origin: Some(MessageOrigin::Campaign {
+                campaign_id: c.id,
+                variant: variant(i),
+            }),
+        };
+        // Four queued in one round (b1..b4), one skipped; then the round again.
+        let mut outcomes: Vec<RecipientOutcome> = (0..4).map(|i| RecipientOutcome::Queue(message(i))).collect();
+        outcomes.push(RecipientOutcome::Skip {
+            contact_id: ids[4],
+            reason: "left_audience".into(),
+        });
+        s.record_campaign_outcomes(c.id, outcomes.clone(), T0 + 5)
+            .await
+            .unwrap();
+        s.record_campaign_outcomes(c.id, outcomes, T0 + 6).await.unwrap();
+        let after = s.campaign(c.id).await.unwrap().unwrap();
+        assert_eq!((after.queued, after.skipped, after.pending()), (4, 1, 0));
+        let stats = s.campaign_stats(c.id).await.unwrap();
+        assert_eq!(
+            (
+                stats.get(0, CampaignCounter::Recipients),
+                stats.get(1, CampaignCounter::Recipients)
+            ),
+            (2.0, 2.0)
+        );
+        let queued: f64 = s
+            .hourly_stats(T0 - 3_600_000)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|h| h.metric == Metric::MessagesQueued)
+            .map(|h| h.value)
+            .sum();
+        assert_eq!(queued, 4.0);
+        for (i, &id) in ids.iter().enumerate().take(4) {
+            let (_, state, _, message_id) = s.campaign_recipient(c.id, id).await.unwrap().unwrap();
+            assert_eq!(state, "queued");
+            let m = s.message(message_id.unwrap()).await.unwrap().unwrap();
+            assert_eq!(
+                (
+                    m.contact_id,
+                    m.template_id,
+                    m.state,
+                    m.attempts,
+                    m.created_at,
+                    m.data.clone()
+                ),
+                (
+                    id,
+                    1 + i64::from(variant(i)),
+                    MessageState::Queued,
+                    0,
+                    T0 + 5,
+                    json!({"data": {"n": i}})
+                )
+            );
+            assert_eq!(
+                m.origin,
+                Some(MessageOrigin::Campaign {
+                    campaign_id: c.id,
+                    variant: variant(i)
+                })
+            );
+            let queued: Vec<StoredEvent> = events(s, id)
+                .await
+                .into_iter()
+                .filter(|e| e.name.as_deref() == Some("Message Queued"))
+                .collect();
+            assert_eq!(queued.len(), 1, "one Message Queued event for b{}", i + 1);
+            assert_eq!(queued[0].properties["message_id"], json!(m.id));
+            assert_eq!(queued[0].properties["template_id"], json!(m.template_id));
+            assert_eq!(queued[0].properties["state"], json!("queued"));
+        }
+        assert!(
+            events(s, ids[4])
+                .await
+                .iter()
+                .all(|e| e.name.as_deref() != Some("Message Queued"))
         );
     }
 

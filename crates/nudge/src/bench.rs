@@ -31,6 +31,9 @@ pub enum Which {
     JourneyTimers(crate::bench_journey_timers::TimerArgs),
     /// Event → message handed to the channel while ingesting a steady event rate.
     JourneyLatency(crate::bench_journey_latency::LatencyArgs),
+    /// A campaign to a million contacts: snapshot and enqueue time while ingesting,
+    /// delivery against Postfix's smtp-source, peak memory, the A/B winner's delay.
+    Campaign(crate::bench_campaign::CampaignArgs),
     /// Server time per web UI page on a large SQLite workspace, and the page weight.
     Ui(crate::bench_ui::UiArgs),
 }
@@ -69,6 +72,7 @@ pub async fn run(which: Which) -> anyhow::Result<()> {
         Which::JourneyTimers(args) => crate::bench_journey_timers::run(args).await,
         Which::JourneyLatency(args) => crate::bench_journey_latency::run(args).await,
         Which::Ui(args) => crate::bench_ui::run(args).await,
+        Which::Campaign(args) => crate::bench_campaign::run(args).await,
     }
 }
 

@@ -3,6 +3,7 @@
 //! `bench` measures.
 
 mod bench;
+mod bench_campaign;
 mod bench_journey_latency;
 mod bench_journey_timers;
 mod bench_journeys;

@@ -438,18 +438,29 @@ pub(crate) async fn next_due<D: Db>(db: &D, id: i64, with_remainder: bool) -> Re
 pub(crate) async fn record_outcomes<D: Db>(db: &D, id: i64, outcomes: &[RecipientOutcome], now: Millis) -> Result<()> {
     let rules = db.rules().await?;
     let (mut queued, mut skipped) = (0i64, 0i64);
+    // The messages in one batch (their counters added up and written once).
+    let messages: Vec<&crate::NewMessage> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            RecipientOutcome::Queue(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    for (message, (message_id, _)) in messages
+        .iter()
+        .zip(exec::enqueue_many(db, &rules, &messages, now).await?)
+    {
+        queued += db
+            .execute(
+                "UPDATE campaign_recipients SET state = 'queued', message_id = $3
+                 WHERE campaign_id = $1 AND contact_id = $2 AND state = 'pending'",
+                &[Arg::I64(id), Arg::I64(message.contact_id), Arg::I64(message_id)],
+            )
+            .await? as i64;
+    }
     for o in outcomes {
         match o {
-            RecipientOutcome::Queue(message) => {
-                let (m, _) = exec::enqueue(db, &rules, message, now).await?;
-                queued += db
-                    .execute(
-                        "UPDATE campaign_recipients SET state = 'queued', message_id = $3
-                         WHERE campaign_id = $1 AND contact_id = $2 AND state = 'pending'",
-                        &[Arg::I64(id), Arg::I64(message.contact_id), Arg::I64(m.id)],
-                    )
-                    .await? as i64;
-            }
+            RecipientOutcome::Queue(_) => {}
             RecipientOutcome::Defer { contact_id, until } => {
                 db.execute(
                     "UPDATE campaign_recipients SET due_at = $3

@@ -99,9 +99,9 @@ pub(crate) async fn record<D: Db>(
         )
         .await?;
         if let Some(MessageOrigin::Journey { journey_id, step, .. }) = &origin {
-            exec::count(db, *journey_id, step, StepCounter::Conversions).await?;
+            exec::count(db, *journey_id, step, StepCounter::Conversions, 1).await?;
             if first {
-                exec::count(db, *journey_id, step, StepCounter::Converted).await?;
+                exec::count(db, *journey_id, step, StepCounter::Converted, 1).await?;
             }
             db.execute(
                 "UPDATE journey_step_stats SET conversion_revenue = conversion_revenue + $3
@@ -124,7 +124,7 @@ pub(crate) async fn record<D: Db>(
         // Counted at the conversion's time, toward the message's campaign variant and
         // report scopes.
         for (counter, amount) in counts {
-            exec::count_message(db, origin.as_ref(), &channel, counter, amount, c.at).await?;
+            exec::count_message(db, &exec::Counted::of(origin.as_ref(), &channel), counter, amount, c.at).await?;
         }
     }
     Ok(Some(Conversion {
