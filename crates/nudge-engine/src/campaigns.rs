@@ -19,7 +19,8 @@ use tokio::sync::Notify;
 
 #[derive(Debug, Clone)]
 pub struct CampaignEngineConfig {
-    /// Audience members stored per snapshot transaction.
+    /// Audience members stored per snapshot transaction (20,000: a recipient row is
+    /// cheap, so a page is still a short transaction, and a million take 50 of them).
     pub snapshot_page: usize,
     /// Messages queued per transaction (5,000: ~0.1 s of the SQLite writer, a
     /// million in ~200 transactions; BENCHMARKS.md, "Campaigns").
@@ -33,7 +34,7 @@ pub struct CampaignEngineConfig {
 impl Default for CampaignEngineConfig {
     fn default() -> Self {
         Self {
-            snapshot_page: 5_000,
+            snapshot_page: 20_000,
             batch: 5_000,
             idle: Duration::from_millis(1_000),
             time_zone: "UTC".into(),
