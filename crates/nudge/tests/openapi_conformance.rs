@@ -46,10 +46,14 @@ const KNOWN: &[(&str, &str)] = &[
     ("ST202", "POST /api/v1/templates"),
     ("ST202", "PUT /api/v1/templates/{id}"),
     // 4. Cross-field rules: a CSV's identifier column and values, a bounce's message
-    // sent to its address, a dry run's `from` before `until` (now when absent).
+    // sent to its address, a dry run's `from` before `until` (now when absent), a
+    // report's `from` before `until` within 400 days, a conversion window of at most
+    // 90 days however it is written (milliseconds or days + hours + minutes).
     ("ST202", "POST /api/v1/contacts/import"),
     ("ST202", "POST /api/v1/bounces"),
     ("ST202", "POST /api/v1/journeys/{id}/dry-run"),
+    ("ST202", "GET /api/v1/reports"),
+    ("ST202", "PUT /api/v1/conversion-settings"),
     // 5. Cryptography: a push subscription's key is a point of the P-256 curve.
     ("ST202", "POST /v1/push/subscriptions"),
 ];
