@@ -267,6 +267,35 @@ pub async fn winner(
     Ok(Json(campaign_json(&c)))
 }
 
+/// Whether a report is asked for as CSV: `format=csv` (or `json`), else an `Accept`
+/// naming `text/csv`.
+fn wants_csv(q: &HashMap<String, String>, headers: &HeaderMap) -> Result<bool, ApiError> {
+    match q.get("format").map(String::as_str) {
+        Some("csv") => Ok(true),
+        Some("json") => Ok(false),
+        Some(other) => Err(ApiError::invalid(
+            "format",
+            format!("format must be json or csv, got {other:?}"),
+        )),
+        None => Ok(headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.split(',').any(|m| m.trim().starts_with("text/csv")))),
+    }
+}
+
+/// A CSV file to download under `name`.
+fn csv_download(name: &str, body: String) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
 /// `GET /api/v1/campaigns/{id}/report`: JSON, or CSV (one row per variant and one
 /// for the holdout) with `?format=csv` or `Accept: text/csv`.
 pub async fn report(
@@ -279,32 +308,10 @@ pub async fn report(
     if let Some(k) = q.keys().find(|k| k.as_str() != "format") {
         return Err(ApiError::invalid(k, format!("unknown parameter {k:?}; use format")));
     }
-    let csv = match q.get("format").map(String::as_str) {
-        Some("csv") => true,
-        Some("json") => false,
-        Some(other) => {
-            return Err(ApiError::invalid(
-                "format",
-                format!("format must be json or csv, got {other:?}"),
-            ));
-        }
-        None => headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|a| a.split(',').any(|m| m.trim().starts_with("text/csv"))),
-    };
+    let csv = wants_csv(&q, &headers)?;
     let report = state.app().campaign_report(id).await?;
     if csv {
-        let body = report_csv(&report)?;
-        let disposition = format!("attachment; filename=\"campaign-{id}-report.csv\"");
-        return Ok((
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-                (header::CONTENT_DISPOSITION, disposition),
-            ],
-            body,
-        )
-            .into_response());
+        return Ok(csv_download(&format!("campaign-{id}-report.csv"), report_csv(&report)?));
     }
     Ok(Json(report_json(&report)).into_response())
 }
@@ -335,34 +342,13 @@ pub async fn workspace_report(
     let now = state.app().clock.now();
     let until = time("until")?.unwrap_or(now);
     let from = time("from")?.unwrap_or(until - 30 * 86_400_000);
-    let csv = match q.get("format").map(String::as_str) {
-        Some("csv") => true,
-        Some("json") => false,
-        Some(other) => {
-            return Err(ApiError::invalid(
-                "format",
-                format!("format must be json or csv, got {other:?}"),
-            ));
-        }
-        None => headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|a| a.split(',').any(|m| m.trim().starts_with("text/csv"))),
-    };
+    let csv = wants_csv(&q, &headers)?;
     let report = state.app().workspace_report(from, until).await?;
     if csv {
-        let body = nudge_app::reports::workspace_report_csv(&report)?;
-        return Ok((
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"workspace-report.csv\"".to_string(),
-                ),
-            ],
-            body,
-        )
-            .into_response());
+        return Ok(csv_download(
+            "workspace-report.csv",
+            nudge_app::reports::workspace_report_csv(&report)?,
+        ));
     }
     Ok(Json(json!({
         "from": format_millis(report.from),
@@ -385,13 +371,8 @@ pub async fn put_conversion_settings(State(state): State<AppState>, body: Bytes)
     let body = body_object(&body)?;
     only_fields(&body, &["events", "engaged_window", "delivered_window"])?;
     let settings: nudge_core::attribution::ConversionSettings =
-        serde_json::from_value(integral_numbers(Value::Object(body.clone()))).map_err(|e| {
-            let field = ["events", "engaged_window", "delivered_window"]
-                .into_iter()
-                .find(|f| e.to_string().contains(f))
-                .unwrap_or("events");
-            ApiError::new("invalid_field", format!("{field}: {e}")).with_field(field)
-        })?;
+        nudge_core::read_shape(&integral_numbers(Value::Object(body)))
+            .map_err(|e| ApiError::new("invalid_field", format!("{}: {}", e.path, e.message)).with_field(e.path))?;
     let s = state.app().set_conversion_settings(settings).await?;
     Ok(Json(conversion_settings_json(&s)))
 }

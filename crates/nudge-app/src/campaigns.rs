@@ -77,25 +77,7 @@ fn shape(definition: &Value) -> std::result::Result<CampaignDefinition, FieldPro
     if !definition.is_object() {
         return Err(problem("$", "a campaign definition must be a JSON object"));
     }
-    serde_path_to_error::deserialize::<_, CampaignDefinition>(definition).map_err(|e| {
-        let message = e.inner().to_string();
-        let mut path = e.path().to_string();
-        if path == "." {
-            path.clear();
-        }
-        // serde names a missing field in backquotes; the path is its parent's.
-        if let Some(field) = message
-            .strip_prefix("missing field `")
-            .and_then(|rest| rest.split('`').next())
-        {
-            path = if path.is_empty() {
-                field.to_owned()
-            } else {
-                format!("{path}.{field}")
-            };
-        }
-        problem(&path, message)
-    })
+    nudge_core::read_shape::<CampaignDefinition>(definition).map_err(|e| problem(&e.path, e.message))
 }
 
 /// Checks a definition against the rules of `nudge_core::campaign` and against what
@@ -733,20 +715,20 @@ impl App {
             let at = hour * HOUR;
             match points.last_mut() {
                 Some(p) if p.at == at => {
-                    p.counts.insert(counter.clone(), value);
+                    p.counts.insert(counter.as_str().to_string(), value);
                 }
                 _ => points.push(ReportPoint {
                     at,
-                    counts: BTreeMap::from([(counter.clone(), value)]),
+                    counts: BTreeMap::from([(counter.as_str().to_string(), value)]),
                 }),
             }
             let local = jiff::Timestamp::from_millisecond(at)
                 .map(|t| t.to_zoned(zone.clone()).hour())
                 .unwrap_or(0)
                 .clamp(0, 23) as usize;
-            match counter.as_str() {
-                "opened" => by_hour[local].opened += value.max(0.0) as u64,
-                "clicked" => by_hour[local].clicked += value.max(0.0) as u64,
+            match counter {
+                CampaignCounter::Opened => by_hour[local].opened += value.max(0.0) as u64,
+                CampaignCounter::Clicked => by_hour[local].clicked += value.max(0.0) as u64,
                 _ => {}
             }
         }
@@ -762,11 +744,11 @@ impl App {
                 ..Default::default()
             });
             let v = value.max(0.0) as u64;
-            match counter.as_str() {
-                "sent" => d.sent += v,
-                "delivered" => d.delivered += v,
-                "bounced" => d.bounced += v,
-                "failed" => d.failed += v,
+            match counter {
+                CampaignCounter::Sent => d.sent += v,
+                CampaignCounter::Delivered => d.delivered += v,
+                CampaignCounter::Bounced => d.bounced += v,
+                CampaignCounter::Failed => d.failed += v,
                 _ => {}
             }
         }

@@ -63,20 +63,21 @@ impl App {
         let mut rows: BTreeMap<ReportScope, ReportRow> = BTreeMap::new();
         for (scope, counter, value) in totals {
             let row = rows.entry(scope.clone()).or_insert_with(|| empty_row(&scope));
-            let field = match counter.as_str() {
-                "recipients" => &mut row.recipients,
-                "sent" => &mut row.sent,
-                "delivered" => &mut row.delivered,
-                "bounced" => &mut row.bounced,
-                "failed" => &mut row.failed,
-                "opened" => &mut row.opened,
-                "unique_opened" => &mut row.unique_opened,
-                "clicked" => &mut row.clicked,
-                "unique_clicked" => &mut row.unique_clicked,
-                "conversions" => &mut row.conversions,
-                "converted" => &mut row.converted,
-                "revenue" => &mut row.revenue,
-                _ => continue,
+            use nudge_core::protocol::CampaignCounter as C;
+            let field = match counter {
+                C::Recipients => &mut row.recipients,
+                C::Sent => &mut row.sent,
+                C::Delivered => &mut row.delivered,
+                C::Bounced => &mut row.bounced,
+                C::Failed => &mut row.failed,
+                C::Opened => &mut row.opened,
+                C::UniqueOpened => &mut row.unique_opened,
+                C::Clicked => &mut row.clicked,
+                C::UniqueClicked => &mut row.unique_clicked,
+                C::Conversions => &mut row.conversions,
+                C::Converted => &mut row.converted,
+                C::Revenue => &mut row.revenue,
+                C::RevenueSquares => continue,
             };
             *field += value;
         }

@@ -12,12 +12,14 @@ pub mod contact;
 pub mod journey;
 pub mod protocol;
 pub mod segment;
+mod shape;
 
 pub use call::{Call, CallKind, ParseError, Parsed, Received, parse_batch, parse_single};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use contact::{
     Contact, ContactId, Identity, IdentityKind, Known, Resolution, Subscription, merge_traits, resolve, resolve_alias,
 };
+pub use shape::{ShapeError, read_shape};
 
 /// Milliseconds since the Unix epoch, UTC. The one representation of an instant that
 /// crosses crate boundaries and storage backends.

@@ -7,10 +7,10 @@
 
 use nudge_core::campaign::stats::{self, Arm};
 use nudge_core::campaign::{self, CampaignDefinition, CampaignStatus, Group, Schedule};
-use nudge_core::journey::{FrequencyCap, SentMessage, next_allowed_send};
+use nudge_core::journey::{FrequencyCap, next_allowed_send};
 use nudge_core::protocol::{IdempotencyKey, MessageOrigin};
-use nudge_core::{Clock, ContactId, Millis};
-use nudge_store::{Campaign, MessageQuery, MessageState, NewMessage, NewRecipient, RecipientOutcome, Store, Template};
+use nudge_core::{Clock, Millis};
+use nudge_store::{Campaign, NewMessage, NewRecipient, RecipientOutcome, Store, Template};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -124,17 +124,22 @@ impl CampaignEngine {
     pub async fn run_once(&self) -> nudge_store::Result<CampaignRound> {
         let mut round = CampaignRound::default();
         let mut caps: Option<Vec<FrequencyCap>> = None;
+        let mut failed = None;
         for c in self.store.active_campaigns().await? {
+            // One campaign's failure does not hold up the others; the round reports
+            // it after them, so the loop backs off and tries again.
             if let Err(e) = self.advance(&c, &mut round, &mut caps).await {
-                // One campaign's failure does not hold up the others; the loop retries.
                 tracing::error!(campaign = c.id, error = %e, "campaign round failed");
-                return Err(e);
+                failed.get_or_insert(e);
             }
         }
         if round.queued > 0 {
             self.notify_messages();
         }
-        Ok(round)
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(round),
+        }
     }
 
     /// One step of one campaign: start, a snapshot page, the winner, or due messages
@@ -363,7 +368,7 @@ impl CampaignEngine {
             }
             let channel = templates[&template_id].channel.clone();
             if !caps.is_empty() {
-                let sent = self.recent_sends(r.contact_id, now, caps).await?;
+                let sent = crate::journeys::recent_sends(&*self.store, r.contact_id, now, caps).await?;
                 let (at, _) = next_allowed_send(now, &jiff::tz::TimeZone::UTC, None, None, caps, Some(&channel), &sent);
                 if at > now {
                     outcomes.push(if at - r.due_at > def.cap_defer_limit_ms() {
@@ -408,41 +413,6 @@ impl CampaignEngine {
             bucket.take(queued as u64);
         }
         self.store.record_campaign_outcomes(c.id, outcomes, now).await
-    }
-
-    /// The contact's marketing messages within the longest cap period: queued or
-    /// sent (failed, bounced and suppressed ones do not count).
-    async fn recent_sends(
-        &self,
-        contact: ContactId,
-        now: Millis,
-        caps: &[FrequencyCap],
-    ) -> nudge_store::Result<Vec<SentMessage>> {
-        let horizon = caps.iter().map(|c| c.per.millis()).max().unwrap_or(0);
-        let page = self
-            .store
-            .list_messages(&MessageQuery {
-                contact_id: Some(contact),
-                limit: 1000,
-                ..Default::default()
-            })
-            .await?;
-        Ok(page
-            .items
-            .iter()
-            .filter(|m| !m.transactional)
-            .filter(|m| {
-                matches!(
-                    m.state,
-                    MessageState::Queued | MessageState::Sent | MessageState::Delivered
-                )
-            })
-            .map(|m| SentMessage {
-                channel: Some(m.channel.clone()),
-                at: m.sent_at.unwrap_or(m.created_at),
-            })
-            .filter(|s| s.at > now - horizon)
-            .collect())
     }
 }
 

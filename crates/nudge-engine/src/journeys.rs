@@ -338,6 +338,41 @@ pub async fn frequency_caps(store: &dyn Store) -> nudge_store::Result<Vec<Freque
     }))
 }
 
+/// A contact's marketing messages within the longest of `caps`' periods before `now`,
+/// as frequency caps count them: queued or sent (failed, bounced and suppressed ones
+/// do not count), journeys' and campaigns' alike.
+pub(crate) async fn recent_sends(
+    store: &dyn Store,
+    contact: ContactId,
+    now: Millis,
+    caps: &[FrequencyCap],
+) -> nudge_store::Result<Vec<SentMessage>> {
+    let horizon = caps.iter().map(|c| c.per.millis()).max().unwrap_or(0);
+    let page = store
+        .list_messages(&MessageQuery {
+            contact_id: Some(contact),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await?;
+    Ok(page
+        .items
+        .iter()
+        .filter(|m| !m.transactional)
+        .filter(|m| {
+            matches!(
+                m.state,
+                MessageState::Queued | MessageState::Sent | MessageState::Delivered
+            )
+        })
+        .map(|m| SentMessage {
+            channel: Some(m.channel.clone()),
+            at: m.sent_at.unwrap_or(m.created_at),
+        })
+        .filter(|s| s.at > now - horizon)
+        .collect())
+}
+
 /// The workspace's conversion settings (setting `conversion_settings`); an unreadable
 /// setting is reported and the defaults apply.
 pub async fn conversion_settings(store: &dyn Store) -> nudge_store::Result<ConversionSettings> {

@@ -416,10 +416,10 @@ async fn caps_defer_then_skip_and_pause_holds() {
         let c = s.campaign(id).await.unwrap().unwrap();
         assert_eq!((c.queued, c.skipped, c.pending()), (1, 2, 1));
         let left = s.campaign_recipient(id, ids[3]).await.unwrap().unwrap();
-        assert_eq!(left.2.as_deref(), Some("left_audience"));
+        assert_eq!(left.reason.as_deref(), Some("left_audience"));
         let skipped = s.campaign_recipient(id, ids[0]).await.unwrap().unwrap();
         assert_eq!(
-            (skipped.1.as_str(), skipped.2.as_deref()),
+            (skipped.state.as_str(), skipped.reason.as_deref()),
             ("skipped", Some("frequency_cap"))
         );
         assert_eq!(s.next_campaign_due(id, true).await.unwrap(), Some(T0 + 3_600_000));

@@ -105,6 +105,19 @@ pub struct DueRecipient {
     pub in_audience: bool,
 }
 
+/// A recipient of a campaign as the snapshot keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Recipient {
+    /// `None`: the remainder (waiting for the winner) or the holdout.
+    pub variant: Option<u8>,
+    /// `pending`, `queued`, `skipped` or `held_out`.
+    pub state: String,
+    /// Why it was skipped (`frequency_cap`, `left_audience`, ...).
+    pub reason: Option<String>,
+    /// Its message once queued.
+    pub message_id: Option<i64>,
+}
+
 /// What became of a due recipient in a round of the campaign engine.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RecipientOutcome {

@@ -336,14 +336,7 @@ pub(crate) async fn enqueue_many<D: Db>(
             for then in plan::queued_counts(m.origin.as_ref(), &m.channel) {
                 totals.add(then, now);
             }
-            let mut e = plan::message_state(rules, &m, now);
-            let (counters, rest): (Vec<OnStored>, Vec<OnStored>) = e.then.drain(..).partition(Totals::takes);
-            e.then = rest;
-            if event(db, &e).await? {
-                for c in counters {
-                    totals.add(c, e.at);
-                }
-            }
+            state_event(db, rules, &m, now, &mut totals).await?;
         }
         out.push((id, created));
     }
@@ -487,6 +480,31 @@ async fn insert_message<D: Db>(db: &D, new: &NewMessage, contact: ContactId, now
             (r.i64(0)?, false)
         }
     })
+}
+
+/// Records the timeline event of a message's current state, its counters added to
+/// `totals` (written once per key by the caller) instead of one by one.
+async fn state_event<D: Db>(db: &D, rules: &Rules, m: &Message, now: Millis, totals: &mut Totals) -> Result<()> {
+    let mut e = plan::message_state(rules, m, now);
+    let (counters, rest): (Vec<OnStored>, Vec<OnStored>) = e.then.drain(..).partition(Totals::takes);
+    e.then = rest;
+    if event(db, &e).await? {
+        for c in counters {
+            totals.add(c, e.at);
+        }
+    }
+    Ok(())
+}
+
+/// Records the timeline events of messages' current states (a delivery round's
+/// outcomes), their counters added up and written once per key, as
+/// [`enqueue_many`] does.
+pub(crate) async fn message_states<D: Db>(db: &D, rules: &Rules, messages: &[Message], now: Millis) -> Result<()> {
+    let mut totals = Totals::default();
+    for m in messages {
+        state_event(db, rules, m, now, &mut totals).await?;
+    }
+    totals.write(db).await
 }
 
 /// Records the timeline event of a message's current state.

@@ -198,17 +198,25 @@ pub trait CampaignStore: Send + Sync {
     ) -> Result<Option<Conversion>>;
     /// One scope's hourly counters from hour `from` to hour `until` (hours since the
     /// epoch, inclusive): `(hour, counter, value)` in hour order.
-    async fn report_series(&self, scope: ReportScope, from: i64, until: i64) -> Result<Vec<(i64, String, f64)>>;
-    /// Every scope's counters summed over the hours `from..=until`.
-    async fn report_totals(&self, from: i64, until: i64) -> Result<Vec<(ReportScope, String, f64)>>;
-    /// A campaign's counters by recipient domain: `(domain, counter, value)`.
-    async fn campaign_domains(&self, campaign: i64) -> Result<Vec<(String, String, f64)>>;
-    /// A recipient: its variant (`None`: the remainder), state, reason and message.
-    async fn campaign_recipient(
+    async fn report_series(
         &self,
-        id: i64,
-        contact: ContactId,
-    ) -> Result<Option<(Option<u8>, String, Option<String>, Option<i64>)>>;
+        scope: ReportScope,
+        from: i64,
+        until: i64,
+    ) -> Result<Vec<(i64, nudge_core::protocol::CampaignCounter, f64)>>;
+    /// Every scope's counters summed over the hours `from..=until`.
+    async fn report_totals(
+        &self,
+        from: i64,
+        until: i64,
+    ) -> Result<Vec<(ReportScope, nudge_core::protocol::CampaignCounter, f64)>>;
+    /// A campaign's counters by recipient domain: `(domain, counter, value)`.
+    async fn campaign_domains(
+        &self,
+        campaign: i64,
+    ) -> Result<Vec<(String, nudge_core::protocol::CampaignCounter, f64)>>;
+    /// A recipient: its variant, state, reason and message.
+    async fn campaign_recipient(&self, id: i64, contact: ContactId) -> Result<Option<Recipient>>;
 }
 
 /// People who sign in to the web UI ([`User`]) and their browser sessions ([`Session`]).

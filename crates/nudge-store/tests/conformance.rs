@@ -409,11 +409,16 @@ mod super_stories {
         s.record_campaign_outcomes(c.id, outcomes, T0 + 6).await.unwrap();
         let c2 = s.campaign(c.id).await.unwrap().unwrap();
         assert_eq!((c2.queued, c2.skipped, c2.pending()), (1, 1, 2));
-        let (variant, state, reason, message_id) = s.campaign_recipient(c.id, ids[0]).await.unwrap().unwrap();
+        let Recipient {
+            variant,
+            state,
+            reason,
+            message_id,
+        } = s.campaign_recipient(c.id, ids[0]).await.unwrap().unwrap();
         assert_eq!((variant, state.as_str(), reason), (due[0].variant, "queued", None));
         let skipped = s.campaign_recipient(c.id, ids[2]).await.unwrap().unwrap();
         assert_eq!(
-            (skipped.1.as_str(), skipped.2.as_deref()),
+            (skipped.state.as_str(), skipped.reason.as_deref()),
             ("skipped", Some("frequency_cap"))
         );
         assert_eq!(
@@ -479,22 +484,29 @@ mod super_stories {
             .report_series(ReportScope::Campaign(c.id), hour - 1, hour + 1)
             .await
             .unwrap();
-        let sum = |series: &[(i64, String, f64)], counter: &str| -> f64 {
-            series.iter().filter(|(_, c, _)| c == counter).map(|(_, _, v)| v).sum()
+        let sum = |series: &[(i64, CampaignCounter, f64)], counter: CampaignCounter| -> f64 {
+            series.iter().filter(|(_, c, _)| *c == counter).map(|(_, _, v)| v).sum()
         };
         assert_eq!(
-            ["recipients", "delivered", "opened", "unique_opened", "clicked"].map(|k| sum(&series, k)),
+            [
+                CampaignCounter::Recipients,
+                CampaignCounter::Delivered,
+                CampaignCounter::Opened,
+                CampaignCounter::UniqueOpened,
+                CampaignCounter::Clicked
+            ]
+            .map(|k| sum(&series, k)),
             [1.0, 1.0, 2.0, 1.0, 1.0]
         );
         let totals = s.report_totals(hour - 1, hour + 1).await.unwrap();
         assert!(
-            totals.contains(&(ReportScope::Channel("email".into()), "delivered".into(), 1.0)),
+            totals.contains(&(ReportScope::Channel("email".into()), CampaignCounter::Delivered, 1.0)),
             "{totals:?}"
         );
         assert!(s.report_totals(hour + 5, hour + 9).await.unwrap().is_empty());
         assert_eq!(
             s.campaign_domains(c.id).await.unwrap(),
-            vec![("example.com".to_string(), "delivered".to_string(), 1.0)]
+            vec![("example.com".to_string(), CampaignCounter::Delivered, 1.0)]
         );
 
         // The winner is chosen once; a finished campaign may be deleted.
@@ -716,7 +728,7 @@ mod super_stories {
             .sum();
         assert_eq!(queued, 4.0);
         for (i, &id) in ids.iter().enumerate().take(4) {
-            let (_, state, _, message_id) = s.campaign_recipient(c.id, id).await.unwrap().unwrap();
+            let Recipient { state, message_id, .. } = s.campaign_recipient(c.id, id).await.unwrap().unwrap();
             assert_eq!(state, "queued");
             let m = s.message(message_id.unwrap()).await.unwrap().unwrap();
             assert_eq!(

@@ -35,9 +35,6 @@ use nudge_core::campaign::{CampaignStatus, Schedule};
 use nudge_core::protocol::event_names;
 use nudge_core::{Call, CallKind, Clock, Millis, SystemClock};
 use nudge_engine::{CampaignEngine, CampaignEngineConfig};
-use nudge_messages::channel::smtp::{Smtp, SmtpConfig};
-use nudge_messages::delivery::{ChannelSlot, Deliverer, DeliveryConfig};
-use nudge_messages::links::Signer;
 use nudge_messages::template::{self, Content, EmailContent, RenderData, Rendered};
 use nudge_store::{
     CampaignLaunch, ContactImport, Ingestor, IngestorConfig, NewCampaign, NewSegment, NewTemplate, SqliteStore, Store,
@@ -45,8 +42,7 @@ use nudge_store::{
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -578,7 +574,7 @@ pub async fn run(args: CampaignArgs) -> anyhow::Result<()> {
 
     // 5. Delivery of the queued campaign messages.
     if args.deliver > 0 {
-        deliver(&args, store.clone(), clock.clone()).await?;
+        delivery(&args, store.clone(), clock.clone()).await?;
         println!("peak RSS after delivery: {}", peak_rss());
     }
 
@@ -597,60 +593,10 @@ pub async fn run(args: CampaignArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A child process killed when dropped.
-struct Child(std::process::Child);
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_sink(bin: &Path) -> anyhow::Result<(Child, u16)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let child = Command::new(bin.join("smtp-sink"))
-        .args(["-u", "nobody", &format!("127.0.0.1:{port}"), "1024"])
-        .spawn()
-        .with_context(|| format!("running {}/smtp-sink (apt-get install postfix)", bin.display()))?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            bail!("smtp-sink did not start");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok((Child(child), port))
-}
-
-async fn deliver(args: &CampaignArgs, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
-    let (_sink, port) = start_sink(&args.postfix_bin)?;
-    let smtp = Smtp::new(&SmtpConfig {
-        url: format!("smtp://127.0.0.1:{port}"),
-        from: "Tea Shop <shop@example.com>".into(),
-        pool_size: args.connections as u32,
-        dkim: None,
-    })
-    .map_err(anyhow::Error::msg)?;
-    let deliverer = Deliverer::new(
-        store.clone(),
-        clock,
-        vec![ChannelSlot::new(Arc::new(smtp), args.connections, None)],
-        Signer::new(b"bench-key-bench-key-bench-key-32"),
-        DeliveryConfig {
-            public_url: "https://nudge.example".into(),
-            ..Default::default()
-        },
-    );
-    let started = Instant::now();
-    let mut delivered = 0;
-    while delivered < args.deliver {
-        let n = deliverer.clone().run_once().await?;
-        if n == 0 {
-            break;
-        }
-        delivered += n;
-    }
-    let secs = started.elapsed().as_secs_f64();
+async fn delivery(args: &CampaignArgs, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+    let (_sink, port) = crate::bench_messages::start_sink(&args.postfix_bin)?;
+    let (delivered, secs) =
+        crate::bench_messages::deliver(store.clone(), clock, port, args.connections, args.deliver).await?;
     let sent = store
         .list_messages(&nudge_store::MessageQuery {
             state: Some(nudge_store::MessageState::Sent),
@@ -689,27 +635,7 @@ async fn deliver(args: &CampaignArgs, store: Arc<dyn Store>, clock: Arc<dyn Cloc
             _ => 20_000,
         }
     };
-    let started = Instant::now();
-    let status = Command::new(args.postfix_bin.join("smtp-source"))
-        .args([
-            "-s",
-            &args.connections.to_string(),
-            "-m",
-            &delivered.to_string(),
-            "-l",
-            &size.to_string(),
-        ])
-        .args([
-            "-f",
-            "shop@example.com",
-            "-t",
-            "c0@example.com",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .status()
-        .context("running smtp-source")?;
-    ensure!(status.success(), "smtp-source failed");
-    let secs = started.elapsed().as_secs_f64();
+    let secs = crate::bench_messages::smtp_source(&args.postfix_bin, port, args.connections, delivered, size)?;
     let source_rate = delivered as f64 / secs;
     println!(
         "delivery, postfix smtp-source ({} sessions, {size}-byte messages): {delivered} messages in {secs:.2} s = \

@@ -244,7 +244,7 @@ fn mjml_version(dir: &Path) -> String {
 }
 
 /// A child process killed when dropped.
-struct Child(std::process::Child);
+pub(crate) struct Child(std::process::Child);
 impl Drop for Child {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -256,7 +256,8 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn start_sink(bin: &Path) -> anyhow::Result<(Child, u16)> {
+/// Postfix's `smtp-sink` on a free port (from `bin`), once it accepts connections.
+pub(crate) fn start_sink(bin: &Path) -> anyhow::Result<(Child, u16)> {
     let port = free_port()?;
     let child = Command::new(bin.join("smtp-sink"))
         .args(["-u", "nobody", &format!("127.0.0.1:{port}"), "1024"])
@@ -270,6 +271,73 @@ fn start_sink(bin: &Path) -> anyhow::Result<(Child, u16)> {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     Ok((Child(child), port))
+}
+
+/// Delivers up to `limit` queued messages through the delivery worker (claim, consent,
+/// render, decorate, SMTP over `connections` to the sink on `port`, grouped outcome
+/// records): how many, and in how many seconds.
+pub(crate) async fn deliver(
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    port: u16,
+    connections: usize,
+    limit: usize,
+) -> anyhow::Result<(usize, f64)> {
+    let smtp = Smtp::new(&SmtpConfig {
+        url: format!("smtp://127.0.0.1:{port}"),
+        from: "Tea Shop <shop@example.com>".into(),
+        pool_size: connections as u32,
+        dkim: None,
+    })
+    .map_err(anyhow::Error::msg)?;
+    let deliverer = Deliverer::new(
+        store,
+        clock,
+        vec![ChannelSlot::new(Arc::new(smtp), connections, None)],
+        Signer::new(b"bench-key-bench-key-bench-key-32"),
+        DeliveryConfig {
+            public_url: "https://nudge.example".into(),
+            ..Default::default()
+        },
+    );
+    let started = Instant::now();
+    let mut delivered = 0;
+    while delivered < limit {
+        let n = deliverer.clone().run_once().await?;
+        if n == 0 {
+            break;
+        }
+        delivered += n;
+    }
+    Ok((delivered, started.elapsed().as_secs_f64()))
+}
+
+/// Postfix's `smtp-source` sending `n` messages of `size` bytes over `sessions` to the
+/// sink on `port`: how many seconds it took.
+pub(crate) fn smtp_source(bin: &Path, port: u16, sessions: usize, n: usize, size: usize) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let status = Command::new(bin.join("smtp-source"))
+        .args([
+            "-s",
+            &sessions.to_string(),
+            "-m",
+            &n.to_string(),
+            "-l",
+            &size.to_string(),
+        ])
+        .args([
+            "-f",
+            "shop@example.com",
+            "-t",
+            "c0@example.com",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .status()
+        .context("running smtp-source")?;
+    if !status.success() {
+        bail!("smtp-source failed");
+    }
+    Ok(started.elapsed().as_secs_f64())
 }
 
 pub async fn email(args: EmailArgs) -> anyhow::Result<()> {
@@ -334,33 +402,7 @@ pub async fn email(args: EmailArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    let smtp = Smtp::new(&SmtpConfig {
-        url: format!("smtp://127.0.0.1:{port}"),
-        from: "Tea Shop <shop@example.com>".into(),
-        pool_size: args.connections as u32,
-        dkim: None,
-    })
-    .map_err(anyhow::Error::msg)?;
-    let deliverer = Deliverer::new(
-        store.clone(),
-        clock,
-        vec![ChannelSlot::new(Arc::new(smtp), args.connections, None)],
-        Signer::new(b"bench-key-bench-key-bench-key-32"),
-        DeliveryConfig {
-            public_url: "https://nudge.example".into(),
-            ..Default::default()
-        },
-    );
-    let started = Instant::now();
-    let mut delivered = 0;
-    while delivered < args.messages {
-        let n = deliverer.clone().run_once().await?;
-        if n == 0 {
-            break;
-        }
-        delivered += n;
-    }
-    let secs = started.elapsed().as_secs_f64();
+    let (delivered, secs) = deliver(store.clone(), clock, port, args.connections, args.messages).await?;
     let sent = store
         .list_messages(&nudge_store::MessageQuery {
             state: Some(nudge_store::MessageState::Sent),
@@ -371,13 +413,11 @@ pub async fn email(args: EmailArgs) -> anyhow::Result<()> {
     if sent.items.is_empty() {
         bail!("no message was sent; is smtp-sink running?");
     }
-    let sample = store.message(sent.items[0].id).await?.and_then(|m| m.rendered);
     let nudge_rate = delivered as f64 / secs;
     println!(
         "nudge (render + SMTP + record, {} connections): {delivered} messages in {secs:.2} s = {nudge_rate:.0} messages/s",
         args.connections
     );
-    let _ = sample;
 
     // The same number of messages, of the size Nudge sends, by smtp-source.
     let size = {
@@ -390,29 +430,7 @@ pub async fn email(args: EmailArgs) -> anyhow::Result<()> {
             _ => 20_000,
         }
     };
-    let started = Instant::now();
-    let status = Command::new(args.postfix_bin.join("smtp-source"))
-        .args([
-            "-s",
-            &args.connections.to_string(),
-            "-m",
-            &args.messages.to_string(),
-            "-l",
-            &size.to_string(),
-        ])
-        .args([
-            "-f",
-            "shop@example.com",
-            "-t",
-            "c0@example.com",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .status()
-        .context("running smtp-source")?;
-    if !status.success() {
-        bail!("smtp-source failed");
-    }
-    let secs = started.elapsed().as_secs_f64();
+    let secs = smtp_source(&args.postfix_bin, port, args.connections, args.messages, size)?;
     let source_rate = args.messages as f64 / secs;
     println!(
         "postfix smtp-source ({} sessions, {size}-byte messages): {} messages in {secs:.2} s = {source_rate:.0} messages/s",

@@ -9,24 +9,6 @@ use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-fn link(html: &str, prefix: &str) -> String {
-    let at = html
-        .find(&format!("href=\"{prefix}"))
-        .unwrap_or_else(|| panic!("no link to {prefix} in {html}"));
-    let rest = &html[at + 6..];
-    rest[..rest.find('"').unwrap()].replace("&amp;", "&")
-}
-
-fn header<'a>(mail: &'a Value, name: &str) -> &'a str {
-    mail["headers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h[0].as_str().unwrap().eq_ignore_ascii_case(name))
-        .and_then(|h| h[1].as_str())
-        .unwrap_or_else(|| panic!("no {name} header in {mail}"))
-}
-
 /// `n` contacts with e-mail addresses, and a segment of them all; the segment's id.
 async fn audience(api: &Api, n: usize) -> i64 {
     let batch: Vec<Value> = (0..n)
@@ -120,7 +102,11 @@ async fn an_ab_test_is_decided_by_real_clicks_and_the_winner_goes_to_the_rest() 
     assert_eq!(results.len(), 2, "{tested}");
     assert!(results.iter().all(|r| r["accepted"] == true), "{tested}");
     let tests = received(&mail_dir, 2);
-    assert!(tests.iter().all(|m| header(m, "subject").starts_with("[Test] Variant")));
+    assert!(
+        tests
+            .iter()
+            .all(|m| header(m, "subject").unwrap().starts_with("[Test] Variant"))
+    );
     let sent_at = Instant::now();
     let (s, sent) = api
         .post(
@@ -140,8 +126,11 @@ async fn an_ab_test_is_decided_by_real_clicks_and_the_winner_goes_to_the_rest() 
     assert!((60..=140).contains(&in_test), "about half in the test: {test}");
     let mails = received(&mail_dir, in_test + 2);
     let mut clicked = 0;
-    for m in mails.iter().filter(|m| !header(m, "subject").starts_with("[Test]")) {
-        if header(m, "subject").starts_with("Variant B") {
+    for m in mails
+        .iter()
+        .filter(|m| !header(m, "subject").unwrap().starts_with("[Test]"))
+    {
+        if header(m, "subject").unwrap().starts_with("Variant B") {
             let url = link(part(m, "text/html"), &format!("{base}/t/c/"));
             let resp = api.http.get(&url).send().await.unwrap();
             assert!(resp.status().is_redirection(), "{}", resp.status());
@@ -160,15 +149,15 @@ async fn an_ab_test_is_decided_by_real_clicks_and_the_winner_goes_to_the_rest() 
     assert_eq!(done["winner"], 1, "{done}");
     let mails: Vec<Value> = received(&mail_dir, N + 2)
         .into_iter()
-        .filter(|m| !header(m, "subject").starts_with("[Test]"))
+        .filter(|m| !header(m, "subject").unwrap().starts_with("[Test]"))
         .collect();
     assert_eq!(mails.len(), N);
-    let subjects: Vec<&str> = mails.iter().map(|m| header(m, "subject")).collect();
+    let subjects: Vec<&str> = mails.iter().map(|m| header(m, "subject").unwrap()).collect();
     let b_sent = subjects.iter().filter(|s| s.starts_with("Variant B")).count();
     let a_sent = subjects.iter().filter(|s| s.starts_with("Variant A")).count();
     assert_eq!(a_sent + b_sent, N);
     assert_eq!(a_sent, in_test - clicked, "A only in the test");
-    let recipients: BTreeSet<&str> = mails.iter().map(|m| header(m, "to")).collect();
+    let recipients: BTreeSet<&str> = mails.iter().map(|m| header(m, "to").unwrap()).collect();
     assert_eq!(recipients.len(), N, "one message per recipient");
 
     // The report agrees with the SMTP server and the clicks.

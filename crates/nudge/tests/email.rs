@@ -8,7 +8,7 @@
 //! Needs `aiosmtpd` and `dkimpy` in the test virtualenv (`scripts/install-test-deps`);
 //! without them the test passes with a notice, unless `NUDGE_REQUIRE_SDK_TESTS=1`.
 
-use serde_json::{Value, json};
+use serde_json::json;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -30,24 +30,6 @@ fn start_server(dir: &Path, smtp_port: u16, env: &[(&str, &str)]) -> (Proc, Stri
     ];
     all.extend_from_slice(env);
     common::start_server(dir, &all)
-}
-
-fn header<'a>(mail: &'a Value, name: &str) -> Option<&'a str> {
-    mail["headers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h[0].as_str().unwrap().eq_ignore_ascii_case(name))
-        .and_then(|h| h[1].as_str())
-}
-
-/// The first `href` in `html` that starts with `prefix`.
-fn link(html: &str, prefix: &str) -> String {
-    let at = html
-        .find(&format!("href=\"{prefix}"))
-        .unwrap_or_else(|| panic!("no link to {prefix} in {html}"));
-    let rest = &html[at + 6..];
-    rest[..rest.find('"').unwrap()].replace("&amp;", "&")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -261,11 +261,9 @@ pub fn parse_campaign(value: &Value) -> Result<CampaignDefinition, Vec<CampaignE
     if !value.is_object() {
         return Err(vec![err("$", "a campaign definition must be a JSON object")]);
     }
-    let def: CampaignDefinition = serde_json::from_value(value.clone()).map_err(|e| {
-        // serde names the field at fault in backquotes.
-        let text = e.to_string();
-        let path = text.split('`').nth(1).unwrap_or("$").to_string();
-        vec![err(path, text)]
+    let def: CampaignDefinition = crate::read_shape(value).map_err(|e| {
+        let path = if e.path.is_empty() { "$".to_string() } else { e.path };
+        vec![err(path, e.message)]
     })?;
     let problems = def.problems();
     if problems.is_empty() { Ok(def) } else { Err(problems) }

@@ -5,39 +5,15 @@
 use super::*;
 
 impl JourneyEngine {
-    /// The contact's marketing messages in the longest cap period: queued or sent
-    /// (failed, bounced and suppressed ones do not count), and those of this round.
+    /// The contact's marketing messages the caps count ([`recent_sends`]), and those
+    /// of this round.
     pub(super) async fn recent_sends(
         &self,
         contact: ContactId,
         now: Millis,
         round: &Round,
     ) -> nudge_store::Result<Vec<SentMessage>> {
-        let horizon = round.caps.iter().map(|c| c.per.millis()).max().unwrap_or(0);
-        let page = self
-            .store
-            .list_messages(&MessageQuery {
-                contact_id: Some(contact),
-                limit: 1000,
-                ..Default::default()
-            })
-            .await?;
-        let mut out: Vec<SentMessage> = page
-            .items
-            .iter()
-            .filter(|m| !m.transactional)
-            .filter(|m| {
-                matches!(
-                    m.state,
-                    MessageState::Queued | MessageState::Sent | MessageState::Delivered
-                )
-            })
-            .map(|m| SentMessage {
-                channel: Some(m.channel.clone()),
-                at: m.sent_at.unwrap_or(m.created_at),
-            })
-            .filter(|s| s.at > now - horizon)
-            .collect();
+        let mut out = recent_sends(&*self.store, contact, now, &round.caps).await?;
         out.extend(round.sends.get(&contact).cloned().unwrap_or_default());
         Ok(out)
     }

@@ -524,24 +524,20 @@ pub(crate) async fn stats<D: Db>(db: &D, id: i64) -> Result<CampaignStats> {
     Ok(out)
 }
 
-/// A recipient's row: (variant, state, reason, message id).
-pub(crate) async fn recipient<D: Db>(
-    db: &D,
-    id: i64,
-    contact: ContactId,
-) -> Result<Option<(Option<u8>, String, Option<String>, Option<i64>)>> {
+/// A recipient's row.
+pub(crate) async fn recipient<D: Db>(db: &D, id: i64, contact: ContactId) -> Result<Option<Recipient>> {
     let contact = db.current_id(contact).await?;
     sql::one(
         db,
         "SELECT variant, state, reason, message_id FROM campaign_recipients WHERE campaign_id = $1 AND contact_id = $2",
         &[Arg::I64(id), Arg::I64(contact)],
         |r| {
-            Ok((
-                r.opt_i64(0)?.map(|v| v.clamp(0, 255) as u8),
-                r.string(1)?,
-                r.opt_string(2)?,
-                r.opt_i64(3)?,
-            ))
+            Ok(Recipient {
+                variant: r.opt_i64(0)?.map(|v| v.clamp(0, 255) as u8),
+                state: r.string(1)?,
+                reason: r.opt_string(2)?,
+                message_id: r.opt_i64(3)?,
+            })
         },
     )
     .await
@@ -678,7 +674,7 @@ macro_rules! impl_campaign_store {
                 scope: $crate::ReportScope,
                 from: i64,
                 until: i64,
-            ) -> $crate::Result<Vec<(i64, String, f64)>> {
+            ) -> $crate::Result<Vec<(i64, nudge_core::protocol::CampaignCounter, f64)>> {
                 $read!(self, |db| async move {
                     $crate::shared::conversions::report_series(db, &scope, from, until).await
                 })
@@ -687,12 +683,15 @@ macro_rules! impl_campaign_store {
                 &self,
                 from: i64,
                 until: i64,
-            ) -> $crate::Result<Vec<($crate::ReportScope, String, f64)>> {
+            ) -> $crate::Result<Vec<($crate::ReportScope, nudge_core::protocol::CampaignCounter, f64)>> {
                 $read!(self, |db| $crate::shared::conversions::report_totals(
                     db, from, until
                 ))
             }
-            async fn campaign_domains(&self, campaign: i64) -> $crate::Result<Vec<(String, String, f64)>> {
+            async fn campaign_domains(
+                &self,
+                campaign: i64,
+            ) -> $crate::Result<Vec<(String, nudge_core::protocol::CampaignCounter, f64)>> {
                 $read!(self, |db| $crate::shared::conversions::campaign_domains(
                     db, campaign
                 ))
@@ -704,7 +703,7 @@ macro_rules! impl_campaign_store {
                 &self,
                 id: i64,
                 contact: nudge_core::ContactId,
-            ) -> $crate::Result<Option<(Option<u8>, String, Option<String>, Option<i64>)>> {
+            ) -> $crate::Result<Option<$crate::Recipient>> {
                 $read!(self, |db| $crate::shared::campaigns::recipient(db, id, contact))
             }
         }

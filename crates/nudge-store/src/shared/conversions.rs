@@ -154,15 +154,19 @@ pub(crate) async fn report_series<D: Db>(
     scope: &crate::ReportScope,
     from: i64,
     until: i64,
-) -> Result<Vec<(i64, String, f64)>> {
-    sql::all(
+) -> Result<Vec<(i64, CampaignCounter, f64)>> {
+    let rows = sql::all(
         db,
         "SELECT hour, counter, value FROM report_hourly WHERE scope = $1 AND hour BETWEEN $2 AND $3
          ORDER BY hour, counter",
         &[Arg::Str(&scope.key()), Arg::I64(from), Arg::I64(until)],
         |r| Ok((r.i64(0)?, r.string(1)?, r.opt_f64(2)?.unwrap_or(0.0))),
     )
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(hour, counter, value)| Some((hour, CampaignCounter::parse(&counter)?, value)))
+        .collect())
 }
 
 /// Every scope's counters summed from hour `from` to hour `until` (inclusive):
@@ -171,7 +175,7 @@ pub(crate) async fn report_totals<D: Db>(
     db: &D,
     from: i64,
     until: i64,
-) -> Result<Vec<(crate::ReportScope, String, f64)>> {
+) -> Result<Vec<(crate::ReportScope, CampaignCounter, f64)>> {
     let rows = sql::all(
         db,
         "SELECT scope, counter, sum(value) FROM report_hourly WHERE hour BETWEEN $1 AND $2
@@ -182,17 +186,27 @@ pub(crate) async fn report_totals<D: Db>(
     .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(scope, counter, value)| Some((crate::ReportScope::parse(&scope)?, counter, value)))
+        .filter_map(|(scope, counter, value)| {
+            Some((
+                crate::ReportScope::parse(&scope)?,
+                CampaignCounter::parse(&counter)?,
+                value,
+            ))
+        })
         .collect())
 }
 
 /// A campaign's counters by recipient domain: `(domain, counter, value)`.
-pub(crate) async fn campaign_domains<D: Db>(db: &D, campaign: i64) -> Result<Vec<(String, String, f64)>> {
-    sql::all(
+pub(crate) async fn campaign_domains<D: Db>(db: &D, campaign: i64) -> Result<Vec<(String, CampaignCounter, f64)>> {
+    let rows = sql::all(
         db,
         "SELECT domain, counter, value FROM campaign_domains WHERE campaign_id = $1 ORDER BY domain, counter",
         &[Arg::I64(campaign)],
         |r| Ok((r.string(0)?, r.string(1)?, r.opt_f64(2)?.unwrap_or(0.0))),
     )
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(domain, counter, value)| Some((domain, CampaignCounter::parse(&counter)?, value)))
+        .collect())
 }

@@ -206,6 +206,7 @@ pub(crate) async fn update_messages<D: Db>(db: &D, updates: &[MessageUpdate], no
          recipient = coalesce($4, recipient), error = $5, rendered = coalesce($6, rendered),
          updated_at = $7, sent_at = coalesce($8, sent_at), provider_id = coalesce($9, provider_id)
          WHERE id = $1";
+    let mut outcomes = Vec::with_capacity(updates.len());
     for u in updates {
         let next = match u.state {
             MessageState::Queued => Some(u.retry_at.unwrap_or(now)),
@@ -231,10 +232,10 @@ pub(crate) async fn update_messages<D: Db>(db: &D, updates: &[MessageUpdate], no
             suppress_once(db, &after.channel, recipient, reason, now).await?;
         }
         if after.state != MessageState::Queued {
-            exec::message_state(db, &rules, &after, now).await?;
+            outcomes.push(after);
         }
     }
-    Ok(())
+    exec::message_states(db, &rules, &outcomes, now).await
 }
 
 /// Applies a provider's receipt to the message it names (see

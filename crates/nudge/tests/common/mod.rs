@@ -231,6 +231,25 @@ pub fn part<'a>(mail: &'a Value, content_type: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {content_type} part in {mail}"))
 }
 
+/// A header of a mail the sink received (`received`), by name in any case.
+pub fn header<'a>(mail: &'a Value, name: &str) -> Option<&'a str> {
+    mail["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h[0].as_str().unwrap().eq_ignore_ascii_case(name))
+        .and_then(|h| h[1].as_str())
+}
+
+/// The first `href` in `html` that starts with `prefix`.
+pub fn link(html: &str, prefix: &str) -> String {
+    let at = html
+        .find(&format!("href=\"{prefix}"))
+        .unwrap_or_else(|| panic!("no link to {prefix} in {html}"));
+    let rest = &html[at + 6..];
+    rest[..rest.find('"').unwrap()].replace("&amp;", "&")
+}
+
 /// False (with a notice) when the Python test packages are missing; a failure under
 /// `NUDGE_REQUIRE_SDK_TESTS=1`.
 pub fn have_python_packages() -> bool {
