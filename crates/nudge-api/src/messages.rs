@@ -583,7 +583,8 @@ pub async fn remove_suppression(
 
 /// `POST /api/v1/bounces`: a provider's bounce or complaint webhook, normalised:
 /// `{"email": "...", "type": "hard" | "soft" | "complaint", "message_id": 12}`.
-/// Hard bounces and complaints suppress the address; a named message is marked bounced.
+/// Hard bounces and complaints suppress the address; a named message is marked bounced
+/// (hard) or gets its complaint event (complaint).
 pub async fn bounce(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let body = body_object(&body)?;
     only_fields(&body, &["channel", "address", "email", "type", "message_id", "reason"])?;

@@ -7,10 +7,10 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use nudge_core::Subscription;
+use nudge_core::protocol::MessageEvent;
 use nudge_messages::consent::topic_key;
 use nudge_messages::links::Purpose;
 use nudge_store::{ContactPatch, Message};
-use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// A transparent 1×1 GIF.
@@ -60,12 +60,11 @@ fn escape(s: &str) -> String {
 pub async fn open(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     if let Some((m, _)) = message_of(&state, Purpose::Open, &token).await {
         let now = state.clock.now();
-        let props = json!({"message_id": m.id, "template_id": m.template_id, "channel": m.channel});
         // Image proxies fetch the pixel repeatedly: at most one open per minute counts.
         let key = format!("open-{}-{}", m.id, now / 60_000);
         match state
             .store
-            .record_message_event(m.id, "Email Opened", props, key, now)
+            .record_message_event(m.id, &MessageEvent::Opened, key, now)
             .await
         {
             Ok(true) => state.segments.wake(),
@@ -93,13 +92,12 @@ pub async fn click(State(state): State<AppState>, Path(token): Path<String>) -> 
         .map(str::to_string);
     let Some(url) = url else { return invalid_link() };
     let now = state.clock.now();
-    let props = json!({"message_id": m.id, "template_id": m.template_id, "channel": m.channel, "url": url, "link_index": index});
     let key = format!("click-{}-{index}-{now}", m.id);
-    match state
-        .store
-        .record_message_event(m.id, "Email Link Clicked", props, key, now)
-        .await
-    {
+    let event = MessageEvent::Clicked {
+        link: index,
+        url: url.clone(),
+    };
+    match state.store.record_message_event(m.id, &event, key, now).await {
         Ok(_) => state.segments.wake(),
         Err(e) => tracing::warn!(error = %e, "recording a click failed"),
     }
@@ -213,11 +211,12 @@ pub async fn unsubscribe(
             "<p>Please try again in a moment.</p>",
         );
     }
-    let props = json!({"message_id": m.id, "channel": m.channel, "subscription": key, "one_click": one_click});
-    let _ = state
-        .store
-        .record_message_event(m.id, "Unsubscribed", props, format!("unsubscribe-{}-{key}", m.id), now)
-        .await;
+    let event_key = format!("unsubscribe-{}-{key}", m.id);
+    let event = MessageEvent::Unsubscribed {
+        subscription: key,
+        one_click,
+    };
+    let _ = state.store.record_message_event(m.id, &event, event_key, now).await;
     state.segments.wake();
     page(
         StatusCode::OK,
@@ -402,10 +401,12 @@ pub async fn confirm(State(state): State<AppState>, Path(token): Path<String>) -
             "<p>Please try again in a moment.</p>",
         );
     }
-    let props = json!({"message_id": m.id, "channel": m.channel, "subscription": key});
+    let event = MessageEvent::SubscriptionConfirmed {
+        subscription: key.clone(),
+    };
     let _ = state
         .store
-        .record_message_event(m.id, "Subscription Confirmed", props, format!("confirm-{}", m.id), now)
+        .record_message_event(m.id, &event, format!("confirm-{}", m.id), now)
         .await;
     state.segments.wake();
     page(

@@ -310,7 +310,12 @@ async fn a_campaign_from_draft_to_cancelled() {
             (r["campaign_id"].as_i64(), r["status"].as_str()),
             (Some(id), Some("sending"))
         );
-        assert_eq!(r["holdout"], json!({"recipients": 0}));
+        assert_eq!(
+            r["holdout"],
+            json!({"recipients": 0, "conversions": 0, "converted": 0, "revenue": 0.0,
+                "conversion_rate": null, "revenue_per_recipient": null})
+        );
+        assert_eq!(r["links"], json!([]));
         assert_eq!(r["progress"], w["progress"]);
         let variants = r["variants"].as_array().unwrap();
         assert_eq!(variants.len(), 2);
@@ -367,7 +372,8 @@ async fn a_campaign_from_draft_to_cancelled() {
                 lines[0],
                 "variant,name,template_id,template_version,recipients,sent,delivered,bounced,failed,opened,\
                  unique_opened,clicked,unique_clicked,open_rate,click_rate,conversions,converted,revenue,\
-                 conversion_rate,revenue_per_recipient,metric_rate,metric_ci_low,\
+                 conversion_rate,revenue_per_recipient,unsubscribed,complained,conversion_rate_lift_vs_holdout,\
+                 revenue_per_recipient_lift_vs_holdout,metric_rate,metric_ci_low,\
                  metric_ci_high,probability_to_be_best,p_value_vs_control,winner"
             );
             assert!(lines[1].starts_with("0,A,"), "{text}");

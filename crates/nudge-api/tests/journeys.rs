@@ -5,6 +5,7 @@
 //! order does not); re-entry rules and stop are respected.
 
 use nudge_core::Millis;
+use nudge_core::protocol::MessageEvent;
 use serde_json::{Value, json};
 
 const HOUR: Millis = 3_600_000;
@@ -536,13 +537,7 @@ async fn a_branch_reads_whether_the_previous_message_was_opened() {
         let id = email[0]["id"].as_i64().unwrap();
         assert!(
             app.store
-                .record_message_event(
-                    id,
-                    "Email Opened",
-                    json!({"message_id": id}),
-                    "open-test".into(),
-                    T0 + HOUR
-                )
+                .record_message_event(id, &MessageEvent::Opened, "open-test".into(), T0 + HOUR)
                 .await
                 .unwrap()
         );

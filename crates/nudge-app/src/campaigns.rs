@@ -24,7 +24,7 @@
 
 use crate::{App, AppError, FieldProblem, Result};
 use nudge_core::Millis;
-use nudge_core::campaign::stats::{self, Arm, ArmStats, Fallback, Rule, WinnerMetric};
+use nudge_core::campaign::stats::{self, Arm, ArmStats, Fallback, Lift, Rule, WinnerMetric};
 use nudge_core::campaign::{CampaignDefinition, CampaignStatus, Command, Schedule, parse_campaign, parse_schedule};
 use nudge_core::journey::NameOrId;
 use nudge_core::protocol::CampaignCounter;
@@ -289,6 +289,9 @@ pub struct VariantCounts {
     pub revenue: f64,
     /// Sum over recipients of the square of each one's revenue (for the variance).
     pub revenue_squares: f64,
+    pub unsubscribed: u64,
+    /// Spam complaints.
+    pub complained: u64,
 }
 
 impl VariantCounts {
@@ -308,7 +311,36 @@ impl VariantCounts {
             converted: get(CampaignCounter::Converted),
             revenue: stats.get(variant, CampaignCounter::Revenue),
             revenue_squares: stats.get(variant, CampaignCounter::RevenueSquares),
+            unsubscribed: get(CampaignCounter::Unsubscribed),
+            complained: get(CampaignCounter::Complained),
         }
+    }
+
+    /// The holdout's counts: its recipients and the conversions of held-out contacts
+    /// within the window (nothing is sent, so the rest are 0).
+    fn holdout(stats: &CampaignStats, recipients: u64) -> Self {
+        let get = |c: CampaignCounter| stats.holdout(c).max(0.0).round() as u64;
+        VariantCounts {
+            recipients,
+            conversions: get(CampaignCounter::Conversions),
+            converted: get(CampaignCounter::Converted).min(recipients),
+            revenue: stats.holdout(CampaignCounter::Revenue),
+            revenue_squares: stats.holdout(CampaignCounter::RevenueSquares),
+            ..VariantCounts::default()
+        }
+    }
+
+    /// As a test arm of `metric` (see `nudge_core::campaign::arm`).
+    fn arm(&self, metric: WinnerMetric) -> Arm {
+        nudge_core::campaign::arm(metric, |c| match c {
+            CampaignCounter::Recipients => self.recipients as f64,
+            CampaignCounter::UniqueOpened => self.unique_opened as f64,
+            CampaignCounter::UniqueClicked => self.unique_clicked as f64,
+            CampaignCounter::Converted => self.converted as f64,
+            CampaignCounter::Revenue => self.revenue,
+            CampaignCounter::RevenueSquares => self.revenue_squares,
+            _ => 0.0,
+        })
     }
 
     /// Revenue / recipients; `None` without recipients.
@@ -348,6 +380,39 @@ pub struct VariantReport {
     pub stats: Option<ArmStats>,
     /// The variant chosen for the remainder.
     pub winner: bool,
+    /// Its lift over the holdout in conversion rate and revenue per recipient
+    /// (`None` without a holdout or recipients on either side).
+    pub lift_vs_holdout: Option<HoldoutLift>,
+}
+
+/// A variant's lift over the holdout (see `nudge_core::campaign::stats`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct HoldoutLift {
+    pub conversion_rate: Option<Lift>,
+    pub revenue_per_recipient: Option<Lift>,
+}
+
+/// The holdout in a campaign's report: held-out contacts get nothing; their
+/// conversions within the attribution window after the campaign started are counted
+/// (`nudge_core::attribution::counts_for_holdout`) as the baseline for the lift.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct HoldoutReport {
+    pub recipients: u64,
+    pub conversions: u64,
+    pub converted: u64,
+    pub revenue: f64,
+    pub conversion_rate: Option<f64>,
+    pub revenue_per_recipient: Option<f64>,
+}
+
+/// Clicks of one link of one variant.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LinkReport {
+    pub variant: u8,
+    pub url: String,
+    pub clicks: u64,
+    /// Messages that clicked it at least once.
+    pub unique_clicks: u64,
 }
 
 /// The A/B test in a campaign's report.
@@ -377,8 +442,10 @@ pub struct TestReport {
 pub struct CampaignReport {
     pub campaign: Campaign,
     pub variants: Vec<VariantReport>,
-    /// Recipients held out (they get nothing).
-    pub holdout: u64,
+    /// The recipients held out (they get nothing) and their conversions.
+    pub holdout: HoldoutReport,
+    /// Clicks per link and variant, most clicked first.
+    pub links: Vec<LinkReport>,
     pub test: Option<TestReport>,
     /// The campaign's counters per hour since it was sent (all variants).
     pub hourly: Vec<ReportPoint>,
@@ -647,7 +714,25 @@ impl App {
                 revenue_per_recipient: c.revenue_per_recipient(),
                 stats: None,
                 winner: campaign.winner == Some(index),
+                lift_vs_holdout: None,
             });
+        }
+        let held = VariantCounts::holdout(&counts, campaign.held_out);
+        if held.recipients > 0 {
+            for v in &mut variants {
+                v.lift_vs_holdout = Some(HoldoutLift {
+                    conversion_rate: stats::lift_over_holdout(
+                        WinnerMetric::ConversionRate,
+                        &v.counts.arm(WinnerMetric::ConversionRate),
+                        &held.arm(WinnerMetric::ConversionRate),
+                    ),
+                    revenue_per_recipient: stats::lift_over_holdout(
+                        WinnerMetric::RevenuePerRecipient,
+                        &v.counts.arm(WinnerMetric::RevenuePerRecipient),
+                        &held.arm(WinnerMetric::RevenuePerRecipient),
+                    ),
+                });
+            }
         }
         let test = match &def.test {
             None => None,
@@ -667,10 +752,16 @@ impl App {
                 let arms: Vec<Arm> = (0..variants.len())
                     .map(|v| nudge_core::campaign::arm(t.metric, |c| counts.get(v as u8, c)))
                     .collect();
-                // The holdout gets no message, so nothing is attributed to it: no lift
-                // is shown (conversions of held-out contacts are not followed yet).
+                // The holdout gets no message: it has a rate only for conversions.
+                let holdout = matches!(
+                    t.metric,
+                    WinnerMetric::ConversionRate | WinnerMetric::RevenuePerRecipient
+                )
+                .then(|| held.arm(t.metric))
+                .filter(|h| h.recipients > 0);
                 if arms.len() >= 2 {
-                    let live = stats::decide(t.metric, t.rule, t.fallback, &arms, None).map_err(AppError::internal)?;
+                    let live = stats::decide(t.metric, t.rule, t.fallback, &arms, holdout.as_ref())
+                        .map_err(AppError::internal)?;
                     report.significance_level = live.significance_level;
                     for (v, arm) in variants.iter_mut().zip(live.arms) {
                         v.stats = Some(arm);
@@ -681,8 +772,28 @@ impl App {
         };
         let (hourly, hours_of_day) = self.campaign_hours(&campaign).await?;
         let domains = self.campaign_domain_report(id).await?;
+        let links = self
+            .store
+            .campaign_links(id)
+            .await?
+            .into_iter()
+            .map(|l| LinkReport {
+                variant: l.variant,
+                url: l.link.url,
+                clicks: l.link.clicks,
+                unique_clicks: l.link.unique_clicks,
+            })
+            .collect();
         Ok(CampaignReport {
-            holdout: campaign.held_out,
+            holdout: HoldoutReport {
+                recipients: held.recipients,
+                conversions: held.conversions,
+                converted: held.converted,
+                revenue: held.revenue,
+                conversion_rate: held.rate(held.converted),
+                revenue_per_recipient: held.revenue_per_recipient(),
+            },
+            links,
             campaign,
             variants,
             test,
@@ -782,7 +893,7 @@ fn moved_meanwhile() -> AppError {
 /// fractions (0.25), empty where there is nothing to divide by; the `metric_*`
 /// columns are the A/B test metric's figures (empty without a test).
 pub fn report_csv(report: &CampaignReport) -> Result<String> {
-    const HEADER: [&str; 26] = [
+    const HEADER: [&str; 30] = [
         "variant",
         "name",
         "template_id",
@@ -803,6 +914,10 @@ pub fn report_csv(report: &CampaignReport) -> Result<String> {
         "revenue",
         "conversion_rate",
         "revenue_per_recipient",
+        "unsubscribed",
+        "complained",
+        "conversion_rate_lift_vs_holdout",
+        "revenue_per_recipient_lift_vs_holdout",
         "metric_rate",
         "metric_ci_low",
         "metric_ci_high",
@@ -816,6 +931,7 @@ pub fn report_csv(report: &CampaignReport) -> Result<String> {
     for v in &report.variants {
         let c = &v.counts;
         let s = v.stats.as_ref();
+        let lift = v.lift_vs_holdout;
         let row: Vec<String> = vec![
             v.variant.to_string(),
             v.name.clone(),
@@ -837,6 +953,12 @@ pub fn report_csv(report: &CampaignReport) -> Result<String> {
             c.revenue.to_string(),
             opt(v.conversion_rate.map(|r| r.to_string())),
             opt(v.revenue_per_recipient.map(|r| r.to_string())),
+            c.unsubscribed.to_string(),
+            c.complained.to_string(),
+            opt(lift.and_then(|l| l.conversion_rate).map(|l| l.absolute.to_string())),
+            opt(lift
+                .and_then(|l| l.revenue_per_recipient)
+                .map(|l| l.absolute.to_string())),
             opt(s.map(|s| s.rate.to_string())),
             opt(s.map(|s| s.ci_low.to_string())),
             opt(s.map(|s| s.ci_high.to_string())),
@@ -847,10 +969,24 @@ pub fn report_csv(report: &CampaignReport) -> Result<String> {
         w.write_record(&row).map_err(AppError::internal)?;
     }
     let mut holdout = vec![String::new(); HEADER.len()];
-    holdout[0] = "holdout".into();
-    holdout[1] = "holdout".into();
-    holdout[4] = report.holdout.to_string();
-    holdout[HEADER.len() - 1] = "false".into();
+    let h = &report.holdout;
+    let mut set = |column: &str, value: String| {
+        if let Some(i) = HEADER.iter().position(|c| *c == column) {
+            holdout[i] = value;
+        }
+    };
+    set("variant", "holdout".into());
+    set("name", "holdout".into());
+    set("recipients", h.recipients.to_string());
+    set("conversions", h.conversions.to_string());
+    set("converted", h.converted.to_string());
+    set("revenue", h.revenue.to_string());
+    set("conversion_rate", opt(h.conversion_rate.map(|r| r.to_string())));
+    set(
+        "revenue_per_recipient",
+        opt(h.revenue_per_recipient.map(|r| r.to_string())),
+    );
+    set("winner", "false".into());
     w.write_record(&holdout).map_err(AppError::internal)?;
     let bytes = w.into_inner().map_err(AppError::internal)?;
     String::from_utf8(bytes).map_err(AppError::internal)

@@ -2,6 +2,7 @@
 
 use crate::{App, AppError, Result};
 use nudge_core::Contact;
+use nudge_core::protocol::MessageEvent;
 use nudge_store::{ContactImport, Lookup, Message, MessageState, MessageUpdate, NewMessage, Suppression, Template};
 use serde_json::{Value, json};
 
@@ -243,9 +244,11 @@ impl App {
         Ok(self.store.suppressions(channel).await?)
     }
 
-    /// A bounce or complaint: hard bounces and complaints suppress the address, and
-    /// a named message (which must exist and have gone to this address; checked
-    /// before anything changes) is marked bounced. Soft bounces change nothing.
+    /// A bounce or complaint: hard bounces and complaints suppress the address; a
+    /// named message (which must exist and have gone to this address; checked before
+    /// anything changes) is marked bounced by a hard bounce, and gets its `Email
+    /// Marked as Spam` event (counted as a complaint) by a complaint. Soft bounces
+    /// change nothing.
     pub async fn bounce(&self, b: Bounce) -> Result<BounceOutcome> {
         check_channel(&b.channel)?;
         let address = b.address.trim().to_string();
@@ -279,7 +282,13 @@ impl App {
                     created_at: now,
                 })
                 .await?;
-            if let Some(m) = message {
+            if let Some(m) = message.as_ref().filter(|_| b.kind == BounceKind::Complaint) {
+                // The message was delivered: a complaint is counted as one, not as a
+                // bounce.
+                self.store
+                    .record_message_event(m.id, &MessageEvent::Complained, format!("complaint-{}", m.id), now)
+                    .await?;
+            } else if let Some(m) = message {
                 self.store
                     .update_messages(
                         vec![MessageUpdate {

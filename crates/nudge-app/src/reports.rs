@@ -35,6 +35,8 @@ pub struct ReportRow {
     pub conversions: f64,
     pub converted: f64,
     pub revenue: f64,
+    pub unsubscribed: f64,
+    pub complained: f64,
 }
 
 /// The workspace report over `[from, until)`.
@@ -77,6 +79,8 @@ impl App {
                 C::Conversions => &mut row.conversions,
                 C::Converted => &mut row.converted,
                 C::Revenue => &mut row.revenue,
+                C::Unsubscribed => &mut row.unsubscribed,
+                C::Complained => &mut row.complained,
                 C::RevenueSquares => continue,
             };
             *field += value;
@@ -132,6 +136,8 @@ fn empty_row(scope: &ReportScope) -> ReportRow {
         conversions: 0.0,
         converted: 0.0,
         revenue: 0.0,
+        unsubscribed: 0.0,
+        complained: 0.0,
     }
 }
 
@@ -154,6 +160,8 @@ pub fn workspace_report_csv(r: &WorkspaceReport) -> Result<String> {
         "conversions",
         "converted",
         "revenue",
+        "unsubscribed",
+        "complained",
     ])
     .map_err(AppError::internal)?;
     for row in &r.rows {
@@ -175,6 +183,8 @@ pub fn workspace_report_csv(r: &WorkspaceReport) -> Result<String> {
             row.conversions,
             row.converted,
             row.revenue,
+            row.unsubscribed,
+            row.complained,
         ] {
             rec.push(v.to_string());
         }

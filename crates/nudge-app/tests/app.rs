@@ -813,7 +813,7 @@ mod campaigns {
     use nudge_app::FieldProblem;
     use nudge_app::campaigns::{CampaignAction, check_definition, report_csv};
     use nudge_core::campaign::{CampaignStatus, Schedule};
-    use nudge_core::protocol::MessageOrigin;
+    use nudge_core::protocol::{MessageEvent, MessageOrigin};
     use nudge_store::{NewCampaign, NewMessage, NewSegment};
     use serde_json::Value;
 
@@ -1211,19 +1211,21 @@ mod campaigns {
                     .unwrap();
                 messages.push(m.id);
             }
+            let click = |url: &str| MessageEvent::Clicked {
+                link: 0,
+                url: url.into(),
+            };
             for (i, (m, event)) in [
-                (messages[0], "Email Opened"),
-                (messages[0], "Email Link Clicked"),
-                (messages[2], "Email Link Clicked"),
-                (messages[2], "Email Link Clicked"),
-                (messages[3], "Email Link Clicked"),
+                (messages[0], MessageEvent::Opened),
+                (messages[0], click("https://a.example/")),
+                (messages[2], click("https://a.example/")),
+                (messages[2], click("https://a.example/")),
+                (messages[3], click("https://b.example/")),
             ]
             .into_iter()
             .enumerate()
             {
-                s.record_message_event(m, event, json!({}), format!("e{i}"), T0)
-                    .await
-                    .unwrap();
+                s.record_message_event(m, &event, format!("e{i}"), T0).await.unwrap();
             }
             let r = app.campaign_report(c.id).await.unwrap();
             let (va, vb) = (&r.variants[0], &r.variants[1]);
@@ -1275,11 +1277,24 @@ mod campaigns {
             assert_eq!(lines.len(), 4, "{csv}");
             assert!(lines[0].starts_with("variant,name,template_id,template_version,recipients,sent,"));
             assert!(
-                lines[2].starts_with(&format!("1,B,{bt},1,2,0,0,0,0,0,0,3,2,0,1,0,0,0,0,0,1,")),
+                lines[2].starts_with(&format!("1,B,{bt},1,2,0,0,0,0,0,0,3,2,0,1,0,0,0,0,0,0,0,,,1,")),
                 "{csv}"
             );
             assert!(lines[2].ends_with(",true"), "{csv}");
-            assert_eq!(lines[3], "holdout,holdout,,,0,,,,,,,,,,,,,,,,,,,,,false");
+            assert_eq!(lines[3], "holdout,holdout,,,0,,,,,,,,,,,0,0,0,,,,,,,,,,,,false");
+            let links: Vec<(u8, &str, u64, u64)> = r
+                .links
+                .iter()
+                .map(|l| (l.variant, l.url.as_str(), l.clicks, l.unique_clicks))
+                .collect();
+            assert_eq!(
+                links,
+                vec![
+                    (1, "https://a.example/", 2, 1),
+                    (0, "https://a.example/", 1, 1),
+                    (1, "https://b.example/", 1, 1)
+                ]
+            );
 
             // No test, no winner to pick; a conversion metric has live figures too
             // (no conversions yet: every rate 0).

@@ -121,6 +121,19 @@ pub fn last_touch(at: Millis, touches: &[Touch], settings: &ConversionSettings) 
         .max_by_key(|(id, t, _)| (*t, *id))
 }
 
+/// Whether a held-out recipient's conversion at `at` counts toward the holdout of a
+/// campaign that started sending at `started_at`: held-out contacts get no message,
+/// so their conversions are followed for the longest attribution window after the
+/// start, the longest a sent message's conversion could be attributed to it. The
+/// holdout's conversion rate is the baseline of the lift over the holdout.
+pub fn counts_for_holdout(at: Millis, started_at: Millis, settings: &ConversionSettings) -> bool {
+    let window = settings
+        .engaged_window
+        .as_millis()
+        .max(settings.delivered_window.as_millis());
+    at >= started_at && at - started_at <= window
+}
+
 /// What a conversion adds to a recipient's revenue squared, for the variance of
 /// revenue per recipient: `(before + revenue)² − before²`.
 pub fn revenue_square_delta(before: f64, revenue: f64) -> f64 {
@@ -129,6 +142,24 @@ pub fn revenue_square_delta(before: f64, revenue: f64) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_holdout_counts_conversions_within_the_longest_window_after_the_start() {
+        let s = ConversionSettings::default();
+        let start = 1_000_000;
+        assert!(counts_for_holdout(start, start, &s));
+        assert!(
+            counts_for_holdout(start + 5 * DAY_MS, start, &s),
+            "the engaged window, 5 days"
+        );
+        assert!(!counts_for_holdout(start + 5 * DAY_MS + 1, start, &s));
+        assert!(!counts_for_holdout(start - 1, start, &s), "before the campaign");
+        let long_delivery = ConversionSettings {
+            delivered_window: Duration::Millis(7 * DAY_MS),
+            ..ConversionSettings::default()
+        };
+        assert!(counts_for_holdout(start + 6 * DAY_MS, start, &long_delivery));
+    }
+
     use super::*;
 
     const H: Millis = 3_600_000;

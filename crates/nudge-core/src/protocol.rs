@@ -33,6 +33,10 @@ pub mod event_names {
     pub const EMAIL_OPENED: &str = "Email Opened";
     pub const EMAIL_LINK_CLICKED: &str = "Email Link Clicked";
     pub const UNSUBSCRIBED: &str = "Unsubscribed";
+    /// The recipient reported the message as spam (Segment's e-mail spec name).
+    pub const EMAIL_MARKED_AS_SPAM: &str = "Email Marked as Spam";
+    /// A double opt-in confirmed through the link of its confirmation message.
+    pub const SUBSCRIPTION_CONFIRMED: &str = "Subscription Confirmed";
 
     pub const SEGMENT_ENTERED: &str = "Segment Entered";
     pub const SEGMENT_EXITED: &str = "Segment Exited";
@@ -255,6 +259,86 @@ impl MessageOrigin {
     }
 }
 
+/// Something that happened to a sent message, reported by its recipient's actions
+/// (the tracking endpoints) or its provider (a complaint): recorded on the
+/// contact's timeline as [`MessageEvent::name`] and counted toward what sent the
+/// message (see `MessageStore::record_message_event`). The store counts from these
+/// fields, never from the properties.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageEvent {
+    /// The tracking pixel was fetched.
+    Opened,
+    /// A tracked link was followed: its position among the message's links and the
+    /// address it leads to.
+    Clicked { link: u32, url: String },
+    /// The recipient unsubscribed through the message from `subscription` (a
+    /// channel, or `channel:topic`), by the one-click header or the page.
+    Unsubscribed { subscription: String, one_click: bool },
+    /// The recipient reported the message as spam (a provider's complaint).
+    Complained,
+    /// A double opt-in to `subscription` confirmed through the message's link.
+    SubscriptionConfirmed { subscription: String },
+}
+
+impl MessageEvent {
+    /// The timeline event's name (one of [`event_names`]).
+    pub fn name(&self) -> &'static str {
+        match self {
+            MessageEvent::Opened => event_names::EMAIL_OPENED,
+            MessageEvent::Clicked { .. } => event_names::EMAIL_LINK_CLICKED,
+            MessageEvent::Unsubscribed { .. } => event_names::UNSUBSCRIBED,
+            MessageEvent::Complained => event_names::EMAIL_MARKED_AS_SPAM,
+            MessageEvent::SubscriptionConfirmed { .. } => event_names::SUBSCRIPTION_CONFIRMED,
+        }
+    }
+
+    /// The timeline event's properties: the message, its template and channel, and
+    /// what the event adds (the link's `url` and `link_index`, the `subscription`).
+    pub fn properties(&self, message: i64, template_id: Option<i64>, channel: &str) -> Value {
+        let mut p = serde_json::json!({"message_id": message, "template_id": template_id, "channel": channel});
+        match self {
+            MessageEvent::Clicked { link, url } => {
+                p["url"] = Value::from(url.as_str());
+                p["link_index"] = Value::from(*link);
+            }
+            MessageEvent::Unsubscribed {
+                subscription,
+                one_click,
+            } => {
+                p["subscription"] = Value::from(subscription.as_str());
+                p["one_click"] = Value::from(*one_click);
+            }
+            MessageEvent::SubscriptionConfirmed { subscription } => {
+                p["subscription"] = Value::from(subscription.as_str());
+            }
+            MessageEvent::Opened | MessageEvent::Complained => {}
+        }
+        p
+    }
+
+    /// The journey step counter it moves.
+    pub fn step_counter(&self) -> Option<StepCounter> {
+        match self {
+            MessageEvent::Opened => Some(StepCounter::Opened),
+            MessageEvent::Clicked { .. } => Some(StepCounter::Clicked),
+            MessageEvent::Unsubscribed { .. } => Some(StepCounter::Unsubscribed),
+            MessageEvent::Complained => Some(StepCounter::Complained),
+            MessageEvent::SubscriptionConfirmed { .. } => None,
+        }
+    }
+
+    /// The campaign (and report) counter it moves.
+    pub fn campaign_counter(&self) -> Option<CampaignCounter> {
+        match self {
+            MessageEvent::Opened => Some(CampaignCounter::Opened),
+            MessageEvent::Clicked { .. } => Some(CampaignCounter::Clicked),
+            MessageEvent::Unsubscribed { .. } => Some(CampaignCounter::Unsubscribed),
+            MessageEvent::Complained => Some(CampaignCounter::Complained),
+            MessageEvent::SubscriptionConfirmed { .. } => None,
+        }
+    }
+}
+
 /// An event Nudge records on a contact's timeline (idempotent on its key).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TimelineEvent {
@@ -303,10 +387,14 @@ pub enum CampaignCounter {
     /// The sum over messages of the square of each one's attributed revenue (for the
     /// variance of revenue per recipient).
     RevenueSquares,
+    /// Unsubscribes through the messages.
+    Unsubscribed,
+    /// Spam complaints about the messages.
+    Complained,
 }
 
 impl CampaignCounter {
-    pub const ALL: [CampaignCounter; 13] = [
+    pub const ALL: [CampaignCounter; 15] = [
         CampaignCounter::Recipients,
         CampaignCounter::Sent,
         CampaignCounter::Delivered,
@@ -320,6 +408,8 @@ impl CampaignCounter {
         CampaignCounter::Conversions,
         CampaignCounter::Revenue,
         CampaignCounter::RevenueSquares,
+        CampaignCounter::Unsubscribed,
+        CampaignCounter::Complained,
     ];
 
     /// The name it is stored under.
@@ -338,6 +428,8 @@ impl CampaignCounter {
             CampaignCounter::Conversions => "conversions",
             CampaignCounter::Revenue => "revenue",
             CampaignCounter::RevenueSquares => "revenue_squares",
+            CampaignCounter::Unsubscribed => "unsubscribed",
+            CampaignCounter::Complained => "complained",
         }
     }
 
@@ -361,6 +453,10 @@ pub enum StepCounter {
     Converted,
     /// Conversions attributed to the step's messages.
     Conversions,
+    /// Unsubscribes through the step's messages.
+    Unsubscribed,
+    /// Spam complaints about the step's messages.
+    Complained,
 }
 
 impl StepCounter {
@@ -375,15 +471,8 @@ impl StepCounter {
             StepCounter::UniqueClicked => "unique_clicked",
             StepCounter::Converted => "converted",
             StepCounter::Conversions => "conversions",
-        }
-    }
-
-    /// The counter a message event moves (an open, a click).
-    pub fn of_message_event(name: &str) -> Option<Self> {
-        match name {
-            event_names::EMAIL_OPENED => Some(StepCounter::Opened),
-            event_names::EMAIL_LINK_CLICKED => Some(StepCounter::Clicked),
-            _ => None,
+            StepCounter::Unsubscribed => "unsubscribed",
+            StepCounter::Complained => "complained",
         }
     }
 }

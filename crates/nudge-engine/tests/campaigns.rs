@@ -3,7 +3,7 @@
 //! by hand.
 
 use nudge_core::campaign::{CampaignStatus, Schedule};
-use nudge_core::protocol::{CampaignCounter, MessageOrigin};
+use nudge_core::protocol::{CampaignCounter, MessageEvent, MessageOrigin};
 use nudge_core::{ManualClock, Millis};
 use nudge_engine::{CampaignEngine, CampaignEngineConfig, FREQUENCY_CAPS};
 use nudge_store::*;
@@ -257,8 +257,10 @@ async fn an_ab_test_sends_the_winner_to_the_rest() {
         for m in test.iter().filter(|m| variant(m) == 1).take(40) {
             s.record_message_event(
                 m.id,
-                "Email Link Clicked",
-                json!({}),
+                &MessageEvent::Clicked {
+                    link: 0,
+                    url: "https://example.com/".into(),
+                },
                 format!("click-{}", m.id),
                 T0 + 60_000,
             )
@@ -291,8 +293,35 @@ async fn an_ab_test_sends_the_winner_to_the_rest() {
         assert!(!remainder.is_empty());
         assert!(remainder.iter().all(|m| variant(m) == 1 && m.template_id == bb));
         // The holdout got nothing.
-        let held = ids.iter().filter(|id| !per_contact.contains_key(id)).count() as u64;
-        assert_eq!(held, c.held_out);
+        let held: Vec<i64> = ids.iter().copied().filter(|id| !per_contact.contains_key(id)).collect();
+        assert_eq!(held.len() as u64, c.held_out);
+        // Held-out contacts' conversions are the holdout's (the lift's baseline); a
+        // recipient's are its variant's.
+        let settings = nudge_core::attribution::ConversionSettings::default();
+        for (i, contact) in held.iter().take(3).enumerate() {
+            let conversion = NewConversion {
+                event_id: 9_000_000 + i as i64,
+                contact_id: *contact,
+                name: "Order Completed".into(),
+                at: T0 + 3_600_000,
+                revenue: Some(20.0),
+            };
+            s.record_conversion(conversion, settings.clone(), T0 + 3_600_000)
+                .await
+                .unwrap();
+        }
+        let counted = s.campaign_stats(id).await.unwrap();
+        assert_eq!(
+            (
+                counted.holdout(CampaignCounter::Converted),
+                counted.holdout(CampaignCounter::Revenue)
+            ),
+            (3.0, 60.0)
+        );
+        assert_eq!(
+            counted.get(0, CampaignCounter::Converted) + counted.get(1, CampaignCounter::Converted),
+            0.0
+        );
 
         // Rounds after the end do nothing.
         assert_eq!(settle(&engine).await, 0);

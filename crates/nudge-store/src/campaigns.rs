@@ -105,6 +105,13 @@ pub struct DueRecipient {
     pub in_audience: bool,
 }
 
+/// Clicks of one link of one campaign variant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CampaignLink {
+    pub variant: u8,
+    pub link: crate::LinkClicks,
+}
+
 /// A recipient of a campaign as the snapshot keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Recipient {
@@ -129,10 +136,13 @@ pub enum RecipientOutcome {
     Skip { contact_id: ContactId, reason: String },
 }
 
-/// A campaign's counters per variant.
+/// A campaign's counters per variant, and the holdout's conversion counters
+/// (converted, conversions, revenue and its squares: see
+/// `nudge_core::attribution::counts_for_holdout`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct CampaignStats {
     pub variants: BTreeMap<u8, BTreeMap<&'static str, f64>>,
+    pub holdout: BTreeMap<&'static str, f64>,
 }
 
 impl CampaignStats {
@@ -142,6 +152,11 @@ impl CampaignStats {
             .and_then(|c| c.get(counter.as_str()))
             .copied()
             .unwrap_or(0.0)
+    }
+
+    /// A counter of the holdout (0 when nothing was counted).
+    pub fn holdout(&self, counter: CampaignCounter) -> f64 {
+        self.holdout.get(counter.as_str()).copied().unwrap_or(0.0)
     }
 }
 

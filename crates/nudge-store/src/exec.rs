@@ -8,7 +8,7 @@ use crate::messages::{Message, MessageState, NewMessage, OriginColumns};
 use crate::plan::{self, NewEvent, OnStored, Op, Rules, RunPlan, RunRow};
 use crate::sql::{self, Arg, Db, SqlRow};
 use crate::{HOUR_MS, Metric, ReportScope, Result, StoreError};
-use nudge_core::protocol::{CampaignCounter, MessageOrigin, StepCounter};
+use nudge_core::protocol::{CampaignCounter, IdempotencyKey, MessageEvent, MessageOrigin, StepCounter};
 use nudge_core::{ContactId, Millis};
 use serde_json::Value;
 use std::collections::HashSet;
@@ -274,6 +274,33 @@ pub(crate) async fn event<D: Db>(db: &D, e: &NewEvent) -> Result<bool> {
                     }
                 }
             }
+            OnStored::CountLink {
+                message,
+                owner,
+                part,
+                url,
+            } => {
+                let first = db
+                    .execute(
+                        "INSERT INTO message_link_clicks (message_id, url) VALUES ($1, $2)
+                         ON CONFLICT (message_id, url) DO NOTHING",
+                        &[Arg::I64(*message), Arg::Str(url)],
+                    )
+                    .await?
+                    > 0;
+                db.execute(
+                    "INSERT INTO link_clicks (owner, part, url, clicks, unique_clicks) VALUES ($1, $2, $3, 1, $4)
+                     ON CONFLICT (owner, part, url) DO UPDATE SET clicks = link_clicks.clicks + 1,
+                     unique_clicks = link_clicks.unique_clicks + excluded.unique_clicks",
+                    &[
+                        Arg::Str(owner),
+                        Arg::Str(part),
+                        Arg::Str(url),
+                        Arg::I64(i64::from(first)),
+                    ],
+                )
+                .await?;
+            }
             OnStored::CountExit { journey, step, exit } => {
                 db.execute(
                     "INSERT INTO journey_exit_stats (journey_id, step, exit, passed) VALUES ($1, $2, $3, 1)
@@ -513,13 +540,12 @@ pub(crate) async fn message_state<D: Db>(db: &D, rules: &Rules, m: &Message, now
     Ok(())
 }
 
-/// An event about a message (opened, clicked) on its contact's timeline, counted
-/// toward the journey step that sent it (see `MessageStore::record_message_event`).
+/// An event about a message (opened, clicked, ...) on its contact's timeline,
+/// counted toward what sent it (see `MessageStore::record_message_event`).
 pub(crate) async fn message_event<D: Db>(
     db: &D,
     message: i64,
-    name: &str,
-    properties: Value,
+    e: &MessageEvent,
     key: String,
     now: Millis,
 ) -> Result<bool> {
@@ -527,7 +553,7 @@ pub(crate) async fn message_event<D: Db>(
     let Some(r) = sql::first(
         db,
         &format!(
-            "SELECT contact_id, channel, {} FROM messages WHERE id = $1",
+            "SELECT contact_id, channel, template_id, {} FROM messages WHERE id = $1",
             OriginColumns::NAMES
         ),
         &[Arg::I64(message)],
@@ -536,29 +562,23 @@ pub(crate) async fn message_event<D: Db>(
     else {
         return Ok(false);
     };
-    let origin = origin_at(&r, 2)?;
+    let origin = origin_at(&r, 3)?;
     let channel = r.string(1)?;
+    let sent = plan::SentMessage {
+        id: message,
+        template_id: r.opt_i64(2)?,
+        origin: origin.as_ref(),
+        channel: &channel,
+    };
     let contact = db.current_id(r.i64(0)?).await?;
     let rules = db.rules().await?;
     event(
         db,
-        &plan::message_event(
-            &rules,
-            (message, origin.as_ref(), &channel),
-            contact,
-            &nudge_core::protocol::TimelineEvent {
-                name: name.to_string(),
-                properties,
-                key: nudge_core::protocol::IdempotencyKey::external(key),
-                counts: None,
-            },
-            now,
-        ),
+        &plan::message_event(&rules, &sent, contact, e, IdempotencyKey::external(key), now),
     )
     .await
 }
 
-/// Carries out a plan, in order.
 pub(crate) async fn execute<D: Db>(db: &D, rules: &Rules, ops: &[Op], now: Millis) -> Result<()> {
     for op in ops {
         match op {

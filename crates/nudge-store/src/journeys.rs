@@ -249,6 +249,11 @@ pub struct StepStats {
     pub conversions: i64,
     pub converted: i64,
     pub conversion_revenue: f64,
+    /// Unsubscribes through the step's messages, and spam complaints about them.
+    pub unsubscribed: i64,
+    pub complained: i64,
+    /// Clicks per link of the step's messages, most clicked first.
+    pub links: Vec<crate::LinkClicks>,
     /// Runs that left the step by each exit (`next`, `yes`, `no`, `on_event`,
     /// `on_timeout`, `cases[0].next`, `variants[1].next`, `default`).
     pub exits: std::collections::BTreeMap<String, i64>,

@@ -187,6 +187,8 @@ pub trait CampaignStore: Send + Sync {
     /// `false` if a winner was chosen already.
     async fn set_campaign_winner(&self, id: i64, winner: u8, decision: serde_json::Value, now: Millis) -> Result<bool>;
     async fn campaign_stats(&self, id: i64) -> Result<CampaignStats>;
+    /// A campaign's clicks per link and variant, most clicked first.
+    async fn campaign_links(&self, id: i64) -> Result<Vec<CampaignLink>>;
     /// Records a conversion event once, attributed by last touch to the message that
     /// touched the contact last (counted toward its campaign variant); `None` if the
     /// event was recorded before.
@@ -409,13 +411,15 @@ pub trait MessageStore: Send + Sync {
     async fn release_leases(&self) -> Result<u64>;
     /// When the earliest queued message is due.
     async fn next_message_due(&self) -> Result<Option<Millis>>;
-    /// Adds an event about a message (opened, clicked) to its contact's timeline.
-    /// `key` makes it idempotent: `false` if an event with this key exists.
+    /// Adds an event about a message (opened, clicked, unsubscribed, complained) to
+    /// its contact's timeline and counts it toward what sent the message: the journey
+    /// step or campaign variant, the report scopes and, for a click, the link.
+    /// `key` makes it idempotent: `false` if an event with this key exists (or the
+    /// message does not).
     async fn record_message_event(
         &self,
         message: i64,
-        name: &str,
-        properties: serde_json::Value,
+        event: &nudge_core::protocol::MessageEvent,
         key: String,
         now: Millis,
     ) -> Result<bool>;

@@ -325,3 +325,12 @@ mod tests {
         assert_eq!(OriginColumns::of(None).origin(), None);
     }
 }
+
+/// Clicks of one link (of a campaign variant's or a journey step's messages).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinkClicks {
+    pub url: String,
+    pub clicks: u64,
+    /// Messages that clicked it at least once.
+    pub unique_clicks: u64,
+}

@@ -14,7 +14,9 @@
 use crate::Metric;
 use crate::journeys::{ClearTimers, RunWrite, trait_event_name};
 use crate::messages::{Message, MessageState, NewMessage};
-use nudge_core::protocol::{CampaignCounter, MessageOrigin, StepCount, StepCounter, TimelineEvent, event_names};
+use nudge_core::protocol::{
+    CampaignCounter, IdempotencyKey, MessageEvent, MessageOrigin, StepCount, StepCounter, TimelineEvent, event_names,
+};
 use nudge_core::{Contact, ContactId, Millis};
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -157,6 +159,15 @@ pub(crate) enum OnStored {
         campaign: i64,
         domain: String,
         counter: CampaignCounter,
+    },
+    /// A click of `url` in `message`: counted toward the link's clicks of `owner`
+    /// and `part` (see [`link_owner`]), and as unique when it is the message's first
+    /// click of that link.
+    CountLink {
+        message: i64,
+        owner: String,
+        part: String,
+        url: String,
     },
     /// The message's first open or click (`Opened`/`Clicked`) marks it and, if it is
     /// the first, counts it unique (`CountMessage` with `UniqueOpened`/`UniqueClicked`,
@@ -376,54 +387,96 @@ pub(crate) fn queued_counts(origin: Option<&MessageOrigin>, channel: &str) -> Ve
     out
 }
 
-/// An event about a message (an open, a click) on its contact's timeline, counted
-/// toward the journey step or the campaign variant that sent it (a message's first
-/// open and first click also count as unique).
-/// `message`: the message's id, origin and channel.
+/// A sent message an event is about: its id, template, origin and channel.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SentMessage<'a> {
+    pub id: i64,
+    pub template_id: Option<i64>,
+    pub origin: Option<&'a MessageOrigin>,
+    pub channel: &'a str,
+}
+
+/// An event about a message (opened, clicked, unsubscribed, complained) and what it
+/// counts: the journey step's counter, the campaign variant's and the report scopes'
+/// (a message's first open and first click also count as unique), the workspace's
+/// opens and clicks, and a click toward its link.
 pub(crate) fn message_event(
     rules: &Rules,
-    message: (i64, Option<&MessageOrigin>, &str),
+    m: &SentMessage<'_>,
     contact: ContactId,
-    e: &TimelineEvent,
+    e: &MessageEvent,
+    key: IdempotencyKey,
     at: Millis,
 ) -> NewEvent {
-    let (message, origin, channel) = message;
-    let mut planned = event(rules, contact, e, at);
-    let counter = StepCounter::of_message_event(&e.name);
-    if let (Some(counter), Some((journey, step))) = (counter, origin.and_then(MessageOrigin::journey_step)) {
+    let timeline = TimelineEvent {
+        name: e.name().to_string(),
+        properties: e.properties(m.id, m.template_id, m.channel),
+        key,
+        counts: None,
+    };
+    let mut planned = event(rules, contact, &timeline, at);
+    let counter = e.step_counter();
+    if let (Some(counter), Some((journey, step))) = (counter, m.origin.and_then(MessageOrigin::journey_step)) {
         planned.then.push(OnStored::Count {
             journey,
             step: step.to_string(),
             counter,
         });
     }
-    let metric = match counter {
-        Some(StepCounter::Opened) => Some(Metric::MessagesOpened),
-        Some(StepCounter::Clicked) => Some(Metric::MessagesClicked),
+    let metric = match e {
+        MessageEvent::Opened => Some(Metric::MessagesOpened),
+        MessageEvent::Clicked { .. } => Some(Metric::MessagesClicked),
         _ => None,
     };
     if let Some(metric) = metric {
         planned.then.push(OnStored::Tally { metric, amount: 1.0 });
     }
-    if let Some(counter) = counter.filter(|c| matches!(c, StepCounter::Opened | StepCounter::Clicked)) {
+    if let Some(counter) = e.campaign_counter() {
         planned.then.push(OnStored::CountMessage {
-            origin: origin.cloned(),
-            channel: channel.to_string(),
-            counter: if counter == StepCounter::Opened {
-                CampaignCounter::Opened
-            } else {
-                CampaignCounter::Clicked
-            },
+            origin: m.origin.cloned(),
+            channel: m.channel.to_string(),
+            counter,
             amount: 1.0,
         });
+    }
+    if let Some(counter) = counter.filter(|c| matches!(c, StepCounter::Opened | StepCounter::Clicked)) {
         planned.then.push(OnStored::FirstEngagement {
-            message,
+            message: m.id,
             counter,
-            origin: origin.cloned(),
-            channel: channel.to_string(),
+            origin: m.origin.cloned(),
+            channel: m.channel.to_string(),
+        });
+    }
+    if let (MessageEvent::Clicked { url, .. }, Some((owner, part))) = (e, m.origin.and_then(link_owner)) {
+        planned.then.push(OnStored::CountLink {
+            message: m.id,
+            owner,
+            part,
+            url: url.clone(),
         });
     }
     planned
+}
+
+/// Whose link clicks a message's clicks count toward (`link_clicks`' owner and part):
+/// its campaign and variant, or its journey and step.
+pub(crate) fn link_owner(origin: &MessageOrigin) -> Option<(String, String)> {
+    if let Some((campaign, variant)) = origin.campaign_variant() {
+        return Some((campaign_links(campaign), variant.to_string()));
+    }
+    origin
+        .journey_step()
+        .map(|(journey, step)| (journey_links(journey), step.to_string()))
+}
+
+/// The `link_clicks` owner of a campaign's links (parts: variant numbers).
+pub(crate) fn campaign_links(campaign: i64) -> String {
+    format!("campaign:{campaign}")
+}
+
+/// The `link_clicks` owner of a journey's links (parts: step names).
+pub(crate) fn journey_links(journey: i64) -> String {
+    format!("journey:{journey}")
 }
 
 /// What the backend read about a run before planning its write.
@@ -851,32 +904,39 @@ mod tests {
         assert_eq!(count(MessageState::Bounced, 1), vec![(Metric::MessagesBounced, 1.0)]);
         assert_eq!(count(MessageState::Failed, 5), vec![(Metric::MessagesFailed, 1.0)]);
         assert_eq!(count(MessageState::Suppressed, 0), vec![]);
-        let opened = message_event(
-            &r,
-            (9, None, "email"),
-            5,
-            &opened_event(event_names::EMAIL_OPENED, "o"),
-            0,
-        );
+        let sent = sent(None);
+        let opened = message_event(&r, &sent, 5, &MessageEvent::Opened, key("o"), 0);
         assert_eq!(tallies(&opened.then), vec![(Metric::MessagesOpened, 1.0)]);
-        let clicked = message_event(
-            &r,
-            (9, None, "email"),
-            5,
-            &opened_event(event_names::EMAIL_LINK_CLICKED, "c"),
-            0,
-        );
+        let clicked = message_event(&r, &sent, 5, &click("https://a.example/"), key("c"), 0);
         assert_eq!(tallies(&clicked.then), vec![(Metric::MessagesClicked, 1.0)]);
-        let other = message_event(&r, (9, None, "email"), 5, &opened_event("Unsubscribed", "u"), 0);
+        let other = message_event(&r, &sent, 5, &unsubscribed(), key("u"), 0);
         assert_eq!(tallies(&other.then), vec![]);
     }
 
-    fn opened_event(name: &str, key: &str) -> TimelineEvent {
-        TimelineEvent {
-            name: name.into(),
-            properties: json!({}),
-            key: nudge_core::protocol::IdempotencyKey::external(key),
-            counts: None,
+    fn sent(origin: Option<&MessageOrigin>) -> SentMessage<'_> {
+        SentMessage {
+            id: 9,
+            template_id: Some(4),
+            origin,
+            channel: "email",
+        }
+    }
+
+    fn key(k: &str) -> IdempotencyKey {
+        IdempotencyKey::external(k)
+    }
+
+    fn click(url: &str) -> MessageEvent {
+        MessageEvent::Clicked {
+            link: 0,
+            url: url.into(),
+        }
+    }
+
+    fn unsubscribed() -> MessageEvent {
+        MessageEvent::Unsubscribed {
+            subscription: "email".into(),
+            one_click: false,
         }
     }
 
@@ -919,33 +979,72 @@ mod tests {
         }));
         m.state = MessageState::Suppressed;
         assert_eq!(counted(&message_state(&r, &m, 0).then), vec![]);
-        let opened = message_event(
-            &r,
-            (9, Some(&origin), "email"),
-            5,
-            &opened_event(event_names::EMAIL_OPENED, "o"),
-            0,
-        );
+        let opened = message_event(&r, &sent(Some(&origin)), 5, &MessageEvent::Opened, key("o"), 0);
         assert_eq!(counted(&opened.then), vec![CampaignCounter::Opened]);
+        assert_eq!(opened.name, event_names::EMAIL_OPENED);
+        assert_eq!(opened.properties["template_id"], 4);
         assert!(opened.then.contains(&OnStored::FirstEngagement {
             message: 9,
             counter: StepCounter::Opened,
             origin: Some(origin.clone()),
             channel: "email".into(),
         }));
-        let journey_click = message_event(
-            &r,
-            (9, None, "email"),
-            5,
-            &opened_event(event_names::EMAIL_LINK_CLICKED, "c"),
-            0,
-        );
+        let clicked = message_event(&r, &sent(Some(&origin)), 5, &click("https://a.example/x"), key("c"), 0);
+        assert_eq!(counted(&clicked.then), vec![CampaignCounter::Clicked]);
+        assert_eq!(clicked.properties["url"], "https://a.example/x");
+        assert!(clicked.then.contains(&OnStored::CountLink {
+            message: 9,
+            owner: "campaign:3".into(),
+            part: "1".into(),
+            url: "https://a.example/x".into(),
+        }));
+        for (e, counter) in [
+            (unsubscribed(), CampaignCounter::Unsubscribed),
+            (MessageEvent::Complained, CampaignCounter::Complained),
+        ] {
+            let planned = message_event(&r, &sent(Some(&origin)), 5, &e, key("u"), 0);
+            assert_eq!(counted(&planned.then), vec![counter], "{e:?}");
+            assert!(
+                !planned
+                    .then
+                    .iter()
+                    .any(|t| matches!(t, OnStored::FirstEngagement { .. })),
+                "{e:?} is no engagement"
+            );
+        }
+        let journey = MessageOrigin::Journey {
+            journey_id: 5,
+            run_id: 1,
+            step: "welcome".into(),
+            visit: 1,
+        };
+        let journey_click = message_event(&r, &sent(Some(&journey)), 5, &click("https://b.example/"), key("c"), 0);
         assert!(journey_click.then.contains(&OnStored::FirstEngagement {
             message: 9,
             counter: StepCounter::Clicked,
-            origin: None,
+            origin: Some(journey.clone()),
             channel: "email".into(),
         }));
+        assert!(journey_click.then.contains(&OnStored::CountLink {
+            message: 9,
+            owner: "journey:5".into(),
+            part: "welcome".into(),
+            url: "https://b.example/".into(),
+        }));
+        let complaint = message_event(&r, &sent(Some(&journey)), 5, &MessageEvent::Complained, key("s"), 0);
+        assert!(complaint.then.contains(&OnStored::Count {
+            journey: 5,
+            step: "welcome".into(),
+            counter: StepCounter::Complained,
+        }));
+        let workspace_click = message_event(&r, &sent(None), 5, &click("https://b.example/"), key("c"), 0);
+        assert!(
+            !workspace_click
+                .then
+                .iter()
+                .any(|t| matches!(t, OnStored::CountLink { .. })),
+            "a message of no campaign or journey has no link report"
+        );
     }
 
     #[test]

@@ -65,6 +65,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (17, include_str!("../migrations/postgres/0017_contact_search.sql")),
     (18, include_str!("../migrations/postgres/0018_campaigns.sql")),
     (19, include_str!("../migrations/postgres/0019_conversions.sql")),
+    (
+        20,
+        include_str!("../migrations/postgres/0020_link_clicks_and_holdout.sql"),
+    ),
 ];
 
 /// Key of the advisory lock that serializes migrations between processes.

@@ -46,6 +46,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (17, include_str!("../migrations/sqlite/0017_contact_search.sql")),
     (18, include_str!("../migrations/sqlite/0018_campaigns.sql")),
     (19, include_str!("../migrations/sqlite/0019_conversions.sql")),
+    (
+        20,
+        include_str!("../migrations/sqlite/0020_link_clicks_and_holdout.sql"),
+    ),
 ];
 
 type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;

@@ -2,7 +2,7 @@
 //! SQLite always runs (in a temporary directory); PostgreSQL runs when
 //! `NUDGE_TEST_DATABASE_URL` is set, each story in a fresh schema.
 
-use nudge_core::protocol::{IdempotencyKey, MessageOrigin, StepCount, TimelineEvent};
+use nudge_core::protocol::{IdempotencyKey, MessageEvent, MessageOrigin, StepCount, TimelineEvent};
 use nudge_core::{Call, CallKind, Millis, Received, Subscription, parse_batch};
 use nudge_store::*;
 use serde_json::{Value, json};
@@ -454,16 +454,36 @@ mod super_stories {
         )
         .await
         .unwrap();
-        for (key, name) in [
-            ("o1", "Email Opened"),
-            ("o2", "Email Opened"),
-            ("o2", "Email Opened"),
-            ("k1", "Email Link Clicked"),
+        let click = MessageEvent::Clicked {
+            link: 0,
+            url: "https://example.com/".into(),
+        };
+        let other_link = MessageEvent::Clicked {
+            link: 1,
+            url: "https://example.com/other".into(),
+        };
+        let unsubscribed = MessageEvent::Unsubscribed {
+            subscription: "email".into(),
+            one_click: true,
+        };
+        for (key, e) in [
+            ("o1", &MessageEvent::Opened),
+            ("o2", &MessageEvent::Opened),
+            ("o2", &MessageEvent::Opened),
+            ("k1", &click),
+            ("k2", &click),
+            ("k3", &other_link),
+            ("u1", &unsubscribed),
+            ("s1", &MessageEvent::Complained),
         ] {
-            s.record_message_event(m.id, name, json!({}), key.into(), T0 + 8)
-                .await
-                .unwrap();
+            s.record_message_event(m.id, e, key.into(), T0 + 8).await.unwrap();
         }
+        assert!(
+            !s.record_message_event(987_654, &MessageEvent::Opened, "nowhere".into(), T0 + 8)
+                .await
+                .unwrap(),
+            "an unknown message records nothing"
+        );
         let stats = s.campaign_stats(c.id).await.unwrap();
         let got: Vec<f64> = [
             CampaignCounter::Recipients,
@@ -473,11 +493,41 @@ mod super_stories {
             CampaignCounter::Clicked,
             CampaignCounter::UniqueClicked,
             CampaignCounter::Bounced,
+            CampaignCounter::Unsubscribed,
+            CampaignCounter::Complained,
         ]
         .iter()
         .map(|&k| stats.get(v, k))
         .collect();
-        assert_eq!(got, vec![1.0, 1.0, 2.0, 1.0, 1.0, 1.0, 0.0]);
+        assert_eq!(got, vec![1.0, 1.0, 2.0, 1.0, 3.0, 1.0, 0.0, 1.0, 1.0]);
+        // Clicks per link: every click, and the message's first of each link.
+        let links: Vec<(u8, String, u64, u64)> = s
+            .campaign_links(c.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|l| (l.variant, l.link.url, l.link.clicks, l.link.unique_clicks))
+            .collect();
+        assert_eq!(
+            links,
+            vec![
+                (v, "https://example.com/".to_string(), 2, 1),
+                (v, "https://example.com/other".to_string(), 1, 1),
+            ]
+        );
+        let timeline = events(s, m.contact_id).await;
+        let complaint = timeline
+            .iter()
+            .find(|e| e.name.as_deref() == Some("Email Marked as Spam"))
+            .expect("the complaint is on the timeline");
+        assert_eq!(complaint.properties["message_id"], m.id);
+        let clicked: Vec<&Value> = timeline
+            .iter()
+            .filter(|e| e.name.as_deref() == Some("Email Link Clicked"))
+            .map(|e| &e.properties["url"])
+            .collect();
+        assert_eq!(clicked.len(), 3);
+        assert!(clicked.iter().any(|u| **u == "https://example.com/other"));
         // The same counts per hour for the campaign and the channel, and by domain.
         let hour = T0 / 3_600_000;
         let series = s
@@ -493,10 +543,12 @@ mod super_stories {
                 CampaignCounter::Delivered,
                 CampaignCounter::Opened,
                 CampaignCounter::UniqueOpened,
-                CampaignCounter::Clicked
+                CampaignCounter::Clicked,
+                CampaignCounter::Unsubscribed,
+                CampaignCounter::Complained,
             ]
             .map(|k| sum(&series, k)),
-            [1.0, 1.0, 2.0, 1.0, 1.0]
+            [1.0, 1.0, 2.0, 1.0, 3.0, 1.0, 1.0]
         );
         let totals = s.report_totals(hour - 1, hour + 1).await.unwrap();
         assert!(
@@ -507,6 +559,41 @@ mod super_stories {
         assert_eq!(
             s.campaign_domains(c.id).await.unwrap(),
             vec![("example.com".to_string(), CampaignCounter::Delivered, 1.0)]
+        );
+
+        // The held-out contact's conversions within the window count toward the
+        // holdout (once as converted, every one as a conversion, with revenue); later
+        // ones, and other contacts' conversions, do not.
+        let settings = nudge_core::attribution::ConversionSettings::default();
+        let order = |event_id: i64, contact: i64, at: Millis, revenue: f64| NewConversion {
+            event_id,
+            contact_id: contact,
+            name: "Order Completed".into(),
+            at,
+            revenue: Some(revenue),
+        };
+        const DAY: Millis = 86_400_000;
+        for (event, contact, at, revenue) in [
+            (2_000_001, ids[3], T0 + DAY, 30.0),
+            (2_000_002, ids[3], T0 + 2 * DAY, 10.0),
+            (2_000_003, ids[3], T0 + 6 * DAY, 99.0),
+            (2_000_004, ids[0], T0 + DAY, 50.0),
+        ] {
+            s.record_conversion(order(event, contact, at, revenue), settings.clone(), T0)
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        let stats = s.campaign_stats(c.id).await.unwrap();
+        assert_eq!(
+            [
+                CampaignCounter::Converted,
+                CampaignCounter::Conversions,
+                CampaignCounter::Revenue,
+                CampaignCounter::RevenueSquares
+            ]
+            .map(|k| stats.holdout(k)),
+            [1.0, 2.0, 40.0, 1600.0]
         );
 
         // The winner is chosen once; a finished campaign may be deleted.
@@ -586,9 +673,20 @@ mod super_stories {
             .await
             .unwrap();
         for key in ["o1", "o2"] {
-            s.record_message_event(m.id, "Email Opened", json!({}), key.into(), T0 + 10)
+            s.record_message_event(m.id, &MessageEvent::Opened, key.into(), T0 + 10)
                 .await
                 .unwrap();
+        }
+        let unsubscribed = MessageEvent::Unsubscribed {
+            subscription: "email:news".into(),
+            one_click: false,
+        };
+        let click = MessageEvent::Clicked {
+            link: 2,
+            url: "https://shop.example/a".into(),
+        };
+        for (key, e) in [("u", &unsubscribed), ("s", &MessageEvent::Complained), ("k", &click)] {
+            s.record_message_event(m.id, e, key.into(), T0 + 10).await.unwrap();
         }
         let settings = ConversionSettings::default();
         let order = |event_id: i64, contact: i64, at: Millis, revenue: f64| NewConversion {
@@ -633,6 +731,15 @@ mod super_stories {
                 step.conversion_revenue
             ),
             (2, 1, 2, 1, 50.0)
+        );
+        assert_eq!((step.unsubscribed, step.complained), (1, 1));
+        assert_eq!(
+            step.links,
+            vec![LinkClicks {
+                url: "https://shop.example/a".into(),
+                clicks: 1,
+                unique_clicks: 1
+            }]
         );
     }
 
@@ -2363,18 +2470,12 @@ mod super_stories {
 
         // Opens are idempotent per key; every state change is on the timeline.
         assert!(
-            s.record_message_event(
-                m1.id,
-                "Email Opened",
-                json!({"message_id": m1.id}),
-                "open-1".into(),
-                T0 + 200
-            )
-            .await
-            .unwrap()
+            s.record_message_event(m1.id, &MessageEvent::Opened, "open-1".into(), T0 + 200)
+                .await
+                .unwrap()
         );
         assert!(
-            !s.record_message_event(m1.id, "Email Opened", json!({}), "open-1".into(), T0 + 300)
+            !s.record_message_event(m1.id, &MessageEvent::Opened, "open-1".into(), T0 + 300)
                 .await
                 .unwrap()
         );
@@ -2491,7 +2592,7 @@ mod super_stories {
             .is_empty()
         );
         assert!(
-            !s.record_message_event(m1.id, "Email Opened", json!({}), "open-2".into(), T0)
+            !s.record_message_event(m1.id, &MessageEvent::Opened, "open-2".into(), T0)
                 .await
                 .unwrap()
         );
@@ -2864,7 +2965,7 @@ mod super_stories {
         // Statistics: the step was reached once and queued one message (the repeated
         // write changed nothing); an open of that message counts for the step.
         assert!(
-            s.record_message_event(outbox.items[0].id, "Email Opened", json!({}), "open-r".into(), T0 + H)
+            s.record_message_event(outbox.items[0].id, &MessageEvent::Opened, "open-r".into(), T0 + H)
                 .await
                 .unwrap()
         );
@@ -3158,15 +3259,9 @@ mod super_stories {
             .await
             .unwrap();
         assert!(
-            s.record_message_event(
-                m.id,
-                "Email Opened",
-                json!({"message_id": m.id}),
-                "open-1".into(),
-                T0 + 1
-            )
-            .await
-            .unwrap()
+            s.record_message_event(m.id, &MessageEvent::Opened, "open-1".into(), T0 + 1)
+                .await
+                .unwrap()
         );
         let seg = s
             .create_segment(

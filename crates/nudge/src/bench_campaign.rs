@@ -32,7 +32,7 @@
 use anyhow::{Context, bail, ensure};
 use clap::Args;
 use nudge_core::campaign::{CampaignStatus, Schedule};
-use nudge_core::protocol::event_names;
+use nudge_core::protocol::MessageEvent;
 use nudge_core::{Call, CallKind, Clock, Millis, SystemClock};
 use nudge_engine::{CampaignEngine, CampaignEngineConfig};
 use nudge_messages::template::{self, Content, EmailContent, RenderData, Rendered};
@@ -720,8 +720,10 @@ async fn ab_winner(
             store
                 .record_message_event(
                     m.id,
-                    event_names::EMAIL_LINK_CLICKED,
-                    json!({"url": "https://shop.example/spring"}),
+                    &MessageEvent::Clicked {
+                        link: 0,
+                        url: "https://shop.example/spring".into(),
+                    },
                     format!("bench-click-{}", m.id),
                     clock.now(),
                 )

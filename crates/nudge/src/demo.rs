@@ -4,6 +4,7 @@
 
 use crate::config::{Overrides, Secret, Settings};
 use anyhow::Context;
+use nudge_core::protocol::MessageEvent;
 use nudge_core::{Call, CallKind, Millis};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -266,20 +267,16 @@ async fn newsletter_history(store: &dyn nudge_store::Store, seed: u64) -> anyhow
             if next() < 0.42 {
                 let opened = at + 600_000 + (next() * 8.0 * 3_600_000.0) as i64;
                 store
-                    .record_message_event(
-                        m.id,
-                        "Email Opened",
-                        json!({"message_id": m.id}),
-                        format!("demo-open-{}", m.id),
-                        opened,
-                    )
+                    .record_message_event(m.id, &MessageEvent::Opened, format!("demo-open-{}", m.id), opened)
                     .await?;
                 if next() < 0.3 {
                     store
                         .record_message_event(
                             m.id,
-                            "Email Link Clicked",
-                            json!({"message_id": m.id, "url": "https://shop.example/new"}),
+                            &MessageEvent::Clicked {
+                                link: 0,
+                                url: "https://shop.example/new".into(),
+                            },
                             format!("demo-click-{}", m.id),
                             opened + 30_000,
                         )

@@ -304,7 +304,7 @@ async fn campaigns(app: &nudge_app::App, action: CampaignsAction) -> anyhow::Res
             if let Some(start) = r.campaign.start_at {
                 println!("starts {}", nudge_core::format_millis(start));
             }
-            println!("held out: {}", r.holdout);
+            println!("held out: {}", r.holdout.recipients);
             let pct = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{:.1} %", r * 100.0));
             println!(
                 "\n{:<4} {:<20} {:>10} {:>9} {:>9} {:>9} {:>9}",

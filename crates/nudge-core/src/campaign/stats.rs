@@ -579,6 +579,13 @@ fn p_value(control: &Summary, variant: &Summary) -> Option<f64> {
     Some(special::student_t_two_sided(t, df))
 }
 
+/// An arm's lift over the holdout in `metric` (see "Lift over the holdout" above),
+/// whatever the test's metric: the report shows it for conversion rate and revenue
+/// per recipient, the figures the holdout has.
+pub fn lift_over_holdout(metric: WinnerMetric, arm: &Arm, holdout: &Arm) -> Option<Lift> {
+    lift(&Summary::of(metric, arm), &Summary::of(metric, holdout))
+}
+
 fn lift(arm: &Summary, holdout: &Summary) -> Option<Lift> {
     if arm.recipients == 0 || holdout.recipients == 0 {
         return None;

@@ -514,14 +514,29 @@ pub(crate) async fn stats<D: Db>(db: &D, id: i64) -> Result<CampaignStats> {
     .await?;
     let mut out = CampaignStats::default();
     for (variant, counter, value) in rows {
-        if let Some(c) = CampaignCounter::parse(&counter) {
-            out.variants
-                .entry(variant.clamp(0, 255) as u8)
-                .or_default()
-                .insert(c.as_str(), value);
+        let Some(c) = CampaignCounter::parse(&counter) else {
+            continue;
+        };
+        if variant == crate::shared::conversions::HOLDOUT_VARIANT {
+            out.holdout.insert(c.as_str(), value);
+        } else if let Ok(v) = u8::try_from(variant) {
+            out.variants.entry(v).or_default().insert(c.as_str(), value);
         }
     }
     Ok(out)
+}
+
+pub(crate) async fn links<D: Db>(db: &D, id: i64) -> Result<Vec<CampaignLink>> {
+    let rows = crate::shared::messages::link_clicks(db, &crate::plan::campaign_links(id)).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(part, link)| {
+            Some(CampaignLink {
+                variant: part.parse().ok()?,
+                link,
+            })
+        })
+        .collect())
 }
 
 /// A recipient's row.
@@ -698,6 +713,9 @@ macro_rules! impl_campaign_store {
             }
             async fn campaign_stats(&self, id: i64) -> $crate::Result<$crate::CampaignStats> {
                 $read!(self, |db| $crate::shared::campaigns::stats(db, id))
+            }
+            async fn campaign_links(&self, id: i64) -> $crate::Result<Vec<$crate::CampaignLink>> {
+                $read!(self, |db| $crate::shared::campaigns::links(db, id))
             }
             async fn campaign_recipient(
                 &self,

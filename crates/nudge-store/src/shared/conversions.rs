@@ -8,9 +8,9 @@ use crate::campaigns::{Conversion, NewConversion};
 use crate::exec;
 use crate::messages::OriginColumns;
 use crate::sql::{self, Arg, Db};
-use nudge_core::Millis;
 use nudge_core::attribution::{self, ConversionSettings, Touch, TouchKind};
 use nudge_core::protocol::{CampaignCounter, MessageOrigin, StepCounter};
+use nudge_core::{ContactId, Millis};
 
 /// How many of a contact's latest messages attribution looks at.
 const TOUCHES: i64 = 500;
@@ -127,6 +127,7 @@ pub(crate) async fn record<D: Db>(
             exec::count_message(db, &exec::Counted::of(origin.as_ref(), &channel), counter, amount, c.at).await?;
         }
     }
+    count_holdouts(db, &[c.contact_id, contact], c, settings).await?;
     Ok(Some(Conversion {
         event_id: c.event_id,
         contact_id: contact,
@@ -137,6 +138,77 @@ pub(crate) async fn record<D: Db>(
         touch,
         origin,
     }))
+}
+
+/// The campaign variant number the holdout's counters are kept under in
+/// `campaign_stats` (variants are numbered from 0).
+pub(crate) const HOLDOUT_VARIANT: i64 = -1;
+
+/// Counts a conversion toward the holdout of every campaign that held the contact out
+/// and started within the window (`attribution::counts_for_holdout`): conversions,
+/// converted (the contact's first), revenue and its squares per recipient. The
+/// contact is looked up under the id the event named and the one it resolves to.
+async fn count_holdouts<D: Db>(
+    db: &D,
+    contacts: &[ContactId],
+    c: &NewConversion,
+    settings: &ConversionSettings,
+) -> Result<()> {
+    let ids: Vec<String> = contacts.iter().map(i64::to_string).collect();
+    let rows = sql::all(
+        db,
+        &format!(
+            "SELECT r.campaign_id, r.contact_id, r.converted_at, r.revenue, k.sent_at FROM campaign_recipients r
+             JOIN campaigns k ON k.id = r.campaign_id
+             WHERE r.contact_id IN ({}) AND r.state = 'held_out'",
+            ids.join(", ")
+        ),
+        &[],
+        |r| Ok((r.i64(0)?, r.i64(1)?, r.opt_i64(2)?, r.opt_f64(3)?, r.opt_i64(4)?)),
+    )
+    .await?;
+    for (campaign, contact, converted_at, before, started) in rows {
+        if !started.is_some_and(|s| attribution::counts_for_holdout(c.at, s, settings)) {
+            continue;
+        }
+        let revenue = c.revenue.unwrap_or(0.0);
+        db.execute(
+            "UPDATE campaign_recipients SET converted_at = coalesce(converted_at, $3),
+             revenue = coalesce(revenue, 0) + $4 WHERE campaign_id = $1 AND contact_id = $2",
+            &[
+                Arg::I64(campaign),
+                Arg::I64(contact),
+                Arg::I64(c.at),
+                Arg::OptF64(Some(revenue)),
+            ],
+        )
+        .await?;
+        let mut counts = vec![(CampaignCounter::Conversions, 1.0)];
+        if converted_at.is_none() {
+            counts.push((CampaignCounter::Converted, 1.0));
+        }
+        if revenue != 0.0 {
+            counts.push((CampaignCounter::Revenue, revenue));
+            counts.push((
+                CampaignCounter::RevenueSquares,
+                attribution::revenue_square_delta(before.unwrap_or(0.0), revenue),
+            ));
+        }
+        for (counter, amount) in counts {
+            db.execute(
+                "INSERT INTO campaign_stats (campaign_id, variant, counter, value) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (campaign_id, variant, counter) DO UPDATE SET value = campaign_stats.value + excluded.value",
+                &[
+                    Arg::I64(campaign),
+                    Arg::I64(HOLDOUT_VARIANT),
+                    Arg::Str(counter.as_str()),
+                    Arg::OptF64(Some(amount)),
+                ],
+            )
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 fn touch_name(t: TouchKind) -> &'static str {

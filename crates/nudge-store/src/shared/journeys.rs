@@ -353,7 +353,7 @@ pub(crate) async fn stats<D: Db>(db: &D, journey: i64) -> Result<JourneyStats> {
     for r in db
         .query(
             "SELECT step, reached, sent, opened, clicked, unique_opened, unique_clicked, conversions, converted,
-             conversion_revenue FROM journey_step_stats WHERE journey_id = $1",
+             conversion_revenue, unsubscribed, complained FROM journey_step_stats WHERE journey_id = $1",
             &[Arg::I64(journey)],
         )
         .await?
@@ -368,6 +368,9 @@ pub(crate) async fn stats<D: Db>(db: &D, journey: i64) -> Result<JourneyStats> {
             conversions: r.i64(7)?,
             converted: r.i64(8)?,
             conversion_revenue: r.opt_f64(9)?.unwrap_or(0.0),
+            unsubscribed: r.i64(10)?,
+            complained: r.i64(11)?,
+            links: Vec::new(),
             active: 0,
             exits: Default::default(),
         };
@@ -386,6 +389,9 @@ pub(crate) async fn stats<D: Db>(db: &D, journey: i64) -> Result<JourneyStats> {
             .or_default()
             .exits
             .insert(r.string(1)?, r.i64(2)?);
+    }
+    for (step, link) in crate::shared::messages::link_clicks(db, &crate::plan::journey_links(journey)).await? {
+        stats.steps.entry(step).or_default().links.push(link);
     }
     for (step, n) in runs_per_step(db, journey).await? {
         stats.steps.entry(step).or_default().active = n;

@@ -6,7 +6,7 @@
 use crate::exec::{self, MESSAGE_COLUMNS};
 use crate::sql::{self, Arg, Db, SqlRow};
 use crate::{
-    Message, MessageQuery, MessageState, MessageUpdate, NewMessage, NewPushSubscription, NewTemplate, Page,
+    LinkClicks, Message, MessageQuery, MessageState, MessageUpdate, NewMessage, NewPushSubscription, NewTemplate, Page,
     PushSubscription, Receipt, Result, StoreError, Suppression, Template, TemplateVersion, receipt_applies,
 };
 use nudge_core::{ContactId, Millis};
@@ -534,6 +534,28 @@ pub(crate) async fn push_subscription_used<D: Db>(db: &D, endpoint: &str, now: M
     Ok(())
 }
 
+/// The clicks per link of one `link_clicks` owner (see `plan::link_owner`):
+/// `(part, link)`, most clicked first.
+pub(crate) async fn link_clicks<D: Db>(db: &D, owner: &str) -> Result<Vec<(String, LinkClicks)>> {
+    sql::all(
+        db,
+        "SELECT part, url, clicks, unique_clicks FROM link_clicks WHERE owner = $1
+         ORDER BY clicks DESC, part, url LIMIT 1000",
+        &[Arg::Str(owner)],
+        |r| {
+            Ok((
+                r.string(0)?,
+                LinkClicks {
+                    url: r.string(1)?,
+                    clicks: r.i64(2)?.max(0) as u64,
+                    unique_clicks: r.i64(3)?.max(0) as u64,
+                },
+            ))
+        },
+    )
+    .await
+}
+
 /// A backend's `MessageStore`: the operations above, each in one transaction (or on a
 /// read connection) through the backend's `$write!` / `$read!`, and the backend's own
 /// methods (`{ ... }`: claiming the outbox).
@@ -610,15 +632,12 @@ macro_rules! impl_message_store {
             async fn record_message_event(
                 &self,
                 message: i64,
-                name: &str,
-                properties: Value,
+                event: &nudge_core::protocol::MessageEvent,
                 key: String,
                 now: Millis,
             ) -> Result<bool> {
-                let name = name.to_string();
-                $write!(self, |db| $crate::exec::message_event(
-                    db, message, &name, properties, key, now
-                ))
+                let event = event.clone();
+                $write!(self, |db| $crate::exec::message_event(db, message, &event, key, now))
             }
 
             async fn add_suppression(&self, s: Suppression) -> Result<()> {

@@ -29,7 +29,7 @@ use nudge_app::AppError;
 use nudge_app::campaigns::{CampaignAction, CampaignReport};
 use nudge_core::Millis;
 use nudge_core::access::Permission;
-use nudge_core::campaign::stats::{DecidedBy, Fallback, NoWinner, Rule, WinnerMetric};
+use nudge_core::campaign::stats::{DecidedBy, Fallback, Lift, NoWinner, Rule, WinnerMetric};
 use nudge_core::campaign::{Audience, CampaignDefinition, CampaignStatus, Command, Schedule, parse_campaign};
 use nudge_core::journey::NameOrId;
 use nudge_core::protocol::CampaignCounter;
@@ -861,6 +861,11 @@ pub struct VariantRow {
     pub conversion_rate: String,
     pub revenue: String,
     pub revenue_per_recipient: String,
+    pub unsubscribed: String,
+    pub complained: String,
+    /// The lift over the holdout in conversion rate and in revenue per recipient.
+    pub conversion_lift: Option<String>,
+    pub revenue_lift: Option<String>,
     /// Under a test: the metric's rate, its 95 % interval, the probability to be
     /// best and the p-value against the control.
     pub metric: Option<String>,
@@ -868,6 +873,23 @@ pub struct VariantRow {
     pub best: Option<String>,
     pub p_value: Option<String>,
     pub winner: bool,
+}
+
+/// The holdout's line: recipients and their conversions.
+pub struct HoldoutRow {
+    pub recipients: String,
+    pub converted: String,
+    pub conversion_rate: String,
+    pub revenue: String,
+    pub revenue_per_recipient: String,
+}
+
+/// Clicks of one link of one variant.
+pub struct LinkRow {
+    pub variant: String,
+    pub url: String,
+    pub clicks: String,
+    pub unique_clicks: String,
 }
 
 pub struct DomainRow {
@@ -918,6 +940,8 @@ pub struct Live {
     done: u64,
     total: u64,
     rows: Vec<VariantRow>,
+    holdout: Option<HoldoutRow>,
+    links: Vec<LinkRow>,
     test: Option<TestView>,
     hourly: Option<String>,
     opens_by_hour: Option<String>,
@@ -1025,6 +1049,16 @@ fn report_rows(t: &Tr, r: &CampaignReport) -> Vec<VariantRow> {
                     .revenue_per_recipient
                     .map(|x| t.arg("campaign-per-recipient", "value", t.decimal(x, 2)))
                     .unwrap_or_else(|| "–".into()),
+                unsubscribed: t.num(c.unsubscribed),
+                complained: t.num(c.complained),
+                conversion_lift: v
+                    .lift_vs_holdout
+                    .and_then(|l| l.conversion_rate)
+                    .map(|l| lift_text(t, l, true)),
+                revenue_lift: v
+                    .lift_vs_holdout
+                    .and_then(|l| l.revenue_per_recipient)
+                    .map(|l| lift_text(t, l, false)),
                 metric: s.map(|s| figure(s.rate)),
                 interval: s.map(|s| {
                     t.args(
@@ -1039,6 +1073,58 @@ fn report_rows(t: &Tr, r: &CampaignReport) -> Vec<VariantRow> {
                 }),
                 winner: v.winner,
             }
+        })
+        .collect()
+}
+
+/// A lift over the holdout: the difference (percentage points for a rate, money for
+/// revenue per recipient) with its sign, and the relative change when there is one.
+fn lift_text(t: &Tr, lift: Lift, rate: bool) -> String {
+    let sign = |x: f64| if x > 0.0 { "+" } else { "" };
+    let absolute = if rate {
+        t.arg(
+            "campaign-points",
+            "value",
+            format!("{}{}", sign(lift.absolute), t.decimal(lift.absolute * 100.0, 1)),
+        )
+    } else {
+        format!("{}{}", sign(lift.absolute), t.decimal(lift.absolute, 2))
+    };
+    let value = match lift.relative {
+        Some(r) => format!("{absolute} ({}{})", sign(r), t.percent(r, 0)),
+        None => absolute,
+    };
+    t.arg("campaign-lift", "value", value)
+}
+
+fn holdout_row(t: &Tr, r: &CampaignReport) -> Option<HoldoutRow> {
+    let h = &r.holdout;
+    let rate = |x: Option<f64>| x.map(|x| t.percent(x, 1)).unwrap_or_else(|| "–".into());
+    (h.recipients > 0).then(|| HoldoutRow {
+        recipients: t.num(h.recipients),
+        converted: t.num(h.converted),
+        conversion_rate: rate(h.conversion_rate),
+        revenue: t.decimal(h.revenue, 2),
+        revenue_per_recipient: h
+            .revenue_per_recipient
+            .map(|x| t.arg("campaign-per-recipient", "value", t.decimal(x, 2)))
+            .unwrap_or_else(|| "–".into()),
+    })
+}
+
+fn link_rows(t: &Tr, r: &CampaignReport) -> Vec<LinkRow> {
+    r.links
+        .iter()
+        .take(50)
+        .map(|l| LinkRow {
+            variant: r
+                .variants
+                .get(usize::from(l.variant))
+                .map(|v| v.name.clone())
+                .unwrap_or_else(|| l.variant.to_string()),
+            url: l.url.clone(),
+            clicks: t.num(l.clicks),
+            unique_clicks: t.num(l.unique_clicks),
         })
         .collect()
 }
@@ -1206,6 +1292,8 @@ async fn live_of(state: &WebState, viewer: &Viewer, c: &Campaign) -> Result<Live
         done: c.queued + c.skipped,
         total: c.audience.saturating_sub(c.held_out),
         rows: report_rows(t, &report),
+        holdout: holdout_row(t, &report),
+        links: link_rows(t, &report),
         hourly: hourly_chart(t, &report),
         opens_by_hour: hours_chart(t, &report, false, &t.get("campaign-chart-opens-by-hour")),
         clicks_by_hour: hours_chart(t, &report, true, &t.get("campaign-chart-clicks-by-hour")),

@@ -91,6 +91,8 @@ pub struct Line {
     pub click_rate: String,
     pub conversions: String,
     pub revenue: String,
+    pub unsubscribed: String,
+    pub complained: String,
 }
 
 /// Channels, campaigns or journeys, with their total.
@@ -123,6 +125,8 @@ fn line(t: &Tr, name: String, href: Option<String>, r: &ReportRow) -> Line {
         click_rate: rate(r.unique_clicked),
         conversions: n(r.conversions),
         revenue: t.decimal(r.revenue, 2),
+        unsubscribed: n(r.unsubscribed),
+        complained: n(r.complained),
     }
 }
 
@@ -148,6 +152,8 @@ fn groups(t: &Tr, report: &WorkspaceReport) -> Vec<Group> {
                 conversions: 0.0,
                 converted: 0.0,
                 revenue: 0.0,
+                unsubscribed: 0.0,
+                complained: 0.0,
             };
             let lines = rows
                 .iter()
@@ -161,6 +167,8 @@ fn groups(t: &Tr, report: &WorkspaceReport) -> Vec<Group> {
                         (&mut sum.unique_clicked, r.unique_clicked),
                         (&mut sum.conversions, r.conversions),
                         (&mut sum.revenue, r.revenue),
+                        (&mut sum.unsubscribed, r.unsubscribed),
+                        (&mut sum.complained, r.complained),
                     ] {
                         *total += v;
                     }

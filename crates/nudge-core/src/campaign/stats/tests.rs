@@ -499,6 +499,22 @@ fn the_holdout_gives_lifts() {
     assert!((lift.absolute - 0.07).abs() < 1e-15);
     assert!((lift.relative.unwrap() - 0.875).abs() < 1e-12);
     assert_eq!(decision.holdout.unwrap().rate, 0.08);
+    assert_eq!(
+        lift_over_holdout(WinnerMetric::ConversionRate, &arms[1], &Arm::proportion(500, 40)),
+        Some(lift),
+        "the report's lift is the decision's"
+    );
+    let revenue = lift_over_holdout(
+        WinnerMetric::RevenuePerRecipient,
+        &Arm::revenue(100, 300.0, 9000.0),
+        &Arm::revenue(50, 100.0, 2000.0),
+    )
+    .unwrap();
+    assert!((revenue.absolute - 1.0).abs() < 1e-12 && (revenue.relative.unwrap() - 0.5).abs() < 1e-12);
+    assert_eq!(
+        lift_over_holdout(WinnerMetric::ConversionRate, &arms[1], &Arm::proportion(0, 0)),
+        None
+    );
 
     let zero = decide(
         WinnerMetric::ConversionRate,
