@@ -863,9 +863,10 @@ pub struct VariantRow {
     pub revenue_per_recipient: String,
     pub unsubscribed: String,
     pub complained: String,
-    /// The lift over the holdout in conversion rate and in revenue per recipient.
-    pub conversion_lift: Option<String>,
-    pub revenue_lift: Option<String>,
+    /// The lift over the holdout in conversion rate and in revenue per recipient,
+    /// with its class (`good` above, `bad` below, `muted` equal).
+    pub conversion_lift: Option<(String, &'static str)>,
+    pub revenue_lift: Option<(String, &'static str)>,
     /// Under a test: the metric's rate, its 95 % interval, the probability to be
     /// best and the p-value against the control.
     pub metric: Option<String>,
@@ -1079,7 +1080,7 @@ fn report_rows(t: &Tr, r: &CampaignReport) -> Vec<VariantRow> {
 
 /// A lift over the holdout: the difference (percentage points for a rate, money for
 /// revenue per recipient) with its sign, and the relative change when there is one.
-fn lift_text(t: &Tr, lift: Lift, rate: bool) -> String {
+fn lift_text(t: &Tr, lift: Lift, rate: bool) -> (String, &'static str) {
     let sign = |x: f64| if x > 0.0 { "+" } else { "" };
     let absolute = if rate {
         t.arg(
@@ -1094,7 +1095,14 @@ fn lift_text(t: &Tr, lift: Lift, rate: bool) -> String {
         Some(r) => format!("{absolute} ({}{})", sign(r), t.percent(r, 0)),
         None => absolute,
     };
-    t.arg("campaign-lift", "value", value)
+    let class = if lift.absolute > 0.0 {
+        "good"
+    } else if lift.absolute < 0.0 {
+        "bad"
+    } else {
+        "muted"
+    };
+    (t.arg("campaign-lift", "value", value), class)
 }
 
 fn holdout_row(t: &Tr, r: &CampaignReport) -> Option<HoldoutRow> {
