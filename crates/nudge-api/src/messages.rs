@@ -204,11 +204,8 @@ pub async fn update_template(
 
 pub async fn delete_template(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let id = id_of(&id, "template")?;
-    if state.store.delete_template(id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found(format!("no template {id}")))
-    }
+    state.app().delete_template(id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn template_versions(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {

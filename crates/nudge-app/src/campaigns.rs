@@ -876,6 +876,53 @@ impl App {
 
 /// A campaign's stored definition, read (it was checked when saved; one that no
 /// longer reads is a bug or a change of rules, reported as such).
+/// What a campaign may still read while it is unfinished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CampaignUse {
+    /// A segment of its audience or of its exclusions.
+    Segment(i64),
+    /// A variant's template.
+    Template(i64),
+}
+
+impl App {
+    /// A scheduled, sending or paused campaign that still reads `what` (its
+    /// audience re-checks segment membership and its messages render the template
+    /// until it is over), as a conflict naming it; deleting what it reads would
+    /// break it half-way.
+    pub(crate) async fn refuse_if_campaign_uses(&self, what: CampaignUse) -> Result<()> {
+        for c in self.store.campaigns().await? {
+            if !matches!(
+                c.status,
+                CampaignStatus::Scheduled | CampaignStatus::Sending | CampaignStatus::Paused
+            ) {
+                continue;
+            }
+            let def = stored_definition(&c)?;
+            let uses = match what {
+                CampaignUse::Segment(id) => def.audience.segments.contains(&id) || def.audience.exclude.contains(&id),
+                CampaignUse::Template(id) => {
+                    c.templates.iter().any(|&(t, _)| t == id)
+                        || def.variants.iter().any(|v| v.template == NameOrId::Id(id))
+                }
+            };
+            if uses {
+                let (kind, id) = match what {
+                    CampaignUse::Segment(id) => ("segment", id),
+                    CampaignUse::Template(id) => ("template", id),
+                };
+                return Err(AppError::Conflict(format!(
+                    "{kind} {id} is used by campaign {} ({}), which is {}; cancel the campaign or let it complete first",
+                    c.id,
+                    c.name,
+                    c.status.as_str()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 fn stored_definition(c: &Campaign) -> Result<CampaignDefinition> {
     parse_campaign(&c.definition).map_err(|e| {
         AppError::internal(format!(

@@ -230,6 +230,18 @@ impl App {
         Ok(s)
     }
 
+    /// Deletes a template, unless an unfinished campaign sends it (a conflict naming
+    /// the campaign); [`AppError::NotFound`] when there is none.
+    pub async fn delete_template(&self, id: i64) -> Result<()> {
+        self.refuse_if_campaign_uses(crate::campaigns::CampaignUse::Template(id))
+            .await?;
+        if self.store.delete_template(id).await? {
+            Ok(())
+        } else {
+            Err(AppError::not_found(format!("no template {id}")))
+        }
+    }
+
     /// Lifts a suppression; [`AppError::NotFound`] when there is none.
     pub async fn remove_suppression(&self, channel: &str, address: &str) -> Result<()> {
         if self.store.remove_suppression(channel, address).await? {

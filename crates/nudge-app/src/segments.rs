@@ -114,6 +114,8 @@ impl App {
                 ),
             ));
         }
+        self.refuse_if_campaign_uses(crate::campaigns::CampaignUse::Segment(id))
+            .await?;
         if self.store.delete_segment(id).await? {
             Ok(())
         } else {

@@ -1157,6 +1157,66 @@ mod campaigns {
         }
     }
 
+    /// A segment or template an unfinished campaign reads cannot be deleted (a
+    /// conflict naming the campaign); once it is cancelled, it can. Drafts do not hold
+    /// them (sending checks the definition again).
+    #[tokio::test]
+    async fn an_unfinished_campaign_keeps_its_segments_and_templates() {
+        for b in backends().await {
+            let s = &*b.store;
+            let (vip, other, left_out) = (
+                segment(s, "vip", false).await,
+                segment(s, "other", false).await,
+                segment(s, "left-out", false).await,
+            );
+            let (a, spare) = (
+                template(s, "keep-a", "email", false).await,
+                template(s, "spare", "email", false).await,
+            );
+            let app = app_on(&b.store);
+            let c = app
+                .create_campaign(new(
+                    "Kept",
+                    json!({"audience": {"segments": [vip], "exclude": [left_out]},
+                        "variants": [{"name": "A", "template": "keep-a"}]}),
+                ))
+                .await
+                .unwrap();
+            let draft = app
+                .create_campaign(new(
+                    "Draft",
+                    json!({"audience": {"segments": [other]}, "variants": [{"name": "A", "template": spare}]}),
+                ))
+                .await
+                .unwrap();
+            app.send_campaign(c.id, Schedule::At { at: T0 + HOUR }).await.unwrap();
+            for e in [
+                app.delete_segment(vip).await.unwrap_err(),
+                app.delete_segment(left_out).await.unwrap_err(),
+                app.delete_template(a).await.unwrap_err(),
+            ] {
+                match e {
+                    AppError::Conflict(m) => assert!(m.contains("campaign") && m.contains("Kept"), "{m}"),
+                    e => panic!("{e:?}"),
+                }
+            }
+            assert!(s.segment(vip).await.unwrap().is_some());
+            assert!(s.template(a).await.unwrap().is_some());
+            // A draft's segment and template may go.
+            app.delete_segment(other).await.unwrap();
+            app.delete_template(spare).await.unwrap();
+            assert!(matches!(
+                app.delete_template(spare).await,
+                Err(AppError::NotFound { .. })
+            ));
+            app.campaign_action(c.id, CampaignAction::Cancel).await.unwrap();
+            app.delete_segment(vip).await.unwrap();
+            app.delete_template(a).await.unwrap();
+            let _ = draft;
+            b.finish().await;
+        }
+    }
+
     /// The report counts per variant from the campaign's counters, shows the test
     /// metric's live figures, and the winner a person picked (once, while the test
     /// runs); as CSV, a row per variant and the holdout.

@@ -12,6 +12,7 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use nudge_app::AppError;
 use nudge_app::channels::TemplateTest;
 use nudge_app::messages::Recipient;
 use nudge_app::templates::{PreviewAs, TemplateInput, TemplateRefusal};
@@ -516,11 +517,12 @@ pub async fn delete(State(state): State<WebState>, viewer: Viewer, Path(id): Pat
         return r;
     }
     let t = &viewer.t;
-    match state.api.store.delete_template(id).await {
-        Ok(true) => Redirect::to("/templates").into_response(),
-        Ok(false) => render::error(t, StatusCode::NOT_FOUND, t.arg("template-not-found", "id", id)),
-        Err(nudge_store::StoreError::Conflict(m)) => render::error(t, StatusCode::CONFLICT, m),
-        Err(e) => render::app_error(t, e.into()),
+    match state.app().delete_template(id).await {
+        Ok(()) => Redirect::to("/templates").into_response(),
+        Err(AppError::NotFound { .. }) => {
+            render::error(t, StatusCode::NOT_FOUND, t.arg("template-not-found", "id", id))
+        }
+        Err(e) => render::app_error(t, e),
     }
 }
 
