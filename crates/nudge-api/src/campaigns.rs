@@ -320,6 +320,83 @@ pub async fn report(
     Ok(Json(report_json(&report)).into_response())
 }
 
+/// The `from` and `until` of a report's query (RFC 3339; default the 30 days until now).
+fn report_range(app: &nudge_app::App, q: &HashMap<String, String>) -> Result<(Millis, Millis), ApiError> {
+    let time = |name: &str| -> Result<Option<Millis>, ApiError> {
+        q.get(name)
+            .map(|v| {
+                v.parse::<jiff::Timestamp>()
+                    .map(|t| t.as_millisecond())
+                    .map_err(|e| ApiError::invalid(name, format!("{name} must be an RFC 3339 date-time: {e}")))
+            })
+            .transpose()
+    };
+    let until = time("until")?.unwrap_or(app.clock.now());
+    let from = time("from")?.unwrap_or(until - 30 * 86_400_000);
+    Ok((from, until))
+}
+
+/// `GET /api/v1/reports/series?scope=campaign:3&granularity=day&from=…&until=…[&format=csv]`:
+/// one campaign's, journey's (`journey:5`) or channel's (`channel:email`) counters
+/// by hour or by day (in the workspace's time zone) over the range (default: the
+/// last 30 days), from the hourly counters.
+pub async fn report_series(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    const KNOWN: [&str; 5] = ["scope", "granularity", "from", "until", "format"];
+    if let Some(k) = q.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(ApiError::invalid(
+            k,
+            format!("unknown parameter {k:?}; use {}", KNOWN.join(", ")),
+        ));
+    }
+    let raw = q.get("scope").ok_or_else(|| {
+        ApiError::new(
+            "missing_field",
+            "scope: is required (campaign:ID, journey:ID or channel:NAME)",
+        )
+        .with_field("scope")
+    })?;
+    // The stored form, strictly: digits for an id, lower-case letters for a channel.
+    let well_formed = raw.split_once(':').is_some_and(|(kind, rest)| match kind {
+        "campaign" | "journey" => !rest.is_empty() && rest.len() <= 18 && rest.bytes().all(|b| b.is_ascii_digit()),
+        "channel" => !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_lowercase()),
+        _ => false,
+    });
+    let scope = well_formed
+        .then(|| nudge_store::ReportScope::parse(raw))
+        .flatten()
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "scope",
+                format!("scope must be campaign:ID, journey:ID or channel:NAME, got {raw:?}"),
+            )
+        })?;
+    let granularity = match q.get("granularity") {
+        None => nudge_app::reports::Granularity::Day,
+        Some(g) => nudge_app::reports::Granularity::parse(g)
+            .ok_or_else(|| ApiError::invalid("granularity", format!("granularity must be hour or day, got {g:?}")))?,
+    };
+    let app = state.app();
+    let (from, until) = report_range(&app, &q)?;
+    let csv = wants_csv(&q, &headers)?;
+    let series = app.report_series(scope, granularity, from, until).await?;
+    if csv {
+        return Ok(csv_download("series.csv", nudge_app::reports::series_csv(&series)?));
+    }
+    Ok(Json(json!({
+        "scope": series.scope.key(),
+        "granularity": series.granularity,
+        "time_zone": series.time_zone,
+        "from": format_millis(series.from),
+        "until": format_millis(series.until),
+        "points": series.points.iter().map(|p| json!({"at": format_millis(p.at), "counts": p.counts})).collect::<Vec<_>>(),
+    }))
+    .into_response())
+}
+
 /// `GET /api/v1/reports?from=RFC3339&until=RFC3339[&format=csv]`: messages,
 /// conversions and revenue by channel, campaign and journey over the range (default:
 /// the last 30 days), from the hourly counters.
@@ -334,18 +411,7 @@ pub async fn workspace_report(
             format!("unknown parameter {k:?}; use from, until, format"),
         ));
     }
-    let time = |name: &str| -> Result<Option<Millis>, ApiError> {
-        q.get(name)
-            .map(|v| {
-                v.parse::<jiff::Timestamp>()
-                    .map(|t| t.as_millisecond())
-                    .map_err(|e| ApiError::invalid(name, format!("{name} must be an RFC 3339 date-time: {e}")))
-            })
-            .transpose()
-    };
-    let now = state.app().clock.now();
-    let until = time("until")?.unwrap_or(now);
-    let from = time("from")?.unwrap_or(until - 30 * 86_400_000);
+    let (from, until) = report_range(&state.app(), &q)?;
     let csv = wants_csv(&q, &headers)?;
     let report = state.app().workspace_report(from, until).await?;
     if csv {

@@ -233,6 +233,7 @@ fn assemble(state: AppState, ui: Option<Router>) -> Router {
             get(journeys::get_caps).put(journeys::put_caps),
         )
         .route("/api/v1/reports", get(campaigns::workspace_report))
+        .route("/api/v1/reports/series", get(campaigns::report_series))
         .route(
             "/api/v1/conversion-settings",
             get(campaigns::get_conversion_settings).put(campaigns::put_conversion_settings),

@@ -316,6 +316,37 @@ async fn a_campaign_from_draft_to_cancelled() {
                 "conversion_rate": null, "revenue_per_recipient": null})
         );
         assert_eq!(r["links"], json!([]));
+        // Its series by day (nothing counted yet), and what the series refuses.
+        let series = app
+            .get(&format!(
+                "/api/v1/reports/series?scope=campaign:{id}&granularity=day&from=2026-01-01T00:00:00Z&until=2026-02-01T00:00:00Z"
+            ))
+            .await;
+        assert_eq!(
+            (
+                series["scope"].as_str(),
+                series["granularity"].as_str(),
+                series["points"].as_array().map(Vec::len)
+            ),
+            (Some(format!("campaign:{id}").as_str()), Some("day"), Some(0)),
+            "{series}"
+        );
+        for (query, field) in [
+            ("", "scope"),
+            ("scope=campaign:x", "scope"),
+            ("scope=channel:", "scope"),
+            ("scope=segment:1", "scope"),
+            ("scope=channel:email&granularity=week", "granularity"),
+            ("scope=channel:email&from=yesterday", "from"),
+            ("scope=channel:email&from=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z", "until"),
+            ("scope=channel:email&by=day", "by"),
+        ] {
+            let answer = app
+                .call(reqwest::Method::GET, &format!("/api/v1/reports/series?{query}"), None)
+                .await;
+            assert_eq!(answer.0, 400, "{query}: {}", answer.1);
+            assert_eq!(error(&answer).2, Some(field), "{query}: {}", answer.1);
+        }
         assert_eq!(r["progress"], w["progress"]);
         let variants = r["variants"].as_array().unwrap();
         assert_eq!(variants.len(), 2);

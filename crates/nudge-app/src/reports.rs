@@ -114,6 +114,131 @@ impl App {
     }
 }
 
+/// How a series is bucketed: by hour (UTC hours), or by day in the workspace's time
+/// zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Granularity {
+    Hour,
+    Day,
+}
+
+impl Granularity {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "hour" => Some(Granularity::Hour),
+            "day" => Some(Granularity::Day),
+            _ => None,
+        }
+    }
+}
+
+/// One bucket of a series: when it starts and its counters (only those that moved).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SeriesPoint {
+    pub at: Millis,
+    pub counts: BTreeMap<&'static str, f64>,
+}
+
+/// A scope's counters over `[from, until)` by hour or by day.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Series {
+    pub scope: ReportScope,
+    pub granularity: Granularity,
+    /// The zone days are counted in (`UTC` for hours).
+    pub time_zone: String,
+    pub from: Millis,
+    pub until: Millis,
+    /// Buckets with a count, in time order.
+    pub points: Vec<SeriesPoint>,
+}
+
+/// Sums hourly counters `(hour, counter, value)` into buckets: each hour's own, or
+/// the day (midnight to midnight in `zone`) holding its start. Pure; hours are
+/// given in order.
+pub fn bucket(
+    rows: &[(i64, nudge_core::protocol::CampaignCounter, f64)],
+    granularity: Granularity,
+    zone: &jiff::tz::TimeZone,
+) -> Vec<SeriesPoint> {
+    let mut points: BTreeMap<Millis, BTreeMap<&'static str, f64>> = BTreeMap::new();
+    for &(hour, counter, value) in rows {
+        let at = hour * HOUR;
+        let start = match granularity {
+            Granularity::Hour => at,
+            Granularity::Day => day_start(at, zone),
+        };
+        *points.entry(start).or_default().entry(counter.as_str()).or_default() += value;
+    }
+    points
+        .into_iter()
+        .map(|(at, counts)| SeriesPoint { at, counts })
+        .collect()
+}
+
+/// The start of the day holding `at` in `zone`.
+fn day_start(at: Millis, zone: &jiff::tz::TimeZone) -> Millis {
+    jiff::Timestamp::from_millisecond(at)
+        .ok()
+        .and_then(|t| t.to_zoned(zone.clone()).start_of_day().ok())
+        .map(|z| z.timestamp().as_millisecond())
+        .unwrap_or(at - at.rem_euclid(24 * HOUR))
+}
+
+impl App {
+    /// A campaign's, journey's or channel's counters from `from` until `until` (whole
+    /// hours) by hour or by day in the workspace's time zone, from the hourly
+    /// counters (never the events). At most 400 days.
+    pub async fn report_series(
+        &self,
+        scope: ReportScope,
+        granularity: Granularity,
+        from: Millis,
+        until: Millis,
+    ) -> Result<Series> {
+        if until <= from {
+            return Err(AppError::invalid_request("until", "must be after from"));
+        }
+        if until - from > MAX_RANGE {
+            return Err(AppError::invalid_request("from", "a series covers at most 400 days"));
+        }
+        let rows = self
+            .store
+            .report_series(scope.clone(), from.div_euclid(HOUR), (until - 1).div_euclid(HOUR))
+            .await?;
+        let zone = match granularity {
+            Granularity::Hour => jiff::tz::TimeZone::UTC,
+            Granularity::Day => self.journey_zone(None),
+        };
+        Ok(Series {
+            scope,
+            granularity,
+            time_zone: zone.iana_name().unwrap_or("UTC").to_string(),
+            from,
+            until,
+            points: bucket(&rows, granularity, &zone),
+        })
+    }
+}
+
+/// A series as CSV: one row per bucket, one column per counter.
+pub fn series_csv(s: &Series) -> Result<String> {
+    use nudge_core::protocol::CampaignCounter;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["at"];
+    header.extend(CampaignCounter::ALL.iter().map(|c| c.as_str()));
+    w.write_record(&header).map_err(AppError::internal)?;
+    for p in &s.points {
+        let mut rec = vec![nudge_core::format_millis(p.at)];
+        for c in CampaignCounter::ALL {
+            rec.push(p.counts.get(c.as_str()).copied().unwrap_or(0.0).to_string());
+        }
+        w.write_record(&rec).map_err(AppError::internal)?;
+    }
+    let bytes = w.into_inner().map_err(AppError::internal)?;
+    String::from_utf8(bytes).map_err(AppError::internal)
+}
+
 fn empty_row(scope: &ReportScope) -> ReportRow {
     let (kind, key) = match scope {
         ReportScope::Channel(c) => ("channel", c.clone()),
@@ -216,5 +341,40 @@ impl App {
             engine.wake();
         }
         Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nudge_core::protocol::CampaignCounter as C;
+
+    #[test]
+    fn hours_sum_into_the_days_of_the_zone() {
+        // 2026-03-01T00:00Z is hour 492,312; Tehran is UTC+3:30.
+        let h0 = 1_772_323_200_000 / HOUR;
+        let rows = vec![
+            (h0, C::Opened, 2.0),
+            (h0 + 1, C::Opened, 3.0),
+            (h0 + 21, C::Opened, 4.0),
+            (h0 + 21, C::Clicked, 1.0),
+        ];
+        let utc = bucket(&rows, Granularity::Day, &jiff::tz::TimeZone::UTC);
+        assert_eq!(utc.len(), 1);
+        assert_eq!(
+            (utc[0].at, utc[0].counts["opened"], utc[0].counts["clicked"]),
+            (h0 * HOUR, 9.0, 1.0)
+        );
+        let tehran = jiff::tz::TimeZone::get("Asia/Tehran").unwrap();
+        let local = bucket(&rows, Granularity::Day, &tehran);
+        // 00:00Z and 01:00Z are 03:30 and 04:30 on March 1st in Tehran; 21:00Z is
+        // 00:30 on March 2nd.
+        assert_eq!(local.len(), 2);
+        assert_eq!(local[0].at, h0 * HOUR - 3 * HOUR - HOUR / 2);
+        assert_eq!(local[0].counts["opened"], 5.0);
+        assert_eq!(local[1].at, (h0 + 20) * HOUR + HOUR / 2);
+        assert_eq!(local[1].counts["opened"], 4.0);
+        let hourly = bucket(&rows, Granularity::Hour, &tehran);
+        assert_eq!(hourly.len(), 3, "hours stay hours");
     }
 }
