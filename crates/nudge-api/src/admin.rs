@@ -298,7 +298,40 @@ fn key_json(k: &nudge_store::ApiKey) -> Value {
     json!({
         "id": k.id, "kind": k.kind, "name": k.name, "prefix": k.prefix,
         "created_at": format_millis(k.created_at), "revoked_at": k.revoked_at.map(format_millis),
+        "allowed_origins": k.browser.allowed_origins, "browser_only": k.browser.browser_only,
     })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrowserBody {
+    allowed_origins: Vec<String>,
+    #[serde(default)]
+    browser_only: bool,
+}
+
+/// `PUT /api/v1/keys/{id}/browser` `{"allowed_origins": ["https://shop.example"],
+/// "browser_only": false}`: which web origins may send with a write key from their
+/// pages (Segment's analytics.js), and whether the key may only use the browser
+/// endpoints.
+pub async fn set_key_browser(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let id: i64 = crate::messages::int_text(&id).ok_or_else(|| ApiError::invalid("id", "key id must be an integer"))?;
+    let b: BrowserBody = serde_json::from_slice(&body).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            ApiError::new("malformed_json", e.to_string())
+        } else {
+            ApiError::new("invalid_field", e.to_string())
+        }
+    })?;
+    let key = state
+        .app()
+        .set_key_browser(id, &b.allowed_origins, b.browser_only)
+        .await?;
+    Ok(Json(key_json(&key)))
 }
 
 #[derive(Deserialize)]

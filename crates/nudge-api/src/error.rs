@@ -31,6 +31,16 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
         "The key is missing, unknown, revoked, or of the wrong kind for this API.",
     ),
     ("forbidden", 403, "The signed-in user's role does not allow this."),
+    (
+        "origin_not_allowed",
+        403,
+        "The page's origin is not among the write key's allowed origins (browser tracking).",
+    ),
+    (
+        "browser_key",
+        403,
+        "The write key is restricted to the browser endpoints (/v1/t, /v1/p, ... /v1/b).",
+    ),
     ("not_found", 404, "No such resource."),
     (
         "invalid_template",

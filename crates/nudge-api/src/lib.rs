@@ -7,6 +7,7 @@
 //! answer; no SQL and no domain rules live here.
 
 pub mod admin;
+pub mod browser;
 pub mod campaigns;
 pub mod error;
 pub mod journeys;
@@ -34,6 +35,7 @@ use nudge_store::{Ingestor, KeyKind, Store};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use tracking::Surface::{Browser, Server};
 
 pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
 
@@ -137,14 +139,64 @@ pub fn no_such_route() -> Response {
 
 fn assemble(state: AppState, ui: Option<Router>) -> Router {
     let tracking = Router::new()
-        .route("/v1/identify", post(|s, r| tracking::single(s, CallKind::Identify, r)))
-        .route("/v1/track", post(|s, r| tracking::single(s, CallKind::Track, r)))
-        .route("/v1/page", post(|s, r| tracking::single(s, CallKind::Page, r)))
-        .route("/v1/screen", post(|s, r| tracking::single(s, CallKind::Screen, r)))
-        .route("/v1/group", post(|s, r| tracking::single(s, CallKind::Group, r)))
-        .route("/v1/alias", post(|s, r| tracking::single(s, CallKind::Alias, r)))
-        .route("/v1/batch", post(tracking::batch))
-        .route("/v1/import", post(tracking::batch))
+        .route(
+            "/v1/identify",
+            post(|s, r| tracking::single(s, CallKind::Identify, Server, r)),
+        )
+        .route(
+            "/v1/track",
+            post(|s, r| tracking::single(s, CallKind::Track, Server, r)),
+        )
+        .route("/v1/page", post(|s, r| tracking::single(s, CallKind::Page, Server, r)))
+        .route(
+            "/v1/screen",
+            post(|s, r| tracking::single(s, CallKind::Screen, Server, r)),
+        )
+        .route(
+            "/v1/group",
+            post(|s, r| tracking::single(s, CallKind::Group, Server, r)),
+        )
+        .route(
+            "/v1/alias",
+            post(|s, r| tracking::single(s, CallKind::Alias, Server, r)),
+        )
+        .route("/v1/batch", post(|s, r| tracking::batch(s, Server, r)))
+        .route("/v1/import", post(|s, r| tracking::batch(s, Server, r)))
+        // Segment's browser library: the short forms, with CORS (see `browser`).
+        .route(
+            "/v1/i",
+            post(|s, r| tracking::single(s, CallKind::Identify, Browser, r)).options(browser::preflight),
+        )
+        .route(
+            "/v1/t",
+            post(|s, r| tracking::single(s, CallKind::Track, Browser, r)).options(browser::preflight),
+        )
+        .route(
+            "/v1/p",
+            post(|s, r| tracking::single(s, CallKind::Page, Browser, r)).options(browser::preflight),
+        )
+        .route(
+            "/v1/s",
+            post(|s, r| tracking::single(s, CallKind::Screen, Browser, r)).options(browser::preflight),
+        )
+        .route(
+            "/v1/g",
+            post(|s, r| tracking::single(s, CallKind::Group, Browser, r)).options(browser::preflight),
+        )
+        .route(
+            "/v1/a",
+            post(|s, r| tracking::single(s, CallKind::Alias, Browser, r)).options(browser::preflight),
+        )
+        .route(
+            "/v1/b",
+            post(|s, r| tracking::batch(s, Browser, r)).options(browser::preflight),
+        )
+        .route(
+            "/v1/projects/{key}/settings",
+            get(browser::settings).options(browser::preflight),
+        )
+        .route("/analytics.js/v1/{key}/{file}", get(browser::library))
+        .route("/analytics-next/bundles/{file}", get(browser::bundle))
         .route(
             "/v1/push/subscriptions",
             post(push::subscribe)
@@ -263,6 +315,7 @@ fn assemble(state: AppState, ui: Option<Router>) -> Router {
         .route("/api/v1/subscriptions", post(subscriptions::subscribe))
         .route("/api/v1/keys", get(admin::list_keys).post(admin::create_key))
         .route("/api/v1/keys/{id}", axum::routing::delete(admin::revoke_key))
+        .route("/api/v1/keys/{id}/browser", axum::routing::put(admin::set_key_browser))
         .layer(middleware::from_fn_with_state(state.clone(), require_admin))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024));
 

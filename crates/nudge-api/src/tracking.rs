@@ -1,15 +1,16 @@
 //! The Segment-compatible HTTP Tracking API under `/v1`.
 
 use crate::error::ApiError;
-use crate::{AppState, keys};
+use crate::{AppState, browser, keys};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use nudge_core::call::MAX_BATCH_BYTES;
 use nudge_core::{CallKind, Received, parse_batch, parse_single};
 use nudge_store::KeyKind;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::net::SocketAddr;
 
 fn too_large() -> ApiError {
@@ -47,24 +48,47 @@ async fn body_bytes(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes
     }
 }
 
-/// `POST /v1/identify`, `/v1/track`, ...: one message of the given type.
-pub async fn single(state: State<AppState>, kind: CallKind, req: Request) -> Result<Json<Value>, ApiError> {
-    accept(state, Some(kind), req).await
+/// Which endpoints a call came through: the long forms servers use (`/v1/track`,
+/// `/v1/batch`, ...), or the short forms Segment's browser library posts to
+/// (`/v1/t`, ... `/v1/b`), which answer with CORS headers and check the page's origin
+/// against the key's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    Server,
+    Browser,
 }
 
-/// `POST /v1/batch` and `/v1/import`.
-pub async fn batch(state: State<AppState>, req: Request) -> Result<Json<Value>, ApiError> {
-    accept(state, None, req).await
+/// `POST /v1/identify`, `/v1/track`, ... (and `/v1/i`, `/v1/t`, ...): one message of
+/// the given type.
+pub async fn single(
+    state: State<AppState>,
+    kind: CallKind,
+    surface: Surface,
+    req: Request,
+) -> Result<Response, ApiError> {
+    accept(state, Some(kind), surface, req).await
 }
 
-async fn accept(State(state): State<AppState>, kind: Option<CallKind>, req: Request) -> Result<Json<Value>, ApiError> {
+/// `POST /v1/batch`, `/v1/import` and `/v1/b`.
+pub async fn batch(state: State<AppState>, surface: Surface, req: Request) -> Result<Response, ApiError> {
+    accept(state, None, surface, req).await
+}
+
+async fn accept(
+    State(state): State<AppState>,
+    kind: Option<CallKind>,
+    surface: Surface,
+    req: Request,
+) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     let headers = parts.headers;
     let addr = parts.extensions.get::<ConnectInfo<SocketAddr>>().copied();
+    let origin = browser::origin(&headers);
     // A key in the Authorization header is checked before the body is even read.
     let header_key = keys::basic_username(&headers);
+    let mut key = None;
     if let Some(k) = &header_key {
-        keys::verify(&*state.store, k, KeyKind::Write).await?;
+        key = Some(keys::verify(&*state.store, k, KeyKind::Write).await?);
     }
     let bytes = body_bytes(&headers, body).await?;
     let received = Received {
@@ -76,13 +100,26 @@ async fn accept(State(state): State<AppState>, kind: Option<CallKind>, req: Requ
         Some(kind) => parse_single(kind, &bytes, &received, &mut new_id)?,
         None => parse_batch(&bytes, &received, &mut new_id)?,
     };
-    if header_key.is_none() {
-        let Some(k) = &parsed.write_key else {
-            return Err(ApiError::unauthorized(
-                "missing write key: send it as the HTTP Basic username or as `writeKey` in the body",
+    let key = match key {
+        Some(k) => k,
+        None => {
+            let Some(k) = &parsed.write_key else {
+                return Err(ApiError::unauthorized(
+                    "missing write key: send it as the HTTP Basic username or as `writeKey` in the body",
+                ));
+            };
+            keys::verify(&*state.store, k, KeyKind::Write).await?
+        }
+    };
+    match surface {
+        Surface::Server if key.browser.browser_only => {
+            return Err(ApiError::new(
+                "browser_key",
+                "this write key is restricted to the browser endpoints (/v1/t, /v1/p, ... /v1/b)",
             ));
-        };
-        keys::verify(&*state.store, k, KeyKind::Write).await?;
+        }
+        Surface::Server => {}
+        Surface::Browser => browser::check_origin(&key, origin.as_deref())?,
     }
     for m in &parsed.messages {
         state.metrics.ingested(m.kind);
@@ -92,7 +129,11 @@ async fn accept(State(state): State<AppState>, kind: Option<CallKind>, req: Requ
     if let Some(j) = &state.journeys {
         j.wake();
     }
-    Ok(Json(json!({"success": true})))
+    let mut resp = Json(json!({"success": true})).into_response();
+    if let (Surface::Browser, Some(o)) = (surface, &origin) {
+        browser::allow(&mut resp, o);
+    }
+    Ok(resp)
 }
 
 /// `context.ip` defaults to the first `X-Forwarded-For` address, else the peer.

@@ -3,7 +3,7 @@
 use nudge_api::{AppState, router};
 use nudge_app::keys;
 use nudge_core::{Clock, SystemClock};
-use nudge_store::{Ingestor, IngestorConfig, SqliteStore, Store, StoreStats};
+use nudge_store::{Ingestor, IngestorConfig, KeyKind, SqliteStore, Store, StoreStats};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -707,4 +707,208 @@ async fn template_previews_report_problems_in_their_answer() {
             "{body}: {e}"
         );
     }
+}
+
+/// The browser surface: the key's allowed origins, the preflight, the short
+/// endpoints with CORS headers, the settings document with its ETag, the library
+/// with the key embedded, its chunks, and a browser-only key kept off the server
+/// endpoints.
+#[tokio::test]
+async fn browsers_send_through_the_short_endpoints_from_allowed_origins() {
+    let app = spawn_app().await;
+    let key = app
+        .store
+        .list_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.kind == KeyKind::Write)
+        .unwrap();
+    // Nothing is allowed until the key says so.
+    let preflight = |origin: &'static str| {
+        app.http
+            .request(reqwest::Method::OPTIONS, format!("{}/v1/t", app.url))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type,authorization")
+            .send()
+    };
+    assert_eq!(preflight("https://shop.example").await.unwrap().status(), 403);
+    let (status, body) = app
+        .admin(
+            reqwest::Method::PUT,
+            &format!("/api/v1/keys/{}/browser", key.id),
+            Some(json!({"allowed_origins": ["https://Shop.example", "ftp://nope"]})),
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), body["error"]["field"].as_str()),
+        (400, Some("allowed_origins[1]")),
+        "{body}"
+    );
+    let (status, body) = app
+        .admin(
+            reqwest::Method::PUT,
+            &format!("/api/v1/keys/{}/browser", key.id),
+            Some(json!({"allowed_origins": ["https://Shop.example"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["allowed_origins"], json!(["https://shop.example"]));
+
+    let ok = preflight("https://shop.example").await.unwrap();
+    assert_eq!(ok.status(), 204);
+    assert_eq!(ok.headers()["access-control-allow-origin"], "https://shop.example");
+    assert!(
+        ok.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("authorization")
+    );
+    assert_eq!(preflight("https://evil.example").await.unwrap().status(), 403);
+
+    // The library posts text/plain with the key as Basic user and in the body.
+    let post = |path: &'static str, origin: &'static str, body: Value| {
+        app.http
+            .post(format!("{}{path}", app.url))
+            .header("origin", origin)
+            .header("content-type", "text/plain")
+            .basic_auth(WRITE, Some(""))
+            .body(body.to_string())
+            .send()
+    };
+    let page = json!({"type": "page", "anonymousId": "anon-b1", "name": "Home", "writeKey": WRITE,
+        "context": {"page": {"url": "https://shop.example/?utm_campaign=spring", "path": "/", "referrer": ""},
+                    "campaign": {"name": "spring"}, "userAgent": "Mozilla/5.0", "locale": "fa-IR", "timezone": "Asia/Tehran"}});
+    let resp = post("/v1/p", "https://shop.example", page.clone()).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["access-control-allow-origin"], "https://shop.example");
+    let resp = post("/v1/p", "https://evil.example", page).await.unwrap();
+    assert_eq!(resp.status(), 403);
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "origin_not_allowed");
+    let batch = json!({"writeKey": WRITE, "batch": [
+        {"type": "track", "anonymousId": "anon-b1", "event": "Viewed Product", "properties": {"product_id": "p1"}},
+        {"type": "identify", "anonymousId": "anon-b1", "userId": "browser-user", "traits": {"email": "b@example.com"}},
+    ]});
+    assert_eq!(
+        post("/v1/b", "https://shop.example", batch).await.unwrap().status(),
+        200
+    );
+    let contact = loop {
+        let (status, c) = app.get("/api/v1/contacts/lookup?user_id=browser-user").await;
+        if status == 200 {
+            break c;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let (_, events) = app.get(&format!("/api/v1/contacts/{}/events", contact["id"])).await;
+    let events = events["data"].as_array().unwrap();
+    assert_eq!(
+        events.len(),
+        3,
+        "the anonymous page view and track joined the contact: {events:?}"
+    );
+    let page = events.iter().find(|e| e["type"] == "page").unwrap();
+    assert_eq!(page["context"]["campaign"]["name"], "spring");
+    assert_eq!(page["context"]["timezone"], "Asia/Tehran");
+
+    // The settings document: Nudge as the destination, nothing sent to Segment.
+    let settings = app
+        .http
+        .get(format!("{}/v1/projects/{WRITE}/settings", app.url))
+        .header("origin", "https://shop.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(settings.status(), 200);
+    assert_eq!(
+        settings.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
+    let etag = settings.headers()["etag"].to_str().unwrap().to_string();
+    let doc: Value = settings.json().await.unwrap();
+    let host = app.url.trim_start_matches("http://");
+    assert_eq!(doc["integrations"]["Segment.io"]["apiHost"], format!("{host}/v1"));
+    assert_eq!(doc["integrations"]["Segment.io"]["apiKey"], WRITE);
+    assert_eq!(doc["metrics"]["sampleRate"], 0);
+    assert_eq!(doc["remotePlugins"], json!([]));
+    let again = app
+        .http
+        .get(format!("{}/v1/projects/{WRITE}/settings", app.url))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    let unknown = app
+        .http
+        .get(format!("{}/v1/projects/nw_nope/settings", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 401);
+
+    // The library, with the key in place of its placeholder, and its chunks.
+    let lib = app
+        .http
+        .get(format!("{}/analytics.js/v1/{WRITE}/analytics.min.js", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lib.status(), 200);
+    assert!(
+        lib.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    let text = lib.text().await.unwrap();
+    assert!(text.contains(&format!("analyticsWriteKey=\"{WRITE}\"")) && !text.contains("__WRITE_KEY__"));
+    for (path, status) in [
+        ("/analytics.js/v1/nw_nope/analytics.min.js".to_string(), 401),
+        (format!("/analytics.js/v1/{WRITE}/other.js"), 404),
+        ("/analytics-next/bundles/nope.js".to_string(), 404),
+    ] {
+        let r = app.http.get(format!("{}{path}", app.url)).send().await.unwrap();
+        assert_eq!(r.status(), status, "{path}");
+    }
+    let chunk = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/vendor/analytics-next/bundles"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name();
+    let r = app
+        .http
+        .get(format!(
+            "{}/analytics-next/bundles/{}",
+            app.url,
+            chunk.to_string_lossy()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // A browser-only key keeps off the server endpoints.
+    app.admin(
+        reqwest::Method::PUT,
+        &format!("/api/v1/keys/{}/browser", key.id),
+        Some(json!({"allowed_origins": ["*"], "browser_only": true})),
+    )
+    .await;
+    let (status, body) = app.track("/v1/track", json!({"userId": "u", "event": "E"})).await;
+    assert_eq!(
+        (status.as_u16(), body["error"]["code"].as_str()),
+        (403, Some("browser_key"))
+    );
+    assert_eq!(
+        post("/v1/t", "https://any.example", json!({"userId": "u", "event": "E"}))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }

@@ -338,7 +338,10 @@ async fn a_campaign_from_draft_to_cancelled() {
             ("scope=segment:1", "scope"),
             ("scope=channel:email&granularity=week", "granularity"),
             ("scope=channel:email&from=yesterday", "from"),
-            ("scope=channel:email&from=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z", "until"),
+            (
+                "scope=channel:email&from=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z",
+                "until",
+            ),
             ("scope=channel:email&by=day", "by"),
         ] {
             let answer = app

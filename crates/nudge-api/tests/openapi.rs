@@ -18,6 +18,15 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/alias"),
     ("post", "/v1/batch"),
     ("post", "/v1/import"),
+    // The same for Segment's browser library (short forms, CORS), and its settings.
+    ("post", "/v1/i"),
+    ("post", "/v1/t"),
+    ("post", "/v1/p"),
+    ("post", "/v1/s"),
+    ("post", "/v1/g"),
+    ("post", "/v1/a"),
+    ("post", "/v1/b"),
+    ("get", "/v1/projects/{key}/settings"),
     // Browser push subscriptions (write key; the VAPID key is public).
     ("post", "/v1/push/subscriptions"),
     ("delete", "/v1/push/subscriptions"),
@@ -75,6 +84,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/journeys/{id}/dry-run"),
     ("get", "/api/v1/contacts/{id}/runs"),
     ("get", "/api/v1/reports"),
+    ("get", "/api/v1/reports/series"),
     ("post", "/api/v1/campaigns/{id}/test"),
     ("get", "/api/v1/conversion-settings"),
     ("put", "/api/v1/conversion-settings"),
@@ -96,6 +106,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/keys"),
     ("post", "/api/v1/keys"),
     ("delete", "/api/v1/keys/{id}"),
+    ("put", "/api/v1/keys/{id}/browser"),
     // Public.
     ("get", "/api/v1/openapi.json"),
     ("get", "/healthz"),
@@ -230,7 +241,8 @@ fn every_operation_has_a_success_response_and_admin_ones_a_401() {
                 "{method} {path} must need the admin key"
             );
         }
-        if path.starts_with("/v1/") && path != "/v1/push/vapid-public-key" {
+        // The settings document's key is its path.
+        if path.starts_with("/v1/") && path != "/v1/push/vapid-public-key" && !path.starts_with("/v1/projects/") {
             assert!(responses.contains_key("401"), "{method} {path} has no 401 response");
             assert_eq!(
                 op["security"],

@@ -4,7 +4,7 @@
 
 use crate::error::{AppError, Result};
 use nudge_core::Millis;
-use nudge_store::{ApiKey, KeyKind, NewApiKey, Store};
+use nudge_store::{ApiKey, BrowserAccess, KeyKind, NewApiKey, Store};
 use sha2::{Digest, Sha256};
 
 pub fn hash_key(secret: &str) -> String {
@@ -27,6 +27,7 @@ pub fn new_key(kind: KeyKind, name: &str, secret: &str) -> NewApiKey {
         name: name.to_string(),
         hash: hash_key(secret),
         prefix: secret.chars().take(7).collect(),
+        browser: Default::default(),
     }
 }
 
@@ -93,9 +94,112 @@ pub async fn list_keys(store: &dyn Store) -> Result<Vec<ApiKey>> {
     Ok(store.list_keys().await?)
 }
 
+/// An origin as a browser sends it in `Origin`: `http` or `https`, a host, an
+/// optional port, nothing else; lower-cased. `*` stands for any origin.
+pub fn normalise_origin(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    if raw == "*" {
+        return Some(raw.into());
+    }
+    let (scheme, rest) = raw.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || rest.starts_with('[') => (h, Some(p)),
+        _ => (rest, None),
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'[' | b']' | b':'));
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    (host_ok && port_ok).then(|| format!("{scheme}://{}", rest.to_ascii_lowercase()))
+}
+
+impl crate::App {
+    /// Sets the origins whose pages may send with write key `id` and whether the key
+    /// is restricted to the browser endpoints. Each origin is `*` or
+    /// `scheme://host[:port]`; a bad one is named and nothing changes.
+    pub async fn set_key_browser(&self, id: i64, origins: &[String], browser_only: bool) -> Result<ApiKey> {
+        let key = self
+            .store
+            .list_keys()
+            .await?
+            .into_iter()
+            .find(|k| k.id == id && k.revoked_at.is_none())
+            .ok_or_else(|| AppError::not_found(format!("no active key {id}")))?;
+        if key.kind != KeyKind::Write {
+            return Err(AppError::invalid_request(
+                "id",
+                format!("key {id} is an admin key; browsers send with write keys"),
+            ));
+        }
+        let mut allowed = Vec::with_capacity(origins.len());
+        for (i, o) in origins.iter().enumerate() {
+            let n = normalise_origin(o).ok_or_else(|| {
+                AppError::invalid_request(
+                    format!("allowed_origins[{i}]"),
+                    format!("{o:?} is not an origin: give scheme://host[:port] (http or https, no path) or *"),
+                )
+            })?;
+            if !allowed.contains(&n) {
+                allowed.push(n);
+            }
+        }
+        if allowed.len() > 100 {
+            return Err(AppError::invalid_request("allowed_origins", "at most 100 origins"));
+        }
+        let browser = BrowserAccess {
+            allowed_origins: allowed,
+            browser_only,
+        };
+        self.store
+            .set_key_browser(id, browser)
+            .await?
+            .ok_or_else(|| AppError::not_found(format!("no active key {id}")))
+    }
+
+    /// Whether some active write key lets pages of `origin` send (a CORS preflight
+    /// carries no key; the request that follows is checked against its own key).
+    pub async fn origin_may_send(&self, origin: &str) -> Result<bool> {
+        let Some(origin) = normalise_origin(origin) else {
+            return Ok(false);
+        };
+        let allowed = self.store.browser_origins().await?;
+        Ok(allowed.iter().any(|o| o == "*" || *o == origin))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origins_are_scheme_host_and_port() {
+        assert_eq!(
+            normalise_origin("https://Shop.Example").as_deref(),
+            Some("https://shop.example")
+        );
+        assert_eq!(
+            normalise_origin("http://localhost:8000/").as_deref(),
+            Some("http://localhost:8000")
+        );
+        assert_eq!(normalise_origin("*").as_deref(), Some("*"));
+        for bad in [
+            "shop.example",
+            "ftp://shop.example",
+            "https://shop.example/path",
+            "https://",
+            "https://a b",
+            "https://x:port",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(normalise_origin(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn secrets_are_prefixed_and_only_hashes_are_kept() {

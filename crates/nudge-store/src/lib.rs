@@ -114,6 +114,11 @@ pub trait Store:
     async fn revoke_key(&self, id: i64, now: Millis) -> Result<bool>;
     /// The active (not revoked) key with this hash.
     async fn find_key(&self, hash: &str) -> Result<Option<ApiKey>>;
+    /// Sets how an active key may be used from browsers; `None` if there is no
+    /// active key `id`.
+    async fn set_key_browser(&self, id: i64, browser: BrowserAccess) -> Result<Option<ApiKey>>;
+    /// Every origin an active write key allows (CORS preflights carry no key).
+    async fn browser_origins(&self) -> Result<Vec<String>>;
 
     async fn stats(&self) -> Result<StoreStats>;
     /// How many contacts there are (merged contacts not counted).

@@ -69,6 +69,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         20,
         include_str!("../migrations/postgres/0020_link_clicks_and_holdout.sql"),
     ),
+    (21, include_str!("../migrations/postgres/0021_browser_keys.sql")),
 ];
 
 /// Key of the advisory lock that serializes migrations between processes.
@@ -381,6 +382,14 @@ impl Store for PgStore {
     async fn find_key(&self, hash: &str) -> Result<Option<ApiKey>> {
         let hash = hash.to_string();
         pg_read!(self, |db| shared::keys::find(db, &hash))
+    }
+
+    async fn set_key_browser(&self, id: i64, browser: crate::BrowserAccess) -> Result<Option<ApiKey>> {
+        pg_write!(self, |db| shared::keys::set_browser(db, id, &browser))
+    }
+
+    async fn browser_origins(&self) -> Result<Vec<String>> {
+        pg_read!(self, |db| shared::keys::browser_origins(db))
     }
 
     async fn contact_count(&self) -> Result<u64> {

@@ -50,6 +50,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         20,
         include_str!("../migrations/sqlite/0020_link_clicks_and_holdout.sql"),
     ),
+    (21, include_str!("../migrations/sqlite/0021_browser_keys.sql")),
 ];
 
 type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;
@@ -592,6 +593,14 @@ impl Store for SqliteStore {
     async fn find_key(&self, hash: &str) -> Result<Option<ApiKey>> {
         let hash = hash.to_string();
         sqlite_read!(self, |db| shared::keys::find(db, &hash))
+    }
+
+    async fn set_key_browser(&self, id: i64, browser: crate::BrowserAccess) -> Result<Option<ApiKey>> {
+        sqlite_write!(self, |db| shared::keys::set_browser(db, id, &browser))
+    }
+
+    async fn browser_origins(&self) -> Result<Vec<String>> {
+        sqlite_read!(self, |db| shared::keys::browser_origins(db))
     }
 
     async fn contact_count(&self) -> Result<u64> {

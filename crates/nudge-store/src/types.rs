@@ -146,6 +146,26 @@ pub struct NewApiKey {
     pub hash: String,
     /// The first characters of the secret, to recognise it in lists.
     pub prefix: String,
+    /// See [`ApiKey::browser`].
+    pub browser: BrowserAccess,
+}
+
+/// How a write key may be used from web pages (Segment's analytics.js): the origins
+/// whose pages may send with it (`*`: any; none: no browser may), and whether it is
+/// restricted to the browser endpoints.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BrowserAccess {
+    pub allowed_origins: Vec<String>,
+    pub browser_only: bool,
+}
+
+impl BrowserAccess {
+    /// Whether a page of `origin` (`scheme://host[:port]`) may send with the key.
+    pub fn allows(&self, origin: &str) -> bool {
+        self.allowed_origins
+            .iter()
+            .any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -156,6 +176,7 @@ pub struct ApiKey {
     pub prefix: String,
     pub created_at: Millis,
     pub revoked_at: Option<Millis>,
+    pub browser: BrowserAccess,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -1850,6 +1850,7 @@ mod super_stories {
                     name: "site".into(),
                     hash: "h1".into(),
                     prefix: "nw_ab".into(),
+                    browser: BrowserAccess::default(),
                 },
                 T0,
             )
@@ -1862,6 +1863,7 @@ mod super_stories {
                     name: "ops".into(),
                     hash: "h2".into(),
                     prefix: "na_cd".into(),
+                    browser: BrowserAccess::default(),
                 },
                 T0,
             )
@@ -1870,7 +1872,27 @@ mod super_stories {
         assert_eq!(s.find_key("h1").await.unwrap(), Some(k.clone()));
         assert_eq!(s.find_key("h2").await.unwrap().unwrap().kind, KeyKind::Admin);
         assert_eq!(s.find_key("nope").await.unwrap(), None);
+        // Browser access: origins and the browser-only restriction, kept and listed.
+        assert_eq!(s.browser_origins().await.unwrap(), Vec::<String>::new());
+        let browser = BrowserAccess {
+            allowed_origins: vec!["https://shop.example".into(), "http://localhost:8000".into()],
+            browser_only: true,
+        };
+        let k = s.set_key_browser(k.id, browser.clone()).await.unwrap().unwrap();
+        assert_eq!(k.browser, browser);
+        assert_eq!(s.find_key("h1").await.unwrap().unwrap().browser, browser);
+        assert_eq!(
+            s.browser_origins().await.unwrap(),
+            vec!["http://localhost:8000".to_string(), "https://shop.example".to_string()]
+        );
+        assert!(k.browser.allows("https://shop.example") && !k.browser.allows("https://evil.example"));
+        assert_eq!(s.set_key_browser(9_999, browser).await.unwrap(), None);
         assert!(s.revoke_key(k.id, T0 + 1).await.unwrap());
+        assert_eq!(
+            s.browser_origins().await.unwrap(),
+            Vec::<String>::new(),
+            "a revoked key allows nothing"
+        );
         assert!(!s.revoke_key(k.id, T0 + 2).await.unwrap());
         assert_eq!(s.find_key("h1").await.unwrap(), None);
         let keys = s.list_keys().await.unwrap();

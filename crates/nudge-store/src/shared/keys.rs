@@ -1,10 +1,10 @@
 //! API keys: stored as hashes, revoked, never deleted.
 
 use crate::sql::{self, Arg, Db, SqlRow};
-use crate::{ApiKey, KeyKind, NewApiKey, Result, StoreError};
+use crate::{ApiKey, BrowserAccess, KeyKind, NewApiKey, Result, StoreError};
 use nudge_core::Millis;
 
-const KEY_COLUMNS: &str = "id, kind, name, prefix, created_at, revoked_at";
+const KEY_COLUMNS: &str = "id, kind, name, prefix, created_at, revoked_at, allowed_origins, browser_only";
 
 fn key_from_row(r: &SqlRow) -> Result<ApiKey> {
     let kind = r.string(1)?;
@@ -15,19 +15,26 @@ fn key_from_row(r: &SqlRow) -> Result<ApiKey> {
         prefix: r.string(3)?,
         created_at: r.i64(4)?,
         revoked_at: r.opt_i64(5)?,
+        browser: BrowserAccess {
+            allowed_origins: serde_json::from_str(&r.string(6)?).unwrap_or_default(),
+            browser_only: r.bool(7)?,
+        },
     })
 }
 
 pub(crate) async fn create<D: Db>(db: &D, key: NewApiKey, now: Millis) -> Result<ApiKey> {
     let row = sql::first(
         db,
-        "INSERT INTO api_keys (kind, name, hash, prefix, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        "INSERT INTO api_keys (kind, name, hash, prefix, created_at, allowed_origins, browser_only)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         &[
             Arg::Str(key.kind.as_str()),
             Arg::Str(&key.name),
             Arg::Str(&key.hash),
             Arg::Str(&key.prefix),
             Arg::I64(now),
+            Arg::Str(&origins_json(&key.browser)),
+            Arg::Bool(key.browser.browser_only),
         ],
     )
     .await?
@@ -39,7 +46,51 @@ pub(crate) async fn create<D: Db>(db: &D, key: NewApiKey, now: Millis) -> Result
         prefix: key.prefix,
         created_at: now,
         revoked_at: None,
+        browser: key.browser,
     })
+}
+
+fn origins_json(b: &BrowserAccess) -> String {
+    serde_json::to_string(&b.allowed_origins).unwrap_or_else(|_| "[]".into())
+}
+
+/// Sets how an active write key may be used from browsers; the key, or `None` if
+/// there is no active key `id`.
+pub(crate) async fn set_browser<D: Db>(db: &D, id: i64, browser: &BrowserAccess) -> Result<Option<ApiKey>> {
+    let n = db
+        .execute(
+            "UPDATE api_keys SET allowed_origins = $2, browser_only = $3 WHERE id = $1 AND revoked_at IS NULL",
+            &[
+                Arg::I64(id),
+                Arg::Str(&origins_json(browser)),
+                Arg::Bool(browser.browser_only),
+            ],
+        )
+        .await?;
+    if n == 0 {
+        return Ok(None);
+    }
+    let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1");
+    sql::one(db, &sql, &[Arg::I64(id)], key_from_row).await
+}
+
+/// Every origin some active write key allows (for answering CORS preflights, which
+/// carry no key).
+pub(crate) async fn browser_origins<D: Db>(db: &D) -> Result<Vec<String>> {
+    let rows = sql::all(
+        db,
+        "SELECT allowed_origins FROM api_keys WHERE kind = 'write' AND revoked_at IS NULL AND allowed_origins <> '[]'",
+        &[],
+        |r| r.string(0),
+    )
+    .await?;
+    let mut out: Vec<String> = rows
+        .iter()
+        .flat_map(|j| serde_json::from_str::<Vec<String>>(j).unwrap_or_default())
+        .collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
 }
 
 pub(crate) async fn list<D: Db>(db: &D) -> Result<Vec<ApiKey>> {
