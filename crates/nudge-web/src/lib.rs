@@ -160,6 +160,7 @@ pub fn router(state: WebState) -> Router {
         .route("/settings/workspace", post(pages::settings::workspace))
         .route("/settings/keys", post(pages::settings::create_key))
         .route("/settings/keys/{id}/revoke", post(pages::settings::revoke_key))
+        .route("/settings/keys/{id}/browser", post(pages::settings::key_browser))
         .route("/settings/caps", post(pages::settings::caps))
         .route("/settings/channels", get(pages::channels::page))
         .route("/settings/channels/{kind}", post(pages::channels::configure))

@@ -164,3 +164,20 @@ def run(ctx):
     time.sleep(1)
     status, _ = ctx.api("GET", "/api/v1/contacts/lookup?anonymous_id=refused-visitor")
     assert status == 404, "nothing stored for a refused origin"
+
+    # The owner's Settings › Website: the key's origins, a bad one refused at its box
+    # and nothing changed, and the snippet to paste.
+    owner = ctx.page("owner")
+    owner.goto(ctx.base + "/settings#website")
+    box = owner.locator(f"#origins-{key['id']}")
+    assert box.input_value().strip() == allowed, box.input_value()
+    box.fill(allowed + "\nshop.example/path")
+    owner.locator(f"form[data-key='{key['id']}'] button.primary").click()
+    owner.wait_for_load_state("networkidle")
+    assert owner.locator(f"#origins-{key['id']}[aria-invalid='true']").count() == 1
+    assert "not an origin" in owner.inner_text("#website .field-error")
+    status, keys = ctx.api("GET", "/api/v1/keys")
+    assert next(k for k in keys["data"] if k["id"] == key["id"])["allowed_origins"] == [allowed]
+    assert "/analytics.js/v1/" in owner.inner_text("#snippet")
+    owner.locator("#website").scroll_into_view_if_needed()
+    ctx.shot(owner, "settings-website")

@@ -46,8 +46,21 @@ struct SettingsPage {
     new_secret: Option<(String, String)>,
     caps: Vec<CapRow>,
     channels: Vec<super::dashboard::ChannelRow>,
+    /// Active write keys and the web origins that may send with them.
+    web_keys: Vec<WebKeyRow>,
+    /// The analytics.js snippet (with the secret of a write key just created, else a
+    /// placeholder).
+    snippet: String,
     errors: FieldErrors,
     saved: bool,
+}
+
+pub struct WebKeyRow {
+    pub id: i64,
+    pub label: String,
+    /// One origin a line.
+    pub origins: String,
+    pub browser_only: bool,
 }
 
 async fn render_page(
@@ -79,6 +92,32 @@ async fn render_page(
         .and_then(|c| ArabicCalendar::parse(&c))
         .unwrap_or_default();
     let failed = !errors.0.is_empty();
+    let web_keys = keys
+        .iter()
+        .filter(|k| k.kind == KeyKind::Write && k.revoked_at.is_none())
+        .map(|k| WebKeyRow {
+            id: k.id,
+            label: if k.name.is_empty() {
+                format!("{}…", k.prefix)
+            } else {
+                format!("{} ({}…)", k.name, k.prefix)
+            },
+            origins: k.browser.allowed_origins.join("\n"),
+            browser_only: k.browser.browser_only,
+        })
+        .collect();
+    let base = state
+        .api
+        .messaging
+        .as_ref()
+        .map(|m| m.public_url().to_owned())
+        .unwrap_or_else(|| "https://nudge.example.com".into());
+    let key_text = new_secret
+        .as_ref()
+        .map(|(_, s)| s.clone())
+        .filter(|s| s.starts_with("nw_"))
+        .unwrap_or_else(|| "YOUR_WRITE_KEY".into());
+    let snippet = nudge_api::browser::snippet(&base, &key_text);
     let mut resp = render::page(&SettingsPage {
         c: viewer.chrome("settings", "/settings"),
         langs: Lang::ALL,
@@ -107,6 +146,8 @@ async fn render_page(
             })
             .collect(),
         channels: super::dashboard::channel_health(state).await,
+        web_keys,
+        snippet,
         errors,
         saved,
     });
@@ -180,6 +221,50 @@ pub async fn create_key(State(state): State<WebState>, viewer: Viewer, Form(f): 
             render_page(&state, &viewer, Some((label, secret)), FieldErrors::default(), false).await
         }
         Err(e) => render_page(&state, &viewer, None, FieldErrors::from_app(&e), false).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct BrowserForm {
+    #[serde(default)]
+    origins: String,
+    #[serde(default)]
+    browser_only: Option<String>,
+}
+
+/// `POST /settings/keys/{id}/browser`: the web origins that may send with a write
+/// key, one a line, and whether it is restricted to the browser endpoints.
+pub async fn key_browser(
+    State(state): State<WebState>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+    Form(f): Form<BrowserForm>,
+) -> Response {
+    if let Err(r) = viewer.require(Permission::Administer) {
+        return r;
+    }
+    let origins: Vec<String> = f
+        .origins
+        .lines()
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(str::to_owned)
+        .collect();
+    match state
+        .app()
+        .set_key_browser(id, &origins, f.browser_only.is_some())
+        .await
+    {
+        Ok(_) => Redirect::to("/settings?saved=1#website").into_response(),
+        Err(e) => {
+            // Problems are named after the API's fields; the form has one box per key.
+            let errors = FieldErrors::from_app(&e)
+                .0
+                .into_iter()
+                .map(|(_, message)| (format!("origins-{id}"), message))
+                .collect();
+            render_page(&state, &viewer, None, FieldErrors(errors), false).await
+        }
     }
 }
 
