@@ -96,10 +96,11 @@ pub async fn preflight(State(state): State<AppState>, headers: HeaderMap) -> Res
     }
 }
 
-/// A write key as it appears in a path: the characters Nudge's keys are made of.
+/// A write key as it appears in a path: the characters Nudge's keys are made of (a
+/// path that cannot be a key is an unknown key).
 fn key_in_path(raw: &str) -> Result<&str, ApiError> {
     if raw.is_empty() || raw.len() > 200 || !raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-        return Err(ApiError::invalid("writeKey", "not a write key"));
+        return Err(ApiError::unauthorized("unknown or revoked key"));
     }
     Ok(raw)
 }

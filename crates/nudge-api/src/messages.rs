@@ -52,7 +52,9 @@ pub(crate) fn opt_string(body: &Map<String, Value>, key: &str) -> Result<Option<
 pub(crate) fn as_int(v: &Value) -> Option<i64> {
     v.as_i64().or_else(|| {
         v.as_f64()
-            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+            // An integer written as a float (`1.5e16`): beyond 2^53 it may not be
+            // exact, but no id is that large, so it reads as one that does not exist.
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18)
             .map(|f| f as i64)
     })
 }
@@ -77,7 +79,9 @@ pub(crate) fn int_text(s: &str) -> Option<i64> {
     s.parse().ok().or_else(|| {
         s.parse::<f64>()
             .ok()
-            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+            // An integer written as a float (`1.5e16`): beyond 2^53 it may not be
+            // exact, but no id is that large, so it reads as one that does not exist.
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18)
             .map(|f| f as i64)
     })
 }
