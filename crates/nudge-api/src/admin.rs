@@ -302,6 +302,18 @@ fn key_json(k: &nudge_store::ApiKey) -> Value {
     })
 }
 
+/// A JSON body read into `T`: bad JSON is `malformed_json`, a wrong field
+/// `invalid_field`.
+fn typed_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            ApiError::new("malformed_json", e.to_string())
+        } else {
+            ApiError::new("invalid_field", e.to_string())
+        }
+    })
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BrowserBody {
@@ -320,13 +332,7 @@ pub async fn set_key_browser(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let id: i64 = crate::messages::int_text(&id).ok_or_else(|| ApiError::invalid("id", "key id must be an integer"))?;
-    let b: BrowserBody = serde_json::from_slice(&body).map_err(|e| {
-        if e.is_syntax() || e.is_eof() {
-            ApiError::new("malformed_json", e.to_string())
-        } else {
-            ApiError::new("invalid_field", e.to_string())
-        }
-    })?;
+    let b: BrowserBody = typed_body(&body)?;
     let key = state
         .app()
         .set_key_browser(id, &b.allowed_origins, b.browser_only)
@@ -345,13 +351,7 @@ pub struct NewKeyBody {
 /// `POST /api/v1/keys` `{"kind": "write"|"admin", "name": "..."}`: the secret is in the
 /// answer, once.
 pub async fn create_key(State(state): State<AppState>, body: Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let b: NewKeyBody = serde_json::from_slice(&body).map_err(|e| {
-        if e.is_syntax() || e.is_eof() {
-            ApiError::new("malformed_json", e.to_string())
-        } else {
-            ApiError::new("invalid_field", e.to_string())
-        }
-    })?;
+    let b: NewKeyBody = typed_body(&body)?;
     let kind = KeyKind::parse(&b.kind)
         .ok_or_else(|| ApiError::new("invalid_field", "kind must be \"write\" or \"admin\"").with_field("kind"))?;
     let (key, secret) = state.app().create_key(kind, &b.name).await?;

@@ -88,6 +88,17 @@ async fn user(store: &dyn Store, u: &str) -> nudge_core::Contact {
         .unwrap_or_else(|| panic!("no contact {u}"))
 }
 
+/// An `Order Completed` conversion to record.
+fn order(event_id: i64, contact: i64, at: Millis, revenue: f64) -> NewConversion {
+    NewConversion {
+        event_id,
+        contact_id: contact,
+        name: "Order Completed".into(),
+        at,
+        revenue: Some(revenue),
+    }
+}
+
 async fn events(store: &dyn Store, id: i64) -> Vec<StoredEvent> {
     store
         .contact_events(
@@ -565,13 +576,6 @@ mod super_stories {
         // holdout (once as converted, every one as a conversion, with revenue); later
         // ones, and other contacts' conversions, do not.
         let settings = nudge_core::attribution::ConversionSettings::default();
-        let order = |event_id: i64, contact: i64, at: Millis, revenue: f64| NewConversion {
-            event_id,
-            contact_id: contact,
-            name: "Order Completed".into(),
-            at,
-            revenue: Some(revenue),
-        };
         const DAY: Millis = 86_400_000;
         for (event, contact, at, revenue) in [
             (2_000_001, ids[3], T0 + DAY, 30.0),
@@ -689,13 +693,6 @@ mod super_stories {
             s.record_message_event(m.id, e, key.into(), T0 + 10).await.unwrap();
         }
         let settings = ConversionSettings::default();
-        let order = |event_id: i64, contact: i64, at: Millis, revenue: f64| NewConversion {
-            event_id,
-            contact_id: contact,
-            name: "Order Completed".into(),
-            at,
-            revenue: Some(revenue),
-        };
         let c = s
             .record_conversion(order(1_000_001, buyer, T0 + 3_600_000, 40.0), settings.clone(), T0)
             .await

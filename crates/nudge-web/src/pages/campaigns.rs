@@ -1046,10 +1046,7 @@ fn report_rows(t: &Tr, r: &CampaignReport) -> Vec<VariantRow> {
                 converted: t.num(c.converted),
                 conversion_rate: rate(v.conversion_rate),
                 revenue: t.decimal(c.revenue, 2),
-                revenue_per_recipient: v
-                    .revenue_per_recipient
-                    .map(|x| t.arg("campaign-per-recipient", "value", t.decimal(x, 2)))
-                    .unwrap_or_else(|| "–".into()),
+                revenue_per_recipient: per_recipient(t, v.revenue_per_recipient),
                 unsubscribed: t.num(c.unsubscribed),
                 complained: t.num(c.complained),
                 conversion_lift: v
@@ -1105,6 +1102,12 @@ fn lift_text(t: &Tr, lift: Lift, rate: bool) -> (String, &'static str) {
     (t.arg("campaign-lift", "value", value), class)
 }
 
+/// Revenue per recipient as shown ("12.50 per recipient"), "–" without recipients.
+fn per_recipient(t: &Tr, x: Option<f64>) -> String {
+    x.map(|x| t.arg("campaign-per-recipient", "value", t.decimal(x, 2)))
+        .unwrap_or_else(|| "–".into())
+}
+
 fn holdout_row(t: &Tr, r: &CampaignReport) -> Option<HoldoutRow> {
     let h = &r.holdout;
     let rate = |x: Option<f64>| x.map(|x| t.percent(x, 1)).unwrap_or_else(|| "–".into());
@@ -1113,10 +1116,7 @@ fn holdout_row(t: &Tr, r: &CampaignReport) -> Option<HoldoutRow> {
         converted: t.num(h.converted),
         conversion_rate: rate(h.conversion_rate),
         revenue: t.decimal(h.revenue, 2),
-        revenue_per_recipient: h
-            .revenue_per_recipient
-            .map(|x| t.arg("campaign-per-recipient", "value", t.decimal(x, 2)))
-            .unwrap_or_else(|| "–".into()),
+        revenue_per_recipient: per_recipient(t, h.revenue_per_recipient),
     })
 }
 
