@@ -156,6 +156,7 @@ stories!(
     campaigns_snapshot_queue_and_count,
     conversions_are_attributed_once_by_last_touch,
     campaign_batches_queue_and_count_each_message,
+    report_counters_sum_exactly_the_hours_asked,
 );
 
 mod super_stories {
@@ -744,6 +745,138 @@ mod super_stories {
     /// its origin) and its `Message Queued` event, the recipient points at it, and the
     /// counters (variant recipients, the workspace's hourly count) move by exactly
     /// the messages queued, once, as for messages queued one by one.
+    /// The report counters: each scope's (campaign, journey, channel) counters summed
+    /// over exactly the hours asked, a scope without hours in the range left out, and
+    /// one scope's hours in order.
+    pub async fn report_counters_sum_exactly_the_hours_asked(s: &dyn Store) {
+        use nudge_core::protocol::CampaignCounter as C;
+        const HOUR: Millis = 3_600_000;
+        let h0 = T0.div_euclid(HOUR);
+        s.ingest(msgs(json!([{"type": "identify", "userId": "r1"}])), T0)
+            .await
+            .unwrap();
+        let contact = user(s, "r1").await.id;
+        // A campaign's e-mail at h0, a journey's at h0 + 2, an SMS of the API at h0 + 5.
+        let sends = [
+            (
+                0,
+                "email",
+                Some(MessageOrigin::Campaign {
+                    campaign_id: 7,
+                    variant: 0,
+                }),
+            ),
+            (
+                2,
+                "email",
+                Some(MessageOrigin::Journey {
+                    journey_id: 3,
+                    run_id: 1,
+                    step: "s".into(),
+                    visit: 1,
+                }),
+            ),
+            (5, "sms", None),
+        ];
+        let mut ids = Vec::new();
+        for (i, (hour, channel, origin)) in sends.into_iter().enumerate() {
+            let at = T0 + hour * HOUR;
+            let new = NewMessage {
+                idempotency_key: format!("report-{i}"),
+                contact_id: contact,
+                template_id: 1,
+                template_version: 1,
+                channel: channel.into(),
+                transactional: false,
+                data: json!({}),
+                origin,
+            };
+            let (m, _) = s.enqueue_message(new, at).await.unwrap();
+            let update = MessageUpdate {
+                id: m.id,
+                state: MessageState::Delivered,
+                retry_at: None,
+                recipient: Some("r1@example.com".into()),
+                error: None,
+                rendered: None,
+                suppress: None,
+                provider_id: None,
+            };
+            s.update_messages(vec![update], at + 60_000).await.unwrap();
+            ids.push(m.id);
+        }
+        // The campaign's e-mail opened twice at h0 + 3, the journey's clicked at h0 + 2.
+        for (message, name, key, at) in [
+            (ids[0], "Email Opened", "ro1", T0 + 3 * HOUR),
+            (ids[0], "Email Opened", "ro2", T0 + 3 * HOUR + 60_000),
+            (ids[1], "Email Link Clicked", "rc1", T0 + 2 * HOUR + 120_000),
+        ] {
+            assert!(
+                s.record_message_event(message, name, json!({}), key.into(), at)
+                    .await
+                    .unwrap()
+            );
+        }
+        let totals = async |from: i64, until: i64| {
+            let mut t = s.report_totals(from, until).await.unwrap();
+            t.sort_by(|a, b| (a.0.key(), a.1.as_str()).cmp(&(b.0.key(), b.1.as_str())));
+            t
+        };
+        let campaign = ReportScope::Campaign(7);
+        let journey = ReportScope::Journey(3);
+        let email = ReportScope::Channel("email".into());
+        let sms = ReportScope::Channel("sms".into());
+        let row = |scope: &ReportScope, counter, value| (scope.clone(), counter, value);
+        assert_eq!(
+            totals(h0, h0 + 1).await,
+            vec![
+                row(&campaign, C::Delivered, 1.0),
+                row(&campaign, C::Recipients, 1.0),
+                row(&email, C::Delivered, 1.0),
+                row(&email, C::Recipients, 1.0),
+            ]
+        );
+        assert_eq!(
+            totals(h0 + 2, h0 + 3).await,
+            vec![
+                row(&campaign, C::Opened, 2.0),
+                row(&campaign, C::UniqueOpened, 1.0),
+                row(&email, C::Clicked, 1.0),
+                row(&email, C::Delivered, 1.0),
+                row(&email, C::Opened, 2.0),
+                row(&email, C::Recipients, 1.0),
+                row(&email, C::UniqueClicked, 1.0),
+                row(&email, C::UniqueOpened, 1.0),
+                row(&journey, C::Clicked, 1.0),
+                row(&journey, C::Delivered, 1.0),
+                row(&journey, C::Recipients, 1.0),
+                row(&journey, C::UniqueClicked, 1.0),
+            ]
+        );
+        let all = totals(h0 - 10, h0 + 10).await;
+        assert!(all.contains(&row(&sms, C::Delivered, 1.0)), "{all:?}");
+        assert!(all.contains(&row(&email, C::Recipients, 2.0)), "{all:?}");
+        assert!(all.contains(&row(&campaign, C::Opened, 2.0)), "{all:?}");
+        assert_eq!(all.len(), 16, "{all:?}");
+        assert_eq!(totals(h0 + 6, h0 + 9).await, vec![]);
+        assert_eq!(
+            s.report_series(journey, h0 - 10, h0 + 10).await.unwrap(),
+            vec![
+                (h0 + 2, C::Clicked, 1.0),
+                (h0 + 2, C::Delivered, 1.0),
+                (h0 + 2, C::Recipients, 1.0),
+                (h0 + 2, C::UniqueClicked, 1.0),
+            ]
+        );
+        let series = s.report_series(email, h0, h0 + 3).await.unwrap();
+        let hours: Vec<i64> = series.iter().map(|(h, _, _)| *h).collect();
+        assert!(hours.is_sorted(), "{series:?}");
+        assert_eq!(
+            (hours.first(), hours.last(), series.len()),
+            (Some(&h0), Some(&(h0 + 3)), 8)
+        );
+    }
+
     pub async fn campaign_batches_queue_and_count_each_message(s: &dyn Store) {
         use nudge_core::campaign::CampaignStatus;
         use nudge_core::protocol::CampaignCounter;

@@ -36,6 +36,9 @@ pub enum Which {
     Campaign(crate::bench_campaign::CampaignArgs),
     /// Server time per web UI page on a large SQLite workspace, and the page weight.
     Ui(crate::bench_ui::UiArgs),
+    /// Campaign and workspace report latency on a SQLite workspace holding 10,000,000
+    /// message events written through the store's message APIs.
+    Reports(crate::bench_reports::ReportArgs),
 }
 
 #[derive(Args, Clone)]
@@ -73,6 +76,7 @@ pub async fn run(which: Which) -> anyhow::Result<()> {
         Which::JourneyLatency(args) => crate::bench_journey_latency::run(args).await,
         Which::Ui(args) => crate::bench_ui::run(args).await,
         Which::Campaign(args) => crate::bench_campaign::run(args).await,
+        Which::Reports(args) => crate::bench_reports::run(args).await,
     }
 }
 
