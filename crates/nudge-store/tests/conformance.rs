@@ -806,16 +806,16 @@ mod super_stories {
             ids.push(m.id);
         }
         // The campaign's e-mail opened twice at h0 + 3, the journey's clicked at h0 + 2.
-        for (message, name, key, at) in [
-            (ids[0], "Email Opened", "ro1", T0 + 3 * HOUR),
-            (ids[0], "Email Opened", "ro2", T0 + 3 * HOUR + 60_000),
-            (ids[1], "Email Link Clicked", "rc1", T0 + 2 * HOUR + 120_000),
+        let click = MessageEvent::Clicked {
+            link: 0,
+            url: "https://example.com/".into(),
+        };
+        for (message, event, key, at) in [
+            (ids[0], &MessageEvent::Opened, "ro1", T0 + 3 * HOUR),
+            (ids[0], &MessageEvent::Opened, "ro2", T0 + 3 * HOUR + 60_000),
+            (ids[1], &click, "rc1", T0 + 2 * HOUR + 120_000),
         ] {
-            assert!(
-                s.record_message_event(message, name, json!({}), key.into(), at)
-                    .await
-                    .unwrap()
-            );
+            assert!(s.record_message_event(message, event, key.into(), at).await.unwrap());
         }
         let totals = async |from: i64, until: i64| {
             let mut t = s.report_totals(from, until).await.unwrap();

@@ -34,7 +34,7 @@ use anyhow::{Context, bail, ensure};
 use clap::Args;
 use nudge_app::App;
 use nudge_core::campaign::{CampaignStatus, Schedule};
-use nudge_core::protocol::{IdempotencyKey, MessageOrigin, event_names};
+use nudge_core::protocol::{IdempotencyKey, MessageEvent, MessageOrigin};
 use nudge_core::{Clock, ManualClock, Millis, SystemClock};
 use nudge_engine::{CampaignEngine, CampaignEngineConfig};
 use nudge_store::{
@@ -200,20 +200,17 @@ struct Engagement {
 /// `MessageStore::record_message_event`, so a change of its signature is a change
 /// here only. `true` if the event was new.
 async fn record_engagement(store: &dyn Store, e: &Engagement) -> nudge_store::Result<bool> {
-    let (name, props, key) = match e.link {
-        None => (
-            event_names::EMAIL_OPENED,
-            json!({"message_id": e.message, "template_id": e.template_id, "channel": "email"}),
-            format!("open-{}-{}", e.message, e.at / MINUTE),
-        ),
+    let (event, key) = match e.link {
+        None => (MessageEvent::Opened, format!("open-{}-{}", e.message, e.at / MINUTE)),
         Some(index) => (
-            event_names::EMAIL_LINK_CLICKED,
-            json!({"message_id": e.message, "template_id": e.template_id, "channel": "email",
-                   "url": LINKS[index % LINKS.len()], "link_index": index}),
+            MessageEvent::Clicked {
+                link: index as u32,
+                url: LINKS[index % LINKS.len()].to_string(),
+            },
             format!("click-{}-{index}-{}", e.message, e.at),
         ),
     };
-    store.record_message_event(e.message, name, props, key, e.at).await
+    store.record_message_event(e.message, &event, key, e.at).await
 }
 
 /// An exponentially distributed delay with this mean.
