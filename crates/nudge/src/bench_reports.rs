@@ -5,7 +5,7 @@
 //! The workspace is generated once into `--data-dir` (kept, and reused when it holds
 //! a finished one; by default a temporary directory removed at the end) through
 //! Nudge's write paths, on a manual clock over `--days` (60) days ending at the start
-//! of the current hour:
+//! of the current hour, hour by hour in time order (as the writes would arrive):
 //!
 //! 1. `--contacts` contacts imported in bulk (`import_contacts`), their e-mail
 //!    addresses at 15 common providers and 400 company domains, a `cohort` (0–99);
@@ -25,7 +25,9 @@
 //!    bounced, 0.5 % failed); an e-mail is then opened (45 %; again with probability
 //!    0.35 each time) and clicked (a quarter of the openers; more for variant B) over
 //!    the following days through `record_message_event`, with the names, properties
-//!    and keys of the tracking handlers (`nudge_api::public`), one transaction each.
+//!    and keys of the tracking handlers (`nudge_api::public`), one transaction each,
+//!    each in the hour it happens. The last 1 % of the event count: more opens of
+//!    journey e-mails, at random times.
 //!
 //! Then, on the store reopened, each report `--calls` times in turn after 5 warm-up
 //! calls: p50, p95, p99 and max.
@@ -44,6 +46,8 @@ use nudge_store::{
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -186,13 +190,14 @@ impl Filled {
     }
 }
 
-/// An open (`link: None`) or a click of a delivered message, at `at`.
-#[derive(Debug, Clone, PartialEq)]
+/// An open (`link: None`) or a click of a delivered message, at `at` (in time order
+/// first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Engagement {
-    message: i64,
-    template_id: i64,
-    link: Option<usize>,
     at: Millis,
+    message: i64,
+    link: Option<usize>,
+    template_id: i64,
 }
 
 /// Records an open or a click as the tracking handlers do (`nudge_api::public`: the
@@ -285,20 +290,23 @@ fn outcome(rng: &mut StdRng, m: &Message) -> MessageUpdate {
     }
 }
 
-/// The generator's state: the store, the clock, counts and the random source.
+/// The generator's state: the store, the clock, counts, the random source, and the
+/// opens and clicks to come, recorded in time order as the hours go by.
 struct Fill {
     store: Arc<dyn Store>,
     clock: Arc<ManualClock>,
     rng: StdRng,
     filled: Filled,
     concurrency: usize,
-    /// Delivered journey messages (a sample), for topping up the event count.
-    delivered: Vec<(Message, Millis)>,
+    /// Opens and clicks planned, earliest first.
+    pending: BinaryHeap<Reverse<Engagement>>,
+    /// Delivered journey e-mails (a sample), for topping up the event count.
+    delivered: Vec<(i64, i64, Millis)>,
 }
 
 impl Fill {
     /// The delivery worker's store calls for every message due by `at`: claimed in
-    /// batches of 5,000 and their outcomes recorded, then their opens and clicks.
+    /// batches of 5,000 and their outcomes recorded; their opens and clicks planned.
     /// `click(m)`: the share of openers who click `m`.
     async fn deliver(&mut self, at: Millis, click: impl Fn(&Message) -> f64) -> anyhow::Result<()> {
         loop {
@@ -312,75 +320,79 @@ impl Fill {
             let delivered: Vec<&Message> = batch
                 .iter()
                 .zip(&updates)
-                .filter(|(_, u)| u.state == MessageState::Delivered)
+                .filter(|(_, u)| {
+                    u.state == MessageState::Delivered && u.recipient.as_deref().is_some_and(|r| r.contains('@'))
+                })
                 .map(|(m, _)| m)
                 .collect();
             self.filled.outcomes += updates.len() as u64;
             self.store.update_messages(updates, at).await?;
             self.filled.delivery_s += started.elapsed().as_secs_f64();
             let end = self.filled.end;
-            let mut plans = Vec::with_capacity(delivered.len());
-            for m in delivered.iter().filter(|m| m.channel == "email") {
-                let e = engagement(&mut self.rng, m, at, click(m), end);
-                if !e.is_empty() {
-                    plans.push(e);
+            for m in delivered {
+                for e in engagement(&mut self.rng, m, at, click(m), end) {
+                    self.pending.push(Reverse(e));
+                }
+                if m.origin.as_ref().and_then(MessageOrigin::journey_id).is_some() {
+                    if self.delivered.len() < 100_000 {
+                        self.delivered.push((m.id, m.template_id, at));
+                    } else {
+                        let i = self.rng.random_range(0..self.delivered.len());
+                        self.delivered[i] = (m.id, m.template_id, at);
+                    }
                 }
             }
-            let journeys = delivered
-                .iter()
-                .filter(|m| m.channel == "email" && m.origin.as_ref().and_then(|o| o.journey_id()).is_some());
-            for m in journeys {
-                if self.delivered.len() < 100_000 {
-                    self.delivered.push(((*m).clone(), at));
-                } else {
-                    let i = self.rng.random_range(0..self.delivered.len());
-                    self.delivered[i] = ((*m).clone(), at);
-                }
-            }
-            self.record(plans).await?;
         }
     }
 
-    /// Records each message's opens and clicks in order, `concurrency` messages at a
-    /// time (each event its own transaction).
-    async fn record(&mut self, plans: Vec<Vec<Engagement>>) -> anyhow::Result<()> {
+    /// Records the planned opens and clicks before `until`, in time order (as they
+    /// would arrive), `concurrency` at a time: each its own transaction.
+    async fn record_until(&mut self, until: Millis) -> anyhow::Result<()> {
+        let mut due = Vec::new();
+        while let Some(&Reverse(e)) = self.pending.peek() {
+            if e.at >= until {
+                break;
+            }
+            self.pending.pop();
+            due.push(e);
+        }
+        self.record(due).await
+    }
+
+    /// Records opens and clicks in the order given, `concurrency` at a time.
+    async fn record(&mut self, events: Vec<Engagement>) -> anyhow::Result<()> {
         let started = Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
-        let mut counted = (0, 0);
-        let mut add = |r: Result<anyhow::Result<(u64, u64)>, tokio::task::JoinError>| -> anyhow::Result<()> {
-            let (o, c) = r??;
-            counted.0 += o;
-            counted.1 += c;
+        let (mut opens, mut clicks) = (0, 0);
+        let mut add = |r: Result<nudge_store::Result<(bool, bool)>, tokio::task::JoinError>| -> anyhow::Result<()> {
+            match r?? {
+                (true, true) => clicks += 1,
+                (true, false) => opens += 1,
+                _ => {}
+            }
             Ok(())
         };
-        for plan in plans {
+        for e in events {
             while tasks.len() >= self.concurrency {
                 if let Some(r) = tasks.join_next().await {
                     add(r)?;
                 }
             }
             let store = self.store.clone();
-            tasks.spawn(async move {
-                let (mut opens, mut clicks) = (0, 0);
-                for e in &plan {
-                    if record_engagement(&*store, e).await? {
-                        if e.link.is_some() {
-                            clicks += 1;
-                        } else {
-                            opens += 1;
-                        }
-                    }
-                }
-                Ok((opens, clicks))
-            });
+            tasks.spawn(async move { Ok((record_engagement(&*store, &e).await?, e.link.is_some())) });
         }
         while let Some(r) = tasks.join_next().await {
             add(r)?;
         }
-        self.filled.opens += counted.0;
-        self.filled.clicks += counted.1;
+        self.filled.opens += opens;
+        self.filled.clicks += clicks;
         self.filled.engagement_s += started.elapsed().as_secs_f64();
         Ok(())
+    }
+
+    /// Message events so far.
+    fn events(&self) -> u64 {
+        self.filled.events()
     }
 }
 
@@ -402,6 +414,7 @@ async fn fill(store: Arc<dyn Store>, args: &ReportArgs, end: Millis) -> anyhow::
             ..Default::default()
         },
         concurrency: args.concurrency.max(1),
+        pending: BinaryHeap::new(),
         delivered: Vec::new(),
     };
 
@@ -507,148 +520,160 @@ async fn fill(store: Arc<dyn Store>, args: &ReportArgs, end: Millis) -> anyhow::
         f.filled.import_s
     );
 
-    // 2. Campaigns.
+    // 2. Hour by hour: the campaigns sent that hour, the campaign engine's rounds (they
+    // queue the due messages and choose a test's winner when it ends), that hour's
+    // journey messages, every due message delivered, then the opens and clicks of the
+    // hour, in time order. Journey messages: as many as the event count needs (1 %
+    // short of it, topped up with opens at the end), from the campaigns' expected size
+    // and events per message (1 queued + 1 outcome + 97.5 % × (0.45 × 1/0.65 opens +
+    // 0.45 × 0.25 × 1/0.7 clicks), no opens for an SMS).
     let engine = CampaignEngine::new(store.clone(), dyn_clock.clone(), CampaignEngineConfig::default());
     let every = args.days * DAY / args.campaigns.max(1) as i64;
-    for k in 0..args.campaigns {
-        let sent = start + k as i64 * every + 9 * HOUR;
-        if sent >= end {
-            break;
-        }
-        clock.set(sent);
-        let audience = json!({"segments": [segments[k % 3]]});
-        let variant = |n: usize| json!({"name": (["A", "B", "C"][n]), "template": templates[n]});
-        let definition = match k % 4 {
-            0 => {
-                let n = if k % 8 == 0 { 3 } else { 2 };
-                json!({"audience": audience, "variants": (0..n).map(variant).collect::<Vec<_>>(),
-                       "test": {"share": 20, "metric": "click_rate", "duration": 4 * HOUR}, "holdout": 5})
-            }
-            1 => json!({"audience": audience, "variants": [variant(0), variant(1)], "holdout": 5}),
-            _ => json!({"audience": audience, "variants": [variant(k % 3)]}),
-        };
-        let c = app
-            .create_campaign(NewCampaign {
-                name: format!("Newsletter {}", k + 1),
-                description: String::new(),
-                definition,
-            })
-            .await?;
-        app.send_campaign(c.id, Schedule::Now).await?;
-        if k == 0 {
-            f.filled.large_campaign = c.id;
-        }
-        if k % 4 >= 2 && k % 3 == 2 && f.filled.small_campaign == 0 {
-            f.filled.small_campaign = c.id;
-        }
-        let mut rounds = 0;
-        loop {
-            let started = Instant::now();
-            while engine.run_once().await?.busy() {
-                rounds += 1;
-                ensure!(rounds < 100_000, "campaign {} never completes", c.id);
-            }
-            f.filled.engine_s += started.elapsed().as_secs_f64();
-            // Variant B's readers click more: the test has a winner.
-            f.deliver(clock.now() + MINUTE, |m| {
-                match m.origin.as_ref().and_then(MessageOrigin::campaign_variant) {
-                    Some((_, 1)) => 0.35,
-                    _ => 0.25,
-                }
-            })
-            .await?;
-            let now = app.campaign(c.id).await?;
-            if now.status == CampaignStatus::Completed {
-                f.filled.campaign_messages += now.queued;
-                f.filled.queued += now.queued;
-                break;
-            }
-            let next = match (now.test_ends_at, now.winner) {
-                (Some(ends), None) => ends + MINUTE,
-                _ => store.next_campaign_due(c.id, true).await?.unwrap_or(clock.now() + HOUR),
-            };
-            clock.set(next.max(clock.now() + MINUTE));
-        }
-        eprintln!(
-            "fill: campaign {}/{} ({} messages) done; {} events so far, {:.0} s",
-            k + 1,
-            args.campaigns,
-            app.campaign(c.id).await?.queued,
-            f.filled.events(),
-            all.elapsed().as_secs_f64()
-        );
-    }
-
-    // 3. Journey messages every hour, as many as the event count needs (2 % short of
-    // it, topped up with opens at the end).
-    let per_message = f.filled.events() as f64 / f.filled.campaign_messages.max(1) as f64;
-    let wanted = (args.events.saturating_sub(f.filled.events()) as f64 * 0.98 / per_message) as u64;
+    let sends: Vec<Millis> = (0..args.campaigns as i64)
+        .map(|k| start + k * every + 9 * HOUR)
+        .filter(|&t| t < end)
+        .collect();
+    let per_message = 2.0 + 0.975 * (0.45 / 0.65 + 0.45 * 0.25 / 0.7);
+    let audiences = [
+        args.contacts as f64,
+        args.contacts as f64 / 2.0,
+        args.contacts as f64 / 4.0,
+    ];
+    let campaign_messages: f64 = (0..sends.len())
+        .map(|k| audiences[k % 3] * if k % 4 <= 1 { 0.95 } else { 1.0 })
+        .sum();
+    // A journey's SMS is not opened.
+    let email_steps = steps.iter().filter(|s| s.4 == "email").count() as f64 / steps.len() as f64;
+    let per_journey_message = 2.0 + (per_message - 2.0) * email_steps;
+    let wanted = ((args.events as f64 * 0.99 - campaign_messages * per_message) / per_journey_message).max(0.0) as u64;
     let hours = (args.days * 24) as u64;
+    let mut campaigns = Vec::new();
     let mut run = 0i64;
+    // Variant B's readers click more: a test has a winner.
+    let click = |m: &Message| match m.origin.as_ref().and_then(MessageOrigin::campaign_variant) {
+        Some((_, 1)) => 0.35,
+        _ => 0.25,
+    };
     for h in 0..hours {
-        let n = wanted / hours + u64::from(h < wanted % hours);
-        if n == 0 {
-            continue;
-        }
-        let at = start + h as i64 * HOUR + f.rng.random_range(0..50 * MINUTE);
-        clock.set(at);
-        let batch: Vec<NewMessage> = (0..n)
-            .map(|_| {
-                run += 1;
-                let (journey, step, template, version, channel) = &steps[f.rng.random_range(0..steps.len())];
-                NewMessage {
-                    idempotency_key: IdempotencyKey::step(run, step, 1).into_string(),
-                    contact_id: f.rng.random_range(1..=args.contacts as i64),
-                    template_id: *template,
-                    template_version: *version,
-                    channel: channel.clone(),
-                    transactional: false,
-                    data: json!({"event": {}, "data": {}}),
-                    origin: Some(MessageOrigin::Journey {
-                        journey_id: *journey,
-                        run_id: run,
-                        step: step.to_string(),
-                        visit: 1,
-                    }),
+        let hour = start + h as i64 * HOUR;
+        for (k, &at) in sends.iter().enumerate() {
+            if at < hour || at >= hour + HOUR {
+                continue;
+            }
+            clock.set(at);
+            let audience = json!({"segments": [segments[k % 3]]});
+            let variant = |n: usize| json!({"name": (["A", "B", "C"][n]), "template": templates[n]});
+            let definition = match k % 4 {
+                0 => {
+                    let n = if k % 8 == 0 { 3 } else { 2 };
+                    json!({"audience": audience, "variants": (0..n).map(variant).collect::<Vec<_>>(),
+                           "test": {"share": 20, "metric": "click_rate", "duration": 4 * HOUR}, "holdout": 5})
                 }
-            })
-            .collect();
+                1 => json!({"audience": audience, "variants": [variant(0), variant(1)], "holdout": 5}),
+                _ => json!({"audience": audience, "variants": [variant(k % 3)]}),
+            };
+            let c = app
+                .create_campaign(NewCampaign {
+                    name: format!("Newsletter {}", k + 1),
+                    description: String::new(),
+                    definition,
+                })
+                .await?;
+            app.send_campaign(c.id, Schedule::Now).await?;
+            if k == 0 {
+                f.filled.large_campaign = c.id;
+            }
+            if k % 4 >= 2 && k % 3 == 2 && f.filled.small_campaign == 0 {
+                f.filled.small_campaign = c.id;
+            }
+            campaigns.push(c.id);
+        }
+        // The engine's rounds a minute into the hour, the delivery a minute later.
+        clock.set(clock.now().max(hour + MINUTE));
         let started = Instant::now();
-        let stored = store.enqueue_messages(batch, at).await?;
-        f.filled.journey_enqueue_s += started.elapsed().as_secs_f64();
-        let created = stored.iter().filter(|(_, created)| *created).count() as u64;
-        f.filled.journey_messages += created;
-        f.filled.queued += created;
-        f.deliver(at + MINUTE, |_| 0.25).await?;
+        let mut rounds = 0;
+        while engine.run_once().await?.busy() {
+            rounds += 1;
+            ensure!(rounds < 100_000, "the campaign engine never goes idle");
+        }
+        f.filled.engine_s += started.elapsed().as_secs_f64();
+        f.deliver(clock.now() + MINUTE, click).await?;
+        // This hour's journey messages.
+        let n = wanted / hours + u64::from(h < wanted % hours);
+        if n > 0 {
+            let at = (hour + 3 * MINUTE + f.rng.random_range(0..50 * MINUTE)).max(clock.now() + MINUTE);
+            clock.set(at);
+            let batch: Vec<NewMessage> = (0..n)
+                .map(|_| {
+                    run += 1;
+                    let (journey, step, template, version, channel) = &steps[f.rng.random_range(0..steps.len())];
+                    NewMessage {
+                        idempotency_key: IdempotencyKey::step(run, step, 1).into_string(),
+                        contact_id: f.rng.random_range(1..=args.contacts as i64),
+                        template_id: *template,
+                        template_version: *version,
+                        channel: channel.clone(),
+                        transactional: false,
+                        data: json!({"event": {}, "data": {}}),
+                        origin: Some(MessageOrigin::Journey {
+                            journey_id: *journey,
+                            run_id: run,
+                            step: step.to_string(),
+                            visit: 1,
+                        }),
+                    }
+                })
+                .collect();
+            let started = Instant::now();
+            let stored = store.enqueue_messages(batch, at).await?;
+            f.filled.journey_enqueue_s += started.elapsed().as_secs_f64();
+            let created = stored.iter().filter(|(_, created)| *created).count() as u64;
+            f.filled.journey_messages += created;
+            f.filled.queued += created;
+            f.deliver(at + MINUTE, click).await?;
+        }
+        f.record_until(hour + HOUR).await?;
         if h % 240 == 239 {
             eprintln!(
-                "fill: journeys, day {} of {}; {} events so far, {:.0} s",
+                "fill: day {} of {}: {} campaigns sent, about {} events so far, {:.0} s",
                 (h + 1) / 24,
                 args.days,
-                f.filled.events(),
+                campaigns.len(),
+                f.events() + f.filled.outcomes - f.filled.journey_messages,
                 all.elapsed().as_secs_f64()
             );
         }
     }
+    for id in &campaigns {
+        let c = app.campaign(*id).await?;
+        ensure!(
+            c.status == CampaignStatus::Completed,
+            "campaign {} is {} at the end",
+            c.name,
+            c.status.as_str()
+        );
+        f.filled.campaign_messages += c.queued;
+        f.filled.queued += c.queued;
+    }
 
-    // 4. Top up to the event count: more opens of delivered journey messages.
-    while f.filled.events() < args.events && !f.delivered.is_empty() {
-        let missing = args.events - f.filled.events();
-        let plans: Vec<Vec<Engagement>> = (0..missing)
+    // 3. Top up to the event count: more opens of delivered journey e-mails.
+    f.record_until(end).await?;
+    while f.events() < args.events && !f.delivered.is_empty() {
+        let missing = args.events - f.events();
+        let mut opens: Vec<Engagement> = (0..missing)
             .filter_map(|_| {
-                let (m, at) = &f.delivered[f.rng.random_range(0..f.delivered.len())];
+                let (message, template_id, at) = f.delivered[f.rng.random_range(0..f.delivered.len())];
                 let t = at + f.rng.random_range(2..7 * 24 * 60) * MINUTE;
-                (t < end).then(|| {
-                    vec![Engagement {
-                        message: m.id,
-                        template_id: m.template_id,
-                        link: None,
-                        at: t,
-                    }]
+                (t < end).then_some(Engagement {
+                    message,
+                    template_id,
+                    link: None,
+                    at: t,
                 })
             })
             .collect();
-        f.record(plans).await?;
+        opens.sort_by_key(|e| e.at);
+        f.record(opens).await?;
     }
     f.filled.total_s = all.elapsed().as_secs_f64();
     f.clock.set(end);
