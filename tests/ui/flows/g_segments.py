@@ -77,8 +77,17 @@ def run(ctx):
         page.wait_for_timeout(700)
         if page.input_value("input[name='root.children.1.event']") == "Order Completed":
             break
-    # The count changes after the second condition: 3, then 2.
-    _wait_for_count(page, 2)
+    # The count changes after the second condition: 3, then 2. On a loaded machine a
+    # preview answer for the half-built form can land last; typing again asks anew.
+    for attempt in range(3):
+        try:
+            _wait_for_count(page, 2, timeout=10.0)
+            break
+        except AssertionError:
+            if attempt == 2:
+                raise
+            page.fill("input[name='root.children.1.event']", "Order Complete")
+            page.fill("input[name='root.children.1.event']", "Order Completed")
     sample = page.inner_text("#preview")
     assert "Flow contact" in sample, sample
     ctx.shot(page, "segments-builder")
