@@ -684,7 +684,7 @@ impl Refusal {
     pub fn code(self) -> &'static str {
         match self {
             Refusal::RateLimited => "rate_limited",
-            Refusal::TooLarge => "payload_too_large",
+            Refusal::TooLarge => "submission_too_large",
             Refusal::Origin => "origin_not_allowed",
             _ => "submission_refused",
         }
