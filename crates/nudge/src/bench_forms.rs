@@ -44,7 +44,11 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 }
 
 pub async fn run(args: FormArgs) -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("nudge-bench-forms-{}-{}", std::process::id(), rand::random::<u32>()));
+    let dir = std::env::temp_dir().join(format!(
+        "nudge-bench-forms-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
     std::fs::create_dir_all(&dir)?;
     let pg = match &args.postgres {
         Some(url) => Some(PgBenchSchema::create(url).await?),
@@ -137,7 +141,10 @@ pub async fn run(args: FormArgs) -> anyhow::Result<()> {
     let stored = store.form(form.id).await?.map(|f| f.submissions).unwrap_or(0);
     let contacts = store.contact_count().await?;
     if stored != args.submissions as u64 || contacts != args.submissions as u64 {
-        bail!("expected {} submissions and contacts, found {stored} and {contacts}", args.submissions);
+        bail!(
+            "expected {} submissions and contacts, found {stored} and {contacts}",
+            args.submissions
+        );
     }
     println!(
         "forms ({backend}): {} submissions in {:.2} s = {:.0} submissions/s; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {} contacts created",
