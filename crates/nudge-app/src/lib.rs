@@ -40,6 +40,7 @@ pub mod journeys;
 pub mod keys;
 pub mod messages;
 pub mod ready_made_journeys;
+pub mod recipients;
 pub mod reports;
 pub mod segments;
 pub mod templates;

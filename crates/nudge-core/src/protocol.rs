@@ -327,6 +327,40 @@ impl MessageEvent {
         }
     }
 
+    /// What the event does to the contact's consent, given the current state of the
+    /// subscription it names (`None`: never set). An unsubscribe always sets
+    /// `unsubscribed`; a confirmation subscribes only a pending subscription (a
+    /// confirmed one stays as it is, and one unsubscribed since or never asked for is
+    /// not confirmed by an old link). Other events leave consent alone.
+    pub fn consent(&self, current: Option<crate::Subscription>) -> Consent {
+        use crate::Subscription as S;
+        match self {
+            MessageEvent::Unsubscribed { subscription, .. } => Consent::Set {
+                subscription: subscription.clone(),
+                state: S::Unsubscribed,
+            },
+            MessageEvent::SubscriptionConfirmed { subscription } => match current {
+                Some(S::Pending) => Consent::Set {
+                    subscription: subscription.clone(),
+                    state: S::Subscribed,
+                },
+                Some(S::Subscribed) => Consent::AlreadyConfirmed,
+                Some(S::Unsubscribed) | None => Consent::NotPending,
+            },
+            MessageEvent::Opened | MessageEvent::Clicked { .. } | MessageEvent::Complained => Consent::Unchanged,
+        }
+    }
+
+    /// The subscription whose state [`MessageEvent::consent`] reads.
+    pub fn subscription(&self) -> Option<&str> {
+        match self {
+            MessageEvent::Unsubscribed { subscription, .. } | MessageEvent::SubscriptionConfirmed { subscription } => {
+                Some(subscription)
+            }
+            MessageEvent::Opened | MessageEvent::Clicked { .. } | MessageEvent::Complained => None,
+        }
+    }
+
     /// The campaign (and report) counter it moves.
     pub fn campaign_counter(&self) -> Option<CampaignCounter> {
         match self {
@@ -337,6 +371,23 @@ impl MessageEvent {
             MessageEvent::SubscriptionConfirmed { .. } => None,
         }
     }
+}
+
+/// What a [`MessageEvent`] does to the contact's consent ([`MessageEvent::consent`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Consent {
+    /// Nothing: the event is about engagement.
+    Unchanged,
+    /// The subscription takes this state, in the event's transaction.
+    Set {
+        subscription: String,
+        state: crate::Subscription,
+    },
+    /// A confirmation of a subscription already confirmed: nothing to record.
+    AlreadyConfirmed,
+    /// A confirmation of a subscription that is not waiting for one (unsubscribed
+    /// since, or never asked for): refused, nothing recorded.
+    NotPending,
 }
 
 /// An event Nudge records on a contact's timeline (idempotent on its key).
@@ -479,6 +530,43 @@ impl StepCounter {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn what_a_message_event_does_to_consent() {
+        use super::{Consent, MessageEvent};
+        use crate::Subscription as S;
+        let unsubscribe = MessageEvent::Unsubscribed {
+            subscription: "email:news".into(),
+            one_click: true,
+        };
+        for current in [None, Some(S::Subscribed), Some(S::Pending), Some(S::Unsubscribed)] {
+            assert_eq!(
+                unsubscribe.consent(current),
+                Consent::Set {
+                    subscription: "email:news".into(),
+                    state: S::Unsubscribed
+                }
+            );
+        }
+        let confirm = MessageEvent::SubscriptionConfirmed {
+            subscription: "email".into(),
+        };
+        assert_eq!(
+            confirm.consent(Some(S::Pending)),
+            Consent::Set {
+                subscription: "email".into(),
+                state: S::Subscribed
+            }
+        );
+        assert_eq!(confirm.consent(Some(S::Subscribed)), Consent::AlreadyConfirmed);
+        assert_eq!(confirm.consent(Some(S::Unsubscribed)), Consent::NotPending);
+        assert_eq!(confirm.consent(None), Consent::NotPending);
+        assert_eq!(confirm.subscription(), Some("email"));
+        for e in [MessageEvent::Opened, MessageEvent::Complained] {
+            assert_eq!(e.consent(Some(S::Pending)), Consent::Unchanged);
+            assert_eq!(e.subscription(), None);
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -8,7 +8,7 @@ use crate::messages::{Message, MessageState, NewMessage, OriginColumns};
 use crate::plan::{self, NewEvent, OnStored, Op, Rules, RunPlan, RunRow};
 use crate::sql::{self, Arg, Db, SqlRow};
 use crate::{HOUR_MS, Metric, ReportScope, Result, StoreError};
-use nudge_core::protocol::{CampaignCounter, IdempotencyKey, MessageEvent, MessageOrigin, StepCounter};
+use nudge_core::protocol::{CampaignCounter, Consent, IdempotencyKey, MessageEvent, MessageOrigin, StepCounter};
 use nudge_core::{ContactId, Millis};
 use serde_json::Value;
 use std::collections::HashSet;
@@ -549,7 +549,61 @@ pub(crate) async fn message_event<D: Db>(
     key: String,
     now: Millis,
 ) -> Result<bool> {
-    // Only what the event needs: the contact and the origin (not the rendered body).
+    let Some(sent) = sent_message(db, message).await? else {
+        return Ok(false);
+    };
+    record_message_event(db, &sent, e, key, now).await
+}
+
+/// A recipient's answer through a message's link: the consent change
+/// `MessageEvent::consent` decides, then the event.
+pub(crate) async fn answer_message<D: Db>(
+    db: &D,
+    message: i64,
+    e: &MessageEvent,
+    key: String,
+    now: Millis,
+) -> Result<crate::Answer> {
+    let Some(sent) = sent_message(db, message).await? else {
+        return Ok(crate::Answer::NoMessage);
+    };
+    let current = match e.subscription() {
+        Some(subscription) => db
+            .load_contact(sent.contact)
+            .await?
+            .and_then(|c| c.subscriptions.get(subscription).copied()),
+        None => None,
+    };
+    match e.consent(current) {
+        Consent::AlreadyConfirmed => return Ok(crate::Answer::AlreadyConfirmed),
+        Consent::NotPending => return Ok(crate::Answer::NotPending),
+        Consent::Unchanged => {}
+        Consent::Set { subscription, state } => {
+            let patch = crate::ContactPatch {
+                subscriptions: std::collections::BTreeMap::from([(subscription, state)]),
+                ..Default::default()
+            };
+            crate::shared::contacts::update(db, sent.contact, &patch, now).await?;
+        }
+    }
+    Ok(if record_message_event(db, &sent, e, key, now).await? {
+        crate::Answer::Recorded
+    } else {
+        crate::Answer::Repeated
+    })
+}
+
+/// What a message event needs of its message: the contact (followed through
+/// merges) and the origin, not the rendered body.
+struct SentRow {
+    id: i64,
+    contact: ContactId,
+    channel: String,
+    template_id: Option<i64>,
+    origin: Option<MessageOrigin>,
+}
+
+async fn sent_message<D: Db>(db: &D, message: i64) -> Result<Option<SentRow>> {
     let Some(r) = sql::first(
         db,
         &format!(
@@ -560,21 +614,28 @@ pub(crate) async fn message_event<D: Db>(
     )
     .await?
     else {
-        return Ok(false);
+        return Ok(None);
     };
-    let origin = origin_at(&r, 3)?;
-    let channel = r.string(1)?;
-    let sent = plan::SentMessage {
+    Ok(Some(SentRow {
         id: message,
+        contact: db.current_id(r.i64(0)?).await?,
+        channel: r.string(1)?,
         template_id: r.opt_i64(2)?,
-        origin: origin.as_ref(),
-        channel: &channel,
+        origin: origin_at(&r, 3)?,
+    }))
+}
+
+async fn record_message_event<D: Db>(db: &D, m: &SentRow, e: &MessageEvent, key: String, now: Millis) -> Result<bool> {
+    let sent = plan::SentMessage {
+        id: m.id,
+        template_id: m.template_id,
+        origin: m.origin.as_ref(),
+        channel: &m.channel,
     };
-    let contact = db.current_id(r.i64(0)?).await?;
     let rules = db.rules().await?;
     event(
         db,
-        &plan::message_event(&rules, &sent, contact, e, IdempotencyKey::external(key), now),
+        &plan::message_event(&rules, &sent, m.contact, e, IdempotencyKey::external(key), now),
     )
     .await
 }

@@ -429,6 +429,18 @@ pub trait MessageStore: Send + Sync {
         now: Millis,
     ) -> Result<bool>;
 
+    /// A recipient's answer through a message's link — an unsubscribe, a double
+    /// opt-in confirmation: the consent change the event implies
+    /// (`MessageEvent::consent`) and the event (as `record_message_event` records
+    /// it), in one transaction. A refused confirmation changes nothing.
+    async fn answer_message(
+        &self,
+        message: i64,
+        event: &nudge_core::protocol::MessageEvent,
+        key: String,
+        now: Millis,
+    ) -> Result<Answer>;
+
     async fn add_suppression(&self, s: Suppression) -> Result<()>;
     async fn remove_suppression(&self, channel: &str, address: &str) -> Result<bool>;
     async fn suppressions(&self, channel: Option<&str>) -> Result<Vec<Suppression>>;

@@ -128,6 +128,7 @@ macro_rules! stories {
 }
 
 stories!(
+    answers_through_a_message_change_consent_with_their_event,
     anonymous_history_joins_identified_contact,
     traits_merge_and_null_removes,
     duplicates_are_stored_once,
@@ -2474,6 +2475,99 @@ mod super_stories {
         s.put_setting("k", None).await.unwrap();
         assert_eq!(s.setting_or_init("k", "fourth").await.unwrap(), "fourth");
         assert!(s.template_versions(t.id).await.unwrap().is_empty());
+    }
+
+    /// An unsubscribe or a double opt-in confirmation through a message: the consent
+    /// change and its event in one transaction; a confirmation of a subscription that
+    /// is not pending changes nothing and records nothing.
+    pub async fn answers_through_a_message_change_consent_with_their_event(s: &dyn Store) {
+        s.ingest(
+            msgs(json!([{"type": "identify", "userId": "a1", "traits": {"email": "a1@example.com"}}])),
+            T0,
+        )
+        .await
+        .unwrap();
+        let c = user(s, "a1").await;
+        let t = s.create_template(new_template("news", "Hello"), T0).await.unwrap();
+        let (m, _) = s
+            .enqueue_message(
+                NewMessage {
+                    idempotency_key: "answer-1".into(),
+                    contact_id: c.id,
+                    template_id: t.id,
+                    template_version: t.version,
+                    channel: "email".into(),
+                    transactional: true,
+                    data: json!({"confirm": "email:news"}),
+                    origin: None,
+                },
+                T0,
+            )
+            .await
+            .unwrap();
+        let named =
+            |events: &[StoredEvent], name: &str| events.iter().filter(|e| e.name.as_deref() == Some(name)).count();
+        let confirm = MessageEvent::SubscriptionConfirmed {
+            subscription: "email:news".into(),
+        };
+        // Never asked for: refused, nothing recorded.
+        assert_eq!(
+            s.answer_message(m.id, &confirm, "c1".into(), T0 + 1).await.unwrap(),
+            Answer::NotPending
+        );
+        assert_eq!(named(&events(s, c.id).await, "Subscription Confirmed"), 0);
+        // Pending: subscribed, with the event.
+        let pending = ContactPatch {
+            subscriptions: std::collections::BTreeMap::from([("email:news".to_string(), Subscription::Pending)]),
+            ..Default::default()
+        };
+        s.update_contact(c.id, &pending, T0 + 2).await.unwrap();
+        assert_eq!(
+            s.answer_message(m.id, &confirm, "c1".into(), T0 + 3).await.unwrap(),
+            Answer::Recorded
+        );
+        let contact = s.contact(c.id).await.unwrap().unwrap();
+        assert_eq!(contact.subscriptions.get("email:news"), Some(&Subscription::Subscribed));
+        assert_eq!(named(&events(s, c.id).await, "Subscription Confirmed"), 1);
+        assert_eq!(
+            s.answer_message(m.id, &confirm, "c1".into(), T0 + 4).await.unwrap(),
+            Answer::AlreadyConfirmed
+        );
+        // An unsubscribe through the message: the state and the event together, once
+        // per key.
+        let unsubscribe = MessageEvent::Unsubscribed {
+            subscription: "email:news".into(),
+            one_click: false,
+        };
+        assert_eq!(
+            s.answer_message(m.id, &unsubscribe, "u1".into(), T0 + 5).await.unwrap(),
+            Answer::Recorded
+        );
+        assert_eq!(
+            s.answer_message(m.id, &unsubscribe, "u1".into(), T0 + 6).await.unwrap(),
+            Answer::Repeated
+        );
+        let contact = s.contact(c.id).await.unwrap().unwrap();
+        assert_eq!(
+            contact.subscriptions.get("email:news"),
+            Some(&Subscription::Unsubscribed)
+        );
+        assert_eq!(named(&events(s, c.id).await, "Unsubscribed"), 1);
+        // The old confirmation link no longer subscribes anyone.
+        assert_eq!(
+            s.answer_message(m.id, &confirm, "c2".into(), T0 + 7).await.unwrap(),
+            Answer::NotPending
+        );
+        assert_eq!(
+            s.contact(c.id).await.unwrap().unwrap().subscriptions.get("email:news"),
+            Some(&Subscription::Unsubscribed)
+        );
+        assert_eq!(
+            s.answer_message(987_654, &unsubscribe, "u2".into(), T0 + 8)
+                .await
+                .unwrap(),
+            Answer::NoMessage
+        );
     }
 
     pub async fn outbox_is_idempotent_leased_and_recorded(s: &dyn Store) {
