@@ -55,7 +55,17 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     (
         "rate_limited",
         429,
-        "Too many failed sign-ins for this account or address; retry later.",
+        "Too many failed sign-ins for this account or address, or too many form submissions from this address or to this form; retry later.",
+    ),
+    (
+        "submission_refused",
+        400,
+        "A form submission was refused as automated (honeypot filled, sent too fast, missing or expired render stamp, wrong proof of work); nothing was stored.",
+    ),
+    (
+        "submission_too_large",
+        413,
+        "A form submission's body is over 32 KB; nothing was stored.",
     ),
     (
         "channel_not_configured",

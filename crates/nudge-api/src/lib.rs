@@ -10,6 +10,7 @@ pub mod admin;
 pub mod browser;
 pub mod campaigns;
 pub mod error;
+pub mod forms;
 pub mod journeys;
 pub mod keys;
 pub mod messages;
@@ -61,6 +62,11 @@ pub struct AppState {
     pub push_public_key: Option<String>,
     /// Accept push endpoints on this machine or a private network (development).
     pub push_allow_local: bool,
+    /// Forms' rate limits and render-stamp key (kept by the process).
+    pub forms: Arc<nudge_app::forms::FormGuard>,
+    /// Take the client's address from `X-Forwarded-For` (behind a proxy that sets
+    /// it); otherwise the peer's address counts, for forms' per-address limits.
+    pub trust_forwarded_for: bool,
 }
 
 impl AppState {
@@ -82,7 +88,35 @@ impl AppState {
             campaigns: None,
             push_public_key: None,
             push_allow_local: false,
+            forms: Arc::new(nudge_app::forms::FormGuard::default()),
+            trust_forwarded_for: false,
         }
+    }
+
+    /// Sets the forms' rate limits and whether `X-Forwarded-For` names the client.
+    pub fn with_forms(mut self, limits: nudge_app::forms::FormLimits, trust_forwarded_for: bool) -> Self {
+        self.forms = Arc::new(nudge_app::forms::FormGuard::new(limits));
+        self.trust_forwarded_for = trust_forwarded_for;
+        self
+    }
+
+    /// The client's address: the first `X-Forwarded-For` entry when the server trusts
+    /// its proxy, else the peer.
+    pub fn client_ip(
+        &self,
+        headers: &axum::http::HeaderMap,
+        peer: Option<std::net::SocketAddr>,
+    ) -> Option<std::net::IpAddr> {
+        if self.trust_forwarded_for
+            && let Some(ip) = headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .and_then(|s| s.trim().parse().ok())
+        {
+            return Some(ip);
+        }
+        peer.map(|p| p.ip())
     }
 
     pub fn with_messaging(mut self, deliverer: Arc<Deliverer>) -> Self {
@@ -312,6 +346,14 @@ fn assemble(state: AppState, ui: Option<Router>) -> Router {
         .route("/api/v1/campaigns/{id}/winner", post(campaigns::winner))
         .route("/api/v1/campaigns/{id}/report", get(campaigns::report))
         .route("/api/v1/campaigns/{id}/test", post(campaigns::test_send))
+        .route("/api/v1/forms", get(forms::list).post(forms::create))
+        .route(
+            "/api/v1/forms/{id}",
+            get(forms::get).put(forms::update).delete(forms::delete),
+        )
+        .route("/api/v1/forms/{id}/report", get(forms::report))
+        .route("/api/v1/forms/{id}/submissions", get(forms::submissions))
+        .route("/api/v1/forms/{id}/submissions.csv", get(forms::submissions_csv))
         .route("/api/v1/subscriptions", post(subscriptions::subscribe))
         .route("/api/v1/keys", get(admin::list_keys).post(admin::create_key))
         .route("/api/v1/keys/{id}", axum::routing::delete(admin::revoke_key))

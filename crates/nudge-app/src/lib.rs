@@ -35,6 +35,7 @@ pub mod channels;
 pub mod contacts;
 pub mod csv_io;
 pub mod error;
+pub mod forms;
 pub mod imports;
 pub mod journeys;
 pub mod keys;

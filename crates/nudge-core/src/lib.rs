@@ -9,6 +9,7 @@ pub mod call;
 pub mod campaign;
 pub mod clock;
 pub mod contact;
+pub mod form;
 pub mod journey;
 pub mod protocol;
 pub mod segment;

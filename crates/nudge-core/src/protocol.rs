@@ -130,6 +130,14 @@ impl IdempotencyKey {
     pub fn campaign(campaign: i64, contact: i64) -> Self {
         Self(format!("campaign-{campaign}-contact-{contact}"))
     }
+    /// The `Form Submitted` event of a stored submission.
+    pub fn form_submission(submission: i64) -> Self {
+        Self(format!("form-submission-{submission}"))
+    }
+    /// The double opt-in confirmation a submission queued for a subscription.
+    pub fn form_confirmation(submission: i64, subscription: &str) -> Self {
+        Self(format!("form-submission-{submission}-confirm-{subscription}"))
+    }
     /// A key given by a caller (an API request's), kept as it is.
     pub fn external(key: impl Into<String>) -> Self {
         Self(key.into())

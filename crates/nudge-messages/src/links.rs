@@ -17,6 +17,8 @@ pub enum Purpose {
     Unsubscribe,
     Preferences,
     Confirm,
+    /// A form's render stamp: when it was shown (see `nudge_app::forms`).
+    FormRender,
 }
 
 impl Purpose {
@@ -27,6 +29,7 @@ impl Purpose {
             Purpose::Unsubscribe => b'u',
             Purpose::Preferences => b'p',
             Purpose::Confirm => b'd',
+            Purpose::FormRender => b'f',
         }
     }
     /// The path prefix of this purpose's public route.
@@ -37,6 +40,7 @@ impl Purpose {
             Purpose::Unsubscribe => "/u/",
             Purpose::Preferences => "/p/",
             Purpose::Confirm => "/confirm/",
+            Purpose::FormRender => "/f/",
         }
     }
 }

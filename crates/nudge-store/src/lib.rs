@@ -11,6 +11,7 @@ pub mod baseline;
 mod campaigns;
 mod codec;
 mod exec;
+mod forms;
 mod group_commit;
 mod journeys;
 mod messages;
@@ -25,6 +26,7 @@ mod sqlite;
 mod types;
 
 pub use campaigns::*;
+pub use forms::*;
 pub use group_commit::{IngestStats, Ingestor, IngestorConfig, SubmitError};
 pub use journeys::*;
 pub use messages::*;
@@ -80,7 +82,7 @@ impl StoreError {
 /// commit entirely or change nothing.
 #[async_trait]
 pub trait Store:
-    SegmentStore + MessageStore + JourneyStore + CampaignStore + AccountStore + Send + Sync + 'static
+    SegmentStore + MessageStore + JourneyStore + CampaignStore + AccountStore + FormStore + Send + Sync + 'static
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
@@ -224,6 +226,30 @@ pub trait CampaignStore: Send + Sync {
     ) -> Result<Vec<(String, nudge_core::protocol::CampaignCounter, f64)>>;
     /// A recipient: its variant, state, reason and message.
     async fn campaign_recipient(&self, id: i64, contact: ContactId) -> Result<Option<Recipient>>;
+}
+
+/// Forms and their landing pages: definitions, views, submissions.
+#[async_trait]
+pub trait FormStore: Send + Sync {
+    /// [`StoreError::Conflict`] when the name or the slug is taken.
+    async fn create_form(&self, new: NewForm, now: Millis) -> Result<Form>;
+    /// Replaces name, slug and definition; `None` if there is no such form.
+    async fn update_form(&self, id: i64, new: NewForm, now: Millis) -> Result<Option<Form>>;
+    /// Deletes the form and its submissions (contacts and events stay).
+    async fn delete_form(&self, id: i64) -> Result<bool>;
+    /// Newest first.
+    async fn forms(&self) -> Result<Vec<Form>>;
+    async fn form(&self, id: i64) -> Result<Option<Form>>;
+    async fn form_by_slug(&self, slug: &str) -> Result<Option<Form>>;
+    /// Counts a view of the form (its landing page or embed); `false` if none.
+    async fn record_form_view(&self, id: i64) -> Result<bool>;
+    /// Stores an accepted submission in one transaction: the contact found by email
+    /// (created, or merged with the browser's anonymous visitor), traits and consents,
+    /// the submission, the `Form Submitted` event and, under double opt-in, the
+    /// confirmation messages. `None` if there is no such form.
+    async fn submit_form(&self, new: NewSubmission, now: Millis) -> Result<Option<Submitted>>;
+    /// A form's submissions, newest first, ids below `before`.
+    async fn form_submissions(&self, form: i64, before: Option<i64>, limit: usize) -> Result<Page<FormSubmission>>;
 }
 
 /// People who sign in to the web UI ([`User`]) and their browser sessions ([`Session`]).

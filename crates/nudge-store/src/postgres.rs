@@ -70,6 +70,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/postgres/0020_link_clicks_and_holdout.sql"),
     ),
     (21, include_str!("../migrations/postgres/0021_browser_keys.sql")),
+    (22, include_str!("../migrations/postgres/0022_forms.sql")),
 ];
 
 /// Key of the advisory lock that serializes migrations between processes.
@@ -320,6 +321,12 @@ impl Store for PgStore {
             &[&id],
         )
         .await?;
+        // Form submissions hold what the person typed.
+        tx.execute(
+            "DELETE FROM form_submissions WHERE contact_id = $1 OR contact_id IN (SELECT from_id FROM contact_merges WHERE into_id = $1)",
+            &[&id],
+        )
+        .await?;
         // Journey runs: their timers and waits first, then the runs.
         let runs = "SELECT id FROM journey_runs WHERE contact_id = $1
                     OR contact_id IN (SELECT from_id FROM contact_merges WHERE into_id = $1)";
@@ -430,6 +437,31 @@ impl Store for PgStore {
 
 shared::users::impl_account_store!(PgStore, pg_write, pg_read);
 shared::campaigns::impl_campaign_store!(PgStore, pg_write, pg_read);
+
+shared::forms::impl_form_store!(PgStore, pg_write, pg_read);
+
+impl PgStore {
+    /// Run again when it lost a race for an identity or a contact, as ingestion.
+    async fn submit(&self, new: NewSubmission, now: Millis) -> Result<Option<Submitted>> {
+        let mut client = self.client().await?;
+        let mut attempt = 0;
+        loop {
+            let tx = client.transaction().await?;
+            match shared::forms::submit(&db::PgDb::tx(&tx), &new, now).await {
+                Ok(out) => {
+                    tx.commit().await?;
+                    return Ok(out);
+                }
+                Err(e) if retryable(&e) && attempt + 1 < TX_ATTEMPTS => {
+                    tx.rollback().await?;
+                    backoff(attempt).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,7 @@
 pub(crate) mod campaigns;
 pub(crate) mod contacts;
 pub(crate) mod conversions;
+pub(crate) mod forms;
 pub(crate) mod ingest;
 pub(crate) mod journeys;
 pub(crate) mod keys;

@@ -51,6 +51,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0020_link_clicks_and_holdout.sql"),
     ),
     (21, include_str!("../migrations/sqlite/0021_browser_keys.sql")),
+    (22, include_str!("../migrations/sqlite/0022_forms.sql")),
 ];
 
 type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;
@@ -494,6 +495,11 @@ impl Store for SqliteStore {
                 "DELETE FROM push_subscriptions WHERE contact_id = ?1 OR contact_id IN (SELECT from_id FROM contact_merges WHERE into_id = ?1)",
                 [id],
             )?;
+            // Form submissions hold what the person typed.
+            tx.execute(
+                "DELETE FROM form_submissions WHERE contact_id = ?1 OR contact_id IN (SELECT from_id FROM contact_merges WHERE into_id = ?1)",
+                [id],
+            )?;
             // Journey runs: their timers and waits first, then the runs.
             let runs = "SELECT id FROM journey_runs WHERE contact_id = ?1
                         OR contact_id IN (SELECT from_id FROM contact_merges WHERE into_id = ?1)";
@@ -640,6 +646,14 @@ impl Store for SqliteStore {
 
 shared::users::impl_account_store!(SqliteStore, sqlite_write, sqlite_read);
 shared::campaigns::impl_campaign_store!(SqliteStore, sqlite_write, sqlite_read);
+
+shared::forms::impl_form_store!(SqliteStore, sqlite_write, sqlite_read);
+
+impl SqliteStore {
+    async fn submit(&self, new: NewSubmission, now: Millis) -> Result<Option<Submitted>> {
+        sqlite_write!(self, |db| shared::forms::submit(db, &new, now))
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -158,6 +158,10 @@ stories!(
     conversions_are_attributed_once_by_last_touch,
     campaign_batches_queue_and_count_each_message,
     report_counters_sum_exactly_the_hours_asked,
+    forms_are_stored_with_unique_names_and_slugs,
+    a_form_submission_creates_the_contact_with_traits_consent_and_event,
+    a_form_submission_joins_the_anonymous_visitor_and_the_known_contact,
+    a_double_opt_in_submission_waits_for_confirmation_and_queues_it,
 );
 
 mod super_stories {
@@ -3600,6 +3604,306 @@ mod super_stories {
                 .await
                 .unwrap()
                 .is_empty()
+        );
+    }
+
+    fn new_form(name: &str, slug: &str) -> NewForm {
+        let mut definition = nudge_core::form::parse_definition(&json!({
+            "fields": [
+                {"name": "email", "type": "email", "label": "Email", "required": true},
+                {"name": "first_name", "type": "text", "label": "First name"}
+            ],
+            "consents": [{"subscription": "email:newsletter", "label": "News"}]
+        }))
+        .unwrap();
+        assert!(nudge_core::form::validate(&mut definition).is_empty());
+        NewForm {
+            name: name.into(),
+            slug: slug.into(),
+            definition,
+        }
+    }
+
+    fn submission(form: i64, email: &str, anonymous_id: Option<&str>) -> NewSubmission {
+        let traits = json!({"email": email, "first_name": "Ada"})
+            .as_object()
+            .unwrap()
+            .clone();
+        NewSubmission {
+            form_id: form,
+            email: email.into(),
+            anonymous_id: anonymous_id.map(str::to_string),
+            answers: traits.clone(),
+            traits,
+            consents: vec!["email:newsletter".into()],
+            source: "page".into(),
+            confirm: None,
+        }
+    }
+
+    /// Forms: created, listed, found by slug, edited, counted, deleted; a name or a
+    /// slug is one form's.
+    pub async fn forms_are_stored_with_unique_names_and_slugs(s: &dyn Store) {
+        let f = s.create_form(new_form("Newsletter", "news"), T0).await.unwrap();
+        assert_eq!(
+            (f.name.as_str(), f.slug.as_str(), f.views, f.submissions),
+            ("Newsletter", "news", 0, 0)
+        );
+        assert!(
+            matches!(s.create_form(new_form("Newsletter", "other"), T0).await, Err(StoreError::Conflict(m)) if m.contains("named"))
+        );
+        assert!(
+            matches!(s.create_form(new_form("Other", "news"), T0).await, Err(StoreError::Conflict(m)) if m.contains("slug"))
+        );
+        let g = s.create_form(new_form("Other", "other"), T0).await.unwrap();
+        assert_eq!(
+            s.forms().await.unwrap().iter().map(|f| f.id).collect::<Vec<_>>(),
+            vec![g.id, f.id]
+        );
+        assert_eq!(s.form_by_slug("news").await.unwrap().unwrap().id, f.id);
+        assert!(s.form_by_slug("nope").await.unwrap().is_none());
+        let edited = s
+            .update_form(f.id, new_form("Newsletter", "newsletter"), T0 + 1)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((edited.slug.as_str(), edited.updated_at), ("newsletter", T0 + 1));
+        assert_eq!(edited.definition, f.definition);
+        assert!(matches!(
+            s.update_form(g.id, new_form("Newsletter", "x"), T0).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(s.update_form(9_999, new_form("Z", "z"), T0).await.unwrap(), None);
+        assert!(s.record_form_view(f.id).await.unwrap());
+        assert!(s.record_form_view(f.id).await.unwrap());
+        assert!(!s.record_form_view(9_999).await.unwrap());
+        assert_eq!(s.form(f.id).await.unwrap().unwrap().views, 2);
+        s.submit_form(submission(g.id, "x@example.com", None), T0)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(s.delete_form(g.id).await.unwrap());
+        assert!(!s.delete_form(g.id).await.unwrap());
+        assert!(s.form(g.id).await.unwrap().is_none());
+        assert!(s.form_submissions(g.id, None, 10).await.unwrap().items.is_empty());
+        assert!(
+            s.submit_form(submission(g.id, "y@example.com", None), T0)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    /// A submission: the contact created by email with its traits and consent, the
+    /// submission row, the `Form Submitted` event in the journey inbox, counted; a
+    /// second one by the same email updates the same contact.
+    pub async fn a_form_submission_creates_the_contact_with_traits_consent_and_event(s: &dyn Store) {
+        s.set_journey_event_names(vec!["Form Submitted".into()]).await.unwrap();
+        let f = s.create_form(new_form("Newsletter", "news"), T0).await.unwrap();
+        let out = s
+            .submit_form(submission(f.id, "ada@example.com", None), T0)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(out.created_contact);
+        assert!(out.pending.is_empty() && out.confirmations.is_empty());
+        let c = s
+            .find_contact(&Lookup::Email("ada@example.com".into()))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(out.submission.contact_id, c.id);
+        assert_eq!(c.traits["first_name"], json!("Ada"));
+        assert_eq!(c.subscriptions["email:newsletter"], Subscription::Subscribed);
+        let stored = events(s, c.id).await;
+        let e = stored
+            .iter()
+            .find(|e| e.name.as_deref() == Some("Form Submitted"))
+            .unwrap();
+        assert_eq!(e.properties["form_id"], json!(f.id));
+        assert_eq!(e.properties["form"], json!("Newsletter"));
+        assert_eq!(e.properties["first_name"], json!("Ada"));
+        let inbox = s.claim_journey_inbox(T0, 100, 60_000).await.unwrap();
+        assert!(
+            inbox.iter().any(|i| i.name == "Form Submitted"
+                && i.contact_id == c.id
+                && i.properties["form"] == json!("Newsletter")),
+            "{inbox:?}"
+        );
+        let again = s
+            .submit_form(submission(f.id, "ada@example.com", None), T0 + 5)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!again.created_contact);
+        assert_eq!(again.submission.contact_id, c.id);
+        assert_eq!(s.form(f.id).await.unwrap().unwrap().submissions, 2);
+        let page = s.form_submissions(f.id, None, 1).await.unwrap();
+        assert_eq!(page.items.len(), 1);
+        assert_eq!(page.items[0].id, again.submission.id, "newest first");
+        assert_eq!(page.items[0].answers["first_name"], json!("Ada"));
+        assert_eq!(page.items[0].consents, vec!["email:newsletter".to_string()]);
+        let rest = s
+            .form_submissions(f.id, page.next.as_deref().map(|n| n.parse().unwrap()), 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            rest.items.iter().map(|i| i.id).collect::<Vec<_>>(),
+            vec![out.submission.id]
+        );
+        // Erasing the contact erases what they typed.
+        assert!(s.delete_contact(c.id).await.unwrap());
+        assert!(s.form_submissions(f.id, None, 10).await.unwrap().items.is_empty());
+    }
+
+    /// The browser's anonymous history joins the contact: merged into the contact
+    /// known by the email, or the anonymous visitor becomes it; an anonymous id of a
+    /// different known person (a shared device) merges nobody.
+    pub async fn a_form_submission_joins_the_anonymous_visitor_and_the_known_contact(s: &dyn Store) {
+        let f = s.create_form(new_form("Newsletter", "news"), T0).await.unwrap();
+        // A visitor browses, then submits with a new email: the visitor becomes the contact.
+        s.ingest(
+            msgs(json!([{"type": "page", "anonymousId": "anon-1", "name": "Pricing"}])),
+            T0,
+        )
+        .await
+        .unwrap();
+        let visitor = s
+            .find_contact(&Lookup::AnonymousId("anon-1".into()))
+            .await
+            .unwrap()
+            .unwrap();
+        let out = s
+            .submit_form(submission(f.id, "new@example.com", Some("anon-1")), T0 + 1)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(out.submission.contact_id, visitor.id);
+        assert!(!out.created_contact);
+        // A known contact (by email) and another anonymous visitor: merged.
+        s.ingest(
+            msgs(json!([{"type": "identify", "userId": "grace", "traits": {"email": "grace@example.com"}}])),
+            T0,
+        )
+        .await
+        .unwrap();
+        let grace = user(s, "grace").await;
+        s.ingest(
+            msgs(json!([{"type": "page", "anonymousId": "anon-2", "name": "Blog"}])),
+            T0,
+        )
+        .await
+        .unwrap();
+        let out = s
+            .submit_form(
+                submission(f.id, "Grace@example.com".to_lowercase().as_str(), Some("anon-2")),
+                T0 + 2,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(out.submission.contact_id, grace.id);
+        let merged = s
+            .find_contact(&Lookup::AnonymousId("anon-2".into()))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(merged.id, grace.id);
+        assert!(
+            events(s, grace.id)
+                .await
+                .iter()
+                .any(|e| e.name.as_deref() == Some("Blog")),
+            "the anonymous page view joined"
+        );
+        // A later call with the anonymous id finds Grace (SQLite's identity cache knows).
+        s.ingest(
+            msgs(json!([{"type": "track", "anonymousId": "anon-2", "event": "Clicked"}])),
+            T0 + 3,
+        )
+        .await
+        .unwrap();
+        assert!(
+            events(s, grace.id)
+                .await
+                .iter()
+                .any(|e| e.name.as_deref() == Some("Clicked"))
+        );
+        // A shared device: anon-2 belongs to Grace; Bob submitting on it gets his own contact.
+        let out = s
+            .submit_form(submission(f.id, "bob@example.com", Some("anon-2")), T0 + 4)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(out.created_contact);
+        assert_ne!(out.submission.contact_id, grace.id);
+        assert_eq!(
+            s.find_contact(&Lookup::AnonymousId("anon-2".into()))
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            grace.id
+        );
+        // An unknown anonymous id is attached to the email's contact.
+        let out = s
+            .submit_form(submission(f.id, "grace@example.com", Some("anon-3")), T0 + 5)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(out.submission.contact_id, grace.id);
+        assert_eq!(
+            s.find_contact(&Lookup::AnonymousId("anon-3".into()))
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            grace.id
+        );
+    }
+
+    /// Double opt-in: the consent waits (`pending`) and the confirmation is queued in
+    /// the same transaction, transactional, naming the subscription; a contact already
+    /// subscribed stays so and is sent nothing.
+    pub async fn a_double_opt_in_submission_waits_for_confirmation_and_queues_it(s: &dyn Store) {
+        let t = s
+            .create_template(new_template("confirm", "Please confirm"), T0)
+            .await
+            .unwrap();
+        let f = s.create_form(new_form("Newsletter", "news"), T0).await.unwrap();
+        let mut new = submission(f.id, "ada@example.com", None);
+        new.confirm = Some(ConfirmWith {
+            template_id: t.id,
+            template_version: t.version,
+            channel: "email".into(),
+        });
+        let out = s.submit_form(new.clone(), T0).await.unwrap().unwrap();
+        assert_eq!(out.pending, vec!["email:newsletter".to_string()]);
+        assert_eq!(out.confirmations.len(), 1);
+        let c = s.contact(out.submission.contact_id).await.unwrap().unwrap();
+        assert_eq!(c.subscriptions["email:newsletter"], Subscription::Pending);
+        let m = s.message(out.confirmations[0]).await.unwrap().unwrap();
+        assert!(m.transactional);
+        assert_eq!(
+            (m.contact_id, m.data["confirm"].as_str()),
+            (c.id, Some("email:newsletter"))
+        );
+        // Once subscribed, another submission asks for nothing.
+        s.update_contact(
+            c.id,
+            &ContactPatch {
+                subscriptions: [("email:newsletter".to_string(), Subscription::Subscribed)].into(),
+                ..Default::default()
+            },
+            T0 + 1,
+        )
+        .await
+        .unwrap();
+        let out = s.submit_form(new, T0 + 2).await.unwrap().unwrap();
+        assert!(out.pending.is_empty() && out.confirmations.is_empty());
+        assert_eq!(
+            s.contact(c.id).await.unwrap().unwrap().subscriptions["email:newsletter"],
+            Subscription::Subscribed
         );
     }
 }

@@ -172,6 +172,9 @@ pub fn router(state: WebState) -> Router {
         .route("/assets/{name}", get(assets::serve))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::csrf_guard))
         .layer(axum::middleware::from_fn(render::security_headers))
+        // Public: no session, no CSRF token (other sites post to them); their own
+        // headers (`public_forms::page_headers`, CORS by the form's origins).
+        .merge(pages::public_forms::router())
         .fallback(not_found)
         .with_state(state)
 }

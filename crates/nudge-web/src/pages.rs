@@ -7,6 +7,7 @@ pub mod contacts;
 pub mod dashboard;
 pub mod journeys;
 pub mod messages;
+pub mod public_forms;
 pub mod reports;
 pub mod segment_builder;
 pub mod segments;

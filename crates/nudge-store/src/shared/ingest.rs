@@ -724,7 +724,7 @@ pub(crate) async fn add_identity<D: Db>(db: &D, id: ContactId, identity: &Identi
 /// Folds contact `from` into `into`: events, identities and traits move, `from`
 /// disappears, and its id keeps resolving to `into`. The survivor is re-evaluated by
 /// segments; the merged-away contact's segment stays become the survivor's history.
-async fn merge<D: Ingest>(
+pub(crate) async fn merge<D: Ingest>(
     db: &D,
     rules: &Rules,
     ids: &mut Identities,
@@ -751,6 +751,7 @@ async fn merge<D: Ingest>(
         "journey_runs",
         "journey_waits",
         "journey_inbox",
+        "form_submissions",
     ] {
         db.execute(
             &format!("UPDATE {table} SET contact_id = $2 WHERE contact_id = $1"),

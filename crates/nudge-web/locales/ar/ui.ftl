@@ -922,3 +922,20 @@ conversions-events = أحداث التحويل (حدث في كل سطر)
 conversions-engaged-window = بعد الفتح أو النقر، خلال
 conversions-delivered-window = بعد الإرسال، دون فتح، خلال
 conversions-saved = حُفظت. تُحتسب أحداث التحويل الجديدة من الآن.
+
+# Forms: the hosted page and the embedded form
+form-submit = إرسال
+form-sending = جارٍ الإرسال…
+form-choose = اختر…
+form-failed = تعذّر إرسال النموذج. تحقّق من اتصالك وحاول مرة أخرى.
+form-invalid = يُرجى تصحيح الحقول المحدّدة أدناه.
+form-not-found = هذا النموذج غير موجود أو تمت إزالته.
+form-thanks-title = شكرًا لك
+form-thanks-default = شكرًا لك! لقد استلمنا بياناتك.
+form-refused-spam = يبدو أن إرسالك آلي ولم يُقبل.
+form-refused-too-fast = أُرسل النموذج بسرعة كبيرة. انتظر قليلًا ثم أرسله مرة أخرى.
+form-refused-stamp = انتهت صلاحية هذا النموذج. أعد تحميل الصفحة وأرسله مرة أخرى.
+form-refused-pow = تعذّر على متصفحك إكمال التحقق الأمني. أعد تحميل الصفحة وحاول مرة أخرى.
+form-refused-rate = عدد كبير جدًا من الإرسالات. يُرجى المحاولة بعد بضع دقائق.
+form-refused-size = حجم الإرسال كبير جدًا.
+form-refused-origin = لا يمكن إرسال هذا النموذج من هذا الموقع.

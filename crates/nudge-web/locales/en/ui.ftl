@@ -896,3 +896,20 @@ conversions-events = Conversion events (one a line)
 conversions-engaged-window = After an open or a click, within
 conversions-delivered-window = After sending, unopened, within
 conversions-saved = Saved. New conversion events are counted from now on.
+
+# Forms: the hosted page and the embedded form
+form-submit = Send
+form-sending = Sending…
+form-choose = Choose…
+form-failed = The form could not be sent. Check your connection and try again.
+form-invalid = Please correct the fields marked below.
+form-not-found = This form does not exist or was removed.
+form-thanks-title = Thank you
+form-thanks-default = Thank you! We received your details.
+form-refused-spam = Your submission looks automated and was not accepted.
+form-refused-too-fast = The form was sent too quickly. Wait a moment and send it again.
+form-refused-stamp = This form has expired. Reload the page and send it again.
+form-refused-pow = Your browser could not complete the security check. Reload the page and try again.
+form-refused-rate = Too many submissions. Please try again in a few minutes.
+form-refused-size = The submission is too large.
+form-refused-origin = This form cannot be sent from this website.

@@ -893,3 +893,20 @@ conversions-events = رویدادهای تبدیل (هر خط یکی)
 conversions-engaged-window = پس از بازشدن یا کلیک، تا
 conversions-delivered-window = پس از ارسال، بازنشده، تا
 conversions-saved = ذخیره شد. رویدادهای تبدیل تازه از همین حالا شمرده می‌شوند.
+
+# Forms: the hosted page and the embedded form
+form-submit = ارسال
+form-sending = در حال ارسال…
+form-choose = انتخاب کنید…
+form-failed = فرم ارسال نشد. اتصال خود را بررسی کنید و دوباره تلاش کنید.
+form-invalid = لطفاً خانه‌های مشخص‌شده را اصلاح کنید.
+form-not-found = این فرم وجود ندارد یا حذف شده است.
+form-thanks-title = سپاسگزاریم
+form-thanks-default = سپاسگزاریم! اطلاعات شما دریافت شد.
+form-refused-spam = ارسال شما خودکار به نظر می‌رسد و پذیرفته نشد.
+form-refused-too-fast = فرم خیلی سریع ارسال شد. کمی صبر کنید و دوباره بفرستید.
+form-refused-stamp = این فرم منقضی شده است. صفحه را دوباره بارگذاری کنید و دوباره بفرستید.
+form-refused-pow = مرورگر شما نتوانست بررسی امنیتی را کامل کند. صفحه را دوباره بارگذاری کنید.
+form-refused-rate = تعداد ارسال‌ها زیاد است. لطفاً چند دقیقه دیگر دوباره تلاش کنید.
+form-refused-size = حجم ارسال بیش از حد مجاز است.
+form-refused-origin = این فرم را نمی‌توان از این وب‌سایت ارسال کرد.

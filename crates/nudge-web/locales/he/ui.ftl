@@ -899,3 +899,20 @@ conversions-events = אירועי המרה (אחד בכל שורה)
 conversions-engaged-window = אחרי פתיחה או הקלקה, בתוך
 conversions-delivered-window = אחרי שליחה, ללא פתיחה, בתוך
 conversions-saved = נשמר. אירועי המרה חדשים נספרים מעכשיו.
+
+# Forms: the hosted page and the embedded form
+form-submit = שליחה
+form-sending = שולח…
+form-choose = בחירה…
+form-failed = לא ניתן היה לשלוח את הטופס. בדקו את החיבור ונסו שוב.
+form-invalid = נא לתקן את השדות המסומנים למטה.
+form-not-found = הטופס הזה אינו קיים או שהוסר.
+form-thanks-title = תודה
+form-thanks-default = תודה! קיבלנו את הפרטים שלך.
+form-refused-spam = השליחה נראית אוטומטית ולא התקבלה.
+form-refused-too-fast = הטופס נשלח מהר מדי. המתינו רגע ושלחו שוב.
+form-refused-stamp = תוקף הטופס פג. טענו את הדף מחדש ושלחו שוב.
+form-refused-pow = הדפדפן לא הצליח להשלים את בדיקת האבטחה. טענו את הדף מחדש ונסו שוב.
+form-refused-rate = יותר מדי שליחות. נסו שוב בעוד כמה דקות.
+form-refused-size = השליחה גדולה מדי.
+form-refused-origin = לא ניתן לשלוח את הטופס הזה מאתר זה.
