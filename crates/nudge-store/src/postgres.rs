@@ -70,6 +70,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/postgres/0020_link_clicks_and_holdout.sql"),
     ),
     (21, include_str!("../migrations/postgres/0021_browser_keys.sql")),
+    (23, include_str!("../migrations/postgres/0023_lead_scoring.sql")),
 ];
 
 /// Key of the advisory lock that serializes migrations between processes.
@@ -430,6 +431,7 @@ impl Store for PgStore {
 
 shared::users::impl_account_store!(PgStore, pg_write, pg_read);
 shared::campaigns::impl_campaign_store!(PgStore, pg_write, pg_read);
+shared::scoring::impl_scoring_store!(PgStore, pg_write, pg_read);
 
 #[cfg(test)]
 mod tests {

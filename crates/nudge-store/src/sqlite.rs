@@ -51,6 +51,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0020_link_clicks_and_holdout.sql"),
     ),
     (21, include_str!("../migrations/sqlite/0021_browser_keys.sql")),
+    (23, include_str!("../migrations/sqlite/0023_lead_scoring.sql")),
 ];
 
 type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;
@@ -77,6 +78,9 @@ pub(crate) struct IdCache {
     dirty_seq: i64,
     /// The event names journeys act on (loaded on first use, dropped when set).
     journey_events: Option<Arc<HashSet<String>>>,
+    /// The scoring rules as of a `scoring_version`, with the segment index whose
+    /// thresholds they carry.
+    scoring: Option<(i64, Arc<crate::plan::SegmentIndex>, Arc<nudge_core::scoring::Scoring>)>,
 }
 
 /// Past this many entries the cache starts over (bounded memory).
@@ -640,6 +644,7 @@ impl Store for SqliteStore {
 
 shared::users::impl_account_store!(SqliteStore, sqlite_write, sqlite_read);
 shared::campaigns::impl_campaign_store!(SqliteStore, sqlite_write, sqlite_read);
+shared::scoring::impl_scoring_store!(SqliteStore, sqlite_write, sqlite_read);
 
 #[cfg(test)]
 mod tests {

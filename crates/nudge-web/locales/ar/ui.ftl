@@ -418,6 +418,7 @@ builder-error-json = صيغة JSON غير صالحة: { $error }
 
 field-trait = السمة
 field-operator = العامل
+field-score = النقاط
 field-value = القيمة
 field-values-hint = أ، ب، ج
 field-date-hint = 2026-12-31

@@ -404,6 +404,7 @@ builder-error-json = The JSON is not valid: { $error }
 
 field-trait = Trait
 field-operator = Operator
+field-score = Score
 field-value = Value
 field-values-hint = a, b, c
 field-date-hint = 2026-12-31

@@ -404,6 +404,7 @@ builder-error-json = JSON معتبر نیست: { $error }
 
 field-trait = ویژگی
 field-operator = عملگر
+field-score = امتیاز
 field-value = مقدار
 field-values-hint = الف، ب، پ
 field-date-hint = 2026-12-31

@@ -404,6 +404,7 @@ builder-error-json = ה-JSON אינו תקין: { $error }
 
 field-trait = תכונה
 field-operator = פעולה
+field-score = ניקוד
 field-value = ערך
 field-values-hint = א, ב, ג
 field-date-hint = 2026-12-31
