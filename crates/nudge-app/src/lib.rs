@@ -41,6 +41,7 @@ pub mod keys;
 pub mod messages;
 pub mod ready_made_journeys;
 pub mod reports;
+pub mod scoring;
 pub mod segments;
 pub mod templates;
 

@@ -302,11 +302,15 @@ pub(crate) fn score_ops(
                 state: change.state.clone(),
                 at: now,
             });
-            ops.push(Op::ScoreTimer {
-                contact: id,
-                score: change.score.clone(),
-                due: change.next_due,
-            });
+            // A score without decay has no timer to set or clear (one left from a
+            // half-life since removed clears itself when it fires).
+            if change.next_due.is_some() || rules.scoring.definition(&change.score).half_life_ms().is_some() {
+                ops.push(Op::ScoreTimer {
+                    contact: id,
+                    score: change.score.clone(),
+                    due: change.next_due,
+                });
+            }
             if change.value == change.previous && change.stage.is_none() {
                 continue;
             }

@@ -63,11 +63,16 @@ pub struct IngestArgs {
     /// while ingesting); their definitions read the events sent.
     #[arg(long, default_value_t = 0)]
     segments: usize,
+    /// Active lead-scoring rules (`scoring_rules`, read the events sent): the run is
+    /// made twice on fresh databases, without rules and with them, and compared.
+    #[arg(long, default_value_t = 0)]
+    scoring_rules: usize,
 }
 
 pub async fn run(which: Which) -> anyhow::Result<()> {
     match which {
-        Which::Ingest(args) => ingest(args).await,
+        Which::Ingest(args) if args.scoring_rules > 0 => scoring(args).await,
+        Which::Ingest(args) => ingest(args).await.map(|_| ()),
         Which::Segments(args) => crate::bench_segments::run(args).await,
         Which::Render(args) => crate::bench_messages::render(args),
         Which::Email(args) => crate::bench_messages::email(args).await,
@@ -157,7 +162,62 @@ async fn metric(http: &reqwest::Client, url: &str, name: &str) -> anyhow::Result
         .unwrap_or(0.0))
 }
 
-async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
+/// `--scoring-rules N`: the same ingest run without rules, then with N active rules,
+/// each on a fresh database, and the ratio of their rates.
+async fn scoring(args: IngestArgs) -> anyhow::Result<()> {
+    let without = ingest(IngestArgs {
+        scoring_rules: 0,
+        ..args.clone()
+    })
+    .await?;
+    let with = ingest(args.clone()).await?;
+    println!(
+        "scoring: {without:.0} events/s without rules, {with:.0} events/s with {} active rules: {:.1} % slower",
+        args.scoring_rules,
+        (1.0 - with / without) * 100.0
+    );
+    Ok(())
+}
+
+/// `n` scoring rules that read the benchmark's events: each of the four event names
+/// with a property filter and a cap, once-per-contact rules, and rules on page
+/// views, opens and trait changes (which the run does not send), over two scores.
+fn scoring_rules(n: usize) -> Vec<Value> {
+    let events = ["Product Viewed", "Product Added", "Order Completed", "Page Scrolled"];
+    (0..n)
+        .map(|i| {
+            let score = if i % 3 == 2 { "engagement" } else { "lead_score" };
+            let (trigger, frequency) = match i % 5 {
+                0 => (
+                    json!({"type": "event", "event": events[i % 4],
+                           "where": [{"property": "quantity", "op": "greater_or_equal", "value": 1 + (i % 3)}]}),
+                    json!({"type": "repeat", "cap": {"max": 3, "per": "day"}}),
+                ),
+                1 => (
+                    json!({"type": "event", "event": events[i % 4]}),
+                    json!({"type": "once"}),
+                ),
+                2 => (
+                    json!({"type": "event", "event": events[i % 4],
+                           "where": [{"property": "product_id", "op": "equals", "value": format!("SKU-{}", i * 97 % 5000)}]}),
+                    json!({"type": "repeat"}),
+                ),
+                3 => (
+                    json!({"type": "page_view", "url": format!("/section-{i}/*")}),
+                    json!({"type": "repeat", "cap": {"max": 2, "per": "week"}}),
+                ),
+                _ => (
+                    json!({"type": "trait_changed", "trait": format!("plan_{i}")}),
+                    json!({"type": "once"}),
+                ),
+            };
+            json!({"name": format!("bench rule {i}"), "score": score, "points": 1 + (i % 7) as i64,
+                   "trigger": trigger, "frequency": frequency})
+        })
+        .collect()
+}
+
+async fn ingest(args: IngestArgs) -> anyhow::Result<f64> {
     let dir = tempfile_dir()?;
     let backend = if args.postgres.is_some() { "postgres" } else { "sqlite" };
     let pg = match &args.postgres {
@@ -169,6 +229,32 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients)
         .build()?;
+    if args.scoring_rules > 0 {
+        let admin = |method: reqwest::Method, path: &str, body: Value| {
+            http.request(method, format!("{url}{path}"))
+                .bearer_auth(ADMIN)
+                .json(&body)
+                .send()
+        };
+        for (name, def) in [
+            (
+                "lead_score",
+                json!({"half_life_days": 30, "stages": [{"name": "cold"}, {"name": "warm", "from": 20}, {"name": "hot", "from": 50}]}),
+            ),
+            ("engagement", json!({"half_life_days": 7})),
+        ] {
+            let r = admin(reqwest::Method::PUT, &format!("/api/v1/scores/{name}"), def).await?;
+            if !r.status().is_success() {
+                bail!("defining score {name}: {}", r.text().await?);
+            }
+        }
+        for rule in scoring_rules(args.scoring_rules) {
+            let r = admin(reqwest::Method::POST, "/api/v1/scoring-rules", rule).await?;
+            if !r.status().is_success() {
+                bail!("creating a scoring rule: {}", r.text().await?);
+            }
+        }
+    }
 
     // Bodies are built before the clock starts.
     let batches: Vec<Vec<u8>> = (0..args.events.div_ceil(args.batch))
@@ -258,8 +344,8 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
 
     println!(
-        "backend: {backend}; {} events, {} clients x batches of {}, {} users, {} live segments",
-        args.events, args.clients, args.batch, args.users, args.segments
+        "backend: {backend}; {} events, {} clients x batches of {}, {} users, {} live segments, {} scoring rules",
+        args.events, args.clients, args.batch, args.users, args.segments, args.scoring_rules
     );
     println!(
         "nudge /v1/batch:   {rate:>9.0} events/s durably acknowledged ({:.2} s)",
@@ -279,7 +365,7 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
             rate / raw
         );
     }
-    Ok(())
+    Ok(rate)
 }
 
 fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
