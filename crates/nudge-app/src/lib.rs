@@ -43,6 +43,7 @@ pub mod messages;
 pub mod ready_made_journeys;
 pub mod recipients;
 pub mod reports;
+pub mod scoring;
 pub mod segments;
 pub mod templates;
 

@@ -44,6 +44,11 @@ pub mod event_names {
     /// A form submission (`form_id`, or `form` / `form_name`, names the form).
     pub const FORM_SUBMITTED: &str = "Form Submitted";
 
+    /// A contact's score changed (`score`, `previous`, `value`, `rules`, `reason`).
+    pub const LEAD_SCORE_CHANGED: &str = "Lead Score Changed";
+    /// A contact's score crossed into another stage (`score`, `from`, `to`).
+    pub const LEAD_STAGE_CHANGED: &str = "Lead Stage Changed";
+
     /// The events that report what became of a message (a journey's message branch
     /// listens for them).
     pub const MESSAGE_OUTCOMES: [&str; 7] = [
@@ -124,6 +129,12 @@ impl IdempotencyKey {
     pub fn segment_change(segment: i64, contact: i64, entered: bool, at: i64, seq: u64, unique: u64) -> Self {
         let way = if entered { "in" } else { "out" };
         Self(format!("segment-{segment}-{contact}-{way}-{at}-{seq}-{unique}"))
+    }
+    /// A contact's score change (`Lead Score Changed`, or with `stage` its `Lead Stage
+    /// Changed`): unique per change (`unique` within the process).
+    pub fn score_change(contact: i64, score: &str, stage: bool, at: i64, unique: u64) -> Self {
+        let what = if stage { "stage" } else { "value" };
+        Self(format!("score-{contact}-{score}-{what}-{at}-{unique}"))
     }
     /// A campaign's one message to a contact (the remainder and the test share are
     /// disjoint, so one key per campaign and contact is one message per phase).

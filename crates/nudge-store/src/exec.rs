@@ -633,11 +633,25 @@ async fn record_message_event<D: Db>(db: &D, m: &SentRow, e: &MessageEvent, key:
         channel: &m.channel,
     };
     let rules = db.rules().await?;
-    event(
+    let stored = event(
         db,
         &plan::message_event(&rules, &sent, m.contact, e, IdempotencyKey::external(key), now),
     )
-    .await
+    .await?;
+    // Opens and clicks score, in the same transaction, once per stored event.
+    let happening = match e {
+        MessageEvent::Opened => Some(nudge_core::scoring::Happening::EmailOpened {
+            template: sent.template_id,
+        }),
+        MessageEvent::Clicked { .. } => Some(nudge_core::scoring::Happening::EmailClicked {
+            template: sent.template_id,
+        }),
+        _ => None,
+    };
+    if let (true, Some(h)) = (stored, happening) {
+        crate::shared::scoring::apply(db, &rules, &[(m.contact, h)], now).await?;
+    }
+    Ok(stored)
 }
 
 pub(crate) async fn execute<D: Db>(db: &D, rules: &Rules, ops: &[Op], now: Millis) -> Result<()> {
@@ -722,6 +736,55 @@ pub(crate) async fn execute<D: Db>(db: &D, rules: &Rules, ops: &[Op], now: Milli
             Op::Enqueue(m) => {
                 enqueue(db, rules, m, now).await?;
             }
+            Op::CountRule { contact, rule, period } => {
+                db.execute(
+                    "INSERT INTO scoring_counters (contact_id, rule_id, period, count) VALUES ($1, $2, $3, 1)
+                     ON CONFLICT (contact_id, rule_id, period) DO UPDATE SET count = scoring_counters.count + 1",
+                    &[Arg::I64(*contact), Arg::I64(*rule), Arg::Str(period)],
+                )
+                .await?;
+            }
+            Op::SetScore {
+                contact,
+                score,
+                state,
+                at,
+            } => {
+                db.execute(
+                    "INSERT INTO contact_scores (contact_id, score, points, anchor_at, written, stage, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)
+                     ON CONFLICT (contact_id, score) DO UPDATE SET points = excluded.points,
+                     anchor_at = excluded.anchor_at, written = excluded.written, stage = excluded.stage,
+                     updated_at = excluded.updated_at",
+                    &[
+                        Arg::I64(*contact),
+                        Arg::Str(score),
+                        Arg::OptF64(Some(state.points)),
+                        Arg::I64(state.anchor),
+                        Arg::OptF64(Some(state.written)),
+                        Arg::OptStr(state.stage.as_deref()),
+                        Arg::I64(*at),
+                    ],
+                )
+                .await?;
+            }
+            Op::ScoreTimer { contact, score, due } => match due {
+                Some(due) => {
+                    db.execute(
+                        "INSERT INTO score_timers (contact_id, score, due_at) VALUES ($1, $2, $3)
+                         ON CONFLICT (contact_id, score) DO UPDATE SET due_at = excluded.due_at",
+                        &[Arg::I64(*contact), Arg::Str(score), Arg::I64(*due)],
+                    )
+                    .await?;
+                }
+                None => {
+                    db.execute(
+                        "DELETE FROM score_timers WHERE contact_id = $1 AND score = $2",
+                        &[Arg::I64(*contact), Arg::Str(score)],
+                    )
+                    .await?;
+                }
+            },
         }
     }
     Ok(())

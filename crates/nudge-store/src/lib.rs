@@ -17,6 +17,7 @@ mod journeys;
 mod messages;
 mod plan;
 mod postgres;
+mod scoring;
 pub mod scratch;
 pub mod search;
 pub mod segment_sql;
@@ -31,6 +32,7 @@ pub use group_commit::{IngestStats, Ingestor, IngestorConfig, SubmitError};
 pub use journeys::*;
 pub use messages::*;
 pub use postgres::PgStore;
+pub use scoring::{ContactScore, ScoringStore, StoredRule, StoredScore};
 pub use sqlite::SqliteStore;
 pub use types::*;
 
@@ -82,7 +84,16 @@ impl StoreError {
 /// commit entirely or change nothing.
 #[async_trait]
 pub trait Store:
-    SegmentStore + MessageStore + JourneyStore + CampaignStore + AccountStore + FormStore + Send + Sync + 'static
+    SegmentStore
+    + MessageStore
+    + JourneyStore
+    + CampaignStore
+    + AccountStore
+    + FormStore
+    + ScoringStore
+    + Send
+    + Sync
+    + 'static
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

@@ -68,6 +68,10 @@ pub struct IngestArgs {
     /// in turn on fresh workspaces, and report the ratio to `/v1/batch`.
     #[arg(long)]
     browser: bool,
+    /// Active lead-scoring rules (read the events sent): the runs are made on fresh
+    /// workspaces without rules and with them, alternating twice, and compared.
+    #[arg(long, default_value_t = 0)]
+    scoring_rules: usize,
 }
 
 pub async fn run(which: Which) -> anyhow::Result<()> {
@@ -202,6 +206,44 @@ fn bodies(args: &IngestArgs, wire: Wire) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// `n` scoring rules that read the benchmark's events: each of the four event names
+/// with a property filter and a cap, once-per-contact rules, and rules on page
+/// views, opens and trait changes (which the run does not send), over two scores.
+fn scoring_rules(n: usize) -> Vec<Value> {
+    let events = ["Product Viewed", "Product Added", "Order Completed", "Page Scrolled"];
+    (0..n)
+        .map(|i| {
+            let score = if i % 3 == 2 { "engagement" } else { "lead_score" };
+            let (trigger, frequency) = match i % 5 {
+                0 => (
+                    json!({"type": "event", "event": events[i % 4],
+                           "where": [{"property": "quantity", "op": "greater_or_equal", "value": 1 + (i % 3)}]}),
+                    json!({"type": "repeat", "cap": {"max": 3, "per": "day"}}),
+                ),
+                1 => (
+                    json!({"type": "event", "event": events[i % 4]}),
+                    json!({"type": "once"}),
+                ),
+                2 => (
+                    json!({"type": "event", "event": events[i % 4],
+                           "where": [{"property": "product_id", "op": "equals", "value": format!("SKU-{}", i * 97 % 5000)}]}),
+                    json!({"type": "repeat"}),
+                ),
+                3 => (
+                    json!({"type": "page_view", "url": format!("/section-{i}/*")}),
+                    json!({"type": "repeat", "cap": {"max": 2, "per": "week"}}),
+                ),
+                _ => (
+                    json!({"type": "trait_changed", "trait": format!("plan_{i}")}),
+                    json!({"type": "once"}),
+                ),
+            };
+            json!({"name": format!("bench rule {i}"), "score": score, "points": 1 + (i % 7) as i64,
+                   "trigger": trigger, "frequency": frequency})
+        })
+        .collect()
+}
+
 /// Starts a server on a fresh workspace, prepares it (live segments, the browser
 /// origin), sends every batch with `args.clients` concurrent clients and reads the
 /// group-commit counters.
@@ -228,6 +270,33 @@ async fn send_through(args: &IngestArgs, wire: Wire, batches: std::sync::Arc<Vec
             bail!("creating live segment {i}: {} {}", r.status(), r.text().await?);
         }
     }
+    if args.scoring_rules > 0 {
+        let admin = |method: reqwest::Method, path: &str, body: Value| {
+            http.request(method, format!("{url}{path}"))
+                .bearer_auth(ADMIN)
+                .json(&body)
+                .send()
+        };
+        for (name, def) in [
+            (
+                "lead_score",
+                json!({"half_life_days": 30, "stages": [{"name": "cold"}, {"name": "warm", "from": 20}, {"name": "hot", "from": 50}]}),
+            ),
+            ("engagement", json!({"half_life_days": 7})),
+        ] {
+            let r = admin(reqwest::Method::PUT, &format!("/api/v1/scores/{name}"), def).await?;
+            if !r.status().is_success() {
+                bail!("defining score {name}: {}", r.text().await?);
+            }
+        }
+        for rule in scoring_rules(args.scoring_rules) {
+            let r = admin(reqwest::Method::POST, "/api/v1/scoring-rules", rule).await?;
+            if !r.status().is_success() {
+                bail!("creating a scoring rule: {}", r.text().await?);
+            }
+        }
+    }
+
     if wire == Wire::Browser {
         let keys: Value = http
             .get(format!("{url}/api/v1/keys"))
@@ -327,6 +396,38 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         body_bytes as f64 / 1e6,
         args.segments
     );
+    if args.scoring_rules > 0 {
+        // Without rules and with them, alternating on fresh workspaces.
+        let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+        for _ in 0..2 {
+            for (n, rules) in [0, args.scoring_rules].into_iter().enumerate() {
+                let a = IngestArgs {
+                    scoring_rules: rules,
+                    ..args.clone()
+                };
+                let sent = send_through(&a, Wire::Server, server_batches.clone()).await?;
+                rates[n].push(args.events as f64 / sent.elapsed.as_secs_f64());
+            }
+        }
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let show = |v: &[f64]| v.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(", ");
+        println!(
+            "backend: {backend}; {} events, {} clients x batches of {}, {} users, {} live segments",
+            args.events, args.clients, args.batch, args.users, args.segments
+        );
+        println!("without scoring rules:  {} events/s", show(&rates[0]));
+        println!(
+            "with {} scoring rules:  {} events/s",
+            args.scoring_rules,
+            show(&rates[1])
+        );
+        println!(
+            "with / without = {:.2} ({:.1} % slower; means of two alternating runs each)",
+            mean(&rates[1]) / mean(&rates[0]),
+            (1.0 - mean(&rates[1]) / mean(&rates[0])) * 100.0
+        );
+        return Ok(());
+    }
     let sent = send_through(&args, Wire::Server, server_batches.clone()).await?;
     let rate = args.events as f64 / sent.elapsed.as_secs_f64();
     let mean_commit = if sent.commits > 0.0 {
