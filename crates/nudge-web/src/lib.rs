@@ -138,6 +138,15 @@ pub fn router(state: WebState) -> Router {
         .route("/campaigns/{id}/winner", post(pages::campaigns::winner))
         .route("/campaigns/{id}/delete", post(pages::campaigns::delete))
         .route("/campaigns/{id}/{action}", post(pages::campaigns::action))
+        .route("/forms", get(pages::forms::list))
+        .route("/forms/new", get(pages::forms::new_page).post(pages::forms::create))
+        .route("/forms/{id}", get(pages::forms::report))
+        .route(
+            "/forms/{id}/edit",
+            get(pages::forms::edit_page).post(pages::forms::update),
+        )
+        .route("/forms/{id}/submissions.csv", get(pages::forms::csv))
+        .route("/forms/{id}/delete", post(pages::forms::delete))
         .route("/reports", get(pages::reports::page))
         .route("/reports/report.csv", get(pages::reports::csv))
         .route("/reports/conversions", post(pages::reports::conversions))

@@ -5,6 +5,7 @@ pub mod campaigns;
 pub mod channels;
 pub mod contacts;
 pub mod dashboard;
+pub mod forms;
 pub mod journeys;
 pub mod messages;
 pub mod public_forms;

@@ -530,3 +530,154 @@ async fn a_flood_from_one_address_is_limited_while_others_go_through() {
     assert_eq!(e["error"]["code"], json!("rate_limited"));
     assert_eq!(s.contacts().await, 4, "only what went through is stored");
 }
+
+/// A signed-in browser: its session cookie and CSRF token.
+async fn sign_in(s: &Server, email: &str, role: nudge_core::access::Role) -> (String, String) {
+    const PASSWORD: &str = "a long enough password";
+    nudge_app::accounts::create_user(&*s.store, email, role, PASSWORD, T0)
+        .await
+        .unwrap();
+    let r = s
+        .http
+        .post(format!("{}/sign-in", s.url))
+        .form(&[("email", email), ("password", PASSWORD), ("next", "/forms")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("nudge_session="))
+        .and_then(|v| v.split(';').next())
+        .unwrap()
+        .to_owned();
+    let page = s
+        .http
+        .get(format!("{}/forms", s.url))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let at = page.find("data-csrf=\"").unwrap() + "data-csrf=\"".len();
+    let csrf = page[at..at + page[at..].find('"').unwrap()].to_owned();
+    (cookie, csrf)
+}
+
+#[tokio::test]
+async fn the_ui_edits_forms_shows_the_report_and_the_snippet() {
+    let s = spawn(FormLimits::default()).await;
+    let (cookie, csrf) = sign_in(&s, "owner@example.com", nudge_core::access::Role::Owner).await;
+    let post = |path: &str, fields: Vec<(&str, &str)>| {
+        s.http
+            .post(format!("{}{path}", s.url))
+            .header("cookie", &cookie)
+            .header("origin", &s.url)
+            .form(&fields)
+            .send()
+    };
+    let get = |path: String| s.http.get(format!("{}{path}", s.url)).header("cookie", &cookie).send();
+    let (status, _) = {
+        let r = get("/forms/new".into()).await.unwrap();
+        (r.status(), r.text().await.unwrap())
+    };
+    assert_eq!(status, StatusCode::OK);
+    // A problem comes back with its path, and the inputs keep what was typed.
+    let base = vec![
+        ("_csrf", csrf.as_str()),
+        ("name", "Webinar"),
+        ("slug", "webinar"),
+        ("fields[0].name", "email"),
+        ("fields[0].type", "email"),
+        ("fields[0].label", "Email"),
+        ("fields[0].required", "on"),
+        ("fields[1].name", "plan"),
+        ("fields[1].type", "select"),
+        ("fields[1].label", "Plan"),
+        ("fields[1].options", ""),
+        ("fields[2].name", ""),
+        ("fields[2].type", "text"),
+        ("consents[0].subscription", "email:webinars"),
+        ("consents[0].label", "Tell me about webinars"),
+        ("thanks", "See you there"),
+        ("origins", "https://shop.example"),
+        ("title", "<b>Join</b>"),
+        ("text", "Live **demo**"),
+        ("locale", "ar"),
+        ("min_fill_ms", "1000"),
+        ("proof_of_work", "0"),
+    ];
+    let r = post("/forms/new", base.clone()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("definition.fields[1].options"), "{html}");
+    assert!(html.contains("value=\"Webinar\""));
+    let mut good = base.clone();
+    good[10] = ("fields[1].options", "free, pro");
+    let r = post("/forms/new", good).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let f = s.store.form_by_slug("webinar").await.unwrap().unwrap();
+    assert_eq!(location, format!("/forms/{}", f.id));
+    assert_eq!(
+        f.definition.fields[1].options,
+        vec!["free".to_string(), "pro".to_string()]
+    );
+    assert_eq!(f.definition.page.locale, "ar");
+    // The landing page is in Arabic, right to left; the title is escaped.
+    let (_, page) = s.page("webinar").await;
+    assert!(
+        page.contains("dir=\"rtl\"") && page.contains("Join") && !page.contains("<b>Join"),
+        "{page}"
+    );
+    assert!(page.contains("إرسال"));
+    let list = get("/forms".into()).await.unwrap().text().await.unwrap();
+    assert!(list.contains("/f/webinar") && list.contains("Webinar"));
+    let report = get(location.clone()).await.unwrap().text().await.unwrap();
+    assert!(report.contains("/f/webinar/embed.js"), "the embed snippet");
+    assert!(
+        report.contains("id=\"form-views\">1<"),
+        "the page view counted: {report}"
+    );
+    let csv = get(format!("{location}/submissions.csv"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.starts_with("submission_id,submitted_at,contact_id,email,source,consents,email,plan"));
+    // The editor shows the saved form.
+    let edit = get(format!("{location}/edit")).await.unwrap().text().await.unwrap();
+    assert!(edit.contains("value=\"free, pro\"") && edit.contains("value=\"email:webinars\""));
+
+    // An analyst reads but cannot edit.
+    let (a_cookie, a_csrf) = sign_in(&s, "analyst@example.com", nudge_core::access::Role::Analyst).await;
+    let r = s
+        .http
+        .get(format!("{}/forms/new", s.url))
+        .header("cookie", &a_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = s
+        .http
+        .post(format!("{}{location}/delete", s.url))
+        .header("cookie", &a_cookie)
+        .header("origin", &s.url)
+        .form(&[("_csrf", a_csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = post(&format!("{location}/delete"), vec![("_csrf", csrf.as_str())])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(s.store.form_by_slug("webinar").await.unwrap().is_none());
+}

@@ -39,6 +39,9 @@ pub enum Which {
     /// Campaign and workspace report latency on a SQLite workspace holding 10,000,000
     /// message events written through the store's message APIs.
     Reports(crate::bench_reports::ReportArgs),
+    /// Form submissions per second through `POST /f/{slug}` (each a new contact with
+    /// traits and consent, one transaction) and their latency.
+    Forms(crate::bench_forms::FormArgs),
 }
 
 #[derive(Args, Clone)]
@@ -86,6 +89,7 @@ pub async fn run(which: Which) -> anyhow::Result<()> {
         Which::Ui(args) => crate::bench_ui::run(args).await,
         Which::Campaign(args) => crate::bench_campaign::run(args).await,
         Which::Reports(args) => crate::bench_reports::run(args).await,
+        Which::Forms(args) => crate::bench_forms::run(args).await,
     }
 }
 

@@ -63,6 +63,9 @@ pub struct Settings {
     /// (development only: otherwise anyone with the write key could make Nudge post
     /// to internal services).
     pub push_allow_local: bool,
+    /// Take a form submitter's address from `X-Forwarded-For` (Nudge runs behind a
+    /// proxy that sets it) for the per-address rate limit; otherwise the peer's.
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for Settings {
@@ -90,6 +93,7 @@ impl Default for Settings {
             sms_from: None,
             vapid_subject: "mailto:nudge@localhost".into(),
             push_allow_local: false,
+            trust_forwarded_for: false,
         }
     }
 }
@@ -210,6 +214,13 @@ impl Settings {
                 "true" | "1" | "yes" => true,
                 "false" | "0" | "no" => false,
                 _ => anyhow::bail!("NUDGE_PUSH_ALLOW_LOCAL={v:?} must be true or false"),
+            };
+        }
+        if let Some(v) = text("NUDGE_TRUST_FORWARDED_FOR") {
+            s.trust_forwarded_for = match v.as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => anyhow::bail!("NUDGE_TRUST_FORWARDED_FOR={v:?} must be true or false"),
             };
         }
         if let Some(v) = &o.listen {

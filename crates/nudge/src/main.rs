@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_campaign;
+mod bench_forms;
 mod bench_journey_latency;
 mod bench_journey_timers;
 mod bench_journeys;

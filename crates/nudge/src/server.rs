@@ -101,7 +101,8 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
         .with_messaging(deliverer)
         .with_journeys(journeys)
         .with_campaigns(campaigns)
-        .with_push_key(push_public_key, settings.push_allow_local);
+        .with_push_key(push_public_key, settings.push_allow_local)
+        .with_forms(Default::default(), settings.trust_forwarded_for);
     tracing::info!(%addr, backend = store.backend(), "nudge is listening");
     println!("nudge listening on http://{addr} ({} storage)", store.backend());
     let ui_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));

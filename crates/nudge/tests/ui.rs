@@ -61,6 +61,8 @@ fn start_demo(dir: &std::path::Path) -> (Proc, Demo) {
     ] {
         cmd.env_remove(var);
     }
+    // The forms flow simulates clients at several addresses.
+    cmd.env("NUDGE_TRUST_FORWARDED_FOR", "true");
     let mut child = cmd
         .args(["demo", "--contacts", "200", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.join("data"))
