@@ -8,6 +8,7 @@ pub mod dashboard;
 pub mod journeys;
 pub mod messages;
 pub mod reports;
+pub mod scoring;
 pub mod segment_builder;
 pub mod segments;
 pub mod settings;
