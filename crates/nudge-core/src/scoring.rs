@@ -687,7 +687,7 @@ impl ContactScores {
         }
     }
 
-    fn recorded_stage<'d>(&self, def: &'d ScoreDefinition, now: Millis) -> Option<String> {
+    fn recorded_stage(&self, def: &ScoreDefinition, now: Millis) -> Option<String> {
         match self.states.get(&def.name) {
             Some(s) if same(s.written, self.traits.get(&def.name).copied().unwrap_or(0.0)) => s.stage.clone(),
             _ => def.stage_of(self.current(def, now)).map(str::to_string),

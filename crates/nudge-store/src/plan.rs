@@ -813,6 +813,64 @@ mod tests {
     }
 
     #[test]
+    fn a_score_change_plans_its_counters_state_events_and_trait() {
+        use nudge_core::scoring::{Scoring, ScoringRule, parse_rule, parse_score, score};
+        let rule = ScoringRule {
+            id: 7,
+            definition: parse_rule(
+                &json!({"name": "demo", "points": 30, "trigger": {"type": "event", "event": "Demo"},
+                "frequency": {"type": "once"}}),
+            )
+            .unwrap(),
+        };
+        let stages =
+            parse_score(&json!({"name": "lead_score", "stages": [{"name": "cold"}, {"name": "warm", "from": 20}]}))
+                .unwrap();
+        let mut r = rules(&[event_names::LEAD_STAGE_CHANGED], &[]);
+        r.segments = Arc::new(SegmentIndex {
+            any: true,
+            trait_names: ["lead_score".to_string()].into(),
+            ..Default::default()
+        });
+        r.scoring = Arc::new(Scoring::new(vec![stages], vec![rule]));
+        let mut cs = nudge_core::scoring::ContactScores::default();
+        let fired: Vec<&ScoringRule> = r.scoring.rules.iter().collect();
+        let scored = score(&r.scoring, &mut cs, &fired, 1_000);
+        let mut n = 0;
+        let ops = score_ops(&r, Contact::new(5, 0), &[scored], 1_000, || {
+            n += 1;
+            n
+        });
+        let kinds: Vec<&str> = ops
+            .iter()
+            .map(|op| match op {
+                Op::CountRule { rule: 7, .. } => "count",
+                Op::SetScore { .. } => "state",
+                Op::ScoreTimer { .. } => "timer",
+                Op::Event(e) if e.name == event_names::LEAD_SCORE_CHANGED => "score event",
+                Op::Event(e) if e.name == event_names::LEAD_STAGE_CHANGED && e.then == [OnStored::QueueInbox] => {
+                    "stage event, queued for journeys"
+                }
+                Op::SaveContact(c) if c.traits["lead_score"] == json!(30.0) => "trait",
+                Op::MarkDirty(5) => "segment mark",
+                _ => "other",
+            })
+            .collect();
+        // No decay: no timer to set or clear.
+        assert_eq!(
+            kinds,
+            [
+                "count",
+                "state",
+                "score event",
+                "stage event, queued for journeys",
+                "trait",
+                "segment mark"
+            ]
+        );
+    }
+
+    #[test]
     fn segments_read_the_calls_that_name_what_they_read() {
         let index = SegmentIndex {
             any: true,
