@@ -129,6 +129,7 @@ macro_rules! stories {
 
 stories!(
     answers_through_a_message_change_consent_with_their_event,
+    form_submissions_and_contact_edits_score_in_their_transaction,
     anonymous_history_joins_identified_contact,
     traits_merge_and_null_removes,
     duplicates_are_stored_once,
@@ -3879,6 +3880,64 @@ mod super_stories {
             source: "page".into(),
             confirm: None,
         }
+    }
+
+    /// Scoring rules fire for a form submission (`form_submitted`, of that form only)
+    /// and for a trait changed by a contact edit (the API's, the UI's, a form's), in
+    /// the same transaction; an edit that sets a trait to the value it had gives
+    /// nothing.
+    pub async fn form_submissions_and_contact_edits_score_in_their_transaction(s: &dyn Store) {
+        let rule = |v: Value| nudge_core::scoring::parse_rule(&v).unwrap();
+        s.create_scoring_rule(
+            rule(json!({"name": "newsletter form", "points": 15,
+                "trigger": {"type": "form_submitted", "form": "Newsletter"}, "frequency": {"type": "repeat"}})),
+            T0,
+        )
+        .await
+        .unwrap();
+        s.create_scoring_rule(
+            rule(json!({"name": "other form", "points": 100,
+                "trigger": {"type": "form_submitted", "form": "Other"}, "frequency": {"type": "repeat"}})),
+            T0,
+        )
+        .await
+        .unwrap();
+        s.create_scoring_rule(
+            rule(json!({"name": "became a customer", "points": 30,
+                "trigger": {"type": "trait_changed", "trait": "plan", "test": {"op": "equals", "value": "pro"}},
+                "frequency": {"type": "once"}})),
+            T0,
+        )
+        .await
+        .unwrap();
+        let f = s.create_form(new_form("Newsletter", "news"), T0).await.unwrap();
+        let out = s
+            .submit_form(submission(f.id, "sc@example.com", None), T0)
+            .await
+            .unwrap()
+            .unwrap();
+        let c = s.contact(out.submission.contact_id).await.unwrap().unwrap();
+        assert_eq!(c.traits["lead_score"], json!(15.0));
+        let patch = |plan: &str| ContactPatch {
+            traits: json!({"plan": plan}).as_object().unwrap().clone(),
+            ..Default::default()
+        };
+        let edited = s.update_contact(c.id, &patch("pro"), T0 + 1).await.unwrap().unwrap();
+        assert_eq!(edited.traits["lead_score"], json!(45.0), "the answer carries the score");
+        // The same value again, and a change the test refuses: nothing more.
+        s.update_contact(c.id, &patch("pro"), T0 + 2).await.unwrap();
+        s.update_contact(c.id, &patch("free"), T0 + 3).await.unwrap();
+        s.update_contact(c.id, &patch("pro"), T0 + 4).await.unwrap();
+        assert_eq!(
+            s.contact(c.id).await.unwrap().unwrap().traits["lead_score"],
+            json!(45.0)
+        );
+        let changed = events(s, c.id)
+            .await
+            .iter()
+            .filter(|e| e.name.as_deref() == Some("Lead Score Changed"))
+            .count();
+        assert_eq!(changed, 2);
     }
 
     /// Forms: created, listed, found by slug, edited, counted, deleted; a name or a

@@ -3,9 +3,7 @@
 //! later without its erasure fails here.
 
 use nudge_core::{Millis, Received, parse_batch};
-use nudge_store::{
-    MessageStore as _, NewMessage, NewTemplate, ScoringStore as _, SegmentStore as _, SqliteStore, Store,
-};
+use nudge_store::{MessageStore as _, NewMessage, NewTemplate, ScoringStore as _, SqliteStore, Store};
 use serde_json::json;
 
 const NOW: Millis = 1_780_000_000_000;
