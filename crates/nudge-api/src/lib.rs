@@ -17,6 +17,7 @@ pub mod messages;
 pub mod metrics;
 pub mod public;
 pub mod push;
+pub mod scoring;
 pub mod segments;
 pub mod subscriptions;
 pub mod tracking;
@@ -253,6 +254,22 @@ fn assemble(state: AppState, ui: Option<Router>) -> Router {
         .route("/api/v1/contacts/{id}/events", get(admin::contact_events))
         .route("/api/v1/contacts/{id}/export", get(admin::export_contact))
         .route("/api/v1/contacts/{id}/segments", get(segments::of_contact))
+        .route("/api/v1/contacts/{id}/scores", get(scoring::of_contact))
+        .route(
+            "/api/v1/scoring-rules",
+            get(scoring::list_rules).post(scoring::create_rule),
+        )
+        .route(
+            "/api/v1/scoring-rules/{id}",
+            get(scoring::get_rule)
+                .put(scoring::update_rule)
+                .delete(scoring::delete_rule),
+        )
+        .route("/api/v1/scores", get(scoring::list_scores))
+        .route(
+            "/api/v1/scores/{name}",
+            axum::routing::put(scoring::put_score).delete(scoring::delete_score),
+        )
         .route("/api/v1/contacts/{id}/push-subscriptions", get(push::of_contact))
         .route("/api/v1/segments", get(segments::list).post(segments::create))
         .route("/api/v1/segments/preview", post(segments::preview))

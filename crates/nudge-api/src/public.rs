@@ -6,12 +6,8 @@ use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use nudge_core::Subscription;
-use nudge_core::protocol::MessageEvent;
-use nudge_messages::consent::topic_key;
-use nudge_messages::links::Purpose;
-use nudge_store::{ContactPatch, Message};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use nudge_app::recipients::Confirmation;
+use std::collections::BTreeSet;
 
 /// A transparent 1×1 GIF.
 const PIXEL: &[u8] = &[
@@ -20,10 +16,14 @@ const PIXEL: &[u8] = &[
     0x02, 0x44, 0x01, 0x00, 0x3b,
 ];
 
-async fn message_of(state: &AppState, purpose: Purpose, token: &str) -> Option<(Message, u32)> {
-    let (id, index) = state.messaging.as_ref()?.signer().verify(purpose, token)?;
-    let m = state.store.message(id).await.ok().flatten()?;
-    Some((m, index))
+/// A store failure behind a recipient's link: logged, and a page asking to retry.
+fn failed(what: &str, e: nudge_app::AppError) -> Response {
+    tracing::error!(error = %e, "{what} failed");
+    page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "<p>Please try again in a moment.</p>",
+    )
 }
 
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
@@ -58,19 +58,8 @@ fn escape(s: &str) -> String {
 }
 
 pub async fn open(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    if let Some((m, _)) = message_of(&state, Purpose::Open, &token).await {
-        let now = state.clock.now();
-        // Image proxies fetch the pixel repeatedly: at most one open per minute counts.
-        let key = format!("open-{}-{}", m.id, now / 60_000);
-        match state
-            .store
-            .record_message_event(m.id, &MessageEvent::Opened, key, now)
-            .await
-        {
-            Ok(true) => state.segments.wake(),
-            Ok(false) => {}
-            Err(e) => tracing::warn!(error = %e, "recording an open failed"),
-        }
+    if let Err(e) = state.app().record_open(&token).await {
+        tracing::warn!(error = %e, "recording an open failed");
     }
     let mut resp = (StatusCode::OK, PIXEL).into_response();
     let h = resp.headers_mut();
@@ -80,27 +69,11 @@ pub async fn open(State(state): State<AppState>, Path(token): Path<String>) -> R
 }
 
 pub async fn click(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    let Some((m, index)) = message_of(&state, Purpose::Click, &token).await else {
-        return invalid_link();
+    let url = match state.app().follow_click(&token).await {
+        Ok(Some(url)) => url,
+        Ok(None) => return invalid_link(),
+        Err(e) => return failed("following a click", e),
     };
-    let url = m
-        .rendered
-        .as_ref()
-        .and_then(|r| r.get("links"))
-        .and_then(|l| l.get(index as usize))
-        .and_then(|u| u.as_str())
-        .map(str::to_string);
-    let Some(url) = url else { return invalid_link() };
-    let now = state.clock.now();
-    let key = format!("click-{}-{index}-{now}", m.id);
-    let event = MessageEvent::Clicked {
-        link: index,
-        url: url.clone(),
-    };
-    match state.store.record_message_event(m.id, &event, key, now).await {
-        Ok(_) => state.segments.wake(),
-        Err(e) => tracing::warn!(error = %e, "recording a click failed"),
-    }
     let mut resp = StatusCode::FOUND.into_response();
     if let Ok(v) = HeaderValue::from_str(&url) {
         resp.headers_mut().insert(header::LOCATION, v);
@@ -146,36 +119,23 @@ fn form(body: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
-async fn topic_of(state: &AppState, m: &Message) -> Option<String> {
-    state
-        .store
-        .template(m.template_id)
-        .await
-        .ok()
-        .flatten()
-        .and_then(|t| t.topic)
-}
-
 pub async fn unsubscribe_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    let Some((m, _)) = message_of(&state, Purpose::Unsubscribe, &token).await else {
-        return invalid_link();
+    let offer = match state.app().unsubscribe_offer(&token).await {
+        Ok(Some(o)) => o,
+        Ok(None) => return invalid_link(),
+        Err(e) => return failed("the unsubscribe page", e),
     };
-    let topic = topic_of(&state, &m).await;
-    let what = match &topic {
-        Some(t) => format!("“{}” {} messages", escape(t), escape(&m.channel)),
-        None => format!("all marketing {}", escape(&m.channel)),
+    let what = match &offer.topic {
+        Some(t) => format!("“{}” {} messages", escape(t), escape(&offer.channel)),
+        None => format!("all marketing {}", escape(&offer.channel)),
     };
-    let prefs = state
-        .messaging
-        .as_ref()
-        .map(|d| d.signer().url("", Purpose::Preferences, m.id, 0))
-        .unwrap_or_default();
     page(
         StatusCode::OK,
         "Unsubscribe",
         &format!(
             "<p>Stop receiving {what}?</p><form method=\"post\"><button type=\"submit\" name=\"confirm\" value=\"yes\">Unsubscribe</button></form>\
-             <p><a href=\"{prefs}\">Choose what you receive instead</a></p>"
+             <p><a href=\"{}\">Choose what you receive instead</a></p>",
+            escape(&offer.preferences_path)
         ),
     )
 }
@@ -188,83 +148,37 @@ pub async fn unsubscribe(
     _headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let Some((m, _)) = message_of(&state, Purpose::Unsubscribe, &token).await else {
-        return invalid_link();
-    };
-    let fields = form(&body);
-    let one_click = fields.iter().any(|(k, v)| k == "List-Unsubscribe" && v == "One-Click");
-    let topic = topic_of(&state, &m).await;
-    let key = match &topic {
-        Some(t) => topic_key(&m.channel, t),
-        None => m.channel.clone(),
-    };
-    let patch = ContactPatch {
-        subscriptions: BTreeMap::from([(key.clone(), Subscription::Unsubscribed)]),
-        ..Default::default()
-    };
-    let now = state.clock.now();
-    if let Err(e) = state.store.update_contact(m.contact_id, &patch, now).await {
-        tracing::error!(error = %e, "unsubscribe failed");
-        return page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong",
-            "<p>Please try again in a moment.</p>",
-        );
+    let one_click = form(&body)
+        .iter()
+        .any(|(k, v)| k == "List-Unsubscribe" && v == "One-Click");
+    match state.app().unsubscribe_through(&token, one_click).await {
+        Ok(Some(())) => page(
+            StatusCode::OK,
+            "You are unsubscribed",
+            "<p>You will not receive these messages any more.</p>",
+        ),
+        Ok(None) => invalid_link(),
+        Err(e) => failed("unsubscribing", e),
     }
-    let event_key = format!("unsubscribe-{}-{key}", m.id);
-    let event = MessageEvent::Unsubscribed {
-        subscription: key,
-        one_click,
-    };
-    let _ = state.store.record_message_event(m.id, &event, event_key, now).await;
-    state.segments.wake();
-    page(
-        StatusCode::OK,
-        "You are unsubscribed",
-        "<p>You will not receive these messages any more.</p>",
-    )
-}
-
-async fn known_topics(state: &AppState, channel: &str) -> BTreeSet<String> {
-    state
-        .store
-        .templates()
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|t| t.channel == channel && !t.transactional)
-        .filter_map(|t| t.topic)
-        .collect()
 }
 
 pub async fn preferences_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    let Some((m, _)) = message_of(&state, Purpose::Preferences, &token).await else {
-        return invalid_link();
+    let prefs = match state.app().preferences(&token).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return invalid_link(),
+        Err(e) => return failed("the preference page", e),
     };
-    let Ok(Some(contact)) = state.store.contact(m.contact_id).await else {
-        return invalid_link();
-    };
-    let subscribed = |key: &str| {
-        !matches!(
-            contact.subscriptions.get(key),
-            Some(Subscription::Unsubscribed | Subscription::Pending)
-        )
-    };
-    let channel = &m.channel;
+    let checked = |on: bool| if on { " checked" } else { "" };
     let mut rows = format!(
         "<label><input type=\"checkbox\" name=\"all\" value=\"on\"{}> All {} from us</label>",
-        if subscribed(channel) { " checked" } else { "" },
-        escape(channel)
+        checked(prefs.all),
+        escape(&prefs.channel)
     );
-    for t in known_topics(&state, channel).await {
+    for (t, on) in &prefs.topics {
         rows.push_str(&format!(
             "<label><input type=\"checkbox\" name=\"topic\" value=\"{v}\"{c}> {v}</label>",
-            v = escape(&t),
-            c = if subscribed(&topic_key(channel, &t)) {
-                " checked"
-            } else {
-                ""
-            }
+            v = escape(t),
+            c = checked(*on)
         ));
     }
     page(
@@ -279,67 +193,31 @@ pub async fn save_preferences(
     Path(token): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let Some((m, _)) = message_of(&state, Purpose::Preferences, &token).await else {
-        return invalid_link();
-    };
     let fields = form(&body);
-    let checked: HashMap<&str, Vec<&str>> = fields.iter().fold(HashMap::new(), |mut acc, (k, v)| {
-        acc.entry(k.as_str()).or_default().push(v.as_str());
-        acc
-    });
-    let channel = m.channel.clone();
-    let state_of = |on: bool| {
-        if on {
-            Subscription::Subscribed
-        } else {
-            Subscription::Unsubscribed
-        }
-    };
-    let mut subscriptions = BTreeMap::from([(channel.clone(), state_of(checked.contains_key("all")))]);
-    let chosen: BTreeSet<&str> = checked
-        .get("topic")
-        .map(|v| v.iter().copied().collect())
-        .unwrap_or_default();
-    for t in known_topics(&state, &channel).await {
-        subscriptions.insert(topic_key(&channel, &t), state_of(chosen.contains(t.as_str())));
+    let all = fields.iter().any(|(k, _)| k == "all");
+    let topics: BTreeSet<String> = fields
+        .into_iter()
+        .filter(|(k, _)| k == "topic")
+        .map(|(_, v)| v)
+        .collect();
+    match state.app().save_preferences(&token, all, &topics).await {
+        Ok(Some(())) => page(
+            StatusCode::OK,
+            "Preferences saved",
+            "<p>Thank you. Your choices are saved.</p>",
+        ),
+        Ok(None) => invalid_link(),
+        Err(e) => failed("saving preferences", e),
     }
-    let patch = ContactPatch {
-        subscriptions,
-        ..Default::default()
-    };
-    if let Err(e) = state
-        .store
-        .update_contact(m.contact_id, &patch, state.clock.now())
-        .await
-    {
-        tracing::error!(error = %e, "saving preferences failed");
-        return page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong",
-            "<p>Please try again in a moment.</p>",
-        );
-    }
-    state.segments.wake();
-    page(
-        StatusCode::OK,
-        "Preferences saved",
-        "<p>Thank you. Your choices are saved.</p>",
-    )
-}
-
-/// The subscription a double opt-in confirmation message asks about.
-fn confirmed_key(m: &Message) -> Option<String> {
-    m.data.get("confirm").and_then(|v| v.as_str()).map(str::to_string)
 }
 
 /// `GET /confirm/{token}`: a page with one button. Confirming takes a POST so that
 /// link scanners, which fetch every link in an email, cannot subscribe anyone.
 pub async fn confirm_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    let Some((m, _)) = message_of(&state, Purpose::Confirm, &token).await else {
-        return invalid_link();
-    };
-    let Some(key) = confirmed_key(&m) else {
-        return invalid_link();
+    let key = match state.app().confirmation_offer(&token).await {
+        Ok(Some(k)) => k,
+        Ok(None) => return invalid_link(),
+        Err(e) => return failed("the confirmation page", e),
     };
     page(
         StatusCode::OK,
@@ -362,56 +240,23 @@ fn describe(key: &str) -> String {
 /// `Subscription Confirmed` event on the contact's timeline. A link whose subscription
 /// is no longer pending (already confirmed, or unsubscribed since) changes nothing.
 pub async fn confirm(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    let Some((m, _)) = message_of(&state, Purpose::Confirm, &token).await else {
-        return invalid_link();
-    };
-    let Some(key) = confirmed_key(&m) else {
-        return invalid_link();
-    };
-    let Ok(Some(contact)) = state.store.contact(m.contact_id).await else {
-        return invalid_link();
-    };
-    match contact.subscriptions.get(&key) {
-        Some(Subscription::Pending) => {}
-        Some(Subscription::Subscribed) => {
-            return page(
-                StatusCode::OK,
-                "You are subscribed",
-                "<p>Your subscription was already confirmed.</p>",
-            );
-        }
-        _ => {
-            return page(
-                StatusCode::GONE,
-                "This link has expired",
-                "<p>This subscription is no longer waiting for confirmation. Subscribe again to receive a new link.</p>",
-            );
-        }
+    match state.app().confirm_subscription(&token).await {
+        Ok(Some(Confirmation::Confirmed(key))) => page(
+            StatusCode::OK,
+            "You are subscribed",
+            &format!("<p>Thank you. You will receive {}.</p>", describe(&key)),
+        ),
+        Ok(Some(Confirmation::AlreadyConfirmed)) => page(
+            StatusCode::OK,
+            "You are subscribed",
+            "<p>Your subscription was already confirmed.</p>",
+        ),
+        Ok(Some(Confirmation::NotPending)) => page(
+            StatusCode::GONE,
+            "This link has expired",
+            "<p>This subscription is no longer waiting for confirmation. Subscribe again to receive a new link.</p>",
+        ),
+        Ok(None) => invalid_link(),
+        Err(e) => failed("confirming a subscription", e),
     }
-    let patch = ContactPatch {
-        subscriptions: BTreeMap::from([(key.clone(), Subscription::Subscribed)]),
-        ..Default::default()
-    };
-    let now = state.clock.now();
-    if let Err(e) = state.store.update_contact(m.contact_id, &patch, now).await {
-        tracing::error!(error = %e, "confirming a subscription failed");
-        return page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong",
-            "<p>Please try again in a moment.</p>",
-        );
-    }
-    let event = MessageEvent::SubscriptionConfirmed {
-        subscription: key.clone(),
-    };
-    let _ = state
-        .store
-        .record_message_event(m.id, &event, format!("confirm-{}", m.id), now)
-        .await;
-    state.segments.wake();
-    page(
-        StatusCode::OK,
-        "You are subscribed",
-        &format!("<p>Thank you. You will receive {}.</p>", describe(&key)),
-    )
 }

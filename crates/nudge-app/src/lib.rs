@@ -41,7 +41,9 @@ pub mod journeys;
 pub mod keys;
 pub mod messages;
 pub mod ready_made_journeys;
+pub mod recipients;
 pub mod reports;
+pub mod scoring;
 pub mod segments;
 pub mod templates;
 

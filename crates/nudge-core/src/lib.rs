@@ -12,6 +12,7 @@ pub mod contact;
 pub mod form;
 pub mod journey;
 pub mod protocol;
+pub mod scoring;
 pub mod segment;
 mod shape;
 

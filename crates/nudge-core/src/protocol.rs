@@ -44,6 +44,11 @@ pub mod event_names {
     /// A form submission (`form_id`, or `form` / `form_name`, names the form).
     pub const FORM_SUBMITTED: &str = "Form Submitted";
 
+    /// A contact's score changed (`score`, `previous`, `value`, `rules`, `reason`).
+    pub const LEAD_SCORE_CHANGED: &str = "Lead Score Changed";
+    /// A contact's score crossed into another stage (`score`, `from`, `to`).
+    pub const LEAD_STAGE_CHANGED: &str = "Lead Stage Changed";
+
     /// The events that report what became of a message (a journey's message branch
     /// listens for them).
     pub const MESSAGE_OUTCOMES: [&str; 7] = [
@@ -124,6 +129,12 @@ impl IdempotencyKey {
     pub fn segment_change(segment: i64, contact: i64, entered: bool, at: i64, seq: u64, unique: u64) -> Self {
         let way = if entered { "in" } else { "out" };
         Self(format!("segment-{segment}-{contact}-{way}-{at}-{seq}-{unique}"))
+    }
+    /// A contact's score change (`Lead Score Changed`, or with `stage` its `Lead Stage
+    /// Changed`): unique per change (`unique` within the process).
+    pub fn score_change(contact: i64, score: &str, stage: bool, at: i64, unique: u64) -> Self {
+        let what = if stage { "stage" } else { "value" };
+        Self(format!("score-{contact}-{score}-{what}-{at}-{unique}"))
     }
     /// A campaign's one message to a contact (the remainder and the test share are
     /// disjoint, so one key per campaign and contact is one message per phase).
@@ -335,6 +346,40 @@ impl MessageEvent {
         }
     }
 
+    /// What the event does to the contact's consent, given the current state of the
+    /// subscription it names (`None`: never set). An unsubscribe always sets
+    /// `unsubscribed`; a confirmation subscribes only a pending subscription (a
+    /// confirmed one stays as it is, and one unsubscribed since or never asked for is
+    /// not confirmed by an old link). Other events leave consent alone.
+    pub fn consent(&self, current: Option<crate::Subscription>) -> Consent {
+        use crate::Subscription as S;
+        match self {
+            MessageEvent::Unsubscribed { subscription, .. } => Consent::Set {
+                subscription: subscription.clone(),
+                state: S::Unsubscribed,
+            },
+            MessageEvent::SubscriptionConfirmed { subscription } => match current {
+                Some(S::Pending) => Consent::Set {
+                    subscription: subscription.clone(),
+                    state: S::Subscribed,
+                },
+                Some(S::Subscribed) => Consent::AlreadyConfirmed,
+                Some(S::Unsubscribed) | None => Consent::NotPending,
+            },
+            MessageEvent::Opened | MessageEvent::Clicked { .. } | MessageEvent::Complained => Consent::Unchanged,
+        }
+    }
+
+    /// The subscription whose state [`MessageEvent::consent`] reads.
+    pub fn subscription(&self) -> Option<&str> {
+        match self {
+            MessageEvent::Unsubscribed { subscription, .. } | MessageEvent::SubscriptionConfirmed { subscription } => {
+                Some(subscription)
+            }
+            MessageEvent::Opened | MessageEvent::Clicked { .. } | MessageEvent::Complained => None,
+        }
+    }
+
     /// The campaign (and report) counter it moves.
     pub fn campaign_counter(&self) -> Option<CampaignCounter> {
         match self {
@@ -345,6 +390,23 @@ impl MessageEvent {
             MessageEvent::SubscriptionConfirmed { .. } => None,
         }
     }
+}
+
+/// What a [`MessageEvent`] does to the contact's consent ([`MessageEvent::consent`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Consent {
+    /// Nothing: the event is about engagement.
+    Unchanged,
+    /// The subscription takes this state, in the event's transaction.
+    Set {
+        subscription: String,
+        state: crate::Subscription,
+    },
+    /// A confirmation of a subscription already confirmed: nothing to record.
+    AlreadyConfirmed,
+    /// A confirmation of a subscription that is not waiting for one (unsubscribed
+    /// since, or never asked for): refused, nothing recorded.
+    NotPending,
 }
 
 /// An event Nudge records on a contact's timeline (idempotent on its key).
@@ -487,6 +549,43 @@ impl StepCounter {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn what_a_message_event_does_to_consent() {
+        use super::{Consent, MessageEvent};
+        use crate::Subscription as S;
+        let unsubscribe = MessageEvent::Unsubscribed {
+            subscription: "email:news".into(),
+            one_click: true,
+        };
+        for current in [None, Some(S::Subscribed), Some(S::Pending), Some(S::Unsubscribed)] {
+            assert_eq!(
+                unsubscribe.consent(current),
+                Consent::Set {
+                    subscription: "email:news".into(),
+                    state: S::Unsubscribed
+                }
+            );
+        }
+        let confirm = MessageEvent::SubscriptionConfirmed {
+            subscription: "email".into(),
+        };
+        assert_eq!(
+            confirm.consent(Some(S::Pending)),
+            Consent::Set {
+                subscription: "email".into(),
+                state: S::Subscribed
+            }
+        );
+        assert_eq!(confirm.consent(Some(S::Subscribed)), Consent::AlreadyConfirmed);
+        assert_eq!(confirm.consent(Some(S::Unsubscribed)), Consent::NotPending);
+        assert_eq!(confirm.consent(None), Consent::NotPending);
+        assert_eq!(confirm.subscription(), Some("email"));
+        for e in [MessageEvent::Opened, MessageEvent::Complained] {
+            assert_eq!(e.consent(Some(S::Pending)), Consent::Unchanged);
+            assert_eq!(e.subscription(), None);
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -124,9 +124,13 @@ pub enum Condition {
         #[serde(default, skip_serializing_if = "Window::is_ever")]
         window: Window,
     },
-    /// The contact's lead score: the numeric trait `lead_score` (journeys change it
-    /// with `update_contact`; a missing score is 0).
+    /// The contact's lead score: the default score `lead_score`, or the named
+    /// `score`, as materialised in its trait ([`crate::scoring::score_trait`];
+    /// scoring rules, decay and journeys' `update_contact` change it; a missing score
+    /// is 0).
     LeadScore {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        score: Option<String>,
         op: NumOp,
         value: f64,
     },
@@ -428,7 +432,7 @@ fn check_keys(value: &Value, path: &str) -> Result<(), ConditionError> {
         Some("random_bucket") => &["type", "percent", "salt"],
         Some("segment") => &["type", "segment"],
         Some("message") => &["type", "action", "channel", "template", "count", "window"],
-        Some("lead_score") => &["type", "op", "value"],
+        Some("lead_score") => &["type", "score", "op", "value"],
         _ => return Ok(()), // serde names the unknown type
     };
     let unknown = |key: &str, at: &str| ConditionError {
@@ -595,7 +599,13 @@ impl Condition {
                 }
                 check_window(&format!("{path}.window"), window)
             }
-            Condition::LeadScore { value, .. } => {
+            Condition::LeadScore { value, score, .. } => {
+                if let Some(score) = score {
+                    let probe = crate::scoring::ScoreDefinition::plain(score);
+                    if let Err(e) = probe.validate() {
+                        return err(&format!("{path}.score"), e.message);
+                    }
+                }
                 if value.is_finite() {
                     Ok(())
                 } else {
@@ -717,21 +727,56 @@ impl Condition {
     }
 
     /// Every trait name this condition reads.
-    pub fn trait_names(&self) -> Vec<&str> {
+    pub fn trait_names(&self) -> Vec<String> {
         let mut out = Vec::new();
         self.walk(&mut |c| {
             match c {
-                Condition::Trait { name, .. } => out.push(name.as_str()),
-                Condition::LeadScore { .. } => out.push(LEAD_SCORE_TRAIT),
+                Condition::Trait { name, .. } => out.push(name.clone()),
+                Condition::LeadScore { score: None, .. } => out.push(LEAD_SCORE_TRAIT.to_string()),
+                Condition::LeadScore { score: Some(s), .. } => out.push(crate::scoring::score_trait(s)),
                 _ => {}
             }
             // "Today" is the contact's date in their time zone.
             if c.reads_today() {
-                out.push(SEGMENT_ZONE_TRAIT);
+                out.push(SEGMENT_ZONE_TRAIT.to_string());
             }
         });
         out.sort_unstable();
         out.dedup();
+        out
+    }
+
+    /// The score thresholds this condition tests (`(score, threshold)`): `lead_score`
+    /// conditions, and numeric trait tests on a score's trait. Decay materialises a
+    /// score when it crosses one, so the segment follows it at that moment.
+    pub fn score_thresholds(&self) -> Vec<(String, f64)> {
+        let mut out = Vec::new();
+        self.walk(&mut |c| match c {
+            Condition::LeadScore { score, value, .. } => out.push((
+                score
+                    .clone()
+                    .unwrap_or_else(|| crate::scoring::DEFAULT_SCORE.to_string()),
+                *value,
+            )),
+            Condition::Trait { name, test } => {
+                let score = if name == LEAD_SCORE_TRAIT {
+                    Some(LEAD_SCORE_TRAIT)
+                } else {
+                    name.strip_suffix("_score")
+                };
+                let value = match test {
+                    Test::GreaterThan { value }
+                    | Test::GreaterOrEqual { value }
+                    | Test::LessThan { value }
+                    | Test::LessOrEqual { value } => Some(*value),
+                    _ => None,
+                };
+                if let (Some(score), Some(value)) = (score, value) {
+                    out.push((score.to_string(), value));
+                }
+            }
+            _ => {}
+        });
         out
     }
 
@@ -795,7 +840,7 @@ fn is_scalar(v: &Value) -> bool {
 }
 
 /// Names are used inside JSON paths in SQL: keep them plain.
-fn check_name(path: &str, name: &str) -> Result<(), ConditionError> {
+pub(crate) fn check_name(path: &str, name: &str) -> Result<(), ConditionError> {
     if name.is_empty() || name.len() > 200 || name.contains(['"', '\\', '\'', '\0']) {
         return Err(ConditionError {
             path: path.to_string(),
@@ -818,7 +863,7 @@ fn check_channel(path: &str, channel: &str) -> Result<(), ConditionError> {
     })
 }
 
-fn check_filters(path: &str, filters: &[PropertyFilter]) -> Result<(), ConditionError> {
+pub(crate) fn check_filters(path: &str, filters: &[PropertyFilter]) -> Result<(), ConditionError> {
     for (i, f) in filters.iter().enumerate() {
         let p = format!("{path}.where[{i}]");
         check_name(&format!("{p}.property"), &f.property)?;

@@ -45,15 +45,24 @@ impl SegmentEngine {
         self.wake.notify_one();
     }
 
-    /// Evaluates one batch of pending contacts. Returns how many were evaluated and
-    /// what changed.
+    /// Materialises due score decay, then evaluates one batch of pending contacts.
+    /// Returns how many were evaluated (or, with none to evaluate, how many decay
+    /// timers were handled) and what changed.
     pub async fn run_once(&self) -> nudge_store::Result<(usize, MembershipChanges)> {
         let now = self.clock.now();
         let t0 = std::time::Instant::now();
+        // Scores whose decay crosses a threshold now are materialised first (their
+        // contacts are marked when a segment reads the score), so this round already
+        // evaluates them at the moment of the crossing.
+        let decayed = self.store.decay_due_scores(now, self.config.batch).await?;
+        if decayed > 0 {
+            tracing::debug!(decayed, "materialised score decay");
+        }
         let work = self.store.claim_segment_work(now, self.config.batch).await?;
         let t_claim = t0.elapsed();
         if work.is_empty() {
-            return Ok((0, MembershipChanges::default()));
+            // Decay materialised for contacts no segment reads is work done too.
+            return Ok((decayed, MembershipChanges::default()));
         }
         let segments = self.store.segments().await?;
         let definitions = effective_definitions(&segments);
@@ -113,6 +122,11 @@ impl SegmentEngine {
                 return Ok(Outcome::Busy);
             }
             let next = this.store.next_segment_timer().await?;
+            let decay = this.store.next_score_timer().await?;
+            let next = match (next, decay) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             Ok::<_, nudge_store::StoreError>(Outcome::idle_until(next, this.clock.now()))
         })
         .await

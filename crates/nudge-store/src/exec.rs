@@ -8,7 +8,7 @@ use crate::messages::{Message, MessageState, NewMessage, OriginColumns};
 use crate::plan::{self, NewEvent, OnStored, Op, Rules, RunPlan, RunRow};
 use crate::sql::{self, Arg, Db, SqlRow};
 use crate::{HOUR_MS, Metric, ReportScope, Result, StoreError};
-use nudge_core::protocol::{CampaignCounter, IdempotencyKey, MessageEvent, MessageOrigin, StepCounter};
+use nudge_core::protocol::{CampaignCounter, Consent, IdempotencyKey, MessageEvent, MessageOrigin, StepCounter};
 use nudge_core::{ContactId, Millis};
 use serde_json::Value;
 use std::collections::HashSet;
@@ -549,7 +549,61 @@ pub(crate) async fn message_event<D: Db>(
     key: String,
     now: Millis,
 ) -> Result<bool> {
-    // Only what the event needs: the contact and the origin (not the rendered body).
+    let Some(sent) = sent_message(db, message).await? else {
+        return Ok(false);
+    };
+    record_message_event(db, &sent, e, key, now).await
+}
+
+/// A recipient's answer through a message's link: the consent change
+/// `MessageEvent::consent` decides, then the event.
+pub(crate) async fn answer_message<D: Db>(
+    db: &D,
+    message: i64,
+    e: &MessageEvent,
+    key: String,
+    now: Millis,
+) -> Result<crate::Answer> {
+    let Some(sent) = sent_message(db, message).await? else {
+        return Ok(crate::Answer::NoMessage);
+    };
+    let current = match e.subscription() {
+        Some(subscription) => db
+            .load_contact(sent.contact)
+            .await?
+            .and_then(|c| c.subscriptions.get(subscription).copied()),
+        None => None,
+    };
+    match e.consent(current) {
+        Consent::AlreadyConfirmed => return Ok(crate::Answer::AlreadyConfirmed),
+        Consent::NotPending => return Ok(crate::Answer::NotPending),
+        Consent::Unchanged => {}
+        Consent::Set { subscription, state } => {
+            let patch = crate::ContactPatch {
+                subscriptions: std::collections::BTreeMap::from([(subscription, state)]),
+                ..Default::default()
+            };
+            crate::shared::contacts::update(db, sent.contact, &patch, now).await?;
+        }
+    }
+    Ok(if record_message_event(db, &sent, e, key, now).await? {
+        crate::Answer::Recorded
+    } else {
+        crate::Answer::Repeated
+    })
+}
+
+/// What a message event needs of its message: the contact (followed through
+/// merges) and the origin, not the rendered body.
+struct SentRow {
+    id: i64,
+    contact: ContactId,
+    channel: String,
+    template_id: Option<i64>,
+    origin: Option<MessageOrigin>,
+}
+
+async fn sent_message<D: Db>(db: &D, message: i64) -> Result<Option<SentRow>> {
     let Some(r) = sql::first(
         db,
         &format!(
@@ -560,23 +614,44 @@ pub(crate) async fn message_event<D: Db>(
     )
     .await?
     else {
-        return Ok(false);
+        return Ok(None);
     };
-    let origin = origin_at(&r, 3)?;
-    let channel = r.string(1)?;
-    let sent = plan::SentMessage {
+    Ok(Some(SentRow {
         id: message,
+        contact: db.current_id(r.i64(0)?).await?,
+        channel: r.string(1)?,
         template_id: r.opt_i64(2)?,
-        origin: origin.as_ref(),
-        channel: &channel,
+        origin: origin_at(&r, 3)?,
+    }))
+}
+
+async fn record_message_event<D: Db>(db: &D, m: &SentRow, e: &MessageEvent, key: String, now: Millis) -> Result<bool> {
+    let sent = plan::SentMessage {
+        id: m.id,
+        template_id: m.template_id,
+        origin: m.origin.as_ref(),
+        channel: &m.channel,
     };
-    let contact = db.current_id(r.i64(0)?).await?;
     let rules = db.rules().await?;
-    event(
+    let stored = event(
         db,
-        &plan::message_event(&rules, &sent, contact, e, IdempotencyKey::external(key), now),
+        &plan::message_event(&rules, &sent, m.contact, e, IdempotencyKey::external(key), now),
     )
-    .await
+    .await?;
+    // Opens and clicks score, in the same transaction, once per stored event.
+    let happening = match e {
+        MessageEvent::Opened => Some(nudge_core::scoring::Happening::EmailOpened {
+            template: sent.template_id,
+        }),
+        MessageEvent::Clicked { .. } => Some(nudge_core::scoring::Happening::EmailClicked {
+            template: sent.template_id,
+        }),
+        _ => None,
+    };
+    if let (true, Some(h)) = (stored, happening) {
+        crate::shared::scoring::apply(db, &rules, &[(m.contact, h)], now).await?;
+    }
+    Ok(stored)
 }
 
 pub(crate) async fn execute<D: Db>(db: &D, rules: &Rules, ops: &[Op], now: Millis) -> Result<()> {
@@ -661,6 +736,55 @@ pub(crate) async fn execute<D: Db>(db: &D, rules: &Rules, ops: &[Op], now: Milli
             Op::Enqueue(m) => {
                 enqueue(db, rules, m, now).await?;
             }
+            Op::CountRule { contact, rule, period } => {
+                db.execute(
+                    "INSERT INTO scoring_counters (contact_id, rule_id, period, count) VALUES ($1, $2, $3, 1)
+                     ON CONFLICT (contact_id, rule_id, period) DO UPDATE SET count = scoring_counters.count + 1",
+                    &[Arg::I64(*contact), Arg::I64(*rule), Arg::Str(period)],
+                )
+                .await?;
+            }
+            Op::SetScore {
+                contact,
+                score,
+                state,
+                at,
+            } => {
+                db.execute(
+                    "INSERT INTO contact_scores (contact_id, score, points, anchor_at, written, stage, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)
+                     ON CONFLICT (contact_id, score) DO UPDATE SET points = excluded.points,
+                     anchor_at = excluded.anchor_at, written = excluded.written, stage = excluded.stage,
+                     updated_at = excluded.updated_at",
+                    &[
+                        Arg::I64(*contact),
+                        Arg::Str(score),
+                        Arg::OptF64(Some(state.points)),
+                        Arg::I64(state.anchor),
+                        Arg::OptF64(Some(state.written)),
+                        Arg::OptStr(state.stage.as_deref()),
+                        Arg::I64(*at),
+                    ],
+                )
+                .await?;
+            }
+            Op::ScoreTimer { contact, score, due } => match due {
+                Some(due) => {
+                    db.execute(
+                        "INSERT INTO score_timers (contact_id, score, due_at) VALUES ($1, $2, $3)
+                         ON CONFLICT (contact_id, score) DO UPDATE SET due_at = excluded.due_at",
+                        &[Arg::I64(*contact), Arg::Str(score), Arg::I64(*due)],
+                    )
+                    .await?;
+                }
+                None => {
+                    db.execute(
+                        "DELETE FROM score_timers WHERE contact_id = $1 AND score = $2",
+                        &[Arg::I64(*contact), Arg::Str(score)],
+                    )
+                    .await?;
+                }
+            },
         }
     }
     Ok(())

@@ -17,6 +17,7 @@ mod journeys;
 mod messages;
 mod plan;
 mod postgres;
+mod scoring;
 pub mod scratch;
 pub mod search;
 pub mod segment_sql;
@@ -31,6 +32,7 @@ pub use group_commit::{IngestStats, Ingestor, IngestorConfig, SubmitError};
 pub use journeys::*;
 pub use messages::*;
 pub use postgres::PgStore;
+pub use scoring::{ContactScore, ScoringStore, StoredRule, StoredScore};
 pub use sqlite::SqliteStore;
 pub use types::*;
 
@@ -82,7 +84,16 @@ impl StoreError {
 /// commit entirely or change nothing.
 #[async_trait]
 pub trait Store:
-    SegmentStore + MessageStore + JourneyStore + CampaignStore + AccountStore + FormStore + Send + Sync + 'static
+    SegmentStore
+    + MessageStore
+    + JourneyStore
+    + CampaignStore
+    + AccountStore
+    + FormStore
+    + ScoringStore
+    + Send
+    + Sync
+    + 'static
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
@@ -454,6 +465,18 @@ pub trait MessageStore: Send + Sync {
         key: String,
         now: Millis,
     ) -> Result<bool>;
+
+    /// A recipient's answer through a message's link — an unsubscribe, a double
+    /// opt-in confirmation: the consent change the event implies
+    /// (`MessageEvent::consent`) and the event (as `record_message_event` records
+    /// it), in one transaction. A refused confirmation changes nothing.
+    async fn answer_message(
+        &self,
+        message: i64,
+        event: &nudge_core::protocol::MessageEvent,
+        key: String,
+        now: Millis,
+    ) -> Result<Answer>;
 
     async fn add_suppression(&self, s: Suppression) -> Result<()>;
     async fn remove_suppression(&self, channel: &str, address: &str) -> Result<bool>;

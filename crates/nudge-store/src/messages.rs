@@ -157,6 +157,23 @@ pub struct MessageUpdate {
     pub provider_id: Option<String>,
 }
 
+/// What became of a recipient's answer through a message's link
+/// (`MessageStore::answer_message`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// No such message.
+    NoMessage,
+    /// The consent change and the event are recorded.
+    Recorded,
+    /// An event with this key was recorded before; the consent is as it says.
+    Repeated,
+    /// A confirmation of a subscription already confirmed: nothing changed.
+    AlreadyConfirmed,
+    /// A confirmation of a subscription no longer (or never) waiting for one:
+    /// nothing changed.
+    NotPending,
+}
+
 /// A provider's word on a message after it was sent (a delivery receipt): see
 /// [`crate::MessageStore::record_receipt`].
 #[derive(Debug, Clone, PartialEq)]

@@ -17,6 +17,7 @@ use crate::messages::{Message, MessageState, NewMessage};
 use nudge_core::protocol::{
     CampaignCounter, IdempotencyKey, MessageEvent, MessageOrigin, StepCount, StepCounter, TimelineEvent, event_names,
 };
+use nudge_core::scoring::{ScoreChange, Scored, Scoring};
 use nudge_core::{Contact, ContactId, Millis};
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -29,6 +30,9 @@ pub(crate) struct SegmentIndex {
     pub any: bool,
     pub event_names: HashSet<String>,
     pub trait_names: HashSet<String>,
+    /// The thresholds segments test scores against (`(score, threshold)`): decay
+    /// materialises a score when it crosses one.
+    pub score_thresholds: Vec<(String, f64)>,
 }
 
 impl SegmentIndex {
@@ -39,9 +43,12 @@ impl SegmentIndex {
             index
                 .event_names
                 .extend(c.event_names().into_iter().map(str::to_string));
-            index
-                .trait_names
-                .extend(c.trait_names().into_iter().map(str::to_string));
+            index.trait_names.extend(c.trait_names());
+            for t in c.score_thresholds() {
+                if !index.score_thresholds.contains(&t) {
+                    index.score_thresholds.push(t);
+                }
+            }
         }
         index
     }
@@ -69,6 +76,8 @@ pub(crate) struct Rules {
     /// time-triggered journeys read.
     pub journey_events: Arc<HashSet<String>>,
     pub segments: Arc<SegmentIndex>,
+    /// The scores and enabled scoring rules, with the thresholds segments read.
+    pub scoring: Arc<Scoring>,
 }
 
 impl Rules {
@@ -241,6 +250,129 @@ pub(crate) enum Op {
     /// Put a message in the outbox unless its key is there; if it is new, record
     /// [`message_queued`] and count it toward its origin's step.
     Enqueue(NewMessage),
+    /// Add one to a contact's counter of a scoring rule in a period.
+    CountRule {
+        contact: ContactId,
+        rule: i64,
+        period: String,
+    },
+    /// Store a contact's score state.
+    SetScore {
+        contact: ContactId,
+        score: String,
+        state: nudge_core::scoring::ScoreState,
+        at: Millis,
+    },
+    /// Set (or, `None`, remove) a contact's decay timer of a score.
+    ScoreTimer {
+        contact: ContactId,
+        score: String,
+        due: Option<Millis>,
+    },
+}
+
+/// What a contact's scored happenings imply, in order: the rules' counters, each
+/// changed score's state and decay timer, its `Lead Score Changed` event (and `Lead
+/// Stage Changed` when it crossed into another stage) — queued for journeys and
+/// marked for segments like any event — and, once, the contact with its score traits
+/// written (with the trait-change notices and segment mark that follow). `contact`
+/// is the contact as stored; `unique` numbers the events' keys.
+pub(crate) fn score_ops(
+    rules: &Rules,
+    mut contact: Contact,
+    scored: &[Scored],
+    now: Millis,
+    mut unique: impl FnMut() -> u64,
+) -> Vec<Op> {
+    let mut ops = Vec::new();
+    let mut changed: Vec<String> = Vec::new();
+    let id = contact.id;
+    for s in scored {
+        for (rule, period) in &s.counted {
+            ops.push(Op::CountRule {
+                contact: id,
+                rule: *rule,
+                period: period.clone(),
+            });
+        }
+        for change in &s.changes {
+            ops.push(Op::SetScore {
+                contact: id,
+                score: change.score.clone(),
+                state: change.state.clone(),
+                at: now,
+            });
+            // A score without decay has no timer to set or clear (one left from a
+            // half-life since removed clears itself when it fires).
+            if change.next_due.is_some() || rules.scoring.definition(&change.score).half_life_ms().is_some() {
+                ops.push(Op::ScoreTimer {
+                    contact: id,
+                    score: change.score.clone(),
+                    due: change.next_due,
+                });
+            }
+            if change.value == change.previous && change.stage.is_none() {
+                continue;
+            }
+            ops.extend(score_events(rules, id, change, now, &mut unique));
+            let name = nudge_core::scoring::score_trait(&change.score);
+            contact.traits.insert(name.clone(), json!(change.value));
+            if !changed.contains(&name) {
+                changed.push(name);
+            }
+        }
+    }
+    if !changed.is_empty() {
+        contact.updated_at = now;
+        ops.push(Op::SaveContact(Box::new(contact)));
+        let read = rules.traits_journeys_read(&changed);
+        if !read.is_empty() {
+            ops.push(Op::QueueTraitsChanged {
+                contact: id,
+                traits: read,
+                at: now,
+            });
+        }
+        if changed.iter().any(|t| rules.segments.trait_names.contains(t)) {
+            ops.push(Op::MarkDirty(id));
+        }
+    }
+    ops
+}
+
+/// A score change's timeline events.
+fn score_events(
+    rules: &Rules,
+    contact: ContactId,
+    change: &ScoreChange,
+    now: Millis,
+    unique: &mut impl FnMut() -> u64,
+) -> Vec<Op> {
+    let mut out = vec![Op::Event(event(
+        rules,
+        contact,
+        &TimelineEvent {
+            name: event_names::LEAD_SCORE_CHANGED.to_string(),
+            properties: change.score_properties(),
+            key: IdempotencyKey::score_change(contact, &change.score, false, now, unique()),
+            counts: None,
+        },
+        now,
+    ))];
+    if let Some(properties) = change.stage_properties() {
+        out.push(Op::Event(event(
+            rules,
+            contact,
+            &TimelineEvent {
+                name: event_names::LEAD_STAGE_CHANGED.to_string(),
+                properties,
+                key: IdempotencyKey::score_change(contact, &change.score, true, now, unique()),
+                counts: None,
+            },
+            now,
+        )));
+    }
+    out
 }
 
 /// A timeline event and what storing it implies: the journey inbox when journeys act
@@ -653,7 +785,9 @@ mod tests {
                 any: !segment_events.is_empty(),
                 event_names: segment_events.iter().map(|s| s.to_string()).collect(),
                 trait_names: HashSet::new(),
+                score_thresholds: Vec::new(),
             }),
+            scoring: Arc::default(),
         }
     }
 
@@ -679,11 +813,70 @@ mod tests {
     }
 
     #[test]
+    fn a_score_change_plans_its_counters_state_events_and_trait() {
+        use nudge_core::scoring::{Scoring, ScoringRule, parse_rule, parse_score, score};
+        let rule = ScoringRule {
+            id: 7,
+            definition: parse_rule(
+                &json!({"name": "demo", "points": 30, "trigger": {"type": "event", "event": "Demo"},
+                "frequency": {"type": "once"}}),
+            )
+            .unwrap(),
+        };
+        let stages =
+            parse_score(&json!({"name": "lead_score", "stages": [{"name": "cold"}, {"name": "warm", "from": 20}]}))
+                .unwrap();
+        let mut r = rules(&[event_names::LEAD_STAGE_CHANGED], &[]);
+        r.segments = Arc::new(SegmentIndex {
+            any: true,
+            trait_names: ["lead_score".to_string()].into(),
+            ..Default::default()
+        });
+        r.scoring = Arc::new(Scoring::new(vec![stages], vec![rule]));
+        let mut cs = nudge_core::scoring::ContactScores::default();
+        let fired: Vec<&ScoringRule> = r.scoring.rules.iter().collect();
+        let scored = score(&r.scoring, &mut cs, &fired, 1_000);
+        let mut n = 0;
+        let ops = score_ops(&r, Contact::new(5, 0), &[scored], 1_000, || {
+            n += 1;
+            n
+        });
+        let kinds: Vec<&str> = ops
+            .iter()
+            .map(|op| match op {
+                Op::CountRule { rule: 7, .. } => "count",
+                Op::SetScore { .. } => "state",
+                Op::ScoreTimer { .. } => "timer",
+                Op::Event(e) if e.name == event_names::LEAD_SCORE_CHANGED => "score event",
+                Op::Event(e) if e.name == event_names::LEAD_STAGE_CHANGED && e.then == [OnStored::QueueInbox] => {
+                    "stage event, queued for journeys"
+                }
+                Op::SaveContact(c) if c.traits["lead_score"] == json!(30.0) => "trait",
+                Op::MarkDirty(5) => "segment mark",
+                _ => "other",
+            })
+            .collect();
+        // No decay: no timer to set or clear.
+        assert_eq!(
+            kinds,
+            [
+                "count",
+                "state",
+                "score event",
+                "stage event, queued for journeys",
+                "trait",
+                "segment mark"
+            ]
+        );
+    }
+
+    #[test]
     fn segments_read_the_calls_that_name_what_they_read() {
         let index = SegmentIndex {
             any: true,
             event_names: ["Order Completed".to_string()].into(),
             trait_names: ["plan".to_string()].into(),
+            score_thresholds: Vec::new(),
         };
         let calls = nudge_core::parse_batch(
             &serde_json::to_vec(&json!({"batch": [

@@ -71,6 +71,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (21, include_str!("../migrations/postgres/0021_browser_keys.sql")),
     (22, include_str!("../migrations/postgres/0022_forms.sql")),
+    (23, include_str!("../migrations/postgres/0023_lead_scoring.sql")),
 ];
 
 /// Key of the advisory lock that serializes migrations between processes.
@@ -437,6 +438,7 @@ impl Store for PgStore {
 
 shared::users::impl_account_store!(PgStore, pg_write, pg_read);
 shared::campaigns::impl_campaign_store!(PgStore, pg_write, pg_read);
+shared::scoring::impl_scoring_store!(PgStore, pg_write, pg_read);
 
 shared::forms::impl_form_store!(PgStore, pg_write, pg_read);
 

@@ -218,10 +218,13 @@ impl Builder {
                 Some(event) => self.condition(&event),
                 None => self.truth(false).to_string(),
             },
-            Condition::LeadScore { op, value } => {
+            Condition::LeadScore { score, op, value } => {
+                let key = score
+                    .as_deref()
+                    .map_or_else(|| LEAD_SCORE_TRAIT.to_string(), nudge_core::scoring::score_trait);
                 let n = self.number(&Field {
                     doc: "c.traits",
-                    key: LEAD_SCORE_TRAIT,
+                    key: &key,
                 });
                 let v = self.real(*value);
                 format!("(COALESCE({n}, 0) {} {v})", op.sql())

@@ -52,6 +52,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (21, include_str!("../migrations/sqlite/0021_browser_keys.sql")),
     (22, include_str!("../migrations/sqlite/0022_forms.sql")),
+    (23, include_str!("../migrations/sqlite/0023_lead_scoring.sql")),
 ];
 
 type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;
@@ -78,6 +79,9 @@ pub(crate) struct IdCache {
     dirty_seq: i64,
     /// The event names journeys act on (loaded on first use, dropped when set).
     journey_events: Option<Arc<HashSet<String>>>,
+    /// The scoring rules as of a `scoring_version`, with the segment index whose
+    /// thresholds they carry.
+    scoring: Option<(i64, Arc<crate::plan::SegmentIndex>, Arc<nudge_core::scoring::Scoring>)>,
 }
 
 /// Past this many entries the cache starts over (bounded memory).
@@ -482,7 +486,15 @@ impl Store for SqliteStore {
             let id = current_id(&tx, id)?;
             tx.execute("DELETE FROM events WHERE contact_id = ?", [id])?;
             tx.execute("DELETE FROM identities WHERE contact_id = ?", [id])?;
-            for table in ["segment_members", "segment_history", "segment_timers", "segment_dirty"] {
+            for table in [
+                "segment_members",
+                "segment_history",
+                "segment_timers",
+                "segment_dirty",
+                "contact_scores",
+                "scoring_counters",
+                "score_timers",
+            ] {
                 tx.execute(&format!("DELETE FROM {table} WHERE contact_id = ?"), [id])?;
             }
             // Messages hold addresses and personal content: erased too, including
@@ -646,6 +658,7 @@ impl Store for SqliteStore {
 
 shared::users::impl_account_store!(SqliteStore, sqlite_write, sqlite_read);
 shared::campaigns::impl_campaign_store!(SqliteStore, sqlite_write, sqlite_read);
+shared::scoring::impl_scoring_store!(SqliteStore, sqlite_write, sqlite_read);
 
 shared::forms::impl_form_store!(SqliteStore, sqlite_write, sqlite_read);
 

@@ -128,6 +128,8 @@ macro_rules! stories {
 }
 
 stories!(
+    answers_through_a_message_change_consent_with_their_event,
+    form_submissions_and_contact_edits_score_in_their_transaction,
     anonymous_history_joins_identified_contact,
     traits_merge_and_null_removes,
     duplicates_are_stored_once,
@@ -161,10 +163,250 @@ stories!(
     a_form_submission_creates_the_contact_with_traits_consent_and_event,
     a_form_submission_joins_the_anonymous_visitor_and_the_known_contact,
     a_double_opt_in_submission_waits_for_confirmation_and_queues_it,
+    scoring_rules_give_points_with_the_event,
+    scoring_caps_count_per_week,
+    score_decay_is_materialised_when_its_timer_is_due,
 );
 
 mod super_stories {
     use super::*;
+
+    fn rule(v: Value) -> nudge_core::scoring::RuleDefinition {
+        nudge_core::scoring::parse_rule(&v).unwrap()
+    }
+
+    fn score_def(v: Value) -> nudge_core::scoring::ScoreDefinition {
+        nudge_core::scoring::parse_score(&v).unwrap()
+    }
+
+    /// The values of a contact's `Lead Score Changed` events for one score, oldest
+    /// first, and its `Lead Stage Changed` events as `(from, to)`.
+    async fn score_history(s: &dyn Store, id: i64, score: &str) -> (Vec<f64>, Vec<(Value, Value)>) {
+        let mut evs = events(s, id).await;
+        evs.reverse();
+        let values = evs
+            .iter()
+            .filter(|e| e.name.as_deref() == Some("Lead Score Changed") && e.properties["score"] == json!(score))
+            .map(|e| e.properties["value"].as_f64().unwrap())
+            .collect();
+        let stages = evs
+            .iter()
+            .filter(|e| e.name.as_deref() == Some("Lead Stage Changed") && e.properties["score"] == json!(score))
+            .map(|e| (e.properties["from"].clone(), e.properties["to"].clone()))
+            .collect();
+        (values, stages)
+    }
+
+    /// Scoring rules give their points in the transaction that stores what fired
+    /// them: events with property filters, page views by URL pattern, trait changes,
+    /// form submissions and e-mail opens; once per contact or within a daily cap; a
+    /// disabled rule and a duplicate message give nothing; several named scores.
+    pub async fn scoring_rules_give_points_with_the_event(s: &dyn Store) {
+        s.put_score(
+            score_def(json!({"name": "lead_score", "stages": [{"name": "cold"}, {"name": "warm", "from": 20}, {"name": "hot", "from": 50}]})),
+            T0,
+        )
+        .await
+        .unwrap();
+        s.put_score(score_def(json!({"name": "engagement"})), T0).await.unwrap();
+        let mut ids = Vec::new();
+        for r in [
+            json!({"name": "signed up", "points": 10, "trigger": {"type": "event", "event": "Signed Up"}, "frequency": {"type": "once"}}),
+            json!({"name": "api docs", "points": 3, "trigger": {"type": "event", "event": "Viewed Docs", "where": [{"property": "section", "op": "equals", "value": "api"}]}, "frequency": {"type": "repeat", "cap": {"max": 2, "per": "day"}}}),
+            json!({"name": "pricing", "points": 5, "score": "engagement", "trigger": {"type": "page_view", "url": "/pricing*"}, "frequency": {"type": "repeat"}}),
+            json!({"name": "pro", "points": 20, "trigger": {"type": "trait_changed", "trait": "plan", "test": {"op": "equals", "value": "pro"}}, "frequency": {"type": "once"}}),
+            json!({"name": "opens", "points": 1, "score": "engagement", "trigger": {"type": "email_opened"}, "frequency": {"type": "repeat"}}),
+            json!({"name": "demo form", "points": 15, "trigger": {"type": "form_submitted", "form": "demo"}, "frequency": {"type": "once"}}),
+            json!({"name": "off", "points": 100, "enabled": false, "trigger": {"type": "event", "event": "Signed Up"}, "frequency": {"type": "repeat"}}),
+        ] {
+            ids.push(s.create_scoring_rule(rule(r), T0).await.unwrap().id);
+        }
+        assert_eq!(s.scoring_rules().await.unwrap().len(), 7);
+        let first = msgs(json!([
+            {"type": "identify", "userId": "u1", "traits": {"email": "u1@x.test"}},
+            {"type": "track", "userId": "u1", "event": "Signed Up", "messageId": "signup-1"},
+            {"type": "track", "userId": "u1", "event": "Signed Up"},
+            {"type": "track", "userId": "u1", "event": "Viewed Docs", "properties": {"section": "api"}},
+            {"type": "track", "userId": "u1", "event": "Viewed Docs", "properties": {"section": "api"}},
+            {"type": "track", "userId": "u1", "event": "Viewed Docs", "properties": {"section": "api"}},
+            {"type": "track", "userId": "u1", "event": "Viewed Docs", "properties": {"section": "blog"}},
+            {"type": "page", "userId": "u1", "name": "Pricing", "properties": {"url": "https://shop.test/pricing?plan=pro"}},
+            {"type": "page", "userId": "u1", "name": "Blog", "properties": {"url": "https://shop.test/blog/pricing"}},
+            {"type": "track", "userId": "u1", "event": "Form Submitted", "properties": {"form_id": 4, "form": "demo"}},
+            {"type": "track", "userId": "u2", "event": "Form Submitted", "properties": {"form_id": 5, "form": "newsletter"}}
+        ]));
+        s.ingest(first, T0).await.unwrap();
+        let u1 = user(s, "u1").await;
+        // 10 (once) + 3 + 3 (capped at 2 a day) + 15 (the demo form).
+        assert_eq!(u1.traits["lead_score"], json!(31.0));
+        assert_eq!(u1.traits["engagement_score"], json!(5.0));
+        let (values, stages) = score_history(s, u1.id, "lead_score").await;
+        assert_eq!(values, [10.0, 13.0, 16.0, 31.0]);
+        assert_eq!(stages, [(json!("cold"), json!("warm"))]);
+        let u2 = user(s, "u2").await;
+        assert!(!u2.traits.contains_key("lead_score"), "another form gives nothing");
+        // The change names its rule and the previous value.
+        let evs = events(s, u1.id).await;
+        let change = evs
+            .iter()
+            .find(|e| e.name.as_deref() == Some("Lead Score Changed") && e.properties["value"] == json!(31.0))
+            .unwrap();
+        assert_eq!(change.properties["rule_ids"], json!([ids[5]]));
+        assert_eq!(change.properties["previous"], json!(16.0));
+
+        // A duplicate message is not stored, so it scores nothing.
+        let again = msgs(
+            json!([{"type": "track", "userId": "u1", "event": "Viewed Docs", "messageId": "signup-1", "properties": {"section": "api"}}]),
+        );
+        s.ingest(again, T0 + 86_400_000).await.unwrap();
+        assert_eq!(user(s, "u1").await.traits["lead_score"], json!(31.0));
+
+        // The next day the daily cap starts over; a trait change to `pro` scores once.
+        let next = msgs(json!([
+            {"type": "track", "userId": "u1", "event": "Viewed Docs", "properties": {"section": "api"}},
+            {"type": "identify", "userId": "u1", "traits": {"plan": "pro"}},
+            {"type": "identify", "userId": "u1", "traits": {"plan": "pro"}},
+            {"type": "identify", "userId": "u1", "traits": {"plan": "free"}},
+            {"type": "identify", "userId": "u1", "traits": {"plan": "pro"}}
+        ]));
+        s.ingest(next, T0 + 86_400_000).await.unwrap();
+        let u1 = user(s, "u1").await;
+        assert_eq!(u1.traits["lead_score"], json!(54.0));
+        let (_, stages) = score_history(s, u1.id, "lead_score").await;
+        assert_eq!(stages.last().unwrap(), &(json!("warm"), json!("hot")));
+
+        // E-mail opens score in the transaction that records them.
+        let (m, _) = s
+            .enqueue_message(
+                NewMessage {
+                    idempotency_key: "score-mail".into(),
+                    contact_id: u1.id,
+                    template_id: 1,
+                    template_version: 1,
+                    channel: "email".into(),
+                    transactional: false,
+                    data: json!({}),
+                    origin: None,
+                },
+                T0,
+            )
+            .await
+            .unwrap();
+        for key in ["open-1", "open-2", "open-2"] {
+            s.record_message_event(m.id, &MessageEvent::Opened, key.into(), T0 + 86_400_000)
+                .await
+                .unwrap();
+        }
+        assert_eq!(user(s, "u1").await.traits["engagement_score"], json!(7.0));
+
+        // The contact's scores, with their stages.
+        let scores = s.contact_scores(u1.id, T0 + 86_400_000).await.unwrap();
+        let lead = scores.iter().find(|c| c.score == "lead_score").unwrap();
+        assert_eq!((lead.value, lead.stage.as_deref()), (54.0, Some("hot")));
+        let engagement = scores.iter().find(|c| c.score == "engagement").unwrap();
+        assert_eq!((engagement.value, engagement.stage.as_deref()), (7.0, None));
+
+        // Editing and deleting rules changes what the next event gives.
+        let mut docs = s.scoring_rule(ids[1]).await.unwrap().unwrap().definition;
+        docs.points = -4;
+        docs.frequency = nudge_core::scoring::Frequency::Repeat { cap: None };
+        s.update_scoring_rule(ids[1], docs, T0).await.unwrap().unwrap();
+        assert!(s.delete_scoring_rule(ids[0]).await.unwrap());
+        assert!(!s.delete_scoring_rule(ids[0]).await.unwrap());
+        let last = msgs(json!([
+            {"type": "track", "userId": "u1", "event": "Viewed Docs", "properties": {"section": "api"}},
+            {"type": "track", "userId": "u9", "event": "Signed Up"}
+        ]));
+        s.ingest(last, T0 + 86_400_000).await.unwrap();
+        assert_eq!(user(s, "u1").await.traits["lead_score"], json!(50.0));
+        assert!(!user(s, "u9").await.traits.contains_key("lead_score"));
+    }
+
+    /// A weekly cap counts Monday to Sunday (UTC): T0 is a Friday.
+    pub async fn scoring_caps_count_per_week(s: &dyn Store) {
+        s.create_scoring_rule(
+            rule(json!({"name": "visits", "points": 2, "trigger": {"type": "event", "event": "Visit"}, "frequency": {"type": "repeat", "cap": {"max": 2, "per": "week"}}})),
+            T0,
+        )
+        .await
+        .unwrap();
+        let day = 86_400_000;
+        for (at, n) in [(T0, 3), (T0 + 2 * day, 1), (T0 + 3 * day, 3), (T0 + 4 * day, 1)] {
+            let batch: Vec<Value> = (0..n)
+                .map(|_| json!({"type": "track", "userId": "w", "event": "Visit"}))
+                .collect();
+            s.ingest(msgs(json!(batch)), at).await.unwrap();
+        }
+        // Friday 2 of 3, Sunday none (same week), Monday 2 of 3, Tuesday none.
+        let w = user(s, "w").await;
+        assert_eq!(w.traits["lead_score"], json!(8.0));
+        let (values, _) = score_history(s, w.id, "lead_score").await;
+        assert_eq!(values, [2.0, 4.0, 6.0, 8.0]);
+    }
+
+    /// Decay is materialised when its durable timer is due, at the moment the
+    /// decayed score crosses a stage threshold or a threshold a segment tests.
+    pub async fn score_decay_is_materialised_when_its_timer_is_due(s: &dyn Store) {
+        use nudge_core::scoring::{DAY_MS, next_crossing};
+        s.put_score(
+            score_def(json!({"name": "lead_score", "half_life_days": 1, "stages": [{"name": "cold"}, {"name": "warm", "from": 20}, {"name": "hot", "from": 50}]})),
+            T0,
+        )
+        .await
+        .unwrap();
+        s.create_segment(
+            NewSegment {
+                name: "Very hot".into(),
+                description: String::new(),
+                definition: nudge_core::segment::parse_condition(
+                    &json!({"type": "lead_score", "op": "greater_or_equal", "value": 60}),
+                )
+                .unwrap(),
+                administrative: false,
+            },
+            T0,
+        )
+        .await
+        .unwrap();
+        s.create_scoring_rule(
+            rule(json!({"name": "demo", "points": 80, "trigger": {"type": "event", "event": "Demo"}, "frequency": {"type": "once"}})),
+            T0,
+        )
+        .await
+        .unwrap();
+        s.ingest(msgs(json!([{"type": "track", "userId": "d", "event": "Demo"}])), T0)
+            .await
+            .unwrap();
+        let d = user(s, "d").await;
+        assert_eq!(d.traits["lead_score"], json!(80.0));
+        // The segment's 60 comes first, then the stages' 50 and 20.
+        let at60 = next_crossing(80.0, T0, Some(DAY_MS), &[60.0], T0).unwrap();
+        let at50 = next_crossing(80.0, T0, Some(DAY_MS), &[50.0], T0).unwrap();
+        let at20 = next_crossing(80.0, T0, Some(DAY_MS), &[20.0], T0).unwrap();
+        assert_eq!(at20, T0 + 2 * DAY_MS + 1);
+        assert_eq!(s.next_score_timer().await.unwrap(), Some(at60));
+        assert_eq!(s.decay_due_scores(at60 - 1, 100).await.unwrap(), 0, "not due yet");
+        assert_eq!(s.decay_due_scores(at60, 100).await.unwrap(), 1);
+        let v = user(s, "d").await.traits["lead_score"].as_f64().unwrap();
+        assert!(v < 60.0 && v > 59.99, "{v}");
+        assert_eq!(s.next_score_timer().await.unwrap(), Some(at50));
+        assert_eq!(s.decay_due_scores(at50, 100).await.unwrap(), 1);
+        let (values, stages) = score_history(s, d.id, "lead_score").await;
+        assert_eq!(values.len(), 3, "{values:?}");
+        assert_eq!(
+            stages,
+            [(json!("cold"), json!("hot")), (json!("hot"), json!("warm"))],
+            "{values:?}"
+        );
+        assert_eq!(s.next_score_timer().await.unwrap(), Some(at20));
+        // Asked late, the score is its value then (and the timer for 20 is done).
+        assert_eq!(s.decay_due_scores(at20 + DAY_MS, 100).await.unwrap(), 1);
+        let v = user(s, "d").await.traits["lead_score"].as_f64().unwrap();
+        assert!((v - 10.0).abs() < 0.01, "{v}");
+        assert_eq!(s.next_score_timer().await.unwrap(), None);
+        let scores = s.contact_scores(d.id, at20 + DAY_MS).await.unwrap();
+        assert_eq!(scores[0].stage.as_deref(), Some("cold"));
+    }
 
     /// A campaign: a draft edited and sent, its audience read in pages (segments
     /// joined, exclusions removed, time zones from traits), the snapshot stored once,
@@ -2480,6 +2722,99 @@ mod super_stories {
         assert!(s.template_versions(t.id).await.unwrap().is_empty());
     }
 
+    /// An unsubscribe or a double opt-in confirmation through a message: the consent
+    /// change and its event in one transaction; a confirmation of a subscription that
+    /// is not pending changes nothing and records nothing.
+    pub async fn answers_through_a_message_change_consent_with_their_event(s: &dyn Store) {
+        s.ingest(
+            msgs(json!([{"type": "identify", "userId": "a1", "traits": {"email": "a1@example.com"}}])),
+            T0,
+        )
+        .await
+        .unwrap();
+        let c = user(s, "a1").await;
+        let t = s.create_template(new_template("news", "Hello"), T0).await.unwrap();
+        let (m, _) = s
+            .enqueue_message(
+                NewMessage {
+                    idempotency_key: "answer-1".into(),
+                    contact_id: c.id,
+                    template_id: t.id,
+                    template_version: t.version,
+                    channel: "email".into(),
+                    transactional: true,
+                    data: json!({"confirm": "email:news"}),
+                    origin: None,
+                },
+                T0,
+            )
+            .await
+            .unwrap();
+        let named =
+            |events: &[StoredEvent], name: &str| events.iter().filter(|e| e.name.as_deref() == Some(name)).count();
+        let confirm = MessageEvent::SubscriptionConfirmed {
+            subscription: "email:news".into(),
+        };
+        // Never asked for: refused, nothing recorded.
+        assert_eq!(
+            s.answer_message(m.id, &confirm, "c1".into(), T0 + 1).await.unwrap(),
+            Answer::NotPending
+        );
+        assert_eq!(named(&events(s, c.id).await, "Subscription Confirmed"), 0);
+        // Pending: subscribed, with the event.
+        let pending = ContactPatch {
+            subscriptions: std::collections::BTreeMap::from([("email:news".to_string(), Subscription::Pending)]),
+            ..Default::default()
+        };
+        s.update_contact(c.id, &pending, T0 + 2).await.unwrap();
+        assert_eq!(
+            s.answer_message(m.id, &confirm, "c1".into(), T0 + 3).await.unwrap(),
+            Answer::Recorded
+        );
+        let contact = s.contact(c.id).await.unwrap().unwrap();
+        assert_eq!(contact.subscriptions.get("email:news"), Some(&Subscription::Subscribed));
+        assert_eq!(named(&events(s, c.id).await, "Subscription Confirmed"), 1);
+        assert_eq!(
+            s.answer_message(m.id, &confirm, "c1".into(), T0 + 4).await.unwrap(),
+            Answer::AlreadyConfirmed
+        );
+        // An unsubscribe through the message: the state and the event together, once
+        // per key.
+        let unsubscribe = MessageEvent::Unsubscribed {
+            subscription: "email:news".into(),
+            one_click: false,
+        };
+        assert_eq!(
+            s.answer_message(m.id, &unsubscribe, "u1".into(), T0 + 5).await.unwrap(),
+            Answer::Recorded
+        );
+        assert_eq!(
+            s.answer_message(m.id, &unsubscribe, "u1".into(), T0 + 6).await.unwrap(),
+            Answer::Repeated
+        );
+        let contact = s.contact(c.id).await.unwrap().unwrap();
+        assert_eq!(
+            contact.subscriptions.get("email:news"),
+            Some(&Subscription::Unsubscribed)
+        );
+        assert_eq!(named(&events(s, c.id).await, "Unsubscribed"), 1);
+        // The old confirmation link no longer subscribes anyone.
+        assert_eq!(
+            s.answer_message(m.id, &confirm, "c2".into(), T0 + 7).await.unwrap(),
+            Answer::NotPending
+        );
+        assert_eq!(
+            s.contact(c.id).await.unwrap().unwrap().subscriptions.get("email:news"),
+            Some(&Subscription::Unsubscribed)
+        );
+        assert_eq!(
+            s.answer_message(987_654, &unsubscribe, "u2".into(), T0 + 8)
+                .await
+                .unwrap(),
+            Answer::NoMessage
+        );
+    }
+
     pub async fn outbox_is_idempotent_leased_and_recorded(s: &dyn Store) {
         s.ingest(
             msgs(json!([{"type": "identify", "userId": "u1", "traits": {"email": "U1@example.com"}}])),
@@ -3545,6 +3880,64 @@ mod super_stories {
             source: "page".into(),
             confirm: None,
         }
+    }
+
+    /// Scoring rules fire for a form submission (`form_submitted`, of that form only)
+    /// and for a trait changed by a contact edit (the API's, the UI's, a form's), in
+    /// the same transaction; an edit that sets a trait to the value it had gives
+    /// nothing.
+    pub async fn form_submissions_and_contact_edits_score_in_their_transaction(s: &dyn Store) {
+        let rule = |v: Value| nudge_core::scoring::parse_rule(&v).unwrap();
+        s.create_scoring_rule(
+            rule(json!({"name": "newsletter form", "points": 15,
+                "trigger": {"type": "form_submitted", "form": "Newsletter"}, "frequency": {"type": "repeat"}})),
+            T0,
+        )
+        .await
+        .unwrap();
+        s.create_scoring_rule(
+            rule(json!({"name": "other form", "points": 100,
+                "trigger": {"type": "form_submitted", "form": "Other"}, "frequency": {"type": "repeat"}})),
+            T0,
+        )
+        .await
+        .unwrap();
+        s.create_scoring_rule(
+            rule(json!({"name": "became a customer", "points": 30,
+                "trigger": {"type": "trait_changed", "trait": "plan", "test": {"op": "equals", "value": "pro"}},
+                "frequency": {"type": "once"}})),
+            T0,
+        )
+        .await
+        .unwrap();
+        let f = s.create_form(new_form("Newsletter", "news"), T0).await.unwrap();
+        let out = s
+            .submit_form(submission(f.id, "sc@example.com", None), T0)
+            .await
+            .unwrap()
+            .unwrap();
+        let c = s.contact(out.submission.contact_id).await.unwrap().unwrap();
+        assert_eq!(c.traits["lead_score"], json!(15.0));
+        let patch = |plan: &str| ContactPatch {
+            traits: json!({"plan": plan}).as_object().unwrap().clone(),
+            ..Default::default()
+        };
+        let edited = s.update_contact(c.id, &patch("pro"), T0 + 1).await.unwrap().unwrap();
+        assert_eq!(edited.traits["lead_score"], json!(45.0), "the answer carries the score");
+        // The same value again, and a change the test refuses: nothing more.
+        s.update_contact(c.id, &patch("pro"), T0 + 2).await.unwrap();
+        s.update_contact(c.id, &patch("free"), T0 + 3).await.unwrap();
+        s.update_contact(c.id, &patch("pro"), T0 + 4).await.unwrap();
+        assert_eq!(
+            s.contact(c.id).await.unwrap().unwrap().traits["lead_score"],
+            json!(45.0)
+        );
+        let changed = events(s, c.id)
+            .await
+            .iter()
+            .filter(|e| e.name.as_deref() == Some("Lead Score Changed"))
+            .count();
+        assert_eq!(changed, 2);
     }
 
     /// Forms: created, listed, found by slug, edited, counted, deleted; a name or a

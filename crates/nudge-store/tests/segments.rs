@@ -163,6 +163,7 @@ fn condition(rng: &mut StdRng, depth: u32) -> Condition {
             window: window(rng),
         },
         1 if rng.random_bool(0.2) => Condition::LeadScore {
+            score: rng.random_bool(0.3).then(|| "engagement".to_string()),
             op: num_op(rng),
             value: threshold(rng),
         },

@@ -194,7 +194,7 @@ fn field_names(kind: &str) -> &'static [&'static str] {
             "window_from",
             "window_to",
         ],
-        "lead_score" => &["op", "value"],
+        "lead_score" => &["score", "op", "value"],
         _ => &[],
     }
 }
@@ -563,6 +563,10 @@ impl Node {
                 put("window", self.window_json(bad));
             }
             "lead_score" => {
+                let score = self.field("score").trim();
+                if !score.is_empty() && score != nudge_core::scoring::DEFAULT_SCORE {
+                    put("score", Value::String(score.to_string()));
+                }
                 put("op", choice("op", &NUM_OPS, bad));
                 put("value", number(self.field("value"), "value", bad));
             }
@@ -709,7 +713,8 @@ impl Node {
                 n.set_count(count);
                 n.set_window(window);
             }
-            Condition::LeadScore { op, value } => {
+            Condition::LeadScore { score, op, value } => {
+                n.set("score", score.clone().unwrap_or_default());
                 n.set("op", name_of(op));
                 n.set("value", value.to_string());
             }

@@ -165,6 +165,15 @@ pub fn router(state: WebState) -> Router {
             get(pages::segment_builder::edit_page).post(pages::segment_builder::edit_post),
         )
         .route("/segments/{id}/delete", post(pages::segments::delete))
+        .route("/scoring", get(pages::scoring::page))
+        .route("/scoring/rules", post(pages::scoring::create))
+        .route(
+            "/scoring/rules/{id}",
+            get(pages::scoring::edit).post(pages::scoring::update),
+        )
+        .route("/scoring/rules/{id}/delete", post(pages::scoring::delete))
+        .route("/scoring/scores", post(pages::scoring::save_score))
+        .route("/scoring/scores/{name}/delete", post(pages::scoring::delete_score))
         .route("/settings", get(pages::settings::page))
         .route("/settings/workspace", post(pages::settings::workspace))
         .route("/settings/keys", post(pages::settings::create_key))

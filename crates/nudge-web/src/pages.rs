@@ -10,6 +10,7 @@ pub mod journeys;
 pub mod messages;
 pub mod public_forms;
 pub mod reports;
+pub mod scoring;
 pub mod segment_builder;
 pub mod segments;
 pub mod settings;

@@ -66,6 +66,15 @@ pub struct IngestArgs {
     /// while ingesting); their definitions read the events sent.
     #[arg(long, default_value_t = 0)]
     segments: usize,
+    /// Also send the same batches as Segment's browser library does (`/v1/b`,
+    /// `text/plain`, the write key in the body, an allowed `Origin`), each way twice
+    /// in turn on fresh workspaces, and report the ratio to `/v1/batch`.
+    #[arg(long)]
+    browser: bool,
+    /// Active lead-scoring rules (read the events sent): the runs are made on fresh
+    /// workspaces without rules and with them, alternating twice, and compared.
+    #[arg(long, default_value_t = 0)]
+    scoring_rules: usize,
 }
 
 pub async fn run(which: Which) -> anyhow::Result<()> {
@@ -102,7 +111,10 @@ fn start_server(data_dir: &std::path::Path, database_url: Option<&str>) -> anyho
         .arg(data_dir)
         .env("NUDGE_ADMIN_KEY", ADMIN)
         .env("NUDGE_WRITE_KEY", WRITE)
-        .env("NUDGE_LOG", "warn")
+        .env(
+            "NUDGE_LOG",
+            std::env::var("NUDGE_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .env("NUDGE_INGEST_QUEUE", "100000")
         .env_remove("NUDGE_DATABASE_URL")
         .env_remove("NUDGE_CONFIG")
@@ -161,9 +173,86 @@ async fn metric(http: &reqwest::Client, url: &str, name: &str) -> anyhow::Result
         .unwrap_or(0.0))
 }
 
-async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
+/// How the batches reach Nudge: as a server SDK posts them, or as Segment's browser
+/// library does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wire {
+    /// `POST /v1/batch`, JSON, the write key as the Basic username.
+    Server,
+    /// `POST /v1/b`, `text/plain`, the write key in the body, a page's `Origin`.
+    Browser,
+}
+
+const BROWSER_ORIGIN: &str = "https://shop.example";
+
+/// One run: a fresh workspace, the batches sent by the clients, what the server said.
+struct Sent {
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+    retried: usize,
+    commits: f64,
+    committed: f64,
+}
+
+/// The request bodies, built before any clock starts.
+fn bodies(args: &IngestArgs, wire: Wire) -> Vec<Vec<u8>> {
+    (0..args.events.div_ceil(args.batch))
+        .map(|b| {
+            let items: Vec<Value> = (b * args.batch..((b + 1) * args.batch).min(args.events))
+                .map(|i| event(i, args.users))
+                .collect();
+            let body = match wire {
+                Wire::Server => json!({ "batch": items }),
+                Wire::Browser => json!({ "batch": items, "writeKey": WRITE, "sentAt": "2026-11-01T12:00:01.000Z" }),
+            };
+            serde_json::to_vec(&body).unwrap_or_default()
+        })
+        .collect()
+}
+
+/// `n` scoring rules that read the benchmark's events: each of the four event names
+/// with a property filter and a cap, once-per-contact rules, and rules on page
+/// views, opens and trait changes (which the run does not send), over two scores.
+fn scoring_rules(n: usize) -> Vec<Value> {
+    let events = ["Product Viewed", "Product Added", "Order Completed", "Page Scrolled"];
+    (0..n)
+        .map(|i| {
+            let score = if i % 3 == 2 { "engagement" } else { "lead_score" };
+            let (trigger, frequency) = match i % 5 {
+                0 => (
+                    json!({"type": "event", "event": events[i % 4],
+                           "where": [{"property": "quantity", "op": "greater_or_equal", "value": 1 + (i % 3)}]}),
+                    json!({"type": "repeat", "cap": {"max": 3, "per": "day"}}),
+                ),
+                1 => (
+                    json!({"type": "event", "event": events[i % 4]}),
+                    json!({"type": "once"}),
+                ),
+                2 => (
+                    json!({"type": "event", "event": events[i % 4],
+                           "where": [{"property": "product_id", "op": "equals", "value": format!("SKU-{}", i * 97 % 5000)}]}),
+                    json!({"type": "repeat"}),
+                ),
+                3 => (
+                    json!({"type": "page_view", "url": format!("/section-{i}/*")}),
+                    json!({"type": "repeat", "cap": {"max": 2, "per": "week"}}),
+                ),
+                _ => (
+                    json!({"type": "trait_changed", "trait": format!("plan_{i}")}),
+                    json!({"type": "once"}),
+                ),
+            };
+            json!({"name": format!("bench rule {i}"), "score": score, "points": 1 + (i % 7) as i64,
+                   "trigger": trigger, "frequency": frequency})
+        })
+        .collect()
+}
+
+/// Starts a server on a fresh workspace, prepares it (live segments, the browser
+/// origin), sends every batch with `args.clients` concurrent clients and reads the
+/// group-commit counters.
+async fn send_through(args: &IngestArgs, wire: Wire, batches: std::sync::Arc<Vec<Vec<u8>>>) -> anyhow::Result<Sent> {
     let dir = tempfile_dir()?;
-    let backend = if args.postgres.is_some() { "postgres" } else { "sqlite" };
     let pg = match &args.postgres {
         Some(url) => Some(PgBenchSchema::create(url).await?),
         None => None,
@@ -173,26 +262,68 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients)
         .build()?;
+    for i in 0..args.segments {
+        let definition = crate::bench_segments::varied_definition(i);
+        let r = http
+            .post(format!("{url}/api/v1/segments"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"name": format!("live {i}"), "definition": definition}))
+            .send()
+            .await?;
+        if r.status() != 201 {
+            bail!("creating live segment {i}: {} {}", r.status(), r.text().await?);
+        }
+    }
+    if args.scoring_rules > 0 {
+        let admin = |method: reqwest::Method, path: &str, body: Value| {
+            http.request(method, format!("{url}{path}"))
+                .bearer_auth(ADMIN)
+                .json(&body)
+                .send()
+        };
+        for (name, def) in [
+            (
+                "lead_score",
+                json!({"half_life_days": 30, "stages": [{"name": "cold"}, {"name": "warm", "from": 20}, {"name": "hot", "from": 50}]}),
+            ),
+            ("engagement", json!({"half_life_days": 7})),
+        ] {
+            let r = admin(reqwest::Method::PUT, &format!("/api/v1/scores/{name}"), def).await?;
+            if !r.status().is_success() {
+                bail!("defining score {name}: {}", r.text().await?);
+            }
+        }
+        for rule in scoring_rules(args.scoring_rules) {
+            let r = admin(reqwest::Method::POST, "/api/v1/scoring-rules", rule).await?;
+            if !r.status().is_success() {
+                bail!("creating a scoring rule: {}", r.text().await?);
+            }
+        }
+    }
 
-    // Bodies are built before the clock starts.
-    let batches: Vec<Vec<u8>> = (0..args.events.div_ceil(args.batch))
-        .map(|b| {
-            let items: Vec<Value> = (b * args.batch..((b + 1) * args.batch).min(args.events))
-                .map(|i| event(i, args.users))
-                .collect();
-            serde_json::to_vec(&json!({ "batch": items })).unwrap_or_default()
-        })
-        .collect();
-    let body_bytes: usize = batches.iter().map(Vec::len).sum();
-    eprintln!(
-        "bench ingest ({backend}): {} events in {} batches of {}, {} clients, {:.1} MB of JSON",
-        args.events,
-        batches.len(),
-        args.batch,
-        args.clients,
-        body_bytes as f64 / 1e6
-    );
-    let batches = std::sync::Arc::new(batches);
+    if wire == Wire::Browser {
+        let keys: Value = http
+            .get(format!("{url}/api/v1/keys"))
+            .bearer_auth(ADMIN)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let id = keys["data"]
+            .as_array()
+            .and_then(|ks| ks.iter().find(|k| k["kind"] == "write"))
+            .and_then(|k| k["id"].as_i64())
+            .context("the workspace's write key")?;
+        let r = http
+            .put(format!("{url}/api/v1/keys/{id}/browser"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"allowed_origins": [BROWSER_ORIGIN]}))
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            bail!("allowing the browser origin: {} {}", r.status(), r.text().await?);
+        }
+    }
     let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -206,14 +337,17 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
                 let Some(body) = batches.get(i) else { break };
                 let t = Instant::now();
                 loop {
-                    let resp = http
-                        .post(format!("{url}/v1/batch"))
-                        .basic_auth(WRITE, Some(""))
-                        .header("content-type", "application/json")
-                        .body(body.clone())
-                        .send()
-                        .await;
-                    match resp {
+                    let req = match wire {
+                        Wire::Server => http
+                            .post(format!("{url}/v1/batch"))
+                            .basic_auth(WRITE, Some(""))
+                            .header("content-type", "application/json"),
+                        Wire::Browser => http
+                            .post(format!("{url}/v1/b"))
+                            .header("content-type", "text/plain")
+                            .header("origin", BROWSER_ORIGIN),
+                    };
+                    match req.body(body.clone()).send().await {
                         Ok(r) if r.status() == 200 => break,
                         Ok(r) if r.status() == 503 => {
                             failures += 1;
@@ -237,15 +371,128 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed();
     latencies.sort();
-    let rate = args.events as f64 / elapsed.as_secs_f64();
     let commits = metric(&http, &url, "nudge_ingest_commits_total").await?;
     let committed = metric(&http, &url, "nudge_ingest_messages_committed_total").await?;
-    let mean_commit = if commits > 0.0 { committed / commits } else { 0.0 };
     drop(server);
+    if let Some(p) = pg {
+        p.drop_schema().await?;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(Sent {
+        elapsed,
+        latencies,
+        retried,
+        commits,
+        committed,
+    })
+}
+
+async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
+    let backend = if args.postgres.is_some() { "postgres" } else { "sqlite" };
+    let server_batches = std::sync::Arc::new(bodies(&args, Wire::Server));
+    let body_bytes: usize = server_batches.iter().map(Vec::len).sum();
+    eprintln!(
+        "bench ingest ({backend}): {} events in {} batches of {}, {} clients, {:.1} MB of JSON, {} live segments",
+        args.events,
+        server_batches.len(),
+        args.batch,
+        args.clients,
+        body_bytes as f64 / 1e6,
+        args.segments
+    );
+    if args.scoring_rules > 0 {
+        // Without rules and with them, alternating on fresh workspaces.
+        let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+        for _ in 0..2 {
+            for (n, rules) in [0, args.scoring_rules].into_iter().enumerate() {
+                let a = IngestArgs {
+                    scoring_rules: rules,
+                    ..args.clone()
+                };
+                let sent = send_through(&a, Wire::Server, server_batches.clone()).await?;
+                rates[n].push(args.events as f64 / sent.elapsed.as_secs_f64());
+            }
+        }
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let show = |v: &[f64]| v.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(", ");
+        println!(
+            "backend: {backend}; {} events, {} clients x batches of {}, {} users, {} live segments",
+            args.events, args.clients, args.batch, args.users, args.segments
+        );
+        println!("without scoring rules:  {} events/s", show(&rates[0]));
+        println!(
+            "with {} scoring rules:  {} events/s",
+            args.scoring_rules,
+            show(&rates[1])
+        );
+        println!(
+            "with / without = {:.2} ({:.1} % slower; means of two alternating runs each)",
+            mean(&rates[1]) / mean(&rates[0]),
+            (1.0 - mean(&rates[1]) / mean(&rates[0])) * 100.0
+        );
+        return Ok(());
+    }
+    let sent = send_through(&args, Wire::Server, server_batches.clone()).await?;
+    let rate = args.events as f64 / sent.elapsed.as_secs_f64();
+    let mean_commit = if sent.commits > 0.0 {
+        sent.committed / sent.commits
+    } else {
+        0.0
+    };
+
+    // The browser library's wire, alternating with the server's on fresh workspaces
+    // so that the machine's drift touches both alike.
+    let mut browser_runs = Vec::new();
+    if args.browser {
+        let browser_batches = std::sync::Arc::new(bodies(&args, Wire::Browser));
+        let mut server_rates = vec![rate];
+        for round in 0..2 {
+            let b = send_through(&args, Wire::Browser, browser_batches.clone()).await?;
+            browser_runs.push((args.events as f64 / b.elapsed.as_secs_f64(), b));
+            if round == 0 {
+                let s = send_through(&args, Wire::Server, server_batches.clone()).await?;
+                server_rates.push(args.events as f64 / s.elapsed.as_secs_f64());
+            }
+        }
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let browser_rates: Vec<f64> = browser_runs.iter().map(|(r, _)| *r).collect();
+        println!(
+            "backend: {backend}; {} events, {} clients x batches of {}, {} users, {} live segments",
+            args.events, args.clients, args.batch, args.users, args.segments
+        );
+        println!(
+            "/v1/batch (server SDKs):  {} events/s",
+            server_rates
+                .iter()
+                .map(|r| format!("{r:.0}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        for (r, b) in &browser_runs {
+            println!(
+                "/v1/b (browser library):  {r:>9.0} events/s; latency p50 {:.1} ms, p99 {:.1} ms ({} retried after 503)",
+                percentile(&b.latencies, 0.50),
+                percentile(&b.latencies, 0.99),
+                b.retried
+            );
+        }
+        println!(
+            "/v1/b / /v1/batch = {:.2} (mean of {} browser runs over mean of {} server runs, alternating)",
+            mean(&browser_rates) / mean(&server_rates),
+            browser_rates.len(),
+            server_rates.len()
+        );
+        return Ok(());
+    }
 
     // Baselines: the same rows straight into the same kind of database, once in
     // transactions as large as Nudge's average group commit, once in 10,000-row
     // transactions (the best case for the index maintenance).
+    let dir = tempfile_dir()?;
+    let pg = match &args.postgres {
+        Some(url) => Some(PgBenchSchema::create(url).await?),
+        None => None,
+    };
     let commit_rows = (mean_commit.round() as usize).max(1);
     let mut baselines = Vec::new();
     for (n, rows) in [commit_rows, 10_000].into_iter().enumerate() {
@@ -267,16 +514,20 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     );
     println!(
         "nudge /v1/batch:   {rate:>9.0} events/s durably acknowledged ({:.2} s)",
-        elapsed.as_secs_f64()
+        sent.elapsed.as_secs_f64()
     );
     println!(
-        "request latency:   p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} requests, {retried} retried after 503)",
-        percentile(&latencies, 0.50),
-        percentile(&latencies, 0.99),
-        percentile(&latencies, 1.0),
-        latencies.len()
+        "request latency:   p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} requests, {} retried after 503)",
+        percentile(&sent.latencies, 0.50),
+        percentile(&sent.latencies, 0.99),
+        percentile(&sent.latencies, 1.0),
+        sent.latencies.len(),
+        sent.retried
     );
-    println!("group commit:      {commits:.0} commits, {mean_commit:.0} messages per commit on average");
+    println!(
+        "group commit:      {:.0} commits, {mean_commit:.0} messages per commit on average",
+        sent.commits
+    );
     for (rows, raw) in &baselines {
         println!(
             "raw insert:        {raw:>9.0} rows/s (same rows and schema, {rows}-row transactions); nudge / raw = {:.2}",

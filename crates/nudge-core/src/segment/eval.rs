@@ -102,7 +102,13 @@ impl Condition {
             Condition::RandomBucket { percent, salt } => bucket(facts.contact_id, salt) < *percent as i64,
             Condition::Segment { segment } => facts.segments.contains(segment),
             Condition::Message { .. } => self.as_event().is_some_and(|e| e.matches_in(facts, now, zone)),
-            Condition::LeadScore { op, value } => op.holds(lead_score(&facts.traits), *value),
+            Condition::LeadScore { score, op, value } => {
+                let score = match score {
+                    Some(s) => named_score(&facts.traits, s),
+                    None => lead_score(&facts.traits),
+                };
+                op.holds(score, *value)
+            }
         }
     }
 
@@ -259,6 +265,15 @@ fn aggregate(f: AggregateFn, nums: &[f64]) -> Option<f64> {
 /// The contact's lead score: the `lead_score` trait when it is a number, else 0.
 pub fn lead_score(traits: &Map<String, Value>) -> f64 {
     traits.get(LEAD_SCORE_TRAIT).and_then(number).unwrap_or(0.0)
+}
+
+/// A named score as its trait holds it ([`crate::scoring::score_trait`]); 0 when
+/// missing.
+pub fn named_score(traits: &Map<String, Value>, score: &str) -> f64 {
+    traits
+        .get(&crate::scoring::score_trait(score))
+        .and_then(number)
+        .unwrap_or(0.0)
 }
 
 fn number(v: &Value) -> Option<f64> {

@@ -655,6 +655,27 @@ fn message_engagement() {
 }
 
 #[test]
+fn named_scores() {
+    let mut f = with_messages();
+    f.traits.insert("engagement_score".into(), json!(12));
+    let c =
+        parse_condition(&json!({"type": "lead_score", "score": "engagement", "op": "greater_or_equal", "value": 10}))
+            .unwrap();
+    assert!(c.matches(&f, NOW));
+    assert_eq!(c.trait_names(), vec!["engagement_score"]);
+    assert_eq!(c.score_thresholds(), vec![("engagement".to_string(), 10.0)]);
+    let default =
+        parse_condition(&json!({"type": "lead_score", "score": "lead_score", "op": "greater_or_equal", "value": 36}))
+            .unwrap();
+    assert!(!default.matches(&f, NOW), "the default score reads lead_score (35)");
+    let bad = parse_condition(&json!({"type": "lead_score", "score": "Bad", "op": "equals", "value": 1})).unwrap_err();
+    assert_eq!(bad.path, "$.score");
+    let by_trait =
+        parse_condition(&json!({"type": "trait", "trait": "lead_score", "op": "greater_than", "value": 50})).unwrap();
+    assert_eq!(by_trait.score_thresholds(), vec![("lead_score".to_string(), 50.0)]);
+}
+
+#[test]
 fn lead_score() {
     let f = with_messages();
     for (def, want) in [
@@ -738,5 +759,5 @@ fn anniversaries_follow_the_contacts_time_zone() {
         "where": [{"property": "started", "op": "anniversary_within_days", "days": 0}]}))
     .unwrap();
     assert!(renewal.matches(&f, t));
-    assert!(renewal.trait_names().contains(&"timezone"));
+    assert!(renewal.trait_names().contains(&"timezone".to_string()));
 }

@@ -41,6 +41,7 @@ pub(crate) async fn update<D: Db>(db: &D, id: ContactId, patch: &ContactPatch, n
     let Some(mut contact) = db.load_contact(id).await? else {
         return Ok(None);
     };
+    let before = contact.traits.clone();
     contact.apply_traits(&patch.traits);
     contact
         .subscriptions
@@ -50,10 +51,27 @@ pub(crate) async fn update<D: Db>(db: &D, id: ContactId, patch: &ContactPatch, n
     let rules = db.rules().await?;
     let changed: Vec<String> = patch.traits.keys().cloned().collect();
     exec::traits_changed(db, &rules, id, &changed, now).await?;
+    // Scoring rules on trait changes fire for the traits whose value changed, as for
+    // an `identify` (their new values; a removed trait is `null`).
+    let new_values: serde_json::Map<String, serde_json::Value> = patch
+        .traits
+        .keys()
+        .filter(|k| before.get(*k) != contact.traits.get(*k))
+        .map(|k| {
+            (
+                k.clone(),
+                contact.traits.get(k).cloned().unwrap_or(serde_json::Value::Null),
+            )
+        })
+        .collect();
+    if !new_values.is_empty() {
+        let happening = nudge_core::scoring::Happening::TraitsChanged { traits: &new_values };
+        crate::shared::scoring::apply(db, &rules, &[(id, happening)], now).await?;
+    }
     if rules.segments.any {
         db.mark_dirty(id).await?;
     }
-    Ok(Some(contact))
+    Ok(db.load_contact(id).await?.or(Some(contact)))
 }
 
 /// A contact by user id, anonymous id or email.

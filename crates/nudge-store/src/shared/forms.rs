@@ -289,7 +289,17 @@ pub(crate) async fn submit<D: Ingest>(db: &D, new: &NewSubmission, now: Millis) 
         key: IdempotencyKey::form_submission(id),
         counts: None,
     };
-    exec::event(db, &plan::event(&rules, contact_id, &event, now)).await?;
+    if exec::event(db, &plan::event(&rules, contact_id, &event, now)).await?
+        && let Value::Object(properties) = &event.properties
+    {
+        // Scoring rules on form submissions (and on `Form Submitted` events) fire in
+        // the submission's transaction, as for a tracked event.
+        let happening = nudge_core::scoring::Happening::Track {
+            event: event_names::FORM_SUBMITTED,
+            properties,
+        };
+        crate::shared::scoring::apply(db, &rules, &[(contact_id, happening)], now).await?;
+    }
     let mut confirmations = Vec::new();
     if let Some(confirm) = &new.confirm {
         for key in &pending {

@@ -230,6 +230,7 @@ pub(crate) async fn ingest<D: Ingest>(db: &D, messages: &[Call], now: Millis) ->
         }
     }
     follow_up(db, &rules, messages, &events, &written, &deferred, &created).await?;
+    score(db, &rules, messages, &events, &written, &deferred, now).await?;
     db.remember(&ids);
     Ok(out)
 }
@@ -292,6 +293,37 @@ async fn follow_up<D: Ingest>(
     };
     let (a, b) = tokio::join!(biased; queue, mark);
     first_failure([a, b])
+}
+
+/// Scores the stored calls by the enabled scoring rules (`track` events, page views,
+/// `identify` calls that changed traits), in the call's transaction.
+async fn score<D: Ingest>(
+    db: &D,
+    rules: &Rules,
+    messages: &[Call],
+    events: &NewEvents<'_>,
+    written: &[bool],
+    deferred: &Deferred<'_>,
+    now: Millis,
+) -> Result<()> {
+    if rules.scoring.is_empty() {
+        return Ok(());
+    }
+    let happenings: Vec<(ContactId, nudge_core::scoring::Happening<'_>)> = events
+        .messages
+        .iter()
+        .enumerate()
+        .filter(|&(k, _)| written[k])
+        .filter_map(|(k, &i)| {
+            let m = &messages[i];
+            nudge_core::scoring::Happening::of_call(m, deferred.changed.contains(&i))
+                .map(|h| (events.contact_ids[k], h))
+        })
+        .collect();
+    if happenings.is_empty() {
+        return Ok(());
+    }
+    crate::shared::scoring::apply(db, rules, &happenings, now).await
 }
 
 /// Does the deferred writes. With `events` (the end of the call), also the call's
@@ -780,7 +812,16 @@ pub(crate) async fn merge<D: Ingest>(
         &pair,
     )
     .await?;
-    for table in ["segment_members", "segment_timers", "segment_dirty"] {
+    // The survivor keeps its own scores (a score only the merged-away contact had
+    // arrives with its traits, and counts from there).
+    for table in [
+        "segment_members",
+        "segment_timers",
+        "segment_dirty",
+        "contact_scores",
+        "scoring_counters",
+        "score_timers",
+    ] {
         db.execute(&format!("DELETE FROM {table} WHERE contact_id = $1"), &[Arg::I64(from)])
             .await?;
     }

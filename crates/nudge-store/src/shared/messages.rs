@@ -640,6 +640,17 @@ macro_rules! impl_message_store {
                 $write!(self, |db| $crate::exec::message_event(db, message, &event, key, now))
             }
 
+            async fn answer_message(
+                &self,
+                message: i64,
+                event: &nudge_core::protocol::MessageEvent,
+                key: String,
+                now: Millis,
+            ) -> Result<$crate::Answer> {
+                let event = event.clone();
+                $write!(self, |db| $crate::exec::answer_message(db, message, &event, key, now))
+            }
+
             async fn add_suppression(&self, s: Suppression) -> Result<()> {
                 $write!(self, |db| $crate::shared::messages::add_suppression(db, &s))
             }

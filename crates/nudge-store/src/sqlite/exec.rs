@@ -9,10 +9,33 @@ use crate::plan::Rules;
 pub(super) fn rules(tx: &Connection, cache: &mut IdCache) -> Result<Rules> {
     let journey_events = journey_events(tx, cache)?.clone();
     let segments = segments::segment_index(tx, cache)?;
+    let scoring = scoring(tx, cache, &segments)?;
     Ok(Rules {
         journey_events,
         segments,
+        scoring,
     })
+}
+
+/// The scoring rules, cached until `scoring_version` moves or the segments change.
+fn scoring(
+    tx: &Connection,
+    cache: &mut IdCache,
+    segments: &Arc<crate::plan::SegmentIndex>,
+) -> Result<Arc<nudge_core::scoring::Scoring>> {
+    let version: i64 = tx
+        .prepare_cached("SELECT version FROM scoring_version WHERE id = 1")?
+        .query_row([], |r| r.get(0))?;
+    if let Some((v, s, scoring)) = &cache.scoring
+        && *v == version
+        && Arc::ptr_eq(s, segments)
+    {
+        return Ok(scoring.clone());
+    }
+    let db = super::db::SqliteDb::read(tx);
+    let scoring = Arc::new(crate::sql::run_now(crate::shared::scoring::load(&db, segments))?);
+    cache.scoring = Some((version, segments.clone(), scoring.clone()));
+    Ok(scoring)
 }
 
 /// The journey event names (see [`Rules::journey_events`]), cached: every ingest call

@@ -194,6 +194,24 @@ fn event_row(t: &crate::i18n::Tr, e: &StoredEvent) -> EventRow {
     }
 }
 
+/// A contact's score now (lead scoring).
+struct ScoreRow {
+    score: String,
+    value: String,
+    stage: String,
+    next_decay: String,
+}
+
+/// A `Lead Score Changed` event: when, which score, from and to, and the rules (or
+/// decay) that moved it.
+struct ScoreChangeRow {
+    at: String,
+    score: String,
+    previous: String,
+    value: String,
+    reason: String,
+}
+
 #[derive(Template)]
 #[template(path = "contact.html")]
 struct ProfilePage {
@@ -205,6 +223,8 @@ struct ProfilePage {
     created_at: String,
     last_seen: String,
     lead_score: Option<String>,
+    scores: Vec<ScoreRow>,
+    score_history: Vec<ScoreChangeRow>,
     memberships: Vec<MembershipRow>,
     runs: Vec<RunRow>,
     messages: Vec<MessageRow>,
@@ -350,6 +370,7 @@ async fn load_profile(
         .collect();
     let timeline = timeline_of(state, t, id, None).await?;
     let lead_score = contact.traits.get("lead_score").map(show);
+    let (scores, score_history) = scores_of(state, t, id).await?;
     Ok(Some(ProfilePage {
         c: viewer.chrome("contacts", format!("/contacts/{id}")),
         name: contact.display_name(),
@@ -362,6 +383,8 @@ async fn load_profile(
         created_at: t.datetime(contact.created_at),
         last_seen: when(t, contact.last_seen_at),
         lead_score,
+        scores,
+        score_history,
         memberships,
         runs,
         messages,
@@ -875,4 +898,80 @@ mod tests {
         );
         assert!(!patch.subscriptions.contains_key("sms"));
     }
+}
+
+/// A contact's scores now, and its latest score changes (among its 500 latest events)
+/// with the rules that gave the points.
+async fn scores_of(
+    state: &WebState,
+    t: &crate::i18n::Tr,
+    id: nudge_core::ContactId,
+) -> Result<(Vec<ScoreRow>, Vec<ScoreChangeRow>), nudge_store::StoreError> {
+    let store = &state.api.store;
+    let now = state.api.clock.now();
+    let scores = store
+        .contact_scores(id, now)
+        .await?
+        .into_iter()
+        .map(|s| ScoreRow {
+            value: t.decimal(nudge_core::scoring::round(s.value), 2),
+            stage: s.stage.unwrap_or_default(),
+            next_decay: s.next_decay_at.map(|x| t.datetime(x)).unwrap_or_default(),
+            score: s.score,
+        })
+        .collect();
+    let rules: HashMap<i64, String> = store
+        .scoring_rules()
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r.definition.name))
+        .collect();
+    let events = store
+        .contact_events(
+            id,
+            &nudge_store::EventQuery {
+                before: None,
+                limit: 500,
+            },
+        )
+        .await?
+        .items;
+    let number = |v: &Value| {
+        v.as_f64()
+            .map(|x| t.decimal(nudge_core::scoring::round(x), 2))
+            .unwrap_or_default()
+    };
+    let history = events
+        .iter()
+        .filter(|e| e.name.as_deref() == Some(nudge_core::protocol::event_names::LEAD_SCORE_CHANGED))
+        .take(50)
+        .map(|e| {
+            let p = &e.properties;
+            let reason = if p.get("reason").and_then(Value::as_str) == Some("decay") {
+                t.get("score-reason-decay")
+            } else {
+                p.get("rules")
+                    .and_then(Value::as_array)
+                    .map(|rs| {
+                        rs.iter()
+                            .map(|r| {
+                                let id = r["rule_id"].as_i64().unwrap_or_default();
+                                let name = rules.get(&id).cloned().unwrap_or_else(|| format!("#{id}"));
+                                format!("{name} ({:+})", r["points"].as_i64().unwrap_or_default())
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default()
+            };
+            ScoreChangeRow {
+                at: t.datetime(e.timestamp),
+                score: p.get("score").and_then(Value::as_str).unwrap_or_default().to_string(),
+                previous: p.get("previous").map(number).unwrap_or_default(),
+                value: p.get("value").map(number).unwrap_or_default(),
+                reason,
+            }
+        })
+        .collect();
+    Ok((scores, history))
 }

@@ -216,7 +216,12 @@ pub(super) fn condition_text(c: &Condition) -> String {
             s.push_str(&window_text(window));
             s
         }
-        Condition::LeadScore { op: o, value } => format!("lead score {} {}", op(*o), number(*value)),
+        Condition::LeadScore { score, op: o, value } => format!(
+            "{} {} {}",
+            score.as_deref().unwrap_or("lead score"),
+            op(*o),
+            number(*value)
+        ),
     }
 }
 

@@ -1,0 +1,70 @@
+//! Lead scoring as the store keeps it: the workspace's scores and rules, each
+//! contact's scores, and the decay timers (docs/lead-scoring.md). The decisions are
+//! `nudge_core::scoring`'s; what a score change writes is planned in `plan.rs`.
+
+use crate::Result;
+use async_trait::async_trait;
+use nudge_core::scoring::{RuleDefinition, ScoreDefinition};
+use nudge_core::{ContactId, Millis};
+use serde::Serialize;
+
+/// A stored scoring rule.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredRule {
+    pub id: i64,
+    #[serde(flatten)]
+    pub definition: RuleDefinition,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// A stored score definition.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredScore {
+    #[serde(flatten)]
+    pub definition: ScoreDefinition,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// A contact's score as of a moment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContactScore {
+    pub score: String,
+    /// The value at the moment asked (decayed).
+    pub value: f64,
+    /// The value in the contact's trait (last materialised).
+    pub written: f64,
+    /// The points at `anchor_at`, from which the value decays.
+    pub points: f64,
+    pub anchor_at: Millis,
+    /// The stage of `value` (the score's stages as defined now).
+    pub stage: Option<String>,
+    /// When decay next crosses a threshold (its durable timer).
+    pub next_decay_at: Option<Millis>,
+    pub updated_at: Millis,
+}
+
+/// The lead-scoring part of the storage contract.
+#[async_trait]
+pub trait ScoringStore: Send + Sync {
+    async fn create_scoring_rule(&self, definition: RuleDefinition, now: Millis) -> Result<StoredRule>;
+    /// `None`: no such rule.
+    async fn update_scoring_rule(&self, id: i64, definition: RuleDefinition, now: Millis)
+    -> Result<Option<StoredRule>>;
+    async fn delete_scoring_rule(&self, id: i64) -> Result<bool>;
+    async fn scoring_rules(&self) -> Result<Vec<StoredRule>>;
+    async fn scoring_rule(&self, id: i64) -> Result<Option<StoredRule>>;
+    /// Creates or replaces a score's definition (by name).
+    async fn put_score(&self, definition: ScoreDefinition, now: Millis) -> Result<StoredScore>;
+    async fn delete_score(&self, name: &str) -> Result<bool>;
+    async fn scores(&self) -> Result<Vec<StoredScore>>;
+    /// A contact's scores at `now` (a merged-away id reads its survivor's).
+    async fn contact_scores(&self, contact: ContactId, now: Millis) -> Result<Vec<ContactScore>>;
+    /// Materialises the decay of up to `limit` contacts' scores whose timer is due at
+    /// `now` (trait, `Lead Score Changed`/`Lead Stage Changed`, segment marks, the
+    /// next timer), in one transaction. How many timers were handled.
+    async fn decay_due_scores(&self, now: Millis, limit: usize) -> Result<usize>;
+    /// When the earliest decay timer is due.
+    async fn next_score_timer(&self) -> Result<Option<Millis>>;
+}

@@ -1,0 +1,438 @@
+//! Lead scoring, written once for both backends: the scores' and rules' rows, loading
+//! them for [`Rules`], applying the rules to what contacts did (in the transaction
+//! that stores it), materialising due decay, and reading a contact's scores.
+//!
+//! Which rules fire and what points result is `nudge_core::scoring`'s decision; what
+//! a change writes is [`plan::score_ops`]'s; here the facts are read and the plan
+//! carried out.
+
+use crate::plan::{self, Rules};
+use crate::scoring::{ContactScore, StoredRule, StoredScore};
+use crate::sql::{self, Arg, Db, SqlRow};
+use crate::{Result, StoreError, exec};
+use nudge_core::scoring::{
+    ContactScores, Happening, RuleDefinition, ScoreDefinition, ScoreState, Scored, Scoring, ScoringRule,
+};
+use nudge_core::{ContactId, Millis};
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+fn rule_from_row(r: &SqlRow) -> Result<StoredRule> {
+    let definition: RuleDefinition =
+        serde_json::from_value(r.json(1)?).map_err(|e| StoreError::Corrupt(format!("scoring rule: {e}")))?;
+    Ok(StoredRule {
+        id: r.i64(0)?,
+        definition,
+        created_at: r.i64(2)?,
+        updated_at: r.i64(3)?,
+    })
+}
+
+fn score_from_row(r: &SqlRow) -> Result<StoredScore> {
+    let definition: ScoreDefinition =
+        serde_json::from_value(r.json(0)?).map_err(|e| StoreError::Corrupt(format!("score: {e}")))?;
+    Ok(StoredScore {
+        definition,
+        created_at: r.i64(1)?,
+        updated_at: r.i64(2)?,
+    })
+}
+
+async fn bump<D: Db>(db: &D) -> Result<()> {
+    db.execute("UPDATE scoring_version SET version = version + 1 WHERE id = 1", &[])
+        .await?;
+    Ok(())
+}
+
+fn json_of<T: serde::Serialize>(v: &T) -> Result<Value> {
+    serde_json::to_value(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub(crate) async fn create_rule<D: Db>(db: &D, definition: RuleDefinition, now: Millis) -> Result<StoredRule> {
+    let json = json_of(&definition)?;
+    let id = db
+        .insert(
+            "INSERT INTO scoring_rules (definition, created_at, updated_at) VALUES ($1, $2, $2)",
+            &[Arg::Json(&json), Arg::I64(now)],
+        )
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("a new scoring rule has no id".into()))?;
+    bump(db).await?;
+    Ok(StoredRule {
+        id,
+        definition,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+pub(crate) async fn update_rule<D: Db>(
+    db: &D,
+    id: i64,
+    definition: RuleDefinition,
+    now: Millis,
+) -> Result<Option<StoredRule>> {
+    let json = json_of(&definition)?;
+    let n = db
+        .execute(
+            "UPDATE scoring_rules SET definition = $2, updated_at = $3 WHERE id = $1",
+            &[Arg::I64(id), Arg::Json(&json), Arg::I64(now)],
+        )
+        .await?;
+    if n == 0 {
+        return Ok(None);
+    }
+    bump(db).await?;
+    rule(db, id).await
+}
+
+pub(crate) async fn delete_rule<D: Db>(db: &D, id: i64) -> Result<bool> {
+    let n = db
+        .execute("DELETE FROM scoring_rules WHERE id = $1", &[Arg::I64(id)])
+        .await?;
+    if n == 0 {
+        return Ok(false);
+    }
+    db.execute("DELETE FROM scoring_counters WHERE rule_id = $1", &[Arg::I64(id)])
+        .await?;
+    bump(db).await?;
+    Ok(true)
+}
+
+pub(crate) async fn rules<D: Db>(db: &D) -> Result<Vec<StoredRule>> {
+    sql::all(
+        db,
+        "SELECT id, definition, created_at, updated_at FROM scoring_rules ORDER BY id",
+        &[],
+        rule_from_row,
+    )
+    .await
+}
+
+pub(crate) async fn rule<D: Db>(db: &D, id: i64) -> Result<Option<StoredRule>> {
+    sql::one(
+        db,
+        "SELECT id, definition, created_at, updated_at FROM scoring_rules WHERE id = $1",
+        &[Arg::I64(id)],
+        rule_from_row,
+    )
+    .await
+}
+
+pub(crate) async fn put_score<D: Db>(db: &D, definition: ScoreDefinition, now: Millis) -> Result<StoredScore> {
+    let json = json_of(&definition)?;
+    db.execute(
+        "INSERT INTO scores (name, definition, created_at, updated_at) VALUES ($1, $2, $3, $3)
+         ON CONFLICT (name) DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at",
+        &[Arg::Str(&definition.name), Arg::Json(&json), Arg::I64(now)],
+    )
+    .await?;
+    bump(db).await?;
+    sql::one(
+        db,
+        "SELECT definition, created_at, updated_at FROM scores WHERE name = $1",
+        &[Arg::Str(&definition.name)],
+        score_from_row,
+    )
+    .await?
+    .ok_or_else(|| StoreError::Corrupt("a saved score is missing".into()))
+}
+
+pub(crate) async fn delete_score<D: Db>(db: &D, name: &str) -> Result<bool> {
+    let n = db
+        .execute("DELETE FROM scores WHERE name = $1", &[Arg::Str(name)])
+        .await?;
+    if n > 0 {
+        // Without a definition the score no longer decays.
+        db.execute("DELETE FROM score_timers WHERE score = $1", &[Arg::Str(name)])
+            .await?;
+        bump(db).await?;
+    }
+    Ok(n > 0)
+}
+
+pub(crate) async fn scores<D: Db>(db: &D) -> Result<Vec<StoredScore>> {
+    sql::all(
+        db,
+        "SELECT definition, created_at, updated_at FROM scores ORDER BY name",
+        &[],
+        score_from_row,
+    )
+    .await
+}
+
+/// The scores and enabled rules as the write path reads them, with the thresholds
+/// the segments test scores against.
+pub(crate) async fn load<D: Db>(db: &D, segments: &plan::SegmentIndex) -> Result<Scoring> {
+    let scores = scores(db).await?.into_iter().map(|s| s.definition).collect();
+    let rules = rules(db)
+        .await?
+        .into_iter()
+        .map(|r| ScoringRule {
+            id: r.id,
+            definition: r.definition,
+        })
+        .collect();
+    Ok(Scoring::new(scores, rules).with_read_thresholds(segments.score_thresholds.iter().cloned()))
+}
+
+/// A contact's stored score states and, for every score named, its trait's value.
+async fn contact_state<D: Db>(
+    db: &D,
+    contact: &nudge_core::Contact,
+    names: impl IntoIterator<Item = String>,
+) -> Result<ContactScores> {
+    let mut cs = ContactScores::default();
+    let rows = db
+        .query(
+            "SELECT score, points, anchor_at, written, stage FROM contact_scores WHERE contact_id = $1",
+            &[Arg::I64(contact.id)],
+        )
+        .await?;
+    let mut names: BTreeSet<String> = names.into_iter().collect();
+    for r in rows {
+        let score = r.string(0)?;
+        cs.states.insert(
+            score.clone(),
+            ScoreState {
+                points: r.opt_f64(1)?.unwrap_or(0.0),
+                anchor: r.i64(2)?,
+                written: r.opt_f64(3)?.unwrap_or(0.0),
+                stage: r.opt_string(4)?,
+            },
+        );
+        names.insert(score);
+    }
+    for name in names {
+        let value = contact
+            .traits
+            .get(&nudge_core::scoring::score_trait(&name))
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0);
+        cs.traits.insert(name, value);
+    }
+    Ok(cs)
+}
+
+/// Scores what contacts did (`(contact, happening)`, in the order it happened) by the
+/// enabled rules, in the caller's transaction: counters, score states, decay timers,
+/// `Lead Score Changed`/`Lead Stage Changed` events and score traits.
+pub(crate) async fn apply<D: Db>(
+    db: &D,
+    rules: &Rules,
+    happenings: &[(ContactId, Happening<'_>)],
+    now: Millis,
+) -> Result<()> {
+    let scoring = &rules.scoring;
+    if scoring.is_empty() {
+        return Ok(());
+    }
+    // The rules each happening fires, by contact (ascending: the lock order).
+    let mut by_contact: std::collections::BTreeMap<ContactId, Vec<Vec<&ScoringRule>>> = Default::default();
+    for (contact, h) in happenings {
+        let fired = scoring.fired(h, now);
+        if !fired.is_empty() {
+            by_contact.entry(*contact).or_default().push(fired);
+        }
+    }
+    for (id, fired) in by_contact {
+        let Some(contact) = db.load_contact(id).await? else {
+            continue;
+        };
+        let names = fired.iter().flatten().map(|r| r.definition.score.clone());
+        let mut cs = contact_state(db, &contact, names).await?;
+        let mut asked = BTreeSet::new();
+        for r in fired.iter().flatten() {
+            if let Some((period, _)) = r.definition.frequency.counter(now)
+                && asked.insert((r.id, period.clone()))
+            {
+                let count = sql::first(
+                    db,
+                    "SELECT count FROM scoring_counters WHERE contact_id = $1 AND rule_id = $2 AND period = $3",
+                    &[Arg::I64(id), Arg::I64(r.id), Arg::Str(&period)],
+                )
+                .await?
+                .map(|r| r.i64(0))
+                .transpose()?
+                .unwrap_or(0);
+                cs.counters.insert((r.id, period), count.max(0) as u32);
+            }
+        }
+        let scored: Vec<Scored> = fired
+            .iter()
+            .map(|f| nudge_core::scoring::score(scoring, &mut cs, f, now))
+            .collect();
+        let ops = plan::score_ops(rules, contact, &scored, now, crate::unique_suffix);
+        exec::execute(db, rules, &ops, now).await?;
+    }
+    Ok(())
+}
+
+/// Materialises up to `limit` due decay timers (see
+/// [`crate::ScoringStore::decay_due_scores`]).
+pub(crate) async fn decay_due<D: Db>(db: &D, now: Millis, limit: usize) -> Result<usize> {
+    let sql = format!(
+        "SELECT contact_id, score FROM score_timers WHERE due_at <= $1 ORDER BY due_at, contact_id LIMIT $2{}",
+        db.for_update()
+    );
+    let due: Vec<(ContactId, String)> = sql::all(db, &sql, &[Arg::I64(now), Arg::I64(limit as i64)], |r| {
+        Ok((r.i64(0)?, r.string(1)?))
+    })
+    .await?;
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let rules = db.rules().await?;
+    let mut by_contact: std::collections::BTreeMap<ContactId, Vec<String>> = Default::default();
+    for (c, s) in &due {
+        by_contact.entry(*c).or_default().push(s.clone());
+    }
+    for (id, due_scores) in by_contact {
+        let cleared: Vec<plan::Op> = due_scores
+            .iter()
+            .map(|s| plan::Op::ScoreTimer {
+                contact: id,
+                score: s.clone(),
+                due: None,
+            })
+            .collect();
+        exec::execute(db, &rules, &cleared, now).await?;
+        let Some(contact) = db.load_contact(id).await? else {
+            continue;
+        };
+        let mut cs = contact_state(db, &contact, due_scores.iter().cloned()).await?;
+        let scored: Vec<Scored> = due_scores
+            .iter()
+            .filter_map(|s| nudge_core::scoring::decay(&rules.scoring, &mut cs, s, now))
+            .map(|change| Scored {
+                changes: vec![change],
+                counted: Vec::new(),
+            })
+            .collect();
+        let ops = plan::score_ops(&rules, contact, &scored, now, crate::unique_suffix);
+        exec::execute(db, &rules, &ops, now).await?;
+    }
+    Ok(due.len())
+}
+
+pub(crate) async fn next_timer<D: Db>(db: &D) -> Result<Option<Millis>> {
+    Ok(sql::first(db, "SELECT min(due_at) FROM score_timers", &[])
+        .await?
+        .map(|r| r.opt_i64(0))
+        .transpose()?
+        .flatten())
+}
+
+/// A contact's scores at `now`: every defined score and every score it has.
+pub(crate) async fn contact_scores<D: Db>(db: &D, contact: ContactId, now: Millis) -> Result<Vec<ContactScore>> {
+    let id = db.current_id(contact).await?;
+    let Some(contact) = db.load_contact(id).await? else {
+        return Ok(Vec::new());
+    };
+    let defined: Vec<ScoreDefinition> = scores(db).await?.into_iter().map(|s| s.definition).collect();
+    let mut names: Vec<String> = defined.iter().map(|d| d.name.clone()).collect();
+    if !names.iter().any(|n| n == nudge_core::scoring::DEFAULT_SCORE) {
+        names.push(nudge_core::scoring::DEFAULT_SCORE.to_string());
+    }
+    let cs = contact_state(db, &contact, names).await?;
+    let timers = db
+        .query(
+            "SELECT score, due_at FROM score_timers WHERE contact_id = $1",
+            &[Arg::I64(id)],
+        )
+        .await?;
+    let mut out = Vec::new();
+    for name in cs.traits.keys() {
+        let def = defined
+            .iter()
+            .find(|d| &d.name == name)
+            .cloned()
+            .unwrap_or_else(|| ScoreDefinition::plain(name));
+        let value = cs.current(&def, now);
+        let state = cs.states.get(name);
+        let next = timers
+            .iter()
+            .find(|r| r.string(0).is_ok_and(|s| &s == name))
+            .map(|r| r.i64(1))
+            .transpose()?;
+        out.push(ContactScore {
+            score: name.clone(),
+            value,
+            written: cs.traits[name],
+            points: state.map_or(value, |s| s.points),
+            anchor_at: state.map_or(contact.updated_at, |s| s.anchor),
+            stage: def.stage_of(value).map(str::to_string),
+            next_decay_at: next,
+            updated_at: state.map_or(contact.updated_at, |s| s.anchor),
+        });
+    }
+    Ok(out)
+}
+
+macro_rules! impl_scoring_store {
+    ($store:ty, $write:ident, $read:ident) => {
+        #[async_trait::async_trait]
+        impl $crate::ScoringStore for $store {
+            async fn create_scoring_rule(
+                &self,
+                definition: nudge_core::scoring::RuleDefinition,
+                now: nudge_core::Millis,
+            ) -> $crate::Result<$crate::StoredRule> {
+                $write!(self, |db| $crate::shared::scoring::create_rule(
+                    db, definition, now
+                ))
+            }
+            async fn update_scoring_rule(
+                &self,
+                id: i64,
+                definition: nudge_core::scoring::RuleDefinition,
+                now: nudge_core::Millis,
+            ) -> $crate::Result<Option<$crate::StoredRule>> {
+                $write!(self, |db| $crate::shared::scoring::update_rule(
+                    db, id, definition, now
+                ))
+            }
+            async fn delete_scoring_rule(&self, id: i64) -> $crate::Result<bool> {
+                $write!(self, |db| $crate::shared::scoring::delete_rule(db, id))
+            }
+            async fn scoring_rules(&self) -> $crate::Result<Vec<$crate::StoredRule>> {
+                $read!(self, |db| $crate::shared::scoring::rules(db))
+            }
+            async fn scoring_rule(&self, id: i64) -> $crate::Result<Option<$crate::StoredRule>> {
+                $read!(self, |db| $crate::shared::scoring::rule(db, id))
+            }
+            async fn put_score(
+                &self,
+                definition: nudge_core::scoring::ScoreDefinition,
+                now: nudge_core::Millis,
+            ) -> $crate::Result<$crate::StoredScore> {
+                $write!(self, |db| $crate::shared::scoring::put_score(db, definition, now))
+            }
+            async fn delete_score(&self, name: &str) -> $crate::Result<bool> {
+                let name = name.to_owned();
+                $write!(self, |db| async move {
+                    $crate::shared::scoring::delete_score(db, &name).await
+                })
+            }
+            async fn scores(&self) -> $crate::Result<Vec<$crate::StoredScore>> {
+                $read!(self, |db| $crate::shared::scoring::scores(db))
+            }
+            async fn contact_scores(
+                &self,
+                contact: nudge_core::ContactId,
+                now: nudge_core::Millis,
+            ) -> $crate::Result<Vec<$crate::ContactScore>> {
+                $read!(self, |db| $crate::shared::scoring::contact_scores(
+                    db, contact, now
+                ))
+            }
+            async fn decay_due_scores(&self, now: nudge_core::Millis, limit: usize) -> $crate::Result<usize> {
+                $write!(self, |db| $crate::shared::scoring::decay_due(db, now, limit))
+            }
+            async fn next_score_timer(&self) -> $crate::Result<Option<nudge_core::Millis>> {
+                $read!(self, |db| $crate::shared::scoring::next_timer(db))
+            }
+        }
+    };
+}
+pub(crate) use impl_scoring_store;
