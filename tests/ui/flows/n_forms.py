@@ -180,7 +180,7 @@ def run(ctx):
         "transport": "smtp", "url": f"smtp://127.0.0.1:{ctx.smtp_port}", "from": "Shop <shop@ui-test.example>"})
     assert status == 200, (status, body)
     status, body = ctx.api("POST", "/api/v1/templates", json={
-        "name": f"confirm-{tag}", "channel": "email", "transactional": True,
+        "name": f"confirm-{tag}", "transactional": True,
         "content": {"channel": "email", "subject": f"Confirm {tag}",
                     "html": "<p><a href=\"{{ confirm_url }}\">Confirm your subscription</a></p>"}})
     assert status == 201, (status, body)
