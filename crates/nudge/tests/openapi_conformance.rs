@@ -57,6 +57,16 @@ const KNOWN: &[(&str, &str)] = &[
     ("ST202", "PUT /api/v1/conversion-settings"),
     // 5. Cryptography: a push subscription's key is a point of the P-256 curve.
     ("ST202", "POST /v1/push/subscriptions"),
+    // 6. Form definitions: exactly one required email field, field and input names
+    // unique, a select's options, a name and slug no other form has, a confirmation
+    // template that exists and is an e-mail.
+    ("ST202", "POST /api/v1/forms"),
+    ("ST202", "PUT /api/v1/forms/{id}"),
+    // 7. Scoring: a rule's trigger carries only its own type's fields; a score's
+    // stages rise, and the body's name is the path's.
+    ("ST202", "POST /api/v1/scoring-rules"),
+    ("ST202", "PUT /api/v1/scoring-rules/{id}"),
+    ("ST202", "PUT /api/v1/scores/{name}"),
 ];
 
 /// Skips (with a notice) or, under `NUDGE_REQUIRE_SDK_TESTS=1`, fails.
