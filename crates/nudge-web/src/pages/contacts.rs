@@ -794,6 +794,82 @@ pub async fn import_errors(State(state): State<WebState>, viewer: Viewer, Path(j
     }
 }
 
+/// A contact's scores now, and its latest score changes (among its 500 latest events)
+/// with the rules that gave the points.
+async fn scores_of(
+    state: &WebState,
+    t: &crate::i18n::Tr,
+    id: nudge_core::ContactId,
+) -> Result<(Vec<ScoreRow>, Vec<ScoreChangeRow>), nudge_store::StoreError> {
+    let store = &state.api.store;
+    let now = state.api.clock.now();
+    let scores = store
+        .contact_scores(id, now)
+        .await?
+        .into_iter()
+        .map(|s| ScoreRow {
+            value: t.decimal(nudge_core::scoring::round(s.value), 2),
+            stage: s.stage.unwrap_or_default(),
+            next_decay: s.next_decay_at.map(|x| t.datetime(x)).unwrap_or_default(),
+            score: s.score,
+        })
+        .collect();
+    let rules: HashMap<i64, String> = store
+        .scoring_rules()
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r.definition.name))
+        .collect();
+    let events = store
+        .contact_events(
+            id,
+            &nudge_store::EventQuery {
+                before: None,
+                limit: 500,
+            },
+        )
+        .await?
+        .items;
+    let number = |v: &Value| {
+        v.as_f64()
+            .map(|x| t.decimal(nudge_core::scoring::round(x), 2))
+            .unwrap_or_default()
+    };
+    let history = events
+        .iter()
+        .filter(|e| e.name.as_deref() == Some(nudge_core::protocol::event_names::LEAD_SCORE_CHANGED))
+        .take(50)
+        .map(|e| {
+            let p = &e.properties;
+            let reason = if p.get("reason").and_then(Value::as_str) == Some("decay") {
+                t.get("score-reason-decay")
+            } else {
+                p.get("rules")
+                    .and_then(Value::as_array)
+                    .map(|rs| {
+                        rs.iter()
+                            .map(|r| {
+                                let id = r["rule_id"].as_i64().unwrap_or_default();
+                                let name = rules.get(&id).cloned().unwrap_or_else(|| format!("#{id}"));
+                                format!("{name} ({:+})", r["points"].as_i64().unwrap_or_default())
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default()
+            };
+            ScoreChangeRow {
+                at: t.datetime(e.timestamp),
+                score: p.get("score").and_then(Value::as_str).unwrap_or_default().to_string(),
+                previous: p.get("previous").map(number).unwrap_or_default(),
+                value: p.get("value").map(number).unwrap_or_default(),
+                reason,
+            }
+        })
+        .collect();
+    Ok((scores, history))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -898,80 +974,4 @@ mod tests {
         );
         assert!(!patch.subscriptions.contains_key("sms"));
     }
-}
-
-/// A contact's scores now, and its latest score changes (among its 500 latest events)
-/// with the rules that gave the points.
-async fn scores_of(
-    state: &WebState,
-    t: &crate::i18n::Tr,
-    id: nudge_core::ContactId,
-) -> Result<(Vec<ScoreRow>, Vec<ScoreChangeRow>), nudge_store::StoreError> {
-    let store = &state.api.store;
-    let now = state.api.clock.now();
-    let scores = store
-        .contact_scores(id, now)
-        .await?
-        .into_iter()
-        .map(|s| ScoreRow {
-            value: t.decimal(nudge_core::scoring::round(s.value), 2),
-            stage: s.stage.unwrap_or_default(),
-            next_decay: s.next_decay_at.map(|x| t.datetime(x)).unwrap_or_default(),
-            score: s.score,
-        })
-        .collect();
-    let rules: HashMap<i64, String> = store
-        .scoring_rules()
-        .await?
-        .into_iter()
-        .map(|r| (r.id, r.definition.name))
-        .collect();
-    let events = store
-        .contact_events(
-            id,
-            &nudge_store::EventQuery {
-                before: None,
-                limit: 500,
-            },
-        )
-        .await?
-        .items;
-    let number = |v: &Value| {
-        v.as_f64()
-            .map(|x| t.decimal(nudge_core::scoring::round(x), 2))
-            .unwrap_or_default()
-    };
-    let history = events
-        .iter()
-        .filter(|e| e.name.as_deref() == Some(nudge_core::protocol::event_names::LEAD_SCORE_CHANGED))
-        .take(50)
-        .map(|e| {
-            let p = &e.properties;
-            let reason = if p.get("reason").and_then(Value::as_str) == Some("decay") {
-                t.get("score-reason-decay")
-            } else {
-                p.get("rules")
-                    .and_then(Value::as_array)
-                    .map(|rs| {
-                        rs.iter()
-                            .map(|r| {
-                                let id = r["rule_id"].as_i64().unwrap_or_default();
-                                let name = rules.get(&id).cloned().unwrap_or_else(|| format!("#{id}"));
-                                format!("{name} ({:+})", r["points"].as_i64().unwrap_or_default())
-                            })
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    })
-                    .unwrap_or_default()
-            };
-            ScoreChangeRow {
-                at: t.datetime(e.timestamp),
-                score: p.get("score").and_then(Value::as_str).unwrap_or_default().to_string(),
-                previous: p.get("previous").map(number).unwrap_or_default(),
-                value: p.get("value").map(number).unwrap_or_default(),
-                reason,
-            }
-        })
-        .collect();
-    Ok((scores, history))
 }
