@@ -486,15 +486,7 @@ impl Store for SqliteStore {
             let id = current_id(&tx, id)?;
             tx.execute("DELETE FROM events WHERE contact_id = ?", [id])?;
             tx.execute("DELETE FROM identities WHERE contact_id = ?", [id])?;
-            for table in [
-                "segment_members",
-                "segment_history",
-                "segment_timers",
-                "segment_dirty",
-                "contact_scores",
-                "scoring_counters",
-                "score_timers",
-            ] {
+            for table in shared::contacts::ERASED_WITH_CONTACT {
                 tx.execute(&format!("DELETE FROM {table} WHERE contact_id = ?"), [id])?;
             }
             // Messages hold addresses and personal content: erased too, including

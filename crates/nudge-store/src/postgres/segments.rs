@@ -101,15 +101,7 @@ pub(super) async fn mark_dirty(c: &impl GenericClient, contacts: &[ContactId]) -
 
 /// Forgets a contact's segment and score data (erasure).
 pub(super) async fn on_delete(c: &impl GenericClient, id: ContactId) -> Result<()> {
-    for table in [
-        "segment_members",
-        "segment_history",
-        "segment_timers",
-        "segment_dirty",
-        "contact_scores",
-        "scoring_counters",
-        "score_timers",
-    ] {
+    for table in crate::shared::contacts::ERASED_WITH_CONTACT {
         c.execute(&format!("DELETE FROM {table} WHERE contact_id = $1"), &[&id])
             .await?;
     }

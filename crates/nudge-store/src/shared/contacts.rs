@@ -35,6 +35,19 @@ fn event_from_row(r: &SqlRow) -> Result<StoredEvent> {
     })
 }
 
+/// The tables whose rows are only the contact's own state (segment membership and its
+/// history and timers, scores, rule counters and decay timers): erasing the contact
+/// deletes its rows in each, on both backends.
+pub(crate) const ERASED_WITH_CONTACT: &[&str] = &[
+    "segment_members",
+    "segment_history",
+    "segment_timers",
+    "segment_dirty",
+    "contact_scores",
+    "scoring_counters",
+    "score_timers",
+];
+
 /// Applies a traits / subscription patch (see `Store::update_contact`).
 pub(crate) async fn update<D: Db>(db: &D, id: ContactId, patch: &ContactPatch, now: Millis) -> Result<Option<Contact>> {
     let id = db.current_id(id).await?;
