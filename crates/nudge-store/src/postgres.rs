@@ -81,6 +81,32 @@ const MIGRATION_LOCK: i64 = 0x6e75_6467_655f_6d69; // "nudge_mi"
 /// after another one changed what it had read (see `stale`).
 const TX_ATTEMPTS: usize = 8;
 
+/// Runs `|tx| future` in a transaction, and again (after a backoff, at most
+/// `TX_ATTEMPTS` times) when it lost a race for an identity or a contact to another
+/// process: what `what` names is then logged at debug level.
+macro_rules! pg_write_retrying {
+    ($store:expr, $what:literal, |$tx:ident| $body:expr) => {{
+        let mut client = $store.client().await?;
+        let mut attempt = 0;
+        loop {
+            let $tx = client.transaction().await?;
+            match $body.await {
+                Ok(out) => {
+                    $tx.commit().await?;
+                    break Ok(out);
+                }
+                Err(e) if retryable(&e) && attempt + 1 < TX_ATTEMPTS => {
+                    $tx.rollback().await?;
+                    tracing::debug!(attempt, error = %e, concat!($what, " conflicted with another transaction; running it again"));
+                    backoff(attempt).await;
+                    attempt += 1;
+                }
+                Err(e) => break Err(e),
+            }
+        }
+    }};
+}
+
 pub struct PgStore {
     pool: Pool,
     /// Connections for ingestion, most recently used first: the calls of one process
@@ -300,79 +326,15 @@ impl Store for PgStore {
     }
 
     async fn delete_contact(&self, id: ContactId) -> Result<bool> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let id = current_id(&tx, id).await?;
-        // Lock first: events an ingest adds meanwhile are then either seen here or
-        // find the contact gone (and that ingest runs again).
-        tx.execute("SELECT 1 FROM contacts WHERE id = $1 FOR UPDATE", &[&id])
-            .await?;
-        tx.execute("DELETE FROM events WHERE contact_id = $1", &[&id]).await?;
-        tx.execute("DELETE FROM identities WHERE contact_id = $1", &[&id])
-            .await?;
-        // Messages hold addresses and personal content: erased too, including those of
-        // contacts merged into this one.
-        tx.execute(
-            "DELETE FROM messages WHERE contact_id = $1 OR contact_id IN (SELECT from_id FROM contact_merges WHERE into_id = $1)",
-            &[&id],
-        )
-        .await?;
-        tx.execute(
-            "DELETE FROM push_subscriptions WHERE contact_id = $1 OR contact_id IN (SELECT from_id FROM contact_merges WHERE into_id = $1)",
-            &[&id],
-        )
-        .await?;
-        // Form submissions hold what the person typed.
-        tx.execute(
-            "DELETE FROM form_submissions WHERE contact_id = $1 OR contact_id IN (SELECT from_id FROM contact_merges WHERE into_id = $1)",
-            &[&id],
-        )
-        .await?;
-        // Journey runs: their timers and waits first, then the runs.
-        let runs = "SELECT id FROM journey_runs WHERE contact_id = $1
-                    OR contact_id IN (SELECT from_id FROM contact_merges WHERE into_id = $1)";
-        for table in ["journey_timers", "journey_waits"] {
-            tx.execute(&format!("DELETE FROM {table} WHERE run_id IN ({runs})"), &[&id])
-                .await?;
-        }
-        tx.execute(&format!("DELETE FROM journey_runs WHERE id IN ({runs})"), &[&id])
-            .await?;
-        tx.execute(
-            "DELETE FROM journey_inbox WHERE contact_id = $1 OR contact_id IN (SELECT from_id FROM contact_merges WHERE into_id = $1)",
-            &[&id],
-        )
-        .await?;
-        tx.execute("DELETE FROM contact_merges WHERE into_id = $1", &[&id])
-            .await?;
-        segments::on_delete(&tx, id).await?;
-        let n = tx.execute("DELETE FROM contacts WHERE id = $1", &[&id]).await?;
-        tx.commit().await?;
-        Ok(n > 0)
+        pg_write!(self, |db| shared::contacts::erase(db, id))
     }
 
     async fn import_contacts(&self, rows: Vec<ContactImport>, now: Millis) -> Result<ImportReport> {
-        let mut client = self.client().await?;
-        let mut attempt = 0;
-        loop {
-            let tx = client.transaction().await?;
-            let result = match import_tx(&tx, &rows, now).await {
-                Ok(report) => segments::mark_after_import(&tx, &rows).await.map(|()| report),
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(report) => {
-                    tx.commit().await?;
-                    return Ok(report);
-                }
-                Err(e) if retryable(&e) && attempt + 1 < TX_ATTEMPTS => {
-                    tx.rollback().await?;
-                    tracing::debug!(attempt, error = %e, "import conflicted with another transaction; running it again");
-                    backoff(attempt).await;
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        pg_write_retrying!(self, "import", |tx| async {
+            let report = import_tx(&tx, &rows, now).await?;
+            segments::mark_after_import(&tx, &rows).await?;
+            Ok(report)
+        })
     }
 
     async fn create_key(&self, key: NewApiKey, now: Millis) -> Result<ApiKey> {
@@ -445,23 +407,11 @@ shared::forms::impl_form_store!(PgStore, pg_write, pg_read);
 impl PgStore {
     /// Run again when it lost a race for an identity or a contact, as ingestion.
     async fn submit(&self, new: NewSubmission, now: Millis) -> Result<Option<Submitted>> {
-        let mut client = self.client().await?;
-        let mut attempt = 0;
-        loop {
-            let tx = client.transaction().await?;
-            match shared::forms::submit(&db::PgDb::tx(&tx), &new, now).await {
-                Ok(out) => {
-                    tx.commit().await?;
-                    return Ok(out);
-                }
-                Err(e) if retryable(&e) && attempt + 1 < TX_ATTEMPTS => {
-                    tx.rollback().await?;
-                    backoff(attempt).await;
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        pg_write_retrying!(self, "form submission", |tx| shared::forms::submit(
+            &db::PgDb::tx(&tx),
+            &new,
+            now
+        ))
     }
 }
 

@@ -481,43 +481,13 @@ impl Store for SqliteStore {
 
     async fn delete_contact(&self, id: ContactId) -> Result<bool> {
         self.write(move |conn, cache| {
+            // The identity cache may point at the contact or at contacts merged into it.
             cache.clear();
             let tx = conn.transaction()?;
-            let id = current_id(&tx, id)?;
-            tx.execute("DELETE FROM events WHERE contact_id = ?", [id])?;
-            tx.execute("DELETE FROM identities WHERE contact_id = ?", [id])?;
-            for table in shared::contacts::ERASED_WITH_CONTACT {
-                tx.execute(&format!("DELETE FROM {table} WHERE contact_id = ?"), [id])?;
-            }
-            // Messages hold addresses and personal content: erased too, including
-            // those of contacts merged into this one.
-            tx.execute(
-                "DELETE FROM messages WHERE contact_id = ?1 OR contact_id IN (SELECT from_id FROM contact_merges WHERE into_id = ?1)",
-                [id],
-            )?;
-            tx.execute(
-                "DELETE FROM push_subscriptions WHERE contact_id = ?1 OR contact_id IN (SELECT from_id FROM contact_merges WHERE into_id = ?1)",
-                [id],
-            )?;
-            // Form submissions hold what the person typed.
-            tx.execute(
-                "DELETE FROM form_submissions WHERE contact_id = ?1 OR contact_id IN (SELECT from_id FROM contact_merges WHERE into_id = ?1)",
-                [id],
-            )?;
-            // Journey runs: their timers and waits first, then the runs.
-            let runs = "SELECT id FROM journey_runs WHERE contact_id = ?1
-                        OR contact_id IN (SELECT from_id FROM contact_merges WHERE into_id = ?1)";
-            tx.execute(&format!("DELETE FROM journey_timers WHERE run_id IN ({runs})"), [id])?;
-            tx.execute(&format!("DELETE FROM journey_waits WHERE run_id IN ({runs})"), [id])?;
-            tx.execute(&format!("DELETE FROM journey_runs WHERE id IN ({runs})"), [id])?;
-            tx.execute(
-                "DELETE FROM journey_inbox WHERE contact_id = ?1 OR contact_id IN (SELECT from_id FROM contact_merges WHERE into_id = ?1)",
-                [id],
-            )?;
-            tx.execute("DELETE FROM contact_merges WHERE into_id = ?", [id])?;
-            let n = tx.execute("DELETE FROM contacts WHERE id = ?", [id])?;
+            let erased = crate::sql::run_now(shared::contacts::erase(&db::SqliteDb::new(&tx, cache), id))?;
             tx.commit()?;
-            Ok(n > 0)
+            cache.clear();
+            Ok(erased)
         })
         .await
     }

@@ -99,15 +99,6 @@ pub(super) async fn mark_dirty(c: &impl GenericClient, contacts: &[ContactId]) -
     Ok(())
 }
 
-/// Forgets a contact's segment and score data (erasure).
-pub(super) async fn on_delete(c: &impl GenericClient, id: ContactId) -> Result<()> {
-    for table in crate::shared::contacts::ERASED_WITH_CONTACT {
-        c.execute(&format!("DELETE FROM {table} WHERE contact_id = $1"), &[&id])
-            .await?;
-    }
-    Ok(())
-}
-
 /// Recomputes a segment's members in SQL (see the SQLite twin for when everyone is
 /// marked for the worker).
 async fn recompute(tx: &Transaction<'_>, segment: &Segment, now: Millis, mark_all: bool) -> Result<()> {

@@ -36,9 +36,8 @@ fn event_from_row(r: &SqlRow) -> Result<StoredEvent> {
 }
 
 /// The tables whose rows are only the contact's own state (segment membership and its
-/// history and timers, scores, rule counters and decay timers): erasing the contact
-/// deletes its rows in each, on both backends.
-pub(crate) const ERASED_WITH_CONTACT: &[&str] = &[
+/// history and timers, scores, rule counters and decay timers).
+const OWN_STATE: &[&str] = &[
     "segment_members",
     "segment_history",
     "segment_timers",
@@ -47,6 +46,41 @@ pub(crate) const ERASED_WITH_CONTACT: &[&str] = &[
     "scoring_counters",
     "score_timers",
 ];
+
+/// Tables holding personal content that may still name a contact merged into the erased
+/// one: messages (addresses and what was sent), push subscriptions (the browser's
+/// endpoint), form submissions (what the person typed), the journey inbox.
+const WITH_MERGED_AWAY: &[&str] = &["messages", "push_subscriptions", "form_submissions", "journey_inbox"];
+
+/// Erases a contact (see `Store::delete_contact`): everything naming it, or a contact
+/// merged into it, then the contact. The row is locked first where the backend locks:
+/// events an ingest adds meanwhile are then either seen here or find the contact gone
+/// (and that ingest runs again). `false` if there was no such contact.
+pub(crate) async fn erase<D: Db>(db: &D, id: ContactId) -> Result<bool> {
+    let id = db.current_id(id).await?;
+    let lock = format!("SELECT 1 FROM contacts WHERE id = $1{}", db.for_update());
+    sql::first(db, &lock, &[Arg::I64(id)]).await?;
+    let ids = [Arg::I64(id)];
+    for table in ["events", "identities"].iter().chain(OWN_STATE) {
+        db.execute(&format!("DELETE FROM {table} WHERE contact_id = $1"), &ids)
+            .await?;
+    }
+    let merged = "contact_id = $1 OR contact_id IN (SELECT from_id FROM contact_merges WHERE into_id = $1)";
+    for table in WITH_MERGED_AWAY {
+        db.execute(&format!("DELETE FROM {table} WHERE {merged}"), &ids).await?;
+    }
+    // Journey runs: their timers and waits first, then the runs.
+    let runs = format!("SELECT id FROM journey_runs WHERE {merged}");
+    for table in ["journey_timers", "journey_waits"] {
+        db.execute(&format!("DELETE FROM {table} WHERE run_id IN ({runs})"), &ids)
+            .await?;
+    }
+    db.execute(&format!("DELETE FROM journey_runs WHERE id IN ({runs})"), &ids)
+        .await?;
+    db.execute("DELETE FROM contact_merges WHERE into_id = $1", &ids)
+        .await?;
+    Ok(db.execute("DELETE FROM contacts WHERE id = $1", &ids).await? > 0)
+}
 
 /// Applies a traits / subscription patch (see `Store::update_contact`).
 pub(crate) async fn update<D: Db>(db: &D, id: ContactId, patch: &ContactPatch, now: Millis) -> Result<Option<Contact>> {
