@@ -339,7 +339,7 @@ pub async fn update_timers_one_by_one(path: &Path, n: usize, batch: usize) -> Re
 }
 
 /// The ready-made segments written by hand in SQLite SQL, run on a read connection
-/// of their own with the settings of the store's readers (64 MB cache, the file
+/// of their own with the settings of the store's scanners (64 MB cache, the file
 /// mapped up to 1 TiB).
 ///
 /// The baseline of full segment computation: what a person who knows the schema

@@ -654,13 +654,23 @@ async fn record_message_event<D: Db>(db: &D, m: &SentRow, e: &MessageEvent, key:
     Ok(stored)
 }
 
+/// Carries out a plan's operations in order; the lead-scoring ones are gathered and
+/// written together at the end ([`ScoreWrites`]).
 pub(crate) async fn execute<D: Db>(db: &D, rules: &Rules, ops: &[Op], now: Millis) -> Result<()> {
+    let mut scores = ScoreWrites::default();
     for op in ops {
         match op {
             Op::Event(e) => {
                 event(db, e).await?;
             }
             Op::SaveContact(contact) => db.save_contact(contact).await?,
+            Op::SetTraits { contact, traits, at } => {
+                db.execute(
+                    "UPDATE contacts SET traits = $2, updated_at = $3 WHERE id = $1",
+                    &[Arg::I64(*contact), Arg::Json(traits), Arg::I64(*at)],
+                )
+                .await?;
+            }
             Op::QueueTraitsChanged { contact, traits, at } => queue_traits_changed(db, *contact, traits, *at).await?,
             Op::MarkDirty(contact) => db.mark_dirty(*contact).await?,
             Op::Tally { metric, amount, at } => tally(db, *metric, *amount, *at).await?,
@@ -737,12 +747,7 @@ pub(crate) async fn execute<D: Db>(db: &D, rules: &Rules, ops: &[Op], now: Milli
                 enqueue(db, rules, m, now).await?;
             }
             Op::CountRule { contact, rule, period } => {
-                db.execute(
-                    "INSERT INTO scoring_counters (contact_id, rule_id, period, count) VALUES ($1, $2, $3, 1)
-                     ON CONFLICT (contact_id, rule_id, period) DO UPDATE SET count = scoring_counters.count + 1",
-                    &[Arg::I64(*contact), Arg::I64(*rule), Arg::Str(period)],
-                )
-                .await?;
+                *scores.counts.entry((*contact, *rule, period.as_str())).or_default() += 1;
             }
             Op::SetScore {
                 contact,
@@ -750,13 +755,69 @@ pub(crate) async fn execute<D: Db>(db: &D, rules: &Rules, ops: &[Op], now: Milli
                 state,
                 at,
             } => {
-                db.execute(
-                    "INSERT INTO contact_scores (contact_id, score, points, anchor_at, written, stage, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)
-                     ON CONFLICT (contact_id, score) DO UPDATE SET points = excluded.points,
-                     anchor_at = excluded.anchor_at, written = excluded.written, stage = excluded.stage,
-                     updated_at = excluded.updated_at",
-                    &[
+                scores.states.insert((*contact, score.as_str()), (state, *at));
+            }
+            Op::ScoreTimer { contact, score, due } => {
+                scores.timers.insert((*contact, score.as_str()), *due);
+            }
+        }
+    }
+    scores.write(db).await
+}
+
+/// Rows of one multi-row statement of [`ScoreWrites`] at most.
+const SCORE_ROWS_PER_STATEMENT: usize = 200;
+
+/// The lead-scoring writes of one [`execute`] (they touch only their own tables, so
+/// they can go last): added up per counter, the last state and timer per contact and
+/// score, written in multi-row statements rather than one per score change.
+#[derive(Default)]
+struct ScoreWrites<'a> {
+    counts: std::collections::BTreeMap<(ContactId, i64, &'a str), i64>,
+    states: std::collections::BTreeMap<(ContactId, &'a str), (&'a nudge_core::scoring::ScoreState, Millis)>,
+    timers: std::collections::BTreeMap<(ContactId, &'a str), Option<Millis>>,
+}
+
+impl ScoreWrites<'_> {
+    /// `($1, $2, ...), ($k+1, ...)`: `rows` rows of `width` placeholders.
+    fn values(rows: usize, width: usize) -> String {
+        use std::fmt::Write;
+        let mut out = String::with_capacity(rows * width * 6);
+        for r in 0..rows {
+            out.push_str(if r == 0 { "(" } else { ", (" });
+            for c in 1..=width {
+                let _ = write!(out, "{}${}", if c == 1 { "" } else { ", " }, r * width + c);
+            }
+            out.push(')');
+        }
+        out
+    }
+
+    async fn write<D: Db>(&self, db: &D) -> Result<()> {
+        let counts: Vec<_> = self.counts.iter().collect();
+        for chunk in counts.chunks(SCORE_ROWS_PER_STATEMENT) {
+            let args: Vec<Arg<'_>> = chunk
+                .iter()
+                .flat_map(|((contact, rule, period), n)| {
+                    [Arg::I64(*contact), Arg::I64(*rule), Arg::Str(period), Arg::I64(**n)]
+                })
+                .collect();
+            db.execute(
+                &format!(
+                    "INSERT INTO scoring_counters (contact_id, rule_id, period, count) VALUES {}
+                     ON CONFLICT (contact_id, rule_id, period) DO UPDATE SET count = scoring_counters.count + excluded.count",
+                    Self::values(chunk.len(), 4)
+                ),
+                &args,
+            )
+            .await?;
+        }
+        let states: Vec<_> = self.states.iter().collect();
+        for chunk in states.chunks(SCORE_ROWS_PER_STATEMENT) {
+            let args: Vec<Arg<'_>> = chunk
+                .iter()
+                .flat_map(|((contact, score), (state, at))| {
+                    [
                         Arg::I64(*contact),
                         Arg::Str(score),
                         Arg::OptF64(Some(state.points)),
@@ -764,30 +825,48 @@ pub(crate) async fn execute<D: Db>(db: &D, rules: &Rules, ops: &[Op], now: Milli
                         Arg::OptF64(Some(state.written)),
                         Arg::OptStr(state.stage.as_deref()),
                         Arg::I64(*at),
-                    ],
-                )
-                .await?;
-            }
-            Op::ScoreTimer { contact, score, due } => match due {
-                Some(due) => {
-                    db.execute(
-                        "INSERT INTO score_timers (contact_id, score, due_at) VALUES ($1, $2, $3)
-                         ON CONFLICT (contact_id, score) DO UPDATE SET due_at = excluded.due_at",
-                        &[Arg::I64(*contact), Arg::Str(score), Arg::I64(*due)],
-                    )
-                    .await?;
-                }
-                None => {
-                    db.execute(
-                        "DELETE FROM score_timers WHERE contact_id = $1 AND score = $2",
-                        &[Arg::I64(*contact), Arg::Str(score)],
-                    )
-                    .await?;
-                }
-            },
+                    ]
+                })
+                .collect();
+            db.execute(
+                &format!(
+                    "INSERT INTO contact_scores (contact_id, score, points, anchor_at, written, stage, updated_at)
+                     VALUES {}
+                     ON CONFLICT (contact_id, score) DO UPDATE SET points = excluded.points,
+                     anchor_at = excluded.anchor_at, written = excluded.written, stage = excluded.stage,
+                     updated_at = excluded.updated_at",
+                    Self::values(chunk.len(), 7)
+                ),
+                &args,
+            )
+            .await?;
         }
+        let set: Vec<_> = self.timers.iter().filter_map(|(k, due)| due.map(|d| (k, d))).collect();
+        for chunk in set.chunks(SCORE_ROWS_PER_STATEMENT) {
+            let args: Vec<Arg<'_>> = chunk
+                .iter()
+                .flat_map(|((contact, score), due)| [Arg::I64(*contact), Arg::Str(score), Arg::I64(*due)])
+                .collect();
+            db.execute(
+                &format!(
+                    "INSERT INTO score_timers (contact_id, score, due_at) VALUES {}
+                     ON CONFLICT (contact_id, score) DO UPDATE SET due_at = excluded.due_at",
+                    Self::values(chunk.len(), 3)
+                ),
+                &args,
+            )
+            .await?;
+        }
+        // Clearing a timer is rare (a score that will cross no threshold any more).
+        for ((contact, score), _) in self.timers.iter().filter(|(_, due)| due.is_none()) {
+            db.execute(
+                "DELETE FROM score_timers WHERE contact_id = $1 AND score = $2",
+                &[Arg::I64(*contact), Arg::Str(score)],
+            )
+            .await?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Applies one transition, planned by [`plan::run_write`] (the run's row locked
@@ -848,4 +927,16 @@ pub(crate) async fn set_run_aside<D: Db>(db: &D, run: i64, error: &str, now: Mil
             .await?;
     }
     Ok(changed > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn score_writes_number_their_rows_placeholders() {
+        assert_eq!(ScoreWrites::values(1, 3), "($1, $2, $3)");
+        assert_eq!(ScoreWrites::values(2, 2), "($1, $2), ($3, $4)");
+        assert_eq!(ScoreWrites::values(0, 2), "");
+    }
 }

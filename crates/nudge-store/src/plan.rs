@@ -207,6 +207,13 @@ pub(crate) enum Op {
     Event(NewEvent),
     /// Store the contact's traits (and the email and phone derived from them).
     SaveContact(Box<Contact>),
+    /// Store a contact's traits alone, `traits` the whole object: for traits from
+    /// which nothing else is derived (no e-mail, phone or search text), as scores'.
+    SetTraits {
+        contact: ContactId,
+        traits: Value,
+        at: Millis,
+    },
     /// Queue [`crate::TRAITS_CHANGED`] in the journey inbox with the traits named.
     QueueTraitsChanged {
         contact: ContactId,
@@ -274,19 +281,19 @@ pub(crate) enum Op {
 /// What a contact's scored happenings imply, in order: the rules' counters, each
 /// changed score's state and decay timer, its `Lead Score Changed` event (and `Lead
 /// Stage Changed` when it crossed into another stage) — queued for journeys and
-/// marked for segments like any event — and, once, the contact with its score traits
-/// written (with the trait-change notices and segment mark that follow). `contact`
-/// is the contact as stored; `unique` numbers the events' keys.
+/// marked for segments like any event — and, once, the contact's traits with its
+/// score traits written (with the trait-change notices and segment mark that
+/// follow). `traits` are contact `id`'s as stored; `unique` numbers the events' keys.
 pub(crate) fn score_ops(
     rules: &Rules,
-    mut contact: Contact,
+    id: ContactId,
+    mut traits: serde_json::Map<String, Value>,
     scored: &[Scored],
     now: Millis,
     mut unique: impl FnMut() -> u64,
 ) -> Vec<Op> {
     let mut ops = Vec::new();
     let mut changed: Vec<String> = Vec::new();
-    let id = contact.id;
     for s in scored {
         for (rule, period) in &s.counted {
             ops.push(Op::CountRule {
@@ -316,15 +323,18 @@ pub(crate) fn score_ops(
             }
             ops.extend(score_events(rules, id, change, now, &mut unique));
             let name = nudge_core::scoring::score_trait(&change.score);
-            contact.traits.insert(name.clone(), json!(change.value));
+            traits.insert(name.clone(), json!(change.value));
             if !changed.contains(&name) {
                 changed.push(name);
             }
         }
     }
     if !changed.is_empty() {
-        contact.updated_at = now;
-        ops.push(Op::SaveContact(Box::new(contact)));
+        ops.push(Op::SetTraits {
+            contact: id,
+            traits: Value::Object(traits),
+            at: now,
+        });
         let read = rules.traits_journeys_read(&changed);
         if !read.is_empty() {
             ops.push(Op::QueueTraitsChanged {
@@ -837,7 +847,7 @@ mod tests {
         let fired: Vec<&ScoringRule> = r.scoring.rules.iter().collect();
         let scored = score(&r.scoring, &mut cs, &fired, 1_000);
         let mut n = 0;
-        let ops = score_ops(&r, Contact::new(5, 0), &[scored], 1_000, || {
+        let ops = score_ops(&r, 5, serde_json::Map::new(), &[scored], 1_000, || {
             n += 1;
             n
         });
@@ -851,7 +861,7 @@ mod tests {
                 Op::Event(e) if e.name == event_names::LEAD_STAGE_CHANGED && e.then == [OnStored::QueueInbox] => {
                     "stage event, queued for journeys"
                 }
-                Op::SaveContact(c) if c.traits["lead_score"] == json!(30.0) => "trait",
+                Op::SetTraits { contact: 5, traits, .. } if traits["lead_score"] == json!(30.0) => "trait",
                 Op::MarkDirty(5) => "segment mark",
                 _ => "other",
             })

@@ -134,6 +134,8 @@ pub struct SqliteStore {
     writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: std::sync::Arc<ReaderPool>,
+    /// Connections for the segment engine's reads of many rows ([`Role::Scanner`]).
+    scanners: std::sync::Arc<ReaderPool>,
     /// The longest job the writer thread ran (its transaction, commit included), in
     /// microseconds, since [`SqliteStore::take_longest_write`] last read it.
     longest_write: std::sync::Arc<std::sync::atomic::AtomicU64>,
@@ -157,13 +159,26 @@ impl ReaderPool {
     }
 }
 
-fn connect(path: &Path, writer: bool) -> rusqlite::Result<Connection> {
+/// What a connection is for: it decides its pragmas.
+#[derive(Clone, Copy, PartialEq)]
+enum Role {
+    /// The one connection that writes.
+    Writer,
+    /// Reads of a few rows (the API, the UI, the delivery worker, shared code's reads):
+    /// pages copied into a small cache of its own.
+    Reader,
+    /// The segment engine's reads of many scattered rows (members, facts): the file
+    /// mapped instead of copied.
+    Scanner,
+}
+
+fn connect(path: &Path, role: Role) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     // Ingestion, the engines and campaigns each run more distinct statements than
     // rusqlite's default 16, and they interleave on the writer.
     conn.set_prepared_statement_cache_capacity(128);
-    if writer {
+    if role == Role::Writer {
         // Larger pages make the per-contact event index much cheaper to maintain
         // under bulk ingestion (see BENCHMARKS.md); only takes effect on a new file.
         conn.pragma_update(None, "page_size", 65536)?;
@@ -171,13 +186,20 @@ fn connect(path: &Path, writer: bool) -> rusqlite::Result<Connection> {
     }
     // FULL: a commit is on disk before it is acknowledged, so a 200 survives power loss.
     conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "cache_size", -65536)?;
+    // The writer's and the scanners' caches are 64 MiB; a reader's 16 MiB, so that the
+    // four of them stay small next to the rest of the process (BENCHMARKS.md, the
+    // campaign to a million contacts).
+    let cache_kib: i64 = if role == Role::Reader { 16 * 1024 } else { 64 * 1024 };
+    conn.pragma_update(None, "cache_size", -cache_kib)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
-    if !writer {
-        // Readers map the file instead of copying each 64 KB page into their cache: a
+    if role == Role::Scanner {
+        // Scanners map the file instead of copying each 64 KB page into their cache: a
         // segment reading the properties of a million scattered events otherwise
         // copies gigabytes (BENCHMARKS.md). The bundled SQLite is built to allow up to
-        // 1 TiB (.cargo/config.toml); its default cap is 2 GB.
+        // 1 TiB (.cargo/config.toml); its default cap is 2 GB. Only they map it: every
+        // page a mapping touches counts in the process's resident memory until the
+        // mapping goes, so the delivery worker reading a million messages through a
+        // mapping would look like a process of gigabytes.
         conn.pragma_update(None, "mmap_size", 1i64 << 40)?;
     }
     register_functions(&conn)?;
@@ -209,7 +231,7 @@ impl SqliteStore {
     /// The contacts matching a segment condition at `now`, by id. Computed in SQL.
     pub async fn segment_members(&self, condition: &Condition, now: Millis) -> Result<Vec<ContactId>> {
         let compiled = compile(condition, Dialect::Sqlite, now);
-        self.read(move |c| {
+        self.scan(move |c| {
             let sql = format!("SELECT c.id FROM contacts c WHERE {} ORDER BY c.id", compiled.sql);
             let params: Vec<rusqlite::types::Value> = compiled
                 .params
@@ -231,7 +253,7 @@ impl SqliteStore {
 
     /// What segment conditions can read about one contact.
     pub async fn contact_facts(&self, id: ContactId) -> Result<Option<Facts>> {
-        self.read(move |c| {
+        self.scan(move |c| {
             let id = current_id(c, id)?;
             facts_of(c, id, None)
         })
@@ -242,7 +264,7 @@ impl SqliteStore {
     /// gone (erased, or merged into another).
     pub async fn contacts_facts(&self, ids: Vec<ContactId>, events: Option<Vec<String>>) -> Result<Vec<Option<Facts>>> {
         let names = events.map(|n| Value::from(n).to_string());
-        self.read(move |c| ids.into_iter().map(|id| facts_of(c, id, names.as_deref())).collect())
+        self.scan(move |c| ids.into_iter().map(|id| facts_of(c, id, names.as_deref())).collect())
             .await
     }
 
@@ -250,7 +272,7 @@ impl SqliteStore {
         let path = path.to_path_buf();
         let p = path.clone();
         let conn = tokio::task::spawn_blocking(move || -> Result<Connection> {
-            let mut conn = connect(&p, true)?;
+            let mut conn = connect(&p, Role::Writer)?;
             migrate(&mut conn)?;
             // Segments saved before their indexes existed (or by an older Nudge).
             segments::sync_event_indexes(&conn)?;
@@ -258,10 +280,16 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Corrupt(e.to_string()))??;
-        let mut conns = Vec::new();
-        for _ in 0..4 {
-            conns.push(Mutex::new(connect(&path, false)?));
-        }
+        let pool = |n: usize, role: Role| -> Result<ReaderPool> {
+            Ok(ReaderPool {
+                conns: (0..n)
+                    .map(|_| connect(&path, role).map(Mutex::new))
+                    .collect::<rusqlite::Result<_>>()?,
+                next: AtomicUsize::new(0),
+            })
+        };
+        let readers = std::sync::Arc::new(pool(4, Role::Reader)?);
+        let scanners = std::sync::Arc::new(pool(2, Role::Scanner)?);
         let (tx, rx) = mpsc::channel::<WriteJob>();
         let longest_write = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let longest = longest_write.clone();
@@ -284,10 +312,8 @@ impl SqliteStore {
             path,
             writer: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
-            readers: std::sync::Arc::new(ReaderPool {
-                conns,
-                next: AtomicUsize::new(0),
-            }),
+            readers,
+            scanners,
             longest_write,
         })
     }
@@ -327,7 +353,18 @@ impl SqliteStore {
     }
 
     async fn read<T: Send + 'static>(&self, f: impl FnOnce(&Connection) -> Result<T> + Send + 'static) -> Result<T> {
-        let pool = self.readers.clone();
+        Self::read_on(self.readers.clone(), f).await
+    }
+
+    /// [`SqliteStore::read`] on a scanner: for reads of many scattered rows.
+    async fn scan<T: Send + 'static>(&self, f: impl FnOnce(&Connection) -> Result<T> + Send + 'static) -> Result<T> {
+        Self::read_on(self.scanners.clone(), f).await
+    }
+
+    async fn read_on<T: Send + 'static>(
+        pool: std::sync::Arc<ReaderPool>,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         tokio::task::spawn_blocking(move || pool.with(f))
             .await
             .map_err(|e| StoreError::Corrupt(e.to_string()))?

@@ -332,16 +332,25 @@ mod super_stories {
         .unwrap();
         let day = 86_400_000;
         for (at, n) in [(T0, 3), (T0 + 2 * day, 1), (T0 + 3 * day, 3), (T0 + 4 * day, 1)] {
+            // Two contacts in each call, interleaved: their counters and scores are read
+            // and written together, each its own.
             let batch: Vec<Value> = (0..n)
-                .map(|_| json!({"type": "track", "userId": "w", "event": "Visit"}))
+                .flat_map(|_| {
+                    [
+                        json!({"type": "track", "userId": "w", "event": "Visit"}),
+                        json!({"type": "track", "userId": "v", "event": "Visit"}),
+                    ]
+                })
                 .collect();
             s.ingest(msgs(json!(batch)), at).await.unwrap();
         }
         // Friday 2 of 3, Sunday none (same week), Monday 2 of 3, Tuesday none.
-        let w = user(s, "w").await;
-        assert_eq!(w.traits["lead_score"], json!(8.0));
-        let (values, _) = score_history(s, w.id, "lead_score").await;
-        assert_eq!(values, [2.0, 4.0, 6.0, 8.0]);
+        for name in ["w", "v"] {
+            let c = user(s, name).await;
+            assert_eq!(c.traits["lead_score"], json!(8.0), "{name}");
+            let (values, _) = score_history(s, c.id, "lead_score").await;
+            assert_eq!(values, [2.0, 4.0, 6.0, 8.0], "{name}");
+        }
     }
 
     /// Decay is materialised when its durable timer is due, at the moment the

@@ -2,7 +2,8 @@
 phone-sized window) and the same form embedded on a shop page served from another
 origin each create a contact with traits and consent; a double opt-in form sends the
 confirmation e-mail to the real SMTP server the runner started; a filled honeypot and
-a too-fast submission store nothing; a flood from one address is rate-limited while
+a too-fast submission store nothing; a form asking a proof of work is solved by the
+hosted page's script and refused without JavaScript; a flood from one address is rate-limited while
 another address still goes through (the server trusts X-Forwarded-For in this run).
 
 Contract (tests/ui harness): ``ctx.base``, ``ctx.api``, ``ctx.page``,
@@ -204,6 +205,31 @@ def run(ctx):
     mails = ctx.mails(before + 1, timeout=30)
     mail = next(m for m in mails if f"Confirm {tag}" in json.dumps(m))
     assert "/confirm/" in json.dumps(mail), mail
+
+    # Proof of work: the hosted page's script finds the nonce (crypto.subtle: the page is
+    # on 127.0.0.1, a secure context) and the submission passes; the same form posted
+    # by a browser without JavaScript carries no proof and is refused, storing nothing.
+    pow_slug = f"pow-{tag}"
+    status, body = ctx.api("POST", "/api/v1/forms", json={"name": f"PoW {tag}", "slug": pow_slug, "definition": {
+        "fields": [{"name": "email", "type": "email", "label": "Email", "required": True}],
+        "spam": {"min_fill_ms": 0, "proof_of_work": 16}}})
+    assert status == 201, (status, body)
+    solver = ctx.new_context().new_page()
+    solver.goto(f"{ctx.base}/f/{pow_slug}")
+    solver.fill("input[name=email]", f"pow-{tag}@ui-test.example")
+    solver.click("button[type=submit]")
+    solver.wait_for_selector(".thanks", timeout=60000)
+    _contact(ctx, f"pow-{tag}@ui-test.example")
+    nojs_context = ctx.browser.new_context(java_script_enabled=False, locale="en-US")
+    nojs = nojs_context.new_page()
+    nojs.goto(f"{ctx.base}/f/{pow_slug}")
+    nojs.fill("input[name=email]", f"nopow-{tag}@ui-test.example")
+    nojs.click("button[type=submit]")
+    nojs.wait_for_selector(".alert")
+    assert "security check" in nojs.inner_text(".alert"), nojs.inner_text(".alert")
+    ctx.shot(nojs, "form-pow-refused")
+    nojs_context.close()
+    _absent(ctx, f"nopow-{tag}@ui-test.example")
 
     # A flood from one address gets 429s; another address still goes through.
     status, _ = ctx.api("PUT", f"/api/v1/forms/{form_id}", json={"name": f"Newsletter {tag}", "slug": slug,

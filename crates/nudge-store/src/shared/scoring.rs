@@ -15,7 +15,7 @@ use nudge_core::scoring::{
 };
 use nudge_core::{ContactId, Millis};
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 fn rule_from_row(r: &SqlRow) -> Result<StoredRule> {
     let definition: RuleDefinition =
@@ -203,20 +203,130 @@ async fn contact_state<D: Db>(
         );
         names.insert(score);
     }
-    for name in names {
-        let value = contact
-            .traits
-            .get(&nudge_core::scoring::score_trait(&name))
-            .and_then(Value::as_f64)
-            .unwrap_or(0.0);
-        cs.traits.insert(name, value);
-    }
+    cs.traits = score_traits(&contact.traits, names);
     Ok(cs)
+}
+
+/// The values of these scores' traits on the contact (0 where it has none).
+fn score_traits(
+    traits: &serde_json::Map<String, Value>,
+    names: impl IntoIterator<Item = String>,
+) -> BTreeMap<String, f64> {
+    names
+        .into_iter()
+        .map(|name| {
+            let value = traits
+                .get(&nudge_core::scoring::score_trait(&name))
+                .and_then(Value::as_f64)
+                .unwrap_or(0.0);
+            (name, value)
+        })
+        .collect()
+}
+
+/// Rows a statement of the scoring writes and reads names at most (a bound on its
+/// placeholders and on the statement text).
+const ROWS_PER_STATEMENT: usize = 200;
+
+/// The stored score states of these contacts, by contact.
+async fn states_of<D: Db>(db: &D, ids: &[ContactId]) -> Result<BTreeMap<ContactId, BTreeMap<String, ScoreState>>> {
+    let mut out: BTreeMap<ContactId, BTreeMap<String, ScoreState>> = BTreeMap::new();
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
+        let rows = db
+            .query(
+                &format!(
+                    "SELECT contact_id, score, points, anchor_at, written, stage FROM contact_scores
+                     WHERE contact_id IN ({})",
+                    list.join(", ")
+                ),
+                &[],
+            )
+            .await?;
+        for r in rows {
+            out.entry(r.i64(0)?).or_default().insert(
+                r.string(1)?,
+                ScoreState {
+                    points: r.opt_f64(2)?.unwrap_or(0.0),
+                    anchor: r.i64(3)?,
+                    written: r.opt_f64(4)?.unwrap_or(0.0),
+                    stage: r.opt_string(5)?,
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// The counters `(contact, rule, period)` asked about that are stored, with their
+/// counts.
+async fn counters_of<D: Db>(
+    db: &D,
+    asked: &BTreeSet<(ContactId, i64, String)>,
+) -> Result<BTreeMap<(ContactId, i64, String), u32>> {
+    let mut out = BTreeMap::new();
+    let asked: Vec<&(ContactId, i64, String)> = asked.iter().collect();
+    for chunk in asked.chunks(ROWS_PER_STATEMENT) {
+        // Narrowed by contact, rule and period, then matched exactly here.
+        let contacts: BTreeSet<String> = chunk.iter().map(|k| k.0.to_string()).collect();
+        let rules: BTreeSet<String> = chunk.iter().map(|k| k.1.to_string()).collect();
+        let periods: BTreeSet<&str> = chunk.iter().map(|k| k.2.as_str()).collect();
+        let args: Vec<Arg<'_>> = periods.iter().map(|p| Arg::Str(p)).collect();
+        let marks: Vec<String> = (1..=args.len()).map(|i| format!("${i}")).collect();
+        let rows = db
+            .query(
+                &format!(
+                    "SELECT contact_id, rule_id, period, count FROM scoring_counters
+                     WHERE contact_id IN ({}) AND rule_id IN ({}) AND period IN ({})",
+                    contacts.into_iter().collect::<Vec<_>>().join(", "),
+                    rules.into_iter().collect::<Vec<_>>().join(", "),
+                    marks.join(", ")
+                ),
+                &args,
+            )
+            .await?;
+        for r in rows {
+            let key = (r.i64(0)?, r.i64(1)?, r.string(2)?);
+            if chunk.contains(&&key) {
+                out.insert(key, r.i64(3)?.max(0) as u32);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// These contacts' traits, by contact, their rows locked until the transaction ends
+/// where the backend locks (the score states are read, changed and written back).
+async fn traits_of<D: Db>(db: &D, ids: &[ContactId]) -> Result<BTreeMap<ContactId, serde_json::Map<String, Value>>> {
+    let mut out = BTreeMap::new();
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
+        let rows = db
+            .query(
+                &format!(
+                    "SELECT id, traits FROM contacts WHERE id IN ({}) ORDER BY id{}",
+                    list.join(", "),
+                    db.for_update()
+                ),
+                &[],
+            )
+            .await?;
+        for r in rows {
+            let traits = match r.json(1)? {
+                Value::Object(m) => m,
+                other => return Err(StoreError::Corrupt(format!("contact traits: {other}"))),
+            };
+            out.insert(r.i64(0)?, traits);
+        }
+    }
+    Ok(out)
 }
 
 /// Scores what contacts did (`(contact, happening)`, in the order it happened) by the
 /// enabled rules, in the caller's transaction: counters, score states, decay timers,
-/// `Lead Score Changed`/`Lead Stage Changed` events and score traits.
+/// `Lead Score Changed`/`Lead Stage Changed` events and score traits. The facts of
+/// every contact scored are read together, and the writes go out in batches
+/// ([`exec::execute`]).
 pub(crate) async fn apply<D: Db>(
     db: &D,
     rules: &Rules,
@@ -228,44 +338,54 @@ pub(crate) async fn apply<D: Db>(
         return Ok(());
     }
     // The rules each happening fires, by contact (ascending: the lock order).
-    let mut by_contact: std::collections::BTreeMap<ContactId, Vec<Vec<&ScoringRule>>> = Default::default();
+    let mut by_contact: BTreeMap<ContactId, Vec<Vec<&ScoringRule>>> = BTreeMap::new();
     for (contact, h) in happenings {
         let fired = scoring.fired(h, now);
         if !fired.is_empty() {
             by_contact.entry(*contact).or_default().push(fired);
         }
     }
+    if by_contact.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<ContactId> = by_contact.keys().copied().collect();
+    let mut states = states_of(db, &ids).await?;
+    let mut asked = BTreeSet::new();
+    for (id, fired) in &by_contact {
+        for r in fired.iter().flatten() {
+            if let Some((period, _)) = r.definition.frequency.counter(now) {
+                asked.insert((*id, r.id, period));
+            }
+        }
+    }
+    let counts = counters_of(db, &asked).await?;
+    let mut traits = traits_of(db, &ids).await?;
+    let mut ops = Vec::new();
     for (id, fired) in by_contact {
-        let Some(contact) = db.load_contact(id).await? else {
+        // A contact gone since (merged away, erased) scores nothing.
+        let Some(traits) = traits.remove(&id) else {
             continue;
         };
+        let mut cs = ContactScores {
+            states: states.remove(&id).unwrap_or_default(),
+            ..Default::default()
+        };
         let names = fired.iter().flatten().map(|r| r.definition.score.clone());
-        let mut cs = contact_state(db, &contact, names).await?;
-        let mut asked = BTreeSet::new();
-        for r in fired.iter().flatten() {
-            if let Some((period, _)) = r.definition.frequency.counter(now)
-                && asked.insert((r.id, period.clone()))
-            {
-                let count = sql::first(
-                    db,
-                    "SELECT count FROM scoring_counters WHERE contact_id = $1 AND rule_id = $2 AND period = $3",
-                    &[Arg::I64(id), Arg::I64(r.id), Arg::Str(&period)],
-                )
-                .await?
-                .map(|r| r.i64(0))
-                .transpose()?
-                .unwrap_or(0);
-                cs.counters.insert((r.id, period), count.max(0) as u32);
+        cs.traits = score_traits(&traits, names.chain(cs.states.keys().cloned()));
+        for (contact_id, rule, period) in asked.range((id, i64::MIN, String::new())..) {
+            if *contact_id != id {
+                break;
             }
+            let count = counts.get(&(id, *rule, period.clone())).copied().unwrap_or(0);
+            cs.counters.insert((*rule, period.clone()), count);
         }
         let scored: Vec<Scored> = fired
             .iter()
             .map(|f| nudge_core::scoring::score(scoring, &mut cs, f, now))
             .collect();
-        let ops = plan::score_ops(rules, contact, &scored, now, crate::unique_suffix);
-        exec::execute(db, rules, &ops, now).await?;
+        ops.extend(plan::score_ops(rules, id, traits, &scored, now, crate::unique_suffix));
     }
-    Ok(())
+    exec::execute(db, rules, &ops, now).await
 }
 
 /// Materialises up to `limit` due decay timers (see
@@ -283,7 +403,7 @@ pub(crate) async fn decay_due<D: Db>(db: &D, now: Millis, limit: usize) -> Resul
         return Ok(0);
     }
     let rules = db.rules().await?;
-    let mut by_contact: std::collections::BTreeMap<ContactId, Vec<String>> = Default::default();
+    let mut by_contact: BTreeMap<ContactId, Vec<String>> = BTreeMap::new();
     for (c, s) in &due {
         by_contact.entry(*c).or_default().push(s.clone());
     }
@@ -309,7 +429,7 @@ pub(crate) async fn decay_due<D: Db>(db: &D, now: Millis, limit: usize) -> Resul
                 counted: Vec::new(),
             })
             .collect();
-        let ops = plan::score_ops(&rules, contact, &scored, now, crate::unique_suffix);
+        let ops = plan::score_ops(&rules, id, contact.traits, &scored, now, crate::unique_suffix);
         exec::execute(db, &rules, &ops, now).await?;
     }
     Ok(due.len())

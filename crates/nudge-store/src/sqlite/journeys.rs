@@ -159,7 +159,7 @@ crate::shared::journeys::impl_journey_store!(SqliteStore, sqlite_write, sqlite_r
         limit: usize,
     ) -> Result<Vec<(ContactId, Map<String, Value>)>> {
         let path = json_path(name);
-        self.read(move |c| {
+        self.scan(move |c| {
             let rows = c
                 .prepare_cached(
                     "SELECT id, traits FROM contacts WHERE id > ? AND json_type(traits, ?) IS NOT NULL
