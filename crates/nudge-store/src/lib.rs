@@ -11,6 +11,7 @@ pub mod backup;
 pub mod baseline;
 mod campaigns;
 mod codec;
+pub mod copy;
 mod exec;
 mod forms;
 mod group_commit;
