@@ -21,6 +21,16 @@ use rusqlite::{Connection, OpenFlags};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+/// Columns PostgreSQL keeps that SQLite derives when it reads, with the statement
+/// that fills them after the copy. Any other PostgreSQL column without a SQLite
+/// counterpart stops the copy (a new one needs its rule here).
+const DERIVED: &[(&str, &str, &str)] = &[(
+    "contacts",
+    "last_seen_at",
+    // SQLite reads a contact's last_seen_at as its latest event's time.
+    "UPDATE contacts c SET last_seen_at = (SELECT max(e.timestamp) FROM events e WHERE e.contact_id = c.id)",
+)];
+
 /// Rows sent to PostgreSQL per statement.
 const CHUNK: usize = 2000;
 /// Contacts compared through both stores after the copy.
@@ -92,6 +102,14 @@ pub async fn sqlite_to_postgres(sqlite: &Path, pg_url: &str, ring: Keyring) -> R
         // tables referencing this one come later, so the cascade empties nothing
         // copied).
         tx.batch_execute(&format!("TRUNCATE {} CASCADE", quote(table))).await?;
+        for c in columns.iter().filter(|c| !have.contains(&c.name)) {
+            if !DERIVED.iter().any(|(t, name, _)| t == table && *name == c.name) {
+                return Err(StoreError::Conflict(format!(
+                    "the PostgreSQL column {table}.{} has no SQLite counterpart and no rule to fill it",
+                    c.name
+                )));
+            }
+        }
         let columns: Vec<&Column> = columns.iter().filter(|c| have.contains(&c.name)).collect();
         let list = columns.iter().map(|c| quote(&c.name)).collect::<Vec<_>>().join(", ");
         let unnest = (1..=columns.len())
@@ -133,6 +151,9 @@ pub async fn sqlite_to_postgres(sqlite: &Path, pg_url: &str, ring: Keyring) -> R
             return Err(StoreError::Corrupt(format!("{table}: read {copied} rows of {counted}")));
         }
         report.tables.insert(table.clone(), copied);
+    }
+    for (_, _, fill) in DERIVED {
+        tx.batch_execute(fill).await?;
     }
     // Ids made from now on continue after the copied ones.
     let sequences = tx
@@ -225,19 +246,27 @@ async fn compare_contacts(src: &Connection, sqlite: &Path, pg_url: &str, ring: K
     };
     let mut result = Ok(sample.len());
     for id in &sample {
-        let (a, b) = (from.contact(*id).await?, to.contact(*id).await?);
+        let profile = differing_fields(&from.contact(*id).await?, &to.contact(*id).await?);
         let (ea, eb) = (
             from.contact_events(*id, &query).await?.items,
             to.contact_events(*id, &query).await?.items,
         );
-        let same_events = ea.len() == eb.len()
-            && ea
-                .iter()
+        let events = if ea.len() != eb.len() {
+            vec![format!("{} events against {}", ea.len(), eb.len())]
+        } else {
+            ea.iter()
                 .zip(&eb)
-                .all(|(x, y)| serde_json::to_value(x).ok() == serde_json::to_value(y).ok());
-        if a != b || !same_events {
+                .find_map(|(x, y)| {
+                    let fields = differing_fields(x, y);
+                    (!fields.is_empty()).then(|| format!("event {}: {}", x.message_id, fields.join(", ")))
+                })
+                .into_iter()
+                .collect()
+        };
+        if !profile.is_empty() || !events.is_empty() {
             result = Err(StoreError::Corrupt(format!(
-                "contact {id} differs between SQLite and PostgreSQL after the copy"
+                "contact {id} differs between SQLite and PostgreSQL after the copy: {}",
+                profile.into_iter().chain(events).collect::<Vec<_>>().join("; ")
             )));
             break;
         }
@@ -245,6 +274,22 @@ async fn compare_contacts(src: &Connection, sqlite: &Path, pg_url: &str, ring: K
     from.close().await;
     to.close().await;
     result
+}
+
+/// The names of the fields whose values differ (JSON objects compared key by key,
+/// whatever their order).
+fn differing_fields<T: serde::Serialize>(a: &T, b: &T) -> Vec<String> {
+    let (a, b) = (serde_json::to_value(a), serde_json::to_value(b));
+    match (a, b) {
+        (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) => a
+            .keys()
+            .chain(b.keys().filter(|k| !a.contains_key(*k)))
+            .filter(|k| a.get(*k) != b.get(*k))
+            .cloned()
+            .collect(),
+        (Ok(a), Ok(b)) if a == b => Vec::new(),
+        _ => vec!["the whole value".into()],
+    }
 }
 
 /// The tables of the target schema with the columns to fill (generated ones left

@@ -430,20 +430,30 @@ fn demo_workspace(dir: &Path) -> PathBuf {
             .current_dir(dir)
             .env("NUDGE_LOG", "warn")
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.join("demo.log")).unwrap())
             .spawn()
             .expect("start nudge demo"),
     );
-    let out = std::io::BufReader::new(child.0.stdout.take().unwrap());
+    let mut lines = std::io::BufReader::new(child.0.stdout.take().unwrap()).lines();
     assert!(
-        out.lines()
+        lines
+            .by_ref()
             .map_while(Result::ok)
-            .any(|l| l.starts_with("nudge listening on")),
+            .any(|l| l.trim().starts_with("stop with Ctrl-C")),
         "nudge demo did not start"
     );
+    // What it prints next is read, so that printing does not fail.
+    std::thread::spawn(move || for _ in lines {});
+    // `serve` installs its SIGTERM handler just after it says it is ready.
+    std::thread::sleep(Duration::from_millis(500));
     let pid = child.0.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    assert!(child.0.wait().unwrap().success(), "nudge demo stops cleanly");
+    let status = child.0.wait().unwrap();
+    assert!(
+        status.success(),
+        "nudge demo stops cleanly: {status}; {}",
+        std::fs::read_to_string(dir.join("demo.log")).unwrap_or_default()
+    );
     data
 }
 
