@@ -7,9 +7,11 @@
 //! *decisions* come from `nudge_core::resolve`; this crate only carries them out
 //! atomically.
 
+pub mod backup;
 pub mod baseline;
 mod campaigns;
 mod codec;
+pub mod copy;
 mod exec;
 mod forms;
 mod group_commit;
@@ -20,6 +22,7 @@ mod postgres;
 mod scoring;
 pub mod scratch;
 pub mod search;
+pub mod secrets;
 pub mod segment_sql;
 mod shared;
 mod sql;
@@ -69,6 +72,10 @@ pub enum StoreError {
     Closed,
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// A secret that cannot be sealed or opened (a wrong master key, an altered
+    /// value); the message names the setting and the key ids, never the secret.
+    #[error("secrets: {0}")]
+    Secret(String),
 }
 
 impl StoreError {
@@ -503,25 +510,38 @@ pub trait MessageStore: Send + Sync {
     async fn setting(&self, key: &str) -> Result<Option<String>>;
     /// Stores (`Some`) or removes (`None`) a workspace setting.
     async fn put_setting(&self, key: &str, value: Option<&str>) -> Result<()>;
+    /// Seals every secret setting with `ring`'s current key (opening them with any
+    /// key of the ring) in one transaction, then seals and opens with that key alone
+    /// from now on. Returns how many values were rewritten. `nudge secrets rotate`.
+    async fn reseal_secrets(&self, ring: secrets::Keyring) -> Result<usize>;
 }
 
 /// Where the data lives: `postgres://...` for PostgreSQL, otherwise SQLite in
-/// `data_dir/nudge.db`. Runs migrations before returning.
-pub async fn open(database_url: Option<&str>, data_dir: &Path) -> Result<Arc<dyn Store>> {
+/// `data_dir/nudge.db` ([`sqlite_path`]). Runs migrations, then seals secret settings
+/// still in clear and checks that `ring` opens the sealed ones, before returning.
+pub async fn open(database_url: Option<&str>, data_dir: &Path, ring: secrets::Keyring) -> Result<Arc<dyn Store>> {
+    match sqlite_path(database_url, data_dir)? {
+        Some(path) => {
+            if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            Ok(Arc::new(SqliteStore::open_with(&path, ring).await?))
+        }
+        None => Ok(Arc::new(
+            PgStore::connect_with(database_url.unwrap_or_default(), ring).await?,
+        )),
+    }
+}
+
+/// The SQLite database file a workspace uses (`sqlite:///path`, or `data_dir/nudge.db`
+/// when there is no URL), or `None` for PostgreSQL (`postgres://...`).
+pub fn sqlite_path(database_url: Option<&str>, data_dir: &Path) -> Result<Option<std::path::PathBuf>> {
     match database_url {
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            Ok(Arc::new(PgStore::connect(url).await?))
-        }
-        Some(url) if url.starts_with("sqlite://") => {
-            let path = url.trim_start_matches("sqlite://");
-            Ok(Arc::new(SqliteStore::open(Path::new(path)).await?))
-        }
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Ok(None),
+        Some(url) if url.starts_with("sqlite://") => Ok(Some(url.trim_start_matches("sqlite://").into())),
         Some(other) => Err(StoreError::Conflict(format!(
             "unsupported database URL {other:?}: use postgres://... or sqlite:///path/to/nudge.db"
         ))),
-        None => {
-            std::fs::create_dir_all(data_dir)?;
-            Ok(Arc::new(SqliteStore::open(&data_dir.join("nudge.db")).await?))
-        }
+        None => Ok(Some(data_dir.join("nudge.db"))),
     }
 }

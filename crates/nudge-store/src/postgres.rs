@@ -115,6 +115,7 @@ pub struct PgStore {
     /// statement's first executions on each connection for the values at hand, which
     /// with hundreds of values in arrays costs more than running it.
     writer: Pool,
+    keyring: crate::secrets::SharedKeyring,
 }
 
 fn pool_error(e: PoolError) -> StoreError {
@@ -127,8 +128,17 @@ fn pool_error(e: PoolError) -> StoreError {
 
 impl PgStore {
     /// Connects to `url` (`postgres://...`; the schema is whatever the connection's
-    /// `search_path` selects) and applies pending migrations.
+    /// `search_path` selects) and applies pending migrations; secrets are sealed with
+    /// a key made for this process only (tests and benchmarks). A workspace uses
+    /// [`Self::connect_with`].
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, crate::secrets::Keyring::new(crate::secrets::MasterKey::generate())).await
+    }
+
+    /// Connects to `url`, applies pending migrations, then brings the secret
+    /// settings under `ring` (`shared::messages::seal_settings`): a key that does not
+    /// open them is an error here.
+    pub async fn connect_with(url: &str, ring: crate::secrets::Keyring) -> Result<Self> {
         let cfg = url.parse::<tokio_postgres::Config>()?;
         let pool = |max_size: usize, queue_mode: QueueMode| {
             let mgr = Manager::from_config(
@@ -147,8 +157,14 @@ impl PgStore {
         let store = Self {
             pool: pool(16, QueueMode::Fifo)?,
             writer: pool(4, QueueMode::Lifo)?,
+            keyring: crate::secrets::SharedKeyring::new(ring.clone()),
         };
         store.migrate().await?;
+        let sealed: Result<usize> = pg_write!(store, |db| crate::shared::messages::seal_settings(db, &ring));
+        let sealed = sealed?;
+        if sealed > 0 {
+            tracing::info!(sealed, "sealed secret settings stored in clear");
+        }
         Ok(store)
     }
 

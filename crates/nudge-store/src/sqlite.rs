@@ -139,6 +139,7 @@ pub struct SqliteStore {
     /// The longest job the writer thread ran (its transaction, commit included), in
     /// microseconds, since [`SqliteStore::take_longest_write`] last read it.
     longest_write: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    keyring: crate::secrets::SharedKeyring,
 }
 
 struct ReaderPool {
@@ -268,7 +269,21 @@ impl SqliteStore {
             .await
     }
 
+    /// Opens (creating and migrating) the database at `path`, sealing secrets with a
+    /// key made for this process only: for tests and benchmarks, whose databases
+    /// are not opened again by another process. A workspace uses [`Self::open_with`].
     pub async fn open(path: &Path) -> Result<Self> {
+        Self::open_with(
+            path,
+            crate::secrets::Keyring::new(crate::secrets::MasterKey::generate()),
+        )
+        .await
+    }
+
+    /// Opens (creating and migrating) the database at `path`, then brings its secret
+    /// settings under `ring` (`shared::messages::seal_settings`): a key that does not
+    /// open them is an error here.
+    pub async fn open_with(path: &Path, ring: crate::secrets::Keyring) -> Result<Self> {
         let path = path.to_path_buf();
         let p = path.clone();
         let conn = tokio::task::spawn_blocking(move || -> Result<Connection> {
@@ -308,14 +323,29 @@ impl SqliteStore {
                 // Checkpoint so the database file is complete on its own after shutdown.
                 let _ = writer.conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
             })?;
-        Ok(Self {
+        let store = Self {
             path,
             writer: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
             readers,
             scanners,
             longest_write,
-        })
+            keyring: crate::secrets::SharedKeyring::new(ring.clone()),
+        };
+        let sealing = std::sync::Arc::new(ring);
+        let sealed: Result<usize> = sqlite_write!(store, |db| crate::shared::messages::seal_settings(db, &sealing));
+        let sealed = match sealed {
+            Ok(n) => n,
+            Err(e) => {
+                // Nothing stays open behind the error (the writer thread is joined).
+                store.close().await;
+                return Err(e);
+            }
+        };
+        if sealed > 0 {
+            tracing::info!(sealed, "sealed secret settings stored in clear");
+        }
+        Ok(store)
     }
 
     pub fn path(&self) -> &Path {

@@ -35,7 +35,9 @@ struct Ui {
 
 async fn spawn() -> Ui {
     let dir = tempfile::tempdir().unwrap();
-    let store = nudge_store::open(None, dir.path()).await.unwrap();
+    // A workspace of its own: a key of its own.
+    let ring = nudge_store::secrets::Keyring::new(nudge_store::secrets::MasterKey::generate());
+    let store = nudge_store::open(None, dir.path(), ring).await.unwrap();
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(T0));
     keys::ensure_bootstrap_keys(&*store, Some(ADMIN), Some(WRITE), T0)
         .await

@@ -32,7 +32,9 @@ struct Server {
 
 async fn spawn(limits: FormLimits) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let store = nudge_store::open(None, dir.path()).await.unwrap();
+    // A workspace of its own: a key of its own.
+    let ring = nudge_store::secrets::Keyring::new(nudge_store::secrets::MasterKey::generate());
+    let store = nudge_store::open(None, dir.path(), ring).await.unwrap();
     let clock = Arc::new(ManualClock::new(T0));
     let dyn_clock: Arc<dyn Clock> = clock.clone();
     keys::ensure_bootstrap_keys(&*store, Some(ADMIN), Some(WRITE), T0)

@@ -55,7 +55,9 @@ pub async fn run(args: FormArgs) -> anyhow::Result<()> {
         None => None,
     };
     let backend = if pg.is_some() { "postgres" } else { "sqlite" };
-    let store = nudge_store::open(pg.as_ref().map(|p| p.url.as_str()), &dir).await?;
+    // A workspace of its own, for this run only: a key of its own.
+    let ring = nudge_store::secrets::Keyring::new(nudge_store::secrets::MasterKey::generate());
+    let store = nudge_store::open(pg.as_ref().map(|p| p.url.as_str()), &dir, ring).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let ingestor = Arc::new(Ingestor::start(store.clone(), clock.clone(), IngestorConfig::default()));
     let segments = SegmentEngine::new(store.clone(), clock.clone(), Default::default());

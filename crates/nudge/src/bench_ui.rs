@@ -136,6 +136,8 @@ fn start(data_dir: &std::path::Path) -> anyhow::Result<(Server, String)> {
         .env("NUDGE_LOG", "warn")
         .env_remove("NUDGE_DATABASE_URL")
         .env_remove("NUDGE_CONFIG")
+        .env_remove("NUDGE_SECRET_KEY")
+        .env_remove("NUDGE_SECRET_KEY_FILE")
         .stdout(Stdio::piped())
         .spawn()
         .context("starting nudge serve")?;
@@ -153,13 +155,20 @@ fn start(data_dir: &std::path::Path) -> anyhow::Result<(Server, String)> {
     anyhow::bail!("the server exited before listening")
 }
 
+/// The master key of the workspace in `dir`, the one `nudge serve` uses there (its
+/// default key file), so the benchmark and the server open each other's secrets.
+fn workspace_keyring(dir: &std::path::Path) -> anyhow::Result<nudge_store::secrets::Keyring> {
+    let (key, _) = nudge_store::secrets::KeyFile::new(dir.join("secret.key")).read_or_create()?;
+    Ok(nudge_store::secrets::Keyring::new(key))
+}
+
 /// The workspace: the generated shop, ready-made segments computed, a live journey,
 /// the profile contact, the owner.
 async fn prepare(dir: &std::path::Path, args: &UiArgs, now: Millis) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
     let path = dir.join("nudge.db");
     let fresh = !path.exists();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await?);
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_with(&path, workspace_keyring(dir)?).await?);
     if fresh {
         let started = Instant::now();
         for mut chunk in generate(args.contacts, args.events, now) {
@@ -288,7 +297,7 @@ pub async fn run(args: UiArgs) -> anyhow::Result<()> {
         .context("signing in gave no session cookie")?
         .to_string();
     // The profile contact and the journey, by their pages' links.
-    let store = SqliteStore::open(&dir.join("nudge.db")).await?;
+    let store = SqliteStore::open_with(&dir.join("nudge.db"), workspace_keyring(&dir)?).await?;
     let profile = store
         .find_contact(&nudge_store::Lookup::UserId(PROFILE_USER.into()))
         .await?

@@ -2,6 +2,7 @@
 //! then `NUDGE_*` environment variables, then command-line flags; later wins.
 
 use anyhow::{Context, bail};
+use nudge_store::secrets::{KeyFile, MasterKey};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -66,6 +67,12 @@ pub struct Settings {
     /// Take a form submitter's address from `X-Forwarded-For` (Nudge runs behind a
     /// proxy that sets it) for the per-address rate limit; otherwise the peer's.
     pub trust_forwarded_for: bool,
+    /// The master key that seals the secrets the database keeps: 32 bytes as 64 hex
+    /// digits or base64. Without it, the key file is used.
+    pub secret_key: Option<Secret>,
+    /// The file holding the master key (created, mode 0600, on first start when
+    /// there is neither key nor file). Default: `<data_dir>/secret.key`.
+    pub secret_key_file: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -94,6 +101,8 @@ impl Default for Settings {
             vapid_subject: "mailto:nudge@localhost".into(),
             push_allow_local: false,
             trust_forwarded_for: false,
+            secret_key: None,
+            secret_key_file: None,
         }
     }
 }
@@ -223,6 +232,12 @@ impl Settings {
                 _ => anyhow::bail!("NUDGE_TRUST_FORWARDED_FOR={v:?} must be true or false"),
             };
         }
+        if let Some(v) = secret("NUDGE_SECRET_KEY") {
+            s.secret_key = Some(v);
+        }
+        if let Some(v) = text("NUDGE_SECRET_KEY_FILE") {
+            s.secret_key_file = Some(v.into());
+        }
         if let Some(v) = &o.listen {
             s.listen = v.clone();
         }
@@ -249,6 +264,33 @@ impl Settings {
 
     pub fn database_url(&self) -> Option<&str> {
         self.database_url.as_ref().map(|s| s.0.as_str())
+    }
+
+    /// Where the master key file is: `secret_key_file`, else `<data_dir>/secret.key`.
+    pub fn key_file(&self) -> KeyFile {
+        KeyFile::new(
+            self.secret_key_file
+                .clone()
+                .unwrap_or_else(|| self.data_dir.join("secret.key")),
+        )
+    }
+
+    /// The master key: `secret_key` if set, else the key file's, else a new key
+    /// written to the key file (logged with the file's path, never the key).
+    pub fn master_key(&self) -> anyhow::Result<MasterKey> {
+        if let Some(text) = &self.secret_key {
+            return MasterKey::parse(&text.0).map_err(|e| anyhow::anyhow!("NUDGE_SECRET_KEY: {e}"));
+        }
+        let file = self.key_file();
+        let (key, created) = file.read_or_create()?;
+        if created {
+            tracing::warn!(
+                path = %file.path.display(),
+                key_id = key.id(),
+                "created a new secret key file: it seals the secrets in the database; back it up apart from the database"
+            );
+        }
+        Ok(key)
     }
 }
 
@@ -311,5 +353,34 @@ mod tests {
                 .to_string()
                 .contains("nowhere")
         );
+    }
+
+    #[test]
+    fn the_master_key_comes_from_the_environment_or_a_key_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = Overrides {
+            data_dir: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        };
+        // No key: a key file is created in the data directory, and read next time.
+        let s = Settings::load_from(&o, |_| None).unwrap();
+        let created = s.master_key().unwrap();
+        assert!(dir.path().join("secret.key").exists());
+        assert_eq!(s.master_key().unwrap().id(), created.id());
+        // NUDGE_SECRET_KEY wins; a bad one is named.
+        let given = MasterKey::generate();
+        let hex = given.to_hex();
+        let s = Settings::load_from(&o, |k| (k == "NUDGE_SECRET_KEY").then(|| hex.clone())).unwrap();
+        assert_eq!(s.master_key().unwrap().id(), given.id());
+        assert_eq!(format!("{:?}", s.secret_key), "Some(\"***\")");
+        let s = Settings::load_from(&o, |k| (k == "NUDGE_SECRET_KEY").then(|| "not a key!".to_string())).unwrap();
+        let e = format!("{:#}", s.master_key().unwrap_err());
+        assert!(e.contains("NUDGE_SECRET_KEY") && e.contains("neither"), "{e}");
+        // NUDGE_SECRET_KEY_FILE names another file.
+        let other = dir.path().join("elsewhere.key");
+        let path = other.display().to_string();
+        let s = Settings::load_from(&o, |k| (k == "NUDGE_SECRET_KEY_FILE").then(|| path.clone())).unwrap();
+        assert_ne!(s.master_key().unwrap().id(), created.id());
+        assert!(other.exists());
     }
 }

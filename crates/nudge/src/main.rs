@@ -1,5 +1,6 @@
 //! `nudge`: the one binary. `serve` runs the server; `demo` runs it with a demo shop;
 //! `migrate`, `import`, `export`, `keys`, `users`, `journeys`, `campaigns` manage data;
+//! `backup`, `restore`, `migrate-to` and `secrets rotate` operate a workspace;
 //! `bench` measures.
 
 mod bench;
@@ -15,6 +16,7 @@ mod bench_ui;
 mod config;
 mod demo;
 mod messaging;
+mod ops;
 mod server;
 
 use anyhow::Context;
@@ -77,11 +79,39 @@ enum Command {
         #[command(subcommand)]
         action: CampaignsAction,
     },
+    /// Copy a running SQLite workspace to FILE (consistent, with FILE.sha256).
+    Backup { file: PathBuf },
+    /// Restore a backup made by `nudge backup` (its checksum checked first); the
+    /// server must be stopped.
+    Restore {
+        file: PathBuf,
+        /// Replace the workspace's database (kept as nudge.db.replaced-<time>).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Copy this SQLite workspace into an empty PostgreSQL database, then check the
+    /// copy (row counts, a sample of contacts). The server must be stopped.
+    MigrateTo {
+        /// postgres://user@host/database
+        url: String,
+    },
+    /// The master key that seals the secrets kept in the database.
+    Secrets {
+        #[command(subcommand)]
+        action: SecretsAction,
+    },
     /// Benchmarks (figures in BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
         which: bench::Which,
     },
+}
+
+#[derive(Subcommand)]
+enum SecretsAction {
+    /// Seal every secret with a new master key (written to the key file; the old
+    /// one kept beside it). Stop the server first.
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -230,6 +260,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             app.store.close().await;
             result
         }
+        Command::Backup { file } => ops::backup(&settings, &file),
+        Command::Restore { file, force } => ops::restore(&settings, &file, force),
+        Command::MigrateTo { url } => ops::migrate_to(&settings, &url).await,
+        Command::Secrets {
+            action: SecretsAction::Rotate,
+        } => ops::rotate(&settings).await,
         Command::Bench { which } => bench::run(which).await,
     }
 }
@@ -467,8 +503,11 @@ async fn keys(app: &nudge_app::App, action: KeysAction) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The workspace's store, its secrets opened with the master key
+/// ([`Settings::master_key`]: created on first start).
 pub async fn open(settings: &Settings) -> anyhow::Result<std::sync::Arc<dyn nudge_store::Store>> {
-    nudge_store::open(settings.database_url(), &settings.data_dir)
+    let ring = nudge_store::secrets::Keyring::new(settings.master_key()?);
+    nudge_store::open(settings.database_url(), &settings.data_dir, ring)
         .await
         .with_context(|| match settings.database_url() {
             Some(_) => "opening the PostgreSQL database".to_string(),

@@ -17,6 +17,12 @@ use std::sync::atomic::Ordering;
 pub type OnReady = Box<dyn FnOnce(SocketAddr) + Send>;
 
 pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Result<()> {
+    // An embedded workspace is served by one process at a time; `nudge restore`
+    // checks this lock before replacing the database.
+    let _lock = match nudge_store::sqlite_path(settings.database_url(), &settings.data_dir)? {
+        Some(db) => Some(nudge_store::backup::WorkspaceLock::acquire(&db)?),
+        None => None,
+    };
     let store = crate::open(&settings).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let generated = keys::ensure_bootstrap_keys(

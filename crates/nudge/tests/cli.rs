@@ -126,7 +126,13 @@ fn campaigns_from_the_command_line() {
         .build()
         .unwrap();
     let id = runtime.block_on(async {
-        let store = nudge_store::open(None, &data).await.unwrap();
+        // The workspace's key, the one `nudge migrate` created.
+        let (key, _) = nudge_store::secrets::KeyFile::new(data.join("secret.key"))
+            .read_or_create()
+            .unwrap();
+        let store = nudge_store::open(None, &data, nudge_store::secrets::Keyring::new(key))
+            .await
+            .unwrap();
         let now = 1_805_112_000_000;
         store
             .create_template(

@@ -4,6 +4,7 @@
 //! several processes can deliver from one database) stays in the backends.
 
 use crate::exec::{self, MESSAGE_COLUMNS};
+use crate::secrets::{self, Keyring};
 use crate::sql::{self, Arg, Db, SqlRow};
 use crate::{
     LinkClicks, Message, MessageQuery, MessageState, MessageUpdate, NewMessage, NewPushSubscription, NewTemplate, Page,
@@ -414,32 +415,43 @@ pub(crate) async fn suppression<D: Db>(db: &D, channel: &str, address: &str) -> 
     .await
 }
 
-/// A setting's value, stored first as `value` if it has none.
-pub(crate) async fn setting_or_init<D: Db>(db: &D, key: &str, value: &str) -> Result<String> {
+/// A setting's value, stored first as `value` if it has none. Secret settings
+/// ([`secrets::is_secret_setting`]) are stored sealed with `ring` and read back opened.
+pub(crate) async fn setting_or_init<D: Db>(db: &D, ring: &Keyring, key: &str, value: &str) -> Result<String> {
+    let stored = stored_form(ring, key, value);
     db.execute(
         "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
-        &[Arg::Str(key), Arg::Str(value)],
+        &[Arg::Str(key), Arg::Str(&stored)],
     )
     .await?;
-    setting(db, key)
+    setting(db, ring, key)
         .await?
         .ok_or_else(|| StoreError::Corrupt(format!("setting {key} vanished")))
 }
 
-pub(crate) async fn setting<D: Db>(db: &D, key: &str) -> Result<Option<String>> {
-    sql::first(db, "SELECT value FROM settings WHERE key = $1", &[Arg::Str(key)])
+pub(crate) async fn setting<D: Db>(db: &D, ring: &Keyring, key: &str) -> Result<Option<String>> {
+    let stored = sql::first(db, "SELECT value FROM settings WHERE key = $1", &[Arg::Str(key)])
         .await?
         .map(|r| r.string(0))
-        .transpose()
+        .transpose()?;
+    Ok(match stored {
+        // A secret written in clear by an older Nudge, before this process sealed it
+        // at start ([`seal_settings`]), reads as it is.
+        Some(v) if secrets::is_secret_setting(key) && v.starts_with(secrets::SEALED_PREFIX) => {
+            Some(ring.open(&secrets::setting_aad(key), &v)?)
+        }
+        other => other,
+    })
 }
 
-/// Stores a setting (`None` removes it).
-pub(crate) async fn put_setting<D: Db>(db: &D, key: &str, value: Option<&str>) -> Result<()> {
+/// Stores a setting (`None` removes it); a secret one sealed with `ring`.
+pub(crate) async fn put_setting<D: Db>(db: &D, ring: &Keyring, key: &str, value: Option<&str>) -> Result<()> {
     match value {
         Some(v) => {
+            let stored = stored_form(ring, key, v);
             db.execute(
                 "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                &[Arg::Str(key), Arg::Str(v)],
+                &[Arg::Str(key), Arg::Str(&stored)],
             )
             .await?
         }
@@ -449,6 +461,47 @@ pub(crate) async fn put_setting<D: Db>(db: &D, key: &str, value: Option<&str>) -
         }
     };
     Ok(())
+}
+
+/// What the settings table holds for `value`: sealed if `key` is a secret.
+fn stored_form(ring: &Keyring, key: &str, value: &str) -> String {
+    if secrets::is_secret_setting(key) {
+        ring.seal(&secrets::setting_aad(key), value)
+    } else {
+        value.to_string()
+    }
+}
+
+/// Brings every secret setting under `ring`'s current key: clear ones (an older
+/// Nudge's) are sealed, ones sealed with another key of the ring (a rotation's old
+/// key) are sealed again, and every sealed one is checked to open, so a wrong key is
+/// an error here, at start, naming the key the database needs. Idempotent; returns
+/// how many values it rewrote.
+pub(crate) async fn seal_settings<D: Db>(db: &D, ring: &Keyring) -> Result<usize> {
+    let rows = sql::all(db, "SELECT key, value FROM settings ORDER BY key", &[], |r| {
+        Ok((r.string(0)?, r.string(1)?))
+    })
+    .await?;
+    let mut rewritten = 0;
+    for (key, value) in rows.iter().filter(|(k, _)| secrets::is_secret_setting(k)) {
+        let aad = secrets::setting_aad(key);
+        let clear = if value.starts_with(secrets::SEALED_PREFIX) {
+            let clear = ring.open(&aad, value)?;
+            if secrets::sealed_key_id(value) == Some(ring.current().id()) {
+                continue;
+            }
+            clear
+        } else {
+            value.clone()
+        };
+        db.execute(
+            "UPDATE settings SET value = $2 WHERE key = $1",
+            &[Arg::Str(key), Arg::Str(&ring.seal(&aad, &clear))],
+        )
+        .await?;
+        rewritten += 1;
+    }
+    Ok(rewritten)
 }
 
 const PUSH_COLUMNS: &str = "id, contact_id, endpoint, p256dh, auth, user_agent, created_at, updated_at, last_used_at";
@@ -666,18 +719,26 @@ macro_rules! impl_message_store {
             }
 
             async fn setting_or_init(&self, key: &str, value: &str) -> Result<String> {
-                let (key, value) = (key.to_string(), value.to_string());
-                $write!(self, |db| $crate::shared::messages::setting_or_init(db, &key, &value))
+                let (key, value, ring) = (key.to_string(), value.to_string(), self.keyring.get());
+                $write!(self, |db| $crate::shared::messages::setting_or_init(db, &ring, &key, &value))
             }
 
             async fn setting(&self, key: &str) -> Result<Option<String>> {
-                let key = key.to_string();
-                $read!(self, |db| $crate::shared::messages::setting(db, &key))
+                let (key, ring) = (key.to_string(), self.keyring.get());
+                $read!(self, |db| $crate::shared::messages::setting(db, &ring, &key))
             }
 
             async fn put_setting(&self, key: &str, value: Option<&str>) -> Result<()> {
-                let (key, value) = (key.to_string(), value.map(str::to_string));
-                $write!(self, |db| $crate::shared::messages::put_setting(db, &key, value.as_deref()))
+                let (key, value, ring) = (key.to_string(), value.map(str::to_string), self.keyring.get());
+                $write!(self, |db| $crate::shared::messages::put_setting(db, &ring, &key, value.as_deref()))
+            }
+
+            async fn reseal_secrets(&self, ring: $crate::secrets::Keyring) -> Result<usize> {
+                let sealing = std::sync::Arc::new(ring.clone());
+                let n: Result<usize> = $write!(self, |db| $crate::shared::messages::seal_settings(db, &sealing));
+                let n = n?;
+                self.keyring.set($crate::secrets::Keyring::new(ring.current().clone()));
+                Ok(n)
             }
 
             async fn add_push_subscription(&self, new: NewPushSubscription, now: Millis) -> Result<Option<PushSubscription>> {
