@@ -322,22 +322,57 @@ pub(crate) fn score_ops(
             }
         }
     }
-    if !changed.is_empty() {
-        contact.updated_at = now;
-        ops.push(Op::SaveContact(Box::new(contact)));
-        let read = rules.traits_journeys_read(&changed);
-        if !read.is_empty() {
-            ops.push(Op::QueueTraitsChanged {
-                contact: id,
-                traits: read,
-                at: now,
-            });
-        }
-        if changed.iter().any(|t| rules.segments.trait_names.contains(t)) {
-            ops.push(Op::MarkDirty(id));
-        }
+    ops.extend(traits_written(rules, contact, &changed, now));
+    ops
+}
+
+/// A contact whose computed traits (`changed`, already set on it) Nudge wrote: the
+/// contact saved, the trait-change notice for the journeys that read them, the mark
+/// for the segments that do. Nothing when nothing changed.
+fn traits_written(rules: &Rules, mut contact: Contact, changed: &[String], now: Millis) -> Vec<Op> {
+    let mut ops = Vec::new();
+    if changed.is_empty() {
+        return ops;
+    }
+    let id = contact.id;
+    contact.updated_at = now;
+    ops.push(Op::SaveContact(Box::new(contact)));
+    let read = rules.traits_journeys_read(changed);
+    if !read.is_empty() {
+        ops.push(Op::QueueTraitsChanged {
+            contact: id,
+            traits: read,
+            at: now,
+        });
+    }
+    if changed.iter().any(|t| rules.segments.trait_names.contains(t)) {
+        ops.push(Op::MarkDirty(id));
     }
     ops
+}
+
+/// What a contact's new predictions imply: their traits (`nudge_core::predict::TRAITS`;
+/// a `null` removes one) written where they changed, with what follows
+/// ([`traits_written`]). No event: a refit rewrites every customer's.
+pub(crate) fn prediction_ops(
+    rules: &Rules,
+    mut contact: Contact,
+    traits: serde_json::Map<String, Value>,
+    now: Millis,
+) -> Vec<Op> {
+    let mut changed = Vec::new();
+    for (name, value) in traits {
+        if contact.traits.get(&name).unwrap_or(&Value::Null) == &value {
+            continue;
+        }
+        if value.is_null() {
+            contact.traits.remove(&name);
+        } else {
+            contact.traits.insert(name.clone(), value);
+        }
+        changed.push(name);
+    }
+    traits_written(rules, contact, &changed, now)
 }
 
 /// A score change's timeline events.
