@@ -486,9 +486,10 @@ pub struct Prediction {
     pub p_alive: f64,
     pub churn_risk: f64,
     pub churn_band: ChurnBand,
-    pub expected_purchases_30d: f64,
-    pub expected_purchases_90d: f64,
-    pub expected_purchases_365d: f64,
+    /// None when the model cannot say (a degenerate fit: a + b + x ≤ 1).
+    pub expected_purchases_30d: Option<f64>,
+    pub expected_purchases_90d: Option<f64>,
+    pub expected_purchases_365d: Option<f64>,
     pub expected_order_value: Option<f64>,
     pub clv_12m: Option<f64>,
     pub next_order_at: Option<Millis>,
@@ -521,7 +522,8 @@ impl Model {
     pub fn predict(&self, customer: &Customer, as_of: Millis) -> Prediction {
         let days = |d: f64| d / self.unit.days();
         let p_alive = self.bgnbd.p_alive(customer);
-        let e365 = self.bgnbd.expected_purchases(customer, days(365.0));
+        let expected = |d: f64| Some(self.bgnbd.expected_purchases(customer, days(d))).filter(|e| e.is_finite());
+        let e365 = expected(365.0);
         let order_value = self.gamma_gamma.and_then(|g| g.expected_order_value(customer));
         let next = self
             .bgnbd
@@ -533,11 +535,11 @@ impl Model {
             p_alive,
             churn_risk: 1.0 - p_alive,
             churn_band: ChurnBand::of(p_alive),
-            expected_purchases_30d: self.bgnbd.expected_purchases(customer, days(30.0)),
-            expected_purchases_90d: self.bgnbd.expected_purchases(customer, days(90.0)),
+            expected_purchases_30d: expected(30.0),
+            expected_purchases_90d: expected(90.0),
             expected_purchases_365d: e365,
             expected_order_value: order_value,
-            clv_12m: order_value.map(|v| v * e365),
+            clv_12m: order_value.zip(e365).map(|(v, e)| v * e),
             next_order_at: next,
         }
     }
@@ -552,9 +554,9 @@ impl Prediction {
             rounded(self.p_alive),
             rounded(self.churn_risk),
             serde_json::json!(self.churn_band.as_str()),
-            rounded(self.expected_purchases_30d),
-            rounded(self.expected_purchases_90d),
-            rounded(self.expected_purchases_365d),
+            opt(self.expected_purchases_30d),
+            opt(self.expected_purchases_90d),
+            opt(self.expected_purchases_365d),
             opt(self.expected_order_value),
             opt(self.clv_12m),
             self.next_order_at

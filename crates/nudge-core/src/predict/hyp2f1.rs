@@ -1,5 +1,6 @@
 //! ln ₂F₁(a, b; c; z) for 0 ≤ z < 1, the Gauss hypergeometric function BG/NBD's
-//! conditional expectation needs, with a, b, c > 0.
+//! conditional expectation needs, with a, b > 0 and c > 0 (c ≤ 0 happens only for a
+//! degenerate fit, a + b ≤ 1 − x: NaN then).
 //!
 //! BG/NBD calls it with a = r + x and b = b' + x, which grow with a customer's
 //! purchases, so the plain series would overflow for a frequent buyer with z close
@@ -10,9 +11,11 @@
 /// Most terms summed; at z = 0.999 the transformed series needs about 40,000.
 const MAX_TERMS: usize = 200_000;
 
-/// ln ₂F₁(a, b; c; z), for 0 ≤ z < 1 and c > 0.
+/// ln ₂F₁(a, b; c; z), for 0 ≤ z < 1 and c > 0; NaN outside.
 pub fn ln_hyp2f1(a: f64, b: f64, c: f64, z: f64) -> f64 {
-    debug_assert!((0.0..1.0).contains(&z) && c > 0.0);
+    if !(0.0..1.0).contains(&z) || c.is_nan() || c <= 0.0 {
+        return f64::NAN;
+    }
     let (a2, b2) = (c - a, c - b);
     let mut term = 1.0;
     let mut sum = 1.0;

@@ -209,7 +209,12 @@ fn predictions_from_our_own_fit_match_lifetimes() {
         };
         let p = model.predict(&c, 0);
         assert_close("P(alive)", p.p_alive, row.p_alive, 1e-4);
-        assert_close("E[Y(90 days)]", p.expected_purchases_90d, row.expected_90d, 1e-4);
+        assert_close(
+            "E[Y(90 days)]",
+            p.expected_purchases_90d.unwrap(),
+            row.expected_90d,
+            1e-4,
+        );
         assert_close("E[Z]", p.expected_order_value.unwrap(), row.order_value, 1e-4);
         assert_close("CLV", p.clv_12m.unwrap(), row.expected_365d * row.order_value, 2e-4);
     }
@@ -361,4 +366,41 @@ fn predictions_become_traits_with_a_band_and_a_date() {
     let next = p.next_order_at.expect("a next order");
     assert!(next > 1_000_000);
     assert_eq!(traits["predicted_next_order_at"], crate::format_millis(next));
+}
+
+#[test]
+fn a_degenerate_fit_predicts_nothing_rather_than_nonsense() {
+    // a + b < 1: the conditional expectation's ₂F₁ has c = a + b + x − 1 ≤ 0 for x = 0.
+    let model = Model {
+        unit: Unit::Days,
+        until: 0,
+        fitted_at: 0,
+        bgnbd: BgNbd {
+            r: 0.5,
+            alpha: 10.0,
+            a: 0.2,
+            b: 0.3,
+        },
+        bgnbd_log_likelihood: -1.0,
+        customers: 10,
+        gamma_gamma: None,
+        gamma_gamma_log_likelihood: None,
+        repeat_customers: 0,
+    };
+    let c = Customer {
+        frequency: 0,
+        recency: 0.0,
+        age: 30.0,
+        monetary: 0.0,
+    };
+    let p = model.predict(&c, 0);
+    assert_eq!(
+        (p.expected_purchases_90d, p.clv_12m, p.next_order_at),
+        (None, None, None)
+    );
+    assert_eq!(p.p_alive, 1.0);
+    assert!(p.traits()["predicted_expected_purchases_90d"].is_null());
+    // It survives storage as JSON.
+    let back: Prediction = serde_json::from_value(serde_json::to_value(&p).unwrap()).unwrap();
+    assert_eq!(back, p);
 }
