@@ -66,6 +66,9 @@ pub struct Settings {
     /// Take a form submitter's address from `X-Forwarded-For` (Nudge runs behind a
     /// proxy that sets it) for the per-address rate limit; otherwise the peer's.
     pub trust_forwarded_for: bool,
+    /// Hours between scheduled refits of the lifetime-value models
+    /// (docs/predictions.md); 0: only when asked (`POST /api/v1/predictions/fit`).
+    pub prediction_refit_hours: u32,
 }
 
 impl Default for Settings {
@@ -94,6 +97,7 @@ impl Default for Settings {
             vapid_subject: "mailto:nudge@localhost".into(),
             push_allow_local: false,
             trust_forwarded_for: false,
+            prediction_refit_hours: 24,
         }
     }
 }
@@ -222,6 +226,11 @@ impl Settings {
                 "false" | "0" | "no" => false,
                 _ => anyhow::bail!("NUDGE_TRUST_FORWARDED_FOR={v:?} must be true or false"),
             };
+        }
+        if let Some(v) = text("NUDGE_PREDICTION_REFIT_HOURS") {
+            s.prediction_refit_hours = v
+                .parse()
+                .with_context(|| format!("NUDGE_PREDICTION_REFIT_HOURS={v:?} is not a whole number of hours"))?;
         }
         if let Some(v) = &o.listen {
             s.listen = v.clone();
