@@ -44,7 +44,7 @@ fn fit_request(body: &Bytes) -> Result<FitRequest, ApiError> {
     }
     let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::new("malformed_json", e.to_string()))?;
     let Value::Object(fields) = value else {
-        return Err(ApiError::invalid("$", "body must be a JSON object"));
+        return Err(ApiError::new("invalid_field", "body must be a JSON object").with_field("$"));
     };
     let mut request = FitRequest::default();
     for (name, v) in fields {
@@ -52,16 +52,16 @@ fn fit_request(body: &Bytes) -> Result<FitRequest, ApiError> {
             "until" => &mut request.until,
             "unit" => &mut request.unit,
             _ => {
-                return Err(ApiError::invalid(
-                    &name,
-                    format!("{name}: unknown field (expected until, unit)"),
-                ));
+                return Err(
+                    ApiError::new("invalid_field", format!("{name}: unknown field (expected until, unit)"))
+                        .with_field(name),
+                );
             }
         };
         match v {
             Value::Null => {}
             Value::String(s) => *slot = Some(s),
-            _ => return Err(ApiError::invalid(&name, format!("{name}: must be a string"))),
+            _ => return Err(ApiError::new("invalid_field", format!("{name}: must be a string")).with_field(name)),
         }
     }
     Ok(request)

@@ -115,7 +115,8 @@ async fn fitting_and_reading_the_model_through_the_api() {
             if t != "predicted_next_order_at" {
                 assert!(
                     contact.traits.get(t).is_some_and(Value::is_number) || t == "predicted_churn_band",
-                    "{t}"
+                    "{t}: {:?} {fitted}",
+                    contact.traits
                 );
             }
         }

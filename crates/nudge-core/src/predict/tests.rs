@@ -243,6 +243,35 @@ fn the_hypergeometric_function_matches_closed_forms() {
 }
 
 #[test]
+fn a_nearly_fixed_dropout_probability_still_predicts() {
+    // The maximum likelihood may drive a and b up together (a/(a+b) fixed): the
+    // transformed series' parameters are then huge, the plain one's tame.
+    let bg = BgNbd {
+        r: 0.26,
+        alpha: 8.3,
+        a: 8.2e6,
+        b: 1.83e7,
+    };
+    let c = Customer {
+        frequency: 3,
+        recency: 40.0,
+        age: 120.0,
+        monetary: 20.0,
+    };
+    let e = bg.expected_purchases(&c, 30.0);
+    assert!(e.is_finite() && e > 0.0, "{e}");
+    // The limit: a fixed dropout probability p = a/(a+b); alive with P(alive), a
+    // customer buys at rate E[λ | x, tₓ, T] ≈ (r+x)/(α+T) until dropping out.
+    let limit = BgNbd {
+        a: 8.2e9,
+        b: 1.83e10,
+        ..bg
+    }
+    .expected_purchases(&c, 30.0);
+    assert_close("the limit", e, limit, 1e-3);
+}
+
+#[test]
 fn a_frequent_buyer_does_not_overflow() {
     let bg = reference().bgnbd;
     let c = Customer {
