@@ -3,8 +3,8 @@
 //! degenerate fit, a + b ≤ 1 − x: NaN then).
 //!
 //! BG/NBD calls it with a = r + x and b = b' + x, which grow with a customer's
-//! purchases, so the plain series can overflow for a frequent buyer with z close to
-//! 1. Euler's transformation ₂F₁(a, b; c; z) = (1 − z)^(c−a−b) ₂F₁(c−a, c−b; c; z)
+//! purchases, so the plain series can overflow for a frequent buyer with z near 1.
+//! Euler's transformation ₂F₁(a, b; c; z) = (1 − z)^(c−a−b) ₂F₁(c−a, c−b; c; z)
 //! moves that growth into a closed-form factor, but has huge parameters of its own
 //! when the fit's a' and b' are huge (a nearly fixed dropout probability, a limit the
 //! maximum likelihood may approach), where the plain series is tame. So the plain
