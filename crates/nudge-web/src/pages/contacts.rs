@@ -225,8 +225,8 @@ struct ProfilePage {
     lead_score: Option<String>,
     scores: Vec<ScoreRow>,
     score_history: Vec<ScoreChangeRow>,
-    /// The lifetime-value predictions (label id, value), then the model's inputs.
-    predictions: Option<(Vec<(&'static str, String)>, Vec<(&'static str, String)>)>,
+    /// The lifetime-value predictions, then the model's inputs.
+    predictions: Option<(Vec<Labelled>, Vec<Labelled>)>,
     memberships: Vec<MembershipRow>,
     runs: Vec<RunRow>,
     messages: Vec<MessageRow>,
@@ -798,12 +798,12 @@ pub async fn import_errors(State(state): State<WebState>, viewer: Viewer, Path(j
     }
 }
 
+/// A figure on a page: the id of its label, and the figure.
+type Labelled = (&'static str, String);
+
 /// A contact's lifetime-value predictions and the model's inputs, for the profile
 /// (docs/predictions.md); a figure the model cannot give is a dash.
-fn prediction_rows(
-    t: &crate::i18n::Tr,
-    p: &nudge_core::predict::Prediction,
-) -> (Vec<(&'static str, String)>, Vec<(&'static str, String)>) {
+fn prediction_rows(t: &crate::i18n::Tr, p: &nudge_core::predict::Prediction) -> (Vec<Labelled>, Vec<Labelled>) {
     let opt = |v: Option<f64>, d: u8| v.map_or("—".to_string(), |v| t.decimal(v, d));
     let predicted = vec![
         ("prediction-p-alive", t.percent(p.p_alive, 1)),
