@@ -68,6 +68,11 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
         "A form submission's body is over 32 KB; nothing was stored.",
     ),
     (
+        "not_enough_data",
+        422,
+        "Too little data for what was asked: the lifetime-value models need at least 10 customers with a purchase, 2 of them with a repeat purchase, by the calibration end.",
+    ),
+    (
         "channel_not_configured",
         409,
         "No channel of this kind is configured on the server.",
@@ -183,6 +188,7 @@ impl From<nudge_app::AppError> for ApiError {
             E::Forbidden(m) => ApiError::new("forbidden", m),
             e @ E::RateLimited { .. } => ApiError::new("rate_limited", e.to_string()),
             E::ChannelNotConfigured(m) => ApiError::new("channel_not_configured", m),
+            E::NotEnoughData(m) => ApiError::new("not_enough_data", m),
             E::InvalidDefinition { problems, stored } => {
                 let message = nudge_app::error::problems_summary(&problems);
                 let details = serde_json::to_value(&problems).unwrap_or_default();

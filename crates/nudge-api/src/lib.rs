@@ -15,6 +15,7 @@ pub mod journeys;
 pub mod keys;
 pub mod messages;
 pub mod metrics;
+pub mod predictions;
 pub mod public;
 pub mod push;
 pub mod scoring;
@@ -265,6 +266,8 @@ fn assemble(state: AppState, ui: Option<Router>) -> Router {
                 .put(scoring::update_rule)
                 .delete(scoring::delete_rule),
         )
+        .route("/api/v1/predictions/fit", post(predictions::fit))
+        .route("/api/v1/predictions/model", get(predictions::model))
         .route("/api/v1/scores", get(scoring::list_scores))
         .route(
             "/api/v1/scores/{name}",

@@ -50,6 +50,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/v1/scoring-rules/{id}"),
     ("get", "/api/v1/scores"),
     ("put", "/api/v1/scores/{name}"),
+    ("post", "/api/v1/predictions/fit"),
+    ("get", "/api/v1/predictions/model"),
     ("delete", "/api/v1/scores/{name}"),
     ("get", "/api/v1/contacts/{id}/push-subscriptions"),
     ("get", "/api/v1/segments"),

@@ -30,6 +30,9 @@ pub enum AppError {
     /// The change conflicts with what is stored, or cannot be made in this process.
     #[error("{0}")]
     Conflict(String),
+    /// Too little data for what was asked (a model fitted on too few customers).
+    #[error("{0}")]
+    NotEnoughData(String),
     /// No channel of this kind (or no messaging at all) on this server.
     #[error("{0}")]
     ChannelNotConfigured(String),

@@ -23,7 +23,9 @@
 //! - [`templates`]: checking a template before it is stored, previews;
 //! - [`segments`]: validating a definition, previewing a draft (count and sample),
 //!   saving and deleting segments, ready-made installs, size over time;
-//! - [`ready_made_journeys`]: the catalogue of ready-made journeys.
+//! - [`ready_made_journeys`]: the catalogue of ready-made journeys;
+//! - [`predictions`]: fitting the lifetime-value models on request, the current
+//!   model, a contact's predictions.
 //!
 //! Architecture invariant: nothing here knows HTTP (no status codes, headers or
 //! request bodies); the callers parse their input into these types and render the
@@ -40,6 +42,7 @@ pub mod imports;
 pub mod journeys;
 pub mod keys;
 pub mod messages;
+pub mod predictions;
 pub mod ready_made_journeys;
 pub mod recipients;
 pub mod reports;

@@ -44,6 +44,10 @@ pub mod event_names {
     /// A form submission (`form_id`, or `form` / `form_name`, names the form).
     pub const FORM_SUBMITTED: &str = "Form Submitted";
 
+    /// A purchase, by Segment's e-commerce spec: what the lifetime-value models
+    /// (`crate::predict`) count, its value read by `crate::journey::revenue_of`.
+    pub const ORDER_COMPLETED: &str = "Order Completed";
+
     /// A contact's score changed (`score`, `previous`, `value`, `rules`, `reason`).
     pub const LEAD_SCORE_CHANGED: &str = "Lead Score Changed";
     /// A contact's score crossed into another stage (`score`, `from`, `to`).

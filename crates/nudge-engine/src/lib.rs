@@ -12,16 +12,23 @@
 //! [`CampaignEngine`] takes sent campaigns from start to end: the audience snapshot in
 //! bounded pages, the test's winner, due messages within throttle and caps.
 //!
+//! [`PredictionEngine`] keeps customer lifetime value and churn risk current: scheduled
+//! refits of the models and per-purchase updates of a contact's predictions.
+//!
 //! Architecture invariant: decisions come from `nudge_core` (pure); this crate only
 //! loads state, calls them, and stores their outcome. It knows nothing of HTTP.
 
 mod campaigns;
 mod journeys;
+mod predictions;
 mod segments;
 
 pub use campaigns::{CampaignEngine, CampaignEngineConfig, CampaignRound};
 pub use journeys::{
     FREQUENCY_CAPS, JourneyEngine, JourneyEngineConfig, MoveReport, RoundStats, conversion_settings, event_names,
     frequency_caps, resolve_send_channels,
+};
+pub use predictions::{
+    FitFailure, PredictionEngine, PredictionEngineConfig, PredictionRound, fit as fit_predictions, update_purchasers,
 };
 pub use segments::{SegmentEngine, SegmentEngineConfig};

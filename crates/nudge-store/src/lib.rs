@@ -19,6 +19,7 @@ mod journeys;
 mod messages;
 mod plan;
 mod postgres;
+mod predictions;
 mod scoring;
 pub mod scratch;
 pub mod search;
@@ -35,6 +36,7 @@ pub use group_commit::{IngestStats, Ingestor, IngestorConfig, SubmitError};
 pub use journeys::*;
 pub use messages::*;
 pub use postgres::PgStore;
+pub use predictions::{PredictionStore, PurchaseHistory, StoredModel};
 pub use scoring::{ContactScore, ScoringStore, StoredRule, StoredScore};
 pub use sqlite::SqliteStore;
 pub use types::*;
@@ -98,6 +100,7 @@ pub trait Store:
     + AccountStore
     + FormStore
     + ScoringStore
+    + PredictionStore
     + Send
     + Sync
     + 'static

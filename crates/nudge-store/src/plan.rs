@@ -329,25 +329,67 @@ pub(crate) fn score_ops(
             }
         }
     }
-    if !changed.is_empty() {
-        ops.push(Op::SetTraits {
+    ops.extend(traits_written(rules, id, traits, &changed, now));
+    ops
+}
+
+/// A contact whose computed traits (`changed`, already set in `traits`, the contact's
+/// whole traits) Nudge wrote: the traits stored alone ([`Op::SetTraits`]: scores and
+/// predictions derive no e-mail, phone or search text), the trait-change notice for
+/// the journeys that read them, the mark for the segments that do. Nothing when
+/// nothing changed.
+fn traits_written(
+    rules: &Rules,
+    id: ContactId,
+    traits: serde_json::Map<String, Value>,
+    changed: &[String],
+    now: Millis,
+) -> Vec<Op> {
+    let mut ops = Vec::new();
+    if changed.is_empty() {
+        return ops;
+    }
+    ops.push(Op::SetTraits {
+        contact: id,
+        traits: Value::Object(traits),
+        at: now,
+    });
+    let read = rules.traits_journeys_read(changed);
+    if !read.is_empty() {
+        ops.push(Op::QueueTraitsChanged {
             contact: id,
-            traits: Value::Object(traits),
+            traits: read,
             at: now,
         });
-        let read = rules.traits_journeys_read(&changed);
-        if !read.is_empty() {
-            ops.push(Op::QueueTraitsChanged {
-                contact: id,
-                traits: read,
-                at: now,
-            });
-        }
-        if changed.iter().any(|t| rules.segments.trait_names.contains(t)) {
-            ops.push(Op::MarkDirty(id));
-        }
+    }
+    if changed.iter().any(|t| rules.segments.trait_names.contains(t)) {
+        ops.push(Op::MarkDirty(id));
     }
     ops
+}
+
+/// What a contact's new predictions imply: their traits (`nudge_core::predict::TRAITS`;
+/// a `null` removes one) written where they changed, with what follows
+/// ([`traits_written`]). No event: a refit rewrites every customer's.
+pub(crate) fn prediction_ops(
+    rules: &Rules,
+    mut contact: Contact,
+    traits: serde_json::Map<String, Value>,
+    now: Millis,
+) -> Vec<Op> {
+    let mut changed = Vec::new();
+    for (name, value) in traits {
+        if contact.traits.get(&name).unwrap_or(&Value::Null) == &value {
+            continue;
+        }
+        if value.is_null() {
+            contact.traits.remove(&name);
+        } else {
+            contact.traits.insert(name.clone(), value);
+        }
+        changed.push(name);
+    }
+    traits_written(rules, contact.id, contact.traits, &changed, now)
 }
 
 /// A score change's timeline events.

@@ -72,6 +72,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (21, include_str!("../migrations/postgres/0021_browser_keys.sql")),
     (22, include_str!("../migrations/postgres/0022_forms.sql")),
     (23, include_str!("../migrations/postgres/0023_lead_scoring.sql")),
+    (24, include_str!("../migrations/postgres/0024_predictions.sql")),
 ];
 
 /// Key of the advisory lock that serializes migrations between processes.
@@ -419,6 +420,7 @@ shared::campaigns::impl_campaign_store!(PgStore, pg_write, pg_read);
 shared::scoring::impl_scoring_store!(PgStore, pg_write, pg_read);
 
 shared::forms::impl_form_store!(PgStore, pg_write, pg_read);
+shared::predictions::impl_prediction_store!(PgStore, pg_write, pg_read);
 
 impl PgStore {
     /// Run again when it lost a race for an identity or a contact, as ingestion.

@@ -10,6 +10,7 @@ pub(crate) mod ingest;
 pub(crate) mod journeys;
 pub(crate) mod keys;
 pub(crate) mod messages;
+pub(crate) mod predictions;
 pub(crate) mod scoring;
 pub(crate) mod segments;
 pub(crate) mod stats;

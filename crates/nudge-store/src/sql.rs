@@ -77,8 +77,6 @@ impl SqlRow {
         }
     }
 
-    // No shared statement reads a float column yet (journey revenue will).
-    #[allow(dead_code)]
     pub fn opt_f64(&self, i: usize) -> Result<Option<f64>> {
         match self.cell(i)? {
             Cell::Null => Ok(None),

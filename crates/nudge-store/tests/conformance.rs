@@ -166,6 +166,7 @@ stories!(
     scoring_rules_give_points_with_the_event,
     scoring_caps_count_per_week,
     score_decay_is_materialised_when_its_timer_is_due,
+    purchases_models_and_predictions_are_stored_alike,
 );
 
 mod super_stories {
@@ -355,6 +356,184 @@ mod super_stories {
 
     /// Decay is materialised when its durable timer is due, at the moment the
     /// decayed score crosses a stage threshold or a threshold a segment tests.
+    /// Purchase histories in pages of whole contacts, the per-purchase cursor, models
+    /// with and without Gamma-Gamma, predictions with their traits (and the segment
+    /// mark when a segment reads one), merges.
+    pub async fn purchases_models_and_predictions_are_stored_alike(s: &dyn Store) {
+        use nudge_core::predict::{self, BgNbd, GammaGamma, Model, Unit};
+        use nudge_core::segment::parse_condition;
+        const DAY: Millis = 86_400_000;
+        let order = |u: &str, at: Millis, props: Value| {
+            json!({"type": "track", "userId": u, "event": "Order Completed",
+                   "timestamp": nudge_core::format_millis(at), "properties": props})
+        };
+        s.ingest(
+            msgs(json!([
+                order("a", T0 - 30 * DAY, json!({"revenue": 20})),
+                order("a", T0 - 10 * DAY, json!({"total": 30})),
+                order("b", T0 - 20 * DAY, json!({"value": 7.5})),
+                order("c", T0 - 5 * DAY, json!({"note": "no value"})),
+                order("c", T0 + DAY, json!({"revenue": 99})),
+                {"type": "track", "userId": "d", "event": "Order Viewed", "properties": {"revenue": 5}},
+                {"type": "page", "userId": "d", "name": "Order Completed"},
+            ])),
+            T0,
+        )
+        .await
+        .unwrap();
+        let (a, b, c) = (user(s, "a").await.id, user(s, "b").await.id, user(s, "c").await.id);
+        let mut pages = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = s.purchase_histories(T0, after, 2).await.unwrap();
+            let Some(last) = page.last() else { break };
+            after = last.contact;
+            pages.push(page);
+        }
+        assert_eq!(pages.len(), 2, "three customers, two a page");
+        let all: Vec<PurchaseHistory> = pages.concat();
+        assert_eq!(all.iter().map(|h| h.contact).collect::<Vec<_>>(), vec![a, b, c]);
+        let values = |h: &PurchaseHistory| h.purchases.iter().map(|p| (p.at, p.value)).collect::<Vec<_>>();
+        assert_eq!(values(&all[0]), vec![(T0 - 30 * DAY, 20.0), (T0 - 10 * DAY, 30.0)]);
+        assert_eq!(values(&all[1]), vec![(T0 - 20 * DAY, 7.5)]);
+        assert_eq!(
+            values(&all[2]),
+            vec![(T0 - 5 * DAY, 0.0)],
+            "after `until` left out; no value is 0"
+        );
+        assert_eq!(values(&s.purchase_history(c, T0 + 2 * DAY).await.unwrap()).len(), 2);
+
+        // The cursor: purchases stored after it, each contact once.
+        let cursor = s.last_event_id().await.unwrap();
+        assert!(cursor > 0);
+        assert_eq!(s.purchasers_since(cursor, 10).await.unwrap(), (vec![], cursor));
+        s.ingest(
+            msgs(json!([
+                order("b", T0, json!({"revenue": 1})),
+                order("a", T0, json!({"revenue": 2})),
+                order("b", T0 + 1, json!({"revenue": 3})),
+            ])),
+            T0,
+        )
+        .await
+        .unwrap();
+        let (mut buyers, moved) = s.purchasers_since(cursor, 10).await.unwrap();
+        buyers.sort_unstable();
+        assert_eq!(buyers, vec![a, b]);
+        assert!(moved > cursor);
+        let (first, one) = s.purchasers_since(cursor, 1).await.unwrap();
+        assert_eq!(first.len(), 1);
+        assert_eq!(s.purchasers_since(one, 10).await.unwrap().1, moved);
+
+        // Models: the latest is current; Gamma-Gamma may be missing.
+        assert_eq!(s.prediction_model().await.unwrap(), None);
+        let mut model = Model {
+            unit: Unit::Days,
+            until: T0,
+            fitted_at: T0 + 1,
+            bgnbd: BgNbd {
+                r: 0.25,
+                alpha: 4.5,
+                a: 0.8,
+                b: 2.5,
+            },
+            bgnbd_log_likelihood: -123.5,
+            customers: 3,
+            gamma_gamma: None,
+            gamma_gamma_log_likelihood: None,
+            repeat_customers: 0,
+        };
+        let first = s.save_prediction_model(&model, cursor).await.unwrap();
+        assert_eq!(s.prediction_model().await.unwrap().as_ref(), Some(&first));
+        model.gamma_gamma = Some(GammaGamma {
+            p: 6.25,
+            q: 3.75,
+            gamma: 15.5,
+        });
+        model.gamma_gamma_log_likelihood = Some(-40.25);
+        model.repeat_customers = 1;
+        let second = s.save_prediction_model(&model, cursor).await.unwrap();
+        assert!(second.id > first.id);
+        s.advance_prediction_cursor(second.id, moved).await.unwrap();
+        s.advance_prediction_cursor(second.id, cursor).await.unwrap();
+        let current = s.prediction_model().await.unwrap().unwrap();
+        assert_eq!(
+            (current.model, current.event_cursor),
+            (model.clone(), moved),
+            "the cursor only moves on"
+        );
+
+        // Predictions: stored, traits written, the contact marked when a segment reads
+        // one of them.
+        s.create_segment(
+            NewSegment {
+                name: "Slipping away".into(),
+                description: String::new(),
+                definition: parse_condition(&json!(
+                    {"type": "trait", "trait": "predicted_churn_band", "op": "equals", "value": "high"}
+                ))
+                .unwrap(),
+                administrative: false,
+            },
+            T0,
+        )
+        .await
+        .unwrap();
+        let settle = async || {
+            let work = s.claim_segment_work(T0, 100).await.unwrap();
+            let ids: Vec<i64> = work.iter().map(|w| w.contact_id).collect();
+            let evals = work
+                .into_iter()
+                .map(|w| ContactEvaluation {
+                    contact_id: w.contact_id,
+                    dirty_since: w.dirty_since,
+                    results: vec![],
+                })
+                .collect();
+            s.apply_evaluations(evals, T0).await.unwrap();
+            ids
+        };
+        settle().await;
+        let summary = |h: &PurchaseHistory| predict::summarise(&h.purchases, T0, Unit::Days).unwrap();
+        let pa = model.predict(&summary(&all[0]), T0);
+        let pb = model.predict(&summary(&all[1]), T0);
+        assert_eq!(
+            s.save_predictions(vec![(a, pa.clone()), (b, pb.clone()), (999_999, pb.clone())], T0)
+                .await
+                .unwrap(),
+            2
+        );
+        let stored = s.contact_prediction(a).await.unwrap().unwrap();
+        assert_eq!(stored.traits(), pa.traits());
+        assert_eq!(stored.customer, pa.customer);
+        assert_eq!(s.contact_prediction(c).await.unwrap(), None);
+        let ua = user(s, "a").await;
+        for (name, value) in pa.traits() {
+            assert_eq!(ua.traits.get(&name).unwrap_or(&Value::Null), &value, "{name}");
+        }
+        let mut marked = settle().await;
+        marked.sort_unstable();
+        assert_eq!(marked, vec![a, b], "the segment reads predicted_churn_band");
+        s.save_predictions(vec![(a, pa.clone())], T0 + 5).await.unwrap();
+        assert_eq!(settle().await, Vec::<i64>::new(), "nothing changed, nothing marked");
+        assert_eq!(user(s, "a").await.updated_at, ua.updated_at, "nor saved");
+
+        // A merge: the survivor keeps its own predictions, the merged-away id reads them.
+        s.ingest(msgs(json!([{"type": "alias", "previousId": "b", "userId": "a"}])), T0)
+            .await
+            .unwrap();
+        let survivor = user(s, "a").await.id;
+        let other = if survivor == a { b } else { a };
+        assert!(
+            s.contact_prediction(other).await.unwrap().is_some(),
+            "read through the merge"
+        );
+        assert_eq!(
+            s.contact_prediction(other).await.unwrap(),
+            s.contact_prediction(survivor).await.unwrap()
+        );
+    }
+
     pub async fn score_decay_is_materialised_when_its_timer_is_due(s: &dyn Store) {
         use nudge_core::scoring::{DAY_MS, next_crossing};
         s.put_score(

@@ -73,6 +73,9 @@ pub struct Settings {
     /// The file holding the master key (created, mode 0600, on first start when
     /// there is neither key nor file). Default: `<data_dir>/secret.key`.
     pub secret_key_file: Option<PathBuf>,
+    /// Hours between scheduled refits of the lifetime-value models
+    /// (docs/predictions.md); 0: only when asked (`POST /api/v1/predictions/fit`).
+    pub prediction_refit_hours: u32,
 }
 
 impl Default for Settings {
@@ -103,6 +106,7 @@ impl Default for Settings {
             trust_forwarded_for: false,
             secret_key: None,
             secret_key_file: None,
+            prediction_refit_hours: 24,
         }
     }
 }
@@ -237,6 +241,11 @@ impl Settings {
         }
         if let Some(v) = text("NUDGE_SECRET_KEY_FILE") {
             s.secret_key_file = Some(v.into());
+        }
+        if let Some(v) = text("NUDGE_PREDICTION_REFIT_HOURS") {
+            s.prediction_refit_hours = v
+                .parse()
+                .with_context(|| format!("NUDGE_PREDICTION_REFIT_HOURS={v:?} is not a whole number of hours"))?;
         }
         if let Some(v) = &o.listen {
             s.listen = v.clone();

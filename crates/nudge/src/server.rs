@@ -103,6 +103,16 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
     let campaign_task = tokio::spawn(campaigns.clone().run(async move {
         let _ = campaigns_stopped.await;
     }));
+    let prediction_config = nudge_engine::PredictionEngineConfig {
+        refit_every: (settings.prediction_refit_hours > 0)
+            .then(|| std::time::Duration::from_secs(u64::from(settings.prediction_refit_hours) * 3600)),
+        ..Default::default()
+    };
+    let predictions = nudge_engine::PredictionEngine::new(store.clone(), clock.clone(), prediction_config);
+    let (stop_predictions, predictions_stopped) = tokio::sync::oneshot::channel::<()>();
+    let prediction_task = tokio::spawn(predictions.clone().run(async move {
+        let _ = predictions_stopped.await;
+    }));
     let state = AppState::new(store.clone(), ingestor.clone(), clock, segments)
         .with_messaging(deliverer)
         .with_journeys(journeys)
@@ -139,9 +149,11 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
     let _ = stop_delivery.send(());
     let _ = stop_journeys.send(());
     let _ = stop_campaigns.send(());
+    let _ = stop_predictions.send(());
     let _ = engine.await;
     let _ = journey_task.await;
     let _ = campaign_task.await;
+    let _ = prediction_task.await;
     let _ = delivery.await;
     store.close().await;
     tracing::info!("stopped cleanly");

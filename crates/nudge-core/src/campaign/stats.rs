@@ -66,7 +66,7 @@
 //! above 0. No lift when the arm or the holdout has no recipients.
 
 mod best;
-mod special;
+pub(crate) mod special;
 #[cfg(test)]
 mod tests;
 

@@ -36,7 +36,7 @@ fn event_from_row(r: &SqlRow) -> Result<StoredEvent> {
 }
 
 /// The tables whose rows are only the contact's own state (segment membership and its
-/// history and timers, scores, rule counters and decay timers).
+/// history and timers, scores, rule counters and decay timers, predictions).
 const OWN_STATE: &[&str] = &[
     "segment_members",
     "segment_history",
@@ -45,6 +45,7 @@ const OWN_STATE: &[&str] = &[
     "contact_scores",
     "scoring_counters",
     "score_timers",
+    "contact_predictions",
 ];
 
 /// Tables holding personal content that may still name a contact merged into the erased

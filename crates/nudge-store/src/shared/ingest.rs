@@ -821,6 +821,7 @@ pub(crate) async fn merge<D: Ingest>(
         "contact_scores",
         "scoring_counters",
         "score_timers",
+        "contact_predictions",
     ] {
         db.execute(&format!("DELETE FROM {table} WHERE contact_id = $1"), &[Arg::I64(from)])
             .await?;

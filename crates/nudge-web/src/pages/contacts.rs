@@ -225,6 +225,8 @@ struct ProfilePage {
     lead_score: Option<String>,
     scores: Vec<ScoreRow>,
     score_history: Vec<ScoreChangeRow>,
+    /// The lifetime-value predictions, then the model's inputs.
+    predictions: Option<(Vec<Labelled>, Vec<Labelled>)>,
     memberships: Vec<MembershipRow>,
     runs: Vec<RunRow>,
     messages: Vec<MessageRow>,
@@ -371,6 +373,7 @@ async fn load_profile(
     let timeline = timeline_of(state, t, id, None).await?;
     let lead_score = contact.traits.get("lead_score").map(show);
     let (scores, score_history) = scores_of(state, t, id).await?;
+    let predictions = store.contact_prediction(id).await?.map(|p| prediction_rows(t, &p));
     Ok(Some(ProfilePage {
         c: viewer.chrome("contacts", format!("/contacts/{id}")),
         name: contact.display_name(),
@@ -385,6 +388,7 @@ async fn load_profile(
         lead_score,
         scores,
         score_history,
+        predictions,
         memberships,
         runs,
         messages,
@@ -792,6 +796,39 @@ pub async fn import_errors(State(state): State<WebState>, viewer: Viewer, Path(j
         Some(Err(e)) => render::app_error(t, e),
         None => render::error(t, StatusCode::NOT_FOUND, t.get("contacts-import-unknown")),
     }
+}
+
+/// A figure on a page: the id of its label, and the figure.
+type Labelled = (&'static str, String);
+
+/// A contact's lifetime-value predictions and the model's inputs, for the profile
+/// (docs/predictions.md); a figure the model cannot give is a dash.
+fn prediction_rows(t: &crate::i18n::Tr, p: &nudge_core::predict::Prediction) -> (Vec<Labelled>, Vec<Labelled>) {
+    let opt = |v: Option<f64>, d: u8| v.map_or("—".to_string(), |v| t.decimal(v, d));
+    let predicted = vec![
+        ("prediction-p-alive", t.percent(p.p_alive, 1)),
+        (
+            "prediction-churn-band",
+            t.get(&format!("churn-band-{}", p.churn_band.as_str())),
+        ),
+        ("prediction-purchases-30d", opt(p.expected_purchases_30d, 2)),
+        ("prediction-purchases-90d", opt(p.expected_purchases_90d, 2)),
+        ("prediction-purchases-365d", opt(p.expected_purchases_365d, 2)),
+        ("prediction-order-value", opt(p.expected_order_value, 2)),
+        ("prediction-clv-12m", opt(p.clv_12m, 2)),
+        (
+            "prediction-next-order",
+            p.next_order_at.map_or("—".to_string(), |at| t.date(at)),
+        ),
+        ("prediction-as-of", t.datetime(p.as_of)),
+    ];
+    let inputs = vec![
+        ("prediction-frequency", t.num(p.customer.frequency)),
+        ("prediction-recency", t.decimal(p.customer.recency, 1)),
+        ("prediction-age", t.decimal(p.customer.age, 1)),
+        ("prediction-monetary", t.decimal(p.customer.monetary, 2)),
+    ];
+    (predicted, inputs)
 }
 
 /// A contact's scores now, and its latest score changes (among its 500 latest events)
