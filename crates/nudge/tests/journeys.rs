@@ -294,10 +294,14 @@ async fn two_processes_on_postgresql_share_journeys_and_send_nothing_twice() {
     let mail_dir = dir.path().join("mail");
     let (_sink, smtp_port) = start_sink(&mail_dir, true);
     let smtp = format!("smtp://127.0.0.1:{smtp_port}");
+    // Nodes of one PostgreSQL workspace share its master key (docs/operations.md):
+    // each would otherwise make a key file of its own, and the second to start would
+    // find the secrets sealed with the first one's.
     let env = [
         ("NUDGE_DATABASE_URL", url.as_str()),
         ("NUDGE_SMTP_URL", smtp.as_str()),
         ("NUDGE_EMAIL_FROM", "Shop <shop@example.com>"),
+        ("NUDGE_SECRET_KEY", "6e756467652074657374206b65792c206f6e6520666f722032206e6f64657321"),
     ];
     let (dir_a, dir_b) = (dir.path().join("a"), dir.path().join("b"));
     let (_a, base_a) = start_server(&dir_a, &env);
