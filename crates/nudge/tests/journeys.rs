@@ -301,7 +301,10 @@ async fn two_processes_on_postgresql_share_journeys_and_send_nothing_twice() {
         ("NUDGE_DATABASE_URL", url.as_str()),
         ("NUDGE_SMTP_URL", smtp.as_str()),
         ("NUDGE_EMAIL_FROM", "Shop <shop@example.com>"),
-        ("NUDGE_SECRET_KEY", "6e756467652074657374206b65792c206f6e6520666f722032206e6f64657321"),
+        (
+            "NUDGE_SECRET_KEY",
+            "6e756467652074657374206b65792c206f6e6520666f722032206e6f64657321",
+        ),
     ];
     let (dir_a, dir_b) = (dir.path().join("a"), dir.path().join("b"));
     let (_a, base_a) = start_server(&dir_a, &env);

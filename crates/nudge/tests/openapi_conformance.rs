@@ -67,6 +67,9 @@ const KNOWN: &[(&str, &str)] = &[
     ("ST202", "POST /api/v1/scoring-rules"),
     ("ST202", "PUT /api/v1/scoring-rules/{id}"),
     ("ST202", "PUT /api/v1/scores/{name}"),
+    // 8. Predictions: a fit needs enough customers with purchases in the workspace
+    // (`422 not_enough_data`), which no request body can supply.
+    ("ST202", "POST /api/v1/predictions/fit"),
 ];
 
 /// Skips (with a notice) or, under `NUDGE_REQUIRE_SDK_TESTS=1`, fails.
@@ -195,9 +198,10 @@ fn the_server_does_what_its_openapi_document_says() {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("run schemathesis");
-    // About a minute and a half on an idle machine; one shared with other builds takes
-    // twice that (158 s seen at a load of 6 on 2 cores).
-    let deadline = Instant::now() + Duration::from_secs(240);
+    // About a minute and a half on an idle machine once; with the forms, scoring and
+    // predictions operations 315 s were seen at a load of 2-3 on 2 cores (the
+    // coverage phase alone 236 s), so the bound leaves room above that.
+    let deadline = Instant::now() + Duration::from_secs(600);
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
@@ -205,7 +209,7 @@ fn the_server_does_what_its_openapi_document_says() {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("schemathesis did not finish within 240 s");
+            panic!("schemathesis did not finish within 600 s");
         }
         std::thread::sleep(Duration::from_millis(200));
     };
