@@ -182,29 +182,16 @@ async fn contact_state<D: Db>(
     contact: &nudge_core::Contact,
     names: impl IntoIterator<Item = String>,
 ) -> Result<ContactScores> {
-    let mut cs = ContactScores::default();
-    let rows = db
-        .query(
-            "SELECT score, points, anchor_at, written, stage FROM contact_scores WHERE contact_id = $1",
-            &[Arg::I64(contact.id)],
-        )
-        .await?;
-    let mut names: BTreeSet<String> = names.into_iter().collect();
-    for r in rows {
-        let score = r.string(0)?;
-        cs.states.insert(
-            score.clone(),
-            ScoreState {
-                points: r.opt_f64(1)?.unwrap_or(0.0),
-                anchor: r.i64(2)?,
-                written: r.opt_f64(3)?.unwrap_or(0.0),
-                stage: r.opt_string(4)?,
-            },
-        );
-        names.insert(score);
-    }
-    cs.traits = score_traits(&contact.traits, names);
-    Ok(cs)
+    let states = states_of(db, &[contact.id])
+        .await?
+        .remove(&contact.id)
+        .unwrap_or_default();
+    let names: BTreeSet<String> = names.into_iter().chain(states.keys().cloned()).collect();
+    Ok(ContactScores {
+        traits: score_traits(&contact.traits, names),
+        states,
+        ..Default::default()
+    })
 }
 
 /// The values of these scores' traits on the contact (0 where it has none).
@@ -265,8 +252,8 @@ async fn counters_of<D: Db>(
     asked: &BTreeSet<(ContactId, i64, String)>,
 ) -> Result<BTreeMap<(ContactId, i64, String), u32>> {
     let mut out = BTreeMap::new();
-    let asked: Vec<&(ContactId, i64, String)> = asked.iter().collect();
-    for chunk in asked.chunks(ROWS_PER_STATEMENT) {
+    let keys: Vec<&(ContactId, i64, String)> = asked.iter().collect();
+    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
         // Narrowed by contact, rule and period, then matched exactly here.
         let contacts: BTreeSet<String> = chunk.iter().map(|k| k.0.to_string()).collect();
         let rules: BTreeSet<String> = chunk.iter().map(|k| k.1.to_string()).collect();
@@ -287,7 +274,7 @@ async fn counters_of<D: Db>(
             .await?;
         for r in rows {
             let key = (r.i64(0)?, r.i64(1)?, r.string(2)?);
-            if chunk.contains(&&key) {
+            if asked.contains(&key) {
                 out.insert(key, r.i64(3)?.max(0) as u32);
             }
         }
