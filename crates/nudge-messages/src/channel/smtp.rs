@@ -288,13 +288,30 @@ impl Smtp {
             b = b.raw_header(HeaderValue::new(name, value.clone()));
         }
         let mut msg = b
-            .multipart(MultiPart::alternative_plain_html(text.clone(), html.clone()))
+            .multipart(MultiPart::alternative_plain_html(crlf(text), crlf(html)))
             .map_err(|e| SendError::Permanent(format!("building the email: {e}")))?;
         if let Some(d) = &self.dkim {
             msg.sign(d);
         }
         Ok(msg)
     }
+}
+
+/// `s` with every line ending `CRLF`, in one pass. lettre converts a body's bare
+/// `LF`s itself, but by inserting each `CR` into the string in place (a copy of the
+/// rest of the body per line: 17 KB of HTML made that a tenth of a delivery's
+/// time); given `CRLF` endings it has nothing to insert.
+fn crlf(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + s.len() / 16);
+    let mut rest = s;
+    while let Some(i) = rest.find('\n') {
+        let line = &rest[..i];
+        out.push_str(line);
+        out.push_str(if line.ends_with('\r') { "\n" } else { "\r\n" });
+        rest = &rest[i + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `<hash-of-key@domain>`: the same idempotency key always gives the same id.
@@ -364,5 +381,20 @@ fn classify(e: &lettre::transport::smtp::Error) -> SendError {
         Some(550 | 551 | 553) => SendError::Bounce(text),
         Some(_) if e.is_permanent() => SendError::Permanent(text),
         _ => SendError::Transient(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::crlf;
+
+    #[test]
+    fn crlf_ends_every_line_once() {
+        assert_eq!(crlf("a\nb\r\nc\n"), "a\r\nb\r\nc\r\n");
+        assert_eq!(crlf("\n\nfa: سلام\n"), "\r\n\r\nfa: سلام\r\n");
+        assert_eq!(crlf("no newline"), "no newline");
+        assert_eq!(crlf(""), "");
+        // A lone CR is left as it is (lettre's rule too: only LF gains a CR).
+        assert_eq!(crlf("a\rb"), "a\rb");
     }
 }
