@@ -119,6 +119,7 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
         .with_campaigns(campaigns)
         .with_push_key(push_public_key, settings.push_allow_local)
         .with_forms(Default::default(), settings.trust_forwarded_for);
+    let shutdown = shutdown_signal();
     tracing::info!(%addr, backend = store.backend(), "nudge is listening");
     println!("nudge listening on http://{addr} ({} storage)", store.backend());
     let ui_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
@@ -139,7 +140,7 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
         nudge_api::router_with_ui(state, nudge_web::router(web)).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
-            shutdown_signal().await;
+            shutdown.await;
             ready.store(false, Ordering::SeqCst);
             tracing::info!("shutting down: finishing in-flight requests and commits");
         })
@@ -160,20 +161,32 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// A future that ends at SIGTERM or SIGINT (Ctrl-C). The handlers are installed
+/// when this is called, not when the future is first polled: a signal sent as soon as
+/// the server says it is listening already shuts it down gracefully.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate());
+        let interrupt = signal(SignalKind::interrupt());
+        async move {
+            match (term, interrupt) {
+                (Ok(mut term), Ok(mut interrupt)) => {
+                    tokio::select! {
+                        _ = term.recv() => {},
+                        _ = interrupt.recv() => {},
+                    }
+                }
+                (Ok(mut one), Err(_)) | (Err(_), Ok(mut one)) => {
+                    one.recv().await;
+                }
+                (Err(_), Err(_)) => std::future::pending::<()>().await,
+            }
         }
-    };
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -444,8 +444,7 @@ fn demo_workspace(dir: &Path) -> PathBuf {
     );
     // What it prints next is read, so that printing does not fail.
     std::thread::spawn(move || for _ in lines {});
-    // `serve` installs its SIGTERM handler just after it says it is ready.
-    std::thread::sleep(Duration::from_millis(500));
+    // Its signal handlers are in place before it says it is ready: no pause needed.
     let pid = child.0.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let status = child.0.wait().unwrap();
