@@ -51,6 +51,14 @@ enum Command {
     },
     /// Apply database migrations and exit (serve also does this at start).
     Migrate,
+    /// Ask a running server whether it is ready (`GET /readyz`): exit 0 if it is, 1
+    /// if not, saying why. For container and service-manager health checks.
+    Health {
+        /// The server's base URL. Default: the listen address of these settings
+        /// (an unspecified address such as 0.0.0.0 is asked on 127.0.0.1).
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// Import contacts from a CSV file (header row; user_id and/or email columns).
     Import { file: PathBuf },
     /// Export all contacts as CSV (to a file, or standard output).
@@ -260,6 +268,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             app.store.close().await;
             result
         }
+        Command::Health { url } => ops::health(&settings, url.as_deref()).await,
         Command::Backup { file } => ops::backup(&settings, &file),
         Command::Restore { file, force } => ops::restore(&settings, &file, force),
         Command::MigrateTo { url } => ops::migrate_to(&settings, &url).await,

@@ -1,4 +1,4 @@
-//! Operating a workspace: `nudge backup`, `nudge restore` (embedded SQLite; the work
+//! Operating a workspace: `nudge health` (is a server ready), `nudge backup`, `nudge restore` (embedded SQLite; the work
 //! is `nudge_store::backup`'s), `nudge migrate-to` (`nudge_store::copy`) and `nudge secrets rotate` (a new master key, the
 //! secrets sealed again by `Store::reseal_secrets`). See docs/operations.md.
 
@@ -134,4 +134,66 @@ pub async fn migrate_to(settings: &Settings, url: &str) -> anyhow::Result<()> {
         settings.master_key()?.id()
     );
     Ok(())
+}
+
+/// The URL `nudge health` asks: `--url`, else the listen address (an unspecified
+/// host, `0.0.0.0` or `[::]`, is asked on the loopback address).
+fn health_url(settings: &Settings, url: Option<&str>) -> anyhow::Result<String> {
+    if let Some(u) = url {
+        let base = u.trim_end_matches('/');
+        reqwest::Url::parse(base).with_context(|| format!("--url {u:?} is not a URL"))?;
+        return Ok(format!("{base}/readyz"));
+    }
+    let mut addr: std::net::SocketAddr = settings
+        .listen
+        .parse()
+        .with_context(|| format!("listen address {:?}", settings.listen))?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    Ok(format!("http://{addr}/readyz"))
+}
+
+/// `nudge health`: succeeds when the server answers `/readyz` with 200.
+pub async fn health(settings: &Settings, url: Option<&str>) -> anyhow::Result<()> {
+    let url = health_url(settings, url)?;
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()?;
+    let response = client
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("{url} did not answer"))?;
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    if !status.is_success() {
+        bail!("{url} answered {status}: {}", body.trim());
+    }
+    println!("ready: {}", body.trim());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_asks_the_listen_address_on_loopback_when_it_is_unspecified() {
+        let mut s = Settings::default();
+        s.listen = "0.0.0.0:8080".into();
+        assert_eq!(health_url(&s, None).unwrap(), "http://127.0.0.1:8080/readyz");
+        s.listen = "[::]:9000".into();
+        assert_eq!(health_url(&s, None).unwrap(), "http://[::1]:9000/readyz");
+        s.listen = "10.0.0.5:8080".into();
+        assert_eq!(health_url(&s, None).unwrap(), "http://10.0.0.5:8080/readyz");
+        assert_eq!(
+            health_url(&s, Some("https://nudge.example/")).unwrap(),
+            "https://nudge.example/readyz"
+        );
+        assert!(health_url(&s, Some("not a url")).is_err());
+    }
 }
