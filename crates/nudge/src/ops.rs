@@ -183,8 +183,10 @@ mod tests {
 
     #[test]
     fn health_asks_the_listen_address_on_loopback_when_it_is_unspecified() {
-        let mut s = Settings::default();
-        s.listen = "0.0.0.0:8080".into();
+        let mut s = Settings {
+            listen: "0.0.0.0:8080".into(),
+            ..Default::default()
+        };
         assert_eq!(health_url(&s, None).unwrap(), "http://127.0.0.1:8080/readyz");
         s.listen = "[::]:9000".into();
         assert_eq!(health_url(&s, None).unwrap(), "http://[::1]:9000/readyz");
