@@ -227,6 +227,10 @@ struct ProfilePage {
     score_history: Vec<ScoreChangeRow>,
     /// The lifetime-value predictions, then the model's inputs.
     predictions: Option<(Vec<Labelled>, Vec<Labelled>)>,
+    /// The send-time profile's best hours and confidence (docs/send-time.md).
+    send_time: Vec<Labelled>,
+    /// Whether the contact has no engagements of its own (the workspace's profile).
+    send_time_borrowed: bool,
     memberships: Vec<MembershipRow>,
     runs: Vec<RunRow>,
     messages: Vec<MessageRow>,
@@ -374,6 +378,9 @@ async fn load_profile(
     let lead_score = contact.traits.get("lead_score").map(show);
     let (scores, score_history) = scores_of(state, t, id).await?;
     let predictions = store.contact_prediction(id).await?.map(|p| prediction_rows(t, &p));
+    let summary = state.api.app().contact_send_time(id).await?;
+    let send_time_borrowed = summary.engagements == 0;
+    let send_time = send_time_rows(t, &summary);
     Ok(Some(ProfilePage {
         c: viewer.chrome("contacts", format!("/contacts/{id}")),
         name: contact.display_name(),
@@ -389,6 +396,8 @@ async fn load_profile(
         scores,
         score_history,
         predictions,
+        send_time,
+        send_time_borrowed,
         memberships,
         runs,
         messages,
@@ -829,6 +838,47 @@ fn prediction_rows(t: &crate::i18n::Tr, p: &nudge_core::predict::Prediction) -> 
         ("prediction-monetary", t.decimal(p.customer.monetary, 2)),
     ];
     (predicted, inputs)
+}
+
+/// A contact's send-time summary for the profile: the best hours of the day with their
+/// shares, the best hour of the week, the confidence and the engagements behind it.
+fn send_time_rows(t: &crate::i18n::Tr, s: &nudge_core::send_time::Summary) -> Vec<Labelled> {
+    let hour = |h: u8, share: f64| {
+        t.args(
+            "send-time-hour",
+            &[
+                ("from", &t.num(u32::from(h))),
+                ("to", &t.num(u32::from((h + 1) % 24))),
+                ("share", &t.percent(share, 0)),
+            ],
+        )
+    };
+    let hours: Vec<String> = s.best_hours.iter().map(|h| hour(h.hour, h.probability)).collect();
+    vec![
+        ("send-time-best-hours", hours.join(" · ")),
+        (
+            "send-time-best-week-hour",
+            t.args(
+                "send-time-week-hour",
+                &[
+                    ("day", &t.get(&format!("send-time-day-{}", s.best_day))),
+                    ("from", &t.num(u32::from(s.best_day_hour))),
+                    ("to", &t.num(u32::from((s.best_day_hour + 1) % 24))),
+                ],
+            ),
+        ),
+        (
+            "send-time-confidence",
+            t.args(
+                "send-time-confidence-value",
+                &[
+                    ("share", &t.percent(s.confidence, 0)),
+                    ("band", &t.get(&format!("send-time-band-{}", s.confidence_band))),
+                ],
+            ),
+        ),
+        ("send-time-engagements", t.num(s.engagements)),
+    ]
 }
 
 /// A contact's scores now, and its latest score changes (among its 500 latest events)
