@@ -38,7 +38,7 @@
 //! smoothed with its neighbours (¼, ½, ¼), since a read near the peak is as good as
 //! one at it and a single noisy hour should not win. Slots are taken in time order
 //! and a later one replaces the best so far only when its score is more than
-//! [`PATIENCE`] (10 %) higher: a slot as good as today's tomorrow is not worth the
+//! [`PATIENCE`] (2 %) higher: a slot as good as today's tomorrow is not worth the
 //! wait, and ties go to the earliest.
 
 use crate::Millis;
@@ -63,7 +63,7 @@ pub const PRIOR_DAYS: f64 = 2.0;
 pub const WORKSPACE_SMOOTHING: f64 = 0.1;
 /// A later slot is chosen over an earlier one only when its score is higher by more
 /// than this share: waiting a day for a slot as good as today's is not worth it.
-pub const PATIENCE: f64 = 0.1;
+pub const PATIENCE: f64 = 0.02;
 /// Weights below this are dropped from a profile (they no longer matter).
 const NEGLIGIBLE: f64 = 1e-4;
 
