@@ -962,6 +962,41 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    #[test]
+    fn the_send_time_rows_name_the_hours_the_day_and_the_confidence_in_each_language() {
+        use nudge_core::send_time::{Engagement, Profile, summarise};
+        // Monday 2026-11-30; clicks at 19:10 UTC on five days.
+        let monday = 1_795_996_800_000;
+        let mut p = Profile::default();
+        for d in 0..5 {
+            p.observe(
+                Engagement::EmailClick,
+                monday + d * 86_400_000 + 19 * 3_600_000 + 600_000,
+            );
+        }
+        let s = summarise(&p, &Profile::default(), monday + 5 * 86_400_000);
+        let plain = |x: &str| x.replace(['\u{2068}', '\u{2069}'], "");
+        let en = crate::i18n::Tr::new(crate::i18n::Lang::En, jiff::tz::TimeZone::UTC, Default::default());
+        let rows = send_time_rows(&en, &s);
+        let ids: Vec<&str> = rows.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            ids,
+            [
+                "send-time-best-hours",
+                "send-time-best-week-hour",
+                "send-time-confidence",
+                "send-time-engagements"
+            ]
+        );
+        assert!(plain(&rows[0].1).starts_with("19:00–20:00 UTC ("), "{}", rows[0].1);
+        assert_eq!(plain(&rows[1].1), "Friday 19:00–20:00 UTC");
+        assert_eq!(plain(&rows[2].1), "55% (medium)");
+        assert_eq!(rows[3].1, "5");
+        let fa = crate::i18n::Tr::new(crate::i18n::Lang::Fa, jiff::tz::TimeZone::UTC, Default::default());
+        let rows = send_time_rows(&fa, &s);
+        assert!(plain(&rows[1].1).starts_with("جمعه ۱۹:۰۰"), "{}", rows[1].1);
+    }
+
     fn f(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
