@@ -20,6 +20,7 @@ pub mod public;
 pub mod push;
 pub mod scoring;
 pub mod segments;
+pub mod send_time;
 pub mod subscriptions;
 pub mod tracking;
 
@@ -256,6 +257,7 @@ fn assemble(state: AppState, ui: Option<Router>) -> Router {
         .route("/api/v1/contacts/{id}/export", get(admin::export_contact))
         .route("/api/v1/contacts/{id}/segments", get(segments::of_contact))
         .route("/api/v1/contacts/{id}/scores", get(scoring::of_contact))
+        .route("/api/v1/contacts/{id}/send-time", get(send_time::of_contact))
         .route(
             "/api/v1/scoring-rules",
             get(scoring::list_rules).post(scoring::create_rule),

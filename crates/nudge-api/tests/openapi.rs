@@ -43,6 +43,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/contacts/{id}/export"),
     ("get", "/api/v1/contacts/{id}/segments"),
     ("get", "/api/v1/contacts/{id}/scores"),
+    ("get", "/api/v1/contacts/{id}/send-time"),
     ("get", "/api/v1/scoring-rules"),
     ("post", "/api/v1/scoring-rules"),
     ("get", "/api/v1/scoring-rules/{id}"),

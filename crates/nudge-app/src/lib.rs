@@ -26,6 +26,7 @@
 //! - [`ready_made_journeys`]: the catalogue of ready-made journeys;
 //! - [`predictions`]: fitting the lifetime-value models on request, the current
 //!   model, a contact's predictions.
+//! - [`send_time`]: a contact's send-time profile: the best hours and the confidence.
 //!
 //! Architecture invariant: nothing here knows HTTP (no status codes, headers or
 //! request bodies); the callers parse their input into these types and render the
@@ -48,6 +49,7 @@ pub mod recipients;
 pub mod reports;
 pub mod scoring;
 pub mod segments;
+pub mod send_time;
 pub mod templates;
 
 pub use error::{AppError, FieldProblem, Result};

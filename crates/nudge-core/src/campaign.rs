@@ -17,7 +17,7 @@ pub mod definition;
 pub mod lifecycle;
 pub mod stats;
 
-pub use audience::{Group, assign, due_at};
+pub use audience::{Group, assign, best_due, due_at};
 pub use definition::{
     Audience, CampaignDefinition, CampaignError, CampaignTest, Schedule, Variant, parse_campaign, parse_schedule,
 };

@@ -286,6 +286,11 @@ pub enum StepKind {
         channel: Option<String>,
         #[serde(default)]
         transactional: bool,
+        /// Held for the contact's best time within the next `within_hours` hours
+        /// (`nudge_core::send_time`), among the moments quiet hours and the send
+        /// window allow. Marketing sends only.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        best_time: Option<crate::send_time::BestTime>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         next: Option<StepId>,
     },

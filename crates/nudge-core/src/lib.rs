@@ -15,6 +15,7 @@ pub mod predict;
 pub mod protocol;
 pub mod scoring;
 pub mod segment;
+pub mod send_time;
 mod shape;
 
 pub use call::{Call, CallKind, ParseError, Parsed, Received, parse_batch, parse_single};

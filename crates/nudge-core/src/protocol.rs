@@ -48,6 +48,10 @@ pub mod event_names {
     /// (`crate::predict`) count, its value read by `crate::journey::revenue_of`.
     pub const ORDER_COMPLETED: &str = "Order Completed";
 
+    /// A push notification opened, by Segment's mobile spec: an engagement the
+    /// send-time profile counts (`crate::send_time`).
+    pub const PUSH_NOTIFICATION_TAPPED: &str = "Push Notification Tapped";
+
     /// A contact's score changed (`score`, `previous`, `value`, `rules`, `reason`).
     pub const LEAD_SCORE_CHANGED: &str = "Lead Score Changed";
     /// A contact's score crossed into another stage (`score`, `from`, `to`).

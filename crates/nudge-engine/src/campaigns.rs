@@ -9,7 +9,7 @@ use nudge_core::campaign::stats::{self, Arm};
 use nudge_core::campaign::{self, CampaignDefinition, CampaignStatus, Group, Schedule};
 use nudge_core::journey::{FrequencyCap, next_allowed_send};
 use nudge_core::protocol::{IdempotencyKey, MessageOrigin};
-use nudge_core::{Clock, Millis};
+use nudge_core::{Clock, ContactId, Millis};
 use nudge_store::{Campaign, NewMessage, NewRecipient, RecipientOutcome, Store, Template};
 use serde_json::json;
 use std::collections::HashMap;
@@ -241,6 +241,22 @@ impl CampaignEngine {
             return Ok(());
         };
         let workspace = zone(&self.config.time_zone);
+        // Each member's send-time estimate, for a campaign sent at each one's best time.
+        let estimates: HashMap<ContactId, nudge_core::send_time::Estimate> = match &def.best_time {
+            Some(_) => {
+                let ids: Vec<ContactId> = page.members.iter().map(|m| m.contact_id).collect();
+                let mut profiles: HashMap<ContactId, nudge_core::send_time::Profile> =
+                    self.store.send_time_profiles(&ids).await?.into_iter().collect();
+                let all = self.store.send_time_state().await?.workspace;
+                ids.iter()
+                    .map(|&id| {
+                        let p = profiles.remove(&id).unwrap_or_default();
+                        (id, nudge_core::send_time::estimate(&p, &all, now))
+                    })
+                    .collect()
+            }
+            None => HashMap::new(),
+        };
         let rows: Vec<NewRecipient> = page
             .members
             .iter()
@@ -256,6 +272,9 @@ impl CampaignEngine {
                 let mut due = campaign::due_at(schedule, start, &tz, delay);
                 if let Some(q) = &def.quiet_hours {
                     due = next_allowed_send(due, &tz, Some(q), None, &[], None, &[]).0;
+                }
+                if let (Some(best), Some(e)) = (&def.best_time, estimates.get(&m.contact_id)) {
+                    due = campaign::best_due(due, best, e, &tz, def.quiet_hours.as_ref());
                 }
                 NewRecipient {
                     contact_id: m.contact_id,

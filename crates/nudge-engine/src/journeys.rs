@@ -300,6 +300,20 @@ fn has_marketing_sends(def: &JourneyDefinition) -> bool {
     })
 }
 
+/// Whether the definition has a send held for the contact's best time.
+fn has_best_time_sends(def: &JourneyDefinition) -> bool {
+    def.steps.iter().any(|st| {
+        matches!(
+            st.kind,
+            journey::StepKind::Send {
+                transactional: false,
+                best_time: Some(_),
+                ..
+            }
+        )
+    })
+}
+
 /// Whether the definition reads the contact's facts (conditions anywhere).
 fn needs_facts(def: &JourneyDefinition) -> bool {
     let s = &def.settings;

@@ -15,6 +15,9 @@
 //! [`PredictionEngine`] keeps customer lifetime value and churn risk current: scheduled
 //! refits of the models and per-purchase updates of a contact's predictions.
 //!
+//! [`SendTimeEngine`] keeps each contact's send-time profile current: engagement
+//! events read after a cursor, counted once each by `nudge_core::send_time`.
+//!
 //! Architecture invariant: decisions come from `nudge_core` (pure); this crate only
 //! loads state, calls them, and stores their outcome. It knows nothing of HTTP.
 
@@ -22,6 +25,7 @@ mod campaigns;
 mod journeys;
 mod predictions;
 mod segments;
+mod send_time;
 
 pub use campaigns::{CampaignEngine, CampaignEngineConfig, CampaignRound};
 pub use journeys::{
@@ -32,3 +36,4 @@ pub use predictions::{
     FitFailure, PredictionEngine, PredictionEngineConfig, PredictionRound, fit as fit_predictions, update_purchasers,
 };
 pub use segments::{SegmentEngine, SegmentEngineConfig};
+pub use send_time::{SendTimeEngine, SendTimeEngineConfig, SendTimeRound};

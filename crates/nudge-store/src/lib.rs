@@ -25,6 +25,7 @@ pub mod scratch;
 pub mod search;
 pub mod secrets;
 pub mod segment_sql;
+mod send_time;
 mod shared;
 mod sql;
 mod sqlite;
@@ -38,6 +39,7 @@ pub use messages::*;
 pub use postgres::PgStore;
 pub use predictions::{PredictionStore, PurchaseHistory, StoredModel};
 pub use scoring::{ContactScore, ScoringStore, StoredRule, StoredScore};
+pub use send_time::{EngagementEvent, SendTimeState, SendTimeStore};
 pub use sqlite::SqliteStore;
 pub use types::*;
 
@@ -101,6 +103,7 @@ pub trait Store:
     + FormStore
     + ScoringStore
     + PredictionStore
+    + SendTimeStore
     + Send
     + Sync
     + 'static

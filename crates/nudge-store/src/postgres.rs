@@ -73,6 +73,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (22, include_str!("../migrations/postgres/0022_forms.sql")),
     (23, include_str!("../migrations/postgres/0023_lead_scoring.sql")),
     (24, include_str!("../migrations/postgres/0024_predictions.sql")),
+    (25, include_str!("../migrations/postgres/0025_send_time.sql")),
 ];
 
 /// Key of the advisory lock that serializes migrations between processes.
@@ -421,6 +422,7 @@ shared::scoring::impl_scoring_store!(PgStore, pg_write, pg_read);
 
 shared::forms::impl_form_store!(PgStore, pg_write, pg_read);
 shared::predictions::impl_prediction_store!(PgStore, pg_write, pg_read);
+shared::send_time::impl_send_time_store!(PgStore, pg_write, pg_read);
 
 impl PgStore {
     /// Run again when it lost a race for an identity or a contact, as ingestion.

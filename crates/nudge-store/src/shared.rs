@@ -13,6 +13,7 @@ pub(crate) mod messages;
 pub(crate) mod predictions;
 pub(crate) mod scoring;
 pub(crate) mod segments;
+pub(crate) mod send_time;
 pub(crate) mod stats;
 pub(crate) mod users;
 

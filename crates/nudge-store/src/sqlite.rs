@@ -54,6 +54,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (22, include_str!("../migrations/sqlite/0022_forms.sql")),
     (23, include_str!("../migrations/sqlite/0023_lead_scoring.sql")),
     (24, include_str!("../migrations/sqlite/0024_predictions.sql")),
+    (25, include_str!("../migrations/sqlite/0025_send_time.sql")),
 ];
 
 type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;
@@ -692,6 +693,7 @@ shared::scoring::impl_scoring_store!(SqliteStore, sqlite_write, sqlite_read);
 
 shared::forms::impl_form_store!(SqliteStore, sqlite_write, sqlite_read);
 shared::predictions::impl_prediction_store!(SqliteStore, sqlite_write, sqlite_read);
+shared::send_time::impl_send_time_store!(SqliteStore, sqlite_write, sqlite_read);
 
 impl SqliteStore {
     async fn submit(&self, new: NewSubmission, now: Millis) -> Result<Option<Submitted>> {

@@ -167,6 +167,7 @@ stories!(
     scoring_caps_count_per_week,
     score_decay_is_materialised_when_its_timer_is_due,
     purchases_models_and_predictions_are_stored_alike,
+    send_time_engagements_and_profiles_are_stored_alike,
 );
 
 mod super_stories {
@@ -359,6 +360,153 @@ mod super_stories {
     /// Purchase histories in pages of whole contacts, the per-purchase cursor, models
     /// with and without Gamma-Gamma, predictions with their traits (and the segment
     /// mark when a segment reads one), merges.
+    pub async fn send_time_engagements_and_profiles_are_stored_alike(s: &dyn Store) {
+        use nudge_core::send_time::{Engagement, Profile, record};
+        let state = s.send_time_state().await.unwrap();
+        assert_eq!(
+            state,
+            SendTimeState::default(),
+            "a new workspace starts at the beginning"
+        );
+        s.ingest(
+            msgs(json!([
+                {"type": "identify", "userId": "ada", "traits": {"email": "ada@example.com"}},
+                {"type": "page", "userId": "ada", "name": "Home", "timestamp": "2027-01-05T19:00:00Z"},
+                {"type": "screen", "userId": "ada", "name": "Cart", "timestamp": "2027-01-05T19:10:00Z"},
+                {"type": "track", "userId": "ada", "event": "Order Completed", "timestamp": "2027-01-05T19:11:00Z"},
+                {"type": "track", "userId": "ada", "event": "Email Link Clicked", "timestamp": "2027-01-05T19:12:00Z"},
+                {"type": "track", "userId": "bob", "event": "Push Notification Tapped", "timestamp": "2027-01-06T08:00:00Z"}
+            ])),
+            T0,
+        )
+        .await
+        .unwrap();
+        let (ada, bob) = (user(s, "ada").await, user(s, "bob").await);
+        // An e-mail sent, opened by a machine 2 s later and by Ada 10 minutes later.
+        let t = s.create_template(new_template("news", "Hello"), T0).await.unwrap();
+        let (m, _) = s
+            .enqueue_message(
+                NewMessage {
+                    idempotency_key: "news-ada".into(),
+                    contact_id: ada.id,
+                    template_id: t.id,
+                    template_version: t.version,
+                    channel: "email".into(),
+                    transactional: false,
+                    data: json!({}),
+                    origin: None,
+                },
+                T0,
+            )
+            .await
+            .unwrap();
+        s.update_messages(
+            vec![MessageUpdate {
+                id: m.id,
+                state: MessageState::Sent,
+                retry_at: None,
+                recipient: Some("ada@example.com".into()),
+                error: None,
+                rendered: None,
+                suppress: None,
+                provider_id: None,
+            }],
+            T0 + 100,
+        )
+        .await
+        .unwrap();
+        let sent_at = s.message(m.id).await.unwrap().unwrap().sent_at;
+        assert_eq!(sent_at, Some(T0 + 100));
+        for (key, at) in [("machine", T0 + 2_100), ("person", T0 + 600_100)] {
+            assert!(
+                s.record_message_event(m.id, &MessageEvent::Opened, key.into(), at)
+                    .await
+                    .unwrap()
+            );
+        }
+        // Read in two pages: the cursor moves over what is not an engagement.
+        let (first, cursor) = s.engagements_since(0, 3).await.unwrap();
+        let (rest, end) = s.engagements_since(cursor, 100).await.unwrap();
+        let all: Vec<_> = first.iter().chain(&rest).collect();
+        let kinds: Vec<(i64, Engagement)> = all.iter().map(|e| (e.contact, e.engagement)).collect();
+        let opened = Engagement::EmailOpen {
+            sent_at: Some(T0 + 100),
+        };
+        assert_eq!(
+            kinds,
+            vec![
+                (ada.id, Engagement::PageView),
+                (ada.id, Engagement::PageView),
+                (ada.id, Engagement::EmailClick),
+                (bob.id, Engagement::PushOpen),
+                (ada.id, opened),
+                (ada.id, opened),
+            ]
+        );
+        assert_eq!(first.len(), 3);
+        assert!(all.windows(2).all(|w| w[0].id < w[1].id));
+        assert_eq!(all[4].at, T0 + 2_100);
+        assert_eq!(s.engagements_since(end, 100).await.unwrap(), (vec![], end));
+
+        // Counted and stored with the cursor, once.
+        let mut workspace = Profile::default();
+        let mut profiles: Vec<(i64, Profile)> = vec![(ada.id, Profile::default()), (bob.id, Profile::default())];
+        for e in &all {
+            let p = &mut profiles.iter_mut().find(|(c, _)| *c == e.contact).unwrap().1;
+            record(p, &mut workspace, e.engagement, e.at);
+        }
+        assert_eq!(
+            workspace.engagements, 4,
+            "the machine's open and the same session's screen do not count"
+        );
+        assert!(
+            s.save_send_times(profiles.clone(), &workspace, 0, end, T0)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.save_send_times(profiles.clone(), &Profile::default(), 0, end, T0)
+                .await
+                .unwrap()
+        );
+        // The same profiles read back (weights to JSON's precision).
+        let same = |a: &Profile, b: &Profile| {
+            a.engagements == b.engagements
+                && a.as_of == b.as_of
+                && a.last_page_view == b.last_page_view
+                && a.weights.len() == b.weights.len()
+                && a.weights
+                    .iter()
+                    .zip(&b.weights)
+                    .all(|(x, y)| x.0 == y.0 && (x.1 - y.1).abs() < 1e-12)
+        };
+        let state = s.send_time_state().await.unwrap();
+        assert_eq!(state.event_cursor, end);
+        assert!(same(&state.workspace, &workspace), "{:?}", state.workspace);
+        let stored = s.send_time_profiles(&[ada.id, bob.id, 987_654]).await.unwrap();
+        assert_eq!(stored.len(), 2);
+        assert!(same(
+            &s.contact_send_time(ada.id).await.unwrap().unwrap(),
+            &profiles[0].1
+        ));
+
+        // A merge joins Bob's profile into Ada's; the merged-away id reads the survivor's.
+        s.ingest(
+            msgs(json!([{"type": "alias", "userId": "ada", "previousId": "bob"}])),
+            T0 + 1,
+        )
+        .await
+        .unwrap();
+        let merged = s.contact_send_time(bob.id).await.unwrap().unwrap();
+        let survivor = user(s, "ada").await.id;
+        assert_eq!(merged.engagements, 3 + 1);
+        assert_eq!(s.send_time_profiles(&[bob.id, ada.id]).await.unwrap().len(), 1);
+        assert!(same(&s.contact_send_time(survivor).await.unwrap().unwrap(), &merged));
+        // Erasing the contact erases its profile.
+        assert!(s.delete_contact(survivor).await.unwrap());
+        assert_eq!(s.contact_send_time(survivor).await.unwrap(), None);
+    }
+
     pub async fn purchases_models_and_predictions_are_stored_alike(s: &dyn Store) {
         use nudge_core::predict::{self, BgNbd, GammaGamma, Model, Unit};
         use nudge_core::segment::parse_condition;

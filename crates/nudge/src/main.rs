@@ -12,6 +12,7 @@ mod bench_journeys;
 mod bench_messages;
 mod bench_reports;
 mod bench_segments;
+mod bench_send_time;
 mod bench_ui;
 mod config;
 mod demo;

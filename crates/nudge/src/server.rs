@@ -113,6 +113,11 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
     let prediction_task = tokio::spawn(predictions.clone().run(async move {
         let _ = predictions_stopped.await;
     }));
+    let send_times = nudge_engine::SendTimeEngine::new(store.clone(), clock.clone(), Default::default());
+    let (stop_send_times, send_times_stopped) = tokio::sync::oneshot::channel::<()>();
+    let send_time_task = tokio::spawn(send_times.clone().run(async move {
+        let _ = send_times_stopped.await;
+    }));
     let state = AppState::new(store.clone(), ingestor.clone(), clock, segments)
         .with_messaging(deliverer)
         .with_journeys(journeys)
@@ -151,10 +156,12 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
     let _ = stop_journeys.send(());
     let _ = stop_campaigns.send(());
     let _ = stop_predictions.send(());
+    let _ = stop_send_times.send(());
     let _ = engine.await;
     let _ = journey_task.await;
     let _ = campaign_task.await;
     let _ = prediction_task.await;
+    let _ = send_time_task.await;
     let _ = delivery.await;
     store.close().await;
     tracing::info!("stopped cleanly");

@@ -10,7 +10,8 @@
 
 use super::definition::{CampaignDefinition, Schedule};
 use crate::Millis;
-use crate::journey::parse_time_of_day;
+use crate::journey::{QuietHours, next_allowed_send, parse_time_of_day};
+use crate::send_time::{BestTime, Estimate};
 use jiff::tz::TimeZone;
 
 const BUCKETS: u64 = 10_000;
@@ -94,6 +95,20 @@ pub fn due_at(schedule: &Schedule, start: Millis, tz: &TimeZone, delay: Millis) 
         Schedule::LocalTime { date, time } => local_instant(date, time, tz).map_or(start, |t| t.max(start)),
     };
     base.saturating_add(delay.max(0))
+}
+
+/// A recipient's message moved from `due` to their best time within the campaign's
+/// `best_time` horizon (`crate::send_time`), among the moments quiet hours allow in
+/// their zone `tz`; `due` when no slot is allowed.
+pub fn best_due(
+    due: Millis,
+    best: &BestTime,
+    estimate: &Estimate,
+    tz: &TimeZone,
+    quiet: Option<&QuietHours>,
+) -> Millis {
+    let allowed = |t: Millis| next_allowed_send(t, tz, quiet, None, &[], None, &[]).0;
+    estimate.choose(due, best.horizon(), allowed).map_or(due, |c| c.at)
 }
 
 #[cfg(test)]
@@ -201,5 +216,35 @@ mod tests {
         assert_eq!(Schedule::At { at: 100 }.start(5), 100);
         assert_eq!(Schedule::At { at: 1 }.start(5), 5, "a past instant means now");
         assert_eq!(due_at(&Schedule::At { at: 100 }, 100, &TimeZone::UTC, 10), 110);
+    }
+
+    #[test]
+    fn a_best_time_moves_each_recipient_to_their_hour_within_the_window() {
+        use crate::send_time::{Engagement, Profile, estimate};
+        let due = crate::parse_instant("2027-03-16T08:00:00Z").unwrap();
+        let mut evening = Profile::default();
+        for d in 1..=6 {
+            evening.observe(Engagement::EmailClick, due - d * 86_400_000 + 12 * 3_600_000 + 60_000);
+        }
+        let e = estimate(&evening, &Profile::default(), due);
+        let best = BestTime { within_hours: 24 };
+        let at = |s: &str| crate::parse_instant(s).unwrap();
+        assert_eq!(
+            best_due(due, &best, &e, &TimeZone::UTC, None),
+            at("2027-03-16T20:00:00Z")
+        );
+        // Quiet from 21:00 in Berlin (20:00 UTC): the slot before.
+        let quiet = QuietHours {
+            start: "21:00".into(),
+            end: "07:00".into(),
+        };
+        let berlin = TimeZone::get("Europe/Berlin").unwrap();
+        assert_eq!(
+            best_due(due, &best, &e, &berlin, Some(&quiet)),
+            at("2027-03-16T19:00:00Z")
+        );
+        // Nothing known: at once.
+        let none = estimate(&Profile::default(), &Profile::default(), due);
+        assert_eq!(best_due(due, &best, &none, &TimeZone::UTC, None), due);
     }
 }

@@ -49,6 +49,10 @@ pub struct CampaignDefinition {
     /// No sends between `start` and `end` in the contact's time zone: they wait.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quiet_hours: Option<QuietHours>,
+    /// Each recipient's message waits for their best time within `within_hours` of
+    /// when it would be due (docs/send-time.md), among the moments quiet hours allow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_time: Option<crate::send_time::BestTime>,
     /// At most this many messages queued per hour, spread evenly (no limit when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throttle_per_hour: Option<u32>,
@@ -247,6 +251,9 @@ impl CampaignDefinition {
                 }
             }
         }
+        if let Some(problem) = self.best_time.as_ref().and_then(|b| b.problem()) {
+            out.push(err("best_time.within_hours", problem));
+        }
         if let Some(d) = &self.cap_defer_limit
             && !(0..=MAX_DELAY).contains(&d.as_millis())
         {
@@ -356,7 +363,8 @@ mod tests {
             "variants": [{"name": "A", "template": ""}, {"name": "A", "template": 2}],
             "test": {"share": 80, "metric": "open_rate", "duration": 0},
             "holdout": 30,
-            "quiet_hours": {"start": "25:00", "end": "08:00"}
+            "quiet_hours": {"start": "25:00", "end": "08:00"},
+            "best_time": {"within_hours": 0}
         }));
         assert_eq!(
             p,
@@ -367,7 +375,8 @@ mod tests {
                 "variants[1].name",
                 "test.share",
                 "test.duration",
-                "quiet_hours.start"
+                "quiet_hours.start",
+                "best_time.within_hours"
             ]
         );
         assert_eq!(

@@ -63,6 +63,8 @@ pub enum DeferReason {
     QuietHours,
     SendWindow,
     FrequencyCap,
+    /// Held for the contact's best time (a send step's `best_time`).
+    BestTime,
 }
 
 /// A marketing (non-transactional) message the contact was sent, by any journey or

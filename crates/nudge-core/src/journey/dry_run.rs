@@ -186,6 +186,8 @@ fn replay_contact(
             time_zone: &contact.time_zone,
             caps,
             recent_sends: &recent,
+            // Replays send at once: the profile is the contact's as of today.
+            send_time: None,
         };
         match next {
             Next::Timer(i, key) => {

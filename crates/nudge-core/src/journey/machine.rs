@@ -257,6 +257,9 @@ pub struct Context<'a> {
     /// The contact's recent marketing sends from every journey and campaign (at
     /// least the longest cap period back).
     pub recent_sends: &'a [SentMessage],
+    /// The contact's send-time estimate, for send steps with a `best_time`
+    /// (`None`: they send as soon as allowed).
+    pub send_time: Option<&'a crate::send_time::Estimate>,
 }
 
 /// A stored run's state by phase. The store keeps it as opaque JSON; this is the one
@@ -436,6 +439,7 @@ pub fn step(def: &JourneyDefinition, run: &RunState, input: Input, ctx: &Context
         exit: None,
         exit_owned: None,
         relisten: false,
+        best_time_released: None,
     };
     match input {
         Input::Start { properties } => {
@@ -505,7 +509,12 @@ pub fn step(def: &JourneyDefinition, run: &RunState, input: Input, ctx: &Context
                 return m.done(run);
             };
             match (&w.what, &current.kind) {
-                (WaitingFor::Send { .. }, _) => m.run(),
+                (WaitingFor::Send { reason }, _) => {
+                    if *reason == DeferReason::BestTime {
+                        m.best_time_released = m.state.position.clone();
+                    }
+                    m.run()
+                }
                 (WaitingFor::Event { .. }, StepKind::WaitForEvent { on_timeout, .. }) => {
                     m.leave("on_timeout", on_timeout.clone());
                     m.run();
@@ -586,6 +595,9 @@ struct Machine<'a> {
     /// Emit `ListenFor` even if the waits look unchanged: after a move, the old state's
     /// waits were read against the new definition's goal and exit events.
     relisten: bool,
+    /// The send step whose best-time timer fired in this transition: it goes now
+    /// (still within quiet hours, the send window and the caps), not at a newer best time.
+    best_time_released: Option<StepId>,
 }
 
 impl<'a> Machine<'a> {
@@ -767,10 +779,32 @@ impl<'a> Machine<'a> {
                     template,
                     channel,
                     transactional,
+                    best_time,
                     next,
                 } => {
                     if !transactional {
                         let s = &self.def.settings;
+                        let released = self.best_time_released.as_deref() == Some(id.as_str());
+                        if let (Some(best), Some(estimate), false) = (best_time, self.ctx.send_time, released) {
+                            // The best allowed slot in the horizon; the caps are applied
+                            // when it comes (below), as to any send.
+                            let allowed = |t: Millis| {
+                                let tz = self.ctx.time_zone;
+                                let (q, w) = (s.quiet_hours.as_ref(), s.send_window.as_ref());
+                                next_allowed_send(t, tz, q, w, &[], channel.as_deref(), &[]).0
+                            };
+                            if let Some(choice) = estimate.choose(now, best.horizon(), allowed)
+                                && choice.at > now
+                            {
+                                self.wait(
+                                    WaitingFor::Send {
+                                        reason: DeferReason::BestTime,
+                                    },
+                                    choice.at,
+                                );
+                                return;
+                            }
+                        }
                         let (at, reason) = next_allowed_send(
                             now,
                             self.ctx.time_zone,

@@ -33,6 +33,7 @@ struct Sim {
     tz: TimeZone,
     caps: Vec<FrequencyCap>,
     sends: Vec<SentMessage>,
+    send_time: Option<crate::send_time::Estimate>,
     log: Vec<Command>,
 }
 
@@ -52,6 +53,7 @@ impl Sim {
             tz: TimeZone::UTC,
             caps: vec![],
             sends: vec![],
+            send_time: None,
             log: vec![],
         }
     }
@@ -63,6 +65,7 @@ impl Sim {
             time_zone: &self.tz,
             caps: &self.caps,
             recent_sends: &self.sends,
+            send_time: self.send_time.as_ref(),
         };
         let t = step(&self.def, &self.state, input.clone(), &ctx);
         let reached = t
@@ -405,6 +408,123 @@ fn one_send(settings: Value) -> Value {
         "steps": [{"id": "hello", "type": "send", "template": 5, "channel": "email"}],
         "settings": settings
     })
+}
+
+/// A contact who reads at 19:00 UTC (five clicks that week), as of `now`.
+fn reads_at_seven_pm(now: Millis) -> crate::send_time::Estimate {
+    use crate::send_time::{Engagement, Profile, estimate};
+    let mut p = Profile::default();
+    for d in 1..=5 {
+        p.observe(Engagement::EmailClick, at("2027-01-04T19:10:00Z") + d * DAY);
+    }
+    estimate(&p, &Profile::default(), now)
+}
+
+fn best_time_send(within_hours: u32, settings: Value) -> Value {
+    json!({
+        "trigger": {"type": "api"},
+        "start": "hello",
+        "steps": [{"id": "hello", "type": "send", "template": 5, "channel": "email",
+                   "best_time": {"within_hours": within_hours}}],
+        "settings": settings
+    })
+}
+
+#[test]
+fn a_best_time_send_is_held_for_the_best_hour_and_released_at_it() {
+    let t0 = at("2027-01-12T08:30:00Z");
+    let mut s = Sim::new(best_time_send(24, json!({})));
+    s.send_time = Some(reads_at_seven_pm(t0));
+    assert_eq!(
+        s.start(t0, json!({})),
+        ["reached hello", "timer 2027-01-12T19:00:00.000Z"]
+    );
+    assert!(matches!(
+        s.state.waiting.as_ref().unwrap().what,
+        WaitingFor::Send {
+            reason: DeferReason::BestTime
+        }
+    ));
+    // Released at it, even if the estimate would now pick tomorrow's slot.
+    s.send_time = Some(reads_at_seven_pm(at("2027-01-12T19:00:00Z")));
+    assert_eq!(
+        s.fire(),
+        [
+            "send hello (run-7-step-hello-1)",
+            "event Journey Completed",
+            "cancel timer",
+            "finish completed"
+        ]
+    );
+}
+
+#[test]
+fn a_best_time_send_respects_the_horizon_quiet_hours_and_the_send_window() {
+    let t0 = at("2027-01-12T08:30:00Z");
+    // Within 10 hours (to 18:30) the slot next to the peak wins; within 4 hours every
+    // slot is as good as any, so it goes at once.
+    let mut s = Sim::new(best_time_send(10, json!({})));
+    s.send_time = Some(reads_at_seven_pm(t0));
+    s.start(t0, json!({}));
+    assert_eq!(s.due(), "2027-01-12T18:00:00.000Z");
+    let mut s = Sim::new(best_time_send(4, json!({})));
+    s.send_time = Some(reads_at_seven_pm(t0));
+    assert_eq!(s.start(t0, json!({}))[1], "send hello (run-7-step-hello-1)");
+    // Quiet from 18:00 to 20:00 in Berlin (17:00–19:00 UTC): 19:00 UTC is allowed.
+    let mut s = Sim::new(best_time_send(
+        24,
+        json!({"quiet_hours": {"start": "18:00", "end": "20:00"}}),
+    ));
+    s.tz = tz("Europe/Berlin");
+    s.send_time = Some(reads_at_seven_pm(t0));
+    s.start(t0, json!({}));
+    assert_eq!(s.due(), "2027-01-12T19:00:00.000Z");
+    // Quiet from 20:00 to 22:00 in Berlin (19:00–21:00 UTC): the best allowed slot is
+    // 18:00 UTC, next to the peak.
+    let mut s = Sim::new(best_time_send(
+        24,
+        json!({"quiet_hours": {"start": "20:00", "end": "22:00"}}),
+    ));
+    s.tz = tz("Europe/Berlin");
+    s.send_time = Some(reads_at_seven_pm(t0));
+    s.start(t0, json!({}));
+    assert_eq!(s.due(), "2027-01-12T18:00:00.000Z");
+    // A send window of 09:00–18:30 UTC: its slot nearest the peak.
+    let mut s = Sim::new(best_time_send(
+        24,
+        json!({"send_window": {"from": "09:00", "to": "18:30"}}),
+    ));
+    s.send_time = Some(reads_at_seven_pm(t0));
+    s.start(t0, json!({}));
+    assert_eq!(s.due(), "2027-01-12T18:00:00.000Z");
+}
+
+#[test]
+fn a_best_time_send_goes_at_once_when_now_is_best_or_nothing_is_known() {
+    let t0 = at("2027-01-12T19:05:00Z");
+    let mut s = Sim::new(best_time_send(24, json!({})));
+    s.send_time = Some(reads_at_seven_pm(t0));
+    assert_eq!(s.start(t0, json!({}))[1], "send hello (run-7-step-hello-1)");
+    let mut s = Sim::new(best_time_send(24, json!({})));
+    assert_eq!(s.start(t0, json!({}))[1], "send hello (run-7-step-hello-1)");
+}
+
+#[test]
+fn best_time_problems_name_their_path() {
+    let mut bad = best_time_send(0, json!({}));
+    bad["steps"][0]["transactional"] = json!(true);
+    let errors = parse_journey(&bad).unwrap_err();
+    let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["steps[0].best_time", "steps[0].best_time.within_hours"],
+        "{errors:?}"
+    );
+    let mut unknown = best_time_send(3, json!({}));
+    unknown["steps"][0]["best_time"] = json!({"within": 3});
+    let errors = parse_journey(&unknown).unwrap_err();
+    assert_eq!(errors[0].path, "steps[0]");
+    assert!(errors[0].message.contains("within"), "{errors:?}");
 }
 
 #[test]
@@ -1483,6 +1603,7 @@ fn arb_definition() -> impl Strategy<Value = JourneyDefinition> {
                         template: NameOrId::Id(1),
                         channel: Some(if flag { "email" } else { "sms" }.into()),
                         transactional: pct % 5 == 0,
+                        best_time: None,
                         next: first(i),
                     },
                     1 => StepKind::Wait {

@@ -314,8 +314,25 @@ impl JourneyDefinition {
 
     fn check_step(&self, e: &mut Errors, at: &str, kind: &StepKind, index: &HashMap<&str, usize>) {
         match kind {
-            StepKind::Send { template, channel, .. } => {
+            StepKind::Send {
+                template,
+                channel,
+                transactional,
+                best_time,
+                ..
+            } => {
                 e.named(&format!("{at}.template"), "template", template);
+                if let Some(best) = best_time {
+                    if *transactional {
+                        e.add(
+                            format!("{at}.best_time"),
+                            "a transactional send goes at once; best_time is for marketing sends",
+                        );
+                    }
+                    if let Some(problem) = best.problem() {
+                        e.add(format!("{at}.best_time.within_hours"), problem);
+                    }
+                }
                 if let Some(c) = channel
                     && !crate::contact::CHANNELS.contains(&c.as_str())
                 {

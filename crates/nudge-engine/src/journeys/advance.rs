@@ -64,12 +64,21 @@ impl JourneyEngine {
             vec![]
         };
         let caps = round.caps.clone();
+        // The contact's send-time estimate, for definitions with a best-time send.
+        let send_time = if has_best_time_sends(&def) {
+            let contact = self.store.contact_send_time(run.contact_id).await?.unwrap_or_default();
+            let workspace = self.store.send_time_state().await?.workspace;
+            Some(nudge_core::send_time::estimate(&contact, &workspace, now))
+        } else {
+            None
+        };
         let ctx = Context {
             now,
             facts: &facts,
             time_zone: &tz,
             caps: &caps,
             recent_sends: &recent,
+            send_time: send_time.as_ref(),
         };
         let revenue = match &input {
             Input::Event { properties, .. } => journey::revenue_of(properties),

@@ -36,7 +36,8 @@ fn event_from_row(r: &SqlRow) -> Result<StoredEvent> {
 }
 
 /// The tables whose rows are only the contact's own state (segment membership and its
-/// history and timers, scores, rule counters and decay timers, predictions).
+/// history and timers, scores, rule counters and decay timers, predictions, the
+/// send-time profile).
 const OWN_STATE: &[&str] = &[
     "segment_members",
     "segment_history",
@@ -46,6 +47,7 @@ const OWN_STATE: &[&str] = &[
     "scoring_counters",
     "score_timers",
     "contact_predictions",
+    "contact_send_times",
 ];
 
 /// Tables holding personal content that may still name a contact merged into the erased

@@ -826,6 +826,8 @@ pub(crate) async fn merge<D: Ingest>(
         db.execute(&format!("DELETE FROM {table} WHERE contact_id = $1"), &[Arg::I64(from)])
             .await?;
     }
+    // What the merged-away contact engaged at joins the survivor's send-time profile.
+    crate::shared::send_time::merge(db, from, into, now).await?;
     if rules.segments.any {
         db.mark_dirty(into).await?;
     }

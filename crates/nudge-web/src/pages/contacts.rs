@@ -227,6 +227,10 @@ struct ProfilePage {
     score_history: Vec<ScoreChangeRow>,
     /// The lifetime-value predictions, then the model's inputs.
     predictions: Option<(Vec<Labelled>, Vec<Labelled>)>,
+    /// The send-time profile's best hours and confidence (docs/send-time.md).
+    send_time: Vec<Labelled>,
+    /// Whether the contact has no engagements of its own (the workspace's profile).
+    send_time_borrowed: bool,
     memberships: Vec<MembershipRow>,
     runs: Vec<RunRow>,
     messages: Vec<MessageRow>,
@@ -374,6 +378,9 @@ async fn load_profile(
     let lead_score = contact.traits.get("lead_score").map(show);
     let (scores, score_history) = scores_of(state, t, id).await?;
     let predictions = store.contact_prediction(id).await?.map(|p| prediction_rows(t, &p));
+    let summary = state.api.app().contact_send_time(id).await?;
+    let send_time_borrowed = summary.engagements == 0;
+    let send_time = send_time_rows(t, &summary);
     Ok(Some(ProfilePage {
         c: viewer.chrome("contacts", format!("/contacts/{id}")),
         name: contact.display_name(),
@@ -389,6 +396,8 @@ async fn load_profile(
         scores,
         score_history,
         predictions,
+        send_time,
+        send_time_borrowed,
         memberships,
         runs,
         messages,
@@ -831,6 +840,47 @@ fn prediction_rows(t: &crate::i18n::Tr, p: &nudge_core::predict::Prediction) -> 
     (predicted, inputs)
 }
 
+/// A contact's send-time summary for the profile: the best hours of the day with their
+/// shares, the best hour of the week, the confidence and the engagements behind it.
+fn send_time_rows(t: &crate::i18n::Tr, s: &nudge_core::send_time::Summary) -> Vec<Labelled> {
+    let hour = |h: u8, share: f64| {
+        t.args(
+            "send-time-hour",
+            &[
+                ("from", &t.num(u32::from(h))),
+                ("to", &t.num(u32::from((h + 1) % 24))),
+                ("share", &t.percent(share, 0)),
+            ],
+        )
+    };
+    let hours: Vec<String> = s.best_hours.iter().map(|h| hour(h.hour, h.probability)).collect();
+    vec![
+        ("send-time-best-hours", hours.join(" · ")),
+        (
+            "send-time-best-week-hour",
+            t.args(
+                "send-time-week-hour",
+                &[
+                    ("day", &t.get(&format!("send-time-day-{}", s.best_day))),
+                    ("from", &t.num(u32::from(s.best_day_hour))),
+                    ("to", &t.num(u32::from((s.best_day_hour + 1) % 24))),
+                ],
+            ),
+        ),
+        (
+            "send-time-confidence",
+            t.args(
+                "send-time-confidence-value",
+                &[
+                    ("share", &t.percent(s.confidence, 0)),
+                    ("band", &t.get(&format!("send-time-band-{}", s.confidence_band))),
+                ],
+            ),
+        ),
+        ("send-time-engagements", t.num(s.engagements)),
+    ]
+}
+
 /// A contact's scores now, and its latest score changes (among its 500 latest events)
 /// with the rules that gave the points.
 async fn scores_of(
@@ -911,6 +961,41 @@ async fn scores_of(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_send_time_rows_name_the_hours_the_day_and_the_confidence_in_each_language() {
+        use nudge_core::send_time::{Engagement, Profile, summarise};
+        // Monday 2026-11-30; clicks at 19:10 UTC on five days.
+        let monday = 1_795_996_800_000;
+        let mut p = Profile::default();
+        for d in 0..5 {
+            p.observe(
+                Engagement::EmailClick,
+                monday + d * 86_400_000 + 19 * 3_600_000 + 600_000,
+            );
+        }
+        let s = summarise(&p, &Profile::default(), monday + 5 * 86_400_000);
+        let plain = |x: &str| x.replace(['\u{2068}', '\u{2069}'], "");
+        let en = crate::i18n::Tr::new(crate::i18n::Lang::En, jiff::tz::TimeZone::UTC, Default::default());
+        let rows = send_time_rows(&en, &s);
+        let ids: Vec<&str> = rows.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            ids,
+            [
+                "send-time-best-hours",
+                "send-time-best-week-hour",
+                "send-time-confidence",
+                "send-time-engagements"
+            ]
+        );
+        assert!(plain(&rows[0].1).starts_with("19:00–20:00 UTC ("), "{}", rows[0].1);
+        assert_eq!(plain(&rows[1].1), "Friday 19:00–20:00 UTC");
+        assert_eq!(plain(&rows[2].1), "55% (medium)");
+        assert_eq!(rows[3].1, "5");
+        let fa = crate::i18n::Tr::new(crate::i18n::Lang::Fa, jiff::tz::TimeZone::UTC, Default::default());
+        let rows = send_time_rows(&fa, &s);
+        assert!(plain(&rows[1].1).starts_with("جمعه ۱۹:۰۰"), "{}", rows[1].1);
+    }
 
     fn f(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()

@@ -58,6 +58,7 @@ pub(super) fn step(kind: &StepKind) -> String {
             template,
             channel,
             transactional,
+            best_time,
             ..
         } => {
             let mut s = match channel {
@@ -66,6 +67,9 @@ pub(super) fn step(kind: &StepKind) -> String {
             };
             if *transactional {
                 s.push_str(" · transactional");
+            }
+            if let Some(b) = best_time {
+                s.push_str(&format!(" · best time in {}h", b.within_hours));
             }
             s
         }

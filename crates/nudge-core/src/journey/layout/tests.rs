@@ -598,6 +598,7 @@ fn kind(shape: u8, targets: &[Option<String>]) -> StepKind {
             template: NameOrId::Id(1),
             channel: None,
             transactional: false,
+            best_time: None,
             next: t(0),
         },
         1 => StepKind::Wait {
