@@ -15,12 +15,17 @@
 //! [`PredictionEngine`] keeps customer lifetime value and churn risk current: scheduled
 //! refits of the models and per-purchase updates of a contact's predictions.
 //!
+//! [`RecommendationEngine`] keeps product recommendations fresh: scheduled refreshes
+//! of the item-to-item similarities and best sellers, new products into the catalogue
+//! between them.
+//!
 //! Architecture invariant: decisions come from `nudge_core` (pure); this crate only
 //! loads state, calls them, and stores their outcome. It knows nothing of HTTP.
 
 mod campaigns;
 mod journeys;
 mod predictions;
+mod recommendations;
 mod segments;
 
 pub use campaigns::{CampaignEngine, CampaignEngineConfig, CampaignRound};
@@ -30,5 +35,9 @@ pub use journeys::{
 };
 pub use predictions::{
     FitFailure, PredictionEngine, PredictionEngineConfig, PredictionRound, fit as fit_predictions, update_purchasers,
+};
+pub use recommendations::{
+    Learned, RecommendationEngine, RecommendationEngineConfig, RecommendationRound, learn as learn_recommendations,
+    refresh as refresh_recommendations, update_catalogue,
 };
 pub use segments::{SegmentEngine, SegmentEngineConfig};

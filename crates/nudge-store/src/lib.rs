@@ -20,6 +20,7 @@ mod messages;
 mod plan;
 mod postgres;
 mod predictions;
+mod recommendations;
 mod scoring;
 pub mod scratch;
 pub mod search;
@@ -37,6 +38,7 @@ pub use journeys::*;
 pub use messages::*;
 pub use postgres::PgStore;
 pub use predictions::{PredictionStore, PurchaseHistory, StoredModel};
+pub use recommendations::{ContactTouches, ProductPage, RecommendationModel, RecommendationStore};
 pub use scoring::{ContactScore, ScoringStore, StoredRule, StoredScore};
 pub use sqlite::SqliteStore;
 pub use types::*;
@@ -101,6 +103,7 @@ pub trait Store:
     + FormStore
     + ScoringStore
     + PredictionStore
+    + RecommendationStore
     + Send
     + Sync
     + 'static

@@ -73,6 +73,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (22, include_str!("../migrations/postgres/0022_forms.sql")),
     (23, include_str!("../migrations/postgres/0023_lead_scoring.sql")),
     (24, include_str!("../migrations/postgres/0024_predictions.sql")),
+    (26, include_str!("../migrations/postgres/0026_recommendations.sql")),
 ];
 
 /// Key of the advisory lock that serializes migrations between processes.
@@ -420,6 +421,7 @@ shared::campaigns::impl_campaign_store!(PgStore, pg_write, pg_read);
 shared::scoring::impl_scoring_store!(PgStore, pg_write, pg_read);
 
 shared::forms::impl_form_store!(PgStore, pg_write, pg_read);
+shared::recommendations::impl_recommendation_store!(PgStore, pg_write, pg_read);
 shared::predictions::impl_prediction_store!(PgStore, pg_write, pg_read);
 
 impl PgStore {

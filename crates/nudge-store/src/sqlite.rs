@@ -54,6 +54,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (22, include_str!("../migrations/sqlite/0022_forms.sql")),
     (23, include_str!("../migrations/sqlite/0023_lead_scoring.sql")),
     (24, include_str!("../migrations/sqlite/0024_predictions.sql")),
+    (26, include_str!("../migrations/sqlite/0026_recommendations.sql")),
 ];
 
 type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;
@@ -691,6 +692,7 @@ shared::campaigns::impl_campaign_store!(SqliteStore, sqlite_write, sqlite_read);
 shared::scoring::impl_scoring_store!(SqliteStore, sqlite_write, sqlite_read);
 
 shared::forms::impl_form_store!(SqliteStore, sqlite_write, sqlite_read);
+shared::recommendations::impl_recommendation_store!(SqliteStore, sqlite_write, sqlite_read);
 shared::predictions::impl_prediction_store!(SqliteStore, sqlite_write, sqlite_read);
 
 impl SqliteStore {

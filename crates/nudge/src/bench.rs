@@ -42,6 +42,10 @@ pub enum Which {
     /// Form submissions per second through `POST /f/{slug}` (each a new contact with
     /// traits and consent, one transaction) and their latency.
     Forms(crate::bench_forms::FormArgs),
+    /// Product recommendations: hit rate@10 and coverage on a held-out split of a
+    /// synthetic latent-category data set against the best-seller baseline, and the
+    /// time to refresh the similarities with ingestion's latency meanwhile.
+    Recommendations(crate::bench_recommendations::RecommendationArgs),
 }
 
 #[derive(Args, Clone)]
@@ -90,6 +94,7 @@ pub async fn run(which: Which) -> anyhow::Result<()> {
         Which::Campaign(args) => crate::bench_campaign::run(args).await,
         Which::Reports(args) => crate::bench_reports::run(args).await,
         Which::Forms(args) => crate::bench_forms::run(args).await,
+        Which::Recommendations(args) => crate::bench_recommendations::run(args).await,
     }
 }
 
