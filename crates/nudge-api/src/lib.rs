@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod predictions;
 pub mod public;
 pub mod push;
+pub mod recommendations;
 pub mod scoring;
 pub mod segments;
 pub mod send_time;
@@ -270,6 +271,21 @@ fn assemble(state: AppState, ui: Option<Router>) -> Router {
         )
         .route("/api/v1/predictions/fit", post(predictions::fit))
         .route("/api/v1/predictions/model", get(predictions::model))
+        .route("/api/v1/products", get(recommendations::list))
+        .route("/api/v1/products/import", post(recommendations::import))
+        .route(
+            "/api/v1/products/{id}",
+            get(recommendations::get_one)
+                .put(recommendations::put)
+                .delete(recommendations::delete),
+        )
+        .route("/api/v1/products/{id}/similar", get(recommendations::similar))
+        .route(
+            "/api/v1/contacts/{id}/recommendations",
+            get(recommendations::of_contact),
+        )
+        .route("/api/v1/recommendations/refresh", post(recommendations::refresh))
+        .route("/api/v1/recommendations/model", get(recommendations::model))
         .route("/api/v1/scores", get(scoring::list_scores))
         .route(
             "/api/v1/scores/{name}",

@@ -46,6 +46,7 @@ pub mod messages;
 pub mod predictions;
 pub mod ready_made_journeys;
 pub mod recipients;
+pub mod recommendations;
 pub mod reports;
 pub mod scoring;
 pub mod segments;

@@ -100,15 +100,22 @@ impl App {
         event: Value,
         data: Value,
     ) -> Result<Preview> {
-        let contact = match who {
+        let (contact, contact_id) = match who {
             PreviewAs::Contact(to) => {
                 let c = self
                     .find_recipient(&to)
                     .await?
                     .ok_or_else(|| AppError::not_found_field("to", "no such contact"))?;
-                contact_data(&c)
+                (contact_data(&c), Some(c.id))
             }
-            PreviewAs::Sample(v) => v,
+            PreviewAs::Sample(v) => (v, None),
+        };
+        // As a contact, the recommendations they would get; with sample data, the
+        // best sellers (contact 0 has no product events).
+        let recommendations = if serde_json::to_value(content).is_ok_and(|v| template::reads_recommendations(&v)) {
+            Some(nudge_messages::delivery::recommendations_data(&*self.store, contact_id.unwrap_or(0), &event).await?)
+        } else {
+            None
         };
         let mut render = RenderData {
             contact,
@@ -122,6 +129,9 @@ impl App {
             extra: Map::new(),
         };
         render.extra.insert("data".into(), data);
+        if let Some(r) = recommendations {
+            render.extra.insert("recommendations".into(), r);
+        }
         render
             .extra
             .insert("unsubscribe_url".into(), json!("https://example.invalid/unsubscribe"));

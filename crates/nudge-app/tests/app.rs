@@ -441,6 +441,19 @@ async fn ready_made_journeys_install_with_their_templates() {
     }
 }
 
+/// Stores a Segment batch as ingestion would (message ids generated).
+async fn ingest(store: &dyn Store, batch: Vec<serde_json::Value>, now: Millis) {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let calls = nudge_core::parse_batch(
+        &serde_json::to_vec(&json!({ "batch": batch })).unwrap(),
+        &nudge_core::Received { at: now, ip: None },
+        &mut || format!("generated-{}", N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)),
+    )
+    .unwrap()
+    .messages;
+    store.ingest(calls, now).await.unwrap();
+}
+
 /// Polls an import job until it has finished (at most 30 s).
 async fn finished(jobs: &nudge_app::imports::ImportJobs, id: &str) -> nudge_app::imports::ImportProgress {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -1383,5 +1396,155 @@ mod campaigns {
             assert!(r.test.unwrap().note.is_none());
             b.finish().await;
         }
+    }
+}
+
+/// Product recommendations end to end (docs/recommendations.md), on an injected clock
+/// and through a real SMTP server: other contacts' purchases teach which products go
+/// with a linen shirt; Ada buys one; the ready-made cross-sell journey waits five days
+/// (and for its weekday send window) and emails her the products those others bought
+/// with it — none of which she ever touched — and not the shirt she already has.
+#[tokio::test]
+async fn a_cross_sell_email_recommends_what_other_contacts_bought_with_the_order() {
+    use nudge_app::channels::{ChannelSettings, SmtpSettings};
+    use nudge_core::recommend::Reason;
+    use nudge_engine::{RecommendationEngine, RecommendationEngineConfig};
+    use nudge_messages::channel::capture::Capture;
+    use nudge_messages::channel::config::SmtpTls;
+    use nudge_messages::delivery::{ChannelSlot, Deliverer, DeliveryConfig};
+    use serde_json::Value;
+    let Some(python) = python_with_aiosmtpd() else {
+        return;
+    };
+    const DAY: Millis = 86_400_000;
+    let product = |id: &str, name: &str| {
+        json!({"product_id": id, "name": name, "price": 20, "category": "Clothes",
+               "url": format!("https://shop.example/p/{id}")})
+    };
+    let shirt = product("linen-shirt", "Linen Shirt");
+    let tie = product("silk-tie", "Silk Tie");
+    let belt = product("leather-belt", "Leather Belt");
+    let socks = product("wool-socks", "Wool Socks");
+    let order = |user: String, at: Millis, products: Vec<&Value>| {
+        json!({"type": "track", "userId": user, "event": "Order Completed",
+               "timestamp": nudge_core::format_millis(at), "properties": {"products": products}})
+    };
+    for b in backends().await {
+        let sink = start_sink(&python);
+        let clock = Arc::new(ManualClock::new(T0));
+        let dyn_clock: Arc<dyn Clock> = clock.clone();
+        let store = b.store.clone();
+        let journeys = JourneyEngine::new(store.clone(), dyn_clock.clone(), JourneyEngineConfig::default());
+        let deliverer = Deliverer::new(
+            store.clone(),
+            dyn_clock.clone(),
+            vec![ChannelSlot::new(Arc::new(Capture::new("email")), 4, None)],
+            nudge_messages::links::Signer::new(b"key"),
+            // Links as written (the recommendations' pages are what is checked).
+            DeliveryConfig {
+                track_clicks: false,
+                ..Default::default()
+            },
+        );
+        let app = App::new(store.clone(), dyn_clock.clone())
+            .with_journeys(journeys.clone())
+            .with_messaging(deliverer.clone());
+        app.configure_channel_settings(
+            "email",
+            ChannelSettings::Smtp(SmtpSettings {
+                host: "127.0.0.1".into(),
+                port: sink.1,
+                tls: SmtpTls::None,
+                user: String::new(),
+                password: None,
+                from_name: "Shop".into(),
+                from_address: "shop@x.example".into(),
+                pool: None,
+                rate: None,
+                dkim: None,
+            }),
+            None,
+        )
+        .await
+        .unwrap();
+
+        // Last month: four customers bought the shirt with a tie, three with a belt,
+        // and the socks sell to everyone.
+        let mut history = Vec::new();
+        for i in 0..4 {
+            history.push(order(format!("tie-{i}"), T0 - 20 * DAY, vec![&shirt, &tie]));
+        }
+        for i in 0..3 {
+            history.push(order(format!("belt-{i}"), T0 - 15 * DAY, vec![&shirt, &belt]));
+        }
+        for i in 0..10 {
+            history.push(order(format!("socks-{i}"), T0 - 10 * DAY, vec![&socks]));
+        }
+        history.push(order("tie-0".into(), T0 - 9 * DAY, vec![&socks]));
+        ingest(&*store, history, T0).await;
+        let engine = RecommendationEngine::new(store.clone(), dyn_clock.clone(), RecommendationEngineConfig::default());
+        let round = engine.run_once().await.unwrap();
+        assert!(round.refreshed, "{round:?}");
+        let similar = app.similar_products("linen-shirt", Some(3)).await.unwrap();
+        let ids: Vec<&str> = similar.iter().map(|r| r.product.id.as_str()).collect();
+        assert_eq!(ids, ["silk-tie", "leather-belt", "wool-socks"], "{similar:?}");
+
+        app.install_ready_made_journey("cross_sell", true).await.unwrap();
+        journeys.run_once().await.unwrap();
+        // Ada (new, with an email address) buys a shirt now.
+        ingest(
+            &*store,
+            vec![
+                json!({"type": "identify", "userId": "ada", "traits": {"email": "ada@example.com", "first_name": "Ada"}}),
+                order("ada".into(), T0, vec![&shirt]),
+            ],
+            T0,
+        )
+        .await;
+        let ada = store
+            .find_contact(&nudge_store::Lookup::UserId("ada".into()))
+            .await
+            .unwrap()
+            .unwrap();
+        let list = app.contact_recommendations(ada.id, Some(3)).await.unwrap();
+        let ids: Vec<&str> = list.iter().map(|r| r.product.id.as_str()).collect();
+        assert_eq!(ids, ["silk-tie", "leather-belt", "wool-socks"], "{list:?}");
+        assert_eq!(
+            list[0].reason,
+            Reason::Similar {
+                to: vec!["linen-shirt".into()]
+            }
+        );
+        journeys.run_once().await.unwrap();
+        // Five days later is a Saturday: the send window holds the email to Monday.
+        clock.set(T0 + 5 * DAY + 60_000);
+        journeys.run_once().await.unwrap();
+        assert_eq!(
+            deliverer.clone().run_once().await.unwrap(),
+            0,
+            "nothing due on Saturday"
+        );
+        clock.set(T0 + 7 * DAY - 2 * 3_600_000); // Monday 10:00 UTC
+        for _ in 0..3 {
+            journeys.run_once().await.unwrap();
+        }
+        assert_eq!(deliverer.clone().run_once().await.unwrap(), 1);
+        let mail = mails(sink.2.path(), 1).remove(0);
+        let html = mail["parts"]
+            .as_array()
+            .and_then(|parts| parts.iter().find(|p| p["content_type"] == "text/html"))
+            .and_then(|p| p["text"].as_str())
+            .unwrap_or_else(|| panic!("no HTML part: {mail}"))
+            .to_string();
+        assert_eq!(mail["rcpt_tos"], json!(["ada@example.com"]));
+        assert!(html.contains("Hi Ada"), "{html}");
+        let at = |what: &str| html.find(what).unwrap_or_else(|| panic!("{what} missing: {html}"));
+        // The order's shirt is listed once, as what she bought; the recommendations
+        // follow: tie, belt, socks, in that order, linked to their pages.
+        assert_eq!(html.matches("https://shop.example/p/linen-shirt").count(), 1, "{html}");
+        assert!(at("Linen Shirt") < at("Silk Tie"));
+        assert!(at("https://shop.example/p/silk-tie") < at("https://shop.example/p/leather-belt"));
+        assert!(at("https://shop.example/p/leather-belt") < at("https://shop.example/p/wool-socks"));
+        b.finish().await;
     }
 }

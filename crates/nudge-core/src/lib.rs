@@ -13,6 +13,7 @@ pub mod form;
 pub mod journey;
 pub mod predict;
 pub mod protocol;
+pub mod recommend;
 pub mod scoring;
 pub mod segment;
 pub mod send_time;

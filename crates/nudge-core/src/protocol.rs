@@ -47,6 +47,11 @@ pub mod event_names {
     /// A purchase, by Segment's e-commerce spec: what the lifetime-value models
     /// (`crate::predict`) count, its value read by `crate::journey::revenue_of`.
     pub const ORDER_COMPLETED: &str = "Order Completed";
+    /// A product page seen (`product_id`, `name`, `price`, `category`, `url`,
+    /// `image_url`): what product recommendations (`crate::recommend`) learn from.
+    pub const PRODUCT_VIEWED: &str = "Product Viewed";
+    /// A product put in the cart (the same properties as `PRODUCT_VIEWED`).
+    pub const PRODUCT_ADDED: &str = "Product Added";
 
     /// A push notification opened, by Segment's mobile spec: an engagement the
     /// send-time profile counts (`crate::send_time`).

@@ -17,6 +17,9 @@
 //!
 //! [`SendTimeEngine`] keeps each contact's send-time profile current: engagement
 //! events read after a cursor, counted once each by `nudge_core::send_time`.
+//! [`RecommendationEngine`] keeps product recommendations fresh: scheduled refreshes
+//! of the item-to-item similarities and best sellers, new products into the catalogue
+//! between them.
 //!
 //! Architecture invariant: decisions come from `nudge_core` (pure); this crate only
 //! loads state, calls them, and stores their outcome. It knows nothing of HTTP.
@@ -24,6 +27,7 @@
 mod campaigns;
 mod journeys;
 mod predictions;
+mod recommendations;
 mod segments;
 mod send_time;
 
@@ -34,6 +38,10 @@ pub use journeys::{
 };
 pub use predictions::{
     FitFailure, PredictionEngine, PredictionEngineConfig, PredictionRound, fit as fit_predictions, update_purchasers,
+};
+pub use recommendations::{
+    Learned, RecommendationEngine, RecommendationEngineConfig, RecommendationRound, learn as learn_recommendations,
+    refresh as refresh_recommendations, update_catalogue,
 };
 pub use segments::{SegmentEngine, SegmentEngineConfig};
 pub use send_time::{SendTimeEngine, SendTimeEngineConfig, SendTimeRound};

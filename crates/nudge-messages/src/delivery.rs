@@ -108,6 +108,8 @@ struct Prepared {
     compiled: Compiled,
     topic: Option<String>,
     name: String,
+    /// The template reads `recommendations` (then each message's are read first).
+    recommends: bool,
 }
 
 /// Outcomes recorded per transaction at most (and at least every [`FLUSH_AFTER`]).
@@ -302,6 +304,7 @@ impl Deliverer {
         let Some(v) = v else {
             return Err(format!("version {version} of the template does not exist"));
         };
+        let recommends = template::reads_recommendations(&v.content);
         let content: Content =
             serde_json::from_value(v.content).map_err(|e| format!("stored template content is invalid: {e}"))?;
         let compiled = template::compile(&content)
@@ -310,6 +313,7 @@ impl Deliverer {
             compiled,
             topic: meta.topic,
             name: meta.name,
+            recommends,
         });
         self.templates
             .lock()
@@ -433,6 +437,18 @@ impl Deliverer {
         };
         data.extra
             .insert("data".into(), m.data.get("data").cloned().unwrap_or(Value::Null));
+        if prepared.recommends {
+            match recommendations_data(&*self.store, contact.id, &data.event).await {
+                Ok(r) => {
+                    data.extra.insert("recommendations".into(), r);
+                }
+                Err(e) => {
+                    let mut u = update(MessageState::Queued, Some(format!("storage: {e}")));
+                    u.retry_at = Some(self.clock.now() + self.backoff(m.attempts).as_millis() as Millis);
+                    return u;
+                }
+            }
+        }
         data.extra
             .insert("unsubscribe_url".into(), Value::String(unsubscribe_url.clone()));
         data.extra
@@ -691,6 +707,29 @@ pub fn decorate(
 }
 
 /// `contact` in templates.
+/// What a template sees as `recommendations` for a contact and the event that
+/// triggered the message (`nudge_core::recommend::template_data`): two reads, the
+/// contact's recent product events and the lists they and the event's products need.
+pub async fn recommendations_data(
+    store: &dyn Store,
+    contact: nudge_core::ContactId,
+    event: &Value,
+) -> nudge_store::Result<Value> {
+    use nudge_core::recommend;
+    let touches = store.contact_touches(contact, RECENT_TOUCHES).await?;
+    let named = recommend::products_named(
+        event.get("properties").unwrap_or(&Value::Null),
+        recommend::MAX_EVENT_PRODUCTS,
+    );
+    let inputs = store
+        .recommendation_inputs(&recommend::template_seeds(&touches, &named))
+        .await?;
+    Ok(recommend::template_data(&touches, &named, &inputs))
+}
+
+/// A contact's product events read for their recommendations.
+pub const RECENT_TOUCHES: usize = 200;
+
 pub fn contact_data(c: &Contact) -> Value {
     json!({
         "id": c.id,

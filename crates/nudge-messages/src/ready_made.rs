@@ -64,6 +64,15 @@ fn product_rows(limit: u32) -> String {
     )
 }
 
+/// Recommended products (`nudge_core::recommend::template_data`: `list` is
+/// `recommendations.for_contact` or `recommendations.similar_to[...]`), one line each;
+/// without any, a link to the best sellers named `fallback`.
+fn recommended_rows(list: &str, limit: u32, fallback: &str) -> String {
+    format!(
+        r#"        <mj-text>{{% for p in {list} limit: {limit} %}}<p style="margin: 0 0 8px"><a href="{{{{ p.url | default: data.shop_url | default: 'https://shop.example' }}}}">{{{{ p.name | default: "An item" }}}}</a>{{% if p.price %}} — {{{{ p.price }}}} {{{{ event.properties.currency | default: "EUR" }}}}{{% endif %}}</p>{{% else %}}<p><a href="{{{{ data.recommendation_url | default: 'https://shop.example/bestsellers' }}}}">{{{{ data.recommendation | default: "{fallback}" }}}}</a></p>{{% endfor %}}</mj-text>"#
+    )
+}
+
 fn mail(subject: &str, preheader: &str, sections: &str) -> Value {
     json!({
         "channel": "email",
@@ -185,7 +194,8 @@ pub fn ready_made_templates() -> Vec<ReadyTemplate> {
                 &[
                     text(&format!("Hi {FIRST_NAME}, your cart is saved:")),
                     product_rows(3),
-                    text(r#"Customers who chose these also liked <a href="{{ data.recommendation_url | default: 'https://shop.example/bestsellers' }}">{{ data.recommendation | default: "our bestsellers" }}</a>."#),
+                    text("Customers who chose these also liked:"),
+                    recommended_rows("recommendations.for_contact", 3, "our bestsellers"),
                     text(r#"Use <strong>{{ data.coupon | default: "COMEBACK5" }}</strong> for 5% off, today only."#),
                     button("Complete my order", r#"{{ event.properties.cart_url | default: data.cart_url | default: "https://shop.example/cart" }}"#),
                 ]
@@ -261,7 +271,8 @@ pub fn ready_made_templates() -> Vec<ReadyTemplate> {
                 &[
                     text(&format!("Hi {FIRST_NAME}, we hope you enjoy your order:")),
                     product_rows(3),
-                    text(r#"People who bought these also chose <a href="{{ data.recommendation_url | default: 'https://shop.example/bestsellers' }}">{{ data.recommendation | default: "these favourites" }}</a>."#),
+                    text("People who bought these also chose:"),
+                    recommended_rows("recommendations.for_contact", 4, "these favourites"),
                     button("Have a look", r#"{{ data.recommendation_url | default: "https://shop.example/bestsellers" }}"#),
                 ]
                 .join("\n"),
@@ -438,6 +449,43 @@ mod tests {
                 t.topic.is_none(),
                 "{}: marketing templates have a topic",
                 t.key
+            );
+        }
+    }
+
+    #[test]
+    fn cross_sell_and_the_carts_second_message_list_recommended_products() {
+        let render = |key: &str, data: &RenderData| {
+            let t = ready_made_templates().into_iter().find(|t| t.key == key).unwrap();
+            assert!(crate::template::reads_recommendations(&t.content), "{key}");
+            let content: Content = serde_json::from_value(t.content).unwrap();
+            match compile(&content).unwrap().render(data).unwrap() {
+                Rendered::Email { html, .. } => html,
+                _ => unreachable!(),
+            }
+        };
+        let mut data = sample();
+        data.extra.insert(
+            "recommendations".into(),
+            json!({"for_contact": [
+                {"id": "p9", "name": "Wool Scarf", "url": "https://shop.example/p/scarf", "price": 35},
+                {"id": "p8", "name": "Leather Belt", "url": "https://shop.example/p/belt"}
+            ], "similar_to": {}}),
+        );
+        for key in ["cross-sell", "cart-recommendation"] {
+            let html = render(key, &data);
+            assert!(
+                html.contains("Wool Scarf")
+                    && html.contains("https://shop.example/p/scarf")
+                    && html.contains("Leather Belt"),
+                "{key}: {html}"
+            );
+            assert!(html.contains("35 EUR"), "{key}");
+            // Without recommendations (none refreshed yet): the best sellers' link.
+            let html = render(key, &sample());
+            assert!(
+                html.contains("https://shop.example/bestsellers") && !html.contains("Wool Scarf"),
+                "{key}"
             );
         }
     }

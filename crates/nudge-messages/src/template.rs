@@ -402,6 +402,20 @@ fn compile_email(e: &EmailContent, errors: &mut Vec<TemplateError>) -> Option<Co
     }
 }
 
+/// Whether a stored template's content mentions `recommendations` (then the data it
+/// is rendered with carries them: `nudge_core::recommend::template_data`).
+pub fn reads_recommendations(content: &serde_json::Value) -> bool {
+    fn any(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::String(s) => s.contains("recommendations"),
+            serde_json::Value::Array(a) => a.iter().any(any),
+            serde_json::Value::Object(o) => o.values().any(any),
+            _ => false,
+        }
+    }
+    any(content)
+}
+
 /// The data a template sees: `contact`, `event`, `workspace`, `message` and any extra
 /// top-level values (links such as `unsubscribe_url`).
 #[derive(Debug, Clone, Default)]

@@ -20,6 +20,7 @@ mod messages;
 mod plan;
 mod postgres;
 mod predictions;
+mod recommendations;
 mod scoring;
 pub mod scratch;
 pub mod search;
@@ -38,6 +39,7 @@ pub use journeys::*;
 pub use messages::*;
 pub use postgres::PgStore;
 pub use predictions::{PredictionStore, PurchaseHistory, StoredModel};
+pub use recommendations::{ContactTouches, ProductPage, RecommendationModel, RecommendationStore};
 pub use scoring::{ContactScore, ScoringStore, StoredRule, StoredScore};
 pub use send_time::{EngagementEvent, SendTimeState, SendTimeStore};
 pub use sqlite::SqliteStore;
@@ -104,6 +106,7 @@ pub trait Store:
     + ScoringStore
     + PredictionStore
     + SendTimeStore
+    + RecommendationStore
     + Send
     + Sync
     + 'static

@@ -74,6 +74,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (23, include_str!("../migrations/postgres/0023_lead_scoring.sql")),
     (24, include_str!("../migrations/postgres/0024_predictions.sql")),
     (25, include_str!("../migrations/postgres/0025_send_time.sql")),
+    (26, include_str!("../migrations/postgres/0026_recommendations.sql")),
 ];
 
 /// Key of the advisory lock that serializes migrations between processes.
@@ -421,6 +422,7 @@ shared::campaigns::impl_campaign_store!(PgStore, pg_write, pg_read);
 shared::scoring::impl_scoring_store!(PgStore, pg_write, pg_read);
 
 shared::forms::impl_form_store!(PgStore, pg_write, pg_read);
+shared::recommendations::impl_recommendation_store!(PgStore, pg_write, pg_read);
 shared::predictions::impl_prediction_store!(PgStore, pg_write, pg_read);
 shared::send_time::impl_send_time_store!(PgStore, pg_write, pg_read);
 

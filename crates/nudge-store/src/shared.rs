@@ -11,6 +11,7 @@ pub(crate) mod journeys;
 pub(crate) mod keys;
 pub(crate) mod messages;
 pub(crate) mod predictions;
+pub(crate) mod recommendations;
 pub(crate) mod scoring;
 pub(crate) mod segments;
 pub(crate) mod send_time;

@@ -31,6 +31,8 @@ pub(crate) enum Arg<'a> {
     OptI32(Option<i32>),
     OptF64(Option<f64>),
     Bool(bool),
+    /// A boolean column, or `NULL`.
+    OptBool(Option<bool>),
     Str(&'a str),
     OptStr(Option<&'a str>),
     Json(&'a Value),
@@ -83,6 +85,13 @@ impl SqlRow {
             Cell::Real(v) => Ok(Some(*v)),
             Cell::Int(v) => Ok(Some(*v as f64)),
             _ => Err(self.wrong(i, "a number")),
+        }
+    }
+
+    pub fn opt_bool(&self, i: usize) -> Result<Option<bool>> {
+        match self.cell(i)? {
+            Cell::Null => Ok(None),
+            _ => self.bool(i).map(Some),
         }
     }
 

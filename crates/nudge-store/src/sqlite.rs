@@ -55,6 +55,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (23, include_str!("../migrations/sqlite/0023_lead_scoring.sql")),
     (24, include_str!("../migrations/sqlite/0024_predictions.sql")),
     (25, include_str!("../migrations/sqlite/0025_send_time.sql")),
+    (26, include_str!("../migrations/sqlite/0026_recommendations.sql")),
 ];
 
 type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;
@@ -692,6 +693,7 @@ shared::campaigns::impl_campaign_store!(SqliteStore, sqlite_write, sqlite_read);
 shared::scoring::impl_scoring_store!(SqliteStore, sqlite_write, sqlite_read);
 
 shared::forms::impl_form_store!(SqliteStore, sqlite_write, sqlite_read);
+shared::recommendations::impl_recommendation_store!(SqliteStore, sqlite_write, sqlite_read);
 shared::predictions::impl_prediction_store!(SqliteStore, sqlite_write, sqlite_read);
 shared::send_time::impl_send_time_store!(SqliteStore, sqlite_write, sqlite_read);
 

@@ -46,6 +46,10 @@ pub enum Which {
     /// hour is found within ±1 h, and the simulated open-rate lift, against one
     /// workspace-wide hour and random hours.
     SendTime(crate::bench_send_time::SendTimeArgs),
+    /// Product recommendations: hit rate@10 and coverage on a held-out split of a
+    /// synthetic latent-category data set against the best-seller baseline, and the
+    /// time to refresh the similarities with ingestion's latency meanwhile.
+    Recommendations(crate::bench_recommendations::RecommendationArgs),
 }
 
 #[derive(Args, Clone)]
@@ -95,6 +99,7 @@ pub async fn run(which: Which) -> anyhow::Result<()> {
         Which::Reports(args) => crate::bench_reports::run(args).await,
         Which::Forms(args) => crate::bench_forms::run(args).await,
         Which::SendTime(args) => crate::bench_send_time::run(args),
+        Which::Recommendations(args) => crate::bench_recommendations::run(args).await,
     }
 }
 

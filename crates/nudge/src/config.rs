@@ -76,6 +76,10 @@ pub struct Settings {
     /// Hours between scheduled refits of the lifetime-value models
     /// (docs/predictions.md); 0: only when asked (`POST /api/v1/predictions/fit`).
     pub prediction_refit_hours: u32,
+    /// Minutes between scheduled refreshes of the product recommendations
+    /// (docs/recommendations.md); 0: only when asked
+    /// (`POST /api/v1/recommendations/refresh`).
+    pub recommendation_refresh_minutes: u32,
 }
 
 impl Default for Settings {
@@ -107,6 +111,7 @@ impl Default for Settings {
             secret_key: None,
             secret_key_file: None,
             prediction_refit_hours: 24,
+            recommendation_refresh_minutes: 60,
         }
     }
 }
@@ -246,6 +251,11 @@ impl Settings {
             s.prediction_refit_hours = v
                 .parse()
                 .with_context(|| format!("NUDGE_PREDICTION_REFIT_HOURS={v:?} is not a whole number of hours"))?;
+        }
+        if let Some(v) = text("NUDGE_RECOMMENDATION_REFRESH_MINUTES") {
+            s.recommendation_refresh_minutes = v.parse().with_context(|| {
+                format!("NUDGE_RECOMMENDATION_REFRESH_MINUTES={v:?} is not a whole number of minutes")
+            })?;
         }
         if let Some(v) = &o.listen {
             s.listen = v.clone();

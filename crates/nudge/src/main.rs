@@ -10,6 +10,7 @@ mod bench_journey_latency;
 mod bench_journey_timers;
 mod bench_journeys;
 mod bench_messages;
+mod bench_recommendations;
 mod bench_reports;
 mod bench_segments;
 mod bench_send_time;

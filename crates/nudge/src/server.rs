@@ -118,6 +118,16 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
     let send_time_task = tokio::spawn(send_times.clone().run(async move {
         let _ = send_times_stopped.await;
     }));
+    let recommendation_config = nudge_engine::RecommendationEngineConfig {
+        refresh_every: (settings.recommendation_refresh_minutes > 0)
+            .then(|| std::time::Duration::from_secs(u64::from(settings.recommendation_refresh_minutes) * 60)),
+        ..Default::default()
+    };
+    let recommendations = nudge_engine::RecommendationEngine::new(store.clone(), clock.clone(), recommendation_config);
+    let (stop_recommendations, recommendations_stopped) = tokio::sync::oneshot::channel::<()>();
+    let recommendation_task = tokio::spawn(recommendations.clone().run(async move {
+        let _ = recommendations_stopped.await;
+    }));
     let state = AppState::new(store.clone(), ingestor.clone(), clock, segments)
         .with_messaging(deliverer)
         .with_journeys(journeys)
@@ -157,11 +167,13 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
     let _ = stop_campaigns.send(());
     let _ = stop_predictions.send(());
     let _ = stop_send_times.send(());
+    let _ = stop_recommendations.send(());
     let _ = engine.await;
     let _ = journey_task.await;
     let _ = campaign_task.await;
     let _ = prediction_task.await;
     let _ = send_time_task.await;
+    let _ = recommendation_task.await;
     let _ = delivery.await;
     store.close().await;
     tracing::info!("stopped cleanly");

@@ -70,6 +70,10 @@ const KNOWN: &[(&str, &str)] = &[
     // 8. Predictions: a fit needs enough customers with purchases in the workspace
     // (`422 not_enough_data`), which no request body can supply.
     ("ST202", "POST /api/v1/predictions/fit"),
+    // 9. Products: a CSV catalogue's header names known columns and an id column;
+    // the body's `id`, when given, is the path's.
+    ("ST202", "POST /api/v1/products/import"),
+    ("ST202", "PUT /api/v1/products/{id}"),
 ];
 
 /// Skips (with a notice) or, under `NUDGE_REQUIRE_SDK_TESTS=1`, fails.

@@ -91,6 +91,7 @@ impl rusqlite::ToSql for Arg<'_> {
             Arg::OptI32(v) => v.map_or(ToSqlOutput::from(rusqlite::types::Null), ToSqlOutput::from),
             Arg::OptF64(v) => v.map_or(ToSqlOutput::from(rusqlite::types::Null), ToSqlOutput::from),
             Arg::Bool(v) => ToSqlOutput::from(v),
+            Arg::OptBool(v) => v.map_or(ToSqlOutput::from(rusqlite::types::Null), ToSqlOutput::from),
             Arg::Str(s) => ToSqlOutput::from(s),
             Arg::OptStr(s) => s.map_or(ToSqlOutput::from(rusqlite::types::Null), ToSqlOutput::from),
             Arg::Json(v) => ToSqlOutput::from(v.to_string()),

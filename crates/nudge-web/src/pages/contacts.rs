@@ -231,6 +231,8 @@ struct ProfilePage {
     send_time: Vec<Labelled>,
     /// Whether the contact has no engagements of its own (the workspace's profile).
     send_time_borrowed: bool,
+    /// Recommended products (docs/recommendations.md), each with why.
+    recommendations: Vec<RecommendationRow>,
     memberships: Vec<MembershipRow>,
     runs: Vec<RunRow>,
     messages: Vec<MessageRow>,
@@ -381,6 +383,13 @@ async fn load_profile(
     let summary = state.api.app().contact_send_time(id).await?;
     let send_time_borrowed = summary.engagements == 0;
     let send_time = send_time_rows(t, &summary);
+    let recommendations = state
+        .app()
+        .contact_recommendations(id, Some(6))
+        .await?
+        .iter()
+        .map(|r| recommendation_row(t, r))
+        .collect();
     Ok(Some(ProfilePage {
         c: viewer.chrome("contacts", format!("/contacts/{id}")),
         name: contact.display_name(),
@@ -398,6 +407,7 @@ async fn load_profile(
         predictions,
         send_time,
         send_time_borrowed,
+        recommendations,
         memberships,
         runs,
         messages,
@@ -809,6 +819,31 @@ pub async fn import_errors(State(state): State<WebState>, viewer: Viewer, Path(j
 
 /// A figure on a page: the id of its label, and the figure.
 type Labelled = (&'static str, String);
+
+/// A recommended product on the profile: its name, link and why it is recommended.
+struct RecommendationRow {
+    name: String,
+    url: Option<String>,
+    why: String,
+}
+
+fn recommendation_row(t: &crate::i18n::Tr, r: &nudge_core::recommend::Recommendation) -> RecommendationRow {
+    use nudge_core::recommend::Reason;
+    RecommendationRow {
+        name: r.product.name.clone().unwrap_or_else(|| r.product.id.clone()),
+        // Only web links: a product's URL comes from events.
+        url: r
+            .product
+            .url
+            .clone()
+            .filter(|u| u.starts_with("https://") || u.starts_with("http://")),
+        why: match &r.reason {
+            Reason::Similar { to } => t.arg("recommendation-similar", "products", to.join(", ")),
+            Reason::Popular { category: Some(c) } => t.arg("recommendation-popular-in", "category", c),
+            Reason::Popular { category: None } => t.get("recommendation-popular"),
+        },
+    }
+}
 
 /// A contact's lifetime-value predictions and the model's inputs, for the profile
 /// (docs/predictions.md); a figure the model cannot give is a dash.
