@@ -124,3 +124,68 @@ async fn fitting_and_reading_the_model_through_the_api() {
         app.finish().await;
     }
 }
+
+/// A contact's send-time profile through the admin API: a bad id is a 400 naming it,
+/// an unknown contact a 404; without engagements the workspace's profile at confidence
+/// 0; page views and clicks tracked through `/v1/batch`, once the send-time engine has
+/// counted them, make the contact's hour the best with the confidence they earn.
+#[tokio::test]
+async fn a_contacts_send_time_through_the_api() {
+    for app in spawn_apps().await {
+        let (s, v) = app
+            .call(reqwest::Method::GET, "/api/v1/contacts/abc/send-time", None)
+            .await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str(), v["error"]["field"].as_str()),
+            (400, Some("invalid_request"), Some("id")),
+            "{v}"
+        );
+        let (s, v) = app
+            .call(reqwest::Method::GET, "/api/v1/contacts/987654/send-time", None)
+            .await;
+        assert_eq!((s, v["error"]["code"].as_str()), (404, Some("not_found")), "{v}");
+
+        app.track(json!({"batch": [{"type": "identify", "userId": "ada", "traits": {"email": "ada@x.example"}}]}))
+            .await;
+        let ada = app
+            .store
+            .find_contact(&nudge_store::Lookup::UserId("ada".into()))
+            .await
+            .unwrap()
+            .unwrap();
+        let path = format!("/api/v1/contacts/{}/send-time", ada.id);
+        let v = app.get(&path).await;
+        assert_eq!(
+            (
+                v["engagements"].as_u64(),
+                v["confidence"].as_f64(),
+                v["confidence_band"].as_str()
+            ),
+            (Some(0), Some(0.0), Some("low")),
+            "{v}"
+        );
+        assert_eq!(v["last_engagement_at"], Value::Null);
+        assert_eq!(v["time_zone"], "UTC");
+
+        // Six evenings at 21:xx UTC: a session and a click each.
+        let mut batch = Vec::new();
+        for d in 1..=6 {
+            let at = T0 - d * DAY;
+            let evening = at - at.rem_euclid(DAY) + 21 * 3_600_000 + 300_000;
+            batch.push(json!({"type": "page", "userId": "ada", "name": "Home",
+                              "timestamp": nudge_core::format_millis(evening)}));
+            batch.push(json!({"type": "track", "userId": "ada", "event": "Email Link Clicked",
+                              "timestamp": nudge_core::format_millis(evening + 60_000)}));
+        }
+        app.track(json!({ "batch": batch })).await;
+        let engine = nudge_engine::SendTimeEngine::new(app.store.clone(), app.clock.clone(), Default::default());
+        while engine.run_once().await.unwrap().more {}
+        let v = app.get(&path).await;
+        assert_eq!(v["best_hours"][0]["hour"], 21, "{v}");
+        assert_eq!(v["best_day_hour"], 21, "{v}");
+        assert_eq!(v["engagements"], 12, "{v}");
+        assert!(v["confidence"].as_f64().unwrap() > 0.6, "{v}");
+        assert!(v["last_engagement_at"].as_str().is_some(), "{v}");
+        app.finish().await;
+    }
+}
