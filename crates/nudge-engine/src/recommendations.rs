@@ -54,12 +54,12 @@ impl Default for RecommendationEngineConfig {
 }
 
 /// What one refresh learned, before it is written: the catalogue facts, the lists
-/// and the best sellers.
+/// and each product's distinct buyers over the last 30 days.
 #[derive(Debug, Default)]
 pub struct Learned {
     pub facts: Vec<ProductFacts>,
     pub lists: Vec<(String, Vec<Similar>)>,
-    pub popular: Vec<Popular>,
+    pub buyers: Vec<(String, u32)>,
     pub contacts: usize,
     pub products: usize,
     pub pairs: usize,
@@ -114,15 +114,14 @@ pub async fn learn(store: &dyn Store, now: Millis, config: &RecommendationEngine
     let pairs = learner.pairs();
     let mut facts: Vec<(u32, ProductFacts)> = facts.into_iter().map(|(p, (_, f))| (p, f)).collect();
     facts.sort_by_key(|(p, _)| *p);
-    let counted: Vec<(String, Option<String>, u32)> = facts
+    let buyers: Vec<(String, u32)> = facts
         .iter()
-        .filter_map(|(p, f)| buyers.get(p).map(|n| (f.id.clone(), f.category.clone(), *n)))
+        .filter_map(|(p, f)| buyers.get(p).map(|n| (f.id.clone(), *n)))
         .collect();
-    let popular = recommend::rank_popular(&counted, config.popular_per_category);
     Ok(Learned {
         facts: facts.into_iter().map(|(_, f)| f).collect(),
         lists: learner.finish(),
-        popular,
+        buyers,
         contacts,
         products,
         pairs,
@@ -161,7 +160,28 @@ pub async fn refresh(
         store.save_similarities(id, lists).await?;
         lists = rest;
     }
-    store.save_popular(id, learned.popular).await?;
+    // Best sellers per category as the catalogue has it now (an imported product's
+    // category, else the latest event's).
+    let mut categories: HashMap<String, Option<String>> = HashMap::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.products(after.as_deref(), 1_000).await?;
+        categories.extend(page.products.into_iter().map(|p| (p.id, p.category)));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let counted: Vec<(String, Option<String>, u32)> = learned
+        .buyers
+        .into_iter()
+        .map(|(p, n)| {
+            let category = categories.get(&p).cloned().flatten();
+            (p, category, n)
+        })
+        .collect();
+    let popular: Vec<Popular> = recommend::rank_popular(&counted, config.popular_per_category);
+    store.save_popular(id, popular).await?;
     let model = RecommendationModel {
         id,
         started_at: now,

@@ -6,9 +6,10 @@
 //! `--categories` categories (product p in category p mod C) and, within a category,
 //! in "sets" of 5 that go together (a shirt, its tie, its belt); a product's
 //! popularity within its category is Zipf-distributed (s = 1, by its rank). Each
-//! contact has 1–3 preferred categories. A contact's history is sessions a few days
-//! apart: a session picks a category (a preferred one 90% of the time, any at
-//! random 10% — noise) and views 1–4 of its products by popularity; with probability
+//! contact has 1–3 preferred categories. A contact's history starts at a random time
+//! in the last 90 days and is sessions half a day to 8 days apart (up to now): a
+//! session picks a category (a preferred one 90% of the time, any at random 10% —
+//! noise) and views 1–4 of its products by popularity; with probability
 //! 0.35 carts one of them, and then with probability 0.6 buys it, adding each other
 //! product of its set with probability 0.35 (the complementary purchases item-to-item
 //! similarities should find). Sessions go on until the contact has about
@@ -138,7 +139,9 @@ impl World {
         let k = rng.random_range(1..=3usize);
         let tastes: Vec<usize> = (0..k).map(|_| rng.random_range(0..self.categories)).collect();
         let target = rng.random_range(1..=events.max(1) * 2 - 1);
-        let mut at = NOW - 90 * DAY + rng.random_range(0..10 * DAY);
+        // Contacts start at any time in the last 90 days (so the last 30 days hold
+        // about a third of the purchases, as a steady shop's would).
+        let mut at = NOW - rng.random_range(DAY..90 * DAY);
         let mut out: Vec<Gen> = Vec::new();
         let mut n = 0;
         while n < target && at < NOW {
@@ -371,17 +374,25 @@ async fn refresh_timing(args: &RecommendationArgs, world: &World) -> anyhow::Res
     let mut n = 0u64;
     let mut events = 0usize;
     let received = nudge_core::Received { at: NOW, ip: None };
+    let mut calls = Vec::new();
     for c in 0..args.refresh_contacts {
         for g in world.contact(&mut rng, args.events_per_contact) {
             batch.push(call(c, &g, world, &mut n));
         }
-        if batch.len() >= 10_000 || c + 1 == args.refresh_contacts {
-            events += batch.len();
+        let last = c + 1 == args.refresh_contacts;
+        // A request body holds at most 500 KB: parse 1,000 messages at a time, store
+        // 10,000 per transaction.
+        if batch.len() >= 1_000 || last {
             let body = serde_json::to_vec(&json!({ "batch": std::mem::take(&mut batch) }))?;
-            let calls = nudge_core::parse_batch(&body, &received, &mut || unreachable!("every message has an id"))
-                .map_err(|e| anyhow::anyhow!("generated batch: {e:?}"))?
-                .messages;
-            store.ingest(calls, NOW).await?;
+            calls.extend(
+                nudge_core::parse_batch(&body, &received, &mut || unreachable!("every message has an id"))
+                    .map_err(|e| anyhow::anyhow!("generated batch: {e:?}"))?
+                    .messages,
+            );
+        }
+        if calls.len() >= 10_000 || last {
+            events += calls.len();
+            store.ingest(std::mem::take(&mut calls), NOW).await?;
             if c % 100_000 < 1_000 {
                 eprintln!("  {} contacts, {events} events written", c + 1);
             }
