@@ -191,10 +191,7 @@ impl PredictionEngine {
         let config = nudge_worker::WorkerConfig::new("prediction engine", this.config.idle);
         nudge_worker::run_worker(config, &this.wake, stop, move || async move {
             let round = this.run_once().await?;
-            if round.more {
-                return Ok(nudge_worker::Outcome::Busy);
-            }
-            Ok::<_, StoreError>(nudge_worker::Outcome::Idle { due_in: None })
+            Ok::<_, StoreError>(nudge_worker::Outcome::busy_if(round.more))
         })
         .await
     }

@@ -267,10 +267,7 @@ impl RecommendationEngine {
         let config = nudge_worker::WorkerConfig::new("recommendation engine", this.config.idle);
         nudge_worker::run_worker(config, &this.wake, stop, move || async move {
             let round = this.run_once().await?;
-            if round.more {
-                return Ok(nudge_worker::Outcome::Busy);
-            }
-            Ok::<_, StoreError>(nudge_worker::Outcome::Idle { due_in: None })
+            Ok::<_, StoreError>(nudge_worker::Outcome::busy_if(round.more))
         })
         .await
     }

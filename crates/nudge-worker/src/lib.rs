@@ -34,6 +34,16 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// `Busy` when a round says more may be waiting, else idle with no timer of its
+    /// own (the loop's `idle` interval, or a wake-up, starts the next round).
+    pub fn busy_if(more: bool) -> Self {
+        if more {
+            Outcome::Busy
+        } else {
+            Outcome::Idle { due_in: None }
+        }
+    }
+
     /// Idle until `next_due`, a time in milliseconds on the worker's clock where
     /// `now` is (a due time already past means "at once").
     pub fn idle_until(next_due: Option<i64>, now: i64) -> Self {
@@ -363,6 +373,8 @@ mod tests {
     #[test]
     fn idle_until_measures_from_now() {
         assert_eq!(Outcome::idle_until(None, 5), Outcome::Idle { due_in: None });
+        assert_eq!(Outcome::busy_if(true), Outcome::Busy);
+        assert_eq!(Outcome::busy_if(false), Outcome::Idle { due_in: None });
         assert_eq!(
             Outcome::idle_until(Some(1_250), 1_000),
             Outcome::Idle {
