@@ -71,6 +71,9 @@ pub struct CampaignForm {
     pub holdout: String,
     /// Empty: no limit.
     pub throttle: String,
+    /// Empty: each message when it is due; else hours within which each contact's
+    /// best time is chosen (docs/send-time.md).
+    pub best_time: String,
     /// Both empty: no quiet hours.
     pub quiet_start: String,
     pub quiet_end: String,
@@ -123,6 +126,7 @@ impl CampaignForm {
             fallback: FALLBACKS[0].into(),
             holdout: "0".into(),
             throttle: String::new(),
+            best_time: String::new(),
             quiet_start: String::new(),
             quiet_end: String::new(),
             cap_defer: String::new(),
@@ -180,6 +184,7 @@ impl CampaignForm {
         }
         f.holdout = def.holdout.to_string();
         f.throttle = def.throttle_per_hour.map(|n| n.to_string()).unwrap_or_default();
+        f.best_time = def.best_time.map(|b| b.within_hours.to_string()).unwrap_or_default();
         if let Some(q) = &def.quiet_hours {
             f.quiet_start = q.start.clone();
             f.quiet_end = q.end.clone();
@@ -244,6 +249,7 @@ impl CampaignForm {
             fallback: get("test.fallback"),
             holdout: get("holdout"),
             throttle: get("throttle_per_hour"),
+            best_time: get("best_time.within_hours"),
             quiet_start: get("quiet_hours.start"),
             quiet_end: get("quiet_hours.end"),
             cap_defer: get("cap_defer_limit"),
@@ -332,6 +338,9 @@ impl CampaignForm {
         if let Some(n) = r.whole("throttle_per_hour", &self.throttle, 0, u32::MAX.into(), false) {
             def.insert("throttle_per_hour".into(), json!(n));
         }
+        if let Some(n) = r.whole("best_time.within_hours", &self.best_time, 0, u32::MAX.into(), false) {
+            def.insert("best_time".into(), json!({"within_hours": n}));
+        }
         let (start, end) = (number(&self.quiet_start), number(&self.quiet_end));
         if start.is_some() || end.is_some() {
             def.insert(
@@ -360,6 +369,8 @@ impl CampaignForm {
             "variants",
             "holdout",
             "throttle_per_hour",
+            "best_time",
+            "best_time.within_hours",
             "quiet_hours",
             "quiet_hours.start",
             "quiet_hours.end",
@@ -518,6 +529,7 @@ mod tests {
             ("test.fallback", "best_observed"),
             ("holdout", "5"),
             ("throttle_per_hour", "50000"),
+            ("best_time.within_hours", "۱۲"),
             ("quiet_hours.start", "21:00"),
             ("quiet_hours.end", "08:00"),
             ("cap_defer_limit", "2"),
@@ -538,6 +550,7 @@ mod tests {
                          "rule": {"type": "significance_test", "alpha": 0.01}, "fallback": "best_observed"},
                 "holdout": 5,
                 "throttle_per_hour": 50000,
+                "best_time": {"within_hours": 12},
                 "quiet_hours": {"start": "21:00", "end": "08:00"},
                 "cap_defer_limit": {"days": 2}
             })
@@ -571,6 +584,7 @@ mod tests {
             "test": {"share": 50, "metric": "open_rate", "duration": {"days": 1},
                      "rule": {"type": "probability_to_be_best", "threshold": 0.9}},
             "holdout": 10,
+            "best_time": {"within_hours": 24},
             "quiet_hours": {"start": "22:00", "end": "07:30"},
             "cap_defer_limit": 7200000
         }))
@@ -590,6 +604,8 @@ mod tests {
         assert_eq!(back.test.as_ref().unwrap().rule, def.test.as_ref().unwrap().rule);
         assert_eq!(back.cap_defer_limit_ms(), def.cap_defer_limit_ms());
         assert_eq!((back.holdout, back.quiet_hours), (def.holdout, def.quiet_hours));
+        assert_eq!(f.best_time, "24");
+        assert_eq!(back.best_time, def.best_time, "an edit in the form keeps the best time");
     }
 
     #[test]
