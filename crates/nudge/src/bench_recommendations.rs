@@ -33,7 +33,7 @@ use anyhow::Context;
 use clap::Args;
 use nudge_core::Millis;
 use nudge_core::recommend::{self, ContactTouch, Inputs, Learner, Product, Settings, Touch, TouchKind};
-use nudge_engine::{RecommendationEngineConfig, refresh_recommendations};
+use nudge_engine::{PredictionEngineConfig, RecommendationEngineConfig, fit_predictions, refresh_recommendations};
 use nudge_store::baseline::PgBenchSchema;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde_json::{Value, json};
@@ -64,6 +64,10 @@ pub struct RecommendationArgs {
     /// dropped) instead of embedded SQLite.
     #[arg(long)]
     postgres: Option<String>,
+    /// Also fit the lifetime-value models (BG/NBD and Gamma-Gamma, in days) on the
+    /// same stored data after the refresh: time, peak memory, the ingestion probe.
+    #[arg(long)]
+    fit: bool,
     /// Seed of the generator.
     #[arg(long, default_value_t = 7)]
     seed: u64,
@@ -327,6 +331,87 @@ fn quality(args: &RecommendationArgs, world: &World) -> Quality {
     q
 }
 
+/// What the ingestion probe saw while something ran.
+struct Probe {
+    batches: usize,
+    p99: Duration,
+    worst: Duration,
+}
+
+impl std::fmt::Display for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} one-event batches, p99 {:.1} ms, worst {:.1} ms",
+            self.batches,
+            self.p99.as_secs_f64() * 1e3,
+            self.worst.as_secs_f64() * 1e3
+        )
+    }
+}
+
+static PROBE_EVENTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Runs `work` while a probe stores one-event batches every 50 ms, timing each.
+async fn probed<T>(
+    store: &Arc<dyn nudge_store::Store>,
+    work: impl std::future::Future<Output = T>,
+) -> anyhow::Result<(T, Probe)> {
+    let running = Arc::new(AtomicBool::new(true));
+    let probe = {
+        let store = store.clone();
+        let running = running.clone();
+        tokio::spawn(async move {
+            let mut all = Vec::new();
+            while running.load(Ordering::Relaxed) {
+                // Numbered across probes: a repeated id would be a duplicate, not a write.
+                let i = PROBE_EVENTS.fetch_add(1, Ordering::Relaxed);
+                let body = serde_json::to_vec(&json!({"batch": [{"type": "track", "userId": "probe",
+                    "event": "Probe", "messageId": format!("probe-{i}")}]}))
+                .unwrap_or_default();
+                let Ok(parsed) =
+                    nudge_core::parse_batch(&body, &nudge_core::Received { at: NOW, ip: None }, &mut || {
+                        unreachable!("the probe has an id")
+                    })
+                else {
+                    break;
+                };
+                let t = Instant::now();
+                if store.ingest(parsed.messages, NOW).await.is_err() {
+                    break;
+                }
+                all.push(t.elapsed());
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            all.sort();
+            let p99 = all
+                .get((all.len() as f64 * 0.99) as usize)
+                .or(all.last())
+                .copied()
+                .unwrap_or_default();
+            Probe {
+                batches: all.len(),
+                p99,
+                worst: all.last().copied().unwrap_or_default(),
+            }
+        })
+    };
+    let out = work.await;
+    running.store(false, Ordering::Relaxed);
+    Ok((out, probe.await.context("probe")?))
+}
+
+fn current_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -351,7 +436,9 @@ fn call(user: usize, g: &Gen, world: &World, n: &mut u64) -> Value {
         TouchKind::Added => ("Product Added", item(g.products[0])),
         TouchKind::Purchased => (
             "Order Completed",
-            json!({"order_id": format!("o{n}"), "products": g.products.iter().map(|p| item(*p)).collect::<Vec<_>>()}),
+            json!({"order_id": format!("o{n}"),
+                   "revenue": g.products.iter().map(|p| world.product(*p).price.unwrap_or(0.0)).sum::<f64>(),
+                   "products": g.products.iter().map(|p| item(*p)).collect::<Vec<_>>()}),
         ),
     };
     json!({"type": "track", "userId": format!("u{user}"), "event": event, "messageId": format!("m{n}"),
@@ -403,51 +490,15 @@ async fn refresh_timing(args: &RecommendationArgs, world: &World) -> anyhow::Res
         "refresh data ({backend}): {} contacts, {events} events written in {fill_s:.0} s",
         args.refresh_contacts
     );
-    // The probe: one-event batches every 50 ms while the refresh runs.
-    let running = Arc::new(AtomicBool::new(true));
-    let probe = {
-        let store = store.clone();
-        let running = running.clone();
-        tokio::spawn(async move {
-            let mut worst = Duration::ZERO;
-            let mut all = Vec::new();
-            let mut i = 0u64;
-            while running.load(Ordering::Relaxed) {
-                i += 1;
-                let body = serde_json::to_vec(&json!({"batch": [{"type": "track", "userId": "probe",
-                    "event": "Probe", "messageId": format!("probe-{i}")}]}))
-                .unwrap_or_default();
-                let Ok(parsed) =
-                    nudge_core::parse_batch(&body, &nudge_core::Received { at: NOW, ip: None }, &mut || {
-                        unreachable!("the probe has an id")
-                    })
-                else {
-                    break;
-                };
-                let t = Instant::now();
-                if store.ingest(parsed.messages, NOW).await.is_err() {
-                    break;
-                }
-                let took = t.elapsed();
-                worst = worst.max(took);
-                all.push(took);
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            all.sort();
-            let p99 = all
-                .get((all.len() as f64 * 0.99) as usize)
-                .or(all.last())
-                .copied()
-                .unwrap_or_default();
-            (all.len(), p99, worst)
-        })
-    };
     let rss_before = peak_rss_mib();
     let t = Instant::now();
-    let model = refresh_recommendations(&*store, NOW, &RecommendationEngineConfig::default()).await?;
+    let (model, probe) = probed(
+        &store,
+        refresh_recommendations(&*store, NOW, &RecommendationEngineConfig::default()),
+    )
+    .await?;
+    let model = model?;
     let refresh_s = t.elapsed().as_secs_f64();
-    running.store(false, Ordering::Relaxed);
-    let (probes, p99, worst) = probe.await.context("probe")?;
     println!(
         "refresh ({backend}): {refresh_s:.1} s for {} contacts with product events, {} products, {} pairs counted, \
          {} products with similar lists; peak RSS {:.0} MiB (before the refresh {rss_before:.0} MiB)",
@@ -457,11 +508,33 @@ async fn refresh_timing(args: &RecommendationArgs, world: &World) -> anyhow::Res
         model.similar_products,
         peak_rss_mib()
     );
-    println!(
-        "ingestion probe during the refresh: {probes} one-event batches, p99 {:.1} ms, worst {:.1} ms",
-        p99.as_secs_f64() * 1e3,
-        worst.as_secs_f64() * 1e3
-    );
+    println!("ingestion probe during the refresh: {probe}");
+    if args.fit {
+        // The peak so far was the generation's and the refresh's: start it again.
+        let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+        let rss_before = current_rss_mib();
+        let t = Instant::now();
+        let config = PredictionEngineConfig::default();
+        let (fitted, probe) = probed(
+            &store,
+            fit_predictions(&*store, NOW, nudge_core::predict::Unit::Days, NOW, &config),
+        )
+        .await?;
+        let fit_s = t.elapsed().as_secs_f64();
+        match fitted {
+            Ok((model, customers)) => println!(
+                "lifetime-value fit ({backend}): {fit_s:.1} s for {customers} customers; peak RSS {} (RSS before {rss_before:.0} MiB); model {}",
+                if reset {
+                    format!("{:.0} MiB", peak_rss_mib())
+                } else {
+                    "not measured (no clear_refs)".into()
+                },
+                serde_json::to_string(&model.model).unwrap_or_default()
+            ),
+            Err(e) => println!("lifetime-value fit ({backend}): failed after {fit_s:.1} s: {e}"),
+        }
+        println!("ingestion probe during the fit: {probe}");
+    }
     store.close().await;
     if let Some(pg) = pg {
         pg.drop_schema().await?;
