@@ -10,6 +10,10 @@
 //! improving. The formulas are those of the `lifetimes` Python package, against which
 //! `predict/tests.rs` checks them on the CDNOW sample (the fixture and the script that
 //! made it are in `tests/fixtures/cdnow/` and `scripts/clv-reference.py`).
+//! A fit evaluates the likelihood of all customers thousands of times, so it does so
+//! on [`BgNbdData`] and [`GammaGammaData`]: equal summaries counted once with a
+//! weight, the ln Γ terms computed once per distinct frequency (tests check the totals
+//! against the per-customer formulas).
 //!
 //! A customer is summarised as in the paper: `frequency` x is the number of repeat
 //! purchases (purchase days after the first), `recency` t_x the time from the first
@@ -53,6 +57,9 @@ pub const PURCHASE_EVENT: &str = crate::protocol::event_names::ORDER_COMPLETED;
 const DAY: Millis = 86_400_000;
 /// The horizon beyond which no next order date is predicted.
 const NEXT_ORDER_HORIZON_DAYS: f64 = 5.0 * 365.0;
+/// How precisely the next order date is found: ten minutes (a date shown to the
+/// minute would claim more than the model knows; 18 bisection steps rather than 60).
+const NEXT_ORDER_RESOLUTION_DAYS: f64 = 10.0 / (24.0 * 60.0);
 /// P(alive) below which the churn risk is high.
 pub const HIGH_RISK_BELOW: f64 = 0.3;
 /// P(alive) below which the churn risk is medium (at or above: low).
@@ -220,13 +227,18 @@ impl BgNbd {
     }
 
     /// The time (in units) at which the expected purchases from now reach `n`, by
-    /// bisection; none within `horizon` units.
-    pub fn time_to_purchases(&self, c: &Customer, n: f64, horizon: f64) -> Option<f64> {
-        if self.expected_purchases(c, horizon) < n || self.expected_purchases(c, horizon).is_nan() {
+    /// bisection to within `resolution` units; none within `horizon` units.
+    pub fn time_to_purchases(&self, c: &Customer, n: f64, horizon: f64, resolution: f64) -> Option<f64> {
+        let at_horizon = self.expected_purchases(c, horizon);
+        if at_horizon.is_nan() || at_horizon < n {
             return None;
         }
         let (mut lo, mut hi) = (0.0, horizon);
+        // Each step halves the bracket; at most 60 (a resolution of 0 or NaN).
         for _ in 0..60 {
+            if hi - lo <= resolution {
+                break;
+            }
             let mid = 0.5 * (lo + hi);
             if self.expected_purchases(c, mid) >= n {
                 hi = mid;
@@ -305,32 +317,187 @@ pub const MIN_CUSTOMERS: usize = 10;
 /// Fewest repeat customers a fit is tried with.
 pub const MIN_REPEAT: usize = 2;
 
-/// A minimised negative mean log-likelihood over log-parameters.
-struct Objective<'a, F: Fn(&[f64], &Customer) -> f64> {
-    customers: &'a [Customer],
-    ll: F,
+/// The customers BG/NBD is fitted on, prepared once for the many evaluations of the
+/// likelihood a fit makes: customers with the same (x, t_x, T) are counted once with
+/// a weight, and the terms that depend only on the frequency are computed once per
+/// distinct frequency per evaluation (a fit at a million customers evaluates the
+/// likelihood thousands of times; per customer it would be six ln Γ each time).
+#[derive(Debug, Clone)]
+pub struct BgNbdData {
+    /// The distinct frequencies.
+    frequencies: Vec<f64>,
+    /// (index into `frequencies`, t_x, T, how many customers).
+    groups: Vec<(usize, f64, f64, f64)>,
+    customers: usize,
 }
 
-impl<F: Fn(&[f64], &Customer) -> f64> CostFunction for Objective<'_, F> {
+impl BgNbdData {
+    pub fn new(customers: &[Customer]) -> BgNbdData {
+        let mut keys: Vec<(u32, u64, u64)> = customers
+            .iter()
+            .map(|c| (c.frequency, c.recency.to_bits(), c.age.to_bits()))
+            .collect();
+        keys.sort_unstable();
+        let mut frequencies: Vec<f64> = Vec::new();
+        let mut groups: Vec<(usize, f64, f64, f64)> = Vec::new();
+        let mut previous: Option<(u32, u64, u64)> = None;
+        for key in keys {
+            if previous == Some(key) {
+                if let Some(last) = groups.last_mut() {
+                    last.3 += 1.0;
+                }
+                continue;
+            }
+            let x = f64::from(key.0);
+            if frequencies.last() != Some(&x) {
+                frequencies.push(x);
+            }
+            groups.push((frequencies.len() - 1, f64::from_bits(key.1), f64::from_bits(key.2), 1.0));
+            previous = Some(key);
+        }
+        BgNbdData {
+            frequencies,
+            groups,
+            customers: customers.len(),
+        }
+    }
+
+    /// How many distinct (x, t_x, T) summaries there are.
+    pub fn distinct(&self) -> usize {
+        self.groups.len()
+    }
+}
+
+/// The repeat customers Gamma-Gamma is fitted on ([`GammaGamma::fits`]), prepared
+/// once as [`BgNbdData`] is: equal (x, z̄) counted once, and ln z̄ and x ln x computed
+/// once rather than at every evaluation.
+#[derive(Debug, Clone)]
+pub struct GammaGammaData {
+    frequencies: Vec<f64>,
+    /// (index into `frequencies`, x z̄, ln z̄, how many customers).
+    groups: Vec<(usize, f64, f64, f64)>,
+    customers: usize,
+}
+
+impl GammaGammaData {
+    pub fn new(customers: &[Customer]) -> GammaGammaData {
+        let mut keys: Vec<(u32, u64)> = customers
+            .iter()
+            .filter(|c| GammaGamma::fits(c))
+            .map(|c| (c.frequency, c.monetary.to_bits()))
+            .collect();
+        keys.sort_unstable();
+        let mut frequencies: Vec<f64> = Vec::new();
+        let mut groups: Vec<(usize, f64, f64, f64)> = Vec::new();
+        let mut previous = None;
+        let n = keys.len();
+        for key in keys {
+            if previous == Some(key) {
+                if let Some(last) = groups.last_mut() {
+                    last.3 += 1.0;
+                }
+                continue;
+            }
+            let x = f64::from(key.0);
+            let m = f64::from_bits(key.1);
+            if frequencies.last() != Some(&x) {
+                frequencies.push(x);
+            }
+            groups.push((frequencies.len() - 1, x * m, m.ln(), 1.0));
+            previous = Some(key);
+        }
+        GammaGammaData {
+            frequencies,
+            groups,
+            customers: n,
+        }
+    }
+
+    /// How many repeat customers take part.
+    pub fn customers(&self) -> usize {
+        self.customers
+    }
+}
+
+impl BgNbd {
+    /// The total log-likelihood of the prepared customers: the sum of
+    /// [`BgNbd::log_likelihood`] over them, computed by frequency and by summary.
+    pub fn total_log_likelihood(&self, data: &BgNbdData) -> f64 {
+        let BgNbd { r, alpha, a, b } = *self;
+        let constant = -ln_gamma(r) + r * alpha.ln() + ln_gamma(a + b) - ln_gamma(b);
+        let ln_a = a.ln();
+        // Per distinct frequency: the ln Γ terms, and ln a − ln(b + x − 1) (x > 0).
+        let by_frequency: Vec<(f64, f64)> = data
+            .frequencies
+            .iter()
+            .map(|&x| {
+                let gammas = ln_gamma(r + x) + ln_gamma(b + x) - ln_gamma(a + b + x);
+                let dropout = if x > 0.0 {
+                    ln_a - (b + x - 1.0).ln()
+                } else {
+                    f64::NEG_INFINITY
+                };
+                (gammas, dropout)
+            })
+            .collect();
+        let mut sum = 0.0;
+        for &(f, recency, age, weight) in &data.groups {
+            let x = data.frequencies[f];
+            let (gammas, dropout) = by_frequency[f];
+            let a3 = -(r + x) * (alpha + age).ln();
+            let a4 = if x > 0.0 {
+                dropout - (r + x) * (alpha + recency).ln()
+            } else {
+                f64::NEG_INFINITY
+            };
+            sum += weight * (gammas + log_add_exp(a3, a4));
+        }
+        sum + data.customers as f64 * constant
+    }
+}
+
+impl GammaGamma {
+    /// The total log-likelihood of the prepared repeat customers: the sum of
+    /// [`GammaGamma::log_likelihood`] over them.
+    pub fn total_log_likelihood(&self, data: &GammaGammaData) -> f64 {
+        let GammaGamma { p, q, gamma } = *self;
+        let constant = -ln_gamma(q) + q * gamma.ln();
+        let by_frequency: Vec<f64> = data
+            .frequencies
+            .iter()
+            .map(|&x| ln_gamma(p * x + q) - ln_gamma(p * x) + (p * x) * x.ln())
+            .collect();
+        let mut sum = 0.0;
+        for &(f, x_m, ln_m, weight) in &data.groups {
+            let px = p * data.frequencies[f];
+            sum += weight * (by_frequency[f] + (px - 1.0) * ln_m - (px + q) * (x_m + gamma).ln());
+        }
+        sum + data.customers as f64 * constant
+    }
+}
+
+/// A minimised negative mean log-likelihood over log-parameters.
+struct Objective<F: Fn(&[f64]) -> f64> {
+    /// The total log-likelihood at (positive) parameters.
+    ll: F,
+    customers: usize,
+}
+
+impl<F: Fn(&[f64]) -> f64> CostFunction for Objective<F> {
     type Param = Vec<f64>;
     type Output = f64;
 
     fn cost(&self, log_params: &Self::Param) -> Result<f64, argmin::core::Error> {
         let params: Vec<f64> = log_params.iter().map(|l| l.clamp(-30.0, 30.0).exp()).collect();
-        let sum: f64 = self.customers.iter().map(|c| (self.ll)(&params, c)).sum();
-        let mean = -sum / self.customers.len() as f64;
+        let mean = -(self.ll)(&params) / self.customers as f64;
         Ok(if mean.is_finite() { mean } else { f64::INFINITY })
     }
 }
 
-/// Maximises a log-likelihood over positive parameters from `start`; returns the
-/// parameters and the total log-likelihood.
-fn maximise<F: Fn(&[f64], &Customer) -> f64>(
-    customers: &[Customer],
-    start: &[f64],
-    ll: F,
-) -> Result<(Vec<f64>, f64), FitError> {
-    let objective = Objective { customers, ll };
+/// Maximises a total log-likelihood of `customers` customers over positive
+/// parameters from `start`; returns the parameters and the total log-likelihood.
+fn maximise<F: Fn(&[f64]) -> f64>(customers: usize, start: &[f64], ll: F) -> Result<(Vec<f64>, f64), FitError> {
+    let objective = Objective { ll, customers };
     let mut best: Vec<f64> = start.iter().map(|s| s.ln()).collect();
     let mut best_cost = objective.cost(&best).map_err(|e| FitError::Optimiser(e.to_string()))?;
     // Nelder-Mead may stop on a ridge short of the optimum; restarting it from what it
@@ -347,8 +514,8 @@ fn maximise<F: Fn(&[f64], &Customer) -> f64>(
             .with_sd_tolerance(1e-13)
             .map_err(|e| FitError::Optimiser(e.to_string()))?;
         let objective = Objective {
-            customers,
             ll: &objective.ll,
+            customers,
         };
         let result = Executor::new(objective, solver)
             .configure(|state| state.max_iters(4_000))
@@ -372,7 +539,7 @@ fn maximise<F: Fn(&[f64], &Customer) -> f64>(
         return Err(FitError::Optimiser("no parameters with a finite likelihood".into()));
     }
     let params = best.iter().map(|l| l.exp()).collect();
-    Ok((params, -best_cost * customers.len() as f64))
+    Ok((params, -best_cost * customers as f64))
 }
 
 /// Fits BG/NBD by maximum likelihood; returns the parameters and the log-likelihood.
@@ -390,18 +557,21 @@ pub fn fit_bgnbd(customers: &[Customer]) -> Result<(BgNbd, f64), FitError> {
         a: p[2],
         b: p[3],
     };
-    let (p, ll) = maximise(customers, &[1.0, 1.0, 1.0, 1.0], |p, c| model(p).log_likelihood(c))?;
+    let data = BgNbdData::new(customers);
+    let (p, ll) = maximise(customers.len(), &[1.0, 1.0, 1.0, 1.0], |p| {
+        model(p).total_log_likelihood(&data)
+    })?;
     Ok((model(&p), ll))
 }
 
 /// Fits Gamma-Gamma on the repeat customers ([`GammaGamma::fits`]); returns the
 /// parameters, the log-likelihood and how many customers it was fitted on.
 pub fn fit_gamma_gamma(customers: &[Customer]) -> Result<(GammaGamma, f64, usize), FitError> {
-    let repeat: Vec<Customer> = customers.iter().copied().filter(GammaGamma::fits).collect();
-    if repeat.len() < MIN_REPEAT {
+    let data = GammaGammaData::new(customers);
+    if data.customers() < MIN_REPEAT {
         return Err(FitError::TooFewCustomers {
             customers: customers.len(),
-            repeat: repeat.len(),
+            repeat: data.customers(),
         });
     }
     let model = |p: &[f64]| GammaGamma {
@@ -409,8 +579,10 @@ pub fn fit_gamma_gamma(customers: &[Customer]) -> Result<(GammaGamma, f64, usize
         q: p[1],
         gamma: p[2],
     };
-    let (p, ll) = maximise(&repeat, &[1.0, 1.0, 1.0], |p, c| model(p).log_likelihood(c))?;
-    Ok((model(&p), ll, repeat.len()))
+    let (p, ll) = maximise(data.customers(), &[1.0, 1.0, 1.0], |p| {
+        model(p).total_log_likelihood(&data)
+    })?;
+    Ok((model(&p), ll, data.customers()))
 }
 
 /// A workspace's fitted models.
@@ -527,7 +699,12 @@ impl Model {
         let order_value = self.gamma_gamma.and_then(|g| g.expected_order_value(customer));
         let next = self
             .bgnbd
-            .time_to_purchases(customer, 1.0, days(NEXT_ORDER_HORIZON_DAYS))
+            .time_to_purchases(
+                customer,
+                1.0,
+                days(NEXT_ORDER_HORIZON_DAYS),
+                days(NEXT_ORDER_RESOLUTION_DAYS),
+            )
             .map(|t| as_of + (t * self.unit.millis() as f64).round() as Millis);
         Prediction {
             customer: *customer,

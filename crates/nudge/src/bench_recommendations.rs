@@ -490,6 +490,9 @@ async fn refresh_timing(args: &RecommendationArgs, world: &World) -> anyhow::Res
         "refresh data ({backend}): {} contacts, {events} events written in {fill_s:.0} s",
         args.refresh_contacts
     );
+    // The probe with nothing else running: what "unaffected" is measured against.
+    let ((), idle) = probed(&store, tokio::time::sleep(Duration::from_secs(5))).await?;
+    println!("ingestion probe alone: {idle}");
     let rss_before = peak_rss_mib();
     let t = Instant::now();
     let (model, probe) = probed(

@@ -160,6 +160,58 @@ fn likelihoods_match_lifetimes_at_its_parameters() {
 }
 
 #[test]
+fn the_grouped_likelihoods_are_the_sums_of_the_per_customer_ones() {
+    // CDNOW repeated, so that summaries repeat, plus its own customers once more.
+    let mut customers = cdnow();
+    customers.extend(cdnow().into_iter().step_by(3));
+    let bg_data = BgNbdData::new(&customers);
+    assert!(bg_data.distinct() < customers.len());
+    let gg_data = GammaGammaData::new(&customers);
+    assert_eq!(
+        gg_data.customers(),
+        customers.iter().filter(|c| GammaGamma::fits(c)).count()
+    );
+    for bg in [
+        reference().bgnbd,
+        BgNbd {
+            r: 2.5,
+            alpha: 0.3,
+            a: 7.0,
+            b: 0.01,
+        },
+        BgNbd {
+            r: 0.01,
+            alpha: 40.0,
+            a: 0.2,
+            b: 3.0,
+        },
+    ] {
+        let each: f64 = customers.iter().map(|c| bg.log_likelihood(c)).sum();
+        assert_close("BG/NBD", bg.total_log_likelihood(&bg_data), each, 1e-12);
+    }
+    for gg in [
+        reference().gamma_gamma,
+        GammaGamma {
+            p: 0.5,
+            q: 12.0,
+            gamma: 300.0,
+        },
+        GammaGamma {
+            p: 30.0,
+            q: 0.8,
+            gamma: 0.05,
+        },
+    ] {
+        let each: f64 = customers
+            .iter()
+            .filter(|c| GammaGamma::fits(c))
+            .map(|c| gg.log_likelihood(c))
+            .sum();
+        assert_close("Gamma-Gamma", gg.total_log_likelihood(&gg_data), each, 1e-12);
+    }
+}
+
+#[test]
 fn per_customer_predictions_match_lifetimes() {
     let reference = reference();
     assert!(reference.predictions.len() > 500);
@@ -299,8 +351,12 @@ fn the_expected_purchases_grow_with_time_and_reach_one_at_the_next_order() {
         assert!(e > last, "not increasing at t = {t}");
         last = e;
     }
-    let t = bg.time_to_purchases(&c, 1.0, 260.0).expect("within five years");
+    let t = bg.time_to_purchases(&c, 1.0, 260.0, 0.0).expect("within five years");
     assert_close("E[Y(t)] at the next order", bg.expected_purchases(&c, t), 1.0, 1e-9);
+    // To a resolution: the answer is the first time reaching it, at most that late.
+    let coarse = bg.time_to_purchases(&c, 1.0, 260.0, 0.01).expect("within five years");
+    assert!(coarse >= t && coarse - t <= 0.01, "{coarse} vs {t}");
+    assert!(bg.expected_purchases(&c, coarse) >= 1.0);
     // Someone who has not bought for years is not expected back within the horizon.
     let gone = Customer {
         frequency: 1,
@@ -308,7 +364,7 @@ fn the_expected_purchases_grow_with_time_and_reach_one_at_the_next_order() {
         age: 300.0,
         monetary: 20.0,
     };
-    assert_eq!(bg.time_to_purchases(&gone, 1.0, 260.0), None);
+    assert_eq!(bg.time_to_purchases(&gone, 1.0, 260.0, 0.01), None);
 }
 
 #[test]
