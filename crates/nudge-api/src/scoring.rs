@@ -41,6 +41,27 @@ pub(crate) fn contact_score_json(c: &ContactScore) -> Value {
     })
 }
 
+fn score_change_json(c: &nudge_store::ScoreChangeRecord) -> Value {
+    let (reason, rules) = match &c.reason {
+        nudge_core::scoring::Reason::Rules(given) => (
+            "rules",
+            given
+                .iter()
+                .map(|(id, points)| json!({"rule_id": id, "points": points}))
+                .collect(),
+        ),
+        nudge_core::scoring::Reason::Decay => ("decay", Vec::new()),
+    };
+    json!({
+        "score": c.score,
+        "at": format_millis(c.at),
+        "previous": nudge_core::scoring::round(c.previous),
+        "value": nudge_core::scoring::round(c.value),
+        "reason": reason,
+        "rules": rules,
+    })
+}
+
 fn body_json(body: &Bytes) -> Result<Value, ApiError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(v @ Value::Object(_)) => Ok(crate::messages::integral_numbers(v)),
@@ -127,6 +148,8 @@ pub async fn of_contact(State(state): State<AppState>, Path(id): Path<String>) -
         .contact_scores(cid)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no contact {cid}")))?;
+    let (scores, history) = scores;
     let data: Vec<Value> = scores.iter().map(contact_score_json).collect();
-    Ok(Json(json!({ "data": data })))
+    let history: Vec<Value> = history.iter().map(score_change_json).collect();
+    Ok(Json(json!({ "data": data, "history": history })))
 }

@@ -158,6 +158,20 @@ async fn rules_and_scores_through_the_api() {
             "{lead}"
         );
         assert_eq!(lead["materialised"].as_f64().unwrap(), v, "{lead}");
+        // The history, newest first: the decay across 50, then the rules' points.
+        let history = scores["history"].as_array().unwrap();
+        let newest = history.iter().find(|h| h["score"] == "lead_score").unwrap();
+        assert_eq!(
+            (&newest["reason"], &newest["previous"], &newest["rules"]),
+            (&json!("decay"), &json!(60.0), &json!([])),
+            "{newest}"
+        );
+        assert!(
+            history
+                .iter()
+                .any(|h| h["reason"] == "rules" && h["rules"][0]["points"].is_i64()),
+            "{scores}"
+        );
 
         // Update, disable and delete.
         let (s, v) = app

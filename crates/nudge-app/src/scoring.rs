@@ -6,7 +6,10 @@
 use crate::{App, AppError, Result};
 use nudge_core::scoring::{self, DEFAULT_SCORE, MAX_RULES, MAX_SCORES, RuleDefinition, ScoreDefinition, Trigger};
 use nudge_core::{ContactId, segment::ConditionError};
-use nudge_store::{ContactScore, StoredRule, StoredScore};
+use nudge_store::{ContactScore, ScoreChangeRecord, StoredRule, StoredScore};
+
+/// How many of a contact's latest score changes the API answers with.
+pub const SCORE_HISTORY: usize = 50;
 use serde_json::Value;
 
 fn invalid(prefix: &str, e: ConditionError) -> AppError {
@@ -126,12 +129,18 @@ impl App {
         Ok(())
     }
 
-    /// A contact's scores now (`None`: no such contact).
-    pub async fn contact_scores(&self, contact: ContactId) -> Result<Option<Vec<ContactScore>>> {
+    /// A contact's scores now and their latest [`SCORE_HISTORY`] changes, newest
+    /// first (`None`: no such contact).
+    pub async fn contact_scores(
+        &self,
+        contact: ContactId,
+    ) -> Result<Option<(Vec<ContactScore>, Vec<ScoreChangeRecord>)>> {
         if self.store.contact(contact).await?.is_none() {
             return Ok(None);
         }
-        Ok(Some(self.store.contact_scores(contact, self.clock.now()).await?))
+        let scores = self.store.contact_scores(contact, self.clock.now()).await?;
+        let history = self.store.score_changes(contact, SCORE_HISTORY).await?;
+        Ok(Some((scores, history)))
     }
 }
 

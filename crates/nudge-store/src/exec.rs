@@ -760,6 +760,19 @@ pub(crate) async fn execute<D: Db>(db: &D, rules: &Rules, ops: &[Op], now: Milli
             Op::ScoreTimer { contact, score, due } => {
                 scores.timers.insert((*contact, score.as_str()), *due);
             }
+            Op::RecordScoreChange {
+                contact,
+                score,
+                previous,
+                value,
+                reason,
+                at,
+            } => {
+                let (reason, rules) = crate::scoring::reason_columns(reason);
+                scores
+                    .changes
+                    .push((*contact, score.as_str(), *at, *previous, *value, reason, rules));
+            }
         }
     }
     scores.write(db).await
@@ -776,6 +789,8 @@ struct ScoreWrites<'a> {
     counts: std::collections::BTreeMap<(ContactId, i64, &'a str), i64>,
     states: std::collections::BTreeMap<(ContactId, &'a str), (&'a nudge_core::scoring::ScoreState, Millis)>,
     timers: std::collections::BTreeMap<(ContactId, &'a str), Option<Millis>>,
+    /// History rows: (contact, score, at, previous, value, reason, rules).
+    changes: Vec<(ContactId, &'a str, Millis, f64, f64, &'static str, String)>,
 }
 
 impl ScoreWrites<'_> {
@@ -852,6 +867,30 @@ impl ScoreWrites<'_> {
                     "INSERT INTO score_timers (contact_id, score, due_at) VALUES {}
                      ON CONFLICT (contact_id, score) DO UPDATE SET due_at = excluded.due_at",
                     Self::values(chunk.len(), 3)
+                ),
+                &args,
+            )
+            .await?;
+        }
+        for chunk in self.changes.chunks(SCORE_ROWS_PER_STATEMENT) {
+            let args: Vec<Arg<'_>> = chunk
+                .iter()
+                .flat_map(|(contact, score, at, previous, value, reason, rules)| {
+                    [
+                        Arg::I64(*contact),
+                        Arg::Str(score),
+                        Arg::I64(*at),
+                        Arg::OptF64(Some(*previous)),
+                        Arg::OptF64(Some(*value)),
+                        Arg::Str(reason),
+                        Arg::Str(rules),
+                    ]
+                })
+                .collect();
+            db.execute(
+                &format!(
+                    "INSERT INTO score_changes (contact_id, score, at, previous, value, reason, rules) VALUES {}",
+                    Self::values(chunk.len(), 7)
                 ),
                 &args,
             )

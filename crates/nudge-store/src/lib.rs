@@ -40,7 +40,7 @@ pub use messages::*;
 pub use postgres::PgStore;
 pub use predictions::{PredictionStore, PurchaseHistory, StoredModel};
 pub use recommendations::{ContactTouches, ProductPage, RecommendationModel, RecommendationStore};
-pub use scoring::{ContactScore, ScoringStore, StoredRule, StoredScore};
+pub use scoring::{ContactScore, ScoreChangeRecord, ScoringStore, StoredRule, StoredScore};
 pub use send_time::{EngagementEvent, SendTimeState, SendTimeStore};
 pub use sqlite::SqliteStore;
 pub use types::*;

@@ -86,6 +86,15 @@ impl Rules {
         self.journey_events.contains(name)
     }
 
+    /// Whether a journey or a segment reads `Lead Score Changed` events: then one is
+    /// stored for every score change, else only when a stage is crossed (the history
+    /// is in `score_changes` either way; an event per change would cost ingestion
+    /// more than the rest of scoring together).
+    pub(crate) fn reads_score_changes(&self) -> bool {
+        self.journeys_act_on(event_names::LEAD_SCORE_CHANGED)
+            || self.segments.event_names.contains(event_names::LEAD_SCORE_CHANGED)
+    }
+
     /// The changed traits some time-triggered journey reads.
     pub(crate) fn traits_journeys_read<'a>(&self, changed: impl IntoIterator<Item = &'a String>) -> Vec<String> {
         changed
@@ -263,6 +272,15 @@ pub(crate) enum Op {
         rule: i64,
         period: String,
     },
+    /// Add a change of a contact's score to its history (`score_changes`).
+    RecordScoreChange {
+        contact: ContactId,
+        score: String,
+        previous: f64,
+        value: f64,
+        reason: nudge_core::scoring::Reason,
+        at: Millis,
+    },
     /// Store a contact's score state.
     SetScore {
         contact: ContactId,
@@ -279,9 +297,11 @@ pub(crate) enum Op {
 }
 
 /// What a contact's scored happenings imply, in order: the rules' counters, each
-/// changed score's state and decay timer, its `Lead Score Changed` event (and `Lead
-/// Stage Changed` when it crossed into another stage) — queued for journeys and
-/// marked for segments like any event — and, once, the contact's traits with its
+/// changed score's state, decay timer and history row, its `Lead Score Changed` and
+/// `Lead Stage Changed` events when it crossed into another stage (and `Lead Score
+/// Changed` for every change while a journey or segment reads it:
+/// [`Rules::reads_score_changes`]) — queued for journeys and marked for segments like
+/// any event — and, once, the contact's traits with its
 /// score traits written (with the trait-change notices and segment mark that
 /// follow). `traits` are contact `id`'s as stored; `unique` numbers the events' keys.
 pub(crate) fn score_ops(
@@ -321,7 +341,17 @@ pub(crate) fn score_ops(
             if change.value == change.previous && change.stage.is_none() {
                 continue;
             }
-            ops.extend(score_events(rules, id, change, now, &mut unique));
+            ops.push(Op::RecordScoreChange {
+                contact: id,
+                score: change.score.clone(),
+                previous: change.previous,
+                value: change.value,
+                reason: change.reason.clone(),
+                at: now,
+            });
+            if change.stage.is_some() || rules.reads_score_changes() {
+                ops.extend(score_events(rules, id, change, now, &mut unique));
+            }
             let name = nudge_core::scoring::score_trait(&change.score);
             traits.insert(name.clone(), json!(change.value));
             if !changed.contains(&name) {
@@ -899,6 +929,12 @@ mod tests {
                 Op::CountRule { rule: 7, .. } => "count",
                 Op::SetScore { .. } => "state",
                 Op::ScoreTimer { .. } => "timer",
+                Op::RecordScoreChange {
+                    contact: 5,
+                    previous: 0.0,
+                    value: 30.0,
+                    ..
+                } => "history",
                 Op::Event(e) if e.name == event_names::LEAD_SCORE_CHANGED => "score event",
                 Op::Event(e) if e.name == event_names::LEAD_STAGE_CHANGED && e.then == [OnStored::QueueInbox] => {
                     "stage event, queued for journeys"
@@ -914,11 +950,49 @@ mod tests {
             [
                 "count",
                 "state",
+                "history",
                 "score event",
                 "stage event, queued for journeys",
                 "trait",
                 "segment mark"
             ]
+        );
+
+        // A change within a stage: its history row, and a `Lead Score Changed` event
+        // only while a journey (or a segment) reads that event.
+        let again = ScoringRule {
+            id: 8,
+            definition: parse_rule(
+                &json!({"name": "visit", "points": 5, "trigger": {"type": "event", "event": "Visit"},
+                "frequency": {"type": "repeat"}}),
+            )
+            .unwrap(),
+        };
+        r.scoring = Arc::new(Scoring::new(
+            vec![
+                parse_score(&json!({"name": "lead_score", "stages": [{"name": "cold"}, {"name": "warm", "from": 20}]}))
+                    .unwrap(),
+            ],
+            vec![again],
+        ));
+        let fired: Vec<&ScoringRule> = r.scoring.rules.iter().collect();
+        let names = |r: &Rules, cs: &mut nudge_core::scoring::ContactScores| {
+            let scored = score(&r.scoring, cs, &fired, 2_000);
+            score_ops(r, 5, serde_json::Map::new(), &[scored], 2_000, || 1)
+                .iter()
+                .filter_map(|op| match op {
+                    Op::RecordScoreChange { .. } => Some("history".to_string()),
+                    Op::Event(e) => Some(e.name.clone()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&r, &mut cs.clone()), ["history"]);
+        let mut read = r.clone();
+        read.journey_events = Arc::new([event_names::LEAD_SCORE_CHANGED.to_string()].into());
+        assert_eq!(
+            names(&read, &mut cs.clone()),
+            ["history", event_names::LEAD_SCORE_CHANGED]
         );
     }
 

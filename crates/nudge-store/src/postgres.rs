@@ -75,6 +75,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (24, include_str!("../migrations/postgres/0024_predictions.sql")),
     (25, include_str!("../migrations/postgres/0025_send_time.sql")),
     (26, include_str!("../migrations/postgres/0026_recommendations.sql")),
+    (27, include_str!("../migrations/postgres/0027_score_changes.sql")),
 ];
 
 /// Key of the advisory lock that serializes migrations between processes.

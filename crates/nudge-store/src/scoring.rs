@@ -4,7 +4,7 @@
 
 use crate::Result;
 use async_trait::async_trait;
-use nudge_core::scoring::{RuleDefinition, ScoreDefinition};
+use nudge_core::scoring::{Reason, RuleDefinition, ScoreDefinition};
 use nudge_core::{ContactId, Millis};
 use serde::Serialize;
 
@@ -45,6 +45,52 @@ pub struct ContactScore {
     pub updated_at: Millis,
 }
 
+/// One change of a contact's score, from its history (`score_changes`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreChangeRecord {
+    pub score: String,
+    pub at: Millis,
+    pub previous: f64,
+    pub value: f64,
+    /// The rules that gave or took the points, or decay.
+    pub reason: Reason,
+}
+
+/// How a change's reason is stored: `reason` is `rules` or `decay`, `rules` the
+/// rules' `id:points` pairs, comma-separated (a narrow row: the history grows by one
+/// per change).
+pub(crate) fn reason_columns(reason: &Reason) -> (&'static str, String) {
+    match reason {
+        Reason::Rules(given) => (
+            "rules",
+            given
+                .iter()
+                .map(|(id, points)| format!("{id}:{points}"))
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        Reason::Decay => ("decay", String::new()),
+    }
+}
+
+/// The reason [`reason_columns`] stored.
+pub(crate) fn reason_of(reason: &str, rules: &str) -> Result<Reason> {
+    match reason {
+        "decay" => Ok(Reason::Decay),
+        "rules" => rules
+            .split(',')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| {
+                pair.split_once(':')
+                    .and_then(|(id, points)| Some((id.parse().ok()?, points.parse().ok()?)))
+                    .ok_or_else(|| crate::StoreError::Corrupt(format!("score change rules: {rules:?}")))
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Reason::Rules),
+        other => Err(crate::StoreError::Corrupt(format!("score change reason: {other:?}"))),
+    }
+}
+
 /// The lead-scoring part of the storage contract.
 #[async_trait]
 pub trait ScoringStore: Send + Sync {
@@ -67,4 +113,7 @@ pub trait ScoringStore: Send + Sync {
     async fn decay_due_scores(&self, now: Millis, limit: usize) -> Result<usize>;
     /// When the earliest decay timer is due.
     async fn next_score_timer(&self) -> Result<Option<Millis>>;
+    /// A contact's latest `limit` score changes, newest first (a merged-away id reads
+    /// its survivor's).
+    async fn score_changes(&self, contact: ContactId, limit: usize) -> Result<Vec<ScoreChangeRecord>>;
 }

@@ -56,6 +56,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (24, include_str!("../migrations/sqlite/0024_predictions.sql")),
     (25, include_str!("../migrations/sqlite/0025_send_time.sql")),
     (26, include_str!("../migrations/sqlite/0026_recommendations.sql")),
+    (27, include_str!("../migrations/sqlite/0027_score_changes.sql")),
 ];
 
 type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;

@@ -181,16 +181,14 @@ mod super_stories {
         nudge_core::scoring::parse_score(&v).unwrap()
     }
 
-    /// The values of a contact's `Lead Score Changed` events for one score, oldest
-    /// first, and its `Lead Stage Changed` events as `(from, to)`.
+    /// The values of a contact's score history for one score, oldest first, and its
+    /// `Lead Stage Changed` events as `(from, to)`.
     async fn score_history(s: &dyn Store, id: i64, score: &str) -> (Vec<f64>, Vec<(Value, Value)>) {
+        let mut changes = s.score_changes(id, 1000).await.unwrap();
+        changes.reverse();
+        let values = changes.iter().filter(|c| c.score == score).map(|c| c.value).collect();
         let mut evs = events(s, id).await;
         evs.reverse();
-        let values = evs
-            .iter()
-            .filter(|e| e.name.as_deref() == Some("Lead Score Changed") && e.properties["score"] == json!(score))
-            .map(|e| e.properties["value"].as_f64().unwrap())
-            .collect();
         let stages = evs
             .iter()
             .filter(|e| e.name.as_deref() == Some("Lead Stage Changed") && e.properties["score"] == json!(score))
@@ -248,13 +246,22 @@ mod super_stories {
         let u2 = user(s, "u2").await;
         assert!(!u2.traits.contains_key("lead_score"), "another form gives nothing");
         // The change names its rule and the previous value.
+        let history = s.score_changes(u1.id, 1000).await.unwrap();
+        let change = history.iter().find(|c| c.value == 31.0).unwrap();
+        assert_eq!(change.reason, nudge_core::scoring::Reason::Rules(vec![(ids[5], 15)]));
+        assert_eq!(change.previous, 16.0);
+        // Nothing reads `Lead Score Changed`: it is stored only with the stage crossing
+        // (16 → 31 crossed into warm), with the same facts.
         let evs = events(s, u1.id).await;
-        let change = evs
+        let recorded: Vec<&serde_json::Map<String, Value>> = evs
             .iter()
-            .find(|e| e.name.as_deref() == Some("Lead Score Changed") && e.properties["value"] == json!(31.0))
-            .unwrap();
-        assert_eq!(change.properties["rule_ids"], json!([ids[5]]));
-        assert_eq!(change.properties["previous"], json!(16.0));
+            .filter(|e| e.name.as_deref() == Some("Lead Score Changed") && e.properties["score"] == json!("lead_score"))
+            .map(|e| &e.properties)
+            .collect();
+        assert_eq!(recorded.len(), 1, "{recorded:?}");
+        assert_eq!(recorded[0]["value"], json!(31.0));
+        assert_eq!(recorded[0]["rule_ids"], json!([ids[5]]));
+        assert_eq!(recorded[0]["previous"], json!(16.0));
 
         // A duplicate message is not stored, so it scores nothing.
         let again = msgs(
@@ -322,6 +329,39 @@ mod super_stories {
         s.ingest(last, T0 + 86_400_000).await.unwrap();
         assert_eq!(user(s, "u1").await.traits["lead_score"], json!(50.0));
         assert!(!user(s, "u9").await.traits.contains_key("lead_score"));
+
+        // Once a segment reads `Lead Score Changed`, every change stores one (and marks
+        // the contact for the segment), stage crossing or not.
+        let lsc = |evs: &[StoredEvent]| {
+            evs.iter()
+                .filter(|e| e.name.as_deref() == Some("Lead Score Changed"))
+                .count()
+        };
+        let before = lsc(&events(s, u1.id).await);
+        s.create_segment(
+            NewSegment {
+                name: "Score moved".into(),
+                description: String::new(),
+                definition: nudge_core::segment::parse_condition(
+                    &json!({"type": "event", "event": "Lead Score Changed"}),
+                )
+                .unwrap(),
+                administrative: false,
+            },
+            T0,
+        )
+        .await
+        .unwrap();
+        let more = msgs(json!([
+            {"type": "track", "userId": "u1", "event": "Viewed Docs", "properties": {"section": "api"}},
+            {"type": "track", "userId": "u1", "event": "Viewed Docs", "properties": {"section": "api"}}
+        ]));
+        s.ingest(more, T0 + 86_400_000).await.unwrap();
+        let evs = events(s, u1.id).await;
+        // 50 → 46 crosses from hot to warm; 46 → 42 crosses nothing.
+        assert_eq!(lsc(&evs), before + 2, "one per change");
+        assert_eq!(user(s, "u1").await.traits["lead_score"], json!(42.0));
+        assert_eq!(s.score_changes(u1.id, 1).await.unwrap()[0].value, 42.0, "newest first");
     }
 
     /// A weekly cap counts Monday to Sunday (UTC): T0 is a Friday.
@@ -4268,11 +4308,7 @@ mod super_stories {
             s.contact(c.id).await.unwrap().unwrap().traits["lead_score"],
             json!(45.0)
         );
-        let changed = events(s, c.id)
-            .await
-            .iter()
-            .filter(|e| e.name.as_deref() == Some("Lead Score Changed"))
-            .count();
+        let changed = s.score_changes(c.id, 1000).await.unwrap().len();
         assert_eq!(changed, 2);
     }
 

@@ -36,7 +36,8 @@ fn event_from_row(r: &SqlRow) -> Result<StoredEvent> {
 }
 
 /// The tables whose rows are only the contact's own state (segment membership and its
-/// history and timers, scores, rule counters and decay timers, predictions, the
+/// history and timers, scores and their history, rule counters and decay timers,
+/// predictions, the
 /// send-time profile).
 const OWN_STATE: &[&str] = &[
     "segment_members",
@@ -44,6 +45,7 @@ const OWN_STATE: &[&str] = &[
     "segment_timers",
     "segment_dirty",
     "contact_scores",
+    "score_changes",
     "scoring_counters",
     "score_timers",
     "contact_predictions",

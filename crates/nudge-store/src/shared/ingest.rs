@@ -812,13 +812,14 @@ pub(crate) async fn merge<D: Ingest>(
         &pair,
     )
     .await?;
-    // The survivor keeps its own scores (a score only the merged-away contact had
-    // arrives with its traits, and counts from there).
+    // The survivor keeps its own scores and their history (a score only the
+    // merged-away contact had arrives with its traits, and counts from there).
     for table in [
         "segment_members",
         "segment_timers",
         "segment_dirty",
         "contact_scores",
+        "score_changes",
         "scoring_counters",
         "score_timers",
         "contact_predictions",

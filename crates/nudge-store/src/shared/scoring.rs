@@ -7,7 +7,7 @@
 //! carried out.
 
 use crate::plan::{self, Rules};
-use crate::scoring::{ContactScore, StoredRule, StoredScore};
+use crate::scoring::{ContactScore, ScoreChangeRecord, StoredRule, StoredScore};
 use crate::sql::{self, Arg, Db, SqlRow};
 use crate::{Result, StoreError, exec};
 use nudge_core::scoring::{
@@ -430,6 +430,27 @@ pub(crate) async fn next_timer<D: Db>(db: &D) -> Result<Option<Millis>> {
         .flatten())
 }
 
+/// A contact's latest `limit` score changes, newest first.
+pub(crate) async fn changes<D: Db>(db: &D, contact: ContactId, limit: usize) -> Result<Vec<ScoreChangeRecord>> {
+    let id = db.current_id(contact).await?;
+    sql::all(
+        db,
+        "SELECT score, at, previous, value, reason, rules FROM score_changes WHERE contact_id = $1
+         ORDER BY at DESC, id DESC LIMIT $2",
+        &[Arg::I64(id), Arg::I64(limit.min(i64::MAX as usize) as i64)],
+        |r| {
+            Ok(ScoreChangeRecord {
+                score: r.string(0)?,
+                at: r.i64(1)?,
+                previous: r.opt_f64(2)?.unwrap_or(0.0),
+                value: r.opt_f64(3)?.unwrap_or(0.0),
+                reason: crate::scoring::reason_of(&r.string(4)?, &r.string(5)?)?,
+            })
+        },
+    )
+    .await
+}
+
 /// A contact's scores at `now`: every defined score and every score it has.
 pub(crate) async fn contact_scores<D: Db>(db: &D, contact: ContactId, now: Millis) -> Result<Vec<ContactScore>> {
     let id = db.current_id(contact).await?;
@@ -538,6 +559,13 @@ macro_rules! impl_scoring_store {
             }
             async fn next_score_timer(&self) -> $crate::Result<Option<nudge_core::Millis>> {
                 $read!(self, |db| $crate::shared::scoring::next_timer(db))
+            }
+            async fn score_changes(
+                &self,
+                contact: nudge_core::ContactId,
+                limit: usize,
+            ) -> $crate::Result<Vec<$crate::ScoreChangeRecord>> {
+                $read!(self, |db| $crate::shared::scoring::changes(db, contact, limit))
             }
         }
     };

@@ -202,8 +202,8 @@ struct ScoreRow {
     next_decay: String,
 }
 
-/// A `Lead Score Changed` event: when, which score, from and to, and the rules (or
-/// decay) that moved it.
+/// A change of a score (its history, `score_changes`): when, which score, from and to,
+/// and the rules (or decay) that moved it.
 struct ScoreChangeRow {
     at: String,
     score: String,
@@ -942,49 +942,28 @@ async fn scores_of(
         .into_iter()
         .map(|r| (r.id, r.definition.name))
         .collect();
-    let events = store
-        .contact_events(
-            id,
-            &nudge_store::EventQuery {
-                before: None,
-                limit: 500,
-            },
-        )
+    let number = |x: f64| t.decimal(nudge_core::scoring::round(x), 2);
+    let history = store
+        .score_changes(id, 50)
         .await?
-        .items;
-    let number = |v: &Value| {
-        v.as_f64()
-            .map(|x| t.decimal(nudge_core::scoring::round(x), 2))
-            .unwrap_or_default()
-    };
-    let history = events
-        .iter()
-        .filter(|e| e.name.as_deref() == Some(nudge_core::protocol::event_names::LEAD_SCORE_CHANGED))
-        .take(50)
-        .map(|e| {
-            let p = &e.properties;
-            let reason = if p.get("reason").and_then(Value::as_str) == Some("decay") {
-                t.get("score-reason-decay")
-            } else {
-                p.get("rules")
-                    .and_then(Value::as_array)
-                    .map(|rs| {
-                        rs.iter()
-                            .map(|r| {
-                                let id = r["rule_id"].as_i64().unwrap_or_default();
-                                let name = rules.get(&id).cloned().unwrap_or_else(|| format!("#{id}"));
-                                format!("{name} ({:+})", r["points"].as_i64().unwrap_or_default())
-                            })
-                            .collect::<Vec<_>>()
-                            .join(", ")
+        .into_iter()
+        .map(|c| {
+            let reason = match &c.reason {
+                nudge_core::scoring::Reason::Decay => t.get("score-reason-decay"),
+                nudge_core::scoring::Reason::Rules(given) => given
+                    .iter()
+                    .map(|(id, points)| {
+                        let name = rules.get(id).cloned().unwrap_or_else(|| format!("#{id}"));
+                        format!("{name} ({points:+})")
                     })
-                    .unwrap_or_default()
+                    .collect::<Vec<_>>()
+                    .join(", "),
             };
             ScoreChangeRow {
-                at: t.datetime(e.timestamp),
-                score: p.get("score").and_then(Value::as_str).unwrap_or_default().to_string(),
-                previous: p.get("previous").map(number).unwrap_or_default(),
-                value: p.get("value").map(number).unwrap_or_default(),
+                at: t.datetime(c.at),
+                score: c.score,
+                previous: number(c.previous),
+                value: number(c.value),
                 reason,
             }
         })
