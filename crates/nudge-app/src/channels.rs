@@ -373,7 +373,7 @@ impl App {
             .put_setting(&config::setting_key(kind), Some(&stored))
             .await?;
         let channel = slot.channel.clone();
-        messaging.set_channel(slot);
+        messaging.set_stored_channel(&stored, slot);
         messaging.wake();
         tracing::info!(kind, transport = channel.transport(), "channel configured");
         Ok(status_of(channel, ChannelSource::Stored, wait).await)

@@ -42,6 +42,7 @@ pub mod forms;
 pub mod imports;
 pub mod journeys;
 pub mod keys;
+pub mod live;
 pub mod messages;
 pub mod predictions;
 pub mod ready_made_journeys;

@@ -8,6 +8,7 @@
 //! apart — the server accepted, then we crashed before recording it — produces a
 //! copy with the same `Message-ID`, which receivers de-duplicate.
 
+use crate::channel::config;
 use crate::channel::push::PushTarget;
 use crate::channel::{Channel, Outgoing, SendError};
 use crate::links::{self, Purpose, Signer};
@@ -123,6 +124,12 @@ pub struct Deliverer {
     channels: RwLock<HashMap<String, Arc<ChannelSlot>>>,
     /// What each kind was built with at start, for `reset_channel`.
     defaults: HashMap<String, Arc<ChannelSlot>>,
+    /// The stored configuration (as stored: JSON) each kind's channel was built from,
+    /// if any, so that reloading an unchanged one keeps its channel (and its open
+    /// connections).
+    stored: Mutex<HashMap<String, String>>,
+    /// Moves whenever a channel is replaced (for caches of what channels say).
+    generation: std::sync::atomic::AtomicU64,
     signer: Signer,
     config: DeliveryConfig,
     templates: Mutex<HashMap<(i64, i64), Arc<Prepared>>>,
@@ -146,6 +153,8 @@ impl Deliverer {
             clock,
             channels: RwLock::new(defaults.clone()),
             defaults,
+            stored: Mutex::new(HashMap::new()),
+            generation: Default::default(),
             signer,
             config,
             templates: Mutex::new(HashMap::new()),
@@ -184,10 +193,82 @@ impl Deliverer {
     /// (sends already under way finish on the old one).
     pub fn set_channel(&self, slot: ChannelSlot) {
         let kind = slot.channel.kind().to_string();
+        self.stored.lock().unwrap_or_else(|e| e.into_inner()).remove(&kind);
+        self.replace(kind, Arc::new(slot));
+    }
+
+    fn replace(&self, kind: String, slot: Arc<ChannelSlot>) {
         self.channels
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(kind, Arc::new(slot));
+            .insert(kind, slot);
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Moves whenever a channel of this deliverer is replaced.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Uses `slot`, built from the configuration `stored` (as the database holds
+    /// it under [`config::setting_key`]), for the slot's kind.
+    pub fn set_stored_channel(&self, stored: &str, slot: ChannelSlot) {
+        let kind = slot.channel.kind().to_string();
+        self.stored
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(kind.clone(), stored.to_string());
+        self.replace(kind, Arc::new(slot));
+    }
+
+    /// Brings every configurable channel in step with what the database stores now
+    /// (at start, and when another process changed it: `nudge_store::live`): a stored
+    /// configuration wins over the start-up settings; none means the start-up
+    /// settings; one that no longer builds is reported and the start-up settings are
+    /// used. A kind whose stored configuration did not change keeps its channel.
+    pub async fn reload_channels(&self) -> Result<(), nudge_store::StoreError> {
+        for kind in config::CONFIGURABLE {
+            let stored = self.store.setting(&config::setting_key(kind)).await?;
+            self.apply_stored(kind, stored.as_deref());
+        }
+        Ok(())
+    }
+
+    fn apply_stored(&self, kind: &str, stored: Option<&str>) {
+        let applied = self.stored.lock().unwrap_or_else(|e| e.into_inner()).get(kind).cloned();
+        if applied.as_deref() == stored && (stored.is_some() || self.is_default(kind)) {
+            return;
+        }
+        let Some(raw) = stored else {
+            tracing::info!(kind, "channel back to the start-up settings");
+            self.reset_channel(kind);
+            return;
+        };
+        let built = serde_json::from_str::<config::ChannelConfig>(raw)
+            .map_err(|e| e.to_string())
+            .and_then(|c| {
+                c.build(kind, self.public_url())
+                    .map_err(|e| format!("{}: {}", e.field, e.message))
+            });
+        match built {
+            Ok(slot) => {
+                tracing::info!(
+                    kind,
+                    transport = slot.channel.transport(),
+                    "using the channel configured through the API"
+                );
+                self.set_stored_channel(raw, slot);
+            }
+            Err(e) => {
+                tracing::error!(kind, error = %e, "the channel configured through the API is invalid; using the start-up settings");
+                self.reset_channel(kind);
+                // Reported once, not at every reload.
+                self.stored
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(kind.to_string(), raw.to_string());
+            }
+        }
     }
 
     /// Whether `kind` still uses the channel it was started with.
@@ -204,13 +285,11 @@ impl Deliverer {
 
     /// Goes back to the channel `kind` was started with; `false` if there was none.
     pub fn reset_channel(&self, kind: &str) -> bool {
+        self.stored.lock().unwrap_or_else(|e| e.into_inner()).remove(kind);
         let Some(default) = self.defaults.get(kind).cloned() else {
             return false;
         };
-        self.channels
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(kind.to_string(), default);
+        self.replace(kind.to_string(), default);
         true
     }
 

@@ -12,6 +12,7 @@ pub mod baseline;
 mod campaigns;
 mod codec;
 pub mod copy;
+pub mod live;
 mod exec;
 mod forms;
 mod group_commit;
@@ -113,6 +114,14 @@ pub trait Store:
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
+
+    /// Notices of configuration changes committed on this database by any process
+    /// (this one too), as they commit: PostgreSQL's `LISTEN` on a connection of its
+    /// own, reconnecting with backoff until the receiver is dropped. `None` where one
+    /// process owns the database (SQLite). See [`live::watch`].
+    fn config_notices(&self) -> Option<tokio::sync::mpsc::Receiver<live::ConfigNotice>> {
+        None
+    }
 
     /// Stores validated messages in one transaction: de-duplicates on `message_id`,
     /// resolves and merges identities, applies traits, records events. Returns one
@@ -519,6 +528,9 @@ pub trait MessageStore: Send + Sync {
     async fn setting(&self, key: &str) -> Result<Option<String>>;
     /// Stores (`Some`) or removes (`None`) a workspace setting.
     async fn put_setting(&self, key: &str, value: Option<&str>) -> Result<()>;
+    /// The version of each kind of configuration processes keep in memory
+    /// ([`live`]); moved by the writes that change it.
+    async fn config_versions(&self) -> Result<live::ConfigVersions>;
     /// Seals every secret setting with `ring`'s current key (opening them with any
     /// key of the ring) in one transaction, then seals and opens with that key alone
     /// from now on. Returns how many values were rewritten. `nudge secrets rotate`.

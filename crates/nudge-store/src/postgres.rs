@@ -36,6 +36,7 @@ pub(crate) mod db;
 mod exec;
 mod ingest;
 mod journeys;
+mod listen;
 mod messages;
 mod segments;
 
@@ -76,6 +77,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (25, include_str!("../migrations/postgres/0025_send_time.sql")),
     (26, include_str!("../migrations/postgres/0026_recommendations.sql")),
     (27, include_str!("../migrations/postgres/0027_score_changes.sql")),
+    (28, include_str!("../migrations/postgres/0028_config_versions.sql")),
 ];
 
 /// Key of the advisory lock that serializes migrations between processes.
@@ -120,6 +122,8 @@ pub struct PgStore {
     /// with hundreds of values in arrays costs more than running it.
     writer: Pool,
     keyring: crate::secrets::SharedKeyring,
+    /// For the configuration listener's own connection.
+    config: tokio_postgres::Config,
 }
 
 fn pool_error(e: PoolError) -> StoreError {
@@ -162,6 +166,7 @@ impl PgStore {
             pool: pool(16, QueueMode::Fifo)?,
             writer: pool(4, QueueMode::Lifo)?,
             keyring: crate::secrets::SharedKeyring::new(ring.clone()),
+            config: cfg.clone(),
         };
         store.migrate().await?;
         let sealed: Result<usize> = pg_write!(store, |db| crate::shared::messages::seal_settings(db, &ring));
@@ -211,6 +216,10 @@ impl PgStore {
 impl Store for PgStore {
     fn backend(&self) -> &'static str {
         "postgres"
+    }
+
+    fn config_notices(&self) -> Option<tokio::sync::mpsc::Receiver<crate::live::ConfigNotice>> {
+        Some(listen::start(self.config.clone()))
     }
 
     async fn ingest(&self, messages: Vec<Call>, now: Millis) -> Result<Vec<IngestOutcome>> {

@@ -175,6 +175,10 @@ pub(crate) trait Db {
     /// until the transaction ends, while other readers may lock them too (` FOR SHARE`
     /// on PostgreSQL; nothing on SQLite).
     fn for_share(&self) -> &'static str;
+    /// Tells the other processes on this database, when the transaction commits, that
+    /// something changed (`payload` on `channel`): PostgreSQL's `pg_notify`; nothing on
+    /// SQLite, where one process owns the database. See [`crate::live`].
+    fn notify(&self, channel: &str, payload: &str) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// The first row of a query, if any.

@@ -57,6 +57,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (25, include_str!("../migrations/sqlite/0025_send_time.sql")),
     (26, include_str!("../migrations/sqlite/0026_recommendations.sql")),
     (27, include_str!("../migrations/sqlite/0027_score_changes.sql")),
+    (28, include_str!("../migrations/sqlite/0028_config_versions.sql")),
 ];
 
 type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;

@@ -80,6 +80,13 @@ pub struct Settings {
     /// (docs/recommendations.md); 0: only when asked
     /// (`POST /api/v1/recommendations/refresh`).
     pub recommendation_refresh_minutes: u32,
+    /// Seconds between checks of the configuration versions (docs/operations.md,
+    /// "Live configuration"): how late a change made on another node arrives here
+    /// at most when its notification was lost. At least 1.
+    pub config_check_seconds: u32,
+    /// Listen for PostgreSQL notifications of configuration changes (changes made on
+    /// other nodes apply at once); `false`: only the periodic check.
+    pub config_listen: bool,
 }
 
 impl Default for Settings {
@@ -112,6 +119,8 @@ impl Default for Settings {
             secret_key_file: None,
             prediction_refit_hours: 24,
             recommendation_refresh_minutes: 60,
+            config_check_seconds: 5,
+            config_listen: true,
         }
     }
 }
@@ -257,6 +266,18 @@ impl Settings {
                 format!("NUDGE_RECOMMENDATION_REFRESH_MINUTES={v:?} is not a whole number of minutes")
             })?;
         }
+        if let Some(v) = text("NUDGE_CONFIG_CHECK_SECONDS") {
+            s.config_check_seconds = v
+                .parse()
+                .with_context(|| format!("NUDGE_CONFIG_CHECK_SECONDS={v:?} is not a whole number of seconds"))?;
+        }
+        if let Some(v) = text("NUDGE_CONFIG_LISTEN") {
+            s.config_listen = match v.as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => anyhow::bail!("NUDGE_CONFIG_LISTEN={v:?} must be true or false"),
+            };
+        }
         if let Some(v) = &o.listen {
             s.listen = v.clone();
         }
@@ -265,6 +286,9 @@ impl Settings {
         }
         if let Some(v) = &o.database_url {
             s.database_url = Some(Secret(v.clone()));
+        }
+        if s.config_check_seconds == 0 {
+            bail!("config_check_seconds must be at least 1");
         }
         if s.listen.parse::<std::net::SocketAddr>().is_err() {
             bail!("listen address {:?} is not host:port (e.g. 127.0.0.1:8080)", s.listen);

@@ -4,7 +4,6 @@ use crate::config::Settings;
 use anyhow::{Context, bail};
 use nudge_core::Clock;
 use nudge_messages::channel::capture::Capture;
-use nudge_messages::channel::config::{CONFIGURABLE, ChannelConfig, setting_key};
 use nudge_messages::channel::push::{VapidKey, WebPush};
 use nudge_messages::channel::sms::{Sms, SmsConfig};
 use nudge_messages::channel::smtp::{DkimSettings, Smtp, SmtpConfig};
@@ -119,28 +118,7 @@ pub async fn deliverer(
     let deliverer = Deliverer::new(store.clone(), clock, slots, Signer::new(&key), config);
     // Channels configured through the API (`PUT /api/v1/channels/{kind}`) or the UI
     // win over the start-up settings; one that no longer builds is reported and skipped.
-    for kind in CONFIGURABLE {
-        let Some(stored) = store.setting(&setting_key(kind)).await? else {
-            continue;
-        };
-        match serde_json::from_str::<ChannelConfig>(&stored)
-            .map_err(|e| e.to_string())
-            .and_then(|c| {
-                c.build(kind, deliverer.public_url())
-                    .map_err(|e| format!("{}: {}", e.field, e.message))
-            }) {
-            Ok(slot) => {
-                tracing::info!(
-                    kind,
-                    transport = slot.channel.transport(),
-                    "using the channel configured through the API"
-                );
-                deliverer.set_channel(slot);
-            }
-            Err(e) => {
-                tracing::error!(kind, error = %e, "the channel configured through the API is invalid; using the start-up settings")
-            }
-        }
-    }
+    // Changes made later, on any node, are applied by the configuration watcher.
+    deliverer.reload_channels().await?;
     Ok(deliverer)
 }

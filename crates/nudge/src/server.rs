@@ -146,6 +146,22 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
         Ok(None) => println!("web UI: {ui_url}/"),
         Err(e) => tracing::warn!(error = %e, "could not check for users"),
     }
+    // Channels changed on another node (or while this one started) apply here too:
+    // docs/operations.md, "Live configuration".
+    let (stop_config, config_stopped) = tokio::sync::oneshot::channel::<()>();
+    let config_task = {
+        let app = state.app();
+        let watch = nudge_store::live::WatchConfig {
+            check_every: std::time::Duration::from_secs(u64::from(settings.config_check_seconds)),
+            listen: settings.config_listen,
+        };
+        tokio::spawn(async move {
+            app.watch_config(watch, async move {
+                let _ = config_stopped.await;
+            })
+            .await
+        })
+    };
     let web = nudge_web::WebState::new(state.clone(), ui_url.starts_with("https://"));
     if let Some(f) = on_ready {
         f(addr);
@@ -161,6 +177,8 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
         })
         .await?;
     ingestor.shutdown().await;
+    let _ = stop_config.send(());
+    let _ = config_task.await;
     let _ = stop_engine.send(());
     let _ = stop_delivery.send(());
     let _ = stop_journeys.send(());

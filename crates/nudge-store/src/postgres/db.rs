@@ -177,6 +177,12 @@ impl<C: GenericClient + Sync> Db for PgDb<'_, C> {
         if self.lock { " FOR SHARE" } else { "" }
     }
 
+    async fn notify(&self, channel: &str, payload: &str) -> Result<()> {
+        let stmt = self.c.prepare_cached("SELECT pg_notify($1, $2)").await?;
+        self.c.execute(&stmt, &[&channel, &payload]).await?;
+        Ok(())
+    }
+
     async fn lock_table(&self, table: &str) -> Result<()> {
         self.c
             .execute(&format!("LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE"), &[])

@@ -444,7 +444,9 @@ pub(crate) async fn setting<D: Db>(db: &D, ring: &Keyring, key: &str) -> Result<
     })
 }
 
-/// Stores a setting (`None` removes it); a secret one sealed with `ring`.
+/// Stores a setting (`None` removes it); a secret one sealed with `ring`. A setting
+/// that processes keep in memory moves its kind's version, in the same transaction
+/// ([`crate::live`]).
 pub(crate) async fn put_setting<D: Db>(db: &D, ring: &Keyring, key: &str, value: Option<&str>) -> Result<()> {
     match value {
         Some(v) => {
@@ -460,6 +462,9 @@ pub(crate) async fn put_setting<D: Db>(db: &D, ring: &Keyring, key: &str, value:
                 .await?
         }
     };
+    if let Some(kind) = crate::live::ConfigKind::of_setting(key) {
+        crate::live::changed(db, kind).await?;
+    }
     Ok(())
 }
 
@@ -731,6 +736,10 @@ macro_rules! impl_message_store {
             async fn put_setting(&self, key: &str, value: Option<&str>) -> Result<()> {
                 let (key, value, ring) = (key.to_string(), value.map(str::to_string), self.keyring.get());
                 $write!(self, |db| $crate::shared::messages::put_setting(db, &ring, &key, value.as_deref()))
+            }
+
+            async fn config_versions(&self) -> Result<$crate::live::ConfigVersions> {
+                $read!(self, |db| $crate::live::versions(db))
             }
 
             async fn reseal_secrets(&self, ring: $crate::secrets::Keyring) -> Result<usize> {

@@ -194,4 +194,8 @@ impl Db for SqliteDb<'_> {
     fn lock_table(&self, _table: &str) -> impl Future<Output = Result<()>> + Send {
         ready(Ok(()))
     }
+
+    fn notify(&self, _channel: &str, _payload: &str) -> impl Future<Output = Result<()>> + Send {
+        ready(Ok(()))
+    }
 }

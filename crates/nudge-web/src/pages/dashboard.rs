@@ -101,11 +101,15 @@ struct DashboardPage {
 /// shows the last answer for up to this long rather than waiting on every view.
 const HEALTH_TTL: Duration = Duration::from_secs(30);
 
-static HEALTH: Mutex<Option<(Instant, Vec<ChannelRow>)>> = Mutex::new(None);
+/// The last answer, when, and the deliverer's channel generation it was about (a
+/// channel replaced since, here or on another node, is checked again).
+static HEALTH: Mutex<Option<(Instant, u64, Vec<ChannelRow>)>> = Mutex::new(None);
 
 pub(crate) async fn channel_health(state: &WebState) -> Vec<ChannelRow> {
-    if let Some((at, rows)) = HEALTH.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
+    let generation = state.api.messaging.as_ref().map_or(0, |m| m.generation());
+    if let Some((at, seen, rows)) = HEALTH.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
         && at.elapsed() < HEALTH_TTL
+        && *seen == generation
     {
         return rows.clone();
     }
@@ -121,7 +125,7 @@ pub(crate) async fn channel_health(state: &WebState) -> Vec<ChannelRow> {
             problem: c.health.err(),
         })
         .collect();
-    *HEALTH.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), rows.clone()));
+    *HEALTH.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), generation, rows.clone()));
     rows
 }
 
