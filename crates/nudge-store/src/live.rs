@@ -139,12 +139,8 @@ impl Default for WatchConfig {
 /// resolves: `reload(kind)` is called for every kind at start (what was loaded
 /// before may already be stale), then for each kind whose counter moves. A reload
 /// that fails is tried again at the next check.
-pub async fn watch<F, Fut>(
-    store: Arc<dyn Store>,
-    config: WatchConfig,
-    stop: impl Future<Output = ()>,
-    mut reload: F,
-) where
+pub async fn watch<F, Fut>(store: Arc<dyn Store>, config: WatchConfig, stop: impl Future<Output = ()>, mut reload: F)
+where
     F: FnMut(ConfigKind) -> Fut,
     Fut: Future<Output = Result<(), String>>,
 {
@@ -165,7 +161,9 @@ pub async fn watch<F, Fut>(
                     }
                     match reload(kind).await {
                         Ok(()) => next.set(kind, now.get(kind)),
-                        Err(e) => tracing::warn!(kind = kind.as_str(), error = %e, "reloading configuration failed; trying again"),
+                        Err(e) => {
+                            tracing::warn!(kind = kind.as_str(), error = %e, "reloading configuration failed; trying again")
+                        }
                     }
                 }
                 known = Some(next);

@@ -15,7 +15,9 @@ use tokio::sync::mpsc;
 const SMTP: &str = "{\"transport\":\"smtp\",\"url\":\"smtp://h:25\",\"from\":\"a@b.c\"}";
 
 async fn pg_pair(prefix: &str) -> Option<(scratch::PgScratchSchema, Arc<dyn Store>, Arc<dyn Store>)> {
-    let url = std::env::var("NUDGE_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
+    let url = std::env::var("NUDGE_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())?;
     let schema = scratch::PgScratchSchema::create(&url, prefix).await.unwrap();
     // Nodes of one workspace share its master key.
     let ring = Keyring::new(MasterKey::generate());
@@ -44,12 +46,16 @@ async fn another_store_hears_of_a_channel_change_at_commit_on_postgres() {
         return;
     };
     let mut notices = b.config_notices().expect("PostgreSQL listens");
-    let first = tokio::time::timeout(Duration::from_secs(10), notices.recv()).await.unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(10), notices.recv())
+        .await
+        .unwrap();
     assert_eq!(first, Some(ConfigNotice::Listening));
     // Not cached by any process: no version, no notice.
     a.put_setting("frequency_caps", Some("[]")).await.unwrap();
     let t = Instant::now();
-    a.put_setting("channel:sms", Some("{\"transport\":\"capture\"}")).await.unwrap();
+    a.put_setting("channel:sms", Some("{\"transport\":\"capture\"}"))
+        .await
+        .unwrap();
     let notice = tokio::time::timeout(Duration::from_secs(1), notices.recv()).await;
     // Other tests' schemas share the database and its notifications: the version is
     // the truth, the notice only says when to look.
@@ -64,7 +70,10 @@ async fn another_store_hears_of_a_channel_change_at_commit_on_postgres() {
 }
 
 /// Runs `live::watch` on `store` and reports each reload.
-fn watching(store: Arc<dyn Store>, config: WatchConfig) -> (mpsc::UnboundedReceiver<ConfigKind>, tokio::sync::oneshot::Sender<()>) {
+fn watching(
+    store: Arc<dyn Store>,
+    config: WatchConfig,
+) -> (mpsc::UnboundedReceiver<ConfigKind>, tokio::sync::oneshot::Sender<()>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(live::watch(
@@ -111,8 +120,14 @@ async fn watch_reloads_on_the_notification_and_on_the_periodic_check_without_it_
         },
     );
     // Both reload everything once at start.
-    assert_eq!(reloads_within(&mut heard, Duration::from_secs(5)).await, Some(ConfigKind::Channels));
-    assert_eq!(reloads_within(&mut checked, Duration::from_secs(5)).await, Some(ConfigKind::Channels));
+    assert_eq!(
+        reloads_within(&mut heard, Duration::from_secs(5)).await,
+        Some(ConfigKind::Channels)
+    );
+    assert_eq!(
+        reloads_within(&mut checked, Duration::from_secs(5)).await,
+        Some(ConfigKind::Channels)
+    );
     // The listener is connected once its first check is done and it waits: give the
     // LISTEN its round trip.
     tokio::time::sleep(Duration::from_millis(300)).await;

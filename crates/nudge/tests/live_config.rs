@@ -74,7 +74,11 @@ impl Session {
             .unwrap();
         let resp = http
             .post(format!("{base}/sign-in"))
-            .form(&[("email", email), ("password", "a long enough password 1"), ("next", "/")])
+            .form(&[
+                ("email", email),
+                ("password", "a long enough password 1"),
+                ("next", "/"),
+            ])
             .send()
             .await
             .unwrap();
@@ -160,7 +164,12 @@ async fn changes_through_one_node_hold_on_the_others_within_a_second() {
     let (dir_a, dir_b, dir_c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
     let (a, base_a) = start_server(&dir_a, &env);
     let (_b, base_b) = start_server(&dir_b, &env);
-    let c_env = [env[0], env[1], ("NUDGE_CONFIG_LISTEN", "false"), ("NUDGE_CONFIG_CHECK_SECONDS", "1")];
+    let c_env = [
+        env[0],
+        env[1],
+        ("NUDGE_CONFIG_LISTEN", "false"),
+        ("NUDGE_CONFIG_CHECK_SECONDS", "1"),
+    ];
     let (c, base_c) = start_server(&dir_c, &c_env);
     let (api_a, api_b, api_c) = (Api::new(&base_a), Api::new(&base_b), Api::new(&base_c));
     let second = Duration::from_secs(1);
@@ -236,9 +245,13 @@ async fn changes_through_one_node_hold_on_the_others_within_a_second() {
     // The SMTP server configured through A is B's at once (it listens) and C's at
     // its next check (it does not).
     for api in [&api_a, &api_b, &api_c] {
-        assert_eq!(email_channel(&api.get("/api/v1/channels").await)["transport"], "capture");
+        assert_eq!(
+            email_channel(&api.get("/api/v1/channels").await)["transport"],
+            "capture"
+        );
     }
-    let smtp = json!({"transport": "smtp", "url": format!("smtp://127.0.0.1:{smtp_port}"), "from": "Shop <shop@example.com>"});
+    let smtp =
+        json!({"transport": "smtp", "url": format!("smtp://127.0.0.1:{smtp_port}"), "from": "Shop <shop@example.com>"});
     let (s, v) = api_a
         .admin(reqwest::Method::PUT, "/api/v1/channels/email", Some(smtp))
         .await;
@@ -266,9 +279,12 @@ async fn changes_through_one_node_hold_on_the_others_within_a_second() {
     };
     holds_within("SMTP server on B", t, second, || uses_smtp(&api_b)).await;
     // Checked every second: within one check and the reload.
-    holds_within("SMTP server on C (periodic check)", t, Duration::from_millis(2500), || {
-        uses_smtp(&api_c)
-    })
+    holds_within(
+        "SMTP server on C (periodic check)",
+        t,
+        Duration::from_millis(2500),
+        || uses_smtp(&api_c),
+    )
     .await;
 
     // With A and C gone, B's next email goes to the new server.
