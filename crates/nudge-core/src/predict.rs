@@ -317,6 +317,31 @@ pub const MIN_CUSTOMERS: usize = 10;
 /// Fewest repeat customers a fit is tried with.
 pub const MIN_REPEAT: usize = 2;
 
+/// Summaries keyed by frequency and the rest of what a likelihood reads, each
+/// distinct one once with how many customers share it (its weight), and the distinct
+/// frequencies (as numbers) the groups index.
+fn grouped<K: Ord + Copy>(mut keys: Vec<(u32, K)>) -> (Vec<f64>, Vec<(usize, K, f64)>) {
+    keys.sort_unstable();
+    let mut frequencies: Vec<f64> = Vec::new();
+    let mut groups: Vec<(usize, K, f64)> = Vec::new();
+    let mut previous = None;
+    for key in keys {
+        if previous == Some(key) {
+            if let Some(last) = groups.last_mut() {
+                last.2 += 1.0;
+            }
+            continue;
+        }
+        let x = f64::from(key.0);
+        if frequencies.last() != Some(&x) {
+            frequencies.push(x);
+        }
+        groups.push((frequencies.len() - 1, key.1, 1.0));
+        previous = Some(key);
+    }
+    (frequencies, groups)
+}
+
 /// The customers BG/NBD is fitted on, prepared once for the many evaluations of the
 /// likelihood a fit makes: customers with the same (x, t_x, T) are counted once with
 /// a weight, and the terms that depend only on the frequency are computed once per
@@ -333,28 +358,15 @@ pub struct BgNbdData {
 
 impl BgNbdData {
     pub fn new(customers: &[Customer]) -> BgNbdData {
-        let mut keys: Vec<(u32, u64, u64)> = customers
+        let keys = customers
             .iter()
-            .map(|c| (c.frequency, c.recency.to_bits(), c.age.to_bits()))
+            .map(|c| (c.frequency, (c.recency.to_bits(), c.age.to_bits())))
             .collect();
-        keys.sort_unstable();
-        let mut frequencies: Vec<f64> = Vec::new();
-        let mut groups: Vec<(usize, f64, f64, f64)> = Vec::new();
-        let mut previous: Option<(u32, u64, u64)> = None;
-        for key in keys {
-            if previous == Some(key) {
-                if let Some(last) = groups.last_mut() {
-                    last.3 += 1.0;
-                }
-                continue;
-            }
-            let x = f64::from(key.0);
-            if frequencies.last() != Some(&x) {
-                frequencies.push(x);
-            }
-            groups.push((frequencies.len() - 1, f64::from_bits(key.1), f64::from_bits(key.2), 1.0));
-            previous = Some(key);
-        }
+        let (frequencies, groups) = grouped(keys);
+        let groups = groups
+            .into_iter()
+            .map(|(f, (recency, age), weight)| (f, f64::from_bits(recency), f64::from_bits(age), weight))
+            .collect();
         BgNbdData {
             frequencies,
             groups,
@@ -381,31 +393,20 @@ pub struct GammaGammaData {
 
 impl GammaGammaData {
     pub fn new(customers: &[Customer]) -> GammaGammaData {
-        let mut keys: Vec<(u32, u64)> = customers
+        let keys: Vec<(u32, u64)> = customers
             .iter()
             .filter(|c| GammaGamma::fits(c))
             .map(|c| (c.frequency, c.monetary.to_bits()))
             .collect();
-        keys.sort_unstable();
-        let mut frequencies: Vec<f64> = Vec::new();
-        let mut groups: Vec<(usize, f64, f64, f64)> = Vec::new();
-        let mut previous = None;
         let n = keys.len();
-        for key in keys {
-            if previous == Some(key) {
-                if let Some(last) = groups.last_mut() {
-                    last.3 += 1.0;
-                }
-                continue;
-            }
-            let x = f64::from(key.0);
-            let m = f64::from_bits(key.1);
-            if frequencies.last() != Some(&x) {
-                frequencies.push(x);
-            }
-            groups.push((frequencies.len() - 1, x * m, m.ln(), 1.0));
-            previous = Some(key);
-        }
+        let (frequencies, groups) = grouped(keys);
+        let groups = groups
+            .into_iter()
+            .map(|(f, m, weight)| {
+                let m = f64::from_bits(m);
+                (f, frequencies[f] * m, m.ln(), weight)
+            })
+            .collect();
         GammaGammaData {
             frequencies,
             groups,
