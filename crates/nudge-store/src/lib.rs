@@ -17,6 +17,7 @@ mod forms;
 mod group_commit;
 mod journeys;
 pub mod live;
+mod leases;
 mod messages;
 mod plan;
 mod postgres;
@@ -37,6 +38,7 @@ pub use campaigns::*;
 pub use forms::*;
 pub use group_commit::{IngestStats, Ingestor, IngestorConfig, SubmitError};
 pub use journeys::*;
+pub use leases::{Lease, LeaseStore};
 pub use messages::*;
 pub use postgres::PgStore;
 pub use predictions::{PredictionStore, PurchaseHistory, StoredModel};
@@ -108,6 +110,7 @@ pub trait Store:
     + PredictionStore
     + SendTimeStore
     + RecommendationStore
+    + LeaseStore
     + Send
     + Sync
     + 'static
