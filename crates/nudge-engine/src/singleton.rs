@@ -122,6 +122,11 @@ impl Singleton {
         *self.held.borrow() && self.valid_until().is_some_and(|t| Instant::now() < t)
     }
 
+    /// Whether this node holds the lease, as it changes (after each attempt).
+    pub fn subscribe(&self) -> watch::Receiver<bool> {
+        self.held.subscribe()
+    }
+
     fn valid_until(&self) -> Option<Instant> {
         *self.valid_until.lock().unwrap_or_else(|e| e.into_inner())
     }
