@@ -192,7 +192,10 @@ mod tests {
         );
         assert!(Roles::parse("api,ingest,engine,delivery").unwrap().is_all());
         let e = Roles::parse("api,worker").unwrap_err();
-        assert!(e.contains("\"worker\"") && e.contains("api, ingest, engine and delivery"), "{e}");
+        assert!(
+            e.contains("\"worker\"") && e.contains("api, ingest, engine and delivery"),
+            "{e}"
+        );
         assert!(Roles::parse(" , ").unwrap_err().contains("no role"));
         let id = node_id();
         assert_eq!(id.split(':').count(), 3, "{id}");

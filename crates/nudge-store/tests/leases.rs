@@ -8,7 +8,11 @@ use std::sync::Arc;
 const T0: i64 = 1_800_000_000_000;
 const TTL: i64 = 15_000;
 
-async fn backends() -> Vec<(Arc<dyn Store>, Option<tempfile::TempDir>, Option<scratch::PgScratchSchema>)> {
+async fn backends() -> Vec<(
+    Arc<dyn Store>,
+    Option<tempfile::TempDir>,
+    Option<scratch::PgScratchSchema>,
+)> {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = SqliteStore::open(&dir.path().join("nudge.db")).await.unwrap();
     let mut out: Vec<(Arc<dyn Store>, _, _)> = vec![(Arc::new(sqlite), Some(dir), None)];
@@ -39,21 +43,40 @@ async fn a_lease_is_held_by_one_node_renewed_and_taken_over_once_expired() {
             "{backend}"
         );
         // Another node is refused while it is held, even a moment before it expires.
-        assert_eq!(store.acquire_lease("predictions", "b", T0 + 1, TTL).await.unwrap(), None);
         assert_eq!(
-            store.acquire_lease("predictions", "b", T0 + TTL - 1, TTL).await.unwrap(),
+            store.acquire_lease("predictions", "b", T0 + 1, TTL).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            store
+                .acquire_lease("predictions", "b", T0 + TTL - 1, TTL)
+                .await
+                .unwrap(),
             None,
             "{backend}"
         );
         // The holder renews: the expiry moves, the start of its tenure stays.
-        let renewed = store.acquire_lease("predictions", "a", T0 + 5_000, TTL).await.unwrap().unwrap();
+        let renewed = store
+            .acquire_lease("predictions", "a", T0 + 5_000, TTL)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!((renewed.acquired_at, renewed.expires_at), (T0, T0 + 5_000 + TTL));
         // Other names are other leases.
-        assert!(store.acquire_lease("campaigns", "b", T0 + 5_000, TTL).await.unwrap().is_some());
+        assert!(
+            store
+                .acquire_lease("campaigns", "b", T0 + 5_000, TTL)
+                .await
+                .unwrap()
+                .is_some()
+        );
         // The holder dies (stops renewing): before the renewed expiry b is refused,
         // at it b takes over, with a tenure of its own.
         assert_eq!(
-            store.acquire_lease("predictions", "b", T0 + 5_000 + TTL - 1, TTL).await.unwrap(),
+            store
+                .acquire_lease("predictions", "b", T0 + 5_000 + TTL - 1, TTL)
+                .await
+                .unwrap(),
             None
         );
         let b = store
@@ -67,17 +90,26 @@ async fn a_lease_is_held_by_one_node_renewed_and_taken_over_once_expired() {
             "{backend}"
         );
         // The old holder, back, is refused now; its renewal does not steal it back.
-        assert_eq!(store.acquire_lease("predictions", "a", T0 + 21_000, TTL).await.unwrap(), None);
+        assert_eq!(
+            store.acquire_lease("predictions", "a", T0 + 21_000, TTL).await.unwrap(),
+            None
+        );
         let all = store.leases().await.unwrap();
         assert_eq!(
-            all.iter().map(|l| (l.name.as_str(), l.holder.as_str())).collect::<Vec<_>>(),
+            all.iter()
+                .map(|l| (l.name.as_str(), l.holder.as_str()))
+                .collect::<Vec<_>>(),
             vec![("campaigns", "b"), ("predictions", "b")]
         );
         // Released by its holder (a clean stop), the next asker takes it at once;
         // only the holder can release.
         assert!(!store.release_lease("predictions", "a").await.unwrap());
         assert!(store.release_lease("predictions", "b").await.unwrap());
-        let a = store.acquire_lease("predictions", "a", T0 + 21_000, TTL).await.unwrap().unwrap();
+        let a = store
+            .acquire_lease("predictions", "a", T0 + 21_000, TTL)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(a.acquired_at, T0 + 21_000);
         assert_eq!(store.clear_leases().await.unwrap(), 2);
         assert!(store.leases().await.unwrap().is_empty());

@@ -306,9 +306,9 @@ impl Settings {
             s.roles = Roles::parse(&v).map_err(|e| anyhow::anyhow!("NUDGE_ROLES={v:?}: {e}"))?;
         }
         if let Some(v) = text("NUDGE_SINGLETON_LEASE_SECONDS") {
-            s.singleton_lease_seconds = v.parse().with_context(|| {
-                format!("NUDGE_SINGLETON_LEASE_SECONDS={v:?} is not a whole number of seconds")
-            })?;
+            s.singleton_lease_seconds = v
+                .parse()
+                .with_context(|| format!("NUDGE_SINGLETON_LEASE_SECONDS={v:?} is not a whole number of seconds"))?;
         }
         if let Some(v) = o.roles {
             s.roles = v;
@@ -422,8 +422,16 @@ mod tests {
             config: Some(file.clone()),
             ..Default::default()
         };
-        assert!(Settings::load_from(&Overrides::default(), |_| None).unwrap().roles.is_all());
-        assert_eq!(Settings::load_from(&o, |_| None).unwrap().roles.to_string(), "engine,delivery");
+        assert!(
+            Settings::load_from(&Overrides::default(), |_| None)
+                .unwrap()
+                .roles
+                .is_all()
+        );
+        assert_eq!(
+            Settings::load_from(&o, |_| None).unwrap().roles.to_string(),
+            "engine,delivery"
+        );
         let env = |k: &str| (k == "NUDGE_ROLES").then(|| "api,ingest".to_string());
         assert_eq!(Settings::load_from(&o, env).unwrap().roles.to_string(), "api,ingest");
         let flag = Overrides {

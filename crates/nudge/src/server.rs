@@ -4,8 +4,8 @@ use crate::config::Settings;
 use anyhow::Context;
 use nudge_api::AppState;
 use nudge_app::keys;
-use nudge_core::{Clock, SystemClock};
 use nudge_app::nodes::Role;
+use nudge_core::{Clock, SystemClock};
 use nudge_engine::singleton::names;
 use nudge_engine::{
     CampaignEngine, CampaignEngineConfig, JourneyEngine, JourneyEngineConfig, LeaseTiming, SegmentEngine,
@@ -120,7 +120,9 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
         ..Default::default()
     };
     let recommendations = nudge_engine::RecommendationEngine::new(store.clone(), clock.clone(), recommendation_config);
-    let timing = LeaseTiming::new(std::time::Duration::from_secs(u64::from(settings.singleton_lease_seconds)));
+    let timing = LeaseTiming::new(std::time::Duration::from_secs(u64::from(
+        settings.singleton_lease_seconds,
+    )));
     let singleton = |name: &'static str| Singleton::new(name, node_id.clone(), store.clone(), clock.clone(), timing);
     let mut singletons: Vec<Arc<Singleton>> = Vec::new();
     if roles.has(Role::Delivery) {
@@ -159,10 +161,11 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
             ($name:expr, $engine:expr) => {{
                 let lease = singleton($name);
                 let engine = $engine.clone();
-                workers.push(tokio::spawn(lease.clone().run_while_held(
-                    work_stopped.clone(),
-                    move |stop| engine.clone().run(stop),
-                )));
+                workers.push(tokio::spawn(
+                    lease
+                        .clone()
+                        .run_while_held(work_stopped.clone(), move |stop| engine.clone().run(stop)),
+                ));
                 singletons.push(lease);
             }};
         }

@@ -10,7 +10,13 @@ use serde_json::{Value, json};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const SINGLETONS: [&str; 5] = ["campaigns", "journey-entries", "predictions", "recommendations", "send-time"];
+const SINGLETONS: [&str; 5] = [
+    "campaigns",
+    "journey-entries",
+    "predictions",
+    "recommendations",
+    "send-time",
+];
 
 async fn status(api: &Api, method: reqwest::Method, path: &str) -> u16 {
     api.http
@@ -57,7 +63,9 @@ fn a_bad_role_is_a_command_line_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        err.contains("--roles") && err.contains("unknown role \"worker\"") && err.contains("api, ingest, engine and delivery"),
+        err.contains("--roles")
+            && err.contains("unknown role \"worker\"")
+            && err.contains("api, ingest, engine and delivery"),
         "{err}"
     );
     let out = run(&["serve"], &[("NUDGE_ROLES", "api,bogus")]);
@@ -79,8 +87,18 @@ async fn each_role_serves_its_routes_and_runs_its_workers() {
 
     let (engine_node, base) = start_server(&dir.path().join("engine"), &[("NUDGE_ROLES", "engine")]);
     let api = Api::new(&base);
-    for path in ["/api/v1/contacts", "/api/v1/ops/leases", "/api/v1/openapi.json", "/", "/sign-in"] {
-        assert_eq!(status(&api, reqwest::Method::GET, path).await, 404, "{path} on an engine node");
+    for path in [
+        "/api/v1/contacts",
+        "/api/v1/ops/leases",
+        "/api/v1/openapi.json",
+        "/",
+        "/sign-in",
+    ] {
+        assert_eq!(
+            status(&api, reqwest::Method::GET, path).await,
+            404,
+            "{path} on an engine node"
+        );
     }
     let (s, _) = api.write("/v1/track", json!({"userId": "u", "event": "E"})).await;
     assert_eq!(s, 404, "no tracking on an engine node");

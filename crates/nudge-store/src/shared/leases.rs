@@ -21,7 +21,13 @@ fn lease(r: &SqlRow) -> Result<Lease> {
 /// nodes racing for a free or expired lease serialise on the row (`ON CONFLICT DO
 /// UPDATE` locks it and re-checks the `WHERE` against the committed row), so exactly
 /// one of them gets it.
-pub(crate) async fn acquire<D: Db>(db: &D, name: &str, holder: &str, now: Millis, ttl_ms: i64) -> Result<Option<Lease>> {
+pub(crate) async fn acquire<D: Db>(
+    db: &D,
+    name: &str,
+    holder: &str,
+    now: Millis,
+    ttl_ms: i64,
+) -> Result<Option<Lease>> {
     sql::one(
         db,
         "INSERT INTO leases (name, holder, acquired_at, expires_at) VALUES ($1, $2, $3, $4)
