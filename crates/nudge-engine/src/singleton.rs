@@ -149,8 +149,13 @@ impl Singleton {
     pub async fn attempt(&self) -> bool {
         let sent = Instant::now();
         let ttl_ms = self.timing.ttl.as_millis() as i64;
+        // Never wait past the moment the lease held now would lapse.
+        let wait = match self.valid_until() {
+            Some(t) if t > sent => self.timing.renew.min(t - sent),
+            _ => self.timing.renew,
+        };
         let answer = tokio::time::timeout(
-            self.timing.renew.max(Duration::from_millis(100)),
+            wait.max(Duration::from_millis(10)),
             self.store
                 .acquire_lease(self.name, &self.node, self.clock.now(), ttl_ms),
         )
@@ -185,9 +190,19 @@ impl Singleton {
                 break;
             }
             self.attempt().await;
+            // The next attempt in `renew`, or sooner when the lease held would lapse
+            // first (renewals failing): then the node stops holding it at that moment.
+            let now = Instant::now();
+            let next = match self.valid_until() {
+                Some(t) if t > now => self.timing.renew.min(t - now),
+                _ => self.timing.renew,
+            };
             tokio::select! {
                 _ = stop.wait_for(|s| *s) => break,
-                () = tokio::time::sleep(self.timing.renew) => {}
+                () = tokio::time::sleep(next) => {}
+            }
+            if self.valid_until().is_some_and(|t| Instant::now() >= t) {
+                self.set_held(false);
             }
         }
         let was = self.held();
@@ -259,6 +274,33 @@ mod tests {
         assert!(b.attempt().await && b.held());
         assert!(!a.attempt().await && !a.held(), "the old holder learns it lost it");
         assert_eq!(timing.takeover_bound(), Duration::from_secs(20));
+    }
+
+    #[tokio::test]
+    async fn a_node_that_cannot_renew_stops_holding_when_its_lease_would_lapse() {
+        let (store, _dir) = store().await;
+        let clock = Arc::new(ManualClock::new(1_000_000));
+        let timing = LeaseTiming {
+            ttl: Duration::from_millis(600),
+            renew: Duration::from_millis(200),
+        };
+        let a = Singleton::new(names::SEND_TIME, "a", store.clone(), clock, timing);
+        let (stop, stop_rx) = watch::channel(false);
+        let keeper = tokio::spawn(a.clone().keep(stop_rx));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(a.held());
+        let cut_off = Instant::now();
+        store.close().await; // every renewal fails from now on
+        let mut held = a.subscribe();
+        held.wait_for(|h| !*h).await.unwrap();
+        let after = cut_off.elapsed();
+        assert!(
+            after <= timing.ttl + Duration::from_millis(100),
+            "held {after:?} after the database went away"
+        );
+        assert!(!a.held());
+        stop.send_replace(true);
+        keeper.await.unwrap();
     }
 
     #[tokio::test]
