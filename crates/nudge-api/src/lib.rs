@@ -15,6 +15,7 @@ pub mod journeys;
 pub mod keys;
 pub mod messages;
 pub mod metrics;
+pub mod ops;
 pub mod predictions;
 pub mod public;
 pub mod push;
@@ -33,6 +34,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use error::ApiError;
 use nudge_app::campaigns::CampaignAction;
+use nudge_app::nodes::Role;
 use nudge_core::{CallKind, Clock};
 use nudge_engine::SegmentEngine;
 use nudge_messages::delivery::Deliverer;
@@ -71,6 +73,9 @@ pub struct AppState {
     /// Take the client's address from `X-Forwarded-For` (behind a proxy that sets
     /// it); otherwise the peer's address counts, for forms' per-address limits.
     pub trust_forwarded_for: bool,
+    /// This node: its id, its roles (which routes it serves) and the singleton
+    /// leases it keeps (`/metrics`, `/api/v1/ops/leases`).
+    pub node: ops::Node,
 }
 
 impl AppState {
@@ -94,7 +99,14 @@ impl AppState {
             push_allow_local: false,
             forms: Arc::new(nudge_app::forms::FormGuard::default()),
             trust_forwarded_for: false,
+            node: ops::Node::default(),
         }
+    }
+
+    /// Sets what this node is (its id, roles and singletons).
+    pub fn with_node(mut self, node: ops::Node) -> Self {
+        self.node = node;
+        self
     }
 
     /// Sets the forms' rate limits and whether `X-Forwarded-For` names the client.
@@ -396,6 +408,7 @@ fn assemble(state: AppState, ui: Option<Router>) -> Router {
         .route("/api/v1/keys", get(admin::list_keys).post(admin::create_key))
         .route("/api/v1/keys/{id}", axum::routing::delete(admin::revoke_key))
         .route("/api/v1/keys/{id}/browser", axum::routing::put(admin::set_key_browser))
+        .route("/api/v1/ops/leases", get(ops::leases))
         .layer(middleware::from_fn_with_state(state.clone(), require_admin))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024));
 
@@ -411,14 +424,20 @@ fn assemble(state: AppState, ui: Option<Router>) -> Router {
         )
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024));
 
-    let api = Router::new()
-        .merge(tracking)
-        .merge(public)
-        .merge(admin)
-        .route("/api/v1/openapi.json", get(openapi))
+    // A node serves the routes of its roles (docs/operations.md, "Roles"); health,
+    // readiness and metrics on every node. A path of a role it does not have is
+    // answered like a path nothing routes (404).
+    let roles = state.node.roles;
+    let mut api = Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text));
+    if roles.has(Role::Ingest) {
+        api = api.merge(tracking).merge(public);
+    }
+    if roles.has(Role::Api) {
+        api = api.merge(admin).route("/api/v1/openapi.json", get(openapi));
+    }
     let api = match ui {
         Some(ui) => api.fallback_service(ui),
         None => api.fallback(|| async { no_such_route() }),
@@ -482,6 +501,6 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics.render(state.ingestor.stats()),
+        state.metrics.render(state.ingestor.stats(), &state.node),
     )
 }

@@ -1,10 +1,12 @@
 //! Prometheus metrics served at `/metrics`.
 
+use nudge_app::nodes::Role;
 use nudge_core::CallKind;
 use nudge_store::IngestStats;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::Ordering;
@@ -12,6 +14,16 @@ use std::sync::atomic::Ordering;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TypeLabel {
     pub r#type: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NameLabel {
+    pub name: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RoleLabel {
+    pub role: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -29,6 +41,8 @@ pub struct Metrics {
     committed: Counter,
     duplicates: Counter,
     failed_commits: Counter,
+    singleton_held: Family<NameLabel, Gauge>,
+    roles: Family<RoleLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -72,6 +86,14 @@ impl Metrics {
             "Group commits that failed (nothing stored)",
             failed_commits.clone(),
         );
+        let singleton_held = Family::<NameLabel, Gauge>::default();
+        registry.register(
+            "singleton_held",
+            "1 while this node holds the singleton lease of that name (docs/operations.md, Roles)",
+            singleton_held.clone(),
+        );
+        let roles = Family::<RoleLabel, Gauge>::default();
+        registry.register("node_role", "1 for each role this node runs", roles.clone());
         Self {
             registry,
             messages,
@@ -81,6 +103,8 @@ impl Metrics {
             committed,
             duplicates,
             failed_commits,
+            singleton_held,
+            roles,
         }
     }
 
@@ -98,7 +122,7 @@ impl Metrics {
     }
 
     /// Renders the text exposition format, with the ingestor's counters brought up to date.
-    pub fn render(&self, ingest: &IngestStats) -> String {
+    pub fn render(&self, ingest: &IngestStats, node: &crate::ops::Node) -> String {
         let sync = |c: &Counter, v: u64| {
             let cur = c.get();
             if v > cur {
@@ -109,6 +133,16 @@ impl Metrics {
         sync(&self.committed, ingest.messages.load(Ordering::Relaxed));
         sync(&self.duplicates, ingest.duplicates.load(Ordering::Relaxed));
         sync(&self.failed_commits, ingest.failed_commits.load(Ordering::Relaxed));
+        for s in &node.singletons {
+            self.singleton_held
+                .get_or_create(&NameLabel { name: s.name() })
+                .set(i64::from(s.held()));
+        }
+        for role in Role::ALL {
+            self.roles
+                .get_or_create(&RoleLabel { role: role.as_str() })
+                .set(i64::from(node.roles.has(role)));
+        }
         let mut out = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out

@@ -137,6 +137,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/keys"),
     ("delete", "/api/v1/keys/{id}"),
     ("put", "/api/v1/keys/{id}/browser"),
+    ("get", "/api/v1/ops/leases"),
     // Public.
     ("get", "/api/v1/openapi.json"),
     ("get", "/healthz"),

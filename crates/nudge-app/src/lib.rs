@@ -44,6 +44,7 @@ pub mod journeys;
 pub mod keys;
 pub mod live;
 pub mod messages;
+pub mod nodes;
 pub mod predictions;
 pub mod ready_made_journeys;
 pub mod recipients;

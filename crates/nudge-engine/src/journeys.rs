@@ -138,6 +138,9 @@ pub struct JourneyEngine {
     /// Held by a round, and by a version move, so the two never compute transitions
     /// of the same run at once.
     round_lock: tokio::sync::Mutex<()>,
+    /// The singleton lease under which this node sets entry timers when a
+    /// time-triggered journey goes live; `None`: always (one process).
+    entries_lease: Mutex<Option<Arc<crate::Singleton>>>,
 }
 
 /// What [`JourneyEngine::move_runs`] did.
@@ -160,7 +163,24 @@ impl JourneyEngine {
             indexed: Mutex::new(None),
             on_messages: Mutex::new(None),
             round_lock: tokio::sync::Mutex::new(()),
+            entries_lease: Mutex::new(None),
         })
+    }
+
+    /// Sets entry timers only while this node holds `lease`
+    /// ([`crate::singleton::names::JOURNEY_ENTRIES`]); the rest of a round (inbox,
+    /// timers, due entry timers, all claimed with leases) runs on every node.
+    pub fn set_entries_lease(&self, lease: Arc<crate::Singleton>) {
+        *self.entries_lease.lock().unwrap_or_else(|e| e.into_inner()) = Some(lease);
+    }
+
+    /// Whether this node sets entry timers now (see [`Self::set_entries_lease`]).
+    fn sets_entries(&self) -> bool {
+        self.entries_lease
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_none_or(|l| l.held())
     }
 
     /// Something changed (events stored, a journey published): work now.

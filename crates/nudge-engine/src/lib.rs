@@ -21,6 +21,9 @@
 //! of the item-to-item similarities and best sellers, new products into the catalogue
 //! between them.
 //!
+//! [`Singleton`] runs work that one node at a time does under a lease in the store
+//! (entry-timer setting, campaigns, the model engines): see `singleton.rs`.
+//!
 //! Architecture invariant: decisions come from `nudge_core` (pure); this crate only
 //! loads state, calls them, and stores their outcome. It knows nothing of HTTP.
 
@@ -30,6 +33,7 @@ mod predictions;
 mod recommendations;
 mod segments;
 mod send_time;
+pub mod singleton;
 
 pub use campaigns::{CampaignEngine, CampaignEngineConfig, CampaignRound};
 pub use journeys::{
@@ -45,3 +49,4 @@ pub use recommendations::{
 };
 pub use segments::{SegmentEngine, SegmentEngineConfig};
 pub use send_time::{SendTimeEngine, SendTimeEngineConfig, SendTimeRound};
+pub use singleton::{LeaseTiming, Singleton};

@@ -16,6 +16,7 @@ mod exec;
 mod forms;
 mod group_commit;
 mod journeys;
+mod leases;
 pub mod live;
 mod messages;
 mod plan;
@@ -37,6 +38,7 @@ pub use campaigns::*;
 pub use forms::*;
 pub use group_commit::{IngestStats, Ingestor, IngestorConfig, SubmitError};
 pub use journeys::*;
+pub use leases::{Lease, LeaseStore};
 pub use messages::*;
 pub use postgres::PgStore;
 pub use predictions::{PredictionStore, PurchaseHistory, StoredModel};
@@ -108,6 +110,7 @@ pub trait Store:
     + PredictionStore
     + SendTimeStore
     + RecommendationStore
+    + LeaseStore
     + Send
     + Sync
     + 'static

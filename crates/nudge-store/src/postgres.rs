@@ -78,6 +78,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (26, include_str!("../migrations/postgres/0026_recommendations.sql")),
     (27, include_str!("../migrations/postgres/0027_score_changes.sql")),
     (28, include_str!("../migrations/postgres/0028_config_versions.sql")),
+    (29, include_str!("../migrations/postgres/0029_leases.sql")),
 ];
 
 /// Key of the advisory lock that serializes migrations between processes.
@@ -435,6 +436,7 @@ shared::forms::impl_form_store!(PgStore, pg_write, pg_read);
 shared::recommendations::impl_recommendation_store!(PgStore, pg_write, pg_read);
 shared::predictions::impl_prediction_store!(PgStore, pg_write, pg_read);
 shared::send_time::impl_send_time_store!(PgStore, pg_write, pg_read);
+shared::leases::impl_lease_store!(PgStore, pg_write, pg_read);
 
 impl PgStore {
     /// Run again when it lost a race for an identity or a contact, as ingestion.

@@ -9,6 +9,7 @@ pub(crate) mod forms;
 pub(crate) mod ingest;
 pub(crate) mod journeys;
 pub(crate) mod keys;
+pub(crate) mod leases;
 pub(crate) mod messages;
 pub(crate) mod predictions;
 pub(crate) mod recommendations;

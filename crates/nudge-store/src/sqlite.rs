@@ -58,6 +58,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (26, include_str!("../migrations/sqlite/0026_recommendations.sql")),
     (27, include_str!("../migrations/sqlite/0027_score_changes.sql")),
     (28, include_str!("../migrations/sqlite/0028_config_versions.sql")),
+    (29, include_str!("../migrations/sqlite/0029_leases.sql")),
 ];
 
 type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;
@@ -698,6 +699,7 @@ shared::forms::impl_form_store!(SqliteStore, sqlite_write, sqlite_read);
 shared::recommendations::impl_recommendation_store!(SqliteStore, sqlite_write, sqlite_read);
 shared::predictions::impl_prediction_store!(SqliteStore, sqlite_write, sqlite_read);
 shared::send_time::impl_send_time_store!(SqliteStore, sqlite_write, sqlite_read);
+shared::leases::impl_lease_store!(SqliteStore, sqlite_write, sqlite_read);
 
 impl SqliteStore {
     async fn submit(&self, new: NewSubmission, now: Millis) -> Result<Option<Submitted>> {

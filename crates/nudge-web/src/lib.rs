@@ -72,6 +72,28 @@ impl WebState {
 
 /// The UI's routes, mounted behind the API with [`nudge_api::router_with_ui`].
 pub fn router(state: WebState) -> Router {
+    router_for(state, nudge_app::nodes::Roles::all())
+}
+
+/// The routes of a node's roles (docs/operations.md, "Roles"): the UI with `api`,
+/// the hosted forms (`/f/*`, what the public posts to) with `ingest`; any other path
+/// is the UI's "no such page".
+pub fn router_for(state: WebState, roles: nudge_app::nodes::Roles) -> Router {
+    use nudge_app::nodes::Role;
+    let mut router = Router::new();
+    if roles.has(Role::Api) {
+        router = router.merge(ui_routes(&state));
+    }
+    // Public: no session, no CSRF token (other sites post to them); their own
+    // headers (`public_forms::page_headers`, CORS by the form's origins).
+    if roles.has(Role::Ingest) {
+        router = router.merge(pages::public_forms::router());
+    }
+    router.fallback(not_found).with_state(state)
+}
+
+/// The signed-in UI's routes.
+fn ui_routes(state: &WebState) -> Router<WebState> {
     Router::new()
         .route("/", get(pages::dashboard::page))
         .route("/sign-in", get(auth::sign_in_page).post(auth::sign_in))
@@ -190,11 +212,6 @@ pub fn router(state: WebState) -> Router {
         .route("/assets/{name}", get(assets::serve))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::csrf_guard))
         .layer(axum::middleware::from_fn(render::security_headers))
-        // Public: no session, no CSRF token (other sites post to them); their own
-        // headers (`public_forms::page_headers`, CORS by the form's origins).
-        .merge(pages::public_forms::router())
-        .fallback(not_found)
-        .with_state(state)
 }
 
 /// Paths nothing routes: the API's JSON error under the API's prefixes, a page

@@ -2,6 +2,7 @@
 //! then `NUDGE_*` environment variables, then command-line flags; later wins.
 
 use anyhow::{Context, bail};
+use nudge_app::nodes::Roles;
 use nudge_store::secrets::{KeyFile, MasterKey};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -87,6 +88,18 @@ pub struct Settings {
     /// Listen for PostgreSQL notifications of configuration changes (changes made on
     /// other nodes apply at once); `false`: only the periodic check.
     pub config_listen: bool,
+    /// What `nudge serve` runs (docs/operations.md, "Roles"): `api`, `ingest`,
+    /// `engine`, `delivery`; all of them by default.
+    #[serde(deserialize_with = "roles_from_list")]
+    pub roles: Roles,
+    /// Seconds a singleton lease lasts without renewal (renewed every third of it);
+    /// a dead node's singletons move to another within this plus a third.
+    pub singleton_lease_seconds: u32,
+}
+
+fn roles_from_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Roles, D::Error> {
+    let names = Vec::<String>::deserialize(d)?;
+    Roles::parse(&names.join(",")).map_err(serde::de::Error::custom)
 }
 
 impl Default for Settings {
@@ -121,6 +134,8 @@ impl Default for Settings {
             recommendation_refresh_minutes: 60,
             config_check_seconds: 5,
             config_listen: true,
+            roles: Roles::all(),
+            singleton_lease_seconds: 15,
         }
     }
 }
@@ -140,6 +155,15 @@ pub struct Overrides {
     /// postgres://... to use PostgreSQL [env: NUDGE_DATABASE_URL]
     #[arg(long, global = true)]
     pub database_url: Option<String>,
+    /// What this node runs, comma-separated: api (admin API and web UI), ingest
+    /// (tracking, forms, links), engine (segments, journeys, campaigns, models),
+    /// delivery (sending); all by default [env: NUDGE_ROLES]
+    #[arg(long, global = true, value_parser = parse_roles, value_name = "ROLE,...")]
+    pub roles: Option<Roles>,
+}
+
+fn parse_roles(s: &str) -> Result<Roles, String> {
+    Roles::parse(s)
 }
 
 impl Settings {
@@ -278,6 +302,20 @@ impl Settings {
                 _ => anyhow::bail!("NUDGE_CONFIG_LISTEN={v:?} must be true or false"),
             };
         }
+        if let Some(v) = text("NUDGE_ROLES") {
+            s.roles = Roles::parse(&v).map_err(|e| anyhow::anyhow!("NUDGE_ROLES={v:?}: {e}"))?;
+        }
+        if let Some(v) = text("NUDGE_SINGLETON_LEASE_SECONDS") {
+            s.singleton_lease_seconds = v
+                .parse()
+                .with_context(|| format!("NUDGE_SINGLETON_LEASE_SECONDS={v:?} is not a whole number of seconds"))?;
+        }
+        if let Some(v) = o.roles {
+            s.roles = v;
+        }
+        if s.singleton_lease_seconds == 0 {
+            bail!("singleton_lease_seconds must be at least 1");
+        }
         if let Some(v) = &o.listen {
             s.listen = v.clone();
         }
@@ -373,6 +411,40 @@ mod tests {
             ..o
         };
         assert_eq!(Settings::load_from(&o2, env).unwrap().listen, "127.0.0.1:1");
+    }
+
+    #[test]
+    fn roles_come_from_the_file_the_environment_or_the_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("n.toml");
+        std::fs::write(&file, "roles = [\"engine\", \"delivery\"]\n").unwrap();
+        let o = Overrides {
+            config: Some(file.clone()),
+            ..Default::default()
+        };
+        assert!(
+            Settings::load_from(&Overrides::default(), |_| None)
+                .unwrap()
+                .roles
+                .is_all()
+        );
+        assert_eq!(
+            Settings::load_from(&o, |_| None).unwrap().roles.to_string(),
+            "engine,delivery"
+        );
+        let env = |k: &str| (k == "NUDGE_ROLES").then(|| "api,ingest".to_string());
+        assert_eq!(Settings::load_from(&o, env).unwrap().roles.to_string(), "api,ingest");
+        let flag = Overrides {
+            roles: Some(Roles::parse("engine").unwrap()),
+            ..o.clone()
+        };
+        assert_eq!(Settings::load_from(&flag, env).unwrap().roles.to_string(), "engine");
+        let bad = |k: &str| (k == "NUDGE_ROLES").then(|| "api,workers".to_string());
+        let e = format!("{:#}", Settings::load_from(&o, bad).unwrap_err());
+        assert!(e.contains("NUDGE_ROLES") && e.contains("\"workers\""), "{e}");
+        std::fs::write(&file, "roles = [\"apis\"]\n").unwrap();
+        let e = format!("{:#}", Settings::load_from(&o, |_| None).unwrap_err());
+        assert!(e.contains("apis"), "{e}");
     }
 
     #[test]

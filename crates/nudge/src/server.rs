@@ -4,9 +4,12 @@ use crate::config::Settings;
 use anyhow::Context;
 use nudge_api::AppState;
 use nudge_app::keys;
+use nudge_app::nodes::Role;
 use nudge_core::{Clock, SystemClock};
+use nudge_engine::singleton::names;
 use nudge_engine::{
-    CampaignEngine, CampaignEngineConfig, JourneyEngine, JourneyEngineConfig, SegmentEngine, SegmentEngineConfig,
+    CampaignEngine, CampaignEngineConfig, JourneyEngine, JourneyEngineConfig, LeaseTiming, SegmentEngine,
+    SegmentEngineConfig, Singleton,
 };
 use nudge_store::{Ingestor, IngestorConfig, KeyKind};
 use std::net::SocketAddr;
@@ -48,11 +51,22 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
             ..Default::default()
         },
     ));
+    let roles = settings.roles;
+    let node_id = nudge_app::nodes::node_id();
+    if store.backend() == "sqlite" && !roles.is_all() {
+        tracing::warn!(
+            %roles,
+            "an embedded (SQLite) workspace is served by one process: the roles this node does not run run nowhere"
+        );
+    }
+    // Every node builds the engines and the deliverer (the API wakes them and calls
+    // their use cases); only the roles' workers run (docs/operations.md, "Roles").
+    let (stop_work, work_stopped) = tokio::sync::watch::channel(false);
+    let mut workers: Vec<tokio::task::JoinHandle<()>> = Vec::new();
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
     let segments = SegmentEngine::new(store.clone(), clock.clone(), SegmentEngineConfig::default());
-    let (stop_engine, engine_stopped) = tokio::sync::oneshot::channel::<()>();
-    let engine = tokio::spawn(segments.clone().run(async move {
-        let _ = engine_stopped.await;
-    }));
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .with_context(|| format!("listening on {}", settings.listen))?;
@@ -74,11 +88,9 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
                 "journey timers and events claimed by a previous run are due again"
             );
         }
+        // And the singleton leases the previous process held are free at once.
+        store.clear_leases().await?;
     }
-    let (stop_delivery, delivery_stopped) = tokio::sync::oneshot::channel::<()>();
-    let delivery = tokio::spawn(deliverer.clone().run(async move {
-        let _ = delivery_stopped.await;
-    }));
     let journey_config = JourneyEngineConfig::default();
     // Contacts without a time zone are in the workspace's, for campaigns as for journeys.
     let campaign_config = CampaignEngineConfig {
@@ -90,56 +102,114 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
         let deliverer = deliverer.clone();
         journeys.on_messages(move || deliverer.wake());
     }
-    let (stop_journeys, journeys_stopped) = tokio::sync::oneshot::channel::<()>();
-    let journey_task = tokio::spawn(journeys.clone().run(async move {
-        let _ = journeys_stopped.await;
-    }));
     let campaigns = CampaignEngine::new(store.clone(), clock.clone(), campaign_config);
     {
         let deliverer = deliverer.clone();
         campaigns.on_messages(move || deliverer.wake());
     }
-    let (stop_campaigns, campaigns_stopped) = tokio::sync::oneshot::channel::<()>();
-    let campaign_task = tokio::spawn(campaigns.clone().run(async move {
-        let _ = campaigns_stopped.await;
-    }));
     let prediction_config = nudge_engine::PredictionEngineConfig {
         refit_every: (settings.prediction_refit_hours > 0)
             .then(|| std::time::Duration::from_secs(u64::from(settings.prediction_refit_hours) * 3600)),
         ..Default::default()
     };
     let predictions = nudge_engine::PredictionEngine::new(store.clone(), clock.clone(), prediction_config);
-    let (stop_predictions, predictions_stopped) = tokio::sync::oneshot::channel::<()>();
-    let prediction_task = tokio::spawn(predictions.clone().run(async move {
-        let _ = predictions_stopped.await;
-    }));
     let send_times = nudge_engine::SendTimeEngine::new(store.clone(), clock.clone(), Default::default());
-    let (stop_send_times, send_times_stopped) = tokio::sync::oneshot::channel::<()>();
-    let send_time_task = tokio::spawn(send_times.clone().run(async move {
-        let _ = send_times_stopped.await;
-    }));
     let recommendation_config = nudge_engine::RecommendationEngineConfig {
         refresh_every: (settings.recommendation_refresh_minutes > 0)
             .then(|| std::time::Duration::from_secs(u64::from(settings.recommendation_refresh_minutes) * 60)),
         ..Default::default()
     };
     let recommendations = nudge_engine::RecommendationEngine::new(store.clone(), clock.clone(), recommendation_config);
-    let (stop_recommendations, recommendations_stopped) = tokio::sync::oneshot::channel::<()>();
-    let recommendation_task = tokio::spawn(recommendations.clone().run(async move {
-        let _ = recommendations_stopped.await;
-    }));
+    let timing = LeaseTiming::new(std::time::Duration::from_secs(u64::from(
+        settings.singleton_lease_seconds,
+    )));
+    let singleton = |name: &'static str| Singleton::new(name, node_id.clone(), store.clone(), clock.clone(), timing);
+    let mut singletons: Vec<Arc<Singleton>> = Vec::new();
+    if roles.has(Role::Delivery) {
+        workers.push(tokio::spawn(deliverer.clone().run(stopped(work_stopped.clone()))));
+    }
+    if roles.has(Role::Engine) {
+        // Lease-claimed work runs on every engine node.
+        workers.push(tokio::spawn(segments.clone().run(stopped(work_stopped.clone()))));
+        workers.push(tokio::spawn(journeys.clone().run(stopped(work_stopped.clone()))));
+        // Singletons: one node at a time, under a lease each.
+        let entries = singleton(names::JOURNEY_ENTRIES);
+        journeys.set_entries_lease(entries.clone());
+        {
+            let journeys = journeys.clone();
+            let mut held = entries.subscribe();
+            let mut stop = work_stopped.clone();
+            // Taking the lease wakes the journey engine, so entry timers are set now.
+            workers.push(tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = stop.wait_for(|s| *s) => break,
+                        changed = held.changed() => {
+                            if changed.is_err() {
+                                break;
+                            }
+                            if *held.borrow() {
+                                journeys.wake();
+                            }
+                        }
+                    }
+                }
+            }));
+        }
+        singletons.push(entries);
+        macro_rules! under_lease {
+            ($name:expr, $engine:expr) => {{
+                let lease = singleton($name);
+                let engine = $engine.clone();
+                workers.push(tokio::spawn(
+                    lease
+                        .clone()
+                        .run_while_held(work_stopped.clone(), move |stop| engine.clone().run(stop)),
+                ));
+                singletons.push(lease);
+            }};
+        }
+        under_lease!(names::CAMPAIGNS, campaigns);
+        under_lease!(names::PREDICTIONS, predictions);
+        under_lease!(names::SEND_TIME, send_times);
+        under_lease!(names::RECOMMENDATIONS, recommendations);
+    }
+    // The leases are taken (or found held by another node) before the server says
+    // it is listening, then kept until the workers have stopped.
+    for s in &singletons {
+        s.attempt().await;
+    }
+    let (stop_leases, leases_stopped) = tokio::sync::watch::channel(false);
+    let keepers: Vec<_> = singletons
+        .iter()
+        .map(|s| tokio::spawn(s.clone().keep(leases_stopped.clone())))
+        .collect();
+    tracing::info!(node = %node_id, %roles, lease_ttl_s = settings.singleton_lease_seconds, "node roles");
+    let node = nudge_api::ops::Node {
+        id: node_id.clone(),
+        roles,
+        singletons: singletons.clone(),
+    };
     let state = AppState::new(store.clone(), ingestor.clone(), clock, segments)
         .with_messaging(deliverer)
         .with_journeys(journeys)
         .with_campaigns(campaigns)
         .with_push_key(push_public_key, settings.push_allow_local)
-        .with_forms(Default::default(), settings.trust_forwarded_for);
+        .with_forms(Default::default(), settings.trust_forwarded_for)
+        .with_node(node);
     let shutdown = shutdown_signal();
     tracing::info!(%addr, backend = store.backend(), "nudge is listening");
     println!("nudge listening on http://{addr} ({} storage)", store.backend());
     let ui_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     let ui_url = ui_url.trim_end_matches('/');
-    match nudge_app::accounts::setup_token(&*store).await {
+    let setup = if roles.has(Role::Api) {
+        nudge_app::accounts::setup_token(&*store).await
+    } else {
+        println!("no web UI or admin API on this node (roles: {roles})");
+        Ok(None)
+    };
+    match setup {
+        Ok(None) if !roles.has(Role::Api) => {}
         Ok(Some(token)) => println!(
             "this workspace has no users yet: open {ui_url}/setup/{token} to create the owner (the link works once)"
         ),
@@ -167,8 +237,12 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
         f(addr);
     }
     let ready = state.ready.clone();
-    let app =
-        nudge_api::router_with_ui(state, nudge_web::router(web)).into_make_service_with_connect_info::<SocketAddr>();
+    let app = if roles.has(Role::Api) || roles.has(Role::Ingest) {
+        nudge_api::router_with_ui(state, nudge_web::router_for(web, roles))
+    } else {
+        nudge_api::router(state)
+    }
+    .into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
@@ -179,20 +253,15 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
     ingestor.shutdown().await;
     let _ = stop_config.send(());
     let _ = config_task.await;
-    let _ = stop_engine.send(());
-    let _ = stop_delivery.send(());
-    let _ = stop_journeys.send(());
-    let _ = stop_campaigns.send(());
-    let _ = stop_predictions.send(());
-    let _ = stop_send_times.send(());
-    let _ = stop_recommendations.send(());
-    let _ = engine.await;
-    let _ = journey_task.await;
-    let _ = campaign_task.await;
-    let _ = prediction_task.await;
-    let _ = send_time_task.await;
-    let _ = recommendation_task.await;
-    let _ = delivery.await;
+    stop_work.send_replace(true);
+    for w in workers {
+        let _ = w.await;
+    }
+    // The singletons' work has stopped: give their leases up for another node.
+    stop_leases.send_replace(true);
+    for k in keepers {
+        let _ = k.await;
+    }
     store.close().await;
     tracing::info!("stopped cleanly");
     Ok(())

@@ -13,7 +13,9 @@ impl JourneyEngine {
         let journeys = self.store.journeys().await?;
         self.index(&journeys).await?;
         let now = self.clock.now();
-        self.schedule_entries(&journeys, now).await?;
+        if self.sets_entries() {
+            self.schedule_entries(&journeys, now).await?;
+        }
         let mut round = Round {
             caps: self.caps().await?,
             ..Default::default()
