@@ -1,6 +1,8 @@
 //! The use cases against a real store: SQLite always, PostgreSQL (a fresh schema) when
 //! `NUDGE_TEST_DATABASE_URL` is set. No HTTP: `nudge_app::App` is called directly.
 
+mod common;
+use common::{python_with_aiosmtpd, start_sink};
 use nudge_app::journeys::{DefinitionSource, DryRun};
 use nudge_app::messages::{Bounce, BounceKind, Recipient, SendMessage, TemplateRef};
 use nudge_app::{App, AppError};
@@ -515,60 +517,6 @@ async fn an_import_job_imports_good_rows_in_batches_and_reports_each_bad_one() {
         assert!(jobs.progress("nope", 10).is_none());
         b.finish().await;
     }
-}
-
-/// The Python test virtualenv, if it has aiosmtpd (`scripts/install-test-deps`).
-fn python_with_aiosmtpd() -> Option<std::path::PathBuf> {
-    let cache = std::env::var_os("NUDGE_CACHE")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/nudge"));
-    let python = std::env::var_os("NUDGE_PYTHON")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| cache.join("venv/bin/python"));
-    let ok = std::process::Command::new(&python)
-        .args(["-c", "import aiosmtpd"])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        let what = "the test virtualenv lacks aiosmtpd; run scripts/install-test-deps";
-        assert!(std::env::var("NUDGE_REQUIRE_SDK_TESTS").as_deref() != Ok("1"), "{what}");
-        eprintln!("SKIPPED: {what}");
-    }
-    ok.then_some(python)
-}
-
-/// The SMTP sink of the process tests (`tests/smtp/sink.py`), killed when dropped.
-struct Sink(std::process::Child, u16, tempfile::TempDir);
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_sink(python: &std::path::Path) -> Sink {
-    use std::io::BufRead;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let out = tempfile::tempdir().unwrap();
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/smtp/sink.py");
-    let mut child = std::process::Command::new(python)
-        .arg(script)
-        .arg(port.to_string())
-        .arg(out.path())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "ready");
-    Sink(child, port, out)
 }
 
 /// What an SMTP sink received (the JSON files it writes), waiting for `n`.

@@ -4,6 +4,8 @@
 //! sessions and clicks at 19:00 UTC, counted by the send-time engine, make a
 //! journey's best-time send wait from the morning until 19:00 and go out at it.
 
+mod common;
+use common::{python_with_aiosmtpd, start_sink};
 use nudge_app::App;
 use nudge_app::channels::{ChannelSettings, SmtpSettings};
 use nudge_app::journeys::JourneyAction;
@@ -13,31 +15,15 @@ use nudge_engine::{JourneyEngine, JourneyEngineConfig, SendTimeEngine, SendTimeE
 use nudge_messages::channel::capture::Capture;
 use nudge_messages::channel::config::SmtpTls;
 use nudge_messages::delivery::{ChannelSlot, Deliverer, DeliveryConfig};
-use nudge_store::{Lookup, MessageQuery, NewJourney, NewTemplate, PgStore, SqliteStore, Store};
+use nudge_store::{Lookup, MessageQuery, NewJourney, NewTemplate, Store};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
 const HOUR: Millis = 3_600_000;
 const DAY: Millis = 24 * HOUR;
 
-async fn backends() -> Vec<(
-    Arc<dyn Store>,
-    Option<tempfile::TempDir>,
-    Option<nudge_store::scratch::PgScratchSchema>,
-)> {
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("nudge.db")).await.unwrap());
-    let mut out = vec![(sqlite, Some(dir), None)];
-    if let Ok(url) = std::env::var("NUDGE_TEST_DATABASE_URL")
-        && !url.is_empty()
-    {
-        let schema = nudge_store::scratch::PgScratchSchema::create(&url, "nudge_send_time_test")
-            .await
-            .unwrap();
-        let store: Arc<dyn Store> = Arc::new(PgStore::connect(&schema.url).await.unwrap());
-        out.push((store, None, Some(schema)));
-    }
-    out
+async fn backends() -> Vec<nudge_store::scratch::TestStore> {
+    nudge_store::scratch::test_stores("nudge_send_time_test").await.unwrap()
 }
 
 async fn ingest(store: &dyn Store, batch: Vec<Value>, now: Millis) {
@@ -64,60 +50,6 @@ async fn messages(store: &dyn Store) -> Vec<nudge_store::Message> {
         ..Default::default()
     };
     store.list_messages(&query).await.unwrap().items
-}
-
-/// The Python test virtualenv, if it has aiosmtpd (`scripts/install-test-deps`).
-fn python_with_aiosmtpd() -> Option<std::path::PathBuf> {
-    let cache = std::env::var_os("NUDGE_CACHE")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/nudge"));
-    let python = std::env::var_os("NUDGE_PYTHON")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| cache.join("venv/bin/python"));
-    let ok = std::process::Command::new(&python)
-        .args(["-c", "import aiosmtpd"])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        let what = "the test virtualenv lacks aiosmtpd; run scripts/install-test-deps";
-        assert!(std::env::var("NUDGE_REQUIRE_SDK_TESTS").as_deref() != Ok("1"), "{what}");
-        eprintln!("SKIPPED: {what}");
-    }
-    ok.then_some(python)
-}
-
-/// The SMTP sink of the process tests, killed when dropped: (process, port, mail dir).
-struct Sink(std::process::Child, u16, tempfile::TempDir);
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_sink(python: &std::path::Path) -> Sink {
-    use std::io::BufRead;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let out = tempfile::tempdir().unwrap();
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/smtp/sink.py");
-    let mut child = std::process::Command::new(python)
-        .arg(script)
-        .arg(port.to_string())
-        .arg(out.path())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "ready");
-    Sink(child, port, out)
 }
 
 /// The mails the sink received so far (the JSON files it writes).

@@ -15,24 +15,8 @@ use std::time::Duration;
 
 const TRANSACTIONS: &str = include_str!("../../nudge-core/tests/fixtures/cdnow/transactions.txt");
 
-async fn backends() -> Vec<(
-    Arc<dyn Store>,
-    Option<tempfile::TempDir>,
-    Option<scratch::PgScratchSchema>,
-)> {
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("nudge.db")).await.unwrap());
-    let mut out = vec![(sqlite, Some(dir), None)];
-    if let Ok(url) = std::env::var("NUDGE_TEST_DATABASE_URL")
-        && !url.is_empty()
-    {
-        let schema = scratch::PgScratchSchema::create(&url, "nudge_predictions_test")
-            .await
-            .unwrap();
-        let store: Arc<dyn Store> = Arc::new(PgStore::connect(&schema.url).await.unwrap());
-        out.push((store, None, Some(schema)));
-    }
-    out
+async fn backends() -> Vec<scratch::TestStore> {
+    scratch::test_stores("nudge_predictions_test").await.unwrap()
 }
 
 async fn ingest(store: &dyn Store, batch: Vec<Value>, now: Millis) {

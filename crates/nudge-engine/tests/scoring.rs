@@ -14,24 +14,8 @@ use std::sync::Arc;
 /// 2027-03-15T12:00:00Z.
 const T0: Millis = 1_805_112_000_000;
 
-async fn backends() -> Vec<(
-    Arc<dyn Store>,
-    Option<tempfile::TempDir>,
-    Option<scratch::PgScratchSchema>,
-)> {
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("nudge.db")).await.unwrap());
-    let mut out = vec![(sqlite, Some(dir), None)];
-    if let Ok(url) = std::env::var("NUDGE_TEST_DATABASE_URL")
-        && !url.is_empty()
-    {
-        let schema = scratch::PgScratchSchema::create(&url, "nudge_scoring_test")
-            .await
-            .unwrap();
-        let store: Arc<dyn Store> = Arc::new(PgStore::connect(&schema.url).await.unwrap());
-        out.push((store, None, Some(schema)));
-    }
-    out
+async fn backends() -> Vec<scratch::TestStore> {
+    scratch::test_stores("nudge_scoring_test").await.unwrap()
 }
 
 async fn members(store: &dyn Store, segment: i64) -> Vec<i64> {

@@ -1,7 +1,8 @@
 //! Scratch PostgreSQL schemas for tests and benchmarks: a fresh, empty schema with a
 //! connection URL whose `search_path` is that schema (a [`crate::PgStore`] opened on
-//! it migrates it), dropped with everything in it afterwards. Callers outside this
-//! crate need no database driver of their own.
+//! it migrates it), dropped with everything in it afterwards; and [`test_stores`],
+//! the SQLite and PostgreSQL stores a test runs against. Callers outside this crate
+//! need no database driver of their own.
 
 use crate::Result;
 
@@ -56,6 +57,31 @@ impl PgScratchSchema {
             .await?;
         Ok(())
     }
+}
+
+/// A store a test runs against, with what keeps it: the SQLite database's directory,
+/// or the PostgreSQL scratch schema (for the test to drop when it wants).
+pub type TestStore = (
+    std::sync::Arc<dyn crate::Store>,
+    Option<tempfile::TempDir>,
+    Option<PgScratchSchema>,
+);
+
+/// The stores a test runs against: SQLite in a fresh directory always, and
+/// PostgreSQL in a fresh schema named after `prefix` when `NUDGE_TEST_DATABASE_URL`
+/// is set (and not empty).
+pub async fn test_stores(prefix: &str) -> Result<Vec<TestStore>> {
+    let dir = tempfile::tempdir()?;
+    let sqlite = crate::SqliteStore::open(&dir.path().join("nudge.db")).await?;
+    let mut out: Vec<TestStore> = vec![(std::sync::Arc::new(sqlite), Some(dir), None)];
+    if let Ok(url) = std::env::var("NUDGE_TEST_DATABASE_URL")
+        && !url.is_empty()
+    {
+        let schema = PgScratchSchema::create(&url, prefix).await?;
+        let store = crate::PgStore::connect(&schema.url).await?;
+        out.push((std::sync::Arc::new(store), None, Some(schema)));
+    }
+    Ok(out)
 }
 
 async fn connect(url: &str) -> Result<tokio_postgres::Client> {

@@ -3,27 +3,12 @@
 //! the test says (`now` is an argument): acquire, renew, expire, take over.
 
 use nudge_store::*;
-use std::sync::Arc;
 
 const T0: i64 = 1_800_000_000_000;
 const TTL: i64 = 15_000;
 
-async fn backends() -> Vec<(
-    Arc<dyn Store>,
-    Option<tempfile::TempDir>,
-    Option<scratch::PgScratchSchema>,
-)> {
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite = SqliteStore::open(&dir.path().join("nudge.db")).await.unwrap();
-    let mut out: Vec<(Arc<dyn Store>, _, _)> = vec![(Arc::new(sqlite), Some(dir), None)];
-    if let Ok(url) = std::env::var("NUDGE_TEST_DATABASE_URL")
-        && !url.is_empty()
-    {
-        let schema = scratch::PgScratchSchema::create(&url, "nudge_leases").await.unwrap();
-        let store = PgStore::connect(&schema.url).await.unwrap();
-        out.push((Arc::new(store), None, Some(schema)));
-    }
-    out
+async fn backends() -> Vec<scratch::TestStore> {
+    scratch::test_stores("nudge_leases").await.unwrap()
 }
 
 #[tokio::test]
