@@ -508,6 +508,9 @@ pub struct Scoring {
     by_trait: HashMap<String, Vec<usize>>,
     /// Thresholds readers test each score against besides its stages (segments).
     read_thresholds: HashMap<String, Vec<f64>>,
+    /// Every rule's score and frequency, disabled ones too: which counters are kept
+    /// ([`Scoring::kept_counters`]).
+    counting: HashMap<i64, (String, Frequency)>,
 }
 
 impl Scoring {
@@ -516,6 +519,12 @@ impl Scoring {
             scores,
             ..Default::default()
         };
+        for rule in &rules {
+            out.counting.insert(
+                rule.id,
+                (rule.definition.score.clone(), rule.definition.frequency.clone()),
+            );
+        }
         for rule in rules.into_iter().filter(|r| r.definition.enabled) {
             let i = out.rules.len();
             match &rule.definition.trigger {
@@ -592,6 +601,21 @@ impl Scoring {
             .find(|s| s.name == score)
             .cloned()
             .unwrap_or_else(|| ScoreDefinition::plain(score))
+    }
+
+    /// A score's counters worth keeping at `now`: those of its rules (enabled or not)
+    /// in the period the rule counts in now (`once`, today, this week). A deleted
+    /// rule's, a past day's or week's, a rule's since given to another score or made
+    /// uncapped are dropped: they can limit nothing any more.
+    pub fn kept_counters(&self, counters: &Counters, score: &str, now: Millis) -> Vec<(i64, String, u32)> {
+        counters
+            .iter()
+            .filter(|((rule, period), _)| match self.counting.get(rule) {
+                Some((s, frequency)) => s == score && frequency.counter(now).is_some_and(|(p, _)| &p == period),
+                None => false,
+            })
+            .map(|((rule, period), n)| (*rule, period.clone(), *n))
+            .collect()
     }
 
     /// The thresholds decay must be materialised at for a score: its stages' and
@@ -672,8 +696,12 @@ pub struct ContactScores {
     /// The score traits' values on the contact now (by score name; 0 when absent).
     pub traits: BTreeMap<String, f64>,
     /// Counters by `(rule, period)` (see [`Frequency::counter`]).
-    pub counters: BTreeMap<(i64, String), u32>,
+    pub counters: Counters,
 }
+
+/// How often rules fired for a contact, by `(rule, period)` (see
+/// [`Frequency::counter`]).
+pub type Counters = BTreeMap<(i64, String), u32>;
 
 impl ContactScores {
     /// A score's value at `now`: its decayed state, unless its trait was changed by
@@ -723,6 +751,9 @@ pub struct ScoreChange {
     pub state: ScoreState,
     /// When decay next crosses a threshold (the timer to set; `None`: clear it).
     pub next_due: Option<Millis>,
+    /// The score's rule counters to keep after the change, `(rule, period, count)`
+    /// ([`Scoring::kept_counters`]): stored with its state.
+    pub counters: Vec<(i64, String, u32)>,
 }
 
 impl ScoreChange {
@@ -828,6 +859,7 @@ pub fn decay(scoring: &Scoring, contact: &mut ContactScores, score: &str, now: M
             stage: None,
             state: state.clone(),
             next_due: Some(due),
+            counters: scoring.kept_counters(&contact.counters, score, now),
         });
     }
     // Decay keeps the original anchor: the value follows the same curve.
@@ -874,6 +906,7 @@ fn settle(
         stage: (from != to).then_some((from, to)),
         state,
         next_due,
+        counters: scoring.kept_counters(&contact.counters, &def.name, now),
     }
 }
 

@@ -746,19 +746,26 @@ pub(crate) async fn execute<D: Db>(db: &D, rules: &Rules, ops: &[Op], now: Milli
             Op::Enqueue(m) => {
                 enqueue(db, rules, m, now).await?;
             }
-            Op::CountRule { contact, rule, period } => {
-                *scores.counts.entry((*contact, *rule, period.as_str())).or_default() += 1;
-            }
             Op::SetScore {
                 contact,
                 score,
                 state,
+                due,
+                counters,
                 at,
             } => {
-                scores.states.insert((*contact, score.as_str()), (state, *at));
+                let key = (*contact, score.as_str());
+                scores.timers.remove(&key);
+                scores.states.insert(key, (state, *due, counters, *at));
             }
             Op::ScoreTimer { contact, score, due } => {
-                scores.timers.insert((*contact, score.as_str()), *due);
+                let key = (*contact, score.as_str());
+                match scores.states.get_mut(&key) {
+                    Some(row) => row.1 = *due,
+                    None => {
+                        scores.timers.insert(key, *due);
+                    }
+                }
             }
             Op::RecordScoreChange {
                 contact,
@@ -782,12 +789,22 @@ pub(crate) async fn execute<D: Db>(db: &D, rules: &Rules, ops: &[Op], now: Milli
 const SCORE_ROWS_PER_STATEMENT: usize = 200;
 
 /// The lead-scoring writes of one [`execute`] (they touch only their own tables, so
-/// they can go last): added up per counter, the last state and timer per contact and
-/// score, written in multi-row statements rather than one per score change.
+/// they can go last): the last row per contact and score, written in multi-row
+/// statements rather than one per score change, and the history rows.
 #[derive(Default)]
 struct ScoreWrites<'a> {
-    counts: std::collections::BTreeMap<(ContactId, i64, &'a str), i64>,
-    states: std::collections::BTreeMap<(ContactId, &'a str), (&'a nudge_core::scoring::ScoreState, Millis)>,
+    /// (contact, score) → (state, decay timer, rule counters, at).
+    #[allow(clippy::type_complexity)]
+    states: std::collections::BTreeMap<
+        (ContactId, &'a str),
+        (
+            &'a nudge_core::scoring::ScoreState,
+            Option<Millis>,
+            &'a [(i64, String, u32)],
+            Millis,
+        ),
+    >,
+    /// Timers of stored scores set or cleared alone (decay found nothing to change).
     timers: std::collections::BTreeMap<(ContactId, &'a str), Option<Millis>>,
     /// History rows: (contact, score, at, previous, value, reason, rules).
     changes: Vec<(ContactId, &'a str, Millis, f64, f64, &'static str, String)>,
@@ -809,29 +826,15 @@ impl ScoreWrites<'_> {
     }
 
     async fn write<D: Db>(&self, db: &D) -> Result<()> {
-        let counts: Vec<_> = self.counts.iter().collect();
-        for chunk in counts.chunks(SCORE_ROWS_PER_STATEMENT) {
-            let args: Vec<Arg<'_>> = chunk
-                .iter()
-                .flat_map(|((contact, rule, period), n)| {
-                    [Arg::I64(*contact), Arg::I64(*rule), Arg::Str(period), Arg::I64(**n)]
-                })
-                .collect();
-            db.execute(
-                &format!(
-                    "INSERT INTO scoring_counters (contact_id, rule_id, period, count) VALUES {}
-                     ON CONFLICT (contact_id, rule_id, period) DO UPDATE SET count = scoring_counters.count + excluded.count",
-                    Self::values(chunk.len(), 4)
-                ),
-                &args,
-            )
-            .await?;
-        }
-        let states: Vec<_> = self.states.iter().collect();
+        let states: Vec<_> = self
+            .states
+            .iter()
+            .map(|(key, (state, due, counters, at))| (key, state, due, crate::scoring::counters_column(counters), at))
+            .collect();
         for chunk in states.chunks(SCORE_ROWS_PER_STATEMENT) {
             let args: Vec<Arg<'_>> = chunk
                 .iter()
-                .flat_map(|((contact, score), (state, at))| {
+                .flat_map(|((contact, score), state, due, counters, at)| {
                     [
                         Arg::I64(*contact),
                         Arg::Str(score),
@@ -839,34 +842,21 @@ impl ScoreWrites<'_> {
                         Arg::I64(state.anchor),
                         Arg::OptF64(Some(state.written)),
                         Arg::OptStr(state.stage.as_deref()),
-                        Arg::I64(*at),
+                        Arg::I64(**at),
+                        Arg::OptI64(**due),
+                        Arg::Str(counters),
                     ]
                 })
                 .collect();
             db.execute(
                 &format!(
-                    "INSERT INTO contact_scores (contact_id, score, points, anchor_at, written, stage, updated_at)
+                    "INSERT INTO contact_scores (contact_id, score, points, anchor_at, written, stage, updated_at,
+                     due_at, counters)
                      VALUES {}
                      ON CONFLICT (contact_id, score) DO UPDATE SET points = excluded.points,
                      anchor_at = excluded.anchor_at, written = excluded.written, stage = excluded.stage,
-                     updated_at = excluded.updated_at",
-                    Self::values(chunk.len(), 7)
-                ),
-                &args,
-            )
-            .await?;
-        }
-        let set: Vec<_> = self.timers.iter().filter_map(|(k, due)| due.map(|d| (k, d))).collect();
-        for chunk in set.chunks(SCORE_ROWS_PER_STATEMENT) {
-            let args: Vec<Arg<'_>> = chunk
-                .iter()
-                .flat_map(|((contact, score), due)| [Arg::I64(*contact), Arg::Str(score), Arg::I64(*due)])
-                .collect();
-            db.execute(
-                &format!(
-                    "INSERT INTO score_timers (contact_id, score, due_at) VALUES {}
-                     ON CONFLICT (contact_id, score) DO UPDATE SET due_at = excluded.due_at",
-                    Self::values(chunk.len(), 3)
+                     updated_at = excluded.updated_at, due_at = excluded.due_at, counters = excluded.counters",
+                    Self::values(chunk.len(), 9)
                 ),
                 &args,
             )
@@ -896,11 +886,11 @@ impl ScoreWrites<'_> {
             )
             .await?;
         }
-        // Clearing a timer is rare (a score that will cross no threshold any more).
-        for ((contact, score), _) in self.timers.iter().filter(|(_, due)| due.is_none()) {
+        // Only decay sets a timer alone (once per due timer).
+        for ((contact, score), due) in &self.timers {
             db.execute(
-                "DELETE FROM score_timers WHERE contact_id = $1 AND score = $2",
-                &[Arg::I64(*contact), Arg::Str(score)],
+                "UPDATE contact_scores SET due_at = $3 WHERE contact_id = $1 AND score = $2",
+                &[Arg::I64(*contact), Arg::Str(score), Arg::OptI64(*due)],
             )
             .await?;
         }

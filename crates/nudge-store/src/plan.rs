@@ -266,12 +266,6 @@ pub(crate) enum Op {
     /// Put a message in the outbox unless its key is there; if it is new, record
     /// [`message_queued`] and count it toward its origin's step.
     Enqueue(NewMessage),
-    /// Add one to a contact's counter of a scoring rule in a period.
-    CountRule {
-        contact: ContactId,
-        rule: i64,
-        period: String,
-    },
     /// Add a change of a contact's score to its history (`score_changes`).
     RecordScoreChange {
         contact: ContactId,
@@ -281,14 +275,18 @@ pub(crate) enum Op {
         reason: nudge_core::scoring::Reason,
         at: Millis,
     },
-    /// Store a contact's score state.
+    /// Store a contact's score: its state, its decay timer (`due`: when decay next
+    /// takes it across a threshold; `None`: never) and its rules' counters
+    /// `(rule, period, count)`, all in the score's one row.
     SetScore {
         contact: ContactId,
         score: String,
         state: nudge_core::scoring::ScoreState,
+        due: Option<Millis>,
+        counters: Vec<(i64, String, u32)>,
         at: Millis,
     },
-    /// Set (or, `None`, remove) a contact's decay timer of a score.
+    /// Set (or, `None`, remove) the decay timer of a contact's stored score.
     ScoreTimer {
         contact: ContactId,
         score: String,
@@ -296,8 +294,8 @@ pub(crate) enum Op {
     },
 }
 
-/// What a contact's scored happenings imply, in order: the rules' counters, each
-/// changed score's state, decay timer and history row, its `Lead Score Changed` and
+/// What a contact's scored happenings imply, in order: each changed score's row
+/// (state, decay timer and rule counters) and history row, its `Lead Score Changed` and
 /// `Lead Stage Changed` events when it crossed into another stage (and `Lead Score
 /// Changed` for every change while a journey or segment reads it:
 /// [`Rules::reads_score_changes`]) — queued for journeys and marked for segments like
@@ -315,29 +313,15 @@ pub(crate) fn score_ops(
     let mut ops = Vec::new();
     let mut changed: Vec<String> = Vec::new();
     for s in scored {
-        for (rule, period) in &s.counted {
-            ops.push(Op::CountRule {
-                contact: id,
-                rule: *rule,
-                period: period.clone(),
-            });
-        }
         for change in &s.changes {
             ops.push(Op::SetScore {
                 contact: id,
                 score: change.score.clone(),
                 state: change.state.clone(),
+                due: change.next_due,
+                counters: change.counters.clone(),
                 at: now,
             });
-            // A score without decay has no timer to set or clear (one left from a
-            // half-life since removed clears itself when it fires).
-            if change.next_due.is_some() || rules.scoring.definition(&change.score).half_life_ms().is_some() {
-                ops.push(Op::ScoreTimer {
-                    contact: id,
-                    score: change.score.clone(),
-                    due: change.next_due,
-                });
-            }
             if change.value == change.previous && change.stage.is_none() {
                 continue;
             }
@@ -895,7 +879,7 @@ mod tests {
     }
 
     #[test]
-    fn a_score_change_plans_its_counters_state_events_and_trait() {
+    fn a_score_change_plans_its_row_events_and_trait() {
         use nudge_core::scoring::{Scoring, ScoringRule, parse_rule, parse_score, score};
         let rule = ScoringRule {
             id: 7,
@@ -926,8 +910,9 @@ mod tests {
         let kinds: Vec<&str> = ops
             .iter()
             .map(|op| match op {
-                Op::CountRule { rule: 7, .. } => "count",
-                Op::SetScore { .. } => "state",
+                Op::SetScore {
+                    counters, due: None, ..
+                } if counters == &[(7, "once".to_string(), 1)] => "state with the rule's counter",
                 Op::ScoreTimer { .. } => "timer",
                 Op::RecordScoreChange {
                     contact: 5,
@@ -944,12 +929,11 @@ mod tests {
                 _ => "other",
             })
             .collect();
-        // No decay: no timer to set or clear.
+        // No decay: no timer.
         assert_eq!(
             kinds,
             [
-                "count",
-                "state",
+                "state with the rule's counter",
                 "history",
                 "score event",
                 "stage event, queued for journeys",

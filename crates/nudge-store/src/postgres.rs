@@ -79,6 +79,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (27, include_str!("../migrations/postgres/0027_score_changes.sql")),
     (28, include_str!("../migrations/postgres/0028_config_versions.sql")),
     (29, include_str!("../migrations/postgres/0029_leases.sql")),
+    (33, include_str!("../migrations/postgres/0033_score_rows.sql")),
 ];
 
 /// Key of the advisory lock that serializes migrations between processes.

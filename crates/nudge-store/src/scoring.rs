@@ -91,6 +91,34 @@ pub(crate) fn reason_of(reason: &str, rules: &str) -> Result<Reason> {
     }
 }
 
+/// How a score's rule counters are stored (`contact_scores.counters`):
+/// `rule:period=count`, comma-separated (`7:once=1,9:d20512=2`).
+pub(crate) fn counters_column(counters: &[(i64, String, u32)]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for (rule, period, count) in counters {
+        let _ = write!(out, "{}{rule}:{period}={count}", if out.is_empty() { "" } else { "," });
+    }
+    out
+}
+
+/// The counters [`counters_column`] stored, added to `into` (the larger count where
+/// two rows name the same counter: a rule since given to another score).
+pub(crate) fn counters_of(column: &str, into: &mut nudge_core::scoring::Counters) -> Result<()> {
+    for entry in column.split(',').filter(|e| !e.is_empty()) {
+        let parsed = entry.split_once(':').and_then(|(rule, rest)| {
+            let (period, count) = rest.split_once('=')?;
+            Some((rule.parse::<i64>().ok()?, period, count.parse::<u32>().ok()?))
+        });
+        let Some((rule, period, count)) = parsed else {
+            return Err(crate::StoreError::Corrupt(format!("score counters: {column:?}")));
+        };
+        let n = into.entry((rule, period.to_string())).or_insert(0);
+        *n = (*n).max(count);
+    }
+    Ok(())
+}
+
 /// The lead-scoring part of the storage contract.
 #[async_trait]
 pub trait ScoringStore: Send + Sync {
@@ -116,4 +144,26 @@ pub trait ScoringStore: Send + Sync {
     /// A contact's latest `limit` score changes, newest first (a merged-away id reads
     /// its survivor's).
     async fn score_changes(&self, contact: ContactId, limit: usize) -> Result<Vec<ScoreChangeRecord>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_round_trip_through_their_column() {
+        let counters = vec![(7, "once".to_string(), 1), (9, "d20512".to_string(), 2)];
+        let column = counters_column(&counters);
+        assert_eq!(column, "7:once=1,9:d20512=2");
+        let mut read = nudge_core::scoring::Counters::new();
+        counters_of(&column, &mut read).unwrap();
+        counters_of("9:d20512=1", &mut read).unwrap();
+        assert_eq!(
+            read.into_iter().map(|((r, p), n)| (r, p, n)).collect::<Vec<_>>(),
+            counters
+        );
+        assert_eq!(counters_column(&[]), "");
+        assert!(counters_of("7:once", &mut Default::default()).is_err());
+        assert!(counters_of("x:once=1", &mut Default::default()).is_err());
+    }
 }

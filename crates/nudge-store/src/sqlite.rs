@@ -59,6 +59,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (27, include_str!("../migrations/sqlite/0027_score_changes.sql")),
     (28, include_str!("../migrations/sqlite/0028_config_versions.sql")),
     (29, include_str!("../migrations/sqlite/0029_leases.sql")),
+    (33, include_str!("../migrations/sqlite/0033_score_rows.sql")),
 ];
 
 type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;
@@ -711,6 +712,64 @@ impl SqliteStore {
 mod tests {
     use super::*;
     use nudge_core::protocol::MessageOrigin;
+
+    /// Migration 33 moves each score's decay timer and its rules' counters into the
+    /// score's row, and no rule id is given twice from then on.
+    #[test]
+    fn migration_33_moves_timers_and_counters_into_the_score_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("nudge.db")).unwrap();
+        for (_, sql) in MIGRATIONS.iter().filter(|(v, _)| *v < 33) {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            r#"INSERT INTO scoring_rules (id, definition, created_at, updated_at) VALUES
+                 (1, '{"name":"a","score":"lead_score","points":5,"trigger":{"type":"event","event":"A"},"frequency":{"type":"once"},"enabled":true}', 0, 0),
+                 (2, '{"name":"b","score":"engagement","points":1,"trigger":{"type":"event","event":"A"},"frequency":{"type":"once"},"enabled":true}', 0, 0),
+                 (3, '{"name":"c","score":"lead_score","points":1,"trigger":{"type":"event","event":"A"},"frequency":{"type":"repeat","cap":{"max":2,"per":"day"}},"enabled":true}', 0, 0);
+               INSERT INTO contact_scores (contact_id, score, points, anchor_at, written, stage, updated_at) VALUES
+                 (7, 'lead_score', 6, 0, 6, NULL, 0), (7, 'engagement', 1, 0, 1, NULL, 0), (8, 'lead_score', 5, 0, 5, NULL, 0);
+               INSERT INTO scoring_counters (contact_id, rule_id, period, count) VALUES
+                 (7, 1, 'once', 1), (7, 2, 'once', 1), (7, 3, 'd20000', 1), (8, 1, 'once', 1);
+               INSERT INTO score_timers (contact_id, score, due_at) VALUES (7, 'lead_score', 12345);"#,
+        )
+        .unwrap();
+        for (_, sql) in MIGRATIONS.iter().filter(|(v, _)| *v >= 33) {
+            conn.execute_batch(sql).unwrap();
+        }
+        let rows: Vec<(i64, String, Option<i64>, String)> = conn
+            .prepare("SELECT contact_id, score, due_at, counters FROM contact_scores ORDER BY contact_id, score")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<std::result::Result<_, _>>()
+            .unwrap();
+        let counters = |column: &str| {
+            let mut c = nudge_core::scoring::Counters::new();
+            crate::scoring::counters_of(column, &mut c).unwrap();
+            c.into_iter().map(|((r, p), n)| (r, p, n)).collect::<Vec<_>>()
+        };
+        assert_eq!(rows.len(), 3);
+        assert_eq!((rows[0].0, rows[0].1.as_str(), rows[0].2), (7, "engagement", None));
+        assert_eq!(counters(&rows[0].3), [(2, "once".to_string(), 1)]);
+        assert_eq!(
+            (rows[1].0, rows[1].1.as_str(), rows[1].2),
+            (7, "lead_score", Some(12345))
+        );
+        assert_eq!(
+            counters(&rows[1].3),
+            [(1, "once".to_string(), 1), (3, "d20000".to_string(), 1)]
+        );
+        assert_eq!(counters(&rows[2].3), [(1, "once".to_string(), 1)]);
+        // The highest rule deleted, a new rule does not take its id.
+        conn.execute("DELETE FROM scoring_rules WHERE id = 3", []).unwrap();
+        conn.execute(
+            "INSERT INTO scoring_rules (definition, created_at, updated_at) VALUES ('{}', 0, 0)",
+            [],
+        )
+        .unwrap();
+        assert_eq!(conn.last_insert_rowid(), 4);
+    }
 
     /// Messages queued by journeys before migration 14 carried their journey in
     /// `data.journey` and their step in the key; the migration moves both to the

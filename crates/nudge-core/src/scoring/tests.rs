@@ -408,3 +408,65 @@ fn a_trait_changed_elsewhere_is_the_new_starting_point() {
     let out = score(&scoring, &mut c, &fired, T0 + 1);
     assert_eq!((out.changes[0].previous, out.changes[0].value), (15.0, 20.0));
 }
+
+#[test]
+fn a_change_keeps_only_its_scores_counters_of_the_current_period() {
+    let once = rule(
+        1,
+        json!({"name": "a", "points": 10, "trigger": {"type": "event", "event": "A"}, "frequency": {"type": "once"}}),
+    );
+    let daily = rule(
+        2,
+        json!({"name": "b", "points": 3, "trigger": {"type": "event", "event": "A"}, "frequency": {"type": "repeat", "cap": {"max": 2, "per": "day"}}}),
+    );
+    let other = rule(
+        3,
+        json!({"name": "c", "points": 1, "score": "engagement", "trigger": {"type": "event", "event": "A"}, "frequency": {"type": "once"}}),
+    );
+    let mut disabled = rule(
+        4,
+        json!({"name": "d", "points": 1, "trigger": {"type": "event", "event": "B"}, "frequency": {"type": "once"}}),
+    );
+    disabled.definition.enabled = false;
+    let scoring = Scoring::new(vec![], vec![once, daily, other, disabled]);
+    let today = Frequency::Repeat {
+        cap: Some(Cap {
+            max: 2,
+            per: Period::Day,
+        }),
+    }
+    .counter(T0)
+    .unwrap()
+    .0;
+    let yesterday = format!("d{}", T0.div_euclid(DAY_MS) - 1);
+    let mut c = ContactScores::default();
+    for (key, n) in [
+        ((1, "once".to_string()), 1),
+        ((2, yesterday), 2),
+        ((3, "once".to_string()), 1),
+        ((4, "once".to_string()), 1),
+        // rule 9 was deleted
+        ((9, "once".to_string()), 1),
+    ] {
+        c.counters.insert(key, n);
+    }
+    let empty = Map::new();
+    let h = Happening::Track {
+        event: "A",
+        properties: &empty,
+    };
+    let fired = scoring.fired(&h, T0);
+    let out = score(&scoring, &mut c, &fired, T0);
+    // The once rules are at their limit: only the daily rule gives points today.
+    assert_eq!(out.changes.len(), 1);
+    let lead = &out.changes[0];
+    assert_eq!(lead.score, "lead_score");
+    assert_eq!(
+        lead.counters,
+        vec![(1, "once".to_string(), 1), (2, today, 1), (4, "once".to_string(), 1)]
+    );
+    assert_eq!(
+        scoring.kept_counters(&c.counters, "engagement", T0),
+        vec![(3, "once".to_string(), 1)]
+    );
+}

@@ -36,9 +36,8 @@ fn event_from_row(r: &SqlRow) -> Result<StoredEvent> {
 }
 
 /// The tables whose rows are only the contact's own state (segment membership and its
-/// history and timers, scores and their history, rule counters and decay timers,
-/// predictions, the
-/// send-time profile).
+/// history and timers, scores (with their rule counters and decay timers) and their
+/// history, predictions, the send-time profile).
 const OWN_STATE: &[&str] = &[
     "segment_members",
     "segment_history",
@@ -46,8 +45,6 @@ const OWN_STATE: &[&str] = &[
     "segment_dirty",
     "contact_scores",
     "score_changes",
-    "scoring_counters",
-    "score_timers",
     "contact_predictions",
     "contact_send_times",
 ];

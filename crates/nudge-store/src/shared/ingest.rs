@@ -820,8 +820,6 @@ pub(crate) async fn merge<D: Ingest>(
         "segment_dirty",
         "contact_scores",
         "score_changes",
-        "scoring_counters",
-        "score_timers",
         "contact_predictions",
     ] {
         db.execute(&format!("DELETE FROM {table} WHERE contact_id = $1"), &[Arg::I64(from)])

@@ -11,7 +11,7 @@ use crate::scoring::{ContactScore, ScoreChangeRecord, StoredRule, StoredScore};
 use crate::sql::{self, Arg, Db, SqlRow};
 use crate::{Result, StoreError, exec};
 use nudge_core::scoring::{
-    ContactScores, Happening, RuleDefinition, ScoreDefinition, ScoreState, Scored, Scoring, ScoringRule,
+    ContactScores, Counters, Happening, RuleDefinition, ScoreDefinition, ScoreState, Scored, Scoring, ScoringRule,
 };
 use nudge_core::{ContactId, Millis};
 use serde_json::Value;
@@ -93,8 +93,8 @@ pub(crate) async fn delete_rule<D: Db>(db: &D, id: i64) -> Result<bool> {
     if n == 0 {
         return Ok(false);
     }
-    db.execute("DELETE FROM scoring_counters WHERE rule_id = $1", &[Arg::I64(id)])
-        .await?;
+    // Its counters go when each contact's score row is next written (a deleted rule's
+    // id is never given again).
     bump(db).await?;
     Ok(true)
 }
@@ -144,8 +144,11 @@ pub(crate) async fn delete_score<D: Db>(db: &D, name: &str) -> Result<bool> {
         .await?;
     if n > 0 {
         // Without a definition the score no longer decays.
-        db.execute("DELETE FROM score_timers WHERE score = $1", &[Arg::Str(name)])
-            .await?;
+        db.execute(
+            "UPDATE contact_scores SET due_at = NULL WHERE score = $1 AND due_at IS NOT NULL",
+            &[Arg::Str(name)],
+        )
+        .await?;
         bump(db).await?;
     }
     Ok(n > 0)
@@ -182,15 +185,15 @@ async fn contact_state<D: Db>(
     contact: &nudge_core::Contact,
     names: impl IntoIterator<Item = String>,
 ) -> Result<ContactScores> {
-    let states = states_of(db, &[contact.id])
+    let stored = stored_of(db, &[contact.id])
         .await?
         .remove(&contact.id)
         .unwrap_or_default();
-    let names: BTreeSet<String> = names.into_iter().chain(states.keys().cloned()).collect();
+    let names: BTreeSet<String> = names.into_iter().chain(stored.states.keys().cloned()).collect();
     Ok(ContactScores {
         traits: score_traits(&contact.traits, names),
-        states,
-        ..Default::default()
+        states: stored.states,
+        counters: stored.counters,
     })
 }
 
@@ -215,15 +218,24 @@ fn score_traits(
 /// placeholders and on the statement text).
 const ROWS_PER_STATEMENT: usize = 200;
 
-/// The stored score states of these contacts, by contact.
-async fn states_of<D: Db>(db: &D, ids: &[ContactId]) -> Result<BTreeMap<ContactId, BTreeMap<String, ScoreState>>> {
-    let mut out: BTreeMap<ContactId, BTreeMap<String, ScoreState>> = BTreeMap::new();
+/// A contact's stored scores: their states, their rules' counters and their decay
+/// timers.
+#[derive(Default)]
+struct Stored {
+    states: BTreeMap<String, ScoreState>,
+    counters: Counters,
+    due: BTreeMap<String, Millis>,
+}
+
+/// The stored scores of these contacts, by contact (one row per contact and score).
+async fn stored_of<D: Db>(db: &D, ids: &[ContactId]) -> Result<BTreeMap<ContactId, Stored>> {
+    let mut out: BTreeMap<ContactId, Stored> = BTreeMap::new();
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
         let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
         let rows = db
             .query(
                 &format!(
-                    "SELECT contact_id, score, points, anchor_at, written, stage FROM contact_scores
+                    "SELECT contact_id, score, points, anchor_at, written, stage, due_at, counters FROM contact_scores
                      WHERE contact_id IN ({})",
                     list.join(", ")
                 ),
@@ -231,8 +243,14 @@ async fn states_of<D: Db>(db: &D, ids: &[ContactId]) -> Result<BTreeMap<ContactI
             )
             .await?;
         for r in rows {
-            out.entry(r.i64(0)?).or_default().insert(
-                r.string(1)?,
+            let stored = out.entry(r.i64(0)?).or_default();
+            let score = r.string(1)?;
+            if let Some(due) = r.opt_i64(6)? {
+                stored.due.insert(score.clone(), due);
+            }
+            crate::scoring::counters_of(&r.string(7)?, &mut stored.counters)?;
+            stored.states.insert(
+                score,
                 ScoreState {
                     points: r.opt_f64(2)?.unwrap_or(0.0),
                     anchor: r.i64(3)?,
@@ -240,43 +258,6 @@ async fn states_of<D: Db>(db: &D, ids: &[ContactId]) -> Result<BTreeMap<ContactI
                     stage: r.opt_string(5)?,
                 },
             );
-        }
-    }
-    Ok(out)
-}
-
-/// The counters `(contact, rule, period)` asked about that are stored, with their
-/// counts.
-async fn counters_of<D: Db>(
-    db: &D,
-    asked: &BTreeSet<(ContactId, i64, String)>,
-) -> Result<BTreeMap<(ContactId, i64, String), u32>> {
-    let mut out = BTreeMap::new();
-    let keys: Vec<&(ContactId, i64, String)> = asked.iter().collect();
-    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-        // Narrowed by contact, rule and period, then matched exactly here.
-        let contacts: BTreeSet<String> = chunk.iter().map(|k| k.0.to_string()).collect();
-        let rules: BTreeSet<String> = chunk.iter().map(|k| k.1.to_string()).collect();
-        let periods: BTreeSet<&str> = chunk.iter().map(|k| k.2.as_str()).collect();
-        let args: Vec<Arg<'_>> = periods.iter().map(|p| Arg::Str(p)).collect();
-        let marks: Vec<String> = (1..=args.len()).map(|i| format!("${i}")).collect();
-        let rows = db
-            .query(
-                &format!(
-                    "SELECT contact_id, rule_id, period, count FROM scoring_counters
-                     WHERE contact_id IN ({}) AND rule_id IN ({}) AND period IN ({})",
-                    contacts.into_iter().collect::<Vec<_>>().join(", "),
-                    rules.into_iter().collect::<Vec<_>>().join(", "),
-                    marks.join(", ")
-                ),
-                &args,
-            )
-            .await?;
-        for r in rows {
-            let key = (r.i64(0)?, r.i64(1)?, r.string(2)?);
-            if asked.contains(&key) {
-                out.insert(key, r.i64(3)?.max(0) as u32);
-            }
         }
     }
     Ok(out)
@@ -310,8 +291,8 @@ async fn traits_of<D: Db>(db: &D, ids: &[ContactId]) -> Result<BTreeMap<ContactI
 }
 
 /// Scores what contacts did (`(contact, happening)`, in the order it happened) by the
-/// enabled rules, in the caller's transaction: counters, score states, decay timers,
-/// `Lead Score Changed`/`Lead Stage Changed` events and score traits. The facts of
+/// enabled rules, in the caller's transaction: each changed score's row (state, decay
+/// timer, rule counters), its history, `Lead Score Changed`/`Lead Stage Changed` events and score traits. The facts of
 /// every contact scored are read together, and the writes go out in batches
 /// ([`exec::execute`]).
 pub(crate) async fn apply<D: Db>(
@@ -336,16 +317,7 @@ pub(crate) async fn apply<D: Db>(
         return Ok(());
     }
     let ids: Vec<ContactId> = by_contact.keys().copied().collect();
-    let mut states = states_of(db, &ids).await?;
-    let mut asked = BTreeSet::new();
-    for (id, fired) in &by_contact {
-        for r in fired.iter().flatten() {
-            if let Some((period, _)) = r.definition.frequency.counter(now) {
-                asked.insert((*id, r.id, period));
-            }
-        }
-    }
-    let counts = counters_of(db, &asked).await?;
+    let mut stored = stored_of(db, &ids).await?;
     let mut traits = traits_of(db, &ids).await?;
     let mut ops = Vec::new();
     for (id, fired) in by_contact {
@@ -353,19 +325,14 @@ pub(crate) async fn apply<D: Db>(
         let Some(traits) = traits.remove(&id) else {
             continue;
         };
+        let Stored { states, counters, .. } = stored.remove(&id).unwrap_or_default();
         let mut cs = ContactScores {
-            states: states.remove(&id).unwrap_or_default(),
+            states,
+            counters,
             ..Default::default()
         };
         let names = fired.iter().flatten().map(|r| r.definition.score.clone());
         cs.traits = score_traits(&traits, names.chain(cs.states.keys().cloned()));
-        for (contact_id, rule, period) in asked.range((id, i64::MIN, String::new())..) {
-            if *contact_id != id {
-                break;
-            }
-            let count = counts.get(&(id, *rule, period.clone())).copied().unwrap_or(0);
-            cs.counters.insert((*rule, period.clone()), count);
-        }
         let scored: Vec<Scored> = fired
             .iter()
             .map(|f| nudge_core::scoring::score(scoring, &mut cs, f, now))
@@ -379,7 +346,7 @@ pub(crate) async fn apply<D: Db>(
 /// [`crate::ScoringStore::decay_due_scores`]).
 pub(crate) async fn decay_due<D: Db>(db: &D, now: Millis, limit: usize) -> Result<usize> {
     let sql = format!(
-        "SELECT contact_id, score FROM score_timers WHERE due_at <= $1 ORDER BY due_at, contact_id LIMIT $2{}",
+        "SELECT contact_id, score FROM contact_scores WHERE due_at <= $1 ORDER BY due_at, contact_id LIMIT $2{}",
         db.for_update()
     );
     let due: Vec<(ContactId, String)> = sql::all(db, &sql, &[Arg::I64(now), Arg::I64(limit as i64)], |r| {
@@ -423,11 +390,15 @@ pub(crate) async fn decay_due<D: Db>(db: &D, now: Millis, limit: usize) -> Resul
 }
 
 pub(crate) async fn next_timer<D: Db>(db: &D) -> Result<Option<Millis>> {
-    Ok(sql::first(db, "SELECT min(due_at) FROM score_timers", &[])
-        .await?
-        .map(|r| r.opt_i64(0))
-        .transpose()?
-        .flatten())
+    Ok(sql::first(
+        db,
+        "SELECT min(due_at) FROM contact_scores WHERE due_at IS NOT NULL",
+        &[],
+    )
+    .await?
+    .map(|r| r.opt_i64(0))
+    .transpose()?
+    .flatten())
 }
 
 /// A contact's latest `limit` score changes, newest first.
@@ -462,13 +433,13 @@ pub(crate) async fn contact_scores<D: Db>(db: &D, contact: ContactId, now: Milli
     if !names.iter().any(|n| n == nudge_core::scoring::DEFAULT_SCORE) {
         names.push(nudge_core::scoring::DEFAULT_SCORE.to_string());
     }
-    let cs = contact_state(db, &contact, names).await?;
-    let timers = db
-        .query(
-            "SELECT score, due_at FROM score_timers WHERE contact_id = $1",
-            &[Arg::I64(id)],
-        )
-        .await?;
+    let stored = stored_of(db, &[id]).await?.remove(&id).unwrap_or_default();
+    let names: BTreeSet<String> = names.into_iter().chain(stored.states.keys().cloned()).collect();
+    let cs = ContactScores {
+        traits: score_traits(&contact.traits, names),
+        states: stored.states,
+        counters: stored.counters,
+    };
     let mut out = Vec::new();
     for name in cs.traits.keys() {
         let def = defined
@@ -478,11 +449,7 @@ pub(crate) async fn contact_scores<D: Db>(db: &D, contact: ContactId, now: Milli
             .unwrap_or_else(|| ScoreDefinition::plain(name));
         let value = cs.current(&def, now);
         let state = cs.states.get(name);
-        let next = timers
-            .iter()
-            .find(|r| r.string(0).is_ok_and(|s| &s == name))
-            .map(|r| r.i64(1))
-            .transpose()?;
+        let next = stored.due.get(name).copied();
         out.push(ContactScore {
             score: name.clone(),
             value,
