@@ -117,6 +117,14 @@ struct Prepared {
 const FLUSH_EVERY: usize = 32;
 const FLUSH_AFTER: Duration = Duration::from_millis(50);
 
+/// Messages a deliverer has handed to their channel, or is handing, without their
+/// outcome recorded yet, at most. A delivery waits for room before it sends, and
+/// makes room only once its outcome is committed, so a crash (`SIGKILL`, power loss)
+/// can leave at most this many messages sent but recorded as unsent — the ones sent
+/// again, with the same Message-ID, when their lease runs out — however slow the
+/// store is to commit. At least [`FLUSH_EVERY`], so that a full group is flushed.
+pub const UNRECORDED_AT_MOST: usize = 2 * FLUSH_EVERY;
+
 pub struct Deliverer {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
@@ -327,19 +335,28 @@ impl Deliverer {
             return Ok(0);
         }
         let n = claimed.len();
+        let unrecorded = Arc::new(Semaphore::new(UNRECORDED_AT_MOST));
         let mut tasks = tokio::task::JoinSet::new();
         for m in claimed {
             let this = self.clone();
-            tasks.spawn(async move { this.deliver(m).await });
+            let unrecorded = unrecorded.clone();
+            tasks.spawn(async move {
+                // Never closed: acquiring only waits.
+                let room = unrecorded.acquire_owned().await.ok();
+                (this.deliver(m).await, room)
+            });
         }
-        // Outcomes are recorded as they come, in small groups: what a crash can leave
-        // sent-but-unrecorded (and so sent again, with the same Message-ID) is only
-        // what is in flight plus one unflushed group.
+        // Outcomes are recorded as they come, in small groups, and a delivery's room
+        // (`UNRECORDED_AT_MOST`) is given back only once its outcome is committed.
         let mut updates = Vec::with_capacity(FLUSH_EVERY);
+        let mut rooms = Vec::with_capacity(FLUSH_EVERY);
         let mut last_flush = tokio::time::Instant::now();
         while let Some(done) = tasks.join_next().await {
             match done {
-                Ok(u) => updates.push(u),
+                Ok((u, room)) => {
+                    updates.push(u);
+                    rooms.push(room);
+                }
                 // A panic in one delivery: the message's lease runs out and it is retried.
                 Err(e) => tracing::error!(error = %e, "a delivery task failed"),
             }
@@ -348,6 +365,7 @@ impl Deliverer {
                 self.store
                     .update_messages(std::mem::take(&mut updates), self.clock.now())
                     .await?;
+                rooms.clear();
                 tracing::debug!(
                     outcomes = k,
                     ms = t.elapsed().as_secs_f64() * 1e3,
