@@ -36,8 +36,13 @@ const SECRET_KEY: &str = "63686173206f73206e6f646573206f6e206f6e6520706f73746772
 /// Singleton leases: a killed holder's work moves within 4 s.
 const SINGLETON_TTL_S: u64 = 3;
 /// Claims on rows (outbox messages, journey events and timers) a killed node held
-/// are taken again after this.
-const CLAIM_LEASE_S: u64 = 8;
+/// are taken again after this; longer than a round takes on a loaded machine (a
+/// round outliving its claims would send its messages again).
+const CLAIM_LEASE_S: u64 = 15;
+/// What a delivery node cut off mid-round may have sent without recording it: the
+/// messages in flight (the SMTP pool), one unflushed group of outcomes, and
+/// deliveries finished meanwhile (the bound `campaigns.rs` uses per SIGKILL).
+const IN_FLIGHT: usize = 8 + 32 + 40;
 /// How long nodes are killed and restarted.
 const CHAOS: Duration = Duration::from_secs(45);
 const CLIENTS: usize = 3;
@@ -331,6 +336,15 @@ impl Cluster {
 // ---------------------------------------------------------------------------------
 // The load: Segment clients that retry what was not acknowledged.
 
+/// Where PostgreSQL is in its restart.
+#[derive(Default)]
+struct PgState {
+    /// Stopped, not yet being started.
+    down: AtomicBool,
+    /// Started again.
+    back: AtomicBool,
+}
+
 #[derive(Default)]
 struct Load {
     /// Every messageId answered 200.
@@ -345,6 +359,9 @@ struct Load {
     refusals: std::collections::BTreeMap<u16, usize>,
     /// Batches acknowledged after PostgreSQL came back, by node base URL.
     acked_after_restart: HashMap<String, usize>,
+    /// Batches acknowledged by a request sent and answered while PostgreSQL was
+    /// down (a 200 without a commit).
+    acked_while_down: usize,
 }
 
 fn batch_body(client: usize, n: usize, rng: &mut StdRng) -> (Value, String) {
@@ -373,7 +390,7 @@ async fn client(
     seed: u64,
     cluster: Arc<Cluster>,
     stop: Arc<AtomicBool>,
-    pg_back: Arc<AtomicBool>,
+    pg: Arc<PgState>,
     load: Arc<Mutex<Load>>,
 ) {
     let http = reqwest::Client::new();
@@ -387,7 +404,8 @@ async fn client(
                 let up = cluster.ingest.lock().unwrap();
                 (!up.is_empty()).then(|| up[rng.random_range(0..up.len())].clone())
             };
-            let after_restart = pg_back.load(Ordering::SeqCst);
+            let after_restart = pg.back.load(Ordering::SeqCst);
+            let sent_while_down = pg.down.load(Ordering::SeqCst);
             let status = match &target {
                 Some(base) => http
                     .post(format!("{base}/v1/batch"))
@@ -412,6 +430,9 @@ async fn client(
                 load.batches += 1;
                 if after_restart {
                     *load.acked_after_restart.entry(target.unwrap()).or_default() += 1;
+                }
+                if sent_while_down && pg.down.load(Ordering::SeqCst) {
+                    load.acked_while_down += 1;
                 }
                 break;
             }
@@ -599,7 +620,7 @@ async fn three_nodes_survive_sigkills_and_a_postgres_restart_without_losing_or_r
 
     // The load.
     let stop = Arc::new(AtomicBool::new(false));
-    let pg_back = Arc::new(AtomicBool::new(false));
+    let pg_state = Arc::new(PgState::default());
     let load = Arc::new(Mutex::new(Load::default()));
     let clients: Vec<_> = (0..CLIENTS)
         .map(|k| {
@@ -608,7 +629,7 @@ async fn three_nodes_survive_sigkills_and_a_postgres_restart_without_losing_or_r
                 seed,
                 cluster.clone(),
                 stop.clone(),
-                pg_back.clone(),
+                pg_state.clone(),
                 load.clone(),
             ))
         })
@@ -621,12 +642,23 @@ async fn three_nodes_survive_sigkills_and_a_postgres_restart_without_losing_or_r
     let mut pg_restarted = false;
     let mut killed: Vec<String> = Vec::new();
     let mut readiness_while_down: Vec<u16> = Vec::new();
+    // The nodes up when PostgreSQL stopped: name, pid, base URL if it ingests.
+    let mut through_restart: Vec<(&str, u32, Option<String>)> = Vec::new();
+    let mut witness: Option<usize> = None;
     while chaos_started.elapsed() < CHAOS {
         tokio::time::sleep(Duration::from_millis(rng.random_range(2500..5000))).await;
         if !pg_restarted && chaos_started.elapsed() > CHAOS / 2 {
             pg_restarted = true;
             let p = pg.clone();
+            through_restart = cluster
+                .nodes
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|n| (n.name, n.pid().unwrap(), n.base.clone().filter(|_| n.ingests())))
+                .collect();
             tokio::task::spawn_blocking(move || p.stop_immediately()).await.unwrap();
+            pg_state.down.store(true, Ordering::SeqCst);
             eprintln!(
                 "{:>5.1}s PostgreSQL stopped (immediate)",
                 started.elapsed().as_secs_f64()
@@ -648,13 +680,20 @@ async fn three_nodes_survive_sigkills_and_a_postgres_restart_without_losing_or_r
                 readiness_while_down.push(r.map(|r| r.status().as_u16()).unwrap_or(0));
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
+            pg_state.down.store(false, Ordering::SeqCst);
             let p = pg.clone();
             tokio::task::spawn_blocking(move || p.pg_ctl_start()).await.unwrap();
-            pg_back.store(true, Ordering::SeqCst);
+            pg_state.back.store(true, Ordering::SeqCst);
+            witness = Some(rng.random_range(0..3));
             eprintln!("{:>5.1}s PostgreSQL started again", started.elapsed().as_secs_f64());
             continue;
         }
-        let i = rng.random_range(0..3);
+        // After the restart, one node (drawn) is spared: a process that lived
+        // through the restart must be seen working again.
+        let i = match witness {
+            Some(w) => (w + rng.random_range(1..3)) % 3,
+            None => rng.random_range(0..3),
+        };
         let name = cluster.nodes.lock().unwrap()[i].name;
         cluster.kill(i);
         kills.fetch_add(1, Ordering::SeqCst);
@@ -688,13 +727,30 @@ async fn three_nodes_survive_sigkills_and_a_postgres_restart_without_losing_or_r
         readiness_while_down.iter().all(|s| *s == 503),
         "every node answered /readyz with 503 while PostgreSQL was down: {readiness_while_down:?}"
     );
-    // Both ingest nodes took batches again after PostgreSQL came back (those that
-    // were not killed since are the same processes that lived through the restart).
-    assert!(
-        load.acked_after_restart.values().sum::<usize>() > 10,
-        "batches acknowledged after the restart: {:?}",
-        load.acked_after_restart
+    assert_eq!(
+        load.acked_while_down, 0,
+        "nothing acknowledged while PostgreSQL was down"
     );
+    // The ingest nodes that lived through the restart (the same processes, the
+    // same connection pools) acknowledged batches again after it.
+    let survivors: Vec<&str> = {
+        let nodes = cluster.nodes.lock().unwrap();
+        through_restart
+            .iter()
+            .filter(|(name, pid, _)| nodes.iter().any(|n| n.name == *name && n.pid() == Some(*pid)))
+            .map(|(name, _, _)| *name)
+            .collect()
+    };
+    assert!(!survivors.is_empty(), "the witness lived through the restart");
+    for (name, _, base) in &through_restart {
+        if let Some(base) = base {
+            assert!(
+                load.acked_after_restart.get(base).copied().unwrap_or(0) > 0,
+                "node {name} acknowledged nothing after PostgreSQL came back: {:?}",
+                load.acked_after_restart
+            );
+        }
+    }
 
     // Drain: the journey's runs and the campaign finish, every message goes out.
     let db = sql(&pg.url()).await;
@@ -797,10 +853,31 @@ async fn three_nodes_survive_sigkills_and_a_postgres_restart_without_losing_or_r
     let distinct: BTreeSet<String> = deliveries.iter().cloned().collect();
     assert_eq!(distinct, expected_ids, "exactly one distinct Message-ID per message");
     let repeats = deliveries.len() - distinct.len();
+    // Each SIGKILL of a delivery node cuts one node's round; the restart both's.
+    let cuts = killed.iter().filter(|n| *n != "A").count() + 2;
+    assert!(
+        repeats <= cuts * IN_FLIGHT,
+        "{repeats} repeated deliveries for {cuts} interrupted rounds"
+    );
 
     // No lease stuck: after a TTL and a renewal without kills, every singleton is
-    // held by an engine node alive now, unexpired; no claim is left on a row.
-    tokio::time::sleep(Duration::from_secs(SINGLETON_TTL_S) + Duration::from_secs(SINGLETON_TTL_S) / 3).await;
+    // held by an engine node alive now, unexpired; no claim is left on a row. And
+    // every node works: over a quiet spell longer than the workers' longest
+    // back-off (10 s), no node logs an error (a node whose connections did not
+    // recover from the restart would fail every round).
+    let marks: Vec<(PathBuf, usize)> = cluster
+        .nodes
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|n| (n.dir.clone(), server_log(&n.dir).len()))
+        .collect();
+    tokio::time::sleep(Duration::from_secs(11).max(Duration::from_secs(SINGLETON_TTL_S) * 4 / 3)).await;
+    for (dir, mark) in &marks {
+        let log = server_log(dir);
+        let errors: Vec<&str> = log[*mark..].lines().filter(|l| l.contains("ERROR")).collect();
+        assert!(errors.is_empty(), "{}: {errors:#?}", dir.display());
+    }
     let live_engines: Vec<u32> = {
         let nodes = cluster.nodes.lock().unwrap();
         nodes.iter().filter(|n| n.engine()).filter_map(Node::pid).collect()
@@ -851,13 +928,20 @@ async fn three_nodes_survive_sigkills_and_a_postgres_restart_without_losing_or_r
         "no timer left"
     );
     // Every node is ready.
-    for base in cluster.nodes.lock().unwrap().iter().filter_map(|n| n.base.clone()) {
+    let bases: Vec<String> = cluster
+        .nodes
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.base.clone())
+        .collect();
+    for base in bases {
         let r = reqwest::get(format!("{base}/readyz")).await.unwrap();
         assert_eq!(r.status(), 200, "{base}");
     }
 
     eprintln!(
-        "chaos: seed {seed}; {} SIGKILLs ({}), 1 PostgreSQL restart (readyz while down: {readiness_while_down:?}); \
+        "chaos: seed {seed}; {} SIGKILLs ({}), 1 PostgreSQL restart (readyz while down: {readiness_while_down:?}; nodes that lived through it: {survivors:?}); \
          events: {} acknowledged, {stored_acked} stored ({} batches, {} attempts sent again, answered {:?}); \
          journey runs: {users} started, {finished} finished; messages: {expected_messages} sent ({users} welcome, {AUDIENCE} campaign); \
          SMTP: {} deliveries, {} distinct Message-IDs, {repeats} repeated; leases: {} singletons held by live nodes; {:.0}s in all",
