@@ -450,19 +450,15 @@ async fn client(
 }
 
 // ---------------------------------------------------------------------------------
-// SQL on the cluster.
+// What the workspace holds (counted by nudge-store: this crate holds no SQL).
 
-async fn sql(url: &str) -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(conn);
-    client
-}
+/// The load's messageIds and user ids start with this.
+const LOAD: &str = "chaos-";
 
-async fn count(db: &tokio_postgres::Client, query: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> i64 {
-    db.query_one(query, params)
+async fn census(pg: &PgCluster, acked: &[String]) -> nudge_store::scratch::Census {
+    nudge_store::scratch::census(&pg.url(), LOAD, acked, now_ms())
         .await
-        .unwrap_or_else(|e| panic!("{query}: {e}"))
-        .get(0)
+        .unwrap_or_else(|e| panic!("counting in the workspace: {e}"))
 }
 
 fn now_ms() -> i64 {
@@ -600,20 +596,16 @@ async fn three_nodes_survive_sigkills_and_a_postgres_restart_without_losing_or_r
     let campaign = c["id"].as_i64().unwrap();
 
     // The engines learn which events journeys act on before the load starts.
-    let db = sql(&pg.url()).await;
     let deadline = Instant::now() + Duration::from_secs(20);
-    while count(
-        &db,
-        "SELECT count(*) FROM journey_event_names WHERE name = 'Signed Up'",
-        &[],
-    )
-    .await
-        == 0
+    while !census(&pg, &[])
+        .await
+        .journey_event_names
+        .iter()
+        .any(|n| n == "Signed Up")
     {
         assert!(Instant::now() < deadline, "no engine took the journey up");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    drop(db);
     let (s, sent) = api.post(&format!("/api/v1/campaigns/{campaign}/send"), json!({})).await;
     assert_eq!(s, 200, "{sent}");
     drop(api);
@@ -753,42 +745,35 @@ async fn three_nodes_survive_sigkills_and_a_postgres_restart_without_losing_or_r
     }
 
     // Drain: the journey's runs and the campaign finish, every message goes out.
-    let db = sql(&pg.url()).await;
     let users = load.users.len() as i64;
     let expected_messages = users + AUDIENCE as i64;
     let api = Api::new(&cluster.base("A"));
     let deadline = Instant::now() + Duration::from_secs(100);
-    let expected_ids = loop {
-        let runs = count(&db, "SELECT count(*) FROM journey_runs", &[]).await;
-        let active = count(&db, "SELECT count(*) FROM journey_runs WHERE status <> 'finished'", &[]).await;
-        let messages = count(&db, "SELECT count(*) FROM messages", &[]).await;
-        let pending = count(
-            &db,
-            "SELECT count(*) FROM messages WHERE next_attempt_at IS NOT NULL",
-            &[],
-        )
-        .await;
+    let (found, expected_ids) = loop {
+        let found = census(&pg, &load.acked).await;
         let status = api.get(&format!("/api/v1/campaigns/{campaign}")).await["status"].clone();
-        let expected: BTreeSet<String> = db
-            .query("SELECT idempotency_key FROM messages", &[])
-            .await
-            .unwrap()
+        let expected: BTreeSet<String> = found
+            .message_keys
             .iter()
-            .map(|r| nudge_messages::channel::smtp::message_id(r.get(0), "example.com"))
+            .map(|key| nudge_messages::channel::smtp::message_id(key, "example.com"))
             .collect();
         let at_smtp: BTreeSet<String> = accepted_ids(&mail_dir).into_iter().collect();
-        if runs == users
-            && active == 0
-            && messages == expected_messages
-            && pending == 0
+        if found.runs == users
+            && found.runs_finished == users
+            && found.messages == expected_messages
+            && found.messages_pending == 0
             && status == "completed"
             && at_smtp.is_superset(&expected)
         {
-            break expected;
+            break (found, expected);
         }
         assert!(
             Instant::now() < deadline,
-            "not drained: {runs} runs of {users} expected, {active} not finished; {messages} messages of {expected_messages}, {pending} pending; campaign {status}; {} of {} Message-IDs at the SMTP server\n{}",
+            "not drained: {} runs of {users} expected, {} finished; {} messages of {expected_messages}, {} pending; campaign {status}; {} of {} Message-IDs at the SMTP server\n{}",
+            found.runs,
+            found.runs_finished,
+            found.messages,
+            found.messages_pending,
             at_smtp.intersection(&expected).count(),
             expected.len(),
             cluster.logs()
@@ -801,50 +786,27 @@ async fn three_nodes_survive_sigkills_and_a_postgres_restart_without_losing_or_r
     let acked = &load.acked;
     let distinct_acked: BTreeSet<&String> = acked.iter().collect();
     assert_eq!(distinct_acked.len(), acked.len(), "each messageId acknowledged once");
-    let stored_acked = count(&db, "SELECT count(*) FROM events WHERE message_id = ANY($1)", &[acked]).await;
-    let stored_load = count(&db, "SELECT count(*) FROM events WHERE message_id LIKE 'chaos-%'", &[]).await;
-    let stored_rows = count(
-        &db,
-        "SELECT count(*) FROM (SELECT message_id FROM events WHERE message_id LIKE 'chaos-%' GROUP BY message_id HAVING count(*) > 1) d",
-        &[],
-    )
-    .await;
-    assert_eq!(stored_rows, 0, "no event stored twice");
-    assert_eq!(stored_acked, acked.len() as i64, "every acknowledged event stored");
+    assert_eq!(found.events_repeated, 0, "no event stored twice");
     assert_eq!(
-        stored_load,
+        found.events_given,
+        acked.len() as i64,
+        "every acknowledged event stored"
+    );
+    assert_eq!(
+        found.events_prefixed,
         acked.len() as i64,
         "nothing of the load stored but what was acknowledged"
     );
     // One contact per user, however many nodes saw its calls.
-    let contacts = count(&db, "SELECT count(*) FROM contacts WHERE user_id LIKE 'chaos-%'", &[]).await;
-    let distinct_users = count(
-        &db,
-        "SELECT count(DISTINCT user_id) FROM contacts WHERE user_id LIKE 'chaos-%'",
-        &[],
-    )
-    .await;
-    assert_eq!((contacts, distinct_users), (users, users), "one contact per user");
-
-    // Every run finished, by its exit; one run and one welcome e-mail per sign-up.
-    let finished = count(
-        &db,
-        "SELECT count(*) FROM journey_runs WHERE status = 'finished' AND finished_at IS NOT NULL",
-        &[],
-    )
-    .await;
-    assert_eq!(finished, users);
-    let per_contact = count(
-        &db,
-        "SELECT count(*) FROM (SELECT contact_id FROM journey_runs GROUP BY contact_id HAVING count(*) > 1) d",
-        &[],
-    )
-    .await;
-    assert_eq!(per_contact, 0, "one run per contact");
-    let not_sent = count(&db, "SELECT count(*) FROM messages WHERE state <> 'sent'", &[]).await;
-    assert_eq!(not_sent, 0, "every message sent");
-    let recipients = count(&db, "SELECT count(DISTINCT contact_id) FROM messages", &[]).await;
-    assert_eq!(recipients, expected_messages, "one message per recipient");
+    assert_eq!(
+        (found.contacts_prefixed, found.users_prefixed),
+        (users, users),
+        "one contact per user"
+    );
+    // Every run finished, by its exit; one run and one message per recipient.
+    assert_eq!(found.contacts_in_two_runs, 0, "one run per contact");
+    assert_eq!(found.messages_not_sent, 0, "every message sent");
+    assert_eq!(found.message_recipients, expected_messages, "one message per recipient");
 
     // At the SMTP server: each message's Message-ID, and nothing else; a repeat only
     // of a Message-ID already delivered (a message in flight at a kill or at the
@@ -882,51 +844,41 @@ async fn three_nodes_survive_sigkills_and_a_postgres_restart_without_losing_or_r
         let nodes = cluster.nodes.lock().unwrap();
         nodes.iter().filter(|n| n.engine()).filter_map(Node::pid).collect()
     };
-    let leases = db
-        .query("SELECT name, holder, expires_at FROM leases ORDER BY name", &[])
-        .await
-        .unwrap();
+    let store = nudge_store::PgStore::connect_with(
+        &pg.url(),
+        nudge_store::secrets::Keyring::new(nudge_store::secrets::MasterKey::parse(SECRET_KEY).unwrap()),
+    )
+    .await
+    .unwrap();
+    let leases = nudge_store::LeaseStore::leases(&store).await.unwrap();
+    nudge_store::Store::close(&store).await;
     let now = now_ms();
-    let mut names = Vec::new();
     for l in &leases {
-        let (name, holder, expires_at): (String, String, i64) = (l.get(0), l.get(1), l.get(2));
-        let pid: u32 = holder.split(':').nth(1).and_then(|p| p.parse().ok()).unwrap();
+        let pid: u32 = l.holder.split(':').nth(1).and_then(|p| p.parse().ok()).unwrap();
         assert!(
-            live_engines.contains(&pid) && expires_at > now,
-            "lease {name} is held by {holder} until {expires_at} (now {now}); engine nodes alive: {live_engines:?}"
+            live_engines.contains(&pid) && l.expires_at > now,
+            "lease {} is held by {} until {} (now {now}); engine nodes alive: {live_engines:?}",
+            l.name,
+            l.holder,
+            l.expires_at
         );
-        names.push(name);
     }
-    assert_eq!(names, SINGLETONS.to_vec(), "every singleton has a holder");
+    assert_eq!(
+        leases.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(),
+        SINGLETONS.to_vec(),
+        "every singleton has a holder"
+    );
     let view = api.get("/api/v1/ops/leases").await;
     assert!(
         view["leases"].as_array().unwrap().iter().all(|l| l["expired"] == false),
         "{view}"
     );
-    for (table, what) in [
-        ("messages", "outbox messages"),
-        ("journey_timers", "journey timers"),
-        ("journey_inbox", "journey events"),
-        ("journey_entry_timers", "entry timers"),
-    ] {
-        let claimed = count(
-            &db,
-            &format!("SELECT count(*) FROM {table} WHERE leased_until > $1"),
-            &[&now],
-        )
-        .await;
-        assert_eq!(claimed, 0, "{what} still claimed");
+    let after = census(&pg, &[]).await;
+    for (table, claimed) in &after.claimed {
+        assert_eq!(*claimed, 0, "rows of {table} still claimed");
     }
-    assert_eq!(
-        count(&db, "SELECT count(*) FROM journey_inbox", &[]).await,
-        0,
-        "journey inbox drained"
-    );
-    assert_eq!(
-        count(&db, "SELECT count(*) FROM journey_timers", &[]).await,
-        0,
-        "no timer left"
-    );
+    assert_eq!(after.journey_inbox, 0, "journey inbox drained");
+    assert_eq!(after.journey_timers, 0, "no timer left");
     // Every node is ready.
     let bases: Vec<String> = cluster
         .nodes
@@ -942,21 +894,22 @@ async fn three_nodes_survive_sigkills_and_a_postgres_restart_without_losing_or_r
 
     eprintln!(
         "chaos: seed {seed}; {} SIGKILLs ({}), 1 PostgreSQL restart (readyz while down: {readiness_while_down:?}; nodes that lived through it: {survivors:?}); \
-         events: {} acknowledged, {stored_acked} stored ({} batches, {} attempts sent again, answered {:?}); \
-         journey runs: {users} started, {finished} finished; messages: {expected_messages} sent ({users} welcome, {AUDIENCE} campaign); \
+         events: {} acknowledged, {} stored ({} batches, {} attempts sent again, answered {:?}); \
+         journey runs: {users} started, {} finished; messages: {expected_messages} sent ({users} welcome, {AUDIENCE} campaign); \
          SMTP: {} deliveries, {} distinct Message-IDs, {repeats} repeated; leases: {} singletons held by live nodes; {:.0}s in all",
         kills.load(Ordering::SeqCst),
         killed.join(" "),
         acked.len(),
+        found.events_given,
         load.batches,
         load.retries,
         load.refusals,
+        found.runs_finished,
         deliveries.len(),
         distinct.len(),
         leases.len(),
         started.elapsed().as_secs_f64()
     );
-    drop(db);
     // Nodes first (Proc kills them), then the cluster.
     cluster.nodes.lock().unwrap().clear();
     drop(pg);
