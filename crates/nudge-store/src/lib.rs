@@ -69,7 +69,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub enum StoreError {
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("postgres: {0}")]
+    #[error("postgres: {}", with_causes(.0))]
     Postgres(#[from] tokio_postgres::Error),
     #[error("postgres pool: {0}")]
     Pool(String),
@@ -85,6 +85,21 @@ pub enum StoreError {
     /// value); the message names the setting and the key ids, never the secret.
     #[error("secrets: {0}")]
     Secret(String),
+}
+
+/// An error followed by its causes: tokio-postgres says only the kind of failure
+/// ("db error", "error connecting to server"), what the server or the socket said
+/// is its source (`FATAL: terminating connection due to administrator command`,
+/// `Connection refused`), which an operator reading the log needs.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 impl StoreError {
@@ -567,5 +582,19 @@ pub fn sqlite_path(database_url: Option<&str>, data_dir: &Path) -> Result<Option
             "unsupported database URL {other:?}: use postgres://... or sqlite:///path/to/nudge.db"
         ))),
         None => Ok(Some(data_dir.join("nudge.db"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn a_postgres_error_says_what_the_server_or_the_socket_said() {
+        // Nothing listens on port 1: the connection is refused.
+        let e = match crate::PgStore::connect("postgres://nudge@127.0.0.1:1/nudge").await {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("connected to port 1"),
+        };
+        assert!(e.starts_with("postgres: error connecting to server: "), "{e}");
+        assert!(e.to_lowercase().contains("connection refused"), "{e}");
     }
 }

@@ -95,6 +95,11 @@ pub struct Settings {
     /// Seconds a singleton lease lasts without renewal (renewed every third of it);
     /// a dead node's singletons move to another within this plus a third.
     pub singleton_lease_seconds: u32,
+    /// Seconds a claim on a row of shared work (an outbox message, a journey event or
+    /// timer) lasts: a node that dies holding claims leaves that work to the others
+    /// this long after it claimed it. Longer than a round takes; `None`: 120 s for
+    /// messages, 60 s for journey work.
+    pub claim_lease_seconds: Option<u32>,
 }
 
 fn roles_from_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Roles, D::Error> {
@@ -136,6 +141,7 @@ impl Default for Settings {
             config_listen: true,
             roles: Roles::all(),
             singleton_lease_seconds: 15,
+            claim_lease_seconds: None,
         }
     }
 }
@@ -310,11 +316,20 @@ impl Settings {
                 .parse()
                 .with_context(|| format!("NUDGE_SINGLETON_LEASE_SECONDS={v:?} is not a whole number of seconds"))?;
         }
+        if let Some(v) = text("NUDGE_CLAIM_LEASE_SECONDS") {
+            s.claim_lease_seconds = Some(
+                v.parse()
+                    .with_context(|| format!("NUDGE_CLAIM_LEASE_SECONDS={v:?} is not a whole number of seconds"))?,
+            );
+        }
         if let Some(v) = o.roles {
             s.roles = v;
         }
         if s.singleton_lease_seconds == 0 {
             bail!("singleton_lease_seconds must be at least 1");
+        }
+        if s.claim_lease_seconds == Some(0) {
+            bail!("claim_lease_seconds must be at least 1");
         }
         if let Some(v) = &o.listen {
             s.listen = v.clone();
@@ -411,6 +426,21 @@ mod tests {
             ..o
         };
         assert_eq!(Settings::load_from(&o2, env).unwrap().listen, "127.0.0.1:1");
+    }
+
+    #[test]
+    fn claim_leases_keep_their_defaults_unless_set() {
+        let o = Overrides::default();
+        assert_eq!(Settings::load_from(&o, |_| None).unwrap().claim_lease_seconds, None);
+        let env = |v: &'static str| move |k: &str| (k == "NUDGE_CLAIM_LEASE_SECONDS").then(|| v.to_string());
+        assert_eq!(
+            Settings::load_from(&o, env("10")).unwrap().claim_lease_seconds,
+            Some(10)
+        );
+        let e = Settings::load_from(&o, env("0")).unwrap_err().to_string();
+        assert!(e.contains("claim_lease_seconds must be at least 1"), "{e}");
+        let e = format!("{:#}", Settings::load_from(&o, env("soon")).unwrap_err());
+        assert!(e.contains("NUDGE_CLAIM_LEASE_SECONDS"), "{e}");
     }
 
     #[test]

@@ -110,11 +110,14 @@ pub async fn deliverer(
     // Push needs no configuration: the VAPID key is the workspace's own.
     let push = WebPush::new(vapid, &settings.vapid_subject).map_err(anyhow::Error::msg)?;
     slots.push(ChannelSlot::new(Arc::new(push), 16, None));
-    let config = DeliveryConfig {
+    let mut config = DeliveryConfig {
         public_url,
         workspace: json!({"name": settings.workspace_name}),
         ..Default::default()
     };
+    if let Some(secs) = settings.claim_lease_seconds {
+        config.lease = std::time::Duration::from_secs(u64::from(secs));
+    }
     let deliverer = Deliverer::new(store.clone(), clock, slots, Signer::new(&key), config);
     // Channels configured through the API (`PUT /api/v1/channels/{kind}`) or the UI
     // win over the start-up settings; one that no longer builds is reported and skipped.

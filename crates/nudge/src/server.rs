@@ -91,7 +91,10 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
         // And the singleton leases the previous process held are free at once.
         store.clear_leases().await?;
     }
-    let journey_config = JourneyEngineConfig::default();
+    let mut journey_config = JourneyEngineConfig::default();
+    if let Some(secs) = settings.claim_lease_seconds {
+        journey_config.lease_ms = i64::from(secs) * 1000;
+    }
     // Contacts without a time zone are in the workspace's, for campaigns as for journeys.
     let campaign_config = CampaignEngineConfig {
         time_zone: journey_config.time_zone.clone(),
