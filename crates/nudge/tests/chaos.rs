@@ -39,12 +39,10 @@ const SINGLETON_TTL_S: u64 = 3;
 /// are taken again after this; longer than a round takes on a loaded machine (a
 /// round outliving its claims would send its messages again).
 const CLAIM_LEASE_S: u64 = 15;
-/// What a delivery node cut off mid-round may have sent without recording it: at
-/// most the messages its round claimed (a batch). Usually far fewer — those in
-/// flight and the outcomes not yet recorded — but deliveries go on finishing while
-/// a group of outcomes is being written, so on a slow database more than one
-/// group can be unrecorded at the cut.
-const IN_FLIGHT: usize = 500;
+/// What a delivery node cut off mid-round may have sent without recording it: a
+/// deliverer keeps at most this many messages sent (or being sent) with their
+/// outcome not yet committed.
+const IN_FLIGHT: usize = nudge_messages::delivery::UNRECORDED_AT_MOST;
 /// How long nodes are killed and restarted.
 const CHAOS: Duration = Duration::from_secs(45);
 const CLIENTS: usize = 3;
