@@ -263,6 +263,24 @@ impl Frequency {
     }
 }
 
+impl Frequency {
+    /// Whether a counter's period is the one a firing at `now` counts in (the
+    /// period [`Frequency::counter`] names), without writing that period out.
+    pub fn counts_in(&self, period: &str, now: Millis) -> bool {
+        let number = |prefix: char| period.strip_prefix(prefix).and_then(|n| n.parse::<i64>().ok());
+        match self {
+            Frequency::Once => period == "once",
+            Frequency::Repeat { cap: None } => false,
+            Frequency::Repeat {
+                cap: Some(Cap { per: Period::Day, .. }),
+            } => number('d') == Some(now.div_euclid(DAY_MS)),
+            Frequency::Repeat {
+                cap: Some(Cap { per: Period::Week, .. }),
+            } => number('w') == Some((now + 3 * DAY_MS).div_euclid(WEEK_MS)),
+        }
+    }
+}
+
 fn default_score() -> String {
     DEFAULT_SCORE.to_string()
 }
@@ -611,7 +629,7 @@ impl Scoring {
         counters
             .iter()
             .filter(|((rule, period), _)| match self.counting.get(rule) {
-                Some((s, frequency)) => s == score && frequency.counter(now).is_some_and(|(p, _)| &p == period),
+                Some((s, frequency)) => s == score && frequency.counts_in(period, now),
                 None => false,
             })
             .map(|((rule, period), n)| (*rule, period.clone(), *n))

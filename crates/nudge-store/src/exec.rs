@@ -785,12 +785,10 @@ pub(crate) async fn execute<D: Db>(db: &D, rules: &Rules, ops: &[Op], now: Milli
     scores.write(db).await
 }
 
-/// Rows of one multi-row statement of [`ScoreWrites`] at most.
-const SCORE_ROWS_PER_STATEMENT: usize = 200;
-
 /// The lead-scoring writes of one [`execute`] (they touch only their own tables, so
-/// they can go last): the last row per contact and score, written in multi-row
-/// statements rather than one per score change, and the history rows.
+/// they can go last): the last row per contact and score, and the history rows, each
+/// kind written together ([`Db::execute_rows`]) rather than one statement per score
+/// change.
 #[derive(Default)]
 struct ScoreWrites<'a> {
     /// (contact, score) → (state, decay timer, rule counters, at).
@@ -811,81 +809,62 @@ struct ScoreWrites<'a> {
 }
 
 impl ScoreWrites<'_> {
-    /// `($1, $2, ...), ($k+1, ...)`: `rows` rows of `width` placeholders.
-    fn values(rows: usize, width: usize) -> String {
-        use std::fmt::Write;
-        let mut out = String::with_capacity(rows * width * 6);
-        for r in 0..rows {
-            out.push_str(if r == 0 { "(" } else { ", (" });
-            for c in 1..=width {
-                let _ = write!(out, "{}${}", if c == 1 { "" } else { ", " }, r * width + c);
-            }
-            out.push(')');
-        }
-        out
-    }
-
     async fn write<D: Db>(&self, db: &D) -> Result<()> {
-        let states: Vec<_> = self
+        let counters: Vec<String> = self
+            .states
+            .values()
+            .map(|(_, _, counters, _)| crate::scoring::counters_column(counters))
+            .collect();
+        let args: Vec<Arg<'_>> = self
             .states
             .iter()
-            .map(|(key, (state, due, counters, at))| (key, state, due, crate::scoring::counters_column(counters), at))
+            .zip(&counters)
+            .flat_map(|(((contact, score), (state, due, _, at)), counters)| {
+                [
+                    Arg::I64(*contact),
+                    Arg::Str(score),
+                    Arg::OptF64(Some(state.points)),
+                    Arg::I64(state.anchor),
+                    Arg::OptF64(Some(state.written)),
+                    Arg::OptStr(state.stage.as_deref()),
+                    Arg::I64(*at),
+                    Arg::OptI64(*due),
+                    Arg::Str(counters),
+                ]
+            })
             .collect();
-        for chunk in states.chunks(SCORE_ROWS_PER_STATEMENT) {
-            let args: Vec<Arg<'_>> = chunk
-                .iter()
-                .flat_map(|((contact, score), state, due, counters, at)| {
-                    [
-                        Arg::I64(*contact),
-                        Arg::Str(score),
-                        Arg::OptF64(Some(state.points)),
-                        Arg::I64(state.anchor),
-                        Arg::OptF64(Some(state.written)),
-                        Arg::OptStr(state.stage.as_deref()),
-                        Arg::I64(**at),
-                        Arg::OptI64(**due),
-                        Arg::Str(counters),
-                    ]
-                })
-                .collect();
-            db.execute(
-                &format!(
-                    "INSERT INTO contact_scores (contact_id, score, points, anchor_at, written, stage, updated_at,
-                     due_at, counters)
-                     VALUES {}
-                     ON CONFLICT (contact_id, score) DO UPDATE SET points = excluded.points,
-                     anchor_at = excluded.anchor_at, written = excluded.written, stage = excluded.stage,
-                     updated_at = excluded.updated_at, due_at = excluded.due_at, counters = excluded.counters",
-                    Self::values(chunk.len(), 9)
-                ),
-                &args,
-            )
-            .await?;
-        }
-        for chunk in self.changes.chunks(SCORE_ROWS_PER_STATEMENT) {
-            let args: Vec<Arg<'_>> = chunk
-                .iter()
-                .flat_map(|(contact, score, at, previous, value, reason, rules)| {
-                    [
-                        Arg::I64(*contact),
-                        Arg::Str(score),
-                        Arg::I64(*at),
-                        Arg::OptF64(Some(*previous)),
-                        Arg::OptF64(Some(*value)),
-                        Arg::Str(reason),
-                        Arg::Str(rules),
-                    ]
-                })
-                .collect();
-            db.execute(
-                &format!(
-                    "INSERT INTO score_changes (contact_id, score, at, previous, value, reason, rules) VALUES {}",
-                    Self::values(chunk.len(), 7)
-                ),
-                &args,
-            )
-            .await?;
-        }
+        db.execute_rows(
+            "INSERT INTO contact_scores (contact_id, score, points, anchor_at, written, stage, updated_at,
+             due_at, counters)",
+            9,
+            "ON CONFLICT (contact_id, score) DO UPDATE SET points = excluded.points,
+             anchor_at = excluded.anchor_at, written = excluded.written, stage = excluded.stage,
+             updated_at = excluded.updated_at, due_at = excluded.due_at, counters = excluded.counters",
+            &args,
+        )
+        .await?;
+        let args: Vec<Arg<'_>> = self
+            .changes
+            .iter()
+            .flat_map(|(contact, score, at, previous, value, reason, rules)| {
+                [
+                    Arg::I64(*contact),
+                    Arg::Str(score),
+                    Arg::I64(*at),
+                    Arg::OptF64(Some(*previous)),
+                    Arg::OptF64(Some(*value)),
+                    Arg::Str(reason),
+                    Arg::Str(rules),
+                ]
+            })
+            .collect();
+        db.execute_rows(
+            "INSERT INTO score_changes (contact_id, score, at, previous, value, reason, rules)",
+            7,
+            "",
+            &args,
+        )
+        .await?;
         // Only decay sets a timer alone (once per due timer).
         for ((contact, score), due) in &self.timers {
             db.execute(
@@ -956,16 +935,4 @@ pub(crate) async fn set_run_aside<D: Db>(db: &D, run: i64, error: &str, now: Mil
             .await?;
     }
     Ok(changed > 0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn score_writes_number_their_rows_placeholders() {
-        assert_eq!(ScoreWrites::values(1, 3), "($1, $2, $3)");
-        assert_eq!(ScoreWrites::values(2, 2), "($1, $2), ($3, $4)");
-        assert_eq!(ScoreWrites::values(0, 2), "");
-    }
 }

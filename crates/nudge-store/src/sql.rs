@@ -154,6 +154,19 @@ pub(crate) trait Db {
         args: &[Arg<'_>],
         columns: &str,
     ) -> impl Future<Output = Result<Option<SqlRow>>> + Send;
+    /// Runs `{head} VALUES (...) {tail}` for many rows: `args` hold `width` values per
+    /// row, and neither `head` nor `tail` has placeholders. SQLite runs the one-row
+    /// statement, prepared once, for each row (in process, that is cheaper than
+    /// writing and preparing a statement per number of rows); PostgreSQL sends the
+    /// rows in multi-row statements ([`ROWS_PER_STATEMENT`] at most each: one round
+    /// trip per statement).
+    fn execute_rows(
+        &self,
+        head: &str,
+        width: usize,
+        tail: &str,
+        args: &[Arg<'_>],
+    ) -> impl Future<Output = Result<()>> + Send;
     /// What the rules read (journey event names, the segment index).
     fn rules(&self) -> impl Future<Output = Result<Rules>> + Send;
     /// The id a (possibly merged-away) contact id stands for today.
@@ -222,6 +235,23 @@ pub(crate) fn run_now<F: Future>(f: F) -> F::Output {
 }
 
 /// `$1` → `?1`: SQLite's numbered parameters (a `$` not followed by a digit stays).
+/// Rows one statement of [`Db::execute_rows`] carries at most on PostgreSQL.
+pub(crate) const ROWS_PER_STATEMENT: usize = 200;
+
+/// `($1, $2, ...), ($k+1, ...)`: `rows` rows of `width` placeholders.
+pub(crate) fn values_list(rows: usize, width: usize) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(rows * width * 6);
+    for r in 0..rows {
+        out.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 1..=width {
+            let _ = write!(out, "{}${}", if c == 1 { "" } else { ", " }, r * width + c);
+        }
+        out.push(')');
+    }
+    out
+}
+
 pub(crate) fn sqlite_placeholders(sql: &str) -> std::borrow::Cow<'_, str> {
     if !sql.contains('$') {
         return std::borrow::Cow::Borrowed(sql);
@@ -245,6 +275,13 @@ pub(crate) fn sqlite_placeholders(sql: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn multi_row_statements_number_their_rows_placeholders() {
+        assert_eq!(values_list(1, 3), "($1, $2, $3)");
+        assert_eq!(values_list(2, 2), "($1, $2), ($3, $4)");
+        assert_eq!(values_list(0, 2), "");
+    }
 
     #[test]
     fn rows_read_what_either_backend_returns() {

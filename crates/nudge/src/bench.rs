@@ -83,6 +83,10 @@ pub struct IngestArgs {
     /// workspaces without rules and with them, alternating twice, and compared.
     #[arg(long, default_value_t = 0)]
     scoring_rules: usize,
+    /// With `--scoring-rules`: how many times to alternate the runs without and with
+    /// rules (each pair is compared on its own; the median ratio is reported).
+    #[arg(long, default_value_t = 2)]
+    rounds: usize,
 }
 
 pub async fn run(which: Which) -> anyhow::Result<()> {
@@ -198,10 +202,35 @@ const BROWSER_ORIGIN: &str = "https://shop.example";
 /// One run: a fresh workspace, the batches sent by the clients, what the server said.
 struct Sent {
     elapsed: Duration,
+    /// CPU time the server process used while the batches were sent (user and
+    /// system, all threads), when the platform tells (`/proc`).
+    server_cpu: Option<Duration>,
     latencies: Vec<Duration>,
     retried: usize,
     commits: f64,
     committed: f64,
+}
+
+/// The CPU time a process has used (user and system, all its threads), from
+/// `/proc/<pid>/stat` (in clock ticks of 1/100 s, Linux's `USER_HZ`).
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name (which may hold spaces), from field 3 on.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// The median of some numbers (the mean of the middle two for an even count).
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
 }
 
 /// The request bodies, built before any clock starts.
@@ -335,6 +364,7 @@ async fn send_through(args: &IngestArgs, wire: Wire, batches: std::sync::Arc<Vec
         }
     }
     let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let cpu_before = cpu_time(server.0.id());
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..args.clients {
@@ -380,6 +410,9 @@ async fn send_through(args: &IngestArgs, wire: Wire, batches: std::sync::Arc<Vec
         retried += f;
     }
     let elapsed = started.elapsed();
+    let server_cpu = cpu_before
+        .zip(cpu_time(server.0.id()))
+        .map(|(a, b)| b.saturating_sub(a));
     latencies.sort();
     let commits = metric(&http, &url, "nudge_ingest_commits_total").await?;
     let committed = metric(&http, &url, "nudge_ingest_messages_committed_total").await?;
@@ -390,6 +423,7 @@ async fn send_through(args: &IngestArgs, wire: Wire, batches: std::sync::Arc<Vec
     let _ = std::fs::remove_dir_all(&dir);
     Ok(Sent {
         elapsed,
+        server_cpu,
         latencies,
         retried,
         commits,
@@ -411,9 +445,11 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         args.segments
     );
     if args.scoring_rules > 0 {
-        // Without rules and with them, alternating on fresh workspaces.
+        // Without rules and with them, alternating on fresh workspaces; each pair is
+        // compared on its own (the machine's load drifts between pairs).
         let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
-        for _ in 0..2 {
+        let mut cpu: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+        for _ in 0..args.rounds.max(1) {
             for (n, rules) in [0, args.scoring_rules].into_iter().enumerate() {
                 let a = IngestArgs {
                     scoring_rules: rules,
@@ -421,10 +457,13 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
                 };
                 let sent = send_through(&a, Wire::Server, server_batches.clone()).await?;
                 rates[n].push(args.events as f64 / sent.elapsed.as_secs_f64());
+                if let Some(c) = sent.server_cpu {
+                    cpu[n].push(c.as_secs_f64() * 1e6 / args.events as f64);
+                }
             }
         }
-        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
         let show = |v: &[f64]| v.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(", ");
+        let ratios: Vec<f64> = rates[1].iter().zip(&rates[0]).map(|(w, wo)| w / wo).collect();
         println!(
             "backend: {backend}; {} events, {} clients x batches of {}, {} users, {} live segments",
             args.events, args.clients, args.batch, args.users, args.segments
@@ -436,10 +475,24 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
             show(&rates[1])
         );
         println!(
-            "with / without = {:.2} ({:.1} % slower; means of two alternating runs each)",
-            mean(&rates[1]) / mean(&rates[0]),
-            (1.0 - mean(&rates[1]) / mean(&rates[0])) * 100.0
+            "with / without, each pair: {}",
+            ratios.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(", ")
         );
+        println!(
+            "with / without = {:.2} ({:.1} % slower; median of {} alternating pairs)",
+            median(&ratios),
+            (1.0 - median(&ratios)) * 100.0,
+            ratios.len()
+        );
+        if cpu[0].len() == rates[0].len() && cpu[1].len() == rates[1].len() {
+            let per: Vec<f64> = cpu[1].iter().zip(&cpu[0]).map(|(w, wo)| w / wo).collect();
+            println!(
+                "server CPU per event: without {} µs, with {} µs; with / without = {:.2} (median of pairs)",
+                show(&cpu[0]),
+                show(&cpu[1]),
+                median(&per)
+            );
+        }
         return Ok(());
     }
     let sent = send_through(&args, Wire::Server, server_batches.clone()).await?;

@@ -470,3 +470,31 @@ fn a_change_keeps_only_its_scores_counters_of_the_current_period() {
         vec![(3, "once".to_string(), 1)]
     );
 }
+
+#[test]
+fn a_period_counts_in_exactly_the_counter_named_for_now() {
+    let day = Frequency::Repeat {
+        cap: Some(Cap {
+            max: 1,
+            per: Period::Day,
+        }),
+    };
+    let week = Frequency::Repeat {
+        cap: Some(Cap {
+            max: 1,
+            per: Period::Week,
+        }),
+    };
+    let uncapped = Frequency::Repeat { cap: None };
+    for t in [T0, T0 + DAY_MS - 1, T0 + 3 * DAY_MS, -DAY_MS - 5] {
+        for f in [&Frequency::Once, &day, &week] {
+            let (period, _) = f.counter(t).unwrap();
+            assert!(f.counts_in(&period, t), "{f:?} {period} at {t}");
+            assert!(!f.counts_in(&period, t + 8 * DAY_MS) || *f == Frequency::Once);
+        }
+        assert!(!uncapped.counts_in("once", t));
+    }
+    assert!(!day.counts_in("w2976", T0));
+    assert!(!day.counts_in("dx", T0));
+    assert!(!Frequency::Once.counts_in("d20833", T0));
+}

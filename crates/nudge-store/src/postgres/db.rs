@@ -134,6 +134,15 @@ impl<C: GenericClient + Sync> Db for PgDb<'_, C> {
         self.c.query(&stmt, &params(args)).await?.iter().map(cells).collect()
     }
 
+    async fn execute_rows(&self, head: &str, width: usize, tail: &str, args: &[Arg<'_>]) -> Result<()> {
+        for chunk in args.chunks(width.max(1) * crate::sql::ROWS_PER_STATEMENT) {
+            let rows = crate::sql::values_list(chunk.len() / width.max(1), width);
+            let stmt = self.c.prepare_cached(&format!("{head} VALUES {rows} {tail}")).await?;
+            self.c.execute(&stmt, &params(chunk)).await?;
+        }
+        Ok(())
+    }
+
     async fn insert(&self, sql: &str, args: &[Arg<'_>]) -> Result<Option<i64>> {
         let stmt = self.c.prepare_cached(&format!("{sql} RETURNING id")).await?;
         Ok(self.c.query_opt(&stmt, &params(args)).await?.map(|r| r.get(0)))

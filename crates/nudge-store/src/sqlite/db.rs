@@ -141,6 +141,29 @@ impl Db for SqliteDb<'_> {
         ready(query(self.conn, sql, args))
     }
 
+    fn execute_rows(
+        &self,
+        head: &str,
+        width: usize,
+        tail: &str,
+        args: &[Arg<'_>],
+    ) -> impl Future<Output = Result<()>> + Send {
+        let run = || -> Result<()> {
+            if args.is_empty() {
+                return Ok(());
+            }
+            let marks: Vec<String> = (1..=width).map(|i| format!("?{i}")).collect();
+            let mut stmt = self
+                .conn
+                .prepare_cached(&format!("{head} VALUES ({}) {tail}", marks.join(", ")))?;
+            for row in args.chunks(width.max(1)) {
+                stmt.execute(rusqlite::params_from_iter(row.iter()))?;
+            }
+            Ok(())
+        };
+        ready(run())
+    }
+
     fn insert(&self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = Result<Option<i64>>> + Send {
         ready(execute(self.conn, sql, args).map(|n| (n > 0).then(|| self.conn.last_insert_rowid())))
     }
