@@ -202,7 +202,7 @@ pub(crate) async fn event<D: Db>(db: &D, e: &NewEvent) -> Result<bool> {
     let Some(event_id) = db
         .insert(
             "INSERT INTO events (message_id, contact_id, type, name, timestamp, received_at, properties, context)
-             VALUES ($1, $2, 'track', $3, $4, $4, $5, '{\"source\":\"nudge\"}') ON CONFLICT (message_id) DO NOTHING",
+             VALUES ($1, $2, 'track', $3, $4, $4, $5, '{\"source\":\"nudge\"}') ON CONFLICT DO NOTHING",
             &[
                 Arg::Str(&e.key),
                 Arg::I64(e.contact),

@@ -23,6 +23,7 @@ mod plan;
 mod postgres;
 mod predictions;
 mod recommendations;
+pub mod retention;
 mod scoring;
 pub mod scratch;
 pub mod search;
@@ -42,6 +43,7 @@ pub use leases::{Lease, LeaseStore};
 pub use messages::*;
 pub use postgres::PgStore;
 pub use predictions::{PredictionStore, PurchaseHistory, StoredModel};
+pub use retention::{EventPartition, RetentionStep, RetentionStore};
 pub use recommendations::{ContactTouches, ProductPage, RecommendationModel, RecommendationStore};
 pub use scoring::{ContactScore, ScoreChangeRecord, ScoringStore, StoredRule, StoredScore};
 pub use send_time::{EngagementEvent, SendTimeState, SendTimeStore};
@@ -126,6 +128,7 @@ pub trait Store:
     + SendTimeStore
     + RecommendationStore
     + LeaseStore
+    + RetentionStore
     + Send
     + Sync
     + 'static

@@ -175,6 +175,11 @@ pub(crate) trait Db {
     /// until the transaction ends, while other readers may lock them too (` FOR SHARE`
     /// on PostgreSQL; nothing on SQLite).
     fn for_share(&self) -> &'static str;
+    /// The statement deleting the events of contact `$1`, forgetting their message
+    /// ids where the backend keeps them apart from the events (PostgreSQL's
+    /// `event_message_ids`, migration 30), so a retried message is new again as the
+    /// events' unique index made it on SQLite.
+    fn delete_contact_events(&self) -> &'static str;
     /// Tells the other processes on this database, when the transaction commits, that
     /// something changed (`payload` on `channel`): PostgreSQL's `pg_notify`; nothing on
     /// SQLite, where one process owns the database. See [`crate::live`].

@@ -173,6 +173,11 @@ impl<C: GenericClient + Sync> Db for PgDb<'_, C> {
         if self.lock { " FOR UPDATE" } else { "" }
     }
 
+    fn delete_contact_events(&self) -> &'static str {
+        "WITH gone AS (DELETE FROM events WHERE contact_id = $1 RETURNING message_id)
+         DELETE FROM event_message_ids WHERE message_id IN (SELECT message_id FROM gone)"
+    }
+
     fn for_share(&self) -> &'static str {
         if self.lock { " FOR SHARE" } else { "" }
     }

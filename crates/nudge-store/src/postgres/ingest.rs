@@ -56,7 +56,7 @@ impl<C: GenericClient + Sync> Ingest for PgDb<'_, C> {
     async fn stored_message_ids(&self, ids: &[&str]) -> Result<HashSet<String>> {
         let stmt = self
             .c
-            .prepare_cached("SELECT message_id FROM events WHERE message_id = ANY($1)")
+            .prepare_cached("SELECT message_id FROM event_message_ids WHERE message_id = ANY($1)")
             .await?;
         let rows = self.c.query(&stmt, &[&sorted(ids)]).await?;
         Ok(rows.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?)
@@ -221,8 +221,10 @@ impl<C: GenericClient + Sync> Ingest for PgDb<'_, C> {
             )
             .await?;
         // A message id that is taken: another process stored it since the check for
-        // duplicates. The call runs again, and the message is then a duplicate.
-        self.c
+        // duplicates (the claim in `event_message_ids` skips the row, migration 30).
+        // The call runs again, and the message is then a duplicate.
+        let stored = self
+            .c
             .execute(
                 &stmt,
                 &[
@@ -241,6 +243,9 @@ impl<C: GenericClient + Sync> Ingest for PgDb<'_, C> {
             )
             .await
             .map_err(taken)?;
+        if stored != e.len() as u64 {
+            return Err(stale());
+        }
         Ok(vec![true; e.len()])
     }
 
@@ -272,6 +277,7 @@ impl<C: GenericClient + Sync> Ingest for PgDb<'_, C> {
 
     async fn queue_inbox(&self, rows: &[InboxRow<'_>]) -> Result<()> {
         let ids: Vec<&str> = rows.iter().map(|r| r.message_id).collect();
+        let times: Vec<Millis> = rows.iter().map(|r| r.at).collect();
         let names: Vec<Option<&str>> = rows.iter().map(|r| r.name).collect();
         let properties: Vec<Option<&Value>> = rows.iter().map(|r| r.properties.as_ref()).collect();
         let stmt = self
@@ -279,11 +285,12 @@ impl<C: GenericClient + Sync> Ingest for PgDb<'_, C> {
             .prepare_cached(
                 "INSERT INTO journey_inbox (contact_id, event_id, name, properties, at)
                  SELECT e.contact_id, e.id, COALESCE(v.name, e.name), COALESCE(v.properties, e.properties), e.timestamp
-                 FROM unnest($1::text[], $2::text[], $3::jsonb[]) WITH ORDINALITY AS v(message_id, name, properties, n)
-                 JOIN events e ON e.message_id = v.message_id ORDER BY v.n",
+                 FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::bigint[])
+                      WITH ORDINALITY AS v(message_id, name, properties, at, n)
+                 JOIN events e ON e.message_id = v.message_id AND e.timestamp = v.at ORDER BY v.n",
             )
             .await?;
-        self.c.execute(&stmt, &[&ids, &names, &properties]).await?;
+        self.c.execute(&stmt, &[&ids, &names, &properties, &times]).await?;
         Ok(())
     }
 

@@ -187,6 +187,10 @@ impl Db for SqliteDb<'_> {
         ""
     }
 
+    fn delete_contact_events(&self) -> &'static str {
+        "DELETE FROM events WHERE contact_id = $1"
+    }
+
     fn for_share(&self) -> &'static str {
         ""
     }

@@ -389,6 +389,8 @@ impl<'m> NewEvents<'m> {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct InboxRow<'m> {
     pub message_id: &'m str,
+    /// The stored event's time (PostgreSQL finds the event's partition by it).
+    pub at: Millis,
     pub name: Option<&'static str>,
     pub properties: Option<Value>,
 }
