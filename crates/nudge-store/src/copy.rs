@@ -302,6 +302,9 @@ async fn target_tables(pg: &tokio_postgres::Client) -> Result<Vec<(String, Vec<C
              JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name
              WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE'
                AND c.is_generated = 'NEVER' AND c.table_name <> 'schema_migrations'
+               -- A partition's rows are copied through its table (events, migration 30).
+               AND c.table_name NOT IN (SELECT p.relname FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhrelid
+                                        WHERE p.relnamespace = current_schema()::regnamespace)
              ORDER BY c.table_name, c.ordinal_position",
             &[],
         )

@@ -617,7 +617,7 @@ mod tests {
             .batch_execute(&format!(
                 "INSERT INTO contacts (user_id, traits, created_at, updated_at) VALUES ('u', '{{}}', 0, 0);
                  INSERT INTO events (message_id, contact_id, type, name, timestamp, received_at, properties, context)
-                 SELECT 'm' || i, 1, 'track', 'Order Completed', {now} - i * 86400000, {now}, '{{}}', '{{}}'
+                 SELECT 'm' || i, 1, 'track', 'Order Completed', {now} - i * 86400000::bigint, {now}, '{{}}', '{{}}'
                  FROM generate_series(0, 2999) AS i;
                  INSERT INTO events (message_id, contact_id, type, name, timestamp, received_at, properties, context)
                  VALUES ('ancient', 1, 'track', 'Order Completed', 631152000000, {now}, '{{}}', '{{}}');"

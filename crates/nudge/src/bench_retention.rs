@@ -47,7 +47,7 @@ fn calls(from: usize, n: usize, batch: usize, at: i64, now: i64) -> Vec<Vec<Call
     let events: Vec<Value> = (from..from + n)
         .map(|i| {
             json!({"type": "track", "userId": format!("bench-user-{}", i.wrapping_mul(2_654_435_761) % 50_000),
-                   "event": ["Product Viewed", "Product Added", "Order Completed", "Page Scrolled"][i % 4],
+                   "event": (["Product Viewed", "Product Added", "Order Completed", "Page Scrolled"][i % 4]),
                    "messageId": format!("bench-{i}"),
                    "timestamp": jiff::Timestamp::from_millisecond(at + i as i64).unwrap().to_string(),
                    "properties": {"product_id": format!("SKU-{}", i % 5000), "price": 119.0, "currency": "EUR",

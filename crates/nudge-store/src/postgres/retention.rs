@@ -126,7 +126,7 @@ impl RetentionStore for PgStore {
             });
         }
         let mut client = self.client().await?;
-        let whole = partitions(&*client)
+        let whole = partitions(&client)
             .await?
             .into_iter()
             .find(|p| p.range.is_some_and(|(_, to)| to <= cutoff));
@@ -168,6 +168,6 @@ impl RetentionStore for PgStore {
 
     async fn event_partitions(&self) -> Result<Vec<EventPartition>> {
         let client = self.client().await?;
-        partitions(&*client).await
+        partitions(&client).await
     }
 }
