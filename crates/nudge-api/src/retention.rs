@@ -25,7 +25,11 @@ pub async fn put_settings(State(state): State<AppState>, body: Bytes) -> Result<
     let body = body_object(&body)?;
     only_fields(&body, &[SETTING])?;
     let value = body.get(SETTING).ok_or_else(|| {
-        ApiError::new("invalid_field", format!("{SETTING} is required (a number of days, or null)")).with_field(SETTING)
+        ApiError::new(
+            "invalid_field",
+            format!("{SETTING} is required (a number of days, or null)"),
+        )
+        .with_field(SETTING)
     })?;
     let days = state.app().set_events_retention_days(value).await?;
     Ok(Json(settings_json(days)))

@@ -110,7 +110,9 @@ fn visit(c: &Condition, path: &str, days: u32, now: Millis, out: &mut Vec<Retent
                     FirstLast::First => "first",
                     FirstLast::Last => "last",
                 };
-                warn(format!("the condition on the {which} {event:?} reads events older than its span"));
+                warn(format!(
+                    "the condition on the {which} {event:?} reads events older than its span"
+                ));
             }
         }
         Condition::Trait { .. }
@@ -140,9 +142,19 @@ mod tests {
         assert_eq!(parse_days(&json!(90)), Ok(Some(90)));
         assert_eq!(parse_days(&json!(90.0)), Ok(Some(90)));
         assert_eq!(parse_days(&json!(MAX_DAYS)), Ok(Some(MAX_DAYS)));
-        for bad in [json!(0), json!(-3), json!(1.5), json!("90"), json!(true), json!(MAX_DAYS + 1)] {
+        for bad in [
+            json!(0),
+            json!(-3),
+            json!(1.5),
+            json!("90"),
+            json!(true),
+            json!(MAX_DAYS + 1),
+        ] {
             let e = parse_days(&bad).unwrap_err();
-            assert!(e.starts_with("events_retention_days must be a whole number"), "{bad}: {e}");
+            assert!(
+                e.starts_with("events_retention_days must be a whole number"),
+                "{bad}: {e}"
+            );
         }
     }
 
@@ -167,7 +179,13 @@ mod tests {
         ]});
         assert_eq!(
             paths(def.clone(), 90),
-            ["$.conditions[1]", "$.conditions[2]", "$.conditions[5]", "$.conditions[6]", "$.conditions[7]"]
+            [
+                "$.conditions[1]",
+                "$.conditions[2]",
+                "$.conditions[5]",
+                "$.conditions[6]",
+                "$.conditions[7]"
+            ]
         );
         // A shorter retention reaches the 30-day window too, and the 7-day last time still fits.
         assert_eq!(paths(def, 10)[..2], ["$.conditions[0]", "$.conditions[1]"]);

@@ -135,8 +135,10 @@ impl RetentionEngine {
         round.deleted = step.deleted;
         round.dropped.extend(step.dropped);
         round.more = step.more;
-        if round.deleted > 0 || !round.dropped.is_empty() {
-            tracing::info!(deleted = round.deleted, dropped = ?round.dropped, cutoff = pass.cutoff, "retention");
+        if let Some(name) = round.dropped.first() {
+            tracing::info!(partition = %name, cutoff = pass.cutoff, "retention dropped an events partition");
+        } else if round.deleted > 0 {
+            tracing::debug!(deleted = round.deleted, cutoff = pass.cutoff, "retention step");
         }
         *self.pass.lock().unwrap_or_else(|p| p.into_inner()) = step.more.then_some(Pass {
             cutoff: pass.cutoff,

@@ -30,10 +30,7 @@ fn tracks(u: &str, events: &[(&str, Millis)], received: Millis) -> Vec<Call> {
     };
     parse_batch(
         &serde_json::to_vec(&json!({ "batch": batch })).unwrap(),
-        &Received {
-            at: received,
-            ip: None,
-        },
+        &Received { at: received, ip: None },
         &mut ids,
     )
     .unwrap()
@@ -83,7 +80,10 @@ fn month_of(t: Millis) -> Millis {
         .to_zoned(jiff::tz::TimeZone::UTC)
         .date()
         .first_of_month();
-    d.to_zoned(jiff::tz::TimeZone::UTC).unwrap().timestamp().as_millisecond()
+    d.to_zoned(jiff::tz::TimeZone::UTC)
+        .unwrap()
+        .timestamp()
+        .as_millisecond()
 }
 
 #[tokio::test]
@@ -109,7 +109,9 @@ async fn events_older_than_the_cutoff_go_and_newer_ones_stay() {
         .collect();
         let refs: Vec<(&str, Millis)> = times.iter().map(|(id, t)| (id.as_str(), *t)).collect();
         // Many more old events, so batches matter.
-        let bulk: Vec<(String, Millis)> = (0..250).map(|i| (format!("bulk-{i}"), now - 160 * DAY_MS + i)).collect();
+        let bulk: Vec<(String, Millis)> = (0..250)
+            .map(|i| (format!("bulk-{i}"), now - 160 * DAY_MS + i))
+            .collect();
         let bulk_refs: Vec<(&str, Millis)> = bulk.iter().map(|(id, t)| (id.as_str(), *t)).collect();
         store.ingest(tracks("ada", &refs, now), now).await.unwrap();
         store.ingest(tracks("bob", &bulk_refs, now), now).await.unwrap();
@@ -128,7 +130,9 @@ async fn events_older_than_the_cutoff_go_and_newer_ones_stay() {
             let parts = store.event_partitions().await.unwrap();
             for t in [now - 200 * DAY_MS, now - 150 * DAY_MS, now] {
                 assert!(
-                    parts.iter().any(|p| p.range.is_some_and(|(from, to)| from <= t && t < to)),
+                    parts
+                        .iter()
+                        .any(|p| p.range.is_some_and(|(from, to)| from <= t && t < to)),
                     "no partition for {t}: {parts:?}"
                 );
             }
@@ -141,7 +145,10 @@ async fn events_older_than_the_cutoff_go_and_newer_ones_stay() {
         let left = stored(&*store, "ada").await;
         assert!(stored(&*store, "bob").await.is_empty(), "{backend}");
         for kept in ["at-cutoff", "recent", "today"] {
-            assert!(left.contains(&kept.to_string()), "{backend}: {kept} was deleted: {left:?}");
+            assert!(
+                left.contains(&kept.to_string()),
+                "{backend}: {kept} was deleted: {left:?}"
+            );
         }
         for gone in ["ancient", "old-a", "old-b", "old-c"] {
             assert!(!left.contains(&gone.to_string()), "{backend}: {gone} is still there");
@@ -168,7 +175,9 @@ async fn events_older_than_the_cutoff_go_and_newer_ones_stay() {
                 dropped.sort();
                 assert_eq!(dropped, names);
                 let schema = schema.as_ref().unwrap();
-                let (client, conn) = tokio_postgres::connect(&schema.url, tokio_postgres::NoTls).await.unwrap();
+                let (client, conn) = tokio_postgres::connect(&schema.url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
                 tokio::spawn(conn);
                 for name in &names {
                     let there: i64 = client
@@ -185,7 +194,10 @@ async fn events_older_than_the_cutoff_go_and_newer_ones_stay() {
                 let after = store.event_partitions().await.unwrap();
                 assert!(after.iter().all(|p| !names.contains(&p.name)), "{after:?}");
                 let inherits: i64 = client
-                    .query_one("SELECT count(*) FROM pg_inherits WHERE inhparent = 'events'::regclass", &[])
+                    .query_one(
+                        "SELECT count(*) FROM pg_inherits WHERE inhparent = 'events'::regclass",
+                        &[],
+                    )
                     .await
                     .unwrap()
                     .get(0);
@@ -195,7 +207,7 @@ async fn events_older_than_the_cutoff_go_and_newer_ones_stay() {
                 // An event before the cutoff stays while its month reaches past it.
                 let month_end = after
                     .iter()
-                    .find_map(|p| p.range.filter(|(from, to)| *from <= cutoff - 1 && cutoff - 1 < *to))
+                    .find_map(|p| p.range.filter(|&(from, to)| (from..to).contains(&(cutoff - 1))))
                     .map(|(_, to)| to);
                 assert_eq!(left.contains(&"just-before".to_string()), month_end.is_some());
                 // Rows are where their partitions say, and their ids are forgotten
@@ -240,7 +252,10 @@ async fn a_retried_message_is_stored_once_across_partitions() {
         let backend = store.backend();
         let now = now();
         if backend == "postgres" {
-            store.prepare_event_partitions(month_of(now - 60 * DAY_MS)).await.unwrap();
+            store
+                .prepare_event_partitions(month_of(now - 60 * DAY_MS))
+                .await
+                .unwrap();
         }
         let first = store
             .ingest(tracks("cy", &[("m-1", now - 1000)], now), now)
@@ -251,13 +266,21 @@ async fn a_retried_message_is_stored_once_across_partitions() {
         // in a batch with a new message and with itself twice.
         let retry = tracks(
             "cy",
-            &[("m-1", now - 60 * DAY_MS), ("m-2", now - 60 * DAY_MS), ("m-1", now - 2000)],
+            &[
+                ("m-1", now - 60 * DAY_MS),
+                ("m-2", now - 60 * DAY_MS),
+                ("m-1", now - 2000),
+            ],
             now + 5,
         );
         let outcomes = store.ingest(retry, now + 5).await.unwrap();
         assert_eq!(
             outcomes,
-            [IngestOutcome::Duplicate, IngestOutcome::Stored, IngestOutcome::Duplicate],
+            [
+                IngestOutcome::Duplicate,
+                IngestOutcome::Stored,
+                IngestOutcome::Duplicate
+            ],
             "{backend}"
         );
         assert_eq!(stored(&*store, "cy").await, ["m-1", "m-2"], "{backend}");
@@ -304,9 +327,16 @@ async fn an_event_removed_by_retention_or_erasure_is_new_again_when_retried() {
         pass(&*store, now - 30 * DAY_MS, 10).await;
         assert_eq!(stored(&*store, "dee").await, ["new"], "{backend}");
         // Erasure forgets the ids of the contact's events on both backends alike.
-        let dee = store.find_contact(&Lookup::UserId("dee".into())).await.unwrap().unwrap();
+        let dee = store
+            .find_contact(&Lookup::UserId("dee".into()))
+            .await
+            .unwrap()
+            .unwrap();
         assert!(store.delete_contact(dee.id).await.unwrap());
-        let again = store.ingest(tracks("dee", &[("new", now - 1000)], now), now).await.unwrap();
+        let again = store
+            .ingest(tracks("dee", &[("new", now - 1000)], now), now)
+            .await
+            .unwrap();
         assert_eq!(again, [IngestOutcome::Stored], "{backend}");
         assert_eq!(stored(&*store, "dee").await, ["new"], "{backend}");
     }

@@ -87,9 +87,7 @@ async fn run_once(args: &RetentionArgs, with_retention: bool) -> anyhow::Result<
     for batch in calls(0, args.old, 1000, now - 365 * DAY_MS, now) {
         store.ingest(batch, now).await?;
     }
-    store
-        .put_setting(nudge_core::retention::SETTING, Some("90"))
-        .await?;
+    store.put_setting(nudge_core::retention::SETTING, Some("90")).await?;
     let batches = calls(args.old, args.events, args.batch, now - 1000 * args.events as i64, now);
     let ingestor = Arc::new(Ingestor::start(store.clone(), clock.clone(), IngestorConfig::default()));
     let engine = RetentionEngine::new(
@@ -117,7 +115,9 @@ async fn run_once(args: &RetentionArgs, with_retention: bool) -> anyhow::Result<
             let (queue, ingestor) = (queue.clone(), ingestor.clone());
             tokio::spawn(async move {
                 loop {
-                    let Some(batch) = queue.lock().unwrap().pop() else { break };
+                    let Some(batch) = queue.lock().unwrap().pop() else {
+                        break;
+                    };
                     ingestor.submit(batch).await.expect("ingest");
                 }
             })

@@ -16,9 +16,8 @@ impl RetentionStore for SqliteStore {
         let batch = batch.max(1);
         let ids: Vec<i64> = self
             .read(move |c| {
-                let mut stmt = c.prepare_cached(
-                    "SELECT id FROM events WHERE id > ?1 AND timestamp < ?2 ORDER BY id LIMIT ?3",
-                )?;
+                let mut stmt =
+                    c.prepare_cached("SELECT id FROM events WHERE id > ?1 AND timestamp < ?2 ORDER BY id LIMIT ?3")?;
                 let ids = stmt
                     .query_map(params![after, cutoff, batch as i64], |r| r.get(0))?
                     .collect::<rusqlite::Result<Vec<i64>>>()?;
