@@ -341,3 +341,105 @@ async fn an_event_removed_by_retention_or_erasure_is_new_again_when_retried() {
         assert_eq!(stored(&*store, "dee").await, ["new"], "{backend}");
     }
 }
+
+/// Every path that writes events de-duplicates by message id across partitions, and
+/// on PostgreSQL claims each stored event's id in `event_message_ids` in the same
+/// statement (no trigger does it): ingestion's batches, and the timeline events the
+/// store records (here a message's queued and opened events, an open recorded twice
+/// with the same key at times a month apart).
+#[tokio::test]
+async fn every_write_into_events_claims_its_message_id() {
+    for (store, _dir, schema) in scratch::test_stores("nudge_retention_claims").await.unwrap() {
+        let backend = store.backend();
+        let now = now();
+        if backend == "postgres" {
+            store
+                .prepare_event_partitions(month_of(now - 60 * DAY_MS))
+                .await
+                .unwrap();
+        }
+        store
+            .ingest(
+                tracks("eve", &[("t-1", now - 1000), ("t-2", now - 50 * DAY_MS)], now),
+                now,
+            )
+            .await
+            .unwrap();
+        let eve = store
+            .find_contact(&Lookup::UserId("eve".into()))
+            .await
+            .unwrap()
+            .unwrap();
+        let (m, _) = store
+            .enqueue_message(
+                NewMessage {
+                    idempotency_key: "claims-mail".into(),
+                    contact_id: eve.id,
+                    template_id: 1,
+                    template_version: 1,
+                    channel: "email".into(),
+                    transactional: false,
+                    data: json!({}),
+                    origin: None,
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        let open = nudge_core::protocol::MessageEvent::Opened;
+        let first = store
+            .record_message_event(m.id, &open, "open-1".into(), now)
+            .await
+            .unwrap();
+        let again = store
+            .record_message_event(m.id, &open, "open-1".into(), now - 40 * DAY_MS)
+            .await
+            .unwrap();
+        let other = store
+            .record_message_event(m.id, &open, "open-2".into(), now - 40 * DAY_MS)
+            .await
+            .unwrap();
+        assert_eq!((first, again, other), (true, false, true), "{backend}");
+        let ids = stored(&*store, "eve").await;
+        assert_eq!(ids.len(), 5, "{backend}: {ids:?}");
+        assert_eq!(
+            ids.iter().filter(|id| id.contains("open-1")).count(),
+            1,
+            "{backend}: {ids:?}"
+        );
+        let unique: std::collections::HashSet<&String> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len(), "{backend}: {ids:?}");
+        if let Some(schema) = &schema {
+            let (client, conn) = tokio_postgres::connect(&schema.url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            // The claimed ids are exactly the stored events' ids.
+            let unmatched: i64 = client
+                .query_one(
+                    "SELECT count(*) FROM events e FULL JOIN event_message_ids c USING (message_id)
+                     WHERE e.id IS NULL OR c.message_id IS NULL",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            let claimed: i64 = client
+                .query_one("SELECT count(*) FROM event_message_ids", &[])
+                .await
+                .unwrap()
+                .get(0);
+            assert_eq!((unmatched, claimed), (0, 5));
+            // No trigger claims for a statement that does not.
+            let triggers: i64 = client
+                .query_one(
+                    "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'events'::regclass AND NOT tgisinternal",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            assert_eq!(triggers, 0);
+        }
+    }
+}

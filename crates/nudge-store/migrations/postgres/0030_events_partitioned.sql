@@ -13,14 +13,17 @@
 -- timestamp)` would not do: a retry's timestamp may differ (clock-skew correction
 -- uses the retry's `sentAt`). Message ids are therefore claimed in
 -- `event_message_ids`, a narrow unpartitioned table whose primary key is the message
--- id: a BEFORE INSERT trigger on `events` claims the id of every row inserted (one
--- index insertion in the same statement, no round trip) and skips the row when the
--- id is taken, so any `INSERT INTO events` stores a message id at most once, as the
--- unique constraint did (`ON CONFLICT DO NOTHING` and `RETURNING` behave as before:
--- a skipped row is not returned). A concurrent claim of the same id waits for the
--- first transaction and is skipped if it commits. Retention forgets the ids of the
--- events it drops; erasing a contact forgets its events' ids (as deleting their rows
--- did with the unique index).
+-- id, by every statement that inserts into `events`, in the same statement (a
+-- data-modifying CTE: one round trip, no trigger): ingestion's batch claims its ids
+-- and fails on a taken one as it did on the unique index (the batch runs again and
+-- finds it a duplicate); a timeline event claims its id with `ON CONFLICT DO
+-- NOTHING` and inserts the event only when the claim is new; `nudge migrate-to`
+-- claims the ids of the events it copies. A concurrent claim of the same id waits
+-- for the first transaction and fails or is skipped if it commits. Retention forgets
+-- the ids of the events it drops; erasing a contact forgets its events' ids (as
+-- deleting their rows did with the unique index). Nothing looks events up by
+-- message id (`event_message_ids` answers whether one is stored), so `events` has no
+-- index on it.
 
 ALTER TABLE events RENAME TO events_unpartitioned;
 ALTER TABLE events_unpartitioned ALTER COLUMN id DROP DEFAULT;
@@ -50,8 +53,7 @@ CREATE TABLE events_default PARTITION OF events DEFAULT;
 
 -- Adds the partition of the UTC month starting at `month` unless it exists: made as
 -- a table of its own, filled with that month's rows from the default partition
--- (their message ids stay claimed: the trigger is not on a table not yet attached),
--- then attached. `true` if it was added.
+-- (their message ids stay claimed), then attached. `true` if it was added.
 CREATE FUNCTION events_add_partition(month DATE) RETURNS BOOLEAN LANGUAGE plpgsql AS $$
 DECLARE
     part TEXT := 'events_p' || to_char(month, 'YYYYMM');
@@ -70,16 +72,6 @@ BEGIN
          INSERT INTO %I SELECT * FROM moved', lo, hi, part);
     EXECUTE format('ALTER TABLE events ATTACH PARTITION %I FOR VALUES FROM (%s) TO (%s)', part, lo, hi);
     RETURN true;
-END $$;
-
--- Claims a row's message id; skips the row when another event holds it.
-CREATE FUNCTION events_claim_message_id() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO event_message_ids (message_id) VALUES (NEW.message_id) ON CONFLICT DO NOTHING;
-    IF FOUND THEN
-        RETURN NEW;
-    END IF;
-    RETURN NULL;
 END $$;
 
 -- The months that have events (within ten years back), and this month and the next
@@ -101,12 +93,9 @@ INSERT INTO event_message_ids (message_id) SELECT message_id FROM events_unparti
 INSERT INTO events SELECT * FROM events_unpartitioned;
 DROP TABLE events_unpartitioned;
 
-CREATE TRIGGER events_claim_message_id BEFORE INSERT ON events
-    FOR EACH ROW EXECUTE FUNCTION events_claim_message_id();
-
--- The indexes it had, on every partition (the primary key must hold the partition key).
+-- The indexes it had, on every partition (the primary key must hold the partition key),
+-- but the unique one on message_id (above).
 ALTER TABLE events ADD PRIMARY KEY (id, timestamp);
-CREATE INDEX events_message_id ON events (message_id);
 CREATE INDEX events_contact_time ON events (contact_id, timestamp);
 CREATE INDEX events_contact_type_name_time ON events (contact_id, type, name, timestamp);
 CREATE INDEX events_purchases ON events (contact_id, timestamp) WHERE name = 'Order Completed';

@@ -209,7 +209,8 @@ impl<C: GenericClient + Sync> Ingest for PgDb<'_, C> {
         let stmt = self
             .c
             .prepare_cached(
-                "INSERT INTO events (message_id, contact_id, type, name, user_id, anonymous_id, timestamp, received_at,
+                "WITH claimed AS (INSERT INTO event_message_ids (message_id) SELECT unnest($1::text[]))
+                 INSERT INTO events (message_id, contact_id, type, name, user_id, anonymous_id, timestamp, received_at,
                                      properties, context, extra)
                  SELECT message_id, contact_id, type, name, user_id, anonymous_id, timestamp, received_at,
                         properties::jsonb, context::jsonb, extra::jsonb
@@ -220,9 +221,10 @@ impl<C: GenericClient + Sync> Ingest for PgDb<'_, C> {
                  ORDER BY n",
             )
             .await?;
-        // A message id that is taken: another process stored it since the check for
-        // duplicates (the claim in `event_message_ids` skips the row, migration 30).
-        // The call runs again, and the message is then a duplicate.
+        // The batch claims its message ids in `event_message_ids` in the same statement
+        // (migration 30). A message id that is taken: another process stored it since
+        // the check for duplicates; the claim fails as the unique index on `events`
+        // did, the call runs again, and the message is then a duplicate.
         let stored = self
             .c
             .execute(
@@ -277,6 +279,7 @@ impl<C: GenericClient + Sync> Ingest for PgDb<'_, C> {
 
     async fn queue_inbox(&self, rows: &[InboxRow<'_>]) -> Result<()> {
         let ids: Vec<&str> = rows.iter().map(|r| r.message_id).collect();
+        let contacts: Vec<ContactId> = rows.iter().map(|r| r.contact).collect();
         let times: Vec<Millis> = rows.iter().map(|r| r.at).collect();
         let names: Vec<Option<&str>> = rows.iter().map(|r| r.name).collect();
         let properties: Vec<Option<&Value>> = rows.iter().map(|r| r.properties.as_ref()).collect();
@@ -285,12 +288,15 @@ impl<C: GenericClient + Sync> Ingest for PgDb<'_, C> {
             .prepare_cached(
                 "INSERT INTO journey_inbox (contact_id, event_id, name, properties, at)
                  SELECT e.contact_id, e.id, COALESCE(v.name, e.name), COALESCE(v.properties, e.properties), e.timestamp
-                 FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::bigint[])
-                      WITH ORDINALITY AS v(message_id, name, properties, at, n)
-                 JOIN events e ON e.message_id = v.message_id AND e.timestamp = v.at ORDER BY v.n",
+                 FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::bigint[], $5::bigint[])
+                      WITH ORDINALITY AS v(message_id, name, properties, at, contact_id, n)
+                 JOIN events e ON e.contact_id = v.contact_id AND e.timestamp = v.at AND e.message_id = v.message_id
+                 ORDER BY v.n",
             )
             .await?;
-        self.c.execute(&stmt, &[&ids, &names, &properties, &times]).await?;
+        self.c
+            .execute(&stmt, &[&ids, &names, &properties, &times, &contacts])
+            .await?;
         Ok(())
     }
 

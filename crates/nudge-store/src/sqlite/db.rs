@@ -191,6 +191,15 @@ impl Db for SqliteDb<'_> {
         "DELETE FROM events WHERE contact_id = $1"
     }
 
+    fn insert_event(&self) -> &'static str {
+        "INSERT INTO events (message_id, contact_id, type, name, timestamp, received_at, properties, context)
+         VALUES ($1, $2, 'track', $3, $4, $4, $5, '{\"source\":\"nudge\"}') ON CONFLICT DO NOTHING"
+    }
+
+    fn message_id_table(&self) -> &'static str {
+        "events"
+    }
+
     fn for_share(&self) -> &'static str {
         ""
     }
