@@ -20,6 +20,7 @@ pub mod predictions;
 pub mod public;
 pub mod push;
 pub mod recommendations;
+pub mod retention;
 pub mod scoring;
 pub mod segments;
 pub mod send_time;
@@ -370,6 +371,10 @@ fn assemble(state: AppState, ui: Option<Router>) -> Router {
         )
         .route("/api/v1/reports", get(campaigns::workspace_report))
         .route("/api/v1/reports/series", get(campaigns::report_series))
+        .route(
+            "/api/v1/retention-settings",
+            get(retention::get_settings).put(retention::put_settings),
+        )
         .route(
             "/api/v1/conversion-settings",
             get(campaigns::get_conversion_settings).put(campaigns::put_conversion_settings),

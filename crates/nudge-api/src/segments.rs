@@ -31,6 +31,17 @@ fn segment_json(s: &Segment, size: Option<u64>) -> Value {
     v
 }
 
+/// A segment as saved, with `warnings`: the conditions that read events older than
+/// the retention period (`path` into the definition, `message`).
+fn saved_json(s: &Segment, size: u64, warnings: &[nudge_core::retention::RetentionWarning]) -> Value {
+    let mut v = segment_json(s, Some(size));
+    v["warnings"] = warnings
+        .iter()
+        .map(|w| json!({"path": format!("definition{}", w.path.trim_start_matches('$')), "message": w.message}))
+        .collect();
+    v
+}
+
 fn json_body(body: &Bytes) -> Result<serde_json::Map<String, Value>, ApiError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(mut o)) => {
@@ -148,9 +159,11 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError
 
 pub async fn create(State(state): State<AppState>, body: Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
     let new = new_segment(&json_body(&body)?)?;
-    let s = state.app().create_segment(new).await?;
+    let app = state.app();
+    let s = app.create_segment(new).await?;
     let size = state.store.segment_size(s.id).await?;
-    Ok((StatusCode::CREATED, Json(segment_json(&s, Some(size)))))
+    let warnings = app.segment_retention_warnings(&s.definition).await?;
+    Ok((StatusCode::CREATED, Json(saved_json(&s, size, &warnings))))
 }
 
 pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
@@ -169,9 +182,11 @@ pub async fn update(
 ) -> Result<Json<Value>, ApiError> {
     let id = segment_id(&id)?;
     let new = new_segment(&json_body(&body)?)?;
-    let s = state.app().update_segment(id, new).await?;
+    let app = state.app();
+    let s = app.update_segment(id, new).await?;
     let size = state.store.segment_size(id).await?;
-    Ok(Json(segment_json(&s, Some(size))))
+    let warnings = app.segment_retention_warnings(&s.definition).await?;
+    Ok(Json(saved_json(&s, size, &warnings)))
 }
 
 pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {

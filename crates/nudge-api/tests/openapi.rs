@@ -110,6 +110,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/campaigns/{id}/test"),
     ("get", "/api/v1/conversion-settings"),
     ("put", "/api/v1/conversion-settings"),
+    ("get", "/api/v1/retention-settings"),
+    ("put", "/api/v1/retention-settings"),
     ("get", "/api/v1/frequency-caps"),
     ("put", "/api/v1/frequency-caps"),
     ("get", "/api/v1/campaigns"),

@@ -396,3 +396,93 @@ async fn administrative_segments_are_left_out_everywhere() {
     app.settle().await;
     assert_eq!(app.segment_names(qa).await, ["Pro"]);
 }
+
+/// `events_retention_days` through `/api/v1/retention-settings` (checked, kept,
+/// removed), and the segments saved with it: their answer names the conditions that
+/// read events older than the retention period.
+#[tokio::test]
+async fn retention_is_set_through_the_api_and_segments_reaching_past_it_are_flagged() {
+    let app = spawn_app().await;
+    assert_eq!(
+        app.get("/api/v1/retention-settings").await,
+        json!({"events_retention_days": null})
+    );
+    let definition = json!({"type": "and", "conditions": [
+        {"type": "event", "event": "Order Completed", "window": {"last_days": 30}},
+        {"type": "event", "event": "Order Completed"}
+    ]});
+    // Every event kept: no warnings.
+    let (s, v) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/segments",
+            Some(json!({"name": "Buyers", "definition": definition})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["warnings"], json!([]));
+    let id = v["id"].as_i64().unwrap();
+
+    for bad in [json!(0), json!(-1), json!(2.5), json!("90"), json!(36_501)] {
+        let (s, v) = app
+            .call(
+                reqwest::Method::PUT,
+                "/api/v1/retention-settings",
+                Some(json!({"events_retention_days": bad})),
+            )
+            .await;
+        assert_eq!(s, 400, "{bad}: {v}");
+        assert_eq!(v["error"]["code"], "invalid_field");
+        assert_eq!(v["error"]["field"], "events_retention_days");
+        assert_eq!(
+            v["error"]["message"],
+            "events_retention_days must be a whole number of days from 1 to 36500, or null to keep every event"
+        );
+    }
+    let (s, v) = app
+        .call(reqwest::Method::PUT, "/api/v1/retention-settings", Some(json!({})))
+        .await;
+    assert_eq!((s, &v["error"]["field"]), (400, &json!("events_retention_days")), "{v}");
+    let (s, v) = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/retention-settings",
+            Some(json!({"events_retention_days": 90})),
+        )
+        .await;
+    assert_eq!((s, v), (200, json!({"events_retention_days": 90})));
+    assert_eq!(
+        app.get("/api/v1/retention-settings").await,
+        json!({"events_retention_days": 90})
+    );
+
+    // Saved again: the condition without a window is named, the 30-day one is not.
+    let (s, v) = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/segments/{id}"),
+            Some(json!({"name": "Buyers", "definition": definition})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let warnings = v["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{v}");
+    assert_eq!(warnings[0]["path"], "definition.conditions[1]");
+    assert!(
+        warnings[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("reads every event ever (no window), but events are kept 90 days"),
+        "{v}"
+    );
+
+    let (s, v) = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/retention-settings",
+            Some(json!({"events_retention_days": null})),
+        )
+        .await;
+    assert_eq!((s, v), (200, json!({"events_retention_days": null})));
+    app.finish().await;
+}

@@ -50,6 +50,7 @@ pub mod ready_made_journeys;
 pub mod recipients;
 pub mod recommendations;
 pub mod reports;
+pub mod retention;
 pub mod scoring;
 pub mod segments;
 pub mod send_time;

@@ -14,6 +14,7 @@ pub mod journey;
 pub mod predict;
 pub mod protocol;
 pub mod recommend;
+pub mod retention;
 pub mod scoring;
 pub mod segment;
 pub mod send_time;

@@ -31,6 +31,7 @@ mod campaigns;
 mod journeys;
 mod predictions;
 mod recommendations;
+mod retention;
 mod segments;
 mod send_time;
 pub mod singleton;
@@ -47,6 +48,7 @@ pub use recommendations::{
     Learned, RecommendationEngine, RecommendationEngineConfig, RecommendationRound, learn as learn_recommendations,
     refresh as refresh_recommendations, update_catalogue,
 };
+pub use retention::{RetentionEngine, RetentionEngineConfig, RetentionRound, retention_days};
 pub use segments::{SegmentEngine, SegmentEngineConfig};
 pub use send_time::{SendTimeEngine, SendTimeEngineConfig, SendTimeRound};
 pub use singleton::{LeaseTiming, Singleton};

@@ -39,7 +39,8 @@ pub mod names {
     pub const RECOMMENDATIONS: &str = "recommendations";
     /// The send-time engine: engagement events counted after its cursor.
     pub const SEND_TIME: &str = "send-time";
-    /// Retention passes (reserved: old events deleted or partitions dropped).
+    /// Retention passes: event partitions made ahead, old events deleted or their
+    /// partitions dropped (`RetentionEngine`).
     pub const RETENTION: &str = "retention";
 }
 

@@ -131,7 +131,8 @@ async fn connect_pg(url: &str) -> Result<tokio_postgres::Client> {
 /// Measures the floor of durable ingestion on PostgreSQL: each transaction is one
 /// multi-row `INSERT ... SELECT FROM unnest($1, $2, ...)` of a prepared statement —
 /// the fastest plain `INSERT` path (one round trip per transaction), so the baseline
-/// is a ceiling, not a straw man.
+/// is a ceiling, not a straw man. It claims the message ids in `event_message_ids`
+/// in the same statement, as every insert into `events` does (migration 30).
 pub async fn raw_insert_events_postgres(
     schema: &PgBenchSchema,
     rows: Vec<RawEvent>,
@@ -147,7 +148,8 @@ pub async fn raw_insert_events_postgres(
     let mut client = connect_pg(&schema.raw_url).await?;
     let stmt = client
         .prepare(
-            "INSERT INTO events (message_id, contact_id, type, name, timestamp, received_at, properties, context)
+            "WITH claimed AS (INSERT INTO event_message_ids (message_id) SELECT unnest($1::text[]))
+             INSERT INTO events (message_id, contact_id, type, name, timestamp, received_at, properties, context)
              SELECT m, c, 'track', 'Product Viewed', 1793534400000, 1793534400000, p::jsonb, x::jsonb
              FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) AS t(m, c, p, x)",
         )

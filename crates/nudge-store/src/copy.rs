@@ -31,6 +31,16 @@ const DERIVED: &[(&str, &str, &str)] = &[(
     "UPDATE contacts c SET last_seen_at = (SELECT max(e.timestamp) FROM events e WHERE e.contact_id = c.id)",
 )];
 
+/// Tables PostgreSQL keeps that SQLite does not, with the statement that fills them
+/// after the copy from what was copied (the same number of rows as the table named).
+const DERIVED_TABLES: &[(&str, &str, &str)] = &[(
+    "event_message_ids",
+    "events",
+    // PostgreSQL claims every stored event's message id there (migration 30); the
+    // copied events' ids are unique, as SQLite's unique index kept them.
+    "INSERT INTO event_message_ids (message_id) SELECT message_id FROM events",
+)];
+
 /// Rows sent to PostgreSQL per statement.
 const CHUNK: usize = 2000;
 /// Contacts compared through both stores after the copy.
@@ -95,7 +105,9 @@ pub async fn sqlite_to_postgres(sqlite: &Path, pg_url: &str, ring: Keyring) -> R
             stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
         };
         if have.is_empty() {
-            report.missing.push(table.clone());
+            if !DERIVED_TABLES.iter().any(|(t, _, _)| t == table) {
+                report.missing.push(table.clone());
+            }
             continue;
         }
         // What the migrations seeded is replaced by what the workspace has (the
@@ -154,6 +166,13 @@ pub async fn sqlite_to_postgres(sqlite: &Path, pg_url: &str, ring: Keyring) -> R
     }
     for (_, _, fill) in DERIVED {
         tx.batch_execute(fill).await?;
+    }
+    for (table, from, fill) in DERIVED_TABLES {
+        if let Some(&rows) = report.tables.get(*from) {
+            tx.batch_execute(&format!("TRUNCATE {}", quote(table))).await?;
+            tx.batch_execute(fill).await?;
+            report.tables.insert(table.to_string(), rows);
+        }
     }
     // Ids made from now on continue after the copied ones.
     let sequences = tx
@@ -302,6 +321,9 @@ async fn target_tables(pg: &tokio_postgres::Client) -> Result<Vec<(String, Vec<C
              JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name
              WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE'
                AND c.is_generated = 'NEVER' AND c.table_name <> 'schema_migrations'
+               -- A partition's rows are copied through its table (events, migration 30).
+               AND c.table_name NOT IN (SELECT p.relname FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhrelid
+                                        WHERE p.relnamespace = current_schema()::regnamespace)
              ORDER BY c.table_name, c.ordinal_position",
             &[],
         )

@@ -201,8 +201,7 @@ pub(crate) async fn tally<D: Db>(db: &D, metric: Metric, amount: f64, at: Millis
 pub(crate) async fn event<D: Db>(db: &D, e: &NewEvent) -> Result<bool> {
     let Some(event_id) = db
         .insert(
-            "INSERT INTO events (message_id, contact_id, type, name, timestamp, received_at, properties, context)
-             VALUES ($1, $2, 'track', $3, $4, $4, $5, '{\"source\":\"nudge\"}') ON CONFLICT (message_id) DO NOTHING",
+            db.insert_event(),
             &[
                 Arg::Str(&e.key),
                 Arg::I64(e.contact),
@@ -898,10 +897,8 @@ pub(crate) async fn apply_write<D: Db>(db: &D, rules: &Rules, w: &RunWrite, now:
         Some(r) if !w.contact_updates.is_empty() => {
             let mut applied = HashSet::new();
             for key in plan::contact_update_keys(w) {
-                if sql::first(db, "SELECT 1 FROM events WHERE message_id = $1", &[Arg::Str(&key)])
-                    .await?
-                    .is_some()
-                {
+                let stored = format!("SELECT 1 FROM {} WHERE message_id = $1", db.message_id_table());
+                if sql::first(db, &stored, &[Arg::Str(&key)]).await?.is_some() {
                     applied.insert(key);
                 }
             }

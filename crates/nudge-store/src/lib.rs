@@ -23,6 +23,7 @@ mod plan;
 mod postgres;
 mod predictions;
 mod recommendations;
+pub mod retention;
 mod scoring;
 pub mod scratch;
 pub mod search;
@@ -43,6 +44,7 @@ pub use messages::*;
 pub use postgres::PgStore;
 pub use predictions::{PredictionStore, PurchaseHistory, StoredModel};
 pub use recommendations::{ContactTouches, ProductPage, RecommendationModel, RecommendationStore};
+pub use retention::{EventPartition, RetentionStep, RetentionStore};
 pub use scoring::{ContactScore, ScoreChangeRecord, ScoringStore, StoredRule, StoredScore};
 pub use send_time::{EngagementEvent, SendTimeState, SendTimeStore};
 pub use sqlite::SqliteStore;
@@ -126,6 +128,7 @@ pub trait Store:
     + SendTimeStore
     + RecommendationStore
     + LeaseStore
+    + RetentionStore
     + Send
     + Sync
     + 'static

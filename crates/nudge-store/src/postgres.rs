@@ -38,6 +38,7 @@ mod ingest;
 mod journeys;
 mod listen;
 mod messages;
+mod retention;
 mod segments;
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -79,6 +80,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (27, include_str!("../migrations/postgres/0027_score_changes.sql")),
     (28, include_str!("../migrations/postgres/0028_config_versions.sql")),
     (29, include_str!("../migrations/postgres/0029_leases.sql")),
+    (30, include_str!("../migrations/postgres/0030_events_partitioned.sql")),
     (33, include_str!("../migrations/postgres/0033_score_rows.sql")),
 ];
 
@@ -580,6 +582,122 @@ mod tests {
         assert_eq!(search("c1234@").await, ["u1234"]);
         assert_eq!(search("555 0100").await, ["u7"]);
         assert_eq!(search("ada n").await.len(), 2_500);
+        store.close().await;
+        schema.drop_schema().await.unwrap();
+    }
+
+    /// Migration 30 on a populated database: the events move into month partitions
+    /// (the default one for what is older than ten years), keeping their ids and
+    /// indexes; their message ids stay claimed, new ids continue after theirs.
+    #[tokio::test]
+    async fn migration_30_partitions_existing_events() {
+        let Ok(url) = std::env::var("NUDGE_TEST_DATABASE_URL") else {
+            eprintln!("NUDGE_TEST_DATABASE_URL unset: PostgreSQL migration test skipped");
+            return;
+        };
+        let schema = crate::scratch::PgScratchSchema::create(&url, "nudge_test_m30")
+            .await
+            .unwrap();
+        let (client, conn) = tokio_postgres::connect(&schema.url, NoTls).await.unwrap();
+        tokio::spawn(conn);
+        client
+            .batch_execute("CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+            .await
+            .unwrap();
+        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v < 30) {
+            client.batch_execute(sql).await.unwrap();
+            client
+                .execute("INSERT INTO schema_migrations VALUES ($1, 0)", &[version])
+                .await
+                .unwrap();
+        }
+        // 3,000 events a day apart back from now, and one from 1990.
+        let now = jiff::Timestamp::now().as_millisecond();
+        client
+            .batch_execute(&format!(
+                "INSERT INTO contacts (user_id, traits, created_at, updated_at) VALUES ('u', '{{}}', 0, 0);
+                 INSERT INTO events (message_id, contact_id, type, name, timestamp, received_at, properties, context)
+                 SELECT 'm' || i, 1, 'track', 'Order Completed', {now} - i * 86400000::bigint, {now}, '{{}}', '{{}}'
+                 FROM generate_series(0, 2999) AS i;
+                 INSERT INTO events (message_id, contact_id, type, name, timestamp, received_at, properties, context)
+                 VALUES ('ancient', 1, 'track', 'Order Completed', 631152000000, {now}, '{{}}', '{{}}');"
+            ))
+            .await
+            .unwrap();
+        let before: Vec<(i64, String, i64)> = client
+            .query("SELECT id, message_id, timestamp FROM events ORDER BY id", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        let store = PgStore::connect(&schema.url).await.unwrap();
+        let after: Vec<(i64, String, i64)> = client
+            .query("SELECT id, message_id, timestamp FROM events ORDER BY id", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        assert_eq!(after, before);
+        let parts = crate::RetentionStore::event_partitions(&store).await.unwrap();
+        // About 99 months with events and the two ahead, plus the default partition.
+        assert!((100..=104).contains(&parts.len()), "{}", parts.len());
+        assert_eq!(parts[0].name, "events_default");
+        let in_default: Vec<String> = client
+            .query("SELECT message_id FROM events_default", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(in_default, ["ancient"]);
+        let claimed: i64 = client
+            .query_one("SELECT count(*) FROM event_message_ids", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(claimed, 3001);
+        // The indexes are on every partition; none on message_id (the claims are
+        // in event_message_ids), and no trigger.
+        let indexes: Vec<String> = client
+            .query(
+                "SELECT indexname::text FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'events'
+                 ORDER BY indexname",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(
+            indexes,
+            [
+                "events_contact_time",
+                "events_contact_type_name_time",
+                "events_pkey",
+                "events_products",
+                "events_purchases"
+            ]
+        );
+        // A retry of a stored message is a duplicate; a new one gets the next id.
+        let received = nudge_core::Received { at: now, ip: None };
+        let body = serde_json::json!({"batch": [
+            {"type": "track", "userId": "u", "event": "Order Completed", "messageId": "m5"},
+            {"type": "track", "userId": "u", "event": "Order Completed", "messageId": "fresh"}
+        ]});
+        let calls = nudge_core::parse_batch(&serde_json::to_vec(&body).unwrap(), &received, &mut || "x".into())
+            .unwrap()
+            .messages;
+        let outcomes = store.ingest(calls, now).await.unwrap();
+        assert_eq!(outcomes, [IngestOutcome::Duplicate, IngestOutcome::Stored]);
+        let fresh: i64 = client
+            .query_one("SELECT id FROM events WHERE message_id = 'fresh'", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(fresh, before.iter().map(|b| b.0).max().unwrap() + 1);
         store.close().await;
         schema.drop_schema().await.unwrap();
     }

@@ -188,6 +188,20 @@ pub(crate) trait Db {
     /// until the transaction ends, while other readers may lock them too (` FOR SHARE`
     /// on PostgreSQL; nothing on SQLite).
     fn for_share(&self) -> &'static str;
+    /// The statement deleting the events of contact `$1`, forgetting their message
+    /// ids where the backend keeps them apart from the events (PostgreSQL's
+    /// `event_message_ids`, migration 30), so a retried message is new again as the
+    /// events' unique index made it on SQLite.
+    fn delete_contact_events(&self) -> &'static str;
+    /// The statement recording a timeline event unless its message id is stored:
+    /// `$1` message id, `$2` contact, `$3` name, `$4` time (and received time), `$5`
+    /// properties; type `track`, context `{"source":"nudge"}`. Inserts one row or
+    /// none (add `RETURNING`). PostgreSQL claims the id in `event_message_ids` in the
+    /// same statement (migration 30); SQLite's unique index skips a stored id.
+    fn insert_event(&self) -> &'static str;
+    /// The table whose `message_id` says whether an event with that id is stored:
+    /// `event_message_ids` on PostgreSQL (migration 30), `events` on SQLite.
+    fn message_id_table(&self) -> &'static str;
     /// Tells the other processes on this database, when the transaction commits, that
     /// something changed (`payload` on `channel`): PostgreSQL's `pg_notify`; nothing on
     /// SQLite, where one process owns the database. See [`crate::live`].

@@ -24,6 +24,7 @@ mod exec;
 mod ingest;
 mod journeys;
 mod messages;
+mod retention;
 mod segments;
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -59,6 +60,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (27, include_str!("../migrations/sqlite/0027_score_changes.sql")),
     (28, include_str!("../migrations/sqlite/0028_config_versions.sql")),
     (29, include_str!("../migrations/sqlite/0029_leases.sql")),
+    (30, include_str!("../migrations/sqlite/0030_events_partitioned.sql")),
     (33, include_str!("../migrations/sqlite/0033_score_rows.sql")),
 ];
 

@@ -50,6 +50,9 @@ pub enum Which {
     /// synthetic latent-category data set against the best-seller baseline, and the
     /// time to refresh the similarities with ingestion's latency meanwhile.
     Recommendations(crate::bench_recommendations::RecommendationArgs),
+    /// Ingestion's rate with a retention pass deleting old events at the same time
+    /// against without one, on fresh SQLite workspaces, alternating.
+    Retention(crate::bench_retention::RetentionArgs),
 }
 
 #[derive(Args, Clone)]
@@ -104,6 +107,7 @@ pub async fn run(which: Which) -> anyhow::Result<()> {
         Which::Forms(args) => crate::bench_forms::run(args).await,
         Which::SendTime(args) => crate::bench_send_time::run(args),
         Which::Recommendations(args) => crate::bench_recommendations::run(args).await,
+        Which::Retention(args) => crate::bench_retention::run(args).await,
     }
 }
 

@@ -12,6 +12,7 @@ mod bench_journeys;
 mod bench_messages;
 mod bench_recommendations;
 mod bench_reports;
+mod bench_retention;
 mod bench_segments;
 mod bench_send_time;
 mod bench_ui;

@@ -123,6 +123,7 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
         ..Default::default()
     };
     let recommendations = nudge_engine::RecommendationEngine::new(store.clone(), clock.clone(), recommendation_config);
+    let retention = nudge_engine::RetentionEngine::new(store.clone(), clock.clone(), Default::default());
     let timing = LeaseTiming::new(std::time::Duration::from_secs(u64::from(
         settings.singleton_lease_seconds,
     )));
@@ -176,6 +177,7 @@ pub async fn serve(settings: Settings, on_ready: Option<OnReady>) -> anyhow::Res
         under_lease!(names::PREDICTIONS, predictions);
         under_lease!(names::SEND_TIME, send_times);
         under_lease!(names::RECOMMENDATIONS, recommendations);
+        under_lease!(names::RETENTION, retention);
     }
     // The leases are taken (or found held by another node) before the server says
     // it is listening, then kept until the workers have stopped.

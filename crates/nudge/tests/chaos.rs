@@ -50,11 +50,12 @@ const CLIENTS: usize = 3;
 const BATCH: usize = 10;
 /// The campaign's audience (contacts made before the chaos).
 const AUDIENCE: usize = 300;
-const SINGLETONS: [&str; 5] = [
+const SINGLETONS: [&str; 6] = [
     "campaigns",
     "journey-entries",
     "predictions",
     "recommendations",
+    "retention",
     "send-time",
 ];
 

@@ -477,6 +477,8 @@ async fn migrate_to_copies_the_demo_workspace_into_postgres() {
             .unwrap()
     };
     assert!(rows("contacts") >= 200 && rows("events") > rows("contacts"), "{said}");
+    // Every copied event's message id is claimed (PostgreSQL de-duplicates by them).
+    assert_eq!(rows("event_message_ids"), rows("events"), "{said}");
     // Into a database that is no longer empty: refused, nothing touched.
     fails(&nudge(&data, &[], &["migrate-to", schema.url.as_str()]), "not empty");
     fails(&nudge(&data, &[], &["migrate-to", "mysql://x"]), "postgres://");

@@ -10,11 +10,12 @@ use serde_json::{Value, json};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const SINGLETONS: [&str; 5] = [
+const SINGLETONS: [&str; 6] = [
     "campaigns",
     "journey-entries",
     "predictions",
     "recommendations",
+    "retention",
     "send-time",
 ];
 

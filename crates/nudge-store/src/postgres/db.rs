@@ -182,6 +182,23 @@ impl<C: GenericClient + Sync> Db for PgDb<'_, C> {
         if self.lock { " FOR UPDATE" } else { "" }
     }
 
+    fn delete_contact_events(&self) -> &'static str {
+        "WITH gone AS (DELETE FROM events WHERE contact_id = $1 RETURNING message_id)
+         DELETE FROM event_message_ids WHERE message_id IN (SELECT message_id FROM gone)"
+    }
+
+    fn insert_event(&self) -> &'static str {
+        "WITH claimed AS (INSERT INTO event_message_ids (message_id) VALUES ($1) ON CONFLICT DO NOTHING
+                          RETURNING message_id)
+         INSERT INTO events (message_id, contact_id, type, name, timestamp, received_at, properties, context)
+         SELECT message_id, $2::bigint, 'track', $3::text, $4::bigint, $4::bigint, $5::jsonb, '{\"source\":\"nudge\"}'
+         FROM claimed"
+    }
+
+    fn message_id_table(&self) -> &'static str {
+        "event_message_ids"
+    }
+
     fn for_share(&self) -> &'static str {
         if self.lock { " FOR SHARE" } else { "" }
     }

@@ -56,7 +56,7 @@ impl<C: GenericClient + Sync> Ingest for PgDb<'_, C> {
     async fn stored_message_ids(&self, ids: &[&str]) -> Result<HashSet<String>> {
         let stmt = self
             .c
-            .prepare_cached("SELECT message_id FROM events WHERE message_id = ANY($1)")
+            .prepare_cached("SELECT message_id FROM event_message_ids WHERE message_id = ANY($1)")
             .await?;
         let rows = self.c.query(&stmt, &[&sorted(ids)]).await?;
         Ok(rows.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?)
@@ -209,7 +209,8 @@ impl<C: GenericClient + Sync> Ingest for PgDb<'_, C> {
         let stmt = self
             .c
             .prepare_cached(
-                "INSERT INTO events (message_id, contact_id, type, name, user_id, anonymous_id, timestamp, received_at,
+                "WITH claimed AS (INSERT INTO event_message_ids (message_id) SELECT unnest($1::text[]))
+                 INSERT INTO events (message_id, contact_id, type, name, user_id, anonymous_id, timestamp, received_at,
                                      properties, context, extra)
                  SELECT message_id, contact_id, type, name, user_id, anonymous_id, timestamp, received_at,
                         properties::jsonb, context::jsonb, extra::jsonb
@@ -220,9 +221,12 @@ impl<C: GenericClient + Sync> Ingest for PgDb<'_, C> {
                  ORDER BY n",
             )
             .await?;
-        // A message id that is taken: another process stored it since the check for
-        // duplicates. The call runs again, and the message is then a duplicate.
-        self.c
+        // The batch claims its message ids in `event_message_ids` in the same statement
+        // (migration 30). A message id that is taken: another process stored it since
+        // the check for duplicates; the claim fails as the unique index on `events`
+        // did, the call runs again, and the message is then a duplicate.
+        let stored = self
+            .c
             .execute(
                 &stmt,
                 &[
@@ -241,6 +245,9 @@ impl<C: GenericClient + Sync> Ingest for PgDb<'_, C> {
             )
             .await
             .map_err(taken)?;
+        if stored != e.len() as u64 {
+            return Err(stale());
+        }
         Ok(vec![true; e.len()])
     }
 
@@ -272,6 +279,8 @@ impl<C: GenericClient + Sync> Ingest for PgDb<'_, C> {
 
     async fn queue_inbox(&self, rows: &[InboxRow<'_>]) -> Result<()> {
         let ids: Vec<&str> = rows.iter().map(|r| r.message_id).collect();
+        let contacts: Vec<ContactId> = rows.iter().map(|r| r.contact).collect();
+        let times: Vec<Millis> = rows.iter().map(|r| r.at).collect();
         let names: Vec<Option<&str>> = rows.iter().map(|r| r.name).collect();
         let properties: Vec<Option<&Value>> = rows.iter().map(|r| r.properties.as_ref()).collect();
         let stmt = self
@@ -279,11 +288,15 @@ impl<C: GenericClient + Sync> Ingest for PgDb<'_, C> {
             .prepare_cached(
                 "INSERT INTO journey_inbox (contact_id, event_id, name, properties, at)
                  SELECT e.contact_id, e.id, COALESCE(v.name, e.name), COALESCE(v.properties, e.properties), e.timestamp
-                 FROM unnest($1::text[], $2::text[], $3::jsonb[]) WITH ORDINALITY AS v(message_id, name, properties, n)
-                 JOIN events e ON e.message_id = v.message_id ORDER BY v.n",
+                 FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::bigint[], $5::bigint[])
+                      WITH ORDINALITY AS v(message_id, name, properties, at, contact_id, n)
+                 JOIN events e ON e.contact_id = v.contact_id AND e.timestamp = v.at AND e.message_id = v.message_id
+                 ORDER BY v.n",
             )
             .await?;
-        self.c.execute(&stmt, &[&ids, &names, &properties]).await?;
+        self.c
+            .execute(&stmt, &[&ids, &names, &properties, &times, &contacts])
+            .await?;
         Ok(())
     }
 

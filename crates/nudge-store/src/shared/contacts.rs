@@ -63,7 +63,8 @@ pub(crate) async fn erase<D: Db>(db: &D, id: ContactId) -> Result<bool> {
     let lock = format!("SELECT 1 FROM contacts WHERE id = $1{}", db.for_update());
     sql::first(db, &lock, &[Arg::I64(id)]).await?;
     let ids = [Arg::I64(id)];
-    for table in ["events", "identities"].iter().chain(OWN_STATE) {
+    db.execute(db.delete_contact_events(), &ids).await?;
+    for table in ["identities"].iter().chain(OWN_STATE) {
         db.execute(&format!("DELETE FROM {table} WHERE contact_id = $1"), &ids)
             .await?;
     }

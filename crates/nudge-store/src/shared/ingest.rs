@@ -263,6 +263,8 @@ async fn follow_up<D: Ingest>(
         match m.kind {
             CallKind::Track if m.event.as_deref().is_some_and(|e| rules.journeys_act_on(e)) => inbox.push(InboxRow {
                 message_id: &m.message_id,
+                contact,
+                at: events.timestamps[k],
                 name: None,
                 properties: None,
             }),
@@ -271,6 +273,8 @@ async fn follow_up<D: Ingest>(
                 if !read.is_empty() {
                     inbox.push(InboxRow {
                         message_id: &m.message_id,
+                        contact,
+                        at: events.timestamps[k],
                         name: Some(TRAITS_CHANGED),
                         properties: Some(traits_changed_properties(&read)),
                     });

@@ -210,6 +210,19 @@ impl Db for SqliteDb<'_> {
         ""
     }
 
+    fn delete_contact_events(&self) -> &'static str {
+        "DELETE FROM events WHERE contact_id = $1"
+    }
+
+    fn insert_event(&self) -> &'static str {
+        "INSERT INTO events (message_id, contact_id, type, name, timestamp, received_at, properties, context)
+         VALUES ($1, $2, 'track', $3, $4, $4, $5, '{\"source\":\"nudge\"}') ON CONFLICT DO NOTHING"
+    }
+
+    fn message_id_table(&self) -> &'static str {
+        "events"
+    }
+
     fn for_share(&self) -> &'static str {
         ""
     }

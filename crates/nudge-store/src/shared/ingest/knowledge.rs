@@ -389,6 +389,10 @@ impl<'m> NewEvents<'m> {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct InboxRow<'m> {
     pub message_id: &'m str,
+    /// The stored event's contact and time: PostgreSQL finds the event by them
+    /// (its partition by the time; `events` has no index on message ids there).
+    pub contact: ContactId,
+    pub at: Millis,
     pub name: Option<&'static str>,
     pub properties: Option<Value>,
 }
