@@ -535,30 +535,40 @@ mod tests {
             .unwrap();
     }
 
-    /// See the SQLite test of the same name: contacts stored before migration 17 get
-    /// their search text in the migration's transaction, and the index finds them.
-    #[tokio::test]
-    async fn migration_17_gives_earlier_contacts_their_search_text() {
+    /// A scratch schema with the migrations before `version` applied (and recorded),
+    /// and a connection to it; `None` (the test skipped) without a test database.
+    async fn migrated_before(
+        version: i64,
+        prefix: &str,
+    ) -> Option<(crate::scratch::PgScratchSchema, tokio_postgres::Client)> {
         let Ok(url) = std::env::var("NUDGE_TEST_DATABASE_URL") else {
             eprintln!("NUDGE_TEST_DATABASE_URL unset: PostgreSQL migration test skipped");
-            return;
+            return None;
         };
-        let schema = crate::scratch::PgScratchSchema::create(&url, "nudge_test_m17")
-            .await
-            .unwrap();
+        let schema = crate::scratch::PgScratchSchema::create(&url, prefix).await.unwrap();
         let (client, conn) = tokio_postgres::connect(&schema.url, NoTls).await.unwrap();
         tokio::spawn(conn);
         client
             .batch_execute("CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
             .await
             .unwrap();
-        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v < 17) {
+        for (v, sql) in MIGRATIONS.iter().filter(|(v, _)| *v < version) {
             client.batch_execute(sql).await.unwrap();
             client
-                .execute("INSERT INTO schema_migrations VALUES ($1, 0)", &[version])
+                .execute("INSERT INTO schema_migrations VALUES ($1, 0)", &[v])
                 .await
                 .unwrap();
         }
+        Some((schema, client))
+    }
+
+    /// See the SQLite test of the same name: contacts stored before migration 17 get
+    /// their search text in the migration's transaction, and the index finds them.
+    #[tokio::test]
+    async fn migration_17_gives_earlier_contacts_their_search_text() {
+        let Some((schema, client)) = migrated_before(17, "nudge_test_m17").await else {
+            return;
+        };
         client
             .batch_execute(
                 r#"INSERT INTO contacts (user_id, email, phone, traits, created_at, updated_at)
@@ -591,26 +601,9 @@ mod tests {
     /// indexes; their message ids stay claimed, new ids continue after theirs.
     #[tokio::test]
     async fn migration_30_partitions_existing_events() {
-        let Ok(url) = std::env::var("NUDGE_TEST_DATABASE_URL") else {
-            eprintln!("NUDGE_TEST_DATABASE_URL unset: PostgreSQL migration test skipped");
+        let Some((schema, client)) = migrated_before(30, "nudge_test_m30").await else {
             return;
         };
-        let schema = crate::scratch::PgScratchSchema::create(&url, "nudge_test_m30")
-            .await
-            .unwrap();
-        let (client, conn) = tokio_postgres::connect(&schema.url, NoTls).await.unwrap();
-        tokio::spawn(conn);
-        client
-            .batch_execute("CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
-            .await
-            .unwrap();
-        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v < 30) {
-            client.batch_execute(sql).await.unwrap();
-            client
-                .execute("INSERT INTO schema_migrations VALUES ($1, 0)", &[version])
-                .await
-                .unwrap();
-        }
         // 3,000 events a day apart back from now, and one from 1990.
         let now = jiff::Timestamp::now().as_millisecond();
         client
