@@ -617,22 +617,18 @@ mod tests {
             ))
             .await
             .unwrap();
-        let before: Vec<(i64, String, i64)> = client
-            .query("SELECT id, message_id, timestamp FROM events ORDER BY id", &[])
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect();
+        let events = async || -> Vec<(i64, String, i64)> {
+            client
+                .query("SELECT id, message_id, timestamp FROM events ORDER BY id", &[])
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect()
+        };
+        let before = events().await;
         let store = PgStore::connect(&schema.url).await.unwrap();
-        let after: Vec<(i64, String, i64)> = client
-            .query("SELECT id, message_id, timestamp FROM events ORDER BY id", &[])
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect();
-        assert_eq!(after, before);
+        assert_eq!(events().await, before);
         let parts = crate::RetentionStore::event_partitions(&store).await.unwrap();
         // About 99 months with events and the two ahead, plus the default partition.
         assert!((100..=104).contains(&parts.len()), "{}", parts.len());
