@@ -173,12 +173,18 @@ fn event(i: usize, users: usize) -> Value {
     })
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
+/// The nearest-rank percentile `p` (0–1) of sorted values: the smallest value with at
+/// least a share `p` of the values at or below it (the default of `T` when empty).
+pub(crate) fn nearest_rank<T: Copy + Default>(sorted: &[T], p: f64) -> T {
     if sorted.is_empty() {
-        return 0.0;
+        return T::default();
     }
-    let idx = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[idx].as_secs_f64() * 1e3
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+/// [`nearest_rank`] of sorted durations, in milliseconds.
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    nearest_rank(sorted, p).as_secs_f64() * 1e3
 }
 
 async fn metric(http: &reqwest::Client, url: &str, name: &str) -> anyhow::Result<f64> {

@@ -29,6 +29,7 @@
 //! Peak memory: the process's `VmHWM` (`/proc/self/status`) after each phase, and
 //! the sampled peaks of its anonymous and file-backed parts.
 
+use crate::bench::nearest_rank;
 use anyhow::{Context, bail, ensure};
 use clap::Args;
 use nudge_core::campaign::{CampaignStatus, Schedule};
@@ -182,13 +183,6 @@ fn status_kib(field: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
-}
-
 /// One acknowledged ingestion request: when its commit was acknowledged, how long
 /// it waited, how many events it held.
 #[derive(Clone, Copy)]
@@ -258,8 +252,8 @@ impl Ingestion {
         let secs = to.duration_since(from).as_secs_f64().max(1e-9);
         (
             events as f64 / secs,
-            percentile(&latencies, 0.5),
-            percentile(&latencies, 0.99),
+            nearest_rank(&latencies, 0.5),
+            nearest_rank(&latencies, 0.99),
         )
     }
 
