@@ -535,6 +535,8 @@ struct Counters {
     machine: (u64, u64),
     committed: f64,
     emails: usize,
+    /// Runs the journey has started so far.
+    entered: f64,
 }
 
 /// Latency of one kind of request in one minute, in milliseconds.
@@ -560,6 +562,8 @@ struct Minute {
     load_average: f64,
     events: f64,
     emails: usize,
+    /// Journey runs started in the minute (sign-ups reach the journey through its inbox).
+    entered: f64,
     db_mib: f64,
     latency: Vec<Latency>,
     errors: usize,
@@ -760,6 +764,20 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
                 .await
                 .unwrap_or(f64::NAN),
             emails: emails_accepted(&sink_dir),
+            entered: match http
+                .get(format!("{url}/api/v1/journeys/{}", setup.journey))
+                .bearer_auth(ADMIN)
+                .send()
+                .await
+            {
+                Ok(r) => r
+                    .json::<Value>()
+                    .await
+                    .ok()
+                    .and_then(|j| j["stats"]["entered"].as_f64()),
+                Err(_) => None,
+            }
+            .unwrap_or(f64::NAN),
         }
     };
     let mut before = counters().await;
@@ -809,6 +827,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
             load_average: load_average(),
             events: after.committed - before.committed,
             emails: after.emails.saturating_sub(before.emails),
+            entered: after.entered - before.entered,
             db_mib: dir_mib(&db_dir),
             latency: KINDS.iter().map(|&k| latencies(&records, k)).collect(),
             errors: records.iter().filter(|r| !r.ok).count(),
@@ -826,8 +845,16 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
         };
         let b = minute.latency[0];
         eprintln!(
-            "minute {m:>3}: RSS {:>6.1} MiB, server CPU {:>5.1} %, {:>7.0} calls, {:>5} e-mails, batch p50/p99/max {:.1}/{:.1}/{:.1} ms, {} errors",
-            minute.rss_mib, minute.server_cpu, minute.events, minute.emails, b.p50, b.p99, b.max, minute.errors
+            "minute {m:>3}: RSS {:>6.1} MiB, server CPU {:>5.1} %, {:>7.0} calls, {:>4.0} runs started, {:>5} e-mails, batch p50/p99/max {:.1}/{:.1}/{:.1} ms, {} errors",
+            minute.rss_mib,
+            minute.server_cpu,
+            minute.events,
+            minute.entered,
+            minute.emails,
+            b.p50,
+            b.p99,
+            b.max,
+            minute.errors
         );
         minutes.push(minute);
         (before, last) = (after, now);
@@ -927,13 +954,13 @@ fn report(args: &SoakArgs, minutes: &[Minute], extra: &Extra) -> anyhow::Result<
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!(
-        "| min | RSS MiB | anon MiB | file MiB | server CPU % | bench CPU % | machine CPU % | load | calls | e-mails | DB MiB | batch p50/p99/max ms | errors | |"
+        "| min | RSS MiB | anon MiB | file MiB | server CPU % | bench CPU % | machine CPU % | load | calls | runs started | e-mails | DB MiB | batch p50/p99/max ms | errors | |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for m in minutes {
         let b = m.latency[0];
         println!(
-            "| {} | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} | {:.0} | {:.2} | {:.0} | {} | {:.0} | {:.1} / {:.1} / {:.1} | {} | {} |",
+            "| {} | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} | {:.0} | {:.2} | {:.0} | {:.0} | {} | {:.0} | {:.1} / {:.1} / {:.1} | {} | {} |",
             m.minute,
             m.rss_mib,
             m.anon_mib,
@@ -943,6 +970,7 @@ fn report(args: &SoakArgs, minutes: &[Minute], extra: &Extra) -> anyhow::Result<
             m.machine_cpu,
             m.load_average,
             m.events,
+            m.entered,
             m.emails,
             m.db_mib,
             b.p50,
@@ -1033,7 +1061,11 @@ fn report(args: &SoakArgs, minutes: &[Minute], extra: &Extra) -> anyhow::Result<
     println!(
         "journey: {} sign-ups sent, {} runs entered, {} still waiting, {} e-mails sent by its send step; \
          {} e-mails accepted by the SMTP sink in all",
-        extra.signups, j["entered"], j["active"], j["steps"]["tips"]["sent"], extra.emails_total
+        extra.signups,
+        j["entered"],
+        j["active"],
+        j["steps"]["tips"]["sent"].as_i64().unwrap_or(0),
+        extra.emails_total
     );
     if let Some(c) = &extra.campaign {
         println!("campaign: status {}, progress {}", c["status"], c["progress"]);
@@ -1055,7 +1087,7 @@ fn report(args: &SoakArgs, minutes: &[Minute], extra: &Extra) -> anyhow::Result<
                 "minute": m.minute, "rss_mib": m.rss_mib, "anon_mib": m.anon_mib, "file_mib": m.file_mib,
                 "server_cpu_percent": m.server_cpu, "bench_cpu_percent": m.bench_cpu,
                 "machine_cpu_percent": m.machine_cpu, "load_average": m.load_average,
-                "calls": m.events, "emails": m.emails, "db_mib": m.db_mib, "errors": m.errors, "note": m.note,
+                "calls": m.events, "runs_started": m.entered, "emails": m.emails, "db_mib": m.db_mib, "errors": m.errors, "note": m.note,
                 "latency": KINDS.iter().zip(&m.latency).map(|(k, l)| (k.name().to_string(), json!({
                     "count": l.count, "errors": l.errors, "p50_ms": l.p50, "p99_ms": l.p99, "max_ms": l.max
                 }))).collect::<serde_json::Map<_, _>>(),
