@@ -216,16 +216,21 @@ fn first_traits(k: usize) -> Value {
     })
 }
 
-/// The `i`-th call of the load: a `Trial Started` sign-up when `signup`, else one
-/// identify in ten (changed traits), else a track event of `nudge bench ingest`
-/// stamped with the time it is sent (so that the segments' windows see it).
-fn call(i: usize, users: usize, signup: bool) -> Value {
+/// The `i`-th call of the load: the `n`-th `Trial Started` sign-up when `signup` is
+/// `Some(n)`, else one identify in ten (changed traits), else a track event of `nudge
+/// bench ingest` stamped with the time it is sent (so that the segments' windows see
+/// it).
+fn call(i: usize, users: usize, signup: Option<usize>) -> Value {
     let mut c = event(i, users);
     c["messageId"] = json!(format!("soak-{i}"));
     if let Some(o) = c.as_object_mut() {
         o.remove("timestamp");
     }
-    if signup {
+    if let Some(n) = signup {
+        // Sign-ups walk through every contact (7,919 is prime, so coprime with any
+        // user count it does not divide): the calls of a sign-up slot would all fall
+        // on a few contacts, each already waiting in a run.
+        c["userId"] = json!(bench_user(n.wrapping_mul(7_919) % users));
         c["event"] = json!("Trial Started");
         c["properties"] = json!({"plan": "trial", "source": "pricing page"});
     } else if i.is_multiple_of(10) {
@@ -395,11 +400,11 @@ async fn ingest_load(
         owed += signups_per_batch;
         let mut calls = Vec::with_capacity(args.batch);
         for _ in 0..args.batch {
-            let signup = owed >= 1.0;
-            if signup {
+            let signup = (owed >= 1.0).then(|| {
                 owed -= 1.0;
                 signups += 1;
-            }
+                signups - 1
+            });
             calls.push(call(seq, args.users, signup));
             seq += 1;
         }
@@ -1154,19 +1159,24 @@ mod tests {
 
     #[test]
     fn calls_mix_sign_ups_identifies_and_events_of_the_bounded_users() {
-        let signup = call(7, 50, true);
+        let signup = call(7, 50, Some(0));
         assert_eq!(signup["event"], "Trial Started");
-        let identify = call(20, 50, false);
+        // Consecutive sign-ups come from different contacts, whatever slot they take.
+        let signers: std::collections::HashSet<String> = (0..50)
+            .map(|n| call(500 * n, 50_000, Some(n))["userId"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(signers.len(), 50);
+        let identify = call(20, 50, None);
         assert_eq!(identify["type"], "identify");
         assert!(identify.get("event").is_none() && identify["traits"]["plan"].is_string());
         let order = (1..40)
-            .map(|i| call(i, 50, false))
+            .map(|i| call(i, 50, None))
             .find(|c| c["event"] == "Order Completed")
             .unwrap();
         assert!(order["properties"]["total"].as_f64().unwrap() > 0.0);
         assert!(order.get("timestamp").is_none());
         for i in 0..200 {
-            let user = call(i, 50, false)["userId"].as_str().unwrap().to_string();
+            let user = call(i, 50, None)["userId"].as_str().unwrap().to_string();
             let k: usize = user.strip_prefix("bench-user-").unwrap().parse().unwrap();
             assert!(k < 50);
         }
