@@ -53,6 +53,10 @@ pub enum Which {
     /// Ingestion's rate with a retention pass deleting old events at the same time
     /// against without one, on fresh SQLite workspaces, alternating.
     Retention(crate::bench_retention::RetentionArgs),
+    /// Mixed load for `--minutes` against a `nudge serve` process on SQLite (batches,
+    /// live segments, a journey that waits and e-mails over SMTP, API reads, a
+    /// campaign): RSS, CPU and latency per minute, the RSS trend and p99 stability.
+    Soak(crate::bench_soak::SoakArgs),
 }
 
 #[derive(Args, Clone)]
@@ -108,13 +112,21 @@ pub async fn run(which: Which) -> anyhow::Result<()> {
         Which::SendTime(args) => crate::bench_send_time::run(args),
         Which::Recommendations(args) => crate::bench_recommendations::run(args).await,
         Which::Retention(args) => crate::bench_retention::run(args).await,
+        Which::Soak(args) => crate::bench_soak::run(args).await,
     }
 }
 
-const ADMIN: &str = "na_bench_admin";
-const WRITE: &str = "nw_bench_write";
+pub(crate) const ADMIN: &str = "na_bench_admin";
+pub(crate) const WRITE: &str = "nw_bench_write";
 
-struct Server(Child);
+/// A `nudge serve` child process, killed when dropped.
+pub(crate) struct Server(Child);
+
+impl Server {
+    pub(crate) fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -123,7 +135,14 @@ impl Drop for Server {
     }
 }
 
-fn start_server(data_dir: &std::path::Path, database_url: Option<&str>) -> anyhow::Result<(Server, String)> {
+/// Starts `nudge serve` (this binary) on a free loopback port with the benchmark's
+/// keys, on `data_dir` (or the PostgreSQL at `database_url`), with `env` added to its
+/// environment; answers once it listens, with its base URL.
+pub(crate) fn start_server(
+    data_dir: &std::path::Path,
+    database_url: Option<&str>,
+    env: &[(&str, &str)],
+) -> anyhow::Result<(Server, String)> {
     let mut cmd = Command::new(std::env::current_exe()?);
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
@@ -140,6 +159,7 @@ fn start_server(data_dir: &std::path::Path, database_url: Option<&str>) -> anyho
     if let Some(url) = database_url {
         cmd.env("NUDGE_DATABASE_URL", url);
     }
+    cmd.envs(env.iter().copied());
     let mut child = cmd.spawn().context("starting nudge serve")?;
     let stdout = child.stdout.take().context("server stdout")?;
     let mut lines = BufReader::new(stdout).lines();
@@ -155,11 +175,16 @@ fn start_server(data_dir: &std::path::Path, database_url: Option<&str>) -> anyho
     bail!("the server exited before listening")
 }
 
+/// The Segment `userId` of the benchmarks' `k`-th user.
+pub(crate) fn bench_user(k: usize) -> String {
+    format!("bench-user-{k}")
+}
+
 /// One event row as a client sends it: ~300 bytes of properties, like a real track call.
-fn event(i: usize, users: usize) -> Value {
+pub(crate) fn event(i: usize, users: usize) -> Value {
     json!({
         "type": "track",
-        "userId": format!("bench-user-{}", (i.wrapping_mul(2_654_435_761)) % users),
+        "userId": bench_user((i.wrapping_mul(2_654_435_761)) % users),
         "event": (["Product Viewed", "Product Added", "Order Completed", "Page Scrolled"][i % 4]),
         "messageId": format!("bench-{i}"),
         "timestamp": "2026-11-01T12:00:00.000Z",
@@ -173,15 +198,21 @@ fn event(i: usize, users: usize) -> Value {
     })
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
+/// The nearest-rank percentile `p` (0–1) of sorted values: the smallest value with at
+/// least a share `p` of the values at or below it (the default of `T` when empty).
+pub(crate) fn nearest_rank<T: Copy + Default>(sorted: &[T], p: f64) -> T {
     if sorted.is_empty() {
-        return 0.0;
+        return T::default();
     }
-    let idx = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[idx].as_secs_f64() * 1e3
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
-async fn metric(http: &reqwest::Client, url: &str, name: &str) -> anyhow::Result<f64> {
+/// [`nearest_rank`] of sorted durations, in milliseconds.
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    nearest_rank(sorted, p).as_secs_f64() * 1e3
+}
+
+pub(crate) async fn metric(http: &reqwest::Client, url: &str, name: &str) -> anyhow::Result<f64> {
     let text = http.get(format!("{url}/metrics")).send().await?.text().await?;
     Ok(text
         .lines()
@@ -217,7 +248,7 @@ struct Sent {
 
 /// The CPU time a process has used (user and system, all its threads), from
 /// `/proc/<pid>/stat` (in clock ticks of 1/100 s, Linux's `USER_HZ`).
-fn cpu_time(pid: u32) -> Option<Duration> {
+pub(crate) fn cpu_time(pid: u32) -> Option<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The fields after the command name (which may hold spaces), from field 3 on.
     let rest = &stat[stat.rfind(')')? + 2..];
@@ -226,8 +257,26 @@ fn cpu_time(pid: u32) -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10))
 }
 
+/// A field of `/proc/<pid>/status` given in kB (`VmRSS:`, `VmHWM:`, `RssAnon:`, ...),
+/// of process `pid` or of this one; 0 when the platform does not tell.
+pub(crate) fn status_kib(pid: Option<u32>, field: &str) -> f64 {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/status"),
+        None => "/proc/self/status".to_string(),
+    };
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0.0)
+}
+
 /// The median of some numbers (the mean of the middle two for an even count).
-fn median(v: &[f64]) -> f64 {
+pub(crate) fn median(v: &[f64]) -> f64 {
     let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
     match v.len() {
@@ -301,7 +350,7 @@ async fn send_through(args: &IngestArgs, wire: Wire, batches: std::sync::Arc<Vec
         None => None,
     };
     let db_url = pg.as_ref().map(|p| p.url.clone());
-    let (server, url) = start_server(&dir, db_url.as_deref())?;
+    let (server, url) = start_server(&dir, db_url.as_deref(), &[])?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients)
         .build()?;
@@ -368,7 +417,7 @@ async fn send_through(args: &IngestArgs, wire: Wire, batches: std::sync::Arc<Vec
         }
     }
     let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let cpu_before = cpu_time(server.0.id());
+    let cpu_before = cpu_time(server.pid());
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..args.clients {
@@ -414,9 +463,7 @@ async fn send_through(args: &IngestArgs, wire: Wire, batches: std::sync::Arc<Vec
         retried += f;
     }
     let elapsed = started.elapsed();
-    let server_cpu = cpu_before
-        .zip(cpu_time(server.0.id()))
-        .map(|(a, b)| b.saturating_sub(a));
+    let server_cpu = cpu_before.zip(cpu_time(server.pid())).map(|(a, b)| b.saturating_sub(a));
     latencies.sort();
     let commits = metric(&http, &url, "nudge_ingest_commits_total").await?;
     let committed = metric(&http, &url, "nudge_ingest_messages_committed_total").await?;

@@ -29,6 +29,7 @@
 //! Peak memory: the process's `VmHWM` (`/proc/self/status`) after each phase, and
 //! the sampled peaks of its anonymous and file-backed parts.
 
+use crate::bench::{nearest_rank, status_kib};
 use anyhow::{Context, bail, ensure};
 use clap::Args;
 use nudge_core::campaign::{CampaignStatus, Schedule};
@@ -85,7 +86,7 @@ pub struct CampaignArgs {
 }
 
 /// A newsletter of ordinary size: a header, three articles, a button, a footer.
-const NEWSLETTER: &str = r##"<mjml>
+pub(crate) const NEWSLETTER: &str = r##"<mjml>
   <mj-head>
     <mj-attributes><mj-all font-family="Helvetica, Arial, sans-serif" /></mj-attributes>
     <mj-style>.lead { font-size: 18px; line-height: 26px; }</mj-style>
@@ -146,7 +147,7 @@ const COHORTS: usize = 500;
 fn peak_rss() -> String {
     format!(
         "{:.0} MiB (sampled peaks: anonymous {:.0} MiB, mapped database file {:.0} MiB)",
-        status_kib("VmHWM:") / 1024.0,
+        status_kib(None, "VmHWM:") / 1024.0,
         PEAK_ANON_KIB.load(Ordering::Relaxed) as f64 / 1024.0,
         PEAK_FILE_KIB.load(Ordering::Relaxed) as f64 / 1024.0
     )
@@ -159,34 +160,15 @@ static PEAK_FILE_KIB: AtomicU64 = AtomicU64::new(0);
 fn sample_memory() {
     std::thread::spawn(|| {
         loop {
-            PEAK_ANON_KIB.fetch_max(status_kib("RssAnon:") as u64, Ordering::Relaxed);
-            PEAK_FILE_KIB.fetch_max(status_kib("RssFile:") as u64, Ordering::Relaxed);
+            PEAK_ANON_KIB.fetch_max(status_kib(None, "RssAnon:") as u64, Ordering::Relaxed);
+            PEAK_FILE_KIB.fetch_max(status_kib(None, "RssFile:") as u64, Ordering::Relaxed);
             std::thread::sleep(Duration::from_millis(50));
         }
     });
 }
 
 fn rss_mib() -> f64 {
-    status_kib("VmRSS:") / 1024.0
-}
-
-fn status_kib(field: &str) -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0.0)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+    status_kib(None, "VmRSS:") / 1024.0
 }
 
 /// One acknowledged ingestion request: when its commit was acknowledged, how long
@@ -258,8 +240,8 @@ impl Ingestion {
         let secs = to.duration_since(from).as_secs_f64().max(1e-9);
         (
             events as f64 / secs,
-            percentile(&latencies, 0.5),
-            percentile(&latencies, 0.99),
+            nearest_rank(&latencies, 0.5),
+            nearest_rank(&latencies, 0.99),
         )
     }
 

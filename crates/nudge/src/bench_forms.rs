@@ -7,6 +7,7 @@
 //! one transaction. Every answer is checked (200); the store's counts are checked
 //! at the end.
 
+use crate::bench::percentile;
 use anyhow::{Context, bail};
 use clap::Args;
 use nudge_api::{AppState, router_with_ui};
@@ -19,7 +20,7 @@ use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 #[derive(Args, Clone)]
 pub struct FormArgs {
@@ -33,14 +34,6 @@ pub struct FormArgs {
     /// instead of embedded SQLite.
     #[arg(long)]
     postgres: Option<String>,
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let idx = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[idx].as_secs_f64() * 1e3
 }
 
 pub async fn run(args: FormArgs) -> anyhow::Result<()> {

@@ -12,6 +12,7 @@
 //! run: the ingest commit alone (submit → acknowledged durable), which every ping
 //! includes.
 
+use crate::bench::nearest_rank;
 use async_trait::async_trait;
 use clap::Args;
 use nudge_core::{Call, CallKind, Clock, SystemClock};
@@ -63,13 +64,6 @@ impl Channel for Recorder {
     async fn health(&self) -> Result<(), String> {
         Ok(())
     }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
 pub async fn run(args: LatencyArgs) -> anyhow::Result<()> {
@@ -244,14 +238,14 @@ pub async fn run(args: LatencyArgs) -> anyhow::Result<()> {
     println!(
         "event → message handed to the channel: {} of {pings} pings; p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         latencies.len(),
-        percentile(&latencies, 0.5),
-        percentile(&latencies, 0.99),
+        nearest_rank(&latencies, 0.5),
+        nearest_rank(&latencies, 0.99),
         latencies.last().copied().unwrap_or(0.0)
     );
     println!(
         "baseline (the ingest commit alone: submit → durable): p50 {:.1} ms, p99 {:.1} ms",
-        percentile(&commits, 0.5),
-        percentile(&commits, 0.99)
+        nearest_rank(&commits, 0.5),
+        nearest_rank(&commits, 0.99)
     );
     anyhow::ensure!(latencies.len() as u64 == pings, "not every ping was delivered");
     store.close().await;

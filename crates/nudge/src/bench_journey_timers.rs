@@ -18,6 +18,7 @@
 //! run: as many one-row `UPDATE`s of waiting timer rows as timers fired together, in
 //! transactions of the round size, on the same file.
 
+use crate::bench::nearest_rank;
 use anyhow::Context;
 use clap::Args;
 use nudge_core::{Call, CallKind, Clock, ManualClock, Millis};
@@ -71,13 +72,6 @@ fn memory() -> (u64, u64) {
             / 1024
     };
     (field("VmRSS:"), field("VmHWM:"))
-}
-
-fn percentile(sorted: &[Millis], p: f64) -> Millis {
-    if sorted.is_empty() {
-        return 0;
-    }
-    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
 pub async fn run(args: TimerArgs) -> anyhow::Result<()> {
@@ -243,16 +237,16 @@ pub async fn run(args: TimerArgs) -> anyhow::Result<()> {
         args.spread,
         args.spread_seconds,
         args.spread as f64 / args.spread_seconds as f64,
-        percentile(&spread_lateness, 0.5),
-        percentile(&spread_lateness, 0.99),
+        nearest_rank(&spread_lateness, 0.5),
+        nearest_rank(&spread_lateness, 0.99),
         spread_lateness.last().copied().unwrap_or(0)
     );
     println!(
         "{} timers due together: drained in {drain_secs:.2} s = {:.0} timers/s; lateness p50 {} ms, p99 {} ms",
         args.together,
         args.together as f64 / drain_secs.max(1e-9),
-        percentile(&together_lateness, 0.5),
-        percentile(&together_lateness, 0.99),
+        nearest_rank(&together_lateness, 0.5),
+        nearest_rank(&together_lateness, 0.99),
     );
     println!("memory after the drain: VmRSS {rss_after} MiB, peak VmHWM {hwm} MiB");
     let still = store.runs_per_step(j.id).await?;

@@ -55,7 +55,7 @@ pub struct EmailArgs {
     postfix_bin: PathBuf,
 }
 
-fn repo_file(rel: &str) -> anyhow::Result<PathBuf> {
+pub(crate) fn repo_file(rel: &str) -> anyhow::Result<PathBuf> {
     let mut dir = std::env::current_dir()?;
     loop {
         let candidate = dir.join(rel);
@@ -245,6 +245,15 @@ fn mjml_version(dir: &Path) -> String {
 
 /// A child process killed when dropped.
 pub(crate) struct Child(std::process::Child);
+impl Child {
+    pub(crate) fn new(child: std::process::Child) -> Self {
+        Child(child)
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
 impl Drop for Child {
     fn drop(&mut self) {
         let _ = self.0.kill();

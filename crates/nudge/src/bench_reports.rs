@@ -32,6 +32,7 @@
 //! Then, on the store reopened, each report `--calls` times in turn after 5 warm-up
 //! calls: p50, p95, p99 and max.
 
+use crate::bench::percentile;
 use anyhow::{Context, bail, ensure};
 use clap::Args;
 use nudge_app::App;
@@ -51,7 +52,7 @@ use std::collections::BinaryHeap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const MINUTE: Millis = 60_000;
 const HOUR: Millis = 60 * MINUTE;
@@ -678,14 +679,6 @@ async fn fill(store: Arc<dyn Store>, args: &ReportArgs, end: Millis) -> anyhow::
     f.filled.total_s = all.elapsed().as_secs_f64();
     f.clock.set(end);
     Ok(f.filled)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let idx = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[idx].as_secs_f64() * 1e3
 }
 
 /// Calls `f` 5 times, then `calls` times timed; prints a row. `f` answers the size of

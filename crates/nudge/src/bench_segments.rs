@@ -1,6 +1,7 @@
 //! `nudge bench segments`: segment computation and live-membership latency on a
 //! generated shop (SQLite).
 
+use crate::bench::percentile;
 use anyhow::Context;
 use clap::Args;
 use nudge_core::segment::{parse_condition, ready_made};
@@ -171,14 +172,6 @@ pub(crate) fn generate(contacts: usize, events: usize, now: Millis) -> impl Iter
                 .collect(),
         )
     })
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let idx = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[idx].as_secs_f64() * 1e3
 }
 
 pub async fn run(args: SegmentArgs) -> anyhow::Result<()> {

@@ -9,6 +9,7 @@
 //! in, and each page is fetched `--requests` times in turn by one client over
 //! loopback, so a figure is the server's time plus a loopback round trip.
 
+use crate::bench::percentile;
 use crate::bench_segments::generate;
 use anyhow::Context;
 use clap::Args;
@@ -18,7 +19,7 @@ use serde_json::json;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 #[derive(Args, Debug, Clone)]
 pub struct UiArgs {
@@ -263,14 +264,6 @@ async fn prepare(dir: &std::path::Path, args: &UiArgs, now: Millis) -> anyhow::R
     }
     store.close().await;
     Ok(())
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let idx = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[idx].as_secs_f64() * 1e3
 }
 
 pub async fn run(args: UiArgs) -> anyhow::Result<()> {

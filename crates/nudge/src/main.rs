@@ -15,6 +15,7 @@ mod bench_reports;
 mod bench_retention;
 mod bench_segments;
 mod bench_send_time;
+mod bench_soak;
 mod bench_ui;
 mod config;
 mod demo;
