@@ -292,6 +292,11 @@ pub(crate) enum Op {
         score: String,
         due: Option<Millis>,
     },
+    /// [`Op::SetTraits`] for many contacts, written together ([`crate::sql::Db::set_traits`]).
+    SetManyTraits {
+        rows: Vec<(ContactId, Value)>,
+        at: Millis,
+    },
     /// Store contacts' order totals (`contact_orders`, one row each, replaced), in one
     /// batch.
     SetOrders {
@@ -426,9 +431,11 @@ fn computed_traits(
 
 /// What contacts' new order totals imply (`(contact, its stored traits, its totals
 /// with the new orders)`): the totals' rows, written together, then each contact's
-/// order traits (`OrderTotals::traits`) written where they changed, with what follows
-/// ([`traits_written`]: the journeys' notice, the segments' mark). No event: the
-/// `Order Completed` event is the news.
+/// order traits (`OrderTotals::traits`) written where they changed — the contacts'
+/// traits together too ([`Op::SetManyTraits`]: a call's orders touch hundreds of
+/// contacts, and one statement each would be a round trip each on PostgreSQL) —, with
+/// what follows ([`traits_written`]: the journeys' notice, the segments' mark). No
+/// event: the `Order Completed` event is the news.
 pub(crate) fn order_ops(
     rules: &Rules,
     contacts: Vec<(
@@ -445,9 +452,19 @@ pub(crate) fn order_ops(
         rows: contacts.iter().map(|(id, _, totals)| (*id, *totals)).collect(),
         at: now,
     }];
+    let (mut written, mut follow) = (Vec::new(), Vec::new());
     for (id, traits, totals) in contacts {
-        ops.extend(computed_traits(rules, id, traits, totals.traits(), now));
+        for op in computed_traits(rules, id, traits, totals.traits(), now) {
+            match op {
+                Op::SetTraits { contact, traits, .. } => written.push((contact, traits)),
+                other => follow.push(other),
+            }
+        }
     }
+    if !written.is_empty() {
+        ops.push(Op::SetManyTraits { rows: written, at: now });
+    }
+    ops.extend(follow);
     ops
 }
 
@@ -956,9 +973,8 @@ mod tests {
                     rows: vec![(7, totals), (8, totals)],
                     at: 50
                 },
-                Op::SetTraits {
-                    contact: 7,
-                    traits: Value::Object(expected),
+                Op::SetManyTraits {
+                    rows: vec![(7, Value::Object(expected))],
                     at: 50
                 },
                 Op::QueueTraitsChanged {
