@@ -202,20 +202,18 @@ pub(crate) async fn backfill<D: Db>(db: &D, now: Millis) -> Result<usize> {
         let ids: Vec<ContactId> = page.iter().map(|h| h.contact).collect();
         let mut stored = traits_and_totals(db, &ids).await?;
         let mut rows = Vec::with_capacity(page.len());
+        let mut traits = Vec::with_capacity(page.len());
         for h in &page {
-            let (Some((mut traits, _)), Some(totals)) =
-                (stored.remove(&h.contact), OrderTotals::of_purchases(&h.purchases))
+            let (Some((mut t, _)), Some(totals)) = (stored.remove(&h.contact), OrderTotals::of_purchases(&h.purchases))
             else {
                 continue;
             };
-            traits.extend(totals.traits());
-            db.execute(
-                "UPDATE contacts SET traits = $2 WHERE id = $1",
-                &[Arg::I64(h.contact), Arg::Json(&Value::Object(traits))],
-            )
-            .await?;
+            t.extend(totals.traits());
+            traits.push((h.contact, Value::Object(t)));
             rows.push((h.contact, totals));
         }
+        let written: Vec<(ContactId, &Value)> = traits.iter().map(|(c, t)| (*c, t)).collect();
+        db.set_traits(&written, now).await?;
         write(db, &rows, now).await?;
         done += rows.len();
     }
