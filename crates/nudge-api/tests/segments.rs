@@ -475,6 +475,14 @@ async fn retention_is_set_through_the_api_and_segments_reaching_past_it_are_flag
             .contains("reads every event ever (no window), but events are kept 90 days"),
         "{v}"
     );
+    // The orders it counts are kept apart from the events: the warning names their trait.
+    assert!(
+        warnings[0]["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("compare the trait \"orders_count\" instead, which Nudge keeps past retention"),
+        "{v}"
+    );
 
     let (s, v) = app
         .call(

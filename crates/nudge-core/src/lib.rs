@@ -11,6 +11,7 @@ pub mod clock;
 pub mod contact;
 pub mod form;
 pub mod journey;
+pub mod orders;
 pub mod predict;
 pub mod protocol;
 pub mod recommend;

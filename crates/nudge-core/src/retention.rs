@@ -3,10 +3,11 @@
 //! events older than it — those a segment is saved with get a warning naming them.
 //!
 //! Only stored events are removed by retention. What a condition reads elsewhere
-//! (traits, lead scores and predictions materialised as traits, subscriptions,
-//! segment membership) is not touched, so only the conditions reading events are
-//! looked at: `event`, `event_time`, `aggregate` and `message` (which reads the
-//! message events Nudge records).
+//! (traits, lead scores, predictions and order totals materialised as traits,
+//! subscriptions, segment membership) is not touched, so only the conditions reading
+//! events are looked at: `event`, `event_time`, `aggregate` and `message` (which reads
+//! the message events Nudge records). A warned condition on `Order Completed` that the
+//! kept order totals answer (`crate::orders::kept_instead`) names their trait.
 
 use crate::Millis;
 use crate::segment::{Condition, DAY_MS, FirstLast, TimeTest, Window, date_of};
@@ -62,10 +63,17 @@ pub fn warnings(definition: &Condition, days: u32, now: Millis) -> Vec<Retention
 
 fn visit(c: &Condition, path: &str, days: u32, now: Millis, out: &mut Vec<RetentionWarning>) {
     let kept = Millis::from(days) * DAY_MS;
+    // What reads the same from the totals Nudge keeps apart from the events, if anything.
+    let instead = match crate::orders::kept_instead(c) {
+        Some(t) => format!("; compare the trait {t:?} instead, which Nudge keeps past retention"),
+        None => String::new(),
+    };
     let mut warn = |why: String| {
         out.push(RetentionWarning {
             path: path.to_string(),
-            message: format!("{why}, but events are kept {days} days (events_retention_days): older ones are deleted"),
+            message: format!(
+                "{why}, but events are kept {days} days (events_retention_days): older ones are deleted{instead}"
+            ),
         })
     };
     let window = |w: &Window| -> Option<String> {
@@ -195,8 +203,40 @@ mod tests {
         assert_eq!(
             w.message,
             "the condition on \"Order Completed\" reads every event ever (no window), but events are kept 90 days \
-             (events_retention_days): older ones are deleted"
+             (events_retention_days): older ones are deleted; compare the trait \"orders_count\" instead, which \
+             Nudge keeps past retention"
         );
+    }
+
+    #[test]
+    fn warned_order_conditions_name_the_kept_trait_where_it_answers_them() {
+        let message = |v: Value| {
+            let c = parse_condition(&v).unwrap();
+            warnings(&c, 90, NOW).into_iter().map(|w| w.message).collect::<Vec<_>>()
+        };
+        let first = message(
+            json!({"type": "event_time", "event": "Order Completed", "which": "first",
+                                   "op": "before", "value": "2026-01-01"}),
+        );
+        assert!(first[0].ends_with("compare the trait \"first_order_at\" instead, which Nudge keeps past retention"));
+        let revenue = message(
+            json!({"type": "aggregate", "event": "Order Completed", "function": "sum",
+                                     "property": "revenue", "op": "greater_or_equal", "value": 500}),
+        );
+        assert!(revenue[0].contains("\"orders_revenue\""), "{revenue:?}");
+        // Warned, but the kept (lifetime) totals do not answer a two-year window or
+        // an average.
+        for v in [
+            json!({"type": "event", "event": "Order Completed", "window": {"last_days": 730}}),
+            json!({"type": "aggregate", "event": "Order Completed", "function": "avg", "property": "total",
+                   "op": "greater_than", "value": 50}),
+        ] {
+            let m = message(v);
+            assert_eq!(m.len(), 1);
+            assert!(!m[0].contains("compare the trait"), "{m:?}");
+        }
+        // Not warned (within the period): nothing to point at.
+        assert!(message(json!({"type": "event", "event": "Order Completed", "window": {"last_days": 30}})).is_empty());
     }
 
     #[test]

@@ -779,6 +779,11 @@ pub(crate) async fn execute<D: Db>(db: &D, rules: &Rules, ops: &[Op], now: Milli
                     .changes
                     .push((*contact, score.as_str(), *at, *previous, *value, reason, rules));
             }
+            Op::SetOrders { rows, at } => crate::shared::orders::write(db, rows, *at).await?,
+            Op::SetManyTraits { rows, at } => {
+                let rows: Vec<(ContactId, &Value)> = rows.iter().map(|(c, t)| (*c, t)).collect();
+                db.set_traits(&rows, *at).await?;
+            }
         }
     }
     scores.write(db).await

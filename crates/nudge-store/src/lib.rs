@@ -182,6 +182,10 @@ pub trait Store:
     async fn stats(&self) -> Result<StoreStats>;
     /// How many contacts there are (merged contacts not counted).
     async fn contact_count(&self) -> Result<u64>;
+    /// A contact's order totals as kept apart from the events (they survive event
+    /// retention; docs/operations.md, "Aggregates that survive"); the id of a contact
+    /// merged into another resolves to the survivor. `None` without an order.
+    async fn order_totals(&self, id: ContactId) -> Result<Option<nudge_core::orders::OrderTotals>>;
     /// The workspace's hourly counts from the hour holding `since` on, oldest first.
     async fn hourly_stats(&self, since: Millis) -> Result<Vec<HourlyStat>>;
     /// Cheap check that the database answers.

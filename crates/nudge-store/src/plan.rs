@@ -292,6 +292,17 @@ pub(crate) enum Op {
         score: String,
         due: Option<Millis>,
     },
+    /// [`Op::SetTraits`] for many contacts, written together ([`crate::sql::Db::set_traits`]).
+    SetManyTraits {
+        rows: Vec<(ContactId, Value)>,
+        at: Millis,
+    },
+    /// Store contacts' order totals (`contact_orders`, one row each, replaced), in one
+    /// batch.
+    SetOrders {
+        rows: Vec<(ContactId, nudge_core::orders::OrderTotals)>,
+        at: Millis,
+    },
 }
 
 /// What a contact's scored happenings imply, in order: each changed score's row
@@ -387,23 +398,74 @@ fn traits_written(
 /// ([`traits_written`]). No event: a refit rewrites every customer's.
 pub(crate) fn prediction_ops(
     rules: &Rules,
-    mut contact: Contact,
+    contact: Contact,
     traits: serde_json::Map<String, Value>,
     now: Millis,
 ) -> Vec<Op> {
+    computed_traits(rules, contact.id, contact.traits, traits, now)
+}
+
+/// Traits Nudge computed (`new`; a `null` removes one) set on a contact's stored
+/// `traits` and written where they changed, with what follows ([`traits_written`]).
+fn computed_traits(
+    rules: &Rules,
+    id: ContactId,
+    mut traits: serde_json::Map<String, Value>,
+    new: serde_json::Map<String, Value>,
+    now: Millis,
+) -> Vec<Op> {
     let mut changed = Vec::new();
-    for (name, value) in traits {
-        if contact.traits.get(&name).unwrap_or(&Value::Null) == &value {
+    for (name, value) in new {
+        if traits.get(&name).unwrap_or(&Value::Null) == &value {
             continue;
         }
         if value.is_null() {
-            contact.traits.remove(&name);
+            traits.remove(&name);
         } else {
-            contact.traits.insert(name.clone(), value);
+            traits.insert(name.clone(), value);
         }
         changed.push(name);
     }
-    traits_written(rules, contact.id, contact.traits, &changed, now)
+    traits_written(rules, id, traits, &changed, now)
+}
+
+/// What contacts' new order totals imply (`(contact, its stored traits, its totals
+/// with the new orders)`): the totals' rows, written together, then each contact's
+/// order traits (`OrderTotals::traits`) written where they changed — the contacts'
+/// traits together too ([`Op::SetManyTraits`]: a call's orders touch hundreds of
+/// contacts, and one statement each would be a round trip each on PostgreSQL) —, with
+/// what follows ([`traits_written`]: the journeys' notice, the segments' mark). No
+/// event: the `Order Completed` event is the news.
+pub(crate) fn order_ops(
+    rules: &Rules,
+    contacts: Vec<(
+        ContactId,
+        serde_json::Map<String, Value>,
+        nudge_core::orders::OrderTotals,
+    )>,
+    now: Millis,
+) -> Vec<Op> {
+    if contacts.is_empty() {
+        return Vec::new();
+    }
+    let mut ops = vec![Op::SetOrders {
+        rows: contacts.iter().map(|(id, _, totals)| (*id, *totals)).collect(),
+        at: now,
+    }];
+    let (mut written, mut follow) = (Vec::new(), Vec::new());
+    for (id, traits, totals) in contacts {
+        for op in computed_traits(rules, id, traits, totals.traits(), now) {
+            match op {
+                Op::SetTraits { contact, traits, .. } => written.push((contact, traits)),
+                other => follow.push(other),
+            }
+        }
+    }
+    if !written.is_empty() {
+        ops.push(Op::SetManyTraits { rows: written, at: now });
+    }
+    ops.extend(follow);
+    ops
 }
 
 /// A score change's timeline events.
@@ -876,6 +938,54 @@ mod tests {
                 left: left.map(|(s, e)| (s.into(), e.into())),
             }),
         }
+    }
+
+    /// New order totals write every contact's row in one batch, then each contact's
+    /// order traits where they changed: the journeys reading one are told, a segment
+    /// reading one marks the contact; nothing follows when the traits are as stored.
+    #[test]
+    fn order_totals_plan_their_rows_and_the_traits_that_changed() {
+        use nudge_core::orders::OrderTotals;
+        let mut r = rules(&["$trait:orders_count"], &[]);
+        r.segments = Arc::new(SegmentIndex {
+            any: true,
+            trait_names: ["first_order_at".to_string()].into(),
+            ..Default::default()
+        });
+        let totals = OrderTotals {
+            count: 2,
+            revenue: 30.0,
+            first_at: 1_000,
+            last_at: 2_000,
+        };
+        let mut stored = serde_json::Map::new();
+        stored.insert("plan".into(), json!("pro"));
+        // Contact 8's traits already say what its totals say (written before).
+        let mut written = totals.traits();
+        written.insert("plan".into(), json!("pro"));
+        let ops = order_ops(&r, vec![(7, stored, totals), (8, written, totals)], 50);
+        let mut expected = totals.traits();
+        expected.insert("plan".into(), json!("pro"));
+        assert_eq!(
+            ops,
+            [
+                Op::SetOrders {
+                    rows: vec![(7, totals), (8, totals)],
+                    at: 50
+                },
+                Op::SetManyTraits {
+                    rows: vec![(7, Value::Object(expected))],
+                    at: 50
+                },
+                Op::QueueTraitsChanged {
+                    contact: 7,
+                    traits: vec!["orders_count".into()],
+                    at: 50
+                },
+                Op::MarkDirty(7),
+            ]
+        );
+        assert_eq!(order_ops(&r, Vec::new(), 50), []);
     }
 
     #[test]

@@ -82,6 +82,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (29, include_str!("../migrations/postgres/0029_leases.sql")),
     (30, include_str!("../migrations/postgres/0030_events_partitioned.sql")),
     (33, include_str!("../migrations/postgres/0033_score_rows.sql")),
+    (34, include_str!("../migrations/postgres/0034_contact_orders.sql")),
 ];
 
 /// Key of the advisory lock that serializes migrations between processes.
@@ -399,6 +400,10 @@ impl Store for PgStore {
         pg_read!(self, |db| shared::contacts::count(db))
     }
 
+    async fn order_totals(&self, id: ContactId) -> Result<Option<nudge_core::orders::OrderTotals>> {
+        pg_read!(self, |db| shared::orders::totals(db, id))
+    }
+
     async fn hourly_stats(&self, since: Millis) -> Result<Vec<HourlyStat>> {
         pg_read!(self, |db| shared::stats::hourly(db, since))
     }
@@ -592,6 +597,68 @@ mod tests {
         assert_eq!(search("c1234@").await, ["u1234"]);
         assert_eq!(search("555 0100").await, ["u7"]);
         assert_eq!(search("ada n").await.len(), 2_500);
+        store.close().await;
+        schema.drop_schema().await.unwrap();
+    }
+
+    /// See the SQLite test of the same name: migration 34 counts the orders stored
+    /// before it into `contact_orders` and the contacts' traits.
+    #[tokio::test]
+    async fn migration_34_counts_the_orders_stored_before_it() {
+        let Some((schema, client)) = migrated_before(34, "nudge_test_m34").await else {
+            return;
+        };
+        // 1,500 customers (more than a page of the step) with i % 4 + 1 orders each
+        // (out of time order, revenue by each property in turn), contact 1,501 with
+        // none, a page named like an order and an order of a contact that is gone.
+        client
+            .batch_execute(
+                r#"INSERT INTO contacts (id, user_id, traits, created_at, updated_at)
+                   SELECT c, 'u' || c, '{"plan": "pro"}', 0, 0 FROM generate_series(1, 1501) AS c;
+                   INSERT INTO identities (kind, value, contact_id, created_at)
+                   SELECT 'user_id', 'u' || c, c, 0 FROM generate_series(1, 1501) AS c;
+                   INSERT INTO events (message_id, contact_id, type, name, timestamp, received_at, properties, context)
+                   SELECT 'o-' || c || '-' || k, c, 'track', 'Order Completed',
+                          1700000000000 + (3 - k) * 86400000::bigint + c, 0,
+                          (ARRAY['{"revenue": 10.5, "total": 99}', '{"total": 4}', '{"value": 1}',
+                                 '{"revenue": "not a number"}'])[k + 1]::jsonb, '{}'
+                   FROM generate_series(1, 1500) AS c, generate_series(0, 3) AS k WHERE k <= c % 4;
+                   INSERT INTO events (message_id, contact_id, type, name, timestamp, received_at, properties, context)
+                   VALUES ('page', 1501, 'page', 'Order Completed', 1, 0, '{"total": 5}', '{}'),
+                          ('orphan', 9999, 'track', 'Order Completed', 1, 0, '{"total": 5}', '{}');"#,
+            )
+            .await
+            .unwrap();
+        let store = PgStore::connect(&schema.url).await.unwrap();
+        let t0 = 1_700_000_000_000;
+        for (c, count, revenue) in [(4, 1, 10.5), (1, 2, 14.5), (2, 3, 15.5), (1_499, 4, 15.5)] {
+            let totals = store.order_totals(c).await.unwrap().unwrap();
+            assert_eq!(
+                totals,
+                nudge_core::orders::OrderTotals {
+                    count,
+                    revenue,
+                    first_at: t0 + (4 - count) * 86_400_000 + c,
+                    last_at: t0 + 3 * 86_400_000 + c
+                },
+                "contact {c}"
+            );
+            let contact = store.contact(c).await.unwrap().unwrap();
+            let mut expected = totals.traits();
+            expected.insert("plan".into(), Value::from("pro"));
+            assert_eq!(contact.traits, expected, "contact {c}");
+        }
+        assert_eq!(store.order_totals(1_501).await.unwrap(), None);
+        assert!(
+            !store
+                .contact(1_501)
+                .await
+                .unwrap()
+                .unwrap()
+                .traits
+                .contains_key("orders_count")
+        );
+        assert_eq!(store.order_totals(9_999).await.unwrap(), None);
         store.close().await;
         schema.drop_schema().await.unwrap();
     }

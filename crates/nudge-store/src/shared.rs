@@ -11,6 +11,7 @@ pub(crate) mod journeys;
 pub(crate) mod keys;
 pub(crate) mod leases;
 pub(crate) mod messages;
+pub(crate) mod orders;
 pub(crate) mod predictions;
 pub(crate) mod recommendations;
 pub(crate) mod scoring;
@@ -42,6 +43,15 @@ pub(crate) async fn rust_step<D: Db>(db: &D, version: i64) -> Result<()> {
                 tracing::info!(contacts = n, "contacts given their search text");
             }
         }),
+        // Each contact's order totals and their traits, from the orders stored before
+        // it (`nudge_core::orders`).
+        34 => orders::backfill(db, jiff::Timestamp::now().as_millisecond())
+            .await
+            .map(|n| {
+                if n > 0 {
+                    tracing::info!(contacts = n, "contacts given their order totals");
+                }
+            }),
         _ => Ok(()),
     }
 }

@@ -167,6 +167,15 @@ pub(crate) trait Db {
         tail: &str,
         args: &[Arg<'_>],
     ) -> impl Future<Output = Result<()>> + Send;
+    /// Stores contacts' traits alone, each `(contact, its whole traits object)` (each
+    /// contact once), updated `at`: [`crate::plan::Op::SetTraits`] for many contacts
+    /// at once. One statement over arrays on PostgreSQL; the one-row statement,
+    /// prepared once, for each contact on SQLite.
+    fn set_traits(
+        &self,
+        rows: &[(ContactId, &Value)],
+        at: nudge_core::Millis,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// What the rules read (journey event names, the segment index).
     fn rules(&self) -> impl Future<Output = Result<Rules>> + Send;
     /// The id a (possibly merged-away) contact id stands for today.

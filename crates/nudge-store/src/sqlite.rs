@@ -62,6 +62,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (29, include_str!("../migrations/sqlite/0029_leases.sql")),
     (30, include_str!("../migrations/sqlite/0030_events_partitioned.sql")),
     (33, include_str!("../migrations/sqlite/0033_score_rows.sql")),
+    (34, include_str!("../migrations/sqlite/0034_contact_orders.sql")),
 ];
 
 type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;
@@ -663,6 +664,10 @@ impl Store for SqliteStore {
         sqlite_read!(self, |db| shared::contacts::count(db))
     }
 
+    async fn order_totals(&self, id: ContactId) -> Result<Option<nudge_core::orders::OrderTotals>> {
+        sqlite_read!(self, |db| shared::orders::totals(db, id))
+    }
+
     async fn hourly_stats(&self, since: Millis) -> Result<Vec<HourlyStat>> {
         sqlite_read!(self, |db| shared::stats::hourly(db, since))
     }
@@ -771,6 +776,115 @@ mod tests {
         )
         .unwrap();
         assert_eq!(conn.last_insert_rowid(), 4);
+    }
+
+    /// Migration 34 counts the orders stored before it: each contact's totals (the
+    /// `track` events named `Order Completed`, revenue by `revenue`, else `total`, else
+    /// `value`) in `contact_orders` and as traits beside the traits it had; a contact
+    /// without orders gets none, and so do events of a contact that is gone.
+    #[tokio::test]
+    async fn migration_34_counts_the_orders_stored_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nudge.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            let tx = conn.transaction().unwrap();
+            tx.execute_batch(
+                "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+            )
+            .unwrap();
+            for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v < 34) {
+                tx.execute_batch(sql).unwrap();
+                tx.execute("INSERT INTO schema_migrations VALUES (?, 0)", [version])
+                    .unwrap();
+            }
+            // 1,500 customers (more than a page of the step) with i % 4 + 1 orders each,
+            // and contact 1,501 with none.
+            for c in 1..=1_501 {
+                tx.execute(
+                    "INSERT INTO contacts (id, user_id, traits, created_at, updated_at) VALUES (?1, ?2, ?3, 0, 0)",
+                    params![c, format!("u{c}"), r#"{"plan": "pro"}"#],
+                )
+                .unwrap();
+                tx.execute(
+                    "INSERT INTO identities (kind, value, contact_id, created_at) VALUES ('user_id', ?1, ?2, 0)",
+                    params![format!("u{c}"), c],
+                )
+                .unwrap();
+            }
+            let event = |id: &str, contact: i64, kind: &str, name: &str, at: i64, properties: &str| {
+                tx.execute(
+                    "INSERT INTO events (message_id, contact_id, type, name, timestamp, received_at, properties, context)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, '{}')",
+                    params![id, contact, kind, name, at, properties],
+                )
+                .unwrap();
+            };
+            for c in 1..=1_500_i64 {
+                for k in 0..(c % 4 + 1) {
+                    // Out of time order, revenue by each of the three properties.
+                    let at = 1_700_000_000_000 + (3 - k) * 86_400_000 + c;
+                    let properties = match k {
+                        0 => r#"{"revenue": 10.5, "total": 99}"#,
+                        1 => r#"{"total": 4}"#,
+                        2 => r#"{"value": 1}"#,
+                        _ => r#"{"revenue": "not a number"}"#,
+                    };
+                    event(&format!("o-{c}-{k}"), c, "track", "Order Completed", at, properties);
+                }
+                event(&format!("v-{c}"), c, "track", "Product Viewed", 1, r#"{"total": 5}"#);
+            }
+            event("page", 1_501, "page", "Order Completed", 1, r#"{"total": 5}"#);
+            event("orphan", 9_999, "track", "Order Completed", 1, r#"{"total": 5}"#);
+            tx.commit().unwrap();
+        }
+        let store = SqliteStore::open(&path).await.unwrap();
+        let t0 = 1_700_000_000_000;
+        for (c, count, revenue) in [(4, 1, 10.5), (1, 2, 14.5), (2, 3, 15.5), (1_499, 4, 15.5)] {
+            let totals = store.order_totals(c).await.unwrap().unwrap();
+            let first = t0 + (4 - count) * 86_400_000 + c;
+            let last = t0 + 3 * 86_400_000 + c;
+            assert_eq!(
+                totals,
+                nudge_core::orders::OrderTotals {
+                    count,
+                    revenue,
+                    first_at: first,
+                    last_at: last
+                },
+                "contact {c}"
+            );
+            let contact = store.contact(c).await.unwrap().unwrap();
+            let mut expected = totals.traits();
+            expected.insert("plan".into(), Value::from("pro"));
+            assert_eq!(contact.traits, expected, "contact {c}");
+        }
+        assert_eq!(store.order_totals(1_501).await.unwrap(), None);
+        assert!(
+            !store
+                .contact(1_501)
+                .await
+                .unwrap()
+                .unwrap()
+                .traits
+                .contains_key("orders_count")
+        );
+        assert_eq!(store.order_totals(9_999).await.unwrap(), None);
+        // A new order counts on from there.
+        let body = serde_json::json!({"batch": [
+            {"type": "track", "userId": "u4", "event": "Order Completed", "messageId": "new", "properties": {"revenue": 2}}
+        ]});
+        let received = nudge_core::Received {
+            at: t0 + 10 * 86_400_000,
+            ip: None,
+        };
+        let calls = nudge_core::parse_batch(&serde_json::to_vec(&body).unwrap(), &received, &mut || "x".into())
+            .unwrap()
+            .messages;
+        store.ingest(calls, received.at).await.unwrap();
+        let totals = store.order_totals(4).await.unwrap().unwrap();
+        assert_eq!((totals.count, totals.revenue, totals.last_at), (2, 12.5, received.at));
+        store.close().await;
     }
 
     /// Messages queued by journeys before migration 14 carried their journey in

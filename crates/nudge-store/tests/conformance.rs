@@ -168,10 +168,272 @@ stories!(
     score_decay_is_materialised_when_its_timer_is_due,
     purchases_models_and_predictions_are_stored_alike,
     send_time_engagements_and_profiles_are_stored_alike,
+    orders_are_counted_once_per_stored_event_and_kept_as_traits,
+    merged_contacts_add_up_their_orders,
+    erasing_a_contact_deletes_its_order_totals,
 );
 
 mod super_stories {
     use super::*;
+    use nudge_core::orders::OrderTotals;
+
+    fn at(iso: &str) -> Millis {
+        nudge_core::parse_instant(iso).unwrap()
+    }
+
+    /// An `Order Completed` event of a user (or, with `anon:`, an anonymous id).
+    fn order_event(who: &str, id: &str, when: &str, properties: Value) -> Value {
+        let mut e = json!({"type": "track", "event": "Order Completed", "messageId": id, "timestamp": when,
+                           "properties": properties});
+        match who.strip_prefix("anon:") {
+            Some(a) => e["anonymousId"] = json!(a),
+            None => e["userId"] = json!(who),
+        }
+        e
+    }
+
+    /// The order traits of a contact, as `(count, revenue, first, last)`.
+    fn order_traits(c: &nudge_core::Contact) -> (Value, Value, Value, Value) {
+        let t = |k: &str| c.traits.get(k).cloned().unwrap_or(Value::Null);
+        (
+            t("orders_count"),
+            t("orders_revenue"),
+            t("first_order_at"),
+            t("last_order_at"),
+        )
+    }
+
+    /// Each stored `Order Completed` event counts once toward its contact's totals, in
+    /// the transaction that stores it: a duplicate message id (in the same call or a
+    /// later one) does not, nor a page or another event of that name's kind; revenue
+    /// by `revenue`, else `total`, else `value`; a late order with an older time moves
+    /// the first order back. The totals are the contact's traits, which segments read
+    /// with date and numeric tests.
+    pub async fn orders_are_counted_once_per_stored_event_and_kept_as_traits(s: &dyn Store) {
+        s.create_segment(
+            NewSegment {
+                name: "Big spenders".into(),
+                description: String::new(),
+                definition: nudge_core::segment::parse_condition(
+                    &json!({"type": "trait", "trait": "orders_revenue", "op": "greater_or_equal", "value": 160}),
+                )
+                .unwrap(),
+                administrative: false,
+            },
+            T0,
+        )
+        .await
+        .unwrap();
+        s.ingest(
+            msgs(json!([
+                order_event("ada", "o1", "2026-03-01T10:00:00Z", json!({"revenue": 100, "total": 999})),
+                order_event("ada", "o2", "2026-04-01T10:00:00Z", json!({"total": 50})),
+                order_event("ada", "o1", "2026-03-01T10:00:00Z", json!({"revenue": 100})),
+                order_event("ada", "o3", "2026-03-15T10:00:00Z", json!({"coupon": "X"})),
+                {"type": "page", "userId": "ada", "name": "Order Completed", "messageId": "p1"},
+                {"type": "track", "userId": "ada", "event": "Order Refunded", "messageId": "r1",
+                 "properties": {"revenue": 100}},
+                order_event("bob", "o4", "2026-05-01T00:00:00Z", json!({"value": 7.5})),
+            ])),
+            T0,
+        )
+        .await
+        .unwrap();
+        let ada = user(s, "ada").await;
+        assert_eq!(
+            order_traits(&ada),
+            (
+                json!(3),
+                json!(150.0),
+                json!("2026-03-01T10:00:00.000Z"),
+                json!("2026-04-01T10:00:00.000Z")
+            )
+        );
+        assert_eq!(
+            s.order_totals(ada.id).await.unwrap(),
+            Some(OrderTotals {
+                count: 3,
+                revenue: 150.0,
+                first_at: at("2026-03-01T10:00:00Z"),
+                last_at: at("2026-04-01T10:00:00Z")
+            })
+        );
+        let bob = user(s, "bob").await;
+        assert_eq!(order_traits(&bob).0, json!(1));
+        assert_eq!(order_traits(&bob).1, json!(7.5));
+        // Segment work so far done (both contacts are new: marked).
+        let settle = async || {
+            let work = s.claim_segment_work(T0, 100).await.unwrap();
+            let ids: Vec<i64> = work.iter().map(|w| w.contact_id).collect();
+            let evals = work
+                .into_iter()
+                .map(|w| ContactEvaluation {
+                    contact_id: w.contact_id,
+                    dirty_since: w.dirty_since,
+                    results: vec![],
+                })
+                .collect();
+            s.apply_evaluations(evals, T0).await.unwrap();
+            ids
+        };
+        settle().await;
+        // A later call: a retry of o2 (stored already) and a late order, older than
+        // every other one.
+        s.ingest(
+            msgs(json!([
+                order_event("ada", "o2", "2026-04-01T10:00:00Z", json!({"total": 50})),
+                order_event("ada", "o5", "2026-01-15T08:30:00Z", json!({"revenue": 10.25})),
+            ])),
+            T0 + 1,
+        )
+        .await
+        .unwrap();
+        let ada = user(s, "ada").await;
+        assert_eq!(
+            order_traits(&ada),
+            (
+                json!(4),
+                json!(160.25),
+                json!("2026-01-15T08:30:00.000Z"),
+                json!("2026-04-01T10:00:00.000Z")
+            )
+        );
+        assert_eq!(s.order_totals(bob.id).await.unwrap().unwrap().count, 1);
+        assert_eq!(s.order_totals(999_999).await.unwrap(), None);
+        // Segments read them: "first order before 2026-02-01", "revenue ≥ 160" (the
+        // saved segment's contact was marked when its trait changed).
+        let first = nudge_core::segment::parse_condition(
+            &json!({"type": "trait", "trait": "first_order_at", "op": "before", "value": "2026-02-01"}),
+        )
+        .unwrap();
+        assert_eq!(s.segment_members(&first, T0 + 2).await.unwrap(), [ada.id]);
+        let spenders = s.segments().await.unwrap()[0].clone();
+        assert_eq!(s.segment_members(&spenders.definition, T0 + 2).await.unwrap(), [ada.id]);
+        assert_eq!(
+            settle().await,
+            [ada.id],
+            "the contact whose orders_revenue changed is marked for the segment reading it"
+        );
+    }
+
+    /// A merge adds the merged-away contact's orders to the survivor's (counts and
+    /// revenue summed, the earlier first order, the later last one), and the
+    /// survivor's next order counts on from there.
+    pub async fn merged_contacts_add_up_their_orders(s: &dyn Store) {
+        s.ingest(
+            msgs(json!([
+                order_event("anon:dev", "a1", "2026-01-10T00:00:00Z", json!({"revenue": 10})),
+                order_event("anon:dev", "a2", "2026-06-10T00:00:00Z", json!({"revenue": 10})),
+                order_event("cy", "c1", "2026-03-10T00:00:00Z", json!({"revenue": 5})),
+            ])),
+            T0,
+        )
+        .await
+        .unwrap();
+        let anon = s
+            .find_contact(&Lookup::AnonymousId("dev".into()))
+            .await
+            .unwrap()
+            .unwrap();
+        let cy = user(s, "cy").await;
+        assert_ne!(anon.id, cy.id);
+        // The identify proves they are one person; in the same call, one more order
+        // on the device, stored with the merge.
+        s.ingest(
+            msgs(json!([
+                {"type": "identify", "userId": "cy", "anonymousId": "dev", "traits": {}},
+                order_event("anon:dev", "a3", "2026-02-01T00:00:00Z", json!({"total": 2.5})),
+            ])),
+            T0 + 1,
+        )
+        .await
+        .unwrap();
+        let merged = user(s, "cy").await;
+        assert_eq!(
+            order_traits(&merged),
+            (
+                json!(4),
+                json!(27.5),
+                json!("2026-01-10T00:00:00.000Z"),
+                json!("2026-06-10T00:00:00.000Z")
+            )
+        );
+        let survivor = merged.id;
+        let gone = if survivor == cy.id { anon.id } else { cy.id };
+        // The merged-away id resolves to the survivor's totals.
+        assert_eq!(
+            s.order_totals(gone).await.unwrap(),
+            s.order_totals(survivor).await.unwrap()
+        );
+        s.ingest(
+            msgs(json!([order_event(
+                "cy",
+                "c2",
+                "2026-07-01T00:00:00Z",
+                json!({"revenue": 1})
+            )])),
+            T0 + 2,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            s.order_totals(survivor).await.unwrap(),
+            Some(OrderTotals {
+                count: 5,
+                revenue: 28.5,
+                first_at: at("2026-01-10T00:00:00Z"),
+                last_at: at("2026-07-01T00:00:00Z")
+            })
+        );
+        // An alias merge combines the same way.
+        s.ingest(
+            msgs(json!([
+                order_event("dee", "d1", "2025-12-01T00:00:00Z", json!({"revenue": 100})),
+                {"type": "alias", "userId": "cy", "previousId": "dee"},
+            ])),
+            T0 + 3,
+        )
+        .await
+        .unwrap();
+        let cy = user(s, "cy").await;
+        assert_eq!(order_traits(&cy).0, json!(6));
+        assert_eq!(order_traits(&cy).1, json!(128.5));
+        assert_eq!(order_traits(&cy).2, json!("2025-12-01T00:00:00.000Z"));
+    }
+
+    /// Erasing a contact deletes its order totals; the same user id later starts from
+    /// nothing.
+    pub async fn erasing_a_contact_deletes_its_order_totals(s: &dyn Store) {
+        s.ingest(
+            msgs(json!([order_event(
+                "eve",
+                "e1",
+                "2026-01-01T00:00:00Z",
+                json!({"revenue": 40})
+            )])),
+            T0,
+        )
+        .await
+        .unwrap();
+        let eve = user(s, "eve").await;
+        assert_eq!(s.order_totals(eve.id).await.unwrap().unwrap().count, 1);
+        assert!(s.delete_contact(eve.id).await.unwrap());
+        assert_eq!(s.order_totals(eve.id).await.unwrap(), None);
+        s.ingest(
+            msgs(json!([order_event(
+                "eve",
+                "e2",
+                "2026-02-01T00:00:00Z",
+                json!({"revenue": 1})
+            )])),
+            T0 + 1,
+        )
+        .await
+        .unwrap();
+        let again = user(s, "eve").await;
+        assert_eq!(order_traits(&again).0, json!(1));
+        assert_eq!(order_traits(&again).1, json!(1.0));
+    }
 
     fn rule(v: Value) -> nudge_core::scoring::RuleDefinition {
         nudge_core::scoring::parse_rule(&v).unwrap()

@@ -54,6 +54,7 @@ async fn an_erased_contact_leaves_no_row_in_any_table() {
                           "traits": {"email": format!("{user}@example.com"), "plan": "pro"}}),
         );
         batch.push(json!({"type": "track", "userId": user, "event": "Product Viewed", "properties": {"sku": "A"}}));
+        batch.push(json!({"type": "track", "userId": user, "event": "Order Completed", "properties": {"revenue": 20}}));
         batch.push(
             json!({"type": "page", "userId": user, "name": "Home", "properties": {"url": "https://shop.example/"}}),
         );
@@ -136,7 +137,7 @@ async fn an_erased_contact_leaves_no_row_in_any_table() {
         .collect::<rusqlite::Result<_>>()
         .unwrap();
     // The setup reached the tables that matter here.
-    for table in ["events", "identities", "messages", "contact_scores"] {
+    for table in ["events", "identities", "messages", "contact_scores", "contact_orders"] {
         assert!(
             tables.contains(&table.to_string()),
             "{table} has no contact_id: {tables:?}"
@@ -152,7 +153,7 @@ async fn an_erased_contact_leaves_no_row_in_any_table() {
         .collect();
     assert_eq!(left, vec![], "rows naming the erased contact");
     // The other contact keeps everything.
-    for table in ["events", "identities", "messages", "contact_scores"] {
+    for table in ["events", "identities", "messages", "contact_scores", "contact_orders"] {
         assert!(count(&raw, table, kept) > 0, "{table} lost the other contact's rows");
     }
 }

@@ -443,3 +443,94 @@ async fn every_write_into_events_claims_its_message_id() {
         }
     }
 }
+
+/// The order totals Nudge keeps apart from the events (`contact_orders`, the traits
+/// `orders_count`, `orders_revenue`, `first_order_at`, `last_order_at`) survive
+/// retention: after the old orders' events are deleted, a condition on the events
+/// counts only the kept ones, the traits still count them all and segments on them
+/// still match, and the next order counts on from the kept totals.
+#[tokio::test]
+async fn order_totals_survive_the_deletion_of_their_events() {
+    use nudge_core::segment::parse_condition;
+    for (store, _dir, schema) in scratch::test_stores("nudge_retention_orders").await.unwrap() {
+        let backend = store.backend();
+        let now = now();
+        let cutoff = now - 90 * DAY_MS;
+        let times = [
+            ("o1", now - 400 * DAY_MS),
+            ("o2", now - 300 * DAY_MS),
+            ("o3", now - 200 * DAY_MS),
+            ("o4", now - 10 * DAY_MS),
+        ];
+        store.ingest(tracks("ada", &times, now), now).await.unwrap();
+        let ada = store
+            .find_contact(&Lookup::UserId("ada".into()))
+            .await
+            .unwrap()
+            .unwrap();
+        let year_ago = nudge_core::format_millis(now - 365 * DAY_MS);
+        let kept = [
+            json!({"type": "trait", "trait": "first_order_at", "op": "before", "value": year_ago}),
+            json!({"type": "trait", "trait": "orders_count", "op": "greater_or_equal", "value": 4}),
+            json!({"type": "trait", "trait": "orders_revenue", "op": "greater_or_equal", "value": 40}),
+        ];
+        let from_events = parse_condition(
+            &json!({"type": "event", "event": "Order Completed", "count": {"op": "at_least", "value": 4}}),
+        )
+        .unwrap();
+        for c in kept
+            .iter()
+            .map(|c| parse_condition(c).unwrap())
+            .chain([from_events.clone()])
+        {
+            assert_eq!(
+                store.segment_members(&c, now).await.unwrap(),
+                [ada.id],
+                "{backend}: {c:?}"
+            );
+        }
+        let totals = store.order_totals(ada.id).await.unwrap().unwrap();
+        assert_eq!((totals.count, totals.revenue), (4, 40.0));
+
+        pass(&*store, cutoff, 100).await;
+        assert_eq!(
+            stored(&*store, "ada").await,
+            ["o4"],
+            "{backend}: the old events are gone"
+        );
+        assert!(
+            store.segment_members(&from_events, now).await.unwrap().is_empty(),
+            "{backend}: the events alone no longer say it"
+        );
+        for c in &kept {
+            let c = parse_condition(c).unwrap();
+            assert_eq!(
+                store.segment_members(&c, now).await.unwrap(),
+                [ada.id],
+                "{backend}: {c:?}"
+            );
+        }
+        assert_eq!(store.order_totals(ada.id).await.unwrap(), Some(totals), "{backend}");
+        let ada = store.contact(ada.id).await.unwrap().unwrap();
+        assert_eq!(ada.traits["orders_count"], json!(4), "{backend}");
+        assert_eq!(
+            ada.traits["first_order_at"],
+            json!(nudge_core::format_millis(now - 400 * DAY_MS)),
+            "{backend}"
+        );
+
+        store
+            .ingest(tracks("ada", &[("o5", now - 1000)], now), now)
+            .await
+            .unwrap();
+        let after = store.order_totals(ada.id).await.unwrap().unwrap();
+        assert_eq!(
+            (after.count, after.revenue, after.first_at),
+            (5, 50.0, now - 400 * DAY_MS)
+        );
+        store.close().await;
+        if let Some(schema) = schema {
+            schema.drop_schema().await.unwrap();
+        }
+    }
+}

@@ -143,6 +143,24 @@ impl<C: GenericClient + Sync> Db for PgDb<'_, C> {
         Ok(())
     }
 
+    async fn set_traits(&self, rows: &[(ContactId, &Value)], at: Millis) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<ContactId> = rows.iter().map(|(id, _)| *id).collect();
+        let traits: Vec<tokio_postgres::types::Json<&Value>> =
+            rows.iter().map(|(_, t)| tokio_postgres::types::Json(*t)).collect();
+        let stmt = self
+            .c
+            .prepare_cached(
+                "UPDATE contacts AS c SET traits = v.traits, updated_at = $3
+                 FROM unnest($1::bigint[], $2::jsonb[]) AS v(id, traits) WHERE c.id = v.id",
+            )
+            .await?;
+        self.c.execute(&stmt, &[&ids, &traits, &at]).await?;
+        Ok(())
+    }
+
     async fn insert(&self, sql: &str, args: &[Arg<'_>]) -> Result<Option<i64>> {
         let stmt = self.c.prepare_cached(&format!("{sql} RETURNING id")).await?;
         Ok(self.c.query_opt(&stmt, &params(args)).await?.map(|r| r.get(0)))

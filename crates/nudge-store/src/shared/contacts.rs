@@ -37,7 +37,7 @@ fn event_from_row(r: &SqlRow) -> Result<StoredEvent> {
 
 /// The tables whose rows are only the contact's own state (segment membership and its
 /// history and timers, scores (with their rule counters and decay timers) and their
-/// history, predictions, the send-time profile).
+/// history, predictions, the send-time profile, the order totals).
 const OWN_STATE: &[&str] = &[
     "segment_members",
     "segment_history",
@@ -47,6 +47,7 @@ const OWN_STATE: &[&str] = &[
     "score_changes",
     "contact_predictions",
     "contact_send_times",
+    "contact_orders",
 ];
 
 /// Tables holding personal content that may still name a contact merged into the erased

@@ -230,6 +230,7 @@ pub(crate) async fn ingest<D: Ingest>(db: &D, messages: &[Call], now: Millis) ->
         }
     }
     follow_up(db, &rules, messages, &events, &written, &deferred, &created).await?;
+    crate::shared::orders::ingested(db, &rules, messages, &events, &written, now).await?;
     score(db, &rules, messages, &events, &written, &deferred, now).await?;
     db.remember(&ids);
     Ok(out)
@@ -779,6 +780,8 @@ pub(crate) async fn merge<D: Ingest>(
     let mut b = b.ok_or_else(stale)?;
     b.absorb(&a);
     b.updated_at = now;
+    // Their orders add up, in the survivor's totals and traits.
+    crate::shared::orders::merge(db, from, into, &mut b.traits, now).await?;
     let pair = [Arg::I64(from), Arg::I64(into)];
     for table in [
         "events",

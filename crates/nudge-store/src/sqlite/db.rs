@@ -164,6 +164,22 @@ impl Db for SqliteDb<'_> {
         ready(run())
     }
 
+    fn set_traits(&self, rows: &[(ContactId, &Value)], at: Millis) -> impl Future<Output = Result<()>> + Send {
+        let run = || -> Result<()> {
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let mut stmt = self
+                .conn
+                .prepare_cached("UPDATE contacts SET traits = ?2, updated_at = ?3 WHERE id = ?1")?;
+            for (id, traits) in rows {
+                stmt.execute(params![id, traits.to_string(), at])?;
+            }
+            Ok(())
+        };
+        ready(run())
+    }
+
     fn insert(&self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = Result<Option<i64>>> + Send {
         ready(execute(self.conn, sql, args).map(|n| (n > 0).then(|| self.conn.last_insert_rowid())))
     }
