@@ -242,6 +242,15 @@ async function checkAll() {
     legacy_plan: 'basic',
     signup_source: 'newsletter',
   }
+  // The one order, kept as traits Nudge owns: counted once, its total as revenue,
+  // the stored (skew-corrected) event time as first and last order.
+  const storedOrders = events.filter((e) => e.type === 'track' && e.event === 'Order Completed')
+  if (storedOrders.length === 1) {
+    const at = storedOrders[0].timestamp
+    Object.assign(wantTraits, { orders_count: 1, orders_revenue: order.total, first_order_at: at, last_order_at: at })
+  } else {
+    problems.push(`${storedOrders.length} Order Completed events stored, expected 1`)
+  }
   if (canon(contact.traits) !== canon(wantTraits)) {
     problems.push(`contact traits are ${canon(contact.traits)}, expected ${canon(wantTraits)}`)
   }

@@ -247,6 +247,15 @@ def check_all():
         "legacy_plan": "basic",
         "signup_source": "newsletter",
     }
+    # The one order, kept as traits Nudge owns: counted once, its total as revenue,
+    # the stored (skew-corrected) event time as first and last order.
+    stored_orders = [e for e in events if e["type"] == "track" and e.get("event") == "Order Completed"]
+    if len(stored_orders) == 1:
+        at = stored_orders[0]["timestamp"]
+        want_traits.update({"orders_count": 1, "orders_revenue": order["total"],
+                            "first_order_at": at, "last_order_at": at})
+    else:
+        problems.append(f"{len(stored_orders)} Order Completed events stored, expected 1")
     if contact["traits"] != want_traits:
         problems.append(f"contact traits are {json.dumps(contact['traits'], sort_keys=True)}, expected {json.dumps(want_traits, sort_keys=True)}")
     if contact["user_id"] != USER:
