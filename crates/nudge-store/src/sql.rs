@@ -120,6 +120,14 @@ impl SqlRow {
         self.opt_json(i)?.ok_or_else(|| self.wrong(i, "JSON"))
     }
 
+    /// A contact's `traits` column: a JSON object.
+    pub fn traits(&self, i: usize) -> Result<serde_json::Map<String, Value>> {
+        match self.json(i)? {
+            Value::Object(m) => Ok(m),
+            other => Err(crate::StoreError::Corrupt(format!("contact traits: {other}"))),
+        }
+    }
+
     pub fn opt_json(&self, i: usize) -> Result<Option<Value>> {
         match self.cell(i)? {
             Cell::Null => Ok(None),

@@ -13,7 +13,7 @@
 use crate::plan::{self, Rules};
 use crate::shared::ingest::NewEvents;
 use crate::sql::{Arg, Db, SqlRow};
-use crate::{Result, StoreError, exec};
+use crate::{Result, exec};
 use nudge_core::orders::OrderTotals;
 use nudge_core::{Call, ContactId, Millis};
 use serde_json::{Map, Value};
@@ -105,10 +105,7 @@ async fn traits_and_totals<D: Db>(
             )
             .await?;
         for r in rows {
-            let traits = match r.json(1)? {
-                Value::Object(m) => m,
-                other => return Err(StoreError::Corrupt(format!("contact traits: {other}"))),
-            };
+            let traits = r.traits(1)?;
             out.insert(r.i64(0)?, (traits, totals_at(&r, 2)?));
         }
     }

@@ -280,10 +280,7 @@ async fn traits_of<D: Db>(db: &D, ids: &[ContactId]) -> Result<BTreeMap<ContactI
             )
             .await?;
         for r in rows {
-            let traits = match r.json(1)? {
-                Value::Object(m) => m,
-                other => return Err(StoreError::Corrupt(format!("contact traits: {other}"))),
-            };
+            let traits = r.traits(1)?;
             out.insert(r.i64(0)?, traits);
         }
     }
