@@ -745,26 +745,13 @@ pub(crate) async fn execute<D: Db>(db: &D, rules: &Rules, ops: &[Op], now: Milli
             Op::Enqueue(m) => {
                 enqueue(db, rules, m, now).await?;
             }
-            Op::SetScore {
+            Op::SetScores {
                 contact,
-                score,
-                state,
-                due,
-                counters,
+                scores: rows,
+                traits,
                 at,
             } => {
-                let key = (*contact, score.as_str());
-                scores.timers.remove(&key);
-                scores.states.insert(key, (state, *due, counters, *at));
-            }
-            Op::ScoreTimer { contact, score, due } => {
-                let key = (*contact, score.as_str());
-                match scores.states.get_mut(&key) {
-                    Some(row) => row.1 = *due,
-                    None => {
-                        scores.timers.insert(key, *due);
-                    }
-                }
+                scores.rows.insert(*contact, (rows, traits.as_ref(), *at));
             }
             Op::RecordScoreChange {
                 contact,
@@ -789,64 +776,32 @@ pub(crate) async fn execute<D: Db>(db: &D, rules: &Rules, ops: &[Op], now: Milli
     scores.write(db).await
 }
 
-/// The lead-scoring writes of one [`execute`] (they touch only their own tables, so
-/// they can go last): the last row per contact and score, and the history rows, each
-/// kind written together ([`Db::execute_rows`]) rather than one statement per score
-/// change.
+/// The lead-scoring writes of one [`execute`] (they touch only the contacts' rows
+/// and the history, so they can go last): the last [`Op::SetScores`] per contact,
+/// and the history rows, each kind written together ([`Db::set_scores`],
+/// [`Db::execute_rows`]) rather than one statement per score change.
 #[derive(Default)]
 struct ScoreWrites<'a> {
-    /// (contact, score) → (state, decay timer, rule counters, at).
-    #[allow(clippy::type_complexity)]
-    states: std::collections::BTreeMap<
-        (ContactId, &'a str),
-        (
-            &'a nudge_core::scoring::ScoreState,
-            Option<Millis>,
-            &'a [(i64, String, u32)],
-            Millis,
-        ),
-    >,
-    /// Timers of stored scores set or cleared alone (decay found nothing to change).
-    timers: std::collections::BTreeMap<(ContactId, &'a str), Option<Millis>>,
+    /// contact → (its scores, its traits when a score trait changed, at).
+    rows: std::collections::BTreeMap<ContactId, (&'a crate::scoring::ScoreRows, Option<&'a Value>, Millis)>,
     /// History rows: (contact, score, at, previous, value, reason, rules).
     changes: Vec<(ContactId, &'a str, Millis, f64, f64, &'static str, String)>,
 }
 
 impl ScoreWrites<'_> {
     async fn write<D: Db>(&self, db: &D) -> Result<()> {
-        let counters: Vec<String> = self
-            .states
-            .values()
-            .map(|(_, _, counters, _)| crate::scoring::counters_column(counters))
-            .collect();
-        let args: Vec<Arg<'_>> = self
-            .states
+        let rows: Vec<crate::sql::ScoresRow<'_>> = self
+            .rows
             .iter()
-            .zip(&counters)
-            .flat_map(|(((contact, score), (state, due, _, at)), counters)| {
-                [
-                    Arg::I64(*contact),
-                    Arg::Str(score),
-                    Arg::OptF64(Some(state.points)),
-                    Arg::I64(state.anchor),
-                    Arg::OptF64(Some(state.written)),
-                    Arg::OptStr(state.stage.as_deref()),
-                    Arg::I64(*at),
-                    Arg::OptI64(*due),
-                    Arg::Str(counters),
-                ]
+            .map(|(contact, (scores, traits, at))| crate::sql::ScoresRow {
+                contact: *contact,
+                scores: scores.column(),
+                due: scores.due(),
+                traits: *traits,
+                at: *at,
             })
             .collect();
-        db.execute_rows(
-            "INSERT INTO contact_scores (contact_id, score, points, anchor_at, written, stage, updated_at,
-             due_at, counters)",
-            9,
-            "ON CONFLICT (contact_id, score) DO UPDATE SET points = excluded.points,
-             anchor_at = excluded.anchor_at, written = excluded.written, stage = excluded.stage,
-             updated_at = excluded.updated_at, due_at = excluded.due_at, counters = excluded.counters",
-            &args,
-        )
-        .await?;
+        db.set_scores(&rows).await?;
         let args: Vec<Arg<'_>> = self
             .changes
             .iter()
@@ -868,16 +823,7 @@ impl ScoreWrites<'_> {
             "",
             &args,
         )
-        .await?;
-        // Only decay sets a timer alone (once per due timer).
-        for ((contact, score), due) in &self.timers {
-            db.execute(
-                "UPDATE contact_scores SET due_at = $3 WHERE contact_id = $1 AND score = $2",
-                &[Arg::I64(*contact), Arg::Str(score), Arg::OptI64(*due)],
-            )
-            .await?;
-        }
-        Ok(())
+        .await
     }
 }
 

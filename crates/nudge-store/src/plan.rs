@@ -275,22 +275,14 @@ pub(crate) enum Op {
         reason: nudge_core::scoring::Reason,
         at: Millis,
     },
-    /// Store a contact's score: its state, its decay timer (`due`: when decay next
-    /// takes it across a threshold; `None`: never) and its rules' counters
-    /// `(rule, period, count)`, all in the score's one row.
-    SetScore {
+    /// Store a contact's scores (its row's [`crate::scoring::ScoreRows`] and their
+    /// earliest decay timer) and, when a score trait changed, its whole traits: one
+    /// write of the contact's row.
+    SetScores {
         contact: ContactId,
-        score: String,
-        state: nudge_core::scoring::ScoreState,
-        due: Option<Millis>,
-        counters: Vec<(i64, String, u32)>,
+        scores: crate::scoring::ScoreRows,
+        traits: Option<Value>,
         at: Millis,
-    },
-    /// Set (or, `None`, remove) the decay timer of a contact's stored score.
-    ScoreTimer {
-        contact: ContactId,
-        score: String,
-        due: Option<Millis>,
     },
     /// [`Op::SetTraits`] for many contacts, written together ([`crate::sql::Db::set_traits`]).
     SetManyTraits {
@@ -305,34 +297,31 @@ pub(crate) enum Op {
     },
 }
 
-/// What a contact's scored happenings imply, in order: each changed score's row
-/// (state, decay timer and rule counters) and history row, its `Lead Score Changed` and
-/// `Lead Stage Changed` events when it crossed into another stage (and `Lead Score
-/// Changed` for every change while a journey or segment reads it:
-/// [`Rules::reads_score_changes`]) — queued for journeys and marked for segments like
-/// any event — and, once, the contact's traits with its
-/// score traits written (with the trait-change notices and segment mark that
-/// follow). `traits` are contact `id`'s as stored; `unique` numbers the events' keys.
+/// What a contact's scored happenings imply, in order: each changed score's history
+/// row, its `Lead Score Changed` and `Lead Stage Changed` events when it crossed into
+/// another stage (and `Lead Score Changed` for every change while a journey or segment
+/// reads it: [`Rules::reads_score_changes`]) — queued for journeys and marked for
+/// segments like any event — and, once, the contact's scores (`scores`, as stored,
+/// with each change kept: state, decay timer, rule counters) written in its row with
+/// its score traits where they changed ([`Op::SetScores`]), and the trait-change
+/// notices and segment mark that follow. `traits` are contact `id`'s as stored;
+/// `unique` numbers the events' keys.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn score_ops(
     rules: &Rules,
     id: ContactId,
     mut traits: serde_json::Map<String, Value>,
+    mut scores: crate::scoring::ScoreRows,
     scored: &[Scored],
     now: Millis,
     mut unique: impl FnMut() -> u64,
 ) -> Vec<Op> {
     let mut ops = Vec::new();
     let mut changed: Vec<String> = Vec::new();
+    let before = scores.clone();
     for s in scored {
         for change in &s.changes {
-            ops.push(Op::SetScore {
-                contact: id,
-                score: change.score.clone(),
-                state: change.state.clone(),
-                due: change.next_due,
-                counters: change.counters.clone(),
-                at: now,
-            });
+            scores.set(change);
             if change.value == change.previous && change.stage.is_none() {
                 continue;
             }
@@ -354,15 +343,22 @@ pub(crate) fn score_ops(
             }
         }
     }
-    ops.extend(traits_written(rules, id, traits, &changed, now));
+    if scores != before || !changed.is_empty() {
+        ops.push(Op::SetScores {
+            contact: id,
+            scores,
+            traits: (!changed.is_empty()).then(|| Value::Object(traits)),
+            at: now,
+        });
+    }
+    ops.extend(traits_follow_up(rules, id, &changed, now));
     ops
 }
 
 /// A contact whose computed traits (`changed`, already set in `traits`, the contact's
-/// whole traits) Nudge wrote: the traits stored alone ([`Op::SetTraits`]: scores and
-/// predictions derive no e-mail, phone or search text), the trait-change notice for
-/// the journeys that read them, the mark for the segments that do. Nothing when
-/// nothing changed.
+/// whole traits) Nudge wrote: the traits stored alone ([`Op::SetTraits`]: predictions
+/// and order totals derive no e-mail, phone or search text), with what follows
+/// ([`traits_follow_up`]). Nothing when nothing changed.
 fn traits_written(
     rules: &Rules,
     id: ContactId,
@@ -370,15 +366,25 @@ fn traits_written(
     changed: &[String],
     now: Millis,
 ) -> Vec<Op> {
+    if changed.is_empty() {
+        return Vec::new();
+    }
+    let mut ops = vec![Op::SetTraits {
+        contact: id,
+        traits: Value::Object(traits),
+        at: now,
+    }];
+    ops.extend(traits_follow_up(rules, id, changed, now));
+    ops
+}
+
+/// What writing a contact's computed traits (`changed`) implies: the trait-change
+/// notice for the journeys that read them, the mark for the segments that do.
+fn traits_follow_up(rules: &Rules, id: ContactId, changed: &[String], now: Millis) -> Vec<Op> {
     let mut ops = Vec::new();
     if changed.is_empty() {
         return ops;
     }
-    ops.push(Op::SetTraits {
-        contact: id,
-        traits: Value::Object(traits),
-        at: now,
-    });
     let read = rules.traits_journeys_read(changed);
     if !read.is_empty() {
         ops.push(Op::QueueTraitsChanged {
@@ -1013,17 +1019,13 @@ mod tests {
         let fired: Vec<&ScoringRule> = r.scoring.rules.iter().collect();
         let scored = score(&r.scoring, &mut cs, &fired, 1_000);
         let mut n = 0;
-        let ops = score_ops(&r, 5, serde_json::Map::new(), &[scored], 1_000, || {
+        let ops = score_ops(&r, 5, serde_json::Map::new(), Default::default(), &[scored], 1_000, || {
             n += 1;
             n
         });
         let kinds: Vec<&str> = ops
             .iter()
             .map(|op| match op {
-                Op::SetScore {
-                    counters, due: None, ..
-                } if counters == &[(7, "once".to_string(), 1)] => "state with the rule's counter",
-                Op::ScoreTimer { .. } => "timer",
                 Op::RecordScoreChange {
                     contact: 5,
                     previous: 0.0,
@@ -1034,7 +1036,17 @@ mod tests {
                 Op::Event(e) if e.name == event_names::LEAD_STAGE_CHANGED && e.then == [OnStored::QueueInbox] => {
                     "stage event, queued for journeys"
                 }
-                Op::SetTraits { contact: 5, traits, .. } if traits["lead_score"] == json!(30.0) => "trait",
+                Op::SetScores {
+                    contact: 5,
+                    scores,
+                    traits: Some(traits),
+                    ..
+                } if traits["lead_score"] == json!(30.0)
+                    && scores.0["lead_score"].counters == [(7, "once".to_string(), 1)]
+                    && scores.0["lead_score"].due.is_none() =>
+                {
+                    "the row: state with the rule's counter, no timer, and the trait"
+                }
                 Op::MarkDirty(5) => "segment mark",
                 _ => "other",
             })
@@ -1043,11 +1055,10 @@ mod tests {
         assert_eq!(
             kinds,
             [
-                "state with the rule's counter",
                 "history",
                 "score event",
                 "stage event, queued for journeys",
-                "trait",
+                "the row: state with the rule's counter, no timer, and the trait",
                 "segment mark"
             ]
         );
@@ -1072,7 +1083,7 @@ mod tests {
         let fired: Vec<&ScoringRule> = r.scoring.rules.iter().collect();
         let names = |r: &Rules, cs: &mut nudge_core::scoring::ContactScores| {
             let scored = score(&r.scoring, cs, &fired, 2_000);
-            score_ops(r, 5, serde_json::Map::new(), &[scored], 2_000, || 1)
+            score_ops(r, 5, serde_json::Map::new(), Default::default(), &[scored], 2_000, || 1)
                 .iter()
                 .filter_map(|op| match op {
                     Op::RecordScoreChange { .. } => Some("history".to_string()),

@@ -83,6 +83,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (30, include_str!("../migrations/postgres/0030_events_partitioned.sql")),
     (33, include_str!("../migrations/postgres/0033_score_rows.sql")),
     (34, include_str!("../migrations/postgres/0034_contact_orders.sql")),
+    (35, include_str!("../migrations/postgres/0035_scores_in_contact_rows.sql")),
 ];
 
 /// Key of the advisory lock that serializes migrations between processes.
@@ -630,35 +631,31 @@ mod tests {
             .await
             .unwrap();
         let store = PgStore::connect(&schema.url).await.unwrap();
-        let t0 = 1_700_000_000_000;
-        for (c, count, revenue) in [(4, 1, 10.5), (1, 2, 14.5), (2, 3, 15.5), (1_499, 4, 15.5)] {
-            let totals = store.order_totals(c).await.unwrap().unwrap();
-            assert_eq!(
-                totals,
-                nudge_core::orders::OrderTotals {
-                    count,
-                    revenue,
-                    first_at: t0 + (4 - count) * 86_400_000 + c,
-                    last_at: t0 + 3 * 86_400_000 + c
-                },
-                "contact {c}"
-            );
-            let contact = store.contact(c).await.unwrap().unwrap();
-            let mut expected = totals.traits();
-            expected.insert("plan".into(), Value::from("pro"));
-            assert_eq!(contact.traits, expected, "contact {c}");
-        }
-        assert_eq!(store.order_totals(1_501).await.unwrap(), None);
-        assert!(
-            !store
-                .contact(1_501)
-                .await
-                .unwrap()
-                .unwrap()
-                .traits
-                .contains_key("orders_count")
-        );
-        assert_eq!(store.order_totals(9_999).await.unwrap(), None);
+        crate::shared::migration_checks::orders_counted(&store).await;
+        store.close().await;
+        schema.drop_schema().await.unwrap();
+    }
+
+    /// See the SQLite test of the same name: migrations 33 and 35 move the score
+    /// timers and counters into the score rows, then those into the contacts' rows.
+    #[tokio::test]
+    async fn migrations_33_and_35_move_timers_and_counters_into_the_contacts_rows() {
+        let Some((schema, client)) = migrated_before(33, "nudge_test_m35").await else {
+            return;
+        };
+        client
+            .batch_execute(crate::shared::migration_checks::SCORES_BEFORE_33)
+            .await
+            .unwrap();
+        let store = PgStore::connect(&schema.url).await.unwrap();
+        let rows: Vec<(i64, Option<String>, Option<i64>)> = client
+            .query("SELECT id, scoring, score_due_at FROM contacts ORDER BY id", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        crate::shared::migration_checks::scores_moved(&store, &rows).await;
         store.close().await;
         schema.drop_schema().await.unwrap();
     }

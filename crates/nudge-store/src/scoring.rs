@@ -4,9 +4,10 @@
 
 use crate::Result;
 use async_trait::async_trait;
-use nudge_core::scoring::{Reason, RuleDefinition, ScoreDefinition};
+use nudge_core::scoring::{Counters, Reason, RuleDefinition, ScoreChange, ScoreDefinition, ScoreState};
 use nudge_core::{ContactId, Millis};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A stored scoring rule.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -91,32 +92,114 @@ pub(crate) fn reason_of(reason: &str, rules: &str) -> Result<Reason> {
     }
 }
 
-/// How a score's rule counters are stored (`contact_scores.counters`):
-/// `rule:period=count`, comma-separated (`7:once=1,9:d20512=2`).
-pub(crate) fn counters_column(counters: &[(i64, String, u32)]) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    for (rule, period, count) in counters {
-        let _ = write!(out, "{}{rule}:{period}={count}", if out.is_empty() { "" } else { "," });
-    }
-    out
+/// A contact's scores as its own row keeps them (`contacts.scoring`, JSON, by score
+/// name): everything scoring reads and writes for the contact, so that a scored event
+/// reads one row and writes it back, with the score traits, in one statement.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct ScoreRows(pub BTreeMap<String, ScoreRow>);
+
+/// One of a contact's scores in [`ScoreRows`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ScoreRow {
+    /// The value at `anchor`, from which it decays.
+    pub points: f64,
+    pub anchor: Millis,
+    /// The value last written to the score's trait.
+    pub written: f64,
+    /// The stage last recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    /// When decay next takes the score across a threshold someone reads (its durable
+    /// timer; the row's `score_due_at` is the earliest of its scores').
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<Millis>,
+    /// The counters of the score's rules that can still limit something,
+    /// `(rule, period, count)` ([`nudge_core::scoring::Scoring::kept_counters`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub counters: Vec<(i64, String, u32)>,
 }
 
-/// The counters [`counters_column`] stored, added to `into` (the larger count where
-/// two rows name the same counter: a rule since given to another score).
-pub(crate) fn counters_of(column: &str, into: &mut nudge_core::scoring::Counters) -> Result<()> {
-    for entry in column.split(',').filter(|e| !e.is_empty()) {
-        let parsed = entry.split_once(':').and_then(|(rule, rest)| {
-            let (period, count) = rest.split_once('=')?;
-            Some((rule.parse::<i64>().ok()?, period, count.parse::<u32>().ok()?))
-        });
-        let Some((rule, period, count)) = parsed else {
-            return Err(crate::StoreError::Corrupt(format!("score counters: {column:?}")));
-        };
-        let n = into.entry((rule, period.to_string())).or_insert(0);
-        *n = (*n).max(count);
+impl ScoreRows {
+    /// The rows a `contacts.scoring` column holds (`NULL`: none).
+    pub(crate) fn parse(column: Option<&str>) -> Result<Self> {
+        match column {
+            None | Some("") => Ok(Self::default()),
+            Some(text) => serde_json::from_str(text)
+                .map_err(|e| crate::StoreError::Corrupt(format!("a contact's scores: {e}"))),
+        }
     }
-    Ok(())
+
+    /// The column's value (`None`: no score).
+    pub(crate) fn column(&self) -> Option<String> {
+        if self.0.is_empty() {
+            return None;
+        }
+        serde_json::to_string(self).ok()
+    }
+
+    /// The earliest decay timer of the contact's scores (the row's `score_due_at`).
+    pub(crate) fn due(&self) -> Option<Millis> {
+        self.0.values().filter_map(|r| r.due).min()
+    }
+
+    /// The score states and rule counters the decisions read (the traits are the
+    /// caller's to add): the larger count where two scores name the same counter (a
+    /// rule since given to another score).
+    pub(crate) fn decided(&self) -> (BTreeMap<String, ScoreState>, Counters) {
+        let mut states = BTreeMap::new();
+        let mut counters = Counters::new();
+        for (name, row) in &self.0 {
+            states.insert(
+                name.clone(),
+                ScoreState {
+                    points: row.points,
+                    anchor: row.anchor,
+                    written: row.written,
+                    stage: row.stage.clone(),
+                },
+            );
+            for (rule, period, count) in &row.counters {
+                let n = counters.entry((*rule, period.clone())).or_insert(0);
+                *n = (*n).max(*count);
+            }
+        }
+        (states, counters)
+    }
+
+    /// Keeps a change of one score: its new state, decay timer and counters.
+    pub(crate) fn set(&mut self, change: &ScoreChange) {
+        self.0.insert(
+            change.score.clone(),
+            ScoreRow {
+                points: change.state.points,
+                anchor: change.state.anchor,
+                written: change.state.written,
+                stage: change.state.stage.clone(),
+                due: change.next_due,
+                counters: change.counters.clone(),
+            },
+        );
+    }
+}
+
+/// The counters the score rows of migration 0033 held (`contact_scores.counters`:
+/// `rule:period=count`, comma-separated, `7:once=1,9:d20512=2`), as
+/// `(rule, period, count)`; read once, by migration 0035's move into [`ScoreRows`].
+pub(crate) fn counters_of(column: &str) -> Result<Vec<(i64, String, u32)>> {
+    column
+        .split(',')
+        .filter(|e| !e.is_empty())
+        .map(|entry| {
+            entry
+                .split_once(':')
+                .and_then(|(rule, rest)| {
+                    let (period, count) = rest.split_once('=')?;
+                    Some((rule.parse::<i64>().ok()?, period.to_string(), count.parse::<u32>().ok()?))
+                })
+                .ok_or_else(|| crate::StoreError::Corrupt(format!("score counters: {column:?}")))
+        })
+        .collect()
 }
 
 /// The lead-scoring part of the storage contract.
@@ -151,19 +234,51 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counters_round_trip_through_their_column() {
-        let counters = vec![(7, "once".to_string(), 1), (9, "d20512".to_string(), 2)];
-        let column = counters_column(&counters);
-        assert_eq!(column, "7:once=1,9:d20512=2");
-        let mut read = nudge_core::scoring::Counters::new();
-        counters_of(&column, &mut read).unwrap();
-        counters_of("9:d20512=1", &mut read).unwrap();
-        assert_eq!(
-            read.into_iter().map(|((r, p), n)| (r, p, n)).collect::<Vec<_>>(),
-            counters
+    fn a_contacts_scores_round_trip_through_its_column() {
+        let mut rows = ScoreRows::default();
+        assert_eq!(rows.column(), None);
+        assert_eq!(ScoreRows::parse(None).unwrap(), rows);
+        rows.0.insert(
+            "lead_score".into(),
+            ScoreRow {
+                points: 12.5,
+                anchor: 1_000,
+                written: 12.5,
+                stage: Some("warm".into()),
+                due: Some(9_000),
+                counters: vec![(7, "once".into(), 1), (9, "d20512".into(), 2)],
+            },
         );
-        assert_eq!(counters_column(&[]), "");
-        assert!(counters_of("7:once", &mut Default::default()).is_err());
-        assert!(counters_of("x:once=1", &mut Default::default()).is_err());
+        rows.0.insert(
+            "engagement".into(),
+            ScoreRow {
+                points: 1.0,
+                anchor: 2_000,
+                written: 1.0,
+                stage: None,
+                due: Some(5_000),
+                counters: vec![(7, "once".into(), 3)],
+            },
+        );
+        let column = rows.column().unwrap();
+        assert!(!column.contains("null"), "absent fields are left out: {column}");
+        assert_eq!(ScoreRows::parse(Some(&column)).unwrap(), rows);
+        assert_eq!(rows.due(), Some(5_000));
+        let (states, counters) = rows.decided();
+        assert_eq!(states["lead_score"].stage.as_deref(), Some("warm"));
+        assert_eq!(counters[&(7, "once".to_string())], 3, "the larger count of a counter named twice");
+        assert_eq!(counters[&(9, "d20512".to_string())], 2);
+        assert!(ScoreRows::parse(Some("{\"x\": 1}")).is_err());
+    }
+
+    #[test]
+    fn the_old_counters_column_reads() {
+        assert_eq!(
+            counters_of("7:once=1,9:d20512=2").unwrap(),
+            vec![(7, "once".to_string(), 1), (9, "d20512".to_string(), 2)]
+        );
+        assert_eq!(counters_of("").unwrap(), vec![]);
+        assert!(counters_of("7:once").is_err());
+        assert!(counters_of("x:once=1").is_err());
     }
 }

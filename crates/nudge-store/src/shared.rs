@@ -11,6 +11,8 @@ pub(crate) mod journeys;
 pub(crate) mod keys;
 pub(crate) mod leases;
 pub(crate) mod messages;
+#[cfg(test)]
+pub(crate) mod migration_checks;
 pub(crate) mod orders;
 pub(crate) mod predictions;
 pub(crate) mod recommendations;
@@ -52,6 +54,12 @@ pub(crate) async fn rust_step<D: Db>(db: &D, version: i64) -> Result<()> {
                     tracing::info!(contacts = n, "contacts given their order totals");
                 }
             }),
+        // Each contact's score rows moved into the contact's row.
+        35 => scoring::move_score_rows(db).await.map(|n| {
+            if n > 0 {
+                tracing::info!(contacts = n, "contacts' scores moved into their rows");
+            }
+        }),
         _ => Ok(()),
     }
 }

@@ -55,6 +55,18 @@ pub(crate) enum Cell {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct SqlRow(pub Vec<Cell>);
 
+/// One contact's row of [`Db::set_scores`].
+pub(crate) struct ScoresRow<'a> {
+    pub contact: ContactId,
+    /// `contacts.scoring` ([`crate::scoring::ScoreRows::column`]).
+    pub scores: Option<String>,
+    /// `contacts.score_due_at`.
+    pub due: Option<nudge_core::Millis>,
+    /// The contact's whole traits, when a score trait changed.
+    pub traits: Option<&'a Value>,
+    pub at: nudge_core::Millis,
+}
+
 impl SqlRow {
     fn cell(&self, i: usize) -> Result<&Cell> {
         self.0
@@ -184,6 +196,11 @@ pub(crate) trait Db {
         rows: &[(ContactId, &Value)],
         at: nudge_core::Millis,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// Stores contacts' scores ([`crate::plan::Op::SetScores`]) in their rows, each
+    /// contact once: the scores column, the earliest decay timer and, where given, the
+    /// whole traits (then also `updated_at`). One statement over arrays on PostgreSQL;
+    /// the one-row statement, prepared once, for each contact on SQLite.
+    fn set_scores(&self, rows: &[ScoresRow<'_>]) -> impl Future<Output = Result<()>> + Send;
     /// What the rules read (journey event names, the segment index).
     fn rules(&self) -> impl Future<Output = Result<Rules>> + Send;
     /// The id a (possibly merged-away) contact id stands for today.

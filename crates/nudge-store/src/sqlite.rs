@@ -63,6 +63,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (30, include_str!("../migrations/sqlite/0030_events_partitioned.sql")),
     (33, include_str!("../migrations/sqlite/0033_score_rows.sql")),
     (34, include_str!("../migrations/sqlite/0034_contact_orders.sql")),
+    (35, include_str!("../migrations/sqlite/0035_scores_in_contact_rows.sql")),
 ];
 
 type WriteJob = Box<dyn FnOnce(&mut Writer) + Send>;
@@ -722,52 +723,39 @@ mod tests {
 
     /// Migration 33 moves each score's decay timer and its rules' counters into the
     /// score's row, and no rule id is given twice from then on.
-    #[test]
-    fn migration_33_moves_timers_and_counters_into_the_score_rows() {
+    /// Migrations 33 and 35 move the score timers and rule counters into the score
+    /// rows, then the score rows into the contacts' rows (the counters of a rule since
+    /// given to another score dropped), with the earliest timer as the row's.
+    #[tokio::test]
+    async fn migrations_33_and_35_move_timers_and_counters_into_the_contacts_rows() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = Connection::open(dir.path().join("nudge.db")).unwrap();
-        for (_, sql) in MIGRATIONS.iter().filter(|(v, _)| *v < 33) {
-            conn.execute_batch(sql).unwrap();
+        let path = dir.path().join("nudge.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            let tx = conn.transaction().unwrap();
+            tx.execute_batch(
+                "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+            )
+            .unwrap();
+            for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v < 33) {
+                tx.execute_batch(sql).unwrap();
+                tx.execute("INSERT INTO schema_migrations VALUES (?, 0)", [version])
+                    .unwrap();
+            }
+            tx.execute_batch(crate::shared::migration_checks::SCORES_BEFORE_33)
+                .unwrap();
+            tx.commit().unwrap();
         }
-        conn.execute_batch(
-            r#"INSERT INTO scoring_rules (id, definition, created_at, updated_at) VALUES
-                 (1, '{"name":"a","score":"lead_score","points":5,"trigger":{"type":"event","event":"A"},"frequency":{"type":"once"},"enabled":true}', 0, 0),
-                 (2, '{"name":"b","score":"engagement","points":1,"trigger":{"type":"event","event":"A"},"frequency":{"type":"once"},"enabled":true}', 0, 0),
-                 (3, '{"name":"c","score":"lead_score","points":1,"trigger":{"type":"event","event":"A"},"frequency":{"type":"repeat","cap":{"max":2,"per":"day"}},"enabled":true}', 0, 0);
-               INSERT INTO contact_scores (contact_id, score, points, anchor_at, written, stage, updated_at) VALUES
-                 (7, 'lead_score', 6, 0, 6, NULL, 0), (7, 'engagement', 1, 0, 1, NULL, 0), (8, 'lead_score', 5, 0, 5, NULL, 0);
-               INSERT INTO scoring_counters (contact_id, rule_id, period, count) VALUES
-                 (7, 1, 'once', 1), (7, 2, 'once', 1), (7, 3, 'd20000', 1), (8, 1, 'once', 1);
-               INSERT INTO score_timers (contact_id, score, due_at) VALUES (7, 'lead_score', 12345);"#,
-        )
-        .unwrap();
-        for (_, sql) in MIGRATIONS.iter().filter(|(v, _)| *v >= 33) {
-            conn.execute_batch(sql).unwrap();
-        }
-        let rows: Vec<(i64, String, Option<i64>, String)> = conn
-            .prepare("SELECT contact_id, score, due_at, counters FROM contact_scores ORDER BY contact_id, score")
+        let store = SqliteStore::open(&path).await.unwrap();
+        let conn = Connection::open(&path).unwrap();
+        let rows: Vec<(i64, Option<String>, Option<i64>)> = conn
+            .prepare("SELECT id, scoring, score_due_at FROM contacts ORDER BY id")
             .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .unwrap()
             .collect::<std::result::Result<_, _>>()
             .unwrap();
-        let counters = |column: &str| {
-            let mut c = nudge_core::scoring::Counters::new();
-            crate::scoring::counters_of(column, &mut c).unwrap();
-            c.into_iter().map(|((r, p), n)| (r, p, n)).collect::<Vec<_>>()
-        };
-        assert_eq!(rows.len(), 3);
-        assert_eq!((rows[0].0, rows[0].1.as_str(), rows[0].2), (7, "engagement", None));
-        assert_eq!(counters(&rows[0].3), [(2, "once".to_string(), 1)]);
-        assert_eq!(
-            (rows[1].0, rows[1].1.as_str(), rows[1].2),
-            (7, "lead_score", Some(12345))
-        );
-        assert_eq!(
-            counters(&rows[1].3),
-            [(1, "once".to_string(), 1), (3, "d20000".to_string(), 1)]
-        );
-        assert_eq!(counters(&rows[2].3), [(1, "once".to_string(), 1)]);
+        crate::shared::migration_checks::scores_moved(&store, &rows).await;
         // The highest rule deleted, a new rule does not take its id.
         conn.execute("DELETE FROM scoring_rules WHERE id = 3", []).unwrap();
         conn.execute(
@@ -839,37 +827,8 @@ mod tests {
             tx.commit().unwrap();
         }
         let store = SqliteStore::open(&path).await.unwrap();
+        crate::shared::migration_checks::orders_counted(&store).await;
         let t0 = 1_700_000_000_000;
-        for (c, count, revenue) in [(4, 1, 10.5), (1, 2, 14.5), (2, 3, 15.5), (1_499, 4, 15.5)] {
-            let totals = store.order_totals(c).await.unwrap().unwrap();
-            let first = t0 + (4 - count) * 86_400_000 + c;
-            let last = t0 + 3 * 86_400_000 + c;
-            assert_eq!(
-                totals,
-                nudge_core::orders::OrderTotals {
-                    count,
-                    revenue,
-                    first_at: first,
-                    last_at: last
-                },
-                "contact {c}"
-            );
-            let contact = store.contact(c).await.unwrap().unwrap();
-            let mut expected = totals.traits();
-            expected.insert("plan".into(), Value::from("pro"));
-            assert_eq!(contact.traits, expected, "contact {c}");
-        }
-        assert_eq!(store.order_totals(1_501).await.unwrap(), None);
-        assert!(
-            !store
-                .contact(1_501)
-                .await
-                .unwrap()
-                .unwrap()
-                .traits
-                .contains_key("orders_count")
-        );
-        assert_eq!(store.order_totals(9_999).await.unwrap(), None);
         // A new order counts on from there.
         let body = serde_json::json!({"batch": [
             {"type": "track", "userId": "u4", "event": "Order Completed", "messageId": "new", "properties": {"revenue": 2}}

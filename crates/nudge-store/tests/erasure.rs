@@ -137,7 +137,7 @@ async fn an_erased_contact_leaves_no_row_in_any_table() {
         .collect::<rusqlite::Result<_>>()
         .unwrap();
     // The setup reached the tables that matter here.
-    for table in ["events", "identities", "messages", "contact_scores", "contact_orders"] {
+    for table in ["events", "identities", "messages", "score_changes", "contact_orders"] {
         assert!(
             tables.contains(&table.to_string()),
             "{table} has no contact_id: {tables:?}"
@@ -153,7 +153,7 @@ async fn an_erased_contact_leaves_no_row_in_any_table() {
         .collect();
     assert_eq!(left, vec![], "rows naming the erased contact");
     // The other contact keeps everything.
-    for table in ["events", "identities", "messages", "contact_scores", "contact_orders"] {
+    for table in ["events", "identities", "messages", "score_changes", "contact_orders"] {
         assert!(count(&raw, table, kept) > 0, "{table} lost the other contact's rows");
     }
 }

@@ -161,6 +161,31 @@ impl<C: GenericClient + Sync> Db for PgDb<'_, C> {
         Ok(())
     }
 
+    async fn set_scores(&self, rows: &[crate::sql::ScoresRow<'_>]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<ContactId> = rows.iter().map(|r| r.contact).collect();
+        let scores: Vec<Option<&str>> = rows.iter().map(|r| r.scores.as_deref()).collect();
+        let due: Vec<Option<Millis>> = rows.iter().map(|r| r.due).collect();
+        let traits: Vec<Option<tokio_postgres::types::Json<&Value>>> =
+            rows.iter().map(|r| r.traits.map(tokio_postgres::types::Json)).collect();
+        let at: Vec<Millis> = rows.iter().map(|r| r.at).collect();
+        let stmt = self
+            .c
+            .prepare_cached(
+                "UPDATE contacts AS c SET scoring = v.scoring, score_due_at = v.due,
+                 traits = coalesce(v.traits, c.traits),
+                 updated_at = CASE WHEN v.traits IS NULL THEN c.updated_at ELSE v.at END
+                 FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::jsonb[], $5::bigint[])
+                   AS v(id, scoring, due, traits, at)
+                 WHERE c.id = v.id",
+            )
+            .await?;
+        self.c.execute(&stmt, &[&ids, &scores, &due, &traits, &at]).await?;
+        Ok(())
+    }
+
     async fn insert(&self, sql: &str, args: &[Arg<'_>]) -> Result<Option<i64>> {
         let stmt = self.c.prepare_cached(&format!("{sql} RETURNING id")).await?;
         Ok(self.c.query_opt(&stmt, &params(args)).await?.map(|r| r.get(0)))

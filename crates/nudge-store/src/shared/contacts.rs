@@ -36,14 +36,12 @@ fn event_from_row(r: &SqlRow) -> Result<StoredEvent> {
 }
 
 /// The tables whose rows are only the contact's own state (segment membership and its
-/// history and timers, scores (with their rule counters and decay timers) and their
-/// history, predictions, the send-time profile, the order totals).
+/// history and timers, the scores' history, predictions, the send-time profile, the order totals).
 const OWN_STATE: &[&str] = &[
     "segment_members",
     "segment_history",
     "segment_timers",
     "segment_dirty",
-    "contact_scores",
     "score_changes",
     "contact_predictions",
     "contact_send_times",

@@ -825,7 +825,6 @@ pub(crate) async fn merge<D: Ingest>(
         "segment_members",
         "segment_timers",
         "segment_dirty",
-        "contact_scores",
         "score_changes",
         "contact_predictions",
     ] {

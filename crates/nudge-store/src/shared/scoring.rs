@@ -7,12 +7,10 @@
 //! carried out.
 
 use crate::plan::{self, Rules};
-use crate::scoring::{ContactScore, ScoreChangeRecord, StoredRule, StoredScore};
+use crate::scoring::{ContactScore, ScoreChangeRecord, ScoreRows, StoredRule, StoredScore};
 use crate::sql::{self, Arg, Db, SqlRow};
 use crate::{Result, StoreError, exec};
-use nudge_core::scoring::{
-    ContactScores, Counters, Happening, RuleDefinition, ScoreDefinition, ScoreState, Scored, Scoring, ScoringRule,
-};
+use nudge_core::scoring::{ContactScores, Happening, RuleDefinition, ScoreDefinition, Scored, Scoring, ScoringRule};
 use nudge_core::{ContactId, Millis};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -143,12 +141,8 @@ pub(crate) async fn delete_score<D: Db>(db: &D, name: &str) -> Result<bool> {
         .execute("DELETE FROM scores WHERE name = $1", &[Arg::Str(name)])
         .await?;
     if n > 0 {
-        // Without a definition the score no longer decays.
-        db.execute(
-            "UPDATE contact_scores SET due_at = NULL WHERE score = $1 AND due_at IS NOT NULL",
-            &[Arg::Str(name)],
-        )
-        .await?;
+        // Without a definition the score no longer decays: its contacts' timers are
+        // cleared when they come due (`decay_due` finds nothing to decay).
         bump(db).await?;
     }
     Ok(n > 0)
@@ -179,22 +173,20 @@ pub(crate) async fn load<D: Db>(db: &D, segments: &plan::SegmentIndex) -> Result
     Ok(Scoring::new(scores, rules).with_read_thresholds(segments.score_thresholds.iter().cloned()))
 }
 
-/// A contact's stored score states and, for every score named, its trait's value.
-async fn contact_state<D: Db>(
-    db: &D,
-    contact: &nudge_core::Contact,
+/// What the decisions read of a contact: its stored scores (`rows`) and, for every
+/// score named or stored, its trait's value.
+fn contact_state(
+    rows: &ScoreRows,
+    traits: &serde_json::Map<String, Value>,
     names: impl IntoIterator<Item = String>,
-) -> Result<ContactScores> {
-    let stored = stored_of(db, &[contact.id])
-        .await?
-        .remove(&contact.id)
-        .unwrap_or_default();
-    let names: BTreeSet<String> = names.into_iter().chain(stored.states.keys().cloned()).collect();
-    Ok(ContactScores {
-        traits: score_traits(&contact.traits, names),
-        states: stored.states,
-        counters: stored.counters,
-    })
+) -> ContactScores {
+    let (states, counters) = rows.decided();
+    let names: BTreeSet<String> = names.into_iter().chain(states.keys().cloned()).collect();
+    ContactScores {
+        traits: score_traits(traits, names),
+        states,
+        counters,
+    }
 }
 
 /// The values of these scores' traits on the contact (0 where it has none).
@@ -214,65 +206,24 @@ fn score_traits(
         .collect()
 }
 
-/// Rows a statement of the scoring writes and reads names at most (a bound on its
-/// placeholders and on the statement text).
+/// Rows a statement of the scoring reads names at most (a bound on the statement
+/// text).
 const ROWS_PER_STATEMENT: usize = 200;
 
-/// A contact's stored scores: their states, their rules' counters and their decay
-/// timers.
-#[derive(Default)]
-struct Stored {
-    states: BTreeMap<String, ScoreState>,
-    counters: Counters,
-    due: BTreeMap<String, Millis>,
-}
-
-/// The stored scores of these contacts, by contact (one row per contact and score).
-async fn stored_of<D: Db>(db: &D, ids: &[ContactId]) -> Result<BTreeMap<ContactId, Stored>> {
-    let mut out: BTreeMap<ContactId, Stored> = BTreeMap::new();
-    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-        let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
-        let rows = db
-            .query(
-                &format!(
-                    "SELECT contact_id, score, points, anchor_at, written, stage, due_at, counters FROM contact_scores
-                     WHERE contact_id IN ({})",
-                    list.join(", ")
-                ),
-                &[],
-            )
-            .await?;
-        for r in rows {
-            let stored = out.entry(r.i64(0)?).or_default();
-            let score = r.string(1)?;
-            if let Some(due) = r.opt_i64(6)? {
-                stored.due.insert(score.clone(), due);
-            }
-            crate::scoring::counters_of(&r.string(7)?, &mut stored.counters)?;
-            stored.states.insert(
-                score,
-                ScoreState {
-                    points: r.opt_f64(2)?.unwrap_or(0.0),
-                    anchor: r.i64(3)?,
-                    written: r.opt_f64(4)?.unwrap_or(0.0),
-                    stage: r.opt_string(5)?,
-                },
-            );
-        }
-    }
-    Ok(out)
-}
-
-/// These contacts' traits, by contact, their rows locked until the transaction ends
-/// where the backend locks (the score states are read, changed and written back).
-async fn traits_of<D: Db>(db: &D, ids: &[ContactId]) -> Result<BTreeMap<ContactId, serde_json::Map<String, Value>>> {
+/// These contacts' traits and stored scores, by contact, their rows locked until the
+/// transaction ends where the backend locks (they are read, changed and written back).
+/// A contact that is gone is missing.
+async fn scored_contacts<D: Db>(
+    db: &D,
+    ids: &[ContactId],
+) -> Result<BTreeMap<ContactId, (serde_json::Map<String, Value>, ScoreRows)>> {
     let mut out = BTreeMap::new();
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
         let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
         let rows = db
             .query(
                 &format!(
-                    "SELECT id, traits FROM contacts WHERE id IN ({}) ORDER BY id{}",
+                    "SELECT id, traits, scoring FROM contacts WHERE id IN ({}) ORDER BY id{}",
                     list.join(", "),
                     db.for_update()
                 ),
@@ -280,18 +231,18 @@ async fn traits_of<D: Db>(db: &D, ids: &[ContactId]) -> Result<BTreeMap<ContactI
             )
             .await?;
         for r in rows {
-            let traits = r.traits(1)?;
-            out.insert(r.i64(0)?, traits);
+            let scores = ScoreRows::parse(r.opt_string(2)?.as_deref())?;
+            out.insert(r.i64(0)?, (r.traits(1)?, scores));
         }
     }
     Ok(out)
 }
 
 /// Scores what contacts did (`(contact, happening)`, in the order it happened) by the
-/// enabled rules, in the caller's transaction: each changed score's row (state, decay
-/// timer, rule counters), its history, `Lead Score Changed`/`Lead Stage Changed` events and score traits. The facts of
-/// every contact scored are read together, and the writes go out in batches
-/// ([`exec::execute`]).
+/// enabled rules, in the caller's transaction: each scored contact's row is read once
+/// (traits and scores, together for all of them) and written once
+/// ([`plan::score_ops`]: its scores, decay timer and score traits), with the history
+/// and the `Lead Score Changed`/`Lead Stage Changed` events ([`exec::execute`]).
 pub(crate) async fn apply<D: Db>(
     db: &D,
     rules: &Rules,
@@ -314,64 +265,59 @@ pub(crate) async fn apply<D: Db>(
         return Ok(());
     }
     let ids: Vec<ContactId> = by_contact.keys().copied().collect();
-    let mut stored = stored_of(db, &ids).await?;
-    let mut traits = traits_of(db, &ids).await?;
+    let mut contacts = scored_contacts(db, &ids).await?;
     let mut ops = Vec::new();
     for (id, fired) in by_contact {
         // A contact gone since (merged away, erased) scores nothing.
-        let Some(traits) = traits.remove(&id) else {
+        let Some((traits, rows)) = contacts.remove(&id) else {
             continue;
         };
-        let Stored { states, counters, .. } = stored.remove(&id).unwrap_or_default();
-        let mut cs = ContactScores {
-            states,
-            counters,
-            ..Default::default()
-        };
         let names = fired.iter().flatten().map(|r| r.definition.score.clone());
-        cs.traits = score_traits(&traits, names.chain(cs.states.keys().cloned()));
+        let mut cs = contact_state(&rows, &traits, names);
         let scored: Vec<Scored> = fired
             .iter()
             .map(|f| nudge_core::scoring::score(scoring, &mut cs, f, now))
             .collect();
-        ops.extend(plan::score_ops(rules, id, traits, &scored, now, crate::unique_suffix));
+        ops.extend(plan::score_ops(rules, id, traits, rows, &scored, now, crate::unique_suffix));
     }
     exec::execute(db, rules, &ops, now).await
 }
 
-/// Materialises up to `limit` due decay timers (see
-/// [`crate::ScoringStore::decay_due_scores`]).
+/// Materialises the due decay timers of up to `limit` contacts (see
+/// [`crate::ScoringStore::decay_due_scores`]): each contact's row read once and
+/// written once, with its due scores decayed (or their timers cleared where decay
+/// has nothing to change any more). How many timers were handled.
 pub(crate) async fn decay_due<D: Db>(db: &D, now: Millis, limit: usize) -> Result<usize> {
     let sql = format!(
-        "SELECT contact_id, score FROM contact_scores WHERE due_at <= $1 ORDER BY due_at, contact_id LIMIT $2{}",
+        "SELECT id, traits, scoring FROM contacts WHERE score_due_at <= $1 ORDER BY score_due_at, id LIMIT $2{}",
         db.for_update()
     );
-    let due: Vec<(ContactId, String)> = sql::all(db, &sql, &[Arg::I64(now), Arg::I64(limit as i64)], |r| {
-        Ok((r.i64(0)?, r.string(1)?))
-    })
-    .await?;
+    let due: Vec<(ContactId, serde_json::Map<String, Value>, ScoreRows)> =
+        sql::all(db, &sql, &[Arg::I64(now), Arg::I64(limit as i64)], |r| {
+            Ok((r.i64(0)?, r.traits(1)?, ScoreRows::parse(r.opt_string(2)?.as_deref())?))
+        })
+        .await?;
     if due.is_empty() {
         return Ok(0);
     }
     let rules = db.rules().await?;
-    let mut by_contact: BTreeMap<ContactId, Vec<String>> = BTreeMap::new();
-    for (c, s) in &due {
-        by_contact.entry(*c).or_default().push(s.clone());
-    }
-    for (id, due_scores) in by_contact {
-        let cleared: Vec<plan::Op> = due_scores
+    let mut handled = 0;
+    let mut ops = Vec::new();
+    for (id, traits, mut rows) in due {
+        let due_scores: Vec<String> = rows
+            .0
             .iter()
-            .map(|s| plan::Op::ScoreTimer {
-                contact: id,
-                score: s.clone(),
-                due: None,
-            })
+            .filter(|(_, r)| r.due.is_some_and(|d| d <= now))
+            .map(|(name, _)| name.clone())
             .collect();
-        exec::execute(db, &rules, &cleared, now).await?;
-        let Some(contact) = db.load_contact(id).await? else {
-            continue;
-        };
-        let mut cs = contact_state(db, &contact, due_scores.iter().cloned()).await?;
+        handled += due_scores.len();
+        // Each due timer is handled: decay sets the next one, if any.
+        for name in &due_scores {
+            if let Some(row) = rows.0.get_mut(name) {
+                row.due = None;
+            }
+        }
+        let mut cs = contact_state(&rows, &traits, due_scores.iter().cloned());
         let scored: Vec<Scored> = due_scores
             .iter()
             .filter_map(|s| nudge_core::scoring::decay(&rules.scoring, &mut cs, s, now))
@@ -380,16 +326,84 @@ pub(crate) async fn decay_due<D: Db>(db: &D, now: Millis, limit: usize) -> Resul
                 counted: Vec::new(),
             })
             .collect();
-        let ops = plan::score_ops(&rules, id, contact.traits, &scored, now, crate::unique_suffix);
-        exec::execute(db, &rules, &ops, now).await?;
+        let mut planned = plan::score_ops(&rules, id, traits, rows.clone(), &scored, now, crate::unique_suffix);
+        if !planned.iter().any(|op| matches!(op, plan::Op::SetScores { .. })) {
+            // Nothing decayed: the cleared timers alone.
+            planned.push(plan::Op::SetScores {
+                contact: id,
+                scores: rows,
+                traits: None,
+                at: now,
+            });
+        }
+        ops.extend(planned);
     }
-    Ok(due.len())
+    exec::execute(db, &rules, &ops, now).await?;
+    Ok(handled)
+}
+
+/// Migration 0035's step: the score rows of migration 0033's `contact_scores`
+/// moved into their contacts' rows ([`ScoreRows`], `score_due_at`), some hundreds of
+/// contacts at a time. How many contacts had scores.
+pub(crate) async fn move_score_rows<D: Db>(db: &D) -> Result<usize> {
+    let mut moved = 0;
+    let mut after: ContactId = i64::MIN;
+    loop {
+        let ids: Vec<ContactId> = sql::all(
+            db,
+            "SELECT DISTINCT contact_id FROM contact_scores WHERE contact_id > $1 ORDER BY contact_id LIMIT $2",
+            &[Arg::I64(after), Arg::I64(ROWS_PER_STATEMENT as i64)],
+            |r| r.i64(0),
+        )
+        .await?;
+        let Some(&last) = ids.last() else {
+            return Ok(moved);
+        };
+        let rows = sql::all(
+            db,
+            "SELECT contact_id, score, points, anchor_at, written, stage, due_at, counters FROM contact_scores
+             WHERE contact_id >= $1 AND contact_id <= $2",
+            &[Arg::I64(ids[0]), Arg::I64(last)],
+            |r| {
+                Ok((
+                    r.i64(0)?,
+                    r.string(1)?,
+                    crate::scoring::ScoreRow {
+                        points: r.opt_f64(2)?.unwrap_or(0.0),
+                        anchor: r.i64(3)?,
+                        written: r.opt_f64(4)?.unwrap_or(0.0),
+                        stage: r.opt_string(5)?,
+                        due: r.opt_i64(6)?,
+                        counters: crate::scoring::counters_of(&r.string(7)?)?,
+                    },
+                ))
+            },
+        )
+        .await?;
+        let mut by_contact: BTreeMap<ContactId, ScoreRows> = BTreeMap::new();
+        for (contact, score, row) in rows {
+            by_contact.entry(contact).or_default().0.insert(score, row);
+        }
+        let writes: Vec<crate::sql::ScoresRow<'_>> = by_contact
+            .iter()
+            .map(|(contact, rows)| crate::sql::ScoresRow {
+                contact: *contact,
+                scores: rows.column(),
+                due: rows.due(),
+                traits: None,
+                at: 0,
+            })
+            .collect();
+        db.set_scores(&writes).await?;
+        moved += by_contact.len();
+        after = last;
+    }
 }
 
 pub(crate) async fn next_timer<D: Db>(db: &D) -> Result<Option<Millis>> {
     Ok(sql::first(
         db,
-        "SELECT min(due_at) FROM contact_scores WHERE due_at IS NOT NULL",
+        "SELECT min(score_due_at) FROM contacts WHERE score_due_at IS NOT NULL",
         &[],
     )
     .await?
@@ -422,21 +436,26 @@ pub(crate) async fn changes<D: Db>(db: &D, contact: ContactId, limit: usize) -> 
 /// A contact's scores at `now`: every defined score and every score it has.
 pub(crate) async fn contact_scores<D: Db>(db: &D, contact: ContactId, now: Millis) -> Result<Vec<ContactScore>> {
     let id = db.current_id(contact).await?;
-    let Some(contact) = db.load_contact(id).await? else {
+    let Some(row) = sql::first(
+        db,
+        "SELECT traits, scoring, updated_at FROM contacts WHERE id = $1",
+        &[Arg::I64(id)],
+    )
+    .await?
+    else {
         return Ok(Vec::new());
     };
+    let (traits, rows, updated_at) = (
+        row.traits(0)?,
+        ScoreRows::parse(row.opt_string(1)?.as_deref())?,
+        row.i64(2)?,
+    );
     let defined: Vec<ScoreDefinition> = scores(db).await?.into_iter().map(|s| s.definition).collect();
     let mut names: Vec<String> = defined.iter().map(|d| d.name.clone()).collect();
     if !names.iter().any(|n| n == nudge_core::scoring::DEFAULT_SCORE) {
         names.push(nudge_core::scoring::DEFAULT_SCORE.to_string());
     }
-    let stored = stored_of(db, &[id]).await?.remove(&id).unwrap_or_default();
-    let names: BTreeSet<String> = names.into_iter().chain(stored.states.keys().cloned()).collect();
-    let cs = ContactScores {
-        traits: score_traits(&contact.traits, names),
-        states: stored.states,
-        counters: stored.counters,
-    };
+    let cs = contact_state(&rows, &traits, names);
     let mut out = Vec::new();
     for name in cs.traits.keys() {
         let def = defined
@@ -446,16 +465,15 @@ pub(crate) async fn contact_scores<D: Db>(db: &D, contact: ContactId, now: Milli
             .unwrap_or_else(|| ScoreDefinition::plain(name));
         let value = cs.current(&def, now);
         let state = cs.states.get(name);
-        let next = stored.due.get(name).copied();
         out.push(ContactScore {
             score: name.clone(),
             value,
             written: cs.traits[name],
             points: state.map_or(value, |s| s.points),
-            anchor_at: state.map_or(contact.updated_at, |s| s.anchor),
+            anchor_at: state.map_or(updated_at, |s| s.anchor),
             stage: def.stage_of(value).map(str::to_string),
-            next_decay_at: next,
-            updated_at: state.map_or(contact.updated_at, |s| s.anchor),
+            next_decay_at: rows.0.get(name).and_then(|r| r.due),
+            updated_at: state.map_or(updated_at, |s| s.anchor),
         });
     }
     Ok(out)

@@ -180,6 +180,24 @@ impl Db for SqliteDb<'_> {
         ready(run())
     }
 
+    fn set_scores(&self, rows: &[crate::sql::ScoresRow<'_>]) -> impl Future<Output = Result<()>> + Send {
+        let run = || -> Result<()> {
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let mut stmt = self.conn.prepare_cached(
+                "UPDATE contacts SET scoring = ?2, score_due_at = ?3, traits = coalesce(?4, traits),
+                 updated_at = CASE WHEN ?4 IS NULL THEN updated_at ELSE ?5 END WHERE id = ?1",
+            )?;
+            for r in rows {
+                let traits = r.traits.map(Value::to_string);
+                stmt.execute(params![r.contact, r.scores, r.due, traits, r.at])?;
+            }
+            Ok(())
+        };
+        ready(run())
+    }
+
     fn insert(&self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = Result<Option<i64>>> + Send {
         ready(execute(self.conn, sql, args).map(|n| (n > 0).then(|| self.conn.last_insert_rowid())))
     }
