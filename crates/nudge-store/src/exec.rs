@@ -748,10 +748,10 @@ pub(crate) async fn execute<D: Db>(db: &D, rules: &Rules, ops: &[Op], now: Milli
             Op::SetScores {
                 contact,
                 scores: rows,
-                traits,
+                patch,
                 at,
             } => {
-                scores.rows.insert(*contact, (rows, traits.as_ref(), *at));
+                scores.rows.insert(*contact, (rows, patch.as_ref(), *at));
             }
             Op::RecordScoreChange {
                 contact,
@@ -782,7 +782,7 @@ pub(crate) async fn execute<D: Db>(db: &D, rules: &Rules, ops: &[Op], now: Milli
 /// [`Db::execute_rows`]) rather than one statement per score change.
 #[derive(Default)]
 struct ScoreWrites<'a> {
-    /// contact → (its scores, its traits when a score trait changed, at).
+    /// contact → (its scores, the score traits that changed, at).
     rows: std::collections::BTreeMap<ContactId, (&'a crate::scoring::ScoreRows, Option<&'a Value>, Millis)>,
     /// History rows: (contact, score, at, previous, value, reason, rules).
     changes: Vec<(ContactId, &'a str, Millis, f64, f64, &'static str, String)>,
@@ -793,11 +793,11 @@ impl ScoreWrites<'_> {
         let rows: Vec<crate::sql::ScoresRow<'_>> = self
             .rows
             .iter()
-            .map(|(contact, (scores, traits, at))| crate::sql::ScoresRow {
+            .map(|(contact, (scores, patch, at))| crate::sql::ScoresRow {
                 contact: *contact,
                 scores: scores.column(),
                 due: scores.due(),
-                traits: *traits,
+                patch: *patch,
                 at: *at,
             })
             .collect();

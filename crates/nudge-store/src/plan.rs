@@ -276,12 +276,12 @@ pub(crate) enum Op {
         at: Millis,
     },
     /// Store a contact's scores (its row's [`crate::scoring::ScoreRows`] and their
-    /// earliest decay timer) and, when a score trait changed, its whole traits: one
-    /// write of the contact's row.
+    /// earliest decay timer) and merge the score traits that changed (`patch`, an
+    /// object) into its traits: one write of the contact's row.
     SetScores {
         contact: ContactId,
         scores: crate::scoring::ScoreRows,
-        traits: Option<Value>,
+        patch: Option<Value>,
         at: Millis,
     },
     /// [`Op::SetTraits`] for many contacts, written together ([`crate::sql::Db::set_traits`]).
@@ -303,14 +303,11 @@ pub(crate) enum Op {
 /// reads it: [`Rules::reads_score_changes`]) — queued for journeys and marked for
 /// segments like any event — and, once, the contact's scores (`scores`, as stored,
 /// with each change kept: state, decay timer, rule counters) written in its row with
-/// its score traits where they changed ([`Op::SetScores`]), and the trait-change
-/// notices and segment mark that follow. `traits` are contact `id`'s as stored;
-/// `unique` numbers the events' keys.
-#[allow(clippy::too_many_arguments)]
+/// the score traits that changed ([`Op::SetScores`]), and the trait-change notices
+/// and segment mark that follow. `unique` numbers the events' keys.
 pub(crate) fn score_ops(
     rules: &Rules,
     id: ContactId,
-    mut traits: serde_json::Map<String, Value>,
     mut scores: crate::scoring::ScoreRows,
     scored: &[Scored],
     now: Millis,
@@ -318,6 +315,7 @@ pub(crate) fn score_ops(
 ) -> Vec<Op> {
     let mut ops = Vec::new();
     let mut changed: Vec<String> = Vec::new();
+    let mut patch = serde_json::Map::new();
     let before = scores.clone();
     for s in scored {
         for change in &s.changes {
@@ -337,7 +335,7 @@ pub(crate) fn score_ops(
                 ops.extend(score_events(rules, id, change, now, &mut unique));
             }
             let name = nudge_core::scoring::score_trait(&change.score);
-            traits.insert(name.clone(), json!(change.value));
+            patch.insert(name.clone(), json!(change.value));
             if !changed.contains(&name) {
                 changed.push(name);
             }
@@ -347,7 +345,7 @@ pub(crate) fn score_ops(
         ops.push(Op::SetScores {
             contact: id,
             scores,
-            traits: (!changed.is_empty()).then(|| Value::Object(traits)),
+            patch: (!patch.is_empty()).then_some(Value::Object(patch)),
             at: now,
         });
     }
@@ -1019,7 +1017,7 @@ mod tests {
         let fired: Vec<&ScoringRule> = r.scoring.rules.iter().collect();
         let scored = score(&r.scoring, &mut cs, &fired, 1_000);
         let mut n = 0;
-        let ops = score_ops(&r, 5, serde_json::Map::new(), Default::default(), &[scored], 1_000, || {
+        let ops = score_ops(&r, 5, Default::default(), &[scored], 1_000, || {
             n += 1;
             n
         });
@@ -1039,9 +1037,9 @@ mod tests {
                 Op::SetScores {
                     contact: 5,
                     scores,
-                    traits: Some(traits),
+                    patch: Some(patch),
                     ..
-                } if traits["lead_score"] == json!(30.0)
+                } if patch == &json!({"lead_score": 30.0})
                     && scores.0["lead_score"].counters == [(7, "once".to_string(), 1)]
                     && scores.0["lead_score"].due.is_none() =>
                 {
@@ -1083,7 +1081,7 @@ mod tests {
         let fired: Vec<&ScoringRule> = r.scoring.rules.iter().collect();
         let names = |r: &Rules, cs: &mut nudge_core::scoring::ContactScores| {
             let scored = score(&r.scoring, cs, &fired, 2_000);
-            score_ops(r, 5, serde_json::Map::new(), Default::default(), &[scored], 2_000, || 1)
+            score_ops(r, 5, Default::default(), &[scored], 2_000, || 1)
                 .iter()
                 .filter_map(|op| match op {
                     Op::RecordScoreChange { .. } => Some("history".to_string()),

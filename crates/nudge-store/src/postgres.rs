@@ -83,7 +83,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (30, include_str!("../migrations/postgres/0030_events_partitioned.sql")),
     (33, include_str!("../migrations/postgres/0033_score_rows.sql")),
     (34, include_str!("../migrations/postgres/0034_contact_orders.sql")),
-    (35, include_str!("../migrations/postgres/0035_scores_in_contact_rows.sql")),
+    (
+        35,
+        include_str!("../migrations/postgres/0035_scores_in_contact_rows.sql"),
+    ),
 ];
 
 /// Key of the advisory lock that serializes migrations between processes.

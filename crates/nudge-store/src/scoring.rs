@@ -125,8 +125,9 @@ impl ScoreRows {
     pub(crate) fn parse(column: Option<&str>) -> Result<Self> {
         match column {
             None | Some("") => Ok(Self::default()),
-            Some(text) => serde_json::from_str(text)
-                .map_err(|e| crate::StoreError::Corrupt(format!("a contact's scores: {e}"))),
+            Some(text) => {
+                serde_json::from_str(text).map_err(|e| crate::StoreError::Corrupt(format!("a contact's scores: {e}")))
+            }
         }
     }
 
@@ -195,7 +196,11 @@ pub(crate) fn counters_of(column: &str) -> Result<Vec<(i64, String, u32)>> {
                 .split_once(':')
                 .and_then(|(rule, rest)| {
                     let (period, count) = rest.split_once('=')?;
-                    Some((rule.parse::<i64>().ok()?, period.to_string(), count.parse::<u32>().ok()?))
+                    Some((
+                        rule.parse::<i64>().ok()?,
+                        period.to_string(),
+                        count.parse::<u32>().ok()?,
+                    ))
                 })
                 .ok_or_else(|| crate::StoreError::Corrupt(format!("score counters: {column:?}")))
         })
@@ -266,7 +271,11 @@ mod tests {
         assert_eq!(rows.due(), Some(5_000));
         let (states, counters) = rows.decided();
         assert_eq!(states["lead_score"].stage.as_deref(), Some("warm"));
-        assert_eq!(counters[&(7, "once".to_string())], 3, "the larger count of a counter named twice");
+        assert_eq!(
+            counters[&(7, "once".to_string())],
+            3,
+            "the larger count of a counter named twice"
+        );
         assert_eq!(counters[&(9, "d20512".to_string())], 2);
         assert!(ScoreRows::parse(Some("{\"x\": 1}")).is_err());
     }

@@ -62,9 +62,69 @@ pub(crate) struct ScoresRow<'a> {
     pub scores: Option<String>,
     /// `contacts.score_due_at`.
     pub due: Option<nudge_core::Millis>,
-    /// The contact's whole traits, when a score trait changed.
-    pub traits: Option<&'a Value>,
+    /// The score traits that changed (a JSON object merged into the contact's
+    /// traits), if any.
+    pub patch: Option<&'a Value>,
     pub at: nudge_core::Millis,
+}
+
+/// [`SqlRow::numbers_of`]'s reader: the wanted keys' values parsed, the others
+/// skipped.
+struct Numbers<'a>(&'a std::collections::BTreeMap<String, String>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Numbers<'_> {
+    type Value = std::collections::BTreeMap<String, f64>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Numbers<'_> {
+    type Value = std::collections::BTreeMap<String, f64>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+        let mut out = std::collections::BTreeMap::new();
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            match self.0.get(key.as_ref()) {
+                Some(name) => {
+                    if let Some(n) = map.next_value::<Value>()?.as_f64() {
+                        out.insert(name.clone(), n);
+                    }
+                }
+                None => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// An object's key, borrowed from the text unless it has escapes.
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> std::result::Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V)
+    }
 }
 
 impl SqlRow {
@@ -137,6 +197,34 @@ impl SqlRow {
         match self.json(i)? {
             Value::Object(m) => Ok(m),
             other => Err(crate::StoreError::Corrupt(format!("contact traits: {other}"))),
+        }
+    }
+
+    /// The numbers under some keys of a JSON object column (`wanted`: key → the name
+    /// to answer it under), without building the rest of the object (a contact's
+    /// score traits, among all its traits). A key that is missing or not a number is
+    /// left out.
+    pub fn numbers_of(
+        &self,
+        i: usize,
+        wanted: &std::collections::BTreeMap<String, String>,
+    ) -> Result<std::collections::BTreeMap<String, f64>> {
+        match self.cell(i)? {
+            Cell::Null => Ok(Default::default()),
+            Cell::Json(Value::Object(m)) => Ok(wanted
+                .iter()
+                .filter_map(|(key, name)| Some((name.clone(), m.get(key)?.as_f64()?)))
+                .collect()),
+            Cell::Text(s) => {
+                use serde::de::DeserializeSeed;
+                let mut de = serde_json::Deserializer::from_str(s);
+                let out = Numbers(wanted)
+                    .deserialize(&mut de)
+                    .and_then(|out| de.end().map(|()| out))
+                    .map_err(|e| StoreError::Corrupt(format!("column {i}: {e}")))?;
+                Ok(out)
+            }
+            _ => Err(self.wrong(i, "a JSON object")),
         }
     }
 
@@ -323,6 +411,37 @@ pub(crate) fn sqlite_placeholders(sql: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_json_columns_numbers_are_read_without_the_rest() {
+        let wanted: std::collections::BTreeMap<String, String> = [
+            ("lead_score".to_string(), "lead_score".to_string()),
+            ("fit_score".to_string(), "fit".to_string()),
+            ("x_score".to_string(), "x".to_string()),
+            ("odd\"key".to_string(), "odd".to_string()),
+        ]
+        .into();
+        let text = r#"{"name": "Ada", "lead_score": 12.5, "nested": {"lead_score": 99, "a": [1, {"b": null}]},
+                       "fit_score": "high", "odd\"key": 3, "tags": ["x_score"]}"#;
+        let expected: std::collections::BTreeMap<String, f64> =
+            [("lead_score".to_string(), 12.5), ("odd".to_string(), 3.0)].into();
+        let row = SqlRow(vec![Cell::Text(text.into())]);
+        assert_eq!(
+            row.numbers_of(0, &wanted).unwrap(),
+            expected,
+            "a non-number and a nested key left out"
+        );
+        // PostgreSQL hands the object over parsed: the same answer.
+        let row = SqlRow(vec![Cell::Json(serde_json::from_str(text).unwrap())]);
+        assert_eq!(row.numbers_of(0, &wanted).unwrap(), expected);
+        assert!(SqlRow(vec![Cell::Null]).numbers_of(0, &wanted).unwrap().is_empty());
+        for bad in [r#"{"lead_score": 1"#, "[1]", r#"{"a": 1} x"#] {
+            assert!(
+                SqlRow(vec![Cell::Text(bad.into())]).numbers_of(0, &wanted).is_err(),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn multi_row_statements_number_their_rows_placeholders() {

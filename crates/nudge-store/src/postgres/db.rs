@@ -168,21 +168,21 @@ impl<C: GenericClient + Sync> Db for PgDb<'_, C> {
         let ids: Vec<ContactId> = rows.iter().map(|r| r.contact).collect();
         let scores: Vec<Option<&str>> = rows.iter().map(|r| r.scores.as_deref()).collect();
         let due: Vec<Option<Millis>> = rows.iter().map(|r| r.due).collect();
-        let traits: Vec<Option<tokio_postgres::types::Json<&Value>>> =
-            rows.iter().map(|r| r.traits.map(tokio_postgres::types::Json)).collect();
+        let patch: Vec<Option<tokio_postgres::types::Json<&Value>>> =
+            rows.iter().map(|r| r.patch.map(tokio_postgres::types::Json)).collect();
         let at: Vec<Millis> = rows.iter().map(|r| r.at).collect();
         let stmt = self
             .c
             .prepare_cached(
                 "UPDATE contacts AS c SET scoring = v.scoring, score_due_at = v.due,
-                 traits = coalesce(v.traits, c.traits),
-                 updated_at = CASE WHEN v.traits IS NULL THEN c.updated_at ELSE v.at END
+                 traits = coalesce(c.traits || v.patch, c.traits),
+                 updated_at = CASE WHEN v.patch IS NULL THEN c.updated_at ELSE v.at END
                  FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::jsonb[], $5::bigint[])
-                   AS v(id, scoring, due, traits, at)
+                   AS v(id, scoring, due, patch, at)
                  WHERE c.id = v.id",
             )
             .await?;
-        self.c.execute(&stmt, &[&ids, &scores, &due, &traits, &at]).await?;
+        self.c.execute(&stmt, &[&ids, &scores, &due, &patch, &at]).await?;
         Ok(())
     }
 

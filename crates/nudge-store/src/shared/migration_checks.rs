@@ -66,8 +66,14 @@ pub(crate) async fn scores_moved<S: Store>(store: &S, rows: &[(ContactId, Option
     let seven = scores(0);
     assert_eq!(seven.len(), 2);
     let lead = &seven["lead_score"];
-    assert_eq!((lead.points, lead.stage.as_deref(), lead.due), (6.0, Some("cold"), Some(12345)));
-    assert_eq!(lead.counters, [(1, "once".to_string(), 1), (3, "d20000".to_string(), 1)]);
+    assert_eq!(
+        (lead.points, lead.stage.as_deref(), lead.due),
+        (6.0, Some("cold"), Some(12345))
+    );
+    assert_eq!(
+        lead.counters,
+        [(1, "once".to_string(), 1), (3, "d20000".to_string(), 1)]
+    );
     assert_eq!(seven["engagement"].due, Some(23456));
     assert_eq!(seven["engagement"].counters, [(2, "once".to_string(), 1)]);
     let eight = scores(1);

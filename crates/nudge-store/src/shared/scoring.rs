@@ -13,7 +13,7 @@ use crate::{Result, StoreError, exec};
 use nudge_core::scoring::{ContactScores, Happening, RuleDefinition, ScoreDefinition, Scored, Scoring, ScoringRule};
 use nudge_core::{ContactId, Millis};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 fn rule_from_row(r: &SqlRow) -> Result<StoredRule> {
     let definition: RuleDefinition =
@@ -173,50 +173,62 @@ pub(crate) async fn load<D: Db>(db: &D, segments: &plan::SegmentIndex) -> Result
     Ok(Scoring::new(scores, rules).with_read_thresholds(segments.score_thresholds.iter().cloned()))
 }
 
-/// What the decisions read of a contact: its stored scores (`rows`) and, for every
-/// score named or stored, its trait's value.
+/// What the decisions read of a contact: its stored scores (`rows`) and the values
+/// of its score traits (`traits`, by score name, as [`read_contact`] read them; a
+/// score named or stored without one is at 0).
 fn contact_state(
     rows: &ScoreRows,
-    traits: &serde_json::Map<String, Value>,
+    mut traits: BTreeMap<String, f64>,
     names: impl IntoIterator<Item = String>,
 ) -> ContactScores {
     let (states, counters) = rows.decided();
-    let names: BTreeSet<String> = names.into_iter().chain(states.keys().cloned()).collect();
+    for name in names.into_iter().chain(states.keys().cloned()) {
+        traits.entry(name).or_insert(0.0);
+    }
     ContactScores {
-        traits: score_traits(traits, names),
+        traits,
         states,
         counters,
     }
 }
 
-/// The values of these scores' traits on the contact (0 where it has none).
-fn score_traits(
-    traits: &serde_json::Map<String, Value>,
-    names: impl IntoIterator<Item = String>,
-) -> BTreeMap<String, f64> {
-    names
+/// The score traits to read for these scores: trait name → score name.
+fn trait_names<'a>(scores: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, String> {
+    scores
         .into_iter()
-        .map(|name| {
-            let value = traits
-                .get(&nudge_core::scoring::score_trait(&name))
-                .and_then(Value::as_f64)
-                .unwrap_or(0.0);
-            (name, value)
-        })
+        .map(|s| (nudge_core::scoring::score_trait(s), s.to_string()))
         .collect()
+}
+
+/// A contact's row as scoring reads it, from the columns `traits` (at `i`) and
+/// `scoring` (at `i + 1`): its stored scores, and the values of the score traits of
+/// these scores and of those it has (by score name), without reading its other
+/// traits.
+fn read_contact(r: &SqlRow, i: usize, scores: &BTreeMap<String, String>) -> Result<(BTreeMap<String, f64>, ScoreRows)> {
+    let rows = ScoreRows::parse(r.opt_string(i + 1)?.as_deref())?;
+    let traits = if rows.0.keys().all(|s| scores.values().any(|n| n == s)) {
+        r.numbers_of(i, scores)?
+    } else {
+        let mut all = scores.clone();
+        all.extend(trait_names(rows.0.keys().map(String::as_str)));
+        r.numbers_of(i, &all)?
+    };
+    Ok((traits, rows))
 }
 
 /// Rows a statement of the scoring reads names at most (a bound on the statement
 /// text).
 const ROWS_PER_STATEMENT: usize = 200;
 
-/// These contacts' traits and stored scores, by contact, their rows locked until the
-/// transaction ends where the backend locks (they are read, changed and written back).
-/// A contact that is gone is missing.
+/// These contacts' score traits (those of `scores` and of the scores they have) and
+/// stored scores, by contact ([`read_contact`]), their rows locked until the
+/// transaction ends where the backend locks (they are read, changed and written
+/// back). A contact that is gone is missing.
 async fn scored_contacts<D: Db>(
     db: &D,
     ids: &[ContactId],
-) -> Result<BTreeMap<ContactId, (serde_json::Map<String, Value>, ScoreRows)>> {
+    scores: &BTreeMap<String, String>,
+) -> Result<BTreeMap<ContactId, (BTreeMap<String, f64>, ScoreRows)>> {
     let mut out = BTreeMap::new();
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
         let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
@@ -231,8 +243,7 @@ async fn scored_contacts<D: Db>(
             )
             .await?;
         for r in rows {
-            let scores = ScoreRows::parse(r.opt_string(2)?.as_deref())?;
-            out.insert(r.i64(0)?, (r.traits(1)?, scores));
+            out.insert(r.i64(0)?, read_contact(&r, 1, scores)?);
         }
     }
     Ok(out)
@@ -265,7 +276,14 @@ pub(crate) async fn apply<D: Db>(
         return Ok(());
     }
     let ids: Vec<ContactId> = by_contact.keys().copied().collect();
-    let mut contacts = scored_contacts(db, &ids).await?;
+    let names = trait_names(
+        by_contact
+            .values()
+            .flatten()
+            .flatten()
+            .map(|r| r.definition.score.as_str()),
+    );
+    let mut contacts = scored_contacts(db, &ids, &names).await?;
     let mut ops = Vec::new();
     for (id, fired) in by_contact {
         // A contact gone since (merged away, erased) scores nothing.
@@ -273,12 +291,12 @@ pub(crate) async fn apply<D: Db>(
             continue;
         };
         let names = fired.iter().flatten().map(|r| r.definition.score.clone());
-        let mut cs = contact_state(&rows, &traits, names);
+        let mut cs = contact_state(&rows, traits, names);
         let scored: Vec<Scored> = fired
             .iter()
             .map(|f| nudge_core::scoring::score(scoring, &mut cs, f, now))
             .collect();
-        ops.extend(plan::score_ops(rules, id, traits, rows, &scored, now, crate::unique_suffix));
+        ops.extend(plan::score_ops(rules, id, rows, &scored, now, crate::unique_suffix));
     }
     exec::execute(db, rules, &ops, now).await
 }
@@ -292,9 +310,10 @@ pub(crate) async fn decay_due<D: Db>(db: &D, now: Millis, limit: usize) -> Resul
         "SELECT id, traits, scoring FROM contacts WHERE score_due_at <= $1 ORDER BY score_due_at, id LIMIT $2{}",
         db.for_update()
     );
-    let due: Vec<(ContactId, serde_json::Map<String, Value>, ScoreRows)> =
+    let due: Vec<(ContactId, BTreeMap<String, f64>, ScoreRows)> =
         sql::all(db, &sql, &[Arg::I64(now), Arg::I64(limit as i64)], |r| {
-            Ok((r.i64(0)?, r.traits(1)?, ScoreRows::parse(r.opt_string(2)?.as_deref())?))
+            let (traits, rows) = read_contact(r, 1, &BTreeMap::new())?;
+            Ok((r.i64(0)?, traits, rows))
         })
         .await?;
     if due.is_empty() {
@@ -317,7 +336,7 @@ pub(crate) async fn decay_due<D: Db>(db: &D, now: Millis, limit: usize) -> Resul
                 row.due = None;
             }
         }
-        let mut cs = contact_state(&rows, &traits, due_scores.iter().cloned());
+        let mut cs = contact_state(&rows, traits, due_scores.iter().cloned());
         let scored: Vec<Scored> = due_scores
             .iter()
             .filter_map(|s| nudge_core::scoring::decay(&rules.scoring, &mut cs, s, now))
@@ -326,13 +345,13 @@ pub(crate) async fn decay_due<D: Db>(db: &D, now: Millis, limit: usize) -> Resul
                 counted: Vec::new(),
             })
             .collect();
-        let mut planned = plan::score_ops(&rules, id, traits, rows.clone(), &scored, now, crate::unique_suffix);
+        let mut planned = plan::score_ops(&rules, id, rows.clone(), &scored, now, crate::unique_suffix);
         if !planned.iter().any(|op| matches!(op, plan::Op::SetScores { .. })) {
             // Nothing decayed: the cleared timers alone.
             planned.push(plan::Op::SetScores {
                 contact: id,
                 scores: rows,
-                traits: None,
+                patch: None,
                 at: now,
             });
         }
@@ -390,7 +409,7 @@ pub(crate) async fn move_score_rows<D: Db>(db: &D) -> Result<usize> {
                 contact: *contact,
                 scores: rows.column(),
                 due: rows.due(),
-                traits: None,
+                patch: None,
                 at: 0,
             })
             .collect();
@@ -445,17 +464,14 @@ pub(crate) async fn contact_scores<D: Db>(db: &D, contact: ContactId, now: Milli
     else {
         return Ok(Vec::new());
     };
-    let (traits, rows, updated_at) = (
-        row.traits(0)?,
-        ScoreRows::parse(row.opt_string(1)?.as_deref())?,
-        row.i64(2)?,
-    );
     let defined: Vec<ScoreDefinition> = scores(db).await?.into_iter().map(|s| s.definition).collect();
     let mut names: Vec<String> = defined.iter().map(|d| d.name.clone()).collect();
     if !names.iter().any(|n| n == nudge_core::scoring::DEFAULT_SCORE) {
         names.push(nudge_core::scoring::DEFAULT_SCORE.to_string());
     }
-    let cs = contact_state(&rows, &traits, names);
+    let (traits, rows) = read_contact(&row, 0, &trait_names(names.iter().map(String::as_str)))?;
+    let updated_at = row.i64(2)?;
+    let cs = contact_state(&rows, traits, names);
     let mut out = Vec::new();
     for name in cs.traits.keys() {
         let def = defined

@@ -186,12 +186,12 @@ impl Db for SqliteDb<'_> {
                 return Ok(());
             }
             let mut stmt = self.conn.prepare_cached(
-                "UPDATE contacts SET scoring = ?2, score_due_at = ?3, traits = coalesce(?4, traits),
+                "UPDATE contacts SET scoring = ?2, score_due_at = ?3, traits = coalesce(json_patch(traits, ?4), traits),
                  updated_at = CASE WHEN ?4 IS NULL THEN updated_at ELSE ?5 END WHERE id = ?1",
             )?;
             for r in rows {
-                let traits = r.traits.map(Value::to_string);
-                stmt.execute(params![r.contact, r.scores, r.due, traits, r.at])?;
+                let patch = r.patch.map(Value::to_string);
+                stmt.execute(params![r.contact, r.scores, r.due, patch, r.at])?;
             }
             Ok(())
         };
