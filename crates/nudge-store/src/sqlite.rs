@@ -723,6 +723,20 @@ mod tests {
 
     /// Migration 33 moves each score's decay timer and its rules' counters into the
     /// score's row, and no rule id is given twice from then on.
+    /// A transaction on a database file with the migrations before `version` applied
+    /// and recorded, as a workspace of that age was (see PostgreSQL's
+    /// `migrated_before`): the caller adds its rows and commits.
+    fn migrated_before(conn: &mut Connection, version: i64) -> rusqlite::Transaction<'_> {
+        let tx = conn.transaction().unwrap();
+        tx.execute_batch("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
+            .unwrap();
+        for (v, sql) in MIGRATIONS.iter().filter(|(v, _)| *v < version) {
+            tx.execute_batch(sql).unwrap();
+            tx.execute("INSERT INTO schema_migrations VALUES (?, 0)", [v]).unwrap();
+        }
+        tx
+    }
+
     /// Migrations 33 and 35 move the score timers and rule counters into the score
     /// rows, then the score rows into the contacts' rows (the counters of a rule since
     /// given to another score dropped), with the earliest timer as the row's.
@@ -732,16 +746,7 @@ mod tests {
         let path = dir.path().join("nudge.db");
         {
             let mut conn = Connection::open(&path).unwrap();
-            let tx = conn.transaction().unwrap();
-            tx.execute_batch(
-                "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
-            )
-            .unwrap();
-            for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v < 33) {
-                tx.execute_batch(sql).unwrap();
-                tx.execute("INSERT INTO schema_migrations VALUES (?, 0)", [version])
-                    .unwrap();
-            }
+            let tx = migrated_before(&mut conn, 33);
             tx.execute_batch(crate::shared::migration_checks::SCORES_BEFORE_33)
                 .unwrap();
             tx.commit().unwrap();
@@ -776,16 +781,7 @@ mod tests {
         let path = dir.path().join("nudge.db");
         {
             let mut conn = Connection::open(&path).unwrap();
-            let tx = conn.transaction().unwrap();
-            tx.execute_batch(
-                "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
-            )
-            .unwrap();
-            for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v < 34) {
-                tx.execute_batch(sql).unwrap();
-                tx.execute("INSERT INTO schema_migrations VALUES (?, 0)", [version])
-                    .unwrap();
-            }
+            let tx = migrated_before(&mut conn, 34);
             // 1,500 customers (more than a page of the step) with i % 4 + 1 orders each,
             // and contact 1,501 with none.
             for c in 1..=1_501 {
@@ -902,16 +898,7 @@ mod tests {
         let path = dir.path().join("nudge.db");
         {
             let mut conn = Connection::open(&path).unwrap();
-            let tx = conn.transaction().unwrap();
-            tx.execute_batch(
-                "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
-            )
-            .unwrap();
-            for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v < 17) {
-                tx.execute_batch(sql).unwrap();
-                tx.execute("INSERT INTO schema_migrations VALUES (?, 0)", [version])
-                    .unwrap();
-            }
+            let tx = migrated_before(&mut conn, 17);
             for i in 0..2_500 {
                 tx.execute(
                     "INSERT INTO contacts (user_id, email, phone, traits, created_at, updated_at)
